@@ -1,0 +1,35 @@
+/* errno.h: Duro's error codes, negative like libuv's, and their messages. */
+#ifndef DURO_ERRNO_H
+#define DURO_ERRNO_H
+
+#include "duro/export.h"
+
+/* DURO_ERRNO_MAP(XX): one list for the codes, names and messages. */
+#define DURO_ERRNO_MAP(XX)                                                    \
+    XX(EINVAL, -1, "invalid argument")                                         \
+    XX(ENOMEM, -2, "out of memory")                                            \
+    XX(EREDIS, -3, "redis error")                                              \
+    XX(ECONN, -4, "cannot reach redis")                                        \
+    XX(ESTALE, -5, "stale task: the token or attempt no longer matches")       \
+    XX(ENOTFOUND, -6, "workflow not found")                                    \
+    XX(EALREADY, -7, "workflow already started")                               \
+    XX(ENOTRUNNING, -8, "workflow is not running")                             \
+    XX(ETIMEDOUT, -9, "timed out")                                             \
+    XX(ENONDET, -10, "non-deterministic workflow code")                        \
+    XX(ETOOBIG, -11, "payload too large")                                      \
+    XX(EJSON, -12, "invalid JSON")                                             \
+    XX(EPROTO, -13, "malformed data in redis")                                 \
+    XX(EFAILED, -14, "workflow did not complete")
+
+typedef enum {
+#define XX(name, value, msg) DURO_##name = (value),
+    DURO_ERRNO_MAP(XX)
+#undef XX
+} duro_errno;
+
+/* duro_strerror returns a static message for a DURO_E* code. */
+DURO_EXPORT const char *duro_strerror(int err);
+/* duro_err_name returns "EINVAL" and so on; "UNKNOWN" otherwise. */
+DURO_EXPORT const char *duro_err_name(int err);
+
+#endif

@@ -1,0 +1,5 @@
+/* export.h: symbol visibility for Duro's shared libraries. */
+#ifndef DURO_EXPORT_H
+#define DURO_EXPORT_H
+#define DURO_EXPORT __attribute__((visibility("default")))
+#endif

@@ -1,0 +1,27 @@
+/* json.h: small cJSON helpers for validated input and compact output. */
+#ifndef DURO_JSON_H
+#define DURO_JSON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <cjson/cJSON.h>
+#include "duro/export.h"
+
+#define DURO_DEFAULT_MAX_PAYLOAD (2 * 1024 * 1024)
+
+/* duro_json_parse parses exactly `len` bytes (no trailing garbage) of at
+ * most `max` bytes. Returns 0 and *out (caller frees with cJSON_Delete), or
+ * DURO_ETOOBIG / DURO_EJSON with a reason in err. */
+DURO_EXPORT int duro_json_parse(const char *s, size_t len, size_t max,
+                                cJSON **out, char *err, size_t errsize);
+
+/* duro_json_print: compact text, caller frees with free(). NULL -> "null". */
+DURO_EXPORT char *duro_json_print(const cJSON *v);
+
+/* Lookups that tolerate absent or mistyped members. */
+DURO_EXPORT const char *duro_json_str(const cJSON *o, const char *name,
+                                      const char *def);
+DURO_EXPORT int64_t duro_json_int(const cJSON *o, const char *name,
+                                  int64_t def);
+
+#endif

@@ -1,0 +1,64 @@
+/* redis.h: synchronous Redis helpers shared by the scheduler, client and
+ * worker: connect, meta, Functions library loading, FCALL with reload. */
+#ifndef DURO_REDIS_H
+#define DURO_REDIS_H
+
+#include <stddef.h>
+#include <hiredis/hiredis.h>
+#include "duro/config.h"
+#include "duro/export.h"
+
+/* duro_redis_connect connects, authenticates and selects the db.
+ * Returns NULL with a message in err on failure. Caller frees with
+ * redisFree. timeout_ms bounds connect and each command (0: none). */
+DURO_EXPORT redisContext *duro_redis_connect(const duro_redis_url *url,
+                                             int timeout_ms, char *err,
+                                             size_t errsize);
+
+/* duro_redis_setup makes Redis ready for Duro: loads the Functions library
+ * when it is missing or older than ours, and reads (or first sets) the
+ * partition count in duro:meta. Returns 0 and sets *partitions, or a
+ * negative DURO_E* with a message in err. */
+DURO_EXPORT int duro_redis_setup(redisContext *c, int default_partitions,
+                                 int *partitions, char *err, size_t errsize);
+
+/* duro_functions_load loads (REPLACE) the embedded library. 0 or DURO_E*. */
+DURO_EXPORT int duro_functions_load(redisContext *c, char *err,
+                                    size_t errsize);
+
+/* duro_reply_is_missing_function: true for the error Redis gives when the
+ * library is not loaded (e.g. after a restart without persistence). */
+DURO_EXPORT int duro_reply_is_missing_function(const char *errstr);
+
+/* duro_argv: a growable argument vector for redisCommandArgv. */
+typedef struct {
+    int argc, cap;
+    const char **argv;
+    size_t *lens;
+    char **owned; /* strings this argv frees (formatted ones) */
+    int nowned, capowned;
+} duro_argv;
+
+DURO_EXPORT void duro_argv_init(duro_argv *a);
+DURO_EXPORT void duro_argv_free(duro_argv *a);
+/* duro_argv_push: borrows s (must outlive the argv). */
+DURO_EXPORT void duro_argv_push(duro_argv *a, const char *s);
+DURO_EXPORT void duro_argv_pushn(duro_argv *a, const char *s, size_t len);
+/* duro_argv_pushf: formats and owns the string. */
+DURO_EXPORT void duro_argv_pushf(duro_argv *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* duro_argv_pushll: a decimal integer, owned. */
+DURO_EXPORT void duro_argv_pushll(duro_argv *a, long long v);
+
+/* duro_redis_call sends argv and returns the reply (caller frees with
+ * freeReplyObject) or NULL when the connection failed (c->errstr says why).
+ * When the argv is an FCALL and Redis says the function is missing, the
+ * library is loaded and the call made once more. */
+DURO_EXPORT redisReply *duro_redis_call(redisContext *c, const duro_argv *a);
+
+/* duro_fcall_error_code maps a Function error reply ("DURO_STALE ...") to a
+ * DURO_E* code: DURO_ESTALE, DURO_EALREADY, DURO_ENOTFOUND,
+ * DURO_ENOTRUNNING, DURO_EINVAL; DURO_EREDIS for anything else. */
+DURO_EXPORT int duro_fcall_error_code(const char *errstr);
+
+#endif

@@ -1,0 +1,583 @@
+#!lua name=duro
+-- duro.lua: every state change of Duro, one Function call each.
+--
+-- The data model and each Function's keys and arguments are documented in
+-- docs/internals.md. Rules every Function follows:
+--  * all keys come from KEYS and share one partition's hash tag;
+--  * user payloads (inputs, results, event data) are never decoded here,
+--    only stored and concatenated, so no JSON number ever loses precision;
+--  * a Function validates first and writes after, so an error leaves
+--    nothing half done;
+--  * time is Redis' own (TIME).
+
+local DURO_LIBRARY_VERSION = 1
+local GROUP = 'duro'
+
+-- ---- Helpers -------------------------------------------------------------
+
+local function str(n)
+    return string.format('%.0f', n)
+end
+
+local function now_ms()
+    local t = redis.call('TIME')
+    return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function fail(code, msg)
+    return redis.error_reply(code .. ' ' .. (msg or ''))
+end
+
+local function partition_of(key)
+    return string.match(key, '{p(%d+)}') or '0'
+end
+
+local function queue_of(stream_key)
+    return string.match(stream_key, ':[a-z]+:(.*)$')
+end
+
+-- json_str quotes a string for embedding in JSON (our own words only).
+local function json_str(s)
+    return cjson.encode(s)
+end
+
+-- timer_member builds "<kind>|<run>|<a>|<b>|<wfqueue>|<actqueue>|<id>".
+local function timer_member(kind, run, a, b, wfq, actq, id)
+    return kind .. '|' .. run .. '|' .. a .. '|' .. b .. '|' .. wfq .. '|' ..
+               (actq or '-') .. '|' .. id
+end
+
+local function parse_member(m)
+    local parts, pos = {}, 1
+    for _ = 1, 6 do
+        local bar = string.find(m, '|', pos, true)
+        if not bar then return nil end
+        parts[#parts + 1] = string.sub(m, pos, bar - 1)
+        pos = bar + 1
+    end
+    parts[7] = string.sub(m, pos)
+    if parts[7] == '' then return nil end
+    return {kind = parts[1], run = parts[2], a = parts[3], b = parts[4],
+            wfq = parts[5], actq = parts[6], id = parts[7]}
+end
+
+-- add_timer adds a timer and wakes the schedulers when it is now the
+-- earliest of its partition, so they never sleep past it.
+local function add_timer(timers, due, member)
+    local first = redis.call('ZRANGE', timers, 0, 0, 'WITHSCORES')
+    redis.call('ZADD', timers, str(due), member)
+    if #first == 0 or due < tonumber(first[2]) then
+        redis.call('PUBLISH', 'duro:wake', partition_of(timers))
+    end
+end
+
+local function ack(stream, entry)
+    if entry and entry ~= '' then
+        redis.call('XACK', stream, GROUP, entry)
+        redis.call('XDEL', stream, entry)
+    end
+end
+
+-- ---- Workflow context ----------------------------------------------------
+
+local WF_FIELDS = {'run', 'status', 'hlen', 'token', 'wft', 'wft_entry',
+                   'queue', 'wft_attempt', 'wft_timeout', 'exec_timeout'}
+
+-- load_wf reads the workflow hash into a context. k names the keys the
+-- caller passed: wf, hist, buf, wft, timers, pa, idx_open, idx_closed.
+local function load_wf(k)
+    local v = redis.call('HMGET', k.wf, unpack(WF_FIELDS))
+    local w = {k = k, now = now_ms()}
+    for i, f in ipairs(WF_FIELDS) do w[f] = v[i] end
+    if not w.run then return nil end
+    w.id = string.match(k.wf, ':wf:(.*)$')
+    w.hlen = tonumber(w.hlen) or 0
+    return w
+end
+
+-- current checks that the context's run is `run`, still RUNNING, and that
+-- the history key the caller passed belongs to that run.
+local function current(w, run)
+    if not w or w.run ~= run or w.status ~= 'RUNNING' then return false end
+    if w.k.hist and string.sub(w.k.hist, -(#run + 1)) ~= ':' .. run then
+        return false
+    end
+    return true
+end
+
+local function append(w, etype, data, ts)
+    w.hlen = w.hlen + 1
+    redis.call('XADD', w.k.hist, str(w.hlen) .. '-0', 'type', etype, 'ts',
+               str(ts or w.now), 'data', data)
+    redis.call('HSET', w.k.wf, 'hlen', str(w.hlen))
+end
+
+local function enqueue_wft(w, token)
+    local entry = redis.call('XADD', w.k.wft, '*', 'id', w.id, 'run', w.run,
+                             'token', tostring(token))
+    redis.call('HSET', w.k.wf, 'wft_entry', entry)
+    w.wft_entry = entry
+end
+
+-- schedule_wft makes a new workflow task outstanding.
+local function schedule_wft(w)
+    local token = redis.call('HINCRBY', w.k.wf, 'token', 1)
+    w.token = tostring(token)
+    w.wft = '1'
+    redis.call('HSET', w.k.wf, 'wft', '1', 'wft_attempt', '1')
+    enqueue_wft(w, token)
+end
+
+-- deliver records an inbound event: into the history with a new workflow
+-- task when none is outstanding, else into the buffer, to be appended after
+-- the outstanding task's commit (so that task's view stays exact).
+local function deliver(w, etype, data)
+    if w.wft == '1' then
+        redis.call('RPUSH', w.k.buf, etype .. '\n' .. str(w.now) .. '\n' .. data)
+    else
+        append(w, etype, data)
+        schedule_wft(w)
+    end
+end
+
+-- drain_buffer appends buffered events; returns how many there were.
+local function drain_buffer(w)
+    local items = redis.call('LRANGE', w.k.buf, 0, -1)
+    for _, item in ipairs(items) do
+        local a = string.find(item, '\n', 1, true)
+        local b = a and string.find(item, '\n', a + 1, true)
+        if b then
+            append(w, string.sub(item, 1, a - 1), string.sub(item, b + 1),
+                   tonumber(string.sub(item, a + 1, b - 1)))
+        end
+    end
+    if #items > 0 then redis.call('DEL', w.k.buf) end
+    return #items
+end
+
+-- close ends the run: status, indexes, pending work, the close notice.
+local function close(w, status, field, value)
+    redis.call('HSET', w.k.wf, 'status', status, 'close_ms', str(w.now),
+               'wft', '0', 'wft_entry', '')
+    if field then redis.call('HSET', w.k.wf, field, value) end
+    w.status = status
+    w.wft = '0'
+    redis.call('ZREM', w.k.idx_open, w.id)
+    redis.call('ZADD', w.k.idx_closed, str(w.now), w.id)
+    redis.call('DEL', w.k.buf, w.k.pa)
+    redis.call('ZREM', w.k.timers,
+               timer_member('x', w.run, 0, 0, w.queue, '-', w.id))
+    redis.call('PUBLISH', 'duro:closed:{p' .. partition_of(w.k.wf) .. '}', w.id)
+end
+
+-- ---- Activities ----------------------------------------------------------
+
+local PA_FIELDS = {'name', 'queue', 'input', 'opts', 'attempt', 'entry',
+                   'stc', 'hbt', 'sched', 'deadline', 'hb', 'details',
+                   'failure'}
+
+local function pa_get(w, seq, field)
+    return redis.call('HGET', w.k.pa, seq .. '.' .. field)
+end
+
+local function enqueue_activity(w, act, seq, attempt)
+    local v = redis.call('HMGET', w.k.pa, seq .. '.name', seq .. '.input',
+                         seq .. '.opts', seq .. '.details')
+    local entry
+    if v[4] and v[4] ~= '' then
+        entry = redis.call('XADD', act, '*', 'id', w.id, 'run', w.run, 'seq',
+                           seq, 'attempt', tostring(attempt), 'name', v[1],
+                           'input', v[2], 'opts', v[3], 'wfqueue', w.queue,
+                           'details', v[4])
+    else
+        entry = redis.call('XADD', act, '*', 'id', w.id, 'run', w.run, 'seq',
+                           seq, 'attempt', tostring(attempt), 'name', v[1],
+                           'input', v[2], 'opts', v[3], 'wfqueue', w.queue)
+    end
+    redis.call('HSET', w.k.pa, seq .. '.entry', entry)
+end
+
+-- resolve_activity removes a pending activity and delivers its outcome.
+local function resolve_activity(w, seq, etype, data)
+    local actq = pa_get(w, seq, 'queue')
+    local fields = {}
+    for i, f in ipairs(PA_FIELDS) do fields[i] = seq .. '.' .. f end
+    redis.call('HDEL', w.k.pa, unpack(fields))
+    if actq then
+        redis.call('ZREM', w.k.timers,
+                   timer_member('s', w.run, seq, 0, w.queue, actq, w.id))
+    end
+    deliver(w, etype, data)
+end
+
+-- retry_or_resolve retries a failed attempt when the policy's delay allows
+-- it before the schedule-to-close deadline, else resolves the activity.
+local function retry_or_resolve(w, act, seq, attempt, delay, failure,
+                                etype, data)
+    local deadline = tonumber(pa_get(w, seq, 'deadline')) or 0
+    if delay >= 0 and (deadline == 0 or w.now + delay < deadline) then
+        local next_attempt = attempt + 1
+        redis.call('HSET', w.k.pa, seq .. '.attempt', tostring(next_attempt),
+                   seq .. '.failure', failure, seq .. '.hb', '',
+                   seq .. '.entry', '')
+        if delay == 0 then
+            enqueue_activity(w, act, seq, next_attempt)
+        else
+            add_timer(w.k.timers, w.now + delay,
+                      timer_member('r', w.run, seq, next_attempt, w.queue,
+                                   queue_of(act), w.id))
+        end
+        return 'retrying'
+    end
+    resolve_activity(w, seq, etype, data)
+    return 'resolved'
+end
+
+local function timeout_failure(kind)
+    return '{"message":' .. json_str('activity timed out (' .. kind .. ')') ..
+               ',"type":"TimeoutError","nonRetryable":false}'
+end
+
+local function timed_out_data(seq, attempt, kind)
+    return '{"seq":' .. seq .. ',"attempt":' .. attempt ..
+               ',"timeoutType":"' .. kind .. '","failure":' ..
+               timeout_failure(kind) .. '}'
+end
+
+-- ---- Functions -----------------------------------------------------------
+
+-- duro_version 0
+local function duro_version()
+    return DURO_LIBRARY_VERSION
+end
+
+-- duro_start 8 wf hist wft timers idx_open idx_closed buf pa
+--            id run type queue input started_data exec_timeout_ms wft_timeout_ms
+local function duro_start(keys, args)
+    local k = {wf = keys[1], hist = keys[2], wft = keys[3], timers = keys[4],
+               idx_open = keys[5], idx_closed = keys[6], buf = keys[7],
+               pa = keys[8]}
+    local id, run, wtype, queue, input, started = args[1], args[2], args[3],
+                                                  args[4], args[5], args[6]
+    local exec_timeout = tonumber(args[7]) or 0
+    local wft_timeout = tonumber(args[8]) or 10000
+    if not (id and run and wtype and queue and input and started) then
+        return fail('DURO_BADARG', 'duro_start needs 8 arguments')
+    end
+    local prev = redis.call('HMGET', k.wf, 'status', 'run')
+    if prev[1] == 'RUNNING' then
+        return fail('DURO_ALREADY_STARTED', prev[2])
+    end
+    local now = now_ms()
+    redis.call('DEL', k.buf, k.pa, k.hist)
+    redis.call('HSET', k.wf, 'run', run, 'type', wtype, 'queue', queue,
+               'status', 'RUNNING', 'input', input, 'result', '',
+               'failure', '', 'start_ms', str(now), 'close_ms', '',
+               'hlen', '0', 'wft', '0', 'wft_entry', '', 'wft_attempt', '1',
+               'wft_error', '', 'wft_timeout', str(wft_timeout),
+               'exec_timeout', str(exec_timeout))
+    local w = load_wf(k)
+    append(w, 'WorkflowStarted', started)
+    schedule_wft(w)
+    redis.call('ZADD', k.idx_open, str(now), id)
+    redis.call('ZREM', k.idx_closed, id)
+    if exec_timeout > 0 then
+        add_timer(k.timers, now + exec_timeout,
+                  timer_member('x', run, 0, 0, queue, '-', id))
+    end
+    return run
+end
+
+-- apply_commands writes each command's event and effect. Returns nil or an
+-- error reply for a malformed command list (checked before any write by
+-- check_commands).
+local CMD_ARITY = {activity = 9, timer = 3, cancel_timer = 2, marker = 1,
+                   complete = 2, fail = 2}
+
+local function check_commands(args, first, ncmd, nkeys)
+    local i = first
+    for _ = 1, ncmd do
+        local n = CMD_ARITY[args[i]]
+        if not n then return 'unknown command ' .. tostring(args[i]) end
+        if args[i] == 'activity' then
+            local ki = tonumber(args[i + 3])
+            if not ki or ki < 9 or ki > nkeys then
+                return 'activity key index out of range'
+            end
+        end
+        i = i + 1 + n
+        if i - 1 > #args then return 'truncated command list' end
+    end
+    return nil
+end
+
+local function apply_commands(w, keys, args, first, ncmd)
+    local i = first
+    for _ = 1, ncmd do
+        local kind = args[i]
+        if kind == 'activity' then
+            local seq, data, act = args[i + 1], args[i + 2],
+                                   keys[tonumber(args[i + 3])]
+            local stc2 = tonumber(args[i + 9]) or 0
+            append(w, 'ActivityScheduled', data)
+            local p = seq .. '.'
+            redis.call('HSET', w.k.pa, p .. 'name', args[i + 4],
+                       p .. 'queue', queue_of(act), p .. 'input', args[i + 5],
+                       p .. 'opts', args[i + 6], p .. 'attempt', '1',
+                       p .. 'stc', args[i + 7], p .. 'hbt', args[i + 8],
+                       p .. 'sched', str(w.now), p .. 'deadline',
+                       stc2 > 0 and str(w.now + stc2) or '0')
+            enqueue_activity(w, act, seq, 1)
+            if stc2 > 0 then
+                add_timer(w.k.timers, w.now + stc2,
+                          timer_member('s', w.run, seq, 0, w.queue,
+                                       queue_of(act), w.id))
+            end
+        elseif kind == 'timer' then
+            append(w, 'TimerStarted', args[i + 2])
+            add_timer(w.k.timers, w.now + (tonumber(args[i + 3]) or 0),
+                      timer_member('t', w.run, args[i + 1], 0, w.queue, '-',
+                                   w.id))
+        elseif kind == 'cancel_timer' then
+            append(w, 'TimerCanceled', args[i + 2])
+            redis.call('ZREM', w.k.timers,
+                       timer_member('t', w.run, args[i + 1], 0, w.queue, '-',
+                                    w.id))
+        elseif kind == 'marker' then
+            append(w, 'MarkerRecorded', args[i + 1])
+        elseif kind == 'complete' then
+            append(w, 'WorkflowCompleted', args[i + 1])
+            close(w, 'COMPLETED', 'result', args[i + 2])
+        elseif kind == 'fail' then
+            append(w, 'WorkflowFailed', args[i + 1])
+            close(w, 'FAILED', 'failure', args[i + 2])
+        end
+        i = i + 1 + CMD_ARITY[kind]
+        if w.status ~= 'RUNNING' then break end
+    end
+end
+
+-- duro_wft_complete 8+A wf hist buf wft timers pa idx_open idx_closed act...
+--                   run token entry wtc_data ncmd cmd...
+local function duro_wft_complete(keys, args)
+    local k = {wf = keys[1], hist = keys[2], buf = keys[3], wft = keys[4],
+               timers = keys[5], pa = keys[6], idx_open = keys[7],
+               idx_closed = keys[8]}
+    local run, token, entry, wtc = args[1], args[2], args[3], args[4]
+    local ncmd = tonumber(args[5])
+    if not (run and token and entry and wtc and ncmd) then
+        return fail('DURO_BADARG', 'duro_wft_complete needs 5 arguments')
+    end
+    local w = load_wf(k)
+    if not current(w, run) or w.token ~= token or w.wft ~= '1' then
+        ack(k.wft, entry)
+        return fail('DURO_STALE', 'workflow task token no longer current')
+    end
+    local bad = check_commands(args, 6, ncmd, #keys)
+    if bad then return fail('DURO_BADARG', bad) end
+    ack(k.wft, entry)
+    append(w, 'WorkflowTaskCompleted', wtc)
+    apply_commands(w, keys, args, 6, ncmd)
+    local last = w.hlen
+    if w.status == 'RUNNING' then
+        redis.call('HSET', k.wf, 'wft', '0', 'wft_entry', '', 'wft_error', '')
+        w.wft = '0'
+        if drain_buffer(w) > 0 then schedule_wft(w) end
+    end
+    return {last, w.hlen}
+end
+
+-- duro_wft_fail 5 wf hist buf wft timers  run token entry message backoff_ms
+local function duro_wft_fail(keys, args)
+    local k = {wf = keys[1], hist = keys[2], buf = keys[3], wft = keys[4],
+               timers = keys[5]}
+    local run, token, entry, msg = args[1], args[2], args[3], args[4]
+    local backoff = tonumber(args[5]) or 0
+    local w = load_wf(k)
+    ack(k.wft, entry)
+    if not current(w, run) or w.token ~= token or w.wft ~= '1' then
+        return fail('DURO_STALE', 'workflow task token no longer current')
+    end
+    drain_buffer(w)
+    local newtoken = redis.call('HINCRBY', k.wf, 'token', 1)
+    redis.call('HINCRBY', k.wf, 'wft_attempt', 1)
+    redis.call('HSET', k.wf, 'wft_error', msg or '')
+    if backoff <= 0 then
+        enqueue_wft(w, newtoken)
+    else
+        redis.call('HSET', k.wf, 'wft_entry', '')
+        add_timer(k.timers, w.now + backoff,
+                  timer_member('w', run, tostring(newtoken), 0, w.queue, '-',
+                               w.id))
+    end
+    return 'ok'
+end
+
+-- duro_act_complete 7 wf hist buf wft timers pa act
+--                   run seq attempt entry outcome data retry_delay_ms failure
+local function duro_act_complete(keys, args)
+    local k = {wf = keys[1], hist = keys[2], buf = keys[3], wft = keys[4],
+               timers = keys[5], pa = keys[6]}
+    local act = keys[7]
+    local run, seq, attempt, entry, outcome, data = args[1], args[2],
+        tonumber(args[3]), args[4], args[5], args[6]
+    local delay = tonumber(args[7]) or -1
+    local failure = args[8] or ''
+    if not (run and seq and attempt and entry and data) or
+        (outcome ~= 'completed' and outcome ~= 'failed') then
+        return fail('DURO_BADARG', 'duro_act_complete arguments')
+    end
+    ack(act, entry)
+    local w = load_wf(k)
+    if not current(w, run) or
+        tonumber(pa_get(w, seq, 'attempt')) ~= attempt then
+        return fail('DURO_STALE', 'activity attempt no longer current')
+    end
+    if outcome == 'completed' then
+        resolve_activity(w, seq, 'ActivityCompleted', data)
+        return 'resolved'
+    end
+    return retry_or_resolve(w, act, seq, attempt, delay, failure,
+                            'ActivityFailed', data)
+end
+
+-- duro_act_heartbeat 2 wf pa  run seq attempt details
+local function duro_act_heartbeat(keys, args)
+    local k = {wf = keys[1], pa = keys[2]}
+    local run, seq, attempt, details = args[1], args[2], tonumber(args[3]),
+                                       args[4]
+    local w = load_wf(k)
+    if not current(w, run) or
+        tonumber(pa_get(w, seq, 'attempt')) ~= attempt then
+        return fail('DURO_STALE', 'activity attempt no longer current')
+    end
+    redis.call('HSET', k.pa, seq .. '.hb', str(w.now))
+    if details and details ~= '' then
+        redis.call('HSET', k.pa, seq .. '.details', details)
+    end
+    return 'ok'
+end
+
+-- duro_act_timeout 7 wf hist buf wft timers pa act
+--                  run seq attempt entry idle_ms retry_delay_ms
+local function duro_act_timeout(keys, args)
+    local k = {wf = keys[1], hist = keys[2], buf = keys[3], wft = keys[4],
+               timers = keys[5], pa = keys[6]}
+    local act = keys[7]
+    local run, seq, attempt, entry = args[1], args[2], tonumber(args[3]),
+                                     args[4]
+    local idle = tonumber(args[5]) or 0
+    local delay = tonumber(args[6]) or -1
+    local w = load_wf(k)
+    if not current(w, run) or not seq or
+        tonumber(pa_get(w, seq, 'attempt')) ~= attempt or
+        pa_get(w, seq, 'entry') ~= entry then
+        ack(act, entry)
+        return 'orphan'
+    end
+    local v = redis.call('HMGET', k.pa, seq .. '.stc', seq .. '.hbt',
+                         seq .. '.hb')
+    local stc, hbt, hb = tonumber(v[1]) or 0, tonumber(v[2]) or 0,
+                         tonumber(v[3]) or 0
+    local started = w.now - idle
+    local kind
+    if stc > 0 and idle >= stc then
+        kind = 'START_TO_CLOSE'
+    elseif hbt > 0 and w.now - math.max(started, hb) >= hbt then
+        kind = 'HEARTBEAT'
+    else
+        return 'alive'
+    end
+    ack(act, entry)
+    retry_or_resolve(w, act, seq, attempt, delay, timeout_failure(kind),
+                     'ActivityTimedOut', timed_out_data(seq, attempt, kind))
+    return 'timedout'
+end
+
+-- duro_wft_timeout 2 wf wft  run token entry idle_ms
+local function duro_wft_timeout(keys, args)
+    local k = {wf = keys[1], wft = keys[2]}
+    local run, token, entry = args[1], args[2], args[3]
+    local idle = tonumber(args[4]) or 0
+    local w = load_wf(k)
+    if not current(w, run) or w.token ~= token or w.wft_entry ~= entry then
+        ack(k.wft, entry)
+        return 'orphan'
+    end
+    if idle < (tonumber(w.wft_timeout) or 10000) then return 'alive' end
+    ack(k.wft, entry)
+    local newtoken = redis.call('HINCRBY', k.wf, 'token', 1)
+    redis.call('HINCRBY', k.wf, 'wft_attempt', 1)
+    redis.call('HSET', k.wf, 'wft_error', 'workflow task timed out')
+    enqueue_wft(w, newtoken)
+    return 'timedout'
+end
+
+-- duro_timer_fire 7 wf hist buf wft timers pa act  member
+local function duro_timer_fire(keys, args)
+    local k = {wf = keys[1], hist = keys[2], buf = keys[3], wft = keys[4],
+               timers = keys[5], pa = keys[6]}
+    local act = keys[7]
+    local member = args[1]
+    if redis.call('ZREM', k.timers, member) == 0 then return 'gone' end
+    local m = parse_member(member)
+    if not m then return 'ignored' end
+    local w = load_wf(k)
+    if not current(w, m.run) then return 'ignored' end
+    if m.kind == 't' then
+        deliver(w, 'TimerFired', '{"seq":' .. m.a .. '}')
+    elseif m.kind == 'r' then
+        if pa_get(w, m.a, 'attempt') ~= m.b or pa_get(w, m.a, 'entry') ~= ''
+        then
+            return 'ignored'
+        end
+        enqueue_activity(w, act, m.a, m.b)
+    elseif m.kind == 's' then
+        local attempt = pa_get(w, m.a, 'attempt')
+        if not attempt then return 'ignored' end
+        ack(act, pa_get(w, m.a, 'entry'))
+        resolve_activity(w, m.a, 'ActivityTimedOut',
+                         timed_out_data(m.a, attempt, 'SCHEDULE_TO_CLOSE'))
+    elseif m.kind == 'w' then
+        if w.token ~= m.a or w.wft_entry ~= '' then return 'ignored' end
+        enqueue_wft(w, m.a)
+    elseif m.kind == 'x' then
+        append(w, 'WorkflowTimedOut', '{}')
+        close(w, 'TIMED_OUT', 'failure',
+              '{"message":"workflow execution timed out","type":"TimeoutError","nonRetryable":true}')
+    else
+        return 'ignored'
+    end
+    return 'fired'
+end
+
+-- duro_terminate 7 wf hist buf pa timers idx_open idx_closed  data
+local function duro_terminate(keys, args)
+    local k = {wf = keys[1], hist = keys[2], buf = keys[3], pa = keys[4],
+               timers = keys[5], idx_open = keys[6], idx_closed = keys[7]}
+    local data = args[1] or '{}'
+    local w = load_wf(k)
+    if not w then return fail('DURO_NOT_FOUND', 'no such workflow') end
+    if w.status ~= 'RUNNING' then
+        return fail('DURO_NOT_RUNNING', w.status)
+    end
+    if not current(w, w.run) then
+        return fail('DURO_STALE', 'run changed, retry')
+    end
+    append(w, 'WorkflowTerminated', data)
+    close(w, 'TERMINATED', 'failure', data)
+    return 'ok'
+end
+
+redis.register_function{function_name = 'duro_version',
+                        callback = duro_version,
+                        flags = {'no-writes'}}
+redis.register_function('duro_start', duro_start)
+redis.register_function('duro_wft_complete', duro_wft_complete)
+redis.register_function('duro_wft_fail', duro_wft_fail)
+redis.register_function('duro_act_complete', duro_act_complete)
+redis.register_function('duro_act_heartbeat', duro_act_heartbeat)
+redis.register_function('duro_act_timeout', duro_act_timeout)
+redis.register_function('duro_wft_timeout', duro_wft_timeout)
+redis.register_function('duro_timer_fire', duro_timer_fire)
+redis.register_function('duro_terminate', duro_terminate)
