@@ -9,8 +9,8 @@
 #define DURO_QUEUE_MAX 200  /* bytes in a task queue or type name */
 #define DURO_UUID_LEN 36
 
-/* duro_uuid writes a random version-4 uuid (36 chars + NUL) into out. */
-DURO_EXPORT void duro_uuid(char out[DURO_UUID_LEN + 1]);
+/* duro_uuid_v4 writes a random version-4 uuid (36 chars + NUL) into out. */
+DURO_EXPORT void duro_uuid_v4(char out[DURO_UUID_LEN + 1]);
 
 /* duro_id_check: 0 if `id` is a valid workflow id (1..DURO_ID_MAX bytes,
  * no control characters), else DURO_EINVAL with a reason in err. */

@@ -55,7 +55,7 @@ DURO_EXPORT char *duro_timer_member(char *buf, size_t size, char kind,
                                     const char *wfqueue, const char *actqueue,
                                     const char *id);
 
-/* duro_timer: a parsed member; pointers point into the caller's copy. */
+/* duro_timer_ref: a parsed timer member; pointers point into the caller's copy. */
 typedef struct {
     char kind;
     char *run;
@@ -63,11 +63,11 @@ typedef struct {
     char *wfqueue;
     char *actqueue; /* "-" when none */
     char *id;
-} duro_timer;
+} duro_timer_ref;
 
 /* duro_timer_parse splits `member` in place (it must be writable) at its
  * first six '|'.
  * Returns 0, or DURO_EPROTO for a malformed member. */
-DURO_EXPORT int duro_timer_parse(char *member, duro_timer *t);
+DURO_EXPORT int duro_timer_parse(char *member, duro_timer_ref *t);
 
 #endif

@@ -1,0 +1,149 @@
+/* config.c: the Redis URL parser and environment lookups shared by programs. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "duro/config.h"
+#include "duro/errno.h"
+
+static int fail(char *err, size_t errsize, const char *msg, const char *url)
+{
+    if (err && errsize)
+        snprintf(err, errsize, "bad redis url \"%.200s\": %s", url, msg);
+    return DURO_EINVAL;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* decode copies s[0..len) into out, undoing %XX escapes. -1 if it does not
+ * fit or an escape is malformed. */
+static int decode(const char *s, size_t len, char *out, size_t size)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c == '%') {
+            if (i + 2 >= len) return -1;
+            int hi = hexval(s[i + 1]);
+            int lo = hexval(s[i + 2]);
+            if (hi < 0 || lo < 0) return -1;
+            c = (char)(hi * 16 + lo);
+            i += 2;
+        }
+        if (o + 1 >= size) return -1;
+        out[o++] = c;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+/* parse_int: all of s[0..len) as a decimal in [lo, hi], else -1. */
+static int parse_int(const char *s, size_t len, long lo, long hi, int *out)
+{
+    if (len == 0 || len > 9) return -1;
+    long v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    if (v < lo || v > hi) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+/* parse_userinfo: "user:password" or, as redis-cli reads it, "password". */
+static int parse_userinfo(const char *s, size_t len, duro_redis_url *out)
+{
+    const char *colon = memchr(s, ':', len);
+    if (!colon) return decode(s, len, out->password, sizeof(out->password));
+    if (decode(s, (size_t)(colon - s), out->user, sizeof(out->user))) return -1;
+    return decode(colon + 1, len - (size_t)(colon - s) - 1, out->password,
+                  sizeof(out->password));
+}
+
+int duro_redis_url_parse(const char *url, duro_redis_url *out, char *err,
+                         size_t errsize)
+{
+    if (!url || !*url) url = DURO_DEFAULT_REDIS_URL;
+    memset(out, 0, sizeof(*out));
+    out->port = 6379;
+    const char *p = url;
+    const char *scheme_end = strstr(p, "://");
+    if (scheme_end) {
+        size_t sl = (size_t)(scheme_end - p);
+        if (sl == 6 && strncasecmp(p, "rediss", 6) == 0)
+            return fail(err, errsize, "TLS (rediss://) is not supported", url);
+        if (sl == 4 && strncasecmp(p, "unix", 4) == 0)
+            return fail(err, errsize,
+                        "unix sockets are not supported; use redis://host:port",
+                        url);
+        if (sl != 5 || strncasecmp(p, "redis", 5) != 0)
+            return fail(err, errsize, "the scheme must be redis://", url);
+        p = scheme_end + 3;
+    }
+    /* The authority ends at the first '/' after the last '@' (passwords may
+     * hold '/' only percent-encoded, but '@' is tolerated). */
+    const char *at = strrchr(p, '@');
+    if (at) {
+        if (parse_userinfo(p, (size_t)(at - p), out))
+            return fail(err, errsize, "bad or too long user or password", url);
+        p = at + 1;
+    }
+    const char *slash = strchr(p, '/');
+    const char *hend = slash ? slash : p + strlen(p);
+    const char *hp_end = hend; /* end of host[:port] */
+    const char *host = p, *host_end, *port = NULL;
+    if (*p == '[') { /* [ipv6]:port */
+        const char *rb = memchr(p, ']', (size_t)(hend - p));
+        if (!rb) return fail(err, errsize, "unterminated [ipv6] host", url);
+        host = p + 1;
+        host_end = rb;
+        if (rb + 1 < hend) {
+            if (rb[1] != ':') return fail(err, errsize, "garbage after ]", url);
+            port = rb + 2;
+        }
+    } else {
+        const char *colon = memchr(p, ':', (size_t)(hend - p));
+        host_end = colon ? colon : hend;
+        if (colon) port = colon + 1;
+    }
+    size_t hl = (size_t)(host_end - host);
+    if (hl == 0) {
+        snprintf(out->host, sizeof(out->host), "127.0.0.1");
+    } else {
+        if (hl >= sizeof(out->host))
+            return fail(err, errsize, "host too long", url);
+        memcpy(out->host, host, hl);
+        out->host[hl] = '\0';
+        for (size_t i = 0; i < hl; i++)
+            if ((unsigned char)host[i] <= ' ' || host[i] == '@' ||
+                host[i] == '?' || host[i] == '#')
+                return fail(err, errsize, "bad character in host", url);
+    }
+    if (port && parse_int(port, (size_t)(hp_end - port), 1, 65535, &out->port))
+        return fail(err, errsize, "the port must be 1..65535", url);
+    if (slash && slash[1] &&
+        parse_int(slash + 1, strlen(slash + 1), 0, INT_MAX, &out->db))
+        return fail(err, errsize, "the database must be a non-negative integer",
+                    url);
+    return 0;
+}
+
+const char *duro_env(const char *name, const char *def)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : def;
+}
+
+const char *duro_redis_url_default(void)
+{
+    return duro_env("DURO_REDIS_URL", DURO_DEFAULT_REDIS_URL);
+}

@@ -1,0 +1,159 @@
+/* log.c: one line per event to stderr (text or JSON) or a replaceable sink. */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "duro/clock.h"
+#include "duro/log.h"
+
+/* All state is guarded by lock, except level, which is read without it on
+ * the hot path (duro_debug) and so is accessed atomically. */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static int level = DURO_LOG_INFO;
+static int json_format;
+static char proc[64] = "duro";
+static duro_log_sink sink;
+static void *sink_arg;
+
+static const char *level_upper[] = {"DEBUG", "INFO", "WARN", "ERROR"};
+static const char *level_lower[] = {"debug", "info", "warn", "error"};
+
+static int level_index(duro_log_level l)
+{
+    return (l < DURO_LOG_DEBUG || l > DURO_LOG_ERROR) ? DURO_LOG_ERROR : (int)l;
+}
+
+void duro_log_init(const char *process_name)
+{
+    const char *lv = getenv("DURO_LOG_LEVEL");
+    const char *fmt = getenv("DURO_LOG_FORMAT");
+    pthread_mutex_lock(&lock);
+    if (process_name && *process_name)
+        snprintf(proc, sizeof(proc), "%s", process_name);
+    json_format = fmt && strcasecmp(fmt, "json") == 0;
+    pthread_mutex_unlock(&lock);
+    if (lv && *lv) {
+        for (int i = 0; i < 4; i++)
+            if (strcasecmp(lv, level_lower[i]) == 0)
+                duro_log_set_level((duro_log_level)i);
+        if (strcasecmp(lv, "warning") == 0) duro_log_set_level(DURO_LOG_WARN);
+    }
+}
+
+void duro_log_set_level(duro_log_level l)
+{
+    __atomic_store_n(&level, level_index(l), __ATOMIC_RELAXED);
+}
+
+duro_log_level duro_log_get_level(void)
+{
+    return (duro_log_level)__atomic_load_n(&level, __ATOMIC_RELAXED);
+}
+
+void duro_log_set_sink(duro_log_sink s, void *arg)
+{
+    pthread_mutex_lock(&lock);
+    sink = s;
+    sink_arg = arg;
+    pthread_mutex_unlock(&lock);
+}
+
+/* json_escape appends s as the body of a JSON string to f. */
+static void json_escape(FILE *f, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"':
+            fputs("\\\"", f);
+            break;
+        case '\\':
+            fputs("\\\\", f);
+            break;
+        case '\n':
+            fputs("\\n", f);
+            break;
+        case '\r':
+            fputs("\\r", f);
+            break;
+        case '\t':
+            fputs("\\t", f);
+            break;
+        default:
+            if (*p < 0x20)
+                fprintf(f, "\\u%04x", *p);
+            else
+                fputc(*p, f);
+        }
+    }
+}
+
+/* write_stderr is the default sink; called with lock held. */
+static void write_stderr(int lv, const char *msg)
+{
+    char ts[40];
+    duro_iso8601(duro_now_ms(), ts, sizeof(ts));
+    flockfile(stderr);
+    if (json_format) {
+        fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",\"proc\":\"", ts,
+                level_lower[lv]);
+        json_escape(stderr, proc);
+        fputs("\",\"msg\":\"", stderr);
+        json_escape(stderr, msg);
+        fputs("\"}\n", stderr);
+    } else {
+        fprintf(stderr, "%s %-5s %s %s\n", ts, level_upper[lv], proc, msg);
+    }
+    fflush(stderr);
+    funlockfile(stderr);
+}
+
+static void vlog(duro_log_level l, const char *fmt, va_list ap)
+{
+    char small[1024];
+    char *msg = small;
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(small, sizeof(small), fmt, ap);
+    if (n >= (int)sizeof(small)) {
+        char *big = malloc((size_t)n + 1);
+        if (big) {
+            vsnprintf(big, (size_t)n + 1, fmt, ap2);
+            msg = big;
+        }
+    } else if (n < 0) {
+        snprintf(small, sizeof(small), "(bad log format: %s)", fmt);
+    }
+    va_end(ap2);
+    int lv = level_index(l);
+    pthread_mutex_lock(&lock);
+    if (sink)
+        sink((duro_log_level)lv, msg, sink_arg);
+    else
+        write_stderr(lv, msg);
+    pthread_mutex_unlock(&lock);
+    if (msg != small) free(msg);
+}
+
+void duro_log(duro_log_level l, const char *fmt, ...)
+{
+    if (level_index(l) < (int)duro_log_get_level()) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(l, fmt, ap);
+    va_end(ap);
+}
+
+void duro__assert_fail(const char *expr, const char *file, int line)
+{
+    duro_log(DURO_LOG_ERROR, "ASSERT failed: %s at %s:%d", expr, file, line);
+    /* A custom sink may buffer or drop; make sure the reason is visible. */
+    pthread_mutex_lock(&lock);
+    bool custom = sink != NULL;
+    pthread_mutex_unlock(&lock);
+    if (custom)
+        fprintf(stderr, "ASSERT failed: %s at %s:%d\n", expr, file, line);
+    abort();
+}

@@ -1,0 +1,255 @@
+/* redis.c: connect, prepare Redis for Duro (Functions, meta), FCALL. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+
+#include "duro/errno.h"
+#include "duro/keys.h"
+#include "duro/log.h"
+#include "duro/lua.h"
+#include "duro/redis.h"
+
+#define MAX_PARTITIONS 1024
+
+static void set_err(char *err, size_t errsize, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errsize, const char *fmt, ...)
+{
+    if (!err || !errsize) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errsize, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- Connecting ---- */
+
+/* expect_ok: checks (and frees) the reply of a command that must not fail. */
+static int expect_ok(redisContext *c, redisReply *r, const char *what,
+                     char *err, size_t errsize)
+{
+    if (!r) {
+        set_err(err, errsize, "%s: %s", what,
+                c->errstr[0] ? c->errstr : "no reply");
+        return DURO_ECONN;
+    }
+    int rc = 0;
+    if (r->type == REDIS_REPLY_ERROR) {
+        set_err(err, errsize, "%s: %s", what, r->str ? r->str : "error");
+        rc = DURO_EREDIS;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+redisContext *duro_redis_connect(const duro_redis_url *url, int timeout_ms,
+                                 char *err, size_t errsize)
+{
+    redisContext *c;
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    if (timeout_ms > 0)
+        c = redisConnectWithTimeout(url->host, url->port, tv);
+    else
+        c = redisConnect(url->host, url->port);
+    if (!c) {
+        set_err(err, errsize, "cannot reach redis at %s:%d: out of memory",
+                url->host, url->port);
+        return NULL;
+    }
+    if (c->err) {
+        set_err(err, errsize, "cannot reach redis at %s:%d: %s", url->host,
+                url->port, c->errstr);
+        redisFree(c);
+        return NULL;
+    }
+    if (timeout_ms > 0 && redisSetTimeout(c, tv) != REDIS_OK) {
+        set_err(err, errsize, "cannot set the redis timeout: %s", c->errstr);
+        redisFree(c);
+        return NULL;
+    }
+    int rc = 0;
+    if (url->user[0])
+        rc = expect_ok(c,
+                       redisCommand(c, "AUTH %s %s", url->user, url->password),
+                       "AUTH", err, errsize);
+    else if (url->password[0])
+        rc = expect_ok(c, redisCommand(c, "AUTH %s", url->password), "AUTH",
+                       err, errsize);
+    if (rc == 0 && url->db != 0)
+        rc = expect_ok(c, redisCommand(c, "SELECT %d", url->db), "SELECT", err,
+                       errsize);
+    if (rc != 0) {
+        redisFree(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* ---- Functions library ---- */
+
+int duro_reply_is_missing_function(const char *errstr)
+{
+    return errstr && strcasestr(errstr, "function not found") != NULL;
+}
+
+int duro_functions_load(redisContext *c, char *err, size_t errsize)
+{
+    /* FUNCTION LOAD REPLACE <source> */
+    redisReply *r = redisCommand(c, "FUNCTION LOAD REPLACE %b",
+                                 duro_lua_source(), duro_lua_source_len());
+    if (!r) {
+        set_err(err, errsize, "FUNCTION LOAD: %s", c->errstr);
+        return DURO_ECONN;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        set_err(err, errsize, "FUNCTION LOAD: %s", r->str);
+        freeReplyObject(r);
+        return DURO_EREDIS;
+    }
+    freeReplyObject(r);
+    duro_info("FUNCTIONS loaded library=duro version=%d", duro_lua_version());
+    return 0;
+}
+
+/* ensure_functions: FCALL duro_version 0, loading ours when missing or
+ * older. A newer library is kept: another component was upgraded first. */
+static int ensure_functions(redisContext *c, char *err, size_t errsize)
+{
+    redisReply *r = redisCommand(c, "FCALL duro_version 0");
+    if (!r) {
+        set_err(err, errsize, "FCALL duro_version: %s", c->errstr);
+        return DURO_ECONN;
+    }
+    int ours = duro_lua_version();
+    int rc = 0;
+    if (r->type == REDIS_REPLY_ERROR) {
+        if (duro_reply_is_missing_function(r->str)) {
+            rc = duro_functions_load(c, err, errsize);
+        } else if (r->str && strcasestr(r->str, "unknown command")) {
+            set_err(err, errsize, "Redis 7.0 or newer is required (%s)",
+                    r->str);
+            rc = DURO_EREDIS;
+        } else {
+            set_err(err, errsize, "FCALL duro_version: %s", r->str);
+            rc = DURO_EREDIS;
+        }
+    } else if (r->type == REDIS_REPLY_INTEGER) {
+        if (r->integer < ours) {
+            duro_info("FUNCTIONS upgrade from=%lld to=%d", r->integer, ours);
+            rc = duro_functions_load(c, err, errsize);
+        } else if (r->integer > ours) {
+            duro_warn("FUNCTIONS newer library in redis version=%lld ours=%d: "
+                      "keeping it",
+                      r->integer, ours);
+        }
+    } else {
+        set_err(err, errsize, "FCALL duro_version: unexpected reply type %d",
+                r->type);
+        rc = DURO_EPROTO;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+/* ---- Meta ---- */
+
+static int read_partitions(redisContext *c, int default_partitions,
+                           int *partitions, char *err, size_t errsize)
+{
+    int rc;
+    /* HSETNX duro:meta partitions <default>; HSETNX duro:meta schema 1 */
+    rc = expect_ok(c,
+                   redisCommand(c, "HSETNX %s partitions %d", DURO_META_KEY,
+                                default_partitions),
+                   "HSETNX duro:meta", err, errsize);
+    if (rc == 0)
+        rc = expect_ok(c, redisCommand(c, "HSETNX %s schema 1", DURO_META_KEY),
+                       "HSETNX duro:meta", err, errsize);
+    if (rc != 0) return rc;
+    redisReply *r = redisCommand(c, "HGET %s partitions", DURO_META_KEY);
+    if (!r) {
+        set_err(err, errsize, "HGET duro:meta: %s", c->errstr);
+        return DURO_ECONN;
+    }
+    rc = DURO_EPROTO;
+    if (r->type == REDIS_REPLY_STRING) {
+        char *end;
+        long v = strtol(r->str, &end, 10);
+        if (r->len > 0 && *end == '\0' && v >= 1 && v <= MAX_PARTITIONS) {
+            *partitions = (int)v;
+            rc = 0;
+        }
+    }
+    if (rc != 0)
+        set_err(err, errsize, "duro:meta partitions is not 1..%d (%s)",
+                MAX_PARTITIONS,
+                r->type == REDIS_REPLY_STRING  ? r->str
+                : r->type == REDIS_REPLY_ERROR ? r->str
+                                               : "absent");
+    freeReplyObject(r);
+    return rc;
+}
+
+int duro_redis_setup(redisContext *c, int default_partitions, int *partitions,
+                     char *err, size_t errsize)
+{
+    if (default_partitions <= 0) default_partitions = DURO_DEFAULT_PARTITIONS;
+    if (default_partitions > MAX_PARTITIONS) {
+        set_err(err, errsize, "partitions must be 1..%d", MAX_PARTITIONS);
+        return DURO_EINVAL;
+    }
+    int rc = ensure_functions(c, err, errsize);
+    if (rc != 0) return rc;
+    return read_partitions(c, default_partitions, partitions, err, errsize);
+}
+
+/* ---- Calls ---- */
+
+static int is_fcall(const duro_argv *a)
+{
+    if (a->argc < 1) return 0;
+    size_t n = a->lens[0];
+    return (n == 5 && strncasecmp(a->argv[0], "FCALL", 5) == 0) ||
+           (n == 8 && strncasecmp(a->argv[0], "FCALL_RO", 8) == 0);
+}
+
+redisReply *duro_redis_call(redisContext *c, const duro_argv *a)
+{
+    redisReply *r = redisCommandArgv(c, a->argc, a->argv, a->lens);
+    if (r && r->type == REDIS_REPLY_ERROR && is_fcall(a) &&
+        duro_reply_is_missing_function(r->str)) {
+        /* Redis lost the library (restart without persistence): reload. */
+        char err[256];
+        duro_warn("FUNCTIONS missing (%s): reloading", r->str);
+        if (duro_functions_load(c, err, sizeof(err)) != 0) {
+            duro_error("FUNCTIONS reload failed: %s", err);
+            return r;
+        }
+        freeReplyObject(r);
+        r = redisCommandArgv(c, a->argc, a->argv, a->lens);
+    }
+    return r;
+}
+
+int duro_fcall_error_code(const char *errstr)
+{
+    static const struct {
+        const char *word;
+        int code;
+    } map[] = {
+        {"DURO_STALE", DURO_ESTALE},
+        {"DURO_ALREADY_STARTED", DURO_EALREADY},
+        {"DURO_NOT_FOUND", DURO_ENOTFOUND},
+        {"DURO_NOT_RUNNING", DURO_ENOTRUNNING},
+        {"DURO_BADARG", DURO_EINVAL},
+    };
+    if (!errstr) return DURO_EREDIS;
+    size_t n = strcspn(errstr, " \t\r\n");
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (strlen(map[i].word) == n && memcmp(map[i].word, errstr, n) == 0)
+            return map[i].code;
+    return DURO_EREDIS;
+}

@@ -1,0 +1,118 @@
+/* test_config.c: Redis URL parsing and environment lookups. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "duro/config.h"
+#include "duro/errno.h"
+
+TestSuite(config, .timeout = 5);
+
+static duro_redis_url ok(const char *s)
+{
+    duro_redis_url u;
+    char err[256] = "";
+    cr_assert_eq(duro_redis_url_parse(s, &u, err, sizeof(err)), 0, "%s: %s",
+                 s ? s : "(null)", err);
+    return u;
+}
+
+static void bad(const char *s, const char *reason_part)
+{
+    duro_redis_url u;
+    char err[256] = "";
+    cr_assert_eq(duro_redis_url_parse(s, &u, err, sizeof(err)), DURO_EINVAL,
+                 "accepted %s", s);
+    if (reason_part) cr_assert(strstr(err, reason_part) != NULL, "%s", err);
+}
+
+Test(config, default_url)
+{
+    duro_redis_url u = ok(NULL);
+    cr_assert_str_eq(u.host, "127.0.0.1");
+    cr_assert_eq(u.port, 6379);
+    cr_assert_eq(u.db, 0);
+    cr_assert_str_eq(u.user, "");
+    cr_assert_str_eq(u.password, "");
+    u = ok("");
+    cr_assert_eq(u.port, 6379);
+}
+
+Test(config, full_url)
+{
+    duro_redis_url u = ok("redis://alice:s3cret@redis.example:6380/2");
+    cr_assert_str_eq(u.host, "redis.example");
+    cr_assert_eq(u.port, 6380);
+    cr_assert_str_eq(u.user, "alice");
+    cr_assert_str_eq(u.password, "s3cret");
+    cr_assert_eq(u.db, 2);
+}
+
+Test(config, password_only_and_encoded)
+{
+    duro_redis_url u = ok("redis://:p%40ss@h");
+    cr_assert_str_eq(u.user, "");
+    cr_assert_str_eq(u.password, "p@ss");
+    cr_assert_eq(u.port, 6379);
+    u = ok("redis://secret@h:7000");
+    cr_assert_str_eq(u.user, "");
+    cr_assert_str_eq(u.password, "secret");
+    cr_assert_eq(u.port, 7000);
+}
+
+Test(config, host_port_without_scheme)
+{
+    duro_redis_url u = ok("10.0.0.5:7001");
+    cr_assert_str_eq(u.host, "10.0.0.5");
+    cr_assert_eq(u.port, 7001);
+    u = ok("localhost");
+    cr_assert_str_eq(u.host, "localhost");
+    cr_assert_eq(u.port, 6379);
+}
+
+Test(config, ipv6_and_trailing_slash)
+{
+    duro_redis_url u = ok("redis://[::1]:6390/");
+    cr_assert_str_eq(u.host, "::1");
+    cr_assert_eq(u.port, 6390);
+    cr_assert_eq(u.db, 0);
+    u = ok("REDIS://h/15");
+    cr_assert_eq(u.db, 15);
+}
+
+Test(config, rejects_unsupported_schemes)
+{
+    bad("rediss://h:6379", "TLS");
+    bad("unix:///tmp/redis.sock", "unix");
+    bad("http://h:6379", "scheme");
+}
+
+Test(config, rejects_bad_ports_and_dbs)
+{
+    bad("redis://h:0", "port");
+    bad("redis://h:65536", "port");
+    bad("redis://h:", "port");
+    bad("redis://h:abc", "port");
+    bad("redis://h:-1", "port");
+    bad("redis://h:6379/x", "database");
+    bad("redis://h:6379/-1", "database");
+    bad("redis://h:6379/1/2", "database");
+    bad("redis://h:6379/1?x=y", "database");
+    bad("redis://[::1", "ipv6");
+    bad("redis://:p%4@h", "password");
+    bad("redis://h o:1", "host");
+}
+
+Test(config, env_lookup)
+{
+    setenv("DURO_TEST_X", "v", 1);
+    cr_assert_str_eq(duro_env("DURO_TEST_X", "d"), "v");
+    setenv("DURO_TEST_X", "", 1);
+    cr_assert_str_eq(duro_env("DURO_TEST_X", "d"), "d");
+    unsetenv("DURO_TEST_X");
+    cr_assert_str_eq(duro_env("DURO_TEST_X", "d"), "d");
+    unsetenv("DURO_REDIS_URL");
+    cr_assert_str_eq(duro_redis_url_default(), DURO_DEFAULT_REDIS_URL);
+    setenv("DURO_REDIS_URL", "redis://x:1", 1);
+    cr_assert_str_eq(duro_redis_url_default(), "redis://x:1");
+}

@@ -1,0 +1,259 @@
+/* test_coro.c: coroutine switching, stacks, and a switch-cost benchmark. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "coro.h"
+
+TestSuite(coro, .timeout = 5);
+
+/* ---- Ordering ---- */
+
+typedef struct {
+    char log[32];
+    int len;
+} trace;
+
+static void note(trace *t, char ch) {
+    cr_assert_lt(t->len, (int)sizeof(t->log) - 1);
+    t->log[t->len++] = ch;
+}
+
+static void ping(void *arg) {
+    trace *t = arg;
+    for (int i = 0; i < 3; i++) {
+        note(t, 'a' + i);
+        duro__coro_yield();
+    }
+    note(t, 'z');
+}
+
+Test(coro, ping_pong_ordering) {
+    trace t = {0};
+    duro__coro *c;
+
+    cr_assert_eq(duro__coro_new(&c, 0, ping, &t), 0);
+    cr_assert_not(duro__coro_done(c));
+    for (int i = 0; i < 3; i++) {
+        duro__coro_resume(c);
+        note(&t, '0' + i);
+        cr_assert_not(duro__coro_done(c));
+    }
+    duro__coro_resume(c);
+    cr_assert(duro__coro_done(c));
+    cr_assert_str_eq(t.log, "a0b1c2z");
+    duro__coro_free(c);
+}
+
+static void two_step(void *arg) {
+    int *n = arg;
+    (*n)++;
+    duro__coro_yield();
+    (*n)++;
+}
+
+Test(coro, interleaves_two_coroutines) {
+    int a = 0, b = 0;
+    duro__coro *ca, *cb;
+
+    cr_assert_eq(duro__coro_new(&ca, 0, two_step, &a), 0);
+    cr_assert_eq(duro__coro_new(&cb, 0, two_step, &b), 0);
+    duro__coro_resume(ca);
+    cr_assert_eq(a, 1);
+    cr_assert_eq(b, 0);
+    duro__coro_resume(cb);
+    duro__coro_resume(ca);
+    cr_assert(duro__coro_done(ca));
+    cr_assert_not(duro__coro_done(cb));
+    duro__coro_resume(cb);
+    cr_assert(duro__coro_done(cb));
+    cr_assert_eq(a + b, 4);
+    duro__coro_free(ca);
+    duro__coro_free(cb);
+}
+
+/* ---- Many coroutines ---- */
+
+#define MANY 10000
+#define MANY_YIELDS 3
+
+static void count_up(void *arg) {
+    int *n = arg;
+    /* a local that must survive the switches on this coroutine's stack */
+    volatile int mine = 0;
+    for (int i = 0; i < MANY_YIELDS; i++) {
+        mine++;
+        duro__coro_yield();
+    }
+    *n = mine;
+}
+
+Test(coro, ten_thousand_alive_then_freed) {
+    static duro__coro *cs[MANY];
+    static int counts[MANY];
+
+    for (int i = 0; i < MANY; i++)
+        cr_assert_eq(duro__coro_new(&cs[i], 0, count_up, &counts[i]), 0,
+                     "coroutine %d", i);
+    for (int round = 0; round <= MANY_YIELDS; round++)
+        for (int i = 0; i < MANY; i++)
+            duro__coro_resume(cs[i]);
+    for (int i = 0; i < MANY; i++) {
+        cr_assert(duro__coro_done(cs[i]));
+        cr_assert_eq(counts[i], MANY_YIELDS);
+        duro__coro_free(cs[i]);
+    }
+}
+
+/* ---- Freeing ---- */
+
+static void yield_forever(void *arg) {
+    (void)arg;
+    char buf[512];
+    memset(buf, 0x5a, sizeof(buf)); /* leave redzones and live data behind */
+    for (;;)
+        duro__coro_yield();
+}
+
+Test(coro, free_suspended) {
+    /* Free suspended coroutines, then reuse their (cached) stacks: an ASan
+     * build must not trip over what the abandoned frames left behind. */
+    for (int round = 0; round < 3; round++) {
+        duro__coro *c[8];
+        for (int i = 0; i < 8; i++) {
+            cr_assert_eq(duro__coro_new(&c[i], 0, yield_forever, NULL), 0);
+            duro__coro_resume(c[i]);
+            duro__coro_resume(c[i]);
+            cr_assert_not(duro__coro_done(c[i]));
+        }
+        for (int i = 0; i < 8; i++)
+            duro__coro_free(c[i]);
+    }
+}
+
+Test(coro, free_never_started_and_null) {
+    duro__coro *c;
+
+    cr_assert_eq(duro__coro_new(&c, 0, yield_forever, NULL), 0);
+    duro__coro_free(c);
+    duro__coro_free(NULL);
+}
+
+/* ---- Stacks ---- */
+
+/* recurse uses about 256 + frame bytes per level; volatile and the use of
+ * the result after the call keep the compiler from flattening it. */
+static int recurse(int depth) {
+    volatile char pad[256];
+    pad[0] = (char)depth;
+    pad[sizeof(pad) - 1] = (char)depth;
+    if (depth == 0)
+        return pad[0];
+    return recurse(depth - 1) + pad[sizeof(pad) - 1] - (char)depth + 1;
+}
+
+static void deep(void *arg) {
+    int *out = arg;
+    *out = recurse(*out);
+}
+
+Test(coro, deep_recursion_fits_default_stack) {
+    /* 150 levels is ~45 KiB of a 64 KiB stack (more under ASan, whose
+     * stacks are larger to match). */
+    int n = 150;
+    duro__coro *c;
+
+    cr_assert_eq(duro__coro_new(&c, 0, deep, &n), 0);
+    duro__coro_resume(c);
+    cr_assert(duro__coro_done(c));
+    cr_assert_eq(n, 150);
+    duro__coro_free(c);
+}
+
+Test(coro, custom_stack_size) {
+    int n = 1000; /* ~300 KiB */
+    duro__coro *c;
+
+    cr_assert_eq(duro__coro_new(&c, 2u * 1024 * 1024, deep, &n), 0);
+    duro__coro_resume(c);
+    cr_assert(duro__coro_done(c));
+    cr_assert_eq(n, 1000);
+    duro__coro_free(c);
+}
+
+static void overflow(void *arg) {
+    (void)arg;
+    recurse(1 << 30);
+}
+
+/* The guard page turns an overflow into SIGSEGV. The fault happens on the
+ * exhausted stack, so no handler could run there anyway; the default
+ * action is restored so that ASan's own handler (which would report the
+ * overflow and exit 1) does not hide the signal. */
+Test(coro, overflow_hits_guard_page, .signal = SIGSEGV) {
+    duro__coro *c;
+
+    signal(SIGSEGV, SIG_DFL);
+    cr_assert_eq(duro__coro_new(&c, 0, overflow, NULL), 0);
+    duro__coro_resume(c);
+    cr_assert_fail("overflow returned");
+}
+
+/* ---- Current ---- */
+
+static void who_am_i(void *arg) {
+    duro__coro **seen = arg;
+    seen[0] = duro__coro_current();
+    duro__coro_yield();
+    seen[1] = duro__coro_current();
+}
+
+Test(coro, current_inside_and_outside) {
+    duro__coro *seen[2] = {NULL, NULL};
+    duro__coro *c;
+
+    cr_assert_null(duro__coro_current());
+    cr_assert_eq(duro__coro_new(&c, 0, who_am_i, seen), 0);
+    duro__coro_resume(c);
+    cr_assert_null(duro__coro_current());
+    duro__coro_resume(c);
+    cr_assert_eq(seen[0], c);
+    cr_assert_eq(seen[1], c);
+    cr_assert_null(duro__coro_current());
+    duro__coro_free(c);
+}
+
+/* ---- Benchmark ---- */
+
+#define BENCH_ROUNDS 200000
+
+static void spin(void *arg) {
+    (void)arg;
+    for (;;)
+        duro__coro_yield();
+}
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Prints the cost of one switch (a resume+yield round trip is two). It
+ * asserts nothing about speed: machines and builds differ too much. */
+Test(coro, bench_switch) {
+    duro__coro *c;
+
+    cr_assert_eq(duro__coro_new(&c, 0, spin, NULL), 0);
+    duro__coro_resume(c); /* warm up */
+    int64_t t0 = now_ns();
+    for (int i = 0; i < BENCH_ROUNDS; i++)
+        duro__coro_resume(c);
+    int64_t t1 = now_ns();
+    fprintf(stderr, "BENCH coro switch %.1f ns (%d round trips)\n",
+            (double)(t1 - t0) / (2.0 * BENCH_ROUNDS), BENCH_ROUNDS);
+    duro__coro_free(c);
+}

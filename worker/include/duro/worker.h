@@ -1,0 +1,197 @@
+/* worker.h: the Duro SDK. Register workflows and activities, run a worker.
+ *
+ * A workflow is a plain C function run as a coroutine: it calls
+ * duro_activity(), duro_sleep() and friends as if they blocked, and Duro
+ * records each step in Redis so that any worker can rebuild the function's
+ * state by replaying its history. Workflow code must therefore be
+ * deterministic: it reads time, randomness and ids only through this SDK
+ * (duro_now, duro_random, duro_uuid), never from the OS, and does I/O only
+ * through activities.
+ *
+ * Activities are ordinary C functions that may block; they run in a thread
+ * pool, at least once, and should be idempotent (duro_actx_idempotency_key).
+ *
+ * Memory: every cJSON the SDK hands to workflow code (inputs, results,
+ * failures) belongs to the run and is freed with it; values workflow code
+ * passes in are borrowed (copied before the call returns). A workflow's
+ * return value and an activity's result are taken over by the SDK.
+ */
+#ifndef DURO_WORKER_H
+#define DURO_WORKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cjson/cJSON.h>
+#include "duro/duration.h"
+#include "duro/errno.h"
+#include "duro/export.h"
+#include "duro/retry.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct duro_worker duro_worker;
+typedef struct duro_wf duro_wf;         /* a workflow run, in workflow code */
+typedef struct duro_actx duro_actx;     /* an activity attempt */
+typedef struct duro_future duro_future; /* a pending activity or timer */
+
+/* ---- Workflow code ---------------------------------------------------- */
+
+/* duro_workflow_fn is a workflow's body. It returns the result (taken over
+ * by the SDK; NULL means JSON null) or the value of duro_fail(). */
+typedef cJSON *(*duro_workflow_fn)(duro_wf *wf, const cJSON *input);
+
+/* duro_activity_opts: zeroed fields take the defaults. */
+typedef struct {
+    const char *task_queue;       /* default: the workflow's task queue */
+    int64_t start_to_close_ms;    /* default 60s: a dead worker's attempt is
+                                     retried after this */
+    int64_t schedule_to_close_ms; /* all attempts together; 0 = unlimited */
+    int64_t heartbeat_timeout_ms; /* 0 = no heartbeat required */
+    duro_retry_policy retry;      /* see retry.h for the defaults */
+} duro_activity_opts;
+
+/* duro_result: the outcome of an activity or timer. value and failure
+ * belong to the run. */
+typedef struct {
+    bool ok;               /* completed (timers: fired) */
+    const cJSON *value;    /* the activity's result when ok (may be null) */
+    const cJSON *failure;  /* {"message","type","nonRetryable"} when !ok */
+    const char *error;     /* failure's message, "" when ok */
+    bool timed_out;        /* the activity timed out (after its retries) */
+    bool canceled;         /* the workflow was canceled while waiting */
+} duro_result;
+
+/* duro_activity schedules activity `name` with `input` (borrowed; NULL =
+ * null) and waits for its final outcome (after retries). opts may be NULL. */
+DURO_EXPORT duro_result duro_activity(duro_wf *wf, const char *name,
+                                      const cJSON *input,
+                                      const duro_activity_opts *opts);
+
+/* duro_activity_async schedules without waiting; the future belongs to the
+ * run. Await it with duro_await, duro_await_all or duro_await_any. */
+DURO_EXPORT duro_future *duro_activity_async(duro_wf *wf, const char *name,
+                                             const cJSON *input,
+                                             const duro_activity_opts *opts);
+
+/* duro_timer starts a durable timer; its future is ok when it fired. */
+DURO_EXPORT duro_future *duro_timer(duro_wf *wf, int64_t ms);
+/* duro_timer_cancel cancels a pending timer (its future resolves !ok). */
+DURO_EXPORT void duro_timer_cancel(duro_wf *wf, duro_future *timer);
+/* duro_sleep waits durably: survives restarts, runs on any worker. */
+DURO_EXPORT void duro_sleep(duro_wf *wf, int64_t ms);
+
+/* duro_await waits for one future and returns its outcome. */
+DURO_EXPORT duro_result duro_await(duro_wf *wf, duro_future *f);
+/* duro_await_all waits until every future in fs is resolved. */
+DURO_EXPORT void duro_await_all(duro_wf *wf, duro_future **fs, int n);
+/* duro_await_any waits until one is resolved and returns its index (the
+ * lowest resolved index). */
+DURO_EXPORT int duro_await_any(duro_wf *wf, duro_future **fs, int n);
+DURO_EXPORT bool duro_future_ready(const duro_future *f);
+/* duro_future_result: the outcome of a resolved future. */
+DURO_EXPORT duro_result duro_future_result(const duro_future *f);
+
+/* duro_now: the workflow's clock (ms since the epoch), deterministic. */
+DURO_EXPORT int64_t duro_now(duro_wf *wf);
+/* duro_random: a deterministic 64-bit pseudo-random number. */
+DURO_EXPORT uint64_t duro_random(duro_wf *wf);
+/* duro_uuid: a deterministic v4 uuid string, owned by the run. */
+DURO_EXPORT const char *duro_uuid(duro_wf *wf);
+
+/* duro_fail records an application failure for the workflow and returns
+ * NULL, so that `return duro_fail(wf, ...)` ends it as FAILED. type may be
+ * NULL ("ApplicationError"). */
+DURO_EXPORT cJSON *duro_fail(duro_wf *wf, const char *type, const char *fmt,
+                             ...) __attribute__((format(printf, 3, 4)));
+
+/* duro_keep hands v to the run (freed with it) and returns v. */
+DURO_EXPORT cJSON *duro_keep(duro_wf *wf, cJSON *v);
+/* duro_strdup copies s into run-owned memory. */
+DURO_EXPORT char *duro_strdup(duro_wf *wf, const char *s);
+
+DURO_EXPORT const char *duro_workflow_id(const duro_wf *wf);
+DURO_EXPORT const char *duro_run_id(const duro_wf *wf);
+/* duro_is_replaying: true while the code re-runs recorded steps. */
+DURO_EXPORT bool duro_is_replaying(const duro_wf *wf);
+/* duro_wf_log logs a line tagged with the workflow id, not during replay. */
+DURO_EXPORT void duro_wf_log(duro_wf *wf, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ---- Activity code ---------------------------------------------------- */
+
+/* duro_activity_fn runs one attempt on a pool thread. It returns the result
+ * (taken over by the SDK; NULL = null), or calls duro_actx_fail and returns
+ * NULL. input belongs to the SDK. */
+typedef cJSON *(*duro_activity_fn)(duro_actx *ctx, const cJSON *input,
+                                   void *arg);
+
+/* duro_actx_fail marks the attempt failed. non_retryable stops retries;
+ * so does a type listed in the activity's retry policy. */
+DURO_EXPORT void duro_actx_fail(duro_actx *ctx, const char *type,
+                                bool non_retryable, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+DURO_EXPORT int duro_actx_attempt(const duro_actx *ctx);
+/* duro_actx_idempotency_key: "<workflowId>/<seq>", the same for every
+ * attempt of one activity call. */
+DURO_EXPORT const char *duro_actx_idempotency_key(const duro_actx *ctx);
+DURO_EXPORT const char *duro_actx_workflow_id(const duro_actx *ctx);
+DURO_EXPORT const char *duro_actx_name(const duro_actx *ctx);
+/* duro_actx_heartbeat reports progress (details borrowed, may be NULL);
+ * cheap to call often: the SDK coalesces. */
+DURO_EXPORT void duro_actx_heartbeat(duro_actx *ctx, const cJSON *details);
+/* duro_actx_heartbeat_details: the last details a previous attempt
+ * reported (resume from there), or NULL. Owned by the SDK. */
+DURO_EXPORT const cJSON *duro_actx_heartbeat_details(const duro_actx *ctx);
+/* duro_actx_is_canceled: the attempt is no longer wanted (timed out,
+ * workflow closed); stop early. */
+DURO_EXPORT bool duro_actx_is_canceled(const duro_actx *ctx);
+DURO_EXPORT void duro_actx_log(duro_actx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ---- The worker ------------------------------------------------------- */
+
+/* duro_worker_opts: zero fields take the defaults shown. */
+typedef struct {
+    const char *redis_url;   /* $DURO_REDIS_URL or redis://127.0.0.1:6379 */
+    const char *task_queue;  /* required */
+    int activity_threads;    /* 8: activities running at once */
+    int max_workflow_tasks;  /* 256: workflow tasks in progress at once */
+    int cache_size;          /* 10000: runs kept in memory (LRU) */
+    int partitions;          /* 16, used only when Redis has none yet */
+    size_t max_payload;      /* 2 MiB: larger inputs/results are errors */
+    int64_t shutdown_grace_ms; /* 30s for in-flight activities on SIGTERM */
+    const char *identity;    /* consumer name; default host-pid-random */
+} duro_worker_opts;
+
+/* duro_worker_new validates opts and allocates; nothing connects yet.
+ * Returns 0 or DURO_EINVAL / DURO_ENOMEM. Free with duro_worker_free. */
+DURO_EXPORT int duro_worker_new(duro_worker **out,
+                                const duro_worker_opts *opts);
+DURO_EXPORT int duro_worker_register_workflow(duro_worker *w,
+                                              const char *type,
+                                              duro_workflow_fn fn);
+DURO_EXPORT int duro_worker_register_activity(duro_worker *w,
+                                              const char *name,
+                                              duro_activity_fn fn, void *arg);
+/* duro_worker_run connects (retrying while Redis is away) and processes
+ * tasks until duro_worker_stop or SIGTERM/SIGINT; returns 0 after a
+ * graceful stop, or a negative DURO_E* when it could not start. */
+DURO_EXPORT int duro_worker_run(duro_worker *w);
+/* duro_worker_stop asks a running worker to stop; thread-safe. */
+DURO_EXPORT void duro_worker_stop(duro_worker *w);
+DURO_EXPORT void duro_worker_free(duro_worker *w);
+
+/* duro_worker_main is a ready-made main(): it parses the standard flags
+ * (--redis, --task-queue, --activity-threads, --max-workflow-tasks,
+ * --cache-size, --shutdown-grace, --help) over opts, registers nothing,
+ * runs the worker and returns the process exit code. `usage_name` is the
+ * program name for --help. Call after registering. */
+DURO_EXPORT int duro_worker_main(duro_worker *w, int argc, char **argv);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

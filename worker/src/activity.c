@@ -1,0 +1,462 @@
+/* activity.c: activity tasks: read, run on the pool, report the outcome.
+ *
+ * Pool threads only run the user's function and touch their own duro_actx;
+ * everything that talks to Redis happens on the loop. An outcome that
+ * cannot be delivered because Redis is away is kept and re-sent when it
+ * returns (the Function is fenced by attempt, so a duplicate is harmless).
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "duro/clock.h"
+#include "duro/errno.h"
+#include "duro/history.h"
+#include "duro/ids.h"
+#include "duro/json.h"
+#include "duro/keys.h"
+#include "duro/log.h"
+#include "duro/retry.h"
+#include "worker_internal.h"
+
+/* ---- The context, as activity code sees it ---- */
+
+void duro_actx_fail(duro_actx *ctx, const char *type, bool non_retryable,
+                    const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    free(ctx->fail_type);
+    free(ctx->fail_msg);
+    ctx->failed = true;
+    ctx->non_retryable = non_retryable;
+    ctx->fail_type = strdup(type ? type : "ApplicationError");
+    ctx->fail_msg = strdup(msg);
+}
+
+int duro_actx_attempt(const duro_actx *ctx)
+{
+    return ctx->attempt;
+}
+
+const char *duro_actx_idempotency_key(const duro_actx *ctx)
+{
+    return ctx->idempotency_key;
+}
+
+const char *duro_actx_workflow_id(const duro_actx *ctx)
+{
+    return ctx->id;
+}
+
+const char *duro_actx_name(const duro_actx *ctx)
+{
+    return ctx->name;
+}
+
+const cJSON *duro_actx_heartbeat_details(const duro_actx *ctx)
+{
+    return ctx->prev_details;
+}
+
+bool duro_actx_is_canceled(const duro_actx *ctx)
+{
+    return atomic_load(&((duro_actx *)ctx)->canceled);
+}
+
+void duro_actx_log(duro_actx *ctx, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    duro_info("ACTIVITY wf=%s activity=%s seq=%s attempt=%d %s", ctx->id,
+              ctx->name, ctx->seq, ctx->attempt, msg);
+}
+
+void duro_actx_heartbeat(duro_actx *ctx, const cJSON *details)
+{
+    char *text = details ? cJSON_PrintUnformatted(details) : NULL;
+    duro_worker *w = ctx->w;
+    bool wake = false;
+    pthread_mutex_lock(&w->hb_mu);
+    free(ctx->hb_details);
+    ctx->hb_details = text;
+    if (!ctx->hb_queued) {
+        ctx->hb_queued = true;
+        ctx->hb_next = w->hb_head;
+        w->hb_head = ctx;
+        wake = true;
+    }
+    pthread_mutex_unlock(&w->hb_mu);
+    if (wake) uv_async_send(&w->hb_async);
+}
+
+/* ---- Lifetime ---- */
+
+static void actx_unref(duro_actx *c)
+{
+    if (--c->refs > 0) return;
+    free(c->id);
+    free(c->run);
+    free(c->name);
+    free(c->entry);
+    free(c->wfqueue);
+    free(c->actqueue);
+    free(c->seq);
+    free(c->idempotency_key);
+    cJSON_Delete(c->input);
+    cJSON_Delete(c->opts);
+    cJSON_Delete(c->prev_details);
+    cJSON_Delete(c->result);
+    free(c->fail_type);
+    free(c->fail_msg);
+    free(c->hb_details);
+    free(c);
+}
+
+/* ---- Heartbeats ---- */
+
+static void on_heartbeat_reply(duro_aredis *r, redisReply *reply, void *arg)
+{
+    duro_actx *c = arg;
+    if (reply && reply->type == REDIS_REPLY_ERROR &&
+        duro_fcall_error_code(reply->str) == DURO_ESTALE)
+        atomic_store(&c->canceled, true);
+    actx_unref(c);
+}
+
+static void send_heartbeat(duro_actx *c, const char *details)
+{
+    duro_worker *w = c->w;
+    duro_wf_keys k;
+    duro_wf_keys_init(&k, w->partitions, c->id, NULL);
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "FCALL");
+    duro_argv_push(&a, "duro_act_heartbeat");
+    duro_argv_push(&a, "2");
+    duro_argv_push(&a, k.wf);
+    duro_argv_push(&a, k.pa);
+    duro_argv_push(&a, c->run);
+    duro_argv_push(&a, c->seq);
+    duro_argv_pushll(&a, c->attempt);
+    duro_argv_push(&a, details ? details : "");
+    c->refs++;
+    if (duro_aredis_command(w->cmd, on_heartbeat_reply, c, &a) != 0)
+        c->refs--;
+    duro_argv_free(&a);
+}
+
+void duro__hb_drain(uv_async_t *h)
+{
+    duro_worker *w = h->data;
+    pthread_mutex_lock(&w->hb_mu);
+    duro_actx *list = w->hb_head;
+    w->hb_head = NULL;
+    for (duro_actx *c = list; c; c = c->hb_next) c->hb_queued = false;
+    pthread_mutex_unlock(&w->hb_mu);
+    while (list) {
+        duro_actx *c = list;
+        list = c->hb_next;
+        pthread_mutex_lock(&w->hb_mu);
+        char *details = c->hb_details;
+        c->hb_details = NULL;
+        pthread_mutex_unlock(&w->hb_mu);
+        send_heartbeat(c, details);
+        free(details);
+    }
+}
+
+/* ---- Completion ---- */
+
+static bool policy_lists(const cJSON *opts, const char *type)
+{
+    const cJSON *retry = cJSON_GetObjectItemCaseSensitive(opts, "retry");
+    const cJSON *nr = cJSON_GetObjectItemCaseSensitive(retry, "nonRetryableErrorTypes");
+    const cJSON *it;
+    cJSON_ArrayForEach(it, nr) if (cJSON_IsString(it) &&
+                                   strcmp(it->valuestring, type) == 0) return true;
+    return false;
+}
+
+static int64_t retry_delay(const duro_actx *c)
+{
+    const cJSON *retry = cJSON_GetObjectItemCaseSensitive(c->opts, "retry");
+    duro_retry_policy p = {0};
+    p.initial_interval_ms = duro_json_int(retry, "initialIntervalMs", 0);
+    p.maximum_interval_ms = duro_json_int(retry, "maximumIntervalMs", 0);
+    p.max_attempts = (int)duro_json_int(retry, "maximumAttempts", 0);
+    const cJSON *bc = cJSON_GetObjectItemCaseSensitive(retry, "backoffCoefficient");
+    p.backoff_coefficient = cJSON_IsNumber(bc) ? bc->valuedouble : 0;
+    bool non_retryable = c->non_retryable || policy_lists(c->opts, c->fail_type);
+    return duro_retry_delay(&p, c->attempt, c->fail_type, non_retryable);
+}
+
+static void send_completion(duro_actx *c);
+
+static void on_complete_reply(duro_aredis *r, redisReply *reply, void *arg)
+{
+    duro_actx *c = arg;
+    duro_worker *w = c->w;
+    if (!reply) {
+        /* Redis went away mid-call: keep the outcome and send it again */
+        c->unsent_next = w->unsent_head;
+        w->unsent_head = c;
+        return;
+    }
+    if (reply->type == REDIS_REPLY_ERROR &&
+        duro_fcall_error_code(reply->str) != DURO_ESTALE)
+        duro_warn("ACT-COMPLETE-REJECTED wf=%s seq=%s err=%s", c->id, c->seq,
+                  reply->str);
+    actx_unref(c);
+    duro__act_poll(w);
+    duro__maybe_finish(w);
+}
+
+static char *failure_json(const duro_actx *c)
+{
+    cJSON *f = cJSON_CreateObject();
+    cJSON_AddStringToObject(f, "message", c->fail_msg ? c->fail_msg : "");
+    cJSON_AddStringToObject(f, "type", c->fail_type ? c->fail_type : "");
+    cJSON_AddBoolToObject(f, "nonRetryable", c->non_retryable);
+    char *s = cJSON_PrintUnformatted(f);
+    cJSON_Delete(f);
+    return s;
+}
+
+static void send_completion(duro_actx *c)
+{
+    duro_worker *w = c->w;
+    duro_wf_keys k;
+    duro_wf_keys_init(&k, w->partitions, c->id, c->run);
+    char wft[DURO_KEY_MAX], act[DURO_KEY_MAX];
+    duro_key_wft(wft, sizeof(wft), c->partition, c->wfqueue);
+    duro_key_act(act, sizeof(act), c->partition, c->actqueue);
+
+    char *data = NULL, *failure = NULL;
+    int64_t delay = -1;
+    if (!c->failed) {
+        char *result = c->result ? cJSON_PrintUnformatted(c->result) : strdup("null");
+        if (result && strlen(result) > w->max_payload) {
+            free(result);
+            duro_actx_fail(c, "PayloadTooLarge", true,
+                           "activity result larger than %zu bytes", w->max_payload);
+        } else {
+            duro_assert(asprintf(&data, "{\"seq\":%s,\"attempt\":%d,\"result\":%s}",
+                                 c->seq, c->attempt, result ? result : "null") >= 0);
+            free(result);
+        }
+    }
+    if (c->failed) {
+        failure = failure_json(c);
+        delay = retry_delay(c);
+        duro_assert(asprintf(&data, "{\"seq\":%s,\"attempt\":%d,\"failure\":%s}",
+                             c->seq, c->attempt, failure) >= 0);
+    }
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "FCALL");
+    duro_argv_push(&a, "duro_act_complete");
+    duro_argv_push(&a, "7");
+    duro_argv_push(&a, k.wf);
+    duro_argv_push(&a, k.hist);
+    duro_argv_push(&a, k.buf);
+    duro_argv_push(&a, wft);
+    duro_argv_push(&a, k.timers);
+    duro_argv_push(&a, k.pa);
+    duro_argv_push(&a, act);
+    duro_argv_push(&a, c->run);
+    duro_argv_push(&a, c->seq);
+    duro_argv_pushll(&a, c->attempt);
+    duro_argv_push(&a, c->entry);
+    duro_argv_push(&a, c->failed ? "failed" : "completed");
+    duro_argv_push(&a, data);
+    duro_argv_pushll(&a, delay);
+    duro_argv_push(&a, failure ? failure : "");
+    if (duro_aredis_command(w->cmd, on_complete_reply, c, &a) != 0) {
+        c->unsent_next = w->unsent_head;
+        w->unsent_head = c;
+    }
+    duro_argv_free(&a);
+    free(data);
+    free(failure);
+}
+
+void duro__act_flush_unsent(duro_worker *w)
+{
+    if (!w->unsent_head || !duro_aredis_connected(w->cmd)) return;
+    duro_actx *list = w->unsent_head;
+    w->unsent_head = NULL;
+    while (list) {
+        duro_actx *c = list;
+        list = c->unsent_next;
+        send_completion(c);
+    }
+}
+
+/* ---- Running ---- */
+
+void duro__act_pool_work(void *job)
+{
+    duro_actx *c = job;
+    if (c->failed) return; /* rejected before it ran */
+    cJSON *r = c->reg->fn(c, c->input, c->reg->arg);
+    if (c->failed)
+        cJSON_Delete(r);
+    else
+        c->result = r;
+}
+
+/* hb_forget takes a finished attempt off the heartbeat list, so that the
+ * list never points at an attempt that may be freed. */
+static void hb_forget(duro_worker *w, duro_actx *c)
+{
+    pthread_mutex_lock(&w->hb_mu);
+    if (c->hb_queued) {
+        duro_actx **p = &w->hb_head;
+        while (*p && *p != c) p = &(*p)->hb_next;
+        if (*p) *p = c->hb_next;
+        c->hb_queued = false;
+    }
+    pthread_mutex_unlock(&w->hb_mu);
+}
+
+void duro__act_pool_done(void *job)
+{
+    duro_actx *c = job;
+    duro_worker *w = c->w;
+    hb_forget(w, c);
+    if (c->failed)
+        w->act_failed++;
+    else
+        w->act_done++;
+    duro_debug("ACT-DONE wf=%s activity=%s seq=%s attempt=%d %s", c->id,
+               c->name, c->seq, c->attempt, c->failed ? "failed" : "ok");
+    send_completion(c);
+    duro__act_poll(w);
+}
+
+static char *field_dup(const redisReply *fields, const char *name)
+{
+    const redisReply *v = duro_stream_field(fields, name);
+    return v && v->type == REDIS_REPLY_STRING ? strdup(v->str) : NULL;
+}
+
+/* actx_from_entry validates an activity task; garbage is dead-lettered. */
+static duro_actx *actx_from_entry(duro_worker *w, const char *stream,
+                                  const redisReply *entry)
+{
+    if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2 ||
+        entry->element[0]->type != REDIS_REPLY_STRING) {
+        duro__dead_letter(w, stream, entry, "malformed stream entry");
+        return NULL;
+    }
+    const redisReply *f = entry->element[1];
+    duro_actx *c = calloc(1, sizeof(*c));
+    duro_assert(c != NULL);
+    c->w = w;
+    c->refs = 1;
+    c->entry = strdup(entry->element[0]->str);
+    c->id = field_dup(f, "id");
+    c->run = field_dup(f, "run");
+    c->seq = field_dup(f, "seq");
+    c->name = field_dup(f, "name");
+    c->wfqueue = field_dup(f, "wfqueue");
+    char *attempt = field_dup(f, "attempt");
+    char *input = field_dup(f, "input");
+    char *opts = field_dup(f, "opts");
+    char *details = field_dup(f, "details");
+    char err[256] = "";
+    c->partition = duro__partition_of_key(stream);
+    const char *q = strstr(stream, ":act:");
+    c->actqueue = strdup(q ? q + 5 : "");
+    long long seqn = c->seq ? atoll(c->seq) : 0;
+    c->attempt = attempt ? atoi(attempt) : 0;
+    if (!c->id || !c->run || !c->seq || !c->name || !c->wfqueue || !input ||
+        !opts || seqn < 1 || c->attempt < 1 ||
+        duro_id_check(c->id, err, sizeof(err)) != 0 ||
+        duro_name_check("queue", c->wfqueue, err, sizeof(err)) != 0 ||
+        duro_partition_of(c->id, w->partitions) != c->partition ||
+        duro_json_parse(opts, strlen(opts), w->max_payload, &c->opts, err,
+                        sizeof(err)) != 0) {
+        duro__dead_letter(w, stream, entry, err[0] ? err : "activity task missing fields");
+        free(attempt); free(input); free(opts); free(details);
+        actx_unref(c);
+        return NULL;
+    }
+    duro_assert(asprintf(&c->idempotency_key, "%s/%s", c->id, c->seq) >= 0);
+    if (details) duro_json_parse(details, strlen(details), w->max_payload,
+                                 &c->prev_details, err, sizeof(err));
+    act_reg *reg = w->activities;
+    while (reg && strcmp(reg->name, c->name) != 0) reg = reg->next;
+    c->reg = reg;
+    if (!reg)
+        duro_actx_fail(c, "ActivityNotRegistered", false,
+                       "activity \"%s\" is not registered on this worker", c->name);
+    else if (duro_json_parse(input, strlen(input), w->max_payload, &c->input, err,
+                             sizeof(err)) != 0)
+        duro_actx_fail(c, "InvalidInput", true, "activity input: %s", err);
+    free(attempt); free(input); free(opts); free(details);
+    return c;
+}
+
+static void on_read(duro_aredis *r, redisReply *reply, void *arg)
+{
+    duro_worker *w = arg;
+    w->act_reading = false;
+    if (!reply) return;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        duro_warn("ACT-READ err=%s", reply->str);
+        return;
+    }
+    if (reply->type == REDIS_REPLY_ARRAY) {
+        for (size_t s = 0; s < reply->elements; s++) {
+            const redisReply *sr = reply->element[s];
+            if (sr->type != REDIS_REPLY_ARRAY || sr->elements != 2) continue;
+            const char *stream = sr->element[0]->str;
+            const redisReply *entries = sr->element[1];
+            for (size_t i = 0; i < entries->elements; i++) {
+                duro_actx *c = actx_from_entry(w, stream, entries->element[i]);
+                if (!c) continue;
+                if (duro__pool_submit(w->pool, c) != 0) {
+                    duro_actx_fail(c, "WorkerOutOfMemory", false, "cannot queue");
+                    send_completion(c);
+                }
+            }
+        }
+    }
+    duro__act_poll(w);
+}
+
+void duro__act_poll(duro_worker *w)
+{
+    if (w->act_reading || w->stopping || !w->act_conn || !w->activities ||
+        !duro_aredis_connected(w->act_conn))
+        return;
+    int room = w->activity_threads - duro__pool_busy(w->pool);
+    if (room <= 0) return;
+    int per_stream = (room + w->partitions - 1) / w->partitions;
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "XREADGROUP");
+    duro_argv_push(&a, "GROUP");
+    duro_argv_push(&a, DURO_GROUP);
+    duro_argv_push(&a, w->identity);
+    duro_argv_push(&a, "COUNT");
+    duro_argv_pushll(&a, per_stream);
+    duro_argv_push(&a, "BLOCK");
+    duro_argv_pushll(&a, READ_BLOCK_MS);
+    duro_argv_push(&a, "STREAMS");
+    for (int p = 0; p < w->partitions; p++) duro_argv_push(&a, w->act_keys[p]);
+    for (int p = 0; p < w->partitions; p++) duro_argv_push(&a, ">");
+    if (duro_aredis_command(w->act_conn, on_read, w, &a) == 0)
+        w->act_reading = true;
+    duro_argv_free(&a);
+}

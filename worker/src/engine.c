@@ -1,0 +1,319 @@
+/* engine.c: applies history to a run, runs its code, matches commands. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "duro/errno.h"
+#include "duro/json.h"
+#include "duro/log.h"
+#include "engine_internal.h"
+#include "run.h"
+
+/* ---- Run lifecycle ---- */
+
+static uint64_t fnv1a(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+duro_wf *duro__run_new(const char *id, const char *run, const char *type,
+                       const char *queue, const cJSON *input,
+                       duro_workflow_fn fn)
+{
+    duro_wf *wf = calloc(1, sizeof(*wf));
+    if (!wf) return NULL;
+    wf->id = strdup(id);
+    wf->run = strdup(run);
+    wf->type = strdup(type);
+    wf->queue = strdup(queue);
+    wf->input = input ? cJSON_Duplicate(input, 1) : cJSON_CreateNull();
+    if (!wf->id || !wf->run || !wf->type || !wf->queue || !wf->input) {
+        duro__run_free(wf);
+        return NULL;
+    }
+    wf->fn = fn;
+    wf->rng = fnv1a(run);
+    return wf;
+}
+
+void duro__cmds_free(duro__cmd *c)
+{
+    while (c) {
+        duro__cmd *next = c->next;
+        free(c->name);
+        free(c->data);
+        free(c->queue);
+        free(c->input);
+        free(c->opts);
+        free(c->value);
+        free(c);
+        c = next;
+    }
+}
+
+void duro__run_free(duro_wf *wf)
+{
+    if (!wf) return;
+    if (wf->coro) duro__coro_free(wf->coro);
+    for (int k = 0; k < FUT_KINDS; k++) {
+        for (int64_t i = 0; i < wf->futs[k].n; i++) free(wf->futs[k].v[i]);
+        free(wf->futs[k].v);
+    }
+    for (int i = 0; i < wf->nowned; i++) cJSON_Delete(wf->owned[i]);
+    free(wf->owned);
+    for (int i = 0; i < wf->nstrs; i++) free(wf->strs[i]);
+    free(wf->strs);
+    duro__cmds_free(wf->cmds);
+    cJSON_Delete(wf->input);
+    cJSON_Delete(wf->result);
+    free(wf->failure);
+    free(wf->nondet);
+    free(wf->id);
+    free(wf->run);
+    free(wf->type);
+    free(wf->queue);
+    free(wf);
+}
+
+duro__cmd *duro__run_take_cmds(duro_wf *wf)
+{
+    duro__cmd *c = wf->cmds;
+    wf->cmds = wf->cmds_tail = NULL;
+    return c;
+}
+
+/* ---- Running the code ---- */
+
+bool duro__wait_satisfied(const duro_wf *wf)
+{
+    switch (wf->wait) {
+    case WAIT_NONE:
+        return true;
+    case WAIT_ALL:
+        for (int i = 0; i < wf->wait_n; i++)
+            if (!wf->wait_futs[i]->resolved) return false;
+        return true;
+    case WAIT_ANY:
+        for (int i = 0; i < wf->wait_n; i++)
+            if (wf->wait_futs[i]->resolved) return true;
+        return false;
+    }
+    return true;
+}
+
+static void coro_main(void *arg)
+{
+    duro_wf *wf = arg;
+    cJSON *result = wf->fn(wf, wf->input);
+    if (wf->failure) {
+        cJSON_Delete(result);
+        duro__emit_close(wf, CMD_FAIL, wf->failure);
+    } else {
+        char *text = result ? cJSON_PrintUnformatted(result) : strdup("null");
+        cJSON_Delete(result);
+        duro__emit_close(wf, CMD_COMPLETE, text ? text : "null");
+        free(text);
+    }
+    wf->done = true;
+}
+
+/* run_code resumes the coroutine while what it waits for is there. */
+static int run_code(duro_wf *wf)
+{
+    if (!wf->fn) return DURO_EINVAL;
+    if (!wf->started) {
+        if (duro__coro_new(&wf->coro, 0, coro_main, wf) != 0)
+            return DURO_ENOMEM;
+        wf->started = true;
+    }
+    while (!wf->done && !wf->nondet && duro__wait_satisfied(wf))
+        duro__coro_resume(wf->coro);
+    return wf->nondet ? DURO_ENONDET : 0;
+}
+
+/* ---- Applying events ---- */
+
+static int nondet(duro_wf *wf, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int nondet(duro_wf *wf, const char *fmt, ...)
+{
+    if (!wf->nondet) {
+        char buf[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof(buf), fmt, ap);
+        va_end(ap);
+        wf->nondet = strdup(buf);
+    }
+    return DURO_ENONDET;
+}
+
+static const char *cmd_name(cmd_kind k)
+{
+    switch (k) {
+    case CMD_ACTIVITY: return "ScheduleActivity";
+    case CMD_TIMER: return "StartTimer";
+    case CMD_CANCEL_TIMER: return "CancelTimer";
+    case CMD_MARKER: return "RecordMarker";
+    case CMD_COMPLETE: return "CompleteWorkflow";
+    case CMD_FAIL: return "FailWorkflow";
+    }
+    return "?";
+}
+
+static bool cmd_matches(const duro__cmd *c, const duro_event *e)
+{
+    int64_t seq = duro_event_seq(e);
+    switch (e->type) {
+    case DURO_EVENT_ACTIVITY_SCHEDULED:
+        return c->kind == CMD_ACTIVITY && c->seq == seq &&
+               strcmp(c->name, duro_json_name(e->data)) == 0;
+    case DURO_EVENT_TIMER_STARTED:
+        return c->kind == CMD_TIMER && c->seq == seq;
+    case DURO_EVENT_TIMER_CANCELED:
+        return c->kind == CMD_CANCEL_TIMER && c->seq == seq;
+    case DURO_EVENT_MARKER_RECORDED:
+        return c->kind == CMD_MARKER && c->seq == seq;
+    case DURO_EVENT_WORKFLOW_COMPLETED:
+        return c->kind == CMD_COMPLETE;
+    case DURO_EVENT_WORKFLOW_FAILED:
+        return c->kind == CMD_FAIL;
+    default:
+        return false;
+    }
+}
+
+/* match_command pops the oldest issued command, which must be the one
+ * this recorded command event describes. */
+static int match_command(duro_wf *wf, const duro_event *e)
+{
+    duro__cmd *c = wf->cmds;
+    if (!c)
+        return nondet(wf,
+                      "event %" PRId64 " %s seq=%" PRId64
+                      " is in the history but the code issued no command",
+                      e->id, duro_event_name(e->type), duro_event_seq(e));
+    if (!cmd_matches(c, e))
+        return nondet(wf,
+                      "event %" PRId64 " %s seq=%" PRId64
+                      " %s is in the history but the code issued %s seq=%" PRId64
+                      " %s",
+                      e->id, duro_event_name(e->type), duro_event_seq(e),
+                      duro_json_name(e->data), cmd_name(c->kind), c->seq,
+                      c->name ? c->name : "");
+    wf->cmds = c->next;
+    if (!wf->cmds) wf->cmds_tail = NULL;
+    c->next = NULL;
+    duro__cmds_free(c);
+    return 0;
+}
+
+static int unmatched_commands(duro_wf *wf, int64_t at)
+{
+    duro__cmd *c = wf->cmds;
+    return nondet(wf,
+                  "the code issued %s seq=%" PRId64
+                  " %s that the history does not have (before event %" PRId64
+                  ")",
+                  cmd_name(c->kind), c->seq, c->name ? c->name : "", at);
+}
+
+static duro_future *future_of(duro_wf *wf, fut_kind k, int64_t seq)
+{
+    if (seq < 1 || seq > wf->futs[k].n) return NULL;
+    return wf->futs[k].v[seq - 1];
+}
+
+/* resolve_from_event resolves the future an inbound event is about. */
+static int resolve_from_event(duro_wf *wf, const duro_event *e)
+{
+    fut_kind k = e->type == DURO_EVENT_TIMER_FIRED ? FUT_TIMER : FUT_ACTIVITY;
+    int64_t seq = duro_event_seq(e);
+    duro_future *f = future_of(wf, k, seq);
+    if (!f)
+        return nondet(wf,
+                      "event %" PRId64 " %s seq=%" PRId64
+                      " refers to a command the code never issued",
+                      e->id, duro_event_name(e->type), seq);
+    if (f->resolved) return 0; /* e.g. a timer the code already canceled */
+    f->resolved = true;
+    switch (e->type) {
+    case DURO_EVENT_ACTIVITY_COMPLETED: {
+        cJSON *v = cJSON_DetachItemFromObject(e->data, "result");
+        f->res.ok = true;
+        f->res.value = duro_keep(wf, v ? v : cJSON_CreateNull());
+        f->res.error = "";
+        break;
+    }
+    case DURO_EVENT_TIMER_FIRED:
+        f->res.ok = true;
+        f->res.error = "";
+        break;
+    default: { /* ActivityFailed, ActivityTimedOut, ActivityCanceled */
+        cJSON *fl = cJSON_DetachItemFromObject(e->data, "failure");
+        if (!fl) fl = cJSON_CreateObject();
+        duro_keep(wf, fl);
+        f->res.ok = false;
+        f->res.failure = fl;
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(fl, "message");
+        f->res.error = cJSON_IsString(m) ? m->valuestring : "failed";
+        f->res.timed_out = e->type == DURO_EVENT_ACTIVITY_TIMED_OUT;
+        f->res.canceled = e->type == DURO_EVENT_ACTIVITY_CANCELED;
+        break;
+    }
+    }
+    return 0;
+}
+
+static int apply_one(duro_wf *wf, const duro_event *e)
+{
+    if (duro_event_is_command(e->type)) return match_command(wf, e);
+    if (wf->cmds) return unmatched_commands(wf, e->id);
+    switch (e->type) {
+    case DURO_EVENT_WORKFLOW_STARTED:
+        return 0;
+    case DURO_EVENT_WORKFLOW_TASK_COMPLETED: {
+        int64_t now = duro_json_int(e->data, "now", e->ts);
+        if (now > wf->now) wf->now = now;
+        wf->replaying = true;
+        return run_code(wf);
+    }
+    case DURO_EVENT_ACTIVITY_COMPLETED:
+    case DURO_EVENT_ACTIVITY_FAILED:
+    case DURO_EVENT_ACTIVITY_TIMED_OUT:
+    case DURO_EVENT_ACTIVITY_CANCELED:
+    case DURO_EVENT_TIMER_FIRED:
+        return resolve_from_event(wf, e);
+    default:
+        /* closing events and anything this SDK version does not act on */
+        return 0;
+    }
+}
+
+int duro__run_apply(duro_wf *wf, const duro_event *evs, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (evs[i].id != wf->applied + 1) return DURO_EPROTO;
+        int rc = apply_one(wf, &evs[i]);
+        if (rc) return rc;
+        wf->applied = evs[i].id;
+    }
+    return 0;
+}
+
+int duro__run_advance(duro_wf *wf, int64_t now)
+{
+    if (wf->nondet) return DURO_ENONDET;
+    if (wf->cmds) return unmatched_commands(wf, wf->applied + 1);
+    if (now > wf->now) wf->now = now;
+    wf->replaying = false;
+    return run_code(wf);
+}

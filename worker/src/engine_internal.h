@@ -1,0 +1,19 @@
+/* engine_internal.h: what the SDK calls (sdk.c) and the engine (engine.c)
+ * share. */
+#ifndef DURO_ENGINE_INTERNAL_H
+#define DURO_ENGINE_INTERNAL_H
+
+#include <stdbool.h>
+#include "run.h"
+
+/* duro__wait_satisfied: what the coroutine waits for has happened. */
+bool duro__wait_satisfied(const duro_wf *wf);
+
+/* duro__emit_close issues the closing command (CMD_COMPLETE with the result
+ * JSON or CMD_FAIL with the failure JSON). */
+void duro__emit_close(duro_wf *wf, cmd_kind kind, const char *value);
+
+/* duro_json_name: data.name as a string, "" when absent. */
+const char *duro_json_name(const cJSON *data);
+
+#endif

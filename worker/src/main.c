@@ -1,0 +1,135 @@
+/* main.c: duro_worker_main, the flags every Duro worker program shares. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "duro/duration.h"
+#include "duro/errno.h"
+#include "duro/log.h"
+#include "worker_internal.h"
+
+static void usage(FILE *out, const char *prog, const duro_worker *w)
+{
+    fprintf(out,
+            "Usage: %s [options]\n"
+            "\n"
+            "Runs a Duro worker: claims workflow and activity tasks from Redis.\n"
+            "Flags override environment variables, which override defaults.\n"
+            "\n"
+            "  --redis URL                 Redis URL [$DURO_REDIS_URL, %s]\n"
+            "  --task-queue NAME           task queue to poll [$DURO_TASK_QUEUE, %s]\n"
+            "  --activity-threads N        activities run at once [$DURO_ACTIVITY_THREADS, %d]\n"
+            "  --max-workflow-tasks N      workflow tasks in progress at once\n"
+            "                              [$DURO_MAX_WORKFLOW_TASKS, %d]\n"
+            "  --cache-size N              runs kept in memory [$DURO_CACHE_SIZE, %d]\n"
+            "  --shutdown-grace D          time for in-flight activities on SIGTERM\n"
+            "                              [$DURO_SHUTDOWN_GRACE, 30s]\n"
+            "  --identity NAME             consumer name [host-pid-random]\n"
+            "  --log-level LEVEL           debug|info|warn|error [$DURO_LOG_LEVEL, info]\n"
+            "  --help                      this text\n"
+            "\n"
+            "Logs go to stderr; DURO_LOG_FORMAT=json gives JSON lines.\n",
+            prog, w->redis_url, w->task_queue ? w->task_queue : "(required)",
+            w->activity_threads, w->max_workflow_tasks, w->cache_size);
+}
+
+static int parse_int(const char *flag, const char *v, int *out)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || n < 1 || n > 1000000) {
+        fprintf(stderr, "error: %s wants a positive integer, got \"%s\"\n", flag, v);
+        return -1;
+    }
+    *out = (int)n;
+    return 0;
+}
+
+static int parse_duration(const char *flag, const char *v, int64_t *out)
+{
+    if (duro_duration_parse(v, out) != 0 || *out <= 0) {
+        fprintf(stderr, "error: %s wants a duration like 30s, got \"%s\"\n", flag, v);
+        return -1;
+    }
+    return 0;
+}
+
+/* apply_env reads the DURO_* variables over the defaults. */
+static int apply_env(duro_worker *w)
+{
+    const char *v;
+    if ((v = getenv("DURO_TASK_QUEUE")) && *v) {
+        free(w->task_queue);
+        w->task_queue = strdup(v);
+    }
+    if ((v = getenv("DURO_ACTIVITY_THREADS")) && *v &&
+        parse_int("DURO_ACTIVITY_THREADS", v, &w->activity_threads))
+        return -1;
+    if ((v = getenv("DURO_MAX_WORKFLOW_TASKS")) && *v &&
+        parse_int("DURO_MAX_WORKFLOW_TASKS", v, &w->max_workflow_tasks))
+        return -1;
+    if ((v = getenv("DURO_CACHE_SIZE")) && *v &&
+        parse_int("DURO_CACHE_SIZE", v, &w->cache_size))
+        return -1;
+    if ((v = getenv("DURO_SHUTDOWN_GRACE")) && *v &&
+        parse_duration("DURO_SHUTDOWN_GRACE", v, &w->shutdown_grace_ms))
+        return -1;
+    return 0;
+}
+
+int duro_worker_main(duro_worker *w, int argc, char **argv)
+{
+    const char *prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+    duro_log_init(prog);
+    if (apply_env(w) != 0) return 2;
+    enum { O_REDIS = 1, O_QUEUE, O_THREADS, O_MAXWFT, O_CACHE, O_GRACE, O_ID, O_LOG, O_HELP };
+    static const struct option longopts[] = {
+        {"redis", required_argument, NULL, O_REDIS},
+        {"task-queue", required_argument, NULL, O_QUEUE},
+        {"activity-threads", required_argument, NULL, O_THREADS},
+        {"max-workflow-tasks", required_argument, NULL, O_MAXWFT},
+        {"cache-size", required_argument, NULL, O_CACHE},
+        {"shutdown-grace", required_argument, NULL, O_GRACE},
+        {"identity", required_argument, NULL, O_ID},
+        {"log-level", required_argument, NULL, O_LOG},
+        {"help", no_argument, NULL, O_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    int c, bad = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case O_REDIS: free(w->redis_url); w->redis_url = strdup(optarg); break;
+        case O_QUEUE: free(w->task_queue); w->task_queue = strdup(optarg); break;
+        case O_THREADS: bad |= parse_int("--activity-threads", optarg, &w->activity_threads); break;
+        case O_MAXWFT: bad |= parse_int("--max-workflow-tasks", optarg, &w->max_workflow_tasks); break;
+        case O_CACHE: bad |= parse_int("--cache-size", optarg, &w->cache_size); break;
+        case O_GRACE: bad |= parse_duration("--shutdown-grace", optarg, &w->shutdown_grace_ms); break;
+        case O_ID: free(w->identity); w->identity = strdup(optarg); break;
+        case O_LOG:
+            if (!strcmp(optarg, "debug")) duro_log_set_level(DURO_LOG_DEBUG);
+            else if (!strcmp(optarg, "info")) duro_log_set_level(DURO_LOG_INFO);
+            else if (!strcmp(optarg, "warn")) duro_log_set_level(DURO_LOG_WARN);
+            else if (!strcmp(optarg, "error")) duro_log_set_level(DURO_LOG_ERROR);
+            else { fprintf(stderr, "error: unknown log level \"%s\"\n", optarg); bad = 1; }
+            break;
+        case 'h':
+        case O_HELP: usage(stdout, prog, w); return 0;
+        default:
+            fprintf(stderr, "error: unknown or incomplete option \"%s\"\n", argv[optind - 1]);
+            bad = 1;
+        }
+    }
+    if (!bad && optind < argc) {
+        fprintf(stderr, "error: unexpected argument \"%s\"\n", argv[optind]);
+        bad = 1;
+    }
+    if (bad) {
+        fprintf(stderr, "Run '%s --help' for the options.\n", prog);
+        return 2;
+    }
+    int rc = duro_worker_run(w);
+    if (rc == DURO_EINVAL) return 2;
+    return rc == 0 ? 0 : 1;
+}

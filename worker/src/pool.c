@@ -1,0 +1,222 @@
+/* pool.c: activity threads fed by a FIFO, finished jobs drained by a loop. */
+#include <assert.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "pool.h"
+
+/* Jobs move through two mutex-guarded FIFOs, in the same item: the loop
+ * pushes to todo and signals a worker; the worker pops, runs work(job)
+ * without the lock, pushes the item to finished and calls uv_async_send --
+ * the only libuv call a pool thread makes. uv_async_send coalesces, so one
+ * on_async callback swaps out the whole finished list and calls done for
+ * each item, then frees it.
+ *
+ * Closing never waits for jobs: it marks the pool closing, and whichever
+ * comes later -- close itself, or the drain that brings busy to 0 -- stops
+ * the now idle workers, joins them (they exit at once), and closes the
+ * async handle, whose close callback frees the pool. */
+
+typedef struct item {
+    struct item *next;
+    void *job;
+} item;
+
+typedef struct {
+    item *head;
+    item *tail;
+} fifo;
+
+struct duro__pool {
+    uv_loop_t *loop;
+    uv_async_t async; /* sent by workers whenever finished grows */
+    duro__pool_work_fn work;
+    duro__pool_done_fn done;
+    uv_thread_t *threads;
+    int nthreads;
+
+    uv_mutex_t lock; /* guards todo, finished and stopping */
+    uv_cond_t wake;  /* todo grew, or stopping was set */
+    fifo todo;
+    fifo finished;
+    bool stopping; /* workers exit when they see it (todo is empty then) */
+
+    /* Loop thread only. */
+    int busy;       /* submitted, done not yet called */
+    bool closing;   /* duro__pool_close() was called */
+    bool finishing; /* threads joined, async handle closing */
+    duro__pool_close_cb on_closed;
+    void *close_arg;
+};
+
+/* ---- FIFO ---- */
+
+static void fifo_push(fifo *q, item *it) {
+    it->next = NULL;
+    if (q->tail != NULL)
+        q->tail->next = it;
+    else
+        q->head = it;
+    q->tail = it;
+}
+
+static item *fifo_pop(fifo *q) {
+    item *it = q->head;
+    if (it != NULL) {
+        q->head = it->next;
+        if (q->head == NULL)
+            q->tail = NULL;
+    }
+    return it;
+}
+
+/* ---- Pool threads ---- */
+
+static void worker(void *arg) {
+    duro__pool *p = arg;
+    item *it;
+
+    for (;;) {
+        uv_mutex_lock(&p->lock);
+        while (p->todo.head == NULL && !p->stopping)
+            uv_cond_wait(&p->wake, &p->lock);
+        it = fifo_pop(&p->todo);
+        uv_mutex_unlock(&p->lock);
+        if (it == NULL)
+            return; /* stopping */
+        p->work(it->job);
+        uv_mutex_lock(&p->lock);
+        fifo_push(&p->finished, it);
+        uv_mutex_unlock(&p->lock);
+        uv_async_send(&p->async);
+    }
+}
+
+/* stop_threads wakes every worker to exit and joins the first n. */
+static void stop_threads(duro__pool *p, int n) {
+    uv_mutex_lock(&p->lock);
+    p->stopping = true;
+    uv_cond_broadcast(&p->wake);
+    uv_mutex_unlock(&p->lock);
+    for (int i = 0; i < n; i++)
+        uv_thread_join(&p->threads[i]);
+}
+
+/* ---- Loop thread ---- */
+
+static void release(duro__pool *p) {
+    uv_cond_destroy(&p->wake);
+    uv_mutex_destroy(&p->lock);
+    free(p->threads);
+    free(p);
+}
+
+static void on_async_closed(uv_handle_t *h) {
+    duro__pool *p = h->data;
+    duro__pool_close_cb cb = p->on_closed;
+    void *arg = p->close_arg;
+
+    release(p);
+    if (cb != NULL)
+        cb(arg);
+}
+
+/* finish_close runs once busy is 0 after duro__pool_close(): the workers
+ * are idle, so joining them does not block on jobs. */
+static void finish_close(duro__pool *p) {
+    if (p->finishing)
+        return;
+    p->finishing = true;
+    stop_threads(p, p->nthreads);
+    uv_close((uv_handle_t *)&p->async, on_async_closed);
+}
+
+static void on_async(uv_async_t *h) {
+    duro__pool *p = h->data;
+    item *list, *it;
+
+    uv_mutex_lock(&p->lock);
+    list = p->finished.head;
+    p->finished.head = p->finished.tail = NULL;
+    uv_mutex_unlock(&p->lock);
+    while ((it = list) != NULL) {
+        void *job = it->job;
+        list = it->next;
+        free(it);
+        assert(p->busy > 0);
+        p->busy--;
+        p->done(job); /* may submit, or close (which then waits for us) */
+    }
+    if (p->closing && p->busy == 0)
+        finish_close(p);
+}
+
+/* ---- API ---- */
+
+int duro__pool_new(duro__pool **out, uv_loop_t *loop, int threads,
+                   duro__pool_work_fn work, duro__pool_done_fn done) {
+    duro__pool *p;
+    int started;
+
+    if (threads < 1 || (p = calloc(1, sizeof(*p))) == NULL)
+        return -1;
+    p->threads = calloc((size_t)threads, sizeof(*p->threads));
+    if (p->threads == NULL || uv_mutex_init(&p->lock) != 0) {
+        free(p->threads);
+        free(p);
+        return -1;
+    }
+    if (uv_cond_init(&p->wake) != 0) {
+        uv_mutex_destroy(&p->lock);
+        free(p->threads);
+        free(p);
+        return -1;
+    }
+    p->loop = loop;
+    p->work = work;
+    p->done = done;
+    p->nthreads = threads;
+    /* Threads first: until a job is submitted they only wait on wake, and
+     * an async handle, once initialised, can only be released by the loop.
+     */
+    for (started = 0; started < threads; started++)
+        if (uv_thread_create(&p->threads[started], worker, p) != 0)
+            break;
+    if (started < threads || uv_async_init(loop, &p->async, on_async) != 0) {
+        stop_threads(p, started);
+        release(p);
+        return -1;
+    }
+    p->async.data = p;
+    *out = p;
+    return 0;
+}
+
+int duro__pool_submit(duro__pool *p, void *job) {
+    item *it;
+
+    assert(!p->closing && "submit to a closing pool");
+    if ((it = malloc(sizeof(*it))) == NULL)
+        return -1;
+    it->job = job;
+    p->busy++;
+    uv_mutex_lock(&p->lock);
+    fifo_push(&p->todo, it);
+    uv_cond_signal(&p->wake);
+    uv_mutex_unlock(&p->lock);
+    return 0;
+}
+
+int duro__pool_busy(const duro__pool *p) {
+    return p->busy;
+}
+
+void duro__pool_close(duro__pool *p, duro__pool_close_cb on_closed,
+                      void *arg) {
+    assert(!p->closing && "pool closed twice");
+    p->closing = true;
+    p->on_closed = on_closed;
+    p->close_arg = arg;
+    if (p->busy == 0)
+        finish_close(p);
+}

@@ -1,0 +1,118 @@
+/* run.h: a workflow run in memory: its coroutine, futures and commands.
+ *
+ * A run is advanced by applying history events to it (engine.c). Inbound
+ * events (ActivityCompleted, TimerFired, ...) resolve futures; at each
+ * WorkflowTaskCompleted the code runs until it blocks again, and the
+ * commands it issues must match the command events recorded after that
+ * WorkflowTaskCompleted. After the last recorded event the code runs once
+ * more and its new commands are committed by the worker.
+ */
+#ifndef DURO_RUN_H
+#define DURO_RUN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <cjson/cJSON.h>
+#include "duro/history.h"
+#include "duro/worker.h"
+#include "coro.h"
+
+typedef enum { FUT_ACTIVITY = 0, FUT_TIMER = 1, FUT_KINDS = 2 } fut_kind;
+
+struct duro_future {
+    fut_kind kind;
+    int64_t seq;
+    bool resolved;
+    duro_result res;
+};
+
+typedef enum {
+    CMD_ACTIVITY,
+    CMD_TIMER,
+    CMD_CANCEL_TIMER,
+    CMD_MARKER,
+    CMD_COMPLETE,
+    CMD_FAIL,
+} cmd_kind;
+
+/* duro__cmd: one command issued by workflow code, with the event data it
+ * records. Strings are owned by the command. */
+typedef struct duro__cmd {
+    cmd_kind kind;
+    int64_t seq;
+    char *name;     /* activity name */
+    char *data;     /* event data JSON */
+    char *queue;    /* activity task queue */
+    char *input;    /* activity input JSON */
+    char *opts;     /* activity options JSON */
+    char *value;    /* complete: result JSON; fail: failure JSON */
+    int64_t ms;     /* timer duration */
+    int64_t stc_ms, hbt_ms, s2c_ms;
+    struct duro__cmd *next;
+} duro__cmd;
+
+/* wait_kind: what the coroutine is blocked on. */
+typedef enum { WAIT_NONE, WAIT_ALL, WAIT_ANY } wait_kind;
+
+/* futures_vec: a run's futures of one kind, indexed by seq - 1. */
+typedef struct {
+    duro_future **v;
+    int64_t n, cap;
+} futures_vec;
+
+struct duro_wf {
+    char *id, *run, *type, *queue;
+    duro_workflow_fn fn;
+    cJSON *input;
+    duro__coro *coro;
+    bool started, done;
+    cJSON *result;        /* the code's return value */
+    char *failure;        /* set by duro_fail: failure JSON */
+
+    int64_t applied;      /* id of the last event applied */
+    int64_t now;          /* workflow clock */
+    uint64_t rng;
+    bool replaying;
+
+    int64_t seq[FUT_KINDS];   /* last seq issued per kind */
+    futures_vec futs[FUT_KINDS];
+
+    wait_kind wait;
+    duro_future **wait_futs;
+    int wait_n;
+
+    duro__cmd *cmds, *cmds_tail; /* issued, not yet matched or committed */
+    char *nondet;          /* non-determinism message, once detected */
+
+    cJSON **owned;         /* run-owned JSON values */
+    int nowned, capowned;
+    char **strs;           /* run-owned strings */
+    int nstrs, capstrs;
+
+    /* worker bookkeeping: cache links, the task in progress */
+    struct duro_wf *lru_prev, *lru_next, *hash_next;
+    bool busy;
+    void *pending_task;    /* a task that arrived while busy */
+};
+
+/* duro__run_new creates a run from its WorkflowStarted event. fn may be
+ * NULL (unknown type: the caller fails the task). Returns NULL on OOM. */
+duro_wf *duro__run_new(const char *id, const char *run, const char *type,
+                       const char *queue, const cJSON *input,
+                       duro_workflow_fn fn);
+void duro__run_free(duro_wf *wf);
+
+/* duro__run_apply applies a batch of consecutive events (ids must follow
+ * wf->applied). Returns 0, or DURO_ENONDET with wf->nondet set, or
+ * DURO_EPROTO for events that do not follow. */
+int duro__run_apply(duro_wf *wf, const duro_event *evs, int n);
+
+/* duro__run_advance runs the code for a new workflow task at time `now`
+ * and leaves its new commands in wf->cmds. Returns 0 or DURO_ENONDET. */
+int duro__run_advance(duro_wf *wf, int64_t now);
+
+/* duro__run_take_cmds hands the pending commands to the caller. */
+duro__cmd *duro__run_take_cmds(duro_wf *wf);
+void duro__cmds_free(duro__cmd *c);
+
+#endif

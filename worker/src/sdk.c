@@ -1,0 +1,353 @@
+/* sdk.c: the calls workflow code makes (duro_activity, duro_sleep, ...). */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "duro/ids.h"
+#include "duro/json.h"
+#include "duro/log.h"
+#include "duro/worker.h"
+#include "engine_internal.h"
+#include "run.h"
+
+#define DEFAULT_START_TO_CLOSE_MS 60000
+
+/* ---- Run-owned memory ---- */
+
+cJSON *duro_keep(duro_wf *wf, cJSON *v)
+{
+    if (!v) return NULL;
+    if (wf->nowned == wf->capowned) {
+        int cap = wf->capowned ? wf->capowned * 2 : 8;
+        cJSON **o = realloc(wf->owned, (size_t)cap * sizeof(*o));
+        duro_assert(o != NULL);
+        wf->owned = o;
+        wf->capowned = cap;
+    }
+    wf->owned[wf->nowned++] = v;
+    return v;
+}
+
+char *duro_strdup(duro_wf *wf, const char *s)
+{
+    char *d = strdup(s ? s : "");
+    duro_assert(d != NULL);
+    if (wf->nstrs == wf->capstrs) {
+        int cap = wf->capstrs ? wf->capstrs * 2 : 8;
+        char **o = realloc(wf->strs, (size_t)cap * sizeof(*o));
+        duro_assert(o != NULL);
+        wf->strs = o;
+        wf->capstrs = cap;
+    }
+    wf->strs[wf->nstrs++] = d;
+    return d;
+}
+
+const char *duro_json_name(const cJSON *data)
+{
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(data, "name");
+    return cJSON_IsString(n) ? n->valuestring : "";
+}
+
+/* ---- Commands and futures ---- */
+
+/* in_workflow checks that the caller is the run's own coroutine: the SDK
+ * calls only make sense there. */
+static void in_workflow(const duro_wf *wf, const char *call)
+{
+    if (!wf || !wf->coro || duro__coro_current() != wf->coro) {
+        duro_error("MISUSE %s called outside its workflow's code", call);
+        abort();
+    }
+}
+
+static duro__cmd *new_cmd(duro_wf *wf, cmd_kind kind, int64_t seq)
+{
+    duro__cmd *c = calloc(1, sizeof(*c));
+    duro_assert(c != NULL);
+    c->kind = kind;
+    c->seq = seq;
+    if (wf->cmds_tail)
+        wf->cmds_tail->next = c;
+    else
+        wf->cmds = c;
+    wf->cmds_tail = c;
+    return c;
+}
+
+static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static char *xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    int n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    duro_assert(n >= 0);
+    return s;
+}
+
+static duro_future *new_future(duro_wf *wf, fut_kind kind)
+{
+    futures_vec *fv = &wf->futs[kind];
+    if (fv->n == fv->cap) {
+        int64_t cap = fv->cap ? fv->cap * 2 : 8;
+        duro_future **v = realloc(fv->v, (size_t)cap * sizeof(*v));
+        duro_assert(v != NULL);
+        fv->v = v;
+        fv->cap = cap;
+    }
+    duro_future *f = calloc(1, sizeof(*f));
+    duro_assert(f != NULL);
+    f->kind = kind;
+    f->seq = ++wf->seq[kind];
+    fv->v[fv->n++] = f;
+    duro_assert(fv->n == f->seq);
+    return f;
+}
+
+static void resolve_failed(duro_wf *wf, duro_future *f, const char *type,
+                           const char *msg)
+{
+    cJSON *fl = cJSON_CreateObject();
+    cJSON_AddStringToObject(fl, "message", msg);
+    cJSON_AddStringToObject(fl, "type", type);
+    cJSON_AddBoolToObject(fl, "nonRetryable", 1);
+    duro_keep(wf, fl);
+    f->resolved = true;
+    f->res.ok = false;
+    f->res.failure = fl;
+    f->res.error = cJSON_GetObjectItem(fl, "message")->valuestring;
+}
+
+static char *opts_json(const duro_activity_opts *o, int64_t stc)
+{
+    const duro_retry_policy *p = &o->retry;
+    /* written with the defaults applied, so the history says what holds */
+    int64_t initial = p->initial_interval_ms > 0 ? p->initial_interval_ms : 1000;
+    double coeff = p->backoff_coefficient >= 1.0 ? p->backoff_coefficient : 2.0;
+    int64_t maxi = p->maximum_interval_ms > 0 ? p->maximum_interval_ms : 100 * initial;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "startToCloseMs", (double)stc);
+    cJSON_AddNumberToObject(j, "scheduleToCloseMs",
+                            (double)o->schedule_to_close_ms);
+    cJSON_AddNumberToObject(j, "heartbeatTimeoutMs",
+                            (double)o->heartbeat_timeout_ms);
+    cJSON *r = cJSON_AddObjectToObject(j, "retry");
+    cJSON_AddNumberToObject(r, "initialIntervalMs", (double)initial);
+    cJSON_AddNumberToObject(r, "backoffCoefficient", coeff);
+    cJSON_AddNumberToObject(r, "maximumIntervalMs", (double)maxi);
+    cJSON_AddNumberToObject(r, "maximumAttempts", p->max_attempts);
+    cJSON *nr = cJSON_AddArrayToObject(r, "nonRetryableErrorTypes");
+    for (int i = 0; i < DURO_RETRY_MAX_NON_RETRYABLE && p->non_retryable[i];
+         i++)
+        cJSON_AddItemToArray(nr, cJSON_CreateString(p->non_retryable[i]));
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    duro_assert(s != NULL);
+    return s;
+}
+
+duro_future *duro_activity_async(duro_wf *wf, const char *name,
+                                 const cJSON *input,
+                                 const duro_activity_opts *opts)
+{
+    in_workflow(wf, "duro_activity");
+    static const duro_activity_opts none;
+    if (!opts) opts = &none;
+    const char *queue = opts->task_queue ? opts->task_queue : wf->queue;
+    duro_future *f = new_future(wf, FUT_ACTIVITY);
+    char err[128];
+    if (duro_name_check("activity name", name, err, sizeof(err)) != 0 ||
+        duro_name_check("task queue", queue, err, sizeof(err)) != 0) {
+        /* deterministic: the same bad call fails the same way on replay */
+        resolve_failed(wf, f, "InvalidArgument", err);
+        return f;
+    }
+    duro__cmd *c = new_cmd(wf, CMD_ACTIVITY, f->seq);
+    c->name = strdup(name);
+    if (wf->replaying) return f; /* only kind, seq and name are matched */
+    int64_t stc = opts->start_to_close_ms > 0 ? opts->start_to_close_ms
+                                              : DEFAULT_START_TO_CLOSE_MS;
+    c->queue = strdup(queue);
+    c->input = input ? cJSON_PrintUnformatted(input) : strdup("null");
+    c->opts = opts_json(opts, stc);
+    c->stc_ms = stc;
+    c->hbt_ms = opts->heartbeat_timeout_ms;
+    c->s2c_ms = opts->schedule_to_close_ms;
+    c->data = xasprintf("{\"seq\":%" PRId64
+                        ",\"name\":\"%s\",\"taskQueue\":\"%s\",\"input\":%s,"
+                        "\"options\":%s}",
+                        f->seq, name, queue, c->input, c->opts);
+    return f;
+}
+
+duro_result duro_activity(duro_wf *wf, const char *name, const cJSON *input,
+                          const duro_activity_opts *opts)
+{
+    return duro_await(wf, duro_activity_async(wf, name, input, opts));
+}
+
+duro_future *duro_timer(duro_wf *wf, int64_t ms)
+{
+    in_workflow(wf, "duro_timer");
+    if (ms < 0) ms = 0;
+    duro_future *f = new_future(wf, FUT_TIMER);
+    duro__cmd *c = new_cmd(wf, CMD_TIMER, f->seq);
+    c->ms = ms;
+    if (!wf->replaying)
+        c->data = xasprintf("{\"seq\":%" PRId64 ",\"durationMs\":%" PRId64 "}",
+                            f->seq, ms);
+    return f;
+}
+
+void duro_timer_cancel(duro_wf *wf, duro_future *t)
+{
+    in_workflow(wf, "duro_timer_cancel");
+    if (!t || t->kind != FUT_TIMER || t->resolved) return;
+    duro__cmd *c = new_cmd(wf, CMD_CANCEL_TIMER, t->seq);
+    if (!wf->replaying) c->data = xasprintf("{\"seq\":%" PRId64 "}", t->seq);
+    t->resolved = true;
+    t->res.ok = false;
+    t->res.canceled = true;
+    t->res.error = "canceled";
+}
+
+void duro_sleep(duro_wf *wf, int64_t ms)
+{
+    duro_await(wf, duro_timer(wf, ms));
+}
+
+/* block yields to the engine until the wait is satisfied. */
+static void block(duro_wf *wf, wait_kind kind, duro_future **fs, int n)
+{
+    wf->wait = kind;
+    wf->wait_futs = fs;
+    wf->wait_n = n;
+    while (!duro__wait_satisfied(wf)) duro__coro_yield();
+    wf->wait = WAIT_NONE;
+    wf->wait_futs = NULL;
+    wf->wait_n = 0;
+}
+
+duro_result duro_await(duro_wf *wf, duro_future *f)
+{
+    in_workflow(wf, "duro_await");
+    block(wf, WAIT_ALL, &f, 1);
+    return f->res;
+}
+
+void duro_await_all(duro_wf *wf, duro_future **fs, int n)
+{
+    in_workflow(wf, "duro_await_all");
+    if (n > 0) block(wf, WAIT_ALL, fs, n);
+}
+
+int duro_await_any(duro_wf *wf, duro_future **fs, int n)
+{
+    in_workflow(wf, "duro_await_any");
+    if (n <= 0) return -1;
+    block(wf, WAIT_ANY, fs, n);
+    for (int i = 0; i < n; i++)
+        if (fs[i]->resolved) return i;
+    return -1;
+}
+
+bool duro_future_ready(const duro_future *f)
+{
+    return f && f->resolved;
+}
+
+duro_result duro_future_result(const duro_future *f)
+{
+    return f->res;
+}
+
+/* ---- Deterministic values ---- */
+
+int64_t duro_now(duro_wf *wf)
+{
+    return wf->now;
+}
+
+uint64_t duro_random(duro_wf *wf)
+{
+    /* splitmix64: the state is seeded from the run id, so replays agree */
+    uint64_t z = (wf->rng += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+const char *duro_uuid(duro_wf *wf)
+{
+    uint64_t a = duro_random(wf), b = duro_random(wf);
+    a = (a & ~0xf000ULL) | 0x4000ULL;                 /* version 4 */
+    b = (b & ~(3ULL << 62)) | (2ULL << 62);           /* variant 10 */
+    char buf[DURO_UUID_LEN + 1];
+    snprintf(buf, sizeof(buf), "%08x-%04x-%04x-%04x-%012llx",
+             (unsigned)(a >> 32), (unsigned)(a >> 16) & 0xffff,
+             (unsigned)a & 0xffff, (unsigned)(b >> 48),
+             (unsigned long long)(b & 0xffffffffffffULL));
+    return duro_strdup(wf, buf);
+}
+
+/* ---- Closing ---- */
+
+cJSON *duro_fail(duro_wf *wf, const char *type, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    cJSON *f = cJSON_CreateObject();
+    cJSON_AddStringToObject(f, "message", msg);
+    cJSON_AddStringToObject(f, "type", type ? type : "ApplicationError");
+    cJSON_AddBoolToObject(f, "nonRetryable", 1);
+    free(wf->failure);
+    wf->failure = cJSON_PrintUnformatted(f);
+    cJSON_Delete(f);
+    return NULL;
+}
+
+void duro__emit_close(duro_wf *wf, cmd_kind kind, const char *value)
+{
+    duro__cmd *c = new_cmd(wf, kind, 0);
+    if (wf->replaying) return;
+    c->value = strdup(value);
+    c->data = xasprintf(kind == CMD_COMPLETE ? "{\"result\":%s}"
+                                             : "{\"failure\":%s}",
+                        value);
+}
+
+/* ---- Introspection ---- */
+
+const char *duro_workflow_id(const duro_wf *wf)
+{
+    return wf->id;
+}
+
+const char *duro_run_id(const duro_wf *wf)
+{
+    return wf->run;
+}
+
+bool duro_is_replaying(const duro_wf *wf)
+{
+    return wf->replaying;
+}
+
+void duro_wf_log(duro_wf *wf, const char *fmt, ...)
+{
+    if (wf->replaying) return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    duro_info("WORKFLOW wf=%s run=%s %s", wf->id, wf->run, msg);
+}

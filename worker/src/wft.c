@@ -1,0 +1,466 @@
+/* wft.c: workflow tasks: read, load history, run the code, commit.
+ *
+ *   XREADGROUP wft:{p0..} ──▶ task ──▶ XRANGE history (new events only on a
+ *   cache hit) ──▶ apply + run code ──▶ FCALL duro_wft_complete
+ *
+ * A commit that fails for any reason drops the run from the cache, because
+ * its in-memory state may now be ahead of the history; the next task
+ * replays. A task lost with a crash or a dropped connection is re-issued by
+ * the scheduler after the workflow-task timeout, with a new token.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "duro/clock.h"
+#include "duro/errno.h"
+#include "duro/history.h"
+#include "duro/ids.h"
+#include "duro/json.h"
+#include "duro/keys.h"
+#include "duro/log.h"
+#include "worker_internal.h"
+
+#define HISTORY_PAGE 1000
+
+static void task_free(wft_task *t)
+{
+    free(t->id);
+    free(t->run);
+    free(t->token);
+    free(t->entry);
+    free(t);
+}
+
+/* task_done ends a task: the run is released (or dropped) and a task that
+ * arrived for it meanwhile is started. */
+static void start_task(wft_task *t);
+
+static void task_done(wft_task *t, bool keep_run)
+{
+    duro_worker *w = t->w;
+    duro_wf *wf = t->wf;
+    wft_task *next = NULL;
+    if (wf) {
+        next = wf->pending_task;
+        wf->pending_task = NULL;
+        wf->busy = false;
+        if (!keep_run || wf->done || wf->nondet)
+            duro__cache_remove(&w->cache, wf);
+    }
+    task_free(t);
+    w->wft_inflight--;
+    if (next) {
+        w->wft_inflight++;
+        start_task(next);
+    }
+    duro__wft_poll(w);
+    duro__maybe_finish(w);
+}
+
+/* ---- Failing a task ---- */
+
+static void on_fail_reply(duro_aredis *r, redisReply *reply, void *arg)
+{
+    wft_task *t = arg;
+    if (reply && reply->type == REDIS_REPLY_ERROR)
+        duro_warn("WFT-FAIL-REJECTED wf=%s err=%s", t->id, reply->str);
+    task_done(t, false);
+}
+
+/* fail_task reports a task that could not produce a commit; the Function
+ * re-issues it with backoff and keeps the message for `describe`. */
+static void fail_task(wft_task *t, const char *msg)
+{
+    duro_worker *w = t->w;
+    w->wft_failed++;
+    duro_warn("WFT-FAIL wf=%s run=%s %s", t->id, t->run, msg);
+    duro_wf_keys k;
+    duro_wf_keys_init(&k, w->partitions, t->id, t->run);
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "FCALL");
+    duro_argv_push(&a, "duro_wft_fail");
+    duro_argv_push(&a, "5");
+    duro_argv_push(&a, k.wf);
+    duro_argv_push(&a, k.hist);
+    duro_argv_push(&a, k.buf);
+    duro_argv_push(&a, w->wft_keys[t->partition]);
+    duro_argv_push(&a, k.timers);
+    duro_argv_push(&a, t->run);
+    duro_argv_push(&a, t->token);
+    duro_argv_push(&a, t->entry);
+    duro_argv_push(&a, msg);
+    duro_argv_push(&a, "-1"); /* backoff from the attempt count */
+    if (duro_aredis_command(w->cmd, on_fail_reply, t, &a) != 0)
+        task_done(t, false);
+    duro_argv_free(&a);
+}
+
+/* ---- Committing ---- */
+
+static void on_commit_reply(duro_aredis *r, redisReply *reply, void *arg)
+{
+    wft_task *t = arg;
+    duro_worker *w = t->w;
+    if (!reply) {
+        task_done(t, false);
+        return;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        if (duro_fcall_error_code(reply->str) == DURO_ESTALE)
+            w->wft_stale++;
+        else
+            duro_warn("COMMIT-REJECTED wf=%s err=%s", t->id, reply->str);
+        task_done(t, false);
+        return;
+    }
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_INTEGER) {
+        task_done(t, false);
+        return;
+    }
+    t->wf->applied = reply->element[0]->integer;
+    w->wft_done++;
+    duro_debug("COMMIT wf=%s run=%s events=%lld took=%lldus", t->id, t->run,
+               reply->element[0]->integer,
+               (long long)(duro_mono_us() - t->started_us));
+    task_done(t, true);
+}
+
+/* act_key_index returns the FCALL key index of the activity stream for
+ * queue, adding it to the extra keys if it is new. */
+static int act_key_index(char extra[][DURO_KEY_MAX], int *nextra,
+                         int partition, const char *queue)
+{
+    char key[DURO_KEY_MAX];
+    duro_key_act(key, sizeof(key), partition, queue);
+    for (int i = 0; i < *nextra; i++)
+        if (strcmp(extra[i], key) == 0) return 9 + i;
+    memcpy(extra[*nextra], key, sizeof(key));
+    return 9 + (*nextra)++;
+}
+
+#define MAX_ACT_QUEUES 8
+
+static int count_queues(const duro__cmd *cmds, const char *own)
+{
+    int n = 0;
+    for (const duro__cmd *c = cmds; c; c = c->next)
+        if (c->kind == CMD_ACTIVITY && strcmp(c->queue, own) != 0) n++;
+    return n;
+}
+
+static void commit(wft_task *t, duro__cmd *cmds)
+{
+    duro_worker *w = t->w;
+    duro_wf *wf = t->wf;
+    if (count_queues(cmds, wf->queue) >= MAX_ACT_QUEUES) {
+        duro__cmds_free(cmds);
+        fail_task(t, "too many activity task queues in one workflow task");
+        return;
+    }
+    duro_wf_keys k;
+    duro_wf_keys_init(&k, w->partitions, t->id, t->run);
+    static char extra[MAX_ACT_QUEUES + 1][DURO_KEY_MAX];
+    int nextra = 0, ncmd = 0;
+    duro_argv args; /* the commands, built first to learn the keys */
+    duro_argv_init(&args);
+    for (duro__cmd *c = cmds; c; c = c->next, ncmd++) {
+        switch (c->kind) {
+        case CMD_ACTIVITY:
+            duro_argv_push(&args, "activity");
+            duro_argv_pushll(&args, c->seq);
+            duro_argv_push(&args, c->data);
+            duro_argv_pushll(&args, act_key_index(extra, &nextra,
+                                                  t->partition, c->queue));
+            duro_argv_push(&args, c->name);
+            duro_argv_push(&args, c->input);
+            duro_argv_push(&args, c->opts);
+            duro_argv_pushll(&args, c->stc_ms);
+            duro_argv_pushll(&args, c->hbt_ms);
+            duro_argv_pushll(&args, c->s2c_ms);
+            break;
+        case CMD_TIMER:
+            duro_argv_push(&args, "timer");
+            duro_argv_pushll(&args, c->seq);
+            duro_argv_push(&args, c->data);
+            duro_argv_pushll(&args, c->ms);
+            break;
+        case CMD_CANCEL_TIMER:
+            duro_argv_push(&args, "cancel_timer");
+            duro_argv_pushll(&args, c->seq);
+            duro_argv_push(&args, c->data);
+            break;
+        case CMD_MARKER:
+            duro_argv_push(&args, "marker");
+            duro_argv_push(&args, c->data);
+            break;
+        case CMD_COMPLETE:
+        case CMD_FAIL:
+            duro_argv_push(&args, c->kind == CMD_COMPLETE ? "complete" : "fail");
+            duro_argv_push(&args, c->data);
+            duro_argv_push(&args, c->value);
+            break;
+        }
+    }
+    char wtc[96];
+    snprintf(wtc, sizeof(wtc), "{\"now\":%" PRId64 "}", wf->now);
+
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "FCALL");
+    duro_argv_push(&a, "duro_wft_complete");
+    duro_argv_pushll(&a, 8 + nextra);
+    duro_argv_push(&a, k.wf);
+    duro_argv_push(&a, k.hist);
+    duro_argv_push(&a, k.buf);
+    duro_argv_push(&a, w->wft_keys[t->partition]);
+    duro_argv_push(&a, k.timers);
+    duro_argv_push(&a, k.pa);
+    duro_argv_push(&a, k.idx_open);
+    duro_argv_push(&a, k.idx_closed);
+    for (int i = 0; i < nextra; i++) duro_argv_push(&a, extra[i]);
+    duro_argv_push(&a, t->run);
+    duro_argv_push(&a, t->token);
+    duro_argv_push(&a, t->entry);
+    duro_argv_push(&a, wtc);
+    duro_argv_pushll(&a, ncmd);
+    for (int i = 0; i < args.argc; i++)
+        duro_argv_pushn(&a, args.argv[i], args.lens[i]);
+    int rc = duro_aredis_command(w->cmd, on_commit_reply, t, &a);
+    duro_argv_free(&a);
+    duro_argv_free(&args);
+    duro__cmds_free(cmds);
+    if (rc != 0) task_done(t, false);
+}
+
+/* ---- Loading history ---- */
+
+static void fetch_history(wft_task *t);
+
+/* create_run builds the run from its first event, WorkflowStarted. */
+static int create_run(wft_task *t, const duro_event *e, char *err,
+                      size_t errsize)
+{
+    duro_worker *w = t->w;
+    if (e->id != 1 || e->type != DURO_EVENT_WORKFLOW_STARTED) {
+        snprintf(err, errsize, "history does not start with WorkflowStarted");
+        return DURO_EPROTO;
+    }
+    const char *type = duro_json_str(e->data, "type", "");
+    const char *queue = duro_json_str(e->data, "taskQueue", w->task_queue);
+    wf_reg *reg = w->workflows;
+    while (reg && strcmp(reg->type, type) != 0) reg = reg->next;
+    if (!reg) {
+        int n = snprintf(err, errsize,
+                         "unknown workflow type \"%s\" (this worker knows:",
+                         type);
+        for (wf_reg *r = w->workflows; r && n > 0 && (size_t)n < errsize;
+             r = r->next)
+            n += snprintf(err + n, errsize - (size_t)n, " %s", r->type);
+        if (n > 0 && (size_t)n < errsize)
+            snprintf(err + n, errsize - (size_t)n, ")");
+        return DURO_EINVAL;
+    }
+    const cJSON *input = cJSON_GetObjectItemCaseSensitive(e->data, "input");
+    t->wf = duro__run_new(t->id, t->run, type, queue, input, reg->fn);
+    if (!t->wf) {
+        snprintf(err, errsize, "out of memory");
+        return DURO_ENOMEM;
+    }
+    t->wf->busy = true;
+    duro__cache_insert(&w->cache, t->wf);
+    w->replays++;
+    return 0;
+}
+
+static void run_and_commit(wft_task *t)
+{
+    duro_wf *wf = t->wf;
+    int rc = duro__run_advance(wf, duro_now_ms());
+    if (rc != 0) {
+        fail_task(t, wf->nondet ? wf->nondet : duro_strerror(rc));
+        return;
+    }
+    duro__cmd *cmds = duro__run_take_cmds(wf);
+    commit(t, cmds);
+}
+
+static void on_history(duro_aredis *r, redisReply *reply, void *arg)
+{
+    wft_task *t = arg;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+        if (reply) duro_warn("HISTORY-READ wf=%s err=%s", t->id,
+                             reply->type == REDIS_REPLY_ERROR ? reply->str : "?");
+        task_done(t, false);
+        return;
+    }
+    char err[512];
+    for (size_t i = 0; i < reply->elements; i++) {
+        duro_event e;
+        if (duro_event_decode(reply->element[i], &e, err, sizeof(err)) != 0) {
+            char msg[600];
+            snprintf(msg, sizeof(msg), "corrupt history: %s", err);
+            fail_task(t, msg);
+            return;
+        }
+        int rc = 0;
+        if (!t->wf) rc = create_run(t, &e, err, sizeof(err));
+        if (rc == 0) {
+            rc = duro__run_apply(t->wf, &e, 1);
+            if (rc == DURO_ENONDET) snprintf(err, sizeof(err), "%s", t->wf->nondet);
+            else if (rc) snprintf(err, sizeof(err), "history event %lld out of order",
+                                  (long long)e.id);
+        }
+        duro_event_free(&e);
+        if (rc != 0) {
+            fail_task(t, err);
+            return;
+        }
+    }
+    if (reply->elements == HISTORY_PAGE) {
+        fetch_history(t);
+        return;
+    }
+    if (!t->wf) {
+        fail_task(t, "history is empty");
+        return;
+    }
+    run_and_commit(t);
+}
+
+static void fetch_history(wft_task *t)
+{
+    duro_worker *w = t->w;
+    duro_wf_keys k;
+    duro_wf_keys_init(&k, w->partitions, t->id, t->run);
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "XRANGE");
+    duro_argv_push(&a, k.hist);
+    duro_argv_pushf(&a, "%" PRId64 "-0", t->wf ? t->wf->applied + 1 : 1);
+    duro_argv_push(&a, "+");
+    duro_argv_push(&a, "COUNT");
+    duro_argv_pushll(&a, HISTORY_PAGE);
+    if (duro_aredis_command(w->cmd, on_history, t, &a) != 0)
+        task_done(t, false);
+    duro_argv_free(&a);
+}
+
+/* start_task takes the cached run (or none) and loads what it lacks. */
+static void start_task(wft_task *t)
+{
+    duro_worker *w = t->w;
+    duro_wf *wf = duro__cache_lookup(&w->cache, t->id);
+    if (wf && wf->busy) {
+        /* its task timed out and came back while still in progress here:
+         * run this one after it (an older waiting one is stale anyway) */
+        if (wf->pending_task) {
+            task_free(wf->pending_task);
+            w->wft_inflight--;
+        }
+        wf->pending_task = t;
+        return;
+    }
+    if (wf && strcmp(wf->run, t->run) != 0) {
+        duro__cache_remove(&w->cache, wf);
+        wf = NULL;
+    }
+    if (wf) {
+        duro__cache_touch(&w->cache, wf);
+        wf->busy = true;
+    }
+    t->wf = wf;
+    t->started_us = duro_mono_us();
+    fetch_history(t);
+}
+
+/* ---- Reading tasks ---- */
+
+static wft_task *task_from_entry(duro_worker *w, const char *stream,
+                                 const redisReply *entry)
+{
+    if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2 ||
+        entry->element[0]->type != REDIS_REPLY_STRING) {
+        duro__dead_letter(w, stream, entry, "malformed stream entry");
+        return NULL;
+    }
+    const redisReply *fields = entry->element[1];
+    const redisReply *id = duro_stream_field(fields, "id");
+    const redisReply *run = duro_stream_field(fields, "run");
+    const redisReply *token = duro_stream_field(fields, "token");
+    char err[128];
+    if (!id || !run || !token || duro_id_check(id->str, err, sizeof(err)) ||
+        strlen(run->str) > DURO_UUID_LEN || !*run->str || !*token->str) {
+        duro__dead_letter(w, stream, entry,
+                          "workflow task without valid id, run and token");
+        return NULL;
+    }
+    int p = duro_partition_of(id->str, w->partitions);
+    if (strcmp(stream, w->wft_keys[p]) != 0) {
+        duro__dead_letter(w, stream, entry, "workflow task in the wrong partition");
+        return NULL;
+    }
+    wft_task *t = calloc(1, sizeof(*t));
+    duro_assert(t != NULL);
+    t->w = w;
+    t->id = strdup(id->str);
+    t->run = strdup(run->str);
+    t->token = strdup(token->str);
+    t->entry = strdup(entry->element[0]->str);
+    t->partition = p;
+    return t;
+}
+
+static void on_read(duro_aredis *r, redisReply *reply, void *arg)
+{
+    duro_worker *w = arg;
+    w->wft_reading = false;
+    if (!reply) return; /* reconnect restarts polling */
+    if (reply->type == REDIS_REPLY_ERROR) {
+        duro_warn("WFT-READ err=%s", reply->str);
+        return; /* the tick re-creates groups and polls again */
+    }
+    if (reply->type == REDIS_REPLY_ARRAY) {
+        for (size_t s = 0; s < reply->elements; s++) {
+            const redisReply *sr = reply->element[s];
+            if (sr->type != REDIS_REPLY_ARRAY || sr->elements != 2) continue;
+            const char *stream = sr->element[0]->str;
+            const redisReply *entries = sr->element[1];
+            for (size_t i = 0; i < entries->elements; i++) {
+                wft_task *t = task_from_entry(w, stream, entries->element[i]);
+                if (!t) continue;
+                w->wft_inflight++;
+                start_task(t);
+            }
+        }
+    }
+    duro__wft_poll(w);
+}
+
+void duro__wft_poll(duro_worker *w)
+{
+    if (w->wft_reading || w->stopping || !w->wft_conn ||
+        !duro_aredis_connected(w->wft_conn))
+        return;
+    int room = w->max_workflow_tasks - w->wft_inflight;
+    if (room <= 0) return;
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "XREADGROUP");
+    duro_argv_push(&a, "GROUP");
+    duro_argv_push(&a, DURO_GROUP);
+    duro_argv_push(&a, w->identity);
+    duro_argv_push(&a, "COUNT");
+    duro_argv_pushll(&a, room);
+    duro_argv_push(&a, "BLOCK");
+    duro_argv_pushll(&a, READ_BLOCK_MS);
+    duro_argv_push(&a, "STREAMS");
+    for (int p = 0; p < w->partitions; p++) duro_argv_push(&a, w->wft_keys[p]);
+    for (int p = 0; p < w->partitions; p++) duro_argv_push(&a, ">");
+    if (duro_aredis_command(w->wft_conn, on_read, w, &a) == 0)
+        w->wft_reading = true;
+    duro_argv_free(&a);
+}

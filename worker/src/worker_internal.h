@@ -1,0 +1,141 @@
+/* worker_internal.h: the worker's state, shared by its source files.
+ *
+ * One libuv loop owns everything: three Redis connections (commands, and
+ * one each for the blocking reads of workflow and activity tasks), the
+ * cache of runs, and the coroutines. Activities run on pool threads and
+ * come back through the pool's done queue; heartbeats come back through a
+ * mutex-guarded list and one uv_async.
+ */
+#ifndef DURO_WORKER_INTERNAL_H
+#define DURO_WORKER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "duro/aredis.h"
+#include "duro/config.h"
+#include "duro/redis.h"
+#include "duro/worker.h"
+#include "pool.h"
+#include "run.h"
+
+#define READ_BLOCK_MS 2000
+
+typedef struct wf_reg {
+    char *type;
+    duro_workflow_fn fn;
+    struct wf_reg *next;
+} wf_reg;
+
+typedef struct act_reg {
+    char *name;
+    duro_activity_fn fn;
+    void *arg;
+    struct act_reg *next;
+} act_reg;
+
+/* run_cache: runs by workflow id, least recently used last. */
+typedef struct {
+    duro_wf **buckets;
+    size_t nbuckets;
+    int size, cap;
+    duro_wf *head, *tail; /* head = most recently used */
+    uint64_t hits, misses, evictions;
+} run_cache;
+
+/* wft_task: one workflow task being processed. */
+typedef struct wft_task {
+    struct duro_worker *w;
+    char *id, *run, *token, *entry;
+    int partition;
+    duro_wf *wf;
+    int64_t started_us;
+} wft_task;
+
+/* duro_actx: one activity attempt, from read to completion. */
+struct duro_actx {
+    struct duro_worker *w;
+    char *id, *run, *name, *entry, *wfqueue, *actqueue, *seq;
+    char *idempotency_key;
+    int attempt, partition;
+    cJSON *input;
+    cJSON *opts;
+    cJSON *prev_details;
+    act_reg *reg;
+    /* outcome, written by the pool thread */
+    cJSON *result;
+    bool failed, non_retryable;
+    char *fail_type, *fail_msg;
+    /* heartbeat hand-off (guarded by w->hb_mu) */
+    char *hb_details;
+    bool hb_queued;
+    struct duro_actx *hb_next;
+    int refs;            /* loop thread: in-flight Redis calls + 1 */
+    atomic_bool canceled;
+    struct duro_actx *unsent_next;
+    int send_attempts;
+};
+
+typedef struct duro_worker {
+    /* options, with defaults applied */
+    char *redis_url, *task_queue, *identity;
+    int activity_threads, max_workflow_tasks, cache_size, partitions;
+    size_t max_payload;
+    int64_t shutdown_grace_ms;
+    duro_redis_url url;
+
+    wf_reg *workflows;
+    act_reg *activities;
+
+    uv_loop_t loop;
+    duro_aredis *cmd, *wft_conn, *act_conn;
+    bool wft_reading, act_reading;
+    char **wft_keys, **act_keys; /* per partition */
+    int wft_inflight;
+    duro__pool *pool;
+    run_cache cache;
+
+    uv_async_t stop_async;
+    uv_signal_t sigterm, sigint;
+    uv_timer_t tick;       /* retries unsent completions, re-polls */
+    bool running, stopping;
+    int64_t stop_deadline_ms;
+    int closing;           /* handles still closing */
+
+    pthread_mutex_t hb_mu;
+    duro_actx *hb_head;
+    uv_async_t hb_async;
+    duro_actx *unsent_head; /* completions waiting for Redis */
+
+    /* counters (metrics) */
+    uint64_t wft_done, wft_failed, wft_stale, act_done, act_failed,
+        replays, dead_letters;
+} duro_worker;
+
+/* cache.c */
+int duro__cache_init(run_cache *c, int cap);
+void duro__cache_close(run_cache *c);
+duro_wf *duro__cache_lookup(run_cache *c, const char *id);
+void duro__cache_insert(run_cache *c, duro_wf *wf);
+void duro__cache_remove(run_cache *c, duro_wf *wf); /* and frees it */
+void duro__cache_touch(run_cache *c, duro_wf *wf);
+
+/* wft.c: workflow tasks */
+void duro__wft_poll(duro_worker *w);
+/* activity.c: activity tasks */
+void duro__act_poll(duro_worker *w);
+void duro__act_flush_unsent(duro_worker *w);
+void duro__act_pool_work(void *job);
+void duro__act_pool_done(void *job);
+void duro__hb_drain(uv_async_t *h);
+
+/* worker.c */
+void duro__dead_letter(duro_worker *w, const char *stream,
+                       const redisReply *entry, const char *reason);
+void duro__maybe_finish(duro_worker *w);
+int duro__partition_of_key(const char *key);
+
+#endif
