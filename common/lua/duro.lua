@@ -10,7 +10,7 @@
 --    nothing half done;
 --  * time is Redis' own (TIME).
 
-local DURO_LIBRARY_VERSION = 1
+local DURO_LIBRARY_VERSION = 2
 local GROUP = 'duro'
 
 -- ---- Helpers -------------------------------------------------------------
@@ -210,6 +210,22 @@ local function resolve_activity(w, seq, etype, data)
     deliver(w, etype, data)
 end
 
+-- abandon_activity drops a pending activity the workflow canceled: its
+-- queued task and timers go; a running attempt is fenced off (its
+-- heartbeats and completion get DURO_STALE).
+local function abandon_activity(w, act, seq)
+    local v = redis.call('HMGET', w.k.pa, seq .. '.attempt', seq .. '.entry',
+                         seq .. '.queue')
+    if not v[1] then return end
+    ack(act, v[2])
+    redis.call('ZREM', w.k.timers,
+               timer_member('r', w.run, seq, v[1], w.queue, v[3], w.id),
+               timer_member('s', w.run, seq, 0, w.queue, v[3], w.id))
+    local fields = {}
+    for i, f in ipairs(PA_FIELDS) do fields[i] = seq .. '.' .. f end
+    redis.call('HDEL', w.k.pa, unpack(fields))
+end
+
 -- retry_or_resolve retries a failed attempt when the policy's delay allows
 -- it before the schedule-to-close deadline, else resolves the activity.
 local function retry_or_resolve(w, act, seq, attempt, delay, failure,
@@ -251,23 +267,14 @@ local function duro_version()
     return DURO_LIBRARY_VERSION
 end
 
--- duro_start 8 wf hist wft timers idx_open idx_closed buf pa
---            id run type queue input started_data exec_timeout_ms wft_timeout_ms
-local function duro_start(keys, args)
-    local k = {wf = keys[1], hist = keys[2], wft = keys[3], timers = keys[4],
-               idx_open = keys[5], idx_closed = keys[6], buf = keys[7],
-               pa = keys[8]}
+-- start_run writes a new run: hash, WorkflowStarted, the first task. An
+-- extra inbound event (signal-with-start) goes in before that task is
+-- enqueued, so the first task sees it.
+local function start_run(k, args, extra_type, extra_data)
     local id, run, wtype, queue, input, started = args[1], args[2], args[3],
                                                   args[4], args[5], args[6]
     local exec_timeout = tonumber(args[7]) or 0
     local wft_timeout = tonumber(args[8]) or 10000
-    if not (id and run and wtype and queue and input and started) then
-        return fail('DURO_BADARG', 'duro_start needs 8 arguments')
-    end
-    local prev = redis.call('HMGET', k.wf, 'status', 'run')
-    if prev[1] == 'RUNNING' then
-        return fail('DURO_ALREADY_STARTED', prev[2])
-    end
     local now = now_ms()
     redis.call('DEL', k.buf, k.pa, k.hist)
     redis.call('HSET', k.wf, 'run', run, 'type', wtype, 'queue', queue,
@@ -275,9 +282,10 @@ local function duro_start(keys, args)
                'failure', '', 'start_ms', str(now), 'close_ms', '',
                'hlen', '0', 'wft', '0', 'wft_entry', '', 'wft_attempt', '1',
                'wft_error', '', 'wft_timeout', str(wft_timeout),
-               'exec_timeout', str(exec_timeout))
+               'exec_timeout', str(exec_timeout), 'cancel_requested', '0')
     local w = load_wf(k)
     append(w, 'WorkflowStarted', started)
+    if extra_type then append(w, extra_type, extra_data) end
     schedule_wft(w)
     redis.call('ZADD', k.idx_open, str(now), id)
     redis.call('ZREM', k.idx_closed, id)
@@ -288,18 +296,102 @@ local function duro_start(keys, args)
     return run
 end
 
+local function start_keys(keys)
+    return {wf = keys[1], hist = keys[2], wft = keys[3], timers = keys[4],
+            idx_open = keys[5], idx_closed = keys[6], buf = keys[7],
+            pa = keys[8]}
+end
+
+local function start_args_ok(args)
+    for i = 1, 6 do
+        if not args[i] then return false end
+    end
+    return true
+end
+
+-- duro_start 8 wf hist wft timers idx_open idx_closed buf pa
+--            id run type queue input started_data exec_timeout_ms wft_timeout_ms
+local function duro_start(keys, args)
+    local k = start_keys(keys)
+    if not start_args_ok(args) then
+        return fail('DURO_BADARG', 'duro_start needs 8 arguments')
+    end
+    local prev = redis.call('HMGET', k.wf, 'status', 'run')
+    if prev[1] == 'RUNNING' then
+        return fail('DURO_ALREADY_STARTED', prev[2])
+    end
+    return start_run(k, args)
+end
+
+-- duro_signal 4 wf hist buf wft  run signal_data
+local function duro_signal(keys, args)
+    local k = {wf = keys[1], hist = keys[2], buf = keys[3], wft = keys[4]}
+    local run, data = args[1], args[2]
+    if not (run and data) then return fail('DURO_BADARG', 'duro_signal') end
+    local w = load_wf(k)
+    if not w then return fail('DURO_NOT_FOUND', 'no such workflow') end
+    if w.status ~= 'RUNNING' then
+        return fail('DURO_NOT_RUNNING', w.status)
+    end
+    if not current(w, run) then return fail('DURO_STALE', 'run changed') end
+    deliver(w, 'SignalReceived', data)
+    return w.run
+end
+
+-- duro_signal_with_start 9 wf hist wft timers idx_open idx_closed buf pa hist_cur
+--     id run type queue input started_data exec_timeout_ms wft_timeout_ms
+--     signal_data cur_run
+-- Signals the running run cur_run, or starts run `run` with the signal.
+-- Returns {run, "signaled"|"started"}.
+local function duro_signal_with_start(keys, args)
+    local k = start_keys(keys)
+    local signal, cur_run = args[9], args[10] or ''
+    if not start_args_ok(args) or not signal then
+        return fail('DURO_BADARG', 'duro_signal_with_start arguments')
+    end
+    local prev = redis.call('HMGET', k.wf, 'status', 'run')
+    if prev[1] == 'RUNNING' then
+        if prev[2] ~= cur_run then return fail('DURO_STALE', prev[2]) end
+        k.hist = keys[9]
+        local w = load_wf(k)
+        if not current(w, cur_run) then return fail('DURO_STALE', prev[2]) end
+        deliver(w, 'SignalReceived', signal)
+        return {cur_run, 'signaled'}
+    end
+    return {start_run(k, args, 'SignalReceived', signal), 'started'}
+end
+
+-- duro_cancel 4 wf hist buf wft  run data
+local function duro_cancel(keys, args)
+    local k = {wf = keys[1], hist = keys[2], buf = keys[3], wft = keys[4]}
+    local run, data = args[1], args[2] or '{}'
+    local w = load_wf(k)
+    if not w then return fail('DURO_NOT_FOUND', 'no such workflow') end
+    if w.status ~= 'RUNNING' then
+        return fail('DURO_NOT_RUNNING', w.status)
+    end
+    if not current(w, run) then return fail('DURO_STALE', 'run changed') end
+    if redis.call('HGET', k.wf, 'cancel_requested') == '1' then
+        return 'already'
+    end
+    redis.call('HSET', k.wf, 'cancel_requested', '1')
+    deliver(w, 'CancelRequested', data)
+    return 'ok'
+end
+
 -- apply_commands writes each command's event and effect. Returns nil or an
 -- error reply for a malformed command list (checked before any write by
 -- check_commands).
 local CMD_ARITY = {activity = 9, timer = 3, cancel_timer = 2, marker = 1,
-                   complete = 2, fail = 2}
+                   complete = 2, fail = 2, cancel_activity = 3,
+                   cancel = 2}
 
 local function check_commands(args, first, ncmd, nkeys)
     local i = first
     for _ = 1, ncmd do
         local n = CMD_ARITY[args[i]]
         if not n then return 'unknown command ' .. tostring(args[i]) end
-        if args[i] == 'activity' then
+        if args[i] == 'activity' or args[i] == 'cancel_activity' then
             local ki = tonumber(args[i + 3])
             if not ki or ki < 9 or ki > nkeys then
                 return 'activity key index out of range'
@@ -351,6 +443,12 @@ local function apply_commands(w, keys, args, first, ncmd)
         elseif kind == 'fail' then
             append(w, 'WorkflowFailed', args[i + 1])
             close(w, 'FAILED', 'failure', args[i + 2])
+        elseif kind == 'cancel' then
+            append(w, 'WorkflowCanceled', args[i + 1])
+            close(w, 'CANCELED', 'result', args[i + 2])
+        elseif kind == 'cancel_activity' then
+            append(w, 'ActivityCancelRequested', args[i + 2])
+            abandon_activity(w, keys[tonumber(args[i + 3])], args[i + 1])
         end
         i = i + 1 + CMD_ARITY[kind]
         if w.status ~= 'RUNNING' then break end
@@ -565,7 +663,12 @@ local function duro_terminate(keys, args)
         return fail('DURO_STALE', 'run changed, retry')
     end
     append(w, 'WorkflowTerminated', data)
-    close(w, 'TERMINATED', 'failure', data)
+    local ok, d = pcall(cjson.decode, data)
+    local reason = ok and type(d) == 'table' and type(d.reason) == 'string'
+                       and d.reason or 'terminated'
+    close(w, 'TERMINATED', 'failure',
+          '{"message":' .. json_str(reason) ..
+              ',"type":"Terminated","nonRetryable":true}')
     return 'ok'
 end
 
@@ -581,3 +684,6 @@ redis.register_function('duro_act_timeout', duro_act_timeout)
 redis.register_function('duro_wft_timeout', duro_wft_timeout)
 redis.register_function('duro_timer_fire', duro_timer_fire)
 redis.register_function('duro_terminate', duro_terminate)
+redis.register_function('duro_signal', duro_signal)
+redis.register_function('duro_signal_with_start', duro_signal_with_start)
+redis.register_function('duro_cancel', duro_cancel)

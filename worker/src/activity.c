@@ -380,7 +380,8 @@ static duro_actx *actx_from_entry(duro_worker *w, const char *stream,
     long long seqn = c->seq ? atoll(c->seq) : 0;
     c->attempt = attempt ? atoi(attempt) : 0;
     if (!c->id || !c->run || !c->seq || !c->name || !c->wfqueue || !input ||
-        !opts || seqn < 1 || c->attempt < 1 ||
+        !opts || seqn < 1 || c->attempt < 1 || !*c->run ||
+        strlen(c->run) > DURO_UUID_LEN ||
         duro_id_check(c->id, err, sizeof(err)) != 0 ||
         duro_name_check("queue", c->wfqueue, err, sizeof(err)) != 0 ||
         duro_partition_of(c->id, w->partitions) != c->partition ||

@@ -1,0 +1,169 @@
+/* client.h: start, inspect and terminate Duro workflows from any program.
+ *
+ * A duro_client is one synchronous connection to Redis (hiredis, no event
+ * loop), for command-line tools, tests and services that start workflows.
+ * It is not thread-safe: use one client per thread.
+ *
+ *     duro_client *c;
+ *     char err[256];
+ *     if (duro_client_new(&c, NULL, err, sizeof(err)) < 0)
+ *         die(err);
+ *     duro_start_opts o = {0};
+ *     o.workflow_id = "order-7";
+ *     o.type = "Order";
+ *     o.task_queue = "food";
+ *     o.input = "{\"productId\":3}";
+ *     char run[DURO_UUID_LEN + 1];
+ *     if (duro_client_start(c, &o, run) < 0)
+ *         die(duro_client_errstr(c));
+ *     cJSON *wf;
+ *     if (duro_client_result(c, "order-7", duro_minutes(5), &wf) == 0) {
+ *         ... cJSON_GetObjectItem(wf, "status"), "result" ...
+ *         cJSON_Delete(wf);
+ *     }
+ *     duro_client_free(c);
+ *
+ * Every call returns 0 or a negative DURO_E* code (duro/errno.h) and keeps a
+ * message for the last failure in the client (duro_client_errstr). Objects
+ * handed out through a cJSON ** belong to the caller (cJSON_Delete); on
+ * failure nothing is handed out and *out is set to NULL. Payloads (inputs,
+ * results, event data) are stored exactly as given; read back through cJSON
+ * their numbers are doubles, as everywhere in the SDK.
+ *
+ * A call that loses the connection fails with DURO_ECONN; the next call
+ * reconnects once before giving up. Whether the failed call took effect is
+ * unknown (read the workflow back to find out). */
+#ifndef DURO_CLIENT_H
+#define DURO_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <cjson/cJSON.h>
+#include "duro/errno.h"
+#include "duro/export.h"
+#include "duro/ids.h"
+
+typedef struct duro_client duro_client;
+
+/* DURO_CLIENT_TIMEOUT_MS bounds connecting and each command. */
+#define DURO_CLIENT_TIMEOUT_MS 5000
+/* DURO_DEFAULT_TASK_TIMEOUT_MS: a workflow task not finished by a worker
+ * within this time is handed to another worker. */
+#define DURO_DEFAULT_TASK_TIMEOUT_MS 10000
+/* DURO_LIST_DEFAULT_LIMIT / DURO_LIST_MAX_LIMIT: rows of duro_client_list. */
+#define DURO_LIST_DEFAULT_LIMIT 100
+#define DURO_LIST_MAX_LIMIT 10000
+
+/* ---- Lifecycle ---- */
+
+/* duro_client_new connects to `redis_url` (redis://[user:pw@]host[:port][/db];
+ * NULL or "" means $DURO_REDIS_URL, else redis://127.0.0.1:6379) within
+ * DURO_CLIENT_TIMEOUT_MS, loads the Functions library if Redis lacks it and
+ * reads the partition count. Returns 0 and *out (free with
+ * duro_client_free), or DURO_EINVAL (bad url), DURO_ECONN (unreachable,
+ * "cannot connect to redis at host:port: reason"), DURO_EREDIS, with the
+ * message in err. */
+DURO_EXPORT int duro_client_new(duro_client **out, const char *redis_url,
+                                char *err, size_t errsize);
+
+/* duro_client_free closes the connection. NULL is ignored. */
+DURO_EXPORT void duro_client_free(duro_client *c);
+
+/* duro_client_errstr: the message of the last failed call ("" if none).
+ * Valid until the next call on c. */
+DURO_EXPORT const char *duro_client_errstr(const duro_client *c);
+
+/* duro_client_partitions: the namespace's partition count. */
+DURO_EXPORT int duro_client_partitions(const duro_client *c);
+
+/* ---- Starting ---- */
+
+/* duro_start_opts: zero it, then set the fields. The strings are borrowed
+ * for the duration of the call. */
+typedef struct {
+    const char *workflow_id;      /* required; 1..DURO_ID_MAX bytes */
+    const char *type;             /* required workflow type name */
+    const char *task_queue;       /* required; workers poll it */
+    const char *input;            /* JSON text, at most 2 MiB; NULL = null */
+    int64_t execution_timeout_ms; /* whole-workflow limit; 0 = none */
+    int64_t task_timeout_ms;      /* 0 = DURO_DEFAULT_TASK_TIMEOUT_MS */
+} duro_start_opts;
+
+/* duro_client_start starts a new run of workflow `workflow_id` and writes
+ * its run id (DURO_UUID_LEN chars + NUL) into run_id. A workflow id can be
+ * reused once its previous run has closed. Returns 0,
+ * DURO_EALREADY while a run is still RUNNING (the message names that run),
+ * DURO_EINVAL for a bad id/name/timeout, DURO_EJSON / DURO_ETOOBIG for bad
+ * input, or DURO_ECONN / DURO_EREDIS. */
+DURO_EXPORT int duro_client_start(duro_client *c, const duro_start_opts *o,
+                                  char run_id[DURO_UUID_LEN + 1]);
+
+/* ---- Inspecting ---- */
+
+/* duro_client_describe reads the workflow's current run:
+ *
+ *   {"workflowId","runId","type","taskQueue","status",
+ *    "startTime","closeTime" (ISO-8601; closeTime null while open),
+ *    "historyLength", "input",
+ *    "result"  (COMPLETED only),
+ *    "failure" (other closed states: {"message","type",...} or null),
+ *    "workflowTask":{"pending":bool,"attempt":n,"lastError":str|null},
+ *    "pendingActivities":[{"seq","name","attempt",
+ *        "state":"scheduled"|"backoff","lastFailure":obj|null,
+ *        "lastHeartbeat":ISO|null}]}
+ *
+ * status is RUNNING, COMPLETED, FAILED, CANCELED, TERMINATED or TIMED_OUT.
+ * Returns 0 and *out, DURO_ENOTFOUND, DURO_EPROTO (the hash is damaged),
+ * DURO_ECONN / DURO_EREDIS. */
+DURO_EXPORT int duro_client_describe(duro_client *c, const char *workflow_id,
+                                     cJSON **out);
+
+/* duro_client_result waits until the workflow is closed (in any status)
+ * and hands out its describe object; check "status", then "result" or
+ * "failure". timeout_ms <= 0 waits without a limit. Waiting costs no
+ * polling: the client subscribes to the partition's close channel on a
+ * second connection. Returns 0 and *out, DURO_ETIMEDOUT, DURO_ENOTFOUND,
+ * DURO_ECONN / DURO_EREDIS. */
+DURO_EXPORT int duro_client_result(duro_client *c, const char *workflow_id,
+                                   int64_t timeout_ms, cJSON **out);
+
+/* duro_client_history reads the history of run `run_id` (NULL = the current
+ * run) as an array of {"eventId","type","time","data"}, oldest first.
+ * Returns 0 and *events, DURO_ENOTFOUND (no such workflow, or no history
+ * for that run), DURO_EPROTO (a damaged event, named in the message),
+ * DURO_ECONN / DURO_EREDIS. */
+DURO_EXPORT int duro_client_history(duro_client *c, const char *workflow_id,
+                                    const char *run_id, cJSON **events);
+
+/* duro_client_list lists workflows, most recent first (open ones by start
+ * time, closed ones by close time), as an array of {"workflowId","runId",
+ * "type","taskQueue","status","startTime","closeTime"}. status (RUNNING,
+ * COMPLETED, ...) and type filter when not NULL; limit <= 0 means
+ * DURO_LIST_DEFAULT_LIMIT, at most DURO_LIST_MAX_LIMIT. Returns 0 and *out,
+ * DURO_EINVAL (unknown status), DURO_ECONN / DURO_EREDIS. */
+DURO_EXPORT int duro_client_list(duro_client *c, const char *status,
+                                 const char *type, int limit, cJSON **out);
+
+/* duro_client_queue_stats reports, for task queue `queue` (NULL = every
+ * queue workers have registered in duro:queues), an array of
+ *
+ *   {"taskQueue","kind":"workflow"|"activity","backlog","pending",
+ *    "consumers","activeConsumers"}
+ *
+ * summed over the partitions: backlog = tasks not yet handed to a worker,
+ * pending = tasks a worker holds, consumers = distinct worker names in the
+ * consumer groups, activeConsumers = those seen in the last 60 seconds.
+ * Returns 0 and *out, DURO_EINVAL, DURO_ECONN / DURO_EREDIS. */
+DURO_EXPORT int duro_client_queue_stats(duro_client *c, const char *queue,
+                                        cJSON **out);
+
+/* ---- Changing ---- */
+
+/* duro_client_terminate closes the current run at once as TERMINATED,
+ * recording WorkflowTerminated {"reason"} (reason NULL = ""); no workflow
+ * code runs. Returns 0, DURO_ENOTFOUND, DURO_ENOTRUNNING, DURO_ECONN /
+ * DURO_EREDIS. */
+DURO_EXPORT int duro_client_terminate(duro_client *c, const char *workflow_id,
+                                      const char *reason);
+
+#endif

@@ -1,0 +1,107 @@
+/* cli.h: the duro command line: command tables, option parsing, output. */
+#ifndef DURO_CLI_H
+#define DURO_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <cjson/cJSON.h>
+#include "duro/client.h"
+
+/* Exit statuses. */
+#define CLI_OK 0
+#define CLI_FAILED 1 /* the command ran and failed (runtime error) */
+#define CLI_USAGE 2  /* the command line was wrong */
+
+/* cli_opt describes one option; tables end with a zeroed entry. */
+typedef struct {
+    const char *name; /* long name without "--" */
+    char short_name;  /* e.g. 'w' for -w, or 0 */
+    const char *arg;  /* value placeholder ("ID"); NULL for a flag */
+    const char *help;
+    bool required;
+} cli_opt;
+
+#define CLI_MAX_OPTS 32
+
+/* cli_ctx: one invocation: the command path, parsed options, the client. */
+typedef struct {
+    char path[64];                    /* "duro workflow start" */
+    const cli_opt *opts;              /* the command's own options */
+    const char *values[CLI_MAX_OPTS]; /* by index in opts; NULL = unset */
+    const char *redis_url; /* --redis, NULL = $DURO_REDIS_URL/default */
+    bool json;             /* -o json */
+    bool help;             /* --help seen */
+    bool version;          /* --version seen */
+    duro_client *client;   /* set by cli_connect */
+} cli_ctx;
+
+/* cli_cmd: one leaf command, e.g. "start" under "workflow". */
+typedef struct {
+    const char *name;
+    const char *summary;
+    const cli_opt *opts;
+    int (*run)(cli_ctx *ctx); /* returns an exit status */
+} cli_cmd;
+
+/* cli_group: a noun with its commands, e.g. "workflow". */
+typedef struct {
+    const char *name;
+    const char *summary;
+    const cli_cmd *cmds; /* ends with a zeroed entry */
+} cli_group;
+
+extern const cli_group cli_workflow_group;
+extern const cli_group cli_queue_group;
+
+/* ---- Options (cli_opts.c) ---- */
+
+/* cli_parse reads argv[0..argc) as options of ctx->opts plus the global
+ * ones (--redis, -o/--output, -h/--help) into ctx. Stops at the first
+ * non-option when stop_at_word (to find a command name) and returns its
+ * index; otherwise a word is an error. Returns the index where parsing
+ * stopped, or -1 after printing a usage error. Does not check required
+ * options (cli_check_required does, so that --help works without them). */
+int cli_parse(cli_ctx *ctx, int argc, char **argv, bool stop_at_word);
+int cli_check_required(cli_ctx *ctx);
+
+/* cli_get: the value of option `name`, or NULL when not given. */
+const char *cli_get(const cli_ctx *ctx, const char *name);
+/* cli_get_duration: parses a duration option into *ms (unchanged when the
+ * option is absent). Returns 0 or -1 after printing a usage error. */
+int cli_get_duration(const cli_ctx *ctx, const char *name, int64_t *ms);
+
+/* cli_usage prints "<path>: <message>" and a pointer to --help; returns
+ * CLI_USAGE. */
+int cli_usage(const cli_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* cli_print_options prints an option table as help text. */
+void cli_print_options(const cli_opt *opts);
+void cli_print_global_options(void);
+
+/* ---- Shared helpers (cli_main.c) ---- */
+
+/* cli_fail prints "duro: <message>" to stderr; returns CLI_FAILED. */
+int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* cli_connect creates ctx->client; prints the reason on failure. Returns
+ * 0 or CLI_FAILED. */
+int cli_connect(cli_ctx *ctx);
+/* cli_client_fail reports the client's last error for return code rc:
+ * CLI_USAGE for invalid arguments, CLI_FAILED otherwise. */
+int cli_client_fail(cli_ctx *ctx, int rc);
+/* cli_print_json prints v indented, then a newline. */
+void cli_print_json(const cJSON *v);
+/* cli_json_text: compact JSON text of v (static buffer is not used; the
+ * caller frees). */
+char *cli_json_text(const cJSON *v);
+
+/* cli_table: rows of strings printed in aligned columns. */
+typedef struct {
+    int ncols, nrows, cap;
+    char **cells; /* row-major, owned */
+} cli_table;
+void cli_table_init(cli_table *t, int ncols, const char *const *headers);
+void cli_table_add(cli_table *t, const char *const *cells);
+void cli_table_print(const cli_table *t);
+void cli_table_free(cli_table *t);
+
+#endif

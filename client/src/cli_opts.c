@@ -1,0 +1,175 @@
+/* cli_opts.c: the one option parser and help printer all commands share. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "duro/duration.h"
+
+/* GLOBAL_OPTS: accepted by every command, before or after its name. */
+static const cli_opt GLOBAL_OPTS[] = {
+    {"redis", 0, "URL",
+     "Redis URL (default $DURO_REDIS_URL, else redis://127.0.0.1:6379)", false},
+    {"output", 'o', "FORMAT", "output format: text (default) or json", false},
+    {"help", 'h', NULL, "show this help", false},
+    {"version", 0, NULL, "print the version", false},
+    {0},
+};
+
+int cli_usage(const cli_ctx *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", ctx->path);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nRun '%s --help' for usage.\n", ctx->path);
+    return CLI_USAGE;
+}
+
+static const cli_opt *find(const cli_opt *opts, const char *name, size_t len,
+                           char short_name, int *index)
+{
+    for (int i = 0; opts && opts[i].name; i++) {
+        if (short_name ? opts[i].short_name == short_name
+                       : strlen(opts[i].name) == len &&
+                             strncmp(opts[i].name, name, len) == 0) {
+            *index = i;
+            return &opts[i];
+        }
+    }
+    return NULL;
+}
+
+static int set_global(cli_ctx *ctx, const cli_opt *o, const char *value)
+{
+    if (strcmp(o->name, "redis") == 0) {
+        ctx->redis_url = value;
+    } else if (strcmp(o->name, "output") == 0) {
+        if (strcmp(value, "json") != 0 && strcmp(value, "text") != 0) {
+            cli_usage(ctx, "--output must be text or json, not \"%s\"", value);
+            return -1;
+        }
+        ctx->json = strcmp(value, "json") == 0;
+    } else if (strcmp(o->name, "help") == 0) {
+        ctx->help = true;
+    } else {
+        ctx->version = true;
+    }
+    return 0;
+}
+
+/* parse_one handles argv[*i], consuming a value from argv[*i + 1] if the
+ * option takes one. Returns 0 or -1 after a usage error. */
+static int parse_one(cli_ctx *ctx, int argc, char **argv, int *i)
+{
+    const char *a = argv[*i], *name = NULL, *value = NULL;
+    size_t len = 0;
+    char short_name = 0;
+    if (a[1] == '-') {
+        name = a + 2;
+        const char *eq = strchr(name, '=');
+        len = eq ? (size_t)(eq - name) : strlen(name);
+        value = eq ? eq + 1 : NULL;
+    } else {
+        short_name = a[1];
+        value = a[2] ? a + 2 : NULL;
+    }
+    int idx = -1;
+    bool global = false;
+    const cli_opt *o = find(ctx->opts, name, len, short_name, &idx);
+    if (!o) {
+        o = find(GLOBAL_OPTS, name, len, short_name, &idx);
+        global = true;
+    }
+    if (!o) {
+        cli_usage(ctx, "unknown option %s", a);
+        return -1;
+    }
+    if (o->arg && !value) {
+        if (*i + 1 >= argc) {
+            cli_usage(ctx, "option --%s needs a value (%s)", o->name, o->arg);
+            return -1;
+        }
+        value = argv[++*i];
+    } else if (!o->arg && value) {
+        cli_usage(ctx, "option --%s takes no value", o->name);
+        return -1;
+    }
+    if (global) return set_global(ctx, o, value);
+    if (idx < CLI_MAX_OPTS) ctx->values[idx] = o->arg ? value : "";
+    return 0;
+}
+
+int cli_parse(cli_ctx *ctx, int argc, char **argv, bool stop_at_word)
+{
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] != '-' || a[1] == '\0' || strcmp(a, "--") == 0) {
+            if (stop_at_word && strcmp(a, "--") != 0) return i;
+            cli_usage(ctx, "unexpected argument \"%s\"", a);
+            return -1;
+        }
+        if (parse_one(ctx, argc, argv, &i) < 0) return -1;
+    }
+    return argc;
+}
+
+int cli_check_required(cli_ctx *ctx)
+{
+    for (int i = 0; ctx->opts && ctx->opts[i].name; i++)
+        if (ctx->opts[i].required && !ctx->values[i])
+            return cli_usage(ctx, "missing required option --%s",
+                             ctx->opts[i].name);
+    return 0;
+}
+
+const char *cli_get(const cli_ctx *ctx, const char *name)
+{
+    int idx;
+    if (find(ctx->opts, name, strlen(name), 0, &idx) && idx < CLI_MAX_OPTS)
+        return ctx->values[idx];
+    return NULL;
+}
+
+int cli_get_duration(const cli_ctx *ctx, const char *name, int64_t *ms)
+{
+    const char *v = cli_get(ctx, name);
+    if (!v) return 0;
+    if (duro_duration_parse(v, ms) < 0) {
+        cli_usage(ctx,
+                  "--%s: \"%s\" is not a duration (examples: 500ms, 30s, 1m, "
+                  "2h, 7d, 1h30m)",
+                  name, v);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- Help ---- */
+
+static void print_table(const cli_opt *opts)
+{
+    for (int i = 0; opts && opts[i].name; i++) {
+        const cli_opt *o = &opts[i];
+        char left[64], flag[8] = "    ";
+        if (o->short_name) snprintf(flag, sizeof(flag), "-%c, ", o->short_name);
+        snprintf(left, sizeof(left), "%s--%s%s%s", flag, o->name,
+                 o->arg ? " " : "", o->arg ? o->arg : "");
+        printf("  %-34s %s%s\n", left, o->help,
+               o->required ? " (required)" : "");
+    }
+}
+
+void cli_print_options(const cli_opt *opts)
+{
+    if (!opts || !opts->name) return;
+    printf("\nOptions:\n");
+    print_table(opts);
+}
+
+void cli_print_global_options(void)
+{
+    printf("\nGlobal options:\n");
+    print_table(GLOBAL_OPTS);
+}

@@ -1,0 +1,378 @@
+/* cli_workflow.c: `duro workflow ...`: start, describe, result, history,
+ * list, terminate. Each command is an option table plus a run function;
+ * new ones (signal, query, cancel, signal-with-start) slot into COMMANDS. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "duro/json.h"
+
+#define OPT_WORKFLOW_ID                                                        \
+    {                                                                          \
+        "workflow-id", 'w', "ID", "workflow id", true                          \
+    }
+
+/* ---- start ---- */
+
+static const cli_opt START_OPTS[] = {
+    OPT_WORKFLOW_ID,
+    {"type", 0, "TYPE", "workflow type", true},
+    {"task-queue", 't', "QUEUE", "task queue the workers poll", true},
+    {"input", 'i', "JSON", "input as JSON text (default null)", false},
+    {"input-file", 0, "PATH", "read the input JSON from a file (- = stdin)",
+     false},
+    {"execution-timeout", 0, "DURATION",
+     "limit on the whole workflow, e.g. 1h (default none)", false},
+    {"task-timeout", 0, "DURATION", "limit on one workflow task (default 10s)",
+     false},
+    {0},
+};
+
+/* read_input reads at most the payload limit + 1 bytes of path (so that
+ * the client reports an oversized input). NULL after printing an error. */
+static char *read_input(const cli_ctx *ctx, const char *path)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f) {
+        cli_fail("cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = DURO_DEFAULT_MAX_PAYLOAD + 1, n = 0;
+    char *buf = malloc(cap + 1);
+    while (buf && n < cap) {
+        size_t got = fread(buf + n, 1, cap - n, f);
+        if (got == 0) break;
+        n += got;
+    }
+    bool bad = !buf || ferror(f) || memchr(buf, '\0', n);
+    if (f != stdin) fclose(f);
+    if (bad) {
+        free(buf);
+        cli_fail("cannot read %s (or it holds a NUL byte)", path);
+        return NULL;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+static int cmd_start(cli_ctx *ctx)
+{
+    duro_start_opts o = {0};
+    o.workflow_id = cli_get(ctx, "workflow-id");
+    o.type = cli_get(ctx, "type");
+    o.task_queue = cli_get(ctx, "task-queue");
+    o.input = cli_get(ctx, "input");
+    const char *file = cli_get(ctx, "input-file");
+    if (o.input && file)
+        return cli_usage(ctx, "give --input or --input-file, not both");
+    if (cli_get_duration(ctx, "execution-timeout", &o.execution_timeout_ms) ||
+        cli_get_duration(ctx, "task-timeout", &o.task_timeout_ms))
+        return CLI_USAGE;
+    char *text = file ? read_input(ctx, file) : NULL;
+    if (file && !text) return CLI_FAILED;
+    if (text) o.input = text;
+    int rc = cli_connect(ctx);
+    char run[DURO_UUID_LEN + 1];
+    if (rc == 0) rc = duro_client_start(ctx->client, &o, run);
+    free(text);
+    if (rc == CLI_FAILED) return rc;
+    if (rc < 0) return cli_client_fail(ctx, rc);
+    if (ctx->json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "workflowId", o.workflow_id);
+        cJSON_AddStringToObject(j, "runId", run);
+        cli_print_json(j);
+        cJSON_Delete(j);
+    } else {
+        printf("Started workflow %s run %s\n", o.workflow_id, run);
+    }
+    return CLI_OK;
+}
+
+/* ---- describe ---- */
+
+static const cli_opt ID_OPTS[] = {OPT_WORKFLOW_ID, {0}};
+
+static const char *str_or(const cJSON *o, const char *name, const char *def)
+{
+    const char *s = cJSON_GetStringValue(cJSON_GetObjectItem(o, name));
+    return s ? s : def;
+}
+
+static void print_json_line(const char *label, const cJSON *v)
+{
+    char *s = cli_json_text(v);
+    printf("%-18s %s\n", label, s);
+    free(s);
+}
+
+static void print_activities(const cJSON *acts)
+{
+    if (cJSON_GetArraySize(acts) == 0) return;
+    printf("\nPending activities:\n");
+    static const char *const head[] = {
+        "  SEQ", "NAME", "ATTEMPT", "STATE", "LAST HEARTBEAT", "LAST FAILURE"};
+    cli_table t;
+    cli_table_init(&t, 6, head);
+    const cJSON *a;
+    cJSON_ArrayForEach(a, acts)
+    {
+        char seq[32], att[32];
+        snprintf(seq, sizeof(seq), "  %.0f",
+                 cJSON_GetNumberValue(cJSON_GetObjectItem(a, "seq")));
+        snprintf(att, sizeof(att), "%.0f",
+                 cJSON_GetNumberValue(cJSON_GetObjectItem(a, "attempt")));
+        const cJSON *f = cJSON_GetObjectItem(a, "lastFailure");
+        char *fs = cJSON_IsNull(f) || !f ? NULL : cli_json_text(f);
+        const char *cells[] = {seq,
+                               str_or(a, "name", "?"),
+                               att,
+                               str_or(a, "state", "?"),
+                               str_or(a, "lastHeartbeat", "-"),
+                               fs ? fs : "-"};
+        cli_table_add(&t, cells);
+        free(fs);
+    }
+    cli_table_print(&t);
+    cli_table_free(&t);
+}
+
+static void print_describe(const cJSON *d)
+{
+    printf("%-18s %s\n", "Workflow ID", str_or(d, "workflowId", ""));
+    printf("%-18s %s\n", "Run ID", str_or(d, "runId", ""));
+    printf("%-18s %s\n", "Type", str_or(d, "type", ""));
+    printf("%-18s %s\n", "Task queue", str_or(d, "taskQueue", ""));
+    printf("%-18s %s\n", "Status", str_or(d, "status", ""));
+    printf("%-18s %s\n", "Start time", str_or(d, "startTime", "-"));
+    printf("%-18s %s\n", "Close time", str_or(d, "closeTime", "-"));
+    printf("%-18s %.0f\n", "History length",
+           cJSON_GetNumberValue(cJSON_GetObjectItem(d, "historyLength")));
+    print_json_line("Input", cJSON_GetObjectItem(d, "input"));
+    if (cJSON_HasObjectItem(d, "result"))
+        print_json_line("Result", cJSON_GetObjectItem(d, "result"));
+    if (cJSON_HasObjectItem(d, "failure"))
+        print_json_line("Failure", cJSON_GetObjectItem(d, "failure"));
+    const cJSON *t = cJSON_GetObjectItem(d, "workflowTask");
+    if (cJSON_IsTrue(cJSON_GetObjectItem(t, "pending")))
+        printf("%-18s pending, attempt %.0f\n", "Workflow task",
+               cJSON_GetNumberValue(cJSON_GetObjectItem(t, "attempt")));
+    else
+        printf("%-18s none pending\n", "Workflow task");
+    const char *le = str_or(t, "lastError", NULL);
+    if (le) printf("%-18s %s\n", "Last task error", le);
+    print_activities(cJSON_GetObjectItem(d, "pendingActivities"));
+}
+
+static int cmd_describe(cli_ctx *ctx)
+{
+    if (cli_connect(ctx)) return CLI_FAILED;
+    cJSON *d;
+    int rc = duro_client_describe(ctx->client, cli_get(ctx, "workflow-id"), &d);
+    if (rc < 0) return cli_client_fail(ctx, rc);
+    if (ctx->json)
+        cli_print_json(d);
+    else
+        print_describe(d);
+    cJSON_Delete(d);
+    return CLI_OK;
+}
+
+/* ---- result ---- */
+
+static const cli_opt RESULT_OPTS[] = {
+    OPT_WORKFLOW_ID,
+    {"timeout", 0, "DURATION", "give up after this long (default: wait)",
+     false},
+    {0},
+};
+
+/* print_outcome: the result alone when COMPLETED (exit 0), else the status
+ * and failure (exit 1). */
+static int print_outcome(const cli_ctx *ctx, const cJSON *d)
+{
+    const char *status = str_or(d, "status", "?");
+    if (strcmp(status, "COMPLETED") == 0) {
+        const cJSON *r = cJSON_GetObjectItem(d, "result");
+        if (ctx->json) {
+            cli_print_json(r);
+        } else {
+            char *s = cli_json_text(r);
+            puts(s);
+            free(s);
+        }
+        return CLI_OK;
+    }
+    const cJSON *f = cJSON_GetObjectItem(d, "failure");
+    if (ctx->json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "workflowId", str_or(d, "workflowId", ""));
+        cJSON_AddStringToObject(o, "runId", str_or(d, "runId", ""));
+        cJSON_AddStringToObject(o, "status", status);
+        cJSON_AddItemToObject(o, "failure",
+                              f ? cJSON_Duplicate(f, 1) : cJSON_CreateNull());
+        cli_print_json(o);
+        cJSON_Delete(o);
+    } else {
+        printf("Workflow %s %s\n", str_or(d, "workflowId", ""), status);
+        char *s = cli_json_text(f);
+        printf("Failure: %s\n", s);
+        free(s);
+    }
+    return CLI_FAILED;
+}
+
+static int cmd_result(cli_ctx *ctx)
+{
+    int64_t timeout = 0;
+    if (cli_get_duration(ctx, "timeout", &timeout)) return CLI_USAGE;
+    if (cli_connect(ctx)) return CLI_FAILED;
+    cJSON *d;
+    const char *id = cli_get(ctx, "workflow-id");
+    int rc = duro_client_result(ctx->client, id, timeout, &d);
+    if (rc < 0) return cli_client_fail(ctx, rc);
+    rc = print_outcome(ctx, d);
+    cJSON_Delete(d);
+    return rc;
+}
+
+/* ---- history ---- */
+
+static const cli_opt HISTORY_OPTS[] = {
+    OPT_WORKFLOW_ID,
+    {"run-id", 'r', "RUN", "run id (default: the current run)", false},
+    {0},
+};
+
+static int cmd_history(cli_ctx *ctx)
+{
+    if (cli_connect(ctx)) return CLI_FAILED;
+    cJSON *events;
+    int rc = duro_client_history(ctx->client, cli_get(ctx, "workflow-id"),
+                                 cli_get(ctx, "run-id"), &events);
+    if (rc < 0) return cli_client_fail(ctx, rc);
+    if (ctx->json) {
+        cli_print_json(events);
+    } else {
+        const cJSON *e;
+        cJSON_ArrayForEach(e, events)
+        {
+            char *data = cli_json_text(cJSON_GetObjectItem(e, "data"));
+            printf("%3.0f  %s  %s  %s\n",
+                   cJSON_GetNumberValue(cJSON_GetObjectItem(e, "eventId")),
+                   str_or(e, "time", "?"), str_or(e, "type", "?"), data);
+            free(data);
+        }
+    }
+    cJSON_Delete(events);
+    return CLI_OK;
+}
+
+/* ---- list ---- */
+
+static const cli_opt LIST_OPTS[] = {
+    {"status", 's', "STATUS",
+     "RUNNING, COMPLETED, FAILED, CANCELED, TERMINATED or TIMED_OUT", false},
+    {"type", 0, "TYPE", "only workflows of this type", false},
+    {"limit", 'n', "N", "at most N rows, newest first (default 100)", false},
+    {0},
+};
+
+static int parse_limit(const cli_ctx *ctx, int *limit)
+{
+    const char *v = cli_get(ctx, "limit");
+    if (!v) return 0;
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || n < 1 || n > DURO_LIST_MAX_LIMIT) {
+        cli_usage(ctx, "--limit must be an integer from 1 to %d",
+                  DURO_LIST_MAX_LIMIT);
+        return -1;
+    }
+    *limit = (int)n;
+    return 0;
+}
+
+static void print_list(const cJSON *rows)
+{
+    static const char *const head[] = {"STATUS",     "WORKFLOW ID",
+                                       "TYPE",       "TASK QUEUE",
+                                       "START TIME", "CLOSE TIME"};
+    static const char *const keys[] = {"status",    "workflowId", "type",
+                                       "taskQueue", "startTime",  "closeTime"};
+    cli_table t;
+    cli_table_init(&t, 6, head);
+    const cJSON *r;
+    cJSON_ArrayForEach(r, rows)
+    {
+        const char *cells[6];
+        for (int i = 0; i < 6; i++)
+            cells[i] = str_or(r, keys[i], "-");
+        cli_table_add(&t, cells);
+    }
+    cli_table_print(&t);
+    cli_table_free(&t);
+}
+
+static int cmd_list(cli_ctx *ctx)
+{
+    int limit = 0;
+    if (parse_limit(ctx, &limit)) return CLI_USAGE;
+    if (cli_connect(ctx)) return CLI_FAILED;
+    cJSON *rows;
+    int rc = duro_client_list(ctx->client, cli_get(ctx, "status"),
+                              cli_get(ctx, "type"), limit, &rows);
+    if (rc < 0) return cli_client_fail(ctx, rc);
+    if (ctx->json)
+        cli_print_json(rows);
+    else
+        print_list(rows);
+    cJSON_Delete(rows);
+    return CLI_OK;
+}
+
+/* ---- terminate ---- */
+
+static const cli_opt TERMINATE_OPTS[] = {
+    OPT_WORKFLOW_ID,
+    {"reason", 0, "TEXT", "why, recorded in the history", false},
+    {0},
+};
+
+static int cmd_terminate(cli_ctx *ctx)
+{
+    if (cli_connect(ctx)) return CLI_FAILED;
+    const char *id = cli_get(ctx, "workflow-id");
+    int rc = duro_client_terminate(ctx->client, id, cli_get(ctx, "reason"));
+    if (rc < 0) return cli_client_fail(ctx, rc);
+    if (ctx->json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "workflowId", id);
+        cJSON_AddStringToObject(j, "status", "TERMINATED");
+        cli_print_json(j);
+        cJSON_Delete(j);
+    } else {
+        printf("Terminated workflow %s\n", id);
+    }
+    return CLI_OK;
+}
+
+/* ---- Table ---- */
+
+static const cli_cmd COMMANDS[] = {
+    {"start", "Start a workflow", START_OPTS, cmd_start},
+    {"describe", "Show a workflow's state, task and pending activities",
+     ID_OPTS, cmd_describe},
+    {"result", "Wait for a workflow to close and print its result", RESULT_OPTS,
+     cmd_result},
+    {"history", "Print a run's history events", HISTORY_OPTS, cmd_history},
+    {"list", "List workflows, newest first", LIST_OPTS, cmd_list},
+    {"terminate", "Close a running workflow at once as TERMINATED",
+     TERMINATE_OPTS, cmd_terminate},
+    {0},
+};
+
+const cli_group cli_workflow_group = {
+    "workflow", "start, inspect and stop workflows", COMMANDS};

@@ -1,0 +1,293 @@
+/* client.c: the client's connection lifecycle and the helpers its calls share.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+
+#include "client_int.h"
+#include "duro/clock.h"
+#include "duro/json.h"
+
+/* ---- Errors ---- */
+
+int duro__fail(duro_client *c, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->errstr, sizeof(c->errstr), fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+const char *duro_client_errstr(const duro_client *c)
+{
+    return c ? c->errstr : "no client";
+}
+
+int duro_client_partitions(const duro_client *c)
+{
+    return c->partitions;
+}
+
+/* io_text: hiredis reports a read timeout as EAGAIN's message. */
+static const char *io_text(const char *s)
+{
+    if (s && strstr(s, "Resource temporarily unavailable"))
+        return "no answer within the timeout (5s)";
+    return s && *s ? s : "error";
+}
+
+/* ---- Lifecycle ---- */
+
+redisContext *duro__connect(const duro_redis_url *url, char *err,
+                            size_t errsize)
+{
+    char why[256] = "";
+    redisContext *rc =
+        duro_redis_connect(url, DURO_CLIENT_TIMEOUT_MS, why, sizeof(why));
+    if (rc) return rc;
+    /* common says "cannot reach redis at h:p: reason"; keep one wording. */
+    static const char reach[] = "cannot reach redis at ";
+    if (strncmp(why, reach, sizeof(reach) - 1) == 0)
+        snprintf(err, errsize, "cannot connect to redis at %s",
+                 why + sizeof(reach) - 1);
+    else if (strncmp(why, "cannot connect", 14) == 0)
+        snprintf(err, errsize, "%s", why);
+    else
+        snprintf(err, errsize, "cannot connect to redis at %s:%d: %s",
+                 url->host, url->port, why[0] ? why : "unknown error");
+    return NULL;
+}
+
+int duro_client_new(duro_client **out, const char *redis_url, char *err,
+                    size_t errsize)
+{
+    char dummy[8];
+    if (!err || !errsize) {
+        err = dummy;
+        errsize = sizeof(dummy);
+    }
+    err[0] = '\0';
+    *out = NULL;
+    if (!redis_url || !*redis_url) redis_url = duro_redis_url_default();
+    duro_client *c = calloc(1, sizeof(*c));
+    if (!c) {
+        snprintf(err, errsize, "out of memory");
+        return DURO_ENOMEM;
+    }
+    int rc = duro_redis_url_parse(redis_url, &c->url, err, errsize);
+    if (rc < 0) {
+        free(c);
+        return rc;
+    }
+    c->rc = duro__connect(&c->url, err, errsize);
+    if (!c->rc) {
+        free(c);
+        return DURO_ECONN;
+    }
+    char why[400] = "";
+    rc = duro_redis_setup(c->rc, DURO_DEFAULT_PARTITIONS, &c->partitions, why,
+                          sizeof(why));
+    if (rc < 0)
+        snprintf(err, errsize, "redis at %s:%d: %s", c->url.host, c->url.port,
+                 strstr(why, "Resource temporarily") ? io_text(why) : why);
+    if (rc < 0 || c->partitions <= 0) {
+        if (rc >= 0) {
+            snprintf(err, errsize, "bad partition count %d in %s",
+                     c->partitions, DURO_META_KEY);
+            rc = DURO_EPROTO;
+        }
+        duro_client_free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+void duro_client_free(duro_client *c)
+{
+    if (!c) return;
+    if (c->rc) redisFree(c->rc);
+    free(c);
+}
+
+/* ensure reconnects after a lost connection (hiredis contexts cannot be
+ * reused once they report an error). */
+static int ensure(duro_client *c)
+{
+    if (c->rc && !c->rc->err) return 0;
+    if (c->rc) {
+        redisFree(c->rc);
+        c->rc = NULL;
+    }
+    c->rc = duro__connect(&c->url, c->errstr, sizeof(c->errstr));
+    return c->rc ? 0 : DURO_ECONN;
+}
+
+static int lost(duro_client *c)
+{
+    return duro__fail(c, DURO_ECONN,
+                      "lost the connection to redis at %s:%d: %s", c->url.host,
+                      c->url.port, io_text(c->rc ? c->rc->errstr : NULL));
+}
+
+/* ---- Calls ---- */
+
+redisReply *duro__call(duro_client *c, const duro_argv *a, bool allow_error,
+                       int *rc)
+{
+    *rc = ensure(c);
+    if (*rc < 0) return NULL;
+    redisReply *r = duro_redis_call(c->rc, a);
+    if (!r) {
+        *rc = lost(c);
+        return NULL;
+    }
+    if (r->type == REDIS_REPLY_ERROR && !allow_error) {
+        *rc = duro__fail(c, DURO_EREDIS, "redis: %.*s (%s)", (int)r->len,
+                         r->str ? r->str : "", a->argc ? a->argv[0] : "");
+        freeReplyObject(r);
+        return NULL;
+    }
+    *rc = 0;
+    return r;
+}
+
+int duro__pipeline(duro_client *c, const duro_argv *cmds, int n,
+                   redisReply **replies)
+{
+    int rc = ensure(c);
+    if (rc < 0) return rc;
+    for (int i = 0; i < n; i++)
+        if (redisAppendCommandArgv(c->rc, cmds[i].argc, cmds[i].argv,
+                                   cmds[i].lens) != REDIS_OK)
+            return lost(c);
+    for (int i = 0; i < n; i++) {
+        void *r = NULL;
+        if (redisGetReply(c->rc, &r) != REDIS_OK || !r) {
+            for (int j = 0; j < i; j++)
+                freeReplyObject(replies[j]);
+            return lost(c);
+        }
+        replies[i] = r;
+    }
+    return 0;
+}
+
+int duro__check_run(const char *run)
+{
+    size_t n = run ? strlen(run) : 0;
+    if (n == 0 || n > DURO_UUID_LEN) return DURO_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        char ch = run[i];
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+              (ch >= 'A' && ch <= 'Z') || ch == '-'))
+            return DURO_EINVAL;
+    }
+    return 0;
+}
+
+int duro__current_run(duro_client *c, const char *id, duro_wf_keys *k,
+                      char run[DURO_UUID_LEN + 1])
+{
+    char why[256];
+    if (duro_id_check(id, why, sizeof(why)) < 0)
+        return duro__fail(c, DURO_EINVAL, "%s", why);
+    duro_wf_keys_init(k, c->partitions, id, NULL);
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "HGET");
+    duro_argv_push(&a, k->wf);
+    duro_argv_push(&a, "run");
+    int rc;
+    redisReply *r = duro__call(c, &a, false, &rc);
+    duro_argv_free(&a);
+    if (!r) return rc;
+    const char *s = duro__reply_str(r);
+    if (!s) {
+        freeReplyObject(r);
+        return duro__fail(c, DURO_ENOTFOUND, "workflow %s not found", id);
+    }
+    if (duro__check_run(s) < 0) {
+        freeReplyObject(r);
+        return duro__fail(c, DURO_EPROTO, "workflow %s has a malformed run id",
+                          id);
+    }
+    snprintf(run, DURO_UUID_LEN + 1, "%s", s);
+    freeReplyObject(r);
+    duro_wf_keys_init(k, c->partitions, id, run);
+    return 0;
+}
+
+/* ---- Reply helpers ---- */
+
+const char *duro__reply_str(const redisReply *r)
+{
+    if (r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) &&
+        r->str)
+        return r->str;
+    return NULL;
+}
+
+bool duro__parse_i64(const char *s, int64_t *out)
+{
+    if (!s || !*s) return false;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || !((*s >= '0' && *s <= '9') || *s == '-')) return false;
+    *out = v;
+    return true;
+}
+
+bool duro__reply_int(const redisReply *r, long long *out)
+{
+    if (!r) return false;
+    if (r->type == REDIS_REPLY_INTEGER) {
+        *out = r->integer;
+        return true;
+    }
+    int64_t v;
+    if (duro__parse_i64(duro__reply_str(r), &v)) {
+        *out = v;
+        return true;
+    }
+    return false;
+}
+
+const redisReply *duro__kv_lookup(const redisReply *arr, const char *key)
+{
+    if (!arr || arr->type != REDIS_REPLY_ARRAY) return NULL;
+    for (size_t i = 0; i + 1 < arr->elements; i += 2) {
+        const char *k = duro__reply_str(arr->element[i]);
+        if (k && strcmp(k, key) == 0) return arr->element[i + 1];
+    }
+    return NULL;
+}
+
+/* ---- JSON helpers ---- */
+
+cJSON *duro__json_value(const char *s, size_t len)
+{
+    if (!s || len == 0) return cJSON_CreateNull();
+    cJSON *v = NULL;
+    char why[8];
+    /* Writers cap payloads at 2 MiB; allow slack for what is already in
+     * Redis rather than hiding it. */
+    if (duro_json_parse(s, len, 8 * (size_t)DURO_DEFAULT_MAX_PAYLOAD, &v, why,
+                        sizeof(why)) == 0)
+        return v;
+    return cJSON_CreateString(s);
+}
+
+void duro__add_time(cJSON *o, const char *name, int64_t ms)
+{
+    if (ms <= 0) {
+        cJSON_AddNullToObject(o, name);
+        return;
+    }
+    char buf[40];
+    cJSON_AddStringToObject(o, name, duro_iso8601(ms, buf, sizeof(buf)));
+}

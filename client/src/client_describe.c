@@ -1,0 +1,266 @@
+/* client_describe.c: a workflow's state as JSON, and waiting for its end. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "client_int.h"
+#include "duro/clock.h"
+
+/* ---- Describe ---- */
+
+static const char *hstr(const redisReply *h, const char *name)
+{
+    return duro__reply_str(duro__kv_lookup(h, name));
+}
+
+static int64_t hint(const redisReply *h, const char *name, int64_t def)
+{
+    int64_t v;
+    return duro__parse_i64(hstr(h, name), &v) ? v : def;
+}
+
+/* add_json adds field `name` of h parsed as JSON (null when absent). */
+static void add_json(cJSON *o, const char *as, const redisReply *h,
+                     const char *name)
+{
+    const redisReply *v = duro__kv_lookup(h, name);
+    const char *s = duro__reply_str(v);
+    cJSON_AddItemToObject(o, as, duro__json_value(s, s ? v->len : 0));
+}
+
+static int cmp_ll(const void *a, const void *b)
+{
+    long long x = *(const long long *)a, y = *(const long long *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* pa_seqs collects the distinct activity seqs of the pending-activity hash
+ * (fields "<seq>.<name>"), sorted. Returns the count; *out is malloc'd. */
+static size_t pa_seqs(const redisReply *pa, long long **out)
+{
+    size_t n = 0;
+    long long *seqs = malloc((pa->elements / 2 + 1) * sizeof(*seqs));
+    *out = seqs;
+    if (!seqs) return 0;
+    for (size_t i = 0; i + 1 < pa->elements; i += 2) {
+        const char *k = duro__reply_str(pa->element[i]);
+        const char *dot = k ? strchr(k, '.') : NULL;
+        if (!dot || dot == k || dot - k > 18) continue;
+        char num[20];
+        memcpy(num, k, (size_t)(dot - k));
+        num[dot - k] = '\0';
+        int64_t seq;
+        if (!duro__parse_i64(num, &seq) || seq < 0) continue;
+        bool seen = false;
+        for (size_t j = 0; j < n && !seen; j++)
+            seen = seqs[j] == seq;
+        if (!seen) seqs[n++] = seq;
+    }
+    qsort(seqs, n, sizeof(*seqs), cmp_ll);
+    return n;
+}
+
+static cJSON *pending_activity(const redisReply *pa, long long seq)
+{
+    char f[48];
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "seq", (double)seq);
+    snprintf(f, sizeof(f), "%lld.name", seq);
+    const char *name = hstr(pa, f);
+    if (name)
+        cJSON_AddStringToObject(o, "name", name);
+    else
+        cJSON_AddNullToObject(o, "name");
+    snprintf(f, sizeof(f), "%lld.attempt", seq);
+    cJSON_AddNumberToObject(o, "attempt", (double)hint(pa, f, 0));
+    snprintf(f, sizeof(f), "%lld.entry", seq);
+    const char *entry = hstr(pa, f);
+    cJSON_AddStringToObject(o, "state",
+                            entry && *entry ? "scheduled" : "backoff");
+    snprintf(f, sizeof(f), "%lld.failure", seq);
+    add_json(o, "lastFailure", pa, f);
+    snprintf(f, sizeof(f), "%lld.hb", seq);
+    duro__add_time(o, "lastHeartbeat", hint(pa, f, 0));
+    return o;
+}
+
+static cJSON *pending_activities(const redisReply *pa)
+{
+    cJSON *arr = cJSON_CreateArray();
+    if (!pa || pa->type != REDIS_REPLY_ARRAY) return arr;
+    long long *seqs;
+    size_t n = pa_seqs(pa, &seqs);
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(arr, pending_activity(pa, seqs[i]));
+    free(seqs);
+    return arr;
+}
+
+static cJSON *workflow_task(const redisReply *h)
+{
+    cJSON *o = cJSON_CreateObject();
+    const char *wft = hstr(h, "wft");
+    cJSON_AddBoolToObject(o, "pending", wft && strcmp(wft, "1") == 0);
+    cJSON_AddNumberToObject(o, "attempt", (double)hint(h, "wft_attempt", 0));
+    const char *e = hstr(h, "wft_error");
+    if (e && *e)
+        cJSON_AddStringToObject(o, "lastError", e);
+    else
+        cJSON_AddNullToObject(o, "lastError");
+    return o;
+}
+
+static cJSON *describe_object(const char *id, const redisReply *h,
+                              const redisReply *pa)
+{
+    const char *status = hstr(h, "status");
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "workflowId", id);
+    cJSON_AddStringToObject(o, "runId", hstr(h, "run"));
+    cJSON_AddStringToObject(o, "type", hstr(h, "type") ? hstr(h, "type") : "");
+    cJSON_AddStringToObject(o, "taskQueue",
+                            hstr(h, "queue") ? hstr(h, "queue") : "");
+    cJSON_AddStringToObject(o, "status", status);
+    duro__add_time(o, "startTime", hint(h, "start_ms", 0));
+    duro__add_time(o, "closeTime", hint(h, "close_ms", 0));
+    cJSON_AddNumberToObject(o, "historyLength", (double)hint(h, "hlen", 0));
+    add_json(o, "input", h, "input");
+    if (strcmp(status, "COMPLETED") == 0)
+        add_json(o, "result", h, "result");
+    else if (strcmp(status, "RUNNING") != 0)
+        add_json(o, "failure", h, "failure");
+    cJSON_AddItemToObject(o, "workflowTask", workflow_task(h));
+    cJSON_AddItemToObject(o, "pendingActivities", pending_activities(pa));
+    return o;
+}
+
+/* HGETALL wf, HGETALL pa (one round trip) */
+int duro_client_describe(duro_client *c, const char *workflow_id, cJSON **out)
+{
+    *out = NULL;
+    char why[256];
+    if (duro_id_check(workflow_id, why, sizeof(why)) < 0)
+        return duro__fail(c, DURO_EINVAL, "%s", why);
+    duro_wf_keys k;
+    duro_wf_keys_init(&k, c->partitions, workflow_id, NULL);
+    duro_argv cmds[2];
+    for (int i = 0; i < 2; i++) {
+        duro_argv_init(&cmds[i]);
+        duro_argv_push(&cmds[i], "HGETALL");
+    }
+    duro_argv_push(&cmds[0], k.wf);
+    duro_argv_push(&cmds[1], k.pa);
+    redisReply *r[2];
+    int rc = duro__pipeline(c, cmds, 2, r);
+    duro_argv_free(&cmds[0]);
+    duro_argv_free(&cmds[1]);
+    if (rc < 0) return rc;
+    const redisReply *h = r[0];
+    if (h->type == REDIS_REPLY_ERROR)
+        rc = duro__fail(c, DURO_EREDIS, "redis: %s", h->str ? h->str : "");
+    else if (h->type != REDIS_REPLY_ARRAY || h->elements == 0)
+        rc =
+            duro__fail(c, DURO_ENOTFOUND, "workflow %s not found", workflow_id);
+    else if (!hstr(h, "status") || duro__check_run(hstr(h, "run")) < 0)
+        rc = duro__fail(c, DURO_EPROTO,
+                        "workflow %s: its hash lacks a valid status or run",
+                        workflow_id);
+    else if (!(*out = describe_object(workflow_id, h, r[1])))
+        rc = duro__fail(c, DURO_ENOMEM, "out of memory");
+    freeReplyObject(r[0]);
+    freeReplyObject(r[1]);
+    return rc;
+}
+
+/* ---- Result ---- */
+
+static bool is_open(const cJSON *d)
+{
+    const char *s = cJSON_GetStringValue(cJSON_GetObjectItem(d, "status"));
+    return s && strcmp(s, "RUNNING") == 0;
+}
+
+/* wait_message waits on the subscribed connection `sub` for a message
+ * naming `id`. Returns 0, DURO_ETIMEDOUT or DURO_ECONN. */
+static int wait_message(duro_client *c, redisContext *sub, const char *id,
+                        int64_t deadline)
+{
+    for (;;) {
+        struct timeval tv = {0, 0};
+        if (deadline) {
+            int64_t left = deadline - duro_mono_ms();
+            if (left <= 0) return DURO_ETIMEDOUT;
+            tv.tv_sec = (time_t)(left / 1000);
+            tv.tv_usec = (suseconds_t)(left % 1000) * 1000;
+        }
+        redisSetTimeout(sub, tv);
+        void *reply = NULL;
+        if (redisGetReply(sub, &reply) != REDIS_OK || !reply) {
+            if (deadline && duro_mono_ms() >= deadline - 5)
+                return DURO_ETIMEDOUT;
+            return duro__fail(c, DURO_ECONN,
+                              "lost the subscription to redis at %s:%d: %s",
+                              c->url.host, c->url.port, sub->errstr);
+        }
+        redisReply *m = reply;
+        bool match = m->type == REDIS_REPLY_ARRAY && m->elements == 3 &&
+                     duro__reply_str(m->element[0]) &&
+                     strcmp(m->element[0]->str, "message") == 0 &&
+                     duro__reply_str(m->element[2]) &&
+                     strcmp(m->element[2]->str, id) == 0;
+        freeReplyObject(m);
+        if (match) return 0;
+    }
+}
+
+static redisContext *subscribe(duro_client *c, const char *id)
+{
+    char chan[64];
+    duro_key_closed_channel(chan, sizeof(chan),
+                            duro_partition_of(id, c->partitions));
+    redisContext *sub = duro__connect(&c->url, c->errstr, sizeof(c->errstr));
+    if (!sub) return NULL;
+    redisEnableKeepAlive(sub);
+    redisReply *r = redisCommand(sub, "SUBSCRIBE %s", chan);
+    bool ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+              duro__reply_str(r->element[0]) &&
+              strcmp(r->element[0]->str, "subscribe") == 0;
+    if (!ok)
+        duro__fail(c, DURO_ECONN, "cannot subscribe to %s: %s", chan,
+                   r && r->type == REDIS_REPLY_ERROR ? r->str : sub->errstr);
+    if (r) freeReplyObject(r);
+    if (!ok) {
+        redisFree(sub);
+        return NULL;
+    }
+    return sub;
+}
+
+/* Subscribe first, then read: a close published in between is not missed. */
+int duro_client_result(duro_client *c, const char *workflow_id,
+                       int64_t timeout_ms, cJSON **out)
+{
+    *out = NULL;
+    char why[256];
+    if (duro_id_check(workflow_id, why, sizeof(why)) < 0)
+        return duro__fail(c, DURO_EINVAL, "%s", why);
+    int64_t deadline = timeout_ms > 0 ? duro_mono_ms() + timeout_ms : 0;
+    redisContext *sub = subscribe(c, workflow_id);
+    if (!sub) return DURO_ECONN;
+    int rc;
+    cJSON *d = NULL;
+    for (;;) {
+        rc = duro_client_describe(c, workflow_id, &d);
+        if (rc < 0 || !is_open(d)) break;
+        cJSON_Delete(d);
+        d = NULL;
+        rc = wait_message(c, sub, workflow_id, deadline);
+        if (rc < 0) break;
+    }
+    redisFree(sub);
+    if (rc == DURO_ETIMEDOUT)
+        duro__fail(c, rc, "timed out waiting for workflow %s", workflow_id);
+    if (rc == 0) *out = d;
+    return rc;
+}

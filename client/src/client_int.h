@@ -1,0 +1,72 @@
+/* client_int.h: the client's private state and helpers shared by its files. */
+#ifndef DURO_CLIENT_INT_H
+#define DURO_CLIENT_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <hiredis/hiredis.h>
+#include "duro/client.h"
+#include "duro/config.h"
+#include "duro/keys.h"
+#include "duro/redis.h"
+
+/* duro_client: one synchronous connection plus what setup learned. `rc` is
+ * NULL or in an error state after a lost connection; duro__ensure
+ * reconnects before the next call. */
+struct duro_client {
+    redisContext *rc;
+    duro_redis_url url;
+    int partitions;
+    char errstr[512];
+};
+
+/* duro__fail sets the client's message and returns code. */
+int duro__fail(duro_client *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* duro__connect opens a connection to url with the client timeout; NULL
+ * with "cannot connect to redis at host:port: reason" in err. */
+redisContext *duro__connect(const duro_redis_url *url, char *err,
+                            size_t errsize);
+
+/* duro__call sends a and returns its reply (caller frees), or NULL with
+ * *rc set: DURO_ECONN when the connection failed, DURO_EREDIS for an error
+ * reply unless allow_error (then error replies are returned). */
+redisReply *duro__call(duro_client *c, const duro_argv *a, bool allow_error,
+                       int *rc);
+
+/* duro__pipeline sends n commands in one round trip and stores their
+ * replies (error replies included) in replies[0..n). Returns 0 or
+ * DURO_ECONN, in which case no replies are left to free. */
+int duro__pipeline(duro_client *c, const duro_argv *cmds, int n,
+                   redisReply **replies);
+
+/* duro__check_run: 0 if a run id read from Redis is safe to use in key
+ * names (1..DURO_UUID_LEN of [0-9A-Za-z-]), else DURO_EINVAL. */
+int duro__check_run(const char *run);
+
+/* duro__current_run validates id, reads the current run from the workflow
+ * hash and fills k for it. DURO_ENOTFOUND when the workflow is absent. */
+int duro__current_run(duro_client *c, const char *id, duro_wf_keys *k,
+                      char run[DURO_UUID_LEN + 1]);
+
+/* ---- Reply helpers (tolerant of any shape) ---- */
+
+/* duro__reply_str: the text of a string/status reply, else NULL. */
+const char *duro__reply_str(const redisReply *r);
+/* duro__reply_int: an integer reply, or a string holding a decimal. */
+bool duro__reply_int(const redisReply *r, long long *out);
+/* duro__kv_lookup: in a flat [k, v, k, v, ...] array, the value of key. */
+const redisReply *duro__kv_lookup(const redisReply *arr, const char *key);
+/* duro__parse_i64: all of s as a decimal, else false. */
+bool duro__parse_i64(const char *s, int64_t *out);
+
+/* ---- JSON helpers ---- */
+
+/* duro__json_value: the JSON in s[0..len), or a string holding s when it
+ * is not valid JSON (data in Redis is not trusted), or null when len 0. */
+cJSON *duro__json_value(const char *s, size_t len);
+/* duro__add_time adds an ISO-8601 string for ms, or null when ms <= 0. */
+void duro__add_time(cJSON *o, const char *name, int64_t ms);
+
+#endif

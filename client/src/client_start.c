@@ -1,0 +1,168 @@
+/* client_start.c: the calls that change a workflow: start and terminate. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client_int.h"
+#include "duro/json.h"
+
+/* 100 years: the bound duro_duration_parse also applies. */
+#define MAX_TIMEOUT_MS (100LL * 365 * 86400 * 1000)
+
+/* fcall_fail turns a Function error reply into a code and message. */
+static int fcall_fail(duro_client *c, const redisReply *r, const char *id)
+{
+    const char *e = r->str ? r->str : "";
+    int code = duro_fcall_error_code(e);
+    switch (code) {
+    case DURO_EALREADY: {
+        const char *run = strchr(e, ' ');
+        return duro__fail(c, code, "workflow %s already started (run %.64s)",
+                          id, run ? run + 1 : "?");
+    }
+    case DURO_ENOTFOUND:
+        return duro__fail(c, code, "workflow %s not found", id);
+    case DURO_ENOTRUNNING:
+        return duro__fail(c, code, "workflow %s is not running", id);
+    default:
+        return duro__fail(c, code, "redis: %.400s", e);
+    }
+}
+
+/* ---- Start ---- */
+
+static int check_start(duro_client *c, const duro_start_opts *o, cJSON **input)
+{
+    char why[256];
+    if (!o || !o->workflow_id)
+        return duro__fail(c, DURO_EINVAL, "workflow id is required");
+    if (duro_id_check(o->workflow_id, why, sizeof(why)) < 0 ||
+        duro_name_check("workflow type", o->type, why, sizeof(why)) < 0 ||
+        duro_name_check("task queue", o->task_queue, why, sizeof(why)) < 0)
+        return duro__fail(c, DURO_EINVAL, "%s", why);
+    if (o->execution_timeout_ms < 0 || o->execution_timeout_ms > MAX_TIMEOUT_MS)
+        return duro__fail(c, DURO_EINVAL, "execution timeout out of range");
+    if (o->task_timeout_ms < 0 || o->task_timeout_ms > MAX_TIMEOUT_MS)
+        return duro__fail(c, DURO_EINVAL, "task timeout out of range");
+    const char *in = o->input ? o->input : "null";
+    int rc = duro_json_parse(in, strlen(in), DURO_DEFAULT_MAX_PAYLOAD, input,
+                             why, sizeof(why));
+    if (rc < 0) return duro__fail(c, rc, "input: %s", why);
+    return 0;
+}
+
+/* started_data: WorkflowStarted's data (docs/internals.md). The input is
+ * embedded as the caller's text (already validated) so that no number
+ * loses precision on the way to the workflow. */
+static char *started_data(const duro_start_opts *o, const char *run,
+                          const char *input)
+{
+    cJSON *d = cJSON_CreateObject();
+    if (!d) return NULL;
+    cJSON_AddStringToObject(d, "type", o->type);
+    cJSON_AddStringToObject(d, "taskQueue", o->task_queue);
+    cJSON_AddRawToObject(d, "input", input);
+    cJSON_AddStringToObject(d, "runId", run);
+    cJSON_AddNumberToObject(d, "executionTimeoutMs",
+                            (double)o->execution_timeout_ms);
+    char *s = cJSON_PrintUnformatted(d);
+    cJSON_Delete(d);
+    return s;
+}
+
+/* FCALL duro_start 8 wf history wft timers idx_open idx_closed buf pa
+ *       id run type queue input started_data exec_timeout_ms wft_timeout_ms */
+int duro_client_start(duro_client *c, const duro_start_opts *o,
+                      char run_id[DURO_UUID_LEN + 1])
+{
+    cJSON *parsed = NULL;
+    int rc = check_start(c, o, &parsed);
+    if (rc < 0) return rc;
+    cJSON_Delete(parsed);
+    const char *input_text = o->input ? o->input : "null";
+    char run[DURO_UUID_LEN + 1];
+    duro_uuid_v4(run);
+    char *data = started_data(o, run, input_text);
+    if (!data) return duro__fail(c, DURO_ENOMEM, "out of memory");
+    duro_wf_keys k;
+    duro_wf_keys_init(&k, c->partitions, o->workflow_id, run);
+    char wft[DURO_KEY_MAX];
+    duro_key_wft(wft, sizeof(wft), k.partition, o->task_queue);
+
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "FCALL");
+    duro_argv_push(&a, "duro_start");
+    duro_argv_push(&a, "8");
+    const char *keys[] = {k.wf,       k.hist,       wft,   k.timers,
+                          k.idx_open, k.idx_closed, k.buf, k.pa};
+    for (int i = 0; i < 8; i++)
+        duro_argv_push(&a, keys[i]);
+    duro_argv_push(&a, o->workflow_id);
+    duro_argv_push(&a, run);
+    duro_argv_push(&a, o->type);
+    duro_argv_push(&a, o->task_queue);
+    duro_argv_push(&a, input_text);
+    duro_argv_push(&a, data);
+    duro_argv_pushll(&a, (long long)o->execution_timeout_ms);
+    duro_argv_pushll(&a, (long long)(o->task_timeout_ms > 0
+                                         ? o->task_timeout_ms
+                                         : DURO_DEFAULT_TASK_TIMEOUT_MS));
+    redisReply *r = duro__call(c, &a, true, &rc);
+    duro_argv_free(&a);
+    cJSON_free(data);
+    if (!r) return rc;
+    if (r->type == REDIS_REPLY_ERROR)
+        rc = fcall_fail(c, r, o->workflow_id);
+    else
+        snprintf(run_id, DURO_UUID_LEN + 1, "%s", run);
+    freeReplyObject(r);
+    return rc;
+}
+
+/* ---- Terminate ---- */
+
+/* FCALL duro_terminate 7 wf history buf pa timers idx_open idx_closed data */
+static int terminate_run(duro_client *c, const char *workflow_id,
+                         const char *data)
+{
+    duro_wf_keys k;
+    char run[DURO_UUID_LEN + 1];
+    int rc = duro__current_run(c, workflow_id, &k, run);
+    if (rc < 0) return rc;
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "FCALL");
+    duro_argv_push(&a, "duro_terminate");
+    duro_argv_push(&a, "7");
+    const char *keys[] = {k.wf,     k.hist,     k.buf,       k.pa,
+                          k.timers, k.idx_open, k.idx_closed};
+    for (int i = 0; i < 7; i++)
+        duro_argv_push(&a, keys[i]);
+    duro_argv_push(&a, data);
+    redisReply *r = duro__call(c, &a, true, &rc);
+    duro_argv_free(&a);
+    if (!r) return rc;
+    if (r->type == REDIS_REPLY_ERROR) rc = fcall_fail(c, r, workflow_id);
+    freeReplyObject(r);
+    return rc;
+}
+
+int duro_client_terminate(duro_client *c, const char *workflow_id,
+                          const char *reason)
+{
+    if (reason && strlen(reason) > DURO_DEFAULT_MAX_PAYLOAD)
+        return duro__fail(c, DURO_ETOOBIG, "reason is longer than 2 MiB");
+    cJSON *d = cJSON_CreateObject();
+    if (d) cJSON_AddStringToObject(d, "reason", reason ? reason : "");
+    char *data = d ? cJSON_PrintUnformatted(d) : NULL;
+    cJSON_Delete(d);
+    if (!data) return duro__fail(c, DURO_ENOMEM, "out of memory");
+    /* DURO_STALE: a new run started between reading the run and the call;
+     * read the run again. */
+    int rc = DURO_ESTALE;
+    for (int i = 0; i < 3 && rc == DURO_ESTALE; i++)
+        rc = terminate_run(c, workflow_id, data);
+    cJSON_free(data);
+    return rc;
+}

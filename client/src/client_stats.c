@@ -1,0 +1,217 @@
+/* client_stats.c: task queue statistics from the streams' consumer groups.
+ *
+ * A task queue is one stream per partition and kind (wft: workflow tasks,
+ * act: activity tasks), each with the consumer group "duro". Processed
+ * entries are deleted, so XLEN counts tasks waiting plus tasks held by a
+ * worker (the group's pending count); the difference is the backlog. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client_int.h"
+
+#define ACTIVE_IDLE_MS 60000
+#define CMDS_PER_STREAM 3
+
+typedef struct {
+    long long len, pending;
+    char **names; /* distinct consumer names */
+    bool *active;
+    size_t nnames, cap;
+} kind_stats;
+
+static void stats_free(kind_stats *s)
+{
+    for (size_t i = 0; i < s->nnames; i++)
+        free(s->names[i]);
+    free(s->names);
+    free(s->active);
+}
+
+static int add_consumer(kind_stats *s, const char *name, bool active)
+{
+    for (size_t i = 0; i < s->nnames; i++) {
+        if (strcmp(s->names[i], name) == 0) {
+            s->active[i] = s->active[i] || active;
+            return 0;
+        }
+    }
+    if (s->nnames == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 16;
+        char **n = realloc(s->names, cap * sizeof(*n));
+        if (n) s->names = n;
+        bool *a = realloc(s->active, cap * sizeof(*a));
+        if (a) s->active = a;
+        if (!n || !a) return DURO_ENOMEM;
+        s->cap = cap;
+    }
+    if (!(s->names[s->nnames] = strdup(name))) return DURO_ENOMEM;
+    s->active[s->nnames++] = active;
+    return 0;
+}
+
+/* add_stream folds one stream's XLEN, XINFO GROUPS and XINFO CONSUMERS
+ * replies into s. Error replies (no stream or group yet) count as empty. */
+static int add_stream(kind_stats *s, redisReply **r)
+{
+    long long v;
+    if (duro__reply_int(r[0], &v) && v > 0) s->len += v;
+    if (r[1]->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < r[1]->elements; i++) {
+            const char *name =
+                duro__reply_str(duro__kv_lookup(r[1]->element[i], "name"));
+            if (name && strcmp(name, DURO_GROUP) == 0 &&
+                duro__reply_int(duro__kv_lookup(r[1]->element[i], "pending"),
+                                &v) &&
+                v > 0)
+                s->pending += v;
+        }
+    }
+    if (r[2]->type != REDIS_REPLY_ARRAY) return 0;
+    for (size_t i = 0; i < r[2]->elements; i++) {
+        const redisReply *cr = r[2]->element[i];
+        const char *name = duro__reply_str(duro__kv_lookup(cr, "name"));
+        long long idle;
+        if (!name) continue;
+        if (!duro__reply_int(duro__kv_lookup(cr, "idle"), &idle))
+            idle = ACTIVE_IDLE_MS;
+        if (add_consumer(s, name, idle < ACTIVE_IDLE_MS) < 0)
+            return DURO_ENOMEM;
+    }
+    return 0;
+}
+
+static void push_stream_cmds(duro_argv *a, const char *key)
+{
+    for (int i = 0; i < CMDS_PER_STREAM; i++)
+        duro_argv_init(&a[i]);
+    duro_argv_push(&a[0], "XLEN");
+    duro_argv_pushf(&a[0], "%s", key);
+    duro_argv_push(&a[1], "XINFO");
+    duro_argv_push(&a[1], "GROUPS");
+    duro_argv_pushf(&a[1], "%s", key);
+    duro_argv_push(&a[2], "XINFO");
+    duro_argv_push(&a[2], "CONSUMERS");
+    duro_argv_pushf(&a[2], "%s", key);
+    duro_argv_push(&a[2], DURO_GROUP);
+}
+
+static cJSON *kind_object(const char *queue, const char *kind,
+                          const kind_stats *s)
+{
+    size_t active = 0;
+    for (size_t i = 0; i < s->nnames; i++)
+        active += s->active[i];
+    long long backlog = s->len - s->pending;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "taskQueue", queue);
+    cJSON_AddStringToObject(o, "kind", kind);
+    cJSON_AddNumberToObject(o, "backlog", (double)(backlog > 0 ? backlog : 0));
+    cJSON_AddNumberToObject(o, "pending", (double)s->pending);
+    cJSON_AddNumberToObject(o, "consumers", (double)s->nnames);
+    cJSON_AddNumberToObject(o, "activeConsumers", (double)active);
+    return o;
+}
+
+/* queue_stats: for each kind and partition: XLEN, XINFO GROUPS,
+ * XINFO CONSUMERS duro, all in one pipeline. */
+static int queue_stats(duro_client *c, const char *queue, cJSON *arr)
+{
+    static const char *const kinds[2] = {"workflow", "activity"};
+    int P = c->partitions, n = 2 * P * CMDS_PER_STREAM;
+    duro_argv *cmds = calloc((size_t)n, sizeof(*cmds));
+    redisReply **r = calloc((size_t)n, sizeof(*r));
+    if (!cmds || !r) {
+        free(cmds);
+        free(r);
+        return duro__fail(c, DURO_ENOMEM, "out of memory");
+    }
+    for (int k = 0; k < 2; k++) {
+        for (int p = 0; p < P; p++) {
+            char key[DURO_KEY_MAX];
+            if (k == 0)
+                duro_key_wft(key, sizeof(key), p, queue);
+            else
+                duro_key_act(key, sizeof(key), p, queue);
+            push_stream_cmds(&cmds[(k * P + p) * CMDS_PER_STREAM], key);
+        }
+    }
+    int rc = duro__pipeline(c, cmds, n, r);
+    for (int k = 0; k < 2 && rc == 0; k++) {
+        kind_stats s = {0};
+        for (int p = 0; p < P && rc == 0; p++)
+            rc = add_stream(&s, &r[(k * P + p) * CMDS_PER_STREAM]);
+        if (rc == 0)
+            cJSON_AddItemToArray(arr, kind_object(queue, kinds[k], &s));
+        else
+            rc = duro__fail(c, rc, "out of memory");
+        stats_free(&s);
+    }
+    for (int i = 0; i < n; i++) {
+        duro_argv_free(&cmds[i]);
+        if (r[i]) freeReplyObject(r[i]);
+    }
+    free(cmds);
+    free(r);
+    return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* SMEMBERS duro:queues, sorted, keeping only valid names */
+static int known_queues(duro_client *c, redisReply **out, const char ***names,
+                        size_t *n)
+{
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "SMEMBERS");
+    duro_argv_push(&a, DURO_QUEUES_KEY);
+    int rc;
+    redisReply *r = duro__call(c, &a, false, &rc);
+    duro_argv_free(&a);
+    if (!r) return rc;
+    size_t cnt = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+    *names = calloc(cnt ? cnt : 1, sizeof(**names));
+    if (!*names) {
+        freeReplyObject(r);
+        return duro__fail(c, DURO_ENOMEM, "out of memory");
+    }
+    *n = 0;
+    for (size_t i = 0; i < cnt; i++) {
+        const char *q = duro__reply_str(r->element[i]);
+        if (q && duro_name_check("task queue", q, NULL, 0) == 0)
+            (*names)[(*n)++] = q;
+    }
+    qsort(*names, *n, sizeof(**names), cmp_str);
+    *out = r;
+    return 0;
+}
+
+int duro_client_queue_stats(duro_client *c, const char *queue, cJSON **out)
+{
+    *out = NULL;
+    char why[256];
+    if (queue && duro_name_check("task queue", queue, why, sizeof(why)) < 0)
+        return duro__fail(c, DURO_EINVAL, "%s", why);
+    redisReply *set = NULL;
+    const char **names = &queue;
+    size_t n = 1;
+    int rc = queue ? 0 : known_queues(c, &set, &names, &n);
+    if (rc < 0) return rc;
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = queue_stats(c, names[i], arr);
+    if (set) {
+        freeReplyObject(set);
+        free(names);
+    }
+    if (rc < 0) {
+        cJSON_Delete(arr);
+        return rc;
+    }
+    *out = arr;
+    return 0;
+}
