@@ -10,7 +10,7 @@
 --    nothing half done;
 --  * time is Redis' own (TIME).
 
-local DURO_LIBRARY_VERSION = 2
+local DURO_LIBRARY_VERSION = 3
 local GROUP = 'duro'
 
 -- ---- Helpers -------------------------------------------------------------
@@ -611,10 +611,11 @@ local function duro_wft_timeout(keys, args)
     return 'timedout'
 end
 
--- duro_timer_fire 7 wf hist buf wft timers pa act  member
+-- duro_timer_fire 9 wf hist buf wft timers pa act idx_open idx_closed  member
 local function duro_timer_fire(keys, args)
     local k = {wf = keys[1], hist = keys[2], buf = keys[3], wft = keys[4],
-               timers = keys[5], pa = keys[6]}
+               timers = keys[5], pa = keys[6], idx_open = keys[8],
+               idx_closed = keys[9]}
     local act = keys[7]
     local member = args[1]
     if redis.call('ZREM', k.timers, member) == 0 then return 'gone' end

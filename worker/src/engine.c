@@ -63,8 +63,24 @@ void duro__run_free(duro_wf *wf)
     if (!wf) return;
     if (wf->coro) duro__coro_free(wf->coro);
     for (int k = 0; k < FUT_KINDS; k++) {
-        for (int64_t i = 0; i < wf->futs[k].n; i++) free(wf->futs[k].v[i]);
+        for (int64_t i = 0; i < wf->futs[k].n; i++) {
+            free(wf->futs[k].v[i]->queue);
+            free(wf->futs[k].v[i]);
+        }
         free(wf->futs[k].v);
+    }
+    handler *lists[] = {wf->signals, wf->queries};
+    for (int i = 0; i < 2; i++) {
+        for (handler *h = lists[i], *next; h; h = next) {
+            next = h->next;
+            free(h->name);
+            free(h);
+        }
+    }
+    for (pending_signal *p = wf->pending_signals, *next; p; p = next) {
+        next = p->next;
+        free(p->name);
+        free(p);
     }
     for (int i = 0; i < wf->nowned; i++) cJSON_Delete(wf->owned[i]);
     free(wf->owned);
@@ -93,7 +109,13 @@ duro__cmd *duro__run_take_cmds(duro_wf *wf)
 
 bool duro__wait_satisfied(const duro_wf *wf)
 {
+    if (wf->wait != WAIT_NONE && wf->wait_cancelable && wf->cancel_requested)
+        return true;
     switch (wf->wait) {
+    case WAIT_COND:
+        if (wf->cond_met || (wf->wait_n && wf->wait_futs[0]->resolved))
+            return true;
+        return wf->cond_fn(wf->cond_arg);
     case WAIT_NONE:
         return true;
     case WAIT_ALL:
@@ -118,16 +140,34 @@ static void coro_main(void *arg)
     } else {
         char *text = result ? cJSON_PrintUnformatted(result) : strdup("null");
         cJSON_Delete(result);
-        duro__emit_close(wf, CMD_COMPLETE, text ? text : "null");
+        duro__emit_close(wf, wf->cancel_requested ? CMD_CANCEL_WORKFLOW
+                                                  : CMD_COMPLETE,
+                         text ? text : "null");
         free(text);
     }
     wf->done = true;
+}
+
+/* cancel_pending_futures delivers a cancellation: everything the code has
+ * pending is canceled, with a command each so the history says so. It runs
+ * at the start of a code run, the same point live and in replay. */
+static void cancel_pending_futures(duro_wf *wf)
+{
+    wf->cancel_pending = false;
+    for (int k = 0; k < FUT_KINDS; k++) {
+        for (int64_t i = 0; i < wf->futs[k].n; i++) {
+            duro_future *f = wf->futs[k].v[i];
+            if (f->resolved) continue;
+            duro__emit_cancel(wf, f);
+        }
+    }
 }
 
 /* run_code resumes the coroutine while what it waits for is there. */
 static int run_code(duro_wf *wf)
 {
     if (!wf->fn) return DURO_EINVAL;
+    if (wf->cancel_pending && wf->started) cancel_pending_futures(wf);
     if (!wf->started) {
         if (duro__coro_new(&wf->coro, 0, coro_main, wf) != 0)
             return DURO_ENOMEM;
@@ -165,6 +205,8 @@ static const char *cmd_name(cmd_kind k)
     case CMD_MARKER: return "RecordMarker";
     case CMD_COMPLETE: return "CompleteWorkflow";
     case CMD_FAIL: return "FailWorkflow";
+    case CMD_CANCEL_ACTIVITY: return "RequestCancelActivity";
+    case CMD_CANCEL_WORKFLOW: return "CancelWorkflow";
     }
     return "?";
 }
@@ -186,6 +228,10 @@ static bool cmd_matches(const duro__cmd *c, const duro_event *e)
         return c->kind == CMD_COMPLETE;
     case DURO_EVENT_WORKFLOW_FAILED:
         return c->kind == CMD_FAIL;
+    case DURO_EVENT_ACTIVITY_CANCEL_REQUESTED:
+        return c->kind == CMD_CANCEL_ACTIVITY && c->seq == seq;
+    case DURO_EVENT_WORKFLOW_CANCELED:
+        return c->kind == CMD_CANCEL_WORKFLOW;
     default:
         return false;
     }
@@ -273,10 +319,19 @@ static int resolve_from_event(duro_wf *wf, const duro_event *e)
     return 0;
 }
 
-static int apply_one(duro_wf *wf, const duro_event *e)
+/* apply_signal runs the signal's handler, or keeps the signal for a
+ * handler registered later. */
+static int apply_signal(duro_wf *wf, const duro_event *e)
 {
-    if (duro_event_is_command(e->type)) return match_command(wf, e);
-    if (wf->cmds) return unmatched_commands(wf, e->id);
+    const char *name = duro_json_name(e->data);
+    cJSON *input = cJSON_DetachItemFromObject(e->data, "input");
+    duro_keep(wf, input ? input : (input = cJSON_CreateNull()));
+    duro__deliver_signal(wf, name, input);
+    return 0;
+}
+
+static int apply_inbound(duro_wf *wf, const duro_event *e)
+{
     switch (e->type) {
     case DURO_EVENT_WORKFLOW_STARTED:
         return 0;
@@ -292,10 +347,47 @@ static int apply_one(duro_wf *wf, const duro_event *e)
     case DURO_EVENT_ACTIVITY_CANCELED:
     case DURO_EVENT_TIMER_FIRED:
         return resolve_from_event(wf, e);
+    case DURO_EVENT_SIGNAL_RECEIVED:
+        return apply_signal(wf, e);
+    case DURO_EVENT_CANCEL_REQUESTED:
+        wf->cancel_requested = true;
+        wf->cancel_pending = true;
+        return 0;
     default:
         /* closing events and anything this SDK version does not act on */
         return 0;
     }
+}
+
+static int apply_one(duro_wf *wf, const duro_event *e)
+{
+    if (duro_event_is_command(e->type)) return match_command(wf, e);
+    if (wf->cmds) return unmatched_commands(wf, e->id);
+    int rc = apply_inbound(wf, e);
+    /* a condition that held after any one event counts, even if a later
+     * event of the same batch undoes it */
+    if (rc == 0 && wf->wait == WAIT_COND && !wf->cond_met &&
+        wf->cond_fn(wf->cond_arg))
+        wf->cond_met = true;
+    return rc;
+}
+
+int duro__run_query(duro_wf *wf, const char *name, const cJSON *input,
+                    char **out, char *err, size_t errsize)
+{
+    for (handler *h = wf->queries; h; h = h->next) {
+        if (strcmp(h->name, name) != 0) continue;
+        cJSON *r = ((duro_query_fn)h->fn)(wf, input, h->arg);
+        *out = r ? cJSON_PrintUnformatted(r) : strdup("null");
+        cJSON_Delete(r);
+        return *out ? 0 : DURO_ENOMEM;
+    }
+    int n = snprintf(err, errsize, "unknown query \"%s\"; known:", name);
+    if (!wf->queries && n > 0 && (size_t)n < errsize)
+        n += snprintf(err + n, errsize - (size_t)n, " none");
+    for (handler *h = wf->queries; h && n > 0 && (size_t)n < errsize; h = h->next)
+        n += snprintf(err + n, errsize - (size_t)n, " %s", h->name);
+    return DURO_ENOTFOUND;
 }
 
 int duro__run_apply(duro_wf *wf, const duro_event *evs, int n)

@@ -13,6 +13,14 @@ bool duro__wait_satisfied(const duro_wf *wf);
  * JSON or CMD_FAIL with the failure JSON). */
 void duro__emit_close(duro_wf *wf, cmd_kind kind, const char *value);
 
+/* duro__emit_cancel cancels a pending future: a RequestCancelActivity or
+ * CancelTimer command, and the future resolves as canceled. */
+void duro__emit_cancel(duro_wf *wf, duro_future *f);
+
+/* duro__deliver_signal runs the handler of `name` or keeps the signal for
+ * one registered later. input is run-owned. */
+void duro__deliver_signal(duro_wf *wf, const char *name, const cJSON *input);
+
 /* duro_json_name: data.name as a string, "" when absent. */
 const char *duro_json_name(const cJSON *data);
 

@@ -22,6 +22,7 @@ typedef enum { FUT_ACTIVITY = 0, FUT_TIMER = 1, FUT_KINDS = 2 } fut_kind;
 struct duro_future {
     fut_kind kind;
     int64_t seq;
+    char *queue; /* activity task queue, NULL for the workflow's own */
     bool resolved;
     duro_result res;
 };
@@ -33,6 +34,8 @@ typedef enum {
     CMD_MARKER,
     CMD_COMPLETE,
     CMD_FAIL,
+    CMD_CANCEL_ACTIVITY,
+    CMD_CANCEL_WORKFLOW,
 } cmd_kind;
 
 /* duro__cmd: one command issued by workflow code, with the event data it
@@ -52,7 +55,22 @@ typedef struct duro__cmd {
 } duro__cmd;
 
 /* wait_kind: what the coroutine is blocked on. */
-typedef enum { WAIT_NONE, WAIT_ALL, WAIT_ANY } wait_kind;
+typedef enum { WAIT_NONE, WAIT_ALL, WAIT_ANY, WAIT_COND } wait_kind;
+
+/* handler: a registered signal or query handler. */
+typedef struct handler {
+    char *name;
+    void *fn;
+    void *arg;
+    struct handler *next;
+} handler;
+
+/* pending_signal: a signal that came before its handler was registered. */
+typedef struct pending_signal {
+    char *name;
+    const cJSON *input; /* run-owned */
+    struct pending_signal *next;
+} pending_signal;
 
 /* futures_vec: a run's futures of one kind, indexed by seq - 1. */
 typedef struct {
@@ -80,6 +98,15 @@ struct duro_wf {
     wait_kind wait;
     duro_future **wait_futs;
     int wait_n;
+    duro_predicate_fn cond_fn;
+    void *cond_arg;
+    bool cond_met;         /* latched once true after some event */
+    bool wait_cancelable;  /* a cancel arriving now ends the wait */
+
+    handler *signals, *queries;
+    pending_signal *pending_signals, *pending_tail;
+    bool cancel_requested;
+    bool cancel_pending;   /* cancel pending futures at the next code run */
 
     duro__cmd *cmds, *cmds_tail; /* issued, not yet matched or committed */
     char *nondet;          /* non-determinism message, once detected */
@@ -110,6 +137,11 @@ int duro__run_apply(duro_wf *wf, const duro_event *evs, int n);
 /* duro__run_advance runs the code for a new workflow task at time `now`
  * and leaves its new commands in wf->cmds. Returns 0 or DURO_ENONDET. */
 int duro__run_advance(duro_wf *wf, int64_t now);
+
+/* duro__run_query answers query `name` from the run's state: 0 and
+ * *out (caller frees), or DURO_ENOTFOUND / DURO_EINVAL with a message. */
+int duro__run_query(duro_wf *wf, const char *name, const cJSON *input,
+                    char **out, char *err, size_t errsize);
 
 /* duro__run_take_cmds hands the pending commands to the caller. */
 duro__cmd *duro__run_take_cmds(duro_wf *wf);

@@ -169,6 +169,8 @@ duro_future *duro_activity_async(duro_wf *wf, const char *name,
     }
     duro__cmd *c = new_cmd(wf, CMD_ACTIVITY, f->seq);
     c->name = strdup(name);
+    if (opts->task_queue && strcmp(opts->task_queue, wf->queue) != 0)
+        f->queue = strdup(opts->task_queue);
     if (wf->replaying) return f; /* only kind, seq and name are matched */
     int64_t stc = opts->start_to_close_ms > 0 ? opts->start_to_close_ms
                                               : DEFAULT_START_TO_CLOSE_MS;
@@ -221,12 +223,14 @@ void duro_sleep(duro_wf *wf, int64_t ms)
     duro_await(wf, duro_timer(wf, ms));
 }
 
-/* block yields to the engine until the wait is satisfied. */
+/* block yields to the engine until the wait is satisfied. A cancellation
+ * that arrives while blocked ends the wait too. */
 static void block(duro_wf *wf, wait_kind kind, duro_future **fs, int n)
 {
     wf->wait = kind;
     wf->wait_futs = fs;
     wf->wait_n = n;
+    wf->wait_cancelable = !wf->cancel_requested;
     while (!duro__wait_satisfied(wf)) duro__coro_yield();
     wf->wait = WAIT_NONE;
     wf->wait_futs = NULL;
@@ -264,6 +268,131 @@ bool duro_future_ready(const duro_future *f)
 duro_result duro_future_result(const duro_future *f)
 {
     return f->res;
+}
+
+/* ---- Signals, queries, conditions, cancellation ---- */
+
+static handler *add_handler(handler **list, const char *name, void *fn,
+                            void *arg)
+{
+    for (handler *h = *list; h; h = h->next) {
+        if (strcmp(h->name, name) == 0) { /* re-registering replaces */
+            h->fn = fn;
+            h->arg = arg;
+            return h;
+        }
+    }
+    handler *h = calloc(1, sizeof(*h));
+    duro_assert(h != NULL);
+    h->name = strdup(name);
+    h->fn = fn;
+    h->arg = arg;
+    h->next = *list;
+    *list = h;
+    return h;
+}
+
+void duro__deliver_signal(duro_wf *wf, const char *name, const cJSON *input)
+{
+    for (handler *h = wf->signals; h; h = h->next) {
+        if (strcmp(h->name, name) == 0) {
+            ((duro_signal_fn)h->fn)(wf, input, h->arg);
+            return;
+        }
+    }
+    pending_signal *p = calloc(1, sizeof(*p));
+    duro_assert(p != NULL);
+    p->name = strdup(name);
+    p->input = input;
+    if (wf->pending_tail)
+        wf->pending_tail->next = p;
+    else
+        wf->pending_signals = p;
+    wf->pending_tail = p;
+}
+
+void duro_on_signal(duro_wf *wf, const char *name, duro_signal_fn fn,
+                    void *arg)
+{
+    in_workflow(wf, "duro_on_signal");
+    add_handler(&wf->signals, name, (void *)fn, arg);
+    /* hand over, in order, the signals that waited for this handler */
+    pending_signal **pp = &wf->pending_signals, *last = NULL;
+    while (*pp) {
+        pending_signal *p = *pp;
+        if (strcmp(p->name, name) != 0) {
+            last = p;
+            pp = &p->next;
+            continue;
+        }
+        *pp = p->next;
+        fn(wf, p->input, arg);
+        free(p->name);
+        free(p);
+    }
+    wf->pending_tail = last;
+    if (last) while (wf->pending_tail->next) wf->pending_tail = wf->pending_tail->next;
+}
+
+void duro_on_query(duro_wf *wf, const char *name, duro_query_fn fn, void *arg)
+{
+    in_workflow(wf, "duro_on_query");
+    add_handler(&wf->queries, name, (void *)fn, arg);
+}
+
+bool duro_condition(duro_wf *wf, duro_predicate_fn pred, void *arg,
+                    int64_t timeout_ms)
+{
+    in_workflow(wf, "duro_condition");
+    if (pred(arg)) return true;
+    duro_future *timer = timeout_ms >= 0 ? duro_timer(wf, timeout_ms) : NULL;
+    wf->cond_fn = pred;
+    wf->cond_arg = arg;
+    wf->cond_met = false;
+    block(wf, WAIT_COND, timer ? &timer : NULL, timer ? 1 : 0);
+    bool met = wf->cond_met || pred(arg);
+    wf->cond_fn = NULL;
+    wf->cond_met = false;
+    if (met && timer && !timer->resolved)
+        duro_timer_cancel(wf, timer); /* no useless TimerFired later */
+    return met;
+}
+
+bool duro_is_canceled(const duro_wf *wf)
+{
+    return wf->cancel_requested;
+}
+
+void *duro_alloc(duro_wf *wf, size_t size)
+{
+    /* kept as a run-owned string slot: freed with the run */
+    char *p = calloc(1, size ? size : 1);
+    duro_assert(p != NULL);
+    if (wf->nstrs == wf->capstrs) {
+        int cap = wf->capstrs ? wf->capstrs * 2 : 8;
+        char **o = realloc(wf->strs, (size_t)cap * sizeof(*o));
+        duro_assert(o != NULL);
+        wf->strs = o;
+        wf->capstrs = cap;
+    }
+    wf->strs[wf->nstrs++] = p;
+    return p;
+}
+
+void duro__emit_cancel(duro_wf *wf, duro_future *f)
+{
+    duro__cmd *c = new_cmd(wf, f->kind == FUT_TIMER ? CMD_CANCEL_TIMER
+                                                    : CMD_CANCEL_ACTIVITY,
+                           f->seq);
+    if (!wf->replaying) {
+        c->data = xasprintf("{\"seq\":%" PRId64 "}", f->seq);
+        if (f->kind == FUT_ACTIVITY)
+            c->queue = strdup(f->queue ? f->queue : wf->queue);
+    }
+    f->resolved = true;
+    f->res.ok = false;
+    f->res.canceled = true;
+    f->res.error = "canceled";
 }
 
 /* ---- Deterministic values ---- */
@@ -319,8 +448,9 @@ void duro__emit_close(duro_wf *wf, cmd_kind kind, const char *value)
     duro__cmd *c = new_cmd(wf, kind, 0);
     if (wf->replaying) return;
     c->value = strdup(value);
-    c->data = xasprintf(kind == CMD_COMPLETE ? "{\"result\":%s}"
-                                             : "{\"failure\":%s}",
+    c->data = xasprintf(kind == CMD_COMPLETE   ? "{\"result\":%s}"
+                        : kind == CMD_FAIL     ? "{\"failure\":%s}"
+                                               : "{\"details\":%s}",
                         value);
 }
 

@@ -144,11 +144,17 @@ static int act_key_index(char extra[][DURO_KEY_MAX], int *nextra,
 
 #define MAX_ACT_QUEUES 8
 
-static int count_queues(const duro__cmd *cmds, const char *own)
+/* count_queues: distinct activity task queues the commands name. */
+static int count_queues(const duro__cmd *cmds)
 {
+    const char *seen[MAX_ACT_QUEUES + 1];
     int n = 0;
-    for (const duro__cmd *c = cmds; c; c = c->next)
-        if (c->kind == CMD_ACTIVITY && strcmp(c->queue, own) != 0) n++;
+    for (const duro__cmd *c = cmds; c && n <= MAX_ACT_QUEUES; c = c->next) {
+        if (c->kind != CMD_ACTIVITY && c->kind != CMD_CANCEL_ACTIVITY) continue;
+        int i = 0;
+        while (i < n && strcmp(seen[i], c->queue) != 0) i++;
+        if (i == n) seen[n++] = c->queue;
+    }
     return n;
 }
 
@@ -156,14 +162,14 @@ static void commit(wft_task *t, duro__cmd *cmds)
 {
     duro_worker *w = t->w;
     duro_wf *wf = t->wf;
-    if (count_queues(cmds, wf->queue) >= MAX_ACT_QUEUES) {
+    if (count_queues(cmds) > MAX_ACT_QUEUES) {
         duro__cmds_free(cmds);
         fail_task(t, "too many activity task queues in one workflow task");
         return;
     }
     duro_wf_keys k;
     duro_wf_keys_init(&k, w->partitions, t->id, t->run);
-    static char extra[MAX_ACT_QUEUES + 1][DURO_KEY_MAX];
+    char extra[MAX_ACT_QUEUES][DURO_KEY_MAX];
     int nextra = 0, ncmd = 0;
     duro_argv args; /* the commands, built first to learn the keys */
     duro_argv_init(&args);
@@ -197,9 +203,19 @@ static void commit(wft_task *t, duro__cmd *cmds)
             duro_argv_push(&args, "marker");
             duro_argv_push(&args, c->data);
             break;
+        case CMD_CANCEL_ACTIVITY:
+            duro_argv_push(&args, "cancel_activity");
+            duro_argv_pushll(&args, c->seq);
+            duro_argv_push(&args, c->data);
+            duro_argv_pushll(&args, act_key_index(extra, &nextra,
+                                                  t->partition, c->queue));
+            break;
         case CMD_COMPLETE:
         case CMD_FAIL:
-            duro_argv_push(&args, c->kind == CMD_COMPLETE ? "complete" : "fail");
+        case CMD_CANCEL_WORKFLOW:
+            duro_argv_push(&args, c->kind == CMD_COMPLETE ? "complete"
+                                  : c->kind == CMD_FAIL   ? "fail"
+                                                          : "cancel");
             duro_argv_push(&args, c->data);
             duro_argv_push(&args, c->value);
             break;

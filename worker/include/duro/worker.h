@@ -120,6 +120,48 @@ DURO_EXPORT bool duro_is_replaying(const duro_wf *wf);
 DURO_EXPORT void duro_wf_log(duro_wf *wf, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* ---- Signals, queries, conditions, cancellation ----------------------- */
+
+/* duro_signal_fn handles a signal inside the workflow: it runs in history
+ * order, before the code it unblocks resumes, and must not block (no
+ * duro_activity/duro_sleep; change state, the code reacts). input belongs to
+ * the run. */
+typedef void (*duro_signal_fn)(duro_wf *wf, const cJSON *input, void *arg);
+
+/* duro_query_fn answers a query from the workflow's state. It must have no
+ * side effects and not block; it returns JSON taken over by the SDK. */
+typedef cJSON *(*duro_query_fn)(duro_wf *wf, const cJSON *input, void *arg);
+
+/* duro_predicate_fn: a condition over workflow state, without side effects. */
+typedef bool (*duro_predicate_fn)(void *arg);
+
+/* duro_on_signal registers the handler of signal `name`. Signals that came
+ * before the handler was registered are delivered to it now, in order. */
+DURO_EXPORT void duro_on_signal(duro_wf *wf, const char *name,
+                                duro_signal_fn fn, void *arg);
+/* duro_on_query registers the handler of query `name`. State a query reads
+ * after the workflow has returned must outlive the workflow function: keep
+ * it in duro_alloc() memory, not on the coroutine's stack. */
+DURO_EXPORT void duro_on_query(duro_wf *wf, const char *name,
+                               duro_query_fn fn, void *arg);
+
+/* duro_condition waits until pred(arg) holds and returns true, or returns
+ * false when timeout_ms passes first (timeout_ms < 0: no timeout) or the
+ * workflow is canceled. The predicate is re-evaluated after every event the
+ * workflow applies. A condition met before its timeout cancels its timer. */
+DURO_EXPORT bool duro_condition(duro_wf *wf, duro_predicate_fn pred, void *arg,
+                                int64_t timeout_ms);
+
+/* duro_is_canceled: cancellation was requested. When it arrives, whatever
+ * the code was waiting on (activities, timers, conditions) returns with
+ * canceled set; calls made after that run normally, so cleanup (a refund)
+ * can follow. A canceled workflow that returns closes as CANCELED, unless it
+ * fails with duro_fail. */
+DURO_EXPORT bool duro_is_canceled(const duro_wf *wf);
+
+/* duro_alloc returns zeroed memory owned by the run (freed with it). */
+DURO_EXPORT void *duro_alloc(duro_wf *wf, size_t size);
+
 /* ---- Activity code ---------------------------------------------------- */
 
 /* duro_activity_fn runs one attempt on a pool thread. It returns the result

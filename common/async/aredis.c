@@ -1,0 +1,574 @@
+/* aredis.c: a self-reconnecting hiredis async connection on a libuv loop. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <hiredis/adapters/libuv.h>
+#include <hiredis/async.h>
+
+#include "duro/aredis.h"
+#include "duro/errno.h"
+#include "duro/log.h"
+#include "duro/lua.h"
+
+/*
+ * Lifecycle. A duro_aredis owns at most one hiredis context at a time and
+ * one uv_timer that paces reconnects and bounds connect + handshake:
+ *
+ *   WAIT --timer--> CONNECTING --onConnect--> HANDSHAKE --replies--> UP
+ *     ^                  |                        |                   |
+ *     +------------------+---- failure / timeout -+--- onDisconnect --+
+ *
+ * hiredis rules we live by (0.14): a context is never freed by us from
+ * inside one of its own callbacks unless hiredis defers it (IN_CALLBACK);
+ * onConnect is not a deferred-free callback, so no user code runs from it;
+ * once hiredis tears a context down it calls every pending reply callback
+ * with NULL, then onDisconnect (only if the TCP connection was up), then
+ * frees it and the libuv adapter uv_closes its poll handle.
+ *
+ * ctx->data points to the duro_aredis while the context is ours; a context
+ * we abandon (timeout, close) gets data = NULL so that its late callbacks
+ * are recognised and ignored. The struct itself is freed when it is closing,
+ * its timer is closed and no context is alive.
+ */
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define CONNECT_TIMEOUT_MS 5000
+
+typedef struct sub {
+    struct sub *next;
+    duro_aredis *r;
+    char *channel;
+    duro_aredis_cb cb;
+    void *arg;
+} sub;
+
+/* req: one command in flight; it keeps a copy of argv so that an FCALL can
+ * be resent after the library was reloaded. */
+typedef struct req {
+    duro_aredis *r;
+    duro_aredis_cb cb;
+    void *arg;
+    unsigned long long sent_seq; /* r->send_seq when it was sent */
+    int retried;
+    int argc;
+    const char **argv;
+    size_t *lens;
+    char *blob; /* the argument bytes, one allocation */
+} req;
+
+enum state { ST_WAIT, ST_CONNECTING, ST_HANDSHAKE, ST_UP };
+
+struct duro_aredis {
+    uv_loop_t *loop;
+    redisAsyncContext *ac; /* current context, or NULL */
+    int ac_alive;          /* hiredis still holds a context that knows us */
+    enum state st;
+    duro_redis_url url;
+    char *name;
+    duro_aredis_state_cb on_state;
+    void *arg;
+    uv_timer_t timer;
+    int timer_closed;
+    int closing;
+    int hs_pending; /* handshake replies still expected */
+    int hs_failed;
+    char hs_err[256]; /* why the handshake failed, for the DOWN line */
+    int dying;        /* the current context is being torn down */
+    int64_t backoff_ms;
+    int was_up;      /* reached UP at least once */
+    int down_logged; /* a DOWN line was written since the last UP */
+    unsigned long reconnects;
+    unsigned long long send_seq; /* commands written on this context */
+    unsigned long long load_seq; /* send_seq right after the last LOAD */
+    sub *subs;
+};
+
+static void start_connect(duro_aredis *r);
+static void schedule_reconnect(duro_aredis *r);
+
+/* ---- libuv adapter fix ---- */
+
+/* on_poll replaces the hiredis 0.14 adapter's poll callback, which returns
+ * early when libuv reports an error. libuv reports POLLERR (a refused
+ * connect, a reset) that way and stops the handle, so the context would
+ * hang forever. Here hiredis gets to read or write and meet the error. */
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    redisLibuvEvents *p = h->data;
+    if (status != 0) events = p->events;
+    if (p->context && (events & UV_READABLE)) redisAsyncHandleRead(p->context);
+    if (p->context && (events & UV_WRITABLE)) redisAsyncHandleWrite(p->context);
+}
+
+static void poll_update(redisLibuvEvents *p, int add, int del)
+{
+    p->events = (p->events | add) & ~del;
+    if (p->events)
+        uv_poll_start(&p->handle, p->events, on_poll);
+    else
+        uv_poll_stop(&p->handle);
+}
+
+static void add_read(void *pd)
+{
+    poll_update(pd, UV_READABLE, 0);
+}
+static void del_read(void *pd)
+{
+    poll_update(pd, 0, UV_READABLE);
+}
+static void add_write(void *pd)
+{
+    poll_update(pd, UV_WRITABLE, 0);
+}
+static void del_write(void *pd)
+{
+    poll_update(pd, 0, UV_WRITABLE);
+}
+
+/* attach: the stock adapter (its handle, cleanup and close) with our poll
+ * callback. */
+static int attach(redisAsyncContext *ac, uv_loop_t *loop)
+{
+    if (redisLibuvAttach(ac, loop) != REDIS_OK) return REDIS_ERR;
+    ac->ev.addRead = add_read;
+    ac->ev.delRead = del_read;
+    ac->ev.addWrite = add_write;
+    ac->ev.delWrite = del_write;
+    return REDIS_OK;
+}
+
+/* ---- Freeing ---- */
+
+static void req_free(req *q)
+{
+    if (!q) return;
+    free(q->argv);
+    free(q->lens);
+    free(q->blob);
+    free(q);
+}
+
+static void aredis_free(duro_aredis *r)
+{
+    sub *s = r->subs;
+    while (s) {
+        sub *next = s->next;
+        free(s->channel);
+        free(s);
+        s = next;
+    }
+    free(r->name);
+    free(r);
+}
+
+/* maybe_free releases r once nothing can call back into it any more. */
+static void maybe_free(duro_aredis *r)
+{
+    if (r->closing && r->timer_closed && !r->ac_alive) aredis_free(r);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    duro_aredis *r = h->data;
+    r->timer_closed = 1;
+    maybe_free(r);
+}
+
+/* ---- State changes and logging ---- */
+
+static void set_down(duro_aredis *r, const char *why)
+{
+    int was = r->st == ST_UP;
+    r->st = ST_WAIT;
+    if (!r->down_logged) {
+        duro_warn("REDIS DOWN name=%s addr=%s:%d err=%s", r->name, r->url.host,
+                  r->url.port, why && *why ? why : "unknown");
+        r->down_logged = 1;
+    } else {
+        duro_debug("REDIS RETRY name=%s err=%s", r->name, why ? why : "");
+    }
+    if (was && r->on_state && !r->closing) r->on_state(r, false, r->arg);
+}
+
+/* ---- Commands ---- */
+
+static req *req_new(duro_aredis *r, duro_aredis_cb cb, void *arg,
+                    const duro_argv *a)
+{
+    req *q = calloc(1, sizeof(*q));
+    if (!q) return NULL;
+    size_t total = 0;
+    for (int i = 0; i < a->argc; i++)
+        total += a->lens[i] + 1;
+    q->argv = calloc((size_t)a->argc + 1, sizeof(*q->argv));
+    q->lens = calloc((size_t)a->argc + 1, sizeof(*q->lens));
+    q->blob = malloc(total + 1);
+    if (!q->argv || !q->lens || !q->blob) {
+        req_free(q);
+        return NULL;
+    }
+    char *p = q->blob;
+    for (int i = 0; i < a->argc; i++) {
+        memcpy(p, a->argv[i], a->lens[i]);
+        p[a->lens[i]] = '\0';
+        q->argv[i] = p;
+        q->lens[i] = a->lens[i];
+        p += a->lens[i] + 1;
+    }
+    q->argc = a->argc;
+    q->r = r;
+    q->cb = cb;
+    q->arg = arg;
+    return q;
+}
+
+static int is_fcall(const req *q)
+{
+    return q->argc >= 1 && (strcasecmp(q->argv[0], "FCALL") == 0 ||
+                            strcasecmp(q->argv[0], "FCALL_RO") == 0);
+}
+
+static void on_reply(redisAsyncContext *ac, void *reply, void *privdata);
+
+static int send_req(duro_aredis *r, req *q)
+{
+    if (redisAsyncCommandArgv(r->ac, on_reply, q, q->argc, q->argv, q->lens) !=
+        REDIS_OK)
+        return DURO_ECONN;
+    q->sent_seq = ++r->send_seq;
+    return 0;
+}
+
+static void on_load_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    duro_aredis *r = privdata;
+    redisReply *rep = reply;
+    if (ac->data != r || !rep) return;
+    if (rep->type == REDIS_REPLY_ERROR)
+        duro_error("FUNCTIONS LOAD FAILED name=%s err=%s", r->name, rep->str);
+    else
+        duro_info("FUNCTIONS LOADED name=%s", r->name);
+}
+
+/* reload_and_resend answers "function not found": the library went away
+ * (Redis restarted without persistence, FUNCTION FLUSH). One LOAD serves
+ * every FCALL that was sent before it; replies come back in order, so the
+ * resent FCALL always runs after the LOAD. Returns 0 if q was resent. */
+static int reload_and_resend(duro_aredis *r, req *q)
+{
+    if (!r->ac || r->st != ST_UP) return DURO_ECONN;
+    if (q->sent_seq > r->load_seq) {
+        const char *argv[4] = {"FUNCTION", "LOAD", "REPLACE",
+                               duro_lua_source()};
+        size_t lens[4] = {8, 4, 7, duro_lua_source_len()};
+        if (redisAsyncCommandArgv(r->ac, on_load_reply, r, 4, argv, lens) !=
+            REDIS_OK)
+            return DURO_ECONN;
+        r->load_seq = ++r->send_seq;
+        duro_warn("FUNCTIONS MISSING name=%s action=reload", r->name);
+    }
+    q->retried = 1;
+    return send_req(r, q);
+}
+
+/* on_reply delivers one reply (or NULL on teardown) to its command. */
+static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    req *q = privdata;
+    duro_aredis *r = q->r;
+    redisReply *rep = reply;
+    if (rep && rep->type == REDIS_REPLY_ERROR && !q->retried && is_fcall(q) &&
+        duro_reply_is_missing_function(rep->str) && ac->data == r &&
+        reload_and_resend(r, q) == 0)
+        return; /* q lives on; its callback runs on the resent reply */
+    if (!rep && ac->data == r)
+        r->dying = 1; /* going down: new commands get DURO_ECONN now */
+    q->cb(r, rep, q->arg);
+    req_free(q);
+}
+
+int duro_aredis_command(duro_aredis *r, duro_aredis_cb cb, void *arg,
+                        const duro_argv *a)
+{
+    if (!r || !cb || !a || a->argc < 1) return DURO_EINVAL;
+    if (r->closing || r->st != ST_UP || !r->ac || r->dying) return DURO_ECONN;
+    req *q = req_new(r, cb, arg, a);
+    if (!q) return DURO_ENOMEM;
+    int rc = send_req(r, q);
+    if (rc) req_free(q);
+    return rc;
+}
+
+/* ---- Subscriptions ---- */
+
+/* on_sub_reply: hiredis calls a channel's callback for the subscribe
+ * confirmation, for every message and with NULL on teardown; only
+ * messages go to the user. */
+static void on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    sub *s = privdata;
+    redisReply *rep = reply;
+    if (!rep || ac->data != s->r || s->r->closing) return;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 3 ||
+        rep->element[0]->type != REDIS_REPLY_STRING ||
+        strcmp(rep->element[0]->str, "message") != 0)
+        return;
+    s->cb(s->r, rep, s->arg);
+}
+
+static int send_subscribe(duro_aredis *r, sub *s)
+{
+    const char *argv[2] = {"SUBSCRIBE", s->channel};
+    size_t lens[2] = {9, strlen(s->channel)};
+    if (redisAsyncCommandArgv(r->ac, on_sub_reply, s, 2, argv, lens) !=
+        REDIS_OK)
+        return DURO_ECONN;
+    return 0;
+}
+
+int duro_aredis_subscribe(duro_aredis *r, const char *channel,
+                          duro_aredis_cb cb, void *arg)
+{
+    if (!r || !channel || !*channel || !cb || r->closing) return DURO_EINVAL;
+    sub *s = calloc(1, sizeof(*s));
+    if (!s || !(s->channel = strdup(channel))) {
+        free(s);
+        return DURO_ENOMEM;
+    }
+    s->r = r;
+    s->cb = cb;
+    s->arg = arg;
+    s->next = r->subs;
+    r->subs = s;
+    if (r->st == ST_UP && r->ac)
+        send_subscribe(r, s); /* otherwise the next connect does it */
+    return 0;
+}
+
+/* ---- Connecting ---- */
+
+static void become_up(duro_aredis *r)
+{
+    r->st = ST_UP;
+    r->backoff_ms = 0;
+    uv_timer_stop(&r->timer);
+    if (r->was_up) r->reconnects++;
+    r->was_up = 1;
+    r->down_logged = 0;
+    duro_info("REDIS UP name=%s addr=%s:%d db=%d", r->name, r->url.host,
+              r->url.port, r->url.db);
+    for (sub *s = r->subs; s; s = s->next)
+        send_subscribe(r, s);
+    if (r->on_state) r->on_state(r, true, r->arg);
+}
+
+/* on_handshake: AUTH/SELECT/PING replies; the last one decides. An error
+ * means a misconfiguration (wrong password, bad db): drop the connection
+ * and keep retrying with backoff, loudly. */
+static void on_handshake(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    duro_aredis *r = privdata;
+    redisReply *rep = reply;
+    if (ac->data != r || r->closing || r->st != ST_HANDSHAKE) return;
+    if (!rep || rep->type == REDIS_REPLY_ERROR) {
+        if (!r->hs_failed && rep)
+            snprintf(r->hs_err, sizeof(r->hs_err), "handshake: %s", rep->str);
+        r->hs_failed = 1;
+    }
+    if (--r->hs_pending > 0) return;
+    if (r->hs_failed)
+        redisAsyncDisconnect(
+            ac); /* deferred by hiredis; onDisconnect follows */
+    else
+        become_up(r);
+}
+
+static void hs_send(duro_aredis *r, int argc, const char **argv)
+{
+    size_t lens[3];
+    for (int i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    if (redisAsyncCommandArgv(r->ac, on_handshake, r, argc, argv, lens) ==
+        REDIS_OK)
+        r->hs_pending++;
+}
+
+/* on_connect runs inside hiredis without the deferred-free guard, so it
+ * only queues the handshake; user code runs from the handshake replies. */
+static void on_connect(const redisAsyncContext *cac, int status)
+{
+    redisAsyncContext *ac = (redisAsyncContext *)cac;
+    duro_aredis *r = ac->data;
+    if (!r) return;
+    if (status != REDIS_OK) {
+        /* hiredis frees the context right after this returns */
+        ac->data = NULL;
+        r->ac = NULL;
+        r->ac_alive = 0;
+        set_down(r, ac->c.errstr);
+        if (r->closing)
+            return; /* the timer is closing; maybe_free runs from there */
+        schedule_reconnect(r);
+        return;
+    }
+    r->st = ST_HANDSHAKE;
+    r->hs_pending = 0;
+    r->hs_failed = 0;
+    r->hs_err[0] = '\0';
+    char db[16];
+    snprintf(db, sizeof(db), "%d", r->url.db);
+    if (r->url.password[0] && r->url.user[0])
+        hs_send(r, 3, (const char *[]){"AUTH", r->url.user, r->url.password});
+    else if (r->url.password[0])
+        hs_send(r, 2, (const char *[]){"AUTH", r->url.password});
+    if (r->url.db != 0) hs_send(r, 2, (const char *[]){"SELECT", db});
+    /* A PING makes every connect report through a reply callback. */
+    hs_send(r, 1, (const char *[]){"PING"});
+}
+
+static void on_disconnect(const redisAsyncContext *cac, int status)
+{
+    redisAsyncContext *ac = (redisAsyncContext *)cac;
+    duro_aredis *r = ac->data;
+    if (!r) return;
+    ac->data = NULL;
+    r->ac = NULL;
+    r->ac_alive = 0;
+    if (r->closing) {
+        maybe_free(r);
+        return;
+    }
+    if (r->hs_failed)
+        set_down(r, r->hs_err);
+    else
+        set_down(r, status == REDIS_OK ? "connection closed" : ac->c.errstr);
+    if (!r->closing) /* on_state may have closed us */
+        schedule_reconnect(r);
+}
+
+/* abandon_ctx drops the current context from outside its callbacks (timer,
+ * close): pending commands get NULL now, and its own callbacks that still
+ * come (if hiredis defers) are ignored because data is NULL. */
+static void abandon_ctx(duro_aredis *r)
+{
+    redisAsyncContext *ac = r->ac;
+    if (!ac) return;
+    if (ac->c.flags & REDIS_IN_CALLBACK) {
+        /* Inside one of this context's reply callbacks: hiredis frees it
+         * after the callback returns and then calls onDisconnect, which
+         * must still find us to finish the close. */
+        redisAsyncFree(ac);
+        return;
+    }
+    ac->data = NULL;
+    r->ac = NULL;
+    r->ac_alive = 0;
+    redisAsyncFree(ac);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    duro_aredis *r = t->data;
+    if (r->closing) return;
+    if (r->st == ST_WAIT) {
+        start_connect(r);
+        return;
+    }
+    if (r->st == ST_CONNECTING || r->st == ST_HANDSHAKE) {
+        abandon_ctx(r);
+        set_down(r, "connect timed out");
+        schedule_reconnect(r);
+    }
+}
+
+/* schedule_reconnect waits 100ms doubling to 5s, with +-25% jitter so that
+ * a fleet does not reconnect in lockstep after a Redis restart. */
+static void schedule_reconnect(duro_aredis *r)
+{
+    r->st = ST_WAIT;
+    r->backoff_ms = r->backoff_ms ? r->backoff_ms * 2 : BACKOFF_MIN_MS;
+    if (r->backoff_ms > BACKOFF_MAX_MS) r->backoff_ms = BACKOFF_MAX_MS;
+    int64_t jitter = r->backoff_ms / 4;
+    int64_t d =
+        r->backoff_ms - jitter + (jitter ? rand() % (2 * jitter + 1) : 0);
+    uv_timer_start(&r->timer, on_timer, (uint64_t)d, 0);
+}
+
+static void start_connect(duro_aredis *r)
+{
+    redisAsyncContext *ac = redisAsyncConnect(r->url.host, r->url.port);
+    if (!ac) {
+        set_down(r, "out of memory");
+        schedule_reconnect(r);
+        return;
+    }
+    if (ac->err || attach(ac, r->loop) != REDIS_OK) {
+        set_down(r, ac->err ? ac->c.errstr : "cannot attach to the loop");
+        redisAsyncFree(ac);
+        schedule_reconnect(r);
+        return;
+    }
+    ac->data = r;
+    r->ac = ac;
+    r->ac_alive = 1;
+    r->st = ST_CONNECTING;
+    r->dying = 0;
+    r->send_seq = 0;
+    r->load_seq = 0;
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    redisAsyncSetConnectCallback(ac, on_connect); /* after attach: arms write */
+    uv_timer_start(&r->timer, on_timer, CONNECT_TIMEOUT_MS, 0);
+}
+
+/* ---- Public lifecycle ---- */
+
+int duro_aredis_new(duro_aredis **out, uv_loop_t *loop,
+                    const duro_redis_url *url, const char *name,
+                    duro_aredis_state_cb on_state, void *arg)
+{
+    if (!out || !loop || !url || !url->host[0] || url->port <= 0)
+        return DURO_EINVAL;
+    duro_aredis *r = calloc(1, sizeof(*r));
+    if (!r) return DURO_ENOMEM;
+    r->name = strdup(name && *name ? name : "redis");
+    if (!r->name) {
+        free(r);
+        return DURO_ENOMEM;
+    }
+    r->loop = loop;
+    r->url = *url;
+    r->on_state = on_state;
+    r->arg = arg;
+    r->st = ST_WAIT;
+    uv_timer_init(loop, &r->timer);
+    r->timer.data = r;
+    start_connect(r);
+    *out = r;
+    return 0;
+}
+
+bool duro_aredis_connected(const duro_aredis *r)
+{
+    return r && r->st == ST_UP && !r->closing && !r->dying;
+}
+
+unsigned long duro_aredis_reconnects(const duro_aredis *r)
+{
+    return r ? r->reconnects : 0;
+}
+
+void duro_aredis_close(duro_aredis *r)
+{
+    if (!r || r->closing) return;
+    r->closing = 1;
+    r->st = ST_WAIT;
+    uv_timer_stop(&r->timer);
+    uv_close((uv_handle_t *)&r->timer, on_timer_closed);
+    abandon_ctx(r);
+    /* freed by on_timer_closed or on_disconnect, whichever comes last */
+}

@@ -1,0 +1,464 @@
+/* reclaim.c: times out tasks held too long by workers that died or hang. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "duro/errno.h"
+#include "duro/history.h"
+#include "duro/ids.h"
+#include "duro/json.h"
+#include "duro/keys.h"
+#include "duro/log.h"
+#include "duro/retry.h"
+#include "scheduler.h"
+
+/*
+ * A task a worker read but never acknowledged stays in its stream's pending
+ * entries list (PEL) with an idle time. Every scan we list, per queue and
+ * partition, the entries idle for more than MIN_IDLE_MS, read their fields
+ * and let the timeout Function decide with the workflow's state in hand:
+ * orphans are deleted, expired attempts retried or resolved, live ones left
+ * alone. The Functions check tokens and attempts, so a late worker and a
+ * second scheduler are both harmless.
+ *
+ *   SMEMBERS duro:queues
+ *   XPENDING <stream> duro IDLE 1000 <start> + 100     per queue x partition
+ *   XRANGE <stream> <id> <id>                          per idle entry
+ *   FCALL duro_wft_timeout / duro_act_timeout          per decodable entry
+ */
+
+#define MIN_IDLE_MS "1000"
+#define PAGE 100
+#define RUN_MAX 64
+
+enum kind { K_WFT, K_ACT };
+
+/* pending: one XPENDING page, or one entry of it. */
+typedef struct {
+    sched *s;
+    enum kind kind;
+    int p;
+    char key[DURO_KEY_MAX];
+    char entry[64];
+    long long idle_ms;
+} pending;
+
+static void xpending(sched *s, enum kind kind, int p, const char *key,
+                     const char *start);
+
+static pending *pending_new(sched *s, enum kind kind, int p, const char *key)
+{
+    pending *pd = calloc(1, sizeof(*pd));
+    if (!pd) return NULL;
+    pd->s = s;
+    pd->kind = kind;
+    pd->p = p;
+    snprintf(pd->key, sizeof(pd->key), "%s", key);
+    return pd;
+}
+
+/* send_cmd tracks every reclaim command so that scans never overlap. */
+static int send_cmd(sched *s, duro_aredis_cb cb, void *arg, const duro_argv *a)
+{
+    int rc = sched_cmd(s, cb, arg, a);
+    if (rc == 0) s->scan_inflight++;
+    return rc;
+}
+
+static void answered(sched *s)
+{
+    if (--s->scan_inflight == 0) duro_debug("SCAN DONE");
+}
+
+/* ---- Dead letters and acks ---- */
+
+static void xack(sched *s, const char *key, const char *entry)
+{
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "XACK");
+    duro_argv_push(&a, key);
+    duro_argv_push(&a, DURO_GROUP);
+    duro_argv_push(&a, entry);
+    sched_cmd_noreply(s, &a, "XACK");
+    duro_argv_free(&a);
+}
+
+/* fields_json renders what an entry held, for a human reading duro:dead. */
+static char *fields_json(const redisReply *fields)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return NULL;
+    for (size_t i = 0; fields && fields->type == REDIS_REPLY_ARRAY &&
+                       i + 1 < fields->elements;
+         i += 2) {
+        const redisReply *k = fields->element[i], *v = fields->element[i + 1];
+        if (reply_is_str(k) && reply_is_str(v))
+            cJSON_AddStringToObject(o, k->str, v->str);
+    }
+    char *s = duro_json_print(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+/* dead_letter moves an undecodable entry out of the way: a copy in
+ * duro:dead for a human, then acked and deleted so that no scan (or
+ * worker) trips on it again. */
+static void dead_letter(const pending *pd, const redisReply *fields,
+                        const char *why)
+{
+    sched *s = pd->s;
+    char *js = fields_json(fields);
+    duro_warn("DEAD stream=%s entry=%s reason=%s", pd->key, pd->entry, why);
+    s->st.dead++;
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "XADD");
+    duro_argv_push(&a, DURO_DEAD_KEY);
+    duro_argv_push(&a, "*");
+    duro_argv_push(&a, "stream");
+    duro_argv_push(&a, pd->key);
+    duro_argv_push(&a, "entry");
+    duro_argv_push(&a, pd->entry);
+    duro_argv_push(&a, "reason");
+    duro_argv_push(&a, why);
+    duro_argv_push(&a, "fields");
+    duro_argv_push(&a, js ? js : "{}");
+    sched_cmd_noreply(s, &a, "XADD dead");
+    duro_argv_free(&a);
+    free(js);
+    xack(s, pd->key, pd->entry);
+    duro_argv_init(&a);
+    duro_argv_push(&a, "XDEL");
+    duro_argv_push(&a, pd->key);
+    duro_argv_push(&a, pd->entry);
+    sched_cmd_noreply(s, &a, "XDEL");
+    duro_argv_free(&a);
+}
+
+/* ---- Field checks ---- */
+
+/* field_str: a field's value when it is a non-empty string without NULs. */
+static const char *field_str(const redisReply *fields, const char *name)
+{
+    const redisReply *v = duro_stream_field(fields, name);
+    if (!reply_is_str(v) || v->len == 0 || strlen(v->str) != v->len)
+        return NULL;
+    return v->str;
+}
+
+static int field_ll(const redisReply *fields, const char *name, long long min,
+                    long long *out)
+{
+    const redisReply *v = duro_stream_field(fields, name);
+    return reply_is_str(v) && reply_ll(v, out) == 0 && *out >= min ? 0 : -1;
+}
+
+/* check_wf validates the id and run that will become key names. */
+static const char *check_wf(const pending *pd, const char *id, const char *run)
+{
+    char err[128];
+    if (!id || duro_id_check(id, err, sizeof(err))) return "missing or bad id";
+    if (duro_partition_of(id, pd->s->partitions) != pd->p)
+        return "id belongs to another partition";
+    if (!run || strlen(run) > RUN_MAX ||
+        duro_name_check("run", run, err, sizeof(err)))
+        return "missing or bad run";
+    return NULL;
+}
+
+/* ---- Timeout Functions ---- */
+
+static void on_timeout(duro_aredis *r, redisReply *reply, void *arg)
+{
+    pending *pd = arg;
+    sched *s = pd->s;
+    const char *what = pd->kind == K_WFT ? "WFT" : "ACT";
+    if (reply_is_error(reply)) {
+        duro_warn("%s TIMEOUT FAILED stream=%s entry=%s err=%s", what, pd->key,
+                  pd->entry, reply->str);
+    } else if (reply_is_str(reply) && strcmp(reply->str, "timedout") == 0) {
+        if (pd->kind == K_WFT)
+            s->st.wft_timedout++;
+        else
+            s->st.act_timedout++;
+        duro_info("%s TIMEOUT stream=%s entry=%s idle=%lldms", what, pd->key,
+                  pd->entry, pd->idle_ms);
+    } else if (reply_is_str(reply) && strcmp(reply->str, "orphan") == 0) {
+        s->st.orphans++;
+        duro_debug("%s ORPHAN stream=%s entry=%s", what, pd->key, pd->entry);
+    }
+    free(pd);
+    answered(s);
+}
+
+/* FCALL duro_wft_timeout 2 wf wft  run token entry idle_ms */
+static void wft_timeout(pending *pd, const redisReply *fields)
+{
+    const char *id = field_str(fields, "id"), *run = field_str(fields, "run");
+    const char *why = check_wf(pd, id, run);
+    long long token;
+    if (!why && field_ll(fields, "token", 0, &token))
+        why = "missing or bad token";
+    if (why) {
+        dead_letter(pd, fields, why);
+        free(pd);
+        return;
+    }
+    duro_wf_keys k;
+    duro_wf_keys_init(&k, pd->s->partitions, id, run);
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "FCALL");
+    duro_argv_push(&a, "duro_wft_timeout");
+    duro_argv_push(&a, "2");
+    duro_argv_push(&a, k.wf);
+    duro_argv_push(&a, pd->key);
+    duro_argv_push(&a, run);
+    duro_argv_pushll(&a, token);
+    duro_argv_push(&a, pd->entry);
+    duro_argv_pushll(&a, pd->idle_ms);
+    if (send_cmd(pd->s, on_timeout, pd, &a) != 0) free(pd);
+    duro_argv_free(&a);
+}
+
+/* policy_of reads opts.retry (docs/internals.md "Activity task options");
+ * absent members keep the defaults. Strings point into opts. */
+static void policy_of(const cJSON *opts, duro_retry_policy *p)
+{
+    memset(p, 0, sizeof(*p));
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(opts, "retry");
+    if (!cJSON_IsObject(r)) return;
+    p->initial_interval_ms = duro_json_int(r, "initialIntervalMs", 0);
+    p->maximum_interval_ms = duro_json_int(r, "maximumIntervalMs", 0);
+    p->max_attempts = (int)duro_json_int(r, "maximumAttempts", 0);
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(r, "backoffCoefficient");
+    if (cJSON_IsNumber(c)) p->backoff_coefficient = c->valuedouble;
+    const cJSON *nr =
+        cJSON_GetObjectItemCaseSensitive(r, "nonRetryableErrorTypes");
+    int n = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, nr)
+    {
+        if (n < DURO_RETRY_MAX_NON_RETRYABLE && cJSON_IsString(it))
+            p->non_retryable[n++] = it->valuestring;
+    }
+}
+
+/* retry_delay: the delay before the next attempt after this one timed out,
+ * or -1 (no retry). NULL opts: DURO_EJSON. */
+static int retry_delay(const redisReply *fields, long long attempt,
+                       int64_t *delay)
+{
+    const redisReply *v = duro_stream_field(fields, "opts");
+    cJSON *opts = NULL;
+    char err[128];
+    if (!reply_is_str(v) ||
+        duro_json_parse(v->str, v->len, DURO_DEFAULT_MAX_PAYLOAD, &opts, err,
+                        sizeof(err)) ||
+        !cJSON_IsObject(opts)) {
+        cJSON_Delete(opts);
+        return DURO_EJSON;
+    }
+    duro_retry_policy pol;
+    policy_of(opts, &pol);
+    *delay = duro_retry_delay(&pol, attempt > 1000000 ? 1000000 : (int)attempt,
+                              "TimeoutError", false);
+    cJSON_Delete(opts);
+    return 0;
+}
+
+/* FCALL duro_act_timeout 7 wf hist buf wft timers pa act
+ *       run seq attempt entry idle_ms retry_delay_ms */
+static void act_timeout(pending *pd, const redisReply *fields)
+{
+    const char *id = field_str(fields, "id"), *run = field_str(fields, "run");
+    const char *wfq = field_str(fields, "wfqueue");
+    char err[128];
+    long long seq, attempt;
+    int64_t delay = -1;
+    const char *why = check_wf(pd, id, run);
+    if (!why && field_ll(fields, "seq", 0, &seq)) why = "missing or bad seq";
+    if (!why && field_ll(fields, "attempt", 1, &attempt))
+        why = "missing or bad attempt";
+    if (!why && (!wfq || duro_name_check("queue", wfq, err, sizeof(err))))
+        why = "missing or bad wfqueue";
+    if (!why && retry_delay(fields, attempt, &delay))
+        why = "missing or bad opts";
+    if (why) {
+        dead_letter(pd, fields, why);
+        free(pd);
+        return;
+    }
+    duro_wf_keys k;
+    char wft[DURO_KEY_MAX];
+    duro_wf_keys_init(&k, pd->s->partitions, id, run);
+    duro_key_wft(wft, sizeof(wft), pd->p, wfq);
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "FCALL");
+    duro_argv_push(&a, "duro_act_timeout");
+    duro_argv_push(&a, "7");
+    duro_argv_push(&a, k.wf);
+    duro_argv_push(&a, k.hist);
+    duro_argv_push(&a, k.buf);
+    duro_argv_push(&a, wft);
+    duro_argv_push(&a, k.timers);
+    duro_argv_push(&a, k.pa);
+    duro_argv_push(&a, pd->key);
+    duro_argv_push(&a, run);
+    duro_argv_pushll(&a, seq);
+    duro_argv_pushll(&a, attempt);
+    duro_argv_push(&a, pd->entry);
+    duro_argv_pushll(&a, pd->idle_ms);
+    duro_argv_pushll(&a, (long long)delay);
+    if (send_cmd(pd->s, on_timeout, pd, &a) != 0) free(pd);
+    duro_argv_free(&a);
+}
+
+/* ---- Reading idle entries ---- */
+
+/* XRANGE key id id -> [] or [[id, [field, value, ...]]] */
+static void on_entry(duro_aredis *r, redisReply *reply, void *arg)
+{
+    pending *pd = arg;
+    sched *s = pd->s;
+    if (!reply || s->stopping || reply_is_error(reply) ||
+        reply->type != REDIS_REPLY_ARRAY) {
+        if (reply_is_error(reply))
+            duro_warn("XRANGE FAILED stream=%s err=%s", pd->key, reply->str);
+        free(pd);
+    } else if (reply->elements == 0) {
+        /* Deleted but never acked (a worker died between the two, or a
+         * hand edit): only the PEL remembers it. */
+        s->st.unacked++;
+        xack(s, pd->key, pd->entry);
+        free(pd);
+    } else {
+        const redisReply *e = reply->element[0];
+        const redisReply *fields =
+            e->type == REDIS_REPLY_ARRAY && e->elements == 2 ? e->element[1]
+                                                             : NULL;
+        if (pd->kind == K_WFT)
+            wft_timeout(pd, fields); /* takes pd */
+        else
+            act_timeout(pd, fields);
+    }
+    answered(s);
+}
+
+static void read_entry(sched *s, const pending *page, const redisReply *e)
+{
+    long long idle;
+    if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 ||
+        !reply_is_str(e->element[0]) || e->element[0]->len >= 64 ||
+        reply_ll(e->element[2], &idle))
+        return;
+    pending *pd = pending_new(s, page->kind, page->p, page->key);
+    if (!pd) return;
+    memcpy(pd->entry, e->element[0]->str, e->element[0]->len + 1);
+    pd->idle_ms = idle;
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "XRANGE");
+    duro_argv_push(&a, pd->key);
+    duro_argv_push(&a, pd->entry);
+    duro_argv_push(&a, pd->entry);
+    if (send_cmd(s, on_entry, pd, &a) != 0) free(pd);
+    duro_argv_free(&a);
+}
+
+/* XPENDING key duro IDLE ms start + count
+ *   -> [[id, consumer, idle_ms, deliveries], ...] */
+static void on_pending(duro_aredis *r, redisReply *reply, void *arg)
+{
+    pending *page = arg;
+    sched *s = page->s;
+    if (reply && !s->stopping && reply_is_error(reply)) {
+        /* No group yet: no worker ever polled this stream; nothing held. */
+        if (strncmp(reply->str, "NOGROUP", 7) != 0)
+            duro_warn("XPENDING FAILED stream=%s err=%s", page->key,
+                      reply->str);
+    } else if (reply && !s->stopping && reply->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < reply->elements; i++)
+            read_entry(s, page, reply->element[i]);
+        const redisReply *last =
+            reply->elements ? reply->element[reply->elements - 1] : NULL;
+        if (reply->elements >= PAGE && last->type == REDIS_REPLY_ARRAY &&
+            last->elements > 0 && reply_is_str(last->element[0])) {
+            char start[80];
+            snprintf(start, sizeof(start), "(%s", last->element[0]->str);
+            xpending(s, page->kind, page->p, page->key, start);
+        }
+    }
+    free(page);
+    answered(s);
+}
+
+static void xpending(sched *s, enum kind kind, int p, const char *key,
+                     const char *start)
+{
+    pending *page = pending_new(s, kind, p, key);
+    if (!page) return;
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "XPENDING");
+    duro_argv_push(&a, key);
+    duro_argv_push(&a, DURO_GROUP);
+    duro_argv_push(&a, "IDLE");
+    duro_argv_push(&a, MIN_IDLE_MS);
+    duro_argv_push(&a, start);
+    duro_argv_push(&a, "+");
+    duro_argv_pushll(&a, PAGE);
+    if (send_cmd(s, on_pending, page, &a) != 0) free(page);
+    duro_argv_free(&a);
+}
+
+/* ---- Scan ---- */
+
+static void scan_queue(sched *s, const char *queue)
+{
+    char key[DURO_KEY_MAX];
+    for (int p = 0; p < s->partitions; p++) {
+        xpending(s, K_WFT, p, duro_key_wft(key, sizeof(key), p, queue), "-");
+        xpending(s, K_ACT, p, duro_key_act(key, sizeof(key), p, queue), "-");
+    }
+}
+
+/* SMEMBERS duro:queues -> [queue, ...] */
+static void on_queues(duro_aredis *r, redisReply *reply, void *arg)
+{
+    sched *s = arg;
+    if (reply && !s->stopping && reply->type == REDIS_REPLY_ARRAY) {
+        char err[128];
+        for (size_t i = 0; i < reply->elements; i++) {
+            const redisReply *q = reply->element[i];
+            if (!reply_is_str(q) || strlen(q->str) != q->len ||
+                duro_name_check("queue", q->str, err, sizeof(err))) {
+                duro_debug("SCAN skip bad queue name in %s", DURO_QUEUES_KEY);
+                continue;
+            }
+            scan_queue(s, q->str);
+        }
+    } else if (reply_is_error(reply)) {
+        duro_warn("SCAN FAILED err=%s", reply->str);
+    }
+    answered(s);
+}
+
+void reclaim_scan(sched *s)
+{
+    if (s->scan_inflight > 0) {
+        duro_debug("SCAN skipped: previous scan still running (%d)",
+                   s->scan_inflight);
+        return;
+    }
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "SMEMBERS");
+    duro_argv_push(&a, DURO_QUEUES_KEY);
+    send_cmd(s, on_queues, s, &a);
+    duro_argv_free(&a);
+}

@@ -1,0 +1,252 @@
+/* sched.c: the scheduler's loop: connections, clock, wake-ups, shutdown. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "duro/clock.h"
+#include "duro/errno.h"
+#include "duro/keys.h"
+#include "duro/log.h"
+#include "scheduler.h"
+
+/* ---- Reply helpers ---- */
+
+int reply_is_str(const redisReply *r)
+{
+    return r && r->str &&
+           (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
+}
+
+int reply_is_error(const redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_ERROR;
+}
+
+int reply_ll(const redisReply *r, long long *out)
+{
+    if (r && r->type == REDIS_REPLY_INTEGER) {
+        *out = r->integer;
+        return 0;
+    }
+    if (!reply_is_str(r) || r->len == 0 || r->len > 20) return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(r->str, &end, 10);
+    if (errno || end != r->str + r->len) return -1;
+    *out = v;
+    return 0;
+}
+
+/* ---- Commands ---- */
+
+int sched_cmd(sched *s, duro_aredis_cb cb, void *arg, const duro_argv *a)
+{
+    if (s->stopping) return DURO_ECONN;
+    return duro_aredis_command(s->cmd, cb, arg, a);
+}
+
+static void on_noreply(duro_aredis *r, redisReply *reply, void *arg)
+{
+    char *what = arg;
+    if (reply_is_error(reply))
+        duro_warn("REDIS ERROR op=%s err=%s", what, reply->str);
+    free(what);
+}
+
+void sched_cmd_noreply(sched *s, const duro_argv *a, const char *what)
+{
+    char *w = strdup(what);
+    if (!w) return;
+    if (sched_cmd(s, on_noreply, w, a) != 0) free(w);
+}
+
+/* ---- Clock ---- */
+
+int64_t sched_now_ms(const sched *s)
+{
+    return duro_mono_ms() + s->clock_offset_ms;
+}
+
+/* on_time: timers are due by Redis' clock (the Functions write TIME-based
+ * scores), so we track Redis' clock against our monotonic one, taking the
+ * midpoint of the round trip. */
+static void on_time(duro_aredis *r, redisReply *reply, void *arg)
+{
+    sched *s = ((void **)arg)[0];
+    int64_t sent_us = (int64_t)(intptr_t)((void **)arg)[1];
+    free(arg);
+    long long sec, usec;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply_ll(reply->element[0], &sec) || reply_ll(reply->element[1], &usec))
+        return;
+    int64_t mid_us = (sent_us + duro_mono_us()) / 2;
+    int64_t off = (int64_t)sec * 1000 + usec / 1000 - mid_us / 1000;
+    if (llabs(off - s->clock_offset_ms) > 50)
+        duro_info("CLOCK offset=%lldms drift=%lldms", (long long)off,
+                  (long long)(off - s->clock_offset_ms));
+    s->clock_offset_ms = off;
+}
+
+static void refresh_clock(sched *s)
+{
+    void **arg = malloc(2 * sizeof(void *));
+    if (!arg) return;
+    arg[0] = s;
+    arg[1] = (void *)(intptr_t)duro_mono_us();
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "TIME");
+    if (sched_cmd(s, on_time, arg, &a) != 0) free(arg);
+    duro_argv_free(&a);
+}
+
+/* ---- Tick ---- */
+
+static void scan(sched *s)
+{
+    s->next_scan_mono = duro_mono_ms() + s->scan_interval_ms;
+    refresh_clock(s);
+    reclaim_scan(s);
+    /* A full pass each scan is the safety net for a lost wake message. */
+    timers_fetch_due(s, 1);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    sched *s = t->data;
+    if (s->stopping) return;
+    if (duro_mono_ms() >= s->next_scan_mono)
+        scan(s);
+    else
+        timers_fetch_due(s, 0);
+    sched_rearm(s);
+}
+
+void sched_rearm(sched *s)
+{
+    if (s->stopping) return;
+    int64_t delay = s->next_scan_mono - duro_mono_ms();
+    int64_t now = sched_now_ms(s);
+    for (int i = 0; i < s->partitions; i++) {
+        const part *pt = &s->parts[i];
+        if (pt->busy || pt->next_due == NEXT_NONE ||
+            pt->next_due == NEXT_UNKNOWN)
+            continue;
+        if (pt->next_due - now < delay) delay = pt->next_due - now;
+    }
+    /* 1ms floor: a due timer is fetched on the next turn, never in a
+     * tight loop even if Redis keeps it in the set. */
+    if (delay < 1) delay = 1;
+    uv_timer_start(&s->tick, on_tick, (uint64_t)delay, 0);
+}
+
+/* ---- Connections ---- */
+
+static void on_cmd_state(duro_aredis *r, bool connected, void *arg)
+{
+    sched *s = arg;
+    if (s->stopping) return;
+    if (!connected) {
+        /* What we knew about due times may be stale once we are back. */
+        for (int i = 0; i < s->partitions; i++)
+            s->parts[i].next_due = NEXT_UNKNOWN;
+        return;
+    }
+    s->next_scan_mono = 0; /* scan now: clock, reclaim, every partition */
+    sched_rearm(s);
+}
+
+/* on_wake: a Function added a timer earlier than its partition's earliest;
+ * the message is the partition number. */
+static void on_wake(duro_aredis *r, redisReply *reply, void *arg)
+{
+    sched *s = arg;
+    long long p;
+    if (s->stopping || reply->elements < 3 || reply_ll(reply->element[2], &p) ||
+        p < 0 || p >= s->partitions) {
+        duro_debug("WAKE ignored");
+        return;
+    }
+    duro_debug("WAKE p=%lld", p);
+    timers_fetch(&s->parts[p]);
+}
+
+/* ---- Shutdown ---- */
+
+static void on_handle_closed(uv_handle_t *h) {}
+
+static void stop(sched *s, int signum)
+{
+    if (s->stopping) return;
+    s->stopping = 1;
+    duro_info("STOP signal=%d", signum);
+    uv_close((uv_handle_t *)&s->tick, on_handle_closed);
+    uv_close((uv_handle_t *)&s->sigterm, on_handle_closed);
+    uv_close((uv_handle_t *)&s->sigint, on_handle_closed);
+    /* Pending replies arrive as NULL; their callbacks see `stopping`. */
+    duro_aredis_close(s->sub);
+    duro_aredis_close(s->cmd);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    stop(h->data, signum);
+}
+
+/* ---- Run ---- */
+
+static int init_parts(sched *s)
+{
+    s->parts = calloc((size_t)s->partitions, sizeof(*s->parts));
+    if (!s->parts) return DURO_ENOMEM;
+    for (int i = 0; i < s->partitions; i++) {
+        part *pt = &s->parts[i];
+        pt->s = s;
+        pt->p = i;
+        pt->next_due = NEXT_UNKNOWN;
+        duro_key_timers(pt->timers_key, sizeof(pt->timers_key), i);
+    }
+    return 0;
+}
+
+static int start_handles(sched *s)
+{
+    uv_timer_init(s->loop, &s->tick);
+    s->tick.data = s;
+    uv_signal_init(s->loop, &s->sigterm);
+    uv_signal_init(s->loop, &s->sigint);
+    s->sigterm.data = s->sigint.data = s;
+    uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&s->sigint, on_signal, SIGINT);
+    int rc = duro_aredis_new(&s->cmd, s->loop, &s->url, "scheduler",
+                             on_cmd_state, s);
+    if (rc == 0)
+        rc = duro_aredis_new(&s->sub, s->loop, &s->url, "scheduler-wake", NULL,
+                             s);
+    if (rc == 0)
+        rc = duro_aredis_subscribe(s->sub, DURO_WAKE_CHANNEL, on_wake, s);
+    return rc;
+}
+
+int sched_run(sched *s)
+{
+    int rc = init_parts(s);
+    if (rc) return rc;
+    s->next_scan_mono = duro_mono_ms() + s->scan_interval_ms;
+    rc = start_handles(s);
+    if (rc) {
+        duro_error("START FAILED err=%s", duro_strerror(rc));
+        stop(s, 0);
+    }
+    uv_run(s->loop, UV_RUN_DEFAULT);
+    sched_stats *st = &s->st;
+    duro_info("EXIT fired=%llu ignored=%llu gone=%llu malformed=%llu "
+              "fire_errors=%llu late_max=%lldms wft_timedout=%llu "
+              "act_timedout=%llu orphans=%llu dead=%llu",
+              st->fired, st->ignored, st->gone, st->malformed, st->fire_errors,
+              (long long)st->late_max_ms, st->wft_timedout, st->act_timedout,
+              st->orphans, st->dead);
+    free(s->parts);
+    s->parts = NULL;
+    return rc;
+}

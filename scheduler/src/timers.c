@@ -1,0 +1,357 @@
+/* timers.c: fires due timers, one pipelined batch per partition at a time. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "duro/errno.h"
+#include "duro/ids.h"
+#include "duro/keys.h"
+#include "duro/log.h"
+#include "scheduler.h"
+
+/*
+ * A timer is a member of duro:{pN}:timers scored by its due time (Redis ms).
+ * Firing is one FCALL duro_timer_fire per member; the Function's ZREM makes
+ * it idempotent, so two schedulers (or a retry after a lost reply) never
+ * fire a timer twice. All this file decides is which members to hand over
+ * and when to look again.
+ */
+
+#define RUN_MAX 64 /* run ids are uuids; anything longer is garbage */
+
+/* fire: one member handed to duro_timer_fire. */
+typedef struct {
+    part *pt;
+    char kind;
+    long long a;
+    int64_t due;
+    char *id; /* points into member_copy */
+    char *member_copy;
+} fire;
+
+static void batch_done(part *pt);
+static void fetch_batch(part *pt);
+
+/* ---- Round bookkeeping ---- */
+
+/* round_end finishes a round; a wake that came meanwhile starts another. */
+static void round_end(part *pt)
+{
+    sched *s = pt->s;
+    pt->busy = 0;
+    if (s->stopping) return;
+    if (pt->aborted) {
+        pt->next_due = NEXT_UNKNOWN;
+        pt->aborted = 0;
+    } else if (pt->again) {
+        timers_fetch(pt);
+        return;
+    }
+    sched_rearm(s);
+}
+
+static void fire_answered(part *pt)
+{
+    if (--pt->inflight == 0) batch_done(pt);
+}
+
+/* ---- Next due ---- */
+
+/* ZRANGE key 0 0 WITHSCORES -> [member, score] or [] */
+static void on_next(duro_aredis *r, redisReply *reply, void *arg)
+{
+    part *pt = arg;
+    sched *s = pt->s;
+    if (!reply) {
+        pt->aborted = 1;
+    } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 0) {
+        pt->next_due = NEXT_NONE;
+    } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
+        char *end;
+        const char *sc =
+            reply_is_str(reply->element[1]) ? reply->element[1]->str : "x";
+        double d = strtod(sc, &end);
+        pt->next_due = (*end || end == sc)
+                           ? sched_now_ms(s) + s->scan_interval_ms
+                           : (int64_t)d;
+    } else {
+        duro_warn("TIMERS NEXT FAILED p=%d err=%s", pt->p,
+                  reply_is_error(reply) ? reply->str : "unexpected reply");
+        pt->next_due = sched_now_ms(s) + s->scan_interval_ms;
+    }
+    /* Members whose fire failed stay due: retry them at the next scan
+     * rather than in a loop. */
+    if (pt->errors && pt->next_due <= sched_now_ms(s))
+        pt->next_due = sched_now_ms(s) + s->scan_interval_ms;
+    round_end(pt);
+}
+
+static void fetch_next_due(part *pt)
+{
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "ZRANGE");
+    duro_argv_push(&a, pt->timers_key);
+    duro_argv_push(&a, "0");
+    duro_argv_push(&a, "0");
+    duro_argv_push(&a, "WITHSCORES");
+    if (sched_cmd(pt->s, on_next, pt, &a) != 0) {
+        pt->aborted = 1;
+        round_end(pt);
+    }
+    duro_argv_free(&a);
+}
+
+static void batch_done(part *pt)
+{
+    if (pt->aborted || pt->s->stopping)
+        round_end(pt);
+    else if (pt->full && !pt->errors)
+        fetch_batch(pt); /* more may be due right now */
+    else
+        fetch_next_due(pt);
+}
+
+/* ---- Firing one member ---- */
+
+static void count_result(sched *s, const fire *f, const redisReply *reply)
+{
+    int64_t late = sched_now_ms(s) - f->due;
+    const char *res = reply_is_str(reply) ? reply->str : "?";
+    if (strcmp(res, "fired") == 0) {
+        s->st.fired++;
+        if (late > s->st.late_max_ms) s->st.late_max_ms = late;
+    } else if (strcmp(res, "gone") == 0) {
+        s->st.gone++;
+    } else {
+        s->st.ignored++;
+    }
+    duro_debug("FIRE wf=%s kind=%c a=%lld late=%lldms result=%s", f->id,
+               f->kind, f->a, (long long)late, res);
+}
+
+static void on_fired(duro_aredis *r, redisReply *reply, void *arg)
+{
+    fire *f = arg;
+    part *pt = f->pt;
+    sched *s = pt->s;
+    if (!reply) {
+        pt->aborted = 1;
+    } else if (reply_is_error(reply)) {
+        pt->errors++;
+        s->st.fire_errors++;
+        duro_warn("FIRE FAILED wf=%s kind=%c a=%lld err=%s", f->id, f->kind,
+                  f->a, reply->str);
+    } else {
+        count_result(s, f, reply);
+    }
+    free(f->member_copy);
+    free(f);
+    fire_answered(pt);
+}
+
+static void on_zrem(duro_aredis *r, redisReply *reply, void *arg)
+{
+    part *pt = arg;
+    if (!reply) pt->aborted = 1;
+    fire_answered(pt);
+}
+
+/* drop_member removes a member no Function could make sense of: it would
+ * otherwise stay due forever and be fetched on every round. */
+static void drop_member(part *pt, const char *member, size_t len,
+                        const char *why)
+{
+    duro_warn("TIMER MALFORMED p=%d member=%.*s reason=%s", pt->p,
+              (int)(len > 200 ? 200 : len), member, why);
+    pt->s->st.malformed++;
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "ZREM");
+    duro_argv_push(&a, pt->timers_key);
+    duro_argv_pushn(&a, member, len);
+    if (sched_cmd(pt->s, on_zrem, pt, &a) == 0)
+        pt->inflight++;
+    else
+        pt->aborted = 1;
+    duro_argv_free(&a);
+}
+
+/* check_timer validates what will become key names: the Function trusts
+ * the keys we pass, and keys.c asserts on over-long names. */
+static const char *check_timer(const part *pt, const duro_timer_ref *t)
+{
+    char err[128];
+    size_t rl = strlen(t->run);
+    if (rl > RUN_MAX || duro_name_check("run", t->run, err, sizeof(err)))
+        return "bad run id";
+    if (duro_id_check(t->id, err, sizeof(err))) return "bad workflow id";
+    if (duro_partition_of(t->id, pt->s->partitions) != pt->p)
+        return "workflow id belongs to another partition";
+    if (duro_name_check("queue", t->wfqueue, err, sizeof(err)))
+        return "bad workflow queue";
+    if ((t->kind == 'r' || t->kind == 's') &&
+        duro_name_check("queue", t->actqueue, err, sizeof(err)))
+        return "bad activity queue";
+    return NULL;
+}
+
+/* FCALL duro_timer_fire 9 wf hist buf wft timers pa act idx_open idx_closed
+ *       member */
+static int send_fire(part *pt, fire *f, const duro_timer_ref *t,
+                     const char *member, size_t len)
+{
+    sched *s = pt->s;
+    duro_wf_keys k;
+    char wft[DURO_KEY_MAX], act[DURO_KEY_MAX];
+    duro_wf_keys_init(&k, s->partitions, t->id, t->run);
+    duro_key_wft(wft, sizeof(wft), pt->p, t->wfqueue);
+    if (t->kind == 'r' || t->kind == 's')
+        duro_key_act(act, sizeof(act), pt->p, t->actqueue);
+    else
+        snprintf(act, sizeof(act), "%s", k.timers);
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "FCALL");
+    duro_argv_push(&a, "duro_timer_fire");
+    duro_argv_push(&a, "9");
+    duro_argv_push(&a, k.wf);
+    duro_argv_push(&a, k.hist);
+    duro_argv_push(&a, k.buf);
+    duro_argv_push(&a, wft);
+    duro_argv_push(&a, k.timers);
+    duro_argv_push(&a, k.pa);
+    duro_argv_push(&a, act);
+    duro_argv_push(&a, k.idx_open);
+    duro_argv_push(&a, k.idx_closed);
+    duro_argv_pushn(&a, member, len);
+    int rc = sched_cmd(s, on_fired, f, &a);
+    duro_argv_free(&a);
+    return rc;
+}
+
+static void fire_member(part *pt, const redisReply *m, const redisReply *sc)
+{
+    double due = 0;
+    char *end = NULL;
+    if (reply_is_str(sc)) due = strtod(sc->str, &end);
+    fire *f = calloc(1, sizeof(*f));
+    char *copy = malloc(m->len + 1);
+    if (!f || !copy) {
+        free(f);
+        free(copy);
+        pt->errors++; /* try again next scan */
+        return;
+    }
+    memcpy(copy, m->str, m->len);
+    copy[m->len] = '\0';
+    duro_timer_ref t;
+    const char *why = NULL;
+    if (strlen(copy) != m->len || duro_timer_parse(copy, &t) != 0)
+        why = "not <kind>|<run>|<a>|<b>|<wfqueue>|<actqueue>|<id>";
+    else
+        why = check_timer(pt, &t);
+    if (why) {
+        free(f);
+        free(copy);
+        drop_member(pt, m->str, m->len, why);
+        return;
+    }
+    if (!strchr("trswx", t.kind))
+        duro_warn("TIMER UNKNOWN KIND kind=%c wf=%s: passing it to the "
+                  "Functions anyway",
+                  t.kind, t.id);
+    *f = (fire){.pt = pt,
+                .kind = t.kind,
+                .a = t.a,
+                .due = end && !*end ? (int64_t)due : 0,
+                .id = t.id,
+                .member_copy = copy};
+    if (send_fire(pt, f, &t, m->str, m->len) == 0) {
+        pt->inflight++;
+    } else {
+        pt->aborted = 1;
+        free(copy);
+        free(f);
+    }
+}
+
+/* ---- Fetching due members ---- */
+
+/* ZRANGEBYSCORE key -inf now WITHSCORES LIMIT 0 batch
+ *   -> [member, score, member, score, ...] */
+static void on_due(duro_aredis *r, redisReply *reply, void *arg)
+{
+    part *pt = arg;
+    if (!reply) {
+        pt->aborted = 1;
+        round_end(pt);
+        return;
+    }
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements % 2) {
+        duro_warn("TIMERS FETCH FAILED p=%d err=%s", pt->p,
+                  reply_is_error(reply) ? reply->str : "unexpected reply");
+        pt->errors++;
+        fetch_next_due(pt);
+        return;
+    }
+    size_t n = reply->elements / 2;
+    pt->full = n >= (size_t)pt->s->batch;
+    pt->inflight = 1; /* held until the loop is done sending */
+    for (size_t i = 0; i < n && !pt->aborted; i++) {
+        const redisReply *m = reply->element[2 * i];
+        if (!reply_is_str(m)) {
+            pt->errors++;
+            continue;
+        }
+        fire_member(pt, m, reply->element[2 * i + 1]);
+    }
+    fire_answered(pt);
+}
+
+static void fetch_batch(part *pt)
+{
+    sched *s = pt->s;
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "ZRANGEBYSCORE");
+    duro_argv_push(&a, pt->timers_key);
+    duro_argv_push(&a, "-inf");
+    duro_argv_pushll(&a, (long long)sched_now_ms(s));
+    duro_argv_push(&a, "WITHSCORES");
+    duro_argv_push(&a, "LIMIT");
+    duro_argv_push(&a, "0");
+    duro_argv_pushll(&a, s->batch);
+    if (sched_cmd(s, on_due, pt, &a) != 0) {
+        pt->aborted = 1;
+        round_end(pt);
+    }
+    duro_argv_free(&a);
+}
+
+/* ---- Entry points ---- */
+
+void timers_fetch(part *pt)
+{
+    if (pt->s->stopping) return;
+    if (pt->busy) {
+        pt->again = 1;
+        return;
+    }
+    pt->busy = 1;
+    pt->again = 0;
+    pt->errors = 0;
+    pt->aborted = 0;
+    pt->full = 0;
+    fetch_batch(pt);
+}
+
+void timers_fetch_due(sched *s, int all)
+{
+    int64_t now = sched_now_ms(s);
+    for (int i = 0; i < s->partitions; i++) {
+        part *pt = &s->parts[i];
+        if (all || pt->next_due == NEXT_UNKNOWN || pt->next_due <= now)
+            timers_fetch(pt);
+    }
+}
