@@ -256,14 +256,13 @@ static void commit(wft_task *t, duro__cmd *cmds)
 
 static void fetch_history(wft_task *t);
 
-/* create_run builds the run from its first event, WorkflowStarted. */
-static int create_run(wft_task *t, const duro_event *e, char *err,
-                      size_t errsize)
+/* create_run builds a run from its first event, WorkflowStarted. */
+static duro_wf *create_run(duro_worker *w, const char *id, const char *run,
+                           const duro_event *e, char *err, size_t errsize)
 {
-    duro_worker *w = t->w;
     if (e->id != 1 || e->type != DURO_EVENT_WORKFLOW_STARTED) {
         snprintf(err, errsize, "history does not start with WorkflowStarted");
-        return DURO_EPROTO;
+        return NULL;
     }
     const char *type = duro_json_str(e->data, "type", "");
     const char *queue = duro_json_str(e->data, "taskQueue", w->task_queue);
@@ -278,17 +277,40 @@ static int create_run(wft_task *t, const duro_event *e, char *err,
             n += snprintf(err + n, errsize - (size_t)n, " %s", r->type);
         if (n > 0 && (size_t)n < errsize)
             snprintf(err + n, errsize - (size_t)n, ")");
-        return DURO_EINVAL;
+        return NULL;
     }
     const cJSON *input = cJSON_GetObjectItemCaseSensitive(e->data, "input");
-    t->wf = duro__run_new(t->id, t->run, type, queue, input, reg->fn);
-    if (!t->wf) {
-        snprintf(err, errsize, "out of memory");
-        return DURO_ENOMEM;
-    }
-    t->wf->busy = true;
-    duro__cache_insert(&w->cache, t->wf);
+    duro_wf *wf = duro__run_new(id, run, type, queue, input, reg->fn);
+    if (!wf) snprintf(err, errsize, "out of memory");
     w->replays++;
+    return wf;
+}
+
+int duro__history_apply_page(duro_worker *w, duro_wf **wfp, const char *id,
+                             const char *run, const redisReply *page,
+                             char *err, size_t errsize)
+{
+    for (size_t i = 0; i < page->elements; i++) {
+        duro_event e;
+        char why[256];
+        if (duro_event_decode(page->element[i], &e, why, sizeof(why)) != 0) {
+            snprintf(err, errsize, "corrupt history: %s", why);
+            return DURO_EPROTO;
+        }
+        int rc = 0;
+        if (!*wfp && !(*wfp = create_run(w, id, run, &e, err, errsize)))
+            rc = DURO_EINVAL;
+        if (rc == 0) {
+            rc = duro__run_apply(*wfp, &e, 1);
+            if (rc == DURO_ENONDET)
+                snprintf(err, errsize, "%s", (*wfp)->nondet);
+            else if (rc)
+                snprintf(err, errsize, "history event %lld out of order",
+                         (long long)e.id);
+        }
+        duro_event_free(&e);
+        if (rc != 0) return rc;
+    }
     return 0;
 }
 
@@ -307,6 +329,7 @@ static void run_and_commit(wft_task *t)
 static void on_history(duro_aredis *r, redisReply *reply, void *arg)
 {
     wft_task *t = arg;
+    duro_worker *w = t->w;
     if (!reply || reply->type != REDIS_REPLY_ARRAY) {
         if (reply) duro_warn("HISTORY-READ wf=%s err=%s", t->id,
                              reply->type == REDIS_REPLY_ERROR ? reply->str : "?");
@@ -314,27 +337,16 @@ static void on_history(duro_aredis *r, redisReply *reply, void *arg)
         return;
     }
     char err[512];
-    for (size_t i = 0; i < reply->elements; i++) {
-        duro_event e;
-        if (duro_event_decode(reply->element[i], &e, err, sizeof(err)) != 0) {
-            char msg[600];
-            snprintf(msg, sizeof(msg), "corrupt history: %s", err);
-            fail_task(t, msg);
-            return;
-        }
-        int rc = 0;
-        if (!t->wf) rc = create_run(t, &e, err, sizeof(err));
-        if (rc == 0) {
-            rc = duro__run_apply(t->wf, &e, 1);
-            if (rc == DURO_ENONDET) snprintf(err, sizeof(err), "%s", t->wf->nondet);
-            else if (rc) snprintf(err, sizeof(err), "history event %lld out of order",
-                                  (long long)e.id);
-        }
-        duro_event_free(&e);
-        if (rc != 0) {
-            fail_task(t, err);
-            return;
-        }
+    bool fresh = t->wf == NULL;
+    int rc = duro__history_apply_page(w, &t->wf, t->id, t->run, reply, err,
+                                      sizeof(err));
+    if (fresh && t->wf) {
+        t->wf->busy = true;
+        duro__cache_insert(&w->cache, t->wf);
+    }
+    if (rc != 0) {
+        fail_task(t, err);
+        return;
     }
     if (reply->elements == HISTORY_PAGE) {
         fetch_history(t);
@@ -445,6 +457,11 @@ static void on_read(duro_aredis *r, redisReply *reply, void *arg)
             if (sr->type != REDIS_REPLY_ARRAY || sr->elements != 2) continue;
             const char *stream = sr->element[0]->str;
             const redisReply *entries = sr->element[1];
+            if (strstr(stream, ":qry:")) {
+                for (size_t i = 0; i < entries->elements; i++)
+                    duro__query_start(w, stream, entries->element[i]);
+                continue;
+            }
             for (size_t i = 0; i < entries->elements; i++) {
                 wft_task *t = task_from_entry(w, stream, entries->element[i]);
                 if (!t) continue;
@@ -474,8 +491,10 @@ void duro__wft_poll(duro_worker *w)
     duro_argv_push(&a, "BLOCK");
     duro_argv_pushll(&a, READ_BLOCK_MS);
     duro_argv_push(&a, "STREAMS");
+    /* queries ride along: they are rare and want the same low latency */
     for (int p = 0; p < w->partitions; p++) duro_argv_push(&a, w->wft_keys[p]);
-    for (int p = 0; p < w->partitions; p++) duro_argv_push(&a, ">");
+    for (int p = 0; p < w->partitions; p++) duro_argv_push(&a, w->qry_keys[p]);
+    for (int p = 0; p < 2 * w->partitions; p++) duro_argv_push(&a, ">");
     if (duro_aredis_command(w->wft_conn, on_read, w, &a) == 0)
         w->wft_reading = true;
     duro_argv_free(&a);

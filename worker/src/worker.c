@@ -159,8 +159,8 @@ void duro__dead_letter(duro_worker *w, const char *stream,
 static int create_groups(duro_worker *w, redisContext *c)
 {
     for (int p = 0; p < w->partitions; p++) {
-        const char *keys[2] = {w->wft_keys[p], w->act_keys[p]};
-        for (int i = 0; i < 2; i++) {
+        const char *keys[3] = {w->wft_keys[p], w->act_keys[p], w->qry_keys[p]};
+        for (int i = 0; i < 3; i++) {
             redisReply *r = redisCommand(c, "XGROUP CREATE %s %s 0 MKSTREAM",
                                          keys[i], DURO_GROUP);
             if (!r) return DURO_ECONN;
@@ -193,10 +193,12 @@ static int connect_and_setup(duro_worker *w)
             if (rc == 0) {
                 w->wft_keys = calloc((size_t)w->partitions, sizeof(char *));
                 w->act_keys = calloc((size_t)w->partitions, sizeof(char *));
+                w->qry_keys = calloc((size_t)w->partitions, sizeof(char *));
                 for (int p = 0; p < w->partitions; p++) {
                     char k[DURO_KEY_MAX];
                     w->wft_keys[p] = strdup(duro_key_wft(k, sizeof(k), p, w->task_queue));
                     w->act_keys[p] = strdup(duro_key_act(k, sizeof(k), p, w->task_queue));
+                    w->qry_keys[p] = strdup(duro_key_qry(k, sizeof(k), p, w->task_queue));
                 }
                 rc = create_groups(w, c);
                 if (rc) snprintf(err, sizeof(err), "%s", c->errstr);
@@ -366,6 +368,11 @@ int duro_worker_run(duro_worker *w)
     return 0;
 }
 
+const char *duro_worker_redis_url(const duro_worker *w)
+{
+    return w->redis_url;
+}
+
 void duro_worker_stop(duro_worker *w)
 {
     if (w->running)
@@ -393,9 +400,11 @@ void duro_worker_free(duro_worker *w)
     for (int p = 0; w->wft_keys && p < w->partitions; p++) {
         free(w->wft_keys[p]);
         free(w->act_keys[p]);
+        free(w->qry_keys[p]);
     }
     free(w->wft_keys);
     free(w->act_keys);
+    free(w->qry_keys);
     pthread_mutex_destroy(&w->hb_mu);
     free(w->redis_url);
     free(w->task_queue);

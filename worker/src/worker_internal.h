@@ -93,7 +93,7 @@ typedef struct duro_worker {
     uv_loop_t loop;
     duro_aredis *cmd, *wft_conn, *act_conn;
     bool wft_reading, act_reading;
-    char **wft_keys, **act_keys; /* per partition */
+    char **wft_keys, **act_keys, **qry_keys; /* per partition */
     int wft_inflight;
     duro__pool *pool;
     run_cache cache;
@@ -125,6 +125,15 @@ void duro__cache_touch(run_cache *c, duro_wf *wf);
 
 /* wft.c: workflow tasks */
 void duro__wft_poll(duro_worker *w);
+/* duro__history_apply_page applies one XRANGE page of history to *wfp,
+ * creating the run from WorkflowStarted when *wfp is NULL. 0, or a
+ * DURO_E* with a message in err. */
+int duro__history_apply_page(duro_worker *w, duro_wf **wfp, const char *id,
+                             const char *run, const redisReply *page,
+                             char *err, size_t errsize);
+/* query.c: queries, answered from the cache or a throwaway replay */
+void duro__query_start(duro_worker *w, const char *stream,
+                       const redisReply *entry);
 /* activity.c: activity tasks */
 void duro__act_poll(duro_worker *w);
 void duro__act_flush_unsent(duro_worker *w);

@@ -222,6 +222,10 @@ DURO_EXPORT int duro_worker_register_activity(duro_worker *w,
  * tasks until duro_worker_stop or SIGTERM/SIGINT; returns 0 after a
  * graceful stop, or a negative DURO_E* when it could not start. */
 DURO_EXPORT int duro_worker_run(duro_worker *w);
+/* duro_worker_redis_url: the Redis URL the worker uses (after flags and
+ * environment), for activities that keep their own state in Redis. */
+DURO_EXPORT const char *duro_worker_redis_url(const duro_worker *w);
+
 /* duro_worker_stop asks a running worker to stop; thread-safe. */
 DURO_EXPORT void duro_worker_stop(duro_worker *w);
 DURO_EXPORT void duro_worker_free(duro_worker *w);

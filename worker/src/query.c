@@ -1,0 +1,203 @@
+/* query.c: queries: answered from an idle cached run, or by replaying the
+ * history into a throwaway run (which also serves closed workflows).
+ * Nothing here writes history; the answer goes to the client's reply list.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "duro/clock.h"
+#include "duro/errno.h"
+#include "duro/ids.h"
+#include "duro/json.h"
+#include "duro/keys.h"
+#include "duro/log.h"
+#include "worker_internal.h"
+
+#define HISTORY_PAGE 1000
+#define REPLY_TTL_S 60
+
+typedef struct {
+    duro_worker *w;
+    char *stream, *entry, *id, *run, *name, *reply;
+    cJSON *input;
+    duro_wf *tmp; /* the throwaway run of a replay */
+} query_task;
+
+static void query_free(query_task *q)
+{
+    if (q->tmp) duro__run_free(q->tmp);
+    free(q->stream);
+    free(q->entry);
+    free(q->id);
+    free(q->run);
+    free(q->name);
+    free(q->reply);
+    cJSON_Delete(q->input);
+    free(q);
+}
+
+static void ignore_reply(duro_aredis *r, redisReply *reply, void *arg)
+{
+}
+
+static void send_argv(duro_worker *w, int n, const char **args)
+{
+    duro_argv a;
+    duro_argv_init(&a);
+    for (int i = 0; i < n; i++) duro_argv_push(&a, args[i]);
+    duro_aredis_command(w->cmd, ignore_reply, NULL, &a);
+    duro_argv_free(&a);
+}
+
+/* finish acks the query entry and, when there is an answer, sends it. */
+static void finish(query_task *q, const char *answer)
+{
+    duro_worker *w = q->w;
+    if (answer && q->reply) {
+        char ttl[16];
+        snprintf(ttl, sizeof(ttl), "%d", REPLY_TTL_S);
+        send_argv(w, 3, (const char *[]){"RPUSH", q->reply, answer});
+        send_argv(w, 3, (const char *[]){"EXPIRE", q->reply, ttl});
+    }
+    send_argv(w, 4, (const char *[]){"XACK", q->stream, DURO_GROUP, q->entry});
+    send_argv(w, 3, (const char *[]){"XDEL", q->stream, q->entry});
+    query_free(q);
+}
+
+static void answer_error(query_task *q, const char *msg)
+{
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddBoolToObject(a, "ok", 0);
+    cJSON_AddStringToObject(a, "error", msg);
+    char *text = cJSON_PrintUnformatted(a);
+    cJSON_Delete(a);
+    finish(q, text);
+    free(text);
+}
+
+static void answer_from(query_task *q, duro_wf *wf)
+{
+    char err[512], *result = NULL;
+    int rc = duro__run_query(wf, q->name, q->input, &result, err, sizeof(err));
+    if (rc != 0) {
+        answer_error(q, err);
+        return;
+    }
+    char *text = NULL;
+    if (asprintf(&text, "{\"ok\":true,\"result\":%s}", result) < 0) text = NULL;
+    free(result);
+    finish(q, text);
+    free(text);
+}
+
+/* ---- Replaying for a query ---- */
+
+static void fetch_page(query_task *q);
+
+static void on_page(duro_aredis *r, redisReply *reply, void *arg)
+{
+    query_task *q = arg;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+        /* leave the entry pending: the client times out; the scheduler
+         * cleans the orphan */
+        query_free(q);
+        return;
+    }
+    char err[512];
+    if (duro__history_apply_page(q->w, &q->tmp, q->id, q->run, reply, err,
+                                 sizeof(err)) != 0) {
+        answer_error(q, err);
+        return;
+    }
+    if (reply->elements == HISTORY_PAGE) {
+        fetch_page(q);
+        return;
+    }
+    if (!q->tmp) {
+        answer_error(q, "workflow history not found");
+        return;
+    }
+    answer_from(q, q->tmp);
+}
+
+static void fetch_page(query_task *q)
+{
+    duro_worker *w = q->w;
+    duro_wf_keys k;
+    duro_wf_keys_init(&k, w->partitions, q->id, q->run);
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "XRANGE");
+    duro_argv_push(&a, k.hist);
+    duro_argv_pushf(&a, "%" PRId64 "-0", q->tmp ? q->tmp->applied + 1 : 1);
+    duro_argv_push(&a, "+");
+    duro_argv_push(&a, "COUNT");
+    duro_argv_pushll(&a, HISTORY_PAGE);
+    if (duro_aredis_command(w->cmd, on_page, q, &a) != 0) query_free(q);
+    duro_argv_free(&a);
+}
+
+/* ---- Reading ---- */
+
+static char *field(const redisReply *fields, const char *name)
+{
+    const redisReply *v = duro_stream_field(fields, name);
+    return v && v->type == REDIS_REPLY_STRING ? strdup(v->str) : NULL;
+}
+
+void duro__query_start(duro_worker *w, const char *stream,
+                       const redisReply *entry)
+{
+    if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2 ||
+        entry->element[0]->type != REDIS_REPLY_STRING) {
+        duro__dead_letter(w, stream, entry, "malformed stream entry");
+        return;
+    }
+    const redisReply *f = entry->element[1];
+    query_task *q = calloc(1, sizeof(*q));
+    duro_assert(q != NULL);
+    q->w = w;
+    q->stream = strdup(stream);
+    q->entry = strdup(entry->element[0]->str);
+    q->id = field(f, "id");
+    q->run = field(f, "run");
+    q->name = field(f, "name");
+    q->reply = field(f, "reply");
+    char *input = field(f, "input"), *deadline = field(f, "deadline");
+    char err[256] = "";
+    bool ok = q->id && q->run && q->name && q->reply && *q->run &&
+              strlen(q->run) <= DURO_UUID_LEN &&
+              duro_id_check(q->id, err, sizeof(err)) == 0 &&
+              duro_partition_of(q->id, w->partitions) == duro__partition_of_key(stream) &&
+              strstr(q->reply, ":qreply:") != NULL;
+    if (ok && input &&
+        duro_json_parse(input, strlen(input), w->max_payload, &q->input, err,
+                        sizeof(err)) != 0) {
+        free(input);
+        free(deadline);
+        answer_error(q, err);
+        return;
+    }
+    long long due = deadline ? atoll(deadline) : 0;
+    free(input);
+    free(deadline);
+    if (!ok) {
+        duro__dead_letter(w, stream, entry, err[0] ? err : "query without id, run, name and reply");
+        free(q->reply);
+        q->reply = NULL;
+        query_free(q);
+        return;
+    }
+    if (due > 0 && duro_now_ms() > due) {
+        finish(q, NULL); /* nobody is waiting any more */
+        return;
+    }
+    duro_wf *wf = duro__cache_lookup(&w->cache, q->id);
+    if (wf && !wf->busy && strcmp(wf->run, q->run) == 0) {
+        answer_from(q, wf);
+        return;
+    }
+    fetch_page(q);
+}
