@@ -53,6 +53,15 @@ typedef struct {
 extern const cli_group cli_workflow_group;
 extern const cli_group cli_queue_group;
 
+/* ---- Commands for running workflows (cli_signal.c) ---- */
+
+extern const cli_opt cli_signal_opts[], cli_signal_with_start_opts[],
+    cli_cancel_opts[], cli_query_opts[];
+int cli_signal(cli_ctx *ctx);
+int cli_signal_with_start(cli_ctx *ctx);
+int cli_cancel(cli_ctx *ctx);
+int cli_query(cli_ctx *ctx);
+
 /* ---- Options (cli_opts.c) ---- */
 
 /* cli_parse reads argv[0..argc) as options of ctx->opts plus the global
@@ -69,6 +78,12 @@ const char *cli_get(const cli_ctx *ctx, const char *name);
 /* cli_get_duration: parses a duration option into *ms (unchanged when the
  * option is absent). Returns 0 or -1 after printing a usage error. */
 int cli_get_duration(const cli_ctx *ctx, const char *name, int64_t *ms);
+/* cli_get_input: the JSON text of option `name`, or the content of the
+ * file named by option `file_name` (- = stdin) in *owned (caller frees).
+ * *input stays NULL when neither is given. Returns 0, or CLI_USAGE /
+ * CLI_FAILED after printing why. */
+int cli_get_input(const cli_ctx *ctx, const char *name, const char *file_name,
+                  const char **input, char **owned);
 
 /* cli_usage prints "<path>: <message>" and a pointer to --help; returns
  * CLI_USAGE. */

@@ -1,10 +1,13 @@
 /* cli_opts.c: the one option parser and help printer all commands share. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "duro/duration.h"
+#include "duro/json.h"
 
 /* GLOBAL_OPTS: accepted by every command, before or after its name. */
 static const cli_opt GLOBAL_OPTS[] = {
@@ -143,6 +146,47 @@ int cli_get_duration(const cli_ctx *ctx, const char *name, int64_t *ms)
                   name, v);
         return -1;
     }
+    return 0;
+}
+
+/* read_input reads at most the payload limit + 1 bytes of path (so that
+ * the client reports an oversized input). NULL after printing an error. */
+static char *read_input(const char *path)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f) {
+        cli_fail("cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = DURO_DEFAULT_MAX_PAYLOAD + 1, n = 0;
+    char *buf = malloc(cap + 1);
+    while (buf && n < cap) {
+        size_t got = fread(buf + n, 1, cap - n, f);
+        if (got == 0) break;
+        n += got;
+    }
+    bool bad = !buf || ferror(f) || memchr(buf, '\0', n);
+    if (f != stdin) fclose(f);
+    if (bad) {
+        free(buf);
+        cli_fail("cannot read %s (or it holds a NUL byte)", path);
+        return NULL;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+int cli_get_input(const cli_ctx *ctx, const char *name, const char *file_name,
+                  const char **input, char **owned)
+{
+    const char *file = cli_get(ctx, file_name);
+    *input = cli_get(ctx, name);
+    *owned = NULL;
+    if (*input && file)
+        return cli_usage(ctx, "give --%s or --%s, not both", name, file_name);
+    if (!file) return 0;
+    if (!(*owned = read_input(file))) return CLI_FAILED;
+    *input = *owned;
     return 0;
 }
 

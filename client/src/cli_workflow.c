@@ -1,7 +1,6 @@
 /* cli_workflow.c: `duro workflow ...`: start, describe, result, history,
- * list, terminate. Each command is an option table plus a run function;
- * new ones (signal, query, cancel, signal-with-start) slot into COMMANDS. */
-#include <errno.h>
+ * list, terminate, and the command table that also lists the commands of
+ * cli_signal.c. Each command is an option table plus a run function. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,50 +29,19 @@ static const cli_opt START_OPTS[] = {
     {0},
 };
 
-/* read_input reads at most the payload limit + 1 bytes of path (so that
- * the client reports an oversized input). NULL after printing an error. */
-static char *read_input(const cli_ctx *ctx, const char *path)
-{
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    if (!f) {
-        cli_fail("cannot open %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = DURO_DEFAULT_MAX_PAYLOAD + 1, n = 0;
-    char *buf = malloc(cap + 1);
-    while (buf && n < cap) {
-        size_t got = fread(buf + n, 1, cap - n, f);
-        if (got == 0) break;
-        n += got;
-    }
-    bool bad = !buf || ferror(f) || memchr(buf, '\0', n);
-    if (f != stdin) fclose(f);
-    if (bad) {
-        free(buf);
-        cli_fail("cannot read %s (or it holds a NUL byte)", path);
-        return NULL;
-    }
-    buf[n] = '\0';
-    return buf;
-}
-
 static int cmd_start(cli_ctx *ctx)
 {
     duro_start_opts o = {0};
     o.workflow_id = cli_get(ctx, "workflow-id");
     o.type = cli_get(ctx, "type");
     o.task_queue = cli_get(ctx, "task-queue");
-    o.input = cli_get(ctx, "input");
-    const char *file = cli_get(ctx, "input-file");
-    if (o.input && file)
-        return cli_usage(ctx, "give --input or --input-file, not both");
     if (cli_get_duration(ctx, "execution-timeout", &o.execution_timeout_ms) ||
         cli_get_duration(ctx, "task-timeout", &o.task_timeout_ms))
         return CLI_USAGE;
-    char *text = file ? read_input(ctx, file) : NULL;
-    if (file && !text) return CLI_FAILED;
-    if (text) o.input = text;
-    int rc = cli_connect(ctx);
+    char *text;
+    int rc = cli_get_input(ctx, "input", "input-file", &o.input, &text);
+    if (rc) return rc;
+    rc = cli_connect(ctx);
     char run[DURO_UUID_LEN + 1];
     if (rc == 0) rc = duro_client_start(ctx->client, &o, run);
     free(text);
@@ -369,10 +337,19 @@ static const cli_cmd COMMANDS[] = {
      cmd_result},
     {"history", "Print a run's history events", HISTORY_OPTS, cmd_history},
     {"list", "List workflows, newest first", LIST_OPTS, cmd_list},
+    {"signal", "Send a signal to a running workflow", cli_signal_opts,
+     cli_signal},
+    {"signal-with-start",
+     "Signal a workflow, starting it first if it is not running",
+     cli_signal_with_start_opts, cli_signal_with_start},
+    {"query", "Ask a workflow (open or closed) a query through a worker",
+     cli_query_opts, cli_query},
+    {"cancel", "Ask a running workflow to cancel itself", cli_cancel_opts,
+     cli_cancel},
     {"terminate", "Close a running workflow at once as TERMINATED",
      TERMINATE_OPTS, cmd_terminate},
     {0},
 };
 
 const cli_group cli_workflow_group = {
-    "workflow", "start, inspect and stop workflows", COMMANDS};
+    "workflow", "start, signal, query, inspect and stop workflows", COMMANDS};

@@ -221,6 +221,45 @@ int duro__current_run(duro_client *c, const char *id, duro_wf_keys *k,
     return 0;
 }
 
+/* HMGET wf run queue status */
+int duro__read_head(duro_client *c, const char *id, duro__wf_head *h)
+{
+    char why[256];
+    h->run[0] = h->queue[0] = h->status[0] = '\0';
+    if (duro_id_check(id, why, sizeof(why)) < 0)
+        return duro__fail(c, DURO_EINVAL, "%s", why);
+    duro_wf_keys_init(&h->k, c->partitions, id, NULL);
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "HMGET");
+    duro_argv_push(&a, h->k.wf);
+    duro_argv_push(&a, "run");
+    duro_argv_push(&a, "queue");
+    duro_argv_push(&a, "status");
+    int rc;
+    redisReply *r = duro__call(c, &a, false, &rc);
+    duro_argv_free(&a);
+    if (!r) return rc;
+    bool shaped = r->type == REDIS_REPLY_ARRAY && r->elements == 3;
+    const char *run = shaped ? duro__reply_str(r->element[0]) : NULL;
+    const char *queue = shaped ? duro__reply_str(r->element[1]) : NULL;
+    const char *status = shaped ? duro__reply_str(r->element[2]) : NULL;
+    if (shaped && !run)
+        rc = duro__fail(c, DURO_ENOTFOUND, "workflow %s not found", id);
+    else if (!run || duro__check_run(run) < 0 || !queue || !status ||
+             duro_name_check("task queue", queue, why, sizeof(why)) < 0 ||
+             strlen(status) >= sizeof(h->status))
+        rc = duro__fail(c, DURO_EPROTO, "workflow %s has a damaged hash", id);
+    if (rc == 0) {
+        snprintf(h->run, sizeof(h->run), "%s", run);
+        snprintf(h->queue, sizeof(h->queue), "%s", queue);
+        snprintf(h->status, sizeof(h->status), "%s", status);
+        duro_wf_keys_init(&h->k, c->partitions, id, h->run);
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
 /* ---- Reply helpers ---- */
 
 const char *duro__reply_str(const redisReply *r)

@@ -50,6 +50,27 @@ int duro__check_run(const char *run);
 int duro__current_run(duro_client *c, const char *id, duro_wf_keys *k,
                       char run[DURO_UUID_LEN + 1]);
 
+/* duro__wf_head: what a call needs to address a workflow's current run. */
+typedef struct {
+    duro_wf_keys k; /* keys of the current run */
+    char run[DURO_UUID_LEN + 1];
+    char queue[DURO_QUEUE_MAX + 1];
+    char status[16]; /* RUNNING, COMPLETED, ... */
+} duro__wf_head;
+
+/* duro__read_head validates id and reads the current run, task queue and
+ * status (one HMGET). DURO_ENOTFOUND (h->run and h->status left "") when
+ * the workflow is absent, DURO_EPROTO when the hash is damaged. */
+int duro__read_head(duro_client *c, const char *id, duro__wf_head *h);
+
+/* duro__check_start validates start options and their input (client_start.c).
+ */
+int duro__check_start(duro_client *c, const duro_start_opts *o);
+
+/* duro__started_data: WorkflowStarted's data for run, with the input text
+ * embedded verbatim. Caller frees with cJSON_free; NULL when out of memory. */
+char *duro__started_data(const duro_start_opts *o, const char *run);
+
 /* ---- Reply helpers (tolerant of any shape) ---- */
 
 /* duro__reply_str: the text of a string/status reply, else NULL. */

@@ -192,7 +192,7 @@ int duro_client_list(duro_client *c, const char *status, const char *type,
             rc = walk_index(&l, key, false);
         }
     }
-    qsort(l.rows, l.n, sizeof(*l.rows), by_score_desc);
+    if (l.n) qsort(l.rows, l.n, sizeof(*l.rows), by_score_desc);
     cJSON *arr = rc == 0 ? cJSON_CreateArray() : NULL;
     for (size_t i = 0; i < l.n; i++) {
         if (arr && (int)i < l.limit)

@@ -31,7 +31,7 @@ static int fcall_fail(duro_client *c, const redisReply *r, const char *id)
 
 /* ---- Start ---- */
 
-static int check_start(duro_client *c, const duro_start_opts *o, cJSON **input)
+int duro__check_start(duro_client *c, const duro_start_opts *o)
 {
     char why[256];
     if (!o || !o->workflow_id)
@@ -45,18 +45,20 @@ static int check_start(duro_client *c, const duro_start_opts *o, cJSON **input)
     if (o->task_timeout_ms < 0 || o->task_timeout_ms > MAX_TIMEOUT_MS)
         return duro__fail(c, DURO_EINVAL, "task timeout out of range");
     const char *in = o->input ? o->input : "null";
-    int rc = duro_json_parse(in, strlen(in), DURO_DEFAULT_MAX_PAYLOAD, input,
+    cJSON *parsed = NULL;
+    int rc = duro_json_parse(in, strlen(in), DURO_DEFAULT_MAX_PAYLOAD, &parsed,
                              why, sizeof(why));
     if (rc < 0) return duro__fail(c, rc, "input: %s", why);
+    cJSON_Delete(parsed);
     return 0;
 }
 
-/* started_data: WorkflowStarted's data (docs/internals.md). The input is
- * embedded as the caller's text (already validated) so that no number
- * loses precision on the way to the workflow. */
-static char *started_data(const duro_start_opts *o, const char *run,
-                          const char *input)
+/* duro__started_data: WorkflowStarted's data (docs/internals.md). The
+ * input is embedded as the caller's text (already validated) so that no
+ * number loses precision on the way to the workflow. */
+char *duro__started_data(const duro_start_opts *o, const char *run)
 {
+    const char *input = o->input ? o->input : "null";
     cJSON *d = cJSON_CreateObject();
     if (!d) return NULL;
     cJSON_AddStringToObject(d, "type", o->type);
@@ -75,14 +77,12 @@ static char *started_data(const duro_start_opts *o, const char *run,
 int duro_client_start(duro_client *c, const duro_start_opts *o,
                       char run_id[DURO_UUID_LEN + 1])
 {
-    cJSON *parsed = NULL;
-    int rc = check_start(c, o, &parsed);
+    int rc = duro__check_start(c, o);
     if (rc < 0) return rc;
-    cJSON_Delete(parsed);
     const char *input_text = o->input ? o->input : "null";
     char run[DURO_UUID_LEN + 1];
     duro_uuid_v4(run);
-    char *data = started_data(o, run, input_text);
+    char *data = duro__started_data(o, run);
     if (!data) return duro__fail(c, DURO_ENOMEM, "out of memory");
     duro_wf_keys k;
     duro_wf_keys_init(&k, c->partitions, o->workflow_id, run);

@@ -10,7 +10,7 @@
 --    nothing half done;
 --  * time is Redis' own (TIME).
 
-local DURO_LIBRARY_VERSION = 3
+local DURO_LIBRARY_VERSION = 4
 local GROUP = 'duro'
 
 -- ---- Helpers -------------------------------------------------------------
@@ -618,7 +618,12 @@ local function duro_timer_fire(keys, args)
                idx_closed = keys[9]}
     local act = keys[7]
     local member = args[1]
-    if redis.call('ZREM', k.timers, member) == 0 then return 'gone' end
+    -- the scheduler's idea of Redis time may run a millisecond ahead; the
+    -- history must never show a timer firing before it was due
+    local due = redis.call('ZSCORE', k.timers, member)
+    if not due then return 'gone' end
+    if tonumber(due) > now_ms() then return 'early' end
+    redis.call('ZREM', k.timers, member)
     local m = parse_member(member)
     if not m then return 'ignored' end
     local w = load_wf(k)

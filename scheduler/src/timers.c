@@ -123,6 +123,8 @@ static void count_result(sched *s, const fire *f, const redisReply *reply)
         if (late > s->st.late_max_ms) s->st.late_max_ms = late;
     } else if (strcmp(res, "gone") == 0) {
         s->st.gone++;
+    } else if (strcmp(res, "early") == 0) {
+        /* our clock estimate ran ahead of Redis'; the next round gets it */
     } else {
         s->st.ignored++;
     }

@@ -50,11 +50,8 @@ static void task_done(wft_task *t, bool keep_run)
             duro__cache_remove(&w->cache, wf);
     }
     task_free(t);
-    w->wft_inflight--;
-    if (next) {
-        w->wft_inflight++;
-        start_task(next);
-    }
+    w->wft_inflight--; /* `next` was counted when it was read */
+    if (next) start_task(next);
     duro__wft_poll(w);
     duro__maybe_finish(w);
 }

@@ -1,4 +1,5 @@
-/* client.h: start, inspect and terminate Duro workflows from any program.
+/* client.h: start, signal, query, inspect and stop Duro workflows from any
+ * program.
  *
  * A duro_client is one synchronous connection to Redis (hiredis, no event
  * loop), for command-line tools, tests and services that start workflows.
@@ -36,6 +37,7 @@
 #ifndef DURO_CLIENT_H
 #define DURO_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cjson/cJSON.h>
@@ -165,5 +167,59 @@ DURO_EXPORT int duro_client_queue_stats(duro_client *c, const char *queue,
  * DURO_EREDIS. */
 DURO_EXPORT int duro_client_terminate(duro_client *c, const char *workflow_id,
                                       const char *reason);
+
+/* ---- Signals, cancellation, queries ---- */
+
+/* DURO_QUERY_DEFAULT_TIMEOUT_MS: how long duro_client_query waits for a
+ * worker's answer when given 0. */
+#define DURO_QUERY_DEFAULT_TIMEOUT_MS 10000
+
+/* duro_client_signal sends signal `name` with `input` (JSON text, at most
+ * 2 MiB, stored verbatim; NULL = null) to the current run, recording
+ * SignalReceived {"name","input"}. The event goes into the history at once,
+ * or, while a workflow task is outstanding, into the workflow's buffer, to
+ * be appended when that task commits. run_out (may be NULL) gets the run
+ * that received it. Returns 0 once Redis has stored the signal,
+ * DURO_ENOTFOUND, DURO_ENOTRUNNING (the workflow is closed: "workflow X is
+ * COMPLETED; signals go only to running workflows"), DURO_EINVAL (bad id or
+ * name), DURO_EJSON / DURO_ETOOBIG, DURO_ESTALE (a new run kept replacing
+ * the current one), DURO_ECONN / DURO_EREDIS. */
+DURO_EXPORT int duro_client_signal(duro_client *c, const char *workflow_id,
+                                   const char *name, const char *input,
+                                   char run_out[DURO_UUID_LEN + 1]);
+
+/* duro_client_signal_with_start signals the workflow's running run, or,
+ * when none is running, starts a new run (as duro_client_start with o) that
+ * holds the signal as event 2, seen by its first workflow task. One atomic
+ * step either way. Writes the run that got the signal into run_out and sets
+ * *started (may be NULL) to whether it is a new run. A running run on a
+ * task queue other than o->task_queue is signaled where it is. Returns 0
+ * and the errors of duro_client_start and duro_client_signal. */
+DURO_EXPORT int
+duro_client_signal_with_start(duro_client *c, const duro_start_opts *o,
+                              const char *signal_name, const char *signal_input,
+                              char run_out[DURO_UUID_LEN + 1], bool *started);
+
+/* duro_client_cancel asks the current run to cancel itself, recording
+ * CancelRequested {"reason"} (reason NULL = ""); the workflow code decides
+ * what to do (usually clean up, then close as CANCELED). Returns 0 when
+ * recorded, 1 when a cancel had already been requested (nothing written),
+ * DURO_ENOTFOUND, DURO_ENOTRUNNING, DURO_ECONN / DURO_EREDIS. */
+DURO_EXPORT int duro_client_cancel(duro_client *c, const char *workflow_id,
+                                   const char *reason);
+
+/* duro_client_query asks query handler `name` of the workflow (open or
+ * closed: a worker replays a closed one) with `input` (JSON text, NULL =
+ * null), through a worker polling the workflow's task queue; no history is
+ * written. Waits timeout_ms (0 = DURO_QUERY_DEFAULT_TIMEOUT_MS). Returns 0
+ * and *result_json (the handler's JSON text; caller frees with free()),
+ * DURO_ENOTFOUND, DURO_EINVAL (bad arguments, or the handler failed or is
+ * unknown: the message is the worker's, which names the known queries),
+ * DURO_ETIMEDOUT (no worker answered in time), DURO_EJSON / DURO_ETOOBIG,
+ * DURO_EPROTO (a malformed answer), DURO_ECONN / DURO_EREDIS. On failure
+ * *result_json is NULL. */
+DURO_EXPORT int duro_client_query(duro_client *c, const char *workflow_id,
+                                  const char *name, const char *input,
+                                  int64_t timeout_ms, char **result_json);
 
 #endif

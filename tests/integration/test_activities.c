@@ -1,0 +1,92 @@
+/* test_activities.c: a workflow of sequential activities completes, with the
+ * history in the expected order. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "harness.h"
+
+static duro_test_harness h;
+
+static void setup(void)
+{
+    duro_test_redis_start(&h);
+}
+
+TestSuite(activities, .init = setup, .fini = duro_test_fini, .timeout = 60);
+
+Test(activities, sequential_activities_complete_in_order)
+{
+    duro_test_spawn(&h, "duro-scheduler", NULL);
+    duro_test_spawn(&h, "duro-test-worker", NULL);
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "acts-1", "activities", "test", "{\"n\":3}", 0);
+
+    cJSON *d = duro_test_result(c, "acts-1", 20000);
+    cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED");
+    char *res = cJSON_PrintUnformatted(cJSON_GetObjectItem(d, "result"));
+    cr_assert_str_eq(res, "{\"echoed\":[0,1,2]}");
+    free(res);
+    cJSON_Delete(d);
+
+    /* Started, then per activity: task completed, scheduled, completed;
+     * then the final task completes the workflow. */
+    static const char *const want[] = {
+        "WorkflowStarted",       "WorkflowTaskCompleted", "ActivityScheduled",
+        "ActivityCompleted",     "WorkflowTaskCompleted", "ActivityScheduled",
+        "ActivityCompleted",     "WorkflowTaskCompleted", "ActivityScheduled",
+        "ActivityCompleted",     "WorkflowTaskCompleted", "WorkflowCompleted"};
+    int nwant = (int)(sizeof(want) / sizeof(want[0]));
+    cJSON *hist = duro_test_history(c, "acts-1");
+    cr_assert_eq(cJSON_GetArraySize(hist), nwant, "history has %d events",
+                 cJSON_GetArraySize(hist));
+    int i = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, hist)
+    {
+        cr_assert_str_eq(duro_test_str(e, "type"), want[i], "event %d", i + 1);
+        cr_assert_eq((int)duro_test_num(e, "eventId", 0), i + 1);
+        i++;
+    }
+    /* activity seqs are 1, 2, 3 in order, each completed on attempt 1 */
+    for (int k = 0; k < 3; k++) {
+        const cJSON *s = duro_test_event_data(
+            duro_test_find_event(hist, "ActivityScheduled", k));
+        const cJSON *a = duro_test_event_data(
+            duro_test_find_event(hist, "ActivityCompleted", k));
+        cr_assert_str_eq(duro_test_str(s, "name"), "echo");
+        cr_assert_eq(duro_test_num(s, "seq", 0), duro_test_num(a, "seq", -1));
+        cr_assert_eq(duro_test_num(a, "attempt", 0), 1);
+        cr_assert_eq(duro_test_num(a, "result", -1), k);
+    }
+    const cJSON *started =
+        duro_test_event_data(duro_test_find_event(hist, "WorkflowStarted", 0));
+    cr_assert_str_eq(duro_test_str(started, "type"), "activities");
+    cr_assert_str_eq(duro_test_str(started, "taskQueue"), "test");
+    cJSON_Delete(hist);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+Test(activities, zero_activities_and_many_workflows)
+{
+    duro_test_spawn(&h, "duro-test-worker", NULL);
+    duro_client *c = duro_test_client(&h);
+    char id[32];
+    for (int i = 0; i < 20; i++) {
+        snprintf(id, sizeof(id), "many-%d", i);
+        duro_test_start(c, id, "activities", "test",
+                        i % 2 ? "{\"n\":0}" : "{\"n\":2}", 0);
+    }
+    for (int i = 0; i < 20; i++) {
+        snprintf(id, sizeof(id), "many-%d", i);
+        cJSON *d = duro_test_result(c, id, 20000);
+        cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED", "%s", id);
+        cJSON *hist = duro_test_history(c, id);
+        cr_assert_eq(duro_test_count_events(hist, "ActivityCompleted"),
+                     i % 2 ? 0 : 2, "%s", id);
+        cJSON_Delete(hist);
+        cJSON_Delete(d);
+    }
+    duro_client_free(c);
+    duro_test_finish(&h);
+}

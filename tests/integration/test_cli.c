@@ -1,0 +1,180 @@
+/* test_cli.c: the real `duro` binary against a live worker. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "harness.h"
+
+static duro_test_harness h;
+
+static void setup(void)
+{
+    duro_test_redis_start(&h);
+}
+
+TestSuite(cli, .init = setup, .fini = duro_test_fini, .timeout = 60);
+
+#define RUN_MS 15000
+
+static int count_substr(const char *s, const char *sub)
+{
+    int n = 0;
+    for (const char *p = s; (p = strstr(p, sub)); p += strlen(sub)) n++;
+    return n;
+}
+
+Test(cli, start_result_history_describe)
+{
+    duro_test_spawn(&h, "duro-scheduler", NULL);
+    duro_test_spawn(&h, "bench-worker", NULL);
+    duro_test_output o;
+
+    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "start", "--workflow-id",
+                  "cli-1", "--type", "bench", "--task-queue", "bench",
+                  "--input", "{\"activities\":3}", NULL);
+    cr_assert_eq(o.exit_code, 0, "start: %s", o.err);
+    cr_assert(strstr(o.out, "cli-1"), "start printed: %s", o.out);
+    duro_test_output_free(&o);
+
+    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "result",
+                  "--workflow-id", "cli-1", "--timeout", "10s", NULL);
+    cr_assert_eq(o.exit_code, 0, "result: %s", o.err);
+    cr_assert_str_eq(o.out, "{\"done\":3}\n");
+    duro_test_output_free(&o);
+
+    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "history",
+                  "--workflow-id", "cli-1", NULL);
+    cr_assert_eq(o.exit_code, 0, "history: %s", o.err);
+    cr_assert_eq(count_substr(o.out, "WorkflowStarted"), 1, "%s", o.out);
+    cr_assert_eq(count_substr(o.out, "ActivityScheduled"), 3, "%s", o.out);
+    cr_assert_eq(count_substr(o.out, "ActivityCompleted"), 3, "%s", o.out);
+    cr_assert_eq(count_substr(o.out, "WorkflowCompleted"), 1, "%s", o.out);
+    cr_assert_lt(strstr(o.out, "WorkflowStarted"),
+                 strstr(o.out, "WorkflowCompleted"));
+    duro_test_output_free(&o);
+
+    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "history",
+                  "--workflow-id", "cli-1", "-o", "json", NULL);
+    cr_assert_eq(o.exit_code, 0, "history -o json: %s", o.err);
+    cJSON *events = cJSON_Parse(o.out);
+    cr_assert(cJSON_IsArray(events), "not a JSON array: %s", o.out);
+    cr_assert_eq(duro_test_count_events(events, "ActivityCompleted"), 3);
+    cJSON_Delete(events);
+    duro_test_output_free(&o);
+
+    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "describe",
+                  "--workflow-id", "cli-1", "-o", "json", NULL);
+    cr_assert_eq(o.exit_code, 0, "describe: %s", o.err);
+    cJSON *d = cJSON_Parse(o.out);
+    cr_assert(cJSON_IsObject(d), "not a JSON object: %s", o.out);
+    static const char *const fields[] = {
+        "workflowId", "runId",         "type",  "taskQueue",
+        "status",     "startTime",     "closeTime", "historyLength",
+        "input",      "result",        "workflowTask", "pendingActivities"};
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+        cr_assert(cJSON_HasObjectItem(d, fields[i]), "describe lacks %s: %s",
+                  fields[i], o.out);
+    cr_assert_str_eq(duro_test_str(d, "workflowId"), "cli-1");
+    cr_assert_str_eq(duro_test_str(d, "type"), "bench");
+    cr_assert_str_eq(duro_test_str(d, "taskQueue"), "bench");
+    cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED");
+    cr_assert_eq(strlen(duro_test_str(d, "runId")), DURO_UUID_LEN);
+    cr_assert_eq(duro_test_num(cJSON_GetObjectItem(d, "result"), "done", 0), 3);
+    cr_assert_eq(duro_test_num(cJSON_GetObjectItem(d, "input"), "activities", 0),
+                 3);
+    cr_assert(cJSON_IsString(cJSON_GetObjectItem(d, "closeTime")));
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(d, "pendingActivities")),
+                 0);
+    cJSON_Delete(d);
+    duro_test_output_free(&o);
+
+    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "describe",
+                  "--workflow-id", "cli-1", NULL);
+    cr_assert_eq(o.exit_code, 0, "describe (text): %s", o.err);
+    cr_assert(strstr(o.out, "COMPLETED"), "%s", o.out);
+    duro_test_output_free(&o);
+
+    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "list", "-o", "json",
+                  NULL);
+    cr_assert_eq(o.exit_code, 0, "list: %s", o.err);
+    cr_assert(strstr(o.out, "cli-1"), "%s", o.out);
+    duro_test_output_free(&o);
+    duro_test_finish(&h);
+}
+
+Test(cli, list_on_an_empty_namespace)
+{
+    duro_test_output o;
+    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "list", "-o", "json",
+                  NULL);
+    cr_assert_eq(o.exit_code, 0, "list: %s", o.err);
+    cr_assert_str_eq(o.out, "[]\n");
+    duro_test_output_free(&o);
+    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "list", "--status",
+                  "COMPLETED", NULL);
+    cr_assert_eq(o.exit_code, 0, "list --status: %s", o.err);
+    duro_test_output_free(&o);
+    duro_test_finish(&h);
+}
+
+Test(cli, start_twice_is_refused_while_running)
+{
+    /* no worker polls "nobody": the workflow stays RUNNING */
+    duro_test_output o;
+    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "start", "--workflow-id",
+                  "twice", "--type", "bench", "--task-queue", "nobody", NULL);
+    cr_assert_eq(o.exit_code, 0, "first start: %s", o.err);
+    duro_test_output_free(&o);
+    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "start", "--workflow-id",
+                  "twice", "--type", "bench", "--task-queue", "nobody", NULL);
+    cr_assert_neq(o.exit_code, 0, "second start succeeded: %s", o.out);
+    cr_assert(strstr(o.err, "already started"), "stderr: %s", o.err);
+    duro_test_output_free(&o);
+    duro_test_finish(&h);
+}
+
+Test(cli, invalid_json_input_is_a_clear_error)
+{
+    duro_test_output o;
+    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "start", "--workflow-id",
+                  "badjson", "--type", "bench", "--task-queue", "bench",
+                  "--input", "{\"activities\":", NULL);
+    cr_assert_neq(o.exit_code, 0, "accepted invalid JSON: %s", o.out);
+    cr_assert(strstr(o.err, "JSON"), "stderr does not say JSON: %s", o.err);
+    duro_test_output_free(&o);
+    /* and nothing was started */
+    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "describe",
+                  "--workflow-id", "badjson", NULL);
+    cr_assert_neq(o.exit_code, 0, "describe found it: %s", o.out);
+    cr_assert(strstr(o.err, "not found"), "stderr: %s", o.err);
+    duro_test_output_free(&o);
+    duro_test_finish(&h);
+}
+
+Test(cli, unreachable_redis_fails_fast_with_a_clear_message)
+{
+    char url[64];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", duro_test_free_port());
+    duro_test_output o;
+    duro_test_run(&h, &o, RUN_MS, "duro", "--redis", url, "workflow",
+                  "describe", "--workflow-id", "x", NULL);
+    cr_assert(!o.timed_out, "duro hung");
+    cr_assert_neq(o.exit_code, 0);
+    cr_assert_lt(o.elapsed_ms, 6000, "took %lldms", (long long)o.elapsed_ms);
+    cr_assert(strstr(o.err, "cannot connect"), "stderr: %s", o.err);
+    duro_test_output_free(&o);
+
+    /* the same through the environment */
+    setenv("DURO_REDIS_URL", url, 1);
+    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "start",
+                  "--workflow-id", "x", "--type", "t", "--task-queue", "q",
+                  NULL);
+    setenv("DURO_REDIS_URL", h.redis_url, 1);
+    cr_assert_neq(o.exit_code, 0);
+    cr_assert_lt(o.elapsed_ms, 6000, "took %lldms", (long long)o.elapsed_ms);
+    cr_assert(strstr(o.err, "cannot connect"), "stderr: %s", o.err);
+    cr_assert(strstr(o.err, url + strlen("redis://")), "names the address: %s",
+              o.err);
+    duro_test_output_free(&o);
+    duro_test_finish(&h);
+}

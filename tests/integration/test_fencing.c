@@ -1,0 +1,274 @@
+/* test_fencing.c: stale completions are rejected and change nothing.
+ *
+ * No worker runs here: the test plays a worker itself, reading tasks with
+ * XREADGROUP and calling the Functions with FCALL, so that it can hold on
+ * to an old token or attempt while the task moves on. */
+#include <criterion/criterion.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "duro/keys.h"
+#include "harness.h"
+
+static duro_test_harness h;
+
+static void setup(void)
+{
+    duro_test_redis_start(&h);
+}
+
+TestSuite(fencing, .init = setup, .fini = duro_test_fini, .timeout = 30);
+
+/* ---- A fake worker ---- */
+
+typedef struct {
+    redisContext *r;
+    duro_wf_keys k;
+    char wft[DURO_KEY_MAX];
+    char act[DURO_KEY_MAX];
+    char run[DURO_UUID_LEN + 1];
+} fake;
+
+/* cmd runs a command given as NULL-terminated strings. */
+static redisReply *cmd(redisContext *r, ...)
+{
+    const char *argv[64];
+    int n = 0;
+    va_list ap;
+    va_start(ap, r);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) && n < 64) argv[n++] = a;
+    va_end(ap);
+    redisReply *rep = redisCommandArgv(r, n, argv, NULL);
+    cr_assert(rep, "redis: %s", r->errstr);
+    return rep;
+}
+
+static void fake_init(fake *f, duro_client *c, const char *id)
+{
+    f->r = duro_test_redis(&h);
+    int parts = duro_client_partitions(c);
+    duro_test_start(c, id, "activities", "test", "{\"n\":1}", 0);
+    redisReply *rep = NULL;
+    duro_wf_keys_init(&f->k, parts, id, NULL);
+    rep = cmd(f->r, "HGET", f->k.wf, "run", NULL);
+    cr_assert_eq(rep->type, REDIS_REPLY_STRING);
+    snprintf(f->run, sizeof(f->run), "%s", rep->str);
+    freeReplyObject(rep);
+    duro_wf_keys_init(&f->k, parts, id, f->run);
+    duro_key_wft(f->wft, sizeof(f->wft), f->k.partition, "test");
+    duro_key_act(f->act, sizeof(f->act), f->k.partition, "test");
+    freeReplyObject(cmd(f->r, "XGROUP", "CREATE", f->wft, DURO_GROUP, "0",
+                        "MKSTREAM", NULL));
+    freeReplyObject(cmd(f->r, "XGROUP", "CREATE", f->act, DURO_GROUP, "0",
+                        "MKSTREAM", NULL));
+}
+
+/* read_task claims one entry of stream as consumer "fake": its entry id
+ * and the value of `field`. */
+static void read_task(fake *f, const char *stream, const char *field,
+                      char *entry, size_t esize, char *value, size_t vsize)
+{
+    redisReply *rep = cmd(f->r, "XREADGROUP", "GROUP", DURO_GROUP, "fake",
+                          "COUNT", "1", "STREAMS", stream, ">", NULL);
+    cr_assert_eq(rep->type, REDIS_REPLY_ARRAY, "no task in %s", stream);
+    redisReply *e = rep->element[0]->element[1]->element[0];
+    snprintf(entry, esize, "%s", e->element[0]->str);
+    redisReply *fields = e->element[1];
+    value[0] = '\0';
+    for (size_t i = 0; i + 1 < fields->elements; i += 2)
+        if (!strcmp(fields->element[i]->str, field))
+            snprintf(value, vsize, "%s", fields->element[i + 1]->str);
+    cr_assert(value[0], "entry %s has no %s", entry, field);
+    freeReplyObject(rep);
+}
+
+static long long xlen(fake *f)
+{
+    redisReply *rep = cmd(f->r, "XLEN", f->k.hist, NULL);
+    long long n = rep->integer;
+    freeReplyObject(rep);
+    return n;
+}
+
+static char *hget(fake *f, const char *field)
+{
+    redisReply *rep = cmd(f->r, "HGET", f->k.wf, field, NULL);
+    char *s = strdup(rep->type == REDIS_REPLY_STRING ? rep->str : "");
+    freeReplyObject(rep);
+    return s;
+}
+
+/* wft_complete commits a workflow task with one command (given as strings
+ * after the command count). */
+static redisReply *wft_complete(fake *f, const char *token, const char *entry,
+                                int ncmd, ...)
+{
+    const char *argv[64] = {"FCALL", "duro_wft_complete", "9",
+                            f->k.wf, f->k.hist, f->k.buf, f->wft, f->k.timers,
+                            f->k.pa, f->k.idx_open, f->k.idx_closed, f->act,
+                            f->run, token, entry,
+                            "{\"now\":1,\"attempt\":1}"};
+    int n = 16;
+    char nbuf[16];
+    snprintf(nbuf, sizeof(nbuf), "%d", ncmd);
+    argv[n++] = nbuf;
+    va_list ap;
+    va_start(ap, ncmd);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) && n < 64) argv[n++] = a;
+    va_end(ap);
+    redisReply *rep = redisCommandArgv(f->r, n, argv, NULL);
+    cr_assert(rep, "redis: %s", f->r->errstr);
+    return rep;
+}
+
+static redisReply *act_complete(fake *f, const char *attempt,
+                                const char *entry)
+{
+    char data[128];
+    snprintf(data, sizeof(data),
+             "{\"seq\":1,\"attempt\":%s,\"result\":\"late\"}", attempt);
+    return cmd(f->r, "FCALL", "duro_act_complete", "7", f->k.wf, f->k.hist,
+               f->k.buf, f->wft, f->k.timers, f->k.pa, f->act, f->run, "1",
+               attempt, entry, "completed", data, "-1", "", NULL);
+}
+
+static void assert_stale(redisReply *rep, const char *what)
+{
+    cr_assert_eq(rep->type, REDIS_REPLY_ERROR, "%s was accepted", what);
+    cr_assert(!strncmp(rep->str, "DURO_STALE", 10), "%s: %s", what, rep->str);
+    freeReplyObject(rep);
+}
+
+static void assert_pending_empty(fake *f, const char *stream)
+{
+    redisReply *rep = cmd(f->r, "XPENDING", stream, DURO_GROUP, NULL);
+    cr_assert_eq(rep->element[0]->integer, 0, "%s still has pending entries",
+                 stream);
+    freeReplyObject(rep);
+}
+
+/* ---- Tests ---- */
+
+Test(fencing, stale_workflow_task_token_is_rejected)
+{
+    duro_client *c = duro_test_client(&h);
+    fake f;
+    fake_init(&f, c, "fence-wft");
+    char entry[64], token[32];
+    read_task(&f, f.wft, "token", entry, sizeof(entry), token, sizeof(token));
+
+    /* the task times out and is handed out again with a new token */
+    redisReply *rep = cmd(f.r, "FCALL", "duro_wft_timeout", "2", f.k.wf, f.wft,
+                          f.run, token, entry, "999999999", NULL);
+    cr_assert_eq(rep->type, REDIS_REPLY_STRING, "%s",
+                 rep->type == REDIS_REPLY_ERROR ? rep->str : "?");
+    cr_assert_str_eq(rep->str, "timedout");
+    freeReplyObject(rep);
+    long long before = xlen(&f);
+    char *hlen = hget(&f, "hlen"), *tok = hget(&f, "token");
+    cr_assert_str_neq(tok, token, "the token moved on");
+
+    /* the old holder's completion is stale and changes nothing */
+    assert_stale(wft_complete(&f, token, entry, 1, "complete",
+                              "{\"result\":1}", "1", NULL),
+                 "completion with the old token");
+    cr_assert_eq(xlen(&f), before, "history unchanged");
+    char *status = hget(&f, "status"), *hlen2 = hget(&f, "hlen");
+    cr_assert_str_eq(status, "RUNNING");
+    cr_assert_str_eq(hlen2, hlen);
+    free(status);
+    free(hlen2);
+
+    /* the new holder commits */
+    char entry2[64], token2[32];
+    read_task(&f, f.wft, "token", entry2, sizeof(entry2), token2,
+              sizeof(token2));
+    cr_assert_str_eq(token2, tok);
+    rep = wft_complete(&f, token2, entry2, 1, "complete", "{\"result\":1}",
+                       "1", NULL);
+    cr_assert_eq(rep->type, REDIS_REPLY_ARRAY, "%s",
+                 rep->type == REDIS_REPLY_ERROR ? rep->str : "?");
+    freeReplyObject(rep);
+    status = hget(&f, "status");
+    cr_assert_str_eq(status, "COMPLETED");
+    cr_assert_eq(xlen(&f), before + 2, "WorkflowTaskCompleted + completed");
+
+    /* a replay of the same (now spent) token is stale too */
+    long long after = xlen(&f);
+    assert_stale(wft_complete(&f, token2, entry2, 1, "complete",
+                              "{\"result\":2}", "2", NULL),
+                 "second completion with the same token");
+    cr_assert_eq(xlen(&f), after);
+    assert_pending_empty(&f, f.wft);
+    free(status);
+    free(hlen);
+    free(tok);
+    redisFree(f.r);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+Test(fencing, stale_activity_attempt_is_rejected)
+{
+    duro_client *c = duro_test_client(&h);
+    fake f;
+    fake_init(&f, c, "fence-act");
+    char entry[64], token[32];
+    read_task(&f, f.wft, "token", entry, sizeof(entry), token, sizeof(token));
+    redisReply *rep = wft_complete(
+        &f, token, entry, 1, "activity", "1",
+        "{\"seq\":1,\"name\":\"echo\",\"taskQueue\":\"test\",\"input\":0,"
+        "\"options\":{}}",
+        "9", "echo", "0",
+        "{\"startToCloseMs\":1000,\"retry\":{\"initialIntervalMs\":100}}",
+        "1000", "0", "0", NULL);
+    cr_assert_eq(rep->type, REDIS_REPLY_ARRAY, "%s",
+                 rep->type == REDIS_REPLY_ERROR ? rep->str : "?");
+    freeReplyObject(rep);
+
+    char aentry[64], attempt[16];
+    read_task(&f, f.act, "attempt", aentry, sizeof(aentry), attempt,
+              sizeof(attempt));
+    cr_assert_str_eq(attempt, "1");
+
+    /* attempt 1 times out; attempt 2 is enqueued at once (delay 0) */
+    rep = cmd(f.r, "FCALL", "duro_act_timeout", "7", f.k.wf, f.k.hist,
+              f.k.buf, f.wft, f.k.timers, f.k.pa, f.act, f.run, "1", "1",
+              aentry, "999999", "0", NULL);
+    cr_assert_eq(rep->type, REDIS_REPLY_STRING, "%s",
+                 rep->type == REDIS_REPLY_ERROR ? rep->str : "?");
+    cr_assert_str_eq(rep->str, "timedout");
+    freeReplyObject(rep);
+    long long before = xlen(&f);
+
+    /* attempt 1's late answer is fenced off */
+    assert_stale(act_complete(&f, "1", aentry), "completion of attempt 1");
+    cr_assert_eq(xlen(&f), before, "history unchanged");
+
+    /* attempt 2 completes, once */
+    char aentry2[64], attempt2[16];
+    read_task(&f, f.act, "attempt", aentry2, sizeof(aentry2), attempt2,
+              sizeof(attempt2));
+    cr_assert_str_eq(attempt2, "2");
+    rep = act_complete(&f, "2", aentry2);
+    cr_assert_neq(rep->type, REDIS_REPLY_ERROR, "%s", rep->str);
+    freeReplyObject(rep);
+    cr_assert_eq(xlen(&f), before + 1, "one ActivityCompleted");
+    assert_stale(act_complete(&f, "2", aentry2), "duplicate completion");
+    cr_assert_eq(xlen(&f), before + 1, "history unchanged");
+    assert_pending_empty(&f, f.act);
+
+    cJSON *hist = duro_test_history(c, "fence-act");
+    cr_assert_eq(duro_test_count_events(hist, "ActivityCompleted"), 1);
+    cr_assert_eq(duro_test_num(duro_test_event_data(duro_test_find_event(
+                                   hist, "ActivityCompleted", 0)),
+                               "attempt", 0),
+                 2);
+    cJSON_Delete(hist);
+    redisFree(f.r);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}

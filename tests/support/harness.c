@@ -1,0 +1,607 @@
+/* harness.c: throwaway redis-server, child processes and helpers for the
+ * integration tests (see harness.h). */
+#include "harness.h"
+
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define REDIS_READY_MS 5000
+#define STOP_GRACE_MS 5000
+#define MAX_ARGS 64
+
+/* the harness of this test process, for duro_test_fini and atexit */
+static duro_test_harness *current;
+
+/* ---- Time ---- */
+
+int64_t duro_test_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void duro_test_sleep_ms(int64_t ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* ---- Processes ---- */
+
+/* start_child forks and execs path with argv, stdout and stderr appended to
+ * log (or to out/err when given). The child dies with the test process. */
+static pid_t start_child(const char *path, char *const argv[],
+                         const char *out, const char *err)
+{
+    pid_t parent = getpid();
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid > 0) return pid;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
+    setpgid(0, 0); /* a terminal's ^C goes to the test, which cleans up */
+    int fo = open(out, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    int fe = err ? open(err, O_WRONLY | O_CREAT | O_APPEND, 0644) : fo;
+    int fi = open("/dev/null", O_RDONLY);
+    if (fo < 0 || fe < 0 || fi < 0) _exit(126);
+    dup2(fi, 0);
+    dup2(fo, 1);
+    dup2(fe, 2);
+    execvp(path, argv);
+    dprintf(2, "harness: exec %s: %s\n", path, strerror(errno));
+    _exit(127);
+}
+
+static duro_test_child *child_of(duro_test_harness *h, pid_t pid)
+{
+    for (int i = 0; i < h->nchildren; i++)
+        if (h->children[i].pid == pid) return &h->children[i];
+    return NULL;
+}
+
+/* reap collects ch if it exited, waiting up to wait_ms. */
+static bool reap(duro_test_child *ch, int64_t wait_ms)
+{
+    if (ch->reaped) return true;
+    int64_t deadline = duro_test_mono_ms() + wait_ms;
+    for (;;) {
+        int st;
+        pid_t r = waitpid(ch->pid, &st, WNOHANG);
+        if (r == ch->pid || (r < 0 && errno == ECHILD)) {
+            ch->reaped = true;
+            ch->status = r == ch->pid ? st : 0;
+            return true;
+        }
+        if (duro_test_mono_ms() >= deadline) return false;
+        duro_test_sleep_ms(5);
+    }
+}
+
+pid_t duro_test_spawnv(duro_test_harness *h, const char *prog,
+                       char *const args[])
+{
+    cr_assert(h->dir[0], "duro_test_redis_start first");
+    cr_assert_lt(h->nchildren, DURO_TEST_MAX_CHILDREN, "too many children");
+    duro_test_child *ch = &h->children[h->nchildren];
+    memset(ch, 0, sizeof(*ch));
+    snprintf(ch->name, sizeof(ch->name), "%s", prog);
+    char log[sizeof(ch->log)]; /* not straight into ch: it is inside h */
+    snprintf(log, sizeof(log), "%s/%s-%d.log", h->dir, prog, h->nchildren);
+    memcpy(ch->log, log, sizeof(log));
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", DURO_BIN_DIR, prog);
+    cr_assert(access(path, X_OK) == 0, "%s is not built: %s", path,
+              strerror(errno));
+    char *argv[MAX_ARGS + 2];
+    int n = 0;
+    argv[n++] = path;
+    for (int i = 0; args && args[i] && n < MAX_ARGS; i++) argv[n++] = args[i];
+    argv[n] = NULL;
+    pid_t pid = start_child(path, argv, ch->log, NULL);
+    cr_assert_gt(pid, 0, "fork: %s", strerror(errno));
+    ch->pid = pid;
+    h->nchildren++;
+    return pid;
+}
+
+pid_t duro_test_spawn(duro_test_harness *h, const char *prog, ...)
+{
+    char *args[MAX_ARGS + 1];
+    int n = 0;
+    va_list ap;
+    va_start(ap, prog);
+    char *a;
+    while ((a = va_arg(ap, char *)) && n < MAX_ARGS) args[n++] = a;
+    va_end(ap);
+    args[n] = NULL;
+    return duro_test_spawnv(h, prog, args);
+}
+
+void duro_test_kill(duro_test_harness *h, pid_t pid, int sig)
+{
+    duro_test_child *ch = child_of(h, pid);
+    cr_assert(ch, "pid %d was not started by the harness", (int)pid);
+    if (sig == SIGKILL || sig == SIGTERM || sig == SIGINT ||
+        sig == SIGQUIT || sig == SIGABRT)
+        ch->killed_with = sig;
+    if (!ch->reaped) kill(pid, sig);
+}
+
+bool duro_test_alive(duro_test_harness *h, pid_t pid)
+{
+    duro_test_child *ch = child_of(h, pid);
+    return ch && !reap(ch, 0);
+}
+
+/* ended_badly: a Duro child that crashed or failed its shutdown. */
+static bool ended_badly(const duro_test_child *ch)
+{
+    if (WIFSIGNALED(ch->status))
+        return WTERMSIG(ch->status) != ch->killed_with;
+    if (WIFEXITED(ch->status))
+        return WEXITSTATUS(ch->status) != 0 && ch->killed_with != SIGKILL;
+    return false;
+}
+
+static void describe_end(const duro_test_child *ch, char *buf, size_t size)
+{
+    if (!ch->reaped)
+        snprintf(buf, size, "still running");
+    else if (WIFSIGNALED(ch->status))
+        snprintf(buf, size, "killed by signal %d (%s)", WTERMSIG(ch->status),
+                 strsignal(WTERMSIG(ch->status)));
+    else
+        snprintf(buf, size, "exit code %d", WEXITSTATUS(ch->status));
+}
+
+/* rm_rf removes the temp dir (one level: it holds only files). */
+static void rm_rf(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    char p[PATH_MAX + 256];
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+        unlink(p);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+/* stop_children: duro_test_stop_all without removing the temp dir. */
+static int stop_children(duro_test_harness *h)
+{
+    if (!h || h->stopped) return h ? h->bad_children : 0;
+    h->stopped = true;
+    /* Duro programs first (they may want Redis for a graceful stop). */
+    for (int i = 0; i < h->nchildren; i++) {
+        duro_test_child *ch = &h->children[i];
+        if (!reap(ch, 0)) kill(ch->pid, SIGTERM);
+    }
+    int64_t deadline = duro_test_mono_ms() + STOP_GRACE_MS;
+    int bad = 0;
+    char how[128];
+    for (int i = 0; i < h->nchildren; i++) {
+        duro_test_child *ch = &h->children[i];
+        int64_t left = deadline - duro_test_mono_ms();
+        if (!reap(ch, left > 0 ? left : 0)) {
+            fprintf(stderr, "harness: %s (pid %d) ignored SIGTERM for %dms; "
+                            "SIGKILL\n",
+                    ch->name, (int)ch->pid, STOP_GRACE_MS);
+            kill(ch->pid, SIGKILL);
+            reap(ch, 2000);
+            bad++;
+            continue;
+        }
+        if (ended_badly(ch)) {
+            describe_end(ch, how, sizeof(how));
+            fprintf(stderr, "harness: %s (pid %d) ended badly: %s (log %s)\n",
+                    ch->name, (int)ch->pid, how, ch->log);
+            bad++;
+        }
+    }
+    if (h->redis_pid > 0) {
+        kill(h->redis_pid, SIGKILL); /* nothing to save */
+        waitpid(h->redis_pid, NULL, 0);
+        h->redis_pid = 0;
+    }
+    h->bad_children = bad;
+    return bad;
+}
+
+/* remove_dir deletes the temp dir unless $DURO_TEST_KEEP is set. */
+static void remove_dir(duro_test_harness *h)
+{
+    if (h->dir[0] && !getenv("DURO_TEST_KEEP")) rm_rf(h->dir);
+    h->dir[0] = '\0';
+}
+
+void duro_test_dump_logs(duro_test_harness *h, int lines)
+{
+    char how[128];
+    if (lines < 1) lines = 1;
+    for (int i = 0; i < h->nchildren; i++) {
+        duro_test_child *ch = &h->children[i];
+        reap(ch, 0);
+        describe_end(ch, how, sizeof(how));
+        FILE *f = fopen(ch->log, "r");
+        fprintf(stderr, "---- %s (pid %d, %s): last %d lines of %s ----\n",
+                ch->name, (int)ch->pid, how, lines, ch->log);
+        if (!f) continue;
+        /* a ring of the last `lines` lines */
+        char **ring = calloc((size_t)lines, sizeof(*ring));
+        size_t cap = 0;
+        char *line = NULL;
+        long n = 0;
+        while (ring && getline(&line, &cap, f) >= 0) {
+            free(ring[n % lines]);
+            ring[n % lines] = strdup(line);
+            n++;
+        }
+        for (long k = n > lines ? n - lines : 0; ring && k < n; k++)
+            fputs(ring[k % lines], stderr);
+        for (int k = 0; ring && k < lines; k++) free(ring[k]);
+        free(ring);
+        free(line);
+        fclose(f);
+    }
+    if (h->dir[0]) {
+        char p[PATH_MAX + 32];
+        snprintf(p, sizeof(p), "%s/redis.log", h->dir);
+        FILE *f = fopen(p, "r");
+        if (f) {
+            char line[1024];
+            fprintf(stderr, "---- redis-server warnings ----\n");
+            while (fgets(line, sizeof(line), f))
+                if (strstr(line, " # ") && !strstr(line, "oO0OoO0Oo") &&
+                    !strstr(line, "Redis version") &&
+                    !strstr(line, "Configuration loaded") &&
+                    !strstr(line, "Server initialized") &&
+                    !strstr(line, "overcommit"))
+                    fputs(line, stderr);
+            fclose(f);
+        }
+    }
+}
+
+int duro_test_stop_all(duro_test_harness *h)
+{
+    int bad = stop_children(h);
+    if (h) remove_dir(h);
+    return bad;
+}
+
+void duro_test_finish(duro_test_harness *h)
+{
+    int bad = stop_children(h);
+    if (bad) duro_test_dump_logs(h, 40);
+    remove_dir(h);
+    h->passed = true; /* logs already shown if something was wrong */
+    cr_assert_eq(bad, 0, "%d child process(es) crashed or did not stop "
+                         "cleanly (see above)", bad);
+}
+
+void duro_test_fini(void)
+{
+    duro_test_harness *h = current;
+    if (!h) return;
+    if (!h->passed) {
+        stop_children(h);
+        duro_test_dump_logs(h, 40);
+    }
+    duro_test_stop_all(h);
+    current = NULL;
+}
+
+static void at_exit(void)
+{
+    if (current) duro_test_stop_all(current);
+}
+
+/* ---- Redis ---- */
+
+int duro_test_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0) close(fd);
+    return port;
+}
+
+/* redis_ready: our server (by pid) answers PING on port. */
+static bool redis_ready(int port, pid_t pid)
+{
+    struct timeval tv = {0, 200000};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    bool ok = false;
+    if (c && !c->err) {
+        redisSetTimeout(c, tv);
+        redisReply *r = redisCommand(c, "PING");
+        ok = r && r->type == REDIS_REPLY_STATUS && !strcmp(r->str, "PONG");
+        freeReplyObject(r);
+        if (ok) { /* not someone else's server that holds the port */
+            r = redisCommand(c, "INFO server");
+            char want[32];
+            snprintf(want, sizeof(want), "process_id:%d\r", (int)pid);
+            ok = r && r->type == REDIS_REPLY_STRING && strstr(r->str, want);
+            freeReplyObject(r);
+        }
+    }
+    if (c) redisFree(c);
+    return ok;
+}
+
+/* clean_stale removes the temp dirs of test processes that died without
+ * cleaning up (killed by a timeout): duro-test-<pid>-XXXXXX. */
+static void clean_stale(const char *tmp)
+{
+    DIR *d = opendir(tmp);
+    if (!d) return;
+    struct dirent *e;
+    char p[PATH_MAX + 256];
+    while ((e = readdir(d))) {
+        int pid;
+        if (sscanf(e->d_name, "duro-test-%d-", &pid) != 1 || pid <= 0 ||
+            kill(pid, 0) == 0 || errno != ESRCH)
+            continue;
+        snprintf(p, sizeof(p), "%s/%s", tmp, e->d_name);
+        rm_rf(p);
+    }
+    closedir(d);
+}
+
+void duro_test_redis_start(duro_test_harness *h)
+{
+    memset(h, 0, sizeof(*h));
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || !*tmp) tmp = "/tmp";
+    clean_stale(tmp);
+    snprintf(h->dir, sizeof(h->dir), "%s/duro-test-%d-XXXXXX", tmp,
+             (int)getpid());
+    cr_assert(mkdtemp(h->dir), "mkdtemp: %s", strerror(errno));
+    current = h;
+    static bool registered;
+    if (!registered) {
+        atexit(at_exit);
+        registered = true;
+    }
+    char redis_log[PATH_MAX + 32];
+    snprintf(redis_log, sizeof(redis_log), "%s/redis.log", h->dir);
+    srand((unsigned)(getpid() ^ duro_test_mono_ms()));
+    for (int attempt = 0; attempt < 10; attempt++) {
+        int port = 20000 + rand() % 40000;
+        char sport[16];
+        snprintf(sport, sizeof(sport), "%d", port);
+        char *argv[] = {"redis-server", "--port", sport, "--bind", "127.0.0.1",
+                        "--save", "", "--appendonly", "no", "--dir", h->dir,
+                        "--daemonize", "no", "--protected-mode", "no",
+                        "--logfile", redis_log, NULL};
+        pid_t pid = start_child("redis-server", argv, redis_log, NULL);
+        cr_assert_gt(pid, 0, "fork: %s", strerror(errno));
+        int64_t deadline = duro_test_mono_ms() + REDIS_READY_MS;
+        bool exited = false, ready = false;
+        while (!ready && duro_test_mono_ms() < deadline) {
+            if (waitpid(pid, NULL, WNOHANG) == pid) {
+                exited = true; /* most likely: the port was taken */
+                break;
+            }
+            ready = redis_ready(port, pid);
+            if (!ready) duro_test_sleep_ms(10);
+        }
+        if (ready) {
+            h->redis_pid = pid;
+            h->redis_port = port;
+            snprintf(h->redis_url, sizeof(h->redis_url),
+                     "redis://127.0.0.1:%d", port);
+            setenv("DURO_REDIS_URL", h->redis_url, 1);
+            return;
+        }
+        if (!exited) {
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+        }
+    }
+    duro_test_dump_logs(h, 0);
+    cr_assert_fail("redis-server did not start (is it installed? see %s)",
+                   redis_log);
+}
+
+redisContext *duro_test_redis(duro_test_harness *h)
+{
+    struct timeval tv = {5, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", h->redis_port, tv);
+    cr_assert(c && !c->err, "connect to redis: %s", c ? c->errstr : "oom");
+    redisSetTimeout(c, tv);
+    return c;
+}
+
+duro_client *duro_test_client(duro_test_harness *h)
+{
+    duro_client *c = NULL;
+    char err[256] = "";
+    int rc = duro_client_new(&c, h->redis_url, err, sizeof(err));
+    cr_assert_eq(rc, 0, "duro_client_new: %s", err);
+    return c;
+}
+
+/* ---- Workflows ---- */
+
+void duro_test_start(duro_client *c, const char *id, const char *type,
+                     const char *queue, const char *input,
+                     int64_t task_timeout_ms)
+{
+    duro_start_opts o = {0};
+    o.workflow_id = id;
+    o.type = type;
+    o.task_queue = queue;
+    o.input = input;
+    o.task_timeout_ms = task_timeout_ms;
+    char run[DURO_UUID_LEN + 1];
+    int rc = duro_client_start(c, &o, run);
+    cr_assert_eq(rc, 0, "start %s: %s (%s)", id, duro_strerror(rc),
+                 duro_client_errstr(c));
+}
+
+cJSON *duro_test_result(duro_client *c, const char *id, int64_t timeout_ms)
+{
+    cJSON *d = NULL;
+    int rc = duro_client_result(c, id, timeout_ms, &d);
+    if (rc != 0) {
+        cJSON *now = NULL;
+        char *s = NULL;
+        if (duro_client_describe(c, id, &now) == 0)
+            s = cJSON_Print(now);
+        cr_assert_fail("result of %s: %s (%s); describe: %s", id,
+                       duro_strerror(rc), duro_client_errstr(c),
+                       s ? s : "-");
+    }
+    return d;
+}
+
+cJSON *duro_test_history(duro_client *c, const char *id)
+{
+    cJSON *events = NULL;
+    int rc = duro_client_history(c, id, NULL, &events);
+    cr_assert_eq(rc, 0, "history of %s: %s (%s)", id, duro_strerror(rc),
+                 duro_client_errstr(c));
+    return events;
+}
+
+int duro_test_count_events(const cJSON *history, const char *type)
+{
+    int n = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, history)
+    {
+        if (!strcmp(duro_test_str(e, "type"), type)) n++;
+    }
+    return n;
+}
+
+const cJSON *duro_test_find_event(const cJSON *history, const char *type,
+                                  int n)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, history)
+    {
+        if (!strcmp(duro_test_str(e, "type"), type) && n-- == 0) return e;
+    }
+    return NULL;
+}
+
+const cJSON *duro_test_event_data(const cJSON *event)
+{
+    return cJSON_GetObjectItemCaseSensitive(event, "data");
+}
+
+int64_t duro_test_event_time_ms(const cJSON *event)
+{
+    const char *s = duro_test_str(event, "time");
+    struct tm tm = {0};
+    int ms = 0;
+    if (sscanf(s, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon,
+               &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) != 7)
+        return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (int64_t)timegm(&tm) * 1000 + ms;
+}
+
+double duro_test_num(const cJSON *o, const char *name, double def)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsNumber(v) ? v->valuedouble : def;
+}
+
+const char *duro_test_str(const cJSON *o, const char *name)
+{
+    const char *s =
+        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, name));
+    return s ? s : "";
+}
+
+/* ---- Running a command ---- */
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return strdup("");
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)(n > 0 ? n : 0) + 1);
+    size_t got = buf && n > 0 ? fread(buf, 1, (size_t)n, f) : 0;
+    if (buf) buf[got] = '\0';
+    fclose(f);
+    return buf;
+}
+
+void duro_test_run(duro_test_harness *h, duro_test_output *o,
+                   int64_t timeout_ms, const char *prog, ...)
+{
+    static int runs;
+    memset(o, 0, sizeof(*o));
+    char path[PATH_MAX], out[PATH_MAX + 64], err[PATH_MAX + 64];
+    snprintf(path, sizeof(path), "%s/%s", DURO_BIN_DIR, prog);
+    snprintf(out, sizeof(out), "%s/run-%d.out", h->dir, runs);
+    snprintf(err, sizeof(err), "%s/run-%d.err", h->dir, runs);
+    runs++;
+    char *argv[MAX_ARGS + 2];
+    int n = 0;
+    argv[n++] = path;
+    va_list ap;
+    va_start(ap, prog);
+    char *a;
+    while ((a = va_arg(ap, char *)) && n < MAX_ARGS + 1) argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    int64_t t0 = duro_test_mono_ms();
+    pid_t pid = start_child(path, argv, out, err);
+    cr_assert_gt(pid, 0, "fork: %s", strerror(errno));
+    duro_test_child ch = {.pid = pid};
+    if (!reap(&ch, timeout_ms)) {
+        kill(pid, SIGKILL);
+        reap(&ch, 2000);
+        o->timed_out = true;
+    }
+    o->elapsed_ms = duro_test_mono_ms() - t0;
+    o->exit_code = !o->timed_out && WIFEXITED(ch.status)
+                       ? WEXITSTATUS(ch.status)
+                       : -1;
+    o->out = slurp(out);
+    o->err = slurp(err);
+}
+
+void duro_test_output_free(duro_test_output *o)
+{
+    free(o->out);
+    free(o->err);
+    o->out = o->err = NULL;
+}

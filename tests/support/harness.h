@@ -1,0 +1,179 @@
+/* harness.h: process harness for the Criterion integration tests.
+ *
+ * Every Criterion test runs in its own process; a test that needs Redis
+ * starts a throwaway redis-server on a free port, then the Duro programs it
+ * exercises (duro-scheduler, duro-test-worker, bench-worker, duro), all as
+ * children of the test process:
+ *
+ *     static duro_test_harness h;
+ *     TestSuite(timers, .init = setup, .fini = duro_test_fini, .timeout = 60);
+ *     static void setup(void) { duro_test_redis_start(&h); }
+ *
+ *     Test(timers, sleep_fires) {
+ *         duro_test_spawn(&h, "duro-scheduler", NULL);
+ *         duro_test_spawn(&h, "duro-test-worker", NULL);
+ *         ...
+ *         duro_test_finish(&h);
+ *     }
+ *
+ * Children get SIGKILL when the test process dies (PR_SET_PDEATHSIG), so a
+ * test killed by Criterion's timeout leaves nothing running. Their stdout
+ * and stderr go to <dir>/<program>-<n>.log; duro_test_fini prints the tail
+ * of every log when the test did not reach duro_test_finish. */
+#ifndef DURO_TEST_HARNESS_H
+#define DURO_TEST_HARNESS_H
+
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <cjson/cJSON.h>
+#include <hiredis/hiredis.h>
+
+#include "duro/client.h"
+
+#ifndef DURO_BIN_DIR
+#error "DURO_BIN_DIR must name the directory of the built programs"
+#endif
+
+#define DURO_TEST_MAX_CHILDREN 32
+
+/* duro_test_child: one process the harness started. */
+typedef struct {
+    pid_t pid;
+    char name[64];
+    char log[PATH_MAX + 160];
+    bool reaped;     /* waitpid collected it */
+    int status;      /* its wait status once reaped */
+    int killed_with; /* the signal the test sent it on purpose, or 0 */
+} duro_test_child;
+
+/* duro_test_harness: zero it (static storage does) before
+ * duro_test_redis_start. */
+typedef struct {
+    char dir[PATH_MAX];     /* temp dir: redis files and child logs */
+    int redis_port;
+    char redis_url[64];
+    pid_t redis_pid;
+    duro_test_child children[DURO_TEST_MAX_CHILDREN];
+    int nchildren;
+    bool passed;            /* set by duro_test_finish */
+    bool stopped;
+    int bad_children;       /* what stop found */
+} duro_test_harness;
+
+/* duro_test_redis_start starts redis-server on 127.0.0.1 on a free port in
+ * a new temp dir, waits until it answers PING (5s), exports DURO_REDIS_URL
+ * and registers the harness for duro_test_fini / atexit. Fails the test
+ * (cr_assert) when no server comes up. */
+void duro_test_redis_start(duro_test_harness *h);
+
+/* duro_test_spawn starts DURO_BIN_DIR/<prog> with the NULL-terminated
+ * arguments, stdout+stderr to a log file; returns the pid. */
+pid_t duro_test_spawn(duro_test_harness *h, const char *prog, ...)
+    __attribute__((sentinel));
+pid_t duro_test_spawnv(duro_test_harness *h, const char *prog,
+                       char *const args[]);
+
+/* duro_test_kill sends sig to a child started by the harness and, for a
+ * fatal signal, remembers that the test meant it (it is not a crash). */
+void duro_test_kill(duro_test_harness *h, pid_t pid, int sig);
+
+/* duro_test_alive: the child has not exited yet. */
+bool duro_test_alive(duro_test_harness *h, pid_t pid);
+
+/* duro_test_stop_all sends SIGTERM to every child still running (redis
+ * last), waits up to 5s, SIGKILLs the rest and removes the temp dir.
+ * Returns how many Duro children ended badly: a non-zero exit after SIGTERM
+ * or death by a signal the test did not send. Idempotent. */
+int duro_test_stop_all(duro_test_harness *h);
+
+/* duro_test_finish stops everything, asserts that every child shut down
+ * cleanly, and marks the test passed (so no logs are dumped). Call it as
+ * the last line of a test. */
+void duro_test_finish(duro_test_harness *h);
+
+/* duro_test_fini: a Criterion .fini: dumps the logs when the test did not
+ * finish, then stops everything. */
+void duro_test_fini(void);
+
+/* duro_test_dump_logs prints the last `lines` lines of each child's log to
+ * stderr. */
+void duro_test_dump_logs(duro_test_harness *h, int lines);
+
+/* ---- Waiting ---- */
+
+/* duro_test_mono_ms: a monotonic clock in ms. */
+int64_t duro_test_mono_ms(void);
+void duro_test_sleep_ms(int64_t ms);
+
+/* duro_test_wait_until(expr, timeout_ms) evaluates expr every 10 ms until
+ * it is true or the deadline passes; yields whether it became true. */
+#define duro_test_wait_until(expr, timeout_ms)                                 \
+    ({                                                                         \
+        int64_t dt_deadline_ = duro_test_mono_ms() + (timeout_ms);             \
+        bool dt_ok_;                                                           \
+        while (!(dt_ok_ = (expr)) && duro_test_mono_ms() < dt_deadline_)       \
+            duro_test_sleep_ms(10);                                            \
+        dt_ok_;                                                                \
+    })
+
+/* ---- Running a command to completion ---- */
+
+/* duro_test_output: what duro_test_run captured; free with
+ * duro_test_output_free. */
+typedef struct {
+    int exit_code;   /* -1 when it died by a signal or timed out */
+    bool timed_out;
+    int64_t elapsed_ms;
+    char *out;       /* stdout, NUL-terminated */
+    char *err;       /* stderr */
+} duro_test_output;
+
+/* duro_test_run runs DURO_BIN_DIR/<prog> with the NULL-terminated
+ * arguments and waits up to timeout_ms (then SIGKILL). */
+void duro_test_run(duro_test_harness *h, duro_test_output *o,
+                   int64_t timeout_ms, const char *prog, ...)
+    __attribute__((sentinel));
+void duro_test_output_free(duro_test_output *o);
+
+/* ---- Redis and client access ---- */
+
+/* duro_test_redis: a new hiredis connection to the test server (asserts). */
+redisContext *duro_test_redis(duro_test_harness *h);
+/* duro_test_client: a new client for the test server (asserts). */
+duro_client *duro_test_client(duro_test_harness *h);
+
+/* duro_test_start starts a workflow through the client (asserts). input
+ * may be NULL; task_timeout_ms 0 = default. */
+void duro_test_start(duro_client *c, const char *id, const char *type,
+                     const char *queue, const char *input,
+                     int64_t task_timeout_ms);
+
+/* duro_test_result waits (timeout_ms) for the workflow to close and
+ * returns its describe object (asserts). Caller frees. */
+cJSON *duro_test_result(duro_client *c, const char *id, int64_t timeout_ms);
+
+/* duro_test_history: the current run's events (asserts). Caller frees. */
+cJSON *duro_test_history(duro_client *c, const char *id);
+
+/* duro_test_count_events: events of `type` in a history array. */
+int duro_test_count_events(const cJSON *history, const char *type);
+/* duro_test_find_event: the n-th (0-based) event of `type`, or NULL. */
+const cJSON *duro_test_find_event(const cJSON *history, const char *type,
+                                  int n);
+/* duro_test_event_data: an event's "data" member (may be NULL). */
+const cJSON *duro_test_event_data(const cJSON *event);
+/* duro_test_event_time_ms: the ISO "time" of an event, in ms since the
+ * epoch (-1 when absent or unparseable). */
+int64_t duro_test_event_time_ms(const cJSON *event);
+/* duro_test_num: a number member of o, or `def`. */
+double duro_test_num(const cJSON *o, const char *name, double def);
+/* duro_test_str: a string member of o, or "". */
+const char *duro_test_str(const cJSON *o, const char *name);
+
+/* duro_test_free_port: a TCP port on 127.0.0.1 nothing listens on now. */
+int duro_test_free_port(void);
+
+#endif

@@ -1,0 +1,227 @@
+/* test_worker.c: duro-test-worker, the workflows and activities the
+ * integration tests drive (task queue "test").
+ *
+ * Workflows (input -> result):
+ *   activities        {"n":N}  -> {"echoed":[0..N-1]}   N sequential echoes
+ *   retry             null     -> {"attempt":3}         fails twice, retried
+ *   nonretry          null     -> FAILED "Fatal: card declined"
+ *   sleep             {"ms":M} -> {"before","after"}    duro_now around a sleep
+ *   timeout           null     -> {"attempt":2}         attempt 1 exceeds 1s
+ *   fanout            {"n":N}  -> {"sum":1+..+N}        async + await_all
+ *   unknown-activity  null     -> FAILED (activity not registered)
+ *
+ * Activities append "<name> <workflowId>/<seq> <attempt>" to the file named
+ * by $DURO_TEST_LOG, when set, so that tests can count executions without
+ * touching Redis. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "duro/worker.h"
+
+/* ---- Activities ---- */
+
+/* note_execution appends one line per attempt to $DURO_TEST_LOG. */
+static void note_execution(duro_actx *ctx)
+{
+    const char *path = getenv("DURO_TEST_LOG");
+    if (!path || !*path) return;
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd < 0) return;
+    char line[512];
+    int n = snprintf(line, sizeof(line), "%s %s %d\n", duro_actx_name(ctx),
+                     duro_actx_idempotency_key(ctx), duro_actx_attempt(ctx));
+    if (n > 0) (void)!write(fd, line, (size_t)n);
+    close(fd);
+}
+
+static cJSON *echo(duro_actx *ctx, const cJSON *input, void *arg)
+{
+    note_execution(ctx);
+    return cJSON_Duplicate(input, 1);
+}
+
+/* add_one: input number + 1. */
+static cJSON *add_one(duro_actx *ctx, const cJSON *input, void *arg)
+{
+    note_execution(ctx);
+    return cJSON_CreateNumber(cJSON_GetNumberValue(input) + 1);
+}
+
+/* flaky fails (retryably) on attempts 1 and 2. */
+static cJSON *flaky(duro_actx *ctx, const cJSON *input, void *arg)
+{
+    note_execution(ctx);
+    int attempt = duro_actx_attempt(ctx);
+    if (attempt < 3) {
+        duro_actx_fail(ctx, "Flaky", false, "flaky failure on attempt %d",
+                       attempt);
+        return NULL;
+    }
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddNumberToObject(r, "attempt", attempt);
+    return r;
+}
+
+static cJSON *fatal(duro_actx *ctx, const cJSON *input, void *arg)
+{
+    note_execution(ctx);
+    duro_actx_fail(ctx, "Fatal", true, "card declined");
+    return NULL;
+}
+
+/* slow: attempt 1 takes 3s (past its 1s start-to-close), later ones are
+ * quick. */
+static cJSON *slow(duro_actx *ctx, const cJSON *input, void *arg)
+{
+    note_execution(ctx);
+    int attempt = duro_actx_attempt(ctx);
+    if (attempt == 1) {
+        for (int i = 0; i < 300 && !duro_actx_is_canceled(ctx); i++) {
+            struct timespec ts = {0, 10 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddNumberToObject(r, "attempt", attempt);
+    return r;
+}
+
+/* ---- Workflows ---- */
+
+static int input_int(const cJSON *input, const char *name, int def)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(input, name);
+    return cJSON_IsNumber(v) ? v->valueint : def;
+}
+
+static duro_activity_opts quick_opts(void)
+{
+    duro_activity_opts o = {0};
+    o.start_to_close_ms = duro_seconds(10);
+    o.retry.initial_interval_ms = 100;
+    o.retry.backoff_coefficient = 2.0;
+    o.retry.maximum_interval_ms = 1000;
+    return o;
+}
+
+static cJSON *wf_activities(duro_wf *wf, const cJSON *input)
+{
+    int n = input_int(input, "n", 3);
+    duro_activity_opts o = quick_opts();
+    cJSON *out = cJSON_CreateArray();
+    duro_keep(wf, out);
+    for (int i = 0; i < n; i++) {
+        cJSON *in = cJSON_CreateNumber(i);
+        duro_result r = duro_activity(wf, "echo", in, &o);
+        cJSON_Delete(in);
+        if (!r.ok) return duro_fail(wf, NULL, "echo %d: %s", i, r.error);
+        cJSON_AddItemToArray(out, cJSON_Duplicate(r.value, 1));
+    }
+    cJSON *res = cJSON_CreateObject();
+    cJSON_AddItemToObject(res, "echoed", cJSON_Duplicate(out, 1));
+    return res;
+}
+
+static cJSON *wf_retry(duro_wf *wf, const cJSON *input)
+{
+    duro_activity_opts o = quick_opts();
+    duro_result r = duro_activity(wf, "flaky", NULL, &o);
+    if (!r.ok) return duro_fail(wf, NULL, "flaky: %s", r.error);
+    cJSON *res = cJSON_CreateObject();
+    cJSON_AddNumberToObject(res, "attempt",
+                            input_int(r.value, "attempt", -1));
+    return res;
+}
+
+static cJSON *wf_nonretry(duro_wf *wf, const cJSON *input)
+{
+    duro_activity_opts o = quick_opts();
+    duro_result r = duro_activity(wf, "fatal", NULL, &o);
+    if (r.ok) return cJSON_CreateString("unexpected success");
+    const char *type = cJSON_GetStringValue(
+        cJSON_GetObjectItemCaseSensitive(r.failure, "type"));
+    return duro_fail(wf, "Fatal", "%s: %s", type ? type : "?", r.error);
+}
+
+static cJSON *wf_sleep(duro_wf *wf, const cJSON *input)
+{
+    int ms = input_int(input, "ms", 300);
+    int64_t before = duro_now(wf);
+    duro_sleep(wf, ms);
+    int64_t after = duro_now(wf);
+    cJSON *res = cJSON_CreateObject();
+    cJSON_AddNumberToObject(res, "before", (double)before);
+    cJSON_AddNumberToObject(res, "after", (double)after);
+    return res;
+}
+
+static cJSON *wf_timeout(duro_wf *wf, const cJSON *input)
+{
+    duro_activity_opts o = quick_opts();
+    o.start_to_close_ms = 1000;
+    duro_result r = duro_activity(wf, "slow", NULL, &o);
+    if (!r.ok) return duro_fail(wf, NULL, "slow: %s", r.error);
+    cJSON *res = cJSON_CreateObject();
+    cJSON_AddNumberToObject(res, "attempt",
+                            input_int(r.value, "attempt", -1));
+    return res;
+}
+
+static cJSON *wf_fanout(duro_wf *wf, const cJSON *input)
+{
+    int n = input_int(input, "n", 10);
+    if (n < 1 || n > 100) return duro_fail(wf, "InvalidInput", "n: 1..100");
+    duro_activity_opts o = quick_opts();
+    duro_future *fs[100];
+    for (int i = 0; i < n; i++) {
+        cJSON *in = cJSON_CreateNumber(i);
+        fs[i] = duro_activity_async(wf, "add_one", in, &o);
+        cJSON_Delete(in);
+    }
+    duro_await_all(wf, fs, n);
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+        duro_result r = duro_future_result(fs[i]);
+        if (!r.ok) return duro_fail(wf, NULL, "add_one %d: %s", i, r.error);
+        sum += cJSON_GetNumberValue(r.value);
+    }
+    cJSON *res = cJSON_CreateObject();
+    cJSON_AddNumberToObject(res, "sum", sum);
+    return res;
+}
+
+static cJSON *wf_unknown_activity(duro_wf *wf, const cJSON *input)
+{
+    duro_activity_opts o = quick_opts();
+    o.retry.max_attempts = 2;
+    duro_result r = duro_activity(wf, "no-such-activity", NULL, &o);
+    if (r.ok) return cJSON_CreateString("unexpected success");
+    return duro_fail(wf, "ActivityFailed", "%s", r.error);
+}
+
+int main(int argc, char **argv)
+{
+    duro_worker *w;
+    duro_worker_opts o = {0};
+    o.task_queue = "test";
+    if (duro_worker_new(&w, &o) != 0) return 1;
+    duro_worker_register_workflow(w, "activities", wf_activities);
+    duro_worker_register_workflow(w, "retry", wf_retry);
+    duro_worker_register_workflow(w, "nonretry", wf_nonretry);
+    duro_worker_register_workflow(w, "sleep", wf_sleep);
+    duro_worker_register_workflow(w, "timeout", wf_timeout);
+    duro_worker_register_workflow(w, "fanout", wf_fanout);
+    duro_worker_register_workflow(w, "unknown-activity", wf_unknown_activity);
+    duro_worker_register_activity(w, "echo", echo, NULL);
+    duro_worker_register_activity(w, "add_one", add_one, NULL);
+    duro_worker_register_activity(w, "flaky", flaky, NULL);
+    duro_worker_register_activity(w, "fatal", fatal, NULL);
+    duro_worker_register_activity(w, "slow", slow, NULL);
+    int rc = duro_worker_main(w, argc, argv);
+    duro_worker_free(w);
+    return rc;
+}
