@@ -10,7 +10,7 @@
 --    nothing half done;
 --  * time is Redis' own (TIME).
 
-local DURO_LIBRARY_VERSION = 4
+local DURO_LIBRARY_VERSION = 5
 local GROUP = 'duro'
 
 -- ---- Helpers -------------------------------------------------------------
@@ -498,8 +498,13 @@ local function duro_wft_fail(keys, args)
     end
     drain_buffer(w)
     local newtoken = redis.call('HINCRBY', k.wf, 'token', 1)
-    redis.call('HINCRBY', k.wf, 'wft_attempt', 1)
+    local attempt = redis.call('HINCRBY', k.wf, 'wft_attempt', 1)
     redis.call('HSET', k.wf, 'wft_error', msg or '')
+    if backoff < 0 then
+        -- a failing task (bug, non-determinism, unknown type) must not spin
+        -- the fleet: 1s, 2s, 4s ... up to a minute
+        backoff = math.min(1000 * 2 ^ (attempt - 2), 60000)
+    end
     if backoff <= 0 then
         enqueue_wft(w, newtoken)
     else
@@ -537,6 +542,28 @@ local function duro_act_complete(keys, args)
     end
     return retry_or_resolve(w, act, seq, attempt, delay, failure,
                             'ActivityFailed', data)
+end
+
+-- duro_act_release 7 wf hist buf wft timers pa act  run seq attempt entry
+-- A stopping worker hands back an attempt it will not finish: the same
+-- attempt goes back to the queue at once instead of after its timeout.
+-- Whichever run of it completes first wins; the other is fenced off.
+local function duro_act_release(keys, args)
+    local k = {wf = keys[1], hist = keys[2], buf = keys[3], wft = keys[4],
+               timers = keys[5], pa = keys[6]}
+    local act = keys[7]
+    local run, seq, attempt, entry = args[1], args[2], tonumber(args[3]),
+                                     args[4]
+    local w = load_wf(k)
+    if not current(w, run) or
+        tonumber(pa_get(w, seq, 'attempt')) ~= attempt or
+        pa_get(w, seq, 'entry') ~= entry then
+        ack(act, entry)
+        return 'orphan'
+    end
+    ack(act, entry)
+    enqueue_activity(w, act, seq, attempt)
+    return 'released'
 end
 
 -- duro_act_heartbeat 2 wf pa  run seq attempt details
@@ -686,6 +713,7 @@ redis.register_function('duro_wft_complete', duro_wft_complete)
 redis.register_function('duro_wft_fail', duro_wft_fail)
 redis.register_function('duro_act_complete', duro_act_complete)
 redis.register_function('duro_act_heartbeat', duro_act_heartbeat)
+redis.register_function('duro_act_release', duro_act_release)
 redis.register_function('duro_act_timeout', duro_act_timeout)
 redis.register_function('duro_wft_timeout', duro_wft_timeout)
 redis.register_function('duro_timer_fire', duro_timer_fire)

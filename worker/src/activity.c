@@ -301,11 +301,87 @@ void duro__act_flush_unsent(duro_worker *w)
     }
 }
 
+/* ---- Handing back ---- */
+
+static void inflight_add(duro_worker *w, duro_actx *c)
+{
+    c->inflight_prev = NULL;
+    c->inflight_next = w->inflight;
+    if (w->inflight) w->inflight->inflight_prev = c;
+    w->inflight = c;
+}
+
+static void inflight_remove(duro_worker *w, duro_actx *c)
+{
+    if (c->inflight_prev)
+        c->inflight_prev->inflight_next = c->inflight_next;
+    else if (w->inflight == c)
+        w->inflight = c->inflight_next;
+    if (c->inflight_next) c->inflight_next->inflight_prev = c->inflight_prev;
+    c->inflight_prev = c->inflight_next = NULL;
+}
+
+static void on_release_reply(duro_aredis *r, redisReply *reply, void *arg)
+{
+    duro_actx *c = arg;
+    duro_worker *w = c->w;
+    w->releasing--;
+    duro_info("HAND-BACK wf=%s activity=%s seq=%s attempt=%d %s", c->id, c->name,
+              c->seq, c->attempt,
+              !reply ? "lost (the timeout will retry it)"
+              : reply->type == REDIS_REPLY_ERROR ? reply->str : reply->str);
+    actx_unref(c);
+    duro__maybe_finish(w);
+}
+
+/* send_release puts the attempt back in its queue for another worker. */
+static void send_release(duro_actx *c)
+{
+    duro_worker *w = c->w;
+    duro_wf_keys k;
+    duro_wf_keys_init(&k, w->partitions, c->id, c->run);
+    char wft[DURO_KEY_MAX], act[DURO_KEY_MAX];
+    duro_key_wft(wft, sizeof(wft), c->partition, c->wfqueue);
+    duro_key_act(act, sizeof(act), c->partition, c->actqueue);
+    const char *keys[] = {k.wf, k.hist, k.buf, wft, k.timers, k.pa, act};
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "FCALL");
+    duro_argv_push(&a, "duro_act_release");
+    duro_argv_push(&a, "7");
+    for (int i = 0; i < 7; i++) duro_argv_push(&a, keys[i]);
+    duro_argv_push(&a, c->run);
+    duro_argv_push(&a, c->seq);
+    duro_argv_pushll(&a, c->attempt);
+    duro_argv_push(&a, c->entry);
+    c->refs++;
+    w->releasing++;
+    if (duro_aredis_command(w->cmd, on_release_reply, c, &a) != 0) {
+        w->releasing--;
+        actx_unref(c);
+    }
+    duro_argv_free(&a);
+}
+
+void duro__act_release_inflight(duro_worker *w)
+{
+    for (duro_actx *c = w->inflight; c; c = c->inflight_next) {
+        /* the thread keeps running it; its late outcome is fenced off by
+         * whichever attempt finishes first */
+        c->refs++;
+        send_release(c);
+    }
+}
+
 /* ---- Running ---- */
 
 void duro__act_pool_work(void *job)
 {
     duro_actx *c = job;
+    if (atomic_load(&c->w->handing_back)) {
+        c->handed_back = true; /* queued here but not begun: give it back */
+        return;
+    }
     if (c->failed) return; /* rejected before it ran */
     cJSON *r = c->reg->fn(c, c->input, c->reg->arg);
     if (c->failed)
@@ -333,6 +409,12 @@ void duro__act_pool_done(void *job)
     duro_actx *c = job;
     duro_worker *w = c->w;
     hb_forget(w, c);
+    inflight_remove(w, c);
+    if (c->handed_back) {
+        send_release(c);
+        actx_unref(c);
+        return;
+    }
     if (c->failed)
         w->act_failed++;
     else
@@ -415,7 +497,8 @@ static void on_read(duro_aredis *r, redisReply *reply, void *arg)
     if (!reply) return;
     if (reply->type == REDIS_REPLY_ERROR) {
         duro_warn("ACT-READ err=%s", reply->str);
-        return;
+        if (strstr(reply->str, "NOGROUP")) duro__ensure_groups(w);
+        return; /* the tick polls again */
     }
     if (reply->type == REDIS_REPLY_ARRAY) {
         for (size_t s = 0; s < reply->elements; s++) {
@@ -426,7 +509,9 @@ static void on_read(duro_aredis *r, redisReply *reply, void *arg)
             for (size_t i = 0; i < entries->elements; i++) {
                 duro_actx *c = actx_from_entry(w, stream, entries->element[i]);
                 if (!c) continue;
+                inflight_add(w, c);
                 if (duro__pool_submit(w->pool, c) != 0) {
+                    inflight_remove(w, c);
                     duro_actx_fail(c, "WorkerOutOfMemory", false, "cannot queue");
                     send_completion(c);
                 }

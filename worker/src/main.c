@@ -131,5 +131,6 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
     }
     int rc = duro_worker_run(w);
     if (rc == DURO_EINVAL) return 2;
-    return rc == 0 ? 0 : 1;
+    /* ETIMEDOUT: stopped after the grace period with work handed back */
+    return rc == 0 || rc == DURO_ETIMEDOUT ? 0 : 1;
 }

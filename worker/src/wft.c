@@ -446,7 +446,8 @@ static void on_read(duro_aredis *r, redisReply *reply, void *arg)
     if (!reply) return; /* reconnect restarts polling */
     if (reply->type == REDIS_REPLY_ERROR) {
         duro_warn("WFT-READ err=%s", reply->str);
-        return; /* the tick re-creates groups and polls again */
+        if (strstr(reply->str, "NOGROUP")) duro__ensure_groups(w);
+        return; /* the tick polls again */
     }
     if (reply->type == REDIS_REPLY_ARRAY) {
         for (size_t s = 0; s < reply->elements; s++) {

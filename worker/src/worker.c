@@ -152,6 +152,41 @@ void duro__dead_letter(duro_worker *w, const char *stream,
     }
 }
 
+static void on_group_created(duro_aredis *r, redisReply *reply, void *arg)
+{
+    duro_worker *w = arg;
+    w->groups_pending = false;
+}
+
+void duro__ensure_groups(duro_worker *w)
+{
+    if (w->groups_pending) return;
+    duro_info("GROUPS re-creating the task stream groups (Redis lost them)");
+    w->groups_pending = true;
+    duro_argv a;
+    for (int p = 0; p < w->partitions; p++) {
+        const char *keys[3] = {w->wft_keys[p], w->act_keys[p], w->qry_keys[p]};
+        for (int i = 0; i < 3; i++) {
+            duro_argv_init(&a);
+            duro_argv_push(&a, "XGROUP");
+            duro_argv_push(&a, "CREATE");
+            duro_argv_push(&a, keys[i]);
+            duro_argv_push(&a, DURO_GROUP);
+            duro_argv_push(&a, "0");
+            duro_argv_push(&a, "MKSTREAM");
+            duro_aredis_command(w->cmd, ignore_reply, NULL, &a);
+            duro_argv_free(&a);
+        }
+    }
+    duro_argv_init(&a);
+    duro_argv_push(&a, "SADD");
+    duro_argv_push(&a, DURO_QUEUES_KEY);
+    duro_argv_push(&a, w->task_queue);
+    if (duro_aredis_command(w->cmd, on_group_created, w, &a) != 0)
+        w->groups_pending = false;
+    duro_argv_free(&a);
+}
+
 /* ---- Setup ---- */
 
 /* create_groups makes every task stream and its group exist (BUSYGROUP is
@@ -224,6 +259,7 @@ static void begin_stop(duro_worker *w, const char *why)
 {
     if (w->stopping) return;
     w->stopping = true;
+    atomic_store(&w->handing_back, true);
     w->stop_deadline_ms = duro_mono_ms() + w->shutdown_grace_ms;
     duro_info("STOPPING reason=%s inflight_workflow_tasks=%d activities=%d", why,
               w->wft_inflight, w->pool ? duro__pool_busy(w->pool) : 0);
@@ -272,17 +308,32 @@ static void close_all(duro_worker *w)
     duro__pool_close(w->pool, on_pool_closed, w);
 }
 
+/* duro__maybe_finish closes the worker once stopping and idle: no blocking
+ * read outstanding, no workflow task or activity in progress, every
+ * outcome delivered. After the grace period, activities still running are
+ * handed back and the worker stops without them. */
 void duro__maybe_finish(duro_worker *w)
 {
     if (!w->stopping || !w->running) return;
     bool late = duro_mono_ms() >= w->stop_deadline_ms;
-    int busy = duro__pool_busy(w->pool);
-    if (w->wft_reading || w->act_reading) {
-        if (!late) return; /* a blocking read returns within READ_BLOCK_MS */
-    }
+    if ((w->wft_reading || w->act_reading) && !late) return;
     if (w->wft_inflight > 0 && !late) return;
-    if (busy > 0) return; /* threads cannot be taken back; see shutdown grace */
     if (w->unsent_head && !late) return;
+    if (duro__pool_busy(w->pool) > 0) {
+        if (!late) return;
+        if (!w->abandoned) {
+            duro_warn("STOP-GRACE-OVER activities=%d handed back",
+                      duro__pool_busy(w->pool));
+            w->abandoned = true;
+            duro__act_release_inflight(w);
+        }
+        if (w->releasing > 0) return;
+        /* the pool's threads cannot be stopped: leave them to the exit */
+        w->running = false;
+        uv_stop(&w->loop);
+        return;
+    }
+    if (w->releasing > 0) return;
     w->running = false;
     close_all(w);
 }
@@ -364,6 +415,10 @@ int duro_worker_run(duro_worker *w)
         begin_stop(w, "stop requested");
     }
     uv_run(&w->loop, UV_RUN_DEFAULT);
+    if (w->abandoned) {
+        duro_info("STOPPED with activities still running (handed back)");
+        return DURO_ETIMEDOUT;
+    }
     uv_loop_close(&w->loop);
     return 0;
 }
@@ -384,6 +439,7 @@ void duro_worker_stop(duro_worker *w)
 void duro_worker_free(duro_worker *w)
 {
     if (!w) return;
+    if (w->abandoned) return; /* activity threads may still use it */
     duro__cache_close(&w->cache);
     while (w->workflows) {
         wf_reg *r = w->workflows;

@@ -77,6 +77,8 @@ struct duro_actx {
     atomic_bool canceled;
     struct duro_actx *unsent_next;
     int send_attempts;
+    bool handed_back;   /* not run: the worker is stopping */
+    struct duro_actx *inflight_prev, *inflight_next;
 };
 
 typedef struct duro_worker {
@@ -102,6 +104,11 @@ typedef struct duro_worker {
     uv_signal_t sigterm, sigint;
     uv_timer_t tick;       /* retries unsent completions, re-polls */
     bool running, stopping;
+    atomic_bool handing_back; /* pool threads skip jobs they have not begun */
+    bool abandoned;        /* stopped with activity threads still running */
+    duro_actx *inflight;   /* activities submitted to the pool */
+    int releasing;         /* hand-back calls awaiting their reply */
+    bool groups_pending;   /* re-creating stream groups after NOGROUP */
     int64_t stop_deadline_ms;
     int closing;           /* handles still closing */
 
@@ -141,7 +148,13 @@ void duro__act_pool_work(void *job);
 void duro__act_pool_done(void *job);
 void duro__hb_drain(uv_async_t *h);
 
+/* activity.c: hand back every attempt still running (shutdown grace over) */
+void duro__act_release_inflight(duro_worker *w);
+
 /* worker.c */
+/* duro__ensure_groups re-creates the task streams' groups (after a Redis
+ * that lost its data answered NOGROUP). */
+void duro__ensure_groups(duro_worker *w);
 void duro__dead_letter(duro_worker *w, const char *stream,
                        const redisReply *entry, const char *reason);
 void duro__maybe_finish(duro_worker *w);
