@@ -38,6 +38,14 @@ static duro_wf *new_run(duro_workflow_fn fn)
     return wf;
 }
 
+/* apply_all applies a whole recorded history, as the replay checker does:
+ * the last task is matched at the end. */
+static int apply_all(duro_wf *wf, history *h)
+{
+    int rc = duro__run_apply(wf, h->ev, h->n);
+    return rc ? rc : duro__run_end_replay(wf);
+}
+
 static int count_cmds(const duro__cmd *c)
 {
     int n = 0;
@@ -160,7 +168,7 @@ Test(replay, changed_activity_name_is_nondeterministic)
     add(&h, DURO_EVENT_WORKFLOW_TASK_COMPLETED, "{\"now\":2000}");
     add(&h, DURO_EVENT_ACTIVITY_SCHEDULED, "{\"seq\":1,\"name\":\"charge\"}");
     duro_wf *wf = new_run(two_activities);
-    cr_assert_eq(duro__run_apply(wf, h.ev, h.n), DURO_ENONDET);
+    cr_assert_eq(apply_all(wf, &h), DURO_ENONDET);
     cr_assert_not_null(wf->nondet);
     cr_assert_not_null(strstr(wf->nondet, "event 3"), "%s", wf->nondet);
     cr_assert_not_null(strstr(wf->nondet, "charge"), "%s", wf->nondet);
@@ -176,7 +184,7 @@ Test(replay, timer_where_code_schedules_activity_is_nondeterministic)
     add(&h, DURO_EVENT_WORKFLOW_TASK_COMPLETED, "{\"now\":2000}");
     add(&h, DURO_EVENT_TIMER_STARTED, "{\"seq\":1,\"durationMs\":5}");
     duro_wf *wf = new_run(two_activities);
-    cr_assert_eq(duro__run_apply(wf, h.ev, h.n), DURO_ENONDET);
+    cr_assert_eq(apply_all(wf, &h), DURO_ENONDET);
     cr_assert_not_null(strstr(wf->nondet, "TimerStarted"), "%s", wf->nondet);
     duro__run_free(wf);
     history_free(&h);
@@ -190,7 +198,7 @@ Test(replay, command_missing_from_history_is_nondeterministic)
     /* the recorded task issued nothing, but the code schedules "a" */
     add(&h, DURO_EVENT_SIGNAL_RECEIVED, "{\"name\":\"s\",\"input\":null}");
     duro_wf *wf = new_run(two_activities);
-    cr_assert_eq(duro__run_apply(wf, h.ev, h.n), DURO_ENONDET);
+    cr_assert_eq(apply_all(wf, &h), DURO_ENONDET);
     cr_assert_not_null(strstr(wf->nondet, "does not have"), "%s", wf->nondet);
     duro__run_free(wf);
     history_free(&h);
@@ -204,7 +212,7 @@ Test(replay, history_command_the_code_never_issues_is_nondeterministic)
     add(&h, DURO_EVENT_ACTIVITY_SCHEDULED, "{\"seq\":1,\"name\":\"a\"}");
     add(&h, DURO_EVENT_ACTIVITY_SCHEDULED, "{\"seq\":2,\"name\":\"extra\"}");
     duro_wf *wf = new_run(two_activities);
-    cr_assert_eq(duro__run_apply(wf, h.ev, h.n), DURO_ENONDET);
+    cr_assert_eq(apply_all(wf, &h), DURO_ENONDET);
     cr_assert_not_null(strstr(wf->nondet, "issued no command"), "%s", wf->nondet);
     duro__run_free(wf);
     history_free(&h);
@@ -231,7 +239,7 @@ Test(replay, workflow_clock_comes_from_the_history)
     add(&h, DURO_EVENT_WORKFLOW_TASK_COMPLETED, "{\"now\":2600}");
     add(&h, DURO_EVENT_WORKFLOW_COMPLETED, "{\"result\":null}");
     duro_wf *wf = new_run(sleeper);
-    cr_assert_eq(duro__run_apply(wf, h.ev, h.n), 0);
+    cr_assert_eq(apply_all(wf, &h), 0);
     cr_assert(wf->done);
     cr_assert_null(wf->cmds);
     duro__run_free(wf);
@@ -348,5 +356,117 @@ Test(replay, random_and_uuid_are_the_same_on_replay)
         duro__run_free(wf);
     }
     free(first);
+    history_free(&h);
+}
+
+/* ---- Versions and side effects ---- */
+
+static cJSON *patched(duro_wf *wf, const cJSON *input)
+{
+    /* v1 of this code scheduled only "a"; v2 adds "check" before it */
+    if (duro_get_version(wf, "add-check", DURO_DEFAULT_VERSION, 1) == 1)
+        duro_activity(wf, "check", NULL, NULL);
+    duro_activity(wf, "a", NULL, NULL);
+    return NULL;
+}
+
+Test(replay, get_version_replays_a_history_from_before_the_change)
+{
+    history h = {0};
+    add(&h, DURO_EVENT_WORKFLOW_STARTED, "{}");
+    add(&h, DURO_EVENT_WORKFLOW_TASK_COMPLETED, "{\"now\":2000}");
+    add(&h, DURO_EVENT_ACTIVITY_SCHEDULED, "{\"seq\":1,\"name\":\"a\"}");
+    add(&h, DURO_EVENT_ACTIVITY_COMPLETED, "{\"seq\":1,\"attempt\":1,\"result\":1}");
+    duro_wf *wf = new_run(patched);
+    cr_assert_eq(duro__run_apply(wf, h.ev, h.n), 0);
+    cr_assert_eq(duro__run_advance(wf, 3000), 0, "%s", wf->nondet ? wf->nondet : "");
+    duro__cmd *c = duro__run_take_cmds(wf);
+    cr_assert_eq(c->kind, CMD_COMPLETE);
+    duro__cmds_free(c);
+    duro__run_free(wf);
+    history_free(&h);
+}
+
+Test(replay, get_version_records_and_replays_the_new_version)
+{
+    /* live: the marker comes first, then the new activity */
+    history h = {0};
+    add(&h, DURO_EVENT_WORKFLOW_STARTED, "{}");
+    duro_wf *wf = new_run(patched);
+    cr_assert_eq(duro__run_apply(wf, h.ev, h.n), 0);
+    cr_assert_eq(duro__run_advance(wf, 2000), 0);
+    duro__cmd *c = duro__run_take_cmds(wf);
+    cr_assert_eq(c->kind, CMD_MARKER);
+    cr_assert_str_eq(c->data, "{\"kind\":\"version\",\"changeId\":\"add-check\",\"version\":1}");
+    cr_assert_eq(c->next->kind, CMD_ACTIVITY);
+    cr_assert_str_eq(c->next->name, "check");
+    duro__cmds_free(c);
+    duro__run_free(wf);
+
+    /* replay of that history takes the same branch */
+    add(&h, DURO_EVENT_WORKFLOW_TASK_COMPLETED, "{\"now\":2000}");
+    add(&h, DURO_EVENT_MARKER_RECORDED,
+        "{\"kind\":\"version\",\"changeId\":\"add-check\",\"version\":1}");
+    add(&h, DURO_EVENT_ACTIVITY_SCHEDULED, "{\"seq\":1,\"name\":\"check\"}");
+    add(&h, DURO_EVENT_ACTIVITY_COMPLETED, "{\"seq\":1,\"attempt\":1,\"result\":1}");
+    wf = new_run(patched);
+    cr_assert_eq(duro__run_apply(wf, h.ev, h.n), 0);
+    cr_assert_eq(duro__run_advance(wf, 3000), 0, "%s", wf->nondet ? wf->nondet : "");
+    c = duro__run_take_cmds(wf);
+    cr_assert_eq(c->kind, CMD_ACTIVITY);
+    cr_assert_str_eq(c->name, "a");
+    duro__cmds_free(c);
+    duro__run_free(wf);
+    history_free(&h);
+}
+
+static cJSON *host_name(void *arg)
+{
+    int *calls = arg;
+    (*calls)++;
+    return cJSON_CreateString("host-7");
+}
+
+static int side_effect_calls;
+
+static cJSON *with_side_effect(duro_wf *wf, const cJSON *input)
+{
+    const cJSON *v = duro_side_effect(wf, host_name, &side_effect_calls);
+    duro_sleep(wf, 10);
+    return cJSON_Duplicate(v, 1);
+}
+
+Test(replay, side_effect_runs_once_and_replays_its_value)
+{
+    history h = {0};
+    add(&h, DURO_EVENT_WORKFLOW_STARTED, "{}");
+    add(&h, DURO_EVENT_WORKFLOW_TASK_COMPLETED, "{\"now\":2000}");
+    add(&h, DURO_EVENT_MARKER_RECORDED,
+        "{\"kind\":\"sideEffect\",\"seq\":1,\"value\":\"recorded-host\"}");
+    add(&h, DURO_EVENT_TIMER_STARTED, "{\"seq\":1,\"durationMs\":10}");
+    add(&h, DURO_EVENT_TIMER_FIRED, "{\"seq\":1}");
+    side_effect_calls = 0;
+    duro_wf *wf = new_run(with_side_effect);
+    cr_assert_eq(duro__run_apply(wf, h.ev, h.n), 0);
+    cr_assert_eq(duro__run_advance(wf, 3000), 0, "%s", wf->nondet ? wf->nondet : "");
+    cr_assert_eq(side_effect_calls, 0, "replay must not run the side effect");
+    duro__cmd *c = duro__run_take_cmds(wf);
+    cr_assert_str_eq(c->value, "\"recorded-host\"");
+    duro__cmds_free(c);
+    duro__run_free(wf);
+    history_free(&h);
+}
+
+Test(replay, end_replay_checks_the_last_recorded_task)
+{
+    history h = {0};
+    add(&h, DURO_EVENT_WORKFLOW_STARTED, "{}");
+    add(&h, DURO_EVENT_WORKFLOW_TASK_COMPLETED, "{\"now\":2000}");
+    add(&h, DURO_EVENT_ACTIVITY_SCHEDULED, "{\"seq\":1,\"name\":\"renamed\"}");
+    duro_wf *wf = new_run(two_activities);
+    cr_assert_eq(duro__run_apply(wf, h.ev, h.n), 0, "matching waits for the task's end");
+    cr_assert_eq(duro__run_end_replay(wf), DURO_ENONDET);
+    cr_assert_not_null(strstr(wf->nondet, "event 3"), "%s", wf->nondet);
+    duro__run_free(wf);
     history_free(&h);
 }

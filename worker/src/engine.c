@@ -87,6 +87,16 @@ void duro__run_free(duro_wf *wf)
     for (int i = 0; i < wf->nstrs; i++) free(wf->strs[i]);
     free(wf->strs);
     duro__cmds_free(wf->cmds);
+    for (int i = 0; i < wf->seg_n; i++) {
+        free(wf->seg[i].name);
+        cJSON_Delete(wf->seg[i].data);
+    }
+    free(wf->seg);
+    for (version_choice *v = wf->versions, *next; v; v = next) {
+        next = v->next;
+        free(v->change_id);
+        free(v);
+    }
     cJSON_Delete(wf->input);
     cJSON_Delete(wf->result);
     free(wf->failure);
@@ -102,6 +112,7 @@ duro__cmd *duro__run_take_cmds(duro_wf *wf)
 {
     duro__cmd *c = wf->cmds;
     wf->cmds = wf->cmds_tail = NULL;
+    wf->ncmds = 0;
     return c;
 }
 
@@ -211,25 +222,24 @@ static const char *cmd_name(cmd_kind k)
     return "?";
 }
 
-static bool cmd_matches(const duro__cmd *c, const duro_event *e)
+static bool cmd_matches(const duro__cmd *c, const seg_ev *e)
 {
-    int64_t seq = duro_event_seq(e);
     switch (e->type) {
     case DURO_EVENT_ACTIVITY_SCHEDULED:
-        return c->kind == CMD_ACTIVITY && c->seq == seq &&
-               strcmp(c->name, duro_json_name(e->data)) == 0;
+        return c->kind == CMD_ACTIVITY && c->seq == e->seq &&
+               strcmp(c->name, e->name) == 0;
     case DURO_EVENT_TIMER_STARTED:
-        return c->kind == CMD_TIMER && c->seq == seq;
+        return c->kind == CMD_TIMER && c->seq == e->seq;
     case DURO_EVENT_TIMER_CANCELED:
-        return c->kind == CMD_CANCEL_TIMER && c->seq == seq;
+        return c->kind == CMD_CANCEL_TIMER && c->seq == e->seq;
     case DURO_EVENT_MARKER_RECORDED:
-        return c->kind == CMD_MARKER && c->seq == seq;
+        return c->kind == CMD_MARKER && strcmp(c->name, e->name) == 0;
     case DURO_EVENT_WORKFLOW_COMPLETED:
         return c->kind == CMD_COMPLETE;
     case DURO_EVENT_WORKFLOW_FAILED:
         return c->kind == CMD_FAIL;
     case DURO_EVENT_ACTIVITY_CANCEL_REQUESTED:
-        return c->kind == CMD_CANCEL_ACTIVITY && c->seq == seq;
+        return c->kind == CMD_CANCEL_ACTIVITY && c->seq == e->seq;
     case DURO_EVENT_WORKFLOW_CANCELED:
         return c->kind == CMD_CANCEL_WORKFLOW;
     default:
@@ -239,24 +249,24 @@ static bool cmd_matches(const duro__cmd *c, const duro_event *e)
 
 /* match_command pops the oldest issued command, which must be the one
  * this recorded command event describes. */
-static int match_command(duro_wf *wf, const duro_event *e)
+static int match_command(duro_wf *wf, const seg_ev *e)
 {
     duro__cmd *c = wf->cmds;
     if (!c)
         return nondet(wf,
                       "event %" PRId64 " %s seq=%" PRId64
-                      " is in the history but the code issued no command",
-                      e->id, duro_event_name(e->type), duro_event_seq(e));
+                      " %s is in the history but the code issued no command",
+                      e->id, duro_event_name(e->type), e->seq, e->name);
     if (!cmd_matches(c, e))
         return nondet(wf,
                       "event %" PRId64 " %s seq=%" PRId64
                       " %s is in the history but the code issued %s seq=%" PRId64
                       " %s",
-                      e->id, duro_event_name(e->type), duro_event_seq(e),
-                      duro_json_name(e->data), cmd_name(c->kind), c->seq,
-                      c->name ? c->name : "");
+                      e->id, duro_event_name(e->type), e->seq, e->name,
+                      cmd_name(c->kind), c->seq, c->name ? c->name : "");
     wf->cmds = c->next;
     if (!wf->cmds) wf->cmds_tail = NULL;
+    wf->ncmds--;
     c->next = NULL;
     duro__cmds_free(c);
     return 0;
@@ -335,12 +345,6 @@ static int apply_inbound(duro_wf *wf, const duro_event *e)
     switch (e->type) {
     case DURO_EVENT_WORKFLOW_STARTED:
         return 0;
-    case DURO_EVENT_WORKFLOW_TASK_COMPLETED: {
-        int64_t now = duro_json_int(e->data, "now", e->ts);
-        if (now > wf->now) wf->now = now;
-        wf->replaying = true;
-        return run_code(wf);
-    }
     case DURO_EVENT_ACTIVITY_COMPLETED:
     case DURO_EVENT_ACTIVITY_FAILED:
     case DURO_EVENT_ACTIVITY_TIMED_OUT:
@@ -359,17 +363,104 @@ static int apply_inbound(duro_wf *wf, const duro_event *e)
     }
 }
 
+/* marker_key names a marker for matching: "version:<changeId>" or
+ * "sideEffect:<seq>". */
+static char *marker_key(const cJSON *data)
+{
+    const char *kind = duro_json_str(data, "kind", "");
+    char *key = NULL;
+    int n;
+    if (strcmp(kind, "version") == 0)
+        n = asprintf(&key, "version:%s", duro_json_str(data, "changeId", ""));
+    else
+        n = asprintf(&key, "%s:%" PRId64, kind, duro_json_int(data, "seq", 0));
+    return n < 0 ? NULL : key;
+}
+
+static int seg_push(duro_wf *wf, const duro_event *e)
+{
+    if (!wf->seg_open)
+        return nondet(wf, "event %" PRId64 " %s does not follow a WorkflowTaskCompleted",
+                      e->id, duro_event_name(e->type));
+    if (wf->seg_n == wf->seg_cap) {
+        int cap = wf->seg_cap ? wf->seg_cap * 2 : 8;
+        seg_ev *v = realloc(wf->seg, (size_t)cap * sizeof(*v));
+        if (!v) return DURO_ENOMEM;
+        wf->seg = v;
+        wf->seg_cap = cap;
+    }
+    seg_ev *se = &wf->seg[wf->seg_n++];
+    memset(se, 0, sizeof(*se));
+    se->id = e->id;
+    se->type = e->type;
+    se->seq = duro_event_seq(e);
+    if (e->type == DURO_EVENT_MARKER_RECORDED) {
+        se->name = marker_key(e->data);
+        se->data = cJSON_Duplicate(e->data, 1);
+    } else {
+        se->name = strdup(duro_json_name(e->data));
+    }
+    return se->name ? 0 : DURO_ENOMEM;
+}
+
+static void seg_clear(duro_wf *wf)
+{
+    for (int i = 0; i < wf->seg_n; i++) {
+        free(wf->seg[i].name);
+        cJSON_Delete(wf->seg[i].data);
+    }
+    wf->seg_n = 0;
+    wf->seg_open = false;
+}
+
+const seg_ev *duro__seg_next(const duro_wf *wf)
+{
+    if (!wf->replaying || !wf->seg_open || wf->ncmds >= wf->seg_n) return NULL;
+    return &wf->seg[wf->ncmds];
+}
+
+/* flush_segment replays one recorded task: its code runs, then what it
+ * issued is matched against what the history recorded. */
+static int flush_segment(duro_wf *wf)
+{
+    if (!wf->seg_open) return 0;
+    if (wf->seg_now > wf->now) wf->now = wf->seg_now;
+    wf->replaying = true;
+    int rc = run_code(wf);
+    for (int i = 0; rc == 0 && i < wf->seg_n; i++)
+        rc = match_command(wf, &wf->seg[i]);
+    int64_t next = wf->seg_n ? wf->seg[wf->seg_n - 1].id + 1 : wf->applied + 1;
+    seg_clear(wf);
+    if (rc == 0 && wf->cmds) rc = unmatched_commands(wf, next);
+    return rc;
+}
+
 static int apply_one(duro_wf *wf, const duro_event *e)
 {
-    if (duro_event_is_command(e->type)) return match_command(wf, e);
+    if (e->type == DURO_EVENT_WORKFLOW_TASK_COMPLETED) {
+        int rc = flush_segment(wf);
+        if (rc) return rc;
+        wf->seg_open = true;
+        wf->seg_now = duro_json_int(e->data, "now", e->ts);
+        return 0;
+    }
+    if (duro_event_is_command(e->type)) return seg_push(wf, e);
+    int rc = flush_segment(wf);
+    if (rc) return rc;
     if (wf->cmds) return unmatched_commands(wf, e->id);
-    int rc = apply_inbound(wf, e);
+    rc = apply_inbound(wf, e);
     /* a condition that held after any one event counts, even if a later
      * event of the same batch undoes it */
     if (rc == 0 && wf->wait == WAIT_COND && !wf->cond_met &&
         wf->cond_fn(wf->cond_arg))
         wf->cond_met = true;
     return rc;
+}
+
+int duro__run_end_replay(duro_wf *wf)
+{
+    if (wf->nondet) return DURO_ENONDET;
+    return flush_segment(wf);
 }
 
 int duro__run_query(duro_wf *wf, const char *name, const cJSON *input,
@@ -404,8 +495,11 @@ int duro__run_apply(duro_wf *wf, const duro_event *evs, int n)
 int duro__run_advance(duro_wf *wf, int64_t now)
 {
     if (wf->nondet) return DURO_ENONDET;
+    int rc = flush_segment(wf);
+    if (rc) return rc;
     if (wf->cmds) return unmatched_commands(wf, wf->applied + 1);
     if (now > wf->now) wf->now = now;
     wf->replaying = false;
     return run_code(wf);
 }
+

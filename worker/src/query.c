@@ -119,6 +119,10 @@ static void on_page(duro_aredis *r, redisReply *reply, void *arg)
         answer_error(q, "workflow history not found");
         return;
     }
+    if (duro__run_end_replay(q->tmp) != 0) {
+        answer_error(q, q->tmp->nondet ? q->tmp->nondet : "replay failed");
+        return;
+    }
     answer_from(q, q->tmp);
 }
 

@@ -54,6 +54,25 @@ typedef struct duro__cmd {
     struct duro__cmd *next;
 } duro__cmd;
 
+/* seg_ev: a recorded command event of the task being replayed. The code
+ * of that task runs before these are matched, so that duro_get_version and
+ * duro_side_effect can read their markers (name is the activity name or
+ * the marker key "version:<changeId>" / "sideEffect:<seq>"). */
+typedef struct {
+    int64_t id;
+    duro_event_type type;
+    int64_t seq;
+    char *name;
+    cJSON *data; /* markers only */
+} seg_ev;
+
+/* version_choice: what duro_get_version decided for a change id. */
+typedef struct version_choice {
+    char *change_id;
+    int version;
+    struct version_choice *next;
+} version_choice;
+
 /* wait_kind: what the coroutine is blocked on. */
 typedef enum { WAIT_NONE, WAIT_ALL, WAIT_ANY, WAIT_COND } wait_kind;
 
@@ -93,6 +112,7 @@ struct duro_wf {
     bool replaying;
 
     int64_t seq[FUT_KINDS];   /* last seq issued per kind */
+    int64_t marker_seq;       /* side effects */
     futures_vec futs[FUT_KINDS];
 
     wait_kind wait;
@@ -109,6 +129,15 @@ struct duro_wf {
     bool cancel_pending;   /* cancel pending futures at the next code run */
 
     duro__cmd *cmds, *cmds_tail; /* issued, not yet matched or committed */
+    int ncmds;
+
+    /* the recorded task being replayed: its WorkflowTaskCompleted time and
+     * the command events after it, matched once its code has run */
+    bool seg_open;
+    int64_t seg_now;
+    seg_ev *seg;
+    int seg_n, seg_cap;
+    version_choice *versions;
     char *nondet;          /* non-determinism message, once detected */
 
     cJSON **owned;         /* run-owned JSON values */
@@ -137,6 +166,15 @@ int duro__run_apply(duro_wf *wf, const duro_event *evs, int n);
 /* duro__run_advance runs the code for a new workflow task at time `now`
  * and leaves its new commands in wf->cmds. Returns 0 or DURO_ENONDET. */
 int duro__run_advance(duro_wf *wf, int64_t now);
+
+/* duro__run_end_replay finishes applying a history that will get no live
+ * task (queries, the replay checker): the last recorded task's code runs
+ * and its commands are matched. 0 or DURO_ENONDET. */
+int duro__run_end_replay(duro_wf *wf);
+
+/* duro__seg_next: the recorded command the code's next command must match,
+ * or NULL (not replaying, or none left). */
+const seg_ev *duro__seg_next(const duro_wf *wf);
 
 /* duro__run_query answers query `name` from the run's state: 0 and
  * *out (caller frees), or DURO_ENOTFOUND / DURO_EINVAL with a message. */

@@ -101,6 +101,34 @@ DURO_EXPORT uint64_t duro_random(duro_wf *wf);
 /* duro_uuid: a deterministic v4 uuid string, owned by the run. */
 DURO_EXPORT const char *duro_uuid(duro_wf *wf);
 
+/* ---- Versioning and side effects ----------------------------------- */
+
+#define DURO_DEFAULT_VERSION (-1)
+
+/* duro_get_version lets changed workflow code run histories recorded by the
+ * old code. Guard the change with it:
+ *     if (duro_get_version(wf, "add-fraud-check", DURO_DEFAULT_VERSION, 1) == 1)
+ *         duro_activity(wf, "fraudCheck", ...);
+ * New runs record max_supported as a marker and get it; a history recorded
+ * before the change has no marker and gets DURO_DEFAULT_VERSION; a history
+ * with a marker gets its recorded version. A version outside
+ * [min_supported, max_supported] fails the workflow task (raise
+ * min_supported once no old run is left). The same change id returns the
+ * same value for the rest of the run. */
+DURO_EXPORT int duro_get_version(duro_wf *wf, const char *change_id,
+                                 int min_supported, int max_supported);
+
+/* duro_side_effect_fn computes a non-deterministic value (a random id, the
+ * host name): it runs once, its result is recorded. */
+typedef cJSON *(*duro_side_effect_fn)(void *arg);
+
+/* duro_side_effect runs fn the first time and records its value; replays
+ * return the recorded value without running fn. The value belongs to the
+ * run. Use it for small values only; anything that may fail or take time
+ * is an activity. */
+DURO_EXPORT const cJSON *duro_side_effect(duro_wf *wf, duro_side_effect_fn fn,
+                                          void *arg);
+
 /* duro_fail records an application failure for the workflow and returns
  * NULL, so that `return duro_fail(wf, ...)` ends it as FAILED. type may be
  * NULL ("ApplicationError"). */
