@@ -26,6 +26,9 @@ static void usage(FILE *out, const char *prog, const duro_worker *w)
             "  --shutdown-grace D          time for in-flight activities on SIGTERM\n"
             "                              [$DURO_SHUTDOWN_GRACE, 30s]\n"
             "  --identity NAME             consumer name [host-pid-random]\n"
+            "  --replay FILE               replay a history exported with\n"
+            "                              `duro workflow history -o json` against this\n"
+            "                              worker's code and exit (0: it matches)\n"
             "  --log-level LEVEL           debug|info|warn|error [$DURO_LOG_LEVEL, info]\n"
             "  --help                      this text\n"
             "\n"
@@ -78,12 +81,43 @@ static int apply_env(duro_worker *w)
     return 0;
 }
 
+/* replay_file runs the replay checker on a history file: exit 0 when the
+ * code reproduces it, 1 when it does not, 2 when the file is unusable. */
+static int replay_file(duro_worker *w, const char *path)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "error: cannot open %s\n", path);
+        return 2;
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    size_t got;
+    while (buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += got;
+        if (n + 1 == cap) {
+            char *bigger = realloc(buf, cap *= 2);
+            if (!bigger) { free(buf); buf = NULL; }
+            buf = bigger;
+        }
+    }
+    if (f != stdin) fclose(f);
+    if (!buf) return 2;
+    buf[n] = '\0';
+    char report[1024];
+    int rc = duro_replay_history(w, buf, report, sizeof(report));
+    free(buf);
+    printf("%s\n", report);
+    return rc == 0 ? 0 : rc == DURO_ENONDET ? 1 : 2;
+}
+
 int duro_worker_main(duro_worker *w, int argc, char **argv)
 {
     const char *prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
     duro_log_init(prog);
     if (apply_env(w) != 0) return 2;
-    enum { O_REDIS = 1, O_QUEUE, O_THREADS, O_MAXWFT, O_CACHE, O_GRACE, O_ID, O_LOG, O_HELP };
+    enum { O_REDIS = 1, O_QUEUE, O_THREADS, O_MAXWFT, O_CACHE, O_GRACE, O_ID, O_LOG, O_HELP,
+           O_REPLAY };
     static const struct option longopts[] = {
         {"redis", required_argument, NULL, O_REDIS},
         {"task-queue", required_argument, NULL, O_QUEUE},
@@ -94,9 +128,11 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
         {"identity", required_argument, NULL, O_ID},
         {"log-level", required_argument, NULL, O_LOG},
         {"help", no_argument, NULL, O_HELP},
+        {"replay", required_argument, NULL, O_REPLAY},
         {NULL, 0, NULL, 0},
     };
     int c, bad = 0;
+    const char *replay = NULL;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
@@ -114,6 +150,7 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
             else if (!strcmp(optarg, "error")) duro_log_set_level(DURO_LOG_ERROR);
             else { fprintf(stderr, "error: unknown log level \"%s\"\n", optarg); bad = 1; }
             break;
+        case O_REPLAY: replay = optarg; break;
         case 'h':
         case O_HELP: usage(stdout, prog, w); return 0;
         default:
@@ -129,6 +166,7 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
         fprintf(stderr, "Run '%s --help' for the options.\n", prog);
         return 2;
     }
+    if (replay) return replay_file(w, replay);
     int rc = duro_worker_run(w);
     if (rc == DURO_EINVAL) return 2;
     /* ETIMEDOUT: stopped after the grace period with work handed back */

@@ -253,8 +253,8 @@ static void commit(wft_task *t, duro__cmd *cmds)
 
 static void fetch_history(wft_task *t);
 
-/* create_run builds a run from its first event, WorkflowStarted. */
-static duro_wf *create_run(duro_worker *w, const char *id, const char *run,
+/* duro__run_create builds a run from its first event, WorkflowStarted. */
+duro_wf *duro__run_create(duro_worker *w, const char *id, const char *run,
                            const duro_event *e, char *err, size_t errsize)
 {
     if (e->id != 1 || e->type != DURO_EVENT_WORKFLOW_STARTED) {
@@ -295,7 +295,7 @@ int duro__history_apply_page(duro_worker *w, duro_wf **wfp, const char *id,
             return DURO_EPROTO;
         }
         int rc = 0;
-        if (!*wfp && !(*wfp = create_run(w, id, run, &e, err, errsize)))
+        if (!*wfp && !(*wfp = duro__run_create(w, id, run, &e, err, errsize)))
             rc = DURO_EINVAL;
         if (rc == 0) {
             rc = duro__run_apply(*wfp, &e, 1);

@@ -132,6 +132,10 @@ void duro__cache_touch(run_cache *c, duro_wf *wf);
 
 /* wft.c: workflow tasks */
 void duro__wft_poll(duro_worker *w);
+/* duro__run_create builds a run of a registered type from its
+ * WorkflowStarted event; NULL with a message in err otherwise. */
+duro_wf *duro__run_create(duro_worker *w, const char *id, const char *run,
+                          const duro_event *e, char *err, size_t errsize);
 /* duro__history_apply_page applies one XRANGE page of history to *wfp,
  * creating the run from WorkflowStarted when *wfp is NULL. 0, or a
  * DURO_E* with a message in err. */

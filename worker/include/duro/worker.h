@@ -263,9 +263,20 @@ DURO_EXPORT const char *duro_worker_redis_url(const duro_worker *w);
 DURO_EXPORT void duro_worker_stop(duro_worker *w);
 DURO_EXPORT void duro_worker_free(duro_worker *w);
 
+/* duro_replay_history replays a history exported with
+ * `duro workflow history --workflow-id ID -o json > h.json` against the
+ * workflows registered on w (no Redis involved). Returns 0 when the code
+ * reproduces every recorded command, DURO_ENONDET when it does not, with
+ * the event id and the expected vs produced command in report, or another
+ * DURO_E* for an unreadable history. Use it in CI before deploying changed
+ * workflow code; every worker built on duro_worker_main offers it as
+ * `--replay h.json`. */
+DURO_EXPORT int duro_replay_history(duro_worker *w, const char *history_json,
+                                    char *report, size_t size);
+
 /* duro_worker_main is a ready-made main(): it parses the standard flags
  * (--redis, --task-queue, --activity-threads, --max-workflow-tasks,
- * --cache-size, --shutdown-grace, --help) over opts, registers nothing,
+ * --cache-size, --shutdown-grace, --replay FILE, --help) over opts, registers nothing,
  * runs the worker and returns the process exit code. `usage_name` is the
  * program name for --help. Call after registering. */
 DURO_EXPORT int duro_worker_main(duro_worker *w, int argc, char **argv);
