@@ -90,6 +90,52 @@ static cJSON *slow(duro_actx *ctx, const cJSON *input, void *arg)
     return r;
 }
 
+/* progress: heartbeats {"step": n} from where a previous attempt left
+ * off up to 5; attempt 1 stops heartbeating after step 2 (as if hung), so
+ * its heartbeat timeout fails it and attempt 2 resumes from step 2. */
+static cJSON *progress(duro_actx *ctx, const cJSON *input, void *arg)
+{
+    note_execution(ctx);
+    const cJSON *prev = duro_actx_heartbeat_details(ctx);
+    const cJSON *ps = cJSON_GetObjectItemCaseSensitive(prev, "step");
+    int from = cJSON_IsNumber(ps) ? ps->valueint : 0;
+    for (int step = from + 1; step <= 5; step++) {
+        cJSON *d = cJSON_CreateObject();
+        cJSON_AddNumberToObject(d, "step", step);
+        duro_actx_heartbeat(ctx, d);
+        cJSON_Delete(d);
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+        if (duro_actx_attempt(ctx) == 1 && step == 2) {
+            for (int i = 0; i < 300 && !duro_actx_is_canceled(ctx); i++) {
+                struct timespec t10 = {0, 10 * 1000000L};
+                nanosleep(&t10, NULL);
+            }
+            break;
+        }
+    }
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddNumberToObject(r, "attempt", duro_actx_attempt(ctx));
+    cJSON_AddNumberToObject(r, "resumedFrom", from);
+    return r;
+}
+
+/* hold: sleeps input.ms (default 1500), then answers its attempt. */
+static cJSON *hold(duro_actx *ctx, const cJSON *input, void *arg)
+{
+    note_execution(ctx);
+    const cJSON *ms = cJSON_GetObjectItemCaseSensitive(input, "ms");
+    int64_t left = cJSON_IsNumber(ms) ? (int64_t)ms->valuedouble : 1500;
+    while (left > 0) {
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+        left -= 10;
+    }
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddNumberToObject(r, "attempt", duro_actx_attempt(ctx));
+    return r;
+}
+
 /* ---- Workflows ---- */
 
 static int input_int(const cJSON *input, const char *name, int def)
@@ -203,6 +249,59 @@ static cJSON *wf_unknown_activity(duro_wf *wf, const cJSON *input)
     return duro_fail(wf, "ActivityFailed", "%s", r.error);
 }
 
+static cJSON *wf_heartbeat(duro_wf *wf, const cJSON *input)
+{
+    duro_activity_opts o = quick_opts();
+    o.heartbeat_timeout_ms = 500;
+    duro_result r = duro_activity(wf, "progress", NULL, &o);
+    if (!r.ok) return duro_fail(wf, NULL, "progress: %s", r.error);
+    return cJSON_Duplicate(r.value, 1);
+}
+
+/* wf_hold runs one `hold` activity of input.ms. */
+static cJSON *wf_hold(duro_wf *wf, const cJSON *input)
+{
+    duro_activity_opts o = quick_opts();
+    o.start_to_close_ms = 60000; /* only a hand-back may move it early */
+    duro_result r = duro_activity(wf, "hold", input, &o);
+    if (!r.ok) return duro_fail(wf, NULL, "hold: %s", r.error);
+    return cJSON_Duplicate(r.value, 1);
+}
+
+/* wf_stall: its first workflow task blocks for $DURO_TEST_STALL_MS in the
+ * worker that has the variable set (a worker stuck or about to die
+ * mid-task), then it runs one echo activity. */
+static cJSON *wf_stall(duro_wf *wf, const cJSON *input)
+{
+    const char *stall = getenv("DURO_TEST_STALL_MS");
+    if (stall && !duro_is_replaying(wf)) {
+        struct timespec ts = {atoi(stall) / 1000, (atoi(stall) % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    duro_activity_opts o = quick_opts();
+    duro_result r = duro_activity(wf, "echo", NULL, &o);
+    if (!r.ok) return duro_fail(wf, NULL, "echo: %s", r.error);
+    return cJSON_CreateString("done");
+}
+
+/* wf_versioned: version 1 of this code ran one echo; version 2 (when
+ * $DURO_TEST_VARIANT is 2) adds an add_one before it behind
+ * duro_get_version, so histories of both versions replay on it. Variant 3
+ * adds the activity without the guard: old histories break. */
+static cJSON *wf_versioned(duro_wf *wf, const cJSON *input)
+{
+    const char *variant = getenv("DURO_TEST_VARIANT");
+    int v = variant ? atoi(variant) : 1;
+    duro_activity_opts o = quick_opts();
+    if (v == 2 && duro_get_version(wf, "add-one", DURO_DEFAULT_VERSION, 1) == 1)
+        duro_activity(wf, "add_one", NULL, &o);
+    if (v == 3) duro_activity(wf, "add_one", NULL, &o);
+    duro_result r = duro_activity(wf, "echo", NULL, &o);
+    if (!r.ok) return duro_fail(wf, NULL, "echo: %s", r.error);
+    duro_sleep(wf, 10);
+    return cJSON_CreateString("done");
+}
+
 int main(int argc, char **argv)
 {
     duro_worker *w;
@@ -221,6 +320,12 @@ int main(int argc, char **argv)
     duro_worker_register_activity(w, "flaky", flaky, NULL);
     duro_worker_register_activity(w, "fatal", fatal, NULL);
     duro_worker_register_activity(w, "slow", slow, NULL);
+    duro_worker_register_workflow(w, "heartbeat", wf_heartbeat);
+    duro_worker_register_workflow(w, "hold", wf_hold);
+    duro_worker_register_workflow(w, "stall", wf_stall);
+    duro_worker_register_workflow(w, "versioned", wf_versioned);
+    duro_worker_register_activity(w, "progress", progress, NULL);
+    duro_worker_register_activity(w, "hold", hold, NULL);
     int rc = duro_worker_main(w, argc, argv);
     duro_worker_free(w);
     return rc;

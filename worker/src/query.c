@@ -119,7 +119,15 @@ static void on_page(duro_aredis *r, redisReply *reply, void *arg)
         answer_error(q, "workflow history not found");
         return;
     }
-    if (duro__run_end_replay(q->tmp) != 0) {
+    int rc = duro__run_end_replay(q->tmp);
+    if (rc == 0 && !q->tmp->started) {
+        /* no task has run the code yet (a query right after start): run
+         * it to its first wait so that its handlers exist; what it issues
+         * is thrown away with this run, nothing is committed */
+        rc = duro__run_advance(q->tmp, duro_now_ms());
+        duro__cmds_free(duro__run_take_cmds(q->tmp));
+    }
+    if (rc != 0) {
         answer_error(q, q->tmp->nondet ? q->tmp->nondet : "replay failed");
         return;
     }

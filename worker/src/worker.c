@@ -316,7 +316,10 @@ void duro__maybe_finish(duro_worker *w)
 {
     if (!w->stopping || !w->running) return;
     bool late = duro_mono_ms() >= w->stop_deadline_ms;
-    if ((w->wft_reading || w->act_reading) && !late) return;
+    /* a blocking read still out could receive a task (even one handed back
+     * here) after we are gone; it returns within READ_BLOCK_MS and no new
+     * read starts while stopping */
+    if (w->wft_reading || w->act_reading) return;
     if (w->wft_inflight > 0 && !late) return;
     if (w->unsent_head && !late) return;
     if (duro__pool_busy(w->pool) > 0) {

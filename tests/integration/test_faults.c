@@ -1,0 +1,264 @@
+/* test_faults.c: what happens when things break: a worker killed in the
+ * middle of a workflow task, an activity that stops heartbeating, a worker
+ * stopped with SIGTERM while an activity runs, Redis restarting while an
+ * activity runs, and workflow code that changed under recorded histories. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "duro/keys.h"
+#include "harness.h"
+
+static duro_test_harness h;
+
+static void setup(void)
+{
+    duro_test_redis_start(&h);
+}
+
+TestSuite(faults, .init = setup, .fini = duro_test_fini, .timeout = 90);
+
+/* pending_on counts entries delivered but not acknowledged in the
+ * partition stream of `kind` ("wft" or "act") for workflow id. */
+static long long pending_on(const char *kind, const char *queue, const char *id)
+{
+    redisContext *r = duro_test_redis(&h);
+    char key[DURO_KEY_MAX];
+    int p = duro_partition_of(id, DURO_DEFAULT_PARTITIONS);
+    if (strcmp(kind, "wft") == 0)
+        duro_key_wft(key, sizeof(key), p, queue);
+    else
+        duro_key_act(key, sizeof(key), p, queue);
+    redisReply *rep = redisCommand(r, "XPENDING %s duro", key);
+    long long n = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements > 0
+                      ? rep->element[0]->integer
+                      : 0;
+    if (rep) freeReplyObject(rep);
+    redisFree(r);
+    return n;
+}
+
+static duro_test_child *child(pid_t pid)
+{
+    for (int i = 0; i < h.nchildren; i++)
+        if (h.children[i].pid == pid) return &h.children[i];
+    return NULL;
+}
+
+Test(faults, task_of_a_worker_killed_mid_task_is_reclaimed)
+{
+    duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "100ms", NULL);
+    setenv("DURO_TEST_STALL_MS", "30000", 1);
+    pid_t stuck = duro_test_spawn(&h, "duro-test-worker", NULL);
+    unsetenv("DURO_TEST_STALL_MS");
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "reclaim-1", "stall", "test", NULL, 1000);
+    cr_assert(duro_test_wait_until(pending_on("wft", "test", "reclaim-1") == 1, 5000),
+              "the first worker never claimed the task");
+    duro_test_kill(&h, stuck, SIGKILL);
+    duro_test_spawn(&h, "duro-test-worker", NULL);
+
+    int64_t t0 = duro_test_mono_ms();
+    cJSON *d = duro_test_result(c, "reclaim-1", 20000);
+    cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED");
+    cr_assert_lt(duro_test_mono_ms() - t0, 10000, "reclaimed after the 1s task timeout");
+    cJSON_Delete(d);
+    cJSON *hist = duro_test_history(c, "reclaim-1");
+    cr_assert_eq(duro_test_count_events(hist, "ActivityScheduled"), 1,
+                 "the dead worker's task was never committed twice");
+    cJSON_Delete(hist);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+Test(faults, missed_heartbeat_retries_from_the_last_details)
+{
+    duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "100ms", NULL);
+    duro_test_spawn(&h, "duro-test-worker", NULL);
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "hb-1", "heartbeat", "test", NULL, 0);
+    cJSON *d = duro_test_result(c, "hb-1", 30000);
+    cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED");
+    const cJSON *res = cJSON_GetObjectItem(d, "result");
+    cr_assert_eq(duro_test_num(res, "attempt", 0), 2, "attempt 1 missed its heartbeat");
+    cr_assert_eq(duro_test_num(res, "resumedFrom", -1), 2,
+                 "attempt 2 saw attempt 1's last details");
+    cJSON_Delete(d);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+Test(faults, sigterm_hands_a_running_activity_back)
+{
+    duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "100ms", NULL);
+    pid_t first = duro_test_spawn(&h, "duro-test-worker", "--shutdown-grace", "500ms", NULL);
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "handback-1", "hold", "test", "{\"ms\":4000}", 0);
+    cr_assert(duro_test_wait_until(pending_on("act", "test", "handback-1") == 1, 5000));
+    duro_test_kill(&h, first, SIGTERM);
+    cr_assert(duro_test_wait_until(!duro_test_alive(&h, first), 5000),
+              "the worker did not stop after its grace period");
+    duro_test_child *ch = child(first);
+    cr_assert(WIFEXITED(ch->status) && WEXITSTATUS(ch->status) == 0,
+              "SIGTERM is a clean stop (status %d)", ch->status);
+
+    int64_t t0 = duro_test_mono_ms();
+    duro_test_spawn(&h, "duro-test-worker", NULL);
+    cJSON *d = duro_test_result(c, "handback-1", 30000);
+    cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED");
+    /* without the hand-back it would wait for the 60s start-to-close */
+    cr_assert_lt(duro_test_mono_ms() - t0, 15000);
+    cJSON_Delete(d);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+/* restart_redis stops the test's redis-server and starts it again on the
+ * same port and data directory, with an append-only file so nothing is
+ * lost, while `down_ms` passes in between. */
+static void restart_redis(int64_t down_ms)
+{
+    kill(h.redis_pid, SIGTERM); /* a clean shutdown flushes the AOF */
+    waitpid(h.redis_pid, NULL, 0);
+    duro_test_sleep_ms(down_ms);
+    char port[16], log[PATH_MAX + 32];
+    snprintf(port, sizeof(port), "%d", h.redis_port);
+    snprintf(log, sizeof(log), "%s/redis.log", h.dir);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int fd = open(log, O_WRONLY | O_APPEND | O_CREAT, 0644);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1",
+               "--save", "", "--appendonly", "yes", "--dir", h.dir, "--daemonize",
+               "no", (char *)NULL);
+        _exit(127);
+    }
+    h.redis_pid = pid;
+    cr_assert(duro_test_wait_until(({
+                  redisContext *r = redisConnect("127.0.0.1", h.redis_port);
+                  bool up = r && !r->err;
+                  if (up) {
+                      redisReply *rep = redisCommand(r, "PING");
+                      up = rep && rep->type == REDIS_REPLY_STATUS;
+                      if (rep) freeReplyObject(rep);
+                  }
+                  if (r) redisFree(r);
+                  up;
+              }),
+                                   5000),
+              "redis-server did not come back");
+}
+
+Test(faults, activity_result_computed_while_redis_is_down_is_delivered)
+{
+    redisContext *r = duro_test_redis(&h);
+    freeReplyObject(redisCommand(r, "CONFIG SET appendonly yes"));
+    cr_assert(duro_test_wait_until(({
+                  redisReply *rep = redisCommand(r, "INFO persistence");
+                  bool done = rep && strstr(rep->str, "aof_rewrite_in_progress:0") &&
+                              strstr(rep->str, "aof_enabled:1");
+                  if (rep) freeReplyObject(rep);
+                  done;
+              }),
+                                   5000));
+    redisFree(r);
+    duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "100ms", NULL);
+    duro_test_spawn(&h, "duro-test-worker", NULL);
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "outage-1", "hold", "test", "{\"ms\":1000}", 0);
+    cr_assert(duro_test_wait_until(pending_on("act", "test", "outage-1") == 1, 5000));
+    duro_client_free(c);
+
+    restart_redis(2500); /* the activity finishes while Redis is down */
+
+    c = duro_test_client(&h);
+    cJSON *d = duro_test_result(c, "outage-1", 30000);
+    cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED");
+    cr_assert_eq(duro_test_num(cJSON_GetObjectItem(d, "result"), "attempt", 0), 1,
+                 "the first attempt's result was kept and delivered, not redone");
+    cJSON_Delete(d);
+    cJSON *hist = duro_test_history(c, "outage-1");
+    cr_assert_eq(duro_test_count_events(hist, "ActivityCompleted"), 1);
+    cJSON_Delete(hist);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+/* export writes the history of id to <dir>/<file> and returns its path. */
+static char *export(const char *id, const char *file)
+{
+    duro_test_output o;
+    duro_test_run(&h, &o, 10000, "duro", "workflow", "history", "--workflow-id", id,
+                  "-o", "json", NULL);
+    cr_assert_eq(o.exit_code, 0, "history export: %s", o.err);
+    static char path[PATH_MAX + 64];
+    snprintf(path, sizeof(path), "%s/%s", h.dir, file);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs(o.out, f);
+    fclose(f);
+    duro_test_output_free(&o);
+    return path;
+}
+
+/* replay runs the test worker's replay checker with code variant v. */
+static int replay(const char *path, const char *variant, char *out, size_t size)
+{
+    setenv("DURO_TEST_VARIANT", variant, 1);
+    duro_test_output o;
+    duro_test_run(&h, &o, 10000, "duro-test-worker", "--replay", path, NULL);
+    unsetenv("DURO_TEST_VARIANT");
+    snprintf(out, size, "%s", o.out);
+    int rc = o.exit_code;
+    duro_test_output_free(&o);
+    return rc;
+}
+
+Test(faults, replay_catches_changed_code_and_get_version_keeps_both_versions)
+{
+    duro_test_spawn(&h, "duro-scheduler", NULL);
+    pid_t v1 = duro_test_spawn(&h, "duro-test-worker", NULL); /* variant 1 */
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "ver-1", "versioned", "test", NULL, 0);
+    cJSON_Delete(duro_test_result(c, "ver-1", 20000));
+    char *old_history = strdup(export("ver-1", "v1.json"));
+    char out[2048];
+
+    cr_assert_eq(replay(old_history, "1", out, sizeof(out)), 0, "%s", out);
+    cr_assert_eq(replay(old_history, "3", out, sizeof(out)), 1,
+                 "an unguarded new activity breaks old histories: %s", out);
+    cr_assert_not_null(strstr(out, "event 3"), "%s", out);
+    cr_assert_not_null(strstr(out, "add_one"), "%s", out);
+    cr_assert_eq(replay(old_history, "2", out, sizeof(out)), 0,
+                 "guarded by duro_get_version, old histories still replay: %s", out);
+
+    duro_test_kill(&h, v1, SIGTERM);
+    cr_assert(duro_test_wait_until(!duro_test_alive(&h, v1), 5000));
+    setenv("DURO_TEST_VARIANT", "2", 1);
+    duro_test_spawn(&h, "duro-test-worker", NULL);
+    unsetenv("DURO_TEST_VARIANT");
+    duro_test_start(c, "ver-2", "versioned", "test", NULL, 0);
+    cJSON *d = duro_test_result(c, "ver-2", 20000);
+    cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED");
+    cJSON_Delete(d);
+    cJSON *hist = duro_test_history(c, "ver-2");
+    cr_assert_eq(duro_test_count_events(hist, "MarkerRecorded"), 1);
+    cr_assert_eq(duro_test_count_events(hist, "ActivityScheduled"), 2);
+    cJSON_Delete(hist);
+    char *new_history = export("ver-2", "v2.json");
+    cr_assert_eq(replay(new_history, "2", out, sizeof(out)), 0, "%s", out);
+    cr_assert_eq(replay(new_history, "1", out, sizeof(out)), 1,
+                 "the old code cannot replay the new history: %s", out);
+    free(old_history);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
