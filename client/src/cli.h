@@ -52,6 +52,7 @@ typedef struct {
 
 extern const cli_group cli_workflow_group;
 extern const cli_group cli_queue_group;
+extern const cli_group cli_dev_group; /* cli_dev.c */
 
 /* ---- Commands for running workflows (cli_signal.c) ---- */
 

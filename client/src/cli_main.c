@@ -15,7 +15,7 @@
 
 /* GROUPS: every command noun; a new group slots in here. */
 static const cli_group *const GROUPS[] = {&cli_workflow_group, &cli_queue_group,
-                                          NULL};
+                                          &cli_dev_group, NULL};
 
 /* ---- Shared helpers ---- */
 
@@ -218,6 +218,20 @@ static int run_group(cli_ctx *ctx, const cli_group *g, int argc, char **argv)
     if (i < 0) return CLI_USAGE;
     char names[256];
     command_names(g, names, sizeof(names));
+    /* a group of one command runs it without naming it: `duro dev` */
+    if (g->cmds[0].name && !g->cmds[1].name && !ctx->help &&
+        (i >= argc || argv[i][0] == '-')) {
+        const cli_cmd *c = &g->cmds[0];
+        snprintf(ctx->path, sizeof(ctx->path), "duro %s", g->name);
+        ctx->opts = c->opts;
+        if (cli_parse(ctx, argc - i, argv + i, false) < 0) return CLI_USAGE;
+        if (ctx->help) {
+            cmd_help(ctx, c);
+            return CLI_OK;
+        }
+        if (cli_check_required(ctx)) return CLI_USAGE;
+        return c->run(ctx);
+    }
     if (i >= argc) {
         if (ctx->help) {
             group_help(g);

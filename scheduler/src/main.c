@@ -10,14 +10,9 @@
 #include "duro/config.h"
 #include "duro/duration.h"
 #include "duro/errno.h"
-#include "duro/keys.h"
 #include "duro/log.h"
-#include "duro/redis.h"
-#include "scheduler.h"
+#include "duro/scheduler.h"
 
-#define DEFAULT_BATCH 256
-#define DEFAULT_SCAN_MS 1000
-#define CONNECT_TIMEOUT_MS 2000
 
 /* opts: flags override the environment, which overrides the defaults. */
 typedef struct {
@@ -25,6 +20,7 @@ typedef struct {
     int partitions;
     int batch;
     int64_t scan_interval_ms;
+    const char *metrics_addr;
 } opts;
 
 static void usage(FILE *f)
@@ -45,9 +41,15 @@ static void usage(FILE *f)
             "  --scan-interval D      clock refresh and task timeout scan\n"
             "                         period, e.g. 500ms, 1s (env\n"
             "                         DURO_SCAN_INTERVAL; default 1s)\n"
+            "  --metrics-addr A       serve /metrics, /healthz and /readyz\n"
+            "                         on host:port, e.g. 127.0.0.1:9464 or\n"
+            "                         0.0.0.0:9464 (env DURO_METRICS_ADDR;\n"
+            "                         default off)\n"
             "  --log-level L          debug|info|warn|error (env\n"
             "                         DURO_LOG_LEVEL; default info)\n"
-            "  -h, --help             this text\n");
+            "  -h, --help             this text\n"
+            "\n"
+            "Logs go to stderr; DURO_LOG_FORMAT=json gives JSON lines.\n");
 }
 
 static int parse_int(const char *what, const char *s, int lo, int hi, int *out)
@@ -89,6 +91,7 @@ static int parse_level(const char *s)
 static int parse_opts(int argc, char **argv, opts *o)
 {
     o->redis_url = duro_redis_url_default();
+    o->metrics_addr = duro_env("DURO_METRICS_ADDR", NULL);
     if (parse_int("DURO_PARTITIONS", duro_env("DURO_PARTITIONS", "16"), 1,
                   16384, &o->partitions) ||
         parse_int("DURO_BATCH", duro_env("DURO_BATCH", "256"), 1, 100000,
@@ -102,6 +105,7 @@ static int parse_opts(int argc, char **argv, opts *o)
         {"batch", required_argument, NULL, 'b'},
         {"scan-interval", required_argument, NULL, 's'},
         {"log-level", required_argument, NULL, 'l'},
+        {"metrics-addr", required_argument, NULL, 'm'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int c, rc = 0;
@@ -121,6 +125,9 @@ static int parse_opts(int argc, char **argv, opts *o)
             break;
         case 'l':
             rc = parse_level(optarg);
+            break;
+        case 'm':
+            o->metrics_addr = *optarg ? optarg : NULL;
             break;
         case 'h':
             return 1;
@@ -153,43 +160,17 @@ static void sleep_ms(int64_t ms)
     nanosleep(&ts, NULL); /* EINTR ends it early: the caller checks */
 }
 
-/* read_clock: Redis TIME minus our monotonic clock, via the midpoint. */
-static int64_t read_clock(redisContext *c)
-{
-    int64_t t0 = duro_mono_us();
-    redisReply *r = redisCommand(c, "TIME");
-    int64_t mid = (t0 + duro_mono_us()) / 2;
-    int64_t off = duro_now_ms() - duro_mono_ms();
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
-        long long sec, usec;
-        if (reply_ll(r->element[0], &sec) == 0 &&
-            reply_ll(r->element[1], &usec) == 0)
-            off = (int64_t)sec * 1000 + usec / 1000 - mid / 1000;
-    }
-    freeReplyObject(r);
-    return off;
-}
-
 /* setup connects synchronously to learn the partition count (and load the
  * Functions), retrying with backoff while Redis is unreachable. Returns 0,
  * 1 when stopped by a signal, or a DURO_E* code for a fatal problem. */
-static int setup(sched *s, int default_partitions)
+static int setup(duro_scheduler *s, const duro_redis_url *url)
 {
     int64_t backoff = 100;
     int logged = 0;
     while (!startup_stop) {
         char err[256] = "";
-        redisContext *c =
-            duro_redis_connect(&s->url, CONNECT_TIMEOUT_MS, err, sizeof(err));
-        int rc = c ? duro_redis_setup(c, default_partitions, &s->partitions,
-                                      err, sizeof(err))
-                   : DURO_ECONN;
-        if (rc == 0) {
-            s->clock_offset_ms = read_clock(c);
-            redisFree(c);
-            return 0;
-        }
-        if (c) redisFree(c);
+        int rc = duro_scheduler_setup(s, err, sizeof(err));
+        if (rc == 0) return 0;
         if (rc != DURO_ECONN) {
             duro_error("SETUP FAILED err=%s", err);
             return rc;
@@ -197,7 +178,7 @@ static int setup(sched *s, int default_partitions)
         if (!logged++)
             duro_warn("REDIS DOWN name=scheduler-setup addr=%s:%d err=%s "
                       "(retrying)",
-                      s->url.host, s->url.port, err);
+                      url->host, url->port, err);
         sleep_ms(backoff + rand() % (backoff / 4 + 1));
         backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
     }
@@ -217,31 +198,41 @@ int main(int argc, char **argv)
         fprintf(stderr, "see duro-scheduler --help\n");
         return 2;
     }
-    sched s = {0};
+    duro_redis_url url;
     char err[256];
-    if (duro_redis_url_parse(o.redis_url, &s.url, err, sizeof(err))) {
+    if (duro_redis_url_parse(o.redis_url, &url, err, sizeof(err))) {
         fprintf(stderr, "duro-scheduler: %s\n", err);
         return 2;
     }
+    duro_scheduler_opts so = {.redis_url = o.redis_url,
+                              .partitions = o.partitions,
+                              .batch = o.batch,
+                              .scan_interval_ms = o.scan_interval_ms,
+                              .metrics_addr = o.metrics_addr,
+                              .handle_signals = true};
+    duro_scheduler *s;
+    int rc = duro_scheduler_new(&s, &so);
+    if (rc) return rc == DURO_EINVAL ? 2 : 1;
     srand((unsigned)duro_mono_us());
     struct sigaction sa = {0};
     sa.sa_handler = on_startup_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    int rc = setup(&s, o.partitions);
+    rc = setup(s, &url);
     if (rc == 1) {
         duro_info("STOP signal=%d before start", (int)startup_stop);
+        duro_scheduler_free(s);
         return 0;
     }
-    if (rc) return 1;
-    s.loop = uv_default_loop();
-    s.batch = o.batch;
-    s.scan_interval_ms = o.scan_interval_ms;
-    duro_info("START redis=%s:%d db=%d partitions=%d batch=%d scan=%lldms",
-              s.url.host, s.url.port, s.url.db, s.partitions, s.batch,
-              (long long)s.scan_interval_ms);
-    rc = sched_run(&s);
-    uv_loop_close(s.loop);
+    if (rc) {
+        duro_scheduler_free(s);
+        return 1;
+    }
+    uv_loop_t *loop = uv_default_loop();
+    rc = duro_scheduler_start(s, loop);
+    uv_run(loop, UV_RUN_DEFAULT);
+    duro_scheduler_free(s);
+    uv_loop_close(loop);
     return rc ? 1 : 0;
 }

@@ -12,7 +12,7 @@
 #include "duro/keys.h"
 #include "duro/log.h"
 #include "duro/retry.h"
-#include "scheduler.h"
+#include "sched_internal.h"
 
 /*
  * A task a worker read but never acknowledged stays in its stream's pending
@@ -113,6 +113,7 @@ static void dead_letter(const pending *pd, const redisReply *fields,
     char *js = fields_json(fields);
     duro_warn("DEAD stream=%s entry=%s reason=%s", pd->key, pd->entry, why);
     s->st.dead++;
+    stats_count(s, M_DEAD, NULL, NULL);
     duro_argv a;
     duro_argv_init(&a);
     duro_argv_push(&a, "XADD");
@@ -177,6 +178,7 @@ static void on_timeout(duro_aredis *r, redisReply *reply, void *arg)
     sched *s = pd->s;
     const char *what = pd->kind == K_WFT ? "WFT" : "ACT";
     if (reply_is_error(reply)) {
+        sched_redis_error(s);
         duro_warn("%s TIMEOUT FAILED stream=%s entry=%s err=%s", what, pd->key,
                   pd->entry, reply->str);
     } else if (reply_is_str(reply) && strcmp(reply->str, "timedout") == 0) {
@@ -184,10 +186,13 @@ static void on_timeout(duro_aredis *r, redisReply *reply, void *arg)
             s->st.wft_timedout++;
         else
             s->st.act_timedout++;
+        stats_count(s, M_TIMEOUTS, "kind",
+                    pd->kind == K_WFT ? "workflow_task" : "activity");
         duro_info("%s TIMEOUT stream=%s entry=%s idle=%lldms", what, pd->key,
                   pd->entry, pd->idle_ms);
     } else if (reply_is_str(reply) && strcmp(reply->str, "orphan") == 0) {
         s->st.orphans++;
+        stats_count(s, M_ORPHANS, NULL, NULL);
         duro_debug("%s ORPHAN stream=%s entry=%s", what, pd->key, pd->entry);
     }
     free(pd);
@@ -327,6 +332,7 @@ static void on_entry(duro_aredis *r, redisReply *reply, void *arg)
     sched *s = pd->s;
     if (!reply || s->stopping || reply_is_error(reply) ||
         reply->type != REDIS_REPLY_ARRAY) {
+        if (reply_is_error(reply)) sched_redis_error(s);
         if (reply_is_error(reply))
             duro_warn("XRANGE FAILED stream=%s err=%s", pd->key, reply->str);
         free(pd);
@@ -378,9 +384,11 @@ static void on_pending(duro_aredis *r, redisReply *reply, void *arg)
     sched *s = page->s;
     if (reply && !s->stopping && reply_is_error(reply)) {
         /* No group yet: no worker ever polled this stream; nothing held. */
-        if (strncmp(reply->str, "NOGROUP", 7) != 0)
+        if (strncmp(reply->str, "NOGROUP", 7) != 0) {
+            sched_redis_error(s);
             duro_warn("XPENDING FAILED stream=%s err=%s", page->key,
                       reply->str);
+        }
     } else if (reply && !s->stopping && reply->type == REDIS_REPLY_ARRAY) {
         for (size_t i = 0; i < reply->elements; i++)
             read_entry(s, page, reply->element[i]);
@@ -443,6 +451,7 @@ static void on_queues(duro_aredis *r, redisReply *reply, void *arg)
             scan_queue(s, q->str);
         }
     } else if (reply_is_error(reply)) {
+        sched_redis_error(s);
         duro_warn("SCAN FAILED err=%s", reply->str);
     }
     answered(s);
@@ -453,8 +462,10 @@ void reclaim_scan(sched *s)
     if (s->scan_inflight > 0) {
         duro_debug("SCAN skipped: previous scan still running (%d)",
                    s->scan_inflight);
+        stats_count(s, M_SCANS_SKIPPED, NULL, NULL);
         return;
     }
+    stats_count(s, M_SCANS, NULL, NULL);
     duro_argv a;
     duro_argv_init(&a);
     duro_argv_push(&a, "SMEMBERS");

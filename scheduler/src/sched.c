@@ -1,5 +1,6 @@
 /* sched.c: the scheduler's loop: connections, clock, wake-ups, shutdown. */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,7 +8,7 @@
 #include "duro/errno.h"
 #include "duro/keys.h"
 #include "duro/log.h"
-#include "scheduler.h"
+#include "sched_internal.h"
 
 /* ---- Reply helpers ---- */
 
@@ -142,9 +143,16 @@ void sched_rearm(sched *s)
 
 /* ---- Connections ---- */
 
+void sched_redis_error(sched *s)
+{
+    duro_metrics_add(s->m, M_REDIS_ERRORS, NULL, 1);
+}
+
 static void on_cmd_state(duro_aredis *r, bool connected, void *arg)
 {
     sched *s = arg;
+    atomic_store(&s->ready, connected && !s->stopping);
+    duro_metrics_set(s->m, M_CONNECTED, NULL, connected && !s->stopping);
     if (s->stopping) return;
     if (!connected) {
         /* What we knew about due times may be stale once we are back. */
@@ -152,8 +160,17 @@ static void on_cmd_state(duro_aredis *r, bool connected, void *arg)
             s->parts[i].next_due = NEXT_UNKNOWN;
         return;
     }
+    if (s->cmd_connects++ > 0)
+        stats_count(s, M_RECONNECTS, "conn", "commands");
     s->next_scan_mono = 0; /* scan now: clock, reclaim, every partition */
     sched_rearm(s);
+}
+
+static void on_sub_state(duro_aredis *r, bool connected, void *arg)
+{
+    sched *s = arg;
+    if (connected && !s->stopping && s->sub_connects++ > 0)
+        stats_count(s, M_RECONNECTS, "conn", "wake");
 }
 
 /* on_wake: a Function added a timer earlier than its partition's earliest;
@@ -175,25 +192,42 @@ static void on_wake(duro_aredis *r, redisReply *reply, void *arg)
 
 static void on_handle_closed(uv_handle_t *h) {}
 
-static void stop(sched *s, int signum)
+void sched_stop(sched *s, int signum)
 {
     if (s->stopping) return;
     s->stopping = 1;
-    duro_info("STOP signal=%d", signum);
+    atomic_store(&s->ready, 0);
+    duro_metrics_set(s->m, M_CONNECTED, NULL, 0);
+    if (signum)
+        duro_info("STOP signal=%d", signum);
+    else
+        duro_info("STOP requested");
     uv_close((uv_handle_t *)&s->tick, on_handle_closed);
-    uv_close((uv_handle_t *)&s->sigterm, on_handle_closed);
-    uv_close((uv_handle_t *)&s->sigint, on_handle_closed);
+    if (s->handle_signals) {
+        uv_close((uv_handle_t *)&s->sigterm, on_handle_closed);
+        uv_close((uv_handle_t *)&s->sigint, on_handle_closed);
+    }
+    pthread_mutex_lock(&s->stop_mu);
+    s->stop_closed = 1;
+    uv_close((uv_handle_t *)&s->stop_async, on_handle_closed);
+    pthread_mutex_unlock(&s->stop_mu);
     /* Pending replies arrive as NULL; their callbacks see `stopping`. */
     duro_aredis_close(s->sub);
     duro_aredis_close(s->cmd);
+    s->sub = s->cmd = NULL;
 }
 
 static void on_signal(uv_signal_t *h, int signum)
 {
-    stop(h->data, signum);
+    sched_stop(h->data, signum);
 }
 
-/* ---- Run ---- */
+static void on_stop_async(uv_async_t *h)
+{
+    sched_stop(h->data, 0);
+}
+
+/* ---- Start ---- */
 
 static int init_parts(sched *s)
 {
@@ -209,44 +243,33 @@ static int init_parts(sched *s)
     return 0;
 }
 
-static int start_handles(sched *s)
-{
-    uv_timer_init(s->loop, &s->tick);
-    s->tick.data = s;
-    uv_signal_init(s->loop, &s->sigterm);
-    uv_signal_init(s->loop, &s->sigint);
-    s->sigterm.data = s->sigint.data = s;
-    uv_signal_start(&s->sigterm, on_signal, SIGTERM);
-    uv_signal_start(&s->sigint, on_signal, SIGINT);
-    int rc = duro_aredis_new(&s->cmd, s->loop, &s->url, "scheduler",
-                             on_cmd_state, s);
-    if (rc == 0)
-        rc = duro_aredis_new(&s->sub, s->loop, &s->url, "scheduler-wake", NULL,
-                             s);
-    if (rc == 0)
-        rc = duro_aredis_subscribe(s->sub, DURO_WAKE_CHANNEL, on_wake, s);
-    return rc;
-}
-
-int sched_run(sched *s)
+int sched_start_handles(sched *s)
 {
     int rc = init_parts(s);
     if (rc) return rc;
     s->next_scan_mono = duro_mono_ms() + s->scan_interval_ms;
-    rc = start_handles(s);
+    uv_timer_init(s->loop, &s->tick);
+    s->tick.data = s;
+    uv_async_init(s->loop, &s->stop_async, on_stop_async);
+    s->stop_async.data = s;
+    if (s->handle_signals) {
+        uv_signal_init(s->loop, &s->sigterm);
+        uv_signal_init(s->loop, &s->sigint);
+        s->sigterm.data = s->sigint.data = s;
+        uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+        uv_signal_start(&s->sigint, on_signal, SIGINT);
+    }
+    s->started = 1;
+    rc = duro_aredis_new(&s->cmd, s->loop, &s->url, "scheduler", on_cmd_state,
+                         s);
+    if (rc == 0)
+        rc = duro_aredis_new(&s->sub, s->loop, &s->url, "scheduler-wake",
+                             on_sub_state, s);
+    if (rc == 0)
+        rc = duro_aredis_subscribe(s->sub, DURO_WAKE_CHANNEL, on_wake, s);
     if (rc) {
         duro_error("START FAILED err=%s", duro_strerror(rc));
-        stop(s, 0);
+        sched_stop(s, 0);
     }
-    uv_run(s->loop, UV_RUN_DEFAULT);
-    sched_stats *st = &s->st;
-    duro_info("EXIT fired=%llu ignored=%llu gone=%llu malformed=%llu "
-              "fire_errors=%llu late_max=%lldms wft_timedout=%llu "
-              "act_timedout=%llu orphans=%llu dead=%llu",
-              st->fired, st->ignored, st->gone, st->malformed, st->fire_errors,
-              (long long)st->late_max_ms, st->wft_timedout, st->act_timedout,
-              st->orphans, st->dead);
-    free(s->parts);
-    s->parts = NULL;
     return rc;
 }

@@ -7,7 +7,7 @@
 #include "duro/ids.h"
 #include "duro/keys.h"
 #include "duro/log.h"
-#include "scheduler.h"
+#include "sched_internal.h"
 
 /*
  * A timer is a member of duro:{pN}:timers scored by its due time (Redis ms).
@@ -75,6 +75,7 @@ static void on_next(duro_aredis *r, redisReply *reply, void *arg)
                            ? sched_now_ms(s) + s->scan_interval_ms
                            : (int64_t)d;
     } else {
+        if (reply_is_error(reply)) sched_redis_error(s);
         duro_warn("TIMERS NEXT FAILED p=%d err=%s", pt->p,
                   reply_is_error(reply) ? reply->str : "unexpected reply");
         pt->next_due = sched_now_ms(s) + s->scan_interval_ms;
@@ -121,12 +122,15 @@ static void count_result(sched *s, const fire *f, const redisReply *reply)
     if (strcmp(res, "fired") == 0) {
         s->st.fired++;
         if (late > s->st.late_max_ms) s->st.late_max_ms = late;
+        stats_fired(s, f->kind, late);
     } else if (strcmp(res, "gone") == 0) {
         s->st.gone++;
+        stats_count(s, M_TIMERS_SKIPPED, "reason", "gone");
     } else if (strcmp(res, "early") == 0) {
         /* our clock estimate ran ahead of Redis'; the next round gets it */
     } else {
         s->st.ignored++;
+        stats_count(s, M_TIMERS_SKIPPED, "reason", "ignored");
     }
     duro_debug("FIRE wf=%s kind=%c a=%lld late=%lldms result=%s", f->id,
                f->kind, f->a, (long long)late, res);
@@ -142,6 +146,8 @@ static void on_fired(duro_aredis *r, redisReply *reply, void *arg)
     } else if (reply_is_error(reply)) {
         pt->errors++;
         s->st.fire_errors++;
+        sched_redis_error(s);
+        stats_count(s, M_TIMERS_SKIPPED, "reason", "failed");
         duro_warn("FIRE FAILED wf=%s kind=%c a=%lld err=%s", f->id, f->kind,
                   f->a, reply->str);
     } else {
@@ -167,6 +173,7 @@ static void drop_member(part *pt, const char *member, size_t len,
     duro_warn("TIMER MALFORMED p=%d member=%.*s reason=%s", pt->p,
               (int)(len > 200 ? 200 : len), member, why);
     pt->s->st.malformed++;
+    stats_count(pt->s, M_TIMERS_SKIPPED, "reason", "malformed");
     duro_argv a;
     duro_argv_init(&a);
     duro_argv_push(&a, "ZREM");
@@ -291,6 +298,7 @@ static void on_due(duro_aredis *r, redisReply *reply, void *arg)
         return;
     }
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements % 2) {
+        if (reply_is_error(reply)) sched_redis_error(pt->s);
         duro_warn("TIMERS FETCH FAILED p=%d err=%s", pt->p,
                   reply_is_error(reply) ? reply->str : "unexpected reply");
         pt->errors++;

@@ -29,6 +29,8 @@ static void usage(FILE *out, const char *prog, const duro_worker *w)
             "  --replay FILE               replay a history exported with\n"
             "                              `duro workflow history -o json` against this\n"
             "                              worker's code and exit (0: it matches)\n"
+            "  --metrics-addr HOST:PORT    serve /metrics, /healthz, /readyz there, e.g.\n"
+            "                              127.0.0.1:9464 or 0.0.0.0:9464 [$DURO_METRICS_ADDR, off]\n"
             "  --log-level LEVEL           debug|info|warn|error [$DURO_LOG_LEVEL, info]\n"
             "  --help                      this text\n"
             "\n"
@@ -75,6 +77,10 @@ static int apply_env(duro_worker *w)
     if ((v = getenv("DURO_CACHE_SIZE")) && *v &&
         parse_int("DURO_CACHE_SIZE", v, &w->cache_size))
         return -1;
+    if ((v = getenv("DURO_METRICS_ADDR")) && *v) {
+        free(w->metrics_addr);
+        w->metrics_addr = strdup(v);
+    }
     if ((v = getenv("DURO_SHUTDOWN_GRACE")) && *v &&
         parse_duration("DURO_SHUTDOWN_GRACE", v, &w->shutdown_grace_ms))
         return -1;
@@ -117,7 +123,7 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
     duro_log_init(prog);
     if (apply_env(w) != 0) return 2;
     enum { O_REDIS = 1, O_QUEUE, O_THREADS, O_MAXWFT, O_CACHE, O_GRACE, O_ID, O_LOG, O_HELP,
-           O_REPLAY };
+           O_REPLAY, O_METRICS };
     static const struct option longopts[] = {
         {"redis", required_argument, NULL, O_REDIS},
         {"task-queue", required_argument, NULL, O_QUEUE},
@@ -129,6 +135,7 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
         {"log-level", required_argument, NULL, O_LOG},
         {"help", no_argument, NULL, O_HELP},
         {"replay", required_argument, NULL, O_REPLAY},
+        {"metrics-addr", required_argument, NULL, O_METRICS},
         {NULL, 0, NULL, 0},
     };
     int c, bad = 0;
@@ -151,6 +158,10 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
             else { fprintf(stderr, "error: unknown log level \"%s\"\n", optarg); bad = 1; }
             break;
         case O_REPLAY: replay = optarg; break;
+        case O_METRICS:
+            free(w->metrics_addr);
+            w->metrics_addr = *optarg ? strdup(optarg) : NULL;
+            break;
         case 'h':
         case O_HELP: usage(stdout, prog, w); return 0;
         default:
@@ -166,8 +177,20 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
         fprintf(stderr, "Run '%s --help' for the options.\n", prog);
         return 2;
     }
-    if (replay) return replay_file(w, replay);
-    int rc = duro_worker_run(w);
+    if (replay) {
+        free(w->metrics_addr);
+        w->metrics_addr = NULL;
+        return replay_file(w, replay);
+    }
+    int rc = 0;
+    if (w->metrics_addr && w->task_queue &&
+        (rc = duro__worker_metrics_start(w, w->metrics_addr)) != 0)
+        duro_error("METRICS cannot serve %s: %s", w->metrics_addr,
+                   duro_strerror(rc));
+    if (rc == 0) rc = duro_worker_run(w);
+    duro__worker_metrics_stop(w);
+    free(w->metrics_addr); /* until duro_worker_free does */
+    w->metrics_addr = NULL;
     if (rc == DURO_EINVAL) return 2;
     /* ETIMEDOUT: stopped after the grace period with work handed back */
     return rc == 0 || rc == DURO_ETIMEDOUT ? 0 : 1;

@@ -308,6 +308,35 @@ static void close_all(duro_worker *w)
     duro__pool_close(w->pool, on_pool_closed, w);
 }
 
+static void on_left_group(duro_aredis *r, redisReply *reply, void *arg)
+{
+    duro_worker *w = arg;
+    if (--w->leaving == 0) close_all(w);
+}
+
+/* leave_groups removes this worker's consumer from every group it read
+ * from, so that dead workers do not pile up in XINFO CONSUMERS and queue
+ * stats; only after a clean stop, when nothing is pending on it. */
+static void leave_groups(duro_worker *w)
+{
+    w->leaving = 1; /* held until every command is sent */
+    for (int p = 0; p < w->partitions && duro_aredis_connected(w->cmd); p++) {
+        const char *keys[3] = {w->wft_keys[p], w->act_keys[p], w->qry_keys[p]};
+        for (int i = 0; i < 3; i++) {
+            duro_argv a;
+            duro_argv_init(&a);
+            duro_argv_push(&a, "XGROUP");
+            duro_argv_push(&a, "DELCONSUMER");
+            duro_argv_push(&a, keys[i]);
+            duro_argv_push(&a, DURO_GROUP);
+            duro_argv_push(&a, w->identity);
+            if (duro_aredis_command(w->cmd, on_left_group, w, &a) == 0) w->leaving++;
+            duro_argv_free(&a);
+        }
+    }
+    on_left_group(NULL, NULL, w);
+}
+
 /* duro__maybe_finish closes the worker once stopping and idle: no blocking
  * read outstanding, no workflow task or activity in progress, every
  * outcome delivered. After the grace period, activities still running are
@@ -338,12 +367,16 @@ void duro__maybe_finish(duro_worker *w)
     }
     if (w->releasing > 0) return;
     w->running = false;
-    close_all(w);
+    if (!late && !w->unsent_head && w->wft_inflight == 0)
+        leave_groups(w);
+    else
+        close_all(w);
 }
 
 static void on_tick(uv_timer_t *h)
 {
     duro_worker *w = h->data;
+    if (w->metrics_addr) duro__worker_metrics_sample(w);
     duro__act_flush_unsent(w);
     duro__wft_poll(w);
     duro__act_poll(w);

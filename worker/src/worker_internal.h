@@ -109,6 +109,7 @@ typedef struct duro_worker {
     duro_actx *inflight;   /* activities submitted to the pool */
     int releasing;         /* hand-back calls awaiting their reply */
     bool groups_pending;   /* re-creating stream groups after NOGROUP */
+    int leaving;           /* XGROUP DELCONSUMER replies still to come */
     int64_t stop_deadline_ms;
     int closing;           /* handles still closing */
 
@@ -120,6 +121,8 @@ typedef struct duro_worker {
     /* counters (metrics) */
     uint64_t wft_done, wft_failed, wft_stale, act_done, act_failed,
         replays, dead_letters;
+
+    char *metrics_addr; /* --metrics-addr / DURO_METRICS_ADDR; NULL = off */
 } duro_worker;
 
 /* cache.c */
@@ -154,6 +157,14 @@ void duro__hb_drain(uv_async_t *h);
 
 /* activity.c: hand back every attempt still running (shutdown grace over) */
 void duro__act_release_inflight(duro_worker *w);
+
+/* metrics.c: duro__worker_metrics_start serves /metrics, /healthz and
+ * /readyz on addr and polls the task queue's backlog (0 or DURO_E*);
+ * _stop undoes it. _sample, on the loop thread, copies the worker's
+ * counters for the HTTP thread, which never reads the worker itself. */
+int duro__worker_metrics_start(duro_worker *w, const char *addr);
+void duro__worker_metrics_stop(duro_worker *w);
+void duro__worker_metrics_sample(duro_worker *w);
 
 /* worker.c */
 /* duro__ensure_groups re-creates the task streams' groups (after a Redis

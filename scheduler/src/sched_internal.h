@@ -1,26 +1,31 @@
-/* scheduler.h: the scheduler's private state, shared by its source files. */
-#ifndef DURO_SCHEDULER_H
-#define DURO_SCHEDULER_H
+/* sched_internal.h: the scheduler's private state, shared by its files. */
+#ifndef DURO_SCHED_INTERNAL_H
+#define DURO_SCHED_INTERNAL_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <uv.h>
 
 #include "duro/aredis.h"
 #include "duro/config.h"
+#include "duro/http.h"
+#include "duro/metrics.h"
+#include "duro/scheduler.h"
 
 /* NEXT_UNKNOWN: a partition whose earliest timer we do not know (start,
  * lost connection): the next tick fetches it. NEXT_NONE: no timers. */
 #define NEXT_UNKNOWN INT64_MIN
 #define NEXT_NONE INT64_MAX
 
-struct sched;
+struct duro_scheduler;
 
 /* part: one partition's timer round. A round is ZRANGEBYSCORE, the fires
  * of that batch (pipelined), again while batches come back full, then
  * ZRANGE 0 0 to learn when to wake next. One round per partition at a
  * time; a wake that arrives meanwhile sets `again`. */
 typedef struct part {
-    struct sched *s;
+    struct duro_scheduler *s;
     int p;
     char timers_key[64];
     int busy;
@@ -39,30 +44,57 @@ typedef struct {
     int64_t late_max_ms;
 } sched_stats;
 
-/* sched: the whole process. Lives until uv_run returns. */
-typedef struct sched {
+/* sched (struct duro_scheduler): one scheduler. Everything but `ready`,
+ * `stop_mu`/`stop_closed` and the metrics registry belongs to the loop
+ * thread once started. */
+typedef struct duro_scheduler {
     uv_loop_t *loop;
     duro_redis_url url;
+    int default_partitions;
     int partitions;
     int batch;
     int64_t scan_interval_ms;
+    int handle_signals;
+    int set_up;  /* duro_scheduler_setup succeeded */
+    int started; /* handles initialized on `loop` */
     duro_aredis *cmd;
     duro_aredis *sub;
     uv_timer_t tick;
     uv_signal_t sigterm, sigint;
+    uv_async_t stop_async;
+    pthread_mutex_t stop_mu;
+    int stop_closed; /* stop_async closed: no more uv_async_send (stop_mu) */
     int stopping;
     int64_t clock_offset_ms; /* Redis TIME minus duro_mono_ms() */
     int64_t next_scan_mono;  /* when the next scan is due (mono ms) */
     int scan_inflight;       /* reclaim commands not answered yet */
     part *parts;
     sched_stats st;
+
+    /* own thread (duro_scheduler_start_thread) */
+    uv_loop_t own_loop;
+    uv_thread_t thread;
+    int threaded;
+
+    /* metrics and the HTTP endpoint */
+    duro_metrics *m;
+    char *metrics_addr;
+    duro_http *http;
+    atomic_int ready;      /* command connection up */
+    int cmd_connects;      /* loop thread: connects so far (first is not a
+                              reconnect) */
+    int sub_connects;
 } sched;
 
 /* ---- sched.c ---- */
 
-/* sched_run sets up the loop, connections and signals and runs until
- * SIGTERM/SIGINT. Returns 0 or a DURO_E* code. */
-int sched_run(sched *s);
+/* sched_start_handles creates the partitions, timers, connections (and
+ * signal handlers) on s->loop. On failure everything started is closed
+ * again (run the loop to finish). Returns 0 or DURO_E*. */
+int sched_start_handles(sched *s);
+/* sched_stop closes every handle (loop thread only); signum 0 = asked. */
+void sched_stop(sched *s, int signum);
+
 /* sched_now_ms: Redis' clock, estimated from the last TIME. */
 int64_t sched_now_ms(const sched *s);
 /* sched_rearm points the tick timer at the earliest known due timer or the
@@ -74,12 +106,39 @@ int sched_cmd(sched *s, duro_aredis_cb cb, void *arg, const duro_argv *a);
 /* sched_cmd_noreply sends a command whose reply only matters if it is an
  * error (logged with `what`). */
 void sched_cmd_noreply(sched *s, const duro_argv *a, const char *what);
+/* sched_redis_error counts an error reply from Redis (a metric). */
+void sched_redis_error(sched *s);
 
 /* Reply helpers: tolerate any shape Redis (or a hand-written key) gives. */
 int reply_is_str(const redisReply *r);
 int reply_is_error(const redisReply *r);
 /* reply_ll parses a string or integer reply as a decimal long long. */
 int reply_ll(const redisReply *r, long long *out);
+
+/* ---- stats.c: metric families ---- */
+
+#define M_TIMERS_FIRED "duro_scheduler_timers_fired_total"
+#define M_TIMERS_SKIPPED "duro_scheduler_timers_skipped_total"
+#define M_TIMER_LATENESS "duro_scheduler_timer_lateness_seconds"
+#define M_TIMEOUTS "duro_scheduler_timeouts_total"
+#define M_ORPHANS "duro_scheduler_orphans_total"
+#define M_DEAD "duro_scheduler_dead_letters_total"
+#define M_SCANS "duro_scheduler_reclaim_scans_total"
+#define M_SCANS_SKIPPED "duro_scheduler_reclaim_scans_skipped_total"
+#define M_REDIS_ERRORS "duro_scheduler_redis_errors_total"
+#define M_RECONNECTS "duro_scheduler_redis_reconnects_total"
+#define M_CONNECTED "duro_scheduler_redis_connected"
+#define M_PARTITIONS "duro_scheduler_partitions"
+
+/* stats_describe declares the scheduler's families in s->m and sets the
+ * build info gauge. */
+void stats_describe(sched *s);
+/* stats_fired counts one fired timer of `kind` that was `late_ms` late. */
+void stats_fired(sched *s, char kind, int64_t late_ms);
+/* stats_count adds 1 to family `name` with one label key=value (NULL key:
+ * no label). */
+void stats_count(sched *s, const char *name, const char *key,
+                 const char *value);
 
 /* ---- timers.c ---- */
 

@@ -1,0 +1,317 @@
+/* cli_dev.c: `duro dev start`: a private redis-server plus the scheduler,
+ * in one foreground process, for development (like `temporal server
+ * start-dev`). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "duro/errno.h"
+#include "duro/keys.h"
+#include "duro/log.h"
+#include "duro/redis.h"
+#include "duro/scheduler.h"
+
+#define DEFAULT_DIR "./.duro/dev"
+#define DEFAULT_PORT 6379
+#define REDIS_WAIT_MS 5000
+#define REDIS_STOP_MS 5000
+
+static const cli_opt DEV_OPTS[] = {
+    {"dir", 0, "DIR", "data directory of the dev redis-server (default "
+                      DEFAULT_DIR ")", false},
+    {"port", 'p', "PORT", "port on 127.0.0.1 (default 6379)", false},
+    {"metrics-addr", 0, "HOST:PORT",
+     "serve the scheduler's /metrics, /healthz, /readyz (default off)", false},
+    {"redis-server", 0, "PATH",
+     "redis-server program (default: redis-server on $PATH)", false},
+    {0},
+};
+
+/* ---- Checks ---- */
+
+/* port_free: nobody listens on 127.0.0.1:port (we can bind it). */
+static int port_free(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return 0;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int ok = bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    close(fd);
+    return ok;
+}
+
+/* find_program: path itself when it holds a '/', else the first
+ * executable of that name on $PATH, into out. 0 or -1. */
+static int find_program(const char *name, char *out, size_t size)
+{
+    if (strchr(name, '/')) {
+        snprintf(out, size, "%s", name);
+        return access(out, X_OK);
+    }
+    const char *path = getenv("PATH");
+    if (!path) path = "/usr/local/bin:/usr/bin:/bin";
+    while (*path) {
+        size_t n = strcspn(path, ":");
+        snprintf(out, size, "%.*s/%s", (int)n, path, name);
+        if (n && access(out, X_OK) == 0) return 0;
+        path += n + (path[n] == ':');
+    }
+    return -1;
+}
+
+/* mkdir_p creates dir and its parents. 0 or -1 with errno. */
+static int mkdir_p(const char *dir)
+{
+    char buf[4096];
+    snprintf(buf, sizeof(buf), "%s", dir);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* ---- redis-server ---- */
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* spawn_redis starts redis-server in its own process group, so that the
+ * terminal's Ctrl-C reaches only us and we stop it in order. */
+static pid_t spawn_redis(const char *prog, const char *dir, int port)
+{
+    char portstr[16], logfile[4200];
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    snprintf(logfile, sizeof(logfile), "%s/redis.log", dir);
+    pid_t pid = fork();
+    if (pid != 0) return pid; /* parent, or -1 */
+    setpgid(0, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    int devnull = open("/dev/null", O_RDWR);
+    if (devnull >= 0) {
+        dup2(devnull, STDIN_FILENO);
+        dup2(devnull, STDOUT_FILENO);
+    }
+    execl(prog, prog, "--port", portstr, "--bind", "127.0.0.1", "--dir", dir,
+          "--appendonly", "yes", "--appendfsync", "everysec", "--daemonize",
+          "no", "--logfile", logfile, (char *)NULL);
+    fprintf(stderr, "duro: cannot run %s: %s\n", prog, strerror(errno));
+    _exit(127);
+}
+
+/* wait_redis: PING answered within REDIS_WAIT_MS while the child lives.
+ * Returns the connection or NULL (*exited set when the child is gone). */
+static redisContext *wait_redis(const duro_redis_url *url, pid_t pid,
+                                int *exited)
+{
+    for (int waited = 0; waited < REDIS_WAIT_MS; waited += 50) {
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            *exited = 1;
+            return NULL;
+        }
+        char err[256];
+        redisContext *c = duro_redis_connect(url, 1000, err, sizeof(err));
+        if (c) {
+            redisReply *r = redisCommand(c, "PING");
+            int ok = r && r->type == REDIS_REPLY_STATUS;
+            if (r) freeReplyObject(r);
+            if (ok) return c;
+            redisFree(c);
+        }
+        sleep_ms(50);
+    }
+    return NULL;
+}
+
+/* stop_redis: SIGTERM (redis-server writes its AOF and exits), then
+ * SIGKILL after REDIS_STOP_MS. */
+static void stop_redis(pid_t pid)
+{
+    int status;
+    if (waitpid(pid, &status, WNOHANG) != 0) return; /* gone (or reaped) */
+    kill(pid, SIGTERM);
+    for (int waited = 0; waited < REDIS_STOP_MS; waited += 50) {
+        if (waitpid(pid, &status, WNOHANG) != 0) return;
+        sleep_ms(50);
+    }
+    fprintf(stderr, "duro: redis-server (pid %d) did not stop; killing it\n",
+            (int)pid);
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+}
+
+/* ---- The command ---- */
+
+typedef struct {
+    const char *dir, *metrics_addr;
+    char abs_dir[4096]; /* redis-server chdirs there: paths must be absolute */
+    char redis_prog[4096];
+    int port;
+} dev_opts;
+
+static int read_opts(cli_ctx *ctx, dev_opts *o)
+{
+    o->dir = cli_get(ctx, "dir") ? cli_get(ctx, "dir") : DEFAULT_DIR;
+    o->metrics_addr = cli_get(ctx, "metrics-addr");
+    o->port = DEFAULT_PORT;
+    const char *p = cli_get(ctx, "port");
+    if (p) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (!*p || *end || v < 1 || v > 65535)
+            return cli_usage(ctx, "--port wants 1..65535, not \"%s\"", p);
+        o->port = (int)v;
+    }
+    const char *prog = cli_get(ctx, "redis-server");
+    if (find_program(prog ? prog : "redis-server", o->redis_prog,
+                     sizeof(o->redis_prog)))
+        return cli_fail("%s not found%s; install Redis 7 (Debian: apt-get "
+                        "install redis-server) or pass --redis-server PATH",
+                        prog ? prog : "redis-server",
+                        prog ? "" : " on $PATH");
+    if (!port_free(o->port))
+        return cli_fail("port %d on 127.0.0.1 is taken (another Redis?); "
+                        "pick another with --port",
+                        o->port);
+    if (mkdir_p(o->dir) || !realpath(o->dir, o->abs_dir))
+        return cli_fail("cannot create %s: %s", o->dir, strerror(errno));
+    return 0;
+}
+
+/* start_scheduler: the scheduler library on its own thread. */
+static int start_scheduler(const dev_opts *o, const char *url,
+                           duro_scheduler **out)
+{
+    duro_scheduler_opts so = {0};
+    so.redis_url = url;
+    so.metrics_addr = o->metrics_addr;
+    char err[256] = "";
+    int rc = duro_scheduler_new(out, &so);
+    if (rc == 0) rc = duro_scheduler_setup(*out, err, sizeof(err));
+    if (rc == 0) rc = duro_scheduler_start_thread(*out);
+    if (rc) {
+        duro_scheduler_free(*out);
+        *out = NULL;
+        return cli_fail("cannot start the scheduler: %s",
+                        *err ? err : duro_strerror(rc));
+    }
+    return 0;
+}
+
+static void print_ready(const dev_opts *o, const char *url, pid_t pid)
+{
+    printf("Duro dev server ready: DURO_REDIS_URL=%s\n"
+           "  redis-server pid %d, data in %s (appendonly), log %s/redis.log\n"
+           "  scheduler running in this process%s%s\n"
+           "\n"
+           "Start a worker in another terminal:\n"
+           "  export DURO_REDIS_URL=%s\n"
+           "  food-worker          # or your own worker program\n"
+           "and a workflow:\n"
+           "  duro workflow start --type order --task-queue durable-food "
+           "--workflow-id order-1 --input '{\"productId\":2}'\n"
+           "\n"
+           "Ctrl-C stops the scheduler and redis-server.\n",
+           url, (int)pid, o->abs_dir, o->abs_dir,
+           o->metrics_addr ? ", metrics on http://" : "",
+           o->metrics_addr ? o->metrics_addr : "", url);
+    fflush(stdout);
+}
+
+/* wait_stop blocks until SIGINT/SIGTERM, or redis-server exits (SIGCHLD).
+ * Returns the signal, or 0 when redis-server died. */
+static int wait_stop(const sigset_t *set, pid_t redis)
+{
+    for (;;) {
+        int sig = 0;
+        if (sigwait(set, &sig) != 0) continue;
+        if (sig != SIGCHLD) return sig;
+        int status;
+        if (waitpid(redis, &status, WNOHANG) == redis) return 0;
+    }
+}
+
+static int cmd_dev(cli_ctx *ctx)
+{
+    dev_opts o;
+    int rc = read_opts(ctx, &o);
+    if (rc) return rc;
+    if (!getenv("DURO_LOG_LEVEL")) duro_log_set_level(DURO_LOG_INFO);
+    /* Blocked before any thread starts, so that only sigwait sees them. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    pid_t pid = spawn_redis(o.redis_prog, o.abs_dir, o.port);
+    if (pid < 0) return cli_fail("fork: %s", strerror(errno));
+    char url[64], err[256];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", o.port);
+    duro_redis_url u;
+    duro_redis_url_parse(url, &u, err, sizeof(err));
+    int exited = 0, parts = 0;
+    redisContext *c = wait_redis(&u, pid, &exited);
+    if (!c) {
+        if (!exited) stop_redis(pid);
+        return cli_fail("redis-server did not start on port %d; see "
+                        "%s/redis.log",
+                        o.port, o.dir);
+    }
+    rc = duro_redis_setup(c, DURO_DEFAULT_PARTITIONS, &parts, err, sizeof(err));
+    redisFree(c);
+    if (rc) {
+        stop_redis(pid);
+        return cli_fail("cannot load the Duro Functions: %s", err);
+    }
+    duro_scheduler *s = NULL;
+    if (start_scheduler(&o, url, &s)) {
+        stop_redis(pid);
+        return CLI_FAILED;
+    }
+    print_ready(&o, url, pid);
+    int sig = wait_stop(&set, pid);
+    if (sig)
+        fprintf(stderr, "duro: %s: stopping the scheduler and redis-server\n",
+                strsignal(sig));
+    else
+        fprintf(stderr, "duro: redis-server exited; see %s/redis.log\n", o.dir);
+    duro_scheduler_free(s);
+    if (sig) stop_redis(pid);
+    fprintf(stderr, "duro: dev server stopped\n");
+    return sig ? CLI_OK : CLI_FAILED;
+}
+
+static const cli_cmd COMMANDS[] = {
+    {"start",
+     "Run a private redis-server and the scheduler in the foreground for "
+     "development",
+     DEV_OPTS, cmd_dev},
+    {0},
+};
+
+const cli_group cli_dev_group = {"dev", "a local development server",
+                                 COMMANDS};

@@ -1,0 +1,418 @@
+/* metrics.c: the worker's /metrics, /healthz and /readyz endpoint, and
+ * the task-queue backlog that autoscalers scale workers on.
+ *
+ * Three sources feed the registry (duro_metrics_default()):
+ *  - duro__worker_metrics_sample(w), on the loop thread, mirrors the
+ *    worker's counters and gauges (cache, tasks, connections) into it. The
+ *    worker's tick should call it; until it does, the render callback
+ *    samples from the HTTP thread instead (plain reads of fields the loop
+ *    owns: good enough for numbers, see `sample_fresh`).
+ *  - a backlog thread with its own synchronous Redis connection reads, every
+ *    BACKLOG_PERIOD_MS, XLEN and the group's pending count of every
+ *    partition's stream of the task queue: backlog = XLEN - pending (tasks
+ *    not yet handed to any worker), as `duro queue stats` computes it.
+ *    It never touches the loop's connections.
+ *  - task code may add its own: the families below are declared here so
+ *    that wft.c and activity.c only observe/add (names in METRIC_*).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "duro/clock.h"
+#include "duro/errno.h"
+#include "duro/http.h"
+#include "duro/keys.h"
+#include "duro/log.h"
+#include "duro/metrics.h"
+#include "duro/redis.h"
+#include "worker_internal.h"
+
+#define BACKLOG_PERIOD_MS 5000
+#define SAMPLE_FRESH_MS 3000
+#define CONNECT_TIMEOUT_MS 2000
+
+/* Families with no source in this file, for task code to update. */
+#define METRIC_WFT_SECONDS "duro_worker_workflow_task_seconds"
+#define METRIC_ACT_SECONDS "duro_worker_activity_seconds"
+
+/* wmetrics: one worker's endpoint. */
+typedef struct wmetrics {
+    duro_worker *w;
+    duro_metrics *m;
+    duro_http *http;
+    char queue_label[256]; /* task_queue="..." */
+    char *task_queue;
+    duro_redis_url url;
+    atomic_llong sampled_mono; /* last duro__worker_metrics_sample, ms */
+    atomic_int ready;          /* as of that sample */
+
+    pthread_t backlog_thread;
+    int backlog_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop; /* guarded by mu */
+    struct wmetrics *next;
+} wmetrics;
+
+static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
+static wmetrics *endpoints; /* one per worker with an endpoint */
+
+static wmetrics *lookup(const duro_worker *w)
+{
+    pthread_mutex_lock(&registry_mu);
+    wmetrics *e = endpoints;
+    while (e && e->w != w)
+        e = e->next;
+    pthread_mutex_unlock(&registry_mu);
+    return e;
+}
+
+/* ---- Families ---- */
+
+static const char *const FAMILIES[][3] = {
+    {"duro_worker_workflow_tasks_total", "counter",
+     "Workflow tasks finished, by result (completed, failed, stale)."},
+    {"duro_worker_activities_total", "counter",
+     "Activity attempts finished, by result (completed, failed)."},
+    {"duro_worker_replays_total", "counter",
+     "Runs rebuilt by replaying their history (cache misses and queries)."},
+    {"duro_worker_dead_letters_total", "counter",
+     "Undecodable task entries moved to duro:dead."},
+    {"duro_worker_cache_size", "gauge", "Runs held in the sticky cache."},
+    {"duro_worker_cache_capacity", "gauge", "Capacity of the sticky cache."},
+    {"duro_worker_cache_hits_total", "counter", "Sticky cache hits."},
+    {"duro_worker_cache_misses_total", "counter", "Sticky cache misses."},
+    {"duro_worker_cache_evictions_total", "counter",
+     "Runs evicted from the sticky cache."},
+    {"duro_worker_workflow_tasks_inflight", "gauge",
+     "Workflow tasks being processed."},
+    {"duro_worker_activities_running", "gauge",
+     "Activity attempts queued or running in the thread pool."},
+    {"duro_worker_activity_threads", "gauge", "Size of the activity pool."},
+    {"duro_worker_redis_connected", "gauge",
+     "1 while the connection is up, by connection."},
+    {"duro_worker_redis_reconnects_total", "counter",
+     "Redis connections re-established, by connection."},
+    {"duro_task_queue_backlog", "gauge",
+     "Tasks waiting in the task queue, not yet claimed by any worker, by "
+     "kind (workflow, activity); summed over partitions. Scale workers on "
+     "this."},
+    {"duro_task_queue_pending", "gauge",
+     "Tasks claimed by a worker and not yet acknowledged, by kind."},
+    {"duro_task_queue_backlog_errors_total", "counter",
+     "Failed reads of the task queue backlog."},
+    {METRIC_WFT_SECONDS, "histogram",
+     "Workflow task processing time, claim to commit, by workflow type."},
+    {METRIC_ACT_SECONDS, "histogram",
+     "Activity attempt run time, by activity name."},
+};
+
+static void describe(wmetrics *e, const char *program)
+{
+    for (size_t i = 0; i < sizeof(FAMILIES) / sizeof(FAMILIES[0]); i++)
+        duro_metrics_describe(e->m, FAMILIES[i][0], FAMILIES[i][1],
+                              FAMILIES[i][2]);
+    duro_metrics_build_info(e->m, program);
+}
+
+/* with_label: e->queue_label plus one more label, into buf. */
+static const char *with_label(const wmetrics *e, char *buf, size_t size,
+                              const char *key, const char *value)
+{
+    snprintf(buf, size, "%s", e->queue_label);
+    duro_metrics_label(buf, size, key, value);
+    return buf;
+}
+
+/* ---- Sampling the worker ---- */
+
+static int conn_up(const duro_aredis *r)
+{
+    return r && duro_aredis_connected(r);
+}
+
+/* put_sample writes the worker's numbers; pool_busy < 0 = unknown (not on
+ * the loop thread). Returns readiness. */
+static int put_sample(wmetrics *e, const duro_worker *w, int pool_busy)
+{
+    duro_metrics *m = e->m;
+    const char *q = e->queue_label;
+    char l[384];
+    static const char *const results[3] = {"completed", "failed", "stale"};
+    const uint64_t wft[3] = {w->wft_done, w->wft_failed, w->wft_stale};
+    for (int i = 0; i < 3; i++)
+        duro_metrics_set_counter(m, "duro_worker_workflow_tasks_total",
+                                 with_label(e, l, sizeof(l), "result",
+                                            results[i]),
+                                 (double)wft[i]);
+    const uint64_t act[2] = {w->act_done, w->act_failed};
+    for (int i = 0; i < 2; i++)
+        duro_metrics_set_counter(m, "duro_worker_activities_total",
+                                 with_label(e, l, sizeof(l), "result",
+                                            results[i]),
+                                 (double)act[i]);
+    duro_metrics_set_counter(m, "duro_worker_replays_total", q,
+                             (double)w->replays);
+    duro_metrics_set_counter(m, "duro_worker_dead_letters_total", q,
+                             (double)w->dead_letters);
+    duro_metrics_set(m, "duro_worker_cache_size", q, w->cache.size);
+    duro_metrics_set(m, "duro_worker_cache_capacity", q, w->cache_size);
+    duro_metrics_set_counter(m, "duro_worker_cache_hits_total", q,
+                             (double)w->cache.hits);
+    duro_metrics_set_counter(m, "duro_worker_cache_misses_total", q,
+                             (double)w->cache.misses);
+    duro_metrics_set_counter(m, "duro_worker_cache_evictions_total", q,
+                             (double)w->cache.evictions);
+    duro_metrics_set(m, "duro_worker_workflow_tasks_inflight", q,
+                     w->wft_inflight);
+    if (pool_busy >= 0)
+        duro_metrics_set(m, "duro_worker_activities_running", q, pool_busy);
+    duro_metrics_set(m, "duro_worker_activity_threads", q,
+                     w->activity_threads);
+    /* The connections exist only while the worker runs; close_all clears
+     * `running` before it closes them. */
+    int running = w->running && !w->stopping;
+    static const char *const names[3] = {"commands", "workflow-tasks",
+                                         "activity-tasks"};
+    const duro_aredis *conns[3] = {running ? w->cmd : NULL,
+                                   running ? w->wft_conn : NULL,
+                                   running ? w->act_conn : NULL};
+    int up = running;
+    for (int i = 0; i < 3; i++) {
+        with_label(e, l, sizeof(l), "conn", names[i]);
+        duro_metrics_set(m, "duro_worker_redis_connected", l,
+                         conn_up(conns[i]));
+        if (conns[i])
+            duro_metrics_set_counter(m, "duro_worker_redis_reconnects_total", l,
+                                     (double)duro_aredis_reconnects(conns[i]));
+        up = up && conn_up(conns[i]);
+    }
+    return up;
+}
+
+void duro__worker_metrics_sample(duro_worker *w)
+{
+    wmetrics *e = lookup(w);
+    if (!e) return;
+    int busy = w->pool ? duro__pool_busy(w->pool) : 0;
+    atomic_store(&e->ready, put_sample(e, w, busy));
+    atomic_store(&e->sampled_mono, (long long)duro_mono_ms());
+}
+
+/* sample_fresh: the loop thread sampled recently, so the HTTP thread need
+ * not read the worker's fields itself. */
+static int sample_fresh(wmetrics *e)
+{
+    long long t = atomic_load(&e->sampled_mono);
+    return t && duro_mono_ms() - t < SAMPLE_FRESH_MS;
+}
+
+/* on_ready: the HTTP thread never reads the worker itself; a loop that has
+ * not sampled lately (starting, or stuck) is not ready. Rendering shows the
+ * last sample. */
+static int on_ready(void *arg)
+{
+    wmetrics *e = arg;
+    return sample_fresh(e) ? atomic_load(&e->ready) : 0;
+}
+
+/* ---- Backlog ---- */
+
+/* read_partitions: duro:meta's partition count, or 0. */
+static int read_partitions(redisContext *c)
+{
+    redisReply *r = redisCommand(c, "HGET %s partitions", DURO_META_KEY);
+    int n = r && r->type == REDIS_REPLY_STRING ? atoi(r->str) : 0;
+    if (r) freeReplyObject(r);
+    return n > 0 && n <= 16384 ? n : 0;
+}
+
+/* group_pending: the "pending" of group duro in an XINFO GROUPS reply. */
+static long long group_pending(const redisReply *r)
+{
+    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements;
+         i++) {
+        const redisReply *g = r->element[i];
+        long long pending = -1;
+        int ours = 0;
+        for (size_t j = 0;
+             g->type == REDIS_REPLY_ARRAY && j + 1 < g->elements; j += 2) {
+            const redisReply *k = g->element[j], *v = g->element[j + 1];
+            if (k->type != REDIS_REPLY_STRING) continue;
+            if (!strcmp(k->str, "name") && v->type == REDIS_REPLY_STRING)
+                ours = !strcmp(v->str, DURO_GROUP);
+            else if (!strcmp(k->str, "pending") &&
+                     v->type == REDIS_REPLY_INTEGER)
+                pending = v->integer;
+        }
+        if (ours) return pending > 0 ? pending : 0;
+    }
+    return 0;
+}
+
+/* measure pipelines XLEN + XINFO GROUPS for every stream of one kind.
+ * Returns 0 or -1 (connection lost). */
+static int measure(redisContext *c, const char *queue, int kind, int parts,
+                   long long *backlog, long long *pending)
+{
+    char key[DURO_KEY_MAX];
+    for (int p = 0; p < parts; p++) {
+        if (kind == 0)
+            duro_key_wft(key, sizeof(key), p, queue);
+        else
+            duro_key_act(key, sizeof(key), p, queue);
+        redisAppendCommand(c, "XLEN %s", key);
+        redisAppendCommand(c, "XINFO GROUPS %s", key);
+    }
+    long long len = 0, pend = 0;
+    int rc = 0;
+    for (int p = 0; p < parts; p++) {
+        redisReply *a = NULL, *b = NULL;
+        if (redisGetReply(c, (void **)&a) != REDIS_OK ||
+            redisGetReply(c, (void **)&b) != REDIS_OK)
+            rc = -1;
+        if (a && a->type == REDIS_REPLY_INTEGER) len += a->integer;
+        if (b) pend += group_pending(b); /* error: no stream yet */
+        if (a) freeReplyObject(a);
+        if (b) freeReplyObject(b);
+        if (rc) return rc;
+    }
+    *backlog = len > pend ? len - pend : 0;
+    *pending = pend;
+    return 0;
+}
+
+/* wait_period sleeps until the next round; returns 1 when asked to stop. */
+static int wait_period(wmetrics *e, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&e->mu);
+    while (!e->stop &&
+           pthread_cond_timedwait(&e->cv, &e->mu, &ts) == 0)
+        ;
+    int stop = e->stop;
+    pthread_mutex_unlock(&e->mu);
+    return stop;
+}
+
+static void *backlog_main(void *arg)
+{
+    wmetrics *e = arg;
+    redisContext *c = NULL;
+    static const char *const kinds[2] = {"workflow", "activity"};
+    char l[384];
+    do {
+        char err[256];
+        if (!c) c = duro_redis_connect(&e->url, CONNECT_TIMEOUT_MS, err,
+                                       sizeof(err));
+        int parts = c ? read_partitions(c) : 0;
+        int ok = parts > 0;
+        for (int k = 0; ok && k < 2; k++) {
+            long long backlog, pending;
+            if (measure(c, e->task_queue, k, parts, &backlog, &pending)) {
+                ok = 0;
+                break;
+            }
+            with_label(e, l, sizeof(l), "kind", kinds[k]);
+            duro_metrics_set(e->m, "duro_task_queue_backlog", l,
+                             (double)backlog);
+            duro_metrics_set(e->m, "duro_task_queue_pending", l,
+                             (double)pending);
+        }
+        if (!ok) {
+            duro_metrics_add(e->m, "duro_task_queue_backlog_errors_total",
+                             e->queue_label, 1);
+            if (c && c->err) {
+                redisFree(c);
+                c = NULL;
+            }
+        }
+    } while (!wait_period(e, BACKLOG_PERIOD_MS));
+    if (c) redisFree(c);
+    return NULL;
+}
+
+/* ---- Start and stop ---- */
+
+static void endpoint_free(wmetrics *e)
+{
+    pthread_mutex_destroy(&e->mu);
+    pthread_cond_destroy(&e->cv);
+    free(e->task_queue);
+    free(e);
+}
+
+int duro__worker_metrics_start(duro_worker *w, const char *addr)
+{
+    char err[256];
+    if (!addr || !*addr) return 0;
+    if (lookup(w)) return DURO_EALREADY;
+    if (!w->task_queue) return DURO_EINVAL;
+    wmetrics *e = calloc(1, sizeof(*e));
+    if (!e || !(e->task_queue = strdup(w->task_queue))) {
+        free(e);
+        return DURO_ENOMEM;
+    }
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->cv, NULL);
+    e->w = w;
+    e->m = duro_metrics_default();
+    if (!e->m) {
+        endpoint_free(e);
+        return DURO_ENOMEM;
+    }
+    if (duro_redis_url_parse(w->redis_url, &e->url, err, sizeof(err))) {
+        duro_error("CONFIG redis url: %s", err);
+        endpoint_free(e);
+        return DURO_EINVAL;
+    }
+    duro_metrics_label(e->queue_label, sizeof(e->queue_label), "task_queue",
+                       w->task_queue);
+    describe(e, program_invocation_short_name);
+    int rc = duro_http_start(&e->http, addr, e->m, on_ready, e);
+    if (rc) {
+        endpoint_free(e);
+        return rc;
+    }
+    e->backlog_started =
+        pthread_create(&e->backlog_thread, NULL, backlog_main, e) == 0;
+    if (!e->backlog_started) duro_warn("METRICS backlog thread not started");
+    pthread_mutex_lock(&registry_mu);
+    e->next = endpoints;
+    endpoints = e;
+    pthread_mutex_unlock(&registry_mu);
+    return 0;
+}
+
+void duro__worker_metrics_stop(duro_worker *w)
+{
+    pthread_mutex_lock(&registry_mu);
+    wmetrics **pp = &endpoints;
+    while (*pp && (*pp)->w != w)
+        pp = &(*pp)->next;
+    wmetrics *e = *pp;
+    if (e) *pp = e->next;
+    pthread_mutex_unlock(&registry_mu);
+    if (!e) return;
+    duro_http_stop(e->http); /* no more /readyz reading w */
+    if (e->backlog_started) {
+        pthread_mutex_lock(&e->mu);
+        e->stop = 1;
+        pthread_cond_signal(&e->cv);
+        pthread_mutex_unlock(&e->mu);
+        pthread_join(e->backlog_thread, NULL);
+    }
+    endpoint_free(e);
+}
