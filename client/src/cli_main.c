@@ -214,17 +214,12 @@ static void command_names(const cli_group *g, char *buf, size_t size)
 static int run_group(cli_ctx *ctx, const cli_group *g, int argc, char **argv)
 {
     snprintf(ctx->path, sizeof(ctx->path), "duro %s", g->name);
-    int i = cli_parse(ctx, argc, argv, true);
-    if (i < 0) return CLI_USAGE;
-    char names[256];
-    command_names(g, names, sizeof(names));
     /* a group of one command runs it without naming it: `duro dev` */
-    if (g->cmds[0].name && !g->cmds[1].name && !ctx->help &&
-        (i >= argc || argv[i][0] == '-')) {
+    if (g->cmds[0].name && !g->cmds[1].name &&
+        (argc == 0 || argv[0][0] == '-')) {
         const cli_cmd *c = &g->cmds[0];
-        snprintf(ctx->path, sizeof(ctx->path), "duro %s", g->name);
         ctx->opts = c->opts;
-        if (cli_parse(ctx, argc - i, argv + i, false) < 0) return CLI_USAGE;
+        if (cli_parse(ctx, argc, argv, false) < 0) return CLI_USAGE;
         if (ctx->help) {
             cmd_help(ctx, c);
             return CLI_OK;
@@ -232,6 +227,10 @@ static int run_group(cli_ctx *ctx, const cli_group *g, int argc, char **argv)
         if (cli_check_required(ctx)) return CLI_USAGE;
         return c->run(ctx);
     }
+    int i = cli_parse(ctx, argc, argv, true);
+    if (i < 0) return CLI_USAGE;
+    char names[256];
+    command_names(g, names, sizeof(names));
     if (i >= argc) {
         if (ctx->help) {
             group_help(g);

@@ -1,0 +1,453 @@
+/* redis.c: the driver's redis-server, INFO figures, pipelined starts, the
+ * close-channel subscriber and the final verification. */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench.h"
+#include "duro/history.h"
+#include "duro/keys.h"
+#include "duro/redis.h"
+
+#define CMD_TIMEOUT_MS 30000
+
+/* ---- redis-server ---- */
+
+int bench_redis_start(bench *b)
+{
+    b->port = bench_free_port();
+    if (b->port <= 0) {
+        fprintf(stderr, "duro-bench: no free port\n");
+        return -1;
+    }
+    snprintf(b->url, sizeof(b->url), "redis://127.0.0.1:%d", b->port);
+    char port[16];
+    snprintf(port, sizeof(port), "%d", b->port);
+    char *argv[] = {(char *)b->o.redis_server, "--port", port, "--bind",
+                    "127.0.0.1", "--dir", b->tmpdir, "--appendonly", "yes",
+                    "--appendfsync", "everysec", "--save", "",
+                    "--daemonize", "no", "--protected-mode", "no", NULL};
+    snprintf(b->redis_cmd, sizeof(b->redis_cmd),
+             "%s --port %d --bind 127.0.0.1 --dir %s --appendonly yes "
+             "--appendfsync everysec --save ''",
+             b->o.redis_server, b->port, b->tmpdir);
+    b->redis_pid = bench_spawn(b, argv, "redis.log");
+    if (b->redis_pid < 0) return -1;
+    struct timeval tv = {1, 0};
+    for (int i = 0; i < 100 && !bench_stop_requested; i++) { /* 5 s */
+        bench_sleep_ms(50);
+        redisContext *c = redisConnectWithTimeout("127.0.0.1", b->port, tv);
+        if (c && !c->err) {
+            redisReply *r = redisCommand(c, "PING");
+            bool up = r && r->type == REDIS_REPLY_STATUS;
+            freeReplyObject(r);
+            if (up) {
+                struct timeval ct = {CMD_TIMEOUT_MS / 1000, 0};
+                redisSetTimeout(c, ct);
+                b->rc = c;
+                char err[256];
+                if (duro_client_new(&b->client, b->url, err, sizeof(err)) < 0) {
+                    fprintf(stderr, "duro-bench: client: %s\n", err);
+                    return -1;
+                }
+                b->partitions = duro_client_partitions(b->client);
+                return 0;
+            }
+        }
+        if (c) redisFree(c);
+    }
+    fprintf(stderr, "duro-bench: redis-server did not come up on port %d "
+                    "(see %s/redis.log)\n", b->port, b->tmpdir);
+    return -1;
+}
+
+void bench_redis_stop(bench *b)
+{
+    if (b->client) duro_client_free(b->client);
+    b->client = NULL;
+    if (b->rc) redisFree(b->rc);
+    b->rc = NULL;
+    bench_stop_pid(b->redis_pid, 10000);
+    b->redis_pid = 0;
+}
+
+redisReply *bench_redis_cmd(bench *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(b->rc, fmt, ap);
+    va_end(ap);
+    if (!r) {
+        fprintf(stderr, "duro-bench: redis: %s\n", b->rc->errstr);
+        return NULL;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        fprintf(stderr, "duro-bench: redis: %s\n", r->str);
+        freeReplyObject(r);
+        return NULL;
+    }
+    return r;
+}
+
+int bench_flush(bench *b)
+{
+    redisReply *r = bench_redis_cmd(b, "FLUSHALL SYNC");
+    freeReplyObject(r);
+    return r ? 0 : -1;
+}
+
+/* ---- INFO ---- */
+
+static const char *info_field(const char *s, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = s; (p = strstr(p, name)); p += n)
+        if ((p == s || p[-1] == '\n') && p[n] == ':') return p + n + 1;
+    return NULL;
+}
+
+int bench_info_read(bench *b, bench_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    redisReply *r = bench_redis_cmd(b, "INFO everything");
+    if (!r || r->type != REDIS_REPLY_STRING) {
+        freeReplyObject(r);
+        return -1;
+    }
+    const char *s = r->str, *v;
+    if ((v = info_field(s, "used_cpu_sys"))) out->cpu_ms += atof(v) * 1000;
+    if ((v = info_field(s, "used_cpu_user"))) out->cpu_ms += atof(v) * 1000;
+    if ((v = info_field(s, "total_commands_processed")))
+        out->processed = atoll(v);
+    if ((v = info_field(s, "used_memory"))) out->used_memory = atoll(v);
+    for (const char *p = s; (p = strstr(p, "\ncmdstat_")); p++) {
+        const char *name = p + 9;
+        const char *colon = strchr(name, ':');
+        const char *calls = colon ? strstr(colon, "calls=") : NULL;
+        if (!calls) break;
+        long long n = atoll(calls + 6);
+        out->calls += n;
+        if (out->ncmds < 128) {
+            int len = (int)(colon - name);
+            snprintf(out->cmd[out->ncmds], sizeof(out->cmd[0]), "%.*s",
+                     len < 31 ? len : 31, name);
+            out->cmd_calls[out->ncmds++] = n;
+        }
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
+/* ---- Completions: the subscriber thread ---- */
+
+static struct {
+    pthread_t thread;
+    bool running;
+    volatile bool stop;
+    redisContext *c;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bench_track *t;
+} sub = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+bench_track *bench_track_new(const char *prefix, int n)
+{
+    bench_track *t = calloc(1, sizeof(*t));
+    snprintf(t->prefix, sizeof(t->prefix), "%s", prefix);
+    t->n = n;
+    t->start_us = calloc((size_t)n + 1, sizeof(*t->start_us));
+    t->done_us = calloc((size_t)n + 1, sizeof(*t->done_us));
+    t->run = calloc((size_t)n + 1, sizeof(*t->run));
+    if (!t->start_us || !t->done_us || !t->run) abort();
+    return t;
+}
+
+void bench_track_free(bench_track *t)
+{
+    if (!t) return;
+    free(t->start_us);
+    free(t->done_us);
+    free(t->run);
+    free(t);
+}
+
+void bench_track_use(bench_track *t)
+{
+    pthread_mutex_lock(&sub.mu);
+    sub.t = t;
+    pthread_mutex_unlock(&sub.mu);
+}
+
+static void on_closed(const char *id, int64_t now)
+{
+    pthread_mutex_lock(&sub.mu);
+    bench_track *t = sub.t;
+    size_t plen = t ? strlen(t->prefix) : 0;
+    if (t && strncmp(id, t->prefix, plen) == 0) {
+        char *end;
+        long i = strtol(id + plen, &end, 10);
+        if (!*end && i >= 0 && i < t->n && t->done_us[i] == 0) {
+            t->done_us[i] = now;
+            t->ndone++;
+            pthread_cond_broadcast(&sub.cv);
+        }
+    }
+    pthread_mutex_unlock(&sub.mu);
+}
+
+static void *sub_main(void *arg)
+{
+    redisContext *c = sub.c;
+    while (!sub.stop) {
+        void *reply = NULL;
+        if (redisGetReplyFromReader(c, &reply) != REDIS_OK) break;
+        if (!reply) {
+            struct pollfd p = {.fd = c->fd, .events = POLLIN};
+            int n = poll(&p, 1, 100);
+            if (n < 0 && errno != EINTR) break;
+            if (n > 0 && redisBufferRead(c) != REDIS_OK) break;
+            continue;
+        }
+        int64_t now = bench_now_us();
+        redisReply *r = reply;
+        /* ["pmessage", pattern, channel, id] */
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 4 &&
+            r->element[3]->type == REDIS_REPLY_STRING)
+            on_closed(r->element[3]->str, now);
+        freeReplyObject(r);
+    }
+    if (!sub.stop) fprintf(stderr, "duro-bench: subscriber lost: %s\n", c->errstr);
+    return NULL;
+}
+
+int bench_subscriber_start(bench *b)
+{
+    struct timeval tv = {5, 0};
+    sub.c = redisConnectWithTimeout("127.0.0.1", b->port, tv);
+    if (!sub.c || sub.c->err) {
+        fprintf(stderr, "duro-bench: subscriber connect failed\n");
+        return -1;
+    }
+    /* The confirmation comes back before any message: subscribed from now. */
+    redisReply *r = redisCommand(sub.c, "PSUBSCRIBE duro:closed:*");
+    bool ok = r && r->type == REDIS_REPLY_ARRAY;
+    freeReplyObject(r);
+    if (!ok) {
+        fprintf(stderr, "duro-bench: PSUBSCRIBE failed\n");
+        return -1;
+    }
+    sub.stop = false;
+    if (pthread_create(&sub.thread, NULL, sub_main, NULL) != 0) return -1;
+    sub.running = true;
+    return 0;
+}
+
+void bench_subscriber_stop(void)
+{
+    if (sub.running) {
+        sub.stop = true;
+        pthread_join(sub.thread, NULL);
+        sub.running = false;
+    }
+    if (sub.c) redisFree(sub.c);
+    sub.c = NULL;
+}
+
+int bench_track_wait(bench_track *t, int want, int64_t timeout_ms)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    int64_t ns = dl.tv_nsec + (timeout_ms % 1000) * 1000000;
+    dl.tv_sec += timeout_ms / 1000 + ns / 1000000000;
+    dl.tv_nsec = ns % 1000000000;
+    pthread_mutex_lock(&sub.mu);
+    while (t->ndone < want && !bench_stop_requested) {
+        /* wake every 200 ms to notice a ^C */
+        struct timespec now, step;
+        clock_gettime(CLOCK_REALTIME, &now);
+        if (now.tv_sec > dl.tv_sec ||
+            (now.tv_sec == dl.tv_sec && now.tv_nsec >= dl.tv_nsec))
+            break;
+        step = now;
+        step.tv_nsec += 200000000;
+        if (step.tv_nsec >= 1000000000) {
+            step.tv_sec++;
+            step.tv_nsec -= 1000000000;
+        }
+        if (step.tv_sec > dl.tv_sec ||
+            (step.tv_sec == dl.tv_sec && step.tv_nsec > dl.tv_nsec))
+            step = dl;
+        pthread_cond_timedwait(&sub.cv, &sub.mu, &step);
+    }
+    int n = t->ndone;
+    pthread_mutex_unlock(&sub.mu);
+    return n;
+}
+
+/* ---- Starting ---- */
+
+/* start_argv builds FCALL duro_start for workflow i of t, as
+ * duro_client_start does (docs/internals.md), with a fresh run id. */
+static void start_argv(bench *b, bench_track *t, int i, const char *type,
+                       const char *input, duro_argv *a, char *id,
+                       size_t idsize, char *data, size_t datasize)
+{
+    snprintf(id, idsize, "%s%d", t->prefix, i);
+    duro_uuid_v4(t->run[i]);
+    snprintf(data, datasize,
+             "{\"type\":\"%s\",\"taskQueue\":\"%s\",\"input\":%s,"
+             "\"runId\":\"%s\",\"executionTimeoutMs\":0}",
+             type, BENCH_QUEUE, input, t->run[i]);
+    duro_wf_keys k;
+    duro_wf_keys_init(&k, b->partitions, id, t->run[i]);
+    char wft[DURO_KEY_MAX];
+    duro_key_wft(wft, sizeof(wft), k.partition, BENCH_QUEUE);
+    duro_argv_push(a, "FCALL");
+    duro_argv_push(a, "duro_start");
+    duro_argv_push(a, "8");
+    duro_argv_pushf(a, "%s", k.wf);
+    duro_argv_pushf(a, "%s", k.hist);
+    duro_argv_pushf(a, "%s", wft);
+    duro_argv_pushf(a, "%s", k.timers);
+    duro_argv_pushf(a, "%s", k.idx_open);
+    duro_argv_pushf(a, "%s", k.idx_closed);
+    duro_argv_pushf(a, "%s", k.buf);
+    duro_argv_pushf(a, "%s", k.pa);
+    duro_argv_pushf(a, "%s", id);
+    duro_argv_pushf(a, "%s", t->run[i]);
+    duro_argv_push(a, type);
+    duro_argv_push(a, BENCH_QUEUE);
+    duro_argv_pushf(a, "%s", input);
+    duro_argv_pushf(a, "%s", data);
+    duro_argv_push(a, "0");
+    duro_argv_pushll(a, DURO_DEFAULT_TASK_TIMEOUT_MS);
+}
+
+static int read_start_reply(bench *b)
+{
+    void *v = NULL;
+    if (redisGetReply(b->rc, &v) != REDIS_OK) {
+        fprintf(stderr, "duro-bench: start: %s\n", b->rc->errstr);
+        return -1;
+    }
+    redisReply *r = v;
+    int rc = 0;
+    if (r->type != REDIS_REPLY_STRING) {
+        fprintf(stderr, "duro-bench: start failed: %s\n",
+                r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        rc = -1;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+int bench_start_many(bench *b, bench_track *t, int from, int n,
+                     const char *type, bench_input_fn input, void *arg,
+                     int window)
+{
+    int inflight = 0, rc = 0;
+    char in[512], id[128], data[1024];
+    for (int i = from; i < from + n && rc == 0 && !bench_stop_requested; i++) {
+        input(i, in, sizeof(in), arg);
+        duro_argv a;
+        duro_argv_init(&a);
+        start_argv(b, t, i, type, in, &a, id, sizeof(id), data, sizeof(data));
+        t->start_us[i] = bench_now_us();
+        if (redisAppendCommandArgv(b->rc, a.argc, a.argv, a.lens) != REDIS_OK)
+            rc = -1;
+        duro_argv_free(&a);
+        if (++inflight >= window || i == from + n - 1) {
+            /* flush now so that start_us is close to the send time */
+            int done = 0;
+            while (!done)
+                if (redisBufferWrite(b->rc, &done) != REDIS_OK) {
+                    rc = -1;
+                    break;
+                }
+        }
+        while (rc == 0 && inflight >= window) {
+            rc = read_start_reply(b);
+            inflight--;
+        }
+    }
+    while (inflight-- > 0)
+        if (read_start_reply(b) < 0) rc = -1;
+    return bench_stop_requested ? -1 : rc;
+}
+
+/* ---- Verification ---- */
+
+int bench_verify(bench *b, bench_track *t, int n, const char *want)
+{
+    cJSON *wantj = cJSON_Parse(want);
+    int bad = 0, shown = 0;
+    const int batch = 1000;
+    for (int from = 0; from < n; from += batch) {
+        int m = n - from < batch ? n - from : batch;
+        for (int i = from; i < from + m; i++) {
+            char id[128];
+            snprintf(id, sizeof(id), "%s%d", t->prefix, i);
+            duro_wf_keys k;
+            duro_wf_keys_init(&k, b->partitions, id, NULL);
+            redisAppendCommand(b->rc, "HMGET %s status result run", k.wf);
+        }
+        for (int i = from; i < from + m; i++) {
+            void *v = NULL;
+            if (redisGetReply(b->rc, &v) != REDIS_OK) {
+                fprintf(stderr, "duro-bench: verify: %s\n", b->rc->errstr);
+                cJSON_Delete(wantj);
+                return n;
+            }
+            redisReply *r = v;
+            const char *status = "?", *result = "";
+            if (r->type == REDIS_REPLY_ARRAY && r->elements == 3) {
+                if (r->element[0]->type == REDIS_REPLY_STRING)
+                    status = r->element[0]->str;
+                if (r->element[1]->type == REDIS_REPLY_STRING)
+                    result = r->element[1]->str;
+            }
+            cJSON *got = cJSON_Parse(result);
+            bool ok = strcmp(status, "COMPLETED") == 0 && got &&
+                      cJSON_Compare(got, wantj, 1);
+            cJSON_Delete(got);
+            if (!ok) {
+                bad++;
+                if (shown++ < 5)
+                    fprintf(stderr,
+                            "duro-bench: VERIFY FAILED wf=%s%d status=%s "
+                            "result=%.200s want=%s\n",
+                            t->prefix, i, status, result, want);
+            }
+            freeReplyObject(r);
+        }
+    }
+    cJSON_Delete(wantj);
+    if (bad) {
+        fprintf(stderr, "duro-bench: %d of %d %s* workflows not COMPLETED "
+                        "with %s\n", bad, n, t->prefix, want);
+        b->failures++;
+    }
+    return bad;
+}
+
+long long bench_timers_pending(bench *b)
+{
+    long long sum = 0;
+    for (int p = 0; p < b->partitions; p++) {
+        char key[64];
+        duro_key_timers(key, sizeof(key), p);
+        redisAppendCommand(b->rc, "ZCARD %s", key);
+    }
+    for (int p = 0; p < b->partitions; p++) {
+        void *v = NULL;
+        if (redisGetReply(b->rc, &v) != REDIS_OK) return -1;
+        redisReply *r = v;
+        if (r->type == REDIS_REPLY_INTEGER) sum += r->integer;
+        freeReplyObject(r);
+    }
+    return sum;
+}
