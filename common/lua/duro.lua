@@ -10,7 +10,7 @@
 --    nothing half done;
 --  * time is Redis' own (TIME).
 
-local DURO_LIBRARY_VERSION = 5
+local DURO_LIBRARY_VERSION = 6
 local GROUP = 'duro'
 
 -- ---- Helpers -------------------------------------------------------------
@@ -81,18 +81,52 @@ end
 -- ---- Workflow context ----------------------------------------------------
 
 local WF_FIELDS = {'run', 'status', 'hlen', 'token', 'wft', 'wft_entry',
-                   'queue', 'wft_attempt', 'wft_timeout', 'exec_timeout'}
+                   'queue', 'wft_attempt', 'wft_timeout', 'exec_timeout',
+                   'bufn'}
+
+-- LOADED holds the contexts of the current call; the wrapper every
+-- Function is registered through writes their changed fields back in one
+-- HSET each when the call returns.
+local LOADED = {}
 
 -- load_wf reads the workflow hash into a context. k names the keys the
 -- caller passed: wf, hist, buf, wft, timers, pa, idx_open, idx_closed.
-local function load_wf(k)
+local function load_wf(k, now)
     local v = redis.call('HMGET', k.wf, unpack(WF_FIELDS))
-    local w = {k = k, now = now_ms()}
+    local w = {k = k, now = now or now_ms(), dirty = {}}
     for i, f in ipairs(WF_FIELDS) do w[f] = v[i] end
     if not w.run then return nil end
     w.id = string.match(k.wf, ':wf:(.*)$')
     w.hlen = tonumber(w.hlen) or 0
+    LOADED[#LOADED + 1] = w
     return w
+end
+
+-- set changes a field of the workflow hash (written when the call ends).
+local function set(w, field, value)
+    w[field] = value
+    w.dirty[field] = value
+end
+
+local function flush(w)
+    local args = {}
+    for f, v in pairs(w.dirty) do
+        args[#args + 1] = f
+        args[#args + 1] = v
+    end
+    if #args > 0 then redis.call('HSET', w.k.wf, unpack(args)) end
+    w.dirty = {}
+end
+
+-- txn registers fn so that the contexts it loaded are flushed on return.
+local function txn(fn)
+    return function(keys, args)
+        LOADED = {}
+        local r = fn(keys, args)
+        for _, w in ipairs(LOADED) do flush(w) end
+        LOADED = {}
+        return r
+    end
 end
 
 -- current checks that the context's run is `run`, still RUNNING, and that
@@ -109,23 +143,27 @@ local function append(w, etype, data, ts)
     w.hlen = w.hlen + 1
     redis.call('XADD', w.k.hist, str(w.hlen) .. '-0', 'type', etype, 'ts',
                str(ts or w.now), 'data', data)
-    redis.call('HSET', w.k.wf, 'hlen', str(w.hlen))
+    set(w, 'hlen', str(w.hlen))
 end
 
 local function enqueue_wft(w, token)
     local entry = redis.call('XADD', w.k.wft, '*', 'id', w.id, 'run', w.run,
                              'token', tostring(token))
-    redis.call('HSET', w.k.wf, 'wft_entry', entry)
-    w.wft_entry = entry
+    set(w, 'wft_entry', entry)
 end
 
 -- schedule_wft makes a new workflow task outstanding.
 local function schedule_wft(w)
-    local token = redis.call('HINCRBY', w.k.wf, 'token', 1)
-    w.token = tostring(token)
-    w.wft = '1'
-    redis.call('HSET', w.k.wf, 'wft', '1', 'wft_attempt', '1')
-    enqueue_wft(w, token)
+    set(w, 'token', str((tonumber(w.token) or 0) + 1))
+    set(w, 'wft', '1')
+    set(w, 'wft_attempt', '1')
+    enqueue_wft(w, w.token)
+end
+
+-- next_token issues a new fencing token for a re-issued task.
+local function next_token(w)
+    set(w, 'token', str((tonumber(w.token) or 0) + 1))
+    return w.token
 end
 
 -- deliver records an inbound event: into the history with a new workflow
@@ -134,6 +172,7 @@ end
 local function deliver(w, etype, data)
     if w.wft == '1' then
         redis.call('RPUSH', w.k.buf, etype .. '\n' .. str(w.now) .. '\n' .. data)
+        set(w, 'bufn', str((tonumber(w.bufn) or 0) + 1))
     else
         append(w, etype, data)
         schedule_wft(w)
@@ -142,7 +181,11 @@ end
 
 -- drain_buffer appends buffered events; returns how many there were.
 local function drain_buffer(w)
+    -- bufn counts what deliver buffered; a hash without it (written by an
+    -- older library) may still have a buffer, so look
+    if w.bufn and tonumber(w.bufn) == 0 then return 0 end
     local items = redis.call('LRANGE', w.k.buf, 0, -1)
+    set(w, 'bufn', '0')
     for _, item in ipairs(items) do
         local a = string.find(item, '\n', 1, true)
         local b = a and string.find(item, '\n', a + 1, true)
@@ -157,16 +200,19 @@ end
 
 -- close ends the run: status, indexes, pending work, the close notice.
 local function close(w, status, field, value)
-    redis.call('HSET', w.k.wf, 'status', status, 'close_ms', str(w.now),
-               'wft', '0', 'wft_entry', '')
-    if field then redis.call('HSET', w.k.wf, field, value) end
-    w.status = status
-    w.wft = '0'
+    set(w, 'status', status)
+    set(w, 'close_ms', str(w.now))
+    set(w, 'wft', '0')
+    set(w, 'wft_entry', '')
+    set(w, 'bufn', '0')
+    if field then set(w, field, value) end
     redis.call('ZREM', w.k.idx_open, w.id)
     redis.call('ZADD', w.k.idx_closed, str(w.now), w.id)
     redis.call('DEL', w.k.buf, w.k.pa)
-    redis.call('ZREM', w.k.timers,
-               timer_member('x', w.run, 0, 0, w.queue, '-', w.id))
+    if w.exec_timeout and w.exec_timeout ~= '0' then
+        redis.call('ZREM', w.k.timers,
+                   timer_member('x', w.run, 0, 0, w.queue, '-', w.id))
+    end
     redis.call('PUBLISH', 'duro:closed:{p' .. partition_of(w.k.wf) .. '}', w.id)
 end
 
@@ -180,9 +226,18 @@ local function pa_get(w, seq, field)
     return redis.call('HGET', w.k.pa, seq .. '.' .. field)
 end
 
-local function enqueue_activity(w, act, seq, attempt)
-    local v = redis.call('HMGET', w.k.pa, seq .. '.name', seq .. '.input',
-                         seq .. '.opts', seq .. '.details')
+-- pa_state reads what deciding an activity's fate needs, in one call.
+local function pa_state(w, seq)
+    local v = redis.call('HMGET', w.k.pa, seq .. '.attempt', seq .. '.entry',
+                         seq .. '.queue', seq .. '.deadline')
+    return {attempt = v[1], entry = v[2], queue = v[3], deadline = v[4]}
+end
+
+-- enqueue_activity puts an attempt in the queue; v holds name, input, opts
+-- and details when the caller has them, else they are read back.
+local function enqueue_activity(w, act, seq, attempt, v)
+    v = v or redis.call('HMGET', w.k.pa, seq .. '.name', seq .. '.input',
+                        seq .. '.opts', seq .. '.details')
     local entry
     if v[4] and v[4] ~= '' then
         entry = redis.call('XADD', act, '*', 'id', w.id, 'run', w.run, 'seq',
@@ -198,14 +253,14 @@ local function enqueue_activity(w, act, seq, attempt)
 end
 
 -- resolve_activity removes a pending activity and delivers its outcome.
-local function resolve_activity(w, seq, etype, data)
-    local actq = pa_get(w, seq, 'queue')
+local function resolve_activity(w, seq, etype, data, st)
+    st = st or pa_state(w, seq)
     local fields = {}
     for i, f in ipairs(PA_FIELDS) do fields[i] = seq .. '.' .. f end
     redis.call('HDEL', w.k.pa, unpack(fields))
-    if actq then
+    if st.queue and st.deadline and st.deadline ~= '0' then
         redis.call('ZREM', w.k.timers,
-                   timer_member('s', w.run, seq, 0, w.queue, actq, w.id))
+                   timer_member('s', w.run, seq, 0, w.queue, st.queue, w.id))
     end
     deliver(w, etype, data)
 end
@@ -229,8 +284,8 @@ end
 -- retry_or_resolve retries a failed attempt when the policy's delay allows
 -- it before the schedule-to-close deadline, else resolves the activity.
 local function retry_or_resolve(w, act, seq, attempt, delay, failure,
-                                etype, data)
-    local deadline = tonumber(pa_get(w, seq, 'deadline')) or 0
+                                etype, data, st)
+    local deadline = tonumber(st.deadline) or 0
     if delay >= 0 and (deadline == 0 or w.now + delay < deadline) then
         local next_attempt = attempt + 1
         redis.call('HSET', w.k.pa, seq .. '.attempt', tostring(next_attempt),
@@ -245,7 +300,7 @@ local function retry_or_resolve(w, act, seq, attempt, delay, failure,
         end
         return 'retrying'
     end
-    resolve_activity(w, seq, etype, data)
+    resolve_activity(w, seq, etype, data, st)
     return 'resolved'
 end
 
@@ -276,14 +331,21 @@ local function start_run(k, args, extra_type, extra_data)
     local exec_timeout = tonumber(args[7]) or 0
     local wft_timeout = tonumber(args[8]) or 10000
     local now = now_ms()
+    local prev = redis.call('HGET', k.wf, 'token')
     redis.call('DEL', k.buf, k.pa, k.hist)
-    redis.call('HSET', k.wf, 'run', run, 'type', wtype, 'queue', queue,
-               'status', 'RUNNING', 'input', input, 'result', '',
-               'failure', '', 'start_ms', str(now), 'close_ms', '',
-               'hlen', '0', 'wft', '0', 'wft_entry', '', 'wft_attempt', '1',
-               'wft_error', '', 'wft_timeout', str(wft_timeout),
-               'exec_timeout', str(exec_timeout), 'cancel_requested', '0')
-    local w = load_wf(k)
+    local w = {k = k, now = now, dirty = {}, id = id, run = run, hlen = 0,
+               token = prev or '0', queue = queue,
+               exec_timeout = str(exec_timeout)}
+    LOADED[#LOADED + 1] = w
+    for f, v in pairs({run = run, type = wtype, queue = queue,
+                       status = 'RUNNING', input = input, result = '',
+                       failure = '', start_ms = str(now), close_ms = '',
+                       wft = '0', wft_entry = '', wft_attempt = '1',
+                       wft_error = '', wft_timeout = str(wft_timeout),
+                       exec_timeout = str(exec_timeout),
+                       cancel_requested = '0', bufn = '0'}) do
+        set(w, f, v)
+    end
     append(w, 'WorkflowStarted', started)
     if extra_type then append(w, extra_type, extra_data) end
     schedule_wft(w)
@@ -374,7 +436,7 @@ local function duro_cancel(keys, args)
     if redis.call('HGET', k.wf, 'cancel_requested') == '1' then
         return 'already'
     end
-    redis.call('HSET', k.wf, 'cancel_requested', '1')
+    set(w, 'cancel_requested', '1')
     deliver(w, 'CancelRequested', data)
     return 'ok'
 end
@@ -413,13 +475,17 @@ local function apply_commands(w, keys, args, first, ncmd)
             local stc2 = tonumber(args[i + 9]) or 0
             append(w, 'ActivityScheduled', data)
             local p = seq .. '.'
+            local entry = redis.call('XADD', act, '*', 'id', w.id, 'run', w.run,
+                                     'seq', seq, 'attempt', '1',
+                                     'name', args[i + 4], 'input', args[i + 5],
+                                     'opts', args[i + 6], 'wfqueue', w.queue)
             redis.call('HSET', w.k.pa, p .. 'name', args[i + 4],
                        p .. 'queue', queue_of(act), p .. 'input', args[i + 5],
                        p .. 'opts', args[i + 6], p .. 'attempt', '1',
                        p .. 'stc', args[i + 7], p .. 'hbt', args[i + 8],
                        p .. 'sched', str(w.now), p .. 'deadline',
-                       stc2 > 0 and str(w.now + stc2) or '0')
-            enqueue_activity(w, act, seq, 1)
+                       stc2 > 0 and str(w.now + stc2) or '0',
+                       p .. 'entry', entry)
             if stc2 > 0 then
                 add_timer(w.k.timers, w.now + stc2,
                           timer_member('s', w.run, seq, 0, w.queue,
@@ -478,8 +544,9 @@ local function duro_wft_complete(keys, args)
     apply_commands(w, keys, args, 6, ncmd)
     local last = w.hlen
     if w.status == 'RUNNING' then
-        redis.call('HSET', k.wf, 'wft', '0', 'wft_entry', '', 'wft_error', '')
-        w.wft = '0'
+        set(w, 'wft', '0')
+        set(w, 'wft_entry', '')
+        set(w, 'wft_error', '')
         if drain_buffer(w) > 0 then schedule_wft(w) end
     end
     return {last, w.hlen}
@@ -497,9 +564,10 @@ local function duro_wft_fail(keys, args)
         return fail('DURO_STALE', 'workflow task token no longer current')
     end
     drain_buffer(w)
-    local newtoken = redis.call('HINCRBY', k.wf, 'token', 1)
-    local attempt = redis.call('HINCRBY', k.wf, 'wft_attempt', 1)
-    redis.call('HSET', k.wf, 'wft_error', msg or '')
+    local newtoken = next_token(w)
+    local attempt = (tonumber(w.wft_attempt) or 1) + 1
+    set(w, 'wft_attempt', str(attempt))
+    set(w, 'wft_error', msg or '')
     if backoff < 0 then
         -- a failing task (bug, non-determinism, unknown type) must not spin
         -- the fleet: 1s, 2s, 4s ... up to a minute
@@ -508,10 +576,9 @@ local function duro_wft_fail(keys, args)
     if backoff <= 0 then
         enqueue_wft(w, newtoken)
     else
-        redis.call('HSET', k.wf, 'wft_entry', '')
+        set(w, 'wft_entry', '')
         add_timer(k.timers, w.now + backoff,
-                  timer_member('w', run, tostring(newtoken), 0, w.queue, '-',
-                               w.id))
+                  timer_member('w', run, newtoken, 0, w.queue, '-', w.id))
     end
     return 'ok'
 end
@@ -532,16 +599,16 @@ local function duro_act_complete(keys, args)
     end
     ack(act, entry)
     local w = load_wf(k)
-    if not current(w, run) or
-        tonumber(pa_get(w, seq, 'attempt')) ~= attempt then
+    local st = w and current(w, run) and pa_state(w, seq)
+    if not st or tonumber(st.attempt) ~= attempt then
         return fail('DURO_STALE', 'activity attempt no longer current')
     end
     if outcome == 'completed' then
-        resolve_activity(w, seq, 'ActivityCompleted', data)
+        resolve_activity(w, seq, 'ActivityCompleted', data, st)
         return 'resolved'
     end
     return retry_or_resolve(w, act, seq, attempt, delay, failure,
-                            'ActivityFailed', data)
+                            'ActivityFailed', data, st)
 end
 
 -- duro_act_release 7 wf hist buf wft timers pa act  run seq attempt entry
@@ -555,9 +622,8 @@ local function duro_act_release(keys, args)
     local run, seq, attempt, entry = args[1], args[2], tonumber(args[3]),
                                      args[4]
     local w = load_wf(k)
-    if not current(w, run) or
-        tonumber(pa_get(w, seq, 'attempt')) ~= attempt or
-        pa_get(w, seq, 'entry') ~= entry then
+    local st = w and current(w, run) and pa_state(w, seq)
+    if not st or tonumber(st.attempt) ~= attempt or st.entry ~= entry then
         ack(act, entry)
         return 'orphan'
     end
@@ -594,9 +660,8 @@ local function duro_act_timeout(keys, args)
     local idle = tonumber(args[5]) or 0
     local delay = tonumber(args[6]) or -1
     local w = load_wf(k)
-    if not current(w, run) or not seq or
-        tonumber(pa_get(w, seq, 'attempt')) ~= attempt or
-        pa_get(w, seq, 'entry') ~= entry then
+    local st = w and current(w, run) and seq and pa_state(w, seq)
+    if not st or tonumber(st.attempt) ~= attempt or st.entry ~= entry then
         ack(act, entry)
         return 'orphan'
     end
@@ -615,7 +680,7 @@ local function duro_act_timeout(keys, args)
     end
     ack(act, entry)
     retry_or_resolve(w, act, seq, attempt, delay, timeout_failure(kind),
-                     'ActivityTimedOut', timed_out_data(seq, attempt, kind))
+                     'ActivityTimedOut', timed_out_data(seq, attempt, kind), st)
     return 'timedout'
 end
 
@@ -631,9 +696,9 @@ local function duro_wft_timeout(keys, args)
     end
     if idle < (tonumber(w.wft_timeout) or 10000) then return 'alive' end
     ack(k.wft, entry)
-    local newtoken = redis.call('HINCRBY', k.wf, 'token', 1)
-    redis.call('HINCRBY', k.wf, 'wft_attempt', 1)
-    redis.call('HSET', k.wf, 'wft_error', 'workflow task timed out')
+    local newtoken = next_token(w)
+    set(w, 'wft_attempt', str((tonumber(w.wft_attempt) or 1) + 1))
+    set(w, 'wft_error', 'workflow task timed out')
     enqueue_wft(w, newtoken)
     return 'timedout'
 end
@@ -649,26 +714,25 @@ local function duro_timer_fire(keys, args)
     -- history must never show a timer firing before it was due
     local due = redis.call('ZSCORE', k.timers, member)
     if not due then return 'gone' end
-    if tonumber(due) > now_ms() then return 'early' end
+    local now = now_ms()
+    if tonumber(due) > now then return 'early' end
     redis.call('ZREM', k.timers, member)
     local m = parse_member(member)
     if not m then return 'ignored' end
-    local w = load_wf(k)
+    local w = load_wf(k, now)
     if not current(w, m.run) then return 'ignored' end
     if m.kind == 't' then
         deliver(w, 'TimerFired', '{"seq":' .. m.a .. '}')
     elseif m.kind == 'r' then
-        if pa_get(w, m.a, 'attempt') ~= m.b or pa_get(w, m.a, 'entry') ~= ''
-        then
-            return 'ignored'
-        end
+        local st = pa_state(w, m.a)
+        if st.attempt ~= m.b or st.entry ~= '' then return 'ignored' end
         enqueue_activity(w, act, m.a, m.b)
     elseif m.kind == 's' then
-        local attempt = pa_get(w, m.a, 'attempt')
-        if not attempt then return 'ignored' end
-        ack(act, pa_get(w, m.a, 'entry'))
+        local st = pa_state(w, m.a)
+        if not st.attempt then return 'ignored' end
+        ack(act, st.entry)
         resolve_activity(w, m.a, 'ActivityTimedOut',
-                         timed_out_data(m.a, attempt, 'SCHEDULE_TO_CLOSE'))
+                         timed_out_data(m.a, st.attempt, 'SCHEDULE_TO_CLOSE'), st)
     elseif m.kind == 'w' then
         if w.token ~= m.a or w.wft_entry ~= '' then return 'ignored' end
         enqueue_wft(w, m.a)
@@ -708,16 +772,16 @@ end
 redis.register_function{function_name = 'duro_version',
                         callback = duro_version,
                         flags = {'no-writes'}}
-redis.register_function('duro_start', duro_start)
-redis.register_function('duro_wft_complete', duro_wft_complete)
-redis.register_function('duro_wft_fail', duro_wft_fail)
-redis.register_function('duro_act_complete', duro_act_complete)
-redis.register_function('duro_act_heartbeat', duro_act_heartbeat)
-redis.register_function('duro_act_release', duro_act_release)
-redis.register_function('duro_act_timeout', duro_act_timeout)
-redis.register_function('duro_wft_timeout', duro_wft_timeout)
-redis.register_function('duro_timer_fire', duro_timer_fire)
-redis.register_function('duro_terminate', duro_terminate)
-redis.register_function('duro_signal', duro_signal)
-redis.register_function('duro_signal_with_start', duro_signal_with_start)
-redis.register_function('duro_cancel', duro_cancel)
+redis.register_function('duro_start', txn(duro_start))
+redis.register_function('duro_wft_complete', txn(duro_wft_complete))
+redis.register_function('duro_wft_fail', txn(duro_wft_fail))
+redis.register_function('duro_act_complete', txn(duro_act_complete))
+redis.register_function('duro_act_heartbeat', txn(duro_act_heartbeat))
+redis.register_function('duro_act_release', txn(duro_act_release))
+redis.register_function('duro_act_timeout', txn(duro_act_timeout))
+redis.register_function('duro_wft_timeout', txn(duro_wft_timeout))
+redis.register_function('duro_timer_fire', txn(duro_timer_fire))
+redis.register_function('duro_terminate', txn(duro_terminate))
+redis.register_function('duro_signal', txn(duro_signal))
+redis.register_function('duro_signal_with_start', txn(duro_signal_with_start))
+redis.register_function('duro_cancel', txn(duro_cancel))

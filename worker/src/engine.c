@@ -92,6 +92,8 @@ void duro__run_free(duro_wf *wf)
         cJSON_Delete(wf->seg[i].data);
     }
     free(wf->seg);
+    for (int i = 0; i < wf->ninbound; i++) duro_event_free(&wf->inbound[i]);
+    free(wf->inbound);
     for (version_choice *v = wf->versions, *next; v; v = next) {
         next = v->next;
         free(v->change_id);
@@ -424,7 +426,6 @@ const seg_ev *duro__seg_next(const duro_wf *wf)
 static int flush_segment(duro_wf *wf)
 {
     if (!wf->seg_open) return 0;
-    if (wf->seg_now > wf->now) wf->now = wf->seg_now;
     wf->replaying = true;
     int rc = run_code(wf);
     for (int i = 0; rc == 0 && i < wf->seg_n; i++)
@@ -435,32 +436,69 @@ static int flush_segment(duro_wf *wf)
     return rc;
 }
 
+/* queue_inbound keeps a copy of an inbound event until its task starts. */
+static int queue_inbound(duro_wf *wf, const duro_event *e)
+{
+    if (wf->ninbound == wf->capinbound) {
+        int cap = wf->capinbound ? wf->capinbound * 2 : 8;
+        duro_event *v = realloc(wf->inbound, (size_t)cap * sizeof(*v));
+        if (!v) return DURO_ENOMEM;
+        wf->inbound = v;
+        wf->capinbound = cap;
+    }
+    duro_event *q = &wf->inbound[wf->ninbound];
+    *q = *e;
+    q->data = cJSON_Duplicate(e->data, 1);
+    if (!q->data) return DURO_ENOMEM;
+    wf->ninbound++;
+    return 0;
+}
+
+/* start_task begins a task at time `now`: the clock moves (never back),
+ * then the inbound events it processes are applied in history order, so
+ * signal handlers see the task's clock. */
+static int start_task(duro_wf *wf, int64_t now)
+{
+    if (now > wf->now) wf->now = now;
+    int rc = 0;
+    for (int i = 0; i < wf->ninbound; i++) {
+        if (rc == 0) {
+            rc = apply_inbound(wf, &wf->inbound[i]);
+            /* a condition that held after any one event counts, even if a
+             * later event of the same task undoes it */
+            if (rc == 0 && wf->wait == WAIT_COND && !wf->cond_met &&
+                wf->cond_fn(wf->cond_arg))
+                wf->cond_met = true;
+        }
+        duro_event_free(&wf->inbound[i]);
+    }
+    wf->ninbound = 0;
+    return rc;
+}
+
 static int apply_one(duro_wf *wf, const duro_event *e)
 {
     if (e->type == DURO_EVENT_WORKFLOW_TASK_COMPLETED) {
         int rc = flush_segment(wf);
+        wf->replaying = true; /* a recorded task: its handlers replay too */
+        if (rc == 0) rc = start_task(wf, duro_json_int(e->data, "now", e->ts));
         if (rc) return rc;
         wf->seg_open = true;
-        wf->seg_now = duro_json_int(e->data, "now", e->ts);
         return 0;
     }
     if (duro_event_is_command(e->type)) return seg_push(wf, e);
     int rc = flush_segment(wf);
     if (rc) return rc;
     if (wf->cmds) return unmatched_commands(wf, e->id);
-    rc = apply_inbound(wf, e);
-    /* a condition that held after any one event counts, even if a later
-     * event of the same batch undoes it */
-    if (rc == 0 && wf->wait == WAIT_COND && !wf->cond_met &&
-        wf->cond_fn(wf->cond_arg))
-        wf->cond_met = true;
-    return rc;
+    return queue_inbound(wf, e);
 }
 
 int duro__run_end_replay(duro_wf *wf)
 {
     if (wf->nondet) return DURO_ENONDET;
-    return flush_segment(wf);
+    int rc = flush_segment(wf);
+    /* events after the last task: their handlers run, the code does not */
+    return rc ? rc : start_task(wf, wf->now);
 }
 
 int duro__run_query(duro_wf *wf, const char *name, const cJSON *input,
@@ -498,8 +536,8 @@ int duro__run_advance(duro_wf *wf, int64_t now)
     int rc = flush_segment(wf);
     if (rc) return rc;
     if (wf->cmds) return unmatched_commands(wf, wf->applied + 1);
-    if (now > wf->now) wf->now = now;
     wf->replaying = false;
-    return run_code(wf);
+    rc = start_task(wf, now);
+    return rc ? rc : run_code(wf);
 }
 

@@ -134,10 +134,14 @@ struct duro_wf {
     /* the recorded task being replayed: its WorkflowTaskCompleted time and
      * the command events after it, matched once its code has run */
     bool seg_open;
-    int64_t seg_now;
     seg_ev *seg;
     int seg_n, seg_cap;
     version_choice *versions;
+
+    /* inbound events read but not applied yet: they are applied when the
+     * task that processes them starts, with that task's clock */
+    duro_event *inbound;
+    int ninbound, capinbound;
     char *nondet;          /* non-determinism message, once detected */
 
     cJSON **owned;         /* run-owned JSON values */
