@@ -10,7 +10,7 @@
 --    nothing half done;
 --  * time is Redis' own (TIME).
 
-local DURO_LIBRARY_VERSION = 6
+local DURO_LIBRARY_VERSION = 7
 local GROUP = 'duro'
 
 -- ---- Helpers -------------------------------------------------------------
@@ -102,7 +102,8 @@ local function load_wf(k, now)
     return w
 end
 
--- set changes a field of the workflow hash (written when the call ends).
+-- set changes a field of the workflow hash (written when the call ends);
+-- values are strings, as HMGET returns them.
 local function set(w, field, value)
     w[field] = value
     w.dirty[field] = value
@@ -143,7 +144,7 @@ local function append(w, etype, data, ts)
     w.hlen = w.hlen + 1
     redis.call('XADD', w.k.hist, str(w.hlen) .. '-0', 'type', etype, 'ts',
                str(ts or w.now), 'data', data)
-    set(w, 'hlen', str(w.hlen))
+    w.dirty.hlen = str(w.hlen) -- w.hlen itself stays a number
 end
 
 local function enqueue_wft(w, token)
@@ -252,8 +253,9 @@ local function enqueue_activity(w, act, seq, attempt, v)
     redis.call('HSET', w.k.pa, seq .. '.entry', entry)
 end
 
--- resolve_activity removes a pending activity and delivers its outcome.
-local function resolve_activity(w, seq, etype, data, st)
+-- resolve_activity removes a pending activity and delivers its outcome
+-- (appended directly, without scheduling a task, when `direct`).
+local function resolve_activity(w, seq, etype, data, st, direct)
     st = st or pa_state(w, seq)
     local fields = {}
     for i, f in ipairs(PA_FIELDS) do fields[i] = seq .. '.' .. f end
@@ -262,7 +264,11 @@ local function resolve_activity(w, seq, etype, data, st)
         redis.call('ZREM', w.k.timers,
                    timer_member('s', w.run, seq, 0, w.queue, st.queue, w.id))
     end
-    deliver(w, etype, data)
+    if direct then
+        append(w, etype, data)
+    else
+        deliver(w, etype, data)
+    end
 end
 
 -- abandon_activity drops a pending activity the workflow canceled: its
@@ -448,14 +454,16 @@ local CMD_ARITY = {activity = 9, timer = 3, cancel_timer = 2, marker = 1,
                    complete = 2, fail = 2, cancel_activity = 3,
                    cancel = 2}
 
-local function check_commands(args, first, ncmd, nkeys)
+-- check_commands validates a command list before anything is written;
+-- activity keys must be among KEYS[minkey..nkeys].
+local function check_commands(args, first, ncmd, minkey, nkeys)
     local i = first
     for _ = 1, ncmd do
         local n = CMD_ARITY[args[i]]
         if not n then return 'unknown command ' .. tostring(args[i]) end
         if args[i] == 'activity' or args[i] == 'cancel_activity' then
             local ki = tonumber(args[i + 3])
-            if not ki or ki < 9 or ki > nkeys then
+            if not ki or ki < minkey or ki > nkeys then
                 return 'activity key index out of range'
             end
         end
@@ -521,6 +529,14 @@ local function apply_commands(w, keys, args, first, ncmd)
     end
 end
 
+-- commit_task appends a workflow task's WorkflowTaskCompleted and command
+-- events and applies the commands; returns the id of its last event.
+local function commit_task(w, keys, args, first, ncmd, wtc)
+    append(w, 'WorkflowTaskCompleted', wtc)
+    apply_commands(w, keys, args, first, ncmd)
+    return w.hlen
+end
+
 -- duro_wft_complete 8+A wf hist buf wft timers pa idx_open idx_closed act...
 --                   run token entry wtc_data ncmd cmd...
 local function duro_wft_complete(keys, args)
@@ -537,12 +553,10 @@ local function duro_wft_complete(keys, args)
         ack(k.wft, entry)
         return fail('DURO_STALE', 'workflow task token no longer current')
     end
-    local bad = check_commands(args, 6, ncmd, #keys)
+    local bad = check_commands(args, 6, ncmd, 9, #keys)
     if bad then return fail('DURO_BADARG', bad) end
     ack(k.wft, entry)
-    append(w, 'WorkflowTaskCompleted', wtc)
-    apply_commands(w, keys, args, 6, ncmd)
-    local last = w.hlen
+    local last = commit_task(w, keys, args, 6, ncmd, wtc)
     if w.status == 'RUNNING' then
         set(w, 'wft', '0')
         set(w, 'wft_entry', '')
@@ -583,11 +597,19 @@ local function duro_wft_fail(keys, args)
     return 'ok'
 end
 
--- duro_act_complete 7 wf hist buf wft timers pa act
---                   run seq attempt entry outcome data retry_delay_ms failure
+-- duro_act_complete 9+A wf hist buf wft timers pa act idx_open idx_closed act_1..act_A
+--     run seq attempt entry outcome data retry_delay_ms failure
+--     [expected_hlen wtc_data ncmd cmd...]
+-- With the optional tail (an eager workflow task), a worker that holds the
+-- run and applied this completion itself commits the resulting workflow
+-- task in the same call: accepted only when no workflow task is outstanding
+-- and the history is exactly expected_hlen events long, so nothing happened
+-- that the worker did not see. Returns {"eager", last_event, hlen}; when
+-- not accepted the completion is delivered as usual ("resolved").
 local function duro_act_complete(keys, args)
     local k = {wf = keys[1], hist = keys[2], buf = keys[3], wft = keys[4],
-               timers = keys[5], pa = keys[6]}
+               timers = keys[5], pa = keys[6], idx_open = keys[8],
+               idx_closed = keys[9]}
     local act = keys[7]
     local run, seq, attempt, entry, outcome, data = args[1], args[2],
         tonumber(args[3]), args[4], args[5], args[6]
@@ -604,6 +626,13 @@ local function duro_act_complete(keys, args)
         return fail('DURO_STALE', 'activity attempt no longer current')
     end
     if outcome == 'completed' then
+        local expected, ncmd = tonumber(args[9]), tonumber(args[11])
+        if expected and ncmd and w.wft == '0' and w.hlen == expected and
+            not check_commands(args, 12, ncmd, 10, #keys) then
+            resolve_activity(w, seq, 'ActivityCompleted', data, st, true)
+            local last = commit_task(w, keys, args, 12, ncmd, args[10])
+            return {'eager', last, w.hlen}
+        end
         resolve_activity(w, seq, 'ActivityCompleted', data, st)
         return 'resolved'
     end

@@ -1,6 +1,8 @@
 /* test_activities.c: a workflow of sequential activities completes, with the
  * history in the expected order. */
 #include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
@@ -88,5 +90,50 @@ Test(activities, zero_activities_and_many_workflows)
         cJSON_Delete(d);
     }
     duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+/* stopped_line returns the worker's STOPPED log line (static buffer). */
+static const char *stopped_line(const duro_test_child *ch)
+{
+    static char line[1024];
+    line[0] = '\0';
+    FILE *f = fopen(ch->log, "r");
+    if (!f) return line;
+    char buf[1024];
+    while (fgets(buf, sizeof(buf), f))
+        if (strstr(buf, "STOPPED")) snprintf(line, sizeof(line), "%s", buf);
+    fclose(f);
+    return line;
+}
+
+static long long field(const char *line, const char *name)
+{
+    const char *p = strstr(line, name);
+    return p ? atoll(p + strlen(name)) : -1;
+}
+
+/* One worker runs a workflow start to end from its cache: the history is
+ * read and replayed once (the first task), and each activity result is
+ * committed together with the next workflow task (eager), so no further
+ * workflow task goes through the queue. */
+Test(activities, a_lone_worker_replays_once_and_commits_eagerly)
+{
+    pid_t pid = duro_test_spawn(&h, "duro-test-worker", NULL);
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "eager-1", "activities", "test", "{\"n\":3}", 0);
+    cJSON *d = duro_test_result(c, "eager-1", 20000);
+    cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED");
+    cJSON_Delete(d);
+    duro_client_free(c);
+    duro_test_kill(&h, pid, SIGTERM);
+    cr_assert(duro_test_wait_until(!duro_test_alive(&h, pid), 5000));
+    const duro_test_child *ch = NULL;
+    for (int i = 0; i < h.nchildren; i++)
+        if (h.children[i].pid == pid) ch = &h.children[i];
+    const char *line = stopped_line(ch);
+    cr_assert_eq(field(line, "replays="), 1, "%s", line);
+    cr_assert_eq(field(line, "eager="), 3, "%s", line);
+    cr_assert_eq(field(line, "workflow_tasks="), 4, "%s", line);
     duro_test_finish(&h);
 }

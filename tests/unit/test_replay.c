@@ -470,3 +470,31 @@ Test(replay, end_replay_checks_the_last_recorded_task)
     duro__run_free(wf);
     history_free(&h);
 }
+
+/* ---- Unwinding ---- */
+
+static int unwound_cleanups;
+
+static cJSON *holds_memory(duro_wf *wf, const cJSON *input)
+{
+    cJSON *in = cJSON_CreateString("held across the wait");
+    duro_result r = duro_activity(wf, "a", in, NULL);
+    cJSON_Delete(in); /* runs only if the code gets control back */
+    unwound_cleanups++;
+    if (!r.ok) return duro_fail(wf, NULL, "%s", r.error);
+    return NULL;
+}
+
+Test(replay, freeing_a_suspended_run_lets_its_code_clean_up)
+{
+    history h = {0};
+    add(&h, DURO_EVENT_WORKFLOW_STARTED, "{}");
+    duro_wf *wf = new_run(holds_memory);
+    cr_assert_eq(duro__run_apply(wf, h.ev, h.n), 0);
+    cr_assert_eq(duro__run_advance(wf, 2000), 0);
+    duro__cmds_free(duro__run_take_cmds(wf));
+    unwound_cleanups = 0;
+    duro__run_free(wf); /* suspended in duro_activity: unwound, not leaked */
+    cr_assert_eq(unwound_cleanups, 1);
+    history_free(&h);
+}

@@ -19,6 +19,7 @@
 #include "duro/keys.h"
 #include "duro/log.h"
 #include "duro/retry.h"
+#include "commit.h"
 #include "worker_internal.h"
 
 /* ---- The context, as activity code sees it ---- */
@@ -201,20 +202,51 @@ static int64_t retry_delay(const duro_actx *c)
 
 static void send_completion(duro_actx *c);
 
+/* end_eager settles the run an eager completion advanced: kept with its
+ * new position when the commit was accepted, else dropped from the cache
+ * (it ran ahead of the history; its next task replays). */
+static void end_eager(duro_actx *c, const redisReply *reply)
+{
+    duro_worker *w = c->w;
+    duro_wf *wf = c->eager;
+    if (!wf) return;
+    c->eager = NULL;
+    bool accepted = reply && reply->type == REDIS_REPLY_ARRAY &&
+                    reply->elements == 3 &&
+                    reply->element[1]->type == REDIS_REPLY_INTEGER;
+    if (accepted) {
+        wf->applied = reply->element[1]->integer;
+        w->eager_done++;
+        w->wft_done++;
+    } else {
+        w->eager_fallbacks++;
+    }
+    duro__run_release(w, wf, accepted);
+}
+
+static void queue_unsent(duro_actx *c)
+{
+    duro_worker *w = c->w;
+    c->no_eager = true; /* the run moved on meanwhile, for all we know */
+    c->unsent_next = w->unsent_head;
+    w->unsent_head = c;
+}
+
 static void on_complete_reply(duro_aredis *r, redisReply *reply, void *arg)
 {
     duro_actx *c = arg;
     duro_worker *w = c->w;
+    end_eager(c, reply);
     if (!reply) {
         /* Redis went away mid-call: keep the outcome and send it again */
-        c->unsent_next = w->unsent_head;
-        w->unsent_head = c;
+        queue_unsent(c);
         return;
     }
     if (reply->type == REDIS_REPLY_ERROR &&
         duro_fcall_error_code(reply->str) != DURO_ESTALE)
         duro_warn("ACT-COMPLETE-REJECTED wf=%s seq=%s err=%s", c->id, c->seq,
                   reply->str);
+    w->completing--;
     actx_unref(c);
     duro__act_poll(w);
     duro__maybe_finish(w);
@@ -231,9 +263,73 @@ static char *failure_json(const duro_actx *c)
     return s;
 }
 
+/* try_eager: when this worker holds the run, idle and exactly as far as
+ * the history it last committed, it applies the completion itself, runs the
+ * workflow code and encodes the resulting commands into cm, so that one
+ * call both completes the activity and commits that workflow task. The run
+ * stays busy until the reply. */
+static bool try_eager(duro_actx *c, const char *data, duro__commit *cm,
+                      int64_t *expected)
+{
+    duro_worker *w = c->w;
+    duro_wf *wf = duro__cache_peek(&w->cache, c->id);
+    if (!wf || wf->busy || wf->done || wf->nondet || wf->ninbound ||
+        wf->seg_open || wf->cmds || strcmp(wf->run, c->run) != 0)
+        return false;
+    duro_event e = {.id = wf->applied + 1,
+                    .type = DURO_EVENT_ACTIVITY_COMPLETED,
+                    .ts = duro_now_ms(),
+                    .data = cJSON_Parse(data)};
+    if (!e.data) return false;
+    *expected = wf->applied;
+    wf->busy = true;
+    int rc = duro__run_apply(wf, &e, 1);
+    cJSON_Delete(e.data);
+    if (rc == 0) rc = duro__run_advance(wf, duro_now_ms());
+    duro__cmd *cmds = duro__run_take_cmds(wf);
+    if (rc == 0) {
+        rc = duro__commit_encode(cm, c->partition, 10, cmds, wf->now);
+    } else {
+        duro_argv_init(&cm->args);
+        cm->cmds = cmds;
+    }
+    if (rc != 0) {
+        duro__commit_free(cm);
+        duro__run_release(w, wf, false);
+        return false;
+    }
+    c->eager = wf;
+    return true;
+}
+
+/* hold_for_run: when this worker's cached run of the activity is busy (its
+ * last commit still in flight), the completion waits for it, so that it
+ * can then be committed eagerly instead of through another workflow task. */
+static bool hold_for_run(duro_actx *c)
+{
+    if (c->failed || c->no_eager) return false;
+    duro_wf *wf = duro__cache_peek(&c->w->cache, c->id);
+    if (!wf || !wf->busy || strcmp(wf->run, c->run) != 0) return false;
+    c->held_next = wf->held;
+    wf->held = c;
+    return true;
+}
+
+void duro__act_send_held(duro_worker *w, duro_actx *held, bool eager)
+{
+    while (held) {
+        duro_actx *c = held;
+        held = c->held_next;
+        c->held_next = NULL;
+        if (!eager) c->no_eager = true;
+        send_completion(c);
+    }
+}
+
 static void send_completion(duro_actx *c)
 {
     duro_worker *w = c->w;
+    if (hold_for_run(c)) return;
     duro_wf_keys k;
     duro_wf_keys_init(&k, w->partitions, c->id, c->run);
     char wft[DURO_KEY_MAX], act[DURO_KEY_MAX];
@@ -260,18 +356,25 @@ static void send_completion(duro_actx *c)
         duro_assert(asprintf(&data, "{\"seq\":%s,\"attempt\":%d,\"failure\":%s}",
                              c->seq, c->attempt, failure) >= 0);
     }
+    duro__commit *cm = NULL;
+    int64_t expected = 0;
+    if (!c->failed && !c->no_eager) {
+        cm = malloc(sizeof(*cm));
+        duro_assert(cm != NULL);
+        if (!try_eager(c, data, cm, &expected)) {
+            free(cm);
+            cm = NULL;
+        }
+    }
     duro_argv a;
     duro_argv_init(&a);
     duro_argv_push(&a, "FCALL");
     duro_argv_push(&a, "duro_act_complete");
-    duro_argv_push(&a, "7");
-    duro_argv_push(&a, k.wf);
-    duro_argv_push(&a, k.hist);
-    duro_argv_push(&a, k.buf);
-    duro_argv_push(&a, wft);
-    duro_argv_push(&a, k.timers);
-    duro_argv_push(&a, k.pa);
-    duro_argv_push(&a, act);
+    duro_argv_pushll(&a, 9 + (cm ? cm->nextra : 0));
+    const char *keys[] = {k.wf, k.hist, k.buf, wft, k.timers, k.pa, act,
+                          k.idx_open, k.idx_closed};
+    for (int i = 0; i < 9; i++) duro_argv_push(&a, keys[i]);
+    for (int i = 0; cm && i < cm->nextra; i++) duro_argv_push(&a, cm->extra[i]);
     duro_argv_push(&a, c->run);
     duro_argv_push(&a, c->seq);
     duro_argv_pushll(&a, c->attempt);
@@ -280,11 +383,23 @@ static void send_completion(duro_actx *c)
     duro_argv_push(&a, data);
     duro_argv_pushll(&a, delay);
     duro_argv_push(&a, failure ? failure : "");
+    if (cm) {
+        duro_argv_pushll(&a, expected);
+        duro_argv_push(&a, cm->wtc);
+        duro_argv_pushll(&a, cm->ncmd);
+        for (int i = 0; i < cm->args.argc; i++)
+            duro_argv_pushn(&a, cm->args.argv[i], cm->args.lens[i]);
+    }
+    /* the command is copied when sent: only then may what it borrows go */
     if (duro_aredis_command(w->cmd, on_complete_reply, c, &a) != 0) {
-        c->unsent_next = w->unsent_head;
-        w->unsent_head = c;
+        end_eager(c, NULL);
+        queue_unsent(c);
     }
     duro_argv_free(&a);
+    if (cm) {
+        duro__commit_free(cm);
+        free(cm);
+    }
     free(data);
     free(failure);
 }
@@ -421,6 +536,7 @@ void duro__act_pool_done(void *job)
         w->act_done++;
     duro_debug("ACT-DONE wf=%s activity=%s seq=%s attempt=%d %s", c->id,
                c->name, c->seq, c->attempt, c->failed ? "failed" : "ok");
+    w->completing++;
     send_completion(c);
     duro__act_poll(w);
 }
@@ -513,6 +629,7 @@ static void on_read(duro_aredis *r, redisReply *reply, void *arg)
                 if (duro__pool_submit(w->pool, c) != 0) {
                     inflight_remove(w, c);
                     duro_actx_fail(c, "WorkerOutOfMemory", false, "cannot queue");
+                    w->completing++;
                     send_completion(c);
                 }
             }

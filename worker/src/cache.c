@@ -69,6 +69,11 @@ duro_wf *duro__cache_lookup(run_cache *c, const char *id)
     return wf;
 }
 
+duro_wf *duro__cache_peek(run_cache *c, const char *id)
+{
+    return *slot_of(c, id);
+}
+
 void duro__cache_touch(run_cache *c, duro_wf *wf)
 {
     lru_unlink(c, wf);

@@ -58,9 +58,32 @@ void duro__cmds_free(duro__cmd *c)
     }
 }
 
+/* UNWIND_LIMIT bounds the SDK calls an unwinding run may make: code that
+ * loops without end is abandoned (its stack dropped) rather than hanging
+ * the worker. */
+#define UNWIND_LIMIT 10000
+
+/* unwind lets suspended workflow code finish before its stack goes: every
+ * blocking call returns canceled at once, the code takes its own cleanup
+ * path and returns, so what it allocated is freed. Nothing it issues is
+ * kept. */
+static void unwind(duro_wf *wf)
+{
+    if (!wf->coro || !wf->started || wf->done) return;
+    wf->unwinding = true;
+    wf->replaying = true; /* no logs from code that is being discarded */
+    for (int i = 0; i < UNWIND_LIMIT && !wf->done; i++)
+        duro__coro_resume(wf->coro);
+    if (!wf->done)
+        duro_warn("UNWIND wf=%s run=%s: the workflow code did not return; its stack "
+                  "is dropped as is",
+                  wf->id, wf->run);
+}
+
 void duro__run_free(duro_wf *wf)
 {
     if (!wf) return;
+    unwind(wf);
     if (wf->coro) duro__coro_free(wf->coro);
     for (int k = 0; k < FUT_KINDS; k++) {
         for (int64_t i = 0; i < wf->futs[k].n; i++) {
@@ -186,7 +209,7 @@ static int run_code(duro_wf *wf)
             return DURO_ENOMEM;
         wf->started = true;
     }
-    while (!wf->done && !wf->nondet && duro__wait_satisfied(wf))
+    while (!wf->done && !wf->nondet && !wf->unwinding && duro__wait_satisfied(wf))
         duro__coro_resume(wf->coro);
     return wf->nondet ? DURO_ENONDET : 0;
 }

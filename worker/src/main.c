@@ -119,6 +119,7 @@ static int replay_file(duro_worker *w, const char *path)
 
 int duro_worker_main(duro_worker *w, int argc, char **argv)
 {
+    duro__catch_early_signals();
     const char *prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
     duro_log_init(prog);
     if (apply_env(w) != 0) return 2;

@@ -149,10 +149,16 @@ struct duro_wf {
     char **strs;           /* run-owned strings */
     int nstrs, capstrs;
 
+    /* set while the run is unwound before being freed: blocking calls
+     * return at once so the code runs its own cleanup to the end */
+    bool unwinding;
+    int unwind_calls;
+
     /* worker bookkeeping: cache links, the task in progress */
     struct duro_wf *lru_prev, *lru_next, *hash_next;
     bool busy;
     void *pending_task;    /* a task that arrived while busy */
+    void *held;            /* activity completions waiting for !busy */
 };
 
 /* duro__run_new creates a run from its WorkflowStarted event. fn may be

@@ -228,14 +228,28 @@ void duro_sleep(duro_wf *wf, int64_t ms)
  * that arrives while blocked ends the wait too. */
 static void block(duro_wf *wf, wait_kind kind, duro_future **fs, int n)
 {
-    wf->wait = kind;
-    wf->wait_futs = fs;
-    wf->wait_n = n;
-    wf->wait_cancelable = !wf->cancel_requested;
-    while (!duro__wait_satisfied(wf)) duro__coro_yield();
-    wf->wait = WAIT_NONE;
-    wf->wait_futs = NULL;
-    wf->wait_n = 0;
+    if (!wf->unwinding) {
+        wf->wait = kind;
+        wf->wait_futs = fs;
+        wf->wait_n = n;
+        wf->wait_cancelable = !wf->cancel_requested;
+        while (!wf->unwinding && !duro__wait_satisfied(wf)) duro__coro_yield();
+        wf->wait = WAIT_NONE;
+        wf->wait_futs = NULL;
+        wf->wait_n = 0;
+    }
+    if (wf->unwinding) {
+        /* the run is being discarded: nothing will ever resolve these */
+        if (++wf->unwind_calls > 10000)
+            for (;;) duro__coro_yield(); /* give up: the stack is dropped */
+        for (int i = 0; i < n; i++) {
+            if (fs[i]->resolved) continue;
+            fs[i]->resolved = true;
+            fs[i]->res.ok = false;
+            fs[i]->res.canceled = true;
+            fs[i]->res.error = "the run was evicted from the worker";
+        }
+    }
 }
 
 duro_result duro_await(duro_wf *wf, duro_future *f)

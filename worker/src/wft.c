@@ -20,6 +20,7 @@
 #include "duro/json.h"
 #include "duro/keys.h"
 #include "duro/log.h"
+#include "commit.h"
 #include "worker_internal.h"
 
 #define HISTORY_PAGE 1000
@@ -37,21 +38,27 @@ static void task_free(wft_task *t)
  * arrived for it meanwhile is started. */
 static void start_task(wft_task *t);
 
+void duro__run_release(duro_worker *w, duro_wf *wf, bool keep)
+{
+    wft_task *next = wf->pending_task;
+    struct duro_actx *held = wf->held;
+    wf->pending_task = NULL;
+    wf->held = NULL;
+    wf->busy = false;
+    keep = keep && !wf->done && !wf->nondet;
+    if (!keep) duro__cache_remove(&w->cache, wf);
+    /* completions first: each may advance the run eagerly */
+    duro__act_send_held(w, held, keep);
+    if (next) start_task(next); /* counted in flight when it was read */
+}
+
 static void task_done(wft_task *t, bool keep_run)
 {
     duro_worker *w = t->w;
     duro_wf *wf = t->wf;
-    wft_task *next = NULL;
-    if (wf) {
-        next = wf->pending_task;
-        wf->pending_task = NULL;
-        wf->busy = false;
-        if (!keep_run || wf->done || wf->nondet)
-            duro__cache_remove(&w->cache, wf);
-    }
     task_free(t);
-    w->wft_inflight--; /* `next` was counted when it was read */
-    if (next) start_task(next);
+    w->wft_inflight--;
+    if (wf) duro__run_release(w, wf, keep_run);
     duro__wft_poll(w);
     duro__maybe_finish(w);
 }
@@ -115,6 +122,8 @@ static void on_commit_reply(duro_aredis *r, redisReply *reply, void *arg)
     }
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
         reply->element[0]->type != REDIS_REPLY_INTEGER) {
+        duro_warn("COMMIT-REPLY wf=%s unexpected reply type=%d elements=%zu", t->id,
+                  reply->type, reply->type == REDIS_REPLY_ARRAY ? reply->elements : 0);
         task_done(t, false);
         return;
     }
@@ -126,126 +135,39 @@ static void on_commit_reply(duro_aredis *r, redisReply *reply, void *arg)
     task_done(t, true);
 }
 
-/* act_key_index returns the FCALL key index of the activity stream for
- * queue, adding it to the extra keys if it is new. */
-static int act_key_index(char extra[][DURO_KEY_MAX], int *nextra,
-                         int partition, const char *queue)
-{
-    char key[DURO_KEY_MAX];
-    duro_key_act(key, sizeof(key), partition, queue);
-    for (int i = 0; i < *nextra; i++)
-        if (strcmp(extra[i], key) == 0) return 9 + i;
-    memcpy(extra[*nextra], key, sizeof(key));
-    return 9 + (*nextra)++;
-}
-
-#define MAX_ACT_QUEUES 8
-
-/* count_queues: distinct activity task queues the commands name. */
-static int count_queues(const duro__cmd *cmds)
-{
-    const char *seen[MAX_ACT_QUEUES + 1];
-    int n = 0;
-    for (const duro__cmd *c = cmds; c && n <= MAX_ACT_QUEUES; c = c->next) {
-        if (c->kind != CMD_ACTIVITY && c->kind != CMD_CANCEL_ACTIVITY) continue;
-        int i = 0;
-        while (i < n && strcmp(seen[i], c->queue) != 0) i++;
-        if (i == n) seen[n++] = c->queue;
-    }
-    return n;
-}
-
 static void commit(wft_task *t, duro__cmd *cmds)
 {
     duro_worker *w = t->w;
-    duro_wf *wf = t->wf;
-    if (count_queues(cmds) > MAX_ACT_QUEUES) {
-        duro__cmds_free(cmds);
+    duro__commit *c = malloc(sizeof(*c));
+    duro_assert(c != NULL);
+    if (duro__commit_encode(c, t->partition, 9, cmds, t->wf->now) != 0) {
+        duro__commit_free(c);
+        free(c);
         fail_task(t, "too many activity task queues in one workflow task");
         return;
     }
     duro_wf_keys k;
     duro_wf_keys_init(&k, w->partitions, t->id, t->run);
-    char extra[MAX_ACT_QUEUES][DURO_KEY_MAX];
-    int nextra = 0, ncmd = 0;
-    duro_argv args; /* the commands, built first to learn the keys */
-    duro_argv_init(&args);
-    for (duro__cmd *c = cmds; c; c = c->next, ncmd++) {
-        switch (c->kind) {
-        case CMD_ACTIVITY:
-            duro_argv_push(&args, "activity");
-            duro_argv_pushll(&args, c->seq);
-            duro_argv_push(&args, c->data);
-            duro_argv_pushll(&args, act_key_index(extra, &nextra,
-                                                  t->partition, c->queue));
-            duro_argv_push(&args, c->name);
-            duro_argv_push(&args, c->input);
-            duro_argv_push(&args, c->opts);
-            duro_argv_pushll(&args, c->stc_ms);
-            duro_argv_pushll(&args, c->hbt_ms);
-            duro_argv_pushll(&args, c->s2c_ms);
-            break;
-        case CMD_TIMER:
-            duro_argv_push(&args, "timer");
-            duro_argv_pushll(&args, c->seq);
-            duro_argv_push(&args, c->data);
-            duro_argv_pushll(&args, c->ms);
-            break;
-        case CMD_CANCEL_TIMER:
-            duro_argv_push(&args, "cancel_timer");
-            duro_argv_pushll(&args, c->seq);
-            duro_argv_push(&args, c->data);
-            break;
-        case CMD_MARKER:
-            duro_argv_push(&args, "marker");
-            duro_argv_push(&args, c->data);
-            break;
-        case CMD_CANCEL_ACTIVITY:
-            duro_argv_push(&args, "cancel_activity");
-            duro_argv_pushll(&args, c->seq);
-            duro_argv_push(&args, c->data);
-            duro_argv_pushll(&args, act_key_index(extra, &nextra,
-                                                  t->partition, c->queue));
-            break;
-        case CMD_COMPLETE:
-        case CMD_FAIL:
-        case CMD_CANCEL_WORKFLOW:
-            duro_argv_push(&args, c->kind == CMD_COMPLETE ? "complete"
-                                  : c->kind == CMD_FAIL   ? "fail"
-                                                          : "cancel");
-            duro_argv_push(&args, c->data);
-            duro_argv_push(&args, c->value);
-            break;
-        }
-    }
-    char wtc[96];
-    snprintf(wtc, sizeof(wtc), "{\"now\":%" PRId64 "}", wf->now);
-
     duro_argv a;
     duro_argv_init(&a);
     duro_argv_push(&a, "FCALL");
     duro_argv_push(&a, "duro_wft_complete");
-    duro_argv_pushll(&a, 8 + nextra);
-    duro_argv_push(&a, k.wf);
-    duro_argv_push(&a, k.hist);
-    duro_argv_push(&a, k.buf);
-    duro_argv_push(&a, w->wft_keys[t->partition]);
-    duro_argv_push(&a, k.timers);
-    duro_argv_push(&a, k.pa);
-    duro_argv_push(&a, k.idx_open);
-    duro_argv_push(&a, k.idx_closed);
-    for (int i = 0; i < nextra; i++) duro_argv_push(&a, extra[i]);
+    duro_argv_pushll(&a, 8 + c->nextra);
+    const char *keys[] = {k.wf, k.hist, k.buf, w->wft_keys[t->partition],
+                          k.timers, k.pa, k.idx_open, k.idx_closed};
+    for (int i = 0; i < 8; i++) duro_argv_push(&a, keys[i]);
+    for (int i = 0; i < c->nextra; i++) duro_argv_push(&a, c->extra[i]);
     duro_argv_push(&a, t->run);
     duro_argv_push(&a, t->token);
     duro_argv_push(&a, t->entry);
-    duro_argv_push(&a, wtc);
-    duro_argv_pushll(&a, ncmd);
-    for (int i = 0; i < args.argc; i++)
-        duro_argv_pushn(&a, args.argv[i], args.lens[i]);
+    duro_argv_push(&a, c->wtc);
+    duro_argv_pushll(&a, c->ncmd);
+    for (int i = 0; i < c->args.argc; i++)
+        duro_argv_pushn(&a, c->args.argv[i], c->args.lens[i]);
     int rc = duro_aredis_command(w->cmd, on_commit_reply, t, &a);
     duro_argv_free(&a);
-    duro_argv_free(&args);
-    duro__cmds_free(cmds);
+    duro__commit_free(c);
+    free(c);
     if (rc != 0) task_done(t, false);
 }
 

@@ -189,6 +189,25 @@ void duro__ensure_groups(duro_worker *w)
 
 /* ---- Setup ---- */
 
+/* early_stop is set by SIGTERM/SIGINT before the loop (and its own signal
+ * handling) exists: while connecting or waiting for Redis. */
+static volatile sig_atomic_t early_stop;
+
+static void on_early_signal(int sig)
+{
+    early_stop = 1;
+}
+
+void duro__catch_early_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_early_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+}
+
 /* create_groups makes every task stream and its group exist (BUSYGROUP is
  * fine) and registers the queue for the scheduler's timeout scans. */
 static int create_groups(duro_worker *w, redisContext *c)
@@ -220,7 +239,7 @@ static int connect_and_setup(duro_worker *w)
 {
     char err[256], last[256] = "";
     int64_t backoff = 100;
-    while (!w->stopping) {
+    while (!w->stopping && !early_stop) {
         redisContext *c = duro_redis_connect(&w->url, 5000, err, sizeof(err));
         int rc = DURO_ECONN;
         if (c) {
@@ -242,6 +261,7 @@ static int connect_and_setup(duro_worker *w)
         }
         if (rc == 0) return 0;
         if (rc != DURO_ECONN && rc != DURO_EREDIS) return rc;
+        if (early_stop) break;
         if (strcmp(err, last) != 0) {
             duro_warn("REDIS-WAIT url=%s:%d err=\"%s\" (retrying)", w->url.host,
                       w->url.port, err);
@@ -255,10 +275,26 @@ static int connect_and_setup(duro_worker *w)
 
 /* ---- Running and stopping ---- */
 
+/* unblock ends a blocking read at once (it returns no entries), so that a
+ * stopping worker does not wait out READ_BLOCK_MS. */
+static void unblock(duro_worker *w, long long client_id)
+{
+    if (!client_id || !w->cmd) return;
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "CLIENT");
+    duro_argv_push(&a, "UNBLOCK");
+    duro_argv_pushll(&a, client_id);
+    duro_aredis_command(w->cmd, ignore_reply, NULL, &a);
+    duro_argv_free(&a);
+}
+
 static void begin_stop(duro_worker *w, const char *why)
 {
     if (w->stopping) return;
     w->stopping = true;
+    if (w->wft_reading) unblock(w, w->wft_client_id);
+    if (w->act_reading) unblock(w, w->act_client_id);
     atomic_store(&w->handing_back, true);
     w->stop_deadline_ms = duro_mono_ms() + w->shutdown_grace_ms;
     duro_info("STOPPING reason=%s inflight_workflow_tasks=%d activities=%d", why,
@@ -291,8 +327,11 @@ static void on_pool_closed(void *arg)
 
 static void close_all(duro_worker *w)
 {
-    duro_info("STOPPED workflow_tasks=%llu activities=%llu",
-              (unsigned long long)w->wft_done, (unsigned long long)w->act_done);
+    duro_info("STOPPED workflow_tasks=%llu activities=%llu eager=%llu "
+              "replays=%llu cache_hits=%llu cache_misses=%llu",
+              (unsigned long long)w->wft_done, (unsigned long long)w->act_done,
+              (unsigned long long)w->eager_done, (unsigned long long)w->replays,
+              (unsigned long long)w->cache.hits, (unsigned long long)w->cache.misses);
     duro_aredis_close(w->cmd);
     duro_aredis_close(w->wft_conn);
     duro_aredis_close(w->act_conn);
@@ -350,7 +389,7 @@ void duro__maybe_finish(duro_worker *w)
      * read starts while stopping */
     if (w->wft_reading || w->act_reading) return;
     if (w->wft_inflight > 0 && !late) return;
-    if (w->unsent_head && !late) return;
+    if (w->completing > 0 && !late) return; /* incl. unsent and held ones */
     if (duro__pool_busy(w->pool) > 0) {
         if (!late) return;
         if (!w->abandoned) {
@@ -367,7 +406,7 @@ void duro__maybe_finish(duro_worker *w)
     }
     if (w->releasing > 0) return;
     w->running = false;
-    if (!late && !w->unsent_head && w->wft_inflight == 0)
+    if (!late && w->completing == 0 && w->wft_inflight == 0)
         leave_groups(w);
     else
         close_all(w);
@@ -387,6 +426,25 @@ static void on_tick(uv_timer_t *h)
     duro__maybe_finish(w);
 }
 
+static void on_client_id(duro_aredis *r, redisReply *reply, void *arg)
+{
+    long long *id = arg;
+    if (reply && reply->type == REDIS_REPLY_INTEGER) *id = reply->integer;
+}
+
+/* ask_client_id learns a read connection's id (sent before its first read,
+ * so the answer comes first) for CLIENT UNBLOCK on stop. */
+static void ask_client_id(duro_aredis *r, long long *id)
+{
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "CLIENT");
+    duro_argv_push(&a, "ID");
+    *id = 0;
+    duro_aredis_command(r, on_client_id, id, &a);
+    duro_argv_free(&a);
+}
+
 static void on_conn_state(duro_aredis *r, bool connected, void *arg)
 {
     duro_worker *w = arg;
@@ -397,8 +455,14 @@ static void on_conn_state(duro_aredis *r, bool connected, void *arg)
         return;
     }
     if (r == w->cmd) duro__act_flush_unsent(w);
-    if (r == w->wft_conn) duro__wft_poll(w);
-    if (r == w->act_conn) duro__act_poll(w);
+    if (r == w->wft_conn) {
+        ask_client_id(r, &w->wft_client_id);
+        duro__wft_poll(w);
+    }
+    if (r == w->act_conn) {
+        ask_client_id(r, &w->act_client_id);
+        duro__act_poll(w);
+    }
 }
 
 int duro_worker_run(duro_worker *w)
@@ -417,7 +481,12 @@ int duro_worker_run(duro_worker *w)
         duro_error("CONFIG nothing registered");
         return DURO_EINVAL;
     }
+    duro__catch_early_signals();
     int rc = connect_and_setup(w);
+    if (early_stop) {
+        duro_info("STOPPED before it started (signal)");
+        return 0;
+    }
     if (rc != 0) return rc;
     rc = duro__cache_init(&w->cache, w->cache_size);
     if (rc != 0) return rc;
@@ -435,6 +504,7 @@ int duro_worker_run(duro_worker *w)
         w->tick.data = w;
     uv_signal_start(&w->sigterm, on_signal, SIGTERM);
     uv_signal_start(&w->sigint, on_signal, SIGINT);
+    if (early_stop) w->stopping = true; /* a signal before libuv took over */
     uv_timer_start(&w->tick, on_tick, TICK_MS, TICK_MS);
     if (duro_aredis_new(&w->cmd, &w->loop, &w->url, "commands", on_conn_state, w) ||
         duro_aredis_new(&w->wft_conn, &w->loop, &w->url, "workflow-tasks",

@@ -78,6 +78,9 @@ struct duro_actx {
     struct duro_actx *unsent_next;
     int send_attempts;
     bool handed_back;   /* not run: the worker is stopping */
+    duro_wf *eager;     /* the cached run this completion also advances */
+    struct duro_actx *held_next; /* held on a busy run (wf->held) */
+    bool no_eager;      /* resend as a plain completion */
     struct duro_actx *inflight_prev, *inflight_next;
 };
 
@@ -110,6 +113,8 @@ typedef struct duro_worker {
     int releasing;         /* hand-back calls awaiting their reply */
     bool groups_pending;   /* re-creating stream groups after NOGROUP */
     int leaving;           /* XGROUP DELCONSUMER replies still to come */
+    int completing;        /* finished activities not yet acknowledged */
+    long long wft_client_id, act_client_id; /* to CLIENT UNBLOCK the reads */
     int64_t stop_deadline_ms;
     int closing;           /* handles still closing */
 
@@ -120,7 +125,7 @@ typedef struct duro_worker {
 
     /* counters (metrics) */
     uint64_t wft_done, wft_failed, wft_stale, act_done, act_failed,
-        replays, dead_letters;
+        replays, dead_letters, eager_done, eager_fallbacks;
 
     char *metrics_addr; /* --metrics-addr / DURO_METRICS_ADDR; NULL = off */
 } duro_worker;
@@ -129,12 +134,18 @@ typedef struct duro_worker {
 int duro__cache_init(run_cache *c, int cap);
 void duro__cache_close(run_cache *c);
 duro_wf *duro__cache_lookup(run_cache *c, const char *id);
+/* duro__cache_peek: like lookup, without counting a hit or miss. */
+duro_wf *duro__cache_peek(run_cache *c, const char *id);
 void duro__cache_insert(run_cache *c, duro_wf *wf);
 void duro__cache_remove(run_cache *c, duro_wf *wf); /* and frees it */
 void duro__cache_touch(run_cache *c, duro_wf *wf);
 
 /* wft.c: workflow tasks */
 void duro__wft_poll(duro_worker *w);
+/* duro__run_release ends a cached run's busy spell: dropped from the cache
+ * unless `keep` (and open and deterministic), and a workflow task that
+ * arrived for it meanwhile is started. */
+void duro__run_release(duro_worker *w, duro_wf *wf, bool keep);
 /* duro__run_create builds a run of a registered type from its
  * WorkflowStarted event; NULL with a message in err otherwise. */
 duro_wf *duro__run_create(duro_worker *w, const char *id, const char *run,
@@ -151,6 +162,9 @@ void duro__query_start(duro_worker *w, const char *stream,
 /* activity.c: activity tasks */
 void duro__act_poll(duro_worker *w);
 void duro__act_flush_unsent(duro_worker *w);
+/* duro__act_send_held sends the completions held on a run that was busy;
+ * eager is false when the run was dropped. */
+void duro__act_send_held(duro_worker *w, struct duro_actx *held, bool eager);
 void duro__act_pool_work(void *job);
 void duro__act_pool_done(void *job);
 void duro__hb_drain(uv_async_t *h);
@@ -167,6 +181,9 @@ void duro__worker_metrics_stop(duro_worker *w);
 void duro__worker_metrics_sample(duro_worker *w);
 
 /* worker.c */
+/* duro__catch_early_signals makes SIGTERM/SIGINT stop the worker cleanly
+ * even before its loop exists (they are noted, not fatal). */
+void duro__catch_early_signals(void);
 /* duro__ensure_groups re-creates the task streams' groups (after a Redis
  * that lost its data answered NOGROUP). */
 void duro__ensure_groups(duro_worker *w);

@@ -1,0 +1,90 @@
+/* commit.c: encodes a workflow task's commands as Function arguments. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "commit.h"
+#include "duro/errno.h"
+
+/* stream_index returns the KEYS index of the activity stream for queue,
+ * naming it among the extra keys if it is new; -1 when there are too many. */
+static int stream_index(duro__commit *c, int partition, int key_base,
+                        const char *queue)
+{
+    char key[DURO_KEY_MAX];
+    duro_key_act(key, sizeof(key), partition, queue);
+    for (int i = 0; i < c->nextra; i++)
+        if (strcmp(c->extra[i], key) == 0) return key_base + i;
+    if (c->nextra == DURO_MAX_ACT_QUEUES) return -1;
+    memcpy(c->extra[c->nextra], key, sizeof(key));
+    return key_base + c->nextra++;
+}
+
+int duro__commit_encode(duro__commit *c, int partition, int key_base,
+                        duro__cmd *cmds, int64_t now)
+{
+    duro_argv *a = &c->args;
+    duro_argv_init(a);
+    c->cmds = cmds;
+    c->ncmd = c->nextra = 0;
+    snprintf(c->wtc, sizeof(c->wtc), "{\"now\":%" PRId64 "}", now);
+    for (const duro__cmd *m = cmds; m; m = m->next, c->ncmd++) {
+        int ki;
+        switch (m->kind) {
+        case CMD_ACTIVITY:
+            if ((ki = stream_index(c, partition, key_base, m->queue)) < 0)
+                return DURO_EINVAL;
+            duro_argv_push(a, "activity");
+            duro_argv_pushll(a, m->seq);
+            duro_argv_push(a, m->data);
+            duro_argv_pushll(a, ki);
+            duro_argv_push(a, m->name);
+            duro_argv_push(a, m->input);
+            duro_argv_push(a, m->opts);
+            duro_argv_pushll(a, m->stc_ms);
+            duro_argv_pushll(a, m->hbt_ms);
+            duro_argv_pushll(a, m->s2c_ms);
+            break;
+        case CMD_TIMER:
+            duro_argv_push(a, "timer");
+            duro_argv_pushll(a, m->seq);
+            duro_argv_push(a, m->data);
+            duro_argv_pushll(a, m->ms);
+            break;
+        case CMD_CANCEL_TIMER:
+            duro_argv_push(a, "cancel_timer");
+            duro_argv_pushll(a, m->seq);
+            duro_argv_push(a, m->data);
+            break;
+        case CMD_MARKER:
+            duro_argv_push(a, "marker");
+            duro_argv_push(a, m->data);
+            break;
+        case CMD_CANCEL_ACTIVITY:
+            if ((ki = stream_index(c, partition, key_base, m->queue)) < 0)
+                return DURO_EINVAL;
+            duro_argv_push(a, "cancel_activity");
+            duro_argv_pushll(a, m->seq);
+            duro_argv_push(a, m->data);
+            duro_argv_pushll(a, ki);
+            break;
+        case CMD_COMPLETE:
+        case CMD_FAIL:
+        case CMD_CANCEL_WORKFLOW:
+            duro_argv_push(a, m->kind == CMD_COMPLETE ? "complete"
+                              : m->kind == CMD_FAIL   ? "fail"
+                                                      : "cancel");
+            duro_argv_push(a, m->data);
+            duro_argv_push(a, m->value);
+            break;
+        }
+    }
+    return 0;
+}
+
+void duro__commit_free(duro__commit *c)
+{
+    duro_argv_free(&c->args);
+    duro__cmds_free(c->cmds);
+    c->cmds = NULL;
+}
