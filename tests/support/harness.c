@@ -605,3 +605,20 @@ void duro_test_output_free(duro_test_output *o)
     free(o->err);
     o->out = o->err = NULL;
 }
+
+/* ---- Logs ---- */
+
+bool duro_test_log_contains(duro_test_harness *h, pid_t pid, const char *s)
+{
+    duro_test_child *ch = child_of(h, pid);
+    cr_assert(ch, "pid %d was not started by the harness", (int)pid);
+    FILE *f = fopen(ch->log, "r");
+    if (!f) return false;
+    char *line = NULL;
+    size_t cap = 0;
+    bool found = false;
+    while (!found && getline(&line, &cap, f) >= 0) found = strstr(line, s);
+    free(line);
+    fclose(f);
+    return found;
+}

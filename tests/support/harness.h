@@ -176,4 +176,10 @@ const char *duro_test_str(const cJSON *o, const char *name);
 /* duro_test_free_port: a TCP port on 127.0.0.1 nothing listens on now. */
 int duro_test_free_port(void);
 
+/* duro_test_log_contains: the log of child `pid` (started by the harness)
+ * holds the text s. With duro_test_wait_until it waits for a program to
+ * report that it is up, e.g. "REDIS UP": a test that stops its children
+ * within milliseconds of starting them otherwise races their startup. */
+bool duro_test_log_contains(duro_test_harness *h, pid_t pid, const char *s);
+
 #endif

@@ -1,0 +1,305 @@
+/* chaos_drive.c: chaos-check drive and wait: start the chaos workflows and
+ * signal some of them while Redis, workers and schedulers are being
+ * killed, then wait until every workflow has closed.
+ *
+ * Every call is retried until it is known to have taken effect exactly
+ * once: a call that lost its connection may or may not have happened, so
+ * before repeating it the driver reads Redis to find out. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "duro/client.h"
+#include "duro/clock.h"
+#include "duro/config.h"
+#include "duro/history.h"
+#include "duro/keys.h"
+#include "duro/redis.h"
+#include "chaos_plan.h"
+#include "chaos_tool.h"
+
+/* GIVE_UP_MS: one operation failing for this long ends the driver. */
+#define GIVE_UP_MS 60000
+#define RETRY_MS 200
+
+void chaos_sleep_ms(int64_t ms)
+{
+    if (ms <= 0) return;
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+redisContext *chaos_connect(const chaos_args *a, int64_t wait_ms)
+{
+    duro_redis_url u;
+    char err[256];
+    if (duro_redis_url_parse(a->redis_url, &u, err, sizeof(err)) != 0) {
+        fprintf(stderr, "chaos-check: %s\n", err);
+        return NULL;
+    }
+    int64_t deadline = duro_mono_ms() + wait_ms;
+    for (;;) {
+        redisContext *c = duro_redis_connect(&u, 5000, err, sizeof(err));
+        if (c) {
+            redisReply *r = redisCommand(c, "PING");
+            bool ok = r && r->type == REDIS_REPLY_STATUS;
+            if (r) freeReplyObject(r);
+            if (ok) return c; /* not LOADING */
+            redisFree(c);
+        }
+        if (duro_mono_ms() >= deadline) {
+            fprintf(stderr, "chaos-check: cannot connect: %s\n", err);
+            return NULL;
+        }
+        chaos_sleep_ms(RETRY_MS);
+    }
+}
+
+int chaos_partitions(redisContext *c)
+{
+    redisReply *r = redisCommand(c, "HGET %s partitions", DURO_META_KEY);
+    int n = -1;
+    if (r && r->type == REDIS_REPLY_STRING) n = atoi(r->str);
+    if (r) freeReplyObject(r);
+    return n;
+}
+
+/* ---- Driving ---------------------------------------------------------- */
+
+/* driver: the connections of the drive command. raw answers "did my call
+ * happen?" questions; both are re-opened after a failure. */
+typedef struct {
+    const chaos_args *a;
+    duro_client *client;
+    redisContext *raw;
+    int partitions;
+} driver;
+
+static bool ensure_client(driver *d)
+{
+    if (d->client) return true;
+    char err[256];
+    if (duro_client_new(&d->client, d->a->redis_url, err, sizeof(err)) != 0) {
+        d->client = NULL;
+        return false;
+    }
+    d->partitions = duro_client_partitions(d->client);
+    return true;
+}
+
+static bool ensure_raw(driver *d)
+{
+    if (d->raw && !d->raw->err) return true;
+    if (d->raw) redisFree(d->raw);
+    d->raw = chaos_connect(d->a, 0);
+    return d->raw != NULL;
+}
+
+/* exists: 1 when workflow id has a hash, 0 when not, -1 when unknown. */
+static int exists(driver *d, const char *id)
+{
+    if (!ensure_raw(d) || !ensure_client(d)) return -1;
+    duro_wf_keys k;
+    duro_wf_keys_init(&k, d->partitions, id, NULL);
+    redisReply *r = redisCommand(d->raw, "EXISTS %s", k.wf);
+    int v = r && r->type == REDIS_REPLY_INTEGER ? (int)r->integer : -1;
+    if (r) freeReplyObject(r);
+    return v;
+}
+
+/* has_signal: 1 when the current run of id holds a "go" signal in its
+ * history or buffer, 0 when not, -1 when unknown. */
+static int has_signal(driver *d, const char *id)
+{
+    if (!ensure_raw(d) || !ensure_client(d)) return -1;
+    duro_wf_keys k;
+    duro_wf_keys_init(&k, d->partitions, id, NULL);
+    redisReply *r = redisCommand(d->raw, "HGET %s run", k.wf);
+    if (!r || r->type != REDIS_REPLY_STRING) {
+        if (r) freeReplyObject(r);
+        return -1;
+    }
+    duro_wf_keys_init(&k, d->partitions, id, r->str);
+    freeReplyObject(r);
+    int found = 0;
+    r = redisCommand(d->raw, "XRANGE %s - +", k.hist);
+    if (!r || r->type != REDIS_REPLY_ARRAY) found = -1;
+    for (size_t i = 0; found == 0 && i < r->elements; i++) {
+        const redisReply *t = duro_stream_field(r->element[i]->element[1], "type");
+        if (t && t->type == REDIS_REPLY_STRING && strcmp(t->str, "SignalReceived") == 0)
+            found = 1;
+    }
+    if (r) freeReplyObject(r);
+    if (found) return found;
+    r = redisCommand(d->raw, "LRANGE %s 0 -1", k.buf);
+    if (!r || r->type != REDIS_REPLY_ARRAY) found = -1;
+    for (size_t i = 0; found == 0 && i < r->elements; i++)
+        if (strncmp(r->element[i]->str, "SignalReceived\n", 15) == 0) found = 1;
+    if (r) freeReplyObject(r);
+    return found;
+}
+
+static void client_failed(driver *d, const char *what, const char *id, int rc)
+{
+    fprintf(stderr, "chaos-check: %s %s: %s (%s), retrying\n", what, id,
+            d->client ? duro_client_errstr(d->client) : "no connection",
+            duro_err_name(rc));
+}
+
+/* start starts workflow i; 0 once it is known to exist, -1 on giving up. */
+static int start(driver *d, int i)
+{
+    char id[64], input[64], run[DURO_UUID_LEN + 1];
+    chaos_workflow_id(id, sizeof(id), d->a->seed, i);
+    snprintf(input, sizeof(input), "{\"seed\":%u}", chaos_seed_of(d->a->seed, i));
+    duro_start_opts o = {.workflow_id = id, .type = CHAOS_TYPE,
+                         .task_queue = CHAOS_QUEUE, .input = input,
+                         .task_timeout_ms = 2000};
+    int64_t deadline = duro_mono_ms() + GIVE_UP_MS;
+    bool uncertain = false; /* an earlier attempt may have started it */
+    while (duro_mono_ms() < deadline) {
+        if (uncertain) {
+            int e = exists(d, id);
+            if (e == 1) return 0;
+            if (e < 0) { chaos_sleep_ms(RETRY_MS); continue; }
+        }
+        if (!ensure_client(d)) { chaos_sleep_ms(RETRY_MS); continue; }
+        int rc = duro_client_start(d->client, &o, run);
+        if (rc == 0) return 0;
+        if (rc == DURO_EALREADY && uncertain) return 0;
+        if (rc == DURO_EINVAL || rc == DURO_EJSON || rc == DURO_EALREADY) {
+            fprintf(stderr, "chaos-check: start %s: %s\n", id,
+                    duro_client_errstr(d->client));
+            return -1;
+        }
+        client_failed(d, "start", id, rc);
+        uncertain = true;
+        chaos_sleep_ms(RETRY_MS);
+    }
+    fprintf(stderr, "chaos-check: start %s: gave up\n", id);
+    return -1;
+}
+
+/* signal sends "go" to workflow i exactly once; 0, or -1 on giving up. */
+static int signal_go(driver *d, int i)
+{
+    char id[64];
+    chaos_workflow_id(id, sizeof(id), d->a->seed, i);
+    int64_t deadline = duro_mono_ms() + GIVE_UP_MS;
+    bool uncertain = false;
+    while (duro_mono_ms() < deadline) {
+        if (uncertain) {
+            int e = has_signal(d, id);
+            if (e == 1) return 0;
+            if (e < 0) { chaos_sleep_ms(RETRY_MS); continue; }
+        }
+        if (!ensure_client(d)) { chaos_sleep_ms(RETRY_MS); continue; }
+        int rc = duro_client_signal(d->client, id, CHAOS_SIGNAL, "null", NULL);
+        if (rc == 0) return 0;
+        if (rc == DURO_ENOTFOUND || rc == DURO_ENOTRUNNING || rc == DURO_EINVAL) {
+            fprintf(stderr, "chaos-check: signal %s: %s\n", id,
+                    duro_client_errstr(d->client));
+            return -1;
+        }
+        client_failed(d, "signal", id, rc);
+        uncertain = true;
+        chaos_sleep_ms(RETRY_MS);
+    }
+    fprintf(stderr, "chaos-check: signal %s: gave up\n", id);
+    return -1;
+}
+
+/* pending_signal: a signal to send at `due` (monotonic ms). */
+typedef struct {
+    int64_t due;
+    int wf;
+} pending_signal;
+
+/* send_due sends the signals due by now; returns the failures. */
+static int send_due(driver *d, pending_signal *ps, int *n)
+{
+    int failed = 0, kept = 0;
+    int64_t now = duro_mono_ms();
+    for (int j = 0; j < *n; j++) {
+        if (ps[j].due <= now) {
+            if (signal_go(d, ps[j].wf) != 0) failed++;
+            now = duro_mono_ms();
+        } else {
+            ps[kept++] = ps[j];
+        }
+    }
+    *n = kept;
+    return failed;
+}
+
+int chaos_drive(const chaos_args *a)
+{
+    driver d = {.a = a};
+    pending_signal *ps = calloc((size_t)a->workflows + 1, sizeof(*ps));
+    int nps = 0, failed = 0, signals = 0;
+    int64_t t0 = duro_mono_ms();
+    for (int i = 0; i < a->workflows && !failed; i++) {
+        int64_t at = t0 + a->spread_ms * i / a->workflows;
+        while (duro_mono_ms() < at) {
+            failed += send_due(&d, ps, &nps);
+            chaos_sleep_ms(at - duro_mono_ms() < 20 ? at - duro_mono_ms() : 20);
+        }
+        if (start(&d, i) != 0) { failed++; break; }
+        chaos_plan p;
+        chaos_plan_make(chaos_seed_of(a->seed, i), &p);
+        if (p.signaled) {
+            ps[nps++] = (pending_signal){duro_mono_ms() + p.signal_delay_ms, i};
+            signals++;
+        }
+        failed += send_due(&d, ps, &nps);
+    }
+    while (nps > 0 && !failed) {
+        failed += send_due(&d, ps, &nps);
+        chaos_sleep_ms(20);
+    }
+    free(ps);
+    duro_client_free(d.client);
+    if (d.raw) redisFree(d.raw);
+    fprintf(stderr, "chaos-check: drive: %d workflows started, %d signals, "
+                    "%d failures, %.1fs\n",
+            a->workflows, signals, failed, (double)(duro_mono_ms() - t0) / 1000);
+    return failed ? 1 : 0;
+}
+
+/* ---- Waiting ---------------------------------------------------------- */
+
+/* open_count: workflows in the duro:{p*}:idx:open indexes, -1 on error. */
+static long long open_count(redisContext *c, int partitions)
+{
+    long long n = 0;
+    for (int p = 0; p < partitions; p++) {
+        redisReply *r = redisCommand(c, "ZCARD duro:{p%d}:idx:open", p);
+        bool ok = r && r->type == REDIS_REPLY_INTEGER;
+        if (ok) n += r->integer;
+        if (r) freeReplyObject(r);
+        if (!ok) return -1;
+    }
+    return n;
+}
+
+int chaos_wait(const chaos_args *a)
+{
+    int64_t deadline = duro_mono_ms() + a->timeout_ms;
+    redisContext *c = NULL;
+    long long open = -1;
+    while (duro_mono_ms() < deadline) {
+        if (!c || c->err) {
+            if (c) redisFree(c);
+            c = chaos_connect(a, 5000);
+            if (!c) continue;
+        }
+        int partitions = chaos_partitions(c);
+        open = partitions > 0 ? open_count(c, partitions) : -1;
+        if (open == 0) break;
+        chaos_sleep_ms(500);
+    }
+    if (c) redisFree(c);
+    fprintf(stderr, "chaos-check: wait: %lld workflows still open\n", open);
+    return open == 0 ? 0 : 1;
+}

@@ -1,0 +1,210 @@
+/* chaos_worker.c: the worker scripts/chaos kills at random: workflow
+ * "chaos" runs the plan its seed selects (chaos_plan.h) on task queue
+ * "chaos".
+ *
+ *   input  {"seed": S}            (S < 2^32)
+ *   result {"sum": N, "signal": true|false}
+ *
+ * Every activity attempt records itself (XADD chaos:exec * key <wf>/<seq>
+ * attempt <n> name <name>) on its own connection before it returns, so the
+ * checker can count re-executions and match each ActivityCompleted to an
+ * execution.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <hiredis/hiredis.h>
+
+#include "duro/config.h"
+#include "duro/redis.h"
+#include "duro/worker.h"
+#include "chaos_plan.h"
+
+/* ---- Activities ------------------------------------------------------- */
+
+/* conn: each pool thread's own connection to chaos:exec's Redis. */
+static __thread redisContext *conn;
+
+/* record appends this attempt to chaos:exec; 0, or -1 when Redis did not
+ * acknowledge it (the attempt then fails and is retried, so that every
+ * completed attempt has its record). */
+static int record(duro_actx *ctx, const char *url)
+{
+    char err[256];
+    for (int tries = 0; tries < 2; tries++) {
+        if (!conn) {
+            duro_redis_url u;
+            if (duro_redis_url_parse(url, &u, err, sizeof(err)) != 0) return -1;
+            conn = duro_redis_connect(&u, 1000, err, sizeof(err));
+            if (!conn) return -1;
+        }
+        char attempt[16];
+        snprintf(attempt, sizeof(attempt), "%d", duro_actx_attempt(ctx));
+        redisReply *r = redisCommand(
+            conn, "XADD %s * key %s attempt %s name %s", CHAOS_EXEC_STREAM,
+            duro_actx_idempotency_key(ctx), attempt, duro_actx_name(ctx));
+        bool ok = r && r->type == REDIS_REPLY_STRING;
+        if (r) freeReplyObject(r);
+        if (ok) return 0;
+        redisFree(conn); /* reconnect once: Redis may have restarted */
+        conn = NULL;
+    }
+    return -1;
+}
+
+static int input_x(const cJSON *input)
+{
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(input, "x");
+    return cJSON_IsNumber(x) ? x->valueint : 0;
+}
+
+/* work takes 5..50ms, so that kills and pauses catch attempts running. */
+static void work(int x)
+{
+    int ms = 5 + (x < 0 ? -x : x) % 46;
+    struct timespec ts = {0, (long)ms * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+static cJSON *value(int x)
+{
+    work(x);
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddNumberToObject(out, "v", (double)chaos_act_value(x));
+    return out;
+}
+
+/* act returns {"v": 2x+1}. */
+static cJSON *act(duro_actx *ctx, const cJSON *input, void *arg)
+{
+    if (record(ctx, duro_worker_redis_url(arg)) != 0) {
+        duro_actx_fail(ctx, "RecordFailed", false, "cannot record execution");
+        return NULL;
+    }
+    return value(input_x(input));
+}
+
+/* flaky fails its first "fails" attempts (retryably), then acts as act. */
+static cJSON *flaky(duro_actx *ctx, const cJSON *input, void *arg)
+{
+    if (record(ctx, duro_worker_redis_url(arg)) != 0) {
+        duro_actx_fail(ctx, "RecordFailed", false, "cannot record execution");
+        return NULL;
+    }
+    const cJSON *fails = cJSON_GetObjectItemCaseSensitive(input, "fails");
+    if (cJSON_IsNumber(fails) && duro_actx_attempt(ctx) <= fails->valueint) {
+        duro_actx_fail(ctx, "Flaky", false, "planned failure of attempt %d",
+                       duro_actx_attempt(ctx));
+        return NULL;
+    }
+    return value(input_x(input));
+}
+
+/* ---- The workflow ----------------------------------------------------- */
+
+static const duro_activity_opts act_opts = {
+    .start_to_close_ms = 2000,
+    .retry = {.initial_interval_ms = 100, .backoff_coefficient = 2.0,
+              .maximum_interval_ms = 1000},
+};
+
+static void on_go(duro_wf *wf, const cJSON *input, void *arg)
+{
+    *(bool *)arg = true;
+}
+
+static bool is_go(void *arg) { return *(bool *)arg; }
+
+static cJSON *act_input(int x, int fails)
+{
+    cJSON *in = cJSON_CreateObject();
+    cJSON_AddNumberToObject(in, "x", x);
+    if (fails) cJSON_AddNumberToObject(in, "fails", fails);
+    return in;
+}
+
+/* result_v: the "v" of an activity's result, or -1 when it has none. */
+static int64_t result_v(const duro_result *r)
+{
+    const cJSON *v = r->ok ? cJSON_GetObjectItemCaseSensitive(r->value, "v")
+                           : NULL;
+    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : -1;
+}
+
+/* call runs one activity and adds its value to *sum; false on failure. */
+static bool call(duro_wf *wf, const char *name, int x, int fails, int64_t *sum)
+{
+    cJSON *in = act_input(x, fails);
+    duro_result r = duro_activity(wf, name, in, &act_opts);
+    cJSON_Delete(in);
+    int64_t v = result_v(&r);
+    if (v < 0) return false;
+    *sum += v;
+    return true;
+}
+
+static bool fan_out(duro_wf *wf, const chaos_step *st, int64_t *sum)
+{
+    duro_future *fs[CHAOS_MAX_FANOUT];
+    for (int j = 0; j < st->n; j++) {
+        cJSON *in = act_input(st->x + j, 0);
+        fs[j] = duro_activity_async(wf, "act", in, &act_opts);
+        cJSON_Delete(in);
+    }
+    duro_await_all(wf, fs, st->n);
+    for (int j = 0; j < st->n; j++) {
+        duro_result r = duro_future_result(fs[j]);
+        int64_t v = result_v(&r);
+        if (v < 0) return false;
+        *sum += v;
+    }
+    return true;
+}
+
+static cJSON *chaos(duro_wf *wf, const cJSON *input)
+{
+    const cJSON *seed = cJSON_GetObjectItemCaseSensitive(input, "seed");
+    if (!cJSON_IsNumber(seed) || seed->valuedouble < 0 ||
+        seed->valuedouble > 4294967295.0)
+        return duro_fail(wf, "InvalidInput", "\"seed\" must be 0..2^32-1");
+    chaos_plan p;
+    chaos_plan_make((uint32_t)seed->valuedouble, &p);
+
+    bool *go = duro_alloc(wf, sizeof(*go));
+    duro_on_signal(wf, CHAOS_SIGNAL, on_go, go);
+    int64_t sum = 0;
+    bool signaled = false;
+    for (int i = 0; i < p.nsteps; i++) {
+        const chaos_step *st = &p.steps[i];
+        bool ok = true;
+        switch (st->kind) {
+        case CHAOS_ACT: ok = call(wf, "act", st->x, 0, &sum); break;
+        case CHAOS_FLAKY: ok = call(wf, "flaky", st->x, st->n, &sum); break;
+        case CHAOS_SLEEP: duro_sleep(wf, st->ms); break;
+        case CHAOS_WAIT: signaled = duro_condition(wf, is_go, go, st->ms); break;
+        case CHAOS_FANOUT: ok = fan_out(wf, st, &sum); break;
+        }
+        if (!ok) return duro_fail(wf, "ActivityFailed", "step %d failed", i);
+    }
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddNumberToObject(out, "sum", (double)sum);
+    cJSON_AddBoolToObject(out, "signal", signaled);
+    return out;
+}
+
+int main(int argc, char **argv)
+{
+    duro_worker *w;
+    duro_worker_opts o = {0};
+    o.task_queue = CHAOS_QUEUE;
+    if (duro_worker_new(&w, &o) != 0) return 1;
+    duro_worker_register_workflow(w, CHAOS_TYPE, chaos);
+    duro_worker_register_activity(w, "act", act, w);
+    duro_worker_register_activity(w, "flaky", flaky, w);
+    int rc = duro_worker_main(w, argc, argv);
+    duro_worker_free(w);
+    return rc;
+}
