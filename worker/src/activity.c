@@ -646,19 +646,9 @@ void duro__act_poll(duro_worker *w)
     int room = w->activity_threads - duro__pool_busy(w->pool);
     if (room <= 0) return;
     int per_stream = (room + w->partitions - 1) / w->partitions;
+    char **const sets[] = {w->act_keys};
     duro_argv a;
-    duro_argv_init(&a);
-    duro_argv_push(&a, "XREADGROUP");
-    duro_argv_push(&a, "GROUP");
-    duro_argv_push(&a, DURO_GROUP);
-    duro_argv_push(&a, w->identity);
-    duro_argv_push(&a, "COUNT");
-    duro_argv_pushll(&a, per_stream);
-    duro_argv_push(&a, "BLOCK");
-    duro_argv_pushll(&a, READ_BLOCK_MS);
-    duro_argv_push(&a, "STREAMS");
-    for (int p = 0; p < w->partitions; p++) duro_argv_push(&a, w->act_keys[p]);
-    for (int p = 0; p < w->partitions; p++) duro_argv_push(&a, ">");
+    duro__xreadgroup_argv(w, &a, per_stream, sets, 1);
     if (duro_aredis_command(w->act_conn, on_read, w, &a) == 0)
         w->act_reading = true;
     duro_argv_free(&a);

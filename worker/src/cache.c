@@ -115,6 +115,19 @@ void duro__cache_insert(run_cache *c, duro_wf *wf)
     c->size++;
 }
 
+void duro__cache_shrink(run_cache *c)
+{
+    int cap = c->size - c->size / 10;
+    if (cap < 1) cap = 1;
+    if (cap >= c->cap) cap = c->cap - 1 > 0 ? c->cap - 1 : 1;
+    c->cap = cap;
+    while (c->size > c->cap) {
+        int before = c->size;
+        evict_one(c);
+        if (c->size == before) break; /* the rest is busy */
+    }
+}
+
 void duro__cache_close(run_cache *c)
 {
     while (c->head) duro__cache_remove(c, c->head);

@@ -15,7 +15,6 @@
 #include "duro/log.h"
 #include "worker_internal.h"
 
-#define HISTORY_PAGE 1000
 #define REPLY_TTL_S 60
 
 typedef struct {
@@ -111,7 +110,7 @@ static void on_page(duro_aredis *r, redisReply *reply, void *arg)
         answer_error(q, err);
         return;
     }
-    if (reply->elements == HISTORY_PAGE) {
+    if (reply->elements == DURO_HISTORY_PAGE) {
         fetch_page(q);
         return;
     }
@@ -136,19 +135,9 @@ static void on_page(duro_aredis *r, redisReply *reply, void *arg)
 
 static void fetch_page(query_task *q)
 {
-    duro_worker *w = q->w;
-    duro_wf_keys k;
-    duro_wf_keys_init(&k, w->partitions, q->id, q->run);
-    duro_argv a;
-    duro_argv_init(&a);
-    duro_argv_push(&a, "XRANGE");
-    duro_argv_push(&a, k.hist);
-    duro_argv_pushf(&a, "%" PRId64 "-0", q->tmp ? q->tmp->applied + 1 : 1);
-    duro_argv_push(&a, "+");
-    duro_argv_push(&a, "COUNT");
-    duro_argv_pushll(&a, HISTORY_PAGE);
-    if (duro_aredis_command(w->cmd, on_page, q, &a) != 0) query_free(q);
-    duro_argv_free(&a);
+    int64_t from = q->tmp ? q->tmp->applied + 1 : 1;
+    if (duro__read_history(q->w, q->id, q->run, from, on_page, q) != 0)
+        query_free(q);
 }
 
 /* ---- Reading ---- */

@@ -146,7 +146,7 @@ struct duro_wf {
 
     cJSON **owned;         /* run-owned JSON values */
     int nowned, capowned;
-    char **strs;           /* run-owned strings */
+    char **strs;           /* run-owned allocations (strdup, alloc) */
     int nstrs, capstrs;
 
     /* set while the run is unwound before being freed: blocking calls

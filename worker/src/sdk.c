@@ -30,10 +30,10 @@ cJSON *duro_keep(duro_wf *wf, cJSON *v)
     return v;
 }
 
-char *duro_strdup(duro_wf *wf, const char *s)
+/* own hands heap memory p to the run, which frees it. */
+static void *own(duro_wf *wf, void *p)
 {
-    char *d = strdup(s ? s : "");
-    duro_assert(d != NULL);
+    duro_assert(p != NULL);
     if (wf->nstrs == wf->capstrs) {
         int cap = wf->capstrs ? wf->capstrs * 2 : 8;
         char **o = realloc(wf->strs, (size_t)cap * sizeof(*o));
@@ -41,8 +41,13 @@ char *duro_strdup(duro_wf *wf, const char *s)
         wf->strs = o;
         wf->capstrs = cap;
     }
-    wf->strs[wf->nstrs++] = d;
-    return d;
+    wf->strs[wf->nstrs++] = p;
+    return p;
+}
+
+char *duro_strdup(duro_wf *wf, const char *s)
+{
+    return own(wf, strdup(s ? s : ""));
 }
 
 const char *duro_json_name(const cJSON *data)
@@ -380,18 +385,7 @@ bool duro_is_canceled(const duro_wf *wf)
 
 void *duro_alloc(duro_wf *wf, size_t size)
 {
-    /* kept as a run-owned string slot: freed with the run */
-    char *p = calloc(1, size ? size : 1);
-    duro_assert(p != NULL);
-    if (wf->nstrs == wf->capstrs) {
-        int cap = wf->capstrs ? wf->capstrs * 2 : 8;
-        char **o = realloc(wf->strs, (size_t)cap * sizeof(*o));
-        duro_assert(o != NULL);
-        wf->strs = o;
-        wf->capstrs = cap;
-    }
-    wf->strs[wf->nstrs++] = p;
-    return p;
+    return own(wf, calloc(1, size ? size : 1));
 }
 
 void duro__emit_cancel(duro_wf *wf, duro_future *f)

@@ -23,7 +23,6 @@
 #include "commit.h"
 #include "worker_internal.h"
 
-#define HISTORY_PAGE 1000
 
 static void task_free(wft_task *t)
 {
@@ -79,6 +78,13 @@ static void fail_task(wft_task *t, const char *msg)
 {
     duro_worker *w = t->w;
     w->wft_failed++;
+    if (strcmp(msg, duro_strerror(DURO_ENOMEM)) == 0) {
+        /* most often: no memory mapping left for another coroutine stack
+         * (vm.max_map_count); hold fewer runs, the task is retried */
+        duro__cache_shrink(&w->cache);
+        duro_warn("CACHE-SHRINK capacity=%d after running out of memory for a "
+                  "coroutine stack (see vm.max_map_count)", w->cache.cap);
+    }
     duro_warn("WFT-FAIL wf=%s run=%s %s", t->id, t->run, msg);
     duro_wf_keys k;
     duro_wf_keys_init(&k, w->partitions, t->id, t->run);
@@ -223,9 +229,11 @@ int duro__history_apply_page(duro_worker *w, duro_wf **wfp, const char *id,
             rc = duro__run_apply(*wfp, &e, 1);
             if (rc == DURO_ENONDET)
                 snprintf(err, errsize, "%s", (*wfp)->nondet);
-            else if (rc)
+            else if (rc == DURO_EPROTO)
                 snprintf(err, errsize, "history event %lld out of order",
                          (long long)e.id);
+            else if (rc)
+                snprintf(err, errsize, "%s", duro_strerror(rc));
         }
         duro_event_free(&e);
         if (rc != 0) return rc;
@@ -267,7 +275,7 @@ static void on_history(duro_aredis *r, redisReply *reply, void *arg)
         fail_task(t, err);
         return;
     }
-    if (reply->elements == HISTORY_PAGE) {
+    if (reply->elements == DURO_HISTORY_PAGE) {
         fetch_history(t);
         return;
     }
@@ -278,22 +286,47 @@ static void on_history(duro_aredis *r, redisReply *reply, void *arg)
     run_and_commit(t);
 }
 
-static void fetch_history(wft_task *t)
+int duro__read_history(duro_worker *w, const char *id, const char *run,
+                       int64_t from, duro_aredis_cb cb, void *arg)
 {
-    duro_worker *w = t->w;
     duro_wf_keys k;
-    duro_wf_keys_init(&k, w->partitions, t->id, t->run);
+    duro_wf_keys_init(&k, w->partitions, id, run);
     duro_argv a;
     duro_argv_init(&a);
     duro_argv_push(&a, "XRANGE");
     duro_argv_push(&a, k.hist);
-    duro_argv_pushf(&a, "%" PRId64 "-0", t->wf ? t->wf->applied + 1 : 1);
+    duro_argv_pushf(&a, "%" PRId64 "-0", from);
     duro_argv_push(&a, "+");
     duro_argv_push(&a, "COUNT");
-    duro_argv_pushll(&a, HISTORY_PAGE);
-    if (duro_aredis_command(w->cmd, on_history, t, &a) != 0)
-        task_done(t, false);
+    duro_argv_pushll(&a, DURO_HISTORY_PAGE);
+    int rc = duro_aredis_command(w->cmd, cb, arg, &a);
     duro_argv_free(&a);
+    return rc;
+}
+
+static void fetch_history(wft_task *t)
+{
+    int64_t from = t->wf ? t->wf->applied + 1 : 1;
+    if (duro__read_history(t->w, t->id, t->run, from, on_history, t) != 0)
+        task_done(t, false);
+}
+
+void duro__xreadgroup_argv(duro_worker *w, duro_argv *a, long long count,
+                           char **const *key_sets, int nsets)
+{
+    duro_argv_init(a);
+    duro_argv_push(a, "XREADGROUP");
+    duro_argv_push(a, "GROUP");
+    duro_argv_push(a, DURO_GROUP);
+    duro_argv_push(a, w->identity);
+    duro_argv_push(a, "COUNT");
+    duro_argv_pushll(a, count);
+    duro_argv_push(a, "BLOCK");
+    duro_argv_pushll(a, READ_BLOCK_MS);
+    duro_argv_push(a, "STREAMS");
+    for (int i = 0; i < nsets; i++)
+        for (int p = 0; p < w->partitions; p++) duro_argv_push(a, key_sets[i][p]);
+    for (int i = 0; i < nsets * w->partitions; i++) duro_argv_push(a, ">");
 }
 
 /* start_task takes the cached run (or none) and loads what it lacks. */
@@ -400,21 +433,10 @@ void duro__wft_poll(duro_worker *w)
         return;
     int room = w->max_workflow_tasks - w->wft_inflight;
     if (room <= 0) return;
-    duro_argv a;
-    duro_argv_init(&a);
-    duro_argv_push(&a, "XREADGROUP");
-    duro_argv_push(&a, "GROUP");
-    duro_argv_push(&a, DURO_GROUP);
-    duro_argv_push(&a, w->identity);
-    duro_argv_push(&a, "COUNT");
-    duro_argv_pushll(&a, room);
-    duro_argv_push(&a, "BLOCK");
-    duro_argv_pushll(&a, READ_BLOCK_MS);
-    duro_argv_push(&a, "STREAMS");
     /* queries ride along: they are rare and want the same low latency */
-    for (int p = 0; p < w->partitions; p++) duro_argv_push(&a, w->wft_keys[p]);
-    for (int p = 0; p < w->partitions; p++) duro_argv_push(&a, w->qry_keys[p]);
-    for (int p = 0; p < 2 * w->partitions; p++) duro_argv_push(&a, ">");
+    char **const sets[] = {w->wft_keys, w->qry_keys};
+    duro_argv a;
+    duro__xreadgroup_argv(w, &a, room, sets, 2);
     if (duro_aredis_command(w->wft_conn, on_read, w, &a) == 0)
         w->wft_reading = true;
     duro_argv_free(&a);

@@ -23,6 +23,7 @@
 #include "run.h"
 
 #define READ_BLOCK_MS 2000
+#define DURO_HISTORY_PAGE 1000 /* events per history read */
 
 typedef struct wf_reg {
     char *type;
@@ -139,6 +140,10 @@ duro_wf *duro__cache_peek(run_cache *c, const char *id);
 void duro__cache_insert(run_cache *c, duro_wf *wf);
 void duro__cache_remove(run_cache *c, duro_wf *wf); /* and frees it */
 void duro__cache_touch(run_cache *c, duro_wf *wf);
+/* duro__cache_shrink lowers the capacity to 90% of what is cached and
+ * evicts idle runs down to it: the answer to running out of memory (or of
+ * memory mappings, vm.max_map_count) for coroutine stacks. */
+void duro__cache_shrink(run_cache *c);
 
 /* wft.c: workflow tasks */
 void duro__wft_poll(duro_worker *w);
@@ -156,6 +161,14 @@ duro_wf *duro__run_create(duro_worker *w, const char *id, const char *run,
 int duro__history_apply_page(duro_worker *w, duro_wf **wfp, const char *id,
                              const char *run, const redisReply *page,
                              char *err, size_t errsize);
+/* duro__read_history sends XRANGE for one page of a run's history from
+ * event `from`; cb gets the reply. 0 or DURO_ECONN (cb never runs). */
+int duro__read_history(duro_worker *w, const char *id, const char *run,
+                       int64_t from, duro_aredis_cb cb, void *arg);
+/* duro__xreadgroup_argv builds the blocking read of the worker's group on
+ * every partition's stream of each key set, COUNT count per stream. */
+void duro__xreadgroup_argv(duro_worker *w, duro_argv *a, long long count,
+                           char **const *key_sets, int nsets);
 /* query.c: queries, answered from the cache or a throwaway replay */
 void duro__query_start(duro_worker *w, const char *stream,
                        const redisReply *entry);
