@@ -18,6 +18,7 @@
 #include "duro/json.h"
 #include "duro/keys.h"
 #include "duro/log.h"
+#include "duro/metrics.h"
 #include "duro/retry.h"
 #include "commit.h"
 #include "worker_internal.h"
@@ -498,7 +499,9 @@ void duro__act_pool_work(void *job)
         return;
     }
     if (c->failed) return; /* rejected before it ran */
+    c->started_us = duro_mono_us();
     cJSON *r = c->reg->fn(c, c->input, c->reg->arg);
+    c->ran_us = duro_mono_us() - c->started_us;
     if (c->failed)
         cJSON_Delete(r);
     else
@@ -534,6 +537,12 @@ void duro__act_pool_done(void *job)
         w->act_failed++;
     else
         w->act_done++;
+    if (w->metrics_addr && c->started_us) {
+        char label[DURO_QUEUE_MAX + 16] = "";
+        duro_metrics_observe(duro_metrics_default(), "duro_worker_activity_seconds",
+                             duro_metrics_label(label, sizeof(label), "name", c->name),
+                             (double)c->ran_us / 1e6);
+    }
     duro_debug("ACT-DONE wf=%s activity=%s seq=%s attempt=%d %s", c->id,
                c->name, c->seq, c->attempt, c->failed ? "failed" : "ok");
     w->completing++;

@@ -20,6 +20,7 @@
 #include "duro/json.h"
 #include "duro/keys.h"
 #include "duro/log.h"
+#include "duro/metrics.h"
 #include "commit.h"
 #include "worker_internal.h"
 
@@ -135,6 +136,12 @@ static void on_commit_reply(duro_aredis *r, redisReply *reply, void *arg)
     }
     t->wf->applied = reply->element[0]->integer;
     w->wft_done++;
+    if (w->metrics_addr) {
+        char label[DURO_QUEUE_MAX + 16] = "";
+        duro_metrics_observe(duro_metrics_default(), "duro_worker_workflow_task_seconds",
+                             duro_metrics_label(label, sizeof(label), "type", t->wf->type),
+                             (double)(duro_mono_us() - t->started_us) / 1e6);
+    }
     duro_debug("COMMIT wf=%s run=%s events=%lld took=%lldus", t->id, t->run,
                reply->element[0]->integer,
                (long long)(duro_mono_us() - t->started_us));

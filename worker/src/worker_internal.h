@@ -79,6 +79,7 @@ struct duro_actx {
     struct duro_actx *unsent_next;
     int send_attempts;
     bool handed_back;   /* not run: the worker is stopping */
+    int64_t started_us, ran_us; /* set by the pool thread */
     duro_wf *eager;     /* the cached run this completion also advances */
     struct duro_actx *held_next; /* held on a busy run (wf->held) */
     bool no_eager;      /* resend as a plain completion */
