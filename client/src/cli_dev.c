@@ -96,6 +96,19 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* take_stop: a SIGINT/SIGTERM pending on us (they are blocked, see
+ * cmd_dev), taken without waiting; 0 when none. */
+static int take_stop(void)
+{
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    struct timespec zero = {0, 0};
+    int sig = sigtimedwait(&stop, NULL, &zero);
+    return sig > 0 ? sig : 0;
+}
+
 /* spawn_redis starts redis-server in its own process group, so that the
  * terminal's Ctrl-C reaches only us and we stop it in order. */
 static pid_t spawn_redis(const char *prog, const char *dir, int port)
@@ -106,6 +119,11 @@ static pid_t spawn_redis(const char *prog, const char *dir, int port)
     pid_t pid = fork();
     if (pid != 0) return pid; /* parent, or -1 */
     setpgid(0, 0);
+    /* A Ctrl-C that reached our group before setpgid is pending here;
+     * ignoring it discards it (the parent got it too and stops us). Not
+     * SIGTERM: that one comes from the parent's stop_redis. */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGINT, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -122,11 +140,13 @@ static pid_t spawn_redis(const char *prog, const char *dir, int port)
 }
 
 /* wait_redis: PING answered within REDIS_WAIT_MS while the child lives.
- * Returns the connection or NULL (*exited set when the child is gone). */
+ * Returns the connection or NULL (*exited set when the child is gone,
+ * *stopped to the signal when SIGINT/SIGTERM came first). */
 static redisContext *wait_redis(const duro_redis_url *url, pid_t pid,
-                                int *exited)
+                                int *exited, int *stopped)
 {
     for (int waited = 0; waited < REDIS_WAIT_MS; waited += 50) {
+        if ((*stopped = take_stop())) return NULL;
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid) {
             *exited = 1;
@@ -147,7 +167,8 @@ static redisContext *wait_redis(const duro_redis_url *url, pid_t pid,
 }
 
 /* stop_redis: SIGTERM (redis-server writes its AOF and exits), then
- * SIGKILL after REDIS_STOP_MS. */
+ * SIGKILL after REDIS_STOP_MS. A SIGINT meanwhile (a second Ctrl-C) stops
+ * the wait: redis-server finishes its shutdown on its own. */
 static void stop_redis(pid_t pid)
 {
     int status;
@@ -155,6 +176,12 @@ static void stop_redis(pid_t pid)
     kill(pid, SIGTERM);
     for (int waited = 0; waited < REDIS_STOP_MS; waited += 50) {
         if (waitpid(pid, &status, WNOHANG) != 0) return;
+        if (take_stop() == SIGINT) {
+            fprintf(stderr, "duro: not waiting for redis-server (pid %d) "
+                            "to finish its shutdown\n",
+                    (int)pid);
+            return;
+        }
         sleep_ms(50);
     }
     fprintf(stderr, "duro: redis-server (pid %d) did not stop; killing it\n",
@@ -256,25 +283,41 @@ static int wait_stop(const sigset_t *set, pid_t redis)
 
 static int cmd_dev(cli_ctx *ctx)
 {
-    dev_opts o;
-    int rc = read_opts(ctx, &o);
-    if (rc) return rc;
-    if (!getenv("DURO_LOG_LEVEL")) duro_log_set_level(DURO_LOG_INFO);
-    /* Blocked before any thread starts, so that only sigwait sees them. */
+    /* Blocked first, before redis-server and any thread start, so that
+     * only we see them: a Ctrl-C during startup stops what was started
+     * (through take_stop, or wait_stop once up). Blocked also keeps a
+     * SIGINT that a non-interactive shell made SIG_IGN for a background
+     * job: a blocked signal is never discarded. */
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGCHLD);
     sigprocmask(SIG_BLOCK, &set, NULL);
+    dev_opts o;
+    int rc = read_opts(ctx, &o);
+    if (rc) return rc;
+    if (!getenv("DURO_LOG_LEVEL")) duro_log_set_level(DURO_LOG_INFO);
+    int sig = take_stop();
+    if (sig) {
+        fprintf(stderr, "duro: %s: not starting\n", strsignal(sig));
+        return CLI_OK;
+    }
     pid_t pid = spawn_redis(o.redis_prog, o.abs_dir, o.port);
     if (pid < 0) return cli_fail("fork: %s", strerror(errno));
     char url[64], err[256];
     snprintf(url, sizeof(url), "redis://127.0.0.1:%d", o.port);
     duro_redis_url u;
     duro_redis_url_parse(url, &u, err, sizeof(err));
-    int exited = 0, parts = 0;
-    redisContext *c = wait_redis(&u, pid, &exited);
+    int exited = 0, stopped = 0, parts = 0;
+    redisContext *c = wait_redis(&u, pid, &exited, &stopped);
+    if (!c && stopped) {
+        fprintf(stderr, "duro: %s during startup: stopping redis-server\n",
+                strsignal(stopped));
+        stop_redis(pid);
+        fprintf(stderr, "duro: dev server stopped\n");
+        return CLI_OK;
+    }
     if (!c) {
         if (!exited) stop_redis(pid);
         return cli_fail("redis-server did not start on port %d; see "
@@ -293,7 +336,7 @@ static int cmd_dev(cli_ctx *ctx)
         return CLI_FAILED;
     }
     print_ready(&o, url, pid);
-    int sig = wait_stop(&set, pid);
+    sig = wait_stop(&set, pid);
     if (sig)
         fprintf(stderr, "duro: %s: stopping the scheduler and redis-server\n",
                 strsignal(sig));

@@ -1,10 +1,14 @@
 /* main.c: duro-scheduler: options, startup against Redis, then the loop. */
+#include <errno.h>
 #include <getopt.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "duro/clock.h"
 #include "duro/config.h"
@@ -143,16 +147,68 @@ static int parse_opts(int argc, char **argv, opts *o)
     return rc;
 }
 
-/* ---- Startup ---- */
+/* ---- Signals ---- */
 
-/* Until the loop installs its signal handlers, a signal only asks the
- * startup retry loop to give up (so SIGTERM still exits 0). */
-static volatile sig_atomic_t startup_stop;
+/* main owns SIGTERM/SIGINT for the whole run, from its first line (not the
+ * library's uv_signal handles: they leave a gap before the loop starts and
+ * put back SIG_DFL when they close). The handler only sets stop_signal
+ * and, once the loop exists, wakes it through stop_async
+ * (uv_async_send is async-signal-safe). A SIGINT after any earlier signal
+ * exits at once. */
+static atomic_int stop_signal;
+static atomic_int async_live;  /* stop_async may be sent */
+static atomic_int in_handler;  /* handlers that may be in uv_async_send */
+static uv_async_t stop_async;
 
-static void on_startup_signal(int sig)
+static void on_signal(int sig)
 {
-    startup_stop = sig;
+    int saved_errno = errno;
+    atomic_fetch_add(&in_handler, 1);
+    int prev = 0; /* the first signal is the one we keep */
+    atomic_compare_exchange_strong(&stop_signal, &prev, sig);
+    if (prev && sig == SIGINT) {
+        static const char msg[] = "duro-scheduler: second SIGINT, exiting\n";
+        ssize_t n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+        (void)n;
+        _exit(130);
+    }
+    if (atomic_load(&async_live)) uv_async_send(&stop_async);
+    atomic_fetch_sub(&in_handler, 1);
+    errno = saved_errno;
 }
+
+static void catch_signals(void)
+{
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART; /* nanosleep and poll still end with EINTR */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static void on_stop_async(uv_async_t *h)
+{
+    duro_scheduler *s = h->data;
+    if (!s) return; /* already asked */
+    duro_info("STOP signal=%d", atomic_load(&stop_signal));
+    duro_scheduler_stop(s);
+    h->data = NULL;
+}
+
+/* stop_async_close: no handler may be inside uv_async_send when the handle
+ * (and later the loop's wakeup fd) goes away. */
+static void stop_async_close(uv_loop_t *loop)
+{
+    atomic_store(&async_live, 0);
+    while (atomic_load(&in_handler))
+        sched_yield();
+    uv_close((uv_handle_t *)&stop_async, NULL);
+    uv_run(loop, UV_RUN_DEFAULT);
+}
+
+/* ---- Startup ---- */
 
 static void sleep_ms(int64_t ms)
 {
@@ -167,9 +223,11 @@ static int setup(duro_scheduler *s, const duro_redis_url *url)
 {
     int64_t backoff = 100;
     int logged = 0;
-    while (!startup_stop) {
+    while (!atomic_load(&stop_signal)) {
         char err[256] = "";
         int rc = duro_scheduler_setup(s, err, sizeof(err));
+        /* a signal may have cut a connect or a read short */
+        if (atomic_load(&stop_signal)) break;
         if (rc == 0) return 0;
         if (rc != DURO_ECONN) {
             duro_error("SETUP FAILED err=%s", err);
@@ -187,6 +245,7 @@ static int setup(duro_scheduler *s, const duro_redis_url *url)
 
 int main(int argc, char **argv)
 {
+    catch_signals();
     duro_log_init("scheduler");
     opts o = {0};
     int prc = parse_opts(argc, argv, &o);
@@ -208,20 +267,14 @@ int main(int argc, char **argv)
                               .partitions = o.partitions,
                               .batch = o.batch,
                               .scan_interval_ms = o.scan_interval_ms,
-                              .metrics_addr = o.metrics_addr,
-                              .handle_signals = true};
+                              .metrics_addr = o.metrics_addr};
     duro_scheduler *s;
     int rc = duro_scheduler_new(&s, &so);
     if (rc) return rc == DURO_EINVAL ? 2 : 1;
     srand((unsigned)duro_mono_us());
-    struct sigaction sa = {0};
-    sa.sa_handler = on_startup_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
     rc = setup(s, &url);
     if (rc == 1) {
-        duro_info("STOP signal=%d before start", (int)startup_stop);
+        duro_info("STOP signal=%d before start", atomic_load(&stop_signal));
         duro_scheduler_free(s);
         return 0;
     }
@@ -230,8 +283,16 @@ int main(int argc, char **argv)
         return 1;
     }
     uv_loop_t *loop = uv_default_loop();
+    /* Unreferenced: the scheduler's handles alone keep the loop running. */
+    uv_async_init(loop, &stop_async, on_stop_async);
+    uv_unref((uv_handle_t *)&stop_async);
+    stop_async.data = s;
     rc = duro_scheduler_start(s, loop);
+    atomic_store(&async_live, 1);
+    if (atomic_load(&stop_signal)) /* came before async_live */
+        uv_async_send(&stop_async);
     uv_run(loop, UV_RUN_DEFAULT);
+    stop_async_close(loop);
     duro_scheduler_free(s);
     uv_loop_close(loop);
     return rc ? 1 : 0;
