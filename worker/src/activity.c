@@ -274,7 +274,7 @@ static bool try_eager(duro_actx *c, const char *data, duro__commit *cm,
 {
     duro_worker *w = c->w;
     duro_wf *wf = duro__cache_peek(&w->cache, c->id);
-    if (!wf || wf->busy || wf->done || wf->nondet || wf->ninbound ||
+    if (!wf || wf->busy || wf->behind || wf->done || wf->nondet || wf->ninbound ||
         wf->seg_open || wf->cmds || strcmp(wf->run, c->run) != 0)
         return false;
     duro_event e = {.id = wf->applied + 1,

@@ -157,6 +157,8 @@ struct duro_wf {
     /* worker bookkeeping: cache links, the task in progress */
     struct duro_wf *lru_prev, *lru_next, *hash_next;
     bool busy;
+    bool behind;           /* the history has events past `applied` (a
+                              workflow task is queued): no eager commit */
     void *pending_task;    /* a task that arrived while busy */
     void *held;            /* activity completions waiting for !busy */
 };

@@ -135,6 +135,8 @@ static void on_commit_reply(duro_aredis *r, redisReply *reply, void *arg)
         return;
     }
     t->wf->applied = reply->element[0]->integer;
+    t->wf->behind = reply->element[1]->type == REDIS_REPLY_INTEGER &&
+                    reply->element[1]->integer > t->wf->applied;
     w->wft_done++;
     if (w->metrics_addr) {
         char label[DURO_QUEUE_MAX + 16] = "";
