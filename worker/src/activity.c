@@ -615,36 +615,25 @@ static duro_actx *actx_from_entry(duro_worker *w, const char *stream,
     return c;
 }
 
+/* run_entry hands a valid activity task to the pool. */
+static void run_entry(duro_worker *w, const char *stream, const redisReply *entry)
+{
+    duro_actx *c = actx_from_entry(w, stream, entry);
+    if (!c) return;
+    inflight_add(w, c);
+    if (duro__pool_submit(w->pool, c) != 0) {
+        inflight_remove(w, c);
+        duro_actx_fail(c, "WorkerOutOfMemory", false, "cannot queue");
+        w->completing++;
+        send_completion(c);
+    }
+}
+
 static void on_read(duro_aredis *r, redisReply *reply, void *arg)
 {
     duro_worker *w = arg;
     w->act_reading = false;
-    if (!reply) return;
-    if (reply->type == REDIS_REPLY_ERROR) {
-        duro_warn("ACT-READ err=%s", reply->str);
-        if (strstr(reply->str, "NOGROUP")) duro__ensure_groups(w);
-        return; /* the tick polls again */
-    }
-    if (reply->type == REDIS_REPLY_ARRAY) {
-        for (size_t s = 0; s < reply->elements; s++) {
-            const redisReply *sr = reply->element[s];
-            if (sr->type != REDIS_REPLY_ARRAY || sr->elements != 2) continue;
-            const char *stream = sr->element[0]->str;
-            const redisReply *entries = sr->element[1];
-            for (size_t i = 0; i < entries->elements; i++) {
-                duro_actx *c = actx_from_entry(w, stream, entries->element[i]);
-                if (!c) continue;
-                inflight_add(w, c);
-                if (duro__pool_submit(w->pool, c) != 0) {
-                    inflight_remove(w, c);
-                    duro_actx_fail(c, "WorkerOutOfMemory", false, "cannot queue");
-                    w->completing++;
-                    send_completion(c);
-                }
-            }
-        }
-    }
-    duro__act_poll(w);
+    if (duro__read_entries(w, reply, "ACT-READ", run_entry) == 0) duro__act_poll(w);
 }
 
 void duro__act_poll(duro_worker *w)

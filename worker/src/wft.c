@@ -403,36 +403,45 @@ static wft_task *task_from_entry(duro_worker *w, const char *stream,
     return t;
 }
 
+int duro__read_entries(duro_worker *w, const redisReply *reply, const char *tag,
+                       duro_entry_fn fn)
+{
+    if (!reply) return -1; /* reconnecting restarts the reads */
+    if (reply->type == REDIS_REPLY_ERROR) {
+        duro_warn("%s err=%s", tag, reply->str);
+        if (strstr(reply->str, "NOGROUP")) duro__ensure_groups(w);
+        return -1; /* the tick reads again */
+    }
+    for (size_t s = 0; reply->type == REDIS_REPLY_ARRAY && s < reply->elements; s++) {
+        const redisReply *sr = reply->element[s];
+        if (sr->type != REDIS_REPLY_ARRAY || sr->elements != 2 ||
+            sr->element[0]->type != REDIS_REPLY_STRING ||
+            sr->element[1]->type != REDIS_REPLY_ARRAY)
+            continue;
+        for (size_t i = 0; i < sr->element[1]->elements; i++)
+            fn(w, sr->element[0]->str, sr->element[1]->element[i]);
+    }
+    return 0;
+}
+
+/* dispatch starts a workflow task or, from a query stream, a query. */
+static void dispatch(duro_worker *w, const char *stream, const redisReply *entry)
+{
+    if (strstr(stream, ":qry:")) {
+        duro__query_start(w, stream, entry);
+        return;
+    }
+    wft_task *t = task_from_entry(w, stream, entry);
+    if (!t) return;
+    w->wft_inflight++;
+    start_task(t);
+}
+
 static void on_read(duro_aredis *r, redisReply *reply, void *arg)
 {
     duro_worker *w = arg;
     w->wft_reading = false;
-    if (!reply) return; /* reconnect restarts polling */
-    if (reply->type == REDIS_REPLY_ERROR) {
-        duro_warn("WFT-READ err=%s", reply->str);
-        if (strstr(reply->str, "NOGROUP")) duro__ensure_groups(w);
-        return; /* the tick polls again */
-    }
-    if (reply->type == REDIS_REPLY_ARRAY) {
-        for (size_t s = 0; s < reply->elements; s++) {
-            const redisReply *sr = reply->element[s];
-            if (sr->type != REDIS_REPLY_ARRAY || sr->elements != 2) continue;
-            const char *stream = sr->element[0]->str;
-            const redisReply *entries = sr->element[1];
-            if (strstr(stream, ":qry:")) {
-                for (size_t i = 0; i < entries->elements; i++)
-                    duro__query_start(w, stream, entries->element[i]);
-                continue;
-            }
-            for (size_t i = 0; i < entries->elements; i++) {
-                wft_task *t = task_from_entry(w, stream, entries->element[i]);
-                if (!t) continue;
-                w->wft_inflight++;
-                start_task(t);
-            }
-        }
-    }
-    duro__wft_poll(w);
+    if (duro__read_entries(w, reply, "WFT-READ", dispatch) == 0) duro__wft_poll(w);
 }
 
 void duro__wft_poll(duro_worker *w)

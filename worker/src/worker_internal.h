@@ -170,6 +170,14 @@ int duro__read_history(duro_worker *w, const char *id, const char *run,
  * every partition's stream of each key set, COUNT count per stream. */
 void duro__xreadgroup_argv(duro_worker *w, duro_argv *a, long long count,
                            char **const *key_sets, int nsets);
+/* duro_entry_fn handles one entry of a blocking read. */
+typedef void (*duro_entry_fn)(duro_worker *w, const char *stream,
+                              const redisReply *entry);
+/* duro__read_entries calls fn for every entry of an XREADGROUP reply; an
+ * error is logged (a lost group re-created). Returns 0, or -1 when the
+ * read failed (the reconnect or the tick reads again). */
+int duro__read_entries(duro_worker *w, const redisReply *reply, const char *tag,
+                       duro_entry_fn fn);
 /* query.c: queries, answered from the cache or a throwaway replay */
 void duro__query_start(duro_worker *w, const char *stream,
                        const redisReply *entry);
