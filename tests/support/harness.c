@@ -95,6 +95,31 @@ static bool reap(duro_test_child *ch, int64_t wait_ms)
     }
 }
 
+/* catches_sigterm: the process has installed a SIGTERM handler (the SigCgt
+ * mask in /proc/<pid>/status), so a SIGTERM now asks it to stop rather
+ * than killing it before its main() has even run. */
+static bool catches_sigterm(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return true; /* gone: nothing to wait for */
+    bool caught = false;
+    while (fgets(line, sizeof(line), f)) {
+        if (strncmp(line, "SigCgt:", 7) == 0) {
+            unsigned long long mask = strtoull(line + 7, NULL, 16);
+            caught = mask & (1ULL << (SIGTERM - 1));
+            break;
+        }
+        if (strncmp(line, "State:", 6) == 0 && strchr(line, 'Z')) {
+            fclose(f);
+            return true; /* exited */
+        }
+    }
+    fclose(f);
+    return caught;
+}
+
 pid_t duro_test_spawnv(duro_test_harness *h, const char *prog,
                        char *const args[])
 {
@@ -119,6 +144,10 @@ pid_t duro_test_spawnv(duro_test_harness *h, const char *prog,
     cr_assert_gt(pid, 0, "fork: %s", strerror(errno));
     ch->pid = pid;
     h->nchildren++;
+    /* Duro's programs handle SIGTERM from their first line; wait for that
+     * line, so a test that stops them at once tests a stop, not a race
+     * with the dynamic loader (slow under the sanitizers) */
+    duro_test_wait_until(catches_sigterm(pid), 5000);
     return pid;
 }
 
