@@ -155,6 +155,20 @@ redisReply *duro__call(duro_client *c, const duro_argv *a, bool allow_error,
     return r;
 }
 
+char *duro__reason_json(duro_client *c, const char *reason, int *rc)
+{
+    if (reason && strlen(reason) > DURO_DEFAULT_MAX_PAYLOAD) {
+        *rc = duro__fail(c, DURO_ETOOBIG, "reason is longer than 2 MiB");
+        return NULL;
+    }
+    cJSON *d = cJSON_CreateObject();
+    if (d) cJSON_AddStringToObject(d, "reason", reason ? reason : "");
+    char *data = d ? cJSON_PrintUnformatted(d) : NULL;
+    cJSON_Delete(d);
+    if (!data) *rc = duro__fail(c, DURO_ENOMEM, "out of memory");
+    return data;
+}
+
 int duro__pipeline(duro_client *c, const duro_argv *cmds, int n,
                    redisReply **replies)
 {

@@ -20,6 +20,10 @@ struct duro_client {
     char errstr[512];
 };
 
+/* duro__reason_json returns {"reason": reason} as text (cJSON_free it),
+ * or NULL with *rc and the client's message set (too long, no memory). */
+char *duro__reason_json(duro_client *c, const char *reason, int *rc);
+
 /* duro__fail sets the client's message and returns code. */
 int duro__fail(duro_client *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -57,15 +57,9 @@ static int deliver(duro_client *c, const char *fn, const char *id,
                           h.status, rule);
     char wft[DURO_KEY_MAX];
     duro_key_wft(wft, sizeof(wft), h.k.partition, h.queue);
+    const char *keys[] = {h.k.wf, h.k.hist, h.k.buf, wft};
     duro_argv a;
-    duro_argv_init(&a);
-    duro_argv_push(&a, "FCALL");
-    duro_argv_push(&a, fn);
-    duro_argv_push(&a, "4");
-    duro_argv_push(&a, h.k.wf);
-    duro_argv_push(&a, h.k.hist);
-    duro_argv_push(&a, h.k.buf);
-    duro_argv_push(&a, wft);
+    duro_argv_fcall(&a, fn, 4, keys);
     duro_argv_push(&a, h.run);
     duro_argv_push(&a, data);
     redisReply *r = duro__call(c, &a, true, &rc);
@@ -170,16 +164,11 @@ static int sws_call(duro_client *c, const duro_start_opts *o,
     duro_key_wft(wft, sizeof(wft), k.partition, o->task_queue);
     char *data = duro__started_data(o, run);
     if (!data) return duro__fail(c, DURO_ENOMEM, "out of memory");
-    duro_argv a;
-    duro_argv_init(&a);
-    duro_argv_push(&a, "FCALL");
-    duro_argv_push(&a, "duro_signal_with_start");
-    duro_argv_push(&a, "9");
     const char *keys[] = {k.wf,     k.hist,     wft,
                           k.timers, k.idx_open, k.idx_closed,
                           k.buf,    k.pa,       running ? h->k.hist : k.hist};
-    for (int i = 0; i < 9; i++)
-        duro_argv_push(&a, keys[i]);
+    duro_argv a;
+    duro_argv_fcall(&a, "duro_signal_with_start", 9, keys);
     duro_argv_push(&a, o->workflow_id);
     duro_argv_push(&a, run);
     duro_argv_push(&a, o->type);
@@ -252,13 +241,9 @@ int duro_client_signal_with_start(duro_client *c, const duro_start_opts *o,
 int duro_client_cancel(duro_client *c, const char *workflow_id,
                        const char *reason)
 {
-    if (reason && strlen(reason) > DURO_DEFAULT_MAX_PAYLOAD)
-        return duro__fail(c, DURO_ETOOBIG, "reason is longer than 2 MiB");
-    cJSON *d = cJSON_CreateObject();
-    if (d) cJSON_AddStringToObject(d, "reason", reason ? reason : "");
-    char *data = d ? cJSON_PrintUnformatted(d) : NULL;
-    cJSON_Delete(d);
-    if (!data) return duro__fail(c, DURO_ENOMEM, "out of memory");
+    int err = 0;
+    char *data = duro__reason_json(c, reason, &err);
+    if (!data) return err;
     char reply[64];
     int rc = deliver_retrying(c, "duro_cancel", workflow_id, data, CANCEL_RULE,
                               NULL, reply, sizeof(reply));

@@ -89,15 +89,10 @@ int duro_client_start(duro_client *c, const duro_start_opts *o,
     char wft[DURO_KEY_MAX];
     duro_key_wft(wft, sizeof(wft), k.partition, o->task_queue);
 
-    duro_argv a;
-    duro_argv_init(&a);
-    duro_argv_push(&a, "FCALL");
-    duro_argv_push(&a, "duro_start");
-    duro_argv_push(&a, "8");
     const char *keys[] = {k.wf,       k.hist,       wft,   k.timers,
                           k.idx_open, k.idx_closed, k.buf, k.pa};
-    for (int i = 0; i < 8; i++)
-        duro_argv_push(&a, keys[i]);
+    duro_argv a;
+    duro_argv_fcall(&a, "duro_start", 8, keys);
     duro_argv_push(&a, o->workflow_id);
     duro_argv_push(&a, run);
     duro_argv_push(&a, o->type);
@@ -130,15 +125,10 @@ static int terminate_run(duro_client *c, const char *workflow_id,
     char run[DURO_UUID_LEN + 1];
     int rc = duro__current_run(c, workflow_id, &k, run);
     if (rc < 0) return rc;
-    duro_argv a;
-    duro_argv_init(&a);
-    duro_argv_push(&a, "FCALL");
-    duro_argv_push(&a, "duro_terminate");
-    duro_argv_push(&a, "7");
     const char *keys[] = {k.wf,     k.hist,     k.buf,       k.pa,
                           k.timers, k.idx_open, k.idx_closed};
-    for (int i = 0; i < 7; i++)
-        duro_argv_push(&a, keys[i]);
+    duro_argv a;
+    duro_argv_fcall(&a, "duro_terminate", 7, keys);
     duro_argv_push(&a, data);
     redisReply *r = duro__call(c, &a, true, &rc);
     duro_argv_free(&a);
@@ -151,13 +141,9 @@ static int terminate_run(duro_client *c, const char *workflow_id,
 int duro_client_terminate(duro_client *c, const char *workflow_id,
                           const char *reason)
 {
-    if (reason && strlen(reason) > DURO_DEFAULT_MAX_PAYLOAD)
-        return duro__fail(c, DURO_ETOOBIG, "reason is longer than 2 MiB");
-    cJSON *d = cJSON_CreateObject();
-    if (d) cJSON_AddStringToObject(d, "reason", reason ? reason : "");
-    char *data = d ? cJSON_PrintUnformatted(d) : NULL;
-    cJSON_Delete(d);
-    if (!data) return duro__fail(c, DURO_ENOMEM, "out of memory");
+    int err = 0;
+    char *data = duro__reason_json(c, reason, &err);
+    if (!data) return err;
     /* DURO_STALE: a new run started between reading the run and the call;
      * read the run again. */
     int rc = DURO_ESTALE;

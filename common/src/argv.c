@@ -75,3 +75,13 @@ void duro_argv_pushll(duro_argv *a, long long v)
 {
     duro_argv_pushf(a, "%lld", v);
 }
+
+void duro_argv_fcall(duro_argv *a, const char *fn, int nkeys,
+                     const char *const *keys)
+{
+    duro_argv_init(a);
+    duro_argv_push(a, "FCALL");
+    duro_argv_push(a, fn);
+    duro_argv_pushll(a, nkeys);
+    for (int i = 0; i < nkeys; i++) duro_argv_push(a, keys[i]);
+}

@@ -214,13 +214,9 @@ static void wft_timeout(pending *pd, const redisReply *fields)
     }
     duro_wf_keys k;
     duro_wf_keys_init(&k, pd->s->partitions, id, run);
+    const char *keys[] = {k.wf, pd->key};
     duro_argv a;
-    duro_argv_init(&a);
-    duro_argv_push(&a, "FCALL");
-    duro_argv_push(&a, "duro_wft_timeout");
-    duro_argv_push(&a, "2");
-    duro_argv_push(&a, k.wf);
-    duro_argv_push(&a, pd->key);
+    duro_argv_fcall(&a, "duro_wft_timeout", 2, keys);
     duro_argv_push(&a, run);
     duro_argv_pushll(&a, token);
     duro_argv_push(&a, pd->entry);
@@ -301,18 +297,9 @@ static void act_timeout(pending *pd, const redisReply *fields)
     char wft[DURO_KEY_MAX];
     duro_wf_keys_init(&k, pd->s->partitions, id, run);
     duro_key_wft(wft, sizeof(wft), pd->p, wfq);
+    const char *keys[] = {k.wf, k.hist, k.buf, wft, k.timers, k.pa, pd->key};
     duro_argv a;
-    duro_argv_init(&a);
-    duro_argv_push(&a, "FCALL");
-    duro_argv_push(&a, "duro_act_timeout");
-    duro_argv_push(&a, "7");
-    duro_argv_push(&a, k.wf);
-    duro_argv_push(&a, k.hist);
-    duro_argv_push(&a, k.buf);
-    duro_argv_push(&a, wft);
-    duro_argv_push(&a, k.timers);
-    duro_argv_push(&a, k.pa);
-    duro_argv_push(&a, pd->key);
+    duro_argv_fcall(&a, "duro_act_timeout", 7, keys);
     duro_argv_push(&a, run);
     duro_argv_pushll(&a, seq);
     duro_argv_pushll(&a, attempt);

@@ -203,10 +203,6 @@ void sched_stop(sched *s, int signum)
     else
         duro_info("STOP requested");
     uv_close((uv_handle_t *)&s->tick, on_handle_closed);
-    if (s->handle_signals) {
-        uv_close((uv_handle_t *)&s->sigterm, on_handle_closed);
-        uv_close((uv_handle_t *)&s->sigint, on_handle_closed);
-    }
     pthread_mutex_lock(&s->stop_mu);
     s->stop_closed = 1;
     uv_close((uv_handle_t *)&s->stop_async, on_handle_closed);
@@ -215,11 +211,6 @@ void sched_stop(sched *s, int signum)
     duro_aredis_close(s->sub);
     duro_aredis_close(s->cmd);
     s->sub = s->cmd = NULL;
-}
-
-static void on_signal(uv_signal_t *h, int signum)
-{
-    sched_stop(h->data, signum);
 }
 
 static void on_stop_async(uv_async_t *h)
@@ -252,13 +243,6 @@ int sched_start_handles(sched *s)
     s->tick.data = s;
     uv_async_init(s->loop, &s->stop_async, on_stop_async);
     s->stop_async.data = s;
-    if (s->handle_signals) {
-        uv_signal_init(s->loop, &s->sigterm);
-        uv_signal_init(s->loop, &s->sigint);
-        s->sigterm.data = s->sigint.data = s;
-        uv_signal_start(&s->sigterm, on_signal, SIGTERM);
-        uv_signal_start(&s->sigint, on_signal, SIGINT);
-    }
     s->started = 1;
     rc = duro_aredis_new(&s->cmd, s->loop, &s->url, "scheduler", on_cmd_state,
                          s);

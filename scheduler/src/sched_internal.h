@@ -54,13 +54,11 @@ typedef struct duro_scheduler {
     int partitions;
     int batch;
     int64_t scan_interval_ms;
-    int handle_signals;
     int set_up;  /* duro_scheduler_setup succeeded */
     int started; /* handles initialized on `loop` */
     duro_aredis *cmd;
     duro_aredis *sub;
     uv_timer_t tick;
-    uv_signal_t sigterm, sigint;
     uv_async_t stop_async;
     pthread_mutex_t stop_mu;
     int stop_closed; /* stop_async closed: no more uv_async_send (stop_mu) */

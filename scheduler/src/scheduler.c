@@ -41,7 +41,6 @@ int duro_scheduler_new(duro_scheduler **out, const duro_scheduler_opts *o)
     s->batch = o->batch ? o->batch : DEFAULT_BATCH;
     s->scan_interval_ms =
         o->scan_interval_ms ? o->scan_interval_ms : DEFAULT_SCAN_MS;
-    s->handle_signals = o->handle_signals;
     s->m = o->metrics ? o->metrics : duro_metrics_default();
     if (!s->m ||
         (o->metrics_addr && !(s->metrics_addr = strdup(o->metrics_addr)))) {

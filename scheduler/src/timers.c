@@ -219,20 +219,10 @@ static int send_fire(part *pt, fire *f, const duro_timer_ref *t,
         duro_key_act(act, sizeof(act), pt->p, t->actqueue);
     else
         snprintf(act, sizeof(act), "%s", k.timers);
+    const char *keys[] = {k.wf, k.hist, k.buf, wft, k.timers, k.pa, act,
+                          k.idx_open, k.idx_closed};
     duro_argv a;
-    duro_argv_init(&a);
-    duro_argv_push(&a, "FCALL");
-    duro_argv_push(&a, "duro_timer_fire");
-    duro_argv_push(&a, "9");
-    duro_argv_push(&a, k.wf);
-    duro_argv_push(&a, k.hist);
-    duro_argv_push(&a, k.buf);
-    duro_argv_push(&a, wft);
-    duro_argv_push(&a, k.timers);
-    duro_argv_push(&a, k.pa);
-    duro_argv_push(&a, act);
-    duro_argv_push(&a, k.idx_open);
-    duro_argv_push(&a, k.idx_closed);
+    duro_argv_fcall(&a, "duro_timer_fire", 9, keys);
     duro_argv_pushn(&a, member, len);
     int rc = sched_cmd(s, on_fired, f, &a);
     duro_argv_free(&a);

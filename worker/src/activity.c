@@ -139,13 +139,9 @@ static void send_heartbeat(duro_actx *c, const char *details)
     duro_worker *w = c->w;
     duro_wf_keys k;
     duro_wf_keys_init(&k, w->partitions, c->id, NULL);
+    const char *keys[] = {k.wf, k.pa};
     duro_argv a;
-    duro_argv_init(&a);
-    duro_argv_push(&a, "FCALL");
-    duro_argv_push(&a, "duro_act_heartbeat");
-    duro_argv_push(&a, "2");
-    duro_argv_push(&a, k.wf);
-    duro_argv_push(&a, k.pa);
+    duro_argv_fcall(&a, "duro_act_heartbeat", 2, keys);
     duro_argv_push(&a, c->run);
     duro_argv_push(&a, c->seq);
     duro_argv_pushll(&a, c->attempt);
@@ -367,15 +363,12 @@ static void send_completion(duro_actx *c)
             cm = NULL;
         }
     }
+    const char *keys[9 + DURO_MAX_ACT_QUEUES] = {
+        k.wf, k.hist, k.buf, wft, k.timers, k.pa, act, k.idx_open, k.idx_closed};
+    int nkeys = 9;
+    for (int i = 0; cm && i < cm->nextra; i++) keys[nkeys++] = cm->extra[i];
     duro_argv a;
-    duro_argv_init(&a);
-    duro_argv_push(&a, "FCALL");
-    duro_argv_push(&a, "duro_act_complete");
-    duro_argv_pushll(&a, 9 + (cm ? cm->nextra : 0));
-    const char *keys[] = {k.wf, k.hist, k.buf, wft, k.timers, k.pa, act,
-                          k.idx_open, k.idx_closed};
-    for (int i = 0; i < 9; i++) duro_argv_push(&a, keys[i]);
-    for (int i = 0; cm && i < cm->nextra; i++) duro_argv_push(&a, cm->extra[i]);
+    duro_argv_fcall(&a, "duro_act_complete", nkeys, keys);
     duro_argv_push(&a, c->run);
     duro_argv_push(&a, c->seq);
     duro_argv_pushll(&a, c->attempt);
@@ -461,11 +454,7 @@ static void send_release(duro_actx *c)
     duro_key_act(act, sizeof(act), c->partition, c->actqueue);
     const char *keys[] = {k.wf, k.hist, k.buf, wft, k.timers, k.pa, act};
     duro_argv a;
-    duro_argv_init(&a);
-    duro_argv_push(&a, "FCALL");
-    duro_argv_push(&a, "duro_act_release");
-    duro_argv_push(&a, "7");
-    for (int i = 0; i < 7; i++) duro_argv_push(&a, keys[i]);
+    duro_argv_fcall(&a, "duro_act_release", 7, keys);
     duro_argv_push(&a, c->run);
     duro_argv_push(&a, c->seq);
     duro_argv_pushll(&a, c->attempt);

@@ -89,16 +89,9 @@ static void fail_task(wft_task *t, const char *msg)
     duro_warn("WFT-FAIL wf=%s run=%s %s", t->id, t->run, msg);
     duro_wf_keys k;
     duro_wf_keys_init(&k, w->partitions, t->id, t->run);
+    const char *keys[] = {k.wf, k.hist, k.buf, w->wft_keys[t->partition], k.timers};
     duro_argv a;
-    duro_argv_init(&a);
-    duro_argv_push(&a, "FCALL");
-    duro_argv_push(&a, "duro_wft_fail");
-    duro_argv_push(&a, "5");
-    duro_argv_push(&a, k.wf);
-    duro_argv_push(&a, k.hist);
-    duro_argv_push(&a, k.buf);
-    duro_argv_push(&a, w->wft_keys[t->partition]);
-    duro_argv_push(&a, k.timers);
+    duro_argv_fcall(&a, "duro_wft_fail", 5, keys);
     duro_argv_push(&a, t->run);
     duro_argv_push(&a, t->token);
     duro_argv_push(&a, t->entry);
@@ -163,15 +156,13 @@ static void commit(wft_task *t, duro__cmd *cmds)
     }
     duro_wf_keys k;
     duro_wf_keys_init(&k, w->partitions, t->id, t->run);
+    const char *keys[8 + DURO_MAX_ACT_QUEUES] = {
+        k.wf, k.hist, k.buf, w->wft_keys[t->partition],
+        k.timers, k.pa, k.idx_open, k.idx_closed};
+    int nkeys = 8;
+    for (int i = 0; i < c->nextra; i++) keys[nkeys++] = c->extra[i];
     duro_argv a;
-    duro_argv_init(&a);
-    duro_argv_push(&a, "FCALL");
-    duro_argv_push(&a, "duro_wft_complete");
-    duro_argv_pushll(&a, 8 + c->nextra);
-    const char *keys[] = {k.wf, k.hist, k.buf, w->wft_keys[t->partition],
-                          k.timers, k.pa, k.idx_open, k.idx_closed};
-    for (int i = 0; i < 8; i++) duro_argv_push(&a, keys[i]);
-    for (int i = 0; i < c->nextra; i++) duro_argv_push(&a, c->extra[i]);
+    duro_argv_fcall(&a, "duro_wft_complete", nkeys, keys);
     duro_argv_push(&a, t->run);
     duro_argv_push(&a, t->token);
     duro_argv_push(&a, t->entry);

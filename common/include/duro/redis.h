@@ -50,6 +50,11 @@ DURO_EXPORT void duro_argv_pushf(duro_argv *a, const char *fmt, ...)
 /* duro_argv_pushll: a decimal integer, owned. */
 DURO_EXPORT void duro_argv_pushll(duro_argv *a, long long v);
 
+/* duro_argv_fcall starts a fresh argv as `FCALL fn nkeys keys...`; the
+ * Function's arguments are pushed after it. keys are borrowed. */
+DURO_EXPORT void duro_argv_fcall(duro_argv *a, const char *fn, int nkeys,
+                                 const char *const *keys);
+
 /* duro_redis_call sends argv and returns the reply (caller frees with
  * freeReplyObject) or NULL when the connection failed (c->errstr says why).
  * When the argv is an FCALL and Redis says the function is missing, the

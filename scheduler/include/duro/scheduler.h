@@ -40,7 +40,6 @@ typedef struct {
     duro_metrics *metrics;    /* NULL: duro_metrics_default() */
     const char *metrics_addr; /* "127.0.0.1:9464": serve /metrics, /healthz
                                  and /readyz there; NULL: no HTTP server */
-    bool handle_signals;      /* stop on SIGTERM/SIGINT (a program's main) */
 } duro_scheduler_opts;
 
 /* duro_scheduler_new validates the options (copied) and parses the URL.
