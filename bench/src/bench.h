@@ -29,8 +29,8 @@
 /* bench_opts: the command line. */
 typedef struct {
     bool quick;
-    int workers;        /* 0: throughput runs W=1 and W=2, others W=1 */
-    const char *only;   /* comma list of workloads, NULL = all */
+    int workers;      /* 0: throughput runs W=1 and W=2, others W=1 */
+    const char *only; /* comma list of workloads, NULL = all */
     const char *json_path;
     const char *redis_server;
     bool keep;
@@ -47,16 +47,17 @@ typedef struct {
     pid_t redis_pid, sched_pid;
     pid_t worker_pids[BENCH_MAX_WORKERS];
     int nworkers;
-    char worker_cmd[PATH_MAX + 256]; /* last worker command line, for the report */
+    char worker_cmd[PATH_MAX +
+                    256]; /* last worker command line, for the report */
     char sched_cmd[PATH_MAX + 64];
     char redis_cmd[2 * PATH_MAX + 256];
-    redisContext *rc;     /* the driver's command connection */
-    duro_client *client;  /* signals, queries */
+    redisContext *rc;    /* the driver's command connection */
+    duro_client *client; /* signals, queries */
     int partitions;
-    cJSON *json;          /* the results document */
-    cJSON *summary;       /* array of {figure,target,measured,met} */
-    int failures;         /* verification failures: exit non-zero */
-    long task_failures;   /* WFT-FAIL lines in the workers' logs */
+    cJSON *json;        /* the results document */
+    cJSON *summary;     /* array of {figure,target,measured,met} */
+    int failures;       /* verification failures: exit non-zero */
+    long task_failures; /* WFT-FAIL lines in the workers' logs */
 } bench;
 
 /* bench_stop_requested: set by SIGINT/SIGTERM; every loop checks it. */
@@ -94,9 +95,9 @@ redisReply *bench_redis_cmd(bench *b, const char *fmt, ...);
 
 /* bench_info: what the figures need from INFO. */
 typedef struct {
-    double cpu_ms;               /* used_cpu_sys + used_cpu_user */
-    long long calls;             /* sum of commandstats calls */
-    long long processed;         /* total_commands_processed */
+    double cpu_ms;       /* used_cpu_sys + used_cpu_user */
+    long long calls;     /* sum of commandstats calls */
+    long long processed; /* total_commands_processed */
     long long used_memory;
     int ncmds;
     char cmd[128][32];

@@ -15,28 +15,29 @@ static const char *workloads[] = {"throughput", "latency", "fanout",
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: duro-bench [options]\n"
-            "\n"
-            "Starts its own redis-server (appendonly yes, appendfsync\n"
-            "everysec) on a free port, then per workload one duro-scheduler\n"
-            "and W bench-worker processes (from this program's directory),\n"
-            "runs the workload, verifies every workflow it started and\n"
-            "prints one line per workload. Exits 1 when a workflow did not\n"
-            "complete with the expected result.\n"
-            "\n"
-            "Workloads: throughput, latency, fanout, replay, cache, timers\n"
-            "(docs/benchmarks.md).\n"
-            "\n"
-            "  --quick              small sizes (~30 s): checks that every\n"
-            "                       workload completes, not how fast\n"
-            "  --workers W          worker processes (default: throughput\n"
-            "                       runs W=1 and W=2, the others W=1)\n"
-            "  --only LIST          comma-separated workloads to run\n"
-            "  --json FILE          figures as JSON (default bench-results.json)\n"
-            "  --redis-server PATH  redis-server to run (default: from PATH)\n"
-            "  --keep               keep the temp dir (logs, AOF)\n"
-            "  -h, --help           this text\n");
+    fprintf(
+        f,
+        "usage: duro-bench [options]\n"
+        "\n"
+        "Starts its own redis-server (appendonly yes, appendfsync\n"
+        "everysec) on a free port, then per workload one duro-scheduler\n"
+        "and W bench-worker processes (from this program's directory),\n"
+        "runs the workload, verifies every workflow it started and\n"
+        "prints one line per workload. Exits 1 when a workflow did not\n"
+        "complete with the expected result.\n"
+        "\n"
+        "Workloads: throughput, latency, fanout, replay, cache, timers\n"
+        "(docs/benchmarks.md).\n"
+        "\n"
+        "  --quick              small sizes (~30 s): checks that every\n"
+        "                       workload completes, not how fast\n"
+        "  --workers W          worker processes (default: throughput\n"
+        "                       runs W=1 and W=2, the others W=1)\n"
+        "  --only LIST          comma-separated workloads to run\n"
+        "  --json FILE          figures as JSON (default bench-results.json)\n"
+        "  --redis-server PATH  redis-server to run (default: from PATH)\n"
+        "  --keep               keep the temp dir (logs, AOF)\n"
+        "  -h, --help           this text\n");
 }
 
 static bool selected(const bench *b, const char *name)
@@ -65,7 +66,9 @@ static int parse_opts(bench *b, int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
         switch (c) {
-        case 'q': b->o.quick = true; break;
+        case 'q':
+            b->o.quick = true;
+            break;
         case 'w': {
             char *end;
             long v = strtol(optarg, &end, 10);
@@ -77,12 +80,24 @@ static int parse_opts(bench *b, int argc, char **argv)
             b->o.workers = (int)v;
             break;
         }
-        case 'o': b->o.only = optarg; break;
-        case 'j': b->o.json_path = optarg; break;
-        case 'r': b->o.redis_server = optarg; break;
-        case 'k': b->o.keep = true; break;
-        case 'h': usage(stdout); exit(0);
-        default: usage(stderr); return -1;
+        case 'o':
+            b->o.only = optarg;
+            break;
+        case 'j':
+            b->o.json_path = optarg;
+            break;
+        case 'r':
+            b->o.redis_server = optarg;
+            break;
+        case 'k':
+            b->o.keep = true;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            return -1;
         }
     }
     if (optind < argc) {
@@ -135,9 +150,12 @@ bool bench_figure(bench *b, const char *figure, const char *unit,
 {
     bool met = true;
     if (target_op) {
-        if (!strcmp(target_op, ">=")) met = measured >= target;
-        else if (!strcmp(target_op, "<=")) met = measured <= target;
-        else met = measured < target;
+        if (!strcmp(target_op, ">="))
+            met = measured >= target;
+        else if (!strcmp(target_op, "<="))
+            met = measured <= target;
+        else
+            met = measured < target;
     }
     cJSON *row = cJSON_CreateObject();
     cJSON_AddStringToObject(row, "figure", figure);
@@ -158,7 +176,8 @@ static void print_summary(bench *b)
     printf("\n%-36s %-12s %-14s %s\n", "figure", "target", "measured",
            b->o.quick ? "(--quick: sizes too small to judge)" : "");
     const cJSON *row;
-    cJSON_ArrayForEach(row, b->summary) {
+    cJSON_ArrayForEach(row, b->summary)
+    {
         const cJSON *t = cJSON_GetObjectItem(row, "target");
         const cJSON *met = cJSON_GetObjectItem(row, "met");
         const char *unit = cJSON_GetObjectItem(row, "unit")->valuestring;
@@ -166,11 +185,12 @@ static void print_summary(bench *b)
         char tgt[64], meas[64];
         snprintf(tgt, sizeof(tgt), "%s%s%s", t ? t->valuestring : "-",
                  t && *unit ? " " : "", t ? unit : "");
-        snprintf(meas, sizeof(meas), m >= 100 ? "%.0f %s" : "%.3g %s", m,
-                 unit);
+        snprintf(meas, sizeof(meas), m >= 100 ? "%.0f %s" : "%.3g %s", m, unit);
         printf("%-36s %-12s %-14s %s\n",
                cJSON_GetObjectItem(row, "figure")->valuestring, tgt, meas,
-               !met ? "" : cJSON_IsTrue(met) ? "ok" : "MISSED");
+               !met                ? ""
+               : cJSON_IsTrue(met) ? "ok"
+                                   : "MISSED");
     }
 }
 
@@ -193,8 +213,9 @@ static void machine_info(bench *b, cJSON *m)
     const char *v = r && r->type == REDIS_REPLY_STRING
                         ? strstr(r->str, "redis_version:")
                         : NULL;
-    if (v) snprintf(version, sizeof(version), "%.*s",
-                    (int)strcspn(v + 14, "\r\n"), v + 14);
+    if (v)
+        snprintf(version, sizeof(version), "%.*s", (int)strcspn(v + 14, "\r\n"),
+                 v + 14);
     freeReplyObject(r);
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     printf("# machine: %ld cores (%s), %s %s, redis %s\n", cpus, model,
@@ -217,8 +238,10 @@ static int write_json(bench *b)
     } else if (f) {
         fclose(f);
     }
-    if (rc < 0) fprintf(stderr, "duro-bench: cannot write %s\n", b->o.json_path);
-    else printf("# figures written to %s\n", b->o.json_path);
+    if (rc < 0)
+        fprintf(stderr, "duro-bench: cannot write %s\n", b->o.json_path);
+    else
+        printf("# figures written to %s\n", b->o.json_path);
     cJSON_free(s);
     return rc;
 }
@@ -250,9 +273,9 @@ static int run_workloads(bench *b, cJSON *res)
                              c->valuedouble / a->valuedouble);
         }
     }
-    static int (*const fns[])(bench *, cJSON *) = {
-        NULL, bench_latency, bench_fanout, bench_replay, bench_cache,
-        bench_timers};
+    static int (*const fns[])(bench *, cJSON *) = {NULL,         bench_latency,
+                                                   bench_fanout, bench_replay,
+                                                   bench_cache,  bench_timers};
     for (int i = 1; i < NWORKLOADS && !bench_stop_requested; i++) {
         if (!selected(b, workloads[i])) continue;
         cJSON *o = cJSON_AddObjectToObject(res, workloads[i]);

@@ -218,9 +218,8 @@ double bench_proc_cpu_ms(pid_t pid)
     if (!p) return -1;
     unsigned long long ut = 0, st = 0;
     /* after ')': state(3) ... utime(14) stime(15) */
-    if (sscanf(p + 2,
-               "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
-               &st) != 2)
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+               &ut, &st) != 2)
         return -1;
     return (double)(ut + st) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
 }

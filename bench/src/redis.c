@@ -27,10 +27,24 @@ int bench_redis_start(bench *b)
     snprintf(b->url, sizeof(b->url), "redis://127.0.0.1:%d", b->port);
     char port[16];
     snprintf(port, sizeof(port), "%d", b->port);
-    char *argv[] = {(char *)b->o.redis_server, "--port", port, "--bind",
-                    "127.0.0.1", "--dir", b->tmpdir, "--appendonly", "yes",
-                    "--appendfsync", "everysec", "--save", "",
-                    "--daemonize", "no", "--protected-mode", "no", NULL};
+    char *argv[] = {(char *)b->o.redis_server,
+                    "--port",
+                    port,
+                    "--bind",
+                    "127.0.0.1",
+                    "--dir",
+                    b->tmpdir,
+                    "--appendonly",
+                    "yes",
+                    "--appendfsync",
+                    "everysec",
+                    "--save",
+                    "",
+                    "--daemonize",
+                    "no",
+                    "--protected-mode",
+                    "no",
+                    NULL};
     snprintf(b->redis_cmd, sizeof(b->redis_cmd),
              "%s --port %d --bind 127.0.0.1 --dir %s --appendonly yes "
              "--appendfsync everysec --save ''",
@@ -60,8 +74,10 @@ int bench_redis_start(bench *b)
         }
         if (c) redisFree(c);
     }
-    fprintf(stderr, "duro-bench: redis-server did not come up on port %d "
-                    "(see %s/redis.log)\n", b->port, b->tmpdir);
+    fprintf(stderr,
+            "duro-bench: redis-server did not come up on port %d "
+            "(see %s/redis.log)\n",
+            b->port, b->tmpdir);
     return -1;
 }
 
@@ -220,7 +236,8 @@ static void *sub_main(void *arg)
             on_closed(r->element[3]->str, now);
         freeReplyObject(r);
     }
-    if (!sub.stop) fprintf(stderr, "duro-bench: subscriber lost: %s\n", c->errstr);
+    if (!sub.stop)
+        fprintf(stderr, "duro-bench: subscriber lost: %s\n", c->errstr);
     return NULL;
 }
 
@@ -293,8 +310,8 @@ int bench_track_wait(bench_track *t, int want, int64_t timeout_ms)
 /* start_argv builds FCALL duro_start for workflow i of t, as
  * duro_client_start does (docs/internals.md), with a fresh run id. */
 static void start_argv(bench *b, bench_track *t, int i, const char *type,
-                       const char *input, duro_argv *a, char *id,
-                       size_t idsize, char *data, size_t datasize)
+                       const char *input, duro_argv *a, char *id, size_t idsize,
+                       char *data, size_t datasize)
 {
     snprintf(id, idsize, "%s%d", t->prefix, i);
     duro_uuid_v4(t->run[i]);
@@ -427,8 +444,10 @@ int bench_verify(bench *b, bench_track *t, int n, const char *want)
     }
     cJSON_Delete(wantj);
     if (bad) {
-        fprintf(stderr, "duro-bench: %d of %d %s* workflows not COMPLETED "
-                        "with %s\n", bad, n, t->prefix, want);
+        fprintf(stderr,
+                "duro-bench: %d of %d %s* workflows not COMPLETED "
+                "with %s\n",
+                bad, n, t->prefix, want);
         b->failures++;
     }
     return bad;

@@ -11,8 +11,8 @@
 #include "duro/keys.h"
 #include "duro/redis.h"
 
-#define WINDOW 256          /* pipelined starts in flight */
-#define MAX_WFT 1024        /* --max-workflow-tasks of the workers */
+#define WINDOW 256   /* pipelined starts in flight */
+#define MAX_WFT 1024 /* --max-workflow-tasks of the workers */
 #define READY_TIMEOUT_MS 15000
 
 /* ---- Processes per workload ---- */
@@ -40,8 +40,10 @@ static int wait_ready(bench *b, int w)
         if (readers >= 2 * w && sched >= 1) return 0;
         bench_sleep_ms(50);
     }
-    fprintf(stderr, "duro-bench: workers/scheduler not ready after %d ms "
-                    "(logs in %s)\n", READY_TIMEOUT_MS, b->tmpdir);
+    fprintf(stderr,
+            "duro-bench: workers/scheduler not ready after %d ms "
+            "(logs in %s)\n",
+            READY_TIMEOUT_MS, b->tmpdir);
     return -1;
 }
 
@@ -62,8 +64,8 @@ static int procs_start(bench *b, int w, int cache_size, bool flush)
     snprintf(wpath, sizeof(wpath), "%s/bench-worker", b->bindir);
     snprintf(cache, sizeof(cache), "%d", cache_size);
     snprintf(maxwft, sizeof(maxwft), "%d", MAX_WFT);
-    char *wargv[] = {wpath, "--cache-size", cache, "--max-workflow-tasks",
-                     maxwft, NULL};
+    char *wargv[] = {
+        wpath, "--cache-size", cache, "--max-workflow-tasks", maxwft, NULL};
     snprintf(b->worker_cmd, sizeof(b->worker_cmd),
              "%s --cache-size %s --max-workflow-tasks %s", wpath, cache,
              maxwft);
@@ -105,8 +107,8 @@ void bench_procs_stop(bench *b)
     long fails = b->nworkers ? task_failures(b) : 0;
     if (fails > 0) {
         printf("  note: the workers logged %ld failed workflow tasks "
-               "(WFT-FAIL, retried; see %s/worker-%d.*.log)\n", fails,
-               b->tmpdir, nlog);
+               "(WFT-FAIL, retried; see %s/worker-%d.*.log)\n",
+               fails, b->tmpdir, nlog);
         b->task_failures += fails;
     }
     for (int i = 0; i < b->nworkers; i++)
@@ -162,9 +164,10 @@ static int wait_all(bench *b, bench_track *t, int64_t timeout_ms,
 {
     int got = bench_track_wait(t, t->n, timeout_ms);
     if (got < t->n) {
-        fprintf(stderr, "duro-bench: %s: only %d of %d workflows closed "
-                        "within %lld s\n", what, got, t->n,
-                (long long)(timeout_ms / 1000));
+        fprintf(stderr,
+                "duro-bench: %s: only %d of %d workflows closed "
+                "within %lld s\n",
+                what, got, t->n, (long long)(timeout_ms / 1000));
         b->failures++;
         return -1;
     }
@@ -175,11 +178,10 @@ static int wait_all(bench *b, bench_track *t, int64_t timeout_ms,
 
 /* Commands the Functions library (common/lua/duro.lua) issues itself:
  * commandstats counts them as well as what clients send. */
-static const char *lua_cmds[] = {"hset",    "zrem",  "hmget",   "hincrby",
-                                 "xadd",    "zadd",  "del",     "publish",
-                                 "hget",    "hdel",  "zscore",  "zrange",
-                                 "xdel",    "xack",  "time",    "rpush",
-                                 "lrange",  NULL};
+static const char *lua_cmds[] = {
+    "hset", "zrem",    "hmget", "hincrby", "xadd",   "zadd",
+    "del",  "publish", "hget",  "hdel",    "zscore", "zrange",
+    "xdel", "xack",    "time",  "rpush",   "lrange", NULL};
 
 /* client_calls: calls of commands no Function issues (FCALL, XREADGROUP,
  * ...) between two INFO snapshots: a lower bound of the round trips
@@ -212,8 +214,8 @@ int bench_throughput(bench *b, int w, cJSON *out)
     bench_info_read(b, &i0);
     double wcpu0 = workers_cpu_ms(b), scpu0 = bench_proc_cpu_ms(b->sched_pid);
 
-    int rc = bench_start_many(b, t, 0, n, "bench", input_activities, &acts,
-                              WINDOW);
+    int rc =
+        bench_start_many(b, t, 0, n, "bench", input_activities, &acts, WINDOW);
     int64_t started = bench_now_us();
     if (rc == 0) rc = wait_all(b, t, b->o.quick ? 60000 : 180000, "throughput");
     bench_info_read(b, &i1);
@@ -260,16 +262,17 @@ int bench_throughput(bench *b, int w, cJSON *out)
             snprintf(top + l, sizeof(top) - l, "%s%s %.1f", k ? ", " : "",
                      i1.cmd[best], (double)bd / n);
         }
-        printf("throughput W=%d: %d wf x %d act in %.2f s: %.0f wf/s "
-               "(target >= 2500) %.0f act/s (>= 7500); start-to-close p50 "
-               "%.1f ms p99 %.1f ms (all started in %.2f s); redis %.3f ms "
-               "CPU/wf (<= 0.15), %.1f cmds/wf (<= 16; of which >= %.1f sent by "
-               "clients, the rest run inside FCALL), "
-               "%.0f B mem/wf; worker peak RSS %.1f MB, worker CPU %.3f "
-               "ms/wf, scheduler CPU %.0f ms\n",
-               w, n, acts, wall, wfs, acts_s, p50, p99,
-               (double)(started - t->start_us[0]) / 1e6, cpu_wf, calls_wf,
-               proc_wf, mem_wf, hwm / 1024.0, wcpu / n, scpu);
+        printf(
+            "throughput W=%d: %d wf x %d act in %.2f s: %.0f wf/s "
+            "(target >= 2500) %.0f act/s (>= 7500); start-to-close p50 "
+            "%.1f ms p99 %.1f ms (all started in %.2f s); redis %.3f ms "
+            "CPU/wf (<= 0.15), %.1f cmds/wf (<= 16; of which >= %.1f sent by "
+            "clients, the rest run inside FCALL), "
+            "%.0f B mem/wf; worker peak RSS %.1f MB, worker CPU %.3f "
+            "ms/wf, scheduler CPU %.0f ms\n",
+            w, n, acts, wall, wfs, acts_s, p50, p99,
+            (double)(started - t->start_us[0]) / 1e6, cpu_wf, calls_wf, proc_wf,
+            mem_wf, hwm / 1024.0, wcpu / n, scpu);
         printf("  redis calls/wf by command: %s\n", top);
         cJSON_AddNumberToObject(out, "workers", w);
         cJSON_AddNumberToObject(out, "workflows", n);
@@ -326,8 +329,10 @@ int bench_latency(bench *b, cJSON *out)
     for (int i = 0; i < n + warm && rc == 0; i++) {
         rc = bench_start_many(b, t, i, 1, "bench", input_activities, &acts, 1);
         if (rc == 0 && bench_track_wait(t, i + 1, 10000) < i + 1) {
-            fprintf(stderr, "duro-bench: latency: workflow %d not closed "
-                            "within 10 s\n", i);
+            fprintf(stderr,
+                    "duro-bench: latency: workflow %d not closed "
+                    "within 10 s\n",
+                    i);
             b->failures++;
             rc = -1;
         }
@@ -341,7 +346,8 @@ int bench_latency(bench *b, cJSON *out)
         free(lat);
         printf("latency: %d wf x %d act one at a time (after %d warm-up), "
                "W=%d: start-to-close p50 %.2f ms (target <= 2) p99 %.2f ms "
-               "(<= 10) max %.2f ms\n", n, acts, warm, w, p50, p99, max);
+               "(<= 10) max %.2f ms\n",
+               n, acts, warm, w, p50, p99, max);
         cJSON_AddNumberToObject(out, "workers", w);
         cJSON_AddNumberToObject(out, "workflows", n);
         cJSON_AddNumberToObject(out, "warmup", warm);
@@ -382,7 +388,8 @@ static int64_t redis_time_ms(bench *b)
     redisReply *r = bench_redis_cmd(b, "TIME");
     int64_t ms = 0;
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2)
-        ms = atoll(r->element[0]->str) * 1000 + atoll(r->element[1]->str) / 1000;
+        ms =
+            atoll(r->element[0]->str) * 1000 + atoll(r->element[1]->str) / 1000;
     freeReplyObject(r);
     return ms;
 }
@@ -414,7 +421,8 @@ static int lateness_read(bench *b, bench_track *t, double *late,
                     continue;
                 if (ev.type == DURO_EVENT_TIMER_STARTED) {
                     const cJSON *d = cJSON_GetObjectItem(ev.data, "durationMs");
-                    if (cJSON_IsNumber(d)) due = ev.ts + (int64_t)d->valuedouble;
+                    if (cJSON_IsNumber(d))
+                        due = ev.ts + (int64_t)d->valuedouble;
                 } else if (ev.type == DURO_EVENT_TIMER_FIRED) {
                     fired = ev.ts;
                 }
@@ -440,8 +448,8 @@ int bench_timers(bench *b, cJSON *out)
     bench_track_use(t);
     double scpu0 = bench_proc_cpu_ms(b->sched_pid);
     int64_t t0 = bench_now_us();
-    int rc = bench_start_many(b, t, 0, n, "sleeper", input_random_sleep,
-                              &range, WINDOW);
+    int rc = bench_start_many(b, t, 0, n, "sleeper", input_random_sleep, &range,
+                              WINDOW);
     double start_s = (double)(bench_now_us() - t0) / 1e6;
     int64_t start_end_ms = redis_time_ms(b);
     long long peak = 0;
@@ -455,8 +463,8 @@ int bench_timers(bench *b, cJSON *out)
     double scpu = bench_proc_cpu_ms(b->sched_pid) - scpu0;
     bench_track_use(NULL);
     if (rc == 0 && t->ndone < n) {
-        fprintf(stderr, "duro-bench: timers: only %d of %d closed\n",
-                t->ndone, n);
+        fprintf(stderr, "duro-bench: timers: only %d of %d closed\n", t->ndone,
+                n);
         b->failures++;
         rc = -1;
     }
@@ -472,8 +480,10 @@ int bench_timers(bench *b, cJSON *out)
         free(later);
         free(due);
         if (found < n) {
-            fprintf(stderr, "duro-bench: timers: %d of %d histories lack "
-                            "TimerStarted/TimerFired\n", n - found, n);
+            fprintf(stderr,
+                    "duro-bench: timers: %d of %d histories lack "
+                    "TimerStarted/TimerFired\n",
+                    n - found, n);
             b->failures++;
             rc = -1;
         }
@@ -485,7 +495,8 @@ int bench_timers(bench *b, cJSON *out)
         int counts[7] = {0};
         for (int i = 0; i < found; i++) {
             int k = 0;
-            while (k < 6 && late[i] >= edges[k]) k++;
+            while (k < 6 && late[i] >= edges[k])
+                k++;
             counts[k]++;
         }
         free(late);
@@ -493,9 +504,12 @@ int bench_timers(bench *b, cJSON *out)
         char hline[256] = "";
         for (int k = 0; k < 7; k++) {
             char name[32];
-            if (k == 0) snprintf(name, sizeof(name), "<%d", edges[0]);
-            else if (k == 6) snprintf(name, sizeof(name), ">=%d", edges[5]);
-            else snprintf(name, sizeof(name), "%d-%d", edges[k - 1], edges[k]);
+            if (k == 0)
+                snprintf(name, sizeof(name), "<%d", edges[0]);
+            else if (k == 6)
+                snprintf(name, sizeof(name), ">=%d", edges[5]);
+            else
+                snprintf(name, sizeof(name), "%d-%d", edges[k - 1], edges[k]);
             cJSON_AddNumberToObject(hist, name, counts[k]);
             size_t l = strlen(hline);
             snprintf(hline + l, sizeof(hline) - l, "%s%s: %d", k ? ", " : "",
@@ -506,8 +520,8 @@ int bench_timers(bench *b, cJSON *out)
                "p99 %.0f ms (target <= 50) max %.0f ms; scheduler CPU %.0f ms "
                "(%.1f us/timer); all closed after %.1f s; p99 of the %d "
                "timers due after the last start returned: %.0f ms\n",
-               n, range.lo_ms / 1000, range.hi_ms / 1000, start_s, peak, w,
-               p50, p99, max, scpu, scpu * 1000 / n, all_s, nlater, p99_after);
+               n, range.lo_ms / 1000, range.hi_ms / 1000, start_s, peak, w, p50,
+               p99, max, scpu, scpu * 1000 / n, all_s, nlater, p99_after);
         printf("  lateness histogram (ms): %s\n", hline);
         cJSON_AddNumberToObject(out, "lateness_p99_after_start_phase_ms",
                                 p99_after);
@@ -550,7 +564,8 @@ int bench_fanout(bench *b, cJSON *out)
         duro_wf_keys k;
         duro_wf_keys_init(&k, b->partitions, "fan-0", NULL);
         r = bench_redis_cmd(b, "HGET %s hlen", k.wf);
-        long long hlen = r && r->type == REDIS_REPLY_STRING ? atoll(r->str) : -1;
+        long long hlen =
+            r && r->type == REDIS_REPLY_STRING ? atoll(r->str) : -1;
         freeReplyObject(r);
         printf("fanout: 1 wf x %d activities (async + await_all), W=%d: "
                "%.0f ms start to close (%.0f act/s), %lld history events\n",
@@ -601,7 +616,8 @@ int bench_replay(bench *b, cJSON *out)
     bench_track *big = bench_track_new("rl-", 1);
     bench_track *tiny = bench_track_new("rs-", 1);
     bench_track_use(tiny);
-    int rc = bench_start_many(b, tiny, 0, 1, "long", input_activities, &small, 1);
+    int rc =
+        bench_start_many(b, tiny, 0, 1, "long", input_activities, &small, 1);
     if (rc == 0) rc = wait_all(b, tiny, 30000, "replay (small)");
     bench_track_use(big);
     int64_t t0 = bench_now_us();
@@ -704,13 +720,12 @@ int bench_cache(bench *b, cJSON *out)
         printf("cache: %d sleeper runs cached and blocked on a timer, 1 "
                "worker: RSS %.1f MB (target < 300; idle worker %.1f MB, "
                "%.1f KB per run), peak %.1f MB\n",
-               n, rss / 1024.0, base_kb / 1024.0,
-               (double)(rss - base_kb) / n, hwm / 1024.0);
+               n, rss / 1024.0, base_kb / 1024.0, (double)(rss - base_kb) / n,
+               hwm / 1024.0);
         cJSON_AddNumberToObject(out, "runs", n);
         cJSON_AddNumberToObject(out, "worker_rss_kb", (double)rss);
         cJSON_AddNumberToObject(out, "worker_idle_rss_kb", (double)base_kb);
-        cJSON_AddNumberToObject(out, "kb_per_run",
-                                (double)(rss - base_kb) / n);
+        cJSON_AddNumberToObject(out, "kb_per_run", (double)(rss - base_kb) / n);
         cJSON_AddNumberToObject(out, "worker_peak_rss_kb", (double)hwm);
         char fig[64];
         snprintf(fig, sizeof(fig), "worker RSS, %d cached runs", n);

@@ -28,8 +28,8 @@
 #define REDIS_STOP_MS 5000
 
 static const cli_opt DEV_OPTS[] = {
-    {"dir", 0, "DIR", "data directory of the dev redis-server (default "
-                      DEFAULT_DIR ")", false},
+    {"dir", 0, "DIR",
+     "data directory of the dev redis-server (default " DEFAULT_DIR ")", false},
     {"port", 'p', "PORT", "port on 127.0.0.1 (default 6379)", false},
     {"metrics-addr", 0, "HOST:PORT",
      "serve the scheduler's /metrics, /healthz, /readyz (default off)", false},
@@ -177,8 +177,9 @@ static void stop_redis(pid_t pid)
     for (int waited = 0; waited < REDIS_STOP_MS; waited += 50) {
         if (waitpid(pid, &status, WNOHANG) != 0) return;
         if (take_stop() == SIGINT) {
-            fprintf(stderr, "duro: not waiting for redis-server (pid %d) "
-                            "to finish its shutdown\n",
+            fprintf(stderr,
+                    "duro: not waiting for redis-server (pid %d) "
+                    "to finish its shutdown\n",
                     (int)pid);
             return;
         }
@@ -217,8 +218,7 @@ static int read_opts(cli_ctx *ctx, dev_opts *o)
                      sizeof(o->redis_prog)))
         return cli_fail("%s not found%s; install Redis 7 (Debian: apt-get "
                         "install redis-server) or pass --redis-server PATH",
-                        prog ? prog : "redis-server",
-                        prog ? "" : " on $PATH");
+                        prog ? prog : "redis-server", prog ? "" : " on $PATH");
     if (!port_free(o->port))
         return cli_fail("port %d on 127.0.0.1 is taken (another Redis?); "
                         "pick another with --port",
@@ -356,5 +356,4 @@ static const cli_cmd COMMANDS[] = {
     {0},
 };
 
-const cli_group cli_dev_group = {"dev", "a local development server",
-                                 COMMANDS};
+const cli_group cli_dev_group = {"dev", "a local development server", COMMANDS};

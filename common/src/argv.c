@@ -83,5 +83,6 @@ void duro_argv_fcall(duro_argv *a, const char *fn, int nkeys,
     duro_argv_push(a, "FCALL");
     duro_argv_push(a, fn);
     duro_argv_pushll(a, nkeys);
-    for (int i = 0; i < nkeys; i++) duro_argv_push(a, keys[i]);
+    for (int i = 0; i < nkeys; i++)
+        duro_argv_push(a, keys[i]);
 }

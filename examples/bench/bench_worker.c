@@ -28,11 +28,13 @@ static cJSON *bench(duro_wf *wf, const cJSON *input)
     const cJSON *n = cJSON_GetObjectItemCaseSensitive(input, "activities");
     const cJSON *sleep = cJSON_GetObjectItemCaseSensitive(input, "sleep");
     if (!cJSON_IsNumber(n) || n->valueint < 0 || n->valueint > 100000)
-        return duro_fail(wf, "InvalidInput", "\"activities\" must be 0..100000");
+        return duro_fail(wf, "InvalidInput",
+                         "\"activities\" must be 0..100000");
     int64_t pause = 0;
     if (sleep && (!cJSON_IsString(sleep) ||
                   duro_duration_parse(sleep->valuestring, &pause) != 0))
-        return duro_fail(wf, "InvalidInput", "\"sleep\" must be a duration like \"200ms\"");
+        return duro_fail(wf, "InvalidInput",
+                         "\"sleep\" must be a duration like \"200ms\"");
 
     duro_activity_opts opts = {.start_to_close_ms = duro_seconds(5)};
     for (int i = 0; i < n->valueint; i++) {
@@ -40,7 +42,8 @@ static cJSON *bench(duro_wf *wf, const cJSON *input)
         cJSON *in = cJSON_CreateNumber(i);
         duro_result r = duro_activity(wf, "noop", in, &opts);
         cJSON_Delete(in);
-        if (!r.ok) return duro_fail(wf, "ActivityFailed", "noop %d: %s", i, r.error);
+        if (!r.ok)
+            return duro_fail(wf, "ActivityFailed", "noop %d: %s", i, r.error);
     }
     cJSON *out = cJSON_CreateObject();
     cJSON_AddNumberToObject(out, "done", n->valueint);
@@ -53,9 +56,11 @@ static cJSON *fanout(duro_wf *wf, const cJSON *input)
 {
     const cJSON *n = cJSON_GetObjectItemCaseSensitive(input, "activities");
     if (!cJSON_IsNumber(n) || n->valueint < 0 || n->valueint > 100000)
-        return duro_fail(wf, "InvalidInput", "\"activities\" must be 0..100000");
+        return duro_fail(wf, "InvalidInput",
+                         "\"activities\" must be 0..100000");
     int count = n->valueint;
-    duro_future **fs = duro_alloc(wf, (size_t)(count ? count : 1) * sizeof(*fs));
+    duro_future **fs =
+        duro_alloc(wf, (size_t)(count ? count : 1) * sizeof(*fs));
     duro_activity_opts opts = {.start_to_close_ms = duro_seconds(30)};
     for (int i = 0; i < count; i++) {
         cJSON *in = cJSON_CreateNumber(i);
@@ -92,7 +97,8 @@ static cJSON *sleeper(duro_wf *wf, const cJSON *input)
     int64_t ms = 0;
     if (!cJSON_IsString(sleep) ||
         duro_duration_parse(sleep->valuestring, &ms) != 0 || ms <= 0)
-        return duro_fail(wf, "InvalidInput", "\"sleep\" must be a duration like \"5s\"");
+        return duro_fail(wf, "InvalidInput",
+                         "\"sleep\" must be a duration like \"5s\"");
     bool *woken = duro_alloc(wf, sizeof(*woken));
     duro_on_signal(wf, "wake", on_wake, woken);
     bool met = duro_condition(wf, is_woken, woken, ms);
@@ -114,15 +120,18 @@ static cJSON *long_wf(duro_wf *wf, const cJSON *input)
 {
     const cJSON *n = cJSON_GetObjectItemCaseSensitive(input, "activities");
     if (!cJSON_IsNumber(n) || n->valueint < 0 || n->valueint > 100000)
-        return duro_fail(wf, "InvalidInput", "\"activities\" must be 0..100000");
-    int *done = duro_alloc(wf, sizeof(*done)); /* read by queries after return */
+        return duro_fail(wf, "InvalidInput",
+                         "\"activities\" must be 0..100000");
+    int *done =
+        duro_alloc(wf, sizeof(*done)); /* read by queries after return */
     duro_on_query(wf, "progress", progress, done);
     duro_activity_opts opts = {.start_to_close_ms = duro_seconds(5)};
     for (int i = 0; i < n->valueint; i++) {
         cJSON *in = cJSON_CreateNumber(i);
         duro_result r = duro_activity(wf, "noop", in, &opts);
         cJSON_Delete(in);
-        if (!r.ok) return duro_fail(wf, "ActivityFailed", "noop %d: %s", i, r.error);
+        if (!r.ok)
+            return duro_fail(wf, "ActivityFailed", "noop %d: %s", i, r.error);
         *done = i + 1;
     }
     cJSON *out = cJSON_CreateObject();

@@ -48,8 +48,8 @@ static void report(checker *k, int kind, const char *id, const char *fmt, ...)
 
 static void report(checker *k, int kind, const char *id, const char *fmt, ...)
 {
-    static const char *names[] = {"LOST", "DUPLICATED", "MALFORMED", "STUCK",
-                                  "UNRECORDED", "LEFTOVER"};
+    static const char *names[] = {"LOST",  "DUPLICATED", "MALFORMED",
+                                  "STUCK", "UNRECORDED", "LEFTOVER"};
     if (++k->reports[kind] > MAX_REPORTS) return;
     va_list ap;
     va_start(ap, fmt);
@@ -86,7 +86,8 @@ static void load_exec(checker *k)
     k->exec = malloc(cap * sizeof(char *));
     char start[64] = "-";
     for (;;) {
-        redisReply *r = cmd(k, "XRANGE %s %s + COUNT 1000", CHAOS_EXEC_STREAM, start);
+        redisReply *r =
+            cmd(k, "XRANGE %s %s + COUNT 1000", CHAOS_EXEC_STREAM, start);
         size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
         for (size_t i = 0; i < n; i++) {
             const redisReply *e = r->element[i];
@@ -94,7 +95,8 @@ static void load_exec(checker *k)
             const redisReply *att = duro_stream_field(e->element[1], "attempt");
             snprintf(start, sizeof(start), "(%s", e->element[0]->str);
             if (!key || !att) continue;
-            if (k->nexec == cap) k->exec = realloc(k->exec, (cap *= 2) * sizeof(char *));
+            if (k->nexec == cap)
+                k->exec = realloc(k->exec, (cap *= 2) * sizeof(char *));
             size_t len = strlen(key->str) + strlen(att->str) + 2;
             k->exec[k->nexec] = malloc(len);
             snprintf(k->exec[k->nexec++], len, "%s %s", key->str, att->str);
@@ -123,10 +125,14 @@ static long long unplanned_runs(const checker *k, const char *id, int64_t seq,
     size_t lo = 0, hi = k->nexec; /* first record >= prefix */
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (strcmp(k->exec[mid], prefix) < 0) lo = mid + 1; else hi = mid;
+        if (strcmp(k->exec[mid], prefix) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     long long n = 0;
-    for (; lo < k->nexec && strncmp(k->exec[lo], prefix, (size_t)plen) == 0; lo++)
+    for (; lo < k->nexec && strncmp(k->exec[lo], prefix, (size_t)plen) == 0;
+         lo++)
         if (atoll(k->exec[lo] + plen) > fails) n++;
     return n > 1 ? n - 1 : 0;
 }
@@ -145,16 +151,18 @@ static bool executed(const checker *k, const char *id, int64_t seq,
 
 /* hist_state: what one pass over a history found. */
 typedef struct {
-    char act[MAX_SEQ];   /* 0 unseen, 1 scheduled, 2 resolved */
+    char act[MAX_SEQ]; /* 0 unseen, 1 scheduled, 2 resolved */
     char timer[MAX_SEQ];
-    int fails[MAX_SEQ];  /* the attempts of activity seq meant to fail */
+    int fails[MAX_SEQ]; /* the attempts of activity seq meant to fail */
     int scheduled, signals, closings;
 } hist_state;
 
 static bool is_closing(duro_event_type t)
 {
-    return t == DURO_EVENT_WORKFLOW_COMPLETED || t == DURO_EVENT_WORKFLOW_FAILED ||
-           t == DURO_EVENT_WORKFLOW_CANCELED || t == DURO_EVENT_WORKFLOW_TERMINATED ||
+    return t == DURO_EVENT_WORKFLOW_COMPLETED ||
+           t == DURO_EVENT_WORKFLOW_FAILED ||
+           t == DURO_EVENT_WORKFLOW_CANCELED ||
+           t == DURO_EVENT_WORKFLOW_TERMINATED ||
            t == DURO_EVENT_WORKFLOW_TIMED_OUT ||
            t == DURO_EVENT_WORKFLOW_CONTINUED_AS_NEW;
 }
@@ -180,10 +188,13 @@ static bool check_event(checker *k, const char *id, const duro_event *e,
         report(k, R_MALFORMED, id, "event %lld is %s", (long long)e->id, name);
         return false;
     }
-    if (duro_event_is_command(e->type) && prev != DURO_EVENT_WORKFLOW_TASK_COMPLETED &&
+    if (duro_event_is_command(e->type) &&
+        prev != DURO_EVENT_WORKFLOW_TASK_COMPLETED &&
         !duro_event_is_command(prev)) {
-        report(k, R_MALFORMED, id, "command event %lld %s follows %s, not a "
-               "task's commit", (long long)e->id, name, duro_event_name(prev));
+        report(k, R_MALFORMED, id,
+               "command event %lld %s follows %s, not a "
+               "task's commit",
+               (long long)e->id, name, duro_event_name(prev));
         return false;
     }
     if (e->type == DURO_EVENT_ACTIVITY_SCHEDULED || act_res ||
@@ -195,8 +206,10 @@ static bool check_event(checker *k, const char *id, const duro_event *e,
         }
     }
     char *slot = e->type == DURO_EVENT_ACTIVITY_SCHEDULED || act_res
-                     ? &s->act[seq < 0 ? 0 : seq] : &s->timer[seq < 0 ? 0 : seq];
-    if (e->type == DURO_EVENT_ACTIVITY_SCHEDULED || e->type == DURO_EVENT_TIMER_STARTED) {
+                     ? &s->act[seq < 0 ? 0 : seq]
+                     : &s->timer[seq < 0 ? 0 : seq];
+    if (e->type == DURO_EVENT_ACTIVITY_SCHEDULED ||
+        e->type == DURO_EVENT_TIMER_STARTED) {
         if (*slot) {
             report(k, R_DUP, id, "event %lld: %s seq %lld again",
                    (long long)e->id, name, (long long)seq);
@@ -204,7 +217,8 @@ static bool check_event(checker *k, const char *id, const duro_event *e,
         }
         *slot = 1;
         if (e->type == DURO_EVENT_ACTIVITY_SCHEDULED) {
-            const cJSON *in = cJSON_GetObjectItemCaseSensitive(e->data, "input");
+            const cJSON *in =
+                cJSON_GetObjectItemCaseSensitive(e->data, "input");
             s->fails[seq] = (int)duro_json_int(in, "fails", 0);
             k->unplanned += unplanned_runs(k, id, seq, s->fails[seq]);
             s->scheduled++;
@@ -213,20 +227,23 @@ static bool check_event(checker *k, const char *id, const duro_event *e,
         if (*slot != 1) {
             report(k, *slot == 2 ? R_DUP : R_MALFORMED, id,
                    "event %lld: %s seq %lld %s", (long long)e->id, name,
-                   (long long)seq, *slot == 2 ? "resolved again" : "never started");
+                   (long long)seq,
+                   *slot == 2 ? "resolved again" : "never started");
             return false;
         }
         *slot = 2;
         if (e->type == DURO_EVENT_ACTIVITY_COMPLETED) {
             int64_t attempt = duro_json_int(e->data, "attempt", -1);
             if (attempt <= s->fails[seq]) {
-                report(k, R_MALFORMED, id, "event %lld: activity %lld completed "
+                report(k, R_MALFORMED, id,
+                       "event %lld: activity %lld completed "
                        "by attempt %lld, which fails by design",
                        (long long)e->id, (long long)seq, (long long)attempt);
                 return false;
             }
             if (!executed(k, id, seq, attempt)) {
-                report(k, R_UNRECORDED, id, "event %lld: activity %lld attempt "
+                report(k, R_UNRECORDED, id,
+                       "event %lld: activity %lld attempt "
                        "%lld completed but never recorded an execution",
                        (long long)e->id, (long long)seq, (long long)attempt);
                 k->unrecorded++;
@@ -238,7 +255,8 @@ static bool check_event(checker *k, const char *id, const duro_event *e,
         s->closings++;
     } else if (e->type != DURO_EVENT_WORKFLOW_STARTED &&
                e->type != DURO_EVENT_WORKFLOW_TASK_COMPLETED) {
-        report(k, R_MALFORMED, id, "event %lld: unexpected %s", (long long)e->id, name);
+        report(k, R_MALFORMED, id, "event %lld: unexpected %s",
+               (long long)e->id, name);
         return false;
     }
     return true;
@@ -264,7 +282,8 @@ static int check_history(checker *k, const char *id, const duro_wf_keys *wk,
             break;
         }
         if (e.id != (int64_t)i + 1) {
-            report(k, R_MALFORMED, id, "event #%zu has id %lld", i + 1, (long long)e.id);
+            report(k, R_MALFORMED, id, "event #%zu has id %lld", i + 1,
+                   (long long)e.id);
             rc = -1;
         } else if (!check_event(k, id, &e, prev, &s)) {
             rc = -1;
@@ -275,7 +294,8 @@ static int check_history(checker *k, const char *id, const duro_wf_keys *wk,
     freeReplyObject(r);
     if (rc) return rc;
     if ((long long)n != hlen) {
-        report(k, R_MALFORMED, id, "history has %zu events, hlen says %lld", n, hlen);
+        report(k, R_MALFORMED, id, "history has %zu events, hlen says %lld", n,
+               hlen);
         return -1;
     }
     if (!closed) return 0;
@@ -291,7 +311,8 @@ static int check_history(checker *k, const char *id, const duro_wf_keys *wk,
         }
     if (s.scheduled != p->activities) {
         report(k, s.scheduled > p->activities ? R_DUP : R_MALFORMED, id,
-               "%d activities scheduled, the plan has %d", s.scheduled, p->activities);
+               "%d activities scheduled, the plan has %d", s.scheduled,
+               p->activities);
         return -1;
     }
     if (s.signals != (p->signaled ? 1 : 0)) {
@@ -306,7 +327,8 @@ static int check_history(checker *k, const char *id, const duro_wf_keys *wk,
 static const char *hash_get(const redisReply *h, const char *field)
 {
     for (size_t i = 0; i + 1 < h->elements; i += 2)
-        if (strcmp(h->element[i]->str, field) == 0) return h->element[i + 1]->str;
+        if (strcmp(h->element[i]->str, field) == 0)
+            return h->element[i + 1]->str;
     return NULL;
 }
 
@@ -314,7 +336,8 @@ static bool result_ok(const char *json, const chaos_plan *p)
 {
     cJSON *v = NULL;
     char err[128];
-    if (!json || duro_json_parse(json, strlen(json), 1 << 20, &v, err, sizeof(err)))
+    if (!json ||
+        duro_json_parse(json, strlen(json), 1 << 20, &v, err, sizeof(err)))
         return false;
     const cJSON *sum = cJSON_GetObjectItemCaseSensitive(v, "sum");
     const cJSON *sig = cJSON_GetObjectItemCaseSensitive(v, "signal");
@@ -331,18 +354,22 @@ static void check_leftovers(checker *k, const char *id, const duro_wf_keys *wk,
 {
     const char *wft = hash_get(h, "wft");
     if (!wft || strcmp(wft, "0") != 0)
-        report(k, R_STUCK, id, "closed with wft=%s", wft ? wft : "(none)"), k->stuck++;
+        report(k, R_STUCK, id, "closed with wft=%s", wft ? wft : "(none)"),
+            k->stuck++;
     redisReply *r = cmd(k, "EXISTS %s %s", wk->buf, wk->pa);
     if (r->type == REDIS_REPLY_INTEGER && r->integer != 0)
-        report(k, R_STUCK, id, "closed with a buffer or pending activities"), k->stuck++;
+        report(k, R_STUCK, id, "closed with a buffer or pending activities"),
+            k->stuck++;
     freeReplyObject(r);
     r = cmd(k, "ZSCORE %s %s", wk->idx_open, id);
     if (r->type != REDIS_REPLY_NIL)
-        report(k, R_STUCK, id, "closed but still in %s", wk->idx_open), k->stuck++;
+        report(k, R_STUCK, id, "closed but still in %s", wk->idx_open),
+            k->stuck++;
     freeReplyObject(r);
     r = cmd(k, "ZSCORE %s %s", wk->idx_closed, id);
     if (r->type == REDIS_REPLY_NIL)
-        report(k, R_STUCK, id, "closed but not in %s", wk->idx_closed), k->stuck++;
+        report(k, R_STUCK, id, "closed but not in %s", wk->idx_closed),
+            k->stuck++;
     freeReplyObject(r);
 }
 
@@ -367,8 +394,10 @@ static void check_workflow(checker *k, int i)
                we && *we ? we : "-");
         k->lost++;
     } else if (!result_ok(hash_get(h, "result"), &p)) {
-        report(k, R_LOST, id, "result %s, expected {\"sum\":%lld,\"signal\":%s}",
-               hash_get(h, "result"), (long long)p.sum, p.signaled ? "true" : "false");
+        report(k, R_LOST, id,
+               "result %s, expected {\"sum\":%lld,\"signal\":%s}",
+               hash_get(h, "result"), (long long)p.sum,
+               p.signaled ? "true" : "false");
         k->lost++;
     } else {
         k->completed++;
@@ -378,9 +407,12 @@ static void check_workflow(checker *k, int i)
         const char *hlen = hash_get(h, "hlen");
         int before = k->reports[R_DUP];
         bool closed = status && strcmp(status, "RUNNING") != 0;
-        if (check_history(k, id, &wk, hlen ? atoll(hlen) : -1, &p, closed) != 0) {
-            if (k->reports[R_DUP] > before) k->duplicated++;
-            else k->malformed++;
+        if (check_history(k, id, &wk, hlen ? atoll(hlen) : -1, &p, closed) !=
+            0) {
+            if (k->reports[R_DUP] > before)
+                k->duplicated++;
+            else
+                k->malformed++;
         }
         if (closed) check_leftovers(k, id, &wk, h);
     }
@@ -405,13 +437,16 @@ static int scan_streams(checker *k, bool report_them)
             redisReply *len = cmd(k, "XLEN %s", key);
             redisReply *pend = cmd(k, "XPENDING %s %s", key, DURO_GROUP);
             long long n = len->type == REDIS_REPLY_INTEGER ? len->integer : -1;
-            long long pn = pend->type == REDIS_REPLY_ARRAY && pend->elements > 0 &&
-                           pend->element[0]->type == REDIS_REPLY_INTEGER
-                               ? pend->element[0]->integer : 0;
+            long long pn = pend->type == REDIS_REPLY_ARRAY &&
+                                   pend->elements > 0 &&
+                                   pend->element[0]->type == REDIS_REPLY_INTEGER
+                               ? pend->element[0]->integer
+                               : 0;
             if (n != 0 || pn != 0) {
                 bad++;
                 if (report_them)
-                    report(k, R_LEFTOVER, key, "%lld entries, %lld pending", n, pn);
+                    report(k, R_LEFTOVER, key, "%lld entries, %lld pending", n,
+                           pn);
             }
             freeReplyObject(len);
             freeReplyObject(pend);
@@ -428,12 +463,13 @@ static int scan_timers(checker *k, bool report_them)
     int bad = 0;
     long long due = (long long)duro_now_ms() - 3000;
     for (int p = 0; p < k->partitions; p++) {
-        redisReply *r = cmd(k, "ZRANGEBYSCORE duro:{p%d}:timers -inf %lld WITHSCORES", p, due);
+        redisReply *r = cmd(
+            k, "ZRANGEBYSCORE duro:{p%d}:timers -inf %lld WITHSCORES", p, due);
         for (size_t i = 0; i + 1 < r->elements; i += 2) {
             bad++;
             if (report_them)
-                report(k, R_LEFTOVER, r->element[i]->str, "timer due at %s never fired",
-                       r->element[i + 1]->str);
+                report(k, R_LEFTOVER, r->element[i]->str,
+                       "timer due at %s never fired", r->element[i + 1]->str);
         }
         freeReplyObject(r);
     }
@@ -453,7 +489,8 @@ static void check_queues(checker *k)
     redisReply *r = cmd(k, "XLEN %s", DURO_DEAD_KEY);
     if (r->type == REDIS_REPLY_INTEGER && r->integer > 0) {
         k->dead = (int)r->integer;
-        fprintf(stderr, "chaos-check: DEAD %d entries in %s\n", k->dead, DURO_DEAD_KEY);
+        fprintf(stderr, "chaos-check: DEAD %d entries in %s\n", k->dead,
+                DURO_DEAD_KEY);
     }
     freeReplyObject(r);
 }
@@ -465,26 +502,30 @@ int chaos_check(const chaos_args *a)
     if (!k.c) return 2;
     k.partitions = chaos_partitions(k.c);
     if (k.partitions <= 0) {
-        fprintf(stderr, "chaos-check: no partition count in %s\n", DURO_META_KEY);
+        fprintf(stderr, "chaos-check: no partition count in %s\n",
+                DURO_META_KEY);
         return 2;
     }
     load_exec(&k);
-    for (int i = 0; i < a->workflows; i++) check_workflow(&k, i);
+    for (int i = 0; i < a->workflows; i++)
+        check_workflow(&k, i);
     check_queues(&k);
     long long reexec = k.executions - k.distinct;
-    printf("chaos: workflows=%d completed=%d lost=%d duplicated=%d kills=%d "
-           "redis_restarts=%d wall=%s malformed=%d stuck=%d leftovers=%d "
-           "unrecorded=%d dead=%d crashes=%d reexec=%lld unplanned_reexec=%lld\n",
-           a->workflows, k.completed, k.lost, k.duplicated, a->kills,
-           a->redis_restarts, a->wall ? a->wall : "?", k.malformed, k.stuck,
-           k.leftovers, k.unrecorded, k.dead, a->crashes, reexec, k.unplanned);
+    printf(
+        "chaos: workflows=%d completed=%d lost=%d duplicated=%d kills=%d "
+        "redis_restarts=%d wall=%s malformed=%d stuck=%d leftovers=%d "
+        "unrecorded=%d dead=%d crashes=%d reexec=%lld unplanned_reexec=%lld\n",
+        a->workflows, k.completed, k.lost, k.duplicated, a->kills,
+        a->redis_restarts, a->wall ? a->wall : "?", k.malformed, k.stuck,
+        k.leftovers, k.unrecorded, k.dead, a->crashes, reexec, k.unplanned);
     fflush(stdout);
-    for (size_t i = 0; i < k.nexec; i++) free(k.exec[i]);
+    for (size_t i = 0; i < k.nexec; i++)
+        free(k.exec[i]);
     free(k.exec);
     redisFree(k.c);
     bool ok = k.completed == a->workflows && !k.lost && !k.duplicated &&
-              !k.malformed && !k.stuck && !k.leftovers && !k.unrecorded && !k.dead &&
-              !a->crashes;
+              !k.malformed && !k.stuck && !k.leftovers && !k.unrecorded &&
+              !k.dead && !a->crashes;
     return ok ? 0 : 1;
 }
 
@@ -492,16 +533,17 @@ int chaos_check(const chaos_args *a)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: chaos-check drive|wait|check [options]\n"
-            "  --redis URL          Redis URL (default $DURO_REDIS_URL)\n"
-            "  --seed S             the run's seed (drive, check)\n"
-            "  --workflows N        workflows chaos-<S>-0..N-1 (drive, check)\n"
-            "  --spread D           drive: start them over D (default 30s)\n"
-            "  --timeout D          wait: give up after D (default 2m)\n"
-            "  --settle D           check: time for queues to drain (default 20s)\n"
-            "  --kills K --redis-restarts R --wall W --crashes C\n"
-            "                       check: for the summary line (crashes fail)\n");
+    fprintf(
+        f,
+        "usage: chaos-check drive|wait|check [options]\n"
+        "  --redis URL          Redis URL (default $DURO_REDIS_URL)\n"
+        "  --seed S             the run's seed (drive, check)\n"
+        "  --workflows N        workflows chaos-<S>-0..N-1 (drive, check)\n"
+        "  --spread D           drive: start them over D (default 30s)\n"
+        "  --timeout D          wait: give up after D (default 2m)\n"
+        "  --settle D           check: time for queues to drain (default 20s)\n"
+        "  --kills K --redis-restarts R --wall W --crashes C\n"
+        "                       check: for the summary line (crashes fail)\n");
 }
 
 static int duration_arg(const char *s, int64_t *out)
@@ -516,12 +558,17 @@ static int duration_arg(const char *s, int64_t *out)
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"redis", 1, 0, 'r'}, {"seed", 1, 0, 's'}, {"workflows", 1, 0, 'n'},
-        {"spread", 1, 0, 'S'}, {"timeout", 1, 0, 't'}, {"settle", 1, 0, 'T'},
-        {"kills", 1, 0, 'k'}, {"redis-restarts", 1, 0, 'R'}, {"wall", 1, 0, 'w'}, {"crashes", 1, 0, 'c'},
-        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    chaos_args a = {.redis_url = duro_redis_url_default(), .workflows = 100,
-                    .spread_ms = 30000, .timeout_ms = 120000, .settle_ms = 20000};
+        {"redis", 1, 0, 'r'},     {"seed", 1, 0, 's'},
+        {"workflows", 1, 0, 'n'}, {"spread", 1, 0, 'S'},
+        {"timeout", 1, 0, 't'},   {"settle", 1, 0, 'T'},
+        {"kills", 1, 0, 'k'},     {"redis-restarts", 1, 0, 'R'},
+        {"wall", 1, 0, 'w'},      {"crashes", 1, 0, 'c'},
+        {"help", 0, 0, 'h'},      {0, 0, 0, 0}};
+    chaos_args a = {.redis_url = duro_redis_url_default(),
+                    .workflows = 100,
+                    .spread_ms = 30000,
+                    .timeout_ms = 120000,
+                    .settle_ms = 20000};
     if (argc < 2 || argv[1][0] == '-') {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
@@ -531,18 +578,41 @@ int main(int argc, char **argv)
     optind = 2;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'r': a.redis_url = optarg; break;
-        case 's': a.seed = strtoull(optarg, NULL, 10); break;
-        case 'n': a.workflows = atoi(optarg); break;
-        case 'S': bad |= duration_arg(optarg, &a.spread_ms); break;
-        case 't': bad |= duration_arg(optarg, &a.timeout_ms); break;
-        case 'T': bad |= duration_arg(optarg, &a.settle_ms); break;
-        case 'k': a.kills = atoi(optarg); break;
-        case 'R': a.redis_restarts = atoi(optarg); break;
-        case 'w': a.wall = optarg; break;
-        case 'c': a.crashes = atoi(optarg); break;
-        case 'h': usage(stdout); return 0;
-        default: bad = 1;
+        case 'r':
+            a.redis_url = optarg;
+            break;
+        case 's':
+            a.seed = strtoull(optarg, NULL, 10);
+            break;
+        case 'n':
+            a.workflows = atoi(optarg);
+            break;
+        case 'S':
+            bad |= duration_arg(optarg, &a.spread_ms);
+            break;
+        case 't':
+            bad |= duration_arg(optarg, &a.timeout_ms);
+            break;
+        case 'T':
+            bad |= duration_arg(optarg, &a.settle_ms);
+            break;
+        case 'k':
+            a.kills = atoi(optarg);
+            break;
+        case 'R':
+            a.redis_restarts = atoi(optarg);
+            break;
+        case 'w':
+            a.wall = optarg;
+            break;
+        case 'c':
+            a.crashes = atoi(optarg);
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            bad = 1;
         }
     }
     if (bad || a.workflows <= 0) {

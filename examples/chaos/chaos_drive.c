@@ -126,8 +126,10 @@ static int has_signal(driver *d, const char *id)
     r = redisCommand(d->raw, "XRANGE %s - +", k.hist);
     if (!r || r->type != REDIS_REPLY_ARRAY) found = -1;
     for (size_t i = 0; found == 0 && i < r->elements; i++) {
-        const redisReply *t = duro_stream_field(r->element[i]->element[1], "type");
-        if (t && t->type == REDIS_REPLY_STRING && strcmp(t->str, "SignalReceived") == 0)
+        const redisReply *t =
+            duro_stream_field(r->element[i]->element[1], "type");
+        if (t && t->type == REDIS_REPLY_STRING &&
+            strcmp(t->str, "SignalReceived") == 0)
             found = 1;
     }
     if (r) freeReplyObject(r);
@@ -152,9 +154,12 @@ static int start(driver *d, int i)
 {
     char id[64], input[64], run[DURO_UUID_LEN + 1];
     chaos_workflow_id(id, sizeof(id), d->a->seed, i);
-    snprintf(input, sizeof(input), "{\"seed\":%u}", chaos_seed_of(d->a->seed, i));
-    duro_start_opts o = {.workflow_id = id, .type = CHAOS_TYPE,
-                         .task_queue = CHAOS_QUEUE, .input = input,
+    snprintf(input, sizeof(input), "{\"seed\":%u}",
+             chaos_seed_of(d->a->seed, i));
+    duro_start_opts o = {.workflow_id = id,
+                         .type = CHAOS_TYPE,
+                         .task_queue = CHAOS_QUEUE,
+                         .input = input,
                          .task_timeout_ms = 2000};
     int64_t deadline = duro_mono_ms() + GIVE_UP_MS;
     bool uncertain = false; /* an earlier attempt may have started it */
@@ -162,9 +167,15 @@ static int start(driver *d, int i)
         if (uncertain) {
             int e = exists(d, id);
             if (e == 1) return 0;
-            if (e < 0) { chaos_sleep_ms(RETRY_MS); continue; }
+            if (e < 0) {
+                chaos_sleep_ms(RETRY_MS);
+                continue;
+            }
         }
-        if (!ensure_client(d)) { chaos_sleep_ms(RETRY_MS); continue; }
+        if (!ensure_client(d)) {
+            chaos_sleep_ms(RETRY_MS);
+            continue;
+        }
         int rc = duro_client_start(d->client, &o, run);
         if (rc == 0) return 0;
         if (rc == DURO_EALREADY && uncertain) return 0;
@@ -192,12 +203,19 @@ static int signal_go(driver *d, int i)
         if (uncertain) {
             int e = has_signal(d, id);
             if (e == 1) return 0;
-            if (e < 0) { chaos_sleep_ms(RETRY_MS); continue; }
+            if (e < 0) {
+                chaos_sleep_ms(RETRY_MS);
+                continue;
+            }
         }
-        if (!ensure_client(d)) { chaos_sleep_ms(RETRY_MS); continue; }
+        if (!ensure_client(d)) {
+            chaos_sleep_ms(RETRY_MS);
+            continue;
+        }
         int rc = duro_client_signal(d->client, id, CHAOS_SIGNAL, "null", NULL);
         if (rc == 0) return 0;
-        if (rc == DURO_ENOTFOUND || rc == DURO_ENOTRUNNING || rc == DURO_EINVAL) {
+        if (rc == DURO_ENOTFOUND || rc == DURO_ENOTRUNNING ||
+            rc == DURO_EINVAL) {
             fprintf(stderr, "chaos-check: signal %s: %s\n", id,
                     duro_client_errstr(d->client));
             return -1;
@@ -245,7 +263,10 @@ int chaos_drive(const chaos_args *a)
             failed += send_due(&d, ps, &nps);
             chaos_sleep_ms(at - duro_mono_ms() < 20 ? at - duro_mono_ms() : 20);
         }
-        if (start(&d, i) != 0) { failed++; break; }
+        if (start(&d, i) != 0) {
+            failed++;
+            break;
+        }
         chaos_plan p;
         chaos_plan_make(chaos_seed_of(a->seed, i), &p);
         if (p.signaled) {
@@ -261,9 +282,11 @@ int chaos_drive(const chaos_args *a)
     free(ps);
     duro_client_free(d.client);
     if (d.raw) redisFree(d.raw);
-    fprintf(stderr, "chaos-check: drive: %d workflows started, %d signals, "
-                    "%d failures, %.1fs\n",
-            a->workflows, signals, failed, (double)(duro_mono_ms() - t0) / 1000);
+    fprintf(stderr,
+            "chaos-check: drive: %d workflows started, %d signals, "
+            "%d failures, %.1fs\n",
+            a->workflows, signals, failed,
+            (double)(duro_mono_ms() - t0) / 1000);
     return failed ? 1 : 0;
 }
 

@@ -32,19 +32,19 @@ typedef enum {
 
 typedef struct {
     chaos_step_kind kind;
-    int x;       /* activity input */
-    int n;       /* FLAKY: failing attempts (1..2); FANOUT: width */
-    int64_t ms;  /* SLEEP / WAIT duration */
+    int x;      /* activity input */
+    int n;      /* FLAKY: failing attempts (1..2); FANOUT: width */
+    int64_t ms; /* SLEEP / WAIT duration */
 } chaos_step;
 
 typedef struct {
     int nsteps;
     chaos_step steps[CHAOS_MAX_STEPS];
-    bool signaled;        /* the driver sends "go" (only if a WAIT step) */
+    bool signaled;           /* the driver sends "go" (only if a WAIT step) */
     int64_t signal_delay_ms; /* how long after the start the driver sends it */
-    int64_t sum;          /* the expected result's "sum" */
-    int activities;       /* activity calls the workflow makes */
-    int planned_failures; /* attempts that fail on purpose (FLAKY) */
+    int64_t sum;             /* the expected result's "sum" */
+    int activities;          /* activity calls the workflow makes */
+    int planned_failures;    /* attempts that fail on purpose (FLAKY) */
 } chaos_plan;
 
 /* chaos_mix: splitmix64, the plan's random stream. */
@@ -64,13 +64,16 @@ static inline uint32_t chaos_seed_of(uint64_t run_seed, int i)
 }
 
 /* chaos_workflow_id writes "chaos-<run_seed>-<i>". */
-static inline void chaos_workflow_id(char *buf, size_t size,
-                                     uint64_t run_seed, int i)
+static inline void chaos_workflow_id(char *buf, size_t size, uint64_t run_seed,
+                                     int i)
 {
     snprintf(buf, size, "chaos-%llu-%d", (unsigned long long)run_seed, i);
 }
 
-static inline int64_t chaos_act_value(int x) { return 2 * (int64_t)x + 1; }
+static inline int64_t chaos_act_value(int x)
+{
+    return 2 * (int64_t)x + 1;
+}
 
 /* chaos_plan_make derives the plan of the workflow with input seed. */
 static inline void chaos_plan_make(uint32_t seed, chaos_plan *p)

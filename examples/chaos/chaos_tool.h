@@ -10,13 +10,13 @@ typedef struct {
     const char *redis_url;
     uint64_t seed;
     int workflows;
-    int64_t spread_ms;   /* drive: start the workflows over this long */
-    int64_t timeout_ms;  /* wait: give up after this long */
-    int64_t settle_ms;   /* check: time allowed for queues to drain */
-    int kills;           /* check: reported in the summary line */
-    int redis_restarts;  /* check: reported in the summary line */
-    const char *wall;    /* check: reported in the summary line */
-    int crashes;         /* check: processes that died by themselves */
+    int64_t spread_ms;  /* drive: start the workflows over this long */
+    int64_t timeout_ms; /* wait: give up after this long */
+    int64_t settle_ms;  /* check: time allowed for queues to drain */
+    int kills;          /* check: reported in the summary line */
+    int redis_restarts; /* check: reported in the summary line */
+    const char *wall;   /* check: reported in the summary line */
+    int crashes;        /* check: processes that died by themselves */
 } chaos_args;
 
 int chaos_drive(const chaos_args *a);

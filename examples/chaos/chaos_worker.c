@@ -107,7 +107,8 @@ static cJSON *flaky(duro_actx *ctx, const cJSON *input, void *arg)
 
 static const duro_activity_opts act_opts = {
     .start_to_close_ms = 2000,
-    .retry = {.initial_interval_ms = 100, .backoff_coefficient = 2.0,
+    .retry = {.initial_interval_ms = 100,
+              .backoff_coefficient = 2.0,
               .maximum_interval_ms = 1000},
 };
 
@@ -116,7 +117,10 @@ static void on_go(duro_wf *wf, const cJSON *input, void *arg)
     *(bool *)arg = true;
 }
 
-static bool is_go(void *arg) { return *(bool *)arg; }
+static bool is_go(void *arg)
+{
+    return *(bool *)arg;
+}
 
 static cJSON *act_input(int x, int fails)
 {
@@ -129,8 +133,8 @@ static cJSON *act_input(int x, int fails)
 /* result_v: the "v" of an activity's result, or -1 when it has none. */
 static int64_t result_v(const duro_result *r)
 {
-    const cJSON *v = r->ok ? cJSON_GetObjectItemCaseSensitive(r->value, "v")
-                           : NULL;
+    const cJSON *v =
+        r->ok ? cJSON_GetObjectItemCaseSensitive(r->value, "v") : NULL;
     return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : -1;
 }
 
@@ -181,11 +185,21 @@ static cJSON *chaos(duro_wf *wf, const cJSON *input)
         const chaos_step *st = &p.steps[i];
         bool ok = true;
         switch (st->kind) {
-        case CHAOS_ACT: ok = call(wf, "act", st->x, 0, &sum); break;
-        case CHAOS_FLAKY: ok = call(wf, "flaky", st->x, st->n, &sum); break;
-        case CHAOS_SLEEP: duro_sleep(wf, st->ms); break;
-        case CHAOS_WAIT: signaled = duro_condition(wf, is_go, go, st->ms); break;
-        case CHAOS_FANOUT: ok = fan_out(wf, st, &sum); break;
+        case CHAOS_ACT:
+            ok = call(wf, "act", st->x, 0, &sum);
+            break;
+        case CHAOS_FLAKY:
+            ok = call(wf, "flaky", st->x, st->n, &sum);
+            break;
+        case CHAOS_SLEEP:
+            duro_sleep(wf, st->ms);
+            break;
+        case CHAOS_WAIT:
+            signaled = duro_condition(wf, is_go, go, st->ms);
+            break;
+        case CHAOS_FANOUT:
+            ok = fan_out(wf, st, &sum);
+            break;
         }
         if (!ok) return duro_fail(wf, "ActivityFailed", "step %d failed", i);
     }

@@ -40,7 +40,8 @@ static redisContext *service(duro_actx *ctx)
     duro_redis_url url;
     char err[256];
     c = NULL;
-    if (duro_redis_url_parse(duro_worker_redis_url(worker), &url, err, sizeof(err)) == 0)
+    if (duro_redis_url_parse(duro_worker_redis_url(worker), &url, err,
+                             sizeof(err)) == 0)
         c = duro_redis_connect(&url, 5000, err, sizeof(err));
     pthread_setspecific(conn_key, c);
     if (!c) duro_actx_fail(ctx, "ServiceUnavailable", false, "%s", err);
@@ -88,7 +89,8 @@ static cJSON *send_push_notification(duro_actx *ctx, const cJSON *input,
 {
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(input, "message");
     if (!cJSON_IsString(m)) {
-        duro_actx_fail(ctx, "InvalidInput", true, "\"message\" must be a string");
+        duro_actx_fail(ctx, "InvalidInput", true,
+                       "\"message\" must be a string");
         return NULL;
     }
     push(ctx, duro_actx_idempotency_key(ctx), m->valuestring);
@@ -108,7 +110,8 @@ static bool record(duro_actx *ctx, const char *what, int amount)
     redisReply *r = call(ctx, c, 4, argv);
     if (!r) return false;
     if (r->integer == 1)
-        duro_actx_log(ctx, "%s amount=%d.%02d", what, amount / 100, amount % 100);
+        duro_actx_log(ctx, "%s amount=%d.%02d", what, amount / 100,
+                      amount % 100);
     freeReplyObject(r);
     return true;
 }
@@ -116,10 +119,12 @@ static bool record(duro_actx *ctx, const char *what, int amount)
 static cJSON *charge_customer(duro_actx *ctx, const cJSON *input, void *arg)
 {
     const cJSON *card = cJSON_GetObjectItemCaseSensitive(input, "card");
-    const cJSON *amount = cJSON_GetObjectItemCaseSensitive(input, "amountCents");
+    const cJSON *amount =
+        cJSON_GetObjectItemCaseSensitive(input, "amountCents");
     const char *kind = cJSON_IsString(card) ? card->valuestring : "ok";
     if (!cJSON_IsNumber(amount)) {
-        duro_actx_fail(ctx, "InvalidInput", true, "\"amountCents\" must be a number");
+        duro_actx_fail(ctx, "InvalidInput", true,
+                       "\"amountCents\" must be a number");
         return NULL;
     }
     if (strcmp(kind, "declined") == 0) {
@@ -140,10 +145,12 @@ static cJSON *charge_customer(duro_actx *ctx, const cJSON *input, void *arg)
 
 static cJSON *refund_and_notify(duro_actx *ctx, const cJSON *input, void *arg)
 {
-    const cJSON *amount = cJSON_GetObjectItemCaseSensitive(input, "amountCents");
+    const cJSON *amount =
+        cJSON_GetObjectItemCaseSensitive(input, "amountCents");
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(input, "message");
     if (!cJSON_IsNumber(amount) || !cJSON_IsString(m)) {
-        duro_actx_fail(ctx, "InvalidInput", true, "needs amountCents and message");
+        duro_actx_fail(ctx, "InvalidInput", true,
+                       "needs amountCents and message");
         return NULL;
     }
     if (!record(ctx, "refunds", amount->valueint)) return NULL;
@@ -157,7 +164,8 @@ void food_register_activities(duro_worker *w)
 {
     worker = w;
     duro_worker_register_activity(w, "chargeCustomer", charge_customer, NULL);
-    duro_worker_register_activity(w, "refundAndNotify", refund_and_notify, NULL);
+    duro_worker_register_activity(w, "refundAndNotify", refund_and_notify,
+                                  NULL);
     duro_worker_register_activity(w, "sendPushNotification",
                                   send_push_notification, NULL);
 }

@@ -28,8 +28,8 @@ static cJSON *get_status(duro_wf *wf, const cJSON *input, void *arg)
     cJSON_AddStringToObject(o, "state", s->state);
     if (s->delivered_at) {
         char iso[32];
-        cJSON_AddStringToObject(o, "deliveredAt",
-                                duro_iso8601(s->delivered_at, iso, sizeof(iso)));
+        cJSON_AddStringToObject(
+            o, "deliveredAt", duro_iso8601(s->delivered_at, iso, sizeof(iso)));
     } else {
         cJSON_AddNullToObject(o, "deliveredAt");
     }
@@ -86,7 +86,8 @@ static int64_t duration_or(const cJSON *input, const char *name, int64_t def,
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(input, name);
     int64_t ms = def;
-    if (v && (!cJSON_IsString(v) || duro_duration_parse(v->valuestring, &ms) != 0))
+    if (v &&
+        (!cJSON_IsString(v) || duro_duration_parse(v->valuestring, &ms) != 0))
         *bad = true;
     return ms;
 }
@@ -105,28 +106,38 @@ cJSON *food_order(duro_wf *wf, const cJSON *input)
     s->product_id = pid->valueint;
     bool bad = false;
     int64_t pickup = duration_or(input, "pickupTimeout", duro_minutes(1), &bad);
-    int64_t delivery = duration_or(input, "deliveryTimeout", duro_minutes(1), &bad);
+    int64_t delivery =
+        duration_or(input, "deliveryTimeout", duro_minutes(1), &bad);
     int64_t rating = duration_or(input, "ratingDelay", duro_minutes(1), &bad);
     if (bad)
-        return duro_fail(wf, "InvalidInput", "timeouts must be durations like \"30s\"");
+        return duro_fail(wf, "InvalidInput",
+                         "timeouts must be durations like \"30s\"");
     const food_product *p = food_product_lookup(s->product_id);
-    if (!p) return duro_fail(wf, "ProductNotFound", "Product %d not found", s->product_id);
+    if (!p)
+        return duro_fail(wf, "ProductNotFound", "Product %d not found",
+                         s->product_id);
 
-    /* the card service is flaky at times: retry soon, but not a declined card */
-    duro_activity_opts charge_opts = {.retry = {.initial_interval_ms = 200,
-                                                .non_retryable = {"CardDeclined"}}};
+    /* the card service is flaky at times: retry soon, but not a declined card
+     */
+    duro_activity_opts charge_opts = {
+        .retry = {.initial_interval_ms = 200,
+                  .non_retryable = {"CardDeclined"}}};
     cJSON *charge_in = cJSON_CreateObject();
     cJSON_AddNumberToObject(charge_in, "productId", p->id);
     cJSON_AddNumberToObject(charge_in, "amountCents", p->price_cents);
     const cJSON *card = cJSON_GetObjectItemCaseSensitive(input, "card");
-    cJSON_AddStringToObject(charge_in, "card", cJSON_IsString(card) ? card->valuestring : "ok");
-    duro_result charged = duro_activity(wf, "chargeCustomer", charge_in, &charge_opts);
+    cJSON_AddStringToObject(charge_in, "card",
+                            cJSON_IsString(card) ? card->valuestring : "ok");
+    duro_result charged =
+        duro_activity(wf, "chargeCustomer", charge_in, &charge_opts);
     cJSON_Delete(charge_in);
-    if (charged.canceled) return NULL; /* canceled before the card was charged */
+    if (charged.canceled)
+        return NULL; /* canceled before the card was charged */
     if (!charged.ok) {
         char msg[512];
-        snprintf(msg, sizeof(msg), "Failed to charge customer for %s. Error: %s",
-                 p->name, charged.error);
+        snprintf(msg, sizeof(msg),
+                 "Failed to charge customer for %s. Error: %s", p->name,
+                 charged.error);
         notify(wf, msg);
         return duro_fail(wf, "ChargeFailed", "%s", msg);
     }
@@ -135,11 +146,14 @@ cJSON *food_order(duro_wf *wf, const cJSON *input)
     if (!duro_condition(wf, is_picked_up, s, pickup)) {
         s->state = STATE_REFUNDING;
         if (duro_is_canceled(wf)) {
-            refund(wf, p, "⚠️ Your order was canceled. Your payment has been refunded.");
+            refund(wf, p,
+                   "⚠️ Your order was canceled. Your payment has been "
+                   "refunded.");
             return NULL; /* closes as CANCELED */
         }
-        refund(wf, p, "⚠️ No drivers were available to pick up your order. "
-                      "Your payment has been refunded.");
+        refund(wf, p,
+               "⚠️ No drivers were available to pick up your order. "
+               "Your payment has been refunded.");
         return duro_fail(wf, "NotPickedUp", "Not picked up in time");
     }
     notify(wf, "🚗 Order picked up");
@@ -147,11 +161,14 @@ cJSON *food_order(duro_wf *wf, const cJSON *input)
     if (!duro_condition(wf, is_delivered, s, delivery)) {
         s->state = STATE_REFUNDING;
         if (duro_is_canceled(wf)) {
-            refund(wf, p, "⚠️ Your order was canceled. Your payment has been refunded.");
+            refund(wf, p,
+                   "⚠️ Your order was canceled. Your payment has been "
+                   "refunded.");
             return NULL;
         }
-        refund(wf, p, "⚠️ Your driver was unable to deliver your order. "
-                      "Your payment has been refunded.");
+        refund(wf, p,
+               "⚠️ Your driver was unable to deliver your order. "
+               "Your payment has been refunded.");
         return duro_fail(wf, "NotDelivered", "Not delivered in time");
     }
     notify(wf, "✅ Order delivered!");

@@ -17,7 +17,6 @@
 #include "duro/log.h"
 #include "duro/scheduler.h"
 
-
 /* opts: flags override the environment, which overrides the defaults. */
 typedef struct {
     const char *redis_url;
@@ -156,8 +155,8 @@ static int parse_opts(int argc, char **argv, opts *o)
  * (uv_async_send is async-signal-safe). A SIGINT after any earlier signal
  * exits at once. */
 static atomic_int stop_signal;
-static atomic_int async_live;  /* stop_async may be sent */
-static atomic_int in_handler;  /* handlers that may be in uv_async_send */
+static atomic_int async_live; /* stop_async may be sent */
+static atomic_int in_handler; /* handlers that may be in uv_async_send */
 static uv_async_t stop_async;
 
 static void on_signal(int sig)

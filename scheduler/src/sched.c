@@ -160,8 +160,7 @@ static void on_cmd_state(duro_aredis *r, bool connected, void *arg)
             s->parts[i].next_due = NEXT_UNKNOWN;
         return;
     }
-    if (s->cmd_connects++ > 0)
-        stats_count(s, M_RECONNECTS, "conn", "commands");
+    if (s->cmd_connects++ > 0) stats_count(s, M_RECONNECTS, "conn", "commands");
     s->next_scan_mono = 0; /* scan now: clock, reclaim, every partition */
     sched_rearm(s);
 }

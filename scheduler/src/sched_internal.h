@@ -78,9 +78,9 @@ typedef struct duro_scheduler {
     duro_metrics *m;
     char *metrics_addr;
     duro_http *http;
-    atomic_int ready;      /* command connection up */
-    int cmd_connects;      /* loop thread: connects so far (first is not a
-                              reconnect) */
+    atomic_int ready; /* command connection up */
+    int cmd_connects; /* loop thread: connects so far (first is not a
+                         reconnect) */
     int sub_connects;
 } sched;
 

@@ -23,7 +23,8 @@ int duro_scheduler_new(duro_scheduler **out, const duro_scheduler_opts *o)
     if (!o) o = &none;
     *out = NULL;
     if (o->partitions < 0 || o->partitions > 16384 || o->batch < 0 ||
-        o->batch > 100000 || (o->scan_interval_ms && o->scan_interval_ms < 10)) {
+        o->batch > 100000 ||
+        (o->scan_interval_ms && o->scan_interval_ms < 10)) {
         duro_error("CONFIG bad scheduler options (partitions 1..16384, batch "
                    "1..100000, scan interval >= 10ms)");
         return DURO_EINVAL;
@@ -74,8 +75,8 @@ static int64_t read_clock(redisContext *c)
 
 int duro_scheduler_setup(duro_scheduler *s, char *err, size_t errsize)
 {
-    redisContext *c = duro_redis_connect(&s->url, CONNECT_TIMEOUT_MS, err,
-                                         errsize);
+    redisContext *c =
+        duro_redis_connect(&s->url, CONNECT_TIMEOUT_MS, err, errsize);
     if (!c) return DURO_ECONN;
     int rc = duro_redis_setup(c, s->default_partitions, &s->partitions, err,
                               errsize);
@@ -170,8 +171,8 @@ void duro_scheduler_free(duro_scheduler *s)
                   "fire_errors=%llu late_max=%lldms wft_timedout=%llu "
                   "act_timedout=%llu orphans=%llu dead=%llu",
                   st->fired, st->ignored, st->gone, st->malformed,
-                  st->fire_errors, (long long)st->late_max_ms,
-                  st->wft_timedout, st->act_timedout, st->orphans, st->dead);
+                  st->fire_errors, (long long)st->late_max_ms, st->wft_timedout,
+                  st->act_timedout, st->orphans, st->dead);
     }
     pthread_mutex_destroy(&s->stop_mu);
     free(s->parts);

@@ -62,8 +62,7 @@ void stats_fired(sched *s, char kind, int64_t late_ms)
                          late_ms > 0 ? (double)late_ms / 1000.0 : 0.0);
 }
 
-void stats_count(sched *s, const char *name, const char *key,
-                 const char *value)
+void stats_count(sched *s, const char *name, const char *key, const char *value)
 {
     char labels[128] = "";
     if (key) duro_metrics_label(labels, sizeof(labels), key, value);

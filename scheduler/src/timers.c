@@ -219,8 +219,8 @@ static int send_fire(part *pt, fire *f, const duro_timer_ref *t,
         duro_key_act(act, sizeof(act), pt->p, t->actqueue);
     else
         snprintf(act, sizeof(act), "%s", k.timers);
-    const char *keys[] = {k.wf, k.hist, k.buf, wft, k.timers, k.pa, act,
-                          k.idx_open, k.idx_closed};
+    const char *keys[] = {k.wf, k.hist, k.buf,      wft,         k.timers,
+                          k.pa, act,    k.idx_open, k.idx_closed};
     duro_argv a;
     duro_argv_fcall(&a, "duro_timer_fire", 9, keys);
     duro_argv_pushn(&a, member, len);

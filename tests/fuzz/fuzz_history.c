@@ -52,7 +52,8 @@ static redisReply *array_reply(size_t n)
 static void free_reply(redisReply *r)
 {
     if (!r) return;
-    for (size_t i = 0; i < r->elements; i++) free_reply(r->element[i]);
+    for (size_t i = 0; i < r->elements; i++)
+        free_reply(r->element[i]);
     free(r->element);
     free(r->str);
     free(r);
@@ -77,19 +78,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const uint8_t *p = data + 1, *end = data + size;
     size_t len[4];
     const uint8_t *part[4];
-    for (int i = 0; i < 4; i++) part[i] = next_part(&p, end, &len[i], i == 3);
+    for (int i = 0; i < 4; i++)
+        part[i] = next_part(&p, end, &len[i], i == 3);
 
     static const char *names[] = {"type", "ts", "data"};
     redisReply *fields = array_reply(7);
     size_t n = 0;
     for (int i = 0; i < 3; i++) {
         if (flags & (1 << i)) continue;
-        fields->element[n++] = str_reply((const uint8_t *)names[i], strlen(names[i]));
+        fields->element[n++] =
+            str_reply((const uint8_t *)names[i], strlen(names[i]));
         fields->element[n++] = (flags & INT_ELEMENT) && i == 1
                                    ? int_reply(42)
                                    : str_reply(part[i + 1], len[i + 1]);
     }
-    if (flags & ODD_FIELDS) fields->element[n++] = str_reply((const uint8_t *)"x", 1);
+    if (flags & ODD_FIELDS)
+        fields->element[n++] = str_reply((const uint8_t *)"x", 1);
     fields->elements = n;
 
     redisReply *entry = array_reply((flags & WRONG_ARITY) ? 3 : 2);

@@ -16,8 +16,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (duro_redis_url_parse(s, &u, err, sizeof(err)) == 0) {
         if (!memchr(u.host, '\0', sizeof(u.host)) || !u.host[0] ||
             !memchr(u.user, '\0', sizeof(u.user)) ||
-            !memchr(u.password, '\0', sizeof(u.password)) ||
-            u.port < 1 || u.port > 65535 || u.db < 0)
+            !memchr(u.password, '\0', sizeof(u.password)) || u.port < 1 ||
+            u.port > 65535 || u.db < 0)
             abort();
     } else if (!memchr(err, '\0', sizeof(err))) {
         abort();

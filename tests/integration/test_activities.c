@@ -33,10 +33,10 @@ Test(activities, sequential_activities_complete_in_order)
     /* Started, then per activity: task completed, scheduled, completed;
      * then the final task completes the workflow. */
     static const char *const want[] = {
-        "WorkflowStarted",       "WorkflowTaskCompleted", "ActivityScheduled",
-        "ActivityCompleted",     "WorkflowTaskCompleted", "ActivityScheduled",
-        "ActivityCompleted",     "WorkflowTaskCompleted", "ActivityScheduled",
-        "ActivityCompleted",     "WorkflowTaskCompleted", "WorkflowCompleted"};
+        "WorkflowStarted",   "WorkflowTaskCompleted", "ActivityScheduled",
+        "ActivityCompleted", "WorkflowTaskCompleted", "ActivityScheduled",
+        "ActivityCompleted", "WorkflowTaskCompleted", "ActivityScheduled",
+        "ActivityCompleted", "WorkflowTaskCompleted", "WorkflowCompleted"};
     int nwant = (int)(sizeof(want) / sizeof(want[0]));
     cJSON *hist = duro_test_history(c, "acts-1");
     cr_assert_eq(cJSON_GetArraySize(hist), nwant, "history has %d events",

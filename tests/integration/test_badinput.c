@@ -47,8 +47,8 @@ static bool has_task_error(duro_client *c, const char *id, const char *needle)
     cJSON *d = NULL;
     bool ok = false;
     if (duro_client_describe(c, id, &d) == 0) {
-        const char *e = duro_test_str(cJSON_GetObjectItem(d, "workflowTask"),
-                                      "lastError");
+        const char *e =
+            duro_test_str(cJSON_GetObjectItem(d, "workflowTask"), "lastError");
         ok = strstr(e, needle) != NULL;
     }
     cJSON_Delete(d);
@@ -109,7 +109,8 @@ Test(badinput, garbage_activity_task_is_dead_lettered)
     redisReply *fields = rep->element[0]->element[1];
     bool has_stream = false, has_entry = false, has_reason = false;
     for (size_t i = 0; i + 1 < fields->elements; i += 2) {
-        const char *k = fields->element[i]->str, *v = fields->element[i + 1]->str;
+        const char *k = fields->element[i]->str,
+                   *v = fields->element[i + 1]->str;
         if (!strcmp(k, "stream")) has_stream = !strcmp(v, act);
         if (!strcmp(k, "entry")) has_entry = !strcmp(v, entry);
         if (!strcmp(k, "reason")) has_reason = *v != '\0';
@@ -140,7 +141,8 @@ Test(badinput, garbage_workflow_task_is_dead_lettered)
     freeReplyObject(redisCommand(r, "XADD %s * nonsense 1", wft));
     /* well-formed, but for a workflow that does not exist */
     freeReplyObject(redisCommand(
-        r, "XADD %s * id ghost run 00000000-0000-4000-8000-000000000000 token 1",
+        r,
+        "XADD %s * id ghost run 00000000-0000-4000-8000-000000000000 token 1",
         wft));
     cr_assert(duro_test_wait_until(
                   integer_reply(r, "XLEN %s", DURO_DEAD_KEY) >= 1, 10000),

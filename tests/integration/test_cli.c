@@ -19,7 +19,8 @@ TestSuite(cli, .init = setup, .fini = duro_test_fini, .timeout = 60);
 static int count_substr(const char *s, const char *sub)
 {
     int n = 0;
-    for (const char *p = s; (p = strstr(p, sub)); p += strlen(sub)) n++;
+    for (const char *p = s; (p = strstr(p, sub)); p += strlen(sub))
+        n++;
     return n;
 }
 
@@ -36,8 +37,8 @@ Test(cli, start_result_history_describe)
     cr_assert(strstr(o.out, "cli-1"), "start printed: %s", o.out);
     duro_test_output_free(&o);
 
-    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "result",
-                  "--workflow-id", "cli-1", "--timeout", "10s", NULL);
+    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "result", "--workflow-id",
+                  "cli-1", "--timeout", "10s", NULL);
     cr_assert_eq(o.exit_code, 0, "result: %s", o.err);
     cr_assert_str_eq(o.out, "{\"done\":3}\n");
     duro_test_output_free(&o);
@@ -68,9 +69,9 @@ Test(cli, start_result_history_describe)
     cJSON *d = cJSON_Parse(o.out);
     cr_assert(cJSON_IsObject(d), "not a JSON object: %s", o.out);
     static const char *const fields[] = {
-        "workflowId", "runId",         "type",  "taskQueue",
-        "status",     "startTime",     "closeTime", "historyLength",
-        "input",      "result",        "workflowTask", "pendingActivities"};
+        "workflowId", "runId",     "type",         "taskQueue",
+        "status",     "startTime", "closeTime",    "historyLength",
+        "input",      "result",    "workflowTask", "pendingActivities"};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
         cr_assert(cJSON_HasObjectItem(d, fields[i]), "describe lacks %s: %s",
                   fields[i], o.out);
@@ -80,11 +81,11 @@ Test(cli, start_result_history_describe)
     cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED");
     cr_assert_eq(strlen(duro_test_str(d, "runId")), DURO_UUID_LEN);
     cr_assert_eq(duro_test_num(cJSON_GetObjectItem(d, "result"), "done", 0), 3);
-    cr_assert_eq(duro_test_num(cJSON_GetObjectItem(d, "input"), "activities", 0),
-                 3);
+    cr_assert_eq(
+        duro_test_num(cJSON_GetObjectItem(d, "input"), "activities", 0), 3);
     cr_assert(cJSON_IsString(cJSON_GetObjectItem(d, "closeTime")));
-    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(d, "pendingActivities")),
-                 0);
+    cr_assert_eq(
+        cJSON_GetArraySize(cJSON_GetObjectItem(d, "pendingActivities")), 0);
     cJSON_Delete(d);
     duro_test_output_free(&o);
 
@@ -166,9 +167,8 @@ Test(cli, unreachable_redis_fails_fast_with_a_clear_message)
 
     /* the same through the environment */
     setenv("DURO_REDIS_URL", url, 1);
-    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "start",
-                  "--workflow-id", "x", "--type", "t", "--task-queue", "q",
-                  NULL);
+    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "start", "--workflow-id",
+                  "x", "--type", "t", "--task-queue", "q", NULL);
     setenv("DURO_REDIS_URL", h.redis_url, 1);
     cr_assert_neq(o.exit_code, 0);
     cr_assert_lt(o.elapsed_ms, 6000, "took %lldms", (long long)o.elapsed_ms);

@@ -66,14 +66,14 @@ Test(crash, sigkill_worker_midway_every_workflow_completes_once)
                      3, "%s", id);
         cJSON_Delete(d);
         cJSON *hist = duro_test_history(c, id);
-        cr_assert_eq(duro_test_count_events(hist, "ActivityScheduled"), 3,
-                     "%s", id);
-        cr_assert_eq(duro_test_count_events(hist, "ActivityCompleted"), 3,
-                     "%s", id);
+        cr_assert_eq(duro_test_count_events(hist, "ActivityScheduled"), 3, "%s",
+                     id);
+        cr_assert_eq(duro_test_count_events(hist, "ActivityCompleted"), 3, "%s",
+                     id);
         cr_assert_eq(duro_test_count_events(hist, "TimerStarted"), 2, "%s", id);
         cr_assert_eq(duro_test_count_events(hist, "TimerFired"), 2, "%s", id);
-        cr_assert_eq(duro_test_count_events(hist, "WorkflowCompleted"), 1,
-                     "%s", id);
+        cr_assert_eq(duro_test_count_events(hist, "WorkflowCompleted"), 1, "%s",
+                     id);
         int seen[4] = {0};
         const cJSON *e;
         cJSON_ArrayForEach(e, hist)

@@ -30,8 +30,10 @@ Test(fanout, ten_activities_await_all)
     cr_assert_eq(duro_test_count_events(hist, "ActivityScheduled"), 10);
     cr_assert_eq(duro_test_count_events(hist, "ActivityCompleted"), 10);
     /* all ten are scheduled by the first workflow task, before any result */
-    const cJSON *first_done = duro_test_find_event(hist, "ActivityCompleted", 0);
-    const cJSON *last_sched = duro_test_find_event(hist, "ActivityScheduled", 9);
+    const cJSON *first_done =
+        duro_test_find_event(hist, "ActivityCompleted", 0);
+    const cJSON *last_sched =
+        duro_test_find_event(hist, "ActivityScheduled", 9);
     cr_assert_lt(duro_test_num(last_sched, "eventId", 0),
                  duro_test_num(first_done, "eventId", 0));
     /* each seq 1..10 completes exactly once */
@@ -44,7 +46,8 @@ Test(fanout, ten_activities_await_all)
         cr_assert(seq >= 1 && seq <= 10, "seq %d", seq);
         seen[seq]++;
     }
-    for (int s = 1; s <= 10; s++) cr_assert_eq(seen[s], 1, "seq %d", s);
+    for (int s = 1; s <= 10; s++)
+        cr_assert_eq(seen[s], 1, "seq %d", s);
     cr_assert_eq(duro_test_count_events(hist, "WorkflowCompleted"), 1);
     cJSON_Delete(hist);
     duro_client_free(c);

@@ -59,15 +59,17 @@ Test(faults, task_of_a_worker_killed_mid_task_is_reclaimed)
     unsetenv("DURO_TEST_STALL_MS");
     duro_client *c = duro_test_client(&h);
     duro_test_start(c, "reclaim-1", "stall", "test", NULL, 1000);
-    cr_assert(duro_test_wait_until(pending_on("wft", "test", "reclaim-1") == 1, 5000),
-              "the first worker never claimed the task");
+    cr_assert(
+        duro_test_wait_until(pending_on("wft", "test", "reclaim-1") == 1, 5000),
+        "the first worker never claimed the task");
     duro_test_kill(&h, stuck, SIGKILL);
     duro_test_spawn(&h, "duro-test-worker", NULL);
 
     int64_t t0 = duro_test_mono_ms();
     cJSON *d = duro_test_result(c, "reclaim-1", 20000);
     cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED");
-    cr_assert_lt(duro_test_mono_ms() - t0, 10000, "reclaimed after the 1s task timeout");
+    cr_assert_lt(duro_test_mono_ms() - t0, 10000,
+                 "reclaimed after the 1s task timeout");
     cJSON_Delete(d);
     cJSON *hist = duro_test_history(c, "reclaim-1");
     cr_assert_eq(duro_test_count_events(hist, "ActivityScheduled"), 1,
@@ -86,7 +88,8 @@ Test(faults, missed_heartbeat_retries_from_the_last_details)
     cJSON *d = duro_test_result(c, "hb-1", 30000);
     cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED");
     const cJSON *res = cJSON_GetObjectItem(d, "result");
-    cr_assert_eq(duro_test_num(res, "attempt", 0), 2, "attempt 1 missed its heartbeat");
+    cr_assert_eq(duro_test_num(res, "attempt", 0), 2,
+                 "attempt 1 missed its heartbeat");
     cr_assert_eq(duro_test_num(res, "resumedFrom", -1), 2,
                  "attempt 2 saw attempt 1's last details");
     cJSON_Delete(d);
@@ -97,10 +100,12 @@ Test(faults, missed_heartbeat_retries_from_the_last_details)
 Test(faults, sigterm_hands_a_running_activity_back)
 {
     duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "100ms", NULL);
-    pid_t first = duro_test_spawn(&h, "duro-test-worker", "--shutdown-grace", "500ms", NULL);
+    pid_t first = duro_test_spawn(&h, "duro-test-worker", "--shutdown-grace",
+                                  "500ms", NULL);
     duro_client *c = duro_test_client(&h);
     duro_test_start(c, "handback-1", "hold", "test", "{\"ms\":4000}", 0);
-    cr_assert(duro_test_wait_until(pending_on("act", "test", "handback-1") == 1, 5000));
+    cr_assert(duro_test_wait_until(pending_on("act", "test", "handback-1") == 1,
+                                   5000));
     duro_test_kill(&h, first, SIGTERM);
     cr_assert(duro_test_wait_until(!duro_test_alive(&h, first), 5000),
               "the worker did not stop after its grace period");
@@ -137,24 +142,25 @@ static void restart_redis(int64_t down_ms)
         int fd = open(log, O_WRONLY | O_APPEND | O_CREAT, 0644);
         dup2(fd, 1);
         dup2(fd, 2);
-        execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1",
-               "--save", "", "--appendonly", "yes", "--dir", h.dir, "--daemonize",
-               "no", (char *)NULL);
+        execlp("redis-server", "redis-server", "--port", port, "--bind",
+               "127.0.0.1", "--save", "", "--appendonly", "yes", "--dir", h.dir,
+               "--daemonize", "no", (char *)NULL);
         _exit(127);
     }
     h.redis_pid = pid;
-    cr_assert(duro_test_wait_until(({
-                  redisContext *r = redisConnect("127.0.0.1", h.redis_port);
-                  bool up = r && !r->err;
-                  if (up) {
-                      redisReply *rep = redisCommand(r, "PING");
-                      up = rep && rep->type == REDIS_REPLY_STATUS;
-                      if (rep) freeReplyObject(rep);
-                  }
-                  if (r) redisFree(r);
-                  up;
-              }),
-                                   5000),
+    cr_assert(duro_test_wait_until(
+                  ({
+                      redisContext *r = redisConnect("127.0.0.1", h.redis_port);
+                      bool up = r && !r->err;
+                      if (up) {
+                          redisReply *rep = redisCommand(r, "PING");
+                          up = rep && rep->type == REDIS_REPLY_STATUS;
+                          if (rep) freeReplyObject(rep);
+                      }
+                      if (r) redisFree(r);
+                      up;
+                  }),
+                  5000),
               "redis-server did not come back");
 }
 
@@ -162,20 +168,22 @@ Test(faults, activity_result_computed_while_redis_is_down_is_delivered)
 {
     redisContext *r = duro_test_redis(&h);
     freeReplyObject(redisCommand(r, "CONFIG SET appendonly yes"));
-    cr_assert(duro_test_wait_until(({
-                  redisReply *rep = redisCommand(r, "INFO persistence");
-                  bool done = rep && strstr(rep->str, "aof_rewrite_in_progress:0") &&
-                              strstr(rep->str, "aof_enabled:1");
-                  if (rep) freeReplyObject(rep);
-                  done;
-              }),
-                                   5000));
+    cr_assert(duro_test_wait_until(
+        ({
+            redisReply *rep = redisCommand(r, "INFO persistence");
+            bool done = rep && strstr(rep->str, "aof_rewrite_in_progress:0") &&
+                        strstr(rep->str, "aof_enabled:1");
+            if (rep) freeReplyObject(rep);
+            done;
+        }),
+        5000));
     redisFree(r);
     duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "100ms", NULL);
     duro_test_spawn(&h, "duro-test-worker", NULL);
     duro_client *c = duro_test_client(&h);
     duro_test_start(c, "outage-1", "hold", "test", "{\"ms\":1000}", 0);
-    cr_assert(duro_test_wait_until(pending_on("act", "test", "outage-1") == 1, 5000));
+    cr_assert(
+        duro_test_wait_until(pending_on("act", "test", "outage-1") == 1, 5000));
     duro_client_free(c);
 
     restart_redis(2500); /* the activity finishes while Redis is down */
@@ -183,8 +191,9 @@ Test(faults, activity_result_computed_while_redis_is_down_is_delivered)
     c = duro_test_client(&h);
     cJSON *d = duro_test_result(c, "outage-1", 30000);
     cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED");
-    cr_assert_eq(duro_test_num(cJSON_GetObjectItem(d, "result"), "attempt", 0), 1,
-                 "the first attempt's result was kept and delivered, not redone");
+    cr_assert_eq(
+        duro_test_num(cJSON_GetObjectItem(d, "result"), "attempt", 0), 1,
+        "the first attempt's result was kept and delivered, not redone");
     cJSON_Delete(d);
     cJSON *hist = duro_test_history(c, "outage-1");
     cr_assert_eq(duro_test_count_events(hist, "ActivityCompleted"), 1);
@@ -197,8 +206,8 @@ Test(faults, activity_result_computed_while_redis_is_down_is_delivered)
 static char *export(const char *id, const char *file)
 {
     duro_test_output o;
-    duro_test_run(&h, &o, 10000, "duro", "workflow", "history", "--workflow-id", id,
-                  "-o", "json", NULL);
+    duro_test_run(&h, &o, 10000, "duro", "workflow", "history", "--workflow-id",
+                  id, "-o", "json", NULL);
     cr_assert_eq(o.exit_code, 0, "history export: %s", o.err);
     static char path[PATH_MAX + 64];
     snprintf(path, sizeof(path), "%s/%s", h.dir, file);
@@ -239,7 +248,8 @@ Test(faults, replay_catches_changed_code_and_get_version_keeps_both_versions)
     cr_assert_not_null(strstr(out, "event 3"), "%s", out);
     cr_assert_not_null(strstr(out, "add_one"), "%s", out);
     cr_assert_eq(replay(old_history, "2", out, sizeof(out)), 0,
-                 "guarded by duro_get_version, old histories still replay: %s", out);
+                 "guarded by duro_get_version, old histories still replay: %s",
+                 out);
 
     duro_test_kill(&h, v1, SIGTERM);
     cr_assert(duro_test_wait_until(!duro_test_alive(&h, v1), 5000));

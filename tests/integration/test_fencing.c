@@ -38,7 +38,8 @@ static redisReply *cmd(redisContext *r, ...)
     va_list ap;
     va_start(ap, r);
     const char *a;
-    while ((a = va_arg(ap, const char *)) && n < 64) argv[n++] = a;
+    while ((a = va_arg(ap, const char *)) && n < 64)
+        argv[n++] = a;
     va_end(ap);
     redisReply *rep = redisCommandArgv(r, n, argv, NULL);
     cr_assert(rep, "redis: %s", r->errstr);
@@ -105,10 +106,21 @@ static char *hget(fake *f, const char *field)
 static redisReply *wft_complete(fake *f, const char *token, const char *entry,
                                 int ncmd, ...)
 {
-    const char *argv[64] = {"FCALL", "duro_wft_complete", "9",
-                            f->k.wf, f->k.hist, f->k.buf, f->wft, f->k.timers,
-                            f->k.pa, f->k.idx_open, f->k.idx_closed, f->act,
-                            f->run, token, entry,
+    const char *argv[64] = {"FCALL",
+                            "duro_wft_complete",
+                            "9",
+                            f->k.wf,
+                            f->k.hist,
+                            f->k.buf,
+                            f->wft,
+                            f->k.timers,
+                            f->k.pa,
+                            f->k.idx_open,
+                            f->k.idx_closed,
+                            f->act,
+                            f->run,
+                            token,
+                            entry,
                             "{\"now\":1,\"attempt\":1}"};
     int n = 16;
     char nbuf[16];
@@ -117,15 +129,15 @@ static redisReply *wft_complete(fake *f, const char *token, const char *entry,
     va_list ap;
     va_start(ap, ncmd);
     const char *a;
-    while ((a = va_arg(ap, const char *)) && n < 64) argv[n++] = a;
+    while ((a = va_arg(ap, const char *)) && n < 64)
+        argv[n++] = a;
     va_end(ap);
     redisReply *rep = redisCommandArgv(f->r, n, argv, NULL);
     cr_assert(rep, "redis: %s", f->r->errstr);
     return rep;
 }
 
-static redisReply *act_complete(fake *f, const char *attempt,
-                                const char *entry)
+static redisReply *act_complete(fake *f, const char *attempt, const char *entry)
 {
     char data[128];
     snprintf(data, sizeof(data),
@@ -172,8 +184,8 @@ Test(fencing, stale_workflow_task_token_is_rejected)
     cr_assert_str_neq(tok, token, "the token moved on");
 
     /* the old holder's completion is stale and changes nothing */
-    assert_stale(wft_complete(&f, token, entry, 1, "complete",
-                              "{\"result\":1}", "1", NULL),
+    assert_stale(wft_complete(&f, token, entry, 1, "complete", "{\"result\":1}",
+                              "1", NULL),
                  "completion with the old token");
     cr_assert_eq(xlen(&f), before, "history unchanged");
     char *status = hget(&f, "status"), *hlen2 = hget(&f, "hlen");
@@ -187,8 +199,8 @@ Test(fencing, stale_workflow_task_token_is_rejected)
     read_task(&f, f.wft, "token", entry2, sizeof(entry2), token2,
               sizeof(token2));
     cr_assert_str_eq(token2, tok);
-    rep = wft_complete(&f, token2, entry2, 1, "complete", "{\"result\":1}",
-                       "1", NULL);
+    rep = wft_complete(&f, token2, entry2, 1, "complete", "{\"result\":1}", "1",
+                       NULL);
     cr_assert_eq(rep->type, REDIS_REPLY_ARRAY, "%s",
                  rep->type == REDIS_REPLY_ERROR ? rep->str : "?");
     freeReplyObject(rep);
@@ -235,9 +247,9 @@ Test(fencing, stale_activity_attempt_is_rejected)
     cr_assert_str_eq(attempt, "1");
 
     /* attempt 1 times out; attempt 2 is enqueued at once (delay 0) */
-    rep = cmd(f.r, "FCALL", "duro_act_timeout", "7", f.k.wf, f.k.hist,
-              f.k.buf, f.wft, f.k.timers, f.k.pa, f.act, f.run, "1", "1",
-              aentry, "999999", "0", NULL);
+    rep = cmd(f.r, "FCALL", "duro_act_timeout", "7", f.k.wf, f.k.hist, f.k.buf,
+              f.wft, f.k.timers, f.k.pa, f.act, f.run, "1", "1", aentry,
+              "999999", "0", NULL);
     cr_assert_eq(rep->type, REDIS_REPLY_STRING, "%s",
                  rep->type == REDIS_REPLY_ERROR ? rep->str : "?");
     cr_assert_str_eq(rep->str, "timedout");

@@ -17,10 +17,11 @@
 #define MSG_PICKED_UP "🚗 Order picked up"
 #define MSG_DELIVERED "✅ Order delivered!"
 #define MSG_NO_DRIVER                                                          \
-    "⚠️ No drivers were available to pick up your order. Your payment has " \
+    "⚠️ No drivers were available to pick up your order. Your payment "    \
+    "has "                                                                     \
     "been refunded."
 #define MSG_NOT_DELIVERED                                                      \
-    "⚠️ Your driver was unable to deliver your order. Your payment has "    \
+    "⚠️ Your driver was unable to deliver your order. Your payment has "   \
     "been refunded."
 #define MSG_CANCELED                                                           \
     "⚠️ Your order was canceled. Your payment has been refunded."
@@ -42,16 +43,16 @@ TestSuite(food, .init = setup, .fini = duro_test_fini, .timeout = 60);
  * startup is not what they test). */
 static void wait_up(pid_t pid)
 {
-    cr_assert(duro_test_wait_until(duro_test_log_contains(&h, pid, "REDIS UP"),
-                                   5000),
-              "pid %d did not connect to redis", (int)pid);
+    cr_assert(
+        duro_test_wait_until(duro_test_log_contains(&h, pid, "REDIS UP"), 5000),
+        "pid %d did not connect to redis", (int)pid);
 }
 
 /* spawn_food starts a scheduler and one food-worker; returns the worker. */
 static pid_t spawn_food(void)
 {
-    pid_t s = duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "100ms",
-                              NULL);
+    pid_t s =
+        duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "100ms", NULL);
     pid_t w = duro_test_spawn(&h, "food-worker", NULL);
     wait_up(s);
     wait_up(w);
@@ -66,8 +67,8 @@ static void start_order(duro_client *c, const char *id, const char *input)
 static void send_signal(duro_client *c, const char *id, const char *name)
 {
     int rc = duro_client_signal(c, id, name, NULL, NULL);
-    cr_assert_eq(rc, 0, "signal %s to %s: %s (%s)", name, id,
-                 duro_strerror(rc), duro_client_errstr(c));
+    cr_assert_eq(rc, 0, "signal %s to %s: %s (%s)", name, id, duro_strerror(rc),
+                 duro_client_errstr(c));
 }
 
 /* get_status asks getStatus; the caller frees the object. */
@@ -128,8 +129,8 @@ static bool wft_idle(duro_client *c, const char *id)
 {
     cJSON *d = NULL;
     cr_assert_eq(duro_client_describe(c, id, &d), 0, "describe %s", id);
-    bool idle = !cJSON_IsTrue(cJSON_GetObjectItem(
-        cJSON_GetObjectItem(d, "workflowTask"), "pending"));
+    bool idle = !cJSON_IsTrue(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(d, "workflowTask"), "pending"));
     cJSON_Delete(d);
     return idle;
 }
@@ -200,8 +201,8 @@ static int activity_seq(const cJSON *hist, const char *name)
 {
     int i = event_index(hist, "ActivityScheduled", name, 0);
     if (i < 0) return -1;
-    return (int)duro_test_num(
-        duro_test_event_data(cJSON_GetArrayItem(hist, i)), "seq", -1);
+    return (int)duro_test_num(duro_test_event_data(cJSON_GetArrayItem(hist, i)),
+                              "seq", -1);
 }
 
 /* activity_outcome: the ActivityCompleted/Failed event of activity seq. */
@@ -232,8 +233,9 @@ static void assert_failed_with(cJSON *d, const char *id, const char *message)
 {
     char *p = cJSON_PrintUnformatted(d);
     cr_assert_str_eq(duro_test_str(d, "status"), "FAILED", "%s: %s", id, p);
-    cr_assert_str_eq(duro_test_str(cJSON_GetObjectItem(d, "failure"), "message"),
-                     message, "%s: %s", id, p);
+    cr_assert_str_eq(
+        duro_test_str(cJSON_GetObjectItem(d, "failure"), "message"), message,
+        "%s: %s", id, p);
     free(p);
 }
 
@@ -304,7 +306,8 @@ Test(food, happy_path_moves_through_the_states_and_completes)
     for (int i = di + 1; task_now < 0 && i < cJSON_GetArraySize(hist); i++) {
         const cJSON *ev = cJSON_GetArrayItem(hist, i);
         if (!strcmp(duro_test_str(ev, "type"), "WorkflowTaskCompleted"))
-            task_now = (int64_t)duro_test_num(duro_test_event_data(ev), "now", -1);
+            task_now =
+                (int64_t)duro_test_num(duro_test_event_data(ev), "now", -1);
     }
     cr_assert_geq(iso_ms(at), signaled,
                   "deliveredAt %s is %lldms before the delivered signal was "
@@ -312,14 +315,15 @@ Test(food, happy_path_moves_through_the_states_and_completes)
                   at, (long long)(signaled - iso_ms(at)));
     cr_assert_eq(iso_ms(at), task_now,
                  "deliveredAt %s is not the now (%lld) of the task that "
-                 "applied the signal", at, (long long)task_now);
+                 "applied the signal",
+                 at, (long long)task_now);
 
     /* the only timer that fired is the rating delay (the waits' timers
      * were canceled when their signals came) */
     cr_assert_eq(duro_test_count_events(hist, "TimerFired"), 1);
     int fired = (int)duro_test_num(
-        duro_test_event_data(duro_test_find_event(hist, "TimerFired", 0)), "seq",
-        -1);
+        duro_test_event_data(duro_test_find_event(hist, "TimerFired", 0)),
+        "seq", -1);
     const cJSON *e, *started = NULL;
     cJSON_ArrayForEach(e, hist)
     {
@@ -490,7 +494,8 @@ Test(food, query_after_completion_answers_from_history)
     deliver_order(c, "closed-q-1");
 
     char *first = NULL;
-    int rc = duro_client_query(c, "closed-q-1", "getStatus", NULL, 5000, &first);
+    int rc =
+        duro_client_query(c, "closed-q-1", "getStatus", NULL, 5000, &first);
     cr_assert_eq(rc, 0, "%s", duro_client_errstr(c));
     cJSON *s = cJSON_Parse(first);
     cr_assert_str_eq(duro_test_str(s, "state"), "Delivered", "%s", first);
@@ -636,8 +641,8 @@ Test(food, signal_with_start_then_signal_with_start_on_the_running_order)
               "\"deliveryTimeout\":\"10s\",\"ratingDelay\":\"200ms\"}";
     char run1[DURO_UUID_LEN + 1], run2[DURO_UUID_LEN + 1];
     bool started = false;
-    int rc = duro_client_signal_with_start(c, &o, "pickedUp", NULL, run1,
-                                           &started);
+    int rc =
+        duro_client_signal_with_start(c, &o, "pickedUp", NULL, run1, &started);
     cr_assert_eq(rc, 0, "%s", duro_client_errstr(c));
     cr_assert(started);
 
@@ -648,7 +653,8 @@ Test(food, signal_with_start_then_signal_with_start_on_the_running_order)
     cr_assert_str_eq(duro_test_str(cJSON_GetArrayItem(hist, 1), "type"),
                      "SignalReceived");
     cr_assert_str_eq(
-        duro_test_str(duro_test_event_data(cJSON_GetArrayItem(hist, 1)), "name"),
+        duro_test_str(duro_test_event_data(cJSON_GetArrayItem(hist, 1)),
+                      "name"),
         "pickedUp");
     cJSON_Delete(hist);
 
@@ -725,8 +731,10 @@ Test(food, signal_while_a_workflow_task_is_outstanding_is_buffered_in_order)
         if (!strcmp(duro_test_str(cJSON_GetArrayItem(hist, i), "type"),
                     "WorkflowTaskCompleted"))
             commit_between = true;
-    cr_assert(commit_between, "no task commit between pickedUp (%d) and "
-                              "delivered (%d)", pi, di);
+    cr_assert(commit_between,
+              "no task commit between pickedUp (%d) and "
+              "delivered (%d)",
+              pi, di);
     cJSON_Delete(hist);
     redisFree(r);
     duro_client_free(c);
@@ -760,7 +768,8 @@ Test(food, back_to_back_signals_complete_the_order)
     }
     cr_log_info("back-to-back: %d of %d checked with a task outstanding",
                 outstanding, N / 2);
-    for (int i = 0; i < N; i++) check_back_to_back(c, r, ids[i]);
+    for (int i = 0; i < N; i++)
+        check_back_to_back(c, r, ids[i]);
     redisFree(r);
     duro_client_free(c);
     duro_test_finish(&h);
@@ -782,8 +791,8 @@ Test(food, signal_to_a_closed_order_is_refused)
     cr_assert(strstr(e, "running"), "message: %s", e);
 
     duro_test_output o;
-    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "signal",
-                  "--workflow-id", "done-1", "--name", "pickedUp", NULL);
+    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "signal", "--workflow-id",
+                  "done-1", "--name", "pickedUp", NULL);
     cr_assert_eq(o.exit_code, 1, "exit %d; stdout %s; stderr %s", o.exit_code,
                  o.out, o.err);
     cr_assert(strstr(o.err, "COMPLETED"), "stderr: %s", o.err);

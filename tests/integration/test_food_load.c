@@ -15,8 +15,8 @@
 
 #define QUEUE "durable-food"
 #define ORDERS 200
-#define DRIVE_MS 90000      /* all signals sent within this */
-#define MAX_DELAY_MS 1500   /* random wait before each signal */
+#define DRIVE_MS 90000    /* all signals sent within this */
+#define MAX_DELAY_MS 1500 /* random wait before each signal */
 #define CHARGE_POLL_MS 50
 
 static duro_test_harness h;
@@ -115,8 +115,8 @@ static int drive(duro_client *c, redisContext *r, unsigned *seed)
 
 /* check_order: NULL when the order closed as the spec says, else why not
  * (static buffer). */
-static const char *check_order(duro_client *c, redisContext *r,
-                               const order *o, int64_t timeout_ms)
+static const char *check_order(duro_client *c, redisContext *r, const order *o,
+                               int64_t timeout_ms)
 {
     static char why[1024];
     cJSON *d = NULL;
@@ -237,10 +237,13 @@ Test(food_load, two_hundred_orders_on_two_workers_all_complete)
     fprintf(stderr, "food-load: orders=%d completed=%d wall=%.1fs\n", ORDERS,
             completed, wall);
 
-    cr_assert_eq(signaled, ORDERS, "only %d orders were charged in time to be "
-                                   "signaled", signaled);
-    cr_assert_eq(completed, ORDERS, "%d of %d orders are not as specified "
-                                    "(first ones above)",
+    cr_assert_eq(signaled, ORDERS,
+                 "only %d orders were charged in time to be "
+                 "signaled",
+                 signaled);
+    cr_assert_eq(completed, ORDERS,
+                 "%d of %d orders are not as specified "
+                 "(first ones above)",
                  ORDERS - completed, ORDERS);
 
     /* both workers took part */
@@ -249,7 +252,8 @@ Test(food_load, two_hundred_orders_on_two_workers_all_complete)
         if (h.children[i].pid == w1) log1 = h.children[i].log;
         if (h.children[i].pid == w2) log2 = h.children[i].log;
     }
-    int a1 = count_in_log(log1, "ACTIVITY"), a2 = count_in_log(log2, "ACTIVITY");
+    int a1 = count_in_log(log1, "ACTIVITY"),
+        a2 = count_in_log(log2, "ACTIVITY");
     fprintf(stderr, "food-load: activity log lines worker1=%d worker2=%d\n", a1,
             a2);
     cr_assert(a1 > 0 && a2 > 0, "one worker did all the work (%d, %d)", a1, a2);

@@ -25,7 +25,8 @@ TestSuite(metrics, .init = setup, .fini = duro_test_fini, .timeout = 60);
 static int http_get(int port, const char *path, char *buf, size_t size)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
         close(fd);
@@ -54,8 +55,10 @@ static double metric_sum(const char *text, const char *name)
 {
     double sum = 0;
     size_t len = strlen(name);
-    for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
-        if (strncmp(l, name, len) != 0 || (l[len] != ' ' && l[len] != '{')) continue;
+    for (const char *l = text; l && *l;
+         l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        if (strncmp(l, name, len) != 0 || (l[len] != ' ' && l[len] != '{'))
+            continue;
         const char *v = strchr(l, ' ');
         const char *nl = strchr(l, '\n');
         if (v && (!nl || v < nl)) sum += atof(v + 1);
@@ -68,9 +71,11 @@ Test(metrics, a_worker_serves_plausible_metrics_after_100_workflows)
     int port = duro_test_free_port();
     char addr[64];
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
-    pid_t worker = duro_test_spawn(&h, "bench-worker", "--metrics-addr", addr, NULL);
+    pid_t worker =
+        duro_test_spawn(&h, "bench-worker", "--metrics-addr", addr, NULL);
     static char body[1 << 20];
-    cr_assert(duro_test_wait_until(http_get(port, "/readyz", body, sizeof(body)) == 200, 5000),
+    cr_assert(duro_test_wait_until(
+                  http_get(port, "/readyz", body, sizeof(body)) == 200, 5000),
               "/readyz never became ready");
     cr_assert_eq(http_get(port, "/healthz", body, sizeof(body)), 200);
     cr_assert_eq(http_get(port, "/nope", body, sizeof(body)), 404);
@@ -98,12 +103,16 @@ Test(metrics, a_worker_serves_plausible_metrics_after_100_workflows)
     cr_assert_geq(metric_sum(body, "duro_worker_workflow_tasks_total"), 300,
                   "3 workflow tasks per workflow (1 queued + 2 eager)");
     double replays = metric_sum(body, "duro_worker_replays_total");
-    cr_assert(replays >= 100 && replays <= 110, "about one replay per workflow: %g", replays);
+    cr_assert(replays >= 100 && replays <= 110,
+              "about one replay per workflow: %g", replays);
     cr_assert_geq(metric_sum(body, "duro_worker_activity_seconds_count"), 200);
-    cr_assert_geq(metric_sum(body, "duro_worker_workflow_task_seconds_count"), 1);
-    cr_assert_eq(metric_sum(body, "duro_worker_redis_connected"), 3, "%s", body);
+    cr_assert_geq(metric_sum(body, "duro_worker_workflow_task_seconds_count"),
+                  1);
+    cr_assert_eq(metric_sum(body, "duro_worker_redis_connected"), 3, "%s",
+                 body);
     cr_assert_not_null(strstr(body, "duro_build_info{"), "%s", body);
-    cr_assert_not_null(strstr(body, "# TYPE duro_worker_activity_seconds histogram"));
+    cr_assert_not_null(
+        strstr(body, "# TYPE duro_worker_activity_seconds histogram"));
     cr_assert(duro_test_wait_until(
                   (http_get(port, "/metrics", body, sizeof(body)) == 200 &&
                    strstr(body, "duro_task_queue_backlog{")),

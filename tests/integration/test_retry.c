@@ -92,7 +92,8 @@ Test(retry, non_retryable_failure_fails_the_workflow)
     cr_assert_str_eq(duro_test_str(afail, "message"), "card declined");
     cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(afail, "nonRetryable")));
     cr_assert_eq(duro_test_count_events(hist, "WorkflowFailed"), 1);
-    cr_assert_eq(count_lines("fatal "), 1, "a non-retryable error is not retried");
+    cr_assert_eq(count_lines("fatal "), 1,
+                 "a non-retryable error is not retried");
     cJSON_Delete(hist);
     duro_client_free(c);
     duro_test_finish(&h);

@@ -89,15 +89,16 @@ Test(timers, timer_survives_a_scheduler_restart)
     duro_client *c = duro_test_client(&h);
     duro_test_start(c, "restart-1", "sleep", "test", "{\"ms\":800}", 0);
     /* wait until the timer is recorded, then kill the only scheduler */
-    cr_assert(duro_test_wait_until(({
-                  cJSON *hist = NULL;
-                  int n = 0;
-                  if (duro_client_history(c, "restart-1", NULL, &hist) == 0)
-                      n = duro_test_count_events(hist, "TimerStarted");
-                  cJSON_Delete(hist);
-                  n == 1;
-              }),
-                                   10000),
+    cr_assert(duro_test_wait_until(
+                  ({
+                      cJSON *hist = NULL;
+                      int n = 0;
+                      if (duro_client_history(c, "restart-1", NULL, &hist) == 0)
+                          n = duro_test_count_events(hist, "TimerStarted");
+                      cJSON_Delete(hist);
+                      n == 1;
+                  }),
+                  10000),
               "TimerStarted never recorded");
     duro_test_kill(&h, s, SIGKILL);
     duro_test_sleep_ms(1000); /* the timer comes due with no scheduler */

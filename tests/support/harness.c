@@ -46,8 +46,8 @@ void duro_test_sleep_ms(int64_t ms)
 
 /* start_child forks and execs path with argv, stdout and stderr appended to
  * log (or to out/err when given). The child dies with the test process. */
-static pid_t start_child(const char *path, char *const argv[],
-                         const char *out, const char *err)
+static pid_t start_child(const char *path, char *const argv[], const char *out,
+                         const char *err)
 {
     pid_t parent = getpid();
     fflush(stdout);
@@ -138,7 +138,8 @@ pid_t duro_test_spawnv(duro_test_harness *h, const char *prog,
     char *argv[MAX_ARGS + 2];
     int n = 0;
     argv[n++] = path;
-    for (int i = 0; args && args[i] && n < MAX_ARGS; i++) argv[n++] = args[i];
+    for (int i = 0; args && args[i] && n < MAX_ARGS; i++)
+        argv[n++] = args[i];
     argv[n] = NULL;
     pid_t pid = start_child(path, argv, ch->log, NULL);
     cr_assert_gt(pid, 0, "fork: %s", strerror(errno));
@@ -158,7 +159,8 @@ pid_t duro_test_spawn(duro_test_harness *h, const char *prog, ...)
     va_list ap;
     va_start(ap, prog);
     char *a;
-    while ((a = va_arg(ap, char *)) && n < MAX_ARGS) args[n++] = a;
+    while ((a = va_arg(ap, char *)) && n < MAX_ARGS)
+        args[n++] = a;
     va_end(ap);
     args[n] = NULL;
     return duro_test_spawnv(h, prog, args);
@@ -168,8 +170,8 @@ void duro_test_kill(duro_test_harness *h, pid_t pid, int sig)
 {
     duro_test_child *ch = child_of(h, pid);
     cr_assert(ch, "pid %d was not started by the harness", (int)pid);
-    if (sig == SIGKILL || sig == SIGTERM || sig == SIGINT ||
-        sig == SIGQUIT || sig == SIGABRT)
+    if (sig == SIGKILL || sig == SIGTERM || sig == SIGINT || sig == SIGQUIT ||
+        sig == SIGABRT)
         ch->killed_with = sig;
     if (!ch->reaped) kill(pid, sig);
 }
@@ -183,8 +185,7 @@ bool duro_test_alive(duro_test_harness *h, pid_t pid)
 /* ended_badly: a Duro child that crashed or failed its shutdown. */
 static bool ended_badly(const duro_test_child *ch)
 {
-    if (WIFSIGNALED(ch->status))
-        return WTERMSIG(ch->status) != ch->killed_with;
+    if (WIFSIGNALED(ch->status)) return WTERMSIG(ch->status) != ch->killed_with;
     if (WIFEXITED(ch->status))
         return WEXITSTATUS(ch->status) != 0 && ch->killed_with != SIGKILL;
     return false;
@@ -234,8 +235,9 @@ static int stop_children(duro_test_harness *h)
         duro_test_child *ch = &h->children[i];
         int64_t left = deadline - duro_test_mono_ms();
         if (!reap(ch, left > 0 ? left : 0)) {
-            fprintf(stderr, "harness: %s (pid %d) ignored SIGTERM for %dms; "
-                            "SIGKILL\n",
+            fprintf(stderr,
+                    "harness: %s (pid %d) ignored SIGTERM for %dms; "
+                    "SIGKILL\n",
                     ch->name, (int)ch->pid, STOP_GRACE_MS);
             kill(ch->pid, SIGKILL);
             reap(ch, 2000);
@@ -289,7 +291,8 @@ void duro_test_dump_logs(duro_test_harness *h, int lines)
         }
         for (long k = n > lines ? n - lines : 0; ring && k < n; k++)
             fputs(ring[k % lines], stderr);
-        for (int k = 0; ring && k < lines; k++) free(ring[k]);
+        for (int k = 0; ring && k < lines; k++)
+            free(ring[k]);
         free(ring);
         free(line);
         fclose(f);
@@ -326,8 +329,10 @@ void duro_test_finish(duro_test_harness *h)
     if (bad) duro_test_dump_logs(h, 40);
     remove_dir(h);
     h->passed = true; /* logs already shown if something was wrong */
-    cr_assert_eq(bad, 0, "%d child process(es) crashed or did not stop "
-                         "cleanly (see above)", bad);
+    cr_assert_eq(bad, 0,
+                 "%d child process(es) crashed or did not stop "
+                 "cleanly (see above)",
+                 bad);
 }
 
 void duro_test_fini(void)
@@ -428,10 +433,24 @@ void duro_test_redis_start(duro_test_harness *h)
         int port = 20000 + rand() % 40000;
         char sport[16];
         snprintf(sport, sizeof(sport), "%d", port);
-        char *argv[] = {"redis-server", "--port", sport, "--bind", "127.0.0.1",
-                        "--save", "", "--appendonly", "no", "--dir", h->dir,
-                        "--daemonize", "no", "--protected-mode", "no",
-                        "--logfile", redis_log, NULL};
+        char *argv[] = {"redis-server",
+                        "--port",
+                        sport,
+                        "--bind",
+                        "127.0.0.1",
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                        "--dir",
+                        h->dir,
+                        "--daemonize",
+                        "no",
+                        "--protected-mode",
+                        "no",
+                        "--logfile",
+                        redis_log,
+                        NULL};
         pid_t pid = start_child("redis-server", argv, redis_log, NULL);
         cr_assert_gt(pid, 0, "fork: %s", strerror(errno));
         int64_t deadline = duro_test_mono_ms() + REDIS_READY_MS;
@@ -447,8 +466,8 @@ void duro_test_redis_start(duro_test_harness *h)
         if (ready) {
             h->redis_pid = pid;
             h->redis_port = port;
-            snprintf(h->redis_url, sizeof(h->redis_url),
-                     "redis://127.0.0.1:%d", port);
+            snprintf(h->redis_url, sizeof(h->redis_url), "redis://127.0.0.1:%d",
+                     port);
             setenv("DURO_REDIS_URL", h->redis_url, 1);
             return;
         }
@@ -505,11 +524,9 @@ cJSON *duro_test_result(duro_client *c, const char *id, int64_t timeout_ms)
     if (rc != 0) {
         cJSON *now = NULL;
         char *s = NULL;
-        if (duro_client_describe(c, id, &now) == 0)
-            s = cJSON_Print(now);
+        if (duro_client_describe(c, id, &now) == 0) s = cJSON_Print(now);
         cr_assert_fail("result of %s: %s (%s); describe: %s", id,
-                       duro_strerror(rc), duro_client_errstr(c),
-                       s ? s : "-");
+                       duro_strerror(rc), duro_client_errstr(c), s ? s : "-");
     }
     return d;
 }
@@ -534,8 +551,7 @@ int duro_test_count_events(const cJSON *history, const char *type)
     return n;
 }
 
-const cJSON *duro_test_find_event(const cJSON *history, const char *type,
-                                  int n)
+const cJSON *duro_test_find_event(const cJSON *history, const char *type, int n)
 {
     const cJSON *e;
     cJSON_ArrayForEach(e, history)
@@ -555,8 +571,8 @@ int64_t duro_test_event_time_ms(const cJSON *event)
     const char *s = duro_test_str(event, "time");
     struct tm tm = {0};
     int ms = 0;
-    if (sscanf(s, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon,
-               &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) != 7)
+    if (sscanf(s, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) != 7)
         return -1;
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
@@ -608,7 +624,8 @@ void duro_test_run(duro_test_harness *h, duro_test_output *o,
     va_list ap;
     va_start(ap, prog);
     char *a;
-    while ((a = va_arg(ap, char *)) && n < MAX_ARGS + 1) argv[n++] = a;
+    while ((a = va_arg(ap, char *)) && n < MAX_ARGS + 1)
+        argv[n++] = a;
     va_end(ap);
     argv[n] = NULL;
     int64_t t0 = duro_test_mono_ms();
@@ -621,9 +638,8 @@ void duro_test_run(duro_test_harness *h, duro_test_output *o,
         o->timed_out = true;
     }
     o->elapsed_ms = duro_test_mono_ms() - t0;
-    o->exit_code = !o->timed_out && WIFEXITED(ch.status)
-                       ? WEXITSTATUS(ch.status)
-                       : -1;
+    o->exit_code =
+        !o->timed_out && WIFEXITED(ch.status) ? WEXITSTATUS(ch.status) : -1;
     o->out = slurp(out);
     o->err = slurp(err);
 }
@@ -646,7 +662,8 @@ bool duro_test_log_contains(duro_test_harness *h, pid_t pid, const char *s)
     char *line = NULL;
     size_t cap = 0;
     bool found = false;
-    while (!found && getline(&line, &cap, f) >= 0) found = strstr(line, s);
+    while (!found && getline(&line, &cap, f) >= 0)
+        found = strstr(line, s);
     free(line);
     fclose(f);
     return found;

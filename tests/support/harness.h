@@ -52,15 +52,15 @@ typedef struct {
 /* duro_test_harness: zero it (static storage does) before
  * duro_test_redis_start. */
 typedef struct {
-    char dir[PATH_MAX];     /* temp dir: redis files and child logs */
+    char dir[PATH_MAX]; /* temp dir: redis files and child logs */
     int redis_port;
     char redis_url[64];
     pid_t redis_pid;
     duro_test_child children[DURO_TEST_MAX_CHILDREN];
     int nchildren;
-    bool passed;            /* set by duro_test_finish */
+    bool passed; /* set by duro_test_finish */
     bool stopped;
-    int bad_children;       /* what stop found */
+    int bad_children; /* what stop found */
 } duro_test_harness;
 
 /* duro_test_redis_start starts redis-server on 127.0.0.1 on a free port in
@@ -124,11 +124,11 @@ void duro_test_sleep_ms(int64_t ms);
 /* duro_test_output: what duro_test_run captured; free with
  * duro_test_output_free. */
 typedef struct {
-    int exit_code;   /* -1 when it died by a signal or timed out */
+    int exit_code; /* -1 when it died by a signal or timed out */
     bool timed_out;
     int64_t elapsed_ms;
-    char *out;       /* stdout, NUL-terminated */
-    char *err;       /* stderr */
+    char *out; /* stdout, NUL-terminated */
+    char *err; /* stderr */
 } duro_test_output;
 
 /* duro_test_run runs DURO_BIN_DIR/<prog> with the NULL-terminated

@@ -178,8 +178,7 @@ static cJSON *wf_retry(duro_wf *wf, const cJSON *input)
     duro_result r = duro_activity(wf, "flaky", NULL, &o);
     if (!r.ok) return duro_fail(wf, NULL, "flaky: %s", r.error);
     cJSON *res = cJSON_CreateObject();
-    cJSON_AddNumberToObject(res, "attempt",
-                            input_int(r.value, "attempt", -1));
+    cJSON_AddNumberToObject(res, "attempt", input_int(r.value, "attempt", -1));
     return res;
 }
 
@@ -212,8 +211,7 @@ static cJSON *wf_timeout(duro_wf *wf, const cJSON *input)
     duro_result r = duro_activity(wf, "slow", NULL, &o);
     if (!r.ok) return duro_fail(wf, NULL, "slow: %s", r.error);
     cJSON *res = cJSON_CreateObject();
-    cJSON_AddNumberToObject(res, "attempt",
-                            input_int(r.value, "attempt", -1));
+    cJSON_AddNumberToObject(res, "attempt", input_int(r.value, "attempt", -1));
     return res;
 }
 
@@ -275,7 +273,8 @@ static cJSON *wf_stall(duro_wf *wf, const cJSON *input)
 {
     const char *stall = getenv("DURO_TEST_STALL_MS");
     if (stall && !duro_is_replaying(wf)) {
-        struct timespec ts = {atoi(stall) / 1000, (atoi(stall) % 1000) * 1000000L};
+        struct timespec ts = {atoi(stall) / 1000,
+                              (atoi(stall) % 1000) * 1000000L};
         nanosleep(&ts, NULL);
     }
     duro_activity_opts o = quick_opts();

@@ -17,12 +17,14 @@ typedef struct {
     int len;
 } trace;
 
-static void note(trace *t, char ch) {
+static void note(trace *t, char ch)
+{
     cr_assert_lt(t->len, (int)sizeof(t->log) - 1);
     t->log[t->len++] = ch;
 }
 
-static void ping(void *arg) {
+static void ping(void *arg)
+{
     trace *t = arg;
     for (int i = 0; i < 3; i++) {
         note(t, 'a' + i);
@@ -31,7 +33,8 @@ static void ping(void *arg) {
     note(t, 'z');
 }
 
-Test(coro, ping_pong_ordering) {
+Test(coro, ping_pong_ordering)
+{
     trace t = {0};
     duro__coro *c;
 
@@ -48,14 +51,16 @@ Test(coro, ping_pong_ordering) {
     duro__coro_free(c);
 }
 
-static void two_step(void *arg) {
+static void two_step(void *arg)
+{
     int *n = arg;
     (*n)++;
     duro__coro_yield();
     (*n)++;
 }
 
-Test(coro, interleaves_two_coroutines) {
+Test(coro, interleaves_two_coroutines)
+{
     int a = 0, b = 0;
     duro__coro *ca, *cb;
 
@@ -80,7 +85,8 @@ Test(coro, interleaves_two_coroutines) {
 #define MANY 10000
 #define MANY_YIELDS 3
 
-static void count_up(void *arg) {
+static void count_up(void *arg)
+{
     int *n = arg;
     /* a local that must survive the switches on this coroutine's stack */
     volatile int mine = 0;
@@ -91,7 +97,8 @@ static void count_up(void *arg) {
     *n = mine;
 }
 
-Test(coro, ten_thousand_alive_then_freed) {
+Test(coro, ten_thousand_alive_then_freed)
+{
     static duro__coro *cs[MANY];
     static int counts[MANY];
 
@@ -110,7 +117,8 @@ Test(coro, ten_thousand_alive_then_freed) {
 
 /* ---- Freeing ---- */
 
-static void yield_forever(void *arg) {
+static void yield_forever(void *arg)
+{
     (void)arg;
     char buf[512];
     memset(buf, 0x5a, sizeof(buf)); /* leave redzones and live data behind */
@@ -118,7 +126,8 @@ static void yield_forever(void *arg) {
         duro__coro_yield();
 }
 
-Test(coro, free_suspended) {
+Test(coro, free_suspended)
+{
     /* Free suspended coroutines, then reuse their (cached) stacks: an ASan
      * build must not trip over what the abandoned frames left behind. */
     for (int round = 0; round < 3; round++) {
@@ -134,7 +143,8 @@ Test(coro, free_suspended) {
     }
 }
 
-Test(coro, free_never_started_and_null) {
+Test(coro, free_never_started_and_null)
+{
     duro__coro *c;
 
     cr_assert_eq(duro__coro_new(&c, 0, yield_forever, NULL), 0);
@@ -146,21 +156,23 @@ Test(coro, free_never_started_and_null) {
 
 /* recurse uses about 256 + frame bytes per level; volatile and the use of
  * the result after the call keep the compiler from flattening it. */
-static int recurse(int depth) {
+static int recurse(int depth)
+{
     volatile char pad[256];
     pad[0] = (char)depth;
     pad[sizeof(pad) - 1] = (char)depth;
-    if (depth == 0)
-        return pad[0];
+    if (depth == 0) return pad[0];
     return recurse(depth - 1) + pad[sizeof(pad) - 1] - (char)depth + 1;
 }
 
-static void deep(void *arg) {
+static void deep(void *arg)
+{
     int *out = arg;
     *out = recurse(*out);
 }
 
-Test(coro, deep_recursion_fits_default_stack) {
+Test(coro, deep_recursion_fits_default_stack)
+{
     /* 150 levels is ~45 KiB of a 64 KiB stack (more under ASan, whose
      * stacks are larger to match). */
     int n = 150;
@@ -173,7 +185,8 @@ Test(coro, deep_recursion_fits_default_stack) {
     duro__coro_free(c);
 }
 
-Test(coro, custom_stack_size) {
+Test(coro, custom_stack_size)
+{
     int n = 1000; /* ~300 KiB */
     duro__coro *c;
 
@@ -184,7 +197,8 @@ Test(coro, custom_stack_size) {
     duro__coro_free(c);
 }
 
-static void overflow(void *arg) {
+static void overflow(void *arg)
+{
     (void)arg;
     recurse(1 << 30);
 }
@@ -193,7 +207,8 @@ static void overflow(void *arg) {
  * exhausted stack, so no handler could run there anyway; the default
  * action is restored so that ASan's own handler (which would report the
  * overflow and exit 1) does not hide the signal. */
-Test(coro, overflow_hits_guard_page, .signal = SIGSEGV) {
+Test(coro, overflow_hits_guard_page, .signal = SIGSEGV)
+{
     duro__coro *c;
 
     signal(SIGSEGV, SIG_DFL);
@@ -204,14 +219,16 @@ Test(coro, overflow_hits_guard_page, .signal = SIGSEGV) {
 
 /* ---- Current ---- */
 
-static void who_am_i(void *arg) {
+static void who_am_i(void *arg)
+{
     duro__coro **seen = arg;
     seen[0] = duro__coro_current();
     duro__coro_yield();
     seen[1] = duro__coro_current();
 }
 
-Test(coro, current_inside_and_outside) {
+Test(coro, current_inside_and_outside)
+{
     duro__coro *seen[2] = {NULL, NULL};
     duro__coro *c;
 
@@ -230,13 +247,15 @@ Test(coro, current_inside_and_outside) {
 
 #define BENCH_ROUNDS 200000
 
-static void spin(void *arg) {
+static void spin(void *arg)
+{
     (void)arg;
     for (;;)
         duro__coro_yield();
 }
 
-static int64_t now_ns(void) {
+static int64_t now_ns(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
@@ -244,7 +263,8 @@ static int64_t now_ns(void) {
 
 /* Prints the cost of one switch (a resume+yield round trip is two). It
  * asserts nothing about speed: machines and builds differ too much. */
-Test(coro, bench_switch) {
+Test(coro, bench_switch)
+{
     duro__coro *c;
 
     cr_assert_eq(duro__coro_new(&c, 0, spin, NULL), 0);

@@ -97,8 +97,8 @@ Test(metrics, escapes_help_and_label_values, .init = setup, .fini = teardown)
 {
     duro_metrics_describe(m, "duro_e", "gauge", "a \\ b\nc \"q\"");
     char labels[128] = "";
-    cr_assert(duro_metrics_label(labels, sizeof(labels), "type",
-                                 "or\"d\\er\nx"));
+    cr_assert(
+        duro_metrics_label(labels, sizeof(labels), "type", "or\"d\\er\nx"));
     cr_assert(duro_metrics_label(labels, sizeof(labels), "queue", "food"));
     cr_assert_str_eq(labels, "type=\"or\\\"d\\\\er\\nx\",queue=\"food\"");
     duro_metrics_set(m, "duro_e", labels, 1);
@@ -117,8 +117,7 @@ Test(metrics, label_that_does_not_fit_leaves_buffer_alone)
     cr_assert_str_eq(b, "a=\"1\"");
 }
 
-Test(metrics, histogram_buckets_are_cumulative, .init = setup,
-     .fini = teardown)
+Test(metrics, histogram_buckets_are_cumulative, .init = setup, .fini = teardown)
 {
     duro_metrics_describe(m, "duro_lateness_seconds", "histogram", "Late.");
     duro_metrics_observe(m, "duro_lateness_seconds", NULL, 0.0001);
@@ -162,8 +161,7 @@ static void refresh(duro_metrics *r, void *arg)
     duro_metrics_set(r, "duro_refreshed", NULL, ++*calls);
 }
 
-Test(metrics, render_hook_runs_before_snapshot, .init = setup,
-     .fini = teardown)
+Test(metrics, render_hook_runs_before_snapshot, .init = setup, .fini = teardown)
 {
     int calls = 0;
     cr_assert_eq(duro_metrics_on_render(m, refresh, &calls), 0);

@@ -10,37 +10,39 @@ TestSuite(pool, .timeout = 5);
 /* ---- Fixture ---- */
 
 typedef struct {
-    atomic_int worked;  /* times work ran */
-    int done;           /* times done ran */
-    bool on_loop;       /* work ran off the loop thread, done on it */
-    int done_order;     /* position among all done calls */
-    uv_sem_t *gate;     /* if set, work waits on it */
+    atomic_int worked; /* times work ran */
+    int done;          /* times done ran */
+    bool on_loop;      /* work ran off the loop thread, done on it */
+    int done_order;    /* position among all done calls */
+    uv_sem_t *gate;    /* if set, work waits on it */
 } job;
 
 static uv_thread_t loop_thread;
 static duro__pool *pool;
 static int done_calls;
 static int closed_calls;
-static int expect;         /* close the pool after this many done calls */
-static int busy_seen[64];  /* duro__pool_busy() inside each done call */
+static int expect;        /* close the pool after this many done calls */
+static int busy_seen[64]; /* duro__pool_busy() inside each done call */
 
-static void work(void *arg) {
+static void work(void *arg)
+{
     job *j = arg;
     uv_thread_t self = uv_thread_self();
 
     if (uv_thread_equal(&self, &loop_thread))
         return; /* leaves worked at 0: the test fails */
-    if (j->gate != NULL)
-        uv_sem_wait(j->gate);
+    if (j->gate != NULL) uv_sem_wait(j->gate);
     atomic_fetch_add(&j->worked, 1);
 }
 
-static void on_closed(void *arg) {
+static void on_closed(void *arg)
+{
     cr_assert_eq(arg, &closed_calls);
     closed_calls++;
 }
 
-static void done(void *arg) {
+static void done(void *arg)
+{
     job *j = arg;
     uv_thread_t self = uv_thread_self();
 
@@ -53,19 +55,22 @@ static void done(void *arg) {
         duro__pool_close(pool, on_closed, &closed_calls);
 }
 
-static void setup(void) {
+static void setup(void)
+{
     loop_thread = uv_thread_self();
 }
 
 /* finish runs the loop until the pool is gone and checks that it left
  * nothing behind. */
-static void finish(uv_loop_t *loop) {
+static void finish(uv_loop_t *loop)
+{
     cr_assert_eq(uv_run(loop, UV_RUN_DEFAULT), 0);
     cr_assert_eq(closed_calls, 1);
     cr_assert_eq(uv_loop_close(loop), 0, "handles left open");
 }
 
-static void assert_once(job *jobs, int n) {
+static void assert_once(job *jobs, int n)
+{
     for (int i = 0; i < n; i++) {
         cr_assert_eq(atomic_load(&jobs[i].worked), 1, "job %d work", i);
         cr_assert_eq(jobs[i].done, 1, "job %d done", i);
@@ -75,7 +80,8 @@ static void assert_once(job *jobs, int n) {
 
 /* ---- Tests ---- */
 
-Test(pool, thousand_jobs_done_once_on_loop, .init = setup) {
+Test(pool, thousand_jobs_done_once_on_loop, .init = setup)
+{
     enum { N = 1000 };
     static job jobs[N];
     uv_loop_t loop;
@@ -90,7 +96,8 @@ Test(pool, thousand_jobs_done_once_on_loop, .init = setup) {
     assert_once(jobs, N);
 }
 
-Test(pool, busy_counts_until_done, .init = setup) {
+Test(pool, busy_counts_until_done, .init = setup)
+{
     enum { N = 10 };
     static job jobs[N];
     uv_sem_t gate;
@@ -119,12 +126,14 @@ Test(pool, busy_counts_until_done, .init = setup) {
     uv_sem_destroy(&gate);
 }
 
-static void nap(void *arg) {
+static void nap(void *arg)
+{
     (void)arg;
     uv_sleep(1);
 }
 
-static void count_done(void *arg) {
+static void count_done(void *arg)
+{
     job *j = arg;
     uv_thread_t self = uv_thread_self();
 
@@ -134,7 +143,8 @@ static void count_done(void *arg) {
     done_calls++;
 }
 
-Test(pool, close_with_jobs_in_flight, .init = setup) {
+Test(pool, close_with_jobs_in_flight, .init = setup)
+{
     enum { N = 100 };
     static job jobs[N];
     uv_loop_t loop;
@@ -150,7 +160,8 @@ Test(pool, close_with_jobs_in_flight, .init = setup) {
     assert_once(jobs, N);
 }
 
-Test(pool, close_idle, .init = setup) {
+Test(pool, close_idle, .init = setup)
+{
     uv_loop_t loop;
 
     uv_loop_init(&loop);
@@ -165,21 +176,21 @@ Test(pool, close_idle, .init = setup) {
  * rather than a 50 ms sleep makes that deterministic. */
 static uv_sem_t blocker_gate;
 
-static void done_then_unblock(void *arg) {
+static void done_then_unblock(void *arg)
+{
     done(arg);
-    if (done_calls == 20)
-        uv_sem_post(&blocker_gate);
+    if (done_calls == 20) uv_sem_post(&blocker_gate);
 }
 
-Test(pool, blocking_job_does_not_stop_others, .init = setup) {
+Test(pool, blocking_job_does_not_stop_others, .init = setup)
+{
     enum { N = 21 };
     static job jobs[N];
     uv_loop_t loop;
 
     uv_loop_init(&loop);
     uv_sem_init(&blocker_gate, 0);
-    cr_assert_eq(duro__pool_new(&pool, &loop, 2, work, done_then_unblock),
-                 0);
+    cr_assert_eq(duro__pool_new(&pool, &loop, 2, work, done_then_unblock), 0);
     jobs[0].gate = &blocker_gate;
     expect = N;
     for (int i = 0; i < N; i++)
@@ -190,7 +201,8 @@ Test(pool, blocking_job_does_not_stop_others, .init = setup) {
     uv_sem_destroy(&blocker_gate);
 }
 
-Test(pool, rejects_zero_threads) {
+Test(pool, rejects_zero_threads)
+{
     uv_loop_t loop;
     duro__pool *p = NULL;
 
@@ -203,13 +215,15 @@ Test(pool, rejects_zero_threads) {
 /* A done callback may submit the next job (an activity retried, say). */
 static job chain[5];
 
-static void done_then_next(void *arg) {
+static void done_then_next(void *arg)
+{
     done(arg);
     if (done_calls < 5)
         cr_assert_eq(duro__pool_submit(pool, &chain[done_calls]), 0);
 }
 
-Test(pool, submit_from_done, .init = setup) {
+Test(pool, submit_from_done, .init = setup)
+{
     uv_loop_t loop;
 
     uv_loop_init(&loop);

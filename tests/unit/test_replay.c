@@ -26,7 +26,8 @@ static void add(history *h, duro_event_type type, const char *data)
 
 static void history_free(history *h)
 {
-    for (int i = 0; i < h->n; i++) cJSON_Delete(h->ev[i].data);
+    for (int i = 0; i < h->n; i++)
+        cJSON_Delete(h->ev[i].data);
 }
 
 static duro_wf *new_run(duro_workflow_fn fn)
@@ -49,7 +50,8 @@ static int apply_all(duro_wf *wf, history *h)
 static int count_cmds(const duro__cmd *c)
 {
     int n = 0;
-    for (; c; c = c->next) n++;
+    for (; c; c = c->next)
+        n++;
     return n;
 }
 
@@ -61,8 +63,9 @@ static cJSON *two_activities(duro_wf *wf, const cJSON *input)
     duro_result b = duro_activity(wf, "b", NULL, NULL);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "a", cJSON_Duplicate(a.value, 1));
-    cJSON_AddItemToObject(o, "b", b.ok ? cJSON_Duplicate(b.value, 1)
-                                       : cJSON_CreateString(b.error));
+    cJSON_AddItemToObject(o, "b",
+                          b.ok ? cJSON_Duplicate(b.value, 1)
+                               : cJSON_CreateString(b.error));
     return o;
 }
 
@@ -85,7 +88,8 @@ static void on_sig(duro_wf *wf, const cJSON *input, void *arg)
 {
     sig_state *s = arg;
     s->count++;
-    strncat(s->order, input->valuestring, sizeof(s->order) - strlen(s->order) - 1);
+    strncat(s->order, input->valuestring,
+            sizeof(s->order) - strlen(s->order) - 1);
 }
 
 static bool got_two(void *arg)
@@ -142,11 +146,13 @@ Test(replay, full_history_replays_to_completion)
     add(&h, DURO_EVENT_WORKFLOW_STARTED, "{}");
     add(&h, DURO_EVENT_WORKFLOW_TASK_COMPLETED, "{\"now\":2000}");
     add(&h, DURO_EVENT_ACTIVITY_SCHEDULED, "{\"seq\":1,\"name\":\"a\"}");
-    add(&h, DURO_EVENT_ACTIVITY_COMPLETED, "{\"seq\":1,\"attempt\":1,\"result\":11}");
+    add(&h, DURO_EVENT_ACTIVITY_COMPLETED,
+        "{\"seq\":1,\"attempt\":1,\"result\":11}");
     add(&h, DURO_EVENT_WORKFLOW_TASK_COMPLETED, "{\"now\":4000}");
     add(&h, DURO_EVENT_ACTIVITY_SCHEDULED, "{\"seq\":2,\"name\":\"b\"}");
     add(&h, DURO_EVENT_ACTIVITY_FAILED,
-        "{\"seq\":2,\"attempt\":3,\"failure\":{\"message\":\"boom\",\"type\":\"X\"}}");
+        "{\"seq\":2,\"attempt\":3,\"failure\":{\"message\":\"boom\",\"type\":"
+        "\"X\"}}");
     duro_wf *wf = new_run(two_activities);
     cr_assert_eq(duro__run_apply(wf, h.ev, h.n), 0);
     cr_assert(wf->replaying);
@@ -172,7 +178,8 @@ Test(replay, changed_activity_name_is_nondeterministic)
     cr_assert_not_null(wf->nondet);
     cr_assert_not_null(strstr(wf->nondet, "event 3"), "%s", wf->nondet);
     cr_assert_not_null(strstr(wf->nondet, "charge"), "%s", wf->nondet);
-    cr_assert_not_null(strstr(wf->nondet, "ScheduleActivity seq=1 a"), "%s", wf->nondet);
+    cr_assert_not_null(strstr(wf->nondet, "ScheduleActivity seq=1 a"), "%s",
+                       wf->nondet);
     duro__run_free(wf);
     history_free(&h);
 }
@@ -213,7 +220,8 @@ Test(replay, history_command_the_code_never_issues_is_nondeterministic)
     add(&h, DURO_EVENT_ACTIVITY_SCHEDULED, "{\"seq\":2,\"name\":\"extra\"}");
     duro_wf *wf = new_run(two_activities);
     cr_assert_eq(apply_all(wf, &h), DURO_ENONDET);
-    cr_assert_not_null(strstr(wf->nondet, "issued no command"), "%s", wf->nondet);
+    cr_assert_not_null(strstr(wf->nondet, "issued no command"), "%s",
+                       wf->nondet);
     duro__run_free(wf);
     history_free(&h);
 }
@@ -275,7 +283,8 @@ Test(replay, signals_before_the_handler_are_delivered_in_order)
     add(&h, DURO_EVENT_ACTIVITY_SCHEDULED, "{\"seq\":1,\"name\":\"first\"}");
     add(&h, DURO_EVENT_SIGNAL_RECEIVED, "{\"name\":\"go\",\"input\":\"A\"}");
     add(&h, DURO_EVENT_SIGNAL_RECEIVED, "{\"name\":\"go\",\"input\":\"B\"}");
-    add(&h, DURO_EVENT_ACTIVITY_COMPLETED, "{\"seq\":1,\"attempt\":1,\"result\":null}");
+    add(&h, DURO_EVENT_ACTIVITY_COMPLETED,
+        "{\"seq\":1,\"attempt\":1,\"result\":null}");
     duro_wf *wf = new_run(signals);
     cr_assert_eq(duro__run_apply(wf, h.ev, h.n), 0);
     cr_assert_eq(duro__run_advance(wf, 3000), 0);
@@ -294,7 +303,8 @@ Test(replay, condition_met_before_timeout_cancels_its_timer)
     add(&h, DURO_EVENT_WORKFLOW_STARTED, "{}");
     add(&h, DURO_EVENT_WORKFLOW_TASK_COMPLETED, "{\"now\":2000}");
     add(&h, DURO_EVENT_ACTIVITY_SCHEDULED, "{\"seq\":1,\"name\":\"first\"}");
-    add(&h, DURO_EVENT_ACTIVITY_COMPLETED, "{\"seq\":1,\"attempt\":1,\"result\":null}");
+    add(&h, DURO_EVENT_ACTIVITY_COMPLETED,
+        "{\"seq\":1,\"attempt\":1,\"result\":null}");
     add(&h, DURO_EVENT_WORKFLOW_TASK_COMPLETED, "{\"now\":3000}");
     add(&h, DURO_EVENT_TIMER_STARTED, "{\"seq\":1,\"durationMs\":60000}");
     add(&h, DURO_EVENT_SIGNAL_RECEIVED, "{\"name\":\"go\",\"input\":\"A\"}");
@@ -376,10 +386,12 @@ Test(replay, get_version_replays_a_history_from_before_the_change)
     add(&h, DURO_EVENT_WORKFLOW_STARTED, "{}");
     add(&h, DURO_EVENT_WORKFLOW_TASK_COMPLETED, "{\"now\":2000}");
     add(&h, DURO_EVENT_ACTIVITY_SCHEDULED, "{\"seq\":1,\"name\":\"a\"}");
-    add(&h, DURO_EVENT_ACTIVITY_COMPLETED, "{\"seq\":1,\"attempt\":1,\"result\":1}");
+    add(&h, DURO_EVENT_ACTIVITY_COMPLETED,
+        "{\"seq\":1,\"attempt\":1,\"result\":1}");
     duro_wf *wf = new_run(patched);
     cr_assert_eq(duro__run_apply(wf, h.ev, h.n), 0);
-    cr_assert_eq(duro__run_advance(wf, 3000), 0, "%s", wf->nondet ? wf->nondet : "");
+    cr_assert_eq(duro__run_advance(wf, 3000), 0, "%s",
+                 wf->nondet ? wf->nondet : "");
     duro__cmd *c = duro__run_take_cmds(wf);
     cr_assert_eq(c->kind, CMD_COMPLETE);
     duro__cmds_free(c);
@@ -397,7 +409,9 @@ Test(replay, get_version_records_and_replays_the_new_version)
     cr_assert_eq(duro__run_advance(wf, 2000), 0);
     duro__cmd *c = duro__run_take_cmds(wf);
     cr_assert_eq(c->kind, CMD_MARKER);
-    cr_assert_str_eq(c->data, "{\"kind\":\"version\",\"changeId\":\"add-check\",\"version\":1}");
+    cr_assert_str_eq(
+        c->data,
+        "{\"kind\":\"version\",\"changeId\":\"add-check\",\"version\":1}");
     cr_assert_eq(c->next->kind, CMD_ACTIVITY);
     cr_assert_str_eq(c->next->name, "check");
     duro__cmds_free(c);
@@ -408,10 +422,12 @@ Test(replay, get_version_records_and_replays_the_new_version)
     add(&h, DURO_EVENT_MARKER_RECORDED,
         "{\"kind\":\"version\",\"changeId\":\"add-check\",\"version\":1}");
     add(&h, DURO_EVENT_ACTIVITY_SCHEDULED, "{\"seq\":1,\"name\":\"check\"}");
-    add(&h, DURO_EVENT_ACTIVITY_COMPLETED, "{\"seq\":1,\"attempt\":1,\"result\":1}");
+    add(&h, DURO_EVENT_ACTIVITY_COMPLETED,
+        "{\"seq\":1,\"attempt\":1,\"result\":1}");
     wf = new_run(patched);
     cr_assert_eq(duro__run_apply(wf, h.ev, h.n), 0);
-    cr_assert_eq(duro__run_advance(wf, 3000), 0, "%s", wf->nondet ? wf->nondet : "");
+    cr_assert_eq(duro__run_advance(wf, 3000), 0, "%s",
+                 wf->nondet ? wf->nondet : "");
     c = duro__run_take_cmds(wf);
     cr_assert_eq(c->kind, CMD_ACTIVITY);
     cr_assert_str_eq(c->name, "a");
@@ -448,7 +464,8 @@ Test(replay, side_effect_runs_once_and_replays_its_value)
     side_effect_calls = 0;
     duro_wf *wf = new_run(with_side_effect);
     cr_assert_eq(duro__run_apply(wf, h.ev, h.n), 0);
-    cr_assert_eq(duro__run_advance(wf, 3000), 0, "%s", wf->nondet ? wf->nondet : "");
+    cr_assert_eq(duro__run_advance(wf, 3000), 0, "%s",
+                 wf->nondet ? wf->nondet : "");
     cr_assert_eq(side_effect_calls, 0, "replay must not run the side effect");
     duro__cmd *c = duro__run_take_cmds(wf);
     cr_assert_str_eq(c->value, "\"recorded-host\"");
@@ -464,7 +481,8 @@ Test(replay, end_replay_checks_the_last_recorded_task)
     add(&h, DURO_EVENT_WORKFLOW_TASK_COMPLETED, "{\"now\":2000}");
     add(&h, DURO_EVENT_ACTIVITY_SCHEDULED, "{\"seq\":1,\"name\":\"renamed\"}");
     duro_wf *wf = new_run(two_activities);
-    cr_assert_eq(duro__run_apply(wf, h.ev, h.n), 0, "matching waits for the task's end");
+    cr_assert_eq(duro__run_apply(wf, h.ev, h.n), 0,
+                 "matching waits for the task's end");
     cr_assert_eq(duro__run_end_replay(wf), DURO_ENONDET);
     cr_assert_not_null(strstr(wf->nondet, "event 3"), "%s", wf->nondet);
     duro__run_free(wf);

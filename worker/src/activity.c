@@ -147,8 +147,7 @@ static void send_heartbeat(duro_actx *c, const char *details)
     duro_argv_pushll(&a, c->attempt);
     duro_argv_push(&a, details ? details : "");
     c->refs++;
-    if (duro_aredis_command(w->cmd, on_heartbeat_reply, c, &a) != 0)
-        c->refs--;
+    if (duro_aredis_command(w->cmd, on_heartbeat_reply, c, &a) != 0) c->refs--;
     duro_argv_free(&a);
 }
 
@@ -158,7 +157,8 @@ void duro__hb_drain(uv_async_t *h)
     pthread_mutex_lock(&w->hb_mu);
     duro_actx *list = w->hb_head;
     w->hb_head = NULL;
-    for (duro_actx *c = list; c; c = c->hb_next) c->hb_queued = false;
+    for (duro_actx *c = list; c; c = c->hb_next)
+        c->hb_queued = false;
     pthread_mutex_unlock(&w->hb_mu);
     while (list) {
         duro_actx *c = list;
@@ -177,10 +177,12 @@ void duro__hb_drain(uv_async_t *h)
 static bool policy_lists(const cJSON *opts, const char *type)
 {
     const cJSON *retry = cJSON_GetObjectItemCaseSensitive(opts, "retry");
-    const cJSON *nr = cJSON_GetObjectItemCaseSensitive(retry, "nonRetryableErrorTypes");
+    const cJSON *nr =
+        cJSON_GetObjectItemCaseSensitive(retry, "nonRetryableErrorTypes");
     const cJSON *it;
-    cJSON_ArrayForEach(it, nr) if (cJSON_IsString(it) &&
-                                   strcmp(it->valuestring, type) == 0) return true;
+    cJSON_ArrayForEach(it,
+                       nr) if (cJSON_IsString(it) &&
+                               strcmp(it->valuestring, type) == 0) return true;
     return false;
 }
 
@@ -191,9 +193,11 @@ static int64_t retry_delay(const duro_actx *c)
     p.initial_interval_ms = duro_json_int(retry, "initialIntervalMs", 0);
     p.maximum_interval_ms = duro_json_int(retry, "maximumIntervalMs", 0);
     p.max_attempts = (int)duro_json_int(retry, "maximumAttempts", 0);
-    const cJSON *bc = cJSON_GetObjectItemCaseSensitive(retry, "backoffCoefficient");
+    const cJSON *bc =
+        cJSON_GetObjectItemCaseSensitive(retry, "backoffCoefficient");
     p.backoff_coefficient = cJSON_IsNumber(bc) ? bc->valuedouble : 0;
-    bool non_retryable = c->non_retryable || policy_lists(c->opts, c->fail_type);
+    bool non_retryable =
+        c->non_retryable || policy_lists(c->opts, c->fail_type);
     return duro_retry_delay(&p, c->attempt, c->fail_type, non_retryable);
 }
 
@@ -270,8 +274,9 @@ static bool try_eager(duro_actx *c, const char *data, duro__commit *cm,
 {
     duro_worker *w = c->w;
     duro_wf *wf = duro__cache_peek(&w->cache, c->id);
-    if (!wf || wf->busy || wf->behind || wf->done || wf->nondet || wf->ninbound ||
-        wf->seg_open || wf->cmds || strcmp(wf->run, c->run) != 0)
+    if (!wf || wf->busy || wf->behind || wf->done || wf->nondet ||
+        wf->ninbound || wf->seg_open || wf->cmds ||
+        strcmp(wf->run, c->run) != 0)
         return false;
     duro_event e = {.id = wf->applied + 1,
                     .type = DURO_EVENT_ACTIVITY_COMPLETED,
@@ -336,21 +341,25 @@ static void send_completion(duro_actx *c)
     char *data = NULL, *failure = NULL;
     int64_t delay = -1;
     if (!c->failed) {
-        char *result = c->result ? cJSON_PrintUnformatted(c->result) : strdup("null");
+        char *result =
+            c->result ? cJSON_PrintUnformatted(c->result) : strdup("null");
         if (result && strlen(result) > w->max_payload) {
             free(result);
             duro_actx_fail(c, "PayloadTooLarge", true,
-                           "activity result larger than %zu bytes", w->max_payload);
+                           "activity result larger than %zu bytes",
+                           w->max_payload);
         } else {
-            duro_assert(asprintf(&data, "{\"seq\":%s,\"attempt\":%d,\"result\":%s}",
-                                 c->seq, c->attempt, result ? result : "null") >= 0);
+            duro_assert(
+                asprintf(&data, "{\"seq\":%s,\"attempt\":%d,\"result\":%s}",
+                         c->seq, c->attempt, result ? result : "null") >= 0);
             free(result);
         }
     }
     if (c->failed) {
         failure = failure_json(c);
         delay = retry_delay(c);
-        duro_assert(asprintf(&data, "{\"seq\":%s,\"attempt\":%d,\"failure\":%s}",
+        duro_assert(asprintf(&data,
+                             "{\"seq\":%s,\"attempt\":%d,\"failure\":%s}",
                              c->seq, c->attempt, failure) >= 0);
     }
     duro__commit *cm = NULL;
@@ -364,9 +373,11 @@ static void send_completion(duro_actx *c)
         }
     }
     const char *keys[9 + DURO_MAX_ACT_QUEUES] = {
-        k.wf, k.hist, k.buf, wft, k.timers, k.pa, act, k.idx_open, k.idx_closed};
+        k.wf, k.hist, k.buf,      wft,         k.timers,
+        k.pa, act,    k.idx_open, k.idx_closed};
     int nkeys = 9;
-    for (int i = 0; cm && i < cm->nextra; i++) keys[nkeys++] = cm->extra[i];
+    for (int i = 0; cm && i < cm->nextra; i++)
+        keys[nkeys++] = cm->extra[i];
     duro_argv a;
     duro_argv_fcall(&a, "duro_act_complete", nkeys, keys);
     duro_argv_push(&a, c->run);
@@ -435,10 +446,11 @@ static void on_release_reply(duro_aredis *r, redisReply *reply, void *arg)
     duro_actx *c = arg;
     duro_worker *w = c->w;
     w->releasing--;
-    duro_info("HAND-BACK wf=%s activity=%s seq=%s attempt=%d %s", c->id, c->name,
-              c->seq, c->attempt,
+    duro_info("HAND-BACK wf=%s activity=%s seq=%s attempt=%d %s", c->id,
+              c->name, c->seq, c->attempt,
               !reply ? "lost (the timeout will retry it)"
-              : reply->type == REDIS_REPLY_ERROR ? reply->str : reply->str);
+              : reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                 : reply->str);
     actx_unref(c);
     duro__maybe_finish(w);
 }
@@ -504,7 +516,8 @@ static void hb_forget(duro_worker *w, duro_actx *c)
     pthread_mutex_lock(&w->hb_mu);
     if (c->hb_queued) {
         duro_actx **p = &w->hb_head;
-        while (*p && *p != c) p = &(*p)->hb_next;
+        while (*p && *p != c)
+            p = &(*p)->hb_next;
         if (*p) *p = c->hb_next;
         c->hb_queued = false;
     }
@@ -528,9 +541,10 @@ void duro__act_pool_done(void *job)
         w->act_done++;
     if (w->metrics_addr && c->started_us) {
         char label[DURO_QUEUE_MAX + 16] = "";
-        duro_metrics_observe(duro_metrics_default(), "duro_worker_activity_seconds",
-                             duro_metrics_label(label, sizeof(label), "name", c->name),
-                             (double)c->ran_us / 1e6);
+        duro_metrics_observe(
+            duro_metrics_default(), "duro_worker_activity_seconds",
+            duro_metrics_label(label, sizeof(label), "name", c->name),
+            (double)c->ran_us / 1e6);
     }
     duro_debug("ACT-DONE wf=%s activity=%s seq=%s attempt=%d %s", c->id,
                c->name, c->seq, c->attempt, c->failed ? "failed" : "ok");
@@ -583,29 +597,40 @@ static duro_actx *actx_from_entry(duro_worker *w, const char *stream,
         duro_partition_of(c->id, w->partitions) != c->partition ||
         duro_json_parse(opts, strlen(opts), w->max_payload, &c->opts, err,
                         sizeof(err)) != 0) {
-        duro__dead_letter(w, stream, entry, err[0] ? err : "activity task missing fields");
-        free(attempt); free(input); free(opts); free(details);
+        duro__dead_letter(w, stream, entry,
+                          err[0] ? err : "activity task missing fields");
+        free(attempt);
+        free(input);
+        free(opts);
+        free(details);
         actx_unref(c);
         return NULL;
     }
     duro_assert(asprintf(&c->idempotency_key, "%s/%s", c->id, c->seq) >= 0);
-    if (details) duro_json_parse(details, strlen(details), w->max_payload,
-                                 &c->prev_details, err, sizeof(err));
+    if (details)
+        duro_json_parse(details, strlen(details), w->max_payload,
+                        &c->prev_details, err, sizeof(err));
     act_reg *reg = w->activities;
-    while (reg && strcmp(reg->name, c->name) != 0) reg = reg->next;
+    while (reg && strcmp(reg->name, c->name) != 0)
+        reg = reg->next;
     c->reg = reg;
     if (!reg)
         duro_actx_fail(c, "ActivityNotRegistered", false,
-                       "activity \"%s\" is not registered on this worker", c->name);
-    else if (duro_json_parse(input, strlen(input), w->max_payload, &c->input, err,
-                             sizeof(err)) != 0)
+                       "activity \"%s\" is not registered on this worker",
+                       c->name);
+    else if (duro_json_parse(input, strlen(input), w->max_payload, &c->input,
+                             err, sizeof(err)) != 0)
         duro_actx_fail(c, "InvalidInput", true, "activity input: %s", err);
-    free(attempt); free(input); free(opts); free(details);
+    free(attempt);
+    free(input);
+    free(opts);
+    free(details);
     return c;
 }
 
 /* run_entry hands a valid activity task to the pool. */
-static void run_entry(duro_worker *w, const char *stream, const redisReply *entry)
+static void run_entry(duro_worker *w, const char *stream,
+                      const redisReply *entry)
 {
     duro_actx *c = actx_from_entry(w, stream, entry);
     if (!c) return;
@@ -622,7 +647,8 @@ static void on_read(duro_aredis *r, redisReply *reply, void *arg)
 {
     duro_worker *w = arg;
     w->act_reading = false;
-    if (duro__read_entries(w, reply, "ACT-READ", run_entry) == 0) duro__act_poll(w);
+    if (duro__read_entries(w, reply, "ACT-READ", run_entry) == 0)
+        duro__act_poll(w);
 }
 
 void duro__act_poll(duro_worker *w)

@@ -25,7 +25,8 @@ int duro__cache_init(run_cache *c, int cap)
     memset(c, 0, sizeof(*c));
     c->cap = cap > 0 ? cap : 1;
     c->nbuckets = 64;
-    while (c->nbuckets < (size_t)c->cap * 2) c->nbuckets *= 2;
+    while (c->nbuckets < (size_t)c->cap * 2)
+        c->nbuckets *= 2;
     c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
     return c->buckets ? 0 : DURO_ENOMEM;
 }
@@ -33,7 +34,8 @@ int duro__cache_init(run_cache *c, int cap)
 static duro_wf **slot_of(run_cache *c, const char *id)
 {
     duro_wf **s = &c->buckets[hash_id(id) & (c->nbuckets - 1)];
-    while (*s && strcmp((*s)->id, id) != 0) s = &(*s)->hash_next;
+    while (*s && strcmp((*s)->id, id) != 0)
+        s = &(*s)->hash_next;
     return s;
 }
 
@@ -130,7 +132,8 @@ void duro__cache_shrink(run_cache *c)
 
 void duro__cache_close(run_cache *c)
 {
-    while (c->head) duro__cache_remove(c, c->head);
+    while (c->head)
+        duro__cache_remove(c, c->head);
     free(c->buckets);
     c->buckets = NULL;
 }

@@ -12,8 +12,8 @@
 /* duro__commit: the encoded command list and the activity streams it names
  * (passed as KEYS[key_base..]). */
 typedef struct {
-    duro_argv args;      /* borrows strings from cmds */
-    duro__cmd *cmds;     /* owned */
+    duro_argv args;  /* borrows strings from cmds */
+    duro__cmd *cmds; /* owned */
     int ncmd;
     int nextra;
     char extra[DURO_MAX_ACT_QUEUES][DURO_KEY_MAX];

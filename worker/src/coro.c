@@ -52,29 +52,33 @@ static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *cache[DURO__CORO_CACHE_MAX];
 static int cache_len;
 
-static size_t page_size(void) {
+static size_t page_size(void)
+{
     return (size_t)sysconf(_SC_PAGESIZE);
 }
 
-static size_t round_to_page(size_t n) {
+static size_t round_to_page(size_t n)
+{
     size_t page = page_size();
     return (n + page - 1) / page * page;
 }
 
-static size_t default_map_size(void) {
+static size_t default_map_size(void)
+{
     return round_to_page(DURO__CORO_STACK_DEFAULT) + page_size();
 }
 
-static char *cache_pop(void) {
+static char *cache_pop(void)
+{
     char *map = NULL;
     pthread_mutex_lock(&cache_lock);
-    if (cache_len > 0)
-        map = cache[--cache_len];
+    if (cache_len > 0) map = cache[--cache_len];
     pthread_mutex_unlock(&cache_lock);
     return map;
 }
 
-static bool cache_push(char *map) {
+static bool cache_push(char *map)
+{
     bool kept = false;
     pthread_mutex_lock(&cache_lock);
     if (cache_len < DURO__CORO_CACHE_MAX) {
@@ -87,7 +91,8 @@ static bool cache_push(char *map) {
 
 /* stack_alloc maps a guard page plus at least usable bytes of stack.
  * Returns the mapping or NULL with errno ENOMEM. */
-static char *stack_alloc(size_t usable, size_t *map_size) {
+static char *stack_alloc(size_t usable, size_t *map_size)
+{
     size_t page = page_size();
     char *map;
 
@@ -112,12 +117,12 @@ static char *stack_alloc(size_t usable, size_t *map_size) {
  * its frames' redzones poisoned in ASan's shadow, and the trampoline frame
  * of a finished one never returns, so the shadow is cleared before the
  * memory can be handed out again. */
-static void stack_release(char *map, size_t map_size) {
+static void stack_release(char *map, size_t map_size)
+{
 #ifdef DURO_ASAN
     ASAN_UNPOISON_MEMORY_REGION(map + page_size(), map_size - page_size());
 #endif
-    if (map_size == default_map_size() && cache_push(map))
-        return;
+    if (map_size == default_map_size() && cache_push(map)) return;
     munmap(map, map_size);
 }
 
@@ -126,7 +131,8 @@ static void stack_release(char *map, size_t map_size) {
 /* switch_start and switch_finish wrap the ASan fiber annotations; they
  * compile to nothing in other builds. */
 static inline void switch_start(void **fake_save, const void *bottom,
-                                size_t size) {
+                                size_t size)
+{
 #ifdef DURO_ASAN
     __sanitizer_start_switch_fiber(fake_save, bottom, size);
 #else
@@ -135,7 +141,8 @@ static inline void switch_start(void **fake_save, const void *bottom,
 }
 
 static inline void switch_finish(void *fake, const void **bottom_old,
-                                 size_t *size_old) {
+                                 size_t *size_old)
+{
 #ifdef DURO_ASAN
     __sanitizer_finish_switch_fiber(fake, bottom_old, size_old);
 #else
@@ -146,7 +153,8 @@ static inline void switch_finish(void *fake, const void **bottom_old,
 /* trampoline is every coroutine's first frame. It never returns: the final
  * switch passes a NULL fake-stack save so ASan frees this fiber's fake
  * stack, then jumps back into duro__coro_resume(). */
-static void trampoline(void) {
+static void trampoline(void)
+{
     duro__coro *c = current;
 
     switch_finish(NULL, &c->caller_bottom, &c->caller_size);
@@ -160,15 +168,15 @@ static void trampoline(void) {
 /* ---- API ---- */
 
 int duro__coro_new(duro__coro **out, size_t stack_size, duro__coro_fn fn,
-                   void *arg) {
+                   void *arg)
+{
     duro__coro *c = calloc(1, sizeof(*c));
 
     if (c == NULL) {
         errno = ENOMEM;
         return -1;
     }
-    if (stack_size == 0)
-        stack_size = DURO__CORO_STACK_DEFAULT;
+    if (stack_size == 0) stack_size = DURO__CORO_STACK_DEFAULT;
     c->map = stack_alloc(stack_size, &c->map_size);
     if (c->map == NULL) {
         free(c);
@@ -193,7 +201,8 @@ int duro__coro_new(duro__coro **out, size_t stack_size, duro__coro_fn fn,
     return 0;
 }
 
-void duro__coro_resume(duro__coro *c) {
+void duro__coro_resume(duro__coro *c)
+{
     void *fake = NULL;
 
     assert(current == NULL && "coroutines do not nest");
@@ -205,7 +214,8 @@ void duro__coro_resume(duro__coro *c) {
     current = NULL;
 }
 
-void duro__coro_yield(void) {
+void duro__coro_yield(void)
+{
     duro__coro *c = current;
 
     assert(c != NULL && "yield outside a coroutine");
@@ -214,17 +224,19 @@ void duro__coro_yield(void) {
     switch_finish(c->fake_stack, &c->caller_bottom, &c->caller_size);
 }
 
-bool duro__coro_done(const duro__coro *c) {
+bool duro__coro_done(const duro__coro *c)
+{
     return c->done;
 }
 
-duro__coro *duro__coro_current(void) {
+duro__coro *duro__coro_current(void)
+{
     return current;
 }
 
-void duro__coro_free(duro__coro *c) {
-    if (c == NULL)
-        return;
+void duro__coro_free(duro__coro *c)
+{
+    if (c == NULL) return;
     assert(c != current && "free of the running coroutine");
     stack_release(c->map, c->map_size);
     free(c);

@@ -75,9 +75,10 @@ static void unwind(duro_wf *wf)
     for (int i = 0; i < UNWIND_LIMIT && !wf->done; i++)
         duro__coro_resume(wf->coro);
     if (!wf->done)
-        duro_warn("UNWIND wf=%s run=%s: the workflow code did not return; its stack "
-                  "is dropped as is",
-                  wf->id, wf->run);
+        duro_warn(
+            "UNWIND wf=%s run=%s: the workflow code did not return; its stack "
+            "is dropped as is",
+            wf->id, wf->run);
 }
 
 void duro__run_free(duro_wf *wf)
@@ -105,9 +106,11 @@ void duro__run_free(duro_wf *wf)
         free(p->name);
         free(p);
     }
-    for (int i = 0; i < wf->nowned; i++) cJSON_Delete(wf->owned[i]);
+    for (int i = 0; i < wf->nowned; i++)
+        cJSON_Delete(wf->owned[i]);
     free(wf->owned);
-    for (int i = 0; i < wf->nstrs; i++) free(wf->strs[i]);
+    for (int i = 0; i < wf->nstrs; i++)
+        free(wf->strs[i]);
     free(wf->strs);
     duro__cmds_free(wf->cmds);
     for (int i = 0; i < wf->seg_n; i++) {
@@ -115,7 +118,8 @@ void duro__run_free(duro_wf *wf)
         cJSON_Delete(wf->seg[i].data);
     }
     free(wf->seg);
-    for (int i = 0; i < wf->ninbound; i++) duro_event_free(&wf->inbound[i]);
+    for (int i = 0; i < wf->ninbound; i++)
+        duro_event_free(&wf->inbound[i]);
     free(wf->inbound);
     for (version_choice *v = wf->versions, *next; v; v = next) {
         next = v->next;
@@ -176,9 +180,9 @@ static void coro_main(void *arg)
     } else {
         char *text = result ? cJSON_PrintUnformatted(result) : strdup("null");
         cJSON_Delete(result);
-        duro__emit_close(wf, wf->cancel_requested ? CMD_CANCEL_WORKFLOW
-                                                  : CMD_COMPLETE,
-                         text ? text : "null");
+        duro__emit_close(
+            wf, wf->cancel_requested ? CMD_CANCEL_WORKFLOW : CMD_COMPLETE,
+            text ? text : "null");
         free(text);
     }
     wf->done = true;
@@ -209,7 +213,8 @@ static int run_code(duro_wf *wf)
             return DURO_ENOMEM;
         wf->started = true;
     }
-    while (!wf->done && !wf->nondet && !wf->unwinding && duro__wait_satisfied(wf))
+    while (!wf->done && !wf->nondet && !wf->unwinding &&
+           duro__wait_satisfied(wf))
         duro__coro_resume(wf->coro);
     return wf->nondet ? DURO_ENONDET : 0;
 }
@@ -235,14 +240,22 @@ static int nondet(duro_wf *wf, const char *fmt, ...)
 static const char *cmd_name(cmd_kind k)
 {
     switch (k) {
-    case CMD_ACTIVITY: return "ScheduleActivity";
-    case CMD_TIMER: return "StartTimer";
-    case CMD_CANCEL_TIMER: return "CancelTimer";
-    case CMD_MARKER: return "RecordMarker";
-    case CMD_COMPLETE: return "CompleteWorkflow";
-    case CMD_FAIL: return "FailWorkflow";
-    case CMD_CANCEL_ACTIVITY: return "RequestCancelActivity";
-    case CMD_CANCEL_WORKFLOW: return "CancelWorkflow";
+    case CMD_ACTIVITY:
+        return "ScheduleActivity";
+    case CMD_TIMER:
+        return "StartTimer";
+    case CMD_CANCEL_TIMER:
+        return "CancelTimer";
+    case CMD_MARKER:
+        return "RecordMarker";
+    case CMD_COMPLETE:
+        return "CompleteWorkflow";
+    case CMD_FAIL:
+        return "FailWorkflow";
+    case CMD_CANCEL_ACTIVITY:
+        return "RequestCancelActivity";
+    case CMD_CANCEL_WORKFLOW:
+        return "CancelWorkflow";
     }
     return "?";
 }
@@ -283,12 +296,12 @@ static int match_command(duro_wf *wf, const seg_ev *e)
                       " %s is in the history but the code issued no command",
                       e->id, duro_event_name(e->type), e->seq, e->name);
     if (!cmd_matches(c, e))
-        return nondet(wf,
-                      "event %" PRId64 " %s seq=%" PRId64
-                      " %s is in the history but the code issued %s seq=%" PRId64
-                      " %s",
-                      e->id, duro_event_name(e->type), e->seq, e->name,
-                      cmd_name(c->kind), c->seq, c->name ? c->name : "");
+        return nondet(
+            wf,
+            "event %" PRId64 " %s seq=%" PRId64
+            " %s is in the history but the code issued %s seq=%" PRId64 " %s",
+            e->id, duro_event_name(e->type), e->seq, e->name, cmd_name(c->kind),
+            c->seq, c->name ? c->name : "");
     wf->cmds = c->next;
     if (!wf->cmds) wf->cmds_tail = NULL;
     wf->ncmds--;
@@ -405,8 +418,9 @@ static char *marker_key(const cJSON *data)
 static int seg_push(duro_wf *wf, const duro_event *e)
 {
     if (!wf->seg_open)
-        return nondet(wf, "event %" PRId64 " %s does not follow a WorkflowTaskCompleted",
-                      e->id, duro_event_name(e->type));
+        return nondet(
+            wf, "event %" PRId64 " %s does not follow a WorkflowTaskCompleted",
+            e->id, duro_event_name(e->type));
     if (wf->seg_n == wf->seg_cap) {
         int cap = wf->seg_cap ? wf->seg_cap * 2 : 8;
         seg_ev *v = realloc(wf->seg, (size_t)cap * sizeof(*v));
@@ -537,7 +551,8 @@ int duro__run_query(duro_wf *wf, const char *name, const cJSON *input,
     int n = snprintf(err, errsize, "unknown query \"%s\"; known:", name);
     if (!wf->queries && n > 0 && (size_t)n < errsize)
         n += snprintf(err + n, errsize - (size_t)n, " none");
-    for (handler *h = wf->queries; h && n > 0 && (size_t)n < errsize; h = h->next)
+    for (handler *h = wf->queries; h && n > 0 && (size_t)n < errsize;
+         h = h->next)
         n += snprintf(err + n, errsize - (size_t)n, " %s", h->name);
     return DURO_ENOTFOUND;
 }
@@ -563,4 +578,3 @@ int duro__run_advance(duro_wf *wf, int64_t now)
     rc = start_task(wf, now);
     return rc ? rc : run_code(wf);
 }
-

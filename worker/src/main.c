@@ -11,32 +11,41 @@
 
 static void usage(FILE *out, const char *prog, const duro_worker *w)
 {
-    fprintf(out,
-            "Usage: %s [options]\n"
-            "\n"
-            "Runs a Duro worker: claims workflow and activity tasks from Redis.\n"
-            "Flags override environment variables, which override defaults.\n"
-            "\n"
-            "  --redis URL                 Redis URL [$DURO_REDIS_URL, %s]\n"
-            "  --task-queue NAME           task queue to poll [$DURO_TASK_QUEUE, %s]\n"
-            "  --activity-threads N        activities run at once [$DURO_ACTIVITY_THREADS, %d]\n"
-            "  --max-workflow-tasks N      workflow tasks in progress at once\n"
-            "                              [$DURO_MAX_WORKFLOW_TASKS, %d]\n"
-            "  --cache-size N              runs kept in memory [$DURO_CACHE_SIZE, %d]\n"
-            "  --shutdown-grace D          time for in-flight activities on SIGTERM\n"
-            "                              [$DURO_SHUTDOWN_GRACE, 30s]\n"
-            "  --identity NAME             consumer name [host-pid-random]\n"
-            "  --replay FILE               replay a history exported with\n"
-            "                              `duro workflow history -o json` against this\n"
-            "                              worker's code and exit (0: it matches)\n"
-            "  --metrics-addr HOST:PORT    serve /metrics, /healthz, /readyz there, e.g.\n"
-            "                              127.0.0.1:9464 or 0.0.0.0:9464 [$DURO_METRICS_ADDR, off]\n"
-            "  --log-level LEVEL           debug|info|warn|error [$DURO_LOG_LEVEL, info]\n"
-            "  --help                      this text\n"
-            "\n"
-            "Logs go to stderr; DURO_LOG_FORMAT=json gives JSON lines.\n",
-            prog, w->redis_url, w->task_queue ? w->task_queue : "(required)",
-            w->activity_threads, w->max_workflow_tasks, w->cache_size);
+    fprintf(
+        out,
+        "Usage: %s [options]\n"
+        "\n"
+        "Runs a Duro worker: claims workflow and activity tasks from Redis.\n"
+        "Flags override environment variables, which override defaults.\n"
+        "\n"
+        "  --redis URL                 Redis URL [$DURO_REDIS_URL, %s]\n"
+        "  --task-queue NAME           task queue to poll [$DURO_TASK_QUEUE, "
+        "%s]\n"
+        "  --activity-threads N        activities run at once "
+        "[$DURO_ACTIVITY_THREADS, %d]\n"
+        "  --max-workflow-tasks N      workflow tasks in progress at once\n"
+        "                              [$DURO_MAX_WORKFLOW_TASKS, %d]\n"
+        "  --cache-size N              runs kept in memory [$DURO_CACHE_SIZE, "
+        "%d]\n"
+        "  --shutdown-grace D          time for in-flight activities on "
+        "SIGTERM\n"
+        "                              [$DURO_SHUTDOWN_GRACE, 30s]\n"
+        "  --identity NAME             consumer name [host-pid-random]\n"
+        "  --replay FILE               replay a history exported with\n"
+        "                              `duro workflow history -o json` against "
+        "this\n"
+        "                              worker's code and exit (0: it matches)\n"
+        "  --metrics-addr HOST:PORT    serve /metrics, /healthz, /readyz "
+        "there, e.g.\n"
+        "                              127.0.0.1:9464 or 0.0.0.0:9464 "
+        "[$DURO_METRICS_ADDR, off]\n"
+        "  --log-level LEVEL           debug|info|warn|error [$DURO_LOG_LEVEL, "
+        "info]\n"
+        "  --help                      this text\n"
+        "\n"
+        "Logs go to stderr; DURO_LOG_FORMAT=json gives JSON lines.\n",
+        prog, w->redis_url, w->task_queue ? w->task_queue : "(required)",
+        w->activity_threads, w->max_workflow_tasks, w->cache_size);
 }
 
 static int parse_int(const char *flag, const char *v, int *out)
@@ -44,7 +53,8 @@ static int parse_int(const char *flag, const char *v, int *out)
     char *end;
     long n = strtol(v, &end, 10);
     if (!*v || *end || n < 1 || n > 1000000) {
-        fprintf(stderr, "error: %s wants a positive integer, got \"%s\"\n", flag, v);
+        fprintf(stderr, "error: %s wants a positive integer, got \"%s\"\n",
+                flag, v);
         return -1;
     }
     *out = (int)n;
@@ -54,7 +64,8 @@ static int parse_int(const char *flag, const char *v, int *out)
 static int parse_duration(const char *flag, const char *v, int64_t *out)
 {
     if (duro_duration_parse(v, out) != 0 || *out <= 0) {
-        fprintf(stderr, "error: %s wants a duration like 30s, got \"%s\"\n", flag, v);
+        fprintf(stderr, "error: %s wants a duration like 30s, got \"%s\"\n",
+                flag, v);
         return -1;
     }
     return 0;
@@ -103,7 +114,10 @@ static int replay_file(duro_worker *w, const char *path)
         n += got;
         if (n + 1 == cap) {
             char *bigger = realloc(buf, cap *= 2);
-            if (!bigger) { free(buf); buf = NULL; }
+            if (!bigger) {
+                free(buf);
+                buf = NULL;
+            }
             buf = bigger;
         }
     }
@@ -120,11 +134,23 @@ static int replay_file(duro_worker *w, const char *path)
 int duro_worker_main(duro_worker *w, int argc, char **argv)
 {
     duro__catch_early_signals();
-    const char *prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+    const char *prog =
+        strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
     duro_log_init(prog);
     if (apply_env(w) != 0) return 2;
-    enum { O_REDIS = 1, O_QUEUE, O_THREADS, O_MAXWFT, O_CACHE, O_GRACE, O_ID, O_LOG, O_HELP,
-           O_REPLAY, O_METRICS };
+    enum {
+        O_REDIS = 1,
+        O_QUEUE,
+        O_THREADS,
+        O_MAXWFT,
+        O_CACHE,
+        O_GRACE,
+        O_ID,
+        O_LOG,
+        O_HELP,
+        O_REPLAY,
+        O_METRICS
+    };
     static const struct option longopts[] = {
         {"redis", required_argument, NULL, O_REDIS},
         {"task-queue", required_argument, NULL, O_QUEUE},
@@ -144,29 +170,61 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
-        case O_REDIS: free(w->redis_url); w->redis_url = strdup(optarg); break;
-        case O_QUEUE: free(w->task_queue); w->task_queue = strdup(optarg); break;
-        case O_THREADS: bad |= parse_int("--activity-threads", optarg, &w->activity_threads); break;
-        case O_MAXWFT: bad |= parse_int("--max-workflow-tasks", optarg, &w->max_workflow_tasks); break;
-        case O_CACHE: bad |= parse_int("--cache-size", optarg, &w->cache_size); break;
-        case O_GRACE: bad |= parse_duration("--shutdown-grace", optarg, &w->shutdown_grace_ms); break;
-        case O_ID: free(w->identity); w->identity = strdup(optarg); break;
-        case O_LOG:
-            if (!strcmp(optarg, "debug")) duro_log_set_level(DURO_LOG_DEBUG);
-            else if (!strcmp(optarg, "info")) duro_log_set_level(DURO_LOG_INFO);
-            else if (!strcmp(optarg, "warn")) duro_log_set_level(DURO_LOG_WARN);
-            else if (!strcmp(optarg, "error")) duro_log_set_level(DURO_LOG_ERROR);
-            else { fprintf(stderr, "error: unknown log level \"%s\"\n", optarg); bad = 1; }
+        case O_REDIS:
+            free(w->redis_url);
+            w->redis_url = strdup(optarg);
             break;
-        case O_REPLAY: replay = optarg; break;
+        case O_QUEUE:
+            free(w->task_queue);
+            w->task_queue = strdup(optarg);
+            break;
+        case O_THREADS:
+            bad |=
+                parse_int("--activity-threads", optarg, &w->activity_threads);
+            break;
+        case O_MAXWFT:
+            bad |= parse_int("--max-workflow-tasks", optarg,
+                             &w->max_workflow_tasks);
+            break;
+        case O_CACHE:
+            bad |= parse_int("--cache-size", optarg, &w->cache_size);
+            break;
+        case O_GRACE:
+            bad |= parse_duration("--shutdown-grace", optarg,
+                                  &w->shutdown_grace_ms);
+            break;
+        case O_ID:
+            free(w->identity);
+            w->identity = strdup(optarg);
+            break;
+        case O_LOG:
+            if (!strcmp(optarg, "debug"))
+                duro_log_set_level(DURO_LOG_DEBUG);
+            else if (!strcmp(optarg, "info"))
+                duro_log_set_level(DURO_LOG_INFO);
+            else if (!strcmp(optarg, "warn"))
+                duro_log_set_level(DURO_LOG_WARN);
+            else if (!strcmp(optarg, "error"))
+                duro_log_set_level(DURO_LOG_ERROR);
+            else {
+                fprintf(stderr, "error: unknown log level \"%s\"\n", optarg);
+                bad = 1;
+            }
+            break;
+        case O_REPLAY:
+            replay = optarg;
+            break;
         case O_METRICS:
             free(w->metrics_addr);
             w->metrics_addr = *optarg ? strdup(optarg) : NULL;
             break;
         case 'h':
-        case O_HELP: usage(stdout, prog, w); return 0;
+        case O_HELP:
+            usage(stdout, prog, w);
+            return 0;
         default:
-            fprintf(stderr, "error: unknown or incomplete option \"%s\"\n", argv[optind - 1]);
+            fprintf(stderr, "error: unknown or incomplete option \"%s\"\n",
+                    argv[optind - 1]);
             bad = 1;
         }
     }

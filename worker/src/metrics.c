@@ -146,16 +146,14 @@ static int put_sample(wmetrics *e, const duro_worker *w, int pool_busy)
     static const char *const results[3] = {"completed", "failed", "stale"};
     const uint64_t wft[3] = {w->wft_done, w->wft_failed, w->wft_stale};
     for (int i = 0; i < 3; i++)
-        duro_metrics_set_counter(m, "duro_worker_workflow_tasks_total",
-                                 with_label(e, l, sizeof(l), "result",
-                                            results[i]),
-                                 (double)wft[i]);
+        duro_metrics_set_counter(
+            m, "duro_worker_workflow_tasks_total",
+            with_label(e, l, sizeof(l), "result", results[i]), (double)wft[i]);
     const uint64_t act[2] = {w->act_done, w->act_failed};
     for (int i = 0; i < 2; i++)
-        duro_metrics_set_counter(m, "duro_worker_activities_total",
-                                 with_label(e, l, sizeof(l), "result",
-                                            results[i]),
-                                 (double)act[i]);
+        duro_metrics_set_counter(
+            m, "duro_worker_activities_total",
+            with_label(e, l, sizeof(l), "result", results[i]), (double)act[i]);
     duro_metrics_set_counter(m, "duro_worker_replays_total", q,
                              (double)w->replays);
     duro_metrics_set_counter(m, "duro_worker_dead_letters_total", q,
@@ -172,8 +170,7 @@ static int put_sample(wmetrics *e, const duro_worker *w, int pool_busy)
                      w->wft_inflight);
     if (pool_busy >= 0)
         duro_metrics_set(m, "duro_worker_activities_running", q, pool_busy);
-    duro_metrics_set(m, "duro_worker_activity_threads", q,
-                     w->activity_threads);
+    duro_metrics_set(m, "duro_worker_activity_threads", q, w->activity_threads);
     /* The connections exist only while the worker runs; close_all clears
      * `running` before it closes them. */
     int running = w->running && !w->stopping;
@@ -240,8 +237,8 @@ static long long group_pending(const redisReply *r)
         const redisReply *g = r->element[i];
         long long pending = -1;
         int ours = 0;
-        for (size_t j = 0;
-             g->type == REDIS_REPLY_ARRAY && j + 1 < g->elements; j += 2) {
+        for (size_t j = 0; g->type == REDIS_REPLY_ARRAY && j + 1 < g->elements;
+             j += 2) {
             const redisReply *k = g->element[j], *v = g->element[j + 1];
             if (k->type != REDIS_REPLY_STRING) continue;
             if (!strcmp(k->str, "name") && v->type == REDIS_REPLY_STRING)
@@ -299,8 +296,7 @@ static int wait_period(wmetrics *e, int64_t ms)
         ts.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&e->mu);
-    while (!e->stop &&
-           pthread_cond_timedwait(&e->cv, &e->mu, &ts) == 0)
+    while (!e->stop && pthread_cond_timedwait(&e->cv, &e->mu, &ts) == 0)
         ;
     int stop = e->stop;
     pthread_mutex_unlock(&e->mu);
@@ -315,8 +311,9 @@ static void *backlog_main(void *arg)
     char l[384];
     do {
         char err[256];
-        if (!c) c = duro_redis_connect(&e->url, CONNECT_TIMEOUT_MS, err,
-                                       sizeof(err));
+        if (!c)
+            c = duro_redis_connect(&e->url, CONNECT_TIMEOUT_MS, err,
+                                   sizeof(err));
         int parts = c ? read_partitions(c) : 0;
         int ok = parts > 0;
         for (int k = 0; ok && k < 2; k++) {

@@ -51,7 +51,8 @@ struct duro__pool {
 
 /* ---- FIFO ---- */
 
-static void fifo_push(fifo *q, item *it) {
+static void fifo_push(fifo *q, item *it)
+{
     it->next = NULL;
     if (q->tail != NULL)
         q->tail->next = it;
@@ -60,19 +61,20 @@ static void fifo_push(fifo *q, item *it) {
     q->tail = it;
 }
 
-static item *fifo_pop(fifo *q) {
+static item *fifo_pop(fifo *q)
+{
     item *it = q->head;
     if (it != NULL) {
         q->head = it->next;
-        if (q->head == NULL)
-            q->tail = NULL;
+        if (q->head == NULL) q->tail = NULL;
     }
     return it;
 }
 
 /* ---- Pool threads ---- */
 
-static void worker(void *arg) {
+static void worker(void *arg)
+{
     duro__pool *p = arg;
     item *it;
 
@@ -82,8 +84,7 @@ static void worker(void *arg) {
             uv_cond_wait(&p->wake, &p->lock);
         it = fifo_pop(&p->todo);
         uv_mutex_unlock(&p->lock);
-        if (it == NULL)
-            return; /* stopping */
+        if (it == NULL) return; /* stopping */
         p->work(it->job);
         uv_mutex_lock(&p->lock);
         fifo_push(&p->finished, it);
@@ -93,7 +94,8 @@ static void worker(void *arg) {
 }
 
 /* stop_threads wakes every worker to exit and joins the first n. */
-static void stop_threads(duro__pool *p, int n) {
+static void stop_threads(duro__pool *p, int n)
+{
     uv_mutex_lock(&p->lock);
     p->stopping = true;
     uv_cond_broadcast(&p->wake);
@@ -104,34 +106,36 @@ static void stop_threads(duro__pool *p, int n) {
 
 /* ---- Loop thread ---- */
 
-static void release(duro__pool *p) {
+static void release(duro__pool *p)
+{
     uv_cond_destroy(&p->wake);
     uv_mutex_destroy(&p->lock);
     free(p->threads);
     free(p);
 }
 
-static void on_async_closed(uv_handle_t *h) {
+static void on_async_closed(uv_handle_t *h)
+{
     duro__pool *p = h->data;
     duro__pool_close_cb cb = p->on_closed;
     void *arg = p->close_arg;
 
     release(p);
-    if (cb != NULL)
-        cb(arg);
+    if (cb != NULL) cb(arg);
 }
 
 /* finish_close runs once busy is 0 after duro__pool_close(): the workers
  * are idle, so joining them does not block on jobs. */
-static void finish_close(duro__pool *p) {
-    if (p->finishing)
-        return;
+static void finish_close(duro__pool *p)
+{
+    if (p->finishing) return;
     p->finishing = true;
     stop_threads(p, p->nthreads);
     uv_close((uv_handle_t *)&p->async, on_async_closed);
 }
 
-static void on_async(uv_async_t *h) {
+static void on_async(uv_async_t *h)
+{
     duro__pool *p = h->data;
     item *list, *it;
 
@@ -147,19 +151,18 @@ static void on_async(uv_async_t *h) {
         p->busy--;
         p->done(job); /* may submit, or close (which then waits for us) */
     }
-    if (p->closing && p->busy == 0)
-        finish_close(p);
+    if (p->closing && p->busy == 0) finish_close(p);
 }
 
 /* ---- API ---- */
 
 int duro__pool_new(duro__pool **out, uv_loop_t *loop, int threads,
-                   duro__pool_work_fn work, duro__pool_done_fn done) {
+                   duro__pool_work_fn work, duro__pool_done_fn done)
+{
     duro__pool *p;
     int started;
 
-    if (threads < 1 || (p = calloc(1, sizeof(*p))) == NULL)
-        return -1;
+    if (threads < 1 || (p = calloc(1, sizeof(*p))) == NULL) return -1;
     p->threads = calloc((size_t)threads, sizeof(*p->threads));
     if (p->threads == NULL || uv_mutex_init(&p->lock) != 0) {
         free(p->threads);
@@ -180,8 +183,7 @@ int duro__pool_new(duro__pool **out, uv_loop_t *loop, int threads,
      * an async handle, once initialised, can only be released by the loop.
      */
     for (started = 0; started < threads; started++)
-        if (uv_thread_create(&p->threads[started], worker, p) != 0)
-            break;
+        if (uv_thread_create(&p->threads[started], worker, p) != 0) break;
     if (started < threads || uv_async_init(loop, &p->async, on_async) != 0) {
         stop_threads(p, started);
         release(p);
@@ -192,12 +194,12 @@ int duro__pool_new(duro__pool **out, uv_loop_t *loop, int threads,
     return 0;
 }
 
-int duro__pool_submit(duro__pool *p, void *job) {
+int duro__pool_submit(duro__pool *p, void *job)
+{
     item *it;
 
     assert(!p->closing && "submit to a closing pool");
-    if ((it = malloc(sizeof(*it))) == NULL)
-        return -1;
+    if ((it = malloc(sizeof(*it))) == NULL) return -1;
     it->job = job;
     p->busy++;
     uv_mutex_lock(&p->lock);
@@ -207,16 +209,16 @@ int duro__pool_submit(duro__pool *p, void *job) {
     return 0;
 }
 
-int duro__pool_busy(const duro__pool *p) {
+int duro__pool_busy(const duro__pool *p)
+{
     return p->busy;
 }
 
-void duro__pool_close(duro__pool *p, duro__pool_close_cb on_closed,
-                      void *arg) {
+void duro__pool_close(duro__pool *p, duro__pool_close_cb on_closed, void *arg)
+{
     assert(!p->closing && "pool closed twice");
     p->closing = true;
     p->on_closed = on_closed;
     p->close_arg = arg;
-    if (p->busy == 0)
-        finish_close(p);
+    if (p->busy == 0) finish_close(p);
 }

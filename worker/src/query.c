@@ -37,15 +37,14 @@ static void query_free(query_task *q)
     free(q);
 }
 
-static void ignore_reply(duro_aredis *r, redisReply *reply, void *arg)
-{
-}
+static void ignore_reply(duro_aredis *r, redisReply *reply, void *arg) {}
 
 static void send_argv(duro_worker *w, int n, const char **args)
 {
     duro_argv a;
     duro_argv_init(&a);
-    for (int i = 0; i < n; i++) duro_argv_push(&a, args[i]);
+    for (int i = 0; i < n; i++)
+        duro_argv_push(&a, args[i]);
     duro_aredis_command(w->cmd, ignore_reply, NULL, &a);
     duro_argv_free(&a);
 }
@@ -171,7 +170,8 @@ void duro__query_start(duro_worker *w, const char *stream,
     bool ok = q->id && q->run && q->name && q->reply && *q->run &&
               strlen(q->run) <= DURO_UUID_LEN &&
               duro_id_check(q->id, err, sizeof(err)) == 0 &&
-              duro_partition_of(q->id, w->partitions) == duro__partition_of_key(stream) &&
+              duro_partition_of(q->id, w->partitions) ==
+                  duro__partition_of_key(stream) &&
               strstr(q->reply, ":qreply:") != NULL;
     if (ok && input &&
         duro_json_parse(input, strlen(input), w->max_payload, &q->input, err,
@@ -185,7 +185,9 @@ void duro__query_start(duro_worker *w, const char *stream,
     free(input);
     free(deadline);
     if (!ok) {
-        duro__dead_letter(w, stream, entry, err[0] ? err : "query without id, run, name and reply");
+        duro__dead_letter(w, stream, entry,
+                          err[0] ? err
+                                 : "query without id, run, name and reply");
         free(q->reply);
         q->reply = NULL;
         query_free(q);

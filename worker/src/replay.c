@@ -18,15 +18,16 @@ static int event_from_json(const cJSON *j, duro_event *e, char *err,
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(j, "data");
     if (!cJSON_IsNumber(id) || !cJSON_IsString(type) || !cJSON_IsObject(data)) {
-        snprintf(err, errsize, "each event needs eventId, type and an object data");
+        snprintf(err, errsize,
+                 "each event needs eventId, type and an object data");
         return DURO_EINVAL;
     }
     e->id = (int64_t)id->valuedouble;
     e->type = duro_event_type_of(type->valuestring, strlen(type->valuestring));
     e->ts = 0;
     if (e->type == DURO_EVENT_UNKNOWN) {
-        snprintf(err, errsize, "event %lld: unknown type \"%s\"", (long long)e->id,
-                 type->valuestring);
+        snprintf(err, errsize, "event %lld: unknown type \"%s\"",
+                 (long long)e->id, type->valuestring);
         return DURO_EINVAL;
     }
     e->data = cJSON_Duplicate(data, 1);
@@ -37,14 +38,16 @@ int duro_replay_history(duro_worker *w, const char *history_json, char *report,
                         size_t size)
 {
     cJSON *doc = NULL;
-    int rc = duro_json_parse(history_json, strlen(history_json), (size_t)1 << 30,
-                             &doc, report, size);
+    int rc = duro_json_parse(history_json, strlen(history_json),
+                             (size_t)1 << 30, &doc, report, size);
     if (rc != 0) return rc;
-    const cJSON *events = cJSON_IsArray(doc) ? doc
-                          : cJSON_GetObjectItemCaseSensitive(doc, "events");
+    const cJSON *events = cJSON_IsArray(doc)
+                              ? doc
+                              : cJSON_GetObjectItemCaseSensitive(doc, "events");
     if (!cJSON_IsArray(events) || cJSON_GetArraySize(events) == 0) {
-        snprintf(report, size, "expected the JSON array that "
-                               "`duro workflow history -o json` prints");
+        snprintf(report, size,
+                 "expected the JSON array that "
+                 "`duro workflow history -o json` prints");
         cJSON_Delete(doc);
         return DURO_EINVAL;
     }
@@ -63,7 +66,8 @@ int duro_replay_history(duro_worker *w, const char *history_json, char *report,
         if (rc == 0) {
             rc = duro__run_apply(wf, &e, 1);
             if (rc == DURO_EPROTO)
-                snprintf(report, size, "event %lld is out of order", (long long)e.id);
+                snprintf(report, size, "event %lld is out of order",
+                         (long long)e.id);
         }
         duro_event_free(&e);
         if (rc != 0) break;
@@ -73,7 +77,8 @@ int duro_replay_history(duro_worker *w, const char *history_json, char *report,
     if (rc == DURO_ENONDET)
         snprintf(report, size, "non-deterministic: %s", wf->nondet);
     else if (rc == 0)
-        snprintf(report, size, "replay OK: %d events of workflow type %s reproduced", n,
+        snprintf(report, size,
+                 "replay OK: %d events of workflow type %s reproduced", n,
                  wf->type);
     duro__run_free(wf);
     cJSON_Delete(doc);

@@ -43,13 +43,13 @@ typedef enum {
 typedef struct duro__cmd {
     cmd_kind kind;
     int64_t seq;
-    char *name;     /* activity name */
-    char *data;     /* event data JSON */
-    char *queue;    /* activity task queue */
-    char *input;    /* activity input JSON */
-    char *opts;     /* activity options JSON */
-    char *value;    /* complete: result JSON; fail: failure JSON */
-    int64_t ms;     /* timer duration */
+    char *name;  /* activity name */
+    char *data;  /* event data JSON */
+    char *queue; /* activity task queue */
+    char *input; /* activity input JSON */
+    char *opts;  /* activity options JSON */
+    char *value; /* complete: result JSON; fail: failure JSON */
+    int64_t ms;  /* timer duration */
     int64_t stc_ms, hbt_ms, s2c_ms;
     struct duro__cmd *next;
 } duro__cmd;
@@ -103,16 +103,16 @@ struct duro_wf {
     cJSON *input;
     duro__coro *coro;
     bool started, done;
-    cJSON *result;        /* the code's return value */
-    char *failure;        /* set by duro_fail: failure JSON */
+    cJSON *result; /* the code's return value */
+    char *failure; /* set by duro_fail: failure JSON */
 
-    int64_t applied;      /* id of the last event applied */
-    int64_t now;          /* workflow clock */
+    int64_t applied; /* id of the last event applied */
+    int64_t now;     /* workflow clock */
     uint64_t rng;
     bool replaying;
 
-    int64_t seq[FUT_KINDS];   /* last seq issued per kind */
-    int64_t marker_seq;       /* side effects */
+    int64_t seq[FUT_KINDS]; /* last seq issued per kind */
+    int64_t marker_seq;     /* side effects */
     futures_vec futs[FUT_KINDS];
 
     wait_kind wait;
@@ -120,13 +120,13 @@ struct duro_wf {
     int wait_n;
     duro_predicate_fn cond_fn;
     void *cond_arg;
-    bool cond_met;         /* latched once true after some event */
-    bool wait_cancelable;  /* a cancel arriving now ends the wait */
+    bool cond_met;        /* latched once true after some event */
+    bool wait_cancelable; /* a cancel arriving now ends the wait */
 
     handler *signals, *queries;
     pending_signal *pending_signals, *pending_tail;
     bool cancel_requested;
-    bool cancel_pending;   /* cancel pending futures at the next code run */
+    bool cancel_pending; /* cancel pending futures at the next code run */
 
     duro__cmd *cmds, *cmds_tail; /* issued, not yet matched or committed */
     int ncmds;
@@ -142,11 +142,11 @@ struct duro_wf {
      * task that processes them starts, with that task's clock */
     duro_event *inbound;
     int ninbound, capinbound;
-    char *nondet;          /* non-determinism message, once detected */
+    char *nondet; /* non-determinism message, once detected */
 
-    cJSON **owned;         /* run-owned JSON values */
+    cJSON **owned; /* run-owned JSON values */
     int nowned, capowned;
-    char **strs;           /* run-owned allocations (strdup, alloc) */
+    char **strs; /* run-owned allocations (strdup, alloc) */
     int nstrs, capstrs;
 
     /* set while the run is unwound before being freed: blocking calls
@@ -157,10 +157,10 @@ struct duro_wf {
     /* worker bookkeeping: cache links, the task in progress */
     struct duro_wf *lru_prev, *lru_next, *hash_next;
     bool busy;
-    bool behind;           /* the history has events past `applied` (a
-                              workflow task is queued): no eager commit */
-    void *pending_task;    /* a task that arrived while busy */
-    void *held;            /* activity completions waiting for !busy */
+    bool behind;        /* the history has events past `applied` (a
+                           workflow task is queued): no eager commit */
+    void *pending_task; /* a task that arrived while busy */
+    void *held;         /* activity completions waiting for !busy */
 };
 
 /* duro__run_new creates a run from its WorkflowStarted event. fn may be

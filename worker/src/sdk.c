@@ -83,7 +83,8 @@ static duro__cmd *new_cmd(duro_wf *wf, cmd_kind kind, int64_t seq)
     return c;
 }
 
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *xasprintf(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
 
 static char *xasprintf(const char *fmt, ...)
 {
@@ -133,9 +134,11 @@ static char *opts_json(const duro_activity_opts *o, int64_t stc)
 {
     const duro_retry_policy *p = &o->retry;
     /* written with the defaults applied, so the history says what holds */
-    int64_t initial = p->initial_interval_ms > 0 ? p->initial_interval_ms : 1000;
+    int64_t initial =
+        p->initial_interval_ms > 0 ? p->initial_interval_ms : 1000;
     double coeff = p->backoff_coefficient >= 1.0 ? p->backoff_coefficient : 2.0;
-    int64_t maxi = p->maximum_interval_ms > 0 ? p->maximum_interval_ms : 100 * initial;
+    int64_t maxi =
+        p->maximum_interval_ms > 0 ? p->maximum_interval_ms : 100 * initial;
     cJSON *j = cJSON_CreateObject();
     cJSON_AddNumberToObject(j, "startToCloseMs", (double)stc);
     cJSON_AddNumberToObject(j, "scheduleToCloseMs",
@@ -238,7 +241,8 @@ static void block(duro_wf *wf, wait_kind kind, duro_future **fs, int n)
         wf->wait_futs = fs;
         wf->wait_n = n;
         wf->wait_cancelable = !wf->cancel_requested;
-        while (!wf->unwinding && !duro__wait_satisfied(wf)) duro__coro_yield();
+        while (!wf->unwinding && !duro__wait_satisfied(wf))
+            duro__coro_yield();
         wf->wait = WAIT_NONE;
         wf->wait_futs = NULL;
         wf->wait_n = 0;
@@ -246,7 +250,8 @@ static void block(duro_wf *wf, wait_kind kind, duro_future **fs, int n)
     if (wf->unwinding) {
         /* the run is being discarded: nothing will ever resolve these */
         if (++wf->unwind_calls > 10000)
-            for (;;) duro__coro_yield(); /* give up: the stack is dropped */
+            for (;;)
+                duro__coro_yield(); /* give up: the stack is dropped */
         for (int i = 0; i < n; i++) {
             if (fs[i]->resolved) continue;
             fs[i]->resolved = true;
@@ -331,8 +336,7 @@ void duro__deliver_signal(duro_wf *wf, const char *name, const cJSON *input)
     wf->pending_tail = p;
 }
 
-void duro_on_signal(duro_wf *wf, const char *name, duro_signal_fn fn,
-                    void *arg)
+void duro_on_signal(duro_wf *wf, const char *name, duro_signal_fn fn, void *arg)
 {
     in_workflow(wf, "duro_on_signal");
     add_handler(&wf->signals, name, (void *)fn, arg);
@@ -351,7 +355,9 @@ void duro_on_signal(duro_wf *wf, const char *name, duro_signal_fn fn,
         free(p);
     }
     wf->pending_tail = last;
-    if (last) while (wf->pending_tail->next) wf->pending_tail = wf->pending_tail->next;
+    if (last)
+        while (wf->pending_tail->next)
+            wf->pending_tail = wf->pending_tail->next;
 }
 
 void duro_on_query(duro_wf *wf, const char *name, duro_query_fn fn, void *arg)
@@ -390,9 +396,9 @@ void *duro_alloc(duro_wf *wf, size_t size)
 
 void duro__emit_cancel(duro_wf *wf, duro_future *f)
 {
-    duro__cmd *c = new_cmd(wf, f->kind == FUT_TIMER ? CMD_CANCEL_TIMER
-                                                    : CMD_CANCEL_ACTIVITY,
-                           f->seq);
+    duro__cmd *c = new_cmd(
+        wf, f->kind == FUT_TIMER ? CMD_CANCEL_TIMER : CMD_CANCEL_ACTIVITY,
+        f->seq);
     if (!wf->replaying) {
         c->data = xasprintf("{\"seq\":%" PRId64 "}", f->seq);
         if (f->kind == FUT_ACTIVITY)
@@ -411,7 +417,8 @@ void duro__emit_cancel(duro_wf *wf, duro_future *f)
 static void abort_task(duro_wf *wf, const char *msg)
 {
     if (!wf->nondet) wf->nondet = strdup(msg);
-    for (;;) duro__coro_yield(); /* the engine never resumes it again */
+    for (;;)
+        duro__coro_yield(); /* the engine never resumes it again */
 }
 
 int duro_get_version(duro_wf *wf, const char *change_id, int min_supported,
@@ -427,15 +434,18 @@ int duro_get_version(duro_wf *wf, const char *change_id, int min_supported,
         /* the marker, if this history has one, is the next recorded command;
          * a history from before the change has none */
         const seg_ev *se = duro__seg_next(wf);
-        if (se && se->type == DURO_EVENT_MARKER_RECORDED && strcmp(se->name, key) == 0)
-            version = (int)duro_json_int(se->data, "version", DURO_DEFAULT_VERSION);
+        if (se && se->type == DURO_EVENT_MARKER_RECORDED &&
+            strcmp(se->name, key) == 0)
+            version =
+                (int)duro_json_int(se->data, "version", DURO_DEFAULT_VERSION);
         else
             version = DURO_DEFAULT_VERSION;
     }
     if (version < min_supported || version > max_supported) {
         char msg[512];
         snprintf(msg, sizeof(msg),
-                 "change \"%s\": the history has version %d but the code supports %d..%d",
+                 "change \"%s\": the history has version %d but the code "
+                 "supports %d..%d",
                  change_id, version, min_supported, max_supported);
         abort_task(wf, msg);
     }
@@ -474,7 +484,9 @@ const cJSON *duro_side_effect(duro_wf *wf, duro_side_effect_fn fn, void *arg)
             strcmp(rec->name, key) != 0) {
             char msg[256];
             snprintf(msg, sizeof(msg),
-                     "side effect %" PRId64 " is not where the history recorded it", seq);
+                     "side effect %" PRId64
+                     " is not where the history recorded it",
+                     seq);
             abort_task(wf, msg);
         }
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec->data, "value");
@@ -510,8 +522,8 @@ uint64_t duro_random(duro_wf *wf)
 const char *duro_uuid(duro_wf *wf)
 {
     uint64_t a = duro_random(wf), b = duro_random(wf);
-    a = (a & ~0xf000ULL) | 0x4000ULL;                 /* version 4 */
-    b = (b & ~(3ULL << 62)) | (2ULL << 62);           /* variant 10 */
+    a = (a & ~0xf000ULL) | 0x4000ULL;       /* version 4 */
+    b = (b & ~(3ULL << 62)) | (2ULL << 62); /* variant 10 */
     char buf[DURO_UUID_LEN + 1];
     snprintf(buf, sizeof(buf), "%08x-%04x-%04x-%04x-%012llx",
              (unsigned)(a >> 32), (unsigned)(a >> 16) & 0xffff,
@@ -544,9 +556,9 @@ void duro__emit_close(duro_wf *wf, cmd_kind kind, const char *value)
     duro__cmd *c = new_cmd(wf, kind, 0);
     if (wf->replaying) return;
     c->value = strdup(value);
-    c->data = xasprintf(kind == CMD_COMPLETE   ? "{\"result\":%s}"
-                        : kind == CMD_FAIL     ? "{\"failure\":%s}"
-                                               : "{\"details\":%s}",
+    c->data = xasprintf(kind == CMD_COMPLETE ? "{\"result\":%s}"
+                        : kind == CMD_FAIL   ? "{\"failure\":%s}"
+                                             : "{\"details\":%s}",
                         value);
 }
 

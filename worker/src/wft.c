@@ -24,7 +24,6 @@
 #include "commit.h"
 #include "worker_internal.h"
 
-
 static void task_free(wft_task *t)
 {
     free(t->id);
@@ -84,12 +83,14 @@ static void fail_task(wft_task *t, const char *msg)
          * (vm.max_map_count); hold fewer runs, the task is retried */
         duro__cache_shrink(&w->cache);
         duro_warn("CACHE-SHRINK capacity=%d after running out of memory for a "
-                  "coroutine stack (see vm.max_map_count)", w->cache.cap);
+                  "coroutine stack (see vm.max_map_count)",
+                  w->cache.cap);
     }
     duro_warn("WFT-FAIL wf=%s run=%s %s", t->id, t->run, msg);
     duro_wf_keys k;
     duro_wf_keys_init(&k, w->partitions, t->id, t->run);
-    const char *keys[] = {k.wf, k.hist, k.buf, w->wft_keys[t->partition], k.timers};
+    const char *keys[] = {k.wf, k.hist, k.buf, w->wft_keys[t->partition],
+                          k.timers};
     duro_argv a;
     duro_argv_fcall(&a, "duro_wft_fail", 5, keys);
     duro_argv_push(&a, t->run);
@@ -122,8 +123,9 @@ static void on_commit_reply(duro_aredis *r, redisReply *reply, void *arg)
     }
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
         reply->element[0]->type != REDIS_REPLY_INTEGER) {
-        duro_warn("COMMIT-REPLY wf=%s unexpected reply type=%d elements=%zu", t->id,
-                  reply->type, reply->type == REDIS_REPLY_ARRAY ? reply->elements : 0);
+        duro_warn("COMMIT-REPLY wf=%s unexpected reply type=%d elements=%zu",
+                  t->id, reply->type,
+                  reply->type == REDIS_REPLY_ARRAY ? reply->elements : 0);
         task_done(t, false);
         return;
     }
@@ -133,9 +135,10 @@ static void on_commit_reply(duro_aredis *r, redisReply *reply, void *arg)
     w->wft_done++;
     if (w->metrics_addr) {
         char label[DURO_QUEUE_MAX + 16] = "";
-        duro_metrics_observe(duro_metrics_default(), "duro_worker_workflow_task_seconds",
-                             duro_metrics_label(label, sizeof(label), "type", t->wf->type),
-                             (double)(duro_mono_us() - t->started_us) / 1e6);
+        duro_metrics_observe(
+            duro_metrics_default(), "duro_worker_workflow_task_seconds",
+            duro_metrics_label(label, sizeof(label), "type", t->wf->type),
+            (double)(duro_mono_us() - t->started_us) / 1e6);
     }
     duro_debug("COMMIT wf=%s run=%s events=%lld took=%lldus", t->id, t->run,
                reply->element[0]->integer,
@@ -157,10 +160,11 @@ static void commit(wft_task *t, duro__cmd *cmds)
     duro_wf_keys k;
     duro_wf_keys_init(&k, w->partitions, t->id, t->run);
     const char *keys[8 + DURO_MAX_ACT_QUEUES] = {
-        k.wf, k.hist, k.buf, w->wft_keys[t->partition],
-        k.timers, k.pa, k.idx_open, k.idx_closed};
+        k.wf,     k.hist, k.buf,      w->wft_keys[t->partition],
+        k.timers, k.pa,   k.idx_open, k.idx_closed};
     int nkeys = 8;
-    for (int i = 0; i < c->nextra; i++) keys[nkeys++] = c->extra[i];
+    for (int i = 0; i < c->nextra; i++)
+        keys[nkeys++] = c->extra[i];
     duro_argv a;
     duro_argv_fcall(&a, "duro_wft_complete", nkeys, keys);
     duro_argv_push(&a, t->run);
@@ -183,7 +187,7 @@ static void fetch_history(wft_task *t);
 
 /* duro__run_create builds a run from its first event, WorkflowStarted. */
 duro_wf *duro__run_create(duro_worker *w, const char *id, const char *run,
-                           const duro_event *e, char *err, size_t errsize)
+                          const duro_event *e, char *err, size_t errsize)
 {
     if (e->id != 1 || e->type != DURO_EVENT_WORKFLOW_STARTED) {
         snprintf(err, errsize, "history does not start with WorkflowStarted");
@@ -192,11 +196,12 @@ duro_wf *duro__run_create(duro_worker *w, const char *id, const char *run,
     const char *type = duro_json_str(e->data, "type", "");
     const char *queue = duro_json_str(e->data, "taskQueue", w->task_queue);
     wf_reg *reg = w->workflows;
-    while (reg && strcmp(reg->type, type) != 0) reg = reg->next;
+    while (reg && strcmp(reg->type, type) != 0)
+        reg = reg->next;
     if (!reg) {
-        int n = snprintf(err, errsize,
-                         "unknown workflow type \"%s\" (this worker knows:",
-                         type);
+        int n =
+            snprintf(err, errsize,
+                     "unknown workflow type \"%s\" (this worker knows:", type);
         for (wf_reg *r = w->workflows; r && n > 0 && (size_t)n < errsize;
              r = r->next)
             n += snprintf(err + n, errsize - (size_t)n, " %s", r->type);
@@ -212,8 +217,8 @@ duro_wf *duro__run_create(duro_worker *w, const char *id, const char *run,
 }
 
 int duro__history_apply_page(duro_worker *w, duro_wf **wfp, const char *id,
-                             const char *run, const redisReply *page,
-                             char *err, size_t errsize)
+                             const char *run, const redisReply *page, char *err,
+                             size_t errsize)
 {
     for (size_t i = 0; i < page->elements; i++) {
         duro_event e;
@@ -258,8 +263,9 @@ static void on_history(duro_aredis *r, redisReply *reply, void *arg)
     wft_task *t = arg;
     duro_worker *w = t->w;
     if (!reply || reply->type != REDIS_REPLY_ARRAY) {
-        if (reply) duro_warn("HISTORY-READ wf=%s err=%s", t->id,
-                             reply->type == REDIS_REPLY_ERROR ? reply->str : "?");
+        if (reply)
+            duro_warn("HISTORY-READ wf=%s err=%s", t->id,
+                      reply->type == REDIS_REPLY_ERROR ? reply->str : "?");
         task_done(t, false);
         return;
     }
@@ -325,8 +331,10 @@ void duro__xreadgroup_argv(duro_worker *w, duro_argv *a, long long count,
     duro_argv_pushll(a, READ_BLOCK_MS);
     duro_argv_push(a, "STREAMS");
     for (int i = 0; i < nsets; i++)
-        for (int p = 0; p < w->partitions; p++) duro_argv_push(a, key_sets[i][p]);
-    for (int i = 0; i < nsets * w->partitions; i++) duro_argv_push(a, ">");
+        for (int p = 0; p < w->partitions; p++)
+            duro_argv_push(a, key_sets[i][p]);
+    for (int i = 0; i < nsets * w->partitions; i++)
+        duro_argv_push(a, ">");
 }
 
 /* start_task takes the cached run (or none) and loads what it lacks. */
@@ -380,7 +388,8 @@ static wft_task *task_from_entry(duro_worker *w, const char *stream,
     }
     int p = duro_partition_of(id->str, w->partitions);
     if (strcmp(stream, w->wft_keys[p]) != 0) {
-        duro__dead_letter(w, stream, entry, "workflow task in the wrong partition");
+        duro__dead_letter(w, stream, entry,
+                          "workflow task in the wrong partition");
         return NULL;
     }
     wft_task *t = calloc(1, sizeof(*t));
@@ -403,7 +412,8 @@ int duro__read_entries(duro_worker *w, const redisReply *reply, const char *tag,
         if (strstr(reply->str, "NOGROUP")) duro__ensure_groups(w);
         return -1; /* the tick reads again */
     }
-    for (size_t s = 0; reply->type == REDIS_REPLY_ARRAY && s < reply->elements; s++) {
+    for (size_t s = 0; reply->type == REDIS_REPLY_ARRAY && s < reply->elements;
+         s++) {
         const redisReply *sr = reply->element[s];
         if (sr->type != REDIS_REPLY_ARRAY || sr->elements != 2 ||
             sr->element[0]->type != REDIS_REPLY_STRING ||
@@ -416,7 +426,8 @@ int duro__read_entries(duro_worker *w, const redisReply *reply, const char *tag,
 }
 
 /* dispatch starts a workflow task or, from a query stream, a query. */
-static void dispatch(duro_worker *w, const char *stream, const redisReply *entry)
+static void dispatch(duro_worker *w, const char *stream,
+                     const redisReply *entry)
 {
     if (strstr(stream, ":qry:")) {
         duro__query_start(w, stream, entry);
@@ -432,7 +443,8 @@ static void on_read(duro_aredis *r, redisReply *reply, void *arg)
 {
     duro_worker *w = arg;
     w->wft_reading = false;
-    if (duro__read_entries(w, reply, "WFT-READ", dispatch) == 0) duro__wft_poll(w);
+    if (duro__read_entries(w, reply, "WFT-READ", dispatch) == 0)
+        duro__wft_poll(w);
 }
 
 void duro__wft_poll(duro_worker *w)

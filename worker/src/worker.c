@@ -27,14 +27,18 @@ int duro_worker_new(duro_worker **out, const duro_worker_opts *o)
     *out = NULL;
     duro_worker *w = calloc(1, sizeof(*w));
     if (!w) return DURO_ENOMEM;
-    w->redis_url = strdup(o->redis_url ? o->redis_url : duro_redis_url_default());
+    w->redis_url =
+        strdup(o->redis_url ? o->redis_url : duro_redis_url_default());
     w->task_queue = o->task_queue ? strdup(o->task_queue) : NULL;
     w->activity_threads = o->activity_threads > 0 ? o->activity_threads : 8;
-    w->max_workflow_tasks = o->max_workflow_tasks > 0 ? o->max_workflow_tasks : 256;
+    w->max_workflow_tasks =
+        o->max_workflow_tasks > 0 ? o->max_workflow_tasks : 256;
     w->cache_size = o->cache_size > 0 ? o->cache_size : 10000;
     w->partitions = o->partitions > 0 ? o->partitions : DURO_DEFAULT_PARTITIONS;
-    w->max_payload = o->max_payload > 0 ? o->max_payload : DURO_DEFAULT_MAX_PAYLOAD;
-    w->shutdown_grace_ms = o->shutdown_grace_ms > 0 ? o->shutdown_grace_ms : 30000;
+    w->max_payload =
+        o->max_payload > 0 ? o->max_payload : DURO_DEFAULT_MAX_PAYLOAD;
+    w->shutdown_grace_ms =
+        o->shutdown_grace_ms > 0 ? o->shutdown_grace_ms : 30000;
     if (o->identity) {
         w->identity = strdup(o->identity);
     } else {
@@ -96,9 +100,7 @@ int duro__partition_of_key(const char *key)
     return p ? atoi(p + 2) : -1;
 }
 
-static void ignore_reply(duro_aredis *r, redisReply *reply, void *arg)
-{
-}
+static void ignore_reply(duro_aredis *r, redisReply *reply, void *arg) {}
 
 void duro__dead_letter(duro_worker *w, const char *stream,
                        const redisReply *entry, const char *reason)
@@ -110,7 +112,8 @@ void duro__dead_letter(duro_worker *w, const char *stream,
         if (entry->element[0]->type == REDIS_REPLY_STRING)
             eid = entry->element[0]->str;
         const redisReply *f = entry->element[1];
-        for (size_t i = 0; f->type == REDIS_REPLY_ARRAY && i + 1 < f->elements; i += 2)
+        for (size_t i = 0; f->type == REDIS_REPLY_ARRAY && i + 1 < f->elements;
+             i += 2)
             if (f->element[i]->type == REDIS_REPLY_STRING &&
                 f->element[i + 1]->type == REDIS_REPLY_STRING)
                 cJSON_AddStringToObject(fields, f->element[i]->str,
@@ -118,7 +121,8 @@ void duro__dead_letter(duro_worker *w, const char *stream,
     }
     char *text = cJSON_PrintUnformatted(fields);
     cJSON_Delete(fields);
-    duro_warn("DEAD-LETTER stream=%s entry=%s reason=\"%s\"", stream, eid, reason);
+    duro_warn("DEAD-LETTER stream=%s entry=%s reason=\"%s\"", stream, eid,
+              reason);
     duro_argv a;
     duro_argv_init(&a);
     duro_argv_push(&a, "XADD");
@@ -142,11 +146,13 @@ void duro__dead_letter(duro_worker *w, const char *stream,
         const char *ack[] = {"XACK", stream, DURO_GROUP, eid};
         const char *del[] = {"XDEL", stream, eid};
         duro_argv_init(&a);
-        for (int i = 0; i < 4; i++) duro_argv_push(&a, ack[i]);
+        for (int i = 0; i < 4; i++)
+            duro_argv_push(&a, ack[i]);
         duro_aredis_command(w->cmd, ignore_reply, NULL, &a);
         duro_argv_free(&a);
         duro_argv_init(&a);
-        for (int i = 0; i < 3; i++) duro_argv_push(&a, del[i]);
+        for (int i = 0; i < 3; i++)
+            duro_argv_push(&a, del[i]);
         duro_aredis_command(w->cmd, ignore_reply, NULL, &a);
         duro_argv_free(&a);
     }
@@ -221,7 +227,8 @@ static int create_groups(duro_worker *w, redisContext *c)
             freeReplyObject(r);
         }
     }
-    redisReply *r = redisCommand(c, "SADD %s %s", DURO_QUEUES_KEY, w->task_queue);
+    redisReply *r =
+        redisCommand(c, "SADD %s %s", DURO_QUEUES_KEY, w->task_queue);
     if (!r) return DURO_ECONN;
     freeReplyObject(r);
     return 0;
@@ -243,16 +250,20 @@ static int connect_and_setup(duro_worker *w)
         redisContext *c = duro_redis_connect(&w->url, 5000, err, sizeof(err));
         int rc = DURO_ECONN;
         if (c) {
-            rc = duro_redis_setup(c, w->partitions, &w->partitions, err, sizeof(err));
+            rc = duro_redis_setup(c, w->partitions, &w->partitions, err,
+                                  sizeof(err));
             if (rc == 0) {
                 w->wft_keys = calloc((size_t)w->partitions, sizeof(char *));
                 w->act_keys = calloc((size_t)w->partitions, sizeof(char *));
                 w->qry_keys = calloc((size_t)w->partitions, sizeof(char *));
                 for (int p = 0; p < w->partitions; p++) {
                     char k[DURO_KEY_MAX];
-                    w->wft_keys[p] = strdup(duro_key_wft(k, sizeof(k), p, w->task_queue));
-                    w->act_keys[p] = strdup(duro_key_act(k, sizeof(k), p, w->task_queue));
-                    w->qry_keys[p] = strdup(duro_key_qry(k, sizeof(k), p, w->task_queue));
+                    w->wft_keys[p] =
+                        strdup(duro_key_wft(k, sizeof(k), p, w->task_queue));
+                    w->act_keys[p] =
+                        strdup(duro_key_act(k, sizeof(k), p, w->task_queue));
+                    w->qry_keys[p] =
+                        strdup(duro_key_qry(k, sizeof(k), p, w->task_queue));
                 }
                 rc = create_groups(w, c);
                 if (rc) snprintf(err, sizeof(err), "%s", c->errstr);
@@ -297,8 +308,8 @@ static void begin_stop(duro_worker *w, const char *why)
     if (w->act_reading) unblock(w, w->act_client_id);
     atomic_store(&w->handing_back, true);
     w->stop_deadline_ms = duro_mono_ms() + w->shutdown_grace_ms;
-    duro_info("STOPPING reason=%s inflight_workflow_tasks=%d activities=%d", why,
-              w->wft_inflight, w->pool ? duro__pool_busy(w->pool) : 0);
+    duro_info("STOPPING reason=%s inflight_workflow_tasks=%d activities=%d",
+              why, w->wft_inflight, w->pool ? duro__pool_busy(w->pool) : 0);
     duro__maybe_finish(w);
 }
 
@@ -331,12 +342,14 @@ static void close_all(duro_worker *w)
               "replays=%llu cache_hits=%llu cache_misses=%llu",
               (unsigned long long)w->wft_done, (unsigned long long)w->act_done,
               (unsigned long long)w->eager_done, (unsigned long long)w->replays,
-              (unsigned long long)w->cache.hits, (unsigned long long)w->cache.misses);
+              (unsigned long long)w->cache.hits,
+              (unsigned long long)w->cache.misses);
     duro_aredis_close(w->cmd);
     duro_aredis_close(w->wft_conn);
     duro_aredis_close(w->act_conn);
     w->cmd = w->wft_conn = w->act_conn = NULL;
-    uv_handle_t *hs[] = {(uv_handle_t *)&w->stop_async, (uv_handle_t *)&w->hb_async,
+    uv_handle_t *hs[] = {(uv_handle_t *)&w->stop_async,
+                         (uv_handle_t *)&w->hb_async,
                          (uv_handle_t *)&w->sigterm, (uv_handle_t *)&w->sigint,
                          (uv_handle_t *)&w->tick};
     for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++) {
@@ -369,7 +382,8 @@ static void leave_groups(duro_worker *w)
             duro_argv_push(&a, keys[i]);
             duro_argv_push(&a, DURO_GROUP);
             duro_argv_push(&a, w->identity);
-            if (duro_aredis_command(w->cmd, on_left_group, w, &a) == 0) w->leaving++;
+            if (duro_aredis_command(w->cmd, on_left_group, w, &a) == 0)
+                w->leaving++;
             duro_argv_free(&a);
         }
     }
@@ -421,8 +435,9 @@ static void on_tick(uv_timer_t *h)
     duro__act_poll(w);
     if (w->stopping && duro__pool_busy(w->pool) > 0 &&
         duro_mono_ms() >= w->stop_deadline_ms)
-        duro_warn("STOP-WAIT activities=%d still running after the grace period",
-                  duro__pool_busy(w->pool));
+        duro_warn(
+            "STOP-WAIT activities=%d still running after the grace period",
+            duro__pool_busy(w->pool));
     duro__maybe_finish(w);
 }
 
@@ -470,7 +485,8 @@ int duro_worker_run(duro_worker *w)
     char err[256];
     if (!w->task_queue ||
         duro_name_check("task queue", w->task_queue, err, sizeof(err)) != 0) {
-        duro_error("CONFIG %s", w->task_queue ? err : "a task queue is required");
+        duro_error("CONFIG %s",
+                   w->task_queue ? err : "a task queue is required");
         return DURO_EINVAL;
     }
     if (duro_redis_url_parse(w->redis_url, &w->url, err, sizeof(err)) != 0) {
@@ -506,16 +522,18 @@ int duro_worker_run(duro_worker *w)
     uv_signal_start(&w->sigint, on_signal, SIGINT);
     if (early_stop) w->stopping = true; /* a signal before libuv took over */
     uv_timer_start(&w->tick, on_tick, TICK_MS, TICK_MS);
-    if (duro_aredis_new(&w->cmd, &w->loop, &w->url, "commands", on_conn_state, w) ||
+    if (duro_aredis_new(&w->cmd, &w->loop, &w->url, "commands", on_conn_state,
+                        w) ||
         duro_aredis_new(&w->wft_conn, &w->loop, &w->url, "workflow-tasks",
                         on_conn_state, w) ||
         duro_aredis_new(&w->act_conn, &w->loop, &w->url, "activity-tasks",
                         on_conn_state, w))
         return DURO_ENOMEM;
     w->running = true;
-    duro_info("WORKER-START queue=%s identity=%s partitions=%d threads=%d cache=%d",
-              w->task_queue, w->identity, w->partitions, w->activity_threads,
-              w->cache_size);
+    duro_info(
+        "WORKER-START queue=%s identity=%s partitions=%d threads=%d cache=%d",
+        w->task_queue, w->identity, w->partitions, w->activity_threads,
+        w->cache_size);
     if (w->stopping) {
         w->stopping = false;
         begin_stop(w, "stop requested");

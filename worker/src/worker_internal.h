@@ -74,15 +74,15 @@ struct duro_actx {
     char *hb_details;
     bool hb_queued;
     struct duro_actx *hb_next;
-    int refs;            /* loop thread: in-flight Redis calls + 1 */
+    int refs; /* loop thread: in-flight Redis calls + 1 */
     atomic_bool canceled;
     struct duro_actx *unsent_next;
     int send_attempts;
-    bool handed_back;   /* not run: the worker is stopping */
+    bool handed_back;           /* not run: the worker is stopping */
     int64_t started_us, ran_us; /* set by the pool thread */
-    duro_wf *eager;     /* the cached run this completion also advances */
+    duro_wf *eager; /* the cached run this completion also advances */
     struct duro_actx *held_next; /* held on a busy run (wf->held) */
-    bool no_eager;      /* resend as a plain completion */
+    bool no_eager;               /* resend as a plain completion */
     struct duro_actx *inflight_prev, *inflight_next;
 };
 
@@ -107,18 +107,18 @@ typedef struct duro_worker {
 
     uv_async_t stop_async;
     uv_signal_t sigterm, sigint;
-    uv_timer_t tick;       /* retries unsent completions, re-polls */
+    uv_timer_t tick; /* retries unsent completions, re-polls */
     bool running, stopping;
     atomic_bool handing_back; /* pool threads skip jobs they have not begun */
-    bool abandoned;        /* stopped with activity threads still running */
-    duro_actx *inflight;   /* activities submitted to the pool */
-    int releasing;         /* hand-back calls awaiting their reply */
-    bool groups_pending;   /* re-creating stream groups after NOGROUP */
-    int leaving;           /* XGROUP DELCONSUMER replies still to come */
-    int completing;        /* finished activities not yet acknowledged */
+    bool abandoned;           /* stopped with activity threads still running */
+    duro_actx *inflight;      /* activities submitted to the pool */
+    int releasing;            /* hand-back calls awaiting their reply */
+    bool groups_pending;      /* re-creating stream groups after NOGROUP */
+    int leaving;              /* XGROUP DELCONSUMER replies still to come */
+    int completing;           /* finished activities not yet acknowledged */
     long long wft_client_id, act_client_id; /* to CLIENT UNBLOCK the reads */
     int64_t stop_deadline_ms;
-    int closing;           /* handles still closing */
+    int closing; /* handles still closing */
 
     pthread_mutex_t hb_mu;
     duro_actx *hb_head;
@@ -126,8 +126,8 @@ typedef struct duro_worker {
     duro_actx *unsent_head; /* completions waiting for Redis */
 
     /* counters (metrics) */
-    uint64_t wft_done, wft_failed, wft_stale, act_done, act_failed,
-        replays, dead_letters, eager_done, eager_fallbacks;
+    uint64_t wft_done, wft_failed, wft_stale, act_done, act_failed, replays,
+        dead_letters, eager_done, eager_fallbacks;
 
     char *metrics_addr; /* --metrics-addr / DURO_METRICS_ADDR; NULL = off */
 } duro_worker;
@@ -160,8 +160,8 @@ duro_wf *duro__run_create(duro_worker *w, const char *id, const char *run,
  * creating the run from WorkflowStarted when *wfp is NULL. 0, or a
  * DURO_E* with a message in err. */
 int duro__history_apply_page(duro_worker *w, duro_wf **wfp, const char *id,
-                             const char *run, const redisReply *page,
-                             char *err, size_t errsize);
+                             const char *run, const redisReply *page, char *err,
+                             size_t errsize);
 /* duro__read_history sends XRANGE for one page of a run's history from
  * event `from`; cb gets the reply. 0 or DURO_ECONN (cb never runs). */
 int duro__read_history(duro_worker *w, const char *id, const char *run,

@@ -21,8 +21,7 @@ typedef void (*duro_aredis_cb)(duro_aredis *r, redisReply *reply, void *arg);
 
 /* duro_aredis_state_cb is called on every connected/disconnected change
  * (after AUTH/SELECT succeeded for "connected"). */
-typedef void (*duro_aredis_state_cb)(duro_aredis *r, bool connected,
-                                     void *arg);
+typedef void (*duro_aredis_state_cb)(duro_aredis *r, bool connected, void *arg);
 
 /* duro_aredis_new creates the connection and starts connecting; it keeps
  * reconnecting with capped exponential backoff (100ms doubling to 5s, with

@@ -5,7 +5,7 @@
 #include "duro/export.h"
 
 /* DURO_ERRNO_MAP(XX): one list for the codes, names and messages. */
-#define DURO_ERRNO_MAP(XX)                                                    \
+#define DURO_ERRNO_MAP(XX)                                                     \
     XX(EINVAL, -1, "invalid argument")                                         \
     XX(ENOMEM, -2, "out of memory")                                            \
     XX(EREDIS, -3, "redis error")                                              \

@@ -12,7 +12,7 @@
 /* DURO_EVENT_MAP(XX): XX(UPPER, Name, is_command). is_command marks the
  * events a workflow task's commit writes after WorkflowTaskCompleted;
  * the others are inbound (they arrive from outside the code). */
-#define DURO_EVENT_MAP(XX)                                                    \
+#define DURO_EVENT_MAP(XX)                                                     \
     XX(WORKFLOW_STARTED, WorkflowStarted, 0)                                   \
     XX(WORKFLOW_TASK_COMPLETED, WorkflowTaskCompleted, 0)                      \
     XX(ACTIVITY_SCHEDULED, ActivityScheduled, 1)                               \
@@ -39,7 +39,7 @@ typedef enum {
 #define XX(upper, name, cmd) DURO_EVENT_##upper,
     DURO_EVENT_MAP(XX)
 #undef XX
-    DURO_EVENT_COUNT
+        DURO_EVENT_COUNT
 } duro_event_type;
 
 /* duro_event_name: "ActivityScheduled" etc.; "Unknown" for bad values. */
@@ -52,10 +52,10 @@ DURO_EXPORT bool duro_event_is_command(duro_event_type t);
 
 /* duro_event: one decoded history event. Owns data. */
 typedef struct {
-    int64_t id;           /* N of the stream id "N-0" */
+    int64_t id; /* N of the stream id "N-0" */
     duro_event_type type;
-    int64_t ts;           /* ms since the epoch, written by Redis */
-    cJSON *data;          /* never NULL after a successful decode */
+    int64_t ts;  /* ms since the epoch, written by Redis */
+    cJSON *data; /* never NULL after a successful decode */
 } duro_event;
 
 /* duro_event_decode decodes one XRANGE element ([id, [field, value...]]).

@@ -5,8 +5,8 @@
 #include <stddef.h>
 #include "duro/export.h"
 
-#define DURO_ID_MAX 1000    /* bytes in a workflow id */
-#define DURO_QUEUE_MAX 200  /* bytes in a task queue or type name */
+#define DURO_ID_MAX 1000   /* bytes in a workflow id */
+#define DURO_QUEUE_MAX 200 /* bytes in a task queue or type name */
 #define DURO_UUID_LEN 36
 
 /* duro_uuid_v4 writes a random version-4 uuid (36 chars + NUL) into out. */
@@ -19,7 +19,7 @@ DURO_EXPORT int duro_id_check(const char *id, char *err, size_t errsize);
 /* duro_name_check: 0 if `name` is a valid task queue, workflow type,
  * activity, signal or query name: 1..DURO_QUEUE_MAX bytes of
  * [A-Za-z0-9._:-] (no '|', no spaces), else DURO_EINVAL with a reason. */
-DURO_EXPORT int duro_name_check(const char *what, const char *name,
-                                char *err, size_t errsize);
+DURO_EXPORT int duro_name_check(const char *what, const char *name, char *err,
+                                size_t errsize);
 
 #endif

@@ -55,7 +55,8 @@ DURO_EXPORT char *duro_timer_member(char *buf, size_t size, char kind,
                                     const char *wfqueue, const char *actqueue,
                                     const char *id);
 
-/* duro_timer_ref: a parsed timer member; pointers point into the caller's copy. */
+/* duro_timer_ref: a parsed timer member; pointers point into the caller's copy.
+ */
 typedef struct {
     char kind;
     char *run;

@@ -13,8 +13,7 @@ typedef enum {
 } duro_log_level;
 
 /* duro_log_sink receives each formatted message (no trailing newline). */
-typedef void (*duro_log_sink)(duro_log_level level, const char *msg,
-                              void *arg);
+typedef void (*duro_log_sink)(duro_log_level level, const char *msg, void *arg);
 
 /* duro_log_init reads DURO_LOG_LEVEL (debug|info|warn|error) and
  * DURO_LOG_FORMAT (text|json) and names the process in each line. */
@@ -29,7 +28,7 @@ DURO_EXPORT void duro_log_set_sink(duro_log_sink sink, void *arg);
 DURO_EXPORT void duro_log(duro_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-#define duro_debug(...)                                                       \
+#define duro_debug(...)                                                        \
     do {                                                                       \
         if (duro_log_get_level() <= DURO_LOG_DEBUG)                            \
             duro_log(DURO_LOG_DEBUG, __VA_ARGS__);                             \
@@ -39,12 +38,11 @@ DURO_EXPORT void duro_log(duro_log_level level, const char *fmt, ...)
 #define duro_error(...) duro_log(DURO_LOG_ERROR, __VA_ARGS__)
 
 /* duro_assert aborts with file and line when an invariant is broken. */
-#define duro_assert(cond)                                                     \
+#define duro_assert(cond)                                                      \
     do {                                                                       \
-        if (!(cond))                                                           \
-            duro__assert_fail(#cond, __FILE__, __LINE__);                      \
+        if (!(cond)) duro__assert_fail(#cond, __FILE__, __LINE__);             \
     } while (0)
-DURO_EXPORT void duro__assert_fail(const char *expr, const char *file,
-                                   int line) __attribute__((noreturn));
+DURO_EXPORT void duro__assert_fail(const char *expr, const char *file, int line)
+    __attribute__((noreturn));
 
 #endif

@@ -64,9 +64,11 @@ DURO_EXPORT int duro_metrics_observe(duro_metrics *m, const char *name,
 
 /* DURO_METRICS_BUCKETS: upper bounds of the default histogram buckets in
  * seconds, 0.5ms to 10s (+Inf is implied). */
-#define DURO_METRICS_BUCKETS                                                  \
-    {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,                          \
-     0.1,    0.25,  0.5,    1,     2.5,  5,     10}
+#define DURO_METRICS_BUCKETS                                                   \
+    {                                                                          \
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,    \
+            2.5, 5, 10                                                         \
+    }
 #define DURO_METRICS_NBUCKETS 14
 
 /* duro_metrics_lookup reads a counter's or gauge's current value, or a

@@ -23,8 +23,7 @@ DURO_EXPORT int duro_redis_setup(redisContext *c, int default_partitions,
                                  int *partitions, char *err, size_t errsize);
 
 /* duro_functions_load loads (REPLACE) the embedded library. 0 or DURO_E*. */
-DURO_EXPORT int duro_functions_load(redisContext *c, char *err,
-                                    size_t errsize);
+DURO_EXPORT int duro_functions_load(redisContext *c, char *err, size_t errsize);
 
 /* duro_reply_is_missing_function: true for the error Redis gives when the
  * library is not loaded (e.g. after a restart without persistence). */

@@ -30,7 +30,6 @@ DURO_EXPORT int64_t duro_retry_delay(const duro_retry_policy *p, int attempt,
 
 /* duro_retry_backoff is the pure backoff: min(initial * coeff^(attempt-1),
  * maximum) with the defaults applied. */
-DURO_EXPORT int64_t duro_retry_backoff(const duro_retry_policy *p,
-                                       int attempt);
+DURO_EXPORT int64_t duro_retry_backoff(const duro_retry_policy *p, int attempt);
 
 #endif

@@ -56,12 +56,12 @@ typedef struct {
 /* duro_result: the outcome of an activity or timer. value and failure
  * belong to the run. */
 typedef struct {
-    bool ok;               /* completed (timers: fired) */
-    const cJSON *value;    /* the activity's result when ok (may be null) */
-    const cJSON *failure;  /* {"message","type","nonRetryable"} when !ok */
-    const char *error;     /* failure's message, "" when ok */
-    bool timed_out;        /* the activity timed out (after its retries) */
-    bool canceled;         /* the workflow was canceled while waiting */
+    bool ok;              /* completed (timers: fired) */
+    const cJSON *value;   /* the activity's result when ok (may be null) */
+    const cJSON *failure; /* {"message","type","nonRetryable"} when !ok */
+    const char *error;    /* failure's message, "" when ok */
+    bool timed_out;       /* the activity timed out (after its retries) */
+    bool canceled;        /* the workflow was canceled while waiting */
 } duro_result;
 
 /* duro_activity schedules activity `name` with `input` (borrowed; NULL =
@@ -107,13 +107,12 @@ DURO_EXPORT const char *duro_uuid(duro_wf *wf);
 
 /* duro_get_version lets changed workflow code run histories recorded by the
  * old code. Guard the change with it:
- *     if (duro_get_version(wf, "add-fraud-check", DURO_DEFAULT_VERSION, 1) == 1)
- *         duro_activity(wf, "fraudCheck", ...);
- * New runs record max_supported as a marker and get it; a history recorded
- * before the change has no marker and gets DURO_DEFAULT_VERSION; a history
- * with a marker gets its recorded version. A version outside
- * [min_supported, max_supported] fails the workflow task (raise
- * min_supported once no old run is left). The same change id returns the
+ *     if (duro_get_version(wf, "add-fraud-check", DURO_DEFAULT_VERSION, 1) ==
+ * 1) duro_activity(wf, "fraudCheck", ...); New runs record max_supported as a
+ * marker and get it; a history recorded before the change has no marker and
+ * gets DURO_DEFAULT_VERSION; a history with a marker gets its recorded version.
+ * A version outside [min_supported, max_supported] fails the workflow task
+ * (raise min_supported once no old run is left). The same change id returns the
  * same value for the rest of the run. */
 DURO_EXPORT int duro_get_version(duro_wf *wf, const char *change_id,
                                  int min_supported, int max_supported);
@@ -170,8 +169,8 @@ DURO_EXPORT void duro_on_signal(duro_wf *wf, const char *name,
 /* duro_on_query registers the handler of query `name`. State a query reads
  * after the workflow has returned must outlive the workflow function: keep
  * it in duro_alloc() memory, not on the coroutine's stack. */
-DURO_EXPORT void duro_on_query(duro_wf *wf, const char *name,
-                               duro_query_fn fn, void *arg);
+DURO_EXPORT void duro_on_query(duro_wf *wf, const char *name, duro_query_fn fn,
+                               void *arg);
 
 /* duro_condition waits until pred(arg) holds and returns true, or returns
  * false when timeout_ms passes first (timeout_ms < 0: no timeout) or the
@@ -225,26 +224,24 @@ DURO_EXPORT void duro_actx_log(duro_actx *ctx, const char *fmt, ...)
 
 /* duro_worker_opts: zero fields take the defaults shown. */
 typedef struct {
-    const char *redis_url;   /* $DURO_REDIS_URL or redis://127.0.0.1:6379 */
-    const char *task_queue;  /* required */
-    int activity_threads;    /* 8: activities running at once */
-    int max_workflow_tasks;  /* 256: workflow tasks in progress at once */
-    int cache_size;          /* 10000: runs kept in memory (LRU) */
-    int partitions;          /* 16, used only when Redis has none yet */
-    size_t max_payload;      /* 2 MiB: larger inputs/results are errors */
+    const char *redis_url;     /* $DURO_REDIS_URL or redis://127.0.0.1:6379 */
+    const char *task_queue;    /* required */
+    int activity_threads;      /* 8: activities running at once */
+    int max_workflow_tasks;    /* 256: workflow tasks in progress at once */
+    int cache_size;            /* 10000: runs kept in memory (LRU) */
+    int partitions;            /* 16, used only when Redis has none yet */
+    size_t max_payload;        /* 2 MiB: larger inputs/results are errors */
     int64_t shutdown_grace_ms; /* 30s for in-flight activities on SIGTERM */
-    const char *identity;    /* consumer name; default host-pid-random */
+    const char *identity;      /* consumer name; default host-pid-random */
 } duro_worker_opts;
 
 /* duro_worker_new validates opts and allocates; nothing connects yet.
  * Returns 0 or DURO_EINVAL / DURO_ENOMEM. Free with duro_worker_free. */
 DURO_EXPORT int duro_worker_new(duro_worker **out,
                                 const duro_worker_opts *opts);
-DURO_EXPORT int duro_worker_register_workflow(duro_worker *w,
-                                              const char *type,
+DURO_EXPORT int duro_worker_register_workflow(duro_worker *w, const char *type,
                                               duro_workflow_fn fn);
-DURO_EXPORT int duro_worker_register_activity(duro_worker *w,
-                                              const char *name,
+DURO_EXPORT int duro_worker_register_activity(duro_worker *w, const char *name,
                                               duro_activity_fn fn, void *arg);
 /* duro_worker_run connects (retrying while Redis is away) and processes
  * tasks until duro_worker_stop or SIGTERM/SIGINT. Stopping stops claiming,
@@ -276,9 +273,9 @@ DURO_EXPORT int duro_replay_history(duro_worker *w, const char *history_json,
 
 /* duro_worker_main is a ready-made main(): it parses the standard flags
  * (--redis, --task-queue, --activity-threads, --max-workflow-tasks,
- * --cache-size, --shutdown-grace, --replay FILE, --help) over opts, registers nothing,
- * runs the worker and returns the process exit code. `usage_name` is the
- * program name for --help. Call after registering. */
+ * --cache-size, --shutdown-grace, --replay FILE, --help) over opts, registers
+ * nothing, runs the worker and returns the process exit code. `usage_name` is
+ * the program name for --help. Call after registering. */
 DURO_EXPORT int duro_worker_main(duro_worker *w, int argc, char **argv);
 
 #ifdef __cplusplus
