@@ -41,11 +41,15 @@ static int record(duro_actx *ctx, const char *url)
             conn = duro_redis_connect(&u, 1000, err, sizeof(err));
             if (!conn) return -1;
         }
-        char attempt[16];
+        char attempt[16], key[300];
         snprintf(attempt, sizeof(attempt), "%d", duro_actx_attempt(ctx));
-        redisReply *r = redisCommand(
-            conn, "XADD %s * key %s attempt %s name %s", CHAOS_EXEC_STREAM,
-            duro_actx_idempotency_key(ctx), attempt, duro_actx_name(ctx));
+        /* one workflow id is started once here, so <wf>/<seq> names the
+         * activity call the checker pairs attempts by */
+        snprintf(key, sizeof(key), "%s/%lld", duro_actx_workflow_id(ctx),
+                 (long long)duro_actx_seq(ctx));
+        redisReply *r =
+            redisCommand(conn, "XADD %s * key %s attempt %s name %s",
+                         CHAOS_EXEC_STREAM, key, attempt, duro_actx_name(ctx));
         bool ok = r && r->type == REDIS_REPLY_STRING;
         if (r) freeReplyObject(r);
         if (ok) return 0;

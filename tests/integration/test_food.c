@@ -341,6 +341,34 @@ Test(food, happy_path_moves_through_the_states_and_completes)
     duro_test_finish(&h);
 }
 
+/* Reusing an order id starts a new run whose activities must run again:
+ * their idempotency keys are scoped to the run, so the second order is
+ * charged and notified, not deduplicated against the first. */
+Test(food, reused_order_id_charges_and_notifies_again)
+{
+    spawn_food();
+    duro_client *c = duro_test_client(&h);
+    redisContext *r = duro_test_redis(&h);
+    const char *input = "{\"productId\":3,\"pickupTimeout\":\"10s\","
+                        "\"deliveryTimeout\":\"10s\",\"ratingDelay\":\"50ms\"}";
+    start_order(c, "reused-1", input);
+    deliver_order(c, "reused-1");
+    assert_notifications(r, "reused-1", 3, HAPPY);
+    cr_assert_eq(hlen(r, "charges", "reused-1"), 1);
+
+    start_order(c, "reused-1", input);
+    deliver_order(c, "reused-1");
+    static const char *const TWICE[] = {MSG_PICKED_UP,     MSG_DELIVERED,
+                                        MSG_RATE_PAD_THAI, MSG_PICKED_UP,
+                                        MSG_DELIVERED,     MSG_RATE_PAD_THAI};
+    assert_notifications(r, "reused-1", 6, TWICE);
+    cr_assert_eq(hlen(r, "charges", "reused-1"), 2,
+                 "the second run of the id was not charged");
+    redisFree(r);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
 /* ---- Timeouts and failures ---- */
 
 Test(food, pickup_timeout_refunds_and_fails)
@@ -447,8 +475,12 @@ Test(food, flaky_card_is_charged_once_on_the_third_attempt)
     cJSON_Delete(hist);
 
     cr_assert_eq(hlen(r, "charges", "flaky-1"), 1, "exactly one charge");
-    char key[64];
-    snprintf(key, sizeof(key), "flaky-1/%d", seq);
+    cJSON *desc = NULL;
+    cr_assert_eq(duro_client_describe(c, "flaky-1", &desc), 0);
+    char key[128];
+    snprintf(key, sizeof(key), "flaky-1/%s/%d", duro_test_str(desc, "runId"),
+             seq);
+    cJSON_Delete(desc);
     redisReply *x = redisCommand(r, "HEXISTS food:charges:flaky-1 %s", key);
     cr_assert(x && x->integer == 1, "the charge is not under key %s", key);
     freeReplyObject(x);

@@ -32,8 +32,9 @@ static void note_execution(duro_actx *ctx)
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd < 0) return;
     char line[512];
-    int n = snprintf(line, sizeof(line), "%s %s %d\n", duro_actx_name(ctx),
-                     duro_actx_idempotency_key(ctx), duro_actx_attempt(ctx));
+    int n = snprintf(line, sizeof(line), "%s %s/%lld %d\n", duro_actx_name(ctx),
+                     duro_actx_workflow_id(ctx), (long long)duro_actx_seq(ctx),
+                     duro_actx_attempt(ctx));
     if (n > 0) (void)!write(fd, line, (size_t)n);
     close(fd);
 }

@@ -51,6 +51,16 @@ const char *duro_actx_idempotency_key(const duro_actx *ctx)
     return ctx->idempotency_key;
 }
 
+int64_t duro_actx_seq(const duro_actx *ctx)
+{
+    return atoll(ctx->seq);
+}
+
+const char *duro_actx_run_id(const duro_actx *ctx)
+{
+    return ctx->run;
+}
+
 const char *duro_actx_workflow_id(const duro_actx *ctx)
 {
     return ctx->id;
@@ -606,7 +616,10 @@ static duro_actx *actx_from_entry(duro_worker *w, const char *stream,
         actx_unref(c);
         return NULL;
     }
-    duro_assert(asprintf(&c->idempotency_key, "%s/%s", c->id, c->seq) >= 0);
+    /* scoped to the run: a reused workflow id starts a run whose activities
+     * must run again, not match the previous run's records */
+    duro_assert(
+        asprintf(&c->idempotency_key, "%s/%s/%s", c->id, c->run, c->seq) >= 0);
     if (details)
         duro_json_parse(details, strlen(details), w->max_payload,
                         &c->prev_details, err, sizeof(err));

@@ -203,10 +203,15 @@ DURO_EXPORT void duro_actx_fail(duro_actx *ctx, const char *type,
                                 bool non_retryable, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 DURO_EXPORT int duro_actx_attempt(const duro_actx *ctx);
-/* duro_actx_idempotency_key: "<workflowId>/<seq>", the same for every
- * attempt of one activity call. */
+/* duro_actx_idempotency_key: "<workflowId>/<runId>/<seq>", the same for
+ * every attempt of one activity call and different in every run, so a
+ * workflow id that is reused starts activities that run again. */
 DURO_EXPORT const char *duro_actx_idempotency_key(const duro_actx *ctx);
 DURO_EXPORT const char *duro_actx_workflow_id(const duro_actx *ctx);
+/* duro_actx_run_id: the run of the workflow that scheduled the activity. */
+DURO_EXPORT const char *duro_actx_run_id(const duro_actx *ctx);
+/* duro_actx_seq: the activity's sequence number in its run (1, 2, ...). */
+DURO_EXPORT int64_t duro_actx_seq(const duro_actx *ctx);
 DURO_EXPORT const char *duro_actx_name(const duro_actx *ctx);
 /* duro_actx_heartbeat reports progress (details borrowed, may be NULL);
  * cheap to call often: the SDK coalesces. */
