@@ -13,7 +13,7 @@
 static int fcall_fail(duro_client *c, const redisReply *r, const char *id)
 {
     const char *e = r->str ? r->str : "";
-    int code = duro_fcall_error_code(e);
+    int code = duro_redis_error_code(e);
     switch (code) {
     case DURO_EALREADY: {
         const char *run = strchr(e, ' ');

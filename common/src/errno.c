@@ -28,3 +28,8 @@ const char *duro_err_name(int err)
         return "UNKNOWN";
     }
 }
+
+int duro_err_is_transient(int err)
+{
+    return err == DURO_ECONN || err == DURO_EAGAIN;
+}

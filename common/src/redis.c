@@ -234,7 +234,7 @@ redisReply *duro_redis_call(redisContext *c, const duro_argv *a)
     return r;
 }
 
-int duro_fcall_error_code(const char *errstr)
+int duro_redis_error_code(const char *errstr)
 {
     static const struct {
         const char *word;
@@ -245,6 +245,18 @@ int duro_fcall_error_code(const char *errstr)
         {"DURO_NOT_FOUND", DURO_ENOTFOUND},
         {"DURO_NOT_RUNNING", DURO_ENOTRUNNING},
         {"DURO_BADARG", DURO_EINVAL},
+        {"OOM", DURO_EAGAIN},
+        {"BUSY", DURO_EAGAIN},
+        {"LOADING", DURO_EAGAIN},
+        {"READONLY", DURO_EAGAIN},
+        {"TRYAGAIN", DURO_EAGAIN},
+        {"MASTERDOWN", DURO_EAGAIN},
+        {"CLUSTERDOWN", DURO_EAGAIN},
+        {"NOREPLICAS", DURO_EAGAIN},
+        {"WRONGPASS", DURO_EAUTH},
+        {"NOAUTH", DURO_EAUTH},
+        {"NOPERM", DURO_EAUTH},
+        {"WRONGTYPE", DURO_EPROTO},
     };
     if (!errstr) return DURO_EREDIS;
     size_t n = strcspn(errstr, " \t\r\n");

@@ -139,7 +139,7 @@ static void on_heartbeat_reply(duro_aredis *r, redisReply *reply, void *arg)
 {
     duro_actx *c = arg;
     if (reply && reply->type == REDIS_REPLY_ERROR &&
-        duro_fcall_error_code(reply->str) == DURO_ESTALE)
+        duro_redis_error_code(reply->str) == DURO_ESTALE)
         atomic_store(&c->canceled, true);
     actx_unref(c);
 }
@@ -254,7 +254,7 @@ static void on_complete_reply(duro_aredis *r, redisReply *reply, void *arg)
         return;
     }
     if (reply->type == REDIS_REPLY_ERROR &&
-        duro_fcall_error_code(reply->str) != DURO_ESTALE)
+        duro_redis_error_code(reply->str) != DURO_ESTALE)
         duro_warn("ACT-COMPLETE-REJECTED wf=%s seq=%s err=%s", c->id, c->seq,
                   reply->str);
     w->completing--;

@@ -114,7 +114,7 @@ static void on_commit_reply(duro_aredis *r, redisReply *reply, void *arg)
         return;
     }
     if (reply->type == REDIS_REPLY_ERROR) {
-        if (duro_fcall_error_code(reply->str) == DURO_ESTALE)
+        if (duro_redis_error_code(reply->str) == DURO_ESTALE)
             w->wft_stale++;
         else
             duro_warn("COMMIT-REJECTED wf=%s err=%s", t->id, reply->str);

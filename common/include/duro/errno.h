@@ -19,7 +19,9 @@
     XX(ETOOBIG, -11, "payload too large")                                      \
     XX(EJSON, -12, "invalid JSON")                                             \
     XX(EPROTO, -13, "malformed data in redis")                                 \
-    XX(EFAILED, -14, "workflow did not complete")
+    XX(EFAILED, -14, "workflow did not complete")                              \
+    XX(EAGAIN, -15, "redis cannot serve this now (OOM, BUSY, LOADING, ...)")   \
+    XX(EAUTH, -16, "redis refused the credentials or the rights")
 
 typedef enum {
 #define XX(name, value, msg) DURO_##name = (value),
@@ -31,5 +33,9 @@ typedef enum {
 DURO_EXPORT const char *duro_strerror(int err);
 /* duro_err_name returns "EINVAL" and so on; "UNKNOWN" otherwise. */
 DURO_EXPORT const char *duro_err_name(int err);
+/* duro_err_is_transient: true for the codes after which the same request
+ * may succeed unchanged later (a lost connection, DURO_EAGAIN): keep the
+ * work and retry with backoff rather than dropping it. */
+DURO_EXPORT int duro_err_is_transient(int err);
 
 #endif

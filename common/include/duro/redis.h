@@ -60,9 +60,16 @@ DURO_EXPORT void duro_argv_fcall(duro_argv *a, const char *fn, int nkeys,
  * library is loaded and the call made once more. */
 DURO_EXPORT redisReply *duro_redis_call(redisContext *c, const duro_argv *a);
 
-/* duro_fcall_error_code maps a Function error reply ("DURO_STALE ...") to a
- * DURO_E* code: DURO_ESTALE, DURO_EALREADY, DURO_ENOTFOUND,
- * DURO_ENOTRUNNING, DURO_EINVAL; DURO_EREDIS for anything else. */
-DURO_EXPORT int duro_fcall_error_code(const char *errstr);
+/* duro_redis_error_code maps an error reply to a DURO_E* code, by its
+ * first word only (never by message text):
+ *   a Duro Function's refusal: DURO_STALE -> DURO_ESTALE, DURO_ALREADY_STARTED
+ *     -> DURO_EALREADY, DURO_NOT_FOUND -> DURO_ENOTFOUND, DURO_NOT_RUNNING
+ *     -> DURO_ENOTRUNNING, DURO_BADARG -> DURO_EINVAL;
+ *   a server that cannot serve the request now (OOM, BUSY, LOADING, READONLY,
+ *     TRYAGAIN, MASTERDOWN, CLUSTERDOWN, NOREPLICAS) -> DURO_EAGAIN;
+ *   credentials or rights (WRONGPASS, NOAUTH, NOPERM) -> DURO_EAUTH;
+ *   a key of the wrong type (WRONGTYPE) -> DURO_EPROTO;
+ *   anything else (and NULL) -> DURO_EREDIS. */
+DURO_EXPORT int duro_redis_error_code(const char *errstr);
 
 #endif
