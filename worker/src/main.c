@@ -197,20 +197,16 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
             free(w->identity);
             w->identity = strdup(optarg);
             break;
-        case O_LOG:
-            if (!strcmp(optarg, "debug"))
-                duro_log_set_level(DURO_LOG_DEBUG);
-            else if (!strcmp(optarg, "info"))
-                duro_log_set_level(DURO_LOG_INFO);
-            else if (!strcmp(optarg, "warn"))
-                duro_log_set_level(DURO_LOG_WARN);
-            else if (!strcmp(optarg, "error"))
-                duro_log_set_level(DURO_LOG_ERROR);
-            else {
+        case O_LOG: {
+            int level = duro__log_level_parse(optarg);
+            if (level >= 0) {
+                duro_log_set_level((duro_log_level)level);
+            } else {
                 fprintf(stderr, "error: unknown log level \"%s\"\n", optarg);
                 bad = 1;
             }
             break;
+        }
         case O_REPLAY:
             replay = optarg;
             break;
@@ -241,15 +237,7 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
         w->metrics_addr = NULL;
         return replay_file(w, replay);
     }
-    int rc = 0;
-    if (w->metrics_addr && w->task_queue &&
-        (rc = duro__worker_metrics_start(w, w->metrics_addr)) != 0)
-        duro_error("METRICS cannot serve %s: %s", w->metrics_addr,
-                   duro_strerror(rc));
-    if (rc == 0) rc = duro_worker_run(w);
-    duro__worker_metrics_stop(w);
-    free(w->metrics_addr); /* until duro_worker_free does */
-    w->metrics_addr = NULL;
+    int rc = duro_worker_run(w); /* serves w->metrics_addr, if any */
     if (rc == DURO_EINVAL) return 2;
     /* ETIMEDOUT: stopped after the grace period with work handed back */
     return rc == 0 || rc == DURO_ETIMEDOUT ? 0 : 1;

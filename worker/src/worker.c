@@ -48,13 +48,33 @@ int duro_worker_new(duro_worker **out, const duro_worker_opts *o)
         if (asprintf(&w->identity, "%s-%d-%.8s", host, (int)getpid(), id) < 0)
             w->identity = NULL;
     }
+    if (o->metrics_addr && *o->metrics_addr)
+        w->metrics_addr = strdup(o->metrics_addr);
     pthread_mutex_init(&w->hb_mu, NULL);
-    if (!w->redis_url || !w->identity) {
+    if (!w->redis_url || !w->identity ||
+        (o->metrics_addr && *o->metrics_addr && !w->metrics_addr)) {
         duro_worker_free(w);
         return DURO_ENOMEM;
     }
+    if (o->log_level) {
+        int level = duro__log_level_parse(o->log_level);
+        if (level < 0) {
+            duro_error("CONFIG unknown log level \"%s\"", o->log_level);
+            duro_worker_free(w);
+            return DURO_EINVAL;
+        }
+        duro_log_set_level((duro_log_level)level);
+    }
     *out = w;
     return 0;
+}
+
+int duro__log_level_parse(const char *name)
+{
+    static const char *names[] = {"debug", "info", "warn", "error"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(name, names[i]) == 0) return i; /* duro_log_level order */
+    return -1;
 }
 
 int duro_worker_register_workflow(duro_worker *w, const char *type,
@@ -480,7 +500,7 @@ static void on_conn_state(duro_aredis *r, bool connected, void *arg)
     }
 }
 
-int duro_worker_run(duro_worker *w)
+static int run(duro_worker *w)
 {
     char err[256];
     if (!w->task_queue ||
@@ -547,6 +567,21 @@ int duro_worker_run(duro_worker *w)
     return 0;
 }
 
+/* duro_worker_run serves the metrics endpoint around the run, so that it
+ * answers /healthz while Redis is still away. */
+int duro_worker_run(duro_worker *w)
+{
+    int rc = w->task_queue ? duro__worker_metrics_start(w, w->metrics_addr) : 0;
+    if (rc != 0) {
+        duro_error("METRICS cannot serve %s: %s", w->metrics_addr,
+                   duro_strerror(rc));
+        return rc;
+    }
+    rc = run(w);
+    duro__worker_metrics_stop(w);
+    return rc;
+}
+
 const char *duro_worker_redis_url(const duro_worker *w)
 {
     return w->redis_url;
@@ -589,5 +624,6 @@ void duro_worker_free(duro_worker *w)
     free(w->redis_url);
     free(w->task_queue);
     free(w->identity);
+    free(w->metrics_addr);
     free(w);
 }

@@ -129,7 +129,8 @@ typedef struct duro_worker {
     uint64_t wft_done, wft_failed, wft_stale, act_done, act_failed, replays,
         dead_letters, eager_done, eager_fallbacks;
 
-    char *metrics_addr; /* --metrics-addr / DURO_METRICS_ADDR; NULL = off */
+    char *metrics_addr; /* opts, DURO_METRICS_ADDR, --metrics-addr; NULL =
+                           off */
 } duro_worker;
 
 /* cache.c */
@@ -203,6 +204,9 @@ void duro__worker_metrics_stop(duro_worker *w);
 void duro__worker_metrics_sample(duro_worker *w);
 
 /* worker.c */
+/* duro__log_level_parse: the duro_log_level named debug|info|warn|error,
+ * or -1 (opts.log_level and --log-level). */
+int duro__log_level_parse(const char *name);
 /* duro__catch_early_signals makes SIGTERM/SIGINT stop the worker cleanly
  * even before its loop exists (they are noted, not fatal). */
 void duro__catch_early_signals(void);

@@ -45,6 +45,10 @@
 #include "duro/export.h"
 #include "duro/ids.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct duro_client duro_client;
 
 /* DURO_CLIENT_TIMEOUT_MS bounds connecting and each command. */
@@ -222,4 +226,7 @@ DURO_EXPORT int duro_client_query(duro_client *c, const char *workflow_id,
                                   const char *name, const char *input,
                                   int64_t timeout_ms, char **result_json);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -6,6 +6,10 @@
 #include <stdint.h>
 #include "duro/export.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define duro_ms(n) ((int64_t)(n))
 #define duro_seconds(n) ((int64_t)(n)*1000)
 #define duro_minutes(n) ((int64_t)(n)*60 * 1000)
@@ -22,4 +26,7 @@ DURO_EXPORT int duro_duration_parse(const char *s, int64_t *ms);
  * "0s") into buf and returns buf. */
 DURO_EXPORT char *duro_duration_format(int64_t ms, char *buf, size_t size);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -4,6 +4,10 @@
 
 #include "duro/export.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* DURO_ERRNO_MAP(XX): one list for the codes, names and messages. */
 #define DURO_ERRNO_MAP(XX)                                                     \
     XX(EINVAL, -1, "invalid argument")                                         \
@@ -38,4 +42,7 @@ DURO_EXPORT const char *duro_err_name(int err);
  * work and retry with backoff rather than dropping it. */
 DURO_EXPORT int duro_err_is_transient(int err);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

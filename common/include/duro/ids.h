@@ -5,6 +5,10 @@
 #include <stddef.h>
 #include "duro/export.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define DURO_ID_MAX 1000   /* bytes in a workflow id */
 #define DURO_QUEUE_MAX 200 /* bytes in a task queue or type name */
 #define DURO_UUID_LEN 36
@@ -22,4 +26,7 @@ DURO_EXPORT int duro_id_check(const char *id, char *err, size_t errsize);
 DURO_EXPORT int duro_name_check(const char *what, const char *name, char *err,
                                 size_t errsize);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -5,6 +5,10 @@
 #include <stdarg.h>
 #include "duro/export.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum {
     DURO_LOG_DEBUG = 0,
     DURO_LOG_INFO = 1,
@@ -45,4 +49,7 @@ DURO_EXPORT void duro_log(duro_log_level level, const char *fmt, ...)
 DURO_EXPORT void duro__assert_fail(const char *expr, const char *file, int line)
     __attribute__((noreturn));
 
+#ifdef __cplusplus
+}
+#endif
 #endif

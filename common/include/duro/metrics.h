@@ -19,6 +19,10 @@
 #include <stddef.h>
 #include "duro/export.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct duro_metrics duro_metrics;
 
 /* duro_metrics_render_cb is called by duro_metrics_render before it takes
@@ -106,4 +110,7 @@ DURO_EXPORT int duro_metrics_build_info(duro_metrics *m, const char *program);
 DURO_EXPORT char *duro_metrics_label(char *buf, size_t size, const char *key,
                                      const char *value);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

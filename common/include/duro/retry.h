@@ -6,6 +6,10 @@
 #include <stdint.h>
 #include "duro/export.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define DURO_RETRY_MAX_NON_RETRYABLE 8
 
 /* duro_retry_policy: zero fields take the defaults: initial interval 1s,
@@ -32,4 +36,7 @@ DURO_EXPORT int64_t duro_retry_delay(const duro_retry_policy *p, int attempt,
  * maximum) with the defaults applied. */
 DURO_EXPORT int64_t duro_retry_backoff(const duro_retry_policy *p, int attempt);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

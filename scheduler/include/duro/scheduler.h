@@ -29,6 +29,10 @@
 #include "duro/export.h"
 #include "duro/metrics.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct duro_scheduler duro_scheduler;
 
 /* duro_scheduler_opts: zero means the default given for each field. */
@@ -78,4 +82,7 @@ DURO_EXPORT bool duro_scheduler_ready(const duro_scheduler *s);
  * have been stopped and its loop run until the handles closed. */
 DURO_EXPORT void duro_scheduler_free(duro_scheduler *s);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

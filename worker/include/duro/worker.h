@@ -238,10 +238,18 @@ typedef struct {
     size_t max_payload;        /* 2 MiB: larger inputs/results are errors */
     int64_t shutdown_grace_ms; /* 30s for in-flight activities on SIGTERM */
     const char *identity;      /* consumer name; default host-pid-random */
+    const char *metrics_addr;  /* "127.0.0.1:9464": duro_worker_run serves
+                                  /metrics, /healthz and /readyz there while
+                                  it runs; NULL: no HTTP server */
+    const char *log_level;     /* debug|info|warn|error, set for the whole
+                                  process by duro_worker_new; NULL: as it is
+                                  (info, or $DURO_LOG_LEVEL after
+                                  duro_log_init) */
 } duro_worker_opts;
 
-/* duro_worker_new validates opts and allocates; nothing connects yet.
- * Returns 0 or DURO_EINVAL / DURO_ENOMEM. Free with duro_worker_free. */
+/* duro_worker_new validates opts (copied; NULL = all defaults) and
+ * allocates; nothing connects yet. Returns 0 or DURO_EINVAL (an unknown
+ * log level) / DURO_ENOMEM. Free with duro_worker_free. */
 DURO_EXPORT int duro_worker_new(duro_worker **out,
                                 const duro_worker_opts *opts);
 DURO_EXPORT int duro_worker_register_workflow(duro_worker *w, const char *type,
@@ -276,11 +284,14 @@ DURO_EXPORT void duro_worker_free(duro_worker *w);
 DURO_EXPORT int duro_replay_history(duro_worker *w, const char *history_json,
                                     char *report, size_t size);
 
-/* duro_worker_main is a ready-made main(): it parses the standard flags
- * (--redis, --task-queue, --activity-threads, --max-workflow-tasks,
- * --cache-size, --shutdown-grace, --replay FILE, --help) over opts, registers
- * nothing, runs the worker and returns the process exit code. `usage_name` is
- * the program name for --help. Call after registering. */
+/* duro_worker_main is a ready-made main(): it reads the DURO_* environment
+ * variables, then the standard flags (--redis, --task-queue,
+ * --activity-threads, --max-workflow-tasks, --cache-size, --shutdown-grace,
+ * --identity, --metrics-addr, --log-level, --replay FILE, --help), each
+ * overriding the matching duro_worker_opts field w was created with; it
+ * registers nothing, runs the worker and returns the process exit code
+ * (2 for bad flags). --help names the program after argv[0]. Call after
+ * registering. */
 DURO_EXPORT int duro_worker_main(duro_worker *w, int argc, char **argv);
 
 #ifdef __cplusplus
