@@ -83,3 +83,117 @@ Test(cli_ops, dev_server_dies_with_duro_dev_even_by_sigkill)
               "a second duro dev could not take the port");
     duro_test_finish(&h);
 }
+
+/* ---- --status in any case ---- */
+
+Test(cli_ops, list_status_accepts_any_case)
+{
+    duro_test_output o;
+    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "start", "-w", "st-1",
+                  "--type", "bench", "--task-queue", "nobody", NULL);
+    cr_assert_eq(o.exit_code, 0, "start: %s", o.err);
+    duro_test_output_free(&o);
+    static const char *const spellings[] = {"RUNNING", "running", "Running"};
+    for (int i = 0; i < 3; i++) {
+        duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "list", "--status",
+                      spellings[i], "-o", "json", NULL);
+        cr_assert_eq(o.exit_code, 0, "--status %s: %s", spellings[i], o.err);
+        cr_assert(strstr(o.out, "st-1"), "--status %s: %s", spellings[i],
+                  o.out);
+        duro_test_output_free(&o);
+    }
+    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "list", "--status",
+                  "timed-out", "-o", "json", NULL);
+    cr_assert_eq(o.exit_code, 0, "--status timed-out: %s", o.err);
+    cr_assert_str_eq(o.out, "[]\n");
+    duro_test_output_free(&o);
+    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "list", "--status",
+                  "sleeping", NULL);
+    cr_assert_eq(o.exit_code, 2, "an unknown status is a usage error: %s",
+                 o.err);
+    duro_test_output_free(&o);
+    duro_test_finish(&h);
+}
+
+/* ---- Errors as JSON ---- */
+
+/* json_error: the code of the one JSON error line on stderr (asserts). */
+static char *json_error(const duro_test_output *o)
+{
+    cJSON *j = cJSON_Parse(o->err);
+    cr_assert(j, "stderr is not JSON: %s", o->err);
+    const cJSON *e = cJSON_GetObjectItem(j, "error");
+    const char *code = cJSON_GetStringValue(cJSON_GetObjectItem(e, "code"));
+    const char *msg = cJSON_GetStringValue(cJSON_GetObjectItem(e, "message"));
+    cr_assert(code && msg && *msg, "no error.code/message: %s", o->err);
+    char *c = strdup(code);
+    cJSON_Delete(j);
+    return c;
+}
+
+/* expect_json_error runs `duro <args> -o json` and the same without -o
+ * json: the same exit status, and the JSON form carries `code`. */
+static void expect_json_error(const char *code, int exit_code,
+                              const char *const *args)
+{
+    char *argv[16] = {0};
+    int n = 0;
+    for (; args[n] && n < 11; n++)
+        argv[n] = (char *)args[n];
+    duro_test_output text, json;
+    duro_test_run(&h, &text, RUN_MS, "duro", argv[0], argv[1], argv[2], argv[3],
+                  argv[4], argv[5], argv[6], argv[7], argv[8], argv[9],
+                  argv[10], NULL);
+    argv[n++] = "-o";
+    argv[n++] = "json";
+    duro_test_run(&h, &json, RUN_MS, "duro", argv[0], argv[1], argv[2], argv[3],
+                  argv[4], argv[5], argv[6], argv[7], argv[8], argv[9],
+                  argv[10], argv[11], argv[12], NULL);
+    cr_assert_eq(text.exit_code, exit_code, "%s: %s", args[1], text.err);
+    cr_assert_eq(json.exit_code, exit_code, "%s -o json: %s", args[1],
+                 json.err);
+    cr_assert_eq(json.out[0], '\0', "stdout: %s", json.out);
+    char *got = json_error(&json);
+    cr_assert_str_eq(got, code, "%s: %s", args[1], json.err);
+    free(got);
+    duro_test_output_free(&text);
+    duro_test_output_free(&json);
+}
+
+Test(cli_ops, errors_are_json_with_o_json_and_keep_their_exit_codes)
+{
+    duro_test_output o;
+    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "start", "-w", "je-1",
+                  "--type", "bench", "--task-queue", "nobody", NULL);
+    cr_assert_eq(o.exit_code, 0, "start: %s", o.err);
+    duro_test_output_free(&o);
+
+    const char *notfound[] = {"workflow", "describe", "-w", "nope", NULL, NULL,
+                              NULL,       NULL,       NULL, NULL,   NULL};
+    expect_json_error("NOT_FOUND", 1, notfound);
+    const char *twice[] = {
+        "workflow",     "start",  "-w", "je-1", "--type", "bench",
+        "--task-queue", "nobody", NULL, NULL,   NULL};
+    expect_json_error("ALREADY_STARTED", 1, twice);
+    const char *badopt[] = {"workflow", "list", "--bogus", NULL, NULL, NULL,
+                            NULL,       NULL,   NULL,      NULL, NULL};
+    expect_json_error("INVALID_ARGUMENT", 2, badopt);
+    const char *badjson[] = {"workflow", "start",   "-w", "je-2",
+                             "--type",   "bench",   "-t", "q",
+                             "--input",  "{\"a\":", NULL};
+    expect_json_error("INVALID_JSON", 2, badjson);
+    const char *timeout[] = {"workflow",  "result", "-w", "je-1",
+                             "--timeout", "200ms",  NULL, NULL,
+                             NULL,        NULL,     NULL};
+    expect_json_error("DEADLINE_EXCEEDED", 1, timeout);
+    const char *stats[] = {"queue", "stats", "--task-queue", "",   NULL, NULL,
+                           NULL,    NULL,    NULL,           NULL, NULL};
+    expect_json_error("INVALID_ARGUMENT", 2, stats);
+
+    char url[64];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", duro_test_free_port());
+    const char *down[] = {"--redis", url,  "workflow", "describe", "-w", "x",
+                          NULL,      NULL, NULL,       NULL,       NULL};
+    expect_json_error("UNAVAILABLE", 1, down);
+    duro_test_finish(&h);
+}
