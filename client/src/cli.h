@@ -64,6 +64,15 @@ int cli_signal_with_start(cli_ctx *ctx);
 int cli_cancel(cli_ctx *ctx);
 int cli_query(cli_ctx *ctx);
 
+/* ---- Waiting for a result (cli_wait.c) ---- */
+
+/* cli_wait_result is duro_client_result; with timeout_ms 0 (wait forever)
+ * it also prints one warning on stderr when, after
+ * $DURO_RESULT_WARN_AFTER (default 5s; 0 or "off" never), no worker polls
+ * the workflow's task queue, and keeps waiting. */
+int cli_wait_result(cli_ctx *ctx, const char *id, int64_t timeout_ms,
+                    cJSON **out);
+
 /* ---- Options (cli_opts.c) ---- */
 
 /* cli_parse reads argv[0..argc) as options of ctx->opts plus the global

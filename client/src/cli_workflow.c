@@ -153,7 +153,9 @@ static int cmd_describe(cli_ctx *ctx)
 
 static const cli_opt RESULT_OPTS[] = {
     OPT_WORKFLOW_ID,
-    {"timeout", 0, "DURATION", "give up after this long (default: wait)",
+    {"timeout", 0, "DURATION",
+     "give up after this long (default: wait, and warn after "
+     "$DURO_RESULT_WARN_AFTER, 5s, when no worker polls the task queue)",
      false},
     {0},
 };
@@ -200,7 +202,7 @@ static int cmd_result(cli_ctx *ctx)
     if (cli_connect(ctx)) return CLI_FAILED;
     cJSON *d;
     const char *id = cli_get(ctx, "workflow-id");
-    int rc = duro_client_result(ctx->client, id, timeout, &d);
+    int rc = cli_wait_result(ctx, id, timeout, &d);
     if (rc < 0) return cli_client_fail(ctx, rc);
     rc = print_outcome(ctx, d);
     cJSON_Delete(d);

@@ -197,3 +197,79 @@ Test(cli_ops, errors_are_json_with_o_json_and_keep_their_exit_codes)
     expect_json_error("UNAVAILABLE", 1, down);
     duro_test_finish(&h);
 }
+
+/* ---- workflow result: no worker polls ---- */
+
+static int count_substr(const char *s, const char *sub)
+{
+    int n = 0;
+    for (const char *p = s; s && (p = strstr(p, sub)); p += strlen(sub))
+        n++;
+    return n;
+}
+
+static char *child_log(pid_t pid)
+{
+    for (int i = 0; i < h.nchildren; i++)
+        if (h.children[i].pid == pid) {
+            FILE *f = fopen(h.children[i].log, "r");
+            if (!f) return strdup("");
+            char *buf = calloc(1, 1 << 16);
+            size_t n = fread(buf, 1, (1 << 16) - 1, f);
+            buf[n] = '\0';
+            fclose(f);
+            return buf;
+        }
+    return strdup("");
+}
+
+#define NO_WORKER "no worker is polling task queue \"bench\""
+
+Test(cli_ops, result_warns_once_when_no_worker_polls_and_keeps_waiting)
+{
+    duro_test_output o;
+    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "start", "-w", "lonely",
+                  "--type", "bench", "--task-queue", "bench", "--input",
+                  "{\"activities\":1}", NULL);
+    cr_assert_eq(o.exit_code, 0, "start: %s", o.err);
+    duro_test_output_free(&o);
+    setenv("DURO_RESULT_WARN_AFTER", "300ms", 1);
+    pid_t waiter =
+        duro_test_spawn(&h, "duro", "workflow", "result", "-w", "lonely", NULL);
+    unsetenv("DURO_RESULT_WARN_AFTER");
+    cr_assert(duro_test_wait_until(
+                  duro_test_log_contains(&h, waiter, NO_WORKER), 10000),
+              "no warning: %s", child_log(waiter));
+    cr_assert(duro_test_alive(&h, waiter), "result gave up after warning");
+    duro_test_sleep_ms(1000); /* more rounds: the warning stays single */
+
+    duro_test_spawn(&h, "bench-worker", NULL);
+    cr_assert(duro_test_wait_until(!duro_test_alive(&h, waiter), 15000),
+              "result did not return once a worker came");
+    char *log = child_log(waiter);
+    cr_assert(strstr(log, "{\"done\":1}"), "result: %s", log);
+    cr_assert_eq(count_substr(log, NO_WORKER), 1, "warned more than once: %s",
+                 log);
+    free(log);
+    duro_test_finish(&h);
+}
+
+Test(cli_ops, result_does_not_warn_while_a_worker_polls)
+{
+    duro_test_spawn(&h, "duro-scheduler", NULL);
+    duro_test_spawn(&h, "duro-test-worker", NULL);
+    duro_test_output o;
+    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "start", "-w", "napper",
+                  "--type", "sleep", "--task-queue", "test", "--input",
+                  "{\"ms\":2500}", NULL);
+    cr_assert_eq(o.exit_code, 0, "start: %s", o.err);
+    duro_test_output_free(&o);
+    setenv("DURO_RESULT_WARN_AFTER", "300ms", 1);
+    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "result", "-w", "napper",
+                  NULL);
+    unsetenv("DURO_RESULT_WARN_AFTER");
+    cr_assert_eq(o.exit_code, 0, "result: %s", o.err);
+    cr_assert(!strstr(o.err, "no worker"), "false warning: %s", o.err);
+    duro_test_output_free(&o);
+    duro_test_finish(&h);
+}
