@@ -245,7 +245,9 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
     if (w->metrics_addr && w->task_queue &&
         (rc = duro__worker_metrics_start(w, w->metrics_addr)) != 0)
         duro_error("METRICS cannot serve %s: %s", w->metrics_addr,
-                   duro_strerror(rc));
+                   rc == DURO_ECONN ? "cannot listen there (the HTTP LISTEN "
+                                      "FAILED line says why)"
+                                    : duro_strerror(rc));
     if (rc == 0) rc = duro_worker_run(w);
     duro__worker_metrics_stop(w);
     free(w->metrics_addr); /* until duro_worker_free does */
