@@ -53,7 +53,8 @@ typedef struct {
 
 extern const cli_group cli_workflow_group;
 extern const cli_group cli_queue_group;
-extern const cli_group cli_dev_group; /* cli_dev.c */
+extern const cli_group cli_dev_group;    /* cli_dev.c */
+extern const cli_group cli_health_group; /* cli_health.c */
 
 /* ---- Commands for running workflows (cli_signal.c) ---- */
 

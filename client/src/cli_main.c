@@ -15,7 +15,8 @@
 
 /* GROUPS: every command noun; a new group slots in here. */
 static const cli_group *const GROUPS[] = {&cli_workflow_group, &cli_queue_group,
-                                          &cli_dev_group, NULL};
+                                          &cli_dev_group, &cli_health_group,
+                                          NULL};
 
 /* ---- Errors ---- */
 

@@ -2,11 +2,14 @@
  * leaving nothing behind, `workflow result` saying when no worker polls,
  * JSON errors, `duro health`. */
 #include <criterion/criterion.h>
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -271,5 +274,67 @@ Test(cli_ops, result_does_not_warn_while_a_worker_polls)
     cr_assert_eq(o.exit_code, 0, "result: %s", o.err);
     cr_assert(!strstr(o.err, "no worker"), "false warning: %s", o.err);
     duro_test_output_free(&o);
+    duro_test_finish(&h);
+}
+
+/* ---- duro health ---- */
+
+Test(cli_ops, health_answers_for_a_worker_and_fails_on_a_closed_port)
+{
+    int port = duro_test_free_port();
+    char addr[64], url[128];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/readyz", port);
+    duro_test_output o;
+    /* nothing listens yet */
+    duro_test_run(&h, &o, RUN_MS, "duro", "health", "--url", url, NULL);
+    cr_assert_eq(o.exit_code, 1, "closed port: %s %s", o.out, o.err);
+    cr_assert(strstr(o.err, "refused"), "%s", o.err);
+    cr_assert_lt(o.elapsed_ms, 3000);
+    duro_test_output_free(&o);
+
+    duro_test_spawn(&h, "bench-worker", "--metrics-addr", addr, NULL);
+    cr_assert(
+        duro_test_wait_until((duro_test_run(&h, &o, RUN_MS, "duro", "health",
+                                            "--url", url, NULL),
+                              duro_test_output_free(&o), o.exit_code == 0),
+                             8000),
+        "duro health never saw the worker ready");
+    /* the default URL comes from DURO_METRICS_ADDR, as in the image */
+    setenv("DURO_METRICS_ADDR", addr, 1);
+    duro_test_run(&h, &o, RUN_MS, "duro", "health", NULL);
+    unsetenv("DURO_METRICS_ADDR");
+    cr_assert_eq(o.exit_code, 0, "%s", o.err);
+    cr_assert(strstr(o.out, "200"), "%s", o.out);
+    duro_test_output_free(&o);
+    /* any status but 200 is unhealthy */
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/nope", port);
+    duro_test_run(&h, &o, RUN_MS, "duro", "health", "--url", url, NULL);
+    cr_assert_eq(o.exit_code, 1, "%s", o.out);
+    cr_assert(strstr(o.err, "HTTP 404"), "%s", o.err);
+    duro_test_output_free(&o);
+    duro_test_finish(&h);
+}
+
+Test(cli_ops, health_gives_up_on_a_server_that_never_answers)
+{
+    /* a listener that never accepts: connect succeeds, nothing answers */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    cr_assert_eq(listen(fd, 4), 0);
+    socklen_t len = sizeof(a);
+    getsockname(fd, (struct sockaddr *)&a, &len);
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/readyz", ntohs(a.sin_port));
+    duro_test_output o;
+    duro_test_run(&h, &o, RUN_MS, "duro", "health", "--url", url, "--timeout",
+                  "300ms", NULL);
+    cr_assert_eq(o.exit_code, 1, "%s", o.err);
+    cr_assert(strstr(o.err, "timed out"), "%s", o.err);
+    cr_assert_lt(o.elapsed_ms, 2000, "took %lldms", (long long)o.elapsed_ms);
+    duro_test_output_free(&o);
+    close(fd);
     duro_test_finish(&h);
 }
