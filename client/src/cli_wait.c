@@ -157,6 +157,29 @@ static int64_t warn_after(void)
     return ms;
 }
 
+/* warn prints the one warning; with -o json as {"warning":{"code":
+ * "NO_WORKER_POLLING","message":...}}, the shape of the JSON errors. */
+static void warn(const poll_check *pc, const char *id)
+{
+    char msg[512];
+    snprintf(msg, sizeof(msg),
+             "no worker is polling task queue \"%s\" (a workflow task has "
+             "waited %.1fs unclaimed); still waiting for workflow %s. Start "
+             "a worker for that queue, or pass --timeout.",
+             pc->queue, (double)pc->waited_ms / 1000.0, id);
+    if (!cli_json_errors) {
+        fprintf(stderr, "duro: %s\n", msg);
+        return;
+    }
+    cJSON *o = cJSON_CreateObject(), *w = cJSON_AddObjectToObject(o, "warning");
+    cJSON_AddStringToObject(w, "code", "NO_WORKER_POLLING");
+    cJSON_AddStringToObject(w, "message", msg);
+    char *text = cJSON_PrintUnformatted(o);
+    if (text) fprintf(stderr, "%s\n", text);
+    cJSON_free(text);
+    cJSON_Delete(o);
+}
+
 int cli_wait_result(cli_ctx *ctx, const char *id, int64_t timeout_ms,
                     cJSON **out)
 {
@@ -171,12 +194,7 @@ int cli_wait_result(cli_ctx *ctx, const char *id, int64_t timeout_ms,
            DURO_ETIMEDOUT) {
         poll_check pc;
         if (!no_poller(ctx, &conn, id, &pc)) continue;
-        fprintf(stderr,
-                "duro: no worker is polling task queue \"%s\" (a workflow "
-                "task has waited %.1fs unclaimed); still waiting for "
-                "workflow %s. Start a worker for that queue, or pass "
-                "--timeout.\n",
-                pc.queue, (double)pc.waited_ms / 1000.0, id);
+        warn(&pc, id);
         warned = true;
     }
     if (conn) redisFree(conn);

@@ -244,7 +244,15 @@ Test(cli_ops, result_warns_once_when_no_worker_polls_and_keeps_waiting)
                   duro_test_log_contains(&h, waiter, NO_WORKER), 10000),
               "no warning: %s", child_log(waiter));
     cr_assert(duro_test_alive(&h, waiter), "result gave up after warning");
-    duro_test_sleep_ms(1000); /* more rounds: the warning stays single */
+    /* with -o json the warning is JSON too (killed after 3s: it waits) */
+    setenv("DURO_RESULT_WARN_AFTER", "300ms", 1);
+    duro_test_run(&h, &o, 3000, "duro", "workflow", "result", "-w", "lonely",
+                  "-o", "json", NULL);
+    unsetenv("DURO_RESULT_WARN_AFTER");
+    cr_assert(o.timed_out, "result -o json returned: %s %s", o.out, o.err);
+    cr_assert(strstr(o.err, "{\"warning\":{\"code\":\"NO_WORKER_POLLING\""),
+              "%s", o.err);
+    duro_test_output_free(&o);
 
     duro_test_spawn(&h, "bench-worker", NULL);
     cr_assert(duro_test_wait_until(!duro_test_alive(&h, waiter), 15000),
