@@ -1,7 +1,10 @@
 # Dockerfile: one image for every Duro program (duro-scheduler, duro,
 # food-worker, bench-worker); docker-compose.yml and deploy/k8s pick the
 # program with `command`. Configuration is by environment variables
-# (docs/configuration.md).
+# (docs/configuration.md). The ENTRYPOINT runs a command that names a
+# program as is and hands anything else to `duro`, so
+# `docker run duro workflow list` and `docker compose run --rm cli workflow
+# start ...` work (deploy/docker-entrypoint.sh).
 #
 #   docker build -t duro .
 #   docker compose up
@@ -35,10 +38,18 @@ RUN apt-get update \
  && useradd --system --uid 10001 --gid duro --home-dir /nonexistent \
       --shell /usr/sbin/nologin duro
 COPY --from=build /opt/duro/bin/ /usr/local/bin/
+# executable in git, and COPY keeps the mode
+COPY deploy/docker-entrypoint.sh /usr/local/bin/duro-entrypoint
 USER 10001:10001
 ENV DURO_REDIS_URL=redis://redis:6379 \
     DURO_LOG_FORMAT=json
 # Metrics and probes, when DURO_METRICS_ADDR=0.0.0.0:9464.
 EXPOSE 9464
-# No ENTRYPOINT: the command names the program, e.g. ["duro-scheduler"].
+# Workers and schedulers: healthy while their /readyz answers 200 (Redis
+# connected, loop running). `duro health` reads the port from
+# DURO_METRICS_ADDR; without it (the CLI) the check fails, so a service
+# that sets no metrics address disables it (docker-compose.yml's cli).
+HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["duro", "health", "--timeout", "3s"]
+ENTRYPOINT ["duro-entrypoint"]
 CMD ["duro", "--help"]

@@ -2,6 +2,7 @@
 #ifndef DURO_CLI_H
 #define DURO_CLI_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <cjson/cJSON.h>
@@ -52,7 +53,8 @@ typedef struct {
 
 extern const cli_group cli_workflow_group;
 extern const cli_group cli_queue_group;
-extern const cli_group cli_dev_group; /* cli_dev.c */
+extern const cli_group cli_dev_group;    /* cli_dev.c */
+extern const cli_group cli_health_group; /* cli_health.c */
 
 /* ---- Commands for running workflows (cli_signal.c) ---- */
 
@@ -62,6 +64,15 @@ int cli_signal(cli_ctx *ctx);
 int cli_signal_with_start(cli_ctx *ctx);
 int cli_cancel(cli_ctx *ctx);
 int cli_query(cli_ctx *ctx);
+
+/* ---- Waiting for a result (cli_wait.c) ---- */
+
+/* cli_wait_result is duro_client_result; with timeout_ms 0 (wait forever)
+ * it also prints one warning on stderr when, after
+ * $DURO_RESULT_WARN_AFTER (default 5s; 0 or "off" never), no worker polls
+ * the workflow's task queue, and keeps waiting. */
+int cli_wait_result(cli_ctx *ctx, const char *id, int64_t timeout_ms,
+                    cJSON **out);
 
 /* ---- Options (cli_opts.c) ---- */
 
@@ -87,17 +98,38 @@ int cli_get_input(const cli_ctx *ctx, const char *name, const char *file_name,
                   const char **input, char **owned);
 
 /* cli_usage prints "<path>: <message>" and a pointer to --help; returns
- * CLI_USAGE. */
+ * CLI_USAGE. With -o json it prints the JSON error INVALID_ARGUMENT
+ * instead (cli_usage_err: the code of err). */
 int cli_usage(const cli_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+int cli_usage_err(const cli_ctx *ctx, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* cli_print_options prints an option table as help text. */
 void cli_print_options(const cli_opt *opts);
 void cli_print_global_options(void);
 
 /* ---- Shared helpers (cli_main.c) ---- */
 
-/* cli_fail prints "duro: <message>" to stderr; returns CLI_FAILED. */
+/* ---- Errors (cli_main.c) ----
+ *
+ * Errors go to stderr as "duro: <message>", or with -o json anywhere on
+ * the command line as one line {"error":{"code":"NOT_FOUND","message":
+ * "..."}}; the exit status is the same either way. */
+
+/* cli_json_errors: -o json was given (set by main before parsing). */
+extern bool cli_json_errors;
+/* cli_err_code: the JSON error code of a DURO_E* value (README "Errors as
+ * JSON" is the table); "UNKNOWN" for 0 and anything else. */
+const char *cli_err_code(int err);
+/* cli_verror prints one error: "<prefix>: <message>" or the JSON form
+ * with err's code. */
+void cli_verror(int err, const char *prefix, const char *fmt, va_list ap);
+/* cli_fail prints "duro: <message>" to stderr; returns CLI_FAILED.
+ * cli_fail_err: the same with the DURO_E* code for JSON errors (cli_fail's
+ * code is UNKNOWN). */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int cli_fail_err(int err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* cli_connect creates ctx->client; prints the reason on failure. Returns
  * 0 or CLI_FAILED. */
 int cli_connect(cli_ctx *ctx);

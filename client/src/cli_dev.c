@@ -1,6 +1,10 @@
 /* cli_dev.c: `duro dev start`: a private redis-server plus the scheduler,
  * in one foreground process, for development (like `temporal server
- * start-dev`). */
+ * start-dev`).
+ *
+ * Nothing outlives us: the scheduler is a thread of this process, and
+ * redis-server gets SIGTERM from the kernel when we die, even by SIGKILL
+ * (PR_SET_PDEATHSIG), so no orphan keeps the port or the data dir. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -9,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -110,14 +115,21 @@ static int take_stop(void)
 }
 
 /* spawn_redis starts redis-server in its own process group, so that the
- * terminal's Ctrl-C reaches only us and we stop it in order. */
+ * terminal's Ctrl-C reaches only us and we stop it in order. The kernel
+ * sends it SIGTERM (redis-server's clean shutdown) when the thread that
+ * forked it dies: cmd_dev's, which lives as long as the process. */
 static pid_t spawn_redis(const char *prog, const char *dir, int port)
 {
     char portstr[16], logfile[4200];
     snprintf(portstr, sizeof(portstr), "%d", port);
     snprintf(logfile, sizeof(logfile), "%s/redis.log", dir);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid != 0) return pid; /* parent, or -1 */
+    /* the death signal survives exec; a parent that died before prctl
+     * left us to init already, which getppid() shows */
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)
+        _exit(127);
     setpgid(0, 0);
     /* A Ctrl-C that reached our group before setpgid is pending here;
      * ignoring it discards it (the parent got it too and stops us). Not

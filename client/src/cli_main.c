@@ -15,26 +15,112 @@
 
 /* GROUPS: every command noun; a new group slots in here. */
 static const cli_group *const GROUPS[] = {&cli_workflow_group, &cli_queue_group,
-                                          &cli_dev_group, NULL};
+                                          &cli_dev_group, &cli_health_group,
+                                          NULL};
 
-/* ---- Shared helpers ---- */
+/* ---- Errors ---- */
+
+bool cli_json_errors;
+
+const char *cli_err_code(int err)
+{
+    switch (err) {
+    case DURO_EINVAL:
+        return "INVALID_ARGUMENT";
+    case DURO_ENOMEM:
+        return "OUT_OF_MEMORY";
+    case DURO_EREDIS:
+        return "REDIS_ERROR";
+    case DURO_ECONN:
+        return "UNAVAILABLE";
+    case DURO_ESTALE:
+        return "STALE";
+    case DURO_ENOTFOUND:
+        return "NOT_FOUND";
+    case DURO_EALREADY:
+        return "ALREADY_STARTED";
+    case DURO_ENOTRUNNING:
+        return "NOT_RUNNING";
+    case DURO_ETIMEDOUT:
+        return "DEADLINE_EXCEEDED";
+    case DURO_ENONDET:
+        return "NON_DETERMINISTIC";
+    case DURO_ETOOBIG:
+        return "PAYLOAD_TOO_LARGE";
+    case DURO_EJSON:
+        return "INVALID_JSON";
+    case DURO_EPROTO:
+        return "MALFORMED_DATA";
+    case DURO_EFAILED:
+        return "WORKFLOW_FAILED";
+    case DURO_EAGAIN:
+        return "UNAVAILABLE";
+    case DURO_EAUTH:
+        return "PERMISSION_DENIED";
+    default:
+        return "UNKNOWN";
+    }
+}
+
+void cli_verror(int err, const char *prefix, const char *fmt, va_list ap)
+{
+    if (!cli_json_errors) {
+        fprintf(stderr, "%s: ", prefix);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+        return;
+    }
+    char msg[2048];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    cJSON *o = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(o, "error");
+    cJSON_AddStringToObject(e, "code", cli_err_code(err));
+    cJSON_AddStringToObject(e, "message", msg);
+    char *text = cJSON_PrintUnformatted(o);
+    fprintf(stderr, "%s\n", text ? text : "{\"error\":{\"code\":\"UNKNOWN\"}}");
+    cJSON_free(text);
+    cJSON_Delete(o);
+}
+
+int cli_fail_err(int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    cli_verror(err, "duro", fmt, ap);
+    va_end(ap);
+    return CLI_FAILED;
+}
 
 int cli_fail(const char *fmt, ...)
 {
     va_list ap;
-    fputs("duro: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    cli_verror(0, "duro", fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
     return CLI_FAILED;
 }
+
+/* wants_json_errors: -o json anywhere on the command line, found before
+ * parsing so that a usage error in an earlier word is JSON too. */
+static bool wants_json_errors(int argc, char **argv)
+{
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-ojson") == 0 || strcmp(a, "--output=json") == 0)
+            return true;
+        if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) &&
+            i + 1 < argc && strcmp(argv[i + 1], "json") == 0)
+            return true;
+    }
+    return false;
+}
+
+/* ---- Shared helpers ---- */
 
 int cli_connect(cli_ctx *ctx)
 {
     char err[512];
-    if (duro_client_new(&ctx->client, ctx->redis_url, err, sizeof(err)) < 0)
-        return cli_fail("%s", err);
+    int rc = duro_client_new(&ctx->client, ctx->redis_url, err, sizeof(err));
+    if (rc < 0) return cli_fail_err(rc, "%s", err);
     return 0;
 }
 
@@ -43,8 +129,8 @@ int cli_client_fail(cli_ctx *ctx, int rc)
     const char *msg = duro_client_errstr(ctx->client);
     if (!msg || !*msg) msg = duro_strerror(rc);
     if (rc == DURO_EINVAL || rc == DURO_EJSON || rc == DURO_ETOOBIG)
-        return cli_usage(ctx, "%s", msg);
-    return cli_fail("%s", msg);
+        return cli_usage_err(ctx, rc, "%s", msg);
+    return cli_fail_err(rc, "%s", msg);
 }
 
 /* print_value prints v as jq does: two-space indents, one member per line,
@@ -260,6 +346,7 @@ int main(int argc, char **argv)
         duro_log_set_level(DURO_LOG_WARN);
     cli_ctx ctx;
     memset(&ctx, 0, sizeof(ctx));
+    cli_json_errors = wants_json_errors(argc, argv);
     snprintf(ctx.path, sizeof(ctx.path), "duro");
     int i = cli_parse(&ctx, argc - 1, argv + 1, true);
     if (i < 0) return CLI_USAGE;

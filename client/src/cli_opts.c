@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "duro/duration.h"
+#include "duro/errno.h"
 #include "duro/json.h"
 
 /* GLOBAL_OPTS: accepted by every command, before or after its name. */
@@ -19,14 +20,28 @@ static const cli_opt GLOBAL_OPTS[] = {
     {0},
 };
 
+static void usage_verr(const cli_ctx *ctx, int err, const char *fmt, va_list ap)
+{
+    cli_verror(err, ctx->path, fmt, ap);
+    if (!cli_json_errors)
+        fprintf(stderr, "Run '%s --help' for usage.\n", ctx->path);
+}
+
 int cli_usage(const cli_ctx *ctx, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "%s: ", ctx->path);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    usage_verr(ctx, DURO_EINVAL, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\nRun '%s --help' for usage.\n", ctx->path);
+    return CLI_USAGE;
+}
+
+int cli_usage_err(const cli_ctx *ctx, int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    usage_verr(ctx, err, fmt, ap);
+    va_end(ap);
     return CLI_USAGE;
 }
 
@@ -54,6 +69,7 @@ static int set_global(cli_ctx *ctx, const cli_opt *o, const char *value)
             return -1;
         }
         ctx->json = strcmp(value, "json") == 0;
+        cli_json_errors = ctx->json; /* the last -o wins, as for output */
     } else if (strcmp(o->name, "help") == 0) {
         ctx->help = true;
     } else {
@@ -155,7 +171,7 @@ static char *read_input(const char *path)
 {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     if (!f) {
-        cli_fail("cannot open %s: %s", path, strerror(errno));
+        cli_fail_err(DURO_EINVAL, "cannot open %s: %s", path, strerror(errno));
         return NULL;
     }
     size_t cap = DURO_DEFAULT_MAX_PAYLOAD + 1, n = 0;
@@ -169,7 +185,8 @@ static char *read_input(const char *path)
     if (f != stdin) fclose(f);
     if (bad) {
         free(buf);
-        cli_fail("cannot read %s (or it holds a NUL byte)", path);
+        cli_fail_err(DURO_EINVAL, "cannot read %s (or it holds a NUL byte)",
+                     path);
         return NULL;
     }
     buf[n] = '\0';

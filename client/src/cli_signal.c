@@ -169,7 +169,7 @@ int cli_query(cli_ctx *ctx)
     int rc = duro_client_query(ctx->client, id, name, cli_get(ctx, "input"),
                                timeout, &result);
     if (rc == DURO_EINVAL)
-        return cli_fail("%s", duro_client_errstr(ctx->client));
+        return cli_fail_err(rc, "%s", duro_client_errstr(ctx->client));
     if (rc < 0) return cli_client_fail(ctx, rc);
     print_result(ctx, result);
     free(result);

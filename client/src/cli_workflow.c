@@ -1,6 +1,7 @@
 /* cli_workflow.c: `duro workflow ...`: start, describe, result, history,
  * list, terminate, and the command table that also lists the commands of
  * cli_signal.c. Each command is an option table plus a run function. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,7 +153,9 @@ static int cmd_describe(cli_ctx *ctx)
 
 static const cli_opt RESULT_OPTS[] = {
     OPT_WORKFLOW_ID,
-    {"timeout", 0, "DURATION", "give up after this long (default: wait)",
+    {"timeout", 0, "DURATION",
+     "give up after this long (default: wait, and warn after "
+     "$DURO_RESULT_WARN_AFTER, 5s, when no worker polls the task queue)",
      false},
     {0},
 };
@@ -199,7 +202,7 @@ static int cmd_result(cli_ctx *ctx)
     if (cli_connect(ctx)) return CLI_FAILED;
     cJSON *d;
     const char *id = cli_get(ctx, "workflow-id");
-    int rc = duro_client_result(ctx->client, id, timeout, &d);
+    int rc = cli_wait_result(ctx, id, timeout, &d);
     if (rc < 0) return cli_client_fail(ctx, rc);
     rc = print_outcome(ctx, d);
     cJSON_Delete(d);
@@ -242,7 +245,9 @@ static int cmd_history(cli_ctx *ctx)
 
 static const cli_opt LIST_OPTS[] = {
     {"status", 's', "STATUS",
-     "RUNNING, COMPLETED, FAILED, CANCELED, TERMINATED or TIMED_OUT", false},
+     "RUNNING, COMPLETED, FAILED, CANCELED, TERMINATED or TIMED_OUT (any "
+     "case)",
+     false},
     {"type", 0, "TYPE", "only workflows of this type", false},
     {"limit", 'n', "N", "at most N rows, newest first (default 100)", false},
     {0},
@@ -261,6 +266,19 @@ static int parse_limit(const cli_ctx *ctx, int *limit)
     }
     *limit = (int)n;
     return 0;
+}
+
+/* status_upper: --status in the stored spelling (upper case, '-' as '_'),
+ * so that `completed` and `timed-out` work; NULL when not given. */
+static const char *status_upper(const cli_ctx *ctx, char *buf, size_t size)
+{
+    const char *v = cli_get(ctx, "status");
+    if (!v) return NULL;
+    size_t i = 0;
+    for (; v[i] && i + 1 < size; i++)
+        buf[i] = v[i] == '-' ? '_' : (char)toupper((unsigned char)v[i]);
+    buf[i] = '\0';
+    return buf;
 }
 
 static void print_list(const cJSON *rows)
@@ -290,8 +308,10 @@ static int cmd_list(cli_ctx *ctx)
     if (parse_limit(ctx, &limit)) return CLI_USAGE;
     if (cli_connect(ctx)) return CLI_FAILED;
     cJSON *rows;
-    int rc = duro_client_list(ctx->client, cli_get(ctx, "status"),
-                              cli_get(ctx, "type"), limit, &rows);
+    char status[32];
+    int rc =
+        duro_client_list(ctx->client, status_upper(ctx, status, sizeof(status)),
+                         cli_get(ctx, "type"), limit, &rows);
     if (rc < 0) return cli_client_fail(ctx, rc);
     if (ctx->json)
         cli_print_json(rows);

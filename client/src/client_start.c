@@ -5,6 +5,7 @@
 
 #include "client_int.h"
 #include "duro/json.h"
+#include "duro/metrics.h"
 
 /* 100 years: the bound duro_duration_parse also applies. */
 #define MAX_TIMEOUT_MS (100LL * 365 * 86400 * 1000)
@@ -117,6 +118,30 @@ int duro_client_start(duro_client *c, const duro_start_opts *o,
 
 /* ---- Terminate ---- */
 
+/* count_terminated adds the run to duro_workflows_closed_total{type,
+ * status="terminated"} in this process's default registry: terminate is
+ * served by whatever process calls this (the CLI, a user's program, the
+ * HTTP server), and only one that serves /metrics exports it. One HGET
+ * for the type; a terminate is rare. */
+static void count_terminated(duro_client *c, const char *wf_key)
+{
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "HGET");
+    duro_argv_push(&a, wf_key);
+    duro_argv_push(&a, "type");
+    int rc;
+    redisReply *r = duro__call(c, &a, true, &rc);
+    duro_argv_free(&a);
+    char l[2 * DURO_QUEUE_MAX + 64] = "";
+    duro_metrics_label(l, sizeof(l), "type",
+                       r && r->type == REDIS_REPLY_STRING ? r->str : "");
+    duro_metrics_label(l, sizeof(l), "status", "terminated");
+    duro_metrics_add(duro_metrics_default(), "duro_workflows_closed_total", l,
+                     1);
+    if (r) freeReplyObject(r);
+}
+
 /* FCALL duro_terminate 7 wf history buf pa timers idx_open idx_closed data */
 static int terminate_run(duro_client *c, const char *workflow_id,
                          const char *data)
@@ -135,6 +160,7 @@ static int terminate_run(duro_client *c, const char *workflow_id,
     if (!r) return rc;
     if (r->type == REDIS_REPLY_ERROR) rc = fcall_fail(c, r, workflow_id);
     freeReplyObject(r);
+    if (rc == 0) count_terminated(c, k.wf);
     return rc;
 }
 

@@ -1,9 +1,12 @@
 /* http.c: /metrics, /healthz and /readyz on libmicrohttpd's own thread. */
+#include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -101,7 +104,8 @@ static int split_addr(const char *addr, char *host, size_t hsize, char *port,
     return 0;
 }
 
-static int resolve(const char *addr, struct sockaddr_storage *ss, int *v6)
+static int resolve(const char *addr, struct sockaddr_storage *ss,
+                   socklen_t *sslen)
 {
     char host[256], port[8];
     if (split_addr(addr, host, sizeof(host), port, sizeof(port))) {
@@ -120,9 +124,39 @@ static int resolve(const char *addr, struct sockaddr_storage *ss, int *v6)
         return DURO_EINVAL;
     }
     memcpy(ss, res->ai_addr, res->ai_addrlen);
-    *v6 = res->ai_family == AF_INET6;
+    *sslen = res->ai_addrlen;
     freeaddrinfo(res);
     return 0;
+}
+
+/* listen_on binds and listens itself, rather than through libmicrohttpd,
+ * so that a failure is logged with its errno (a port already taken reads
+ * "Address already in use"). Returns the socket, or -1 after logging. */
+static int listen_on(const char *addr, const struct sockaddr_storage *ss,
+                     socklen_t sslen)
+{
+    int fd =
+        socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int one = 1;
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (ss->ss_family == AF_INET6) /* exactly what was asked */
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    }
+    if (fd < 0 || bind(fd, (const struct sockaddr *)ss, sslen) != 0 ||
+        listen(fd, CONNECTION_LIMIT) != 0) {
+        int err = errno;
+        char port[8] = "?", host[256];
+        split_addr(addr, host, sizeof(host), port, sizeof(port));
+        duro_error("HTTP LISTEN FAILED addr=%s port=%s err=%s%s", addr, port,
+                   strerror(err),
+                   err == EADDRINUSE ? " (another process listens on that "
+                                       "port: pick another metrics address)"
+                                     : "");
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    return fd;
 }
 
 /* ---- Lifecycle ---- */
@@ -132,23 +166,30 @@ int duro_http_start(duro_http **out, const char *addr, duro_metrics *m,
 {
     *out = NULL;
     struct sockaddr_storage ss;
-    int v6 = 0;
-    int rc = resolve(addr, &ss, &v6);
+    socklen_t sslen = 0;
+    int rc = resolve(addr, &ss, &sslen);
     if (rc) return rc;
+    int fd = listen_on(addr, &ss, sslen);
+    if (fd < 0) return DURO_ECONN;
     duro_http *h = calloc(1, sizeof(*h));
-    if (!h) return DURO_ENOMEM;
+    if (!h) {
+        close(fd);
+        return DURO_ENOMEM;
+    }
     h->m = m;
     h->ready = ready;
     h->arg = arg;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
-    if (v6) flags |= MHD_USE_IPv6;
+    if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
+    /* the daemon owns fd from here: MHD_stop_daemon closes it */
     h->d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_END);
+        flags, 0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, fd,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
+        MHD_OPTION_END);
     if (!h->d) {
-        duro_error("HTTP LISTEN FAILED addr=%s (address in use or not local?)",
+        duro_error("HTTP LISTEN FAILED addr=%s err=the HTTP server did not "
+                   "start (see the line above)",
                    addr);
         free(h);
         return DURO_ECONN;

@@ -131,8 +131,9 @@ int reply_ll(const redisReply *r, long long *out);
 /* stats_describe declares the scheduler's families in s->m and sets the
  * build info gauge. */
 void stats_describe(sched *s);
-/* stats_fired counts one fired timer of `kind` that was `late_ms` late. */
-void stats_fired(sched *s, char kind, int64_t late_ms);
+/* stats_fired counts one fired timer of `kind` that was `late_ms` late;
+ * an execution timeout (kind x) also counts workflow `id` as timed out. */
+void stats_fired(sched *s, char kind, const char *id, int64_t late_ms);
 /* stats_count adds 1 to family `name` with one label key=value (NULL key:
  * no label). */
 void stats_count(sched *s, const char *name, const char *key,

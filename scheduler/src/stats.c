@@ -1,15 +1,42 @@
 /* stats.c: the scheduler's Prometheus metric families. */
 #include <stdio.h>
+#include <string.h>
 
+#include "duro/ids.h"
+#include "duro/keys.h"
 #include "duro/metrics.h"
 #include "sched_internal.h"
+
+/* The workflow close counter, shared with the workers (they count the
+ * other statuses): the same name and labels, so that sum() adds up. */
+#define M_WF_CLOSED "duro_workflows_closed_total"
+
+/* KINDS: a timer kind letter (the member's first field) as a label word. */
+static const struct {
+    char letter;
+    const char *word;
+} KINDS[] = {
+    {'t', "timer"},
+    {'r', "activity_retry"},
+    {'s', "schedule_to_close"},
+    {'w', "workflow_task_retry"},
+    {'x', "execution_timeout"},
+};
+#define NKINDS (sizeof(KINDS) / sizeof(KINDS[0]))
+
+static const char *kind_word(char letter)
+{
+    for (size_t i = 0; i < NKINDS; i++)
+        if (KINDS[i].letter == letter) return KINDS[i].word;
+    return "unknown";
+}
 
 /* FAMILIES: name, type, help. Counters are updated on the loop thread as
  * things happen; nothing here is computed at render time. */
 static const char *const FAMILIES[][3] = {
     {M_TIMERS_FIRED, "counter",
-     "Timers fired, by kind (t workflow timer, r activity retry, s "
-     "schedule-to-close, w workflow task retry, x execution timeout)."},
+     "Timers fired, by kind (timer, activity_retry, schedule_to_close, "
+     "workflow_task_retry, execution_timeout)."},
     {M_TIMERS_SKIPPED, "counter",
      "Due timers not fired, by reason (gone: another scheduler fired it; "
      "ignored: the run moved on; malformed; failed: the Function erred)."},
@@ -29,6 +56,9 @@ static const char *const FAMILIES[][3] = {
      "Redis connections re-established, by connection (commands, wake)."},
     {M_CONNECTED, "gauge", "1 while the command connection is up."},
     {M_PARTITIONS, "gauge", "Partitions of the namespace (duro:meta)."},
+    {M_WF_CLOSED, "counter",
+     "Workflow runs this process closed, by type and status (scheduler: "
+     "timed_out; workers count the other statuses)."},
 };
 
 void stats_describe(sched *s)
@@ -43,23 +73,52 @@ void stats_describe(sched *s)
     /* Zero series up front, so that rate() sees the first increment. */
     duro_metrics_add(s->m, M_SCANS, NULL, 0);
     duro_metrics_add(s->m, M_REDIS_ERRORS, NULL, 0);
-    static const char *const kinds[] = {"t", "r", "s", "w", "x"};
-    for (int i = 0; i < 5; i++) {
-        snprintf(labels, sizeof(labels), "kind=\"%s\"", kinds[i]);
+    for (size_t i = 0; i < NKINDS; i++) {
+        labels[0] = '\0';
+        duro_metrics_label(labels, sizeof(labels), "kind", KINDS[i].word);
         duro_metrics_add(s->m, M_TIMERS_FIRED, labels, 0);
     }
     duro_metrics_add(s->m, M_TIMEOUTS, "kind=\"workflow_task\"", 0);
     duro_metrics_add(s->m, M_TIMEOUTS, "kind=\"activity\"", 0);
 }
 
-void stats_fired(sched *s, char kind, int64_t late_ms)
+/* on_type counts a timed-out run once its type is read (the run is
+ * closed already; NULL reply: the scheduler is stopping, not counted). */
+static void on_type(duro_aredis *r, redisReply *reply, void *arg)
 {
-    char labels[32];
-    snprintf(labels, sizeof(labels), "kind=\"%c\"",
-             kind >= 'a' && kind <= 'z' ? kind : '?');
+    (void)r;
+    sched *s = arg;
+    if (!reply) return;
+    char l[2 * DURO_QUEUE_MAX + 64] = "";
+    duro_metrics_label(l, sizeof(l), "type",
+                       reply_is_str(reply) ? reply->str : "");
+    duro_metrics_label(l, sizeof(l), "status", "timed_out");
+    duro_metrics_add(s->m, M_WF_CLOSED, l, 1);
+}
+
+/* count_timed_out reads the run's type (HGET wf type), the label the
+ * workers use, then counts it. */
+static void count_timed_out(sched *s, const char *id)
+{
+    duro_wf_keys k;
+    duro_wf_keys_init(&k, s->partitions, id, NULL);
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "HGET");
+    duro_argv_push(&a, k.wf);
+    duro_argv_push(&a, "type");
+    sched_cmd(s, on_type, s, &a); /* not sent: not counted */
+    duro_argv_free(&a);
+}
+
+void stats_fired(sched *s, char kind, const char *id, int64_t late_ms)
+{
+    char labels[64] = "";
+    duro_metrics_label(labels, sizeof(labels), "kind", kind_word(kind));
     duro_metrics_add(s->m, M_TIMERS_FIRED, labels, 1);
     duro_metrics_observe(s->m, M_TIMER_LATENESS, NULL,
                          late_ms > 0 ? (double)late_ms / 1000.0 : 0.0);
+    if (kind == 'x') count_timed_out(s, id);
 }
 
 void stats_count(sched *s, const char *name, const char *key, const char *value)

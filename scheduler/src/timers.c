@@ -122,7 +122,7 @@ static void count_result(sched *s, const fire *f, const redisReply *reply)
     if (strcmp(res, "fired") == 0) {
         s->st.fired++;
         if (late > s->st.late_max_ms) s->st.late_max_ms = late;
-        stats_fired(s, f->kind, late);
+        stats_fired(s, f->kind, f->id, late);
     } else if (strcmp(res, "gone") == 0) {
         s->st.gone++;
         stats_count(s, M_TIMERS_SKIPPED, "reason", "gone");

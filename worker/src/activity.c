@@ -229,6 +229,7 @@ static void end_eager(duro_actx *c, const redisReply *reply)
         wf->applied = reply->element[1]->integer;
         w->eager_done++;
         w->wft_done++;
+        duro__worker_count_run(w, wf, false);
     } else {
         w->eager_fallbacks++;
     }

@@ -14,6 +14,8 @@
  *    It never touches the loop's connections.
  *  - task code may add its own: the families below are declared here so
  *    that wft.c and activity.c only observe/add (names in METRIC_*).
+ *  - duro__worker_count_run, on the loop thread at an accepted commit,
+ *    counts the runs the commit started or closed (by workflow type).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -39,6 +41,10 @@
 /* Families with no source in this file, for task code to update. */
 #define METRIC_WFT_SECONDS "duro_worker_workflow_task_seconds"
 #define METRIC_ACT_SECONDS "duro_worker_activity_seconds"
+/* Workflow counters, by type: the same names and labels in every process
+ * that counts (the scheduler counts timed_out), so that sum() adds up. */
+#define METRIC_WF_STARTED "duro_workflows_started_total"
+#define METRIC_WF_CLOSED "duro_workflows_closed_total"
 
 /* wmetrics: one worker's endpoint. */
 typedef struct wmetrics {
@@ -106,6 +112,12 @@ static const char *const FAMILIES[][3] = {
      "Tasks claimed by a worker and not yet acknowledged, by kind."},
     {"duro_task_queue_backlog_errors_total", "counter",
      "Failed reads of the task queue backlog."},
+    {METRIC_WF_STARTED, "counter",
+     "Workflow runs whose first workflow task this process committed, by "
+     "type."},
+    {METRIC_WF_CLOSED, "counter",
+     "Workflow runs this process closed, by type and status (worker: "
+     "completed, failed, canceled; scheduler: timed_out)."},
     {METRIC_WFT_SECONDS, "histogram",
      "Workflow task processing time, claim to commit, by workflow type."},
     {METRIC_ACT_SECONDS, "histogram",
@@ -216,6 +228,28 @@ static int on_ready(void *arg)
 {
     wmetrics *e = arg;
     return sample_fresh(e) ? atomic_load(&e->ready) : 0;
+}
+
+/* ---- Workflow counts ---- */
+
+/* close_status: how a done run closed; the same choice as the engine's
+ * coro_main makes for the close command it emits. */
+static const char *close_status(const duro_wf *wf)
+{
+    if (wf->failure) return "failed";
+    return wf->cancel_requested ? "canceled" : "completed";
+}
+
+void duro__worker_count_run(duro_worker *w, const duro_wf *wf, bool first)
+{
+    if (!w->metrics_addr || (!first && !wf->done)) return;
+    duro_metrics *m = duro_metrics_default();
+    char l[DURO_QUEUE_MAX * 2 + 32] = "";
+    duro_metrics_label(l, sizeof(l), "type", wf->type);
+    if (first) duro_metrics_add(m, METRIC_WF_STARTED, l, 1);
+    if (!wf->done) return;
+    duro_metrics_label(l, sizeof(l), "status", close_status(wf));
+    duro_metrics_add(m, METRIC_WF_CLOSED, l, 1);
 }
 
 /* ---- Backlog ---- */

@@ -133,6 +133,7 @@ static void on_commit_reply(duro_aredis *r, redisReply *reply, void *arg)
     t->wf->behind = reply->element[1]->type == REDIS_REPLY_INTEGER &&
                     reply->element[1]->integer > t->wf->applied;
     w->wft_done++;
+    duro__worker_count_run(w, t->wf, t->first);
     if (w->metrics_addr) {
         char label[DURO_QUEUE_MAX + 16] = "";
         duro_metrics_observe(
@@ -249,6 +250,7 @@ int duro__history_apply_page(duro_worker *w, duro_wf **wfp, const char *id,
 static void run_and_commit(wft_task *t)
 {
     duro_wf *wf = t->wf;
+    t->first = !wf->started; /* no WorkflowTaskCompleted replayed */
     int rc = duro__run_advance(wf, duro_now_ms());
     if (rc != 0) {
         fail_task(t, wf->nondet ? wf->nondet : duro_strerror(rc));

@@ -574,7 +574,9 @@ int duro_worker_run(duro_worker *w)
     int rc = w->task_queue ? duro__worker_metrics_start(w, w->metrics_addr) : 0;
     if (rc != 0) {
         duro_error("METRICS cannot serve %s: %s", w->metrics_addr,
-                   duro_strerror(rc));
+                   rc == DURO_ECONN ? "cannot listen there (the HTTP LISTEN "
+                                      "FAILED line says why)"
+                                    : duro_strerror(rc));
         return rc;
     }
     rc = run(w);

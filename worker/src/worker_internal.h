@@ -54,6 +54,7 @@ typedef struct wft_task {
     int partition;
     duro_wf *wf;
     int64_t started_us;
+    bool first; /* the run's code had never run: its first task (metrics) */
 } wft_task;
 
 /* duro_actx: one activity attempt, from read to completion. */
@@ -202,6 +203,11 @@ void duro__act_release_inflight(duro_worker *w);
 int duro__worker_metrics_start(duro_worker *w, const char *addr);
 void duro__worker_metrics_stop(duro_worker *w);
 void duro__worker_metrics_sample(duro_worker *w);
+/* duro__worker_count_run counts, once its commit is accepted, a run that
+ * this commit started (first: the run's first workflow task) and/or
+ * closed (wf->done: it carried the complete, fail or cancel), into
+ * duro_workflows_started_total / duro_workflows_closed_total. */
+void duro__worker_count_run(duro_worker *w, const duro_wf *wf, bool first);
 
 /* worker.c */
 /* duro__log_level_parse: the duro_log_level named debug|info|warn|error,
