@@ -238,6 +238,12 @@ typedef struct {
     size_t max_payload;        /* 2 MiB: larger inputs/results are errors */
     int64_t shutdown_grace_ms; /* 30s for in-flight activities on SIGTERM */
     const char *identity;      /* consumer name; default host-pid-random */
+    /* workflow_stack_size: 256 KiB, each workflow's coroutine stack
+     * (16 KiB .. 1 GiB). Its locals, the frames of everything it calls
+     * (libc's printf takes several KiB) and the SDK's own frames count
+     * against it; only the pages touched cost memory. Running off it fails
+     * the workflow task with StackOverflow (see README). */
+    size_t workflow_stack_size;
 } duro_worker_opts;
 
 /* duro_worker_new validates opts and allocates; nothing connects yet.
@@ -278,7 +284,8 @@ DURO_EXPORT int duro_replay_history(duro_worker *w, const char *history_json,
 
 /* duro_worker_main is a ready-made main(): it parses the standard flags
  * (--redis, --task-queue, --activity-threads, --max-workflow-tasks,
- * --cache-size, --shutdown-grace, --replay FILE, --help) over opts, registers
+ * --cache-size, --shutdown-grace, --workflow-stack-size, --replay FILE,
+ * --help) over opts, registers
  * nothing, runs the worker and returns the process exit code. `usage_name` is
  * the program name for --help. Call after registering. */
 DURO_EXPORT int duro_worker_main(duro_worker *w, int argc, char **argv);
