@@ -286,7 +286,7 @@ Test(coro, overflow_inside_libc_is_fatal, .signal = SIGSEGV)
     size_t size = DURO__CORO_STACK_MIN;
 
     cr_assert_eq(duro__coro_new(&c, size, overflow_in_libc, &size), 0);
-    duro__coro_set_label(c, "wf=libc-test");
+    duro__coro_set_label(c, "libc-test", "r1", "t");
     duro__coro_resume(c);
     cr_assert_fail("an overflow inside libc returned");
 }
@@ -304,7 +304,7 @@ Test(coro, abort_still_kills, .signal = SIGABRT)
     duro__coro *c;
 
     cr_assert_eq(duro__coro_new(&c, 0, aborts, NULL), 0);
-    duro__coro_set_label(c, "wf=abort-test");
+    duro__coro_set_label(c, "abort-test", NULL, "t");
     duro__coro_resume(c);
     cr_assert_fail("abort returned");
 }

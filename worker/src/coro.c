@@ -6,7 +6,6 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -35,7 +34,8 @@
  * bounds (learned when it is switched to) to announce the switch back.
  *
  * An overflow leaves the coroutine through a third path: the SIGSEGV
- * handler siglongjmps to `escape`, set by the resume that ran it (coro.h
+ * handler siglongjmps to the thread's `escape`, set by the resume that ran
+ * it (one per thread, as coroutines do not nest; coro.h
  * says when that is safe). */
 struct duro__coro {
     ucontext_t ctx;    /* the coroutine's own context while suspended */
@@ -46,8 +46,8 @@ struct duro__coro {
     void *arg;
     bool done;
     bool overflowed;
-    sigjmp_buf escape; /* set by resume; the overflow handler jumps there */
-    char label[DURO__CORO_LABEL_MAX]; /* for the crash line */
+    /* who runs here, for the crash line: borrowed, outlive the coroutine */
+    const char *wf, *run, *type;
     /* ASan bookkeeping, unused (but kept, for one layout) in other builds */
     void *fake_stack;          /* its ASan fake stack while suspended */
     const void *caller_bottom; /* the resumer's stack, to switch back */
@@ -58,6 +58,8 @@ struct duro__coro {
 /* current is read by the signal handlers: initial-exec TLS is a plain
  * thread-pointer load there, with no lazy allocation. */
 static __thread duro__coro *current __attribute__((tls_model("initial-exec")));
+/* escape: where the overflow handler jumps, set by each resume. */
+static __thread sigjmp_buf escape __attribute__((tls_model("initial-exec")));
 
 /* ---- Stacks ---- */
 
@@ -278,6 +280,16 @@ static void put_num(line *l, uint64_t n)
         l->buf[l->len++] = tmp[--i];
 }
 
+static void put_label(line *l, const duro__coro *c)
+{
+    put(l, " wf=");
+    put(l, c->wf ? c->wf : "?");
+    put(l, " run=");
+    put(l, c->run ? c->run : "?");
+    put(l, " type=");
+    put(l, c->type ? c->type : "?");
+}
+
 static void put_end(line *l)
 {
     l->buf[l->len++] = '\n';
@@ -344,10 +356,10 @@ static void on_fatal(int sig, siginfo_t *si, void *uc)
             current = NULL;
             switch_start(NULL, c->caller_bottom, c->caller_size);
             errno = saved_errno;
-            siglongjmp(c->escape, 1);
+            siglongjmp(escape, 1);
         }
-        put(&l, "STACK-OVERFLOW ");
-        put(&l, c->label);
+        put(&l, "STACK-OVERFLOW");
+        put_label(&l, c);
         put(&l, " stack=");
         put_num(&l, c->map_size - page_size());
         put(&l, ": inside libc or the dynamic loader, where a lock may be "
@@ -358,8 +370,7 @@ static void on_fatal(int sig, siginfo_t *si, void *uc)
         l.len = 0;
         put(&l, "CRASH signal=");
         put(&l, signal_name(sig));
-        put(&l, " ");
-        put(&l, c->label);
+        put_label(&l, c);
         put_end(&l);
     }
     errno = saved_errno;
@@ -451,7 +462,7 @@ void duro__coro_resume(duro__coro *c)
     current = c;
     c->resume_fake = NULL;
     /* no mask saved: the handler unblocks its signal before it jumps */
-    if (sigsetjmp(c->escape, 0) == 0) {
+    if (sigsetjmp(escape, 0) == 0) {
         switch_start(&c->resume_fake, c->map + page_size(),
                      c->map_size - page_size());
         swapcontext(&c->caller, &c->ctx);
@@ -485,9 +496,12 @@ size_t duro__coro_stack_size(const duro__coro *c)
     return c->map_size - page_size();
 }
 
-void duro__coro_set_label(duro__coro *c, const char *label)
+void duro__coro_set_label(duro__coro *c, const char *wf, const char *run,
+                          const char *type)
 {
-    snprintf(c->label, sizeof(c->label), "%s", label);
+    c->wf = wf;
+    c->run = run;
+    c->type = type;
 }
 
 duro__coro *duro__coro_current(void)

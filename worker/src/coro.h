@@ -39,9 +39,6 @@ typedef void (*duro__coro_fn)(void *arg);
  * are kept for reuse instead of being unmapped. */
 #define DURO__CORO_CACHE_MAX 64
 
-/* DURO__CORO_LABEL_MAX bounds a coroutine's label (see set_label). */
-#define DURO__CORO_LABEL_MAX 256
-
 /* ---- Overflow and crashes ----
  *
  * A PROT_NONE guard page sits below every stack, so an overflow faults
@@ -60,7 +57,7 @@ typedef void (*duro__coro_fn)(void *arg);
  *   coroutine is dead; its owner reports it and frees it.
  * - Anything else -- another fault, abort() in workflow code, an overflow
  *   that is not safe to survive -- writes one line to stderr (CRASH
- *   signal=SIGSEGV <label>, naming the workflow through the label of the
+ *   signal=SIGSEGV wf=.. run=.. type=.., naming it through the label of the
  *   coroutine that ran) and re-raises the signal with the previous
  *   disposition, so the process dies as it would have and a core dump, if
  *   enabled, shows the real stack.
@@ -115,10 +112,11 @@ bool duro__coro_overflowed(const duro__coro *c);
 /* duro__coro_stack_size is c's usable stack size in bytes. */
 size_t duro__coro_stack_size(const duro__coro *c);
 
-/* duro__coro_set_label copies label (truncated to DURO__CORO_LABEL_MAX - 1
- * bytes), which the crash line prints when a fatal signal arrives while c
- * runs, e.g. "wf=order-7 run=... type=order". */
-void duro__coro_set_label(duro__coro *c, const char *label);
+/* duro__coro_set_label names the workflow that c runs, for the crash line
+ * printed when a fatal signal arrives while c runs. The strings are
+ * borrowed (a handler cannot copy) and must outlive c; NULL prints "?". */
+void duro__coro_set_label(duro__coro *c, const char *wf, const char *run,
+                          const char *type);
 
 /* duro__coro_current returns the coroutine running on this thread, or NULL
  * outside coroutines. */

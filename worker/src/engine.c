@@ -237,10 +237,7 @@ static int run_code(duro_wf *wf)
     if (!wf->started) {
         if (duro__coro_new(&wf->coro, wf->stack_size, coro_main, wf) != 0)
             return DURO_ENOMEM;
-        char label[DURO__CORO_LABEL_MAX];
-        snprintf(label, sizeof(label), "wf=%s run=%s type=%s", wf->id, wf->run,
-                 wf->type);
-        duro__coro_set_label(wf->coro, label);
+        duro__coro_set_label(wf->coro, wf->id, wf->run, wf->type);
         wf->started = true;
     }
     while (!wf->done && !wf->nondet && !wf->unwinding &&
