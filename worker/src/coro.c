@@ -326,14 +326,16 @@ static bool is_overflow(const duro__coro *c, uintptr_t addr, uintptr_t sp,
     return have_sp && sp < bottom && bottom - sp <= DURO__CORO_STACK_MAX;
 }
 
-/* reraise restores the disposition found at install time and sends sig
- * again: it is delivered when this handler returns (a fault re-executes
- * and faults again), so the process dies of the real signal. */
-static void reraise(int sig)
+/* reraise restores the disposition found at install time so the process
+ * dies of the real signal. A fault the kernel raised (si_code > 0) needs
+ * nothing more: returning re-executes the instruction, which faults again
+ * and reaches the previous handler with the true siginfo (ASan's reports
+ * the address). abort() and kill() are sent again. */
+static void reraise(int sig, const siginfo_t *si)
 {
     for (int i = 0; i < NFATAL; i++)
         if (fatal_signals[i] == sig) sigaction(sig, &previous[i], NULL);
-    raise(sig);
+    if (si->si_code <= 0 || sig == SIGABRT) raise(sig);
 }
 
 static void on_fatal(int sig, siginfo_t *si, void *uc)
@@ -374,7 +376,7 @@ static void on_fatal(int sig, siginfo_t *si, void *uc)
         put_end(&l);
     }
     errno = saved_errno;
-    reraise(sig);
+    reraise(sig, si);
 }
 
 static void altstack_free(void *p)
