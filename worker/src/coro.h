@@ -35,8 +35,8 @@ typedef void (*duro__coro_fn)(void *arg);
 #define DURO__CORO_STACK_MIN (16u * 1024u)
 #define DURO__CORO_STACK_MAX (1024u * 1024u * 1024u)
 
-/* DURO__CORO_CACHE_MAX is how many freed stacks (of the size last freed)
- * are kept for reuse instead of being unmapped. */
+/* DURO__CORO_CACHE_MAX is how many freed stacks are kept for reuse
+ * (by a coroutine of the same size) instead of being unmapped. */
 #define DURO__CORO_CACHE_MAX 64
 
 /* ---- Overflow and crashes ----
@@ -64,7 +64,9 @@ typedef void (*duro__coro_fn)(void *arg);
  *
  * When is jumping out of the coroutine safe? Leaving its frames behind is
  * like duro__coro_free() of a suspended coroutine: what they held is
- * abandoned. Memory is only leaked (the run is dropped). A lock is worse:
+ * abandoned. Memory is only leaked, and state the faulting frame left half
+ * updated is never read again: the run is dropped, not resumed. A lock is
+ * worse:
  * one held by an abandoned frame is never released, and the next thread to
  * take it -- the loop itself, in malloc or stdio -- deadlocks forever,
  * which is worse than dying. The locks that matter are libc's (malloc's
@@ -74,7 +76,8 @@ typedef void (*duro__coro_fn)(void *arg);
  * outside libc and the dynamic loader (their code is found with
  * dl_iterate_phdr when the handler is installed; a static binary, where it
  * cannot be told apart, never recovers). An overflow inside printf or
- * malloc therefore exits the process with the message; one in workflow
+ * malloc therefore logs a STACK-OVERFLOW line saying so and the CRASH line,
+ * and the process dies of the SIGSEGV; one in workflow
  * code or the SDK -- far the common case, since a big local array or a
  * deep recursion faults in the frame that grows -- is survived. Workflow
  * code that holds its own mutex while it overflows is beyond what this can
