@@ -714,6 +714,17 @@ local function duro_act_timeout(keys, args)
 end
 
 -- duro_wft_timeout 2 wf wft  run token entry idle_ms
+-- One timeout is routine (a worker restarted, a pod moved): the task is
+-- re-enqueued at once. A task that times out again and again most likely
+-- kills the worker that runs it (a crash in workflow code), and would kill
+-- every worker of its queue in turn. So the timeouts in a row are counted,
+-- in wft_timeouts as "<count>:<token>", and from the second one the task
+-- comes back after 1s, 2s, 4s ... up to 10 minutes, through a 'w' timer,
+-- while the rest of the queue moves on. The count goes on only while the
+-- token is the one the last timeout issued: a commit, a failed task or a
+-- new task each issue another, which starts it over. The timers key is the
+-- partition's, derived from wf (the same hash slot).
+local WFT_TIMEOUT_BACKOFF_MAX = 600000
 local function duro_wft_timeout(keys, args)
     local k = {wf = keys[1], wft = keys[2]}
     local run, token, entry = args[1], args[2], args[3]
@@ -725,10 +736,26 @@ local function duro_wft_timeout(keys, args)
     end
     if idle < (tonumber(w.wft_timeout) or 10000) then return 'alive' end
     ack(k.wft, entry)
+    local prev = redis.call('HGET', k.wf, 'wft_timeouts') or ''
+    local n, at = string.match(prev, '^(%d+):(%d+)$')
+    local count = (at == token) and tonumber(n) + 1 or 1
     local newtoken = next_token(w)
+    set(w, 'wft_timeouts', str(count) .. ':' .. newtoken)
     set(w, 'wft_attempt', str((tonumber(w.wft_attempt) or 1) + 1))
-    set(w, 'wft_error', 'workflow task timed out')
-    enqueue_wft(w, newtoken)
+    if count == 1 then
+        set(w, 'wft_error', 'workflow task timed out; the worker running ' ..
+            'it may have crashed')
+        enqueue_wft(w, newtoken)
+        return 'timedout'
+    end
+    local backoff = math.min(1000 * 2 ^ (count - 2), WFT_TIMEOUT_BACKOFF_MAX)
+    set(w, 'wft_error', 'workflow task timed out ' .. str(count) ..
+        ' times in a row; the worker running it may have crashed; retry in ' ..
+        str(backoff / 1000) .. 's')
+    set(w, 'wft_entry', '')
+    local timers = string.match(k.wf, '^(.*):wf:') .. ':timers'
+    add_timer(timers, w.now + backoff,
+              timer_member('w', run, newtoken, 0, w.queue, '-', w.id))
     return 'timedout'
 end
 

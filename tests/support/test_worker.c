@@ -302,6 +302,8 @@ static cJSON *wf_versioned(duro_wf *wf, const cJSON *input)
     return cJSON_CreateString("done");
 }
 
+static void register_stack_workflows(duro_worker *w);
+
 int main(int argc, char **argv)
 {
     duro_worker *w;
@@ -326,7 +328,60 @@ int main(int argc, char **argv)
     duro_worker_register_workflow(w, "versioned", wf_versioned);
     duro_worker_register_activity(w, "progress", progress, NULL);
     duro_worker_register_activity(w, "hold", hold, NULL);
+    register_stack_workflows(w);
     int rc = duro_worker_main(w, argc, argv);
     duro_worker_free(w);
     return rc;
+}
+
+/* ---- Workflow code that breaks its worker (test_stack_overflow.c) ---- */
+
+/* big_frame has a 1 MiB local array and touches it from the top down, one
+ * write per KiB, as a frame built with -fstack-clash-protection probes it:
+ * on a stack smaller than 1 MiB it runs into the guard page. */
+static __attribute__((noinline)) int big_frame(int seed)
+{
+    volatile char buf[1 << 20];
+    for (long i = (long)sizeof(buf) - 1; i >= 0; i -= 1024)
+        buf[i] = (char)(seed + i);
+    return buf[sizeof(buf) - 1] + buf[0];
+}
+
+/* deep recurses `depth` levels of about 600 bytes each. */
+static __attribute__((noinline)) int deep(int depth)
+{
+    volatile char pad[512];
+    pad[0] = (char)depth;
+    if (depth == 0) return pad[0];
+    return deep(depth - 1) + pad[0] - (char)depth;
+}
+
+/* wf_stack_array: an activity, then the 1 MiB frame. */
+static cJSON *wf_stack_array(duro_wf *wf, const cJSON *input)
+{
+    duro_activity_opts o = quick_opts();
+    duro_result r = duro_activity(wf, "echo", NULL, &o);
+    if (!r.ok) return duro_fail(wf, NULL, "echo: %s", r.error);
+    big_frame(input_int(input, "seed", 1));
+    return cJSON_CreateString("big frame fit");
+}
+
+/* wf_stack_recursion: recursion `depth` deep (default 100000, ~60 MiB). */
+static cJSON *wf_stack_recursion(duro_wf *wf, const cJSON *input)
+{
+    int depth = input_int(input, "depth", 100000);
+    return cJSON_CreateNumber(deep(depth));
+}
+
+/* wf_abort: workflow code that calls abort(): its worker dies each time. */
+static cJSON *wf_abort(duro_wf *wf, const cJSON *input)
+{
+    abort();
+}
+
+static void register_stack_workflows(duro_worker *w)
+{
+    duro_worker_register_workflow(w, "stack-array", wf_stack_array);
+    duro_worker_register_workflow(w, "stack-recursion", wf_stack_recursion);
+    duro_worker_register_workflow(w, "abort", wf_abort);
 }

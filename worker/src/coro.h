@@ -16,19 +16,75 @@ typedef struct duro__coro duro__coro;
  * done and duro__coro_resume() returns to its caller one last time. */
 typedef void (*duro__coro_fn)(void *arg);
 
-/* DURO__CORO_STACK_DEFAULT is the usable stack size chosen by stack_size 0.
- * ASan's redzones make frames several times larger, hence the bigger
- * default in that build. A PROT_NONE guard page sits below every stack, so
- * an overflow is a SIGSEGV rather than silent corruption. */
+/* DURO__CORO_STACK_DEFAULT is the usable stack size chosen by stack_size 0
+ * (the worker's --workflow-stack-size). Everything the workflow function
+ * and what it calls keep on the stack counts against it: its locals, the
+ * frames of its callees including libc's (printf and friends take several
+ * KiB), and the SDK's own frames (a few KiB at most). Stacks are mapped
+ * MAP_NORESERVE and only the pages a coroutine touches cost memory, so a
+ * generous default costs nothing for the many small workflows. ASan's
+ * redzones make frames several times larger, hence the bigger default in
+ * that build. */
 #ifdef DURO_ASAN
-#define DURO__CORO_STACK_DEFAULT (256u * 1024u)
+#define DURO__CORO_STACK_DEFAULT (1024u * 1024u)
 #else
-#define DURO__CORO_STACK_DEFAULT (64u * 1024u)
+#define DURO__CORO_STACK_DEFAULT (256u * 1024u)
 #endif
 
-/* DURO__CORO_CACHE_MAX is how many freed default-size stacks are kept for
- * reuse instead of being unmapped. */
+/* DURO__CORO_STACK_MIN and _MAX bound a configured stack size. */
+#define DURO__CORO_STACK_MIN (16u * 1024u)
+#define DURO__CORO_STACK_MAX (1024u * 1024u * 1024u)
+
+/* DURO__CORO_CACHE_MAX is how many freed stacks are kept for reuse
+ * (by a coroutine of the same size) instead of being unmapped. */
 #define DURO__CORO_CACHE_MAX 64
+
+/* ---- Overflow and crashes ----
+ *
+ * A PROT_NONE guard page sits below every stack, so an overflow faults
+ * instead of corrupting memory. The first duro__coro_new installs, once per
+ * process, a handler for SIGSEGV and SIGBUS that runs on an alternate
+ * signal stack (the faulting stack is exhausted; each thread that resumes
+ * coroutines gets one) and, for SIGABRT, SIGILL and SIGFPE, a crash
+ * reporter:
+ *
+ * - A fault while a coroutine runs whose address lies in that coroutine's
+ *   guard page, or whose stack pointer has left the bottom of its stack (a
+ *   frame larger than the guard page, built without -fstack-clash-
+ *   protection, may skip it), is that coroutine's overflow. When it is safe
+ *   (below) the handler siglongjmps back into the duro__coro_resume() that
+ *   ran it: resume returns, duro__coro_overflowed() is true and the
+ *   coroutine is dead; its owner reports it and frees it.
+ * - Anything else -- another fault, abort() in workflow code, an overflow
+ *   that is not safe to survive -- writes one line to stderr (CRASH
+ *   signal=SIGSEGV wf=.. run=.. type=.., naming it through the label of the
+ *   coroutine that ran) and re-raises the signal with the previous
+ *   disposition, so the process dies as it would have and a core dump, if
+ *   enabled, shows the real stack.
+ *
+ * When is jumping out of the coroutine safe? Leaving its frames behind is
+ * like duro__coro_free() of a suspended coroutine: what they held is
+ * abandoned. Memory is only leaked, and state the faulting frame left half
+ * updated is never read again: the run is dropped, not resumed. A lock is
+ * worse:
+ * one held by an abandoned frame is never released, and the next thread to
+ * take it -- the loop itself, in malloc or stdio -- deadlocks forever,
+ * which is worse than dying. The locks that matter are libc's (malloc's
+ * arenas, stdio's FILE locks, the dynamic loader's lock taken while it
+ * binds a symbol), and they are held only while libc's or the loader's own
+ * code runs. So the handler recovers only when the faulting instruction is
+ * outside libc and the dynamic loader (their code is found with
+ * dl_iterate_phdr when the handler is installed; a static binary, where it
+ * cannot be told apart, never recovers). An overflow inside printf or
+ * malloc therefore logs a STACK-OVERFLOW line saying so and the CRASH line,
+ * and the process dies of the SIGSEGV; one in workflow
+ * code or the SDK -- far the common case, since a big local array or a
+ * deep recursion faults in the frame that grows -- is survived. Workflow
+ * code that holds its own mutex while it overflows is beyond what this can
+ * see: workflow code must not block, so it should hold none.
+ *
+ * The handler reads only the thread-local current coroutine and its
+ * fields, and writes with write(2): async-signal-safe. */
 
 /* duro__coro_new creates a suspended coroutine that will call fn(arg) on
  * its own stack of stack_size usable bytes (0 = DURO__CORO_STACK_DEFAULT;
@@ -38,9 +94,10 @@ typedef void (*duro__coro_fn)(void *arg);
 int duro__coro_new(duro__coro **out, size_t stack_size, duro__coro_fn fn,
                    void *arg);
 
-/* duro__coro_resume runs c until it yields or its fn returns. It must be
- * called from outside any coroutine (coroutines do not nest) and c must not
- * be done. */
+/* duro__coro_resume runs c until it yields, its fn returns or it
+ * overflows its stack (then duro__coro_overflowed(c) is true and c is done).
+ * It must be called from outside any coroutine (coroutines do not nest) and
+ * c must not be done. */
 void duro__coro_resume(duro__coro *c);
 
 /* duro__coro_yield suspends the calling coroutine and returns from the
@@ -50,6 +107,19 @@ void duro__coro_yield(void);
 
 /* duro__coro_done is true once c's fn has returned. */
 bool duro__coro_done(const duro__coro *c);
+
+/* duro__coro_overflowed is true once c ran off its stack: c never runs
+ * again; its owner reports the overflow and frees it. */
+bool duro__coro_overflowed(const duro__coro *c);
+
+/* duro__coro_stack_size is c's usable stack size in bytes. */
+size_t duro__coro_stack_size(const duro__coro *c);
+
+/* duro__coro_set_label names the workflow that c runs, for the crash line
+ * printed when a fatal signal arrives while c runs. The strings are
+ * borrowed (a handler cannot copy) and must outlive c; NULL prints "?". */
+void duro__coro_set_label(duro__coro *c, const char *wf, const char *run,
+                          const char *type);
 
 /* duro__coro_current returns the coroutine running on this thread, or NULL
  * outside coroutines. */

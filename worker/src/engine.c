@@ -69,10 +69,13 @@ void duro__cmds_free(duro__cmd *c)
  * kept. */
 static void unwind(duro_wf *wf)
 {
-    if (!wf->coro || !wf->started || wf->done) return;
+    if (!wf->coro || !wf->started || wf->done ||
+        duro__coro_overflowed(wf->coro))
+        return;
     wf->unwinding = true;
     wf->replaying = true; /* no logs from code that is being discarded */
-    for (int i = 0; i < UNWIND_LIMIT && !wf->done; i++)
+    for (int i = 0;
+         i < UNWIND_LIMIT && !wf->done && !duro__coro_overflowed(wf->coro); i++)
         duro__coro_resume(wf->coro);
     if (!wf->done)
         duro_warn(
@@ -203,19 +206,45 @@ static void cancel_pending_futures(duro_wf *wf)
     }
 }
 
+/* overflowed reports a coroutine that ran off its stack (coro.h): one log
+ * line, and the task fails with a StackOverflow message like a
+ * non-determinism error (nondet stops the run for good, the worker drops
+ * it and fails the task with backoff). */
+static int overflowed(duro_wf *wf)
+{
+    size_t kib = duro__coro_stack_size(wf->coro) / 1024;
+    duro_error("STACK-OVERFLOW wf=%s run=%s type=%s stack=%zuKiB: the "
+               "workflow code ran off its coroutine stack; the task fails "
+               "(raise --workflow-stack-size)",
+               wf->id, wf->run, wf->type, kib);
+    free(wf->nondet);
+    wf->nondet = NULL;
+    char msg[256];
+    snprintf(msg, sizeof(msg),
+             "StackOverflow: workflow code overflowed its %zu KiB coroutine "
+             "stack (locals and callee frames); raise --workflow-stack-size "
+             "or move large buffers to duro_alloc",
+             kib);
+    wf->nondet = strdup(msg);
+    return DURO_ENONDET;
+}
+
 /* run_code resumes the coroutine while what it waits for is there. */
 static int run_code(duro_wf *wf)
 {
     if (!wf->fn) return DURO_EINVAL;
     if (wf->cancel_pending && wf->started) cancel_pending_futures(wf);
     if (!wf->started) {
-        if (duro__coro_new(&wf->coro, 0, coro_main, wf) != 0)
+        if (duro__coro_new(&wf->coro, wf->stack_size, coro_main, wf) != 0)
             return DURO_ENOMEM;
+        duro__coro_set_label(wf->coro, wf->id, wf->run, wf->type);
         wf->started = true;
     }
     while (!wf->done && !wf->nondet && !wf->unwinding &&
-           duro__wait_satisfied(wf))
+           duro__wait_satisfied(wf)) {
         duro__coro_resume(wf->coro);
+        if (duro__coro_overflowed(wf->coro)) return overflowed(wf);
+    }
     return wf->nondet ? DURO_ENONDET : 0;
 }
 

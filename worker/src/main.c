@@ -7,10 +7,12 @@
 #include "duro/duration.h"
 #include "duro/errno.h"
 #include "duro/log.h"
+#include "duro/size.h"
 #include "worker_internal.h"
 
 static void usage(FILE *out, const char *prog, const duro_worker *w)
 {
+    char stack[32];
     fprintf(
         out,
         "Usage: %s [options]\n"
@@ -30,6 +32,8 @@ static void usage(FILE *out, const char *prog, const duro_worker *w)
         "  --shutdown-grace D          time for in-flight activities on "
         "SIGTERM\n"
         "                              [$DURO_SHUTDOWN_GRACE, 30s]\n"
+        "  --workflow-stack-size SIZE  each workflow's stack, e.g. 256k, 1m\n"
+        "                              [$DURO_WORKFLOW_STACK_SIZE, %s]\n"
         "  --identity NAME             consumer name [host-pid-random]\n"
         "  --replay FILE               replay a history exported with\n"
         "                              `duro workflow history -o json` against "
@@ -45,7 +49,26 @@ static void usage(FILE *out, const char *prog, const duro_worker *w)
         "\n"
         "Logs go to stderr; DURO_LOG_FORMAT=json gives JSON lines.\n",
         prog, w->redis_url, w->task_queue ? w->task_queue : "(required)",
-        w->activity_threads, w->max_workflow_tasks, w->cache_size);
+        w->activity_threads, w->max_workflow_tasks, w->cache_size,
+        duro_size_format(w->workflow_stack_size ? w->workflow_stack_size
+                                                : DURO__CORO_STACK_DEFAULT,
+                         stack, sizeof(stack)));
+}
+
+/* parse_stack_size reads a workflow stack size (coro.h bounds it). */
+static int parse_stack_size(const char *flag, const char *v, size_t *out)
+{
+    size_t n;
+    if (duro_size_parse(v, &n) != 0 || n < DURO__CORO_STACK_MIN ||
+        n > DURO__CORO_STACK_MAX) {
+        fprintf(stderr,
+                "error: %s wants a size from 16k to 1g, like 256k or 1m, got "
+                "\"%s\"\n",
+                flag, v);
+        return -1;
+    }
+    *out = n;
+    return 0;
 }
 
 static int parse_int(const char *flag, const char *v, int *out)
@@ -94,6 +117,10 @@ static int apply_env(duro_worker *w)
     }
     if ((v = getenv("DURO_SHUTDOWN_GRACE")) && *v &&
         parse_duration("DURO_SHUTDOWN_GRACE", v, &w->shutdown_grace_ms))
+        return -1;
+    if ((v = getenv("DURO_WORKFLOW_STACK_SIZE")) && *v &&
+        parse_stack_size("DURO_WORKFLOW_STACK_SIZE", v,
+                         &w->workflow_stack_size))
         return -1;
     return 0;
 }
@@ -149,7 +176,8 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
         O_LOG,
         O_HELP,
         O_REPLAY,
-        O_METRICS
+        O_METRICS,
+        O_STACK
     };
     static const struct option longopts[] = {
         {"redis", required_argument, NULL, O_REDIS},
@@ -163,6 +191,7 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
         {"help", no_argument, NULL, O_HELP},
         {"replay", required_argument, NULL, O_REPLAY},
         {"metrics-addr", required_argument, NULL, O_METRICS},
+        {"workflow-stack-size", required_argument, NULL, O_STACK},
         {NULL, 0, NULL, 0},
     };
     int c, bad = 0;
@@ -213,6 +242,10 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
         case O_METRICS:
             free(w->metrics_addr);
             w->metrics_addr = *optarg ? strdup(optarg) : NULL;
+            break;
+        case O_STACK:
+            bad |= parse_stack_size("--workflow-stack-size", optarg,
+                                    &w->workflow_stack_size);
             break;
         case 'h':
         case O_HELP:

@@ -102,6 +102,7 @@ struct duro_wf {
     duro_workflow_fn fn;
     cJSON *input;
     duro__coro *coro;
+    size_t stack_size; /* the coroutine's; 0 = DURO__CORO_STACK_DEFAULT */
     bool started, done;
     cJSON *result; /* the code's return value */
     char *failure; /* set by duro_fail: failure JSON */

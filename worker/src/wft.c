@@ -213,6 +213,7 @@ duro_wf *duro__run_create(duro_worker *w, const char *id, const char *run,
     const cJSON *input = cJSON_GetObjectItemCaseSensitive(e->data, "input");
     duro_wf *wf = duro__run_new(id, run, type, queue, input, reg->fn);
     if (!wf) snprintf(err, errsize, "out of memory");
+    if (wf) wf->stack_size = w->workflow_stack_size;
     w->replays++;
     return wf;
 }

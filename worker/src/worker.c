@@ -25,6 +25,10 @@ int duro_worker_new(duro_worker **out, const duro_worker_opts *o)
     static const duro_worker_opts none;
     if (!o) o = &none;
     *out = NULL;
+    if (o->workflow_stack_size != 0 &&
+        (o->workflow_stack_size < DURO__CORO_STACK_MIN ||
+         o->workflow_stack_size > DURO__CORO_STACK_MAX))
+        return DURO_EINVAL;
     duro_worker *w = calloc(1, sizeof(*w));
     if (!w) return DURO_ENOMEM;
     w->redis_url =
@@ -39,6 +43,7 @@ int duro_worker_new(duro_worker **out, const duro_worker_opts *o)
         o->max_payload > 0 ? o->max_payload : DURO_DEFAULT_MAX_PAYLOAD;
     w->shutdown_grace_ms =
         o->shutdown_grace_ms > 0 ? o->shutdown_grace_ms : 30000;
+    w->workflow_stack_size = o->workflow_stack_size;
     if (o->identity) {
         w->identity = strdup(o->identity);
     } else {

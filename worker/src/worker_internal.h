@@ -92,6 +92,7 @@ typedef struct duro_worker {
     char *redis_url, *task_queue, *identity;
     int activity_threads, max_workflow_tasks, cache_size, partitions;
     size_t max_payload;
+    size_t workflow_stack_size; /* 0: DURO__CORO_STACK_DEFAULT */
     int64_t shutdown_grace_ms;
     duro_redis_url url;
 

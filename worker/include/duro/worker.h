@@ -245,6 +245,12 @@ typedef struct {
                                   process by duro_worker_new; NULL: as it is
                                   (info, or $DURO_LOG_LEVEL after
                                   duro_log_init) */
+    /* workflow_stack_size: 256 KiB, each workflow's coroutine stack
+     * (16 KiB .. 1 GiB). Its locals, the frames of everything it calls
+     * (libc's printf takes several KiB) and the SDK's own frames count
+     * against it; only the pages touched cost memory. Running off it fails
+     * the workflow task with StackOverflow (see README). */
+    size_t workflow_stack_size;
 } duro_worker_opts;
 
 /* duro_worker_new validates opts (copied; NULL = all defaults) and
@@ -287,7 +293,8 @@ DURO_EXPORT int duro_replay_history(duro_worker *w, const char *history_json,
 /* duro_worker_main is a ready-made main(): it reads the DURO_* environment
  * variables, then the standard flags (--redis, --task-queue,
  * --activity-threads, --max-workflow-tasks, --cache-size, --shutdown-grace,
- * --identity, --metrics-addr, --log-level, --replay FILE, --help), each
+ * --identity, --metrics-addr, --log-level, --workflow-stack-size,
+ * --replay FILE, --help), each
  * overriding the matching duro_worker_opts field w was created with; it
  * registers nothing, runs the worker and returns the process exit code
  * (2 for bad flags). --help names the program after argv[0]. Call after
