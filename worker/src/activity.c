@@ -7,6 +7,7 @@
  */
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,6 +244,16 @@ static void queue_unsent(duro_actx *c)
     w->unsent_head = c;
 }
 
+static void resend_completion(duro__later *l)
+{
+    duro_actx *c = (duro_actx *)((char *)l - offsetof(duro_actx, retry));
+    if (!duro_aredis_connected(c->w->cmd)) {
+        queue_unsent(c); /* the reconnect sends it */
+        return;
+    }
+    send_completion(c);
+}
+
 static void on_complete_reply(duro_aredis *r, redisReply *reply, void *arg)
 {
     duro_actx *c = arg;
@@ -253,8 +264,22 @@ static void on_complete_reply(duro_aredis *r, redisReply *reply, void *arg)
         queue_unsent(c);
         return;
     }
-    if (reply->type == REDIS_REPLY_ERROR &&
-        duro_redis_error_code(reply->str) != DURO_ESTALE)
+    int code = reply->type == REDIS_REPLY_ERROR
+                   ? duro_redis_error_code(reply->str)
+                   : 0;
+    if (duro_err_is_transient(code) &&
+        !(w->stopping && duro_mono_ms() >= w->stop_deadline_ms)) {
+        /* refused for now (OOM, BUSY, LOADING, READONLY, ...) before it
+         * ran: keep the outcome, send it again after a backoff rather
+         * than let the attempt run again after its start-to-close */
+        duro__ratelog_warn(&w->rl_act_complete,
+                           "ACT-COMPLETE-RETRY wf=%s seq=%s attempt=%d err=%s",
+                           c->id, c->seq, c->attempt, reply->str);
+        c->no_eager = true; /* the run moved on meanwhile, for all we know */
+        duro__retry_later(w, &c->retry, resend_completion);
+        return;
+    }
+    if (code != 0 && code != DURO_ESTALE)
         duro_warn("ACT-COMPLETE-REJECTED wf=%s seq=%s err=%s", c->id, c->seq,
                   reply->str);
     w->completing--;
@@ -666,16 +691,16 @@ static void on_read(duro_aredis *r, redisReply *reply, void *arg)
 
 void duro__act_poll(duro_worker *w)
 {
-    if (w->act_reading || w->stopping || !w->act_conn || !w->activities ||
-        !duro_aredis_connected(w->act_conn))
+    if (w->act_reading || w->stopping || w->probing || !w->act_conn ||
+        !w->activities || !duro_aredis_connected(w->act_conn))
         return;
     int room = w->activity_threads - duro__pool_busy(w->pool);
     if (room <= 0) return;
     int per_stream = (room + w->partitions - 1) / w->partitions;
-    char **const sets[] = {w->act_keys};
+    static const int kinds[] = {DURO_STREAM_ACT};
     duro_argv a;
-    duro__xreadgroup_argv(w, &a, per_stream, sets, 1);
-    if (duro_aredis_command(w->act_conn, on_read, w, &a) == 0)
+    if (duro__xreadgroup_argv(w, &a, per_stream, kinds, 1) > 0 &&
+        duro_aredis_command(w->act_conn, on_read, w, &a) == 0)
         w->act_reading = true;
     duro_argv_free(&a);
 }

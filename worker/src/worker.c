@@ -1,6 +1,7 @@
 /* worker.c: the worker's lifecycle: setup, connections, stop. */
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,12 @@ int duro_worker_new(duro_worker **out, const duro_worker_opts *o)
             w->identity = NULL;
     }
     pthread_mutex_init(&w->hb_mu, NULL);
+    w->rl_act_complete.tag = "ACT-COMPLETE-RETRY";
+    w->rl_wft.tag = "WFT-RETRY";
+    w->rl_read.tag = "READ-FAILED";
+    w->rl_stream.tag = "STREAM-BROKEN";
+    w->rl_hb.tag = "HEARTBEAT-RETRY";
+    w->rl_release.tag = "HAND-BACK-RETRY";
     if (!w->redis_url || !w->identity) {
         duro_worker_free(w);
         return DURO_ENOMEM;
@@ -90,6 +97,98 @@ int duro_worker_register_activity(duro_worker *w, const char *name,
     r->next = w->activities;
     w->activities = r;
     return 0;
+}
+
+/* ---- Rate-limited logging ---- */
+
+void duro__ratelog_warn(duro__ratelog *rl, const char *fmt, ...)
+{
+    int64_t now = duro_mono_ms();
+    if (rl->window_end_ms && now < rl->window_end_ms) {
+        rl->repeats++;
+        return;
+    }
+    duro__ratelog_flush(rl);
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    duro_warn("%s (repeats counted for %ds)", msg,
+              DURO_RATELOG_WINDOW_MS / 1000);
+    rl->window_end_ms = now + DURO_RATELOG_WINDOW_MS;
+    rl->repeats = 0;
+}
+
+void duro__ratelog_flush(duro__ratelog *rl)
+{
+    if (!rl->window_end_ms || duro_mono_ms() < rl->window_end_ms) return;
+    if (rl->repeats > 0)
+        duro_warn("%s repeated=%lu in the last %ds", rl->tag, rl->repeats,
+                  DURO_RATELOG_WINDOW_MS / 1000);
+    rl->window_end_ms = 0;
+    rl->repeats = 0;
+}
+
+/* ---- Retrying later ---- */
+
+int64_t duro__backoff_ms(int tries)
+{
+    int64_t d = 100;
+    for (int i = 1; i < tries && d < 5000; i++)
+        d *= 2;
+    if (d > 5000) d = 5000;
+    /* jitter: half to all of it */
+    return d / 2 + (int64_t)((uint64_t)rand() % (uint64_t)(d / 2 + 1));
+}
+
+static void on_retry_timer(uv_timer_t *h);
+
+static void arm_retry_timer(duro_worker *w)
+{
+    if (!w->later || uv_is_closing((uv_handle_t *)&w->retry_timer)) return;
+    int64_t first = w->later->due_ms;
+    for (duro__later *l = w->later; l; l = l->next)
+        if (l->due_ms < first) first = l->due_ms;
+    int64_t delay = first - duro_mono_ms();
+    uv_timer_start(&w->retry_timer, on_retry_timer,
+                   delay > 0 ? (uint64_t)delay : 0, 0);
+}
+
+/* on_retry_timer runs the calls that are due; each may queue itself again
+ * (so the list is taken first). */
+static void on_retry_timer(uv_timer_t *h)
+{
+    duro_worker *w = h->data;
+    int64_t now = duro_mono_ms();
+    duro__later *due = NULL, **p = &w->later;
+    while (*p) {
+        duro__later *l = *p;
+        if (l->due_ms <= now) {
+            *p = l->next;
+            l->next = due;
+            due = l;
+        } else {
+            p = &l->next;
+        }
+    }
+    while (due) {
+        duro__later *l = due;
+        due = l->next;
+        l->next = NULL;
+        l->fn(l);
+    }
+    arm_retry_timer(w);
+}
+
+void duro__retry_later(duro_worker *w, duro__later *l, duro__later_fn fn)
+{
+    l->tries++;
+    l->fn = fn;
+    l->due_ms = duro_mono_ms() + duro__backoff_ms(l->tries);
+    l->next = w->later;
+    w->later = l;
+    arm_retry_timer(w);
 }
 
 /* ---- Helpers shared by the task files ---- */
@@ -156,41 +255,6 @@ void duro__dead_letter(duro_worker *w, const char *stream,
         duro_aredis_command(w->cmd, ignore_reply, NULL, &a);
         duro_argv_free(&a);
     }
-}
-
-static void on_group_created(duro_aredis *r, redisReply *reply, void *arg)
-{
-    duro_worker *w = arg;
-    w->groups_pending = false;
-}
-
-void duro__ensure_groups(duro_worker *w)
-{
-    if (w->groups_pending) return;
-    duro_info("GROUPS re-creating the task stream groups (Redis lost them)");
-    w->groups_pending = true;
-    duro_argv a;
-    for (int p = 0; p < w->partitions; p++) {
-        const char *keys[3] = {w->wft_keys[p], w->act_keys[p], w->qry_keys[p]};
-        for (int i = 0; i < 3; i++) {
-            duro_argv_init(&a);
-            duro_argv_push(&a, "XGROUP");
-            duro_argv_push(&a, "CREATE");
-            duro_argv_push(&a, keys[i]);
-            duro_argv_push(&a, DURO_GROUP);
-            duro_argv_push(&a, "0");
-            duro_argv_push(&a, "MKSTREAM");
-            duro_aredis_command(w->cmd, ignore_reply, NULL, &a);
-            duro_argv_free(&a);
-        }
-    }
-    duro_argv_init(&a);
-    duro_argv_push(&a, "SADD");
-    duro_argv_push(&a, DURO_QUEUES_KEY);
-    duro_argv_push(&a, w->task_queue);
-    if (duro_aredis_command(w->cmd, on_group_created, w, &a) != 0)
-        w->groups_pending = false;
-    duro_argv_free(&a);
 }
 
 /* ---- Setup ---- */
@@ -348,10 +412,10 @@ static void close_all(duro_worker *w)
     duro_aredis_close(w->wft_conn);
     duro_aredis_close(w->act_conn);
     w->cmd = w->wft_conn = w->act_conn = NULL;
-    uv_handle_t *hs[] = {(uv_handle_t *)&w->stop_async,
-                         (uv_handle_t *)&w->hb_async,
-                         (uv_handle_t *)&w->sigterm, (uv_handle_t *)&w->sigint,
-                         (uv_handle_t *)&w->tick};
+    uv_handle_t *hs[] = {
+        (uv_handle_t *)&w->stop_async, (uv_handle_t *)&w->hb_async,
+        (uv_handle_t *)&w->sigterm,    (uv_handle_t *)&w->sigint,
+        (uv_handle_t *)&w->tick,       (uv_handle_t *)&w->retry_timer};
     for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++) {
         w->closing++;
         uv_close(hs[i], on_handle_closed);
@@ -426,10 +490,20 @@ void duro__maybe_finish(duro_worker *w)
         close_all(w);
 }
 
+static void flush_ratelogs(duro_worker *w)
+{
+    duro__ratelog *all[] = {&w->rl_act_complete, &w->rl_wft, &w->rl_read,
+                            &w->rl_stream,       &w->rl_hb,  &w->rl_release};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        duro__ratelog_flush(all[i]);
+}
+
 static void on_tick(uv_timer_t *h)
 {
     duro_worker *w = h->data;
     if (w->metrics_addr) duro__worker_metrics_sample(w);
+    flush_ratelogs(w);
+    duro__streams_tick(w);
     duro__act_flush_unsent(w);
     duro__wft_poll(w);
     duro__act_poll(w);
@@ -516,8 +590,9 @@ int duro_worker_run(duro_worker *w)
     uv_signal_init(&w->loop, &w->sigterm);
     uv_signal_init(&w->loop, &w->sigint);
     uv_timer_init(&w->loop, &w->tick);
+    uv_timer_init(&w->loop, &w->retry_timer);
     w->stop_async.data = w->hb_async.data = w->sigterm.data = w->sigint.data =
-        w->tick.data = w;
+        w->tick.data = w->retry_timer.data = w;
     uv_signal_start(&w->sigterm, on_signal, SIGTERM);
     uv_signal_start(&w->sigint, on_signal, SIGINT);
     if (early_stop) w->stopping = true; /* a signal before libuv took over */
@@ -585,6 +660,7 @@ void duro_worker_free(duro_worker *w)
     free(w->wft_keys);
     free(w->act_keys);
     free(w->qry_keys);
+    free(w->stream_broken);
     pthread_mutex_destroy(&w->hb_mu);
     free(w->redis_url);
     free(w->task_queue);
