@@ -4,10 +4,14 @@
  * task stream replaced by a string. Nothing finished may be lost or run
  * again, and one bad key must not stall the rest. */
 #include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "duro/keys.h"
 #include "harness.h"
@@ -245,6 +249,132 @@ Test(redis_faults, timer_due_while_history_is_unwritable_fires_once_healthy)
     cJSON *hist = duro_test_history(c, "broken-timer");
     cr_assert_eq(duro_test_count_events(hist, "TimerFired"), 1);
     cJSON_Delete(hist);
+    redisFree(r);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+/* ---- One partition's task stream of the wrong type ---- */
+
+/* http_get fetches path from 127.0.0.1:port; the status code and the body
+ * in buf, or -1 when nothing answered. */
+static int http_get(int port, const char *path, char *buf, size_t size)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        close(fd);
+        return -1;
+    }
+    char req[256];
+    int n = snprintf(req, sizeof(req),
+                     "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+    if (write(fd, req, (size_t)n) != n) {
+        close(fd);
+        return -1;
+    }
+    size_t got = 0;
+    ssize_t r;
+    while (got + 1 < size && (r = read(fd, buf + got, size - got - 1)) > 0)
+        got += (size_t)r;
+    buf[got] = '\0';
+    close(fd);
+    int status = -1;
+    sscanf(buf, "HTTP/%*s %d", &status);
+    return status;
+}
+
+/* broken_gauge: the worker's duro_worker_broken_streams, or -1. */
+static double broken_gauge(int port)
+{
+    static char body[1 << 18];
+    if (http_get(port, "/metrics", body, sizeof(body)) != 200) return -1;
+    const char *l = strstr(body, "\nduro_worker_broken_streams");
+    const char *v = l ? strchr(l + 1, ' ') : NULL;
+    return v ? atof(v + 1) : -1;
+}
+
+static bool key_is_stream(redisContext *r, const char *key)
+{
+    redisReply *rep = redisCommand(r, "TYPE %s", key);
+    bool yes = rep && rep->type == REDIS_REPLY_STATUS &&
+               strcmp(rep->str, "stream") == 0;
+    freeReplyObject(rep);
+    return yes;
+}
+
+/* run_in: starts `activities` workflows "<prefix>-<n>" in partition p (in
+ * every other one: other_than) and checks that they complete. */
+static void run_in(duro_client *c, const char *prefix, int p, bool other_than,
+                   int count)
+{
+    char ids[8][64];
+    int n = 0;
+    for (int i = 0; n < count && n < 8 && i < 10000; i++) {
+        snprintf(ids[n], sizeof(ids[n]), "%s-%d", prefix, i);
+        if ((duro_partition_of(ids[n], DURO_DEFAULT_PARTITIONS) == p) !=
+            other_than)
+            duro_test_start(c, ids[n++], "activities", "test", "{\"n\":2}", 0);
+    }
+    for (int i = 0; i < n; i++) {
+        cJSON *d = duro_test_result(c, ids[i], 20000);
+        cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED", "%s", ids[i]);
+        cJSON_Delete(d);
+    }
+}
+
+Test(redis_faults, a_stream_of_the_wrong_type_stalls_only_its_partition)
+{
+    int port = duro_test_free_port();
+    char addr[64];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+    duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "100ms", NULL);
+    pid_t worker =
+        duro_test_spawn(&h, "duro-test-worker", "--metrics-addr", addr, NULL);
+    static char body[4096];
+    cr_assert(duro_test_wait_until(
+                  http_get(port, "/readyz", body, sizeof(body)) == 200, 5000),
+              "the worker never became ready");
+    duro_client *c = duro_test_client(&h);
+    redisContext *r = duro_test_redis(&h);
+    const int bad = 3;
+    char key[DURO_KEY_MAX];
+    duro_key_wft(key, sizeof(key), bad, "test");
+    cmd_ok(r, "DEL %s", key);
+    cmd_ok(r, "SET %s not-a-stream", key);
+
+    run_in(c, "elsewhere", bad, true, 8);
+    cr_assert(duro_test_wait_until(broken_gauge(port) == 1, 5000),
+              "duro_worker_broken_streams is %g", broken_gauge(port));
+    char line[DURO_KEY_MAX + 32];
+    snprintf(line, sizeof(line), "STREAM-BROKEN key=%s", key);
+    cr_assert(duro_test_log_contains(&h, worker, line), "no %s", line);
+    duro_test_output o;
+    duro_test_run(&h, &o, 10000, "duro", "queue", "stats", "--task-queue",
+                  "test", NULL);
+    cr_assert_eq(o.exit_code, 0, "%s", o.err);
+    cr_assert(strstr(o.out, "BROKEN") && strstr(o.out, key), "%s", o.out);
+    duro_test_output_free(&o);
+    duro_test_run(&h, &o, 10000, "duro", "queue", "stats", "--task-queue",
+                  "test", "-o", "json", NULL);
+    cJSON *rows = cJSON_Parse(o.out);
+    cr_assert(rows, "%s", o.out);
+    const cJSON *wf = cJSON_GetArrayItem(rows, 0);
+    cr_assert_str_eq(duro_test_str(wf, "kind"), "workflow");
+    cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetArrayItem(
+                         cJSON_GetObjectItem(wf, "broken"), 0)),
+                     key);
+    cJSON_Delete(rows);
+    duro_test_output_free(&o);
+
+    /* repaired: the worker re-creates the stream and its group */
+    cmd_ok(r, "DEL %s", key);
+    cr_assert(duro_test_wait_until(key_is_stream(r, key), 10000),
+              "the worker never re-created %s", key);
+    cr_assert(duro_test_wait_until(broken_gauge(port) == 0, 5000));
+    run_in(c, "repaired", bad, false, 2);
     redisFree(r);
     duro_client_free(c);
     duro_test_finish(&h);
