@@ -2,8 +2,10 @@
  *
  * Pool threads only run the user's function and touch their own duro_actx;
  * everything that talks to Redis happens on the loop. An outcome that
- * cannot be delivered because Redis is away is kept and re-sent when it
- * returns (the Function is fenced by attempt, so a duplicate is harmless).
+ * cannot be delivered because Redis is away, or that Redis refuses for now
+ * (OOM, BUSY, LOADING, READONLY, ...), is kept and re-sent when it returns
+ * or after a backoff (the Function is fenced by attempt, so a duplicate is
+ * harmless).
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -131,23 +133,56 @@ static void actx_unref(duro_actx *c)
     free(c->fail_type);
     free(c->fail_msg);
     free(c->hb_details);
+    free(c->hb_sent);
     free(c);
 }
 
 /* ---- Heartbeats ---- */
 
+static void send_heartbeat(duro_actx *c, const char *details);
+
+/* resend_heartbeat sends the refused heartbeat again, unless the attempt
+ * finished or a newer heartbeat went (or waits to go) meanwhile. */
+static void resend_heartbeat(duro__later *l)
+{
+    duro_actx *c = (duro_actx *)((char *)l - offsetof(duro_actx, hb_retry));
+    duro_worker *w = c->w;
+    c->hb_retrying = false;
+    pthread_mutex_lock(&w->hb_mu);
+    bool newer = c->hb_queued;
+    pthread_mutex_unlock(&w->hb_mu);
+    if (!c->finished && !newer && c->hb_sent) {
+        char *details = strdup(c->hb_sent);
+        send_heartbeat(c, details);
+        free(details);
+    }
+    actx_unref(c);
+}
+
 static void on_heartbeat_reply(duro_aredis *r, redisReply *reply, void *arg)
 {
     duro_actx *c = arg;
-    if (reply && reply->type == REDIS_REPLY_ERROR &&
-        duro_redis_error_code(reply->str) == DURO_ESTALE)
-        atomic_store(&c->canceled, true);
+    int code = reply && reply->type == REDIS_REPLY_ERROR
+                   ? duro_redis_error_code(reply->str)
+                   : 0;
+    if (code == DURO_ESTALE) atomic_store(&c->canceled, true);
+    /* a lost heartbeat can cost the attempt its heartbeat timeout */
+    if (duro_err_is_transient(code) && !c->finished && !c->hb_retrying) {
+        duro__ratelog_warn(&c->w->rl_hb,
+                           "HEARTBEAT-RETRY wf=%s seq=%s attempt=%d err=%s",
+                           c->id, c->seq, c->attempt, reply->str);
+        c->hb_retrying = true;
+        c->refs++; /* held by the retry */
+        duro__retry_later(c->w, &c->hb_retry, resend_heartbeat);
+    }
     actx_unref(c);
 }
 
 static void send_heartbeat(duro_actx *c, const char *details)
 {
     duro_worker *w = c->w;
+    free(c->hb_sent);
+    c->hb_sent = details ? strdup(details) : NULL;
     duro_wf_keys k;
     duro_wf_keys_init(&k, w->partitions, c->id, NULL);
     const char *keys[] = {k.wf, k.pa};
@@ -565,6 +600,7 @@ void duro__act_pool_done(void *job)
     duro_worker *w = c->w;
     hb_forget(w, c);
     inflight_remove(w, c);
+    c->finished = true;
     if (c->handed_back) {
         send_release(c);
         actx_unref(c);

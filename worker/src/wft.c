@@ -3,10 +3,13 @@
  *   XREADGROUP wft:{p0..} ──▶ task ──▶ XRANGE history (new events only on a
  *   cache hit) ──▶ apply + run code ──▶ FCALL duro_wft_complete
  *
- * A commit that fails for any reason drops the run from the cache, because
- * its in-memory state may now be ahead of the history; the next task
- * replays. A task lost with a crash or a dropped connection is re-issued by
- * the scheduler after the workflow-task timeout, with a new token.
+ * Each call (history page, commit, failure report) is kept until answered:
+ * one lost with the connection or refused for now (OOM, BUSY, ...) is sent
+ * again after a backoff, the run staying busy meanwhile. A commit that
+ * fails otherwise drops the run from the cache, because its in-memory state
+ * may now be ahead of the history; the next task replays. A task lost with
+ * a crash is re-issued by the scheduler after the workflow-task timeout,
+ * with a new token (which fences off a late resend of the old one).
  */
 #include <inttypes.h>
 #include <stddef.h>

@@ -26,7 +26,7 @@
 #define DURO_HISTORY_PAGE 1000      /* events per history read */
 #define DURO_STREAM_RECHECK_MS 5000 /* a broken task stream is re-checked */
 
-/* ---- Rate-limited logging ---- */
+/* ---- later.c: rate-limited logging ---- */
 
 /* duro__ratelog: one kind of line that can repeat many times a second
  * (every completion refused during an OOM spell): the first is logged,
@@ -46,7 +46,7 @@ void duro__ratelog_warn(duro__ratelog *rl, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void duro__ratelog_flush(duro__ratelog *rl);
 
-/* ---- Retrying a call Redis refused for now ---- */
+/* ---- later.c: retrying a call Redis refused for now ---- */
 
 struct duro__later;
 typedef void (*duro__later_fn)(struct duro__later *l);
@@ -138,7 +138,8 @@ struct duro_actx {
     bool no_eager;               /* resend as a plain completion */
     duro__later retry;           /* a completion Redis refused for now */
     char *hb_sent;               /* the last heartbeat sent, for a retry */
-    bool hb_retrying;
+    duro__later hb_retry;        /* a heartbeat Redis refused for now */
+    bool hb_retrying, finished;  /* loop thread */
     struct duro_actx *inflight_prev, *inflight_next;
 };
 
