@@ -170,6 +170,60 @@ Test(redis_faults, busy_spell_reruns_no_finished_activity)
     duro_test_finish(&h);
 }
 
+/* pending_acts: activity tasks delivered and not acknowledged, over every
+ * partition of queue "test". */
+static long long pending_acts(redisContext *r)
+{
+    long long n = 0;
+    for (int p = 0; p < DURO_DEFAULT_PARTITIONS; p++) {
+        char key[DURO_KEY_MAX];
+        duro_key_act(key, sizeof(key), p, "test");
+        redisReply *rep = redisCommand(r, "XPENDING %s duro", key);
+        if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
+            rep->element[0]->type == REDIS_REPLY_INTEGER)
+            n += rep->element[0]->integer;
+        freeReplyObject(rep);
+    }
+    return n;
+}
+
+Test(redis_faults, hand_back_refused_during_oom_is_sent_again)
+{
+    duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "100ms", NULL);
+    pid_t first = duro_test_spawn(&h, "duro-test-worker", "--shutdown-grace",
+                                  "300ms", NULL);
+    duro_client *c = duro_test_client(&h);
+    redisContext *r = duro_test_redis(&h);
+    /* start-to-close 60s: only a hand-back moves it sooner */
+    duro_test_start(c, "handback-oom", "hold", "test", "{\"ms\":6000}", 0);
+    cr_assert(duro_test_wait_until(pending_acts(r) == 1, 5000));
+
+    /* the grace ends, and the hand-back goes, while Redis is out of
+     * memory (a BUSY spell would not do: the worker's blocking reads only
+     * end after the script, and the stop waits for them) */
+    long long before = error_count("OOM");
+    cmd_ok(r, "CONFIG SET maxmemory-policy noeviction");
+    cmd_ok(r, "CONFIG SET maxmemory 1");
+    duro_test_kill(&h, first, SIGTERM);
+    duro_test_sleep_ms(2000);
+    cmd_ok(r, "CONFIG SET maxmemory 0");
+    cr_assert_gt(error_count("OOM"), before);
+    cr_assert(duro_test_wait_until(!duro_test_alive(&h, first), 10000),
+              "the worker did not stop");
+
+    int64_t t0 = duro_test_mono_ms();
+    duro_test_spawn(&h, "duro-test-worker", NULL);
+    cJSON *d = duro_test_result(c, "handback-oom", 30000);
+    cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED");
+    cr_assert_lt(duro_test_mono_ms() - t0, 15000,
+                 "the hand-back was dropped: the attempt waited out its "
+                 "start-to-close");
+    cJSON_Delete(d);
+    redisFree(r);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
 /* ---- A timer due while its history key has the wrong type ---- */
 
 static char *hget(redisContext *r, const char *key, const char *field)

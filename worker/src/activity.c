@@ -26,6 +26,8 @@
 #include "commit.h"
 #include "worker_internal.h"
 
+#define RELEASE_TRIES 6 /* a refused hand-back: ~3s of backoff at most */
+
 /* ---- The context, as activity code sees it ---- */
 
 void duro_actx_fail(duro_actx *ctx, const char *type, bool non_retryable,
@@ -511,22 +513,47 @@ static void inflight_remove(duro_worker *w, duro_actx *c)
     c->inflight_prev = c->inflight_next = NULL;
 }
 
-static void on_release_reply(duro_aredis *r, redisReply *reply, void *arg)
+static int release_call(duro_actx *c);
+
+/* finish_release ends a hand-back, answered or given up. */
+static void finish_release(duro_actx *c)
 {
-    duro_actx *c = arg;
     duro_worker *w = c->w;
     w->releasing--;
-    duro_info("HAND-BACK wf=%s activity=%s seq=%s attempt=%d %s", c->id,
-              c->name, c->seq, c->attempt,
-              !reply ? "lost (the timeout will retry it)"
-              : reply->type == REDIS_REPLY_ERROR ? reply->str
-                                                 : reply->str);
     actx_unref(c);
     duro__maybe_finish(w);
 }
 
-/* send_release puts the attempt back in its queue for another worker. */
-static void send_release(duro_actx *c)
+static void resend_release(duro__later *l)
+{
+    duro_actx *c = (duro_actx *)((char *)l - offsetof(duro_actx, rel_retry));
+    if (release_call(c) != 0) finish_release(c);
+}
+
+static void on_release_reply(duro_aredis *r, redisReply *reply, void *arg)
+{
+    duro_actx *c = arg;
+    duro_worker *w = c->w;
+    int code = reply && reply->type == REDIS_REPLY_ERROR
+                   ? duro_redis_error_code(reply->str)
+                   : 0;
+    /* refused for now: try a few times more (the stop waits for it), or
+     * the attempt waits out its start-to-close before anyone runs it */
+    if (duro_err_is_transient(code) && c->rel_retry.tries < RELEASE_TRIES) {
+        duro__ratelog_warn(&w->rl_release,
+                           "HAND-BACK-RETRY wf=%s seq=%s attempt=%d err=%s",
+                           c->id, c->seq, c->attempt, reply->str);
+        duro__retry_later(w, &c->rel_retry, resend_release);
+        return;
+    }
+    duro_info("HAND-BACK wf=%s activity=%s seq=%s attempt=%d %s", c->id,
+              c->name, c->seq, c->attempt,
+              !reply ? "lost (the timeout will retry it)" : reply->str);
+    finish_release(c);
+}
+
+/* release_call sends FCALL duro_act_release; 0 or DURO_ECONN. */
+static int release_call(duro_actx *c)
 {
     duro_worker *w = c->w;
     duro_wf_keys k;
@@ -541,13 +568,21 @@ static void send_release(duro_actx *c)
     duro_argv_push(&a, c->seq);
     duro_argv_pushll(&a, c->attempt);
     duro_argv_push(&a, c->entry);
+    int rc = duro_aredis_command(w->cmd, on_release_reply, c, &a);
+    duro_argv_free(&a);
+    return rc;
+}
+
+/* send_release puts the attempt back in its queue for another worker. */
+static void send_release(duro_actx *c)
+{
+    duro_worker *w = c->w;
     c->refs++;
     w->releasing++;
-    if (duro_aredis_command(w->cmd, on_release_reply, c, &a) != 0) {
+    if (release_call(c) != 0) {
         w->releasing--;
         actx_unref(c);
     }
-    duro_argv_free(&a);
 }
 
 void duro__act_release_inflight(duro_worker *w)

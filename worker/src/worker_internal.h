@@ -139,6 +139,7 @@ struct duro_actx {
     duro__later retry;           /* a completion Redis refused for now */
     char *hb_sent;               /* the last heartbeat sent, for a retry */
     duro__later hb_retry;        /* a heartbeat Redis refused for now */
+    duro__later rel_retry;       /* a hand-back Redis refused for now */
     bool hb_retrying, finished;  /* loop thread */
     struct duro_actx *inflight_prev, *inflight_next;
 };
