@@ -78,7 +78,8 @@ int duro__read_entries(duro_worker *w, const redisReply *reply, const char *tag,
 {
     if (!reply) return -1; /* reconnecting restarts the reads */
     if (reply->type == REDIS_REPLY_ERROR) {
-        duro__ratelog_warn(&w->rl_read, "%s err=%s", tag, reply->str);
+        duro__ratelog_warn(&w->rl_read, "READ-FAILED read=%s err=%s", tag,
+                           reply->str);
         if (!duro_err_is_transient(duro_redis_error_code(reply->str)))
             duro__streams_check(w, true);
         return -1; /* the check or the tick reads again */
@@ -110,12 +111,11 @@ static void set_broken(duro_worker *w, int index, bool broken, const char *type)
     if (w->stream_broken[index] == broken) return;
     w->stream_broken[index] = broken;
     w->nbroken += broken ? 1 : -1;
+    /* logged on each change only: at most once per key and re-check */
     if (broken)
-        duro__ratelog_warn(&w->rl_stream,
-                           "STREAM-BROKEN key=%s type=%s: left out of the "
-                           "reads, re-checked every %ds",
-                           key_at(w, index), type,
-                           DURO_STREAM_RECHECK_MS / 1000);
+        duro_warn("STREAM-BROKEN key=%s type=%s: left out of the reads, "
+                  "re-checked every %ds",
+                  key_at(w, index), type, DURO_STREAM_RECHECK_MS / 1000);
     else
         duro_info("STREAM-REPAIRED key=%s: read again", key_at(w, index));
 }

@@ -52,7 +52,6 @@ int duro_worker_new(duro_worker **out, const duro_worker_opts *o)
     w->rl_act_complete.tag = "ACT-COMPLETE-RETRY";
     w->rl_wft.tag = "WFT-RETRY";
     w->rl_read.tag = "READ-FAILED";
-    w->rl_stream.tag = "STREAM-BROKEN";
     w->rl_hb.tag = "HEARTBEAT-RETRY";
     w->rl_release.tag = "HAND-BACK-RETRY";
     if (!w->redis_url || !w->identity) {
@@ -400,7 +399,7 @@ void duro__maybe_finish(duro_worker *w)
 static void flush_ratelogs(duro_worker *w)
 {
     duro__ratelog *all[] = {&w->rl_act_complete, &w->rl_wft, &w->rl_read,
-                            &w->rl_stream,       &w->rl_hb,  &w->rl_release};
+                            &w->rl_hb, &w->rl_release};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         duro__ratelog_flush(all[i]);
 }

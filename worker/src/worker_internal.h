@@ -200,8 +200,7 @@ typedef struct duro_worker {
     char *metrics_addr; /* --metrics-addr / DURO_METRICS_ADDR; NULL = off */
 
     /* repeated error lines (duro__ratelog) */
-    duro__ratelog rl_act_complete, rl_wft, rl_read, rl_stream, rl_hb,
-        rl_release;
+    duro__ratelog rl_act_complete, rl_wft, rl_read, rl_hb, rl_release;
 } duro_worker;
 
 /* cache.c */
