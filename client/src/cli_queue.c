@@ -45,6 +45,15 @@ static int cmd_stats(cli_ctx *ctx)
     }
     cli_table_print(&t);
     cli_table_free(&t);
+    /* a stream of the wrong type stalls its partition: say which */
+    cJSON_ArrayForEach(r, rows)
+    {
+        const cJSON *k;
+        cJSON_ArrayForEach(k, cJSON_GetObjectItem(r, "broken"))
+            printf("BROKEN %s holds another type than a stream: workers skip "
+                   "its partition until it is deleted or restored\n",
+                   cJSON_GetStringValue(k));
+    }
     cJSON_Delete(rows);
     return CLI_OK;
 }

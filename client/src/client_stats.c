@@ -3,7 +3,11 @@
  * A task queue is one stream per partition and kind (wft: workflow tasks,
  * act: activity tasks), each with the consumer group "duro". Processed
  * entries are deleted, so XLEN counts tasks waiting plus tasks held by a
- * worker (the group's pending count); the difference is the backlog. */
+ * worker (the group's pending count); the difference is the backlog.
+ *
+ * A stream key holding another type (WRONGTYPE: a hand edit) is listed
+ * under "broken": workers leave that partition out of their reads until
+ * it is repaired, so its tasks do not move. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +22,7 @@ typedef struct {
     char **names; /* distinct consumer names */
     bool *active;
     size_t nnames, cap;
+    cJSON *broken; /* keys of the wrong type */
 } kind_stats;
 
 static void stats_free(kind_stats *s)
@@ -26,6 +31,7 @@ static void stats_free(kind_stats *s)
         free(s->names[i]);
     free(s->names);
     free(s->active);
+    cJSON_Delete(s->broken);
 }
 
 static int add_consumer(kind_stats *s, const char *name, bool active)
@@ -51,10 +57,18 @@ static int add_consumer(kind_stats *s, const char *name, bool active)
 }
 
 /* add_stream folds one stream's XLEN, XINFO GROUPS and XINFO CONSUMERS
- * replies into s. Error replies (no stream or group yet) count as empty. */
-static int add_stream(kind_stats *s, redisReply **r)
+ * replies into s. Error replies (no stream or group yet) count as empty;
+ * a key of the wrong type is noted in s->broken. */
+static int add_stream(kind_stats *s, const char *key, redisReply **r)
 {
     long long v;
+    if (r[0]->type == REDIS_REPLY_ERROR &&
+        duro_redis_error_code(r[0]->str) == DURO_EPROTO) {
+        if (!s->broken && !(s->broken = cJSON_CreateArray()))
+            return DURO_ENOMEM;
+        cJSON_AddItemToArray(s->broken, cJSON_CreateString(key));
+        return 0;
+    }
     if (duro__reply_int(r[0], &v) && v > 0) s->len += v;
     if (r[1]->type == REDIS_REPLY_ARRAY) {
         for (size_t i = 0; i < r[1]->elements; i++) {
@@ -110,7 +124,17 @@ static cJSON *kind_object(const char *queue, const char *kind,
     cJSON_AddNumberToObject(o, "pending", (double)s->pending);
     cJSON_AddNumberToObject(o, "consumers", (double)s->nnames);
     cJSON_AddNumberToObject(o, "activeConsumers", (double)active);
+    if (s->broken)
+        cJSON_AddItemToObject(o, "broken", cJSON_Duplicate(s->broken, 1));
     return o;
+}
+
+/* stream_key: kind 0 workflow, 1 activity (a static buffer). */
+static const char *stream_key(int kind, int p, const char *queue)
+{
+    static char key[DURO_KEY_MAX];
+    return kind == 0 ? duro_key_wft(key, sizeof(key), p, queue)
+                     : duro_key_act(key, sizeof(key), p, queue);
 }
 
 /* queue_stats: for each kind and partition: XLEN, XINFO GROUPS,
@@ -126,21 +150,16 @@ static int queue_stats(duro_client *c, const char *queue, cJSON *arr)
         free(r);
         return duro__fail(c, DURO_ENOMEM, "out of memory");
     }
-    for (int k = 0; k < 2; k++) {
-        for (int p = 0; p < P; p++) {
-            char key[DURO_KEY_MAX];
-            if (k == 0)
-                duro_key_wft(key, sizeof(key), p, queue);
-            else
-                duro_key_act(key, sizeof(key), p, queue);
-            push_stream_cmds(&cmds[(k * P + p) * CMDS_PER_STREAM], key);
-        }
-    }
+    for (int k = 0; k < 2; k++)
+        for (int p = 0; p < P; p++)
+            push_stream_cmds(&cmds[(k * P + p) * CMDS_PER_STREAM],
+                             stream_key(k, p, queue));
     int rc = duro__pipeline(c, cmds, n, r);
     for (int k = 0; k < 2 && rc == 0; k++) {
         kind_stats s = {0};
         for (int p = 0; p < P && rc == 0; p++)
-            rc = add_stream(&s, &r[(k * P + p) * CMDS_PER_STREAM]);
+            rc = add_stream(&s, stream_key(k, p, queue),
+                            &r[(k * P + p) * CMDS_PER_STREAM]);
         if (rc == 0)
             cJSON_AddItemToArray(arr, kind_object(queue, kinds[k], &s));
         else

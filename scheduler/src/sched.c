@@ -1,6 +1,8 @@
 /* sched.c: the scheduler's loop: connections, clock, wake-ups, shutdown. */
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,19 +48,67 @@ int sched_cmd(sched *s, duro_aredis_cb cb, void *arg, const duro_argv *a)
     return duro_aredis_command(s->cmd, cb, arg, a);
 }
 
+/* noreply: what a sched_cmd_noreply is for, and its scheduler. */
+typedef struct {
+    sched *s;
+    char what[32];
+} noreply;
+
 static void on_noreply(duro_aredis *r, redisReply *reply, void *arg)
 {
-    char *what = arg;
+    noreply *n = arg;
     if (reply_is_error(reply))
-        duro_warn("REDIS ERROR op=%s err=%s", what, reply->str);
-    free(what);
+        sched_ratelog_warn(&n->s->rl_cmd, "REDIS ERROR op=%s err=%s", n->what,
+                           reply->str);
+    free(n);
 }
 
 void sched_cmd_noreply(sched *s, const duro_argv *a, const char *what)
 {
-    char *w = strdup(what);
-    if (!w) return;
-    if (sched_cmd(s, on_noreply, w, a) != 0) free(w);
+    noreply *n = malloc(sizeof(*n));
+    if (!n) return;
+    n->s = s;
+    snprintf(n->what, sizeof(n->what), "%s", what);
+    if (sched_cmd(s, on_noreply, n, a) != 0) free(n);
+}
+
+/* ---- Repeated errors ---- */
+
+void sched_ratelog_warn(sched_ratelog *rl, const char *fmt, ...)
+{
+    int64_t now = duro_mono_ms();
+    if (rl->window_end_ms && now < rl->window_end_ms) {
+        rl->repeats++;
+        return;
+    }
+    sched_ratelog_flush(rl);
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    duro_warn("%s (repeats counted for %ds)", msg, RATELOG_WINDOW_MS / 1000);
+    rl->window_end_ms = now + RATELOG_WINDOW_MS;
+    rl->repeats = 0;
+}
+
+void sched_ratelog_flush(sched_ratelog *rl)
+{
+    if (!rl->window_end_ms || duro_mono_ms() < rl->window_end_ms) return;
+    if (rl->repeats > 0)
+        duro_warn("%s repeated=%lu in the last %ds", rl->tag, rl->repeats,
+                  RATELOG_WINDOW_MS / 1000);
+    rl->window_end_ms = 0;
+    rl->repeats = 0;
+}
+
+int64_t sched_backoff_ms(int tries, int64_t cap_ms)
+{
+    int64_t d = 100;
+    for (int i = 1; i < tries && d < cap_ms; i++)
+        d *= 2;
+    if (d > cap_ms) d = cap_ms;
+    return d / 2 + (int64_t)((uint64_t)rand() % (uint64_t)(d / 2 + 1));
 }
 
 /* ---- Clock ---- */
@@ -116,6 +166,10 @@ static void on_tick(uv_timer_t *t)
 {
     sched *s = t->data;
     if (s->stopping) return;
+    sched_ratelog *rls[] = {&s->rl_fire, &s->rl_fetch, &s->rl_reclaim,
+                            &s->rl_cmd};
+    for (size_t i = 0; i < sizeof(rls) / sizeof(rls[0]); i++)
+        sched_ratelog_flush(rls[i]);
     if (duro_mono_ms() >= s->next_scan_mono)
         scan(s);
     else
@@ -221,6 +275,10 @@ static void on_stop_async(uv_async_t *h)
 
 static int init_parts(sched *s)
 {
+    s->rl_fire.tag = "FIRE FAILED";
+    s->rl_fetch.tag = "TIMERS FAILED";
+    s->rl_reclaim.tag = "RECLAIM FAILED";
+    s->rl_cmd.tag = "REDIS ERROR";
     s->parts = calloc((size_t)s->partitions, sizeof(*s->parts));
     if (!s->parts) return DURO_ENOMEM;
     for (int i = 0; i < s->partitions; i++) {

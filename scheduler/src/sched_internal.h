@@ -20,6 +20,30 @@
 
 struct duro_scheduler;
 
+/* sched_ratelog: one kind of line that can repeat many times a second
+ * (every fire refused during an OOM spell): the first is logged, the rest
+ * of a RATELOG_WINDOW_MS window only counted, the count logged when the
+ * window ends. A stop-gap local to the scheduler until common/src/log.c
+ * has a general helper: replace the calls one for one. */
+#define RATELOG_WINDOW_MS 10000
+typedef struct {
+    const char *tag;
+    int64_t window_end_ms; /* 0: no window open */
+    unsigned long repeats;
+} sched_ratelog;
+
+/* held: a due timer whose fire failed with an error that is not
+ * transient (a key of the wrong type): skipped by the rounds until
+ * retry_at (Redis ms), with its own backoff, so that it neither blocks the
+ * timers behind it nor is tried in a loop. */
+typedef struct {
+    char *member;
+    size_t len;
+    int64_t retry_at;
+    int tries;
+    int seen; /* met in the current round */
+} held;
+
 /* part: one partition's timer round. A round is ZRANGEBYSCORE, the fires
  * of that batch (pipelined), again while batches come back full, then
  * ZRANGE 0 0 to learn when to wake next. One round per partition at a
@@ -30,10 +54,17 @@ typedef struct part {
     char timers_key[64];
     int busy;
     int again;
-    int full;     /* the batch in flight filled the LIMIT */
-    int inflight; /* fires of the batch not answered yet */
-    int errors;   /* fires answered with an error this round */
-    int aborted;  /* a reply was lost (connection down or closing) */
+    int full;      /* the batch in flight filled the LIMIT */
+    int inflight;  /* fires of the batch not answered yet */
+    int errors;    /* fires answered with an error this round */
+    int aborted;   /* a reply was lost (connection down or closing) */
+    int transient; /* replies refused for now (OOM, BUSY, ...) this round */
+    int kept;      /* due members this round left in the set (held, early,
+                      failed): the next page starts after them */
+    int tries;     /* rounds in a row with transient errors (backoff) */
+    int64_t hold_until; /* Redis ms: no round before (backoff) */
+    held *held;
+    int nheld, capheld;
     int64_t next_due;
 } part;
 
@@ -82,6 +113,8 @@ typedef struct duro_scheduler {
     int cmd_connects; /* loop thread: connects so far (first is not a
                          reconnect) */
     int sub_connects;
+
+    sched_ratelog rl_fire, rl_fetch, rl_reclaim, rl_cmd;
 } sched;
 
 /* ---- sched.c ---- */
@@ -106,6 +139,15 @@ int sched_cmd(sched *s, duro_aredis_cb cb, void *arg, const duro_argv *a);
 void sched_cmd_noreply(sched *s, const duro_argv *a, const char *what);
 /* sched_redis_error counts an error reply from Redis (a metric). */
 void sched_redis_error(sched *s);
+/* sched_ratelog_warn logs "<fmt...>" at WARN unless rl's window is open
+ * (then it only counts); sched_ratelog_flush logs the count of a window
+ * that has ended (the tick calls it for every sched_ratelog). */
+void sched_ratelog_warn(sched_ratelog *rl, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void sched_ratelog_flush(sched_ratelog *rl);
+/* sched_backoff_ms: 100ms doubling per try up to cap_ms, with jitter
+ * (half to all of it). */
+int64_t sched_backoff_ms(int tries, int64_t cap_ms);
 
 /* Reply helpers: tolerate any shape Redis (or a hand-written key) gives. */
 int reply_is_str(const redisReply *r);
@@ -144,8 +186,10 @@ void stats_count(sched *s, const char *name, const char *key,
 /* timers_fetch starts a round for one partition (or marks it `again`). */
 void timers_fetch(part *pt);
 /* timers_fetch_due starts rounds for partitions whose earliest timer is due
- * or unknown; all = every partition. */
+ * or unknown; all = every partition (but one backing off). */
 void timers_fetch_due(sched *s, int all);
+/* timers_free releases what a partition holds. */
+void timers_free(part *pt);
 
 /* ---- reclaim.c ---- */
 

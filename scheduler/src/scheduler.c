@@ -175,6 +175,8 @@ void duro_scheduler_free(duro_scheduler *s)
                   st->act_timedout, st->orphans, st->dead);
     }
     pthread_mutex_destroy(&s->stop_mu);
+    for (int i = 0; s->parts && i < s->partitions; i++)
+        timers_free(&s->parts[i]);
     free(s->parts);
     free(s->metrics_addr);
     free(s);

@@ -15,9 +15,89 @@
  * it idempotent, so two schedulers (or a retry after a lost reply) never
  * fire a timer twice. All this file decides is which members to hand over
  * and when to look again.
+ *
+ * A fire Redis refuses for now (OOM, BUSY, LOADING, READONLY, ...:
+ * duro_err_is_transient) refuses the partition's others too: the round
+ * stops and the partition backs off (100ms doubling to 5s, jitter). A fire
+ * that fails for its own reason (a key of the wrong type) is held: skipped
+ * by the rounds until its own backoff (to 10s) ends, so that it neither
+ * blocks the timers due after it (the next page starts after the members
+ * left in the set) nor is tried in a loop. Either way the member stays in
+ * the set and fires once Redis or the key is healthy again.
  */
 
-#define RUN_MAX 64 /* run ids are uuids; anything longer is garbage */
+#define RUN_MAX 64          /* run ids are uuids; anything longer is garbage */
+#define BACKOFF_MAX_MS 5000 /* a partition refused for now */
+#define HELD_MAX_MS 10000   /* a member that failed on its own */
+#define HELD_PER_PART 1024  /* beyond: failing members are not skipped */
+
+/* ---- Held members ---- */
+
+static held *held_lookup(part *pt, const char *member, size_t len)
+{
+    for (int i = 0; i < pt->nheld; i++)
+        if (pt->held[i].len == len && !memcmp(pt->held[i].member, member, len))
+            return &pt->held[i];
+    return NULL;
+}
+
+static void held_remove(part *pt, held *h)
+{
+    free(h->member);
+    *h = pt->held[--pt->nheld];
+}
+
+/* held_add notes one more failure of member; its next try is backed off. */
+static void held_add(part *pt, const char *member, size_t len)
+{
+    held *h = held_lookup(pt, member, len);
+    if (!h) {
+        if (pt->nheld == HELD_PER_PART) return;
+        if (pt->nheld == pt->capheld) {
+            int cap = pt->capheld ? pt->capheld * 2 : 8;
+            held *n = realloc(pt->held, (size_t)cap * sizeof(*n));
+            if (!n) return;
+            pt->held = n;
+            pt->capheld = cap;
+        }
+        char *copy = malloc(len ? len : 1);
+        if (!copy) return;
+        memcpy(copy, member, len);
+        h = &pt->held[pt->nheld++];
+        *h = (held){.member = copy, .len = len};
+    }
+    h->tries++;
+    h->seen = 1;
+    h->retry_at = sched_now_ms(pt->s) + sched_backoff_ms(h->tries, HELD_MAX_MS);
+}
+
+/* held_sweep, at the end of a complete round: a held member the round did
+ * not meet although its retry was due is gone from the set. Returns the
+ * earliest retry of the rest (NEXT_NONE: none). */
+static int64_t held_sweep(part *pt, int complete)
+{
+    int64_t now = sched_now_ms(pt->s), first = NEXT_NONE;
+    for (int i = 0; i < pt->nheld;) {
+        held *h = &pt->held[i];
+        if (complete && !h->seen && h->retry_at <= now) {
+            held_remove(pt, h);
+            continue;
+        }
+        h->seen = 0;
+        if (h->retry_at < first) first = h->retry_at;
+        i++;
+    }
+    return first;
+}
+
+void timers_free(part *pt)
+{
+    while (pt->nheld > 0)
+        held_remove(pt, &pt->held[0]);
+    free(pt->held);
+    pt->held = NULL;
+    pt->capheld = 0;
+}
 
 /* fire: one member handed to duro_timer_fire. */
 typedef struct {
@@ -27,6 +107,8 @@ typedef struct {
     int64_t due;
     char *id; /* points into member_copy */
     char *member_copy;
+    char *member; /* as Redis sent it (binary), len bytes */
+    size_t len;
 } fire;
 
 static void batch_done(part *pt);
@@ -43,7 +125,7 @@ static void round_end(part *pt)
     if (pt->aborted) {
         pt->next_due = NEXT_UNKNOWN;
         pt->aborted = 0;
-    } else if (pt->again) {
+    } else if (pt->again && !pt->transient) {
         timers_fetch(pt);
         return;
     }
@@ -55,46 +137,78 @@ static void fire_answered(part *pt)
     if (--pt->inflight == 0) batch_done(pt);
 }
 
+/* settle_round sets when to look again from `next` (the first member not
+ * left in the set this round, NEXT_NONE if none): no sooner than the end
+ * of a backoff, no later than the first held member's retry. */
+static void settle_round(part *pt, int64_t next)
+{
+    sched *s = pt->s;
+    int64_t now = sched_now_ms(s);
+    int64_t first_held = held_sweep(pt, !pt->transient && !pt->aborted);
+    if (pt->transient) {
+        pt->tries++;
+        pt->hold_until = now + sched_backoff_ms(pt->tries, BACKOFF_MAX_MS);
+        next = pt->hold_until;
+    } else {
+        pt->tries = 0;
+        pt->hold_until = 0;
+        if (first_held < next) next = first_held;
+        /* members that failed without being held (too many held) stay
+         * due: look again at the next scan, not in a loop */
+        if (pt->errors && next <= now) next = now + s->scan_interval_ms;
+    }
+    pt->next_due = next;
+    round_end(pt);
+}
+
 /* ---- Next due ---- */
 
-/* ZRANGE key 0 0 WITHSCORES -> [member, score] or [] */
+/* ZRANGE key kept kept WITHSCORES -> [member, score] or []: the first
+ * member after those this round left in the set. */
 static void on_next(duro_aredis *r, redisReply *reply, void *arg)
 {
     part *pt = arg;
     sched *s = pt->s;
+    int64_t next = NEXT_NONE;
     if (!reply) {
         pt->aborted = 1;
+        round_end(pt);
+        return;
     } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 0) {
-        pt->next_due = NEXT_NONE;
+        next = NEXT_NONE;
     } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
         char *end;
         const char *sc =
             reply_is_str(reply->element[1]) ? reply->element[1]->str : "x";
         double d = strtod(sc, &end);
-        pt->next_due = (*end || end == sc)
-                           ? sched_now_ms(s) + s->scan_interval_ms
-                           : (int64_t)d;
+        next = (*end || end == sc) ? sched_now_ms(s) + s->scan_interval_ms
+                                   : (int64_t)d;
     } else {
-        if (reply_is_error(reply)) sched_redis_error(s);
-        duro_warn("TIMERS NEXT FAILED p=%d err=%s", pt->p,
-                  reply_is_error(reply) ? reply->str : "unexpected reply");
-        pt->next_due = sched_now_ms(s) + s->scan_interval_ms;
+        if (reply_is_error(reply)) {
+            sched_redis_error(s);
+            if (duro_err_is_transient(duro_redis_error_code(reply->str)))
+                pt->transient++;
+        }
+        sched_ratelog_warn(
+            &s->rl_fetch, "TIMERS NEXT FAILED p=%d err=%s", pt->p,
+            reply_is_error(reply) ? reply->str : "unexpected reply");
+        next = sched_now_ms(s) + s->scan_interval_ms;
     }
-    /* Members whose fire failed stay due: retry them at the next scan
-     * rather than in a loop. */
-    if (pt->errors && pt->next_due <= sched_now_ms(s))
-        pt->next_due = sched_now_ms(s) + s->scan_interval_ms;
-    round_end(pt);
+    settle_round(pt, next);
 }
 
 static void fetch_next_due(part *pt)
 {
+    if (pt->transient) { /* Redis refuses for now: no point asking */
+        settle_round(pt, NEXT_NONE);
+        return;
+    }
     duro_argv a;
     duro_argv_init(&a);
     duro_argv_push(&a, "ZRANGE");
     duro_argv_push(&a, pt->timers_key);
-    duro_argv_push(&a, "0");
-    duro_argv_push(&a, "0");
+    duro_argv_pushll(&a, pt->kept);
+    duro_argv_pushll(&a, pt->kept);
     duro_argv_push(&a, "WITHSCORES");
     if (sched_cmd(pt->s, on_next, pt, &a) != 0) {
         pt->aborted = 1;
@@ -107,7 +221,7 @@ static void batch_done(part *pt)
 {
     if (pt->aborted || pt->s->stopping)
         round_end(pt);
-    else if (pt->full && !pt->errors)
+    else if (pt->full && !pt->transient)
         fetch_batch(pt); /* more may be due right now */
     else
         fetch_next_due(pt);
@@ -128,6 +242,7 @@ static void count_result(sched *s, const fire *f, const redisReply *reply)
         stats_count(s, M_TIMERS_SKIPPED, "reason", "gone");
     } else if (strcmp(res, "early") == 0) {
         /* our clock estimate ran ahead of Redis'; the next round gets it */
+        f->pt->kept++;
     } else {
         s->st.ignored++;
         stats_count(s, M_TIMERS_SKIPPED, "reason", "ignored");
@@ -144,16 +259,28 @@ static void on_fired(duro_aredis *r, redisReply *reply, void *arg)
     if (!reply) {
         pt->aborted = 1;
     } else if (reply_is_error(reply)) {
-        pt->errors++;
+        int code = duro_redis_error_code(reply->str);
+        pt->kept++; /* the Function leaves the member in the set */
         s->st.fire_errors++;
         sched_redis_error(s);
         stats_count(s, M_TIMERS_SKIPPED, "reason", "failed");
-        duro_warn("FIRE FAILED wf=%s kind=%c a=%lld err=%s", f->id, f->kind,
-                  f->a, reply->str);
+        if (duro_err_is_transient(code)) {
+            pt->transient++;
+        } else {
+            pt->errors++;
+            held_add(pt, f->member, f->len);
+        }
+        sched_ratelog_warn(&s->rl_fire,
+                           "FIRE FAILED wf=%s kind=%c a=%lld err=%s (kept, "
+                           "tried again later)",
+                           f->id, f->kind, f->a, reply->str);
     } else {
+        held *h = held_lookup(pt, f->member, f->len);
+        if (h) held_remove(pt, h);
         count_result(s, f, reply);
     }
     free(f->member_copy);
+    free(f->member);
     free(f);
     fire_answered(pt);
 }
@@ -231,17 +358,29 @@ static int send_fire(part *pt, fire *f, const duro_timer_ref *t,
 
 static void fire_member(part *pt, const redisReply *m, const redisReply *sc)
 {
+    held *h = held_lookup(pt, m->str, m->len);
+    if (h) {
+        h->seen = 1;
+        if (h->retry_at > sched_now_ms(pt->s)) {
+            pt->kept++; /* still backing off: leave it, look behind it */
+            return;
+        }
+    }
     double due = 0;
     char *end = NULL;
     if (reply_is_str(sc)) due = strtod(sc->str, &end);
     fire *f = calloc(1, sizeof(*f));
     char *copy = malloc(m->len + 1);
-    if (!f || !copy) {
+    char *raw = malloc(m->len + 1);
+    if (!f || !copy || !raw) {
         free(f);
         free(copy);
+        free(raw);
         pt->errors++; /* try again next scan */
+        pt->kept++;
         return;
     }
+    memcpy(raw, m->str, m->len);
     memcpy(copy, m->str, m->len);
     copy[m->len] = '\0';
     duro_timer_ref t;
@@ -253,6 +392,7 @@ static void fire_member(part *pt, const redisReply *m, const redisReply *sc)
     if (why) {
         free(f);
         free(copy);
+        free(raw);
         drop_member(pt, m->str, m->len, why);
         return;
     }
@@ -265,19 +405,22 @@ static void fire_member(part *pt, const redisReply *m, const redisReply *sc)
                 .a = t.a,
                 .due = end && !*end ? (int64_t)due : 0,
                 .id = t.id,
-                .member_copy = copy};
+                .member_copy = copy,
+                .member = raw,
+                .len = m->len};
     if (send_fire(pt, f, &t, m->str, m->len) == 0) {
         pt->inflight++;
     } else {
         pt->aborted = 1;
         free(copy);
+        free(raw);
         free(f);
     }
 }
 
 /* ---- Fetching due members ---- */
 
-/* ZRANGEBYSCORE key -inf now WITHSCORES LIMIT 0 batch
+/* ZRANGEBYSCORE key -inf now WITHSCORES LIMIT kept batch
  *   -> [member, score, member, score, ...] */
 static void on_due(duro_aredis *r, redisReply *reply, void *arg)
 {
@@ -288,9 +431,14 @@ static void on_due(duro_aredis *r, redisReply *reply, void *arg)
         return;
     }
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements % 2) {
-        if (reply_is_error(reply)) sched_redis_error(pt->s);
-        duro_warn("TIMERS FETCH FAILED p=%d err=%s", pt->p,
-                  reply_is_error(reply) ? reply->str : "unexpected reply");
+        if (reply_is_error(reply)) {
+            sched_redis_error(pt->s);
+            if (duro_err_is_transient(duro_redis_error_code(reply->str)))
+                pt->transient++;
+        }
+        sched_ratelog_warn(
+            &pt->s->rl_fetch, "TIMERS FETCH FAILED p=%d err=%s", pt->p,
+            reply_is_error(reply) ? reply->str : "unexpected reply");
         pt->errors++;
         fetch_next_due(pt);
         return;
@@ -302,6 +450,7 @@ static void on_due(duro_aredis *r, redisReply *reply, void *arg)
         const redisReply *m = reply->element[2 * i];
         if (!reply_is_str(m)) {
             pt->errors++;
+            pt->kept++;
             continue;
         }
         fire_member(pt, m, reply->element[2 * i + 1]);
@@ -320,7 +469,7 @@ static void fetch_batch(part *pt)
     duro_argv_pushll(&a, (long long)sched_now_ms(s));
     duro_argv_push(&a, "WITHSCORES");
     duro_argv_push(&a, "LIMIT");
-    duro_argv_push(&a, "0");
+    duro_argv_pushll(&a, pt->kept); /* after the members left in the set */
     duro_argv_pushll(&a, s->batch);
     if (sched_cmd(s, on_due, pt, &a) != 0) {
         pt->aborted = 1;
@@ -338,9 +487,16 @@ void timers_fetch(part *pt)
         pt->again = 1;
         return;
     }
+    if (pt->hold_until > sched_now_ms(pt->s)) {
+        /* backing off: the rearmed tick comes back at hold_until */
+        if (pt->next_due < pt->hold_until) pt->next_due = pt->hold_until;
+        return;
+    }
     pt->busy = 1;
     pt->again = 0;
     pt->errors = 0;
+    pt->transient = 0;
+    pt->kept = 0;
     pt->aborted = 0;
     pt->full = 0;
     fetch_batch(pt);

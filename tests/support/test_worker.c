@@ -257,11 +257,12 @@ static cJSON *wf_heartbeat(duro_wf *wf, const cJSON *input)
     return cJSON_Duplicate(r.value, 1);
 }
 
-/* wf_hold runs one `hold` activity of input.ms. */
+/* wf_hold runs one `hold` activity of input.ms, with a start-to-close of
+ * input.timeoutMs (default 60s: only a hand-back may move it early). */
 static cJSON *wf_hold(duro_wf *wf, const cJSON *input)
 {
     duro_activity_opts o = quick_opts();
-    o.start_to_close_ms = 60000; /* only a hand-back may move it early */
+    o.start_to_close_ms = input_int(input, "timeoutMs", 60000);
     duro_result r = duro_activity(wf, "hold", input, &o);
     if (!r.ok) return duro_fail(wf, NULL, "hold: %s", r.error);
     return cJSON_Duplicate(r.value, 1);

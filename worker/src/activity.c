@@ -2,11 +2,14 @@
  *
  * Pool threads only run the user's function and touch their own duro_actx;
  * everything that talks to Redis happens on the loop. An outcome that
- * cannot be delivered because Redis is away is kept and re-sent when it
- * returns (the Function is fenced by attempt, so a duplicate is harmless).
+ * cannot be delivered because Redis is away, or that Redis refuses for now
+ * (OOM, BUSY, LOADING, READONLY, ...), is kept and re-sent when it returns
+ * or after a backoff (the Function is fenced by attempt, so a duplicate is
+ * harmless).
  */
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +25,8 @@
 #include "duro/retry.h"
 #include "commit.h"
 #include "worker_internal.h"
+
+#define RELEASE_TRIES 6 /* a refused hand-back: ~3s of backoff at most */
 
 /* ---- The context, as activity code sees it ---- */
 
@@ -130,23 +135,56 @@ static void actx_unref(duro_actx *c)
     free(c->fail_type);
     free(c->fail_msg);
     free(c->hb_details);
+    free(c->hb_sent);
     free(c);
 }
 
 /* ---- Heartbeats ---- */
 
+static void send_heartbeat(duro_actx *c, const char *details);
+
+/* resend_heartbeat sends the refused heartbeat again, unless the attempt
+ * finished or a newer heartbeat went (or waits to go) meanwhile. */
+static void resend_heartbeat(duro__later *l)
+{
+    duro_actx *c = (duro_actx *)((char *)l - offsetof(duro_actx, hb_retry));
+    duro_worker *w = c->w;
+    c->hb_retrying = false;
+    pthread_mutex_lock(&w->hb_mu);
+    bool newer = c->hb_queued;
+    pthread_mutex_unlock(&w->hb_mu);
+    if (!c->finished && !newer && c->hb_sent) {
+        char *details = strdup(c->hb_sent);
+        send_heartbeat(c, details);
+        free(details);
+    }
+    actx_unref(c);
+}
+
 static void on_heartbeat_reply(duro_aredis *r, redisReply *reply, void *arg)
 {
     duro_actx *c = arg;
-    if (reply && reply->type == REDIS_REPLY_ERROR &&
-        duro_redis_error_code(reply->str) == DURO_ESTALE)
-        atomic_store(&c->canceled, true);
+    int code = reply && reply->type == REDIS_REPLY_ERROR
+                   ? duro_redis_error_code(reply->str)
+                   : 0;
+    if (code == DURO_ESTALE) atomic_store(&c->canceled, true);
+    /* a lost heartbeat can cost the attempt its heartbeat timeout */
+    if (duro_err_is_transient(code) && !c->finished && !c->hb_retrying) {
+        duro__ratelog_warn(&c->w->rl_hb,
+                           "HEARTBEAT-RETRY wf=%s seq=%s attempt=%d err=%s",
+                           c->id, c->seq, c->attempt, reply->str);
+        c->hb_retrying = true;
+        c->refs++; /* held by the retry */
+        duro__retry_later(c->w, &c->hb_retry, resend_heartbeat);
+    }
     actx_unref(c);
 }
 
 static void send_heartbeat(duro_actx *c, const char *details)
 {
     duro_worker *w = c->w;
+    free(c->hb_sent);
+    c->hb_sent = details ? strdup(details) : NULL;
     duro_wf_keys k;
     duro_wf_keys_init(&k, w->partitions, c->id, NULL);
     const char *keys[] = {k.wf, k.pa};
@@ -244,6 +282,16 @@ static void queue_unsent(duro_actx *c)
     w->unsent_head = c;
 }
 
+static void resend_completion(duro__later *l)
+{
+    duro_actx *c = (duro_actx *)((char *)l - offsetof(duro_actx, retry));
+    if (!duro_aredis_connected(c->w->cmd)) {
+        queue_unsent(c); /* the reconnect sends it */
+        return;
+    }
+    send_completion(c);
+}
+
 static void on_complete_reply(duro_aredis *r, redisReply *reply, void *arg)
 {
     duro_actx *c = arg;
@@ -254,8 +302,22 @@ static void on_complete_reply(duro_aredis *r, redisReply *reply, void *arg)
         queue_unsent(c);
         return;
     }
-    if (reply->type == REDIS_REPLY_ERROR &&
-        duro_redis_error_code(reply->str) != DURO_ESTALE)
+    int code = reply->type == REDIS_REPLY_ERROR
+                   ? duro_redis_error_code(reply->str)
+                   : 0;
+    if (duro_err_is_transient(code) &&
+        !(w->stopping && duro_mono_ms() >= w->stop_deadline_ms)) {
+        /* refused for now (OOM, BUSY, LOADING, READONLY, ...) before it
+         * ran: keep the outcome, send it again after a backoff rather
+         * than let the attempt run again after its start-to-close */
+        duro__ratelog_warn(&w->rl_act_complete,
+                           "ACT-COMPLETE-RETRY wf=%s seq=%s attempt=%d err=%s",
+                           c->id, c->seq, c->attempt, reply->str);
+        c->no_eager = true; /* the run moved on meanwhile, for all we know */
+        duro__retry_later(w, &c->retry, resend_completion);
+        return;
+    }
+    if (code != 0 && code != DURO_ESTALE)
         duro_warn("ACT-COMPLETE-REJECTED wf=%s seq=%s err=%s", c->id, c->seq,
                   reply->str);
     w->completing--;
@@ -452,22 +514,47 @@ static void inflight_remove(duro_worker *w, duro_actx *c)
     c->inflight_prev = c->inflight_next = NULL;
 }
 
-static void on_release_reply(duro_aredis *r, redisReply *reply, void *arg)
+static int release_call(duro_actx *c);
+
+/* finish_release ends a hand-back, answered or given up. */
+static void finish_release(duro_actx *c)
 {
-    duro_actx *c = arg;
     duro_worker *w = c->w;
     w->releasing--;
-    duro_info("HAND-BACK wf=%s activity=%s seq=%s attempt=%d %s", c->id,
-              c->name, c->seq, c->attempt,
-              !reply ? "lost (the timeout will retry it)"
-              : reply->type == REDIS_REPLY_ERROR ? reply->str
-                                                 : reply->str);
     actx_unref(c);
     duro__maybe_finish(w);
 }
 
-/* send_release puts the attempt back in its queue for another worker. */
-static void send_release(duro_actx *c)
+static void resend_release(duro__later *l)
+{
+    duro_actx *c = (duro_actx *)((char *)l - offsetof(duro_actx, rel_retry));
+    if (release_call(c) != 0) finish_release(c);
+}
+
+static void on_release_reply(duro_aredis *r, redisReply *reply, void *arg)
+{
+    duro_actx *c = arg;
+    duro_worker *w = c->w;
+    int code = reply && reply->type == REDIS_REPLY_ERROR
+                   ? duro_redis_error_code(reply->str)
+                   : 0;
+    /* refused for now: try a few times more (the stop waits for it), or
+     * the attempt waits out its start-to-close before anyone runs it */
+    if (duro_err_is_transient(code) && c->rel_retry.tries < RELEASE_TRIES) {
+        duro__ratelog_warn(&w->rl_release,
+                           "HAND-BACK-RETRY wf=%s seq=%s attempt=%d err=%s",
+                           c->id, c->seq, c->attempt, reply->str);
+        duro__retry_later(w, &c->rel_retry, resend_release);
+        return;
+    }
+    duro_info("HAND-BACK wf=%s activity=%s seq=%s attempt=%d %s", c->id,
+              c->name, c->seq, c->attempt,
+              !reply ? "lost (the timeout will retry it)" : reply->str);
+    finish_release(c);
+}
+
+/* release_call sends FCALL duro_act_release; 0 or DURO_ECONN. */
+static int release_call(duro_actx *c)
 {
     duro_worker *w = c->w;
     duro_wf_keys k;
@@ -482,13 +569,21 @@ static void send_release(duro_actx *c)
     duro_argv_push(&a, c->seq);
     duro_argv_pushll(&a, c->attempt);
     duro_argv_push(&a, c->entry);
+    int rc = duro_aredis_command(w->cmd, on_release_reply, c, &a);
+    duro_argv_free(&a);
+    return rc;
+}
+
+/* send_release puts the attempt back in its queue for another worker. */
+static void send_release(duro_actx *c)
+{
+    duro_worker *w = c->w;
     c->refs++;
     w->releasing++;
-    if (duro_aredis_command(w->cmd, on_release_reply, c, &a) != 0) {
+    if (release_call(c) != 0) {
         w->releasing--;
         actx_unref(c);
     }
-    duro_argv_free(&a);
 }
 
 void duro__act_release_inflight(duro_worker *w)
@@ -541,6 +636,7 @@ void duro__act_pool_done(void *job)
     duro_worker *w = c->w;
     hb_forget(w, c);
     inflight_remove(w, c);
+    c->finished = true;
     if (c->handed_back) {
         send_release(c);
         actx_unref(c);
@@ -667,16 +763,16 @@ static void on_read(duro_aredis *r, redisReply *reply, void *arg)
 
 void duro__act_poll(duro_worker *w)
 {
-    if (w->act_reading || w->stopping || !w->act_conn || !w->activities ||
-        !duro_aredis_connected(w->act_conn))
+    if (w->act_reading || w->stopping || w->probing || !w->act_conn ||
+        !w->activities || !duro_aredis_connected(w->act_conn))
         return;
     int room = w->activity_threads - duro__pool_busy(w->pool);
     if (room <= 0) return;
     int per_stream = (room + w->partitions - 1) / w->partitions;
-    char **const sets[] = {w->act_keys};
+    static const int kinds[] = {DURO_STREAM_ACT};
     duro_argv a;
-    duro__xreadgroup_argv(w, &a, per_stream, sets, 1);
-    if (duro_aredis_command(w->act_conn, on_read, w, &a) == 0)
+    if (duro__xreadgroup_argv(w, &a, per_stream, kinds, 1) > 0 &&
+        duro_aredis_command(w->act_conn, on_read, w, &a) == 0)
         w->act_reading = true;
     duro_argv_free(&a);
 }

@@ -100,6 +100,10 @@ static const char *const FAMILIES[][3] = {
     {"duro_worker_activities_running", "gauge",
      "Activity attempts queued or running in the thread pool."},
     {"duro_worker_activity_threads", "gauge", "Size of the activity pool."},
+    {"duro_worker_broken_streams", "gauge",
+     "Task streams of this queue holding another type than a stream (a "
+     "hand edit): left out of the reads, their partition stalls until "
+     "repaired."},
     {"duro_worker_redis_connected", "gauge",
      "1 while the connection is up, by connection."},
     {"duro_worker_redis_reconnects_total", "counter",
@@ -183,6 +187,7 @@ static int put_sample(wmetrics *e, const duro_worker *w, int pool_busy)
     if (pool_busy >= 0)
         duro_metrics_set(m, "duro_worker_activities_running", q, pool_busy);
     duro_metrics_set(m, "duro_worker_activity_threads", q, w->activity_threads);
+    duro_metrics_set(m, "duro_worker_broken_streams", q, w->nbroken);
     /* The connections exist only while the worker runs; close_all clears
      * `running` before it closes them. */
     int running = w->running && !w->stopping;

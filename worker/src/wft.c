@@ -3,12 +3,16 @@
  *   XREADGROUP wft:{p0..} ──▶ task ──▶ XRANGE history (new events only on a
  *   cache hit) ──▶ apply + run code ──▶ FCALL duro_wft_complete
  *
- * A commit that fails for any reason drops the run from the cache, because
- * its in-memory state may now be ahead of the history; the next task
- * replays. A task lost with a crash or a dropped connection is re-issued by
- * the scheduler after the workflow-task timeout, with a new token.
+ * Each call (history page, commit, failure report) is kept until answered:
+ * one lost with the connection or refused for now (OOM, BUSY, ...) is sent
+ * again after a backoff, the run staying busy meanwhile. A commit that
+ * fails otherwise drops the run from the cache, because its in-memory state
+ * may now be ahead of the history; the next task replays. A task lost with
+ * a crash is re-issued by the scheduler after the workflow-task timeout,
+ * with a new token (which fences off a late resend of the old one).
  */
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +30,8 @@
 
 static void task_free(wft_task *t)
 {
+    duro_argv_free(&t->req);
+    free(t->req_buf);
     free(t->id);
     free(t->run);
     free(t->token);
@@ -62,11 +68,73 @@ static void task_done(wft_task *t, bool keep_run)
     duro__maybe_finish(w);
 }
 
+/* ---- Sending, and sending again ---- */
+
+/* keep_request makes t->req an owned copy of a (which borrows strings that
+ * go away once it is sent), to send now and again after a transient error.
+ * what names the call in the logs. */
+static void keep_request(wft_task *t, const duro_argv *a, const char *what,
+                         duro_aredis_cb cb)
+{
+    duro_argv_free(&t->req);
+    free(t->req_buf);
+    size_t total = 1;
+    for (int i = 0; i < a->argc; i++)
+        total += a->lens[i];
+    t->req_buf = malloc(total);
+    duro_assert(t->req_buf != NULL);
+    duro_argv_init(&t->req);
+    size_t off = 0;
+    for (int i = 0; i < a->argc; i++) {
+        memcpy(t->req_buf + off, a->argv[i], a->lens[i]);
+        duro_argv_pushn(&t->req, t->req_buf + off, a->lens[i]);
+        off += a->lens[i];
+    }
+    t->req_what = what;
+    t->req_cb = cb;
+    t->retry.tries = 0;
+}
+
+static void send_request(wft_task *t);
+
+static void resend(duro__later *l)
+{
+    send_request((wft_task *)((char *)l - offsetof(wft_task, retry)));
+}
+
+/* send_request sends t->req; when the connection is down it tries again
+ * after a backoff (the reconnect may come first). */
+static void send_request(wft_task *t)
+{
+    if (duro_aredis_command(t->w->cmd, t->req_cb, t, &t->req) != 0)
+        duro__retry_later(t->w, &t->retry, resend);
+}
+
+/* retry_transient: true when the reply says to send the same call again
+ * later, and it is queued to: the connection went away (the call may or
+ * may not have run: the token fences a second commit), or Redis refused
+ * it for now (OOM, BUSY, LOADING, READONLY, ...: duro_err_is_transient),
+ * before running it. A stopping worker past its grace gives up. */
+static bool retry_transient(wft_task *t, const redisReply *reply)
+{
+    duro_worker *w = t->w;
+    if (reply && (reply->type != REDIS_REPLY_ERROR ||
+                  !duro_err_is_transient(duro_redis_error_code(reply->str))))
+        return false;
+    if (w->stopping && duro_mono_ms() >= w->stop_deadline_ms) return false;
+    duro__ratelog_warn(&w->rl_wft, "WFT-RETRY wf=%s run=%s call=%s err=%s",
+                       t->id, t->run, t->req_what,
+                       reply ? reply->str : "connection lost");
+    duro__retry_later(w, &t->retry, resend);
+    return true;
+}
+
 /* ---- Failing a task ---- */
 
 static void on_fail_reply(duro_aredis *r, redisReply *reply, void *arg)
 {
     wft_task *t = arg;
+    if (retry_transient(t, reply)) return;
     if (reply && reply->type == REDIS_REPLY_ERROR)
         duro_warn("WFT-FAIL-REJECTED wf=%s err=%s", t->id, reply->str);
     task_done(t, false);
@@ -98,9 +166,9 @@ static void fail_task(wft_task *t, const char *msg)
     duro_argv_push(&a, t->entry);
     duro_argv_push(&a, msg);
     duro_argv_push(&a, "-1"); /* backoff from the attempt count */
-    if (duro_aredis_command(w->cmd, on_fail_reply, t, &a) != 0)
-        task_done(t, false);
+    keep_request(t, &a, "fail", on_fail_reply);
     duro_argv_free(&a);
+    send_request(t);
 }
 
 /* ---- Committing ---- */
@@ -109,6 +177,7 @@ static void on_commit_reply(duro_aredis *r, redisReply *reply, void *arg)
 {
     wft_task *t = arg;
     duro_worker *w = t->w;
+    if (retry_transient(t, reply)) return;
     if (!reply) {
         task_done(t, false);
         return;
@@ -175,11 +244,11 @@ static void commit(wft_task *t, duro__cmd *cmds)
     duro_argv_pushll(&a, c->ncmd);
     for (int i = 0; i < c->args.argc; i++)
         duro_argv_pushn(&a, c->args.argv[i], c->args.lens[i]);
-    int rc = duro_aredis_command(w->cmd, on_commit_reply, t, &a);
+    keep_request(t, &a, "commit", on_commit_reply);
     duro_argv_free(&a);
     duro__commit_free(c);
     free(c);
-    if (rc != 0) task_done(t, false);
+    send_request(t);
 }
 
 /* ---- Loading history ---- */
@@ -265,6 +334,7 @@ static void on_history(duro_aredis *r, redisReply *reply, void *arg)
 {
     wft_task *t = arg;
     duro_worker *w = t->w;
+    if (retry_transient(t, reply)) return;
     if (!reply || reply->type != REDIS_REPLY_ARRAY) {
         if (reply)
             duro_warn("HISTORY-READ wf=%s err=%s", t->id,
@@ -295,19 +365,25 @@ static void on_history(duro_aredis *r, redisReply *reply, void *arg)
     run_and_commit(t);
 }
 
+/* history_argv: XRANGE <hist> <from>-0 + COUNT <page> */
+static void history_argv(duro_argv *a, const char *hist, int64_t from)
+{
+    duro_argv_init(a);
+    duro_argv_push(a, "XRANGE");
+    duro_argv_push(a, hist);
+    duro_argv_pushf(a, "%" PRId64 "-0", from);
+    duro_argv_push(a, "+");
+    duro_argv_push(a, "COUNT");
+    duro_argv_pushll(a, DURO_HISTORY_PAGE);
+}
+
 int duro__read_history(duro_worker *w, const char *id, const char *run,
                        int64_t from, duro_aredis_cb cb, void *arg)
 {
     duro_wf_keys k;
     duro_wf_keys_init(&k, w->partitions, id, run);
     duro_argv a;
-    duro_argv_init(&a);
-    duro_argv_push(&a, "XRANGE");
-    duro_argv_push(&a, k.hist);
-    duro_argv_pushf(&a, "%" PRId64 "-0", from);
-    duro_argv_push(&a, "+");
-    duro_argv_push(&a, "COUNT");
-    duro_argv_pushll(&a, DURO_HISTORY_PAGE);
+    history_argv(&a, k.hist, from);
     int rc = duro_aredis_command(w->cmd, cb, arg, &a);
     duro_argv_free(&a);
     return rc;
@@ -315,29 +391,13 @@ int duro__read_history(duro_worker *w, const char *id, const char *run,
 
 static void fetch_history(wft_task *t)
 {
-    int64_t from = t->wf ? t->wf->applied + 1 : 1;
-    if (duro__read_history(t->w, t->id, t->run, from, on_history, t) != 0)
-        task_done(t, false);
-}
-
-void duro__xreadgroup_argv(duro_worker *w, duro_argv *a, long long count,
-                           char **const *key_sets, int nsets)
-{
-    duro_argv_init(a);
-    duro_argv_push(a, "XREADGROUP");
-    duro_argv_push(a, "GROUP");
-    duro_argv_push(a, DURO_GROUP);
-    duro_argv_push(a, w->identity);
-    duro_argv_push(a, "COUNT");
-    duro_argv_pushll(a, count);
-    duro_argv_push(a, "BLOCK");
-    duro_argv_pushll(a, READ_BLOCK_MS);
-    duro_argv_push(a, "STREAMS");
-    for (int i = 0; i < nsets; i++)
-        for (int p = 0; p < w->partitions; p++)
-            duro_argv_push(a, key_sets[i][p]);
-    for (int i = 0; i < nsets * w->partitions; i++)
-        duro_argv_push(a, ">");
+    duro_wf_keys k;
+    duro_wf_keys_init(&k, t->w->partitions, t->id, t->run);
+    duro_argv a;
+    history_argv(&a, k.hist, t->wf ? t->wf->applied + 1 : 1);
+    keep_request(t, &a, "history", on_history);
+    duro_argv_free(&a);
+    send_request(t);
 }
 
 /* start_task takes the cached run (or none) and loads what it lacks. */
@@ -406,28 +466,6 @@ static wft_task *task_from_entry(duro_worker *w, const char *stream,
     return t;
 }
 
-int duro__read_entries(duro_worker *w, const redisReply *reply, const char *tag,
-                       duro_entry_fn fn)
-{
-    if (!reply) return -1; /* reconnecting restarts the reads */
-    if (reply->type == REDIS_REPLY_ERROR) {
-        duro_warn("%s err=%s", tag, reply->str);
-        if (strstr(reply->str, "NOGROUP")) duro__ensure_groups(w);
-        return -1; /* the tick reads again */
-    }
-    for (size_t s = 0; reply->type == REDIS_REPLY_ARRAY && s < reply->elements;
-         s++) {
-        const redisReply *sr = reply->element[s];
-        if (sr->type != REDIS_REPLY_ARRAY || sr->elements != 2 ||
-            sr->element[0]->type != REDIS_REPLY_STRING ||
-            sr->element[1]->type != REDIS_REPLY_ARRAY)
-            continue;
-        for (size_t i = 0; i < sr->element[1]->elements; i++)
-            fn(w, sr->element[0]->str, sr->element[1]->element[i]);
-    }
-    return 0;
-}
-
 /* dispatch starts a workflow task or, from a query stream, a query. */
 static void dispatch(duro_worker *w, const char *stream,
                      const redisReply *entry)
@@ -452,16 +490,16 @@ static void on_read(duro_aredis *r, redisReply *reply, void *arg)
 
 void duro__wft_poll(duro_worker *w)
 {
-    if (w->wft_reading || w->stopping || !w->wft_conn ||
+    if (w->wft_reading || w->stopping || w->probing || !w->wft_conn ||
         !duro_aredis_connected(w->wft_conn))
         return;
     int room = w->max_workflow_tasks - w->wft_inflight;
     if (room <= 0) return;
     /* queries ride along: they are rare and want the same low latency */
-    char **const sets[] = {w->wft_keys, w->qry_keys};
+    static const int kinds[] = {DURO_STREAM_WFT, DURO_STREAM_QRY};
     duro_argv a;
-    duro__xreadgroup_argv(w, &a, room, sets, 2);
-    if (duro_aredis_command(w->wft_conn, on_read, w, &a) == 0)
+    if (duro__xreadgroup_argv(w, &a, room, kinds, 2) > 0 &&
+        duro_aredis_command(w->wft_conn, on_read, w, &a) == 0)
         w->wft_reading = true;
     duro_argv_free(&a);
 }

@@ -56,6 +56,11 @@ int duro_worker_new(duro_worker **out, const duro_worker_opts *o)
     if (o->metrics_addr && *o->metrics_addr)
         w->metrics_addr = strdup(o->metrics_addr);
     pthread_mutex_init(&w->hb_mu, NULL);
+    w->rl_act_complete.tag = "ACT-COMPLETE-RETRY";
+    w->rl_wft.tag = "WFT-RETRY";
+    w->rl_read.tag = "READ-FAILED";
+    w->rl_hb.tag = "HEARTBEAT-RETRY";
+    w->rl_release.tag = "HAND-BACK-RETRY";
     if (!w->redis_url || !w->identity ||
         (o->metrics_addr && *o->metrics_addr && !w->metrics_addr)) {
         duro_worker_free(w);
@@ -181,41 +186,6 @@ void duro__dead_letter(duro_worker *w, const char *stream,
         duro_aredis_command(w->cmd, ignore_reply, NULL, &a);
         duro_argv_free(&a);
     }
-}
-
-static void on_group_created(duro_aredis *r, redisReply *reply, void *arg)
-{
-    duro_worker *w = arg;
-    w->groups_pending = false;
-}
-
-void duro__ensure_groups(duro_worker *w)
-{
-    if (w->groups_pending) return;
-    duro_info("GROUPS re-creating the task stream groups (Redis lost them)");
-    w->groups_pending = true;
-    duro_argv a;
-    for (int p = 0; p < w->partitions; p++) {
-        const char *keys[3] = {w->wft_keys[p], w->act_keys[p], w->qry_keys[p]};
-        for (int i = 0; i < 3; i++) {
-            duro_argv_init(&a);
-            duro_argv_push(&a, "XGROUP");
-            duro_argv_push(&a, "CREATE");
-            duro_argv_push(&a, keys[i]);
-            duro_argv_push(&a, DURO_GROUP);
-            duro_argv_push(&a, "0");
-            duro_argv_push(&a, "MKSTREAM");
-            duro_aredis_command(w->cmd, ignore_reply, NULL, &a);
-            duro_argv_free(&a);
-        }
-    }
-    duro_argv_init(&a);
-    duro_argv_push(&a, "SADD");
-    duro_argv_push(&a, DURO_QUEUES_KEY);
-    duro_argv_push(&a, w->task_queue);
-    if (duro_aredis_command(w->cmd, on_group_created, w, &a) != 0)
-        w->groups_pending = false;
-    duro_argv_free(&a);
 }
 
 /* ---- Setup ---- */
@@ -373,10 +343,10 @@ static void close_all(duro_worker *w)
     duro_aredis_close(w->wft_conn);
     duro_aredis_close(w->act_conn);
     w->cmd = w->wft_conn = w->act_conn = NULL;
-    uv_handle_t *hs[] = {(uv_handle_t *)&w->stop_async,
-                         (uv_handle_t *)&w->hb_async,
-                         (uv_handle_t *)&w->sigterm, (uv_handle_t *)&w->sigint,
-                         (uv_handle_t *)&w->tick};
+    uv_handle_t *hs[] = {
+        (uv_handle_t *)&w->stop_async, (uv_handle_t *)&w->hb_async,
+        (uv_handle_t *)&w->sigterm,    (uv_handle_t *)&w->sigint,
+        (uv_handle_t *)&w->tick,       (uv_handle_t *)&w->retry_timer};
     for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++) {
         w->closing++;
         uv_close(hs[i], on_handle_closed);
@@ -451,10 +421,20 @@ void duro__maybe_finish(duro_worker *w)
         close_all(w);
 }
 
+static void flush_ratelogs(duro_worker *w)
+{
+    duro__ratelog *all[] = {&w->rl_act_complete, &w->rl_wft, &w->rl_read,
+                            &w->rl_hb, &w->rl_release};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        duro__ratelog_flush(all[i]);
+}
+
 static void on_tick(uv_timer_t *h)
 {
     duro_worker *w = h->data;
     if (w->metrics_addr) duro__worker_metrics_sample(w);
+    flush_ratelogs(w);
+    duro__streams_tick(w);
     duro__act_flush_unsent(w);
     duro__wft_poll(w);
     duro__act_poll(w);
@@ -541,8 +521,9 @@ static int run(duro_worker *w)
     uv_signal_init(&w->loop, &w->sigterm);
     uv_signal_init(&w->loop, &w->sigint);
     uv_timer_init(&w->loop, &w->tick);
+    uv_timer_init(&w->loop, &w->retry_timer);
     w->stop_async.data = w->hb_async.data = w->sigterm.data = w->sigint.data =
-        w->tick.data = w;
+        w->tick.data = w->retry_timer.data = w;
     uv_signal_start(&w->sigterm, on_signal, SIGTERM);
     uv_signal_start(&w->sigint, on_signal, SIGINT);
     if (early_stop) w->stopping = true; /* a signal before libuv took over */
@@ -627,6 +608,7 @@ void duro_worker_free(duro_worker *w)
     free(w->wft_keys);
     free(w->act_keys);
     free(w->qry_keys);
+    free(w->stream_broken);
     pthread_mutex_destroy(&w->hb_mu);
     free(w->redis_url);
     free(w->task_queue);

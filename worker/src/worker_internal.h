@@ -23,7 +23,52 @@
 #include "run.h"
 
 #define READ_BLOCK_MS 2000
-#define DURO_HISTORY_PAGE 1000 /* events per history read */
+#define DURO_HISTORY_PAGE 1000      /* events per history read */
+#define DURO_STREAM_RECHECK_MS 5000 /* a broken task stream is re-checked */
+
+/* ---- later.c: rate-limited logging ---- */
+
+/* duro__ratelog: one kind of line that can repeat many times a second
+ * (every completion refused during an OOM spell): the first is logged,
+ * the rest of a DURO_RATELOG_WINDOW_MS window only counted, and the count
+ * logged when the window ends. A stop-gap, local to the worker, until
+ * common/src/log.c has a general one: replace the calls one for one. */
+#define DURO_RATELOG_WINDOW_MS 10000
+typedef struct {
+    const char *tag;
+    int64_t window_end_ms; /* 0: no window open */
+    unsigned long repeats; /* lines counted, not logged, in this window */
+} duro__ratelog;
+
+/* duro__ratelog_warn logs "<tag> <fmt...>" at WARN unless a window is open;
+ * duro__ratelog_flush logs the count of a window that has ended. */
+void duro__ratelog_warn(duro__ratelog *rl, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void duro__ratelog_flush(duro__ratelog *rl);
+
+/* ---- later.c: retrying a call Redis refused for now ---- */
+
+struct duro__later;
+typedef void (*duro__later_fn)(struct duro__later *l);
+
+/* duro__later: a call to make again after a backoff, embedded in what it
+ * retries (an activity outcome, a workflow task). tries counts the
+ * transient failures so far and sets the next delay. */
+typedef struct duro__later {
+    int64_t due_ms;
+    duro__later_fn fn;
+    int tries;
+    struct duro__later *next;
+} duro__later;
+
+/* duro__backoff_ms: the delay before retry `tries` (1-based) of a call
+ * that failed transiently: 100ms doubling to 5s, with jitter (half to all
+ * of it), so that many refused calls do not come back in one burst. */
+int64_t duro__backoff_ms(int tries);
+/* duro__retry_later counts a try and calls l->fn after its backoff, on the
+ * loop (the worker's retry timer). */
+void duro__retry_later(struct duro_worker *w, duro__later *l,
+                       duro__later_fn fn);
 
 typedef struct wf_reg {
     char *type;
@@ -55,6 +100,14 @@ typedef struct wft_task {
     duro_wf *wf;
     int64_t started_us;
     bool first; /* the run's code had never run: its first task (metrics) */
+    /* the call in flight (history page, commit or failure report), kept
+     * until answered so that a transient error or a lost connection can
+     * send it again */
+    duro_argv req;
+    char *req_buf; /* the strings req points into */
+    duro_aredis_cb req_cb;
+    const char *req_what; /* for the logs */
+    duro__later retry;
 } wft_task;
 
 /* duro_actx: one activity attempt, from read to completion. */
@@ -84,6 +137,11 @@ struct duro_actx {
     duro_wf *eager; /* the cached run this completion also advances */
     struct duro_actx *held_next; /* held on a busy run (wf->held) */
     bool no_eager;               /* resend as a plain completion */
+    duro__later retry;           /* a completion Redis refused for now */
+    char *hb_sent;               /* the last heartbeat sent, for a retry */
+    duro__later hb_retry;        /* a heartbeat Redis refused for now */
+    duro__later rel_retry;       /* a hand-back Redis refused for now */
+    bool hb_retrying, finished;  /* loop thread */
     struct duro_actx *inflight_prev, *inflight_next;
 };
 
@@ -109,7 +167,17 @@ typedef struct duro_worker {
 
     uv_async_t stop_async;
     uv_signal_t sigterm, sigint;
-    uv_timer_t tick; /* retries unsent completions, re-polls */
+    uv_timer_t tick;        /* retries unsent completions, re-polls */
+    uv_timer_t retry_timer; /* runs `later` calls when due */
+    duro__later *later;     /* calls waiting out a transient error */
+
+    /* task streams by kind (wft, act, qry) and partition, index
+     * kind * partitions + p: a key of the wrong type (a hand edit) is
+     * left out of the reads so that the other partitions keep moving */
+    bool *stream_broken;
+    int nbroken;
+    int probing;             /* stream checks awaiting their reply */
+    int64_t next_recheck_ms; /* when broken streams are looked at again */
     bool running, stopping;
     atomic_bool handing_back; /* pool threads skip jobs they have not begun */
     bool abandoned;           /* stopped with activity threads still running */
@@ -133,6 +201,9 @@ typedef struct duro_worker {
 
     char *metrics_addr; /* opts, DURO_METRICS_ADDR, --metrics-addr; NULL =
                            off */
+
+    /* repeated error lines (duro__ratelog) */
+    duro__ratelog rl_act_complete, rl_wft, rl_read, rl_hb, rl_release;
 } duro_worker;
 
 /* cache.c */
@@ -169,18 +240,33 @@ int duro__history_apply_page(duro_worker *w, duro_wf **wfp, const char *id,
  * event `from`; cb gets the reply. 0 or DURO_ECONN (cb never runs). */
 int duro__read_history(duro_worker *w, const char *id, const char *run,
                        int64_t from, duro_aredis_cb cb, void *arg);
+/* streams.c: the task streams: reads, and keeping one bad key from
+ * stalling the rest. Kinds index the stream sets. */
+enum { DURO_STREAM_WFT, DURO_STREAM_ACT, DURO_STREAM_QRY, DURO_STREAM_KINDS };
+/* duro__stream_key: the key of kind and partition p. */
+const char *duro__stream_key(const duro_worker *w, int kind, int p);
 /* duro__xreadgroup_argv builds the blocking read of the worker's group on
- * every partition's stream of each key set, COUNT count per stream. */
-void duro__xreadgroup_argv(duro_worker *w, duro_argv *a, long long count,
-                           char **const *key_sets, int nsets);
+ * every healthy partition stream of the kinds listed, COUNT count per
+ * stream. Returns how many streams it reads (0: none, nothing to send). */
+int duro__xreadgroup_argv(duro_worker *w, duro_argv *a, long long count,
+                          const int *kinds, int nkinds);
 /* duro_entry_fn handles one entry of a blocking read. */
 typedef void (*duro_entry_fn)(duro_worker *w, const char *stream,
                               const redisReply *entry);
-/* duro__read_entries calls fn for every entry of an XREADGROUP reply; an
- * error is logged (a lost group re-created). Returns 0, or -1 when the
- * read failed (the reconnect or the tick reads again). */
+/* duro__read_entries calls fn for every entry of an XREADGROUP reply. An
+ * error is logged (rate-limited); one that is not transient (a stream of
+ * the wrong type, a lost group) starts a check of every stream. Returns 0,
+ * or -1 when the read failed (the reconnect, the check or the tick reads
+ * again). */
 int duro__read_entries(duro_worker *w, const redisReply *reply, const char *tag,
                        duro_entry_fn fn);
+/* duro__streams_check looks at every task stream (all) or only the broken
+ * ones: a missing stream or group is created, a key of another type is
+ * marked broken (and left out of the reads) until it is repaired. */
+void duro__streams_check(duro_worker *w, bool all);
+/* duro__streams_tick re-checks the broken streams every
+ * DURO_STREAM_RECHECK_MS. */
+void duro__streams_tick(duro_worker *w);
 /* query.c: queries, answered from the cache or a throwaway replay */
 void duro__query_start(duro_worker *w, const char *stream,
                        const redisReply *entry);
@@ -217,9 +303,6 @@ int duro__log_level_parse(const char *name);
 /* duro__catch_early_signals makes SIGTERM/SIGINT stop the worker cleanly
  * even before its loop exists (they are noted, not fatal). */
 void duro__catch_early_signals(void);
-/* duro__ensure_groups re-creates the task streams' groups (after a Redis
- * that lost its data answered NOGROUP). */
-void duro__ensure_groups(duro_worker *w);
 void duro__dead_letter(duro_worker *w, const char *stream,
                        const redisReply *entry, const char *reason);
 void duro__maybe_finish(duro_worker *w);

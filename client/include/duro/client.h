@@ -158,7 +158,9 @@ DURO_EXPORT int duro_client_list(duro_client *c, const char *status,
  *
  * summed over the partitions: backlog = tasks not yet handed to a worker,
  * pending = tasks a worker holds, consumers = distinct worker names in the
- * consumer groups, activeConsumers = those seen in the last 60 seconds.
+ * consumer groups, activeConsumers = those seen in the last 60 seconds,
+ * and "broken": [key, ...] only when some partition's stream key holds
+ * another type (workers skip that partition until it is repaired).
  * Returns 0 and *out, DURO_EINVAL, DURO_ECONN / DURO_EREDIS. */
 DURO_EXPORT int duro_client_queue_stats(duro_client *c, const char *queue,
                                         cJSON **out);

@@ -1,0 +1,207 @@
+/* streams.c: reading the task streams, and keeping one bad key from
+ * stalling the others.
+ *
+ * A worker reads every partition's stream of a kind in one XREADGROUP.
+ * Redis answers such a read with one error when any of its keys is bad: a
+ * key of another type (WRONGTYPE, e.g. a string SET over a stream by hand)
+ * or a stream without the group (NOGROUP, after Redis lost its data). So a
+ * read that fails with an error that is not transient starts a check of
+ * every stream, one TYPE each:
+ *
+ *   none or stream  ──▶ XGROUP CREATE <key> duro 0 MKSTREAM (BUSYGROUP: fine)
+ *   anything else   ──▶ broken: left out of the reads, logged, counted in
+ *                       duro_worker_broken_streams; TYPE again every
+ *                       DURO_STREAM_RECHECK_MS until it is a stream or gone,
+ *                       then the group is (re-)created and it rejoins.
+ *
+ * No read is sent while a check is out; the check's last reply polls.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "duro/clock.h"
+#include "duro/errno.h"
+#include "duro/keys.h"
+#include "duro/log.h"
+#include "worker_internal.h"
+
+/* probe: one stream being checked. */
+typedef struct {
+    duro_worker *w;
+    int index; /* kind * partitions + p */
+} probe;
+
+const char *duro__stream_key(const duro_worker *w, int kind, int p)
+{
+    char **const sets[DURO_STREAM_KINDS] = {w->wft_keys, w->act_keys,
+                                            w->qry_keys};
+    return sets[kind][p];
+}
+
+static const char *key_at(const duro_worker *w, int index)
+{
+    return duro__stream_key(w, index / w->partitions, index % w->partitions);
+}
+
+/* ---- Reading ---- */
+
+int duro__xreadgroup_argv(duro_worker *w, duro_argv *a, long long count,
+                          const int *kinds, int nkinds)
+{
+    duro_argv_init(a);
+    duro_argv_push(a, "XREADGROUP");
+    duro_argv_push(a, "GROUP");
+    duro_argv_push(a, DURO_GROUP);
+    duro_argv_push(a, w->identity);
+    duro_argv_push(a, "COUNT");
+    duro_argv_pushll(a, count);
+    duro_argv_push(a, "BLOCK");
+    duro_argv_pushll(a, READ_BLOCK_MS);
+    duro_argv_push(a, "STREAMS");
+    int n = 0;
+    for (int i = 0; i < nkinds; i++)
+        for (int p = 0; p < w->partitions; p++) {
+            if (w->stream_broken &&
+                w->stream_broken[kinds[i] * w->partitions + p])
+                continue;
+            duro_argv_push(a, duro__stream_key(w, kinds[i], p));
+            n++;
+        }
+    for (int i = 0; i < n; i++)
+        duro_argv_push(a, ">");
+    return n;
+}
+
+int duro__read_entries(duro_worker *w, const redisReply *reply, const char *tag,
+                       duro_entry_fn fn)
+{
+    if (!reply) return -1; /* reconnecting restarts the reads */
+    if (reply->type == REDIS_REPLY_ERROR) {
+        duro__ratelog_warn(&w->rl_read, "READ-FAILED read=%s err=%s", tag,
+                           reply->str);
+        if (!duro_err_is_transient(duro_redis_error_code(reply->str)))
+            duro__streams_check(w, true);
+        return -1; /* the check or the tick reads again */
+    }
+    for (size_t s = 0; reply->type == REDIS_REPLY_ARRAY && s < reply->elements;
+         s++) {
+        const redisReply *sr = reply->element[s];
+        if (sr->type != REDIS_REPLY_ARRAY || sr->elements != 2 ||
+            sr->element[0]->type != REDIS_REPLY_STRING ||
+            sr->element[1]->type != REDIS_REPLY_ARRAY)
+            continue;
+        for (size_t i = 0; i < sr->element[1]->elements; i++)
+            fn(w, sr->element[0]->str, sr->element[1]->element[i]);
+    }
+    return 0;
+}
+
+/* ---- Checking ---- */
+
+static void probe_done(duro_worker *w)
+{
+    if (--w->probing > 0) return;
+    duro__wft_poll(w);
+    duro__act_poll(w);
+}
+
+static void set_broken(duro_worker *w, int index, bool broken, const char *type)
+{
+    if (w->stream_broken[index] == broken) return;
+    w->stream_broken[index] = broken;
+    w->nbroken += broken ? 1 : -1;
+    /* logged on each change only: at most once per key and re-check */
+    if (broken)
+        duro_warn("STREAM-BROKEN key=%s type=%s: left out of the reads, "
+                  "re-checked every %ds",
+                  key_at(w, index), type, DURO_STREAM_RECHECK_MS / 1000);
+    else
+        duro_info("STREAM-REPAIRED key=%s: read again", key_at(w, index));
+}
+
+static void on_group(duro_aredis *r, redisReply *reply, void *arg)
+{
+    probe *pr = arg;
+    duro_worker *w = pr->w;
+    /* OK, or BUSYGROUP (it was there): readable either way; anything
+     * else shows up again at the next read */
+    if (reply && reply->type != REDIS_REPLY_ERROR)
+        duro_info("GROUP-CREATED key=%s", key_at(w, pr->index));
+    if (reply) set_broken(w, pr->index, false, NULL);
+    free(pr);
+    probe_done(w);
+}
+
+/* TYPE key -> +stream, +none, +string, ... */
+static void on_type(duro_aredis *r, redisReply *reply, void *arg)
+{
+    probe *pr = arg;
+    duro_worker *w = pr->w;
+    const char *type =
+        reply && reply->type == REDIS_REPLY_STATUS ? reply->str : NULL;
+    if (type && strcmp(type, "stream") != 0 && strcmp(type, "none") != 0) {
+        set_broken(w, pr->index, true, type);
+    } else if (type) {
+        duro_argv a;
+        duro_argv_init(&a);
+        duro_argv_push(&a, "XGROUP");
+        duro_argv_push(&a, "CREATE");
+        duro_argv_push(&a, key_at(w, pr->index));
+        duro_argv_push(&a, DURO_GROUP);
+        duro_argv_push(&a, "0");
+        duro_argv_push(&a, "MKSTREAM");
+        int rc = duro_aredis_command(w->cmd, on_group, pr, &a);
+        duro_argv_free(&a);
+        if (rc == 0) return; /* on_group finishes the probe */
+    }
+    free(pr);
+    probe_done(w);
+}
+
+static void on_registered(duro_aredis *r, redisReply *reply, void *arg)
+{
+    probe_done(arg);
+}
+
+void duro__streams_check(duro_worker *w, bool all)
+{
+    if (w->probing > 0 || !w->cmd || !duro_aredis_connected(w->cmd)) return;
+    int n = DURO_STREAM_KINDS * w->partitions;
+    if (!w->stream_broken &&
+        !(w->stream_broken = calloc((size_t)n, sizeof(bool))))
+        return;
+    w->next_recheck_ms = duro_mono_ms() + DURO_STREAM_RECHECK_MS;
+    w->probing = 1; /* held until every probe is sent */
+    for (int i = 0; i < n; i++) {
+        if (!all && !w->stream_broken[i]) continue;
+        probe *pr = malloc(sizeof(*pr));
+        if (!pr) break;
+        *pr = (probe){.w = w, .index = i};
+        duro_argv a;
+        duro_argv_init(&a);
+        duro_argv_push(&a, "TYPE");
+        duro_argv_push(&a, key_at(w, i));
+        if (duro_aredis_command(w->cmd, on_type, pr, &a) == 0)
+            w->probing++;
+        else
+            free(pr);
+        duro_argv_free(&a);
+    }
+    /* the queue may have gone from duro:queues with the data: the
+     * scheduler's timeout scans find it there */
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "SADD");
+    duro_argv_push(&a, DURO_QUEUES_KEY);
+    duro_argv_push(&a, w->task_queue);
+    if (duro_aredis_command(w->cmd, on_registered, w, &a) == 0) w->probing++;
+    duro_argv_free(&a);
+    probe_done(w);
+}
+
+void duro__streams_tick(duro_worker *w)
+{
+    if (w->nbroken > 0 && duro_mono_ms() >= w->next_recheck_ms)
+        duro__streams_check(w, false);
+}
