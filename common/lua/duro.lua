@@ -7,10 +7,16 @@
 --  * user payloads (inputs, results, event data) are never decoded here,
 --    only stored and concatenated, so no JSON number ever loses precision;
 --  * a Function validates first and writes after, so an error leaves
---    nothing half done;
+--    nothing half done (Redis does not roll back a Function that fails
+--    halfway): each is registered with the type of each of its KEYS, which
+--    txn checks before calling it (DURO_WRONGTYPE), and load_wf refuses a
+--    history with events past its length (DURO_CORRUPT), where the first
+--    XADD would fail; out of memory needs no check, as Redis refuses a
+--    Function that may write before it starts (no allow-oom flag) and
+--    never stops one midway;
 --  * time is Redis' own (TIME).
 
-local DURO_LIBRARY_VERSION = 7
+local DURO_LIBRARY_VERSION = 8
 local GROUP = 'duro'
 
 -- ---- Helpers -------------------------------------------------------------
@@ -98,6 +104,17 @@ local function load_wf(k, now)
     if not w.run then return nil end
     w.id = string.match(k.wf, ':wf:(.*)$')
     w.hlen = tonumber(w.hlen) or 0
+    -- append's XADD <hlen+1>-0 fails on a history that already has a later
+    -- event (added by hand, or hlen damaged): refuse the call now, before
+    -- its first write, rather than at that XADD
+    if k.hist and string.sub(k.hist, -(#w.run + 1)) == ':' .. w.run then
+        local later = redis.call('XREVRANGE', k.hist, '+',
+                                 '(' .. str(w.hlen) .. '-0', 'COUNT', 1)
+        if #later > 0 then
+            error({err = 'DURO_CORRUPT ' .. k.hist .. ' has event ' ..
+                       later[1][1] .. ' past its length ' .. str(w.hlen)})
+        end
+    end
     LOADED[#LOADED + 1] = w
     return w
 end
@@ -119,9 +136,38 @@ local function flush(w)
     w.dirty = {}
 end
 
--- txn registers fn so that the contexts it loaded are flushed on return.
-local function txn(fn)
+-- check_types answers an error reply when KEYS has fewer keys than types
+-- lists, or a key exists with another type than its entry ('*': any; keys
+-- past the list: `rest`, else any). Redis does not roll back a Function
+-- that fails halfway, so a key made a string by hand must stop the call
+-- before its first write, not at the XADD that would fail after a ZREM or
+-- an XACK. One TYPE per distinct key (O(1), no payload).
+local function check_types(keys, types, rest)
+    if #keys < #types then
+        return fail('DURO_BADARG', 'needs ' .. #types .. ' keys')
+    end
+    local seen = {}
+    for i, key in ipairs(keys) do
+        local want = types[i] or rest or '*'
+        if want ~= '*' then
+            local got = seen[key] or redis.call('TYPE', key)['ok']
+            seen[key] = got
+            if got ~= 'none' and got ~= want then
+                return fail('DURO_WRONGTYPE',
+                            key .. ' is a ' .. got .. ', expected ' .. want)
+            end
+        end
+    end
+    return nil
+end
+
+-- txn registers fn, which must find its KEYS of the given types (rest: the
+-- type of keys past the list), so that the contexts it loaded are flushed
+-- on return.
+local function txn(fn, types, rest)
     return function(keys, args)
+        local bad = check_types(keys, types, rest)
+        if bad then return bad end
         LOADED = {}
         local r = fn(keys, args)
         for _, w in ipairs(LOADED) do flush(w) end
@@ -377,16 +423,77 @@ local function start_args_ok(args)
     return true
 end
 
--- duro_start 8 wf hist wft timers idx_open idx_closed buf pa
---            id run type queue input started_data exec_timeout_ms wft_timeout_ms
+-- ---- Id reuse ------------------------------------------------------------
+
+-- Temporal's WorkflowIdReusePolicy: whether a start may make a new run of
+-- an id that already has one. A RUNNING run always refuses, except under
+-- TerminateIfRunning, which terminates it in the same call.
+local REUSE = {AllowDuplicate = true, AllowDuplicateFailedOnly = true,
+               RejectDuplicate = true, TerminateIfRunning = true}
+local FAILED_CLOSE = {FAILED = true, CANCELED = true, TERMINATED = true,
+                      TIMED_OUT = true}
+
+-- reuse_refused answers the refusal for a run `run` in `status` (nil:
+-- the id has no run), or nil when the policy allows a new run.
+local function reuse_refused(policy, status, run)
+    if not status then return nil end
+    if status == 'RUNNING' then
+        if policy == 'TerminateIfRunning' then return nil end
+    elseif policy == 'AllowDuplicate' or policy == 'TerminateIfRunning' or
+        (policy == 'AllowDuplicateFailedOnly' and FAILED_CLOSE[status]) then
+        return nil
+    end
+    return fail('DURO_ALREADY_STARTED', run .. ' ' .. status .. ' ' .. policy)
+end
+
+-- terminate_run appends WorkflowTerminated(data) and closes the run.
+local function terminate_run(w, data, reason)
+    append(w, 'WorkflowTerminated', data)
+    close(w, 'TERMINATED', 'failure',
+          '{"message":' .. json_str(reason) ..
+              ',"type":"Terminated","nonRetryable":true}')
+end
+
+-- terminate_for terminates the RUNNING run cur_run for new run `run`
+-- (TerminateIfRunning), or answers DURO_STALE when the caller's idea of
+-- the running run (cur_run, history KEYS[9]) is not the current one; it
+-- writes nothing then.
+local function terminate_for(k, hist_cur, cur_run, run)
+    local kc = {}
+    for name, key in pairs(k) do kc[name] = key end
+    kc.hist = hist_cur
+    local w = hist_cur and load_wf(kc)
+    if not current(w, cur_run) then
+        return fail('DURO_STALE', 'running run changed')
+    end
+    local reason = 'terminated by a new run ' .. run ..
+                       ' (id reuse policy TerminateIfRunning)'
+    terminate_run(w, '{"reason":' .. json_str(reason) .. '}', reason)
+    -- written now: the new run's context rewrites the same hash fields
+    flush(w)
+    return nil
+end
+
+-- duro_start 8|9 wf hist wft timers idx_open idx_closed buf pa [hist_cur]
+--            id run type queue input started_data exec_timeout_ms
+--            wft_timeout_ms [policy [cur_run]]
+-- policy is an id reuse policy (default AllowDuplicate); TerminateIfRunning
+-- with a RUNNING run needs that run's id (cur_run) and history (hist_cur).
 local function duro_start(keys, args)
     local k = start_keys(keys)
     if not start_args_ok(args) then
         return fail('DURO_BADARG', 'duro_start needs 8 arguments')
     end
+    local policy = args[9] or 'AllowDuplicate'
+    if not REUSE[policy] then
+        return fail('DURO_BADARG', 'unknown id reuse policy ' .. policy)
+    end
     local prev = redis.call('HMGET', k.wf, 'status', 'run')
+    local refused = reuse_refused(policy, prev[1], prev[2])
+    if refused then return refused end
     if prev[1] == 'RUNNING' then
-        return fail('DURO_ALREADY_STARTED', prev[2])
+        local stale = terminate_for(k, keys[9], args[10] or '', args[2])
+        if stale then return stale end
     end
     return start_run(k, args)
 end
@@ -408,14 +515,19 @@ end
 
 -- duro_signal_with_start 9 wf hist wft timers idx_open idx_closed buf pa hist_cur
 --     id run type queue input started_data exec_timeout_ms wft_timeout_ms
---     signal_data cur_run
--- Signals the running run cur_run, or starts run `run` with the signal.
+--     signal_data cur_run [policy]
+-- Signals the running run cur_run, or starts run `run` with the signal when
+-- the id reuse policy allows it (default AllowDuplicate).
 -- Returns {run, "signaled"|"started"}.
 local function duro_signal_with_start(keys, args)
     local k = start_keys(keys)
     local signal, cur_run = args[9], args[10] or ''
-    if not start_args_ok(args) or not signal then
+    local policy = args[11] or 'AllowDuplicate'
+    if not start_args_ok(args) or not signal or not keys[9] then
         return fail('DURO_BADARG', 'duro_signal_with_start arguments')
+    end
+    if not REUSE[policy] then
+        return fail('DURO_BADARG', 'unknown id reuse policy ' .. policy)
     end
     local prev = redis.call('HMGET', k.wf, 'status', 'run')
     if prev[1] == 'RUNNING' then
@@ -426,6 +538,8 @@ local function duro_signal_with_start(keys, args)
         deliver(w, 'SignalReceived', signal)
         return {cur_run, 'signaled'}
     end
+    local refused = reuse_refused(policy, prev[1], prev[2])
+    if refused then return refused end
     return {start_run(k, args, 'SignalReceived', signal), 'started'}
 end
 
@@ -619,8 +733,8 @@ local function duro_act_complete(keys, args)
         (outcome ~= 'completed' and outcome ~= 'failed') then
         return fail('DURO_BADARG', 'duro_act_complete arguments')
     end
-    ack(act, entry)
     local w = load_wf(k)
+    ack(act, entry)
     local st = w and current(w, run) and pa_state(w, seq)
     if not st or tonumber(st.attempt) ~= attempt then
         return fail('DURO_STALE', 'activity attempt no longer current')
@@ -745,11 +859,18 @@ local function duro_timer_fire(keys, args)
     if not due then return 'gone' end
     local now = now_ms()
     if tonumber(due) > now then return 'early' end
-    redis.call('ZREM', k.timers, member)
     local m = parse_member(member)
-    if not m then return 'ignored' end
-    local w = load_wf(k, now)
-    if not current(w, m.run) then return 'ignored' end
+    local w = m and load_wf(k, now)
+    if not m or not current(w, m.run) then
+        redis.call('ZREM', k.timers, member)
+        return 'ignored'
+    end
+    if m.kind == 'r' or m.kind == 's' then
+        local bad = check_types({act}, {'stream'})
+        if bad then return bad end
+    end
+    -- validated: the timer goes with the writes it causes, never before
+    redis.call('ZREM', k.timers, member)
     if m.kind == 't' then
         deliver(w, 'TimerFired', '{"seq":' .. m.a .. '}')
     elseif m.kind == 'r' then
@@ -788,29 +909,39 @@ local function duro_terminate(keys, args)
     if not current(w, w.run) then
         return fail('DURO_STALE', 'run changed, retry')
     end
-    append(w, 'WorkflowTerminated', data)
     local ok, d = pcall(cjson.decode, data)
     local reason = ok and type(d) == 'table' and type(d.reason) == 'string'
                        and d.reason or 'terminated'
-    close(w, 'TERMINATED', 'failure',
-          '{"message":' .. json_str(reason) ..
-              ',"type":"Terminated","nonRetryable":true}')
+    terminate_run(w, data, reason)
     return 'ok'
 end
 
 redis.register_function{function_name = 'duro_version',
                         callback = duro_version,
                         flags = {'no-writes'}}
-redis.register_function('duro_start', txn(duro_start))
-redis.register_function('duro_wft_complete', txn(duro_wft_complete))
-redis.register_function('duro_wft_fail', txn(duro_wft_fail))
-redis.register_function('duro_act_complete', txn(duro_act_complete))
-redis.register_function('duro_act_heartbeat', txn(duro_act_heartbeat))
-redis.register_function('duro_act_release', txn(duro_act_release))
-redis.register_function('duro_act_timeout', txn(duro_act_timeout))
-redis.register_function('duro_wft_timeout', txn(duro_wft_timeout))
-redis.register_function('duro_timer_fire', txn(duro_timer_fire))
-redis.register_function('duro_terminate', txn(duro_terminate))
-redis.register_function('duro_signal', txn(duro_signal))
-redis.register_function('duro_signal_with_start', txn(duro_signal_with_start))
-redis.register_function('duro_cancel', txn(duro_cancel))
+-- The type of each key, in KEYS order (docs/internals.md).
+local H, S, L, Z = 'hash', 'stream', 'list', 'zset'
+local START_TYPES = {H, S, S, Z, Z, Z, L, H} -- then hist_cur, a stream
+local DELIVER_TYPES = {H, S, L, S}
+
+redis.register_function('duro_start', txn(duro_start, START_TYPES, S))
+redis.register_function('duro_wft_complete',
+                        txn(duro_wft_complete, {H, S, L, S, Z, H, Z, Z}, S))
+redis.register_function('duro_wft_fail', txn(duro_wft_fail, {H, S, L, S, Z}))
+redis.register_function('duro_act_complete',
+                        txn(duro_act_complete, {H, S, L, S, Z, H, S, Z, Z}, S))
+redis.register_function('duro_act_heartbeat', txn(duro_act_heartbeat, {H, H}))
+redis.register_function('duro_act_release',
+                        txn(duro_act_release, {H, S, L, S, Z, H, S}))
+redis.register_function('duro_act_timeout',
+                        txn(duro_act_timeout, {H, S, L, S, Z, H, S}))
+redis.register_function('duro_wft_timeout', txn(duro_wft_timeout, {H, S}))
+-- act is checked by the body: it is a stream only for r and s timers
+redis.register_function('duro_timer_fire',
+                        txn(duro_timer_fire, {H, S, L, S, Z, H, '*', Z, Z}))
+redis.register_function('duro_terminate',
+                        txn(duro_terminate, {H, S, L, H, Z, Z, Z}))
+redis.register_function('duro_signal', txn(duro_signal, DELIVER_TYPES))
+redis.register_function('duro_signal_with_start',
+                        txn(duro_signal_with_start, START_TYPES, S))
+redis.register_function('duro_cancel', txn(duro_cancel, DELIVER_TYPES))

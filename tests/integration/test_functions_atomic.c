@@ -1,0 +1,537 @@
+/* test_functions_atomic.c: a Function that cannot finish writes nothing.
+ *
+ * Redis does not roll back a Function that fails halfway, so every Function
+ * checks what can fail (the type of each key) before its first write. Here
+ * each key a Function touches is replaced by a string, the Function is
+ * called with the arguments a real run gives it, and every key of the
+ * partition must read the same before and after (DUMP), the timer included.
+ * The same call on the untouched keys then succeeds, so the refusals come
+ * from the tampering and not from bad arguments.
+ *
+ * No worker runs: the test claims tasks itself (XREADGROUP), as
+ * test_fencing.c does. */
+#include <criterion/criterion.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "duro/keys.h"
+#include "harness.h"
+
+static duro_test_harness h;
+
+static void setup(void)
+{
+    duro_test_redis_start(&h);
+}
+
+TestSuite(functions_atomic, .init = setup, .fini = duro_test_fini,
+          .timeout = 60);
+
+#define MAX_ARGS 40
+
+/* ---- Redis helpers ---- */
+
+static redisReply *cmdv(redisContext *r, int argc, const char **argv)
+{
+    redisReply *rep = redisCommandArgv(r, argc, argv, NULL);
+    cr_assert(rep, "redis: %s", r->errstr);
+    return rep;
+}
+
+/* cmd runs a command given as NULL-terminated strings. */
+static redisReply *cmd(redisContext *r, ...)
+{
+    const char *argv[MAX_ARGS];
+    int n = 0;
+    va_list ap;
+    va_start(ap, r);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) && n < MAX_ARGS)
+        argv[n++] = a;
+    va_end(ap);
+    return cmdv(r, n, argv);
+}
+
+static void run_ok(redisContext *r, ...)
+{
+    const char *argv[MAX_ARGS];
+    int n = 0;
+    va_list ap;
+    va_start(ap, r);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) && n < MAX_ARGS)
+        argv[n++] = a;
+    va_end(ap);
+    redisReply *rep = cmdv(r, n, argv);
+    cr_assert_neq(rep->type, REDIS_REPLY_ERROR, "%s: %s", argv[0], rep->str);
+    freeReplyObject(rep);
+}
+
+/* snapshot: "key\ttype\thex(DUMP)\n" for every key of partition p, sorted
+ * by key. Caller frees. */
+static int by_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char *snapshot(redisContext *r, int p)
+{
+    char pattern[64];
+    snprintf(pattern, sizeof(pattern), "duro:{p%d}:*", p);
+    redisReply *keys = cmd(r, "KEYS", pattern, NULL);
+    cr_assert_eq(keys->type, REDIS_REPLY_ARRAY);
+    size_t n = keys->elements;
+    char **lines = calloc(n + 1, sizeof(char *));
+    size_t total = 1;
+    for (size_t i = 0; i < n; i++) {
+        const char *key = keys->element[i]->str;
+        redisReply *t = cmd(r, "TYPE", key, NULL);
+        redisReply *d = cmd(r, "DUMP", key, NULL);
+        size_t len = strlen(key) + strlen(t->str) + 2 * d->len + 4;
+        lines[i] = malloc(len);
+        int off = snprintf(lines[i], len, "%s\t%s\t", key, t->str);
+        for (size_t j = 0; j < d->len; j++)
+            off += snprintf(lines[i] + off, len - (size_t)off, "%02x",
+                            (unsigned char)d->str[j]);
+        snprintf(lines[i] + off, len - (size_t)off, "\n");
+        total += strlen(lines[i]);
+        freeReplyObject(t);
+        freeReplyObject(d);
+    }
+    freeReplyObject(keys);
+    qsort(lines, n, sizeof(char *), by_str);
+    char *out = malloc(total);
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        strcat(out, lines[i]);
+        free(lines[i]);
+    }
+    free(lines);
+    return out;
+}
+
+/* ---- A run in every state at once ---- */
+
+/* run_state: workflow `id` on task queue `id` (so that states never share
+ * a task stream) with a claimed workflow task
+ * (token, wft_entry), a claimed activity attempt (seq 1, act_entry), a due
+ * timer (t_member) and a due schedule-to-close timer (s_member). */
+typedef struct {
+    redisContext *r;
+    duro_client *c;
+    duro_wf_keys k;
+    char id[64];
+    char wft[DURO_KEY_MAX], act[DURO_KEY_MAX];
+    char run[DURO_UUID_LEN + 1], new_run[DURO_UUID_LEN + 1];
+    char new_hist[DURO_KEY_MAX];
+    char token[32], wft_entry[64], act_entry[64];
+    char t_member[DURO_KEY_MAX], s_member[DURO_KEY_MAX];
+} run_state;
+
+/* claim reads one entry of stream as consumer "t": its id and `field`. */
+static void claim(run_state *s, const char *stream, const char *field,
+                  char *entry, size_t esize, char *value, size_t vsize)
+{
+    redisReply *rep = cmd(s->r, "XREADGROUP", "GROUP", DURO_GROUP, "t", "COUNT",
+                          "1", "STREAMS", stream, ">", NULL);
+    cr_assert_eq(rep->type, REDIS_REPLY_ARRAY, "no task in %s", stream);
+    redisReply *e = rep->element[0]->element[1]->element[0];
+    snprintf(entry, esize, "%s", e->element[0]->str);
+    redisReply *fields = e->element[1];
+    value[0] = '\0';
+    for (size_t i = 0; i + 1 < fields->elements; i += 2)
+        if (!strcmp(fields->element[i]->str, field))
+            snprintf(value, vsize, "%s", fields->element[i + 1]->str);
+    cr_assert(value[0], "entry %s has no %s", entry, field);
+    freeReplyObject(rep);
+}
+
+static void state_init(run_state *s, const char *id)
+{
+    s->r = duro_test_redis(&h);
+    s->c = duro_test_client(&h);
+    snprintf(s->id, sizeof(s->id), "%s", id);
+    int parts = duro_client_partitions(s->c);
+    duro_test_start(s->c, id, "t", id, NULL, 0);
+    duro_wf_keys_init(&s->k, parts, id, NULL);
+    redisReply *rep = cmd(s->r, "HGET", s->k.wf, "run", NULL);
+    cr_assert_eq(rep->type, REDIS_REPLY_STRING);
+    snprintf(s->run, sizeof(s->run), "%s", rep->str);
+    freeReplyObject(rep);
+    duro_wf_keys_init(&s->k, parts, id, s->run);
+    duro_key_wft(s->wft, sizeof(s->wft), s->k.partition, id);
+    duro_key_act(s->act, sizeof(s->act), s->k.partition, id);
+    duro_uuid_v4(s->new_run);
+    duro_wf_keys nk;
+    duro_wf_keys_init(&nk, parts, id, s->new_run);
+    snprintf(s->new_hist, sizeof(s->new_hist), "%s", nk.hist);
+    run_ok(s->r, "XGROUP", "CREATE", s->wft, DURO_GROUP, "0", "MKSTREAM", NULL);
+    run_ok(s->r, "XGROUP", "CREATE", s->act, DURO_GROUP, "0", "MKSTREAM", NULL);
+
+    /* the first task schedules activity 1 (start-to-close 1s,
+     * schedule-to-close 1ms) and timer 1 (due now) */
+    char entry[64], token[32];
+    claim(s, s->wft, "token", entry, sizeof(entry), token, sizeof(token));
+    run_ok(s->r, "FCALL", "duro_wft_complete", "9", s->k.wf, s->k.hist,
+           s->k.buf, s->wft, s->k.timers, s->k.pa, s->k.idx_open,
+           s->k.idx_closed, s->act, s->run, token, entry, "{}", "2", "activity",
+           "1", "{\"seq\":1}", "9", "echo", "null", "{}", "1000", "0", "1",
+           "timer", "1", "{\"seq\":1}", "0", NULL);
+    /* a signal makes a second task outstanding; claim it and the activity */
+    cr_assert_eq(duro_client_signal(s->c, id, "poke", NULL, NULL), 0, "%s",
+                 duro_client_errstr(s->c));
+    claim(s, s->wft, "token", s->wft_entry, sizeof(s->wft_entry), s->token,
+          sizeof(s->token));
+    char seq[8];
+    claim(s, s->act, "seq", s->act_entry, sizeof(s->act_entry), seq,
+          sizeof(seq));
+    duro_timer_member(s->t_member, sizeof(s->t_member), 't', s->run, 1, 0, id,
+                      NULL, id);
+    duro_timer_member(s->s_member, sizeof(s->s_member), 's', s->run, 1, 0, id,
+                      id, id);
+    duro_test_sleep_ms(5); /* the s timer is due 1ms after scheduling */
+}
+
+/* ---- The check ---- */
+
+/* fn_call: FCALL <fn> <nkeys> keys... args... */
+typedef struct {
+    const char *argv[MAX_ARGS];
+    int argc, nkeys;
+} fn_call;
+
+static void fn_call_init(fn_call *f, const char *fn, int nkeys, ...)
+{
+    static char nk[8];
+    f->argc = 0;
+    f->argv[f->argc++] = "FCALL";
+    f->argv[f->argc++] = fn;
+    snprintf(nk, sizeof(nk), "%d", nkeys);
+    f->argv[f->argc++] = nk;
+    f->nkeys = nkeys;
+    va_list ap;
+    va_start(ap, nkeys);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) && f->argc < MAX_ARGS)
+        f->argv[f->argc++] = a;
+    va_end(ap);
+}
+
+static bool timer_present(run_state *s, const char *member)
+{
+    redisReply *rep = cmd(s->r, "ZSCORE", s->k.timers, member, NULL);
+    bool there = rep->type == REDIS_REPLY_STRING;
+    freeReplyObject(rep);
+    return there;
+}
+
+/* tamper_each_key replaces each key of the call in turn by a string, calls
+ * the Function and checks that it refused with DURO_WRONGTYPE naming the
+ * key and wrote nothing; restores the key; finally calls it untouched and
+ * expects `ok_reply` (a substring of the reply, or NULL: any non-error). */
+static void tamper_each_key(run_state *s, fn_call *f, const char *ok_reply)
+{
+    for (int i = 0; i < f->nkeys; i++) {
+        const char *key = f->argv[3 + i];
+        bool dup = false;
+        for (int j = 0; j < i; j++)
+            dup = dup || strcmp(key, f->argv[3 + j]) == 0;
+        if (dup) continue;
+        redisReply *dump = cmd(s->r, "DUMP", key, NULL);
+        run_ok(s->r, "DEL", key, NULL);
+        run_ok(s->r, "SET", key, "tampered", NULL);
+        char *before = snapshot(s->r, s->k.partition);
+        bool t_before = timer_present(s, s->t_member);
+        bool s_before = timer_present(s, s->s_member);
+
+        redisReply *rep = cmdv(s->r, f->argc, f->argv);
+        char *after = snapshot(s->r, s->k.partition);
+        cr_assert_str_eq(after, before,
+                         "%s with %s a string changed the partition",
+                         f->argv[1], key);
+        cr_assert_eq(rep->type, REDIS_REPLY_ERROR,
+                     "%s with %s a string succeeded", f->argv[1], key);
+        cr_assert(strncmp(rep->str, "DURO_WRONGTYPE ", 15) == 0 &&
+                      strstr(rep->str, key) && strstr(rep->str, "a string"),
+                  "%s with %s a string: %s", f->argv[1], key, rep->str);
+        cr_assert_eq(timer_present(s, s->t_member), t_before);
+        cr_assert_eq(timer_present(s, s->s_member), s_before);
+        freeReplyObject(rep);
+        free(before);
+        free(after);
+
+        run_ok(s->r, "DEL", key, NULL);
+        if (dump->type == REDIS_REPLY_STRING) {
+            const char *argv[] = {"RESTORE", key, "0", dump->str};
+            size_t lens[] = {7, strlen(key), 1, dump->len};
+            redisReply *r = redisCommandArgv(s->r, 4, argv, lens);
+            cr_assert(r && r->type != REDIS_REPLY_ERROR, "restore %s", key);
+            freeReplyObject(r);
+        }
+        freeReplyObject(dump);
+    }
+    char *before = snapshot(s->r, s->k.partition);
+    redisReply *rep = cmdv(s->r, f->argc, f->argv);
+    cr_assert_neq(rep->type, REDIS_REPLY_ERROR, "%s untouched: %s", f->argv[1],
+                  rep->str);
+    if (ok_reply)
+        cr_assert(rep->type == REDIS_REPLY_STRING && strstr(rep->str, ok_reply),
+                  "%s untouched answered %s, not %s", f->argv[1],
+                  rep->type == REDIS_REPLY_STRING ? rep->str : "(array)",
+                  ok_reply);
+    freeReplyObject(rep);
+    char *after = snapshot(s->r, s->k.partition);
+    cr_assert_str_neq(after, before, "%s untouched changed nothing",
+                      f->argv[1]);
+    free(before);
+    free(after);
+}
+
+/* ---- One test per Function ---- */
+
+#define K_DELIVER(s) (s)->k.wf, (s)->k.hist, (s)->k.buf, (s)->wft
+
+Test(functions_atomic, timer_fire_keeps_its_timer_when_it_cannot_fire)
+{
+    run_state s;
+    state_init(&s, "tf-t");
+    fn_call f;
+    fn_call_init(&f, "duro_timer_fire", 9, K_DELIVER(&s), s.k.timers, s.k.pa,
+                 s.k.timers, s.k.idx_open, s.k.idx_closed, s.t_member, NULL);
+    tamper_each_key(&s, &f, "fired");
+    cr_assert_not(timer_present(&s, s.t_member));
+    duro_test_finish(&h);
+}
+
+Test(functions_atomic, timer_fire_of_an_activity_timeout)
+{
+    run_state s;
+    state_init(&s, "tf-s");
+    fn_call f;
+    fn_call_init(&f, "duro_timer_fire", 9, K_DELIVER(&s), s.k.timers, s.k.pa,
+                 s.act, s.k.idx_open, s.k.idx_closed, s.s_member, NULL);
+    tamper_each_key(&s, &f, "fired");
+    duro_test_finish(&h);
+}
+
+Test(functions_atomic, signal_and_cancel)
+{
+    run_state s;
+    state_init(&s, "sig");
+    fn_call f;
+    fn_call_init(&f, "duro_signal", 4, K_DELIVER(&s), s.run,
+                 "{\"name\":\"x\",\"input\":null}", NULL);
+    tamper_each_key(&s, &f, s.run);
+    fn_call_init(&f, "duro_cancel", 4, K_DELIVER(&s), s.run, "{}", NULL);
+    tamper_each_key(&s, &f, "ok");
+    duro_test_finish(&h);
+}
+
+Test(functions_atomic, start_and_signal_with_start)
+{
+    run_state s;
+    state_init(&s, "st");
+    fn_call f;
+    fn_call_init(&f, "duro_signal_with_start", 9, s.k.wf, s.new_hist, s.wft,
+                 s.k.timers, s.k.idx_open, s.k.idx_closed, s.k.buf, s.k.pa,
+                 s.k.hist, s.id, s.new_run, "t", s.id, "null", "{}", "0",
+                 "10000", "{\"name\":\"x\",\"input\":null}", s.run,
+                 "AllowDuplicate", NULL);
+    tamper_each_key(&s, &f, NULL);
+    /* TerminateIfRunning touches the running run and the new one */
+    fn_call_init(&f, "duro_start", 9, s.k.wf, s.new_hist, s.wft, s.k.timers,
+                 s.k.idx_open, s.k.idx_closed, s.k.buf, s.k.pa, s.k.hist, s.id,
+                 s.new_run, "t", s.id, "null", "{}", "0", "10000",
+                 "TerminateIfRunning", s.run, NULL);
+    tamper_each_key(&s, &f, s.new_run);
+    duro_test_finish(&h);
+}
+
+Test(functions_atomic, workflow_task_calls)
+{
+    run_state s;
+    state_init(&s, "wft");
+    fn_call f;
+    fn_call_init(&f, "duro_wft_timeout", 2, s.k.wf, s.wft, s.run, s.token,
+                 s.wft_entry, "999999", NULL);
+    tamper_each_key(&s, &f, "timedout");
+
+    state_init(&s, "wft-fail");
+    fn_call_init(&f, "duro_wft_fail", 5, K_DELIVER(&s), s.k.timers, s.run,
+                 s.token, s.wft_entry, "boom", "0", NULL);
+    tamper_each_key(&s, &f, "ok");
+
+    state_init(&s, "wft-done");
+    fn_call_init(&f, "duro_wft_complete", 9, K_DELIVER(&s), s.k.timers, s.k.pa,
+                 s.k.idx_open, s.k.idx_closed, s.act, s.run, s.token,
+                 s.wft_entry, "{}", "2", "timer", "2", "{\"seq\":2}", "60000",
+                 "complete", "{\"result\":1}", "1", NULL);
+    tamper_each_key(&s, &f, NULL);
+    duro_test_finish(&h);
+}
+
+Test(functions_atomic, activity_calls)
+{
+    run_state s;
+    state_init(&s, "act-hb");
+    fn_call f;
+    fn_call_init(&f, "duro_act_heartbeat", 2, s.k.wf, s.k.pa, s.run, "1", "1",
+                 "{\"p\":1}", NULL);
+    tamper_each_key(&s, &f, "ok");
+    fn_call_init(&f, "duro_act_release", 7, K_DELIVER(&s), s.k.timers, s.k.pa,
+                 s.act, s.run, "1", "1", s.act_entry, NULL);
+    tamper_each_key(&s, &f, "released");
+
+    state_init(&s, "act-to");
+    fn_call_init(&f, "duro_act_timeout", 7, K_DELIVER(&s), s.k.timers, s.k.pa,
+                 s.act, s.run, "1", "1", s.act_entry, "5000", "-1", NULL);
+    tamper_each_key(&s, &f, "timedout");
+
+    state_init(&s, "act-done");
+    fn_call_init(&f, "duro_act_complete", 9, K_DELIVER(&s), s.k.timers, s.k.pa,
+                 s.act, s.k.idx_open, s.k.idx_closed, s.run, "1", "1",
+                 s.act_entry, "completed", "{\"seq\":1}", "-1", "", NULL);
+    tamper_each_key(&s, &f, "resolved");
+    duro_test_finish(&h);
+}
+
+Test(functions_atomic, terminate)
+{
+    run_state s;
+    state_init(&s, "term");
+    fn_call f;
+    fn_call_init(&f, "duro_terminate", 7, s.k.wf, s.k.hist, s.k.buf, s.k.pa,
+                 s.k.timers, s.k.idx_open, s.k.idx_closed,
+                 "{\"reason\":\"test\"}", NULL);
+    tamper_each_key(&s, &f, "ok");
+    duro_test_finish(&h);
+}
+
+/* refused_whole calls f and expects an error starting with `word`, with
+ * the partition unchanged. */
+static void refused_whole(run_state *s, fn_call *f, const char *word)
+{
+    char *before = snapshot(s->r, s->k.partition);
+    redisReply *rep = cmdv(s->r, f->argc, f->argv);
+    char *after = snapshot(s->r, s->k.partition);
+    cr_assert_str_eq(after, before, "%s changed the partition", f->argv[1]);
+    cr_assert(rep->type == REDIS_REPLY_ERROR &&
+                  strncmp(rep->str, word, strlen(word)) == 0,
+              "%s: %s", f->argv[1], rep->str ? rep->str : "(not an error)");
+    freeReplyObject(rep);
+    free(before);
+    free(after);
+}
+
+/* A history with an event added by hand past its length would make the
+ * first XADD fail after earlier writes (an ack, a ZREM): refused first. */
+Test(functions_atomic, a_history_with_events_past_its_length_is_refused)
+{
+    run_state s;
+    state_init(&s, "tail");
+    redisReply *good = cmd(s.r, "DUMP", s.k.hist, NULL);
+    run_ok(s.r, "XADD", s.k.hist, "99-0", "type", "Garbage", NULL);
+    fn_call f;
+    fn_call_init(&f, "duro_timer_fire", 9, K_DELIVER(&s), s.k.timers, s.k.pa,
+                 s.k.timers, s.k.idx_open, s.k.idx_closed, s.t_member, NULL);
+    refused_whole(&s, &f, "DURO_CORRUPT ");
+    cr_assert(timer_present(&s, s.t_member));
+    fn_call_init(&f, "duro_wft_complete", 9, K_DELIVER(&s), s.k.timers, s.k.pa,
+                 s.k.idx_open, s.k.idx_closed, s.act, s.run, s.token,
+                 s.wft_entry, "{}", "1", "marker", "{}", NULL);
+    refused_whole(&s, &f, "DURO_CORRUPT ");
+    fn_call_init(&f, "duro_act_complete", 9, K_DELIVER(&s), s.k.timers, s.k.pa,
+                 s.act, s.k.idx_open, s.k.idx_closed, s.run, "1", "1",
+                 s.act_entry, "completed", "{\"seq\":1}", "-1", "", NULL);
+    refused_whole(&s, &f, "DURO_CORRUPT ");
+    /* the same through the client: a clear error, DURO_EPROTO */
+    cr_assert_eq(duro_client_terminate(s.c, s.id, "x"), DURO_EPROTO);
+    cr_assert(strstr(duro_client_errstr(s.c), "past its length"), "%s",
+              duro_client_errstr(s.c));
+    /* the history as it was lets the calls through again */
+    run_ok(s.r, "DEL", s.k.hist, NULL);
+    const char *argv[] = {"RESTORE", s.k.hist, "0", good->str};
+    size_t lens[] = {7, strlen(s.k.hist), 1, good->len};
+    freeReplyObject(redisCommandArgv(s.r, 4, argv, lens));
+    freeReplyObject(good);
+    tamper_each_key(&s, &f, "resolved");
+    duro_test_finish(&h);
+}
+
+/* ---- Out of memory ---- */
+
+static long long used_memory(redisContext *r)
+{
+    redisReply *rep = cmd(r, "INFO", "memory", NULL);
+    const char *p = strstr(rep->str, "used_memory:");
+    cr_assert(p);
+    long long n = atoll(p + strlen("used_memory:"));
+    freeReplyObject(rep);
+    return n;
+}
+
+/* Under maxmemory + noeviction Redis refuses a Function that may write
+ * before it starts (the library declares no allow-oom), and never stops
+ * one midway: all or nothing without any check of ours. */
+Test(functions_atomic, out_of_memory_refuses_a_call_whole)
+{
+    run_state s;
+    state_init(&s, "oom");
+    run_ok(s.r, "CONFIG", "SET", "maxmemory-policy", "noeviction", NULL);
+
+    /* over the limit at the start: refused, nothing written */
+    run_ok(s.r, "CONFIG", "SET", "maxmemory", "1", NULL);
+    char *before = snapshot(s.r, s.k.partition);
+    int rc = duro_client_signal(s.c, s.id, "x", NULL, NULL);
+    cr_assert_eq(rc, DURO_EAGAIN, "signal under OOM: %d %s", rc,
+                 duro_client_errstr(s.c));
+    redisReply *rep =
+        cmd(s.r, "FCALL", "duro_timer_fire", "9", s.k.wf, s.k.hist, s.k.buf,
+            s.wft, s.k.timers, s.k.pa, s.k.timers, s.k.idx_open, s.k.idx_closed,
+            s.t_member, NULL);
+    cr_assert(rep->type == REDIS_REPLY_ERROR && !strncmp(rep->str, "OOM", 3),
+              "timer fire under OOM: %s", rep->str ? rep->str : "?");
+    freeReplyObject(rep);
+    char *after = snapshot(s.r, s.k.partition);
+    cr_assert_str_eq(after, before);
+    cr_assert(timer_present(&s, s.t_member));
+    free(before);
+    free(after);
+
+    /* under the limit at the start, over it midway: with a 2 MB input
+     * Redis holds about 4.3 MB more before the call (query buffer and
+     * arguments) and 6.8 MB after it (the input stored twice, in the
+     * activity task and the pending activity); a limit at 5.5 MB is crossed
+     * inside the call, which still completes whole */
+    run_ok(s.r, "CONFIG", "SET", "maxmemory", "0", NULL);
+    char limit[32];
+    long long base = used_memory(s.r);
+    snprintf(limit, sizeof(limit), "%lld", base + 5632 * 1024);
+    run_ok(s.r, "CONFIG", "SET", "maxmemory", limit, NULL);
+    size_t big = 2 * 1024 * 1024 - 64;
+    char *input = malloc(big + 3);
+    input[0] = '"';
+    memset(input + 1, 'x', big);
+    strcpy(input + 1 + big, "\"");
+    rep = cmd(s.r, "FCALL", "duro_wft_complete", "9", s.k.wf, s.k.hist, s.k.buf,
+              s.wft, s.k.timers, s.k.pa, s.k.idx_open, s.k.idx_closed, s.act,
+              s.run, s.token, s.wft_entry, "{}", "1", "activity", "2",
+              "{\"seq\":2}", "9", "echo", input, "{}", "0", "0", "0", NULL);
+    cr_assert_eq(rep->type, REDIS_REPLY_ARRAY, "big commit: %s",
+                 rep->str ? rep->str : "?");
+    freeReplyObject(rep);
+    free(input);
+    cr_assert_gt(used_memory(s.r), atoll(limit), "the call stayed under");
+    rep = cmd(s.r, "HSTRLEN", s.k.pa, "2.input", NULL);
+    cr_assert_eq(rep->integer, (long long)big + 2);
+    freeReplyObject(rep);
+    rep = cmd(s.r, "HGET", s.k.wf, "wft", NULL);
+    cr_assert_str_eq(rep->str, "0", "the commit stopped before its end");
+    freeReplyObject(rep);
+    /* and the next call is refused whole */
+    cr_assert_eq(duro_client_signal(s.c, s.id, "x", NULL, NULL), DURO_EAGAIN);
+    run_ok(s.r, "CONFIG", "SET", "maxmemory", "0", NULL);
+    duro_test_finish(&h);
+}
