@@ -460,6 +460,57 @@ Test(functions_atomic, a_history_with_events_past_its_length_is_refused)
     duro_test_finish(&h);
 }
 
+/* End to end: a timer due while its history is damaged is refused, stays,
+ * and fires once the history is repaired. */
+Test(functions_atomic, a_refused_timer_fires_once_the_history_is_repaired)
+{
+    pid_t sched = duro_test_spawn(&h, "duro-scheduler", NULL);
+    duro_test_spawn(&h, "duro-test-worker", NULL);
+    duro_client *c = duro_test_client(&h);
+    redisContext *r = duro_test_redis(&h);
+    duro_test_start(c, "fix", "sleep", "test", "{\"ms\":500}", 0);
+    cJSON *hist = NULL;
+    cr_assert(duro_test_wait_until(
+        (cJSON_Delete(hist), hist = duro_test_history(c, "fix"),
+         duro_test_count_events(hist, "TimerStarted") == 1),
+        10000));
+    cJSON_Delete(hist);
+    cJSON *d = NULL;
+    cr_assert_eq(duro_client_describe(c, "fix", &d), 0);
+    duro_wf_keys k;
+    duro_wf_keys_init(&k, duro_client_partitions(c), "fix",
+                      duro_test_str(d, "runId"));
+    char member[DURO_KEY_MAX];
+    duro_timer_member(member, sizeof(member), 't', duro_test_str(d, "runId"), 1,
+                      0, "test", NULL, "fix");
+    cJSON_Delete(d);
+
+    redisReply *good = cmd(r, "DUMP", k.hist, NULL);
+    run_ok(r, "DEL", k.hist, NULL);
+    run_ok(r, "SET", k.hist, "damaged", NULL);
+    cr_assert(duro_test_wait_until(
+        duro_test_log_contains(&h, sched, "FIRE FAILED"), 5000));
+    redisReply *rep = cmd(r, "ZSCORE", k.timers, member, NULL);
+    cr_assert_eq(rep->type, REDIS_REPLY_STRING, "the refused timer is gone");
+    freeReplyObject(rep);
+    cr_assert(duro_test_log_contains(&h, sched, "DURO_WRONGTYPE"));
+
+    run_ok(r, "DEL", k.hist, NULL);
+    const char *argv[] = {"RESTORE", k.hist, "0", good->str};
+    size_t lens[] = {7, strlen(k.hist), 1, good->len};
+    freeReplyObject(redisCommandArgv(r, 4, argv, lens));
+    freeReplyObject(good);
+    d = duro_test_result(c, "fix", 10000);
+    cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED");
+    cJSON_Delete(d);
+    hist = duro_test_history(c, "fix");
+    cr_assert_eq(duro_test_count_events(hist, "TimerFired"), 1);
+    cJSON_Delete(hist);
+    duro_client_free(c);
+    redisFree(r);
+    duro_test_finish(&h);
+}
+
 /* ---- Out of memory ---- */
 
 static long long used_memory(redisContext *r)
