@@ -90,6 +90,9 @@ const char *cli_get(const cli_ctx *ctx, const char *name);
 /* cli_get_duration: parses a duration option into *ms (unchanged when the
  * option is absent). Returns 0 or -1 after printing a usage error. */
 int cli_get_duration(const cli_ctx *ctx, const char *name, int64_t *ms);
+/* cli_get_id_reuse: option --id-reuse-policy into *p (unchanged when
+ * absent). Returns 0 or -1 after printing a usage error. */
+int cli_get_id_reuse(const cli_ctx *ctx, duro_id_reuse_policy *p);
 /* cli_get_input: the JSON text of option `name`, or the content of the
  * file named by option `file_name` (- = stdin) in *owned (caller frees).
  * *input stays NULL when neither is given. Returns 0, or CLI_USAGE /

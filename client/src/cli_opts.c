@@ -165,6 +165,17 @@ int cli_get_duration(const cli_ctx *ctx, const char *name, int64_t *ms)
     return 0;
 }
 
+int cli_get_id_reuse(const cli_ctx *ctx, duro_id_reuse_policy *p)
+{
+    const char *v = cli_get(ctx, "id-reuse-policy");
+    if (!v || duro_id_reuse_policy_parse(v, p) == 0) return 0;
+    cli_usage(ctx,
+              "--id-reuse-policy: \"%s\" is not one of " DURO_ID_REUSE_POLICIES
+              " (or kebab-case: reject-duplicate, ...)",
+              v);
+    return -1;
+}
+
 /* read_input reads at most the payload limit + 1 bytes of path (so that
  * the client reports an oversized input). NULL after printing an error. */
 static char *read_input(const char *path)

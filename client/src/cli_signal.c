@@ -63,6 +63,10 @@ const cli_opt cli_signal_with_start_opts[] = {
      "limit on the whole workflow, if started (default none)", false},
     {"task-timeout", 0, "DURATION",
      "limit on one workflow task, if started (default 10s)", false},
+    {"id-reuse-policy", 0, "POLICY",
+     "AllowDuplicate (default), AllowDuplicateFailedOnly, RejectDuplicate "
+     "or TerminateIfRunning, if none runs",
+     false},
     {0},
 };
 
@@ -74,7 +78,8 @@ int cli_signal_with_start(cli_ctx *ctx)
     o.task_queue = cli_get(ctx, "task-queue");
     o.input = cli_get(ctx, "input");
     if (cli_get_duration(ctx, "execution-timeout", &o.execution_timeout_ms) ||
-        cli_get_duration(ctx, "task-timeout", &o.task_timeout_ms))
+        cli_get_duration(ctx, "task-timeout", &o.task_timeout_ms) ||
+        cli_get_id_reuse(ctx, &o.id_reuse_policy))
         return CLI_USAGE;
     if (cli_connect(ctx)) return CLI_FAILED;
     const char *name = cli_get(ctx, "name");

@@ -27,6 +27,10 @@ static const cli_opt START_OPTS[] = {
      "limit on the whole workflow, e.g. 1h (default none)", false},
     {"task-timeout", 0, "DURATION", "limit on one workflow task (default 10s)",
      false},
+    {"id-reuse-policy", 0, "POLICY",
+     "AllowDuplicate (default), AllowDuplicateFailedOnly, RejectDuplicate "
+     "or TerminateIfRunning",
+     false},
     {0},
 };
 
@@ -37,7 +41,8 @@ static int cmd_start(cli_ctx *ctx)
     o.type = cli_get(ctx, "type");
     o.task_queue = cli_get(ctx, "task-queue");
     if (cli_get_duration(ctx, "execution-timeout", &o.execution_timeout_ms) ||
-        cli_get_duration(ctx, "task-timeout", &o.task_timeout_ms))
+        cli_get_duration(ctx, "task-timeout", &o.task_timeout_ms) ||
+        cli_get_id_reuse(ctx, &o.id_reuse_policy))
         return CLI_USAGE;
     char *text;
     int rc = cli_get_input(ctx, "input", "input-file", &o.input, &text);

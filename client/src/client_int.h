@@ -71,6 +71,11 @@ int duro__read_head(duro_client *c, const char *id, duro__wf_head *h);
  */
 int duro__check_start(duro_client *c, const duro_start_opts *o);
 
+/* duro__already_fail reports a DURO_ALREADY_STARTED reply (errstr) for
+ * workflow id: the run holding the id, its status, the refusing id reuse
+ * policy. Returns DURO_EALREADY (client_start.c). */
+int duro__already_fail(duro_client *c, const char *errstr, const char *id);
+
 /* duro__started_data: WorkflowStarted's data for run, with the input text
  * embedded verbatim. Caller frees with cJSON_free; NULL when out of memory. */
 char *duro__started_data(const duro_start_opts *o, const char *run);

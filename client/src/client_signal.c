@@ -26,6 +26,8 @@ static int fcall_fail(duro_client *c, const redisReply *r, const char *id,
     const char *rest = strchr(e, ' ');
     int code = duro_redis_error_code(e);
     switch (code) {
+    case DURO_EALREADY: /* signal-with-start refused by id reuse policy */
+        return duro__already_fail(c, e, id);
     case DURO_ENOTFOUND:
         return duro__fail(c, code, "workflow %s not found", id);
     case DURO_ENOTRUNNING:
@@ -149,7 +151,7 @@ static int sws_reply(duro_client *c, const redisReply *r,
 
 /* FCALL duro_signal_with_start 9 wf hist wft timers idx_open idx_closed buf
  *       pa hist_cur  id run type queue input started_data exec_timeout_ms
- *       wft_timeout_ms signal_data cur_run
+ *       wft_timeout_ms signal_data cur_run policy
  * hist is the new run's history; hist_cur the running run's (or the new
  * one's when none runs). */
 static int sws_call(duro_client *c, const duro_start_opts *o,
@@ -181,6 +183,7 @@ static int sws_call(duro_client *c, const duro_start_opts *o,
                                          : DURO_DEFAULT_TASK_TIMEOUT_MS));
     duro_argv_push(&a, sig);
     duro_argv_push(&a, running ? h->run : "");
+    duro_argv_push(&a, duro_id_reuse_policy_name(o->id_reuse_policy));
     int rc;
     redisReply *r = duro__call(c, &a, true, &rc);
     duro_argv_free(&a);

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "client_int.h"
 #include "duro/json.h"
@@ -10,17 +11,63 @@
 /* 100 years: the bound duro_duration_parse also applies. */
 #define MAX_TIMEOUT_MS (100LL * 365 * 86400 * 1000)
 
+/* ---- Id reuse policy ---- */
+
+static const struct {
+    const char *name, *kebab;
+} POLICIES[] = {
+    [DURO_ID_REUSE_ALLOW_DUPLICATE] = {"AllowDuplicate", "allow-duplicate"},
+    [DURO_ID_REUSE_ALLOW_DUPLICATE_FAILED_ONLY] =
+        {"AllowDuplicateFailedOnly", "allow-duplicate-failed-only"},
+    [DURO_ID_REUSE_REJECT_DUPLICATE] = {"RejectDuplicate", "reject-duplicate"},
+    [DURO_ID_REUSE_TERMINATE_IF_RUNNING] = {"TerminateIfRunning",
+                                            "terminate-if-running"},
+};
+#define NPOLICIES (sizeof(POLICIES) / sizeof(POLICIES[0]))
+
+int duro_id_reuse_policy_parse(const char *name, duro_id_reuse_policy *out)
+{
+    for (size_t i = 0; name && i < NPOLICIES; i++) {
+        if (strcasecmp(name, POLICIES[i].name) == 0 ||
+            strcasecmp(name, POLICIES[i].kebab) == 0) {
+            *out = (duro_id_reuse_policy)i;
+            return 0;
+        }
+    }
+    return DURO_EINVAL;
+}
+
+const char *duro_id_reuse_policy_name(duro_id_reuse_policy p)
+{
+    return (unsigned)p < NPOLICIES ? POLICIES[p].name : NULL;
+}
+
+/* duro__already_fail explains DURO_ALREADY_STARTED <run> <status> <policy>:
+ * which run holds the id, in what state, and the policy that refused. */
+int duro__already_fail(duro_client *c, const char *errstr, const char *id)
+{
+    char run[DURO_UUID_LEN + 1] = "?", status[16] = "?", policy[32] = "?";
+    const char *rest = strchr(errstr, ' ');
+    if (rest) sscanf(rest, " %36s %15s %31s", run, status, policy);
+    if (strcmp(status, "RUNNING") == 0)
+        return duro__fail(c, DURO_EALREADY,
+                          "workflow %s already started (run %s is RUNNING); "
+                          "id reuse policy %s refuses a new run",
+                          id, run, policy);
+    return duro__fail(c, DURO_EALREADY,
+                      "workflow %s already has run %s (%s); id reuse policy "
+                      "%s refuses a new run",
+                      id, run, status, policy);
+}
+
 /* fcall_fail turns a Function error reply into a code and message. */
 static int fcall_fail(duro_client *c, const redisReply *r, const char *id)
 {
     const char *e = r->str ? r->str : "";
     int code = duro_redis_error_code(e);
     switch (code) {
-    case DURO_EALREADY: {
-        const char *run = strchr(e, ' ');
-        return duro__fail(c, code, "workflow %s already started (run %.64s)",
-                          id, run ? run + 1 : "?");
-    }
+    case DURO_EALREADY:
+        return duro__already_fail(c, e, id);
     case DURO_ENOTFOUND:
         return duro__fail(c, code, "workflow %s not found", id);
     case DURO_ENOTRUNNING:
@@ -45,6 +92,11 @@ int duro__check_start(duro_client *c, const duro_start_opts *o)
         return duro__fail(c, DURO_EINVAL, "execution timeout out of range");
     if (o->task_timeout_ms < 0 || o->task_timeout_ms > MAX_TIMEOUT_MS)
         return duro__fail(c, DURO_EINVAL, "task timeout out of range");
+    if (!duro_id_reuse_policy_name(o->id_reuse_policy))
+        return duro__fail(
+            c, DURO_EINVAL,
+            "id reuse policy %d is not one of " DURO_ID_REUSE_POLICIES,
+            (int)o->id_reuse_policy);
     const char *in = o->input ? o->input : "null";
     cJSON *parsed = NULL;
     int rc = duro_json_parse(in, strlen(in), DURO_DEFAULT_MAX_PAYLOAD, &parsed,
@@ -73,14 +125,13 @@ char *duro__started_data(const duro_start_opts *o, const char *run)
     return s;
 }
 
-/* FCALL duro_start 8 wf history wft timers idx_open idx_closed buf pa
- *       id run type queue input started_data exec_timeout_ms wft_timeout_ms */
-int duro_client_start(duro_client *c, const duro_start_opts *o,
-                      char run_id[DURO_UUID_LEN + 1])
+/* FCALL duro_start 8|9 wf history wft timers idx_open idx_closed buf pa
+ *       [hist_cur]  id run type queue input started_data exec_timeout_ms
+ *       wft_timeout_ms policy [cur_run]
+ * cur is the run found RUNNING (TerminateIfRunning only), else NULL. */
+static int start_once(duro_client *c, const duro_start_opts *o,
+                      const duro__wf_head *cur, char run_id[DURO_UUID_LEN + 1])
 {
-    int rc = duro__check_start(c, o);
-    if (rc < 0) return rc;
-    const char *input_text = o->input ? o->input : "null";
     char run[DURO_UUID_LEN + 1];
     duro_uuid_v4(run);
     char *data = duro__started_data(o, run);
@@ -90,20 +141,24 @@ int duro_client_start(duro_client *c, const duro_start_opts *o,
     char wft[DURO_KEY_MAX];
     duro_key_wft(wft, sizeof(wft), k.partition, o->task_queue);
 
-    const char *keys[] = {k.wf,       k.hist,       wft,   k.timers,
-                          k.idx_open, k.idx_closed, k.buf, k.pa};
+    const char *keys[] = {k.wf,     k.hist,     wft,
+                          k.timers, k.idx_open, k.idx_closed,
+                          k.buf,    k.pa,       cur ? cur->k.hist : NULL};
     duro_argv a;
-    duro_argv_fcall(&a, "duro_start", 8, keys);
+    duro_argv_fcall(&a, "duro_start", cur ? 9 : 8, keys);
     duro_argv_push(&a, o->workflow_id);
     duro_argv_push(&a, run);
     duro_argv_push(&a, o->type);
     duro_argv_push(&a, o->task_queue);
-    duro_argv_push(&a, input_text);
+    duro_argv_push(&a, o->input ? o->input : "null");
     duro_argv_push(&a, data);
     duro_argv_pushll(&a, (long long)o->execution_timeout_ms);
     duro_argv_pushll(&a, (long long)(o->task_timeout_ms > 0
                                          ? o->task_timeout_ms
                                          : DURO_DEFAULT_TASK_TIMEOUT_MS));
+    duro_argv_push(&a, duro_id_reuse_policy_name(o->id_reuse_policy));
+    if (cur) duro_argv_push(&a, cur->run);
+    int rc;
     redisReply *r = duro__call(c, &a, true, &rc);
     duro_argv_free(&a);
     cJSON_free(data);
@@ -113,6 +168,32 @@ int duro_client_start(duro_client *c, const duro_start_opts *o,
     else
         snprintf(run_id, DURO_UUID_LEN + 1, "%s", run);
     freeReplyObject(r);
+    return rc;
+}
+
+int duro_client_start(duro_client *c, const duro_start_opts *o,
+                      char run_id[DURO_UUID_LEN + 1])
+{
+    int rc = duro__check_start(c, o);
+    if (rc < 0) return rc;
+    if (o->id_reuse_policy != DURO_ID_REUSE_TERMINATE_IF_RUNNING)
+        return start_once(c, o, NULL, run_id);
+    /* The Function terminates the run it finds RUNNING only if it is the
+     * one named here (its history is a key of the call): DURO_STALE means
+     * another run took its place in between; read it again. */
+    rc = DURO_ESTALE;
+    for (int i = 0; i < 3 && rc == DURO_ESTALE; i++) {
+        duro__wf_head h;
+        rc = duro__read_head(c, o->workflow_id, &h);
+        if (rc < 0 && rc != DURO_ENOTFOUND) return rc;
+        bool running = rc == 0 && strcmp(h.status, "RUNNING") == 0;
+        rc = start_once(c, o, running ? &h : NULL, run_id);
+    }
+    if (rc == DURO_ESTALE)
+        duro__fail(c, rc,
+                   "workflow %s: its running run kept changing; try "
+                   "again",
+                   o->workflow_id);
     return rc;
 }
 

@@ -7,10 +7,17 @@
 --  * user payloads (inputs, results, event data) are never decoded here,
 --    only stored and concatenated, so no JSON number ever loses precision;
 --  * a Function validates first and writes after, so an error leaves
---    nothing half done;
+--    nothing half done (Redis does not roll back a Function that fails
+--    halfway): each is registered with the type of each of its KEYS,
+--    which txn checks before calling it, but for keys the Function reads
+--    before its first write or only deletes (check_types); a key of
+--    another type answers DURO_WRONGTYPE. load_wf refuses a history with
+--    events past its length (DURO_CORRUPT), where the first XADD would
+--    fail. Out of memory needs no check: Redis refuses a Function that may
+--    write before it starts (no allow-oom flag) and never stops one midway;
 --  * time is Redis' own (TIME).
 
-local DURO_LIBRARY_VERSION = 7
+local DURO_LIBRARY_VERSION = 8
 local GROUP = 'duro'
 
 -- ---- Helpers -------------------------------------------------------------
@@ -26,6 +33,27 @@ end
 
 local function fail(code, msg)
     return redis.error_reply(code .. ' ' .. (msg or ''))
+end
+
+-- wrongtype raises DURO_WRONGTYPE for key, found not to be a `want`.
+local function wrongtype(key, want)
+    local got = redis.call('TYPE', key)['ok']
+    error({err = 'DURO_WRONGTYPE ' .. key .. ' is a ' .. got ..
+               ', expected ' .. want})
+end
+
+-- read runs a read command on key (a `want`): a key of another type raises
+-- DURO_WRONGTYPE naming it, so that a key read before the first write
+-- needs no TYPE of its own (see check_types).
+local function read(want, cmd, key, ...)
+    local r = redis.pcall(cmd, key, ...)
+    if type(r) == 'table' and r.err then
+        if string.find(r.err, 'WRONGTYPE', 1, true) then
+            wrongtype(key, want)
+        end
+        error(r)
+    end
+    return r
 end
 
 local function partition_of(key)
@@ -92,12 +120,23 @@ local LOADED = {}
 -- load_wf reads the workflow hash into a context. k names the keys the
 -- caller passed: wf, hist, buf, wft, timers, pa, idx_open, idx_closed.
 local function load_wf(k, now)
-    local v = redis.call('HMGET', k.wf, unpack(WF_FIELDS))
+    local v = read('hash', 'HMGET', k.wf, unpack(WF_FIELDS))
     local w = {k = k, now = now or now_ms(), dirty = {}}
     for i, f in ipairs(WF_FIELDS) do w[f] = v[i] end
     if not w.run then return nil end
     w.id = string.match(k.wf, ':wf:(.*)$')
     w.hlen = tonumber(w.hlen) or 0
+    -- append's XADD <hlen+1>-0 fails on a history that already has a later
+    -- event (added by hand, or hlen damaged): refuse the call now, before
+    -- its first write, rather than at that XADD
+    if k.hist and string.sub(k.hist, -(#w.run + 1)) == ':' .. w.run then
+        local later = read('stream', 'XREVRANGE', k.hist, '+',
+                           '(' .. str(w.hlen) .. '-0', 'COUNT', 1)
+        if #later > 0 then
+            error({err = 'DURO_CORRUPT ' .. k.hist .. ' has event ' ..
+                       later[1][1] .. ' past its length ' .. str(w.hlen)})
+        end
+    end
     LOADED[#LOADED + 1] = w
     return w
 end
@@ -119,9 +158,50 @@ local function flush(w)
     w.dirty = {}
 end
 
--- txn registers fn so that the contexts it loaded are flushed on return.
-local function txn(fn)
+-- check_types answers an error reply when KEYS has fewer keys than types
+-- lists, or a key exists with another type than its entry. Redis does not
+-- roll back a Function that fails halfway, so a key made a string by hand
+-- must stop the call before its first write, not at the XADD that would
+-- fail after a ZREM or an XACK. One TYPE per distinct key (O(1), no
+-- payload); keys past the list have type `rest` ('-' when nil).
+-- '-' skips the check, for a key the Function itself checks before its
+-- first write: the workflow hash and the run's history (load_wf reads
+-- them; duro_act_complete the pending activities, pa_state), keys it only
+-- DELs, the indexes (check_close, where a call may close the run). Each TYPE costs about 1us of Redis CPU in the hot
+-- Functions, so they check only what they could fail on.
+local function check_types(keys, types, rest)
+    if #keys < #types then
+        return fail('DURO_BADARG', 'needs ' .. #types .. ' keys')
+    end
+    local seen = {}
+    for i, key in ipairs(keys) do
+        local want = types[i] or rest or '-'
+        if want ~= '-' and not seen[key] then
+            seen[key] = true
+            local got = redis.call('TYPE', key)['ok']
+            if got ~= 'none' and got ~= want then
+                return fail('DURO_WRONGTYPE',
+                            key .. ' is a ' .. got .. ', expected ' .. want)
+            end
+        end
+    end
+    return nil
+end
+
+-- check_close checks the keys close() writes that the hot Functions leave
+-- unchecked: the indexes. Called before the first write of a call that
+-- may close the run.
+local function check_close(k)
+    return check_types({k.idx_open, k.idx_closed}, {'zset', 'zset'})
+end
+
+-- txn registers fn, which must find its KEYS of the given types (rest: the
+-- type of keys past the list), so that the contexts it loaded are flushed
+-- on return.
+local function txn(fn, types, rest)
     return function(keys, args)
+        local bad = check_types(keys, types, rest)
+        if bad then return bad end
         LOADED = {}
         local r = fn(keys, args)
         for _, w in ipairs(LOADED) do flush(w) end
@@ -229,8 +309,8 @@ end
 
 -- pa_state reads what deciding an activity's fate needs, in one call.
 local function pa_state(w, seq)
-    local v = redis.call('HMGET', w.k.pa, seq .. '.attempt', seq .. '.entry',
-                         seq .. '.queue', seq .. '.deadline')
+    local v = read('hash', 'HMGET', w.k.pa, seq .. '.attempt', seq .. '.entry',
+                   seq .. '.queue', seq .. '.deadline')
     return {attempt = v[1], entry = v[2], queue = v[3], deadline = v[4]}
 end
 
@@ -377,16 +457,77 @@ local function start_args_ok(args)
     return true
 end
 
--- duro_start 8 wf hist wft timers idx_open idx_closed buf pa
---            id run type queue input started_data exec_timeout_ms wft_timeout_ms
+-- ---- Id reuse ------------------------------------------------------------
+
+-- Temporal's WorkflowIdReusePolicy: whether a start may make a new run of
+-- an id that already has one. A RUNNING run always refuses, except under
+-- TerminateIfRunning, which terminates it in the same call.
+local REUSE = {AllowDuplicate = true, AllowDuplicateFailedOnly = true,
+               RejectDuplicate = true, TerminateIfRunning = true}
+local FAILED_CLOSE = {FAILED = true, CANCELED = true, TERMINATED = true,
+                      TIMED_OUT = true}
+
+-- reuse_refused answers the refusal for a run `run` in `status` (nil:
+-- the id has no run), or nil when the policy allows a new run.
+local function reuse_refused(policy, status, run)
+    if not status then return nil end
+    if status == 'RUNNING' then
+        if policy == 'TerminateIfRunning' then return nil end
+    elseif policy == 'AllowDuplicate' or policy == 'TerminateIfRunning' or
+        (policy == 'AllowDuplicateFailedOnly' and FAILED_CLOSE[status]) then
+        return nil
+    end
+    return fail('DURO_ALREADY_STARTED', run .. ' ' .. status .. ' ' .. policy)
+end
+
+-- terminate_run appends WorkflowTerminated(data) and closes the run.
+local function terminate_run(w, data, reason)
+    append(w, 'WorkflowTerminated', data)
+    close(w, 'TERMINATED', 'failure',
+          '{"message":' .. json_str(reason) ..
+              ',"type":"Terminated","nonRetryable":true}')
+end
+
+-- terminate_for terminates the RUNNING run cur_run for new run `run`
+-- (TerminateIfRunning), or answers DURO_STALE when the caller's idea of
+-- the running run (cur_run, history KEYS[9]) is not the current one; it
+-- writes nothing then.
+local function terminate_for(k, hist_cur, cur_run, run)
+    local kc = {}
+    for name, key in pairs(k) do kc[name] = key end
+    kc.hist = hist_cur
+    local w = hist_cur and load_wf(kc)
+    if not current(w, cur_run) then
+        return fail('DURO_STALE', 'running run changed')
+    end
+    local reason = 'terminated by a new run ' .. run ..
+                       ' (id reuse policy TerminateIfRunning)'
+    terminate_run(w, '{"reason":' .. json_str(reason) .. '}', reason)
+    -- written now: the new run's context rewrites the same hash fields
+    flush(w)
+    return nil
+end
+
+-- duro_start 8|9 wf hist wft timers idx_open idx_closed buf pa [hist_cur]
+--            id run type queue input started_data exec_timeout_ms
+--            wft_timeout_ms [policy [cur_run]]
+-- policy is an id reuse policy (default AllowDuplicate); TerminateIfRunning
+-- with a RUNNING run needs that run's id (cur_run) and history (hist_cur).
 local function duro_start(keys, args)
     local k = start_keys(keys)
     if not start_args_ok(args) then
         return fail('DURO_BADARG', 'duro_start needs 8 arguments')
     end
-    local prev = redis.call('HMGET', k.wf, 'status', 'run')
+    local policy = args[9] or 'AllowDuplicate'
+    if not REUSE[policy] then
+        return fail('DURO_BADARG', 'unknown id reuse policy ' .. policy)
+    end
+    local prev = read('hash', 'HMGET', k.wf, 'status', 'run')
+    local refused = reuse_refused(policy, prev[1], prev[2])
+    if refused then return refused end
     if prev[1] == 'RUNNING' then
-        return fail('DURO_ALREADY_STARTED', prev[2])
+        local stale = terminate_for(k, keys[9], args[10] or '', args[2])
+        if stale then return stale end
     end
     return start_run(k, args)
 end
@@ -408,16 +549,21 @@ end
 
 -- duro_signal_with_start 9 wf hist wft timers idx_open idx_closed buf pa hist_cur
 --     id run type queue input started_data exec_timeout_ms wft_timeout_ms
---     signal_data cur_run
--- Signals the running run cur_run, or starts run `run` with the signal.
+--     signal_data cur_run [policy]
+-- Signals the running run cur_run, or starts run `run` with the signal when
+-- the id reuse policy allows it (default AllowDuplicate).
 -- Returns {run, "signaled"|"started"}.
 local function duro_signal_with_start(keys, args)
     local k = start_keys(keys)
     local signal, cur_run = args[9], args[10] or ''
-    if not start_args_ok(args) or not signal then
+    local policy = args[11] or 'AllowDuplicate'
+    if not start_args_ok(args) or not signal or not keys[9] then
         return fail('DURO_BADARG', 'duro_signal_with_start arguments')
     end
-    local prev = redis.call('HMGET', k.wf, 'status', 'run')
+    if not REUSE[policy] then
+        return fail('DURO_BADARG', 'unknown id reuse policy ' .. policy)
+    end
+    local prev = read('hash', 'HMGET', k.wf, 'status', 'run')
     if prev[1] == 'RUNNING' then
         if prev[2] ~= cur_run then return fail('DURO_STALE', prev[2]) end
         k.hist = keys[9]
@@ -426,6 +572,8 @@ local function duro_signal_with_start(keys, args)
         deliver(w, 'SignalReceived', signal)
         return {cur_run, 'signaled'}
     end
+    local refused = reuse_refused(policy, prev[1], prev[2])
+    if refused then return refused end
     return {start_run(k, args, 'SignalReceived', signal), 'started'}
 end
 
@@ -454,13 +602,17 @@ local CMD_ARITY = {activity = 9, timer = 3, cancel_timer = 2, marker = 1,
                    complete = 2, fail = 2, cancel_activity = 3,
                    cancel = 2}
 
+local CLOSING = {complete = true, fail = true, cancel = true}
+
 -- check_commands validates a command list before anything is written;
--- activity keys must be among KEYS[minkey..nkeys].
+-- activity keys must be among KEYS[minkey..nkeys]. Returns an error text
+-- or nil, and whether a command closes the run.
 local function check_commands(args, first, ncmd, minkey, nkeys)
-    local i = first
+    local i, closing = first, false
     for _ = 1, ncmd do
         local n = CMD_ARITY[args[i]]
         if not n then return 'unknown command ' .. tostring(args[i]) end
+        closing = closing or CLOSING[args[i]] ~= nil
         if args[i] == 'activity' or args[i] == 'cancel_activity' then
             local ki = tonumber(args[i + 3])
             if not ki or ki < minkey or ki > nkeys then
@@ -470,7 +622,7 @@ local function check_commands(args, first, ncmd, minkey, nkeys)
         i = i + 1 + n
         if i - 1 > #args then return 'truncated command list' end
     end
-    return nil
+    return nil, closing
 end
 
 local function apply_commands(w, keys, args, first, ncmd)
@@ -553,8 +705,10 @@ local function duro_wft_complete(keys, args)
         ack(k.wft, entry)
         return fail('DURO_STALE', 'workflow task token no longer current')
     end
-    local bad = check_commands(args, 6, ncmd, 9, #keys)
+    local bad, closing = check_commands(args, 6, ncmd, 9, #keys)
     if bad then return fail('DURO_BADARG', bad) end
+    local wrong = closing and check_close(k)
+    if wrong then return wrong end
     ack(k.wft, entry)
     local last = commit_task(w, keys, args, 6, ncmd, wtc)
     if w.status == 'RUNNING' then
@@ -619,18 +773,30 @@ local function duro_act_complete(keys, args)
         (outcome ~= 'completed' and outcome ~= 'failed') then
         return fail('DURO_BADARG', 'duro_act_complete arguments')
     end
-    ack(act, entry)
     local w = load_wf(k)
     local st = w and current(w, run) and pa_state(w, seq)
-    if not st or tonumber(st.attempt) ~= attempt then
+    if st and tonumber(st.attempt) ~= attempt then st = nil end
+    -- an eager commit that closes the run writes the indexes: checked
+    -- before the ack, the call's first write
+    local eager = false
+    if st and outcome == 'completed' then
+        local expected, ncmd = tonumber(args[9]), tonumber(args[11])
+        if expected and ncmd and w.wft == '0' and w.hlen == expected then
+            local bad, closing = check_commands(args, 12, ncmd, 10, #keys)
+            local wrong = not bad and closing and check_close(k)
+            if wrong then return wrong end
+            eager = not bad
+        end
+    end
+    ack(act, entry)
+    if not st then
         return fail('DURO_STALE', 'activity attempt no longer current')
     end
     if outcome == 'completed' then
-        local expected, ncmd = tonumber(args[9]), tonumber(args[11])
-        if expected and ncmd and w.wft == '0' and w.hlen == expected and
-            not check_commands(args, 12, ncmd, 10, #keys) then
+        if eager then
             resolve_activity(w, seq, 'ActivityCompleted', data, st, true)
-            local last = commit_task(w, keys, args, 12, ncmd, args[10])
+            local last = commit_task(w, keys, args, 12, tonumber(args[11]),
+                                     args[10])
             return {'eager', last, w.hlen}
         end
         resolve_activity(w, seq, 'ActivityCompleted', data, st)
@@ -772,11 +938,21 @@ local function duro_timer_fire(keys, args)
     if not due then return 'gone' end
     local now = now_ms()
     if tonumber(due) > now then return 'early' end
-    redis.call('ZREM', k.timers, member)
     local m = parse_member(member)
-    if not m then return 'ignored' end
-    local w = load_wf(k, now)
-    if not current(w, m.run) then return 'ignored' end
+    local w = m and load_wf(k, now)
+    if not m or not current(w, m.run) then
+        redis.call('ZREM', k.timers, member)
+        return 'ignored'
+    end
+    local bad
+    if m.kind == 'r' or m.kind == 's' then
+        bad = check_types({act}, {'stream'})
+    elseif m.kind == 'x' then
+        bad = check_close(k)
+    end
+    if bad then return bad end
+    -- validated: the timer goes with the writes it causes, never before
+    redis.call('ZREM', k.timers, member)
     if m.kind == 't' then
         deliver(w, 'TimerFired', '{"seq":' .. m.a .. '}')
     elseif m.kind == 'r' then
@@ -815,29 +991,44 @@ local function duro_terminate(keys, args)
     if not current(w, w.run) then
         return fail('DURO_STALE', 'run changed, retry')
     end
-    append(w, 'WorkflowTerminated', data)
     local ok, d = pcall(cjson.decode, data)
     local reason = ok and type(d) == 'table' and type(d.reason) == 'string'
                        and d.reason or 'terminated'
-    close(w, 'TERMINATED', 'failure',
-          '{"message":' .. json_str(reason) ..
-              ',"type":"Terminated","nonRetryable":true}')
+    terminate_run(w, data, reason)
     return 'ok'
 end
 
 redis.register_function{function_name = 'duro_version',
                         callback = duro_version,
                         flags = {'no-writes'}}
-redis.register_function('duro_start', txn(duro_start))
-redis.register_function('duro_wft_complete', txn(duro_wft_complete))
-redis.register_function('duro_wft_fail', txn(duro_wft_fail))
-redis.register_function('duro_act_complete', txn(duro_act_complete))
-redis.register_function('duro_act_heartbeat', txn(duro_act_heartbeat))
-redis.register_function('duro_act_release', txn(duro_act_release))
-redis.register_function('duro_act_timeout', txn(duro_act_timeout))
-redis.register_function('duro_wft_timeout', txn(duro_wft_timeout))
-redis.register_function('duro_timer_fire', txn(duro_timer_fire))
-redis.register_function('duro_terminate', txn(duro_terminate))
-redis.register_function('duro_signal', txn(duro_signal))
-redis.register_function('duro_signal_with_start', txn(duro_signal_with_start))
-redis.register_function('duro_cancel', txn(duro_cancel))
+-- The type of each key, in KEYS order, as check_types takes them ('-':
+-- checked by the Function itself); docs/internals.md.
+local H, S, L, Z, X = 'hash', 'stream', 'list', 'zset', '-'
+-- wf, hist (new run: DEL'd), wft, timers, idx_open, idx_closed, buf and pa
+-- (DEL'd), then hist_cur (read by load_wf)
+local START_TYPES = {X, X, S, Z, Z, Z, X, X}
+local DELIVER_TYPES = {X, X, L, S}
+
+redis.register_function('duro_start', txn(duro_start, START_TYPES))
+redis.register_function('duro_wft_complete',
+                        txn(duro_wft_complete, {X, X, L, S, Z, H, X, X}, S))
+redis.register_function('duro_wft_fail', txn(duro_wft_fail, {X, X, L, S, Z}))
+-- pa: read (pa_state) before the first write
+redis.register_function('duro_act_complete',
+                        txn(duro_act_complete, {X, X, L, S, Z, X, S, X, X}, S))
+redis.register_function('duro_act_heartbeat', txn(duro_act_heartbeat, {X, H}))
+redis.register_function('duro_act_release',
+                        txn(duro_act_release, {X, X, L, S, Z, H, S}))
+redis.register_function('duro_act_timeout',
+                        txn(duro_act_timeout, {X, X, L, S, Z, H, S}))
+redis.register_function('duro_wft_timeout', txn(duro_wft_timeout, {H, S}))
+-- act is checked by the body: a stream only for r and s timers
+redis.register_function('duro_timer_fire',
+                        txn(duro_timer_fire, {X, X, L, S, Z, H, X, X, X}))
+redis.register_function('duro_terminate',
+                        txn(duro_terminate, {X, X, X, X, Z, Z, Z}))
+redis.register_function('duro_signal', txn(duro_signal, DELIVER_TYPES))
+-- buf: a running run is signaled (RPUSH while a task is outstanding)
+redis.register_function('duro_signal_with_start',
+                        txn(duro_signal_with_start, {X, X, S, Z, Z, Z, L, X}))
+redis.register_function('duro_cancel', txn(duro_cancel, DELIVER_TYPES))

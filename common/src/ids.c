@@ -67,12 +67,17 @@ int duro_id_check(const char *id, char *err, size_t errsize)
     if (n > DURO_ID_MAX)
         return fail(err, errsize, "%s is longer than 1000 bytes",
                     "workflow id");
+    size_t spaces = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)id[i];
         if (c < 0x20 || c == 0x7f)
             return fail(err, errsize, "%s contains a control character",
                         "workflow id");
+        spaces += c == ' ';
     }
+    /* "  " looks like no id at all in every listing and log line */
+    if (spaces == n)
+        return fail(err, errsize, "%s must not be blank", "workflow id");
     return 0;
 }
 

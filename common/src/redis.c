@@ -245,6 +245,8 @@ int duro_redis_error_code(const char *errstr)
         {"DURO_NOT_FOUND", DURO_ENOTFOUND},
         {"DURO_NOT_RUNNING", DURO_ENOTRUNNING},
         {"DURO_BADARG", DURO_EINVAL},
+        {"DURO_WRONGTYPE", DURO_EPROTO},
+        {"DURO_CORRUPT", DURO_EPROTO},
         {"OOM", DURO_EAGAIN},
         {"BUSY", DURO_EAGAIN},
         {"LOADING", DURO_EAGAIN},

@@ -142,9 +142,10 @@ static redisReply *act_complete(fake *f, const char *attempt, const char *entry)
     char data[128];
     snprintf(data, sizeof(data),
              "{\"seq\":1,\"attempt\":%s,\"result\":\"late\"}", attempt);
-    return cmd(f->r, "FCALL", "duro_act_complete", "7", f->k.wf, f->k.hist,
-               f->k.buf, f->wft, f->k.timers, f->k.pa, f->act, f->run, "1",
-               attempt, entry, "completed", data, "-1", "", NULL);
+    return cmd(f->r, "FCALL", "duro_act_complete", "9", f->k.wf, f->k.hist,
+               f->k.buf, f->wft, f->k.timers, f->k.pa, f->act, f->k.idx_open,
+               f->k.idx_closed, f->run, "1", attempt, entry, "completed", data,
+               "-1", "", NULL);
 }
 
 static void assert_stale(redisReply *rep, const char *what)

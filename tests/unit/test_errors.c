@@ -14,6 +14,12 @@ Test(errors, function_refusals_map_by_their_first_word)
     cr_assert_eq(duro_redis_error_code("DURO_NOT_RUNNING COMPLETED"),
                  DURO_ENOTRUNNING);
     cr_assert_eq(duro_redis_error_code("DURO_BADARG n"), DURO_EINVAL);
+    cr_assert_eq(duro_redis_error_code("DURO_WRONGTYPE duro:{p3}:h:o1:r is a "
+                                       "string, expected stream"),
+                 DURO_EPROTO);
+    cr_assert_eq(duro_redis_error_code("DURO_CORRUPT duro:{p3}:h:o1:r has "
+                                       "event 9-0 past its length 4"),
+                 DURO_EPROTO);
     /* a prefix of a word is not the word */
     cr_assert_eq(duro_redis_error_code("DURO_STALEX"), DURO_EREDIS);
 }

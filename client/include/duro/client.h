@@ -84,6 +84,41 @@ DURO_EXPORT int duro_client_partitions(const duro_client *c);
 
 /* ---- Starting ---- */
 
+/* duro_id_reuse_policy: whether a start may make a new run of a workflow
+ * id that already has a run (Temporal's WorkflowIdReusePolicy). Decided
+ * inside the start's one Redis Function call, so two racing starts cannot
+ * both pass it.
+ *   DURO_ID_REUSE_ALLOW_DUPLICATE (default): a new run when none is
+ *     RUNNING.
+ *   DURO_ID_REUSE_ALLOW_DUPLICATE_FAILED_ONLY: only when the last run
+ *     closed FAILED, CANCELED, TERMINATED or TIMED_OUT.
+ *   DURO_ID_REUSE_REJECT_DUPLICATE: never when the id has any run.
+ *   DURO_ID_REUSE_TERMINATE_IF_RUNNING: a RUNNING run is terminated
+ *     (WorkflowTerminated in its history, with a reason naming the new run)
+ *     and the new run started, in the same atomic step. */
+typedef enum {
+    DURO_ID_REUSE_ALLOW_DUPLICATE = 0,
+    DURO_ID_REUSE_ALLOW_DUPLICATE_FAILED_ONLY,
+    DURO_ID_REUSE_REJECT_DUPLICATE,
+    DURO_ID_REUSE_TERMINATE_IF_RUNNING,
+} duro_id_reuse_policy;
+
+/* DURO_ID_REUSE_POLICIES lists the names duro_id_reuse_policy_parse takes,
+ * for messages. */
+#define DURO_ID_REUSE_POLICIES                                                 \
+    "AllowDuplicate, AllowDuplicateFailedOnly, RejectDuplicate, "              \
+    "TerminateIfRunning"
+
+/* duro_id_reuse_policy_parse reads a policy name: Temporal's
+ * (AllowDuplicate, ...), case-insensitive, or kebab-case
+ * (allow-duplicate-failed-only, ...). Returns 0, or DURO_EINVAL. */
+DURO_EXPORT int duro_id_reuse_policy_parse(const char *name,
+                                           duro_id_reuse_policy *out);
+
+/* duro_id_reuse_policy_name: Temporal's name of p ("AllowDuplicate", ...),
+ * or NULL for a value outside the enum. */
+DURO_EXPORT const char *duro_id_reuse_policy_name(duro_id_reuse_policy p);
+
 /* duro_start_opts: zero it, then set the fields. The strings are borrowed
  * for the duration of the call. */
 typedef struct {
@@ -93,14 +128,19 @@ typedef struct {
     const char *input;            /* JSON text, at most 2 MiB; NULL = null */
     int64_t execution_timeout_ms; /* whole-workflow limit; 0 = none */
     int64_t task_timeout_ms;      /* 0 = DURO_DEFAULT_TASK_TIMEOUT_MS */
+    duro_id_reuse_policy id_reuse_policy; /* 0 = AllowDuplicate */
 } duro_start_opts;
 
 /* duro_client_start starts a new run of workflow `workflow_id` and writes
- * its run id (DURO_UUID_LEN chars + NUL) into run_id. A workflow id can be
- * reused once its previous run has closed. Returns 0,
- * DURO_EALREADY while a run is still RUNNING (the message names that run),
- * DURO_EINVAL for a bad id/name/timeout, DURO_EJSON / DURO_ETOOBIG for bad
- * input, or DURO_ECONN / DURO_EREDIS. */
+ * its run id (DURO_UUID_LEN chars + NUL) into run_id. Whether an id that
+ * already has a run may get a new one is o->id_reuse_policy's call (by
+ * default: once the previous run has closed). Returns 0,
+ * DURO_EALREADY when the policy refuses (the message names the run that
+ * holds the id, its status and the policy: "workflow order-7 already has
+ * run 5f3c... (COMPLETED); id reuse policy RejectDuplicate refuses a new
+ * run"), DURO_EINVAL for a bad id/name/timeout/policy, DURO_EJSON /
+ * DURO_ETOOBIG for bad input, DURO_ESTALE (TerminateIfRunning: the running
+ * run kept changing), or DURO_ECONN / DURO_EREDIS. */
 DURO_EXPORT int duro_client_start(duro_client *c, const duro_start_opts *o,
                                   char run_id[DURO_UUID_LEN + 1]);
 
@@ -199,8 +239,10 @@ DURO_EXPORT int duro_client_signal(duro_client *c, const char *workflow_id,
  * holds the signal as event 2, seen by its first workflow task. One atomic
  * step either way. Writes the run that got the signal into run_out and sets
  * *started (may be NULL) to whether it is a new run. A running run on a
- * task queue other than o->task_queue is signaled where it is. Returns 0
- * and the errors of duro_client_start and duro_client_signal. */
+ * task queue other than o->task_queue is signaled where it is.
+ * o->id_reuse_policy applies when no run is RUNNING (a running run is
+ * signaled, whatever the policy). Returns 0 and the errors of
+ * duro_client_start and duro_client_signal. */
 DURO_EXPORT int
 duro_client_signal_with_start(duro_client *c, const duro_start_opts *o,
                               const char *signal_name, const char *signal_input,

@@ -17,7 +17,8 @@ extern "C" {
 DURO_EXPORT void duro_uuid_v4(char out[DURO_UUID_LEN + 1]);
 
 /* duro_id_check: 0 if `id` is a valid workflow id (1..DURO_ID_MAX bytes,
- * no control characters), else DURO_EINVAL with a reason in err. */
+ * no control characters, not only spaces), else DURO_EINVAL with a reason
+ * in err. */
 DURO_EXPORT int duro_id_check(const char *id, char *err, size_t errsize);
 
 /* duro_name_check: 0 if `name` is a valid task queue, workflow type,
