@@ -211,6 +211,25 @@ static limit_slot *slot_for(const char *key, size_t len)
     return victim;
 }
 
+/* tag_len: the length of msg's tag, its leading upper-case words
+ * ("REDIS DOWN name=x" -> "REDIS DOWN"); the first word if none is. */
+static size_t tag_len(const char *msg)
+{
+    size_t end = 0, i = 0;
+    for (;;) {
+        size_t w = i;
+        while ((msg[i] >= 'A' && msg[i] <= 'Z') ||
+               (msg[i] >= '0' && msg[i] <= '9') || msg[i] == '-' ||
+               msg[i] == '_')
+            i++;
+        if (i == w || (msg[i] != ' ' && msg[i] != '\0')) break;
+        end = i;
+        if (msg[i] == '\0') break;
+        i++;
+    }
+    return end ? end : strcspn(msg, " ");
+}
+
 void duro_log_limited(duro_log_level l, const char *key, const char *fmt, ...)
 {
     if (level_index(l) < (int)duro_log_get_level()) return;
@@ -219,7 +238,7 @@ void duro_log_limited(duro_log_level l, const char *key, const char *fmt, ...)
     va_start(ap, fmt);
     char *msg = format_msg(small, sizeof(small), fmt, ap);
     va_end(ap);
-    size_t klen = key ? strlen(key) : strcspn(msg, " ");
+    size_t klen = key ? strlen(key) : tag_len(msg);
     pthread_mutex_lock(&lock);
     limit_slot *s = slot_for(key ? key : msg, klen);
     int64_t now = limit_clock();

@@ -61,7 +61,10 @@ Test(log, keys_are_independent)
     duro_warn_limited("REDIS DOWN wake", "REDIS DOWN name=wake");
     duro_warn_limited("REDIS DOWN commands", "REDIS DOWN name=commands");
     duro_warn_limited(NULL, "OTHER x=1");
-    cr_assert_eq(nlines, 3);
+    duro_warn_limited(NULL, "OTHER EVENT x=1"); /* another tag */
+    duro_warn_limited(NULL, "OTHER x=2");       /* held */
+    cr_assert_eq(nlines, 4);
+    cr_assert_str_eq(lines[3], "OTHER EVENT x=1");
     cr_assert_str_eq(lines[0], "REDIS DOWN name=commands");
     cr_assert_str_eq(lines[1], "REDIS DOWN name=wake");
     cr_assert_str_eq(lines[2], "OTHER x=1");

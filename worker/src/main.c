@@ -11,6 +11,7 @@
 
 static void usage(FILE *out, const char *prog, const duro_worker *w)
 {
+    char url[256];
     fprintf(
         out,
         "Usage: %s [options]\n"
@@ -31,6 +32,14 @@ static void usage(FILE *out, const char *prog, const duro_worker *w)
         "SIGTERM\n"
         "                              [$DURO_SHUTDOWN_GRACE, 30s]\n"
         "  --identity NAME             consumer name [host-pid-random]\n"
+        "  --partitions N              the namespace's partition count, "
+        "1..1024\n"
+        "                              [$DURO_PARTITIONS, duro:meta's, or 16 "
+        "for a new one]\n"
+        "  --redis-stall-timeout D     not ready while Redis does not answer "
+        "a PING\n"
+        "                              this long "
+        "[$DURO_REDIS_STALL_TIMEOUT, 5s]\n"
         "  --replay FILE               replay a history exported with\n"
         "                              `duro workflow history -o json` against "
         "this\n"
@@ -44,8 +53,9 @@ static void usage(FILE *out, const char *prog, const duro_worker *w)
         "  --help                      this text\n"
         "\n"
         "Logs go to stderr; DURO_LOG_FORMAT=json gives JSON lines.\n",
-        prog, w->redis_url, w->task_queue ? w->task_queue : "(required)",
-        w->activity_threads, w->max_workflow_tasks, w->cache_size);
+        prog, duro_redis_url_redact(w->redis_url, url, sizeof(url)),
+        w->task_queue ? w->task_queue : "(required)", w->activity_threads,
+        w->max_workflow_tasks, w->cache_size);
 }
 
 static int parse_int(const char *flag, const char *v, int *out)
@@ -58,6 +68,17 @@ static int parse_int(const char *flag, const char *v, int *out)
         return -1;
     }
     *out = (int)n;
+    return 0;
+}
+
+static int parse_partitions(const char *flag, const char *v, int *out)
+{
+    if (parse_int(flag, v, out) != 0) return -1;
+    if (*out > DURO_MAX_PARTITIONS) {
+        fprintf(stderr, "error: %s must be 1..%d, got \"%s\"\n", flag,
+                DURO_MAX_PARTITIONS, v);
+        return -1;
+    }
     return 0;
 }
 
@@ -94,6 +115,12 @@ static int apply_env(duro_worker *w)
     }
     if ((v = getenv("DURO_SHUTDOWN_GRACE")) && *v &&
         parse_duration("DURO_SHUTDOWN_GRACE", v, &w->shutdown_grace_ms))
+        return -1;
+    if ((v = getenv("DURO_PARTITIONS")) && *v &&
+        parse_partitions("DURO_PARTITIONS", v, &w->partitions))
+        return -1;
+    if ((v = getenv("DURO_REDIS_STALL_TIMEOUT")) && *v &&
+        parse_duration("DURO_REDIS_STALL_TIMEOUT", v, &w->stall_timeout_ms))
         return -1;
     return 0;
 }
@@ -149,7 +176,9 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
         O_LOG,
         O_HELP,
         O_REPLAY,
-        O_METRICS
+        O_METRICS,
+        O_PARTITIONS,
+        O_STALL
     };
     static const struct option longopts[] = {
         {"redis", required_argument, NULL, O_REDIS},
@@ -163,6 +192,8 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
         {"help", no_argument, NULL, O_HELP},
         {"replay", required_argument, NULL, O_REPLAY},
         {"metrics-addr", required_argument, NULL, O_METRICS},
+        {"partitions", required_argument, NULL, O_PARTITIONS},
+        {"redis-stall-timeout", required_argument, NULL, O_STALL},
         {NULL, 0, NULL, 0},
     };
     int c, bad = 0;
@@ -217,6 +248,13 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
         case O_METRICS:
             free(w->metrics_addr);
             w->metrics_addr = *optarg ? strdup(optarg) : NULL;
+            break;
+        case O_PARTITIONS:
+            bad |= parse_partitions("--partitions", optarg, &w->partitions);
+            break;
+        case O_STALL:
+            bad |= parse_duration("--redis-stall-timeout", optarg,
+                                  &w->stall_timeout_ms);
             break;
         case 'h':
         case O_HELP:

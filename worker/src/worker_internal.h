@@ -92,6 +92,8 @@ typedef struct duro_worker {
     int activity_threads, max_workflow_tasks, cache_size, partitions;
     size_t max_payload;
     int64_t shutdown_grace_ms;
+    int64_t stall_timeout_ms; /* Redis stall bound (readiness) */
+    int fatal;                /* DURO_E* that stopped the worker, or 0 */
     duro_redis_url url;
 
     wf_reg *workflows;

@@ -38,7 +38,8 @@ DURO_EXPORT void duro_log(duro_log_level level, const char *fmt, ...)
  * later ones within the interval are only counted; the next one written
  * after it ends with " (suppressed N similar in 5.0s)". `key` names the
  * event: a string literal or a short built one ("FIRE-FAILED",
- * "REDIS DOWN commands"); NULL uses the message's first word, its tag.
+ * "REDIS DOWN commands"); NULL uses the message's tag: its leading
+ * upper-case words ("REDIS DOWN name=x" -> "REDIS DOWN").
  * Keys beyond DURO_LOG_LIMIT_KEYS evict the least recently written one.
  * Thread-safe; lines below the log level are neither written nor counted.
  *

@@ -234,10 +234,13 @@ typedef struct {
     int activity_threads;      /* 8: activities running at once */
     int max_workflow_tasks;    /* 256: workflow tasks in progress at once */
     int cache_size;            /* 10000: runs kept in memory (LRU) */
-    int partitions;            /* 16, used only when Redis has none yet */
+    int partitions;            /* the namespace's layout; 0: duro:meta's,
+                                  16 when Redis has none (redis.h) */
     size_t max_payload;        /* 2 MiB: larger inputs/results are errors */
     int64_t shutdown_grace_ms; /* 30s for in-flight activities on SIGTERM */
     const char *identity;      /* consumer name; default host-pid-random */
+    int64_t redis_stall_timeout_ms; /* 5s: Redis not answering a PING this
+                                       long makes the worker not ready */
 } duro_worker_opts;
 
 /* duro_worker_new validates opts and allocates; nothing connects yet.
