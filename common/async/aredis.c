@@ -15,6 +15,7 @@
 #include "duro/keys.h"
 #include "duro/log.h"
 #include "duro/lua.h"
+#include "aredis_int.h"
 
 /*
  * Lifecycle. A duro_aredis owns at most one hiredis context at a time and
@@ -32,11 +33,7 @@
  * which. A FATAL connection never reconnects; its owner hears of it once
  * through on_fatal (from onDisconnect, where user code may run).
  *
- * While UP, the same timer ticks for the guard: it keeps one PING in
- * flight to notice a Redis that stopped answering (a stall: SIGSTOP, a
- * frozen VM, a long blocking script), and counts the open workflows now
- * and then, so that a Redis that comes back empty can be reported with
- * what it held.
+ * While UP, the same timer ticks for the guard (aredis_guard.c).
  *
  * hiredis rules we live by (0.14): a context is never freed by us from
  * inside one of its own callbacks unless hiredis defers it (IN_CALLBACK);
@@ -55,14 +52,6 @@
 #define BACKOFF_MAX_MS 5000
 #define CONNECT_TIMEOUT_MS 5000
 
-typedef struct sub {
-    struct sub *next;
-    duro_aredis *r;
-    char *channel;
-    duro_aredis_cb cb;
-    void *arg;
-} sub;
-
 /* req: one command in flight; it keeps a copy of argv so that an FCALL can
  * be resent after the library was reloaded. */
 typedef struct req {
@@ -76,60 +65,6 @@ typedef struct req {
     size_t *lens;
     char *blob; /* the argument bytes, one allocation */
 } req;
-
-enum state { ST_WAIT, ST_CONNECTING, ST_HANDSHAKE, ST_UP, ST_FATAL };
-
-/* hs_kind: which handshake command a reply answers. */
-enum hs_kind {
-    HS_AUTH,
-    HS_SELECT,
-    HS_PING,
-    HS_META_NEW,
-    HS_META_SCHEMA,
-    HS_META_GET
-};
-#define HS_MAX 8
-
-struct duro_aredis {
-    uv_loop_t *loop;
-    redisAsyncContext *ac; /* current context, or NULL */
-    int ac_alive;          /* hiredis still holds a context that knows us */
-    enum state st;
-    duro_redis_url url;
-    char *name;
-    duro_aredis_state_cb on_state;
-    void *arg;
-    uv_timer_t timer;
-    int timer_closed;
-    int closing;
-    int hs_pending; /* handshake replies still expected */
-    int hs_failed;
-    int hs_code;      /* DURO_E* of the first failure */
-    char hs_err[256]; /* why the handshake failed, for the DOWN line */
-    enum hs_kind hs_kinds[HS_MAX];
-    int hs_sent, hs_seen;
-    int meta_created; /* HSETNX created duro:meta on this connect */
-    long meta_parts;  /* what HGET found, 0 if nothing usable */
-    int fatal;        /* DURO_E* that stopped reconnecting, or 0 */
-    char fatal_msg[320];
-    duro_aredis_guard_opts guard;
-    int ping_out; /* a guard PING is in flight */
-    int64_t ping_sent_ms;
-    int stalled;
-    int64_t stall_start_ms;
-    int sample_left; /* ZCARD replies still expected */
-    unsigned long long sample_sum, open_known;
-    int64_t sample_ms; /* when open_known was counted; 0: never */
-    int64_t next_sample_ms;
-    int dying; /* the current context is being torn down */
-    int64_t backoff_ms;
-    int was_up;      /* reached UP at least once */
-    int down_logged; /* a DOWN line was written since the last UP */
-    unsigned long reconnects;
-    unsigned long long send_seq; /* commands written on this context */
-    unsigned long long load_seq; /* send_seq right after the last LOAD */
-    sub *subs;
-};
 
 static void start_connect(duro_aredis *r);
 static void schedule_reconnect(duro_aredis *r);
@@ -225,24 +160,13 @@ static void on_timer_closed(uv_handle_t *h)
 
 /* ---- State changes and logging ---- */
 
-static void end_stall(duro_aredis *r, const char *how)
-{
-    if (!r->stalled) return;
-    r->stalled = 0;
-    duro_info("REDIS STALL END name=%s addr=%s:%d duration=%lldms%s", r->name,
-              r->url.host, r->url.port,
-              (long long)(duro_mono_ms() - r->stall_start_ms), how);
-    if (r->guard.on_stall && !r->closing)
-        r->guard.on_stall(r, false, r->guard.arg);
-}
-
 static void set_down(duro_aredis *r, const char *why)
 {
     int was = r->st == ST_UP;
     r->st = ST_WAIT;
     r->ping_out = 0;
     r->sample_left = 0;
-    end_stall(r, " (connection lost)");
+    duro__aredis_stall_end(r, " (connection lost)");
     if (!r->down_logged) {
         /* Once per outage; a connection that flaps is limited as well. */
         char key[96];
@@ -414,106 +338,15 @@ int duro_aredis_subscribe(duro_aredis *r, const char *channel,
     return 0;
 }
 
-/* ---- Guard: stalls and the open-workflow count ---- */
+/* ---- Connecting ---- */
 
 static void on_timer(uv_timer_t *t);
 
-static void on_ping(redisAsyncContext *ac, void *reply, void *privdata)
+/* arm_guard runs a guard tick and sets the timer for the next one. */
+static void arm_guard(duro_aredis *r)
 {
-    duro_aredis *r = privdata;
-    if (ac->data != r || !reply) return; /* teardown: set_down saw to it */
-    r->ping_out = 0;
-    end_stall(r, "");
-}
-
-static void on_sample(redisAsyncContext *ac, void *reply, void *privdata)
-{
-    duro_aredis *r = privdata;
-    redisReply *rep = reply;
-    if (ac->data != r || !rep || r->sample_left <= 0) return;
-    if (rep->type == REDIS_REPLY_INTEGER && rep->integer > 0)
-        r->sample_sum += (unsigned long long)rep->integer;
-    if (--r->sample_left == 0) {
-        r->open_known = r->sample_sum;
-        r->sample_ms = duro_mono_ms();
-    }
-}
-
-/* send_sample counts the open workflows: ZCARD of each partition's open
- * index, pipelined. */
-static void send_sample(duro_aredis *r)
-{
-    r->sample_sum = 0;
-    r->sample_left = 0;
-    for (int p = 0; p < r->guard.partitions; p++) {
-        char key[64];
-        duro_key_idx_open(key, sizeof(key), p);
-        const char *argv[2] = {"ZCARD", key};
-        size_t lens[2] = {5, strlen(key)};
-        if (redisAsyncCommandArgv(r->ac, on_sample, r, 2, argv, lens) !=
-            REDIS_OK)
-            return;
-        r->sample_left++;
-    }
-}
-
-static int64_t guard_tick_ms(const duro_aredis *r)
-{
-    int64_t t =
-        r->guard.stall_timeout_ms > 0 ? r->guard.stall_timeout_ms / 4 : 1000;
-    return t < 20 ? 20 : t > 1000 ? 1000 : t;
-}
-
-/* guard_tick runs every guard_tick_ms while UP. */
-static void guard_tick(duro_aredis *r)
-{
-    int64_t now = duro_mono_ms();
-    if (r->guard.stall_timeout_ms > 0) {
-        if (!r->ping_out) {
-            if (redisAsyncCommand(r->ac, on_ping, r, "PING") == REDIS_OK) {
-                r->ping_out = 1;
-                r->ping_sent_ms = now;
-            }
-        } else if (!r->stalled &&
-                   now - r->ping_sent_ms >= r->guard.stall_timeout_ms) {
-            r->stalled = 1;
-            r->stall_start_ms = r->ping_sent_ms;
-            duro_warn("REDIS STALL name=%s addr=%s:%d no reply for %lldms "
-                      "(stall timeout %lldms)",
-                      r->name, r->url.host, r->url.port,
-                      (long long)(now - r->ping_sent_ms),
-                      (long long)r->guard.stall_timeout_ms);
-            if (r->guard.on_stall) r->guard.on_stall(r, true, r->guard.arg);
-            if (r->closing || r->st != ST_UP) return; /* closed by it */
-        }
-    }
-    if (r->guard.partitions > 0 && !r->sample_left &&
-        now >= r->next_sample_ms) {
-        send_sample(r);
-        r->next_sample_ms = now + DURO_AREDIS_SAMPLE_MS;
-    }
-    uv_timer_start(&r->timer, on_timer, (uint64_t)guard_tick_ms(r), 0);
-}
-
-/* ---- Connecting ---- */
-
-/* report_meta: duro:meta passed the check; say so when it had to be
- * restored, which means Redis lost everything it held. */
-static void report_meta(duro_aredis *r)
-{
-    if (!r->meta_created) return;
-    if (r->sample_ms)
-        duro_error("REDIS LOST DATA name=%s addr=%s:%d: Redis lost its data: "
-                   "%llu workflows may be gone (open %llds before); duro:meta "
-                   "restored with partitions=%d",
-                   r->name, r->url.host, r->url.port, r->open_known,
-                   (long long)((duro_mono_ms() - r->sample_ms) / 1000),
-                   r->guard.partitions);
-    else
-        duro_error("REDIS LOST DATA name=%s addr=%s:%d: Redis lost its data "
-                   "(duro:meta was missing; workflows started before may be "
-                   "gone); duro:meta restored with partitions=%d",
-                   r->name, r->url.host, r->url.port, r->guard.partitions);
+    int64_t next = duro__aredis_guard_tick(r);
+    if (next > 0) uv_timer_start(&r->timer, on_timer, (uint64_t)next, 0);
 }
 
 static void become_up(duro_aredis *r)
@@ -526,12 +359,12 @@ static void become_up(duro_aredis *r)
     r->down_logged = 0;
     duro_info("REDIS UP name=%s addr=%s:%d db=%d", r->name, r->url.host,
               r->url.port, r->url.db);
-    report_meta(r);
+    duro__aredis_report_meta(r);
     for (sub *s = r->subs; s; s = s->next)
         send_subscribe(r, s);
     if (r->guard.partitions > 0 || r->guard.stall_timeout_ms > 0) {
         r->next_sample_ms = 0; /* count now: the data may be new */
-        guard_tick(r);
+        arm_guard(r);
     }
     if (r->on_state) r->on_state(r, true, r->arg);
 }
@@ -732,7 +565,7 @@ static void on_timer(uv_timer_t *t)
         return;
     }
     if (r->st == ST_UP) {
-        guard_tick(r);
+        arm_guard(r);
         return;
     }
     if (r->st == ST_CONNECTING || r->st == ST_HANDSHAKE) {
@@ -808,20 +641,6 @@ int duro_aredis_new(duro_aredis **out, uv_loop_t *loop,
     start_connect(r);
     *out = r;
     return 0;
-}
-
-void duro_aredis_guard(duro_aredis *r, const duro_aredis_guard_opts *g)
-{
-    if (!r) return;
-    if (g)
-        r->guard = *g;
-    else
-        memset(&r->guard, 0, sizeof(r->guard));
-}
-
-bool duro_aredis_stalled(const duro_aredis *r)
-{
-    return r && r->stalled;
 }
 
 bool duro_aredis_connected(const duro_aredis *r)
