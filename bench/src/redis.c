@@ -64,6 +64,10 @@ int bench_redis_start(bench *b)
                 redisSetTimeout(c, ct);
                 b->rc = c;
                 char err[256];
+                /* The bench owns this Redis and sets up its namespace
+                 * before any worker runs: give the layout, as a deployment
+                 * does (a client given none waits for a worker). */
+                setenv("DURO_PARTITIONS", "16", 0);
                 if (duro_client_new(&b->client, b->url, err, sizeof(err)) < 0) {
                     fprintf(stderr, "duro-bench: client: %s\n", err);
                     return -1;

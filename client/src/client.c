@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <time.h>
 
 #include "client_int.h"
 #include "duro/clock.h"
@@ -42,11 +43,12 @@ static const char *io_text(const char *s)
 /* ---- Lifecycle ---- */
 
 redisContext *duro__connect(const duro_redis_url *url, char *err,
-                            size_t errsize)
+                            size_t errsize, int *code)
 {
     char why[256] = "";
-    redisContext *rc =
-        duro_redis_connect(url, DURO_CLIENT_TIMEOUT_MS, why, sizeof(why));
+    redisContext *rc = NULL;
+    int e = duro_redis_open(url, DURO_CLIENT_TIMEOUT_MS, &rc, why, sizeof(why));
+    if (code) *code = e;
     if (rc) return rc;
     /* common says "cannot reach redis at h:p: reason"; keep one wording. */
     static const char reach[] = "cannot reach redis at ";
@@ -59,6 +61,50 @@ redisContext *duro__connect(const duro_redis_url *url, char *err,
         snprintf(err, errsize, "cannot connect to redis at %s:%d: %s",
                  url->host, url->port, why[0] ? why : "unknown error");
     return NULL;
+}
+
+/* given_partitions: $DURO_PARTITIONS (0 when unset), or DURO_EINVAL. */
+static int given_partitions(char *err, size_t errsize)
+{
+    const char *v = duro_env("DURO_PARTITIONS", NULL);
+    if (!v) return 0;
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*end || n < 1 || n > DURO_MAX_PARTITIONS) {
+        snprintf(err, errsize, "bad DURO_PARTITIONS \"%.40s\" (1..%d)", v,
+                 DURO_MAX_PARTITIONS);
+        return DURO_EINVAL;
+    }
+    return (int)n;
+}
+
+/* learn_layout reads the partition count after a connect. A client that
+ * was not given a count never creates duro:meta (its default must not
+ * become a fleet's layout): when it is missing, because Redis is new or
+ * came back empty, the client waits up to its timeout for a worker or
+ * scheduler to create or restore it. A count other than the one this
+ * client already used is refused: its keys would be in the wrong place. */
+static int learn_layout(duro_client *c, char *err, size_t errsize)
+{
+    int found = 0, rc;
+    int64_t deadline = duro_mono_ms() + DURO_CLIENT_TIMEOUT_MS;
+    while ((rc = duro_redis_meta_check(c->rc, c->given, &found, err,
+                                       errsize)) == DURO_ENOTFOUND &&
+           duro_mono_ms() < deadline) {
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (rc < 0) return rc;
+    if (c->partitions && found != c->partitions) {
+        snprintf(err, errsize,
+                 "layout mismatch: %s says partitions=%d but this client used "
+                 "partitions=%d (Redis lost its data and was set up again "
+                 "with another count?)",
+                 DURO_META_KEY, found, c->partitions);
+        return DURO_EINVAL;
+    }
+    c->partitions = found;
+    return 0;
 }
 
 int duro_client_new(duro_client **out, const char *redis_url, char *err,
@@ -82,14 +128,20 @@ int duro_client_new(duro_client **out, const char *redis_url, char *err,
         free(c);
         return rc;
     }
-    c->rc = duro__connect(&c->url, err, errsize);
+    c->given = rc = given_partitions(err, errsize);
+    if (rc < 0) {
+        free(c);
+        return rc;
+    }
+    int code = DURO_ECONN;
+    c->rc = duro__connect(&c->url, err, errsize, &code);
     if (!c->rc) {
         free(c);
-        return DURO_ECONN;
+        return code;
     }
     char why[400] = "";
-    rc = duro_redis_setup(c->rc, DURO_DEFAULT_PARTITIONS, &c->partitions, why,
-                          sizeof(why));
+    rc = duro_redis_setup(c->rc, c->given, &c->partitions, why, sizeof(why));
+    if (rc == DURO_ENOTFOUND) rc = learn_layout(c, why, sizeof(why));
     if (rc < 0)
         snprintf(err, errsize, "redis at %s:%d: %s", c->url.host, c->url.port,
                  strstr(why, "Resource temporarily") ? io_text(why) : why);
@@ -122,8 +174,18 @@ static int ensure(duro_client *c)
         redisFree(c->rc);
         c->rc = NULL;
     }
-    c->rc = duro__connect(&c->url, c->errstr, sizeof(c->errstr));
-    return c->rc ? 0 : DURO_ECONN;
+    int code = DURO_ECONN;
+    c->rc = duro__connect(&c->url, c->errstr, sizeof(c->errstr), &code);
+    if (!c->rc) return code;
+    /* Redis may have restarted empty: check the layout again. */
+    char why[400] = "";
+    int rc = learn_layout(c, why, sizeof(why));
+    if (rc < 0) {
+        duro__fail(c, rc, "redis at %s:%d: %s", c->url.host, c->url.port, why);
+        redisFree(c->rc);
+        c->rc = NULL;
+    }
+    return rc;
 }
 
 static int lost(duro_client *c)

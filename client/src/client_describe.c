@@ -219,7 +219,8 @@ static redisContext *subscribe(duro_client *c, const char *id)
     char chan[64];
     duro_key_closed_channel(chan, sizeof(chan),
                             duro_partition_of(id, c->partitions));
-    redisContext *sub = duro__connect(&c->url, c->errstr, sizeof(c->errstr));
+    redisContext *sub =
+        duro__connect(&c->url, c->errstr, sizeof(c->errstr), NULL);
     if (!sub) return NULL;
     redisEnableKeepAlive(sub);
     redisReply *r = redisCommand(sub, "SUBSCRIBE %s", chan);

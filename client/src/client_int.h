@@ -16,7 +16,8 @@
 struct duro_client {
     redisContext *rc;
     duro_redis_url url;
-    int partitions;
+    int partitions; /* learned from duro:meta after each connect */
+    int given;      /* $DURO_PARTITIONS, or 0: never create duro:meta */
     char errstr[512];
 };
 
@@ -29,9 +30,10 @@ int duro__fail(duro_client *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* duro__connect opens a connection to url with the client timeout; NULL
- * with "cannot connect to redis at host:port: reason" in err. */
+ * with "cannot connect to redis at host:port: reason" in err, and the
+ * DURO_E* in *code when code is not NULL (DURO_EAUTH: credentials). */
 redisContext *duro__connect(const duro_redis_url *url, char *err,
-                            size_t errsize);
+                            size_t errsize, int *code);
 
 /* duro__call sends a and returns its reply (caller frees), or NULL with
  * *rc set: DURO_ECONN when the connection failed, DURO_EREDIS for an error

@@ -1,4 +1,5 @@
 /* aredis.c: a self-reconnecting hiredis async connection on a libuv loop. */
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,17 +10,30 @@
 #include <hiredis/async.h>
 
 #include "duro/aredis.h"
+#include "duro/clock.h"
 #include "duro/errno.h"
+#include "duro/keys.h"
 #include "duro/log.h"
 #include "duro/lua.h"
+#include "aredis_int.h"
 
 /*
  * Lifecycle. A duro_aredis owns at most one hiredis context at a time and
  * one uv_timer that paces reconnects and bounds connect + handshake:
  *
  *   WAIT --timer--> CONNECTING --onConnect--> HANDSHAKE --replies--> UP
- *     ^                  |                        |                   |
- *     +------------------+---- failure / timeout -+--- onDisconnect --+
+ *     ^                  |                        |    |              |
+ *     +------------------+---- failure / timeout -+----|- onDisconnect+
+ *                                                      v
+ *                             credentials refused, layout mismatch: FATAL
+ *
+ * The handshake is AUTH, SELECT, PING and, on a guarded connection, the
+ * duro:meta check (HSETNX restores a meta that Redis lost, HGET compares
+ * the partition count): replies come in order, hs_kinds says which is
+ * which. A FATAL connection never reconnects; its owner hears of it once
+ * through on_fatal (from onDisconnect, where user code may run).
+ *
+ * While UP, the same timer ticks for the guard (aredis_guard.c).
  *
  * hiredis rules we live by (0.14): a context is never freed by us from
  * inside one of its own callbacks unless hiredis defers it (IN_CALLBACK);
@@ -38,14 +52,6 @@
 #define BACKOFF_MAX_MS 5000
 #define CONNECT_TIMEOUT_MS 5000
 
-typedef struct sub {
-    struct sub *next;
-    duro_aredis *r;
-    char *channel;
-    duro_aredis_cb cb;
-    void *arg;
-} sub;
-
 /* req: one command in flight; it keeps a copy of argv so that an FCALL can
  * be resent after the library was reloaded. */
 typedef struct req {
@@ -59,33 +65,6 @@ typedef struct req {
     size_t *lens;
     char *blob; /* the argument bytes, one allocation */
 } req;
-
-enum state { ST_WAIT, ST_CONNECTING, ST_HANDSHAKE, ST_UP };
-
-struct duro_aredis {
-    uv_loop_t *loop;
-    redisAsyncContext *ac; /* current context, or NULL */
-    int ac_alive;          /* hiredis still holds a context that knows us */
-    enum state st;
-    duro_redis_url url;
-    char *name;
-    duro_aredis_state_cb on_state;
-    void *arg;
-    uv_timer_t timer;
-    int timer_closed;
-    int closing;
-    int hs_pending; /* handshake replies still expected */
-    int hs_failed;
-    char hs_err[256]; /* why the handshake failed, for the DOWN line */
-    int dying;        /* the current context is being torn down */
-    int64_t backoff_ms;
-    int was_up;      /* reached UP at least once */
-    int down_logged; /* a DOWN line was written since the last UP */
-    unsigned long reconnects;
-    unsigned long long send_seq; /* commands written on this context */
-    unsigned long long load_seq; /* send_seq right after the last LOAD */
-    sub *subs;
-};
 
 static void start_connect(duro_aredis *r);
 static void schedule_reconnect(duro_aredis *r);
@@ -185,9 +164,16 @@ static void set_down(duro_aredis *r, const char *why)
 {
     int was = r->st == ST_UP;
     r->st = ST_WAIT;
+    r->ping_out = 0;
+    r->sample_left = 0;
+    duro__aredis_stall_end(r, " (connection lost)");
     if (!r->down_logged) {
-        duro_warn("REDIS DOWN name=%s addr=%s:%d err=%s", r->name, r->url.host,
-                  r->url.port, why && *why ? why : "unknown");
+        /* Once per outage; a connection that flaps is limited as well. */
+        char key[96];
+        snprintf(key, sizeof(key), "REDIS DOWN %s", r->name);
+        duro_warn_limited(key, "REDIS DOWN name=%s addr=%s:%d err=%s", r->name,
+                          r->url.host, r->url.port,
+                          why && *why ? why : "unknown");
         r->down_logged = 1;
     } else {
         duro_debug("REDIS RETRY name=%s err=%s", r->name, why ? why : "");
@@ -250,7 +236,8 @@ static void on_load_reply(redisAsyncContext *ac, void *reply, void *privdata)
     redisReply *rep = reply;
     if (ac->data != r || !rep) return;
     if (rep->type == REDIS_REPLY_ERROR)
-        duro_error("FUNCTIONS LOAD FAILED name=%s err=%s", r->name, rep->str);
+        duro_error_limited(NULL, "FUNCTIONS LOAD FAILED name=%s err=%s",
+                           r->name, rep->str);
     else
         duro_info("FUNCTIONS LOADED name=%s", r->name);
 }
@@ -270,7 +257,8 @@ static int reload_and_resend(duro_aredis *r, req *q)
             REDIS_OK)
             return DURO_ECONN;
         r->load_seq = ++r->send_seq;
-        duro_warn("FUNCTIONS MISSING name=%s action=reload", r->name);
+        duro_warn_limited(NULL, "FUNCTIONS MISSING name=%s action=reload",
+                          r->name);
     }
     q->retried = 1;
     return send_req(r, q);
@@ -352,6 +340,15 @@ int duro_aredis_subscribe(duro_aredis *r, const char *channel,
 
 /* ---- Connecting ---- */
 
+static void on_timer(uv_timer_t *t);
+
+/* arm_guard runs a guard tick and sets the timer for the next one. */
+static void arm_guard(duro_aredis *r)
+{
+    int64_t next = duro__aredis_guard_tick(r);
+    if (next > 0) uv_timer_start(&r->timer, on_timer, (uint64_t)next, 0);
+}
+
 static void become_up(duro_aredis *r)
 {
     r->st = ST_UP;
@@ -362,40 +359,104 @@ static void become_up(duro_aredis *r)
     r->down_logged = 0;
     duro_info("REDIS UP name=%s addr=%s:%d db=%d", r->name, r->url.host,
               r->url.port, r->url.db);
+    duro__aredis_report_meta(r);
     for (sub *s = r->subs; s; s = s->next)
         send_subscribe(r, s);
+    if (r->guard.partitions > 0 || r->guard.stall_timeout_ms > 0) {
+        r->next_sample_ms = 0; /* count now: the data may be new */
+        arm_guard(r);
+    }
     if (r->on_state) r->on_state(r, true, r->arg);
 }
 
-/* on_handshake: AUTH/SELECT/PING replies; the last one decides. An error
- * means a misconfiguration (wrong password, bad db): drop the connection
- * and keep retrying with backoff, loudly. */
+/* go_fatal stops reconnecting; onDisconnect tells the owner. */
+static void go_fatal(duro_aredis *r, redisAsyncContext *ac, int code,
+                     const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void go_fatal(duro_aredis *r, redisAsyncContext *ac, int code,
+                     const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->fatal_msg, sizeof(r->fatal_msg), fmt, ap);
+    va_end(ap);
+    r->fatal = code;
+    r->st = ST_FATAL;
+    uv_timer_stop(&r->timer);
+    duro_error("REDIS FATAL name=%s addr=%s:%d err=%s: %s (not retrying)",
+               r->name, r->url.host, r->url.port, duro_err_name(code),
+               r->fatal_msg);
+    redisAsyncDisconnect(ac); /* deferred by hiredis; onDisconnect follows */
+}
+
+/* hs_note records one handshake reply. */
+static void hs_note(duro_aredis *r, enum hs_kind kind, redisReply *rep)
+{
+    if (!rep || rep->type == REDIS_REPLY_ERROR) {
+        if (!r->hs_failed) {
+            r->hs_code = rep ? duro_redis_error_code(rep->str) : DURO_ECONN;
+            /* A refused SELECT is a database number Redis does not have. */
+            if (rep && kind == HS_SELECT && r->hs_code == DURO_EREDIS)
+                r->hs_code = DURO_EINVAL;
+            snprintf(r->hs_err, sizeof(r->hs_err), "handshake: %s",
+                     rep ? rep->str : "connection lost");
+        }
+        r->hs_failed = 1;
+        return;
+    }
+    if (kind == HS_META_NEW && rep->type == REDIS_REPLY_INTEGER)
+        r->meta_created = rep->integer == 1;
+    if (kind == HS_META_GET) {
+        char *end = NULL;
+        long v =
+            rep->type == REDIS_REPLY_STRING ? strtol(rep->str, &end, 10) : 0;
+        r->meta_parts = end && end != rep->str && *end == '\0' ? v : 0;
+    }
+}
+
+/* on_handshake: AUTH/SELECT/PING/meta replies; the last one decides.
+ * Credentials refused, a bad database and a layout mismatch are fatal;
+ * anything else (LOADING, too many clients, a lost connection) drops the
+ * connection and retries with backoff. */
 static void on_handshake(redisAsyncContext *ac, void *reply, void *privdata)
 {
     duro_aredis *r = privdata;
-    redisReply *rep = reply;
     if (ac->data != r || r->closing || r->st != ST_HANDSHAKE) return;
-    if (!rep || rep->type == REDIS_REPLY_ERROR) {
-        if (!r->hs_failed && rep)
-            snprintf(r->hs_err, sizeof(r->hs_err), "handshake: %s", rep->str);
-        r->hs_failed = 1;
-    }
+    enum hs_kind kind = r->hs_kinds[r->hs_seen < HS_MAX ? r->hs_seen : 0];
+    r->hs_seen++;
+    hs_note(r, kind, reply);
     if (--r->hs_pending > 0) return;
-    if (r->hs_failed)
+    int p = r->guard.partitions;
+    if (r->hs_failed && (r->hs_code == DURO_EAUTH || r->hs_code == DURO_EINVAL))
+        go_fatal(r, ac, r->hs_code, "%s", r->hs_err);
+    else if (r->hs_failed)
         redisAsyncDisconnect(
             ac); /* deferred by hiredis; onDisconnect follows */
+    else if (p > 0 && r->meta_parts <= 0)
+        go_fatal(r, ac, DURO_EPROTO, "%s partitions is not a count",
+                 DURO_META_KEY);
+    else if (p > 0 && r->meta_parts != p)
+        go_fatal(r, ac, DURO_EINVAL,
+                 "layout mismatch: %s says partitions=%ld but this process "
+                 "runs with partitions=%d; every worker, scheduler and client "
+                 "of a namespace must use the same count",
+                 DURO_META_KEY, r->meta_parts, p);
     else
         become_up(r);
 }
 
-static void hs_send(duro_aredis *r, int argc, const char **argv)
+static void hs_send(duro_aredis *r, enum hs_kind kind, int argc,
+                    const char **argv)
 {
-    size_t lens[3];
+    size_t lens[4];
     for (int i = 0; i < argc; i++)
         lens[i] = strlen(argv[i]);
+    if (r->hs_sent >= HS_MAX) return;
     if (redisAsyncCommandArgv(r->ac, on_handshake, r, argc, argv, lens) ==
-        REDIS_OK)
+        REDIS_OK) {
+        r->hs_kinds[r->hs_sent++] = kind;
         r->hs_pending++;
+    }
 }
 
 /* on_connect runs inside hiredis without the deferred-free guard, so it
@@ -419,16 +480,34 @@ static void on_connect(const redisAsyncContext *cac, int status)
     r->st = ST_HANDSHAKE;
     r->hs_pending = 0;
     r->hs_failed = 0;
+    r->hs_code = 0;
     r->hs_err[0] = '\0';
+    r->hs_sent = r->hs_seen = 0;
+    r->meta_created = 0;
+    r->meta_parts = 0;
     char db[16];
     snprintf(db, sizeof(db), "%d", r->url.db);
     if (r->url.password[0] && r->url.user[0])
-        hs_send(r, 3, (const char *[]){"AUTH", r->url.user, r->url.password});
+        hs_send(r, HS_AUTH, 3,
+                (const char *[]){"AUTH", r->url.user, r->url.password});
     else if (r->url.password[0])
-        hs_send(r, 2, (const char *[]){"AUTH", r->url.password});
-    if (r->url.db != 0) hs_send(r, 2, (const char *[]){"SELECT", db});
+        hs_send(r, HS_AUTH, 2, (const char *[]){"AUTH", r->url.password});
+    if (r->url.db != 0)
+        hs_send(r, HS_SELECT, 2, (const char *[]){"SELECT", db});
     /* A PING makes every connect report through a reply callback. */
-    hs_send(r, 1, (const char *[]){"PING"});
+    hs_send(r, HS_PING, 1, (const char *[]){"PING"});
+    if (r->guard.partitions > 0) {
+        /* HSETNX duro:meta partitions <P>; HSETNX duro:meta schema 1;
+         * HGET duro:meta partitions */
+        char parts[16];
+        snprintf(parts, sizeof(parts), "%d", r->guard.partitions);
+        hs_send(r, HS_META_NEW, 4,
+                (const char *[]){"HSETNX", DURO_META_KEY, "partitions", parts});
+        hs_send(r, HS_META_SCHEMA, 4,
+                (const char *[]){"HSETNX", DURO_META_KEY, "schema", "1"});
+        hs_send(r, HS_META_GET, 3,
+                (const char *[]){"HGET", DURO_META_KEY, "partitions"});
+    }
 }
 
 static void on_disconnect(const redisAsyncContext *cac, int status)
@@ -441,6 +520,12 @@ static void on_disconnect(const redisAsyncContext *cac, int status)
     r->ac_alive = 0;
     if (r->closing) {
         maybe_free(r);
+        return;
+    }
+    if (r->fatal) {
+        r->st = ST_FATAL;
+        if (r->guard.on_fatal)
+            r->guard.on_fatal(r, r->fatal, r->fatal_msg, r->guard.arg);
         return;
     }
     if (r->hs_failed)
@@ -477,6 +562,10 @@ static void on_timer(uv_timer_t *t)
     if (r->closing) return;
     if (r->st == ST_WAIT) {
         start_connect(r);
+        return;
+    }
+    if (r->st == ST_UP) {
+        arm_guard(r);
         return;
     }
     if (r->st == ST_CONNECTING || r->st == ST_HANDSHAKE) {
@@ -520,6 +609,8 @@ static void start_connect(duro_aredis *r)
     r->dying = 0;
     r->send_seq = 0;
     r->load_seq = 0;
+    r->ping_out = 0;
+    r->sample_left = 0;
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     redisAsyncSetConnectCallback(ac, on_connect); /* after attach: arms write */
     uv_timer_start(&r->timer, on_timer, CONNECT_TIMEOUT_MS, 0);

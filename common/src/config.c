@@ -1,4 +1,5 @@
 /* config.c: the Redis URL parser and environment lookups shared by programs. */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,9 +11,71 @@
 
 static int fail(char *err, size_t errsize, const char *msg, const char *url)
 {
+    char shown[256];
     if (err && errsize)
-        snprintf(err, errsize, "bad redis url \"%.200s\": %s", url, msg);
+        snprintf(err, errsize, "bad redis url \"%s\": %s",
+                 duro_redis_url_redact(url, shown, sizeof(shown)), msg);
     return DURO_EINVAL;
+}
+
+char *duro_redis_url_redact(const char *url, char *buf, size_t size)
+{
+    if (!size) return buf;
+    if (!url) url = "";
+    const char *p = strstr(url, "://");
+    p = p ? p + 3 : url;
+    const char *at = strrchr(p, '@');
+    const char *colon = at ? memchr(p, ':', (size_t)(at - p)) : NULL;
+    if (!at) {
+        snprintf(buf, size, "%s", url);
+    } else if (colon) { /* user:password@ */
+        snprintf(buf, size, "%.*s:***%s", (int)(colon - url), url, at);
+    } else { /* password@ */
+        snprintf(buf, size, "%.*s***%s", (int)(p - url), url, at);
+    }
+    return buf;
+}
+
+/* password_from_env fills a password the URL did not give from
+ * $DURO_REDIS_PASSWORD_FILE (the file's content, one trailing newline
+ * stripped), else $DURO_REDIS_PASSWORD. */
+static int password_from_env(duro_redis_url *out, char *err, size_t errsize)
+{
+    const char *path = duro_env("DURO_REDIS_PASSWORD_FILE", NULL);
+    const char *pw = duro_env("DURO_REDIS_PASSWORD", NULL);
+    if (out->password[0] || (!path && !pw)) return 0;
+    if (!path) {
+        if (strlen(pw) >= sizeof(out->password)) {
+            snprintf(err, errsize, "DURO_REDIS_PASSWORD is too long (max %zu)",
+                     sizeof(out->password) - 1);
+            return DURO_EINVAL;
+        }
+        snprintf(out->password, sizeof(out->password), "%s", pw);
+        return 0;
+    }
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errsize, "DURO_REDIS_PASSWORD_FILE %.200s: %s", path,
+                 strerror(errno));
+        return DURO_EINVAL;
+    }
+    char buf[sizeof(out->password) + 2];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    int bad = ferror(f);
+    fclose(f);
+    buf[n] = '\0';
+    if (n > 0 && buf[n - 1] == '\n') buf[--n] = '\0';
+    if (n > 0 && buf[n - 1] == '\r') buf[--n] = '\0';
+    if (bad || n == 0 || n >= sizeof(out->password) || strlen(buf) != n) {
+        snprintf(err, errsize, "DURO_REDIS_PASSWORD_FILE %.200s: %s", path,
+                 bad                ? "read error"
+                 : n == 0           ? "empty"
+                 : strlen(buf) != n ? "holds a NUL byte"
+                                    : "password too long");
+        return DURO_EINVAL;
+    }
+    memcpy(out->password, buf, n + 1);
+    return 0;
 }
 
 static int hexval(char c)
@@ -134,7 +197,7 @@ int duro_redis_url_parse(const char *url, duro_redis_url *out, char *err,
         parse_int(slash + 1, strlen(slash + 1), 0, INT_MAX, &out->db))
         return fail(err, errsize, "the database must be a non-negative integer",
                     url);
-    return 0;
+    return password_from_env(out, err, errsize);
 }
 
 const char *duro_env(const char *name, const char *def)

@@ -82,6 +82,11 @@ char *duro_key_timers(char *buf, size_t size, int partition)
     return fmt_key(buf, size, partition, "timers", NULL);
 }
 
+char *duro_key_idx_open(char *buf, size_t size, int partition)
+{
+    return fmt_key(buf, size, partition, "idx", "open");
+}
+
 char *duro_key_closed_channel(char *buf, size_t size, int partition)
 {
     int n = snprintf(buf, size, "duro:closed:{p%d}", partition);

@@ -12,7 +12,7 @@
 #include "duro/lua.h"
 #include "duro/redis.h"
 
-#define MAX_PARTITIONS 1024
+#define MAX_PARTITIONS DURO_MAX_PARTITIONS
 
 static void set_err(char *err, size_t errsize, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -27,7 +27,8 @@ static void set_err(char *err, size_t errsize, const char *fmt, ...)
 
 /* ---- Connecting ---- */
 
-/* expect_ok: checks (and frees) the reply of a command that must not fail. */
+/* expect_ok: checks (and frees) the reply of a command that must not fail;
+ * an error reply is classified by duro_redis_error_code. */
 static int expect_ok(redisContext *c, redisReply *r, const char *what,
                      char *err, size_t errsize)
 {
@@ -39,7 +40,7 @@ static int expect_ok(redisContext *c, redisReply *r, const char *what,
     int rc = 0;
     if (r->type == REDIS_REPLY_ERROR) {
         set_err(err, errsize, "%s: %s", what, r->str ? r->str : "error");
-        rc = DURO_EREDIS;
+        rc = duro_redis_error_code(r->str);
     }
     freeReplyObject(r);
     return rc;
@@ -48,7 +49,16 @@ static int expect_ok(redisContext *c, redisReply *r, const char *what,
 redisContext *duro_redis_connect(const duro_redis_url *url, int timeout_ms,
                                  char *err, size_t errsize)
 {
+    redisContext *c = NULL;
+    duro_redis_open(url, timeout_ms, &c, err, errsize);
+    return c;
+}
+
+int duro_redis_open(const duro_redis_url *url, int timeout_ms,
+                    redisContext **out, char *err, size_t errsize)
+{
     redisContext *c;
+    *out = NULL;
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     if (timeout_ms > 0)
         c = redisConnectWithTimeout(url->host, url->port, tv);
@@ -57,18 +67,18 @@ redisContext *duro_redis_connect(const duro_redis_url *url, int timeout_ms,
     if (!c) {
         set_err(err, errsize, "cannot reach redis at %s:%d: out of memory",
                 url->host, url->port);
-        return NULL;
+        return DURO_ECONN;
     }
     if (c->err) {
         set_err(err, errsize, "cannot reach redis at %s:%d: %s", url->host,
                 url->port, c->errstr);
         redisFree(c);
-        return NULL;
+        return DURO_ECONN;
     }
     if (timeout_ms > 0 && redisSetTimeout(c, tv) != REDIS_OK) {
         set_err(err, errsize, "cannot set the redis timeout: %s", c->errstr);
         redisFree(c);
-        return NULL;
+        return DURO_ECONN;
     }
     int rc = 0;
     if (url->user[0])
@@ -78,14 +88,20 @@ redisContext *duro_redis_connect(const duro_redis_url *url, int timeout_ms,
     else if (url->password[0])
         rc = expect_ok(c, redisCommand(c, "AUTH %s", url->password), "AUTH",
                        err, errsize);
-    if (rc == 0 && url->db != 0)
+    if (rc == 0 && url->db != 0) {
         rc = expect_ok(c, redisCommand(c, "SELECT %d", url->db), "SELECT", err,
                        errsize);
+        if (rc == DURO_EREDIS) rc = DURO_EINVAL; /* no such database */
+    }
+    /* A server that wants a password we lack says NOAUTH only now. */
+    if (rc == 0)
+        rc = expect_ok(c, redisCommand(c, "PING"), "PING", err, errsize);
     if (rc != 0) {
         redisFree(c);
-        return NULL;
+        return rc;
     }
-    return c;
+    *out = c;
+    return 0;
 }
 
 /* ---- Functions library ---- */
@@ -134,7 +150,7 @@ static int ensure_functions(redisContext *c, char *err, size_t errsize)
             rc = DURO_EREDIS;
         } else {
             set_err(err, errsize, "FCALL duro_version: %s", r->str);
-            rc = DURO_EREDIS;
+            rc = duro_redis_error_code(r->str);
         }
     } else if (r->type == REDIS_REPLY_INTEGER) {
         if (r->integer < ours) {
@@ -156,54 +172,98 @@ static int ensure_functions(redisContext *c, char *err, size_t errsize)
 
 /* ---- Meta ---- */
 
-static int read_partitions(redisContext *c, int default_partitions,
-                           int *partitions, char *err, size_t errsize)
+/* get_partitions: duro:meta's partition count into *out (0 when there is
+ * no meta). */
+static int get_partitions(redisContext *c, int *out, char *err, size_t errsize)
 {
-    int rc;
-    /* HSETNX duro:meta partitions <default>; HSETNX duro:meta schema 1 */
-    rc = expect_ok(c,
-                   redisCommand(c, "HSETNX %s partitions %d", DURO_META_KEY,
-                                default_partitions),
-                   "HSETNX duro:meta", err, errsize);
-    if (rc == 0)
-        rc = expect_ok(c, redisCommand(c, "HSETNX %s schema 1", DURO_META_KEY),
-                       "HSETNX duro:meta", err, errsize);
-    if (rc != 0) return rc;
     redisReply *r = redisCommand(c, "HGET %s partitions", DURO_META_KEY);
     if (!r) {
         set_err(err, errsize, "HGET duro:meta: %s", c->errstr);
         return DURO_ECONN;
     }
-    rc = DURO_EPROTO;
-    if (r->type == REDIS_REPLY_STRING) {
+    int rc = DURO_EPROTO;
+    *out = 0;
+    if (r->type == REDIS_REPLY_NIL) {
+        rc = 0;
+    } else if (r->type == REDIS_REPLY_STRING) {
         char *end;
         long v = strtol(r->str, &end, 10);
         if (r->len > 0 && *end == '\0' && v >= 1 && v <= MAX_PARTITIONS) {
-            *partitions = (int)v;
+            *out = (int)v;
             rc = 0;
         }
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        rc = duro_redis_error_code(r->str);
     }
     if (rc != 0)
         set_err(err, errsize, "duro:meta partitions is not 1..%d (%s)",
                 MAX_PARTITIONS,
-                r->type == REDIS_REPLY_STRING  ? r->str
-                : r->type == REDIS_REPLY_ERROR ? r->str
-                                               : "absent");
+                r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_ERROR
+                    ? r->str
+                    : "unexpected reply");
     freeReplyObject(r);
     return rc;
 }
 
-int duro_redis_setup(redisContext *c, int default_partitions, int *partitions,
-                     char *err, size_t errsize)
+int duro_redis_meta_check(redisContext *c, int partitions, int *out, char *err,
+                          size_t errsize)
 {
-    if (default_partitions <= 0) default_partitions = DURO_DEFAULT_PARTITIONS;
-    if (default_partitions > MAX_PARTITIONS) {
+    int rc;
+    if (partitions > 0) {
+        /* HSETNX duro:meta partitions <P>; HSETNX duro:meta schema 1 */
+        rc = expect_ok(c,
+                       redisCommand(c, "HSETNX %s partitions %d", DURO_META_KEY,
+                                    partitions),
+                       "HSETNX duro:meta", err, errsize);
+        if (rc == 0)
+            rc = expect_ok(c,
+                           redisCommand(c, "HSETNX %s schema 1", DURO_META_KEY),
+                           "HSETNX duro:meta", err, errsize);
+        if (rc != 0) return rc;
+    }
+    int found = 0;
+    rc = get_partitions(c, &found, err, errsize);
+    if (rc != 0) return rc;
+    if (found == 0) {
+        set_err(err, errsize,
+                "%s is missing: no worker or scheduler has set up this Redis "
+                "yet, or Redis lost its data and none has restored it; start "
+                "one, or give the partition count (DURO_PARTITIONS)",
+                DURO_META_KEY);
+        return DURO_ENOTFOUND;
+    }
+    if (partitions > 0 && found != partitions) {
+        set_err(err, errsize,
+                "layout mismatch: %s says partitions=%d but this process was "
+                "given partitions=%d; every worker, scheduler and client of a "
+                "namespace must use the same count",
+                DURO_META_KEY, found, partitions);
+        return DURO_EINVAL;
+    }
+    *out = found;
+    return 0;
+}
+
+int duro_redis_setup(redisContext *c, int partitions, int *out, char *err,
+                     size_t errsize)
+{
+    if (partitions > MAX_PARTITIONS ||
+        partitions < DURO_PARTITIONS_ADOPT_OR_INIT) {
         set_err(err, errsize, "partitions must be 1..%d", MAX_PARTITIONS);
         return DURO_EINVAL;
     }
     int rc = ensure_functions(c, err, errsize);
     if (rc != 0) return rc;
-    return read_partitions(c, default_partitions, partitions, err, errsize);
+    if (partitions != DURO_PARTITIONS_ADOPT_OR_INIT)
+        return duro_redis_meta_check(c, partitions, out, err, errsize);
+    rc = duro_redis_meta_check(c, DURO_PARTITIONS_ADOPT, out, err, errsize);
+    if (rc != DURO_ENOTFOUND) return rc;
+    rc = duro_redis_meta_check(c, DURO_DEFAULT_PARTITIONS, out, err, errsize);
+    if (rc == 0)
+        duro_info("META CREATED partitions=%d (the default; no count was "
+                  "given)",
+                  *out);
+    return rc;
 }
 
 /* ---- Calls ---- */
@@ -223,9 +283,10 @@ redisReply *duro_redis_call(redisContext *c, const duro_argv *a)
         duro_reply_is_missing_function(r->str)) {
         /* Redis lost the library (restart without persistence): reload. */
         char err[256];
-        duro_warn("FUNCTIONS missing (%s): reloading", r->str);
+        duro_warn_limited(NULL, "FUNCTIONS missing (%s): reloading", r->str);
         if (duro_functions_load(c, err, sizeof(err)) != 0) {
-            duro_error("FUNCTIONS reload failed: %s", err);
+            duro_error_limited("FUNCTIONS reload failed",
+                               "FUNCTIONS reload failed: %s", err);
             return r;
         }
         freeReplyObject(r);

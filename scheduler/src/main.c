@@ -15,6 +15,7 @@
 #include "duro/duration.h"
 #include "duro/errno.h"
 #include "duro/log.h"
+#include "duro/redis.h"
 #include "duro/scheduler.h"
 
 /* opts: flags override the environment, which overrides the defaults. */
@@ -23,6 +24,7 @@ typedef struct {
     int partitions;
     int batch;
     int64_t scan_interval_ms;
+    int64_t stall_timeout_ms;
     const char *metrics_addr;
 } opts;
 
@@ -37,8 +39,13 @@ static void usage(FILE *f)
             "\n"
             "  --redis URL            Redis URL (env DURO_REDIS_URL;\n"
             "                         default " DURO_DEFAULT_REDIS_URL ")\n"
-            "  --partitions N         partitions when duro:meta has none yet\n"
-            "                         (env DURO_PARTITIONS; default 16)\n"
+            "  --partitions N         the namespace's partitions, 1..1024\n"
+            "                         (env DURO_PARTITIONS; default: what\n"
+            "                         duro:meta says, 16 for a new one);\n"
+            "                         another count in duro:meta is an error\n"
+            "  --redis-stall-timeout D  not ready (/readyz) while Redis\n"
+            "                         does not answer a PING this long (env\n"
+            "                         DURO_REDIS_STALL_TIMEOUT; default 5s)\n"
             "  --batch N              timers fetched per partition per round\n"
             "                         (env DURO_BATCH; default 256)\n"
             "  --scan-interval D      clock refresh and task timeout scan\n"
@@ -52,7 +59,9 @@ static void usage(FILE *f)
             "                         DURO_LOG_LEVEL; default info)\n"
             "  -h, --help             this text\n"
             "\n"
-            "Logs go to stderr; DURO_LOG_FORMAT=json gives JSON lines.\n");
+            "Logs go to stderr; DURO_LOG_FORMAT=json gives JSON lines.\n"
+            "The Redis password may come from DURO_REDIS_PASSWORD_FILE or\n"
+            "DURO_REDIS_PASSWORD rather than the URL (ps shows it).\n");
 }
 
 static int parse_int(const char *what, const char *s, int lo, int hi, int *out)
@@ -78,6 +87,16 @@ static int parse_interval(const char *s, int64_t *out)
     return 0;
 }
 
+static int parse_stall(const char *s, int64_t *out)
+{
+    if (duro_duration_parse(s, out) || *out < 10) {
+        fprintf(stderr,
+                "duro-scheduler: bad redis stall timeout '%s' (>= 10ms)\n", s);
+        return -1;
+    }
+    return 0;
+}
+
 static int parse_level(const char *s)
 {
     static const char *names[] = {"debug", "info", "warn", "error"};
@@ -95,8 +114,11 @@ static int parse_opts(int argc, char **argv, opts *o)
 {
     o->redis_url = duro_redis_url_default();
     o->metrics_addr = duro_env("DURO_METRICS_ADDR", NULL);
-    if (parse_int("DURO_PARTITIONS", duro_env("DURO_PARTITIONS", "16"), 1,
-                  16384, &o->partitions) ||
+    const char *parts = duro_env("DURO_PARTITIONS", NULL);
+    if ((parts && parse_int("DURO_PARTITIONS", parts, 1, DURO_MAX_PARTITIONS,
+                            &o->partitions)) ||
+        parse_stall(duro_env("DURO_REDIS_STALL_TIMEOUT", "5s"),
+                    &o->stall_timeout_ms) ||
         parse_int("DURO_BATCH", duro_env("DURO_BATCH", "256"), 1, 100000,
                   &o->batch) ||
         parse_interval(duro_env("DURO_SCAN_INTERVAL", "1s"),
@@ -109,6 +131,7 @@ static int parse_opts(int argc, char **argv, opts *o)
         {"scan-interval", required_argument, NULL, 's'},
         {"log-level", required_argument, NULL, 'l'},
         {"metrics-addr", required_argument, NULL, 'm'},
+        {"redis-stall-timeout", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int c, rc = 0;
@@ -118,13 +141,17 @@ static int parse_opts(int argc, char **argv, opts *o)
             o->redis_url = optarg;
             break;
         case 'p':
-            rc = parse_int("--partitions", optarg, 1, 16384, &o->partitions);
+            rc = parse_int("--partitions", optarg, 1, DURO_MAX_PARTITIONS,
+                           &o->partitions);
             break;
         case 'b':
             rc = parse_int("--batch", optarg, 1, 100000, &o->batch);
             break;
         case 's':
             rc = parse_interval(optarg, &o->scan_interval_ms);
+            break;
+        case 't':
+            rc = parse_stall(optarg, &o->stall_timeout_ms);
             break;
         case 'l':
             rc = parse_level(optarg);
@@ -228,14 +255,20 @@ static int setup(duro_scheduler *s, const duro_redis_url *url)
         /* a signal may have cut a connect or a read short */
         if (atomic_load(&stop_signal)) break;
         if (rc == 0) return 0;
-        if (rc != DURO_ECONN) {
-            duro_error("SETUP FAILED err=%s", err);
+        if (!duro_err_is_transient(rc)) {
+            duro_error("SETUP FAILED code=%s err=%s (not retrying)",
+                       duro_err_name(rc), err);
             return rc;
         }
         if (!logged++)
             duro_warn("REDIS DOWN name=scheduler-setup addr=%s:%d err=%s "
                       "(retrying)",
                       url->host, url->port, err);
+        else
+            duro_warn_limited("REDIS DOWN scheduler-setup",
+                              "REDIS DOWN name=scheduler-setup err=%s "
+                              "(still retrying)",
+                              err);
         sleep_ms(backoff + rand() % (backoff / 4 + 1));
         backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
     }
@@ -266,7 +299,8 @@ int main(int argc, char **argv)
                               .partitions = o.partitions,
                               .batch = o.batch,
                               .scan_interval_ms = o.scan_interval_ms,
-                              .metrics_addr = o.metrics_addr};
+                              .metrics_addr = o.metrics_addr,
+                              .redis_stall_timeout_ms = o.stall_timeout_ms};
     duro_scheduler *s;
     int rc = duro_scheduler_new(&s, &so);
     if (rc) return rc == DURO_EINVAL ? 2 : 1;
@@ -292,7 +326,11 @@ int main(int argc, char **argv)
         uv_async_send(&stop_async);
     uv_run(loop, UV_RUN_DEFAULT);
     stop_async_close(loop);
+    int fatal = duro_scheduler_error(s);
+    if (fatal)
+        fprintf(stderr, "duro-scheduler: stopped: %s (see REDIS FATAL above)\n",
+                duro_strerror(fatal));
     duro_scheduler_free(s);
     uv_loop_close(loop);
-    return rc ? 1 : 0;
+    return rc || fatal ? 1 : 0;
 }

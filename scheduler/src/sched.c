@@ -226,6 +226,21 @@ static void on_sub_state(duro_aredis *r, bool connected, void *arg)
         stats_count(s, M_RECONNECTS, "conn", "wake");
 }
 
+/* on_fatal: Redis refused the credentials or the layout; retrying cannot
+ * help, so the scheduler stops (duro_scheduler_error says why). */
+static void on_fatal(duro_aredis *r, int code, const char *msg, void *arg)
+{
+    sched *s = arg;
+    int none = 0;
+    atomic_compare_exchange_strong(&s->fatal, &none, code);
+    sched_stop(s, 0);
+}
+
+static void on_stall(duro_aredis *r, bool stalled, void *arg)
+{
+    atomic_store(&((sched *)arg)->stalled, stalled);
+}
+
 /* on_wake: a Function added a timer earlier than its partition's earliest;
  * the message is the partition number. */
 static void on_wake(duro_aredis *r, redisReply *reply, void *arg)
@@ -306,8 +321,15 @@ int sched_start_handles(sched *s)
     if (rc == 0)
         rc = duro_aredis_new(&s->sub, s->loop, &s->url, "scheduler-wake",
                              on_sub_state, s);
-    if (rc == 0)
+    if (rc == 0) {
+        duro_aredis_guard_opts g = {.on_fatal = on_fatal, .arg = s};
+        duro_aredis_guard(s->sub, &g);
+        g.partitions = s->partitions;
+        g.stall_timeout_ms = s->stall_timeout_ms;
+        g.on_stall = on_stall;
+        duro_aredis_guard(s->cmd, &g);
         rc = duro_aredis_subscribe(s->sub, DURO_WAKE_CHANNEL, on_wake, s);
+    }
     if (rc) {
         duro_error("START FAILED err=%s", duro_strerror(rc));
         sched_stop(s, 0);

@@ -109,7 +109,10 @@ typedef struct duro_scheduler {
     duro_metrics *m;
     char *metrics_addr;
     duro_http *http;
-    atomic_int ready; /* command connection up */
+    atomic_int ready;   /* command connection up */
+    atomic_int stalled; /* Redis does not answer (duro_aredis_guard) */
+    int64_t stall_timeout_ms;
+    atomic_int fatal; /* DURO_E* that stopped it on its own, or 0 */
     int cmd_connects; /* loop thread: connects so far (first is not a
                          reconnect) */
     int sub_connects;

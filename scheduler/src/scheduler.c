@@ -10,7 +10,6 @@
 #include "duro/redis.h"
 #include "sched_internal.h"
 
-#define DEFAULT_PARTITIONS 16
 #define DEFAULT_BATCH 256
 #define DEFAULT_SCAN_MS 1000
 #define CONNECT_TIMEOUT_MS 2000
@@ -22,11 +21,13 @@ int duro_scheduler_new(duro_scheduler **out, const duro_scheduler_opts *o)
     static const duro_scheduler_opts none;
     if (!o) o = &none;
     *out = NULL;
-    if (o->partitions < 0 || o->partitions > 16384 || o->batch < 0 ||
-        o->batch > 100000 ||
-        (o->scan_interval_ms && o->scan_interval_ms < 10)) {
-        duro_error("CONFIG bad scheduler options (partitions 1..16384, batch "
-                   "1..100000, scan interval >= 10ms)");
+    if (o->partitions < 0 || o->partitions > DURO_MAX_PARTITIONS ||
+        o->batch < 0 || o->batch > 100000 ||
+        (o->scan_interval_ms && o->scan_interval_ms < 10) ||
+        o->redis_stall_timeout_ms < 0) {
+        duro_error("CONFIG bad scheduler options (partitions 1..%d, batch "
+                   "1..100000, scan interval >= 10ms)",
+                   DURO_MAX_PARTITIONS);
         return DURO_EINVAL;
     }
     sched *s = calloc(1, sizeof(*s));
@@ -38,7 +39,11 @@ int duro_scheduler_new(duro_scheduler **out, const duro_scheduler_opts *o)
         free(s);
         return DURO_EINVAL;
     }
-    s->default_partitions = o->partitions ? o->partitions : DEFAULT_PARTITIONS;
+    s->default_partitions =
+        o->partitions ? o->partitions : DURO_PARTITIONS_ADOPT_OR_INIT;
+    s->stall_timeout_ms = o->redis_stall_timeout_ms
+                              ? o->redis_stall_timeout_ms
+                              : DURO_REDIS_STALL_TIMEOUT_MS;
     s->batch = o->batch ? o->batch : DEFAULT_BATCH;
     s->scan_interval_ms =
         o->scan_interval_ms ? o->scan_interval_ms : DEFAULT_SCAN_MS;
@@ -75,11 +80,11 @@ static int64_t read_clock(redisContext *c)
 
 int duro_scheduler_setup(duro_scheduler *s, char *err, size_t errsize)
 {
-    redisContext *c =
-        duro_redis_connect(&s->url, CONNECT_TIMEOUT_MS, err, errsize);
-    if (!c) return DURO_ECONN;
-    int rc = duro_redis_setup(c, s->default_partitions, &s->partitions, err,
-                              errsize);
+    redisContext *c = NULL;
+    int rc = duro_redis_open(&s->url, CONNECT_TIMEOUT_MS, &c, err, errsize);
+    if (!c) return rc;
+    rc = duro_redis_setup(c, s->default_partitions, &s->partitions, err,
+                          errsize);
     if (rc == 0) {
         s->clock_offset_ms = read_clock(c);
         s->set_up = 1;
@@ -152,7 +157,13 @@ void duro_scheduler_stop(duro_scheduler *s)
 
 bool duro_scheduler_ready(const duro_scheduler *s)
 {
-    return atomic_load(&((sched *)s)->ready) != 0;
+    return atomic_load(&((sched *)s)->ready) != 0 &&
+           atomic_load(&((sched *)s)->stalled) == 0;
+}
+
+int duro_scheduler_error(const duro_scheduler *s)
+{
+    return atomic_load(&((sched *)s)->fatal);
 }
 
 void duro_scheduler_free(duro_scheduler *s)

@@ -469,6 +469,10 @@ void duro_test_redis_start(duro_test_harness *h)
             snprintf(h->redis_url, sizeof(h->redis_url), "redis://127.0.0.1:%d",
                      port);
             setenv("DURO_REDIS_URL", h->redis_url, 1);
+            /* Every program of a test is given the layout, as a deployment
+             * gives it to every component: a client that is not given one
+             * waits for a worker or scheduler to create duro:meta. */
+            setenv("DURO_PARTITIONS", "16", 1);
             return;
         }
         if (!exited) {

@@ -1,7 +1,9 @@
 /* test_config.c: Redis URL parsing and environment lookups. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "duro/config.h"
 #include "duro/errno.h"
@@ -115,4 +117,81 @@ Test(config, env_lookup)
     cr_assert_str_eq(duro_redis_url_default(), DURO_DEFAULT_REDIS_URL);
     setenv("DURO_REDIS_URL", "redis://x:1", 1);
     cr_assert_str_eq(duro_redis_url_default(), "redis://x:1");
+}
+
+/* ---- Passwords kept off the command line ---- */
+
+static void clear_password_env(void)
+{
+    unsetenv("DURO_REDIS_PASSWORD");
+    unsetenv("DURO_REDIS_PASSWORD_FILE");
+}
+
+static void write_file(const char *path, const char *content, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(content, 1, n, f), n);
+    fclose(f);
+}
+
+Test(config, password_from_the_environment)
+{
+    clear_password_env();
+    setenv("DURO_REDIS_PASSWORD", "s3cret", 1);
+    duro_redis_url u = ok("redis://127.0.0.1:6380");
+    cr_assert_str_eq(u.password, "s3cret");
+    cr_assert_str_eq(u.user, "");
+    /* a password in the URL wins */
+    u = ok("redis://:inurl@127.0.0.1:6380");
+    cr_assert_str_eq(u.password, "inurl");
+    clear_password_env();
+}
+
+Test(config, password_file_strips_one_trailing_newline_and_wins_over_env)
+{
+    clear_password_env();
+    char path[] = "/tmp/duro-pw-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    write_file(path, "from-file\n", 10);
+    setenv("DURO_REDIS_PASSWORD_FILE", path, 1);
+    setenv("DURO_REDIS_PASSWORD", "from-env", 1);
+    duro_redis_url u = ok("redis://alice:@127.0.0.1");
+    cr_assert_str_eq(u.user, "alice");
+    cr_assert_str_eq(u.password, "from-file");
+    write_file(path, "crlf\r\n", 6);
+    u = ok(NULL);
+    cr_assert_str_eq(u.password, "crlf");
+    write_file(path, "two\n\n", 5); /* only one newline is ours to strip */
+    u = ok(NULL);
+    cr_assert_str_eq(u.password, "two\n");
+    write_file(path, "", 0);
+    bad(NULL, "empty");
+    unlink(path);
+    bad(NULL, "DURO_REDIS_PASSWORD_FILE");
+    clear_password_env();
+}
+
+Test(config, errors_and_redaction_never_show_the_password)
+{
+    clear_password_env();
+    duro_redis_url u;
+    char err[256] = "";
+    cr_assert_eq(duro_redis_url_parse("redis://bob:hunter2@host:99999", &u, err,
+                                      sizeof(err)),
+                 DURO_EINVAL);
+    cr_assert_null(strstr(err, "hunter2"), "%s", err);
+    cr_assert(strstr(err, "redis://bob:***@host:99999") != NULL, "%s", err);
+    char buf[128];
+    cr_assert_str_eq(
+        duro_redis_url_redact("redis://:pw@h:1/2", buf, sizeof(buf)),
+        "redis://:***@h:1/2");
+    cr_assert_str_eq(duro_redis_url_redact("redis://pw@h", buf, sizeof(buf)),
+                     "redis://***@h");
+    cr_assert_str_eq(duro_redis_url_redact("redis://h:6379", buf, sizeof(buf)),
+                     "redis://h:6379");
+    cr_assert_str_eq(duro_redis_url_redact("u:p@h", buf, sizeof(buf)),
+                     "u:***@h");
 }

@@ -13,6 +13,7 @@
 static void usage(FILE *out, const char *prog, const duro_worker *w)
 {
     char stack[32];
+    char url[256];
     fprintf(
         out,
         "Usage: %s [options]\n"
@@ -35,6 +36,14 @@ static void usage(FILE *out, const char *prog, const duro_worker *w)
         "  --workflow-stack-size SIZE  each workflow's stack, e.g. 256k, 1m\n"
         "                              [$DURO_WORKFLOW_STACK_SIZE, %s]\n"
         "  --identity NAME             consumer name [host-pid-random]\n"
+        "  --partitions N              the namespace's partition count, "
+        "1..1024\n"
+        "                              [$DURO_PARTITIONS, duro:meta's, or 16 "
+        "for a new one]\n"
+        "  --redis-stall-timeout D     not ready while Redis does not answer "
+        "a PING\n"
+        "                              this long "
+        "[$DURO_REDIS_STALL_TIMEOUT, 5s]\n"
         "  --replay FILE               replay a history exported with\n"
         "                              `duro workflow history -o json` against "
         "this\n"
@@ -48,8 +57,9 @@ static void usage(FILE *out, const char *prog, const duro_worker *w)
         "  --help                      this text\n"
         "\n"
         "Logs go to stderr; DURO_LOG_FORMAT=json gives JSON lines.\n",
-        prog, w->redis_url, w->task_queue ? w->task_queue : "(required)",
-        w->activity_threads, w->max_workflow_tasks, w->cache_size,
+        prog, duro_redis_url_redact(w->redis_url, url, sizeof(url)),
+        w->task_queue ? w->task_queue : "(required)", w->activity_threads,
+        w->max_workflow_tasks, w->cache_size,
         duro_size_format(w->workflow_stack_size ? w->workflow_stack_size
                                                 : DURO__CORO_STACK_DEFAULT,
                          stack, sizeof(stack)));
@@ -81,6 +91,17 @@ static int parse_int(const char *flag, const char *v, int *out)
         return -1;
     }
     *out = (int)n;
+    return 0;
+}
+
+static int parse_partitions(const char *flag, const char *v, int *out)
+{
+    if (parse_int(flag, v, out) != 0) return -1;
+    if (*out > DURO_MAX_PARTITIONS) {
+        fprintf(stderr, "error: %s must be 1..%d, got \"%s\"\n", flag,
+                DURO_MAX_PARTITIONS, v);
+        return -1;
+    }
     return 0;
 }
 
@@ -121,6 +142,12 @@ static int apply_env(duro_worker *w)
     if ((v = getenv("DURO_WORKFLOW_STACK_SIZE")) && *v &&
         parse_stack_size("DURO_WORKFLOW_STACK_SIZE", v,
                          &w->workflow_stack_size))
+        return -1;
+    if ((v = getenv("DURO_PARTITIONS")) && *v &&
+        parse_partitions("DURO_PARTITIONS", v, &w->partitions))
+        return -1;
+    if ((v = getenv("DURO_REDIS_STALL_TIMEOUT")) && *v &&
+        parse_duration("DURO_REDIS_STALL_TIMEOUT", v, &w->stall_timeout_ms))
         return -1;
     return 0;
 }
@@ -177,7 +204,9 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
         O_HELP,
         O_REPLAY,
         O_METRICS,
-        O_STACK
+        O_STACK,
+        O_PARTITIONS,
+        O_STALL
     };
     static const struct option longopts[] = {
         {"redis", required_argument, NULL, O_REDIS},
@@ -192,6 +221,8 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
         {"replay", required_argument, NULL, O_REPLAY},
         {"metrics-addr", required_argument, NULL, O_METRICS},
         {"workflow-stack-size", required_argument, NULL, O_STACK},
+        {"partitions", required_argument, NULL, O_PARTITIONS},
+        {"redis-stall-timeout", required_argument, NULL, O_STALL},
         {NULL, 0, NULL, 0},
     };
     int c, bad = 0;
@@ -246,6 +277,13 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
         case O_STACK:
             bad |= parse_stack_size("--workflow-stack-size", optarg,
                                     &w->workflow_stack_size);
+            break;
+        case O_PARTITIONS:
+            bad |= parse_partitions("--partitions", optarg, &w->partitions);
+            break;
+        case O_STALL:
+            bad |= parse_duration("--redis-stall-timeout", optarg,
+                                  &w->stall_timeout_ms);
             break;
         case 'h':
         case O_HELP:

@@ -149,7 +149,7 @@ static const char *with_label(const wmetrics *e, char *buf, size_t size,
 
 static int conn_up(const duro_aredis *r)
 {
-    return r && duro_aredis_connected(r);
+    return r && duro_aredis_connected(r) && !duro_aredis_stalled(r);
 }
 
 /* put_sample writes the worker's numbers; pool_busy < 0 = unknown (not on

@@ -38,7 +38,10 @@ int duro_worker_new(duro_worker **out, const duro_worker_opts *o)
     w->max_workflow_tasks =
         o->max_workflow_tasks > 0 ? o->max_workflow_tasks : 256;
     w->cache_size = o->cache_size > 0 ? o->cache_size : 10000;
-    w->partitions = o->partitions > 0 ? o->partitions : DURO_DEFAULT_PARTITIONS;
+    w->partitions = o->partitions > 0 ? o->partitions : 0; /* 0: not given */
+    w->stall_timeout_ms = o->redis_stall_timeout_ms > 0
+                              ? o->redis_stall_timeout_ms
+                              : DURO_REDIS_STALL_TIMEOUT_MS;
     w->max_payload =
         o->max_payload > 0 ? o->max_payload : DURO_DEFAULT_MAX_PAYLOAD;
     w->shutdown_grace_ms =
@@ -242,11 +245,13 @@ static int connect_and_setup(duro_worker *w)
     char err[256], last[256] = "";
     int64_t backoff = 100;
     while (!w->stopping && !early_stop) {
-        redisContext *c = duro_redis_connect(&w->url, 5000, err, sizeof(err));
-        int rc = DURO_ECONN;
+        redisContext *c = NULL;
+        int rc = duro_redis_open(&w->url, 5000, &c, err, sizeof(err));
         if (c) {
-            rc = duro_redis_setup(c, w->partitions, &w->partitions, err,
-                                  sizeof(err));
+            rc = duro_redis_setup(c,
+                                  w->partitions ? w->partitions
+                                                : DURO_PARTITIONS_ADOPT_OR_INIT,
+                                  &w->partitions, err, sizeof(err));
             if (rc == 0) {
                 w->wft_keys = calloc((size_t)w->partitions, sizeof(char *));
                 w->act_keys = calloc((size_t)w->partitions, sizeof(char *));
@@ -266,7 +271,11 @@ static int connect_and_setup(duro_worker *w)
             redisFree(c);
         }
         if (rc == 0) return 0;
-        if (rc != DURO_ECONN && rc != DURO_EREDIS) return rc;
+        if (!duro_err_is_transient(rc) && rc != DURO_EREDIS) {
+            duro_error("REDIS FATAL addr=%s:%d err=%s: %s (not retrying)",
+                       w->url.host, w->url.port, duro_err_name(rc), err);
+            return rc;
+        }
         if (early_stop) break;
         if (strcmp(err, last) != 0) {
             duro_warn("REDIS-WAIT url=%s:%d err=\"%s\" (retrying)", w->url.host,
@@ -465,6 +474,15 @@ static void ask_client_id(duro_aredis *r, long long *id)
     duro_argv_free(&a);
 }
 
+/* on_fatal: Redis refused the credentials or the layout; retrying cannot
+ * help, so the worker stops and duro_worker_run returns the code. */
+static void on_fatal(duro_aredis *r, int code, const char *msg, void *arg)
+{
+    duro_worker *w = arg;
+    if (!w->fatal) w->fatal = code;
+    begin_stop(w, "redis refused us (see REDIS FATAL)");
+}
+
 static void on_conn_state(duro_aredis *r, bool connected, void *arg)
 {
     duro_worker *w = arg;
@@ -535,6 +553,12 @@ static int run(duro_worker *w)
         duro_aredis_new(&w->act_conn, &w->loop, &w->url, "activity-tasks",
                         on_conn_state, w))
         return DURO_ENOMEM;
+    duro_aredis_guard_opts g = {.on_fatal = on_fatal, .arg = w};
+    duro_aredis_guard(w->wft_conn, &g);
+    duro_aredis_guard(w->act_conn, &g);
+    g.partitions = w->partitions;
+    g.stall_timeout_ms = w->stall_timeout_ms;
+    duro_aredis_guard(w->cmd, &g);
     w->running = true;
     duro_info(
         "WORKER-START queue=%s identity=%s partitions=%d threads=%d cache=%d",
@@ -550,7 +574,7 @@ static int run(duro_worker *w)
         return DURO_ETIMEDOUT;
     }
     uv_loop_close(&w->loop);
-    return 0;
+    return w->fatal;
 }
 
 /* duro_worker_run serves the metrics endpoint around the run, so that it

@@ -152,6 +152,8 @@ typedef struct duro_worker {
     size_t max_payload;
     size_t workflow_stack_size; /* 0: DURO__CORO_STACK_DEFAULT */
     int64_t shutdown_grace_ms;
+    int64_t stall_timeout_ms; /* Redis stall bound (readiness) */
+    int fatal;                /* DURO_E* that stopped the worker, or 0 */
     duro_redis_url url;
 
     wf_reg *workflows;

@@ -5,6 +5,7 @@
 #define DURO_AREDIS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <hiredis/hiredis.h>
 #include <uv.h>
 #include "duro/config.h"
@@ -30,6 +31,58 @@ typedef void (*duro_aredis_state_cb)(duro_aredis *r, bool connected, void *arg);
 DURO_EXPORT int duro_aredis_new(duro_aredis **out, uv_loop_t *loop,
                                 const duro_redis_url *url, const char *name,
                                 duro_aredis_state_cb on_state, void *arg);
+
+/* duro_aredis_fatal_cb: the connection met a problem that retrying cannot
+ * fix and stopped reconnecting: code is DURO_EAUTH (credentials or rights
+ * refused), DURO_EINVAL (a bad database number, or duro:meta holds another
+ * partition count than the process runs with) or DURO_EPROTO (duro:meta
+ * unreadable); msg says which, naming both counts for a layout mismatch.
+ * The owner should stop and exit non-zero. Runs at most once. */
+typedef void (*duro_aredis_fatal_cb)(duro_aredis *r, int code, const char *msg,
+                                     void *arg);
+
+/* duro_aredis_stall_cb: Redis stopped answering a PING within the stall
+ * timeout (stalled = true), or answered again (false). */
+typedef void (*duro_aredis_stall_cb)(duro_aredis *r, bool stalled, void *arg);
+
+/* duro_aredis_guard_opts: what a connection watches for its owner; zero
+ * fields turn the watch off.
+ *
+ *   partitions: the layout the process runs with. Every connect (the first
+ *     and each reconnect) checks duro:meta before the connection counts as
+ *     up: a missing meta (Redis came back empty) is restored with this
+ *     count and logged as "REDIS LOST DATA ... N workflows may be gone" (N:
+ *     the open workflows the connection last counted; it counts them every
+ *     DURO_AREDIS_SAMPLE_MS); another count is fatal. Only one connection
+ *     per process needs it (the commands one).
+ *   stall_timeout_ms: while up, a PING is kept in flight; when it has not
+ *     been answered for this long the connection is "stalled" (logged once
+ *     as REDIS STALL, and REDIS STALL END with the duration when Redis
+ *     answers again). Not for a connection that blocks (XREADGROUP BLOCK)
+ *     or subscribes.
+ *   on_fatal: see duro_aredis_fatal_cb. Without it a fatal problem is only
+ *     logged and the connection stays down. Credentials refused (WRONGPASS,
+ *     NOAUTH, NOPERM) and a bad database are fatal on every connection,
+ *     guarded or not.
+ *   on_stall: see duro_aredis_stall_cb (duro_aredis_stalled polls it). */
+typedef struct {
+    int partitions;
+    int64_t stall_timeout_ms;
+    duro_aredis_fatal_cb on_fatal;
+    duro_aredis_stall_cb on_stall;
+    void *arg;
+} duro_aredis_guard_opts;
+
+#define DURO_AREDIS_SAMPLE_MS 10000
+#define DURO_REDIS_STALL_TIMEOUT_MS 5000
+
+/* duro_aredis_guard sets what the connection watches (copied). Call it
+ * right after duro_aredis_new, before the loop runs again. */
+DURO_EXPORT void duro_aredis_guard(duro_aredis *r,
+                                   const duro_aredis_guard_opts *g);
+
+/* duro_aredis_stalled: a stall (see duro_aredis_guard_opts) is going on. */
+DURO_EXPORT bool duro_aredis_stalled(const duro_aredis *r);
 
 /* duro_aredis_command sends argv (copied). Returns 0 (cb runs exactly once)
  * or DURO_ECONN when not connected (cb never runs). An FCALL answered with

@@ -16,10 +16,19 @@ typedef struct {
     int db;
 } duro_redis_url;
 
-/* duro_redis_url_parse: 0, or DURO_EINVAL with a reason in err. An empty
- * or NULL url means DURO_DEFAULT_REDIS_URL. "unix://" is not supported. */
+/* duro_redis_url_parse: 0, or DURO_EINVAL with a reason in err (the URL
+ * in it redacted). An empty or NULL url means DURO_DEFAULT_REDIS_URL.
+ * "unix://" is not supported. When the URL holds no password, one comes
+ * from $DURO_REDIS_PASSWORD_FILE (a file holding it; one trailing newline
+ * is stripped) or else $DURO_REDIS_PASSWORD, so that it need not be on a
+ * command line where `ps` shows it. Every component parses its URL here. */
 DURO_EXPORT int duro_redis_url_parse(const char *url, duro_redis_url *out,
                                      char *err, size_t errsize);
+
+/* duro_redis_url_redact writes url into buf with its password replaced by
+ * "***" (redis://user:***@host:6379/0), for messages. Returns buf. */
+DURO_EXPORT char *duro_redis_url_redact(const char *url, char *buf,
+                                        size_t size);
 
 /* duro_env: the environment variable's value, or def when unset/empty. */
 DURO_EXPORT const char *duro_env(const char *name, const char *def);

@@ -44,6 +44,8 @@ DURO_EXPORT char *duro_key_act(char *buf, size_t size, int partition,
 DURO_EXPORT char *duro_key_qry(char *buf, size_t size, int partition,
                                const char *queue);
 DURO_EXPORT char *duro_key_timers(char *buf, size_t size, int partition);
+/* duro_key_idx_open: the partition's index of open (running) workflows. */
+DURO_EXPORT char *duro_key_idx_open(char *buf, size_t size, int partition);
 DURO_EXPORT char *duro_key_closed_channel(char *buf, size_t size,
                                           int partition);
 

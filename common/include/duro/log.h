@@ -3,6 +3,7 @@
 #define DURO_LOG_H
 
 #include <stdarg.h>
+#include <stdint.h>
 #include "duro/export.h"
 
 #ifdef __cplusplus
@@ -31,6 +32,44 @@ DURO_EXPORT void duro_log_set_sink(duro_log_sink sink, void *arg);
  * should start with an upper-case tag. Thread-safe. */
 DURO_EXPORT void duro_log(duro_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* ---- Repeated events ----
+ *
+ * duro_log_limited writes a line like duro_log, but at most one per
+ * interval (duro_log_set_limit_interval, default DURO_LOG_LIMIT_MS) for each
+ * key, so that a fault that fails every call (Redis out of memory, a
+ * refused password) cannot flood the log. The first occurrence is written;
+ * later ones within the interval are only counted; the next one written
+ * after it ends with " (suppressed N similar in 5.0s)". `key` names the
+ * event: a string literal or a short built one ("FIRE-FAILED",
+ * "REDIS DOWN commands"); NULL uses the message's tag: its leading
+ * upper-case words ("REDIS DOWN name=x" -> "REDIS DOWN").
+ * Keys beyond DURO_LOG_LIMIT_KEYS evict the least recently written one.
+ * Thread-safe; lines below the log level are neither written nor counted.
+ *
+ *     duro_warn_limited("FIRE-FAILED", "FIRE-FAILED wf=%s err=%s", id, e);
+ *     duro_warn_limited(NULL, "RECLAIM-FAILED p=%d err=%s", p, e);
+ */
+#define DURO_LOG_LIMIT_MS 5000
+#define DURO_LOG_LIMIT_KEYS 128
+DURO_EXPORT void duro_log_limited(duro_log_level level, const char *key,
+                                  const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+#define duro_warn_limited(key, ...)                                            \
+    duro_log_limited(DURO_LOG_WARN, key, __VA_ARGS__)
+#define duro_error_limited(key, ...)                                           \
+    duro_log_limited(DURO_LOG_ERROR, key, __VA_ARGS__)
+#define duro_info_limited(key, ...)                                            \
+    duro_log_limited(DURO_LOG_INFO, key, __VA_ARGS__)
+
+/* duro_log_set_limit_interval: the interval of duro_log_limited; <= 0
+ * restores DURO_LOG_LIMIT_MS. */
+DURO_EXPORT void duro_log_set_limit_interval(int64_t ms);
+
+/* duro_log_set_clock replaces the monotonic clock (ms) that
+ * duro_log_limited reads; NULL restores duro_mono_ms. A test seam: tests
+ * step a fake clock instead of sleeping. Also forgets every key. */
+DURO_EXPORT void duro_log_set_clock(int64_t (*mono_ms)(void));
 
 #define duro_debug(...)                                                        \
     do {                                                                       \

@@ -8,19 +8,57 @@
 #include "duro/config.h"
 #include "duro/export.h"
 
-/* duro_redis_connect connects, authenticates and selects the db.
- * Returns NULL with a message in err on failure. Caller frees with
- * redisFree. timeout_ms bounds connect and each command (0: none). */
+/* DURO_MAX_PARTITIONS: the largest partition count. Each partition costs
+ * a stream per task kind and queue, a consumer group, a key in every
+ * blocking read of every worker and a timer scan in the scheduler; 1024 is
+ * far beyond what one Redis needs and keeps those bounded. */
+#define DURO_MAX_PARTITIONS 1024
+
+/* duro_redis_open connects, authenticates, selects the db and PINGs (so
+ * that a server wanting a password says so now). Returns 0 and the
+ * context in *out (caller frees with redisFree), or a DURO_E* with a
+ * message in err: DURO_ECONN (unreachable, timed out: retry), DURO_EAUTH
+ * (credentials or rights refused), DURO_EINVAL (no such database),
+ * DURO_EAGAIN (LOADING and such: retry). timeout_ms bounds connect and each
+ * command (0: none). The message never holds the password. */
+DURO_EXPORT int duro_redis_open(const duro_redis_url *url, int timeout_ms,
+                                redisContext **out, char *err, size_t errsize);
+
+/* duro_redis_connect: duro_redis_open that returns the context, or NULL
+ * with a message in err. */
 DURO_EXPORT redisContext *duro_redis_connect(const duro_redis_url *url,
                                              int timeout_ms, char *err,
                                              size_t errsize);
 
+/* Partition counts: a process is "given" a count (a flag, DURO_PARTITIONS,
+ * an option) or not. The rule that keeps a fleet's layout safe when Redis
+ * comes back empty:
+ *   - a process given a count creates duro:meta with it when missing and
+ *     refuses (DURO_EINVAL, naming both counts) a duro:meta that holds
+ *     another: nothing ever rewrites a namespace's layout;
+ *   - a worker or scheduler that was not given one adopts duro:meta's, and
+ *     creates it with DURO_DEFAULT_PARTITIONS only when it is missing (a new
+ *     namespace): DURO_PARTITIONS_ADOPT_OR_INIT;
+ *   - a client that was not given one never creates it: DURO_PARTITIONS_ADOPT
+ *     answers DURO_ENOTFOUND, and the client waits for a worker or scheduler
+ *     to create or restore it (they restore it after every reconnect, see
+ *     duro_aredis_guard). */
+#define DURO_PARTITIONS_ADOPT 0
+#define DURO_PARTITIONS_ADOPT_OR_INIT (-1)
+
 /* duro_redis_setup makes Redis ready for Duro: loads the Functions library
- * when it is missing or older than ours, and reads (or first sets) the
- * partition count in duro:meta. Returns 0 and sets *partitions, or a
+ * when it is missing or older than ours, then duro_redis_meta_check (with
+ * DURO_PARTITIONS_ADOPT_OR_INIT as above). Returns 0 and sets *out, or a
  * negative DURO_E* with a message in err. */
-DURO_EXPORT int duro_redis_setup(redisContext *c, int default_partitions,
-                                 int *partitions, char *err, size_t errsize);
+DURO_EXPORT int duro_redis_setup(redisContext *c, int partitions, int *out,
+                                 char *err, size_t errsize);
+
+/* duro_redis_meta_check reads duro:meta's partition count into *out.
+ * partitions > 0: creates duro:meta with it when missing; DURO_EINVAL when
+ * duro:meta holds another count. DURO_PARTITIONS_ADOPT: DURO_ENOTFOUND when
+ * duro:meta is missing. DURO_ECONN when the connection failed. */
+DURO_EXPORT int duro_redis_meta_check(redisContext *c, int partitions, int *out,
+                                      char *err, size_t errsize);
 
 /* duro_functions_load loads (REPLACE) the embedded library. 0 or DURO_E*. */
 DURO_EXPORT int duro_functions_load(redisContext *c, char *err, size_t errsize);

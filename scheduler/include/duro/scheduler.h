@@ -38,12 +38,15 @@ typedef struct duro_scheduler duro_scheduler;
 /* duro_scheduler_opts: zero means the default given for each field. */
 typedef struct {
     const char *redis_url;    /* NULL: $DURO_REDIS_URL, else the default */
-    int partitions;           /* used when duro:meta has none yet; 16 */
+    int partitions;           /* the namespace's layout; 0: duro:meta's, 16
+                                 when Redis has none (duro/redis.h) */
     int batch;                /* timers fetched per partition per round; 256 */
     int64_t scan_interval_ms; /* clock refresh and reclaim scan; 1000 */
     duro_metrics *metrics;    /* NULL: duro_metrics_default() */
     const char *metrics_addr; /* "127.0.0.1:9464": serve /metrics, /healthz
                                  and /readyz there; NULL: no HTTP server */
+    int64_t redis_stall_timeout_ms; /* 5s: Redis not answering a PING this
+                                       long makes the scheduler not ready */
 } duro_scheduler_opts;
 
 /* duro_scheduler_new validates the options (copied) and parses the URL.
@@ -72,9 +75,14 @@ DURO_EXPORT int duro_scheduler_start_thread(duro_scheduler *s);
  * contexts such as another loop's callbacks; idempotent. */
 DURO_EXPORT void duro_scheduler_stop(duro_scheduler *s);
 
-/* duro_scheduler_ready: connected to Redis (what /readyz reports). Safe
- * from any thread. */
+/* duro_scheduler_ready: connected to Redis and Redis answers (what /readyz
+ * reports). Safe from any thread. */
 DURO_EXPORT bool duro_scheduler_ready(const duro_scheduler *s);
+
+/* duro_scheduler_error: the DURO_E* that made the scheduler stop on its
+ * own (DURO_EAUTH: credentials refused; DURO_EINVAL: duro:meta holds
+ * another partition count), or 0. Safe from any thread. */
+DURO_EXPORT int duro_scheduler_error(const duro_scheduler *s);
 
 /* duro_scheduler_free stops the HTTP server, and for a scheduler started
  * with _start_thread stops it and joins its thread; then logs the totals

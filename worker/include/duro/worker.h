@@ -234,7 +234,8 @@ typedef struct {
     int activity_threads;      /* 8: activities running at once */
     int max_workflow_tasks;    /* 256: workflow tasks in progress at once */
     int cache_size;            /* 10000: runs kept in memory (LRU) */
-    int partitions;            /* 16, used only when Redis has none yet */
+    int partitions;            /* the namespace's layout; 0: duro:meta's,
+                                  16 when Redis has none (redis.h) */
     size_t max_payload;        /* 2 MiB: larger inputs/results are errors */
     int64_t shutdown_grace_ms; /* 30s for in-flight activities on SIGTERM */
     const char *identity;      /* consumer name; default host-pid-random */
@@ -251,6 +252,8 @@ typedef struct {
      * against it; only the pages touched cost memory. Running off it fails
      * the workflow task with StackOverflow (see README). */
     size_t workflow_stack_size;
+    int64_t redis_stall_timeout_ms; /* 5s: Redis not answering a PING this
+                                       long makes the worker not ready */
 } duro_worker_opts;
 
 /* duro_worker_new validates opts (copied; NULL = all defaults) and
@@ -294,7 +297,7 @@ DURO_EXPORT int duro_replay_history(duro_worker *w, const char *history_json,
  * variables, then the standard flags (--redis, --task-queue,
  * --activity-threads, --max-workflow-tasks, --cache-size, --shutdown-grace,
  * --identity, --metrics-addr, --log-level, --workflow-stack-size,
- * --replay FILE, --help), each
+ * --partitions, --redis-stall-timeout, --replay FILE, --help), each
  * overriding the matching duro_worker_opts field w was created with; it
  * registers nothing, runs the worker and returns the process exit code
  * (2 for bad flags). --help names the program after argv[0]. Call after
