@@ -17,7 +17,7 @@
 --    write before it starts (no allow-oom flag) and never stops one midway;
 --  * time is Redis' own (TIME).
 
-local DURO_LIBRARY_VERSION = 8
+local DURO_LIBRARY_VERSION = 9
 local GROUP = 'duro'
 
 -- ---- Helpers -------------------------------------------------------------
@@ -879,7 +879,7 @@ local function duro_act_timeout(keys, args)
     return 'timedout'
 end
 
--- duro_wft_timeout 2 wf wft  run token entry idle_ms
+-- duro_wft_timeout 3 wf wft timers  run token entry idle_ms
 -- One timeout is routine (a worker restarted, a pod moved): the task is
 -- re-enqueued at once. A task that times out again and again most likely
 -- kills the worker that runs it (a crash in workflow code), and would kill
@@ -892,7 +892,7 @@ end
 -- partition's, derived from wf (the same hash slot).
 local WFT_TIMEOUT_BACKOFF_MAX = 600000
 local function duro_wft_timeout(keys, args)
-    local k = {wf = keys[1], wft = keys[2]}
+    local k = {wf = keys[1], wft = keys[2], timers = keys[3]}
     local run, token, entry = args[1], args[2], args[3]
     local idle = tonumber(args[4]) or 0
     local w = load_wf(k)
@@ -919,8 +919,7 @@ local function duro_wft_timeout(keys, args)
         ' times in a row; the worker running it may have crashed; retry in ' ..
         str(backoff / 1000) .. 's')
     set(w, 'wft_entry', '')
-    local timers = string.match(k.wf, '^(.*):wf:') .. ':timers'
-    add_timer(timers, w.now + backoff,
+    add_timer(k.timers, w.now + backoff,
               timer_member('w', run, newtoken, 0, w.queue, '-', w.id))
     return 'timedout'
 end
@@ -1021,7 +1020,7 @@ redis.register_function('duro_act_release',
                         txn(duro_act_release, {X, X, L, S, Z, H, S}))
 redis.register_function('duro_act_timeout',
                         txn(duro_act_timeout, {X, X, L, S, Z, H, S}))
-redis.register_function('duro_wft_timeout', txn(duro_wft_timeout, {H, S}))
+redis.register_function('duro_wft_timeout', txn(duro_wft_timeout, {H, S, Z}))
 -- act is checked by the body: a stream only for r and s timers
 redis.register_function('duro_timer_fire',
                         txn(duro_timer_fire, {X, X, L, S, Z, H, X, X, X}))

@@ -201,7 +201,7 @@ static void on_timeout(duro_aredis *r, redisReply *reply, void *arg)
     answered(s);
 }
 
-/* FCALL duro_wft_timeout 2 wf wft  run token entry idle_ms */
+/* FCALL duro_wft_timeout 3 wf wft timers  run token entry idle_ms */
 static void wft_timeout(pending *pd, const redisReply *fields)
 {
     const char *id = field_str(fields, "id"), *run = field_str(fields, "run");
@@ -216,9 +216,9 @@ static void wft_timeout(pending *pd, const redisReply *fields)
     }
     duro_wf_keys k;
     duro_wf_keys_init(&k, pd->s->partitions, id, run);
-    const char *keys[] = {k.wf, pd->key};
+    const char *keys[] = {k.wf, pd->key, k.timers};
     duro_argv a;
-    duro_argv_fcall(&a, "duro_wft_timeout", 2, keys);
+    duro_argv_fcall(&a, "duro_wft_timeout", 3, keys);
     duro_argv_push(&a, run);
     duro_argv_pushll(&a, token);
     duro_argv_push(&a, pd->entry);

@@ -174,8 +174,8 @@ Test(fencing, stale_workflow_task_token_is_rejected)
     read_task(&f, f.wft, "token", entry, sizeof(entry), token, sizeof(token));
 
     /* the task times out and is handed out again with a new token */
-    redisReply *rep = cmd(f.r, "FCALL", "duro_wft_timeout", "2", f.k.wf, f.wft,
-                          f.run, token, entry, "999999999", NULL);
+    redisReply *rep = cmd(f.r, "FCALL", "duro_wft_timeout", "3", f.k.wf, f.wft,
+                          f.k.timers, f.run, token, entry, "999999999", NULL);
     cr_assert_eq(rep->type, REDIS_REPLY_STRING, "%s",
                  rep->type == REDIS_REPLY_ERROR ? rep->str : "?");
     cr_assert_str_eq(rep->str, "timedout");

@@ -417,8 +417,8 @@ Test(functions_atomic, workflow_task_calls)
     run_state s;
     state_init(&s, "wft");
     fn_call f;
-    fn_call_init(&f, "duro_wft_timeout", 2, s.k.wf, s.wft, s.run, s.token,
-                 s.wft_entry, "999999", NULL);
+    fn_call_init(&f, "duro_wft_timeout", 3, s.k.wf, s.wft, s.k.timers, s.run,
+                 s.token, s.wft_entry, "999999", NULL);
     tamper_each_key(&s, &f, "timedout", NULL);
 
     state_init(&s, "wft-fail");

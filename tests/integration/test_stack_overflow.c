@@ -323,8 +323,8 @@ static void claim(task_holder *t)
 static void time_out(task_holder *t)
 {
     redisReply *rep =
-        run_cmd(t->r, "FCALL", "duro_wft_timeout", "2", t->k.wf, t->wft, t->run,
-                t->token, t->entry, "999999999", NULL);
+        run_cmd(t->r, "FCALL", "duro_wft_timeout", "3", t->k.wf, t->wft,
+                t->k.timers, t->run, t->token, t->entry, "999999999", NULL);
     cr_assert_eq(rep->type, REDIS_REPLY_STRING, "%s",
                  rep->type == REDIS_REPLY_ERROR ? rep->str : "?");
     cr_assert_str_eq(rep->str, "timedout");
