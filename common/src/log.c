@@ -168,6 +168,7 @@ typedef struct {
     char key[96];
     int64_t written_ms;      /* when its last line was written */
     unsigned long long held; /* occurrences counted since then */
+    int level;               /* of the last occurrence, for the flush */
 } limit_slot;
 
 static limit_slot slots[DURO_LOG_LIMIT_KEYS];
@@ -242,6 +243,7 @@ void duro_log_limited(duro_log_level l, const char *key, const char *fmt, ...)
     pthread_mutex_lock(&lock);
     limit_slot *s = slot_for(key ? key : msg, klen);
     int64_t now = limit_clock();
+    s->level = level_index(l);
     if (s->written_ms != INT64_MIN && now - s->written_ms < limit_ms) {
         s->held++;
     } else if (s->held) {
@@ -262,6 +264,23 @@ void duro_log_limited(duro_log_level l, const char *key, const char *fmt, ...)
     }
     pthread_mutex_unlock(&lock);
     if (msg != small) free(msg);
+}
+
+void duro_log_limited_flush(void)
+{
+    pthread_mutex_lock(&lock);
+    int64_t now = limit_clock();
+    for (int i = 0; i < DURO_LOG_LIMIT_KEYS; i++) {
+        limit_slot *s = &slots[i];
+        if (!s->key[0] || !s->held || now - s->written_ms < limit_ms) continue;
+        char line[192];
+        snprintf(line, sizeof(line), "%.95s (suppressed %llu similar in %.1fs)",
+                 s->key, s->held, (double)(now - s->written_ms) / 1000.0);
+        emit(s->level, line);
+        s->held = 0;
+        s->written_ms = now;
+    }
+    pthread_mutex_unlock(&lock);
 }
 
 void duro__assert_fail(const char *expr, const char *file, int line)

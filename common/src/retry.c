@@ -1,5 +1,6 @@
 /* retry.c: activity retry policy: which failures retry, and after how long. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "duro/retry.h"
@@ -43,4 +44,13 @@ int64_t duro_retry_delay(const duro_retry_policy *p, int attempt,
     }
     if (p && p->max_attempts > 0 && attempt >= p->max_attempts) return -1;
     return duro_retry_backoff(p, attempt);
+}
+
+int64_t duro_redis_backoff_ms(int tries, int64_t cap_ms)
+{
+    int64_t d = 100;
+    for (int i = 1; i < tries && d < cap_ms; i++)
+        d *= 2;
+    if (d > cap_ms) d = cap_ms;
+    return d / 2 + (int64_t)((uint64_t)rand() % (uint64_t)(d / 2 + 1));
 }

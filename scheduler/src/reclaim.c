@@ -180,9 +180,9 @@ static void on_timeout(duro_aredis *r, redisReply *reply, void *arg)
     if (reply_is_error(reply)) {
         sched_redis_error(s);
         /* the entry stays pending: the next scan tries again */
-        sched_ratelog_warn(&s->rl_reclaim,
-                           "%s TIMEOUT FAILED stream=%s entry=%s err=%s", what,
-                           pd->key, pd->entry, reply->str);
+        duro_warn_limited("TIMEOUT FAILED",
+                          "%s TIMEOUT FAILED stream=%s entry=%s err=%s", what,
+                          pd->key, pd->entry, reply->str);
     } else if (reply_is_str(reply) && strcmp(reply->str, "timedout") == 0) {
         if (pd->kind == K_WFT)
             s->st.wft_timedout++;
@@ -323,8 +323,8 @@ static void on_entry(duro_aredis *r, redisReply *reply, void *arg)
         reply->type != REDIS_REPLY_ARRAY) {
         if (reply_is_error(reply)) sched_redis_error(s);
         if (reply_is_error(reply))
-            sched_ratelog_warn(&s->rl_reclaim, "XRANGE FAILED stream=%s err=%s",
-                               pd->key, reply->str);
+            duro_warn_limited(NULL, "XRANGE FAILED stream=%s err=%s", pd->key,
+                              reply->str);
         free(pd);
     } else if (reply->elements == 0) {
         /* Deleted but never acked (a worker died between the two, or a
@@ -378,9 +378,8 @@ static void on_pending(duro_aredis *r, redisReply *reply, void *arg)
             sched_redis_error(s);
             /* one bad stream (a key of the wrong type) costs only itself:
              * every stream has its own XPENDING */
-            sched_ratelog_warn(&s->rl_reclaim,
-                               "XPENDING FAILED stream=%s err=%s", page->key,
-                               reply->str);
+            duro_warn_limited(NULL, "XPENDING FAILED stream=%s err=%s",
+                              page->key, reply->str);
         }
     } else if (reply && !s->stopping && reply->type == REDIS_REPLY_ARRAY) {
         for (size_t i = 0; i < reply->elements; i++)
@@ -445,7 +444,7 @@ static void on_queues(duro_aredis *r, redisReply *reply, void *arg)
         }
     } else if (reply_is_error(reply)) {
         sched_redis_error(s);
-        sched_ratelog_warn(&s->rl_reclaim, "SCAN FAILED err=%s", reply->str);
+        duro_warn_limited(NULL, "SCAN FAILED err=%s", reply->str);
     }
     answered(s);
 }

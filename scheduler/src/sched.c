@@ -58,8 +58,8 @@ static void on_noreply(duro_aredis *r, redisReply *reply, void *arg)
 {
     noreply *n = arg;
     if (reply_is_error(reply))
-        sched_ratelog_warn(&n->s->rl_cmd, "REDIS ERROR op=%s err=%s", n->what,
-                           reply->str);
+        duro_warn_limited(NULL, "REDIS ERROR op=%s err=%s", n->what,
+                          reply->str);
     free(n);
 }
 
@@ -70,45 +70,6 @@ void sched_cmd_noreply(sched *s, const duro_argv *a, const char *what)
     n->s = s;
     snprintf(n->what, sizeof(n->what), "%s", what);
     if (sched_cmd(s, on_noreply, n, a) != 0) free(n);
-}
-
-/* ---- Repeated errors ---- */
-
-void sched_ratelog_warn(sched_ratelog *rl, const char *fmt, ...)
-{
-    int64_t now = duro_mono_ms();
-    if (rl->window_end_ms && now < rl->window_end_ms) {
-        rl->repeats++;
-        return;
-    }
-    sched_ratelog_flush(rl);
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    duro_warn("%s (repeats counted for %ds)", msg, RATELOG_WINDOW_MS / 1000);
-    rl->window_end_ms = now + RATELOG_WINDOW_MS;
-    rl->repeats = 0;
-}
-
-void sched_ratelog_flush(sched_ratelog *rl)
-{
-    if (!rl->window_end_ms || duro_mono_ms() < rl->window_end_ms) return;
-    if (rl->repeats > 0)
-        duro_warn("%s repeated=%lu in the last %ds", rl->tag, rl->repeats,
-                  RATELOG_WINDOW_MS / 1000);
-    rl->window_end_ms = 0;
-    rl->repeats = 0;
-}
-
-int64_t sched_backoff_ms(int tries, int64_t cap_ms)
-{
-    int64_t d = 100;
-    for (int i = 1; i < tries && d < cap_ms; i++)
-        d *= 2;
-    if (d > cap_ms) d = cap_ms;
-    return d / 2 + (int64_t)((uint64_t)rand() % (uint64_t)(d / 2 + 1));
 }
 
 /* ---- Clock ---- */
@@ -166,10 +127,7 @@ static void on_tick(uv_timer_t *t)
 {
     sched *s = t->data;
     if (s->stopping) return;
-    sched_ratelog *rls[] = {&s->rl_fire, &s->rl_fetch, &s->rl_reclaim,
-                            &s->rl_cmd};
-    for (size_t i = 0; i < sizeof(rls) / sizeof(rls[0]); i++)
-        sched_ratelog_flush(rls[i]);
+    duro_log_limited_flush();
     if (duro_mono_ms() >= s->next_scan_mono)
         scan(s);
     else
@@ -290,10 +248,6 @@ static void on_stop_async(uv_async_t *h)
 
 static int init_parts(sched *s)
 {
-    s->rl_fire.tag = "FIRE FAILED";
-    s->rl_fetch.tag = "TIMERS FAILED";
-    s->rl_reclaim.tag = "RECLAIM FAILED";
-    s->rl_cmd.tag = "REDIS ERROR";
     s->parts = calloc((size_t)s->partitions, sizeof(*s->parts));
     if (!s->parts) return DURO_ENOMEM;
     for (int i = 0; i < s->partitions; i++) {

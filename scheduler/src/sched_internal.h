@@ -20,18 +20,6 @@
 
 struct duro_scheduler;
 
-/* sched_ratelog: one kind of line that can repeat many times a second
- * (every fire refused during an OOM spell): the first is logged, the rest
- * of a RATELOG_WINDOW_MS window only counted, the count logged when the
- * window ends. A stop-gap local to the scheduler until common/src/log.c
- * has a general helper: replace the calls one for one. */
-#define RATELOG_WINDOW_MS 10000
-typedef struct {
-    const char *tag;
-    int64_t window_end_ms; /* 0: no window open */
-    unsigned long repeats;
-} sched_ratelog;
-
 /* held: a due timer whose fire failed with an error that is not
  * transient (a key of the wrong type): skipped by the rounds until
  * retry_at (Redis ms), with its own backoff, so that it neither blocks the
@@ -117,7 +105,6 @@ typedef struct duro_scheduler {
                          reconnect) */
     int sub_connects;
 
-    sched_ratelog rl_fire, rl_fetch, rl_reclaim, rl_cmd;
 } sched;
 
 /* ---- sched.c ---- */
@@ -142,15 +129,6 @@ int sched_cmd(sched *s, duro_aredis_cb cb, void *arg, const duro_argv *a);
 void sched_cmd_noreply(sched *s, const duro_argv *a, const char *what);
 /* sched_redis_error counts an error reply from Redis (a metric). */
 void sched_redis_error(sched *s);
-/* sched_ratelog_warn logs "<fmt...>" at WARN unless rl's window is open
- * (then it only counts); sched_ratelog_flush logs the count of a window
- * that has ended (the tick calls it for every sched_ratelog). */
-void sched_ratelog_warn(sched_ratelog *rl, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-void sched_ratelog_flush(sched_ratelog *rl);
-/* sched_backoff_ms: 100ms doubling per try up to cap_ms, with jitter
- * (half to all of it). */
-int64_t sched_backoff_ms(int tries, int64_t cap_ms);
 
 /* Reply helpers: tolerate any shape Redis (or a hand-written key) gives. */
 int reply_is_str(const redisReply *r);

@@ -7,6 +7,7 @@
 #include "duro/ids.h"
 #include "duro/keys.h"
 #include "duro/log.h"
+#include "duro/retry.h"
 #include "sched_internal.h"
 
 /*
@@ -68,7 +69,8 @@ static void held_add(part *pt, const char *member, size_t len)
     }
     h->tries++;
     h->seen = 1;
-    h->retry_at = sched_now_ms(pt->s) + sched_backoff_ms(h->tries, HELD_MAX_MS);
+    h->retry_at =
+        sched_now_ms(pt->s) + duro_redis_backoff_ms(h->tries, HELD_MAX_MS);
 }
 
 /* held_sweep, at the end of a complete round: a held member the round did
@@ -147,7 +149,7 @@ static void settle_round(part *pt, int64_t next)
     int64_t first_held = held_sweep(pt, !pt->transient && !pt->aborted);
     if (pt->transient) {
         pt->tries++;
-        pt->hold_until = now + sched_backoff_ms(pt->tries, BACKOFF_MAX_MS);
+        pt->hold_until = now + duro_redis_backoff_ms(pt->tries, BACKOFF_MAX_MS);
         next = pt->hold_until;
     } else {
         pt->tries = 0;
@@ -189,9 +191,9 @@ static void on_next(duro_aredis *r, redisReply *reply, void *arg)
             if (duro_err_is_transient(duro_redis_error_code(reply->str)))
                 pt->transient++;
         }
-        sched_ratelog_warn(
-            &s->rl_fetch, "TIMERS NEXT FAILED p=%d err=%s", pt->p,
-            reply_is_error(reply) ? reply->str : "unexpected reply");
+        duro_warn_limited(NULL, "TIMERS NEXT FAILED p=%d err=%s", pt->p,
+                          reply_is_error(reply) ? reply->str
+                                                : "unexpected reply");
         next = sched_now_ms(s) + s->scan_interval_ms;
     }
     settle_round(pt, next);
@@ -270,10 +272,10 @@ static void on_fired(duro_aredis *r, redisReply *reply, void *arg)
             pt->errors++;
             held_add(pt, f->member, f->len);
         }
-        sched_ratelog_warn(&s->rl_fire,
-                           "FIRE FAILED wf=%s kind=%c a=%lld err=%s (kept, "
-                           "tried again later)",
-                           f->id, f->kind, f->a, reply->str);
+        duro_warn_limited(NULL,
+                          "FIRE FAILED wf=%s kind=%c a=%lld err=%s (kept, "
+                          "tried again later)",
+                          f->id, f->kind, f->a, reply->str);
     } else {
         held *h = held_lookup(pt, f->member, f->len);
         if (h) held_remove(pt, h);
@@ -436,9 +438,9 @@ static void on_due(duro_aredis *r, redisReply *reply, void *arg)
             if (duro_err_is_transient(duro_redis_error_code(reply->str)))
                 pt->transient++;
         }
-        sched_ratelog_warn(
-            &pt->s->rl_fetch, "TIMERS FETCH FAILED p=%d err=%s", pt->p,
-            reply_is_error(reply) ? reply->str : "unexpected reply");
+        duro_warn_limited(NULL, "TIMERS FETCH FAILED p=%d err=%s", pt->p,
+                          reply_is_error(reply) ? reply->str
+                                                : "unexpected reply");
         pt->errors++;
         fetch_next_due(pt);
         return;

@@ -95,3 +95,22 @@ Test(log, many_keys_evict_the_oldest_and_keep_working)
     duro_warn_limited("K0", "EVENT k=0"); /* evicted: written again */
     cr_assert_eq(nlines, 1);
 }
+
+Test(log, flush_reports_what_a_fault_that_stopped_held_back)
+{
+    start();
+    for (int i = 0; i < 30; i++)
+        duro_warn_limited(NULL, "ACT-COMPLETE-RETRY wf=w%d err=OOM", i);
+    cr_assert_eq(nlines, 1);
+    fake_now += 4000;
+    duro_log_limited_flush();
+    cr_assert_eq(nlines, 1, "flushed before the interval ended");
+    fake_now += 1000;
+    duro_log_limited_flush();
+    cr_assert_eq(nlines, 2);
+    cr_assert_str_eq(lines[1],
+                     "ACT-COMPLETE-RETRY (suppressed 29 similar in 5.0s)");
+    fake_now += 60000;
+    duro_log_limited_flush();
+    cr_assert_eq(nlines, 2, "nothing held back, nothing to write");
+}

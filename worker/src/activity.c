@@ -170,9 +170,9 @@ static void on_heartbeat_reply(duro_aredis *r, redisReply *reply, void *arg)
     if (code == DURO_ESTALE) atomic_store(&c->canceled, true);
     /* a lost heartbeat can cost the attempt its heartbeat timeout */
     if (duro_err_is_transient(code) && !c->finished && !c->hb_retrying) {
-        duro__ratelog_warn(&c->w->rl_hb,
-                           "HEARTBEAT-RETRY wf=%s seq=%s attempt=%d err=%s",
-                           c->id, c->seq, c->attempt, reply->str);
+        duro_warn_limited(NULL,
+                          "HEARTBEAT-RETRY wf=%s seq=%s attempt=%d err=%s",
+                          c->id, c->seq, c->attempt, reply->str);
         c->hb_retrying = true;
         c->refs++; /* held by the retry */
         duro__retry_later(c->w, &c->hb_retry, resend_heartbeat);
@@ -310,9 +310,9 @@ static void on_complete_reply(duro_aredis *r, redisReply *reply, void *arg)
         /* refused for now (OOM, BUSY, LOADING, READONLY, ...) before it
          * ran: keep the outcome, send it again after a backoff rather
          * than let the attempt run again after its start-to-close */
-        duro__ratelog_warn(&w->rl_act_complete,
-                           "ACT-COMPLETE-RETRY wf=%s seq=%s attempt=%d err=%s",
-                           c->id, c->seq, c->attempt, reply->str);
+        duro_warn_limited(NULL,
+                          "ACT-COMPLETE-RETRY wf=%s seq=%s attempt=%d err=%s",
+                          c->id, c->seq, c->attempt, reply->str);
         c->no_eager = true; /* the run moved on meanwhile, for all we know */
         duro__retry_later(w, &c->retry, resend_completion);
         return;
@@ -541,9 +541,9 @@ static void on_release_reply(duro_aredis *r, redisReply *reply, void *arg)
     /* refused for now: try a few times more (the stop waits for it), or
      * the attempt waits out its start-to-close before anyone runs it */
     if (duro_err_is_transient(code) && c->rel_retry.tries < RELEASE_TRIES) {
-        duro__ratelog_warn(&w->rl_release,
-                           "HAND-BACK-RETRY wf=%s seq=%s attempt=%d err=%s",
-                           c->id, c->seq, c->attempt, reply->str);
+        duro_warn_limited(NULL,
+                          "HAND-BACK-RETRY wf=%s seq=%s attempt=%d err=%s",
+                          c->id, c->seq, c->attempt, reply->str);
         duro__retry_later(w, &c->rel_retry, resend_release);
         return;
     }

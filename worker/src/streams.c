@@ -78,8 +78,7 @@ int duro__read_entries(duro_worker *w, const redisReply *reply, const char *tag,
 {
     if (!reply) return -1; /* reconnecting restarts the reads */
     if (reply->type == REDIS_REPLY_ERROR) {
-        duro__ratelog_warn(&w->rl_read, "READ-FAILED read=%s err=%s", tag,
-                           reply->str);
+        duro_warn_limited(NULL, "READ-FAILED read=%s err=%s", tag, reply->str);
         if (!duro_err_is_transient(duro_redis_error_code(reply->str)))
             duro__streams_check(w, true);
         return -1; /* the check or the tick reads again */

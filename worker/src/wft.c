@@ -122,9 +122,9 @@ static bool retry_transient(wft_task *t, const redisReply *reply)
                   !duro_err_is_transient(duro_redis_error_code(reply->str))))
         return false;
     if (w->stopping && duro_mono_ms() >= w->stop_deadline_ms) return false;
-    duro__ratelog_warn(&w->rl_wft, "WFT-RETRY wf=%s run=%s call=%s err=%s",
-                       t->id, t->run, t->req_what,
-                       reply ? reply->str : "connection lost");
+    duro_warn_limited(NULL, "WFT-RETRY wf=%s run=%s call=%s err=%s", t->id,
+                      t->run, t->req_what,
+                      reply ? reply->str : "connection lost");
     duro__retry_later(w, &t->retry, resend);
     return true;
 }

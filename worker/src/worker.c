@@ -59,11 +59,6 @@ int duro_worker_new(duro_worker **out, const duro_worker_opts *o)
     if (o->metrics_addr && *o->metrics_addr)
         w->metrics_addr = strdup(o->metrics_addr);
     pthread_mutex_init(&w->hb_mu, NULL);
-    w->rl_act_complete.tag = "ACT-COMPLETE-RETRY";
-    w->rl_wft.tag = "WFT-RETRY";
-    w->rl_read.tag = "READ-FAILED";
-    w->rl_hb.tag = "HEARTBEAT-RETRY";
-    w->rl_release.tag = "HAND-BACK-RETRY";
     if (!w->redis_url || !w->identity ||
         (o->metrics_addr && *o->metrics_addr && !w->metrics_addr)) {
         duro_worker_free(w);
@@ -430,19 +425,11 @@ void duro__maybe_finish(duro_worker *w)
         close_all(w);
 }
 
-static void flush_ratelogs(duro_worker *w)
-{
-    duro__ratelog *all[] = {&w->rl_act_complete, &w->rl_wft, &w->rl_read,
-                            &w->rl_hb, &w->rl_release};
-    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
-        duro__ratelog_flush(all[i]);
-}
-
 static void on_tick(uv_timer_t *h)
 {
     duro_worker *w = h->data;
     if (w->metrics_addr) duro__worker_metrics_sample(w);
-    flush_ratelogs(w);
+    duro_log_limited_flush();
     duro__streams_tick(w);
     duro__act_flush_unsent(w);
     duro__wft_poll(w);

@@ -26,26 +26,6 @@
 #define DURO_HISTORY_PAGE 1000      /* events per history read */
 #define DURO_STREAM_RECHECK_MS 5000 /* a broken task stream is re-checked */
 
-/* ---- later.c: rate-limited logging ---- */
-
-/* duro__ratelog: one kind of line that can repeat many times a second
- * (every completion refused during an OOM spell): the first is logged,
- * the rest of a DURO_RATELOG_WINDOW_MS window only counted, and the count
- * logged when the window ends. A stop-gap, local to the worker, until
- * common/src/log.c has a general one: replace the calls one for one. */
-#define DURO_RATELOG_WINDOW_MS 10000
-typedef struct {
-    const char *tag;
-    int64_t window_end_ms; /* 0: no window open */
-    unsigned long repeats; /* lines counted, not logged, in this window */
-} duro__ratelog;
-
-/* duro__ratelog_warn logs "<tag> <fmt...>" at WARN unless a window is open;
- * duro__ratelog_flush logs the count of a window that has ended. */
-void duro__ratelog_warn(duro__ratelog *rl, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-void duro__ratelog_flush(duro__ratelog *rl);
-
 /* ---- later.c: retrying a call Redis refused for now ---- */
 
 struct duro__later;
@@ -61,10 +41,6 @@ typedef struct duro__later {
     struct duro__later *next;
 } duro__later;
 
-/* duro__backoff_ms: the delay before retry `tries` (1-based) of a call
- * that failed transiently: 100ms doubling to 5s, with jitter (half to all
- * of it), so that many refused calls do not come back in one burst. */
-int64_t duro__backoff_ms(int tries);
 /* duro__retry_later counts a try and calls l->fn after its backoff, on the
  * loop (the worker's retry timer). */
 void duro__retry_later(struct duro_worker *w, duro__later *l,
@@ -204,8 +180,6 @@ typedef struct duro_worker {
     char *metrics_addr; /* opts, DURO_METRICS_ADDR, --metrics-addr; NULL =
                            off */
 
-    /* repeated error lines (duro__ratelog) */
-    duro__ratelog rl_act_complete, rl_wft, rl_read, rl_hb, rl_release;
 } duro_worker;
 
 /* cache.c */

@@ -62,6 +62,12 @@ DURO_EXPORT void duro_log_limited(duro_log_level level, const char *key,
 #define duro_info_limited(key, ...)                                            \
     duro_log_limited(DURO_LOG_INFO, key, __VA_ARGS__)
 
+/* duro_log_limited_flush writes, for each key whose interval has ended
+ * with occurrences held back, one line "<key> (suppressed N similar in
+ * 5.0s)", so that the count of a fault that stopped is not lost. Long-lived
+ * processes call it from a periodic tick. */
+DURO_EXPORT void duro_log_limited_flush(void);
+
 /* duro_log_set_limit_interval: the interval of duro_log_limited; <= 0
  * restores DURO_LOG_LIMIT_MS. */
 DURO_EXPORT void duro_log_set_limit_interval(int64_t ms);

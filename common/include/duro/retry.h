@@ -36,6 +36,12 @@ DURO_EXPORT int64_t duro_retry_delay(const duro_retry_policy *p, int attempt,
  * maximum) with the defaults applied. */
 DURO_EXPORT int64_t duro_retry_backoff(const duro_retry_policy *p, int attempt);
 
+/* duro_redis_backoff_ms: how long to wait before try `tries` (1-based) of a
+ * call Redis refused for now or lost with the connection: 100ms doubling
+ * per try up to cap_ms, then a random half to all of it, so that a fleet
+ * does not resend in lockstep when Redis recovers. */
+DURO_EXPORT int64_t duro_redis_backoff_ms(int tries, int64_t cap_ms);
+
 #ifdef __cplusplus
 }
 #endif
