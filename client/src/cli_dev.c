@@ -336,7 +336,9 @@ static int cmd_dev(cli_ctx *ctx)
                         "%s/redis.log",
                         o.port, o.dir);
     }
-    rc = duro_redis_setup(c, DURO_DEFAULT_PARTITIONS, &parts, err, sizeof(err));
+    /* a data directory set up with another count keeps it */
+    rc = duro_redis_setup(c, DURO_PARTITIONS_ADOPT_OR_INIT, &parts, err,
+                          sizeof(err));
     redisFree(c);
     if (rc) {
         stop_redis(pid);
