@@ -11,7 +11,7 @@
 
 static const char *hstr(const redisReply *h, const char *name)
 {
-    return duro__reply_str(duro__kv_lookup(h, name));
+    return duro__reply_str(duro__reply_kv(h, name));
 }
 
 static int64_t hint(const redisReply *h, const char *name, int64_t def)
@@ -24,7 +24,7 @@ static int64_t hint(const redisReply *h, const char *name, int64_t def)
 static void add_json(cJSON *o, const char *as, const redisReply *h,
                      const char *name)
 {
-    const redisReply *v = duro__kv_lookup(h, name);
+    const redisReply *v = duro__reply_kv(h, name);
     const char *s = duro__reply_str(v);
     cJSON_AddItemToObject(o, as, duro__json_value(s, s ? v->len : 0));
 }

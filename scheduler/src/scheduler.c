@@ -70,8 +70,8 @@ static int64_t read_clock(redisContext *c)
     int64_t off = duro_now_ms() - duro_mono_ms();
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
         long long sec, usec;
-        if (reply_ll(r->element[0], &sec) == 0 &&
-            reply_ll(r->element[1], &usec) == 0)
+        if (duro__reply_int(r->element[0], &sec) &&
+            duro__reply_int(r->element[1], &usec))
             off = (int64_t)sec * 1000 + usec / 1000 - mid / 1000;
     }
     freeReplyObject(r);
