@@ -117,15 +117,17 @@ int cli_cancel(cli_ctx *ctx)
 {
     if (cli_connect(ctx)) return CLI_FAILED;
     const char *id = cli_get(ctx, "workflow-id");
-    int rc = duro_client_cancel(ctx->client, id, cli_get(ctx, "reason"));
+    bool already = false;
+    int rc =
+        duro_client_cancel(ctx->client, id, cli_get(ctx, "reason"), &already);
     if (rc < 0) return cli_client_fail(ctx, rc);
     if (ctx->json) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "workflowId", id);
-        cJSON_AddBoolToObject(j, "alreadyRequested", rc == 1);
+        cJSON_AddBoolToObject(j, "alreadyRequested", already);
         cli_print_json(j);
         cJSON_Delete(j);
-    } else if (rc == 1) {
+    } else if (already) {
         printf("Cancellation of workflow %s was already requested; nothing "
                "changed\n",
                id);
