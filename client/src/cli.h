@@ -133,6 +133,10 @@ void cli_verror(int err, const char *prefix, const char *fmt, va_list ap);
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_fail_err(int err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* cli_checked returns p, or when p is NULL (an allocation failed) reports
+ * DURO_ENOMEM and exits with CLI_FAILED: output built without the memory
+ * would be silently wrong, and a command has nothing to free. */
+void *cli_checked(void *p);
 /* cli_connect creates ctx->client; prints the reason on failure. Returns
  * 0 or CLI_FAILED. */
 int cli_connect(cli_ctx *ctx);
@@ -141,8 +145,8 @@ int cli_connect(cli_ctx *ctx);
 int cli_client_fail(cli_ctx *ctx, int rc);
 /* cli_print_json prints v indented, then a newline. */
 void cli_print_json(const cJSON *v);
-/* cli_json_text: compact JSON text of v (static buffer is not used; the
- * caller frees). */
+/* cli_json_text: compact JSON text of v ("null" for NULL); the caller
+ * frees. Exits when out of memory (cli_checked). */
 char *cli_json_text(const cJSON *v);
 
 /* cli_table: rows of strings printed in aligned columns. */

@@ -187,12 +187,17 @@ static char *read_input(const char *path)
     }
     size_t cap = DURO_DEFAULT_MAX_PAYLOAD + 1, n = 0;
     char *buf = malloc(cap + 1);
-    while (buf && n < cap) {
+    if (!buf) {
+        if (f != stdin) fclose(f);
+        cli_fail_err(DURO_ENOMEM, "%s", duro_strerror(DURO_ENOMEM));
+        return NULL;
+    }
+    while (n < cap) {
         size_t got = fread(buf + n, 1, cap - n, f);
         if (got == 0) break;
         n += got;
     }
-    bool bad = !buf || ferror(f) || memchr(buf, '\0', n);
+    bool bad = ferror(f) || memchr(buf, '\0', n);
     if (f != stdin) fclose(f);
     if (bad) {
         free(buf);

@@ -114,7 +114,14 @@ int duro_scheduler_start(duro_scheduler *s, uv_loop_t *loop)
               s->url.host, s->url.port, s->url.db, s->partitions, s->batch,
               (long long)s->scan_interval_ms,
               s->metrics_addr ? s->metrics_addr : "off");
-    return sched_start_handles(s);
+    int rc = sched_start_handles(s);
+    if (rc && !s->started) {
+        /* nothing is on the loop: leave s as it was, so that a second
+         * start does not open a second server over this one */
+        duro_http_stop(s->http);
+        s->http = NULL;
+    }
+    return rc;
 }
 
 static void thread_main(void *arg)
