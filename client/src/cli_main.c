@@ -176,6 +176,16 @@ void cli_print_json(const cJSON *v)
     putchar('\n');
 }
 
+int cli_print_owned(const cli_ctx *ctx, cJSON *v, void (*text)(const cJSON *))
+{
+    if (ctx->json)
+        cli_print_json(v);
+    else
+        text(v);
+    cJSON_Delete(v);
+    return CLI_OK;
+}
+
 char *cli_json_text(const cJSON *v)
 {
     return cli_checked(v ? cJSON_PrintUnformatted(v) : strdup("null"));

@@ -72,15 +72,9 @@ const cli_opt cli_signal_with_start_opts[] = {
 
 int cli_signal_with_start(cli_ctx *ctx)
 {
-    duro_start_opts o = {0};
-    o.workflow_id = cli_get(ctx, "workflow-id");
-    o.type = cli_get(ctx, "type");
-    o.task_queue = cli_get(ctx, "task-queue");
+    duro_start_opts o;
+    if (cli_get_start_opts(ctx, &o)) return CLI_USAGE;
     o.input = cli_get(ctx, "input");
-    if (cli_get_duration(ctx, "execution-timeout", &o.execution_timeout_ms) ||
-        cli_get_duration(ctx, "task-timeout", &o.task_timeout_ms) ||
-        cli_get_id_reuse(ctx, &o.id_reuse_policy))
-        return CLI_USAGE;
     if (cli_connect(ctx)) return CLI_FAILED;
     const char *name = cli_get(ctx, "name");
     char run[DURO_UUID_LEN + 1];
