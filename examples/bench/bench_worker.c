@@ -42,6 +42,17 @@ static cJSON *noop(duro_actx *ctx, const cJSON *input, void *arg)
     return cJSON_Duplicate(input, 1);
 }
 
+/* run_noop runs activity "noop" on i and waits for it: NULL, or the
+ * failure's message. */
+static const char *run_noop(duro_wf *wf, int i)
+{
+    duro_activity_opts opts = {.start_to_close_ms = duro_seconds(5)};
+    cJSON *in = cJSON_CreateNumber(i);
+    duro_result r = duro_activity(wf, "noop", in, &opts);
+    cJSON_Delete(in);
+    return r.ok ? NULL : r.error;
+}
+
 static cJSON *bench(duro_wf *wf, const cJSON *input)
 {
     int count = activities_of(input);
@@ -55,14 +66,10 @@ static cJSON *bench(duro_wf *wf, const cJSON *input)
         return duro_fail(wf, "InvalidInput",
                          "\"sleep\" must be a duration like \"200ms\"");
 
-    duro_activity_opts opts = {.start_to_close_ms = duro_seconds(5)};
     for (int i = 0; i < count; i++) {
         if (i > 0 && pause > 0) duro_sleep(wf, pause);
-        cJSON *in = cJSON_CreateNumber(i);
-        duro_result r = duro_activity(wf, "noop", in, &opts);
-        cJSON_Delete(in);
-        if (!r.ok)
-            return duro_fail(wf, "ActivityFailed", "noop %d: %s", i, r.error);
+        const char *err = run_noop(wf, i);
+        if (err) return duro_fail(wf, "ActivityFailed", "noop %d: %s", i, err);
     }
     return done_object(count);
 }
@@ -137,13 +144,9 @@ static cJSON *long_wf(duro_wf *wf, const cJSON *input)
     int *done =
         duro_alloc(wf, sizeof(*done)); /* read by queries after return */
     duro_on_query(wf, "progress", progress, done);
-    duro_activity_opts opts = {.start_to_close_ms = duro_seconds(5)};
     for (int i = 0; i < count; i++) {
-        cJSON *in = cJSON_CreateNumber(i);
-        duro_result r = duro_activity(wf, "noop", in, &opts);
-        cJSON_Delete(in);
-        if (!r.ok)
-            return duro_fail(wf, "ActivityFailed", "noop %d: %s", i, r.error);
+        const char *err = run_noop(wf, i);
+        if (err) return duro_fail(wf, "ActivityFailed", "noop %d: %s", i, err);
         *done = i + 1;
     }
     return done_object(count);
