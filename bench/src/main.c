@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "duro/reply.h"
 
 static const char *workloads[] = {"throughput", "latency", "fanout",
                                   "replay",     "cache",   "timers"};
@@ -210,9 +211,8 @@ static void machine_info(bench *b, cJSON *m)
     uname(&u);
     char version[64] = "?";
     redisReply *r = bench_redis_cmd(b, "INFO server");
-    const char *v = r && r->type == REDIS_REPLY_STRING
-                        ? strstr(r->str, "redis_version:")
-                        : NULL;
+    const char *info = duro__reply_str(r);
+    const char *v = info ? strstr(info, "redis_version:") : NULL;
     if (v)
         snprintf(version, sizeof(version), "%.*s", (int)strcspn(v + 14, "\r\n"),
                  v + 14);

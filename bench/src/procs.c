@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "duro/clock.h"
 
 volatile sig_atomic_t bench_stop_requested;
 
@@ -23,9 +24,7 @@ static volatile pid_t children[MAX_CHILDREN];
 
 int64_t bench_now_us(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    return duro_mono_us();
 }
 
 void bench_sleep_ms(int ms)

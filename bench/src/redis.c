@@ -12,6 +12,7 @@
 #include "duro/history.h"
 #include "duro/keys.h"
 #include "duro/redis.h"
+#include "duro/reply.h"
 
 #define CMD_TIMEOUT_MS 30000
 
@@ -134,7 +135,7 @@ int bench_info_read(bench *b, bench_info *out)
 {
     memset(out, 0, sizeof(*out));
     redisReply *r = bench_redis_cmd(b, "INFO everything");
-    if (!r || r->type != REDIS_REPLY_STRING) {
+    if (!duro__reply_str(r)) {
         freeReplyObject(r);
         return -1;
     }
@@ -426,10 +427,8 @@ int bench_verify(bench *b, bench_track *t, int n, const char *want)
             redisReply *r = v;
             const char *status = "?", *result = "";
             if (r->type == REDIS_REPLY_ARRAY && r->elements == 3) {
-                if (r->element[0]->type == REDIS_REPLY_STRING)
-                    status = r->element[0]->str;
-                if (r->element[1]->type == REDIS_REPLY_STRING)
-                    result = r->element[1]->str;
+                if (duro__reply_str(r->element[0])) status = r->element[0]->str;
+                if (duro__reply_str(r->element[1])) result = r->element[1]->str;
             }
             cJSON *got = cJSON_Parse(result);
             bool ok = strcmp(status, "COMPLETED") == 0 && got &&

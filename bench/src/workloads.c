@@ -10,6 +10,7 @@
 #include "duro/history.h"
 #include "duro/keys.h"
 #include "duro/redis.h"
+#include "duro/reply.h"
 
 #define WINDOW 256   /* pipelined starts in flight */
 #define MAX_WFT 1024 /* --max-workflow-tasks of the workers */
@@ -564,8 +565,8 @@ int bench_fanout(bench *b, cJSON *out)
         duro_wf_keys k;
         duro_wf_keys_init(&k, b->partitions, "fan-0", NULL);
         r = bench_redis_cmd(b, "HGET %s hlen", k.wf);
-        long long hlen =
-            r && r->type == REDIS_REPLY_STRING ? atoll(r->str) : -1;
+        long long hlen;
+        if (!duro__reply_int(r, &hlen)) hlen = -1;
         freeReplyObject(r);
         printf("fanout: 1 wf x %d activities (async + await_all), W=%d: "
                "%.0f ms start to close (%.0f act/s), %lld history events\n",

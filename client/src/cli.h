@@ -90,9 +90,11 @@ const char *cli_get(const cli_ctx *ctx, const char *name);
 /* cli_get_duration: parses a duration option into *ms (unchanged when the
  * option is absent). Returns 0 or -1 after printing a usage error. */
 int cli_get_duration(const cli_ctx *ctx, const char *name, int64_t *ms);
-/* cli_get_id_reuse: option --id-reuse-policy into *p (unchanged when
- * absent). Returns 0 or -1 after printing a usage error. */
-int cli_get_id_reuse(const cli_ctx *ctx, duro_id_reuse_policy *p);
+/* cli_get_start_opts fills o (zeroed first) from the options every start
+ * command takes: --workflow-id, --type, --task-queue, --execution-timeout,
+ * --task-timeout, --id-reuse-policy (not the input). Returns 0 or -1 after
+ * printing a usage error. */
+int cli_get_start_opts(const cli_ctx *ctx, duro_start_opts *o);
 /* cli_get_input: the JSON text of option `name`, or the content of the
  * file named by option `file_name` (- = stdin) in *owned (caller frees).
  * *input stays NULL when neither is given. Returns 0, or CLI_USAGE /
@@ -133,6 +135,10 @@ void cli_verror(int err, const char *prefix, const char *fmt, va_list ap);
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_fail_err(int err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* cli_checked returns p, or when p is NULL (an allocation failed) reports
+ * DURO_ENOMEM and exits with CLI_FAILED: output built without the memory
+ * would be silently wrong, and a command has nothing to free. */
+void *cli_checked(void *p);
 /* cli_connect creates ctx->client; prints the reason on failure. Returns
  * 0 or CLI_FAILED. */
 int cli_connect(cli_ctx *ctx);
@@ -141,8 +147,11 @@ int cli_connect(cli_ctx *ctx);
 int cli_client_fail(cli_ctx *ctx, int rc);
 /* cli_print_json prints v indented, then a newline. */
 void cli_print_json(const cJSON *v);
-/* cli_json_text: compact JSON text of v (static buffer is not used; the
- * caller frees). */
+/* cli_print_owned prints v as JSON with -o json, else with text; frees v
+ * and returns CLI_OK. */
+int cli_print_owned(const cli_ctx *ctx, cJSON *v, void (*text)(const cJSON *));
+/* cli_json_text: compact JSON text of v ("null" for NULL); the caller
+ * frees. Exits when out of memory (cli_checked). */
 char *cli_json_text(const cJSON *v);
 
 /* cli_table: rows of strings printed in aligned columns. */

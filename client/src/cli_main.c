@@ -90,6 +90,12 @@ int cli_fail_err(int err, const char *fmt, ...)
     return CLI_FAILED;
 }
 
+void *cli_checked(void *p)
+{
+    if (!p) exit(cli_fail_err(DURO_ENOMEM, "%s", duro_strerror(DURO_ENOMEM)));
+    return p;
+}
+
 int cli_fail(const char *fmt, ...)
 {
     va_list ap;
@@ -170,10 +176,19 @@ void cli_print_json(const cJSON *v)
     putchar('\n');
 }
 
+int cli_print_owned(const cli_ctx *ctx, cJSON *v, void (*text)(const cJSON *))
+{
+    if (ctx->json)
+        cli_print_json(v);
+    else
+        text(v);
+    cJSON_Delete(v);
+    return CLI_OK;
+}
+
 char *cli_json_text(const cJSON *v)
 {
-    char *s = v ? cJSON_PrintUnformatted(v) : NULL;
-    return s ? s : strdup("null");
+    return cli_checked(v ? cJSON_PrintUnformatted(v) : strdup("null"));
 }
 
 /* ---- Tables ---- */
@@ -189,14 +204,13 @@ void cli_table_add(cli_table *t, const char *const *cells)
 {
     if (t->nrows == t->cap) {
         int cap = t->cap ? t->cap * 2 : 16;
-        char **c =
-            realloc(t->cells, (size_t)cap * (size_t)t->ncols * sizeof(*c));
-        if (!c) return; /* the row is dropped; the CLI exits soon anyway */
-        t->cells = c;
+        t->cells = cli_checked(
+            realloc(t->cells, (size_t)cap * (size_t)t->ncols * sizeof(char *)));
         t->cap = cap;
     }
     for (int i = 0; i < t->ncols; i++)
-        t->cells[t->nrows * t->ncols + i] = strdup(cells[i] ? cells[i] : "-");
+        t->cells[t->nrows * t->ncols + i] =
+            cli_checked(strdup(cells[i] ? cells[i] : "-"));
     t->nrows++;
 }
 

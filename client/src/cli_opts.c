@@ -165,7 +165,7 @@ int cli_get_duration(const cli_ctx *ctx, const char *name, int64_t *ms)
     return 0;
 }
 
-int cli_get_id_reuse(const cli_ctx *ctx, duro_id_reuse_policy *p)
+static int get_id_reuse(const cli_ctx *ctx, duro_id_reuse_policy *p)
 {
     const char *v = cli_get(ctx, "id-reuse-policy");
     if (!v || duro_id_reuse_policy_parse(v, p) == 0) return 0;
@@ -174,6 +174,19 @@ int cli_get_id_reuse(const cli_ctx *ctx, duro_id_reuse_policy *p)
               " (or kebab-case: reject-duplicate, ...)",
               v);
     return -1;
+}
+
+int cli_get_start_opts(const cli_ctx *ctx, duro_start_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->workflow_id = cli_get(ctx, "workflow-id");
+    o->type = cli_get(ctx, "type");
+    o->task_queue = cli_get(ctx, "task-queue");
+    if (cli_get_duration(ctx, "execution-timeout", &o->execution_timeout_ms) ||
+        cli_get_duration(ctx, "task-timeout", &o->task_timeout_ms) ||
+        get_id_reuse(ctx, &o->id_reuse_policy))
+        return -1;
+    return 0;
 }
 
 /* read_input reads at most the payload limit + 1 bytes of path (so that
@@ -187,12 +200,17 @@ static char *read_input(const char *path)
     }
     size_t cap = DURO_DEFAULT_MAX_PAYLOAD + 1, n = 0;
     char *buf = malloc(cap + 1);
-    while (buf && n < cap) {
+    if (!buf) {
+        if (f != stdin) fclose(f);
+        cli_fail_err(DURO_ENOMEM, "%s", duro_strerror(DURO_ENOMEM));
+        return NULL;
+    }
+    while (n < cap) {
         size_t got = fread(buf + n, 1, cap - n, f);
         if (got == 0) break;
         n += got;
     }
-    bool bad = !buf || ferror(f) || memchr(buf, '\0', n);
+    bool bad = ferror(f) || memchr(buf, '\0', n);
     if (f != stdin) fclose(f);
     if (bad) {
         free(buf);

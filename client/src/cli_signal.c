@@ -72,15 +72,9 @@ const cli_opt cli_signal_with_start_opts[] = {
 
 int cli_signal_with_start(cli_ctx *ctx)
 {
-    duro_start_opts o = {0};
-    o.workflow_id = cli_get(ctx, "workflow-id");
-    o.type = cli_get(ctx, "type");
-    o.task_queue = cli_get(ctx, "task-queue");
+    duro_start_opts o;
+    if (cli_get_start_opts(ctx, &o)) return CLI_USAGE;
     o.input = cli_get(ctx, "input");
-    if (cli_get_duration(ctx, "execution-timeout", &o.execution_timeout_ms) ||
-        cli_get_duration(ctx, "task-timeout", &o.task_timeout_ms) ||
-        cli_get_id_reuse(ctx, &o.id_reuse_policy))
-        return CLI_USAGE;
     if (cli_connect(ctx)) return CLI_FAILED;
     const char *name = cli_get(ctx, "name");
     char run[DURO_UUID_LEN + 1];
@@ -117,15 +111,17 @@ int cli_cancel(cli_ctx *ctx)
 {
     if (cli_connect(ctx)) return CLI_FAILED;
     const char *id = cli_get(ctx, "workflow-id");
-    int rc = duro_client_cancel(ctx->client, id, cli_get(ctx, "reason"));
+    bool already = false;
+    int rc =
+        duro_client_cancel(ctx->client, id, cli_get(ctx, "reason"), &already);
     if (rc < 0) return cli_client_fail(ctx, rc);
     if (ctx->json) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "workflowId", id);
-        cJSON_AddBoolToObject(j, "alreadyRequested", rc == 1);
+        cJSON_AddBoolToObject(j, "alreadyRequested", already);
         cli_print_json(j);
         cJSON_Delete(j);
-    } else if (rc == 1) {
+    } else if (already) {
         printf("Cancellation of workflow %s was already requested; nothing "
                "changed\n",
                id);

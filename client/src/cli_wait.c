@@ -25,6 +25,7 @@
 #include "duro/duration.h"
 #include "duro/keys.h"
 #include "duro/redis.h"
+#include "duro/reply.h"
 
 #define WARN_AFTER_MS 5000 /* default of $DURO_RESULT_WARN_AFTER */
 #define STUCK_MS 1000
@@ -40,24 +41,13 @@ typedef struct {
 
 static long long kv_int(const redisReply *r, const char *name)
 {
-    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements;
-         i += 2) {
-        const redisReply *k = r->element[i], *v = r->element[i + 1];
-        if (k->type == REDIS_REPLY_STRING && strcmp(k->str, name) == 0)
-            return v->type == REDIS_REPLY_INTEGER ? v->integer : -1;
-    }
-    return -1;
+    long long v;
+    return duro__reply_int(duro__reply_kv(r, name), &v) ? v : -1;
 }
 
 static const char *kv_str(const redisReply *r, const char *name)
 {
-    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements;
-         i += 2) {
-        const redisReply *k = r->element[i], *v = r->element[i + 1];
-        if (k->type == REDIS_REPLY_STRING && strcmp(k->str, name) == 0)
-            return v->type == REDIS_REPLY_STRING ? v->str : NULL;
-    }
-    return NULL;
+    return duro__reply_str(duro__reply_kv(r, name));
 }
 
 /* last_delivered: the group's last-delivered-id in an XINFO GROUPS reply,

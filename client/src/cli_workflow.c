@@ -36,14 +36,8 @@ static const cli_opt START_OPTS[] = {
 
 static int cmd_start(cli_ctx *ctx)
 {
-    duro_start_opts o = {0};
-    o.workflow_id = cli_get(ctx, "workflow-id");
-    o.type = cli_get(ctx, "type");
-    o.task_queue = cli_get(ctx, "task-queue");
-    if (cli_get_duration(ctx, "execution-timeout", &o.execution_timeout_ms) ||
-        cli_get_duration(ctx, "task-timeout", &o.task_timeout_ms) ||
-        cli_get_id_reuse(ctx, &o.id_reuse_policy))
-        return CLI_USAGE;
+    duro_start_opts o;
+    if (cli_get_start_opts(ctx, &o)) return CLI_USAGE;
     char *text;
     int rc = cli_get_input(ctx, "input", "input-file", &o.input, &text);
     if (rc) return rc;
@@ -146,12 +140,7 @@ static int cmd_describe(cli_ctx *ctx)
     cJSON *d;
     int rc = duro_client_describe(ctx->client, cli_get(ctx, "workflow-id"), &d);
     if (rc < 0) return cli_client_fail(ctx, rc);
-    if (ctx->json)
-        cli_print_json(d);
-    else
-        print_describe(d);
-    cJSON_Delete(d);
-    return CLI_OK;
+    return cli_print_owned(ctx, d, print_describe);
 }
 
 /* ---- result ---- */
@@ -318,12 +307,7 @@ static int cmd_list(cli_ctx *ctx)
         duro_client_list(ctx->client, status_upper(ctx, status, sizeof(status)),
                          cli_get(ctx, "type"), limit, &rows);
     if (rc < 0) return cli_client_fail(ctx, rc);
-    if (ctx->json)
-        cli_print_json(rows);
-    else
-        print_list(rows);
-    cJSON_Delete(rows);
-    return CLI_OK;
+    return cli_print_owned(ctx, rows, print_list);
 }
 
 /* ---- terminate ---- */

@@ -336,52 +336,6 @@ int duro__read_head(duro_client *c, const char *id, duro__wf_head *h)
     return rc;
 }
 
-/* ---- Reply helpers ---- */
-
-const char *duro__reply_str(const redisReply *r)
-{
-    if (r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) &&
-        r->str)
-        return r->str;
-    return NULL;
-}
-
-bool duro__parse_i64(const char *s, int64_t *out)
-{
-    if (!s || !*s) return false;
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || *end || !((*s >= '0' && *s <= '9') || *s == '-')) return false;
-    *out = v;
-    return true;
-}
-
-bool duro__reply_int(const redisReply *r, long long *out)
-{
-    if (!r) return false;
-    if (r->type == REDIS_REPLY_INTEGER) {
-        *out = r->integer;
-        return true;
-    }
-    int64_t v;
-    if (duro__parse_i64(duro__reply_str(r), &v)) {
-        *out = v;
-        return true;
-    }
-    return false;
-}
-
-const redisReply *duro__kv_lookup(const redisReply *arr, const char *key)
-{
-    if (!arr || arr->type != REDIS_REPLY_ARRAY) return NULL;
-    for (size_t i = 0; i + 1 < arr->elements; i += 2) {
-        const char *k = duro__reply_str(arr->element[i]);
-        if (k && strcmp(k, key) == 0) return arr->element[i + 1];
-    }
-    return NULL;
-}
-
 /* ---- JSON helpers ---- */
 
 cJSON *duro__json_value(const char *s, size_t len)

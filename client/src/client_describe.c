@@ -11,7 +11,7 @@
 
 static const char *hstr(const redisReply *h, const char *name)
 {
-    return duro__reply_str(duro__kv_lookup(h, name));
+    return duro__reply_str(duro__reply_kv(h, name));
 }
 
 static int64_t hint(const redisReply *h, const char *name, int64_t def)
@@ -24,7 +24,7 @@ static int64_t hint(const redisReply *h, const char *name, int64_t def)
 static void add_json(cJSON *o, const char *as, const redisReply *h,
                      const char *name)
 {
-    const redisReply *v = duro__kv_lookup(h, name);
+    const redisReply *v = duro__reply_kv(h, name);
     const char *s = duro__reply_str(v);
     cJSON_AddItemToObject(o, as, duro__json_value(s, s ? v->len : 0));
 }
@@ -36,13 +36,15 @@ static int cmp_ll(const void *a, const void *b)
 }
 
 /* pa_seqs collects the distinct activity seqs of the pending-activity hash
- * (fields "<seq>.<name>"), sorted. Returns the count; *out is malloc'd. */
-static size_t pa_seqs(const redisReply *pa, long long **out)
+ * (fields "<seq>.<name>"), sorted, into *out (caller frees) and their count
+ * into *count. Returns 0 or DURO_ENOMEM. */
+static int pa_seqs(const redisReply *pa, long long **out, size_t *count)
 {
     size_t n = 0;
     long long *seqs = malloc((pa->elements / 2 + 1) * sizeof(*seqs));
     *out = seqs;
-    if (!seqs) return 0;
+    *count = 0;
+    if (!seqs) return DURO_ENOMEM;
     for (size_t i = 0; i + 1 < pa->elements; i += 2) {
         const char *k = duro__reply_str(pa->element[i]);
         const char *dot = k ? strchr(k, '.') : NULL;
@@ -58,7 +60,8 @@ static size_t pa_seqs(const redisReply *pa, long long **out)
         if (!seen) seqs[n++] = seq;
     }
     qsort(seqs, n, sizeof(*seqs), cmp_ll);
-    return n;
+    *count = n;
+    return 0;
 }
 
 static cJSON *pending_activity(const redisReply *pa, long long seq)
@@ -85,12 +88,17 @@ static cJSON *pending_activity(const redisReply *pa, long long seq)
     return o;
 }
 
+/* pending_activities: the array for describe, or NULL when out of memory. */
 static cJSON *pending_activities(const redisReply *pa)
 {
     cJSON *arr = cJSON_CreateArray();
-    if (!pa || pa->type != REDIS_REPLY_ARRAY) return arr;
+    if (!arr || !pa || pa->type != REDIS_REPLY_ARRAY) return arr;
     long long *seqs;
-    size_t n = pa_seqs(pa, &seqs);
+    size_t n;
+    if (pa_seqs(pa, &seqs, &n) < 0) {
+        cJSON_Delete(arr);
+        return NULL;
+    }
     for (size_t i = 0; i < n; i++)
         cJSON_AddItemToArray(arr, pending_activity(pa, seqs[i]));
     free(seqs);
@@ -116,6 +124,7 @@ static cJSON *describe_object(const char *id, const redisReply *h,
 {
     const char *status = hstr(h, "status");
     cJSON *o = cJSON_CreateObject();
+    if (!o) return NULL;
     cJSON_AddStringToObject(o, "workflowId", id);
     cJSON_AddStringToObject(o, "runId", hstr(h, "run"));
     cJSON_AddStringToObject(o, "type", hstr(h, "type") ? hstr(h, "type") : "");
@@ -131,7 +140,12 @@ static cJSON *describe_object(const char *id, const redisReply *h,
     else if (strcmp(status, "RUNNING") != 0)
         add_json(o, "failure", h, "failure");
     cJSON_AddItemToObject(o, "workflowTask", workflow_task(h));
-    cJSON_AddItemToObject(o, "pendingActivities", pending_activities(pa));
+    cJSON *acts = pending_activities(pa);
+    if (!acts || !cJSON_AddItemToObject(o, "pendingActivities", acts)) {
+        cJSON_Delete(acts);
+        cJSON_Delete(o);
+        return NULL;
+    }
     return o;
 }
 

@@ -9,6 +9,7 @@
 #include "duro/config.h"
 #include "duro/keys.h"
 #include "duro/redis.h"
+#include "duro/reply.h"
 
 /* duro_client: one synchronous connection plus what setup learned. `rc` is
  * NULL or in an error state after a lost connection; duro__ensure
@@ -81,17 +82,6 @@ int duro__already_fail(duro_client *c, const char *errstr, const char *id);
 /* duro__started_data: WorkflowStarted's data for run, with the input text
  * embedded verbatim. Caller frees with cJSON_free; NULL when out of memory. */
 char *duro__started_data(const duro_start_opts *o, const char *run);
-
-/* ---- Reply helpers (tolerant of any shape) ---- */
-
-/* duro__reply_str: the text of a string/status reply, else NULL. */
-const char *duro__reply_str(const redisReply *r);
-/* duro__reply_int: an integer reply, or a string holding a decimal. */
-bool duro__reply_int(const redisReply *r, long long *out);
-/* duro__kv_lookup: in a flat [k, v, k, v, ...] array, the value of key. */
-const redisReply *duro__kv_lookup(const redisReply *arr, const char *key);
-/* duro__parse_i64: all of s as a decimal, else false. */
-bool duro__parse_i64(const char *s, int64_t *out);
 
 /* ---- JSON helpers ---- */
 

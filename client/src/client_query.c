@@ -106,6 +106,7 @@ static char *result_text(const char *s, size_t len, const cJSON *answer)
     }
     const cJSON *res = cJSON_GetObjectItem(answer, "result");
     char *p = res ? cJSON_PrintUnformatted(res) : NULL;
+    if (res && !p) return NULL;
     char *out = strdup(p ? p : "null");
     cJSON_free(p);
     return out;

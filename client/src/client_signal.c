@@ -242,15 +242,17 @@ int duro_client_signal_with_start(duro_client *c, const duro_start_opts *o,
 /* ---- Cancel ---- */
 
 int duro_client_cancel(duro_client *c, const char *workflow_id,
-                       const char *reason)
+                       const char *reason, bool *already_requested)
 {
     int err = 0;
+    if (already_requested) *already_requested = false;
     char *data = duro__reason_json(c, reason, &err);
     if (!data) return err;
     char reply[64];
     int rc = deliver_retrying(c, "duro_cancel", workflow_id, data, CANCEL_RULE,
                               NULL, reply, sizeof(reply));
     cJSON_free(data);
-    if (rc == 0 && strcmp(reply, "already") == 0) return 1;
+    if (rc == 0 && already_requested)
+        *already_requested = strcmp(reply, "already") == 0;
     return rc;
 }

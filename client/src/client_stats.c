@@ -73,9 +73,9 @@ static int add_stream(kind_stats *s, const char *key, redisReply **r)
     if (r[1]->type == REDIS_REPLY_ARRAY) {
         for (size_t i = 0; i < r[1]->elements; i++) {
             const char *name =
-                duro__reply_str(duro__kv_lookup(r[1]->element[i], "name"));
+                duro__reply_str(duro__reply_kv(r[1]->element[i], "name"));
             if (name && strcmp(name, DURO_GROUP) == 0 &&
-                duro__reply_int(duro__kv_lookup(r[1]->element[i], "pending"),
+                duro__reply_int(duro__reply_kv(r[1]->element[i], "pending"),
                                 &v) &&
                 v > 0)
                 s->pending += v;
@@ -84,10 +84,10 @@ static int add_stream(kind_stats *s, const char *key, redisReply **r)
     if (r[2]->type != REDIS_REPLY_ARRAY) return 0;
     for (size_t i = 0; i < r[2]->elements; i++) {
         const redisReply *cr = r[2]->element[i];
-        const char *name = duro__reply_str(duro__kv_lookup(cr, "name"));
+        const char *name = duro__reply_str(duro__reply_kv(cr, "name"));
         long long idle;
         if (!name) continue;
-        if (!duro__reply_int(duro__kv_lookup(cr, "idle"), &idle))
+        if (!duro__reply_int(duro__reply_kv(cr, "idle"), &idle))
             idle = ACTIVE_IDLE_MS;
         if (add_consumer(s, name, idle < ACTIVE_IDLE_MS) < 0)
             return DURO_ENOMEM;

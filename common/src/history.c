@@ -5,6 +5,7 @@
 #include "duro/errno.h"
 #include "duro/history.h"
 #include "duro/json.h"
+#include "duro/reply.h"
 
 /* ---- Event types ---- */
 
@@ -42,23 +43,9 @@ bool duro_event_is_command(duro_event_type t)
 
 /* ---- Stream entries ---- */
 
-static bool is_str(const redisReply *r)
-{
-    return r &&
-           (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) &&
-           r->str;
-}
-
 const redisReply *duro_stream_field(const redisReply *fields, const char *name)
 {
-    if (!fields || fields->type != REDIS_REPLY_ARRAY || !name) return NULL;
-    size_t nl = strlen(name);
-    for (size_t i = 0; i + 1 < fields->elements; i += 2) {
-        const redisReply *k = fields->element[i];
-        if (is_str(k) && k->len == nl && memcmp(k->str, name, nl) == 0)
-            return fields->element[i + 1];
-    }
-    return NULL;
+    return duro__reply_kv(fields, name);
 }
 
 /* parse_i64: all of s[0..len) as a non-negative decimal, else -1. */
@@ -89,7 +76,7 @@ static int bad(char *err, size_t errsize, int64_t id, const char *why)
 /* parse_id: "N-0" -> N. Events are numbered from 1. */
 static int parse_id(const redisReply *r, int64_t *id)
 {
-    if (!is_str(r) || r->len < 3) return -1;
+    if (!duro__reply_str(r) || r->len < 3) return -1;
     const char *s = r->str;
     size_t n = (size_t)r->len;
     if (s[n - 2] != '-' || s[n - 1] != '0') return -1;
@@ -112,7 +99,7 @@ int duro_event_decode(const redisReply *entry, duro_event *out, char *err,
         fields->elements % 2 != 0 || (fields->elements && !fields->element))
         return bad(err, errsize, id, "fields are not field/value pairs");
     for (size_t i = 0; i < fields->elements; i++)
-        if (!is_str(fields->element[i]))
+        if (!duro__reply_str(fields->element[i]))
             return bad(err, errsize, id, "a field or value is not a string");
 
     const redisReply *type = duro_stream_field(fields, "type");

@@ -18,47 +18,70 @@
 
 #include "duro/worker.h"
 
+#define MAX_ACTIVITIES 100000
+
+/* activities_of: input's "activities" (0..MAX_ACTIVITIES), or -1. */
+static int activities_of(const cJSON *input)
+{
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(input, "activities");
+    if (!cJSON_IsNumber(n) || n->valueint < 0 || n->valueint > MAX_ACTIVITIES)
+        return -1;
+    return n->valueint;
+}
+
+/* done_object: {"done": n}, what each workflow here returns. */
+static cJSON *done_object(int n)
+{
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddNumberToObject(out, "done", n);
+    return out;
+}
+
 static cJSON *noop(duro_actx *ctx, const cJSON *input, void *arg)
 {
     return cJSON_Duplicate(input, 1);
 }
 
+/* run_noop runs activity "noop" on i and waits for it: NULL, or the
+ * failure's message. */
+static const char *run_noop(duro_wf *wf, int i)
+{
+    duro_activity_opts opts = {.start_to_close_ms = duro_seconds(5)};
+    cJSON *in = cJSON_CreateNumber(i);
+    duro_result r = duro_activity(wf, "noop", in, &opts);
+    cJSON_Delete(in);
+    return r.ok ? NULL : r.error;
+}
+
 static cJSON *bench(duro_wf *wf, const cJSON *input)
 {
-    const cJSON *n = cJSON_GetObjectItemCaseSensitive(input, "activities");
+    int count = activities_of(input);
     const cJSON *sleep = cJSON_GetObjectItemCaseSensitive(input, "sleep");
-    if (!cJSON_IsNumber(n) || n->valueint < 0 || n->valueint > 100000)
-        return duro_fail(wf, "InvalidInput",
-                         "\"activities\" must be 0..100000");
+    if (count < 0)
+        return duro_fail(wf, "InvalidInput", "\"activities\" must be 0..%d",
+                         MAX_ACTIVITIES);
     int64_t pause = 0;
     if (sleep && (!cJSON_IsString(sleep) ||
                   duro_duration_parse(sleep->valuestring, &pause) != 0))
         return duro_fail(wf, "InvalidInput",
                          "\"sleep\" must be a duration like \"200ms\"");
 
-    duro_activity_opts opts = {.start_to_close_ms = duro_seconds(5)};
-    for (int i = 0; i < n->valueint; i++) {
+    for (int i = 0; i < count; i++) {
         if (i > 0 && pause > 0) duro_sleep(wf, pause);
-        cJSON *in = cJSON_CreateNumber(i);
-        duro_result r = duro_activity(wf, "noop", in, &opts);
-        cJSON_Delete(in);
-        if (!r.ok)
-            return duro_fail(wf, "ActivityFailed", "noop %d: %s", i, r.error);
+        const char *err = run_noop(wf, i);
+        if (err) return duro_fail(wf, "ActivityFailed", "noop %d: %s", i, err);
     }
-    cJSON *out = cJSON_CreateObject();
-    cJSON_AddNumberToObject(out, "done", n->valueint);
-    return out;
+    return done_object(count);
 }
 
 /* ---- fanout ---- */
 
 static cJSON *fanout(duro_wf *wf, const cJSON *input)
 {
-    const cJSON *n = cJSON_GetObjectItemCaseSensitive(input, "activities");
-    if (!cJSON_IsNumber(n) || n->valueint < 0 || n->valueint > 100000)
-        return duro_fail(wf, "InvalidInput",
-                         "\"activities\" must be 0..100000");
-    int count = n->valueint;
+    int count = activities_of(input);
+    if (count < 0)
+        return duro_fail(wf, "InvalidInput", "\"activities\" must be 0..%d",
+                         MAX_ACTIVITIES);
     duro_future **fs =
         duro_alloc(wf, (size_t)(count ? count : 1) * sizeof(*fs));
     duro_activity_opts opts = {.start_to_close_ms = duro_seconds(30)};
@@ -74,9 +97,7 @@ static cJSON *fanout(duro_wf *wf, const cJSON *input)
     if (ok != count)
         return duro_fail(wf, "ActivityFailed", "%d of %d activities failed",
                          count - ok, count);
-    cJSON *out = cJSON_CreateObject();
-    cJSON_AddNumberToObject(out, "done", count);
-    return out;
+    return done_object(count);
 }
 
 /* ---- sleeper ---- */
@@ -111,32 +132,24 @@ static cJSON *sleeper(duro_wf *wf, const cJSON *input)
 
 static cJSON *progress(duro_wf *wf, const cJSON *input, void *arg)
 {
-    cJSON *out = cJSON_CreateObject();
-    cJSON_AddNumberToObject(out, "done", *(int *)arg);
-    return out;
+    return done_object(*(int *)arg);
 }
 
 static cJSON *long_wf(duro_wf *wf, const cJSON *input)
 {
-    const cJSON *n = cJSON_GetObjectItemCaseSensitive(input, "activities");
-    if (!cJSON_IsNumber(n) || n->valueint < 0 || n->valueint > 100000)
-        return duro_fail(wf, "InvalidInput",
-                         "\"activities\" must be 0..100000");
+    int count = activities_of(input);
+    if (count < 0)
+        return duro_fail(wf, "InvalidInput", "\"activities\" must be 0..%d",
+                         MAX_ACTIVITIES);
     int *done =
         duro_alloc(wf, sizeof(*done)); /* read by queries after return */
     duro_on_query(wf, "progress", progress, done);
-    duro_activity_opts opts = {.start_to_close_ms = duro_seconds(5)};
-    for (int i = 0; i < n->valueint; i++) {
-        cJSON *in = cJSON_CreateNumber(i);
-        duro_result r = duro_activity(wf, "noop", in, &opts);
-        cJSON_Delete(in);
-        if (!r.ok)
-            return duro_fail(wf, "ActivityFailed", "noop %d: %s", i, r.error);
+    for (int i = 0; i < count; i++) {
+        const char *err = run_noop(wf, i);
+        if (err) return duro_fail(wf, "ActivityFailed", "noop %d: %s", i, err);
         *done = i + 1;
     }
-    cJSON *out = cJSON_CreateObject();
-    cJSON_AddNumberToObject(out, "done", n->valueint);
-    return out;
+    return done_object(count);
 }
 
 int main(int argc, char **argv)

@@ -20,6 +20,7 @@
 #include "duro/history.h"
 #include "duro/json.h"
 #include "duro/keys.h"
+#include "duro/reply.h"
 #include "chaos_plan.h"
 #include "chaos_tool.h"
 
@@ -326,10 +327,7 @@ static int check_history(checker *k, const char *id, const duro_wf_keys *wk,
 /* hash_get: the value of field in an HGETALL reply, or NULL. */
 static const char *hash_get(const redisReply *h, const char *field)
 {
-    for (size_t i = 0; i + 1 < h->elements; i += 2)
-        if (strcmp(h->element[i]->str, field) == 0)
-            return h->element[i + 1]->str;
-    return NULL;
+    return duro__reply_str(duro__reply_kv(h, field));
 }
 
 static bool result_ok(const char *json, const chaos_plan *p)

@@ -149,10 +149,66 @@ static void client_failed(driver *d, const char *what, const char *id, int rc)
             duro_err_name(rc));
 }
 
+/* ---- Exactly once over a flaky connection ---- */
+
+/* ACT_FAILED: an act_fn's answer for a failure retrying cannot fix (it
+ * printed why). */
+#define ACT_FAILED 1
+
+/* act_fn tries the call once: 0 when it took effect, ACT_FAILED, or the
+ * DURO_E* to retry on. uncertain: an earlier try may have taken effect. */
+typedef int (*act_fn)(driver *d, const char *id, void *arg, bool uncertain);
+
+/* exactly_once repeats act until it takes effect, asking done (1 yes, 0 no,
+ * -1 cannot tell now) after a try whose outcome is unknown, so that the
+ * call takes effect once. 0, or -1 on giving up. */
+static int exactly_once(driver *d, const char *what, const char *id,
+                        int (*done)(driver *d, const char *id), act_fn act,
+                        void *arg)
+{
+    int64_t deadline = duro_mono_ms() + GIVE_UP_MS;
+    bool uncertain = false; /* an earlier attempt may have taken effect */
+    while (duro_mono_ms() < deadline) {
+        if (uncertain) {
+            int e = done(d, id);
+            if (e == 1) return 0;
+            if (e < 0) {
+                chaos_sleep_ms(RETRY_MS);
+                continue;
+            }
+        }
+        if (!ensure_client(d)) {
+            chaos_sleep_ms(RETRY_MS);
+            continue;
+        }
+        int rc = act(d, id, arg, uncertain);
+        if (rc == 0) return 0;
+        if (rc == ACT_FAILED) return -1;
+        client_failed(d, what, id, rc);
+        uncertain = true;
+        chaos_sleep_ms(RETRY_MS);
+    }
+    fprintf(stderr, "chaos-check: %s %s: gave up\n", what, id);
+    return -1;
+}
+
+static int act_start(driver *d, const char *id, void *arg, bool uncertain)
+{
+    char run[DURO_UUID_LEN + 1];
+    int rc = duro_client_start(d->client, arg, run);
+    if (rc == 0 || (rc == DURO_EALREADY && uncertain)) return 0;
+    if (rc == DURO_EINVAL || rc == DURO_EJSON || rc == DURO_EALREADY) {
+        fprintf(stderr, "chaos-check: start %s: %s\n", id,
+                duro_client_errstr(d->client));
+        return ACT_FAILED;
+    }
+    return rc;
+}
+
 /* start starts workflow i; 0 once it is known to exist, -1 on giving up. */
 static int start(driver *d, int i)
 {
-    char id[64], input[64], run[DURO_UUID_LEN + 1];
+    char id[64], input[64];
     chaos_workflow_id(id, sizeof(id), d->a->seed, i);
     snprintf(input, sizeof(input), "{\"seed\":%u}",
              chaos_seed_of(d->a->seed, i));
@@ -161,35 +217,19 @@ static int start(driver *d, int i)
                          .task_queue = CHAOS_QUEUE,
                          .input = input,
                          .task_timeout_ms = 2000};
-    int64_t deadline = duro_mono_ms() + GIVE_UP_MS;
-    bool uncertain = false; /* an earlier attempt may have started it */
-    while (duro_mono_ms() < deadline) {
-        if (uncertain) {
-            int e = exists(d, id);
-            if (e == 1) return 0;
-            if (e < 0) {
-                chaos_sleep_ms(RETRY_MS);
-                continue;
-            }
-        }
-        if (!ensure_client(d)) {
-            chaos_sleep_ms(RETRY_MS);
-            continue;
-        }
-        int rc = duro_client_start(d->client, &o, run);
-        if (rc == 0) return 0;
-        if (rc == DURO_EALREADY && uncertain) return 0;
-        if (rc == DURO_EINVAL || rc == DURO_EJSON || rc == DURO_EALREADY) {
-            fprintf(stderr, "chaos-check: start %s: %s\n", id,
-                    duro_client_errstr(d->client));
-            return -1;
-        }
-        client_failed(d, "start", id, rc);
-        uncertain = true;
-        chaos_sleep_ms(RETRY_MS);
+    return exactly_once(d, "start", id, exists, act_start, &o);
+}
+
+static int act_signal(driver *d, const char *id, void *arg, bool uncertain)
+{
+    int rc = duro_client_signal(d->client, id, CHAOS_SIGNAL, "null", NULL);
+    if (rc == 0) return 0;
+    if (rc == DURO_ENOTFOUND || rc == DURO_ENOTRUNNING || rc == DURO_EINVAL) {
+        fprintf(stderr, "chaos-check: signal %s: %s\n", id,
+                duro_client_errstr(d->client));
+        return ACT_FAILED;
     }
-    fprintf(stderr, "chaos-check: start %s: gave up\n", id);
-    return -1;
+    return rc;
 }
 
 /* signal sends "go" to workflow i exactly once; 0, or -1 on giving up. */
@@ -197,35 +237,7 @@ static int signal_go(driver *d, int i)
 {
     char id[64];
     chaos_workflow_id(id, sizeof(id), d->a->seed, i);
-    int64_t deadline = duro_mono_ms() + GIVE_UP_MS;
-    bool uncertain = false;
-    while (duro_mono_ms() < deadline) {
-        if (uncertain) {
-            int e = has_signal(d, id);
-            if (e == 1) return 0;
-            if (e < 0) {
-                chaos_sleep_ms(RETRY_MS);
-                continue;
-            }
-        }
-        if (!ensure_client(d)) {
-            chaos_sleep_ms(RETRY_MS);
-            continue;
-        }
-        int rc = duro_client_signal(d->client, id, CHAOS_SIGNAL, "null", NULL);
-        if (rc == 0) return 0;
-        if (rc == DURO_ENOTFOUND || rc == DURO_ENOTRUNNING ||
-            rc == DURO_EINVAL) {
-            fprintf(stderr, "chaos-check: signal %s: %s\n", id,
-                    duro_client_errstr(d->client));
-            return -1;
-        }
-        client_failed(d, "signal", id, rc);
-        uncertain = true;
-        chaos_sleep_ms(RETRY_MS);
-    }
-    fprintf(stderr, "chaos-check: signal %s: gave up\n", id);
-    return -1;
+    return exactly_once(d, "signal", id, has_signal, act_signal, NULL);
 }
 
 /* pending_signal: a signal to send at `due` (monotonic ms). */

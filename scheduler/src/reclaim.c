@@ -5,13 +5,14 @@
 
 #include <cjson/cJSON.h>
 
+#include "duro/deadletter.h"
 #include "duro/errno.h"
 #include "duro/history.h"
 #include "duro/ids.h"
 #include "duro/json.h"
 #include "duro/keys.h"
 #include "duro/log.h"
-#include "duro/retry.h"
+#include "duro/retry_policy.h"
 #include "sched_internal.h"
 
 /*
@@ -86,57 +87,20 @@ static void xack(sched *s, const char *key, const char *entry)
     duro_argv_free(&a);
 }
 
-/* fields_json renders what an entry held, for a human reading duro:dead. */
-static char *fields_json(const redisReply *fields)
-{
-    cJSON *o = cJSON_CreateObject();
-    if (!o) return NULL;
-    for (size_t i = 0; fields && fields->type == REDIS_REPLY_ARRAY &&
-                       i + 1 < fields->elements;
-         i += 2) {
-        const redisReply *k = fields->element[i], *v = fields->element[i + 1];
-        if (reply_is_str(k) && reply_is_str(v))
-            cJSON_AddStringToObject(o, k->str, v->str);
-    }
-    char *s = duro_json_print(o);
-    cJSON_Delete(o);
-    return s;
-}
-
-/* dead_letter moves an undecodable entry out of the way: a copy in
- * duro:dead for a human, then acked and deleted so that no scan (or
- * worker) trips on it again. */
+/* dead_letter moves an undecodable entry out of the way (deadletter.h). */
 static void dead_letter(const pending *pd, const redisReply *fields,
                         const char *why)
 {
     sched *s = pd->s;
-    char *js = fields_json(fields);
-    duro_warn("DEAD stream=%s entry=%s reason=%s", pd->key, pd->entry, why);
     s->st.dead++;
     stats_count(s, M_DEAD, NULL, NULL);
-    duro_argv a;
-    duro_argv_init(&a);
-    duro_argv_push(&a, "XADD");
-    duro_argv_push(&a, DURO_DEAD_KEY);
-    duro_argv_push(&a, "*");
-    duro_argv_push(&a, "stream");
-    duro_argv_push(&a, pd->key);
-    duro_argv_push(&a, "entry");
-    duro_argv_push(&a, pd->entry);
-    duro_argv_push(&a, "reason");
-    duro_argv_push(&a, why);
-    duro_argv_push(&a, "fields");
-    duro_argv_push(&a, js ? js : "{}");
-    sched_cmd_noreply(s, &a, "XADD dead");
-    duro_argv_free(&a);
-    free(js);
-    xack(s, pd->key, pd->entry);
-    duro_argv_init(&a);
-    duro_argv_push(&a, "XDEL");
-    duro_argv_push(&a, pd->key);
-    duro_argv_push(&a, pd->entry);
-    sched_cmd_noreply(s, &a, "XDEL");
-    duro_argv_free(&a);
+    duro_argv cmds[DURO_DEAD_LETTER_CMDS];
+    int n = duro__dead_letter_cmds(cmds, pd->key, pd->entry, fields, why);
+    static const char *const what[] = {"XADD dead", "XACK", "XDEL"};
+    for (int i = 0; i < n; i++) {
+        sched_cmd_noreply(s, &cmds[i], what[i]);
+        duro_argv_free(&cmds[i]);
+    }
 }
 
 /* ---- Field checks ---- */
@@ -145,7 +109,7 @@ static void dead_letter(const pending *pd, const redisReply *fields,
 static const char *field_str(const redisReply *fields, const char *name)
 {
     const redisReply *v = duro_stream_field(fields, name);
-    if (!reply_is_str(v) || v->len == 0 || strlen(v->str) != v->len)
+    if (!duro__reply_str(v) || v->len == 0 || strlen(v->str) != v->len)
         return NULL;
     return v->str;
 }
@@ -154,7 +118,7 @@ static int field_ll(const redisReply *fields, const char *name, long long min,
                     long long *out)
 {
     const redisReply *v = duro_stream_field(fields, name);
-    return reply_is_str(v) && reply_ll(v, out) == 0 && *out >= min ? 0 : -1;
+    return duro__reply_int(v, out) && *out >= min ? 0 : -1;
 }
 
 /* check_wf validates the id and run that will become key names. */
@@ -177,13 +141,13 @@ static void on_timeout(duro_aredis *r, redisReply *reply, void *arg)
     pending *pd = arg;
     sched *s = pd->s;
     const char *what = pd->kind == K_WFT ? "WFT" : "ACT";
-    if (reply_is_error(reply)) {
+    if (duro__reply_is_error(reply)) {
         sched_redis_error(s);
         /* the entry stays pending: the next scan tries again */
         duro_warn_limited("TIMEOUT FAILED",
                           "%s TIMEOUT FAILED stream=%s entry=%s err=%s", what,
                           pd->key, pd->entry, reply->str);
-    } else if (reply_is_str(reply) && strcmp(reply->str, "timedout") == 0) {
+    } else if (duro__reply_str(reply) && strcmp(reply->str, "timedout") == 0) {
         if (pd->kind == K_WFT)
             s->st.wft_timedout++;
         else
@@ -192,7 +156,7 @@ static void on_timeout(duro_aredis *r, redisReply *reply, void *arg)
                     pd->kind == K_WFT ? "workflow_task" : "activity");
         duro_info("%s TIMEOUT stream=%s entry=%s idle=%lldms", what, pd->key,
                   pd->entry, pd->idle_ms);
-    } else if (reply_is_str(reply) && strcmp(reply->str, "orphan") == 0) {
+    } else if (duro__reply_str(reply) && strcmp(reply->str, "orphan") == 0) {
         s->st.orphans++;
         stats_count(s, M_ORPHANS, NULL, NULL);
         duro_debug("%s ORPHAN stream=%s entry=%s", what, pd->key, pd->entry);
@@ -227,29 +191,6 @@ static void wft_timeout(pending *pd, const redisReply *fields)
     duro_argv_free(&a);
 }
 
-/* policy_of reads opts.retry (docs/internals.md "Activity task options");
- * absent members keep the defaults. Strings point into opts. */
-static void policy_of(const cJSON *opts, duro_retry_policy *p)
-{
-    memset(p, 0, sizeof(*p));
-    const cJSON *r = cJSON_GetObjectItemCaseSensitive(opts, "retry");
-    if (!cJSON_IsObject(r)) return;
-    p->initial_interval_ms = duro_json_int(r, "initialIntervalMs", 0);
-    p->maximum_interval_ms = duro_json_int(r, "maximumIntervalMs", 0);
-    p->max_attempts = (int)duro_json_int(r, "maximumAttempts", 0);
-    const cJSON *c = cJSON_GetObjectItemCaseSensitive(r, "backoffCoefficient");
-    if (cJSON_IsNumber(c)) p->backoff_coefficient = c->valuedouble;
-    const cJSON *nr =
-        cJSON_GetObjectItemCaseSensitive(r, "nonRetryableErrorTypes");
-    int n = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, nr)
-    {
-        if (n < DURO_RETRY_MAX_NON_RETRYABLE && cJSON_IsString(it))
-            p->non_retryable[n++] = it->valuestring;
-    }
-}
-
 /* retry_delay: the delay before the next attempt after this one timed out,
  * or -1 (no retry). NULL opts: DURO_EJSON. */
 static int retry_delay(const redisReply *fields, long long attempt,
@@ -258,17 +199,16 @@ static int retry_delay(const redisReply *fields, long long attempt,
     const redisReply *v = duro_stream_field(fields, "opts");
     cJSON *opts = NULL;
     char err[128];
-    if (!reply_is_str(v) ||
+    if (!duro__reply_str(v) ||
         duro_json_parse(v->str, v->len, DURO_DEFAULT_MAX_PAYLOAD, &opts, err,
                         sizeof(err)) ||
         !cJSON_IsObject(opts)) {
         cJSON_Delete(opts);
         return DURO_EJSON;
     }
-    duro_retry_policy pol;
-    policy_of(opts, &pol);
-    *delay = duro_retry_delay(&pol, attempt > 1000000 ? 1000000 : (int)attempt,
-                              "TimeoutError", false);
+    *delay =
+        duro__retry_delay_of(opts, attempt > 1000000 ? 1000000 : (int)attempt,
+                             "TimeoutError", false);
     cJSON_Delete(opts);
     return 0;
 }
@@ -319,10 +259,10 @@ static void on_entry(duro_aredis *r, redisReply *reply, void *arg)
 {
     pending *pd = arg;
     sched *s = pd->s;
-    if (!reply || s->stopping || reply_is_error(reply) ||
+    if (!reply || s->stopping || duro__reply_is_error(reply) ||
         reply->type != REDIS_REPLY_ARRAY) {
-        if (reply_is_error(reply)) sched_redis_error(s);
-        if (reply_is_error(reply))
+        if (duro__reply_is_error(reply)) sched_redis_error(s);
+        if (duro__reply_is_error(reply))
             duro_warn_limited(NULL, "XRANGE FAILED stream=%s err=%s", pd->key,
                               reply->str);
         free(pd);
@@ -349,8 +289,8 @@ static void read_entry(sched *s, const pending *page, const redisReply *e)
 {
     long long idle;
     if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 ||
-        !reply_is_str(e->element[0]) || e->element[0]->len >= 64 ||
-        reply_ll(e->element[2], &idle))
+        !duro__reply_str(e->element[0]) || e->element[0]->len >= 64 ||
+        !duro__reply_int(e->element[2], &idle))
         return;
     pending *pd = pending_new(s, page->kind, page->p, page->key);
     if (!pd) return;
@@ -372,7 +312,7 @@ static void on_pending(duro_aredis *r, redisReply *reply, void *arg)
 {
     pending *page = arg;
     sched *s = page->s;
-    if (reply && !s->stopping && reply_is_error(reply)) {
+    if (reply && !s->stopping && duro__reply_is_error(reply)) {
         /* No group yet: no worker ever polled this stream; nothing held. */
         if (strncmp(reply->str, "NOGROUP", 7) != 0) {
             sched_redis_error(s);
@@ -387,7 +327,7 @@ static void on_pending(duro_aredis *r, redisReply *reply, void *arg)
         const redisReply *last =
             reply->elements ? reply->element[reply->elements - 1] : NULL;
         if (reply->elements >= PAGE && last->type == REDIS_REPLY_ARRAY &&
-            last->elements > 0 && reply_is_str(last->element[0])) {
+            last->elements > 0 && duro__reply_str(last->element[0])) {
             char start[80];
             snprintf(start, sizeof(start), "(%s", last->element[0]->str);
             xpending(s, page->kind, page->p, page->key, start);
@@ -435,14 +375,14 @@ static void on_queues(duro_aredis *r, redisReply *reply, void *arg)
         char err[128];
         for (size_t i = 0; i < reply->elements; i++) {
             const redisReply *q = reply->element[i];
-            if (!reply_is_str(q) || strlen(q->str) != q->len ||
+            if (!duro__reply_str(q) || strlen(q->str) != q->len ||
                 duro_name_check("queue", q->str, err, sizeof(err))) {
                 duro_debug("SCAN skip bad queue name in %s", DURO_QUEUES_KEY);
                 continue;
             }
             scan_queue(s, q->str);
         }
-    } else if (reply_is_error(reply)) {
+    } else if (duro__reply_is_error(reply)) {
         sched_redis_error(s);
         duro_warn_limited(NULL, "SCAN FAILED err=%s", reply->str);
     }

@@ -12,34 +12,6 @@
 #include "duro/log.h"
 #include "sched_internal.h"
 
-/* ---- Reply helpers ---- */
-
-int reply_is_str(const redisReply *r)
-{
-    return r && r->str &&
-           (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
-}
-
-int reply_is_error(const redisReply *r)
-{
-    return r && r->type == REDIS_REPLY_ERROR;
-}
-
-int reply_ll(const redisReply *r, long long *out)
-{
-    if (r && r->type == REDIS_REPLY_INTEGER) {
-        *out = r->integer;
-        return 0;
-    }
-    if (!reply_is_str(r) || r->len == 0 || r->len > 20) return -1;
-    char *end;
-    errno = 0;
-    long long v = strtoll(r->str, &end, 10);
-    if (errno || end != r->str + r->len) return -1;
-    *out = v;
-    return 0;
-}
-
 /* ---- Commands ---- */
 
 int sched_cmd(sched *s, duro_aredis_cb cb, void *arg, const duro_argv *a)
@@ -57,7 +29,7 @@ typedef struct {
 static void on_noreply(duro_aredis *r, redisReply *reply, void *arg)
 {
     noreply *n = arg;
-    if (reply_is_error(reply))
+    if (duro__reply_is_error(reply))
         duro_warn_limited(NULL, "REDIS ERROR op=%s err=%s", n->what,
                           reply->str);
     free(n);
@@ -89,7 +61,8 @@ static void on_time(duro_aredis *r, redisReply *reply, void *arg)
     free(arg);
     long long sec, usec;
     if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
-        reply_ll(reply->element[0], &sec) || reply_ll(reply->element[1], &usec))
+        !duro__reply_int(reply->element[0], &sec) ||
+        !duro__reply_int(reply->element[1], &usec))
         return;
     int64_t mid_us = (sent_us + duro_mono_us()) / 2;
     int64_t off = (int64_t)sec * 1000 + usec / 1000 - mid_us / 1000;
@@ -205,8 +178,9 @@ static void on_wake(duro_aredis *r, redisReply *reply, void *arg)
 {
     sched *s = arg;
     long long p;
-    if (s->stopping || reply->elements < 3 || reply_ll(reply->element[2], &p) ||
-        p < 0 || p >= s->partitions) {
+    if (s->stopping || reply->elements < 3 ||
+        !duro__reply_int(reply->element[2], &p) || p < 0 ||
+        p >= s->partitions) {
         duro_debug("WAKE ignored");
         return;
     }

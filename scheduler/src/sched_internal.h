@@ -11,6 +11,7 @@
 #include "duro/config.h"
 #include "duro/http.h"
 #include "duro/metrics.h"
+#include "duro/reply.h"
 #include "duro/scheduler.h"
 
 /* NEXT_UNKNOWN: a partition whose earliest timer we do not know (start,
@@ -129,12 +130,6 @@ int sched_cmd(sched *s, duro_aredis_cb cb, void *arg, const duro_argv *a);
 void sched_cmd_noreply(sched *s, const duro_argv *a, const char *what);
 /* sched_redis_error counts an error reply from Redis (a metric). */
 void sched_redis_error(sched *s);
-
-/* Reply helpers: tolerate any shape Redis (or a hand-written key) gives. */
-int reply_is_str(const redisReply *r);
-int reply_is_error(const redisReply *r);
-/* reply_ll parses a string or integer reply as a decimal long long. */
-int reply_ll(const redisReply *r, long long *out);
 
 /* ---- stats.c: metric families ---- */
 

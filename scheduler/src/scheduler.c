@@ -70,8 +70,8 @@ static int64_t read_clock(redisContext *c)
     int64_t off = duro_now_ms() - duro_mono_ms();
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
         long long sec, usec;
-        if (reply_ll(r->element[0], &sec) == 0 &&
-            reply_ll(r->element[1], &usec) == 0)
+        if (duro__reply_int(r->element[0], &sec) &&
+            duro__reply_int(r->element[1], &usec))
             off = (int64_t)sec * 1000 + usec / 1000 - mid / 1000;
     }
     freeReplyObject(r);
@@ -114,7 +114,14 @@ int duro_scheduler_start(duro_scheduler *s, uv_loop_t *loop)
               s->url.host, s->url.port, s->url.db, s->partitions, s->batch,
               (long long)s->scan_interval_ms,
               s->metrics_addr ? s->metrics_addr : "off");
-    return sched_start_handles(s);
+    int rc = sched_start_handles(s);
+    if (rc && !s->started) {
+        /* nothing is on the loop: leave s as it was, so that a second
+         * start does not open a second server over this one */
+        duro_http_stop(s->http);
+        s->http = NULL;
+    }
+    return rc;
 }
 
 static void thread_main(void *arg)

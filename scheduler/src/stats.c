@@ -91,7 +91,7 @@ static void on_type(duro_aredis *r, redisReply *reply, void *arg)
     if (!reply) return;
     char l[2 * DURO_QUEUE_MAX + 64] = "";
     duro_metrics_label(l, sizeof(l), "type",
-                       reply_is_str(reply) ? reply->str : "");
+                       duro__reply_str(reply) ? reply->str : "");
     duro_metrics_label(l, sizeof(l), "status", "timed_out");
     duro_metrics_add(s->m, M_WF_CLOSED, l, 1);
 }

@@ -181,19 +181,19 @@ static void on_next(duro_aredis *r, redisReply *reply, void *arg)
     } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
         char *end;
         const char *sc =
-            reply_is_str(reply->element[1]) ? reply->element[1]->str : "x";
+            duro__reply_str(reply->element[1]) ? reply->element[1]->str : "x";
         double d = strtod(sc, &end);
         next = (*end || end == sc) ? sched_now_ms(s) + s->scan_interval_ms
                                    : (int64_t)d;
     } else {
-        if (reply_is_error(reply)) {
+        if (duro__reply_is_error(reply)) {
             sched_redis_error(s);
             if (duro_err_is_transient(duro_redis_error_code(reply->str)))
                 pt->transient++;
         }
         duro_warn_limited(NULL, "TIMERS NEXT FAILED p=%d err=%s", pt->p,
-                          reply_is_error(reply) ? reply->str
-                                                : "unexpected reply");
+                          duro__reply_is_error(reply) ? reply->str
+                                                      : "unexpected reply");
         next = sched_now_ms(s) + s->scan_interval_ms;
     }
     settle_round(pt, next);
@@ -234,7 +234,7 @@ static void batch_done(part *pt)
 static void count_result(sched *s, const fire *f, const redisReply *reply)
 {
     int64_t late = sched_now_ms(s) - f->due;
-    const char *res = reply_is_str(reply) ? reply->str : "?";
+    const char *res = duro__reply_str(reply) ? reply->str : "?";
     if (strcmp(res, "fired") == 0) {
         s->st.fired++;
         if (late > s->st.late_max_ms) s->st.late_max_ms = late;
@@ -260,7 +260,7 @@ static void on_fired(duro_aredis *r, redisReply *reply, void *arg)
     sched *s = pt->s;
     if (!reply) {
         pt->aborted = 1;
-    } else if (reply_is_error(reply)) {
+    } else if (duro__reply_is_error(reply)) {
         int code = duro_redis_error_code(reply->str);
         pt->kept++; /* the Function leaves the member in the set */
         s->st.fire_errors++;
@@ -370,7 +370,7 @@ static void fire_member(part *pt, const redisReply *m, const redisReply *sc)
     }
     double due = 0;
     char *end = NULL;
-    if (reply_is_str(sc)) due = strtod(sc->str, &end);
+    if (duro__reply_str(sc)) due = strtod(sc->str, &end);
     fire *f = calloc(1, sizeof(*f));
     char *copy = malloc(m->len + 1);
     char *raw = malloc(m->len + 1);
@@ -433,14 +433,14 @@ static void on_due(duro_aredis *r, redisReply *reply, void *arg)
         return;
     }
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements % 2) {
-        if (reply_is_error(reply)) {
+        if (duro__reply_is_error(reply)) {
             sched_redis_error(pt->s);
             if (duro_err_is_transient(duro_redis_error_code(reply->str)))
                 pt->transient++;
         }
         duro_warn_limited(NULL, "TIMERS FETCH FAILED p=%d err=%s", pt->p,
-                          reply_is_error(reply) ? reply->str
-                                                : "unexpected reply");
+                          duro__reply_is_error(reply) ? reply->str
+                                                      : "unexpected reply");
         pt->errors++;
         fetch_next_due(pt);
         return;
@@ -450,7 +450,7 @@ static void on_due(duro_aredis *r, redisReply *reply, void *arg)
     pt->inflight = 1; /* held until the loop is done sending */
     for (size_t i = 0; i < n && !pt->aborted; i++) {
         const redisReply *m = reply->element[2 * i];
-        if (!reply_is_str(m)) {
+        if (!duro__reply_str(m)) {
             pt->errors++;
             pt->kept++;
             continue;

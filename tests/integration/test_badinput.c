@@ -157,6 +157,50 @@ Test(badinput, garbage_workflow_task_is_dead_lettered)
     duro_test_finish(&h);
 }
 
+/* The scheduler dead-letters what it cannot decode in a pending list; it
+ * caps duro:dead like the worker does, so that a writer stuck producing
+ * garbage cannot fill Redis' memory through it. */
+Test(badinput, scheduler_dead_letters_are_capped)
+{
+    redisContext *r = duro_test_redis(&h);
+    enum { OLD = 11000 };
+    for (int i = 0; i < OLD; i++)
+        redisAppendCommand(r, "XADD %s * old 1", DURO_DEAD_KEY);
+    for (int i = 0; i < OLD; i++) {
+        redisReply *rep = NULL;
+        cr_assert_eq(redisGetReply(r, (void **)&rep), REDIS_OK);
+        freeReplyObject(rep);
+    }
+    char wft[DURO_KEY_MAX];
+    duro_key_wft(wft, sizeof(wft), 0, "test");
+    freeReplyObject(redisCommand(r, "SADD %s test", DURO_QUEUES_KEY));
+    freeReplyObject(
+        redisCommand(r, "XGROUP CREATE %s %s 0 MKSTREAM", wft, DURO_GROUP));
+    freeReplyObject(redisCommand(r, "XADD %s * nonsense 1", wft));
+    /* a consumer that read it and died: only the scheduler will see it */
+    freeReplyObject(redisCommand(r, "XREADGROUP GROUP %s ghost STREAMS %s >",
+                                 DURO_GROUP, wft));
+    cr_assert_eq(pending_count(r, wft), 1);
+    duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "100ms", NULL);
+    cr_assert(
+        duro_test_wait_until(integer_reply(r, "XLEN %s", wft) == 0, 10000),
+        "the scheduler never dead-lettered the garbage in %s", wft);
+    long long n = integer_reply(r, "XLEN %s", DURO_DEAD_KEY);
+    /* MAXLEN ~ trims whole nodes (100 entries each by default) */
+    cr_assert(n >= 10000 && n <= 10100, "duro:dead holds %lld entries", n);
+    redisReply *rep =
+        redisCommand(r, "XREVRANGE %s + - COUNT 1", DURO_DEAD_KEY);
+    cr_assert(rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1);
+    const redisReply *f = rep->element[0]->element[1];
+    cr_assert(f->elements >= 2 && strcmp(f->element[0]->str, "stream") == 0 &&
+                  strcmp(f->element[1]->str, wft) == 0,
+              "the newest dead letter is the scheduler's");
+    freeReplyObject(rep);
+    cr_assert_eq(pending_count(r, wft), 0, "the garbage is still pending");
+    redisFree(r);
+    duro_test_finish(&h);
+}
+
 Test(badinput, invalid_start_requests_are_refused)
 {
     duro_client *c = duro_test_client(&h);

@@ -89,6 +89,35 @@ Test(cli_ops, dev_server_dies_with_duro_dev_even_by_sigkill)
 
 /* ---- --status in any case ---- */
 
+/* A second cancel is not an error: the client returns 0 (its promise is 0
+ * or a negative code) and says so through already_requested; the CLI
+ * reports it as alreadyRequested. No worker runs, so the run stays open. */
+Test(cli_ops, cancel_twice_returns_0_and_says_already_requested)
+{
+    duro_test_output o;
+    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "start", "-w", "cx-1",
+                  "--type", "bench", "--task-queue", "nobody", NULL);
+    cr_assert_eq(o.exit_code, 0, "start: %s", o.err);
+    duro_test_output_free(&o);
+    duro_client *c = duro_test_client(&h);
+    bool already = true;
+    int rc = duro_client_cancel(c, "cx-1", "first", &already);
+    cr_assert_eq(rc, 0, "first cancel: %d (%s)", rc, duro_client_errstr(c));
+    cr_assert_not(already);
+    rc = duro_client_cancel(c, "cx-1", "second", &already);
+    cr_assert_eq(rc, 0, "second cancel: %d (%s)", rc, duro_client_errstr(c));
+    cr_assert(already);
+    rc = duro_client_cancel(c, "cx-1", NULL, NULL);
+    cr_assert_eq(rc, 0, "a NULL out-parameter: %d", rc);
+    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "cancel", "-w", "cx-1",
+                  "-o", "json", NULL);
+    cr_assert_eq(o.exit_code, 0, "cli cancel: %s", o.err);
+    cr_assert(strstr(o.out, "\"alreadyRequested\": true"), "%s", o.out);
+    duro_test_output_free(&o);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
 Test(cli_ops, list_status_accepts_any_case)
 {
     duro_test_output o;

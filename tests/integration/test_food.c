@@ -852,7 +852,8 @@ Test(food, cancel_during_pickup_wait_refunds_and_closes_canceled)
                 "\"ratingDelay\":\"200ms\"}");
     wait_state(c, "cancel-1", "Paid");
     int64_t t0 = duro_test_mono_ms();
-    int rc = duro_client_cancel(c, "cancel-1", "customer changed their mind");
+    int rc =
+        duro_client_cancel(c, "cancel-1", "customer changed their mind", NULL);
     cr_assert_eq(rc, 0, "cancel: %d (%s)", rc, duro_client_errstr(c));
 
     cJSON *d = duro_test_result(c, "cancel-1", RESULT_MS);
@@ -876,7 +877,7 @@ Test(food, cancel_during_pickup_wait_refunds_and_closes_canceled)
     cJSON_Delete(hist);
     cr_assert(state_is(c, "cancel-1", "Refunding"));
 
-    rc = duro_client_cancel(c, "cancel-1", NULL);
+    rc = duro_client_cancel(c, "cancel-1", NULL, NULL);
     cr_assert_eq(rc, DURO_ENOTRUNNING, "second cancel: %d (%s)", rc,
                  duro_client_errstr(c));
     redisFree(r);

@@ -120,7 +120,7 @@ Test(workflow_metrics, started_and_closed_by_type_and_status)
     expect_status(c, "ok-2", "COMPLETED");
     expect_status(c, "bad-1", "FAILED");
     wait_started(c, "nap-cancel");
-    cr_assert_geq(duro_client_cancel(c, "nap-cancel", "test"), 0);
+    cr_assert_geq(duro_client_cancel(c, "nap-cancel", "test", NULL), 0);
     expect_status(c, "nap-cancel", "CANCELED");
     wait_started(c, "nap-term");
     cr_assert_eq(duro_client_terminate(c, "nap-term", "test"), 0);

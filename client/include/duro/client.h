@@ -251,10 +251,12 @@ duro_client_signal_with_start(duro_client *c, const duro_start_opts *o,
 /* duro_client_cancel asks the current run to cancel itself, recording
  * CancelRequested {"reason"} (reason NULL = ""); the workflow code decides
  * what to do (usually clean up, then close as CANCELED). Returns 0 when
- * recorded, 1 when a cancel had already been requested (nothing written),
- * DURO_ENOTFOUND, DURO_ENOTRUNNING, DURO_ECONN / DURO_EREDIS. */
+ * the run has a cancel request: *already_requested (may be NULL) is false
+ * when this call recorded it, true when one had been requested before
+ * (nothing written). Else DURO_ENOTFOUND, DURO_ENOTRUNNING, DURO_ECONN /
+ * DURO_EREDIS. */
 DURO_EXPORT int duro_client_cancel(duro_client *c, const char *workflow_id,
-                                   const char *reason);
+                                   const char *reason, bool *already_requested);
 
 /* duro_client_query asks query handler `name` of the workflow (open or
  * closed: a worker replays a closed one) with `input` (JSON text, NULL =

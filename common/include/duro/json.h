@@ -15,7 +15,8 @@
 DURO_EXPORT int duro_json_parse(const char *s, size_t len, size_t max,
                                 cJSON **out, char *err, size_t errsize);
 
-/* duro_json_print: compact text, caller frees with free(). NULL -> "null". */
+/* duro_json_print: compact text, caller frees with free(). NULL -> "null".
+ * Returns NULL when out of memory. */
 DURO_EXPORT char *duro_json_print(const cJSON *v);
 
 /* Lookups that tolerate absent or mistyped members. */
