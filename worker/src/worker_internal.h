@@ -6,17 +6,19 @@
  * come back through the pool's done queue; heartbeats come back through
  * details left in the attempt under a mutex and one uv_async.
  *
- * The files call each other one way, top to bottom:
+ * The files call each other one way, top to bottom (main.c and replay.c
+ * are the public entry points beside worker.c):
  *
- *   worker.c (lifecycle) ─▶ wft.c (workflow tasks) ─▶ query.c
- *        │                      │                      │
- *        ├─▶ activity.c ─▶ actx.c                      │
- *        │       │                                     │
- *        │       └──────────▶ runs.c ◀── wft.c         │
- *        │                      │                      │
- *        └─▶ streams.c    load.c ◀── wft.c, query.c, replay.c
- *                               │
- *          cache.c, commit.c, later.c, metrics.c ─▶ engine.c ◀─▶ sdk.c
+ *   worker.c (lifecycle) ─▶ connect.c (the start against Redis)
+ *     ├─▶ wft.c (workflow tasks) ─▶ query.c (queries ride its reads)
+ *     └─▶ activity.c (activity tasks) ─▶ actx.c (context, outcome,
+ *                                                heartbeats)
+ *   wft.c, activity.c       ─▶ runs.c (busy runs, what waits, eager path)
+ *   wft.c, query.c, replay.c ─▶ load.c (a run from its history)
+ *   all of the above        ─▶ streams.c (reads, groups, dead letters),
+ *                              cache.c, commit.c, later.c, metrics.c
+ *   runs.c, load.c, ...     ─▶ engine.c ◀─▶ sdk.c (the SDK it drives)
+ *                              ─▶ run.c (a run's memory), coro.c
  *
  * What must go back up (something ended and a stopping worker may close;
  * a stream check ended and the reads resume; a run was released and what
@@ -122,6 +124,7 @@ typedef struct wft_task {
  *                                 │          └─────────────────── (backoff)
  *                                 └─ not begun, stopping ─▶ RELEASING ─▶ DONE
  *
+ * HELD, UNSENT and RETRYING go back to COMPLETING when sent again.
  * The one link (link.next) threads the list the state names: w->inflight
  * (RUNNING), wf->held (HELD) or w->unsent (UNSENT). Two things run beside
  * the state, each holding a reference: heartbeats while RUNNING, and the
