@@ -1,6 +1,6 @@
 /* test_runs.c: the worker's runs between tasks (runs.c: busy runs and what
- * waits on them), and the errors a worker keeps (duro_worker_errstr); no
- * Redis. */
+ * waits on them), an activity attempt's outcome (actx.c), and the errors a
+ * worker keeps (duro_worker_errstr); no Redis. */
 #include <criterion/criterion.h>
 #include <string.h>
 
@@ -168,5 +168,81 @@ Test(worker_errors, errstr_keeps_the_replay_checker_report)
     cr_assert_eq(duro_replay_history(w, "[]", report, sizeof(report)),
                  DURO_EINVAL);
     cr_assert_str_eq(duro_worker_errstr(w), report);
+    duro_worker_free(w);
+}
+
+/* ---- An activity attempt's outcome (actx.c) ---- */
+
+TestSuite(actx, .timeout = 5);
+
+static duro_actx *attempt(duro_worker *w, const char *opts)
+{
+    duro_actx *c = duro__actx_new(w);
+    cr_assert_not_null(c);
+    cr_assert_eq(c->state, DURO_ACTX_READ);
+    c->seq = strdup("3");
+    c->attempt = 2;
+    c->opts = cJSON_Parse(opts);
+    return c;
+}
+
+Test(actx, a_result_is_encoded_with_its_seq_and_attempt)
+{
+    duro_worker *w;
+    cr_assert_eq(duro_worker_new(&w, NULL), 0);
+    duro_actx *c = attempt(w, "{}");
+    c->result = cJSON_CreateNumber(7);
+    char *data, *failure;
+    int64_t delay;
+    cr_assert_eq(duro__actx_outcome(c, &data, &failure, &delay), 0);
+    cr_assert_str_eq(data, "{\"seq\":3,\"attempt\":2,\"result\":7}");
+    cr_assert_null(failure);
+    cr_assert_eq(delay, -1);
+    free(data);
+    duro__actx_unref(c);
+    duro_worker_free(w);
+}
+
+Test(actx, a_failure_listed_as_non_retryable_gets_no_retry)
+{
+    duro_worker *w;
+    cr_assert_eq(duro_worker_new(&w, NULL), 0);
+    duro_actx *c = attempt(w, "{\"retry\":{\"initialIntervalMs\":100,"
+                              "\"nonRetryableErrorTypes\":[\"Bad\"]}}");
+    duro_actx_fail(c, "Bad", false, "no %d", 1);
+    char *data, *failure;
+    int64_t delay;
+    cr_assert_eq(duro__actx_outcome(c, &data, &failure, &delay), 0);
+    cr_assert_eq(delay, -1, "listed in nonRetryableErrorTypes");
+    cr_assert_not_null(strstr(failure, "\"type\":\"Bad\""), "%s", failure);
+    cr_assert_not_null(strstr(data, "\"failure\":{"), "%s", data);
+    free(data);
+    free(failure);
+    duro_actx_fail(c, "Other", false, "again");
+    cr_assert_eq(duro__actx_outcome(c, &data, &failure, &delay), 0);
+    cr_assert_gt(delay, 0, "another type is retried after a backoff");
+    free(data);
+    free(failure);
+    duro__actx_unref(c);
+    duro_worker_free(w);
+}
+
+Test(actx, a_result_over_the_payload_limit_becomes_a_failure)
+{
+    duro_worker *w;
+    duro_worker_opts o = {0};
+    o.max_payload = 8;
+    cr_assert_eq(duro_worker_new(&w, &o), 0);
+    duro_actx *c = attempt(w, "{}");
+    c->result = cJSON_CreateString("longer than eight bytes");
+    char *data, *failure;
+    int64_t delay;
+    cr_assert_eq(duro__actx_outcome(c, &data, &failure, &delay), 0);
+    cr_assert(c->failed && c->non_retryable);
+    cr_assert_not_null(strstr(failure, "PayloadTooLarge"), "%s", failure);
+    cr_assert_eq(delay, -1);
+    free(data);
+    free(failure);
+    duro__actx_unref(c);
     duro_worker_free(w);
 }
