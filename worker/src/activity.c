@@ -1,4 +1,6 @@
-/* activity.c: activity tasks: read, run on the pool, report the outcome.
+/* activity.c: activity tasks: read, run on the pool, report the outcome,
+ * or hand the attempt back when the worker stops. Each attempt follows the
+ * state machine drawn above duro_actx (worker_internal.h).
  *
  * Pool threads only run the user's function and touch their own duro_actx;
  * everything that talks to Redis happens on the loop. An outcome that
@@ -28,260 +30,31 @@
 
 #define RELEASE_TRIES 6 /* a refused hand-back: ~3s of backoff at most */
 
-/* ---- The context, as activity code sees it ---- */
-
-void duro_actx_fail(duro_actx *ctx, const char *type, bool non_retryable,
-                    const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    free(ctx->fail_type);
-    free(ctx->fail_msg);
-    ctx->failed = true;
-    ctx->non_retryable = non_retryable;
-    ctx->fail_type = strdup(type ? type : "ApplicationError");
-    ctx->fail_msg = strdup(msg);
-}
-
-int duro_actx_attempt(const duro_actx *ctx)
-{
-    return ctx->attempt;
-}
-
-const char *duro_actx_idempotency_key(const duro_actx *ctx)
-{
-    return ctx->idempotency_key;
-}
-
-int64_t duro_actx_seq(const duro_actx *ctx)
-{
-    return atoll(ctx->seq);
-}
-
-const char *duro_actx_run_id(const duro_actx *ctx)
-{
-    return ctx->run;
-}
-
-const char *duro_actx_workflow_id(const duro_actx *ctx)
-{
-    return ctx->id;
-}
-
-const char *duro_actx_name(const duro_actx *ctx)
-{
-    return ctx->name;
-}
-
-const cJSON *duro_actx_heartbeat_details(const duro_actx *ctx)
-{
-    return ctx->prev_details;
-}
-
-bool duro_actx_is_canceled(const duro_actx *ctx)
-{
-    return atomic_load(&((duro_actx *)ctx)->canceled);
-}
-
-void duro_actx_log(duro_actx *ctx, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    duro_info("ACTIVITY wf=%s activity=%s seq=%s attempt=%d %s", ctx->id,
-              ctx->name, ctx->seq, ctx->attempt, msg);
-}
-
-void duro_actx_heartbeat(duro_actx *ctx, const cJSON *details)
-{
-    char *text = details ? cJSON_PrintUnformatted(details) : NULL;
-    duro_worker *w = ctx->w;
-    bool wake = false;
-    pthread_mutex_lock(&w->hb_mu);
-    free(ctx->hb_details);
-    ctx->hb_details = text;
-    if (!ctx->hb_queued) {
-        ctx->hb_queued = true;
-        ctx->hb_next = w->hb_head;
-        w->hb_head = ctx;
-        wake = true;
-    }
-    pthread_mutex_unlock(&w->hb_mu);
-    if (wake) uv_async_send(&w->hb_async);
-}
-
-/* ---- Lifetime ---- */
-
-static void actx_unref(duro_actx *c)
-{
-    if (--c->refs > 0) return;
-    free(c->id);
-    free(c->run);
-    free(c->name);
-    free(c->entry);
-    free(c->wfqueue);
-    free(c->actqueue);
-    free(c->seq);
-    free(c->idempotency_key);
-    cJSON_Delete(c->input);
-    cJSON_Delete(c->opts);
-    cJSON_Delete(c->prev_details);
-    cJSON_Delete(c->result);
-    free(c->fail_type);
-    free(c->fail_msg);
-    free(c->hb_details);
-    free(c->hb_sent);
-    free(c);
-}
-
-/* ---- Heartbeats ---- */
-
-static void send_heartbeat(duro_actx *c, const char *details);
-
-/* resend_heartbeat sends the refused heartbeat again, unless the attempt
- * finished or a newer heartbeat went (or waits to go) meanwhile. */
-static void resend_heartbeat(duro__later *l)
-{
-    duro_actx *c = (duro_actx *)((char *)l - offsetof(duro_actx, hb_retry));
-    duro_worker *w = c->w;
-    c->hb_retrying = false;
-    pthread_mutex_lock(&w->hb_mu);
-    bool newer = c->hb_queued;
-    pthread_mutex_unlock(&w->hb_mu);
-    if (!c->finished && !newer && c->hb_sent) {
-        char *details = strdup(c->hb_sent);
-        send_heartbeat(c, details);
-        free(details);
-    }
-    actx_unref(c);
-}
-
-static void on_heartbeat_reply(duro_aredis *r, redisReply *reply, void *arg)
-{
-    duro_actx *c = arg;
-    int code = reply && reply->type == REDIS_REPLY_ERROR
-                   ? duro_redis_error_code(reply->str)
-                   : 0;
-    if (code == DURO_ESTALE) atomic_store(&c->canceled, true);
-    /* a lost heartbeat can cost the attempt its heartbeat timeout */
-    if (duro_err_is_transient(code) && !c->finished && !c->hb_retrying) {
-        duro_warn_limited(NULL,
-                          "HEARTBEAT-RETRY wf=%s seq=%s attempt=%d err=%s",
-                          c->id, c->seq, c->attempt, reply->str);
-        c->hb_retrying = true;
-        c->refs++; /* held by the retry */
-        duro__retry_later(c->w, &c->hb_retry, resend_heartbeat);
-    }
-    actx_unref(c);
-}
-
-static void send_heartbeat(duro_actx *c, const char *details)
-{
-    duro_worker *w = c->w;
-    free(c->hb_sent);
-    c->hb_sent = details ? strdup(details) : NULL;
-    duro_wf_keys k;
-    duro_wf_keys_init(&k, w->partitions, c->id, NULL);
-    const char *keys[] = {k.wf, k.pa};
-    duro_argv a;
-    duro_argv_fcall(&a, "duro_act_heartbeat", 2, keys);
-    duro_argv_push(&a, c->run);
-    duro_argv_push(&a, c->seq);
-    duro_argv_pushll(&a, c->attempt);
-    duro_argv_push(&a, details ? details : "");
-    c->refs++;
-    if (duro_aredis_command(w->cmd, on_heartbeat_reply, c, &a) != 0) c->refs--;
-    duro_argv_free(&a);
-}
-
-void duro__hb_drain(uv_async_t *h)
-{
-    duro_worker *w = h->data;
-    pthread_mutex_lock(&w->hb_mu);
-    duro_actx *list = w->hb_head;
-    w->hb_head = NULL;
-    for (duro_actx *c = list; c; c = c->hb_next)
-        c->hb_queued = false;
-    pthread_mutex_unlock(&w->hb_mu);
-    while (list) {
-        duro_actx *c = list;
-        list = c->hb_next;
-        pthread_mutex_lock(&w->hb_mu);
-        char *details = c->hb_details;
-        c->hb_details = NULL;
-        pthread_mutex_unlock(&w->hb_mu);
-        send_heartbeat(c, details);
-        free(details);
-    }
-}
+/* ---- Completion ---- */
 
 /* ---- Completion ---- */
 
-static bool policy_lists(const cJSON *opts, const char *type)
-{
-    const cJSON *retry = cJSON_GetObjectItemCaseSensitive(opts, "retry");
-    const cJSON *nr =
-        cJSON_GetObjectItemCaseSensitive(retry, "nonRetryableErrorTypes");
-    const cJSON *it;
-    cJSON_ArrayForEach(it,
-                       nr) if (cJSON_IsString(it) &&
-                               strcmp(it->valuestring, type) == 0) return true;
-    return false;
-}
+static void send_completion(duro_actx *c, bool eager);
 
-static int64_t retry_delay(const duro_actx *c)
-{
-    const cJSON *retry = cJSON_GetObjectItemCaseSensitive(c->opts, "retry");
-    duro_retry_policy p = {0};
-    p.initial_interval_ms = duro_json_int(retry, "initialIntervalMs", 0);
-    p.maximum_interval_ms = duro_json_int(retry, "maximumIntervalMs", 0);
-    p.max_attempts = (int)duro_json_int(retry, "maximumAttempts", 0);
-    const cJSON *bc =
-        cJSON_GetObjectItemCaseSensitive(retry, "backoffCoefficient");
-    p.backoff_coefficient = cJSON_IsNumber(bc) ? bc->valuedouble : 0;
-    bool non_retryable =
-        c->non_retryable || policy_lists(c->opts, c->fail_type);
-    return duro_retry_delay(&p, c->attempt, c->fail_type, non_retryable);
-}
-
-static void send_completion(duro_actx *c);
-
-/* end_eager settles the run an eager completion advanced: kept with its
- * new position when the commit was accepted, else dropped from the cache
- * (it ran ahead of the history; its next task replays). */
+/* end_eager settles the run an eager completion advanced (runs.c). */
 static void end_eager(duro_actx *c, const redisReply *reply)
 {
-    duro_worker *w = c->w;
     duro_wf *wf = c->eager;
     if (!wf) return;
     c->eager = NULL;
-    bool accepted = reply && reply->type == REDIS_REPLY_ARRAY &&
-                    reply->elements == 3 &&
-                    reply->element[1]->type == REDIS_REPLY_INTEGER;
-    if (accepted) {
-        wf->applied = reply->element[1]->integer;
-        w->eager_done++;
-        w->wft_done++;
-        duro__worker_count_run(w, wf, false);
-    } else {
-        w->eager_fallbacks++;
-    }
-    duro__run_release(w, wf, accepted);
+    duro__run_eager_end(c->w, wf, reply);
 }
 
 static void queue_unsent(duro_actx *c)
 {
     duro_worker *w = c->w;
-    c->no_eager = true; /* the run moved on meanwhile, for all we know */
-    c->unsent_next = w->unsent_head;
-    w->unsent_head = c;
+    c->state = DURO_ACTX_UNSENT;
+    c->link.next = w->unsent ? &w->unsent->link : NULL;
+    w->unsent = c;
 }
 
+/* resend_completion: the run moved on meanwhile, for all we know, so a
+ * completion sent again is never eager. */
 static void resend_completion(duro__later *l)
 {
     duro_actx *c = (duro_actx *)((char *)l - offsetof(duro_actx, retry));
@@ -289,7 +62,13 @@ static void resend_completion(duro__later *l)
         queue_unsent(c); /* the reconnect sends it */
         return;
     }
-    send_completion(c);
+    send_completion(c, false);
+}
+
+static void retry_completion(duro_actx *c)
+{
+    c->state = DURO_ACTX_RETRYING;
+    duro__retry_later(c->w, &c->retry, resend_completion);
 }
 
 static void on_complete_reply(duro_aredis *r, redisReply *reply, void *arg)
@@ -313,68 +92,23 @@ static void on_complete_reply(duro_aredis *r, redisReply *reply, void *arg)
         duro_warn_limited(NULL,
                           "ACT-COMPLETE-RETRY wf=%s seq=%s attempt=%d err=%s",
                           c->id, c->seq, c->attempt, reply->str);
-        c->no_eager = true; /* the run moved on meanwhile, for all we know */
-        duro__retry_later(w, &c->retry, resend_completion);
+        retry_completion(c);
         return;
     }
     if (code != 0 && code != DURO_ESTALE)
         duro_warn("ACT-COMPLETE-REJECTED wf=%s seq=%s err=%s", c->id, c->seq,
                   reply->str);
+    c->state = DURO_ACTX_DONE;
     w->completing--;
-    actx_unref(c);
+    duro__actx_unref(c);
     duro__act_poll(w);
-    duro__maybe_finish(w);
+    w->maybe_finish(w);
 }
 
-static char *failure_json(const duro_actx *c)
+static void on_run_released(duro__run_waiter *wt, bool kept)
 {
-    cJSON *f = cJSON_CreateObject();
-    cJSON_AddStringToObject(f, "message", c->fail_msg ? c->fail_msg : "");
-    cJSON_AddStringToObject(f, "type", c->fail_type ? c->fail_type : "");
-    cJSON_AddBoolToObject(f, "nonRetryable", c->non_retryable);
-    char *s = cJSON_PrintUnformatted(f);
-    cJSON_Delete(f);
-    return s;
-}
-
-/* try_eager: when this worker holds the run, idle and exactly as far as
- * the history it last committed, it applies the completion itself, runs the
- * workflow code and encodes the resulting commands into cm, so that one
- * call both completes the activity and commits that workflow task. The run
- * stays busy until the reply. */
-static bool try_eager(duro_actx *c, const char *data, duro__commit *cm,
-                      int64_t *expected)
-{
-    duro_worker *w = c->w;
-    duro_wf *wf = duro__cache_peek(&w->cache, c->id);
-    if (!wf || wf->busy || wf->behind || wf->done || wf->nondet ||
-        wf->ninbound || wf->seg_open || wf->cmds ||
-        strcmp(wf->run, c->run) != 0)
-        return false;
-    duro_event e = {.id = wf->applied + 1,
-                    .type = DURO_EVENT_ACTIVITY_COMPLETED,
-                    .ts = duro_now_ms(),
-                    .data = cJSON_Parse(data)};
-    if (!e.data) return false;
-    *expected = wf->applied;
-    wf->busy = true;
-    int rc = duro__run_apply(wf, &e, 1);
-    cJSON_Delete(e.data);
-    if (rc == 0) rc = duro__run_advance(wf, duro_now_ms());
-    duro__cmd *cmds = duro__run_take_cmds(wf);
-    if (rc == 0) {
-        rc = duro__commit_encode(cm, c->partition, 10, cmds, wf->now);
-    } else {
-        duro_argv_init(&cm->args);
-        cm->cmds = cmds;
-    }
-    if (rc != 0) {
-        duro__commit_free(cm);
-        duro__run_release(w, wf, false);
-        return false;
-    }
-    c->eager = wf;
-    return true;
+    send_completion((duro_actx *)((char *)wt - offsetof(duro_actx, link)),
+                    kept);
 }
 
 /* hold_for_run: when this worker's cached run of the activity is busy (its
@@ -382,92 +116,103 @@ static bool try_eager(duro_actx *c, const char *data, duro__commit *cm,
  * can then be committed eagerly instead of through another workflow task. */
 static bool hold_for_run(duro_actx *c)
 {
-    if (c->failed || c->no_eager) return false;
-    duro_wf *wf = duro__cache_peek(&c->w->cache, c->id);
-    if (!wf || !wf->busy || strcmp(wf->run, c->run) != 0) return false;
-    c->held_next = wf->held;
-    wf->held = c;
+    if (c->failed) return false;
+    c->link.fn = on_run_released;
+    if (!duro__run_hold(c->w, c->id, c->run, &c->link)) return false;
+    c->state = DURO_ACTX_HELD;
     return true;
 }
 
-void duro__act_send_held(duro_worker *w, duro_actx *held, bool eager)
+/* act_keys: the keys of an attempt's Function calls; an argv borrows them,
+ * so they live in the caller's frame until the call is sent. */
+typedef struct {
+    duro_wf_keys k;
+    char wft[DURO_KEY_MAX], act[DURO_KEY_MAX];
+} act_keys;
+
+static void act_keys_init(act_keys *ks, const duro_actx *c)
 {
-    while (held) {
-        duro_actx *c = held;
-        held = c->held_next;
-        c->held_next = NULL;
-        if (!eager) c->no_eager = true;
-        send_completion(c);
+    duro_wf_keys_init(&ks->k, c->w->partitions, c->id, c->run);
+    duro_key_wft(ks->wft, sizeof(ks->wft), c->partition, c->wfqueue);
+    duro_key_act(ks->act, sizeof(ks->act), c->partition, c->actqueue);
+}
+
+/* ACT_COMPLETE_KEYS: the keys duro_act_complete takes before the activity
+ * streams of an eager commit (which start at KEYS[ACT_COMPLETE_KEYS + 1]). */
+#define ACT_COMPLETE_KEYS 9
+
+/* act_complete_argv: FCALL duro_act_complete for the outcome, with the
+ * eager commit cm (NULL: none; expected is the history length it follows);
+ * a borrows from its arguments and from ks, which it fills. */
+static void act_complete_argv(const duro_actx *c, const char *data,
+                              int64_t delay, const char *failure,
+                              const duro__commit *cm, int64_t expected,
+                              act_keys *ks, duro_argv *a)
+{
+    act_keys_init(ks, c);
+    const duro_wf_keys *k = &ks->k;
+    const char *keys[ACT_COMPLETE_KEYS + DURO_MAX_ACT_QUEUES] = {
+        k->wf, k->hist, k->buf,      ks->wft,      k->timers,
+        k->pa, ks->act, k->idx_open, k->idx_closed};
+    int nkeys = ACT_COMPLETE_KEYS;
+    for (int i = 0; cm && i < cm->nextra; i++)
+        keys[nkeys++] = cm->extra[i];
+    duro_argv_fcall(a, "duro_act_complete", nkeys, keys);
+    duro_argv_push(a, c->run);
+    duro_argv_push(a, c->seq);
+    duro_argv_pushll(a, c->attempt);
+    duro_argv_push(a, c->entry);
+    duro_argv_push(a, c->failed ? "failed" : "completed");
+    duro_argv_push(a, data);
+    duro_argv_pushll(a, delay);
+    duro_argv_push(a, failure ? failure : "");
+    if (cm) {
+        duro_argv_pushll(a, expected);
+        duro_argv_push(a, cm->wtc);
+        duro_argv_pushll(a, cm->ncmd);
+        for (int i = 0; i < cm->args.argc; i++)
+            duro_argv_pushn(a, cm->args.argv[i], cm->args.lens[i]);
     }
 }
 
-static void send_completion(duro_actx *c)
+/* try_eager: the eager commit of this completion (runs.c), or NULL. */
+static duro__commit *try_eager(duro_actx *c, const char *data,
+                               int64_t *expected)
+{
+    duro__commit *cm = malloc(sizeof(*cm));
+    if (!cm) return NULL; /* a plain completion then */
+    c->eager = duro__run_eager_begin(c->w, c->id, c->run, c->partition,
+                                     ACT_COMPLETE_KEYS + 1, data, cm, expected);
+    if (!c->eager) {
+        free(cm);
+        return NULL;
+    }
+    return cm;
+}
+
+/* send_completion reports the outcome; eager: it may also commit the run's
+ * next workflow task (false when sent again: the run may have moved on). */
+static void send_completion(duro_actx *c, bool eager)
 {
     duro_worker *w = c->w;
-    if (hold_for_run(c)) return;
-    duro_wf_keys k;
-    duro_wf_keys_init(&k, w->partitions, c->id, c->run);
-    char wft[DURO_KEY_MAX], act[DURO_KEY_MAX];
-    duro_key_wft(wft, sizeof(wft), c->partition, c->wfqueue);
-    duro_key_act(act, sizeof(act), c->partition, c->actqueue);
-
-    char *data = NULL, *failure = NULL;
-    int64_t delay = -1;
-    if (!c->failed) {
-        char *result =
-            c->result ? cJSON_PrintUnformatted(c->result) : strdup("null");
-        if (result && strlen(result) > w->max_payload) {
-            free(result);
-            duro_actx_fail(c, "PayloadTooLarge", true,
-                           "activity result larger than %zu bytes",
-                           w->max_payload);
-        } else {
-            duro_assert(
-                asprintf(&data, "{\"seq\":%s,\"attempt\":%d,\"result\":%s}",
-                         c->seq, c->attempt, result ? result : "null") >= 0);
-            free(result);
-        }
+    if (eager && hold_for_run(c)) return;
+    c->state = DURO_ACTX_COMPLETING;
+    char *data, *failure;
+    int64_t delay;
+    if (duro__actx_outcome(c, &data, &failure, &delay) != 0) {
+        duro_warn_limited(NULL,
+                          "ACT-COMPLETE-RETRY wf=%s seq=%s attempt=%d "
+                          "err=out of memory",
+                          c->id, c->seq, c->attempt);
+        retry_completion(c);
+        return;
     }
-    if (c->failed) {
-        failure = failure_json(c);
-        delay = retry_delay(c);
-        duro_assert(asprintf(&data,
-                             "{\"seq\":%s,\"attempt\":%d,\"failure\":%s}",
-                             c->seq, c->attempt, failure) >= 0);
-    }
-    duro__commit *cm = NULL;
     int64_t expected = 0;
-    if (!c->failed && !c->no_eager) {
-        cm = malloc(sizeof(*cm));
-        duro_assert(cm != NULL);
-        if (!try_eager(c, data, cm, &expected)) {
-            free(cm);
-            cm = NULL;
-        }
-    }
-    const char *keys[9 + DURO_MAX_ACT_QUEUES] = {
-        k.wf, k.hist, k.buf,      wft,         k.timers,
-        k.pa, act,    k.idx_open, k.idx_closed};
-    int nkeys = 9;
-    for (int i = 0; cm && i < cm->nextra; i++)
-        keys[nkeys++] = cm->extra[i];
+    duro__commit *cm =
+        !c->failed && eager ? try_eager(c, data, &expected) : NULL;
+    act_keys ks;
     duro_argv a;
-    duro_argv_fcall(&a, "duro_act_complete", nkeys, keys);
-    duro_argv_push(&a, c->run);
-    duro_argv_push(&a, c->seq);
-    duro_argv_pushll(&a, c->attempt);
-    duro_argv_push(&a, c->entry);
-    duro_argv_push(&a, c->failed ? "failed" : "completed");
-    duro_argv_push(&a, data);
-    duro_argv_pushll(&a, delay);
-    duro_argv_push(&a, failure ? failure : "");
-    if (cm) {
-        duro_argv_pushll(&a, expected);
-        duro_argv_push(&a, cm->wtc);
-        duro_argv_pushll(&a, cm->ncmd);
-        for (int i = 0; i < cm->args.argc; i++)
-            duro_argv_pushn(&a, cm->args.argv[i], cm->args.lens[i]);
-    }
+    act_complete_argv(c, data, delay, failure, cm, expected, &ks, &a);
     /* the command is copied when sent: only then may what it borrows go */
     if (duro_aredis_command(w->cmd, on_complete_reply, c, &a) != 0) {
         end_eager(c, NULL);
@@ -484,34 +229,41 @@ static void send_completion(duro_actx *c)
 
 void duro__act_flush_unsent(duro_worker *w)
 {
-    if (!w->unsent_head || !duro_aredis_connected(w->cmd)) return;
-    duro_actx *list = w->unsent_head;
-    w->unsent_head = NULL;
+    if (!w->unsent || !duro_aredis_connected(w->cmd)) return;
+    duro_actx *list = w->unsent;
+    w->unsent = NULL;
     while (list) {
         duro_actx *c = list;
-        list = c->unsent_next;
-        send_completion(c);
+        list = duro__actx_next(c);
+        c->link.next = NULL;
+        send_completion(c, false);
     }
 }
 
 /* ---- Handing back ---- */
 
+/* inflight_add puts a submitted attempt on w->inflight (RUNNING). */
 static void inflight_add(duro_worker *w, duro_actx *c)
 {
-    c->inflight_prev = NULL;
-    c->inflight_next = w->inflight;
-    if (w->inflight) w->inflight->inflight_prev = c;
+    c->state = DURO_ACTX_RUNNING;
+    c->link.next = w->inflight ? &w->inflight->link : NULL;
     w->inflight = c;
 }
 
+/* inflight_remove takes c off w->inflight: a walk, but the list holds at
+ * most the pool's threads and queue (duro__act_poll reads no more). */
 static void inflight_remove(duro_worker *w, duro_actx *c)
 {
-    if (c->inflight_prev)
-        c->inflight_prev->inflight_next = c->inflight_next;
-    else if (w->inflight == c)
-        w->inflight = c->inflight_next;
-    if (c->inflight_next) c->inflight_next->inflight_prev = c->inflight_prev;
-    c->inflight_prev = c->inflight_next = NULL;
+    duro_actx *prev = NULL;
+    for (duro_actx *i = w->inflight; i; prev = i, i = duro__actx_next(i)) {
+        if (i != c) continue;
+        if (prev)
+            prev->link.next = c->link.next;
+        else
+            w->inflight = duro__actx_next(c);
+        break;
+    }
+    c->link.next = NULL;
 }
 
 static int release_call(duro_actx *c);
@@ -521,8 +273,9 @@ static void finish_release(duro_actx *c)
 {
     duro_worker *w = c->w;
     w->releasing--;
-    actx_unref(c);
-    duro__maybe_finish(w);
+    if (c->state == DURO_ACTX_RELEASING) c->state = DURO_ACTX_DONE;
+    duro__actx_unref(c);
+    w->maybe_finish(w);
 }
 
 static void resend_release(duro__later *l)
@@ -553,23 +306,28 @@ static void on_release_reply(duro_aredis *r, redisReply *reply, void *arg)
     finish_release(c);
 }
 
+/* act_release_argv: FCALL duro_act_release; a borrows from c and from ks,
+ * which it fills. */
+static void act_release_argv(const duro_actx *c, act_keys *ks, duro_argv *a)
+{
+    act_keys_init(ks, c);
+    const duro_wf_keys *k = &ks->k;
+    const char *keys[] = {k->wf,     k->hist, k->buf, ks->wft,
+                          k->timers, k->pa,   ks->act};
+    duro_argv_fcall(a, "duro_act_release", 7, keys);
+    duro_argv_push(a, c->run);
+    duro_argv_push(a, c->seq);
+    duro_argv_pushll(a, c->attempt);
+    duro_argv_push(a, c->entry);
+}
+
 /* release_call sends FCALL duro_act_release; 0 or DURO_ECONN. */
 static int release_call(duro_actx *c)
 {
-    duro_worker *w = c->w;
-    duro_wf_keys k;
-    duro_wf_keys_init(&k, w->partitions, c->id, c->run);
-    char wft[DURO_KEY_MAX], act[DURO_KEY_MAX];
-    duro_key_wft(wft, sizeof(wft), c->partition, c->wfqueue);
-    duro_key_act(act, sizeof(act), c->partition, c->actqueue);
-    const char *keys[] = {k.wf, k.hist, k.buf, wft, k.timers, k.pa, act};
+    act_keys ks;
     duro_argv a;
-    duro_argv_fcall(&a, "duro_act_release", 7, keys);
-    duro_argv_push(&a, c->run);
-    duro_argv_push(&a, c->seq);
-    duro_argv_pushll(&a, c->attempt);
-    duro_argv_push(&a, c->entry);
-    int rc = duro_aredis_command(w->cmd, on_release_reply, c, &a);
+    act_release_argv(c, &ks, &a);
+    int rc = duro_aredis_command(c->w->cmd, on_release_reply, c, &a);
     duro_argv_free(&a);
     return rc;
 }
@@ -582,13 +340,13 @@ static void send_release(duro_actx *c)
     w->releasing++;
     if (release_call(c) != 0) {
         w->releasing--;
-        actx_unref(c);
+        duro__actx_unref(c);
     }
 }
 
 void duro__act_release_inflight(duro_worker *w)
 {
-    for (duro_actx *c = w->inflight; c; c = c->inflight_next) {
+    for (duro_actx *c = w->inflight; c; c = duro__actx_next(c)) {
         /* the thread keeps running it; its late outcome is fenced off by
          * whichever attempt finishes first */
         c->refs++;
@@ -602,7 +360,7 @@ void duro__act_pool_work(void *job)
 {
     duro_actx *c = job;
     if (atomic_load(&c->w->handing_back)) {
-        c->handed_back = true; /* queued here but not begun: give it back */
+        c->skipped = true; /* queued here but not begun: give it back */
         return;
     }
     if (c->failed) return; /* rejected before it ran */
@@ -615,31 +373,15 @@ void duro__act_pool_work(void *job)
         c->result = r;
 }
 
-/* hb_forget takes a finished attempt off the heartbeat list, so that the
- * list never points at an attempt that may be freed. */
-static void hb_forget(duro_worker *w, duro_actx *c)
-{
-    pthread_mutex_lock(&w->hb_mu);
-    if (c->hb_queued) {
-        duro_actx **p = &w->hb_head;
-        while (*p && *p != c)
-            p = &(*p)->hb_next;
-        if (*p) *p = c->hb_next;
-        c->hb_queued = false;
-    }
-    pthread_mutex_unlock(&w->hb_mu);
-}
-
 void duro__act_pool_done(void *job)
 {
     duro_actx *c = job;
     duro_worker *w = c->w;
-    hb_forget(w, c);
-    inflight_remove(w, c);
-    c->finished = true;
-    if (c->handed_back) {
+    inflight_remove(w, c); /* a heartbeat it left is not sent */
+    if (c->skipped) {
+        c->state = DURO_ACTX_RELEASING;
         send_release(c);
-        actx_unref(c);
+        duro__actx_unref(c);
         return;
     }
     if (c->failed)
@@ -656,17 +398,48 @@ void duro__act_pool_done(void *job)
     duro_debug("ACT-DONE wf=%s activity=%s seq=%s attempt=%d %s", c->id,
                c->name, c->seq, c->attempt, c->failed ? "failed" : "ok");
     w->completing++;
-    send_completion(c);
+    send_completion(c, true);
     duro__act_poll(w);
 }
 
-static char *field_dup(const redisReply *fields, const char *name)
+/* entry_strings: an activity task's string fields, copied. */
+typedef struct {
+    char *attempt, *input, *opts, *details;
+} entry_strings;
+
+static void entry_strings_free(entry_strings *e)
 {
-    const redisReply *v = duro_stream_field(fields, name);
-    return v && v->type == REDIS_REPLY_STRING ? strdup(v->str) : NULL;
+    free(e->attempt);
+    free(e->input);
+    free(e->opts);
+    free(e->details);
 }
 
-/* actx_from_entry validates an activity task; garbage is dead-lettered. */
+/* copy_fields copies the entry's fields into c and e; false when out of
+ * memory (a missing field is left NULL for validation to refuse). */
+static bool copy_fields(duro_actx *c, const char *stream,
+                        const redisReply *entry, entry_strings *e)
+{
+    const redisReply *f = entry->element[1];
+    bool oom = false;
+    c->entry = strdup(entry->element[0]->str);
+    c->id = duro__stream_field_dup(f, "id", &oom);
+    c->run = duro__stream_field_dup(f, "run", &oom);
+    c->seq = duro__stream_field_dup(f, "seq", &oom);
+    c->name = duro__stream_field_dup(f, "name", &oom);
+    c->wfqueue = duro__stream_field_dup(f, "wfqueue", &oom);
+    e->attempt = duro__stream_field_dup(f, "attempt", &oom);
+    e->input = duro__stream_field_dup(f, "input", &oom);
+    e->opts = duro__stream_field_dup(f, "opts", &oom);
+    e->details = duro__stream_field_dup(f, "details", &oom);
+    const char *q = strstr(stream, ":act:");
+    c->actqueue = strdup(q ? q + 5 : "");
+    return !oom && c->entry && c->actqueue;
+}
+
+/* actx_from_entry validates an activity task; garbage is dead-lettered. An
+ * entry that cannot be copied for want of memory stays pending: its
+ * start-to-close timeout retries it. */
 static duro_actx *actx_from_entry(duro_worker *w, const char *stream,
                                   const redisReply *entry)
 {
@@ -675,50 +448,45 @@ static duro_actx *actx_from_entry(duro_worker *w, const char *stream,
         duro__dead_letter(w, stream, entry, "malformed stream entry");
         return NULL;
     }
-    const redisReply *f = entry->element[1];
-    duro_actx *c = calloc(1, sizeof(*c));
-    duro_assert(c != NULL);
-    c->w = w;
-    c->refs = 1;
-    c->entry = strdup(entry->element[0]->str);
-    c->id = field_dup(f, "id");
-    c->run = field_dup(f, "run");
-    c->seq = field_dup(f, "seq");
-    c->name = field_dup(f, "name");
-    c->wfqueue = field_dup(f, "wfqueue");
-    char *attempt = field_dup(f, "attempt");
-    char *input = field_dup(f, "input");
-    char *opts = field_dup(f, "opts");
-    char *details = field_dup(f, "details");
+    duro_actx *c = duro__actx_new(w);
+    entry_strings e = {0};
+    if (!c || !copy_fields(c, stream, entry, &e)) {
+        duro_warn_limited(NULL, "ACT-OOM stream=%s entry=%s: left pending",
+                          stream, entry->element[0]->str);
+        entry_strings_free(&e);
+        if (c) duro__actx_unref(c);
+        return NULL;
+    }
     char err[256] = "";
     c->partition = duro__partition_of_key(stream);
-    const char *q = strstr(stream, ":act:");
-    c->actqueue = strdup(q ? q + 5 : "");
     long long seqn = c->seq ? atoll(c->seq) : 0;
-    c->attempt = attempt ? atoi(attempt) : 0;
-    if (!c->id || !c->run || !c->seq || !c->name || !c->wfqueue || !input ||
-        !opts || seqn < 1 || c->attempt < 1 || !*c->run ||
+    c->attempt = e.attempt ? atoi(e.attempt) : 0;
+    if (!c->id || !c->run || !c->seq || !c->name || !c->wfqueue || !e.input ||
+        !e.opts || seqn < 1 || c->attempt < 1 || !*c->run ||
         strlen(c->run) > DURO_UUID_LEN ||
         duro_id_check(c->id, err, sizeof(err)) != 0 ||
         duro_name_check("queue", c->wfqueue, err, sizeof(err)) != 0 ||
         duro_partition_of(c->id, w->partitions) != c->partition ||
-        duro_json_parse(opts, strlen(opts), w->max_payload, &c->opts, err,
+        duro_json_parse(e.opts, strlen(e.opts), w->max_payload, &c->opts, err,
                         sizeof(err)) != 0) {
         duro__dead_letter(w, stream, entry,
                           err[0] ? err : "activity task missing fields");
-        free(attempt);
-        free(input);
-        free(opts);
-        free(details);
-        actx_unref(c);
+        entry_strings_free(&e);
+        duro__actx_unref(c);
         return NULL;
     }
     /* scoped to the run: a reused workflow id starts a run whose activities
      * must run again, not match the previous run's records */
-    duro_assert(
-        asprintf(&c->idempotency_key, "%s/%s/%s", c->id, c->run, c->seq) >= 0);
-    if (details)
-        duro_json_parse(details, strlen(details), w->max_payload,
+    if (asprintf(&c->idempotency_key, "%s/%s/%s", c->id, c->run, c->seq) < 0) {
+        c->idempotency_key = NULL;
+        duro_warn_limited(NULL, "ACT-OOM stream=%s entry=%s: left pending",
+                          stream, c->entry);
+        entry_strings_free(&e);
+        duro__actx_unref(c);
+        return NULL;
+    }
+    if (e.details)
+        duro_json_parse(e.details, strlen(e.details), w->max_payload,
                         &c->prev_details, err, sizeof(err));
     act_reg *reg = w->activities;
     while (reg && strcmp(reg->name, c->name) != 0)
@@ -728,13 +496,10 @@ static duro_actx *actx_from_entry(duro_worker *w, const char *stream,
         duro_actx_fail(c, "ActivityNotRegistered", false,
                        "activity \"%s\" is not registered on this worker",
                        c->name);
-    else if (duro_json_parse(input, strlen(input), w->max_payload, &c->input,
-                             err, sizeof(err)) != 0)
+    else if (duro_json_parse(e.input, strlen(e.input), w->max_payload,
+                             &c->input, err, sizeof(err)) != 0)
         duro_actx_fail(c, "InvalidInput", true, "activity input: %s", err);
-    free(attempt);
-    free(input);
-    free(opts);
-    free(details);
+    entry_strings_free(&e);
     return c;
 }
 
@@ -749,7 +514,7 @@ static void run_entry(duro_worker *w, const char *stream,
         inflight_remove(w, c);
         duro_actx_fail(c, "WorkerOutOfMemory", false, "cannot queue");
         w->completing++;
-        send_completion(c);
+        send_completion(c, true);
     }
 }
 

@@ -11,7 +11,7 @@
 
 /* duro__commit: the encoded command list and the activity streams it names
  * (passed as KEYS[key_base..]). */
-typedef struct {
+typedef struct duro__commit {
     duro_argv args;  /* borrows strings from cmds */
     duro__cmd *cmds; /* owned */
     int ncmd;

@@ -45,6 +45,7 @@ static void on_retry_timer(uv_timer_t *h)
         duro__later *l = due;
         due = l->next;
         l->next = NULL;
+        l->waiting = false;
         l->fn(l);
     }
     arm_retry_timer(w);
@@ -54,6 +55,7 @@ void duro__retry_later(duro_worker *w, duro__later *l, duro__later_fn fn)
 {
     l->tries++;
     l->fn = fn;
+    l->waiting = true;
     l->due_ms = duro_mono_ms() + duro_redis_backoff_ms(l->tries, 5000);
     l->next = w->later;
     w->later = l;

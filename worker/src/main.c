@@ -115,13 +115,26 @@ static int parse_duration(const char *flag, const char *v, int64_t *out)
     return 0;
 }
 
+/* set_str replaces *dst with a copy of v (NULL: none); -1 when out of
+ * memory (*dst is left as it was). */
+static int set_str(char **dst, const char *v)
+{
+    char *copy = v ? strdup(v) : NULL;
+    if (v && !copy) {
+        fprintf(stderr, "error: %s\n", duro_strerror(DURO_ENOMEM));
+        return -1;
+    }
+    free(*dst);
+    *dst = copy;
+    return 0;
+}
+
 /* apply_env reads the DURO_* variables over the defaults. */
 static int apply_env(duro_worker *w)
 {
     const char *v;
     if ((v = getenv("DURO_TASK_QUEUE")) && *v) {
-        free(w->task_queue);
-        w->task_queue = strdup(v);
+        if (set_str(&w->task_queue, v)) return -1;
     }
     if ((v = getenv("DURO_ACTIVITY_THREADS")) && *v &&
         parse_int("DURO_ACTIVITY_THREADS", v, &w->activity_threads))
@@ -133,8 +146,7 @@ static int apply_env(duro_worker *w)
         parse_int("DURO_CACHE_SIZE", v, &w->cache_size))
         return -1;
     if ((v = getenv("DURO_METRICS_ADDR")) && *v) {
-        free(w->metrics_addr);
-        w->metrics_addr = strdup(v);
+        if (set_str(&w->metrics_addr, v)) return -1;
     }
     if ((v = getenv("DURO_SHUTDOWN_GRACE")) && *v &&
         parse_duration("DURO_SHUTDOWN_GRACE", v, &w->shutdown_grace_ms))
@@ -231,12 +243,10 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case O_REDIS:
-            free(w->redis_url);
-            w->redis_url = strdup(optarg);
+            bad |= set_str(&w->redis_url, optarg) != 0;
             break;
         case O_QUEUE:
-            free(w->task_queue);
-            w->task_queue = strdup(optarg);
+            bad |= set_str(&w->task_queue, optarg) != 0;
             break;
         case O_THREADS:
             bad |=
@@ -254,8 +264,7 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
                                   &w->shutdown_grace_ms);
             break;
         case O_ID:
-            free(w->identity);
-            w->identity = strdup(optarg);
+            bad |= set_str(&w->identity, optarg) != 0;
             break;
         case O_LOG: {
             int level = duro__log_level_parse(optarg);
@@ -271,8 +280,7 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
             replay = optarg;
             break;
         case O_METRICS:
-            free(w->metrics_addr);
-            w->metrics_addr = *optarg ? strdup(optarg) : NULL;
+            bad |= set_str(&w->metrics_addr, *optarg ? optarg : NULL) != 0;
             break;
         case O_STACK:
             bad |= parse_stack_size("--workflow-stack-size", optarg,

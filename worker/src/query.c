@@ -59,8 +59,7 @@ static void finish(query_task *q, const char *answer)
         send_argv(w, 3, (const char *[]){"RPUSH", q->reply, answer});
         send_argv(w, 3, (const char *[]){"EXPIRE", q->reply, ttl});
     }
-    send_argv(w, 4, (const char *[]){"XACK", q->stream, DURO_GROUP, q->entry});
-    send_argv(w, 3, (const char *[]){"XDEL", q->stream, q->entry});
+    duro__stream_ack_del(w, q->stream, q->entry);
     query_free(q);
 }
 
@@ -141,12 +140,6 @@ static void fetch_page(query_task *q)
 
 /* ---- Reading ---- */
 
-static char *field(const redisReply *fields, const char *name)
-{
-    const redisReply *v = duro_stream_field(fields, name);
-    return v && v->type == REDIS_REPLY_STRING ? strdup(v->str) : NULL;
-}
-
 void duro__query_start(duro_worker *w, const char *stream,
                        const redisReply *entry)
 {
@@ -157,15 +150,30 @@ void duro__query_start(duro_worker *w, const char *stream,
     }
     const redisReply *f = entry->element[1];
     query_task *q = calloc(1, sizeof(*q));
-    duro_assert(q != NULL);
+    if (!q) {
+        /* left pending: the client times out; the scheduler cleans it */
+        duro_warn_limited(NULL, "QUERY-OOM stream=%s entry=%s", stream,
+                          entry->element[0]->str);
+        return;
+    }
+    bool oom = false;
     q->w = w;
     q->stream = strdup(stream);
     q->entry = strdup(entry->element[0]->str);
-    q->id = field(f, "id");
-    q->run = field(f, "run");
-    q->name = field(f, "name");
-    q->reply = field(f, "reply");
-    char *input = field(f, "input"), *deadline = field(f, "deadline");
+    q->id = duro__stream_field_dup(f, "id", &oom);
+    q->run = duro__stream_field_dup(f, "run", &oom);
+    q->name = duro__stream_field_dup(f, "name", &oom);
+    q->reply = duro__stream_field_dup(f, "reply", &oom);
+    char *input = duro__stream_field_dup(f, "input", &oom);
+    char *deadline = duro__stream_field_dup(f, "deadline", &oom);
+    if (oom || !q->stream || !q->entry) {
+        duro_warn_limited(NULL, "QUERY-OOM stream=%s entry=%s", stream,
+                          entry->element[0]->str);
+        free(input);
+        free(deadline);
+        query_free(q);
+        return;
+    }
     char err[256] = "";
     bool ok = q->id && q->run && q->name && q->reply && *q->run &&
               strlen(q->run) <= DURO_UUID_LEN &&

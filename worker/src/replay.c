@@ -40,7 +40,7 @@ int duro_replay_history(duro_worker *w, const char *history_json, char *report,
     cJSON *doc = NULL;
     int rc = duro_json_parse(history_json, strlen(history_json),
                              (size_t)1 << 30, &doc, report, size);
-    if (rc != 0) return rc;
+    if (rc != 0) return duro__worker_seterr(w, rc, "%s", report);
     const cJSON *events = cJSON_IsArray(doc)
                               ? doc
                               : cJSON_GetObjectItemCaseSensitive(doc, "events");
@@ -49,7 +49,7 @@ int duro_replay_history(duro_worker *w, const char *history_json, char *report,
                  "expected the JSON array that "
                  "`duro workflow history -o json` prints");
         cJSON_Delete(doc);
-        return DURO_EINVAL;
+        return duro__worker_seterr(w, DURO_EINVAL, "%s", report);
     }
     duro_wf *wf = NULL;
     int n = 0;
@@ -58,17 +58,12 @@ int duro_replay_history(duro_worker *w, const char *history_json, char *report,
     {
         duro_event e;
         if ((rc = event_from_json(j, &e, report, size)) != 0) break;
-        if (!wf) {
-            const char *run = duro_json_str(e.data, "runId", "replay");
-            wf = duro__run_create(w, "replay", run, &e, report, size);
-            if (!wf) rc = DURO_EINVAL;
-        }
-        if (rc == 0) {
-            rc = duro__run_apply(wf, &e, 1);
-            if (rc == DURO_EPROTO)
-                snprintf(report, size, "event %lld is out of order",
-                         (long long)e.id);
-        }
+        const char *run =
+            wf ? wf->run : duro_json_str(e.data, "runId", "replay");
+        rc = duro__load_event(w, &wf, "replay", run, &e, report, size);
+        if (rc == DURO_EPROTO)
+            snprintf(report, size, "event %lld is out of order",
+                     (long long)e.id);
         duro_event_free(&e);
         if (rc != 0) break;
         n++;
@@ -82,5 +77,6 @@ int duro_replay_history(duro_worker *w, const char *history_json, char *report,
                  wf->type);
     duro__run_free(wf);
     cJSON_Delete(doc);
+    if (rc != 0) duro__worker_seterr(w, rc, "%s", report);
     return rc;
 }

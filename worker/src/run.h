@@ -158,11 +158,19 @@ struct duro_wf {
     /* worker bookkeeping: cache links, the task in progress */
     struct duro_wf *lru_prev, *lru_next, *hash_next;
     bool busy;
-    bool behind;        /* the history has events past `applied` (a
-                           workflow task is queued): no eager commit */
-    void *pending_task; /* a task that arrived while busy */
-    void *held;         /* activity completions waiting for !busy */
+    bool behind; /* the history has events past `applied` (a
+                    workflow task is queued): no eager commit */
+    struct duro__run_waiter *pending_task; /* a task that came while busy */
+    struct duro__run_waiter *held; /* activity completions waiting for !busy */
 };
+
+/* duro__run_waiter: something waiting for a busy run (runs.c), embedded in
+ * what waits. fn runs once, when the run is released; kept says whether
+ * the run stayed cached (false: dropped, its next task replays). */
+typedef struct duro__run_waiter {
+    void (*fn)(struct duro__run_waiter *wt, bool kept);
+    struct duro__run_waiter *next;
+} duro__run_waiter;
 
 /* duro__run_new creates a run from its WorkflowStarted event. fn may be
  * NULL (unknown type: the caller fails the task). Returns NULL on OOM. */

@@ -1,5 +1,6 @@
-/* streams.c: reading the task streams, and keeping one bad key from
- * stalling the others.
+/* streams.c: the task streams: reading them, their consumer groups,
+ * dead-lettering entries that cannot be processed, and keeping one bad key
+ * from stalling the others.
  *
  * A worker reads every partition's stream of a kind in one XREADGROUP.
  * Redis answers such a read with one error when any of its keys is bad: a
@@ -14,7 +15,8 @@
  *                       DURO_STREAM_RECHECK_MS until it is a stream or gone,
  *                       then the group is (re-)created and it rejoins.
  *
- * No read is sent while a check is out; the check's last reply polls.
+ * No read is sent while a check is out; the check's last reply polls
+ * (through w->poll: calls go down from the lifecycle, never back up).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,9 +41,131 @@ const char *duro__stream_key(const duro_worker *w, int kind, int p)
     return sets[kind][p];
 }
 
+void duro__stream_keys_free(duro_worker *w)
+{
+    char **sets[] = {w->wft_keys, w->act_keys, w->qry_keys};
+    for (int i = 0; i < 3; i++) {
+        for (int p = 0; sets[i] && p < w->partitions; p++)
+            free(sets[i][p]);
+        free(sets[i]);
+    }
+    w->wft_keys = w->act_keys = w->qry_keys = NULL;
+}
+
+int duro__stream_keys_make(duro_worker *w)
+{
+    duro__stream_keys_free(w);
+    size_t n = (size_t)w->partitions;
+    if (!(w->wft_keys = calloc(n, sizeof(char *))) ||
+        !(w->act_keys = calloc(n, sizeof(char *))) ||
+        !(w->qry_keys = calloc(n, sizeof(char *))))
+        return DURO_ENOMEM;
+    for (int p = 0; p < w->partitions; p++) {
+        char k[DURO_KEY_MAX];
+        if (!(w->wft_keys[p] =
+                  strdup(duro_key_wft(k, sizeof(k), p, w->task_queue))) ||
+            !(w->act_keys[p] =
+                  strdup(duro_key_act(k, sizeof(k), p, w->task_queue))) ||
+            !(w->qry_keys[p] =
+                  strdup(duro_key_qry(k, sizeof(k), p, w->task_queue))))
+            return DURO_ENOMEM;
+    }
+    return 0;
+}
+
 static const char *key_at(const duro_worker *w, int index)
 {
     return duro__stream_key(w, index / w->partitions, index % w->partitions);
+}
+
+/* ---- Entries ---- */
+
+int duro__partition_of_key(const char *key)
+{
+    const char *p = strstr(key, "{p");
+    return p ? atoi(p + 2) : -1;
+}
+
+char *duro__stream_field_dup(const redisReply *fields, const char *name,
+                             bool *oom)
+{
+    const redisReply *v = duro_stream_field(fields, name);
+    if (!v || v->type != REDIS_REPLY_STRING) return NULL;
+    char *s = strdup(v->str);
+    if (!s) *oom = true;
+    return s;
+}
+
+static void ignore_reply(duro_aredis *r, redisReply *reply, void *arg) {}
+
+/* dead_letter_fields: an entry's fields as one JSON object (caller frees);
+ * NULL when out of memory. */
+static char *dead_letter_fields(const redisReply *entry)
+{
+    cJSON *fields = cJSON_CreateObject();
+    if (!fields) return NULL;
+    if (entry->type == REDIS_REPLY_ARRAY && entry->elements == 2) {
+        const redisReply *f = entry->element[1];
+        for (size_t i = 0; f->type == REDIS_REPLY_ARRAY && i + 1 < f->elements;
+             i += 2)
+            if (f->element[i]->type == REDIS_REPLY_STRING &&
+                f->element[i + 1]->type == REDIS_REPLY_STRING)
+                cJSON_AddStringToObject(fields, f->element[i]->str,
+                                        f->element[i + 1]->str);
+    }
+    char *text = cJSON_PrintUnformatted(fields);
+    cJSON_Delete(fields);
+    return text;
+}
+
+void duro__dead_letter(duro_worker *w, const char *stream,
+                       const redisReply *entry, const char *reason)
+{
+    w->dead_letters++;
+    const char *eid = "";
+    if (entry->type == REDIS_REPLY_ARRAY && entry->elements == 2 &&
+        entry->element[0]->type == REDIS_REPLY_STRING)
+        eid = entry->element[0]->str;
+    char *text = dead_letter_fields(entry);
+    duro_warn("DEAD-LETTER stream=%s entry=%s reason=\"%s\"", stream, eid,
+              reason);
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "XADD");
+    duro_argv_push(&a, DURO_DEAD_KEY);
+    duro_argv_push(&a, "MAXLEN");
+    duro_argv_push(&a, "~");
+    duro_argv_push(&a, "10000");
+    duro_argv_push(&a, "*");
+    duro_argv_push(&a, "stream");
+    duro_argv_push(&a, stream);
+    duro_argv_push(&a, "entry");
+    duro_argv_push(&a, eid);
+    duro_argv_push(&a, "reason");
+    duro_argv_push(&a, reason);
+    duro_argv_push(&a, "fields");
+    duro_argv_push(&a, text ? text : "{}");
+    duro_aredis_command(w->cmd, ignore_reply, NULL, &a);
+    duro_argv_free(&a);
+    free(text);
+    if (*eid) duro__stream_ack_del(w, stream, eid);
+}
+
+void duro__stream_ack_del(duro_worker *w, const char *stream, const char *eid)
+{
+    const char *ack[] = {"XACK", stream, DURO_GROUP, eid};
+    const char *del[] = {"XDEL", stream, eid};
+    duro_argv a;
+    duro_argv_init(&a);
+    for (int i = 0; i < 4; i++)
+        duro_argv_push(&a, ack[i]);
+    duro_aredis_command(w->cmd, ignore_reply, NULL, &a);
+    duro_argv_free(&a);
+    duro_argv_init(&a);
+    for (int i = 0; i < 3; i++)
+        duro_argv_push(&a, del[i]);
+    duro_aredis_command(w->cmd, ignore_reply, NULL, &a);
+    duro_argv_free(&a);
 }
 
 /* ---- Reading ---- */
@@ -101,8 +225,7 @@ int duro__read_entries(duro_worker *w, const redisReply *reply, const char *tag,
 static void probe_done(duro_worker *w)
 {
     if (--w->probing > 0) return;
-    duro__wft_poll(w);
-    duro__act_poll(w);
+    w->poll(w);
 }
 
 static void set_broken(duro_worker *w, int index, bool broken, const char *type)
@@ -203,4 +326,52 @@ void duro__streams_tick(duro_worker *w)
 {
     if (w->nbroken > 0 && duro_mono_ms() >= w->next_recheck_ms)
         duro__streams_check(w, false);
+}
+
+/* ---- Consumer groups ---- */
+
+int duro__groups_create(duro_worker *w, redisContext *c)
+{
+    for (int p = 0; p < w->partitions; p++) {
+        const char *keys[3] = {w->wft_keys[p], w->act_keys[p], w->qry_keys[p]};
+        for (int i = 0; i < 3; i++) {
+            redisReply *r = redisCommand(c, "XGROUP CREATE %s %s 0 MKSTREAM",
+                                         keys[i], DURO_GROUP);
+            if (!r) return DURO_ECONN;
+            freeReplyObject(r);
+        }
+    }
+    redisReply *r =
+        redisCommand(c, "SADD %s %s", DURO_QUEUES_KEY, w->task_queue);
+    if (!r) return DURO_ECONN;
+    freeReplyObject(r);
+    return 0;
+}
+
+static void on_left_group(duro_aredis *r, redisReply *reply, void *arg)
+{
+    duro_worker *w = arg;
+    if (--w->leaving == 0) w->groups_left(w);
+}
+
+void duro__groups_leave(duro_worker *w, void (*done)(duro_worker *w))
+{
+    w->groups_left = done;
+    w->leaving = 1; /* held until every command is sent */
+    for (int p = 0; p < w->partitions && duro_aredis_connected(w->cmd); p++) {
+        const char *keys[3] = {w->wft_keys[p], w->act_keys[p], w->qry_keys[p]};
+        for (int i = 0; i < 3; i++) {
+            duro_argv a;
+            duro_argv_init(&a);
+            duro_argv_push(&a, "XGROUP");
+            duro_argv_push(&a, "DELCONSUMER");
+            duro_argv_push(&a, keys[i]);
+            duro_argv_push(&a, DURO_GROUP);
+            duro_argv_push(&a, w->identity);
+            if (duro_aredis_command(w->cmd, on_left_group, w, &a) == 0)
+                w->leaving++;
+            duro_argv_free(&a);
+        }
+    }
+    on_left_group(NULL, NULL, w);
 }

@@ -39,24 +39,10 @@ static void task_free(wft_task *t)
     free(t);
 }
 
-/* task_done ends a task: the run is released (or dropped) and a task that
- * arrived for it meanwhile is started. */
 static void start_task(wft_task *t);
 
-void duro__run_release(duro_worker *w, duro_wf *wf, bool keep)
-{
-    wft_task *next = wf->pending_task;
-    struct duro_actx *held = wf->held;
-    wf->pending_task = NULL;
-    wf->held = NULL;
-    wf->busy = false;
-    keep = keep && !wf->done && !wf->nondet;
-    if (!keep) duro__cache_remove(&w->cache, wf);
-    /* completions first: each may advance the run eagerly */
-    duro__act_send_held(w, held, keep);
-    if (next) start_task(next); /* counted in flight when it was read */
-}
-
+/* task_done ends a task: the run is released (or dropped) and a task that
+ * arrived for it meanwhile is started. */
 static void task_done(wft_task *t, bool keep_run)
 {
     duro_worker *w = t->w;
@@ -65,25 +51,25 @@ static void task_done(wft_task *t, bool keep_run)
     w->wft_inflight--;
     if (wf) duro__run_release(w, wf, keep_run);
     duro__wft_poll(w);
-    duro__maybe_finish(w);
+    w->maybe_finish(w);
 }
 
 /* ---- Sending, and sending again ---- */
 
 /* keep_request makes t->req an owned copy of a (which borrows strings that
  * go away once it is sent), to send now and again after a transient error.
- * what names the call in the logs. */
-static void keep_request(wft_task *t, const duro_argv *a, const char *what,
-                         duro_aredis_cb cb)
+ * what names the call in the logs. 0 or DURO_ENOMEM. */
+static int keep_request(wft_task *t, const duro_argv *a, const char *what,
+                        duro_aredis_cb cb)
 {
     duro_argv_free(&t->req);
     free(t->req_buf);
+    duro_argv_init(&t->req);
     size_t total = 1;
     for (int i = 0; i < a->argc; i++)
         total += a->lens[i];
     t->req_buf = malloc(total);
-    duro_assert(t->req_buf != NULL);
-    duro_argv_init(&t->req);
+    if (!t->req_buf) return DURO_ENOMEM;
     size_t off = 0;
     for (int i = 0; i < a->argc; i++) {
         memcpy(t->req_buf + off, a->argv[i], a->lens[i]);
@@ -93,9 +79,25 @@ static void keep_request(wft_task *t, const duro_argv *a, const char *what,
     t->req_what = what;
     t->req_cb = cb;
     t->retry.tries = 0;
+    return 0;
 }
 
 static void send_request(wft_task *t);
+
+/* send_kept keeps a (keep_request) and sends it; a task whose call cannot
+ * be kept for want of memory ends, its entry left pending for the
+ * workflow-task timeout to re-issue. */
+static void send_kept(wft_task *t, const duro_argv *a, const char *what,
+                      duro_aredis_cb cb)
+{
+    if (keep_request(t, a, what, cb) != 0) {
+        duro_warn("WFT-OOM wf=%s run=%s call=%s: left to the task timeout",
+                  t->id, t->run, what);
+        task_done(t, false);
+        return;
+    }
+    send_request(t);
+}
 
 static void resend(duro__later *l)
 {
@@ -131,6 +133,22 @@ static bool retry_transient(wft_task *t, const redisReply *reply)
 
 /* ---- Failing a task ---- */
 
+/* wft_fail_argv: FCALL duro_wft_fail for the task; a borrows msg and k,
+ * which it fills. */
+static void wft_fail_argv(const wft_task *t, const char *msg, duro_wf_keys *k,
+                          duro_argv *a)
+{
+    duro_wf_keys_init(k, t->w->partitions, t->id, t->run);
+    const char *keys[] = {k->wf, k->hist, k->buf, t->w->wft_keys[t->partition],
+                          k->timers};
+    duro_argv_fcall(a, "duro_wft_fail", 5, keys);
+    duro_argv_push(a, t->run);
+    duro_argv_push(a, t->token);
+    duro_argv_push(a, t->entry);
+    duro_argv_push(a, msg);
+    duro_argv_push(a, "-1"); /* backoff from the attempt count */
+}
+
 static void on_fail_reply(duro_aredis *r, redisReply *reply, void *arg)
 {
     wft_task *t = arg;
@@ -140,13 +158,14 @@ static void on_fail_reply(duro_aredis *r, redisReply *reply, void *arg)
     task_done(t, false);
 }
 
-/* fail_task reports a task that could not produce a commit; the Function
- * re-issues it with backoff and keeps the message for `describe`. */
-static void fail_task(wft_task *t, const char *msg)
+/* fail_task reports a task that could not produce a commit (code says
+ * why, msg for people); the Function re-issues it with backoff and keeps
+ * the message for `describe`. */
+static void fail_task(wft_task *t, int code, const char *msg)
 {
     duro_worker *w = t->w;
     w->wft_failed++;
-    if (strcmp(msg, duro_strerror(DURO_ENOMEM)) == 0) {
+    if (code == DURO_ENOMEM) {
         /* most often: no memory mapping left for another coroutine stack
          * (vm.max_map_count); hold fewer runs, the task is retried */
         duro__cache_shrink(&w->cache);
@@ -156,19 +175,10 @@ static void fail_task(wft_task *t, const char *msg)
     }
     duro_warn("WFT-FAIL wf=%s run=%s %s", t->id, t->run, msg);
     duro_wf_keys k;
-    duro_wf_keys_init(&k, w->partitions, t->id, t->run);
-    const char *keys[] = {k.wf, k.hist, k.buf, w->wft_keys[t->partition],
-                          k.timers};
     duro_argv a;
-    duro_argv_fcall(&a, "duro_wft_fail", 5, keys);
-    duro_argv_push(&a, t->run);
-    duro_argv_push(&a, t->token);
-    duro_argv_push(&a, t->entry);
-    duro_argv_push(&a, msg);
-    duro_argv_push(&a, "-1"); /* backoff from the attempt count */
-    keep_request(t, &a, "fail", on_fail_reply);
+    wft_fail_argv(t, msg, &k, &a);
+    send_kept(t, &a, "fail", on_fail_reply);
     duro_argv_free(&a);
-    send_request(t);
 }
 
 /* ---- Committing ---- */
@@ -216,106 +226,55 @@ static void on_commit_reply(duro_aredis *r, redisReply *reply, void *arg)
     task_done(t, true);
 }
 
-static void commit(wft_task *t, duro__cmd *cmds)
+/* wft_complete_argv: FCALL duro_wft_complete for the task and its encoded
+ * commands; a borrows from c and k, which it fills. */
+static void wft_complete_argv(const wft_task *t, const duro__commit *c,
+                              duro_wf_keys *k, duro_argv *a)
 {
-    duro_worker *w = t->w;
-    duro__commit *c = malloc(sizeof(*c));
-    duro_assert(c != NULL);
-    if (duro__commit_encode(c, t->partition, 9, cmds, t->wf->now) != 0) {
-        duro__commit_free(c);
-        free(c);
-        fail_task(t, "too many activity task queues in one workflow task");
-        return;
-    }
-    duro_wf_keys k;
-    duro_wf_keys_init(&k, w->partitions, t->id, t->run);
+    duro_wf_keys_init(k, t->w->partitions, t->id, t->run);
     const char *keys[8 + DURO_MAX_ACT_QUEUES] = {
-        k.wf,     k.hist, k.buf,      w->wft_keys[t->partition],
-        k.timers, k.pa,   k.idx_open, k.idx_closed};
+        k->wf,     k->hist, k->buf,      t->w->wft_keys[t->partition],
+        k->timers, k->pa,   k->idx_open, k->idx_closed};
     int nkeys = 8;
     for (int i = 0; i < c->nextra; i++)
         keys[nkeys++] = c->extra[i];
-    duro_argv a;
-    duro_argv_fcall(&a, "duro_wft_complete", nkeys, keys);
-    duro_argv_push(&a, t->run);
-    duro_argv_push(&a, t->token);
-    duro_argv_push(&a, t->entry);
-    duro_argv_push(&a, c->wtc);
-    duro_argv_pushll(&a, c->ncmd);
+    duro_argv_fcall(a, "duro_wft_complete", nkeys, keys);
+    duro_argv_push(a, t->run);
+    duro_argv_push(a, t->token);
+    duro_argv_push(a, t->entry);
+    duro_argv_push(a, c->wtc);
+    duro_argv_pushll(a, c->ncmd);
     for (int i = 0; i < c->args.argc; i++)
-        duro_argv_pushn(&a, c->args.argv[i], c->args.lens[i]);
-    keep_request(t, &a, "commit", on_commit_reply);
+        duro_argv_pushn(a, c->args.argv[i], c->args.lens[i]);
+}
+
+static void commit(wft_task *t, duro__cmd *cmds)
+{
+    duro__commit *c = malloc(sizeof(*c));
+    if (!c) {
+        duro__cmds_free(cmds);
+        fail_task(t, DURO_ENOMEM, duro_strerror(DURO_ENOMEM));
+        return;
+    }
+    if (duro__commit_encode(c, t->partition, 9, cmds, t->wf->now) != 0) {
+        duro__commit_free(c);
+        free(c);
+        fail_task(t, DURO_EINVAL,
+                  "too many activity task queues in one workflow task");
+        return;
+    }
+    duro_wf_keys k;
+    duro_argv a;
+    wft_complete_argv(t, c, &k, &a);
+    send_kept(t, &a, "commit", on_commit_reply);
     duro_argv_free(&a);
     duro__commit_free(c);
     free(c);
-    send_request(t);
 }
 
 /* ---- Loading history ---- */
 
 static void fetch_history(wft_task *t);
-
-/* duro__run_create builds a run from its first event, WorkflowStarted. */
-duro_wf *duro__run_create(duro_worker *w, const char *id, const char *run,
-                          const duro_event *e, char *err, size_t errsize)
-{
-    if (e->id != 1 || e->type != DURO_EVENT_WORKFLOW_STARTED) {
-        snprintf(err, errsize, "history does not start with WorkflowStarted");
-        return NULL;
-    }
-    const char *type = duro_json_str(e->data, "type", "");
-    const char *queue = duro_json_str(e->data, "taskQueue", w->task_queue);
-    wf_reg *reg = w->workflows;
-    while (reg && strcmp(reg->type, type) != 0)
-        reg = reg->next;
-    if (!reg) {
-        int n =
-            snprintf(err, errsize,
-                     "unknown workflow type \"%s\" (this worker knows:", type);
-        for (wf_reg *r = w->workflows; r && n > 0 && (size_t)n < errsize;
-             r = r->next)
-            n += snprintf(err + n, errsize - (size_t)n, " %s", r->type);
-        if (n > 0 && (size_t)n < errsize)
-            snprintf(err + n, errsize - (size_t)n, ")");
-        return NULL;
-    }
-    const cJSON *input = cJSON_GetObjectItemCaseSensitive(e->data, "input");
-    duro_wf *wf = duro__run_new(id, run, type, queue, input, reg->fn);
-    if (!wf) snprintf(err, errsize, "out of memory");
-    if (wf) wf->stack_size = w->workflow_stack_size;
-    w->replays++;
-    return wf;
-}
-
-int duro__history_apply_page(duro_worker *w, duro_wf **wfp, const char *id,
-                             const char *run, const redisReply *page, char *err,
-                             size_t errsize)
-{
-    for (size_t i = 0; i < page->elements; i++) {
-        duro_event e;
-        char why[256];
-        if (duro_event_decode(page->element[i], &e, why, sizeof(why)) != 0) {
-            snprintf(err, errsize, "corrupt history: %s", why);
-            return DURO_EPROTO;
-        }
-        int rc = 0;
-        if (!*wfp && !(*wfp = duro__run_create(w, id, run, &e, err, errsize)))
-            rc = DURO_EINVAL;
-        if (rc == 0) {
-            rc = duro__run_apply(*wfp, &e, 1);
-            if (rc == DURO_ENONDET)
-                snprintf(err, errsize, "%s", (*wfp)->nondet);
-            else if (rc == DURO_EPROTO)
-                snprintf(err, errsize, "history event %lld out of order",
-                         (long long)e.id);
-            else if (rc)
-                snprintf(err, errsize, "%s", duro_strerror(rc));
-        }
-        duro_event_free(&e);
-        if (rc != 0) return rc;
-    }
-    return 0;
-}
 
 static void run_and_commit(wft_task *t)
 {
@@ -323,7 +282,7 @@ static void run_and_commit(wft_task *t)
     t->first = !wf->started; /* no WorkflowTaskCompleted replayed */
     int rc = duro__run_advance(wf, duro_now_ms());
     if (rc != 0) {
-        fail_task(t, wf->nondet ? wf->nondet : duro_strerror(rc));
+        fail_task(t, rc, wf->nondet ? wf->nondet : duro_strerror(rc));
         return;
     }
     duro__cmd *cmds = duro__run_take_cmds(wf);
@@ -351,7 +310,7 @@ static void on_history(duro_aredis *r, redisReply *reply, void *arg)
         duro__cache_insert(&w->cache, t->wf);
     }
     if (rc != 0) {
-        fail_task(t, err);
+        fail_task(t, rc, err);
         return;
     }
     if (reply->elements == DURO_HISTORY_PAGE) {
@@ -359,34 +318,10 @@ static void on_history(duro_aredis *r, redisReply *reply, void *arg)
         return;
     }
     if (!t->wf) {
-        fail_task(t, "history is empty");
+        fail_task(t, DURO_EINVAL, "history is empty");
         return;
     }
     run_and_commit(t);
-}
-
-/* history_argv: XRANGE <hist> <from>-0 + COUNT <page> */
-static void history_argv(duro_argv *a, const char *hist, int64_t from)
-{
-    duro_argv_init(a);
-    duro_argv_push(a, "XRANGE");
-    duro_argv_push(a, hist);
-    duro_argv_pushf(a, "%" PRId64 "-0", from);
-    duro_argv_push(a, "+");
-    duro_argv_push(a, "COUNT");
-    duro_argv_pushll(a, DURO_HISTORY_PAGE);
-}
-
-int duro__read_history(duro_worker *w, const char *id, const char *run,
-                       int64_t from, duro_aredis_cb cb, void *arg)
-{
-    duro_wf_keys k;
-    duro_wf_keys_init(&k, w->partitions, id, run);
-    duro_argv a;
-    history_argv(&a, k.hist, from);
-    int rc = duro_aredis_command(w->cmd, cb, arg, &a);
-    duro_argv_free(&a);
-    return rc;
 }
 
 static void fetch_history(wft_task *t)
@@ -394,38 +329,33 @@ static void fetch_history(wft_task *t)
     duro_wf_keys k;
     duro_wf_keys_init(&k, t->w->partitions, t->id, t->run);
     duro_argv a;
-    history_argv(&a, k.hist, t->wf ? t->wf->applied + 1 : 1);
-    keep_request(t, &a, "history", on_history);
+    duro__history_argv(&a, k.hist, t->wf ? t->wf->applied + 1 : 1);
+    send_kept(t, &a, "history", on_history);
     duro_argv_free(&a);
-    send_request(t);
 }
 
-/* start_task takes the cached run (or none) and loads what it lacks. */
+/* start_task takes the cached run (or none) and loads what it lacks; when
+ * the run is busy the task waits for it (on_run_released). */
 static void start_task(wft_task *t)
 {
     duro_worker *w = t->w;
-    duro_wf *wf = duro__cache_lookup(&w->cache, t->id);
-    if (wf && wf->busy) {
-        /* its task timed out and came back while still in progress here:
-         * run this one after it (an older waiting one is stale anyway) */
-        if (wf->pending_task) {
-            task_free(wf->pending_task);
-            w->wft_inflight--;
-        }
-        wf->pending_task = t;
-        return;
+    bool waits;
+    duro__run_waiter *stale;
+    duro_wf *wf =
+        duro__run_acquire(w, t->id, t->run, &t->waiting, &waits, &stale);
+    if (stale) {
+        task_free((wft_task *)((char *)stale - offsetof(wft_task, waiting)));
+        w->wft_inflight--;
     }
-    if (wf && strcmp(wf->run, t->run) != 0) {
-        duro__cache_remove(&w->cache, wf);
-        wf = NULL;
-    }
-    if (wf) {
-        duro__cache_touch(&w->cache, wf);
-        wf->busy = true;
-    }
+    if (waits) return;
     t->wf = wf;
     t->started_us = duro_mono_us();
     fetch_history(t);
+}
+
+static void on_run_released(duro__run_waiter *wt, bool kept)
+{
+    start_task((wft_task *)((char *)wt - offsetof(wft_task, waiting)));
 }
 
 /* ---- Reading tasks ---- */
@@ -456,13 +386,18 @@ static wft_task *task_from_entry(duro_worker *w, const char *stream,
         return NULL;
     }
     wft_task *t = calloc(1, sizeof(*t));
-    duro_assert(t != NULL);
+    if (!t) return NULL; /* left pending: claimed again after its timeout */
     t->w = w;
     t->id = strdup(id->str);
     t->run = strdup(run->str);
     t->token = strdup(token->str);
     t->entry = strdup(entry->element[0]->str);
     t->partition = p;
+    t->waiting.fn = on_run_released;
+    if (!t->id || !t->run || !t->token || !t->entry) {
+        task_free(t);
+        return NULL;
+    }
     return t;
 }
 

@@ -1,5 +1,6 @@
 /* worker.c: the worker's lifecycle: setup, connections, stop. */
 #include <errno.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,8 +59,9 @@ int duro_worker_new(duro_worker **out, const duro_worker_opts *o)
     }
     if (o->metrics_addr && *o->metrics_addr)
         w->metrics_addr = strdup(o->metrics_addr);
-    pthread_mutex_init(&w->hb_mu, NULL);
-    if (!w->redis_url || !w->identity ||
+    w->hb_mu_ready = pthread_mutex_init(&w->hb_mu, NULL) == 0;
+    if (!w->redis_url || !w->identity || !w->hb_mu_ready ||
+        (o->task_queue && !w->task_queue) ||
         (o->metrics_addr && *o->metrics_addr && !w->metrics_addr)) {
         duro_worker_free(w);
         return DURO_ENOMEM;
@@ -89,12 +91,15 @@ int duro_worker_register_workflow(duro_worker *w, const char *type,
                                   duro_workflow_fn fn)
 {
     char err[128];
-    if (!fn || duro_name_check("workflow type", type, err, sizeof(err)) != 0)
-        return DURO_EINVAL;
+    if (!fn)
+        return duro__worker_seterr(w, DURO_EINVAL, "workflow %s: no function",
+                                   type ? type : "(null)");
+    if (duro_name_check("workflow type", type, err, sizeof(err)) != 0)
+        return duro__worker_seterr(w, DURO_EINVAL, "%s", err);
     wf_reg *r = calloc(1, sizeof(*r));
     if (!r || !(r->type = strdup(type))) {
         free(r);
-        return DURO_ENOMEM;
+        return duro__worker_seterr(w, DURO_ENOMEM, "out of memory");
     }
     r->fn = fn;
     r->next = w->workflows;
@@ -106,12 +111,15 @@ int duro_worker_register_activity(duro_worker *w, const char *name,
                                   duro_activity_fn fn, void *arg)
 {
     char err[128];
-    if (!fn || duro_name_check("activity name", name, err, sizeof(err)) != 0)
-        return DURO_EINVAL;
+    if (!fn)
+        return duro__worker_seterr(w, DURO_EINVAL, "activity %s: no function",
+                                   name ? name : "(null)");
+    if (duro_name_check("activity name", name, err, sizeof(err)) != 0)
+        return duro__worker_seterr(w, DURO_EINVAL, "%s", err);
     act_reg *r = calloc(1, sizeof(*r));
     if (!r || !(r->name = strdup(name))) {
         free(r);
-        return DURO_ENOMEM;
+        return duro__worker_seterr(w, DURO_ENOMEM, "out of memory");
     }
     r->fn = fn;
     r->arg = arg;
@@ -120,170 +128,9 @@ int duro_worker_register_activity(duro_worker *w, const char *name,
     return 0;
 }
 
-/* ---- Helpers shared by the task files ---- */
-
-int duro__partition_of_key(const char *key)
-{
-    const char *p = strstr(key, "{p");
-    return p ? atoi(p + 2) : -1;
-}
+/* ---- Running and stopping ---- */
 
 static void ignore_reply(duro_aredis *r, redisReply *reply, void *arg) {}
-
-void duro__dead_letter(duro_worker *w, const char *stream,
-                       const redisReply *entry, const char *reason)
-{
-    w->dead_letters++;
-    const char *eid = "";
-    cJSON *fields = cJSON_CreateObject();
-    if (entry->type == REDIS_REPLY_ARRAY && entry->elements == 2) {
-        if (entry->element[0]->type == REDIS_REPLY_STRING)
-            eid = entry->element[0]->str;
-        const redisReply *f = entry->element[1];
-        for (size_t i = 0; f->type == REDIS_REPLY_ARRAY && i + 1 < f->elements;
-             i += 2)
-            if (f->element[i]->type == REDIS_REPLY_STRING &&
-                f->element[i + 1]->type == REDIS_REPLY_STRING)
-                cJSON_AddStringToObject(fields, f->element[i]->str,
-                                        f->element[i + 1]->str);
-    }
-    char *text = cJSON_PrintUnformatted(fields);
-    cJSON_Delete(fields);
-    duro_warn("DEAD-LETTER stream=%s entry=%s reason=\"%s\"", stream, eid,
-              reason);
-    duro_argv a;
-    duro_argv_init(&a);
-    duro_argv_push(&a, "XADD");
-    duro_argv_push(&a, DURO_DEAD_KEY);
-    duro_argv_push(&a, "MAXLEN");
-    duro_argv_push(&a, "~");
-    duro_argv_push(&a, "10000");
-    duro_argv_push(&a, "*");
-    duro_argv_push(&a, "stream");
-    duro_argv_push(&a, stream);
-    duro_argv_push(&a, "entry");
-    duro_argv_push(&a, eid);
-    duro_argv_push(&a, "reason");
-    duro_argv_push(&a, reason);
-    duro_argv_push(&a, "fields");
-    duro_argv_push(&a, text ? text : "{}");
-    duro_aredis_command(w->cmd, ignore_reply, NULL, &a);
-    duro_argv_free(&a);
-    free(text);
-    if (*eid) {
-        const char *ack[] = {"XACK", stream, DURO_GROUP, eid};
-        const char *del[] = {"XDEL", stream, eid};
-        duro_argv_init(&a);
-        for (int i = 0; i < 4; i++)
-            duro_argv_push(&a, ack[i]);
-        duro_aredis_command(w->cmd, ignore_reply, NULL, &a);
-        duro_argv_free(&a);
-        duro_argv_init(&a);
-        for (int i = 0; i < 3; i++)
-            duro_argv_push(&a, del[i]);
-        duro_aredis_command(w->cmd, ignore_reply, NULL, &a);
-        duro_argv_free(&a);
-    }
-}
-
-/* ---- Setup ---- */
-
-/* early_stop is set by SIGTERM/SIGINT before the loop (and its own signal
- * handling) exists: while connecting or waiting for Redis. */
-static volatile sig_atomic_t early_stop;
-
-static void on_early_signal(int sig)
-{
-    early_stop = 1;
-}
-
-void duro__catch_early_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_early_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-}
-
-/* create_groups makes every task stream and its group exist (BUSYGROUP is
- * fine) and registers the queue for the scheduler's timeout scans. */
-static int create_groups(duro_worker *w, redisContext *c)
-{
-    for (int p = 0; p < w->partitions; p++) {
-        const char *keys[3] = {w->wft_keys[p], w->act_keys[p], w->qry_keys[p]};
-        for (int i = 0; i < 3; i++) {
-            redisReply *r = redisCommand(c, "XGROUP CREATE %s %s 0 MKSTREAM",
-                                         keys[i], DURO_GROUP);
-            if (!r) return DURO_ECONN;
-            freeReplyObject(r);
-        }
-    }
-    redisReply *r =
-        redisCommand(c, "SADD %s %s", DURO_QUEUES_KEY, w->task_queue);
-    if (!r) return DURO_ECONN;
-    freeReplyObject(r);
-    return 0;
-}
-
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* connect_and_setup waits for Redis (capped backoff, one log line per new
- * error), loads the Functions, learns P and creates the groups. */
-static int connect_and_setup(duro_worker *w)
-{
-    char err[256], last[256] = "";
-    int64_t backoff = 100;
-    while (!w->stopping && !early_stop) {
-        redisContext *c = NULL;
-        int rc = duro_redis_open(&w->url, 5000, &c, err, sizeof(err));
-        if (c) {
-            rc = duro_redis_setup(c,
-                                  w->partitions ? w->partitions
-                                                : DURO_PARTITIONS_ADOPT_OR_INIT,
-                                  &w->partitions, err, sizeof(err));
-            if (rc == 0) {
-                w->wft_keys = calloc((size_t)w->partitions, sizeof(char *));
-                w->act_keys = calloc((size_t)w->partitions, sizeof(char *));
-                w->qry_keys = calloc((size_t)w->partitions, sizeof(char *));
-                for (int p = 0; p < w->partitions; p++) {
-                    char k[DURO_KEY_MAX];
-                    w->wft_keys[p] =
-                        strdup(duro_key_wft(k, sizeof(k), p, w->task_queue));
-                    w->act_keys[p] =
-                        strdup(duro_key_act(k, sizeof(k), p, w->task_queue));
-                    w->qry_keys[p] =
-                        strdup(duro_key_qry(k, sizeof(k), p, w->task_queue));
-                }
-                rc = create_groups(w, c);
-                if (rc) snprintf(err, sizeof(err), "%s", c->errstr);
-            }
-            redisFree(c);
-        }
-        if (rc == 0) return 0;
-        if (!duro_err_is_transient(rc) && rc != DURO_EREDIS) {
-            duro_error("REDIS FATAL addr=%s:%d err=%s: %s (not retrying)",
-                       w->url.host, w->url.port, duro_err_name(rc), err);
-            return rc;
-        }
-        if (early_stop) break;
-        if (strcmp(err, last) != 0) {
-            duro_warn("REDIS-WAIT url=%s:%d err=\"%s\" (retrying)", w->url.host,
-                      w->url.port, err);
-            snprintf(last, sizeof(last), "%s", err);
-        }
-        sleep_ms(backoff);
-        backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
-    }
-    return DURO_ECONN;
-}
-
-/* ---- Running and stopping ---- */
 
 /* unblock ends a blocking read at once (it returns no entries), so that a
  * stopping worker does not wait out READ_BLOCK_MS. */
@@ -299,6 +146,8 @@ static void unblock(duro_worker *w, long long client_id)
     duro_argv_free(&a);
 }
 
+static void maybe_finish(duro_worker *w);
+
 static void begin_stop(duro_worker *w, const char *why)
 {
     if (w->stopping) return;
@@ -309,7 +158,7 @@ static void begin_stop(duro_worker *w, const char *why)
     w->stop_deadline_ms = duro_mono_ms() + w->shutdown_grace_ms;
     duro_info("STOPPING reason=%s inflight_workflow_tasks=%d activities=%d",
               why, w->wft_inflight, w->pool ? duro__pool_busy(w->pool) : 0);
-    duro__maybe_finish(w);
+    maybe_finish(w);
 }
 
 static void on_stop_async(uv_async_t *h)
@@ -335,6 +184,39 @@ static void on_pool_closed(void *arg)
     w->closing--;
 }
 
+/* handles: the loop's own handles, in the order open_loop makes them. */
+#define NHANDLES 6
+static void handles(duro_worker *w, uv_handle_t *hs[NHANDLES])
+{
+    uv_handle_t *all[NHANDLES] = {
+        (uv_handle_t *)&w->stop_async, (uv_handle_t *)&w->hb_async,
+        (uv_handle_t *)&w->sigterm,    (uv_handle_t *)&w->sigint,
+        (uv_handle_t *)&w->tick,       (uv_handle_t *)&w->retry_timer};
+    memcpy(hs, all, sizeof(all));
+}
+
+/* close_handles closes the connections, the handles that were opened and
+ * the pool; the loop then runs until they are closed. */
+static void close_handles(duro_worker *w)
+{
+    duro_aredis_close(w->cmd);
+    duro_aredis_close(w->wft_conn);
+    duro_aredis_close(w->act_conn);
+    w->cmd = w->wft_conn = w->act_conn = NULL;
+    uv_handle_t *hs[NHANDLES];
+    handles(w, hs);
+    for (int i = 0; i < w->nhandles; i++) {
+        hs[i]->data = w;
+        w->closing++;
+        uv_close(hs[i], on_handle_closed);
+    }
+    w->nhandles = 0;
+    if (w->pool) {
+        w->closing++;
+        duro__pool_close(w->pool, on_pool_closed, w);
+    }
+}
+
 static void close_all(duro_worker *w)
 {
     duro_info("STOPPED workflow_tasks=%llu activities=%llu eager=%llu "
@@ -343,59 +225,16 @@ static void close_all(duro_worker *w)
               (unsigned long long)w->eager_done, (unsigned long long)w->replays,
               (unsigned long long)w->cache.hits,
               (unsigned long long)w->cache.misses);
-    duro_aredis_close(w->cmd);
-    duro_aredis_close(w->wft_conn);
-    duro_aredis_close(w->act_conn);
-    w->cmd = w->wft_conn = w->act_conn = NULL;
-    uv_handle_t *hs[] = {
-        (uv_handle_t *)&w->stop_async, (uv_handle_t *)&w->hb_async,
-        (uv_handle_t *)&w->sigterm,    (uv_handle_t *)&w->sigint,
-        (uv_handle_t *)&w->tick,       (uv_handle_t *)&w->retry_timer};
-    for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++) {
-        w->closing++;
-        uv_close(hs[i], on_handle_closed);
-    }
-    w->closing++;
-    duro__pool_close(w->pool, on_pool_closed, w);
+    close_handles(w);
 }
 
-static void on_left_group(duro_aredis *r, redisReply *reply, void *arg)
+/* maybe_finish (w->maybe_finish) closes the worker once stopping and idle:
+ * no blocking read outstanding, no workflow task or activity in progress,
+ * every outcome delivered. After the grace period, activities still
+ * running are handed back and the worker stops without them. */
+static void maybe_finish(duro_worker *w)
 {
-    duro_worker *w = arg;
-    if (--w->leaving == 0) close_all(w);
-}
-
-/* leave_groups removes this worker's consumer from every group it read
- * from, so that dead workers do not pile up in XINFO CONSUMERS and queue
- * stats; only after a clean stop, when nothing is pending on it. */
-static void leave_groups(duro_worker *w)
-{
-    w->leaving = 1; /* held until every command is sent */
-    for (int p = 0; p < w->partitions && duro_aredis_connected(w->cmd); p++) {
-        const char *keys[3] = {w->wft_keys[p], w->act_keys[p], w->qry_keys[p]};
-        for (int i = 0; i < 3; i++) {
-            duro_argv a;
-            duro_argv_init(&a);
-            duro_argv_push(&a, "XGROUP");
-            duro_argv_push(&a, "DELCONSUMER");
-            duro_argv_push(&a, keys[i]);
-            duro_argv_push(&a, DURO_GROUP);
-            duro_argv_push(&a, w->identity);
-            if (duro_aredis_command(w->cmd, on_left_group, w, &a) == 0)
-                w->leaving++;
-            duro_argv_free(&a);
-        }
-    }
-    on_left_group(NULL, NULL, w);
-}
-
-/* duro__maybe_finish closes the worker once stopping and idle: no blocking
- * read outstanding, no workflow task or activity in progress, every
- * outcome delivered. After the grace period, activities still running are
- * handed back and the worker stops without them. */
-void duro__maybe_finish(duro_worker *w)
-{
-    if (!w->stopping || !w->running) return;
+    if (!w->stopping || !atomic_load(&w->running)) return;
     bool late = duro_mono_ms() >= w->stop_deadline_ms;
     /* a blocking read still out could receive a task (even one handed back
      * here) after we are gone; it returns within READ_BLOCK_MS and no new
@@ -413,16 +252,23 @@ void duro__maybe_finish(duro_worker *w)
         }
         if (w->releasing > 0) return;
         /* the pool's threads cannot be stopped: leave them to the exit */
-        w->running = false;
+        atomic_store(&w->running, false);
         uv_stop(&w->loop);
         return;
     }
     if (w->releasing > 0) return;
-    w->running = false;
+    atomic_store(&w->running, false);
     if (!late && w->completing == 0 && w->wft_inflight == 0)
-        leave_groups(w);
+        duro__groups_leave(w, close_all);
     else
         close_all(w);
+}
+
+/* poll_all (w->poll) reads both kinds of task again. */
+static void poll_all(duro_worker *w)
+{
+    duro__wft_poll(w);
+    duro__act_poll(w);
 }
 
 static void on_tick(uv_timer_t *h)
@@ -439,7 +285,7 @@ static void on_tick(uv_timer_t *h)
         duro_warn(
             "STOP-WAIT activities=%d still running after the grace period",
             duro__pool_busy(w->pool));
-    duro__maybe_finish(w);
+    maybe_finish(w);
 }
 
 static void on_client_id(duro_aredis *r, redisReply *reply, void *arg)
@@ -466,7 +312,10 @@ static void ask_client_id(duro_aredis *r, long long *id)
 static void on_fatal(duro_aredis *r, int code, const char *msg, void *arg)
 {
     duro_worker *w = arg;
-    if (!w->fatal) w->fatal = code;
+    if (!w->fatal) {
+        w->fatal = code;
+        duro__worker_seterr(w, code, "redis refused us: %s", msg ? msg : "");
+    }
     begin_stop(w, "redis refused us (see REDIS FATAL)");
 }
 
@@ -476,7 +325,7 @@ static void on_conn_state(duro_aredis *r, bool connected, void *arg)
     if (!connected) {
         if (r == w->wft_conn) w->wft_reading = false;
         if (r == w->act_conn) w->act_reading = false;
-        duro__maybe_finish(w);
+        maybe_finish(w);
         return;
     }
     if (r == w->cmd) duro__act_flush_unsent(w);
@@ -490,49 +339,54 @@ static void on_conn_state(duro_aredis *r, bool connected, void *arg)
     }
 }
 
-static int run(duro_worker *w)
+/* config_error logs a configuration refused by duro_worker_run and keeps
+ * it as the worker's last error; returns DURO_EINVAL. */
+static int config_error(duro_worker *w, const char *msg)
 {
-    char err[256];
-    if (!w->task_queue ||
-        duro_name_check("task queue", w->task_queue, err, sizeof(err)) != 0) {
-        duro_error("CONFIG %s",
-                   w->task_queue ? err : "a task queue is required");
-        return DURO_EINVAL;
-    }
-    if (duro_redis_url_parse(w->redis_url, &w->url, err, sizeof(err)) != 0) {
-        duro_error("CONFIG redis url: %s", err);
-        return DURO_EINVAL;
-    }
-    if (!w->workflows && !w->activities) {
-        duro_error("CONFIG nothing registered");
-        return DURO_EINVAL;
-    }
-    duro__catch_early_signals();
-    int rc = connect_and_setup(w);
-    if (early_stop) {
-        duro_info("STOPPED before it started (signal)");
-        return 0;
-    }
-    if (rc != 0) return rc;
-    rc = duro__cache_init(&w->cache, w->cache_size);
-    if (rc != 0) return rc;
+    duro_error("CONFIG %s", msg);
+    return duro__worker_seterr(w, DURO_EINVAL, "%s", msg);
+}
 
-    uv_loop_init(&w->loop);
-    rc = duro__pool_new(&w->pool, &w->loop, w->activity_threads,
-                        duro__act_pool_work, duro__act_pool_done);
+static int check_config(duro_worker *w)
+{
+    char err[256], msg[300];
+    if (!w->task_queue) return config_error(w, "a task queue is required");
+    if (duro_name_check("task queue", w->task_queue, err, sizeof(err)) != 0)
+        return config_error(w, err);
+    if (duro_redis_url_parse(w->redis_url, &w->url, err, sizeof(err)) != 0) {
+        snprintf(msg, sizeof(msg), "redis url: %s", err);
+        return config_error(w, msg);
+    }
+    if (!w->workflows && !w->activities)
+        return config_error(w, "nothing registered");
+    return 0;
+}
+
+/* open_loop makes the loop, the activity pool, the loop's own handles and
+ * the connections. 0, or DURO_ENOMEM with whatever it opened still open
+ * (close_loop closes it). */
+static int open_loop(duro_worker *w)
+{
+    uv_handle_t *hs[NHANDLES];
+    handles(w, hs);
+    if (duro__pool_new(&w->pool, &w->loop, w->activity_threads,
+                       duro__act_pool_work, duro__act_pool_done) != 0)
+        return DURO_ENOMEM;
+    int rc = uv_async_init(&w->loop, &w->stop_async, on_stop_async);
+    if (rc == 0) w->nhandles++;
+    if (rc == 0 &&
+        (rc = uv_async_init(&w->loop, &w->hb_async, duro__hb_drain)) == 0)
+        w->nhandles++;
+    if (rc == 0 && (rc = uv_signal_init(&w->loop, &w->sigterm)) == 0)
+        w->nhandles++;
+    if (rc == 0 && (rc = uv_signal_init(&w->loop, &w->sigint)) == 0)
+        w->nhandles++;
+    if (rc == 0 && (rc = uv_timer_init(&w->loop, &w->tick)) == 0) w->nhandles++;
+    if (rc == 0 && (rc = uv_timer_init(&w->loop, &w->retry_timer)) == 0)
+        w->nhandles++;
     if (rc != 0) return DURO_ENOMEM;
-    uv_async_init(&w->loop, &w->stop_async, on_stop_async);
-    uv_async_init(&w->loop, &w->hb_async, duro__hb_drain);
-    uv_signal_init(&w->loop, &w->sigterm);
-    uv_signal_init(&w->loop, &w->sigint);
-    uv_timer_init(&w->loop, &w->tick);
-    uv_timer_init(&w->loop, &w->retry_timer);
-    w->stop_async.data = w->hb_async.data = w->sigterm.data = w->sigint.data =
-        w->tick.data = w->retry_timer.data = w;
-    uv_signal_start(&w->sigterm, on_signal, SIGTERM);
-    uv_signal_start(&w->sigint, on_signal, SIGINT);
-    if (early_stop) w->stopping = true; /* a signal before libuv took over */
-    uv_timer_start(&w->tick, on_tick, TICK_MS, TICK_MS);
+    for (int i = 0; i < NHANDLES; i++)
+        hs[i]->data = w;
     if (duro_aredis_new(&w->cmd, &w->loop, &w->url, "commands", on_conn_state,
                         w) ||
         duro_aredis_new(&w->wft_conn, &w->loop, &w->url, "workflow-tasks",
@@ -540,25 +394,64 @@ static int run(duro_worker *w)
         duro_aredis_new(&w->act_conn, &w->loop, &w->url, "activity-tasks",
                         on_conn_state, w))
         return DURO_ENOMEM;
+    return 0;
+}
+
+/* close_loop closes what open_loop opened after it failed, and the loop. */
+static int close_loop(duro_worker *w, int rc)
+{
+    close_handles(w);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&w->loop);
+    return duro__worker_seterr(w, rc, "cannot set up the worker's loop: %s",
+                               duro_strerror(rc));
+}
+
+static int run(duro_worker *w)
+{
+    int rc = check_config(w);
+    if (rc != 0) return rc;
+    duro__catch_early_signals();
+    char err[256];
+    rc = duro__worker_connect(w, err, sizeof(err));
+    if (duro__early_stop()) {
+        duro_info("STOPPED before it started (signal)");
+        return 0;
+    }
+    if (rc != 0) return duro__worker_seterr(w, rc, "%s", err);
+    rc = duro__cache_init(&w->cache, w->cache_size);
+    if (rc != 0)
+        return duro__worker_seterr(w, rc, "cannot make the run cache: %s",
+                                   duro_strerror(rc));
+    if (uv_loop_init(&w->loop) != 0)
+        return duro__worker_seterr(w, DURO_ENOMEM, "cannot make the loop");
+    w->maybe_finish = maybe_finish;
+    w->poll = poll_all;
+    if ((rc = open_loop(w)) != 0) return close_loop(w, rc);
+    uv_signal_start(&w->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&w->sigint, on_signal, SIGINT);
+    uv_timer_start(&w->tick, on_tick, TICK_MS, TICK_MS);
     duro_aredis_guard_opts g = {.on_fatal = on_fatal, .arg = w};
     duro_aredis_guard(w->wft_conn, &g);
     duro_aredis_guard(w->act_conn, &g);
     g.partitions = w->partitions;
     g.stall_timeout_ms = w->stall_timeout_ms;
     duro_aredis_guard(w->cmd, &g);
-    w->running = true;
+    atomic_store(&w->running, true);
     duro_info(
         "WORKER-START queue=%s identity=%s partitions=%d threads=%d cache=%d",
         w->task_queue, w->identity, w->partitions, w->activity_threads,
         w->cache_size);
-    if (w->stopping) {
-        w->stopping = false;
+    /* a stop asked for before the loop ran (duro_worker_stop saw it not
+     * running, or a signal before libuv took over) */
+    if (duro__early_stop() || atomic_load(&w->stop_requested))
         begin_stop(w, "stop requested");
-    }
     uv_run(&w->loop, UV_RUN_DEFAULT);
     if (w->abandoned) {
         duro_info("STOPPED with activities still running (handed back)");
-        return DURO_ETIMEDOUT;
+        return duro__worker_seterr(w, DURO_ETIMEDOUT,
+                                   "activities still running after the "
+                                   "shutdown grace were handed back");
     }
     uv_loop_close(&w->loop);
     return w->fatal;
@@ -568,13 +461,16 @@ static int run(duro_worker *w)
  * answers /healthz while Redis is still away. */
 int duro_worker_run(duro_worker *w)
 {
+    w->err = 0;
+    w->errstr[0] = '\0';
     int rc = w->task_queue ? duro__worker_metrics_start(w, w->metrics_addr) : 0;
     if (rc != 0) {
-        duro_error("METRICS cannot serve %s: %s", w->metrics_addr,
-                   rc == DURO_ECONN ? "cannot listen there (the HTTP LISTEN "
-                                      "FAILED line says why)"
-                                    : duro_strerror(rc));
-        return rc;
+        const char *why = rc == DURO_ECONN ? "cannot listen there (the HTTP "
+                                             "LISTEN FAILED line says why)"
+                                           : duro_strerror(rc);
+        duro_error("METRICS cannot serve %s: %s", w->metrics_addr, why);
+        return duro__worker_seterr(w, rc, "metrics cannot serve %s: %s",
+                                   w->metrics_addr, why);
     }
     rc = run(w);
     duro__worker_metrics_stop(w);
@@ -586,12 +482,28 @@ const char *duro_worker_redis_url(const duro_worker *w)
     return w->redis_url;
 }
 
+const char *duro_worker_errstr(const duro_worker *w)
+{
+    return w->errstr;
+}
+
+int duro__worker_seterr(duro_worker *w, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w->errstr, sizeof(w->errstr), fmt, ap);
+    va_end(ap);
+    w->err = code;
+    return code;
+}
+
+/* duro_worker_stop: the flag is stored before `running` is read, and run()
+ * stores `running` before it reads the flag, so one of them sees the
+ * other: a stop is never lost between the two. */
 void duro_worker_stop(duro_worker *w)
 {
-    if (w->running)
-        uv_async_send(&w->stop_async);
-    else
-        w->stopping = true;
+    atomic_store(&w->stop_requested, true);
+    if (atomic_load(&w->running)) uv_async_send(&w->stop_async);
 }
 
 void duro_worker_free(duro_worker *w)
@@ -611,16 +523,9 @@ void duro_worker_free(duro_worker *w)
         free(r->name);
         free(r);
     }
-    for (int p = 0; w->wft_keys && p < w->partitions; p++) {
-        free(w->wft_keys[p]);
-        free(w->act_keys[p]);
-        free(w->qry_keys[p]);
-    }
-    free(w->wft_keys);
-    free(w->act_keys);
-    free(w->qry_keys);
+    duro__stream_keys_free(w);
     free(w->stream_broken);
-    pthread_mutex_destroy(&w->hb_mu);
+    if (w->hb_mu_ready) pthread_mutex_destroy(&w->hb_mu);
     free(w->redis_url);
     free(w->task_queue);
     free(w->identity);

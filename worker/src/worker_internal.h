@@ -3,13 +3,33 @@
  * One libuv loop owns everything: three Redis connections (commands, and
  * one each for the blocking reads of workflow and activity tasks), the
  * cache of runs, and the coroutines. Activities run on pool threads and
- * come back through the pool's done queue; heartbeats come back through a
- * mutex-guarded list and one uv_async.
+ * come back through the pool's done queue; heartbeats come back through
+ * details left in the attempt under a mutex and one uv_async.
+ *
+ * The files call each other one way, top to bottom (main.c and replay.c
+ * are the public entry points beside worker.c):
+ *
+ *   worker.c (lifecycle) ─▶ connect.c (the start against Redis)
+ *     ├─▶ wft.c (workflow tasks) ─▶ query.c (queries ride its reads)
+ *     └─▶ activity.c (activity tasks) ─▶ actx.c (context, outcome,
+ *                                                heartbeats)
+ *   wft.c, activity.c       ─▶ runs.c (busy runs, what waits, eager path)
+ *   wft.c, query.c, replay.c ─▶ load.c (a run from its history)
+ *   all of the above        ─▶ streams.c (reads, groups, dead letters),
+ *                              cache.c, commit.c, later.c, metrics.c
+ *   runs.c, load.c, ...     ─▶ engine.c ◀─▶ sdk.c (the SDK it drives)
+ *                              ─▶ run.c (a run's memory), coro.c
+ *
+ * What must go back up (something ended and a stopping worker may close;
+ * a stream check ended and the reads resume; a run was released and what
+ * waited on it goes on) goes through callbacks set by the caller above:
+ * w->maybe_finish, w->poll, duro__run_waiter.
  */
 #ifndef DURO_WORKER_INTERNAL_H
 #define DURO_WORKER_INTERNAL_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -38,6 +58,7 @@ typedef struct duro__later {
     int64_t due_ms;
     duro__later_fn fn;
     int tries;
+    bool waiting; /* queued, fn not called yet */
     struct duro__later *next;
 } duro__later;
 
@@ -45,6 +66,8 @@ typedef struct duro__later {
  * loop (the worker's retry timer). */
 void duro__retry_later(struct duro_worker *w, duro__later *l,
                        duro__later_fn fn);
+
+struct duro__commit;
 
 typedef struct wf_reg {
     char *type;
@@ -84,7 +107,39 @@ typedef struct wft_task {
     duro_aredis_cb req_cb;
     const char *req_what; /* for the logs */
     duro__later retry;
+    duro__run_waiter waiting; /* on a busy run (its pending task) */
 } wft_task;
+
+/* duro_actx_state: where an activity attempt is (loop thread only).
+ *
+ *   READ ──submit──▶ RUNNING ──pool done──▶ COMPLETING ──answered──▶ DONE
+ *    │           (w->inflight)    │          ▲   │
+ *    │ cannot queue: fails        │          │   ├─ run busy ──▶ HELD
+ *    └────────────────────────────┼─────────▶│   │   (wf->held; sent when the
+ *                                 │          │   │    run is released)
+ *                                 │          │   ├─ Redis away ▶ UNSENT
+ *                                 │          │   │   (w->unsent; sent on
+ *                                 │          │   │    reconnect)
+ *                                 │          │   └─ refused ───▶ RETRYING
+ *                                 │          └─────────────────── (backoff)
+ *                                 └─ not begun, stopping ─▶ RELEASING ─▶ DONE
+ *
+ * HELD, UNSENT and RETRYING go back to COMPLETING when sent again.
+ * The one link (link.next) threads the list the state names: w->inflight
+ * (RUNNING), wf->held (HELD) or w->unsent (UNSENT). Two things run beside
+ * the state, each holding a reference: heartbeats while RUNNING, and the
+ * hand-back of an attempt still RUNNING when the shutdown grace is over.
+ */
+typedef enum {
+    DURO_ACTX_READ,
+    DURO_ACTX_RUNNING,
+    DURO_ACTX_COMPLETING,
+    DURO_ACTX_HELD,
+    DURO_ACTX_UNSENT,
+    DURO_ACTX_RETRYING,
+    DURO_ACTX_RELEASING,
+    DURO_ACTX_DONE,
+} duro_actx_state;
 
 /* duro_actx: one activity attempt, from read to completion. */
 struct duro_actx {
@@ -96,30 +151,35 @@ struct duro_actx {
     cJSON *opts;
     cJSON *prev_details;
     act_reg *reg;
-    /* outcome, written by the pool thread */
+    duro_actx_state state;
+    duro__run_waiter link; /* see duro_actx_state; fn: released from HELD */
+    int refs;              /* loop thread: in-flight Redis calls + 1 */
+    /* outcome, written by the pool thread (read on the loop after the
+     * pool's done queue hands the attempt back) */
     cJSON *result;
     bool failed, non_retryable;
+    bool skipped; /* not run: the worker is stopping */
     char *fail_type, *fail_msg;
-    /* heartbeat hand-off (guarded by w->hb_mu) */
-    char *hb_details;
-    bool hb_queued;
-    struct duro_actx *hb_next;
-    int refs; /* loop thread: in-flight Redis calls + 1 */
+    int64_t started_us, ran_us;
     atomic_bool canceled;
-    struct duro_actx *unsent_next;
-    int send_attempts;
-    bool handed_back;           /* not run: the worker is stopping */
-    int64_t started_us, ran_us; /* set by the pool thread */
-    duro_wf *eager; /* the cached run this completion also advances */
-    struct duro_actx *held_next; /* held on a busy run (wf->held) */
-    bool no_eager;               /* resend as a plain completion */
-    duro__later retry;           /* a completion Redis refused for now */
-    char *hb_sent;               /* the last heartbeat sent, for a retry */
-    duro__later hb_retry;        /* a heartbeat Redis refused for now */
-    duro__later rel_retry;       /* a hand-back Redis refused for now */
-    bool hb_retrying, finished;  /* loop thread */
-    struct duro_actx *inflight_prev, *inflight_next;
+    /* heartbeat hand-off from the pool thread (guarded by w->hb_mu) */
+    char *hb_details;
+    bool hb_pending;
+    /* loop thread */
+    duro_wf *eager;        /* the cached run this completion also advances */
+    duro__later retry;     /* a completion Redis refused for now */
+    char *hb_sent;         /* the last heartbeat sent, for a retry */
+    duro__later hb_retry;  /* a heartbeat Redis refused for now */
+    duro__later rel_retry; /* a hand-back Redis refused for now */
 };
+
+/* duro__actx_next: the attempt after c on the list its state names. */
+static inline duro_actx *duro__actx_next(const duro_actx *c)
+{
+    return c->link.next
+               ? (duro_actx *)((char *)c->link.next - offsetof(duro_actx, link))
+               : NULL;
+}
 
 typedef struct duro_worker {
     /* options, with defaults applied */
@@ -154,24 +214,35 @@ typedef struct duro_worker {
      * left out of the reads so that the other partitions keep moving */
     bool *stream_broken;
     int nbroken;
-    int probing;             /* stream checks awaiting their reply */
-    int64_t next_recheck_ms; /* when broken streams are looked at again */
-    bool running, stopping;
-    atomic_bool handing_back; /* pool threads skip jobs they have not begun */
-    bool abandoned;           /* stopped with activity threads still running */
-    duro_actx *inflight;      /* activities submitted to the pool */
-    int releasing;            /* hand-back calls awaiting their reply */
-    bool groups_pending;      /* re-creating stream groups after NOGROUP */
-    int leaving;              /* XGROUP DELCONSUMER replies still to come */
-    int completing;           /* finished activities not yet acknowledged */
+    int probing;                /* stream checks awaiting their reply */
+    int64_t next_recheck_ms;    /* when broken streams are looked at again */
+    atomic_bool running;        /* read by duro_worker_stop, any thread */
+    atomic_bool stop_requested; /* set by duro_worker_stop, any thread */
+    bool stopping;              /* loop thread: the stop has begun */
+    int nhandles;               /* of the loop's own handles, initialised */
+    atomic_bool handing_back;   /* pool threads skip jobs they have not begun */
+    bool abandoned;      /* stopped with activity threads still running */
+    duro_actx *inflight; /* activities submitted to the pool */
+    int releasing;       /* hand-back calls awaiting their reply */
+    int leaving;         /* XGROUP DELCONSUMER replies still to come */
+    int completing;      /* finished activities not yet acknowledged */
     long long wft_client_id, act_client_id; /* to CLIENT UNBLOCK the reads */
     int64_t stop_deadline_ms;
     int closing; /* handles still closing */
 
     pthread_mutex_t hb_mu;
-    duro_actx *hb_head;
+    bool hb_mu_ready; /* hb_mu initialised (duro_worker_free destroys it) */
     uv_async_t hb_async;
-    duro_actx *unsent_head; /* completions waiting for Redis */
+    duro_actx *unsent; /* completions waiting for Redis */
+
+    /* callbacks worker.c sets for the files below it (see the top) */
+    void (*maybe_finish)(struct duro_worker *w); /* something ended */
+    void (*poll)(struct duro_worker *w);         /* read tasks again */
+    void (*groups_left)(struct duro_worker *w);  /* duro__groups_leave done */
+
+    /* the last error of a public call (duro_worker_errstr) */
+    int err;
+    char errstr[256];
 
     /* counters (metrics) */
     uint64_t wft_done, wft_failed, wft_stale, act_done, act_failed, replays,
@@ -196,22 +267,59 @@ void duro__cache_touch(run_cache *c, duro_wf *wf);
  * memory mappings, vm.max_map_count) for coroutine stacks. */
 void duro__cache_shrink(run_cache *c);
 
-/* wft.c: workflow tasks */
+/* wft.c: workflow tasks (and the queries that ride along their reads) */
 void duro__wft_poll(duro_worker *w);
+
+/* runs.c: the cached runs between tasks: busy, what waits, the eager path */
+/* duro__run_acquire: the run a workflow task for (id, run) starts from,
+ * marked busy: the cached one, or NULL (none, or one of another run, which
+ * is dropped). When the cached run is busy the task waits on it instead
+ * (*waits; task->fn runs when the run is released), and a task that
+ * waited already is returned in *stale for the caller to drop. */
+duro_wf *duro__run_acquire(duro_worker *w, const char *id, const char *run,
+                           duro__run_waiter *task, bool *waits,
+                           duro__run_waiter **stale);
+/* duro__run_hold: when the cached run (id, run) is busy, wt waits on it
+ * (wt->fn runs when it is released) and true; false otherwise. */
+bool duro__run_hold(duro_worker *w, const char *id, const char *run,
+                    duro__run_waiter *wt);
 /* duro__run_release ends a cached run's busy spell: dropped from the cache
- * unless `keep` (and open and deterministic), and a workflow task that
- * arrived for it meanwhile is started. */
+ * unless `keep` (and open and deterministic); then what waited on it goes
+ * on: held completions first, then a workflow task. */
 void duro__run_release(duro_worker *w, duro_wf *wf, bool keep);
+/* duro__run_eager_begin: when the cached run (id, run) is idle and exactly
+ * as far as the history it last committed, applies the activity
+ * completion `data`, runs the code and encodes its commands into cm
+ * (activity streams from KEYS[key_base]); *expected is the history length
+ * the commit follows. Returns the run, busy until duro__run_eager_end, or
+ * NULL (nothing encoded, cm needs no freeing). */
+duro_wf *duro__run_eager_begin(duro_worker *w, const char *id, const char *run,
+                               int partition, int key_base, const char *data,
+                               struct duro__commit *cm, int64_t *expected);
+/* duro__run_eager_end settles the run with the reply to the eager commit:
+ * kept at its new position when accepted, else dropped from the cache (it
+ * ran ahead of the history; its next task replays). */
+void duro__run_eager_end(duro_worker *w, duro_wf *wf, const redisReply *reply);
+
+/* load.c: loading a run from its history */
 /* duro__run_create builds a run of a registered type from its
- * WorkflowStarted event; NULL with a message in err otherwise. */
-duro_wf *duro__run_create(duro_worker *w, const char *id, const char *run,
-                          const duro_event *e, char *err, size_t errsize);
-/* duro__history_apply_page applies one XRANGE page of history to *wfp,
- * creating the run from WorkflowStarted when *wfp is NULL. 0, or a
- * DURO_E* with a message in err. */
+ * WorkflowStarted event into *out: 0, or DURO_EINVAL / DURO_ENOMEM with a
+ * message in err. */
+int duro__run_create(duro_worker *w, const char *id, const char *run,
+                     const duro_event *e, duro_wf **out, char *err,
+                     size_t errsize);
+/* duro__load_event applies one event to *wfp, creating the run from it
+ * when *wfp is NULL. 0, or a DURO_E* with a message in err. */
+int duro__load_event(duro_worker *w, duro_wf **wfp, const char *id,
+                     const char *run, const duro_event *e, char *err,
+                     size_t errsize);
+/* duro__history_apply_page applies one XRANGE page of history to *wfp
+ * (duro__load_event for each). 0, or a DURO_E* with a message in err. */
 int duro__history_apply_page(duro_worker *w, duro_wf **wfp, const char *id,
                              const char *run, const redisReply *page, char *err,
                              size_t errsize);
+/* duro__history_argv: XRANGE <hist> <from>-0 + COUNT DURO_HISTORY_PAGE. */
+void duro__history_argv(duro_argv *a, const char *hist, int64_t from);
 /* duro__read_history sends XRANGE for one page of a run's history from
  * event `from`; cb gets the reply. 0 or DURO_ECONN (cb never runs). */
 int duro__read_history(duro_worker *w, const char *id, const char *run,
@@ -219,6 +327,11 @@ int duro__read_history(duro_worker *w, const char *id, const char *run,
 /* streams.c: the task streams: reads, and keeping one bad key from
  * stalling the rest. Kinds index the stream sets. */
 enum { DURO_STREAM_WFT, DURO_STREAM_ACT, DURO_STREAM_QRY, DURO_STREAM_KINDS };
+/* duro__stream_keys_make names the task streams of every partition
+ * (again after a retried setup, which may have learned another P); 0 or
+ * DURO_ENOMEM. _free frees them. */
+int duro__stream_keys_make(duro_worker *w);
+void duro__stream_keys_free(duro_worker *w);
 /* duro__stream_key: the key of kind and partition p. */
 const char *duro__stream_key(const duro_worker *w, int kind, int p);
 /* duro__xreadgroup_argv builds the blocking read of the worker's group on
@@ -243,20 +356,53 @@ void duro__streams_check(duro_worker *w, bool all);
 /* duro__streams_tick re-checks the broken streams every
  * DURO_STREAM_RECHECK_MS. */
 void duro__streams_tick(duro_worker *w);
+/* duro__partition_of_key: the partition a key's hash tag names, or -1. */
+int duro__partition_of_key(const char *key);
+/* duro__stream_field_dup: a copy of an entry's string field (caller frees),
+ * or NULL when absent; *oom is set when the copy failed. */
+char *duro__stream_field_dup(const redisReply *fields, const char *name,
+                             bool *oom);
+/* duro__dead_letter moves an entry that cannot be processed to
+ * DURO_DEAD_KEY (capped) with the reason, and acks and deletes it. */
+void duro__dead_letter(duro_worker *w, const char *stream,
+                       const redisReply *entry, const char *reason);
+/* duro__stream_ack_del acknowledges and deletes entry eid. */
+void duro__stream_ack_del(duro_worker *w, const char *stream, const char *eid);
+/* duro__groups_create makes every task stream and its group exist
+ * (BUSYGROUP is fine) and registers the queue for the scheduler's timeout
+ * scans, on a blocking connection. 0 or DURO_ECONN. */
+int duro__groups_create(duro_worker *w, redisContext *c);
+/* duro__groups_leave removes this worker's consumer from every group, so
+ * that dead workers do not pile up in XINFO CONSUMERS and queue stats;
+ * done(w) runs once every reply came. */
+void duro__groups_leave(duro_worker *w, void (*done)(duro_worker *w));
+
 /* query.c: queries, answered from the cache or a throwaway replay */
 void duro__query_start(duro_worker *w, const char *stream,
                        const redisReply *entry);
+
+/* actx.c: the activity context, its lifetime and heartbeats */
+/* duro__actx_new: a READ attempt with one reference, or NULL (OOM). */
+duro_actx *duro__actx_new(duro_worker *w);
+/* duro__actx_outcome encodes the attempt's outcome as its event data
+ * ({"seq","attempt","result"|"failure"}) and, for a failure, the failure
+ * JSON and the retry delay (-1 otherwise); a result over max_payload turns
+ * into a PayloadTooLarge failure. 0 (caller frees *data and *failure) or
+ * DURO_ENOMEM (nothing to free). */
+int duro__actx_outcome(duro_actx *c, char **data, char **failure,
+                       int64_t *delay);
+/* duro__actx_unref drops a reference; the last frees c. */
+void duro__actx_unref(duro_actx *c);
+/* duro__hb_drain (w->hb_async) sends the heartbeats activity code left. */
+void duro__hb_drain(uv_async_t *h);
+
 /* activity.c: activity tasks */
 void duro__act_poll(duro_worker *w);
 void duro__act_flush_unsent(duro_worker *w);
-/* duro__act_send_held sends the completions held on a run that was busy;
- * eager is false when the run was dropped. */
-void duro__act_send_held(duro_worker *w, struct duro_actx *held, bool eager);
 void duro__act_pool_work(void *job);
 void duro__act_pool_done(void *job);
-void duro__hb_drain(uv_async_t *h);
-
-/* activity.c: hand back every attempt still running (shutdown grace over) */
+/* duro__act_release_inflight hands back every attempt still running
+ * (shutdown grace over) */
 void duro__act_release_inflight(duro_worker *w);
 
 /* metrics.c: duro__worker_metrics_start serves /metrics, /healthz and
@@ -272,16 +418,25 @@ void duro__worker_metrics_sample(duro_worker *w);
  * duro_workflows_started_total / duro_workflows_closed_total. */
 void duro__worker_count_run(duro_worker *w, const duro_wf *wf, bool first);
 
+/* connect.c: starting against Redis */
+/* duro__catch_early_signals makes SIGTERM/SIGINT stop the worker cleanly
+ * even before its loop exists (they are noted, not fatal);
+ * duro__early_stop says whether one came. */
+void duro__catch_early_signals(void);
+bool duro__early_stop(void);
+/* duro__worker_connect waits for Redis (capped backoff, one log line per new
+ * error) until it answers, a stop is asked for, or it refuses us for good;
+ * then loads the Functions, learns P, names the streams and creates the
+ * groups. 0, or a DURO_E* with a message in errbuf. */
+int duro__worker_connect(duro_worker *w, char *errbuf, size_t errsize);
+
 /* worker.c */
 /* duro__log_level_parse: the duro_log_level named debug|info|warn|error,
  * or -1 (opts.log_level and --log-level). */
 int duro__log_level_parse(const char *name);
-/* duro__catch_early_signals makes SIGTERM/SIGINT stop the worker cleanly
- * even before its loop exists (they are noted, not fatal). */
-void duro__catch_early_signals(void);
-void duro__dead_letter(duro_worker *w, const char *stream,
-                       const redisReply *entry, const char *reason);
-void duro__maybe_finish(duro_worker *w);
-int duro__partition_of_key(const char *key);
+/* duro__worker_seterr keeps code and the formatted message as the
+ * worker's last error (duro_worker_errstr); returns code. */
+int duro__worker_seterr(duro_worker *w, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -278,7 +278,15 @@ DURO_EXPORT int duro_worker_run(duro_worker *w);
  * environment), for activities that keep their own state in Redis. */
 DURO_EXPORT const char *duro_worker_redis_url(const duro_worker *w);
 
-/* duro_worker_stop asks a running worker to stop; thread-safe. */
+/* duro_worker_errstr: the message of the last error a call on w returned
+ * (duro_worker_run, duro_worker_register_*, duro_replay_history), as
+ * hiredis keeps errstr in its context; "" when none. Owned by w, valid
+ * until the next call on w. */
+DURO_EXPORT const char *duro_worker_errstr(const duro_worker *w);
+
+/* duro_worker_stop asks a running worker to stop; thread-safe and safe to
+ * call before duro_worker_run (the run then stops at once), but not after
+ * duro_worker_free. */
 DURO_EXPORT void duro_worker_stop(duro_worker *w);
 DURO_EXPORT void duro_worker_free(duro_worker *w);
 

@@ -1,0 +1,312 @@
+/* actx.c: the activity context: what activity code sees of its attempt
+ * (duro_actx_*), the outcome as it is recorded, the attempt's lifetime,
+ * and its heartbeats.
+ *
+ * Heartbeats cross threads: the pool thread leaves the latest details in
+ * the attempt (under w->hb_mu) and wakes the loop, which sends them. Only
+ * the newest details of an attempt are sent; a heartbeat Redis refuses
+ * for now is sent again after a backoff unless a newer one went meanwhile.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "duro/errno.h"
+#include "duro/json.h"
+#include "duro/keys.h"
+#include "duro/log.h"
+#include "duro/retry.h"
+#include "worker_internal.h"
+
+/* ---- The context, as activity code sees it ---- */
+
+void duro_actx_fail(duro_actx *ctx, const char *type, bool non_retryable,
+                    const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    free(ctx->fail_type);
+    free(ctx->fail_msg);
+    ctx->failed = true;
+    ctx->non_retryable = non_retryable;
+    /* NULL when out of memory: reported as an empty type and message */
+    ctx->fail_type = strdup(type ? type : "ApplicationError");
+    ctx->fail_msg = strdup(msg);
+}
+
+int duro_actx_attempt(const duro_actx *ctx)
+{
+    return ctx->attempt;
+}
+
+const char *duro_actx_idempotency_key(const duro_actx *ctx)
+{
+    return ctx->idempotency_key;
+}
+
+int64_t duro_actx_seq(const duro_actx *ctx)
+{
+    return atoll(ctx->seq);
+}
+
+const char *duro_actx_run_id(const duro_actx *ctx)
+{
+    return ctx->run;
+}
+
+const char *duro_actx_workflow_id(const duro_actx *ctx)
+{
+    return ctx->id;
+}
+
+const char *duro_actx_name(const duro_actx *ctx)
+{
+    return ctx->name;
+}
+
+const cJSON *duro_actx_heartbeat_details(const duro_actx *ctx)
+{
+    return ctx->prev_details;
+}
+
+bool duro_actx_is_canceled(const duro_actx *ctx)
+{
+    return atomic_load(&((duro_actx *)ctx)->canceled);
+}
+
+void duro_actx_log(duro_actx *ctx, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    duro_info("ACTIVITY wf=%s activity=%s seq=%s attempt=%d %s", ctx->id,
+              ctx->name, ctx->seq, ctx->attempt, msg);
+}
+
+void duro_actx_heartbeat(duro_actx *ctx, const cJSON *details)
+{
+    char *text = details ? cJSON_PrintUnformatted(details) : NULL;
+    duro_worker *w = ctx->w;
+    bool wake = false;
+    pthread_mutex_lock(&w->hb_mu);
+    free(ctx->hb_details);
+    ctx->hb_details = text;
+    if (!ctx->hb_pending) {
+        ctx->hb_pending = true;
+        wake = true;
+    }
+    pthread_mutex_unlock(&w->hb_mu);
+    if (wake) uv_async_send(&w->hb_async);
+}
+
+/* ---- The outcome ---- */
+
+static bool policy_lists(const cJSON *opts, const char *type)
+{
+    const cJSON *retry = cJSON_GetObjectItemCaseSensitive(opts, "retry");
+    const cJSON *nr =
+        cJSON_GetObjectItemCaseSensitive(retry, "nonRetryableErrorTypes");
+    const cJSON *it;
+    cJSON_ArrayForEach(it,
+                       nr) if (cJSON_IsString(it) && type &&
+                               strcmp(it->valuestring, type) == 0) return true;
+    return false;
+}
+
+/* retry_policy_from_json reads an activity's retry policy from its options
+ * ({"retry": {...}}); the scheduler's reclaim has the same reading. */
+static void retry_policy_from_json(const cJSON *opts, duro_retry_policy *p)
+{
+    const cJSON *retry = cJSON_GetObjectItemCaseSensitive(opts, "retry");
+    *p = (duro_retry_policy){0};
+    p->initial_interval_ms = duro_json_int(retry, "initialIntervalMs", 0);
+    p->maximum_interval_ms = duro_json_int(retry, "maximumIntervalMs", 0);
+    p->max_attempts = (int)duro_json_int(retry, "maximumAttempts", 0);
+    const cJSON *bc =
+        cJSON_GetObjectItemCaseSensitive(retry, "backoffCoefficient");
+    p->backoff_coefficient = cJSON_IsNumber(bc) ? bc->valuedouble : 0;
+}
+
+static int64_t retry_delay(const duro_actx *c)
+{
+    duro_retry_policy p;
+    retry_policy_from_json(c->opts, &p);
+    bool non_retryable =
+        c->non_retryable || policy_lists(c->opts, c->fail_type);
+    return duro_retry_delay(&p, c->attempt, c->fail_type, non_retryable);
+}
+
+static char *failure_json(const duro_actx *c)
+{
+    cJSON *f = cJSON_CreateObject();
+    if (!f) return NULL;
+    cJSON_AddStringToObject(f, "message", c->fail_msg ? c->fail_msg : "");
+    cJSON_AddStringToObject(f, "type", c->fail_type ? c->fail_type : "");
+    cJSON_AddBoolToObject(f, "nonRetryable", c->non_retryable);
+    char *s = cJSON_PrintUnformatted(f);
+    cJSON_Delete(f);
+    return s;
+}
+
+int duro__actx_outcome(duro_actx *c, char **data, char **failure,
+                       int64_t *delay)
+{
+    size_t max = c->w->max_payload;
+    *data = *failure = NULL;
+    *delay = -1;
+    if (!c->failed) {
+        char *result =
+            c->result ? cJSON_PrintUnformatted(c->result) : strdup("null");
+        if (!result) return DURO_ENOMEM;
+        if (strlen(result) > max) {
+            free(result);
+            duro_actx_fail(c, "PayloadTooLarge", true,
+                           "activity result larger than %zu bytes", max);
+        } else {
+            int n = asprintf(data, "{\"seq\":%s,\"attempt\":%d,\"result\":%s}",
+                             c->seq, c->attempt, result);
+            free(result);
+            if (n < 0) return *data = NULL, DURO_ENOMEM;
+            return 0;
+        }
+    }
+    *failure = failure_json(c);
+    if (!*failure) return DURO_ENOMEM;
+    *delay = retry_delay(c);
+    if (asprintf(data, "{\"seq\":%s,\"attempt\":%d,\"failure\":%s}", c->seq,
+                 c->attempt, *failure) < 0) {
+        free(*failure);
+        *data = *failure = NULL;
+        return DURO_ENOMEM;
+    }
+    return 0;
+}
+
+/* ---- Lifetime ---- */
+
+duro_actx *duro__actx_new(duro_worker *w)
+{
+    duro_actx *c = calloc(1, sizeof(*c));
+    if (!c) return NULL;
+    c->w = w;
+    c->refs = 1;
+    c->state = DURO_ACTX_READ;
+    return c;
+}
+
+void duro__actx_unref(duro_actx *c)
+{
+    if (--c->refs > 0) return;
+    free(c->id);
+    free(c->run);
+    free(c->name);
+    free(c->entry);
+    free(c->wfqueue);
+    free(c->actqueue);
+    free(c->seq);
+    free(c->idempotency_key);
+    cJSON_Delete(c->input);
+    cJSON_Delete(c->opts);
+    cJSON_Delete(c->prev_details);
+    cJSON_Delete(c->result);
+    free(c->fail_type);
+    free(c->fail_msg);
+    free(c->hb_details);
+    free(c->hb_sent);
+    free(c);
+}
+
+/* ---- Heartbeats ---- */
+
+static void send_heartbeat(duro_actx *c, const char *details);
+
+static bool finished(const duro_actx *c)
+{
+    return c->state > DURO_ACTX_RUNNING;
+}
+
+/* resend_heartbeat sends the refused heartbeat again, unless the attempt
+ * finished or a newer heartbeat went (or waits to go) meanwhile. */
+static void resend_heartbeat(duro__later *l)
+{
+    duro_actx *c = (duro_actx *)((char *)l - offsetof(duro_actx, hb_retry));
+    duro_worker *w = c->w;
+    pthread_mutex_lock(&w->hb_mu);
+    bool newer = c->hb_pending;
+    pthread_mutex_unlock(&w->hb_mu);
+    if (!finished(c) && !newer && c->hb_sent) {
+        char *details = strdup(c->hb_sent);
+        if (details) send_heartbeat(c, details);
+        free(details);
+    }
+    duro__actx_unref(c);
+}
+
+static void on_heartbeat_reply(duro_aredis *r, redisReply *reply, void *arg)
+{
+    duro_actx *c = arg;
+    int code = reply && reply->type == REDIS_REPLY_ERROR
+                   ? duro_redis_error_code(reply->str)
+                   : 0;
+    if (code == DURO_ESTALE) atomic_store(&c->canceled, true);
+    /* a lost heartbeat can cost the attempt its heartbeat timeout */
+    if (duro_err_is_transient(code) && !finished(c) && !c->hb_retry.waiting) {
+        duro_warn_limited(NULL,
+                          "HEARTBEAT-RETRY wf=%s seq=%s attempt=%d err=%s",
+                          c->id, c->seq, c->attempt, reply->str);
+        c->refs++; /* held by the retry */
+        duro__retry_later(c->w, &c->hb_retry, resend_heartbeat);
+    }
+    duro__actx_unref(c);
+}
+
+/* act_heartbeat_argv: FCALL duro_act_heartbeat; a borrows from c, details
+ * and k, which it fills. */
+static void act_heartbeat_argv(const duro_actx *c, const char *details,
+                               duro_wf_keys *k, duro_argv *a)
+{
+    duro_wf_keys_init(k, c->w->partitions, c->id, NULL);
+    const char *keys[] = {k->wf, k->pa};
+    duro_argv_fcall(a, "duro_act_heartbeat", 2, keys);
+    duro_argv_push(a, c->run);
+    duro_argv_push(a, c->seq);
+    duro_argv_pushll(a, c->attempt);
+    duro_argv_push(a, details ? details : "");
+}
+
+static void send_heartbeat(duro_actx *c, const char *details)
+{
+    free(c->hb_sent);
+    /* NULL when out of memory: then a refused heartbeat is not re-sent */
+    c->hb_sent = details ? strdup(details) : NULL;
+    duro_wf_keys k;
+    duro_argv a;
+    act_heartbeat_argv(c, details, &k, &a);
+    c->refs++;
+    if (duro_aredis_command(c->w->cmd, on_heartbeat_reply, c, &a) != 0)
+        c->refs--;
+    duro_argv_free(&a);
+}
+
+void duro__hb_drain(uv_async_t *h)
+{
+    duro_worker *w = h->data;
+    /* the attempts that can heartbeat are the running ones */
+    for (duro_actx *c = w->inflight; c; c = duro__actx_next(c)) {
+        pthread_mutex_lock(&w->hb_mu);
+        bool pending = c->hb_pending;
+        char *details = c->hb_details;
+        c->hb_pending = false;
+        c->hb_details = NULL;
+        pthread_mutex_unlock(&w->hb_mu);
+        if (pending) send_heartbeat(c, details);
+        free(details);
+    }
+}

@@ -1,0 +1,87 @@
+/* connect.c: a worker's start against Redis: waiting for it, loading the
+ * Functions, learning the partition count and making the task streams and
+ * groups; and the signals that may stop it meanwhile, before its loop
+ * exists.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "duro/errno.h"
+#include "duro/log.h"
+#include "duro/redis.h"
+#include "worker_internal.h"
+
+/* early_stop is set by SIGTERM/SIGINT before the loop (and its own signal
+ * handling) exists: while connecting or waiting for Redis. */
+static volatile sig_atomic_t early_stop;
+
+static void on_early_signal(int sig)
+{
+    early_stop = 1;
+}
+
+void duro__catch_early_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_early_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+bool duro__early_stop(void)
+{
+    return early_stop != 0;
+}
+
+int duro__worker_connect(duro_worker *w, char *errbuf, size_t errsize)
+{
+    char err[256], last[256] = "";
+    int64_t backoff = 100;
+    while (!atomic_load(&w->stop_requested) && !early_stop) {
+        redisContext *c = NULL;
+        int rc = duro_redis_open(&w->url, 5000, &c, err, sizeof(err));
+        if (c) {
+            rc = duro_redis_setup(c,
+                                  w->partitions ? w->partitions
+                                                : DURO_PARTITIONS_ADOPT_OR_INIT,
+                                  &w->partitions, err, sizeof(err));
+            if (rc == 0) {
+                rc = duro__stream_keys_make(w);
+                if (rc) snprintf(err, sizeof(err), "%s", duro_strerror(rc));
+            }
+            if (rc == 0) {
+                rc = duro__groups_create(w, c);
+                if (rc) snprintf(err, sizeof(err), "%s", c->errstr);
+            }
+            redisFree(c);
+        }
+        if (rc == 0) return 0;
+        if (!duro_err_is_transient(rc) && rc != DURO_EREDIS) {
+            duro_error("REDIS FATAL addr=%s:%d err=%s: %s (not retrying)",
+                       w->url.host, w->url.port, duro_err_name(rc), err);
+            snprintf(errbuf, errsize, "redis %s:%d: %s", w->url.host,
+                     w->url.port, err);
+            return rc;
+        }
+        if (early_stop) break;
+        if (strcmp(err, last) != 0) {
+            duro_warn("REDIS-WAIT url=%s:%d err=\"%s\" (retrying)", w->url.host,
+                      w->url.port, err);
+            snprintf(last, sizeof(last), "%s", err);
+        }
+        sleep_ms(backoff);
+        backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+    }
+    snprintf(errbuf, errsize, "stopped before Redis answered");
+    return DURO_ECONN;
+}
