@@ -26,6 +26,7 @@
 #include "duro/metrics.h"
 #include "duro/retry.h"
 #include "commit.h"
+#include "duro/stream_fields.h"
 #include "worker_internal.h"
 
 #define RELEASE_TRIES 6 /* a refused hand-back: ~3s of backoff at most */
@@ -423,15 +424,15 @@ static bool copy_fields(duro_actx *c, const char *stream,
     const redisReply *f = entry->element[1];
     bool oom = false;
     c->entry = strdup(entry->element[0]->str);
-    c->id = duro__stream_field_dup(f, "id", &oom);
-    c->run = duro__stream_field_dup(f, "run", &oom);
-    c->seq = duro__stream_field_dup(f, "seq", &oom);
-    c->name = duro__stream_field_dup(f, "name", &oom);
-    c->wfqueue = duro__stream_field_dup(f, "wfqueue", &oom);
-    e->attempt = duro__stream_field_dup(f, "attempt", &oom);
-    e->input = duro__stream_field_dup(f, "input", &oom);
-    e->opts = duro__stream_field_dup(f, "opts", &oom);
-    e->details = duro__stream_field_dup(f, "details", &oom);
+    oom |= duro__stream_field_dup(f, "id", &c->id) != 0;
+    oom |= duro__stream_field_dup(f, "run", &c->run) != 0;
+    oom |= duro__stream_field_dup(f, "seq", &c->seq) != 0;
+    oom |= duro__stream_field_dup(f, "name", &c->name) != 0;
+    oom |= duro__stream_field_dup(f, "wfqueue", &c->wfqueue) != 0;
+    oom |= duro__stream_field_dup(f, "attempt", &e->attempt) != 0;
+    oom |= duro__stream_field_dup(f, "input", &e->input) != 0;
+    oom |= duro__stream_field_dup(f, "opts", &e->opts) != 0;
+    oom |= duro__stream_field_dup(f, "details", &e->details) != 0;
     const char *q = strstr(stream, ":act:");
     c->actqueue = strdup(q ? q + 5 : "");
     return !oom && c->entry && c->actqueue;

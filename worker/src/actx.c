@@ -18,6 +18,7 @@
 #include "duro/keys.h"
 #include "duro/log.h"
 #include "duro/retry.h"
+#include "duro/retry_policy.h"
 #include "worker_internal.h"
 
 /* ---- The context, as activity code sees it ---- */
@@ -108,41 +109,6 @@ void duro_actx_heartbeat(duro_actx *ctx, const cJSON *details)
 
 /* ---- The outcome ---- */
 
-static bool policy_lists(const cJSON *opts, const char *type)
-{
-    const cJSON *retry = cJSON_GetObjectItemCaseSensitive(opts, "retry");
-    const cJSON *nr =
-        cJSON_GetObjectItemCaseSensitive(retry, "nonRetryableErrorTypes");
-    const cJSON *it;
-    cJSON_ArrayForEach(it,
-                       nr) if (cJSON_IsString(it) && type &&
-                               strcmp(it->valuestring, type) == 0) return true;
-    return false;
-}
-
-/* retry_policy_from_json reads an activity's retry policy from its options
- * ({"retry": {...}}); the scheduler's reclaim has the same reading. */
-static void retry_policy_from_json(const cJSON *opts, duro_retry_policy *p)
-{
-    const cJSON *retry = cJSON_GetObjectItemCaseSensitive(opts, "retry");
-    *p = (duro_retry_policy){0};
-    p->initial_interval_ms = duro_json_int(retry, "initialIntervalMs", 0);
-    p->maximum_interval_ms = duro_json_int(retry, "maximumIntervalMs", 0);
-    p->max_attempts = (int)duro_json_int(retry, "maximumAttempts", 0);
-    const cJSON *bc =
-        cJSON_GetObjectItemCaseSensitive(retry, "backoffCoefficient");
-    p->backoff_coefficient = cJSON_IsNumber(bc) ? bc->valuedouble : 0;
-}
-
-static int64_t retry_delay(const duro_actx *c)
-{
-    duro_retry_policy p;
-    retry_policy_from_json(c->opts, &p);
-    bool non_retryable =
-        c->non_retryable || policy_lists(c->opts, c->fail_type);
-    return duro_retry_delay(&p, c->attempt, c->fail_type, non_retryable);
-}
-
 static char *failure_json(const duro_actx *c)
 {
     cJSON *f = cJSON_CreateObject();
@@ -179,7 +145,8 @@ int duro__actx_outcome(duro_actx *c, char **data, char **failure,
     }
     *failure = failure_json(c);
     if (!*failure) return DURO_ENOMEM;
-    *delay = retry_delay(c);
+    *delay = duro__retry_delay_of(c->opts, c->attempt, c->fail_type,
+                                  c->non_retryable);
     if (asprintf(data, "{\"seq\":%s,\"attempt\":%d,\"failure\":%s}", c->seq,
                  c->attempt, *failure) < 0) {
         free(*failure);

@@ -8,17 +8,8 @@
 #include <string.h>
 
 #include "duro/errno.h"
+#include "duro/hash.h"
 #include "worker_internal.h"
-
-static uint64_t hash_id(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
 
 int duro__cache_init(run_cache *c, int cap)
 {
@@ -33,7 +24,7 @@ int duro__cache_init(run_cache *c, int cap)
 
 static duro_wf **slot_of(run_cache *c, const char *id)
 {
-    duro_wf **s = &c->buckets[hash_id(id) & (c->nbuckets - 1)];
+    duro_wf **s = &c->buckets[duro__fnv1a64(id) & (c->nbuckets - 1)];
     while (*s && strcmp((*s)->id, id) != 0)
         s = &(*s)->hash_next;
     return s;

@@ -13,6 +13,7 @@
 #include "duro/json.h"
 #include "duro/keys.h"
 #include "duro/log.h"
+#include "duro/stream_fields.h"
 #include "worker_internal.h"
 
 #define REPLY_TTL_S 60
@@ -160,12 +161,14 @@ void duro__query_start(duro_worker *w, const char *stream,
     q->w = w;
     q->stream = strdup(stream);
     q->entry = strdup(entry->element[0]->str);
-    q->id = duro__stream_field_dup(f, "id", &oom);
-    q->run = duro__stream_field_dup(f, "run", &oom);
-    q->name = duro__stream_field_dup(f, "name", &oom);
-    q->reply = duro__stream_field_dup(f, "reply", &oom);
-    char *input = duro__stream_field_dup(f, "input", &oom);
-    char *deadline = duro__stream_field_dup(f, "deadline", &oom);
+    oom |= duro__stream_field_dup(f, "id", &q->id) != 0;
+    oom |= duro__stream_field_dup(f, "run", &q->run) != 0;
+    oom |= duro__stream_field_dup(f, "name", &q->name) != 0;
+    oom |= duro__stream_field_dup(f, "reply", &q->reply) != 0;
+    char *input = NULL;
+    oom |= duro__stream_field_dup(f, "input", &input) != 0;
+    char *deadline = NULL;
+    oom |= duro__stream_field_dup(f, "deadline", &deadline) != 0;
     if (oom || !q->stream || !q->entry) {
         duro_warn_limited(NULL, "QUERY-OOM stream=%s entry=%s", stream,
                           entry->element[0]->str);

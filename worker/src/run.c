@@ -5,20 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "duro/hash.h"
 #include "duro/log.h"
 #include "run.h"
-
-/* fnv1a hashes the run id into the seed of the run's deterministic random
- * numbers (common will hold the one copy; this is the worker's). */
-static uint64_t fnv1a(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
 
 duro_wf *duro__run_new(const char *id, const char *run, const char *type,
                        const char *queue, const cJSON *input,
@@ -36,7 +25,7 @@ duro_wf *duro__run_new(const char *id, const char *run, const char *type,
         return NULL;
     }
     wf->fn = fn;
-    wf->rng = fnv1a(run);
+    wf->rng = duro__fnv1a64(run); /* seeds the run's random numbers */
     return wf;
 }
 

@@ -26,6 +26,8 @@
 #include "duro/errno.h"
 #include "duro/keys.h"
 #include "duro/log.h"
+#include "duro/deadletter.h"
+#include "duro/stream_fields.h"
 #include "worker_internal.h"
 
 /* probe: one stream being checked. */
@@ -86,69 +88,21 @@ int duro__partition_of_key(const char *key)
     return p ? atoi(p + 2) : -1;
 }
 
-char *duro__stream_field_dup(const redisReply *fields, const char *name,
-                             bool *oom)
-{
-    const redisReply *v = duro_stream_field(fields, name);
-    if (!v || v->type != REDIS_REPLY_STRING) return NULL;
-    char *s = strdup(v->str);
-    if (!s) *oom = true;
-    return s;
-}
-
 static void ignore_reply(duro_aredis *r, redisReply *reply, void *arg) {}
-
-/* dead_letter_fields: an entry's fields as one JSON object (caller frees);
- * NULL when out of memory. */
-static char *dead_letter_fields(const redisReply *entry)
-{
-    cJSON *fields = cJSON_CreateObject();
-    if (!fields) return NULL;
-    if (entry->type == REDIS_REPLY_ARRAY && entry->elements == 2) {
-        const redisReply *f = entry->element[1];
-        for (size_t i = 0; f->type == REDIS_REPLY_ARRAY && i + 1 < f->elements;
-             i += 2)
-            if (f->element[i]->type == REDIS_REPLY_STRING &&
-                f->element[i + 1]->type == REDIS_REPLY_STRING)
-                cJSON_AddStringToObject(fields, f->element[i]->str,
-                                        f->element[i + 1]->str);
-    }
-    char *text = cJSON_PrintUnformatted(fields);
-    cJSON_Delete(fields);
-    return text;
-}
 
 void duro__dead_letter(duro_worker *w, const char *stream,
                        const redisReply *entry, const char *reason)
 {
     w->dead_letters++;
-    const char *eid = "";
-    if (entry->type == REDIS_REPLY_ARRAY && entry->elements == 2 &&
-        entry->element[0]->type == REDIS_REPLY_STRING)
-        eid = entry->element[0]->str;
-    char *text = dead_letter_fields(entry);
-    duro_warn("DEAD-LETTER stream=%s entry=%s reason=\"%s\"", stream, eid,
-              reason);
-    duro_argv a;
-    duro_argv_init(&a);
-    duro_argv_push(&a, "XADD");
-    duro_argv_push(&a, DURO_DEAD_KEY);
-    duro_argv_push(&a, "MAXLEN");
-    duro_argv_push(&a, "~");
-    duro_argv_push(&a, "10000");
-    duro_argv_push(&a, "*");
-    duro_argv_push(&a, "stream");
-    duro_argv_push(&a, stream);
-    duro_argv_push(&a, "entry");
-    duro_argv_push(&a, eid);
-    duro_argv_push(&a, "reason");
-    duro_argv_push(&a, reason);
-    duro_argv_push(&a, "fields");
-    duro_argv_push(&a, text ? text : "{}");
-    duro_aredis_command(w->cmd, ignore_reply, NULL, &a);
-    duro_argv_free(&a);
-    free(text);
-    if (*eid) duro__stream_ack_del(w, stream, eid);
+    const char *eid = NULL;
+    const redisReply *fields = NULL;
+    (void)duro__stream_entry(entry, &eid, &fields); /* any shape goes */
+    duro_argv cmds[DURO_DEAD_LETTER_CMDS];
+    int n = duro__dead_letter_cmds(cmds, stream, eid, fields, reason);
+    for (int i = 0; i < n; i++) {
+        duro_aredis_command(w->cmd, ignore_reply, NULL, &cmds[i]);
+        duro_argv_free(&cmds[i]);
+    }
 }
 
 void duro__stream_ack_del(duro_worker *w, const char *stream, const char *eid)

@@ -358,10 +358,6 @@ void duro__streams_check(duro_worker *w, bool all);
 void duro__streams_tick(duro_worker *w);
 /* duro__partition_of_key: the partition a key's hash tag names, or -1. */
 int duro__partition_of_key(const char *key);
-/* duro__stream_field_dup: a copy of an entry's string field (caller frees),
- * or NULL when absent; *oom is set when the copy failed. */
-char *duro__stream_field_dup(const redisReply *fields, const char *name,
-                             bool *oom);
 /* duro__dead_letter moves an entry that cannot be processed to
  * DURO_DEAD_KEY (capped) with the reason, and acks and deletes it. */
 void duro__dead_letter(duro_worker *w, const char *stream,
