@@ -272,6 +272,64 @@ static redisReply *fcall_terminate(wf *w)
     return fc_send(&f);
 }
 
+static redisReply *fcall_signal_with_start(wf *w, const char *cur_run)
+{
+    fcall f;
+    fc_begin(&f, "duro_signal_with_start");
+    fc_keys(&f, w->k.wf, w->k.hist, w->wft, w->k.timers, w->k.idx_open,
+            w->k.idx_closed, w->k.buf, w->k.pa, w->k.hist, NULL);
+    fc_args(&f, w->id, w->run, "order", "q", "{}", "{}", "0", "10000",
+            "{\"name\":\"poke\"}", cur_run, NULL);
+    return fc_send(&f);
+}
+
+/* fcall_act_complete: outcome "completed" or "failed"; no retry (-1). */
+static redisReply *fcall_act_complete(wf *w, const char *seq,
+                                      const char *attempt, const char *entry,
+                                      const char *outcome, const char *data)
+{
+    fcall f;
+    fc_begin(&f, "duro_act_complete");
+    fc_keys(&f, w->k.wf, w->k.hist, w->k.buf, w->wft, w->k.timers, w->k.pa,
+            w->act, w->k.idx_open, w->k.idx_closed, NULL);
+    fc_args(&f, w->run, seq, attempt, entry, outcome, data, "-1", "", NULL);
+    return fc_send(&f);
+}
+
+static redisReply *fcall_act_release(wf *w, const char *seq,
+                                     const char *attempt, const char *entry)
+{
+    fcall f;
+    fc_begin(&f, "duro_act_release");
+    fc_keys(&f, w->k.wf, w->k.hist, w->k.buf, w->wft, w->k.timers, w->k.pa,
+            w->act, NULL);
+    fc_args(&f, w->run, seq, attempt, entry, NULL);
+    return fc_send(&f);
+}
+
+/* fcall_act_timeout: no retry (-1). */
+static redisReply *fcall_act_timeout(wf *w, const char *seq,
+                                     const char *attempt, const char *entry,
+                                     const char *idle_ms)
+{
+    fcall f;
+    fc_begin(&f, "duro_act_timeout");
+    fc_keys(&f, w->k.wf, w->k.hist, w->k.buf, w->wft, w->k.timers, w->k.pa,
+            w->act, NULL);
+    fc_args(&f, w->run, seq, attempt, entry, idle_ms, "-1", NULL);
+    return fc_send(&f);
+}
+
+static redisReply *fcall_wft_timeout(wf *w, const char *token,
+                                     const char *entry, const char *idle_ms)
+{
+    fcall f;
+    fc_begin(&f, "duro_wft_timeout");
+    fc_keys(&f, w->k.wf, w->wft, w->k.timers, NULL);
+    fc_args(&f, w->run, token, entry, idle_ms, NULL);
+    return fc_send(&f);
+}
+
 /* ---- Checks ---- */
 
 static void ok(redisReply *rep, const char *what)
@@ -536,5 +594,135 @@ Test(lua_library, terminate_closes_the_run_and_moves_it_to_closed)
     cr_assert(strstr(event_types(w.k.hist), "WorkflowTerminated"), "%s",
               event_types(w.k.hist));
     error_starts(fcall_terminate(&w), "DURO_NOT_RUNNING");
+    duro_test_finish(&h);
+}
+
+/* with_activity: a started run whose first task scheduled activity 1
+ * (start-to-close 1 s); its task entry in act_entry. */
+static void with_activity(wf *w, const char *id, char *act_entry, size_t asize)
+{
+    char entry[64];
+    started(w, id, entry, sizeof(entry));
+    redisReply *g =
+        cmd("XGROUP", "CREATE", w->act, DURO_GROUP, "0", "MKSTREAM", NULL);
+    freeReplyObject(g);
+    const char *cmds[] = {"activity", "1",  "{\"seq\":1}", "9", "charge",
+                          "[5]",      "{}", "1000",        "0", "0"};
+    ok(fcall_wft_complete(w, "1", entry, "1", cmds, 10), "complete");
+    last_entry_field(w->act, "seq", act_entry, asize);
+    cr_assert(act_entry[0], "no activity task");
+}
+
+Test(lua_library, act_complete_resolves_the_attempt_and_wakes_the_run)
+{
+    wf w;
+    char act_entry[64];
+    with_activity(&w, "order-13", act_entry, sizeof(act_entry));
+    redisReply *rep = fcall_act_complete(&w, "1", "1", act_entry, "completed",
+                                         "{\"seq\":1,\"result\":5}");
+    cr_assert_neq(rep->type, REDIS_REPLY_ERROR, "%s", rep->str);
+    cr_assert_str_eq(rep->str, "resolved");
+    freeReplyObject(rep);
+    cr_assert_str_eq(event_types(w.k.hist),
+                     "WorkflowStarted WorkflowTaskCompleted ActivityScheduled "
+                     "ActivityCompleted");
+    cr_assert_str_eq(hget(w.k.pa, "1.attempt"), "");
+    cr_assert_str_eq(hget(w.k.wf, "token"), "2");
+    cr_assert_eq(count("XLEN", w.act), 0, "the task was not acknowledged");
+    /* the same completion again finds no attempt */
+    error_starts(fcall_act_complete(&w, "1", "1", act_entry, "completed", "{}"),
+                 "DURO_STALE");
+    duro_test_finish(&h);
+}
+
+Test(lua_library, act_complete_of_another_attempt_is_stale)
+{
+    wf w;
+    char act_entry[64];
+    with_activity(&w, "order-14", act_entry, sizeof(act_entry));
+    error_starts(fcall_act_complete(&w, "1", "2", act_entry, "completed", "{}"),
+                 "DURO_STALE");
+    cr_assert_str_eq(hget(w.k.pa, "1.attempt"), "1");
+    cr_assert_str_eq(event_types(w.k.hist),
+                     "WorkflowStarted WorkflowTaskCompleted ActivityScheduled");
+    duro_test_finish(&h);
+}
+
+Test(lua_library, act_release_puts_the_same_attempt_back)
+{
+    wf w;
+    char act_entry[64], again[64];
+    with_activity(&w, "order-15", act_entry, sizeof(act_entry));
+    redisReply *rep = fcall_act_release(&w, "1", "1", act_entry);
+    cr_assert_str_eq(rep->str, "released");
+    freeReplyObject(rep);
+    cr_assert_str_eq(last_entry_field(w.act, "seq", again, sizeof(again)), "1");
+    cr_assert_str_neq(again, act_entry);
+    cr_assert_eq(count("XLEN", w.act), 1);
+    cr_assert_str_eq(hget(w.k.pa, "1.attempt"), "1");
+    rep = fcall_act_release(&w, "1", "1", act_entry);
+    cr_assert_str_eq(rep->str, "orphan", "the old entry is no longer it");
+    freeReplyObject(rep);
+    duro_test_finish(&h);
+}
+
+Test(lua_library, act_timeout_tells_alive_from_timed_out)
+{
+    wf w;
+    char act_entry[64];
+    with_activity(&w, "order-16", act_entry, sizeof(act_entry));
+    redisReply *rep = fcall_act_timeout(&w, "1", "1", act_entry, "10");
+    cr_assert_str_eq(rep->str, "alive");
+    freeReplyObject(rep);
+    rep = fcall_act_timeout(&w, "1", "1", act_entry, "5000");
+    cr_assert_str_eq(rep->str, "timedout");
+    freeReplyObject(rep);
+    cr_assert_str_eq(event_types(w.k.hist),
+                     "WorkflowStarted WorkflowTaskCompleted ActivityScheduled "
+                     "ActivityTimedOut");
+    rep = fcall_act_timeout(&w, "1", "1", act_entry, "5000");
+    cr_assert_str_eq(rep->str, "orphan");
+    freeReplyObject(rep);
+    duro_test_finish(&h);
+}
+
+Test(lua_library, wft_timeout_reissues_the_task_with_a_new_token)
+{
+    wf w;
+    char entry[64], again[64];
+    started(&w, "order-17", entry, sizeof(entry));
+    redisReply *rep = fcall_wft_timeout(&w, "1", entry, "10");
+    cr_assert_str_eq(rep->str, "alive");
+    freeReplyObject(rep);
+    rep = fcall_wft_timeout(&w, "1", entry, "20000");
+    cr_assert_str_eq(rep->str, "timedout");
+    freeReplyObject(rep);
+    cr_assert_str_eq(hget(w.k.wf, "token"), "2");
+    cr_assert_str_eq(hget(w.k.wf, "wft_timeouts"), "1:2");
+    cr_assert_str_eq(last_entry_field(w.wft, "token", again, sizeof(again)),
+                     "2");
+    cr_assert_str_eq(hget(w.k.wf, "wft_entry"), again);
+    rep = fcall_wft_timeout(&w, "1", entry, "20000");
+    cr_assert_str_eq(rep->str, "orphan");
+    freeReplyObject(rep);
+    duro_test_finish(&h);
+}
+
+Test(lua_library, signal_with_start_starts_then_signals)
+{
+    wf w;
+    wf_init(&w, "order-18", "run-1");
+    redisReply *rep = fcall_signal_with_start(&w, "");
+    cr_assert_eq(rep->type, REDIS_REPLY_ARRAY, "%s", rep->str);
+    cr_assert_str_eq(rep->element[0]->str, "run-1");
+    cr_assert_str_eq(rep->element[1]->str, "started");
+    freeReplyObject(rep);
+    cr_assert_str_eq(event_types(w.k.hist), "WorkflowStarted SignalReceived");
+    rep = fcall_signal_with_start(&w, "run-1");
+    cr_assert_eq(rep->type, REDIS_REPLY_ARRAY, "%s", rep->str);
+    cr_assert_str_eq(rep->element[1]->str, "signaled");
+    freeReplyObject(rep);
+    cr_assert_str_eq(hget(w.k.wf, "bufn"), "1", "the task is still out");
+    error_starts(fcall_signal_with_start(&w, "run-0"), "DURO_STALE");
     duro_test_finish(&h);
 }
