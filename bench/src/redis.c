@@ -140,17 +140,20 @@ int bench_info_read(bench *b, bench_info *out)
         return -1;
     }
     const char *s = r->str, *v;
-    if ((v = info_field(s, "used_cpu_sys"))) out->cpu_ms += atof(v) * 1000;
-    if ((v = info_field(s, "used_cpu_user"))) out->cpu_ms += atof(v) * 1000;
+    if ((v = info_field(s, "used_cpu_sys")))
+        out->cpu_ms += strtod(v, NULL) * 1000;
+    if ((v = info_field(s, "used_cpu_user")))
+        out->cpu_ms += strtod(v, NULL) * 1000;
     if ((v = info_field(s, "total_commands_processed")))
-        out->processed = atoll(v);
-    if ((v = info_field(s, "used_memory"))) out->used_memory = atoll(v);
+        out->processed = strtoll(v, NULL, 10);
+    if ((v = info_field(s, "used_memory")))
+        out->used_memory = strtoll(v, NULL, 10);
     for (const char *p = s; (p = strstr(p, "\ncmdstat_")); p++) {
         const char *name = p + 9;
         const char *colon = strchr(name, ':');
         const char *calls = colon ? strstr(colon, "calls=") : NULL;
         if (!calls) break;
-        long long n = atoll(calls + 6);
+        long long n = strtoll(calls + 6, NULL, 10);
         out->calls += n;
         if (out->ncmds < 128) {
             int len = (int)(colon - name);

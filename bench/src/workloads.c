@@ -273,7 +273,7 @@ int bench_throughput(bench *b, int w, cJSON *out)
             "ms/wf, scheduler CPU %.0f ms\n",
             w, n, acts, wall, wfs, acts_s, p50, p99,
             (double)(started - t->start_us[0]) / 1e6, cpu_wf, calls_wf, proc_wf,
-            mem_wf, hwm / 1024.0, wcpu / n, scpu);
+            mem_wf, (double)hwm / 1024.0, wcpu / n, scpu);
         printf("  redis calls/wf by command: %s\n", top);
         cJSON_AddNumberToObject(out, "workers", w);
         cJSON_AddNumberToObject(out, "workflows", n);
@@ -309,7 +309,7 @@ int bench_throughput(bench *b, int w, cJSON *out)
         snprintf(fig, sizeof(fig), "redis memory per wf (W=%d)", w);
         bench_figure(b, fig, "B", NULL, 0, mem_wf);
         snprintf(fig, sizeof(fig), "worker peak RSS (W=%d)", w);
-        bench_figure(b, fig, "MB", NULL, 0, hwm / 1024.0);
+        bench_figure(b, fig, "MB", NULL, 0, (double)hwm / 1024.0);
     }
     if (rc == 0 && bench_verify(b, t, n, "{\"done\":3}") > 0) rc = -1;
     bench_procs_stop(b);
@@ -389,8 +389,8 @@ static int64_t redis_time_ms(bench *b)
     redisReply *r = bench_redis_cmd(b, "TIME");
     int64_t ms = 0;
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2)
-        ms =
-            atoll(r->element[0]->str) * 1000 + atoll(r->element[1]->str) / 1000;
+        ms = strtoll(r->element[0]->str, NULL, 10) * 1000 +
+             strtoll(r->element[1]->str, NULL, 10) / 1000;
     freeReplyObject(r);
     return ms;
 }
@@ -638,7 +638,8 @@ int bench_replay(bench *b, cJSON *out)
         duro_wf_keys k;
         duro_wf_keys_init(&k, b->partitions, "rl-0", NULL);
         redisReply *r = bench_redis_cmd(b, "HGET %s hlen", k.wf);
-        hlen = r && r->type == REDIS_REPLY_STRING ? atoll(r->str) : -1;
+        hlen =
+            r && r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : -1;
         freeReplyObject(r);
         /* a fresh worker: its cache is empty, every query replays */
         rc = procs_start(b, 1, 20000, false);
@@ -721,8 +722,8 @@ int bench_cache(bench *b, cJSON *out)
         printf("cache: %d sleeper runs cached and blocked on a timer, 1 "
                "worker: RSS %.1f MB (target < 300; idle worker %.1f MB, "
                "%.1f KB per run), peak %.1f MB\n",
-               n, rss / 1024.0, base_kb / 1024.0, (double)(rss - base_kb) / n,
-               hwm / 1024.0);
+               n, (double)rss / 1024.0, (double)base_kb / 1024.0,
+               (double)(rss - base_kb) / n, (double)hwm / 1024.0);
         cJSON_AddNumberToObject(out, "runs", n);
         cJSON_AddNumberToObject(out, "worker_rss_kb", (double)rss);
         cJSON_AddNumberToObject(out, "worker_idle_rss_kb", (double)base_kb);
@@ -730,7 +731,7 @@ int bench_cache(bench *b, cJSON *out)
         cJSON_AddNumberToObject(out, "worker_peak_rss_kb", (double)hwm);
         char fig[64];
         snprintf(fig, sizeof(fig), "worker RSS, %d cached runs", n);
-        bench_figure(b, fig, "MB", "<", 300, rss / 1024.0);
+        bench_figure(b, fig, "MB", "<", 300, (double)rss / 1024.0);
     }
     bench_procs_stop(b);
     bench_track_free(t);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "duro/alloc.h"
 #include "duro/log.h"
 #include "duro/redis.h"
 
@@ -15,10 +16,10 @@ void duro_argv_init(duro_argv *a)
 void duro_argv_free(duro_argv *a)
 {
     for (int i = 0; i < a->nowned; i++)
-        free(a->owned[i]);
-    free(a->owned);
-    free(a->argv);
-    free(a->lens);
+        duro_free(a->owned[i]);
+    duro_free(a->owned);
+    duro_free(a->argv);
+    duro_free(a->lens);
     memset(a, 0, sizeof(*a));
 }
 
@@ -26,7 +27,7 @@ void duro_argv_free(duro_argv *a)
  * useful way for the callers, so it aborts like any broken invariant. */
 static void *xrealloc(void *p, size_t n)
 {
-    void *q = realloc(p, n);
+    void *q = duro_realloc(p, n);
     duro_assert(q != NULL);
     return q;
 }

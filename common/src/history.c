@@ -114,8 +114,13 @@ int duro_event_decode(const redisReply *entry, duro_event *out, char *err,
     if (!data) return bad(err, errsize, id, "no data");
     cJSON *json;
     char jerr[96];
-    if (duro_json_parse(data->str, (size_t)data->len, (size_t)-1, &json, jerr,
-                        sizeof(jerr))) {
+    int jrc = duro_json_parse(data->str, (size_t)data->len, (size_t)-1, &json,
+                              jerr, sizeof(jerr));
+    if (jrc == DURO_ENOMEM) {
+        bad(err, errsize, id, "out of memory");
+        return DURO_ENOMEM;
+    }
+    if (jrc) {
         char why[128];
         snprintf(why, sizeof(why), "data: %s", jerr);
         return bad(err, errsize, id, why);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc_internal.h"
 #include "duro/errno.h"
 #include "duro/json.h"
 
@@ -22,7 +23,12 @@ int duro_json_parse(const char *s, size_t len, size_t max, cJSON **out,
         return DURO_EJSON;
     }
     const char *end = NULL;
+    unsigned long failed = duro__alloc_failures();
     cJSON *v = cJSON_ParseWithLengthOpts(s, len, &end, 0);
+    if (!v && duro__alloc_failures() != failed) {
+        if (err && errsize) snprintf(err, errsize, "out of memory");
+        return DURO_ENOMEM;
+    }
     if (!v) {
         if (err && errsize) {
             const char *at = cJSON_GetErrorPtr();

@@ -173,20 +173,11 @@ typedef struct {
 
 static limit_slot slots[DURO_LOG_LIMIT_KEYS];
 static int64_t limit_ms = DURO_LOG_LIMIT_MS;
-static int64_t (*limit_clock)(void) = duro_mono_ms;
 
 void duro_log_set_limit_interval(int64_t ms)
 {
     pthread_mutex_lock(&lock);
     limit_ms = ms > 0 ? ms : DURO_LOG_LIMIT_MS;
-    pthread_mutex_unlock(&lock);
-}
-
-void duro_log_set_clock(int64_t (*mono_ms)(void))
-{
-    pthread_mutex_lock(&lock);
-    limit_clock = mono_ms ? mono_ms : duro_mono_ms;
-    memset(slots, 0, sizeof(slots));
     pthread_mutex_unlock(&lock);
 }
 
@@ -242,7 +233,7 @@ void duro_log_limited(duro_log_level l, const char *key, const char *fmt, ...)
     size_t klen = key ? strlen(key) : tag_len(msg);
     pthread_mutex_lock(&lock);
     limit_slot *s = slot_for(key ? key : msg, klen);
-    int64_t now = limit_clock();
+    int64_t now = duro_mono_ms();
     s->level = level_index(l);
     if (s->written_ms != INT64_MIN && now - s->written_ms < limit_ms) {
         s->held++;
@@ -269,7 +260,7 @@ void duro_log_limited(duro_log_level l, const char *key, const char *fmt, ...)
 void duro_log_limited_flush(void)
 {
     pthread_mutex_lock(&lock);
-    int64_t now = limit_clock();
+    int64_t now = duro_mono_ms();
     for (int i = 0; i < DURO_LOG_LIMIT_KEYS; i++) {
         limit_slot *s = &slots[i];
         if (!s->key[0] || !s->held || now - s->written_ms < limit_ms) continue;

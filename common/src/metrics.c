@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "duro/alloc.h"
 #include "duro/errno.h"
 #include "duro/metrics.h"
 
@@ -62,7 +63,7 @@ struct duro_metrics {
 
 duro_metrics *duro_metrics_new(void)
 {
-    duro_metrics *m = calloc(1, sizeof(*m));
+    duro_metrics *m = duro_calloc(1, sizeof(*m));
     if (!m) return NULL;
     pthread_mutex_init(&m->mu, NULL);
     pthread_mutex_init(&m->render_mu, NULL);
@@ -76,17 +77,17 @@ void duro_metrics_free(duro_metrics *m)
         family *f = &m->fams[i];
         for (series *s = f->head, *next; s; s = next) {
             next = s->next;
-            free(s->labels);
-            free(s);
+            duro_free(s->labels);
+            duro_free(s);
         }
-        free(f->name);
-        free(f->help);
+        duro_free(f->name);
+        duro_free(f->help);
     }
-    free(m->fams);
-    free(m->hooks);
+    duro_free(m->fams);
+    duro_free(m->hooks);
     pthread_mutex_destroy(&m->mu);
     pthread_mutex_destroy(&m->render_mu);
-    free(m);
+    duro_free(m);
 }
 
 static duro_metrics *default_registry;
@@ -140,7 +141,7 @@ static family *get_family(duro_metrics *m, const char *name, enum mtype type,
     }
     if (m->nfams == m->capfams) {
         int cap = m->capfams ? m->capfams * 2 : 16;
-        family *n = realloc(m->fams, (size_t)cap * sizeof(*n));
+        family *n = duro_realloc(m->fams, (size_t)cap * sizeof(*n));
         if (!n) {
             *rc = DURO_ENOMEM;
             return NULL;
@@ -150,7 +151,7 @@ static family *get_family(duro_metrics *m, const char *name, enum mtype type,
     }
     f = &m->fams[m->nfams];
     memset(f, 0, sizeof(*f));
-    if (!(f->name = strdup(name))) {
+    if (!(f->name = duro_alloc_strdup(name))) {
         *rc = DURO_ENOMEM;
         return NULL;
     }
@@ -164,9 +165,9 @@ static series *get_series(family *f, const char *labels, int *rc)
     if (!labels) labels = "";
     for (series *s = f->head; s; s = s->next)
         if (strcmp(s->labels, labels) == 0) return s;
-    series *s = calloc(1, sizeof(*s));
-    if (!s || !(s->labels = strdup(labels))) {
-        free(s);
+    series *s = duro_calloc(1, sizeof(*s));
+    if (!s || !(s->labels = duro_alloc_strdup(labels))) {
+        duro_free(s);
         *rc = DURO_ENOMEM;
         return NULL;
     }
@@ -193,18 +194,18 @@ int duro_metrics_describe(duro_metrics *m, const char *name, const char *type,
 {
     enum mtype t;
     if (!m || parse_type(type, &t)) return DURO_EINVAL;
-    char *h = strdup(help ? help : "");
+    char *h = duro_alloc_strdup(help ? help : "");
     if (!h) return DURO_ENOMEM;
     int rc = 0;
     pthread_mutex_lock(&m->mu);
     family *f = get_family(m, name, t, &rc);
     if (f) {
-        free(f->help);
+        duro_free(f->help);
         f->help = h;
         h = NULL;
     }
     pthread_mutex_unlock(&m->mu);
-    free(h);
+    duro_free(h);
     return rc;
 }
 
@@ -286,7 +287,7 @@ int duro_metrics_on_render(duro_metrics *m, duro_metrics_render_cb cb,
     pthread_mutex_lock(&m->mu);
     if (m->nhooks == m->caphooks) {
         int cap = m->caphooks ? m->caphooks * 2 : 4;
-        hook *n = realloc(m->hooks, (size_t)cap * sizeof(*n));
+        hook *n = duro_realloc(m->hooks, (size_t)cap * sizeof(*n));
         if (n) {
             m->hooks = n;
             m->caphooks = cap;
@@ -321,12 +322,12 @@ static void run_hooks(duro_metrics *m)
 {
     pthread_mutex_lock(&m->mu);
     int n = m->nhooks;
-    hook *copy = n ? malloc((size_t)n * sizeof(*copy)) : NULL;
+    hook *copy = n ? duro_malloc((size_t)n * sizeof(*copy)) : NULL;
     if (copy) memcpy(copy, m->hooks, (size_t)n * sizeof(*copy));
     pthread_mutex_unlock(&m->mu);
     for (int i = 0; copy && i < n; i++)
         copy[i].cb(m, copy[i].arg);
-    free(copy);
+    duro_free(copy);
 }
 
 /* ---- Text format ---- */
@@ -359,7 +360,7 @@ static void buf_printf(buf *b, const char *fmt, ...)
             return;
         }
         size_t cap = (b->cap + (size_t)n + 1) * 2;
-        char *s = realloc(b->s, cap);
+        char *s = duro_realloc(b->s, cap);
         if (!s) {
             b->failed = 1;
             return;
@@ -442,7 +443,7 @@ char *duro_metrics_render(duro_metrics *m)
     pthread_mutex_unlock(&m->mu);
     pthread_mutex_unlock(&m->render_mu);
     if (b.failed) {
-        free(b.s);
+        duro_free(b.s);
         return NULL;
     }
     return b.s;

@@ -82,8 +82,10 @@ static cJSON *fanout(duro_wf *wf, const cJSON *input)
     if (count < 0)
         return duro_fail(wf, "InvalidInput", "\"activities\" must be 0..%d",
                          MAX_ACTIVITIES);
-    duro_future **fs =
-        duro_alloc(wf, (size_t)(count ? count : 1) * sizeof(*fs));
+    size_t nfs = (size_t)(count ? count : 1);
+    /* an array of pointers, so sizeof(*fs) is meant */
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression) */
+    duro_future **fs = duro_alloc(wf, nfs * sizeof(*fs));
     duro_activity_opts opts = {.start_to_close_ms = duro_seconds(30)};
     for (int i = 0; i < count; i++) {
         cJSON *in = cJSON_CreateNumber(i);

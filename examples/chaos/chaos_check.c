@@ -134,7 +134,7 @@ static long long unplanned_runs(const checker *k, const char *id, int64_t seq,
     long long n = 0;
     for (; lo < k->nexec && strncmp(k->exec[lo], prefix, (size_t)plen) == 0;
          lo++)
-        if (atoll(k->exec[lo] + plen) > fails) n++;
+        if (strtoll(k->exec[lo] + plen, NULL, 10) > fails) n++;
     return n > 1 ? n - 1 : 0;
 }
 
@@ -405,8 +405,8 @@ static void check_workflow(checker *k, int i)
         const char *hlen = hash_get(h, "hlen");
         int before = k->reports[R_DUP];
         bool closed = status && strcmp(status, "RUNNING") != 0;
-        if (check_history(k, id, &wk, hlen ? atoll(hlen) : -1, &p, closed) !=
-            0) {
+        if (check_history(k, id, &wk, hlen ? strtoll(hlen, NULL, 10) : -1, &p,
+                          closed) != 0) {
             if (k->reports[R_DUP] > before)
                 k->duplicated++;
             else
@@ -583,7 +583,7 @@ int main(int argc, char **argv)
             a.seed = strtoull(optarg, NULL, 10);
             break;
         case 'n':
-            a.workflows = atoi(optarg);
+            a.workflows = (int)strtol(optarg, NULL, 10);
             break;
         case 'S':
             bad |= duration_arg(optarg, &a.spread_ms);
@@ -595,16 +595,16 @@ int main(int argc, char **argv)
             bad |= duration_arg(optarg, &a.settle_ms);
             break;
         case 'k':
-            a.kills = atoi(optarg);
+            a.kills = (int)strtol(optarg, NULL, 10);
             break;
         case 'R':
-            a.redis_restarts = atoi(optarg);
+            a.redis_restarts = (int)strtol(optarg, NULL, 10);
             break;
         case 'w':
             a.wall = optarg;
             break;
         case 'c':
-            a.crashes = atoi(optarg);
+            a.crashes = (int)strtol(optarg, NULL, 10);
             break;
         case 'h':
             usage(stdout);

@@ -60,7 +60,7 @@ int chaos_partitions(redisContext *c)
 {
     redisReply *r = redisCommand(c, "HGET %s partitions", DURO_META_KEY);
     int n = -1;
-    if (r && r->type == REDIS_REPLY_STRING) n = atoi(r->str);
+    if (r && r->type == REDIS_REPLY_STRING) n = (int)strtol(r->str, NULL, 10);
     if (r) freeReplyObject(r);
     return n;
 }

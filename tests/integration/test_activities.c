@@ -110,7 +110,7 @@ static const char *stopped_line(const duro_test_child *ch)
 static long long field(const char *line, const char *name)
 {
     const char *p = strstr(line, name);
-    return p ? atoll(p + strlen(name)) : -1;
+    return p ? strtoll(p + strlen(name), NULL, 10) : -1;
 }
 
 /* One worker runs a workflow start to end from its cache: the history is

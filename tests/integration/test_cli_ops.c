@@ -51,7 +51,7 @@ static pid_t read_log_pid(const char *dir, const char *tag)
     pid_t found = 0;
     while (f && !found && fgets(line, sizeof(line), f)) {
         const char *p = strstr(line, tag);
-        if (p) found = (pid_t)atoi(p + strlen(tag));
+        if (p) found = (pid_t)strtol(p + strlen(tag), NULL, 10);
     }
     if (f) fclose(f);
     return found;

@@ -78,7 +78,8 @@ Test(crash, sigkill_worker_midway_every_workflow_completes_once)
         const cJSON *e;
         cJSON_ArrayForEach(e, hist)
         {
-            if (strcmp(duro_test_str(e, "type"), "ActivityCompleted")) continue;
+            if (strcmp(duro_test_str(e, "type"), "ActivityCompleted") != 0)
+                continue;
             int seq = (int)duro_test_num(duro_test_event_data(e), "seq", 0);
             cr_assert(seq >= 1 && seq <= 3, "%s: seq %d", id, seq);
             cr_assert_eq(seen[seq]++, 0, "%s: activity %d completed twice", id,

@@ -41,7 +41,8 @@ Test(fanout, ten_activities_await_all)
     const cJSON *e;
     cJSON_ArrayForEach(e, hist)
     {
-        if (strcmp(duro_test_str(e, "type"), "ActivityCompleted")) continue;
+        if (strcmp(duro_test_str(e, "type"), "ActivityCompleted") != 0)
+            continue;
         int seq = (int)duro_test_num(duro_test_event_data(e), "seq", 0);
         cr_assert(seq >= 1 && seq <= 10, "seq %d", seq);
         seen[seq]++;

@@ -594,7 +594,7 @@ static long long used_memory(redisContext *r)
     redisReply *rep = cmd(r, "INFO", "memory", NULL);
     const char *p = strstr(rep->str, "used_memory:");
     cr_assert(p);
-    long long n = atoll(p + strlen("used_memory:"));
+    long long n = strtoll(p + strlen("used_memory:"), NULL, 10);
     freeReplyObject(rep);
     return n;
 }
@@ -635,7 +635,7 @@ Test(functions_atomic, out_of_memory_refuses_a_call_whole)
     run_ok(s.r, "CONFIG", "SET", "maxmemory", "0", NULL);
     char limit[32];
     long long base = used_memory(s.r);
-    snprintf(limit, sizeof(limit), "%lld", base + 5632 * 1024);
+    snprintf(limit, sizeof(limit), "%lld", base + 5632LL * 1024);
     run_ok(s.r, "CONFIG", "SET", "maxmemory", limit, NULL);
     size_t big = 2 * 1024 * 1024 - 64;
     char *input = malloc(big + 3);
@@ -650,7 +650,8 @@ Test(functions_atomic, out_of_memory_refuses_a_call_whole)
                  rep->str ? rep->str : "?");
     freeReplyObject(rep);
     free(input);
-    cr_assert_gt(used_memory(s.r), atoll(limit), "the call stayed under");
+    cr_assert_gt(used_memory(s.r), strtoll(limit, NULL, 10),
+                 "the call stayed under");
     rep = cmd(s.r, "HSTRLEN", s.k.pa, "2.input", NULL);
     cr_assert_eq(rep->integer, (long long)big + 2);
     freeReplyObject(rep);

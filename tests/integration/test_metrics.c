@@ -46,7 +46,8 @@ static int http_get(int port, const char *path, char *buf, size_t size)
     buf[got] = '\0';
     close(fd);
     int status = -1;
-    sscanf(buf, "HTTP/%*s %d", &status);
+    const char *sp = strncmp(buf, "HTTP/", 5) == 0 ? strchr(buf, ' ') : NULL;
+    if (sp) status = (int)strtol(sp + 1, NULL, 10);
     return status;
 }
 
@@ -61,7 +62,7 @@ static double metric_sum(const char *text, const char *name)
             continue;
         const char *v = strchr(l, ' ');
         const char *nl = strchr(l, '\n');
-        if (v && (!nl || v < nl)) sum += atof(v + 1);
+        if (v && (!nl || v < nl)) sum += strtod(v + 1, NULL);
     }
     return sum;
 }

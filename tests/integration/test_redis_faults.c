@@ -65,7 +65,7 @@ static long long error_count(const char *word)
     snprintf(key, sizeof(key), "errorstat_%s:count=", word);
     if (rep && rep->type == REDIS_REPLY_STRING) {
         const char *p = strstr(rep->str, key);
-        if (p) n = atoll(p + strlen(key));
+        if (p) n = strtoll(p + strlen(key), NULL, 10);
     }
     freeReplyObject(rep);
     redisFree(r);
@@ -336,7 +336,8 @@ static int http_get(int port, const char *path, char *buf, size_t size)
     buf[got] = '\0';
     close(fd);
     int status = -1;
-    sscanf(buf, "HTTP/%*s %d", &status);
+    const char *sp = strncmp(buf, "HTTP/", 5) == 0 ? strchr(buf, ' ') : NULL;
+    if (sp) status = (int)strtol(sp + 1, NULL, 10);
     return status;
 }
 
@@ -347,7 +348,7 @@ static double broken_gauge(int port)
     if (http_get(port, "/metrics", body, sizeof(body)) != 200) return -1;
     const char *l = strstr(body, "\nduro_worker_broken_streams");
     const char *v = l ? strchr(l + 1, ' ') : NULL;
-    return v ? atof(v + 1) : -1;
+    return v ? strtod(v + 1, NULL) : -1;
 }
 
 static bool key_is_stream(redisContext *r, const char *key)

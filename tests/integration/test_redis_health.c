@@ -102,7 +102,9 @@ static int http_get(int port, const char *path)
         ssize_t got = read(fd, buf, sizeof(buf) - 1);
         if (got > 0) {
             buf[got] = '\0';
-            sscanf(buf, "HTTP/%*s %d", &status);
+            const char *sp =
+                strncmp(buf, "HTTP/", 5) == 0 ? strchr(buf, ' ') : NULL;
+            if (sp) status = (int)strtol(sp + 1, NULL, 10);
         }
     }
     close(fd);

@@ -342,8 +342,8 @@ static char *field(task_holder *t, const char *name)
 static long long redis_ms(task_holder *t)
 {
     redisReply *rep = run_cmd(t->r, "TIME", NULL);
-    long long ms =
-        atoll(rep->element[0]->str) * 1000 + atoll(rep->element[1]->str) / 1000;
+    long long ms = strtoll(rep->element[0]->str, NULL, 10) * 1000 +
+                   strtoll(rep->element[1]->str, NULL, 10) / 1000;
     freeReplyObject(rep);
     return ms;
 }
@@ -356,12 +356,12 @@ static void fire_backoff_timer(task_holder *t, long long before,
 {
     char member[512];
     char *tok = field(t, "token");
-    duro_timer_member(member, sizeof(member), 'w', t->run, atoll(tok), 0,
-                      "test", "-", "lost");
+    duro_timer_member(member, sizeof(member), 'w', t->run,
+                      strtoll(tok, NULL, 10), 0, "test", "-", "lost");
     free(tok);
     redisReply *rep = run_cmd(t->r, "ZSCORE", t->k.timers, member, NULL);
     cr_assert_eq(rep->type, REDIS_REPLY_STRING, "no backoff timer %s", member);
-    long long due = atoll(rep->str);
+    long long due = strtoll(rep->str, NULL, 10);
     freeReplyObject(rep);
     cr_assert_geq(due - before, delay_ms);
     cr_assert_leq(due - redis_ms(t), delay_ms);

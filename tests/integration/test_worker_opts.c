@@ -49,7 +49,8 @@ static int http_get(int port, const char *path, char *buf, size_t size)
     buf[got] = '\0';
     close(fd);
     int status = -1;
-    sscanf(buf, "HTTP/%*s %d", &status);
+    const char *sp = strncmp(buf, "HTTP/", 5) == 0 ? strchr(buf, ' ') : NULL;
+    if (sp) status = (int)strtol(sp + 1, NULL, 10);
     return status;
 }
 

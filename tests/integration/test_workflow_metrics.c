@@ -50,7 +50,8 @@ static int http_get(int port, const char *path, char *buf, size_t size)
     buf[got] = '\0';
     close(fd);
     int status = -1;
-    sscanf(buf, "HTTP/%*s %d", &status);
+    const char *sp = strncmp(buf, "HTTP/", 5) == 0 ? strchr(buf, ' ') : NULL;
+    if (sp) status = (int)strtol(sp + 1, NULL, 10);
     return status;
 }
 
@@ -60,7 +61,7 @@ static double sample(const char *body, const char *name, const char *labels)
     char key[512];
     snprintf(key, sizeof(key), "\n%s{%s} ", name, labels);
     const char *p = strstr(body, key);
-    return p ? atof(p + strlen(key)) : -1;
+    return p ? strtod(p + strlen(key), NULL) : -1;
 }
 
 static pid_t spawn_with_metrics(const char *prog, int *port)

@@ -275,8 +275,8 @@ static cJSON *wf_stall(duro_wf *wf, const cJSON *input)
 {
     const char *stall = getenv("DURO_TEST_STALL_MS");
     if (stall && !duro_is_replaying(wf)) {
-        struct timespec ts = {atoi(stall) / 1000,
-                              (atoi(stall) % 1000) * 1000000L};
+        struct timespec ts = {(int)strtol(stall, NULL, 10) / 1000,
+                              ((int)strtol(stall, NULL, 10) % 1000) * 1000000L};
         nanosleep(&ts, NULL);
     }
     duro_activity_opts o = quick_opts();
@@ -292,7 +292,7 @@ static cJSON *wf_stall(duro_wf *wf, const cJSON *input)
 static cJSON *wf_versioned(duro_wf *wf, const cJSON *input)
 {
     const char *variant = getenv("DURO_TEST_VARIANT");
-    int v = variant ? atoi(variant) : 1;
+    int v = variant ? (int)strtol(variant, NULL, 10) : 1;
     duro_activity_opts o = quick_opts();
     if (v == 2 && duro_get_version(wf, "add-one", DURO_DEFAULT_VERSION, 1) == 1)
         duro_activity(wf, "add_one", NULL, &o);

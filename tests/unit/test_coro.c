@@ -28,7 +28,7 @@ static void ping(void *arg)
 {
     trace *t = arg;
     for (int i = 0; i < 3; i++) {
-        note(t, 'a' + i);
+        note(t, (char)('a' + i));
         duro__coro_yield();
     }
     note(t, 'z');
@@ -43,7 +43,7 @@ Test(coro, ping_pong_ordering)
     cr_assert_not(duro__coro_done(c));
     for (int i = 0; i < 3; i++) {
         duro__coro_resume(c);
-        note(&t, '0' + i);
+        note(&t, (char)('0' + i));
         cr_assert_not(duro__coro_done(c));
     }
     duro__coro_resume(c);
@@ -191,7 +191,7 @@ Test(coro, custom_stack_size)
     int n = 3000; /* ~900 KiB */
     duro__coro *c;
 
-    cr_assert_eq(duro__coro_new(&c, 2u * 1024 * 1024, deep, &n), 0);
+    cr_assert_eq(duro__coro_new(&c, (size_t)2 * 1024 * 1024, deep, &n), 0);
     duro__coro_resume(c);
     cr_assert(duro__coro_done(c));
     cr_assert_eq(n, 3000);
@@ -257,12 +257,13 @@ Test(coro, a_bigger_stack_fits_the_big_frame)
     int out = 0;
     duro__coro *c;
 
-    cr_assert_eq(duro__coro_new(&c, 2u * 1024 * 1024, big_frame, &out), 0);
+    cr_assert_eq(duro__coro_new(&c, (size_t)2 * 1024 * 1024, big_frame, &out),
+                 0);
     duro__coro_resume(c);
     cr_assert_not(duro__coro_overflowed(c));
     cr_assert(duro__coro_done(c));
     cr_assert_eq(out, 1);
-    cr_assert_geq(duro__coro_stack_size(c), 2u * 1024 * 1024);
+    cr_assert_geq(duro__coro_stack_size(c), (size_t)2 * 1024 * 1024);
     duro__coro_free(c);
 }
 
@@ -275,6 +276,8 @@ static void overflow_in_libc(void *arg)
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     volatile char here = 0;
     uintptr_t top = ((uintptr_t)&here + page - 1) / page * page;
+    /* an address computed on purpose: the guard page below this stack */
+    /* NOLINTNEXTLINE(performance-no-int-to-ptr) */
     char *guard = (char *)(top - *(size_t *)arg - page);
     volatile size_t n = 64;
     memset(guard + 128, (int)here, n);
@@ -283,7 +286,7 @@ static void overflow_in_libc(void *arg)
 Test(coro, overflow_inside_libc_is_fatal, .signal = SIGSEGV)
 {
     duro__coro *c;
-    size_t size = DURO__CORO_STACK_MIN;
+    size_t size = (size_t)DURO__CORO_STACK_MIN;
 
     /* what the crash handler hands over to: not ASan's, which would report
      * the fault and exit 1 instead of dying of it */

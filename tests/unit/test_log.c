@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "duro/clock.h"
 #include "duro/log.h"
 
 TestSuite(log, .timeout = 5);
@@ -28,7 +29,7 @@ static void start(void)
     fake_now = 1000;
     nlines = 0;
     duro_log_set_sink(capture, NULL);
-    duro_log_set_clock(fake_clock);
+    duro_clock_set(&(duro_clock_fns){.mono_ms = fake_clock});
     duro_log_set_limit_interval(5000);
 }
 

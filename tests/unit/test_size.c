@@ -32,12 +32,12 @@ Test(size, bare_integer_is_bytes)
 
 Test(size, binary_units_in_every_spelling)
 {
-    cr_assert_eq(parse_ok("256k"), 256u * 1024);
-    cr_assert_eq(parse_ok("256K"), 256u * 1024);
-    cr_assert_eq(parse_ok("256KB"), 256u * 1024);
-    cr_assert_eq(parse_ok("256KiB"), 256u * 1024);
-    cr_assert_eq(parse_ok("1m"), 1024u * 1024);
-    cr_assert_eq(parse_ok("1MiB"), 1024u * 1024);
+    cr_assert_eq(parse_ok("256k"), (size_t)256 * 1024);
+    cr_assert_eq(parse_ok("256K"), (size_t)256 * 1024);
+    cr_assert_eq(parse_ok("256KB"), (size_t)256 * 1024);
+    cr_assert_eq(parse_ok("256KiB"), (size_t)256 * 1024);
+    cr_assert_eq(parse_ok("1m"), (size_t)1024 * 1024);
+    cr_assert_eq(parse_ok("1MiB"), (size_t)1024 * 1024);
     cr_assert_eq(parse_ok("2g"), (size_t)2 << 30);
 }
 
@@ -68,8 +68,10 @@ Test(size, rejects_overflow)
 Test(size, formats_largest_exact_unit)
 {
     char buf[32];
-    cr_assert_str_eq(duro_size_format(256u * 1024, buf, sizeof(buf)), "256KiB");
-    cr_assert_str_eq(duro_size_format(1024u * 1024, buf, sizeof(buf)), "1MiB");
+    cr_assert_str_eq(duro_size_format((size_t)256 * 1024, buf, sizeof(buf)),
+                     "256KiB");
+    cr_assert_str_eq(duro_size_format((size_t)1024 * 1024, buf, sizeof(buf)),
+                     "1MiB");
     cr_assert_str_eq(duro_size_format(1000, buf, sizeof(buf)), "1000B");
     cr_assert_str_eq(duro_size_format(0, buf, sizeof(buf)), "0B");
     cr_assert_str_eq(duro_size_format(1536, buf, sizeof(buf)), "1536B");

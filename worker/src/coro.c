@@ -18,6 +18,10 @@
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#define DURO_TSAN_FIBERS 1
+#endif
 
 /* A coroutine owns one mapping: a PROT_NONE guard page at the low end and
  * the stack above it (stacks grow down, so running off the end faults on
@@ -32,6 +36,10 @@
  * stack is live; otherwise it reports false stack-buffer-overflows and
  * stack-use-after-returns. The coroutine remembers the resumer's stack
  * bounds (learned when it is switched to) to announce the switch back.
+ * Under TSan each coroutine is a fiber (__tsan_create_fiber) and every
+ * switch is announced with __tsan_switch_to_fiber just before it happens;
+ * otherwise TSan sees one thread's shadow stack jump between stacks and
+ * reports races (or crashes) on the frames of suspended coroutines.
  *
  * An overflow leaves the coroutine through a third path: the SIGSEGV
  * handler siglongjmps to the thread's `escape`, set by the resume that ran
@@ -53,6 +61,9 @@ struct duro__coro {
     const void *caller_bottom; /* the resumer's stack, to switch back */
     size_t caller_size;
     void *resume_fake; /* the resumer's fake stack, across an escape */
+    /* TSan bookkeeping, unused in other builds */
+    void *tsan_fiber;  /* this coroutine's TSan fiber */
+    void *tsan_caller; /* the resumer's fiber, to switch back */
 };
 
 /* current is read by the signal handlers: initial-exec TLS is a plain
@@ -171,6 +182,17 @@ static inline void switch_finish(void *fake, const void **bottom_old,
 #endif
 }
 
+/* tsan_switch tells TSan that the next instruction switches to fiber;
+ * it compiles to nothing in other builds. */
+static inline void tsan_switch(void *fiber)
+{
+#ifdef DURO_TSAN_FIBERS
+    __tsan_switch_to_fiber(fiber, 0);
+#else
+    (void)fiber;
+#endif
+}
+
 /* trampoline is every coroutine's first frame. It never returns: the final
  * switch passes a NULL fake-stack save so ASan frees this fiber's fake
  * stack, then jumps back into duro__coro_resume(). */
@@ -182,6 +204,7 @@ static void trampoline(void)
     c->fn(c->arg);
     c->done = true;
     switch_start(NULL, c->caller_bottom, c->caller_size);
+    tsan_switch(c->tsan_caller);
     setcontext(&c->caller);
     abort(); /* setcontext only returns on a corrupt context */
 }
@@ -357,6 +380,7 @@ static void on_fatal(int sig, siginfo_t *si, void *uc)
             c->done = true;
             current = NULL;
             switch_start(NULL, c->caller_bottom, c->caller_size);
+            tsan_switch(c->tsan_caller);
             errno = saved_errno;
             siglongjmp(escape, 1);
         }
@@ -452,6 +476,9 @@ int duro__coro_new(duro__coro **out, size_t stack_size, duro__coro_fn fn,
      * of a reused stack clean, so hide it from the interceptor. */
     c->ctx.uc_stack.ss_size = 0;
 #endif
+#ifdef DURO_TSAN_FIBERS
+    c->tsan_fiber = __tsan_create_fiber(0);
+#endif
     *out = c;
     return 0;
 }
@@ -467,6 +494,10 @@ void duro__coro_resume(duro__coro *c)
     if (sigsetjmp(escape, 0) == 0) {
         switch_start(&c->resume_fake, c->map + page_size(),
                      c->map_size - page_size());
+#ifdef DURO_TSAN_FIBERS
+        c->tsan_caller = __tsan_get_current_fiber();
+#endif
+        tsan_switch(c->tsan_fiber);
         swapcontext(&c->caller, &c->ctx);
     }
     switch_finish(c->resume_fake, NULL, NULL);
@@ -479,6 +510,7 @@ void duro__coro_yield(void)
 
     assert(c != NULL && "yield outside a coroutine");
     switch_start(&c->fake_stack, c->caller_bottom, c->caller_size);
+    tsan_switch(c->tsan_caller);
     swapcontext(&c->ctx, &c->caller);
     switch_finish(c->fake_stack, &c->caller_bottom, &c->caller_size);
 }
@@ -515,6 +547,9 @@ void duro__coro_free(duro__coro *c)
 {
     if (c == NULL) return;
     assert(c != current && "free of the running coroutine");
+#ifdef DURO_TSAN_FIBERS
+    __tsan_destroy_fiber(c->tsan_fiber);
+#endif
     stack_release(c->map, c->map_size);
     free(c);
 }

@@ -6,6 +6,21 @@
 #include <stdint.h>
 #include "duro/export.h"
 
+/* duro_clock_fns: the clocks every duro_*_ms/us call reads. A NULL field
+ * means the real clock (CLOCK_REALTIME / CLOCK_MONOTONIC). */
+typedef struct duro_clock_fns {
+    int64_t (*now_ms)(void);  /* wall clock, ms since the epoch */
+    int64_t (*mono_ms)(void); /* monotonic, ms */
+    int64_t (*mono_us)(void); /* monotonic, microseconds */
+} duro_clock_fns;
+
+/* duro_clock_set replaces the clocks (copied: fns need not outlive the
+ * call); NULL restores the real ones. A test seam: a test steps a fake
+ * clock instead of sleeping. Set it before other threads read the clock;
+ * a field left NULL keeps the real clock for that reading only (a fake
+ * mono_ms does not move mono_us). */
+DURO_EXPORT void duro_clock_set(const duro_clock_fns *fns);
+
 /* duro_now_ms: wall clock, ms since the epoch. */
 DURO_EXPORT int64_t duro_now_ms(void);
 /* duro_mono_ms: monotonic clock in ms, for timeouts and intervals. */

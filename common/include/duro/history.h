@@ -60,8 +60,9 @@ typedef struct {
 
 /* duro_event_decode decodes one XRANGE element ([id, [field, value...]]).
  * Returns 0, or DURO_EPROTO with a reason in err (wrong shape, id not
- * "N-0", missing or unknown type, bad ts, data not a JSON object). On
- * success the caller frees with duro_event_free. */
+ * "N-0", missing or unknown type, bad ts, data not a JSON object), or
+ * DURO_ENOMEM (see duro_json_parse). On success the caller frees with
+ * duro_event_free. */
 DURO_EXPORT int duro_event_decode(const redisReply *entry, duro_event *out,
                                   char *err, size_t errsize);
 DURO_EXPORT void duro_event_free(duro_event *e);

@@ -11,7 +11,8 @@
 
 /* duro_json_parse parses exactly `len` bytes (no trailing garbage) of at
  * most `max` bytes. Returns 0 and *out (caller frees with cJSON_Delete), or
- * DURO_ETOOBIG / DURO_EJSON with a reason in err. */
+ * DURO_ETOOBIG / DURO_EJSON with a reason in err, or DURO_ENOMEM when an
+ * allocation failed (told apart only through the hooks of duro/alloc.h). */
 DURO_EXPORT int duro_json_parse(const char *s, size_t len, size_t max,
                                 cJSON **out, char *err, size_t errsize);
 

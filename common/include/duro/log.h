@@ -72,10 +72,8 @@ DURO_EXPORT void duro_log_limited_flush(void);
  * restores DURO_LOG_LIMIT_MS. */
 DURO_EXPORT void duro_log_set_limit_interval(int64_t ms);
 
-/* duro_log_set_clock replaces the monotonic clock (ms) that
- * duro_log_limited reads; NULL restores duro_mono_ms. A test seam: tests
- * step a fake clock instead of sleeping. Also forgets every key. */
-DURO_EXPORT void duro_log_set_clock(int64_t (*mono_ms)(void));
+/* duro_log_limited reads duro_mono_ms: tests step it with duro_clock_set
+ * (duro/clock.h) instead of sleeping. */
 
 #define duro_debug(...)                                                        \
     do {                                                                       \
