@@ -84,7 +84,7 @@ static int chunk(listing *l, const redisReply *z, bool open)
 {
     size_t n = z->elements / 2;
     duro_argv *cmds = calloc(n ? n : 1, sizeof(*cmds));
-    redisReply **replies = calloc(n ? n : 1, sizeof(*replies));
+    redisReply **replies = calloc(n ? n : 1, sizeof(redisReply *));
     if (!cmds || !replies) {
         free(cmds);
         free(replies);

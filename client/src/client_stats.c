@@ -144,7 +144,7 @@ static int queue_stats(duro_client *c, const char *queue, cJSON *arr)
     static const char *const kinds[2] = {"workflow", "activity"};
     int P = c->partitions, n = 2 * P * CMDS_PER_STREAM;
     duro_argv *cmds = calloc((size_t)n, sizeof(*cmds));
-    redisReply **r = calloc((size_t)n, sizeof(*r));
+    redisReply **r = calloc((size_t)n, sizeof(redisReply *));
     if (!cmds || !r) {
         free(cmds);
         free(r);

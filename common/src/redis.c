@@ -59,7 +59,8 @@ int duro_redis_open(const duro_redis_url *url, int timeout_ms,
 {
     redisContext *c;
     *out = NULL;
-    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    struct timeval tv = {timeout_ms / 1000,
+                         (suseconds_t)(timeout_ms % 1000) * 1000};
     if (timeout_ms > 0)
         c = redisConnectWithTimeout(url->host, url->port, tv);
     else

@@ -51,14 +51,21 @@ int64_t sched_now_ms(const sched *s)
     return duro_mono_ms() + s->clock_offset_ms;
 }
 
+/* time_probe: one TIME round trip, to place Redis' clock. */
+typedef struct {
+    sched *s;
+    int64_t sent_us;
+} time_probe;
+
 /* on_time: timers are due by Redis' clock (the Functions write TIME-based
  * scores), so we track Redis' clock against our monotonic one, taking the
  * midpoint of the round trip. */
 static void on_time(duro_aredis *r, redisReply *reply, void *arg)
 {
-    sched *s = ((void **)arg)[0];
-    int64_t sent_us = (int64_t)(intptr_t)((void **)arg)[1];
-    free(arg);
+    time_probe *probe = arg;
+    sched *s = probe->s;
+    int64_t sent_us = probe->sent_us;
+    free(probe);
     long long sec, usec;
     if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
         !duro__reply_int(reply->element[0], &sec) ||
@@ -74,10 +81,10 @@ static void on_time(duro_aredis *r, redisReply *reply, void *arg)
 
 static void refresh_clock(sched *s)
 {
-    void **arg = malloc(2 * sizeof(void *));
+    time_probe *arg = malloc(sizeof(*arg));
     if (!arg) return;
-    arg[0] = s;
-    arg[1] = (void *)(intptr_t)duro_mono_us();
+    arg->s = s;
+    arg->sent_us = duro_mono_us();
     duro_argv a;
     duro_argv_init(&a);
     duro_argv_push(&a, "TIME");

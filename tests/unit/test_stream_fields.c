@@ -29,7 +29,7 @@ Test(stream_fields, entry_refuses_other_shapes)
         fake_arr(2, fake_int(5), fake_arr(0)),
         fake_arr(3, fake_str("5-0"), fake_arr(0), fake_arr(0)),
     };
-    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+    for (size_t i = 0; i < sizeof(bad) / sizeof(redisReply *); i++) {
         const char *id = "?";
         const redisReply *f = bad[i];
         cr_assert_eq(duro__stream_entry(bad[i], &id, &f), DURO_EPROTO);

@@ -27,6 +27,7 @@
 #include "duro/retry.h"
 #include "commit.h"
 #include "duro/stream_fields.h"
+#include "duro/reply.h"
 #include "worker_internal.h"
 
 #define RELEASE_TRIES 6 /* a refused hand-back: ~3s of backoff at most */
@@ -460,8 +461,12 @@ static duro_actx *actx_from_entry(duro_worker *w, const char *stream,
     }
     char err[256] = "";
     c->partition = duro__partition_of_key(stream);
-    long long seqn = c->seq ? atoll(c->seq) : 0;
-    c->attempt = e.attempt ? atoi(e.attempt) : 0;
+    int64_t seqn = 0, attempt = 0;
+    if (!c->seq || !duro__parse_i64(c->seq, &seqn)) seqn = 0;
+    if (!e.attempt || !duro__parse_i64(e.attempt, &attempt) ||
+        attempt > INT32_MAX)
+        attempt = 0;
+    c->attempt = (int)attempt;
     if (!c->id || !c->run || !c->seq || !c->name || !c->wfqueue || !e.input ||
         !e.opts || seqn < 1 || c->attempt < 1 || !*c->run ||
         strlen(c->run) > DURO_UUID_LEN ||

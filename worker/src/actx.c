@@ -19,6 +19,7 @@
 #include "duro/log.h"
 #include "duro/retry.h"
 #include "duro/retry_policy.h"
+#include "duro/reply.h"
 #include "worker_internal.h"
 
 /* ---- The context, as activity code sees it ---- */
@@ -52,7 +53,8 @@ const char *duro_actx_idempotency_key(const duro_actx *ctx)
 
 int64_t duro_actx_seq(const duro_actx *ctx)
 {
-    return atoll(ctx->seq);
+    int64_t seq = 0; /* validated when the task was read */
+    return duro__parse_i64(ctx->seq, &seq) ? seq : 0;
 }
 
 const char *duro_actx_run_id(const duro_actx *ctx)

@@ -18,7 +18,7 @@ int duro__cache_init(run_cache *c, int cap)
     c->nbuckets = 64;
     while (c->nbuckets < (size_t)c->cap * 2)
         c->nbuckets *= 2;
-    c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
+    c->buckets = calloc(c->nbuckets, sizeof(duro_wf *));
     return c->buckets ? 0 : DURO_ENOMEM;
 }
 

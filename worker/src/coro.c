@@ -218,7 +218,7 @@ static struct sigaction previous[NFATAL];
 static pthread_once_t handlers_once = PTHREAD_ONCE_INIT;
 
 /* ALTSTACK_SIZE: the handler only formats a line; 64 KiB is ample. */
-#define ALTSTACK_SIZE (64u * 1024u)
+#define ALTSTACK_SIZE ((size_t)64 * 1024)
 static pthread_key_t altstack_key;
 static __thread bool altstack_ready __attribute__((tls_model("initial-exec")));
 

@@ -26,14 +26,14 @@ typedef void (*duro__coro_fn)(void *arg);
  * redzones make frames several times larger, hence the bigger default in
  * that build. */
 #ifdef DURO_ASAN
-#define DURO__CORO_STACK_DEFAULT (1024u * 1024u)
+#define DURO__CORO_STACK_DEFAULT ((size_t)1024 * 1024)
 #else
-#define DURO__CORO_STACK_DEFAULT (256u * 1024u)
+#define DURO__CORO_STACK_DEFAULT ((size_t)256 * 1024)
 #endif
 
 /* DURO__CORO_STACK_MIN and _MAX bound a configured stack size. */
-#define DURO__CORO_STACK_MIN (16u * 1024u)
-#define DURO__CORO_STACK_MAX (1024u * 1024u * 1024u)
+#define DURO__CORO_STACK_MIN ((size_t)16 * 1024)
+#define DURO__CORO_STACK_MAX ((size_t)1024 * 1024 * 1024)
 
 /* DURO__CORO_CACHE_MAX is how many freed stacks are kept for reuse
  * (by a coroutine of the same size) instead of being unmapped. */

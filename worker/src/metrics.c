@@ -32,6 +32,7 @@
 #include "duro/log.h"
 #include "duro/metrics.h"
 #include "duro/redis.h"
+#include "duro/reply.h"
 #include "worker_internal.h"
 
 #define BACKLOG_PERIOD_MS 5000
@@ -263,9 +264,10 @@ void duro__worker_count_run(duro_worker *w, const duro_wf *wf, bool first)
 static int read_partitions(redisContext *c)
 {
     redisReply *r = redisCommand(c, "HGET %s partitions", DURO_META_KEY);
-    int n = r && r->type == REDIS_REPLY_STRING ? atoi(r->str) : 0;
+    long long n = 0;
+    if (!duro__reply_int(r, &n)) n = 0;
     if (r) freeReplyObject(r);
-    return n > 0 && n <= 16384 ? n : 0;
+    return n > 0 && n <= DURO_MAX_PARTITIONS ? (int)n : 0;
 }
 
 /* group_pending: the "pending" of group duro in an XINFO GROUPS reply. */

@@ -14,6 +14,7 @@
 #include "duro/keys.h"
 #include "duro/log.h"
 #include "duro/stream_fields.h"
+#include "duro/reply.h"
 #include "worker_internal.h"
 
 #define REPLY_TTL_S 60
@@ -192,7 +193,8 @@ void duro__query_start(duro_worker *w, const char *stream,
         answer_error(q, err);
         return;
     }
-    long long due = deadline ? atoll(deadline) : 0;
+    int64_t due = 0;
+    if (deadline && !duro__parse_i64(deadline, &due)) due = 0;
     free(input);
     free(deadline);
     if (!ok) {

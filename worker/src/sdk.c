@@ -21,7 +21,7 @@ cJSON *duro_keep(duro_wf *wf, cJSON *v)
     if (!v) return NULL;
     if (wf->nowned == wf->capowned) {
         int cap = wf->capowned ? wf->capowned * 2 : 8;
-        cJSON **o = realloc(wf->owned, (size_t)cap * sizeof(*o));
+        cJSON **o = realloc(wf->owned, (size_t)cap * sizeof(cJSON *));
         duro_assert(o != NULL);
         wf->owned = o;
         wf->capowned = cap;
@@ -102,7 +102,7 @@ static duro_future *new_future(duro_wf *wf, fut_kind kind)
     futures_vec *fv = &wf->futs[kind];
     if (fv->n == fv->cap) {
         int64_t cap = fv->cap ? fv->cap * 2 : 8;
-        duro_future **v = realloc(fv->v, (size_t)cap * sizeof(*v));
+        duro_future **v = realloc(fv->v, (size_t)cap * sizeof(duro_future *));
         duro_assert(v != NULL);
         fv->v = v;
         fv->cap = cap;

@@ -85,7 +85,7 @@ static const char *key_at(const duro_worker *w, int index)
 int duro__partition_of_key(const char *key)
 {
     const char *p = strstr(key, "{p");
-    return p ? atoi(p + 2) : -1;
+    return p ? (int)strtol(p + 2, NULL, 10) : -1;
 }
 
 static void ignore_reply(duro_aredis *r, redisReply *reply, void *arg) {}

@@ -7,7 +7,7 @@
 #include <cjson/cJSON.h>
 #include "duro/export.h"
 
-#define DURO_DEFAULT_MAX_PAYLOAD (2 * 1024 * 1024)
+#define DURO_DEFAULT_MAX_PAYLOAD ((size_t)2 * 1024 * 1024)
 
 /* duro_json_parse parses exactly `len` bytes (no trailing garbage) of at
  * most `max` bytes. Returns 0 and *out (caller frees with cJSON_Delete), or
