@@ -220,32 +220,49 @@ local function set_of(list)
     return t
 end
 
--- contract derives from a Function's spec what txn needs: the names of
--- its KEYS by position (`nil` for an unused slot), and the type txn
--- checks for each ('-': not checked). spec: keys (the prefix length of
--- KEY_ORDER), unused (names in the prefix it ignores), check (names txn
--- TYPE-checks; every other key the Function checks itself or only
--- deletes), extra (names of the keys after the prefix), rest (the type of
--- keys past those).
+-- contract derives from a Function's spec what txn needs: the names
+-- keys_of must drop (unused slots and the canonical names past the
+-- prefix), the extras, and the type txn checks for each key ('-': not
+-- checked). spec: keys (the prefix length of KEY_ORDER), unused (names in
+-- the prefix it ignores), check (names txn TYPE-checks; every other key
+-- the Function checks itself or only deletes), extra (names of the keys
+-- after the prefix), rest (the type of keys past those).
 local function contract(spec)
     local unused, check = set_of(spec.unused), set_of(spec.check)
-    local names, types = {}, {}
-    for i = 1, spec.keys do
+    local c = {keys = spec.keys, clear = {}, extra = spec.extra or {}}
+    local types = {}
+    for i = 1, #KEY_ORDER do
         local name = KEY_ORDER[i]
-        if not unused[name] then names[i] = name end
-        types[i] = check[name] and KEY_TYPE[name] or '-'
+        if i > spec.keys or unused[name] then c.clear[#c.clear + 1] = name end
+        if i <= spec.keys then
+            types[i] = check[name] and KEY_TYPE[name] or '-'
+        end
     end
-    local extra = spec.extra or {}
-    for i = 1, #extra do names[spec.keys + i] = extra[i] end
-    return names, types
+    return c, types
 end
 
--- keys_of names the KEYS a Function uses: the one key table every
--- Function reads (k.wf, k.hist, ...).
-local function keys_of(keys, names)
-    local k = {}
-    for i, name in pairs(names) do k[name] = keys[i] end
+-- keys_of names the KEYS a Function uses (c: from contract): the one key
+-- table every Function reads (k.wf, k.hist, ...). The constructor spells
+-- KEY_ORDER out, as fast as the tables each Function used to build; the
+-- check below holds it to KEY_ORDER.
+local function keys_of(keys, c)
+    local k = {wf = keys[1], hist = keys[2], buf = keys[3], wft = keys[4],
+               timers = keys[5], pa = keys[6], idx_open = keys[7],
+               idx_closed = keys[8], act = keys[9]}
+    local clear, extra = c.clear, c.extra
+    for j = 1, #clear do k[clear[j]] = nil end
+    for j = 1, #extra do k[extra[j]] = keys[c.keys + j] end
     return k
+end
+
+do
+    local order = keys_of(KEY_ORDER, {keys = #KEY_ORDER, clear = {},
+                                      extra = {}})
+    for i = 1, #KEY_ORDER do
+        if order[KEY_ORDER[i]] ~= KEY_ORDER[i] then
+            error('keys_of does not follow KEY_ORDER at ' .. KEY_ORDER[i])
+        end
+    end
 end
 
 -- txn registers fn(k, args, keys) under its key contract (spec, see
@@ -253,12 +270,12 @@ end
 -- named keys (and KEYS itself, which commands index), and flushes the
 -- contexts it loaded on return.
 local function txn(fn, spec)
-    local names, types = contract(spec)
+    local c, types = contract(spec)
     return function(keys, args)
         local bad = check_types(keys, types, spec.rest)
         if bad then return bad end
         LOADED = {}
-        local r = fn(keys_of(keys, names), args, keys)
+        local r = fn(keys_of(keys, c), args, keys)
         for _, w in ipairs(LOADED) do flush(w) end
         LOADED = {}
         return r
@@ -646,13 +663,23 @@ end
 -- `<kind> <field>...` in ARGV: its fields by name (their count is its
 -- arity), whether it closes the run, and apply(w, c, keys), which writes
 -- its event and effect from the decoded command c (c.seq, c.data, ...). A
--- field named `key` (has_key) is the KEYS index of an activity stream (an
--- extra of the call, past its prefix).
+-- field named `key` is the KEYS index of an activity stream (an extra of
+-- the call, past its prefix); command() records where it is (key_at).
 local COMMANDS = {}
 
-COMMANDS.activity = {
+-- command completes a kind's entry: its arity and key_at (numeric loop:
+-- it runs while the library loads, which has no pairs/ipairs).
+local function command(kind)
+    kind.arity = #kind.fields
+    for j = 1, kind.arity do
+        if kind.fields[j] == 'key' then kind.key_at = j end
+    end
+    return kind
+end
+
+COMMANDS.activity = command{
     fields = {'seq', 'data', 'key', 'name', 'input', 'opts', 'stc', 'hbt',
-              'stc2'}, has_key = true,
+              'stc2'},
     apply = function(w, c, keys)
         local act = keys[c.key]
         local stc2 = tonumber(c.stc2) or 0
@@ -675,7 +702,7 @@ COMMANDS.activity = {
     end,
 }
 
-COMMANDS.timer = {
+COMMANDS.timer = command{
     fields = {'seq', 'data', 'fire_in_ms'},
     apply = function(w, c)
         append(w, 'TimerStarted', c.data)
@@ -684,7 +711,7 @@ COMMANDS.timer = {
     end,
 }
 
-COMMANDS.cancel_timer = {
+COMMANDS.cancel_timer = command{
     fields = {'seq', 'data'},
     apply = function(w, c)
         append(w, 'TimerCanceled', c.data)
@@ -693,13 +720,13 @@ COMMANDS.cancel_timer = {
     end,
 }
 
-COMMANDS.marker = {
+COMMANDS.marker = command{
     fields = {'data'},
     apply = function(w, c) append(w, 'MarkerRecorded', c.data) end,
 }
 
-COMMANDS.cancel_activity = {
-    fields = {'seq', 'data', 'key'}, has_key = true,
+COMMANDS.cancel_activity = command{
+    fields = {'seq', 'data', 'key'},
     apply = function(w, c, keys)
         append(w, 'ActivityCancelRequested', c.data)
         abandon_activity(w, keys[c.key], c.seq)
@@ -708,7 +735,7 @@ COMMANDS.cancel_activity = {
 
 -- closing commands: the event, then the run closes with `field` = value
 local function closing(etype, status, field, value_field)
-    return {
+    return command{
         fields = {'data', value_field}, closes = true,
         apply = function(w, c)
             append(w, etype, c.data)
@@ -720,45 +747,40 @@ COMMANDS.complete = closing('WorkflowCompleted', 'COMPLETED', 'result', 'result'
 COMMANDS.fail = closing('WorkflowFailed', 'FAILED', 'failure', 'failure')
 COMMANDS.cancel = closing('WorkflowCanceled', 'CANCELED', 'result', 'result')
 
--- decode_command reads the command at args[i]: its kind's entry, the
--- command with named fields, and the index of the next one. An unknown
--- kind answers nil.
-local function decode_command(args, i)
-    local kind = COMMANDS[args[i]]
-    if not kind then return nil end
-    local c = {}
-    for j, f in ipairs(kind.fields) do c[f] = args[i + j] end
-    if c.key then c.key = tonumber(c.key) end
-    return kind, c, i + 1 + #kind.fields
-end
-
 -- check_commands validates a command list before anything is written;
 -- activity keys must be among KEYS[minkey..nkeys]. Returns an error text
 -- or nil, and whether a command closes the run.
 local function check_commands(args, first, ncmd, minkey, nkeys)
     local i, closes = first, false
     for _ = 1, ncmd do
-        local kind, c, next_i = decode_command(args, i)
+        local kind = COMMANDS[args[i]]
         if not kind then return 'unknown command ' .. tostring(args[i]) end
         closes = closes or kind.closes == true
-        if kind.has_key and
-            (not c.key or c.key < minkey or c.key > nkeys) then
-            return 'activity key index out of range'
+        if kind.key_at then
+            local ki = tonumber(args[i + kind.key_at])
+            if not ki or ki < minkey or ki > nkeys then
+                return 'activity key index out of range'
+            end
         end
-        i = next_i
+        i = i + 1 + kind.arity
         if i - 1 > #args then return 'truncated command list' end
     end
     return nil, closes
 end
 
 -- apply_commands writes each command's event and effect (checked before
--- any write by check_commands), up to the one that closes the run.
+-- any write by check_commands), up to the one that closes the run. Each
+-- command is read into c by its field names (one table for the call: an
+-- apply reads only its own kind's fields).
 local function apply_commands(w, keys, args, first, ncmd)
-    local i = first
+    local i, c = first, {}
     for _ = 1, ncmd do
-        local kind, c, next_i = decode_command(args, i)
+        local kind = COMMANDS[args[i]]
+        local fields = kind.fields
+        for j = 1, kind.arity do c[fields[j]] = args[i + j] end
+        if kind.key_at then c.key = tonumber(c.key) end
         kind.apply(w, c, keys)
-        i = next_i
+        i = i + 1 + kind.arity
         if w.status ~= 'RUNNING' then break end
     end
 end
