@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "bench.h"
+#include "duro/fcall.h"
 #include "duro/history.h"
 #include "duro/keys.h"
 #include "duro/redis.h"
@@ -316,10 +317,11 @@ int bench_track_wait(bench_track *t, int want, int64_t timeout_ms)
 /* ---- Starting ---- */
 
 /* start_argv builds FCALL duro_start for workflow i of t, as
- * duro_client_start does (docs/internals.md), with a fresh run id. */
+ * duro_client_start does (duro_fcall_start), with a fresh run id. The argv
+ * borrows k, id, data, type and input. */
 static void start_argv(bench *b, bench_track *t, int i, const char *type,
-                       const char *input, duro_argv *a, char *id, size_t idsize,
-                       char *data, size_t datasize)
+                       const char *input, duro_argv *a, duro_wf_keys *k,
+                       char *id, size_t idsize, char *data, size_t datasize)
 {
     snprintf(id, idsize, "%s%d", t->prefix, i);
     duro_uuid_v4(t->run[i]);
@@ -327,29 +329,17 @@ static void start_argv(bench *b, bench_track *t, int i, const char *type,
              "{\"type\":\"%s\",\"taskQueue\":\"%s\",\"input\":%s,"
              "\"runId\":\"%s\",\"executionTimeoutMs\":0}",
              type, BENCH_QUEUE, input, t->run[i]);
-    duro_wf_keys k;
-    duro_wf_keys_init(&k, b->partitions, id, t->run[i]);
-    char wft[DURO_KEY_MAX];
-    duro_key_wft(wft, sizeof(wft), k.partition, BENCH_QUEUE);
-    duro_argv_push(a, "FCALL");
-    duro_argv_push(a, "duro_start");
-    duro_argv_push(a, "8");
-    duro_argv_pushf(a, "%s", k.wf);
-    duro_argv_pushf(a, "%s", k.hist);
-    duro_argv_pushf(a, "%s", wft);
-    duro_argv_pushf(a, "%s", k.timers);
-    duro_argv_pushf(a, "%s", k.idx_open);
-    duro_argv_pushf(a, "%s", k.idx_closed);
-    duro_argv_pushf(a, "%s", k.buf);
-    duro_argv_pushf(a, "%s", k.pa);
-    duro_argv_pushf(a, "%s", id);
-    duro_argv_pushf(a, "%s", t->run[i]);
-    duro_argv_push(a, type);
-    duro_argv_push(a, BENCH_QUEUE);
-    duro_argv_pushf(a, "%s", input);
-    duro_argv_pushf(a, "%s", data);
-    duro_argv_push(a, "0");
-    duro_argv_pushll(a, DURO_DEFAULT_TASK_TIMEOUT_MS);
+    duro_wf_keys_init(k, b->partitions, id, t->run[i]);
+    duro_wf_keys_queues(k, BENCH_QUEUE, NULL);
+    duro_fcall_start_args s = {.id = id,
+                               .run = t->run[i],
+                               .type = type,
+                               .queue = BENCH_QUEUE,
+                               .input = input,
+                               .started_data = data,
+                               .exec_timeout_ms = 0,
+                               .wft_timeout_ms = DURO_DEFAULT_TASK_TIMEOUT_MS};
+    duro_fcall_start(a, k, &s, NULL, NULL);
 }
 
 static int read_start_reply(bench *b)
@@ -379,8 +369,9 @@ int bench_start_many(bench *b, bench_track *t, int from, int n,
     for (int i = from; i < from + n && rc == 0 && !bench_stop_requested; i++) {
         input(i, in, sizeof(in), arg);
         duro_argv a;
-        duro_argv_init(&a);
-        start_argv(b, t, i, type, in, &a, id, sizeof(id), data, sizeof(data));
+        duro_wf_keys k;
+        start_argv(b, t, i, type, in, &a, &k, id, sizeof(id), data,
+                   sizeof(data));
         t->start_us[i] = bench_now_us();
         if (redisAppendCommandArgv(b->rc, a.argc, a.argv, a.lens) != REDIS_OK)
             rc = -1;

@@ -7,6 +7,7 @@
 #include <hiredis/hiredis.h>
 #include "duro/client.h"
 #include "duro/config.h"
+#include "duro/fcall.h"
 #include "duro/keys.h"
 #include "duro/redis.h"
 #include "duro/reply.h"
@@ -82,6 +83,12 @@ int duro__already_fail(duro_client *c, const char *errstr, const char *id);
 /* duro__started_data: WorkflowStarted's data for run, with the input text
  * embedded verbatim. Caller frees with cJSON_free; NULL when out of memory. */
 char *duro__started_data(const duro_start_opts *o, const char *run);
+
+/* duro__start_args fills s, for duro_fcall_start and
+ * duro_fcall_signal_with_start, from o, the new run's id and its
+ * WorkflowStarted data (borrowed). */
+void duro__start_args(const duro_start_opts *o, const char *run,
+                      const char *started_data, duro_fcall_start_args *s);
 
 /* ---- JSON helpers ---- */
 

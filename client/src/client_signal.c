@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "client_int.h"
+#include "duro/fcall.h"
 #include "duro/json.h"
 
 #define STALE_TRIES 3
@@ -45,9 +46,13 @@ static int fcall_fail(duro_client *c, const redisReply *r, const char *id,
 
 /* ---- Delivery to the current run ---- */
 
-/* deliver makes one attempt: FCALL <fn> 4 wf hist buf wft  run data.
- * Copies the run into run_out (may be NULL) and the reply text into reply. */
-static int deliver(duro_client *c, const char *fn, const char *id,
+/* deliver makes one attempt: FCALL duro_signal or duro_cancel (by fn,
+ * duro_fcall_signal or duro_fcall_cancel) to the current run. Copies the
+ * run into run_out (may be NULL) and the reply text into reply. */
+typedef void deliver_fn(duro_argv *a, const duro_wf_keys *k, const char *run,
+                        const char *data);
+
+static int deliver(duro_client *c, deliver_fn *fn, const char *id,
                    const char *data, const char *rule,
                    char run_out[DURO_UUID_LEN + 1], char *reply, size_t rsize)
 {
@@ -57,13 +62,9 @@ static int deliver(duro_client *c, const char *fn, const char *id,
     if (strcmp(h.status, "RUNNING") != 0)
         return duro__fail(c, DURO_ENOTRUNNING, "workflow %s is %s; %s", id,
                           h.status, rule);
-    char wft[DURO_KEY_MAX];
-    duro_key_wft(wft, sizeof(wft), h.k.partition, h.queue);
-    const char *keys[] = {h.k.wf, h.k.hist, h.k.buf, wft};
+    duro_wf_keys_queues(&h.k, h.queue, NULL);
     duro_argv a;
-    duro_argv_fcall(&a, fn, 4, keys);
-    duro_argv_push(&a, h.run);
-    duro_argv_push(&a, data);
+    fn(&a, &h.k, h.run, data);
     redisReply *r = duro__call(c, &a, true, &rc);
     duro_argv_free(&a);
     if (!r) return rc;
@@ -79,7 +80,7 @@ static int deliver(duro_client *c, const char *fn, const char *id,
 }
 
 /* deliver_retrying: deliver, again after DURO_STALE. */
-static int deliver_retrying(duro_client *c, const char *fn, const char *id,
+static int deliver_retrying(duro_client *c, deliver_fn *fn, const char *id,
                             const char *data, const char *rule,
                             char run_out[DURO_UUID_LEN + 1], char *reply,
                             size_t rsize)
@@ -125,7 +126,7 @@ int duro_client_signal(duro_client *c, const char *workflow_id,
     char *data, reply[64];
     int rc = signal_data(c, name, input, &data);
     if (rc < 0) return rc;
-    rc = deliver_retrying(c, "duro_signal", workflow_id, data, SIGNAL_RULE,
+    rc = deliver_retrying(c, duro_fcall_signal, workflow_id, data, SIGNAL_RULE,
                           run_out, reply, sizeof(reply));
     cJSON_free(data);
     return rc;
@@ -149,9 +150,7 @@ static int sws_reply(duro_client *c, const redisReply *r,
     return 0;
 }
 
-/* FCALL duro_signal_with_start 9 wf hist wft timers idx_open idx_closed buf
- *       pa hist_cur  id run type queue input started_data exec_timeout_ms
- *       wft_timeout_ms signal_data cur_run policy
+/* sws_call: FCALL duro_signal_with_start (duro_fcall_signal_with_start).
  * hist is the new run's history; hist_cur the running run's (or the new
  * one's when none runs). */
 static int sws_call(duro_client *c, const duro_start_opts *o,
@@ -159,31 +158,18 @@ static int sws_call(duro_client *c, const duro_start_opts *o,
                     char run_out[DURO_UUID_LEN + 1], bool *started)
 {
     bool running = strcmp(h->status, "RUNNING") == 0;
-    char run[DURO_UUID_LEN + 1], wft[DURO_KEY_MAX];
+    char run[DURO_UUID_LEN + 1];
     duro_uuid_v4(run);
     duro_wf_keys k;
     duro_wf_keys_init(&k, c->partitions, o->workflow_id, run);
-    duro_key_wft(wft, sizeof(wft), k.partition, o->task_queue);
+    duro_wf_keys_queues(&k, o->task_queue, NULL);
     char *data = duro__started_data(o, run);
     if (!data) return duro__fail(c, DURO_ENOMEM, "out of memory");
-    const char *keys[] = {k.wf,     k.hist,     wft,
-                          k.timers, k.idx_open, k.idx_closed,
-                          k.buf,    k.pa,       running ? h->k.hist : k.hist};
+    duro_fcall_start_args s;
+    duro__start_args(o, run, data, &s);
     duro_argv a;
-    duro_argv_fcall(&a, "duro_signal_with_start", 9, keys);
-    duro_argv_push(&a, o->workflow_id);
-    duro_argv_push(&a, run);
-    duro_argv_push(&a, o->type);
-    duro_argv_push(&a, o->task_queue);
-    duro_argv_push(&a, o->input ? o->input : "null");
-    duro_argv_push(&a, data);
-    duro_argv_pushll(&a, (long long)o->execution_timeout_ms);
-    duro_argv_pushll(&a, (long long)(o->task_timeout_ms > 0
-                                         ? o->task_timeout_ms
-                                         : DURO_DEFAULT_TASK_TIMEOUT_MS));
-    duro_argv_push(&a, sig);
-    duro_argv_push(&a, running ? h->run : "");
-    duro_argv_push(&a, duro_id_reuse_policy_name(o->id_reuse_policy));
+    duro_fcall_signal_with_start(&a, &k, &s, sig, running ? h->k.hist : k.hist,
+                                 running ? h->run : NULL);
     int rc;
     redisReply *r = duro__call(c, &a, true, &rc);
     duro_argv_free(&a);
@@ -210,8 +196,8 @@ static int sws_once(duro_client *c, const duro_start_opts *o, const char *sig,
     if (!running || strcmp(h.queue, o->task_queue) == 0)
         return sws_call(c, o, &h, sig, run_out, started);
     char reply[64];
-    rc = deliver(c, "duro_signal", o->workflow_id, sig, SIGNAL_RULE, run_out,
-                 reply, sizeof(reply));
+    rc = deliver(c, duro_fcall_signal, o->workflow_id, sig, SIGNAL_RULE,
+                 run_out, reply, sizeof(reply));
     if (rc == DURO_ENOTRUNNING || rc == DURO_ENOTFOUND) return DURO_ESTALE;
     if (rc == 0 && started) *started = false;
     return rc;
@@ -249,8 +235,8 @@ int duro_client_cancel(duro_client *c, const char *workflow_id,
     char *data = duro__reason_json(c, reason, &err);
     if (!data) return err;
     char reply[64];
-    int rc = deliver_retrying(c, "duro_cancel", workflow_id, data, CANCEL_RULE,
-                              NULL, reply, sizeof(reply));
+    int rc = deliver_retrying(c, duro_fcall_cancel, workflow_id, data,
+                              CANCEL_RULE, NULL, reply, sizeof(reply));
     cJSON_free(data);
     if (rc == 0 && already_requested)
         *already_requested = strcmp(reply, "already") == 0;

@@ -125,10 +125,25 @@ char *duro__started_data(const duro_start_opts *o, const char *run)
     return s;
 }
 
-/* FCALL duro_start 8|9 wf history wft timers idx_open idx_closed buf pa
- *       [hist_cur]  id run type queue input started_data exec_timeout_ms
- *       wft_timeout_ms policy [cur_run]
- * cur is the run found RUNNING (TerminateIfRunning only), else NULL. */
+void duro__start_args(const duro_start_opts *o, const char *run,
+                      const char *started_data, duro_fcall_start_args *s)
+{
+    *s = (duro_fcall_start_args){
+        .id = o->workflow_id,
+        .run = run,
+        .type = o->type,
+        .queue = o->task_queue,
+        .input = o->input,
+        .started_data = started_data,
+        .exec_timeout_ms = (long long)o->execution_timeout_ms,
+        .wft_timeout_ms =
+            (long long)(o->task_timeout_ms > 0 ? o->task_timeout_ms
+                                               : DURO_DEFAULT_TASK_TIMEOUT_MS),
+        .policy = duro_id_reuse_policy_name(o->id_reuse_policy)};
+}
+
+/* start_once: FCALL duro_start (duro_fcall_start). cur is the run found
+ * RUNNING (TerminateIfRunning only), else NULL. */
 static int start_once(duro_client *c, const duro_start_opts *o,
                       const duro__wf_head *cur, char run_id[DURO_UUID_LEN + 1])
 {
@@ -138,26 +153,12 @@ static int start_once(duro_client *c, const duro_start_opts *o,
     if (!data) return duro__fail(c, DURO_ENOMEM, "out of memory");
     duro_wf_keys k;
     duro_wf_keys_init(&k, c->partitions, o->workflow_id, run);
-    char wft[DURO_KEY_MAX];
-    duro_key_wft(wft, sizeof(wft), k.partition, o->task_queue);
-
-    const char *keys[] = {k.wf,     k.hist,     wft,
-                          k.timers, k.idx_open, k.idx_closed,
-                          k.buf,    k.pa,       cur ? cur->k.hist : NULL};
+    duro_wf_keys_queues(&k, o->task_queue, NULL);
+    duro_fcall_start_args s;
+    duro__start_args(o, run, data, &s);
     duro_argv a;
-    duro_argv_fcall(&a, "duro_start", cur ? 9 : 8, keys);
-    duro_argv_push(&a, o->workflow_id);
-    duro_argv_push(&a, run);
-    duro_argv_push(&a, o->type);
-    duro_argv_push(&a, o->task_queue);
-    duro_argv_push(&a, o->input ? o->input : "null");
-    duro_argv_push(&a, data);
-    duro_argv_pushll(&a, (long long)o->execution_timeout_ms);
-    duro_argv_pushll(&a, (long long)(o->task_timeout_ms > 0
-                                         ? o->task_timeout_ms
-                                         : DURO_DEFAULT_TASK_TIMEOUT_MS));
-    duro_argv_push(&a, duro_id_reuse_policy_name(o->id_reuse_policy));
-    if (cur) duro_argv_push(&a, cur->run);
+    duro_fcall_start(&a, &k, &s, cur ? cur->k.hist : NULL,
+                     cur ? cur->run : NULL);
     int rc;
     redisReply *r = duro__call(c, &a, true, &rc);
     duro_argv_free(&a);
@@ -223,7 +224,7 @@ static void count_terminated(duro_client *c, const char *wf_key)
     if (r) freeReplyObject(r);
 }
 
-/* FCALL duro_terminate 7 wf history buf pa timers idx_open idx_closed data */
+/* terminate_run: FCALL duro_terminate (duro_fcall_terminate). */
 static int terminate_run(duro_client *c, const char *workflow_id,
                          const char *data)
 {
@@ -231,11 +232,8 @@ static int terminate_run(duro_client *c, const char *workflow_id,
     char run[DURO_UUID_LEN + 1];
     int rc = duro__current_run(c, workflow_id, &k, run);
     if (rc < 0) return rc;
-    const char *keys[] = {k.wf,     k.hist,     k.buf,       k.pa,
-                          k.timers, k.idx_open, k.idx_closed};
     duro_argv a;
-    duro_argv_fcall(&a, "duro_terminate", 7, keys);
-    duro_argv_push(&a, data);
+    duro_fcall_terminate(&a, &k, data);
     redisReply *r = duro__call(c, &a, true, &rc);
     duro_argv_free(&a);
     if (!r) return rc;

@@ -17,7 +17,7 @@
 --    write before it starts (no allow-oom flag) and never stops one midway;
 --  * time is Redis' own (TIME).
 
-local DURO_LIBRARY_VERSION = 9
+local DURO_LIBRARY_VERSION = 10
 local GROUP = 'duro'
 
 -- ---- Helpers -------------------------------------------------------------
@@ -118,7 +118,8 @@ local WF_FIELDS = {'run', 'status', 'hlen', 'token', 'wft', 'wft_entry',
 local LOADED = {}
 
 -- load_wf reads the workflow hash into a context. k names the keys the
--- caller passed: wf, hist, buf, wft, timers, pa, idx_open, idx_closed.
+-- Function uses (keys_of): wf, hist, buf, wft, timers, pa, idx_open,
+-- idx_closed, act.
 local function load_wf(k, now)
     local v = read('hash', 'HMGET', k.wf, unpack(WF_FIELDS))
     local w = {k = k, now = now or now_ms(), dirty = {}}
@@ -158,6 +159,20 @@ local function flush(w)
     w.dirty = {}
 end
 
+-- ---- The key contract ----------------------------------------------------
+
+-- KEY_ORDER: the one order of a workflow's keys in KEYS. Each Function
+-- takes a prefix of it (keys it does not use in that prefix are named
+-- `unused` at registration and any key of the partition may stand there,
+-- e.g. timers), then its own extras (hist_cur; the activity streams a
+-- commit's commands name by index). docs/internals.md; the C builders
+-- (common/src/fcall.c) follow the same order.
+local KEY_ORDER = {'wf', 'hist', 'buf', 'wft', 'timers', 'pa', 'idx_open',
+                   'idx_closed', 'act'}
+local KEY_TYPE = {wf = 'hash', hist = 'stream', buf = 'list', wft = 'stream',
+                  timers = 'zset', pa = 'hash', idx_open = 'zset',
+                  idx_closed = 'zset', act = 'stream'}
+
 -- check_types answers an error reply when KEYS has fewer keys than types
 -- lists, or a key exists with another type than its entry. Redis does not
 -- roll back a Function that fails halfway, so a key made a string by hand
@@ -167,8 +182,9 @@ end
 -- '-' skips the check, for a key the Function itself checks before its
 -- first write: the workflow hash and the run's history (load_wf reads
 -- them; duro_act_complete the pending activities, pa_state), keys it only
--- DELs, the indexes (check_close, where a call may close the run). Each TYPE costs about 1us of Redis CPU in the hot
--- Functions, so they check only what they could fail on.
+-- DELs, the indexes (check_close, where a call may close the run). Each
+-- TYPE costs about 1us of Redis CPU in the hot Functions, so they check
+-- only what they could fail on.
 local function check_types(keys, types, rest)
     if #keys < #types then
         return fail('DURO_BADARG', 'needs ' .. #types .. ' keys')
@@ -195,15 +211,71 @@ local function check_close(k)
     return check_types({k.idx_open, k.idx_closed}, {'zset', 'zset'})
 end
 
--- txn registers fn, which must find its KEYS of the given types (rest: the
--- type of keys past the list), so that the contexts it loaded are flushed
--- on return.
-local function txn(fn, types, rest)
+-- set_of: a list as a set (numeric loop: the library's load-time
+-- environment has no pairs/ipairs).
+local function set_of(list)
+    local t = {}
+    list = list or {}
+    for i = 1, #list do t[list[i]] = true end
+    return t
+end
+
+-- contract derives from a Function's spec what txn needs: the names
+-- keys_of must drop (unused slots and the canonical names past the
+-- prefix), the extras, and the type txn checks for each key ('-': not
+-- checked). spec: keys (the prefix length of KEY_ORDER), unused (names in
+-- the prefix it ignores), check (names txn TYPE-checks; every other key
+-- the Function checks itself or only deletes), extra (names of the keys
+-- after the prefix), rest (the type of keys past those).
+local function contract(spec)
+    local unused, check = set_of(spec.unused), set_of(spec.check)
+    local c = {keys = spec.keys, clear = {}, extra = spec.extra or {}}
+    local types = {}
+    for i = 1, #KEY_ORDER do
+        local name = KEY_ORDER[i]
+        if i > spec.keys or unused[name] then c.clear[#c.clear + 1] = name end
+        if i <= spec.keys then
+            types[i] = check[name] and KEY_TYPE[name] or '-'
+        end
+    end
+    return c, types
+end
+
+-- keys_of names the KEYS a Function uses (c: from contract): the one key
+-- table every Function reads (k.wf, k.hist, ...). The constructor spells
+-- KEY_ORDER out, as fast as the tables each Function used to build; the
+-- check below holds it to KEY_ORDER.
+local function keys_of(keys, c)
+    local k = {wf = keys[1], hist = keys[2], buf = keys[3], wft = keys[4],
+               timers = keys[5], pa = keys[6], idx_open = keys[7],
+               idx_closed = keys[8], act = keys[9]}
+    local clear, extra = c.clear, c.extra
+    for j = 1, #clear do k[clear[j]] = nil end
+    for j = 1, #extra do k[extra[j]] = keys[c.keys + j] end
+    return k
+end
+
+do
+    local order = keys_of(KEY_ORDER, {keys = #KEY_ORDER, clear = {},
+                                      extra = {}})
+    for i = 1, #KEY_ORDER do
+        if order[KEY_ORDER[i]] ~= KEY_ORDER[i] then
+            error('keys_of does not follow KEY_ORDER at ' .. KEY_ORDER[i])
+        end
+    end
+end
+
+-- txn registers fn(k, args, keys) under its key contract (spec, see
+-- contract): it checks the key types before the body runs, hands it the
+-- named keys (and KEYS itself, which commands index), and flushes the
+-- contexts it loaded on return.
+local function txn(fn, spec)
+    local c, types = contract(spec)
     return function(keys, args)
-        local bad = check_types(keys, types, rest)
+        local bad = check_types(keys, types, spec.rest)
         if bad then return bad end
         LOADED = {}
-        local r = fn(keys, args)
+        local r = fn(keys_of(keys, c), args, keys)
         for _, w in ipairs(LOADED) do flush(w) end
         LOADED = {}
         return r
@@ -444,12 +516,6 @@ local function start_run(k, args, extra_type, extra_data)
     return run
 end
 
-local function start_keys(keys)
-    return {wf = keys[1], hist = keys[2], wft = keys[3], timers = keys[4],
-            idx_open = keys[5], idx_closed = keys[6], buf = keys[7],
-            pa = keys[8]}
-end
-
 local function start_args_ok(args)
     for i = 1, 6 do
         if not args[i] then return false end
@@ -490,12 +556,12 @@ end
 
 -- terminate_for terminates the RUNNING run cur_run for new run `run`
 -- (TerminateIfRunning), or answers DURO_STALE when the caller's idea of
--- the running run (cur_run, history KEYS[9]) is not the current one; it
+-- the running run (cur_run, history hist_cur) is not the current one; it
 -- writes nothing then.
 local function terminate_for(k, hist_cur, cur_run, run)
     local kc = {}
     for name, key in pairs(k) do kc[name] = key end
-    kc.hist = hist_cur
+    kc.hist, kc.hist_cur = hist_cur, nil
     local w = hist_cur and load_wf(kc)
     if not current(w, cur_run) then
         return fail('DURO_STALE', 'running run changed')
@@ -508,13 +574,12 @@ local function terminate_for(k, hist_cur, cur_run, run)
     return nil
 end
 
--- duro_start 8|9 wf hist wft timers idx_open idx_closed buf pa [hist_cur]
+-- duro_start 8|9 wf hist buf wft timers pa idx_open idx_closed [hist_cur]
 --            id run type queue input started_data exec_timeout_ms
 --            wft_timeout_ms [policy [cur_run]]
 -- policy is an id reuse policy (default AllowDuplicate); TerminateIfRunning
 -- with a RUNNING run needs that run's id (cur_run) and history (hist_cur).
-local function duro_start(keys, args)
-    local k = start_keys(keys)
+local function duro_start(k, args)
     if not start_args_ok(args) then
         return fail('DURO_BADARG', 'duro_start needs 8 arguments')
     end
@@ -526,15 +591,14 @@ local function duro_start(keys, args)
     local refused = reuse_refused(policy, prev[1], prev[2])
     if refused then return refused end
     if prev[1] == 'RUNNING' then
-        local stale = terminate_for(k, keys[9], args[10] or '', args[2])
+        local stale = terminate_for(k, k.hist_cur, args[10] or '', args[2])
         if stale then return stale end
     end
     return start_run(k, args)
 end
 
 -- duro_signal 4 wf hist buf wft  run signal_data
-local function duro_signal(keys, args)
-    local k = {wf = keys[1], hist = keys[2], buf = keys[3], wft = keys[4]}
+local function duro_signal(k, args)
     local run, data = args[1], args[2]
     if not (run and data) then return fail('DURO_BADARG', 'duro_signal') end
     local w = load_wf(k)
@@ -547,17 +611,16 @@ local function duro_signal(keys, args)
     return w.run
 end
 
--- duro_signal_with_start 9 wf hist wft timers idx_open idx_closed buf pa hist_cur
+-- duro_signal_with_start 9 wf hist buf wft timers pa idx_open idx_closed hist_cur
 --     id run type queue input started_data exec_timeout_ms wft_timeout_ms
 --     signal_data cur_run [policy]
 -- Signals the running run cur_run, or starts run `run` with the signal when
 -- the id reuse policy allows it (default AllowDuplicate).
 -- Returns {run, "signaled"|"started"}.
-local function duro_signal_with_start(keys, args)
-    local k = start_keys(keys)
+local function duro_signal_with_start(k, args)
     local signal, cur_run = args[9], args[10] or ''
     local policy = args[11] or 'AllowDuplicate'
-    if not start_args_ok(args) or not signal or not keys[9] then
+    if not start_args_ok(args) or not signal or not k.hist_cur then
         return fail('DURO_BADARG', 'duro_signal_with_start arguments')
     end
     if not REUSE[policy] then
@@ -566,7 +629,7 @@ local function duro_signal_with_start(keys, args)
     local prev = read('hash', 'HMGET', k.wf, 'status', 'run')
     if prev[1] == 'RUNNING' then
         if prev[2] ~= cur_run then return fail('DURO_STALE', prev[2]) end
-        k.hist = keys[9]
+        k.hist = k.hist_cur
         local w = load_wf(k)
         if not current(w, cur_run) then return fail('DURO_STALE', prev[2]) end
         deliver(w, 'SignalReceived', signal)
@@ -578,8 +641,7 @@ local function duro_signal_with_start(keys, args)
 end
 
 -- duro_cancel 4 wf hist buf wft  run data
-local function duro_cancel(keys, args)
-    local k = {wf = keys[1], hist = keys[2], buf = keys[3], wft = keys[4]}
+local function duro_cancel(k, args)
     local run, data = args[1], args[2] or '{}'
     local w = load_wf(k)
     if not w then return fail('DURO_NOT_FOUND', 'no such workflow') end
@@ -595,88 +657,130 @@ local function duro_cancel(keys, args)
     return 'ok'
 end
 
--- apply_commands writes each command's event and effect. Returns nil or an
--- error reply for a malformed command list (checked before any write by
--- check_commands).
-local CMD_ARITY = {activity = 9, timer = 3, cancel_timer = 2, marker = 1,
-                   complete = 2, fail = 2, cancel_activity = 3,
-                   cancel = 2}
+-- ---- Workflow-task commands ----------------------------------------------
 
-local CLOSING = {complete = true, fail = true, cancel = true}
+-- COMMANDS: each kind of command a workflow task commits, as
+-- `<kind> <field>...` in ARGV: its fields by name (their count is its
+-- arity), whether it closes the run, and apply(w, c, keys), which writes
+-- its event and effect from the decoded command c (c.seq, c.data, ...). A
+-- field named `key` is the KEYS index of an activity stream (an extra of
+-- the call, past its prefix); command() records where it is (key_at).
+local COMMANDS = {}
+
+-- command completes a kind's entry: its arity and key_at (numeric loop:
+-- it runs while the library loads, which has no pairs/ipairs).
+local function command(kind)
+    kind.arity = #kind.fields
+    for j = 1, kind.arity do
+        if kind.fields[j] == 'key' then kind.key_at = j end
+    end
+    return kind
+end
+
+COMMANDS.activity = command{
+    fields = {'seq', 'data', 'key', 'name', 'input', 'opts', 'stc', 'hbt',
+              'stc2'},
+    apply = function(w, c, keys)
+        local act = keys[c.key]
+        local stc2 = tonumber(c.stc2) or 0
+        append(w, 'ActivityScheduled', c.data)
+        local p = c.seq .. '.'
+        local entry = redis.call('XADD', act, '*', 'id', w.id, 'run', w.run,
+                                 'seq', c.seq, 'attempt', '1', 'name', c.name,
+                                 'input', c.input, 'opts', c.opts,
+                                 'wfqueue', w.queue)
+        redis.call('HSET', w.k.pa, p .. 'name', c.name, p .. 'queue',
+                   queue_of(act), p .. 'input', c.input, p .. 'opts', c.opts,
+                   p .. 'attempt', '1', p .. 'stc', c.stc, p .. 'hbt', c.hbt,
+                   p .. 'sched', str(w.now), p .. 'deadline',
+                   stc2 > 0 and str(w.now + stc2) or '0', p .. 'entry', entry)
+        if stc2 > 0 then
+            add_timer(w.k.timers, w.now + stc2,
+                      timer_member('s', w.run, c.seq, 0, w.queue,
+                                   queue_of(act), w.id))
+        end
+    end,
+}
+
+COMMANDS.timer = command{
+    fields = {'seq', 'data', 'fire_in_ms'},
+    apply = function(w, c)
+        append(w, 'TimerStarted', c.data)
+        add_timer(w.k.timers, w.now + (tonumber(c.fire_in_ms) or 0),
+                  timer_member('t', w.run, c.seq, 0, w.queue, '-', w.id))
+    end,
+}
+
+COMMANDS.cancel_timer = command{
+    fields = {'seq', 'data'},
+    apply = function(w, c)
+        append(w, 'TimerCanceled', c.data)
+        redis.call('ZREM', w.k.timers,
+                   timer_member('t', w.run, c.seq, 0, w.queue, '-', w.id))
+    end,
+}
+
+COMMANDS.marker = command{
+    fields = {'data'},
+    apply = function(w, c) append(w, 'MarkerRecorded', c.data) end,
+}
+
+COMMANDS.cancel_activity = command{
+    fields = {'seq', 'data', 'key'},
+    apply = function(w, c, keys)
+        append(w, 'ActivityCancelRequested', c.data)
+        abandon_activity(w, keys[c.key], c.seq)
+    end,
+}
+
+-- closing commands: the event, then the run closes with `field` = value
+local function closing(etype, status, field, value_field)
+    return command{
+        fields = {'data', value_field}, closes = true,
+        apply = function(w, c)
+            append(w, etype, c.data)
+            close(w, status, field, c[value_field])
+        end,
+    }
+end
+COMMANDS.complete = closing('WorkflowCompleted', 'COMPLETED', 'result', 'result')
+COMMANDS.fail = closing('WorkflowFailed', 'FAILED', 'failure', 'failure')
+COMMANDS.cancel = closing('WorkflowCanceled', 'CANCELED', 'result', 'result')
 
 -- check_commands validates a command list before anything is written;
 -- activity keys must be among KEYS[minkey..nkeys]. Returns an error text
 -- or nil, and whether a command closes the run.
 local function check_commands(args, first, ncmd, minkey, nkeys)
-    local i, closing = first, false
+    local i, closes = first, false
     for _ = 1, ncmd do
-        local n = CMD_ARITY[args[i]]
-        if not n then return 'unknown command ' .. tostring(args[i]) end
-        closing = closing or CLOSING[args[i]] ~= nil
-        if args[i] == 'activity' or args[i] == 'cancel_activity' then
-            local ki = tonumber(args[i + 3])
+        local kind = COMMANDS[args[i]]
+        if not kind then return 'unknown command ' .. tostring(args[i]) end
+        closes = closes or kind.closes == true
+        if kind.key_at then
+            local ki = tonumber(args[i + kind.key_at])
             if not ki or ki < minkey or ki > nkeys then
                 return 'activity key index out of range'
             end
         end
-        i = i + 1 + n
+        i = i + 1 + kind.arity
         if i - 1 > #args then return 'truncated command list' end
     end
-    return nil, closing
+    return nil, closes
 end
 
+-- apply_commands writes each command's event and effect (checked before
+-- any write by check_commands), up to the one that closes the run. Each
+-- command is read into c by its field names (one table for the call: an
+-- apply reads only its own kind's fields).
 local function apply_commands(w, keys, args, first, ncmd)
-    local i = first
+    local i, c = first, {}
     for _ = 1, ncmd do
-        local kind = args[i]
-        if kind == 'activity' then
-            local seq, data, act = args[i + 1], args[i + 2],
-                                   keys[tonumber(args[i + 3])]
-            local stc2 = tonumber(args[i + 9]) or 0
-            append(w, 'ActivityScheduled', data)
-            local p = seq .. '.'
-            local entry = redis.call('XADD', act, '*', 'id', w.id, 'run', w.run,
-                                     'seq', seq, 'attempt', '1',
-                                     'name', args[i + 4], 'input', args[i + 5],
-                                     'opts', args[i + 6], 'wfqueue', w.queue)
-            redis.call('HSET', w.k.pa, p .. 'name', args[i + 4],
-                       p .. 'queue', queue_of(act), p .. 'input', args[i + 5],
-                       p .. 'opts', args[i + 6], p .. 'attempt', '1',
-                       p .. 'stc', args[i + 7], p .. 'hbt', args[i + 8],
-                       p .. 'sched', str(w.now), p .. 'deadline',
-                       stc2 > 0 and str(w.now + stc2) or '0',
-                       p .. 'entry', entry)
-            if stc2 > 0 then
-                add_timer(w.k.timers, w.now + stc2,
-                          timer_member('s', w.run, seq, 0, w.queue,
-                                       queue_of(act), w.id))
-            end
-        elseif kind == 'timer' then
-            append(w, 'TimerStarted', args[i + 2])
-            add_timer(w.k.timers, w.now + (tonumber(args[i + 3]) or 0),
-                      timer_member('t', w.run, args[i + 1], 0, w.queue, '-',
-                                   w.id))
-        elseif kind == 'cancel_timer' then
-            append(w, 'TimerCanceled', args[i + 2])
-            redis.call('ZREM', w.k.timers,
-                       timer_member('t', w.run, args[i + 1], 0, w.queue, '-',
-                                    w.id))
-        elseif kind == 'marker' then
-            append(w, 'MarkerRecorded', args[i + 1])
-        elseif kind == 'complete' then
-            append(w, 'WorkflowCompleted', args[i + 1])
-            close(w, 'COMPLETED', 'result', args[i + 2])
-        elseif kind == 'fail' then
-            append(w, 'WorkflowFailed', args[i + 1])
-            close(w, 'FAILED', 'failure', args[i + 2])
-        elseif kind == 'cancel' then
-            append(w, 'WorkflowCanceled', args[i + 1])
-            close(w, 'CANCELED', 'result', args[i + 2])
-        elseif kind == 'cancel_activity' then
-            append(w, 'ActivityCancelRequested', args[i + 2])
-            abandon_activity(w, keys[tonumber(args[i + 3])], args[i + 1])
-        end
-        i = i + 1 + CMD_ARITY[kind]
+        local kind = COMMANDS[args[i]]
+        local fields = kind.fields
+        for j = 1, kind.arity do c[fields[j]] = args[i + j] end
+        if kind.key_at then c.key = tonumber(c.key) end
+        kind.apply(w, c, keys)
+        i = i + 1 + kind.arity
         if w.status ~= 'RUNNING' then break end
     end
 end
@@ -689,12 +793,11 @@ local function commit_task(w, keys, args, first, ncmd, wtc)
     return w.hlen
 end
 
--- duro_wft_complete 8+A wf hist buf wft timers pa idx_open idx_closed act...
---                   run token entry wtc_data ncmd cmd...
-local function duro_wft_complete(keys, args)
-    local k = {wf = keys[1], hist = keys[2], buf = keys[3], wft = keys[4],
-               timers = keys[5], pa = keys[6], idx_open = keys[7],
-               idx_closed = keys[8]}
+-- duro_wft_complete 8+A wf hist buf wft timers pa idx_open idx_closed
+--                   act_1..act_A  run token entry wtc_data ncmd cmd...
+-- The commands' activity streams are KEYS[9..8+A] (WFT_COMPLETE_KEYS + 1).
+local WFT_COMPLETE_KEYS = 8
+local function duro_wft_complete(k, args, keys)
     local run, token, entry, wtc = args[1], args[2], args[3], args[4]
     local ncmd = tonumber(args[5])
     if not (run and token and entry and wtc and ncmd) then
@@ -705,9 +808,10 @@ local function duro_wft_complete(keys, args)
         ack(k.wft, entry)
         return fail('DURO_STALE', 'workflow task token no longer current')
     end
-    local bad, closing = check_commands(args, 6, ncmd, 9, #keys)
+    local bad, closes = check_commands(args, 6, ncmd, WFT_COMPLETE_KEYS + 1,
+                                       #keys)
     if bad then return fail('DURO_BADARG', bad) end
-    local wrong = closing and check_close(k)
+    local wrong = closes and check_close(k)
     if wrong then return wrong end
     ack(k.wft, entry)
     local last = commit_task(w, keys, args, 6, ncmd, wtc)
@@ -721,9 +825,7 @@ local function duro_wft_complete(keys, args)
 end
 
 -- duro_wft_fail 5 wf hist buf wft timers  run token entry message backoff_ms
-local function duro_wft_fail(keys, args)
-    local k = {wf = keys[1], hist = keys[2], buf = keys[3], wft = keys[4],
-               timers = keys[5]}
+local function duro_wft_fail(k, args)
     local run, token, entry, msg = args[1], args[2], args[3], args[4]
     local backoff = tonumber(args[5]) or 0
     local w = load_wf(k)
@@ -751,20 +853,19 @@ local function duro_wft_fail(keys, args)
     return 'ok'
 end
 
--- duro_act_complete 9+A wf hist buf wft timers pa act idx_open idx_closed act_1..act_A
---     run seq attempt entry outcome data retry_delay_ms failure
---     [expected_hlen wtc_data ncmd cmd...]
+-- duro_act_complete 9+A wf hist buf wft timers pa idx_open idx_closed act
+--     act_1..act_A  run seq attempt entry outcome data retry_delay_ms
+--     failure [expected_hlen wtc_data ncmd cmd...]
 -- With the optional tail (an eager workflow task), a worker that holds the
 -- run and applied this completion itself commits the resulting workflow
 -- task in the same call: accepted only when no workflow task is outstanding
 -- and the history is exactly expected_hlen events long, so nothing happened
 -- that the worker did not see. Returns {"eager", last_event, hlen}; when
 -- not accepted the completion is delivered as usual ("resolved").
-local function duro_act_complete(keys, args)
-    local k = {wf = keys[1], hist = keys[2], buf = keys[3], wft = keys[4],
-               timers = keys[5], pa = keys[6], idx_open = keys[8],
-               idx_closed = keys[9]}
-    local act = keys[7]
+-- The commands' activity streams are KEYS[10..9+A] (ACT_COMPLETE_KEYS + 1).
+local ACT_COMPLETE_KEYS = 9
+local function duro_act_complete(k, args, keys)
+    local act = k.act
     local run, seq, attempt, entry, outcome, data = args[1], args[2],
         tonumber(args[3]), args[4], args[5], args[6]
     local delay = tonumber(args[7]) or -1
@@ -782,8 +883,9 @@ local function duro_act_complete(keys, args)
     if st and outcome == 'completed' then
         local expected, ncmd = tonumber(args[9]), tonumber(args[11])
         if expected and ncmd and w.wft == '0' and w.hlen == expected then
-            local bad, closing = check_commands(args, 12, ncmd, 10, #keys)
-            local wrong = not bad and closing and check_close(k)
+            local bad, closes = check_commands(args, 12, ncmd,
+                                               ACT_COMPLETE_KEYS + 1, #keys)
+            local wrong = not bad and closes and check_close(k)
             if wrong then return wrong end
             eager = not bad
         end
@@ -806,14 +908,14 @@ local function duro_act_complete(keys, args)
                             'ActivityFailed', data, st)
 end
 
--- duro_act_release 7 wf hist buf wft timers pa act  run seq attempt entry
+-- duro_act_release 9 wf hist buf wft timers pa idx_open idx_closed act
+--                  run seq attempt entry
+-- (idx_open and idx_closed unused)
 -- A stopping worker hands back an attempt it will not finish: the same
 -- attempt goes back to the queue at once instead of after its timeout.
 -- Whichever run of it completes first wins; the other is fenced off.
-local function duro_act_release(keys, args)
-    local k = {wf = keys[1], hist = keys[2], buf = keys[3], wft = keys[4],
-               timers = keys[5], pa = keys[6]}
-    local act = keys[7]
+local function duro_act_release(k, args)
+    local act = k.act
     local run, seq, attempt, entry = args[1], args[2], tonumber(args[3]),
                                      args[4]
     local w = load_wf(k)
@@ -827,9 +929,9 @@ local function duro_act_release(keys, args)
     return 'released'
 end
 
--- duro_act_heartbeat 2 wf pa  run seq attempt details
-local function duro_act_heartbeat(keys, args)
-    local k = {wf = keys[1], pa = keys[2]}
+-- duro_act_heartbeat 6 wf hist buf wft timers pa  run seq attempt details
+-- (hist, buf, wft and timers unused)
+local function duro_act_heartbeat(k, args)
     local run, seq, attempt, details = args[1], args[2], tonumber(args[3]),
                                        args[4]
     local w = load_wf(k)
@@ -844,12 +946,11 @@ local function duro_act_heartbeat(keys, args)
     return 'ok'
 end
 
--- duro_act_timeout 7 wf hist buf wft timers pa act
+-- duro_act_timeout 9 wf hist buf wft timers pa idx_open idx_closed act
 --                  run seq attempt entry idle_ms retry_delay_ms
-local function duro_act_timeout(keys, args)
-    local k = {wf = keys[1], hist = keys[2], buf = keys[3], wft = keys[4],
-               timers = keys[5], pa = keys[6]}
-    local act = keys[7]
+-- (idx_open and idx_closed unused)
+local function duro_act_timeout(k, args)
+    local act = k.act
     local run, seq, attempt, entry = args[1], args[2], tonumber(args[3]),
                                      args[4]
     local idle = tonumber(args[5]) or 0
@@ -879,7 +980,8 @@ local function duro_act_timeout(keys, args)
     return 'timedout'
 end
 
--- duro_wft_timeout 3 wf wft timers  run token entry idle_ms
+-- duro_wft_timeout 5 wf hist buf wft timers  run token entry idle_ms
+-- (hist and buf unused)
 -- One timeout is routine (a worker restarted, a pod moved): the task is
 -- re-enqueued at once. A task that times out again and again most likely
 -- kills the worker that runs it (a crash in workflow code), and would kill
@@ -888,11 +990,9 @@ end
 -- comes back after 1s, 2s, 4s ... up to 10 minutes, through a 'w' timer,
 -- while the rest of the queue moves on. The count goes on only while the
 -- token is the one the last timeout issued: a commit, a failed task or a
--- new task each issue another, which starts it over. The timers key is the
--- partition's, derived from wf (the same hash slot).
+-- new task each issue another, which starts it over.
 local WFT_TIMEOUT_BACKOFF_MAX = 600000
-local function duro_wft_timeout(keys, args)
-    local k = {wf = keys[1], wft = keys[2], timers = keys[3]}
+local function duro_wft_timeout(k, args)
     local run, token, entry = args[1], args[2], args[3]
     local idle = tonumber(args[4]) or 0
     local w = load_wf(k)
@@ -924,12 +1024,9 @@ local function duro_wft_timeout(keys, args)
     return 'timedout'
 end
 
--- duro_timer_fire 9 wf hist buf wft timers pa act idx_open idx_closed  member
-local function duro_timer_fire(keys, args)
-    local k = {wf = keys[1], hist = keys[2], buf = keys[3], wft = keys[4],
-               timers = keys[5], pa = keys[6], idx_open = keys[8],
-               idx_closed = keys[9]}
-    local act = keys[7]
+-- duro_timer_fire 9 wf hist buf wft timers pa idx_open idx_closed act  member
+local function duro_timer_fire(k, args)
+    local act = k.act
     local member = args[1]
     -- the scheduler's idea of Redis time may run a millisecond ahead; the
     -- history must never show a timer firing before it was due
@@ -977,10 +1074,9 @@ local function duro_timer_fire(keys, args)
     return 'fired'
 end
 
--- duro_terminate 7 wf hist buf pa timers idx_open idx_closed  data
-local function duro_terminate(keys, args)
-    local k = {wf = keys[1], hist = keys[2], buf = keys[3], pa = keys[4],
-               timers = keys[5], idx_open = keys[6], idx_closed = keys[7]}
+-- duro_terminate 8 wf hist buf wft timers pa idx_open idx_closed  data
+-- (wft unused)
+local function duro_terminate(k, args)
     local data = args[1] or '{}'
     local w = load_wf(k)
     if not w then return fail('DURO_NOT_FOUND', 'no such workflow') end
@@ -1000,34 +1096,47 @@ end
 redis.register_function{function_name = 'duro_version',
                         callback = duro_version,
                         flags = {'no-writes'}}
--- The type of each key, in KEYS order, as check_types takes them ('-':
--- checked by the Function itself); docs/internals.md.
-local H, S, L, Z, X = 'hash', 'stream', 'list', 'zset', '-'
--- wf, hist (new run: DEL'd), wft, timers, idx_open, idx_closed, buf and pa
--- (DEL'd), then hist_cur (read by load_wf)
-local START_TYPES = {X, X, S, Z, Z, Z, X, X}
-local DELIVER_TYPES = {X, X, L, S}
 
-redis.register_function('duro_start', txn(duro_start, START_TYPES))
-redis.register_function('duro_wft_complete',
-                        txn(duro_wft_complete, {X, X, L, S, Z, H, X, X}, S))
-redis.register_function('duro_wft_fail', txn(duro_wft_fail, {X, X, L, S, Z}))
+-- Each Function's key contract (see contract): its prefix of KEY_ORDER,
+-- the keys of it that it ignores, the ones txn TYPE-checks before the
+-- body; the others are checked by the body before its first write (wf
+-- and the run's history by load_wf; pa where read first), only deleted
+-- (buf, pa, the new run's history when a run closes or starts), or
+-- checked only when the call closes the run (the indexes, check_close).
+local S = 'stream'
+local DELIVER = {keys = 4, check = {'buf', 'wft'}}
+-- buf and pa: DEL'd by a start; hist_cur: read by load_wf
+local START = {keys = 8, check = {'wft', 'timers', 'idx_open', 'idx_closed'},
+               extra = {'hist_cur'}}
+-- act_release, act_timeout
+local ACT_ATTEMPT = {keys = 9, unused = {'idx_open', 'idx_closed'},
+                     check = {'buf', 'wft', 'timers', 'pa', 'act'}}
+
+redis.register_function('duro_start', txn(duro_start, START))
+redis.register_function('duro_wft_complete', txn(duro_wft_complete, {
+    keys = WFT_COMPLETE_KEYS, check = {'buf', 'wft', 'timers', 'pa'},
+    rest = S}))
+redis.register_function('duro_wft_fail', txn(duro_wft_fail, {
+    keys = 5, check = {'buf', 'wft', 'timers'}}))
 -- pa: read (pa_state) before the first write
-redis.register_function('duro_act_complete',
-                        txn(duro_act_complete, {X, X, L, S, Z, X, S, X, X}, S))
-redis.register_function('duro_act_heartbeat', txn(duro_act_heartbeat, {X, H}))
-redis.register_function('duro_act_release',
-                        txn(duro_act_release, {X, X, L, S, Z, H, S}))
-redis.register_function('duro_act_timeout',
-                        txn(duro_act_timeout, {X, X, L, S, Z, H, S}))
-redis.register_function('duro_wft_timeout', txn(duro_wft_timeout, {H, S, Z}))
+redis.register_function('duro_act_complete', txn(duro_act_complete, {
+    keys = ACT_COMPLETE_KEYS, check = {'buf', 'wft', 'timers', 'act'},
+    rest = S}))
+redis.register_function('duro_act_heartbeat', txn(duro_act_heartbeat, {
+    keys = 6, unused = {'hist', 'buf', 'wft', 'timers'}, check = {'pa'}}))
+redis.register_function('duro_act_release', txn(duro_act_release, ACT_ATTEMPT))
+redis.register_function('duro_act_timeout', txn(duro_act_timeout, ACT_ATTEMPT))
+redis.register_function('duro_wft_timeout', txn(duro_wft_timeout, {
+    keys = 5, unused = {'hist', 'buf'}, check = {'wf', 'wft', 'timers'}}))
 -- act is checked by the body: a stream only for r and s timers
-redis.register_function('duro_timer_fire',
-                        txn(duro_timer_fire, {X, X, L, S, Z, H, X, X, X}))
-redis.register_function('duro_terminate',
-                        txn(duro_terminate, {X, X, X, X, Z, Z, Z}))
-redis.register_function('duro_signal', txn(duro_signal, DELIVER_TYPES))
+redis.register_function('duro_timer_fire', txn(duro_timer_fire, {
+    keys = 9, check = {'buf', 'wft', 'timers', 'pa'}}))
+redis.register_function('duro_terminate', txn(duro_terminate, {
+    keys = 8, unused = {'wft'}, check = {'timers', 'idx_open', 'idx_closed'}}))
+redis.register_function('duro_signal', txn(duro_signal, DELIVER))
 -- buf: a running run is signaled (RPUSH while a task is outstanding)
 redis.register_function('duro_signal_with_start',
-                        txn(duro_signal_with_start, {X, X, S, Z, Z, Z, L, X}))
-redis.register_function('duro_cancel', txn(duro_cancel, DELIVER_TYPES))
+                        txn(duro_signal_with_start, {
+    keys = 8, check = {'buf', 'wft', 'timers', 'idx_open', 'idx_closed'},
+    extra = {'hist_cur'}}))
+redis.register_function('duro_cancel', txn(duro_cancel, DELIVER))

@@ -60,6 +60,16 @@ void duro_wf_keys_init(duro_wf_keys *k, int partitions, const char *id,
     fmt_key(k->timers, sizeof(k->timers), p, "timers", NULL);
     fmt_key(k->idx_open, sizeof(k->idx_open), p, "idx", "open");
     fmt_key(k->idx_closed, sizeof(k->idx_closed), p, "idx", "closed");
+    k->wft[0] = '\0';
+    k->act[0] = '\0';
+}
+
+void duro_wf_keys_queues(duro_wf_keys *k, const char *wfqueue,
+                         const char *actqueue)
+{
+    if (wfqueue) fmt_key(k->wft, sizeof(k->wft), k->partition, "wft", wfqueue);
+    if (actqueue)
+        fmt_key(k->act, sizeof(k->act), k->partition, "act", actqueue);
 }
 
 char *duro_key_wft(char *buf, size_t size, int partition, const char *queue)

@@ -7,6 +7,7 @@
 
 #include "duro/deadletter.h"
 #include "duro/errno.h"
+#include "duro/fcall.h"
 #include "duro/history.h"
 #include "duro/ids.h"
 #include "duro/json.h"
@@ -165,7 +166,7 @@ static void on_timeout(duro_aredis *r, redisReply *reply, void *arg)
     answered(s);
 }
 
-/* FCALL duro_wft_timeout 3 wf wft timers  run token entry idle_ms */
+/* wft_timeout: FCALL duro_wft_timeout (duro_fcall_wft_timeout). */
 static void wft_timeout(pending *pd, const redisReply *fields)
 {
     const char *id = field_str(fields, "id"), *run = field_str(fields, "run");
@@ -180,13 +181,12 @@ static void wft_timeout(pending *pd, const redisReply *fields)
     }
     duro_wf_keys k;
     duro_wf_keys_init(&k, pd->s->partitions, id, run);
-    const char *keys[] = {k.wf, pd->key, k.timers};
+    snprintf(k.wft, sizeof(k.wft), "%s", pd->key);
+    char tok[32];
+    snprintf(tok, sizeof(tok), "%lld", token);
+    duro_fcall_task t = {.run = run, .token = tok, .entry = pd->entry};
     duro_argv a;
-    duro_argv_fcall(&a, "duro_wft_timeout", 3, keys);
-    duro_argv_push(&a, run);
-    duro_argv_pushll(&a, token);
-    duro_argv_push(&a, pd->entry);
-    duro_argv_pushll(&a, pd->idle_ms);
+    duro_fcall_wft_timeout(&a, &k, &t, pd->idle_ms);
     if (send_cmd(pd->s, on_timeout, pd, &a) != 0) free(pd);
     duro_argv_free(&a);
 }
@@ -213,8 +213,7 @@ static int retry_delay(const redisReply *fields, long long attempt,
     return 0;
 }
 
-/* FCALL duro_act_timeout 7 wf hist buf wft timers pa act
- *       run seq attempt entry idle_ms retry_delay_ms */
+/* act_timeout: FCALL duro_act_timeout (duro_fcall_act_timeout). */
 static void act_timeout(pending *pd, const redisReply *fields)
 {
     const char *id = field_str(fields, "id"), *run = field_str(fields, "run");
@@ -236,18 +235,15 @@ static void act_timeout(pending *pd, const redisReply *fields)
         return;
     }
     duro_wf_keys k;
-    char wft[DURO_KEY_MAX];
     duro_wf_keys_init(&k, pd->s->partitions, id, run);
-    duro_key_wft(wft, sizeof(wft), pd->p, wfq);
-    const char *keys[] = {k.wf, k.hist, k.buf, wft, k.timers, k.pa, pd->key};
+    duro_wf_keys_queues(&k, wfq, NULL);
+    snprintf(k.act, sizeof(k.act), "%s", pd->key);
+    char seqs[32];
+    snprintf(seqs, sizeof(seqs), "%lld", seq);
+    duro_fcall_attempt at = {
+        .run = run, .seq = seqs, .attempt = attempt, .entry = pd->entry};
     duro_argv a;
-    duro_argv_fcall(&a, "duro_act_timeout", 7, keys);
-    duro_argv_push(&a, run);
-    duro_argv_pushll(&a, seq);
-    duro_argv_pushll(&a, attempt);
-    duro_argv_push(&a, pd->entry);
-    duro_argv_pushll(&a, pd->idle_ms);
-    duro_argv_pushll(&a, (long long)delay);
+    duro_fcall_act_timeout(&a, &k, &at, pd->idle_ms, (long long)delay);
     if (send_cmd(pd->s, on_timeout, pd, &a) != 0) free(pd);
     duro_argv_free(&a);
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "duro/errno.h"
+#include "duro/fcall.h"
 #include "duro/ids.h"
 #include "duro/keys.h"
 #include "duro/log.h"
@@ -334,25 +335,18 @@ static const char *check_timer(const part *pt, const duro_timer_ref *t)
     return NULL;
 }
 
-/* FCALL duro_timer_fire 9 wf hist buf wft timers pa act idx_open idx_closed
- *       member */
+/* send_fire: FCALL duro_timer_fire (duro_fcall_timer_fire); the act key
+ * only for r and s timers. */
 static int send_fire(part *pt, fire *f, const duro_timer_ref *t,
                      const char *member, size_t len)
 {
     sched *s = pt->s;
     duro_wf_keys k;
-    char wft[DURO_KEY_MAX], act[DURO_KEY_MAX];
     duro_wf_keys_init(&k, s->partitions, t->id, t->run);
-    duro_key_wft(wft, sizeof(wft), pt->p, t->wfqueue);
-    if (t->kind == 'r' || t->kind == 's')
-        duro_key_act(act, sizeof(act), pt->p, t->actqueue);
-    else
-        snprintf(act, sizeof(act), "%s", k.timers);
-    const char *keys[] = {k.wf, k.hist, k.buf,      wft,         k.timers,
-                          k.pa, act,    k.idx_open, k.idx_closed};
+    duro_wf_keys_queues(&k, t->wfqueue,
+                        t->kind == 'r' || t->kind == 's' ? t->actqueue : NULL);
     duro_argv a;
-    duro_argv_fcall(&a, "duro_timer_fire", 9, keys);
-    duro_argv_pushn(&a, member, len);
+    duro_fcall_timer_fire(&a, &k, member, len);
     int rc = sched_cmd(s, on_fired, f, &a);
     duro_argv_free(&a);
     return rc;

@@ -6,8 +6,10 @@
 #include <criterion/criterion.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "duro/fcall.h"
 #include "duro/keys.h"
 #include "harness.h"
 
@@ -24,9 +26,7 @@ TestSuite(fencing, .init = setup, .fini = duro_test_fini, .timeout = 30);
 
 typedef struct {
     redisContext *r;
-    duro_wf_keys k;
-    char wft[DURO_KEY_MAX];
-    char act[DURO_KEY_MAX];
+    duro_wf_keys k; /* with the wft and act streams of queue "test" */
     char run[DURO_UUID_LEN + 1];
 } fake;
 
@@ -46,6 +46,15 @@ static redisReply *cmd(redisContext *r, ...)
     return rep;
 }
 
+/* fcall sends a call built by a duro_fcall_* builder and frees it. */
+static redisReply *fcall(fake *f, duro_argv *a)
+{
+    redisReply *rep = redisCommandArgv(f->r, a->argc, a->argv, a->lens);
+    duro_argv_free(a);
+    cr_assert(rep, "redis: %s", f->r->errstr);
+    return rep;
+}
+
 static void fake_init(fake *f, duro_client *c, const char *id)
 {
     f->r = duro_test_redis(&h);
@@ -58,11 +67,10 @@ static void fake_init(fake *f, duro_client *c, const char *id)
     snprintf(f->run, sizeof(f->run), "%s", rep->str);
     freeReplyObject(rep);
     duro_wf_keys_init(&f->k, parts, id, f->run);
-    duro_key_wft(f->wft, sizeof(f->wft), f->k.partition, "test");
-    duro_key_act(f->act, sizeof(f->act), f->k.partition, "test");
-    freeReplyObject(cmd(f->r, "XGROUP", "CREATE", f->wft, DURO_GROUP, "0",
+    duro_wf_keys_queues(&f->k, "test", "test");
+    freeReplyObject(cmd(f->r, "XGROUP", "CREATE", f->k.wft, DURO_GROUP, "0",
                         "MKSTREAM", NULL));
-    freeReplyObject(cmd(f->r, "XGROUP", "CREATE", f->act, DURO_GROUP, "0",
+    freeReplyObject(cmd(f->r, "XGROUP", "CREATE", f->k.act, DURO_GROUP, "0",
                         "MKSTREAM", NULL));
 }
 
@@ -101,39 +109,31 @@ static char *hget(fake *f, const char *field)
     return s;
 }
 
-/* wft_complete commits a workflow task with one command (given as strings
- * after the command count). */
+/* wft_complete commits a workflow task with ncmd commands (given as
+ * strings after the command count); an activity command names KEYS[9],
+ * the test queue's activity stream. */
 static redisReply *wft_complete(fake *f, const char *token, const char *entry,
                                 int ncmd, ...)
 {
-    const char *argv[64] = {"FCALL",
-                            "duro_wft_complete",
-                            "9",
-                            f->k.wf,
-                            f->k.hist,
-                            f->k.buf,
-                            f->wft,
-                            f->k.timers,
-                            f->k.pa,
-                            f->k.idx_open,
-                            f->k.idx_closed,
-                            f->act,
-                            f->run,
-                            token,
-                            entry,
-                            "{\"now\":1,\"attempt\":1}"};
-    int n = 16;
-    char nbuf[16];
-    snprintf(nbuf, sizeof(nbuf), "%d", ncmd);
-    argv[n++] = nbuf;
+    duro_argv cmds;
+    duro_argv_init(&cmds);
     va_list ap;
     va_start(ap, ncmd);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) && n < 64)
-        argv[n++] = a;
+    const char *s;
+    while ((s = va_arg(ap, const char *)))
+        duro_argv_push(&cmds, s);
     va_end(ap);
-    redisReply *rep = redisCommandArgv(f->r, n, argv, NULL);
-    cr_assert(rep, "redis: %s", f->r->errstr);
+    const char *acts[] = {f->k.act};
+    duro_fcall_task t = {.run = f->run, .token = token, .entry = entry};
+    duro_fcall_commit c = {.wtc_data = "{\"now\":1}",
+                           .ncmd = ncmd,
+                           .cmds = &cmds,
+                           .nacts = 1,
+                           .acts = acts};
+    duro_argv a;
+    duro_fcall_wft_complete(&a, &f->k, &t, &c);
+    redisReply *rep = fcall(f, &a);
+    duro_argv_free(&cmds);
     return rep;
 }
 
@@ -142,10 +142,12 @@ static redisReply *act_complete(fake *f, const char *attempt, const char *entry)
     char data[128];
     snprintf(data, sizeof(data),
              "{\"seq\":1,\"attempt\":%s,\"result\":\"late\"}", attempt);
-    return cmd(f->r, "FCALL", "duro_act_complete", "9", f->k.wf, f->k.hist,
-               f->k.buf, f->wft, f->k.timers, f->k.pa, f->act, f->k.idx_open,
-               f->k.idx_closed, f->run, "1", attempt, entry, "completed", data,
-               "-1", "", NULL);
+    duro_fcall_attempt at = {
+        .run = f->run, .seq = "1", .attempt = atoll(attempt), .entry = entry};
+    duro_fcall_act_result r = {.data = data, .retry_delay_ms = -1};
+    duro_argv a;
+    duro_fcall_act_complete(&a, &f->k, &at, &r, 0, NULL);
+    return fcall(f, &a);
 }
 
 static void assert_stale(redisReply *rep, const char *what)
@@ -171,11 +173,13 @@ Test(fencing, stale_workflow_task_token_is_rejected)
     fake f;
     fake_init(&f, c, "fence-wft");
     char entry[64], token[32];
-    read_task(&f, f.wft, "token", entry, sizeof(entry), token, sizeof(token));
+    read_task(&f, f.k.wft, "token", entry, sizeof(entry), token, sizeof(token));
 
     /* the task times out and is handed out again with a new token */
-    redisReply *rep = cmd(f.r, "FCALL", "duro_wft_timeout", "3", f.k.wf, f.wft,
-                          f.k.timers, f.run, token, entry, "999999999", NULL);
+    duro_argv a;
+    duro_fcall_task t = {.run = f.run, .token = token, .entry = entry};
+    duro_fcall_wft_timeout(&a, &f.k, &t, 999999999);
+    redisReply *rep = fcall(&f, &a);
     cr_assert_eq(rep->type, REDIS_REPLY_STRING, "%s",
                  rep->type == REDIS_REPLY_ERROR ? rep->str : "?");
     cr_assert_str_eq(rep->str, "timedout");
@@ -197,7 +201,7 @@ Test(fencing, stale_workflow_task_token_is_rejected)
 
     /* the new holder commits */
     char entry2[64], token2[32];
-    read_task(&f, f.wft, "token", entry2, sizeof(entry2), token2,
+    read_task(&f, f.k.wft, "token", entry2, sizeof(entry2), token2,
               sizeof(token2));
     cr_assert_str_eq(token2, tok);
     rep = wft_complete(&f, token2, entry2, 1, "complete", "{\"result\":1}", "1",
@@ -215,7 +219,7 @@ Test(fencing, stale_workflow_task_token_is_rejected)
                               "{\"result\":2}", "2", NULL),
                  "second completion with the same token");
     cr_assert_eq(xlen(&f), after);
-    assert_pending_empty(&f, f.wft);
+    assert_pending_empty(&f, f.k.wft);
     free(status);
     free(hlen);
     free(tok);
@@ -230,7 +234,7 @@ Test(fencing, stale_activity_attempt_is_rejected)
     fake f;
     fake_init(&f, c, "fence-act");
     char entry[64], token[32];
-    read_task(&f, f.wft, "token", entry, sizeof(entry), token, sizeof(token));
+    read_task(&f, f.k.wft, "token", entry, sizeof(entry), token, sizeof(token));
     redisReply *rep = wft_complete(
         &f, token, entry, 1, "activity", "1",
         "{\"seq\":1,\"name\":\"echo\",\"taskQueue\":\"test\",\"input\":0,"
@@ -243,14 +247,16 @@ Test(fencing, stale_activity_attempt_is_rejected)
     freeReplyObject(rep);
 
     char aentry[64], attempt[16];
-    read_task(&f, f.act, "attempt", aentry, sizeof(aentry), attempt,
+    read_task(&f, f.k.act, "attempt", aentry, sizeof(aentry), attempt,
               sizeof(attempt));
     cr_assert_str_eq(attempt, "1");
 
     /* attempt 1 times out; attempt 2 is enqueued at once (delay 0) */
-    rep = cmd(f.r, "FCALL", "duro_act_timeout", "7", f.k.wf, f.k.hist, f.k.buf,
-              f.wft, f.k.timers, f.k.pa, f.act, f.run, "1", "1", aentry,
-              "999999", "0", NULL);
+    duro_argv a;
+    duro_fcall_attempt at = {
+        .run = f.run, .seq = "1", .attempt = 1, .entry = aentry};
+    duro_fcall_act_timeout(&a, &f.k, &at, 999999, 0);
+    rep = fcall(&f, &a);
     cr_assert_eq(rep->type, REDIS_REPLY_STRING, "%s",
                  rep->type == REDIS_REPLY_ERROR ? rep->str : "?");
     cr_assert_str_eq(rep->str, "timedout");
@@ -263,7 +269,7 @@ Test(fencing, stale_activity_attempt_is_rejected)
 
     /* attempt 2 completes, once */
     char aentry2[64], attempt2[16];
-    read_task(&f, f.act, "attempt", aentry2, sizeof(aentry2), attempt2,
+    read_task(&f, f.k.act, "attempt", aentry2, sizeof(aentry2), attempt2,
               sizeof(attempt2));
     cr_assert_str_eq(attempt2, "2");
     rep = act_complete(&f, "2", aentry2);
@@ -272,7 +278,7 @@ Test(fencing, stale_activity_attempt_is_rejected)
     cr_assert_eq(xlen(&f), before + 1, "one ActivityCompleted");
     assert_stale(act_complete(&f, "2", aentry2), "duplicate completion");
     cr_assert_eq(xlen(&f), before + 1, "history unchanged");
-    assert_pending_empty(&f, f.act);
+    assert_pending_empty(&f, f.k.act);
 
     cJSON *hist = duro_test_history(c, "fence-act");
     cr_assert_eq(duro_test_count_events(hist, "ActivityCompleted"), 1);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "duro/fcall.h"
 #include "duro/keys.h"
 #include "harness.h"
 
@@ -112,6 +113,71 @@ static char *snapshot(redisContext *r, int p)
     return out;
 }
 
+/* ---- Function calls ---- */
+
+/* fn_call: one Function call, built by a duro_fcall_* builder into a over
+ * the call's own copy of the keys (k) and commands (cmds). Zero it first. */
+typedef struct {
+    duro_wf_keys k;
+    duro_argv a, cmds;
+    const char *acts[1];
+    duro_fcall_commit commit;
+} fn_call;
+
+static void fn_free(fn_call *f)
+{
+    duro_argv_free(&f->a);
+    duro_argv_free(&f->cmds);
+}
+
+/* fn_keys frees f's previous argv and copies k for the next call; without
+ * act the act slot is left empty (a workflow timer's call). fn_keys and
+ * fn_commit may run in either order (arguments of one builder call). */
+static duro_wf_keys *fn_keys(fn_call *f, const duro_wf_keys *k, bool act)
+{
+    duro_argv_free(&f->a);
+    f->k = *k;
+    if (!act) f->k.act[0] = '\0';
+    return &f->k;
+}
+
+/* fn_commit: a commit of ncmd commands (strings, NULL-terminated) whose
+ * activity stream (the first extra key) is the test queue's. */
+static const duro_fcall_commit *fn_commit(fn_call *f, int ncmd, ...)
+{
+    duro_argv_free(&f->cmds);
+    va_list ap;
+    va_start(ap, ncmd);
+    const char *a;
+    while ((a = va_arg(ap, const char *)))
+        duro_argv_push(&f->cmds, a);
+    va_end(ap);
+    f->acts[0] = f->k.act;
+    f->commit = (duro_fcall_commit){.wtc_data = "{}",
+                                    .ncmd = ncmd,
+                                    .cmds = &f->cmds,
+                                    .nacts = 1,
+                                    .acts = f->acts};
+    return &f->commit;
+}
+
+static int fn_nkeys(const fn_call *f)
+{
+    return atoi(f->a.argv[2]);
+}
+
+static const char *fn_name(const fn_call *f)
+{
+    return f->a.argv[1];
+}
+
+static redisReply *fn_send(redisContext *r, fn_call *f)
+{
+    redisReply *rep = redisCommandArgv(r, f->a.argc, f->a.argv, f->a.lens);
+    cr_assert(rep, "redis: %s", r->errstr);
+    return rep;
+}
+
 /* ---- A run in every state at once ---- */
 
 /* run_state: workflow `id` on task queue `id` (so that states never share
@@ -121,11 +187,10 @@ static char *snapshot(redisContext *r, int p)
 typedef struct {
     redisContext *r;
     duro_client *c;
-    duro_wf_keys k;
+    duro_wf_keys k;  /* with the wft and act streams of queue `id` */
+    duro_wf_keys nk; /* the same, for a new run new_run */
     char id[64];
-    char wft[DURO_KEY_MAX], act[DURO_KEY_MAX];
     char run[DURO_UUID_LEN + 1], new_run[DURO_UUID_LEN + 1];
-    char new_hist[DURO_KEY_MAX];
     char token[32], wft_entry[64], act_entry[64];
     char t_member[DURO_KEY_MAX], s_member[DURO_KEY_MAX];
 } run_state;
@@ -170,34 +235,41 @@ static void state_init2(run_state *s, const char *id, bool task)
     snprintf(s->run, sizeof(s->run), "%s", rep->str);
     freeReplyObject(rep);
     duro_wf_keys_init(&s->k, parts, id, s->run);
-    duro_key_wft(s->wft, sizeof(s->wft), s->k.partition, id);
-    duro_key_act(s->act, sizeof(s->act), s->k.partition, id);
+    duro_wf_keys_queues(&s->k, id, id);
     duro_uuid_v4(s->new_run);
-    duro_wf_keys nk;
-    duro_wf_keys_init(&nk, parts, id, s->new_run);
-    snprintf(s->new_hist, sizeof(s->new_hist), "%s", nk.hist);
-    run_ok(s->r, "XGROUP", "CREATE", s->wft, DURO_GROUP, "0", "MKSTREAM", NULL);
-    run_ok(s->r, "XGROUP", "CREATE", s->act, DURO_GROUP, "0", "MKSTREAM", NULL);
+    duro_wf_keys_init(&s->nk, parts, id, s->new_run);
+    duro_wf_keys_queues(&s->nk, id, id);
+    run_ok(s->r, "XGROUP", "CREATE", s->k.wft, DURO_GROUP, "0", "MKSTREAM",
+           NULL);
+    run_ok(s->r, "XGROUP", "CREATE", s->k.act, DURO_GROUP, "0", "MKSTREAM",
+           NULL);
 
     /* the first task schedules activity 1 (start-to-close 1s,
      * schedule-to-close 1ms) and timer 1 (due now) */
     char entry[64], token[32];
-    claim(s, s->wft, "token", entry, sizeof(entry), token, sizeof(token));
-    run_ok(s->r, "FCALL", "duro_wft_complete", "9", s->k.wf, s->k.hist,
-           s->k.buf, s->wft, s->k.timers, s->k.pa, s->k.idx_open,
-           s->k.idx_closed, s->act, s->run, token, entry, "{}", "2", "activity",
-           "1", "{\"seq\":1}", "9", "echo", "null", "{}", "1000", "0", "1",
-           "timer", "1", "{\"seq\":1}", "0", NULL);
+    claim(s, s->k.wft, "token", entry, sizeof(entry), token, sizeof(token));
+    fn_call f = {0};
+    duro_fcall_task t = {.run = s->run, .token = token, .entry = entry};
+    duro_fcall_wft_complete(&f.a, fn_keys(&f, &s->k, true), &t,
+                            fn_commit(&f, 2, "activity", "1", "{\"seq\":1}",
+                                      "9", "echo", "null", "{}", "1000", "0",
+                                      "1", "timer", "1", "{\"seq\":1}", "0",
+                                      NULL));
+    redisReply *done = fn_send(s->r, &f);
+    cr_assert_eq(done->type, REDIS_REPLY_ARRAY, "%s",
+                 done->type == REDIS_REPLY_ERROR ? done->str : "?");
+    freeReplyObject(done);
+    fn_free(&f);
     /* a signal makes a second task outstanding; claim it and the activity */
     s->token[0] = s->wft_entry[0] = '\0';
     if (task) {
         cr_assert_eq(duro_client_signal(s->c, id, "poke", NULL, NULL), 0, "%s",
                      duro_client_errstr(s->c));
-        claim(s, s->wft, "token", s->wft_entry, sizeof(s->wft_entry), s->token,
-              sizeof(s->token));
+        claim(s, s->k.wft, "token", s->wft_entry, sizeof(s->wft_entry),
+              s->token, sizeof(s->token));
     }
     char seq[8];
-    claim(s, s->act, "seq", s->act_entry, sizeof(s->act_entry), seq,
+    claim(s, s->k.act, "seq", s->act_entry, sizeof(s->act_entry), seq,
           sizeof(seq));
     duro_timer_member(s->t_member, sizeof(s->t_member), 't', s->run, 1, 0, id,
                       NULL, id);
@@ -207,29 +279,6 @@ static void state_init2(run_state *s, const char *id, bool task)
 }
 
 /* ---- The check ---- */
-
-/* fn_call: FCALL <fn> <nkeys> keys... args... */
-typedef struct {
-    const char *argv[MAX_ARGS];
-    int argc, nkeys;
-} fn_call;
-
-static void fn_call_init(fn_call *f, const char *fn, int nkeys, ...)
-{
-    static char nk[8];
-    f->argc = 0;
-    f->argv[f->argc++] = "FCALL";
-    f->argv[f->argc++] = fn;
-    snprintf(nk, sizeof(nk), "%d", nkeys);
-    f->argv[f->argc++] = nk;
-    f->nkeys = nkeys;
-    va_list ap;
-    va_start(ap, nkeys);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) && f->argc < MAX_ARGS)
-        f->argv[f->argc++] = a;
-    va_end(ap);
-}
 
 static bool timer_present(run_state *s, const char *member)
 {
@@ -293,8 +342,8 @@ static bool listed(const char *key, const char *const *list)
 static void tamper_each_key(run_state *s, fn_call *f, const char *ok_reply,
                             const char *const *unused)
 {
-    for (int i = 0; i < f->nkeys; i++) {
-        const char *key = f->argv[3 + i];
+    for (int i = 0; i < fn_nkeys(f); i++) {
+        const char *key = f->a.argv[3 + i];
         saved sv;
         save(s, &sv);
         run_ok(s->r, "DEL", key, NULL);
@@ -303,21 +352,21 @@ static void tamper_each_key(run_state *s, fn_call *f, const char *ok_reply,
         bool t_before = timer_present(s, s->t_member);
         bool s_before = timer_present(s, s->s_member);
 
-        redisReply *rep = cmdv(s->r, f->argc, f->argv);
+        redisReply *rep = fn_send(s->r, f);
         char *after = snapshot(s->r, s->k.partition);
         if (listed(key, unused)) {
             cr_assert_neq(rep->type, REDIS_REPLY_ERROR,
-                          "%s with unused %s a string: %s", f->argv[1], key,
+                          "%s with unused %s a string: %s", fn_name(f), key,
                           rep->str);
         } else {
             cr_assert_str_eq(after, before,
                              "%s with %s a string changed the partition",
-                             f->argv[1], key);
+                             fn_name(f), key);
             cr_assert_eq(rep->type, REDIS_REPLY_ERROR,
-                         "%s with %s a string succeeded", f->argv[1], key);
+                         "%s with %s a string succeeded", fn_name(f), key);
             cr_assert(strncmp(rep->str, "DURO_WRONGTYPE ", 15) == 0 &&
                           strstr(rep->str, key) && strstr(rep->str, "a string"),
-                      "%s with %s a string: %s", f->argv[1], key, rep->str);
+                      "%s with %s a string: %s", fn_name(f), key, rep->str);
             cr_assert_eq(timer_present(s, s->t_member), t_before);
             cr_assert_eq(timer_present(s, s->s_member), s_before);
         }
@@ -327,8 +376,8 @@ static void tamper_each_key(run_state *s, fn_call *f, const char *ok_reply,
         put_back(s, &sv);
     }
     char *before = snapshot(s->r, s->k.partition);
-    redisReply *rep = cmdv(s->r, f->argc, f->argv);
-    cr_assert_neq(rep->type, REDIS_REPLY_ERROR, "%s untouched: %s", f->argv[1],
+    redisReply *rep = fn_send(s->r, f);
+    cr_assert_neq(rep->type, REDIS_REPLY_ERROR, "%s untouched: %s", fn_name(f),
                   rep->str);
     if (ok_reply)
         cr_assert(
@@ -336,29 +385,28 @@ static void tamper_each_key(run_state *s, fn_call *f, const char *ok_reply,
                 (rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
                  rep->element[0]->type == REDIS_REPLY_STRING &&
                  strstr(rep->element[0]->str, ok_reply)),
-            "%s untouched did not answer %s", f->argv[1], ok_reply);
+            "%s untouched did not answer %s", fn_name(f), ok_reply);
     freeReplyObject(rep);
     char *after = snapshot(s->r, s->k.partition);
     cr_assert_str_neq(after, before, "%s untouched changed nothing",
-                      f->argv[1]);
+                      fn_name(f));
     free(before);
     free(after);
 }
 
 /* ---- One test per Function ---- */
 
-#define K_DELIVER(s) (s)->k.wf, (s)->k.hist, (s)->k.buf, (s)->wft
-
 Test(functions_atomic, timer_fire_keeps_its_timer_when_it_cannot_fire)
 {
     run_state s;
     state_init(&s, "tf-t");
-    fn_call f;
-    fn_call_init(&f, "duro_timer_fire", 9, K_DELIVER(&s), s.k.timers, s.k.pa,
-                 s.k.timers, s.k.idx_open, s.k.idx_closed, s.t_member, NULL);
+    fn_call f = {0};
+    duro_fcall_timer_fire(&f.a, fn_keys(&f, &s.k, false), s.t_member,
+                          strlen(s.t_member));
     const char *const unused[] = {s.k.idx_open, s.k.idx_closed, NULL};
     tamper_each_key(&s, &f, "fired", unused);
     cr_assert_not(timer_present(&s, s.t_member));
+    fn_free(&f);
     duro_test_finish(&h);
 }
 
@@ -366,11 +414,12 @@ Test(functions_atomic, timer_fire_of_an_activity_timeout)
 {
     run_state s;
     state_init(&s, "tf-s");
-    fn_call f;
-    fn_call_init(&f, "duro_timer_fire", 9, K_DELIVER(&s), s.k.timers, s.k.pa,
-                 s.act, s.k.idx_open, s.k.idx_closed, s.s_member, NULL);
+    fn_call f = {0};
+    duro_fcall_timer_fire(&f.a, fn_keys(&f, &s.k, true), s.s_member,
+                          strlen(s.s_member));
     const char *const unused[] = {s.k.idx_open, s.k.idx_closed, NULL};
     tamper_each_key(&s, &f, "fired", unused);
+    fn_free(&f);
     duro_test_finish(&h);
 }
 
@@ -378,12 +427,13 @@ Test(functions_atomic, signal_and_cancel)
 {
     run_state s;
     state_init(&s, "sig");
-    fn_call f;
-    fn_call_init(&f, "duro_signal", 4, K_DELIVER(&s), s.run,
-                 "{\"name\":\"x\",\"input\":null}", NULL);
+    fn_call f = {0};
+    duro_fcall_signal(&f.a, fn_keys(&f, &s.k, true), s.run,
+                      "{\"name\":\"x\",\"input\":null}");
     tamper_each_key(&s, &f, s.run, NULL);
-    fn_call_init(&f, "duro_cancel", 4, K_DELIVER(&s), s.run, "{}", NULL);
+    duro_fcall_cancel(&f.a, fn_keys(&f, &s.k, true), s.run, "{}");
     tamper_each_key(&s, &f, "ok", NULL);
+    fn_free(&f);
     duro_test_finish(&h);
 }
 
@@ -391,24 +441,30 @@ Test(functions_atomic, start_and_signal_with_start)
 {
     run_state s;
     state_init(&s, "st");
-    fn_call f;
-    fn_call_init(&f, "duro_signal_with_start", 9, s.k.wf, s.new_hist, s.wft,
-                 s.k.timers, s.k.idx_open, s.k.idx_closed, s.k.buf, s.k.pa,
-                 s.k.hist, s.id, s.new_run, "t", s.id, "null", "{}", "0",
-                 "10000", "{\"name\":\"x\",\"input\":null}", s.run,
-                 "AllowDuplicate", NULL);
+    duro_fcall_start_args st = {.id = s.id,
+                                .run = s.new_run,
+                                .type = "t",
+                                .queue = s.id,
+                                .input = "null",
+                                .started_data = "{}",
+                                .exec_timeout_ms = 0,
+                                .wft_timeout_ms = 10000,
+                                .policy = "AllowDuplicate"};
+    fn_call f = {0};
+    duro_fcall_signal_with_start(&f.a, fn_keys(&f, &s.nk, true), &st,
+                                 "{\"name\":\"x\",\"input\":null}", s.k.hist,
+                                 s.run);
     /* a running run is signaled: the new run's keys stay untouched */
-    const char *const unused_sws[] = {s.new_hist, s.k.pa, NULL};
+    const char *const unused_sws[] = {s.nk.hist, s.k.pa, NULL};
     tamper_each_key(&s, &f, s.run, unused_sws);
     /* TerminateIfRunning touches the running run and the new one */
-    fn_call_init(&f, "duro_start", 9, s.k.wf, s.new_hist, s.wft, s.k.timers,
-                 s.k.idx_open, s.k.idx_closed, s.k.buf, s.k.pa, s.k.hist, s.id,
-                 s.new_run, "t", s.id, "null", "{}", "0", "10000",
-                 "TerminateIfRunning", s.run, NULL);
+    st.policy = "TerminateIfRunning";
+    duro_fcall_start(&f.a, fn_keys(&f, &s.nk, true), &st, s.k.hist, s.run);
     /* the buffer and pending activities of the old run are deleted, and
      * the new run's history is new */
-    const char *const unused_start[] = {s.new_hist, s.k.buf, s.k.pa, NULL};
+    const char *const unused_start[] = {s.nk.hist, s.k.buf, s.k.pa, NULL};
     tamper_each_key(&s, &f, s.new_run, unused_start);
+    fn_free(&f);
     duro_test_finish(&h);
 }
 
@@ -416,22 +472,26 @@ Test(functions_atomic, workflow_task_calls)
 {
     run_state s;
     state_init(&s, "wft");
-    fn_call f;
-    fn_call_init(&f, "duro_wft_timeout", 3, s.k.wf, s.wft, s.k.timers, s.run,
-                 s.token, s.wft_entry, "999999", NULL);
-    tamper_each_key(&s, &f, "timedout", NULL);
+    fn_call f = {0};
+    duro_fcall_task t = {.run = s.run, .token = s.token, .entry = s.wft_entry};
+    duro_fcall_wft_timeout(&f.a, fn_keys(&f, &s.k, true), &t, 999999);
+    /* hist and buf: in its prefix, unused */
+    const char *const unused_timeout[] = {s.k.hist, s.k.buf, NULL};
+    tamper_each_key(&s, &f, "timedout", unused_timeout);
 
     state_init(&s, "wft-fail");
-    fn_call_init(&f, "duro_wft_fail", 5, K_DELIVER(&s), s.k.timers, s.run,
-                 s.token, s.wft_entry, "boom", "0", NULL);
+    t = (duro_fcall_task){.run = s.run, .token = s.token, .entry = s.wft_entry};
+    duro_fcall_wft_fail(&f.a, fn_keys(&f, &s.k, true), &t, "boom", 0);
     tamper_each_key(&s, &f, "ok", NULL);
 
     state_init(&s, "wft-done");
-    fn_call_init(&f, "duro_wft_complete", 9, K_DELIVER(&s), s.k.timers, s.k.pa,
-                 s.k.idx_open, s.k.idx_closed, s.act, s.run, s.token,
-                 s.wft_entry, "{}", "2", "timer", "2", "{\"seq\":2}", "60000",
-                 "complete", "{\"result\":1}", "1", NULL);
+    t = (duro_fcall_task){.run = s.run, .token = s.token, .entry = s.wft_entry};
+    duro_fcall_wft_complete(&f.a, fn_keys(&f, &s.k, true), &t,
+                            fn_commit(&f, 2, "timer", "2", "{\"seq\":2}",
+                                      "60000", "complete", "{\"result\":1}",
+                                      "1", NULL));
     tamper_each_key(&s, &f, NULL, NULL);
+    fn_free(&f);
     duro_test_finish(&h);
 }
 
@@ -439,35 +499,42 @@ Test(functions_atomic, activity_calls)
 {
     run_state s;
     state_init(&s, "act-hb");
-    fn_call f;
-    fn_call_init(&f, "duro_act_heartbeat", 2, s.k.wf, s.k.pa, s.run, "1", "1",
-                 "{\"p\":1}", NULL);
-    tamper_each_key(&s, &f, "ok", NULL);
-    fn_call_init(&f, "duro_act_release", 7, K_DELIVER(&s), s.k.timers, s.k.pa,
-                 s.act, s.run, "1", "1", s.act_entry, NULL);
-    tamper_each_key(&s, &f, "released", NULL);
+    fn_call f = {0};
+    duro_fcall_attempt at = {
+        .run = s.run, .seq = "1", .attempt = 1, .entry = s.act_entry};
+    duro_fcall_act_heartbeat(&f.a, fn_keys(&f, &s.k, true), &at, "{\"p\":1}");
+    /* hist, buf, wft and timers: in its prefix, unused */
+    const char *const unused_hb[] = {s.k.hist, s.k.buf, s.k.wft, s.k.timers,
+                                     NULL};
+    tamper_each_key(&s, &f, "ok", unused_hb);
+    duro_fcall_act_release(&f.a, fn_keys(&f, &s.k, true), &at);
+    const char *const unused_idx[] = {s.k.idx_open, s.k.idx_closed, NULL};
+    tamper_each_key(&s, &f, "released", unused_idx);
 
     state_init(&s, "act-to");
-    fn_call_init(&f, "duro_act_timeout", 7, K_DELIVER(&s), s.k.timers, s.k.pa,
-                 s.act, s.run, "1", "1", s.act_entry, "5000", "-1", NULL);
-    tamper_each_key(&s, &f, "timedout", NULL);
+    at = (duro_fcall_attempt){
+        .run = s.run, .seq = "1", .attempt = 1, .entry = s.act_entry};
+    duro_fcall_act_timeout(&f.a, fn_keys(&f, &s.k, true), &at, 5000, -1);
+    tamper_each_key(&s, &f, "timedout", unused_idx);
 
     state_init(&s, "act-done");
-    fn_call_init(&f, "duro_act_complete", 9, K_DELIVER(&s), s.k.timers, s.k.pa,
-                 s.act, s.k.idx_open, s.k.idx_closed, s.run, "1", "1",
-                 s.act_entry, "completed", "{\"seq\":1}", "-1", "", NULL);
-    const char *const unused[] = {s.k.idx_open, s.k.idx_closed, NULL};
-    tamper_each_key(&s, &f, "resolved", unused);
+    at = (duro_fcall_attempt){
+        .run = s.run, .seq = "1", .attempt = 1, .entry = s.act_entry};
+    duro_fcall_act_result res = {.data = "{\"seq\":1}", .retry_delay_ms = -1};
+    duro_fcall_act_complete(&f.a, fn_keys(&f, &s.k, true), &at, &res, 0, NULL);
+    tamper_each_key(&s, &f, "resolved", unused_idx);
 
     /* an eager workflow task that closes the run writes the indexes too */
     state_init2(&s, "act-eager", false);
+    at = (duro_fcall_attempt){
+        .run = s.run, .seq = "1", .attempt = 1, .entry = s.act_entry};
     redisReply *hlen = cmd(s.r, "HGET", s.k.wf, "hlen", NULL);
-    fn_call_init(&f, "duro_act_complete", 9, K_DELIVER(&s), s.k.timers, s.k.pa,
-                 s.act, s.k.idx_open, s.k.idx_closed, s.run, "1", "1",
-                 s.act_entry, "completed", "{\"seq\":1}", "-1", "", hlen->str,
-                 "{}", "1", "complete", "{\"result\":1}", "1", NULL);
+    duro_fcall_act_complete(
+        &f.a, fn_keys(&f, &s.k, true), &at, &res, atoll(hlen->str),
+        fn_commit(&f, 1, "complete", "{\"result\":1}", "1", NULL));
     tamper_each_key(&s, &f, "eager", NULL);
     freeReplyObject(hlen);
+    fn_free(&f);
     duro_test_finish(&h);
 }
 
@@ -475,12 +542,13 @@ Test(functions_atomic, terminate)
 {
     run_state s;
     state_init(&s, "term");
-    fn_call f;
-    fn_call_init(&f, "duro_terminate", 7, s.k.wf, s.k.hist, s.k.buf, s.k.pa,
-                 s.k.timers, s.k.idx_open, s.k.idx_closed,
-                 "{\"reason\":\"test\"}", NULL);
-    const char *const unused[] = {s.k.buf, s.k.pa, NULL}; /* deleted */
+    fn_call f = {0};
+    duro_fcall_terminate(&f.a, fn_keys(&f, &s.k, true),
+                         "{\"reason\":\"test\"}");
+    /* buf and pa: deleted; wft: in its prefix, unused */
+    const char *const unused[] = {s.k.buf, s.k.pa, s.k.wft, NULL};
     tamper_each_key(&s, &f, "ok", unused);
+    fn_free(&f);
     duro_test_finish(&h);
 }
 
@@ -489,12 +557,12 @@ Test(functions_atomic, terminate)
 static void refused_whole(run_state *s, fn_call *f, const char *word)
 {
     char *before = snapshot(s->r, s->k.partition);
-    redisReply *rep = cmdv(s->r, f->argc, f->argv);
+    redisReply *rep = fn_send(s->r, f);
     char *after = snapshot(s->r, s->k.partition);
-    cr_assert_str_eq(after, before, "%s changed the partition", f->argv[1]);
+    cr_assert_str_eq(after, before, "%s changed the partition", fn_name(f));
     cr_assert(rep->type == REDIS_REPLY_ERROR &&
                   strncmp(rep->str, word, strlen(word)) == 0,
-              "%s: %s", f->argv[1], rep->str ? rep->str : "(not an error)");
+              "%s: %s", fn_name(f), rep->str ? rep->str : "(not an error)");
     freeReplyObject(rep);
     free(before);
     free(after);
@@ -508,18 +576,19 @@ Test(functions_atomic, a_history_with_events_past_its_length_is_refused)
     state_init(&s, "tail");
     redisReply *good = cmd(s.r, "DUMP", s.k.hist, NULL);
     run_ok(s.r, "XADD", s.k.hist, "99-0", "type", "Garbage", NULL);
-    fn_call f;
-    fn_call_init(&f, "duro_timer_fire", 9, K_DELIVER(&s), s.k.timers, s.k.pa,
-                 s.k.timers, s.k.idx_open, s.k.idx_closed, s.t_member, NULL);
+    fn_call f = {0};
+    duro_fcall_timer_fire(&f.a, fn_keys(&f, &s.k, false), s.t_member,
+                          strlen(s.t_member));
     refused_whole(&s, &f, "DURO_CORRUPT ");
     cr_assert(timer_present(&s, s.t_member));
-    fn_call_init(&f, "duro_wft_complete", 9, K_DELIVER(&s), s.k.timers, s.k.pa,
-                 s.k.idx_open, s.k.idx_closed, s.act, s.run, s.token,
-                 s.wft_entry, "{}", "1", "marker", "{}", NULL);
+    duro_fcall_task t = {.run = s.run, .token = s.token, .entry = s.wft_entry};
+    duro_fcall_wft_complete(&f.a, fn_keys(&f, &s.k, true), &t,
+                            fn_commit(&f, 1, "marker", "{}", NULL));
     refused_whole(&s, &f, "DURO_CORRUPT ");
-    fn_call_init(&f, "duro_act_complete", 9, K_DELIVER(&s), s.k.timers, s.k.pa,
-                 s.act, s.k.idx_open, s.k.idx_closed, s.run, "1", "1",
-                 s.act_entry, "completed", "{\"seq\":1}", "-1", "", NULL);
+    duro_fcall_attempt at = {
+        .run = s.run, .seq = "1", .attempt = 1, .entry = s.act_entry};
+    duro_fcall_act_result res = {.data = "{\"seq\":1}", .retry_delay_ms = -1};
+    duro_fcall_act_complete(&f.a, fn_keys(&f, &s.k, true), &at, &res, 0, NULL);
     refused_whole(&s, &f, "DURO_CORRUPT ");
     /* the same through the client: a clear error, DURO_EPROTO */
     cr_assert_eq(duro_client_terminate(s.c, s.id, "x"), DURO_EPROTO);
@@ -533,6 +602,7 @@ Test(functions_atomic, a_history_with_events_past_its_length_is_refused)
     freeReplyObject(good);
     const char *const unused[] = {s.k.idx_open, s.k.idx_closed, NULL};
     tamper_each_key(&s, &f, "resolved", unused);
+    fn_free(&f);
     duro_test_finish(&h);
 }
 
@@ -614,10 +684,10 @@ Test(functions_atomic, out_of_memory_refuses_a_call_whole)
     int rc = duro_client_signal(s.c, s.id, "x", NULL, NULL);
     cr_assert_eq(rc, DURO_EAGAIN, "signal under OOM: %d %s", rc,
                  duro_client_errstr(s.c));
-    redisReply *rep =
-        cmd(s.r, "FCALL", "duro_timer_fire", "9", s.k.wf, s.k.hist, s.k.buf,
-            s.wft, s.k.timers, s.k.pa, s.k.timers, s.k.idx_open, s.k.idx_closed,
-            s.t_member, NULL);
+    fn_call f = {0};
+    duro_fcall_timer_fire(&f.a, fn_keys(&f, &s.k, false), s.t_member,
+                          strlen(s.t_member));
+    redisReply *rep = fn_send(s.r, &f);
     cr_assert(rep->type == REDIS_REPLY_ERROR && !strncmp(rep->str, "OOM", 3),
               "timer fire under OOM: %s", rep->str ? rep->str : "?");
     freeReplyObject(rep);
@@ -642,10 +712,13 @@ Test(functions_atomic, out_of_memory_refuses_a_call_whole)
     input[0] = '"';
     memset(input + 1, 'x', big);
     strcpy(input + 1 + big, "\"");
-    rep = cmd(s.r, "FCALL", "duro_wft_complete", "9", s.k.wf, s.k.hist, s.k.buf,
-              s.wft, s.k.timers, s.k.pa, s.k.idx_open, s.k.idx_closed, s.act,
-              s.run, s.token, s.wft_entry, "{}", "1", "activity", "2",
-              "{\"seq\":2}", "9", "echo", input, "{}", "0", "0", "0", NULL);
+    duro_fcall_task t = {.run = s.run, .token = s.token, .entry = s.wft_entry};
+    duro_fcall_wft_complete(&f.a, fn_keys(&f, &s.k, true), &t,
+                            fn_commit(&f, 1, "activity", "2", "{\"seq\":2}",
+                                      "9", "echo", input, "{}", "0", "0", "0",
+                                      NULL));
+    rep = fn_send(s.r, &f);
+    fn_free(&f);
     cr_assert_eq(rep->type, REDIS_REPLY_ARRAY, "big commit: %s",
                  rep->str ? rep->str : "?");
     freeReplyObject(rep);

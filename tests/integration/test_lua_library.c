@@ -140,7 +140,10 @@ static void wf_init(wf *w, const char *id, const char *run)
     duro_key_act(w->act, sizeof(w->act), w->k.partition, "q");
 }
 
-/* ---- One helper per Function: the current call contract ----
+/* ---- One helper per Function: the call contract ----
+ *
+ * Raw FCALLs on purpose (the library on its own, not through fcall.c): each
+ * key list follows the canonical order of docs/internals.md.
  *
  * Each builds "FCALL <fn> <nkeys> KEYS... ARGV..." and returns the reply
  * (the caller frees it). */
@@ -191,8 +194,8 @@ static redisReply *fcall_start(wf *w, const char *exec_timeout_ms)
 {
     fcall f;
     fc_begin(&f, "duro_start");
-    fc_keys(&f, w->k.wf, w->k.hist, w->wft, w->k.timers, w->k.idx_open,
-            w->k.idx_closed, w->k.buf, w->k.pa, NULL);
+    fc_keys(&f, w->k.wf, w->k.hist, w->k.buf, w->wft, w->k.timers, w->k.pa,
+            w->k.idx_open, w->k.idx_closed, NULL);
     fc_args(&f, w->id, w->run, "order", "q", "{\"n\":1}", "{\"input\":1}",
             exec_timeout_ms, "10000", NULL);
     return fc_send(&f);
@@ -247,7 +250,8 @@ static redisReply *fcall_act_heartbeat(wf *w, const char *seq,
 {
     fcall f;
     fc_begin(&f, "duro_act_heartbeat");
-    fc_keys(&f, w->k.wf, w->k.pa, NULL);
+    fc_keys(&f, w->k.wf, w->k.hist, w->k.buf, w->wft, w->k.timers, w->k.pa,
+            NULL);
     fc_args(&f, w->run, seq, attempt, "{\"at\":7}", NULL);
     return fc_send(&f);
 }
@@ -257,7 +261,7 @@ static redisReply *fcall_timer_fire(wf *w, const char *member)
     fcall f;
     fc_begin(&f, "duro_timer_fire");
     fc_keys(&f, w->k.wf, w->k.hist, w->k.buf, w->wft, w->k.timers, w->k.pa,
-            w->act, w->k.idx_open, w->k.idx_closed, NULL);
+            w->k.idx_open, w->k.idx_closed, w->act, NULL);
     fc_args(&f, member, NULL);
     return fc_send(&f);
 }
@@ -266,7 +270,7 @@ static redisReply *fcall_terminate(wf *w)
 {
     fcall f;
     fc_begin(&f, "duro_terminate");
-    fc_keys(&f, w->k.wf, w->k.hist, w->k.buf, w->k.pa, w->k.timers,
+    fc_keys(&f, w->k.wf, w->k.hist, w->k.buf, w->wft, w->k.timers, w->k.pa,
             w->k.idx_open, w->k.idx_closed, NULL);
     fc_args(&f, "{\"reason\":\"ops\"}", NULL);
     return fc_send(&f);
@@ -276,8 +280,8 @@ static redisReply *fcall_signal_with_start(wf *w, const char *cur_run)
 {
     fcall f;
     fc_begin(&f, "duro_signal_with_start");
-    fc_keys(&f, w->k.wf, w->k.hist, w->wft, w->k.timers, w->k.idx_open,
-            w->k.idx_closed, w->k.buf, w->k.pa, w->k.hist, NULL);
+    fc_keys(&f, w->k.wf, w->k.hist, w->k.buf, w->wft, w->k.timers, w->k.pa,
+            w->k.idx_open, w->k.idx_closed, w->k.hist, NULL);
     fc_args(&f, w->id, w->run, "order", "q", "{}", "{}", "0", "10000",
             "{\"name\":\"poke\"}", cur_run, NULL);
     return fc_send(&f);
@@ -291,7 +295,7 @@ static redisReply *fcall_act_complete(wf *w, const char *seq,
     fcall f;
     fc_begin(&f, "duro_act_complete");
     fc_keys(&f, w->k.wf, w->k.hist, w->k.buf, w->wft, w->k.timers, w->k.pa,
-            w->act, w->k.idx_open, w->k.idx_closed, NULL);
+            w->k.idx_open, w->k.idx_closed, w->act, NULL);
     fc_args(&f, w->run, seq, attempt, entry, outcome, data, "-1", "", NULL);
     return fc_send(&f);
 }
@@ -302,7 +306,7 @@ static redisReply *fcall_act_release(wf *w, const char *seq,
     fcall f;
     fc_begin(&f, "duro_act_release");
     fc_keys(&f, w->k.wf, w->k.hist, w->k.buf, w->wft, w->k.timers, w->k.pa,
-            w->act, NULL);
+            w->k.idx_open, w->k.idx_closed, w->act, NULL);
     fc_args(&f, w->run, seq, attempt, entry, NULL);
     return fc_send(&f);
 }
@@ -315,7 +319,7 @@ static redisReply *fcall_act_timeout(wf *w, const char *seq,
     fcall f;
     fc_begin(&f, "duro_act_timeout");
     fc_keys(&f, w->k.wf, w->k.hist, w->k.buf, w->wft, w->k.timers, w->k.pa,
-            w->act, NULL);
+            w->k.idx_open, w->k.idx_closed, w->act, NULL);
     fc_args(&f, w->run, seq, attempt, entry, idle_ms, "-1", NULL);
     return fc_send(&f);
 }
@@ -325,7 +329,7 @@ static redisReply *fcall_wft_timeout(wf *w, const char *token,
 {
     fcall f;
     fc_begin(&f, "duro_wft_timeout");
-    fc_keys(&f, w->k.wf, w->wft, w->k.timers, NULL);
+    fc_keys(&f, w->k.wf, w->k.hist, w->k.buf, w->wft, w->k.timers, NULL);
     fc_args(&f, w->run, token, entry, idle_ms, NULL);
     return fc_send(&f);
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "duro/fcall.h"
 #include "duro/keys.h"
 #include "harness.h"
 
@@ -298,17 +299,25 @@ static redisReply *run_cmd(redisContext *r, ...)
 
 typedef struct {
     redisContext *r;
-    duro_wf_keys k;
-    char wft[DURO_KEY_MAX], act[DURO_KEY_MAX];
+    duro_wf_keys k; /* with the wft stream of queue "test" */
     char run[DURO_UUID_LEN + 1];
     char entry[64], token[32];
 } task_holder;
+
+/* fcall sends a call built by a duro_fcall_* builder and frees it. */
+static redisReply *fcall(task_holder *t, duro_argv *a)
+{
+    redisReply *rep = redisCommandArgv(t->r, a->argc, a->argv, a->lens);
+    duro_argv_free(a);
+    cr_assert(rep, "redis: %s", t->r->errstr);
+    return rep;
+}
 
 /* claim reads the workflow's task as a worker would: entry and token. */
 static void claim(task_holder *t)
 {
     redisReply *rep = run_cmd(t->r, "XREADGROUP", "GROUP", DURO_GROUP, "gone",
-                              "COUNT", "1", "STREAMS", t->wft, ">", NULL);
+                              "COUNT", "1", "STREAMS", t->k.wft, ">", NULL);
     cr_assert_eq(rep->type, REDIS_REPLY_ARRAY, "no task to claim");
     redisReply *e = rep->element[0]->element[1]->element[0];
     snprintf(t->entry, sizeof(t->entry), "%s", e->element[0]->str);
@@ -322,9 +331,11 @@ static void claim(task_holder *t)
 /* time_out: the scheduler found the claimed task idle for long. */
 static void time_out(task_holder *t)
 {
-    redisReply *rep =
-        run_cmd(t->r, "FCALL", "duro_wft_timeout", "3", t->k.wf, t->wft,
-                t->k.timers, t->run, t->token, t->entry, "999999999", NULL);
+    duro_fcall_task task = {
+        .run = t->run, .token = t->token, .entry = t->entry};
+    duro_argv a;
+    duro_fcall_wft_timeout(&a, &t->k, &task, 999999999);
+    redisReply *rep = fcall(t, &a);
     cr_assert_eq(rep->type, REDIS_REPLY_STRING, "%s",
                  rep->type == REDIS_REPLY_ERROR ? rep->str : "?");
     cr_assert_str_eq(rep->str, "timedout");
@@ -366,9 +377,9 @@ static void fire_backoff_timer(task_holder *t, long long before,
     cr_assert_geq(due - before, delay_ms);
     cr_assert_leq(due - redis_ms(t), delay_ms);
     freeReplyObject(run_cmd(t->r, "ZADD", t->k.timers, "0", member, NULL));
-    rep = run_cmd(t->r, "FCALL", "duro_timer_fire", "9", t->k.wf, t->k.hist,
-                  t->k.buf, t->wft, t->k.timers, t->k.pa, t->k.timers,
-                  t->k.idx_open, t->k.idx_closed, member, NULL);
+    duro_argv a;
+    duro_fcall_timer_fire(&a, &t->k, member, strlen(member));
+    rep = fcall(t, &a);
     cr_assert_str_eq(rep->str, "fired");
     freeReplyObject(rep);
 }
@@ -392,8 +403,8 @@ Test(stack_overflow, timeouts_in_a_row_back_off_and_a_commit_starts_over)
     snprintf(t.run, sizeof(t.run), "%s", run);
     free(run);
     duro_wf_keys_init(&t.k, parts, "lost", t.run);
-    duro_key_wft(t.wft, sizeof(t.wft), t.k.partition, "test");
-    freeReplyObject(run_cmd(t.r, "XGROUP", "CREATE", t.wft, DURO_GROUP, "0",
+    duro_wf_keys_queues(&t.k, "test", NULL);
+    freeReplyObject(run_cmd(t.r, "XGROUP", "CREATE", t.k.wft, DURO_GROUP, "0",
                             "MKSTREAM", NULL));
 
     /* one timeout is routine: the task is back at once */
@@ -423,10 +434,11 @@ Test(stack_overflow, timeouts_in_a_row_back_off_and_a_commit_starts_over)
 
     /* the task commits (no command): the next task's timeouts start over */
     claim(&t);
-    redisReply *rep = run_cmd(t.r, "FCALL", "duro_wft_complete", "8", t.k.wf,
-                              t.k.hist, t.k.buf, t.wft, t.k.timers, t.k.pa,
-                              t.k.idx_open, t.k.idx_closed, t.run, t.token,
-                              t.entry, "{\"now\":1,\"attempt\":5}", "0", NULL);
+    duro_fcall_task task = {.run = t.run, .token = t.token, .entry = t.entry};
+    duro_fcall_commit none = {.wtc_data = "{\"now\":1}"};
+    duro_argv a;
+    duro_fcall_wft_complete(&a, &t.k, &task, &none);
+    redisReply *rep = fcall(&t, &a);
     cr_assert_eq(rep->type, REDIS_REPLY_ARRAY, "%s",
                  rep->type == REDIS_REPLY_ERROR ? rep->str : "?");
     freeReplyObject(rep);

@@ -21,6 +21,7 @@
 #include "duro/history.h"
 #include "duro/ids.h"
 #include "duro/json.h"
+#include "duro/fcall.h"
 #include "duro/keys.h"
 #include "duro/log.h"
 #include "duro/metrics.h"
@@ -127,21 +128,19 @@ static bool hold_for_run(duro_actx *c)
 
 /* act_keys: the keys of an attempt's Function calls; an argv borrows them,
  * so they live in the caller's frame until the call is sent. */
-typedef struct {
-    duro_wf_keys k;
-    char wft[DURO_KEY_MAX], act[DURO_KEY_MAX];
-} act_keys;
+typedef duro_wf_keys act_keys;
 
-static void act_keys_init(act_keys *ks, const duro_actx *c)
+static void act_keys_init(act_keys *k, const duro_actx *c)
 {
-    duro_wf_keys_init(&ks->k, c->w->partitions, c->id, c->run);
-    duro_key_wft(ks->wft, sizeof(ks->wft), c->partition, c->wfqueue);
-    duro_key_act(ks->act, sizeof(ks->act), c->partition, c->actqueue);
+    duro_wf_keys_init(k, c->w->partitions, c->id, c->run);
+    duro_wf_keys_queues(k, c->wfqueue, c->actqueue);
 }
 
-/* ACT_COMPLETE_KEYS: the keys duro_act_complete takes before the activity
- * streams of an eager commit (which start at KEYS[ACT_COMPLETE_KEYS + 1]). */
-#define ACT_COMPLETE_KEYS 9
+static duro_fcall_attempt attempt_of(const duro_actx *c)
+{
+    return (duro_fcall_attempt){
+        .run = c->run, .seq = c->seq, .attempt = c->attempt, .entry = c->entry};
+}
 
 /* act_complete_argv: FCALL duro_act_complete for the outcome, with the
  * eager commit cm (NULL: none; expected is the history length it follows);
@@ -152,29 +151,23 @@ static void act_complete_argv(const duro_actx *c, const char *data,
                               act_keys *ks, duro_argv *a)
 {
     act_keys_init(ks, c);
-    const duro_wf_keys *k = &ks->k;
-    const char *keys[ACT_COMPLETE_KEYS + DURO_MAX_ACT_QUEUES] = {
-        k->wf, k->hist, k->buf,      ks->wft,      k->timers,
-        k->pa, ks->act, k->idx_open, k->idx_closed};
-    int nkeys = ACT_COMPLETE_KEYS;
-    for (int i = 0; cm && i < cm->nextra; i++)
-        keys[nkeys++] = cm->extra[i];
-    duro_argv_fcall(a, "duro_act_complete", nkeys, keys);
-    duro_argv_push(a, c->run);
-    duro_argv_push(a, c->seq);
-    duro_argv_pushll(a, c->attempt);
-    duro_argv_push(a, c->entry);
-    duro_argv_push(a, c->failed ? "failed" : "completed");
-    duro_argv_push(a, data);
-    duro_argv_pushll(a, delay);
-    duro_argv_push(a, failure ? failure : "");
+    duro_fcall_attempt at = attempt_of(c);
+    duro_fcall_act_result res = {.failed = c->failed,
+                                 .data = data,
+                                 .retry_delay_ms = delay,
+                                 .failure = failure};
+    duro_fcall_commit eager = {0};
+    const char *acts[DURO_MAX_ACT_QUEUES];
     if (cm) {
-        duro_argv_pushll(a, expected);
-        duro_argv_push(a, cm->wtc);
-        duro_argv_pushll(a, cm->ncmd);
-        for (int i = 0; i < cm->args.argc; i++)
-            duro_argv_pushn(a, cm->args.argv[i], cm->args.lens[i]);
+        for (int i = 0; i < cm->nextra; i++)
+            acts[i] = cm->extra[i];
+        eager = (duro_fcall_commit){.wtc_data = cm->wtc,
+                                    .ncmd = cm->ncmd,
+                                    .cmds = &cm->args,
+                                    .nacts = cm->nextra,
+                                    .acts = acts};
     }
+    duro_fcall_act_complete(a, ks, &at, &res, expected, cm ? &eager : NULL);
 }
 
 /* try_eager: the eager commit of this completion (runs.c), or NULL. */
@@ -184,7 +177,8 @@ static duro__commit *try_eager(duro_actx *c, const char *data,
     duro__commit *cm = malloc(sizeof(*cm));
     if (!cm) return NULL; /* a plain completion then */
     c->eager = duro__run_eager_begin(c->w, c->id, c->run, c->partition,
-                                     ACT_COMPLETE_KEYS + 1, data, cm, expected);
+                                     DURO_FCALL_ACT_COMPLETE_ACT_BASE, data, cm,
+                                     expected);
     if (!c->eager) {
         free(cm);
         return NULL;
@@ -313,14 +307,8 @@ static void on_release_reply(duro_aredis *r, redisReply *reply, void *arg)
 static void act_release_argv(const duro_actx *c, act_keys *ks, duro_argv *a)
 {
     act_keys_init(ks, c);
-    const duro_wf_keys *k = &ks->k;
-    const char *keys[] = {k->wf,     k->hist, k->buf, ks->wft,
-                          k->timers, k->pa,   ks->act};
-    duro_argv_fcall(a, "duro_act_release", 7, keys);
-    duro_argv_push(a, c->run);
-    duro_argv_push(a, c->seq);
-    duro_argv_pushll(a, c->attempt);
-    duro_argv_push(a, c->entry);
+    duro_fcall_attempt at = attempt_of(c);
+    duro_fcall_act_release(a, ks, &at);
 }
 
 /* release_call sends FCALL duro_act_release; 0 or DURO_ECONN. */

@@ -15,6 +15,7 @@
 
 #include "duro/errno.h"
 #include "duro/json.h"
+#include "duro/fcall.h"
 #include "duro/keys.h"
 #include "duro/log.h"
 #include "duro/retry.h"
@@ -242,12 +243,9 @@ static void act_heartbeat_argv(const duro_actx *c, const char *details,
                                duro_wf_keys *k, duro_argv *a)
 {
     duro_wf_keys_init(k, c->w->partitions, c->id, NULL);
-    const char *keys[] = {k->wf, k->pa};
-    duro_argv_fcall(a, "duro_act_heartbeat", 2, keys);
-    duro_argv_push(a, c->run);
-    duro_argv_push(a, c->seq);
-    duro_argv_pushll(a, c->attempt);
-    duro_argv_push(a, details ? details : "");
+    duro_fcall_attempt at = {
+        .run = c->run, .seq = c->seq, .attempt = c->attempt, .entry = c->entry};
+    duro_fcall_act_heartbeat(a, k, &at, details);
 }
 
 static void send_heartbeat(duro_actx *c, const char *details)

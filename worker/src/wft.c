@@ -22,6 +22,7 @@
 #include "duro/history.h"
 #include "duro/ids.h"
 #include "duro/json.h"
+#include "duro/fcall.h"
 #include "duro/keys.h"
 #include "duro/log.h"
 #include "duro/metrics.h"
@@ -139,14 +140,9 @@ static void wft_fail_argv(const wft_task *t, const char *msg, duro_wf_keys *k,
                           duro_argv *a)
 {
     duro_wf_keys_init(k, t->w->partitions, t->id, t->run);
-    const char *keys[] = {k->wf, k->hist, k->buf, t->w->wft_keys[t->partition],
-                          k->timers};
-    duro_argv_fcall(a, "duro_wft_fail", 5, keys);
-    duro_argv_push(a, t->run);
-    duro_argv_push(a, t->token);
-    duro_argv_push(a, t->entry);
-    duro_argv_push(a, msg);
-    duro_argv_push(a, "-1"); /* backoff from the attempt count */
+    snprintf(k->wft, sizeof(k->wft), "%s", t->w->wft_keys[t->partition]);
+    duro_fcall_task ft = {.run = t->run, .token = t->token, .entry = t->entry};
+    duro_fcall_wft_fail(a, k, &ft, msg, -1); /* backoff by attempt count */
 }
 
 static void on_fail_reply(duro_aredis *r, redisReply *reply, void *arg)
@@ -232,20 +228,17 @@ static void wft_complete_argv(const wft_task *t, const duro__commit *c,
                               duro_wf_keys *k, duro_argv *a)
 {
     duro_wf_keys_init(k, t->w->partitions, t->id, t->run);
-    const char *keys[8 + DURO_MAX_ACT_QUEUES] = {
-        k->wf,     k->hist, k->buf,      t->w->wft_keys[t->partition],
-        k->timers, k->pa,   k->idx_open, k->idx_closed};
-    int nkeys = 8;
+    snprintf(k->wft, sizeof(k->wft), "%s", t->w->wft_keys[t->partition]);
+    duro_fcall_task ft = {.run = t->run, .token = t->token, .entry = t->entry};
+    const char *acts[DURO_MAX_ACT_QUEUES];
     for (int i = 0; i < c->nextra; i++)
-        keys[nkeys++] = c->extra[i];
-    duro_argv_fcall(a, "duro_wft_complete", nkeys, keys);
-    duro_argv_push(a, t->run);
-    duro_argv_push(a, t->token);
-    duro_argv_push(a, t->entry);
-    duro_argv_push(a, c->wtc);
-    duro_argv_pushll(a, c->ncmd);
-    for (int i = 0; i < c->args.argc; i++)
-        duro_argv_pushn(a, c->args.argv[i], c->args.lens[i]);
+        acts[i] = c->extra[i];
+    duro_fcall_commit fc = {.wtc_data = c->wtc,
+                            .ncmd = c->ncmd,
+                            .cmds = &c->args,
+                            .nacts = c->nextra,
+                            .acts = acts};
+    duro_fcall_wft_complete(a, k, &ft, &fc);
 }
 
 static void commit(wft_task *t, duro__cmd *cmds)
@@ -256,7 +249,8 @@ static void commit(wft_task *t, duro__cmd *cmds)
         fail_task(t, DURO_ENOMEM, duro_strerror(DURO_ENOMEM));
         return;
     }
-    if (duro__commit_encode(c, t->partition, 9, cmds, t->wf->now) != 0) {
+    if (duro__commit_encode(c, t->partition, DURO_FCALL_WFT_COMPLETE_ACT_BASE,
+                            cmds, t->wf->now) != 0) {
         duro__commit_free(c);
         free(c);
         fail_task(t, DURO_EINVAL,

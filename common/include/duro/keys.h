@@ -20,8 +20,10 @@ DURO_EXPORT uint16_t duro_crc16(const char *buf, size_t len);
 /* duro_partition_of: the partition of workflow `id` among `partitions`. */
 DURO_EXPORT int duro_partition_of(const char *id, int partitions);
 
-/* duro_wf_keys: every key of one workflow run, filled by duro_wf_keys_init.
- * `hist` is empty when run is NULL. */
+/* duro_wf_keys: every key of one workflow run, filled by duro_wf_keys_init:
+ * the keys a Function call takes (duro/fcall.h). `hist` is empty when run
+ * is NULL; `wft` (the workflow's task stream) and `act` (an activity
+ * attempt's stream) are empty until duro_wf_keys_queues names them. */
 typedef struct {
     int partition;
     char wf[DURO_KEY_MAX];
@@ -31,10 +33,18 @@ typedef struct {
     char timers[64];
     char idx_open[64];
     char idx_closed[64];
+    char wft[DURO_KEY_MAX];
+    char act[DURO_KEY_MAX];
 } duro_wf_keys;
 
 DURO_EXPORT void duro_wf_keys_init(duro_wf_keys *k, int partitions,
                                    const char *id, const char *run);
+
+/* duro_wf_keys_queues sets k->wft to the stream of workflow task queue
+ * wfqueue and k->act to that of activity task queue actqueue, in k's
+ * partition; a NULL queue leaves its key as it is. */
+DURO_EXPORT void duro_wf_keys_queues(duro_wf_keys *k, const char *wfqueue,
+                                     const char *actqueue);
 
 /* Per-partition keys; each writes into buf and returns buf. */
 DURO_EXPORT char *duro_key_wft(char *buf, size_t size, int partition,

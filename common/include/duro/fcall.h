@@ -1,0 +1,156 @@
+/* fcall.h: one builder per Redis Function of the library (internal).
+ *
+ * Every Function takes its KEYS as a prefix of one canonical order, then
+ * its own extras (docs/internals.md, "Functions"; KEY_ORDER in
+ * common/lua/duro.lua):
+ *
+ *   1 wf  2 hist  3 buf  4 wft  5 timers  6 pa  7 idx_open  8 idx_closed
+ *   9 act
+ *
+ * A builder takes the workflow's keys (duro_wf_keys, with wft and act set
+ * where the Function uses them: duro_wf_keys_queues) and the Function's
+ * arguments, and writes the whole FCALL into a fresh duro_argv, so that no
+ * caller writes a key count or a key position. A slot of the prefix that
+ * the Function does not use and the caller left empty holds the
+ * partition's timers key (any key of the slot would do). Builders borrow:
+ * k and every string passed must outlive the argv (duro_argv_free). A key
+ * the Function uses left empty is a bug in the caller (asserted). */
+#ifndef DURO_FCALL_H
+#define DURO_FCALL_H
+
+#include <stdbool.h>
+#include "duro/export.h"
+#include "duro/keys.h"
+#include "duro/redis.h"
+
+/* Each Function's prefix of the canonical order (its key count without
+ * extras). */
+#define DURO_FCALL_SIGNAL_KEYS 4
+#define DURO_FCALL_CANCEL_KEYS 4
+#define DURO_FCALL_WFT_FAIL_KEYS 5
+#define DURO_FCALL_WFT_TIMEOUT_KEYS 5
+#define DURO_FCALL_ACT_HEARTBEAT_KEYS 6
+#define DURO_FCALL_START_KEYS 8 /* + hist_cur for TerminateIfRunning */
+#define DURO_FCALL_SIGNAL_WITH_START_KEYS 8 /* + hist_cur */
+#define DURO_FCALL_TERMINATE_KEYS 8
+#define DURO_FCALL_WFT_COMPLETE_KEYS 8 /* + act_1..act_A */
+#define DURO_FCALL_ACT_COMPLETE_KEYS 9 /* + act_1..act_A */
+#define DURO_FCALL_ACT_RELEASE_KEYS 9
+#define DURO_FCALL_ACT_TIMEOUT_KEYS 9
+#define DURO_FCALL_TIMER_FIRE_KEYS 9
+
+/* The KEYS index (1-based, as the commands' actkey_index counts) of the
+ * first activity stream a commit's commands name. */
+#define DURO_FCALL_WFT_COMPLETE_ACT_BASE (DURO_FCALL_WFT_COMPLETE_KEYS + 1)
+#define DURO_FCALL_ACT_COMPLETE_ACT_BASE (DURO_FCALL_ACT_COMPLETE_KEYS + 1)
+
+/* duro_fcall_start_args: a new run, as duro_start and
+ * duro_signal_with_start take it. */
+typedef struct {
+    const char *id, *run, *type, *queue;
+    const char *input;        /* JSON */
+    const char *started_data; /* WorkflowStarted data */
+    long long exec_timeout_ms;
+    long long wft_timeout_ms;
+    const char *policy; /* id reuse policy; NULL: the default */
+} duro_fcall_start_args;
+
+/* duro_fcall_task: the workflow task a call answers for. */
+typedef struct {
+    const char *run, *token, *entry;
+} duro_fcall_task;
+
+/* duro_fcall_attempt: the activity attempt a call answers for. */
+typedef struct {
+    const char *run, *seq;
+    long long attempt;
+    const char *entry;
+} duro_fcall_attempt;
+
+/* duro_fcall_commit: a workflow task's commit. cmds holds the ncmd encoded
+ * commands (pushed as they are); acts the activity streams they name, the
+ * first at KEYS index *_ACT_BASE. */
+typedef struct {
+    const char *wtc_data; /* WorkflowTaskCompleted data */
+    int ncmd;
+    const duro_argv *cmds;
+    int nacts;
+    const char *const *acts;
+} duro_fcall_commit;
+
+/* duro_fcall_start: duro_start. hist_cur and cur_run name the RUNNING run
+ * that TerminateIfRunning ends (both NULL otherwise). */
+DURO_EXPORT void duro_fcall_start(duro_argv *a, const duro_wf_keys *k,
+                                  const duro_fcall_start_args *s,
+                                  const char *hist_cur, const char *cur_run);
+
+/* duro_fcall_signal_with_start: duro_signal_with_start. k.hist is the new
+ * run's history; hist_cur the running run's (or the new run's when none
+ * runs), cur_run its id (NULL or "" when none runs). */
+DURO_EXPORT void duro_fcall_signal_with_start(
+    duro_argv *a, const duro_wf_keys *k, const duro_fcall_start_args *s,
+    const char *signal_data, const char *hist_cur, const char *cur_run);
+
+/* duro_fcall_signal and duro_fcall_cancel: deliver to run `run`. */
+DURO_EXPORT void duro_fcall_signal(duro_argv *a, const duro_wf_keys *k,
+                                   const char *run, const char *signal_data);
+DURO_EXPORT void duro_fcall_cancel(duro_argv *a, const duro_wf_keys *k,
+                                   const char *run, const char *data);
+
+/* duro_fcall_terminate: duro_terminate of the run whose history is k.hist. */
+DURO_EXPORT void duro_fcall_terminate(duro_argv *a, const duro_wf_keys *k,
+                                      const char *data);
+
+/* duro_fcall_wft_complete: duro_wft_complete. */
+DURO_EXPORT void duro_fcall_wft_complete(duro_argv *a, const duro_wf_keys *k,
+                                         const duro_fcall_task *t,
+                                         const duro_fcall_commit *c);
+
+/* duro_fcall_wft_fail: duro_wft_fail (backoff_ms < 0: by attempt). */
+DURO_EXPORT void duro_fcall_wft_fail(duro_argv *a, const duro_wf_keys *k,
+                                     const duro_fcall_task *t,
+                                     const char *message, long long backoff_ms);
+
+/* duro_fcall_wft_timeout: duro_wft_timeout (scheduler). */
+DURO_EXPORT void duro_fcall_wft_timeout(duro_argv *a, const duro_wf_keys *k,
+                                        const duro_fcall_task *t,
+                                        long long idle_ms);
+
+/* duro_fcall_act_result: an attempt's outcome for duro_act_complete. */
+typedef struct {
+    bool failed;
+    const char *data;         /* ActivityCompleted / ActivityFailed data */
+    long long retry_delay_ms; /* failed: the retry's delay, -1: none */
+    const char *failure;      /* failed: the failure JSON (NULL: "") */
+} duro_fcall_act_result;
+
+/* duro_fcall_act_complete: duro_act_complete; eager (NULL: none) adds the
+ * eager workflow task, accepted when the history has expected_hlen
+ * events. */
+DURO_EXPORT void duro_fcall_act_complete(duro_argv *a, const duro_wf_keys *k,
+                                         const duro_fcall_attempt *at,
+                                         const duro_fcall_act_result *r,
+                                         long long expected_hlen,
+                                         const duro_fcall_commit *eager);
+
+/* duro_fcall_act_heartbeat: duro_act_heartbeat (details NULL: none). */
+DURO_EXPORT void duro_fcall_act_heartbeat(duro_argv *a, const duro_wf_keys *k,
+                                          const duro_fcall_attempt *at,
+                                          const char *details);
+
+/* duro_fcall_act_release: duro_act_release. */
+DURO_EXPORT void duro_fcall_act_release(duro_argv *a, const duro_wf_keys *k,
+                                        const duro_fcall_attempt *at);
+
+/* duro_fcall_act_timeout: duro_act_timeout (scheduler). */
+DURO_EXPORT void duro_fcall_act_timeout(duro_argv *a, const duro_wf_keys *k,
+                                        const duro_fcall_attempt *at,
+                                        long long idle_ms,
+                                        long long retry_delay_ms);
+
+/* duro_fcall_timer_fire: duro_timer_fire of timer `member` (len bytes).
+ * k.act: the member's activity stream for r and s timers, else unused. */
+DURO_EXPORT void duro_fcall_timer_fire(duro_argv *a, const duro_wf_keys *k,
+                                       const char *member, size_t len);
+
+#endif

@@ -1,0 +1,273 @@
+/* fcall.c: one builder per Redis Function (the key contract: fcall.h). */
+#include "duro/fcall.h"
+#include "duro/log.h"
+
+/* ---- The key contract ---- */
+
+/* The canonical key order, as KEY_ORDER in common/lua/duro.lua. */
+enum {
+    K_WF,
+    K_HIST,
+    K_BUF,
+    K_WFT,
+    K_TIMERS,
+    K_PA,
+    K_IDX_OPEN,
+    K_IDX_CLOSED,
+    K_ACT,
+    K_COUNT
+};
+
+#define BIT(n) (1u << (n))
+
+static const char *slot(const duro_wf_keys *k, int i)
+{
+    switch (i) {
+    case K_WF:
+        return k->wf;
+    case K_HIST:
+        return k->hist;
+    case K_BUF:
+        return k->buf;
+    case K_WFT:
+        return k->wft;
+    case K_TIMERS:
+        return k->timers;
+    case K_PA:
+        return k->pa;
+    case K_IDX_OPEN:
+        return k->idx_open;
+    case K_IDX_CLOSED:
+        return k->idx_closed;
+    default:
+        return k->act;
+    }
+}
+
+/* begin starts `FCALL fn <nkeys+nextra>` with the first nkeys keys of the
+ * canonical order, then the extras. A slot in `unused` that the caller
+ * left empty holds the timers key (same hash slot, never read). */
+static void begin(duro_argv *a, const char *fn, const duro_wf_keys *k,
+                  int nkeys, unsigned unused, int nextra,
+                  const char *const *extra)
+{
+    duro_assert(nkeys <= K_COUNT && nextra >= 0);
+    duro_argv_init(a);
+    duro_argv_push(a, "FCALL");
+    duro_argv_push(a, fn);
+    duro_argv_pushll(a, nkeys + nextra);
+    for (int i = 0; i < nkeys; i++) {
+        const char *key = slot(k, i);
+        if (!*key && (unused & BIT(i))) key = k->timers;
+        duro_assert(*key); /* a key the Function uses, left unset */
+        duro_argv_push(a, key);
+    }
+    for (int i = 0; i < nextra; i++) {
+        duro_assert(extra[i] && *extra[i]);
+        duro_argv_push(a, extra[i]);
+    }
+}
+
+static void push_commit(duro_argv *a, const duro_fcall_commit *c)
+{
+    duro_argv_push(a, c->wtc_data);
+    duro_argv_pushll(a, c->ncmd);
+    for (int i = 0; c->cmds && i < c->cmds->argc; i++)
+        duro_argv_pushn(a, c->cmds->argv[i], c->cmds->lens[i]);
+}
+
+/* ---- Starting and delivering (client) ---- */
+
+static void push_start(duro_argv *a, const duro_fcall_start_args *s)
+{
+    duro_argv_push(a, s->id);
+    duro_argv_push(a, s->run);
+    duro_argv_push(a, s->type);
+    duro_argv_push(a, s->queue);
+    duro_argv_push(a, s->input ? s->input : "null");
+    duro_argv_push(a, s->started_data);
+    duro_argv_pushll(a, s->exec_timeout_ms);
+    duro_argv_pushll(a, s->wft_timeout_ms);
+}
+
+/* FCALL duro_start 8|9 wf hist buf wft timers pa idx_open idx_closed
+ *       [hist_cur]  id run type queue input started_data exec_timeout_ms
+ *       wft_timeout_ms [policy [cur_run]] */
+void duro_fcall_start(duro_argv *a, const duro_wf_keys *k,
+                      const duro_fcall_start_args *s, const char *hist_cur,
+                      const char *cur_run)
+{
+    duro_assert((hist_cur == NULL) == (cur_run == NULL));
+    duro_assert(!cur_run || s->policy);
+    begin(a, "duro_start", k, DURO_FCALL_START_KEYS, 0, hist_cur ? 1 : 0,
+          &hist_cur);
+    push_start(a, s);
+    if (s->policy) duro_argv_push(a, s->policy);
+    if (cur_run) duro_argv_push(a, cur_run);
+}
+
+/* FCALL duro_signal_with_start 9 wf hist buf wft timers pa idx_open
+ *       idx_closed hist_cur  id run type queue input started_data
+ *       exec_timeout_ms wft_timeout_ms signal_data cur_run [policy] */
+void duro_fcall_signal_with_start(duro_argv *a, const duro_wf_keys *k,
+                                  const duro_fcall_start_args *s,
+                                  const char *signal_data, const char *hist_cur,
+                                  const char *cur_run)
+{
+    begin(a, "duro_signal_with_start", k, DURO_FCALL_SIGNAL_WITH_START_KEYS, 0,
+          1, &hist_cur);
+    push_start(a, s);
+    duro_argv_push(a, signal_data);
+    duro_argv_push(a, cur_run ? cur_run : "");
+    if (s->policy) duro_argv_push(a, s->policy);
+}
+
+/* FCALL duro_signal 4 wf hist buf wft  run signal_data */
+void duro_fcall_signal(duro_argv *a, const duro_wf_keys *k, const char *run,
+                       const char *signal_data)
+{
+    begin(a, "duro_signal", k, DURO_FCALL_SIGNAL_KEYS, 0, 0, NULL);
+    duro_argv_push(a, run);
+    duro_argv_push(a, signal_data);
+}
+
+/* FCALL duro_cancel 4 wf hist buf wft  run data */
+void duro_fcall_cancel(duro_argv *a, const duro_wf_keys *k, const char *run,
+                       const char *data)
+{
+    begin(a, "duro_cancel", k, DURO_FCALL_CANCEL_KEYS, 0, 0, NULL);
+    duro_argv_push(a, run);
+    duro_argv_push(a, data);
+}
+
+/* FCALL duro_terminate 8 wf hist buf wft timers pa idx_open idx_closed
+ *       data   (wft unused) */
+void duro_fcall_terminate(duro_argv *a, const duro_wf_keys *k, const char *data)
+{
+    begin(a, "duro_terminate", k, DURO_FCALL_TERMINATE_KEYS, BIT(K_WFT), 0,
+          NULL);
+    duro_argv_push(a, data);
+}
+
+/* ---- Workflow tasks (worker, scheduler) ---- */
+
+static void push_task(duro_argv *a, const duro_fcall_task *t)
+{
+    duro_argv_push(a, t->run);
+    duro_argv_push(a, t->token);
+    duro_argv_push(a, t->entry);
+}
+
+/* FCALL duro_wft_complete 8+A wf hist buf wft timers pa idx_open
+ *       idx_closed act_1..act_A  run token entry wtc_data ncmd cmd... */
+void duro_fcall_wft_complete(duro_argv *a, const duro_wf_keys *k,
+                             const duro_fcall_task *t,
+                             const duro_fcall_commit *c)
+{
+    begin(a, "duro_wft_complete", k, DURO_FCALL_WFT_COMPLETE_KEYS, 0, c->nacts,
+          c->acts);
+    push_task(a, t);
+    push_commit(a, c);
+}
+
+/* FCALL duro_wft_fail 5 wf hist buf wft timers  run token entry message
+ *       backoff_ms */
+void duro_fcall_wft_fail(duro_argv *a, const duro_wf_keys *k,
+                         const duro_fcall_task *t, const char *message,
+                         long long backoff_ms)
+{
+    begin(a, "duro_wft_fail", k, DURO_FCALL_WFT_FAIL_KEYS, 0, 0, NULL);
+    push_task(a, t);
+    duro_argv_push(a, message);
+    duro_argv_pushll(a, backoff_ms);
+}
+
+/* FCALL duro_wft_timeout 5 wf hist buf wft timers  run token entry idle_ms
+ *       (hist and buf unused) */
+void duro_fcall_wft_timeout(duro_argv *a, const duro_wf_keys *k,
+                            const duro_fcall_task *t, long long idle_ms)
+{
+    begin(a, "duro_wft_timeout", k, DURO_FCALL_WFT_TIMEOUT_KEYS,
+          BIT(K_HIST) | BIT(K_BUF), 0, NULL);
+    push_task(a, t);
+    duro_argv_pushll(a, idle_ms);
+}
+
+/* ---- Activities (worker, scheduler) ---- */
+
+static void push_attempt(duro_argv *a, const duro_fcall_attempt *at)
+{
+    duro_argv_push(a, at->run);
+    duro_argv_push(a, at->seq);
+    duro_argv_pushll(a, at->attempt);
+}
+
+/* FCALL duro_act_complete 9+A wf hist buf wft timers pa idx_open idx_closed
+ *       act act_1..act_A  run seq attempt entry outcome data retry_delay_ms
+ *       failure [expected_hlen wtc_data ncmd cmd...] */
+void duro_fcall_act_complete(duro_argv *a, const duro_wf_keys *k,
+                             const duro_fcall_attempt *at,
+                             const duro_fcall_act_result *r,
+                             long long expected_hlen,
+                             const duro_fcall_commit *eager)
+{
+    begin(a, "duro_act_complete", k, DURO_FCALL_ACT_COMPLETE_KEYS, 0,
+          eager ? eager->nacts : 0, eager ? eager->acts : NULL);
+    push_attempt(a, at);
+    duro_argv_push(a, at->entry);
+    duro_argv_push(a, r->failed ? "failed" : "completed");
+    duro_argv_push(a, r->data);
+    duro_argv_pushll(a, r->retry_delay_ms);
+    duro_argv_push(a, r->failure ? r->failure : "");
+    if (eager) {
+        duro_argv_pushll(a, expected_hlen);
+        push_commit(a, eager);
+    }
+}
+
+/* FCALL duro_act_heartbeat 6 wf hist buf wft timers pa  run seq attempt
+ *       details   (hist, buf, wft and timers unused) */
+void duro_fcall_act_heartbeat(duro_argv *a, const duro_wf_keys *k,
+                              const duro_fcall_attempt *at, const char *details)
+{
+    begin(a, "duro_act_heartbeat", k, DURO_FCALL_ACT_HEARTBEAT_KEYS,
+          BIT(K_HIST) | BIT(K_BUF) | BIT(K_WFT), 0, NULL);
+    push_attempt(a, at);
+    duro_argv_push(a, details ? details : "");
+}
+
+/* FCALL duro_act_release 9 wf hist buf wft timers pa idx_open idx_closed
+ *       act  run seq attempt entry   (idx_open, idx_closed unused) */
+void duro_fcall_act_release(duro_argv *a, const duro_wf_keys *k,
+                            const duro_fcall_attempt *at)
+{
+    begin(a, "duro_act_release", k, DURO_FCALL_ACT_RELEASE_KEYS, 0, 0, NULL);
+    push_attempt(a, at);
+    duro_argv_push(a, at->entry);
+}
+
+/* FCALL duro_act_timeout 9 wf hist buf wft timers pa idx_open idx_closed
+ *       act  run seq attempt entry idle_ms retry_delay_ms */
+void duro_fcall_act_timeout(duro_argv *a, const duro_wf_keys *k,
+                            const duro_fcall_attempt *at, long long idle_ms,
+                            long long retry_delay_ms)
+{
+    begin(a, "duro_act_timeout", k, DURO_FCALL_ACT_TIMEOUT_KEYS, 0, 0, NULL);
+    push_attempt(a, at);
+    duro_argv_push(a, at->entry);
+    duro_argv_pushll(a, idle_ms);
+    duro_argv_pushll(a, retry_delay_ms);
+}
+
+/* ---- Timers (scheduler) ---- */
+
+/* FCALL duro_timer_fire 9 wf hist buf wft timers pa idx_open idx_closed act
+ *       member   (act: the member's activity stream for r and s timers,
+ *       unused otherwise) */
+void duro_fcall_timer_fire(duro_argv *a, const duro_wf_keys *k,
+                           const char *member, size_t len)
+{
+    begin(a, "duro_timer_fire", k, DURO_FCALL_TIMER_FIRE_KEYS, BIT(K_ACT), 0,
+          NULL);
+    duro_argv_pushn(a, member, len);
+}
