@@ -597,16 +597,24 @@ local function duro_start(k, args)
     return start_run(k, args)
 end
 
+-- load_running loads the workflow for an inbound event to run `run`:
+-- returns its context, or nil and the error to answer.
+local function load_running(k, run)
+    local w = load_wf(k)
+    if not w then return nil, fail('DURO_NOT_FOUND', 'no such workflow') end
+    if w.status ~= 'RUNNING' then
+        return nil, fail('DURO_NOT_RUNNING', w.status)
+    end
+    if not current(w, run) then return nil, fail('DURO_STALE', 'run changed') end
+    return w
+end
+
 -- duro_signal 4 wf hist buf wft  run signal_data
 local function duro_signal(k, args)
     local run, data = args[1], args[2]
     if not (run and data) then return fail('DURO_BADARG', 'duro_signal') end
-    local w = load_wf(k)
-    if not w then return fail('DURO_NOT_FOUND', 'no such workflow') end
-    if w.status ~= 'RUNNING' then
-        return fail('DURO_NOT_RUNNING', w.status)
-    end
-    if not current(w, run) then return fail('DURO_STALE', 'run changed') end
+    local w, err = load_running(k, run)
+    if not w then return err end
     deliver(w, 'SignalReceived', data)
     return w.run
 end
@@ -643,12 +651,8 @@ end
 -- duro_cancel 4 wf hist buf wft  run data
 local function duro_cancel(k, args)
     local run, data = args[1], args[2] or '{}'
-    local w = load_wf(k)
-    if not w then return fail('DURO_NOT_FOUND', 'no such workflow') end
-    if w.status ~= 'RUNNING' then
-        return fail('DURO_NOT_RUNNING', w.status)
-    end
-    if not current(w, run) then return fail('DURO_STALE', 'run changed') end
+    local w, err = load_running(k, run)
+    if not w then return err end
     if redis.call('HGET', k.wf, 'cancel_requested') == '1' then
         return 'already'
     end
