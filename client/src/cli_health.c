@@ -173,7 +173,12 @@ static int http_status(const http_url *u, int64_t timeout_ms, const char **why)
     int status = 0;
     if (rc == DURO_ETIMEDOUT) *why = "timed out waiting for the answer";
     if (rc) return rc;
-    if (sscanf(head, "HTTP/%*s %d", &status) != 1) {
+    /* "HTTP/1.1 200 OK": the number after the first space */
+    const char *sp = strchr(head, ' ');
+    char *end = NULL;
+    long code = sp && !strncmp(head, "HTTP/", 5) ? strtol(sp + 1, &end, 10) : 0;
+    status = end && end != sp + 1 && code > 0 && code < 1000 ? (int)code : 0;
+    if (!status) {
         *why = got ? "not an HTTP answer" : "the connection closed unanswered";
         return DURO_EPROTO;
     }

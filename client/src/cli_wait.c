@@ -75,9 +75,11 @@ static int look(redisContext *c, const char *key, poll_check *pc)
                      t->element[0]->type == REDIS_REPLY_STRING
                  ? 0
                  : -1;
-    long long now = rc ? 0
-                       : atoll(t->element[0]->str) * 1000 +
-                             atoll(t->element[1]->str) / 1000;
+    long long sec = 0, usec = 0;
+    if (!rc && (!duro__reply_int(t->element[0], &sec) ||
+                !duro__reply_int(t->element[1], &usec)))
+        rc = -1;
+    long long now = rc ? 0 : sec * 1000 + usec / 1000;
     pc->waited_ms = -1;
     pc->polled = false;
     for (size_t i = 0; !rc && cs->type == REDIS_REPLY_ARRAY && i < cs->elements;
@@ -94,7 +96,8 @@ static int look(redisContext *c, const char *key, poll_check *pc)
         e->element[0]->type == REDIS_REPLY_ARRAY &&
         e->element[0]->elements >= 1 &&
         e->element[0]->element[0]->type == REDIS_REPLY_STRING)
-        pc->waited_ms = now - atoll(e->element[0]->element[0]->str);
+        /* an entry id is "<ms>-<seq>": its time is the part before '-' */
+        pc->waited_ms = now - strtoll(e->element[0]->element[0]->str, NULL, 10);
     else if (!e || e->type != REDIS_REPLY_ARRAY)
         rc = -1;
     if (t) freeReplyObject(t);

@@ -270,7 +270,7 @@ static const char *status_upper(const cli_ctx *ctx, char *buf, size_t size)
     if (!v) return NULL;
     size_t i = 0;
     for (; v[i] && i + 1 < size; i++)
-        buf[i] = v[i] == '-' ? '_' : (char)toupper((unsigned char)v[i]);
+        buf[i] = (char)(v[i] == '-' ? '_' : toupper((unsigned char)v[i]));
     buf[i] = '\0';
     return buf;
 }

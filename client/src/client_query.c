@@ -54,7 +54,7 @@ static int send_query(duro_client *c, const duro__wf_head *h, const char *id,
         replykey, "deadline"};
     for (size_t i = 0; i < sizeof(head) / sizeof(head[0]); i++)
         duro_argv_push(&a, head[i]);
-    duro_argv_pushll(&a, (long long)(duro_now_ms() + timeout_ms));
+    duro_argv_pushll(&a, (long long)duro_now_ms() + (long long)timeout_ms);
     int rc;
     redisReply *r = duro__call(c, &a, false, &rc);
     duro_argv_free(&a);

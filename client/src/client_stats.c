@@ -152,14 +152,14 @@ static int queue_stats(duro_client *c, const char *queue, cJSON *arr)
     }
     for (int k = 0; k < 2; k++)
         for (int p = 0; p < P; p++)
-            push_stream_cmds(&cmds[(k * P + p) * CMDS_PER_STREAM],
+            push_stream_cmds(&cmds[((size_t)k * P + p) * CMDS_PER_STREAM],
                              stream_key(k, p, queue));
     int rc = duro__pipeline(c, cmds, n, r);
     for (int k = 0; k < 2 && rc == 0; k++) {
         kind_stats s = {0};
         for (int p = 0; p < P && rc == 0; p++)
             rc = add_stream(&s, stream_key(k, p, queue),
-                            &r[(k * P + p) * CMDS_PER_STREAM]);
+                            &r[((size_t)k * P + p) * CMDS_PER_STREAM]);
         if (rc == 0)
             cJSON_AddItemToArray(arr, kind_object(queue, kinds[k], &s));
         else

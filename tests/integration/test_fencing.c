@@ -142,8 +142,10 @@ static redisReply *act_complete(fake *f, const char *attempt, const char *entry)
     char data[128];
     snprintf(data, sizeof(data),
              "{\"seq\":1,\"attempt\":%s,\"result\":\"late\"}", attempt);
-    duro_fcall_attempt at = {
-        .run = f->run, .seq = "1", .attempt = atoll(attempt), .entry = entry};
+    duro_fcall_attempt at = {.run = f->run,
+                             .seq = "1",
+                             .attempt = strtoll(attempt, NULL, 10),
+                             .entry = entry};
     duro_fcall_act_result r = {.data = data, .retry_delay_ms = -1};
     duro_argv a;
     duro_fcall_act_complete(&a, &f->k, &at, &r, 0, NULL);

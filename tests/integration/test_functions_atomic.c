@@ -163,7 +163,7 @@ static const duro_fcall_commit *fn_commit(fn_call *f, int ncmd, ...)
 
 static int fn_nkeys(const fn_call *f)
 {
-    return atoi(f->a.argv[2]);
+    return (int)strtol(f->a.argv[2], NULL, 10);
 }
 
 static const char *fn_name(const fn_call *f)
@@ -530,7 +530,7 @@ Test(functions_atomic, activity_calls)
         .run = s.run, .seq = "1", .attempt = 1, .entry = s.act_entry};
     redisReply *hlen = cmd(s.r, "HGET", s.k.wf, "hlen", NULL);
     duro_fcall_act_complete(
-        &f.a, fn_keys(&f, &s.k, true), &at, &res, atoll(hlen->str),
+        &f.a, fn_keys(&f, &s.k, true), &at, &res, strtoll(hlen->str, NULL, 10),
         fn_commit(&f, 1, "complete", "{\"result\":1}", "1", NULL));
     tamper_each_key(&s, &f, "eager", NULL);
     freeReplyObject(hlen);

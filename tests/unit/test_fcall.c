@@ -38,7 +38,7 @@ static int lua_syntax(const char *fn, int *count, char names[][16])
     const char *p = strstr(duro_lua_source(), pat);
     cr_assert(p, "no syntax line for %s in duro.lua", fn);
     p += strlen(pat);
-    *count = atoi(p);
+    *count = (int)strtol(p, NULL, 10);
     p += strcspn(p, " \n");
     int n = 0;
     while (*p == ' ') {
@@ -103,8 +103,8 @@ static int check_keys(const duro_argv *a, const char *fn, int nextra,
     /* the count is the prefix's, or with required extras (hist_cur) */
     cr_assert(count == n || count == n + nextra,
               "%s: syntax line names %d keys, counts %d", fn, n, count);
-    cr_assert_eq(atoi(arg(a, 2)), n + nextra, "%s: %s keys, want %d", fn,
-                 arg(a, 2), n + nextra);
+    cr_assert_eq((int)strtol(arg(a, 2), NULL, 10), n + nextra,
+                 "%s: %s keys, want %d", fn, arg(a, 2), n + nextra);
     for (int i = 0; i < n; i++) {
         cr_assert_str_eq(names[i], CANONICAL[i],
                          "%s: key %d is %s in duro.lua, not a prefix of the "
