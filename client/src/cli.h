@@ -102,6 +102,18 @@ int cli_get_start_opts(const cli_ctx *ctx, duro_start_opts *o);
 int cli_get_input(const cli_ctx *ctx, const char *name, const char *file_name,
                   const char **input, char **owned);
 
+/* cli_print_options prints an option table as help text. */
+void cli_print_options(const cli_opt *opts);
+void cli_print_global_options(void);
+
+/* ---- Shared helpers (cli_out.c) ---- */
+
+/* ---- Errors (cli_out.c) ----
+ *
+ * Errors go to stderr as "duro: <message>", or with -o json anywhere on
+ * the command line as one line {"error":{"code":"NOT_FOUND","message":
+ * "..."}}; the exit status is the same either way. */
+
 /* cli_usage prints "<path>: <message>" and a pointer to --help; returns
  * CLI_USAGE. With -o json it prints the JSON error INVALID_ARGUMENT
  * instead (cli_usage_err: the code of err). */
@@ -109,17 +121,6 @@ int cli_usage(const cli_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int cli_usage_err(const cli_ctx *ctx, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* cli_print_options prints an option table as help text. */
-void cli_print_options(const cli_opt *opts);
-void cli_print_global_options(void);
-
-/* ---- Shared helpers (cli_main.c) ---- */
-
-/* ---- Errors (cli_main.c) ----
- *
- * Errors go to stderr as "duro: <message>", or with -o json anywhere on
- * the command line as one line {"error":{"code":"NOT_FOUND","message":
- * "..."}}; the exit status is the same either way. */
 
 /* cli_json_errors: -o json was given (set by main before parsing). */
 extern bool cli_json_errors;

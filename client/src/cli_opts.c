@@ -20,31 +20,6 @@ static const cli_opt GLOBAL_OPTS[] = {
     {0},
 };
 
-static void usage_verr(const cli_ctx *ctx, int err, const char *fmt, va_list ap)
-{
-    cli_verror(err, ctx->path, fmt, ap);
-    if (!cli_json_errors)
-        fprintf(stderr, "Run '%s --help' for usage.\n", ctx->path);
-}
-
-int cli_usage(const cli_ctx *ctx, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    usage_verr(ctx, DURO_EINVAL, fmt, ap);
-    va_end(ap);
-    return CLI_USAGE;
-}
-
-int cli_usage_err(const cli_ctx *ctx, int err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    usage_verr(ctx, err, fmt, ap);
-    va_end(ap);
-    return CLI_USAGE;
-}
-
 static const cli_opt *find(const cli_opt *opts, const char *name, size_t len,
                            char short_name, int *index)
 {

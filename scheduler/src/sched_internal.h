@@ -105,6 +105,9 @@ typedef struct duro_scheduler {
     int cmd_connects; /* loop thread: connects so far (first is not a
                          reconnect) */
     int sub_connects;
+    /* rearm is sched_rearm: timers.c calls it when a partition's next due
+     * time changed, without calling up into the loop's file */
+    void (*rearm)(struct duro_scheduler *s);
 
 } sched;
 
@@ -117,17 +120,22 @@ int sched_start_handles(sched *s);
 /* sched_stop closes every handle (loop thread only); signum 0 = asked. */
 void sched_stop(sched *s, int signum);
 
-/* sched_now_ms: Redis' clock, estimated from the last TIME. */
-int64_t sched_now_ms(const sched *s);
 /* sched_rearm points the tick timer at the earliest known due timer or the
  * next scan, whichever comes first. */
 void sched_rearm(sched *s);
+
+/* ---- sched_redis.c ---- */
+
+/* sched_now_ms: Redis' clock, estimated from the last TIME. */
+int64_t sched_now_ms(const sched *s);
 /* sched_cmd sends a command on the command connection. 0, or DURO_ECONN
  * (cb will not run). */
 int sched_cmd(sched *s, duro_aredis_cb cb, void *arg, const duro_argv *a);
 /* sched_cmd_noreply sends a command whose reply only matters if it is an
  * error (logged with `what`). */
 void sched_cmd_noreply(sched *s, const duro_argv *a, const char *what);
+/* sched_clock_refresh asks Redis for its TIME, to correct sched_now_ms. */
+void sched_clock_refresh(sched *s);
 /* sched_redis_error counts an error reply from Redis (a metric). */
 void sched_redis_error(sched *s);
 

@@ -132,7 +132,7 @@ static void round_end(part *pt)
         timers_fetch(pt);
         return;
     }
-    sched_rearm(s);
+    s->rearm(s); /* the loop's tick (sched.c) */
 }
 
 static void fire_answered(part *pt)
