@@ -6,7 +6,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 
 #include "duro/aredis.h"
@@ -68,58 +67,6 @@ typedef struct req {
 
 static void start_connect(duro_aredis *r);
 static void schedule_reconnect(duro_aredis *r);
-
-/* ---- libuv adapter fix ---- */
-
-/* on_poll replaces the hiredis 0.14 adapter's poll callback, which returns
- * early when libuv reports an error. libuv reports POLLERR (a refused
- * connect, a reset) that way and stops the handle, so the context would
- * hang forever. Here hiredis gets to read or write and meet the error. */
-static void on_poll(uv_poll_t *h, int status, int events)
-{
-    redisLibuvEvents *p = h->data;
-    if (status != 0) events = p->events;
-    if (p->context && (events & UV_READABLE)) redisAsyncHandleRead(p->context);
-    if (p->context && (events & UV_WRITABLE)) redisAsyncHandleWrite(p->context);
-}
-
-static void poll_update(redisLibuvEvents *p, int add, int del)
-{
-    p->events = (p->events | add) & ~del;
-    if (p->events)
-        uv_poll_start(&p->handle, p->events, on_poll);
-    else
-        uv_poll_stop(&p->handle);
-}
-
-static void add_read(void *pd)
-{
-    poll_update(pd, UV_READABLE, 0);
-}
-static void del_read(void *pd)
-{
-    poll_update(pd, 0, UV_READABLE);
-}
-static void add_write(void *pd)
-{
-    poll_update(pd, UV_WRITABLE, 0);
-}
-static void del_write(void *pd)
-{
-    poll_update(pd, 0, UV_WRITABLE);
-}
-
-/* attach: the stock adapter (its handle, cleanup and close) with our poll
- * callback. */
-static int attach(redisAsyncContext *ac, uv_loop_t *loop)
-{
-    if (redisLibuvAttach(ac, loop) != REDIS_OK) return REDIS_ERR;
-    ac->ev.addRead = add_read;
-    ac->ev.delRead = del_read;
-    ac->ev.addWrite = add_write;
-    ac->ev.delWrite = del_write;
-    return REDIS_OK;
-}
 
 /* ---- Freeing ---- */
 
@@ -292,52 +239,6 @@ int duro_aredis_command(duro_aredis *r, duro_aredis_cb cb, void *arg,
     return rc;
 }
 
-/* ---- Subscriptions ---- */
-
-/* on_sub_reply: hiredis calls a channel's callback for the subscribe
- * confirmation, for every message and with NULL on teardown; only
- * messages go to the user. */
-static void on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata)
-{
-    sub *s = privdata;
-    redisReply *rep = reply;
-    if (!rep || ac->data != s->r || s->r->closing) return;
-    if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 3 ||
-        rep->element[0]->type != REDIS_REPLY_STRING ||
-        strcmp(rep->element[0]->str, "message") != 0)
-        return;
-    s->cb(s->r, rep, s->arg);
-}
-
-static int send_subscribe(duro_aredis *r, sub *s)
-{
-    const char *argv[2] = {"SUBSCRIBE", s->channel};
-    size_t lens[2] = {9, strlen(s->channel)};
-    if (redisAsyncCommandArgv(r->ac, on_sub_reply, s, 2, argv, lens) !=
-        REDIS_OK)
-        return DURO_ECONN;
-    return 0;
-}
-
-int duro_aredis_subscribe(duro_aredis *r, const char *channel,
-                          duro_aredis_cb cb, void *arg)
-{
-    if (!r || !channel || !*channel || !cb || r->closing) return DURO_EINVAL;
-    sub *s = calloc(1, sizeof(*s));
-    if (!s || !(s->channel = strdup(channel))) {
-        free(s);
-        return DURO_ENOMEM;
-    }
-    s->r = r;
-    s->cb = cb;
-    s->arg = arg;
-    s->next = r->subs;
-    r->subs = s;
-    if (r->st == ST_UP && r->ac)
-        send_subscribe(r, s); /* otherwise the next connect does it */
-    return 0;
-}
-
 /* ---- Connecting ---- */
 
 static void on_timer(uv_timer_t *t);
@@ -361,7 +262,7 @@ static void become_up(duro_aredis *r)
               r->url.port, r->url.db);
     duro__aredis_report_meta(r);
     for (sub *s = r->subs; s; s = s->next)
-        send_subscribe(r, s);
+        duro__aredis_send_subscribe(r, s);
     if (r->guard.partitions > 0 || r->guard.stall_timeout_ms > 0) {
         r->next_sample_ms = 0; /* count now: the data may be new */
         arm_guard(r);
@@ -596,7 +497,7 @@ static void start_connect(duro_aredis *r)
         schedule_reconnect(r);
         return;
     }
-    if (ac->err || attach(ac, r->loop) != REDIS_OK) {
+    if (ac->err || duro__aredis_attach(ac, r->loop) != REDIS_OK) {
         set_down(r, ac->err ? ac->c.errstr : "cannot attach to the loop");
         redisAsyncFree(ac);
         schedule_reconnect(r);

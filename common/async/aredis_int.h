@@ -1,5 +1,6 @@
 /* aredis_int.h: the duro_aredis struct, shared by aredis.c (connecting,
- * commands) and aredis_guard.c (stalls, the open-workflow count). */
+ * commands), aredis_guard.c (stalls, the open-workflow count),
+ * aredis_sub.c (subscriptions) and aredis_uv.c (the libuv adapter). */
 #ifndef DURO_AREDIS_INT_H
 #define DURO_AREDIS_INT_H
 
@@ -70,6 +71,14 @@ struct duro_aredis {
     unsigned long long load_seq; /* send_seq right after the last LOAD */
     sub *subs;
 };
+
+/* duro__aredis_attach puts a new context on loop (aredis_uv.c).
+ * REDIS_OK or REDIS_ERR. */
+int duro__aredis_attach(redisAsyncContext *ac, uv_loop_t *loop);
+
+/* duro__aredis_send_subscribe sends SUBSCRIBE for s on r's context
+ * (aredis_sub.c). 0 or DURO_ECONN. */
+int duro__aredis_send_subscribe(duro_aredis *r, sub *s);
 
 /* duro__aredis_guard_tick: one guard tick while UP (PING, stall, count).
  * Returns the delay to the next tick in ms, or -1 when the owner closed

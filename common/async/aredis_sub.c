@@ -1,0 +1,52 @@
+/* aredis_sub.c: channel subscriptions of a duro_aredis connection, sent
+ * again on every reconnect (aredis.c calls duro__aredis_send_subscribe). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "duro/errno.h"
+#include "aredis_int.h"
+
+/* on_sub_reply: hiredis calls a channel's callback for the subscribe
+ * confirmation, for every message and with NULL on teardown; only
+ * messages go to the user. */
+static void on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    sub *s = privdata;
+    redisReply *rep = reply;
+    if (!rep || ac->data != s->r || s->r->closing) return;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 3 ||
+        rep->element[0]->type != REDIS_REPLY_STRING ||
+        strcmp(rep->element[0]->str, "message") != 0)
+        return;
+    s->cb(s->r, rep, s->arg);
+}
+
+int duro__aredis_send_subscribe(duro_aredis *r, sub *s)
+{
+    const char *argv[2] = {"SUBSCRIBE", s->channel};
+    size_t lens[2] = {9, strlen(s->channel)};
+    if (redisAsyncCommandArgv(r->ac, on_sub_reply, s, 2, argv, lens) !=
+        REDIS_OK)
+        return DURO_ECONN;
+    return 0;
+}
+
+int duro_aredis_subscribe(duro_aredis *r, const char *channel,
+                          duro_aredis_cb cb, void *arg)
+{
+    if (!r || !channel || !*channel || !cb || r->closing) return DURO_EINVAL;
+    sub *s = calloc(1, sizeof(*s));
+    if (!s || !(s->channel = strdup(channel))) {
+        free(s);
+        return DURO_ENOMEM;
+    }
+    s->r = r;
+    s->cb = cb;
+    s->arg = arg;
+    s->next = r->subs;
+    r->subs = s;
+    if (r->st == ST_UP && r->ac)
+        duro__aredis_send_subscribe(r,
+                                    s); /* otherwise the next connect does it */
+    return 0;
+}
