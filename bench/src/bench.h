@@ -157,12 +157,24 @@ bool bench_figure(bench *b, const char *figure, const char *unit,
                   const char *target_op, double target, double measured);
 double bench_percentile(double *v, int n, double q); /* sorts v */
 
-/* ---- workloads.c ---- */
+/* ---- workloads.c, wl_timers.c, wl_memory.c ---- */
 
 /* bench_procs_start: FLUSHALL, then one scheduler and w workers with the
  * given cache size; waits until the workers poll. */
 int bench_procs_start(bench *b, int w, int cache_size);
+/* bench_procs_start_flush: the same, FLUSHALL only when flush. */
+int bench_procs_start_flush(bench *b, int w, int cache_size, bool flush);
 void bench_procs_stop(bench *b);
+/* BENCH_WINDOW: pipelined starts in flight. */
+#define BENCH_WINDOW 256
+/* bench_input_activities and bench_input_sleep: inputs for
+ * bench_start_many, {"activities":*(int *)arg} and {"sleep":arg}. */
+void bench_input_activities(int i, char *buf, size_t size, void *arg);
+void bench_input_sleep(int i, char *buf, size_t size, void *arg);
+/* bench_wait_all waits until every workflow of t closed; -1 (counted as a
+ * failure, with a line naming `what`) when some did not in timeout_ms. */
+int bench_wait_all(bench *b, bench_track *t, int64_t timeout_ms,
+                   const char *what);
 
 int bench_throughput(bench *b, int w, cJSON *out);
 int bench_latency(bench *b, cJSON *out);
