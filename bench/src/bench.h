@@ -149,7 +149,7 @@ long long bench_timers_pending(bench *b);
 /* bench_flush empties Redis (FLUSHALL SYNC) between workloads. */
 int bench_flush(bench *b);
 
-/* ---- main.c: reporting ---- */
+/* ---- figures.c: recording figures ---- */
 
 /* bench_figure adds a row to the summary: target_op ">=", "<=", "<" or
  * NULL (no target); returns whether it was met (true without a target). */
