@@ -20,37 +20,6 @@ static void setup(void)
 
 TestSuite(metrics, .init = setup, .fini = duro_test_fini, .timeout = 60);
 
-/* http_get fetches path from 127.0.0.1:port; returns the status code and
- * the body in buf (NUL-terminated), or -1 when nothing answered. */
-static int http_get(int port, const char *path, char *buf, size_t size)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        close(fd);
-        return -1;
-    }
-    char req[256];
-    int n = snprintf(req, sizeof(req),
-                     "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
-    if (write(fd, req, (size_t)n) != n) {
-        close(fd);
-        return -1;
-    }
-    size_t got = 0;
-    ssize_t r;
-    while (got + 1 < size && (r = read(fd, buf + got, size - got - 1)) > 0)
-        got += (size_t)r;
-    buf[got] = '\0';
-    close(fd);
-    int status = -1;
-    const char *sp = strncmp(buf, "HTTP/", 5) == 0 ? strchr(buf, ' ') : NULL;
-    if (sp) status = (int)strtol(sp + 1, NULL, 10);
-    return status;
-}
-
 /* metric_sum adds up every sample of `name` (all label sets). */
 static double metric_sum(const char *text, const char *name)
 {
@@ -75,11 +44,12 @@ Test(metrics, a_worker_serves_plausible_metrics_after_100_workflows)
     pid_t worker =
         duro_test_spawn(&h, "bench-worker", "--metrics-addr", addr, NULL);
     static char body[1 << 20];
-    cr_assert(duro_test_wait_until(
-                  http_get(port, "/readyz", body, sizeof(body)) == 200, 5000),
+    cr_assert(duro_test_wait_until(duro_test_http_get(port, "/readyz", body,
+                                                      sizeof(body)) == 200,
+                                   5000),
               "/readyz never became ready");
-    cr_assert_eq(http_get(port, "/healthz", body, sizeof(body)), 200);
-    cr_assert_eq(http_get(port, "/nope", body, sizeof(body)), 404);
+    cr_assert_eq(duro_test_http_get(port, "/healthz", body, sizeof(body)), 200);
+    cr_assert_eq(duro_test_http_get(port, "/nope", body, sizeof(body)), 404);
 
     duro_client *c = duro_test_client(&h);
     char id[32];
@@ -96,11 +66,12 @@ Test(metrics, a_worker_serves_plausible_metrics_after_100_workflows)
     duro_client_free(c);
 
     /* the worker samples its counters on its loop's tick (500ms) */
-    cr_assert(duro_test_wait_until(
-                  (http_get(port, "/metrics", body, sizeof(body)) == 200 &&
-                   metric_sum(body, "duro_worker_activities_total") >= 200),
-                  5000),
-              "activities_total never reached 200:\n%s", body);
+    cr_assert(
+        duro_test_wait_until(
+            (duro_test_http_get(port, "/metrics", body, sizeof(body)) == 200 &&
+             metric_sum(body, "duro_worker_activities_total") >= 200),
+            5000),
+        "activities_total never reached 200:\n%s", body);
     cr_assert_geq(metric_sum(body, "duro_worker_workflow_tasks_total"), 300,
                   "3 workflow tasks per workflow (1 queued + 2 eager)");
     double replays = metric_sum(body, "duro_worker_replays_total");
@@ -114,10 +85,10 @@ Test(metrics, a_worker_serves_plausible_metrics_after_100_workflows)
     cr_assert_not_null(strstr(body, "duro_build_info{"), "%s", body);
     cr_assert_not_null(
         strstr(body, "# TYPE duro_worker_activity_seconds histogram"));
-    cr_assert(duro_test_wait_until(
-                  (http_get(port, "/metrics", body, sizeof(body)) == 200 &&
-                   strstr(body, "duro_task_queue_backlog{")),
-                  8000),
+    cr_assert(duro_test_wait_until((duro_test_http_get(port, "/metrics", body,
+                                                       sizeof(body)) == 200 &&
+                                    strstr(body, "duro_task_queue_backlog{")),
+                                   8000),
               "no backlog gauge (the HPA scales on it):\n%s", body);
     duro_test_kill(&h, worker, SIGTERM);
     duro_test_finish(&h);

@@ -310,42 +310,12 @@ Test(redis_faults, timer_due_while_history_is_unwritable_fires_once_healthy)
 
 /* ---- One partition's task stream of the wrong type ---- */
 
-/* http_get fetches path from 127.0.0.1:port; the status code and the body
- * in buf, or -1 when nothing answered. */
-static int http_get(int port, const char *path, char *buf, size_t size)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        close(fd);
-        return -1;
-    }
-    char req[256];
-    int n = snprintf(req, sizeof(req),
-                     "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
-    if (write(fd, req, (size_t)n) != n) {
-        close(fd);
-        return -1;
-    }
-    size_t got = 0;
-    ssize_t r;
-    while (got + 1 < size && (r = read(fd, buf + got, size - got - 1)) > 0)
-        got += (size_t)r;
-    buf[got] = '\0';
-    close(fd);
-    int status = -1;
-    const char *sp = strncmp(buf, "HTTP/", 5) == 0 ? strchr(buf, ' ') : NULL;
-    if (sp) status = (int)strtol(sp + 1, NULL, 10);
-    return status;
-}
-
 /* broken_gauge: the worker's duro_worker_broken_streams, or -1. */
 static double broken_gauge(int port)
 {
     static char body[1 << 18];
-    if (http_get(port, "/metrics", body, sizeof(body)) != 200) return -1;
+    if (duro_test_http_get(port, "/metrics", body, sizeof(body)) != 200)
+        return -1;
     const char *l = strstr(body, "\nduro_worker_broken_streams");
     const char *v = l ? strchr(l + 1, ' ') : NULL;
     return v ? strtod(v + 1, NULL) : -1;
@@ -389,8 +359,9 @@ Test(redis_faults, a_stream_of_the_wrong_type_stalls_only_its_partition)
     pid_t worker =
         duro_test_spawn(&h, "duro-test-worker", "--metrics-addr", addr, NULL);
     static char body[4096];
-    cr_assert(duro_test_wait_until(
-                  http_get(port, "/readyz", body, sizeof(body)) == 200, 5000),
+    cr_assert(duro_test_wait_until(duro_test_http_get(port, "/readyz", body,
+                                                      sizeof(body)) == 200,
+                                   5000),
               "the worker never became ready");
     duro_client *c = duro_test_client(&h);
     redisContext *r = duro_test_redis(&h);

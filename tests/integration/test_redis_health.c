@@ -81,36 +81,6 @@ static long long redis_int(const char *cmd)
     return v;
 }
 
-/* http_get: the status of GET path on 127.0.0.1:port, -1 if none. */
-static int http_get(int port, const char *path)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    struct timeval tv = {2, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        close(fd);
-        return -1;
-    }
-    char buf[512];
-    int n = snprintf(buf, sizeof(buf),
-                     "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
-    int status = -1;
-    if (write(fd, buf, (size_t)n) == n) {
-        ssize_t got = read(fd, buf, sizeof(buf) - 1);
-        if (got > 0) {
-            buf[got] = '\0';
-            const char *sp =
-                strncmp(buf, "HTTP/", 5) == 0 ? strchr(buf, ' ') : NULL;
-            if (sp) status = (int)strtol(sp + 1, NULL, 10);
-        }
-    }
-    close(fd);
-    return status;
-}
-
 /* log_count: how many times s occurs in the log of child pid. */
 static int log_count(pid_t pid, const char *s)
 {
@@ -257,23 +227,27 @@ Test(redis_health, frozen_redis_makes_readyz_fail_and_is_logged_once)
                               "--redis-stall-timeout", "500ms", NULL);
     pid_t w = duro_test_spawn(&h, "duro-test-worker", "--metrics-addr", waddr,
                               "--redis-stall-timeout", "500ms", NULL);
-    cr_assert(duro_test_wait_until(http_get(wport, "/readyz") == 200 &&
-                                       http_get(sport, "/readyz") == 200,
-                                   10000));
+    cr_assert(duro_test_wait_until(
+        duro_test_http_get(wport, "/readyz", NULL, 0) == 200 &&
+            duro_test_http_get(sport, "/readyz", NULL, 0) == 200,
+        10000));
 
     kill(h.redis_pid, SIGSTOP);
     int64_t t0 = duro_test_mono_ms();
-    bool w_down = duro_test_wait_until(http_get(wport, "/readyz") == 503, 3000);
-    bool s_down = duro_test_wait_until(http_get(sport, "/readyz") == 503, 3000);
+    bool w_down = duro_test_wait_until(
+        duro_test_http_get(wport, "/readyz", NULL, 0) == 503, 3000);
+    bool s_down = duro_test_wait_until(
+        duro_test_http_get(sport, "/readyz", NULL, 0) == 503, 3000);
     int64_t left = 3000 - (duro_test_mono_ms() - t0);
     if (left > 0) duro_test_sleep_ms(left); /* a ~3 s freeze */
     kill(h.redis_pid, SIGCONT);
     cr_assert(w_down, "worker /readyz stayed 200 with Redis frozen");
     cr_assert(s_down, "scheduler /readyz stayed 200 with Redis frozen");
 
-    cr_assert(duro_test_wait_until(http_get(wport, "/readyz") == 200 &&
-                                       http_get(sport, "/readyz") == 200,
-                                   5000),
+    cr_assert(duro_test_wait_until(
+                  duro_test_http_get(wport, "/readyz", NULL, 0) == 200 &&
+                      duro_test_http_get(sport, "/readyz", NULL, 0) == 200,
+                  5000),
               "not ready again after Redis came back");
     cr_assert(duro_test_wait_until(log_count(w, "REDIS STALL END") == 1 &&
                                        log_count(s, "REDIS STALL END") == 1,

@@ -23,37 +23,6 @@ static void setup(void)
 
 TestSuite(worker_opts, .init = setup, .fini = duro_test_fini, .timeout = 60);
 
-/* http_get fetches path from 127.0.0.1:port; returns the status code and
- * the body in buf (NUL-terminated), or -1 when nothing answered. */
-static int http_get(int port, const char *path, char *buf, size_t size)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        close(fd);
-        return -1;
-    }
-    char req[256];
-    int n = snprintf(req, sizeof(req),
-                     "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
-    if (write(fd, req, (size_t)n) != n) {
-        close(fd);
-        return -1;
-    }
-    size_t got = 0;
-    ssize_t r;
-    while (got + 1 < size && (r = read(fd, buf + got, size - got - 1)) > 0)
-        got += (size_t)r;
-    buf[got] = '\0';
-    close(fd);
-    int status = -1;
-    const char *sp = strncmp(buf, "HTTP/", 5) == 0 ? strchr(buf, ' ') : NULL;
-    if (sp) status = (int)strtol(sp + 1, NULL, 10);
-    return status;
-}
-
 static cJSON *echo(duro_wf *wf, const cJSON *input)
 {
     return cJSON_Duplicate(input, 1);
@@ -84,8 +53,9 @@ Test(worker_opts, an_embedded_worker_serves_metrics_from_its_opts)
     cr_assert_eq(pthread_create(&t, NULL, run_worker, w), 0);
 
     char body[65536];
-    cr_assert(duro_test_wait_until(
-                  http_get(port, "/readyz", body, sizeof(body)) == 200, 5000),
+    cr_assert(duro_test_wait_until(duro_test_http_get(port, "/readyz", body,
+                                                      sizeof(body)) == 200,
+                                   5000),
               "the embedded worker never served /readyz on %s", addr);
 
     /* it works, and the endpoint counts what it did */
@@ -96,7 +66,7 @@ Test(worker_opts, an_embedded_worker_serves_metrics_from_its_opts)
     cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(wf, "status")),
                      "COMPLETED");
     cJSON_Delete(wf);
-    cr_assert_eq(http_get(port, "/metrics", body, sizeof(body)), 200);
+    cr_assert_eq(duro_test_http_get(port, "/metrics", body, sizeof(body)), 200);
     cr_assert(strstr(body, "duro_worker_workflow_tasks_total"),
               "no worker metric in:\n%.2000s", body);
 
@@ -124,7 +94,7 @@ Test(worker_opts, an_embedded_worker_serves_metrics_from_its_opts)
     pthread_join(t, &rc);
     cr_assert_eq(*(int *)rc, 0);
     /* the endpoint lives as long as the run */
-    cr_assert_eq(http_get(port, "/healthz", body, sizeof(body)), -1);
+    cr_assert_eq(duro_test_http_get(port, "/healthz", body, sizeof(body)), -1);
     duro_worker_free(w);
     duro_client_free(c);
     duro_test_finish(&h);

@@ -25,36 +25,6 @@ static void setup(void)
 TestSuite(workflow_metrics, .init = setup, .fini = duro_test_fini,
           .timeout = 90);
 
-/* http_get: GET path from 127.0.0.1:port into buf; the status or -1. */
-static int http_get(int port, const char *path, char *buf, size_t size)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        close(fd);
-        return -1;
-    }
-    char req[256];
-    int n = snprintf(req, sizeof(req),
-                     "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
-    if (write(fd, req, (size_t)n) != n) {
-        close(fd);
-        return -1;
-    }
-    size_t got = 0;
-    ssize_t r;
-    while (got + 1 < size && (r = read(fd, buf + got, size - got - 1)) > 0)
-        got += (size_t)r;
-    buf[got] = '\0';
-    close(fd);
-    int status = -1;
-    const char *sp = strncmp(buf, "HTTP/", 5) == 0 ? strchr(buf, ' ') : NULL;
-    if (sp) status = (int)strtol(sp + 1, NULL, 10);
-    return status;
-}
-
 /* sample: the value of the series `name{labels}` in a scrape, or -1. */
 static double sample(const char *body, const char *name, const char *labels)
 {
@@ -71,8 +41,9 @@ static pid_t spawn_with_metrics(const char *prog, int *port)
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", *port);
     pid_t pid = duro_test_spawn(&h, prog, "--metrics-addr", addr, NULL);
     static char body[1 << 16];
-    cr_assert(duro_test_wait_until(
-                  http_get(*port, "/readyz", body, sizeof(body)) == 200, 8000),
+    cr_assert(duro_test_wait_until(duro_test_http_get(*port, "/readyz", body,
+                                                      sizeof(body)) == 200,
+                                   8000),
               "%s never became ready", prog);
     return pid;
 }
@@ -131,7 +102,8 @@ Test(workflow_metrics, started_and_closed_by_type_and_status)
     static char body[1 << 20];
     const char *started = "duro_workflows_started_total";
     const char *closed = "duro_workflows_closed_total";
-    cr_assert_eq(http_get(wport, "/metrics", body, sizeof(body)), 200);
+    cr_assert_eq(duro_test_http_get(wport, "/metrics", body, sizeof(body)),
+                 200);
     cr_assert_eq(sample(body, started, "type=\"activities\""), 2, "%s", body);
     cr_assert_eq(sample(body, started, "type=\"nonretry\""), 1, "%s", body);
     cr_assert_eq(sample(body, started, "type=\"sleep\""), 3, "%s", body);
@@ -145,12 +117,13 @@ Test(workflow_metrics, started_and_closed_by_type_and_status)
     cr_assert_null(strstr(body, "status=\"timed_out\""), "%s", body);
 
     /* the scheduler fired the execution timeout: it counts timed_out */
-    cr_assert(duro_test_wait_until(
-                  http_get(sport, "/metrics", body, sizeof(body)) == 200 &&
-                      sample(body, closed,
-                             "type=\"sleep\",status=\"timed_out\"") == 1,
-                  5000),
-              "no timed_out count in the scheduler:\n%s", body);
+    cr_assert(
+        duro_test_wait_until(
+            duro_test_http_get(sport, "/metrics", body, sizeof(body)) == 200 &&
+                sample(body, closed, "type=\"sleep\",status=\"timed_out\"") ==
+                    1,
+            5000),
+        "no timed_out count in the scheduler:\n%s", body);
     cr_assert_geq(sample(body, "duro_scheduler_timers_fired_total",
                          "kind=\"execution_timeout\""),
                   1, "%s", body);

@@ -15,6 +15,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -350,6 +351,43 @@ void duro_test_fini(void)
 static void at_exit(void)
 {
     if (current) duro_test_stop_all(current);
+}
+
+/* ---- HTTP ---- */
+
+int duro_test_http_get(int port, const char *path, char *buf, size_t size)
+{
+    char local[4096];
+    if (!buf) {
+        buf = local;
+        size = sizeof(local);
+    }
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return -1;
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {.tv_sec = 2}; /* a stuck server fails the call */
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        close(fd);
+        return -1;
+    }
+    char req[256];
+    int n = snprintf(req, sizeof(req),
+                     "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+    if (write(fd, req, (size_t)n) != n) {
+        close(fd);
+        return -1;
+    }
+    size_t got = 0;
+    ssize_t r;
+    while (got + 1 < size && (r = read(fd, buf + got, size - got - 1)) > 0)
+        got += (size_t)r;
+    buf[got] = '\0';
+    close(fd);
+    const char *sp = strncmp(buf, "HTTP/", 5) == 0 ? strchr(buf, ' ') : NULL;
+    return sp ? (int)strtol(sp + 1, NULL, 10) : -1;
 }
 
 /* ---- Redis ---- */

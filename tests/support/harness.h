@@ -176,6 +176,12 @@ const char *duro_test_str(const cJSON *o, const char *name);
 /* duro_test_free_port: a TCP port on 127.0.0.1 nothing listens on now. */
 int duro_test_free_port(void);
 
+/* duro_test_http_get fetches path from 127.0.0.1:port (a worker's or
+ * scheduler's /metrics, /healthz, /readyz): returns the status code, with
+ * the whole answer (headers and body, NUL-terminated) in buf when buf is
+ * not NULL; -1 when nothing answered. */
+int duro_test_http_get(int port, const char *path, char *buf, size_t size);
+
 /* duro_test_log_contains: the log of child `pid` (started by the harness)
  * holds the text s. With duro_test_wait_until it waits for a program to
  * report that it is up, e.g. "REDIS UP": a test that stops its children
