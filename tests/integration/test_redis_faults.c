@@ -33,14 +33,7 @@ TestSuite(redis_faults, .init = setup, .fini = duro_test_fini, .timeout = 120);
 /* count_lines: lines of the executions log that start with prefix. */
 static int count_lines(const char *prefix)
 {
-    FILE *f = fopen(exec_log, "r");
-    if (!f) return 0;
-    char line[512];
-    int n = 0;
-    while (fgets(line, sizeof(line), f))
-        if (!strncmp(line, prefix, strlen(prefix))) n++;
-    fclose(f);
-    return n;
+    return duro_test_count_lines(exec_log, prefix);
 }
 
 static void cmd_ok(redisContext *r, const char *fmt, ...)

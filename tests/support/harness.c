@@ -353,6 +353,20 @@ static void at_exit(void)
     if (current) duro_test_stop_all(current);
 }
 
+/* ---- Files ---- */
+
+int duro_test_count_lines(const char *path, const char *prefix)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char line[512];
+    int n = 0;
+    while (fgets(line, sizeof(line), f))
+        if (!strncmp(line, prefix, strlen(prefix))) n++;
+    fclose(f);
+    return n;
+}
+
 /* ---- HTTP ---- */
 
 int duro_test_http_get(int port, const char *path, char *buf, size_t size)

@@ -176,6 +176,11 @@ const char *duro_test_str(const cJSON *o, const char *name);
 /* duro_test_free_port: a TCP port on 127.0.0.1 nothing listens on now. */
 int duro_test_free_port(void);
 
+/* duro_test_count_lines: lines of the file at path that start with prefix
+ * (0 when it does not exist), e.g. the executions the test worker logs to
+ * $DURO_TEST_LOG. */
+int duro_test_count_lines(const char *path, const char *prefix);
+
 /* duro_test_http_get fetches path from 127.0.0.1:port (a worker's or
  * scheduler's /metrics, /healthz, /readyz): returns the status code, with
  * the whole answer (headers and body, NUL-terminated) in buf when buf is
