@@ -124,46 +124,6 @@ Test(faults, sigterm_hands_a_running_activity_back)
     duro_test_finish(&h);
 }
 
-/* restart_redis stops the test's redis-server and starts it again on the
- * same port and data directory, with an append-only file so nothing is
- * lost, while `down_ms` passes in between. */
-static void restart_redis(int64_t down_ms)
-{
-    kill(h.redis_pid, SIGTERM); /* a clean shutdown flushes the AOF */
-    waitpid(h.redis_pid, NULL, 0);
-    duro_test_sleep_ms(down_ms);
-    char port[16], log[PATH_MAX + 32];
-    snprintf(port, sizeof(port), "%d", h.redis_port);
-    snprintf(log, sizeof(log), "%s/redis.log", h.dir);
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int fd = open(log, O_WRONLY | O_APPEND | O_CREAT, 0644);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        execlp("redis-server", "redis-server", "--port", port, "--bind",
-               "127.0.0.1", "--save", "", "--appendonly", "yes", "--dir", h.dir,
-               "--daemonize", "no", (char *)NULL);
-        _exit(127);
-    }
-    h.redis_pid = pid;
-    cr_assert(duro_test_wait_until(
-                  ({
-                      redisContext *r = redisConnect("127.0.0.1", h.redis_port);
-                      bool up = r && !r->err;
-                      if (up) {
-                          redisReply *rep = redisCommand(r, "PING");
-                          up = rep && rep->type == REDIS_REPLY_STATUS;
-                          if (rep) freeReplyObject(rep);
-                      }
-                      if (r) redisFree(r);
-                      up;
-                  }),
-                  5000),
-              "redis-server did not come back");
-}
-
 Test(faults, activity_result_computed_while_redis_is_down_is_delivered)
 {
     redisContext *r = duro_test_redis(&h);
@@ -186,7 +146,8 @@ Test(faults, activity_result_computed_while_redis_is_down_is_delivered)
         duro_test_wait_until(pending_on("act", "test", "outage-1") == 1, 5000));
     duro_client_free(c);
 
-    restart_redis(2500); /* the activity finishes while Redis is down */
+    /* the activity finishes while Redis is down; SIGTERM flushes the AOF */
+    duro_test_redis_restart(&h, SIGTERM, 2500, "yes", NULL);
 
     c = duro_test_client(&h);
     cJSON *d = duro_test_result(c, "outage-1", 30000);

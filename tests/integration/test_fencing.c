@@ -79,18 +79,8 @@ static void fake_init(fake *f, duro_client *c, const char *id)
 static void read_task(fake *f, const char *stream, const char *field,
                       char *entry, size_t esize, char *value, size_t vsize)
 {
-    redisReply *rep = cmd(f->r, "XREADGROUP", "GROUP", DURO_GROUP, "fake",
-                          "COUNT", "1", "STREAMS", stream, ">", NULL);
-    cr_assert_eq(rep->type, REDIS_REPLY_ARRAY, "no task in %s", stream);
-    redisReply *e = rep->element[0]->element[1]->element[0];
-    snprintf(entry, esize, "%s", e->element[0]->str);
-    redisReply *fields = e->element[1];
-    value[0] = '\0';
-    for (size_t i = 0; i + 1 < fields->elements; i += 2)
-        if (!strcmp(fields->element[i]->str, field))
-            snprintf(value, vsize, "%s", fields->element[i + 1]->str);
-    cr_assert(value[0], "entry %s has no %s", entry, field);
-    freeReplyObject(rep);
+    duro_test_claim_task(f->r, stream, "fake", field, entry, esize, value,
+                         vsize);
 }
 
 static long long xlen(fake *f)

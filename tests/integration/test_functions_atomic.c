@@ -199,18 +199,7 @@ typedef struct {
 static void claim(run_state *s, const char *stream, const char *field,
                   char *entry, size_t esize, char *value, size_t vsize)
 {
-    redisReply *rep = cmd(s->r, "XREADGROUP", "GROUP", DURO_GROUP, "t", "COUNT",
-                          "1", "STREAMS", stream, ">", NULL);
-    cr_assert_eq(rep->type, REDIS_REPLY_ARRAY, "no task in %s", stream);
-    redisReply *e = rep->element[0]->element[1]->element[0];
-    snprintf(entry, esize, "%s", e->element[0]->str);
-    redisReply *fields = e->element[1];
-    value[0] = '\0';
-    for (size_t i = 0; i + 1 < fields->elements; i += 2)
-        if (!strcmp(fields->element[i]->str, field))
-            snprintf(value, vsize, "%s", fields->element[i + 1]->str);
-    cr_assert(value[0], "entry %s has no %s", entry, field);
-    freeReplyObject(rep);
+    duro_test_claim_task(s->r, stream, "t", field, entry, esize, value, vsize);
 }
 
 static void state_init2(run_state *s, const char *id, bool task);

@@ -27,50 +27,6 @@ TestSuite(redis_health, .init = setup, .fini = duro_test_fini, .timeout = 120);
 
 /* ---- Helpers ---- */
 
-static bool redis_answers(void)
-{
-    redisContext *r = redisConnect("127.0.0.1", h.redis_port);
-    bool up = r && !r->err;
-    if (up) {
-        redisReply *rep = redisCommand(r, "PING");
-        /* a server that wants a password still answers (NOAUTH) */
-        up = rep && (rep->type == REDIS_REPLY_STATUS ||
-                     rep->type == REDIS_REPLY_ERROR);
-        if (rep) freeReplyObject(rep);
-    }
-    if (r) redisFree(r);
-    return up;
-}
-
-/* restart_redis stops the test's redis-server (SIGKILL: nothing is saved)
- * and starts an empty one on the same port, without persistence, with
- * `extra` (NULL or "--requirepass", "pw") appended. */
-static void restart_redis(int64_t down_ms, const char *extra1,
-                          const char *extra2)
-{
-    kill(h.redis_pid, SIGKILL);
-    waitpid(h.redis_pid, NULL, 0);
-    duro_test_sleep_ms(down_ms);
-    char port[16], log[PATH_MAX + 32];
-    snprintf(port, sizeof(port), "%d", h.redis_port);
-    snprintf(log, sizeof(log), "%s/redis.log", h.dir);
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int fd = open(log, O_WRONLY | O_APPEND | O_CREAT, 0644);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        execlp("redis-server", "redis-server", "--port", port, "--bind",
-               "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", h.dir,
-               "--daemonize", "no", extra1, extra2, (char *)NULL);
-        _exit(127);
-    }
-    h.redis_pid = pid;
-    cr_assert(duro_test_wait_until(redis_answers(), 5000),
-              "redis-server did not come back");
-}
-
 static long long redis_int(const char *cmd)
 {
     redisContext *r = duro_test_redis(&h);
@@ -140,7 +96,7 @@ Test(redis_health, empty_redis_after_restart_keeps_the_fleets_layout)
     wait_up(w);
     start_and_complete("before", 5);
 
-    restart_redis(300, NULL, NULL); /* empty: no persistence */
+    duro_test_redis_restart(&h, SIGKILL, 300, "no", NULL); /* empty */
 
     start_and_complete("after", 50);
     cr_assert_eq(redis_int("XLEN duro:dead"), 0, "dead letters after restart");
@@ -262,7 +218,8 @@ Test(redis_health, frozen_redis_makes_readyz_fail_and_is_logged_once)
 
 Test(redis_health, wrong_password_exits_non_zero_without_showing_it)
 {
-    restart_redis(0, "--requirepass", "right-pw");
+    static const char *const pw[] = {"--requirepass", "right-pw", NULL};
+    duro_test_redis_restart(&h, SIGKILL, 0, "no", pw);
     char url[96];
     snprintf(url, sizeof(url), "redis://:wrong-pw@127.0.0.1:%d", h.redis_port);
     setenv("DURO_REDIS_URL", url, 1);

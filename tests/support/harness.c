@@ -20,6 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "duro/keys.h"
+
 #define REDIS_READY_MS 5000
 #define STOP_GRACE_MS 5000
 #define MAX_ARGS 64
@@ -351,6 +353,77 @@ void duro_test_fini(void)
 static void at_exit(void)
 {
     if (current) duro_test_stop_all(current);
+}
+
+/* redis_answers: the test's redis-server answers a PING (any reply). */
+static bool redis_answers(int port)
+{
+    redisContext *r = redisConnect("127.0.0.1", port);
+    bool up = r && !r->err;
+    if (up) {
+        redisReply *rep = redisCommand(r, "PING");
+        up = rep && (rep->type == REDIS_REPLY_STATUS ||
+                     rep->type == REDIS_REPLY_ERROR);
+        if (rep) freeReplyObject(rep);
+    }
+    if (r) redisFree(r);
+    return up;
+}
+
+void duro_test_redis_restart(duro_test_harness *h, int stop_signal,
+                             int64_t down_ms, const char *appendonly,
+                             const char *const *extra)
+{
+    kill(h->redis_pid, stop_signal);
+    waitpid(h->redis_pid, NULL, 0);
+    h->redis_pid = 0;
+    duro_test_sleep_ms(down_ms); /* the outage itself */
+    char port[16], log[PATH_MAX + 32];
+    snprintf(port, sizeof(port), "%d", h->redis_port);
+    snprintf(log, sizeof(log), "%s/redis.log", h->dir);
+    char *argv[32] = {"redis-server",
+                      "--port",
+                      port,
+                      "--bind",
+                      "127.0.0.1",
+                      "--save",
+                      "",
+                      "--appendonly",
+                      (char *)appendonly,
+                      "--dir",
+                      h->dir,
+                      "--daemonize",
+                      "no"};
+    int argc = 13;
+    for (int i = 0; extra && extra[i] && argc < 31; i++)
+        argv[argc++] = (char *)extra[i];
+    argv[argc] = NULL;
+    pid_t pid = start_child("redis-server", argv, log, NULL);
+    cr_assert_gt(pid, 0, "fork: %s", strerror(errno));
+    h->redis_pid = pid;
+    cr_assert(duro_test_wait_until(redis_answers(h->redis_port), 5000),
+              "redis-server did not come back");
+}
+
+/* ---- Task streams ---- */
+
+void duro_test_claim_task(redisContext *r, const char *stream,
+                          const char *consumer, const char *field, char *entry,
+                          size_t esize, char *value, size_t vsize)
+{
+    redisReply *rep =
+        redisCommand(r, "XREADGROUP GROUP %s %s COUNT 1 STREAMS %s >",
+                     DURO_GROUP, consumer, stream);
+    cr_assert(rep && rep->type == REDIS_REPLY_ARRAY, "no task in %s", stream);
+    redisReply *e = rep->element[0]->element[1]->element[0];
+    snprintf(entry, esize, "%s", e->element[0]->str);
+    redisReply *fields = e->element[1];
+    value[0] = '\0';
+    for (size_t i = 0; i + 1 < fields->elements; i += 2)
+        if (!strcmp(fields->element[i]->str, field))
+            snprintf(value, vsize, "%s", fields->element[i + 1]->str);
+    cr_assert(value[0], "entry %s has no %s", entry, field);
+    freeReplyObject(rep);
 }
 
 /* ---- Files ---- */

@@ -173,6 +173,23 @@ double duro_test_num(const cJSON *o, const char *name, double def);
 /* duro_test_str: a string member of o, or "". */
 const char *duro_test_str(const cJSON *o, const char *name);
 
+/* duro_test_redis_restart stops the test's redis-server with stop_signal
+ * (SIGTERM: a clean shutdown that flushes an append-only file; SIGKILL:
+ * nothing is saved), waits down_ms, and starts it again on the same port
+ * and data directory with `appendonly` (yes/no) and the NULL-terminated
+ * extra arguments (NULL for none); returns once it answers a PING (an
+ * error such as NOAUTH counts as an answer). */
+void duro_test_redis_restart(duro_test_harness *h, int stop_signal,
+                             int64_t down_ms, const char *appendonly,
+                             const char *const *extra);
+
+/* duro_test_claim_task reads one new entry of task stream `stream` as
+ * consumer `consumer` of Duro's group, as a worker would: its entry id and
+ * the value of `field` (both asserted present). */
+void duro_test_claim_task(redisContext *r, const char *stream,
+                          const char *consumer, const char *field, char *entry,
+                          size_t esize, char *value, size_t vsize);
+
 /* duro_test_free_port: a TCP port on 127.0.0.1 nothing listens on now. */
 int duro_test_free_port(void);
 

@@ -6,49 +6,19 @@
 
 #include "duro/errno.h"
 #include "duro/history.h"
+#include "fake_reply.h"
 
 TestSuite(history, .timeout = 5);
 
-/* ---- Fake reply trees (freed with freeReplyObject) ---- */
-
-static redisReply *str(const char *s)
-{
-    redisReply *r = calloc(1, sizeof(*r));
-    r->type = REDIS_REPLY_STRING;
-    r->len = strlen(s);
-    r->str = strdup(s);
-    return r;
-}
-
-static redisReply *integer(long long v)
-{
-    redisReply *r = calloc(1, sizeof(*r));
-    r->type = REDIS_REPLY_INTEGER;
-    r->integer = v;
-    return r;
-}
-
-/* arr(n, ...): an array of n replies. */
-static redisReply *arr(size_t n, ...)
-{
-    redisReply *r = calloc(1, sizeof(*r));
-    r->type = REDIS_REPLY_ARRAY;
-    r->elements = n;
-    r->element = calloc(n ? n : 1, sizeof(redisReply *));
-    va_list ap;
-    va_start(ap, n);
-    for (size_t i = 0; i < n; i++)
-        r->element[i] = va_arg(ap, redisReply *);
-    va_end(ap);
-    return r;
-}
+/* ---- Fake reply trees (fake_reply.h; freed with freeReplyObject) ---- */
 
 static redisReply *entry(const char *id, const char *type, const char *ts,
                          const char *data)
 {
-    return arr(2, str(id),
-               arr(6, str("type"), str(type), str("ts"), str(ts), str("data"),
-                   str(data)));
+    return fake_arr(2, fake_str(id),
+                    fake_arr(6, fake_str("type"), fake_str(type),
+                             fake_str("ts"), fake_str(ts), fake_str("data"),
+                             fake_str(data)));
 }
 
 static int decode(redisReply *r, duro_event *e)
@@ -108,9 +78,11 @@ Test(history, decode_valid_entry)
 Test(history, decode_fields_in_any_order)
 {
     duro_event e;
-    redisReply *r = arr(2, str("1-0"),
-                        arr(6, str("data"), str("{}"), str("ts"), str("5"),
-                            str("type"), str("WorkflowTimedOut")));
+    redisReply *r =
+        fake_arr(2, fake_str("1-0"),
+                 fake_arr(6, fake_str("data"), fake_str("{}"), fake_str("ts"),
+                          fake_str("5"), fake_str("type"),
+                          fake_str("WorkflowTimedOut")));
     cr_assert_eq(decode(r, &e), 0);
     cr_assert_eq(e.type, DURO_EVENT_WORKFLOW_TIMED_OUT);
     cr_assert_eq(duro_event_seq(&e), -1);
@@ -120,37 +92,45 @@ Test(history, decode_fields_in_any_order)
 Test(history, decode_rejects_truncated_entry)
 {
     duro_event e;
-    cr_assert_eq(decode(arr(1, str("1-0")), &e), DURO_EPROTO);
-    cr_assert_eq(decode(arr(0), &e), DURO_EPROTO);
-    cr_assert_eq(decode(arr(2, str("1-0"),
-                            arr(3, str("type"), str("TimerFired"), str("ts"))),
-                        &e),
-                 DURO_EPROTO);
+    cr_assert_eq(decode(fake_arr(1, fake_str("1-0")), &e), DURO_EPROTO);
+    cr_assert_eq(decode(fake_arr(0), &e), DURO_EPROTO);
     cr_assert_eq(
-        decode(arr(2, str("1-0"),
-                   arr(4, str("type"), str("TimerFired"), str("ts"), str("1"))),
+        decode(fake_arr(2, fake_str("1-0"),
+                        fake_arr(3, fake_str("type"), fake_str("TimerFired"),
+                                 fake_str("ts"))),
+               &e),
+        DURO_EPROTO);
+    cr_assert_eq(
+        decode(fake_arr(2, fake_str("1-0"),
+                        fake_arr(4, fake_str("type"), fake_str("TimerFired"),
+                                 fake_str("ts"), fake_str("1"))),
                &e),
         DURO_EPROTO, "missing data accepted");
-    cr_assert_eq(decode(arr(2, str("1-0"),
-                            arr(4, str("type"), str("TimerFired"), str("data"),
-                                str("{}"))),
-                        &e),
-                 DURO_EPROTO, "missing ts accepted");
-    cr_assert_eq(decode(arr(2, str("1-0"), str("not an array")), &e),
-                 DURO_EPROTO);
-    cr_assert_eq(decode(str("1-0"), &e), DURO_EPROTO);
+    cr_assert_eq(
+        decode(fake_arr(2, fake_str("1-0"),
+                        fake_arr(4, fake_str("type"), fake_str("TimerFired"),
+                                 fake_str("data"), fake_str("{}"))),
+               &e),
+        DURO_EPROTO, "missing ts accepted");
+    cr_assert_eq(
+        decode(fake_arr(2, fake_str("1-0"), fake_str("not an array")), &e),
+        DURO_EPROTO);
+    cr_assert_eq(decode(fake_str("1-0"), &e), DURO_EPROTO);
     cr_assert_eq(duro_event_decode(NULL, &e, NULL, 0), DURO_EPROTO);
 }
 
 Test(history, decode_rejects_non_string_elements)
 {
     duro_event e;
-    cr_assert_eq(decode(arr(2, integer(1), arr(0)), &e), DURO_EPROTO);
-    cr_assert_eq(decode(arr(2, str("1-0"),
-                            arr(6, str("type"), str("TimerFired"), str("ts"),
-                                integer(5), str("data"), str("{}"))),
-                        &e),
+    cr_assert_eq(decode(fake_arr(2, fake_int(1), fake_arr(0)), &e),
                  DURO_EPROTO);
+    cr_assert_eq(
+        decode(fake_arr(2, fake_str("1-0"),
+                        fake_arr(6, fake_str("type"), fake_str("TimerFired"),
+                                 fake_str("ts"), fake_int(5), fake_str("data"),
+                                 fake_str("{}"))),
+               &e),
+        DURO_EPROTO);
 }
 
 Test(history, decode_rejects_wrong_id)
@@ -217,7 +197,8 @@ Test(history, decode_error_names_the_event)
 
 Test(history, stream_field_lookup)
 {
-    redisReply *f = arr(4, str("id"), str("wf-1"), str("run"), str("r1"));
+    redisReply *f = fake_arr(4, fake_str("id"), fake_str("wf-1"),
+                             fake_str("run"), fake_str("r1"));
     const redisReply *v = duro_stream_field(f, "run");
     cr_assert_not_null(v);
     cr_assert_str_eq(v->str, "r1");
