@@ -345,6 +345,57 @@ Test(acl, restricted_users_run_the_core_scenario)
     duro_test_finish(&h);
 }
 
+/* The food order with its worker as the worker role: the simulated card
+ * and push services (food:* keys, EVAL) have a user of their own. */
+Test(acl, food_order_runs_with_a_restricted_worker)
+{
+    init_as_admin();
+    char services[160];
+    snprintf(services, sizeof(services), "redis://observer:%s@127.0.0.1:%d",
+             OBSERVER_PW, h.redis_port);
+    pid_t s = spawn_scheduler();
+    setenv("FOOD_SERVICES_URL", services, 1);
+    pid_t w =
+        duro_test_spawn(&h, "food-worker", "--redis", url("worker"), NULL);
+    unsetenv("FOOD_SERVICES_URL");
+    wait_log(s, "REDIS UP", 10000);
+    wait_log(w, "REDIS UP", 10000);
+    duro_test_output o;
+    CLI(&o, "client", "workflow", "start", "--type", "order", "--task-queue",
+        "durable-food", "--workflow-id", "order-1", "--input",
+        "{\"productId\":2,\"ratingDelay\":\"200ms\"}");
+    cr_assert_eq(o.exit_code, 0, "start: %s", o.err);
+    duro_test_output_free(&o);
+    static const char *const steps[][2] = {{"Paid", "pickedUp"},
+                                           {"Picked up", "delivered"}};
+    for (int i = 0; i < 2; i++) {
+        bool there = false;
+        for (int t = 0; t < 100 && !there; t++) {
+            CLI(&o, "client", "workflow", "query", "--workflow-id", "order-1",
+                "--name", "getStatus");
+            there = o.exit_code == 0 && strstr(o.out, steps[i][0]);
+            duro_test_output_free(&o);
+            if (!there) duro_test_sleep_ms(100);
+        }
+        cr_assert(there, "order-1 never reached %s", steps[i][0]);
+        CLI(&o, "client", "workflow", "signal", "--workflow-id", "order-1",
+            "--name", steps[i][1]);
+        cr_assert_eq(o.exit_code, 0, "signal: %s", o.err);
+        duro_test_output_free(&o);
+    }
+    CLI(&o, "client", "workflow", "result", "--workflow-id", "order-1",
+        "--timeout", "20s");
+    cr_assert_eq(o.exit_code, 0, "result: %s %s", o.out, o.err);
+    duro_test_output_free(&o);
+    /* the services wrote with their own user: the notifications are there */
+    redisReply *r = redisCommand(root, "XLEN food:notifications:order-1");
+    cr_assert(r && r->type == REDIS_REPLY_INTEGER && r->integer >= 3,
+              "notifications: %lld", r ? r->integer : -1);
+    freeReplyObject(r);
+    cr_assert_eq(acl_log_count("duro-worker", NULL), 0);
+    duro_test_finish(&h);
+}
+
 /* ---- Refusals ---- */
 
 Test(acl, each_role_is_refused_what_it_does_not_need)
