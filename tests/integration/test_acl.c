@@ -506,6 +506,46 @@ Test(acl, restricted_worker_waits_for_init_without_spinning)
     duro_test_finish(&h);
 }
 
+/* The library vanishes under running restricted components (Redis lost
+ * it): their reload is refused, said once, and asked again every 5s at
+ * most, not on every failing call; an admin's init brings them back. */
+Test(acl, library_lost_at_run_time_is_reloaded_by_init_only)
+{
+    init_as_admin();
+    pid_t s = spawn_scheduler();
+    pid_t w = spawn_worker("");
+    wait_log(s, "REDIS UP", 10000);
+    wait_log(w, "REDIS UP", 10000);
+    duro_test_output o;
+    CLI(&o, "client", "workflow", "start", "--type", "sleep", "--task-queue",
+        QUEUE, "--workflow-id", "s1", "--input", "{\"ms\":3000}");
+    cr_assert_eq(o.exit_code, 0, "start: %s", o.err);
+    duro_test_output_free(&o);
+    /* the timer is set; then, before it is due, Redis loses the library */
+    bool started = false;
+    for (int t = 0; t < 100 && !started; t++) {
+        CLI(&o, "client", "workflow", "history", "--workflow-id", "s1");
+        started = strstr(o.out, "TimerStarted") != NULL;
+        duro_test_output_free(&o);
+        if (!started) duro_test_sleep_ms(20);
+    }
+    cr_assert(started, "no TimerStarted in s1's history");
+    redisReply *r = redisCommand(root, "FUNCTION DELETE duro");
+    cr_assert(r && r->type == REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    wait_log(s, "FUNCTIONS LOAD REFUSED", 10000);
+    duro_test_sleep_ms(3000); /* the scheduler retries the fire meanwhile */
+    long long loads = acl_log_count("duro-scheduler", "function|load");
+    cr_assert(loads >= 1 && loads <= 2,
+              "the scheduler asked for FUNCTION LOAD %lld times in ~3s", loads);
+    init_as_admin();
+    CLI(&o, "client", "workflow", "result", "--workflow-id", "s1", "--timeout",
+        "20s");
+    cr_assert_eq(o.exit_code, 0, "result: %s", o.err);
+    duro_test_output_free(&o);
+    duro_test_finish(&h);
+}
+
 /* ---- Secrets ---- */
 
 Test(acl, no_password_in_any_output_or_log)
