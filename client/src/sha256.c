@@ -28,7 +28,7 @@ static uint32_t ror(uint32_t x, int n)
 static void block(uint32_t h[8], const unsigned char *p)
 {
     uint32_t w[64];
-    for (int i = 0; i < 16; i++)
+    for (size_t i = 0; i < 16; i++)
         w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
                (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
     for (int i = 16; i < 64; i++) {
@@ -70,6 +70,6 @@ void duro__sha256_hex(const void *data, size_t len, char out[65])
         tail[n - 1 - i] = (unsigned char)(bits >> (8 * i));
     block(h, tail);
     if (n == 128) block(h, tail + 64);
-    for (int i = 0; i < 8; i++)
+    for (size_t i = 0; i < 8; i++)
         snprintf(out + 8 * i, 9, "%08x", h[i]);
 }

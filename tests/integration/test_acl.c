@@ -617,12 +617,12 @@ static bool listening_on(int port, char *out, size_t size)
     char line[512];
     bool found = false;
     while (!found && fgets(line, sizeof(line), f)) {
-        char local[64], remote[64];
-        unsigned st;
-        if (sscanf(line, " %*d: %63s %63s %x", local, remote, &st) != 3)
+        /* "  N: LOCAL REMOTE ST ..." with ST 0A for LISTEN */
+        char local[64], remote[64], st[8];
+        if (sscanf(line, " %*d: %63s %63s %7s", local, remote, st) != 3)
             continue;
         const char *colon = strchr(local, ':');
-        if (st == 0x0A && colon && strtol(colon + 1, NULL, 16) == port) {
+        if (!strcmp(st, "0A") && colon && strtol(colon + 1, NULL, 16) == port) {
             snprintf(out, size, "%s", local);
             found = true;
         }
