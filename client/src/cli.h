@@ -53,8 +53,15 @@ typedef struct {
 
 extern const cli_group cli_workflow_group;
 extern const cli_group cli_queue_group;
-extern const cli_group cli_dev_group;    /* cli_dev.c */
-extern const cli_group cli_health_group; /* cli_health.c */
+extern const cli_group cli_dev_group;      /* cli_dev.c */
+extern const cli_group cli_health_group;   /* cli_health.c */
+extern const cli_group cli_operator_group; /* cli_operator.c */
+
+/* ---- Operator commands (cli_acl.c, cli_init.c) ---- */
+
+extern const cli_opt cli_acl_opts[], cli_init_opts[];
+int cli_acl(cli_ctx *ctx);
+int cli_init(cli_ctx *ctx);
 
 /* ---- Commands for running workflows (cli_signal.c) ---- */
 

@@ -50,6 +50,8 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define CONNECT_TIMEOUT_MS 5000
+/* LOAD_RETRY_MS: how often a user the ACL refuses FUNCTION LOAD asks again */
+#define LOAD_RETRY_MS 5000
 
 /* req: one command in flight; it keeps a copy of argv so that an FCALL can
  * be resent after the library was reloaded. */
@@ -182,11 +184,22 @@ static void on_load_reply(redisAsyncContext *ac, void *reply, void *privdata)
     duro_aredis *r = privdata;
     redisReply *rep = reply;
     if (ac->data != r || !rep) return;
-    if (rep->type == REDIS_REPLY_ERROR)
+    if (rep->type == REDIS_REPLY_ERROR &&
+        duro_redis_error_code(rep->str) == DURO_EAUTH) {
+        r->load_refused_ms = duro_mono_ms();
+        duro_error_limited("FUNCTIONS LOAD REFUSED",
+                           "FUNCTIONS LOAD REFUSED name=%s err=%s: the "
+                           "Functions library is missing or old and this user "
+                           "may not load it; run `duro operator init` as the "
+                           "admin role",
+                           r->name, rep->str);
+    } else if (rep->type == REDIS_REPLY_ERROR) {
         duro_error_limited(NULL, "FUNCTIONS LOAD FAILED name=%s err=%s",
                            r->name, rep->str);
-    else
+    } else {
+        r->load_refused_ms = 0;
         duro_info("FUNCTIONS LOADED name=%s", r->name);
+    }
 }
 
 /* reload_and_resend answers "function not found": the library went away
@@ -196,6 +209,10 @@ static void on_load_reply(redisAsyncContext *ac, void *reply, void *privdata)
 static int reload_and_resend(duro_aredis *r, req *q)
 {
     if (!r->ac || r->st != ST_UP) return DURO_ECONN;
+    /* refused lately: the FCALLs in between get their own error */
+    if (r->load_refused_ms &&
+        duro_mono_ms() - r->load_refused_ms < LOAD_RETRY_MS)
+        return DURO_EAUTH;
     if (q->sent_seq > r->load_seq) {
         const char *argv[4] = {"FUNCTION", "LOAD", "REPLACE",
                                duro_lua_source()};

@@ -69,6 +69,7 @@ struct duro_aredis {
     unsigned long reconnects;
     unsigned long long send_seq; /* commands written on this context */
     unsigned long long load_seq; /* send_seq right after the last LOAD */
+    int64_t load_refused_ms;     /* when the ACL last refused a LOAD, or 0 */
     sub *subs;
 };
 

@@ -123,12 +123,34 @@ int duro_functions_load(redisContext *c, char *err, size_t errsize)
     }
     if (r->type == REDIS_REPLY_ERROR) {
         set_err(err, errsize, "FUNCTION LOAD: %s", r->str);
+        /* NOPERM (a restricted ACL user) -> DURO_EAUTH */
+        int rc = duro_redis_error_code(r->str);
         freeReplyObject(r);
-        return DURO_EREDIS;
+        return rc;
     }
     freeReplyObject(r);
     duro_info("FUNCTIONS loaded library=duro version=%d", duro_lua_version());
     return 0;
+}
+
+/* load_or_wait loads the library that ensure_functions found missing
+ * (have == 0) or older. A user the ACL does not allow FUNCTION LOAD (the
+ * worker, scheduler and client roles) cannot: that is DURO_EAGAIN, with the
+ * remedy in err, so that workers and schedulers wait, slowly, for an admin
+ * to run `duro operator init`, rather than exit and crash-loop. */
+static int load_or_wait(redisContext *c, long long have, char *err,
+                        size_t errsize)
+{
+    int rc = duro_functions_load(c, err, errsize);
+    if (rc != DURO_EAUTH) return rc;
+    char why[32] = "missing";
+    if (have) snprintf(why, sizeof(why), "at version %lld", have);
+    set_err(err, errsize,
+            "the Functions library is %s (this build needs version %d) and "
+            "this user may not load it (NOPERM): run `duro operator init` as "
+            "the admin role",
+            why, duro_lua_version());
+    return DURO_EAGAIN;
 }
 
 /* ensure_functions: FCALL duro_version 0, loading ours when missing or
@@ -144,7 +166,7 @@ static int ensure_functions(redisContext *c, char *err, size_t errsize)
     int rc = 0;
     if (r->type == REDIS_REPLY_ERROR) {
         if (duro_reply_is_missing_function(r->str)) {
-            rc = duro_functions_load(c, err, errsize);
+            rc = load_or_wait(c, 0, err, errsize);
         } else if (r->str && strcasestr(r->str, "unknown command")) {
             set_err(err, errsize, "Redis 7.0 or newer is required (%s)",
                     r->str);
@@ -156,7 +178,7 @@ static int ensure_functions(redisContext *c, char *err, size_t errsize)
     } else if (r->type == REDIS_REPLY_INTEGER) {
         if (r->integer < ours) {
             duro_info("FUNCTIONS upgrade from=%lld to=%d", r->integer, ours);
-            rc = duro_functions_load(c, err, errsize);
+            rc = load_or_wait(c, r->integer, err, errsize);
         } else if (r->integer > ours) {
             duro_warn("FUNCTIONS newer library in redis version=%lld ours=%d: "
                       "keeping it",
@@ -285,7 +307,16 @@ redisReply *duro_redis_call(redisContext *c, const duro_argv *a)
         /* Redis lost the library (restart without persistence): reload. */
         char err[256];
         duro_warn_limited(NULL, "FUNCTIONS missing (%s): reloading", r->str);
-        if (duro_functions_load(c, err, sizeof(err)) != 0) {
+        int rc = duro_functions_load(c, err, sizeof(err));
+        if (rc == DURO_EAUTH) {
+            duro_error_limited("FUNCTIONS reload refused",
+                               "FUNCTIONS reload refused: %s: this user may "
+                               "not load the library; run `duro operator "
+                               "init` as the admin role",
+                               err);
+            return r;
+        }
+        if (rc != 0) {
             duro_error_limited("FUNCTIONS reload failed",
                                "FUNCTIONS reload failed: %s", err);
             return r;

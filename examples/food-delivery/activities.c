@@ -3,7 +3,8 @@
  *
  * Activities run at least once, so each uses its idempotency key: a retried
  * charge finds the first one and never charges twice; a notification is
- * appended to food:notifications:<orderId> once per key.
+ * appended to food:notifications:<orderId> once per key. They connect to
+ * $FOOD_SERVICES_URL, else to the worker's Redis.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -40,8 +41,11 @@ static redisContext *service(duro_actx *ctx)
     duro_redis_url url;
     char err[256];
     c = NULL;
-    if (duro_redis_url_parse(duro_worker_redis_url(worker), &url, err,
-                             sizeof(err)) == 0)
+    /* the services are not Duro: under Redis ACLs they have their own user
+     * (the worker role may touch duro: keys only) */
+    const char *u = duro_env("FOOD_SERVICES_URL", NULL);
+    if (!u) u = duro_worker_redis_url(worker);
+    if (duro_redis_url_parse(u, &url, err, sizeof(err)) == 0)
         c = duro_redis_connect(&url, 5000, err, sizeof(err));
     pthread_setspecific(conn_key, c);
     if (!c) duro_actx_fail(ctx, "ServiceUnavailable", false, "%s", err);

@@ -248,7 +248,7 @@ static void sleep_ms(int64_t ms)
 static int setup(duro_scheduler *s, const duro_redis_url *url)
 {
     int64_t backoff = 100;
-    int logged = 0;
+    char last[256] = "";
     while (!atomic_load(&stop_signal)) {
         char err[256] = "";
         int rc = duro_scheduler_setup(s, err, sizeof(err));
@@ -260,15 +260,14 @@ static int setup(duro_scheduler *s, const duro_redis_url *url)
                        duro_err_name(rc), err);
             return rc;
         }
-        if (!logged++)
-            duro_warn("REDIS DOWN name=scheduler-setup addr=%s:%d err=%s "
-                      "(retrying)",
-                      url->host, url->port, err);
+        /* once per distinct reason: a wait for `duro operator init` can
+         * be long, and says the same thing every time */
+        if (strcmp(err, last) != 0)
+            duro_warn("SETUP WAIT addr=%s:%d err=%s (retrying)", url->host,
+                      url->port, err);
         else
-            duro_warn_limited("REDIS DOWN scheduler-setup",
-                              "REDIS DOWN name=scheduler-setup err=%s "
-                              "(still retrying)",
-                              err);
+            duro_debug("SETUP WAIT err=%s (still retrying)", err);
+        snprintf(last, sizeof(last), "%s", err);
         sleep_ms(backoff + rand() % (backoff / 4 + 1));
         backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
     }

@@ -9,6 +9,8 @@
  *   timeout           null     -> {"attempt":2}         attempt 1 exceeds 1s
  *   fanout            {"n":N}  -> {"sum":1+..+N}        async + await_all
  *   unknown-activity  null     -> FAILED (activity not registered)
+ *   gate              any      -> {"echo","signal"}     activity, timer,
+ *                                 signal "open", query "stage"
  *
  * Activities append "<name> <workflowId>/<seq> <attempt>" to the file named
  * by $DURO_TEST_LOG, when set, so that tests can count executions without
@@ -303,6 +305,51 @@ static cJSON *wf_versioned(duro_wf *wf, const cJSON *input)
     return cJSON_CreateString("done");
 }
 
+/* wf_gate: an echo activity, a 100ms timer, then a wait (30s at most) for
+ * signal "open"; query "stage" says how far it got. Result: {"echo":
+ * <the activity's answer>, "signal": <open's input>}. */
+typedef struct {
+    const char *stage;
+    cJSON *signal; /* kept with the run */
+} gate_state;
+
+static void gate_open(duro_wf *wf, const cJSON *input, void *arg)
+{
+    gate_state *g = arg;
+    if (g->signal) return;
+    g->signal = input ? cJSON_Duplicate(input, 1) : cJSON_CreateNull();
+    duro_keep(wf, g->signal);
+}
+
+static cJSON *gate_stage(duro_wf *wf, const cJSON *input, void *arg)
+{
+    return cJSON_CreateString(((gate_state *)arg)->stage);
+}
+
+static bool gate_is_open(void *arg)
+{
+    return ((gate_state *)arg)->signal != NULL;
+}
+
+static cJSON *wf_gate(duro_wf *wf, const cJSON *input)
+{
+    gate_state g = {"started", NULL};
+    duro_on_signal(wf, "open", gate_open, &g);
+    duro_on_query(wf, "stage", gate_stage, &g);
+    duro_activity_opts o = quick_opts();
+    duro_result r = duro_activity(wf, "echo", input, &o);
+    if (!r.ok) return duro_fail(wf, NULL, "echo: %s", r.error);
+    g.stage = "sleeping";
+    duro_sleep(wf, 100);
+    g.stage = "waiting";
+    if (!duro_condition(wf, gate_is_open, &g, duro_seconds(30)))
+        return duro_fail(wf, "NoSignal", "signal open never came");
+    cJSON *res = cJSON_CreateObject();
+    cJSON_AddItemToObject(res, "echo", cJSON_Duplicate(r.value, 1));
+    cJSON_AddItemToObject(res, "signal", cJSON_Duplicate(g.signal, 1));
+    return res;
+}
+
 static void register_stack_workflows(duro_worker *w);
 
 int main(int argc, char **argv)
@@ -329,6 +376,7 @@ int main(int argc, char **argv)
     duro_worker_register_workflow(w, "versioned", wf_versioned);
     duro_worker_register_activity(w, "progress", progress, NULL);
     duro_worker_register_activity(w, "hold", hold, NULL);
+    duro_worker_register_workflow(w, "gate", wf_gate);
     register_stack_workflows(w);
     int rc = duro_worker_main(w, argc, argv);
     duro_worker_free(w);

@@ -49,7 +49,9 @@ DURO_EXPORT redisContext *duro_redis_connect(const duro_redis_url *url,
 /* duro_redis_setup makes Redis ready for Duro: loads the Functions library
  * when it is missing or older than ours, then duro_redis_meta_check (with
  * DURO_PARTITIONS_ADOPT_OR_INIT as above). Returns 0 and sets *out, or a
- * negative DURO_E* with a message in err. */
+ * negative DURO_E* with a message in err. A library that needs loading by
+ * a user the ACL does not allow FUNCTION LOAD is DURO_EAGAIN (retry later)
+ * with the remedy, `duro operator init` as the admin role, in err. */
 DURO_EXPORT int duro_redis_setup(redisContext *c, int partitions, int *out,
                                  char *err, size_t errsize);
 
@@ -60,7 +62,8 @@ DURO_EXPORT int duro_redis_setup(redisContext *c, int partitions, int *out,
 DURO_EXPORT int duro_redis_meta_check(redisContext *c, int partitions, int *out,
                                       char *err, size_t errsize);
 
-/* duro_functions_load loads (REPLACE) the embedded library. 0 or DURO_E*. */
+/* duro_functions_load loads (REPLACE) the embedded library. 0 or DURO_E*
+ * (DURO_EAUTH when the ACL refuses FUNCTION LOAD). */
 DURO_EXPORT int duro_functions_load(redisContext *c, char *err, size_t errsize);
 
 /* duro_reply_is_missing_function: true for the error Redis gives when the

@@ -1,0 +1,148 @@
+/* acl_roles.c: which Redis commands and Functions each Duro role needs.
+ *
+ * This is the one place the grants live. A new Redis command in the code
+ * or a new Function in common/lua/duro.lua adds one row here;
+ * tests/unit/test_acl_roles.c fails while a registered Function or a
+ * command a Function runs is in no row, and tests/integration/test_acl.c
+ * runs every component as its own restricted user.
+ *
+ * Redis checks the commands a Function runs (redis.call) against the ACL
+ * of the user who called FCALL, so every role that calls a Function that
+ * writes also holds the data commands of the Functions' bodies (FN below)
+ * on the duro: keys. What the ACL keeps from a role is everything else:
+ * other applications' keys, the Functions it does not call (a client
+ * cannot complete a workflow task), and administration (FLUSHALL, CONFIG,
+ * KEYS, FUNCTION LOAD/FLUSH/DELETE, SHUTDOWN, ACL, DEBUG, ...), which no
+ * role but admin's FUNCTION LOAD holds. */
+#include <string.h>
+
+#include "acl_roles.h"
+
+#define W DURO_ACL_WORKER
+#define S DURO_ACL_SCHEDULER
+#define C DURO_ACL_CLIENT
+#define A DURO_ACL_ADMIN
+#define ALL (W | S | C)
+/* FN: the roles that call Functions which write (every one of them). */
+#define FN (W | S | C)
+
+/* ---- Commands ---- */
+
+const duro__acl_grant duro__acl_commands[] = {
+    /* connecting (duro_redis_open, the async handshake and its guard) */
+    {"ping", ALL},
+    {"select", ALL},  /* a URL's /db */
+    {"hget", ALL},    /* duro:meta's partitions; wf fields; in Functions */
+    {"hsetnx", ALL},  /* duro:meta, created or restored by a given count */
+    {"zcard", W | S}, /* the guard counts a partition's open workflows */
+    /* run inside the Functions (and some directly) */
+    {"del", FN},
+    {"hdel", FN},
+    {"hmget", FN},
+    {"hset", FN},
+    {"lrange", FN},
+    {"publish", FN}, /* duro:wake, duro:closed:{pN} */
+    {"rpush", FN},   /* the buffer; a worker's query answer */
+    {"time", FN},
+    {"type", FN},
+    {"xack", FN},
+    {"xadd", FN}, /* tasks; duro:dead; a client's query */
+    {"xdel", FN},
+    {"xrevrange", FN},
+    {"zadd", FN},
+    {"zrange", FN},
+    {"zrem", FN},
+    {"zscore", FN},
+    /* workers: task streams, histories, query answers, shutdown */
+    {"xreadgroup", W},
+    {"xgroup|create", W},
+    {"xgroup|delconsumer", W},
+    {"sadd", W}, /* duro:queues */
+    {"xrange", W | S | C},
+    {"expire", W},
+    {"client|id", W},
+    {"client|unblock", W}, /* wakes its own blocked reads on stop */
+    {"xlen", W | C},
+    {"xinfo|groups", W | C},
+    /* schedulers: timers, the reclaim scan, wake-ups */
+    {"subscribe", S | C}, /* duro:wake; a client's duro:closed:{pN} */
+    {"xpending", S},
+    {"smembers", S | C}, /* duro:queues */
+    {"zrangebyscore", S},
+    /* clients: describe, list, result, queries, queue stats */
+    {"hgetall", C},
+    {"zrevrange", C},
+    {"blpop", C},
+    {"xinfo|consumers", C},
+    /* admin: `duro operator init` */
+    {"function|load", A},
+    {NULL, 0},
+};
+
+/* ---- Functions (FCALL first argument) ---- */
+
+const duro__acl_grant duro__acl_functions[] = {
+    {"duro_version", ALL},
+    {"duro_start", C},
+    {"duro_signal", C},
+    {"duro_signal_with_start", C},
+    {"duro_cancel", C},
+    {"duro_terminate", C},
+    {"duro_wft_complete", W},
+    {"duro_wft_fail", W},
+    {"duro_act_complete", W},
+    {"duro_act_heartbeat", W},
+    {"duro_act_release", W},
+    {"duro_wft_timeout", S},
+    {"duro_act_timeout", S},
+    {"duro_timer_fire", S},
+    {NULL, 0},
+};
+
+/* ---- Roles ---- */
+
+static const struct {
+    const char *name;
+    unsigned role;
+} ROLES[] = {
+    {"worker", W},
+    {"scheduler", S},
+    {"client", C},
+    {"admin", A},
+};
+
+unsigned duro__acl_role_lookup(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof(ROLES) / sizeof(ROLES[0]); i++)
+        if (strcmp(ROLES[i].name, name) == 0) return ROLES[i].role;
+    return 0;
+}
+
+const char *duro__acl_role_name(unsigned role)
+{
+    for (size_t i = 0; i < sizeof(ROLES) / sizeof(ROLES[0]); i++)
+        if (ROLES[i].role == role) return ROLES[i].name;
+    return "?";
+}
+
+bool duro__acl_has(const duro__acl_grant *row, unsigned role)
+{
+    return role == A || (row->roles & role) != 0;
+}
+
+void duro__acl_rules(unsigned role, const char *password_rule, duro_argv *a)
+{
+    duro_argv_push(a, "reset");
+    duro_argv_push(a, "on");
+    if (password_rule) duro_argv_push(a, password_rule);
+    /* reset may leave allchannels (acl-pubsub-default); a pattern after
+     * it is an error */
+    duro_argv_push(a, "resetchannels");
+    duro_argv_push(a, DURO_ACL_KEYS);
+    duro_argv_push(a, DURO_ACL_CHANNELS);
+    duro_argv_push(a, "-@all");
+    for (const duro__acl_grant *g = duro__acl_commands; g->name; g++)
+        if (duro__acl_has(g, role)) duro_argv_pushf(a, "+%s", g->name);
+    for (const duro__acl_grant *g = duro__acl_functions; g->name; g++)
+        if (duro__acl_has(g, role)) duro_argv_pushf(a, "+fcall|%s", g->name);
+}
