@@ -74,6 +74,17 @@ int cli_query(cli_ctx *ctx);
 int cli_wait_result(cli_ctx *ctx, const char *id, int64_t timeout_ms,
                     cJSON **out);
 
+/* ---- Payload codec (cli_codec.c) ---- */
+
+/* cli_codec_setup gives ctx->client the built-in codec when
+ * $DURO_CODEC_KEY_FILE names a key file (loaded once per process).
+ * Returns 0, or CLI_FAILED after printing why the file is unusable. */
+int cli_codec_setup(cli_ctx *ctx);
+/* cli_codec_mask replaces, anywhere in v, each payload the client could
+ * not decode by the string "<encrypted: key kid>", and prints once to
+ * stderr why it could not (no key file, no such key, altered). */
+void cli_codec_mask(cJSON *v);
+
 /* ---- Options (cli_opts.c) ---- */
 
 /* cli_parse reads argv[0..argc) as options of ctx->opts plus the global

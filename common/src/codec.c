@@ -8,11 +8,20 @@
 #include "duro/codec.h"
 #include "duro/errno.h"
 #include "duro/history.h"
+#include "duro/json.h"
 
 static int oom(char *err, size_t errsize)
 {
     snprintf(err, errsize, "%s", duro_strerror(DURO_ENOMEM));
     return DURO_ENOMEM;
+}
+
+/* string_text: json may be an encoded payload (a JSON string). */
+static bool string_text(const char *json)
+{
+    while (*json == ' ' || *json == '\t' || *json == '\r' || *json == '\n')
+        json++;
+    return *json == '"';
 }
 
 int duro_codec_encode(const duro_codec *c, const char *json, char **out,
@@ -52,10 +61,7 @@ int duro_codec_decode(const duro_codec *c, const char *json, char **out,
 {
     *out = NULL;
     /* encoded payloads are JSON strings: anything else is plain */
-    const char *p = json;
-    while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
-        p++;
-    if (c && c->decode && *p == '"') {
+    if (c && c->decode && string_text(json)) {
         int rc = c->decode(c->arg, json, strlen(json), out, err, errsize);
         if (rc < 0) {
             free(*out);
@@ -68,6 +74,20 @@ int duro_codec_decode(const duro_codec *c, const char *json, char **out,
     }
     *out = strdup(json);
     return *out ? 0 : oom(err, errsize);
+}
+
+int duro_codec_parse(const duro_codec *c, const char *json, size_t max,
+                     cJSON **out, char *err, size_t errsize)
+{
+    *out = NULL;
+    if (!c || !c->decode || !string_text(json))
+        return duro_json_parse(json, strlen(json), max, out, err, errsize);
+    char *plain = NULL;
+    int rc = duro_codec_decode(c, json, &plain, err, errsize);
+    if (rc != 0) return rc;
+    rc = duro_json_parse(plain, strlen(plain), max, out, err, errsize);
+    free(plain);
+    return rc;
 }
 
 int duro_codec_decode_item(const duro_codec *c, cJSON *obj, const char *field,

@@ -82,6 +82,14 @@ DURO_EXPORT int duro_codec_encode_json(const duro_codec *c, const cJSON *v,
 DURO_EXPORT int duro_codec_decode(const duro_codec *c, const char *json,
                                   char **out, char *err, size_t errsize);
 
+/* duro_codec_parse decodes stored JSON text and parses it (at most max
+ * bytes of payload, as duro_json_parse): 0 and *out (caller frees), or
+ * DURO_ECODEC / DURO_EJSON / DURO_ETOOBIG / DURO_ENOMEM with a message.
+ * Plain text is parsed without a copy. */
+DURO_EXPORT int duro_codec_parse(const duro_codec *c, const char *json,
+                                 size_t max, cJSON **out, char *err,
+                                 size_t errsize);
+
 /* duro_codec_decode_item replaces obj's member `field` by its decoded
  * value, when it is an encoded payload. Returns 0 (also when obj has no
  * such member, or it is plain), or a negative DURO_E* with a message
