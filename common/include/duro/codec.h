@@ -7,7 +7,10 @@
  * Duro stores, and back. The SDK (duro_worker_opts.codec), the client
  * library (duro_client_set_codec) and the CLI apply it to every payload;
  * names, ids, statuses, timestamps, failure messages and search attributes
- * stay plain, as Redis needs them to route and index.
+ * stay plain, as Redis needs them to route and index. A new kind of
+ * payload (memo) encodes each value with duro_codec_encode_json where it
+ * is written and decodes it with duro_codec_decode_item where it is read
+ * (duro_codec_decode_event for a new event type).
  *
  * The encoded form must be a JSON string: the Lua library embeds payloads
  * in event data without parsing them, and Duro hands a codec only string
