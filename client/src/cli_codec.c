@@ -16,12 +16,11 @@ static void free_codec(void)
     codec = NULL;
 }
 
-int cli_codec_setup(cli_ctx *ctx)
+int cli_codec_setup(cli_ctx *ctx, char *err, size_t errsize)
 {
     if (!codec) {
-        char err[512];
-        int rc = duro_codec_aes_from_env(&codec, err, sizeof(err));
-        if (rc < 0) return cli_fail_err(rc, "%s", err);
+        int rc = duro_codec_aes_from_env(&codec, err, errsize);
+        if (rc < 0) return rc;
         if (codec) atexit(free_codec);
     }
     duro_client_set_codec(ctx->client, codec);
@@ -53,16 +52,17 @@ static void notice(const char *kid)
                 kid);
 }
 
-void cli_codec_mask(cJSON *v)
+void cli_codec_mask(const cli_ctx *ctx, cJSON *v)
 {
     char kid[DURO_CODEC_KEYID_MAX + 1];
     if (duro_codec_sealed(v, kid, sizeof(kid))) {
+        notice(kid);
+        if (ctx->json) return; /* kept: a later reader with the key decodes */
         char shown[DURO_CODEC_KEYID_MAX + 32];
         snprintf(shown, sizeof(shown), "<encrypted: key %s>", kid);
         cJSON_SetValuestring(v, shown);
-        notice(kid);
         return;
     }
     for (cJSON *c = v ? v->child : NULL; c; c = c->next)
-        cli_codec_mask(c);
+        cli_codec_mask(ctx, c);
 }

@@ -148,7 +148,7 @@ static void print_result(const cli_ctx *ctx, const char *text)
 {
     cJSON *v = cJSON_Parse(text);
     if (v && duro_codec_sealed(v, NULL, 0)) {
-        cli_codec_mask(v); /* the client could not decode it */
+        cli_codec_mask(ctx, v); /* the client could not decode it */
         if (!ctx->json) {
             puts(cJSON_GetStringValue(v));
             cJSON_Delete(v);

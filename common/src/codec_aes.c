@@ -32,10 +32,12 @@ typedef struct {
 } aes_key;
 
 /* keyring: keys[0] encodes; all decode. Read-only once loaded, so any
- * thread may use it. */
+ * thread may use it. The cipher is fetched once: OpenSSL 3 otherwise looks
+ * it up in its provider store on every call. */
 typedef struct {
     aes_key *keys;
     int n;
+    EVP_CIPHER *cipher;
 } keyring;
 
 static const aes_key *key_lookup(const keyring *r, const char *id, size_t n)
@@ -48,8 +50,8 @@ static const aes_key *key_lookup(const keyring *r, const char *id, size_t n)
 
 /* ---- Encoding ---- */
 
-static int seal(const aes_key *k, const unsigned char *pt, size_t len,
-                unsigned char *blob)
+static int seal(const keyring *r, const aes_key *k, const unsigned char *pt,
+                size_t len, unsigned char *blob)
 {
     unsigned char *nonce = blob, *ct = blob + NONCE_LEN,
                   *tag = blob + NONCE_LEN + len;
@@ -57,7 +59,7 @@ static int seal(const aes_key *k, const unsigned char *pt, size_t len,
     EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
     if (!x) return -1;
     int n = 0, ok = 1;
-    ok &= EVP_EncryptInit_ex(x, EVP_aes_256_gcm(), NULL, NULL, NULL);
+    ok &= EVP_EncryptInit_ex(x, r->cipher, NULL, NULL, NULL);
     ok &= EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL);
     ok &= EVP_EncryptInit_ex(x, NULL, NULL, k->key, nonce);
     ok &= EVP_EncryptUpdate(x, NULL, &n, (const unsigned char *)k->id,
@@ -89,7 +91,7 @@ static int aes_encode(void *arg, const char *json, size_t len, char **out,
         snprintf(err, errsize, "%s", duro_strerror(DURO_ENOMEM));
         return DURO_ENOMEM;
     }
-    if (seal(k, (const unsigned char *)json, len, blob) != 0) {
+    if (seal(r, k, (const unsigned char *)json, len, blob) != 0) {
         free(blob);
         free(s);
         snprintf(err, errsize, "payload codec: encryption failed");
@@ -114,8 +116,8 @@ static int fail(char *err, size_t errsize, const char *what, const char *kid,
     return DURO_ECODEC;
 }
 
-static int open_blob(const aes_key *k, const unsigned char *blob, size_t blen,
-                     char **out)
+static int open_blob(const keyring *r, const aes_key *k,
+                     const unsigned char *blob, size_t blen, char **out)
 {
     size_t len = blen - NONCE_LEN - TAG_LEN;
     unsigned char *pt = malloc(len + 1);
@@ -126,7 +128,7 @@ static int open_blob(const aes_key *k, const unsigned char *blob, size_t blen,
         return DURO_ENOMEM;
     }
     int n = 0, ok = 1;
-    ok &= EVP_DecryptInit_ex(x, EVP_aes_256_gcm(), NULL, NULL, NULL);
+    ok &= EVP_DecryptInit_ex(x, r->cipher, NULL, NULL, NULL);
     ok &= EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL);
     ok &= EVP_DecryptInit_ex(x, NULL, NULL, k->key, blob);
     ok &= EVP_DecryptUpdate(x, NULL, &n, (const unsigned char *)k->id,
@@ -175,7 +177,7 @@ static int aes_decode(void *arg, const char *json, size_t len, char **out,
     if (n >= 0 && b64[b64len - 1] == '=') n--;
     if (n >= 0 && b64[b64len - 2] == '=') n--;
     int rc = n < NONCE_LEN + TAG_LEN ? DURO_ECODEC
-                                     : open_blob(k, blob, (size_t)n, out);
+                                     : open_blob(r, k, blob, (size_t)n, out);
     free(blob);
     if (rc == DURO_ECODEC)
         return fail(err, errsize,
@@ -228,6 +230,7 @@ static void keyring_free(keyring *r)
     if (!r) return;
     if (r->keys) OPENSSL_cleanse(r->keys, (size_t)r->n * sizeof(aes_key));
     free(r->keys);
+    EVP_CIPHER_free(r->cipher);
     free(r);
 }
 
@@ -280,6 +283,26 @@ static int read_keys(FILE *f, const char *path, keyring *r, char *err,
     return 0;
 }
 
+/* self_test fetches the cipher and seals and opens one payload, here on
+ * the caller's stack: OpenSSL's first use initialises the library and its
+ * random generator, which should not happen on a workflow's small
+ * coroutine stack. */
+static int self_test(keyring *r, char *err, size_t errsize)
+{
+    r->cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+    char *sealed = NULL, *plain = NULL;
+    int rc = r->cipher ? aes_encode(r, "null", 4, &sealed, err, errsize)
+                       : DURO_ECODEC;
+    if (rc == 0)
+        rc = aes_decode(r, sealed, strlen(sealed), &plain, err, errsize);
+    if (rc == 0 && strcmp(plain, "null") != 0) rc = DURO_ECODEC;
+    free(sealed);
+    free(plain);
+    if (rc != 0 && rc != DURO_ENOMEM)
+        snprintf(err, errsize, "OpenSSL has no working AES-256-GCM");
+    return rc;
+}
+
 int duro_codec_aes_new(const char *path, duro_codec **out, char *err,
                        size_t errsize)
 {
@@ -297,6 +320,7 @@ int duro_codec_aes_new(const char *path, duro_codec **out, char *err,
     fclose(f);
     if (rc == DURO_ENOMEM)
         snprintf(err, errsize, "%s", duro_strerror(DURO_ENOMEM));
+    if (rc == 0) rc = self_test(r, err, errsize);
     if (rc != 0) {
         keyring_free(r);
         free(c);

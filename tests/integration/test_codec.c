@@ -386,10 +386,34 @@ Test(codec, cli_decodes_with_the_key_and_says_why_not_without)
         "k9 "
         "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f\n");
     setenv(DURO_CODEC_KEY_FILE_ENV, other, 1);
-    run_cli(&o, "describe", "-w", "enc-3", "-o", "json");
+    run_cli(&o, "describe", "-w", "enc-3");
     cr_assert(strstr(o.out, "<encrypted: key k1>"), "%s", o.out);
     cr_assert(strstr(o.err, "k1") && strstr(o.err, "does not hold"), "%s",
               o.err);
+    duro_test_output_free(&o);
+    /* -o json keeps the ciphertext: an export replays with the key */
+    run_cli(&o, "history", "-w", "enc-3", "-o", "json");
+    cr_assert(strstr(o.out, "\"" DURO_CODEC_AES_PREFIX "k1:"), "%s", o.out);
+    cr_assert_null(strstr(o.out, "IN-MARK"));
+    cr_assert(strstr(o.err, "does not hold"), "%s", o.err);
+    char export[PATH_MAX + 64];
+    snprintf(export, sizeof(export), "%s/h.json", h.dir);
+    FILE *f = fopen(export, "w");
+    cr_assert_not_null(f);
+    fputs(o.out, f);
+    fclose(f);
+    duro_test_output_free(&o);
+    /* the replay checker decodes with --codec-key-file; a key file without
+     * k1 cannot, and says which key it lacks */
+    duro_test_run(&h, &o, RUN_MS, "duro-test-worker", "--codec-key-file",
+                  key_path, "--replay", export, NULL);
+    cr_assert_eq(o.exit_code, 0, "%s%s", o.out, o.err);
+    duro_test_output_free(&o);
+    duro_test_run(&h, &o, RUN_MS, "duro-test-worker", "--replay", export,
+                  NULL); /* DURO_CODEC_KEY_FILE: the other file */
+    cr_assert_eq(o.exit_code, 2, "%s%s", o.out, o.err);
+    cr_assert(strstr(o.out, "key k1") && strstr(o.out, "does not have"), "%s",
+              o.out);
     duro_test_output_free(&o);
     setenv(DURO_CODEC_KEY_FILE_ENV, key_path, 1);
 
