@@ -274,3 +274,84 @@ Test(codec, group_readable_key_file_warns)
     unlink(path);
     free(path);
 }
+
+/* ---- A codec of the user's own ---- */
+
+/* hex_encode stores a payload as "hex:<hex of its text>"; hex_decode
+ * counts its calls, so the test sees what Duro hands it. */
+static int decodes;
+
+static int hex_encode(void *arg, const char *json, size_t len, char **out,
+                      char *err, size_t errsize)
+{
+    char *s = malloc(2 * len + 8);
+    if (!s) return DURO_ENOMEM;
+    int n = sprintf(s, "\"hex:");
+    for (size_t i = 0; i < len; i++)
+        n += sprintf(s + n, "%02x", (unsigned char)json[i]);
+    strcpy(s + n, "\"");
+    *out = s;
+    return 0;
+}
+
+static int hex_decode(void *arg, const char *json, size_t len, char **out,
+                      char *err, size_t errsize)
+{
+    decodes++;
+    if (len < 6 || strncmp(json, "\"hex:", 5) != 0) return DURO_CODEC_PLAIN;
+    size_t n = (len - 6) / 2;
+    char *s = malloc(n + 1);
+    if (!s) return DURO_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        unsigned v;
+        if (sscanf(json + 5 + 2 * i, "%2x", &v) != 1) {
+            free(s);
+            snprintf(err, errsize, "bad hex");
+            return DURO_ECODEC;
+        }
+        s[i] = (char)v;
+    }
+    s[n] = '\0';
+    *out = s;
+    return 0;
+}
+
+Test(codec, own_codec_hooks_are_applied)
+{
+    duro_codec hex = {.encode = hex_encode, .decode = hex_decode};
+    cJSON *v = cJSON_Parse("{\"a\":[1,\"x\"]}");
+    char *s = NULL, err[256] = "";
+    cr_assert_eq(duro_codec_encode_json(&hex, v, &s, err, sizeof(err)), 0);
+    cr_assert(strncmp(s, "\"hex:7b", 7) == 0, "%s", s);
+    cJSON *back = NULL;
+    cr_assert_eq(duro_codec_parse(&hex, s, 100, &back, err, sizeof(err)), 0,
+                 "%s", err);
+    cr_assert(cJSON_Compare(v, back, 1));
+    cJSON_Delete(back);
+    /* the size limit applies to the decoded payload */
+    cr_assert_eq(duro_codec_parse(&hex, s, 5, &back, err, sizeof(err)),
+                 DURO_ETOOBIG);
+    /* only strings reach decode: other values are plain by construction */
+    decodes = 0;
+    cr_assert_eq(duro_codec_parse(&hex, "{\"a\":1}", 100, &back, err, 256), 0);
+    cJSON_Delete(back);
+    cJSON *d = cJSON_Parse("{\"result\":[1],\"input\":{\"x\":1}}");
+    cr_assert_eq(duro_codec_decode_item(&hex, d, "result", err, 256), 0);
+    cr_assert_eq(decodes, 0);
+    /* a string it did not write is left alone */
+    cJSON *p = cJSON_Parse("{\"result\":\"plain\"}");
+    cr_assert_eq(duro_codec_decode_item(&hex, p, "result", err, 256), 0);
+    cr_assert_eq(decodes, 1);
+    cr_assert_str_eq(cJSON_GetObjectItem(p, "result")->valuestring, "plain");
+    /* one that decodes to bad JSON is an error, and stays as it was */
+    cJSON *bad = cJSON_Parse("{\"result\":\"hex:7b7b\"}");
+    cr_assert_eq(duro_codec_decode_item(&hex, bad, "result", err, 256),
+                 DURO_ECODEC);
+    cr_assert_str_eq(cJSON_GetObjectItem(bad, "result")->valuestring,
+                     "hex:7b7b");
+    cJSON_Delete(bad);
+    cJSON_Delete(p);
+    cJSON_Delete(d);
+    cJSON_Delete(v);
+    free(s);
+}
