@@ -450,3 +450,43 @@ Test(codec, payloads_written_before_the_codec_still_read)
     duro_codec_aes_free(codec);
     duro_test_finish(&h);
 }
+
+/* task_error_has: describe's workflowTask.lastError contains what. */
+static bool task_error_has(duro_client *c, const char *id, const char *what)
+{
+    cJSON *d = NULL;
+    if (duro_client_describe(c, id, &d) != 0) return false;
+    const char *e = cJSON_GetStringValue(cJSON_GetObjectItem(
+        cJSON_GetObjectItem(d, "workflowTask"), "lastError"));
+    bool yes = e && strstr(e, what);
+    cJSON_Delete(d);
+    return yes;
+}
+
+Test(codec, a_worker_without_the_key_fails_the_task_until_one_has_it)
+{
+    spawn_scheduler();
+    char other[PATH_MAX + 64];
+    write_key(other, sizeof(other), "other.keys",
+              "k9 "
+              "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+              "\n");
+    setenv(DURO_CODEC_KEY_FILE_ENV, other, 1);
+    pid_t a = spawn_worker(); /* holds k9 only */
+    setenv(DURO_CODEC_KEY_FILE_ENV, key_path, 1);
+    duro_codec *codec = codec_new();
+    duro_client *c = duro_test_client(&h);
+    duro_client_set_codec(c, codec);
+    duro_test_start(c, "enc-4", "codec", QUEUE, "{\"secret\":\"IN-MARK\"}", 0);
+    cr_assert(duro_test_wait_until(task_error_has(c, "enc-4", "key k1"), 10000),
+              "the task error does not name the missing key");
+    duro_test_kill(&h, a, SIGTERM);
+    cr_assert(duro_test_wait_until(!duro_test_alive(&h, a), 10000));
+    spawn_worker(); /* holds k1: the retried task goes through */
+    cr_assert(duro_test_wait_until(reached_marker(c, "enc-4"), 15000));
+    signal_note(c, "enc-4");
+    check_result(c, "enc-4");
+    duro_client_free(c);
+    duro_codec_aes_free(codec);
+    duro_test_finish(&h);
+}
