@@ -10,6 +10,7 @@ include(CMakePackageConfigHelpers)
 # header includes only public ones; scripts/sdk-check compiles each alone
 # from an installed prefix, as C and as C++.
 set(DURO_PUBLIC_HEADERS
+  common/include/duro/codec.h
   common/include/duro/duration.h
   common/include/duro/errno.h
   common/include/duro/export.h

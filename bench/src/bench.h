@@ -53,6 +53,7 @@ typedef struct {
     char redis_cmd[2 * PATH_MAX + 256];
     redisContext *rc;    /* the driver's command connection */
     duro_client *client; /* signals, queries */
+    duro_codec *codec;   /* $DURO_CODEC_KEY_FILE's: payloads encrypted */
     int partitions;
     cJSON *json;        /* the results document */
     cJSON *summary;     /* array of {figure,target,measured,met} */

@@ -283,6 +283,9 @@ int main(int argc, char **argv)
     machine_info(b, machine);
     cJSON_AddStringToObject(b->json, "command", b->cmdline);
     cJSON_AddBoolToObject(b->json, "quick", b->o.quick);
+    cJSON_AddBoolToObject(b->json, "payloadCodec", b->codec != NULL);
+    if (b->codec)
+        printf("# payloads encrypted with the keys of $DURO_CODEC_KEY_FILE\n");
     time_t now = time(NULL);
     char date[64];
     strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));

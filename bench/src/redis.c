@@ -70,10 +70,13 @@ int bench_redis_start(bench *b)
                  * before any worker runs: give the layout, as a deployment
                  * does (a client given none waits for a worker). */
                 setenv("DURO_PARTITIONS", "16", 0);
-                if (duro_client_new(&b->client, b->url, err, sizeof(err)) < 0) {
+                if (duro_client_new(&b->client, b->url, err, sizeof(err)) < 0 ||
+                    duro_codec_aes_from_env(&b->codec, err, sizeof(err)) < 0) {
                     fprintf(stderr, "duro-bench: client: %s\n", err);
                     return -1;
                 }
+                /* the workers read the same variable */
+                duro_client_set_codec(b->client, b->codec);
                 b->partitions = duro_client_partitions(b->client);
                 return 0;
             }
@@ -91,6 +94,8 @@ void bench_redis_stop(bench *b)
 {
     if (b->client) duro_client_free(b->client);
     b->client = NULL;
+    duro_codec_aes_free(b->codec);
+    b->codec = NULL;
     if (b->rc) redisFree(b->rc);
     b->rc = NULL;
     bench_stop_pid(b->redis_pid, 10000);
@@ -365,17 +370,24 @@ int bench_start_many(bench *b, bench_track *t, int from, int n,
                      int window)
 {
     int inflight = 0, rc = 0;
-    char in[512], id[128], data[1024];
+    char in[512], id[128], data[2048], err[256];
     for (int i = from; i < from + n && rc == 0 && !bench_stop_requested; i++) {
         input(i, in, sizeof(in), arg);
+        char *sealed = NULL; /* as duro_client_start encodes it */
+        if (duro_codec_encode(b->codec, in, &sealed, err, sizeof(err)) < 0) {
+            fprintf(stderr, "duro-bench: start: %s\n", err);
+            rc = -1;
+            break;
+        }
         duro_argv a;
         duro_wf_keys k;
-        start_argv(b, t, i, type, in, &a, &k, id, sizeof(id), data,
+        start_argv(b, t, i, type, sealed, &a, &k, id, sizeof(id), data,
                    sizeof(data));
         t->start_us[i] = bench_now_us();
         if (redisAppendCommandArgv(b->rc, a.argc, a.argv, a.lens) != REDIS_OK)
             rc = -1;
         duro_argv_free(&a);
+        free(sealed);
         if (++inflight >= window || i == from + n - 1) {
             /* flush now so that start_us is close to the send time */
             int done = 0;
@@ -424,7 +436,10 @@ int bench_verify(bench *b, bench_track *t, int n, const char *want)
                 if (duro__reply_str(r->element[0])) status = r->element[0]->str;
                 if (duro__reply_str(r->element[1])) result = r->element[1]->str;
             }
-            cJSON *got = cJSON_Parse(result);
+            cJSON *got = NULL;
+            char why[256];
+            duro_codec_parse(b->codec, result, strlen(result) + 1, &got, why,
+                             sizeof(why));
             bool ok = strcmp(status, "COMPLETED") == 0 && got &&
                       cJSON_Compare(got, wantj, 1);
             cJSON_Delete(got);

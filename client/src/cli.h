@@ -81,6 +81,19 @@ int cli_query(cli_ctx *ctx);
 int cli_wait_result(cli_ctx *ctx, const char *id, int64_t timeout_ms,
                     cJSON **out);
 
+/* ---- Payload codec (cli_codec.c) ---- */
+
+/* cli_codec_setup gives ctx->client the built-in codec when
+ * $DURO_CODEC_KEY_FILE names a key file (loaded once per process).
+ * Returns 0, or a DURO_E* with why the file is unusable in err. */
+int cli_codec_setup(cli_ctx *ctx, char *err, size_t errsize);
+/* cli_codec_mask prints once to stderr why a payload in v could not be
+ * decoded (no key file, no such key, altered) and, in text output,
+ * replaces each such payload by the string "<encrypted: key kid>"; -o
+ * json keeps the stored ciphertext, so that an exported history still
+ * replays with the key (`--replay h.json --codec-key-file F`). */
+void cli_codec_mask(const cli_ctx *ctx, cJSON *v);
+
 /* ---- Options (cli_opts.c) ---- */
 
 /* cli_parse reads argv[0..argc) as options of ctx->opts plus the global

@@ -49,6 +49,8 @@ const char *cli_err_code(int err)
         return "UNAVAILABLE";
     case DURO_EAUTH:
         return "PERMISSION_DENIED";
+    case DURO_ECODEC:
+        return "PAYLOAD_CODEC";
     default:
         return "UNKNOWN";
     }
@@ -131,7 +133,8 @@ int cli_connect(cli_ctx *ctx)
     char err[512];
     int rc = duro_client_new(&ctx->client, ctx->redis_url, err, sizeof(err));
     if (rc < 0) return cli_fail_err(rc, "%s", err);
-    return 0;
+    rc = cli_codec_setup(ctx, err, sizeof(err));
+    return rc < 0 ? cli_fail_err(rc, "%s", err) : 0;
 }
 
 int cli_client_fail(cli_ctx *ctx, int rc)
@@ -182,6 +185,7 @@ void cli_print_json(const cJSON *v)
 
 int cli_print_owned(const cli_ctx *ctx, cJSON *v, void (*text)(const cJSON *))
 {
+    cli_codec_mask(ctx, v);
     if (ctx->json)
         cli_print_json(v);
     else

@@ -146,8 +146,16 @@ const cli_opt cli_query_opts[] = {
  * indented with -o json. */
 static void print_result(const cli_ctx *ctx, const char *text)
 {
-    cJSON *v = ctx->json ? cJSON_Parse(text) : NULL;
-    if (v)
+    cJSON *v = cJSON_Parse(text);
+    if (v && duro_codec_sealed(v, NULL, 0)) {
+        cli_codec_mask(ctx, v); /* the client could not decode it */
+        if (!ctx->json) {
+            puts(cJSON_GetStringValue(v));
+            cJSON_Delete(v);
+            return;
+        }
+    }
+    if (v && ctx->json)
         cli_print_json(v);
     else
         puts(text);

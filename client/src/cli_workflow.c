@@ -198,6 +198,7 @@ static int cmd_result(cli_ctx *ctx)
     const char *id = cli_get(ctx, "workflow-id");
     int rc = cli_wait_result(ctx, id, timeout, &d);
     if (rc < 0) return cli_client_fail(ctx, rc);
+    cli_codec_mask(ctx, d);
     rc = print_outcome(ctx, d);
     cJSON_Delete(d);
     return rc;
@@ -218,6 +219,7 @@ static int cmd_history(cli_ctx *ctx)
     int rc = duro_client_history(ctx->client, cli_get(ctx, "workflow-id"),
                                  cli_get(ctx, "run-id"), &events);
     if (rc < 0) return cli_client_fail(ctx, rc);
+    cli_codec_mask(ctx, events);
     if (ctx->json) {
         cli_print_json(events);
     } else {

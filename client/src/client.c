@@ -27,6 +27,34 @@ const char *duro_client_errstr(const duro_client *c)
     return c ? c->errstr : "no client";
 }
 
+void duro_client_set_codec(duro_client *c, const duro_codec *codec)
+{
+    c->codec = codec;
+}
+
+int duro__seal(duro_client *c, const char *json, char **out)
+{
+    char why[256];
+    int rc = duro_codec_encode(c->codec, json ? json : "null", out, why,
+                               sizeof(why));
+    return rc < 0 ? duro__fail(c, rc, "%s", why) : 0;
+}
+
+int duro__seal_start(duro_client *c, const duro_start_opts *o,
+                     duro_start_opts *so, char **sealed)
+{
+    *so = *o;
+    int rc = duro__seal(c, o->input, sealed);
+    so->input = *sealed;
+    return rc;
+}
+
+void duro__unseal(duro_client *c, cJSON *obj, const char *field)
+{
+    char why[256];
+    duro_codec_decode_item(c->codec, obj, field, why, sizeof(why));
+}
+
 int duro_client_partitions(const duro_client *c)
 {
     return c->partitions;

@@ -119,8 +119,8 @@ static cJSON *workflow_task(const redisReply *h)
     return o;
 }
 
-static cJSON *describe_object(const char *id, const redisReply *h,
-                              const redisReply *pa)
+static cJSON *describe_object(duro_client *c, const char *id,
+                              const redisReply *h, const redisReply *pa)
 {
     const char *status = hstr(h, "status");
     cJSON *o = cJSON_CreateObject();
@@ -139,6 +139,8 @@ static cJSON *describe_object(const char *id, const redisReply *h,
         add_json(o, "result", h, "result");
     else if (strcmp(status, "RUNNING") != 0)
         add_json(o, "failure", h, "failure");
+    duro__unseal(c, o, "input");
+    duro__unseal(c, o, "result");
     cJSON_AddItemToObject(o, "workflowTask", workflow_task(h));
     cJSON *acts = pending_activities(pa);
     if (!acts || !cJSON_AddItemToObject(o, "pendingActivities", acts)) {
@@ -180,7 +182,7 @@ int duro_client_describe(duro_client *c, const char *workflow_id, cJSON **out)
         rc = duro__fail(c, DURO_EPROTO,
                         "workflow %s: its hash lacks a valid status or run",
                         workflow_id);
-    else if (!(*out = describe_object(workflow_id, h, r[1])))
+    else if (!(*out = describe_object(c, workflow_id, h, r[1])))
         rc = duro__fail(c, DURO_ENOMEM, "out of memory");
     freeReplyObject(r[0]);
     freeReplyObject(r[1]);

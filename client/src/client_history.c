@@ -39,6 +39,8 @@ static int add_chunk(duro_client *c, const redisReply *r, cJSON *events,
         if (duro_event_decode(entry, &e, why, sizeof(why)) < 0)
             return duro__fail(c, DURO_EPROTO, "history entry %.40s: %s",
                               eid ? eid : "?", why);
+        /* a payload this client cannot decode stays as stored */
+        duro_codec_decode_event(c->codec, e.type, e.data, why, sizeof(why));
         cJSON_AddItemToArray(events, event_object(&e));
         duro_event_free(&e);
         snprintf(last, lastsize, "(%s", eid);

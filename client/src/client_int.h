@@ -20,6 +20,7 @@ struct duro_client {
     duro_redis_url url;
     int partitions; /* learned from duro:meta after each connect */
     int given;      /* $DURO_PARTITIONS, or 0: never create duro:meta */
+    const duro_codec *codec; /* NULL: payloads stored as given */
     char errstr[512];
 };
 
@@ -89,6 +90,21 @@ char *duro__started_data(const duro_start_opts *o, const char *run);
  * WorkflowStarted data (borrowed). */
 void duro__start_args(const duro_start_opts *o, const char *run,
                       const char *started_data, duro_fcall_start_args *s);
+
+/* duro__seal encodes payload text json (NULL = null) with the client's
+ * codec into *out (caller frees with free()): 0, or the codec's error with
+ * the client's message set. */
+int duro__seal(duro_client *c, const char *json, char **out);
+
+/* duro__seal_start copies o into *so with its input encoded; *sealed holds
+ * that input (caller frees). 0 or duro__seal's error. */
+int duro__seal_start(duro_client *c, const duro_start_opts *o,
+                     duro_start_opts *so, char **sealed);
+
+/* duro__unseal decodes obj's member `field` in place with the client's
+ * codec; a payload it cannot decode stays as stored (see
+ * duro_client_set_codec). */
+void duro__unseal(duro_client *c, cJSON *obj, const char *field);
 
 /* ---- JSON helpers ---- */
 

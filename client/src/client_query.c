@@ -127,6 +127,13 @@ static int take_answer(duro_client *c, const char *name, const char *s,
     if (cJSON_IsTrue(ok)) {
         *result_json = result_text(s, len, ans);
         if (!*result_json) rc = duro__fail(c, DURO_ENOMEM, "out of memory");
+        char *plain = NULL;
+        /* a result this client cannot decode is handed out as stored */
+        if (*result_json && duro_codec_decode(c->codec, *result_json, &plain,
+                                              why, sizeof(why)) == 0) {
+            free(*result_json);
+            *result_json = plain;
+        }
     } else if (cJSON_IsFalse(ok)) {
         const char *e = cJSON_GetStringValue(cJSON_GetObjectItem(ans, "error"));
         rc = duro__fail(c, DURO_EINVAL, "%s", e ? e : "query failed");
@@ -151,7 +158,10 @@ int duro_client_query(duro_client *c, const char *workflow_id, const char *name,
     duro_uuid_v4(uuid);
     snprintf(replykey, sizeof(replykey), "duro:{p%d}:qreply:%s", h.k.partition,
              uuid);
-    rc = send_query(c, &h, workflow_id, name, input, replykey, timeout_ms);
+    char *sealed;
+    if ((rc = duro__seal(c, input, &sealed)) < 0) return rc;
+    rc = send_query(c, &h, workflow_id, name, sealed, replykey, timeout_ms);
+    free(sealed);
     redisReply *r = NULL;
     if (rc == 0) rc = wait_answer(c, replykey, timeout_ms, &r);
     if (rc < 0) return rc;

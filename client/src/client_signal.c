@@ -109,11 +109,14 @@ static int signal_data(duro_client *c, const char *name, const char *input,
                              why, sizeof(why));
     if (rc < 0) return duro__fail(c, rc, "signal input: %s", why);
     cJSON_Delete(parsed);
+    char *sealed;
+    if ((rc = duro__seal(c, in, &sealed)) < 0) return rc;
     cJSON *d = cJSON_CreateObject();
     if (d) {
         cJSON_AddStringToObject(d, "name", name);
-        cJSON_AddRawToObject(d, "input", in);
+        cJSON_AddRawToObject(d, "input", sealed);
     }
+    free(sealed);
     *out = d ? cJSON_PrintUnformatted(d) : NULL;
     cJSON_Delete(d);
     return *out ? 0 : duro__fail(c, DURO_ENOMEM, "out of memory");
@@ -213,9 +216,17 @@ int duro_client_signal_with_start(duro_client *c, const duro_start_opts *o,
     int rc = duro__check_start(c, o);
     if (rc < 0) return rc;
     if ((rc = signal_data(c, signal_name, signal_input, &sig)) < 0) return rc;
+    duro_start_opts so;
+    char *sealed = NULL;
+    if ((rc = duro__seal_start(c, o, &so, &sealed)) < 0) {
+        cJSON_free(sig);
+        return rc;
+    }
+    o = &so;
     rc = DURO_ESTALE;
     for (int i = 0; i < STALE_TRIES && rc == DURO_ESTALE; i++)
         rc = sws_once(c, o, sig, run_out, started);
+    free(sealed);
     if (rc == DURO_ESTALE)
         duro__fail(c, rc,
                    "workflow %s: its run kept changing during "

@@ -172,11 +172,28 @@ static int start_once(duro_client *c, const duro_start_opts *o,
     return rc;
 }
 
+static int start_checked(duro_client *c, const duro_start_opts *o,
+                         char run_id[DURO_UUID_LEN + 1]);
+
 int duro_client_start(duro_client *c, const duro_start_opts *o,
                       char run_id[DURO_UUID_LEN + 1])
 {
     int rc = duro__check_start(c, o);
     if (rc < 0) return rc;
+    duro_start_opts so;
+    char *sealed = NULL;
+    if ((rc = duro__seal_start(c, o, &so, &sealed)) == 0)
+        rc = start_checked(c, &so, run_id);
+    free(sealed);
+    return rc;
+}
+
+/* start_checked: duro_client_start once o is checked and its input
+ * encoded. */
+static int start_checked(duro_client *c, const duro_start_opts *o,
+                         char run_id[DURO_UUID_LEN + 1])
+{
+    int rc;
     if (o->id_reuse_policy != DURO_ID_REUSE_TERMINATE_IF_RUNNING)
         return start_once(c, o, NULL, run_id);
     /* The Function terminates the run it finds RUNNING only if it is the

@@ -11,6 +11,8 @@
  *   unknown-activity  null     -> FAILED (activity not registered)
  *   gate              any      -> {"echo","signal"}     activity, timer,
  *                                 signal "open", query "stage"
+ *   codec             X        -> {"stamp","beat","side","note"}  every
+ *                     kind of payload, for test_codec.c (below)
  *
  * Activities append "<name> <workflowId>/<seq> <attempt>" to the file named
  * by $DURO_TEST_LOG, when set, so that tests can count executions without
@@ -351,6 +353,7 @@ static cJSON *wf_gate(duro_wf *wf, const cJSON *input)
 }
 
 static void register_stack_workflows(duro_worker *w);
+static void register_codec_workflow(duro_worker *w);
 
 int main(int argc, char **argv)
 {
@@ -378,6 +381,7 @@ int main(int argc, char **argv)
     duro_worker_register_activity(w, "hold", hold, NULL);
     duro_worker_register_workflow(w, "gate", wf_gate);
     register_stack_workflows(w);
+    register_codec_workflow(w);
     int rc = duro_worker_main(w, argc, argv);
     duro_worker_free(w);
     return rc;
@@ -433,4 +437,89 @@ static void register_stack_workflows(duro_worker *w)
     duro_worker_register_workflow(w, "stack-array", wf_stack_array);
     duro_worker_register_workflow(w, "stack-recursion", wf_stack_recursion);
     duro_worker_register_workflow(w, "abort", wf_abort);
+}
+
+/* ---- Every kind of payload (test_codec.c) ---- */
+
+/* stamp returns {"stamp":"ACT-RESULT-MARK","in":input}. */
+static cJSON *stamp(duro_actx *ctx, const cJSON *input, void *arg)
+{
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "stamp", "ACT-RESULT-MARK");
+    cJSON_AddItemToObject(r, "in", cJSON_Duplicate(input, 1));
+    return r;
+}
+
+/* beat heartbeats its input as details, then holds for 1.5s so that a
+ * test can read the details in Redis, and returns them. */
+static cJSON *beat(duro_actx *ctx, const cJSON *input, void *arg)
+{
+    duro_actx_heartbeat(ctx, input);
+    for (int i = 0; i < 150 && !duro_actx_is_canceled(ctx); i++)
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    return cJSON_Duplicate(input, 1);
+}
+
+typedef struct {
+    char note[128];
+    bool got;
+} codec_state;
+
+static void codec_on_note(duro_wf *wf, const cJSON *input, void *arg)
+{
+    codec_state *s = arg;
+    const char *n = cJSON_GetStringValue(cJSON_GetObjectItem(input, "note"));
+    snprintf(s->note, sizeof(s->note), "%s", n ? n : "?");
+    s->got = true;
+}
+
+static bool codec_got(void *arg)
+{
+    return ((codec_state *)arg)->got;
+}
+
+/* codec_query answers {"note": the signal's note or "", "asked": input}. */
+static cJSON *codec_query(duro_wf *wf, const cJSON *input, void *arg)
+{
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "note", ((codec_state *)arg)->note);
+    cJSON_AddItemToObject(r, "asked", cJSON_Duplicate(input, 1));
+    return r;
+}
+
+static cJSON *codec_side(void *arg)
+{
+    return cJSON_CreateString("SIDE-MARK");
+}
+
+/* wf_codec: stamp(input), beat({"beat":"BEAT-MARK"}), a side effect, then
+ * waits for signal "note" {"note":...}; query "state" reads the note. */
+static cJSON *wf_codec(duro_wf *wf, const cJSON *input)
+{
+    codec_state *s = duro_alloc(wf, sizeof(*s));
+    duro_on_signal(wf, "note", codec_on_note, s);
+    duro_on_query(wf, "state", codec_query, s);
+    duro_result st = duro_activity(wf, "stamp", input, NULL);
+    if (!st.ok) return duro_fail(wf, NULL, "stamp: %s", st.error);
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddStringToObject(b, "beat", "BEAT-MARK");
+    duro_activity_opts o = {.heartbeat_timeout_ms = 10000};
+    duro_result bt = duro_activity(wf, "beat", b, &o);
+    cJSON_Delete(b);
+    if (!bt.ok) return duro_fail(wf, NULL, "beat: %s", bt.error);
+    const cJSON *side = duro_side_effect(wf, codec_side, NULL);
+    duro_condition(wf, codec_got, s, -1);
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddItemToObject(r, "stamp", cJSON_Duplicate(st.value, 1));
+    cJSON_AddItemToObject(r, "beat", cJSON_Duplicate(bt.value, 1));
+    cJSON_AddItemToObject(r, "side", cJSON_Duplicate(side, 1));
+    cJSON_AddStringToObject(r, "note", s->note);
+    return r;
+}
+
+static void register_codec_workflow(duro_worker *w)
+{
+    duro_worker_register_workflow(w, "codec", wf_codec);
+    duro_worker_register_activity(w, "stamp", stamp, NULL);
+    duro_worker_register_activity(w, "beat", beat, NULL);
 }

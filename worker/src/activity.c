@@ -480,9 +480,10 @@ static duro_actx *actx_from_entry(duro_worker *w, const char *stream,
         return NULL;
     }
     if (e.details)
-        duro_json_parse(e.details, strlen(e.details), w->max_payload,
-                        &c->prev_details, err, sizeof(err));
+        duro_codec_parse(w->codec, e.details, w->max_payload, &c->prev_details,
+                         err, sizeof(err));
     act_reg *reg = w->activities;
+    int rc;
     while (reg && strcmp(reg->name, c->name) != 0)
         reg = reg->next;
     c->reg = reg;
@@ -490,9 +491,12 @@ static duro_actx *actx_from_entry(duro_worker *w, const char *stream,
         duro_actx_fail(c, "ActivityNotRegistered", false,
                        "activity \"%s\" is not registered on this worker",
                        c->name);
-    else if (duro_json_parse(e.input, strlen(e.input), w->max_payload,
-                             &c->input, err, sizeof(err)) != 0)
-        duro_actx_fail(c, "InvalidInput", true, "activity input: %s", err);
+    else if ((rc = duro_codec_parse(w->codec, e.input, w->max_payload,
+                                    &c->input, err, sizeof(err))) != 0)
+        /* a missing key may be on its way to this worker: retry */
+        duro_actx_fail(c,
+                       rc == DURO_ECODEC ? "PayloadCodecError" : "InvalidInput",
+                       rc != DURO_ECODEC, "activity input: %s", err);
     entry_strings_free(&e);
     return c;
 }

@@ -96,8 +96,12 @@ void duro_actx_log(duro_actx *ctx, const char *fmt, ...)
 
 void duro_actx_heartbeat(duro_actx *ctx, const cJSON *details)
 {
-    char *text = details ? cJSON_PrintUnformatted(details) : NULL;
     duro_worker *w = ctx->w;
+    char *text = NULL, err[256];
+    if (details &&
+        duro_codec_encode_json(w->codec, details, &text, err, sizeof(err)) != 0)
+        duro_warn_limited("HEARTBEAT-CODEC", "HEARTBEAT-CODEC wf=%s seq=%s %s",
+                          ctx->id, ctx->seq, err); /* sent without details */
     bool wake = false;
     pthread_mutex_lock(&w->hb_mu);
     free(ctx->hb_details);
@@ -124,6 +128,18 @@ static char *failure_json(const duro_actx *c)
     return s;
 }
 
+/* seal replaces *text (freed) by its encoded form; on failure *text is
+ * freed and NULL. No codec: unchanged. */
+static int seal(const duro_codec *codec, char **text, char *err, size_t errsize)
+{
+    if (!codec) return 0;
+    char *out = NULL;
+    int rc = duro_codec_encode(codec, *text, &out, err, errsize);
+    free(*text);
+    *text = out;
+    return rc;
+}
+
 int duro__actx_outcome(duro_actx *c, char **data, char **failure,
                        int64_t *delay)
 {
@@ -134,10 +150,16 @@ int duro__actx_outcome(duro_actx *c, char **data, char **failure,
         char *result =
             c->result ? cJSON_PrintUnformatted(c->result) : strdup("null");
         if (!result) return DURO_ENOMEM;
+        char err[256];
+        int rc = 0;
         if (strlen(result) > max) {
             free(result);
             duro_actx_fail(c, "PayloadTooLarge", true,
                            "activity result larger than %zu bytes", max);
+        } else if ((rc = seal(c->w->codec, &result, err, sizeof(err))) != 0) {
+            if (rc == DURO_ENOMEM) return DURO_ENOMEM;
+            duro_actx_fail(c, "PayloadCodecError", false, "activity result: %s",
+                           err);
         } else {
             int n = asprintf(data, "{\"seq\":%s,\"attempt\":%d,\"result\":%s}",
                              c->seq, c->attempt, result);

@@ -44,7 +44,9 @@ static void coro_main(void *arg)
         cJSON_Delete(result);
         duro__emit_close(wf, CMD_FAIL, wf->failure);
     } else {
-        char *text = result ? cJSON_PrintUnformatted(result) : strdup("null");
+        /* replay matches the kind only: no need to encrypt the value */
+        char *text =
+            wf->replaying ? strdup("null") : duro__encode_payload(wf, result);
         cJSON_Delete(result);
         duro__emit_close(
             wf, wf->cancel_requested ? CMD_CANCEL_WORKFLOW : CMD_COMPLETE,

@@ -21,6 +21,12 @@ void duro__emit_cancel(duro_wf *wf, duro_future *f);
  * one registered later. input is run-owned. */
 void duro__deliver_signal(duro_wf *wf, const char *name, const cJSON *input);
 
+/* duro__encode_payload prints v (NULL = null) with the run's codec, in
+ * workflow code. A codec that fails stops the code like a non-determinism
+ * error (the task fails and is retried): a payload must not reach Redis
+ * unencoded. Returns malloc'd text. */
+char *duro__encode_payload(duro_wf *wf, const cJSON *v);
+
 /* duro_json_name: data.name as a string, "" when absent. */
 const char *duro_json_name(const cJSON *data);
 

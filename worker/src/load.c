@@ -47,16 +47,30 @@ int duro__run_create(duro_worker *w, const char *id, const char *run,
         return DURO_ENOMEM;
     }
     wf->stack_size = w->workflow_stack_size;
+    wf->codec = w->codec;
     *out = wf;
     return 0;
+}
+
+int duro__event_decode(const duro_worker *w, const duro_event *e, char *err,
+                       size_t errsize)
+{
+    char why[384];
+    int rc =
+        duro_codec_decode_event(w->codec, e->type, e->data, why, sizeof(why));
+    if (rc != 0)
+        snprintf(err, errsize, "history event %lld %s: %s", (long long)e->id,
+                 duro_event_name(e->type), why);
+    return rc;
 }
 
 int duro__load_event(duro_worker *w, duro_wf **wfp, const char *id,
                      const char *run, const duro_event *e, char *err,
                      size_t errsize)
 {
-    int rc = 0;
-    if (!*wfp) rc = duro__run_create(w, id, run, e, wfp, err, errsize);
+    int rc = duro__event_decode(w, e, err, errsize);
+    if (!*wfp && rc == 0)
+        rc = duro__run_create(w, id, run, e, wfp, err, errsize);
     if (rc != 0) return rc;
     rc = duro__run_apply(*wfp, e, 1);
     if (rc == DURO_ENONDET)

@@ -44,6 +44,10 @@ static void usage(FILE *out, const char *prog, const duro_worker *w)
         "a PING\n"
         "                              this long "
         "[$DURO_REDIS_STALL_TIMEOUT, 5s]\n"
+        "  --codec-key-file FILE       encrypt payloads with the first key of "
+        "FILE,\n"
+        "                              decrypt with any "
+        "[$DURO_CODEC_KEY_FILE, off]\n"
         "  --replay FILE               replay a history exported with\n"
         "                              `duro workflow history -o json` against "
         "this\n"
@@ -164,6 +168,24 @@ static int apply_env(duro_worker *w)
     return 0;
 }
 
+/* load_codec installs the built-in codec with the keys of `path` (NULL or
+ * "": none, the codec of the worker's options stays). */
+static int load_codec(duro_worker *w, const char *path)
+{
+    if (!path || !*path) return 0;
+    char err[512];
+    duro_codec *c;
+    if (duro_codec_aes_new(path, &c, err, sizeof(err)) != 0) {
+        fprintf(stderr, "error: %s\n", err);
+        return -1;
+    }
+    duro_info("CODEC aes-256-gcm key_file=%s", path);
+    duro_codec_aes_free(w->own_codec);
+    w->own_codec = c;
+    w->codec = c;
+    return 0;
+}
+
 /* replay_file runs the replay checker on a history file: exit 0 when the
  * code reproduces it, 1 when it does not, 2 when the file is unusable. */
 static int replay_file(duro_worker *w, const char *path)
@@ -218,7 +240,8 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
         O_METRICS,
         O_STACK,
         O_PARTITIONS,
-        O_STALL
+        O_STALL,
+        O_CODEC
     };
     static const struct option longopts[] = {
         {"redis", required_argument, NULL, O_REDIS},
@@ -235,10 +258,12 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
         {"workflow-stack-size", required_argument, NULL, O_STACK},
         {"partitions", required_argument, NULL, O_PARTITIONS},
         {"redis-stall-timeout", required_argument, NULL, O_STALL},
+        {"codec-key-file", required_argument, NULL, O_CODEC},
         {NULL, 0, NULL, 0},
     };
     int c, bad = 0;
     const char *replay = NULL;
+    const char *key_file = getenv(DURO_CODEC_KEY_FILE_ENV);
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
@@ -293,6 +318,9 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
             bad |= parse_duration("--redis-stall-timeout", optarg,
                                   &w->stall_timeout_ms);
             break;
+        case O_CODEC:
+            key_file = optarg;
+            break;
         case 'h':
         case O_HELP:
             usage(stdout, prog, w);
@@ -311,6 +339,7 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
         fprintf(stderr, "Run '%s --help' for the options.\n", prog);
         return 2;
     }
+    if (load_codec(w, key_file) != 0) return 2;
     if (replay) {
         free(w->metrics_addr);
         w->metrics_addr = NULL;

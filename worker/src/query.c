@@ -84,9 +84,16 @@ static void answer_from(query_task *q, duro_wf *wf)
         answer_error(q, err);
         return;
     }
-    char *text = NULL;
-    if (asprintf(&text, "{\"ok\":true,\"result\":%s}", result) < 0) text = NULL;
+    char *sealed = NULL;
+    rc = duro_codec_encode(q->w->codec, result, &sealed, err, sizeof(err));
     free(result);
+    if (rc != 0) {
+        answer_error(q, err);
+        return;
+    }
+    char *text = NULL;
+    if (asprintf(&text, "{\"ok\":true,\"result\":%s}", sealed) < 0) text = NULL;
+    free(sealed);
     finish(q, text);
     free(text);
 }
@@ -186,8 +193,8 @@ void duro__query_start(duro_worker *w, const char *stream,
                   duro__partition_of_key(stream) &&
               strstr(q->reply, ":qreply:") != NULL;
     if (ok && input &&
-        duro_json_parse(input, strlen(input), w->max_payload, &q->input, err,
-                        sizeof(err)) != 0) {
+        duro_codec_parse(w->codec, input, w->max_payload, &q->input, err,
+                         sizeof(err)) != 0) {
         free(input);
         free(deadline);
         answer_error(q, err);

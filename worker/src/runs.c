@@ -90,7 +90,11 @@ duro_wf *duro__run_eager_begin(duro_worker *w, const char *id, const char *run,
                     .type = DURO_EVENT_ACTIVITY_COMPLETED,
                     .ts = duro_now_ms(),
                     .data = cJSON_Parse(data)};
-    if (!e.data) return NULL;
+    char err[256];
+    if (!e.data || duro__event_decode(w, &e, err, sizeof(err)) != 0) {
+        cJSON_Delete(e.data); /* not eager: the usual task decodes again */
+        return NULL;
+    }
     *expected = wf->applied;
     wf->busy = true;
     int rc = duro__run_apply(wf, &e, 1);

@@ -184,7 +184,7 @@ duro_future *duro_activity_async(duro_wf *wf, const char *name,
     int64_t stc = opts->start_to_close_ms > 0 ? opts->start_to_close_ms
                                               : DEFAULT_START_TO_CLOSE_MS;
     c->queue = strdup(queue);
-    c->input = input ? cJSON_PrintUnformatted(input) : strdup("null");
+    c->input = duro__encode_payload(wf, input);
     c->opts = opts_json(opts, stc);
     c->stc_ms = stc;
     c->hbt_ms = opts->heartbeat_timeout_ms;
@@ -421,6 +421,14 @@ static void abort_task(duro_wf *wf, const char *msg)
         duro__coro_yield(); /* the engine never resumes it again */
 }
 
+char *duro__encode_payload(duro_wf *wf, const cJSON *v)
+{
+    char *out = NULL, err[256];
+    if (duro_codec_encode_json(wf->codec, v, &out, err, sizeof(err)) != 0)
+        abort_task(wf, err);
+    return out;
+}
+
 int duro_get_version(duro_wf *wf, const char *change_id, int min_supported,
                      int max_supported)
 {
@@ -494,13 +502,13 @@ const cJSON *duro_side_effect(duro_wf *wf, duro_side_effect_fn fn, void *arg)
     }
     cJSON *v = fn(arg);
     if (!v) v = cJSON_CreateNull();
-    cJSON *d = cJSON_CreateObject();
-    cJSON_AddStringToObject(d, "kind", "sideEffect");
-    cJSON_AddNumberToObject(d, "seq", (double)seq);
-    cJSON_AddItemReferenceToObject(d, "value", v);
-    c->data = cJSON_PrintUnformatted(d);
-    cJSON_Delete(d);
-    return duro_keep(wf, v);
+    duro_keep(wf, v);
+    char *value = duro__encode_payload(wf, v);
+    c->data =
+        xasprintf("{\"kind\":\"sideEffect\",\"seq\":%" PRId64 ",\"value\":%s}",
+                  seq, value);
+    free(value);
+    return v;
 }
 
 /* ---- Deterministic values ---- */

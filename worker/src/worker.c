@@ -48,6 +48,7 @@ int duro_worker_new(duro_worker **out, const duro_worker_opts *o)
     w->shutdown_grace_ms =
         o->shutdown_grace_ms > 0 ? o->shutdown_grace_ms : 30000;
     w->workflow_stack_size = o->workflow_stack_size;
+    w->codec = o->codec;
     if (o->identity) {
         w->identity = strdup(o->identity);
     } else {
@@ -530,5 +531,6 @@ void duro_worker_free(duro_worker *w)
     free(w->task_queue);
     free(w->identity);
     free(w->metrics_addr);
+    duro_codec_aes_free(w->own_codec);
     free(w);
 }

@@ -186,6 +186,8 @@ typedef struct duro_worker {
     char *redis_url, *task_queue, *identity;
     int activity_threads, max_workflow_tasks, cache_size, partitions;
     size_t max_payload;
+    const duro_codec *codec;    /* borrowed, or own_codec */
+    duro_codec *own_codec;      /* duro_worker_main's, from the key file */
     size_t workflow_stack_size; /* 0: DURO__CORO_STACK_DEFAULT */
     int64_t shutdown_grace_ms;
     int64_t stall_timeout_ms; /* Redis stall bound (readiness) */
@@ -308,6 +310,11 @@ void duro__run_eager_end(duro_worker *w, duro_wf *wf, const redisReply *reply);
 int duro__run_create(duro_worker *w, const char *id, const char *run,
                      const duro_event *e, duro_wf **out, char *err,
                      size_t errsize);
+/* duro__event_decode decodes, in place, the payloads of e's data with
+ * the worker's codec: 0, or DURO_ECODEC / DURO_ENOMEM with a message
+ * naming the event in err. */
+int duro__event_decode(const duro_worker *w, const duro_event *e, char *err,
+                       size_t errsize);
 /* duro__load_event applies one event to *wfp, creating the run from it
  * when *wfp is NULL. 0, or a DURO_E* with a message in err. */
 int duro__load_event(duro_worker *w, duro_wf **wfp, const char *id,

@@ -28,7 +28,8 @@
  * message for the last failure in the client (duro_client_errstr). Objects
  * handed out through a cJSON ** belong to the caller (cJSON_Delete); on
  * failure nothing is handed out and *out is set to NULL. Payloads (inputs,
- * results, event data) are stored exactly as given; read back through cJSON
+ * results, event data) are stored exactly as given, or as the client's
+ * codec encodes them (duro_client_set_codec); read back through cJSON
  * their numbers are doubles, as everywhere in the SDK.
  *
  * A call that loses the connection fails with DURO_ECONN; the next call
@@ -41,6 +42,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cjson/cJSON.h>
+#include "duro/codec.h"
 #include "duro/errno.h"
 #include "duro/export.h"
 #include "duro/ids.h"
@@ -78,6 +80,15 @@ DURO_EXPORT void duro_client_free(duro_client *c);
 /* duro_client_errstr: the message of the last failed call ("" if none).
  * Valid until the next call on c. */
 DURO_EXPORT const char *duro_client_errstr(const duro_client *c);
+
+/* duro_client_set_codec makes c encode every payload it writes (start and
+ * signal inputs, query arguments) and decode every payload it reads
+ * (describe's input and result, history event data, query results) with
+ * codec (codec.h; borrowed: it must outlive c; NULL: none, the default).
+ * A payload c cannot decode (no codec, a key it lacks, altered) is handed
+ * out as stored, a JSON string duro_codec_sealed recognises, rather than
+ * failing the call. */
+DURO_EXPORT void duro_client_set_codec(duro_client *c, const duro_codec *codec);
 
 /* duro_client_partitions: the namespace's partition count. */
 DURO_EXPORT int duro_client_partitions(const duro_client *c);

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cjson/cJSON.h>
+#include "duro/codec.h"
 #include "duro/duration.h"
 #include "duro/errno.h"
 #include "duro/export.h"
@@ -254,6 +255,11 @@ typedef struct {
     size_t workflow_stack_size;
     int64_t redis_stall_timeout_ms; /* 5s: Redis not answering a PING this
                                        long makes the worker not ready */
+    /* codec: applied to every payload this worker writes to Redis and
+     * reads from it (codec.h); borrowed, must outlive the worker. NULL:
+     * payloads stored as they are (duro_worker_main sets the built-in
+     * codec from $DURO_CODEC_KEY_FILE or --codec-key-file). */
+    const duro_codec *codec;
 } duro_worker_opts;
 
 /* duro_worker_new validates opts (copied; NULL = all defaults) and
@@ -305,7 +311,8 @@ DURO_EXPORT int duro_replay_history(duro_worker *w, const char *history_json,
  * variables, then the standard flags (--redis, --task-queue,
  * --activity-threads, --max-workflow-tasks, --cache-size, --shutdown-grace,
  * --identity, --metrics-addr, --log-level, --workflow-stack-size,
- * --partitions, --redis-stall-timeout, --replay FILE, --help), each
+ * --partitions, --redis-stall-timeout, --codec-key-file FILE,
+ * --replay FILE, --help), each
  * overriding the matching duro_worker_opts field w was created with; it
  * registers nothing, runs the worker and returns the process exit code
  * (2 for bad flags). --help names the program after argv[0]. Call after
