@@ -274,6 +274,7 @@ static void run_and_commit(wft_task *t)
 {
     duro_wf *wf = t->wf;
     t->first = !wf->started; /* no WorkflowTaskCompleted replayed */
+    if (t->first) t->w->wft_first++;
     int rc = duro__run_advance(wf, duro_now_ms());
     if (rc != 0) {
         fail_task(t, rc, wf->nondet ? wf->nondet : duro_strerror(rc));

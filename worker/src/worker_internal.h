@@ -247,6 +247,9 @@ typedef struct duro_worker {
     /* counters (metrics) */
     uint64_t wft_done, wft_failed, wft_stale, act_done, act_failed, replays,
         dead_letters, eager_done, eager_fallbacks;
+    /* workflow tasks that ran a run's code for the first time: a cache
+     * miss that could not have been a hit (the bench's hit ratio) */
+    uint64_t wft_first;
 
     char *metrics_addr; /* opts, DURO_METRICS_ADDR, --metrics-addr; NULL =
                            off */
