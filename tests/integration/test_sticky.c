@@ -277,3 +277,31 @@ Test(sticky, stale_sticky_entries_after_a_restart_are_harmless)
     duro_client_free(c);
     duro_test_finish(&h);
 }
+
+Test(sticky, an_evicted_run_is_sticky_to_no_one)
+{
+    duro_test_spawn(&h, "duro-scheduler", NULL);
+    duro_test_spawn(&h, "bench-worker", "--identity", "wa",
+                    "--sticky-schedule-to-start", "60s", "--cache-size", "1",
+                    NULL);
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "evict-1", "bench", QUEUE,
+                    "{\"activities\":2,\"sleep\":\"2s\"}", 0);
+    wait_sticky_sleeping(c, "evict-1", "wa");
+    /* a second run takes the cache's one place */
+    duro_test_start(c, "evict-2", "bench", QUEUE,
+                    "{\"activities\":2,\"sleep\":\"2s\"}", 0);
+    wait_sticky_sleeping(c, "evict-2", "wa");
+    cr_assert(duro_test_wait_until(field_is("evict-1", "sticky", ""), 5000),
+              "the evicted run is still sticky to wa");
+    /* its timer's task goes to the shared stream, not to wait a minute */
+    for (int i = 1; i <= 2; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "evict-%d", i);
+        cJSON *d = duro_test_result(c, id, 15000);
+        cJSON_Delete(d);
+        expect_once(c, id, 2, 1);
+    }
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
