@@ -104,8 +104,9 @@ static void expect_once(duro_client *c, const char *id, int n, int sleeps)
 /* run_two_workers runs N workflows with activities and durable sleeps on
  * two workers with the given sticky setting; returns the tasks that had
  * to replay a run whose code had run before (misses minus first tasks)
- * and the cache hits in *hits. */
-static long run_two_workers(const char *sticky, long *hits)
+ * and the cache hits in *hits, the tasks read from sticky streams in
+ * *via_sticky. */
+static long run_two_workers(const char *sticky, long *hits, long *via_sticky)
 {
     enum { N = 30 };
     duro_test_spawn(&h, "duro-scheduler", NULL);
@@ -126,12 +127,13 @@ static long run_two_workers(const char *sticky, long *hits)
     wait_stopped(a);
     wait_stopped(b);
     long misses = 0, first = 0;
-    *hits = 0;
+    *hits = *via_sticky = 0;
     pid_t ws[] = {a, b};
     for (int i = 0; i < 2; i++) {
         misses += stopped_count(ws[i], "cache_misses");
         first += stopped_count(ws[i], "first_tasks");
         *hits += stopped_count(ws[i], "cache_hits");
+        *via_sticky += stopped_count(ws[i], "sticky_tasks");
     }
     duro_client_free(c);
     return misses - first;
@@ -139,10 +141,14 @@ static long run_two_workers(const char *sticky, long *hits)
 
 Test(sticky, consecutive_tasks_go_to_the_worker_that_holds_the_run)
 {
-    long hits;
-    long replays = run_two_workers("5s", &hits);
+    long hits, via_sticky;
+    long replays = run_two_workers("5s", &hits, &via_sticky);
     cr_log_info("two sticky workers: %ld cache hits, %ld replays", hits,
                 replays);
+    cr_assert_geq(via_sticky, 30 * 3,
+                  "only %ld tasks came through sticky "
+                  "streams",
+                  via_sticky);
     /* each workflow's 3 timers and the completions of activities run by
      * the other worker come back to the holder as cache hits */
     cr_assert_eq(replays, 0, "%ld workflow tasks replayed a cached run",
@@ -155,8 +161,9 @@ Test(sticky, consecutive_tasks_go_to_the_worker_that_holds_the_run)
  * above guards against (and would fail without the sticky streams). */
 Test(sticky, without_sticky_streams_tasks_replay_elsewhere)
 {
-    long hits;
-    long replays = run_two_workers("off", &hits);
+    long hits, via_sticky;
+    long replays = run_two_workers("off", &hits, &via_sticky);
+    cr_assert_eq(via_sticky, 0);
     cr_log_info("two workers, sticky off: %ld cache hits, %ld replays", hits,
                 replays);
     cr_assert_gt(replays, 0, "no replays: the test cannot tell sticky apart");

@@ -406,6 +406,7 @@ static wft_task *task_from_entry(duro_worker *w, const char *stream,
     t->entry = strdup(entry->element[0]->str);
     t->partition = p;
     t->sticky = sticky;
+    if (sticky) w->sticky_tasks++;
     t->waiting.fn = on_run_released;
     if (!t->id || !t->run || !t->token || !t->entry) {
         task_free(t);

@@ -258,6 +258,7 @@ typedef struct duro_worker {
     /* workflow tasks that ran a run's code for the first time: a cache
      * miss that could not have been a hit (the bench's hit ratio) */
     uint64_t wft_first;
+    uint64_t sticky_tasks; /* read from this worker's sticky streams */
 
     char *metrics_addr; /* opts, DURO_METRICS_ADDR, --metrics-addr; NULL =
                            off */
