@@ -312,3 +312,50 @@ Test(sticky, an_evicted_run_is_sticky_to_no_one)
     duro_client_free(c);
     duro_test_finish(&h);
 }
+
+/* xlen: entries in a stream (-1: an error). */
+static long long xlen(redisContext *r, const char *key)
+{
+    long long len, pending;
+    xlen_pending(r, key, &len, &pending);
+    return len;
+}
+
+Test(sticky, a_taken_task_waits_for_the_task_timeout_before_it_moves)
+{
+    duro_test_spawn(&h, "duro-scheduler", NULL);
+    pid_t a = worker("wa", "300ms");
+    duro_client *c = duro_test_client(&h);
+    const char *id = "taken-1";
+    /* workflow task timeout 2s */
+    duro_test_start(c, id, "bench", QUEUE,
+                    "{\"activities\":2,\"sleep\":\"500ms\"}", 2000);
+    wait_sticky_sleeping(c, id, "wa");
+    duro_test_kill(&h, a, SIGKILL);
+    char key[DURO_KEY_MAX];
+    duro_key_wft_sticky(key, sizeof(key),
+                        duro_partition_of(id, DURO_DEFAULT_PARTITIONS), QUEUE,
+                        "wa");
+    redisContext *r = duro_test_redis(&h);
+    /* the fired timer's task lands in the dead worker's stream; taken by
+     * its name as if it had read it just before dying */
+    cr_assert(duro_test_wait_until(xlen(r, key) == 1, 5000));
+    char entry[64], token[32];
+    duro_test_claim_task(r, key, "wa", "token", entry, sizeof(entry), token,
+                         sizeof(token));
+    int64_t t0 = duro_test_mono_ms();
+    worker("wb", "300ms");
+    cJSON *d = duro_test_result(c, id, 15000);
+    cJSON_Delete(d);
+    int64_t took = duro_test_mono_ms() - t0;
+    cr_log_info("moved and completed %lld ms after it was taken",
+                (long long)took);
+    /* not at the 300ms schedule-to-start: it had started; at the 2s task
+     * timeout */
+    cr_assert_geq(took, 1700, "moved after %lld ms", (long long)took);
+    cr_assert_lt(took, 6000, "moved after %lld ms", (long long)took);
+    expect_once(c, id, 2, 1);
+    redisFree(r);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
