@@ -356,8 +356,11 @@ local function enqueue_wft(w, token)
         if type(entry) ~= 'string' then entry, sticky = nil, '' end
     end
     if entry then
-        add_timer(w.k.timers, w.now + tonumber(w.sticky_ms),
-                  sticky_member(w, token))
+        -- no wake (add_timer's ZRANGE and PUBLISH): the scheduler's full
+        -- pass every scan interval (1s) finds it; a fallback may be late
+        -- by that much, and the hot path saves a command per task
+        redis.call('ZADD', w.k.timers, str(w.now + tonumber(w.sticky_ms)),
+                   sticky_member(w, token))
     else
         entry = redis.call('XADD', shared_wft(w.k), '*', 'id', w.id, 'run',
                            w.run, 'token', tostring(token))
