@@ -29,8 +29,10 @@
 /* bench_opts: the command line. */
 typedef struct {
     bool quick;
-    int workers;      /* 0: throughput runs W=1 and W=2, others W=1 */
-    const char *only; /* comma list of workloads, NULL = all */
+    int workers; /* 0: throughput runs W=1 and W=2, others W=1 */
+    int wlist[BENCH_MAX_WORKERS]; /* --workers 1,2,4: throughput's runs */
+    int nwlist;                   /* 0: as `workers` says */
+    const char *only;             /* comma list of workloads, NULL = all */
     const char *json_path;
     const char *redis_server;
     bool keep;
@@ -178,6 +180,20 @@ int bench_wait_all(bench *b, bench_track *t, int64_t timeout_ms,
                    const char *what);
 
 int bench_throughput(bench *b, int w, cJSON *out);
+
+/* ---- cachestats.c: worker counts, --workers lists ---- */
+
+/* bench_workers_parse reads --workers W or W,W,...: o->wlist, and
+ * o->workers = the first (the other workloads use it). 0 or -1. */
+int bench_workers_parse(bench_opts *o, const char *arg);
+/* bench_cache_figures reads the STOPPED lines of the nworkers workers of
+ * log index `log` (stopped) and reports workflow tasks, cache hits, misses
+ * and replays per workflow (nwf workflows) and the hit ratio. */
+void bench_cache_figures(bench *b, int log, int nworkers, int w, int nwf,
+                         cJSON *out);
+/* bench_throughput_ratios adds "throughput W=k / W=1" for each run of
+ * runs (throughput objects) beside a W=1 run. */
+void bench_throughput_ratios(bench *b, const cJSON *runs);
 int bench_latency(bench *b, cJSON *out);
 int bench_timers(bench *b, cJSON *out);
 int bench_fanout(bench *b, cJSON *out);

@@ -32,8 +32,10 @@ static void usage(FILE *f)
         "\n"
         "  --quick              small sizes (~30 s): checks that every\n"
         "                       workload completes, not how fast\n"
-        "  --workers W          worker processes (default: throughput\n"
-        "                       runs W=1 and W=2, the others W=1)\n"
+        "  --workers W[,W...]   worker processes (default: throughput\n"
+        "                       runs W=1 and W=2, the others W=1); a\n"
+        "                       list runs throughput once per W, the\n"
+        "                       others with the first\n"
         "  --only LIST          comma-separated workloads to run\n"
         "  --json FILE          figures as JSON (default bench-results.json)\n"
         "  --redis-server PATH  redis-server to run (default: from PATH)\n"
@@ -70,17 +72,9 @@ static int parse_opts(bench *b, int argc, char **argv)
         case 'q':
             b->o.quick = true;
             break;
-        case 'w': {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (*end || v < 1 || v > BENCH_MAX_WORKERS) {
-                fprintf(stderr, "duro-bench: --workers wants 1..%d\n",
-                        BENCH_MAX_WORKERS);
-                return -1;
-            }
-            b->o.workers = (int)v;
+        case 'w':
+            if (bench_workers_parse(&b->o, optarg) < 0) return -1;
             break;
-        }
         case 'o':
             b->o.only = optarg;
             break;
@@ -211,25 +205,17 @@ static int run_workloads(bench *b, cJSON *res)
     int rc = 0;
     if (selected(b, "throughput")) {
         cJSON *arr = cJSON_AddArrayToObject(res, "throughput");
-        int ws[2] = {1, 2}, nw = 2;
-        if (b->o.workers > 0) {
-            ws[0] = b->o.workers;
-            nw = 1;
+        int ws[BENCH_MAX_WORKERS] = {1, 2}, nw = 2;
+        if (b->o.nwlist > 0) {
+            memcpy(ws, b->o.wlist, sizeof(ws));
+            nw = b->o.nwlist;
         }
         for (int i = 0; i < nw && !bench_stop_requested; i++) {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddItemToArray(arr, o);
             if (bench_throughput(b, ws[i], o) < 0) rc = -1;
         }
-        if (nw == 2 && cJSON_GetArraySize(arr) == 2) {
-            const cJSON *a = cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 0),
-                                                 "workflows_per_s");
-            const cJSON *c = cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 1),
-                                                 "workflows_per_s");
-            if (a && c)
-                bench_figure(b, "throughput W=2 / W=1", "x", ">=", 1,
-                             c->valuedouble / a->valuedouble);
-        }
+        bench_throughput_ratios(b, arr);
     }
     static int (*const fns[])(bench *, cJSON *) = {NULL,         bench_latency,
                                                    bench_fanout, bench_replay,

@@ -314,7 +314,9 @@ int bench_throughput(bench *b, int w, cJSON *out)
         bench_figure(b, fig, "MB", NULL, 0, (double)hwm / 1024.0);
     }
     if (rc == 0 && bench_verify(b, t, n, "{\"done\":3}") > 0) rc = -1;
+    int nworkers = b->nworkers;
     bench_procs_stop(b);
+    if (rc == 0) bench_cache_figures(b, nlog, nworkers, w, n, out);
     bench_track_free(t);
     return rc;
 }

@@ -93,6 +93,7 @@ const duro__acl_grant duro__acl_functions[] = {
     {"duro_act_complete", W},
     {"duro_act_heartbeat", W},
     {"duro_act_release", W},
+    {"duro_sticky_release", W},
     {"duro_wft_timeout", S},
     {"duro_act_timeout", S},
     {"duro_timer_fire", S},

@@ -17,7 +17,7 @@
 --    write before it starts (no allow-oom flag) and never stops one midway;
 --  * time is Redis' own (TIME).
 
-local DURO_LIBRARY_VERSION = 10
+local DURO_LIBRARY_VERSION = 11
 local GROUP = 'duro'
 
 -- ---- Helpers -------------------------------------------------------------
@@ -110,7 +110,7 @@ end
 
 local WF_FIELDS = {'run', 'status', 'hlen', 'token', 'wft', 'wft_entry',
                    'queue', 'wft_attempt', 'wft_timeout', 'exec_timeout',
-                   'bufn'}
+                   'bufn', 'sticky', 'sticky_ms', 'wft_sticky'}
 
 -- LOADED holds the contexts of the current call; the wrapper every
 -- Function is registered through writes their changed fields back in one
@@ -299,10 +299,94 @@ local function append(w, etype, data, ts)
     w.dirty.hlen = str(w.hlen) -- w.hlen itself stays a number
 end
 
+-- next_token issues a new fencing token for a re-issued task.
+local function next_token(w)
+    set(w, 'token', str((tonumber(w.token) or 0) + 1))
+    return w.token
+end
+
+-- ---- Sticky execution (docs/internals.md, "Sticky execution") ----------
+
+-- A worker that keeps a run in its cache after a commit becomes the run's
+-- sticky worker (`sticky`); the run's next workflow task goes to that
+-- worker's own stream `<shared stream>#<worker>` (same partition, so the
+-- same hash tag; '#' cannot occur in a queue name), with a 'k' timer due
+-- `sticky_ms` later that moves it to the shared stream unless the worker
+-- took it in time. `wft_sticky` names the worker whose stream holds the
+-- outstanding task ('' when it is in the shared one).
+
+-- shared_wft: the shared workflow-task stream of the call's queue; KEYS[4]
+-- names either it or one worker's sticky stream.
+local function shared_wft(k)
+    return string.match(k.wft, '^[^#]*')
+end
+
+local function sticky_wft(k, worker)
+    return shared_wft(k) .. '#' .. worker
+end
+
+local function sticky_member(w, token)
+    return timer_member('k', w.run, token, 0, w.queue, '-', w.id)
+end
+
+-- wft_target: the sticky worker for the run's next task, or '' (the
+-- shared stream): none, or a call without the timers key (signal,
+-- cancel), which could not arm the fallback.
+local function wft_target(w)
+    local sticky, ms = w.sticky or '', tonumber(w.sticky_ms) or 0
+    if sticky == '' or ms <= 0 or not w.k.timers then return '' end
+    return sticky
+end
+
+-- set_sticky records which worker holds the run (''/nil: none) and for how
+-- long its tasks wait for it; written only when it changes.
+local function set_sticky(w, worker, ms)
+    worker = worker or ''
+    if (w.sticky or '') ~= worker then set(w, 'sticky', worker) end
+    if worker ~= '' and w.sticky_ms ~= ms then set(w, 'sticky_ms', ms) end
+end
+
 local function enqueue_wft(w, token)
-    local entry = redis.call('XADD', w.k.wft, '*', 'id', w.id, 'run', w.run,
-                             'token', tostring(token))
+    local sticky, entry = wft_target(w), nil
+    if sticky ~= '' then
+        -- a sticky stream made something else by hand must not fail the
+        -- call halfway: the shared stream takes the task then
+        entry = redis.pcall('XADD', sticky_wft(w.k, sticky), '*', 'id', w.id,
+                            'run', w.run, 'token', tostring(token))
+        if type(entry) ~= 'string' then entry, sticky = nil, '' end
+    end
+    if entry then
+        -- no wake (add_timer's ZRANGE and PUBLISH): the scheduler's full
+        -- pass every scan interval (1s) finds it; a fallback may be late
+        -- by that much, and the hot path saves a command per task
+        redis.call('ZADD', w.k.timers, str(w.now + tonumber(w.sticky_ms)),
+                   sticky_member(w, token))
+    else
+        entry = redis.call('XADD', shared_wft(w.k), '*', 'id', w.id, 'run',
+                           w.run, 'token', tostring(token))
+    end
     set(w, 'wft_entry', entry)
+    if (w.wft_sticky or '') ~= sticky then set(w, 'wft_sticky', sticky) end
+end
+
+-- task_taken ends the outstanding task's stay in a sticky stream once it
+-- is committed, failed or moved: its 'k' timer goes.
+local function task_taken(w)
+    if (w.wft_sticky or '') == '' then return end
+    redis.call('ZREM', w.k.timers, sticky_member(w, w.token))
+    set(w, 'wft_sticky', '')
+end
+
+-- unstick moves the outstanding task from its sticky stream to the shared
+-- one under a new token (so that the sticky worker, should it still read
+-- the old entry, is fenced off), and the run is no longer sticky.
+local function unstick(w)
+    local stream = sticky_wft(w.k, w.wft_sticky)
+    redis.pcall('XACK', stream, GROUP, w.wft_entry)
+    redis.pcall('XDEL', stream, w.wft_entry)
+    task_taken(w)
+    set_sticky(w, '')
+    enqueue_wft(w, next_token(w))
 end
 
 -- schedule_wft makes a new workflow task outstanding.
@@ -313,11 +397,6 @@ local function schedule_wft(w)
     enqueue_wft(w, w.token)
 end
 
--- next_token issues a new fencing token for a re-issued task.
-local function next_token(w)
-    set(w, 'token', str((tonumber(w.token) or 0) + 1))
-    return w.token
-end
 
 -- deliver records an inbound event: into the history with a new workflow
 -- task when none is outstanding, else into the buffer, to be appended after
@@ -501,7 +580,8 @@ local function start_run(k, args, extra_type, extra_data)
                        wft = '0', wft_entry = '', wft_attempt = '1',
                        wft_error = '', wft_timeout = str(wft_timeout),
                        exec_timeout = str(exec_timeout),
-                       cancel_requested = '0', bufn = '0'}) do
+                       cancel_requested = '0', bufn = '0', sticky = '',
+                       wft_sticky = ''}) do
         set(w, f, v)
     end
     append(w, 'WorkflowStarted', started)
@@ -769,7 +849,7 @@ local function check_commands(args, first, ncmd, minkey, nkeys)
         i = i + 1 + kind.arity
         if i - 1 > #args then return 'truncated command list' end
     end
-    return nil, closes
+    return nil, closes, i
 end
 
 -- apply_commands writes each command's event and effect (checked before
@@ -799,7 +879,11 @@ end
 
 -- duro_wft_complete 8+A wf hist buf wft timers pa idx_open idx_closed
 --                   act_1..act_A  run token entry wtc_data ncmd cmd...
+--                   [sticky_worker sticky_ms]
 -- The commands' activity streams are KEYS[9..8+A] (WFT_COMPLETE_KEYS + 1).
+-- wft is the stream the task was read from (shared or sticky). A worker
+-- that keeps the run names itself after the commands: the run's next
+-- tasks go to its sticky stream, waiting sticky_ms for it.
 local WFT_COMPLETE_KEYS = 8
 local function duro_wft_complete(k, args, keys)
     local run, token, entry, wtc = args[1], args[2], args[3], args[4]
@@ -812,17 +896,19 @@ local function duro_wft_complete(k, args, keys)
         ack(k.wft, entry)
         return fail('DURO_STALE', 'workflow task token no longer current')
     end
-    local bad, closes = check_commands(args, 6, ncmd, WFT_COMPLETE_KEYS + 1,
-                                       #keys)
+    local bad, closes, tail = check_commands(args, 6, ncmd,
+                                             WFT_COMPLETE_KEYS + 1, #keys)
     if bad then return fail('DURO_BADARG', bad) end
     local wrong = closes and check_close(k)
     if wrong then return wrong end
     ack(k.wft, entry)
+    task_taken(w)
     local last = commit_task(w, keys, args, 6, ncmd, wtc)
     if w.status == 'RUNNING' then
         set(w, 'wft', '0')
         set(w, 'wft_entry', '')
         set(w, 'wft_error', '')
+        set_sticky(w, args[tail], args[tail + 1])
         if drain_buffer(w) > 0 then schedule_wft(w) end
     end
     return {last, w.hlen}
@@ -838,6 +924,9 @@ local function duro_wft_fail(k, args)
         return fail('DURO_STALE', 'workflow task token no longer current')
     end
     drain_buffer(w)
+    -- the failing worker dropped the run: the retry goes to any worker
+    task_taken(w)
+    set_sticky(w, '')
     local newtoken = next_token(w)
     local attempt = (tonumber(w.wft_attempt) or 1) + 1
     set(w, 'wft_attempt', str(attempt))
@@ -859,13 +948,15 @@ end
 
 -- duro_act_complete 9+A wf hist buf wft timers pa idx_open idx_closed act
 --     act_1..act_A  run seq attempt entry outcome data retry_delay_ms
---     failure [expected_hlen wtc_data ncmd cmd...]
+--     failure [expected_hlen wtc_data ncmd cmd... [sticky_worker sticky_ms]]
 -- With the optional tail (an eager workflow task), a worker that holds the
 -- run and applied this completion itself commits the resulting workflow
 -- task in the same call: accepted only when no workflow task is outstanding
 -- and the history is exactly expected_hlen events long, so nothing happened
 -- that the worker did not see. Returns {"eager", last_event, hlen}; when
--- not accepted the completion is delivered as usual ("resolved").
+-- not accepted the completion is delivered as usual ("resolved"). An
+-- accepted one makes sticky_worker the run's sticky worker, as a commit
+-- does (duro_wft_complete).
 -- The commands' activity streams are KEYS[10..9+A] (ACT_COMPLETE_KEYS + 1).
 local ACT_COMPLETE_KEYS = 9
 local function duro_act_complete(k, args, keys)
@@ -883,11 +974,12 @@ local function duro_act_complete(k, args, keys)
     if st and tonumber(st.attempt) ~= attempt then st = nil end
     -- an eager commit that closes the run writes the indexes: checked
     -- before the ack, the call's first write
-    local eager = false
+    local eager, tail = false, nil
     if st and outcome == 'completed' then
         local expected, ncmd = tonumber(args[9]), tonumber(args[11])
         if expected and ncmd and w.wft == '0' and w.hlen == expected then
-            local bad, closes = check_commands(args, 12, ncmd,
+            local bad, closes
+            bad, closes, tail = check_commands(args, 12, ncmd,
                                                ACT_COMPLETE_KEYS + 1, #keys)
             local wrong = not bad and closes and check_close(k)
             if wrong then return wrong end
@@ -903,6 +995,9 @@ local function duro_act_complete(k, args, keys)
             resolve_activity(w, seq, 'ActivityCompleted', data, st, true)
             local last = commit_task(w, keys, args, 12, tonumber(args[11]),
                                      args[10])
+            if w.status == 'RUNNING' then
+                set_sticky(w, args[tail], args[tail + 1])
+            end
             return {'eager', last, w.hlen}
         end
         resolve_activity(w, seq, 'ActivityCompleted', data, st)
@@ -1006,6 +1101,7 @@ local function duro_wft_timeout(k, args)
     end
     if idle < (tonumber(w.wft_timeout) or 10000) then return 'alive' end
     ack(k.wft, entry)
+    set_sticky(w, '') -- its worker may be gone: the next tasks go to any
     local prev = redis.call('HGET', k.wf, 'wft_timeouts') or ''
     local n, at = string.match(prev, '^(%d+):(%d+)$')
     local count = (at == token) and tonumber(n) + 1 or 1
@@ -1026,6 +1122,29 @@ local function duro_wft_timeout(k, args)
     add_timer(k.timers, w.now + backoff,
               timer_member('w', run, newtoken, 0, w.queue, '-', w.id))
     return 'timedout'
+end
+
+-- sticky_due handles a due 'k' timer: the task still waits in its sticky
+-- stream. Not taken (never delivered, or no such stream or group any
+-- more: the worker is gone) it moves to the shared stream; taken and
+-- running for less than the workflow task timeout, the timer comes back
+-- when that would be over; running longer, it moves too (the worker most
+-- likely died with it; if not, its commit is fenced off by the token).
+local function sticky_due(w, member)
+    if w.token ~= parse_member(member).a or w.wft ~= '1' or
+        (w.wft_sticky or '') == '' or w.wft_entry == '' then
+        return 'ignored'
+    end
+    local p = redis.pcall('XPENDING', sticky_wft(w.k, w.wft_sticky), GROUP,
+                          w.wft_entry, w.wft_entry, 1)
+    local idle = type(p) == 'table' and p[1] and tonumber(p[1][3])
+    local limit = tonumber(w.wft_timeout) or 10000
+    if idle and idle < limit then
+        add_timer(w.k.timers, w.now + limit - idle, member)
+        return 'fired'
+    end
+    unstick(w)
+    return 'fired'
 end
 
 -- duro_timer_fire 9 wf hist buf wft timers pa idx_open idx_closed act  member
@@ -1068,6 +1187,8 @@ local function duro_timer_fire(k, args)
     elseif m.kind == 'w' then
         if w.token ~= m.a or w.wft_entry ~= '' then return 'ignored' end
         enqueue_wft(w, m.a)
+    elseif m.kind == 'k' then
+        return sticky_due(w, member)
     elseif m.kind == 'x' then
         append(w, 'WorkflowTimedOut', '{}')
         close(w, 'TIMED_OUT', 'failure',
@@ -1095,6 +1216,28 @@ local function duro_terminate(k, args)
                        and d.reason or 'terminated'
     terminate_run(w, data, reason)
     return 'ok'
+end
+
+-- duro_sticky_release 5 wf hist buf wft timers  run worker
+-- (hist and buf unused)
+-- A worker that drops a run from its cache (evicted, or stopping) gives up
+-- being its sticky worker: a task already waiting in its sticky stream
+-- moves to the shared one at once ('moved'), else the run's next task
+-- goes there ('released'); 'none' when the worker was not the run's.
+local function duro_sticky_release(k, args)
+    local run, worker = args[1], args[2]
+    if not (run and worker and worker ~= '') then
+        return fail('DURO_BADARG', 'duro_sticky_release needs 2 arguments')
+    end
+    local w = load_wf(k)
+    if not current(w, run) then return 'none' end
+    if w.wft == '1' and w.wft_sticky == worker and w.wft_entry ~= '' then
+        unstick(w)
+        return 'moved'
+    end
+    if w.sticky ~= worker then return 'none' end
+    set_sticky(w, '')
+    return 'released'
 end
 
 redis.register_function{function_name = 'duro_version',
@@ -1144,3 +1287,6 @@ redis.register_function('duro_signal_with_start',
     keys = 8, check = {'buf', 'wft', 'timers', 'idx_open', 'idx_closed'},
     extra = {'hist_cur'}}))
 redis.register_function('duro_cancel', txn(duro_cancel, DELIVER))
+-- wf: read by load_wf before the first write
+redis.register_function('duro_sticky_release', txn(duro_sticky_release, {
+    keys = 5, unused = {'hist', 'buf'}, check = {'wft', 'timers'}}))

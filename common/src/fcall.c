@@ -74,6 +74,10 @@ static void push_commit(duro_argv *a, const duro_fcall_commit *c)
     duro_argv_pushll(a, c->ncmd);
     for (int i = 0; c->cmds && i < c->cmds->argc; i++)
         duro_argv_pushn(a, c->cmds->argv[i], c->cmds->lens[i]);
+    if (c->sticky) {
+        duro_argv_push(a, c->sticky);
+        duro_argv_pushll(a, c->sticky_ms);
+    }
 }
 
 /* ---- Starting and delivering (client) ---- */
@@ -159,7 +163,8 @@ static void push_task(duro_argv *a, const duro_fcall_task *t)
 }
 
 /* FCALL duro_wft_complete 8+A wf hist buf wft timers pa idx_open
- *       idx_closed act_1..act_A  run token entry wtc_data ncmd cmd... */
+ *       idx_closed act_1..act_A  run token entry wtc_data ncmd cmd...
+ *       [sticky_worker sticky_ms] */
 void duro_fcall_wft_complete(duro_argv *a, const duro_wf_keys *k,
                              const duro_fcall_task *t,
                              const duro_fcall_commit *c)
@@ -193,6 +198,17 @@ void duro_fcall_wft_timeout(duro_argv *a, const duro_wf_keys *k,
     duro_argv_pushll(a, idle_ms);
 }
 
+/* FCALL duro_sticky_release 5 wf hist buf wft timers  run worker
+ *       (hist and buf unused) */
+void duro_fcall_sticky_release(duro_argv *a, const duro_wf_keys *k,
+                               const char *run, const char *worker)
+{
+    begin(a, "duro_sticky_release", k, DURO_FCALL_STICKY_RELEASE_KEYS,
+          BIT(K_HIST) | BIT(K_BUF), 0, NULL);
+    duro_argv_push(a, run);
+    duro_argv_push(a, worker);
+}
+
 /* ---- Activities (worker, scheduler) ---- */
 
 static void push_attempt(duro_argv *a, const duro_fcall_attempt *at)
@@ -204,7 +220,8 @@ static void push_attempt(duro_argv *a, const duro_fcall_attempt *at)
 
 /* FCALL duro_act_complete 9+A wf hist buf wft timers pa idx_open idx_closed
  *       act act_1..act_A  run seq attempt entry outcome data retry_delay_ms
- *       failure [expected_hlen wtc_data ncmd cmd...] */
+ *       failure [expected_hlen wtc_data ncmd cmd... [sticky_worker
+ *       sticky_ms]] */
 void duro_fcall_act_complete(duro_argv *a, const duro_wf_keys *k,
                              const duro_fcall_attempt *at,
                              const duro_fcall_act_result *r,

@@ -87,6 +87,15 @@ char *duro_key_qry(char *buf, size_t size, int partition, const char *queue)
     return fmt_key(buf, size, partition, "qry", queue);
 }
 
+char *duro_key_wft_sticky(char *buf, size_t size, int partition,
+                          const char *queue, const char *worker)
+{
+    int n =
+        snprintf(buf, size, "duro:{p%d}:wft:%s#%s", partition, queue, worker);
+    duro_assert(n >= 0 && (size_t)n < size);
+    return buf;
+}
+
 char *duro_key_timers(char *buf, size_t size, int partition)
 {
     return fmt_key(buf, size, partition, "timers", NULL);

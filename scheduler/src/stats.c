@@ -21,6 +21,7 @@ static const struct {
     {'s', "schedule_to_close"},
     {'w', "workflow_task_retry"},
     {'x', "execution_timeout"},
+    {'k', "sticky_schedule_to_start"},
 };
 #define NKINDS (sizeof(KINDS) / sizeof(KINDS[0]))
 
@@ -36,7 +37,7 @@ static const char *kind_word(char letter)
 static const char *const FAMILIES[][3] = {
     {M_TIMERS_FIRED, "counter",
      "Timers fired, by kind (timer, activity_retry, schedule_to_close, "
-     "workflow_task_retry, execution_timeout)."},
+     "workflow_task_retry, execution_timeout, sticky_schedule_to_start)."},
     {M_TIMERS_SKIPPED, "counter",
      "Due timers not fired, by reason (gone: another scheduler fired it; "
      "ignored: the run moved on; malformed; failed: the Function erred)."},

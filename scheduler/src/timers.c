@@ -392,7 +392,7 @@ static void fire_member(part *pt, const redisReply *m, const redisReply *sc)
         drop_member(pt, m->str, m->len, why);
         return;
     }
-    if (!strchr("trswx", t.kind))
+    if (!strchr("trswxk", t.kind))
         duro_warn("TIMER UNKNOWN KIND kind=%c wf=%s: passing it to the "
                   "Functions anyway",
                   t.kind, t.id);

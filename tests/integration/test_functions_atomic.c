@@ -480,6 +480,13 @@ Test(functions_atomic, workflow_task_calls)
                                       "60000", "complete", "{\"result\":1}",
                                       "1", NULL));
     tamper_each_key(&s, &f, NULL, NULL);
+
+    /* its task waits in worker wx's sticky stream: the release moves it to
+     * the shared one (hist and buf: in its prefix, unused) */
+    state_init(&s, "wft-sticky");
+    run_ok(s.r, "HSET", s.k.wf, "sticky", "wx", "wft_sticky", "wx", NULL);
+    duro_fcall_sticky_release(&f.a, fn_keys(&f, &s.k, true), s.run, "wx");
+    tamper_each_key(&s, &f, "moved", unused_timeout);
     fn_free(&f);
     duro_test_finish(&h);
 }

@@ -293,7 +293,26 @@ Test(fcall, wft_complete_and_fail)
     CHECK_ARGS(&a, check_keys(&a, "duro_wft_fail", 0, NULL), "run-1", "4",
                "1-1", "boom", "-1");
     duro_argv_free(&a);
+
+    /* a worker that keeps the run names itself after the commands */
+    c.sticky = "worker-7";
+    c.sticky_ms = 5000;
+    duro_fcall_wft_complete(&a, &k, &TASK, &c);
+    CHECK_ARGS(&a, check_keys(&a, "duro_wft_complete", 2, acts), "run-1", "4",
+               "1-1", "{\"now\":1}", "1", "timer", "1", "{\"seq\":1}", "60000",
+               "worker-7", "5000");
+    duro_argv_free(&a);
     duro_argv_free(&cmds);
+}
+
+Test(fcall, sticky_release)
+{
+    duro_wf_keys k = keys_full();
+    duro_argv a;
+    duro_fcall_sticky_release(&a, &k, "run-1", "worker-7");
+    CHECK_ARGS(&a, check_keys(&a, "duro_sticky_release", 0, NULL), "run-1",
+               "worker-7");
+    duro_argv_free(&a);
 }
 
 Test(fcall, act_complete_with_and_without_eager_tail)

@@ -80,6 +80,8 @@ Test(keys, partition_keys)
                      "duro:{p3}:act:food");
     cr_assert_str_eq(duro_key_qry(b, sizeof(b), 3, "food"),
                      "duro:{p3}:qry:food");
+    cr_assert_str_eq(duro_key_wft_sticky(b, sizeof(b), 3, "food", "w-1:x"),
+                     "duro:{p3}:wft:food#w-1:x");
     cr_assert_str_eq(duro_key_timers(b, sizeof(b), 3), "duro:{p3}:timers");
     cr_assert_str_eq(duro_key_closed_channel(b, sizeof(b), 3),
                      "duro:closed:{p3}");

@@ -165,7 +165,10 @@ static void act_complete_argv(const duro_actx *c, const char *data,
                                     .ncmd = cm->ncmd,
                                     .cmds = &cm->args,
                                     .nacts = cm->nextra,
-                                    .acts = acts};
+                                    .acts = acts,
+                                    .sticky = c->w->sticky_keys ? c->w->identity
+                                                                : NULL,
+                                    .sticky_ms = c->w->sticky_ms};
     }
     duro_fcall_act_complete(a, ks, &at, &res, expected, cm ? &eager : NULL);
 }

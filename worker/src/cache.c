@@ -90,6 +90,7 @@ static void evict_one(run_cache *c)
     for (duro_wf *wf = c->tail; wf; wf = wf->lru_prev) {
         if (!wf->busy) {
             c->evictions++;
+            if (c->on_evict) c->on_evict(c->evict_arg, wf);
             duro__cache_remove(c, wf);
             return;
         }

@@ -36,6 +36,13 @@ static void usage(FILE *out, const char *prog, const duro_worker *w)
         "  --workflow-stack-size SIZE  each workflow's stack, e.g. 256k, 1m\n"
         "                              [$DURO_WORKFLOW_STACK_SIZE, %s]\n"
         "  --identity NAME             consumer name [host-pid-random]\n"
+        "  --sticky-schedule-to-start D|off  how long a cached run's next "
+        "task\n"
+        "                              waits for this worker before any "
+        "worker\n"
+        "                              takes it "
+        "[$DURO_STICKY_SCHEDULE_TO_START, "
+        "5s]\n"
         "  --partitions N              the namespace's partition count, "
         "1..1024\n"
         "                              [$DURO_PARTITIONS, duro:meta's, or 16 "
@@ -119,6 +126,17 @@ static int parse_duration(const char *flag, const char *v, int64_t *out)
     return 0;
 }
 
+/* parse_sticky reads the sticky schedule-to-start timeout: a duration, or
+ * "off" (no sticky execution, kept as 0). */
+static int parse_sticky(const char *flag, const char *v, int64_t *out)
+{
+    if (strcmp(v, "off") == 0) {
+        *out = 0;
+        return 0;
+    }
+    return parse_duration(flag, v, out);
+}
+
 /* set_str replaces *dst with a copy of v (NULL: none); -1 when out of
  * memory (*dst is left as it was). */
 static int set_str(char **dst, const char *v)
@@ -161,6 +179,9 @@ static int apply_env(duro_worker *w)
         return -1;
     if ((v = getenv("DURO_PARTITIONS")) && *v &&
         parse_partitions("DURO_PARTITIONS", v, &w->partitions))
+        return -1;
+    if ((v = getenv("DURO_STICKY_SCHEDULE_TO_START")) && *v &&
+        parse_sticky("DURO_STICKY_SCHEDULE_TO_START", v, &w->sticky_ms))
         return -1;
     if ((v = getenv("DURO_REDIS_STALL_TIMEOUT")) && *v &&
         parse_duration("DURO_REDIS_STALL_TIMEOUT", v, &w->stall_timeout_ms))
@@ -241,7 +262,8 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
         O_STACK,
         O_PARTITIONS,
         O_STALL,
-        O_CODEC
+        O_CODEC,
+        O_STICKY
     };
     static const struct option longopts[] = {
         {"redis", required_argument, NULL, O_REDIS},
@@ -259,6 +281,7 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
         {"partitions", required_argument, NULL, O_PARTITIONS},
         {"redis-stall-timeout", required_argument, NULL, O_STALL},
         {"codec-key-file", required_argument, NULL, O_CODEC},
+        {"sticky-schedule-to-start", required_argument, NULL, O_STICKY},
         {NULL, 0, NULL, 0},
     };
     int c, bad = 0;
@@ -320,6 +343,10 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
             break;
         case O_CODEC:
             key_file = optarg;
+            break;
+        case O_STICKY:
+            bad |= parse_sticky("--sticky-schedule-to-start", optarg,
+                                &w->sticky_ms);
             break;
         case 'h':
         case O_HELP:

@@ -64,7 +64,8 @@ void duro__run_release(duro_worker *w, duro_wf *wf, bool keep)
     wf->pending_task = NULL;
     wf->held = NULL;
     wf->busy = false;
-    keep = keep && !wf->done && !wf->nondet;
+    keep = keep && !wf->done && !wf->nondet &&
+           duro__cache_peek(&w->cache, wf->id) == wf; /* not: a copy */
     if (!keep) duro__cache_remove(&w->cache, wf);
     /* completions first: each may advance the run eagerly */
     while (held) {

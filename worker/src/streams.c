@@ -39,19 +39,19 @@ typedef struct {
 const char *duro__stream_key(const duro_worker *w, int kind, int p)
 {
     char **const sets[DURO_STREAM_KINDS] = {w->wft_keys, w->act_keys,
-                                            w->qry_keys};
-    return sets[kind][p];
+                                            w->qry_keys, w->sticky_keys};
+    return sets[kind] ? sets[kind][p] : NULL;
 }
 
 void duro__stream_keys_free(duro_worker *w)
 {
-    char **sets[] = {w->wft_keys, w->act_keys, w->qry_keys};
-    for (int i = 0; i < 3; i++) {
+    char **sets[] = {w->wft_keys, w->act_keys, w->qry_keys, w->sticky_keys};
+    for (int i = 0; i < DURO_STREAM_KINDS; i++) {
         for (int p = 0; sets[i] && p < w->partitions; p++)
             free(sets[i][p]);
         free(sets[i]);
     }
-    w->wft_keys = w->act_keys = w->qry_keys = NULL;
+    w->wft_keys = w->act_keys = w->qry_keys = w->sticky_keys = NULL;
 }
 
 int duro__stream_keys_make(duro_worker *w)
@@ -60,7 +60,8 @@ int duro__stream_keys_make(duro_worker *w)
     size_t n = (size_t)w->partitions;
     if (!(w->wft_keys = calloc(n, sizeof(char *))) ||
         !(w->act_keys = calloc(n, sizeof(char *))) ||
-        !(w->qry_keys = calloc(n, sizeof(char *))))
+        !(w->qry_keys = calloc(n, sizeof(char *))) ||
+        (w->sticky_ms > 0 && !(w->sticky_keys = calloc(n, sizeof(char *)))))
         return DURO_ENOMEM;
     for (int p = 0; p < w->partitions; p++) {
         char k[DURO_KEY_MAX];
@@ -69,7 +70,10 @@ int duro__stream_keys_make(duro_worker *w)
             !(w->act_keys[p] =
                   strdup(duro_key_act(k, sizeof(k), p, w->task_queue))) ||
             !(w->qry_keys[p] =
-                  strdup(duro_key_qry(k, sizeof(k), p, w->task_queue))))
+                  strdup(duro_key_qry(k, sizeof(k), p, w->task_queue))) ||
+            (w->sticky_keys &&
+             !(w->sticky_keys[p] = strdup(duro_key_wft_sticky(
+                   k, sizeof(k), p, w->task_queue, w->identity)))))
             return DURO_ENOMEM;
     }
     return 0;
@@ -138,16 +142,24 @@ int duro__xreadgroup_argv(duro_worker *w, duro_argv *a, long long count,
     duro_argv_pushll(a, READ_BLOCK_MS);
     duro_argv_push(a, "STREAMS");
     int n = 0;
-    for (int i = 0; i < nkinds; i++)
-        for (int p = 0; p < w->partitions; p++) {
-            if (w->stream_broken &&
-                w->stream_broken[kinds[i] * w->partitions + p])
-                continue;
-            duro_argv_push(a, duro__stream_key(w, kinds[i], p));
-            n++;
-        }
-    for (int i = 0; i < n; i++)
-        duro_argv_push(a, ">");
+    for (int pass = 0; pass < 2; pass++) /* the keys, then their ids */
+        for (int i = 0; i < nkinds; i++)
+            for (int p = 0; p < w->partitions; p++) {
+                if (!duro__stream_key(w, kinds[i], p)) continue;
+                if (w->stream_broken &&
+                    w->stream_broken[kinds[i] * w->partitions + p])
+                    continue;
+                if (pass == 0) {
+                    duro_argv_push(a, duro__stream_key(w, kinds[i], p));
+                    n++;
+                    continue;
+                }
+                /* "0": what this consumer name was given and never
+                 * acknowledged: a crashed earlier process of the same
+                 * name, or a reply lost with the connection */
+                bool own = kinds[i] == DURO_STREAM_STICKY && w->sticky_recover;
+                duro_argv_push(a, own ? "0" : ">");
+            }
     return n;
 }
 
@@ -250,7 +262,7 @@ void duro__streams_check(duro_worker *w, bool all)
     w->next_recheck_ms = duro_mono_ms() + DURO_STREAM_RECHECK_MS;
     w->probing = 1; /* held until every probe is sent */
     for (int i = 0; i < n; i++) {
-        if (!all && !w->stream_broken[i]) continue;
+        if ((!all && !w->stream_broken[i]) || !key_at(w, i)) continue;
         probe *pr = malloc(sizeof(*pr));
         if (!pr) break;
         *pr = (probe){.w = w, .index = i};
@@ -287,10 +299,11 @@ void duro__streams_tick(duro_worker *w)
 int duro__groups_create(duro_worker *w, redisContext *c)
 {
     for (int p = 0; p < w->partitions; p++) {
-        const char *keys[3] = {w->wft_keys[p], w->act_keys[p], w->qry_keys[p]};
-        for (int i = 0; i < 3; i++) {
+        for (int i = 0; i < DURO_STREAM_KINDS; i++) {
+            const char *key = duro__stream_key(w, i, p);
+            if (!key) continue;
             redisReply *r = redisCommand(c, "XGROUP CREATE %s %s 0 MKSTREAM",
-                                         keys[i], DURO_GROUP);
+                                         key, DURO_GROUP);
             if (!r) return DURO_ECONN;
             freeReplyObject(r);
         }

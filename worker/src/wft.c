@@ -140,7 +140,8 @@ static void wft_fail_argv(const wft_task *t, const char *msg, duro_wf_keys *k,
                           duro_argv *a)
 {
     duro_wf_keys_init(k, t->w->partitions, t->id, t->run);
-    snprintf(k->wft, sizeof(k->wft), "%s", t->w->wft_keys[t->partition]);
+    snprintf(k->wft, sizeof(k->wft), "%s",
+             duro__sticky_wft_key(t->w, t->partition, t->sticky));
     duro_fcall_task ft = {.run = t->run, .token = t->token, .entry = t->entry};
     duro_fcall_wft_fail(a, k, &ft, msg, -1); /* backoff by attempt count */
 }
@@ -227,8 +228,11 @@ static void on_commit_reply(duro_aredis *r, redisReply *reply, void *arg)
 static void wft_complete_argv(const wft_task *t, const duro__commit *c,
                               duro_wf_keys *k, duro_argv *a)
 {
-    duro_wf_keys_init(k, t->w->partitions, t->id, t->run);
-    snprintf(k->wft, sizeof(k->wft), "%s", t->w->wft_keys[t->partition]);
+    duro_worker *w = t->w;
+    duro_wf_keys_init(k, w->partitions, t->id, t->run);
+    /* the stream the task is in, where the Function acks it */
+    snprintf(k->wft, sizeof(k->wft), "%s",
+             duro__sticky_wft_key(w, t->partition, t->sticky));
     duro_fcall_task ft = {.run = t->run, .token = t->token, .entry = t->entry};
     const char *acts[DURO_MAX_ACT_QUEUES];
     for (int i = 0; i < c->nextra; i++)
@@ -237,7 +241,9 @@ static void wft_complete_argv(const wft_task *t, const duro__commit *c,
                             .ncmd = c->ncmd,
                             .cmds = &c->args,
                             .nacts = c->nextra,
-                            .acts = acts};
+                            .acts = acts,
+                            .sticky = w->sticky_keys ? w->identity : NULL,
+                            .sticky_ms = w->sticky_ms};
     duro_fcall_wft_complete(a, k, &ft, &fc);
 }
 
@@ -274,6 +280,7 @@ static void run_and_commit(wft_task *t)
 {
     duro_wf *wf = t->wf;
     t->first = !wf->started; /* no WorkflowTaskCompleted replayed */
+    if (t->first) t->w->wft_first++;
     int rc = duro__run_advance(wf, duro_now_ms());
     if (rc != 0) {
         fail_task(t, rc, wf->nondet ? wf->nondet : duro_strerror(rc));
@@ -301,7 +308,12 @@ static void on_history(duro_aredis *r, redisReply *reply, void *arg)
                                       sizeof(err));
     if (fresh && t->wf) {
         t->wf->busy = true;
-        duro__cache_insert(&w->cache, t->wf);
+        /* two tasks of one run, neither cached when read (a stale one
+         * beside the current one): the second to load runs on its own
+         * copy, which its end frees, instead of freeing the first's under
+         * it */
+        duro_wf *other = duro__cache_peek(&w->cache, t->id);
+        if (!other || !other->busy) duro__cache_insert(&w->cache, t->wf);
     }
     if (rc != 0) {
         fail_task(t, rc, err);
@@ -363,6 +375,11 @@ static wft_task *task_from_entry(duro_worker *w, const char *stream,
         return NULL;
     }
     const redisReply *fields = entry->element[1];
+    if (fields->type == REDIS_REPLY_NIL) {
+        /* taken back from our pending entries (recover): deleted since */
+        duro__stream_ack_del(w, stream, entry->element[0]->str);
+        return NULL;
+    }
     const redisReply *id = duro_stream_field(fields, "id");
     const redisReply *run = duro_stream_field(fields, "run");
     const redisReply *token = duro_stream_field(fields, "token");
@@ -374,7 +391,8 @@ static wft_task *task_from_entry(duro_worker *w, const char *stream,
         return NULL;
     }
     int p = duro_partition_of(id->str, w->partitions);
-    if (strcmp(stream, w->wft_keys[p]) != 0) {
+    bool sticky = duro__sticky_stream(w, stream, p);
+    if (!sticky && strcmp(stream, w->wft_keys[p]) != 0) {
         duro__dead_letter(w, stream, entry,
                           "workflow task in the wrong partition");
         return NULL;
@@ -387,6 +405,8 @@ static wft_task *task_from_entry(duro_worker *w, const char *stream,
     t->token = strdup(token->str);
     t->entry = strdup(entry->element[0]->str);
     t->partition = p;
+    t->sticky = sticky;
+    if (sticky) w->sticky_tasks++;
     t->waiting.fn = on_run_released;
     if (!t->id || !t->run || !t->token || !t->entry) {
         task_free(t);
@@ -399,7 +419,7 @@ static wft_task *task_from_entry(duro_worker *w, const char *stream,
 static void dispatch(duro_worker *w, const char *stream,
                      const redisReply *entry)
 {
-    if (strstr(stream, ":qry:")) {
+    if (strstr(stream, ":qry:") && !strchr(stream, '#')) { /* '#': sticky */
         duro__query_start(w, stream, entry);
         return;
     }
@@ -425,10 +445,13 @@ void duro__wft_poll(duro_worker *w)
     int room = w->max_workflow_tasks - w->wft_inflight;
     if (room <= 0) return;
     /* queries ride along: they are rare and want the same low latency */
-    static const int kinds[] = {DURO_STREAM_WFT, DURO_STREAM_QRY};
+    static const int kinds[] = {DURO_STREAM_WFT, DURO_STREAM_STICKY,
+                                DURO_STREAM_QRY};
     duro_argv a;
-    if (duro__xreadgroup_argv(w, &a, room, kinds, 2) > 0 &&
-        duro_aredis_command(w->wft_conn, on_read, w, &a) == 0)
+    if (duro__xreadgroup_argv(w, &a, room, kinds, 3) > 0 &&
+        duro_aredis_command(w->wft_conn, on_read, w, &a) == 0) {
         w->wft_reading = true;
+        w->sticky_recover = false;
+    }
     duro_argv_free(&a);
 }

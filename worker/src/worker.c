@@ -49,6 +49,10 @@ int duro_worker_new(duro_worker **out, const duro_worker_opts *o)
         o->shutdown_grace_ms > 0 ? o->shutdown_grace_ms : 30000;
     w->workflow_stack_size = o->workflow_stack_size;
     w->codec = o->codec;
+    w->sticky_ms = o->sticky_schedule_to_start_ms < 0 ? 0
+                   : o->sticky_schedule_to_start_ms > 0
+                       ? o->sticky_schedule_to_start_ms
+                       : DURO_STICKY_SCHEDULE_TO_START_MS;
     if (o->identity) {
         w->identity = strdup(o->identity);
     } else {
@@ -220,13 +224,21 @@ static void close_handles(duro_worker *w)
 
 static void close_all(duro_worker *w)
 {
-    duro_info("STOPPED workflow_tasks=%llu activities=%llu eager=%llu "
-              "replays=%llu cache_hits=%llu cache_misses=%llu",
-              (unsigned long long)w->wft_done, (unsigned long long)w->act_done,
-              (unsigned long long)w->eager_done, (unsigned long long)w->replays,
-              (unsigned long long)w->cache.hits,
-              (unsigned long long)w->cache.misses);
+    duro_info(
+        "STOPPED workflow_tasks=%llu activities=%llu eager=%llu "
+        "replays=%llu cache_hits=%llu cache_misses=%llu "
+        "first_tasks=%llu sticky_tasks=%llu",
+        (unsigned long long)w->wft_done, (unsigned long long)w->act_done,
+        (unsigned long long)w->eager_done, (unsigned long long)w->replays,
+        (unsigned long long)w->cache.hits, (unsigned long long)w->cache.misses,
+        (unsigned long long)w->wft_first, (unsigned long long)w->sticky_tasks);
     close_handles(w);
+}
+
+/* leave_groups runs once the sticky runs are handed back. */
+static void leave_groups(duro_worker *w)
+{
+    duro__groups_leave(w, close_all);
 }
 
 /* maybe_finish (w->maybe_finish) closes the worker once stopping and idle:
@@ -260,7 +272,7 @@ static void maybe_finish(duro_worker *w)
     if (w->releasing > 0) return;
     atomic_store(&w->running, false);
     if (!late && w->completing == 0 && w->wft_inflight == 0)
-        duro__groups_leave(w, close_all);
+        duro__sticky_hand_back(w, leave_groups);
     else
         close_all(w);
 }
@@ -332,6 +344,7 @@ static void on_conn_state(duro_aredis *r, bool connected, void *arg)
     if (r == w->cmd) duro__act_flush_unsent(w);
     if (r == w->wft_conn) {
         ask_client_id(r, &w->wft_client_id);
+        w->sticky_recover = w->sticky_keys != NULL;
         duro__wft_poll(w);
     }
     if (r == w->act_conn) {
@@ -414,6 +427,12 @@ static int run(duro_worker *w)
     if (rc != 0) return rc;
     duro__catch_early_signals();
     char err[256];
+    if (w->sticky_ms > 0 && strlen(w->identity) > DURO_STICKY_WORKER_MAX) {
+        duro_warn("STICKY-OFF identity is longer than %d bytes: no sticky "
+                  "execution",
+                  DURO_STICKY_WORKER_MAX);
+        w->sticky_ms = 0;
+    }
     rc = duro__worker_connect(w, err, sizeof(err));
     if (duro__early_stop()) {
         duro_info("STOPPED before it started (signal)");
@@ -424,6 +443,8 @@ static int run(duro_worker *w)
     if (rc != 0)
         return duro__worker_seterr(w, rc, "cannot make the run cache: %s",
                                    duro_strerror(rc));
+    w->cache.on_evict = duro__sticky_on_evict;
+    w->cache.evict_arg = w;
     if (uv_loop_init(&w->loop) != 0)
         return duro__worker_seterr(w, DURO_ENOMEM, "cannot make the loop");
     w->maybe_finish = maybe_finish;
@@ -440,9 +461,10 @@ static int run(duro_worker *w)
     duro_aredis_guard(w->cmd, &g);
     atomic_store(&w->running, true);
     duro_info(
-        "WORKER-START queue=%s identity=%s partitions=%d threads=%d cache=%d",
+        "WORKER-START queue=%s identity=%s partitions=%d threads=%d cache=%d "
+        "sticky=%lldms",
         w->task_queue, w->identity, w->partitions, w->activity_threads,
-        w->cache_size);
+        w->cache_size, (long long)w->sticky_ms);
     /* a stop asked for before the loop ran (duro_worker_stop saw it not
      * running, or a signal before libuv took over) */
     if (duro__early_stop() || atomic_load(&w->stop_requested))

@@ -89,6 +89,8 @@ typedef struct {
     int size, cap;
     duro_wf *head, *tail; /* head = most recently used */
     uint64_t hits, misses, evictions;
+    void (*on_evict)(void *arg, duro_wf *wf); /* NULL: none */
+    void *evict_arg;
 } run_cache;
 
 /* wft_task: one workflow task being processed. */
@@ -96,6 +98,7 @@ typedef struct wft_task {
     struct duro_worker *w;
     char *id, *run, *token, *entry;
     int partition;
+    bool sticky; /* read from this worker's sticky stream */
     duro_wf *wf;
     int64_t started_us;
     bool first; /* the run's code had never run: its first task (metrics) */
@@ -201,6 +204,10 @@ typedef struct duro_worker {
     duro_aredis *cmd, *wft_conn, *act_conn;
     bool wft_reading, act_reading;
     char **wft_keys, **act_keys, **qry_keys; /* per partition */
+    char **sticky_keys;   /* per partition; NULL: sticky execution off */
+    int64_t sticky_ms;    /* schedule-to-start on the sticky streams; 0: off */
+    int sticky_releasing; /* duro_sticky_release replies still to come */
+    bool sticky_recover;  /* the next read takes back our pending entries */
     int wft_inflight;
     duro__pool *pool;
     run_cache cache;
@@ -241,6 +248,7 @@ typedef struct duro_worker {
     void (*maybe_finish)(struct duro_worker *w); /* something ended */
     void (*poll)(struct duro_worker *w);         /* read tasks again */
     void (*groups_left)(struct duro_worker *w);  /* duro__groups_leave done */
+    void (*handed_back)(struct duro_worker *w);  /* duro__sticky_hand_back */
 
     /* the last error of a public call (duro_worker_errstr) */
     int err;
@@ -249,6 +257,10 @@ typedef struct duro_worker {
     /* counters (metrics) */
     uint64_t wft_done, wft_failed, wft_stale, act_done, act_failed, replays,
         dead_letters, eager_done, eager_fallbacks;
+    /* workflow tasks that ran a run's code for the first time: a cache
+     * miss that could not have been a hit (the bench's hit ratio) */
+    uint64_t wft_first;
+    uint64_t sticky_tasks; /* read from this worker's sticky streams */
 
     char *metrics_addr; /* opts, DURO_METRICS_ADDR, --metrics-addr; NULL =
                            off */
@@ -256,6 +268,8 @@ typedef struct duro_worker {
 } duro_worker;
 
 /* cache.c */
+/* duro__cache_init: an empty cache of cap runs; c->on_evict, when the
+ * caller sets it, is told of each run evicted for room before it goes. */
 int duro__cache_init(run_cache *c, int cap);
 void duro__cache_close(run_cache *c);
 duro_wf *duro__cache_lookup(run_cache *c, const char *id);
@@ -333,13 +347,20 @@ int duro__read_history(duro_worker *w, const char *id, const char *run,
                        int64_t from, duro_aredis_cb cb, void *arg);
 /* streams.c: the task streams: reads, and keeping one bad key from
  * stalling the rest. Kinds index the stream sets. */
-enum { DURO_STREAM_WFT, DURO_STREAM_ACT, DURO_STREAM_QRY, DURO_STREAM_KINDS };
+enum {
+    DURO_STREAM_WFT,
+    DURO_STREAM_ACT,
+    DURO_STREAM_QRY,
+    DURO_STREAM_STICKY, /* this worker's own wft streams (sticky.c) */
+    DURO_STREAM_KINDS
+};
 /* duro__stream_keys_make names the task streams of every partition
  * (again after a retried setup, which may have learned another P); 0 or
  * DURO_ENOMEM. _free frees them. */
 int duro__stream_keys_make(duro_worker *w);
 void duro__stream_keys_free(duro_worker *w);
-/* duro__stream_key: the key of kind and partition p. */
+/* duro__stream_key: the key of kind and partition p (NULL: the worker has
+ * no streams of that kind: sticky execution is off). */
 const char *duro__stream_key(const duro_worker *w, int kind, int p);
 /* duro__xreadgroup_argv builds the blocking read of the worker's group on
  * every healthy partition stream of the kinds listed, COUNT count per
@@ -379,6 +400,21 @@ int duro__groups_create(duro_worker *w, redisContext *c);
  * that dead workers do not pile up in XINFO CONSUMERS and queue stats;
  * done(w) runs once every reply came. */
 void duro__groups_leave(duro_worker *w, void (*done)(duro_worker *w));
+
+/* sticky.c: sticky execution, the worker's side (docs/internals.md) */
+/* duro__sticky_stream: the stream a task read from `stream` lives in:
+ * true for this worker's sticky stream of partition p. */
+bool duro__sticky_stream(const duro_worker *w, const char *stream, int p);
+/* duro__sticky_wft_key: the stream a task of partition p lives in. */
+const char *duro__sticky_wft_key(const duro_worker *w, int p, bool sticky);
+/* duro__sticky_on_evict (the cache's on_evict): the worker gives up being
+ * the evicted run's sticky worker (duro_sticky_release, not waited for). */
+void duro__sticky_on_evict(void *arg, duro_wf *wf);
+/* duro__sticky_hand_back: a stopping worker gives up every cached run
+ * (their waiting tasks move to the shared streams) and deletes its sticky
+ * streams; done(w) runs once Redis answered (at once when sticky execution
+ * is off). */
+void duro__sticky_hand_back(duro_worker *w, void (*done)(duro_worker *w));
 
 /* query.c: queries, answered from the cache or a throwaway replay */
 void duro__query_start(duro_worker *w, const char *stream,

@@ -29,6 +29,7 @@
 #define DURO_FCALL_CANCEL_KEYS 4
 #define DURO_FCALL_WFT_FAIL_KEYS 5
 #define DURO_FCALL_WFT_TIMEOUT_KEYS 5
+#define DURO_FCALL_STICKY_RELEASE_KEYS 5
 #define DURO_FCALL_ACT_HEARTBEAT_KEYS 6
 #define DURO_FCALL_START_KEYS 8 /* + hist_cur for TerminateIfRunning */
 #define DURO_FCALL_SIGNAL_WITH_START_KEYS 8 /* + hist_cur */
@@ -76,6 +77,11 @@ typedef struct {
     const duro_argv *cmds;
     int nacts;
     const char *const *acts;
+    /* sticky: the committing worker, which keeps the run in its cache: the
+     * run's next tasks go to its sticky stream and wait sticky_ms for it
+     * (docs/internals.md, "Sticky execution"); NULL: none */
+    const char *sticky;
+    long long sticky_ms;
 } duro_fcall_commit;
 
 /* duro_fcall_start: duro_start. hist_cur and cur_run name the RUNNING run
@@ -115,6 +121,11 @@ DURO_EXPORT void duro_fcall_wft_fail(duro_argv *a, const duro_wf_keys *k,
 DURO_EXPORT void duro_fcall_wft_timeout(duro_argv *a, const duro_wf_keys *k,
                                         const duro_fcall_task *t,
                                         long long idle_ms);
+
+/* duro_fcall_sticky_release: duro_sticky_release, worker `worker` no
+ * longer holds run `run` (k.wft: the queue's shared or sticky stream). */
+DURO_EXPORT void duro_fcall_sticky_release(duro_argv *a, const duro_wf_keys *k,
+                                           const char *run, const char *worker);
 
 /* duro_fcall_act_result: an attempt's outcome for duro_act_complete. */
 typedef struct {

@@ -53,6 +53,12 @@ DURO_EXPORT char *duro_key_act(char *buf, size_t size, int partition,
                                const char *queue);
 DURO_EXPORT char *duro_key_qry(char *buf, size_t size, int partition,
                                const char *queue);
+/* duro_key_wft_sticky: worker `worker`'s own workflow-task stream of queue
+ * in partition, "<wft stream>#<worker>" (a queue name has no '#'); the
+ * worker must be at most DURO_STICKY_WORKER_MAX bytes. */
+#define DURO_STICKY_WORKER_MAX 256
+DURO_EXPORT char *duro_key_wft_sticky(char *buf, size_t size, int partition,
+                                      const char *queue, const char *worker);
 DURO_EXPORT char *duro_key_timers(char *buf, size_t size, int partition);
 /* duro_key_idx_open: the partition's index of open (running) workflows. */
 DURO_EXPORT char *duro_key_idx_open(char *buf, size_t size, int partition);

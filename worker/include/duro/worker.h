@@ -260,7 +260,17 @@ typedef struct {
      * payloads stored as they are (duro_worker_main sets the built-in
      * codec from $DURO_CODEC_KEY_FILE or --codec-key-file). */
     const duro_codec *codec;
+    /* sticky_schedule_to_start_ms: 5s. A run this worker keeps in its
+     * cache gets its next workflow tasks through the worker's own stream
+     * first; one not taken within this time goes to the shared queue (any
+     * worker). < 0: no sticky execution (every task goes to the shared
+     * queue). See README, "Sticky execution". */
+    int64_t sticky_schedule_to_start_ms;
 } duro_worker_opts;
+
+/* DURO_STICKY_SCHEDULE_TO_START_MS: the default of
+ * duro_worker_opts.sticky_schedule_to_start_ms. */
+#define DURO_STICKY_SCHEDULE_TO_START_MS 5000
 
 /* duro_worker_new validates opts (copied; NULL = all defaults) and
  * allocates; nothing connects yet. Returns 0 or DURO_EINVAL (an unknown
