@@ -66,8 +66,8 @@ const duro__acl_grant duro__acl_commands[] = {
     {"xinfo|groups", W | C},
     /* schedulers: timers, the reclaim scan, wake-ups */
     {"subscribe", S | C}, /* duro:wake; a client's duro:closed:{pN} */
-    {"xpending", S},
-    {"smembers", S | C}, /* duro:queues */
+    {"xpending", FN},     /* the reclaim scan; sticky_due in the Functions */
+    {"smembers", S | C},  /* duro:queues */
     {"zrangebyscore", S},
     /* clients: describe, list, result, queries, queue stats */
     {"hgetall", C},
@@ -82,22 +82,14 @@ const duro__acl_grant duro__acl_commands[] = {
 /* ---- Functions (FCALL first argument) ---- */
 
 const duro__acl_grant duro__acl_functions[] = {
-    {"duro_version", ALL},
-    {"duro_start", C},
-    {"duro_signal", C},
-    {"duro_signal_with_start", C},
-    {"duro_cancel", C},
-    {"duro_terminate", C},
-    {"duro_wft_complete", W},
-    {"duro_wft_fail", W},
-    {"duro_act_complete", W},
-    {"duro_act_heartbeat", W},
-    {"duro_act_release", W},
-    {"duro_sticky_release", W},
-    {"duro_wft_timeout", S},
-    {"duro_act_timeout", S},
-    {"duro_timer_fire", S},
-    {NULL, 0},
+    {"duro_version", ALL},    {"duro_start", C},
+    {"duro_signal", C},       {"duro_signal_with_start", C},
+    {"duro_cancel", C},       {"duro_terminate", C},
+    {"duro_wft_complete", W}, {"duro_wft_fail", W},
+    {"duro_act_complete", W}, {"duro_act_heartbeat", W},
+    {"duro_act_release", W},  {"duro_sticky_release", W},
+    {"duro_wft_timeout", S},  {"duro_act_timeout", S},
+    {"duro_timer_fire", S},   {NULL, 0},
 };
 
 /* ---- Roles ---- */
