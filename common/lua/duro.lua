@@ -17,7 +17,7 @@
 --    write before it starts (no allow-oom flag) and never stops one midway;
 --  * time is Redis' own (TIME).
 
-local DURO_LIBRARY_VERSION = 10
+local DURO_LIBRARY_VERSION = 11
 local GROUP = 'duro'
 
 -- ---- Helpers -------------------------------------------------------------
@@ -127,15 +127,15 @@ local function load_wf(k, now)
     if not w.run then return nil end
     w.id = string.match(k.wf, ':wf:(.*)$')
     w.hlen = tonumber(w.hlen) or 0
-    -- append's XADD <hlen+1>-0 fails on a history that already has a later
-    -- event (added by hand, or hlen damaged): refuse the call now, before
-    -- its first write, rather than at that XADD
+    -- event N is element N of the history list: a list of another length
+    -- than hlen (edited by hand, or hlen damaged) would give the events
+    -- appended now the wrong ids, so refuse the call before its first
+    -- write (LLEN is O(1) and checks the type too)
     if k.hist and string.sub(k.hist, -(#w.run + 1)) == ':' .. w.run then
-        local later = read('stream', 'XREVRANGE', k.hist, '+',
-                           '(' .. str(w.hlen) .. '-0', 'COUNT', 1)
-        if #later > 0 then
-            error({err = 'DURO_CORRUPT ' .. k.hist .. ' has event ' ..
-                       later[1][1] .. ' past its length ' .. str(w.hlen)})
+        local n = read('list', 'LLEN', k.hist)
+        if n ~= w.hlen then
+            error({err = 'DURO_CORRUPT ' .. k.hist .. ' has ' .. str(n) ..
+                       ' events, not its length ' .. str(w.hlen)})
         end
     end
     LOADED[#LOADED + 1] = w
@@ -149,7 +149,23 @@ local function set(w, field, value)
     w.dirty[field] = value
 end
 
+-- HISTORY_PUSH: events per RPUSH when a call appends many (unpack's
+-- limit on arguments is about 8000).
+local HISTORY_PUSH = 1000
+
+-- flush_history appends the events of the call (append) in one RPUSH.
+local function flush_history(w)
+    local ev = w.hnew
+    if not ev then return end
+    w.hnew = nil
+    for i = 1, #ev, HISTORY_PUSH do
+        redis.call('RPUSH', w.k.hist,
+                   unpack(ev, i, math.min(i + HISTORY_PUSH - 1, #ev)))
+    end
+end
+
 local function flush(w)
+    flush_history(w)
     local args = {}
     for f, v in pairs(w.dirty) do
         args[#args + 1] = f
@@ -169,7 +185,7 @@ end
 -- (common/src/fcall.c) follow the same order.
 local KEY_ORDER = {'wf', 'hist', 'buf', 'wft', 'timers', 'pa', 'idx_open',
                    'idx_closed', 'act'}
-local KEY_TYPE = {wf = 'hash', hist = 'stream', buf = 'list', wft = 'stream',
+local KEY_TYPE = {wf = 'hash', hist = 'list', buf = 'list', wft = 'stream',
                   timers = 'zset', pa = 'hash', idx_open = 'zset',
                   idx_closed = 'zset', act = 'stream'}
 
@@ -292,11 +308,27 @@ local function current(w, run)
     return true
 end
 
-local function append(w, etype, data, ts)
+-- event encodes one history event as its list element: type, ts (ms) and
+-- data, separated by newlines (docs/internals.md, "History list").
+local function event(etype, ts, data)
+    return etype .. '\n' .. ts .. '\n' .. data
+end
+
+-- push_event appends an encoded event: the call's events go to the
+-- history in one RPUSH when it ends (flush_history).
+local function push_event(w, item)
     w.hlen = w.hlen + 1
-    redis.call('XADD', w.k.hist, str(w.hlen) .. '-0', 'type', etype, 'ts',
-               str(ts or w.now), 'data', data)
+    local ev = w.hnew
+    if not ev then
+        ev = {}
+        w.hnew = ev
+    end
+    ev[#ev + 1] = item
     w.dirty.hlen = str(w.hlen) -- w.hlen itself stays a number
+end
+
+local function append(w, etype, data)
+    push_event(w, event(etype, str(w.now), data))
 end
 
 local function enqueue_wft(w, token)
@@ -324,7 +356,7 @@ end
 -- the outstanding task's commit (so that task's view stays exact).
 local function deliver(w, etype, data)
     if w.wft == '1' then
-        redis.call('RPUSH', w.k.buf, etype .. '\n' .. str(w.now) .. '\n' .. data)
+        redis.call('RPUSH', w.k.buf, event(etype, str(w.now), data))
         set(w, 'bufn', str((tonumber(w.bufn) or 0) + 1))
     else
         append(w, etype, data)
@@ -339,26 +371,40 @@ local function drain_buffer(w)
     if w.bufn and tonumber(w.bufn) == 0 then return 0 end
     local items = redis.call('LRANGE', w.k.buf, 0, -1)
     set(w, 'bufn', '0')
+    -- a buffered event is already in the history's encoding, with the
+    -- time it arrived
     for _, item in ipairs(items) do
         local a = string.find(item, '\n', 1, true)
-        local b = a and string.find(item, '\n', a + 1, true)
-        if b then
-            append(w, string.sub(item, 1, a - 1), string.sub(item, b + 1),
-                   tonumber(string.sub(item, a + 1, b - 1)))
+        if a and string.find(item, '\n', a + 1, true) then
+            push_event(w, item)
         end
     end
     if #items > 0 then redis.call('DEL', w.k.buf) end
     return #items
 end
 
+-- CLOSED_DROP: the workflow hash fields only an open run needs (workflow
+-- task bookkeeping, timeouts, the buffer count), removed when it closes so
+-- that a closed run's hash holds what describe shows; a new run of the id
+-- writes them again.
+local CLOSED_DROP = {'wft', 'wft_entry', 'wft_attempt', 'wft_error',
+                     'wft_timeouts', 'wft_timeout', 'exec_timeout', 'bufn',
+                     'cancel_requested'}
+
 -- close ends the run: status, indexes, pending work, the close notice.
+-- `field` (result or failure) gets value; the other one, empty since the
+-- start, goes with the open run's fields.
 local function close(w, status, field, value)
     set(w, 'status', status)
     set(w, 'close_ms', str(w.now))
-    set(w, 'wft', '0')
-    set(w, 'wft_entry', '')
-    set(w, 'bufn', '0')
-    if field then set(w, field, value) end
+    set(w, field, value)
+    local drop = {field == 'result' and 'failure' or 'result'}
+    for _, f in ipairs(CLOSED_DROP) do
+        drop[#drop + 1] = f
+        w.dirty[f] = nil
+    end
+    redis.call('HDEL', w.k.wf, unpack(drop))
+    w.wft, w.wft_entry, w.bufn = '0', '', '0'
     redis.call('ZREM', w.k.idx_open, w.id)
     redis.call('ZADD', w.k.idx_closed, str(w.now), w.id)
     redis.call('DEL', w.k.buf, w.k.pa)

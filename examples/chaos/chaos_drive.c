@@ -123,15 +123,12 @@ static int has_signal(driver *d, const char *id)
     duro_wf_keys_init(&k, d->partitions, id, r->str);
     freeReplyObject(r);
     int found = 0;
-    r = redisCommand(d->raw, "XRANGE %s - +", k.hist);
+    r = redisCommand(d->raw, "LRANGE %s 0 -1", k.hist);
     if (!r || r->type != REDIS_REPLY_ARRAY) found = -1;
-    for (size_t i = 0; found == 0 && i < r->elements; i++) {
-        const redisReply *t =
-            duro_stream_field(r->element[i]->element[1], "type");
-        if (t && t->type == REDIS_REPLY_STRING &&
-            strcmp(t->str, "SignalReceived") == 0)
+    for (size_t i = 0; found == 0 && i < r->elements; i++)
+        if (r->element[i]->type == REDIS_REPLY_STRING &&
+            strncmp(r->element[i]->str, "SignalReceived\n", 15) == 0)
             found = 1;
-    }
     if (r) freeReplyObject(r);
     if (found) return found;
     r = redisCommand(d->raw, "LRANGE %s 0 -1", k.buf);

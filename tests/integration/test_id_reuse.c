@@ -105,25 +105,32 @@ static void closed(duro_client *c, const char *id, const char *status,
     wait_status(c, id, status);
 }
 
-/* old_history: the events of run `run` of id, read from its stream. */
+/* old_history: the events of run `run` of id, read from its list. */
 static redisReply *old_history(duro_client *c, const char *id, const char *run)
 {
     duro_wf_keys k;
     duro_wf_keys_init(&k, duro_client_partitions(c), id, run);
     redisContext *r = duro_test_redis(&h);
-    redisReply *rep = redisCommand(r, "XRANGE %s - +", k.hist);
+    redisReply *rep = redisCommand(r, "LRANGE %s 0 -1", k.hist);
     cr_assert(rep && rep->type == REDIS_REPLY_ARRAY);
     redisFree(r);
     return rep;
 }
 
-/* field: the value of `name` in a stream entry, or "". */
+/* field: the "type" or "data" of a history element ("<type>\n<ts>\n<data>"),
+ * or "". */
 static const char *field(const redisReply *entry, const char *name)
 {
-    const redisReply *f = entry->element[1];
-    for (size_t i = 0; i + 1 < f->elements; i += 2)
-        if (!strcmp(f->element[i]->str, name)) return f->element[i + 1]->str;
-    return "";
+    static char buf[1024];
+    const char *s = entry->str;
+    const char *a = strchr(s, '\n');
+    const char *b = a ? strchr(a + 1, '\n') : NULL;
+    if (!b) return "";
+    if (!strcmp(name, "type"))
+        snprintf(buf, sizeof(buf), "%.*s", (int)(a - s), s);
+    else
+        snprintf(buf, sizeof(buf), "%s", b + 1);
+    return buf;
 }
 
 /* ---- Policy names ---- */

@@ -83,14 +83,13 @@ static const char *event_types(const char *hist)
 {
     static char buf[2048];
     buf[0] = '\0';
-    redisReply *rep = cmd("XRANGE", hist, "-", "+", NULL);
+    redisReply *rep = cmd("LRANGE", hist, "0", "-1", NULL);
     for (size_t i = 0; i < rep->elements; i++) {
-        redisReply *f = rep->element[i]->element[1];
-        for (size_t j = 0; j + 1 < f->elements; j += 2)
-            if (!strcmp(f->element[j]->str, "type")) {
-                if (buf[0]) strcat(buf, " ");
-                strcat(buf, f->element[j + 1]->str);
-            }
+        /* an element is "<type>\n<ts>\n<data>" */
+        const char *s = rep->element[i]->str;
+        const char *nl = strchr(s, '\n');
+        if (buf[0]) strcat(buf, " ");
+        strncat(buf, s, nl ? (size_t)(nl - s) : strlen(s));
     }
     freeReplyObject(rep);
     return buf;

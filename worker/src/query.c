@@ -105,7 +105,8 @@ static void on_page(duro_aredis *r, redisReply *reply, void *arg)
         return;
     }
     char err[512];
-    if (duro__history_apply_page(q->w, &q->tmp, q->id, q->run, reply, err,
+    int64_t from = q->tmp ? q->tmp->applied + 1 : 1;
+    if (duro__history_apply_page(q->w, &q->tmp, q->id, q->run, from, reply, err,
                                  sizeof(err)) != 0) {
         answer_error(q, err);
         return;

@@ -1,6 +1,6 @@
 /* wft.c: workflow tasks: read, load history, run the code, commit.
  *
- *   XREADGROUP wft:{p0..} ──▶ task ──▶ XRANGE history (new events only on a
+ *   XREADGROUP wft:{p0..} ──▶ task ──▶ LRANGE history (new events only on a
  *   cache hit) ──▶ apply + run code ──▶ FCALL duro_wft_complete
  *
  * Each call (history page, commit, failure report) is kept until answered:
@@ -297,8 +297,9 @@ static void on_history(duro_aredis *r, redisReply *reply, void *arg)
     }
     char err[512];
     bool fresh = t->wf == NULL;
-    int rc = duro__history_apply_page(w, &t->wf, t->id, t->run, reply, err,
-                                      sizeof(err));
+    int64_t from = t->wf ? t->wf->applied + 1 : 1;
+    int rc = duro__history_apply_page(w, &t->wf, t->id, t->run, from, reply,
+                                      err, sizeof(err));
     if (fresh && t->wf) {
         t->wf->busy = true;
         duro__cache_insert(&w->cache, t->wf);
