@@ -308,10 +308,36 @@ local function current(w, run)
     return true
 end
 
--- event encodes one history event as its list element: type, ts (ms) and
--- data, separated by newlines (docs/internals.md, "History list").
+-- EVENT_CODE: the two-letter code stored for each event type (the C
+-- decoder's table in common/src/history.c; fixed forever). A type without
+-- one is stored by its name, which decoders accept too.
+local EVENT_CODE = {
+    WorkflowStarted = 'WS',
+    WorkflowTaskCompleted = 'WT',
+    ActivityScheduled = 'AS',
+    ActivityCompleted = 'AC',
+    ActivityFailed = 'AF',
+    ActivityTimedOut = 'AO',
+    ActivityCancelRequested = 'AR',
+    ActivityCanceled = 'AX',
+    TimerStarted = 'TS',
+    TimerFired = 'TF',
+    TimerCanceled = 'TX',
+    SignalReceived = 'SR',
+    MarkerRecorded = 'MR',
+    CancelRequested = 'CR',
+    WorkflowCompleted = 'WC',
+    WorkflowFailed = 'WF',
+    WorkflowCanceled = 'WX',
+    WorkflowTerminated = 'WE',
+    WorkflowTimedOut = 'WO',
+    WorkflowContinuedAsNew = 'WN',
+}
+
+-- event encodes one history event as its list element: type code, ts (ms)
+-- and data, separated by newlines (docs/internals.md, "History list").
 local function event(etype, ts, data)
-    return etype .. '\n' .. ts .. '\n' .. data
+    return (EVENT_CODE[etype] or etype) .. '\n' .. ts .. '\n' .. data
 end
 
 -- push_event appends an encoded event: the call's events go to the

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "duro/history.h"
 #include "duro/keys.h"
 #include "harness.h"
 
@@ -117,19 +118,20 @@ static redisReply *old_history(duro_client *c, const char *id, const char *run)
     return rep;
 }
 
-/* field: the "type" or "data" of a history element ("<type>\n<ts>\n<data>"),
- * or "". */
+/* field: the "type" (its name) or "data" of a history element, or "". */
 static const char *field(const redisReply *entry, const char *name)
 {
     static char buf[1024];
-    const char *s = entry->str;
-    const char *a = strchr(s, '\n');
-    const char *b = a ? strchr(a + 1, '\n') : NULL;
-    if (!b) return "";
-    if (!strcmp(name, "type"))
-        snprintf(buf, sizeof(buf), "%.*s", (int)(a - s), s);
-    else
-        snprintf(buf, sizeof(buf), "%s", b + 1);
+    duro_event e;
+    if (duro_event_decode_reply(entry, 1, &e, NULL, 0) != 0) return "";
+    if (!strcmp(name, "type")) {
+        snprintf(buf, sizeof(buf), "%s", duro_event_name(e.type));
+    } else {
+        char *s = cJSON_PrintUnformatted(e.data);
+        snprintf(buf, sizeof(buf), "%s", s ? s : "");
+        free(s);
+    }
+    duro_event_free(&e);
     return buf;
 }
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "duro/history.h"
 #include "duro/keys.h"
 #include "duro/lua.h"
 #include "harness.h"
@@ -85,11 +86,13 @@ static const char *event_types(const char *hist)
     buf[0] = '\0';
     redisReply *rep = cmd("LRANGE", hist, "0", "-1", NULL);
     for (size_t i = 0; i < rep->elements; i++) {
-        /* an element is "<type>\n<ts>\n<data>" */
-        const char *s = rep->element[i]->str;
-        const char *nl = strchr(s, '\n');
+        duro_event e;
+        cr_assert_eq(duro_event_decode_reply(rep->element[i], (int64_t)i + 1,
+                                             &e, NULL, 0),
+                     0);
         if (buf[0]) strcat(buf, " ");
-        strncat(buf, s, nl ? (size_t)(nl - s) : strlen(s));
+        strcat(buf, duro_event_name(e.type));
+        duro_event_free(&e);
     }
     freeReplyObject(rep);
     return buf;

@@ -83,6 +83,28 @@ Test(history, decode_valid_element)
     cr_assert_null(e.data);
 }
 
+Test(history, codes_round_trip_and_names_still_decode)
+{
+    for (int t = DURO_EVENT_UNKNOWN + 1; t < DURO_EVENT_COUNT; t++) {
+        const char *code = duro_event_code((duro_event_type)t);
+        for (int u = DURO_EVENT_UNKNOWN + 1; u < t; u++)
+            cr_assert_str_neq(code, duro_event_code((duro_event_type)u),
+                              "%s twice", code);
+        duro_event e;
+        cr_assert_eq(decode(code, "1", "{}", &e), 0, "%s", code);
+        cr_assert_eq(e.type, t, "%s", code);
+        duro_event_free(&e);
+        cr_assert_eq(decode(duro_event_name((duro_event_type)t), "1", "{}", &e),
+                     0);
+        cr_assert_eq(e.type, t);
+        duro_event_free(&e);
+    }
+    cr_assert_str_eq(duro_event_code(DURO_EVENT_WORKFLOW_TASK_COMPLETED), "WT");
+    cr_assert_str_eq(duro_event_code(DURO_EVENT_ACTIVITY_SCHEDULED), "AS");
+    duro_event e;
+    cr_assert_eq(decode("ZZ", "1", "{}", &e), DURO_EPROTO);
+}
+
 Test(history, decode_data_may_hold_newlines)
 {
     duro_event e;

@@ -60,8 +60,13 @@ typedef struct {
 
 /* A history is a Redis list, one element per event: event N is element
  * N (LRANGE index N-1). An element is "<type>\n<ts>\n<data>": the event
- * type's name, the time in ms since the epoch (written by Redis) and the
- * data JSON object (docs/internals.md, "History list"). */
+ * type's two-letter code (duro_event_code) or its name, the time in ms
+ * since the epoch (written by Redis) and the data JSON object
+ * (docs/internals.md, "History list"). */
+
+/* duro_event_code: the short name stored for type t ("WT" for
+ * WorkflowTaskCompleted ...), or its name when it has none. */
+DURO_EXPORT const char *duro_event_code(duro_event_type t);
 
 /* duro_event_decode decodes element s[0..len) as event `id`. Returns 0,
  * or DURO_EPROTO with a reason in err (not three newline-separated parts,
