@@ -554,8 +554,10 @@ end
 
 -- start_run writes a new run: hash, WorkflowStarted, the first task. An
 -- extra inbound event (signal-with-start) goes in before that task is
--- enqueued, so the first task sees it.
-local function start_run(k, args, extra_type, extra_data)
+-- enqueued, so the first task sees it. fill(w), when given, writes the
+-- run's first events instead (a reset: the old run's, WorkflowStarted
+-- included). Returns the run id.
+local function start_run(k, args, extra_type, extra_data, fill)
     local id, run, wtype, queue, input, started = args[1], args[2], args[3],
                                                   args[4], args[5], args[6]
     local exec_timeout = tonumber(args[7]) or 0
@@ -563,6 +565,8 @@ local function start_run(k, args, extra_type, extra_data)
     local now = now_ms()
     local prev = redis.call('HGET', k.wf, 'token')
     redis.call('DEL', k.buf, k.pa, k.hist)
+    -- what a reset recorded describes the run it made, not this one
+    if prev then redis.call('HDEL', k.wf, 'reset_from', 'reset_reason') end
     local w = {k = k, now = now, dirty = {}, id = id, run = run, hlen = 0,
                token = prev or '0', queue = queue,
                exec_timeout = str(exec_timeout)}
@@ -576,8 +580,12 @@ local function start_run(k, args, extra_type, extra_data)
                        cancel_requested = '0', bufn = '0'}) do
         set(w, f, v)
     end
-    append(w, 'WorkflowStarted', started)
-    if extra_type then append(w, extra_type, extra_data) end
+    if fill then
+        fill(w)
+    else
+        append(w, 'WorkflowStarted', started)
+        if extra_type then append(w, extra_type, extra_data) end
+    end
     schedule_wft(w)
     redis.call('ZADD', k.idx_open, str(now), id)
     redis.call('ZREM', k.idx_closed, id)
@@ -753,28 +761,34 @@ local function command(kind)
     return kind
 end
 
+-- schedule_activity makes activity c (seq, name, input, opts, stc, hbt,
+-- stc2) pending with its first attempt queued in stream act: a scheduling
+-- command, or a reset re-creating what was pending at its point.
+local function schedule_activity(w, act, c)
+    local stc2 = tonumber(c.stc2) or 0
+    local p = c.seq .. '.'
+    local entry = redis.call('XADD', act, '*', 'id', w.id, 'run', w.run,
+                             'seq', c.seq, 'attempt', '1', 'name', c.name,
+                             'input', c.input, 'opts', c.opts,
+                             'wfqueue', w.queue)
+    redis.call('HSET', w.k.pa, p .. 'name', c.name, p .. 'queue',
+               queue_of(act), p .. 'input', c.input, p .. 'opts', c.opts,
+               p .. 'attempt', '1', p .. 'stc', c.stc, p .. 'hbt', c.hbt,
+               p .. 'sched', str(w.now), p .. 'deadline',
+               stc2 > 0 and str(w.now + stc2) or '0', p .. 'entry', entry)
+    if stc2 > 0 then
+        add_timer(w.k.timers, w.now + stc2,
+                  timer_member('s', w.run, c.seq, 0, w.queue, queue_of(act),
+                               w.id))
+    end
+end
+
 COMMANDS.activity = command{
     fields = {'seq', 'data', 'key', 'name', 'input', 'opts', 'stc', 'hbt',
               'stc2'},
     apply = function(w, c, keys)
-        local act = keys[c.key]
-        local stc2 = tonumber(c.stc2) or 0
         append(w, 'ActivityScheduled', c.data)
-        local p = c.seq .. '.'
-        local entry = redis.call('XADD', act, '*', 'id', w.id, 'run', w.run,
-                                 'seq', c.seq, 'attempt', '1', 'name', c.name,
-                                 'input', c.input, 'opts', c.opts,
-                                 'wfqueue', w.queue)
-        redis.call('HSET', w.k.pa, p .. 'name', c.name, p .. 'queue',
-                   queue_of(act), p .. 'input', c.input, p .. 'opts', c.opts,
-                   p .. 'attempt', '1', p .. 'stc', c.stc, p .. 'hbt', c.hbt,
-                   p .. 'sched', str(w.now), p .. 'deadline',
-                   stc2 > 0 and str(w.now + stc2) or '0', p .. 'entry', entry)
-        if stc2 > 0 then
-            add_timer(w.k.timers, w.now + stc2,
-                      timer_member('s', w.run, c.seq, 0, w.queue,
-                                   queue_of(act), w.id))
-        end
+        schedule_activity(w, keys[c.key], c)
     end,
 }
 
@@ -1169,6 +1183,156 @@ local function duro_terminate(k, args)
     return 'ok'
 end
 
+-- ---- Reset ---------------------------------------------------------------
+
+-- RESET_KEYS: duro_reset's keys before the activity streams (KEYS[11..]).
+local RESET_KEYS = 10
+
+-- RESET_PENDING: what a reset re-creates of the pending work at its point
+-- (ARGV after npend): kind, then that many fields.
+local RESET_PENDING = {
+    activity = {'seq', 'key', 'name', 'input', 'opts', 'stc', 'hbt', 'stc2'},
+    timer = {'seq', 'fire_in_ms'},
+}
+
+-- is_code: element item is an event of type etype (by code or name).
+local function is_code(item, etype)
+    local code = EVENT_CODE[etype]
+    return (code and string.sub(item, 1, #code + 1) == code .. '\n') or
+               string.sub(item, 1, #etype + 1) == etype .. '\n'
+end
+
+-- event_data: the data part of an encoded event.
+local function event_data(item)
+    local a = string.find(item, '\n', 1, true)
+    local b = a and string.find(item, '\n', a + 1, true)
+    return b and string.sub(item, b + 1) or '{}'
+end
+
+-- reset_pending decodes the pending list of duro_reset (checked: a bad
+-- one is refused before any write). Returns the list or nil and an error.
+local function reset_pending(args, first, n, nkeys)
+    local list, i = {}, first
+    for _ = 1, n do
+        local fields = RESET_PENDING[args[i]]
+        if not fields then return nil, 'unknown pending kind ' .. tostring(args[i]) end
+        local c = {kind = args[i]}
+        for j = 1, #fields do c[fields[j]] = args[i + j] end
+        if i + #fields > #args then return nil, 'truncated pending list' end
+        if c.kind == 'activity' then
+            c.key = tonumber(c.key)
+            if not c.key or c.key < RESET_KEYS + 1 or c.key > nkeys then
+                return nil, 'activity key index out of range'
+            end
+        end
+        list[#list + 1] = c
+        i = i + 1 + #fields
+    end
+    return list
+end
+
+-- duro_reset 10+A wf hist buf wft timers pa idx_open idx_closed hist_cur
+--     hist_src act_1..act_A  id run src_run cur_run event_id reason type
+--     queue input exec_timeout_ms wft_timeout_ms npend pending...
+-- Starts run `run` (its history is `hist`) from run src_run's history
+-- (hist_src) up to event event_id, a WorkflowTaskCompleted: events
+-- 1..event_id-1 are copied as they are, so that task runs again; the
+-- signals src_run received after that point (and, when it is the running
+-- run, those still buffered) are appended again; then the work pending at
+-- the point is re-created as the client read it from the same events
+-- (pending: `activity seq key name input opts stc hbt stc2` (key: the KEYS
+-- index of its stream), `timer seq fire_in_ms`), and the first workflow
+-- task is queued. A RUNNING run (cur_run, history hist_cur) is terminated
+-- first. The hash records reset_from "<src_run> <event_id>" and
+-- reset_reason for the new run, and reset:<src_run> = run for the old one.
+-- Returns run.
+local function duro_reset(k, args, keys)
+    local id, run, src, cur, n = args[1], args[2], args[3], args[4] or '',
+                                 tonumber(args[5])
+    local reason = args[6] or ''
+    local npend = tonumber(args[12])
+    if not (id and run and src and n and args[9] and npend) then
+        return fail('DURO_BADARG', 'duro_reset arguments')
+    end
+    local pending, bad = reset_pending(args, 13, npend, #keys)
+    if not pending then return fail('DURO_BADARG', bad) end
+    local acts, want = {}, {}
+    for i = RESET_KEYS + 1, #keys do
+        acts[#acts + 1], want[#want + 1] = keys[i], 'stream'
+    end
+    local wrong = check_types(acts, want)
+    if wrong then return wrong end
+    local status = read('hash', 'HMGET', k.wf, 'status', 'run', 'wft_timeout')
+    if not status[1] then return fail('DURO_NOT_FOUND', 'no such workflow') end
+    local w
+    if status[1] == 'RUNNING' then
+        if status[2] ~= cur then return fail('DURO_STALE', status[2]) end
+        local kc = {}
+        for name, key in pairs(k) do kc[name] = key end
+        kc.hist = k.hist_cur
+        w = load_wf(kc)
+        if not current(w, cur) then return fail('DURO_STALE', status[2]) end
+    end
+    local len = read('list', 'LLEN', k.hist_src)
+    if len == 0 then
+        return fail('DURO_NOT_FOUND', 'no history for run ' .. src)
+    end
+    local at = n >= 2 and n <= len and redis.call('LINDEX', k.hist_src, n - 1)
+    if not at or not is_code(at, 'WorkflowTaskCompleted') then
+        return fail('DURO_BADARG', 'event ' .. tostring(args[5]) ..
+                        ' is not a workflow task completion of run ' .. src)
+    end
+    -- the inbound events to carry over, read before anything is written
+    local kept = redis.call('LRANGE', k.hist_src, 0, n - 2)
+    local later = redis.call('LRANGE', k.hist_src, n - 1, -1)
+    local signals = {}
+    for _, item in ipairs(later) do
+        if is_code(item, 'SignalReceived') then
+            signals[#signals + 1] = event_data(item)
+        end
+    end
+    if w and src == cur then
+        for _, item in ipairs(read('list', 'LRANGE', k.buf, 0, -1)) do
+            if is_code(item, 'SignalReceived') then
+                signals[#signals + 1] = event_data(item)
+            end
+        end
+    end
+    if w then
+        terminate_run(w, '{"reason":' .. json_str(reason) .. ',"resetRunId":' ..
+                          json_str(run) .. '}',
+                      'reset to run ' .. run .. ': ' .. reason)
+        flush(w)
+    end
+    local wft_timeout = args[11] ~= '0' and args[11] or status[3] or '10000'
+    local start = {id, run, args[7], args[8], args[9], '', args[10],
+                   wft_timeout}
+    start_run(k, start, nil, nil, function(nw)
+        local canceled = false
+        for _, item in ipairs(kept) do
+            push_event(nw, item)
+            canceled = canceled or is_code(item, 'CancelRequested')
+        end
+        for _, data in ipairs(signals) do
+            append(nw, 'SignalReceived', data)
+        end
+        if canceled then set(nw, 'cancel_requested', '1') end
+        for _, c in ipairs(pending) do
+            if c.kind == 'activity' then
+                schedule_activity(nw, keys[c.key], c)
+            else
+                add_timer(nw.k.timers,
+                          nw.now + math.max(0, tonumber(c.fire_in_ms) or 0),
+                          timer_member('t', run, c.seq, 0, nw.queue, '-', id))
+            end
+        end
+        set(nw, 'reset_from', src .. ' ' .. str(n))
+        set(nw, 'reset_reason', reason)
+        set(nw, 'reset:' .. src, run)
+    end)
+    return run
+end
+
 redis.register_function{function_name = 'duro_version',
                         callback = duro_version,
                         flags = {'no-writes'}}
@@ -1216,3 +1380,8 @@ redis.register_function('duro_signal_with_start',
     keys = 8, check = {'buf', 'wft', 'timers', 'idx_open', 'idx_closed'},
     extra = {'hist_cur'}}))
 redis.register_function('duro_cancel', txn(duro_cancel, DELIVER))
+-- buf, pa and the new run's history: read first or only deleted before
+-- they are written; hist_cur read by load_wf, hist_src by LLEN
+redis.register_function('duro_reset', txn(duro_reset, {
+    keys = 8, check = {'wft', 'timers', 'idx_open', 'idx_closed'},
+    extra = {'hist_cur', 'hist_src'}}))
