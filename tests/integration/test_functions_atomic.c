@@ -457,6 +457,45 @@ Test(functions_atomic, start_and_signal_with_start)
     duro_test_finish(&h);
 }
 
+/* duro_reset of the running run to its first task, re-creating its
+ * pending activity and timer: every key is checked before the first
+ * write, but the new run's history and the pending activities (only
+ * deleted before they are written). */
+Test(functions_atomic, reset)
+{
+    run_state s;
+    state_init(&s, "rs");
+    duro_argv pend;
+    duro_argv_init(&pend);
+    const char *items[] = {"activity", "1", "11", "echo",  "null", "{}",
+                           "1000",     "0", "0",  "timer", "1",    "0"};
+    for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++)
+        duro_argv_push(&pend, items[i]);
+    const char *acts[] = {s.k.act};
+    duro_fcall_reset_args ra = {.id = s.id,
+                                .run = s.new_run,
+                                .src_run = s.run,
+                                .cur_run = s.run,
+                                .hist_cur = s.k.hist,
+                                .hist_src = s.k.hist,
+                                .event_id = 2,
+                                .reason = "r",
+                                .type = "t",
+                                .queue = s.id,
+                                .input = "null",
+                                .npend = 2,
+                                .pending = &pend,
+                                .nacts = 1,
+                                .acts = acts};
+    fn_call f = {0};
+    duro_fcall_reset(&f.a, fn_keys(&f, &s.nk, true), &ra);
+    const char *const unused[] = {s.nk.hist, s.k.pa, NULL};
+    tamper_each_key(&s, &f, s.new_run, unused);
+    fn_free(&f);
+    duro_argv_free(&pend);
+    duro_test_finish(&h);
+}
+
 Test(functions_atomic, workflow_task_calls)
 {
     run_state s;
