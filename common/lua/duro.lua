@@ -106,6 +106,23 @@ local function ack(stream, entry)
     end
 end
 
+-- ack_first is ack as a call's first write: a key of another type fails
+-- the XACK before anything is written and answers DURO_WRONGTYPE, as a
+-- TYPE check would, so the stream needs no TYPE of its own. Returns
+-- whether it acked (an empty entry writes nothing and checks nothing).
+local function ack_first(stream, entry)
+    if not entry or entry == '' then return false end
+    local r = redis.pcall('XACK', stream, GROUP, entry)
+    if type(r) == 'table' and r.err then
+        if string.find(r.err, 'WRONGTYPE', 1, true) then
+            wrongtype(stream, 'stream')
+        end
+        error(r)
+    end
+    redis.call('XDEL', stream, entry)
+    return true
+end
+
 -- ---- Workflow context ----------------------------------------------------
 
 local WF_FIELDS = {'run', 'status', 'hlen', 'token', 'wft', 'wft_entry',
@@ -786,6 +803,10 @@ end
 COMMANDS.activity = command{
     fields = {'seq', 'data', 'key', 'name', 'input', 'opts', 'stc', 'hbt',
               'stc2'},
+    -- stc2 (field 9) > 0 adds an s timer
+    touches = function(args, i)
+        return (tonumber(args[i + 9]) or 0) > 0 and {'pa', 'timers'} or {'pa'}
+    end,
     apply = function(w, c, keys)
         append(w, 'ActivityScheduled', c.data)
         schedule_activity(w, keys[c.key], c)
@@ -793,7 +814,7 @@ COMMANDS.activity = command{
 }
 
 COMMANDS.timer = command{
-    fields = {'seq', 'data', 'fire_in_ms'},
+    fields = {'seq', 'data', 'fire_in_ms'}, touches = {'timers'},
     apply = function(w, c)
         append(w, 'TimerStarted', c.data)
         add_timer(w.k.timers, w.now + (tonumber(c.fire_in_ms) or 0),
@@ -802,7 +823,7 @@ COMMANDS.timer = command{
 }
 
 COMMANDS.cancel_timer = command{
-    fields = {'seq', 'data'},
+    fields = {'seq', 'data'}, touches = {'timers'},
     apply = function(w, c)
         append(w, 'TimerCanceled', c.data)
         redis.call('ZREM', w.k.timers,
@@ -816,7 +837,7 @@ COMMANDS.marker = command{
 }
 
 COMMANDS.cancel_activity = command{
-    fields = {'seq', 'data', 'key'},
+    fields = {'seq', 'data', 'key'}, touches = {'pa', 'timers'},
     apply = function(w, c, keys)
         append(w, 'ActivityCancelRequested', c.data)
         abandon_activity(w, keys[c.key], c.seq)
@@ -827,6 +848,10 @@ COMMANDS.cancel_activity = command{
 local function closing(etype, status, field, value_field)
     return command{
         fields = {'data', value_field}, closes = true,
+        -- close removes the x timer (buf and pa it only deletes)
+        touches = function(_, _, w)
+            return w.exec_timeout ~= '0' and {'timers'} or {}
+        end,
         apply = function(w, c)
             append(w, etype, c.data)
             close(w, status, field, c[value_field])
@@ -856,6 +881,32 @@ local function check_commands(args, first, ncmd, minkey, nkeys)
         if i - 1 > #args then return 'truncated command list' end
     end
     return nil, closes
+end
+
+-- command_keys adds to need the keys of the call (names of k) that the
+-- commands write past their first write and that no read checks before:
+-- each kind's `touches` (a list, or a function of its args and w).
+local function command_keys(w, args, first, ncmd, need)
+    local i = first
+    for _ = 1, ncmd do
+        local kind = COMMANDS[args[i]]
+        local t = kind.touches or {}
+        if type(t) == 'function' then t = t(args, i, w) end
+        for j = 1, #t do need[t[j]] = true end
+        i = i + 1 + kind.arity
+    end
+    return need
+end
+
+-- check_needed TYPE-checks the keys named in need (names of k): a call's
+-- keys that it writes after its first write, found before that write.
+local function check_needed(k, need)
+    local keys, types = {}, {}
+    for name in pairs(need) do
+        keys[#keys + 1], types[#types + 1] = k[name], KEY_TYPE[name]
+    end
+    if #keys == 0 then return nil end
+    return check_types(keys, types)
 end
 
 -- apply_commands writes each command's event and effect (checked before
@@ -895,15 +946,23 @@ local function duro_wft_complete(k, args, keys)
     end
     local w = load_wf(k)
     if not current(w, run) or w.token ~= token or w.wft ~= '1' then
-        ack(k.wft, entry)
+        ack_first(k.wft, entry)
         return fail('DURO_STALE', 'workflow task token no longer current')
     end
     local bad, closes = check_commands(args, 6, ncmd, WFT_COMPLETE_KEYS + 1,
                                        #keys)
     if bad then return fail('DURO_BADARG', bad) end
-    local wrong = closes and check_close(k)
+    -- the keys written after the first write (the ack, which checks wft):
+    -- what the commands touch, the buffer when it holds events (and wft,
+    -- for the task they make, when there was no entry to ack)
+    local need = command_keys(w, args, 6, ncmd, {})
+    if w.bufn ~= '0' then
+        need.buf = true
+        if entry == '' then need.wft = true end
+    end
+    local wrong = (closes and check_close(k)) or check_needed(k, need)
     if wrong then return wrong end
-    ack(k.wft, entry)
+    ack_first(k.wft, entry)
     local last = commit_task(w, keys, args, 6, ncmd, wtc)
     if w.status == 'RUNNING' then
         set(w, 'wft', '0')
@@ -970,6 +1029,7 @@ local function duro_act_complete(k, args, keys)
     -- an eager commit that closes the run writes the indexes: checked
     -- before the ack, the call's first write
     local eager = false
+    local need = {}
     if st and outcome == 'completed' then
         local expected, ncmd = tonumber(args[9]), tonumber(args[11])
         if expected and ncmd and w.wft == '0' and w.hlen == expected then
@@ -978,9 +1038,24 @@ local function duro_act_complete(k, args, keys)
             local wrong = not bad and closes and check_close(k)
             if wrong then return wrong end
             eager = not bad
+            if eager then command_keys(w, args, 12, ncmd, need) end
         end
     end
-    ack(act, entry)
+    -- the keys written after the first write (the ack, which checks act;
+    -- pa was read by pa_state): the s timer, and the buffer or the task
+    -- stream that delivering the outcome writes; a failure may retry
+    -- (timers, act) or resolve
+    if st then
+        if st.deadline and st.deadline ~= '0' then need.timers = true end
+        if outcome == 'failed' then
+            need.timers, need.buf, need.wft, need.act = true, true, true, true
+        elseif not eager then
+            if w.wft == '1' then need.buf = true else need.wft = true end
+        end
+    end
+    local wrong = check_needed(k, need)
+    if wrong then return wrong end
+    ack_first(act, entry)
     if not st then
         return fail('DURO_STALE', 'activity attempt no longer current')
     end
@@ -1353,15 +1428,16 @@ local ACT_ATTEMPT = {keys = 9, unused = {'idx_open', 'idx_closed'},
                      check = {'buf', 'wft', 'timers', 'pa', 'act'}}
 
 redis.register_function('duro_start', txn(duro_start, START))
+-- buf, timers, pa: checked by the body when the call writes them
+-- (check_needed); wft by its ack, the first write
 redis.register_function('duro_wft_complete', txn(duro_wft_complete, {
-    keys = WFT_COMPLETE_KEYS, check = {'buf', 'wft', 'timers', 'pa'},
-    rest = S}))
+    keys = WFT_COMPLETE_KEYS, rest = S}))
 redis.register_function('duro_wft_fail', txn(duro_wft_fail, {
     keys = 5, check = {'buf', 'wft', 'timers'}}))
--- pa: read (pa_state) before the first write
+-- pa: read (pa_state) before the first write; act: its ack, the first
+-- write; buf, wft, timers: checked by the body when the call writes them
 redis.register_function('duro_act_complete', txn(duro_act_complete, {
-    keys = ACT_COMPLETE_KEYS, check = {'buf', 'wft', 'timers', 'act'},
-    rest = S}))
+    keys = ACT_COMPLETE_KEYS, rest = S}))
 redis.register_function('duro_act_heartbeat', txn(duro_act_heartbeat, {
     keys = 6, unused = {'hist', 'buf', 'wft', 'timers'}, check = {'pa'}}))
 redis.register_function('duro_act_release', txn(duro_act_release, ACT_ATTEMPT))

@@ -518,7 +518,23 @@ Test(functions_atomic, workflow_task_calls)
                             fn_commit(&f, 2, "timer", "2", "{\"seq\":2}",
                                       "60000", "complete", "{\"result\":1}",
                                       "1", NULL));
-    tamper_each_key(&s, &f, NULL, NULL);
+    /* the buffer is empty and the pending activities only deleted: a
+     * commit checks only what it writes */
+    const char *const unused_done[] = {s.k.buf, s.k.pa, NULL};
+    tamper_each_key(&s, &f, NULL, unused_done);
+
+    /* a signal buffered while the task is out: the commit appends it, so
+     * the buffer is checked; a marker touches neither timers nor pending
+     * activities, and the run stays open (the indexes are not written) */
+    state_init(&s, "wft-buf");
+    cr_assert_eq(duro_client_signal(s.c, s.id, "poke", NULL, NULL), 0, "%s",
+                 duro_client_errstr(s.c));
+    t = (duro_fcall_task){.run = s.run, .token = s.token, .entry = s.wft_entry};
+    duro_fcall_wft_complete(&f.a, fn_keys(&f, &s.k, true), &t,
+                            fn_commit(&f, 1, "marker", "{}", NULL));
+    const char *const unused_buf[] = {s.k.timers, s.k.pa, s.k.idx_open,
+                                      s.k.idx_closed, NULL};
+    tamper_each_key(&s, &f, NULL, unused_buf);
     fn_free(&f);
     duro_test_finish(&h);
 }
@@ -550,7 +566,11 @@ Test(functions_atomic, activity_calls)
         .run = s.run, .seq = "1", .attempt = 1, .entry = s.act_entry};
     duro_fcall_act_result res = {.data = "{\"seq\":1}", .retry_delay_ms = -1};
     duro_fcall_act_complete(&f.a, fn_keys(&f, &s.k, true), &at, &res, 0, NULL);
-    tamper_each_key(&s, &f, "resolved", unused_idx);
+    /* a workflow task is outstanding: the outcome goes to the buffer, the
+     * task stream is not written */
+    const char *const unused_done[] = {s.k.idx_open, s.k.idx_closed, s.k.wft,
+                                       NULL};
+    tamper_each_key(&s, &f, "resolved", unused_done);
 
     /* an eager workflow task that closes the run writes the indexes too */
     state_init2(&s, "act-eager", false);
@@ -560,7 +580,9 @@ Test(functions_atomic, activity_calls)
     duro_fcall_act_complete(
         &f.a, fn_keys(&f, &s.k, true), &at, &res, strtoll(hlen->str, NULL, 10),
         fn_commit(&f, 1, "complete", "{\"result\":1}", "1", NULL));
-    tamper_each_key(&s, &f, "eager", NULL);
+    /* no task is queued and the empty buffer is only deleted */
+    const char *const unused_eager[] = {s.k.buf, s.k.wft, NULL};
+    tamper_each_key(&s, &f, "eager", unused_eager);
     freeReplyObject(hlen);
     fn_free(&f);
     duro_test_finish(&h);
@@ -628,7 +650,7 @@ Test(functions_atomic, a_history_with_events_past_its_length_is_refused)
     size_t lens[] = {7, strlen(s.k.hist), 1, good->len};
     freeReplyObject(redisCommandArgv(s.r, 4, argv, lens));
     freeReplyObject(good);
-    const char *const unused[] = {s.k.idx_open, s.k.idx_closed, NULL};
+    const char *const unused[] = {s.k.idx_open, s.k.idx_closed, s.k.wft, NULL};
     tamper_each_key(&s, &f, "resolved", unused);
     fn_free(&f);
     duro_test_finish(&h);
