@@ -42,6 +42,48 @@ static int add_chunk(duro_client *c, const redisReply *r, int64_t from,
     return (int)r->elements;
 }
 
+/* lrange: LRANGE k->hist start stop, the reply or NULL with *rc set. */
+static redisReply *lrange(duro_client *c, const duro_wf_keys *k,
+                          long long start, long long stop, int *rc)
+{
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "LRANGE");
+    duro_argv_push(&a, k->hist);
+    duro_argv_pushll(&a, start);
+    duro_argv_pushll(&a, stop);
+    redisReply *r = duro__call(c, &a, true, rc);
+    duro_argv_free(&a);
+    return r;
+}
+
+redisReply *duro__history_range(duro_client *c, const duro_wf_keys *k,
+                                long long start, long long stop, int *rc)
+{
+    redisReply *r = lrange(c, k, start, stop, rc);
+    if (r && r->type == REDIS_REPLY_ERROR &&
+        duro_redis_error_code(r->str) == DURO_EPROTO) {
+        /* WRONGTYPE: a history in the stream format of library 10 and
+         * older; converted in place, then read again */
+        freeReplyObject(r);
+        duro_argv a;
+        duro_fcall_history_upgrade(&a, k);
+        r = duro__call(c, &a, true, rc);
+        duro_argv_free(&a);
+        if (r && r->type != REDIS_REPLY_ERROR) {
+            freeReplyObject(r);
+            r = lrange(c, k, start, stop, rc);
+        }
+    }
+    if (r && r->type == REDIS_REPLY_ERROR) {
+        *rc = duro__fail(c, duro_redis_error_code(r->str), "redis: %.400s",
+                         r->str);
+        freeReplyObject(r);
+        return NULL;
+    }
+    return r;
+}
+
 /* LRANGE h:<id>:<run> <from-1> <from+998>, until a short chunk (event N
  * is element N-1) */
 int duro_client_history(duro_client *c, const char *workflow_id,
@@ -66,14 +108,8 @@ int duro_client_history(duro_client *c, const char *workflow_id,
     cJSON *arr = cJSON_CreateArray();
     int64_t from = 1;
     for (;;) {
-        duro_argv a;
-        duro_argv_init(&a);
-        duro_argv_push(&a, "LRANGE");
-        duro_argv_push(&a, k.hist);
-        duro_argv_pushll(&a, from - 1);
-        duro_argv_pushll(&a, from - 1 + HISTORY_CHUNK - 1);
-        redisReply *r = duro__call(c, &a, false, &rc);
-        duro_argv_free(&a);
+        redisReply *r = duro__history_range(c, &k, from - 1,
+                                            from - 1 + HISTORY_CHUNK - 1, &rc);
         if (!r) break;
         rc = add_chunk(c, r, from, arr);
         freeReplyObject(r);

@@ -59,17 +59,10 @@ static void rs_free(rs *r)
 }
 
 /* load_events reads run's whole history (LRANGE 0 -1) and decodes it. */
-static int load_events(rs *r, const char *hist, const char *run)
+static int load_events(rs *r, const duro_wf_keys *k, const char *run)
 {
-    duro_argv a;
-    duro_argv_init(&a);
-    duro_argv_push(&a, "LRANGE");
-    duro_argv_push(&a, hist);
-    duro_argv_push(&a, "0");
-    duro_argv_push(&a, "-1");
     int rc;
-    redisReply *rep = duro__call(r->c, &a, false, &rc);
-    duro_argv_free(&a);
+    redisReply *rep = duro__history_range(r->c, k, 0, -1, &rc);
     if (!rep) return rc;
     rc = 0;
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements == 0) {
@@ -254,7 +247,7 @@ static int reset_once(duro_client *c, const duro_reset_opts *o,
     duro_wf_keys_init(&ks, c->partitions, o->workflow_id, src);
     rs r = {.c = c, .o = o};
     duro_argv_init(&r.pending);
-    rc = load_events(&r, ks.hist, src);
+    rc = load_events(&r, &ks, src);
     if (rc == 0) rc = pick_point(&r, src);
     if (rc == 0 && r.ev[0].type != DURO_EVENT_WORKFLOW_STARTED)
         rc = duro__fail(c, DURO_EPROTO,

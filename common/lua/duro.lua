@@ -123,6 +123,81 @@ local function ack_first(stream, entry)
     return true
 end
 
+-- ---- History encoding ----------------------------------------------------
+
+-- EVENT_CODE: the two-letter code stored for each event type (the C
+-- decoder's table in common/src/history.c; fixed forever). A type without
+-- one is stored by its name, which decoders accept too.
+local EVENT_CODE = {
+    WorkflowStarted = 'WS',
+    WorkflowTaskCompleted = 'WT',
+    ActivityScheduled = 'AS',
+    ActivityCompleted = 'AC',
+    ActivityFailed = 'AF',
+    ActivityTimedOut = 'AO',
+    ActivityCancelRequested = 'AR',
+    ActivityCanceled = 'AX',
+    TimerStarted = 'TS',
+    TimerFired = 'TF',
+    TimerCanceled = 'TX',
+    SignalReceived = 'SR',
+    MarkerRecorded = 'MR',
+    CancelRequested = 'CR',
+    WorkflowCompleted = 'WC',
+    WorkflowFailed = 'WF',
+    WorkflowCanceled = 'WX',
+    WorkflowTerminated = 'WE',
+    WorkflowTimedOut = 'WO',
+    WorkflowContinuedAsNew = 'WN',
+}
+
+-- event encodes one history event as its list element: type code, ts (ms)
+-- and data, separated by newlines (docs/internals.md, "History list").
+local function event(etype, ts, data)
+    return (EVENT_CODE[etype] or etype) .. '\n' .. ts .. '\n' .. data
+end
+
+-- HISTORY_PUSH: events per RPUSH when a call appends many (unpack's
+-- limit on arguments is about 8000).
+local HISTORY_PUSH = 1000
+
+-- upgrade_history turns a history written by library 10 or older (a
+-- stream: entry N-0 is event N, fields type, ts, data) into the list this
+-- library reads, in place, with the same event ids. Returns the number of
+-- events, or nil when key is not a stream (a list, or absent).
+local function upgrade_history(key)
+    if redis.call('TYPE', key)['ok'] ~= 'stream' then return nil end
+    local entries = redis.call('XRANGE', key, '-', '+')
+    local items = {}
+    for i, e in ipairs(entries) do
+        if e[1] ~= str(i) .. '-0' then
+            error({err = 'DURO_CORRUPT ' .. key .. ' has event ' .. e[1] ..
+                       ' where event ' .. str(i) .. ' belongs'})
+        end
+        local f = {}
+        for j = 1, #e[2] - 1, 2 do f[e[2][j]] = e[2][j + 1] end
+        items[i] = event(f.type or '', f.ts or '0', f.data or '{}')
+    end
+    redis.call('DEL', key)
+    for i = 1, #items, HISTORY_PUSH do
+        redis.call('RPUSH', key,
+                   unpack(items, i, math.min(i + HISTORY_PUSH - 1, #items)))
+    end
+    return #items
+end
+
+-- history_len: LLEN of a run's history, upgrading one in the old format
+-- first; a key of another type raises DURO_WRONGTYPE.
+local function history_len(key)
+    local n = redis.pcall('LLEN', key)
+    if type(n) == 'table' and n.err then
+        if not string.find(n.err, 'WRONGTYPE', 1, true) then error(n) end
+        if not upgrade_history(key) then wrongtype(key, 'list') end
+        n = redis.call('LLEN', key)
+    end
+    return n
+end
+
 -- ---- Workflow context ----------------------------------------------------
 
 local WF_FIELDS = {'run', 'status', 'hlen', 'token', 'wft', 'wft_entry',
@@ -149,7 +224,7 @@ local function load_wf(k, now)
     -- appended now the wrong ids, so refuse the call before its first
     -- write (LLEN is O(1) and checks the type too)
     if k.hist and string.sub(k.hist, -(#w.run + 1)) == ':' .. w.run then
-        local n = read('list', 'LLEN', k.hist)
+        local n = history_len(k.hist)
         if n ~= w.hlen then
             error({err = 'DURO_CORRUPT ' .. k.hist .. ' has ' .. str(n) ..
                        ' events, not its length ' .. str(w.hlen)})
@@ -165,10 +240,6 @@ local function set(w, field, value)
     w[field] = value
     w.dirty[field] = value
 end
-
--- HISTORY_PUSH: events per RPUSH when a call appends many (unpack's
--- limit on arguments is about 8000).
-local HISTORY_PUSH = 1000
 
 -- flush_history appends the events of the call (append) in one RPUSH.
 local function flush_history(w)
@@ -323,38 +394,6 @@ local function current(w, run)
         return false
     end
     return true
-end
-
--- EVENT_CODE: the two-letter code stored for each event type (the C
--- decoder's table in common/src/history.c; fixed forever). A type without
--- one is stored by its name, which decoders accept too.
-local EVENT_CODE = {
-    WorkflowStarted = 'WS',
-    WorkflowTaskCompleted = 'WT',
-    ActivityScheduled = 'AS',
-    ActivityCompleted = 'AC',
-    ActivityFailed = 'AF',
-    ActivityTimedOut = 'AO',
-    ActivityCancelRequested = 'AR',
-    ActivityCanceled = 'AX',
-    TimerStarted = 'TS',
-    TimerFired = 'TF',
-    TimerCanceled = 'TX',
-    SignalReceived = 'SR',
-    MarkerRecorded = 'MR',
-    CancelRequested = 'CR',
-    WorkflowCompleted = 'WC',
-    WorkflowFailed = 'WF',
-    WorkflowCanceled = 'WX',
-    WorkflowTerminated = 'WE',
-    WorkflowTimedOut = 'WO',
-    WorkflowContinuedAsNew = 'WN',
-}
-
--- event encodes one history event as its list element: type code, ts (ms)
--- and data, separated by newlines (docs/internals.md, "History list").
-local function event(etype, ts, data)
-    return (EVENT_CODE[etype] or etype) .. '\n' .. ts .. '\n' .. data
 end
 
 -- push_event appends an encoded event: the call's events go to the
@@ -1348,7 +1387,7 @@ local function duro_reset(k, args, keys)
         w = load_wf(kc)
         if not current(w, cur) then return fail('DURO_STALE', status[2]) end
     end
-    local len = read('list', 'LLEN', k.hist_src)
+    local len = history_len(k.hist_src)
     if len == 0 then
         return fail('DURO_NOT_FOUND', 'no history for run ' .. src)
     end
@@ -1408,6 +1447,18 @@ local function duro_reset(k, args, keys)
     return run
 end
 
+-- duro_history_upgrade 2 wf hist  (wf unused)
+-- Turns a history written by library 10 or older (a stream) into a list,
+-- in place (upgrade_history): readers that meet one (WRONGTYPE on LRANGE)
+-- call this and read again. Returns the number of events converted, 0
+-- when the history is a list already (or absent).
+local function duro_history_upgrade(k)
+    local n = upgrade_history(k.hist)
+    if n then return n end
+    history_len(k.hist) -- a key of another type: DURO_WRONGTYPE
+    return 0
+end
+
 redis.register_function{function_name = 'duro_version',
                         callback = duro_version,
                         flags = {'no-writes'}}
@@ -1458,6 +1509,8 @@ redis.register_function('duro_signal_with_start',
 redis.register_function('duro_cancel', txn(duro_cancel, DELIVER))
 -- buf, pa and the new run's history: read first or only deleted before
 -- they are written; hist_cur read by load_wf, hist_src by LLEN
+redis.register_function('duro_history_upgrade', txn(duro_history_upgrade, {
+    keys = 2, unused = {'wf'}}))
 redis.register_function('duro_reset', txn(duro_reset, {
     keys = 8, check = {'wft', 'timers', 'idx_open', 'idx_closed'},
     extra = {'hist_cur', 'hist_src'}}))

@@ -183,6 +183,13 @@ void duro_fcall_reset(duro_argv *a, const duro_wf_keys *k,
         duro_argv_pushn(a, r->pending->argv[i], r->pending->lens[i]);
 }
 
+/* FCALL duro_history_upgrade 2 wf hist  (wf unused) */
+void duro_fcall_history_upgrade(duro_argv *a, const duro_wf_keys *k)
+{
+    begin(a, "duro_history_upgrade", k, DURO_FCALL_HISTORY_UPGRADE_KEYS,
+          BIT(K_WF), 0, NULL);
+}
+
 /* ---- Workflow tasks (worker, scheduler) ---- */
 
 static void push_task(duro_argv *a, const duro_fcall_task *t)

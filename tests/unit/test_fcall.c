@@ -400,3 +400,12 @@ Test(fcall, reset)
     duro_argv_free(&pend);
     cr_assert_eq(DURO_FCALL_RESET_ACT_BASE, 11);
 }
+
+Test(fcall, history_upgrade)
+{
+    duro_wf_keys k = keys_full();
+    duro_argv a;
+    duro_fcall_history_upgrade(&a, &k);
+    check_args(&a, check_keys(&a, "duro_history_upgrade", 0, NULL), NULL, 0);
+    duro_argv_free(&a);
+}

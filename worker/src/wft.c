@@ -288,10 +288,17 @@ static void on_history(duro_aredis *r, redisReply *reply, void *arg)
     wft_task *t = arg;
     duro_worker *w = t->w;
     if (retry_transient(t, reply)) return;
+    if (reply && reply->type == REDIS_REPLY_ERROR) {
+        /* reported as a failed task (describe shows it); duro_wft_fail
+         * also converts a history of library 10 and older, a stream, so
+         * the task's next attempt reads it */
+        char msg[512];
+        snprintf(msg, sizeof(msg), "history read failed: %.400s", reply->str);
+        fail_task(t, DURO_EPROTO, msg);
+        return;
+    }
     if (!reply || reply->type != REDIS_REPLY_ARRAY) {
-        if (reply)
-            duro_warn("HISTORY-READ wf=%s err=%s", t->id,
-                      reply->type == REDIS_REPLY_ERROR ? reply->str : "?");
+        duro_warn("HISTORY-READ wf=%s err=?", t->id);
         task_done(t, false);
         return;
     }

@@ -39,6 +39,7 @@
 #define DURO_FCALL_ACT_TIMEOUT_KEYS 9
 #define DURO_FCALL_TIMER_FIRE_KEYS 9
 #define DURO_FCALL_RESET_KEYS 8 /* + hist_cur hist_src act_1..act_A */
+#define DURO_FCALL_HISTORY_UPGRADE_KEYS 2
 
 /* The KEYS index (1-based, as the commands' actkey_index counts) of the
  * first activity stream a commit's commands name. */
@@ -124,6 +125,11 @@ typedef struct {
     int nacts;
     const char *const *acts;
 } duro_fcall_reset_args;
+
+/* duro_fcall_history_upgrade: duro_history_upgrade of k.hist (a history
+ * in the stream format of library 10 and older becomes a list). */
+DURO_EXPORT void duro_fcall_history_upgrade(duro_argv *a,
+                                            const duro_wf_keys *k);
 
 /* duro_fcall_reset: duro_reset. */
 DURO_EXPORT void duro_fcall_reset(duro_argv *a, const duro_wf_keys *k,
