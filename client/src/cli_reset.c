@@ -13,7 +13,8 @@ const cli_opt cli_reset_opts[] = {
     {"event-id", 0, "N",
      "reset to this WorkflowTaskCompleted event (that task runs again)", false},
     {"type", 0, "POINT", "FirstWorkflowTask or LastWorkflowTask", false},
-    {"reason", 0, "TEXT", "why, recorded in both runs", true},
+    {"reason", 0, "TEXT",
+     "why: describe shows it; a running run is terminated with it", true},
     {0},
 };
 
