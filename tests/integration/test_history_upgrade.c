@@ -98,6 +98,16 @@ Test(history_upgrade, an_old_running_run_completes_and_an_old_closed_one_reads)
     cJSON_Delete(before);
     cJSON_Delete(after);
     cr_assert_str_eq(key_type(r, k.hist), "list");
+
+    /* a query replays an old closed history: the worker converts it */
+    to_stream(r, k.hist);
+    char *answer = NULL;
+    cr_assert_eq(duro_client_query(c, "up-1", "nope", NULL, 10000, &answer),
+                 DURO_EINVAL, "%s", duro_client_errstr(c));
+    cr_assert(strstr(duro_client_errstr(c), "unknown query"), "%s",
+              duro_client_errstr(c));
+    free(answer);
+    cr_assert_str_eq(key_type(r, k.hist), "list");
     redisFree(r);
     duro_client_free(c);
     duro_test_finish(&h);
