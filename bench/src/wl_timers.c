@@ -54,7 +54,7 @@ static int lateness_read(bench *b, bench_track *t, double *late,
             snprintf(id, sizeof(id), "%s%d", t->prefix, i);
             duro_wf_keys k;
             duro_wf_keys_init(&k, b->partitions, id, t->run[i]);
-            redisAppendCommand(b->rc, "XRANGE %s - +", k.hist);
+            redisAppendCommand(b->rc, "LRANGE %s 0 -1", k.hist);
         }
         for (int i = from; i < from + m; i++) {
             void *v = NULL;
@@ -65,7 +65,8 @@ static int lateness_read(bench *b, bench_track *t, double *late,
                  e++) {
                 duro_event ev;
                 char err[128];
-                if (duro_event_decode(r->element[e], &ev, err, sizeof(err)))
+                if (duro_event_decode_reply(r->element[e], (int64_t)e + 1, &ev,
+                                            err, sizeof(err)))
                     continue;
                 if (ev.type == DURO_EVENT_TIMER_STARTED) {
                     const cJSON *d = cJSON_GetObjectItem(ev.data, "durationMs");

@@ -183,7 +183,7 @@ int bench_wait_all(bench *b, bench_track *t, int64_t timeout_ms,
 static const char *lua_cmds[] = {
     "hset",    "zrem",  "hmget",  "hincrby", "xadd",      "zadd", "del",
     "publish", "hget",  "hdel",   "zscore",  "zrange",    "xdel", "xack",
-    "time",    "rpush", "lrange", "type",    "xrevrange", NULL};
+    "time",    "rpush", "lrange", "type",    "xrevrange", "llen", NULL};
 
 /* client_calls: calls of commands no Function issues (FCALL, XREADGROUP,
  * ...) between two INFO snapshots: a lower bound of the round trips

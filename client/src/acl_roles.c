@@ -40,6 +40,8 @@ const duro__acl_grant duro__acl_commands[] = {
     {"hdel", FN},
     {"hmget", FN},
     {"hset", FN},
+    {"lindex", FN}, /* a reset checks its point */
+    {"llen", FN},   /* a history's length */
     {"lrange", FN},
     {"publish", FN}, /* duro:wake, duro:closed:{pN} */
     {"rpush", FN},   /* the buffer; a worker's query answer */
@@ -82,14 +84,24 @@ const duro__acl_grant duro__acl_commands[] = {
 /* ---- Functions (FCALL first argument) ---- */
 
 const duro__acl_grant duro__acl_functions[] = {
-    {"duro_version", ALL},    {"duro_start", C},
-    {"duro_signal", C},       {"duro_signal_with_start", C},
-    {"duro_cancel", C},       {"duro_terminate", C},
-    {"duro_wft_complete", W}, {"duro_wft_fail", W},
-    {"duro_act_complete", W}, {"duro_act_heartbeat", W},
-    {"duro_act_release", W},  {"duro_sticky_release", W},
-    {"duro_wft_timeout", S},  {"duro_act_timeout", S},
-    {"duro_timer_fire", S},   {NULL, 0},
+    {"duro_version", ALL},
+    {"duro_start", C},
+    {"duro_signal", C},
+    {"duro_signal_with_start", C},
+    {"duro_cancel", C},
+    {"duro_terminate", C},
+    {"duro_wft_complete", W},
+    {"duro_wft_fail", W},
+    {"duro_act_complete", W},
+    {"duro_act_heartbeat", W},
+    {"duro_act_release", W},
+    {"duro_sticky_release", W},
+    {"duro_history_upgrade", W | C}, /* an old (stream) history met */
+    {"duro_reset", C},
+    {"duro_wft_timeout", S},
+    {"duro_act_timeout", S},
+    {"duro_timer_fire", S},
+    {NULL, 0},
 };
 
 /* ---- Roles ---- */

@@ -72,6 +72,11 @@ int cli_signal_with_start(cli_ctx *ctx);
 int cli_cancel(cli_ctx *ctx);
 int cli_query(cli_ctx *ctx);
 
+/* ---- Reset (cli_reset.c) ---- */
+
+extern const cli_opt cli_reset_opts[];
+int cli_reset(cli_ctx *ctx);
+
 /* ---- Waiting for a result (cli_wait.c) ---- */
 
 /* cli_wait_result is duro_client_result; with timeout_ms 0 (wait forever)

@@ -359,6 +359,8 @@ static const cli_cmd COMMANDS[] = {
      cli_cancel},
     {"terminate", "Close a running workflow at once as TERMINATED",
      TERMINATE_OPTS, cmd_terminate},
+    {"reset", "Start a new run from a workflow task of a run (re-run it)",
+     cli_reset_opts, cli_reset},
     {0},
 };
 

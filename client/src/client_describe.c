@@ -119,6 +119,36 @@ static cJSON *workflow_task(const redisReply *h)
     return o;
 }
 
+/* add_reset_links adds "resetFrom" {"runId","eventId","reason"} when the
+ * run was made by a reset (hash field reset_from "<run> <event>"), and
+ * "resetRuns" [{"runId","resetRunId"}] for each run of the id that was
+ * reset (fields "reset:<run>"). */
+static void add_reset_links(cJSON *o, const redisReply *h)
+{
+    const char *from = hstr(h, "reset_from");
+    const char *sp = from ? strchr(from, ' ') : NULL;
+    if (sp) {
+        char run[DURO_UUID_LEN + 1];
+        snprintf(run, sizeof(run), "%.*s", (int)(sp - from), from);
+        cJSON *f = cJSON_AddObjectToObject(o, "resetFrom");
+        cJSON_AddStringToObject(f, "runId", run);
+        cJSON_AddNumberToObject(f, "eventId", strtod(sp + 1, NULL));
+        const char *why = hstr(h, "reset_reason");
+        cJSON_AddStringToObject(f, "reason", why ? why : "");
+    }
+    cJSON *runs = NULL;
+    for (size_t i = 0; i + 1 < h->elements; i += 2) {
+        const char *k = duro__reply_str(h->element[i]);
+        const char *v = duro__reply_str(h->element[i + 1]);
+        if (!k || !v || strncmp(k, "reset:", 6) != 0) continue;
+        if (!runs) runs = cJSON_AddArrayToObject(o, "resetRuns");
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddStringToObject(r, "runId", k + 6);
+        cJSON_AddStringToObject(r, "resetRunId", v);
+        cJSON_AddItemToArray(runs, r);
+    }
+}
+
 static cJSON *describe_object(duro_client *c, const char *id,
                               const redisReply *h, const redisReply *pa)
 {
@@ -142,6 +172,7 @@ static cJSON *describe_object(duro_client *c, const char *id,
     duro__unseal(c, o, "input");
     duro__unseal(c, o, "result");
     cJSON_AddItemToObject(o, "workflowTask", workflow_task(h));
+    add_reset_links(o, h);
     cJSON *acts = pending_activities(pa);
     if (!acts || !cJSON_AddItemToObject(o, "pendingActivities", acts)) {
         cJSON_Delete(acts);

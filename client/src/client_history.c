@@ -1,4 +1,4 @@
-/* client_history.c: reading a run's history stream as JSON events. */
+/* client_history.c: reading a run's history list as JSON events. */
 #include <stdio.h>
 #include <string.h>
 
@@ -22,33 +22,72 @@ static cJSON *event_object(duro_event *e)
     return o;
 }
 
-/* add_chunk decodes one XRANGE reply into events; *last gets the last
- * entry id. Returns the number of entries or a negative code. */
-static int add_chunk(duro_client *c, const redisReply *r, cJSON *events,
-                     char *last, size_t lastsize)
+/* add_chunk decodes one LRANGE reply, whose first element is event
+ * `from`, into events. Returns the number of elements or a negative
+ * code. */
+static int add_chunk(duro_client *c, const redisReply *r, int64_t from,
+                     cJSON *events)
 {
     if (r->type != REDIS_REPLY_ARRAY)
-        return duro__fail(c, DURO_EPROTO, "XRANGE returned a non-array");
+        return duro__fail(c, DURO_EPROTO, "LRANGE returned a non-array");
     for (size_t i = 0; i < r->elements; i++) {
-        const redisReply *entry = r->element[i];
         duro_event e;
         char why[256];
-        const char *eid = entry->type == REDIS_REPLY_ARRAY && entry->elements
-                              ? duro__reply_str(entry->element[0])
-                              : NULL;
-        if (duro_event_decode(entry, &e, why, sizeof(why)) < 0)
-            return duro__fail(c, DURO_EPROTO, "history entry %.40s: %s",
-                              eid ? eid : "?", why);
+        if (duro_event_decode_reply(r->element[i], from + (int64_t)i, &e, why,
+                                    sizeof(why)) < 0)
+            return duro__fail(c, DURO_EPROTO, "%s", why);
         /* a payload this client cannot decode stays as stored */
         duro_codec_decode_event(c->codec, e.type, e.data, why, sizeof(why));
         cJSON_AddItemToArray(events, event_object(&e));
         duro_event_free(&e);
-        snprintf(last, lastsize, "(%s", eid);
     }
     return (int)r->elements;
 }
 
-/* XRANGE h:<id>:<run> <start> + COUNT 1000, until a short chunk */
+/* lrange: LRANGE k->hist start stop, the reply or NULL with *rc set. */
+static redisReply *lrange(duro_client *c, const duro_wf_keys *k,
+                          long long start, long long stop, int *rc)
+{
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "LRANGE");
+    duro_argv_push(&a, k->hist);
+    duro_argv_pushll(&a, start);
+    duro_argv_pushll(&a, stop);
+    redisReply *r = duro__call(c, &a, true, rc);
+    duro_argv_free(&a);
+    return r;
+}
+
+redisReply *duro__history_range(duro_client *c, const duro_wf_keys *k,
+                                long long start, long long stop, int *rc)
+{
+    redisReply *r = lrange(c, k, start, stop, rc);
+    if (r && r->type == REDIS_REPLY_ERROR &&
+        duro_redis_error_code(r->str) == DURO_EPROTO) {
+        /* WRONGTYPE: a history in the stream format of library 10 and
+         * older; converted in place, then read again */
+        freeReplyObject(r);
+        duro_argv a;
+        duro_fcall_history_upgrade(&a, k);
+        r = duro__call(c, &a, true, rc);
+        duro_argv_free(&a);
+        if (r && r->type != REDIS_REPLY_ERROR) {
+            freeReplyObject(r);
+            r = lrange(c, k, start, stop, rc);
+        }
+    }
+    if (r && r->type == REDIS_REPLY_ERROR) {
+        *rc = duro__fail(c, duro_redis_error_code(r->str), "redis: %.400s",
+                         r->str);
+        freeReplyObject(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* LRANGE h:<id>:<run> <from-1> <from+998>, until a short chunk (event N
+ * is element N-1) */
 int duro_client_history(duro_client *c, const char *workflow_id,
                         const char *run_id, cJSON **events)
 {
@@ -69,22 +108,15 @@ int duro_client_history(duro_client *c, const char *workflow_id,
         return rc;
     }
     cJSON *arr = cJSON_CreateArray();
-    char start[64] = "-";
+    int64_t from = 1;
     for (;;) {
-        duro_argv a;
-        duro_argv_init(&a);
-        duro_argv_push(&a, "XRANGE");
-        duro_argv_push(&a, k.hist);
-        duro_argv_push(&a, start);
-        duro_argv_push(&a, "+");
-        duro_argv_push(&a, "COUNT");
-        duro_argv_pushll(&a, HISTORY_CHUNK);
-        redisReply *r = duro__call(c, &a, false, &rc);
-        duro_argv_free(&a);
+        redisReply *r = duro__history_range(c, &k, from - 1,
+                                            from - 1 + HISTORY_CHUNK - 1, &rc);
         if (!r) break;
-        rc = add_chunk(c, r, arr, start, sizeof(start));
+        rc = add_chunk(c, r, from, arr);
         freeReplyObject(r);
         if (rc < HISTORY_CHUNK) break;
+        from += HISTORY_CHUNK;
     }
     if (rc >= 0 && run_id && cJSON_GetArraySize(arr) == 0)
         rc = duro__fail(c, DURO_ENOTFOUND, "no history for workflow %s run %s",

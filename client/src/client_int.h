@@ -50,6 +50,12 @@ redisReply *duro__call(duro_client *c, const duro_argv *a, bool allow_error,
 int duro__pipeline(duro_client *c, const duro_argv *cmds, int n,
                    redisReply **replies);
 
+/* duro__history_range: LRANGE of run history k->hist (start, stop: list
+ * indexes), converting a history in the stream format of library 10 and
+ * older first (duro_history_upgrade). The reply, or NULL with *rc set and
+ * the client's message (an error reply too). */
+redisReply *duro__history_range(duro_client *c, const duro_wf_keys *k,
+                                long long start, long long stop, int *rc);
 /* duro__check_run: 0 if a run id read from Redis is safe to use in key
  * names (1..DURO_UUID_LEN of [0-9A-Za-z-]), else DURO_EINVAL. */
 int duro__check_run(const char *run);

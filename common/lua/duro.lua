@@ -17,7 +17,7 @@
 --    write before it starts (no allow-oom flag) and never stops one midway;
 --  * time is Redis' own (TIME).
 
-local DURO_LIBRARY_VERSION = 11
+local DURO_LIBRARY_VERSION = 12
 local GROUP = 'duro'
 
 -- ---- Helpers -------------------------------------------------------------
@@ -106,6 +106,98 @@ local function ack(stream, entry)
     end
 end
 
+-- ack_first is ack as a call's first write: a key of another type fails
+-- the XACK before anything is written and answers DURO_WRONGTYPE, as a
+-- TYPE check would, so the stream needs no TYPE of its own. Returns
+-- whether it acked (an empty entry writes nothing and checks nothing).
+local function ack_first(stream, entry)
+    if not entry or entry == '' then return false end
+    local r = redis.pcall('XACK', stream, GROUP, entry)
+    if type(r) == 'table' and r.err then
+        if string.find(r.err, 'WRONGTYPE', 1, true) then
+            wrongtype(stream, 'stream')
+        end
+        error(r)
+    end
+    redis.call('XDEL', stream, entry)
+    return true
+end
+
+-- ---- History encoding ----------------------------------------------------
+
+-- EVENT_CODE: the two-letter code stored for each event type (the C
+-- decoder's table in common/src/history.c; fixed forever). A type without
+-- one is stored by its name, which decoders accept too.
+local EVENT_CODE = {
+    WorkflowStarted = 'WS',
+    WorkflowTaskCompleted = 'WT',
+    ActivityScheduled = 'AS',
+    ActivityCompleted = 'AC',
+    ActivityFailed = 'AF',
+    ActivityTimedOut = 'AO',
+    ActivityCancelRequested = 'AR',
+    ActivityCanceled = 'AX',
+    TimerStarted = 'TS',
+    TimerFired = 'TF',
+    TimerCanceled = 'TX',
+    SignalReceived = 'SR',
+    MarkerRecorded = 'MR',
+    CancelRequested = 'CR',
+    WorkflowCompleted = 'WC',
+    WorkflowFailed = 'WF',
+    WorkflowCanceled = 'WX',
+    WorkflowTerminated = 'WE',
+    WorkflowTimedOut = 'WO',
+    WorkflowContinuedAsNew = 'WN',
+}
+
+-- event encodes one history event as its list element: type code, ts (ms)
+-- and data, separated by newlines (docs/internals.md, "History list").
+local function event(etype, ts, data)
+    return (EVENT_CODE[etype] or etype) .. '\n' .. ts .. '\n' .. data
+end
+
+-- HISTORY_PUSH: events per RPUSH when a call appends many (unpack's
+-- limit on arguments is about 8000).
+local HISTORY_PUSH = 1000
+
+-- upgrade_history turns a history written by library 11 or older (a
+-- stream: entry N-0 is event N, fields type, ts, data) into the list this
+-- library reads, in place, with the same event ids. Returns the number of
+-- events, or nil when key is not a stream (a list, or absent).
+local function upgrade_history(key)
+    if redis.call('TYPE', key)['ok'] ~= 'stream' then return nil end
+    local entries = redis.call('XRANGE', key, '-', '+')
+    local items = {}
+    for i, e in ipairs(entries) do
+        if e[1] ~= str(i) .. '-0' then
+            error({err = 'DURO_CORRUPT ' .. key .. ' has event ' .. e[1] ..
+                       ' where event ' .. str(i) .. ' belongs'})
+        end
+        local f = {}
+        for j = 1, #e[2] - 1, 2 do f[e[2][j]] = e[2][j + 1] end
+        items[i] = event(f.type or '', f.ts or '0', f.data or '{}')
+    end
+    redis.call('DEL', key)
+    for i = 1, #items, HISTORY_PUSH do
+        redis.call('RPUSH', key,
+                   unpack(items, i, math.min(i + HISTORY_PUSH - 1, #items)))
+    end
+    return #items
+end
+
+-- history_len: LLEN of a run's history, upgrading one in the old format
+-- first; a key of another type raises DURO_WRONGTYPE.
+local function history_len(key)
+    local n = redis.pcall('LLEN', key)
+    if type(n) == 'table' and n.err then
+        if not string.find(n.err, 'WRONGTYPE', 1, true) then error(n) end
+        if not upgrade_history(key) then wrongtype(key, 'list') end
+        n = redis.call('LLEN', key)
+    end
+    return n
+end
+
 -- ---- Workflow context ----------------------------------------------------
 
 local WF_FIELDS = {'run', 'status', 'hlen', 'token', 'wft', 'wft_entry',
@@ -127,15 +219,15 @@ local function load_wf(k, now)
     if not w.run then return nil end
     w.id = string.match(k.wf, ':wf:(.*)$')
     w.hlen = tonumber(w.hlen) or 0
-    -- append's XADD <hlen+1>-0 fails on a history that already has a later
-    -- event (added by hand, or hlen damaged): refuse the call now, before
-    -- its first write, rather than at that XADD
+    -- event N is element N of the history list: a list of another length
+    -- than hlen (edited by hand, or hlen damaged) would give the events
+    -- appended now the wrong ids, so refuse the call before its first
+    -- write (LLEN is O(1) and checks the type too)
     if k.hist and string.sub(k.hist, -(#w.run + 1)) == ':' .. w.run then
-        local later = read('stream', 'XREVRANGE', k.hist, '+',
-                           '(' .. str(w.hlen) .. '-0', 'COUNT', 1)
-        if #later > 0 then
-            error({err = 'DURO_CORRUPT ' .. k.hist .. ' has event ' ..
-                       later[1][1] .. ' past its length ' .. str(w.hlen)})
+        local n = history_len(k.hist)
+        if n ~= w.hlen then
+            error({err = 'DURO_CORRUPT ' .. k.hist .. ' has ' .. str(n) ..
+                       ' events, not its length ' .. str(w.hlen)})
         end
     end
     LOADED[#LOADED + 1] = w
@@ -149,7 +241,19 @@ local function set(w, field, value)
     w.dirty[field] = value
 end
 
+-- flush_history appends the events of the call (append) in one RPUSH.
+local function flush_history(w)
+    local ev = w.hnew
+    if not ev then return end
+    w.hnew = nil
+    for i = 1, #ev, HISTORY_PUSH do
+        redis.call('RPUSH', w.k.hist,
+                   unpack(ev, i, math.min(i + HISTORY_PUSH - 1, #ev)))
+    end
+end
+
 local function flush(w)
+    flush_history(w)
     local args = {}
     for f, v in pairs(w.dirty) do
         args[#args + 1] = f
@@ -169,7 +273,7 @@ end
 -- (common/src/fcall.c) follow the same order.
 local KEY_ORDER = {'wf', 'hist', 'buf', 'wft', 'timers', 'pa', 'idx_open',
                    'idx_closed', 'act'}
-local KEY_TYPE = {wf = 'hash', hist = 'stream', buf = 'list', wft = 'stream',
+local KEY_TYPE = {wf = 'hash', hist = 'list', buf = 'list', wft = 'stream',
                   timers = 'zset', pa = 'hash', idx_open = 'zset',
                   idx_closed = 'zset', act = 'stream'}
 
@@ -292,10 +396,16 @@ local function current(w, run)
     return true
 end
 
-local function append(w, etype, data, ts)
+-- push_event appends an encoded event: the call's events go to the
+-- history in one RPUSH when it ends (flush_history).
+local function push_event(w, item)
     w.hlen = w.hlen + 1
-    redis.call('XADD', w.k.hist, str(w.hlen) .. '-0', 'type', etype, 'ts',
-               str(ts or w.now), 'data', data)
+    local ev = w.hnew
+    if not ev then
+        ev = {}
+        w.hnew = ev
+    end
+    ev[#ev + 1] = item
     w.dirty.hlen = str(w.hlen) -- w.hlen itself stays a number
 end
 
@@ -344,6 +454,10 @@ local function set_sticky(w, worker, ms)
     worker = worker or ''
     if (w.sticky or '') ~= worker then set(w, 'sticky', worker) end
     if worker ~= '' and w.sticky_ms ~= ms then set(w, 'sticky_ms', ms) end
+end
+
+local function append(w, etype, data)
+    push_event(w, event(etype, str(w.now), data))
 end
 
 local function enqueue_wft(w, token)
@@ -403,7 +517,7 @@ end
 -- the outstanding task's commit (so that task's view stays exact).
 local function deliver(w, etype, data)
     if w.wft == '1' then
-        redis.call('RPUSH', w.k.buf, etype .. '\n' .. str(w.now) .. '\n' .. data)
+        redis.call('RPUSH', w.k.buf, event(etype, str(w.now), data))
         set(w, 'bufn', str((tonumber(w.bufn) or 0) + 1))
     else
         append(w, etype, data)
@@ -418,26 +532,40 @@ local function drain_buffer(w)
     if w.bufn and tonumber(w.bufn) == 0 then return 0 end
     local items = redis.call('LRANGE', w.k.buf, 0, -1)
     set(w, 'bufn', '0')
+    -- a buffered event is already in the history's encoding, with the
+    -- time it arrived
     for _, item in ipairs(items) do
         local a = string.find(item, '\n', 1, true)
-        local b = a and string.find(item, '\n', a + 1, true)
-        if b then
-            append(w, string.sub(item, 1, a - 1), string.sub(item, b + 1),
-                   tonumber(string.sub(item, a + 1, b - 1)))
+        if a and string.find(item, '\n', a + 1, true) then
+            push_event(w, item)
         end
     end
     if #items > 0 then redis.call('DEL', w.k.buf) end
     return #items
 end
 
+-- CLOSED_DROP: the workflow hash fields only an open run needs (workflow
+-- task bookkeeping, timeouts, the buffer count), removed when it closes so
+-- that a closed run's hash holds what describe shows; a new run of the id
+-- writes them again.
+local CLOSED_DROP = {'wft', 'wft_entry', 'wft_attempt', 'wft_error',
+                     'wft_timeouts', 'wft_timeout', 'exec_timeout', 'bufn',
+                     'cancel_requested', 'sticky', 'sticky_ms', 'wft_sticky'}
+
 -- close ends the run: status, indexes, pending work, the close notice.
+-- `field` (result or failure) gets value; the other one, empty since the
+-- start, goes with the open run's fields.
 local function close(w, status, field, value)
     set(w, 'status', status)
     set(w, 'close_ms', str(w.now))
-    set(w, 'wft', '0')
-    set(w, 'wft_entry', '')
-    set(w, 'bufn', '0')
-    if field then set(w, field, value) end
+    set(w, field, value)
+    local drop = {field == 'result' and 'failure' or 'result'}
+    for _, f in ipairs(CLOSED_DROP) do
+        drop[#drop + 1] = f
+        w.dirty[f] = nil
+    end
+    redis.call('HDEL', w.k.wf, unpack(drop))
+    w.wft, w.wft_entry, w.bufn = '0', '', '0'
     redis.call('ZREM', w.k.idx_open, w.id)
     redis.call('ZADD', w.k.idx_closed, str(w.now), w.id)
     redis.call('DEL', w.k.buf, w.k.pa)
@@ -561,8 +689,10 @@ end
 
 -- start_run writes a new run: hash, WorkflowStarted, the first task. An
 -- extra inbound event (signal-with-start) goes in before that task is
--- enqueued, so the first task sees it.
-local function start_run(k, args, extra_type, extra_data)
+-- enqueued, so the first task sees it. fill(w), when given, writes the
+-- run's first events instead (a reset: the old run's, WorkflowStarted
+-- included). Returns the run id.
+local function start_run(k, args, extra_type, extra_data, fill)
     local id, run, wtype, queue, input, started = args[1], args[2], args[3],
                                                   args[4], args[5], args[6]
     local exec_timeout = tonumber(args[7]) or 0
@@ -570,6 +700,8 @@ local function start_run(k, args, extra_type, extra_data)
     local now = now_ms()
     local prev = redis.call('HGET', k.wf, 'token')
     redis.call('DEL', k.buf, k.pa, k.hist)
+    -- what a reset recorded describes the run it made, not this one
+    if prev then redis.call('HDEL', k.wf, 'reset_from', 'reset_reason') end
     local w = {k = k, now = now, dirty = {}, id = id, run = run, hlen = 0,
                token = prev or '0', queue = queue,
                exec_timeout = str(exec_timeout)}
@@ -584,8 +716,12 @@ local function start_run(k, args, extra_type, extra_data)
                        wft_sticky = ''}) do
         set(w, f, v)
     end
-    append(w, 'WorkflowStarted', started)
-    if extra_type then append(w, extra_type, extra_data) end
+    if fill then
+        fill(w)
+    else
+        append(w, 'WorkflowStarted', started)
+        if extra_type then append(w, extra_type, extra_data) end
+    end
     schedule_wft(w)
     redis.call('ZADD', k.idx_open, str(now), id)
     redis.call('ZREM', k.idx_closed, id)
@@ -761,33 +897,43 @@ local function command(kind)
     return kind
 end
 
+-- schedule_activity makes activity c (seq, name, input, opts, stc, hbt,
+-- stc2) pending with its first attempt queued in stream act: a scheduling
+-- command, or a reset re-creating what was pending at its point.
+local function schedule_activity(w, act, c)
+    local stc2 = tonumber(c.stc2) or 0
+    local p = c.seq .. '.'
+    local entry = redis.call('XADD', act, '*', 'id', w.id, 'run', w.run,
+                             'seq', c.seq, 'attempt', '1', 'name', c.name,
+                             'input', c.input, 'opts', c.opts,
+                             'wfqueue', w.queue)
+    redis.call('HSET', w.k.pa, p .. 'name', c.name, p .. 'queue',
+               queue_of(act), p .. 'input', c.input, p .. 'opts', c.opts,
+               p .. 'attempt', '1', p .. 'stc', c.stc, p .. 'hbt', c.hbt,
+               p .. 'sched', str(w.now), p .. 'deadline',
+               stc2 > 0 and str(w.now + stc2) or '0', p .. 'entry', entry)
+    if stc2 > 0 then
+        add_timer(w.k.timers, w.now + stc2,
+                  timer_member('s', w.run, c.seq, 0, w.queue, queue_of(act),
+                               w.id))
+    end
+end
+
 COMMANDS.activity = command{
     fields = {'seq', 'data', 'key', 'name', 'input', 'opts', 'stc', 'hbt',
               'stc2'},
+    -- stc2 (field 9) > 0 adds an s timer
+    touches = function(args, i)
+        return (tonumber(args[i + 9]) or 0) > 0 and {'pa', 'timers'} or {'pa'}
+    end,
     apply = function(w, c, keys)
-        local act = keys[c.key]
-        local stc2 = tonumber(c.stc2) or 0
         append(w, 'ActivityScheduled', c.data)
-        local p = c.seq .. '.'
-        local entry = redis.call('XADD', act, '*', 'id', w.id, 'run', w.run,
-                                 'seq', c.seq, 'attempt', '1', 'name', c.name,
-                                 'input', c.input, 'opts', c.opts,
-                                 'wfqueue', w.queue)
-        redis.call('HSET', w.k.pa, p .. 'name', c.name, p .. 'queue',
-                   queue_of(act), p .. 'input', c.input, p .. 'opts', c.opts,
-                   p .. 'attempt', '1', p .. 'stc', c.stc, p .. 'hbt', c.hbt,
-                   p .. 'sched', str(w.now), p .. 'deadline',
-                   stc2 > 0 and str(w.now + stc2) or '0', p .. 'entry', entry)
-        if stc2 > 0 then
-            add_timer(w.k.timers, w.now + stc2,
-                      timer_member('s', w.run, c.seq, 0, w.queue,
-                                   queue_of(act), w.id))
-        end
+        schedule_activity(w, keys[c.key], c)
     end,
 }
 
 COMMANDS.timer = command{
-    fields = {'seq', 'data', 'fire_in_ms'},
+    fields = {'seq', 'data', 'fire_in_ms'}, touches = {'timers'},
     apply = function(w, c)
         append(w, 'TimerStarted', c.data)
         add_timer(w.k.timers, w.now + (tonumber(c.fire_in_ms) or 0),
@@ -796,7 +942,7 @@ COMMANDS.timer = command{
 }
 
 COMMANDS.cancel_timer = command{
-    fields = {'seq', 'data'},
+    fields = {'seq', 'data'}, touches = {'timers'},
     apply = function(w, c)
         append(w, 'TimerCanceled', c.data)
         redis.call('ZREM', w.k.timers,
@@ -810,7 +956,7 @@ COMMANDS.marker = command{
 }
 
 COMMANDS.cancel_activity = command{
-    fields = {'seq', 'data', 'key'},
+    fields = {'seq', 'data', 'key'}, touches = {'pa', 'timers'},
     apply = function(w, c, keys)
         append(w, 'ActivityCancelRequested', c.data)
         abandon_activity(w, keys[c.key], c.seq)
@@ -821,6 +967,10 @@ COMMANDS.cancel_activity = command{
 local function closing(etype, status, field, value_field)
     return command{
         fields = {'data', value_field}, closes = true,
+        -- close removes the x timer (buf and pa it only deletes)
+        touches = function(_, _, w)
+            return w.exec_timeout ~= '0' and {'timers'} or {}
+        end,
         apply = function(w, c)
             append(w, etype, c.data)
             close(w, status, field, c[value_field])
@@ -850,6 +1000,32 @@ local function check_commands(args, first, ncmd, minkey, nkeys)
         if i - 1 > #args then return 'truncated command list' end
     end
     return nil, closes, i
+end
+
+-- command_keys adds to need the keys of the call (names of k) that the
+-- commands write past their first write and that no read checks before:
+-- each kind's `touches` (a list, or a function of its args and w).
+local function command_keys(w, args, first, ncmd, need)
+    local i = first
+    for _ = 1, ncmd do
+        local kind = COMMANDS[args[i]]
+        local t = kind.touches or {}
+        if type(t) == 'function' then t = t(args, i, w) end
+        for j = 1, #t do need[t[j]] = true end
+        i = i + 1 + kind.arity
+    end
+    return need
+end
+
+-- check_needed TYPE-checks the keys named in need (names of k): a call's
+-- keys that it writes after its first write, found before that write.
+local function check_needed(k, need)
+    local keys, types = {}, {}
+    for name in pairs(need) do
+        keys[#keys + 1], types[#types + 1] = k[name], KEY_TYPE[name]
+    end
+    if #keys == 0 then return nil end
+    return check_types(keys, types)
 end
 
 -- apply_commands writes each command's event and effect (checked before
@@ -893,15 +1069,23 @@ local function duro_wft_complete(k, args, keys)
     end
     local w = load_wf(k)
     if not current(w, run) or w.token ~= token or w.wft ~= '1' then
-        ack(k.wft, entry)
+        ack_first(k.wft, entry)
         return fail('DURO_STALE', 'workflow task token no longer current')
     end
     local bad, closes, tail = check_commands(args, 6, ncmd,
                                              WFT_COMPLETE_KEYS + 1, #keys)
     if bad then return fail('DURO_BADARG', bad) end
-    local wrong = closes and check_close(k)
+    -- the keys written after the first write (the ack, which checks wft):
+    -- what the commands touch, the buffer when it holds events (and wft,
+    -- for the task they make, when there was no entry to ack)
+    local need = command_keys(w, args, 6, ncmd, {})
+    if w.bufn ~= '0' then
+        need.buf = true
+        if entry == '' then need.wft = true end
+    end
+    local wrong = (closes and check_close(k)) or check_needed(k, need)
     if wrong then return wrong end
-    ack(k.wft, entry)
+    ack_first(k.wft, entry)
     task_taken(w)
     local last = commit_task(w, keys, args, 6, ncmd, wtc)
     if w.status == 'RUNNING' then
@@ -975,6 +1159,7 @@ local function duro_act_complete(k, args, keys)
     -- an eager commit that closes the run writes the indexes: checked
     -- before the ack, the call's first write
     local eager, tail = false, nil
+    local need = {}
     if st and outcome == 'completed' then
         local expected, ncmd = tonumber(args[9]), tonumber(args[11])
         if expected and ncmd and w.wft == '0' and w.hlen == expected then
@@ -984,9 +1169,24 @@ local function duro_act_complete(k, args, keys)
             local wrong = not bad and closes and check_close(k)
             if wrong then return wrong end
             eager = not bad
+            if eager then command_keys(w, args, 12, ncmd, need) end
         end
     end
-    ack(act, entry)
+    -- the keys written after the first write (the ack, which checks act;
+    -- pa was read by pa_state): the s timer, and the buffer or the task
+    -- stream that delivering the outcome writes; a failure may retry
+    -- (timers, act) or resolve
+    if st then
+        if st.deadline and st.deadline ~= '0' then need.timers = true end
+        if outcome == 'failed' then
+            need.timers, need.buf, need.wft, need.act = true, true, true, true
+        elseif not eager then
+            if w.wft == '1' then need.buf = true else need.wft = true end
+        end
+    end
+    local wrong = check_needed(k, need)
+    if wrong then return wrong end
+    ack_first(act, entry)
     if not st then
         return fail('DURO_STALE', 'activity attempt no longer current')
     end
@@ -1240,6 +1440,168 @@ local function duro_sticky_release(k, args)
     return 'released'
 end
 
+-- ---- Reset ---------------------------------------------------------------
+
+-- RESET_KEYS: duro_reset's keys before the activity streams (KEYS[11..]).
+local RESET_KEYS = 10
+
+-- RESET_PENDING: what a reset re-creates of the pending work at its point
+-- (ARGV after npend): kind, then that many fields.
+local RESET_PENDING = {
+    activity = {'seq', 'key', 'name', 'input', 'opts', 'stc', 'hbt', 'stc2'},
+    timer = {'seq', 'fire_in_ms'},
+}
+
+-- is_code: element item is an event of type etype (by code or name).
+local function is_code(item, etype)
+    local code = EVENT_CODE[etype]
+    return (code and string.sub(item, 1, #code + 1) == code .. '\n') or
+               string.sub(item, 1, #etype + 1) == etype .. '\n'
+end
+
+-- event_data: the data part of an encoded event.
+local function event_data(item)
+    local a = string.find(item, '\n', 1, true)
+    local b = a and string.find(item, '\n', a + 1, true)
+    return b and string.sub(item, b + 1) or '{}'
+end
+
+-- reset_pending decodes the pending list of duro_reset (checked: a bad
+-- one is refused before any write). Returns the list or nil and an error.
+local function reset_pending(args, first, n, nkeys)
+    local list, i = {}, first
+    for _ = 1, n do
+        local fields = RESET_PENDING[args[i]]
+        if not fields then return nil, 'unknown pending kind ' .. tostring(args[i]) end
+        local c = {kind = args[i]}
+        for j = 1, #fields do c[fields[j]] = args[i + j] end
+        if i + #fields > #args then return nil, 'truncated pending list' end
+        if c.kind == 'activity' then
+            c.key = tonumber(c.key)
+            if not c.key or c.key < RESET_KEYS + 1 or c.key > nkeys then
+                return nil, 'activity key index out of range'
+            end
+        end
+        list[#list + 1] = c
+        i = i + 1 + #fields
+    end
+    return list
+end
+
+-- duro_reset 10+A wf hist buf wft timers pa idx_open idx_closed hist_cur
+--     hist_src act_1..act_A  id run src_run cur_run event_id reason type
+--     queue input exec_timeout_ms wft_timeout_ms npend pending...
+-- Starts run `run` (its history is `hist`) from run src_run's history
+-- (hist_src) up to event event_id, a WorkflowTaskCompleted: events
+-- 1..event_id-1 are copied as they are, so that task runs again; the
+-- signals src_run received after that point (and, when it is the running
+-- run, those still buffered) are appended again; then the work pending at
+-- the point is re-created as the client read it from the same events
+-- (pending: `activity seq key name input opts stc hbt stc2` (key: the KEYS
+-- index of its stream), `timer seq fire_in_ms`), and the first workflow
+-- task is queued. A RUNNING run (cur_run, history hist_cur) is terminated
+-- first. The hash records reset_from "<src_run> <event_id>" and
+-- reset_reason for the new run, and reset:<src_run> = run for the old one.
+-- Returns run.
+local function duro_reset(k, args, keys)
+    local id, run, src, cur, n = args[1], args[2], args[3], args[4] or '',
+                                 tonumber(args[5])
+    local reason = args[6] or ''
+    local npend = tonumber(args[12])
+    if not (id and run and src and n and args[9] and npend) then
+        return fail('DURO_BADARG', 'duro_reset arguments')
+    end
+    local pending, bad = reset_pending(args, 13, npend, #keys)
+    if not pending then return fail('DURO_BADARG', bad) end
+    local acts, want = {}, {}
+    for i = RESET_KEYS + 1, #keys do
+        acts[#acts + 1], want[#want + 1] = keys[i], 'stream'
+    end
+    local wrong = check_types(acts, want)
+    if wrong then return wrong end
+    local status = read('hash', 'HMGET', k.wf, 'status', 'run', 'wft_timeout')
+    if not status[1] then return fail('DURO_NOT_FOUND', 'no such workflow') end
+    local w
+    if status[1] == 'RUNNING' then
+        if status[2] ~= cur then return fail('DURO_STALE', status[2]) end
+        local kc = {}
+        for name, key in pairs(k) do kc[name] = key end
+        kc.hist = k.hist_cur
+        w = load_wf(kc)
+        if not current(w, cur) then return fail('DURO_STALE', status[2]) end
+    end
+    local len = history_len(k.hist_src)
+    if len == 0 then
+        return fail('DURO_NOT_FOUND', 'no history for run ' .. src)
+    end
+    local at = n >= 2 and n <= len and redis.call('LINDEX', k.hist_src, n - 1)
+    if not at or not is_code(at, 'WorkflowTaskCompleted') then
+        return fail('DURO_BADARG', 'event ' .. tostring(args[5]) ..
+                        ' is not a workflow task completion of run ' .. src)
+    end
+    -- the inbound events to carry over, read before anything is written
+    local kept = redis.call('LRANGE', k.hist_src, 0, n - 2)
+    local later = redis.call('LRANGE', k.hist_src, n - 1, -1)
+    local signals = {}
+    for _, item in ipairs(later) do
+        if is_code(item, 'SignalReceived') then
+            signals[#signals + 1] = event_data(item)
+        end
+    end
+    if w and src == cur then
+        for _, item in ipairs(read('list', 'LRANGE', k.buf, 0, -1)) do
+            if is_code(item, 'SignalReceived') then
+                signals[#signals + 1] = event_data(item)
+            end
+        end
+    end
+    if w then
+        terminate_run(w, '{"reason":' .. json_str(reason) .. ',"resetRunId":' ..
+                          json_str(run) .. '}',
+                      'reset to run ' .. run .. ': ' .. reason)
+        flush(w)
+    end
+    local wft_timeout = args[11] ~= '0' and args[11] or status[3] or '10000'
+    local start = {id, run, args[7], args[8], args[9], '', args[10],
+                   wft_timeout}
+    start_run(k, start, nil, nil, function(nw)
+        local canceled = false
+        for _, item in ipairs(kept) do
+            push_event(nw, item)
+            canceled = canceled or is_code(item, 'CancelRequested')
+        end
+        for _, data in ipairs(signals) do
+            append(nw, 'SignalReceived', data)
+        end
+        if canceled then set(nw, 'cancel_requested', '1') end
+        for _, c in ipairs(pending) do
+            if c.kind == 'activity' then
+                schedule_activity(nw, keys[c.key], c)
+            else
+                add_timer(nw.k.timers,
+                          nw.now + math.max(0, tonumber(c.fire_in_ms) or 0),
+                          timer_member('t', run, c.seq, 0, nw.queue, '-', id))
+            end
+        end
+        set(nw, 'reset_from', src .. ' ' .. str(n))
+        set(nw, 'reset_reason', reason)
+        set(nw, 'reset:' .. src, run)
+    end)
+    return run
+end
+
+-- duro_history_upgrade 2 wf hist  (wf unused)
+-- Turns a history written by library 11 or older (a stream) into a list,
+-- in place (upgrade_history): readers that meet one (WRONGTYPE on LRANGE)
+-- call this and read again. Returns the number of events converted, 0
+-- when the history is a list already (or absent).
+local function duro_history_upgrade(k)
+    local n = upgrade_history(k.hist)
+    if n then return n end
+    history_len(k.hist) -- a key of another type: DURO_WRONGTYPE
+    return 0
+end
+
 redis.register_function{function_name = 'duro_version',
                         callback = duro_version,
                         flags = {'no-writes'}}
@@ -1260,15 +1622,16 @@ local ACT_ATTEMPT = {keys = 9, unused = {'idx_open', 'idx_closed'},
                      check = {'buf', 'wft', 'timers', 'pa', 'act'}}
 
 redis.register_function('duro_start', txn(duro_start, START))
+-- buf, timers, pa: checked by the body when the call writes them
+-- (check_needed); wft by its ack, the first write
 redis.register_function('duro_wft_complete', txn(duro_wft_complete, {
-    keys = WFT_COMPLETE_KEYS, check = {'buf', 'wft', 'timers', 'pa'},
-    rest = S}))
+    keys = WFT_COMPLETE_KEYS, rest = S}))
 redis.register_function('duro_wft_fail', txn(duro_wft_fail, {
     keys = 5, check = {'buf', 'wft', 'timers'}}))
--- pa: read (pa_state) before the first write
+-- pa: read (pa_state) before the first write; act: its ack, the first
+-- write; buf, wft, timers: checked by the body when the call writes them
 redis.register_function('duro_act_complete', txn(duro_act_complete, {
-    keys = ACT_COMPLETE_KEYS, check = {'buf', 'wft', 'timers', 'act'},
-    rest = S}))
+    keys = ACT_COMPLETE_KEYS, rest = S}))
 redis.register_function('duro_act_heartbeat', txn(duro_act_heartbeat, {
     keys = 6, unused = {'hist', 'buf', 'wft', 'timers'}, check = {'pa'}}))
 redis.register_function('duro_act_release', txn(duro_act_release, ACT_ATTEMPT))
@@ -1290,3 +1653,10 @@ redis.register_function('duro_cancel', txn(duro_cancel, DELIVER))
 -- wf: read by load_wf before the first write
 redis.register_function('duro_sticky_release', txn(duro_sticky_release, {
     keys = 5, unused = {'hist', 'buf'}, check = {'wft', 'timers'}}))
+-- buf, pa and the new run's history: read first or only deleted before
+-- they are written; hist_cur read by load_wf, hist_src by LLEN
+redis.register_function('duro_history_upgrade', txn(duro_history_upgrade, {
+    keys = 2, unused = {'wf'}}))
+redis.register_function('duro_reset', txn(duro_reset, {
+    keys = 8, check = {'wft', 'timers', 'idx_open', 'idx_closed'},
+    extra = {'hist_cur', 'hist_src'}}))

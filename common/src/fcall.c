@@ -1,4 +1,6 @@
 /* fcall.c: one builder per Redis Function (the key contract: fcall.h). */
+#include <stdlib.h>
+
 #include "duro/fcall.h"
 #include "duro/log.h"
 
@@ -151,6 +153,45 @@ void duro_fcall_terminate(duro_argv *a, const duro_wf_keys *k, const char *data)
     begin(a, "duro_terminate", k, DURO_FCALL_TERMINATE_KEYS, BIT(K_WFT), 0,
           NULL);
     duro_argv_push(a, data);
+}
+
+/* FCALL duro_reset 10+A wf hist buf wft timers pa idx_open idx_closed
+ *       hist_cur hist_src act_1..act_A  id run src_run cur_run event_id
+ *       reason type queue input exec_timeout_ms wft_timeout_ms npend
+ *       pending... */
+void duro_fcall_reset(duro_argv *a, const duro_wf_keys *k,
+                      const duro_fcall_reset_args *r)
+{
+    int nextra = 2 + r->nacts;
+    const char **extra = malloc((size_t)nextra * sizeof(*extra));
+    duro_assert(extra);
+    extra[0] = r->hist_cur;
+    extra[1] = r->hist_src;
+    for (int i = 0; i < r->nacts; i++)
+        extra[2 + i] = r->acts[i];
+    begin(a, "duro_reset", k, DURO_FCALL_RESET_KEYS, 0, nextra, extra);
+    free(extra);
+    duro_argv_push(a, r->id);
+    duro_argv_push(a, r->run);
+    duro_argv_push(a, r->src_run);
+    duro_argv_push(a, r->cur_run ? r->cur_run : "");
+    duro_argv_pushll(a, r->event_id);
+    duro_argv_push(a, r->reason ? r->reason : "");
+    duro_argv_push(a, r->type);
+    duro_argv_push(a, r->queue);
+    duro_argv_push(a, r->input ? r->input : "null");
+    duro_argv_pushll(a, r->exec_timeout_ms);
+    duro_argv_pushll(a, r->wft_timeout_ms);
+    duro_argv_pushll(a, r->npend);
+    for (int i = 0; r->pending && i < r->pending->argc; i++)
+        duro_argv_pushn(a, r->pending->argv[i], r->pending->lens[i]);
+}
+
+/* FCALL duro_history_upgrade 2 wf hist  (wf unused) */
+void duro_fcall_history_upgrade(duro_argv *a, const duro_wf_keys *k)
+{
+    begin(a, "duro_history_upgrade", k, DURO_FCALL_HISTORY_UPGRADE_KEYS,
+          BIT(K_WF), 0, NULL);
 }
 
 /* ---- Workflow tasks (worker, scheduler) ---- */

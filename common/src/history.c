@@ -1,4 +1,4 @@
-/* history.c: event types and names, and decoding history stream entries. */
+/* history.c: event types and names, and decoding history list elements. */
 #include <stdio.h>
 #include <string.h>
 
@@ -41,7 +41,54 @@ bool duro_event_is_command(duro_event_type t)
     return events[t].command;
 }
 
-/* ---- Stream entries ---- */
+/* ---- History elements ---- */
+
+/* codes: the short names the Functions write for the event types they
+ * know (docs/internals.md, "History list"), saving ~200 bytes of Redis
+ * memory per 3-activity run. Decoding accepts the full name as well, so a
+ * type added later may be written by its name alone. Fixed forever: a
+ * stored history is read with this table. */
+static const struct {
+    char code[3];
+    duro_event_type type;
+} codes[] = {
+    {"WS", DURO_EVENT_WORKFLOW_STARTED},
+    {"WT", DURO_EVENT_WORKFLOW_TASK_COMPLETED},
+    {"AS", DURO_EVENT_ACTIVITY_SCHEDULED},
+    {"AC", DURO_EVENT_ACTIVITY_COMPLETED},
+    {"AF", DURO_EVENT_ACTIVITY_FAILED},
+    {"AO", DURO_EVENT_ACTIVITY_TIMED_OUT},
+    {"AR", DURO_EVENT_ACTIVITY_CANCEL_REQUESTED},
+    {"AX", DURO_EVENT_ACTIVITY_CANCELED},
+    {"TS", DURO_EVENT_TIMER_STARTED},
+    {"TF", DURO_EVENT_TIMER_FIRED},
+    {"TX", DURO_EVENT_TIMER_CANCELED},
+    {"SR", DURO_EVENT_SIGNAL_RECEIVED},
+    {"MR", DURO_EVENT_MARKER_RECORDED},
+    {"CR", DURO_EVENT_CANCEL_REQUESTED},
+    {"WC", DURO_EVENT_WORKFLOW_COMPLETED},
+    {"WF", DURO_EVENT_WORKFLOW_FAILED},
+    {"WX", DURO_EVENT_WORKFLOW_CANCELED},
+    {"WE", DURO_EVENT_WORKFLOW_TERMINATED},
+    {"WO", DURO_EVENT_WORKFLOW_TIMED_OUT},
+    {"WN", DURO_EVENT_WORKFLOW_CONTINUED_AS_NEW},
+};
+
+/* stored_type: the type of a stored element's first part (code or name). */
+static duro_event_type stored_type(const char *s, size_t len)
+{
+    if (len == 2)
+        for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+            if (memcmp(codes[i].code, s, 2) == 0) return codes[i].type;
+    return duro_event_type_of(s, len);
+}
+
+const char *duro_event_code(duro_event_type t)
+{
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+        if (codes[i].type == t) return codes[i].code;
+    return duro_event_name(t);
+}
 
 const redisReply *duro_stream_field(const redisReply *fields, const char *name)
 {
@@ -73,49 +120,27 @@ static int bad(char *err, size_t errsize, int64_t id, const char *why)
     return DURO_EPROTO;
 }
 
-/* parse_id: "N-0" -> N. Events are numbered from 1. */
-static int parse_id(const redisReply *r, int64_t *id)
-{
-    if (!duro__reply_str(r) || r->len < 3) return -1;
-    const char *s = r->str;
-    size_t n = (size_t)r->len;
-    if (s[n - 2] != '-' || s[n - 1] != '0') return -1;
-    if (parse_i64(s, n - 2, id) || *id < 1) return -1;
-    return 0;
-}
-
-int duro_event_decode(const redisReply *entry, duro_event *out, char *err,
-                      size_t errsize)
+int duro_event_decode(const char *s, size_t len, int64_t id, duro_event *out,
+                      char *err, size_t errsize)
 {
     memset(out, 0, sizeof(*out));
-    if (!entry || entry->type != REDIS_REPLY_ARRAY || entry->elements != 2 ||
-        !entry->element)
-        return bad(err, errsize, -1, "not an [id, fields] pair");
-    int64_t id;
-    if (parse_id(entry->element[0], &id))
-        return bad(err, errsize, -1, "id is not \"N-0\"");
-    const redisReply *fields = entry->element[1];
-    if (!fields || fields->type != REDIS_REPLY_ARRAY ||
-        fields->elements % 2 != 0 || (fields->elements && !fields->element))
-        return bad(err, errsize, id, "fields are not field/value pairs");
-    for (size_t i = 0; i < fields->elements; i++)
-        if (!duro__reply_str(fields->element[i]))
-            return bad(err, errsize, id, "a field or value is not a string");
-
-    const redisReply *type = duro_stream_field(fields, "type");
-    const redisReply *ts = duro_stream_field(fields, "ts");
-    const redisReply *data = duro_stream_field(fields, "data");
-    if (!type) return bad(err, errsize, id, "no type");
-    duro_event_type t = duro_event_type_of(type->str, (size_t)type->len);
+    if (!s) return bad(err, errsize, -1, "not a string");
+    if (id < 1) return bad(err, errsize, -1, "event ids start at 1");
+    const char *nl1 = memchr(s, '\n', len);
+    const char *nl2 =
+        nl1 ? memchr(nl1 + 1, '\n', len - (size_t)(nl1 + 1 - s)) : NULL;
+    if (!nl2) return bad(err, errsize, id, "not \"type\\nts\\ndata\"");
+    duro_event_type t = stored_type(s, (size_t)(nl1 - s));
     if (t == DURO_EVENT_UNKNOWN) return bad(err, errsize, id, "unknown type");
     int64_t when;
-    if (!ts || parse_i64(ts->str, (size_t)ts->len, &when))
+    if (parse_i64(nl1 + 1, (size_t)(nl2 - nl1 - 1), &when))
         return bad(err, errsize, id, "ts is not an integer");
-    if (!data) return bad(err, errsize, id, "no data");
+    const char *data = nl2 + 1;
+    size_t dlen = len - (size_t)(data - s);
     cJSON *json;
     char jerr[96];
-    int jrc = duro_json_parse(data->str, (size_t)data->len, (size_t)-1, &json,
-                              jerr, sizeof(jerr));
+    int jrc =
+        duro_json_parse(data, dlen, (size_t)-1, &json, jerr, sizeof(jerr));
     if (jrc == DURO_ENOMEM) {
         bad(err, errsize, id, "out of memory");
         return DURO_ENOMEM;
@@ -134,6 +159,17 @@ int duro_event_decode(const redisReply *entry, duro_event *out, char *err,
     out->ts = when;
     out->data = json;
     return 0;
+}
+
+int duro_event_decode_reply(const redisReply *elem, int64_t id, duro_event *out,
+                            char *err, size_t errsize)
+{
+    if (!duro__reply_str(elem)) {
+        memset(out, 0, sizeof(*out));
+        return bad(err, errsize, id, "not a string");
+    }
+    return duro_event_decode(elem->str, (size_t)elem->len, id, out, err,
+                             errsize);
 }
 
 void duro_event_free(duro_event *e)

@@ -269,7 +269,7 @@ static bool check_event(checker *k, const char *id, const duro_event *e,
 static int check_history(checker *k, const char *id, const duro_wf_keys *wk,
                          long long hlen, const chaos_plan *p, bool closed)
 {
-    redisReply *r = cmd(k, "XRANGE %s - +", wk->hist);
+    redisReply *r = cmd(k, "LRANGE %s 0 -1", wk->hist);
     hist_state s = {0};
     int rc = 0;
     size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
@@ -277,7 +277,8 @@ static int check_history(checker *k, const char *id, const duro_wf_keys *wk,
     for (size_t i = 0; i < n && rc == 0; i++) {
         duro_event e;
         char err[256];
-        if (duro_event_decode(r->element[i], &e, err, sizeof(err)) != 0) {
+        if (duro_event_decode_reply(r->element[i], (int64_t)i + 1, &e, err,
+                                    sizeof(err)) != 0) {
             report(k, R_MALFORMED, id, "event #%zu: %s", i + 1, err);
             rc = -1;
             break;

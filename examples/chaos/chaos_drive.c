@@ -108,6 +108,23 @@ static int exists(driver *d, const char *id)
     return v;
 }
 
+/* list_has_signal: 1 when an LRANGE reply of history or buffer elements
+ * (the same encoding) holds a SignalReceived, 0 when not, -1 on error. */
+static int list_has_signal(const redisReply *r)
+{
+    if (!r || r->type != REDIS_REPLY_ARRAY) return -1;
+    for (size_t i = 0; i < r->elements; i++) {
+        duro_event e;
+        if (duro_event_decode_reply(r->element[i], (int64_t)i + 1, &e, NULL,
+                                    0) != 0)
+            continue;
+        duro_event_type t = e.type;
+        duro_event_free(&e);
+        if (t == DURO_EVENT_SIGNAL_RECEIVED) return 1;
+    }
+    return 0;
+}
+
 /* has_signal: 1 when the current run of id holds a "go" signal in its
  * history or buffer, 0 when not, -1 when unknown. */
 static int has_signal(driver *d, const char *id)
@@ -122,22 +139,12 @@ static int has_signal(driver *d, const char *id)
     }
     duro_wf_keys_init(&k, d->partitions, id, r->str);
     freeReplyObject(r);
-    int found = 0;
-    r = redisCommand(d->raw, "XRANGE %s - +", k.hist);
-    if (!r || r->type != REDIS_REPLY_ARRAY) found = -1;
-    for (size_t i = 0; found == 0 && i < r->elements; i++) {
-        const redisReply *t =
-            duro_stream_field(r->element[i]->element[1], "type");
-        if (t && t->type == REDIS_REPLY_STRING &&
-            strcmp(t->str, "SignalReceived") == 0)
-            found = 1;
-    }
+    r = redisCommand(d->raw, "LRANGE %s 0 -1", k.hist);
+    int found = list_has_signal(r);
     if (r) freeReplyObject(r);
     if (found) return found;
     r = redisCommand(d->raw, "LRANGE %s 0 -1", k.buf);
-    if (!r || r->type != REDIS_REPLY_ARRAY) found = -1;
-    for (size_t i = 0; found == 0 && i < r->elements; i++)
-        if (strncmp(r->element[i]->str, "SignalReceived\n", 15) == 0) found = 1;
+    found = list_has_signal(r);
     if (r) freeReplyObject(r);
     return found;
 }

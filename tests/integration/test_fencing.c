@@ -85,7 +85,7 @@ static void read_task(fake *f, const char *stream, const char *field,
 
 static long long xlen(fake *f)
 {
-    redisReply *rep = cmd(f->r, "XLEN", f->k.hist, NULL);
+    redisReply *rep = cmd(f->r, "LLEN", f->k.hist, NULL);
     long long n = rep->integer;
     freeReplyObject(rep);
     return n;

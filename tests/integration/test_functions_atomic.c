@@ -457,6 +457,45 @@ Test(functions_atomic, start_and_signal_with_start)
     duro_test_finish(&h);
 }
 
+/* duro_reset of the running run to its first task, re-creating its
+ * pending activity and timer: every key is checked before the first
+ * write, but the new run's history and the pending activities (only
+ * deleted before they are written). */
+Test(functions_atomic, reset)
+{
+    run_state s;
+    state_init(&s, "rs");
+    duro_argv pend;
+    duro_argv_init(&pend);
+    const char *items[] = {"activity", "1", "11", "echo",  "null", "{}",
+                           "1000",     "0", "0",  "timer", "1",    "0"};
+    for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++)
+        duro_argv_push(&pend, items[i]);
+    const char *acts[] = {s.k.act};
+    duro_fcall_reset_args ra = {.id = s.id,
+                                .run = s.new_run,
+                                .src_run = s.run,
+                                .cur_run = s.run,
+                                .hist_cur = s.k.hist,
+                                .hist_src = s.k.hist,
+                                .event_id = 2,
+                                .reason = "r",
+                                .type = "t",
+                                .queue = s.id,
+                                .input = "null",
+                                .npend = 2,
+                                .pending = &pend,
+                                .nacts = 1,
+                                .acts = acts};
+    fn_call f = {0};
+    duro_fcall_reset(&f.a, fn_keys(&f, &s.nk, true), &ra);
+    const char *const unused[] = {s.nk.hist, s.k.pa, NULL};
+    tamper_each_key(&s, &f, s.new_run, unused);
+    fn_free(&f);
+    duro_argv_free(&pend);
+    duro_test_finish(&h);
+}
+
 Test(functions_atomic, workflow_task_calls)
 {
     run_state s;
@@ -479,7 +518,23 @@ Test(functions_atomic, workflow_task_calls)
                             fn_commit(&f, 2, "timer", "2", "{\"seq\":2}",
                                       "60000", "complete", "{\"result\":1}",
                                       "1", NULL));
-    tamper_each_key(&s, &f, NULL, NULL);
+    /* the buffer is empty and the pending activities only deleted: a
+     * commit checks only what it writes */
+    const char *const unused_done[] = {s.k.buf, s.k.pa, NULL};
+    tamper_each_key(&s, &f, NULL, unused_done);
+
+    /* a signal buffered while the task is out: the commit appends it, so
+     * the buffer is checked; a marker touches neither timers nor pending
+     * activities, and the run stays open (the indexes are not written) */
+    state_init(&s, "wft-buf");
+    cr_assert_eq(duro_client_signal(s.c, s.id, "poke", NULL, NULL), 0, "%s",
+                 duro_client_errstr(s.c));
+    t = (duro_fcall_task){.run = s.run, .token = s.token, .entry = s.wft_entry};
+    duro_fcall_wft_complete(&f.a, fn_keys(&f, &s.k, true), &t,
+                            fn_commit(&f, 1, "marker", "{}", NULL));
+    const char *const unused_buf[] = {s.k.timers, s.k.pa, s.k.idx_open,
+                                      s.k.idx_closed, NULL};
+    tamper_each_key(&s, &f, NULL, unused_buf);
 
     /* its task waits in worker wx's sticky stream: the release moves it to
      * the shared one (hist and buf: in its prefix, unused) */
@@ -518,7 +573,11 @@ Test(functions_atomic, activity_calls)
         .run = s.run, .seq = "1", .attempt = 1, .entry = s.act_entry};
     duro_fcall_act_result res = {.data = "{\"seq\":1}", .retry_delay_ms = -1};
     duro_fcall_act_complete(&f.a, fn_keys(&f, &s.k, true), &at, &res, 0, NULL);
-    tamper_each_key(&s, &f, "resolved", unused_idx);
+    /* a workflow task is outstanding: the outcome goes to the buffer, the
+     * task stream is not written */
+    const char *const unused_done[] = {s.k.idx_open, s.k.idx_closed, s.k.wft,
+                                       NULL};
+    tamper_each_key(&s, &f, "resolved", unused_done);
 
     /* an eager workflow task that closes the run writes the indexes too */
     state_init2(&s, "act-eager", false);
@@ -528,7 +587,9 @@ Test(functions_atomic, activity_calls)
     duro_fcall_act_complete(
         &f.a, fn_keys(&f, &s.k, true), &at, &res, strtoll(hlen->str, NULL, 10),
         fn_commit(&f, 1, "complete", "{\"result\":1}", "1", NULL));
-    tamper_each_key(&s, &f, "eager", NULL);
+    /* no task is queued and the empty buffer is only deleted */
+    const char *const unused_eager[] = {s.k.buf, s.k.wft, NULL};
+    tamper_each_key(&s, &f, "eager", unused_eager);
     freeReplyObject(hlen);
     fn_free(&f);
     duro_test_finish(&h);
@@ -564,14 +625,14 @@ static void refused_whole(run_state *s, fn_call *f, const char *word)
     free(after);
 }
 
-/* A history with an event added by hand past its length would make the
- * first XADD fail after earlier writes (an ack, a ZREM): refused first. */
+/* A history with an event added by hand past its length would give the
+ * events appended next the wrong ids: refused before the first write. */
 Test(functions_atomic, a_history_with_events_past_its_length_is_refused)
 {
     run_state s;
     state_init(&s, "tail");
     redisReply *good = cmd(s.r, "DUMP", s.k.hist, NULL);
-    run_ok(s.r, "XADD", s.k.hist, "99-0", "type", "Garbage", NULL);
+    run_ok(s.r, "RPUSH", s.k.hist, "Garbage\n1\n{}", NULL);
     fn_call f = {0};
     duro_fcall_timer_fire(&f.a, fn_keys(&f, &s.k, false), s.t_member,
                           strlen(s.t_member));
@@ -588,7 +649,7 @@ Test(functions_atomic, a_history_with_events_past_its_length_is_refused)
     refused_whole(&s, &f, "DURO_CORRUPT ");
     /* the same through the client: a clear error, DURO_EPROTO */
     cr_assert_eq(duro_client_terminate(s.c, s.id, "x"), DURO_EPROTO);
-    cr_assert(strstr(duro_client_errstr(s.c), "past its length"), "%s",
+    cr_assert(strstr(duro_client_errstr(s.c), "not its length"), "%s",
               duro_client_errstr(s.c));
     /* the history as it was lets the calls through again */
     run_ok(s.r, "DEL", s.k.hist, NULL);
@@ -596,7 +657,7 @@ Test(functions_atomic, a_history_with_events_past_its_length_is_refused)
     size_t lens[] = {7, strlen(s.k.hist), 1, good->len};
     freeReplyObject(redisCommandArgv(s.r, 4, argv, lens));
     freeReplyObject(good);
-    const char *const unused[] = {s.k.idx_open, s.k.idx_closed, NULL};
+    const char *const unused[] = {s.k.idx_open, s.k.idx_closed, s.k.wft, NULL};
     tamper_each_key(&s, &f, "resolved", unused);
     fn_free(&f);
     duro_test_finish(&h);

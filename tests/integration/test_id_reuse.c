@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "duro/history.h"
 #include "duro/keys.h"
 #include "harness.h"
 
@@ -105,25 +106,33 @@ static void closed(duro_client *c, const char *id, const char *status,
     wait_status(c, id, status);
 }
 
-/* old_history: the events of run `run` of id, read from its stream. */
+/* old_history: the events of run `run` of id, read from its list. */
 static redisReply *old_history(duro_client *c, const char *id, const char *run)
 {
     duro_wf_keys k;
     duro_wf_keys_init(&k, duro_client_partitions(c), id, run);
     redisContext *r = duro_test_redis(&h);
-    redisReply *rep = redisCommand(r, "XRANGE %s - +", k.hist);
+    redisReply *rep = redisCommand(r, "LRANGE %s 0 -1", k.hist);
     cr_assert(rep && rep->type == REDIS_REPLY_ARRAY);
     redisFree(r);
     return rep;
 }
 
-/* field: the value of `name` in a stream entry, or "". */
+/* field: the "type" (its name) or "data" of a history element, or "". */
 static const char *field(const redisReply *entry, const char *name)
 {
-    const redisReply *f = entry->element[1];
-    for (size_t i = 0; i + 1 < f->elements; i += 2)
-        if (!strcmp(f->element[i]->str, name)) return f->element[i + 1]->str;
-    return "";
+    static char buf[1024];
+    duro_event e;
+    if (duro_event_decode_reply(entry, 1, &e, NULL, 0) != 0) return "";
+    if (!strcmp(name, "type")) {
+        snprintf(buf, sizeof(buf), "%s", duro_event_name(e.type));
+    } else {
+        char *s = cJSON_PrintUnformatted(e.data);
+        snprintf(buf, sizeof(buf), "%s", s ? s : "");
+        free(s);
+    }
+    duro_event_free(&e);
+    return buf;
 }
 
 /* ---- Policy names ---- */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "duro/history.h"
 #include "duro/keys.h"
 #include "duro/lua.h"
 #include "harness.h"
@@ -83,14 +84,15 @@ static const char *event_types(const char *hist)
 {
     static char buf[2048];
     buf[0] = '\0';
-    redisReply *rep = cmd("XRANGE", hist, "-", "+", NULL);
+    redisReply *rep = cmd("LRANGE", hist, "0", "-1", NULL);
     for (size_t i = 0; i < rep->elements; i++) {
-        redisReply *f = rep->element[i]->element[1];
-        for (size_t j = 0; j + 1 < f->elements; j += 2)
-            if (!strcmp(f->element[j]->str, "type")) {
-                if (buf[0]) strcat(buf, " ");
-                strcat(buf, f->element[j + 1]->str);
-            }
+        duro_event e;
+        cr_assert_eq(duro_event_decode_reply(rep->element[i], (int64_t)i + 1,
+                                             &e, NULL, 0),
+                     0);
+        if (buf[0]) strcat(buf, " ");
+        strcat(buf, duro_event_name(e.type));
+        duro_event_free(&e);
     }
     freeReplyObject(rep);
     return buf;

@@ -13,6 +13,7 @@
  *                                 signal "open", query "stage"
  *   codec             X        -> {"stamp","beat","side","note"}  every
  *                     kind of payload, for test_codec.c (below)
+ *   resettable        {"n":N}  -> {"sum","echo"}        N "add" signals
  *
  * Activities append "<name> <workflowId>/<seq> <attempt>" to the file named
  * by $DURO_TEST_LOG, when set, so that tests can count executions without
@@ -352,6 +353,50 @@ static cJSON *wf_gate(duro_wf *wf, const cJSON *input)
     return res;
 }
 
+/* ---- A workflow to reset (test_reset.c) ---- */
+
+typedef struct {
+    int n, got;
+    double sum;
+} sums;
+
+static void on_add(duro_wf *wf, const cJSON *input, void *arg)
+{
+    sums *s = arg;
+    s->got++;
+    s->sum += cJSON_GetNumberValue(input);
+}
+
+static bool sums_done(void *arg)
+{
+    const sums *s = arg;
+    return s->got >= s->n;
+}
+
+/* wf_resettable {"n":N} -> {"sum":S,"echo":S}: starts a 1h timer it never
+ * waits for (work pending across a reset), sums N "add" signals, then
+ * echoes the sum. Where $DURO_TEST_BUG is set its code fails instead of
+ * echoing: the bug a reset re-runs past once the worker is fixed. */
+static cJSON *wf_resettable(duro_wf *wf, const cJSON *input)
+{
+    sums *s = duro_alloc(wf, sizeof(*s));
+    *s = (sums){.n = input_int(input, "n", 1)};
+    duro_timer(wf, 3600000);
+    duro_on_signal(wf, "add", on_add, s);
+    duro_condition(wf, sums_done, s, -1);
+    if (getenv("DURO_TEST_BUG"))
+        return duro_fail(wf, "Bug", "the bug after %d signals", s->got);
+    duro_activity_opts o = quick_opts();
+    cJSON *in = cJSON_CreateNumber(s->sum);
+    duro_result r = duro_activity(wf, "echo", in, &o);
+    cJSON_Delete(in);
+    if (!r.ok) return duro_fail(wf, NULL, "echo: %s", r.error);
+    cJSON *res = cJSON_CreateObject();
+    cJSON_AddNumberToObject(res, "sum", s->sum);
+    cJSON_AddItemToObject(res, "echo", cJSON_Duplicate(r.value, 1));
+    return res;
+}
+
 static void register_stack_workflows(duro_worker *w);
 static void register_codec_workflow(duro_worker *w);
 
@@ -380,6 +425,7 @@ int main(int argc, char **argv)
     duro_worker_register_activity(w, "progress", progress, NULL);
     duro_worker_register_activity(w, "hold", hold, NULL);
     duro_worker_register_workflow(w, "gate", wf_gate);
+    duro_worker_register_workflow(w, "resettable", wf_resettable);
     register_stack_workflows(w);
     register_codec_workflow(w);
     int rc = duro_worker_main(w, argc, argv);

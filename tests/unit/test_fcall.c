@@ -385,3 +385,46 @@ Test(fcall, scheduler_calls)
     CHECK_ARGS(&a, check_keys(&a, "duro_timer_fire", 0, NULL), m);
     duro_argv_free(&a);
 }
+
+Test(fcall, reset)
+{
+    duro_wf_keys k = keys_full();
+    duro_argv pend;
+    duro_argv_init(&pend);
+    duro_argv_push(&pend, "timer");
+    duro_argv_push(&pend, "1");
+    duro_argv_push(&pend, "5000");
+    duro_fcall_reset_args r = {.id = "order-7",
+                               .run = "run-2",
+                               .src_run = "run-1",
+                               .cur_run = NULL,
+                               .hist_cur = "duro:{p1}:h:order-7:run-1",
+                               .hist_src = "duro:{p1}:h:order-7:run-1",
+                               .event_id = 5,
+                               .reason = "bug fixed",
+                               .type = "order",
+                               .queue = "wfq",
+                               .input = NULL,
+                               .exec_timeout_ms = 0,
+                               .wft_timeout_ms = 0,
+                               .npend = 1,
+                               .pending = &pend};
+    duro_argv a;
+    duro_fcall_reset(&a, &k, &r);
+    const char *extra[] = {r.hist_cur, r.hist_src};
+    CHECK_ARGS(&a, check_keys(&a, "duro_reset", 2, extra), "order-7", "run-2",
+               "run-1", "", "5", "bug fixed", "order", "wfq", "null", "0", "0",
+               "1", "timer", "1", "5000");
+    duro_argv_free(&a);
+    duro_argv_free(&pend);
+    cr_assert_eq(DURO_FCALL_RESET_ACT_BASE, 11);
+}
+
+Test(fcall, history_upgrade)
+{
+    duro_wf_keys k = keys_full();
+    duro_argv a;
+    duro_fcall_history_upgrade(&a, &k);
+    check_args(&a, check_keys(&a, "duro_history_upgrade", 0, NULL), NULL, 0);
+    duro_argv_free(&a);
+}

@@ -1,6 +1,7 @@
-/* test_history.c: event names and decoding XRANGE entries built by hand. */
+/* test_history.c: event names and decoding history elements built by hand. */
 #include <criterion/criterion.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,24 +11,29 @@
 
 TestSuite(history, .timeout = 5);
 
-/* ---- Fake reply trees (fake_reply.h; freed with freeReplyObject) ---- */
+/* ---- History elements built by hand ---- */
 
-static redisReply *entry(const char *id, const char *type, const char *ts,
-                         const char *data)
+/* item: "<type>\n<ts>\n<data>" in buf. */
+static const char *item(char *buf, size_t size, const char *type,
+                        const char *ts, const char *data)
 {
-    return fake_arr(2, fake_str(id),
-                    fake_arr(6, fake_str("type"), fake_str(type),
-                             fake_str("ts"), fake_str(ts), fake_str("data"),
-                             fake_str(data)));
+    snprintf(buf, size, "%s\n%s\n%s", type, ts, data);
+    return buf;
 }
 
-static int decode(redisReply *r, duro_event *e)
+static int decode_at(const char *s, int64_t id, duro_event *e)
 {
     char err[256] = "";
-    int rc = duro_event_decode(r, e, err, sizeof(err));
+    int rc = duro_event_decode(s, strlen(s), id, e, err, sizeof(err));
     if (rc != 0) cr_assert_neq(err[0], '\0', "no reason given");
-    freeReplyObject(r);
     return rc;
+}
+
+static int decode(const char *type, const char *ts, const char *data,
+                  duro_event *e)
+{
+    char buf[512];
+    return decode_at(item(buf, sizeof(buf), type, ts, data), 2, e);
 }
 
 /* ---- Names ---- */
@@ -59,13 +65,15 @@ Test(history, command_flags)
 
 /* ---- Decoding ---- */
 
-Test(history, decode_valid_entry)
+Test(history, decode_valid_element)
 {
     duro_event e;
-    cr_assert_eq(decode(entry("7-0", "TimerStarted", "1764081344123",
-                              "{\"seq\":3,\"durationMs\":1000}"),
-                        &e),
-                 0);
+    char buf[128];
+    cr_assert_eq(
+        decode_at(item(buf, sizeof(buf), "TimerStarted", "1764081344123",
+                       "{\"seq\":3,\"durationMs\":1000}"),
+                  7, &e),
+        0);
     cr_assert_eq(e.id, 7);
     cr_assert_eq(e.type, DURO_EVENT_TIMER_STARTED);
     cr_assert_eq(e.ts, 1764081344123LL);
@@ -75,84 +83,87 @@ Test(history, decode_valid_entry)
     cr_assert_null(e.data);
 }
 
-Test(history, decode_fields_in_any_order)
+Test(history, codes_round_trip_and_names_still_decode)
+{
+    for (int t = DURO_EVENT_UNKNOWN + 1; t < DURO_EVENT_COUNT; t++) {
+        const char *code = duro_event_code((duro_event_type)t);
+        for (int u = DURO_EVENT_UNKNOWN + 1; u < t; u++)
+            cr_assert_str_neq(code, duro_event_code((duro_event_type)u),
+                              "%s twice", code);
+        duro_event e;
+        cr_assert_eq(decode(code, "1", "{}", &e), 0, "%s", code);
+        cr_assert_eq(e.type, t, "%s", code);
+        duro_event_free(&e);
+        cr_assert_eq(decode(duro_event_name((duro_event_type)t), "1", "{}", &e),
+                     0);
+        cr_assert_eq(e.type, t);
+        duro_event_free(&e);
+    }
+    cr_assert_str_eq(duro_event_code(DURO_EVENT_WORKFLOW_TASK_COMPLETED), "WT");
+    cr_assert_str_eq(duro_event_code(DURO_EVENT_ACTIVITY_SCHEDULED), "AS");
+    duro_event e;
+    cr_assert_eq(decode("ZZ", "1", "{}", &e), DURO_EPROTO);
+}
+
+Test(history, decode_data_may_hold_newlines)
 {
     duro_event e;
-    redisReply *r =
-        fake_arr(2, fake_str("1-0"),
-                 fake_arr(6, fake_str("data"), fake_str("{}"), fake_str("ts"),
-                          fake_str("5"), fake_str("type"),
-                          fake_str("WorkflowTimedOut")));
-    cr_assert_eq(decode(r, &e), 0);
-    cr_assert_eq(e.type, DURO_EVENT_WORKFLOW_TIMED_OUT);
-    cr_assert_eq(duro_event_seq(&e), -1);
+    cr_assert_eq(decode("SignalReceived", "5", "{\"name\":\n\"a\\nb\"}", &e),
+                 0);
+    cr_assert_eq(e.type, DURO_EVENT_SIGNAL_RECEIVED);
+    cr_assert_str_eq(cJSON_GetObjectItem(e.data, "name")->valuestring, "a\nb");
     duro_event_free(&e);
 }
 
-Test(history, decode_rejects_truncated_entry)
+Test(history, decode_rejects_truncated_element)
 {
-    duro_event e;
-    cr_assert_eq(decode(fake_arr(1, fake_str("1-0")), &e), DURO_EPROTO);
-    cr_assert_eq(decode(fake_arr(0), &e), DURO_EPROTO);
-    cr_assert_eq(
-        decode(fake_arr(2, fake_str("1-0"),
-                        fake_arr(3, fake_str("type"), fake_str("TimerFired"),
-                                 fake_str("ts"))),
-               &e),
-        DURO_EPROTO);
-    cr_assert_eq(
-        decode(fake_arr(2, fake_str("1-0"),
-                        fake_arr(4, fake_str("type"), fake_str("TimerFired"),
-                                 fake_str("ts"), fake_str("1"))),
-               &e),
-        DURO_EPROTO, "missing data accepted");
-    cr_assert_eq(
-        decode(fake_arr(2, fake_str("1-0"),
-                        fake_arr(4, fake_str("type"), fake_str("TimerFired"),
-                                 fake_str("data"), fake_str("{}"))),
-               &e),
-        DURO_EPROTO, "missing ts accepted");
-    cr_assert_eq(
-        decode(fake_arr(2, fake_str("1-0"), fake_str("not an array")), &e),
-        DURO_EPROTO);
-    cr_assert_eq(decode(fake_str("1-0"), &e), DURO_EPROTO);
-    cr_assert_eq(duro_event_decode(NULL, &e, NULL, 0), DURO_EPROTO);
-}
-
-Test(history, decode_rejects_non_string_elements)
-{
-    duro_event e;
-    cr_assert_eq(decode(fake_arr(2, fake_int(1), fake_arr(0)), &e),
-                 DURO_EPROTO);
-    cr_assert_eq(
-        decode(fake_arr(2, fake_str("1-0"),
-                        fake_arr(6, fake_str("type"), fake_str("TimerFired"),
-                                 fake_str("ts"), fake_int(5), fake_str("data"),
-                                 fake_str("{}"))),
-               &e),
-        DURO_EPROTO);
-}
-
-Test(history, decode_rejects_wrong_id)
-{
-    const char *ids[] = {
-        "1-1", "0-0",  "abc-0", "-0",   "1",
-        "1-",  "1-00", "x1-0",  "1 -0", "99999999999999999999-0"};
-    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+    const char *bad[] = {"", "TimerFired", "TimerFired\n1", "TimerFired\n1{}",
+                         "\n\n"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         duro_event e;
-        cr_assert_eq(
-            decode(entry(ids[i], "TimerFired", "1", "{\"seq\":1}"), &e),
-            DURO_EPROTO, "id %s accepted", ids[i]);
+        cr_assert_eq(decode_at(bad[i], 1, &e), DURO_EPROTO, "\"%s\" accepted",
+                     bad[i]);
     }
+    duro_event e;
+    cr_assert_eq(duro_event_decode(NULL, 0, 1, &e, NULL, 0), DURO_EPROTO);
+}
+
+Test(history, decode_reply_rejects_non_strings)
+{
+    duro_event e;
+    char err[128];
+    redisReply *r = fake_int(1);
+    cr_assert_eq(duro_event_decode_reply(r, 1, &e, err, sizeof(err)),
+                 DURO_EPROTO);
+    freeReplyObject(r);
+    r = fake_arr(0);
+    cr_assert_eq(duro_event_decode_reply(r, 1, &e, err, sizeof(err)),
+                 DURO_EPROTO);
+    freeReplyObject(r);
+    cr_assert_eq(duro_event_decode_reply(NULL, 1, &e, err, sizeof(err)),
+                 DURO_EPROTO);
+    r = fake_str("WorkflowTimedOut\n5\n{}");
+    cr_assert_eq(duro_event_decode_reply(r, 4, &e, err, sizeof(err)), 0);
+    cr_assert_eq(e.id, 4);
+    cr_assert_eq(e.type, DURO_EVENT_WORKFLOW_TIMED_OUT);
+    cr_assert_eq(duro_event_seq(&e), -1);
+    duro_event_free(&e);
+    freeReplyObject(r);
+}
+
+Test(history, decode_rejects_bad_id)
+{
+    duro_event e;
+    cr_assert_eq(decode_at("TimerFired\n1\n{}", 0, &e), DURO_EPROTO);
+    cr_assert_eq(decode_at("TimerFired\n1\n{}", -3, &e), DURO_EPROTO);
 }
 
 Test(history, decode_rejects_unknown_type)
 {
     duro_event e;
-    cr_assert_eq(decode(entry("2-0", "TimerExploded", "1", "{}"), &e),
-                 DURO_EPROTO);
-    cr_assert_eq(decode(entry("2-0", "Unknown", "1", "{}"), &e), DURO_EPROTO);
-    cr_assert_eq(decode(entry("2-0", "", "1", "{}"), &e), DURO_EPROTO);
+    cr_assert_eq(decode("TimerExploded", "1", "{}", &e), DURO_EPROTO);
+    cr_assert_eq(decode("Unknown", "1", "{}", &e), DURO_EPROTO);
+    cr_assert_eq(decode("", "1", "{}", &e), DURO_EPROTO);
 }
 
 Test(history, decode_rejects_bad_ts)
@@ -160,8 +171,8 @@ Test(history, decode_rejects_bad_ts)
     const char *ts[] = {"", "abc", "12x", "-5", "1.5"};
     for (size_t i = 0; i < sizeof(ts) / sizeof(ts[0]); i++) {
         duro_event e;
-        cr_assert_eq(decode(entry("2-0", "TimerFired", ts[i], "{}"), &e),
-                     DURO_EPROTO, "ts \"%s\" accepted", ts[i]);
+        cr_assert_eq(decode("TimerFired", ts[i], "{}", &e), DURO_EPROTO,
+                     "ts \"%s\" accepted", ts[i]);
     }
 }
 
@@ -170,8 +181,8 @@ Test(history, decode_rejects_bad_json)
     const char *data[] = {"", "{", "{\"seq\":}", "{} trailing", "{}{}", "nul"};
     for (size_t i = 0; i < sizeof(data) / sizeof(data[0]); i++) {
         duro_event e;
-        cr_assert_eq(decode(entry("2-0", "TimerFired", "1", data[i]), &e),
-                     DURO_EPROTO, "data \"%s\" accepted", data[i]);
+        cr_assert_eq(decode("TimerFired", "1", data[i], &e), DURO_EPROTO,
+                     "data \"%s\" accepted", data[i]);
     }
 }
 
@@ -180,8 +191,8 @@ Test(history, decode_rejects_non_object_data)
     const char *data[] = {"[]", "1", "\"x\"", "null", "true"};
     for (size_t i = 0; i < sizeof(data) / sizeof(data[0]); i++) {
         duro_event e;
-        cr_assert_eq(decode(entry("2-0", "TimerFired", "1", data[i]), &e),
-                     DURO_EPROTO, "data %s accepted", data[i]);
+        cr_assert_eq(decode("TimerFired", "1", data[i], &e), DURO_EPROTO,
+                     "data %s accepted", data[i]);
     }
 }
 
@@ -189,10 +200,10 @@ Test(history, decode_error_names_the_event)
 {
     duro_event e;
     char err[256];
-    redisReply *r = entry("12-0", "TimerFired", "1", "[]");
-    cr_assert_eq(duro_event_decode(r, &e, err, sizeof(err)), DURO_EPROTO);
+    const char *s = "TimerFired\n1\n[]";
+    cr_assert_eq(duro_event_decode(s, strlen(s), 12, &e, err, sizeof(err)),
+                 DURO_EPROTO);
     cr_assert(strstr(err, "12") != NULL, "%s", err);
-    freeReplyObject(r);
 }
 
 Test(history, stream_field_lookup)

@@ -84,13 +84,14 @@ int duro__load_event(duro_worker *w, duro_wf **wfp, const char *id,
 }
 
 int duro__history_apply_page(duro_worker *w, duro_wf **wfp, const char *id,
-                             const char *run, const redisReply *page, char *err,
-                             size_t errsize)
+                             const char *run, int64_t from,
+                             const redisReply *page, char *err, size_t errsize)
 {
     for (size_t i = 0; i < page->elements; i++) {
         duro_event e;
         char why[256];
-        if (duro_event_decode(page->element[i], &e, why, sizeof(why)) != 0) {
+        if (duro_event_decode_reply(page->element[i], from + (int64_t)i, &e,
+                                    why, sizeof(why)) != 0) {
             snprintf(err, errsize, "corrupt history: %s", why);
             return DURO_EPROTO;
         }
@@ -106,12 +107,10 @@ int duro__history_apply_page(duro_worker *w, duro_wf **wfp, const char *id,
 void duro__history_argv(duro_argv *a, const char *hist, int64_t from)
 {
     duro_argv_init(a);
-    duro_argv_push(a, "XRANGE");
+    duro_argv_push(a, "LRANGE");
     duro_argv_push(a, hist);
-    duro_argv_pushf(a, "%" PRId64 "-0", from);
-    duro_argv_push(a, "+");
-    duro_argv_push(a, "COUNT");
-    duro_argv_pushll(a, DURO_HISTORY_PAGE);
+    duro_argv_pushll(a, from - 1);
+    duro_argv_pushll(a, from - 1 + DURO_HISTORY_PAGE - 1);
 }
 
 int duro__read_history(duro_worker *w, const char *id, const char *run,

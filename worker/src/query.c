@@ -9,6 +9,7 @@
 
 #include "duro/clock.h"
 #include "duro/errno.h"
+#include "duro/fcall.h"
 #include "duro/ids.h"
 #include "duro/json.h"
 #include "duro/keys.h"
@@ -23,7 +24,8 @@ typedef struct {
     duro_worker *w;
     char *stream, *entry, *id, *run, *name, *reply;
     cJSON *input;
-    duro_wf *tmp; /* the throwaway run of a replay */
+    duro_wf *tmp;  /* the throwaway run of a replay */
+    bool upgraded; /* duro_history_upgrade was called for its history */
 } query_task;
 
 static void query_free(query_task *q)
@@ -102,9 +104,39 @@ static void answer_from(query_task *q, duro_wf *wf)
 
 static void fetch_page(query_task *q);
 
+static void on_upgraded(duro_aredis *r, redisReply *reply, void *arg)
+{
+    query_task *q = arg;
+    if (reply && reply->type == REDIS_REPLY_ERROR) {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "history read failed: %.400s", reply->str);
+        answer_error(q, msg);
+        return;
+    }
+    fetch_page(q);
+}
+
+/* upgrade converts a history in the stream format of library 10 and
+ * older (the read said WRONGTYPE), then reads it again. */
+static void upgrade(query_task *q)
+{
+    duro_wf_keys k;
+    duro_wf_keys_init(&k, q->w->partitions, q->id, q->run);
+    duro_argv a;
+    duro_fcall_history_upgrade(&a, &k);
+    q->upgraded = true;
+    if (duro_aredis_command(q->w->cmd, on_upgraded, q, &a) != 0) query_free(q);
+    duro_argv_free(&a);
+}
+
 static void on_page(duro_aredis *r, redisReply *reply, void *arg)
 {
     query_task *q = arg;
+    if (reply && reply->type == REDIS_REPLY_ERROR && !q->upgraded &&
+        duro_redis_error_code(reply->str) == DURO_EPROTO) {
+        upgrade(q);
+        return;
+    }
     if (!reply || reply->type != REDIS_REPLY_ARRAY) {
         /* leave the entry pending: the client times out; the scheduler
          * cleans the orphan */
@@ -112,7 +144,8 @@ static void on_page(duro_aredis *r, redisReply *reply, void *arg)
         return;
     }
     char err[512];
-    if (duro__history_apply_page(q->w, &q->tmp, q->id, q->run, reply, err,
+    int64_t from = q->tmp ? q->tmp->applied + 1 : 1;
+    if (duro__history_apply_page(q->w, &q->tmp, q->id, q->run, from, reply, err,
                                  sizeof(err)) != 0) {
         answer_error(q, err);
         return;

@@ -1,6 +1,6 @@
 /* wft.c: workflow tasks: read, load history, run the code, commit.
  *
- *   XREADGROUP wft:{p0..} ──▶ task ──▶ XRANGE history (new events only on a
+ *   XREADGROUP wft:{p0..} ──▶ task ──▶ LRANGE history (new events only on a
  *   cache hit) ──▶ apply + run code ──▶ FCALL duro_wft_complete
  *
  * Each call (history page, commit, failure report) is kept until answered:
@@ -295,17 +295,25 @@ static void on_history(duro_aredis *r, redisReply *reply, void *arg)
     wft_task *t = arg;
     duro_worker *w = t->w;
     if (retry_transient(t, reply)) return;
+    if (reply && reply->type == REDIS_REPLY_ERROR) {
+        /* reported as a failed task (describe shows it); duro_wft_fail
+         * also converts a history of library 11 and older, a stream, so
+         * the task's next attempt reads it */
+        char msg[512];
+        snprintf(msg, sizeof(msg), "history read failed: %.400s", reply->str);
+        fail_task(t, DURO_EPROTO, msg);
+        return;
+    }
     if (!reply || reply->type != REDIS_REPLY_ARRAY) {
-        if (reply)
-            duro_warn("HISTORY-READ wf=%s err=%s", t->id,
-                      reply->type == REDIS_REPLY_ERROR ? reply->str : "?");
+        duro_warn("HISTORY-READ wf=%s err=?", t->id);
         task_done(t, false);
         return;
     }
     char err[512];
     bool fresh = t->wf == NULL;
-    int rc = duro__history_apply_page(w, &t->wf, t->id, t->run, reply, err,
-                                      sizeof(err));
+    int64_t from = t->wf ? t->wf->applied + 1 : 1;
+    int rc = duro__history_apply_page(w, &t->wf, t->id, t->run, from, reply,
+                                      err, sizeof(err));
     if (fresh && t->wf) {
         t->wf->busy = true;
         /* two tasks of one run, neither cached when read (a stale one

@@ -334,14 +334,16 @@ int duro__event_decode(const duro_worker *w, const duro_event *e, char *err,
 int duro__load_event(duro_worker *w, duro_wf **wfp, const char *id,
                      const char *run, const duro_event *e, char *err,
                      size_t errsize);
-/* duro__history_apply_page applies one XRANGE page of history to *wfp
- * (duro__load_event for each). 0, or a DURO_E* with a message in err. */
+/* duro__history_apply_page applies one LRANGE page of history, whose
+ * first element is event `from`, to *wfp (duro__load_event for each). 0,
+ * or a DURO_E* with a message in err. */
 int duro__history_apply_page(duro_worker *w, duro_wf **wfp, const char *id,
-                             const char *run, const redisReply *page, char *err,
-                             size_t errsize);
-/* duro__history_argv: XRANGE <hist> <from>-0 + COUNT DURO_HISTORY_PAGE. */
+                             const char *run, int64_t from,
+                             const redisReply *page, char *err, size_t errsize);
+/* duro__history_argv: LRANGE <hist> <from-1> <from-2+DURO_HISTORY_PAGE>
+ * (event N is element N-1). */
 void duro__history_argv(duro_argv *a, const char *hist, int64_t from);
-/* duro__read_history sends XRANGE for one page of a run's history from
+/* duro__read_history sends LRANGE for one page of a run's history from
  * event `from`; cb gets the reply. 0 or DURO_ECONN (cb never runs). */
 int duro__read_history(duro_worker *w, const char *id, const char *run,
                        int64_t from, duro_aredis_cb cb, void *arg);

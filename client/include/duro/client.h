@@ -167,7 +167,10 @@ DURO_EXPORT int duro_client_start(duro_client *c, const duro_start_opts *o,
  *    "workflowTask":{"pending":bool,"attempt":n,"lastError":str|null},
  *    "pendingActivities":[{"seq","name","attempt",
  *        "state":"scheduled"|"backoff","lastFailure":obj|null,
- *        "lastHeartbeat":ISO|null}]}
+ *        "lastHeartbeat":ISO|null}],
+ *    "resetFrom":{"runId","eventId","reason"} (a run made by a reset only),
+ *    "resetRuns":[{"runId","resetRunId"}] (runs of the id that were reset,
+ *        with the run each reset made; absent when none)}
  *
  * status is RUNNING, COMPLETED, FAILED, CANCELED, TERMINATED or TIMED_OUT.
  * Returns 0 and *out, DURO_ENOTFOUND, DURO_EPROTO (the hash is damaged),
@@ -224,6 +227,41 @@ DURO_EXPORT int duro_client_queue_stats(duro_client *c, const char *queue,
  * DURO_EREDIS. */
 DURO_EXPORT int duro_client_terminate(duro_client *c, const char *workflow_id,
                                       const char *reason);
+
+/* duro_reset_point: where duro_client_reset resets a run to. */
+typedef enum {
+    DURO_RESET_EVENT_ID = 0,        /* event_id, a WorkflowTaskCompleted */
+    DURO_RESET_FIRST_WORKFLOW_TASK, /* the run's first completed task */
+    DURO_RESET_LAST_WORKFLOW_TASK,  /* its last completed task */
+} duro_reset_point;
+
+/* duro_reset_point_parse: "FirstWorkflowTask" or "LastWorkflowTask".
+ * Returns 0 or DURO_EINVAL. */
+DURO_EXPORT int duro_reset_point_parse(const char *s, duro_reset_point *out);
+
+typedef struct {
+    const char *workflow_id;
+    const char *run_id; /* the run to reset; NULL: the current run */
+    duro_reset_point point;
+    int64_t event_id; /* DURO_RESET_EVENT_ID */
+    const char *reason;
+} duro_reset_opts;
+
+/* duro_client_reset starts a new run of the workflow whose history is the
+ * given run's up to a workflow task completion (the WorkflowTaskCompleted
+ * event N: events 1..N-1 are kept, and that task runs again, on the code
+ * the workers have now), as Temporal's reset: the signals the run received
+ * after that point are applied again (in order, at the end of the kept
+ * events), the activities and timers pending at the point are scheduled
+ * again (timers keep their due time), and a RUNNING run is terminated
+ * first (WorkflowTerminated {"reason","resetRunId"}). describe shows the
+ * link both ways ("resetFrom", "resetRuns"). run_id gets the new run.
+ * Returns 0, DURO_ENOTFOUND (no workflow, or no history for that run),
+ * DURO_EINVAL (bad id, or event_id is not a WorkflowTaskCompleted of the
+ * run: the message says what it is), DURO_ESTALE (the running run kept
+ * changing), DURO_ECONN / DURO_EREDIS. */
+DURO_EXPORT int duro_client_reset(duro_client *c, const duro_reset_opts *o,
+                                  char run_id[DURO_UUID_LEN + 1]);
 
 /* ---- Signals, cancellation, queries ---- */
 

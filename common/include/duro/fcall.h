@@ -39,11 +39,14 @@
 #define DURO_FCALL_ACT_RELEASE_KEYS 9
 #define DURO_FCALL_ACT_TIMEOUT_KEYS 9
 #define DURO_FCALL_TIMER_FIRE_KEYS 9
+#define DURO_FCALL_RESET_KEYS 8 /* + hist_cur hist_src act_1..act_A */
+#define DURO_FCALL_HISTORY_UPGRADE_KEYS 2
 
 /* The KEYS index (1-based, as the commands' actkey_index counts) of the
  * first activity stream a commit's commands name. */
 #define DURO_FCALL_WFT_COMPLETE_ACT_BASE (DURO_FCALL_WFT_COMPLETE_KEYS + 1)
 #define DURO_FCALL_ACT_COMPLETE_ACT_BASE (DURO_FCALL_ACT_COMPLETE_KEYS + 1)
+#define DURO_FCALL_RESET_ACT_BASE (DURO_FCALL_RESET_KEYS + 3)
 
 /* duro_fcall_start_args: a new run, as duro_start and
  * duro_signal_with_start take it. */
@@ -106,6 +109,37 @@ DURO_EXPORT void duro_fcall_cancel(duro_argv *a, const duro_wf_keys *k,
 /* duro_fcall_terminate: duro_terminate of the run whose history is k.hist. */
 DURO_EXPORT void duro_fcall_terminate(duro_argv *a, const duro_wf_keys *k,
                                       const char *data);
+
+/* duro_fcall_reset_args: duro_reset. k (the builder's) names the new
+ * run: k.hist is its history, k.wft its workflow task stream. pending holds
+ * npend entries `activity seq key name input opts stc hbt stc2` (key: the
+ * KEYS index of the activity's stream, acts[key - *_RESET_ACT_BASE]) or
+ * `timer seq fire_in_ms`, pushed as they are. */
+typedef struct {
+    const char *id, *run;
+    const char *src_run;  /* the run reset, whose history is hist_src */
+    const char *cur_run;  /* the RUNNING run (NULL or "" when none) */
+    const char *hist_cur; /* its history (hist_src when none runs) */
+    const char *hist_src;
+    long long event_id; /* a WorkflowTaskCompleted of src_run */
+    const char *reason;
+    const char *type, *queue, *input; /* from src_run's WorkflowStarted */
+    long long exec_timeout_ms;
+    long long wft_timeout_ms; /* 0: the hash's, else the default */
+    int npend;
+    const duro_argv *pending;
+    int nacts;
+    const char *const *acts;
+} duro_fcall_reset_args;
+
+/* duro_fcall_history_upgrade: duro_history_upgrade of k.hist (a history
+ * in the stream format of library 11 and older becomes a list). */
+DURO_EXPORT void duro_fcall_history_upgrade(duro_argv *a,
+                                            const duro_wf_keys *k);
+
+/* duro_fcall_reset: duro_reset. */
+DURO_EXPORT void duro_fcall_reset(duro_argv *a, const duro_wf_keys *k,
+                                  const duro_fcall_reset_args *r);
 
 /* duro_fcall_wft_complete: duro_wft_complete. */
 DURO_EXPORT void duro_fcall_wft_complete(duro_argv *a, const duro_wf_keys *k,

@@ -52,19 +52,34 @@ DURO_EXPORT bool duro_event_is_command(duro_event_type t);
 
 /* duro_event: one decoded history event. Owns data. */
 typedef struct {
-    int64_t id; /* N of the stream id "N-0" */
+    int64_t id; /* event N is element N (from 1) of the history list */
     duro_event_type type;
     int64_t ts;  /* ms since the epoch, written by Redis */
     cJSON *data; /* never NULL after a successful decode */
 } duro_event;
 
-/* duro_event_decode decodes one XRANGE element ([id, [field, value...]]).
- * Returns 0, or DURO_EPROTO with a reason in err (wrong shape, id not
- * "N-0", missing or unknown type, bad ts, data not a JSON object), or
- * DURO_ENOMEM (see duro_json_parse). On success the caller frees with
+/* A history is a Redis list, one element per event: event N is element
+ * N (LRANGE index N-1). An element is "<type>\n<ts>\n<data>": the event
+ * type's two-letter code (duro_event_code) or its name, the time in ms
+ * since the epoch (written by Redis) and the data JSON object
+ * (docs/internals.md, "History list"). */
+
+/* duro_event_code: the short name stored for type t ("WT" for
+ * WorkflowTaskCompleted ...), or its name when it has none. */
+DURO_EXPORT const char *duro_event_code(duro_event_type t);
+
+/* duro_event_decode decodes element s[0..len) as event `id`. Returns 0,
+ * or DURO_EPROTO with a reason in err (not three newline-separated parts,
+ * unknown type, bad ts, data not a JSON object, id < 1), or DURO_ENOMEM
+ * (see duro_json_parse). On success the caller frees with
  * duro_event_free. */
-DURO_EXPORT int duro_event_decode(const redisReply *entry, duro_event *out,
-                                  char *err, size_t errsize);
+DURO_EXPORT int duro_event_decode(const char *s, size_t len, int64_t id,
+                                  duro_event *out, char *err, size_t errsize);
+/* duro_event_decode_reply: duro_event_decode of one LRANGE element (a
+ * string reply; anything else is DURO_EPROTO). */
+DURO_EXPORT int duro_event_decode_reply(const redisReply *elem, int64_t id,
+                                        duro_event *out, char *err,
+                                        size_t errsize);
 DURO_EXPORT void duro_event_free(duro_event *e);
 
 /* duro_event_seq: data.seq as an integer, or -1 when absent. */
