@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "cli.h"
 
@@ -15,7 +14,7 @@ const cli_opt cli_list_opts[] = {
      false},
     {"status", 's', "STATUS",
      "RUNNING, COMPLETED, FAILED, CANCELED, TERMINATED or TIMED_OUT (any "
-     "case); with --query: ANDed to it",
+     "case); short for a query, not with --query",
      false},
     {"type", 0, "TYPE", "only workflows of this type", false},
     {"limit", 'n', "N", "at most N rows per page (default 100)", false},
@@ -44,28 +43,25 @@ static int parse_limit(const cli_ctx *ctx, int *limit)
     return 0;
 }
 
-/* build_query: --query with --status and --type ANDed to it (they are
- * names without quotes: duro_name_check and a status word). */
+/* build_query: --query, or the query --status and --type stand for (a
+ * status word and a name: duro_name_check allows no quote). NULL after a
+ * usage error. */
 static char *build_query(const cli_ctx *ctx)
 {
     const char *q = cli_get(ctx, "query");
     const char *status = cli_get(ctx, "status");
     const char *type = cli_get(ctx, "type");
-    size_t cap = (q ? strlen(q) : 0) + (type ? strlen(type) : 0) + 128;
-    char *out = cli_checked(malloc(cap));
-    out[0] = '\0';
-    size_t n = 0;
-    const char *order = NULL;
-    if (q && *q) {
-        /* keep the ORDER BY at the end, after what is ANDed */
-        for (const char *p = q; *p; p++)
-            if (strncasecmp(p, "order", 5) == 0 &&
-                (p == q || isspace((unsigned char)p[-1])))
-                order = p;
-        n += (size_t)snprintf(out, cap, "%s%.*s%s", order == q ? "" : "(",
-                              (int)(order ? order - q : (long)strlen(q)), q,
-                              order == q ? "" : ")");
+    if (q && (status || type)) {
+        cli_usage(ctx, "--status and --type are short for a query: with "
+                       "--query, write ExecutionStatus='...' and "
+                       "WorkflowType='...' in it");
+        return NULL;
     }
+    if (q) return cli_checked(strdup(q));
+    size_t cap = (type ? strlen(type) : 0) + 128;
+    char *out = cli_checked(malloc(cap));
+    size_t n = 0;
+    out[0] = '\0';
     if (status) {
         char up[32];
         size_t i = 0;
@@ -74,14 +70,12 @@ static char *build_query(const cli_ctx *ctx)
                 (char)(status[i] == '-' ? '_'
                                         : toupper((unsigned char)status[i]));
         up[i] = '\0';
-        n += (size_t)snprintf(out + n, cap - n, "%sExecutionStatus='%s'",
-                              n ? " AND " : "", strchr(up, '\'') ? "?" : up);
+        n += (size_t)snprintf(out, cap, "ExecutionStatus='%s'",
+                              strchr(up, '\'') ? "?" : up);
     }
-    if (type && !strchr(type, '\''))
-        n += (size_t)snprintf(out + n, cap - n, "%sWorkflowType='%s'",
-                              n ? " AND " : "", type);
-    if (order) snprintf(out + n, cap - n, " %s", order);
-    if (q && !order && !status && !type) snprintf(out, cap, "%s", q);
+    if (type)
+        snprintf(out + n, cap - n, "%sWorkflowType='%s'", n ? " AND " : "",
+                 strchr(type, '\'') ? "?" : type);
     return out;
 }
 
@@ -117,8 +111,12 @@ int cli_list(cli_ctx *ctx)
 {
     duro_list_opts o = {0};
     if (parse_limit(ctx, &o.limit)) return CLI_USAGE;
-    if (cli_connect(ctx)) return CLI_FAILED;
     char *query = build_query(ctx);
+    if (!query) return CLI_USAGE;
+    if (cli_connect(ctx)) {
+        free(query);
+        return CLI_FAILED;
+    }
     o.query = query;
     o.page_token = cli_get(ctx, "next-page-token");
     cJSON *rows;
