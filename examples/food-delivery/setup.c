@@ -25,8 +25,7 @@ static void *setup_main(void *arg)
         if (rc == 0) {
             rc = duro_client_search_attribute_create(c, FOOD_STATE_ATTRIBUTE,
                                                      "Keyword");
-            if (rc < 0)
-                snprintf(err, sizeof(err), "%s", duro_client_errstr(c));
+            if (rc < 0) snprintf(err, sizeof(err), "%s", duro_client_errstr(c));
             duro_client_free(c);
         }
         if (rc == 0) {
@@ -35,8 +34,8 @@ static void *setup_main(void *arg)
             return NULL;
         }
         if (!duro_err_is_transient(rc) && rc != DURO_ENOTFOUND) {
-            duro_warn("FOOD-SETUP cannot register %s: %s",
-                      FOOD_STATE_ATTRIBUTE, err);
+            duro_warn("FOOD-SETUP cannot register %s: %s", FOOD_STATE_ATTRIBUTE,
+                      err);
             return NULL;
         }
         struct timespec ts = {1, 0};

@@ -594,7 +594,6 @@ duro__cmd *duro__new_cmd(duro_wf *wf, cmd_kind kind, int64_t seq)
 {
     return new_cmd(wf, kind, seq);
 }
-
 void duro__in_workflow(const duro_wf *wf, const char *call)
 {
     in_workflow(wf, call);
