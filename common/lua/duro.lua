@@ -3,9 +3,13 @@
 --
 -- The data model and each Function's keys and arguments are documented in
 -- docs/internals.md. Rules every Function follows:
---  * all keys come from KEYS and share one partition's hash tag;
+--  * all keys come from KEYS and share one partition's hash tag, but for
+--    the visibility rows and indexes, derived from the workflow hash's key
+--    in the same slot (see Visibility);
 --  * user payloads (inputs, results, event data) are never decoded here,
 --    only stored and concatenated, so no JSON number ever loses precision;
+--    search attributes are decoded to be typed and indexed (an Int beyond
+--    2^53 loses precision);
 --  * a Function validates first and writes after, so an error leaves
 --    nothing half done (Redis does not roll back a Function that fails
 --    halfway): each is registered with the type of each of its KEYS,
