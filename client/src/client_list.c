@@ -44,6 +44,7 @@ typedef struct {
     duro_vq_compiled q;
     char *filter; /* the compiled filter as text ("" for none) */
     int nkeys;
+    bool narrowed; /* keys[0] is the narrowing equality's index */
     char keys[2][DURO_KEY_MAX + 320];
     int chunk; /* matches per scan call */
 } plan;
@@ -92,6 +93,7 @@ static void plan_keys(plan *pl, int p)
     char name[DURO_KEY_MAX + 256];
     const duro_vq_compiled *q = &pl->q;
     pl->nkeys = 1;
+    pl->narrowed = false;
     if (strcmp(q->order, "close") == 0) {
         duro_key_vx(pl->keys[0], sizeof(pl->keys[0]), p, "close");
         duro_key_vx(pl->keys[1], sizeof(pl->keys[1]), p, "status:RUNNING");
@@ -101,6 +103,7 @@ static void plan_keys(plan *pl, int p)
     if (q->narrow_kind[0] && strlen(q->narrow_value) < 256) {
         snprintf(name, sizeof(name), "%s:%s", q->narrow_kind, q->narrow_value);
         duro_key_vx(pl->keys[0], sizeof(pl->keys[0]), p, name);
+        pl->narrowed = true;
     } else {
         duro_key_vx(pl->keys[0], sizeof(pl->keys[0]), p, "start");
     }
@@ -119,9 +122,7 @@ static void scan_argv(plan *pl, int p, const char *cursor, bool count,
     for (int i = 0; i < pl->nkeys; i++)
         duro_argv_pushf(a, "%s", pl->keys[i]);
     /* a filter that is just the narrowing equality needs no evaluation */
-    duro_argv_push(a, pl->q.only_narrow && strcmp(pl->q.order, "start") == 0
-                          ? ""
-                          : pl->filter);
+    duro_argv_push(a, pl->q.only_narrow && pl->narrowed ? "" : pl->filter);
     duro_argv_push(a, pl->q.desc ? "desc" : "asc");
     duro_argv_push(a, cursor);
     duro_argv_pushll(a, count ? COUNT_BUDGET : SCAN_BUDGET);

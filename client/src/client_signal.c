@@ -40,6 +40,8 @@ static int fcall_fail(duro_client *c, const redisReply *r, const char *id,
                           "workflow %s: a new run kept replacing the current "
                           "one; try again",
                           id);
+    case DURO_EINVAL: /* DURO_BADARG <why>: e.g. a search attribute */
+        return duro__fail(c, code, "%.400s", rest ? rest + 1 : e);
     default:
         return duro__fail(c, code, "redis: %.400s", e);
     }

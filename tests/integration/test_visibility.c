@@ -219,6 +219,7 @@ Test(visibility, every_run_of_a_reused_id_is_its_own_row)
     for (int i = 0; i < 3; i++) {
         start_with(c, "reused", "t", "q", NULL, runs[i]);
         if (i < 2) terminate(c, "reused");
+        duro_test_sleep_ms(3); /* runs of one ms are ordered by run id */
     }
     cJSON *rows = list(c, "WorkflowId = 'reused' ORDER BY StartTime ASC");
     cr_assert_eq(cJSON_GetArraySize(rows), 3);
@@ -641,6 +642,35 @@ Test(visibility, cli_list_pages_and_counts)
     cr_assert_str_eq(o.err, "", "the last page has no token");
     duro_test_output_free(&o);
     free(token);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+Test(visibility, signal_with_start_and_long_keywords)
+{
+    duro_client *c = duro_test_client(&h);
+    create_attr(c, "Kw", "Keyword");
+    cJSON *attrs = cJSON_Parse("{\"Kw\":\"sws\"}");
+    duro_start_opts o = {.workflow_id = "sws",
+                         .type = "t",
+                         .task_queue = "q",
+                         .memo = "{\"m\":1}",
+                         .search_attributes = attrs};
+    char run[DURO_UUID_LEN + 1];
+    bool started = false;
+    int rc = duro_client_signal_with_start(c, &o, "go", NULL, run, &started);
+    cr_assert_eq(rc, 0, "%s", duro_client_errstr(c));
+    cr_assert(started);
+    cJSON_Delete(attrs);
+    expect(c, "Kw = 'sws'", "sws");
+    /* a keyword too long to name an index key is filtered row by row */
+    char long_kw[400], sa[512], q[512];
+    memset(long_kw, 'k', 300);
+    long_kw[300] = '\0';
+    snprintf(sa, sizeof(sa), "{\"Kw\":\"%s\"}", long_kw);
+    start_with(c, "long", "t", "q", sa, run);
+    snprintf(q, sizeof(q), "Kw = '%s'", long_kw);
+    expect(c, q, "long");
     duro_client_free(c);
     duro_test_finish(&h);
 }
