@@ -674,3 +674,62 @@ Test(visibility, signal_with_start_and_long_keywords)
     duro_client_free(c);
     duro_test_finish(&h);
 }
+
+/* scan: FCALL_RO duro_vis_scan over duro:{p0}:vx:start; the matched run
+ * ids joined by ',' into out, the next cursor into next. */
+static void scan(redisContext *r, const char *dir, const char *cursor,
+                 int budget, char *out, char *next)
+{
+    redisReply *rep = redisCommand(
+        r, "FCALL_RO duro_vis_scan 1 duro:{p0}:vx:start %s %s %s %d 100 rows",
+        "", dir, cursor, budget);
+    cr_assert(rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 3, "%s",
+              rep && rep->str ? rep->str : "bad reply");
+    strcpy(next, rep->element[0]->str);
+    out[0] = '\0';
+    for (size_t i = 0; i < rep->element[2]->elements; i++) {
+        const redisReply *row = rep->element[2]->element[i]->element[2];
+        for (size_t j = 0; j + 1 < row->elements; j += 2)
+            if (!strcmp(row->element[j]->str, "run")) {
+                if (*out) strcat(out, ",");
+                strcat(out, row->element[j + 1]->str);
+            }
+    }
+    freeReplyObject(rep);
+}
+
+Test(visibility, scan_resumes_inside_a_tie_even_when_the_cursor_run_went)
+{
+    duro_client *c = duro_test_client(&h); /* loads the library */
+    redisContext *r = duro_test_redis(&h);
+    const char *runs[] = {"a", "b", "c", "d"};
+    for (int i = 0; i < 4; i++) {
+        freeReplyObject(redisCommand(r, "ZADD duro:{p0}:vx:start %d %s",
+                                     i < 3 ? 100 : 200, runs[i]));
+        freeReplyObject(redisCommand(r, "HSET duro:{p0}:vis:%s run %s id %s",
+                                     runs[i], runs[i], runs[i]));
+    }
+    char got[256], next[128];
+    scan(r, "asc", "1|100|b", 100, got, next);
+    cr_assert_str_eq(got, "c,d");
+    cr_assert_str_eq(next, "");
+    scan(r, "desc", "1|100|b", 100, got, next);
+    cr_assert_str_eq(got, "a");
+    /* a budget of one entry: one row and where to go on */
+    scan(r, "asc", "", 1, got, next);
+    cr_assert_str_eq(got, "a");
+    cr_assert_str_eq(next, "1|100|a");
+    /* the cursor's run is gone (deleted): the rest of its tie still comes */
+    freeReplyObject(redisCommand(r, "ZREM duro:{p0}:vx:start b"));
+    scan(r, "asc", "1|100|b", 100, got, next);
+    cr_assert_str_eq(got, "c,d");
+    scan(r, "desc", "1|100|b", 100, got, next);
+    cr_assert_str_eq(got, "a");
+    /* an index entry whose row is gone is skipped */
+    freeReplyObject(redisCommand(r, "DEL duro:{p0}:vis:c"));
+    scan(r, "asc", "", 100, got, next);
+    cr_assert_str_eq(got, "a,d");
+    redisFree(r);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
