@@ -130,7 +130,8 @@ int cli_get_search_attributes(cli_ctx *ctx, cJSON **out)
     int rc = duro_client_search_attribute_list(ctx->client, &reg);
     if (rc < 0) return cli_client_fail(ctx, rc);
     cJSON *attrs = cli_checked(cJSON_CreateObject());
-    for (int i = 1; rc == 0 && i < cli_argc && strcmp(cli_argv[i], "--"); i++) {
+    for (int i = 1; rc == 0 && i < cli_argc && strcmp(cli_argv[i], "--") != 0;
+         i++) {
         const char *v = next_value(&i);
         if (v) rc = add_attribute(ctx, reg, v, attrs);
     }

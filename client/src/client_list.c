@@ -209,7 +209,7 @@ static int refill(plan *pl, part *pt, int p)
 static int first_scan(plan *pl, part *parts, int n)
 {
     duro_argv *cmds = calloc((size_t)n, sizeof(*cmds));
-    redisReply **r = calloc((size_t)n, sizeof(*r));
+    redisReply **r = calloc((size_t)n, sizeof(redisReply *));
     int *which = calloc((size_t)n, sizeof(*which));
     int m = 0, rc = 0;
     if (!cmds || !r || !which) rc = duro__fail(pl->c, DURO_ENOMEM, "no memory");
@@ -315,10 +315,14 @@ static int token_read(duro_client *c, const char *token, const char *query,
                       part *parts, int n)
 {
     char *text = b64_decode(token);
-    unsigned crc = 0;
-    int np = 0, off = 0;
-    if (!text || sscanf(text, "v1 %u %d\n%n", &crc, &np, &off) != 2 ||
-        np != n || off == 0) {
+    char *end = NULL;
+    unsigned long crc = 0;
+    long np = 0;
+    if (text && strncmp(text, "v1 ", 3) == 0) {
+        crc = strtoul(text + 3, &end, 10);
+        np = *end == ' ' ? strtol(end + 1, &end, 10) : 0;
+    }
+    if (!end || *end != '\n' || np != n) {
         free(text);
         return duro__fail(c, DURO_EINVAL, "page token is malformed");
     }
@@ -327,7 +331,7 @@ static int token_read(duro_client *c, const char *token, const char *query,
         return duro__fail(c, DURO_EINVAL,
                           "page token belongs to another query");
     }
-    char *line = text + off;
+    char *line = end + 1;
     for (int p = 0; p < n; p++) {
         char *nl = strchr(line, '\n');
         if (!nl) {

@@ -78,7 +78,7 @@ static int write_copies(duro_client *c, const char *cmd, const char *name,
 {
     int n = c->partitions;
     duro_argv *cmds = calloc((size_t)n, sizeof(*cmds));
-    redisReply **r = calloc((size_t)n, sizeof(*r));
+    redisReply **r = calloc((size_t)n, sizeof(redisReply *));
     if (!cmds || !r) {
         free(cmds);
         free(r);

@@ -89,7 +89,6 @@ static bool op_allowed(char t, duro_vq_op op)
     if (op == DURO_VQ_IS_NULL || op == DURO_VQ_IS_NOT_NULL) return true;
     switch (t) {
     case 'B':
-        return op == DURO_VQ_EQ || op == DURO_VQ_NE;
     case 'T':
         return op == DURO_VQ_EQ || op == DURO_VQ_NE;
     case 'L':
@@ -355,8 +354,8 @@ int duro_vq_time_parse(const char *s, int64_t *ms)
         return DURO_EINVAL;
     }
     if (*p) return DURO_EINVAL;
-    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se -
-                   (int64_t)off * 60;
+    int64_t secs = days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 +
+                   (int64_t)mi * 60 + se - (int64_t)off * 60;
     *ms = secs * 1000 + frac;
     return 0;
 }

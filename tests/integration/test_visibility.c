@@ -373,7 +373,7 @@ static int page_all(duro_client *c, const char *query, int limit,
                       prev);
             snprintf(prev, sizeof(prev), "%s", st);
             const char *id = duro_test_str(row, "workflowId");
-            int i = atoi(id + 2);
+            int i = (int)strtol(id + 2, NULL, 10);
             cr_assert(i >= 0 && i < MANY && !seen_runs[i],
                       "%s listed twice or unknown", id);
             seen_runs[i] = strdup(duro_test_str(row, "runId"));
