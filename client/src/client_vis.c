@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "client_int.h"
 #include "client_vis.h"
@@ -112,7 +113,7 @@ int duro_client_search_attribute_create(duro_client *c, const char *name,
     if (rc < 0) return rc;
     const char *t = NULL;
     for (size_t i = 0; type && i < NTYPES; i++)
-        if (strcmp(type, SA_TYPES[i]) == 0) t = SA_TYPES[i];
+        if (strcasecmp(type, SA_TYPES[i]) == 0) t = SA_TYPES[i];
     if (!t)
         return duro__fail(c, DURO_EINVAL,
                           "search attribute type \"%.40s\" is not one of "

@@ -386,6 +386,9 @@ local function vcall(...)
     return r
 end
 
+-- SA_VALUE_MAX: the longest value (as stored), Temporal's 2 KiB.
+local SA_VALUE_MAX = 2048
+
 local SA_LETTER = {Keyword = 'K', Text = 'T', Int = 'I', Double = 'D',
                    Bool = 'B', Datetime = 'd', KeywordList = 'L'}
 
@@ -493,6 +496,10 @@ local function sa_prepare(prefix, attrs)
             if not text then
                 return nil, 'search attribute ' .. name .. ' is a ' .. typ ..
                            ': expected ' .. want
+            end
+            if #text > SA_VALUE_MAX then
+                return nil, 'search attribute ' .. name .. ' is longer than ' ..
+                           SA_VALUE_MAX .. ' bytes'
             end
             out[#out + 1] = {name, text, typ == 'Keyword' and v or nil}
         end

@@ -206,6 +206,17 @@ Test(visibility, start_refuses_unknown_or_mistyped_attributes)
     cr_assert_eq(duro_client_describe(c, "x", &d), DURO_ENOTFOUND);
     cr_assert_eq(duro_client_search_attribute_create(c, "Num", "Keyword"),
                  DURO_EALREADY);
+    cr_assert_eq(duro_client_search_attribute_create(c, "Num", "int"), 0);
+    create_attr(c, "Kw", "Keyword");
+    char big[2100], sa[2200];
+    memset(big, 'b', 2090);
+    big[2090] = '\0';
+    snprintf(sa, sizeof(sa), "{\"Kw\":\"%s\"}", big);
+    o.search_attributes = bad = cJSON_Parse(sa);
+    cr_assert_eq(duro_client_start(c, &o, run), DURO_EINVAL);
+    cr_assert(strstr(duro_client_errstr(c), "longer than 2048 bytes"), "%s",
+              duro_client_errstr(c));
+    cJSON_Delete(bad);
     duro_client_free(c);
     duro_test_finish(&h);
 }

@@ -234,7 +234,8 @@ DURO_EXPORT int duro_client_count(duro_client *c, const char *query,
 
 /* duro_client_search_attribute_create registers custom search attribute
  * `name` (a letter, then letters, digits, '_') of `type`: Keyword, Text,
- * Int, Double, Bool, Datetime or KeywordList. Registering it again with
+ * Int, Double, Bool, Datetime or KeywordList (any case). A value is at
+ * most 2048 bytes as stored. Registering it again with
  * the same type does nothing. Returns 0, DURO_EINVAL (bad name or type, a
  * standard field's name), DURO_EALREADY (registered with another type),
  * DURO_ECONN / DURO_EREDIS. */
