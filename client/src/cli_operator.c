@@ -1,10 +1,35 @@
 /* cli_operator.c: `duro operator ...`: administration of a Duro
  * installation. Each noun is a nested group in a file of its own. */
+#include <stdio.h>
+
 #include "cli.h"
+
+static const cli_opt NO_OPTS[] = {{0}};
+
+/* visibility_backfill: rows for runs started before visibility rows. */
+static int visibility_backfill(cli_ctx *ctx)
+{
+    if (cli_connect(ctx)) return CLI_FAILED;
+    int64_t n = 0;
+    int rc = duro_client_visibility_backfill(ctx->client, &n);
+    if (rc < 0) return cli_client_fail(ctx, rc);
+    if (ctx->json) {
+        cJSON *j = cli_checked(cJSON_CreateObject());
+        cJSON_AddNumberToObject(j, "rowsWritten", (double)n);
+        cli_print_json(j);
+        cJSON_Delete(j);
+    } else {
+        printf("Wrote %lld visibility rows\n", (long long)n);
+    }
+    return CLI_OK;
+}
 
 static const cli_cmd COMMANDS[] = {
     {"search-attribute", "Register, list and delete custom search attributes",
      NULL, NULL},
+    {"visibility-backfill",
+     "List runs started before visibility rows existed (an upgrade)", NO_OPTS,
+     visibility_backfill},
     {0},
 };
 

@@ -290,3 +290,56 @@ int duro__vis_start_args(duro_client *c, const duro_start_opts *o,
     *sa_text = cJSON_PrintUnformatted(o->search_attributes);
     return *sa_text ? 0 : duro__fail(c, DURO_ENOMEM, "out of memory");
 }
+
+/* ---- Backfill ---- */
+
+#define BACKFILL_CHUNK 500
+
+/* backfill_index runs duro_vis_backfill over one index key to its end. */
+static int backfill_index(duro_client *c, const char *key, int64_t *written)
+{
+    for (long long off = 0; off >= 0;) {
+        duro_argv a;
+        duro_argv_init(&a);
+        duro_argv_push(&a, "FCALL");
+        duro_argv_push(&a, "duro_vis_backfill");
+        duro_argv_push(&a, "1");
+        duro_argv_push(&a, key);
+        duro_argv_pushll(&a, off);
+        duro_argv_pushll(&a, BACKFILL_CHUNK);
+        int rc;
+        redisReply *r = duro__call(c, &a, true, &rc);
+        duro_argv_free(&a);
+        if (!r) return rc;
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+            r->element[0]->type != REDIS_REPLY_INTEGER ||
+            r->element[1]->type != REDIS_REPLY_INTEGER) {
+            rc = r->type == REDIS_REPLY_ERROR
+                     ? duro__fail(c, duro_redis_error_code(r->str),
+                                  "redis: %.400s", r->str)
+                     : duro__fail(c, DURO_EPROTO,
+                                  "duro_vis_backfill: unexpected reply");
+            freeReplyObject(r);
+            return rc;
+        }
+        off = r->element[0]->integer;
+        *written += r->element[1]->integer;
+        freeReplyObject(r);
+    }
+    return 0;
+}
+
+int duro_client_visibility_backfill(duro_client *c, int64_t *written)
+{
+    *written = 0;
+    int rc = 0;
+    for (int p = 0; rc == 0 && p < c->partitions; p++) {
+        char key[64];
+        duro_key_idx_open(key, sizeof(key), p);
+        rc = backfill_index(c, key, written);
+        if (rc == 0)
+            rc = backfill_index(c, duro_key_idx_closed(key, sizeof(key), p),
+                                written);
+    }
+    return rc;
+}

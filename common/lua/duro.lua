@@ -1545,6 +1545,40 @@ local function duro_vis_scan(keys, args)
     return {'', n, out}
 end
 
+-- duro_vis_backfill 1 idx  offset count
+-- (an upgrade from a library without visibility rows) Writes the row and
+-- index entries of the current run of each workflow in idx (a partition's
+-- idx:open or idx:closed), entries offset .. offset+count-1, whose run has
+-- no row yet; a closed run gets its closed status and close time. The
+-- workflow hashes are derived from idx's prefix, as the rows are. Returns
+-- {next_offset (-1: done), rows_written}.
+local function duro_vis_backfill(keys, args)
+    local idx = keys[1]
+    local prefix = prefix_of(idx or '')
+    local off, n = tonumber(args[1]), tonumber(args[2])
+    if not prefix or not off or not n or n < 1 then
+        return fail('DURO_BADARG', 'duro_vis_backfill idx offset count')
+    end
+    local ids = read('zset', 'ZRANGE', idx, off, off + n - 1)
+    local written = 0
+    for _, id in ipairs(ids) do
+        local wf = prefix .. ':wf:' .. id
+        local v = redis.call('HMGET', wf, 'run', 'type', 'queue', 'status',
+                             'start_ms', 'close_ms')
+        if v[1] and v[4] and
+            redis.call('EXISTS', prefix .. ':vis:' .. v[1]) == 0 then
+            vis_start(wf, id, v[1], v[2] or '', v[3] or '',
+                      tonumber(v[5]) or 0)
+            if v[4] ~= 'RUNNING' then
+                vis_close({k = {wf = wf}, id = id, run = v[1],
+                           now = tonumber(v[6]) or 0}, v[4])
+            end
+            written = written + 1
+        end
+    end
+    return {#ids < n and -1 or off + #ids, written}
+end
+
 redis.register_function{function_name = 'duro_version',
                         callback = duro_version,
                         flags = {'no-writes'}}
@@ -1594,3 +1628,4 @@ redis.register_function('duro_signal_with_start',
 redis.register_function('duro_cancel', txn(duro_cancel, DELIVER))
 redis.register_function{function_name = 'duro_vis_scan',
                         callback = duro_vis_scan, flags = {'no-writes'}}
+redis.register_function('duro_vis_backfill', duro_vis_backfill)

@@ -97,6 +97,11 @@ char *duro_key_idx_open(char *buf, size_t size, int partition)
     return fmt_key(buf, size, partition, "idx", "open");
 }
 
+char *duro_key_idx_closed(char *buf, size_t size, int partition)
+{
+    return fmt_key(buf, size, partition, "idx", "closed");
+}
+
 char *duro_key_vis(char *buf, size_t size, int partition, const char *run)
 {
     return fmt_key(buf, size, partition, "vis", run);

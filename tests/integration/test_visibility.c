@@ -744,3 +744,61 @@ Test(visibility, scan_resumes_inside_a_tie_even_when_the_cursor_run_went)
     duro_client_free(c);
     duro_test_finish(&h);
 }
+
+/* forget_visibility deletes every row and visibility index: the data of a
+ * Duro that predates them. */
+static void forget_visibility(redisContext *r)
+{
+    static const char *const patterns[] = {"duro:{p*}:vis:*", "duro:{p*}:vx:*"};
+    for (int i = 0; i < 2; i++) {
+        char cursor[32] = "0";
+        do {
+            redisReply *s = redisCommand(r, "SCAN %s MATCH %s COUNT 1000",
+                                         cursor, patterns[i]);
+            snprintf(cursor, sizeof(cursor), "%s", s->element[0]->str);
+            for (size_t j = 0; j < s->element[1]->elements; j++)
+                freeReplyObject(
+                    redisCommand(r, "DEL %s", s->element[1]->element[j]->str));
+            freeReplyObject(s);
+        } while (strcmp(cursor, "0") != 0);
+    }
+}
+
+Test(visibility, backfill_lists_runs_from_before_rows)
+{
+    duro_client *c = duro_test_client(&h);
+    char run[DURO_UUID_LEN + 1];
+    start_with(c, "old-1", "t", "q", NULL, run);
+    start_with(c, "old-2", "t", "q", NULL, run);
+    start_with(c, "old-3", "u", "q", NULL, run);
+    terminate(c, "old-2");
+    redisContext *r = duro_test_redis(&h);
+    forget_visibility(r);
+    expect(c, "", "");
+    duro_test_output o;
+    duro_test_run(&h, &o, RUN_MS, "duro", "operator", "visibility-backfill",
+                  "-o", "json", NULL);
+    cr_assert_eq(o.exit_code, 0, "%s", o.err);
+    cr_assert(strstr(o.out, "\"rowsWritten\":\t3") ||
+                  strstr(o.out, "\"rowsWritten\": 3"),
+              "%s", o.out);
+    duro_test_output_free(&o);
+    expect(c, "", "old-1,old-2,old-3");
+    expect(c, "ExecutionStatus = 'Terminated'", "old-2");
+    expect(c, "ExecutionStatus = 'Running' AND WorkflowType = 't'", "old-1");
+    expect(c, "CloseTime IS NOT NULL ORDER BY CloseTime DESC", "old-2");
+    /* a closed run's close time is its hash's */
+    cJSON *rows = list(c, "WorkflowId = 'old-2'");
+    cJSON *d;
+    cr_assert_eq(duro_client_describe(c, "old-2", &d), 0);
+    cr_assert_str_eq(duro_test_str(cJSON_GetArrayItem(rows, 0), "closeTime"),
+                     duro_test_str(d, "closeTime"));
+    cJSON_Delete(d);
+    cJSON_Delete(rows);
+    int64_t n = -1;
+    cr_assert_eq(duro_client_visibility_backfill(c, &n), 0);
+    cr_assert_eq(n, 0, "a second backfill writes nothing");
+    redisFree(r);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}

@@ -229,6 +229,15 @@ DURO_EXPORT int duro_client_list_query(duro_client *c, const duro_list_opts *o,
 DURO_EXPORT int duro_client_count(duro_client *c, const char *query,
                                   int64_t *count);
 
+/* duro_client_visibility_backfill writes the visibility rows of the runs
+ * started by a Duro without them (before this library version): the
+ * current run of each workflow in the per-partition open and closed
+ * indexes, when it has no row. Idempotent; runs started since already have
+ * one. *written gets the number of rows written. Returns 0, DURO_ECONN /
+ * DURO_EREDIS. */
+DURO_EXPORT int duro_client_visibility_backfill(duro_client *c,
+                                                int64_t *written);
+
 /* DURO_SA_NAME_MAX: the longest custom search attribute name. */
 #define DURO_SA_NAME_MAX 64
 

@@ -56,6 +56,8 @@ DURO_EXPORT char *duro_key_qry(char *buf, size_t size, int partition,
 DURO_EXPORT char *duro_key_timers(char *buf, size_t size, int partition);
 /* duro_key_idx_open: the partition's index of open (running) workflows. */
 DURO_EXPORT char *duro_key_idx_open(char *buf, size_t size, int partition);
+/* duro_key_idx_closed: the partition's index of closed workflows. */
+DURO_EXPORT char *duro_key_idx_closed(char *buf, size_t size, int partition);
 /* duro_key_vis: run `run`'s visibility row (docs/internals.md,
  * "Visibility"). */
 DURO_EXPORT char *duro_key_vis(char *buf, size_t size, int partition,
