@@ -5,7 +5,8 @@
  * duro_vis_scan in the order of one index (the run's start time, or a
  * narrower index scored the same way: one status, one type, one keyword
  * value; for ORDER BY CloseTime the close index, then the running runs),
- * a bounded number of index entries per call, from a cursor. A page is a
+ * a bounded number of index entries per call, from a cursor, between the
+ * bounds the query puts on the order field. A page is a
  * k-way merge: every partition that may still have rows keeps at least
  * one buffered, the best head goes out, until the page is full. The page
  * token holds, per partition, the position just past the last row it gave
@@ -97,7 +98,8 @@ static void plan_keys(plan *pl, int p)
     if (strcmp(q->order, "close") == 0) {
         duro_key_vx(pl->keys[0], sizeof(pl->keys[0]), p, "close");
         duro_key_vx(pl->keys[1], sizeof(pl->keys[1]), p, "status:RUNNING");
-        pl->nkeys = 2;
+        /* a bound on CloseTime leaves out the runs that have none */
+        pl->nkeys = q->has_min || q->has_max ? 1 : 2;
         return;
     }
     if (q->narrow_kind[0] && strlen(q->narrow_value) < 256) {
@@ -128,6 +130,16 @@ static void scan_argv(plan *pl, int p, const char *cursor, bool count,
     duro_argv_pushll(a, count ? COUNT_BUDGET : SCAN_BUDGET);
     duro_argv_pushll(a, pl->chunk);
     duro_argv_push(a, count ? "count" : "rows");
+    if (pl->q.has_min || pl->q.has_max) {
+        if (pl->q.has_min)
+            duro_argv_pushll(a, (long long)pl->q.min_ms);
+        else
+            duro_argv_push(a, "");
+        if (pl->q.has_max)
+            duro_argv_pushll(a, (long long)pl->q.max_ms);
+        else
+            duro_argv_push(a, "");
+    }
 }
 
 static bool scan_reply_ok(const redisReply *r)

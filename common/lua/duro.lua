@@ -1483,15 +1483,29 @@ end
 
 local SCAN_CHUNK = 128
 
+-- scan_start: where a scan of key begins without a cursor: at the bound
+-- the order allows (lo/hi: score bounds, nil for none).
+local function scan_start(key, desc, lo, hi)
+    if desc and hi then
+        return redis.call('ZCOUNT', key, '(' .. str(hi), '+inf')
+    end
+    if not desc and lo then
+        return redis.call('ZCOUNT', key, '-inf', '(' .. str(lo))
+    end
+    return 0
+end
+
 -- duro_vis_scan K index_1..index_K  filter asc|desc cursor budget limit
---                                   rows|count
+--                                   rows|count [min max]
 -- (read-only: FCALL_RO) Reads the partition's visibility rows in the order
 -- of index_1, then index_2, ... (zsets of run ids), from just past cursor
 -- ("<phase>|<score>|<run>", "" from the start), keeping those that match
 -- filter (vq_compile.c's JSON tree, "" for all). Stops after `budget`
 -- index entries or `limit` matches. Returns {next_cursor ("" when the
 -- indexes are exhausted), matches, rows} where each row is {phase, score,
--- [field, value, ...]} (rows mode; count mode returns no rows).
+-- [field, value, ...]} (rows mode; count mode returns no rows). min and
+-- max ("" for none) bound the index scores: the scan starts at one and
+-- stops past the other, the filter still deciding.
 local function duro_vis_scan(keys, args)
     local filter = args[1] ~= '' and cjson.decode(args[1]) or nil
     local desc = args[2] == 'desc'
@@ -1499,19 +1513,25 @@ local function duro_vis_scan(keys, args)
     local budget = tonumber(args[4]) or 1000
     local limit = tonumber(args[5]) or 100
     local rows_mode = args[6] ~= 'count'
+    local lo, hi = tonumber(args[7] or ''), tonumber(args[8] or '')
     local prefix = prefix_of(keys[1])
     cph, cs = tonumber(cph) or 1, tonumber(cs)
     if not cs and not filter and not rows_mode then
         local n = 0
-        for i = 1, #keys do n = n + redis.call('ZCARD', keys[i]) end
+        for i = 1, #keys do
+            n = n + redis.call('ZCOUNT', keys[i], lo and str(lo) or '-inf',
+                               hi and str(hi) or '+inf')
+        end
         return {'', n, {}}
     end
     local out, n, seen = {}, 0, 0
     for ph = cph, #keys do
         local key = keys[ph]
         local tie = ph == cph and cs ~= nil
-        local pos = tie and scan_position(key, desc, cs, cm) or 0
-        while true do
+        local pos = tie and scan_position(key, desc, cs, cm) or
+                        scan_start(key, desc, lo, hi)
+        local past = false
+        while not past do
             local z = redis.call(desc and 'ZREVRANGE' or 'ZRANGE', key, pos,
                                  pos + SCAN_CHUNK - 1, 'WITHSCORES')
             if #z == 0 then break end
@@ -1521,6 +1541,8 @@ local function duro_vis_scan(keys, args)
                 pos = pos + 1
                 local skip = tie and sn == cs and
                                  ((desc and m >= cm) or (not desc and m <= cm))
+                past = (desc and lo and sn < lo) or (not desc and hi and sn > hi)
+                if past then break end
                 if not skip then
                     seen = seen + 1
                     local flat = redis.call('HGETALL', prefix .. ':vis:' .. m)

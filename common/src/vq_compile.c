@@ -11,6 +11,7 @@
  * since the epoch), L KeywordList. */
 #include <ctype.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -269,6 +270,55 @@ static void narrow(const cJSON *f, duro_vq_compiled *out, int *rank)
     snprintf(out->narrow_kind, sizeof(out->narrow_kind), "%s", kind);
 }
 
+/* bound_with narrows out's [min, max] by comparison f of the order field
+ * (times are whole ms: > x is >= x + 1). */
+static void bound_with(const cJSON *f, duro_vq_compiled *out)
+{
+    const char *o = cJSON_GetStringValue(cJSON_GetObjectItem(f, "o"));
+    const cJSON *v = cJSON_GetObjectItem(f, "v");
+    const cJSON *a = cJSON_GetArrayItem(v, 0), *b = cJSON_GetArrayItem(v, 1);
+    if (!o || !cJSON_IsNumber(a)) return;
+    int64_t x = (int64_t)a->valuedouble, lo = INT64_MIN, hi = INT64_MAX;
+    if (strcmp(o, ">") == 0)
+        lo = x + 1;
+    else if (strcmp(o, ">=") == 0)
+        lo = x;
+    else if (strcmp(o, "<") == 0)
+        hi = x - 1;
+    else if (strcmp(o, "<=") == 0)
+        hi = x;
+    else if (strcmp(o, "=") == 0)
+        lo = hi = x;
+    else if (strcmp(o, "between") == 0 && cJSON_IsNumber(b))
+        lo = x, hi = (int64_t)b->valuedouble;
+    else
+        return;
+    if (lo != INT64_MIN && (!out->has_min || lo > out->min_ms)) {
+        out->has_min = true;
+        out->min_ms = lo;
+    }
+    if (hi != INT64_MAX && (!out->has_max || hi < out->max_ms)) {
+        out->has_max = true;
+        out->max_ms = hi;
+    }
+}
+
+/* bounds walks the top-level conjunction for comparisons of the field
+ * the listing is ordered by. */
+static void bounds(const cJSON *f, duro_vq_compiled *out)
+{
+    const char *o = cJSON_GetStringValue(cJSON_GetObjectItem(f, "o"));
+    if (!o) return;
+    if (strcmp(o, "and") == 0) {
+        const cJSON *a = cJSON_GetObjectItem(f, "a");
+        bounds(cJSON_GetArrayItem(a, 0), out);
+        bounds(cJSON_GetArrayItem(a, 1), out);
+        return;
+    }
+    const char *field = cJSON_GetStringValue(cJSON_GetObjectItem(f, "f"));
+    if (field && strcmp(field, out->order) == 0) bound_with(f, out);
+}
+
 int duro_vq_compile(const duro_vq *q, duro_vq_type_fn types, void *arg,
                     duro_vq_compiled *out, char *err, size_t errsize)
 {
@@ -282,6 +332,7 @@ int duro_vq_compile(const duro_vq *q, duro_vq_type_fn types, void *arg,
     out->desc = q->order_field[0] ? q->desc : true;
     int rank = 0;
     if (out->filter) narrow(out->filter, out, &rank);
+    if (out->filter) bounds(out->filter, out);
     out->only_narrow = rank > 0 && q->where->kind == DURO_VQ_CMP;
     return 0;
 }

@@ -437,6 +437,32 @@ Test(visibility, paging_over_25000_runs, .timeout = 240)
             "pages and counts in %lldms\n",
             MANY, (long long)(t1 - t0), (long long)(t2 - t1),
             (long long)(t3 - t2));
+    /* a bound on StartTime: the scan starts and stops at it */
+    duro_list_opts top = {.query = "", .limit = 1000};
+    cJSON *first;
+    cr_assert_eq(duro_client_list_query(c, &top, &first, NULL), 0);
+    const char *t = duro_test_str(cJSON_GetArrayItem(first, 500), "startTime");
+    int want = 0;
+    const cJSON *row;
+    cJSON_ArrayForEach(row, first) want +=
+        strcmp(duro_test_str(row, "startTime"), t) >= 0;
+    char q[128];
+    snprintf(q, sizeof(q), "StartTime >= '%s'", t);
+    redisContext *r = duro_test_redis(&h);
+    freeReplyObject(redisCommand(r, "CONFIG RESETSTAT"));
+    cr_assert_eq(duro_client_count(c, q, &n), 0);
+    cr_assert_eq(n, want, "%s: %lld, want %d", q, (long long)n, want);
+    redisReply *info = redisCommand(r, "INFO commandstats");
+    const char *hg = strstr(info->str, "cmdstat_hgetall:calls=");
+    long long rows_read = hg ? strtoll(hg + 22, NULL, 10) : 0;
+    cr_assert_leq(rows_read, want + 32, "%s read %lld rows", q, rows_read);
+    freeReplyObject(info);
+    snprintf(q, sizeof(q), "StartTime >= '%s' ORDER BY StartTime ASC", t);
+    cJSON *bounded = list(c, q);
+    cr_assert_eq(cJSON_GetArraySize(bounded), want);
+    cJSON_Delete(bounded);
+    cJSON_Delete(first);
+    redisFree(r);
     /* a token is bound to its query */
     duro_list_opts o = {.query = "", .limit = 10};
     cJSON *rows;

@@ -209,6 +209,34 @@ Test(vquery, narrowing_prefers_keyword_then_type_then_status)
     duro_vq_compiled_free(&c);
 }
 
+Test(vquery, bounds_on_the_order_field_come_from_the_conjunction)
+{
+    duro_vq_compiled c;
+    free(compiled("StartTime > '1970-01-01T00:00:01Z' AND WorkflowId = 'x' "
+                  "AND StartTime <= '1970-01-01T00:00:09Z'",
+                  &c));
+    cr_assert(c.has_min && c.has_max);
+    cr_assert_eq(c.min_ms, 1001);
+    cr_assert_eq(c.max_ms, 9000);
+    duro_vq_compiled_free(&c);
+    free(
+        compiled("StartTime > '1970-01-01T00:00:01Z' OR WorkflowId = 'x'", &c));
+    cr_assert(!c.has_min && !c.has_max);
+    duro_vq_compiled_free(&c);
+    /* a bound on the other time field does not bound the scan */
+    free(compiled("CloseTime < '1970-01-01T00:00:01Z'", &c));
+    cr_assert(!c.has_min && !c.has_max);
+    duro_vq_compiled_free(&c);
+    free(compiled("CloseTime BETWEEN '1970-01-01T00:00:01Z' AND "
+                  "'1970-01-01T00:00:02Z' ORDER BY CloseTime",
+                  &c));
+    cr_assert_str_eq(c.order, "close");
+    cr_assert(c.has_min && c.has_max);
+    cr_assert_eq(c.min_ms, 1000);
+    cr_assert_eq(c.max_ms, 2000);
+    duro_vq_compiled_free(&c);
+}
+
 Test(vquery, rfc3339)
 {
     int64_t ms;

@@ -99,7 +99,10 @@ typedef const char *(*duro_vq_type_fn)(const char *name, void *arg);
  * duro_vis_scan evaluates (NULL: every row); order is "start" or
  * "close"; narrow_kind/narrow_value name an equality of the top-level
  * conjunction that an index answers (kind "status", "type" or "kw:<name>";
- * "" when none), and only_narrow says the filter is that equality alone. */
+ * "" when none), and only_narrow says the filter is that equality alone.
+ * has_min/has_max bound the order field (StartTime or CloseTime, ms,
+ * inclusive) where the top-level conjunction does, so that a scan starts
+ * and stops at the bounds. */
 typedef struct {
     cJSON *filter;
     char order[8];
@@ -107,6 +110,8 @@ typedef struct {
     char narrow_kind[80];
     char *narrow_value;
     bool only_narrow;
+    bool has_min, has_max;
+    int64_t min_ms, max_ms;
 } duro_vq_compiled;
 
 /* duro_vq_compile checks q's fields (the standard ones and the custom
