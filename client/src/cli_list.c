@@ -79,29 +79,39 @@ static char *build_query(const cli_ctx *ctx)
     return out;
 }
 
+/* json_cell: v as compact JSON for a table cell, NULL when empty or
+ * null (the caller frees). */
+static char *json_cell(const cJSON *v)
+{
+    if (!v || cJSON_IsNull(v) || (cJSON_IsObject(v) && !v->child)) return NULL;
+    return cJSON_PrintUnformatted(v);
+}
+
 static void print_rows(const cJSON *rows)
 {
     static const char *const head[] = {
-        "STATUS",     "WORKFLOW ID", "RUN ID",           "TYPE",
-        "START TIME", "CLOSE TIME",  "SEARCH ATTRIBUTES"};
+        "STATUS",     "WORKFLOW ID",       "RUN ID", "TYPE", "START TIME",
+        "CLOSE TIME", "SEARCH ATTRIBUTES", "MEMO"};
     static const char *const keys[] = {"status", "workflowId", "runId",
                                        "type",   "startTime",  "closeTime"};
     cli_table t;
-    cli_table_init(&t, 7, head);
+    cli_table_init(&t, 8, head);
     const cJSON *r;
     cJSON_ArrayForEach(r, rows)
     {
-        const char *cells[7];
+        const char *cells[8];
         for (int i = 0; i < 6; i++) {
             const char *v =
                 cJSON_GetStringValue(cJSON_GetObjectItem(r, keys[i]));
             cells[i] = v ? v : "-";
         }
-        const cJSON *sa = cJSON_GetObjectItem(r, "searchAttributes");
-        char *text = sa && sa->child ? cJSON_PrintUnformatted(sa) : NULL;
-        cells[6] = text ? text : "-";
+        char *sa = json_cell(cJSON_GetObjectItem(r, "searchAttributes"));
+        char *memo = json_cell(cJSON_GetObjectItem(r, "memo"));
+        cells[6] = sa ? sa : "-";
+        cells[7] = memo ? memo : "-";
         cli_table_add(&t, cells);
-        free(text);
+        free(sa);
+        free(memo);
     }
     cli_table_print(&t);
     cli_table_free(&t);

@@ -657,6 +657,12 @@ Test(visibility, cli_list_pages_and_counts)
                   "Color = 'red'", NULL);
     cr_assert_str_eq(o.out, "1\n");
     duro_test_output_free(&o);
+    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "list", "--query",
+                  "Color = 'red'", NULL);
+    cr_assert(strstr(o.out, "{\"Color\":\"red\"}"), "%s", o.out);
+    cr_assert(strstr(o.out, "{\"note\":\"hi\"}"), "list shows the memo: %s",
+              o.out);
+    duro_test_output_free(&o);
     /* two pages of 3 */
     duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "list", "--limit", "3",
                   "-o", "json", NULL);
