@@ -25,14 +25,21 @@
 #define ALL (W | S | C)
 /* FN: the roles that call Functions which write (every one of them). */
 #define FN (W | S | C)
+/* RO: a Function called with FCALL_RO (read-only), granted as such. */
+#define RO (1u << 7)
 
 /* ---- Commands ---- */
 
 const duro__acl_grant duro__acl_commands[] = {
     /* connecting (duro_redis_open, the async handshake and its guard) */
     {"ping", ALL},
-    {"select", ALL},  /* a URL's /db */
-    {"hget", ALL},    /* duro:meta's partitions; wf fields; in Functions */
+    {"select", ALL}, /* a URL's /db */
+    {"hget", ALL},
+    {"hgetall", ALL},
+    /* describe; a reset and visibility in Functions */ /* duro:meta's
+                                                           partitions; wf
+                                                           fields; in Functions
+                                                         */
     {"hsetnx", ALL},  /* duro:meta, created or restored by a given count */
     {"zcard", W | S}, /* the guard counts a partition's open workflows */
     /* run inside the Functions (and some directly) */
@@ -55,6 +62,12 @@ const duro__acl_grant duro__acl_commands[] = {
     {"zrange", FN},
     {"zrem", FN},
     {"zscore", FN},
+    /* visibility: rows and their indexes (read by duro_vis_scan) */
+    {"exists", FN},
+    {"zcount", FN},
+    {"zrank", FN},
+    {"zrevrank", FN},
+    {"zrevrange", FN},
     /* workers: task streams, histories, query answers, shutdown */
     {"xreadgroup", W},
     {"xgroup|create", W},
@@ -72,8 +85,6 @@ const duro__acl_grant duro__acl_commands[] = {
     {"smembers", S | C},  /* duro:queues */
     {"zrangebyscore", S},
     /* clients: describe, list, result, queries, queue stats */
-    {"hgetall", C},
-    {"zrevrange", C},
     {"blpop", C},
     {"xinfo|consumers", C},
     /* admin: `duro operator init` */
@@ -98,6 +109,8 @@ const duro__acl_grant duro__acl_functions[] = {
     {"duro_sticky_release", W},
     {"duro_history_upgrade", W | C}, /* an old (stream) history met */
     {"duro_reset", C},
+    {"duro_vis_scan", C | RO},
+    {"duro_vis_backfill", C}, /* duro operator visibility-backfill */
     {"duro_wft_timeout", S},
     {"duro_act_timeout", S},
     {"duro_timer_fire", S},
@@ -149,5 +162,7 @@ void duro__acl_rules(unsigned role, const char *password_rule, duro_argv *a)
     for (const duro__acl_grant *g = duro__acl_commands; g->name; g++)
         if (duro__acl_has(g, role)) duro_argv_pushf(a, "+%s", g->name);
     for (const duro__acl_grant *g = duro__acl_functions; g->name; g++)
-        if (duro__acl_has(g, role)) duro_argv_pushf(a, "+fcall|%s", g->name);
+        if (duro__acl_has(g, role))
+            duro_argv_pushf(a, (g->roles & RO) ? "+fcall_ro|%s" : "+fcall|%s",
+                            g->name);
 }

@@ -36,7 +36,9 @@ typedef struct {
     duro_client *client;   /* set by cli_connect */
 } cli_ctx;
 
-/* cli_cmd: one leaf command, e.g. "start" under "workflow". */
+/* cli_cmd: one leaf command, e.g. "start" under "workflow"; run NULL
+ * names a nested group, "<group> <name>" (cli_main.c's NESTED), e.g.
+ * "operator search-attribute". */
 typedef struct {
     const char *name;
     const char *summary;
@@ -53,9 +55,26 @@ typedef struct {
 
 extern const cli_group cli_workflow_group;
 extern const cli_group cli_queue_group;
-extern const cli_group cli_dev_group;      /* cli_dev.c */
-extern const cli_group cli_health_group;   /* cli_health.c */
-extern const cli_group cli_operator_group; /* cli_operator.c */
+extern const cli_group cli_dev_group;         /* cli_dev.c */
+extern const cli_group cli_health_group;      /* cli_health.c */
+extern const cli_group cli_operator_group;    /* cli_operator.c */
+extern const cli_group cli_search_attr_group; /* cli_search_attr.c */
+
+/* ---- Listing and counting (cli_list.c) ---- */
+
+extern const cli_opt cli_list_opts[], cli_count_opts[];
+int cli_list(cli_ctx *ctx);
+int cli_count(cli_ctx *ctx);
+
+/* cli_get_search_attributes reads every --search-attribute NAME=VALUE of
+ * the command line (the option repeats) into *out ({"NAME": value}, each
+ * typed by the registry; NULL when none given). Returns 0, or CLI_USAGE /
+ * CLI_FAILED after printing why (cli_search_attr.c). */
+int cli_get_search_attributes(cli_ctx *ctx, cJSON **out);
+
+/* cli_argc, cli_argv: the whole command line, for options that repeat. */
+extern int cli_argc;
+extern char **cli_argv;
 
 /* ---- Operator commands (cli_acl.c, cli_init.c) ---- */
 

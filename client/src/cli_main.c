@@ -19,6 +19,12 @@ static const cli_group *const GROUPS[] = {
     &cli_workflow_group, &cli_queue_group,    &cli_dev_group,
     &cli_health_group,   &cli_operator_group, NULL};
 
+/* NESTED: groups under a group's command (cli_cmd with run NULL). */
+static const cli_group *const NESTED[] = {&cli_search_attr_group, NULL};
+
+int cli_argc;
+char **cli_argv;
+
 /* wants_json_errors: -o json anywhere on the command line, found before
  * parsing so that a usage error in an earlier word is JSON too. */
 static bool wants_json_errors(int argc, char **argv)
@@ -107,7 +113,7 @@ static int run_group(cli_ctx *ctx, const cli_group *g, int argc, char **argv)
 {
     snprintf(ctx->path, sizeof(ctx->path), "duro %s", g->name);
     /* a group of one command runs it without naming it: `duro dev` */
-    if (g->cmds[0].name && !g->cmds[1].name &&
+    if (g->cmds[0].name && !g->cmds[1].name && g->cmds[0].run &&
         (argc == 0 || argv[0][0] == '-')) {
         const cli_cmd *c = &g->cmds[0];
         ctx->opts = c->opts;
@@ -133,6 +139,14 @@ static int run_group(cli_ctx *ctx, const cli_group *g, int argc, char **argv)
     const cli_cmd *c = find_cmd(g, argv[i]);
     if (!c)
         return cli_usage(ctx, "unknown subcommand \"%s\" (%s)", argv[i], names);
+    if (!c->run) {
+        char name[64];
+        snprintf(name, sizeof(name), "%s %s", g->name, c->name);
+        for (int n = 0; NESTED[n]; n++)
+            if (strcmp(NESTED[n]->name, name) == 0)
+                return run_group(ctx, NESTED[n], argc - i - 1, argv + i + 1);
+        return cli_usage(ctx, "subcommand \"%s\" has no commands", c->name);
+    }
     snprintf(ctx->path, sizeof(ctx->path), "duro %s %s", g->name, c->name);
     ctx->opts = c->opts;
     if (cli_parse(ctx, argc - i - 1, argv + i + 1, false) < 0) return CLI_USAGE;
@@ -153,6 +167,8 @@ int main(int argc, char **argv)
     cli_ctx ctx;
     memset(&ctx, 0, sizeof(ctx));
     cli_json_errors = wants_json_errors(argc, argv);
+    cli_argc = argc;
+    cli_argv = argv;
     snprintf(ctx.path, sizeof(ctx.path), "duro");
     int i = cli_parse(&ctx, argc - 1, argv + 1, true);
     if (i < 0) return CLI_USAGE;

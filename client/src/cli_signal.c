@@ -67,6 +67,9 @@ const cli_opt cli_signal_with_start_opts[] = {
      "AllowDuplicate (default), AllowDuplicateFailedOnly, RejectDuplicate "
      "or TerminateIfRunning, if none runs",
      false},
+    {"search-attribute", 0, "NAME=VALUE",
+     "a registered search attribute, if started (repeat for more)", false},
+    {"memo", 0, "JSON", "a JSON object, if started", false},
     {0},
 };
 
@@ -75,12 +78,18 @@ int cli_signal_with_start(cli_ctx *ctx)
     duro_start_opts o;
     if (cli_get_start_opts(ctx, &o)) return CLI_USAGE;
     o.input = cli_get(ctx, "input");
+    o.memo = cli_get(ctx, "memo");
     if (cli_connect(ctx)) return CLI_FAILED;
+    cJSON *attrs = NULL;
+    int rc = cli_get_search_attributes(ctx, &attrs);
+    if (rc) return rc;
+    o.search_attributes = attrs;
     const char *name = cli_get(ctx, "name");
     char run[DURO_UUID_LEN + 1];
     bool started = false;
-    int rc = duro_client_signal_with_start(
+    rc = duro_client_signal_with_start(
         ctx->client, &o, name, cli_get(ctx, "signal-input"), run, &started);
+    cJSON_Delete(attrs);
     if (rc < 0) return cli_client_fail(ctx, rc);
     if (ctx->json) {
         cJSON *j = cJSON_CreateObject();

@@ -31,6 +31,11 @@ static const cli_opt START_OPTS[] = {
      "AllowDuplicate (default), AllowDuplicateFailedOnly, RejectDuplicate "
      "or TerminateIfRunning",
      false},
+    {"search-attribute", 0, "NAME=VALUE",
+     "a registered search attribute, typed by its registration (repeat "
+     "for more)",
+     false},
+    {"memo", 0, "JSON", "a JSON object shown by describe and list", false},
     {0},
 };
 
@@ -41,10 +46,18 @@ static int cmd_start(cli_ctx *ctx)
     char *text;
     int rc = cli_get_input(ctx, "input", "input-file", &o.input, &text);
     if (rc) return rc;
+    cJSON *attrs = NULL;
+    if ((rc = cli_get_search_attributes(ctx, &attrs))) {
+        free(text);
+        return rc;
+    }
+    o.search_attributes = attrs;
+    o.memo = cli_get(ctx, "memo");
     rc = cli_connect(ctx);
     char run[DURO_UUID_LEN + 1];
     if (rc == 0) rc = duro_client_start(ctx->client, &o, run);
     free(text);
+    cJSON_Delete(attrs);
     if (rc == CLI_FAILED) return rc;
     if (rc < 0) return cli_client_fail(ctx, rc);
     if (ctx->json) {
@@ -131,6 +144,10 @@ static void print_describe(const cJSON *d)
         printf("%-18s none pending\n", "Workflow task");
     const char *le = str_or(t, "lastError", NULL);
     if (le) printf("%-18s %s\n", "Last task error", le);
+    const cJSON *sa = cJSON_GetObjectItem(d, "searchAttributes");
+    if (sa && sa->child) print_json_line("Search attributes", sa);
+    const cJSON *memo = cJSON_GetObjectItem(d, "memo");
+    if (memo && !cJSON_IsNull(memo)) print_json_line("Memo", memo);
     print_activities(cJSON_GetObjectItem(d, "pendingActivities"));
 }
 
@@ -237,81 +254,6 @@ static int cmd_history(cli_ctx *ctx)
     return CLI_OK;
 }
 
-/* ---- list ---- */
-
-static const cli_opt LIST_OPTS[] = {
-    {"status", 's', "STATUS",
-     "RUNNING, COMPLETED, FAILED, CANCELED, TERMINATED or TIMED_OUT (any "
-     "case)",
-     false},
-    {"type", 0, "TYPE", "only workflows of this type", false},
-    {"limit", 'n', "N", "at most N rows, newest first (default 100)", false},
-    {0},
-};
-
-static int parse_limit(const cli_ctx *ctx, int *limit)
-{
-    const char *v = cli_get(ctx, "limit");
-    if (!v) return 0;
-    char *end;
-    long n = strtol(v, &end, 10);
-    if (!*v || *end || n < 1 || n > DURO_LIST_MAX_LIMIT) {
-        cli_usage(ctx, "--limit must be an integer from 1 to %d",
-                  DURO_LIST_MAX_LIMIT);
-        return -1;
-    }
-    *limit = (int)n;
-    return 0;
-}
-
-/* status_upper: --status in the stored spelling (upper case, '-' as '_'),
- * so that `completed` and `timed-out` work; NULL when not given. */
-static const char *status_upper(const cli_ctx *ctx, char *buf, size_t size)
-{
-    const char *v = cli_get(ctx, "status");
-    if (!v) return NULL;
-    size_t i = 0;
-    for (; v[i] && i + 1 < size; i++)
-        buf[i] = (char)(v[i] == '-' ? '_' : toupper((unsigned char)v[i]));
-    buf[i] = '\0';
-    return buf;
-}
-
-static void print_list(const cJSON *rows)
-{
-    static const char *const head[] = {"STATUS",     "WORKFLOW ID",
-                                       "TYPE",       "TASK QUEUE",
-                                       "START TIME", "CLOSE TIME"};
-    static const char *const keys[] = {"status",    "workflowId", "type",
-                                       "taskQueue", "startTime",  "closeTime"};
-    cli_table t;
-    cli_table_init(&t, 6, head);
-    const cJSON *r;
-    cJSON_ArrayForEach(r, rows)
-    {
-        const char *cells[6];
-        for (int i = 0; i < 6; i++)
-            cells[i] = str_or(r, keys[i], "-");
-        cli_table_add(&t, cells);
-    }
-    cli_table_print(&t);
-    cli_table_free(&t);
-}
-
-static int cmd_list(cli_ctx *ctx)
-{
-    int limit = 0;
-    if (parse_limit(ctx, &limit)) return CLI_USAGE;
-    if (cli_connect(ctx)) return CLI_FAILED;
-    cJSON *rows;
-    char status[32];
-    int rc =
-        duro_client_list(ctx->client, status_upper(ctx, status, sizeof(status)),
-                         cli_get(ctx, "type"), limit, &rows);
-    if (rc < 0) return cli_client_fail(ctx, rc);
-    return cli_print_owned(ctx, rows, print_list);
-}
-
 /* ---- terminate ---- */
 
 static const cli_opt TERMINATE_OPTS[] = {
@@ -347,7 +289,9 @@ static const cli_cmd COMMANDS[] = {
     {"result", "Wait for a workflow to close and print its result", RESULT_OPTS,
      cmd_result},
     {"history", "Print a run's history events", HISTORY_OPTS, cmd_history},
-    {"list", "List workflows, newest first", LIST_OPTS, cmd_list},
+    {"list", "List runs that match a query, newest first", cli_list_opts,
+     cli_list},
+    {"count", "Count runs that match a query", cli_count_opts, cli_count},
     {"signal", "Send a signal to a running workflow", cli_signal_opts,
      cli_signal},
     {"signal-with-start",

@@ -5,6 +5,7 @@
 #include <sys/time.h>
 
 #include "client_int.h"
+#include "client_vis.h"
 #include "duro/clock.h"
 
 /* ---- Describe ---- */
@@ -215,6 +216,10 @@ int duro_client_describe(duro_client *c, const char *workflow_id, cJSON **out)
                         workflow_id);
     else if (!(*out = describe_object(c, workflow_id, h, r[1])))
         rc = duro__fail(c, DURO_ENOMEM, "out of memory");
+    else if ((rc = duro__vis_describe(c, k.partition, hstr(h, "run"), *out))) {
+        cJSON_Delete(*out);
+        *out = NULL;
+    }
     freeReplyObject(r[0]);
     freeReplyObject(r[1]);
     return rc;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "client_int.h"
+#include "client_vis.h"
 #include "duro/fcall.h"
 #include "duro/json.h"
 
@@ -39,6 +40,8 @@ static int fcall_fail(duro_client *c, const redisReply *r, const char *id,
                           "workflow %s: a new run kept replacing the current "
                           "one; try again",
                           id);
+    case DURO_EINVAL: /* DURO_BADARG <why>: e.g. a search attribute */
+        return duro__fail(c, code, "%.400s", rest ? rest + 1 : e);
     default:
         return duro__fail(c, code, "redis: %.400s", e);
     }
@@ -170,13 +173,20 @@ static int sws_call(duro_client *c, const duro_start_opts *o,
     if (!data) return duro__fail(c, DURO_ENOMEM, "out of memory");
     duro_fcall_start_args s;
     duro__start_args(o, run, data, &s);
+    char *sa = NULL;
+    int rc = duro__vis_start_args(c, o, &sa);
+    if (rc < 0) {
+        cJSON_free(data);
+        return rc;
+    }
+    s.search_attrs = sa;
     duro_argv a;
     duro_fcall_signal_with_start(&a, &k, &s, sig, running ? h->k.hist : k.hist,
                                  running ? h->run : NULL);
-    int rc;
     redisReply *r = duro__call(c, &a, true, &rc);
     duro_argv_free(&a);
     cJSON_free(data);
+    cJSON_free(sa);
     if (!r) return rc;
     rc = r->type == REDIS_REPLY_ERROR
              ? fcall_fail(c, r, o->workflow_id, SIGNAL_RULE)

@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "client_int.h"
+#include "client_vis.h"
 #include "duro/json.h"
 #include "duro/metrics.h"
 
@@ -72,6 +73,9 @@ static int fcall_fail(duro_client *c, const redisReply *r, const char *id)
         return duro__fail(c, code, "workflow %s not found", id);
     case DURO_ENOTRUNNING:
         return duro__fail(c, code, "workflow %s is not running", id);
+    case DURO_EINVAL: /* DURO_BADARG <why>: e.g. a search attribute */
+        return duro__fail(c, code, "%.400s",
+                          strchr(e, ' ') ? strchr(e, ' ') + 1 : e);
     default:
         return duro__fail(c, code, "redis: %.400s", e);
     }
@@ -139,7 +143,8 @@ void duro__start_args(const duro_start_opts *o, const char *run,
         .wft_timeout_ms =
             (long long)(o->task_timeout_ms > 0 ? o->task_timeout_ms
                                                : DURO_DEFAULT_TASK_TIMEOUT_MS),
-        .policy = duro_id_reuse_policy_name(o->id_reuse_policy)};
+        .policy = duro_id_reuse_policy_name(o->id_reuse_policy),
+        .memo = o->memo};
 }
 
 /* start_once: FCALL duro_start (duro_fcall_start). cur is the run found
@@ -156,13 +161,20 @@ static int start_once(duro_client *c, const duro_start_opts *o,
     duro_wf_keys_queues(&k, o->task_queue, NULL);
     duro_fcall_start_args s;
     duro__start_args(o, run, data, &s);
+    char *sa = NULL;
+    int rc = duro__vis_start_args(c, o, &sa);
+    if (rc < 0) {
+        cJSON_free(data);
+        return rc;
+    }
+    s.search_attrs = sa;
     duro_argv a;
     duro_fcall_start(&a, &k, &s, cur ? cur->k.hist : NULL,
                      cur ? cur->run : NULL);
-    int rc;
     redisReply *r = duro__call(c, &a, true, &rc);
     duro_argv_free(&a);
     cJSON_free(data);
+    cJSON_free(sa);
     if (!r) return rc;
     if (r->type == REDIS_REPLY_ERROR)
         rc = fcall_fail(c, r, o->workflow_id);

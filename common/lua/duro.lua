@@ -3,9 +3,13 @@
 --
 -- The data model and each Function's keys and arguments are documented in
 -- docs/internals.md. Rules every Function follows:
---  * all keys come from KEYS and share one partition's hash tag;
+--  * all keys come from KEYS and share one partition's hash tag, but for
+--    the visibility rows and indexes, derived from the workflow hash's key
+--    in the same slot (see Visibility);
 --  * user payloads (inputs, results, event data) are never decoded here,
 --    only stored and concatenated, so no JSON number ever loses precision;
+--    search attributes are decoded to be typed and indexed (an Int beyond
+--    2^53 loses precision);
 --  * a Function validates first and writes after, so an error leaves
 --    nothing half done (Redis does not roll back a Function that fails
 --    halfway): each is registered with the type of each of its KEYS,
@@ -17,7 +21,7 @@
 --    write before it starts (no allow-oom flag) and never stops one midway;
 --  * time is Redis' own (TIME).
 
-local DURO_LIBRARY_VERSION = 12
+local DURO_LIBRARY_VERSION = 13
 local GROUP = 'duro'
 
 -- ---- Helpers -------------------------------------------------------------
@@ -552,6 +556,244 @@ local CLOSED_DROP = {'wft', 'wft_entry', 'wft_attempt', 'wft_error',
                      'wft_timeouts', 'wft_timeout', 'exec_timeout', 'bufn',
                      'cancel_requested', 'sticky', 'sticky_ms', 'wft_sticky'}
 
+-- ---- Visibility ----------------------------------------------------------
+
+-- A row per run and its indexes (docs/internals.md, "Visibility"), in the
+-- workflow's partition. Their keys are derived from the partition's prefix
+-- (the key up to its hash tag, so the same slot) rather than passed in
+-- KEYS: which index keys a call touches depends on values (a type, a
+-- keyword) the caller would otherwise have to read first. Every write
+-- goes through vcall, which skips a key of the wrong type: visibility may
+-- then miss a row, but a start or a close never stops halfway.
+--   <prefix>:vis:<run>          hash: id run type queue status start close
+--                                memo a:<Name> (type letter + JSON value)
+--   <prefix>:vx:start           zset run -> start ms (every run)
+--   <prefix>:vx:close           zset run -> close ms (closed runs)
+--   <prefix>:vx:status:<STATUS> zset run -> start ms
+--   <prefix>:vx:type:<type>     zset run -> start ms
+--   <prefix>:vx:kw:<Name>:<v>   zset run -> start ms (Keyword attributes)
+--   <prefix>:sa                 hash Name -> type (the registry's copy)
+
+local function prefix_of(key)
+    return string.match(key, '^(.-%b{})')
+end
+
+local function vcall(...)
+    local r = redis.pcall(...)
+    if type(r) == 'table' and r.err and
+        not string.find(r.err, 'WRONGTYPE', 1, true) then
+        error(r)
+    end
+    return r
+end
+
+-- SA_VALUE_MAX: the longest value (as stored), Temporal's 2 KiB.
+local SA_VALUE_MAX = 2048
+
+local SA_LETTER = {Keyword = 'K', Text = 'T', Int = 'I', Double = 'D',
+                   Bool = 'B', Datetime = 'd', KeywordList = 'L'}
+
+-- days_from_civil: days since 1970-01-01 (Howard Hinnant's algorithm).
+local function days_from_civil(y, m, d)
+    if m <= 2 then y = y - 1 end
+    local era = math.floor(y / 400)
+    local yoe = y - era * 400
+    local mp = m > 2 and m - 3 or m + 9
+    local doy = math.floor((153 * mp + 2) / 5) + d - 1
+    local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+    return era * 146097 + doe - 719468
+end
+
+-- rfc3339_ms reads an RFC 3339 time as common/src/vq_compile.c does.
+local function rfc3339_ms(s)
+    local y, mo, d, h, mi, se, rest = string.match(s,
+        '^(%d%d%d%d)-(%d%d)-(%d%d)[Tt ](%d%d):(%d%d):(%d%d)(.*)$')
+    if not y then return nil end
+    local frac = 0
+    local f = string.match(rest, '^%.(%d+)')
+    if f then
+        frac = tonumber(string.sub(f .. '00', 1, 3))
+        rest = string.sub(rest, #f + 2)
+    end
+    local off = 0
+    if rest == 'Z' or rest == 'z' then
+        off = 0
+    else
+        local sign, oh, om = string.match(rest, '^([+-])(%d%d):(%d%d)$')
+        if not sign then return nil end
+        off = (tonumber(oh) * 60 + tonumber(om)) * (sign == '-' and -1 or 1)
+    end
+    mo, d = tonumber(mo), tonumber(d)
+    if mo < 1 or mo > 12 or d < 1 or d > 31 then return nil end
+    local secs = days_from_civil(tonumber(y), mo, d) * 86400 +
+                     tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(se) -
+                     off * 60
+    return secs * 1000 + frac
+end
+
+-- sa_encode types value v as attribute type typ: the row's text (type
+-- letter + JSON), or nil and what was expected.
+local function sa_encode(typ, v)
+    local t = type(v)
+    if typ == 'Keyword' or typ == 'Text' then
+        if t == 'string' then return SA_LETTER[typ] .. cjson.encode(v) end
+        return nil, 'a string'
+    elseif typ == 'Int' then
+        if t == 'number' and v == math.floor(v) then return 'I' .. str(v) end
+        return nil, 'an integer'
+    elseif typ == 'Double' then
+        if t == 'number' then return 'D' .. string.format('%.17g', v) end
+        return nil, 'a number'
+    elseif typ == 'Bool' then
+        if t == 'boolean' then return 'B' .. tostring(v) end
+        return nil, 'true or false'
+    elseif typ == 'Datetime' then
+        local ms = t == 'string' and rfc3339_ms(v)
+        if ms then return 'd' .. str(ms) end
+        return nil, 'an RFC 3339 time string'
+    elseif typ == 'KeywordList' then
+        if t == 'table' then
+            for i = 1, #v do
+                if type(v[i]) ~= 'string' then break end
+                if i == #v then return 'L' .. cjson.encode(v) end
+            end
+            if next(v) == nil then return 'L[]' end
+        end
+        return nil, 'an array of strings'
+    end
+    return nil, 'a registered type'
+end
+
+-- sa_prepare checks search attributes (JSON object text, or a decoded
+-- table) against the partition's registry copy before anything is
+-- written: returns a list of {name, text} (text nil: remove) or nil and
+-- the message.
+local function sa_prepare(prefix, attrs)
+    if attrs == nil or attrs == '' then return {} end
+    if type(attrs) == 'string' then
+        local ok, d = pcall(cjson.decode, attrs)
+        if not ok or type(d) ~= 'table' then
+            return nil, 'search attributes must be a JSON object'
+        end
+        attrs = d
+    end
+    local reg = redis.call('HGETALL', prefix .. ':sa')
+    local types = {}
+    for i = 1, #reg, 2 do types[reg[i]] = reg[i + 1] end
+    local out = {}
+    for name, v in pairs(attrs) do
+        if type(name) ~= 'string' then
+            return nil, 'search attributes must be a JSON object'
+        end
+        local typ = types[name]
+        if not typ then
+            return nil, 'unknown search attribute ' .. name ..
+                       ' (duro operator search-attribute create)'
+        end
+        if v == cjson.null then
+            out[#out + 1] = {name}
+        else
+            local text, want = sa_encode(typ, v)
+            if not text then
+                return nil, 'search attribute ' .. name .. ' is a ' .. typ ..
+                           ': expected ' .. want
+            end
+            if #text > SA_VALUE_MAX then
+                return nil, 'search attribute ' .. name .. ' is longer than ' ..
+                           SA_VALUE_MAX .. ' bytes'
+            end
+            out[#out + 1] = {name, text, typ == 'Keyword' and v or nil}
+        end
+    end
+    return out
+end
+
+-- sa_apply writes prepared attributes into run's row and the keyword
+-- indexes (start: the run's start ms, their score).
+local function sa_apply(prefix, run, start, prepared)
+    local row = prefix .. ':vis:' .. run
+    for _, a in ipairs(prepared) do
+        local field = 'a:' .. a[1]
+        local old = vcall('HGET', row, field)
+        if type(old) == 'string' and string.sub(old, 1, 1) == 'K' then
+            local ok, ov = pcall(cjson.decode, string.sub(old, 2))
+            if ok then
+                vcall('ZREM', prefix .. ':vx:kw:' .. a[1] .. ':' .. ov, run)
+            end
+        end
+        if a[2] then
+            vcall('HSET', row, field, a[2])
+            if a[3] then
+                vcall('ZADD', prefix .. ':vx:kw:' .. a[1] .. ':' .. a[3],
+                      start, run)
+            end
+        else
+            vcall('HDEL', row, field)
+        end
+    end
+end
+
+-- vis_start writes a new run's row and indexes.
+local function vis_start(wf_key, id, run, wtype, queue, now, memo, prepared)
+    local prefix = prefix_of(wf_key)
+    local row = prefix .. ':vis:' .. run
+    local start = str(now)
+    vcall('HSET', row, 'id', id, 'run', run, 'type', wtype, 'queue', queue,
+          'status', 'RUNNING', 'start', start)
+    if memo and memo ~= '' then vcall('HSET', row, 'memo', memo) end
+    vcall('ZADD', prefix .. ':vx:start', start, run)
+    vcall('ZADD', prefix .. ':vx:status:RUNNING', start, run)
+    vcall('ZADD', prefix .. ':vx:type:' .. wtype, start, run)
+    sa_apply(prefix, run, start, prepared or {})
+end
+
+-- vis_row_start returns the start ms of w's run's row, writing the row
+-- first for a run started before rows existed (an upgrade).
+local function vis_row_start(w)
+    local prefix = prefix_of(w.k.wf)
+    local start = vcall('HGET', prefix .. ':vis:' .. w.run, 'start')
+    if type(start) == 'string' then return start end
+    local v = redis.call('HMGET', w.k.wf, 'type', 'queue', 'start_ms')
+    vis_start(w.k.wf, w.id, w.run, v[1] or '', v[2] or '',
+              tonumber(v[3]) or w.now)
+    return str(tonumber(v[3]) or w.now)
+end
+
+-- vis_close moves w's run to its closed status.
+local function vis_close(w, status)
+    local prefix = prefix_of(w.k.wf)
+    local start = vis_row_start(w)
+    vcall('HSET', prefix .. ':vis:' .. w.run, 'status', status, 'close',
+          str(w.now))
+    vcall('ZREM', prefix .. ':vx:status:RUNNING', w.run)
+    vcall('ZADD', prefix .. ':vx:status:' .. status, start, w.run)
+    vcall('ZADD', prefix .. ':vx:close', str(w.now), w.run)
+end
+
+-- vis_carry: what a reset's new run keeps of the run it was reset from,
+-- as Temporal's reset does: the memo and the search attributes, in the
+-- form start_run takes ({memo, sa}).
+local function vis_carry(wf_key, src)
+    local prefix = prefix_of(wf_key)
+    local flat = vcall('HGETALL', prefix .. ':vis:' .. src)
+    local carry = {sa = {}}
+    if type(flat) ~= 'table' then return carry end
+    for i = 1, #flat, 2 do
+        local f, v = flat[i], flat[i + 1]
+        if f == 'memo' then
+            carry.memo = v
+        elseif string.sub(f, 1, 2) == 'a:' then
+            local kw
+            if string.sub(v, 1, 1) == 'K' then
+                local ok, d = pcall(cjson.decode, string.sub(v, 2))
+                if ok then kw = d end
+            end
+            carry.sa[#carry.sa + 1] = {string.sub(f, 3), v, kw}
+        end
+    end
+    return carry
+end
+
 -- close ends the run: status, indexes, pending work, the close notice.
 -- `field` (result or failure) gets value; the other one, empty since the
 -- start, goes with the open run's fields.
@@ -568,6 +810,7 @@ local function close(w, status, field, value)
     w.wft, w.wft_entry, w.bufn = '0', '', '0'
     redis.call('ZREM', w.k.idx_open, w.id)
     redis.call('ZADD', w.k.idx_closed, str(w.now), w.id)
+    vis_close(w, status)
     redis.call('DEL', w.k.buf, w.k.pa)
     if w.exec_timeout and w.exec_timeout ~= '0' then
         redis.call('ZREM', w.k.timers,
@@ -689,10 +932,11 @@ end
 
 -- start_run writes a new run: hash, WorkflowStarted, the first task. An
 -- extra inbound event (signal-with-start) goes in before that task is
--- enqueued, so the first task sees it. fill(w), when given, writes the
--- run's first events instead (a reset: the old run's, WorkflowStarted
--- included). Returns the run id.
-local function start_run(k, args, extra_type, extra_data, fill)
+-- enqueued, so the first task sees it. vis: the run's memo and search
+-- attributes (start_vis). fill(w), when given, writes the run's first
+-- events instead (a reset: the old run's, WorkflowStarted included).
+-- Returns the run id.
+local function start_run(k, args, extra_type, extra_data, vis, fill)
     local id, run, wtype, queue, input, started = args[1], args[2], args[3],
                                                   args[4], args[5], args[6]
     local exec_timeout = tonumber(args[7]) or 0
@@ -725,11 +969,22 @@ local function start_run(k, args, extra_type, extra_data, fill)
     schedule_wft(w)
     redis.call('ZADD', k.idx_open, str(now), id)
     redis.call('ZREM', k.idx_closed, id)
+    vis = vis or {}
+    vis_start(k.wf, id, run, wtype, queue, now, vis.memo, vis.sa)
     if exec_timeout > 0 then
         add_timer(k.timers, now + exec_timeout,
                   timer_member('x', run, 0, 0, queue, '-', id))
     end
     return run
+end
+
+-- start_vis checks a start's memo and search attributes (ARGV memo_at,
+-- memo_at + 1) before anything is written: {memo, sa} or nil and the
+-- error to answer.
+local function start_vis(k, args, memo_at)
+    local sa, err = sa_prepare(prefix_of(k.wf), args[memo_at + 1])
+    if not sa then return nil, fail('DURO_BADARG', err) end
+    return {memo = args[memo_at], sa = sa}
 end
 
 local function start_args_ok(args)
@@ -792,9 +1047,12 @@ end
 
 -- duro_start 8|9 wf hist buf wft timers pa idx_open idx_closed [hist_cur]
 --            id run type queue input started_data exec_timeout_ms
---            wft_timeout_ms [policy [cur_run]]
+--            wft_timeout_ms [policy [cur_run [memo [search_attrs]]]]
 -- policy is an id reuse policy (default AllowDuplicate); TerminateIfRunning
--- with a RUNNING run needs that run's id (cur_run) and history (hist_cur).
+-- with a RUNNING run needs that run's id (cur_run, "" otherwise) and
+-- history (hist_cur). memo (JSON text, stored as is) and search_attrs (a
+-- JSON object, typed by the partition's registry copy) go to the run's
+-- visibility row.
 local function duro_start(k, args)
     if not start_args_ok(args) then
         return fail('DURO_BADARG', 'duro_start needs 8 arguments')
@@ -806,11 +1064,13 @@ local function duro_start(k, args)
     local prev = read('hash', 'HMGET', k.wf, 'status', 'run')
     local refused = reuse_refused(policy, prev[1], prev[2])
     if refused then return refused end
+    local vis, bad = start_vis(k, args, 11)
+    if not vis then return bad end
     if prev[1] == 'RUNNING' then
         local stale = terminate_for(k, k.hist_cur, args[10] or '', args[2])
         if stale then return stale end
     end
-    return start_run(k, args)
+    return start_run(k, args, nil, nil, vis)
 end
 
 -- load_running loads the workflow for an inbound event to run `run`:
@@ -837,7 +1097,7 @@ end
 
 -- duro_signal_with_start 9 wf hist buf wft timers pa idx_open idx_closed hist_cur
 --     id run type queue input started_data exec_timeout_ms wft_timeout_ms
---     signal_data cur_run [policy]
+--     signal_data cur_run [policy [memo [search_attrs]]]
 -- Signals the running run cur_run, or starts run `run` with the signal when
 -- the id reuse policy allows it (default AllowDuplicate).
 -- Returns {run, "signaled"|"started"}.
@@ -861,7 +1121,9 @@ local function duro_signal_with_start(k, args)
     end
     local refused = reuse_refused(policy, prev[1], prev[2])
     if refused then return refused end
-    return {start_run(k, args, 'SignalReceived', signal), 'started'}
+    local vis, bad = start_vis(k, args, 12)
+    if not vis then return bad end
+    return {start_run(k, args, 'SignalReceived', signal, vis), 'started'}
 end
 
 -- duro_cancel 4 wf hist buf wft  run data
@@ -963,6 +1225,32 @@ COMMANDS.cancel_activity = command{
     end,
 }
 
+-- upsert_attrs: the attributes of an upsert's data
+-- {"searchAttributes":{...}}, checked against the registry (nil and the
+-- message when they do not fit).
+local function upsert_attrs(k, data)
+    local ok, d = pcall(cjson.decode, data)
+    if not ok or type(d) ~= 'table' or type(d.searchAttributes) ~= 'table' then
+        return nil, 'UpsertWorkflowSearchAttributes needs {"searchAttributes":{...}}'
+    end
+    return sa_prepare(prefix_of(k.wf), d.searchAttributes)
+end
+
+-- upsert_sa: duro_upsert_search_attributes; its check runs (through
+-- check_commands) before the commit writes anything.
+COMMANDS.upsert_sa = command{
+    fields = {'data'},
+    check = function(k, data)
+        local _, err = upsert_attrs(k, data)
+        return err
+    end,
+    apply = function(w, c)
+        append(w, 'UpsertWorkflowSearchAttributes', c.data)
+        local prepared = upsert_attrs(w.k, c.data)
+        sa_apply(prefix_of(w.k.wf), w.run, vis_row_start(w), prepared)
+    end,
+}
+
 -- closing commands: the event, then the run closes with `field` = value
 local function closing(etype, status, field, value_field)
     return command{
@@ -983,13 +1271,20 @@ COMMANDS.cancel = closing('WorkflowCanceled', 'CANCELED', 'result', 'result')
 
 -- check_commands validates a command list before anything is written;
 -- activity keys must be among KEYS[minkey..nkeys]. Returns an error text
--- or nil, and whether a command closes the run.
-local function check_commands(args, first, ncmd, minkey, nkeys)
+-- or nil, whether a command closes the run, the index of the arguments
+-- after the list (a sticky worker's, duro_wft_complete), and, when a
+-- kind's own check (k: the call's keys) refuses a command, its message:
+-- that fails the task rather than the call (see fail_task).
+local function check_commands(args, first, ncmd, minkey, nkeys, k)
     local i, closes = first, false
     for _ = 1, ncmd do
         local kind = COMMANDS[args[i]]
         if not kind then return 'unknown command ' .. tostring(args[i]) end
         closes = closes or kind.closes == true
+        if kind.check and i + 1 <= #args then
+            local err = kind.check(k, args[i + 1])
+            if err then return nil, closes, nil, err end
+        end
         if kind.key_at then
             local ki = tonumber(args[i + kind.key_at])
             if not ki or ki < minkey or ki > nkeys then
@@ -1053,6 +1348,33 @@ local function commit_task(w, keys, args, first, ncmd, wtc)
     return w.hlen
 end
 
+-- fail_task re-issues a failed workflow task (the caller acked its entry
+-- and checked its token): buffered events go in, a new token, the task
+-- again at once or after a backoff (< 0: by attempt), the message kept
+-- for describe.
+local function fail_task(w, k, run, msg, backoff)
+    drain_buffer(w)
+    -- the failing worker dropped the run: the retry goes to any worker
+    task_taken(w)
+    set_sticky(w, '')
+    local newtoken = next_token(w)
+    local attempt = (tonumber(w.wft_attempt) or 1) + 1
+    set(w, 'wft_attempt', str(attempt))
+    set(w, 'wft_error', msg or '')
+    if backoff < 0 then
+        -- a failing task (bug, non-determinism, unknown type) must not spin
+        -- the fleet: 1s, 2s, 4s ... up to a minute
+        backoff = math.min(1000 * 2 ^ (attempt - 2), 60000)
+    end
+    if backoff <= 0 then
+        enqueue_wft(w, newtoken)
+    else
+        set(w, 'wft_entry', '')
+        add_timer(k.timers, w.now + backoff,
+                  timer_member('w', run, newtoken, 0, w.queue, '-', w.id))
+    end
+end
+
 -- duro_wft_complete 8+A wf hist buf wft timers pa idx_open idx_closed
 --                   act_1..act_A  run token entry wtc_data ncmd cmd...
 --                   [sticky_worker sticky_ms]
@@ -1072,9 +1394,18 @@ local function duro_wft_complete(k, args, keys)
         ack_first(k.wft, entry)
         return fail('DURO_STALE', 'workflow task token no longer current')
     end
-    local bad, closes, tail = check_commands(args, 6, ncmd,
-                                             WFT_COMPLETE_KEYS + 1, #keys)
+    local bad, closes, tail, task_err = check_commands(
+        args, 6, ncmd, WFT_COMPLETE_KEYS + 1, #keys, k)
     if bad then return fail('DURO_BADARG', bad) end
+    if task_err then
+        -- a command the task may not give (a bad search attribute): the
+        -- task fails and is retried, as a failing workflow task is
+        local wrong = check_needed(k, {buf = true, timers = true})
+        if wrong then return wrong end
+        ack_first(k.wft, entry)
+        fail_task(w, k, run, task_err, -1)
+        return fail('DURO_BADARG', task_err)
+    end
     -- the keys written after the first write (the ack, which checks wft):
     -- what the commands touch, the buffer when it holds events (and wft,
     -- for the task they make, when there was no entry to ack)
@@ -1107,28 +1438,10 @@ local function duro_wft_fail(k, args)
     if not current(w, run) or w.token ~= token or w.wft ~= '1' then
         return fail('DURO_STALE', 'workflow task token no longer current')
     end
-    drain_buffer(w)
-    -- the failing worker dropped the run: the retry goes to any worker
-    task_taken(w)
-    set_sticky(w, '')
-    local newtoken = next_token(w)
-    local attempt = (tonumber(w.wft_attempt) or 1) + 1
-    set(w, 'wft_attempt', str(attempt))
-    set(w, 'wft_error', msg or '')
-    if backoff < 0 then
-        -- a failing task (bug, non-determinism, unknown type) must not spin
-        -- the fleet: 1s, 2s, 4s ... up to a minute
-        backoff = math.min(1000 * 2 ^ (attempt - 2), 60000)
-    end
-    if backoff <= 0 then
-        enqueue_wft(w, newtoken)
-    else
-        set(w, 'wft_entry', '')
-        add_timer(k.timers, w.now + backoff,
-                  timer_member('w', run, newtoken, 0, w.queue, '-', w.id))
-    end
+    fail_task(w, k, run, msg, backoff)
     return 'ok'
 end
+
 
 -- duro_act_complete 9+A wf hist buf wft timers pa idx_open idx_closed act
 --     act_1..act_A  run seq attempt entry outcome data retry_delay_ms
@@ -1163,12 +1476,12 @@ local function duro_act_complete(k, args, keys)
     if st and outcome == 'completed' then
         local expected, ncmd = tonumber(args[9]), tonumber(args[11])
         if expected and ncmd and w.wft == '0' and w.hlen == expected then
-            local bad, closes
-            bad, closes, tail = check_commands(args, 12, ncmd,
-                                               ACT_COMPLETE_KEYS + 1, #keys)
+            local bad, closes, task_err
+            bad, closes, tail, task_err = check_commands(
+                args, 12, ncmd, ACT_COMPLETE_KEYS + 1, #keys, k)
             local wrong = not bad and closes and check_close(k)
             if wrong then return wrong end
-            eager = not bad
+            eager = not bad and not task_err
             if eager then command_keys(w, args, 12, ncmd, need) end
         end
     end
@@ -1564,7 +1877,7 @@ local function duro_reset(k, args, keys)
     local wft_timeout = args[11] ~= '0' and args[11] or status[3] or '10000'
     local start = {id, run, args[7], args[8], args[9], '', args[10],
                    wft_timeout}
-    start_run(k, start, nil, nil, function(nw)
+    start_run(k, start, nil, nil, vis_carry(k.wf, src), function(nw)
         local canceled = false
         for _, item in ipairs(kept) do
             push_event(nw, item)
@@ -1600,6 +1913,228 @@ local function duro_history_upgrade(k)
     if n then return n end
     history_len(k.hist) -- a key of another type: DURO_WRONGTYPE
     return 0
+end
+
+-- ---- Visibility reads ----------------------------------------------------
+
+-- vis_value: row field f as a filter compares it (t: the filter's type
+-- letter), nil when absent or stored with another type.
+local function vis_value(row, f, t)
+    local v = row[f]
+    if v == nil or v == '' then return nil end
+    if f == 'start' or f == 'close' then return tonumber(v) end
+    if string.sub(f, 1, 2) ~= 'a:' then return v end
+    if string.sub(v, 1, 1) ~= t then return nil end
+    local json = string.sub(v, 2)
+    if t == 'B' then return json == 'true' end
+    if t == 'I' or t == 'D' or t == 'd' then return tonumber(json) end
+    local ok, d = pcall(cjson.decode, json)
+    return ok and d or nil
+end
+
+-- words: the lower-case words of a Text value.
+local function words(s)
+    local set = {}
+    for word in string.gmatch(string.lower(s), '[%w_]+') do set[word] = true end
+    return set
+end
+
+local function text_match(v, x)
+    local have = words(v)
+    for word in pairs(words(x)) do
+        if not have[word] then return false end
+    end
+    return true
+end
+
+local function list_has(list, x)
+    for i = 1, #list do
+        if list[i] == x then return true end
+    end
+    return false
+end
+
+-- cmp evaluates one comparison (vq_compile.c's node) against value v.
+local function cmp(o, t, v, vals)
+    if o == 'null' then return v == nil end
+    if o == 'notnull' then return v ~= nil end
+    if v == nil then
+        -- as Temporal's Elasticsearch visibility: a negation matches a row
+        -- that lacks the field
+        return o == '!=' or o == 'notin' or o == 'notbetween'
+    end
+    local x = vals[1]
+    if t == 'L' then
+        if type(v) ~= 'table' then return false end
+        local any = false
+        for i = 1, #vals do any = any or list_has(v, vals[i]) end
+        if o == '=' or o == 'in' then return any end
+        return not any
+    end
+    if t == 'T' then
+        local m = text_match(v, x)
+        if o == '=' then return m end
+        return not m
+    end
+    if o == '=' then return v == x end
+    if o == '!=' then return v ~= x end
+    if o == 'in' or o == 'notin' then
+        local found = false
+        for i = 1, #vals do found = found or v == vals[i] end
+        return found == (o == 'in')
+    end
+    if type(v) ~= type(x) then return false end
+    if o == '>' then return v > x end
+    if o == '>=' then return v >= x end
+    if o == '<' then return v < x end
+    if o == '<=' then return v <= x end
+    if o == 'sw' then return string.sub(v, 1, #x) == x end
+    if o == 'between' or o == 'notbetween' then
+        local y = vals[2]
+        if type(y) ~= type(v) then return false end
+        return (v >= x and v <= y) == (o == 'between')
+    end
+    return false
+end
+
+local function matches(node, row)
+    local o = node.o
+    if o == 'and' then return matches(node.a[1], row) and matches(node.a[2], row) end
+    if o == 'or' then return matches(node.a[1], row) or matches(node.a[2], row) end
+    return cmp(o, node.t, vis_value(row, node.f, node.t), node.v)
+end
+
+-- scan_position: where a scan of key resumes after (score s, member m):
+-- just past m when m is still there with that score (O(log n)), else
+-- past every entry before score s; the caller skips the rest of the tie.
+local function scan_position(key, desc, s, m)
+    local sc = redis.call('ZSCORE', key, m)
+    if sc and tonumber(sc) == s then
+        local r = redis.call(desc and 'ZREVRANK' or 'ZRANK', key, m)
+        return r + 1
+    end
+    if desc then return redis.call('ZCOUNT', key, '(' .. str(s), '+inf') end
+    return redis.call('ZCOUNT', key, '-inf', '(' .. str(s))
+end
+
+local SCAN_CHUNK = 128
+
+-- scan_start: where a scan of key begins without a cursor: at the bound
+-- the order allows (lo/hi: score bounds, nil for none).
+local function scan_start(key, desc, lo, hi)
+    if desc and hi then
+        return redis.call('ZCOUNT', key, '(' .. str(hi), '+inf')
+    end
+    if not desc and lo then
+        return redis.call('ZCOUNT', key, '-inf', '(' .. str(lo))
+    end
+    return 0
+end
+
+-- duro_vis_scan K index_1..index_K  filter asc|desc cursor budget limit
+--                                   rows|count [min max]
+-- (read-only: FCALL_RO) Reads the partition's visibility rows in the order
+-- of index_1, then index_2, ... (zsets of run ids), from just past cursor
+-- ("<phase>|<score>|<run>", "" from the start), keeping those that match
+-- filter (vq_compile.c's JSON tree, "" for all). Stops after `budget`
+-- index entries or `limit` matches. Returns {next_cursor ("" when the
+-- indexes are exhausted), matches, rows} where each row is {phase, score,
+-- [field, value, ...]} (rows mode; count mode returns no rows). min and
+-- max ("" for none) bound the index scores: the scan starts at one and
+-- stops past the other, the filter still deciding.
+local function duro_vis_scan(keys, args)
+    local filter = args[1] ~= '' and cjson.decode(args[1]) or nil
+    local desc = args[2] == 'desc'
+    local cph, cs, cm = string.match(args[3] or '', '^(%d+)|([^|]+)|(.+)$')
+    local budget = tonumber(args[4]) or 1000
+    local limit = tonumber(args[5]) or 100
+    local rows_mode = args[6] ~= 'count'
+    local lo, hi = tonumber(args[7] or ''), tonumber(args[8] or '')
+    local prefix = prefix_of(keys[1])
+    cph, cs = tonumber(cph) or 1, tonumber(cs)
+    if not cs and not filter and not rows_mode then
+        local n = 0
+        for i = 1, #keys do
+            n = n + redis.call('ZCOUNT', keys[i], lo and str(lo) or '-inf',
+                               hi and str(hi) or '+inf')
+        end
+        return {'', n, {}}
+    end
+    local out, n, seen = {}, 0, 0
+    for ph = cph, #keys do
+        local key = keys[ph]
+        local tie = ph == cph and cs ~= nil
+        local pos = tie and scan_position(key, desc, cs, cm) or
+                        scan_start(key, desc, lo, hi)
+        local past = false
+        while not past do
+            local z = redis.call(desc and 'ZREVRANGE' or 'ZRANGE', key, pos,
+                                 pos + SCAN_CHUNK - 1, 'WITHSCORES')
+            if #z == 0 then break end
+            for i = 1, #z, 2 do
+                local m, score = z[i], z[i + 1]
+                local sn = tonumber(score)
+                pos = pos + 1
+                local skip = tie and sn == cs and
+                                 ((desc and m >= cm) or (not desc and m <= cm))
+                past = (desc and lo and sn < lo) or (not desc and hi and sn > hi)
+                if past then break end
+                if not skip then
+                    seen = seen + 1
+                    local flat = redis.call('HGETALL', prefix .. ':vis:' .. m)
+                    local ok = #flat > 0
+                    if ok and filter then
+                        local row = {}
+                        for j = 1, #flat, 2 do row[flat[j]] = flat[j + 1] end
+                        ok = matches(filter, row)
+                    end
+                    if ok then
+                        n = n + 1
+                        if rows_mode then out[#out + 1] = {ph, score, flat} end
+                    end
+                    local cursor = ph .. '|' .. score .. '|' .. m
+                    if (rows_mode and n >= limit) or seen >= budget then
+                        return {cursor, n, out}
+                    end
+                end
+            end
+        end
+    end
+    return {'', n, out}
+end
+
+-- duro_vis_backfill 1 idx  offset count
+-- (an upgrade from a library without visibility rows) Writes the row and
+-- index entries of the current run of each workflow in idx (a partition's
+-- idx:open or idx:closed), entries offset .. offset+count-1, whose run has
+-- no row yet; a closed run gets its closed status and close time. The
+-- workflow hashes are derived from idx's prefix, as the rows are. Returns
+-- {next_offset (-1: done), rows_written}.
+local function duro_vis_backfill(keys, args)
+    local idx = keys[1]
+    local prefix = prefix_of(idx or '')
+    local off, n = tonumber(args[1]), tonumber(args[2])
+    if not prefix or not off or not n or n < 1 then
+        return fail('DURO_BADARG', 'duro_vis_backfill idx offset count')
+    end
+    local ids = read('zset', 'ZRANGE', idx, off, off + n - 1)
+    local written = 0
+    for _, id in ipairs(ids) do
+        local wf = prefix .. ':wf:' .. id
+        local v = redis.call('HMGET', wf, 'run', 'type', 'queue', 'status',
+                             'start_ms', 'close_ms')
+        if v[1] and v[4] and
+            redis.call('EXISTS', prefix .. ':vis:' .. v[1]) == 0 then
+            vis_start(wf, id, v[1], v[2] or '', v[3] or '',
+                      tonumber(v[5]) or 0)
+            if v[4] ~= 'RUNNING' then
+                vis_close({k = {wf = wf}, id = id, run = v[1],
+                           now = tonumber(v[6]) or 0}, v[4])
+            end
+            written = written + 1
+        end
+    end
+    return {#ids < n and -1 or off + #ids, written}
 end
 
 redis.register_function{function_name = 'duro_version',
@@ -1660,3 +2195,6 @@ redis.register_function('duro_history_upgrade', txn(duro_history_upgrade, {
 redis.register_function('duro_reset', txn(duro_reset, {
     keys = 8, check = {'wft', 'timers', 'idx_open', 'idx_closed'},
     extra = {'hist_cur', 'hist_src'}}))
+redis.register_function{function_name = 'duro_vis_scan',
+                        callback = duro_vis_scan, flags = {'no-writes'}}
+redis.register_function('duro_vis_backfill', duro_vis_backfill)

@@ -96,9 +96,16 @@ static void push_start(duro_argv *a, const duro_fcall_start_args *s)
     duro_argv_pushll(a, s->wft_timeout_ms);
 }
 
+/* push_vis: a start's memo and search attributes, when it has any. */
+static void push_vis(duro_argv *a, const duro_fcall_start_args *s)
+{
+    duro_argv_push(a, s->memo ? s->memo : "");
+    duro_argv_push(a, s->search_attrs ? s->search_attrs : "");
+}
+
 /* FCALL duro_start 8|9 wf hist buf wft timers pa idx_open idx_closed
  *       [hist_cur]  id run type queue input started_data exec_timeout_ms
- *       wft_timeout_ms [policy [cur_run]] */
+ *       wft_timeout_ms [policy [cur_run [memo [search_attrs]]]] */
 void duro_fcall_start(duro_argv *a, const duro_wf_keys *k,
                       const duro_fcall_start_args *s, const char *hist_cur,
                       const char *cur_run)
@@ -108,13 +115,17 @@ void duro_fcall_start(duro_argv *a, const duro_wf_keys *k,
     begin(a, "duro_start", k, DURO_FCALL_START_KEYS, 0, hist_cur ? 1 : 0,
           &hist_cur);
     push_start(a, s);
-    if (s->policy) duro_argv_push(a, s->policy);
-    if (cur_run) duro_argv_push(a, cur_run);
+    bool vis = s->memo || s->search_attrs;
+    if (s->policy || vis)
+        duro_argv_push(a, s->policy ? s->policy : "AllowDuplicate");
+    if (cur_run || vis) duro_argv_push(a, cur_run ? cur_run : "");
+    if (vis) push_vis(a, s);
 }
 
 /* FCALL duro_signal_with_start 9 wf hist buf wft timers pa idx_open
  *       idx_closed hist_cur  id run type queue input started_data
- *       exec_timeout_ms wft_timeout_ms signal_data cur_run [policy] */
+ *       exec_timeout_ms wft_timeout_ms signal_data cur_run
+ *       [policy [memo [search_attrs]]] */
 void duro_fcall_signal_with_start(duro_argv *a, const duro_wf_keys *k,
                                   const duro_fcall_start_args *s,
                                   const char *signal_data, const char *hist_cur,
@@ -125,7 +136,10 @@ void duro_fcall_signal_with_start(duro_argv *a, const duro_wf_keys *k,
     push_start(a, s);
     duro_argv_push(a, signal_data);
     duro_argv_push(a, cur_run ? cur_run : "");
-    if (s->policy) duro_argv_push(a, s->policy);
+    bool vis = s->memo || s->search_attrs;
+    if (s->policy || vis)
+        duro_argv_push(a, s->policy ? s->policy : "AllowDuplicate");
+    if (vis) push_vis(a, s);
 }
 
 /* FCALL duro_signal 4 wf hist buf wft  run signal_data */

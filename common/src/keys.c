@@ -106,6 +106,26 @@ char *duro_key_idx_open(char *buf, size_t size, int partition)
     return fmt_key(buf, size, partition, "idx", "open");
 }
 
+char *duro_key_idx_closed(char *buf, size_t size, int partition)
+{
+    return fmt_key(buf, size, partition, "idx", "closed");
+}
+
+char *duro_key_vis(char *buf, size_t size, int partition, const char *run)
+{
+    return fmt_key(buf, size, partition, "vis", run);
+}
+
+char *duro_key_vx(char *buf, size_t size, int partition, const char *index)
+{
+    return fmt_key(buf, size, partition, "vx", index);
+}
+
+char *duro_key_sa(char *buf, size_t size, int partition)
+{
+    return fmt_key(buf, size, partition, "sa", NULL);
+}
+
 char *duro_key_closed_channel(char *buf, size_t size, int partition)
 {
     int n = snprintf(buf, size, "duro:closed:{p%d}", partition);

@@ -346,6 +346,28 @@ static bool result_ok(const char *json, const chaos_plan *p)
     return ok;
 }
 
+/* check_visibility: the closed run's visibility row says what its hash
+ * says, and its status index moved with it. */
+static void check_visibility(checker *k, const char *id, const duro_wf_keys *wk,
+                             const redisReply *h)
+{
+    const char *run = hash_get(h, "run"), *status = hash_get(h, "status");
+    if (!run || !status) return;
+    char row[DURO_KEY_MAX], idx[DURO_KEY_MAX];
+    duro_key_vis(row, sizeof(row), wk->partition, run);
+    redisReply *r = cmd(k, "HGET %s status", row);
+    if (r->type != REDIS_REPLY_STRING || strcmp(r->str, status) != 0)
+        report(k, R_STUCK, id, "visibility row says %s, the hash %s",
+               r->type == REDIS_REPLY_STRING ? r->str : "(none)", status),
+            k->stuck++;
+    freeReplyObject(r);
+    duro_key_vx(idx, sizeof(idx), wk->partition, "status:RUNNING");
+    r = cmd(k, "ZSCORE %s %s", idx, run);
+    if (r->type != REDIS_REPLY_NIL)
+        report(k, R_STUCK, id, "closed but still in %s", idx), k->stuck++;
+    freeReplyObject(r);
+}
+
 /* check_leftovers: the workflow's buffer, pending activities and index
  * entries must be gone once it has closed. */
 static void check_leftovers(checker *k, const char *id, const duro_wf_keys *wk,
@@ -370,6 +392,7 @@ static void check_leftovers(checker *k, const char *id, const duro_wf_keys *wk,
         report(k, R_STUCK, id, "closed but not in %s", wk->idx_closed),
             k->stuck++;
     freeReplyObject(r);
+    check_visibility(k, id, wk, h);
 }
 
 static void check_workflow(checker *k, int i)

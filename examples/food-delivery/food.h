@@ -30,4 +30,15 @@ cJSON *food_order(duro_wf *wf, const cJSON *input);
  * worker's Redis. */
 void food_register_activities(duro_worker *w);
 
+/* FOOD_STATE_ATTRIBUTE: the Keyword search attribute the order upserts on
+ * every state change, so that `duro workflow list --query
+ * "WorkflowType='order' AND OrderState='Paid'"` finds the orders waiting
+ * for a driver. */
+#define FOOD_STATE_ATTRIBUTE "OrderState"
+
+/* food_setup_start registers FOOD_STATE_ATTRIBUTE in the background (the
+ * Redis of --redis in argv, else $DURO_REDIS_URL), once the worker has
+ * set the namespace up; idempotent (setup.c). */
+void food_setup_start(int argc, char **argv);
+
 #endif

@@ -9,6 +9,7 @@ int main(int argc, char **argv)
     if (duro_worker_new(&w, &o) != 0) return 1;
     duro_worker_register_workflow(w, "order", food_order);
     food_register_activities(w);
+    food_setup_start(argc, argv);
     int rc = duro_worker_main(w, argc, argv);
     duro_worker_free(w);
     return rc;

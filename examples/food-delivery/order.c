@@ -62,6 +62,17 @@ static bool is_delivered(void *arg)
     return strcmp(((order_state *)arg)->state, STATE_DELIVERED) == 0;
 }
 
+/* set_state moves the order to `state` and upserts it as the OrderState
+ * search attribute, so that list queries see where each order is. */
+static void set_state(duro_wf *wf, order_state *s, const char *state)
+{
+    s->state = state;
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddStringToObject(a, FOOD_STATE_ATTRIBUTE, state);
+    duro_upsert_search_attributes(wf, a);
+    cJSON_Delete(a);
+}
+
 /* notify sends a push notification; its failure does not fail the order. */
 static void notify(duro_wf *wf, const char *message)
 {
@@ -112,6 +123,7 @@ cJSON *food_order(duro_wf *wf, const cJSON *input)
     if (bad)
         return duro_fail(wf, "InvalidInput",
                          "timeouts must be durations like \"30s\"");
+    set_state(wf, s, STATE_CHARGING);
     const food_product *p = food_product_lookup(s->product_id);
     if (!p)
         return duro_fail(wf, "ProductNotFound", "Product %d not found",
@@ -141,10 +153,10 @@ cJSON *food_order(duro_wf *wf, const cJSON *input)
         notify(wf, msg);
         return duro_fail(wf, "ChargeFailed", "%s", msg);
     }
-    s->state = STATE_PAID;
+    set_state(wf, s, STATE_PAID);
 
     if (!duro_condition(wf, is_picked_up, s, pickup)) {
-        s->state = STATE_REFUNDING;
+        set_state(wf, s, STATE_REFUNDING);
         if (duro_is_canceled(wf)) {
             refund(wf, p,
                    "⚠️ Your order was canceled. Your payment has been "
@@ -156,10 +168,11 @@ cJSON *food_order(duro_wf *wf, const cJSON *input)
                "Your payment has been refunded.");
         return duro_fail(wf, "NotPickedUp", "Not picked up in time");
     }
+    set_state(wf, s, STATE_PICKED_UP); /* the signal handler's state */
     notify(wf, "🚗 Order picked up");
 
     if (!duro_condition(wf, is_delivered, s, delivery)) {
-        s->state = STATE_REFUNDING;
+        set_state(wf, s, STATE_REFUNDING);
         if (duro_is_canceled(wf)) {
             refund(wf, p,
                    "⚠️ Your order was canceled. Your payment has been "
@@ -171,6 +184,7 @@ cJSON *food_order(duro_wf *wf, const cJSON *input)
                "Your payment has been refunded.");
         return duro_fail(wf, "NotDelivered", "Not delivered in time");
     }
+    set_state(wf, s, STATE_DELIVERED);
     notify(wf, "✅ Order delivered!");
 
     duro_sleep(wf, rating);

@@ -48,9 +48,20 @@ static void wait_up(pid_t pid)
         "pid %d did not connect to redis", (int)pid);
 }
 
+/* register_order_state: what the example's setup does (scripts/demo; the
+ * food-worker does it too, in the background). */
+static void register_order_state(void)
+{
+    duro_client *c = duro_test_client(&h);
+    int rc = duro_client_search_attribute_create(c, "OrderState", "Keyword");
+    cr_assert_eq(rc, 0, "register OrderState: %s", duro_client_errstr(c));
+    duro_client_free(c);
+}
+
 /* spawn_food starts a scheduler and one food-worker; returns the worker. */
 static pid_t spawn_food(void)
 {
+    register_order_state();
     pid_t s =
         duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "100ms", NULL);
     pid_t w = duro_test_spawn(&h, "food-worker", NULL);
@@ -882,5 +893,65 @@ Test(food, cancel_during_pickup_wait_refunds_and_closes_canceled)
                  duro_client_errstr(c));
     redisFree(r);
     duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+/* ---- The OrderState search attribute ---- */
+
+/* count_query: duro_client_count of query. */
+static int64_t count_query(duro_client *c, const char *query)
+{
+    int64_t n = -1;
+    int rc = duro_client_count(c, query, &n);
+    cr_assert_eq(rc, 0, "count %s: %s", query, duro_client_errstr(c));
+    return n;
+}
+
+static bool only_in_state(duro_client *c, const char *id, const char *state)
+{
+    char q[128];
+    snprintf(q, sizeof(q), "WorkflowType='order' AND OrderState='%s'", state);
+    duro_list_opts o = {.query = q};
+    cJSON *rows;
+    int rc = duro_client_list_query(c, &o, &rows, NULL);
+    cr_assert_eq(rc, 0, "list %s: %s", q, duro_client_errstr(c));
+    bool yes =
+        cJSON_GetArraySize(rows) == 1 &&
+        !strcmp(duro_test_str(cJSON_GetArrayItem(rows, 0), "workflowId"), id);
+    cJSON_Delete(rows);
+    return yes;
+}
+
+Test(food, order_state_is_a_search_attribute_lists_find)
+{
+    spawn_food();
+    duro_client *c = duro_test_client(&h);
+    const char *in = "{\"productId\":3,\"pickupTimeout\":\"20s\","
+                     "\"deliveryTimeout\":\"20s\",\"ratingDelay\":\"100ms\"}";
+    start_order(c, "sa-1", in);
+    start_order(c, "sa-2", in);
+    const char *paid = "WorkflowType='order' AND OrderState='Paid'";
+    cr_assert(duro_test_wait_until(count_query(c, paid) == 2, STATE_MS),
+              "two orders wait for a driver: %lld",
+              (long long)count_query(c, paid));
+    send_signal(c, "sa-1", "pickedUp");
+    cr_assert(
+        duro_test_wait_until(only_in_state(c, "sa-1", "Picked up"), STATE_MS));
+    cr_assert(only_in_state(c, "sa-2", "Paid"));
+    send_signal(c, "sa-1", "delivered");
+    cJSON *d = duro_test_result(c, "sa-1", RESULT_MS);
+    cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED");
+    cr_assert_str_eq(
+        duro_test_str(cJSON_GetObjectItem(d, "searchAttributes"), "OrderState"),
+        "Delivered");
+    cJSON_Delete(d);
+    /* Charging card, Paid, Picked up, Delivered: one event each */
+    cJSON *hist = duro_test_history(c, "sa-1");
+    cr_assert_eq(duro_test_count_events(hist, "UpsertWorkflowSearchAttributes"),
+                 4);
+    cJSON_Delete(hist);
+    cr_assert_eq(count_query(c, "OrderState='Delivered' AND "
+                                "ExecutionStatus='Completed'"),
+                 1);
     duro_test_finish(&h);
 }

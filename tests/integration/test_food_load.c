@@ -193,6 +193,11 @@ Test(food_load, two_hundred_orders_on_two_workers_all_complete)
                                 : (unsigned)time(NULL) ^ (unsigned)getpid();
     fprintf(stderr, "food-load: seed=%u (DURO_TEST_SEED replays it)\n", seed);
 
+    /* the example's setup: the order upserts OrderState */
+    duro_client *reg = duro_test_client(&h);
+    cr_assert_eq(
+        duro_client_search_attribute_create(reg, "OrderState", "Keyword"), 0);
+    duro_client_free(reg);
     pid_t sched =
         duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "100ms", NULL);
     pid_t w1 = duro_test_spawn(&h, "food-worker", NULL);

@@ -397,6 +397,51 @@ static cJSON *wf_resettable(duro_wf *wf, const cJSON *input)
     return res;
 }
 
+/* wf_upsert (test_visibility.c): for i = 1..input.steps upserts
+ * {"Step": "s<i>", "Count": i}, an echo activity between steps; with
+ * input.wait it waits for signal "go" after the first upsert; with
+ * input.bad it upserts an unregistered attribute first. */
+static void on_go(duro_wf *wf, const cJSON *input, void *arg)
+{
+    (void)wf;
+    (void)input;
+    *(bool *)arg = true;
+}
+
+static bool got_go(void *arg)
+{
+    return *(bool *)arg;
+}
+
+static cJSON *wf_upsert(duro_wf *wf, const cJSON *input)
+{
+    int steps = input_int(input, "steps", 1);
+    bool *go = duro_alloc(wf, sizeof(*go));
+    duro_on_signal(wf, "go", on_go, go);
+    if (input_int(input, "bad", 0)) {
+        cJSON *a = cJSON_CreateObject();
+        cJSON_AddStringToObject(a, "NotRegistered", "x");
+        duro_upsert_search_attributes(wf, a);
+        cJSON_Delete(a);
+    }
+    duro_activity_opts o = quick_opts();
+    for (int i = 1; i <= steps; i++) {
+        char v[16];
+        snprintf(v, sizeof(v), "s%d", i);
+        cJSON *a = cJSON_CreateObject();
+        cJSON_AddStringToObject(a, "Step", v);
+        cJSON_AddNumberToObject(a, "Count", i);
+        int rc = duro_upsert_search_attributes(wf, a);
+        cJSON_Delete(a);
+        if (rc) return duro_fail(wf, NULL, "upsert: %d", rc);
+        if (i == 1 && input_int(input, "wait", 0))
+            duro_condition(wf, got_go, go, -1);
+        else if (i < steps)
+            duro_activity(wf, "echo", NULL, &o);
+    }
+    return cJSON_CreateString("done");
+}
+
 static void register_stack_workflows(duro_worker *w);
 static void register_codec_workflow(duro_worker *w);
 
@@ -426,6 +471,7 @@ int main(int argc, char **argv)
     duro_worker_register_activity(w, "hold", hold, NULL);
     duro_worker_register_workflow(w, "gate", wf_gate);
     duro_worker_register_workflow(w, "resettable", wf_resettable);
+    duro_worker_register_workflow(w, "upsert", wf_upsert);
     register_stack_workflows(w);
     register_codec_workflow(w);
     int rc = duro_worker_main(w, argc, argv);

@@ -110,6 +110,18 @@ Test(commit, fail_and_cancel_name_their_kind)
     duro__commit_free(&c);
 }
 
+Test(commit, upsert_sends_its_event_data)
+{
+    duro__cmd *list = NULL;
+    cmd(&list, CMD_UPSERT_SA, 0, "{\"searchAttributes\":{\"S\":\"x\"}}");
+    duro__commit c;
+    cr_assert_eq(duro__commit_encode(&c, 0, 9, list, 1), 0);
+    cr_assert_eq(c.ncmd, 1);
+    cr_assert_str_eq(args(&c),
+                     "upsert_sa {\"searchAttributes\":{\"S\":\"x\"}}");
+    duro__commit_free(&c);
+}
+
 Test(commit, each_queue_gets_one_key_index_in_first_use_order)
 {
     duro__cmd *list = NULL;

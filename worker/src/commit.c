@@ -60,6 +60,10 @@ int duro__commit_encode(duro__commit *c, int partition, int key_base,
             duro_argv_push(a, "marker");
             duro_argv_push(a, m->data);
             break;
+        case CMD_UPSERT_SA:
+            duro_argv_push(a, "upsert_sa");
+            duro_argv_push(a, m->data);
+            break;
         case CMD_CANCEL_ACTIVITY:
             if ((ki = stream_index(c, partition, key_base, m->queue)) < 0)
                 return DURO_EINVAL;

@@ -150,6 +150,8 @@ static const char *cmd_name(cmd_kind k)
         return "RequestCancelActivity";
     case CMD_CANCEL_WORKFLOW:
         return "CancelWorkflow";
+    case CMD_UPSERT_SA:
+        return "UpsertWorkflowSearchAttributes";
     }
     return "?";
 }
@@ -174,6 +176,8 @@ static bool cmd_matches(const duro__cmd *c, const seg_ev *e)
         return c->kind == CMD_CANCEL_ACTIVITY && c->seq == e->seq;
     case DURO_EVENT_WORKFLOW_CANCELED:
         return c->kind == CMD_CANCEL_WORKFLOW;
+    case DURO_EVENT_UPSERT_SEARCH_ATTRIBUTES:
+        return c->kind == CMD_UPSERT_SA;
     default:
         return false;
     }

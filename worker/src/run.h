@@ -36,6 +36,7 @@ typedef enum {
     CMD_FAIL,
     CMD_CANCEL_ACTIVITY,
     CMD_CANCEL_WORKFLOW,
+    CMD_UPSERT_SA,
 } cmd_kind;
 
 /* duro__cmd: one command issued by workflow code, with the event data it

@@ -597,3 +597,12 @@ void duro_wf_log(duro_wf *wf, const char *fmt, ...)
     va_end(ap);
     duro_info("WORKFLOW wf=%s run=%s %s", wf->id, wf->run, msg);
 }
+
+duro__cmd *duro__new_cmd(duro_wf *wf, cmd_kind kind, int64_t seq)
+{
+    return new_cmd(wf, kind, seq);
+}
+void duro__in_workflow(const duro_wf *wf, const char *call)
+{
+    in_workflow(wf, call);
+}

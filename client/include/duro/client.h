@@ -140,6 +140,13 @@ typedef struct {
     int64_t execution_timeout_ms; /* whole-workflow limit; 0 = none */
     int64_t task_timeout_ms;      /* 0 = DURO_DEFAULT_TASK_TIMEOUT_MS */
     duro_id_reuse_policy id_reuse_policy; /* 0 = AllowDuplicate */
+    const char *memo; /* JSON object text shown by describe and list; NULL */
+    /* search_attributes: {"Name": value, ...} of registered custom search
+     * attributes (duro_client_search_attribute_create), each value of its
+     * type: Keyword/Text a string, Int/Double a number, Bool true/false,
+     * Datetime an RFC 3339 string, KeywordList an array of strings. NULL:
+     * none. Checked and indexed by the start's Function call. */
+    const cJSON *search_attributes;
 } duro_start_opts;
 
 /* duro_client_start starts a new run of workflow `workflow_id` and writes
@@ -170,7 +177,8 @@ DURO_EXPORT int duro_client_start(duro_client *c, const duro_start_opts *o,
  *        "lastHeartbeat":ISO|null}],
  *    "resetFrom":{"runId","eventId","reason"} (a run made by a reset only),
  *    "resetRuns":[{"runId","resetRunId"}] (runs of the id that were reset,
- *        with the run each reset made; absent when none)}
+ *        with the run each reset made; absent when none),
+ *    "searchAttributes":{"Name":value,...}, "memo":obj|null}
  *
  * status is RUNNING, COMPLETED, FAILED, CANCELED, TERMINATED or TIMED_OUT.
  * Returns 0 and *out, DURO_ENOTFOUND, DURO_EPROTO (the hash is damaged),
@@ -195,14 +203,90 @@ DURO_EXPORT int duro_client_result(duro_client *c, const char *workflow_id,
 DURO_EXPORT int duro_client_history(duro_client *c, const char *workflow_id,
                                     const char *run_id, cJSON **events);
 
-/* duro_client_list lists workflows, most recent first (open ones by start
- * time, closed ones by close time), as an array of {"workflowId","runId",
- * "type","taskQueue","status","startTime","closeTime"}. status (RUNNING,
- * COMPLETED, ...) and type filter when not NULL; limit <= 0 means
- * DURO_LIST_DEFAULT_LIMIT, at most DURO_LIST_MAX_LIMIT. Returns 0 and *out,
- * DURO_EINVAL (unknown status), DURO_ECONN / DURO_EREDIS. */
+/* duro_client_list lists runs, most recently started first, as
+ * duro_client_list_query's rows: the first page of the query
+ * "ExecutionStatus=status AND WorkflowType=type" (each NULL: any). limit
+ * <= 0 means DURO_LIST_DEFAULT_LIMIT, at most DURO_LIST_MAX_LIMIT.
+ * Returns 0 and *out, DURO_EINVAL (unknown status), DURO_ECONN /
+ * DURO_EREDIS. */
 DURO_EXPORT int duro_client_list(duro_client *c, const char *status,
                                  const char *type, int limit, cJSON **out);
+
+/* ---- Visibility ---- */
+
+/* duro_list_opts: zero it, then set the fields. */
+typedef struct {
+    /* query: a list filter, a subset of Temporal's (duro/vquery.h):
+     * "WorkflowType='order' AND OrderState='Paid' ORDER BY StartTime ASC".
+     * NULL or "": every run. Default order: StartTime DESC. */
+    const char *query;
+    int limit;              /* rows per page; <= 0: DURO_LIST_DEFAULT_LIMIT,
+                               at most DURO_LIST_MAX_LIMIT */
+    const char *page_token; /* a previous page's next token; NULL: first */
+} duro_list_opts;
+
+/* duro_client_list_query lists the runs that match o->query, one row per
+ * run (every run of a reused id is its own row), as an array of
+ * {"workflowId","runId","type","taskQueue","status","startTime",
+ * "closeTime","searchAttributes":{...},"memo":obj|null}. *next_page_token
+ * is the token of the next page (free() it), or NULL when this page is
+ * the last. Reads fan out over the partitions (read-only Function calls
+ * with a bounded scan each) and merge by the order key. Returns 0 and
+ * *rows, DURO_EINVAL (a malformed query: the message names the column
+ * and what was expected; an unknown field; a page token of another
+ * query), DURO_ECONN / DURO_EREDIS. */
+DURO_EXPORT int duro_client_list_query(duro_client *c, const duro_list_opts *o,
+                                       cJSON **rows, char **next_page_token);
+
+/* duro_client_count counts the runs that match query (NULL or "": all).
+ * Returns 0 and *count, or the errors of duro_client_list_query. */
+DURO_EXPORT int duro_client_count(duro_client *c, const char *query,
+                                  int64_t *count);
+
+/* duro_client_visibility_backfill writes the visibility rows of the runs
+ * started by a Duro without them (before this library version): the
+ * current run of each workflow in the per-partition open and closed
+ * indexes, when it has no row. Idempotent; runs started since already have
+ * one. *written gets the number of rows written. Returns 0, DURO_ECONN /
+ * DURO_EREDIS. */
+DURO_EXPORT int duro_client_visibility_backfill(duro_client *c,
+                                                int64_t *written);
+
+/* DURO_SA_NAME_MAX: the longest custom search attribute name. */
+#define DURO_SA_NAME_MAX 64
+
+/* duro_client_search_attribute_create registers custom search attribute
+ * `name` (a letter, then letters, digits, '_') of `type`: Keyword, Text,
+ * Int, Double, Bool, Datetime or KeywordList (any case). A value is at
+ * most 2048 bytes as stored. Registering it again with
+ * the same type does nothing. Returns 0, DURO_EINVAL (bad name or type, a
+ * standard field's name), DURO_EALREADY (registered with another type),
+ * DURO_ECONN / DURO_EREDIS. */
+DURO_EXPORT int duro_client_search_attribute_create(duro_client *c,
+                                                    const char *name,
+                                                    const char *type);
+
+/* duro_client_search_attribute_delete unregisters `name`: queries can no
+ * longer name it and starts and upserts refuse it; values already stored
+ * in rows stay. Returns 0, DURO_ENOTFOUND, DURO_EINVAL, DURO_ECONN /
+ * DURO_EREDIS. */
+DURO_EXPORT int duro_client_search_attribute_delete(duro_client *c,
+                                                    const char *name);
+
+/* duro_client_search_attribute_list: {"Name": "Type", ...}. */
+DURO_EXPORT int duro_client_search_attribute_list(duro_client *c, cJSON **out);
+
+/* duro_client_search_attribute_value reads attribute `name`'s value
+ * written as command-line text ("Paid", "42", "true",
+ * "2026-11-27T12:00:00Z", '["a","b"]') as the JSON value its type takes
+ * in registry (duro_client_search_attribute_list's object). Returns 0
+ * and *out (cJSON_Delete it), or DURO_EINVAL (unknown name, text that
+ * does not fit the type). */
+DURO_EXPORT int duro_client_search_attribute_value(duro_client *c,
+                                                   const cJSON *registry,
+                                                   const char *name,
+                                                   const char *text,
+                                                   cJSON **out);
 
 /* duro_client_queue_stats reports, for task queue `queue` (NULL = every
  * queue workers have registered in duro:queues), an array of

@@ -57,6 +57,8 @@ typedef struct {
     long long exec_timeout_ms;
     long long wft_timeout_ms;
     const char *policy; /* id reuse policy; NULL: the default */
+    const char *memo;   /* JSON object text for the visibility row; NULL */
+    const char *search_attrs; /* JSON object of search attributes; NULL */
 } duro_fcall_start_args;
 
 /* duro_fcall_task: the workflow task a call answers for. */

@@ -32,7 +32,8 @@
     XX(WORKFLOW_CANCELED, WorkflowCanceled, 1)                                 \
     XX(WORKFLOW_TERMINATED, WorkflowTerminated, 0)                             \
     XX(WORKFLOW_TIMED_OUT, WorkflowTimedOut, 0)                                \
-    XX(WORKFLOW_CONTINUED_AS_NEW, WorkflowContinuedAsNew, 1)
+    XX(WORKFLOW_CONTINUED_AS_NEW, WorkflowContinuedAsNew, 1)                   \
+    XX(UPSERT_SEARCH_ATTRIBUTES, UpsertWorkflowSearchAttributes, 1)
 
 typedef enum {
     DURO_EVENT_UNKNOWN = 0,

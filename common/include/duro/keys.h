@@ -62,6 +62,18 @@ DURO_EXPORT char *duro_key_wft_sticky(char *buf, size_t size, int partition,
 DURO_EXPORT char *duro_key_timers(char *buf, size_t size, int partition);
 /* duro_key_idx_open: the partition's index of open (running) workflows. */
 DURO_EXPORT char *duro_key_idx_open(char *buf, size_t size, int partition);
+/* duro_key_idx_closed: the partition's index of closed workflows. */
+DURO_EXPORT char *duro_key_idx_closed(char *buf, size_t size, int partition);
+/* duro_key_vis: run `run`'s visibility row (docs/internals.md,
+ * "Visibility"). */
+DURO_EXPORT char *duro_key_vis(char *buf, size_t size, int partition,
+                               const char *run);
+/* duro_key_vx: a visibility index of the partition: "start", "close",
+ * "status:<STATUS>", "type:<type>" or "kw:<Name>:<value>". */
+DURO_EXPORT char *duro_key_vx(char *buf, size_t size, int partition,
+                              const char *index);
+/* duro_key_sa: the partition's copy of the search-attribute registry. */
+DURO_EXPORT char *duro_key_sa(char *buf, size_t size, int partition);
 DURO_EXPORT char *duro_key_closed_channel(char *buf, size_t size,
                                           int partition);
 

@@ -118,6 +118,21 @@ DURO_EXPORT const char *duro_uuid(duro_wf *wf);
 DURO_EXPORT int duro_get_version(duro_wf *wf, const char *change_id,
                                  int min_supported, int max_supported);
 
+/* ---- Search attributes --------------------------------------------- */
+
+/* duro_upsert_search_attributes sets custom search attributes of this run
+ * ({"OrderState": "Paid"}; a null value removes one), so that list
+ * queries find it (duro workflow list --query "OrderState='Paid'"). It is
+ * recorded in the history (UpsertWorkflowSearchAttributes) when the
+ * workflow task commits, and applied to the run's visibility row in that
+ * same step; a replay does not apply it again. The names must be
+ * registered (duro operator search-attribute create) and each value of
+ * its type: when one is not, the workflow task fails (retried with
+ * backoff, the reason shown by describe) until it is registered. attrs is
+ * copied. Returns 0, or DURO_EINVAL when attrs is not a non-empty object
+ * of strings, numbers, booleans, nulls or arrays of strings. */
+DURO_EXPORT int duro_upsert_search_attributes(duro_wf *wf, const cJSON *attrs);
+
 /* duro_side_effect_fn computes a non-deterministic value (a random id, the
  * host name): it runs once, its result is recorded. */
 typedef cJSON *(*duro_side_effect_fn)(void *arg);
