@@ -438,14 +438,15 @@ static long descend(int id, int left)
 {
     volatile long mine[16];
     for (int i = 0; i < 16; i++)
-        mine[i] = (long)id * 1000003 + left * 31 + i;
+        mine[i] = (long)id * 1000003 + (long)left * 31 + i;
     long below = 0;
     if (left > 0)
         below = descend(id, left - 1);
     else
         duro__coro_yield();
     for (int i = 0; i < 16; i++)
-        if (mine[i] != (long)id * 1000003 + left * 31 + i) return -1000000;
+        if (mine[i] != (long)id * 1000003 + (long)left * 31 + i)
+            return -1000000;
     return below + 1;
 }
 
@@ -479,7 +480,7 @@ Test(coro, many_coroutines_suspended_deep_in_recursion)
 /* A context that ping-pongs with the test through either implementation:
  * the entry adds to a counter, switches back, and ends by switching back
  * for good. */
-#define RAW_STACK (64 * 1024)
+#define RAW_STACK ((size_t)64 * 1024)
 #define RAW_ROUNDS 1000
 
 static struct {

@@ -67,8 +67,8 @@ void duro__coro_asm_make(duro__coro_asm_ctx *ctx, void *stack, size_t size,
     /* The top, 16-aligned; entry then starts with rsp = top - 8, as after
      * a call, and finds a null return address there: the end of the frame
      * chain for debuggers and ASan's unwinder (rbp is 0 too). */
-    uintptr_t top = ((uintptr_t)stack + size) & ~(uintptr_t)15;
-    uintptr_t *sp = (uintptr_t *)top;
+    char *end = (char *)stack + size;
+    uintptr_t *sp = (uintptr_t *)(end - ((uintptr_t)end & 15));
     uint32_t mxcsr;
     uint16_t fpucw;
 
@@ -132,8 +132,8 @@ void duro__coro_asm_make(duro__coro_asm_ctx *ctx, void *stack, size_t size,
 {
     /* entry starts with sp = top (16-aligned) and x29 = 0, the end of the
      * frame chain. */
-    uintptr_t top = ((uintptr_t)stack + size) & ~(uintptr_t)15;
-    uint64_t *frame = (uint64_t *)(top - 176);
+    char *end = (char *)stack + size;
+    uint64_t *frame = (uint64_t *)(end - ((uintptr_t)end & 15) - 176);
     uint64_t fpcr;
 
     memset(frame, 0, 176);
