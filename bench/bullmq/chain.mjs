@@ -202,6 +202,18 @@ function tracker(n) {
   return t;
 }
 
+// cpuMs: utime+stime of a process in ms, from /proc (as duro-bench reads
+// its workers'), or NaN.
+function cpuMs(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // USER_HZ
+  } catch {
+    return NaN;
+  }
+}
+
 function percentile(sorted, q) {
   if (!sorted.length) return NaN;
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
@@ -228,6 +240,7 @@ async function throughput(o, ctx) {
   const failures = [];
   const child = await startWorker(o, ctx.port, prefix, t.onDone, (m) => failures.push(m));
   const i0 = await info(ctx.r);
+  const wcpu0 = cpuMs(child.pid);
   for (let from = 0; from < n; from += WINDOW) {
     const jobs = [];
     const at = nowMs();
@@ -241,6 +254,7 @@ async function throughput(o, ctx) {
   const startedIn = nowMs() - t.start[0];
   const all = await t.wait(n, 180000);
   const i1 = await info(ctx.r);
+  const wcpu = cpuMs(child.pid) - wcpu0;
   await stopWorker(child);
   if (!all) {
     console.error(`bullmq: throughput: only ${t.ndone} of ${n} chains completed within 180 s`);
@@ -267,6 +281,7 @@ async function throughput(o, ctx) {
     redis_calls_per_wf: (i1.calls - i0.calls) / n,
     redis_calls_per_wf_by_command: byCmd,
     redis_memory_bytes_per_wf: (i1.usedMemory - i0.usedMemory) / n,
+    worker_cpu_ms_per_wf: wcpu / n,
   };
   let bad = await verify(ctx.queue, ctx.bullmq, prefix, n);
   const counts = await ctx.queue.getJobCounts('completed', 'failed');
@@ -280,7 +295,8 @@ async function throughput(o, ctx) {
               `${res.workflows_per_s.toFixed(0)} chains/s; start-to-done p50 ${res.latency_p50_ms.toFixed(1)} ms ` +
               `p99 ${res.latency_p99_ms.toFixed(1)} ms (all added in ${res.start_phase_s.toFixed(2)} s); ` +
               `redis ${res.redis_cpu_ms_per_wf.toFixed(3)} ms CPU/chain, ${res.redis_calls_per_wf.toFixed(1)} cmds/chain, ` +
-              `${res.redis_memory_bytes_per_wf.toFixed(0)} B mem/chain`);
+              `${res.redis_memory_bytes_per_wf.toFixed(0)} B mem/chain; ` +
+              `worker CPU ${res.worker_cpu_ms_per_wf.toFixed(3)} ms/chain`);
   console.log(`  redis calls/chain by command: ${top}`);
   return { ok: bad === 0, failures: bad, res };
 }

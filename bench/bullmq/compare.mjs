@@ -23,6 +23,8 @@ const FIGURES = [
    ['throughput', 'redis_calls_per_wf'], null, null, 1],
   ['Redis memory per workflow', 'B', ['throughput', 0, 'redis_memory_bytes_per_wf'],
    ['throughput', 'redis_memory_bytes_per_wf'], null, null, 0],
+  ['worker CPU per workflow', 'ms', ['throughput', 0, 'worker_cpu_ms_per_wf'],
+   ['throughput', 'worker_cpu_ms_per_wf'], null, null, 3],
 ];
 
 function parseArgs(argv) {
@@ -86,11 +88,11 @@ function main() {
     const label = unit ? `${name} (${unit})` : name;
     console.log(`${label.padEnd(30)} ${cell(ds, digits).padEnd(26)} ${cell(bs, digits).padEnd(26)} ` +
                 `${(ratio === null ? '-' : ratio.toFixed(2) + 'x').padEnd(12)} ` +
-                `${target === null ? '-' : `${op} ${target}x ${met ? 'met' : 'MISSED'}`}`);
+                `${target === null ? '-' : `${op} ${target}x ${met === null ? '' : met ? 'met' : 'MISSED'}`}`);
     rows.push({ figure: name, unit, duro: ds, bullmq: bs, ratio, target, target_op: op, met });
   }
-  console.log(`(${good(duro).length} Duro and ${good(bull).length} BullMQ runs; ` +
-              'ratio of the medians; every chain and workflow verified)');
+  console.log(`(${good(duro).length} Duro and ${good(bull).length} BullMQ runs; ratio of the medians; ` +
+              (bad ? `${bad} run(s) FAILED verification and are left out)` : 'every chain and workflow verified)'));
   if (o.json) {
     writeFileSync(o.json, JSON.stringify({ rows, duro, bullmq: bull, ok: bad === 0 }, null, 2) + '\n');
     console.log(`# figures written to ${o.json}`);
