@@ -36,6 +36,8 @@ typedef struct {
     const char *json_path;
     const char *redis_server;
     bool keep;
+    int n;         /* --n: throughput workflows (0: 2000, quick 200) */
+    int latency_n; /* --latency-n: latency workflows (0: 200, quick 50) */
 } bench_opts;
 
 /* bench: one run of the driver. */

@@ -40,6 +40,8 @@ static void usage(FILE *f)
         "  --json FILE          figures as JSON (default bench-results.json)\n"
         "  --redis-server PATH  redis-server to run (default: from PATH)\n"
         "  --keep               keep the temp dir (logs, AOF)\n"
+        "  --n N                throughput workflows (default 2000)\n"
+        "  --latency-n N        latency workflows (default 200)\n"
         "  -h, --help           this text\n");
 }
 
@@ -53,6 +55,20 @@ static bool selected(const bench *b, const char *name)
     return false;
 }
 
+/* parse_count: a workflow count for --n and --latency-n. */
+static int parse_count(const char *arg, int *out)
+{
+    char *end;
+    long v = strtol(arg, &end, 10);
+    if (*end || v < 1 || v > 1000000) {
+        fprintf(stderr, "duro-bench: a count wants 1..1000000, not '%s'\n",
+                arg);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
 static int parse_opts(bench *b, int argc, char **argv)
 {
     b->o.json_path = "bench-results.json";
@@ -64,6 +80,8 @@ static int parse_opts(bench *b, int argc, char **argv)
         {"json", required_argument, NULL, 'j'},
         {"redis-server", required_argument, NULL, 'r'},
         {"keep", no_argument, NULL, 'k'},
+        {"n", required_argument, NULL, 'n'},
+        {"latency-n", required_argument, NULL, 'l'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int c;
@@ -86,6 +104,11 @@ static int parse_opts(bench *b, int argc, char **argv)
             break;
         case 'k':
             b->o.keep = true;
+            break;
+        case 'n':
+        case 'l':
+            if (parse_count(optarg, c == 'n' ? &b->o.n : &b->o.latency_n) < 0)
+                return -1;
             break;
         case 'h':
             usage(stdout);

@@ -206,7 +206,7 @@ static double client_calls(const bench_info *i0, const bench_info *i1)
 
 int bench_throughput(bench *b, int w, cJSON *out)
 {
-    int n = b->o.quick ? 200 : 2000, acts = 3;
+    int n = b->o.n > 0 ? b->o.n : b->o.quick ? 200 : 2000, acts = 3;
     if (bench_procs_start(b, w, 20000) < 0) return -1;
     char prefix[32];
     snprintf(prefix, sizeof(prefix), "tp%d-", w);
@@ -325,7 +325,8 @@ int bench_throughput(bench *b, int w, cJSON *out)
 
 int bench_latency(bench *b, cJSON *out)
 {
-    int n = b->o.quick ? 50 : 200, warm = 10, acts = 3;
+    int n = b->o.latency_n > 0 ? b->o.latency_n : b->o.quick ? 50 : 200;
+    int warm = 10, acts = 3;
     int w = b->o.workers > 0 ? b->o.workers : 1;
     if (bench_procs_start(b, w, 20000) < 0) return -1;
     bench_track *t = bench_track_new("lat-", n + warm);

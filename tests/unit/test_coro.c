@@ -1,5 +1,6 @@
 /* test_coro.c: coroutine switching, stacks, and a switch-cost benchmark. */
 #include <criterion/criterion.h>
+#include <fenv.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include "coro.h"
+#include "coro_switch.h"
 
 TestSuite(coro, .timeout = 5);
 
@@ -341,6 +343,220 @@ Test(coro, current_inside_and_outside)
     duro__coro_free(c);
 }
 
+/* ---- State across switches ---- */
+
+/* fp_work keeps many doubles live across its yields (more than the
+ * caller-saved registers hold, so some sit in callee-saved ones: d8-d15 on
+ * aarch64), while the resumer's own floating-point work runs in between. */
+static double fp_series(int yields)
+{
+    double a = 1.0, b = 0.5, c = 0.25, d = 0.125, e = 3.0, f = 7.0, g = 11.0,
+           h = 13.0, k = 17.0, m = 19.0;
+    for (int i = 0; i < 8; i++) {
+        a = a * 1.5 + b;
+        b = b * 0.75 - c;
+        c = c + d * e;
+        d = d / 3.0 + f;
+        e = e * 0.5 + g;
+        f = f - h / 7.0;
+        g = g * 1.25 + k;
+        h = h / 1.1 - m;
+        k = k * 0.9 + a;
+        m = m + b * c;
+        if (yields) duro__coro_yield();
+    }
+    return a + b + c + d + e + f + g + h + k + m;
+}
+
+static void fp_work(void *arg)
+{
+    *(double *)arg = fp_series(1);
+}
+
+Test(coro, floating_point_values_survive_switches)
+{
+    double want = fp_series(0), got = 0, noise = 1.0;
+    duro__coro *c[4];
+    double out[4] = {0};
+
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(duro__coro_new(&c[i], 0, fp_work, &out[i]), 0);
+    for (int round = 0; round < 9; round++)
+        for (int i = 0; i < 4; i++) {
+            volatile double v = noise * 3.7 + round; /* the resumer's own */
+            noise = v / 1.3 + 0.1;
+            duro__coro_resume(c[i]);
+        }
+    for (int i = 0; i < 4; i++) {
+        cr_assert(duro__coro_done(c[i]));
+        got = out[i];
+        cr_assert(got == want, "coroutine %d: %.17g, want %.17g", i, got, want);
+        duro__coro_free(c[i]);
+    }
+}
+
+/* upward sets its own rounding mode and checks it stays across a switch
+ * (the floating-point control state is saved with each context). */
+static void upward(void *arg)
+{
+    int *seen = arg;
+    fesetround(FE_UPWARD);
+    duro__coro_yield();
+    seen[0] = fegetround();
+    volatile double third = 1.0;
+    third /= 3.0;
+    seen[1] = third * 3.0 > 1.0; /* rounded up */
+    fesetround(FE_TONEAREST);
+}
+
+Test(coro, rounding_mode_belongs_to_each_context)
+{
+    int seen[2] = {-1, -1};
+    duro__coro *c;
+
+    cr_assert_eq(fegetround(), FE_TONEAREST);
+    cr_assert_eq(duro__coro_new(&c, 0, upward, seen), 0);
+    duro__coro_resume(c);
+    cr_assert_eq(fegetround(), FE_TONEAREST, "the coroutine's mode leaked");
+    duro__coro_resume(c);
+    cr_assert(duro__coro_done(c));
+    cr_assert_eq(seen[0], FE_UPWARD);
+    cr_assert_eq(seen[1], 1);
+    cr_assert_eq(fegetround(), FE_TONEAREST);
+    duro__coro_free(c);
+}
+
+/* ---- Many coroutines, each deep in its own recursion ---- */
+
+#define NDEEP 200
+#define DEEP_LEVELS 100
+
+/* descend recurses `left` more levels, yields at the bottom, and checks on
+ * the way up that every frame's locals are what it wrote: frames of
+ * other coroutines ran on other stacks in between. */
+static long descend(int id, int left)
+{
+    volatile long mine[16];
+    for (int i = 0; i < 16; i++)
+        mine[i] = (long)id * 1000003 + (long)left * 31 + i;
+    long below = 0;
+    if (left > 0)
+        below = descend(id, left - 1);
+    else
+        duro__coro_yield();
+    for (int i = 0; i < 16; i++)
+        if (mine[i] != (long)id * 1000003 + (long)left * 31 + i)
+            return -1000000;
+    return below + 1;
+}
+
+static void deep_then_yield(void *arg)
+{
+    int *io = arg; /* in: the id; out: levels that came back intact */
+    *io = (int)descend(*io, DEEP_LEVELS);
+}
+
+Test(coro, many_coroutines_suspended_deep_in_recursion)
+{
+    static duro__coro *cs[NDEEP];
+    static int io[NDEEP];
+
+    for (int i = 0; i < NDEEP; i++) {
+        io[i] = i;
+        cr_assert_eq(duro__coro_new(&cs[i], 0, deep_then_yield, &io[i]), 0);
+    }
+    for (int i = 0; i < NDEEP; i++) /* all down to their yield */
+        duro__coro_resume(cs[i]);
+    for (int i = NDEEP - 1; i >= 0; i--) { /* back up, in reverse */
+        duro__coro_resume(cs[i]);
+        cr_assert(duro__coro_done(cs[i]));
+        cr_assert_eq(io[i], DEEP_LEVELS + 1, "coroutine %d", i);
+        duro__coro_free(cs[i]);
+    }
+}
+
+/* ---- The switch itself, both implementations ---- */
+
+/* A context that ping-pongs with the test through either implementation:
+ * the entry adds to a counter, switches back, and ends by switching back
+ * for good. */
+#define RAW_STACK ((size_t)64 * 1024)
+#define RAW_ROUNDS 1000
+
+static struct {
+    bool use_asm;
+#ifdef DURO__CORO_HAVE_ASM
+    duro__coro_asm_ctx asm_main, asm_co;
+#endif
+    duro__coro_uc_ctx uc_main, uc_co;
+    long counter;
+    double acc;
+} raw;
+
+static void raw_back(void)
+{
+#ifdef DURO__CORO_HAVE_ASM
+    if (raw.use_asm) {
+        duro__coro_asm_swap(&raw.asm_co, &raw.asm_main);
+        return;
+    }
+#endif
+    duro__coro_uc_swap(&raw.uc_co, &raw.uc_main);
+}
+
+static void raw_entry(void)
+{
+    double acc = 0.5; /* live across every switch */
+    for (int i = 0; i < RAW_ROUNDS; i++) {
+        raw.counter += i;
+        acc = acc * 1.0001 + 1.0;
+        raw_back();
+    }
+    raw.acc = acc;
+    for (;;) /* an entry never returns */
+        raw_back();
+}
+
+static void raw_run(bool use_asm)
+{
+    static char stack[RAW_STACK] __attribute__((aligned(16)));
+    double want = 0.5;
+    long sum = 0;
+
+    memset(&raw, 0, sizeof(raw));
+    raw.use_asm = use_asm;
+#ifdef DURO__CORO_HAVE_ASM
+    if (use_asm) duro__coro_asm_make(&raw.asm_co, stack, RAW_STACK, raw_entry);
+#endif
+    if (!use_asm) duro__coro_uc_make(&raw.uc_co, stack, RAW_STACK, raw_entry);
+    for (int i = 0; i <= RAW_ROUNDS; i++) {
+#ifdef DURO__CORO_HAVE_ASM
+        if (use_asm) duro__coro_asm_swap(&raw.asm_main, &raw.asm_co);
+#endif
+        if (!use_asm) duro__coro_uc_swap(&raw.uc_main, &raw.uc_co);
+        if (i < RAW_ROUNDS) {
+            sum += i;
+            want = want * 1.0001 + 1.0;
+            cr_assert_eq(raw.counter, sum, "round %d", i);
+        }
+    }
+    cr_assert(raw.acc == want, "%.17g, want %.17g", raw.acc, want);
+}
+
+Test(coro, ucontext_switch_ping_pong)
+{
+    raw_run(false);
+}
+
+Test(coro, asm_switch_ping_pong)
+{
+#ifdef DURO__CORO_HAVE_ASM
+    raw_run(true);
+#else
+    cr_skip_test("no assembly switch for this CPU: coro.c uses ucontext");
+#endif
+}
+
 /* ---- Benchmark ---- */
 
 #define BENCH_ROUNDS 200000
@@ -371,7 +587,8 @@ Test(coro, bench_switch)
     for (int i = 0; i < BENCH_ROUNDS; i++)
         duro__coro_resume(c);
     int64_t t1 = now_ns();
-    fprintf(stderr, "BENCH coro switch %.1f ns (%d round trips)\n",
-            (double)(t1 - t0) / (2.0 * BENCH_ROUNDS), BENCH_ROUNDS);
+    fprintf(stderr, "BENCH coro switch (%s) %.1f ns (%d round trips)\n",
+            DURO__CORO_SWITCH_NAME, (double)(t1 - t0) / (2.0 * BENCH_ROUNDS),
+            BENCH_ROUNDS);
     duro__coro_free(c);
 }

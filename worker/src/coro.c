@@ -1,4 +1,5 @@
-/* coro.c: stackful coroutines on ucontext, with guarded, cached stacks. */
+/* coro.c: stackful coroutines with guarded, cached stacks, switched by
+ * coro_switch.c (assembly on x86_64 and aarch64, ucontext elsewhere). */
 #include <assert.h>
 #include <errno.h>
 #include <link.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "coro.h"
+#include "coro_switch.h"
 
 #ifdef DURO_ASAN
 #include <sanitizer/asan_interface.h>
@@ -29,7 +31,9 @@
  * it: resume saves the resumer in caller and swaps to ctx; yield saves ctx
  * and swaps back to caller. The coroutine's first entry finds itself
  * through the thread-local current, which avoids smuggling a pointer
- * through makecontext's int arguments.
+ * through makecontext's int arguments. The switch itself (coro_switch.h)
+ * saves only the callee-saved registers: no system call, unlike
+ * swapcontext, which it replaces where it has assembly for the CPU.
  *
  * Under ASan every switch is announced with __sanitizer_start_switch_fiber
  * and confirmed with __sanitizer_finish_switch_fiber so ASan knows which
@@ -46,9 +50,9 @@
  * it (one per thread, as coroutines do not nest; coro.h
  * says when that is safe). */
 struct duro__coro {
-    ucontext_t ctx;    /* the coroutine's own context while suspended */
-    ucontext_t caller; /* the resumer's context while the coroutine runs */
-    char *map;         /* guard page + stack, from stack_alloc() */
+    duro__coro_ctx ctx;    /* the coroutine's own context while suspended */
+    duro__coro_ctx caller; /* the resumer's context while the coroutine runs */
+    char *map;             /* guard page + stack, from stack_alloc() */
     size_t map_size;
     duro__coro_fn fn;
     void *arg;
@@ -205,8 +209,8 @@ static void trampoline(void)
     c->done = true;
     switch_start(NULL, c->caller_bottom, c->caller_size);
     tsan_switch(c->tsan_caller);
-    setcontext(&c->caller);
-    abort(); /* setcontext only returns on a corrupt context */
+    duro__coro_ctx_swap(&c->ctx, &c->caller);
+    abort(); /* nothing resumes a done coroutine */
 }
 
 /* ---- Overflow and crash handling (see coro.h) ---- */
@@ -463,19 +467,8 @@ int duro__coro_new(duro__coro **out, size_t stack_size, duro__coro_fn fn,
     }
     c->fn = fn;
     c->arg = arg;
-    getcontext(&c->ctx);
-    c->ctx.uc_stack.ss_sp = c->map + page_size();
-    c->ctx.uc_stack.ss_size = c->map_size - page_size();
-    c->ctx.uc_link = NULL;
-    makecontext(&c->ctx, trampoline, 0);
-#ifdef DURO_ASAN
-    /* ASan's swapcontext interceptor clears the shadow of the target's
-     * uc_stack on every switch, which would erase the redzones of the
-     * suspended frames (and cost a 32 KiB memset per resume). makecontext
-     * has already consumed uc_stack, and stack_release() keeps the shadow
-     * of a reused stack clean, so hide it from the interceptor. */
-    c->ctx.uc_stack.ss_size = 0;
-#endif
+    duro__coro_ctx_make(&c->ctx, c->map + page_size(),
+                        c->map_size - page_size(), trampoline);
 #ifdef DURO_TSAN_FIBERS
     c->tsan_fiber = __tsan_create_fiber(0);
 #endif
@@ -498,7 +491,7 @@ void duro__coro_resume(duro__coro *c)
         c->tsan_caller = __tsan_get_current_fiber();
 #endif
         tsan_switch(c->tsan_fiber);
-        swapcontext(&c->caller, &c->ctx);
+        duro__coro_ctx_swap(&c->caller, &c->ctx);
     }
     switch_finish(c->resume_fake, NULL, NULL);
     current = NULL;
@@ -511,7 +504,7 @@ void duro__coro_yield(void)
     assert(c != NULL && "yield outside a coroutine");
     switch_start(&c->fake_stack, c->caller_bottom, c->caller_size);
     tsan_switch(c->tsan_caller);
-    swapcontext(&c->ctx, &c->caller);
+    duro__coro_ctx_swap(&c->ctx, &c->caller);
     switch_finish(c->fake_stack, &c->caller_bottom, &c->caller_size);
 }
 
