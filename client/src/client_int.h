@@ -21,7 +21,25 @@ struct duro_client {
     int partitions; /* learned from duro:meta after each connect */
     int given;      /* $DURO_PARTITIONS, or 0: never create duro:meta */
     char errstr[512];
+    duro_keyspace ks;       /* the namespace; partitions: see duro__ks */
+    int64_t retention_ms;   /* the namespace's, as last read */
+    int64_t retention_read; /* when (mono ms; 0: never) */
 };
+
+/* duro__ks: the client's keyspace with the partition count it knows now. */
+static inline const duro_keyspace *duro__ks(const duro_client *c)
+{
+    duro_client *m = (duro_client *)c;
+    m->ks.partitions = c->partitions;
+    return &m->ks;
+}
+
+/* duro__retention: the namespace's retention in ms (the registry's, read
+ * again after DURO__RETENTION_REFRESH_MS), DURO_DEFAULT_RETENTION_MS when
+ * it has no entry, or a DURO_E* (< 0) when Redis cannot say
+ * (client_namespace.c). */
+#define DURO__RETENTION_REFRESH_MS 10000
+int64_t duro__retention(duro_client *c);
 
 /* duro__reason_json returns {"reason": reason} as text (cJSON_free it),
  * or NULL with *rc and the client's message set (too long, no memory). */

@@ -96,7 +96,7 @@ static int chunk(listing *l, const redisReply *z, bool open)
         duro_argv_push(&cmds[i], "HMGET");
         duro_wf_keys k;
         if (id && duro_id_check(id, NULL, 0) == 0) {
-            duro_wf_keys_init(&k, l->c->partitions, id, NULL);
+            duro_wf_keys_init(&k, duro__ks(l->c), id, NULL);
             duro_argv_pushf(&cmds[i], "%s", k.wf);
         } else { /* garbage in the index: ask for a key that is never set */
             duro_argv_push(&cmds[i], "duro:-");
@@ -182,13 +182,13 @@ int duro_client_list(duro_client *c, const char *status, const char *type,
     bool want_open = !status || strcmp(status, "RUNNING") == 0;
     bool want_closed = !status || strcmp(status, "RUNNING") != 0;
     for (int p = 0; p < c->partitions && rc == 0; p++) {
-        char key[64];
+        char key[DURO_SHORT_KEY_MAX];
         if (want_open) {
-            snprintf(key, sizeof(key), "duro:{p%d}:idx:open", p);
+            duro_key_idx_open(key, sizeof(key), duro__ks(c), p);
             rc = walk_index(&l, key, true);
         }
         if (want_closed && rc == 0) {
-            snprintf(key, sizeof(key), "duro:{p%d}:idx:closed", p);
+            duro_key_idx_closed(key, sizeof(key), duro__ks(c), p);
             rc = walk_index(&l, key, false);
         }
     }

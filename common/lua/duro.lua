@@ -17,7 +17,7 @@
 --    write before it starts (no allow-oom flag) and never stops one midway;
 --  * time is Redis' own (TIME).
 
-local DURO_LIBRARY_VERSION = 10
+local DURO_LIBRARY_VERSION = 11
 local GROUP = 'duro'
 
 -- ---- Helpers -------------------------------------------------------------
@@ -60,8 +60,21 @@ local function partition_of(key)
     return string.match(key, '{p(%d+)}') or '0'
 end
 
+-- prefix_of: the namespace's key prefix ("duro:" for default,
+-- "duro:ns:<name>:" for another; a name never holds ':' or '{').
+local function prefix_of(key)
+    return string.match(key, '^(.-){p%d+}') or 'duro:'
+end
+
+-- wake_message: what duro:wake carries for key's partition: its number,
+-- then ":<namespace>" outside the default namespace.
+local function wake_message(key)
+    local ns = string.match(prefix_of(key), '^duro:ns:([^:]+):$')
+    return partition_of(key) .. (ns and (':' .. ns) or '')
+end
+
 local function queue_of(stream_key)
-    return string.match(stream_key, ':[a-z]+:(.*)$')
+    return string.match(stream_key, '}:[a-z]+:(.*)$')
 end
 
 -- json_str quotes a string for embedding in JSON (our own words only).
@@ -95,7 +108,7 @@ local function add_timer(timers, due, member)
     local first = redis.call('ZRANGE', timers, 0, 0, 'WITHSCORES')
     redis.call('ZADD', timers, str(due), member)
     if #first == 0 or due < tonumber(first[2]) then
-        redis.call('PUBLISH', 'duro:wake', partition_of(timers))
+        redis.call('PUBLISH', 'duro:wake', wake_message(timers))
     end
 end
 
@@ -110,7 +123,7 @@ end
 
 local WF_FIELDS = {'run', 'status', 'hlen', 'token', 'wft', 'wft_entry',
                    'queue', 'wft_attempt', 'wft_timeout', 'exec_timeout',
-                   'bufn'}
+                   'bufn', 'retention'}
 
 -- LOADED holds the contexts of the current call; the wrapper every
 -- Function is registered through writes their changed fields back in one
@@ -125,7 +138,7 @@ local function load_wf(k, now)
     local w = {k = k, now = now or now_ms(), dirty = {}}
     for i, f in ipairs(WF_FIELDS) do w[f] = v[i] end
     if not w.run then return nil end
-    w.id = string.match(k.wf, ':wf:(.*)$')
+    w.id = string.match(k.wf, '}:wf:(.*)$')
     w.hlen = tonumber(w.hlen) or 0
     -- append's XADD <hlen+1>-0 fails on a history that already has a later
     -- event (added by hand, or hlen damaged): refuse the call now, before
@@ -351,6 +364,18 @@ local function drain_buffer(w)
     return #items
 end
 
+-- Retention: a closed run's hash and history expire RETENTION_GRACE after
+-- its namespace's retention, stamped at start (field `retention`, absent
+-- for the default 72h): the scheduler's sweep removes them, archiving
+-- first, at the retention itself; the expiry is the backstop for an
+-- older run's history and for a project without a scheduler.
+local DEFAULT_RETENTION = 259200000
+
+local function retention_ttl(retention)
+    local ms = tonumber(retention) or DEFAULT_RETENTION
+    return ms + math.floor(ms / 10) + 5000
+end
+
 -- close ends the run: status, indexes, pending work, the close notice.
 local function close(w, status, field, value)
     set(w, 'status', status)
@@ -366,7 +391,11 @@ local function close(w, status, field, value)
         redis.call('ZREM', w.k.timers,
                    timer_member('x', w.run, 0, 0, w.queue, '-', w.id))
     end
-    redis.call('PUBLISH', 'duro:closed:{p' .. partition_of(w.k.wf) .. '}', w.id)
+    local ttl = str(retention_ttl(w.retention))
+    redis.call('PEXPIRE', w.k.wf, ttl)
+    if w.k.hist then redis.call('PEXPIRE', w.k.hist, ttl) end
+    redis.call('PUBLISH', prefix_of(w.k.wf) .. 'closed:{p' ..
+                   partition_of(w.k.wf) .. '}', w.id)
 end
 
 -- ---- Activities ----------------------------------------------------------
@@ -491,6 +520,8 @@ local function start_run(k, args, extra_type, extra_data)
     local now = now_ms()
     local prev = redis.call('HGET', k.wf, 'token')
     redis.call('DEL', k.buf, k.pa, k.hist)
+    -- the hash of a closed run expires (close): not this new run's
+    redis.call('PERSIST', k.wf)
     local w = {k = k, now = now, dirty = {}, id = id, run = run, hlen = 0,
                token = prev or '0', queue = queue,
                exec_timeout = str(exec_timeout)}
@@ -503,6 +534,13 @@ local function start_run(k, args, extra_type, extra_data)
                        exec_timeout = str(exec_timeout),
                        cancel_requested = '0', bufn = '0'}) do
         set(w, f, v)
+    end
+    local retention = tonumber(args.retention)
+    if retention and retention > 0 and retention ~= DEFAULT_RETENTION then
+        set(w, 'retention', str(retention))
+        w.retention = str(retention)
+    else
+        redis.call('HDEL', k.wf, 'retention')
     end
     append(w, 'WorkflowStarted', started)
     if extra_type then append(w, extra_type, extra_data) end
@@ -576,7 +614,7 @@ end
 
 -- duro_start 8|9 wf hist buf wft timers pa idx_open idx_closed [hist_cur]
 --            id run type queue input started_data exec_timeout_ms
---            wft_timeout_ms [policy [cur_run]]
+--            wft_timeout_ms [policy [cur_run [retention_ms]]]
 -- policy is an id reuse policy (default AllowDuplicate); TerminateIfRunning
 -- with a RUNNING run needs that run's id (cur_run) and history (hist_cur).
 local function duro_start(k, args)
@@ -594,6 +632,7 @@ local function duro_start(k, args)
         local stale = terminate_for(k, k.hist_cur, args[10] or '', args[2])
         if stale then return stale end
     end
+    args.retention = args[11]
     return start_run(k, args)
 end
 
@@ -621,7 +660,7 @@ end
 
 -- duro_signal_with_start 9 wf hist buf wft timers pa idx_open idx_closed hist_cur
 --     id run type queue input started_data exec_timeout_ms wft_timeout_ms
---     signal_data cur_run [policy]
+--     signal_data cur_run [policy [retention_ms]]
 -- Signals the running run cur_run, or starts run `run` with the signal when
 -- the id reuse policy allows it (default AllowDuplicate).
 -- Returns {run, "signaled"|"started"}.
@@ -645,6 +684,7 @@ local function duro_signal_with_start(k, args)
     end
     local refused = reuse_refused(policy, prev[1], prev[2])
     if refused then return refused end
+    args.retention = args[12]
     return {start_run(k, args, 'SignalReceived', signal), 'started'}
 end
 
@@ -1097,6 +1137,40 @@ local function duro_terminate(k, args)
     return 'ok'
 end
 
+-- duro_purge 8 wf hist buf wft timers pa idx_open idx_closed  run cutoff_ms
+-- (wft, timers unused) removes closed run `run` with everything it owns:
+-- the hash and indexes when it is the id's current run (and, cutoff_ms
+-- not 0, closed at or before cutoff_ms: the retention sweep), else only
+-- its history (an older run of a reused id). Returns 1 when something
+-- was removed, 0 when not (not yet due), DURO_NOT_CLOSED for a running
+-- run (the sweep, cutoff_ms not 0: 0, and the stale index entry goes).
+local function duro_purge(k, args)
+    local run, cutoff = args[1], tonumber(args[2] or '0') or 0
+    if not run or run == '' then return fail('DURO_BADARG', 'duro_purge') end
+    local v = read('hash', 'HMGET', k.wf, 'run', 'status', 'close_ms')
+    local id = string.match(k.wf, '}:wf:(.*)$')
+    if v[1] ~= run then
+        local n = redis.call('DEL', k.hist)
+        if not v[1] then
+            n = n + redis.call('ZREM', k.idx_closed, id)
+        end
+        return n > 0 and 1 or 0
+    end
+    if v[2] == 'RUNNING' then
+        -- the sweep met a stale index entry: drop it, never the run
+        if cutoff > 0 then
+            redis.call('ZREM', k.idx_closed, id)
+            return 0
+        end
+        return fail('DURO_NOT_CLOSED', run)
+    end
+    if cutoff > 0 and (tonumber(v[3]) or 0) > cutoff then return 0 end
+    redis.call('DEL', k.wf, k.hist, k.buf, k.pa)
+    redis.call('ZREM', k.idx_closed, id)
+    redis.call('ZREM', k.idx_open, id)
+    return 1
+end
+
 redis.register_function{function_name = 'duro_version',
                         callback = duro_version,
                         flags = {'no-writes'}}
@@ -1144,3 +1218,6 @@ redis.register_function('duro_signal_with_start',
     keys = 8, check = {'buf', 'wft', 'timers', 'idx_open', 'idx_closed'},
     extra = {'hist_cur'}}))
 redis.register_function('duro_cancel', txn(duro_cancel, DELIVER))
+redis.register_function('duro_purge', txn(duro_purge, {
+    keys = 8, unused = {'wft', 'timers'},
+    check = {'hist', 'buf', 'pa', 'idx_open', 'idx_closed'}}))

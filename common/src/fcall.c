@@ -92,7 +92,7 @@ static void push_start(duro_argv *a, const duro_fcall_start_args *s)
 
 /* FCALL duro_start 8|9 wf hist buf wft timers pa idx_open idx_closed
  *       [hist_cur]  id run type queue input started_data exec_timeout_ms
- *       wft_timeout_ms [policy [cur_run]] */
+ *       wft_timeout_ms [policy [cur_run [retention_ms]]] */
 void duro_fcall_start(duro_argv *a, const duro_wf_keys *k,
                       const duro_fcall_start_args *s, const char *hist_cur,
                       const char *cur_run)
@@ -102,13 +102,20 @@ void duro_fcall_start(duro_argv *a, const duro_wf_keys *k,
     begin(a, "duro_start", k, DURO_FCALL_START_KEYS, 0, hist_cur ? 1 : 0,
           &hist_cur);
     push_start(a, s);
+    if (s->retention_ms > 0) {
+        duro_argv_push(a, s->policy ? s->policy : "AllowDuplicate");
+        duro_argv_push(a, cur_run ? cur_run : "");
+        duro_argv_pushll(a, s->retention_ms);
+        return;
+    }
     if (s->policy) duro_argv_push(a, s->policy);
     if (cur_run) duro_argv_push(a, cur_run);
 }
 
 /* FCALL duro_signal_with_start 9 wf hist buf wft timers pa idx_open
  *       idx_closed hist_cur  id run type queue input started_data
- *       exec_timeout_ms wft_timeout_ms signal_data cur_run [policy] */
+ *       exec_timeout_ms wft_timeout_ms signal_data cur_run
+ *       [policy [retention_ms]] */
 void duro_fcall_signal_with_start(duro_argv *a, const duro_wf_keys *k,
                                   const duro_fcall_start_args *s,
                                   const char *signal_data, const char *hist_cur,
@@ -119,7 +126,9 @@ void duro_fcall_signal_with_start(duro_argv *a, const duro_wf_keys *k,
     push_start(a, s);
     duro_argv_push(a, signal_data);
     duro_argv_push(a, cur_run ? cur_run : "");
-    if (s->policy) duro_argv_push(a, s->policy);
+    if (s->policy || s->retention_ms > 0)
+        duro_argv_push(a, s->policy ? s->policy : "AllowDuplicate");
+    if (s->retention_ms > 0) duro_argv_pushll(a, s->retention_ms);
 }
 
 /* FCALL duro_signal 4 wf hist buf wft  run signal_data */
@@ -147,6 +156,16 @@ void duro_fcall_terminate(duro_argv *a, const duro_wf_keys *k, const char *data)
     begin(a, "duro_terminate", k, DURO_FCALL_TERMINATE_KEYS, BIT(K_WFT), 0,
           NULL);
     duro_argv_push(a, data);
+}
+
+/* FCALL duro_purge 8 wf hist buf wft timers pa idx_open idx_closed
+ *       run cutoff_ms */
+void duro_fcall_purge(duro_argv *a, const duro_wf_keys *k, const char *run,
+                      long long cutoff_ms)
+{
+    begin(a, "duro_purge", k, DURO_FCALL_PURGE_KEYS, BIT(K_WFT), 0, NULL);
+    duro_argv_push(a, run);
+    duro_argv_pushll(a, cutoff_ms);
 }
 
 /* ---- Workflow tasks (worker, scheduler) ---- */

@@ -378,7 +378,7 @@ static void check_workflow(checker *k, int i)
     chaos_plan p;
     chaos_plan_make(chaos_seed_of(k->a->seed, i), &p);
     duro_wf_keys wk;
-    duro_wf_keys_init(&wk, k->partitions, id, NULL);
+    duro_wf_keys_init(&wk, DURO_KEYSPACE_DEFAULT(k->partitions), id, NULL);
     redisReply *h = cmd(k, "HGETALL %s", wk.wf);
     const char *run = h->type == REDIS_REPLY_ARRAY ? hash_get(h, "run") : NULL;
     const char *status = run ? hash_get(h, "status") : NULL;
@@ -401,7 +401,7 @@ static void check_workflow(checker *k, int i)
         k->completed++;
     }
     if (run) {
-        duro_wf_keys_init(&wk, k->partitions, id, run);
+        duro_wf_keys_init(&wk, DURO_KEYSPACE_DEFAULT(k->partitions), id, run);
         const char *hlen = hash_get(h, "hlen");
         int before = k->reports[R_DUP];
         bool closed = status && strcmp(status, "RUNNING") != 0;

@@ -78,7 +78,7 @@ static const char *key_name(const char *key)
 static duro_wf_keys keys_full(void)
 {
     duro_wf_keys k;
-    duro_wf_keys_init(&k, 16, "order-7", "run-1");
+    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(16), "order-7", "run-1");
     duro_wf_keys_queues(&k, "wfq", "actq");
     return k;
 }
@@ -232,7 +232,8 @@ Test(fcall, signal_cancel_terminate)
 Test(fcall, an_unused_slot_holds_the_timers_key)
 {
     duro_wf_keys k;
-    duro_wf_keys_init(&k, 16, "order-7", "run-1"); /* no wft, no act */
+    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(16), "order-7",
+                      "run-1"); /* no wft, no act */
     duro_argv a;
     duro_fcall_terminate(&a, &k, "{}");
     cr_assert_str_eq(arg(&a, 3 + 3), k.timers); /* wft */
@@ -242,7 +243,7 @@ Test(fcall, an_unused_slot_holds_the_timers_key)
     cr_assert_str_eq(arg(&a, 3 + 3), k.wft);
     cr_assert_str_eq(arg(&a, 3 + 8), k.timers); /* act, for a t timer */
     duro_argv_free(&a);
-    duro_wf_keys_init(&k, 16, "order-7", NULL);
+    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(16), "order-7", NULL);
     duro_fcall_act_heartbeat(
         &a, &k, &(duro_fcall_attempt){.run = "run-1", .seq = "2", .attempt = 3},
         NULL);

@@ -55,6 +55,7 @@ int duro__worker_connect(duro_worker *w, char *errbuf, size_t errsize)
                                   w->partitions ? w->partitions
                                                 : DURO_PARTITIONS_ADOPT_OR_INIT,
                                   &w->partitions, err, sizeof(err));
+            w->ks.partitions = w->partitions;
             if (rc == 0) {
                 rc = duro__stream_keys_make(w);
                 if (rc) snprintf(err, sizeof(err), "%s", duro_strerror(rc));

@@ -36,6 +36,8 @@ static void usage(FILE *out, const char *prog, const duro_worker *w)
         "  --workflow-stack-size SIZE  each workflow's stack, e.g. 256k, 1m\n"
         "                              [$DURO_WORKFLOW_STACK_SIZE, %s]\n"
         "  --identity NAME             consumer name [host-pid-random]\n"
+        "  --namespace NAME            the namespace whose tasks it runs\n"
+        "                              [$DURO_NAMESPACE, default]\n"
         "  --partitions N              the namespace's partition count, "
         "1..1024\n"
         "                              [$DURO_PARTITIONS, duro:meta's, or 16 "
@@ -218,7 +220,8 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
         O_METRICS,
         O_STACK,
         O_PARTITIONS,
-        O_STALL
+        O_STALL,
+        O_NAMESPACE
     };
     static const struct option longopts[] = {
         {"redis", required_argument, NULL, O_REDIS},
@@ -235,6 +238,7 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
         {"workflow-stack-size", required_argument, NULL, O_STACK},
         {"partitions", required_argument, NULL, O_PARTITIONS},
         {"redis-stall-timeout", required_argument, NULL, O_STALL},
+        {"namespace", required_argument, NULL, O_NAMESPACE},
         {NULL, 0, NULL, 0},
     };
     int c, bad = 0;
@@ -292,6 +296,15 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
         case O_STALL:
             bad |= parse_duration("--redis-stall-timeout", optarg,
                                   &w->stall_timeout_ms);
+            break;
+        case O_NAMESPACE:
+            if (duro_keyspace_init(&w->ks, optarg, w->partitions)) {
+                fprintf(stderr,
+                        "error: bad namespace \"%s\" (1..64 of "
+                        "[A-Za-z0-9._-])\n",
+                        optarg);
+                bad = 1;
+            }
             break;
         case 'h':
         case O_HELP:

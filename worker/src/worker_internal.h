@@ -37,6 +37,7 @@
 
 #include "duro/aredis.h"
 #include "duro/config.h"
+#include "duro/keys.h"
 #include "duro/redis.h"
 #include "duro/worker.h"
 #include "pool.h"
@@ -185,6 +186,9 @@ typedef struct duro_worker {
     /* options, with defaults applied */
     char *redis_url, *task_queue, *identity;
     int activity_threads, max_workflow_tasks, cache_size, partitions;
+    /* ks: the namespace's keyspace; ks.partitions follows `partitions`
+     * once it is known (duro__worker_connect) */
+    duro_keyspace ks;
     size_t max_payload;
     size_t workflow_stack_size; /* 0: DURO__CORO_STACK_DEFAULT */
     int64_t shutdown_grace_ms;

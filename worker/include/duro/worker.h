@@ -254,6 +254,8 @@ typedef struct {
     size_t workflow_stack_size;
     int64_t redis_stall_timeout_ms; /* 5s: Redis not answering a PING this
                                        long makes the worker not ready */
+    const char *namespace_;         /* $DURO_NAMESPACE, else "default":
+                                       the namespace whose tasks it runs */
 } duro_worker_opts;
 
 /* duro_worker_new validates opts (copied; NULL = all defaults) and
