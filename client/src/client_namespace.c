@@ -180,7 +180,9 @@ static int open_count(duro_client *c, const char *name, long long *out)
     for (int p = 0; rc == 0 && p < n; p++) {
         duro_argv_init(&cmds[p]);
         duro_argv_push(&cmds[p], "ZCARD");
-        duro_argv_push(&cmds[p], duro_key_idx_open(key, sizeof(key), &ks, p));
+        /* pushf: each command owns its key (push borrows) */
+        duro_argv_pushf(&cmds[p], "%s",
+                        duro_key_idx_open(key, sizeof(key), &ks, p));
     }
     if (rc == 0) rc = duro__pipeline(c, cmds, n, replies);
     *out = 0;
