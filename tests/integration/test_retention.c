@@ -306,3 +306,33 @@ Test(retention, archive_round_trip)
     duro_client_free(c);
     duro_test_finish(&h);
 }
+
+/* Archive before delete: while the archive cannot be written, the sweep
+ * removes nothing (the run stays past its retention). */
+Test(retention, unwritable_archive_keeps_the_run)
+{
+    char dir[PATH_MAX + 32];
+    snprintf(dir, sizeof(dir), "%s/a-file/archive", h.dir);
+    char file[PATH_MAX + 16];
+    snprintf(file, sizeof(file), "%s/a-file", h.dir);
+    FILE *f = fopen(file, "w"); /* a file where the directory's parent goes */
+    cr_assert_not_null(f);
+    fclose(f);
+    duro_client *c = ns_client("noarch", 500);
+    pid_t s = duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "100ms",
+                              "--archive-dir", dir, NULL);
+    duro_test_spawn(&h, "duro-test-worker", "--namespace", "noarch", NULL);
+    duro_test_start(c, "kept", "activities", "test", NULL, 0);
+    cJSON *d = duro_test_result(c, "kept", 20000);
+    cJSON_Delete(d);
+    bool tried = duro_test_wait_until(
+        duro_test_log_contains(&h, s, "ARCHIVE FAILED"), 5000);
+    cr_assert(tried, "the sweep never tried to archive");
+    duro_test_sleep_ms(500); /* more sweeps */
+    d = NULL;
+    cr_assert_eq(duro_client_describe(c, "kept", &d), 0, "%s",
+                 duro_client_errstr(c));
+    cJSON_Delete(d);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
