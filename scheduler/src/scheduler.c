@@ -118,10 +118,12 @@ int duro_scheduler_start(duro_scheduler *s, uv_loop_t *loop)
         if (rc) return rc;
     }
     duro_info("START redis=%s:%d db=%d partitions=%d batch=%d scan=%lldms "
-              "metrics=%s",
+              "metrics=%s namespaces=%s archive=%s",
               s->url.host, s->url.port, s->url.db, s->partitions, s->batch,
               (long long)s->scan_interval_ms,
-              s->metrics_addr ? s->metrics_addr : "off");
+              s->metrics_addr ? s->metrics_addr : "off",
+              s->only_ns ? s->only_ns : "all",
+              s->archive_dir ? s->archive_dir : "off");
     int rc = sched_start_handles(s);
     if (rc && !s->started) {
         /* nothing is on the loop: leave s as it was, so that a second
@@ -195,10 +197,12 @@ void duro_scheduler_free(duro_scheduler *s)
         sched_stats *st = &s->st;
         duro_info("EXIT fired=%llu ignored=%llu gone=%llu malformed=%llu "
                   "fire_errors=%llu late_max=%lldms wft_timedout=%llu "
-                  "act_timedout=%llu orphans=%llu dead=%llu",
+                  "act_timedout=%llu orphans=%llu dead=%llu swept=%llu "
+                  "archived=%llu archive_errors=%llu",
                   st->fired, st->ignored, st->gone, st->malformed,
                   st->fire_errors, (long long)st->late_max_ms, st->wft_timedout,
-                  st->act_timedout, st->orphans, st->dead);
+                  st->act_timedout, st->orphans, st->dead, st->swept,
+                  st->archived, st->archive_errors);
     }
     pthread_mutex_destroy(&s->stop_mu);
     spaces_free(s);
