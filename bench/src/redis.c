@@ -122,7 +122,17 @@ int bench_flush(bench *b)
 {
     redisReply *r = bench_redis_cmd(b, "FLUSHALL SYNC");
     freeReplyObject(r);
-    return r ? 0 : -1;
+    if (!r) return -1;
+    /* the workers refuse an unregistered namespace: --namespace's is
+     * registered again after each flush */
+    const char *ns = duro_namespace_default(b->o.namespace_);
+    if (strcmp(ns, DURO_DEFAULT_NAMESPACE) != 0 &&
+        duro_client_namespace_create(b->client, ns, 0, "duro-bench") < 0) {
+        fprintf(stderr, "duro-bench: namespace %s: %s\n", ns,
+                duro_client_errstr(b->client));
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- INFO ---- */

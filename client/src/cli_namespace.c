@@ -31,6 +31,17 @@ static const char *target(cli_ctx *ctx)
     return ctx->namespace_;
 }
 
+/* connect_registry connects as the default namespace's client: the one
+ * acted on may not exist (yet). */
+static int connect_registry(cli_ctx *ctx)
+{
+    const char *ns = ctx->namespace_;
+    ctx->namespace_ = DURO_DEFAULT_NAMESPACE;
+    int rc = cli_connect(ctx);
+    ctx->namespace_ = ns;
+    return rc;
+}
+
 static cJSON *info_json(const duro_namespace_info *n, bool with_open)
 {
     cJSON *o = cli_checked(cJSON_CreateObject());
@@ -77,7 +88,7 @@ static int cmd_create(cli_ctx *ctx)
     int64_t retention;
     const char *desc;
     if (!name || get_fields(ctx, &retention, &desc)) return CLI_USAGE;
-    if (cli_connect(ctx)) return CLI_FAILED;
+    if (connect_registry(ctx)) return CLI_FAILED;
     int rc = duro_client_namespace_create(ctx->client, name, retention, desc);
     if (rc < 0) return cli_client_fail(ctx, rc);
     if (!ctx->json)
@@ -99,7 +110,7 @@ static int cmd_update(cli_ctx *ctx)
     if (!name || get_fields(ctx, &retention, &desc)) return CLI_USAGE;
     if (!retention && !desc)
         return cli_usage(ctx, "nothing to update (--retention, --description)");
-    if (cli_connect(ctx)) return CLI_FAILED;
+    if (connect_registry(ctx)) return CLI_FAILED;
     int rc = duro_client_namespace_update(ctx->client, name, retention, desc);
     if (rc < 0) return cli_client_fail(ctx, rc);
     if (!ctx->json)
@@ -117,7 +128,7 @@ static int cmd_describe(cli_ctx *ctx)
 {
     const char *name = target(ctx);
     if (!name) return CLI_USAGE;
-    if (cli_connect(ctx)) return CLI_FAILED;
+    if (connect_registry(ctx)) return CLI_FAILED;
     duro_namespace_info n;
     int rc = duro_client_namespace_describe(ctx->client, name, &n);
     if (rc < 0) return cli_client_fail(ctx, rc);
@@ -144,7 +155,7 @@ static void print_list(const cJSON *arr)
 
 static int cmd_list(cli_ctx *ctx)
 {
-    if (cli_connect(ctx)) return CLI_FAILED;
+    if (connect_registry(ctx)) return CLI_FAILED;
     duro_namespace_info *v;
     size_t n;
     int rc = duro_client_namespace_list(ctx->client, &v, &n);
@@ -160,7 +171,7 @@ static int cmd_delete(cli_ctx *ctx)
 {
     const char *name = target(ctx);
     if (!name) return CLI_USAGE;
-    if (cli_connect(ctx)) return CLI_FAILED;
+    if (connect_registry(ctx)) return CLI_FAILED;
     int rc = duro_client_namespace_delete(ctx->client, name,
                                           cli_get(ctx, "force") != NULL);
     if (rc < 0) return cli_client_fail(ctx, rc);

@@ -172,6 +172,12 @@ int duro_client_new_opts(duro_client **out, const duro_client_opts *opts,
         duro_client_free(c);
         return rc;
     }
+    rc = duro__namespace_known(c);
+    if (rc < 0) {
+        snprintf(err, errsize, "%s", c->errstr);
+        duro_client_free(c);
+        return rc;
+    }
     *out = c;
     return 0;
 }

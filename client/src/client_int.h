@@ -40,6 +40,10 @@ static inline const duro_keyspace *duro__ks(const duro_client *c)
  * (client_namespace.c). */
 #define DURO__RETENTION_REFRESH_MS 10000
 int64_t duro__retention(duro_client *c);
+/* duro__namespace_known: 0 when the client's namespace is `default` or
+ * registered (reading its retention), else DURO_ENOTFOUND (as Temporal
+ * refuses an unknown namespace) or another DURO_E*, with the message. */
+int duro__namespace_known(duro_client *c);
 
 /* duro__reason_json returns {"reason": reason} as text (cJSON_free it),
  * or NULL with *rc and the client's message set (too long, no memory). */

@@ -57,6 +57,21 @@ int64_t duro__retention(duro_client *c)
     return c->retention_ms;
 }
 
+int duro__namespace_known(duro_client *c)
+{
+    duro_namespace_info info;
+    int rc = registry_get(c, c->ks.ns, &info);
+    if (rc < 0) return rc;
+    if (rc == 0 && strcmp(c->ks.ns, DURO_DEFAULT_NAMESPACE) != 0)
+        return duro__fail(c, DURO_ENOTFOUND,
+                          "namespace %s not found (create it: duro operator "
+                          "namespace create -n %s)",
+                          c->ks.ns, c->ks.ns);
+    c->retention_ms = info.retention_ms;
+    c->retention_read = duro_mono_ms();
+    return 0;
+}
+
 static int check_name(duro_client *c, const char *name)
 {
     char why[160];

@@ -202,6 +202,19 @@ Test(namespaces, same_id_two_namespaces_and_workers_stay_in_theirs)
 
 /* A scheduler started before a namespace existed serves it once it is
  * created: a workflow timer in it fires. */
+/* A worker of an unknown namespace stops at once, saying why. */
+Test(namespaces, worker_refuses_an_unknown_namespace)
+{
+    duro_client_free(duro_test_client(&h)); /* the layout exists */
+    duro_test_output o;
+    duro_test_run(&h, &o, RUN_MS, "duro-test-worker", "--namespace", "nope",
+                  NULL);
+    cr_assert_neq(o.exit_code, 0, "%s", o.err);
+    cr_assert(strstr(o.err, "namespace nope not found"), "%s", o.err);
+    duro_test_output_free(&o);
+    duro_test_finish(&h);
+}
+
 Test(namespaces, scheduler_finds_a_new_namespace)
 {
     duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "200ms", NULL);
@@ -229,6 +242,16 @@ Test(namespaces, cli_defaults_to_env_then_default)
     char key[128];
     setenv("DURO_NAMESPACE", "envns", 1);
     duro_test_output o;
+    /* an unknown namespace is refused, as Temporal refuses one */
+    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "start", "-w", "env-1",
+                  "--type", "activities", "--task-queue", "nobody", NULL);
+    cr_assert_eq(o.exit_code, 1, "unknown namespace: %s", o.out);
+    cr_assert(strstr(o.err, "namespace envns not found"), "%s", o.err);
+    duro_test_output_free(&o);
+    duro_test_run(&h, &o, RUN_MS, "duro", "operator", "namespace", "create",
+                  "-n", "envns", NULL);
+    cli_ok(&o, "create envns");
+    duro_test_output_free(&o);
     duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "start", "-w", "env-1",
                   "--type", "activities", "--task-queue", "nobody", NULL);
     cli_ok(&o, "start under $DURO_NAMESPACE");

@@ -30,13 +30,13 @@ TestSuite(retention, .init = setup, .fini = duro_test_fini, .timeout = 90);
 
 static duro_client *ns_client(const char *ns, int64_t retention_ms)
 {
-    duro_client *c = NULL;
+    duro_client *c = duro_test_client(&h);
+    cr_assert_eq(duro_client_namespace_create(c, ns, retention_ms, NULL), 0,
+                 "%s", duro_client_errstr(c));
+    duro_client_free(c);
     char err[256];
     duro_client_opts o = {.namespace_ = ns};
     cr_assert_eq(duro_client_new_opts(&c, &o, err, sizeof(err)), 0, "%s", err);
-    if (retention_ms)
-        cr_assert_eq(duro_client_namespace_create(c, ns, retention_ms, NULL), 0,
-                     "%s", duro_client_errstr(c));
     return c;
 }
 

@@ -80,9 +80,9 @@ typedef struct {
 } duro_client_opts;
 
 /* duro_client_new_opts is duro_client_new with options (NULL: defaults);
- * also DURO_EINVAL for a bad namespace name. A namespace other than
- * `default` need not be registered to be used (duro operator namespace
- * create gives it a retention other than 72h). */
+ * also DURO_EINVAL for a bad namespace name and DURO_ENOTFOUND for a
+ * namespace other than `default` that is not registered (duro operator
+ * namespace create). */
 DURO_EXPORT int duro_client_new_opts(duro_client **out,
                                      const duro_client_opts *opts, char *err,
                                      size_t errsize);
