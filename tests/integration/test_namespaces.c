@@ -232,6 +232,29 @@ Test(namespaces, scheduler_finds_a_new_namespace)
     duro_test_finish(&h);
 }
 
+/* duro-scheduler --namespace a serves a only: default's timer waits. */
+Test(namespaces, scheduler_namespace_flag_restricts_it)
+{
+    duro_client *c = duro_test_client(&h);
+    cr_assert_eq(duro_client_namespace_create(c, "a", 0, NULL), 0);
+    duro_client *a = ns_client("a");
+    duro_test_spawn(&h, "duro-scheduler", "--namespace", "a", NULL);
+    duro_test_spawn(&h, "duro-test-worker", "--namespace", "a", NULL);
+    duro_test_spawn(&h, "duro-test-worker", NULL);
+    duro_test_start(a, "nap", "sleep", "test", "{\"ms\":100}", 0);
+    duro_test_start(c, "nap", "sleep", "test", "{\"ms\":100}", 0);
+    cJSON *d = duro_test_result(a, "nap", 20000);
+    cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED");
+    cJSON_Delete(d);
+    duro_test_sleep_ms(1200); /* past the timer and a scan */
+    d = describe_json(c, "nap");
+    cr_assert_str_eq(duro_test_str(d, "status"), "RUNNING");
+    cJSON_Delete(d);
+    duro_client_free(a);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
 /* ---- Defaults ---- */
 
 Test(namespaces, cli_defaults_to_env_then_default)
