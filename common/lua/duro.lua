@@ -518,10 +518,11 @@ local function start_run(k, args, extra_type, extra_data)
     local exec_timeout = tonumber(args[7]) or 0
     local wft_timeout = tonumber(args[8]) or 10000
     local now = now_ms()
-    local prev = redis.call('HGET', k.wf, 'token')
+    local pv = redis.call('HMGET', k.wf, 'token', 'retention')
+    local prev = pv[1]
     redis.call('DEL', k.buf, k.pa, k.hist)
     -- the hash of a closed run expires (close): not this new run's
-    redis.call('PERSIST', k.wf)
+    if prev then redis.call('PERSIST', k.wf) end
     local w = {k = k, now = now, dirty = {}, id = id, run = run, hlen = 0,
                token = prev or '0', queue = queue,
                exec_timeout = str(exec_timeout)}
@@ -539,8 +540,8 @@ local function start_run(k, args, extra_type, extra_data)
     if retention and retention > 0 and retention ~= DEFAULT_RETENTION then
         set(w, 'retention', str(retention))
         w.retention = str(retention)
-    else
-        redis.call('HDEL', k.wf, 'retention')
+    elseif pv[2] then
+        redis.call('HDEL', k.wf, 'retention') -- an earlier run's
     end
     append(w, 'WorkflowStarted', started)
     if extra_type then append(w, extra_type, extra_data) end
