@@ -370,3 +370,42 @@ Test(namespaces, data_from_before_namespaces_is_defaults)
     duro_client_free(c);
     duro_test_finish(&h);
 }
+
+/* A run closed before retention existed has no expiry (the older library
+ * set none): the sweep removes it all the same once default's retention
+ * passed. */
+Test(namespaces, runs_closed_before_retention_are_swept)
+{
+    duro_client *c = duro_test_client(&h);
+    redisContext *r = duro_test_redis(&h);
+    fcall_old_start(r, "old-2", "22222222-2222-4222-8222-222222222222");
+    duro_test_spawn(&h, "duro-test-worker", NULL);
+    cJSON *d = duro_test_result(c, "old-2", 20000);
+    cJSON_Delete(d);
+    int p = duro_partition_of("old-2", DURO_DEFAULT_PARTITIONS);
+    redisReply *x = redisCommand(r, "PERSIST duro:{p%d}:wf:old-2",
+                                 p); /* as an older library left it */
+    freeReplyObject(x);
+    x = redisCommand(
+        r, "PERSIST duro:{p%d}:h:old-2:22222222-2222-4222-8222-222222222222",
+        p);
+    freeReplyObject(x);
+    cr_assert_eq(duro_client_namespace_update(c, "default", 1000, NULL), 0);
+    duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "200ms", NULL);
+    char wf[64];
+    snprintf(wf, sizeof(wf), "duro:{p%d}:wf:old-2", p);
+    bool gone = duro_test_wait_until(exists(r, wf) == 0, 8000);
+    cr_assert(gone, "the old closed run was not swept");
+    x = redisCommand(r,
+                     "EXISTS duro:{p%d}:h:old-2:22222222-2222-4222-8222-"
+                     "222222222222",
+                     p);
+    cr_assert_eq(x->integer, 0);
+    freeReplyObject(x);
+    x = redisCommand(r, "ZSCORE duro:{p%d}:idx:closed old-2", p);
+    cr_assert_eq(x->type, REDIS_REPLY_NIL);
+    freeReplyObject(x);
+    redisFree(r);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
