@@ -26,7 +26,8 @@ static void consider(best *b, cJSON *line, const char *id, const char *run)
         cJSON_GetStringValue(cJSON_GetObjectItem(line, "workflowId"));
     const char *rid = cJSON_GetStringValue(cJSON_GetObjectItem(line, "runId"));
     double close = cJSON_GetNumberValue(cJSON_GetObjectItem(line, "closeTime"));
-    if (!wid || strcmp(wid, id) != 0 || (run && (!rid || strcmp(rid, run))) ||
+    if (!wid || strcmp(wid, id) != 0 ||
+        (run && (!rid || strcmp(rid, run) != 0)) ||
         (b->line && close < b->close)) {
         cJSON_Delete(line);
         return;
@@ -74,7 +75,8 @@ int cli_archive_history(cli_ctx *ctx, cJSON **events)
         size_t len = strlen(e->d_name);
         /* <ns>-YYYY-MM-DD.jsonl */
         if (len != nslen + 17 || strncmp(e->d_name, ns, nslen) != 0 ||
-            e->d_name[nslen] != '-' || strcmp(e->d_name + len - 6, ".jsonl"))
+            e->d_name[nslen] != '-' ||
+            strcmp(e->d_name + len - 6, ".jsonl") != 0)
             continue;
         char path[4096];
         snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);

@@ -189,7 +189,7 @@ static int open_count(duro_client *c, const char *name, long long *out)
     duro_keyspace_init(&ks, name, c->partitions);
     int n = c->partitions;
     duro_argv *cmds = calloc((size_t)n, sizeof(*cmds));
-    redisReply **replies = calloc((size_t)n, sizeof(*replies));
+    redisReply **replies = calloc((size_t)n, sizeof(redisReply *));
     int rc = cmds && replies ? 0 : duro__fail(c, DURO_ENOMEM, "out of memory");
     char key[DURO_SHORT_KEY_MAX];
     for (int p = 0; rc == 0 && p < n; p++) {

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,8 +46,8 @@ cJSON *archive_meta(const nspace *ns, const char *id, const redisReply *hash)
     }
     const char *start = hfield(hash, "start_ms"),
                *close = hfield(hash, "close_ms");
-    cJSON_AddNumberToObject(o, "startTime", start ? atof(start) : 0);
-    cJSON_AddNumberToObject(o, "closeTime", close ? atof(close) : 0);
+    cJSON_AddNumberToObject(o, "startTime", start ? strtod(start, NULL) : 0);
+    cJSON_AddNumberToObject(o, "closeTime", close ? strtod(close, NULL) : 0);
     return o;
 }
 
@@ -76,21 +77,17 @@ static cJSON *events_json(const redisReply *hist)
     return arr;
 }
 
-/* write_line appends line and a newline in one write, then fsyncs. */
+/* write_line appends line and a newline in one writev (O_APPEND: never
+ * interleaved with another writer's line), then fsyncs. */
 static int write_line(const char *path, const char *line)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) return -1;
     size_t n = strlen(line);
-    char *buf = malloc(n + 1);
-    int rc = buf ? 0 : -1;
-    if (buf) {
-        memcpy(buf, line, n);
-        buf[n] = '\n';
-        ssize_t w = write(fd, buf, n + 1);
-        rc = w == (ssize_t)(n + 1) && fsync(fd) == 0 ? 0 : -1;
-        free(buf);
-    }
+    struct iovec iov[2] = {{.iov_base = (void *)line, .iov_len = n},
+                           {.iov_base = "\n", .iov_len = 1}};
+    ssize_t w = writev(fd, iov, 2);
+    int rc = w == (ssize_t)(n + 1) && fsync(fd) == 0 ? 0 : -1;
     if (close(fd) != 0) rc = -1;
     return rc;
 }

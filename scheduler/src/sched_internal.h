@@ -77,11 +77,14 @@ typedef struct nspace {
     struct nspace *next;
 } nspace;
 
-/* FOR_EACH_PART(s, pt): every partition of every live namespace. */
+/* FOR_EACH_PART(s, pt): every partition of every live namespace (pt
+ * names the loop variable, so it cannot be parenthesized). */
+/* NOLINTBEGIN(bugprone-macro-parentheses) */
 #define FOR_EACH_PART(s, pt)                                                   \
     for (nspace *ns_ = (s)->spaces; ns_; ns_ = ns_->next)                      \
         for (part *pt = ns_->parts;                                            \
              ns_->live && pt < ns_->parts + ns_->ks.partitions; pt++)
+/* NOLINTEND(bugprone-macro-parentheses) */
 
 /* sched_stats: counters since start, logged at exit. */
 typedef struct {
