@@ -56,6 +56,11 @@ static const char *const FAMILIES[][3] = {
      "Redis connections re-established, by connection (commands, wake)."},
     {M_CONNECTED, "gauge", "1 while the command connection is up."},
     {M_PARTITIONS, "gauge", "Partitions of the namespace (duro:meta)."},
+    {M_SWEPT, "counter",
+     "Closed runs removed by the retention sweep, by namespace."},
+    {M_ARCHIVED, "counter",
+     "Runs written to the archive (--archive-dir) before removal, by "
+     "namespace and result (ok, failed)."},
     {M_WF_CLOSED, "counter",
      "Workflow runs this process closed, by type and status (scheduler: "
      "timed_out; workers count the other statuses)."},

@@ -47,6 +47,7 @@ static void on_purged(duro_aredis *r, redisReply *reply, void *arg)
     long long v = 0;
     if (reply && duro__reply_int(reply, &v) && v == 1) {
         it->pt->s->st.swept++;
+        stats_count(it->pt->s, M_SWEPT, "namespace", it->pt->ns->ks.ns);
         duro_debug("SWEEP ns=%s wf=%s run=%s", it->pt->ns->ks.ns, it->id,
                    it->run);
     } else if (duro__reply_is_error(reply)) {
@@ -66,6 +67,14 @@ static void purge(item *it)
     if (send_item(it, on_purged, &a) != 0) item_done(it, 0);
 }
 
+static void archived(const item *it, const char *result)
+{
+    char labels[160] = "";
+    duro_metrics_label(labels, sizeof(labels), "namespace", it->pt->ns->ks.ns);
+    duro_metrics_label(labels, sizeof(labels), "result", result);
+    duro_metrics_add(it->pt->s->m, M_ARCHIVED, labels, 1);
+}
+
 static void on_history(duro_aredis *r, redisReply *reply, void *arg)
 {
     item *it = arg;
@@ -73,10 +82,12 @@ static void on_history(duro_aredis *r, redisReply *reply, void *arg)
         archive_run(it->pt->s, it->pt->ns, it->meta, reply) != 0) {
         /* not archived, not removed: a later sweep tries again */
         it->pt->s->st.archive_errors++;
+        archived(it, "failed");
         item_done(it, 0);
         return;
     }
     it->pt->s->st.archived++;
+    archived(it, "ok");
     purge(it);
 }
 

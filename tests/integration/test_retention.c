@@ -100,7 +100,11 @@ static char *current_run(duro_client *c, const char *id)
 Test(retention, closed_run_disappears_after_retention)
 {
     duro_client *c = ns_client("short", 1000);
-    duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "200ms", NULL);
+    int port = duro_test_free_port();
+    char addr[32];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+    duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "200ms",
+                    "--metrics-addr", addr, NULL);
     duro_test_spawn(&h, "duro-test-worker", "--namespace", "short", NULL);
     /* a workflow that keeps running in the same partition's indexes */
     duro_test_start(c, "keep-open", "activities", "nobody", NULL, 0);
@@ -114,6 +118,11 @@ Test(retention, closed_run_disappears_after_retention)
     bool gone = duro_test_wait_until(
         mentions(r, "gone-soon", left, sizeof(left)) == 0, 8000);
     cr_assert(gone, "left after retention:\n%s", left);
+    static char page[65536];
+    cr_assert_eq(duro_test_http_get(port, "/metrics", page, sizeof(page)), 200);
+    cr_assert(strstr(page, "duro_scheduler_retention_removed_total{"
+                           "namespace=\"short\"} 1"),
+              "%s", page);
     cr_assert_eq(duro_client_describe(c, "gone-soon", &d), DURO_ENOTFOUND);
     /* the running one stays */
     d = NULL;
