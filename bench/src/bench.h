@@ -22,6 +22,7 @@
 
 #include "duro/client.h"
 #include "duro/ids.h"
+#include "duro/keys.h"
 
 #define BENCH_MAX_WORKERS 16
 #define BENCH_QUEUE "bench"
@@ -38,6 +39,8 @@ typedef struct {
     bool keep;
     int n;         /* --n: throughput workflows (0: 2000, quick 200) */
     int latency_n; /* --latency-n: latency workflows (0: 200, quick 50) */
+    const char *namespace_; /* --namespace: $DURO_NAMESPACE, else default */
+    int soak_n;             /* --soak-n: workflows of the soak */
 } bench_opts;
 
 /* bench: one run of the driver. */
@@ -59,10 +62,12 @@ typedef struct {
     duro_client *client; /* signals, queries */
     duro_codec *codec;   /* $DURO_CODEC_KEY_FILE's: payloads encrypted */
     int partitions;
-    cJSON *json;        /* the results document */
-    cJSON *summary;     /* array of {figure,target,measured,met} */
-    int failures;       /* verification failures: exit non-zero */
-    long task_failures; /* WFT-FAIL lines in the workers' logs */
+    duro_keyspace ks;     /* where the workloads run (bench_use_namespace) */
+    int64_t retention_ms; /* its retention, stamped by the starts */
+    cJSON *json;          /* the results document */
+    cJSON *summary;       /* array of {figure,target,measured,met} */
+    int failures;         /* verification failures: exit non-zero */
+    long task_failures;   /* WFT-FAIL lines in the workers' logs */
 } bench;
 
 /* bench_stop_requested: set by SIGINT/SIGTERM; every loop checks it. */
@@ -201,5 +206,6 @@ int bench_timers(bench *b, cJSON *out);
 int bench_fanout(bench *b, cJSON *out);
 int bench_replay(bench *b, cJSON *out);
 int bench_cache(bench *b, cJSON *out);
+int bench_soak(bench *b, cJSON *out); /* wl_soak.c */
 
 #endif

@@ -10,9 +10,9 @@
 #include "bench.h"
 #include "duro/reply.h"
 
-static const char *workloads[] = {"throughput", "latency", "fanout",
-                                  "replay",     "cache",   "timers"};
-#define NWORKLOADS 6
+static const char *workloads[] = {"throughput", "latency", "fanout", "replay",
+                                  "cache",      "timers",  "soak"};
+#define NWORKLOADS 7
 
 static void usage(FILE *f)
 {
@@ -27,8 +27,8 @@ static void usage(FILE *f)
         "prints one line per workload. Exits 1 when a workflow did not\n"
         "complete with the expected result.\n"
         "\n"
-        "Workloads: throughput, latency, fanout, replay, cache, timers\n"
-        "(docs/benchmarks.md).\n"
+        "Workloads: throughput, latency, fanout, replay, cache, timers,\n"
+        "soak (docs/benchmarks.md).\n"
         "\n"
         "  --quick              small sizes (~30 s): checks that every\n"
         "                       workload completes, not how fast\n"
@@ -42,6 +42,11 @@ static void usage(FILE *f)
         "  --keep               keep the temp dir (logs, AOF)\n"
         "  --n N                throughput workflows (default 2000)\n"
         "  --latency-n N        latency workflows (default 200)\n"
+        "  --namespace NAME     namespace of the workloads (default\n"
+        "                       $DURO_NAMESPACE, else default; the soak\n"
+        "                       uses its own, \"soak\")\n"
+        "  --soak-n N           workflows of the soak (default 100000,\n"
+        "                       --quick 500)\n"
         "  -h, --help           this text\n");
 }
 
@@ -80,8 +85,10 @@ static int parse_opts(bench *b, int argc, char **argv)
         {"json", required_argument, NULL, 'j'},
         {"redis-server", required_argument, NULL, 'r'},
         {"keep", no_argument, NULL, 'k'},
-        {"n", required_argument, NULL, 'n'},
+        {"n", required_argument, NULL, 'N'},
         {"latency-n", required_argument, NULL, 'l'},
+        {"namespace", required_argument, NULL, 'n'},
+        {"soak-n", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int c;
@@ -105,11 +112,28 @@ static int parse_opts(bench *b, int argc, char **argv)
         case 'k':
             b->o.keep = true;
             break;
-        case 'n':
+        case 'N':
         case 'l':
-            if (parse_count(optarg, c == 'n' ? &b->o.n : &b->o.latency_n) < 0)
+            if (parse_count(optarg, c == 'N' ? &b->o.n : &b->o.latency_n) < 0)
                 return -1;
             break;
+        case 'n':
+            if (duro_namespace_check(optarg, NULL, 0)) {
+                fprintf(stderr, "duro-bench: bad namespace '%s'\n", optarg);
+                return -1;
+            }
+            b->o.namespace_ = optarg;
+            break;
+        case 's': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end || v < 1 || v > 10000000) {
+                fprintf(stderr, "duro-bench: --soak-n wants 1..10000000\n");
+                return -1;
+            }
+            b->o.soak_n = (int)v;
+            break;
+        }
         case 'h':
             usage(stdout);
             exit(0);
@@ -240,9 +264,9 @@ static int run_workloads(bench *b, cJSON *res)
         }
         bench_throughput_ratios(b, arr);
     }
-    static int (*const fns[])(bench *, cJSON *) = {NULL,         bench_latency,
-                                                   bench_fanout, bench_replay,
-                                                   bench_cache,  bench_timers};
+    static int (*const fns[])(bench *, cJSON *) = {
+        NULL,        bench_latency, bench_fanout, bench_replay,
+        bench_cache, bench_timers,  bench_soak};
     for (int i = 1; i < NWORKLOADS && !bench_stop_requested; i++) {
         if (!selected(b, workloads[i])) continue;
         cJSON *o = cJSON_AddObjectToObject(res, workloads[i]);

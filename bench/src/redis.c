@@ -78,6 +78,9 @@ int bench_redis_start(bench *b)
                 /* the workers read the same variable */
                 duro_client_set_codec(b->client, b->codec);
                 b->partitions = duro_client_partitions(b->client);
+                duro_keyspace_init(&b->ks,
+                                   duro_namespace_default(b->o.namespace_),
+                                   b->partitions);
                 return 0;
             }
         }
@@ -124,7 +127,17 @@ int bench_flush(bench *b)
 {
     redisReply *r = bench_redis_cmd(b, "FLUSHALL SYNC");
     freeReplyObject(r);
-    return r ? 0 : -1;
+    if (!r) return -1;
+    /* the workers refuse an unregistered namespace: --namespace's is
+     * registered again after each flush */
+    const char *ns = duro_namespace_default(b->o.namespace_);
+    if (strcmp(ns, DURO_DEFAULT_NAMESPACE) != 0 &&
+        duro_client_namespace_create(b->client, ns, 0, "duro-bench") < 0) {
+        fprintf(stderr, "duro-bench: namespace %s: %s\n", ns,
+                duro_client_errstr(b->client));
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- INFO ---- */
@@ -264,8 +277,15 @@ int bench_subscriber_start(bench *b)
         return -1;
     }
     /* The confirmation comes back before any message: subscribed from now. */
-    redisReply *r = redisCommand(sub.c, "PSUBSCRIBE duro:closed:*");
+    /* every namespace's close notices: duro:closed:{pN} (default) and
+     * duro:ns:<name>:closed:{pN} */
+    redisReply *r =
+        redisCommand(sub.c, "PSUBSCRIBE duro:closed:* duro:ns:*:closed:*");
     bool ok = r && r->type == REDIS_REPLY_ARRAY;
+    freeReplyObject(r);
+    r = NULL;
+    ok = ok && redisGetReply(sub.c, (void **)&r) == REDIS_OK && r &&
+         r->type == REDIS_REPLY_ARRAY;
     freeReplyObject(r);
     if (!ok) {
         fprintf(stderr, "duro-bench: PSUBSCRIBE failed\n");
@@ -334,7 +354,7 @@ static void start_argv(bench *b, bench_track *t, int i, const char *type,
              "{\"type\":\"%s\",\"taskQueue\":\"%s\",\"input\":%s,"
              "\"runId\":\"%s\",\"executionTimeoutMs\":0}",
              type, BENCH_QUEUE, input, t->run[i]);
-    duro_wf_keys_init(k, b->partitions, id, t->run[i]);
+    duro_wf_keys_init(k, &b->ks, id, t->run[i]);
     duro_wf_keys_queues(k, BENCH_QUEUE, NULL);
     duro_fcall_start_args s = {.id = id,
                                .run = t->run[i],
@@ -343,7 +363,8 @@ static void start_argv(bench *b, bench_track *t, int i, const char *type,
                                .input = input,
                                .started_data = data,
                                .exec_timeout_ms = 0,
-                               .wft_timeout_ms = DURO_DEFAULT_TASK_TIMEOUT_MS};
+                               .wft_timeout_ms = DURO_DEFAULT_TASK_TIMEOUT_MS,
+                               .retention_ms = b->retention_ms};
     duro_fcall_start(a, k, &s, NULL, NULL);
 }
 
@@ -420,7 +441,7 @@ int bench_verify(bench *b, bench_track *t, int n, const char *want)
             char id[128];
             snprintf(id, sizeof(id), "%s%d", t->prefix, i);
             duro_wf_keys k;
-            duro_wf_keys_init(&k, b->partitions, id, NULL);
+            duro_wf_keys_init(&k, &b->ks, id, NULL);
             redisAppendCommand(b->rc, "HMGET %s status result run", k.wf);
         }
         for (int i = from; i < from + m; i++) {
@@ -469,8 +490,8 @@ long long bench_timers_pending(bench *b)
 {
     long long sum = 0;
     for (int p = 0; p < b->partitions; p++) {
-        char key[64];
-        duro_key_timers(key, sizeof(key), p);
+        char key[DURO_SHORT_KEY_MAX];
+        duro_key_timers(key, sizeof(key), &b->ks, p);
         redisAppendCommand(b->rc, "ZCARD %s", key);
     }
     for (int p = 0; p < b->partitions; p++) {

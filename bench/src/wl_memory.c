@@ -64,7 +64,7 @@ int bench_replay(bench *b, cJSON *out)
     long long hlen = -1;
     if (rc == 0) {
         duro_wf_keys k;
-        duro_wf_keys_init(&k, b->partitions, "rl-0", NULL);
+        duro_wf_keys_init(&k, &b->ks, "rl-0", NULL);
         redisReply *r = bench_redis_cmd(b, "HGET %s hlen", k.wf);
         hlen =
             r && r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : -1;

@@ -53,7 +53,7 @@ static int lateness_read(bench *b, bench_track *t, double *late,
             char id[128];
             snprintf(id, sizeof(id), "%s%d", t->prefix, i);
             duro_wf_keys k;
-            duro_wf_keys_init(&k, b->partitions, id, t->run[i]);
+            duro_wf_keys_init(&k, &b->ks, id, t->run[i]);
             redisAppendCommand(b->rc, "LRANGE %s 0 -1", k.hist);
         }
         for (int i = from; i < from + m; i++) {

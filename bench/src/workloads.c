@@ -66,11 +66,11 @@ int bench_procs_start_flush(bench *b, int w, int cache_size, bool flush)
     snprintf(wpath, sizeof(wpath), "%s/bench-worker", b->bindir);
     snprintf(cache, sizeof(cache), "%d", cache_size);
     snprintf(maxwft, sizeof(maxwft), "%d", MAX_WFT);
-    char *wargv[] = {
-        wpath, "--cache-size", cache, "--max-workflow-tasks", maxwft, NULL};
+    char *wargv[] = {wpath,  "--cache-size", cache,    "--max-workflow-tasks",
+                     maxwft, "--namespace",  b->ks.ns, NULL};
     snprintf(b->worker_cmd, sizeof(b->worker_cmd),
-             "%s --cache-size %s --max-workflow-tasks %s", wpath, cache,
-             maxwft);
+             "%s --cache-size %s --max-workflow-tasks %s --namespace %s", wpath,
+             cache, maxwft, b->ks.ns);
     b->nworkers = 0;
     for (int i = 0; i < w && i < BENCH_MAX_WORKERS; i++) {
         snprintf(log, sizeof(log), "worker-%d.%d.log", nlog, i);
@@ -387,7 +387,7 @@ int bench_fanout(bench *b, cJSON *out)
         double ms = (double)(t->done_us[0] - t->start_us[0]) / 1000.0;
         redisReply *r = NULL;
         duro_wf_keys k;
-        duro_wf_keys_init(&k, b->partitions, "fan-0", NULL);
+        duro_wf_keys_init(&k, &b->ks, "fan-0", NULL);
         r = bench_redis_cmd(b, "HGET %s hlen", k.wf);
         long long hlen;
         if (!duro__reply_int(r, &hlen)) hlen = -1;

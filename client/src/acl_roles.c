@@ -40,8 +40,8 @@ const duro__acl_grant duro__acl_commands[] = {
                                                            partitions; wf
                                                            fields; in Functions
                                                          */
-    {"hsetnx", ALL},  /* duro:meta, created or restored by a given count */
-    {"zcard", W | S}, /* the guard counts a partition's open workflows */
+    {"hsetnx", ALL}, /* duro:meta, created or restored by a given count */
+    {"zcard", FN},   /* the guard counts open workflows; a namespace's count */
     /* run inside the Functions (and some directly) */
     {"del", FN},
     {"hdel", FN},
@@ -62,6 +62,10 @@ const duro__acl_grant duro__acl_commands[] = {
     {"zrange", FN},
     {"zrem", FN},
     {"zscore", FN},
+    /* retention: a closed run's keys expire; a new run of the id keeps its
+     * hash */
+    {"pexpire", FN},
+    {"persist", FN},
     /* visibility: rows and their indexes (read by duro_vis_scan) */
     {"exists", FN},
     {"zcount", FN},
@@ -83,12 +87,16 @@ const duro__acl_grant duro__acl_commands[] = {
     {"subscribe", S | C}, /* duro:wake; a client's duro:closed:{pN} */
     {"xpending", FN},     /* the reclaim scan; sticky_due in the Functions */
     {"smembers", S | C},  /* duro:queues */
-    {"zrangebyscore", S},
+    {"zrangebyscore", S | C}, /* timers, the sweep; delete */
     /* clients: describe, list, result, queries, queue stats */
     {"blpop", C},
     {"xinfo|consumers", C},
-    /* admin: `duro operator init` */
+    /* namespaces: the registry is read with exists/smembers/hgetall, above */
+    /* admin: `duro operator init`, `duro operator namespace create|delete` */
     {"function|load", A},
+    {"srem", A},
+    {"scan", A},
+    {"unlink", A},
     {NULL, 0},
 };
 
@@ -109,6 +117,7 @@ const duro__acl_grant duro__acl_functions[] = {
     {"duro_sticky_release", W},
     {"duro_history_upgrade", W | C}, /* an old (stream) history met */
     {"duro_reset", C},
+    {"duro_purge", S | C}, /* the retention sweep; duro workflow delete */
     {"duro_vis_scan", C | RO},
     {"duro_vis_backfill", C}, /* duro operator visibility-backfill */
     {"duro_wft_timeout", S},

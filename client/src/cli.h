@@ -29,16 +29,15 @@ typedef struct {
     char path[64];                    /* "duro workflow start" */
     const cli_opt *opts;              /* the command's own options */
     const char *values[CLI_MAX_OPTS]; /* by index in opts; NULL = unset */
-    const char *redis_url; /* --redis, NULL = $DURO_REDIS_URL/default */
-    bool json;             /* -o json */
-    bool help;             /* --help seen */
-    bool version;          /* --version seen */
-    duro_client *client;   /* set by cli_connect */
+    const char *redis_url;  /* --redis, NULL = $DURO_REDIS_URL/default */
+    const char *namespace_; /* -n/--namespace, NULL = $DURO_NAMESPACE/default */
+    bool json;              /* -o json */
+    bool help;              /* --help seen */
+    bool version;           /* --version seen */
+    duro_client *client;    /* set by cli_connect */
 } cli_ctx;
 
-/* cli_cmd: one leaf command, e.g. "start" under "workflow"; run NULL
- * names a nested group, "<group> <name>" (cli_main.c's NESTED), e.g.
- * "operator search-attribute". */
+/* cli_cmd: one leaf command, e.g. "start" under "workflow". */
 typedef struct {
     const char *name;
     const char *summary;
@@ -46,11 +45,13 @@ typedef struct {
     int (*run)(cli_ctx *ctx); /* returns an exit status */
 } cli_cmd;
 
-/* cli_group: a noun with its commands, e.g. "workflow". */
-typedef struct {
+/* cli_group: a noun with its commands, e.g. "workflow", or with nouns
+ * under it ("operator namespace create"). */
+typedef struct cli_group {
     const char *name;
     const char *summary;
-    const cli_cmd *cmds; /* ends with a zeroed entry */
+    const cli_cmd *cmds;                   /* ends with a zeroed entry */
+    const struct cli_group *const *groups; /* NULL, or NULL-terminated */
 } cli_group;
 
 extern const cli_group cli_workflow_group;
@@ -81,6 +82,17 @@ extern char **cli_argv;
 extern const cli_opt cli_acl_opts[], cli_init_opts[];
 int cli_acl(cli_ctx *ctx);
 int cli_init(cli_ctx *ctx);
+
+/* ---- Namespaces and retention (cli_namespace.c, cli_archive.c) ---- */
+
+extern const cli_group cli_namespace_group;
+extern const cli_opt cli_delete_opts[];
+/* cli_delete: duro workflow delete. */
+int cli_delete(cli_ctx *ctx);
+/* cli_archive_history reads a run's history from the archive directory
+ * (--archive-dir, else $DURO_ARCHIVE_DIR) into *events, in the shape of
+ * duro_client_history. Returns 0 or an exit status after printing why. */
+int cli_archive_history(cli_ctx *ctx, cJSON **events);
 
 /* ---- Commands for running workflows (cli_signal.c) ---- */
 

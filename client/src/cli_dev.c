@@ -370,4 +370,5 @@ static const cli_cmd COMMANDS[] = {
     {0},
 };
 
-const cli_group cli_dev_group = {"dev", "a local development server", COMMANDS};
+const cli_group cli_dev_group = {"dev", "a local development server", COMMANDS,
+                                 NULL};

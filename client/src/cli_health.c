@@ -225,4 +225,4 @@ static const cli_cmd COMMANDS[] = {
 };
 
 const cli_group cli_health_group = {
-    "health", "check a Duro process's health endpoint", COMMANDS};
+    "health", "check a Duro process's health endpoint", COMMANDS, NULL};

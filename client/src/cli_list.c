@@ -17,7 +17,7 @@ const cli_opt cli_list_opts[] = {
      "case); short for a query, not with --query",
      false},
     {"type", 0, "TYPE", "only workflows of this type", false},
-    {"limit", 'n', "N", "at most N rows per page (default 100)", false},
+    {"limit", 0, "N", "at most N rows per page (default 100)", false},
     {"next-page-token", 0, "TOKEN", "the page after the one that printed it",
      false},
     {0},

@@ -19,9 +19,6 @@ static const cli_group *const GROUPS[] = {
     &cli_workflow_group, &cli_queue_group,    &cli_dev_group,
     &cli_health_group,   &cli_operator_group, NULL};
 
-/* NESTED: groups under a group's command (cli_cmd with run NULL). */
-static const cli_group *const NESTED[] = {&cli_search_attr_group, NULL};
-
 int cli_argc;
 char **cli_argv;
 
@@ -48,24 +45,33 @@ static void main_help(void)
            "Usage: duro [global options] <command> <subcommand> [options]\n\n"
            "Commands:\n",
            DURO_VERSION);
-    for (int g = 0; GROUPS[g]; g++)
+    for (int g = 0; GROUPS[g]; g++) {
         for (const cli_cmd *c = GROUPS[g]->cmds; c->name; c++) {
             char left[64];
             snprintf(left, sizeof(left), "%s %s", GROUPS[g]->name, c->name);
             printf("  %-34s %s\n", left, c->summary);
         }
+        for (int s = 0; GROUPS[g]->groups && GROUPS[g]->groups[s]; s++) {
+            char left[64];
+            snprintf(left, sizeof(left), "%s %s ...", GROUPS[g]->name,
+                     GROUPS[g]->groups[s]->name);
+            printf("  %-34s %s\n", left, GROUPS[g]->groups[s]->summary);
+        }
+    }
     cli_print_global_options();
     printf("\nRun 'duro <command> <subcommand> --help' for a command's "
            "options.\n");
 }
 
-static void group_help(const cli_group *g)
+static void group_help(const cli_ctx *ctx, const cli_group *g)
 {
-    printf("duro %s: %s\n\nUsage: duro %s <subcommand> [options]\n\n"
+    printf("%s: %s\n\nUsage: %s <subcommand> [options]\n\n"
            "Subcommands:\n",
-           g->name, g->summary, g->name);
+           ctx->path, g->summary, ctx->path);
     for (const cli_cmd *c = g->cmds; c->name; c++)
         printf("  %-34s %s\n", c->name, c->summary);
+    for (int s = 0; g->groups && g->groups[s]; s++)
+        printf("  %-34s %s\n", g->groups[s]->name, g->groups[s]->summary);
     cli_print_global_options();
 }
 
@@ -85,6 +91,13 @@ static const cli_group *find_group(const char *name)
     return NULL;
 }
 
+static const cli_group *find_subgroup(const cli_group *g, const char *name)
+{
+    for (int s = 0; g->groups && g->groups[s]; s++)
+        if (strcmp(g->groups[s]->name, name) == 0) return g->groups[s];
+    return NULL;
+}
+
 static const cli_cmd *find_cmd(const cli_group *g, const char *name)
 {
     for (const cli_cmd *c = g->cmds; c->name; c++)
@@ -92,28 +105,34 @@ static const cli_cmd *find_cmd(const cli_group *g, const char *name)
     return NULL;
 }
 
-/* command_names lists a group's subcommands (g) or the groups (g NULL),
- * for error messages. */
+/* command_names lists a group's subcommands and nouns (g) or the groups
+ * (g NULL), for error messages. */
 static void command_names(const cli_group *g, char *buf, size_t size)
 {
     size_t used = 0;
     buf[0] = '\0';
+    int ncmds = 0;
+    while (g && g->cmds[ncmds].name)
+        ncmds++;
     for (int i = 0; used < size; i++) {
-        const char *name = g           ? g->cmds[i].name
-                           : GROUPS[i] ? GROUPS[i]->name
-                                       : NULL;
+        const char *name =
+            !g          ? GROUPS[i] ? GROUPS[i]->name : NULL
+            : i < ncmds ? g->cmds[i].name
+            : g->groups
+                ? (g->groups[i - ncmds] ? g->groups[i - ncmds]->name : NULL)
+                : NULL;
         if (!name) break;
         used += (size_t)snprintf(buf + used, size - used, "%s%s",
                                  used ? ", " : "", name);
     }
 }
 
-/* run_group: argv starts after the group's name. */
+/* run_group: argv starts after the group's name; ctx->path names the
+ * group ("duro workflow", "duro operator namespace"). */
 static int run_group(cli_ctx *ctx, const cli_group *g, int argc, char **argv)
 {
-    snprintf(ctx->path, sizeof(ctx->path), "duro %s", g->name);
     /* a group of one command runs it without naming it: `duro dev` */
-    if (g->cmds[0].name && !g->cmds[1].name && g->cmds[0].run &&
+    if (g->cmds[0].name && !g->cmds[1].name && !g->groups &&
         (argc == 0 || argv[0][0] == '-')) {
         const cli_cmd *c = &g->cmds[0];
         ctx->opts = c->opts;
@@ -131,23 +150,22 @@ static int run_group(cli_ctx *ctx, const cli_group *g, int argc, char **argv)
     command_names(g, names, sizeof(names));
     if (i >= argc) {
         if (ctx->help) {
-            group_help(g);
+            group_help(ctx, g);
             return CLI_OK;
         }
         return cli_usage(ctx, "missing subcommand (%s)", names);
     }
+    const cli_group *sub = find_subgroup(g, argv[i]);
+    if (sub) {
+        size_t n = strlen(ctx->path);
+        snprintf(ctx->path + n, sizeof(ctx->path) - n, " %s", sub->name);
+        return run_group(ctx, sub, argc - i - 1, argv + i + 1);
+    }
     const cli_cmd *c = find_cmd(g, argv[i]);
     if (!c)
         return cli_usage(ctx, "unknown subcommand \"%s\" (%s)", argv[i], names);
-    if (!c->run) {
-        char name[64];
-        snprintf(name, sizeof(name), "%s %s", g->name, c->name);
-        for (int n = 0; NESTED[n]; n++)
-            if (strcmp(NESTED[n]->name, name) == 0)
-                return run_group(ctx, NESTED[n], argc - i - 1, argv + i + 1);
-        return cli_usage(ctx, "subcommand \"%s\" has no commands", c->name);
-    }
-    snprintf(ctx->path, sizeof(ctx->path), "duro %s %s", g->name, c->name);
+    size_t n = strlen(ctx->path);
+    snprintf(ctx->path + n, sizeof(ctx->path) - n, " %s", c->name);
     ctx->opts = c->opts;
     if (cli_parse(ctx, argc - i - 1, argv + i + 1, false) < 0) return CLI_USAGE;
     if (ctx->help) {
@@ -189,6 +207,7 @@ int main(int argc, char **argv)
     const cli_group *g = find_group(argv[i]);
     if (!g)
         return cli_usage(&ctx, "unknown command \"%s\" (%s)", argv[i], names);
+    snprintf(ctx.path, sizeof(ctx.path), "duro %s", g->name);
     int rc = run_group(&ctx, g, argc - i - 1, argv + i + 1);
     duro_client_free(ctx.client);
     if (fflush(stdout) != 0 && rc == CLI_OK) rc = CLI_FAILED;

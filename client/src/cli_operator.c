@@ -1,6 +1,7 @@
-/* cli_operator.c: `duro operator ...`: setting up, securing and
- * administering a Redis for Duro. One row per subcommand; each lives in a
- * file of its own (a noun with verbs is a nested group, see cli_main.c). */
+/* cli_operator.c: `duro operator`, setting up, securing and administering
+ * a Redis for Duro (Temporal's `temporal operator`). A noun with verbs is
+ * a cli_group of its own file (one line in OPERATOR_GROUPS); a single
+ * action is a row of OPERATOR_CMDS. */
 #include <stdio.h>
 
 #include "cli.h"
@@ -30,14 +31,18 @@ static const cli_cmd OPERATOR_CMDS[] = {
      cli_acl_opts, cli_acl},
     {"init", "load the Functions library and create duro:meta (admin role)",
      cli_init_opts, cli_init},
-    {"search-attribute", "register, list and delete custom search attributes",
-     NULL, NULL},
     {"visibility-backfill",
      "list runs started before visibility rows existed (an upgrade)", NO_OPTS,
      visibility_backfill},
     {0},
 };
 
+static const cli_group *const OPERATOR_GROUPS[] = {
+    &cli_namespace_group,   /* cli_namespace.c */
+    &cli_search_attr_group, /* cli_search_attr.c */
+    NULL,
+};
+
 const cli_group cli_operator_group = {
-    "operator", "set up, secure and administer a Redis for Duro",
-    OPERATOR_CMDS};
+    "operator", "set up, secure and administer a Redis for Duro", OPERATOR_CMDS,
+    OPERATOR_GROUPS};

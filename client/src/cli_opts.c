@@ -9,11 +9,14 @@
 #include "duro/duration.h"
 #include "duro/errno.h"
 #include "duro/json.h"
+#include "duro/keys.h"
 
 /* GLOBAL_OPTS: accepted by every command, before or after its name. */
 static const cli_opt GLOBAL_OPTS[] = {
     {"redis", 0, "URL",
      "Redis URL (default $DURO_REDIS_URL, else redis://127.0.0.1:6379)", false},
+    {"namespace", 'n', "NAME",
+     "namespace (default $DURO_NAMESPACE, else default)", false},
     {"output", 'o', "FORMAT", "output format: text (default) or json", false},
     {"help", 'h', NULL, "show this help", false},
     {"version", 0, NULL, "print the version", false},
@@ -38,6 +41,13 @@ static int set_global(cli_ctx *ctx, const cli_opt *o, const char *value)
 {
     if (strcmp(o->name, "redis") == 0) {
         ctx->redis_url = value;
+    } else if (strcmp(o->name, "namespace") == 0) {
+        char why[160];
+        if (duro_namespace_check(value, why, sizeof(why))) {
+            cli_usage(ctx, "%s", why);
+            return -1;
+        }
+        ctx->namespace_ = value;
     } else if (strcmp(o->name, "output") == 0) {
         if (strcmp(value, "json") != 0 && strcmp(value, "text") != 0) {
             cli_usage(ctx, "--output must be text or json, not \"%s\"", value);

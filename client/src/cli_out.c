@@ -131,7 +131,9 @@ int cli_usage_err(const cli_ctx *ctx, int err, const char *fmt, ...)
 int cli_connect(cli_ctx *ctx)
 {
     char err[512];
-    int rc = duro_client_new(&ctx->client, ctx->redis_url, err, sizeof(err));
+    duro_client_opts o = {.redis_url = ctx->redis_url,
+                          .namespace_ = ctx->namespace_};
+    int rc = duro_client_new_opts(&ctx->client, &o, err, sizeof(err));
     if (rc < 0) return cli_fail_err(rc, "%s", err);
     rc = cli_codec_setup(ctx, err, sizeof(err));
     return rc < 0 ? cli_fail_err(rc, "%s", err) : 0;

@@ -64,4 +64,5 @@ static const cli_cmd COMMANDS[] = {
     {0},
 };
 
-const cli_group cli_queue_group = {"queue", "inspect task queues", COMMANDS};
+const cli_group cli_queue_group = {"queue", "inspect task queues", COMMANDS,
+                                   NULL};

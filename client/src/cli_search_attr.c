@@ -85,9 +85,9 @@ static const cli_cmd COMMANDS[] = {
 };
 
 const cli_group cli_search_attr_group = {
-    "operator search-attribute",
-    "custom search attributes: the fields list queries can filter on",
-    COMMANDS};
+    "search-attribute",
+    "custom search attributes: the fields list queries can filter on", COMMANDS,
+    NULL};
 
 /* ---- --search-attribute NAME=VALUE ---- */
 

@@ -130,8 +130,11 @@ static bool no_poller(cli_ctx *ctx, redisContext **conn, const char *id,
         if (!*conn) return false;
     }
     char key[DURO_KEY_MAX];
-    int p = duro_partition_of(id, duro_client_partitions(ctx->client));
-    duro_key_wft(key, sizeof(key), p, pc->queue);
+    duro_keyspace ks;
+    duro_keyspace_init(&ks, duro_client_namespace(ctx->client),
+                       duro_client_partitions(ctx->client));
+    int p = duro_partition_of(id, ks.partitions);
+    duro_key_wft(key, sizeof(key), &ks, p, pc->queue);
     if (look(*conn, key, pc) < 0) {
         redisFree(*conn);
         *conn = NULL;

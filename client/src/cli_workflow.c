@@ -226,16 +226,27 @@ static int cmd_result(cli_ctx *ctx)
 static const cli_opt HISTORY_OPTS[] = {
     OPT_WORKFLOW_ID,
     {"run-id", 'r', "RUN", "run id (default: the current run)", false},
+    {"archived", 0, NULL,
+     "read the run from the archive (duro-scheduler --archive-dir), not Redis",
+     false},
+    {"archive-dir", 0, "DIR",
+     "the archive's directory (default $DURO_ARCHIVE_DIR)", false},
     {0},
 };
 
 static int cmd_history(cli_ctx *ctx)
 {
-    if (cli_connect(ctx)) return CLI_FAILED;
     cJSON *events;
-    int rc = duro_client_history(ctx->client, cli_get(ctx, "workflow-id"),
+    int rc;
+    if (cli_get(ctx, "archived")) {
+        rc = cli_archive_history(ctx, &events);
+        if (rc) return rc;
+    } else {
+        if (cli_connect(ctx)) return CLI_FAILED;
+        rc = duro_client_history(ctx->client, cli_get(ctx, "workflow-id"),
                                  cli_get(ctx, "run-id"), &events);
-    if (rc < 0) return cli_client_fail(ctx, rc);
+        if (rc < 0) return cli_client_fail(ctx, rc);
+    }
     cli_codec_mask(ctx, events);
     if (ctx->json) {
         cli_print_json(events);
@@ -305,8 +316,12 @@ static const cli_cmd COMMANDS[] = {
      TERMINATE_OPTS, cmd_terminate},
     {"reset", "Start a new run from a workflow task of a run (re-run it)",
      cli_reset_opts, cli_reset},
+    {"delete",
+     "Remove a run and its history now (a running one is terminated first)",
+     cli_delete_opts, cli_delete},
     {0},
 };
 
 const cli_group cli_workflow_group = {
-    "workflow", "start, signal, query, inspect and stop workflows", COMMANDS};
+    "workflow", "start, signal, query, inspect and stop workflows", COMMANDS,
+    NULL};

@@ -138,6 +138,21 @@ static int learn_layout(duro_client *c, char *err, size_t errsize)
 int duro_client_new(duro_client **out, const char *redis_url, char *err,
                     size_t errsize)
 {
+    duro_client_opts o = {.redis_url = redis_url};
+    return duro_client_new_opts(out, &o, err, errsize);
+}
+
+const char *duro_client_namespace(const duro_client *c)
+{
+    return c->ks.ns;
+}
+
+int duro_client_new_opts(duro_client **out, const duro_client_opts *opts,
+                         char *err, size_t errsize)
+{
+    duro_client_opts none = {0};
+    if (!opts) opts = &none;
+    const char *redis_url = opts->redis_url;
     char dummy[8];
     if (!err || !errsize) {
         err = dummy;
@@ -151,7 +166,10 @@ int duro_client_new(duro_client **out, const char *redis_url, char *err,
         snprintf(err, errsize, "out of memory");
         return DURO_ENOMEM;
     }
-    int rc = duro_redis_url_parse(redis_url, &c->url, err, errsize);
+    const char *ns = duro_namespace_default(opts->namespace_);
+    int rc = duro_namespace_check(ns, err, errsize);
+    if (rc == 0) rc = duro_keyspace_init(&c->ks, ns, 0);
+    if (rc == 0) rc = duro_redis_url_parse(redis_url, &c->url, err, errsize);
     if (rc < 0) {
         free(c);
         return rc;
@@ -179,6 +197,12 @@ int duro_client_new(duro_client **out, const char *redis_url, char *err,
                      c->partitions, DURO_META_KEY);
             rc = DURO_EPROTO;
         }
+        duro_client_free(c);
+        return rc;
+    }
+    rc = duro__namespace_known(c);
+    if (rc < 0) {
+        snprintf(err, errsize, "%s", c->errstr);
         duro_client_free(c);
         return rc;
     }
@@ -299,7 +323,7 @@ int duro__current_run(duro_client *c, const char *id, duro_wf_keys *k,
     char why[256];
     if (duro_id_check(id, why, sizeof(why)) < 0)
         return duro__fail(c, DURO_EINVAL, "%s", why);
-    duro_wf_keys_init(k, c->partitions, id, NULL);
+    duro_wf_keys_init(k, duro__ks(c), id, NULL);
     duro_argv a;
     duro_argv_init(&a);
     duro_argv_push(&a, "HGET");
@@ -321,7 +345,7 @@ int duro__current_run(duro_client *c, const char *id, duro_wf_keys *k,
     }
     snprintf(run, DURO_UUID_LEN + 1, "%s", s);
     freeReplyObject(r);
-    duro_wf_keys_init(k, c->partitions, id, run);
+    duro_wf_keys_init(k, duro__ks(c), id, run);
     return 0;
 }
 
@@ -332,7 +356,7 @@ int duro__read_head(duro_client *c, const char *id, duro__wf_head *h)
     h->run[0] = h->queue[0] = h->status[0] = '\0';
     if (duro_id_check(id, why, sizeof(why)) < 0)
         return duro__fail(c, DURO_EINVAL, "%s", why);
-    duro_wf_keys_init(&h->k, c->partitions, id, NULL);
+    duro_wf_keys_init(&h->k, duro__ks(c), id, NULL);
     duro_argv a;
     duro_argv_init(&a);
     duro_argv_push(&a, "HMGET");
@@ -358,7 +382,7 @@ int duro__read_head(duro_client *c, const char *id, duro__wf_head *h)
         snprintf(h->run, sizeof(h->run), "%s", run);
         snprintf(h->queue, sizeof(h->queue), "%s", queue);
         snprintf(h->status, sizeof(h->status), "%s", status);
-        duro_wf_keys_init(&h->k, c->partitions, id, h->run);
+        duro_wf_keys_init(&h->k, duro__ks(c), id, h->run);
     }
     freeReplyObject(r);
     return rc;

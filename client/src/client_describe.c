@@ -191,7 +191,7 @@ int duro_client_describe(duro_client *c, const char *workflow_id, cJSON **out)
     if (duro_id_check(workflow_id, why, sizeof(why)) < 0)
         return duro__fail(c, DURO_EINVAL, "%s", why);
     duro_wf_keys k;
-    duro_wf_keys_init(&k, c->partitions, workflow_id, NULL);
+    duro_wf_keys_init(&k, duro__ks(c), workflow_id, NULL);
     duro_argv cmds[2];
     for (int i = 0; i < 2; i++) {
         duro_argv_init(&cmds[i]);
@@ -268,8 +268,8 @@ static int wait_message(duro_client *c, redisContext *sub, const char *id,
 
 static redisContext *subscribe(duro_client *c, const char *id)
 {
-    char chan[64];
-    duro_key_closed_channel(chan, sizeof(chan),
+    char chan[DURO_SHORT_KEY_MAX];
+    duro_key_closed_channel(chan, sizeof(chan), duro__ks(c),
                             duro_partition_of(id, c->partitions));
     redisContext *sub =
         duro__connect(&c->url, c->errstr, sizeof(c->errstr), NULL);

@@ -103,7 +103,7 @@ int duro_client_history(duro_client *c, const char *workflow_id,
             return duro__fail(
                 c, DURO_EINVAL,
                 "run id must be 1..36 characters of [0-9A-Za-z-]");
-        duro_wf_keys_init(&k, c->partitions, workflow_id, run_id);
+        duro_wf_keys_init(&k, duro__ks(c), workflow_id, run_id);
     } else if ((rc = duro__current_run(c, workflow_id, &k, run)) < 0) {
         return rc;
     }

@@ -22,7 +22,29 @@ struct duro_client {
     int given;      /* $DURO_PARTITIONS, or 0: never create duro:meta */
     const duro_codec *codec; /* NULL: payloads stored as given */
     char errstr[512];
+    duro_keyspace ks;       /* the namespace; partitions: see duro__ks */
+    int64_t retention_ms;   /* the namespace's, as last read */
+    int64_t retention_read; /* when (mono ms; 0: never) */
 };
+
+/* duro__ks: the client's keyspace with the partition count it knows now. */
+static inline const duro_keyspace *duro__ks(const duro_client *c)
+{
+    duro_client *m = (duro_client *)c;
+    m->ks.partitions = c->partitions;
+    return &m->ks;
+}
+
+/* duro__retention: the namespace's retention in ms (the registry's, read
+ * again after DURO__RETENTION_REFRESH_MS), DURO_DEFAULT_RETENTION_MS when
+ * it has no entry, or a DURO_E* (< 0) when Redis cannot say
+ * (client_namespace.c). */
+#define DURO__RETENTION_REFRESH_MS 10000
+int64_t duro__retention(duro_client *c);
+/* duro__namespace_known: 0 when the client's namespace is `default` or
+ * registered (reading its retention), else DURO_ENOTFOUND (as Temporal
+ * refuses an unknown namespace) or another DURO_E*, with the message. */
+int duro__namespace_known(duro_client *c);
 
 /* duro__reason_json returns {"reason": reason} as text (cJSON_free it),
  * or NULL with *rc and the client's message set (too long, no memory). */

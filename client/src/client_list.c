@@ -93,21 +93,22 @@ static void plan_keys(plan *pl, int p)
 {
     char name[DURO_KEY_MAX + 256];
     const duro_vq_compiled *q = &pl->q;
+    const duro_keyspace *ks = duro__ks(pl->c);
     pl->nkeys = 1;
     pl->narrowed = false;
     if (strcmp(q->order, "close") == 0) {
-        duro_key_vx(pl->keys[0], sizeof(pl->keys[0]), p, "close");
-        duro_key_vx(pl->keys[1], sizeof(pl->keys[1]), p, "status:RUNNING");
+        duro_key_vx(pl->keys[0], sizeof(pl->keys[0]), ks, p, "close");
+        duro_key_vx(pl->keys[1], sizeof(pl->keys[1]), ks, p, "status:RUNNING");
         /* a bound on CloseTime leaves out the runs that have none */
         pl->nkeys = q->has_min || q->has_max ? 1 : 2;
         return;
     }
     if (q->narrow_kind[0] && strlen(q->narrow_value) < 256) {
         snprintf(name, sizeof(name), "%s:%s", q->narrow_kind, q->narrow_value);
-        duro_key_vx(pl->keys[0], sizeof(pl->keys[0]), p, name);
+        duro_key_vx(pl->keys[0], sizeof(pl->keys[0]), ks, p, name);
         pl->narrowed = true;
     } else {
-        duro_key_vx(pl->keys[0], sizeof(pl->keys[0]), p, "start");
+        duro_key_vx(pl->keys[0], sizeof(pl->keys[0]), ks, p, "start");
     }
 }
 

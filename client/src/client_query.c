@@ -44,7 +44,7 @@ static int send_query(duro_client *c, const duro__wf_head *h, const char *id,
                       int64_t timeout_ms)
 {
     char stream[DURO_KEY_MAX];
-    duro_key_qry(stream, sizeof(stream), h->k.partition, h->queue);
+    duro_key_qry(stream, sizeof(stream), duro__ks(c), h->k.partition, h->queue);
     duro_argv a;
     duro_argv_init(&a);
     const char *head[] = {
@@ -154,10 +154,10 @@ int duro_client_query(duro_client *c, const char *workflow_id, const char *name,
     int rc = check_query(c, name, input, timeout_ms);
     if (rc == 0) rc = duro__read_head(c, workflow_id, &h);
     if (rc < 0) return rc;
-    char uuid[DURO_UUID_LEN + 1], replykey[96];
+    char uuid[DURO_UUID_LEN + 1], replykey[DURO_SHORT_KEY_MAX];
     duro_uuid_v4(uuid);
-    snprintf(replykey, sizeof(replykey), "duro:{p%d}:qreply:%s", h.k.partition,
-             uuid);
+    duro_key_qreply(replykey, sizeof(replykey), duro__ks(c), h.k.partition,
+                    uuid);
     char *sealed;
     if ((rc = duro__seal(c, input, &sealed)) < 0) return rc;
     rc = send_query(c, &h, workflow_id, name, sealed, replykey, timeout_ms);

@@ -137,7 +137,7 @@ static const char *keep(rs *r, const cJSON *v)
 static int act_index(rs *r, int partition, const char *queue)
 {
     char key[DURO_KEY_MAX];
-    duro_key_act(key, sizeof(key), partition, queue);
+    duro_key_act(key, sizeof(key), duro__ks(r->c), partition, queue);
     for (int i = 0; i < r->nacts; i++)
         if (!strcmp(r->acts[i], key)) return DURO_FCALL_RESET_ACT_BASE + i;
     if (r->nacts == (int)(sizeof(r->acts) / sizeof(r->acts[0]))) return -1;
@@ -244,7 +244,7 @@ static int reset_once(duro_client *c, const duro_reset_opts *o,
                           "run id must be 1..36 characters of [0-9A-Za-z-]");
     bool running = strcmp(h.status, "RUNNING") == 0;
     duro_wf_keys ks;
-    duro_wf_keys_init(&ks, c->partitions, o->workflow_id, src);
+    duro_wf_keys_init(&ks, duro__ks(c), o->workflow_id, src);
     rs r = {.c = c, .o = o};
     duro_argv_init(&r.pending);
     rc = load_events(&r, &ks, src);
@@ -262,7 +262,7 @@ static int reset_once(duro_client *c, const duro_reset_opts *o,
         char run[DURO_UUID_LEN + 1];
         duro_uuid_v4(run);
         duro_wf_keys k;
-        duro_wf_keys_init(&k, c->partitions, o->workflow_id, run);
+        duro_wf_keys_init(&k, duro__ks(c), o->workflow_id, run);
         duro_wf_keys_queues(&k, queue, NULL);
         duro_fcall_reset_args ra = {
             .id = o->workflow_id,

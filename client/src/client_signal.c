@@ -167,8 +167,10 @@ static int sws_call(duro_client *c, const duro_start_opts *o,
     char run[DURO_UUID_LEN + 1];
     duro_uuid_v4(run);
     duro_wf_keys k;
-    duro_wf_keys_init(&k, c->partitions, o->workflow_id, run);
+    duro_wf_keys_init(&k, duro__ks(c), o->workflow_id, run);
     duro_wf_keys_queues(&k, o->task_queue, NULL);
+    int64_t retention = duro__retention(c);
+    if (retention < 0) return (int)retention;
     char *data = duro__started_data(o, run);
     if (!data) return duro__fail(c, DURO_ENOMEM, "out of memory");
     duro_fcall_start_args s;
@@ -180,6 +182,7 @@ static int sws_call(duro_client *c, const duro_start_opts *o,
         return rc;
     }
     s.search_attrs = sa;
+    s.retention_ms = retention;
     duro_argv a;
     duro_fcall_signal_with_start(&a, &k, &s, sig, running ? h->k.hist : k.hist,
                                  running ? h->run : NULL);

@@ -154,10 +154,12 @@ static int start_once(duro_client *c, const duro_start_opts *o,
 {
     char run[DURO_UUID_LEN + 1];
     duro_uuid_v4(run);
+    int64_t retention = duro__retention(c);
+    if (retention < 0) return (int)retention;
     char *data = duro__started_data(o, run);
     if (!data) return duro__fail(c, DURO_ENOMEM, "out of memory");
     duro_wf_keys k;
-    duro_wf_keys_init(&k, c->partitions, o->workflow_id, run);
+    duro_wf_keys_init(&k, duro__ks(c), o->workflow_id, run);
     duro_wf_keys_queues(&k, o->task_queue, NULL);
     duro_fcall_start_args s;
     duro__start_args(o, run, data, &s);
@@ -168,6 +170,7 @@ static int start_once(duro_client *c, const duro_start_opts *o,
         return rc;
     }
     s.search_attrs = sa;
+    s.retention_ms = retention;
     duro_argv a;
     duro_fcall_start(&a, &k, &s, cur ? cur->k.hist : NULL,
                      cur ? cur->run : NULL);

@@ -130,11 +130,12 @@ static cJSON *kind_object(const char *queue, const char *kind,
 }
 
 /* stream_key: kind 0 workflow, 1 activity (a static buffer). */
-static const char *stream_key(int kind, int p, const char *queue)
+static const char *stream_key(const duro_client *c, int kind, int p,
+                              const char *queue)
 {
     static char key[DURO_KEY_MAX];
-    return kind == 0 ? duro_key_wft(key, sizeof(key), p, queue)
-                     : duro_key_act(key, sizeof(key), p, queue);
+    return kind == 0 ? duro_key_wft(key, sizeof(key), duro__ks(c), p, queue)
+                     : duro_key_act(key, sizeof(key), duro__ks(c), p, queue);
 }
 
 /* queue_stats: for each kind and partition: XLEN, XINFO GROUPS,
@@ -153,12 +154,12 @@ static int queue_stats(duro_client *c, const char *queue, cJSON *arr)
     for (int k = 0; k < 2; k++)
         for (int p = 0; p < P; p++)
             push_stream_cmds(&cmds[((size_t)k * P + p) * CMDS_PER_STREAM],
-                             stream_key(k, p, queue));
+                             stream_key(c, k, p, queue));
     int rc = duro__pipeline(c, cmds, n, r);
     for (int k = 0; k < 2 && rc == 0; k++) {
         kind_stats s = {0};
         for (int p = 0; p < P && rc == 0; p++)
-            rc = add_stream(&s, stream_key(k, p, queue),
+            rc = add_stream(&s, stream_key(c, k, p, queue),
                             &r[((size_t)k * P + p) * CMDS_PER_STREAM]);
         if (rc == 0)
             cJSON_AddItemToArray(arr, kind_object(queue, kinds[k], &s));
@@ -187,7 +188,8 @@ static int known_queues(duro_client *c, redisReply **out, const char ***names,
     duro_argv a;
     duro_argv_init(&a);
     duro_argv_push(&a, "SMEMBERS");
-    duro_argv_push(&a, DURO_QUEUES_KEY);
+    char qkey[DURO_SHORT_KEY_MAX];
+    duro_argv_push(&a, duro_key_queues(qkey, sizeof(qkey), duro__ks(c)));
     int rc;
     redisReply *r = duro__call(c, &a, false, &rc);
     duro_argv_free(&a);

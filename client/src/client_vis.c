@@ -50,8 +50,8 @@ static int check_name(duro_client *c, const char *name)
 int duro_client_search_attribute_list(duro_client *c, cJSON **out)
 {
     *out = NULL;
-    char key[64];
-    duro_key_sa(key, sizeof(key), 0);
+    char key[DURO_SHORT_KEY_MAX];
+    duro_key_sa(key, sizeof(key), duro__ks(c), 0);
     duro_argv a;
     duro_argv_init(&a);
     duro_argv_push(&a, "HGETALL");
@@ -86,10 +86,11 @@ static int write_copies(duro_client *c, const char *cmd, const char *name,
         return duro__fail(c, DURO_ENOMEM, "out of memory");
     }
     for (int p = 0; p < n; p++) {
-        char key[64];
+        char key[DURO_SHORT_KEY_MAX];
         duro_argv_init(&cmds[p]);
         duro_argv_push(&cmds[p], cmd);
-        duro_argv_pushf(&cmds[p], "%s", duro_key_sa(key, sizeof(key), p));
+        duro_argv_pushf(&cmds[p], "%s",
+                        duro_key_sa(key, sizeof(key), duro__ks(c), p));
         duro_argv_push(&cmds[p], name);
         if (type) duro_argv_push(&cmds[p], type);
     }
@@ -239,7 +240,7 @@ cJSON *duro__vis_row_json(const redisReply *flat)
 int duro__vis_describe(duro_client *c, int partition, const char *run, cJSON *o)
 {
     char key[DURO_KEY_MAX];
-    duro_key_vis(key, sizeof(key), partition, run);
+    duro_key_vis(key, sizeof(key), duro__ks(c), partition, run);
     duro_argv a;
     duro_argv_init(&a);
     duro_argv_push(&a, "HGETALL");
@@ -334,12 +335,13 @@ int duro_client_visibility_backfill(duro_client *c, int64_t *written)
     *written = 0;
     int rc = 0;
     for (int p = 0; rc == 0 && p < c->partitions; p++) {
-        char key[64];
-        duro_key_idx_open(key, sizeof(key), p);
+        char key[DURO_SHORT_KEY_MAX];
+        duro_key_idx_open(key, sizeof(key), duro__ks(c), p);
         rc = backfill_index(c, key, written);
         if (rc == 0)
-            rc = backfill_index(c, duro_key_idx_closed(key, sizeof(key), p),
-                                written);
+            rc = backfill_index(
+                c, duro_key_idx_closed(key, sizeof(key), duro__ks(c), p),
+                written);
     }
     return rc;
 }

@@ -57,8 +57,11 @@ static void send_sample(duro_aredis *r)
     r->sample_sum = 0;
     r->sample_left = 0;
     for (int p = 0; p < r->guard.partitions; p++) {
-        char key[64];
-        duro_key_idx_open(key, sizeof(key), p);
+        char key[DURO_SHORT_KEY_MAX];
+        duro_keyspace ks; /* the default namespace's: the one every
+                             project has */
+        duro_keyspace_init(&ks, NULL, r->guard.partitions);
+        duro_key_idx_open(key, sizeof(key), &ks, p);
         const char *argv[2] = {"ZCARD", key};
         size_t lens[2] = {5, strlen(key)};
         if (redisAsyncCommandArgv(r->ac, on_sample, r, 2, argv, lens) !=

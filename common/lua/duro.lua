@@ -21,7 +21,7 @@
 --    write before it starts (no allow-oom flag) and never stops one midway;
 --  * time is Redis' own (TIME).
 
-local DURO_LIBRARY_VERSION = 13
+local DURO_LIBRARY_VERSION = 14
 local GROUP = 'duro'
 
 -- ---- Helpers -------------------------------------------------------------
@@ -64,8 +64,21 @@ local function partition_of(key)
     return string.match(key, '{p(%d+)}') or '0'
 end
 
+-- prefix_of: the namespace's key prefix ("duro:" for default,
+-- "duro:ns:<name>:" for another; a name never holds ':' or '{').
+local function prefix_of(key)
+    return string.match(key, '^(.-){p%d+}') or 'duro:'
+end
+
+-- wake_message: what duro:wake carries for key's partition: its number,
+-- then ":<namespace>" outside the default namespace.
+local function wake_message(key)
+    local ns = string.match(prefix_of(key), '^duro:ns:([^:]+):$')
+    return partition_of(key) .. (ns and (':' .. ns) or '')
+end
+
 local function queue_of(stream_key)
-    return string.match(stream_key, ':[a-z]+:(.*)$')
+    return string.match(stream_key, '}:[a-z]+:(.*)$')
 end
 
 -- json_str quotes a string for embedding in JSON (our own words only).
@@ -99,7 +112,7 @@ local function add_timer(timers, due, member)
     local first = redis.call('ZRANGE', timers, 0, 0, 'WITHSCORES')
     redis.call('ZADD', timers, str(due), member)
     if #first == 0 or due < tonumber(first[2]) then
-        redis.call('PUBLISH', 'duro:wake', partition_of(timers))
+        redis.call('PUBLISH', 'duro:wake', wake_message(timers))
     end
 end
 
@@ -206,7 +219,7 @@ end
 
 local WF_FIELDS = {'run', 'status', 'hlen', 'token', 'wft', 'wft_entry',
                    'queue', 'wft_attempt', 'wft_timeout', 'exec_timeout',
-                   'bufn', 'sticky', 'sticky_ms', 'wft_sticky'}
+                   'bufn', 'sticky', 'sticky_ms', 'wft_sticky', 'retention'}
 
 -- LOADED holds the contexts of the current call; the wrapper every
 -- Function is registered through writes their changed fields back in one
@@ -221,7 +234,7 @@ local function load_wf(k, now)
     local w = {k = k, now = now or now_ms(), dirty = {}}
     for i, f in ipairs(WF_FIELDS) do w[f] = v[i] end
     if not w.run then return nil end
-    w.id = string.match(k.wf, ':wf:(.*)$')
+    w.id = string.match(k.wf, '}:wf:(.*)$')
     w.hlen = tonumber(w.hlen) or 0
     -- event N is element N of the history list: a list of another length
     -- than hlen (edited by hand, or hlen damaged) would give the events
@@ -574,7 +587,9 @@ local CLOSED_DROP = {'wft', 'wft_entry', 'wft_attempt', 'wft_error',
 --   <prefix>:vx:kw:<Name>:<v>   zset run -> start ms (Keyword attributes)
 --   <prefix>:sa                 hash Name -> type (the registry's copy)
 
-local function prefix_of(key)
+-- slot_prefix_of: a key up to and including its hash tag ("duro:{p3}",
+-- "duro:ns:shop:{p3}"), where the partition's visibility keys start.
+local function slot_prefix_of(key)
     return string.match(key, '^(.-%b{})')
 end
 
@@ -735,7 +750,7 @@ end
 
 -- vis_start writes a new run's row and indexes.
 local function vis_start(wf_key, id, run, wtype, queue, now, memo, prepared)
-    local prefix = prefix_of(wf_key)
+    local prefix = slot_prefix_of(wf_key)
     local row = prefix .. ':vis:' .. run
     local start = str(now)
     vcall('HSET', row, 'id', id, 'run', run, 'type', wtype, 'queue', queue,
@@ -750,7 +765,7 @@ end
 -- vis_row_start returns the start ms of w's run's row, writing the row
 -- first for a run started before rows existed (an upgrade).
 local function vis_row_start(w)
-    local prefix = prefix_of(w.k.wf)
+    local prefix = slot_prefix_of(w.k.wf)
     local start = vcall('HGET', prefix .. ':vis:' .. w.run, 'start')
     if type(start) == 'string' then return start end
     local v = redis.call('HMGET', w.k.wf, 'type', 'queue', 'start_ms')
@@ -761,7 +776,7 @@ end
 
 -- vis_close moves w's run to its closed status.
 local function vis_close(w, status)
-    local prefix = prefix_of(w.k.wf)
+    local prefix = slot_prefix_of(w.k.wf)
     local start = vis_row_start(w)
     vcall('HSET', prefix .. ':vis:' .. w.run, 'status', status, 'close',
           str(w.now))
@@ -774,7 +789,7 @@ end
 -- as Temporal's reset does: the memo and the search attributes, in the
 -- form start_run takes ({memo, sa}).
 local function vis_carry(wf_key, src)
-    local prefix = prefix_of(wf_key)
+    local prefix = slot_prefix_of(wf_key)
     local flat = vcall('HGETALL', prefix .. ':vis:' .. src)
     local carry = {sa = {}}
     if type(flat) ~= 'table' then return carry end
@@ -792,6 +807,43 @@ local function vis_carry(wf_key, src)
         end
     end
     return carry
+end
+
+-- vis_purge removes run's visibility row and its index entries (a run
+-- removed by retention or `duro workflow delete`).
+local function vis_purge(wf_key, run)
+    local prefix = slot_prefix_of(wf_key)
+    local row = prefix .. ':vis:' .. run
+    local flat = vcall('HGETALL', row)
+    if type(flat) ~= 'table' then return end
+    local r = {}
+    for i = 1, #flat, 2 do r[flat[i]] = flat[i + 1] end
+    vcall('ZREM', prefix .. ':vx:start', run)
+    vcall('ZREM', prefix .. ':vx:close', run)
+    if r.status then vcall('ZREM', prefix .. ':vx:status:' .. r.status, run) end
+    if r.type then vcall('ZREM', prefix .. ':vx:type:' .. r.type, run) end
+    for f, v in pairs(r) do
+        if string.sub(f, 1, 2) == 'a:' and string.sub(v, 1, 1) == 'K' then
+            local ok, d = pcall(cjson.decode, string.sub(v, 2))
+            if ok then
+                vcall('ZREM', prefix .. ':vx:kw:' .. string.sub(f, 3) .. ':' ..
+                          d, run)
+            end
+        end
+    end
+    vcall('DEL', row)
+end
+
+-- Retention: a closed run's hash and history expire RETENTION_GRACE after
+-- its namespace's retention, stamped at start (field `retention`, absent
+-- for the default 72h): the scheduler's sweep removes them, archiving
+-- first, at the retention itself; the expiry is the backstop for an
+-- older run's history and for a project without a scheduler.
+local DEFAULT_RETENTION = 259200000
+
+local function retention_ttl(retention)
+    local ms = tonumber(retention) or DEFAULT_RETENTION
+    return ms + math.floor(ms / 10) + 5000
 end
 
 -- close ends the run: status, indexes, pending work, the close notice.
@@ -816,7 +868,11 @@ local function close(w, status, field, value)
         redis.call('ZREM', w.k.timers,
                    timer_member('x', w.run, 0, 0, w.queue, '-', w.id))
     end
-    redis.call('PUBLISH', 'duro:closed:{p' .. partition_of(w.k.wf) .. '}', w.id)
+    local ttl = str(retention_ttl(w.retention))
+    redis.call('PEXPIRE', w.k.wf, ttl)
+    if w.k.hist then redis.call('PEXPIRE', w.k.hist, ttl) end
+    redis.call('PUBLISH', prefix_of(w.k.wf) .. 'closed:{p' ..
+                   partition_of(w.k.wf) .. '}', w.id)
 end
 
 -- ---- Activities ----------------------------------------------------------
@@ -942,10 +998,13 @@ local function start_run(k, args, extra_type, extra_data, vis, fill)
     local exec_timeout = tonumber(args[7]) or 0
     local wft_timeout = tonumber(args[8]) or 10000
     local now = now_ms()
-    local prev = redis.call('HGET', k.wf, 'token')
+    local pv = redis.call('HMGET', k.wf, 'token', 'retention')
+    local prev = pv[1]
     redis.call('DEL', k.buf, k.pa, k.hist)
     -- what a reset recorded describes the run it made, not this one
     if prev then redis.call('HDEL', k.wf, 'reset_from', 'reset_reason') end
+    -- the hash of a closed run expires (close): not this new run's
+    if prev then redis.call('PERSIST', k.wf) end
     local w = {k = k, now = now, dirty = {}, id = id, run = run, hlen = 0,
                token = prev or '0', queue = queue,
                exec_timeout = str(exec_timeout)}
@@ -959,6 +1018,13 @@ local function start_run(k, args, extra_type, extra_data, vis, fill)
                        cancel_requested = '0', bufn = '0', sticky = '',
                        wft_sticky = ''}) do
         set(w, f, v)
+    end
+    local retention = tonumber(args.retention)
+    if retention and retention > 0 and retention ~= DEFAULT_RETENTION then
+        set(w, 'retention', str(retention))
+        w.retention = str(retention)
+    elseif pv[2] then
+        redis.call('HDEL', k.wf, 'retention') -- an earlier run's
     end
     if fill then
         fill(w)
@@ -982,7 +1048,7 @@ end
 -- memo_at + 1) before anything is written: {memo, sa} or nil and the
 -- error to answer.
 local function start_vis(k, args, memo_at)
-    local sa, err = sa_prepare(prefix_of(k.wf), args[memo_at + 1])
+    local sa, err = sa_prepare(slot_prefix_of(k.wf), args[memo_at + 1])
     if not sa then return nil, fail('DURO_BADARG', err) end
     return {memo = args[memo_at], sa = sa}
 end
@@ -1047,7 +1113,8 @@ end
 
 -- duro_start 8|9 wf hist buf wft timers pa idx_open idx_closed [hist_cur]
 --            id run type queue input started_data exec_timeout_ms
---            wft_timeout_ms [policy [cur_run [memo [search_attrs]]]]
+--            wft_timeout_ms [policy [cur_run [retention_ms [memo
+--            [search_attrs]]]]]
 -- policy is an id reuse policy (default AllowDuplicate); TerminateIfRunning
 -- with a RUNNING run needs that run's id (cur_run, "" otherwise) and
 -- history (hist_cur). memo (JSON text, stored as is) and search_attrs (a
@@ -1064,12 +1131,13 @@ local function duro_start(k, args)
     local prev = read('hash', 'HMGET', k.wf, 'status', 'run')
     local refused = reuse_refused(policy, prev[1], prev[2])
     if refused then return refused end
-    local vis, bad = start_vis(k, args, 11)
+    local vis, bad = start_vis(k, args, 12)
     if not vis then return bad end
     if prev[1] == 'RUNNING' then
         local stale = terminate_for(k, k.hist_cur, args[10] or '', args[2])
         if stale then return stale end
     end
+    args.retention = args[11]
     return start_run(k, args, nil, nil, vis)
 end
 
@@ -1097,7 +1165,7 @@ end
 
 -- duro_signal_with_start 9 wf hist buf wft timers pa idx_open idx_closed hist_cur
 --     id run type queue input started_data exec_timeout_ms wft_timeout_ms
---     signal_data cur_run [policy [memo [search_attrs]]]
+--     signal_data cur_run [policy [retention_ms [memo [search_attrs]]]]
 -- Signals the running run cur_run, or starts run `run` with the signal when
 -- the id reuse policy allows it (default AllowDuplicate).
 -- Returns {run, "signaled"|"started"}.
@@ -1121,8 +1189,9 @@ local function duro_signal_with_start(k, args)
     end
     local refused = reuse_refused(policy, prev[1], prev[2])
     if refused then return refused end
-    local vis, bad = start_vis(k, args, 12)
+    local vis, bad = start_vis(k, args, 13)
     if not vis then return bad end
+    args.retention = args[12]
     return {start_run(k, args, 'SignalReceived', signal, vis), 'started'}
 end
 
@@ -1233,7 +1302,7 @@ local function upsert_attrs(k, data)
     if not ok or type(d) ~= 'table' or type(d.searchAttributes) ~= 'table' then
         return nil, 'UpsertWorkflowSearchAttributes needs {"searchAttributes":{...}}'
     end
-    return sa_prepare(prefix_of(k.wf), d.searchAttributes)
+    return sa_prepare(slot_prefix_of(k.wf), d.searchAttributes)
 end
 
 -- upsert_sa: duro_upsert_search_attributes; its check runs (through
@@ -1247,7 +1316,7 @@ COMMANDS.upsert_sa = command{
     apply = function(w, c)
         append(w, 'UpsertWorkflowSearchAttributes', c.data)
         local prepared = upsert_attrs(w.k, c.data)
-        sa_apply(prefix_of(w.k.wf), w.run, vis_row_start(w), prepared)
+        sa_apply(slot_prefix_of(w.k.wf), w.run, vis_row_start(w), prepared)
     end,
 }
 
@@ -1832,7 +1901,8 @@ local function duro_reset(k, args, keys)
     end
     local wrong = check_types(acts, want)
     if wrong then return wrong end
-    local status = read('hash', 'HMGET', k.wf, 'status', 'run', 'wft_timeout')
+    local status = read('hash', 'HMGET', k.wf, 'status', 'run', 'wft_timeout',
+                        'retention')
     if not status[1] then return fail('DURO_NOT_FOUND', 'no such workflow') end
     local w
     if status[1] == 'RUNNING' then
@@ -1876,7 +1946,7 @@ local function duro_reset(k, args, keys)
     end
     local wft_timeout = args[11] ~= '0' and args[11] or status[3] or '10000'
     local start = {id, run, args[7], args[8], args[9], '', args[10],
-                   wft_timeout}
+                   wft_timeout, retention = status[4]}
     start_run(k, start, nil, nil, vis_carry(k.wf, src), function(nw)
         local canceled = false
         for _, item in ipairs(kept) do
@@ -2050,7 +2120,7 @@ local function duro_vis_scan(keys, args)
     local limit = tonumber(args[5]) or 100
     local rows_mode = args[6] ~= 'count'
     local lo, hi = tonumber(args[7] or ''), tonumber(args[8] or '')
-    local prefix = prefix_of(keys[1])
+    local prefix = slot_prefix_of(keys[1])
     cph, cs = tonumber(cph) or 1, tonumber(cs)
     if not cs and not filter and not rows_mode then
         local n = 0
@@ -2112,7 +2182,7 @@ end
 -- {next_offset (-1: done), rows_written}.
 local function duro_vis_backfill(keys, args)
     local idx = keys[1]
-    local prefix = prefix_of(idx or '')
+    local prefix = slot_prefix_of(idx or '')
     local off, n = tonumber(args[1]), tonumber(args[2])
     if not prefix or not off or not n or n < 1 then
         return fail('DURO_BADARG', 'duro_vis_backfill idx offset count')
@@ -2135,6 +2205,44 @@ local function duro_vis_backfill(keys, args)
         end
     end
     return {#ids < n and -1 or off + #ids, written}
+end
+
+-- duro_purge 8 wf hist buf wft timers pa idx_open idx_closed  run cutoff_ms
+-- (wft, timers unused) removes closed run `run` with everything it owns:
+-- the hash and indexes when it is the id's current run (and, cutoff_ms
+-- not 0, closed at or before cutoff_ms: the retention sweep), else only
+-- its history (an older run of a reused id). Returns 1 when something
+-- was removed, 0 when not (not yet due), DURO_NOT_CLOSED for a running
+-- run (the sweep, cutoff_ms not 0: 0, and the stale index entry goes).
+local function duro_purge(k, args)
+    local run, cutoff = args[1], tonumber(args[2] or '0') or 0
+    if not run or run == '' then return fail('DURO_BADARG', 'duro_purge') end
+    local v = read('hash', 'HMGET', k.wf, 'run', 'status', 'close_ms')
+    local id = string.match(k.wf, '}:wf:(.*)$')
+    if v[1] ~= run then
+        local n = redis.call('DEL', k.hist)
+        if not v[1] then
+            n = n + redis.call('ZREM', k.idx_closed, id)
+        else
+            redis.call('HDEL', k.wf, 'reset:' .. run)
+        end
+        vis_purge(k.wf, run)
+        return n > 0 and 1 or 0
+    end
+    if v[2] == 'RUNNING' then
+        -- the sweep met a stale index entry: drop it, never the run
+        if cutoff > 0 then
+            redis.call('ZREM', k.idx_closed, id)
+            return 0
+        end
+        return fail('DURO_NOT_CLOSED', run)
+    end
+    if cutoff > 0 and (tonumber(v[3]) or 0) > cutoff then return 0 end
+    redis.call('DEL', k.wf, k.hist, k.buf, k.pa)
+    vis_purge(k.wf, run)
+    redis.call('ZREM', k.idx_closed, id)
+    redis.call('ZREM', k.idx_open, id)
+    return 1
 end
 
 redis.register_function{function_name = 'duro_version',
@@ -2198,3 +2306,6 @@ redis.register_function('duro_reset', txn(duro_reset, {
 redis.register_function{function_name = 'duro_vis_scan',
                         callback = duro_vis_scan, flags = {'no-writes'}}
 redis.register_function('duro_vis_backfill', duro_vis_backfill)
+redis.register_function('duro_purge', txn(duro_purge, {
+    keys = 8, unused = {'wft', 'timers'},
+    check = {'hist', 'buf', 'pa', 'idx_open', 'idx_closed'}}))

@@ -105,7 +105,8 @@ static void push_vis(duro_argv *a, const duro_fcall_start_args *s)
 
 /* FCALL duro_start 8|9 wf hist buf wft timers pa idx_open idx_closed
  *       [hist_cur]  id run type queue input started_data exec_timeout_ms
- *       wft_timeout_ms [policy [cur_run [memo [search_attrs]]]] */
+ *       wft_timeout_ms [policy [cur_run [retention_ms [memo
+ *       [search_attrs]]]]] */
 void duro_fcall_start(duro_argv *a, const duro_wf_keys *k,
                       const duro_fcall_start_args *s, const char *hist_cur,
                       const char *cur_run)
@@ -116,16 +117,18 @@ void duro_fcall_start(duro_argv *a, const duro_wf_keys *k,
           &hist_cur);
     push_start(a, s);
     bool vis = s->memo || s->search_attrs;
-    if (s->policy || vis)
+    bool tail = vis || s->retention_ms > 0;
+    if (s->policy || cur_run || tail)
         duro_argv_push(a, s->policy ? s->policy : "AllowDuplicate");
-    if (cur_run || vis) duro_argv_push(a, cur_run ? cur_run : "");
+    if (cur_run || tail) duro_argv_push(a, cur_run ? cur_run : "");
+    if (tail) duro_argv_pushll(a, s->retention_ms);
     if (vis) push_vis(a, s);
 }
 
 /* FCALL duro_signal_with_start 9 wf hist buf wft timers pa idx_open
  *       idx_closed hist_cur  id run type queue input started_data
  *       exec_timeout_ms wft_timeout_ms signal_data cur_run
- *       [policy [memo [search_attrs]]] */
+ *       [policy [retention_ms [memo [search_attrs]]]] */
 void duro_fcall_signal_with_start(duro_argv *a, const duro_wf_keys *k,
                                   const duro_fcall_start_args *s,
                                   const char *signal_data, const char *hist_cur,
@@ -137,8 +140,10 @@ void duro_fcall_signal_with_start(duro_argv *a, const duro_wf_keys *k,
     duro_argv_push(a, signal_data);
     duro_argv_push(a, cur_run ? cur_run : "");
     bool vis = s->memo || s->search_attrs;
-    if (s->policy || vis)
+    bool tail = vis || s->retention_ms > 0;
+    if (s->policy || tail)
         duro_argv_push(a, s->policy ? s->policy : "AllowDuplicate");
+    if (tail) duro_argv_pushll(a, s->retention_ms);
     if (vis) push_vis(a, s);
 }
 
@@ -206,6 +211,16 @@ void duro_fcall_history_upgrade(duro_argv *a, const duro_wf_keys *k)
 {
     begin(a, "duro_history_upgrade", k, DURO_FCALL_HISTORY_UPGRADE_KEYS,
           BIT(K_WF), 0, NULL);
+}
+
+/* FCALL duro_purge 8 wf hist buf wft timers pa idx_open idx_closed
+ *       run cutoff_ms */
+void duro_fcall_purge(duro_argv *a, const duro_wf_keys *k, const char *run,
+                      long long cutoff_ms)
+{
+    begin(a, "duro_purge", k, DURO_FCALL_PURGE_KEYS, BIT(K_WFT), 0, NULL);
+    duro_argv_push(a, run);
+    duro_argv_pushll(a, cutoff_ms);
 }
 
 /* ---- Workflow tasks (worker, scheduler) ---- */

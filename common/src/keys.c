@@ -28,107 +28,189 @@ int duro_partition_of(const char *id, int partitions)
     return (int)(duro_crc16(id, strlen(id)) % (unsigned)partitions);
 }
 
+/* ---- Namespaces ---- */
+
+int duro_namespace_check(const char *name, char *err, size_t errsize)
+{
+    const char *why = NULL;
+    size_t n = name ? strnlen(name, DURO_NS_MAX + 1) : 0;
+    if (n == 0)
+        why = "must not be empty";
+    else if (n > DURO_NS_MAX)
+        why = "is longer than 64 bytes";
+    for (size_t i = 0; !why && i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+            why = "has a character outside [A-Za-z0-9._-]";
+    }
+    if (!why) return 0;
+    if (err && errsize)
+        snprintf(err, errsize, "namespace \"%.*s\" %s", (int)(n > 64 ? 64 : n),
+                 name ? name : "", why);
+    return DURO_EINVAL;
+}
+
+int duro_keyspace_init(duro_keyspace *ks, const char *ns, int partitions)
+{
+    int rc = 0;
+    if (!ns || !*ns) ns = DURO_DEFAULT_NAMESPACE;
+    if (duro_namespace_check(ns, NULL, 0)) {
+        ns = DURO_DEFAULT_NAMESPACE;
+        rc = DURO_EINVAL;
+    }
+    snprintf(ks->ns, sizeof(ks->ns), "%s", ns);
+    if (strcmp(ns, DURO_DEFAULT_NAMESPACE) == 0)
+        snprintf(ks->prefix, sizeof(ks->prefix), "duro:");
+    else
+        snprintf(ks->prefix, sizeof(ks->prefix), "duro:ns:%s:", ns);
+    ks->partitions = partitions;
+    return rc;
+}
+
+const char *duro_namespace_default(const char *explicit_ns)
+{
+    if (explicit_ns && *explicit_ns) return explicit_ns;
+    const char *env = getenv("DURO_NAMESPACE");
+    return env && *env ? env : DURO_DEFAULT_NAMESPACE;
+}
+
 /* ---- Key names ---- */
 
 /* fmt_key writes a key and asserts it fit: ids and names are checked
  * (duro_id_check, duro_name_check) before they reach here. */
-static char *fmt_key(char *buf, size_t size, int partition, const char *kind,
-                     const char *name)
+static char *fmt_key(char *buf, size_t size, const duro_keyspace *ks,
+                     int partition, const char *kind, const char *name)
 {
-    int n = name
-                ? snprintf(buf, size, "duro:{p%d}:%s:%s", partition, kind, name)
-                : snprintf(buf, size, "duro:{p%d}:%s", partition, kind);
+    int n =
+        name ? snprintf(buf, size, "%s{p%d}:%s:%s", ks->prefix, partition, kind,
+                        name)
+             : snprintf(buf, size, "%s{p%d}:%s", ks->prefix, partition, kind);
     duro_assert(n >= 0 && (size_t)n < size);
     return buf;
 }
 
-void duro_wf_keys_init(duro_wf_keys *k, int partitions, const char *id,
+void duro_wf_keys_init(duro_wf_keys *k, const duro_keyspace *ks, const char *id,
                        const char *run)
 {
-    int p = duro_partition_of(id, partitions);
+    int p = duro_partition_of(id, ks->partitions);
     k->partition = p;
-    fmt_key(k->wf, sizeof(k->wf), p, "wf", id);
+    fmt_key(k->wf, sizeof(k->wf), ks, p, "wf", id);
     if (run) {
-        int n = snprintf(k->hist, sizeof(k->hist), "duro:{p%d}:h:%s:%s", p, id,
-                         run);
+        int n = snprintf(k->hist, sizeof(k->hist), "%s{p%d}:h:%s:%s",
+                         ks->prefix, p, id, run);
         duro_assert(n >= 0 && (size_t)n < sizeof(k->hist));
     } else {
         k->hist[0] = '\0';
     }
-    fmt_key(k->buf, sizeof(k->buf), p, "buf", id);
-    fmt_key(k->pa, sizeof(k->pa), p, "pa", id);
-    fmt_key(k->timers, sizeof(k->timers), p, "timers", NULL);
-    fmt_key(k->idx_open, sizeof(k->idx_open), p, "idx", "open");
-    fmt_key(k->idx_closed, sizeof(k->idx_closed), p, "idx", "closed");
+    fmt_key(k->buf, sizeof(k->buf), ks, p, "buf", id);
+    fmt_key(k->pa, sizeof(k->pa), ks, p, "pa", id);
+    fmt_key(k->timers, sizeof(k->timers), ks, p, "timers", NULL);
+    fmt_key(k->idx_open, sizeof(k->idx_open), ks, p, "idx", "open");
+    fmt_key(k->idx_closed, sizeof(k->idx_closed), ks, p, "idx", "closed");
     k->wft[0] = '\0';
     k->act[0] = '\0';
+    snprintf(k->prefix, sizeof(k->prefix), "%s", ks->prefix);
 }
 
 void duro_wf_keys_queues(duro_wf_keys *k, const char *wfqueue,
                          const char *actqueue)
 {
-    if (wfqueue) fmt_key(k->wft, sizeof(k->wft), k->partition, "wft", wfqueue);
+    duro_keyspace ks = {.partitions = 1};
+    snprintf(ks.prefix, sizeof(ks.prefix), "%s", k->prefix);
+    if (wfqueue)
+        fmt_key(k->wft, sizeof(k->wft), &ks, k->partition, "wft", wfqueue);
     if (actqueue)
-        fmt_key(k->act, sizeof(k->act), k->partition, "act", actqueue);
+        fmt_key(k->act, sizeof(k->act), &ks, k->partition, "act", actqueue);
 }
 
-char *duro_key_wft(char *buf, size_t size, int partition, const char *queue)
+char *duro_key_wft(char *buf, size_t size, const duro_keyspace *ks,
+                   int partition, const char *queue)
 {
-    return fmt_key(buf, size, partition, "wft", queue);
+    return fmt_key(buf, size, ks, partition, "wft", queue);
 }
 
-char *duro_key_act(char *buf, size_t size, int partition, const char *queue)
+char *duro_key_act(char *buf, size_t size, const duro_keyspace *ks,
+                   int partition, const char *queue)
 {
-    return fmt_key(buf, size, partition, "act", queue);
+    return fmt_key(buf, size, ks, partition, "act", queue);
 }
 
-char *duro_key_qry(char *buf, size_t size, int partition, const char *queue)
+char *duro_key_qry(char *buf, size_t size, const duro_keyspace *ks,
+                   int partition, const char *queue)
 {
-    return fmt_key(buf, size, partition, "qry", queue);
+    return fmt_key(buf, size, ks, partition, "qry", queue);
 }
 
-char *duro_key_wft_sticky(char *buf, size_t size, int partition,
-                          const char *queue, const char *worker)
+char *duro_key_wft_sticky(char *buf, size_t size, const duro_keyspace *ks,
+                          int partition, const char *queue, const char *worker)
 {
-    int n =
-        snprintf(buf, size, "duro:{p%d}:wft:%s#%s", partition, queue, worker);
+    int n = snprintf(buf, size, "%s{p%d}:wft:%s#%s", ks->prefix, partition,
+                     queue, worker);
     duro_assert(n >= 0 && (size_t)n < size);
     return buf;
 }
 
-char *duro_key_timers(char *buf, size_t size, int partition)
+char *duro_key_timers(char *buf, size_t size, const duro_keyspace *ks,
+                      int partition)
 {
-    return fmt_key(buf, size, partition, "timers", NULL);
+    return fmt_key(buf, size, ks, partition, "timers", NULL);
 }
 
-char *duro_key_idx_open(char *buf, size_t size, int partition)
+char *duro_key_idx_open(char *buf, size_t size, const duro_keyspace *ks,
+                        int partition)
 {
-    return fmt_key(buf, size, partition, "idx", "open");
+    return fmt_key(buf, size, ks, partition, "idx", "open");
 }
 
-char *duro_key_idx_closed(char *buf, size_t size, int partition)
+char *duro_key_vis(char *buf, size_t size, const duro_keyspace *ks,
+                   int partition, const char *run)
 {
-    return fmt_key(buf, size, partition, "idx", "closed");
+    return fmt_key(buf, size, ks, partition, "vis", run);
 }
 
-char *duro_key_vis(char *buf, size_t size, int partition, const char *run)
+char *duro_key_vx(char *buf, size_t size, const duro_keyspace *ks,
+                  int partition, const char *index)
 {
-    return fmt_key(buf, size, partition, "vis", run);
+    return fmt_key(buf, size, ks, partition, "vx", index);
 }
 
-char *duro_key_vx(char *buf, size_t size, int partition, const char *index)
+char *duro_key_sa(char *buf, size_t size, const duro_keyspace *ks,
+                  int partition)
 {
-    return fmt_key(buf, size, partition, "vx", index);
+    return fmt_key(buf, size, ks, partition, "sa", NULL);
 }
 
-char *duro_key_sa(char *buf, size_t size, int partition)
+char *duro_key_idx_closed(char *buf, size_t size, const duro_keyspace *ks,
+                          int partition)
 {
-    return fmt_key(buf, size, partition, "sa", NULL);
+    return fmt_key(buf, size, ks, partition, "idx", "closed");
 }
 
-char *duro_key_closed_channel(char *buf, size_t size, int partition)
+char *duro_key_qreply(char *buf, size_t size, const duro_keyspace *ks,
+                      int partition, const char *name)
 {
-    int n = snprintf(buf, size, "duro:closed:{p%d}", partition);
+    return fmt_key(buf, size, ks, partition, "qreply", name);
+}
+
+char *duro_key_closed_channel(char *buf, size_t size, const duro_keyspace *ks,
+                              int partition)
+{
+    int n = snprintf(buf, size, "%sclosed:{p%d}", ks->prefix, partition);
+    duro_assert(n >= 0 && (size_t)n < size);
+    return buf;
+}
+
+char *duro_key_queues(char *buf, size_t size, const duro_keyspace *ks)
+{
+    int n = snprintf(buf, size, "%squeues", ks->prefix);
+    duro_assert(n >= 0 && (size_t)n < size);
+    return buf;
+}
+
+char *duro_key_namespace(char *buf, size_t size, const char *name)
+{
+    int n = snprintf(buf, size, "%s%s", DURO_NAMESPACE_KEY_PREFIX, name);
     duro_assert(n >= 0 && (size_t)n < size);
     return buf;
 }

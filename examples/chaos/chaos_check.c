@@ -354,14 +354,16 @@ static void check_visibility(checker *k, const char *id, const duro_wf_keys *wk,
     const char *run = hash_get(h, "run"), *status = hash_get(h, "status");
     if (!run || !status) return;
     char row[DURO_KEY_MAX], idx[DURO_KEY_MAX];
-    duro_key_vis(row, sizeof(row), wk->partition, run);
+    duro_key_vis(row, sizeof(row), DURO_KEYSPACE_DEFAULT(k->partitions),
+                 wk->partition, run);
     redisReply *r = cmd(k, "HGET %s status", row);
     if (r->type != REDIS_REPLY_STRING || strcmp(r->str, status) != 0)
         report(k, R_STUCK, id, "visibility row says %s, the hash %s",
                r->type == REDIS_REPLY_STRING ? r->str : "(none)", status),
             k->stuck++;
     freeReplyObject(r);
-    duro_key_vx(idx, sizeof(idx), wk->partition, "status:RUNNING");
+    duro_key_vx(idx, sizeof(idx), DURO_KEYSPACE_DEFAULT(k->partitions),
+                wk->partition, "status:RUNNING");
     r = cmd(k, "ZSCORE %s %s", idx, run);
     if (r->type != REDIS_REPLY_NIL)
         report(k, R_STUCK, id, "closed but still in %s", idx), k->stuck++;
@@ -402,7 +404,7 @@ static void check_workflow(checker *k, int i)
     chaos_plan p;
     chaos_plan_make(chaos_seed_of(k->a->seed, i), &p);
     duro_wf_keys wk;
-    duro_wf_keys_init(&wk, k->partitions, id, NULL);
+    duro_wf_keys_init(&wk, DURO_KEYSPACE_DEFAULT(k->partitions), id, NULL);
     redisReply *h = cmd(k, "HGETALL %s", wk.wf);
     const char *run = h->type == REDIS_REPLY_ARRAY ? hash_get(h, "run") : NULL;
     const char *status = run ? hash_get(h, "status") : NULL;
@@ -425,7 +427,7 @@ static void check_workflow(checker *k, int i)
         k->completed++;
     }
     if (run) {
-        duro_wf_keys_init(&wk, k->partitions, id, run);
+        duro_wf_keys_init(&wk, DURO_KEYSPACE_DEFAULT(k->partitions), id, run);
         const char *hlen = hash_get(h, "hlen");
         int before = k->reports[R_DUP];
         bool closed = status && strcmp(status, "RUNNING") != 0;

@@ -101,7 +101,7 @@ static int exists(driver *d, const char *id)
 {
     if (!ensure_raw(d) || !ensure_client(d)) return -1;
     duro_wf_keys k;
-    duro_wf_keys_init(&k, d->partitions, id, NULL);
+    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(d->partitions), id, NULL);
     redisReply *r = redisCommand(d->raw, "EXISTS %s", k.wf);
     int v = r && r->type == REDIS_REPLY_INTEGER ? (int)r->integer : -1;
     if (r) freeReplyObject(r);
@@ -131,13 +131,13 @@ static int has_signal(driver *d, const char *id)
 {
     if (!ensure_raw(d) || !ensure_client(d)) return -1;
     duro_wf_keys k;
-    duro_wf_keys_init(&k, d->partitions, id, NULL);
+    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(d->partitions), id, NULL);
     redisReply *r = redisCommand(d->raw, "HGET %s run", k.wf);
     if (!r || r->type != REDIS_REPLY_STRING) {
         if (r) freeReplyObject(r);
         return -1;
     }
-    duro_wf_keys_init(&k, d->partitions, id, r->str);
+    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(d->partitions), id, r->str);
     freeReplyObject(r);
     r = redisCommand(d->raw, "LRANGE %s 0 -1", k.hist);
     int found = list_has_signal(r);

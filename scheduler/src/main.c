@@ -14,6 +14,7 @@
 #include "duro/config.h"
 #include "duro/duration.h"
 #include "duro/errno.h"
+#include "duro/keys.h"
 #include "duro/log.h"
 #include "duro/redis.h"
 #include "duro/scheduler.h"
@@ -26,6 +27,8 @@ typedef struct {
     int64_t scan_interval_ms;
     int64_t stall_timeout_ms;
     const char *metrics_addr;
+    const char *namespace_;
+    const char *archive_dir;
 } opts;
 
 static void usage(FILE *f)
@@ -55,6 +58,13 @@ static void usage(FILE *f)
             "                         on host:port, e.g. 127.0.0.1:9464 or\n"
             "                         0.0.0.0:9464 (env DURO_METRICS_ADDR;\n"
             "                         default off)\n"
+            "  --namespace NAME       serve this namespace only (default:\n"
+            "                         every namespace, new ones found each\n"
+            "                         scan interval)\n"
+            "  --archive-dir DIR      write each closed run's history to\n"
+            "                         DIR/<namespace>-<day>.jsonl before\n"
+            "                         retention removes it (env\n"
+            "                         DURO_ARCHIVE_DIR; default off)\n"
             "  --log-level L          debug|info|warn|error (env\n"
             "                         DURO_LOG_LEVEL; default info)\n"
             "  -h, --help             this text\n"
@@ -114,6 +124,7 @@ static int parse_opts(int argc, char **argv, opts *o)
 {
     o->redis_url = duro_redis_url_default();
     o->metrics_addr = duro_env("DURO_METRICS_ADDR", NULL);
+    o->archive_dir = duro_env("DURO_ARCHIVE_DIR", NULL);
     const char *parts = duro_env("DURO_PARTITIONS", NULL);
     if ((parts && parse_int("DURO_PARTITIONS", parts, 1, DURO_MAX_PARTITIONS,
                             &o->partitions)) ||
@@ -132,6 +143,8 @@ static int parse_opts(int argc, char **argv, opts *o)
         {"log-level", required_argument, NULL, 'l'},
         {"metrics-addr", required_argument, NULL, 'm'},
         {"redis-stall-timeout", required_argument, NULL, 't'},
+        {"namespace", required_argument, NULL, 'n'},
+        {"archive-dir", required_argument, NULL, 'a'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int c, rc = 0;
@@ -158,6 +171,16 @@ static int parse_opts(int argc, char **argv, opts *o)
             break;
         case 'm':
             o->metrics_addr = *optarg ? optarg : NULL;
+            break;
+        case 'n':
+            if (duro_namespace_check(optarg, NULL, 0)) {
+                fprintf(stderr, "duro-scheduler: bad namespace '%s'\n", optarg);
+                return -1;
+            }
+            o->namespace_ = optarg;
+            break;
+        case 'a':
+            o->archive_dir = *optarg ? optarg : NULL;
             break;
         case 'h':
             return 1;
@@ -299,7 +322,9 @@ int main(int argc, char **argv)
                               .batch = o.batch,
                               .scan_interval_ms = o.scan_interval_ms,
                               .metrics_addr = o.metrics_addr,
-                              .redis_stall_timeout_ms = o.stall_timeout_ms};
+                              .redis_stall_timeout_ms = o.stall_timeout_ms,
+                              .namespace_ = o.namespace_,
+                              .archive_dir = o.archive_dir};
     duro_scheduler *s;
     int rc = duro_scheduler_new(&s, &so);
     if (rc) return rc == DURO_EINVAL ? 2 : 1;

@@ -40,6 +40,7 @@ enum kind { K_WFT, K_ACT };
 /* pending: one XPENDING page, or one entry of it. */
 typedef struct {
     sched *s;
+    const nspace *ns;
     enum kind kind;
     int p;
     char key[DURO_KEY_MAX];
@@ -47,14 +48,16 @@ typedef struct {
     long long idle_ms;
 } pending;
 
-static void xpending(sched *s, enum kind kind, int p, const char *key,
+static void xpending(const nspace *ns, enum kind kind, int p, const char *key,
                      const char *start);
 
-static pending *pending_new(sched *s, enum kind kind, int p, const char *key)
+static pending *pending_new(const nspace *ns, enum kind kind, int p,
+                            const char *key)
 {
     pending *pd = calloc(1, sizeof(*pd));
     if (!pd) return NULL;
-    pd->s = s;
+    pd->s = ns->s;
+    pd->ns = ns;
     pd->kind = kind;
     pd->p = p;
     snprintf(pd->key, sizeof(pd->key), "%s", key);
@@ -127,7 +130,7 @@ static const char *check_wf(const pending *pd, const char *id, const char *run)
 {
     char err[128];
     if (!id || duro_id_check(id, err, sizeof(err))) return "missing or bad id";
-    if (duro_partition_of(id, pd->s->partitions) != pd->p)
+    if (duro_partition_of(id, pd->ns->ks.partitions) != pd->p)
         return "id belongs to another partition";
     if (!run || strlen(run) > RUN_MAX ||
         duro_name_check("run", run, err, sizeof(err)))
@@ -180,7 +183,7 @@ static void wft_timeout(pending *pd, const redisReply *fields)
         return;
     }
     duro_wf_keys k;
-    duro_wf_keys_init(&k, pd->s->partitions, id, run);
+    duro_wf_keys_init(&k, &pd->ns->ks, id, run);
     snprintf(k.wft, sizeof(k.wft), "%s", pd->key);
     char tok[32];
     snprintf(tok, sizeof(tok), "%lld", token);
@@ -235,7 +238,7 @@ static void act_timeout(pending *pd, const redisReply *fields)
         return;
     }
     duro_wf_keys k;
-    duro_wf_keys_init(&k, pd->s->partitions, id, run);
+    duro_wf_keys_init(&k, &pd->ns->ks, id, run);
     duro_wf_keys_queues(&k, wfq, NULL);
     snprintf(k.act, sizeof(k.act), "%s", pd->key);
     char seqs[32];
@@ -288,7 +291,7 @@ static void read_entry(sched *s, const pending *page, const redisReply *e)
         !duro__reply_str(e->element[0]) || e->element[0]->len >= 64 ||
         !duro__reply_int(e->element[2], &idle))
         return;
-    pending *pd = pending_new(s, page->kind, page->p, page->key);
+    pending *pd = pending_new(page->ns, page->kind, page->p, page->key);
     if (!pd) return;
     memcpy(pd->entry, e->element[0]->str, e->element[0]->len + 1);
     pd->idle_ms = idle;
@@ -326,17 +329,18 @@ static void on_pending(duro_aredis *r, redisReply *reply, void *arg)
             last->elements > 0 && duro__reply_str(last->element[0])) {
             char start[80];
             snprintf(start, sizeof(start), "(%s", last->element[0]->str);
-            xpending(s, page->kind, page->p, page->key, start);
+            xpending(page->ns, page->kind, page->p, page->key, start);
         }
     }
     free(page);
     answered(s);
 }
 
-static void xpending(sched *s, enum kind kind, int p, const char *key,
+static void xpending(const nspace *ns, enum kind kind, int p, const char *key,
                      const char *start)
 {
-    pending *page = pending_new(s, kind, p, key);
+    sched *s = ns->s;
+    pending *page = pending_new(ns, kind, p, key);
     if (!page) return;
     duro_argv a;
     duro_argv_init(&a);
@@ -354,19 +358,23 @@ static void xpending(sched *s, enum kind kind, int p, const char *key,
 
 /* ---- Scan ---- */
 
-static void scan_queue(sched *s, const char *queue)
+static void scan_queue(const nspace *ns, const char *queue)
 {
     char key[DURO_KEY_MAX];
-    for (int p = 0; p < s->partitions; p++) {
-        xpending(s, K_WFT, p, duro_key_wft(key, sizeof(key), p, queue), "-");
-        xpending(s, K_ACT, p, duro_key_act(key, sizeof(key), p, queue), "-");
+    const duro_keyspace *ks = &ns->ks;
+    for (int p = 0; p < ks->partitions; p++) {
+        xpending(ns, K_WFT, p, duro_key_wft(key, sizeof(key), ks, p, queue),
+                 "-");
+        xpending(ns, K_ACT, p, duro_key_act(key, sizeof(key), ks, p, queue),
+                 "-");
     }
 }
 
-/* SMEMBERS duro:queues -> [queue, ...] */
+/* SMEMBERS <prefix>queues -> [queue, ...] */
 static void on_queues(duro_aredis *r, redisReply *reply, void *arg)
 {
-    sched *s = arg;
+    const nspace *ns = arg;
+    sched *s = ns->s;
     if (reply && !s->stopping && reply->type == REDIS_REPLY_ARRAY) {
         char err[128];
         for (size_t i = 0; i < reply->elements; i++) {
@@ -376,7 +384,7 @@ static void on_queues(duro_aredis *r, redisReply *reply, void *arg)
                 duro_debug("SCAN skip bad queue name in %s", DURO_QUEUES_KEY);
                 continue;
             }
-            scan_queue(s, q->str);
+            scan_queue(ns, q->str);
         }
     } else if (duro__reply_is_error(reply)) {
         sched_redis_error(s);
@@ -394,10 +402,14 @@ void reclaim_scan(sched *s)
         return;
     }
     stats_count(s, M_SCANS, NULL, NULL);
-    duro_argv a;
-    duro_argv_init(&a);
-    duro_argv_push(&a, "SMEMBERS");
-    duro_argv_push(&a, DURO_QUEUES_KEY);
-    send_cmd(s, on_queues, s, &a);
-    duro_argv_free(&a);
+    for (nspace *ns = s->spaces; ns; ns = ns->next) {
+        if (!ns->live) continue;
+        char key[DURO_SHORT_KEY_MAX];
+        duro_argv a;
+        duro_argv_init(&a);
+        duro_argv_push(&a, "SMEMBERS");
+        duro_argv_push(&a, duro_key_queues(key, sizeof(key), &ns->ks));
+        send_cmd(s, on_queues, ns, &a);
+        duro_argv_free(&a);
+    }
 }

@@ -19,9 +19,11 @@ static void scan(sched *s)
 {
     s->next_scan_mono = duro_mono_ms() + s->scan_interval_ms;
     sched_clock_refresh(s);
+    spaces_refresh(s);
     reclaim_scan(s);
     /* A full pass each scan is the safety net for a lost wake message. */
     timers_fetch_due(s, 1);
+    sweep_due(s);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -41,8 +43,8 @@ void sched_rearm(sched *s)
     if (s->stopping) return;
     int64_t delay = s->next_scan_mono - duro_mono_ms();
     int64_t now = sched_now_ms(s);
-    for (int i = 0; i < s->partitions; i++) {
-        const part *pt = &s->parts[i];
+    FOR_EACH_PART(s, pt)
+    {
         if (pt->busy || pt->next_due == NEXT_NONE ||
             pt->next_due == NEXT_UNKNOWN)
             continue;
@@ -64,8 +66,8 @@ static void on_cmd_state(duro_aredis *r, bool connected, void *arg)
     if (s->stopping) return;
     if (!connected) {
         /* What we knew about due times may be stale once we are back. */
-        for (int i = 0; i < s->partitions; i++)
-            s->parts[i].next_due = NEXT_UNKNOWN;
+        FOR_EACH_PART(s, pt)
+        pt->next_due = NEXT_UNKNOWN;
         return;
     }
     if (s->cmd_connects++ > 0) stats_count(s, M_RECONNECTS, "conn", "commands");
@@ -95,20 +97,33 @@ static void on_stall(duro_aredis *r, bool stalled, void *arg)
     atomic_store(&((sched *)arg)->stalled, stalled);
 }
 
-/* on_wake: a Function added a timer earlier than its partition's earliest;
- * the message is the partition number. */
+/* wake_part: the partition a wake message names: "<p>" in the default
+ * namespace, "<p>:<namespace>" in another; NULL when not ours. */
+static part *wake_part(sched *s, const redisReply *msg)
+{
+    const char *m = duro__reply_str(msg);
+    if (!m) return NULL;
+    char *end;
+    long p = strtol(m, &end, 10);
+    if (end == m || p < 0) return NULL;
+    nspace *ns = spaces_find(s, *end == ':' ? end + 1 : DURO_DEFAULT_NAMESPACE);
+    if (!ns || (*end && *end != ':') || p >= ns->ks.partitions) return NULL;
+    return &ns->parts[p];
+}
+
+/* on_wake: a Function added a timer earlier than its partition's earliest. */
 static void on_wake(duro_aredis *r, redisReply *reply, void *arg)
 {
     sched *s = arg;
-    long long p;
-    if (s->stopping || reply->elements < 3 ||
-        !duro__reply_int(reply->element[2], &p) || p < 0 ||
-        p >= s->partitions) {
+    part *pt = s->stopping || reply->elements < 3
+                   ? NULL
+                   : wake_part(s, reply->element[2]);
+    if (!pt) {
         duro_debug("WAKE ignored");
         return;
     }
-    duro_debug("WAKE p=%lld", p);
-    timers_fetch(&s->parts[p]);
+    duro_debug("WAKE ns=%s p=%d", pt->ns->ks.ns, pt->p);
+    timers_fetch(pt);
 }
 
 /* ---- Shutdown ---- */
@@ -143,23 +158,9 @@ static void on_stop_async(uv_async_t *h)
 
 /* ---- Start ---- */
 
-static int init_parts(sched *s)
-{
-    s->parts = calloc((size_t)s->partitions, sizeof(*s->parts));
-    if (!s->parts) return DURO_ENOMEM;
-    for (int i = 0; i < s->partitions; i++) {
-        part *pt = &s->parts[i];
-        pt->s = s;
-        pt->p = i;
-        pt->next_due = NEXT_UNKNOWN;
-        duro_key_timers(pt->timers_key, sizeof(pt->timers_key), i);
-    }
-    return 0;
-}
-
 int sched_start_handles(sched *s)
 {
-    int rc = init_parts(s);
+    int rc = spaces_init(s);
     if (rc) return rc;
     s->next_scan_mono = duro_mono_ms() + s->scan_interval_ms;
     uv_timer_init(s->loop, &s->tick);

@@ -7,9 +7,11 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include <cjson/cJSON.h>
 #include "duro/aredis.h"
 #include "duro/config.h"
 #include "duro/http.h"
+#include "duro/keys.h"
 #include "duro/metrics.h"
 #include "duro/reply.h"
 #include "duro/scheduler.h"
@@ -20,6 +22,7 @@
 #define NEXT_NONE INT64_MAX
 
 struct duro_scheduler;
+struct nspace;
 
 /* held: a due timer whose fire failed with an error that is not
  * transient (a key of the wrong type): skipped by the rounds until
@@ -39,8 +42,13 @@ typedef struct {
  * time; a wake that arrives meanwhile sets `again`. */
 typedef struct part {
     struct duro_scheduler *s;
+    struct nspace *ns; /* its namespace */
     int p;
-    char timers_key[64];
+    char timers_key[DURO_SHORT_KEY_MAX];
+    char idx_closed_key[DURO_SHORT_KEY_MAX];
+    int sweeping;       /* a retention sweep batch is in flight */
+    int sweep_inflight; /* its commands not answered yet */
+    int sweep_full;     /* it filled the batch: go on at once */
     int busy;
     int again;
     int full;      /* the batch in flight filled the LIMIT */
@@ -57,10 +65,32 @@ typedef struct part {
     int64_t next_due;
 } part;
 
+/* nspace: one namespace the scheduler serves, with its partitions. Never
+ * freed before the scheduler (callbacks in flight hold its parts); a
+ * namespace gone from the registry is only marked not `live`. */
+typedef struct nspace {
+    struct duro_scheduler *s;
+    duro_keyspace ks;
+    int64_t retention_ms; /* the registry's, refreshed every scan */
+    int live;
+    part *parts; /* ks.partitions */
+    struct nspace *next;
+} nspace;
+
+/* FOR_EACH_PART(s, pt): every partition of every live namespace (pt
+ * names the loop variable, so it cannot be parenthesized). */
+/* NOLINTBEGIN(bugprone-macro-parentheses) */
+#define FOR_EACH_PART(s, pt)                                                   \
+    for (nspace *ns_ = (s)->spaces; ns_; ns_ = ns_->next)                      \
+        for (part *pt = ns_->parts;                                            \
+             ns_->live && pt < ns_->parts + ns_->ks.partitions; pt++)
+/* NOLINTEND(bugprone-macro-parentheses) */
+
 /* sched_stats: counters since start, logged at exit. */
 typedef struct {
     unsigned long long fired, ignored, gone, malformed, fire_errors;
     unsigned long long wft_timedout, act_timedout, orphans, dead, unacked;
+    unsigned long long swept, archived, archive_errors;
     int64_t late_max_ms;
 } sched_stats;
 
@@ -86,7 +116,10 @@ typedef struct duro_scheduler {
     int64_t clock_offset_ms; /* Redis TIME minus duro_mono_ms() */
     int64_t next_scan_mono;  /* when the next scan is due (mono ms) */
     int scan_inflight;       /* reclaim commands not answered yet */
-    part *parts;
+    nspace *spaces;    /* default (or only_ns) first, then as discovered */
+    char *only_ns;     /* --namespace: serve this one only; NULL: all */
+    char *archive_dir; /* --archive-dir: archive runs before removal */
+    int refreshing;    /* a registry read is in flight */
     sched_stats st;
 
     /* own thread (duro_scheduler_start_thread) */
@@ -153,13 +186,16 @@ void sched_redis_error(sched *s);
 #define M_RECONNECTS "duro_scheduler_redis_reconnects_total"
 #define M_CONNECTED "duro_scheduler_redis_connected"
 #define M_PARTITIONS "duro_scheduler_partitions"
+#define M_SWEPT "duro_scheduler_retention_removed_total"
+#define M_ARCHIVED "duro_scheduler_archived_total"
 
 /* stats_describe declares the scheduler's families in s->m and sets the
  * build info gauge. */
 void stats_describe(sched *s);
 /* stats_fired counts one fired timer of `kind` that was `late_ms` late;
  * an execution timeout (kind x) also counts workflow `id` as timed out. */
-void stats_fired(sched *s, char kind, const char *id, int64_t late_ms);
+void stats_fired(sched *s, const duro_keyspace *ks, char kind, const char *id,
+                 int64_t late_ms);
 /* stats_count adds 1 to family `name` with one label key=value (NULL key:
  * no label). */
 void stats_count(sched *s, const char *name, const char *key,
@@ -174,6 +210,38 @@ void timers_fetch(part *pt);
 void timers_fetch_due(sched *s, int all);
 /* timers_free releases what a partition holds. */
 void timers_free(part *pt);
+
+/* ---- spaces.c: the namespaces served ---- */
+
+/* spaces_init creates the first namespace (default, or only_ns). */
+int spaces_init(sched *s);
+/* spaces_refresh reads the registry: new namespaces (unless only_ns),
+ * gone ones, and every namespace's retention. */
+void spaces_refresh(sched *s);
+/* spaces_find: the live namespace called name, or NULL. */
+nspace *spaces_find(sched *s, const char *name);
+void spaces_free(sched *s);
+
+/* ---- sweep.c: retention ---- */
+
+/* sweep_due starts a retention sweep batch in every partition without
+ * one in flight: closed runs past their namespace's retention are
+ * archived (archive_dir) and removed (duro_purge). */
+void sweep_due(sched *s);
+/* sweep_part starts one batch in pt (unless one is in flight). */
+void sweep_part(part *pt);
+
+/* ---- archive.c ---- */
+
+/* archive_meta: the archive line of run of workflow id without its
+ * history, from the workflow hash (HGETALL reply); NULL when out of
+ * memory. */
+cJSON *archive_meta(const nspace *ns, const char *id, const redisReply *hash);
+/* archive_run adds hist (the run's XRANGE) to meta and appends it as one
+ * line to <archive_dir>/<namespace>-<YYYY-MM-DD>.jsonl (the day it closed,
+ * UTC), flushed to disk. Returns 0, or -1 (logged) when not written. */
+int archive_run(sched *s, const nspace *ns, cJSON *meta,
+                const redisReply *hist);
 
 /* ---- reclaim.c ---- */
 

@@ -21,7 +21,9 @@ int duro_scheduler_new(duro_scheduler **out, const duro_scheduler_opts *o)
     static const duro_scheduler_opts none;
     if (!o) o = &none;
     *out = NULL;
-    if (o->partitions < 0 || o->partitions > DURO_MAX_PARTITIONS ||
+    if ((o->namespace_ && *o->namespace_ &&
+         duro_namespace_check(o->namespace_, NULL, 0)) ||
+        o->partitions < 0 || o->partitions > DURO_MAX_PARTITIONS ||
         o->batch < 0 || o->batch > 100000 ||
         (o->scan_interval_ms && o->scan_interval_ms < 10) ||
         o->redis_stall_timeout_ms < 0) {
@@ -49,7 +51,13 @@ int duro_scheduler_new(duro_scheduler **out, const duro_scheduler_opts *o)
         o->scan_interval_ms ? o->scan_interval_ms : DEFAULT_SCAN_MS;
     s->m = o->metrics ? o->metrics : duro_metrics_default();
     if (!s->m ||
-        (o->metrics_addr && !(s->metrics_addr = strdup(o->metrics_addr)))) {
+        (o->metrics_addr && !(s->metrics_addr = strdup(o->metrics_addr))) ||
+        (o->namespace_ && *o->namespace_ &&
+         !(s->only_ns = strdup(o->namespace_))) ||
+        (o->archive_dir && *o->archive_dir &&
+         !(s->archive_dir = strdup(o->archive_dir)))) {
+        free(s->metrics_addr);
+        free(s->only_ns);
         free(s);
         return DURO_ENOMEM;
     }
@@ -110,10 +118,12 @@ int duro_scheduler_start(duro_scheduler *s, uv_loop_t *loop)
         if (rc) return rc;
     }
     duro_info("START redis=%s:%d db=%d partitions=%d batch=%d scan=%lldms "
-              "metrics=%s",
+              "metrics=%s namespaces=%s archive=%s",
               s->url.host, s->url.port, s->url.db, s->partitions, s->batch,
               (long long)s->scan_interval_ms,
-              s->metrics_addr ? s->metrics_addr : "off");
+              s->metrics_addr ? s->metrics_addr : "off",
+              s->only_ns ? s->only_ns : "all",
+              s->archive_dir ? s->archive_dir : "off");
     int rc = sched_start_handles(s);
     if (rc && !s->started) {
         /* nothing is on the loop: leave s as it was, so that a second
@@ -187,15 +197,17 @@ void duro_scheduler_free(duro_scheduler *s)
         sched_stats *st = &s->st;
         duro_info("EXIT fired=%llu ignored=%llu gone=%llu malformed=%llu "
                   "fire_errors=%llu late_max=%lldms wft_timedout=%llu "
-                  "act_timedout=%llu orphans=%llu dead=%llu",
+                  "act_timedout=%llu orphans=%llu dead=%llu swept=%llu "
+                  "archived=%llu archive_errors=%llu",
                   st->fired, st->ignored, st->gone, st->malformed,
                   st->fire_errors, (long long)st->late_max_ms, st->wft_timedout,
-                  st->act_timedout, st->orphans, st->dead);
+                  st->act_timedout, st->orphans, st->dead, st->swept,
+                  st->archived, st->archive_errors);
     }
     pthread_mutex_destroy(&s->stop_mu);
-    for (int i = 0; s->parts && i < s->partitions; i++)
-        timers_free(&s->parts[i]);
-    free(s->parts);
+    spaces_free(s);
+    free(s->only_ns);
+    free(s->archive_dir);
     free(s->metrics_addr);
     free(s);
 }

@@ -57,6 +57,11 @@ static const char *const FAMILIES[][3] = {
      "Redis connections re-established, by connection (commands, wake)."},
     {M_CONNECTED, "gauge", "1 while the command connection is up."},
     {M_PARTITIONS, "gauge", "Partitions of the namespace (duro:meta)."},
+    {M_SWEPT, "counter",
+     "Closed runs removed by the retention sweep, by namespace."},
+    {M_ARCHIVED, "counter",
+     "Runs written to the archive (--archive-dir) before removal, by "
+     "namespace and result (ok, failed)."},
     {M_WF_CLOSED, "counter",
      "Workflow runs this process closed, by type and status (scheduler: "
      "timed_out; workers count the other statuses)."},
@@ -99,10 +104,10 @@ static void on_type(duro_aredis *r, redisReply *reply, void *arg)
 
 /* count_timed_out reads the run's type (HGET wf type), the label the
  * workers use, then counts it. */
-static void count_timed_out(sched *s, const char *id)
+static void count_timed_out(sched *s, const duro_keyspace *ks, const char *id)
 {
     duro_wf_keys k;
-    duro_wf_keys_init(&k, s->partitions, id, NULL);
+    duro_wf_keys_init(&k, ks, id, NULL);
     duro_argv a;
     duro_argv_init(&a);
     duro_argv_push(&a, "HGET");
@@ -112,14 +117,15 @@ static void count_timed_out(sched *s, const char *id)
     duro_argv_free(&a);
 }
 
-void stats_fired(sched *s, char kind, const char *id, int64_t late_ms)
+void stats_fired(sched *s, const duro_keyspace *ks, char kind, const char *id,
+                 int64_t late_ms)
 {
     char labels[64] = "";
     duro_metrics_label(labels, sizeof(labels), "kind", kind_word(kind));
     duro_metrics_add(s->m, M_TIMERS_FIRED, labels, 1);
     duro_metrics_observe(s->m, M_TIMER_LATENESS, NULL,
                          late_ms > 0 ? (double)late_ms / 1000.0 : 0.0);
-    if (kind == 'x') count_timed_out(s, id);
+    if (kind == 'x') count_timed_out(s, ks, id);
 }
 
 void stats_count(sched *s, const char *name, const char *key, const char *value)

@@ -239,7 +239,7 @@ static void count_result(sched *s, const fire *f, const redisReply *reply)
     if (strcmp(res, "fired") == 0) {
         s->st.fired++;
         if (late > s->st.late_max_ms) s->st.late_max_ms = late;
-        stats_fired(s, f->kind, f->id, late);
+        stats_fired(s, &f->pt->ns->ks, f->kind, f->id, late);
     } else if (strcmp(res, "gone") == 0) {
         s->st.gone++;
         stats_count(s, M_TIMERS_SKIPPED, "reason", "gone");
@@ -325,7 +325,7 @@ static const char *check_timer(const part *pt, const duro_timer_ref *t)
     if (rl > RUN_MAX || duro_name_check("run", t->run, err, sizeof(err)))
         return "bad run id";
     if (duro_id_check(t->id, err, sizeof(err))) return "bad workflow id";
-    if (duro_partition_of(t->id, pt->s->partitions) != pt->p)
+    if (duro_partition_of(t->id, pt->ns->ks.partitions) != pt->p)
         return "workflow id belongs to another partition";
     if (duro_name_check("queue", t->wfqueue, err, sizeof(err)))
         return "bad workflow queue";
@@ -342,7 +342,7 @@ static int send_fire(part *pt, fire *f, const duro_timer_ref *t,
 {
     sched *s = pt->s;
     duro_wf_keys k;
-    duro_wf_keys_init(&k, s->partitions, t->id, t->run);
+    duro_wf_keys_init(&k, &pt->ns->ks, t->id, t->run);
     duro_wf_keys_queues(&k, t->wfqueue,
                         t->kind == 'r' || t->kind == 's' ? t->actqueue : NULL);
     duro_argv a;
@@ -501,8 +501,8 @@ void timers_fetch(part *pt)
 void timers_fetch_due(sched *s, int all)
 {
     int64_t now = sched_now_ms(s);
-    for (int i = 0; i < s->partitions; i++) {
-        part *pt = &s->parts[i];
+    FOR_EACH_PART(s, pt)
+    {
         if (all || pt->next_due == NEXT_UNKNOWN || pt->next_due <= now)
             timers_fetch(pt);
     }

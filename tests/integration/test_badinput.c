@@ -93,7 +93,7 @@ Test(badinput, garbage_activity_task_is_dead_lettered)
     run_one(c, "before-garbage"); /* the worker has its groups now */
     redisContext *r = duro_test_redis(&h);
     char act[DURO_KEY_MAX];
-    duro_key_act(act, sizeof(act), 0, "test");
+    duro_key_act(act, sizeof(act), DURO_KEYSPACE_DEFAULT(0), 0, "test");
     redisReply *rep = redisCommand(r, "XADD %s * id oops name echo", act);
     cr_assert(rep && rep->type == REDIS_REPLY_STRING, "XADD");
     char *entry = strdup(rep->str);
@@ -137,7 +137,7 @@ Test(badinput, garbage_workflow_task_is_dead_lettered)
     run_one(c, "before-garbage");
     redisContext *r = duro_test_redis(&h);
     char wft[DURO_KEY_MAX];
-    duro_key_wft(wft, sizeof(wft), 0, "test");
+    duro_key_wft(wft, sizeof(wft), DURO_KEYSPACE_DEFAULT(0), 0, "test");
     freeReplyObject(redisCommand(r, "XADD %s * nonsense 1", wft));
     /* well-formed, but for a workflow that does not exist */
     freeReplyObject(redisCommand(
@@ -172,7 +172,7 @@ Test(badinput, scheduler_dead_letters_are_capped)
         freeReplyObject(rep);
     }
     char wft[DURO_KEY_MAX];
-    duro_key_wft(wft, sizeof(wft), 0, "test");
+    duro_key_wft(wft, sizeof(wft), DURO_KEYSPACE_DEFAULT(0), 0, "test");
     freeReplyObject(redisCommand(r, "SADD %s test", DURO_QUEUES_KEY));
     freeReplyObject(
         redisCommand(r, "XGROUP CREATE %s %s 0 MKSTREAM", wft, DURO_GROUP));

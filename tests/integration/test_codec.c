@@ -236,7 +236,8 @@ Test(codec, redis_holds_only_ciphertext)
 
     /* heartbeat details, while the beat activity runs */
     duro_wf_keys k;
-    duro_wf_keys_init(&k, duro_client_partitions(c), "enc-1", NULL);
+    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(duro_client_partitions(c)),
+                      "enc-1", NULL);
     char details[4096] = "";
     bool seen = duro_test_wait_until(
         ({
@@ -350,7 +351,8 @@ Test(codec, cli_decodes_with_the_key_and_says_why_not_without)
     duro_test_output_free(&o);
     redisContext *r = duro_test_redis(&h);
     duro_wf_keys k;
-    duro_wf_keys_init(&k, duro_client_partitions(c), "enc-cli", NULL);
+    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(duro_client_partitions(c)),
+                      "enc-cli", NULL);
     redisReply *x = redisCommand(r, "HGET %s input", k.wf);
     cr_assert(x && x->type == REDIS_REPLY_STRING);
     cr_assert(strstr(x->str, DURO_CODEC_AES_PREFIX) &&

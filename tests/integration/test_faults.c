@@ -32,9 +32,9 @@ static long long pending_on(const char *kind, const char *queue, const char *id)
     char key[DURO_KEY_MAX];
     int p = duro_partition_of(id, DURO_DEFAULT_PARTITIONS);
     if (strcmp(kind, "wft") == 0)
-        duro_key_wft(key, sizeof(key), p, queue);
+        duro_key_wft(key, sizeof(key), DURO_KEYSPACE_DEFAULT(0), p, queue);
     else
-        duro_key_act(key, sizeof(key), p, queue);
+        duro_key_act(key, sizeof(key), DURO_KEYSPACE_DEFAULT(0), p, queue);
     redisReply *rep = redisCommand(r, "XPENDING %s duro", key);
     long long n = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements > 0
                       ? rep->element[0]->integer

@@ -61,12 +61,12 @@ static void fake_init(fake *f, duro_client *c, const char *id)
     int parts = duro_client_partitions(c);
     duro_test_start(c, id, "activities", "test", "{\"n\":1}", 0);
     redisReply *rep = NULL;
-    duro_wf_keys_init(&f->k, parts, id, NULL);
+    duro_wf_keys_init(&f->k, DURO_KEYSPACE_DEFAULT(parts), id, NULL);
     rep = cmd(f->r, "HGET", f->k.wf, "run", NULL);
     cr_assert_eq(rep->type, REDIS_REPLY_STRING);
     snprintf(f->run, sizeof(f->run), "%s", rep->str);
     freeReplyObject(rep);
-    duro_wf_keys_init(&f->k, parts, id, f->run);
+    duro_wf_keys_init(&f->k, DURO_KEYSPACE_DEFAULT(parts), id, f->run);
     duro_wf_keys_queues(&f->k, "test", "test");
     freeReplyObject(cmd(f->r, "XGROUP", "CREATE", f->k.wft, DURO_GROUP, "0",
                         "MKSTREAM", NULL));

@@ -218,15 +218,15 @@ static void state_init2(run_state *s, const char *id, bool task)
     snprintf(s->id, sizeof(s->id), "%s", id);
     int parts = duro_client_partitions(s->c);
     duro_test_start(s->c, id, "t", id, NULL, 0);
-    duro_wf_keys_init(&s->k, parts, id, NULL);
+    duro_wf_keys_init(&s->k, DURO_KEYSPACE_DEFAULT(parts), id, NULL);
     redisReply *rep = cmd(s->r, "HGET", s->k.wf, "run", NULL);
     cr_assert_eq(rep->type, REDIS_REPLY_STRING);
     snprintf(s->run, sizeof(s->run), "%s", rep->str);
     freeReplyObject(rep);
-    duro_wf_keys_init(&s->k, parts, id, s->run);
+    duro_wf_keys_init(&s->k, DURO_KEYSPACE_DEFAULT(parts), id, s->run);
     duro_wf_keys_queues(&s->k, id, id);
     duro_uuid_v4(s->new_run);
-    duro_wf_keys_init(&s->nk, parts, id, s->new_run);
+    duro_wf_keys_init(&s->nk, DURO_KEYSPACE_DEFAULT(parts), id, s->new_run);
     duro_wf_keys_queues(&s->nk, id, id);
     run_ok(s->r, "XGROUP", "CREATE", s->k.wft, DURO_GROUP, "0", "MKSTREAM",
            NULL);
@@ -681,8 +681,8 @@ Test(functions_atomic, a_refused_timer_fires_once_the_history_is_repaired)
     cJSON *d = NULL;
     cr_assert_eq(duro_client_describe(c, "fix", &d), 0);
     duro_wf_keys k;
-    duro_wf_keys_init(&k, duro_client_partitions(c), "fix",
-                      duro_test_str(d, "runId"));
+    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(duro_client_partitions(c)),
+                      "fix", duro_test_str(d, "runId"));
     char member[DURO_KEY_MAX];
     duro_timer_member(member, sizeof(member), 't', duro_test_str(d, "runId"), 1,
                       0, "test", NULL, "fix");

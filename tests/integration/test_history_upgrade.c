@@ -60,7 +60,7 @@ static void run_keys(duro_client *c, const char *id, duro_wf_keys *k)
 {
     cJSON *d = NULL;
     cr_assert_eq(duro_client_describe(c, id, &d), 0);
-    duro_wf_keys_init(k, duro_client_partitions(c), id,
+    duro_wf_keys_init(k, DURO_KEYSPACE_DEFAULT(duro_client_partitions(c)), id,
                       duro_test_str(d, "runId"));
     cJSON_Delete(d);
 }

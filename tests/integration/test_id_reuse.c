@@ -110,7 +110,8 @@ static void closed(duro_client *c, const char *id, const char *status,
 static redisReply *old_history(duro_client *c, const char *id, const char *run)
 {
     duro_wf_keys k;
-    duro_wf_keys_init(&k, duro_client_partitions(c), id, run);
+    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(duro_client_partitions(c)), id,
+                      run);
     redisContext *r = duro_test_redis(&h);
     redisReply *rep = redisCommand(r, "LRANGE %s 0 -1", k.hist);
     cr_assert(rep && rep->type == REDIS_REPLY_ARRAY);

@@ -137,9 +137,11 @@ static void wf_init(wf *w, const char *id, const char *run)
 {
     snprintf(w->id, sizeof(w->id), "%s", id);
     snprintf(w->run, sizeof(w->run), "%s", run);
-    duro_wf_keys_init(&w->k, PARTS, id, run);
-    duro_key_wft(w->wft, sizeof(w->wft), w->k.partition, "q");
-    duro_key_act(w->act, sizeof(w->act), w->k.partition, "q");
+    duro_wf_keys_init(&w->k, DURO_KEYSPACE_DEFAULT(PARTS), id, run);
+    duro_key_wft(w->wft, sizeof(w->wft), DURO_KEYSPACE_DEFAULT(0),
+                 w->k.partition, "q");
+    duro_key_act(w->act, sizeof(w->act), DURO_KEYSPACE_DEFAULT(0),
+                 w->k.partition, "q");
 }
 
 /* ---- One helper per Function: the call contract ----

@@ -170,7 +170,7 @@ static long long pending_acts(redisContext *r)
     long long n = 0;
     for (int p = 0; p < DURO_DEFAULT_PARTITIONS; p++) {
         char key[DURO_KEY_MAX];
-        duro_key_act(key, sizeof(key), p, "test");
+        duro_key_act(key, sizeof(key), DURO_KEYSPACE_DEFAULT(0), p, "test");
         redisReply *rep = redisCommand(r, "XPENDING %s duro", key);
         if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
             rep->element[0]->type == REDIS_REPLY_INTEGER)
@@ -255,13 +255,15 @@ Test(redis_faults, timer_due_while_history_is_unwritable_fires_once_healthy)
     redisContext *r = duro_test_redis(&h);
     duro_test_start(c, "broken-timer", "sleep", "test", "{\"ms\":1500}", 0);
     duro_wf_keys k;
-    duro_wf_keys_init(&k, DURO_DEFAULT_PARTITIONS, "broken-timer", NULL);
+    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(DURO_DEFAULT_PARTITIONS),
+                      "broken-timer", NULL);
     cr_assert(duro_test_wait_until(
                   events_of(c, "broken-timer", "TimerStarted") == 1, 5000),
               "the timer was never started");
     char *run = hget(r, k.wf, "run");
     cr_assert(run);
-    duro_wf_keys_init(&k, DURO_DEFAULT_PARTITIONS, "broken-timer", run);
+    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(DURO_DEFAULT_PARTITIONS),
+                      "broken-timer", run);
     free(run);
     char saved[DURO_KEY_MAX + 8];
     snprintf(saved, sizeof(saved), "%s.saved", k.hist);
@@ -360,7 +362,7 @@ Test(redis_faults, a_stream_of_the_wrong_type_stalls_only_its_partition)
     redisContext *r = duro_test_redis(&h);
     const int bad = 3;
     char key[DURO_KEY_MAX];
-    duro_key_wft(key, sizeof(key), bad, "test");
+    duro_key_wft(key, sizeof(key), DURO_KEYSPACE_DEFAULT(0), bad, "test");
     cmd_ok(r, "DEL %s", key);
     cmd_ok(r, "SET %s not-a-stream", key);
 

@@ -204,7 +204,8 @@ Test(reset, an_open_run_reset_to_an_event_reapplies_later_signals)
     cJSON_Delete(oh);
     /* the timer pending at the point is the new run's now */
     duro_wf_keys k;
-    duro_wf_keys_init(&k, duro_client_partitions(c), "rs-open", run);
+    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(duro_client_partitions(c)),
+                      "rs-open", run);
     cr_assert(timer_of_run(r, &k, run), "the pending timer was not re-created");
     /* the second signal came back; the third completes the run */
     add(c, "rs-open", 4);
@@ -299,9 +300,10 @@ Test(reset, an_event_that_is_not_a_task_completion_is_refused)
     /* the Function itself: event 3 named directly, nothing changes */
     redisContext *r = duro_test_redis(&h);
     duro_wf_keys k, ks;
-    duro_wf_keys_init(&ks, duro_client_partitions(c), "rs-bad", cur);
-    duro_wf_keys_init(&k, duro_client_partitions(c), "rs-bad",
-                      "00000000-0000-4000-8000-000000000001");
+    duro_wf_keys_init(&ks, DURO_KEYSPACE_DEFAULT(duro_client_partitions(c)),
+                      "rs-bad", cur);
+    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(duro_client_partitions(c)),
+                      "rs-bad", "00000000-0000-4000-8000-000000000001");
     duro_wf_keys_queues(&k, "test", NULL);
     duro_fcall_reset_args ra = {.id = "rs-bad",
                                 .run = "00000000-0000-4000-8000-000000000001",
@@ -344,7 +346,7 @@ Test(reset, the_old_runs_task_is_fenced_off)
     char old[DURO_UUID_LEN + 1], run[DURO_UUID_LEN + 1];
     current_run(c, "rs-fence", old);
     duro_wf_keys k;
-    duro_wf_keys_init(&k, parts, "rs-fence", old);
+    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(parts), "rs-fence", old);
     duro_wf_keys_queues(&k, "fence", "fence");
     freeReplyObject(
         redisCommand(r, "XGROUP CREATE %s %s 0 MKSTREAM", k.wft, DURO_GROUP));
@@ -393,7 +395,7 @@ Test(reset, the_old_runs_task_is_fenced_off)
     freeReplyObject(rep);
     /* and the same task aimed at the new run's history: still refused */
     duro_wf_keys kn = k;
-    duro_wf_keys_init(&kn, parts, "rs-fence", run);
+    duro_wf_keys_init(&kn, DURO_KEYSPACE_DEFAULT(parts), "rs-fence", run);
     duro_wf_keys_queues(&kn, "fence", "fence");
     duro_fcall_wft_complete(&a, &kn, &t, &cm);
     rep = redisCommandArgv(r, a.argc, a.argv, a.lens);

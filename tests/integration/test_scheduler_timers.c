@@ -86,12 +86,12 @@ static void a_run(duro_client *c, redisContext *r, const char *id,
 {
     int parts = duro_client_partitions(c);
     duro_test_start(c, id, "t", "q", NULL, 0);
-    duro_wf_keys_init(k, parts, id, NULL);
+    duro_wf_keys_init(k, DURO_KEYSPACE_DEFAULT(parts), id, NULL);
     redisReply *rep = cmd(r, "HGET %s run", k->wf);
     cr_assert_eq(rep->type, REDIS_REPLY_STRING);
     snprintf(run, rsize, "%s", rep->str);
     freeReplyObject(rep);
-    duro_wf_keys_init(k, parts, id, run);
+    duro_wf_keys_init(k, DURO_KEYSPACE_DEFAULT(parts), id, run);
 }
 
 /* ---- Tests ---- */

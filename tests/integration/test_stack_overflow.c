@@ -398,11 +398,11 @@ Test(stack_overflow, timeouts_in_a_row_back_off_and_a_commit_starts_over)
     t.r = duro_test_redis(&h);
     duro_test_start(c, "lost", "activities", "test", NULL, 0);
     int parts = duro_client_partitions(c);
-    duro_wf_keys_init(&t.k, parts, "lost", NULL);
+    duro_wf_keys_init(&t.k, DURO_KEYSPACE_DEFAULT(parts), "lost", NULL);
     char *run = field(&t, "run");
     snprintf(t.run, sizeof(t.run), "%s", run);
     free(run);
-    duro_wf_keys_init(&t.k, parts, "lost", t.run);
+    duro_wf_keys_init(&t.k, DURO_KEYSPACE_DEFAULT(parts), "lost", t.run);
     duro_wf_keys_queues(&t.k, "test", NULL);
     freeReplyObject(run_cmd(t.r, "XGROUP", "CREATE", t.k.wft, DURO_GROUP, "0",
                             "MKSTREAM", NULL));

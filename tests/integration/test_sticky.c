@@ -255,9 +255,9 @@ Test(sticky, stale_sticky_entries_after_a_restart_are_harmless)
     /* a task of an earlier token, as a crash can leave it behind, and one
      * that was delivered to the dead process and never acknowledged */
     char key[DURO_KEY_MAX], run[64];
-    duro_key_wft_sticky(key, sizeof(key),
-                        duro_partition_of(id, DURO_DEFAULT_PARTITIONS), QUEUE,
-                        "wa");
+    duro_key_wft_sticky(
+        key, sizeof(key), DURO_KEYSPACE_DEFAULT(DURO_DEFAULT_PARTITIONS),
+        duro_partition_of(id, DURO_DEFAULT_PARTITIONS), QUEUE, "wa");
     hash_field(id, "run", run, sizeof(run));
     redisContext *r = duro_test_redis(&h);
     redisReply *rep =
@@ -333,9 +333,9 @@ Test(sticky, a_taken_task_waits_for_the_task_timeout_before_it_moves)
     wait_sticky_sleeping(c, id, "wa");
     duro_test_kill(&h, a, SIGKILL);
     char key[DURO_KEY_MAX];
-    duro_key_wft_sticky(key, sizeof(key),
-                        duro_partition_of(id, DURO_DEFAULT_PARTITIONS), QUEUE,
-                        "wa");
+    duro_key_wft_sticky(
+        key, sizeof(key), DURO_KEYSPACE_DEFAULT(DURO_DEFAULT_PARTITIONS),
+        duro_partition_of(id, DURO_DEFAULT_PARTITIONS), QUEUE, "wa");
     redisContext *r = duro_test_redis(&h);
     /* the fired timer's task lands in the dead worker's stream; taken by
      * its name as if it had read it just before dying */

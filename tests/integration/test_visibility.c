@@ -328,7 +328,7 @@ static void start_many(duro_client *c)
             snprintf(id, sizeof(id), "p-%d", i);
             duro_uuid_v4(run);
             duro_wf_keys k;
-            duro_wf_keys_init(&k, parts, id, run);
+            duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(parts), id, run);
             duro_wf_keys_queues(&k, "nobody", NULL);
             duro_fcall_start_args s = {.id = id,
                                        .run = run,

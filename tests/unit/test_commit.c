@@ -7,6 +7,9 @@
 #include "commit.h"
 #include "duro/errno.h"
 
+static const duro_keyspace KS = {
+    .ns = "default", .prefix = "duro:", .partitions = 16};
+
 TestSuite(commit, .timeout = 5);
 
 /* The one engine function commit.c calls. */
@@ -79,7 +82,7 @@ Test(commit, each_kind_encodes_its_fields_in_order)
     cmd(&list, CMD_CANCEL_ACTIVITY, 1, "{\"x\":1}")->queue = strdup("pay");
     cmd(&list, CMD_COMPLETE, 0, "{}")->value = strdup("42");
     duro__commit c;
-    cr_assert_eq(duro__commit_encode(&c, 3, 9, list, 1700000000000), 0);
+    cr_assert_eq(duro__commit_encode(&c, &KS, 3, 9, list, 1700000000000), 0);
     cr_assert_eq(c.ncmd, 6);
     cr_assert_str_eq(args(&c),
                      "activity 1 {\"a\":1} 9 charge [5] {} 1000 0 60000 "
@@ -91,7 +94,9 @@ Test(commit, each_kind_encodes_its_fields_in_order)
     cr_assert_str_eq(c.wtc, "{\"now\":1700000000000}");
     cr_assert_eq(c.nextra, 1);
     char key[DURO_KEY_MAX];
-    cr_assert_str_eq(c.extra[0], duro_key_act(key, sizeof(key), 3, "pay"));
+    cr_assert_str_eq(
+        c.extra[0],
+        duro_key_act(key, sizeof(key), DURO_KEYSPACE_DEFAULT(0), 3, "pay"));
     duro__commit_free(&c);
 }
 
@@ -100,12 +105,12 @@ Test(commit, fail_and_cancel_name_their_kind)
     duro__cmd *list = NULL;
     cmd(&list, CMD_FAIL, 0, "{}")->value = strdup("{\"message\":\"x\"}");
     duro__commit c;
-    cr_assert_eq(duro__commit_encode(&c, 0, 9, list, 1), 0);
+    cr_assert_eq(duro__commit_encode(&c, &KS, 0, 9, list, 1), 0);
     cr_assert_str_eq(args(&c), "fail {} {\"message\":\"x\"}");
     duro__commit_free(&c);
     list = NULL;
     cmd(&list, CMD_CANCEL_WORKFLOW, 0, "{}")->value = strdup("null");
-    cr_assert_eq(duro__commit_encode(&c, 0, 9, list, 1), 0);
+    cr_assert_eq(duro__commit_encode(&c, &KS, 0, 9, list, 1), 0);
     cr_assert_str_eq(args(&c), "cancel {} null");
     duro__commit_free(&c);
 }
@@ -115,7 +120,7 @@ Test(commit, upsert_sends_its_event_data)
     duro__cmd *list = NULL;
     cmd(&list, CMD_UPSERT_SA, 0, "{\"searchAttributes\":{\"S\":\"x\"}}");
     duro__commit c;
-    cr_assert_eq(duro__commit_encode(&c, 0, 9, list, 1), 0);
+    cr_assert_eq(duro__commit_encode(&c, &KS, 0, 9, list, 1), 0);
     cr_assert_eq(c.ncmd, 1);
     cr_assert_str_eq(args(&c),
                      "upsert_sa {\"searchAttributes\":{\"S\":\"x\"}}");
@@ -129,15 +134,19 @@ Test(commit, each_queue_gets_one_key_index_in_first_use_order)
     activity(&list, 2, "a");
     activity(&list, 3, "b");
     duro__commit c;
-    cr_assert_eq(duro__commit_encode(&c, 0, 12, list, 1), 0);
+    cr_assert_eq(duro__commit_encode(&c, &KS, 0, 12, list, 1), 0);
     cr_assert_eq(c.nextra, 2);
     /* the stream index is the 4th argument of each 10-argument activity */
     cr_assert_str_eq(c.args.argv[3], "12");
     cr_assert_str_eq(c.args.argv[13], "13");
     cr_assert_str_eq(c.args.argv[23], "12");
     char key[DURO_KEY_MAX];
-    cr_assert_str_eq(c.extra[0], duro_key_act(key, sizeof(key), 0, "b"));
-    cr_assert_str_eq(c.extra[1], duro_key_act(key, sizeof(key), 0, "a"));
+    cr_assert_str_eq(
+        c.extra[0],
+        duro_key_act(key, sizeof(key), DURO_KEYSPACE_DEFAULT(0), 0, "b"));
+    cr_assert_str_eq(
+        c.extra[1],
+        duro_key_act(key, sizeof(key), DURO_KEYSPACE_DEFAULT(0), 0, "a"));
     duro__commit_free(&c);
 }
 
@@ -150,7 +159,7 @@ Test(commit, too_many_queues_is_einval_and_still_frees)
         activity(&list, i + 1, q);
     }
     duro__commit c;
-    cr_assert_eq(duro__commit_encode(&c, 0, 9, list, 1), DURO_EINVAL);
+    cr_assert_eq(duro__commit_encode(&c, &KS, 0, 9, list, 1), DURO_EINVAL);
     cr_assert_eq(c.nextra, DURO_MAX_ACT_QUEUES);
     duro__commit_free(&c); /* frees the commands: ASan checks */
 }
@@ -158,7 +167,7 @@ Test(commit, too_many_queues_is_einval_and_still_frees)
 Test(commit, no_commands_encode_to_nothing)
 {
     duro__commit c;
-    cr_assert_eq(duro__commit_encode(&c, 0, 9, NULL, 7), 0);
+    cr_assert_eq(duro__commit_encode(&c, &KS, 0, 9, NULL, 7), 0);
     cr_assert_eq(c.args.argc, 0);
     cr_assert_eq(c.ncmd, 0);
     cr_assert_str_eq(c.wtc, "{\"now\":7}");

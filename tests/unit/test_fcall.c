@@ -78,7 +78,7 @@ static const char *key_name(const char *key)
 static duro_wf_keys keys_full(void)
 {
     duro_wf_keys k;
-    duro_wf_keys_init(&k, 16, "order-7", "run-1");
+    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(16), "order-7", "run-1");
     duro_wf_keys_queues(&k, "wfq", "actq");
     return k;
 }
@@ -228,11 +228,43 @@ Test(fcall, signal_cancel_terminate)
     duro_argv_free(&a);
 }
 
+/* A namespace's retention goes last; cur_run is "" without one. */
+Test(fcall, start_with_retention)
+{
+    duro_wf_keys k = keys_full();
+    duro_argv a;
+    duro_fcall_start_args s = START;
+    s.retention_ms = 1000;
+    duro_fcall_start(&a, &k, &s, NULL, NULL);
+    CHECK_ARGS(&a, check_keys(&a, "duro_start", 0, NULL), "order-7", "run-1",
+               "order", "wfq", "null", "{}", "0", "10000", "AllowDuplicate", "",
+               "1000");
+    duro_argv_free(&a);
+    s.policy = NULL;
+    duro_fcall_signal_with_start(&a, &k, &s, "{}", k.hist, NULL);
+    int i = check_keys(&a, "duro_signal_with_start", 1,
+                       (const char *const[]){k.hist});
+    CHECK_ARGS(&a, i, "order-7", "run-1", "order", "wfq", "null", "{}", "0",
+               "10000", "{}", "", "AllowDuplicate", "1000");
+    duro_argv_free(&a);
+}
+
+Test(fcall, purge)
+{
+    duro_wf_keys k = keys_full();
+    duro_argv a;
+    duro_fcall_purge(&a, &k, "run-1", 1700000000000LL);
+    CHECK_ARGS(&a, check_keys(&a, "duro_purge", 0, NULL), "run-1",
+               "1700000000000");
+    duro_argv_free(&a);
+}
+
 /* A slot the Function does not use, left empty, holds the timers key. */
 Test(fcall, an_unused_slot_holds_the_timers_key)
 {
     duro_wf_keys k;
-    duro_wf_keys_init(&k, 16, "order-7", "run-1"); /* no wft, no act */
+    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(16), "order-7",
+                      "run-1"); /* no wft, no act */
     duro_argv a;
     duro_fcall_terminate(&a, &k, "{}");
     cr_assert_str_eq(arg(&a, 3 + 3), k.timers); /* wft */
@@ -242,7 +274,7 @@ Test(fcall, an_unused_slot_holds_the_timers_key)
     cr_assert_str_eq(arg(&a, 3 + 3), k.wft);
     cr_assert_str_eq(arg(&a, 3 + 8), k.timers); /* act, for a t timer */
     duro_argv_free(&a);
-    duro_wf_keys_init(&k, 16, "order-7", NULL);
+    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(16), "order-7", NULL);
     duro_fcall_act_heartbeat(
         &a, &k, &(duro_fcall_attempt){.run = "run-1", .seq = "2", .attempt = 3},
         NULL);

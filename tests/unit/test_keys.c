@@ -1,6 +1,7 @@
 /* test_keys.c: CRC16, partitions, key names and timer members. */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "duro/errno.h"
@@ -36,7 +37,7 @@ Test(keys, partition_is_stable_and_in_range)
 Test(keys, workflow_keys)
 {
     duro_wf_keys k;
-    duro_wf_keys_init(&k, 16, "123456789", "run-1");
+    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(16), "123456789", "run-1");
     int p = 0x31C3 % 16;
     char want[128];
     cr_assert_eq(k.partition, p);
@@ -55,7 +56,7 @@ Test(keys, workflow_keys)
     snprintf(want, sizeof(want), "duro:{p%d}:idx:closed", p);
     cr_assert_str_eq(k.idx_closed, want);
 
-    duro_wf_keys_init(&k, 16, "123456789", NULL);
+    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(16), "123456789", NULL);
     cr_assert_str_eq(k.hist, "");
 }
 
@@ -65,7 +66,8 @@ Test(keys, longest_id_fits)
     memset(id, 'x', DURO_ID_MAX);
     id[DURO_ID_MAX] = '\0';
     duro_wf_keys k;
-    duro_wf_keys_init(&k, 1024, id, "0123456789abcdef0123456789abcdef0123");
+    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(1024), id,
+                      "0123456789abcdef0123456789abcdef0123");
     cr_assert_eq(strlen(k.hist), strlen("duro:{p}:h::") + 3 + DURO_ID_MAX +
                                      DURO_UUID_LEN - (k.partition < 100) -
                                      (k.partition < 10));
@@ -74,17 +76,85 @@ Test(keys, longest_id_fits)
 Test(keys, partition_keys)
 {
     char b[128];
-    cr_assert_str_eq(duro_key_wft(b, sizeof(b), 3, "food"),
+    const duro_keyspace *DS = DURO_KEYSPACE_DEFAULT(16);
+    cr_assert_str_eq(duro_key_wft(b, sizeof(b), DS, 3, "food"),
                      "duro:{p3}:wft:food");
-    cr_assert_str_eq(duro_key_act(b, sizeof(b), 3, "food"),
+    cr_assert_str_eq(duro_key_act(b, sizeof(b), DS, 3, "food"),
                      "duro:{p3}:act:food");
-    cr_assert_str_eq(duro_key_qry(b, sizeof(b), 3, "food"),
+    cr_assert_str_eq(duro_key_qry(b, sizeof(b), DS, 3, "food"),
                      "duro:{p3}:qry:food");
-    cr_assert_str_eq(duro_key_wft_sticky(b, sizeof(b), 3, "food", "w-1:x"),
+    cr_assert_str_eq(duro_key_wft_sticky(b, sizeof(b), DS, 3, "food", "w-1:x"),
                      "duro:{p3}:wft:food#w-1:x");
-    cr_assert_str_eq(duro_key_timers(b, sizeof(b), 3), "duro:{p3}:timers");
-    cr_assert_str_eq(duro_key_closed_channel(b, sizeof(b), 3),
+    cr_assert_str_eq(duro_key_timers(b, sizeof(b), DS, 3), "duro:{p3}:timers");
+    cr_assert_str_eq(duro_key_closed_channel(b, sizeof(b), DS, 3),
                      "duro:closed:{p3}");
+}
+
+/* The default namespace keeps the key names from before namespaces (its
+ * data needs no migration); another one has its own prefix, the same
+ * partition hash tag, and its own closed channel and queue set. */
+Test(keys, namespace_keyspaces)
+{
+    duro_keyspace d, x;
+    char b[256];
+    cr_assert_eq(duro_keyspace_init(&d, NULL, 16), 0);
+    cr_assert_str_eq(d.ns, "default");
+    cr_assert_str_eq(d.prefix, "duro:");
+    cr_assert_eq(duro_keyspace_init(&x, "shop-eu.1", 16), 0);
+    cr_assert_str_eq(x.prefix, "duro:ns:shop-eu.1:");
+    duro_wf_keys k;
+    duro_wf_keys_init(&k, &x, "123456789", "run-1");
+    int p = 0x31C3 % 16;
+    char want[128];
+    snprintf(want, sizeof(want), "duro:ns:shop-eu.1:{p%d}:wf:123456789", p);
+    cr_assert_str_eq(k.wf, want);
+    snprintf(want, sizeof(want), "duro:ns:shop-eu.1:{p%d}:h:123456789:run-1",
+             p);
+    cr_assert_str_eq(k.hist, want);
+    duro_wf_keys_queues(&k, "food", "pay");
+    snprintf(want, sizeof(want), "duro:ns:shop-eu.1:{p%d}:wft:food", p);
+    cr_assert_str_eq(k.wft, want);
+    snprintf(want, sizeof(want), "duro:ns:shop-eu.1:{p%d}:act:pay", p);
+    cr_assert_str_eq(k.act, want);
+    cr_assert_str_eq(duro_key_idx_closed(b, sizeof(b), &x, 2),
+                     "duro:ns:shop-eu.1:{p2}:idx:closed");
+    cr_assert_str_eq(duro_key_closed_channel(b, sizeof(b), &x, 2),
+                     "duro:ns:shop-eu.1:closed:{p2}");
+    cr_assert_str_eq(duro_key_queues(b, sizeof(b), &x),
+                     "duro:ns:shop-eu.1:queues");
+    cr_assert_str_eq(duro_key_queues(b, sizeof(b), &d), "duro:queues");
+    cr_assert_str_eq(duro_key_namespace(b, sizeof(b), "x"), "duro:namespace:x");
+}
+
+Test(keys, namespace_names_checked)
+{
+    char err[128];
+    cr_assert_eq(duro_namespace_check("a", err, sizeof(err)), 0);
+    cr_assert_eq(duro_namespace_check("A.b_c-9", err, sizeof(err)), 0);
+    cr_assert_eq(duro_namespace_check("", err, sizeof(err)), DURO_EINVAL);
+    cr_assert_eq(duro_namespace_check("a:b", err, sizeof(err)), DURO_EINVAL);
+    cr_assert(strstr(err, "outside") != NULL, "%s", err);
+    cr_assert_eq(duro_namespace_check("a{b}", err, sizeof(err)), DURO_EINVAL);
+    cr_assert_eq(duro_namespace_check("a b", err, sizeof(err)), DURO_EINVAL);
+    char longname[80];
+    memset(longname, 'n', 65);
+    longname[65] = '\0';
+    cr_assert_eq(duro_namespace_check(longname, err, sizeof(err)), DURO_EINVAL);
+    longname[64] = '\0';
+    cr_assert_eq(duro_namespace_check(longname, err, sizeof(err)), 0);
+    duro_keyspace ks;
+    cr_assert_eq(duro_keyspace_init(&ks, "bad:name", 16), DURO_EINVAL);
+}
+
+Test(keys, namespace_default_from_env)
+{
+    unsetenv("DURO_NAMESPACE");
+    cr_assert_str_eq(duro_namespace_default(NULL), "default");
+    setenv("DURO_NAMESPACE", "env-ns", 1);
+    cr_assert_str_eq(duro_namespace_default(NULL), "env-ns");
+    cr_assert_str_eq(duro_namespace_default(""), "env-ns");
+    cr_assert_str_eq(duro_namespace_default("given"), "given");
+    unsetenv("DURO_NAMESPACE");
 }
 
 Test(keys, timer_member_round_trip)

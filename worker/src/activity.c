@@ -132,7 +132,7 @@ typedef duro_wf_keys act_keys;
 
 static void act_keys_init(act_keys *k, const duro_actx *c)
 {
-    duro_wf_keys_init(k, c->w->partitions, c->id, c->run);
+    duro_wf_keys_init(k, &c->w->ks, c->id, c->run);
     duro_wf_keys_queues(k, c->wfqueue, c->actqueue);
 }
 

@@ -264,7 +264,7 @@ static void on_heartbeat_reply(duro_aredis *r, redisReply *reply, void *arg)
 static void act_heartbeat_argv(const duro_actx *c, const char *details,
                                duro_wf_keys *k, duro_argv *a)
 {
-    duro_wf_keys_init(k, c->w->partitions, c->id, NULL);
+    duro_wf_keys_init(k, &c->w->ks, c->id, NULL);
     duro_fcall_attempt at = {
         .run = c->run, .seq = c->seq, .attempt = c->attempt, .entry = c->entry};
     duro_fcall_act_heartbeat(a, k, &at, details);

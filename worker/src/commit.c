@@ -12,7 +12,7 @@ static int stream_index(duro__commit *c, int partition, int key_base,
                         const char *queue)
 {
     char key[DURO_KEY_MAX];
-    duro_key_act(key, sizeof(key), partition, queue);
+    duro_key_act(key, sizeof(key), c->ks, partition, queue);
     for (int i = 0; i < c->nextra; i++)
         if (strcmp(c->extra[i], key) == 0) return key_base + i;
     if (c->nextra == DURO_MAX_ACT_QUEUES) return -1;
@@ -20,12 +20,13 @@ static int stream_index(duro__commit *c, int partition, int key_base,
     return key_base + c->nextra++;
 }
 
-int duro__commit_encode(duro__commit *c, int partition, int key_base,
-                        duro__cmd *cmds, int64_t now)
+int duro__commit_encode(duro__commit *c, const duro_keyspace *ks, int partition,
+                        int key_base, duro__cmd *cmds, int64_t now)
 {
     duro_argv *a = &c->args;
     duro_argv_init(a);
     c->cmds = cmds;
+    c->ks = ks;
     c->ncmd = c->nextra = 0;
     snprintf(c->wtc, sizeof(c->wtc), "{\"now\":%" PRId64 "}", now);
     for (const duro__cmd *m = cmds; m; m = m->next, c->ncmd++) {

@@ -17,16 +17,17 @@ typedef struct duro__commit {
     int ncmd;
     int nextra;
     char extra[DURO_MAX_ACT_QUEUES][DURO_KEY_MAX];
-    char wtc[96]; /* WorkflowTaskCompleted data */
+    char wtc[96];            /* WorkflowTaskCompleted data */
+    const duro_keyspace *ks; /* the run's namespace */
 } duro__commit;
 
 /* duro__commit_encode takes over cmds and encodes them for a run in
- * `partition` whose clock reads now; key_base is the KEYS index of the
- * first activity stream. Returns 0, or DURO_EINVAL when the commands name
- * more than DURO_MAX_ACT_QUEUES task queues. Either way free with
- * duro__commit_free (which frees cmds too). */
-int duro__commit_encode(duro__commit *c, int partition, int key_base,
-                        duro__cmd *cmds, int64_t now);
+ * `partition` of keyspace ks (kept: it must outlive c) whose clock reads now;
+ * key_base is the KEYS index of the first activity stream. Returns 0, or
+ * DURO_EINVAL when the commands name more than DURO_MAX_ACT_QUEUES task queues.
+ * Either way free with duro__commit_free (which frees cmds too). */
+int duro__commit_encode(duro__commit *c, const duro_keyspace *ks, int partition,
+                        int key_base, duro__cmd *cmds, int64_t now);
 void duro__commit_free(duro__commit *c);
 
 #endif

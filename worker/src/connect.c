@@ -43,6 +43,32 @@ bool duro__early_stop(void)
     return early_stop != 0;
 }
 
+/* namespace_known: 0 for `default` or a registered namespace, else
+ * DURO_ENOTFOUND (fatal, as Temporal's worker refuses an unknown
+ * namespace) or DURO_ECONN. */
+static int namespace_known(duro_worker *w, redisContext *c, char *err,
+                           size_t errsize)
+{
+    if (strcmp(w->ks.ns, DURO_DEFAULT_NAMESPACE) == 0) return 0;
+    char key[DURO_SHORT_KEY_MAX];
+    redisReply *r = redisCommand(
+        c, "EXISTS %s", duro_key_namespace(key, sizeof(key), w->ks.ns));
+    if (!r) return DURO_ECONN;
+    int rc = 0;
+    if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(err, errsize, "%s", r->str);
+        rc = duro_redis_error_code(r->str);
+    } else if (r->type != REDIS_REPLY_INTEGER || r->integer != 1) {
+        snprintf(err, errsize,
+                 "namespace %s not found (create it: duro operator namespace "
+                 "create -n %s)",
+                 w->ks.ns, w->ks.ns);
+        rc = DURO_ENOTFOUND;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
 int duro__worker_connect(duro_worker *w, char *errbuf, size_t errsize)
 {
     char err[256], last[256] = "";
@@ -55,6 +81,8 @@ int duro__worker_connect(duro_worker *w, char *errbuf, size_t errsize)
                                   w->partitions ? w->partitions
                                                 : DURO_PARTITIONS_ADOPT_OR_INIT,
                                   &w->partitions, err, sizeof(err));
+            w->ks.partitions = w->partitions;
+            if (rc == 0) rc = namespace_known(w, c, err, sizeof(err));
             if (rc == 0) {
                 rc = duro__stream_keys_make(w);
                 if (rc) snprintf(err, sizeof(err), "%s", duro_strerror(rc));

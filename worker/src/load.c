@@ -117,7 +117,7 @@ int duro__read_history(duro_worker *w, const char *id, const char *run,
                        int64_t from, duro_aredis_cb cb, void *arg)
 {
     duro_wf_keys k;
-    duro_wf_keys_init(&k, w->partitions, id, run);
+    duro_wf_keys_init(&k, &w->ks, id, run);
     duro_argv a;
     duro__history_argv(&a, k.hist, from);
     int rc = duro_aredis_command(w->cmd, cb, arg, &a);

@@ -43,6 +43,8 @@ static void usage(FILE *out, const char *prog, const duro_worker *w)
         "                              takes it "
         "[$DURO_STICKY_SCHEDULE_TO_START, "
         "5s]\n"
+        "  --namespace NAME            the namespace whose tasks it runs\n"
+        "                              [$DURO_NAMESPACE, default]\n"
         "  --partitions N              the namespace's partition count, "
         "1..1024\n"
         "                              [$DURO_PARTITIONS, duro:meta's, or 16 "
@@ -263,7 +265,8 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
         O_PARTITIONS,
         O_STALL,
         O_CODEC,
-        O_STICKY
+        O_STICKY,
+        O_NAMESPACE
     };
     static const struct option longopts[] = {
         {"redis", required_argument, NULL, O_REDIS},
@@ -282,6 +285,7 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
         {"redis-stall-timeout", required_argument, NULL, O_STALL},
         {"codec-key-file", required_argument, NULL, O_CODEC},
         {"sticky-schedule-to-start", required_argument, NULL, O_STICKY},
+        {"namespace", required_argument, NULL, O_NAMESPACE},
         {NULL, 0, NULL, 0},
     };
     int c, bad = 0;
@@ -347,6 +351,15 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
         case O_STICKY:
             bad |= parse_sticky("--sticky-schedule-to-start", optarg,
                                 &w->sticky_ms);
+            break;
+        case O_NAMESPACE:
+            if (duro_keyspace_init(&w->ks, optarg, w->partitions)) {
+                fprintf(stderr,
+                        "error: bad namespace \"%s\" (1..64 of "
+                        "[A-Za-z0-9._-])\n",
+                        optarg);
+                bad = 1;
+            }
             break;
         case 'h':
         case O_HELP:

@@ -299,15 +299,15 @@ static long long group_pending(const redisReply *r)
 
 /* measure pipelines XLEN + XINFO GROUPS for every stream of one kind.
  * Returns 0 or -1 (connection lost). */
-static int measure(redisContext *c, const char *queue, int kind, int parts,
-                   long long *backlog, long long *pending)
+static int measure(redisContext *c, const duro_keyspace *ks, const char *queue,
+                   int kind, int parts, long long *backlog, long long *pending)
 {
     char key[DURO_KEY_MAX];
     for (int p = 0; p < parts; p++) {
         if (kind == 0)
-            duro_key_wft(key, sizeof(key), p, queue);
+            duro_key_wft(key, sizeof(key), ks, p, queue);
         else
-            duro_key_act(key, sizeof(key), p, queue);
+            duro_key_act(key, sizeof(key), ks, p, queue);
         redisAppendCommand(c, "XLEN %s", key);
         redisAppendCommand(c, "XINFO GROUPS %s", key);
     }
@@ -363,7 +363,8 @@ static void *backlog_main(void *arg)
         int ok = parts > 0;
         for (int k = 0; ok && k < 2; k++) {
             long long backlog, pending;
-            if (measure(c, e->task_queue, k, parts, &backlog, &pending)) {
+            if (measure(c, &e->w->ks, e->task_queue, k, parts, &backlog,
+                        &pending)) {
                 ok = 0;
                 break;
             }

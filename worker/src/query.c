@@ -121,7 +121,7 @@ static void on_upgraded(duro_aredis *r, redisReply *reply, void *arg)
 static void upgrade(query_task *q)
 {
     duro_wf_keys k;
-    duro_wf_keys_init(&k, q->w->partitions, q->id, q->run);
+    duro_wf_keys_init(&k, &q->w->ks, q->id, q->run);
     duro_argv a;
     duro_fcall_history_upgrade(&a, &k);
     q->upgraded = true;

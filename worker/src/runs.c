@@ -103,7 +103,8 @@ duro_wf *duro__run_eager_begin(duro_worker *w, const char *id, const char *run,
     if (rc == 0) rc = duro__run_advance(wf, duro_now_ms());
     duro__cmd *cmds = duro__run_take_cmds(wf);
     if (rc == 0) {
-        rc = duro__commit_encode(cm, partition, key_base, cmds, wf->now);
+        rc =
+            duro__commit_encode(cm, &w->ks, partition, key_base, cmds, wf->now);
     } else {
         duro_argv_init(&cm->args);
         cm->cmds = cmds;

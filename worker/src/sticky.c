@@ -33,7 +33,7 @@ const char *duro__sticky_wft_key(const duro_worker *w, int p, bool sticky)
 static void release_argv(duro_worker *w, const duro_wf *wf, duro_wf_keys *k,
                          duro_argv *a)
 {
-    duro_wf_keys_init(k, w->partitions, wf->id, wf->run);
+    duro_wf_keys_init(k, &w->ks, wf->id, wf->run);
     snprintf(k->wft, sizeof(k->wft), "%s",
              duro__sticky_wft_key(w, k->partition, true));
     duro_fcall_sticky_release(a, k, wf->run, w->identity);

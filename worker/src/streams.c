@@ -65,15 +65,15 @@ int duro__stream_keys_make(duro_worker *w)
         return DURO_ENOMEM;
     for (int p = 0; p < w->partitions; p++) {
         char k[DURO_KEY_MAX];
-        if (!(w->wft_keys[p] =
-                  strdup(duro_key_wft(k, sizeof(k), p, w->task_queue))) ||
-            !(w->act_keys[p] =
-                  strdup(duro_key_act(k, sizeof(k), p, w->task_queue))) ||
-            !(w->qry_keys[p] =
-                  strdup(duro_key_qry(k, sizeof(k), p, w->task_queue))) ||
+        if (!(w->wft_keys[p] = strdup(
+                  duro_key_wft(k, sizeof(k), &w->ks, p, w->task_queue))) ||
+            !(w->act_keys[p] = strdup(
+                  duro_key_act(k, sizeof(k), &w->ks, p, w->task_queue))) ||
+            !(w->qry_keys[p] = strdup(
+                  duro_key_qry(k, sizeof(k), &w->ks, p, w->task_queue))) ||
             (w->sticky_keys &&
              !(w->sticky_keys[p] = strdup(duro_key_wft_sticky(
-                   k, sizeof(k), p, w->task_queue, w->identity)))))
+                   k, sizeof(k), &w->ks, p, w->task_queue, w->identity)))))
             return DURO_ENOMEM;
     }
     return 0;
@@ -281,7 +281,8 @@ void duro__streams_check(duro_worker *w, bool all)
     duro_argv a;
     duro_argv_init(&a);
     duro_argv_push(&a, "SADD");
-    duro_argv_push(&a, DURO_QUEUES_KEY);
+    char qkey[DURO_SHORT_KEY_MAX];
+    duro_argv_push(&a, duro_key_queues(qkey, sizeof(qkey), &w->ks));
     duro_argv_push(&a, w->task_queue);
     if (duro_aredis_command(w->cmd, on_registered, w, &a) == 0) w->probing++;
     duro_argv_free(&a);
@@ -308,8 +309,10 @@ int duro__groups_create(duro_worker *w, redisContext *c)
             freeReplyObject(r);
         }
     }
-    redisReply *r =
-        redisCommand(c, "SADD %s %s", DURO_QUEUES_KEY, w->task_queue);
+    char qkey[DURO_SHORT_KEY_MAX];
+    redisReply *r = redisCommand(c, "SADD %s %s",
+                                 duro_key_queues(qkey, sizeof(qkey), &w->ks),
+                                 w->task_queue);
     if (!r) return DURO_ECONN;
     freeReplyObject(r);
     return 0;

@@ -139,7 +139,7 @@ static bool retry_transient(wft_task *t, const redisReply *reply)
 static void wft_fail_argv(const wft_task *t, const char *msg, duro_wf_keys *k,
                           duro_argv *a)
 {
-    duro_wf_keys_init(k, t->w->partitions, t->id, t->run);
+    duro_wf_keys_init(k, &t->w->ks, t->id, t->run);
     snprintf(k->wft, sizeof(k->wft), "%s",
              duro__sticky_wft_key(t->w, t->partition, t->sticky));
     duro_fcall_task ft = {.run = t->run, .token = t->token, .entry = t->entry};
@@ -229,7 +229,7 @@ static void wft_complete_argv(const wft_task *t, const duro__commit *c,
                               duro_wf_keys *k, duro_argv *a)
 {
     duro_worker *w = t->w;
-    duro_wf_keys_init(k, w->partitions, t->id, t->run);
+    duro_wf_keys_init(k, &w->ks, t->id, t->run);
     /* the stream the task is in, where the Function acks it */
     snprintf(k->wft, sizeof(k->wft), "%s",
              duro__sticky_wft_key(w, t->partition, t->sticky));
@@ -255,8 +255,9 @@ static void commit(wft_task *t, duro__cmd *cmds)
         fail_task(t, DURO_ENOMEM, duro_strerror(DURO_ENOMEM));
         return;
     }
-    if (duro__commit_encode(c, t->partition, DURO_FCALL_WFT_COMPLETE_ACT_BASE,
-                            cmds, t->wf->now) != 0) {
+    if (duro__commit_encode(c, &t->w->ks, t->partition,
+                            DURO_FCALL_WFT_COMPLETE_ACT_BASE, cmds,
+                            t->wf->now) != 0) {
         duro__commit_free(c);
         free(c);
         fail_task(t, DURO_EINVAL,
@@ -341,7 +342,7 @@ static void on_history(duro_aredis *r, redisReply *reply, void *arg)
 static void fetch_history(wft_task *t)
 {
     duro_wf_keys k;
-    duro_wf_keys_init(&k, t->w->partitions, t->id, t->run);
+    duro_wf_keys_init(&k, &t->w->ks, t->id, t->run);
     duro_argv a;
     duro__history_argv(&a, k.hist, t->wf ? t->wf->applied + 1 : 1);
     send_kept(t, &a, "history", on_history);

@@ -30,6 +30,11 @@ int duro_worker_new(duro_worker **out, const duro_worker_opts *o)
         (o->workflow_stack_size < DURO__CORO_STACK_MIN ||
          o->workflow_stack_size > DURO__CORO_STACK_MAX))
         return DURO_EINVAL;
+    if (duro_namespace_check(duro_namespace_default(o->namespace_), NULL, 0)) {
+        duro_error("CONFIG bad namespace \"%s\"",
+                   duro_namespace_default(o->namespace_));
+        return DURO_EINVAL;
+    }
     duro_worker *w = calloc(1, sizeof(*w));
     if (!w) return DURO_ENOMEM;
     w->redis_url =
@@ -40,6 +45,8 @@ int duro_worker_new(duro_worker **out, const duro_worker_opts *o)
         o->max_workflow_tasks > 0 ? o->max_workflow_tasks : 256;
     w->cache_size = o->cache_size > 0 ? o->cache_size : 10000;
     w->partitions = o->partitions > 0 ? o->partitions : 0; /* 0: not given */
+    duro_keyspace_init(&w->ks, duro_namespace_default(o->namespace_),
+                       w->partitions);
     w->stall_timeout_ms = o->redis_stall_timeout_ms > 0
                               ? o->redis_stall_timeout_ms
                               : DURO_REDIS_STALL_TIMEOUT_MS;
@@ -461,10 +468,10 @@ static int run(duro_worker *w)
     duro_aredis_guard(w->cmd, &g);
     atomic_store(&w->running, true);
     duro_info(
-        "WORKER-START queue=%s identity=%s partitions=%d threads=%d cache=%d "
-        "sticky=%lldms",
-        w->task_queue, w->identity, w->partitions, w->activity_threads,
-        w->cache_size, (long long)w->sticky_ms);
+        "WORKER-START ns=%s queue=%s identity=%s partitions=%d threads=%d "
+        "cache=%d sticky=%lldms",
+        w->ks.ns, w->task_queue, w->identity, w->partitions,
+        w->activity_threads, w->cache_size, (long long)w->sticky_ms);
     /* a stop asked for before the loop ran (duro_worker_stop saw it not
      * running, or a signal before libuv took over) */
     if (duro__early_stop() || atomic_load(&w->stop_requested))

@@ -37,6 +37,7 @@
 
 #include "duro/aredis.h"
 #include "duro/config.h"
+#include "duro/keys.h"
 #include "duro/redis.h"
 #include "duro/worker.h"
 #include "pool.h"
@@ -188,6 +189,9 @@ typedef struct duro_worker {
     /* options, with defaults applied */
     char *redis_url, *task_queue, *identity;
     int activity_threads, max_workflow_tasks, cache_size, partitions;
+    /* ks: the namespace's keyspace; ks.partitions follows `partitions`
+     * once it is known (duro__worker_connect) */
+    duro_keyspace ks;
     size_t max_payload;
     const duro_codec *codec;    /* borrowed, or own_codec */
     duro_codec *own_codec;      /* duro_worker_main's, from the key file */

@@ -74,6 +74,24 @@ typedef struct duro_client duro_client;
 DURO_EXPORT int duro_client_new(duro_client **out, const char *redis_url,
                                 char *err, size_t errsize);
 
+/* duro_client_opts: zero fields take the defaults shown. */
+typedef struct {
+    const char *redis_url;  /* $DURO_REDIS_URL, else redis://127.0.0.1:6379 */
+    const char *namespace_; /* $DURO_NAMESPACE, else "default": every call
+                               of the client addresses this namespace */
+} duro_client_opts;
+
+/* duro_client_new_opts is duro_client_new with options (NULL: defaults);
+ * also DURO_EINVAL for a bad namespace name and DURO_ENOTFOUND for a
+ * namespace other than `default` that is not registered (duro operator
+ * namespace create). */
+DURO_EXPORT int duro_client_new_opts(duro_client **out,
+                                     const duro_client_opts *opts, char *err,
+                                     size_t errsize);
+
+/* duro_client_namespace: the namespace c addresses. */
+DURO_EXPORT const char *duro_client_namespace(const duro_client *c);
+
 /* duro_client_free closes the connection. NULL is ignored. */
 DURO_EXPORT void duro_client_free(duro_client *c);
 
@@ -346,6 +364,56 @@ typedef struct {
  * changing), DURO_ECONN / DURO_EREDIS. */
 DURO_EXPORT int duro_client_reset(duro_client *c, const duro_reset_opts *o,
                                   char run_id[DURO_UUID_LEN + 1]);
+
+/* duro_client_delete removes a workflow run at once with everything it
+ * owns (its hash and index entries when it is the id's current run, its
+ * history), as retention would later; a RUNNING run is terminated first
+ * (reason "deleted"). run_id NULL: the current run. Returns 0,
+ * DURO_ENOTFOUND (no such workflow or run), DURO_ECONN / DURO_EREDIS. */
+DURO_EXPORT int duro_client_delete(duro_client *c, const char *workflow_id,
+                                   const char *run_id);
+
+/* ---- Namespaces (client_namespace.c) ---- */
+
+/* duro_namespace_info: one namespace as the registry has it. */
+typedef struct {
+    char name[65];
+    int64_t retention_ms;
+    char description[256];
+    int64_t created_ms;   /* 0: not registered (default, implicitly) */
+    long long open_count; /* running workflows (describe only) */
+} duro_namespace_info;
+
+/* duro_client_namespace_create registers namespace `name` with a
+ * retention (ms > 0; 0: 72h) and a description (NULL: ""). Returns 0,
+ * DURO_EINVAL (bad name or retention), DURO_EALREADY (exists),
+ * DURO_ECONN / DURO_EREDIS. */
+DURO_EXPORT int duro_client_namespace_create(duro_client *c, const char *name,
+                                             int64_t retention_ms,
+                                             const char *description);
+/* duro_client_namespace_update changes the retention (0: unchanged) and
+ * the description (NULL: unchanged). `default` may be updated without
+ * having been created. A new retention applies to runs started after it;
+ * the scheduler's sweep applies it to closed runs too when it is shorter.
+ * DURO_ENOTFOUND for an unknown namespace. */
+DURO_EXPORT int duro_client_namespace_update(duro_client *c, const char *name,
+                                             int64_t retention_ms,
+                                             const char *description);
+/* duro_client_namespace_describe fills *info. DURO_ENOTFOUND for an
+ * unknown namespace (`default` is always known). */
+DURO_EXPORT int duro_client_namespace_describe(duro_client *c, const char *name,
+                                               duro_namespace_info *info);
+/* duro_client_namespace_list: *out (free) holds *n namespaces, `default`
+ * first, then the registered ones by name. */
+DURO_EXPORT int duro_client_namespace_list(duro_client *c,
+                                           duro_namespace_info **out,
+                                           size_t *n);
+/* duro_client_namespace_delete removes a namespace and all its keys (a
+ * SCAN over its prefix). Refused while it has running
+ * workflows unless force (DURO_EINVAL, the count in the message);
+ * `default` cannot be deleted (DURO_EINVAL). */
+DURO_EXPORT int duro_client_namespace_delete(duro_client *c, const char *name,
+                                             bool force);
 
 /* ---- Signals, cancellation, queries ---- */
 

@@ -41,6 +41,7 @@
 #define DURO_FCALL_TIMER_FIRE_KEYS 9
 #define DURO_FCALL_RESET_KEYS 8 /* + hist_cur hist_src act_1..act_A */
 #define DURO_FCALL_HISTORY_UPGRADE_KEYS 2
+#define DURO_FCALL_PURGE_KEYS 8
 
 /* The KEYS index (1-based, as the commands' actkey_index counts) of the
  * first activity stream a commit's commands name. */
@@ -56,8 +57,9 @@ typedef struct {
     const char *started_data; /* WorkflowStarted data */
     long long exec_timeout_ms;
     long long wft_timeout_ms;
-    const char *policy; /* id reuse policy; NULL: the default */
-    const char *memo;   /* JSON object text for the visibility row; NULL */
+    const char *policy;     /* id reuse policy; NULL: the default */
+    long long retention_ms; /* the namespace's retention; 0: the default */
+    const char *memo;       /* JSON object text for the visibility row; NULL */
     const char *search_attrs; /* JSON object of search attributes; NULL */
 } duro_fcall_start_args;
 
@@ -199,5 +201,12 @@ DURO_EXPORT void duro_fcall_act_timeout(duro_argv *a, const duro_wf_keys *k,
  * k.act: the member's activity stream for r and s timers, else unused. */
 DURO_EXPORT void duro_fcall_timer_fire(duro_argv *a, const duro_wf_keys *k,
                                        const char *member, size_t len);
+
+/* duro_fcall_purge: FCALL duro_purge 8 ... run cutoff_ms: removes closed
+ * run `run` (k names its history) and what it owns; cutoff_ms 0: whenever
+ * it closed (duro workflow delete), else only when it closed at or before
+ * cutoff_ms (the retention sweep). */
+DURO_EXPORT void duro_fcall_purge(duro_argv *a, const duro_wf_keys *k,
+                                  const char *run, long long cutoff_ms);
 
 #endif

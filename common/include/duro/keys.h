@@ -7,13 +7,52 @@
 #include "duro/export.h"
 #include "duro/ids.h"
 
-#define DURO_KEY_MAX (DURO_ID_MAX + DURO_UUID_LEN + 64)
+#define DURO_NS_MAX 64 /* bytes in a namespace name */
+#define DURO_PREFIX_MAX (DURO_NS_MAX + 16)
+#define DURO_KEY_MAX (DURO_ID_MAX + DURO_UUID_LEN + DURO_PREFIX_MAX + 64)
+#define DURO_SHORT_KEY_MAX (DURO_PREFIX_MAX + 48)
+#define DURO_DEFAULT_NAMESPACE "default"
+#define DURO_DEFAULT_RETENTION_MS (72LL * 3600 * 1000)
+/* The namespace registry: a set of names and one hash per namespace
+ * (retention_ms, description, created_ms); `default` exists without one. */
+#define DURO_NAMESPACES_KEY "duro:namespaces"
+#define DURO_NAMESPACE_KEY_PREFIX "duro:namespace:"
 #define DURO_GROUP "duro"
 #define DURO_DEFAULT_PARTITIONS 16
 #define DURO_META_KEY "duro:meta"
 #define DURO_QUEUES_KEY "duro:queues"
 #define DURO_DEAD_KEY "duro:dead"
 #define DURO_WAKE_CHANNEL "duro:wake"
+
+/* duro_keyspace: where one namespace's keys live. Every key builder takes
+ * one in place of a bare partition count. The namespace `default` keeps the
+ * key names Duro had before namespaces ("duro:{pN}:..."), so that data
+ * written then is default's without migration; namespace X's keys are
+ * "duro:ns:X:{pN}:..." (docs/internals.md, "Namespaces"). */
+typedef struct {
+    char ns[DURO_NS_MAX + 1];
+    char prefix[DURO_PREFIX_MAX]; /* "duro:" or "duro:ns:<name>:" */
+    int partitions;
+} duro_keyspace;
+
+/* DURO_KEYSPACE_DEFAULT(n): the default namespace's keyspace with n
+ * partitions, as a pointer to a compound literal (valid in the enclosing
+ * block): for code that knows only a partition count. */
+#define DURO_KEYSPACE_DEFAULT(n)                                               \
+    (&(duro_keyspace){.ns = "default", .prefix = "duro:", .partitions = (n)})
+
+/* duro_namespace_check: 0 if `name` is a valid namespace name (1..64 bytes
+ * of [A-Za-z0-9._-]), else DURO_EINVAL with a reason in err. */
+DURO_EXPORT int duro_namespace_check(const char *name, char *err,
+                                     size_t errsize);
+/* duro_keyspace_init fills ks for namespace `ns` (NULL or "": default) with
+ * `partitions` (0 while not known yet). Returns 0, or DURO_EINVAL for a bad
+ * name (ks is then default's). */
+DURO_EXPORT int duro_keyspace_init(duro_keyspace *ks, const char *ns,
+                                   int partitions);
+/* duro_namespace_default: `explicit` when given (not NULL nor ""), else
+ * $DURO_NAMESPACE when set, else "default". */
+DURO_EXPORT const char *duro_namespace_default(const char *explicit_ns);
 
 /* duro_crc16: CRC16/XMODEM as Redis Cluster computes it. */
 DURO_EXPORT uint16_t duro_crc16(const char *buf, size_t len);
@@ -30,14 +69,15 @@ typedef struct {
     char hist[DURO_KEY_MAX];
     char buf[DURO_KEY_MAX];
     char pa[DURO_KEY_MAX];
-    char timers[64];
-    char idx_open[64];
-    char idx_closed[64];
+    char timers[DURO_SHORT_KEY_MAX];
+    char idx_open[DURO_SHORT_KEY_MAX];
+    char idx_closed[DURO_SHORT_KEY_MAX];
     char wft[DURO_KEY_MAX];
     char act[DURO_KEY_MAX];
+    char prefix[DURO_PREFIX_MAX]; /* the keyspace's, for wft and act */
 } duro_wf_keys;
 
-DURO_EXPORT void duro_wf_keys_init(duro_wf_keys *k, int partitions,
+DURO_EXPORT void duro_wf_keys_init(duro_wf_keys *k, const duro_keyspace *ks,
                                    const char *id, const char *run);
 
 /* duro_wf_keys_queues sets k->wft to the stream of workflow task queue
@@ -46,36 +86,52 @@ DURO_EXPORT void duro_wf_keys_init(duro_wf_keys *k, int partitions,
 DURO_EXPORT void duro_wf_keys_queues(duro_wf_keys *k, const char *wfqueue,
                                      const char *actqueue);
 
-/* Per-partition keys; each writes into buf and returns buf. */
-DURO_EXPORT char *duro_key_wft(char *buf, size_t size, int partition,
-                               const char *queue);
-DURO_EXPORT char *duro_key_act(char *buf, size_t size, int partition,
-                               const char *queue);
-DURO_EXPORT char *duro_key_qry(char *buf, size_t size, int partition,
-                               const char *queue);
+/* Per-partition keys of a keyspace; each writes into buf and returns buf. */
+DURO_EXPORT char *duro_key_wft(char *buf, size_t size, const duro_keyspace *ks,
+                               int partition, const char *queue);
+DURO_EXPORT char *duro_key_act(char *buf, size_t size, const duro_keyspace *ks,
+                               int partition, const char *queue);
+DURO_EXPORT char *duro_key_qry(char *buf, size_t size, const duro_keyspace *ks,
+                               int partition, const char *queue);
+DURO_EXPORT char *duro_key_timers(char *buf, size_t size,
+                                  const duro_keyspace *ks, int partition);
+/* duro_key_idx_open: the partition's index of open (running) workflows. */
+DURO_EXPORT char *duro_key_idx_open(char *buf, size_t size,
+                                    const duro_keyspace *ks, int partition);
+/* duro_key_idx_closed: the partition's index of closed workflows. */
+DURO_EXPORT char *duro_key_idx_closed(char *buf, size_t size,
+                                      const duro_keyspace *ks, int partition);
+/* duro_key_qreply: the list a query's reply is pushed to. */
+DURO_EXPORT char *duro_key_qreply(char *buf, size_t size,
+                                  const duro_keyspace *ks, int partition,
+                                  const char *name);
 /* duro_key_wft_sticky: worker `worker`'s own workflow-task stream of queue
  * in partition, "<wft stream>#<worker>" (a queue name has no '#'); the
  * worker must be at most DURO_STICKY_WORKER_MAX bytes. */
 #define DURO_STICKY_WORKER_MAX 256
-DURO_EXPORT char *duro_key_wft_sticky(char *buf, size_t size, int partition,
+DURO_EXPORT char *duro_key_wft_sticky(char *buf, size_t size,
+                                      const duro_keyspace *ks, int partition,
                                       const char *queue, const char *worker);
-DURO_EXPORT char *duro_key_timers(char *buf, size_t size, int partition);
-/* duro_key_idx_open: the partition's index of open (running) workflows. */
-DURO_EXPORT char *duro_key_idx_open(char *buf, size_t size, int partition);
-/* duro_key_idx_closed: the partition's index of closed workflows. */
-DURO_EXPORT char *duro_key_idx_closed(char *buf, size_t size, int partition);
 /* duro_key_vis: run `run`'s visibility row (docs/internals.md,
  * "Visibility"). */
-DURO_EXPORT char *duro_key_vis(char *buf, size_t size, int partition,
-                               const char *run);
+DURO_EXPORT char *duro_key_vis(char *buf, size_t size, const duro_keyspace *ks,
+                               int partition, const char *run);
 /* duro_key_vx: a visibility index of the partition: "start", "close",
  * "status:<STATUS>", "type:<type>" or "kw:<Name>:<value>". */
-DURO_EXPORT char *duro_key_vx(char *buf, size_t size, int partition,
-                              const char *index);
+DURO_EXPORT char *duro_key_vx(char *buf, size_t size, const duro_keyspace *ks,
+                              int partition, const char *index);
 /* duro_key_sa: the partition's copy of the search-attribute registry. */
-DURO_EXPORT char *duro_key_sa(char *buf, size_t size, int partition);
+DURO_EXPORT char *duro_key_sa(char *buf, size_t size, const duro_keyspace *ks,
+                              int partition);
 DURO_EXPORT char *duro_key_closed_channel(char *buf, size_t size,
+                                          const duro_keyspace *ks,
                                           int partition);
+/* Keys of the keyspace outside any partition: the set of task queues its
+ * workers poll ("duro:queues" for default). */
+DURO_EXPORT char *duro_key_queues(char *buf, size_t size,
+                                  const duro_keyspace *ks);
+/* duro_key_namespace: the registry hash of namespace `name`. */
+DURO_EXPORT char *duro_key_namespace(char *buf, size_t size, const char *name);
 
 /* duro_timer_member: a timer's zset member
  * "<kind>|<run>|<a>|<b>|<wfqueue>|<actqueue>|<id>" (actqueue "-" or NULL

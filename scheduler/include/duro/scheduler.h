@@ -47,6 +47,11 @@ typedef struct {
                                  and /readyz there; NULL: no HTTP server */
     int64_t redis_stall_timeout_ms; /* 5s: Redis not answering a PING this
                                        long makes the scheduler not ready */
+    const char *namespace_;         /* serve only this namespace; NULL: every
+                                       namespace (default and the registry's, found
+                                       again every scan interval) */
+    const char *archive_dir;        /* write each run's history there before
+                                       retention removes it; NULL: no archival */
 } duro_scheduler_opts;
 
 /* duro_scheduler_new validates the options (copied) and parses the URL.

@@ -281,6 +281,8 @@ typedef struct {
      * worker). < 0: no sticky execution (every task goes to the shared
      * queue). See README, "Sticky execution". */
     int64_t sticky_schedule_to_start_ms;
+    const char *namespace_; /* $DURO_NAMESPACE, else "default":
+                               the namespace whose tasks it runs */
 } duro_worker_opts;
 
 /* DURO_STICKY_SCHEDULE_TO_START_MS: the default of
