@@ -14,7 +14,7 @@ FROM debian:bookworm AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config \
-      libhiredis-dev libuv1-dev libcjson-dev libmicrohttpd-dev \
+      libhiredis-dev libuv1-dev libssl-dev libcjson-dev libmicrohttpd-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -31,7 +31,7 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DDURO_TESTS=OFF \
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libhiredis0.14 libuv1 libcjson1 libmicrohttpd12 redis-tools \
+      libhiredis0.14 libuv1 libssl3 libcjson1 libmicrohttpd12 redis-tools \
       ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 duro \

@@ -30,6 +30,12 @@ DURO_EXPORT redisContext *duro_redis_connect(const duro_redis_url *url,
                                              int timeout_ms, char *err,
                                              size_t errsize);
 
+/* duro_redis_keepalive turns TCP keepalive on for c (hiredis's
+ * redisEnableKeepAlive, which fails on a rediss:// context: its socket is
+ * the TLS pump's private socketpair, and the pump's TCP connection has
+ * keepalive from the start). REDIS_OK or REDIS_ERR (c->errstr). */
+DURO_EXPORT int duro_redis_keepalive(redisContext *c);
+
 /* Partition counts: a process is "given" a count (a flag, DURO_PARTITIONS,
  * an option) or not. The rule that keeps a fleet's layout safe when Redis
  * comes back empty:
