@@ -51,6 +51,7 @@ struct duro__tconn {
     int freeing;          /* free asked (deferred while in a callback) */
     int disconnecting;    /* end once the replies have come */
     int read_wants_write; /* SSL_read needs the socket writable */
+    int got_reply;        /* bytes came from Redis */
     SSL *ssl;
     char *obuf;
     size_t olen, ooff, ocap;
@@ -184,7 +185,7 @@ static void io_fail(duro__tconn *t, int ret, int saved_errno)
 {
     char why[256];
     if (t->ssl) {
-        int code = duro__tls_fail(t->ssl, ret, why, sizeof(why));
+        int code = duro__tls_fail(t->ssl, ret, t->got_reply, why, sizeof(why));
         set_err(t, code, why);
     } else if (ret == 0) {
         set_err(t, DURO_ECONN, "Server closed the connection");
@@ -219,6 +220,7 @@ static int do_read(duro__tconn *t)
                 return 1;
             }
         }
+        t->got_reply = 1;
         if (redisReaderFeed(t->reader, buf, (size_t)n) != REDIS_OK) {
             set_err(t, DURO_EPROTO, t->reader->errstr);
             teardown(t, -1);
@@ -296,7 +298,7 @@ static void step_handshake(duro__tconn *t)
         watch(t, UV_WRITABLE);
     } else {
         char why[256];
-        int code = duro__tls_fail(t->ssl, ret, why, sizeof(why));
+        int code = duro__tls_fail(t->ssl, ret, 0, why, sizeof(why));
         connect_fail(t, code, why);
     }
 }

@@ -2,6 +2,7 @@
  * failures are named and classified (see tls.h). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -26,6 +27,31 @@ static const char *ssl_errstr(char *buf, size_t size)
     }
     ERR_clear_error();
     return buf;
+}
+
+/* ---- A server that asks for a client certificate we lack ---- */
+
+static int asked_idx = -1;
+static pthread_once_t asked_once = PTHREAD_ONCE_INIT;
+
+static void asked_init(void)
+{
+    asked_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+/* no_client_cert: OpenSSL asks when a server wants a client certificate
+ * and none is configured; we send none, and remember that it was asked. */
+static int no_client_cert(SSL *ssl, X509 **x509, EVP_PKEY **pkey)
+{
+    (void)x509;
+    (void)pkey;
+    if (asked_idx >= 0) SSL_set_ex_data(ssl, asked_idx, (void *)1);
+    return 0;
+}
+
+static int cert_was_asked(SSL *ssl)
+{
+    return asked_idx >= 0 && SSL_get_ex_data(ssl, asked_idx) != NULL;
 }
 
 static void warn_insecure_once(void)
@@ -80,7 +106,10 @@ SSL_CTX *duro__tls_ctx_new(const duro_redis_url *url, char *err, size_t errsize)
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
         if (load_ca(ctx, url->tls_ca, err, errsize)) goto fail;
     }
-    if (url->tls_cert[0]) {
+    if (!url->tls_cert[0]) {
+        pthread_once(&asked_once, asked_init);
+        SSL_CTX_set_client_cert_cb(ctx, no_client_cert);
+    } else {
         if (SSL_CTX_use_certificate_chain_file(ctx, url->tls_cert) != 1) {
             snprintf(err, errsize, "DURO_REDIS_TLS_CERT %.200s: %s",
                      url->tls_cert, ssl_errstr(why, sizeof(why)));
@@ -154,7 +183,7 @@ static int peer_refused(int reason)
     }
 }
 
-int duro__tls_fail(SSL *ssl, int ret, char *err, size_t errsize)
+int duro__tls_fail(SSL *ssl, int ret, int got_reply, char *err, size_t errsize)
 {
     int kind = SSL_get_error(ssl, ret);
     int saved = errno;
@@ -172,6 +201,12 @@ int duro__tls_fail(SSL *ssl, int ret, char *err, size_t errsize)
                  "TLS: the server refused our client certificate (%s; see "
                  "DURO_REDIS_TLS_CERT)",
                  ERR_reason_error_string(e));
+        rc = DURO_EAUTH;
+    } else if (!got_reply && cert_was_asked(ssl)) {
+        snprintf(err, errsize,
+                 "TLS: the server asked for a client certificate and closed "
+                 "the connection without one (set DURO_REDIS_TLS_CERT and "
+                 "DURO_REDIS_TLS_KEY)");
         rc = DURO_EAUTH;
     } else if (kind == SSL_ERROR_SSL) {
         snprintf(err, errsize, "TLS: %s%s",

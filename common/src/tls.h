@@ -29,8 +29,11 @@ SSL *duro__tls_ssl_new(SSL_CTX *ctx, const duro_redis_url *url, int fd,
  * refused on either side (the verify result string, e.g. "certificate
  * verify failed: unable to get local issuer certificate", or the server's
  * alert for a missing or refused client certificate): retrying cannot fix
- * it; DURO_ECONN otherwise (reset, closed, timeout). Clears the thread's
- * OpenSSL error queue. */
-int duro__tls_fail(SSL *ssl, int ret, char *err, size_t errsize);
+ * it; DURO_ECONN otherwise (reset, closed, timeout). got_reply: the
+ * connection has received application data; until it has, a connection
+ * the server drops after asking for a client certificate we do not have
+ * is DURO_EAUTH too (under TLS 1.3 the server's alert may be lost to the
+ * reset that follows it). Clears the thread's OpenSSL error queue. */
+int duro__tls_fail(SSL *ssl, int ret, int got_reply, char *err, size_t errsize);
 
 #endif

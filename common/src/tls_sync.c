@@ -50,6 +50,7 @@ struct duro__tls_pump {
     char err[256]; /* its message */
     SSL *ssl;
     int tcp, pair; /* the TLS socket and the pump's end of the pair */
+    int got_reply; /* bytes came from Redis (only the pump touches it) */
 };
 
 static void pump_release(duro__tls_pump *p)
@@ -144,7 +145,7 @@ static int handshake(SSL *ssl, int fd, int64_t deadline_ms, char *err,
         if (ret == 1) return 0;
         int k = SSL_get_error(ssl, ret);
         if (k != SSL_ERROR_WANT_READ && k != SSL_ERROR_WANT_WRITE)
-            return duro__tls_fail(ssl, ret, err, errsize);
+            return duro__tls_fail(ssl, ret, 0, err, errsize);
         int w = wait_fd(fd, k == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT,
                         deadline_ms);
         if (w != 1) {
@@ -160,7 +161,7 @@ static int handshake(SSL *ssl, int fd, int64_t deadline_ms, char *err,
 static void pump_fail(duro__tls_pump *p, int ret)
 {
     char why[256];
-    int code = duro__tls_fail(p->ssl, ret, why, sizeof(why));
+    int code = duro__tls_fail(p->ssl, ret, p->got_reply, why, sizeof(why));
     pthread_mutex_lock(&p->mu);
     if (!p->code) {
         p->code = code;
@@ -212,6 +213,7 @@ static void pump_run(duro__tls_pump *p)
             int n = tls_io(p, 0, down, sizeof(down), &tcp_want);
             if (n < 0) return;
             if (n > 0) down_len = (size_t)n, down_off = 0, moved = 1;
+            if (n > 0) p->got_reply = 1;
         }
         if (down_off < down_len) {
             ssize_t n = send(p->pair, down + down_off, down_len - down_off,
