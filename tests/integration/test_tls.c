@@ -218,3 +218,33 @@ Test(tls, insecure_skips_verification_and_says_so_once)
     refused("certificate verify failed");
     duro_test_finish(&h);
 }
+
+/* ---- duro dev --tls ---- */
+
+Test(tls, duro_dev_tls_runs_a_workflow_with_its_generated_ca)
+{
+    start(NULL, NULL); /* for its temp dir; the dev server is another */
+    char port[16], dir[PATH_MAX + 16], ca[PATH_MAX + 32], url[64];
+    int p = duro_test_free_port();
+    snprintf(port, sizeof(port), "%d", p);
+    snprintf(dir, sizeof(dir), "%s/dev", h.dir);
+    pid_t dev = duro_test_spawn(&h, "duro", "dev", "--tls", "--port", port,
+                                "--dir", dir, NULL);
+    cr_assert(duro_test_wait_until(
+                  duro_test_log_contains(&h, dev, "dev server ready"), 10000),
+              "duro dev --tls did not come up");
+    snprintf(url, sizeof(url), "rediss://127.0.0.1:%d", p);
+    cr_assert(duro_test_log_contains(&h, dev, url), "not announced: %s", url);
+    /* what it prints: the CA is enough (a client certificate is optional) */
+    snprintf(ca, sizeof(ca), "%s/tls/ca.crt", dir);
+    setenv("DURO_REDIS_URL", url, 1);
+    setenv("DURO_REDIS_TLS_CA", ca, 1);
+    unsetenv("DURO_REDIS_TLS_CERT");
+    unsetenv("DURO_REDIS_TLS_KEY");
+    duro_test_spawn(&h, "duro-test-worker", NULL);
+    /* the timer is fired by the scheduler inside duro dev */
+    char *out = run_workflow("dev-tls", "sleep", "{\"ms\":200}");
+    cr_assert(strstr(out, "\"after\""), "%s", out);
+    free(out);
+    duro_test_finish(&h);
+}
