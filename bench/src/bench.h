@@ -34,6 +34,7 @@ typedef struct {
     const char *json_path;
     const char *redis_server;
     bool keep;
+    bool tls; /* then throughput once more over TLS, and the ratio */
 } bench_opts;
 
 /* bench: one run of the driver. */
@@ -44,6 +45,8 @@ typedef struct {
     char tmpdir[PATH_MAX];
     int port;
     char url[64];
+    bool over_tls;   /* the redis-server now running is TLS-only */
+    const char *tag; /* "" or " TLS": appended to W=%d in lines, figures */
     pid_t redis_pid, sched_pid;
     pid_t worker_pids[BENCH_MAX_WORKERS];
     int nworkers;
@@ -177,6 +180,18 @@ int bench_wait_all(bench *b, bench_track *t, int64_t timeout_ms,
                    const char *what);
 
 int bench_throughput(bench *b, int w, cJSON *out);
+/* bench_throughput_tls (wl_tls.c): the plain run done, restarts Redis
+ * TLS-only (a generated CA, everything on rediss://), runs throughput
+ * again and adds the TLS / plain ratio to the summary. */
+int bench_throughput_tls(bench *b, cJSON *res);
+/* bench_tls_args: the certificates (generated in the temp dir), the
+ * environment that trusts them, and the redis-server arguments (at most
+ * 10, NULL-terminated) of a TLS listener on port, written at argv. 0 or
+ * -1. */
+int bench_tls_args(bench *b, const char *port, char **argv);
+/* bench_connect: a connection to the bench's redis-server (plain or TLS)
+ * with a timeout for connect and commands, or NULL. */
+redisContext *bench_connect(bench *b, int timeout_ms);
 int bench_latency(bench *b, cJSON *out);
 int bench_timers(bench *b, cJSON *out);
 int bench_fanout(bench *b, cJSON *out);

@@ -38,6 +38,9 @@ static void usage(FILE *f)
         "  --json FILE          figures as JSON (default bench-results.json)\n"
         "  --redis-server PATH  redis-server to run (default: from PATH)\n"
         "  --keep               keep the temp dir (logs, AOF)\n"
+        "  --tls                throughput (alone unless --only) over plain\n"
+        "                       TCP, then again on a TLS-only redis-server\n"
+        "                       (generated CA, rediss://), and the ratio\n"
         "  -h, --help           this text\n");
 }
 
@@ -62,6 +65,7 @@ static int parse_opts(bench *b, int argc, char **argv)
         {"json", required_argument, NULL, 'j'},
         {"redis-server", required_argument, NULL, 'r'},
         {"keep", no_argument, NULL, 'k'},
+        {"tls", no_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int c;
@@ -93,6 +97,9 @@ static int parse_opts(bench *b, int argc, char **argv)
         case 'k':
             b->o.keep = true;
             break;
+        case 't':
+            b->o.tls = true;
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -105,6 +112,7 @@ static int parse_opts(bench *b, int argc, char **argv)
         fprintf(stderr, "duro-bench: unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
+    if (b->o.tls && !b->o.only) b->o.only = "throughput";
     if (b->o.only) {
         /* every name in the list must be a workload */
         char *copy = strdup(b->o.only), *save = NULL;
@@ -257,6 +265,7 @@ static void cleanup(void)
 int main(int argc, char **argv)
 {
     bench *b = &B;
+    b->tag = "";
     if (parse_opts(b, argc, argv) < 0) return 2;
     ssize_t n = readlink("/proc/self/exe", b->bindir, sizeof(b->bindir) - 1);
     if (n <= 0) return 2;
@@ -290,6 +299,8 @@ int main(int argc, char **argv)
     cJSON *res = cJSON_AddObjectToObject(b->json, "workloads");
 
     if (run_workloads(b, res) < 0) rc = 1;
+    if (b->o.tls && !bench_stop_requested && bench_throughput_tls(b, res) < 0)
+        rc = 1;
     if (bench_stop_requested) fprintf(stderr, "duro-bench: interrupted\n");
     cleanup();
 
