@@ -25,7 +25,8 @@ extern "C" {
     XX(EPROTO, -13, "malformed data in redis")                                 \
     XX(EFAILED, -14, "workflow did not complete")                              \
     XX(EAGAIN, -15, "redis cannot serve this now (OOM, BUSY, LOADING, ...)")   \
-    XX(EAUTH, -16, "redis refused the credentials or the rights")
+    XX(EAUTH, -16,                                                             \
+       "redis refused the credentials or the rights, or a TLS certificate")
 
 typedef enum {
 #define XX(name, value, msg) DURO_##name = (value),
