@@ -248,7 +248,7 @@ static int do_write(duro__tconn *t)
                 return 1;
             }
         } else {
-            ssize_t w = write(t->fd, t->obuf + t->ooff, len);
+            ssize_t w = send(t->fd, t->obuf + t->ooff, len, MSG_NOSIGNAL);
             if (w < 0 && (errno == EAGAIN || errno == EINTR)) break;
             if (w <= 0) {
                 io_fail(t, -1, errno);

@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <openssl/err.h>
@@ -129,6 +130,55 @@ fail:
     return NULL;
 }
 
+/* ---- A socket BIO that never raises SIGPIPE ---- */
+
+/* OpenSSL's socket BIO writes with write(): a write to a connection Redis
+ * has reset would kill a program that did not ignore SIGPIPE (a worker's
+ * main is the user's). Ours is the socket BIO with send(MSG_NOSIGNAL). */
+static BIO_METHOD *nosig_method;
+static pthread_once_t nosig_once = PTHREAD_ONCE_INIT;
+
+static int nosig_write(BIO *b, const char *buf, int len)
+{
+    int fd = -1;
+    BIO_get_fd(b, &fd);
+    ssize_t n = send(fd, buf, (size_t)len, MSG_NOSIGNAL);
+    BIO_clear_retry_flags(b);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        BIO_set_retry_write(b);
+    return (int)n;
+}
+
+static void nosig_init(void)
+{
+    const BIO_METHOD *s = BIO_s_socket();
+    BIO_METHOD *m = BIO_meth_new(BIO_TYPE_SOCKET, "duro socket");
+    if (!m) return;
+    if (!BIO_meth_set_write(m, nosig_write) ||
+        !BIO_meth_set_read(m, BIO_meth_get_read(s)) ||
+        !BIO_meth_set_puts(m, BIO_meth_get_puts(s)) ||
+        !BIO_meth_set_ctrl(m, BIO_meth_get_ctrl(s)) ||
+        !BIO_meth_set_create(m, BIO_meth_get_create(s)) ||
+        !BIO_meth_set_destroy(m, BIO_meth_get_destroy(s))) {
+        BIO_meth_free(m);
+        return;
+    }
+    nosig_method = m;
+}
+
+/* set_socket gives ssl the socket fd through our BIO (OpenSSL's when ours
+ * could not be made). 1 or 0. */
+static int set_socket(SSL *ssl, int fd)
+{
+    pthread_once(&nosig_once, nosig_init);
+    if (!nosig_method) return SSL_set_fd(ssl, fd);
+    BIO *bio = BIO_new(nosig_method);
+    if (!bio) return 0;
+    BIO_set_fd(bio, fd, BIO_NOCLOSE);
+    SSL_set_bio(ssl, bio, bio);
+    return 1;
+}
+
 static int is_ip(const char *s)
 {
     unsigned char buf[sizeof(struct in6_addr)];
@@ -142,7 +192,7 @@ SSL *duro__tls_ssl_new(SSL_CTX *ctx, const duro_redis_url *url, int fd,
     const char *name =
         url->tls_server_name[0] ? url->tls_server_name : url->host;
     SSL *ssl = SSL_new(ctx);
-    if (!ssl || SSL_set_fd(ssl, fd) != 1) goto fail;
+    if (!ssl || set_socket(ssl, fd) != 1) goto fail;
     if (!is_ip(name) && SSL_set_tlsext_host_name(ssl, name) != 1) goto fail;
     if (!url->tls_insecure) {
         /* The certificate must name the host we meant: a DNS name through

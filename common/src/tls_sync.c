@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 
 #include "duro/clock.h"
@@ -52,6 +53,45 @@ struct duro__tls_pump {
     int tcp, pair; /* the TLS socket and the pump's end of the pair */
     int got_reply; /* bytes came from Redis (only the pump touches it) */
 };
+
+/* ---- Pumps alive at exit ---- */
+
+/* A program exits right after its last redisFree: the pumps of those
+ * contexts are still closing (close_notify to Redis, freeing the SSL).
+ * At exit we give them a moment (EXIT_WAIT_MS at most; a context never
+ * freed keeps its pump waiting, and is not waited for). */
+#define EXIT_WAIT_MS 200
+static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t live_cv = PTHREAD_COND_INITIALIZER;
+static int live_pumps;
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+
+static void wait_pumps_at_exit(void)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_nsec += EXIT_WAIT_MS * 1000000L;
+    dl.tv_sec += dl.tv_nsec / 1000000000L;
+    dl.tv_nsec %= 1000000000L;
+    pthread_mutex_lock(&live_mu);
+    while (live_pumps > 0 &&
+           pthread_cond_timedwait(&live_cv, &live_mu, &dl) == 0)
+        ;
+    pthread_mutex_unlock(&live_mu);
+}
+
+static void register_exit_wait(void)
+{
+    atexit(wait_pumps_at_exit);
+}
+
+static void live_add(int d)
+{
+    pthread_mutex_lock(&live_mu);
+    live_pumps += d;
+    if (live_pumps == 0) pthread_cond_broadcast(&live_cv);
+    pthread_mutex_unlock(&live_mu);
+}
 
 static void pump_release(duro__tls_pump *p)
 {
@@ -246,6 +286,11 @@ static void *pump_main(void *arg)
     close(p->tcp);
     close(p->pair); /* hiredis sees EOF now if it still reads */
     pump_release(p);
+    /* OpenSSL's per-thread state (error queue, random generators) is
+     * otherwise freed by a thread-exit destructor that an exit() racing
+     * this thread's end would cut short */
+    OPENSSL_thread_stop();
+    live_add(-1);
     return NULL;
 }
 
@@ -267,11 +312,14 @@ static int start_pump(duro__tls_pump *p, int *fd, char *err, size_t errsize)
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_once(&exit_once, register_exit_wait);
+    live_add(1);
     pthread_t t;
     int e = pthread_create(&t, &attr, pump_main, p);
     pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (e != 0) {
+        live_add(-1);
         snprintf(err, errsize, "pthread_create: %s", strerror(e));
         close(sv[0]);
         close(sv[1]);

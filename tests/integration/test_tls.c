@@ -162,7 +162,7 @@ Test(tls, wrong_ca_is_refused_without_retry_storm)
     duro_test_redis_restart(&h, SIGTERM, 100, "no", NULL);
     int code = duro_test_wait_exit(&h, w, 15000);
     cr_assert_gt(code, 0, "the worker kept going (%d)", code);
-    int fatal = lines_with(w, "REDIS FATAL");
+    int fatal = lines_with(w, "REDIS FATAL name=");
     cr_assert(fatal >= 1 && fatal <= 3, "%d REDIS FATAL lines", fatal);
     cr_assert_leq(lines_with(w, "certificate verify failed"), 4,
                   "the refusal was logged again and again");
