@@ -134,8 +134,9 @@ static cb *sub_target(duro__tconn *t, const redisReply *r)
         r->element[1]->type != REDIS_REPLY_STRING)
         return NULL;
     const char *kind = r->element[0]->str;
-    if (strcasecmp(kind, "message") && strcasecmp(kind, "subscribe") &&
-        strcasecmp(kind, "unsubscribe"))
+    if (strcasecmp(kind, "message") != 0 &&
+        strcasecmp(kind, "subscribe") != 0 &&
+        strcasecmp(kind, "unsubscribe") != 0)
         return NULL;
     return find_sub(t, r->element[1]->str, r->element[1]->len);
 }

@@ -125,7 +125,7 @@ int duro__tls_dev_certs(const char *dir, char *err, size_t errsize)
                            : NULL;
         if (!certs[i]) rc = -1;
     }
-    for (int i = 0; i < 3 && rc == 0; i++)
+    for (size_t i = 0; i < 3 && rc == 0; i++)
         if (write_pem(dir, FILES[2 * i], certs[i], NULL) ||
             write_pem(dir, FILES[2 * i + 1], NULL, keys[i]))
             rc = -1;

@@ -370,7 +370,8 @@ static redisContext *redis_connect(const duro_test_harness *h, int port,
                                    int timeout_ms)
 {
     if (h->tls) return duro__test_tls_connect(h, timeout_ms);
-    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    struct timeval tv = {timeout_ms / 1000,
+                         (suseconds_t)(timeout_ms % 1000) * 1000};
     redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
     if (c && !c->err) redisSetTimeout(c, tv);
     return c;

@@ -5,7 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -35,6 +38,24 @@ static const char gen_script[] =
     "sign ca client duro-test-client 'extendedKeyUsage=clientAuth'\n"
     "cat ca.crt other-ca.crt > harness-ca.crt\n";
 
+/* run_sh runs `sh script arg`, output to log; its exit code or -1. */
+static int run_sh(const char *script, const char *arg, const char *log)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            dup2(fd, STDOUT_FILENO);
+            dup2(fd, STDERR_FILENO);
+        }
+        execl("/bin/sh", "sh", script, arg, (char *)NULL);
+        _exit(127);
+    }
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid) return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
 char *duro_test_tls_file(const duro_test_harness *h, const char *name,
                          char *buf, size_t size)
 {
@@ -49,16 +70,14 @@ void duro__test_tls_prepare(duro_test_harness *h)
     cr_assert(n > 0 && (size_t)n < sizeof(h->tls_dir), "path too long");
     cr_assert(mkdir(h->tls_dir, 0700) == 0, "mkdir %s: %s", h->tls_dir,
               strerror(errno));
-    char script[PATH_MAX + 32], cmd[3 * PATH_MAX + 64];
+    char script[PATH_MAX + 32], log[PATH_MAX + 32];
     duro_test_tls_file(h, "gen.sh", script, sizeof(script));
+    duro_test_tls_file(h, "gen.log", log, sizeof(log));
     FILE *f = fopen(script, "w");
     cr_assert(f, "%s: %s", script, strerror(errno));
     fputs(gen_script, f);
     fclose(f);
-    n = snprintf(cmd, sizeof(cmd), "sh %s %s >%s/gen.log 2>&1", script,
-                 h->tls_dir, h->tls_dir);
-    cr_assert(n > 0 && (size_t)n < sizeof(cmd), "path too long");
-    cr_assert_eq(system(cmd), 0,
+    cr_assert_eq(run_sh(script, h->tls_dir, log), 0,
                  "generating the test certificates failed (see %s/gen.log; "
                  "is openssl installed?)",
                  h->tls_dir);
