@@ -184,6 +184,8 @@ int bench_throughput(bench *b, int w, cJSON *out);
  * TLS-only (a generated CA, everything on rediss://), runs throughput
  * again and adds the TLS / plain ratio to the summary. */
 int bench_throughput_tls(bench *b, cJSON *res);
+/* ---- connect.c ---- */
+
 /* bench_tls_args: the certificates (generated in the temp dir), the
  * environment that trusts them, and the redis-server arguments (at most
  * 10, NULL-terminated) of a TLS listener on port, written at argv. 0 or
