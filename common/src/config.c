@@ -116,8 +116,13 @@ static int tls_from_env(duro_redis_url *out, char *err, size_t errsize)
                  "go together: set both or neither");
         return DURO_EINVAL;
     }
+    /* only "1" turns verification off: a "false" or "no" must not */
     const char *ins = duro_env("DURO_REDIS_TLS_INSECURE", "0");
-    out->tls_insecure = strcmp(ins, "0") != 0;
+    if (strcmp(ins, "0") != 0 && strcmp(ins, "1") != 0) {
+        snprintf(err, errsize, "DURO_REDIS_TLS_INSECURE must be 0 or 1");
+        return DURO_EINVAL;
+    }
+    out->tls_insecure = ins[0] == '1';
     return 0;
 }
 

@@ -83,14 +83,20 @@ static int lines_with(pid_t pid, const char *needle)
     return n;
 }
 
-/* worker_refused starts a worker that must stop by itself, not retry:
- * non-zero exit within 10 s, and its log says why. */
+/* prog_refused starts a worker or scheduler that must stop by itself, not
+ * retry: non-zero exit within 10 s, and its log says why. */
+static void prog_refused(const char *prog, const char *why)
+{
+    pid_t w = duro_test_spawn(&h, prog, NULL);
+    int code = duro_test_wait_exit(&h, w, 10000);
+    cr_assert_gt(code, 0, "%s did not stop with an error (%d)", prog, code);
+    cr_assert(duro_test_log_contains(&h, w, why), "no \"%s\" in the log of %s",
+              why, prog);
+}
+
 static void worker_refused(const char *why)
 {
-    pid_t w = duro_test_spawn(&h, "duro-test-worker", NULL);
-    int code = duro_test_wait_exit(&h, w, 10000);
-    cr_assert_gt(code, 0, "the worker did not stop with an error (%d)", code);
-    cr_assert(duro_test_log_contains(&h, w, why), "no \"%s\" in its log", why);
+    prog_refused("duro-test-worker", why);
 }
 
 /* ---- Working over TLS ---- */
@@ -151,6 +157,7 @@ Test(tls, wrong_ca_is_refused_without_retry_storm)
     use_ca("other-ca.crt");
     refused("certificate verify failed");
     worker_refused("certificate verify failed");
+    prog_refused("duro-scheduler", "certificate verify failed");
     /* A worker that is up when the server comes back with a certificate
      * its CA did not sign: its connections refuse it and stop (one REDIS
      * FATAL each), the worker exits; nothing retries. */

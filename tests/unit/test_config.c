@@ -126,6 +126,12 @@ Test(config, rediss_is_tls_with_settings_from_env)
     unsetenv("DURO_REDIS_TLS_KEY");
     bad("rediss://h", "DURO_REDIS_TLS_KEY");
     clear_tls_env();
+    /* only 1 turns verification off; anything but 0 or 1 is refused */
+    setenv("DURO_REDIS_TLS_INSECURE", "false", 1);
+    bad("rediss://h", "DURO_REDIS_TLS_INSECURE");
+    setenv("DURO_REDIS_TLS_INSECURE", "0", 1);
+    cr_assert_eq(ok("rediss://h").tls_insecure, 0);
+    clear_tls_env();
 }
 
 Test(config, rejects_bad_ports_and_dbs)

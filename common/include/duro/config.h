@@ -15,7 +15,8 @@
  *   DURO_REDIS_TLS_SERVER_NAME  the name the certificate must hold and that
  *                               is sent as SNI (default: the URL's host)
  *   DURO_REDIS_TLS_INSECURE=1   no certificate verification: development
- *                               only, warned about once per process. */
+ *                               only, warned about once per process (0
+ *                               or 1; anything else is DURO_EINVAL). */
 typedef struct {
     char host[256];
     int port;
