@@ -41,6 +41,7 @@ typedef struct {
     int latency_n; /* --latency-n: latency workflows (0: 200, quick 50) */
     const char *namespace_; /* --namespace: $DURO_NAMESPACE, else default */
     int soak_n;             /* --soak-n: workflows of the soak */
+    bool tls; /* then throughput once more over TLS, and the ratio */
 } bench_opts;
 
 /* bench: one run of the driver. */
@@ -51,6 +52,8 @@ typedef struct {
     char tmpdir[PATH_MAX];
     int port;
     char url[64];
+    bool over_tls;   /* the redis-server now running is TLS-only */
+    const char *tag; /* "" or " TLS": appended to W=%d in lines, figures */
     pid_t redis_pid, sched_pid;
     pid_t worker_pids[BENCH_MAX_WORKERS];
     int nworkers;
@@ -201,6 +204,20 @@ void bench_cache_figures(bench *b, int log, int nworkers, int w, int nwf,
 /* bench_throughput_ratios adds "throughput W=k / W=1" for each run of
  * runs (throughput objects) beside a W=1 run. */
 void bench_throughput_ratios(bench *b, const cJSON *runs);
+/* bench_throughput_tls (wl_tls.c): the plain run done, restarts Redis
+ * TLS-only (a generated CA, everything on rediss://), runs throughput
+ * again and adds the TLS / plain ratio to the summary. */
+int bench_throughput_tls(bench *b, cJSON *res);
+/* ---- connect.c ---- */
+
+/* bench_tls_args: the certificates (generated in the temp dir), the
+ * environment that trusts them, and the redis-server arguments (at most
+ * 10, NULL-terminated) of a TLS listener on port, written at argv. 0 or
+ * -1. */
+int bench_tls_args(bench *b, const char *port, char **argv);
+/* bench_connect: a connection to the bench's redis-server (plain or TLS)
+ * with a timeout for connect and commands, or NULL. */
+redisContext *bench_connect(bench *b, int timeout_ms);
 int bench_latency(bench *b, cJSON *out);
 int bench_timers(bench *b, cJSON *out);
 int bench_fanout(bench *b, cJSON *out);

@@ -47,6 +47,9 @@ static void usage(FILE *f)
         "                       uses its own, \"soak\")\n"
         "  --soak-n N           workflows of the soak (default 100000,\n"
         "                       --quick 500)\n"
+        "  --tls                throughput (alone unless --only) over plain\n"
+        "                       TCP, then again on a TLS-only redis-server\n"
+        "                       (generated CA, rediss://), and the ratio\n"
         "  -h, --help           this text\n");
 }
 
@@ -89,6 +92,7 @@ static int parse_opts(bench *b, int argc, char **argv)
         {"latency-n", required_argument, NULL, 'l'},
         {"namespace", required_argument, NULL, 'n'},
         {"soak-n", required_argument, NULL, 's'},
+        {"tls", no_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int c;
@@ -134,6 +138,9 @@ static int parse_opts(bench *b, int argc, char **argv)
             b->o.soak_n = (int)v;
             break;
         }
+        case 't':
+            b->o.tls = true;
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -146,6 +153,7 @@ static int parse_opts(bench *b, int argc, char **argv)
         fprintf(stderr, "duro-bench: unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
+    if (b->o.tls && !b->o.only) b->o.only = "throughput";
     if (b->o.only) {
         /* every name in the list must be a workload */
         char *copy = strdup(b->o.only), *save = NULL;
@@ -290,6 +298,7 @@ static void cleanup(void)
 int main(int argc, char **argv)
 {
     bench *b = &B;
+    b->tag = "";
     if (parse_opts(b, argc, argv) < 0) return 2;
     ssize_t n = readlink("/proc/self/exe", b->bindir, sizeof(b->bindir) - 1);
     if (n <= 0) return 2;
@@ -326,6 +335,8 @@ int main(int argc, char **argv)
     cJSON *res = cJSON_AddObjectToObject(b->json, "workloads");
 
     if (run_workloads(b, res) < 0) rc = 1;
+    if (b->o.tls && !bench_stop_requested && bench_throughput_tls(b, res) < 0)
+        rc = 1;
     if (bench_stop_requested) fprintf(stderr, "duro-bench: interrupted\n");
     cleanup();
 

@@ -26,37 +26,47 @@ int bench_redis_start(bench *b)
         fprintf(stderr, "duro-bench: no free port\n");
         return -1;
     }
-    snprintf(b->url, sizeof(b->url), "redis://127.0.0.1:%d", b->port);
+    snprintf(b->url, sizeof(b->url), "%s://127.0.0.1:%d",
+             b->over_tls ? "rediss" : "redis", b->port);
     char port[16];
     snprintf(port, sizeof(port), "%d", b->port);
-    char *argv[] = {(char *)b->o.redis_server,
-                    "--port",
-                    port,
-                    "--bind",
-                    "127.0.0.1",
-                    "--dir",
-                    b->tmpdir,
-                    "--appendonly",
-                    "yes",
-                    "--appendfsync",
-                    "everysec",
-                    "--save",
-                    "",
-                    "--daemonize",
-                    "no",
-                    "--protected-mode",
-                    "no",
-                    NULL};
+    char *argv[32] = {(char *)b->o.redis_server,
+                      "--port",
+                      port,
+                      "--bind",
+                      "127.0.0.1",
+                      "--dir",
+                      b->tmpdir,
+                      "--appendonly",
+                      "yes",
+                      "--appendfsync",
+                      "everysec",
+                      "--save",
+                      "",
+                      "--daemonize",
+                      "no",
+                      "--protected-mode",
+                      "no",
+                      NULL};
+    if (b->over_tls) { /* TLS only: --port 0 --tls-port <port> ... */
+        argv[2] = "0";
+        if (bench_tls_args(b, port, argv + 17) < 0) return -1;
+    }
     snprintf(b->redis_cmd, sizeof(b->redis_cmd),
              "%s --port %d --bind 127.0.0.1 --dir %s --appendonly yes "
              "--appendfsync everysec --save ''",
              b->o.redis_server, b->port, b->tmpdir);
+    if (b->over_tls) {
+        size_t l = strlen(b->redis_cmd);
+        snprintf(b->redis_cmd + l, sizeof(b->redis_cmd) - l,
+                 " (TLS only: --port 0 --tls-port %d, certificates in %s/tls)",
+                 b->port, b->tmpdir);
+    }
     b->redis_pid = bench_spawn(b, argv, "redis.log");
     if (b->redis_pid < 0) return -1;
-    struct timeval tv = {1, 0};
     for (int i = 0; i < 100 && !bench_stop_requested; i++) { /* 5 s */
         bench_sleep_ms(50);
-        redisContext *c = redisConnectWithTimeout("127.0.0.1", b->port, tv);
+        redisContext *c = bench_connect(b, 1000);
         if (c && !c->err) {
             redisReply *r = redisCommand(c, "PING");
             bool up = r && r->type == REDIS_REPLY_STATUS;
@@ -270,8 +280,7 @@ static void *sub_main(void *arg)
 
 int bench_subscriber_start(bench *b)
 {
-    struct timeval tv = {5, 0};
-    sub.c = redisConnectWithTimeout("127.0.0.1", b->port, tv);
+    sub.c = bench_connect(b, 5000);
     if (!sub.c || sub.c->err) {
         fprintf(stderr, "duro-bench: subscriber connect failed\n");
         return -1;

@@ -266,14 +266,14 @@ int bench_throughput(bench *b, int w, cJSON *out)
                      i1.cmd[best], (double)bd / n);
         }
         printf(
-            "throughput W=%d: %d wf x %d act in %.2f s: %.0f wf/s "
+            "throughput W=%d%s: %d wf x %d act in %.2f s: %.0f wf/s "
             "(target >= 2500) %.0f act/s (>= 7500); start-to-close p50 "
             "%.1f ms p99 %.1f ms (all started in %.2f s); redis %.3f ms "
             "CPU/wf (<= 0.15), %.1f cmds/wf (<= 16; of which >= %.1f sent by "
             "clients, the rest run inside FCALL), "
             "%.0f B mem/wf; worker peak RSS %.1f MB, worker CPU %.3f "
             "ms/wf, scheduler CPU %.0f ms\n",
-            w, n, acts, wall, wfs, acts_s, p50, p99,
+            w, b->tag, n, acts, wall, wfs, acts_s, p50, p99,
             (double)(started - t->start_us[0]) / 1e6, cpu_wf, calls_wf, proc_wf,
             mem_wf, (double)hwm / 1024.0, wcpu / n, scpu);
         printf("  redis calls/wf by command: %s\n", top);
@@ -298,19 +298,20 @@ int bench_throughput(bench *b, int w, cJSON *out)
         cJSON_AddNumberToObject(out, "worker_cpu_ms_per_wf", wcpu / n);
         cJSON_AddNumberToObject(out, "scheduler_cpu_ms", scpu);
         char fig[64];
-        snprintf(fig, sizeof(fig), "throughput W=%d wf/s", w);
+        snprintf(fig, sizeof(fig), "throughput W=%d%s wf/s", w, b->tag);
         bench_figure(b, fig, "wf/s", ">=", 2500, wfs);
-        snprintf(fig, sizeof(fig), "throughput W=%d act/s", w);
+        snprintf(fig, sizeof(fig), "throughput W=%d%s act/s", w, b->tag);
         bench_figure(b, fig, "act/s", ">=", 7500, acts_s);
-        snprintf(fig, sizeof(fig), "redis CPU per wf (W=%d)", w);
+        snprintf(fig, sizeof(fig), "redis CPU per wf (W=%d%s)", w, b->tag);
         bench_figure(b, fig, "ms", "<=", 0.15, cpu_wf);
-        snprintf(fig, sizeof(fig), "redis commands per wf (W=%d)", w);
+        snprintf(fig, sizeof(fig), "redis commands per wf (W=%d%s)", w, b->tag);
         bench_figure(b, fig, "", "<=", 16, calls_wf);
-        snprintf(fig, sizeof(fig), "redis client commands per wf (W=%d)", w);
+        snprintf(fig, sizeof(fig), "redis client commands per wf (W=%d%s)", w,
+                 b->tag);
         bench_figure(b, fig, "", NULL, 0, proc_wf);
-        snprintf(fig, sizeof(fig), "redis memory per wf (W=%d)", w);
+        snprintf(fig, sizeof(fig), "redis memory per wf (W=%d%s)", w, b->tag);
         bench_figure(b, fig, "B", NULL, 0, mem_wf);
-        snprintf(fig, sizeof(fig), "worker peak RSS (W=%d)", w);
+        snprintf(fig, sizeof(fig), "worker peak RSS (W=%d%s)", w, b->tag);
         bench_figure(b, fig, "MB", NULL, 0, (double)hwm / 1024.0);
     }
     if (rc == 0 && bench_verify(b, t, n, "{\"done\":3}") > 0) rc = -1;

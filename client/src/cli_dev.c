@@ -26,6 +26,7 @@
 #include "duro/log.h"
 #include "duro/redis.h"
 #include "duro/scheduler.h"
+#include "duro/tls_dev.h"
 
 #define DEFAULT_DIR "./.duro/dev"
 #define DEFAULT_PORT 6379
@@ -40,6 +41,8 @@ static const cli_opt DEV_OPTS[] = {
      "serve the scheduler's /metrics, /healthz, /readyz (default off)", false},
     {"redis-server", 0, "PATH",
      "redis-server program (default: redis-server on $PATH)", false},
+    {"tls", 0, NULL,
+     "TLS only (rediss://): a generated CA and certificates in DIR/tls", false},
     {0},
 };
 
@@ -118,7 +121,8 @@ static int take_stop(void)
  * terminal's Ctrl-C reaches only us and we stop it in order. The kernel
  * sends it SIGTERM (redis-server's clean shutdown) when the thread that
  * forked it dies: cmd_dev's, which lives as long as the process. */
-static pid_t spawn_redis(const char *prog, const char *dir, int port)
+static pid_t spawn_redis(const char *prog, const char *dir, int port,
+                         const char *tls_dir)
 {
     char portstr[16], logfile[4200];
     snprintf(portstr, sizeof(portstr), "%d", port);
@@ -144,9 +148,31 @@ static pid_t spawn_redis(const char *prog, const char *dir, int port)
         dup2(devnull, STDIN_FILENO);
         dup2(devnull, STDOUT_FILENO);
     }
-    execl(prog, prog, "--port", portstr, "--bind", "127.0.0.1", "--dir", dir,
-          "--appendonly", "yes", "--appendfsync", "everysec", "--daemonize",
-          "no", "--logfile", logfile, (char *)NULL);
+    char *argv[32] = {
+        (char *)prog, "--port",        portstr,     "--bind",
+        "127.0.0.1",  "--dir",         (char *)dir, "--appendonly",
+        "yes",        "--appendfsync", "everysec",  "--daemonize",
+        "no",         "--logfile",     logfile};
+    char cert[4300], key[4300], ca[4300];
+    if (tls_dir) { /* TLS only; a client certificate is checked if given */
+        snprintf(cert, sizeof(cert), "%s/server.crt", tls_dir);
+        snprintf(key, sizeof(key), "%s/server.key", tls_dir);
+        snprintf(ca, sizeof(ca), "%s/ca.crt", tls_dir);
+        char *tls[] = {"--tls-port",
+                       portstr,
+                       "--tls-cert-file",
+                       cert,
+                       "--tls-key-file",
+                       key,
+                       "--tls-ca-cert-file",
+                       ca,
+                       "--tls-auth-clients",
+                       "optional",
+                       NULL};
+        argv[2] = "0";
+        memcpy(argv + 15, tls, sizeof(tls));
+    }
+    execv(prog, argv);
     fprintf(stderr, "duro: cannot run %s: %s\n", prog, strerror(errno));
     _exit(127);
 }
@@ -210,12 +236,41 @@ typedef struct {
     char abs_dir[4096]; /* redis-server chdirs there: paths must be absolute */
     char redis_prog[4096];
     int port;
+    bool tls;
+    char tls_dir[4200]; /* abs_dir/tls */
 } dev_opts;
+
+/* tls_env points this process (the set-up connection, the scheduler) at
+ * the dev CA and its client certificate. */
+static void tls_env(const dev_opts *o)
+{
+    static const char *const vars[][2] = {{"DURO_REDIS_TLS_CA", "ca.crt"},
+                                          {"DURO_REDIS_TLS_CERT", "client.crt"},
+                                          {"DURO_REDIS_TLS_KEY", "client.key"}};
+    char path[4300];
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof(path), "%s/%s", o->tls_dir, vars[i][1]);
+        setenv(vars[i][0], path, 1);
+    }
+    unsetenv("DURO_REDIS_TLS_SERVER_NAME");
+}
+
+/* use_dev_ca makes (or keeps) the CA and certificates in DIR/tls. */
+static int use_dev_ca(dev_opts *o)
+{
+    char err[512];
+    snprintf(o->tls_dir, sizeof(o->tls_dir), "%s/tls", o->abs_dir);
+    if (duro__tls_dev_certs(o->tls_dir, err, sizeof(err)))
+        return cli_fail("%s", err);
+    tls_env(o);
+    return 0;
+}
 
 static int read_opts(cli_ctx *ctx, dev_opts *o)
 {
     o->dir = cli_get(ctx, "dir") ? cli_get(ctx, "dir") : DEFAULT_DIR;
     o->metrics_addr = cli_get(ctx, "metrics-addr");
+    o->tls = cli_get(ctx, "tls") != NULL;
     o->port = DEFAULT_PORT;
     const char *p = cli_get(ctx, "port");
     if (p) {
@@ -237,7 +292,7 @@ static int read_opts(cli_ctx *ctx, dev_opts *o)
                         o->port);
     if (mkdir_p(o->dir) || !realpath(o->dir, o->abs_dir))
         return cli_fail("cannot create %s: %s", o->dir, strerror(errno));
-    return 0;
+    return o->tls ? use_dev_ca(o) : 0;
 }
 
 /* start_scheduler: the scheduler library on its own thread. */
@@ -260,6 +315,18 @@ static int start_scheduler(const dev_opts *o, const char *url,
     return 0;
 }
 
+/* print_tls tells how to reach a --tls dev server. */
+static void print_tls(const dev_opts *o)
+{
+    printf("\nTLS: every client needs the dev CA (a client certificate is "
+           "optional):\n"
+           "  export DURO_REDIS_TLS_CA=%s/ca.crt\n"
+           "  export DURO_REDIS_TLS_CERT=%s/client.crt "
+           "DURO_REDIS_TLS_KEY=%s/client.key\n"
+           "  redis-cli --tls --cacert %s/ca.crt -p %d\n",
+           o->tls_dir, o->tls_dir, o->tls_dir, o->tls_dir, o->port);
+}
+
 static void print_ready(const dev_opts *o, const char *url, pid_t pid)
 {
     printf("Duro dev server ready: DURO_REDIS_URL=%s\n"
@@ -277,6 +344,7 @@ static void print_ready(const dev_opts *o, const char *url, pid_t pid)
            url, (int)pid, o->abs_dir, o->abs_dir,
            o->metrics_addr ? ", metrics on http://" : "",
            o->metrics_addr ? o->metrics_addr : "", url);
+    if (o->tls) print_tls(o);
     fflush(stdout);
 }
 
@@ -315,10 +383,12 @@ static int cmd_dev(cli_ctx *ctx)
         fprintf(stderr, "duro: %s: not starting\n", strsignal(sig));
         return CLI_OK;
     }
-    pid_t pid = spawn_redis(o.redis_prog, o.abs_dir, o.port);
+    pid_t pid =
+        spawn_redis(o.redis_prog, o.abs_dir, o.port, o.tls ? o.tls_dir : NULL);
     if (pid < 0) return cli_fail("fork: %s", strerror(errno));
     char url[64], err[256];
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", o.port);
+    snprintf(url, sizeof(url), "%s://127.0.0.1:%d", o.tls ? "rediss" : "redis",
+             o.port);
     duro_redis_url u;
     duro_redis_url_parse(url, &u, err, sizeof(err));
     int exited = 0, stopped = 0, parts = 0;

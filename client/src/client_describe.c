@@ -274,7 +274,7 @@ static redisContext *subscribe(duro_client *c, const char *id)
     redisContext *sub =
         duro__connect(&c->url, c->errstr, sizeof(c->errstr), NULL);
     if (!sub) return NULL;
-    redisEnableKeepAlive(sub);
+    duro_redis_keepalive(sub);
     redisReply *r = redisCommand(sub, "SUBSCRIBE %s", chan);
     bool ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
               duro__reply_str(r->element[0]) &&

@@ -1,12 +1,10 @@
-/* aredis.c: a self-reconnecting hiredis async connection on a libuv loop. */
+/* aredis.c: a self-reconnecting Redis connection on a libuv loop. */
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-#include <hiredis/async.h>
 
 #include "duro/aredis.h"
 #include "duro/clock.h"
@@ -17,34 +15,37 @@
 #include "aredis_int.h"
 
 /*
- * Lifecycle. A duro_aredis owns at most one hiredis context at a time and
- * one uv_timer that paces reconnects and bounds connect + handshake:
+ * Lifecycle. A duro_aredis owns at most one connection at a time (a
+ * duro__tconn, transport.c: TCP or TLS under hiredis's reader and
+ * formatter) and one uv_timer that paces reconnects and bounds connect +
+ * TLS handshake + Redis handshake:
  *
  *   WAIT --timer--> CONNECTING --onConnect--> HANDSHAKE --replies--> UP
  *     ^                  |                        |    |              |
  *     +------------------+---- failure / timeout -+----|- onDisconnect+
- *                                                      v
- *                             credentials refused, layout mismatch: FATAL
+ *                        |                             v
+ *                        +---------> credentials or certificate refused,
+ *                                    layout mismatch: FATAL
  *
  * The handshake is AUTH, SELECT, PING and, on a guarded connection, the
  * duro:meta check (HSETNX restores a meta that Redis lost, HGET compares
  * the partition count): replies come in order, hs_kinds says which is
  * which. A FATAL connection never reconnects; its owner hears of it once
- * through on_fatal (from onDisconnect, where user code may run).
+ * through on_fatal (from onDisconnect, or from onConnect when the TLS
+ * handshake refused a certificate: DURO_EAUTH, no retry storm).
  *
  * While UP, the same timer ticks for the guard (aredis_guard.c).
  *
- * hiredis rules we live by (0.14): a context is never freed by us from
- * inside one of its own callbacks unless hiredis defers it (IN_CALLBACK);
- * onConnect is not a deferred-free callback, so no user code runs from it;
- * once hiredis tears a context down it calls every pending reply callback
- * with NULL, then onDisconnect (only if the TCP connection was up), then
- * frees it and the libuv adapter uv_closes its poll handle.
+ * Transport rules we live by (transport.h, hiredis 0.14's async contract):
+ * a connection freed from inside one of its own callbacks is freed after
+ * the callback returns; once a connection ends it calls every pending
+ * reply callback with NULL, then onDisconnect (only if it was up), then
+ * frees itself (its poll handle is uv_closed).
  *
- * ctx->data points to the duro_aredis while the context is ours; a context
- * we abandon (timeout, close) gets data = NULL so that its late callbacks
- * are recognised and ignored. The struct itself is freed when it is closing,
- * its timer is closed and no context is alive.
+ * The connection's data points to the duro_aredis while it is ours; one we
+ * abandon (timeout, close) gets data = NULL so that its late callbacks are
+ * recognised and ignored. The struct itself is freed when it is closing,
+ * its timer is closed and no connection is alive.
  */
 
 #define BACKOFF_MIN_MS 100
@@ -168,22 +169,20 @@ static int is_fcall(const req *q)
                             strcasecmp(q->argv[0], "FCALL_RO") == 0);
 }
 
-static void on_reply(redisAsyncContext *ac, void *reply, void *privdata);
+static void on_reply(duro__tconn *ac, redisReply *rep, void *privdata);
 
 static int send_req(duro_aredis *r, req *q)
 {
-    if (redisAsyncCommandArgv(r->ac, on_reply, q, q->argc, q->argv, q->lens) !=
-        REDIS_OK)
+    if (duro__tconn_command(r->ac, on_reply, q, q->argc, q->argv, q->lens) != 0)
         return DURO_ECONN;
     q->sent_seq = ++r->send_seq;
     return 0;
 }
 
-static void on_load_reply(redisAsyncContext *ac, void *reply, void *privdata)
+static void on_load_reply(duro__tconn *ac, redisReply *rep, void *privdata)
 {
     duro_aredis *r = privdata;
-    redisReply *rep = reply;
-    if (ac->data != r || !rep) return;
+    if (owner_of(ac) != r || !rep) return;
     if (rep->type == REDIS_REPLY_ERROR &&
         duro_redis_error_code(rep->str) == DURO_EAUTH) {
         r->load_refused_ms = duro_mono_ms();
@@ -217,8 +216,7 @@ static int reload_and_resend(duro_aredis *r, req *q)
         const char *argv[4] = {"FUNCTION", "LOAD", "REPLACE",
                                duro_lua_source()};
         size_t lens[4] = {8, 4, 7, duro_lua_source_len()};
-        if (redisAsyncCommandArgv(r->ac, on_load_reply, r, 4, argv, lens) !=
-            REDIS_OK)
+        if (duro__tconn_command(r->ac, on_load_reply, r, 4, argv, lens) != 0)
             return DURO_ECONN;
         r->load_seq = ++r->send_seq;
         duro_warn_limited(NULL, "FUNCTIONS MISSING name=%s action=reload",
@@ -229,16 +227,15 @@ static int reload_and_resend(duro_aredis *r, req *q)
 }
 
 /* on_reply delivers one reply (or NULL on teardown) to its command. */
-static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
+static void on_reply(duro__tconn *ac, redisReply *rep, void *privdata)
 {
     req *q = privdata;
     duro_aredis *r = q->r;
-    redisReply *rep = reply;
     if (rep && rep->type == REDIS_REPLY_ERROR && !q->retried && is_fcall(q) &&
-        duro_reply_is_missing_function(rep->str) && ac->data == r &&
+        duro_reply_is_missing_function(rep->str) && owner_of(ac) == r &&
         reload_and_resend(r, q) == 0)
         return; /* q lives on; its callback runs on the resent reply */
-    if (!rep && ac->data == r)
+    if (!rep && owner_of(ac) == r)
         r->dying = 1; /* going down: new commands get DURO_ECONN now */
     q->cb(r, rep, q->arg);
     req_free(q);
@@ -288,11 +285,10 @@ static void become_up(duro_aredis *r)
 }
 
 /* go_fatal stops reconnecting; onDisconnect tells the owner. */
-static void go_fatal(duro_aredis *r, redisAsyncContext *ac, int code,
-                     const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void go_fatal(duro_aredis *r, redisAsyncContext *ac, int code,
-                     const char *fmt, ...)
+static void go_fatal(duro_aredis *r, duro__tconn *ac, int code, const char *fmt,
+                     ...) __attribute__((format(printf, 4, 5)));
+static void go_fatal(duro_aredis *r, duro__tconn *ac, int code, const char *fmt,
+                     ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -304,20 +300,36 @@ static void go_fatal(duro_aredis *r, redisAsyncContext *ac, int code,
     duro_error("REDIS FATAL name=%s addr=%s:%d err=%s: %s (not retrying)",
                r->name, r->url.host, r->url.port, duro_err_name(code),
                r->fatal_msg);
-    redisAsyncDisconnect(ac); /* deferred by hiredis; onDisconnect follows */
+    if (ac) duro__tconn_disconnect(ac); /* onDisconnect follows */
 }
 
-/* hs_note records one handshake reply. */
-static void hs_note(duro_aredis *r, enum hs_kind kind, redisReply *rep)
+/* fatal_later: go_fatal without a connection to end (the TLS handshake or
+ * the TLS set-up failed); the owner hears of it from the timer, outside
+ * duro_aredis_new and the transport's callbacks. */
+static void fatal_later(duro_aredis *r, int code, const char *msg)
+{
+    go_fatal(r, NULL, code, "%s", msg);
+    uv_timer_start(&r->timer, on_timer, 0, 0);
+}
+
+/* hs_note records one handshake reply (NULL: the connection ended; under
+ * TLS 1.3 that is how a server refuses a client certificate, which the
+ * transport classified as DURO_EAUTH). */
+static void hs_note(duro_aredis *r, duro__tconn *ac, enum hs_kind kind,
+                    redisReply *rep)
 {
     if (!rep || rep->type == REDIS_REPLY_ERROR) {
-        if (!r->hs_failed) {
-            r->hs_code = rep ? duro_redis_error_code(rep->str) : DURO_ECONN;
+        const duro__tconn_public *pub = duro__tconn_pub(ac);
+        if (!r->hs_failed && !rep) {
+            r->hs_code = pub->code ? pub->code : DURO_ECONN;
+            snprintf(r->hs_err, sizeof(r->hs_err), "handshake: %.230s",
+                     pub->code ? pub->errstr : "connection lost");
+        } else if (!r->hs_failed) {
+            r->hs_code = duro_redis_error_code(rep->str);
             /* A refused SELECT is a database number Redis does not have. */
-            if (rep && kind == HS_SELECT && r->hs_code == DURO_EREDIS)
+            if (kind == HS_SELECT && r->hs_code == DURO_EREDIS)
                 r->hs_code = DURO_EINVAL;
-            snprintf(r->hs_err, sizeof(r->hs_err), "handshake: %s",
-                     rep ? rep->str : "connection lost");
+            snprintf(r->hs_err, sizeof(r->hs_err), "handshake: %s", rep->str);
         }
         r->hs_failed = 1;
         return;
@@ -336,20 +348,19 @@ static void hs_note(duro_aredis *r, enum hs_kind kind, redisReply *rep)
  * Credentials refused, a bad database and a layout mismatch are fatal;
  * anything else (LOADING, too many clients, a lost connection) drops the
  * connection and retries with backoff. */
-static void on_handshake(redisAsyncContext *ac, void *reply, void *privdata)
+static void on_handshake(duro__tconn *ac, redisReply *reply, void *privdata)
 {
     duro_aredis *r = privdata;
-    if (ac->data != r || r->closing || r->st != ST_HANDSHAKE) return;
+    if (owner_of(ac) != r || r->closing || r->st != ST_HANDSHAKE) return;
     enum hs_kind kind = r->hs_kinds[r->hs_seen < HS_MAX ? r->hs_seen : 0];
     r->hs_seen++;
-    hs_note(r, kind, reply);
+    hs_note(r, ac, kind, reply);
     if (--r->hs_pending > 0) return;
     int p = r->guard.partitions;
     if (r->hs_failed && (r->hs_code == DURO_EAUTH || r->hs_code == DURO_EINVAL))
         go_fatal(r, ac, r->hs_code, "%s", r->hs_err);
     else if (r->hs_failed)
-        redisAsyncDisconnect(
-            ac); /* deferred by hiredis; onDisconnect follows */
+        duro__tconn_disconnect(ac); /* onDisconnect follows */
     else if (p > 0 && r->meta_parts <= 0)
         go_fatal(r, ac, DURO_EPROTO, "%s partitions is not a count",
                  DURO_META_KEY);
@@ -370,28 +381,32 @@ static void hs_send(duro_aredis *r, enum hs_kind kind, int argc,
     for (int i = 0; i < argc; i++)
         lens[i] = strlen(argv[i]);
     if (r->hs_sent >= HS_MAX) return;
-    if (redisAsyncCommandArgv(r->ac, on_handshake, r, argc, argv, lens) ==
-        REDIS_OK) {
+    if (duro__tconn_command(r->ac, on_handshake, r, argc, argv, lens) == 0) {
         r->hs_kinds[r->hs_sent++] = kind;
         r->hs_pending++;
     }
 }
 
-/* on_connect runs inside hiredis without the deferred-free guard, so it
- * only queues the handshake; user code runs from the handshake replies. */
-static void on_connect(const redisAsyncContext *cac, int status)
+/* on_connect queues the handshake (user code runs from its replies), or
+ * after a failed connect schedules the next one; a certificate refused by
+ * either side (DURO_EAUTH) is fatal instead: retrying cannot fix it. */
+static void on_connect(duro__tconn *ac, int status)
 {
-    redisAsyncContext *ac = (redisAsyncContext *)cac;
-    duro_aredis *r = ac->data;
+    duro_aredis *r = owner_of(ac);
     if (!r) return;
-    if (status != REDIS_OK) {
-        /* hiredis frees the context right after this returns */
-        ac->data = NULL;
+    if (status != 0) {
+        /* the transport frees the connection right after this returns */
+        const duro__tconn_public *pub = duro__tconn_pub(ac);
+        duro__tconn_pub(ac)->data = NULL;
         r->ac = NULL;
         r->ac_alive = 0;
-        set_down(r, ac->c.errstr);
         if (r->closing)
             return; /* the timer is closing; maybe_free runs from there */
+        if (pub->code == DURO_EAUTH) {
+            fatal_later(r, DURO_EAUTH, pub->errstr);
+            return;
+        }
+        set_down(r, pub->errstr);
         schedule_reconnect(r);
         return;
     }
@@ -428,12 +443,11 @@ static void on_connect(const redisAsyncContext *cac, int status)
     }
 }
 
-static void on_disconnect(const redisAsyncContext *cac, int status)
+static void on_disconnect(duro__tconn *ac, int status)
 {
-    redisAsyncContext *ac = (redisAsyncContext *)cac;
-    duro_aredis *r = ac->data;
+    duro_aredis *r = owner_of(ac);
     if (!r) return;
-    ac->data = NULL;
+    duro__tconn_pub(ac)->data = NULL;
     r->ac = NULL;
     r->ac_alive = 0;
     if (r->closing) {
@@ -449,29 +463,30 @@ static void on_disconnect(const redisAsyncContext *cac, int status)
     if (r->hs_failed)
         set_down(r, r->hs_err);
     else
-        set_down(r, status == REDIS_OK ? "connection closed" : ac->c.errstr);
+        set_down(r, status == 0 ? "connection closed"
+                                : duro__tconn_pub(ac)->errstr);
     if (!r->closing) /* on_state may have closed us */
         schedule_reconnect(r);
 }
 
-/* abandon_ctx drops the current context from outside its callbacks (timer,
- * close): pending commands get NULL now, and its own callbacks that still
- * come (if hiredis defers) are ignored because data is NULL. */
+/* abandon_ctx drops the current connection from outside its callbacks
+ * (timer, close): pending commands get NULL now, and its own callbacks that
+ * still come are ignored because data is NULL. */
 static void abandon_ctx(duro_aredis *r)
 {
-    redisAsyncContext *ac = r->ac;
+    duro__tconn *ac = r->ac;
     if (!ac) return;
-    if (ac->c.flags & REDIS_IN_CALLBACK) {
-        /* Inside one of this context's reply callbacks: hiredis frees it
+    if (duro__tconn_in_callback(ac)) {
+        /* Inside one of this connection's reply callbacks: it is freed
          * after the callback returns and then calls onDisconnect, which
          * must still find us to finish the close. */
-        redisAsyncFree(ac);
+        duro__tconn_free(ac);
         return;
     }
-    ac->data = NULL;
+    duro__tconn_pub(ac)->data = NULL;
     r->ac = NULL;
     r->ac_alive = 0;
-    redisAsyncFree(ac);
+    duro__tconn_free(ac);
 }
 
 static void on_timer(uv_timer_t *t)
@@ -480,6 +495,11 @@ static void on_timer(uv_timer_t *t)
     if (r->closing) return;
     if (r->st == ST_WAIT) {
         start_connect(r);
+        return;
+    }
+    if (r->st == ST_FATAL) {
+        if (r->guard.on_fatal)
+            r->guard.on_fatal(r, r->fatal, r->fatal_msg, r->guard.arg);
         return;
     }
     if (r->st == ST_UP) {
@@ -508,19 +528,22 @@ static void schedule_reconnect(duro_aredis *r)
 
 static void start_connect(duro_aredis *r)
 {
-    redisAsyncContext *ac = redisAsyncConnect(r->url.host, r->url.port);
+    char err[256];
+    int code = 0;
+    duro__tconn *ac =
+        duro__tconn_new(r->loop, &r->url, on_connect, on_disconnect, r, &code,
+                        err, sizeof(err));
     if (!ac) {
-        set_down(r, "out of memory");
+        /* A CA, certificate or key file that cannot be loaded does not get
+         * better by retrying. */
+        if (code == DURO_EINVAL) {
+            fatal_later(r, code, err);
+            return;
+        }
+        set_down(r, err);
         schedule_reconnect(r);
         return;
     }
-    if (ac->err || duro__aredis_attach(ac, r->loop) != REDIS_OK) {
-        set_down(r, ac->err ? ac->c.errstr : "cannot attach to the loop");
-        redisAsyncFree(ac);
-        schedule_reconnect(r);
-        return;
-    }
-    ac->data = r;
     r->ac = ac;
     r->ac_alive = 1;
     r->st = ST_CONNECTING;
@@ -529,8 +552,6 @@ static void start_connect(duro_aredis *r)
     r->load_seq = 0;
     r->ping_out = 0;
     r->sample_left = 0;
-    redisAsyncSetDisconnectCallback(ac, on_disconnect);
-    redisAsyncSetConnectCallback(ac, on_connect); /* after attach: arms write */
     uv_timer_start(&r->timer, on_timer, CONNECT_TIMEOUT_MS, 0);
 }
 

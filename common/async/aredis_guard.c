@@ -29,19 +29,18 @@ void duro__aredis_stall_end(duro_aredis *r, const char *how)
 
 /* ---- Stalls and the open-workflow count ---- */
 
-static void on_ping(redisAsyncContext *ac, void *reply, void *privdata)
+static void on_ping(duro__tconn *ac, redisReply *reply, void *privdata)
 {
     duro_aredis *r = privdata;
-    if (ac->data != r || !reply) return; /* teardown: set_down saw to it */
+    if (owner_of(ac) != r || !reply) return; /* teardown: set_down saw to it */
     r->ping_out = 0;
     duro__aredis_stall_end(r, "");
 }
 
-static void on_sample(redisAsyncContext *ac, void *reply, void *privdata)
+static void on_sample(duro__tconn *ac, redisReply *rep, void *privdata)
 {
     duro_aredis *r = privdata;
-    redisReply *rep = reply;
-    if (ac->data != r || !rep || r->sample_left <= 0) return;
+    if (owner_of(ac) != r || !rep || r->sample_left <= 0) return;
     if (rep->type == REDIS_REPLY_INTEGER && rep->integer > 0)
         r->sample_sum += (unsigned long long)rep->integer;
     if (--r->sample_left == 0) {
@@ -64,8 +63,7 @@ static void send_sample(duro_aredis *r)
         duro_key_idx_open(key, sizeof(key), &ks, p);
         const char *argv[2] = {"ZCARD", key};
         size_t lens[2] = {5, strlen(key)};
-        if (redisAsyncCommandArgv(r->ac, on_sample, r, 2, argv, lens) !=
-            REDIS_OK)
+        if (duro__tconn_command(r->ac, on_sample, r, 2, argv, lens) != 0)
             return;
         r->sample_left++;
     }
@@ -83,7 +81,9 @@ int64_t duro__aredis_guard_tick(duro_aredis *r)
     int64_t now = duro_mono_ms();
     if (r->guard.stall_timeout_ms > 0) {
         if (!r->ping_out) {
-            if (redisAsyncCommand(r->ac, on_ping, r, "PING") == REDIS_OK) {
+            const char *argv[1] = {"PING"};
+            size_t lens[1] = {4};
+            if (duro__tconn_command(r->ac, on_ping, r, 1, argv, lens) == 0) {
                 r->ping_out = 1;
                 r->ping_sent_ms = now;
             }

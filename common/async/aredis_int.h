@@ -1,14 +1,14 @@
 /* aredis_int.h: the duro_aredis struct, shared by aredis.c (connecting,
- * commands), aredis_guard.c (stalls, the open-workflow count),
- * aredis_sub.c (subscriptions) and aredis_uv.c (the libuv adapter). */
+ * commands), aredis_guard.c (stalls, the open-workflow count) and
+ * aredis_sub.c (subscriptions). The bytes go through transport.c. */
 #ifndef DURO_AREDIS_INT_H
 #define DURO_AREDIS_INT_H
 
 #include <stdint.h>
-#include <hiredis/async.h>
 #include <uv.h>
 
 #include "duro/aredis.h"
+#include "transport.h"
 
 typedef struct sub {
     struct sub *next;
@@ -33,8 +33,8 @@ enum hs_kind {
 
 struct duro_aredis {
     uv_loop_t *loop;
-    redisAsyncContext *ac; /* current context, or NULL */
-    int ac_alive;          /* hiredis still holds a context that knows us */
+    duro__tconn *ac; /* current connection, or NULL */
+    int ac_alive;    /* a connection that knows us is still alive */
     enum state st;
     duro_redis_url url;
     char *name;
@@ -73,10 +73,6 @@ struct duro_aredis {
     sub *subs;
 };
 
-/* duro__aredis_attach puts a new context on loop (aredis_uv.c).
- * REDIS_OK or REDIS_ERR. */
-int duro__aredis_attach(redisAsyncContext *ac, uv_loop_t *loop);
-
 /* duro__aredis_send_subscribe sends SUBSCRIBE for s on r's context
  * (aredis_sub.c). 0 or DURO_ECONN. */
 int duro__aredis_send_subscribe(duro_aredis *r, sub *s);
@@ -94,5 +90,12 @@ void duro__aredis_stall_end(duro_aredis *r, const char *how);
  * (REDIS LOST DATA) when duro:meta had to be restored: Redis lost all it
  * held. */
 void duro__aredis_report_meta(duro_aredis *r);
+
+/* owner_of: the duro_aredis a connection belongs to, or NULL once it
+ * was abandoned (its late callbacks are then ignored). */
+static inline void *owner_of(duro__tconn *ac)
+{
+    return duro__tconn_pub(ac)->data;
+}
 
 #endif

@@ -6,14 +6,13 @@
 #include "duro/errno.h"
 #include "aredis_int.h"
 
-/* on_sub_reply: hiredis calls a channel's callback for the subscribe
+/* on_sub_reply: the transport calls a channel's callback for the subscribe
  * confirmation, for every message and with NULL on teardown; only
  * messages go to the user. */
-static void on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata)
+static void on_sub_reply(duro__tconn *ac, redisReply *rep, void *privdata)
 {
     sub *s = privdata;
-    redisReply *rep = reply;
-    if (!rep || ac->data != s->r || s->r->closing) return;
+    if (!rep || owner_of(ac) != s->r || s->r->closing) return;
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 3 ||
         rep->element[0]->type != REDIS_REPLY_STRING ||
         strcmp(rep->element[0]->str, "message") != 0)
@@ -25,8 +24,7 @@ int duro__aredis_send_subscribe(duro_aredis *r, sub *s)
 {
     const char *argv[2] = {"SUBSCRIBE", s->channel};
     size_t lens[2] = {9, strlen(s->channel)};
-    if (redisAsyncCommandArgv(r->ac, on_sub_reply, s, 2, argv, lens) !=
-        REDIS_OK)
+    if (duro__tconn_command(r->ac, on_sub_reply, s, 2, argv, lens) != 0)
         return DURO_ECONN;
     return 0;
 }

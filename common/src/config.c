@@ -78,6 +78,54 @@ static int password_from_env(duro_redis_url *out, char *err, size_t errsize)
     return 0;
 }
 
+/* env_copy copies $name (if set) into out; DURO_EINVAL when too long. */
+static int env_copy(const char *name, char *out, size_t size, char *err,
+                    size_t errsize)
+{
+    const char *v = duro_env(name, NULL);
+    if (!v) return 0;
+    if (strlen(v) >= size) {
+        snprintf(err, errsize, "%s is too long (max %zu)", name, size - 1);
+        return DURO_EINVAL;
+    }
+    memcpy(out, v, strlen(v) + 1);
+    return 0;
+}
+
+/* tls_from_env reads the DURO_REDIS_TLS_* settings of a rediss:// URL.
+ * A certificate without its key (or the reverse) is refused here rather
+ * than at the first handshake. */
+static int tls_from_env(duro_redis_url *out, char *err, size_t errsize)
+{
+    if (!out->tls) return 0;
+    int rc = env_copy("DURO_REDIS_TLS_CA", out->tls_ca, sizeof(out->tls_ca),
+                      err, errsize);
+    if (!rc)
+        rc = env_copy("DURO_REDIS_TLS_CERT", out->tls_cert,
+                      sizeof(out->tls_cert), err, errsize);
+    if (!rc)
+        rc = env_copy("DURO_REDIS_TLS_KEY", out->tls_key, sizeof(out->tls_key),
+                      err, errsize);
+    if (!rc)
+        rc = env_copy("DURO_REDIS_TLS_SERVER_NAME", out->tls_server_name,
+                      sizeof(out->tls_server_name), err, errsize);
+    if (rc) return rc;
+    if (!out->tls_cert[0] != !out->tls_key[0]) {
+        snprintf(err, errsize,
+                 "DURO_REDIS_TLS_CERT and DURO_REDIS_TLS_KEY "
+                 "go together: set both or neither");
+        return DURO_EINVAL;
+    }
+    /* only "1" turns verification off: a "false" or "no" must not */
+    const char *ins = duro_env("DURO_REDIS_TLS_INSECURE", "0");
+    if (strcmp(ins, "0") != 0 && strcmp(ins, "1") != 0) {
+        snprintf(err, errsize, "DURO_REDIS_TLS_INSECURE must be 0 or 1");
+        return DURO_EINVAL;
+    }
+    out->tls_insecure = ins[0] == '1';
+    return 0;
+}
+
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9') return c - '0';
@@ -142,14 +190,14 @@ int duro_redis_url_parse(const char *url, duro_redis_url *out, char *err,
     const char *scheme_end = strstr(p, "://");
     if (scheme_end) {
         size_t sl = (size_t)(scheme_end - p);
-        if (sl == 6 && strncasecmp(p, "rediss", 6) == 0)
-            return fail(err, errsize, "TLS (rediss://) is not supported", url);
+        if (sl == 6 && strncasecmp(p, "rediss", 6) == 0) out->tls = 1;
         if (sl == 4 && strncasecmp(p, "unix", 4) == 0)
             return fail(err, errsize,
                         "unix sockets are not supported; use redis://host:port",
                         url);
-        if (sl != 5 || strncasecmp(p, "redis", 5) != 0)
-            return fail(err, errsize, "the scheme must be redis://", url);
+        if (!out->tls && (sl != 5 || strncasecmp(p, "redis", 5) != 0))
+            return fail(err, errsize,
+                        "the scheme must be redis:// or rediss://", url);
         p = scheme_end + 3;
     }
     /* The authority ends at the first '/' after the last '@' (passwords may
@@ -197,7 +245,8 @@ int duro_redis_url_parse(const char *url, duro_redis_url *out, char *err,
         parse_int(slash + 1, strlen(slash + 1), 0, INT_MAX, &out->db))
         return fail(err, errsize, "the database must be a non-negative integer",
                     url);
-    return password_from_env(out, err, errsize);
+    int rc = password_from_env(out, err, errsize);
+    return rc ? rc : tls_from_env(out, err, errsize);
 }
 
 const char *duro_env(const char *name, const char *def)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 
 #include "duro/errno.h"
@@ -11,6 +12,7 @@
 #include "duro/log.h"
 #include "duro/lua.h"
 #include "duro/redis.h"
+#include "tls_sync.h"
 
 #define MAX_PARTITIONS DURO_MAX_PARTITIONS
 
@@ -54,33 +56,59 @@ redisContext *duro_redis_connect(const duro_redis_url *url, int timeout_ms,
     return c;
 }
 
-int duro_redis_open(const duro_redis_url *url, int timeout_ms,
-                    redisContext **out, char *err, size_t errsize)
+/* connect_ctx: a blocking context to url: hiredis's own TCP connect for
+ * redis://, our TLS socketpair (tls_sync.c) for rediss:// (*pump then set
+ * for the caller to release). */
+static int connect_ctx(const duro_redis_url *url, int timeout_ms,
+                       redisContext **out, duro__tls_pump **pump, char *err,
+                       size_t errsize)
 {
     redisContext *c;
-    *out = NULL;
     struct timeval tv = {timeout_ms / 1000,
                          (suseconds_t)(timeout_ms % 1000) * 1000};
-    if (timeout_ms > 0)
+    *pump = NULL;
+    if (url->tls) {
+        char why[256];
+        int fd;
+        int rc =
+            duro__tls_sync_open(url, timeout_ms, pump, &fd, why, sizeof(why));
+        if (rc) {
+            set_err(err, errsize, "%sredis at %s:%d: %s",
+                    rc == DURO_ECONN ? "cannot reach " : "", url->host,
+                    url->port, why);
+            return rc;
+        }
+        c = redisConnectFd(fd);
+    } else if (timeout_ms > 0) {
         c = redisConnectWithTimeout(url->host, url->port, tv);
-    else
+    } else {
         c = redisConnect(url->host, url->port);
-    if (!c) {
+    }
+    int rc = DURO_ECONN;
+    if (!c)
         set_err(err, errsize, "cannot reach redis at %s:%d: out of memory",
                 url->host, url->port);
-        return DURO_ECONN;
-    }
-    if (c->err) {
+    else if (c->err)
         set_err(err, errsize, "cannot reach redis at %s:%d: %s", url->host,
                 url->port, c->errstr);
-        redisFree(c);
-        return DURO_ECONN;
-    }
-    if (timeout_ms > 0 && redisSetTimeout(c, tv) != REDIS_OK) {
+    else if (timeout_ms > 0 && redisSetTimeout(c, tv) != REDIS_OK)
         set_err(err, errsize, "cannot set the redis timeout: %s", c->errstr);
-        redisFree(c);
-        return DURO_ECONN;
+    else
+        rc = 0;
+    if (rc) {
+        if (c) redisFree(c);
+        duro__tls_pump_release(*pump);
+        *pump = NULL;
+        return rc;
     }
+    *out = c;
+    return 0;
+}
+
+/* hello: AUTH, SELECT and PING on a fresh context. */
+static int hello(redisContext *c, const duro_redis_url *url, char *err,
+                 size_t errsize)
+{
     int rc = 0;
     if (url->user[0])
         rc = expect_ok(c,
@@ -97,12 +125,46 @@ int duro_redis_open(const duro_redis_url *url, int timeout_ms,
     /* A server that wants a password we lack says NOAUTH only now. */
     if (rc == 0)
         rc = expect_ok(c, redisCommand(c, "PING"), "PING", err, errsize);
+    return rc;
+}
+
+int duro_redis_open(const duro_redis_url *url, int timeout_ms,
+                    redisContext **out, char *err, size_t errsize)
+{
+    redisContext *c = NULL;
+    duro__tls_pump *pump = NULL;
+    *out = NULL;
+    int rc = connect_ctx(url, timeout_ms, &c, &pump, err, errsize);
+    if (rc) return rc;
+    rc = hello(c, url, err, errsize);
+    if (rc == DURO_ECONN && pump) {
+        /* Under TLS 1.3 a server refuses a client certificate only after
+         * the handshake: the pump knows why the first reply never came. */
+        char why[256];
+        int code = duro__tls_pump_error(pump, why, sizeof(why));
+        if (code) {
+            set_err(err, errsize, "redis at %s:%d: %s", url->host, url->port,
+                    why);
+            rc = code;
+        }
+    }
+    duro__tls_pump_release(pump);
     if (rc != 0) {
         redisFree(c);
         return rc;
     }
     *out = c;
     return 0;
+}
+
+int duro_redis_keepalive(redisContext *c)
+{
+    struct sockaddr_storage sa;
+    socklen_t len = sizeof(sa);
+    if (getsockname(c->fd, (struct sockaddr *)&sa, &len) == 0 &&
+        sa.ss_family == AF_UNIX)
+        return REDIS_OK; /* TLS: the pump's socket keeps itself alive */
+    return redisEnableKeepAlive(c);
 }
 
 /* ---- Functions library ---- */

@@ -185,9 +185,19 @@ bool duro_test_alive(duro_test_harness *h, pid_t pid)
     return ch && !reap(ch, 0);
 }
 
+int duro_test_wait_exit(duro_test_harness *h, pid_t pid, int64_t timeout_ms)
+{
+    duro_test_child *ch = child_of(h, pid);
+    cr_assert(ch, "pid %d was not started by the harness", (int)pid);
+    if (!reap(ch, timeout_ms) || !WIFEXITED(ch->status)) return -1;
+    ch->exit_awaited = true;
+    return WEXITSTATUS(ch->status);
+}
+
 /* ended_badly: a Duro child that crashed or failed its shutdown. */
 static bool ended_badly(const duro_test_child *ch)
 {
+    if (ch->exit_awaited) return false;
     if (WIFSIGNALED(ch->status)) return WTERMSIG(ch->status) != ch->killed_with;
     if (WIFEXITED(ch->status))
         return WEXITSTATUS(ch->status) != 0 && ch->killed_with != SIGKILL;
@@ -355,10 +365,22 @@ static void at_exit(void)
     if (current) duro_test_stop_all(current);
 }
 
-/* redis_answers: the test's redis-server answers a PING (any reply). */
-static bool redis_answers(int port)
+/* redis_connect: a context to the test's server, TLS when it is. */
+static redisContext *redis_connect(const duro_test_harness *h, int port,
+                                   int timeout_ms)
 {
-    redisContext *r = redisConnect("127.0.0.1", port);
+    if (h->tls) return duro__test_tls_connect(h, timeout_ms);
+    struct timeval tv = {timeout_ms / 1000,
+                         (suseconds_t)(timeout_ms % 1000) * 1000};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    if (c && !c->err) redisSetTimeout(c, tv);
+    return c;
+}
+
+/* redis_answers: the test's redis-server answers a PING (any reply). */
+static bool redis_answers(const duro_test_harness *h)
+{
+    redisContext *r = redis_connect(h, h->redis_port, 1000);
     bool up = r && !r->err;
     if (up) {
         redisReply *rep = redisCommand(r, "PING");
@@ -381,7 +403,7 @@ void duro_test_redis_restart(duro_test_harness *h, int stop_signal,
     char port[16], log[PATH_MAX + 32];
     snprintf(port, sizeof(port), "%d", h->redis_port);
     snprintf(log, sizeof(log), "%s/redis.log", h->dir);
-    char *argv[32] = {"redis-server",
+    char *argv[48] = {"redis-server",
                       "--port",
                       port,
                       "--bind",
@@ -395,13 +417,17 @@ void duro_test_redis_restart(duro_test_harness *h, int stop_signal,
                       "--daemonize",
                       "no"};
     int argc = 13;
-    for (int i = 0; extra && extra[i] && argc < 31; i++)
+    if (h->tls) {
+        argv[2] = "0"; /* TLS only: --port 0 --tls-port <port> */
+        argc += duro__test_tls_args(h, port, argv + argc);
+    }
+    for (int i = 0; extra && extra[i] && argc < 47; i++)
         argv[argc++] = (char *)extra[i];
     argv[argc] = NULL;
     pid_t pid = start_child("redis-server", argv, log, NULL);
     cr_assert_gt(pid, 0, "fork: %s", strerror(errno));
     h->redis_pid = pid;
-    cr_assert(duro_test_wait_until(redis_answers(h->redis_port), 5000),
+    cr_assert(duro_test_wait_until(redis_answers(h), 5000),
               "redis-server did not come back");
 }
 
@@ -495,13 +521,12 @@ int duro_test_free_port(void)
 }
 
 /* redis_ready: our server (by pid) answers PING on port. */
-static bool redis_ready(int port, pid_t pid)
+static bool redis_ready(duro_test_harness *h, int port, pid_t pid)
 {
-    struct timeval tv = {0, 200000};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    h->redis_port = port;
+    redisContext *c = redis_connect(h, port, 200);
     bool ok = false;
     if (c && !c->err) {
-        redisSetTimeout(c, tv);
         redisReply *r = redisCommand(c, "PING");
         ok = r && r->type == REDIS_REPLY_STATUS && !strcmp(r->str, "PONG");
         freeReplyObject(r);
@@ -542,6 +567,11 @@ static void clean_stale(const char *tmp)
 void duro_test_redis_start(duro_test_harness *h)
 {
     memset(h, 0, sizeof(*h));
+    duro__test_redis_start_as_set(h);
+}
+
+void duro__test_redis_start_as_set(duro_test_harness *h)
+{
     const char *tmp = getenv("TMPDIR");
     if (!tmp || !*tmp) tmp = "/tmp";
     clean_stale(tmp);
@@ -549,6 +579,7 @@ void duro_test_redis_start(duro_test_harness *h)
              (int)getpid());
     cr_assert(mkdtemp(h->dir), "mkdtemp: %s", strerror(errno));
     current = h;
+    if (h->tls) duro__test_tls_prepare(h);
     static bool registered;
     if (!registered) {
         atexit(at_exit);
@@ -563,24 +594,28 @@ void duro_test_redis_start(duro_test_harness *h)
         int port = 20000 + rand() % 40000;
         char sport[16];
         snprintf(sport, sizeof(sport), "%d", port);
-        char *argv[] = {"redis-server",
-                        "--port",
-                        sport,
-                        "--bind",
-                        "127.0.0.1",
-                        "--save",
-                        "",
-                        "--appendonly",
-                        "no",
-                        "--dir",
-                        h->dir,
-                        "--daemonize",
-                        "no",
-                        "--protected-mode",
-                        "no",
-                        "--logfile",
-                        redis_log,
-                        NULL};
+        char *argv[48] = {"redis-server",
+                          "--port",
+                          sport,
+                          "--bind",
+                          "127.0.0.1",
+                          "--save",
+                          "",
+                          "--appendonly",
+                          "no",
+                          "--dir",
+                          h->dir,
+                          "--daemonize",
+                          "no",
+                          "--protected-mode",
+                          "no",
+                          "--logfile",
+                          redis_log,
+                          NULL};
+        if (h->tls) {
+            argv[2] = "0"; /* TLS only: --port 0 --tls-port <port> */
+            argv[17 + duro__test_tls_args(h, sport, argv + 17)] = NULL;
+        }
         pid_t pid = start_child("redis-server", argv, redis_log, NULL);
         cr_assert_gt(pid, 0, "fork: %s", strerror(errno));
         int64_t deadline = duro_test_mono_ms() + REDIS_READY_MS;
@@ -590,14 +625,14 @@ void duro_test_redis_start(duro_test_harness *h)
                 exited = true; /* most likely: the port was taken */
                 break;
             }
-            ready = redis_ready(port, pid);
+            ready = redis_ready(h, port, pid);
             if (!ready) duro_test_sleep_ms(10);
         }
         if (ready) {
             h->redis_pid = pid;
             h->redis_port = port;
-            snprintf(h->redis_url, sizeof(h->redis_url), "redis://127.0.0.1:%d",
-                     port);
+            snprintf(h->redis_url, sizeof(h->redis_url), "%s://127.0.0.1:%d",
+                     h->tls ? "rediss" : "redis", port);
             setenv("DURO_REDIS_URL", h->redis_url, 1);
             /* Every program of a test is given the layout, as a deployment
              * gives it to every component: a client that is not given one
@@ -617,10 +652,8 @@ void duro_test_redis_start(duro_test_harness *h)
 
 redisContext *duro_test_redis(duro_test_harness *h)
 {
-    struct timeval tv = {5, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", h->redis_port, tv);
-    cr_assert(c && !c->err, "connect to redis: %s", c ? c->errstr : "oom");
-    redisSetTimeout(c, tv);
+    redisContext *c = redis_connect(h, h->redis_port, 5000);
+    cr_assert(c && !c->err, "connect to redis: %s", c ? c->errstr : "failed");
     return c;
 }
 

@@ -44,9 +44,10 @@ typedef struct {
     pid_t pid;
     char name[64];
     char log[PATH_MAX + 160];
-    bool reaped;     /* waitpid collected it */
-    int status;      /* its wait status once reaped */
-    int killed_with; /* the signal the test sent it on purpose, or 0 */
+    bool reaped;       /* waitpid collected it */
+    int status;        /* its wait status once reaped */
+    int killed_with;   /* the signal the test sent it on purpose, or 0 */
+    bool exit_awaited; /* duro_test_wait_exit saw it end by itself */
 } duro_test_child;
 
 /* duro_test_harness: zero it (static storage does) before
@@ -60,7 +61,11 @@ typedef struct {
     int nchildren;
     bool passed; /* set by duro_test_finish */
     bool stopped;
-    int bad_children; /* what stop found */
+    int bad_children;       /* what stop found */
+    bool tls;               /* duro_test_redis_start_tls: TLS only */
+    char tls_auth[16];      /* tls-auth-clients: optional, yes */
+    char tls_server[32];    /* base name of the server's certificate */
+    char tls_dir[PATH_MAX]; /* the generated CA and certificates */
 } duro_test_harness;
 
 /* duro_test_redis_start starts redis-server on 127.0.0.1 on a free port in
@@ -68,6 +73,55 @@ typedef struct {
  * and registers the harness for duro_test_fini / atexit. Fails the test
  * (cr_assert) when no server comes up. */
 void duro_test_redis_start(duro_test_harness *h);
+
+/* ---- TLS (harness_tls.c) ---- */
+
+/* duro_test_tls_opts: how duro_test_redis_start_tls runs the server.
+ *   auth_clients: redis's tls-auth-clients (NULL: "optional": a client
+ *     certificate is checked when one is given);
+ *   server_cert: which generated certificate the server presents (NULL:
+ *     "server", for 127.0.0.1 and localhost; "other-name": one for
+ *     other.example only, signed by the same CA; "foreign": one for
+ *     127.0.0.1 signed by other-ca). A test may change h->tls_server
+ *     before duro_test_redis_restart. */
+typedef struct {
+    const char *auth_clients;
+    const char *server_cert;
+} duro_test_tls_opts;
+
+/* duro_test_redis_start_tls is duro_test_redis_start with a TLS-only
+ * server (--port 0 --tls-port P). Once per test process it generates with
+ * the openssl program, in <dir>/tls: a CA (ca.crt), the server's
+ * certificates (server, other-name), a client certificate (client.crt,
+ * client.key) and a second, unrelated CA (other-ca.crt). It exports
+ * DURO_REDIS_URL=rediss://127.0.0.1:P, DURO_REDIS_TLS_CA (ca.crt) and the
+ * client certificate (DURO_REDIS_TLS_CERT/_KEY) for the programs the test
+ * starts; a test changes them with setenv/unsetenv before it starts one.
+ * The harness's own connections (readiness, duro_test_redis) use the
+ * generated files whatever the environment says, and trust both CAs; a
+ * TLS server is never given a password (the readiness check needs a
+ * PING that succeeds). */
+void duro_test_redis_start_tls(duro_test_harness *h,
+                               const duro_test_tls_opts *o);
+
+/* duro_test_tls_file: the path of a generated file ("ca.crt",
+ * "client.key", "other-ca.crt", ...) into buf. Returns buf. */
+char *duro_test_tls_file(const duro_test_harness *h, const char *name,
+                         char *buf, size_t size);
+
+/* duro__test_redis_start_as_set: duro_test_redis_start without zeroing h
+ * (the TLS fields are set). */
+void duro__test_redis_start_as_set(duro_test_harness *h);
+
+/* duro__test_tls_prepare generates the certificates (once per process)
+ * and duro__test_tls_args appends the server's TLS arguments for port to
+ * argv (at most 12); both are the harness's (harness.c calls them). */
+void duro__test_tls_prepare(duro_test_harness *h);
+int duro__test_tls_args(duro_test_harness *h, const char *port, char **argv);
+
+/* duro__test_tls_connect: a context to the TLS server (NULL if none). */
+redisContext *duro__test_tls_connect(const duro_test_harness *h,
+                                     int timeout_ms);
 
 /* duro_test_spawn starts DURO_BIN_DIR/<prog> with the NULL-terminated
  * arguments, stdout+stderr to a log file; returns the pid. */
@@ -82,6 +136,12 @@ void duro_test_kill(duro_test_harness *h, pid_t pid, int sig);
 
 /* duro_test_alive: the child has not exited yet. */
 bool duro_test_alive(duro_test_harness *h, pid_t pid);
+
+/* duro_test_wait_exit waits up to timeout_ms for a child to end by itself
+ * (a fatal error it must not retry) and returns its exit code, or -1 when
+ * it is still running or died by a signal. A child ended this way does not
+ * count as ending badly. */
+int duro_test_wait_exit(duro_test_harness *h, pid_t pid, int64_t timeout_ms);
 
 /* duro_test_stop_all sends SIGTERM to every child still running (redis
  * last), waits up to 5s, SIGKILLs the rest and removes the temp dir.

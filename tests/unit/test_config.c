@@ -84,9 +84,54 @@ Test(config, ipv6_and_trailing_slash)
 
 Test(config, rejects_unsupported_schemes)
 {
-    bad("rediss://h:6379", "TLS");
     bad("unix:///tmp/redis.sock", "unix");
     bad("http://h:6379", "scheme");
+}
+
+static void clear_tls_env(void)
+{
+    unsetenv("DURO_REDIS_TLS_CA");
+    unsetenv("DURO_REDIS_TLS_CERT");
+    unsetenv("DURO_REDIS_TLS_KEY");
+    unsetenv("DURO_REDIS_TLS_SERVER_NAME");
+    unsetenv("DURO_REDIS_TLS_INSECURE");
+}
+
+Test(config, rediss_is_tls_with_settings_from_env)
+{
+    clear_tls_env();
+    duro_redis_url u = ok("rediss://u:p@cache.example:6380/2");
+    cr_assert_eq(u.tls, 1);
+    cr_assert_str_eq(u.host, "cache.example");
+    cr_assert_eq(u.port, 6380);
+    cr_assert_eq(u.db, 2);
+    cr_assert_eq(u.tls_insecure, 0);
+    cr_assert_str_eq(u.tls_ca, "");
+    setenv("DURO_REDIS_TLS_CA", "/etc/ca.pem", 1);
+    setenv("DURO_REDIS_TLS_CERT", "/etc/c.pem", 1);
+    setenv("DURO_REDIS_TLS_KEY", "/etc/c.key", 1);
+    setenv("DURO_REDIS_TLS_SERVER_NAME", "redis.internal", 1);
+    setenv("DURO_REDIS_TLS_INSECURE", "1", 1);
+    u = ok("REDISS://h");
+    cr_assert_eq(u.tls, 1);
+    cr_assert_str_eq(u.tls_ca, "/etc/ca.pem");
+    cr_assert_str_eq(u.tls_cert, "/etc/c.pem");
+    cr_assert_str_eq(u.tls_key, "/etc/c.key");
+    cr_assert_str_eq(u.tls_server_name, "redis.internal");
+    cr_assert_eq(u.tls_insecure, 1);
+    /* redis:// ignores them: plain TCP stays plain */
+    u = ok("redis://h");
+    cr_assert_eq(u.tls, 0);
+    cr_assert_str_eq(u.tls_ca, "");
+    unsetenv("DURO_REDIS_TLS_KEY");
+    bad("rediss://h", "DURO_REDIS_TLS_KEY");
+    clear_tls_env();
+    /* only 1 turns verification off; anything but 0 or 1 is refused */
+    setenv("DURO_REDIS_TLS_INSECURE", "false", 1);
+    bad("rediss://h", "DURO_REDIS_TLS_INSECURE");
+    setenv("DURO_REDIS_TLS_INSECURE", "0", 1);
+    cr_assert_eq(ok("rediss://h").tls_insecure, 0);
+    clear_tls_env();
 }
 
 Test(config, rejects_bad_ports_and_dbs)

@@ -1,6 +1,7 @@
-/* aredis.h: an asynchronous Redis connection on a libuv loop that
- * reconnects by itself and reloads the Functions library when Redis lost
- * it. The worker and the scheduler talk to Redis through it. */
+/* aredis.h: an asynchronous Redis connection on a libuv loop, plain TCP or
+ * TLS (rediss://), that reconnects by itself and reloads the Functions
+ * library when Redis lost it. The worker and the scheduler talk to Redis
+ * through it. */
 #ifndef DURO_AREDIS_H
 #define DURO_AREDIS_H
 
@@ -34,10 +35,12 @@ DURO_EXPORT int duro_aredis_new(duro_aredis **out, uv_loop_t *loop,
 
 /* duro_aredis_fatal_cb: the connection met a problem that retrying cannot
  * fix and stopped reconnecting: code is DURO_EAUTH (credentials or rights
- * refused), DURO_EINVAL (a bad database number, or duro:meta holds another
- * partition count than the process runs with) or DURO_EPROTO (duro:meta
- * unreadable); msg says which, naming both counts for a layout mismatch.
- * The owner should stop and exit non-zero. Runs at most once. */
+ * refused; rediss://: a certificate refused on either side), DURO_EINVAL (a
+ * bad database number, duro:meta holds another partition count than the
+ * process runs with, or a TLS CA, certificate or key file that cannot be
+ * loaded) or DURO_EPROTO (duro:meta unreadable); msg says which, naming both
+ * counts for a layout mismatch. The owner should stop and exit non-zero. Runs
+ * at most once. */
 typedef void (*duro_aredis_fatal_cb)(duro_aredis *r, int code, const char *msg,
                                      void *arg);
 

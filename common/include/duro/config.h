@@ -7,21 +7,37 @@
 
 #define DURO_DEFAULT_REDIS_URL "redis://127.0.0.1:6379"
 
-/* duro_redis_url: a parsed redis://[user:password@]host[:port][/db]. */
+/* duro_redis_url: a parsed redis[s]://[user:password@]host[:port][/db].
+ * rediss:// (tls = 1) takes its TLS settings from the environment when the
+ * URL is parsed:
+ *   DURO_REDIS_TLS_CA           CA file or directory (default: the system's)
+ *   DURO_REDIS_TLS_CERT, _KEY   a client certificate and its key (mutual TLS)
+ *   DURO_REDIS_TLS_SERVER_NAME  the name the certificate must hold and that
+ *                               is sent as SNI (default: the URL's host)
+ *   DURO_REDIS_TLS_INSECURE=1   no certificate verification: development
+ *                               only, warned about once per process (0
+ *                               or 1; anything else is DURO_EINVAL). */
 typedef struct {
     char host[256];
     int port;
     char user[128];
     char password[256];
     int db;
+    int tls;
+    int tls_insecure;
+    char tls_ca[1024];
+    char tls_cert[1024];
+    char tls_key[1024];
+    char tls_server_name[256];
 } duro_redis_url;
 
 /* duro_redis_url_parse: 0, or DURO_EINVAL with a reason in err (the URL
  * in it redacted). An empty or NULL url means DURO_DEFAULT_REDIS_URL.
- * "unix://" is not supported. When the URL holds no password, one comes
- * from $DURO_REDIS_PASSWORD_FILE (a file holding it; one trailing newline
- * is stripped) or else $DURO_REDIS_PASSWORD, so that it need not be on a
- * command line where `ps` shows it. Every component parses its URL here. */
+ * "unix://" is not supported; "rediss://" is TLS (see duro_redis_url). When the
+ * URL holds no password, one comes from $DURO_REDIS_PASSWORD_FILE (a file
+ * holding it; one trailing newline is stripped) or else $DURO_REDIS_PASSWORD,
+ * so that it need not be on a command line where `ps` shows it. Every component
+ * parses its URL here. */
 DURO_EXPORT int duro_redis_url_parse(const char *url, duro_redis_url *out,
                                      char *err, size_t errsize);
 

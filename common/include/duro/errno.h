@@ -25,7 +25,8 @@ extern "C" {
     XX(EPROTO, -13, "malformed data in redis")                                 \
     XX(EFAILED, -14, "workflow did not complete")                              \
     XX(EAGAIN, -15, "redis cannot serve this now (OOM, BUSY, LOADING, ...)")   \
-    XX(EAUTH, -16, "redis refused the credentials or the rights")              \
+    XX(EAUTH, -16,                                                             \
+       "redis refused the credentials or the rights, or a TLS certificate")    \
     XX(ECODEC, -17, "payload codec: no key for the payload, or tampered")
 
 typedef enum {

@@ -14,11 +14,13 @@
  * far beyond what one Redis needs and keeps those bounded. */
 #define DURO_MAX_PARTITIONS 1024
 
-/* duro_redis_open connects, authenticates, selects the db and PINGs (so
- * that a server wanting a password says so now). Returns 0 and the
- * context in *out (caller frees with redisFree), or a DURO_E* with a
- * message in err: DURO_ECONN (unreachable, timed out: retry), DURO_EAUTH
- * (credentials or rights refused), DURO_EINVAL (no such database),
+/* duro_redis_open connects (rediss://: over TLS, verified; see
+ * duro_redis_url), authenticates, selects the db and PINGs (so that a
+ * server wanting a password says so now). Returns 0 and the context in
+ * *out (caller frees with redisFree), or a DURO_E* with a message in err:
+ * DURO_ECONN (unreachable, timed out: retry), DURO_EAUTH (credentials or
+ * rights refused, a TLS certificate refused on either side), DURO_EINVAL
+ * (no such database; a TLS CA, certificate or key file unreadable),
  * DURO_EAGAIN (LOADING and such: retry). timeout_ms bounds connect and each
  * command (0: none). The message never holds the password. */
 DURO_EXPORT int duro_redis_open(const duro_redis_url *url, int timeout_ms,
@@ -29,6 +31,12 @@ DURO_EXPORT int duro_redis_open(const duro_redis_url *url, int timeout_ms,
 DURO_EXPORT redisContext *duro_redis_connect(const duro_redis_url *url,
                                              int timeout_ms, char *err,
                                              size_t errsize);
+
+/* duro_redis_keepalive turns TCP keepalive on for c (hiredis's
+ * redisEnableKeepAlive, which fails on a rediss:// context: its socket is
+ * the TLS pump's private socketpair, and the pump's TCP connection has
+ * keepalive from the start). REDIS_OK or REDIS_ERR (c->errstr). */
+DURO_EXPORT int duro_redis_keepalive(redisContext *c);
 
 /* Partition counts: a process is "given" a count (a flag, DURO_PARTITIONS,
  * an option) or not. The rule that keeps a fleet's layout safe when Redis

@@ -1,0 +1,556 @@
+/* transport.c: one Redis connection on a libuv loop, plain or TLS; hiredis
+ * parses the replies and formats the commands (see transport.h).
+ *
+ *   CONNECTING --writable, SO_ERROR 0--> [TLS: HANDSHAKE --SSL_connect-->]
+ *   UP --EOF, error, free, disconnect drained--> DEAD (uv_close, then freed)
+ *
+ * The plain path is what hiredis's own async context does: a formatted
+ * command is appended to one output buffer that is written when the socket
+ * is writable, and one read() per readable event feeds the reader. TLS
+ * only swaps read()/write() for SSL_read()/SSL_write() on the same socket
+ * (no thread, no extra buffer), and drains SSL_read on each event because
+ * OpenSSL may hold decrypted bytes the socket no longer shows.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+
+#include "duro/errno.h"
+#include "tls.h"
+#include "transport.h"
+
+#define READ_CHUNK 16384
+
+enum tstate { T_CONNECTING, T_HANDSHAKE, T_UP, T_DEAD };
+
+typedef struct cb {
+    struct cb *next;
+    duro__tconn_reply_fn fn;
+    void *priv;
+    char *channel; /* a subscription's channel, else NULL */
+} cb;
+
+struct duro__tconn {
+    duro__tconn_public pub; /* first: duro__tconn_pub casts */
+    uv_loop_t *loop;
+    uv_poll_t poll;
+    int fd;
+    int events; /* what poll watches now */
+    enum tstate st;
+    int was_up;
+    int in_cb;
+    int freeing;          /* free asked (deferred while in a callback) */
+    int disconnecting;    /* end once the replies have come */
+    int read_wants_write; /* SSL_read needs the socket writable */
+    int got_reply;        /* bytes came from Redis */
+    SSL *ssl;
+    char *obuf;
+    size_t olen, ooff, ocap;
+    redisReader *reader;
+    cb *head, *tail; /* replies expected, in order */
+    cb *subs;        /* subscribed channels */
+    duro__tconn_status_fn on_connect, on_disconnect;
+};
+
+static void teardown(duro__tconn *t, int status);
+static void on_poll(uv_poll_t *h, int status, int events);
+
+duro__tconn_public *duro__tconn_pub(duro__tconn *t)
+{
+    return &t->pub;
+}
+
+int duro__tconn_in_callback(const duro__tconn *t)
+{
+    return t->in_cb;
+}
+
+static void set_err(duro__tconn *t, int code, const char *msg)
+{
+    if (t->pub.code) return; /* the first cause is the one worth telling */
+    t->pub.code = code;
+    snprintf(t->pub.errstr, sizeof(t->pub.errstr), "%s", msg);
+}
+
+static void watch(duro__tconn *t, int events)
+{
+    if (t->st == T_DEAD || events == t->events) return;
+    t->events = events;
+    if (events)
+        uv_poll_start(&t->poll, events, on_poll);
+    else
+        uv_poll_stop(&t->poll);
+}
+
+static void watch_up(duro__tconn *t)
+{
+    int w = t->ooff < t->olen || t->read_wants_write;
+    watch(t, UV_READABLE | (w ? UV_WRITABLE : 0));
+}
+
+/* ---- Callbacks ---- */
+
+static void run_cb(duro__tconn *t, cb *c, redisReply *reply)
+{
+    t->in_cb++;
+    c->fn(t, reply, c->priv);
+    t->in_cb--;
+}
+
+/* after_cb ends the connection if a callback asked for it. 1 if it did. */
+static int after_cb(duro__tconn *t)
+{
+    if (t->in_cb || t->st == T_DEAD) return t->st == T_DEAD;
+    if (t->freeing || (t->disconnecting && !t->head)) {
+        teardown(t, 0);
+        return 1;
+    }
+    return 0;
+}
+
+static cb *find_sub(duro__tconn *t, const char *ch, size_t len)
+{
+    for (cb *s = t->subs; s; s = s->next)
+        if (strlen(s->channel) == len && memcmp(s->channel, ch, len) == 0)
+            return s;
+    return NULL;
+}
+
+/* sub_target: the subscription a pushed message or (un)subscribe
+ * confirmation belongs to, or NULL for an ordinary reply. */
+static cb *sub_target(duro__tconn *t, const redisReply *r)
+{
+    if (!t->subs || r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
+        r->element[0]->type != REDIS_REPLY_STRING ||
+        r->element[1]->type != REDIS_REPLY_STRING)
+        return NULL;
+    const char *kind = r->element[0]->str;
+    if (strcasecmp(kind, "message") != 0 &&
+        strcasecmp(kind, "subscribe") != 0 &&
+        strcasecmp(kind, "unsubscribe") != 0)
+        return NULL;
+    return find_sub(t, r->element[1]->str, r->element[1]->len);
+}
+
+/* dispatch hands one reply to its callback. 1 when the connection ended. */
+static int dispatch(duro__tconn *t, redisReply *reply)
+{
+    cb *s = sub_target(t, reply);
+    if (s) {
+        run_cb(t, s, reply);
+    } else if (t->head) {
+        cb *c = t->head;
+        t->head = c->next;
+        if (!t->head) t->tail = NULL;
+        run_cb(t, c, reply);
+        free(c);
+    } else {
+        freeReplyObject(reply);
+        set_err(t, DURO_EPROTO, "a reply nobody asked for");
+        teardown(t, -1);
+        return 1;
+    }
+    freeReplyObject(reply);
+    return after_cb(t);
+}
+
+/* process parses what was read. 1 when the connection ended. */
+static int process(duro__tconn *t)
+{
+    for (;;) {
+        void *reply = NULL;
+        if (redisReaderGetReply(t->reader, &reply) != REDIS_OK) {
+            set_err(t, DURO_EPROTO, t->reader->errstr);
+            teardown(t, -1);
+            return 1;
+        }
+        if (!reply) return 0;
+        if (dispatch(t, reply)) return 1;
+    }
+}
+
+/* ---- Reading and writing ---- */
+
+/* io_fail ends the connection after a failed read or write (ret: what the
+ * call returned). */
+static void io_fail(duro__tconn *t, int ret, int saved_errno)
+{
+    char why[256];
+    if (t->ssl) {
+        int code = duro__tls_fail(t->ssl, ret, t->got_reply, why, sizeof(why));
+        set_err(t, code, why);
+    } else if (ret == 0) {
+        set_err(t, DURO_ECONN, "Server closed the connection");
+    } else {
+        set_err(t, DURO_ECONN, strerror(saved_errno));
+    }
+    teardown(t, -1);
+}
+
+/* do_read: one read (plain) or SSL_read until it would block (TLS). 1 when
+ * the connection ended. */
+static int do_read(duro__tconn *t)
+{
+    char buf[READ_CHUNK];
+    for (;;) {
+        int n;
+        if (t->ssl) {
+            n = SSL_read(t->ssl, buf, sizeof(buf));
+            if (n <= 0) {
+                int k = SSL_get_error(t->ssl, n);
+                t->read_wants_write = k == SSL_ERROR_WANT_WRITE;
+                if (k == SSL_ERROR_WANT_READ || k == SSL_ERROR_WANT_WRITE)
+                    return 0;
+                io_fail(t, n, errno);
+                return 1;
+            }
+        } else {
+            n = (int)read(t->fd, buf, sizeof(buf));
+            if (n < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
+            if (n <= 0) {
+                io_fail(t, n, errno);
+                return 1;
+            }
+        }
+        t->got_reply = 1;
+        if (redisReaderFeed(t->reader, buf, (size_t)n) != REDIS_OK) {
+            set_err(t, DURO_EPROTO, t->reader->errstr);
+            teardown(t, -1);
+            return 1;
+        }
+        if (process(t)) return 1;
+        if (!t->ssl) return 0;
+    }
+}
+
+/* do_write writes what the socket takes. 1 when the connection ended. */
+static int do_write(duro__tconn *t)
+{
+    while (t->ooff < t->olen) {
+        size_t len = t->olen - t->ooff;
+        int n;
+        if (t->ssl) {
+            n = SSL_write(t->ssl, t->obuf + t->ooff,
+                          len > 1 << 30 ? 1 << 30 : (int)len);
+            if (n <= 0) {
+                int k = SSL_get_error(t->ssl, n);
+                if (k == SSL_ERROR_WANT_READ || k == SSL_ERROR_WANT_WRITE)
+                    break;
+                io_fail(t, n, errno);
+                return 1;
+            }
+        } else {
+            ssize_t w = send(t->fd, t->obuf + t->ooff, len, MSG_NOSIGNAL);
+            if (w < 0 && (errno == EAGAIN || errno == EINTR)) break;
+            if (w <= 0) {
+                io_fail(t, -1, errno);
+                return 1;
+            }
+            n = (int)w;
+        }
+        t->ooff += (size_t)n;
+    }
+    if (t->ooff == t->olen) t->ooff = t->olen = 0;
+    return 0;
+}
+
+/* ---- Connecting ---- */
+
+static void become_up(duro__tconn *t)
+{
+    t->st = T_UP;
+    t->was_up = 1;
+    t->in_cb++;
+    if (t->on_connect) t->on_connect(t, 0);
+    t->in_cb--;
+    if (after_cb(t)) return;
+    watch_up(t);
+}
+
+static void connect_fail(duro__tconn *t, int code, const char *msg)
+{
+    set_err(t, code, msg);
+    t->in_cb++;
+    if (t->on_connect) t->on_connect(t, -1);
+    t->in_cb--;
+    teardown(t, -1);
+}
+
+static void step_handshake(duro__tconn *t)
+{
+    int ret = SSL_connect(t->ssl);
+    if (ret == 1) {
+        become_up(t);
+        return;
+    }
+    int k = SSL_get_error(t->ssl, ret);
+    if (k == SSL_ERROR_WANT_READ) {
+        watch(t, UV_READABLE);
+    } else if (k == SSL_ERROR_WANT_WRITE) {
+        watch(t, UV_WRITABLE);
+    } else {
+        char why[256];
+        int code = duro__tls_fail(t->ssl, ret, 0, why, sizeof(why));
+        connect_fail(t, code, why);
+    }
+}
+
+static void step_connect(duro__tconn *t)
+{
+    int soerr = 0;
+    socklen_t sl = sizeof(soerr);
+    if (getsockopt(t->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
+        soerr = errno;
+    if (soerr) {
+        connect_fail(t, DURO_ECONN, strerror(soerr));
+        return;
+    }
+    if (!t->ssl) {
+        become_up(t);
+        return;
+    }
+    t->st = T_HANDSHAKE;
+    step_handshake(t);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    duro__tconn *t = h->data;
+    /* libuv reports POLLERR (a refused connect, a reset) as a status and
+     * stops nothing else: read or write to meet the error. */
+    if (status != 0) events = t->events;
+    switch (t->st) {
+    case T_CONNECTING:
+        step_connect(t);
+        return;
+    case T_HANDSHAKE:
+        step_handshake(t);
+        return;
+    case T_UP:
+        if ((events & UV_READABLE) || t->read_wants_write)
+            if (do_read(t)) return;
+        if ((events & UV_WRITABLE) && do_write(t)) return;
+        watch_up(t);
+        return;
+    case T_DEAD:
+        return;
+    }
+}
+
+/* open_socket: a non-blocking socket with a connect under way, or -1. */
+static int open_socket(const duro_redis_url *url, char *err, size_t errsize)
+{
+    char port[16];
+    snprintf(port, sizeof(port), "%d", url->port);
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    int g = getaddrinfo(url->host, port, &hints, &res);
+    if (g != 0) {
+        snprintf(err, errsize, "%s", gai_strerror(g));
+        return -1;
+    }
+    int fd = -1;
+    for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    a->ai_protocol);
+        if (fd < 0) continue;
+        if (connect(fd, a->ai_addr, a->ai_addrlen) != 0 &&
+            errno != EINPROGRESS) {
+            snprintf(err, errsize, "%s", strerror(errno));
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(res);
+    if (fd >= 0) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    return fd;
+}
+
+duro__tconn *duro__tconn_new(uv_loop_t *loop, const duro_redis_url *url,
+                             duro__tconn_status_fn on_connect,
+                             duro__tconn_status_fn on_disconnect, void *data,
+                             int *code, char *err, size_t errsize)
+{
+    duro__tconn *t = calloc(1, sizeof(*t));
+    SSL_CTX *ctx = NULL;
+    *code = DURO_ENOMEM;
+    snprintf(err, errsize, "out of memory");
+    if (!t || !(t->reader = redisReaderCreate())) goto fail;
+    t->fd = -1;
+    if (url->tls && !(ctx = duro__tls_ctx_new(url, err, errsize))) {
+        *code = DURO_EINVAL;
+        goto fail;
+    }
+    *code = DURO_ECONN;
+    if ((t->fd = open_socket(url, err, errsize)) < 0) goto fail;
+    if (ctx && !(t->ssl = duro__tls_ssl_new(ctx, url, t->fd, err, errsize)))
+        goto fail;
+    SSL_CTX_free(ctx); /* the SSL holds its own reference */
+    ctx = NULL;
+    if (uv_poll_init_socket(loop, &t->poll, t->fd) != 0) {
+        snprintf(err, errsize, "cannot watch the socket");
+        goto fail;
+    }
+    t->poll.data = t;
+    t->loop = loop;
+    t->pub.data = data;
+    t->on_connect = on_connect;
+    t->on_disconnect = on_disconnect;
+    t->st = T_CONNECTING;
+    watch(t, UV_WRITABLE);
+    return t;
+fail:
+    SSL_CTX_free(ctx);
+    if (t) {
+        SSL_free(t->ssl);
+        if (t->fd >= 0) close(t->fd);
+        if (t->reader) redisReaderFree(t->reader);
+        free(t);
+    }
+    return NULL;
+}
+
+/* ---- Commands ---- */
+
+static int append(duro__tconn *t, const char *s, size_t len)
+{
+    if (t->olen + len > t->ocap) {
+        size_t cap = t->ocap ? t->ocap : 4096;
+        while (cap < t->olen + len)
+            cap *= 2;
+        char *n = realloc(t->obuf, cap);
+        if (!n) return -1;
+        t->obuf = n;
+        t->ocap = cap;
+    }
+    memcpy(t->obuf + t->olen, s, len);
+    t->olen += len;
+    return 0;
+}
+
+/* track records who gets the reply(ies) of a command. */
+static int track(duro__tconn *t, duro__tconn_reply_fn fn, void *priv, int argc,
+                 const char **argv, const size_t *lens)
+{
+    if (lens[0] == 9 && strncasecmp(argv[0], "SUBSCRIBE", 9) == 0) {
+        for (int i = 1; i < argc; i++) {
+            if (find_sub(t, argv[i], lens[i])) continue;
+            cb *s = calloc(1, sizeof(*s));
+            if (!s || !(s->channel = strndup(argv[i], lens[i]))) {
+                free(s);
+                return -1;
+            }
+            s->fn = fn;
+            s->priv = priv;
+            s->next = t->subs;
+            t->subs = s;
+        }
+        return 0;
+    }
+    cb *c = calloc(1, sizeof(*c));
+    if (!c) return -1;
+    c->fn = fn;
+    c->priv = priv;
+    if (t->tail)
+        t->tail->next = c;
+    else
+        t->head = c;
+    t->tail = c;
+    return 0;
+}
+
+int duro__tconn_command(duro__tconn *t, duro__tconn_reply_fn fn, void *privdata,
+                        int argc, const char **argv, const size_t *lens)
+{
+    if (t->st == T_DEAD || t->freeing || t->disconnecting || argc < 1)
+        return -1;
+    char *cmd = NULL;
+    int len = redisFormatCommandArgv(&cmd, argc, argv, lens);
+    if (len < 0) return -1;
+    size_t before = t->olen;
+    int rc = append(t, cmd, (size_t)len);
+    redisFreeCommand(cmd);
+    if (rc == 0 && track(t, fn, privdata, argc, argv, lens) != 0) {
+        t->olen = before;
+        rc = -1;
+    }
+    if (rc == 0 && t->st == T_UP) watch_up(t);
+    return rc;
+}
+
+/* ---- Ending ---- */
+
+static void on_closed(uv_handle_t *h)
+{
+    duro__tconn *t = h->data;
+    close(t->fd);
+    free(t->obuf);
+    redisReaderFree(t->reader);
+    free(t);
+}
+
+/* fail_pending gives NULL to every callback still waiting. */
+static void fail_pending(duro__tconn *t)
+{
+    while (t->head) {
+        cb *c = t->head;
+        t->head = c->next;
+        run_cb(t, c, NULL);
+        free(c);
+    }
+    t->tail = NULL;
+    while (t->subs) {
+        cb *s = t->subs;
+        t->subs = s->next;
+        run_cb(t, s, NULL);
+        free(s->channel);
+        free(s);
+    }
+}
+
+static void teardown(duro__tconn *t, int status)
+{
+    if (t->st == T_DEAD) return;
+    t->st = T_DEAD;
+    uv_poll_stop(&t->poll);
+    fail_pending(t);
+    if (t->was_up && t->on_disconnect) {
+        t->in_cb++;
+        t->on_disconnect(t, t->freeing || !t->pub.code ? 0 : status);
+        t->in_cb--;
+    }
+    if (t->ssl) {
+        if (status == 0) SSL_shutdown(t->ssl); /* close_notify, no wait */
+        SSL_free(t->ssl);
+        ERR_clear_error();
+        t->ssl = NULL;
+    }
+    uv_close((uv_handle_t *)&t->poll, on_closed);
+}
+
+void duro__tconn_disconnect(duro__tconn *t)
+{
+    if (t->st == T_DEAD) return;
+    t->disconnecting = 1;
+    if (!t->in_cb && !t->head) teardown(t, 0);
+}
+
+void duro__tconn_free(duro__tconn *t)
+{
+    if (t->st == T_DEAD) return;
+    t->freeing = 1;
+    if (!t->in_cb) teardown(t, 0);
+}
