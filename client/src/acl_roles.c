@@ -53,11 +53,19 @@ const duro__acl_grant duro__acl_commands[] = {
     {"zrange", FN},
     {"zrem", FN},
     {"zscore", FN},
+    /* schedules' Functions (duro_sched_*) */
+    {"exists", FN},
+    {"hincrby", FN},
+    {"hgetall", FN}, /* duro_sched_claim; clients describe */
+    {"llen", FN},
+    {"lpush", FN},
+    {"ltrim", FN},
+    {"sadd", FN}, /* duro:queues (workers); a partition's schedules */
+    {"srem", FN},
     /* workers: task streams, histories, query answers, shutdown */
     {"xreadgroup", W},
     {"xgroup|create", W},
     {"xgroup|delconsumer", W},
-    {"sadd", W}, /* duro:queues */
     {"xrange", W | S | C},
     {"expire", W},
     {"client|id", W},
@@ -70,7 +78,6 @@ const duro__acl_grant duro__acl_commands[] = {
     {"smembers", S | C}, /* duro:queues */
     {"zrangebyscore", S},
     /* clients: describe, list, result, queries, queue stats */
-    {"hgetall", C},
     {"zrevrange", C},
     {"blpop", C},
     {"xinfo|consumers", C},
@@ -83,11 +90,11 @@ const duro__acl_grant duro__acl_commands[] = {
 
 const duro__acl_grant duro__acl_functions[] = {
     {"duro_version", ALL},
-    {"duro_start", C},
+    {"duro_start", S | C}, /* S: a schedule's actions */
     {"duro_signal", C},
     {"duro_signal_with_start", C},
-    {"duro_cancel", C},
-    {"duro_terminate", C},
+    {"duro_cancel", S | C},    /* S: overlap policy CancelOther */
+    {"duro_terminate", S | C}, /* S: overlap policy TerminateOther */
     {"duro_wft_complete", W},
     {"duro_wft_fail", W},
     {"duro_act_complete", W},
@@ -96,6 +103,12 @@ const duro__acl_grant duro__acl_functions[] = {
     {"duro_wft_timeout", S},
     {"duro_act_timeout", S},
     {"duro_timer_fire", S},
+    {"duro_sched_upsert", C},
+    {"duro_sched_pause", C},
+    {"duro_sched_request", C},
+    {"duro_sched_delete", C},
+    {"duro_sched_claim", S},
+    {"duro_sched_fire", S},
     {NULL, 0},
 };
 

@@ -104,6 +104,22 @@ char *duro_key_closed_channel(char *buf, size_t size, int partition)
     return buf;
 }
 
+void duro_sched_keys_init(duro_sched_keys *k, int partitions, const char *id)
+{
+    int p = duro_partition_of(id, partitions);
+    k->partition = p;
+    fmt_key(k->sched, sizeof(k->sched), p, "sched", id);
+    fmt_key(k->acts, sizeof(k->acts), p, "schedact", id);
+    fmt_key(k->req, sizeof(k->req), p, "schedreq", id);
+    fmt_key(k->timers, sizeof(k->timers), p, "timers", NULL);
+    fmt_key(k->index, sizeof(k->index), p, "scheds", NULL);
+}
+
+char *duro_key_sched_index(char *buf, size_t size, int partition)
+{
+    return fmt_key(buf, size, partition, "scheds", NULL);
+}
+
 /* ---- Timer members ---- */
 
 char *duro_timer_member(char *buf, size_t size, char kind, const char *run,

@@ -59,6 +59,23 @@ DURO_EXPORT char *duro_key_idx_open(char *buf, size_t size, int partition);
 DURO_EXPORT char *duro_key_closed_channel(char *buf, size_t size,
                                           int partition);
 
+/* duro_sched_keys: every key of schedule `id`, in the partition of the id
+ * (as a workflow's): its hash, its last actions (list), its requests
+ * (trigger, backfill: list) and the partition's set of schedule ids. */
+typedef struct {
+    int partition;
+    char sched[DURO_KEY_MAX];
+    char acts[DURO_KEY_MAX];
+    char req[DURO_KEY_MAX];
+    char timers[64];
+    char index[64];
+} duro_sched_keys;
+
+DURO_EXPORT void duro_sched_keys_init(duro_sched_keys *k, int partitions,
+                                      const char *id);
+/* duro_key_sched_index: the partition's set of schedule ids. */
+DURO_EXPORT char *duro_key_sched_index(char *buf, size_t size, int partition);
+
 /* duro_timer_member: a timer's zset member
  * "<kind>|<run>|<a>|<b>|<wfqueue>|<actqueue>|<id>" (actqueue "-" or NULL
  * when none). */
