@@ -1170,8 +1170,8 @@ local function sched_checked(fn, types)
 end
 
 -- duro_sched_upsert 5 sched acts req timers scheds  id mode due field value ...
--- mode create (DURO_SCHED_EXISTS if the id is taken) or update
--- (DURO_SCHED_NOTFOUND if absent): writes the fields (spec, action,
+-- mode create (DURO_ALREADY_STARTED if the id is taken) or update
+-- (DURO_NOT_FOUND if absent; the others too): writes the fields (spec, action,
 -- policies, next_nominal), bumps `rev` (a fire in flight computed with the
 -- old spec then leaves the timer alone) and puts the timer at `due` ('-':
 -- none, paused). State (counts, running, buffer, actions) survives update.
@@ -1182,9 +1182,9 @@ local function duro_sched_upsert(keys, args)
         return fail('DURO_BADARG', 'mode or fields')
     end
     local exists = redis.call('EXISTS', sched) == 1
-    if mode == 'create' and exists then return fail('DURO_SCHED_EXISTS', id) end
+    if mode == 'create' and exists then return fail('DURO_ALREADY_STARTED', 'schedule ' .. id .. ' exists') end
     if mode == 'update' and not exists then
-        return fail('DURO_SCHED_NOTFOUND', id)
+        return fail('DURO_NOT_FOUND', 'schedule ' .. id)
     end
     local now = now_ms()
     local hset = {sched}
@@ -1214,7 +1214,7 @@ local function duro_sched_pause(keys, args)
     local sched, timers = keys[1], keys[2]
     local id, paused, note = args[1], args[2], args[3]
     if redis.call('EXISTS', sched) == 0 then
-        return fail('DURO_SCHED_NOTFOUND', id)
+        return fail('DURO_NOT_FOUND', 'schedule ' .. id)
     end
     redis.call('HSET', sched, 'paused', paused, 'note', note)
     if paused == '1' then
@@ -1236,7 +1236,7 @@ local function duro_sched_request(keys, args)
     local sched, req, timers = keys[1], keys[2], keys[3]
     local id, kind = args[1], args[2]
     if redis.call('EXISTS', sched) == 0 then
-        return fail('DURO_SCHED_NOTFOUND', id)
+        return fail('DURO_NOT_FOUND', 'schedule ' .. id)
     end
     local now = now_ms()
     if kind == 'trigger' then
@@ -1256,7 +1256,7 @@ end
 local function duro_sched_delete(keys, args)
     local id = args[1]
     if redis.call('EXISTS', keys[1]) == 0 then
-        return fail('DURO_SCHED_NOTFOUND', id)
+        return fail('DURO_NOT_FOUND', 'schedule ' .. id)
     end
     redis.call('DEL', keys[1], keys[2], keys[3])
     redis.call('ZREM', keys[4], sched_member(id))
