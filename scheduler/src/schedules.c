@@ -240,6 +240,7 @@ static void stop_running(sjob *j)
         schedules_wfid(j, j->kill[i].nominal, wfid, sizeof(wfid));
         duro_wf_keys k;
         duro_wf_keys_init(&k, j->s->partitions, wfid, j->kill[i].run);
+        duro_wf_keys_queues(&k, j->kill[i].queue, NULL);
         char why[DURO_ID_MAX + 64];
         snprintf(why, sizeof(why), "schedule %s: overlap policy %s", j->id,
                  j->overlap);
@@ -300,11 +301,18 @@ static void on_status(duro_aredis *r, redisReply *reply, void *arg)
     free(so);
     if (!reply) {
         j->failed = 1;
-    } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
-        const redisReply *st = reply->element[0], *run = reply->element[1];
+    } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 3) {
+        const redisReply *st = reply->element[0], *run = reply->element[1],
+                         *q = reply->element[2];
+        char why[128];
         j->alive[i] = duro__reply_str(st) && strcmp(st->str, "RUNNING") == 0;
-        if (duro__reply_str(run))
+        /* they name keys: checked as the timers' are */
+        if (duro__reply_str(run) && run->len <= DURO_UUID_LEN &&
+            duro_name_check("run", run->str, why, sizeof(why)) == 0)
             snprintf(j->runs[i], sizeof(j->runs[i]), "%s", run->str);
+        if (duro__reply_str(q) &&
+            duro_name_check("queue", q->str, why, sizeof(why)) == 0)
+            snprintf(j->queues[i], sizeof(j->queues[i]), "%s", q->str);
     } else {
         j->alive[i] = 1; /* unknown: assume it runs (never overlaps) */
     }
@@ -331,6 +339,7 @@ static void job_status(sjob *j)
         duro_argv_push(&a, k.wf);
         duro_argv_push(&a, "status");
         duro_argv_push(&a, "run");
+        duro_argv_push(&a, "queue");
         if (sched_cmd(j->s, on_status, so, &a) == 0) {
             j->waiting++;
         } else {

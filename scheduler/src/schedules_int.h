@@ -37,6 +37,7 @@ typedef struct {
 typedef struct {
     int64_t nominal;
     char run[DURO_UUID_LEN + 1];
+    char queue[DURO_QUEUE_MAX + 1];
 } skill;
 
 /* sjob: one claimed fire of schedule `id`: the snapshot the claim
@@ -56,6 +57,8 @@ typedef struct sjob {
     int64_t running[SCHED_MAX_RUNNING];
     int alive[SCHED_MAX_RUNNING + 1];
     char runs[SCHED_MAX_RUNNING + 1][DURO_UUID_LEN + 1];
+    char queues[SCHED_MAX_RUNNING + 1][DURO_QUEUE_MAX + 1]; /* their task
+                                                               queues */
     int nrunning;
     int64_t *buffer;
     int nbuffer;

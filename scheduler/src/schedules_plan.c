@@ -165,8 +165,16 @@ static void start(sjob *j, int64_t nominal, const char *how)
     if (j->nrunning == SCHED_MAX_RUNNING) { /* AllowAll: forget the oldest */
         memmove(j->running, j->running + 1,
                 (SCHED_MAX_RUNNING - 1) * sizeof(j->running[0]));
+        memmove(j->runs, j->runs + 1,
+                (SCHED_MAX_RUNNING - 1) * sizeof(j->runs[0]));
+        memmove(j->queues, j->queues + 1,
+                (SCHED_MAX_RUNNING - 1) * sizeof(j->queues[0]));
         j->nrunning--;
     }
+    /* its run is not known before the start: a policy that stops runs
+     * stops it at a later fire */
+    j->runs[j->nrunning][0] = '\0';
+    j->queues[j->nrunning][0] = '\0';
     j->running[j->nrunning++] = nominal;
 }
 
@@ -184,10 +192,12 @@ static void stop_all(sjob *j, char how)
 {
     j->kill_how = how;
     for (int i = 0; i < j->nrunning; i++) {
-        if (!j->runs[i][0]) continue;
+        if (!j->runs[i][0] || !j->queues[i][0]) continue;
         j->kill[j->nkill].nominal = j->running[i];
         snprintf(j->kill[j->nkill].run, sizeof(j->kill[0].run), "%s",
                  j->runs[i]);
+        snprintf(j->kill[j->nkill].queue, sizeof(j->kill[0].queue), "%s",
+                 j->queues[i]);
         j->nkill++;
     }
 }
@@ -240,6 +250,7 @@ static void keep_alive(sjob *j)
         if (!j->alive[i]) continue;
         j->running[n] = j->running[i];
         memcpy(j->runs[n], j->runs[i], sizeof(j->runs[0]));
+        memcpy(j->queues[n], j->queues[i], sizeof(j->queues[0]));
         n++;
     }
     j->nrunning = n;

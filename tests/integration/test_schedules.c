@@ -348,3 +348,216 @@ Test(schedules, a_claimant_that_died_after_starting_is_recorded_once)
     duro_client_free(c);
     duro_test_finish(&h);
 }
+
+/* ---- Overlap policies that wait for a run to close ---- */
+
+static const char *wf_field(const char *wfid, const char *field)
+{
+    static char out[64];
+    redisContext *r = duro_test_redis(&h);
+    redisReply *rep = redisCommand(r, "HGET duro:{p%d}:wf:%s %s",
+                                   duro_partition_of(wfid, 16), wfid, field);
+    snprintf(out, sizeof(out), "%s",
+             rep && rep->type == REDIS_REPLY_STRING ? rep->str : "");
+    freeReplyObject(rep);
+    redisFree(r);
+    return out;
+}
+
+static int count_ids(const char *prefix)
+{
+    char ids[128][128];
+    return wf_ids(prefix, ids, 128);
+}
+
+/* buffered_then_released: policy `overlap` buffers while the first run
+ * runs; once it is terminated the next start is the second nominal time
+ * (the buffer keeps the oldest first). */
+static void buffered_then_released(const char *id, const char *overlap)
+{
+    duro_client *c = duro_test_client(&h);
+    duro_schedule_opts o = every_second(id, overlap);
+    cr_assert_eq(duro_client_schedule_create(c, &o), 0);
+    duro_test_spawn(&h, "duro-scheduler", NULL);
+    cr_assert(duro_test_wait_until(state_num(c, id, "buffered") >= 1, 10000));
+    duro_test_sleep_ms(2200);
+    cr_assert_eq(count_ids(id), 1, "%s started while one runs", overlap);
+    char ids[4][128];
+    wf_ids(id, ids, 4);
+    char first[128];
+    snprintf(first, sizeof(first), "%s", ids[0]);
+    cr_assert_eq(duro_client_terminate(c, first, "test"), 0);
+    cr_assert(duro_test_wait_until(count_ids(id) >= 2, 5000));
+    wf_ids(id, ids, 4);
+    /* the buffer keeps the oldest first; CancelOther keeps the newest */
+    if (strcmp(overlap, "CancelOther") != 0)
+        cr_assert_eq(nominal_of(ids[1], id) - nominal_of(ids[0], id), 1000,
+                     "released %s, not the second time", ids[1]);
+    duro_client_free(c);
+}
+
+Test(schedules, buffer_one_keeps_one_and_skips_the_rest)
+{
+    buffered_then_released("b1", "BufferOne");
+    duro_client *c = duro_test_client(&h);
+    cr_assert_geq(state_num(c, "b1", "skipped"), 1);
+    cr_assert_leq(state_num(c, "b1", "buffered"), 1);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+Test(schedules, buffer_all_keeps_every_time)
+{
+    buffered_then_released("ba", "BufferAll");
+    duro_client *c = duro_test_client(&h);
+    cr_assert_eq(state_num(c, "ba", "skipped"), 0);
+    cr_assert_geq(state_num(c, "ba", "buffered"), 2);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+Test(schedules, cancel_other_asks_the_run_to_cancel_and_waits)
+{
+    buffered_then_released("co", "CancelOther");
+    char ids[4][128];
+    wf_ids("co", ids, 4);
+    /* the first was asked to cancel (no worker ran it: the test ended it) */
+    cr_assert_str_eq(wf_field(ids[0], "cancel_requested"), "1");
+    duro_test_finish(&h);
+}
+
+Test(schedules, terminate_other_ends_the_run_and_starts)
+{
+    duro_client *c = duro_test_client(&h);
+    duro_schedule_opts o = every_second("to", "TerminateOther");
+    cr_assert_eq(duro_client_schedule_create(c, &o), 0);
+    duro_test_spawn(&h, "duro-scheduler", NULL);
+    cr_assert(duro_test_wait_until(state_num(c, "to", "actions") >= 3, 10000));
+    duro_test_sleep_ms(300);
+    char ids[64][128];
+    int n = wf_ids("to", ids, 64);
+    assert_contiguous(ids, n, "to");
+    int running = 0;
+    for (int i = 0; i < n; i++) {
+        const char *st = wf_field(ids[i], "status");
+        running += strcmp(st, "RUNNING") == 0;
+        if (i < n - 2) cr_assert_str_eq(st, "TERMINATED", "%s", ids[i]);
+    }
+    cr_assert_leq(running, 1);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+/* ---- Cron with a time zone, through the scheduler ---- */
+
+/* Backfill runs the spec over a past range, so a DST change is tested
+ * without waiting for it: 02:30 Berlin does not exist on 2026-03-29
+ * (shifted to 03:30 CEST) and happens twice on 2026-10-25 (fires once). */
+Test(schedules, cron_in_a_time_zone_across_both_dst_changes)
+{
+    duro_client *c = duro_test_client(&h);
+    duro_schedule_opts o = every_second("dst", "AllowAll");
+    o.interval_ms = 0;
+    o.cron = "30 2 * * *";
+    o.time_zone = "Europe/Berlin";
+    o.paused = true;
+    cr_assert_eq(duro_client_schedule_create(c, &o), 0);
+    duro_test_spawn(&h, "duro-scheduler", NULL);
+    int64_t a, b, c1, d1;
+    duro_rfc3339_parse("2026-03-28T00:00:00Z", &a);
+    duro_rfc3339_parse("2026-03-30T23:00:00Z", &b);
+    duro_rfc3339_parse("2026-10-24T12:00:00Z", &c1);
+    duro_rfc3339_parse("2026-10-26T12:00:00Z", &d1);
+    cr_assert_eq(duro_client_schedule_backfill(c, "dst", a, b), 0);
+    cr_assert_eq(duro_client_schedule_backfill(c, "dst", c1, d1), 0);
+    cr_assert(duro_test_wait_until(state_num(c, "dst", "actions") == 5, 10000));
+    duro_test_sleep_ms(300);
+    char ids[8][128];
+    cr_assert_eq(wf_ids("dst", ids, 8), 5);
+    const char *want[] = {
+        "dst-2026-03-28T01:30:00Z", "dst-2026-03-29T01:30:00Z",
+        "dst-2026-03-30T00:30:00Z", "dst-2026-10-25T00:30:00Z",
+        "dst-2026-10-26T01:30:00Z"};
+    for (int i = 0; i < 5; i++)
+        cr_assert_str_eq(ids[i], want[i]);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+/* ---- The command line ---- */
+
+Test(schedules, cli_creates_describes_lists_and_deletes)
+{
+    duro_test_output out;
+    duro_test_run(
+        &h, &out, 10000, "duro", "schedule", "create", "--schedule-id", "cli",
+        "--cron", "0 9 * * mon-fri", "--time-zone", "Europe/Berlin", "--jitter",
+        "30s", "--overlap-policy", "BufferOne", "--catchup-window", "1m",
+        "--paused", "--note", "not yet", "--type", "hold", "--task-queue",
+        "test", "--input", "{\"n\":1}", "--workflow-id-prefix", "daily", NULL);
+    cr_assert_eq(out.exit_code, 0, "%s", out.err);
+    duro_test_output_free(&out);
+    duro_test_run(&h, &out, 10000, "duro", "schedule", "describe",
+                  "--schedule-id", "cli", "-o", "json", NULL);
+    cr_assert_eq(out.exit_code, 0, "%s", out.err);
+    cJSON *d = cJSON_Parse(out.out);
+    cr_assert_not_null(d, "%s", out.out);
+    const cJSON *spec = cJSON_GetObjectItem(d, "spec");
+    cr_assert_str_eq(duro_test_str(spec, "cron"), "0 9 * * mon-fri");
+    cr_assert_str_eq(duro_test_str(spec, "timeZone"), "Europe/Berlin");
+    cr_assert_str_eq(duro_test_str(spec, "jitter"), "30s");
+    const cJSON *pol = cJSON_GetObjectItem(d, "policies");
+    cr_assert_str_eq(duro_test_str(pol, "overlap"), "BufferOne");
+    cr_assert_str_eq(duro_test_str(pol, "catchupWindow"), "1m");
+    const cJSON *st = cJSON_GetObjectItem(d, "state");
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(st, "paused")));
+    cr_assert_str_eq(duro_test_str(st, "note"), "not yet");
+    const cJSON *next = cJSON_GetObjectItem(d, "nextTimes");
+    cr_assert_eq(cJSON_GetArraySize(next), 5);
+    for (int i = 0; i < 5; i++) { /* 09:00 Berlin: 07:00Z or 08:00Z */
+        const char *t = cJSON_GetStringValue(cJSON_GetArrayItem(next, i));
+        cr_assert(strstr(t, "T07:00:00Z") || strstr(t, "T08:00:00Z"), "%s", t);
+    }
+    cJSON_Delete(d);
+    duro_test_output_free(&out);
+    duro_test_run(&h, &out, 10000, "duro", "schedule", "list", NULL);
+    cr_assert_eq(out.exit_code, 0, "%s", out.err);
+    cr_assert(strstr(out.out, "cli") && strstr(out.out, "paused"), "%s",
+              out.out);
+    duro_test_output_free(&out);
+    duro_test_run(&h, &out, 10000, "duro", "schedule", "create",
+                  "--schedule-id", "x", "--cron", "61 * * * *", "--type", "t",
+                  "--task-queue", "q", NULL);
+    cr_assert_eq(out.exit_code, 2, "a bad cron is a usage error: %s", out.err);
+    cr_assert(strstr(out.err, "minute"), "%s", out.err);
+    duro_test_output_free(&out);
+    duro_test_run(&h, &out, 10000, "duro", "schedule", "delete",
+                  "--schedule-id", "cli", NULL);
+    cr_assert_eq(out.exit_code, 0, "%s", out.err);
+    duro_test_output_free(&out);
+    duro_test_run(&h, &out, 10000, "duro", "schedule", "describe",
+                  "--schedule-id", "cli", NULL);
+    cr_assert_eq(out.exit_code, 1);
+    duro_test_output_free(&out);
+    duro_test_finish(&h);
+}
+
+Test(schedules, update_replaces_the_spec_and_keeps_the_state)
+{
+    duro_client *c = duro_test_client(&h);
+    duro_schedule_opts o = every_second("up", "AllowAll");
+    o.interval_ms = 3600 * 1000;
+    cr_assert_eq(duro_client_schedule_create(c, &o), 0);
+    duro_test_spawn(&h, "duro-scheduler", NULL);
+    cr_assert_eq(duro_client_schedule_trigger(c, "up"), 0);
+    cr_assert(duro_test_wait_until(state_num(c, "up", "actions") == 1, 10000));
+    o.interval_ms = 1000;
+    o.workflow_id_prefix = "up2";
+    cr_assert_eq(duro_client_schedule_update(c, &o), 0);
+    cr_assert(duro_test_wait_until(state_num(c, "up", "actions") >= 3, 10000));
+    cr_assert_geq(count_ids("up2"), 2, "the new prefix is not used");
+    o.schedule_id = "absent";
+    cr_assert_eq(duro_client_schedule_update(c, &o), DURO_ENOTFOUND);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
