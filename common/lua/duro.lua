@@ -1217,6 +1217,9 @@ local function duro_sched_pause(keys, args)
         return fail('DURO_NOT_FOUND', 'schedule ' .. id)
     end
     redis.call('HSET', sched, 'paused', paused, 'note', note)
+    -- a fire in flight planned with the old state: it must not write
+    -- next_nominal or the timer over these
+    redis.call('HINCRBY', sched, 'rev', 1)
     if paused == '1' then
         redis.call('ZREM', timers, sched_member(id))
     else
@@ -1230,8 +1233,7 @@ end
 
 -- duro_sched_request 3 sched req timers  id kind [start_ms end_ms]
 -- kind trigger (an action now, by the overlap policy) or backfill (every
--- nominal time in [start, end]): queued for the scheduler, which is woken
--- unless a fire is in flight (it looks at the queue before it ends).
+-- nominal time in [start, end]): queued for the scheduler.
 local function duro_sched_request(keys, args)
     local sched, req, timers = keys[1], keys[2], keys[3]
     local id, kind = args[1], args[2]
@@ -1246,8 +1248,14 @@ local function duro_sched_request(keys, args)
     else
         return fail('DURO_BADARG', 'kind')
     end
-    if not redis.call('HGET', sched, 'claim') then
-        add_timer(timers, now, sched_member(id))
+    -- a fire in flight (claimed, its lease not over) looks at the
+    -- requests before it ends; otherwise (none, paused, or a claimant
+    -- that died) the timer is due now
+    local member = sched_member(id)
+    local score = redis.call('ZSCORE', timers, member)
+    if not (redis.call('HGET', sched, 'claim') and score and
+            tonumber(score) > now) then
+        add_timer(timers, now, member)
     end
     return 'ok'
 end

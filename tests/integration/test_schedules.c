@@ -561,3 +561,33 @@ Test(schedules, update_replaces_the_spec_and_keeps_the_state)
     duro_client_free(c);
     duro_test_finish(&h);
 }
+
+/* A trigger on a paused schedule whose last claimant died (its claim
+ * token left behind) is still acted on. */
+Test(schedules, trigger_after_a_dead_claimant_and_a_pause)
+{
+    duro_client *c = duro_test_client(&h);
+    duro_schedule_opts o = every_second("orphan", "AllowAll");
+    cr_assert_eq(duro_client_schedule_create(c, &o), 0);
+    duro_sched_keys k;
+    duro_sched_keys_init(&k, duro_client_partitions(c), "orphan");
+    redisContext *r = duro_test_redis(&h);
+    redisReply *rep;
+    for (int i = 0; i < 100; i++) { /* claim it once it is due, and die */
+        rep = redisCommand(r, "FCALL duro_sched_claim 3 %s %s %s orphan 3000",
+                           k.sched, k.req, k.timers);
+        bool claimed = rep->type == REDIS_REPLY_ARRAY;
+        freeReplyObject(rep);
+        if (claimed) break;
+        duro_test_sleep_ms(20);
+    }
+    cr_assert_eq(duro_client_schedule_pause(c, "orphan", true, NULL), 0);
+    cr_assert_eq(duro_client_schedule_trigger(c, "orphan"), 0);
+    duro_test_spawn(&h, "duro-scheduler", NULL);
+    cr_assert(
+        duro_test_wait_until(state_num(c, "orphan", "actions") == 1, 8000),
+        "the trigger was never acted on");
+    redisFree(r);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
