@@ -419,6 +419,7 @@ static void add_outcome(duro_client *c, cJSON *act)
             cJSON *v = cJSON_Parse(r->element[i]->str);
             if (v) cJSON_AddItemToObject(act, i == 2 ? "result" : "failure", v);
         }
+        duro__unseal(c, act, "result"); /* as describe and result do */
     } else {
         cJSON_AddStringToObject(act, "status", "UNKNOWN"); /* gone, reused */
     }
@@ -482,6 +483,7 @@ int duro_client_schedule_describe(duro_client *c, const char *id, cJSON **out)
     cJSON_AddStringToObject(act, "taskQueue", hfield(h, "queue"));
     cJSON *in = cJSON_Parse(hfield(h, "input"));
     cJSON_AddItemToObject(act, "input", in ? in : cJSON_CreateNull());
+    duro__unseal(c, act, "input");
     cJSON_AddStringToObject(act, "workflowIdPrefix",
                             *hfield(h, "prefix") ? hfield(h, "prefix") : id);
     cJSON *pol = cJSON_AddObjectToObject(o, "policies");

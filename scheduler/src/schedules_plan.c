@@ -232,6 +232,10 @@ static void offer(sjob *j, int64_t nominal, const char *how)
         break;
     case OVERLAP_TERMINATE_OTHER:
         stop_all(j, 't');
+        /* this fire's earlier starts would be terminated by this one as
+         * soon as they began: they are skipped instead */
+        j->skipped += j->nstarts;
+        j->nstarts = 0;
         j->nrunning = 0;
         start(j, nominal, how);
         break;

@@ -135,6 +135,16 @@ Test(schedules_plan, terminate_other_and_cancel_other)
     cr_assert_eq(j->kill_how, 't');
     cr_assert_eq(j->nstarts, 1);
     done(j);
+    /* a catch-up batch: only the last survives, the others are skipped */
+    j = job("TerminateOther", T0 + 3000, T0);
+    running(j, T0 - 1000);
+    schedules_plan(j);
+    cr_assert_eq(j->nkill, 1);
+    cr_assert_eq(j->nstarts, 1);
+    cr_assert_eq(j->starts[0].nominal, T0 + 3000);
+    cr_assert_eq(j->skipped, 3);
+    cr_assert_eq(j->nrunning, 1);
+    done(j);
     j = job("CancelOther", T0 + 1000, T0);
     running(j, T0 - 1000);
     schedules_plan(j);
