@@ -1160,6 +1160,19 @@ local function sched_member(id)
     return timer_member('c', '-', 0, 0, '-', '-', id)
 end
 
+-- sched_numbers: nil when every args[i] of idx is a number ('-' too
+-- where dash[i]), else an error reply naming the first that is not:
+-- checked before the first write (see the rules at the top).
+local function sched_numbers(args, idx, dash)
+    for n = 1, #idx do
+        local v = args[idx[n]]
+        if not tonumber(v) and not (dash and v == '-') then
+            return fail('DURO_BADARG', 'argument ' .. idx[n] .. ' is not a number')
+        end
+    end
+    return nil
+end
+
 -- sched_checked wraps fn to check its KEYS' types first.
 local function sched_checked(fn, types)
     return function(keys, args)
@@ -1181,6 +1194,8 @@ local function duro_sched_upsert(keys, args)
     if (mode ~= 'create' and mode ~= 'update') or (#args - 3) % 2 ~= 0 then
         return fail('DURO_BADARG', 'mode or fields')
     end
+    local bad = sched_numbers(args, {3}, true)
+    if bad then return bad end
     local exists = redis.call('EXISTS', sched) == 1
     if mode == 'create' and exists then return fail('DURO_ALREADY_STARTED', 'schedule ' .. id .. ' exists') end
     if mode == 'update' and not exists then
@@ -1213,6 +1228,8 @@ end
 local function duro_sched_pause(keys, args)
     local sched, timers = keys[1], keys[2]
     local id, paused, note = args[1], args[2], args[3]
+    local bad = sched_numbers(args, {4, 5}, true)
+    if bad then return bad end
     if redis.call('EXISTS', sched) == 0 then
         return fail('DURO_NOT_FOUND', 'schedule ' .. id)
     end
@@ -1280,6 +1297,7 @@ end
 local function duro_sched_claim(keys, args)
     local sched, req, timers = keys[1], keys[2], keys[3]
     local id, lease = args[1], tonumber(args[2])
+    if not lease then return fail('DURO_BADARG', 'lease') end
     local member = sched_member(id)
     local score = redis.call('ZSCORE', timers, member)
     if not score then return 'gone' end
@@ -1308,6 +1326,9 @@ end
 local function duro_sched_fire(keys, args)
     local sched, acts, req, timers = keys[1], keys[2], keys[3], keys[4]
     local id, token, rev = args[1], args[2], args[3]
+    local bad = sched_numbers(args, {4, 8, 9, 10, 11}) or
+                    sched_numbers(args, {5}, true)
+    if bad then return bad end
     if redis.call('HGET', sched, 'claim') ~= token then return 'stale' end
     local now = now_ms()
     redis.call('HDEL', sched, 'claim')

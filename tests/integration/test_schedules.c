@@ -591,3 +591,67 @@ Test(schedules, trigger_after_a_dead_claimant_and_a_pause)
     duro_client_free(c);
     duro_test_finish(&h);
 }
+
+/* The claim fences the fire: a scheduler slower than its lease, whose
+ * claim another took over, records nothing; malformed arguments are
+ * refused before anything is written. */
+Test(schedules, a_fire_with_a_replaced_claim_records_nothing)
+{
+    duro_client *c = duro_test_client(&h);
+    duro_schedule_opts o = every_second("fence", "AllowAll");
+    cr_assert_eq(duro_client_schedule_create(c, &o), 0);
+    duro_sched_keys k;
+    duro_sched_keys_init(&k, duro_client_partitions(c), "fence");
+    redisContext *r = duro_test_redis(&h);
+    char tok[2][64];
+    for (int n = 0; n < 2; n++) {
+        redisReply *rep = NULL;
+        for (int i = 0; i < 200; i++) { /* due, or the lease over */
+            rep = redisCommand(r, "FCALL duro_sched_claim 3 %s %s %s fence 100",
+                               k.sched, k.req, k.timers);
+            if (rep->type == REDIS_REPLY_ARRAY) break;
+            freeReplyObject(rep);
+            rep = NULL;
+            duro_test_sleep_ms(20);
+        }
+        cr_assert_not_null(rep, "claim %d never succeeded", n);
+        snprintf(tok[n], sizeof(tok[n]), "%s", rep->element[1]->str);
+        freeReplyObject(rep);
+    }
+    cr_assert_str_neq(tok[0], tok[1]);
+    /* id token rev next_nominal due running buffer missed skipped
+     * nactions nreq requeue action... */
+    const char *bad[] = {"FCALL",  "duro_sched_fire",
+                         "4",      k.sched,
+                         k.acts,   k.req,
+                         k.timers, "fence",
+                         tok[1],   "1",
+                         "x",      "-",
+                         "",       "",
+                         "0",      "0",
+                         "0",      "0",
+                         ""};
+    redisReply *rep = redisCommandArgv(r, 19, bad, NULL);
+    cr_assert_eq(rep->type, REDIS_REPLY_ERROR, "a bad next_nominal accepted");
+    freeReplyObject(rep);
+    rep = redisCommand(r, "HGET %s claim", k.sched);
+    cr_assert_str_eq(rep->str, tok[1], "the refused call wrote");
+    freeReplyObject(rep);
+    const char *old[] = {"FCALL",  "duro_sched_fire",
+                         "4",      k.sched,
+                         k.acts,   k.req,
+                         k.timers, "fence",
+                         tok[0],   "1",
+                         "0",      "-",
+                         "",       "",
+                         "0",      "0",
+                         "1",      "0",
+                         "",       "{}"};
+    rep = redisCommandArgv(r, 20, old, NULL);
+    cr_assert_str_eq(rep->str, "stale");
+    freeReplyObject(rep);
+    cr_assert_eq(state_num(c, "fence", "actions"), 0);
+    redisFree(r);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
