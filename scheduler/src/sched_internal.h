@@ -153,6 +153,7 @@ void sched_redis_error(sched *s);
 #define M_RECONNECTS "duro_scheduler_redis_reconnects_total"
 #define M_CONNECTED "duro_scheduler_redis_connected"
 #define M_PARTITIONS "duro_scheduler_partitions"
+#define M_SCHEDULE_ACTIONS "duro_scheduler_schedule_actions_total"
 
 /* stats_describe declares the scheduler's families in s->m and sets the
  * build info gauge. */

@@ -68,6 +68,22 @@ static void on_recorded(duro_aredis *r, redisReply *reply, void *arg)
     sjob *j = arg;
     const char *res = duro__reply_str(reply) ? reply->str : "?";
     if (duro__reply_is_error(reply)) sched_redis_error(j->s);
+    if (strcmp(res, "fired") == 0) {
+        const struct {
+            const char *result;
+            long long n;
+        } counts[] = {{"started", j->nstarts},
+                      {"skipped", j->skipped},
+                      {"missed", j->missed},
+                      {"buffered", j->nbuffered}};
+        for (size_t i = 0; i < 4; i++) {
+            char l[64] = "";
+            duro_metrics_label(l, sizeof(l), "result", counts[i].result);
+            if (counts[i].n)
+                duro_metrics_add(j->s->m, M_SCHEDULE_ACTIONS, l,
+                                 (double)counts[i].n);
+        }
+    }
     duro_info("SCHEDULE FIRE sched=%s started=%d skipped=%lld missed=%lld "
               "buffered=%d result=%s",
               j->id, j->nstarts, j->skipped, j->missed, j->nbuffer,

@@ -72,6 +72,7 @@ typedef struct sjob {
     char kill_how;         /* 'c' cancel, 't' terminate */
     int64_t new_next, due; /* due -1: no timer */
     long long missed, skipped;
+    int nbuffered; /* buffered by this fire */
     int reqs_done;
     char requeue[64];
     /* the chain */

@@ -185,6 +185,7 @@ static void buffer_push(sjob *j, int64_t nominal)
         return;
     }
     j->buffer[j->nbuffer++] = nominal;
+    j->nbuffered++;
 }
 
 /* stop_all asks for every running run to be cancelled or terminated. */

@@ -56,6 +56,9 @@ static const char *const FAMILIES[][3] = {
      "Redis connections re-established, by connection (commands, wake)."},
     {M_CONNECTED, "gauge", "1 while the command connection is up."},
     {M_PARTITIONS, "gauge", "Partitions of the namespace (duro:meta)."},
+    {M_SCHEDULE_ACTIONS, "counter",
+     "Schedule actions recorded, by result (started, skipped: overlap "
+     "policy, missed: catch-up window, buffered)."},
     {M_WF_CLOSED, "counter",
      "Workflow runs this process closed, by type and status (scheduler: "
      "timed_out; workers count the other statuses)."},
@@ -80,6 +83,13 @@ void stats_describe(sched *s)
     }
     duro_metrics_add(s->m, M_TIMEOUTS, "kind=\"workflow_task\"", 0);
     duro_metrics_add(s->m, M_TIMEOUTS, "kind=\"activity\"", 0);
+    static const char *const results[] = {"started", "skipped", "missed",
+                                          "buffered"};
+    for (size_t i = 0; i < 4; i++) {
+        labels[0] = '\0';
+        duro_metrics_label(labels, sizeof(labels), "result", results[i]);
+        duro_metrics_add(s->m, M_SCHEDULE_ACTIONS, labels, 0);
+    }
 }
 
 /* on_type counts a timed-out run once its type is read (the run is

@@ -107,6 +107,16 @@ static int64_t redis_now(void)
     return ms;
 }
 
+/* metric: duro_scheduler_schedule_actions_total{result=...} in body. */
+static double metric(const char *body, const char *result)
+{
+    char key[128];
+    snprintf(key, sizeof(key),
+             "\nduro_scheduler_schedule_actions_total{result=\"%s\"} ", result);
+    const char *p = strstr(body, key);
+    return p ? strtod(p + strlen(key), NULL) : -1;
+}
+
 /* ---- Tests ---- */
 
 Test(schedules, interval_starts_workflows_named_by_nominal_time)
@@ -218,13 +228,24 @@ Test(schedules, skip_starts_nothing_while_one_runs_allow_all_does)
     duro_schedule_opts all = every_second("all", "AllowAll");
     cr_assert_eq(duro_client_schedule_create(c, &skip), 0);
     cr_assert_eq(duro_client_schedule_create(c, &all), 0);
-    duro_test_spawn(&h, "duro-scheduler", NULL);
+    int port = duro_test_free_port();
+    char addr[64];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+    duro_test_spawn(&h, "duro-scheduler", "--metrics-addr", addr, NULL);
     cr_assert(duro_test_wait_until(state_num(c, "all", "actions") >= 4, 10000));
     cr_assert(duro_test_wait_until(state_num(c, "skip", "skipped") >= 2, 5000));
     char ids[64][128];
     cr_assert_eq(wf_ids("skip", ids, 64), 1, "Skip started a second run");
     cr_assert_eq(state_num(c, "skip", "actions"), 1);
     cr_assert_geq(wf_ids("all", ids, 64), 4);
+    /* the metric: every start and skip of both, as recorded */
+    static char body[1 << 16];
+    cr_assert_eq(duro_test_http_get(port, "/metrics", body, sizeof(body)), 200);
+    double started = metric(body, "started"), skipped = metric(body, "skipped");
+    double want_started = state_num(c, "all", "actions") + 1;
+    cr_assert(started >= want_started - 1 && started <= want_started + 1,
+              "started %.0f, recorded %.0f", started, want_started);
+    cr_assert_geq(skipped, 2);
     duro_client_free(c);
     duro_test_finish(&h);
 }
