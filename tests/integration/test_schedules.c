@@ -160,7 +160,7 @@ Test(schedules, pause_stops_actions_until_unpaused)
     duro_test_spawn(&h, "duro-scheduler", NULL);
     cr_assert(duro_test_wait_until(state_num(c, "p", "actions") >= 1, 10000));
     cr_assert_eq(duro_client_schedule_pause(c, "p", true, "maintenance"), 0);
-    duro_test_sleep_ms(300); /* a fire in flight lands */
+    duro_test_sleep_ms(1000); /* a fire in flight lands */
     double before = state_num(c, "p", "actions");
     duro_test_sleep_ms(2500);
     cr_assert_eq(state_num(c, "p", "actions"), before, "acted while paused");
