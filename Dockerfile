@@ -32,7 +32,7 @@ FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libhiredis0.14 libuv1 libcjson1 libmicrohttpd12 libssl3 redis-tools \
-      ca-certificates \
+      ca-certificates tzdata \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 duro \
  && useradd --system --uid 10001 --gid duro --home-dir /nonexistent \

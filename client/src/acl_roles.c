@@ -72,11 +72,16 @@ const duro__acl_grant duro__acl_commands[] = {
     {"zrank", FN},
     {"zrevrank", FN},
     {"zrevrange", FN},
+    /* schedules' Functions (duro_sched_*) */
+    {"hincrby", FN},
+    {"lpush", FN},
+    {"ltrim", FN},
+    {"sadd", FN}, /* duro:queues (workers); a partition's schedules */
+    {"srem", FN},
     /* workers: task streams, histories, query answers, shutdown */
     {"xreadgroup", W},
     {"xgroup|create", W},
     {"xgroup|delconsumer", W},
-    {"sadd", W}, /* duro:queues */
     {"xrange", W | S | C},
     {"expire", W},
     {"client|id", W},
@@ -94,7 +99,6 @@ const duro__acl_grant duro__acl_commands[] = {
     /* namespaces: the registry is read with exists/smembers/hgetall, above */
     /* admin: `duro operator init`, `duro operator namespace create|delete` */
     {"function|load", A},
-    {"srem", A},
     {"scan", A},
     {"unlink", A},
     {NULL, 0},
@@ -104,11 +108,11 @@ const duro__acl_grant duro__acl_commands[] = {
 
 const duro__acl_grant duro__acl_functions[] = {
     {"duro_version", ALL},
-    {"duro_start", C},
+    {"duro_start", S | C}, /* S: a schedule's actions */
     {"duro_signal", C},
     {"duro_signal_with_start", C},
-    {"duro_cancel", C},
-    {"duro_terminate", C},
+    {"duro_cancel", S | C},    /* S: overlap policy CancelOther */
+    {"duro_terminate", S | C}, /* S: overlap policy TerminateOther */
     {"duro_wft_complete", W},
     {"duro_wft_fail", W},
     {"duro_act_complete", W},
@@ -123,6 +127,12 @@ const duro__acl_grant duro__acl_functions[] = {
     {"duro_wft_timeout", S},
     {"duro_act_timeout", S},
     {"duro_timer_fire", S},
+    {"duro_sched_upsert", C},
+    {"duro_sched_pause", C},
+    {"duro_sched_request", C},
+    {"duro_sched_delete", C},
+    {"duro_sched_claim", S},
+    {"duro_sched_fire", S},
     {NULL, 0},
 };
 

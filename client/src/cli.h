@@ -60,6 +60,7 @@ extern const cli_group cli_dev_group;         /* cli_dev.c */
 extern const cli_group cli_health_group;      /* cli_health.c */
 extern const cli_group cli_operator_group;    /* cli_operator.c */
 extern const cli_group cli_search_attr_group; /* cli_search_attr.c */
+extern const cli_group cli_schedule_group;    /* cli_schedule.c */
 
 /* ---- Listing and counting (cli_list.c) ---- */
 

@@ -21,7 +21,7 @@
 --    write before it starts (no allow-oom flag) and never stops one midway;
 --  * time is Redis' own (TIME).
 
-local DURO_LIBRARY_VERSION = 14
+local DURO_LIBRARY_VERSION = 15
 local GROUP = 'duro'
 
 -- ---- Helpers -------------------------------------------------------------
@@ -2309,3 +2309,234 @@ redis.register_function('duro_vis_backfill', duro_vis_backfill)
 redis.register_function('duro_purge', txn(duro_purge, {
     keys = 8, unused = {'wft', 'timers'},
     check = {'hist', 'buf', 'pa', 'idx_open', 'idx_closed'}}))
+
+-- ---- Schedules -----------------------------------------------------------
+-- A schedule (docs/internals.md "Schedules") lives in the partition of its
+-- id: the hash sched (spec, action, policies, state), its last actions
+-- (list acts), its requests (list req: "T<ms>" trigger, "B<a>:<b>"
+-- backfill), the partition's set of schedule ids (scheds), and one timer
+-- 'c|-|0|0|-|-|<id>' in timers. The scheduler computes the times (cron,
+-- time zones, policies) in C; these Functions only store what it decided,
+-- atomically, fenced by a claim token.
+
+local SCHED_ACTIONS_KEPT = 10
+
+local function sched_member(id)
+    return timer_member('c', '-', 0, 0, '-', '-', id)
+end
+
+-- sched_numbers: nil when every args[i] of idx is a number ('-' too
+-- where dash[i]), else an error reply naming the first that is not:
+-- checked before the first write (see the rules at the top).
+local function sched_numbers(args, idx, dash)
+    for n = 1, #idx do
+        local v = args[idx[n]]
+        if not tonumber(v) and not (dash and v == '-') then
+            return fail('DURO_BADARG', 'argument ' .. idx[n] .. ' is not a number')
+        end
+    end
+    return nil
+end
+
+-- sched_checked wraps fn to check its KEYS' types first.
+local function sched_checked(fn, types)
+    return function(keys, args)
+        local bad = check_types(keys, types)
+        if bad then return bad end
+        return fn(keys, args)
+    end
+end
+
+-- duro_sched_upsert 5 sched acts req timers scheds  id mode due field value ...
+-- mode create (DURO_ALREADY_STARTED if the id is taken) or update
+-- (DURO_NOT_FOUND if absent; the others too): writes the fields (spec, action,
+-- policies, next_nominal), bumps `rev` (a fire in flight computed with the
+-- old spec then leaves the timer alone) and puts the timer at `due` ('-':
+-- none, paused). State (counts, running, buffer, actions) survives update.
+local function duro_sched_upsert(keys, args)
+    local sched, timers, scheds = keys[1], keys[4], keys[5]
+    local id, mode, due = args[1], args[2], args[3]
+    if (mode ~= 'create' and mode ~= 'update') or (#args - 3) % 2 ~= 0 then
+        return fail('DURO_BADARG', 'mode or fields')
+    end
+    local bad = sched_numbers(args, {3}, true)
+    if bad then return bad end
+    local exists = redis.call('EXISTS', sched) == 1
+    if mode == 'create' and exists then return fail('DURO_ALREADY_STARTED', 'schedule ' .. id .. ' exists') end
+    if mode == 'update' and not exists then
+        return fail('DURO_NOT_FOUND', 'schedule ' .. id)
+    end
+    local now = now_ms()
+    local hset = {sched}
+    for i = 4, #args do hset[#hset + 1] = args[i] end
+    hset[#hset + 1] = 'updated_ms'
+    hset[#hset + 1] = str(now)
+    if mode == 'create' then
+        local init = {'created_ms', str(now), 'missed', '0', 'skipped', '0',
+                      'actions', '0', 'running', '', 'buffer', ''}
+        for i = 1, #init do hset[#hset + 1] = init[i] end
+    end
+    redis.call('HSET', unpack(hset))
+    redis.call('HINCRBY', sched, 'rev', 1)
+    redis.call('SADD', scheds, id)
+    if due == '-' then
+        redis.call('ZREM', timers, sched_member(id))
+    else
+        add_timer(timers, tonumber(due), sched_member(id))
+    end
+    return 'ok'
+end
+
+-- duro_sched_pause 2 sched timers  id paused note next_nominal due
+-- paused '1': no timer (a trigger still adds one); '0': the timer at due,
+-- next_nominal from now on (times passed while paused are not acted on).
+local function duro_sched_pause(keys, args)
+    local sched, timers = keys[1], keys[2]
+    local id, paused, note = args[1], args[2], args[3]
+    local bad = sched_numbers(args, {4, 5}, true)
+    if bad then return bad end
+    if redis.call('EXISTS', sched) == 0 then
+        return fail('DURO_NOT_FOUND', 'schedule ' .. id)
+    end
+    redis.call('HSET', sched, 'paused', paused, 'note', note)
+    -- a fire in flight planned with the old state: it must not write
+    -- next_nominal or the timer over these
+    redis.call('HINCRBY', sched, 'rev', 1)
+    if paused == '1' then
+        redis.call('ZREM', timers, sched_member(id))
+    else
+        redis.call('HSET', sched, 'next_nominal', args[4])
+        if args[5] ~= '-' then
+            add_timer(timers, tonumber(args[5]), sched_member(id))
+        end
+    end
+    return 'ok'
+end
+
+-- duro_sched_request 3 sched req timers  id kind [start_ms end_ms]
+-- kind trigger (an action now, by the overlap policy) or backfill (every
+-- nominal time in [start, end]): queued for the scheduler.
+local function duro_sched_request(keys, args)
+    local sched, req, timers = keys[1], keys[2], keys[3]
+    local id, kind = args[1], args[2]
+    if redis.call('EXISTS', sched) == 0 then
+        return fail('DURO_NOT_FOUND', 'schedule ' .. id)
+    end
+    local now = now_ms()
+    if kind == 'trigger' then
+        redis.call('RPUSH', req, 'T' .. str(now))
+    elseif kind == 'backfill' and tonumber(args[3]) and tonumber(args[4]) then
+        redis.call('RPUSH', req, 'B' .. args[3] .. ':' .. args[4])
+    else
+        return fail('DURO_BADARG', 'kind')
+    end
+    -- a fire in flight (claimed, its lease not over) looks at the
+    -- requests before it ends; otherwise (none, paused, or a claimant
+    -- that died) the timer is due now
+    local member = sched_member(id)
+    local score = redis.call('ZSCORE', timers, member)
+    if not (redis.call('HGET', sched, 'claim') and score and
+            tonumber(score) > now) then
+        add_timer(timers, now, member)
+    end
+    return 'ok'
+end
+
+-- duro_sched_delete 5 sched acts req timers scheds  id
+local function duro_sched_delete(keys, args)
+    local id = args[1]
+    if redis.call('EXISTS', keys[1]) == 0 then
+        return fail('DURO_NOT_FOUND', 'schedule ' .. id)
+    end
+    redis.call('DEL', keys[1], keys[2], keys[3])
+    redis.call('ZREM', keys[4], sched_member(id))
+    redis.call('SREM', keys[5], id)
+    return 'ok'
+end
+
+-- duro_sched_claim 3 sched req timers  id lease_ms
+-- A due schedule timer is claimed by one scheduler: the timer moves to
+-- now + lease (if that scheduler dies, another claims it then) and a new
+-- token fences the fire. Returns 'gone', 'early', or
+-- {'claimed', token, now, {hash field, value, ...}, {request, ...}}.
+local function duro_sched_claim(keys, args)
+    local sched, req, timers = keys[1], keys[2], keys[3]
+    local id, lease = args[1], tonumber(args[2])
+    if not lease then return fail('DURO_BADARG', 'lease') end
+    local member = sched_member(id)
+    local score = redis.call('ZSCORE', timers, member)
+    if not score then return 'gone' end
+    local now = now_ms()
+    if tonumber(score) > now then return 'early' end
+    if redis.call('EXISTS', sched) == 0 then
+        redis.call('ZREM', timers, member)
+        return 'gone'
+    end
+    local token = str(now) .. '-' .. redis.call('HINCRBY', sched, 'claims', 1)
+    redis.call('HSET', sched, 'claim', token)
+    redis.call('ZADD', timers, str(now + lease), member)
+    return {'claimed', token, str(now), redis.call('HGETALL', sched),
+            redis.call('LRANGE', req, 0, 99)}
+end
+
+-- duro_sched_fire 4 sched acts req timers  id token rev next_nominal due
+--     running buffer missed skipped nactions nreq requeue action...
+-- Records what the scheduler did for a claim: 'stale' (nothing written)
+-- unless `token` is the schedule's claim. Adds the counts, stores running
+-- and buffer, drops the nreq requests handled (and queues `requeue`, the
+-- rest of a backfill, first), keeps the last actions. When the spec did
+-- not change since the claim (`rev`) it stores next_nominal and puts the
+-- timer at due ('-': none); requests left make it due now, a pause
+-- removes it.
+local function duro_sched_fire(keys, args)
+    local sched, acts, req, timers = keys[1], keys[2], keys[3], keys[4]
+    local id, token, rev = args[1], args[2], args[3]
+    local bad = sched_numbers(args, {4, 8, 9, 10, 11}) or
+                    sched_numbers(args, {5}, true)
+    if bad then return bad end
+    if redis.call('HGET', sched, 'claim') ~= token then return 'stale' end
+    local now = now_ms()
+    redis.call('HDEL', sched, 'claim')
+    redis.call('HSET', sched, 'running', args[6], 'buffer', args[7],
+               'last_fire_ms', str(now))
+    redis.call('HINCRBY', sched, 'missed', tonumber(args[8]))
+    redis.call('HINCRBY', sched, 'skipped', tonumber(args[9]))
+    redis.call('HINCRBY', sched, 'actions', tonumber(args[10]))
+    local nreq, requeue = tonumber(args[11]), args[12]
+    if nreq > 0 then redis.call('LTRIM', req, nreq, -1) end
+    if requeue ~= '' then redis.call('LPUSH', req, requeue) end
+    for i = 13, #args do
+        redis.call('LPUSH', acts, args[i])
+    end
+    redis.call('LTRIM', acts, 0, SCHED_ACTIONS_KEPT - 1)
+    local member = sched_member(id)
+    local due = nil
+    if redis.call('HGET', sched, 'rev') == rev then
+        redis.call('HSET', sched, 'next_nominal', args[4])
+        if args[5] ~= '-' then due = tonumber(args[5]) end
+    else
+        due = tonumber(redis.call('ZSCORE', timers, member))
+    end
+    if redis.call('HGET', sched, 'paused') == '1' then due = nil end
+    if redis.call('LLEN', req) > 0 then due = now end
+    if due then
+        add_timer(timers, due, member)
+    else
+        redis.call('ZREM', timers, member)
+    end
+    return 'fired'
+end
+
+local SCHED_KEYS = {'hash', 'list', 'list', 'zset', 'set'}
+redis.register_function('duro_sched_upsert',
+                        sched_checked(duro_sched_upsert, SCHED_KEYS))
+redis.register_function('duro_sched_pause',
+                        sched_checked(duro_sched_pause, {'hash', 'zset'}))
+redis.register_function('duro_sched_request', sched_checked(
+    duro_sched_request, {'hash', 'list', 'zset'}))
+redis.register_function('duro_sched_delete',
+                        sched_checked(duro_sched_delete, SCHED_KEYS))
+redis.register_function('duro_sched_claim', sched_checked(
+    duro_sched_claim, {'hash', 'list', 'zset'}))
+redis.register_function('duro_sched_fire', sched_checked(
+    duro_sched_fire, {'hash', 'list', 'list', 'zset'}))

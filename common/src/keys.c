@@ -215,6 +215,24 @@ char *duro_key_namespace(char *buf, size_t size, const char *name)
     return buf;
 }
 
+void duro_sched_keys_init(duro_sched_keys *k, const duro_keyspace *ks,
+                          const char *id)
+{
+    int p = duro_partition_of(id, ks->partitions);
+    k->partition = p;
+    fmt_key(k->sched, sizeof(k->sched), ks, p, "sched", id);
+    fmt_key(k->acts, sizeof(k->acts), ks, p, "schedact", id);
+    fmt_key(k->req, sizeof(k->req), ks, p, "schedreq", id);
+    fmt_key(k->timers, sizeof(k->timers), ks, p, "timers", NULL);
+    fmt_key(k->index, sizeof(k->index), ks, p, "scheds", NULL);
+}
+
+char *duro_key_sched_index(char *buf, size_t size, const duro_keyspace *ks,
+                           int partition)
+{
+    return fmt_key(buf, size, ks, partition, "scheds", NULL);
+}
+
 /* ---- Timer members ---- */
 
 char *duro_timer_member(char *buf, size_t size, char kind, const char *run,

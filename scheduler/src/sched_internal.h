@@ -188,6 +188,7 @@ void sched_redis_error(sched *s);
 #define M_PARTITIONS "duro_scheduler_partitions"
 #define M_SWEPT "duro_scheduler_retention_removed_total"
 #define M_ARCHIVED "duro_scheduler_archived_total"
+#define M_SCHEDULE_ACTIONS "duro_scheduler_schedule_actions_total"
 
 /* stats_describe declares the scheduler's families in s->m and sets the
  * build info gauge. */
@@ -208,6 +209,9 @@ void timers_fetch(part *pt);
 /* timers_fetch_due starts rounds for partitions whose earliest timer is due
  * or unknown; all = every partition (but one backing off). */
 void timers_fetch_due(sched *s, int all);
+/* timers_answered: a fire handed elsewhere (a schedule's claim) was
+ * answered; the round goes on when all of its batch were. */
+void timers_answered(part *pt);
 /* timers_free releases what a partition holds. */
 void timers_free(part *pt);
 

@@ -62,6 +62,9 @@ static const char *const FAMILIES[][3] = {
     {M_ARCHIVED, "counter",
      "Runs written to the archive (--archive-dir) before removal, by "
      "namespace and result (ok, failed)."},
+    {M_SCHEDULE_ACTIONS, "counter",
+     "Schedule actions recorded, by result (started, skipped: overlap "
+     "policy, missed: catch-up window, buffered)."},
     {M_WF_CLOSED, "counter",
      "Workflow runs this process closed, by type and status (scheduler: "
      "timed_out; workers count the other statuses)."},
@@ -86,6 +89,13 @@ void stats_describe(sched *s)
     }
     duro_metrics_add(s->m, M_TIMEOUTS, "kind=\"workflow_task\"", 0);
     duro_metrics_add(s->m, M_TIMEOUTS, "kind=\"activity\"", 0);
+    static const char *const results[] = {"started", "skipped", "missed",
+                                          "buffered"};
+    for (size_t i = 0; i < 4; i++) {
+        labels[0] = '\0';
+        duro_metrics_label(labels, sizeof(labels), "result", results[i]);
+        duro_metrics_add(s->m, M_SCHEDULE_ACTIONS, labels, 0);
+    }
 }
 
 /* on_type counts a timed-out run once its type is read (the run is

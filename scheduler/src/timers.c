@@ -10,6 +10,7 @@
 #include "duro/log.h"
 #include "duro/retry.h"
 #include "sched_internal.h"
+#include "schedules_int.h"
 
 /*
  * A timer is a member of duro:{pN}:timers scored by its due time (Redis ms).
@@ -138,6 +139,11 @@ static void round_end(part *pt)
 static void fire_answered(part *pt)
 {
     if (--pt->inflight == 0) batch_done(pt);
+}
+
+void timers_answered(part *pt)
+{
+    fire_answered(pt);
 }
 
 /* settle_round sets when to look again from `next` (the first member not
@@ -390,6 +396,16 @@ static void fire_member(part *pt, const redisReply *m, const redisReply *sc)
         free(copy);
         free(raw);
         drop_member(pt, m->str, m->len, why);
+        return;
+    }
+    if (t.kind == 'c') { /* a schedule: its own chain (schedules.c) */
+        free(f);
+        free(raw);
+        if (schedules_claim(pt, t.id) == 0)
+            pt->inflight++;
+        else
+            pt->aborted = 1;
+        free(copy);
         return;
     }
     if (!strchr("trswxk", t.kind))

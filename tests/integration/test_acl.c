@@ -424,7 +424,10 @@ Test(acl, each_role_is_refused_what_it_does_not_need)
     redisFree(c);
 
     c = connect_as("duro-scheduler", password("scheduler"));
-    REFUSED(c, "scheduler", "FCALL", "duro_start", "0");
+    /* it starts a schedule's workflows (duro_start), nothing else a
+     * client does */
+    REFUSED(c, "scheduler", "FCALL", "duro_signal", "0");
+    REFUSED(c, "scheduler", "FCALL", "duro_sched_upsert", "0");
     REFUSED(c, "scheduler", "FCALL", "duro_wft_complete", "0");
     REFUSED(c, "scheduler", "FLUSHALL");
     REFUSED(c, "scheduler", "FUNCTION", "LOAD", "REPLACE", "x");
@@ -588,9 +591,10 @@ Test(acl, no_password_in_any_output_or_log)
                   "--task-queue", QUEUE, NULL);
     cr_assert_neq(o.exit_code, 0);
     duro_test_output_free(&o);
-    CLI(&o, "scheduler", "workflow", "start", "--type", "gate", "--task-queue",
-        QUEUE, "--workflow-id", "x1");
+    CLI(&o, "scheduler", "schedule", "create", "--schedule-id", "x1",
+        "--interval", "1m", "--type", "gate", "--task-queue", QUEUE);
     cr_assert_eq(o.exit_code, 1);
+    cr_assert(strstr(o.err, "NOPERM"), "%s", o.err);
     duro_test_output_free(&o);
     char body[16384];
     cr_assert_eq(duro_test_http_get(mport, "/metrics", body, sizeof(body)),

@@ -473,6 +473,62 @@ DURO_EXPORT int duro_client_query(duro_client *c, const char *workflow_id,
                                   const char *name, const char *input,
                                   int64_t timeout_ms, char **result_json);
 
+/* ---- Schedules (docs/internals.md "Schedules") ---- */
+
+/* duro_schedule_opts: a schedule, as create and update take it (update
+ * replaces all of it but its state: counts, running workflows, actions).
+ * Either cron (5 fields or @hourly/@daily/@weekly/@monthly/@yearly, in
+ * time_zone, an IANA name, NULL = UTC) or interval_ms (>= 1s) with
+ * offset_ms (nominal times: the epoch-aligned multiples of the interval
+ * plus the offset). Each action starts workflow `type` on `task_queue`
+ * with `input` (JSON, NULL = null) and id "<workflow_id_prefix or
+ * schedule_id>-<nominal time, RFC 3339 UTC>", once per nominal time. */
+typedef struct {
+    const char *schedule_id;
+    const char *cron;
+    int64_t interval_ms, offset_ms;
+    const char *time_zone;
+    int64_t jitter_ms; /* each action delayed by [0, jitter), fixed per time */
+    /* Skip (default), BufferOne, BufferAll, CancelOther, TerminateOther,
+     * AllowAll: what an action does while an earlier one still runs */
+    const char *overlap_policy;
+    /* a time missed by more (scheduler down) is counted missed, not run;
+     * 0 = 365 days */
+    int64_t catchup_window_ms;
+    bool paused;
+    const char *note;
+    const char *type, *task_queue, *input, *workflow_id_prefix;
+} duro_schedule_opts;
+
+/* duro_client_schedule_create: DURO_EALREADY when the id is taken,
+ * DURO_EINVAL (message says why) for a bad spec or option. */
+DURO_EXPORT int duro_client_schedule_create(duro_client *c,
+                                            const duro_schedule_opts *o);
+/* duro_client_schedule_update: DURO_ENOTFOUND when there is no such
+ * schedule. The next time is computed afresh from now. */
+DURO_EXPORT int duro_client_schedule_update(duro_client *c,
+                                            const duro_schedule_opts *o);
+/* duro_client_schedule_pause pauses (no actions but triggers) or
+ * unpauses (times passed while paused are not acted on) with a note. */
+DURO_EXPORT int duro_client_schedule_pause(duro_client *c, const char *id,
+                                           bool paused, const char *note);
+/* duro_client_schedule_trigger: one action now, by the overlap policy. */
+DURO_EXPORT int duro_client_schedule_trigger(duro_client *c, const char *id);
+/* duro_client_schedule_backfill: an action for every nominal time in
+ * [start_ms, end_ms], by the overlap policy. */
+DURO_EXPORT int duro_client_schedule_backfill(duro_client *c, const char *id,
+                                              int64_t start_ms, int64_t end_ms);
+DURO_EXPORT int duro_client_schedule_delete(duro_client *c, const char *id);
+/* duro_client_schedule_describe: *out (cJSON_Delete it) holds the spec,
+ * action, policies, state (paused, note, missed, skipped, actions,
+ * running), the next 5 times and the last 10 actions with each
+ * workflow's status and result. DURO_ENOTFOUND when absent. */
+DURO_EXPORT int duro_client_schedule_describe(duro_client *c, const char *id,
+                                              cJSON **out);
+/* duro_client_schedule_list: *out, an array of {scheduleId, spec, paused,
+ * nextTime, taskQueue, type}, every partition's. */
+DURO_EXPORT int duro_client_schedule_list(duro_client *c, cJSON **out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -133,6 +133,24 @@ DURO_EXPORT char *duro_key_queues(char *buf, size_t size,
 /* duro_key_namespace: the registry hash of namespace `name`. */
 DURO_EXPORT char *duro_key_namespace(char *buf, size_t size, const char *name);
 
+/* duro_sched_keys: every key of schedule `id`, in the partition of the id
+ * (as a workflow's): its hash, its last actions (list), its requests
+ * (trigger, backfill: list) and the partition's set of schedule ids. */
+typedef struct {
+    int partition;
+    char sched[DURO_KEY_MAX];
+    char acts[DURO_KEY_MAX];
+    char req[DURO_KEY_MAX];
+    char timers[DURO_SHORT_KEY_MAX];
+    char index[DURO_SHORT_KEY_MAX];
+} duro_sched_keys;
+
+DURO_EXPORT void duro_sched_keys_init(duro_sched_keys *k,
+                                      const duro_keyspace *ks, const char *id);
+/* duro_key_sched_index: the partition's set of schedule ids. */
+DURO_EXPORT char *duro_key_sched_index(char *buf, size_t size,
+                                       const duro_keyspace *ks, int partition);
+
 /* duro_timer_member: a timer's zset member
  * "<kind>|<run>|<a>|<b>|<wfqueue>|<actqueue>|<id>" (actqueue "-" or NULL
  * when none). */
