@@ -56,6 +56,7 @@ extern const cli_group cli_queue_group;
 extern const cli_group cli_dev_group;      /* cli_dev.c */
 extern const cli_group cli_health_group;   /* cli_health.c */
 extern const cli_group cli_operator_group; /* cli_operator.c */
+extern const cli_group cli_server_group;   /* server/src/cli_server.c */
 
 /* ---- Operator commands (cli_acl.c, cli_init.c) ---- */
 

@@ -15,9 +15,13 @@
 #endif
 
 /* GROUPS: every command noun; a new group slots in here. */
-static const cli_group *const GROUPS[] = {
-    &cli_workflow_group, &cli_queue_group,    &cli_dev_group,
-    &cli_health_group,   &cli_operator_group, NULL};
+static const cli_group *const GROUPS[] = {&cli_workflow_group,
+                                          &cli_queue_group,
+                                          &cli_dev_group,
+                                          &cli_health_group,
+                                          &cli_operator_group,
+                                          &cli_server_group,
+                                          NULL};
 
 /* wants_json_errors: -o json anywhere on the command line, found before
  * parsing so that a usage error in an earlier word is JSON too. */
