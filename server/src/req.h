@@ -113,6 +113,7 @@ void srv_route_list(srv_req *r);
 void srv_route_count(srv_req *r);
 void srv_route_task_queue(srv_req *r);
 void srv_route_openapi(srv_req *r);
+void srv_route_health(srv_req *r);
 
 /* srv_dispatch finds the route of method+url and runs it, or answers 404
  * (no route) / 405 (another method). */

@@ -20,6 +20,7 @@ typedef struct {
 } route;
 
 static const route ROUTES[] = {
+    {"GET", "/healthz", srv_route_health},
     {"GET", "/api/v1/openapi.json", srv_route_openapi},
     {"GET", NS "/workflows", srv_route_list},
     {"GET", NS "/workflow-count", srv_route_count},
@@ -102,6 +103,17 @@ void srv_dispatch(srv_req *r, const char *method, const char *url)
                   "no route %.16s %.256s (GET /api/v1/openapi.json lists "
                   "them)",
                   method, url);
+}
+
+/* ---- GET /healthz ---- */
+
+/* srv_route_health: the process serves requests (no Redis call: a load
+ * balancer's probe must not depend on Redis; 503s say when it is down). */
+void srv_route_health(srv_req *r)
+{
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddStringToObject(a, "status", "ok");
+    srv_json(r, MHD_HTTP_OK, a);
 }
 
 /* ---- GET /api/v1/openapi.json ---- */

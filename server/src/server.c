@@ -391,7 +391,8 @@ int duro_server_start(duro_server **out, const duro_server_opts *o, char *err,
         return rc;
     }
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION |
-                     MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+                     MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     if (s->tls_cert) flags |= MHD_USE_TLS;
     struct MHD_OptionItem tls[] = {
