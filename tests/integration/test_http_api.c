@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -733,5 +734,49 @@ Test(http_api, fuzz_bytes_paths_and_bodies_the_server_stays_up)
     r = http(port, "GET", NS "/workflows/f1", NULL, NULL);
     cr_expect_eq(r.status, 200, "%s", r.body);
     resp_free(&r);
+    duro_test_finish(&h);
+}
+
+/* ---- TLS ---- */
+
+/* sh runs a shell command, its stdout into out; the exit status. */
+static int sh(const char *cmd, char *out, size_t size)
+{
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    size_t n = fread(out, 1, size - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+Test(http_api, https_with_tls_cert_and_key)
+{
+    char cmd[3 * PATH_MAX], out[4096];
+    if (sh("command -v openssl && command -v curl", out, sizeof(out)) != 0)
+        cr_skip_test("needs the openssl and curl programs");
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "
+             "/CN=127.0.0.1 -keyout %s/key.pem -out %s/cert.pem 2>&1",
+             h.dir, h.dir);
+    cr_assert_eq(sh(cmd, out, sizeof(out)), 0, "%s", out);
+    static char cert[PATH_MAX + 16], key[PATH_MAX + 16];
+    snprintf(cert, sizeof(cert), "%s/cert.pem", h.dir);
+    snprintf(key, sizeof(key), "%s/key.pem", h.dir);
+    int port = duro_test_free_port();
+    char addr[32];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+    server_pid = duro_test_spawn(&h, "duro", "server", "--http", addr,
+                                 "--tls-cert", cert, "--tls-key", key, NULL);
+    cr_assert(duro_test_wait_until(
+        duro_test_log_contains(&h, server_pid, "HTTP API LISTEN"), 5000));
+    snprintf(cmd, sizeof(cmd),
+             "curl -s --max-time 5 --cacert %s https://127.0.0.1:%d"
+             "/api/v1/namespaces/default/workflows",
+             cert, port);
+    cr_expect_eq(sh(cmd, out, sizeof(out)), 0);
+    cr_expect(strstr(out, "\"executions\""), "%s", out);
+    /* plain HTTP on the TLS port gets no answer */
+    cr_expect_neq(duro_test_http_get(port, "/healthz", NULL, 0), 200);
     duro_test_finish(&h);
 }
