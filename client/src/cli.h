@@ -82,6 +82,15 @@ int cli_query(cli_ctx *ctx);
 int cli_wait_result(cli_ctx *ctx, const char *id, int64_t timeout_ms,
                     cJSON **out);
 
+/* ---- The HTTP API in `duro dev` (server/src/cli_server.c) ---- */
+
+/* cli_dev_api_start serves the HTTP API on addr (NULL = 127.0.0.1:8233,
+ * "off" = none) and prints its URL; NULL (after a warning) when it cannot.
+ * cli_dev_api_stop stops it (NULL ignored). */
+struct duro_server;
+struct duro_server *cli_dev_api_start(const char *addr, const char *redis_url);
+void cli_dev_api_stop(struct duro_server *s);
+
 /* ---- Options (cli_opts.c) ---- */
 
 /* cli_parse reads argv[0..argc) as options of ctx->opts plus the global

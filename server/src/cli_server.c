@@ -98,3 +98,32 @@ static const cli_cmd COMMANDS[] = {
 };
 
 const cli_group cli_server_group = {"server", "the HTTP API", COMMANDS};
+
+/* ---- For `duro dev` ---- */
+
+duro_server *cli_dev_api_start(const char *addr, const char *redis_url)
+{
+    if (addr && strcmp(addr, "off") == 0) return NULL;
+    duro_server_opts o = {0};
+    o.http_addr = addr;
+    o.redis_url = redis_url;
+    duro_server *s = NULL;
+    char err[512] = "";
+    if (duro_server_start(&s, &o, err, sizeof(err)) < 0) {
+        fprintf(stderr,
+                "duro: the HTTP API did not start (%s); pass --http "
+                "HOST:PORT or --http off\n",
+                err);
+        return NULL;
+    }
+    printf("  HTTP API on http://%s (OpenAPI document at "
+           "/api/v1/openapi.json)\n",
+           addr ? addr : DURO_SERVER_DEFAULT_ADDR);
+    fflush(stdout);
+    return s;
+}
+
+void cli_dev_api_stop(duro_server *s)
+{
+    duro_server_stop(s);
+}

@@ -780,3 +780,25 @@ Test(http_api, https_with_tls_cert_and_key)
     cr_expect_neq(duro_test_http_get(port, "/healthz", NULL, 0), 200);
     duro_test_finish(&h);
 }
+
+/* ---- duro dev ---- */
+
+Test(http_api, duro_dev_serves_the_api_and_prints_its_url)
+{
+    char port[16], addr[32], dir[PATH_MAX + 16];
+    snprintf(port, sizeof(port), "%d", duro_test_free_port());
+    int http_port = duro_test_free_port();
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", http_port);
+    snprintf(dir, sizeof(dir), "%s/devdata", h.dir);
+    pid_t dev = duro_test_spawn(&h, "duro", "dev", "--port", port, "--dir", dir,
+                                "--http", addr, NULL);
+    char want[64];
+    snprintf(want, sizeof(want), "HTTP API on http://%s", addr);
+    cr_assert(
+        duro_test_wait_until(duro_test_log_contains(&h, dev, want), 10000),
+        "duro dev did not print the API's URL");
+    http_resp r = http(http_port, "GET", NS "/workflows", NULL, NULL);
+    cr_expect_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+    duro_test_finish(&h);
+}
