@@ -10,9 +10,9 @@
 #include "bench.h"
 #include "duro/reply.h"
 
-static const char *workloads[] = {"throughput", "latency", "fanout",
-                                  "replay",     "cache",   "timers"};
-#define NWORKLOADS 6
+static const char *workloads[] = {"throughput", "latency", "fanout", "replay",
+                                  "cache",      "timers",  "http"};
+#define NWORKLOADS 7
 
 static void usage(FILE *f)
 {
@@ -231,9 +231,9 @@ static int run_workloads(bench *b, cJSON *res)
                              c->valuedouble / a->valuedouble);
         }
     }
-    static int (*const fns[])(bench *, cJSON *) = {NULL,         bench_latency,
-                                                   bench_fanout, bench_replay,
-                                                   bench_cache,  bench_timers};
+    static int (*const fns[])(bench *, cJSON *) = {
+        NULL,        bench_latency, bench_fanout, bench_replay,
+        bench_cache, bench_timers,  bench_http};
     for (int i = 1; i < NWORKLOADS && !bench_stop_requested; i++) {
         if (!selected(b, workloads[i])) continue;
         cJSON *o = cJSON_AddObjectToObject(res, workloads[i]);
