@@ -81,7 +81,7 @@ duro_client *srv_client(srv_req *r)
 {
     if (r->client) return r->client;
     char err[256] = "";
-    r->client = srv_pool_take(r->srv, err, sizeof(err));
+    r->client = srv_pool_take(r->pool, err, sizeof(err));
     if (!r->client)
         srv_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE", "%s", err);
     return r->client;

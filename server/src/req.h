@@ -12,6 +12,7 @@
 #include <microhttpd.h>
 
 #include "duro/client.h"
+#include "pool.h"
 
 #define SRV_MAX_PARAMS 4
 #define SRV_DEFAULT_PAGE_SIZE 100
@@ -20,11 +21,9 @@
  * request holds one of max_connections threads. */
 #define SRV_MAX_WAIT_MS 60000
 
-typedef struct duro_server duro_server;
-
 typedef struct {
     struct MHD_Connection *conn;
-    duro_server *srv;
+    srv_pool *pool;                     /* where srv_client borrows */
     const char *params[SRV_MAX_PARAMS]; /* {ns}, {workflowId}, {name} */
     char *body;                         /* NUL-terminated; NULL when empty */
     size_t body_len;
@@ -34,12 +33,6 @@ typedef struct {
     unsigned status;       /* the answer */
     char *answer;          /* JSON text (malloc) */
 } srv_req;
-
-/* srv_pool_take: a client from the server's pool, or a new one (NULL
- * with the reason in err when Redis cannot be reached). srv_pool_give
- * hands it back (server.c). */
-duro_client *srv_pool_take(duro_server *s, char *err, size_t errsize);
-void srv_pool_give(duro_server *s, duro_client *c);
 
 /* srv_client: the request's client, taken from the pool on first use;
  * NULL after answering 503 when Redis cannot be reached. */

@@ -1,6 +1,6 @@
 /* server.c: the HTTP listener of `duro server`: libmicrohttpd with a
- * thread per connection, request bodies, bearer tokens, CORS, and the pool
- * of clients the handlers borrow. The routes are in routes.c and
+ * thread per connection, request bodies, bearer tokens and CORS; the pool
+ * of clients the handlers borrow is pool.c. The routes are in routes.c and
  * routes_*.c; reading and answering a request in req.c.
  *
  * A request goes: headers (auth, CORS preflight, Content-Length against
@@ -26,16 +26,13 @@
 
 struct duro_server {
     struct MHD_Daemon *d;
-    char *redis_url;
+    srv_pool pool;
     char *cors_origin;
     srv_tokens tokens;
     size_t max_body;
     int64_t query_timeout;
-    int port;
+    int port, cap;
     char *tls_cert, *tls_key; /* PEM text; MHD keeps pointers to them */
-    pthread_mutex_t mu;       /* guards the pool */
-    duro_client **idle;
-    int nidle, cap;
 };
 
 /* conn_state: one request's progress across libmicrohttpd's calls. */
@@ -45,31 +42,6 @@ typedef struct {
     bool too_big;
     int64_t t0_ms;
 } conn_state;
-
-/* ---- The client pool ---- */
-
-duro_client *srv_pool_take(duro_server *s, char *err, size_t errsize)
-{
-    duro_client *c = NULL;
-    pthread_mutex_lock(&s->mu);
-    if (s->nidle > 0) c = s->idle[--s->nidle];
-    pthread_mutex_unlock(&s->mu);
-    if (c) return c;
-    if (duro_client_new(&c, s->redis_url, err, errsize) < 0) return NULL;
-    return c;
-}
-
-void srv_pool_give(duro_server *s, duro_client *c)
-{
-    if (!c) return;
-    pthread_mutex_lock(&s->mu);
-    if (s->nidle < s->cap) {
-        s->idle[s->nidle++] = c;
-        c = NULL;
-    }
-    pthread_mutex_unlock(&s->mu);
-    duro_client_free(c); /* more clients than connections: drop it */
-}
 
 /* ---- Answers ---- */
 
@@ -128,7 +100,7 @@ static enum MHD_Result send_error(duro_server *s, struct MHD_Connection *c,
                                   unsigned status, const char *code,
                                   const char *msg)
 {
-    srv_req r = {.conn = c, .srv = s};
+    srv_req r = {.conn = c};
     srv_error(&r, status, code, "%s", msg);
     return send_answer(s, c, r.status, r.answer, NULL);
 }
@@ -217,7 +189,8 @@ static enum MHD_Result run_request(duro_server *s, struct MHD_Connection *c,
         return send_error(s, c, MHD_HTTP_CONTENT_TOO_LARGE, "PAYLOAD_TOO_LARGE",
                           msg);
     }
-    srv_req r = {.conn = c, .srv = s, .query_timeout = s->query_timeout};
+    srv_req r = {
+        .conn = c, .pool = &s->pool, .query_timeout = s->query_timeout};
     r.body = st->body;
     r.body_len = st->len;
     if (st->len > 0) {
@@ -235,7 +208,7 @@ static enum MHD_Result run_request(duro_server *s, struct MHD_Connection *c,
     if (!r.answer && r.status == 0)
         srv_error(&r, MHD_HTTP_INTERNAL_SERVER_ERROR, "INTERNAL",
                   "the handler gave no answer");
-    srv_pool_give(s, r.client);
+    srv_pool_give(&s->pool, r.client);
     cJSON_Delete(r.json);
     duro_debug("HTTP REQ method=%s path=%s status=%u ms=%lld", method, url,
                r.status, (long long)(now_ms() - st->t0_ms));
@@ -324,15 +297,11 @@ static void server_free(duro_server *s)
 {
     if (!s) return;
     if (s->d) MHD_stop_daemon(s->d);
-    for (int i = 0; i < s->nidle; i++)
-        duro_client_free(s->idle[i]);
-    free(s->idle);
+    srv_pool_close(&s->pool);
     srv_tokens_free(&s->tokens);
-    free(s->redis_url);
     free(s->cors_origin);
     free(s->tls_cert);
     free(s->tls_key);
-    pthread_mutex_destroy(&s->mu);
     free(s);
 }
 
@@ -343,12 +312,8 @@ static int configure(duro_server *s, const duro_server_opts *o, char *err,
     s->max_body = o->max_body ? o->max_body : DURO_SERVER_DEFAULT_MAX_BODY;
     s->query_timeout =
         o->query_timeout_ms > 0 ? o->query_timeout_ms : 0; /* 0 = default */
-    s->cap = o->max_connections > 0 ? o->max_connections
-                                    : DURO_SERVER_DEFAULT_CONNECTIONS;
-    s->idle = calloc((size_t)s->cap, sizeof(*s->idle));
-    s->redis_url = o->redis_url ? strdup(o->redis_url) : NULL;
     s->cors_origin = o->cors_origin ? strdup(o->cors_origin) : NULL;
-    if (!s->idle || (o->redis_url && !s->redis_url) ||
+    if (srv_pool_init(&s->pool, o->redis_url, s->cap) ||
         (o->cors_origin && !s->cors_origin))
         return fail(err, errsize, DURO_ENOMEM, "out of memory");
     if (o->api_token_file &&
@@ -367,9 +332,9 @@ static int configure(duro_server *s, const duro_server_opts *o, char *err,
             return DURO_EINVAL;
     }
     /* Redis once now: a wrong URL or password fails the start */
-    duro_client *c = srv_pool_take(s, err, errsize);
+    duro_client *c = srv_pool_take(&s->pool, err, errsize);
     if (!c) return DURO_ECONN;
-    srv_pool_give(s, c);
+    srv_pool_give(&s->pool, c);
     return 0;
 }
 
@@ -384,7 +349,8 @@ int duro_server_start(duro_server **out, const duro_server_opts *o, char *err,
                     "--http %s: want HOST:PORT, e.g. 127.0.0.1:8233", addr);
     duro_server *s = calloc(1, sizeof(*s));
     if (!s) return fail(err, errsize, DURO_ENOMEM, "out of memory");
-    pthread_mutex_init(&s->mu, NULL);
+    s->cap = o->max_connections > 0 ? o->max_connections
+                                    : DURO_SERVER_DEFAULT_CONNECTIONS;
     int rc = configure(s, o, err, errsize);
     if (rc) {
         server_free(s);
