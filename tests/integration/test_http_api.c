@@ -730,6 +730,22 @@ Test(http_api, fuzz_bytes_paths_and_bodies_the_server_stays_up)
         resp_free(&r);
     }
     cr_expect_gt(answered, 200);
+    /* connections that never finish their request hold a thread each, not
+     * the server: a request beside them is answered at once */
+    int idle[16];
+    for (int i = 0; i < 16; i++) {
+        idle[i] = connect_to(port);
+        cr_assert(idle[i] >= 0);
+        static const char PART[] = "GET /api/v1/openapi.json HTTP/1.1\r\nHo";
+        write_all(idle[i], PART, sizeof(PART) - 1);
+    }
+    int64_t t0 = duro_test_mono_ms();
+    r = http(port, "GET", NS "/workflows/f1", NULL, NULL);
+    cr_expect_eq(r.status, 200, "%s", r.body);
+    cr_expect_lt(duro_test_mono_ms() - t0, 2000);
+    resp_free(&r);
+    for (int i = 0; i < 16; i++)
+        close(idle[i]);
     cr_assert(duro_test_alive(&h, server_pid), "duro server died");
     r = http(port, "GET", NS "/workflows/f1", NULL, NULL);
     cr_expect_eq(r.status, 200, "%s", r.body);
