@@ -12,7 +12,7 @@
 #include "sha256.h"
 
 #define MIN_TOKEN_LEN 16
-#define MAX_FILE (64 * 1024)
+#define MAX_FILE ((size_t)64 * 1024)
 
 char *srv_read_file(const char *path, size_t max, char *err, size_t errsize)
 {

@@ -10,7 +10,7 @@ int srv_pool_init(srv_pool *p, const char *redis_url, int cap)
     memset(p, 0, sizeof(*p));
     pthread_mutex_init(&p->mu, NULL);
     p->cap = cap;
-    p->idle = calloc((size_t)cap, sizeof(*p->idle));
+    p->idle = calloc((size_t)cap, sizeof(duro_client *));
     p->redis_url = redis_url ? strdup(redis_url) : NULL;
     return !p->idle || (redis_url && !p->redis_url) ? DURO_ENOMEM : 0;
 }

@@ -178,7 +178,7 @@ static cJSON *describe_run(srv_req *r)
     }
     const char *want = srv_arg(r, "runId");
     const cJSON *run = cJSON_GetObjectItemCaseSensitive(d, "runId");
-    if (want && (!cJSON_IsString(run) || strcmp(run->valuestring, want))) {
+    if (want && (!cJSON_IsString(run) || strcmp(run->valuestring, want) != 0)) {
         srv_error(r, MHD_HTTP_NOT_FOUND, "NOT_FOUND",
                   "run %.64s is not the current run of workflow %.256s "
                   "(describe reads the current run)",
