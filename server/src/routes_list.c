@@ -26,15 +26,41 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* running: whether the workflow's current run is open (false on error). */
-static bool running(srv_req *r)
+/* open_run: whether the run the request reads (?runId=, else the current
+ * one) is open, and its history length in *hlen (0 for a run that is no
+ * longer the current one: it is closed and complete). false on error. */
+static bool open_run(srv_req *r, long *hlen)
 {
     cJSON *d = NULL;
+    *hlen = 0;
     if (duro_client_describe(r->client, r->params[1], &d) < 0) return false;
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(d, "status");
-    bool open = cJSON_IsString(st) && strcmp(st->valuestring, "RUNNING") == 0;
+    const cJSON *run = cJSON_GetObjectItemCaseSensitive(d, "runId");
+    const cJSON *len = cJSON_GetObjectItemCaseSensitive(d, "historyLength");
+    const char *want = srv_arg(r, "runId");
+    bool current =
+        !want || (cJSON_IsString(run) && strcmp(run->valuestring, want) == 0);
+    bool open = current && cJSON_IsString(st) &&
+                strcmp(st->valuestring, "RUNNING") == 0;
+    if (current && cJSON_IsNumber(len)) *hlen = (long)len->valuedouble;
     cJSON_Delete(d);
     return open;
+}
+
+/* wait_for_event polls the run's history length (one hash read, not the
+ * history) with backoff until it passes eventId `from`: true, the history
+ * is worth reading again; false when the run closed or the deadline
+ * passed first. */
+static bool wait_for_event(srv_req *r, long from, int64_t deadline)
+{
+    for (int64_t backoff = 20;; backoff = backoff < 500 ? backoff * 2 : 500) {
+        long hlen;
+        bool open = open_run(r, &hlen);
+        if (hlen > from) return true;
+        int64_t left = deadline - mono_ms();
+        if (!open || left <= 0) return false;
+        sleep_ms(backoff < left ? backoff : left);
+    }
 }
 
 /* after: how many events of h come after eventId `from`. */
@@ -72,7 +98,7 @@ void srv_route_history(srv_req *r)
     int64_t deadline = mono_ms() + wait;
     cJSON *h = NULL;
     int first = -1, n = 0;
-    for (int64_t backoff = 20;; backoff = backoff < 500 ? backoff * 2 : 500) {
+    for (;;) {
         int rc = duro_client_history(r->client, r->params[1],
                                      srv_arg(r, "runId"), &h);
         if (rc < 0) {
@@ -80,10 +106,9 @@ void srv_route_history(srv_req *r)
             return;
         }
         n = after(h, from, &first);
-        if (n > 0 || !wait_new || mono_ms() >= deadline || !running(r)) break;
+        if (n > 0 || !wait_new || !wait_for_event(r, from, deadline)) break;
         cJSON_Delete(h);
         h = NULL;
-        sleep_ms(backoff);
     }
     cJSON *events = cJSON_CreateArray();
     long last = from;
@@ -96,7 +121,8 @@ void srv_route_history(srv_req *r)
     cJSON_Delete(h);
     cJSON *a = cJSON_CreateObject();
     cJSON_AddItemToObject(a, "events", events);
-    if (n > size || (wait_new && running(r))) {
+    long hlen;
+    if (n > size || (wait_new && open_run(r, &hlen))) {
         char tok[32];
         snprintf(tok, sizeof(tok), "%ld", last);
         cJSON_AddStringToObject(a, "nextPageToken", tok);

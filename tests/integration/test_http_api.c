@@ -820,3 +820,77 @@ Test(http_api, duro_dev_serves_the_api_and_prints_its_url)
     resp_free(&r);
     duro_test_finish(&h);
 }
+
+/* ---- History long poll ---- */
+
+static int history_len(int port, const char *id)
+{
+    char path[256];
+    snprintf(path, sizeof(path), NS "/workflows/%s", id);
+    http_resp r = http(port, "GET", path, NULL, NULL);
+    int n =
+        (int)cJSON_GetNumberValue(cJSON_GetObjectItem(r.json, "historyLength"));
+    resp_free(&r);
+    return n;
+}
+
+Test(http_api, history_long_poll_is_bounded_and_ends_with_the_run)
+{
+    int port = start_server(NULL); /* no worker: nothing moves by itself */
+    http_resp r = http(port, "POST", NS "/workflows/lp", NULL, GATE);
+    char run1[64];
+    snprintf(run1, sizeof(run1), "%s", jstr(&r, "runId"));
+    resp_free(&r);
+    int len = history_len(port, "lp");
+    cr_assert_gt(len, 0);
+    char path[256];
+    snprintf(path, sizeof(path),
+             NS "/workflows/lp/history?waitNewEvent=true&wait=300ms&"
+                "nextPageToken=%d",
+             len);
+    int64_t t0 = duro_test_mono_ms();
+    r = http(port, "GET", path, NULL, NULL);
+    int64_t took = duro_test_mono_ms() - t0;
+    cr_expect_eq(r.status, 200, "%s", r.body);
+    cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "events")), 0);
+    char want[16];
+    snprintf(want, sizeof(want), "%d", len);
+    cr_expect_str_eq(jstr(&r, "nextPageToken"), want, "%s", r.body);
+    cr_expect(took >= 250 && took < 3000, "waited %lld ms", (long long)took);
+    resp_free(&r);
+
+    /* the terminate wakes a waiting reader, and the run's end ends it */
+    r = http(port, "POST", NS "/workflows/lp/terminate", NULL, NULL);
+    resp_free(&r);
+    r = http(port, "GET", path, NULL, NULL);
+    cr_expect_gt(cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "events")), 0);
+    cr_expect(cJSON_IsNull(cJSON_GetObjectItem(r.json, "nextPageToken")), "%s",
+              r.body);
+    resp_free(&r);
+    len = history_len(port, "lp");
+    snprintf(path, sizeof(path),
+             NS "/workflows/lp/history?waitNewEvent=true&wait=10s&"
+                "nextPageToken=%d",
+             len);
+    t0 = duro_test_mono_ms();
+    r = http(port, "GET", path, NULL, NULL);
+    cr_expect_lt(duro_test_mono_ms() - t0, 2000, "waited on a closed run");
+    cr_expect(cJSON_IsNull(cJSON_GetObjectItem(r.json, "nextPageToken")));
+    resp_free(&r);
+
+    /* an earlier run, while a new one is open, is closed and complete */
+    r = http(port, "POST", NS "/workflows/lp", NULL, GATE);
+    cr_expect_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+    snprintf(path, sizeof(path),
+             NS "/workflows/lp/history?waitNewEvent=true&wait=10s&runId=%s&"
+                "nextPageToken=%d",
+             run1, len);
+    t0 = duro_test_mono_ms();
+    r = http(port, "GET", path, NULL, NULL);
+    cr_expect_eq(r.status, 200, "%s", r.body);
+    cr_expect_lt(duro_test_mono_ms() - t0, 2000, "waited on an old run");
+    cr_expect(cJSON_IsNull(cJSON_GetObjectItem(r.json, "nextPageToken")));
+    resp_free(&r);
+    duro_test_finish(&h);
+}
