@@ -30,6 +30,7 @@ typedef struct {
     cJSON *json;           /* the parsed body (an object), or NULL */
     duro_client *client;   /* borrowed from the pool by srv_client */
     int64_t query_timeout; /* ms */
+    const char *route;     /* the matched pattern, for metrics; or NULL */
     unsigned status;       /* the answer */
     char *answer;          /* JSON text (malloc) */
 } srv_req;

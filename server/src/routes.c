@@ -89,6 +89,7 @@ void srv_dispatch(srv_req *r, const char *method, const char *url)
             continue;
         }
         memcpy(r->params, params, sizeof(params));
+        r->route = ROUTES[i].pattern;
         if (strncmp(ROUTES[i].pattern, NS, strlen(NS)) == 0 &&
             !srv_namespace_ok(r, r->params[0]))
             return;

@@ -19,6 +19,7 @@
 #include "auth.h"
 #include "duro/errno.h"
 #include "duro/log.h"
+#include "duro/metrics.h"
 #include "req.h"
 #include "server.h"
 
@@ -27,6 +28,7 @@
 struct duro_server {
     struct MHD_Daemon *d;
     srv_pool pool;
+    duro_metrics *m; /* GET /metrics */
     char *cors_origin;
     srv_tokens tokens;
     size_t max_body;
@@ -95,6 +97,60 @@ static enum MHD_Result send_answer(duro_server *s, struct MHD_Connection *c,
     return rc;
 }
 
+/* ---- Metrics ---- */
+
+#define REQUESTS "duro_http_requests_total"
+#define DURATION "duro_http_request_duration_seconds"
+
+static int metrics_new(duro_server *s)
+{
+    s->m = duro_metrics_new();
+    if (!s->m) return DURO_ENOMEM;
+    duro_metrics_describe(s->m, REQUESTS, "counter",
+                          "HTTP API requests answered, by route pattern and "
+                          "status code");
+    duro_metrics_describe(s->m, DURATION, "histogram",
+                          "HTTP API request time from its headers to the "
+                          "answer, by route pattern");
+    duro_metrics_build_info(s->m, "duro-server");
+    return 0;
+}
+
+/* count: one answered request; route NULL = none matched (or refused
+ * before routing); t0_ms < 0 = not timed. */
+static void count(duro_server *s, const char *route, unsigned status,
+                  int64_t t0_ms)
+{
+    char label[320] = "", labels[400] = "", code[16];
+    snprintf(code, sizeof(code), "%u", status);
+    duro_metrics_label(label, sizeof(label), "route", route ? route : "none");
+    duro_metrics_label(labels, sizeof(labels), "route", route ? route : "none");
+    duro_metrics_label(labels, sizeof(labels), "code", code);
+    duro_metrics_add(s->m, REQUESTS, labels, 1);
+    if (t0_ms >= 0)
+        duro_metrics_observe(s->m, DURATION, label,
+                             (double)(now_ms() - t0_ms) / 1000.0);
+}
+
+static enum MHD_Result send_metrics(duro_server *s, struct MHD_Connection *c)
+{
+    char *text = duro_metrics_render(s->m);
+    struct MHD_Response *resp =
+        text ? MHD_create_response_from_buffer(strlen(text), text,
+                                               MHD_RESPMEM_MUST_FREE)
+             : NULL;
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    enum MHD_Result rc = MHD_queue_response(c, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
 /* send_error: an answer decided before routing (auth, size). */
 static enum MHD_Result send_error(duro_server *s, struct MHD_Connection *c,
                                   unsigned status, const char *code,
@@ -102,6 +158,7 @@ static enum MHD_Result send_error(duro_server *s, struct MHD_Connection *c,
 {
     srv_req r = {.conn = c};
     srv_error(&r, status, code, "%s", msg);
+    count(s, NULL, status, -1);
     return send_answer(s, c, r.status, r.answer, NULL);
 }
 
@@ -189,6 +246,9 @@ static enum MHD_Result run_request(duro_server *s, struct MHD_Connection *c,
         return send_error(s, c, MHD_HTTP_CONTENT_TOO_LARGE, "PAYLOAD_TOO_LARGE",
                           msg);
     }
+    if (strcmp(url, "/metrics") == 0 &&
+        strcmp(method, MHD_HTTP_METHOD_GET) == 0)
+        return send_metrics(s, c);
     srv_req r = {
         .conn = c, .pool = &s->pool, .query_timeout = s->query_timeout};
     r.body = st->body;
@@ -210,6 +270,7 @@ static enum MHD_Result run_request(duro_server *s, struct MHD_Connection *c,
                   "the handler gave no answer");
     srv_pool_give(&s->pool, r.client);
     cJSON_Delete(r.json);
+    count(s, r.route, r.status, st->t0_ms);
     duro_debug("HTTP REQ method=%s path=%s status=%u ms=%lld", method, url,
                r.status, (long long)(now_ms() - st->t0_ms));
     return send_answer(s, c, r.status, r.answer, allow);
@@ -298,6 +359,7 @@ static void server_free(duro_server *s)
     if (!s) return;
     if (s->d) MHD_stop_daemon(s->d);
     srv_pool_close(&s->pool);
+    duro_metrics_free(s->m);
     srv_tokens_free(&s->tokens);
     free(s->cors_origin);
     free(s->tls_cert);
@@ -313,7 +375,7 @@ static int configure(duro_server *s, const duro_server_opts *o, char *err,
     s->query_timeout =
         o->query_timeout_ms > 0 ? o->query_timeout_ms : 0; /* 0 = default */
     s->cors_origin = o->cors_origin ? strdup(o->cors_origin) : NULL;
-    if (srv_pool_init(&s->pool, o->redis_url, s->cap) ||
+    if (metrics_new(s) || srv_pool_init(&s->pool, o->redis_url, s->cap) ||
         (o->cors_origin && !s->cors_origin))
         return fail(err, errsize, DURO_ENOMEM, "out of memory");
     if (o->api_token_file &&

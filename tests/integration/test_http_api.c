@@ -618,7 +618,7 @@ Test(http_api, cors_off_by_default_and_on_for_the_origin_given)
 
 /* ---- The document ---- */
 
-Test(http_api, openapi_document_describes_every_route)
+Test(http_api, openapi_document_describes_every_route_and_metrics_count)
 {
     int port = start_server(NULL);
     http_resp r = http(port, "GET", "/api/v1/openapi.json", NULL, NULL);
@@ -655,6 +655,22 @@ Test(http_api, openapi_document_describes_every_route)
     cr_expect_eq(cJSON_GetArraySize((cJSON *)paths),
                  (int)(sizeof(ROUTES) / sizeof(ROUTES[0])) - 1,
                  "a path in the document that the test does not know");
+    resp_free(&r);
+
+    /* and /metrics counts the requests by route pattern and status */
+    r = http(port, "GET", NS "/workflows/nope", NULL, NULL);
+    resp_free(&r);
+    r = http(port, "GET", "/metrics", NULL, NULL);
+    cr_expect_eq(r.status, 200);
+    cr_expect(strstr(r.body, "duro_http_requests_total{route=\"/api/v1/"
+                             "openapi.json\",code=\"200\"} 1"),
+              "%s", r.body);
+    cr_expect(strstr(r.body, "duro_http_requests_total{route=\"/api/v1/"
+                             "namespaces/{ns}/workflows/{workflowId}\","
+                             "code=\"404\"} 1"),
+              "%s", r.body);
+    cr_expect(strstr(r.body, "duro_http_request_duration_seconds_count"), "%s",
+              r.body);
     resp_free(&r);
     duro_test_finish(&h);
 }
