@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "duro/duration.h"
 #include "duro/errno.h"
@@ -93,6 +94,26 @@ bool srv_namespace_ok(srv_req *r, const char *ns)
     srv_error(r, MHD_HTTP_NOT_FOUND, "NOT_FOUND",
               "namespace %s not found (this server serves \"default\")", ns);
     return false;
+}
+
+/* ---- Waiting ---- */
+
+bool srv_stopping(const srv_req *r)
+{
+    return r->stopping && atomic_load(r->stopping);
+}
+
+int64_t srv_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void srv_sleep_ms(int64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
 }
 
 /* ---- Query string ---- */

@@ -5,6 +5,7 @@
 #ifndef DURO_SERVER_REQ_H
 #define DURO_SERVER_REQ_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,6 +32,7 @@ typedef struct {
     duro_client *client;   /* borrowed from the pool by srv_client */
     int64_t query_timeout; /* ms */
     const char *route;     /* the matched pattern, for metrics; or NULL */
+    atomic_bool *stopping; /* set when the server stops: end waits */
     unsigned status;       /* the answer */
     char *answer;          /* JSON text (malloc) */
 } srv_req;
@@ -56,6 +58,17 @@ void srv_error(srv_req *r, unsigned status, const char *code, const char *fmt,
 void srv_client_error(srv_req *r, int rc);
 /* srv_status_of: the HTTP status and error code of a DURO_E* value. */
 unsigned srv_status_of(int rc, const char **code);
+
+/* ---- Waiting ---- */
+
+/* SRV_WAIT_SLICE_MS: a waiting handler looks at srv_stopping this often,
+ * so that stopping the server never waits for a long poll to run out. */
+#define SRV_WAIT_SLICE_MS 500
+
+/* srv_stopping: the server is stopping (a waiting handler answers now). */
+bool srv_stopping(const srv_req *r);
+int64_t srv_mono_ms(void);
+void srv_sleep_ms(int64_t ms);
 
 /* ---- Reading the request ---- */
 

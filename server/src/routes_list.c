@@ -7,24 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "req.h"
 
 /* ---- History ---- */
-
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* open_run: whether the run the request reads (?runId=, else the current
  * one) is open, and its history length in *hlen (0 for a run that is no
@@ -57,9 +43,9 @@ static bool wait_for_event(srv_req *r, long from, int64_t deadline)
         long hlen;
         bool open = open_run(r, &hlen);
         if (hlen > from) return true;
-        int64_t left = deadline - mono_ms();
-        if (!open || left <= 0) return false;
-        sleep_ms(backoff < left ? backoff : left);
+        int64_t left = deadline - srv_mono_ms();
+        if (!open || left <= 0 || srv_stopping(r)) return false;
+        srv_sleep_ms(backoff < left ? backoff : left);
     }
 }
 
@@ -95,7 +81,7 @@ void srv_route_history(srv_req *r)
         !srv_arg_duration(r, "wait", 30000, SRV_MAX_WAIT_MS, &wait) ||
         !srv_client(r))
         return;
-    int64_t deadline = mono_ms() + wait;
+    int64_t deadline = srv_mono_ms() + wait;
     cJSON *h = NULL;
     int first = -1, n = 0;
     for (;;) {

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
+#include <unistd.h>
 
 #include "auth.h"
 #include "duro/errno.h"
@@ -24,11 +24,13 @@
 #include "server.h"
 
 #define CONNECTION_TIMEOUT_S 90 /* idle; beyond the longest long poll */
+#define DRAIN_MS 2000
 
 struct duro_server {
     struct MHD_Daemon *d;
     srv_pool pool;
-    duro_metrics *m; /* GET /metrics */
+    atomic_bool stopping; /* waiting handlers answer once it is set */
+    duro_metrics *m;      /* GET /metrics */
     char *cors_origin;
     srv_tokens tokens;
     size_t max_body;
@@ -46,13 +48,6 @@ typedef struct {
 } conn_state;
 
 /* ---- Answers ---- */
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void add_cors(const duro_server *s, struct MHD_Connection *c,
                      struct MHD_Response *resp)
@@ -129,7 +124,7 @@ static void count(duro_server *s, const char *route, unsigned status,
     duro_metrics_add(s->m, REQUESTS, labels, 1);
     if (t0_ms >= 0)
         duro_metrics_observe(s->m, DURATION, label,
-                             (double)(now_ms() - t0_ms) / 1000.0);
+                             (double)(srv_mono_ms() - t0_ms) / 1000.0);
 }
 
 static enum MHD_Result send_metrics(duro_server *s, struct MHD_Connection *c)
@@ -249,8 +244,10 @@ static enum MHD_Result run_request(duro_server *s, struct MHD_Connection *c,
     if (strcmp(url, "/metrics") == 0 &&
         strcmp(method, MHD_HTTP_METHOD_GET) == 0)
         return send_metrics(s, c);
-    srv_req r = {
-        .conn = c, .pool = &s->pool, .query_timeout = s->query_timeout};
+    srv_req r = {.conn = c,
+                 .pool = &s->pool,
+                 .query_timeout = s->query_timeout,
+                 .stopping = &s->stopping};
     r.body = st->body;
     r.body_len = st->len;
     if (st->len > 0) {
@@ -272,7 +269,7 @@ static enum MHD_Result run_request(duro_server *s, struct MHD_Connection *c,
     cJSON_Delete(r.json);
     count(s, r.route, r.status, st->t0_ms);
     duro_debug("HTTP REQ method=%s path=%s status=%u ms=%lld", method, url,
-               r.status, (long long)(now_ms() - st->t0_ms));
+               r.status, (long long)(srv_mono_ms() - st->t0_ms));
     return send_answer(s, c, r.status, r.answer, allow);
 }
 
@@ -289,7 +286,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         if (answered) return rc;
         st = calloc(1, sizeof(*st));
         if (!st) return MHD_NO;
-        st->t0_ms = now_ms();
+        st->t0_ms = srv_mono_ms();
         *state = st;
         return MHD_YES;
     }
@@ -354,10 +351,27 @@ static int resolve(const char *addr, struct sockaddr_storage *ss)
     return 0;
 }
 
+/* drain stops taking connections, tells waiting handlers to answer, and
+ * gives the requests in flight up to DRAIN_MS to be answered (a wait ends
+ * within SRV_WAIT_SLICE_MS) before closing what is left. */
+static void drain(duro_server *s)
+{
+    atomic_store(&s->stopping, true);
+    MHD_socket fd = MHD_quiesce_daemon(s->d);
+    for (int waited = 0; waited < DRAIN_MS; waited += 20) {
+        const union MHD_DaemonInfo *info =
+            MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+        if (!info || info->num_connections == 0) break;
+        srv_sleep_ms(20);
+    }
+    MHD_stop_daemon(s->d); /* joins the connection threads */
+    if (fd != MHD_INVALID_SOCKET) close(fd);
+}
+
 static void server_free(duro_server *s)
 {
     if (!s) return;
-    if (s->d) MHD_stop_daemon(s->d);
+    if (s->d) drain(s);
     srv_pool_close(&s->pool);
     duro_metrics_free(s->m);
     srv_tokens_free(&s->tokens);

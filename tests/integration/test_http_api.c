@@ -910,3 +910,36 @@ Test(http_api, history_long_poll_is_bounded_and_ends_with_the_run)
     resp_free(&r);
     duro_test_finish(&h);
 }
+
+/* ---- Stopping ---- */
+
+Test(http_api, sigterm_ends_long_polls_at_once)
+{
+    int port = start_server(NULL); /* no worker: the waits would run out */
+    http_resp r = http(port, "POST", NS "/workflows/w1", NULL, GATE);
+    resp_free(&r);
+    int fds[2];
+    static const char *const PATHS[] = {
+        "GET " NS "/workflows/w1/result?wait=60s HTTP/1.0\r\n\r\n",
+        "GET " NS "/workflows/w1/history?waitNewEvent=true&wait=60s&"
+        "nextPageToken=1000 HTTP/1.0\r\n\r\n"};
+    for (int i = 0; i < 2; i++) {
+        fds[i] = connect_to(port);
+        cr_assert(fds[i] >= 0);
+        write_all(fds[i], PATHS[i], strlen(PATHS[i]));
+    }
+    duro_test_sleep_ms(300); /* both are waiting */
+    int64_t t0 = duro_test_mono_ms();
+    duro_test_kill(&h, server_pid, SIGTERM);
+    cr_expect(duro_test_wait_until(!duro_test_alive(&h, server_pid), 3000),
+              "duro server took more than 3s to stop");
+    cr_expect_lt(duro_test_mono_ms() - t0, 3000);
+    r = (http_resp){0};
+    read_resp(fds[0], &r);
+    cr_expect_eq(r.status, 503, "%s", r.body);
+    resp_free(&r);
+    read_resp(fds[1], &r);
+    cr_expect_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+    duro_test_finish(&h);
+}
