@@ -32,6 +32,7 @@ typedef struct {
     duro_client *client;   /* borrowed from the pool by srv_client */
     int64_t query_timeout; /* ms */
     const char *route;     /* the matched pattern, for metrics; or NULL */
+    char allow[16];        /* a 405's Allow header: "GET", "GET, POST" */
     atomic_bool *stopping; /* set when the server stops: end waits */
     unsigned status;       /* the answer */
     char *answer;          /* JSON text (malloc) */

@@ -80,12 +80,14 @@ void srv_dispatch(srv_req *r, const char *method, const char *url)
     int n = strlen(url) < sizeof(path)
                 ? (snprintf(path, sizeof(path), "%s", url), split(path, seg))
                 : -1;
-    bool other_method = false;
+    bool other_method = false, get = false, post = false;
     for (size_t i = 0; n > 0 && i < NROUTES; i++) {
         const char *params[SRV_MAX_PARAMS] = {0};
         if (!match(ROUTES[i].pattern, seg, n, params)) continue;
         if (strcmp(ROUTES[i].method, method) != 0) {
             other_method = true;
+            get |= strcmp(ROUTES[i].method, "GET") == 0;
+            post |= strcmp(ROUTES[i].method, "POST") == 0;
             continue;
         }
         memcpy(r->params, params, sizeof(params));
@@ -96,10 +98,12 @@ void srv_dispatch(srv_req *r, const char *method, const char *url)
         ROUTES[i].run(r);
         return;
     }
-    if (other_method)
+    if (other_method) {
+        snprintf(r->allow, sizeof(r->allow), "%s%s%s", get ? "GET" : "",
+                 get && post ? ", " : "", post ? "POST" : "");
         srv_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED",
                   "%.16s is not allowed on %.256s", method, url);
-    else
+    } else
         srv_error(r, MHD_HTTP_NOT_FOUND, "NOT_FOUND",
                   "no route %.16s %.256s (GET /api/v1/openapi.json lists "
                   "them)",

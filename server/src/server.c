@@ -257,11 +257,7 @@ static enum MHD_Result run_request(duro_server *s, struct MHD_Connection *c,
                       "body: want a JSON object%s",
                       r.json ? "" : " (the text does not parse)");
     }
-    const char *allow = NULL;
-    if (!r.answer) {
-        srv_dispatch(&r, method, url);
-        if (r.status == MHD_HTTP_METHOD_NOT_ALLOWED) allow = "GET, POST";
-    }
+    if (!r.answer) srv_dispatch(&r, method, url);
     if (!r.answer && r.status == 0)
         srv_error(&r, MHD_HTTP_INTERNAL_SERVER_ERROR, "INTERNAL",
                   "the handler gave no answer");
@@ -270,7 +266,7 @@ static enum MHD_Result run_request(duro_server *s, struct MHD_Connection *c,
     count(s, r.route, r.status, st->t0_ms);
     duro_debug("HTTP REQ method=%s path=%s status=%u ms=%lld", method, url,
                r.status, (long long)(srv_mono_ms() - st->t0_ms));
-    return send_answer(s, c, r.status, r.answer, allow);
+    return send_answer(s, c, r.status, r.answer, *r.allow ? r.allow : NULL);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
