@@ -224,5 +224,7 @@ int bench_fanout(bench *b, cJSON *out);
 int bench_replay(bench *b, cJSON *out);
 int bench_cache(bench *b, cJSON *out);
 int bench_soak(bench *b, cJSON *out); /* wl_soak.c */
+/* wl_http.c: through `duro server` beside the client directly */
+int bench_http(bench *b, cJSON *out);
 
 #endif

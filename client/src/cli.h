@@ -61,6 +61,7 @@ extern const cli_group cli_health_group;      /* cli_health.c */
 extern const cli_group cli_operator_group;    /* cli_operator.c */
 extern const cli_group cli_search_attr_group; /* cli_search_attr.c */
 extern const cli_group cli_schedule_group;    /* cli_schedule.c */
+extern const cli_group cli_server_group; /* server/src/cli_server.c */
 
 /* ---- Listing and counting (cli_list.c) ---- */
 
@@ -130,6 +131,15 @@ int cli_codec_setup(cli_ctx *ctx, char *err, size_t errsize);
  * json keeps the stored ciphertext, so that an exported history still
  * replays with the key (`--replay h.json --codec-key-file F`). */
 void cli_codec_mask(const cli_ctx *ctx, cJSON *v);
+
+/* ---- The HTTP API in `duro dev` (server/src/cli_server.c) ---- */
+
+/* cli_dev_api_start serves the HTTP API on addr (NULL = 127.0.0.1:8233,
+ * "off" = none) and prints its URL; NULL (after a warning) when it cannot.
+ * cli_dev_api_stop stops it (NULL ignored). */
+struct duro_server;
+struct duro_server *cli_dev_api_start(const char *addr, const char *redis_url);
+void cli_dev_api_stop(struct duro_server *s);
 
 /* ---- Options (cli_opts.c) ---- */
 

@@ -39,6 +39,8 @@ static const cli_opt DEV_OPTS[] = {
     {"port", 'p', "PORT", "port on 127.0.0.1 (default 6379)", false},
     {"metrics-addr", 0, "HOST:PORT",
      "serve the scheduler's /metrics, /healthz, /readyz (default off)", false},
+    {"http", 0, "HOST:PORT",
+     "serve the HTTP API there (default 127.0.0.1:8233; off: none)", false},
     {"redis-server", 0, "PATH",
      "redis-server program (default: redis-server on $PATH)", false},
     {"tls", 0, NULL,
@@ -420,12 +422,14 @@ static int cmd_dev(cli_ctx *ctx)
         return CLI_FAILED;
     }
     print_ready(&o, url, pid);
+    struct duro_server *api = cli_dev_api_start(cli_get(ctx, "http"), url);
     sig = wait_stop(&set, pid);
     if (sig)
         fprintf(stderr, "duro: %s: stopping the scheduler and redis-server\n",
                 strsignal(sig));
     else
         fprintf(stderr, "duro: redis-server exited; see %s/redis.log\n", o.dir);
+    cli_dev_api_stop(api);
     duro_scheduler_free(s);
     if (sig) stop_redis(pid);
     fprintf(stderr, "duro: dev server stopped\n");

@@ -21,6 +21,7 @@ static const cli_group *const GROUPS[] = {&cli_workflow_group,
                                           &cli_health_group,
                                           &cli_operator_group,
                                           &cli_schedule_group,
+                                          &cli_server_group,
                                           NULL};
 
 int cli_argc;

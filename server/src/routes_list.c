@@ -1,0 +1,261 @@
+/* routes_list.c: the routes that page: a workflow's history, the list of
+ * workflows and its count, and a task queue's figures.
+ *
+ * Page tokens are opaque to callers; today they are decimal positions
+ * (history: the last eventId sent; list: the offset of the next row). */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "req.h"
+
+/* ---- History ---- */
+
+/* open_run: whether the run the request reads (?runId=, else the current
+ * one) is open, and its history length in *hlen (0 for a run that is no
+ * longer the current one: it is closed and complete). false on error. */
+static bool open_run(srv_req *r, long *hlen)
+{
+    cJSON *d = NULL;
+    *hlen = 0;
+    if (duro_client_describe(r->client, r->params[1], &d) < 0) return false;
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(d, "status");
+    const cJSON *run = cJSON_GetObjectItemCaseSensitive(d, "runId");
+    const cJSON *len = cJSON_GetObjectItemCaseSensitive(d, "historyLength");
+    const char *want = srv_arg(r, "runId");
+    bool current =
+        !want || (cJSON_IsString(run) && strcmp(run->valuestring, want) == 0);
+    bool open = current && cJSON_IsString(st) &&
+                strcmp(st->valuestring, "RUNNING") == 0;
+    if (current && cJSON_IsNumber(len)) *hlen = (long)len->valuedouble;
+    cJSON_Delete(d);
+    return open;
+}
+
+/* wait_for_event polls the run's history length (one hash read, not the
+ * history) with backoff until it passes eventId `from`: true, the history
+ * is worth reading again; false when the run closed or the deadline
+ * passed first. */
+static bool wait_for_event(srv_req *r, long from, int64_t deadline)
+{
+    for (int64_t backoff = 20;; backoff = backoff < 500 ? backoff * 2 : 500) {
+        long hlen;
+        bool open = open_run(r, &hlen);
+        if (hlen > from) return true;
+        int64_t left = deadline - srv_mono_ms();
+        if (!open || left <= 0 || srv_stopping(r)) return false;
+        srv_sleep_ms(backoff < left ? backoff : left);
+    }
+}
+
+/* after: how many events of h come after eventId `from`. */
+static int after(const cJSON *h, long from, int *first)
+{
+    int n = 0, i = 0;
+    *first = -1;
+    for (const cJSON *e = h ? h->child : NULL; e; e = e->next, i++) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "eventId");
+        if (cJSON_IsNumber(id) && id->valuedouble > (double)from) {
+            if (*first < 0) *first = i;
+            n++;
+        }
+    }
+    return n;
+}
+
+/* GET .../history[?runId=&pageSize=&nextPageToken=&waitNewEvent=true]
+ *   -> {"events":[...], "nextPageToken": "<eventId>" | null}
+ * With waitNewEvent, a request with nothing new waits (polling with
+ * backoff, up to SRV_MAX_WAIT_MS or ?wait=) for the next event, and the
+ * token stays set while the run is open, so a reader can follow it. */
+void srv_route_history(srv_req *r)
+{
+    long size, from;
+    bool wait_new;
+    int64_t wait;
+    if (!srv_arg_int(r, "pageSize", SRV_DEFAULT_PAGE_SIZE, 1, SRV_MAX_PAGE_SIZE,
+                     &size) ||
+        !srv_arg_int(r, "nextPageToken", 0, 0, 1L << 40, &from) ||
+        !srv_arg_bool(r, "waitNewEvent", &wait_new) ||
+        !srv_arg_duration(r, "wait", 30000, SRV_MAX_WAIT_MS, &wait) ||
+        !srv_client(r))
+        return;
+    int64_t deadline = srv_mono_ms() + wait;
+    cJSON *h = NULL;
+    int first = -1, n = 0;
+    for (;;) {
+        int rc = duro_client_history(r->client, r->params[1],
+                                     srv_arg(r, "runId"), &h);
+        if (rc < 0) {
+            srv_client_error(r, rc);
+            return;
+        }
+        n = after(h, from, &first);
+        if (n > 0 || !wait_new || !wait_for_event(r, from, deadline)) break;
+        cJSON_Delete(h);
+        h = NULL;
+    }
+    cJSON *events = cJSON_CreateArray();
+    long last = from;
+    for (int i = 0; first >= 0 && i < n && i < size; i++) {
+        cJSON *e = cJSON_DetachItemFromArray(h, first);
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "eventId");
+        last = (long)id->valuedouble;
+        cJSON_AddItemToArray(events, e);
+    }
+    cJSON_Delete(h);
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddItemToObject(a, "events", events);
+    long hlen;
+    if (n > size || (wait_new && open_run(r, &hlen))) {
+        char tok[32];
+        snprintf(tok, sizeof(tok), "%ld", last);
+        cJSON_AddStringToObject(a, "nextPageToken", tok);
+    } else
+        cJSON_AddNullToObject(a, "nextPageToken");
+    srv_json(r, MHD_HTTP_OK, a);
+}
+
+/* ---- Listing ---- */
+
+/* filter: what today's duro_client_list can filter on. */
+typedef struct {
+    char status[32], type[256];
+} filter;
+
+/* parse_query reads the subset of the visibility query language that the
+ * client's list can answer: `ExecutionStatus = "X"` and `WorkflowType =
+ * "Y"` joined by AND. The full language replaces this with one call. */
+static bool parse_query(srv_req *r, const char *q, filter *f)
+{
+    memset(f, 0, sizeof(*f));
+    const char *p = q;
+    while (p && *p) {
+        while (isspace((unsigned char)*p))
+            p++;
+        if (!*p) break;
+        char key[32], val[256];
+        int used = 0;
+        if (sscanf(p, "%31[A-Za-z] = %n", key, &used) != 1 || !used) goto bad;
+        p += used;
+        char quote = *p;
+        const char *end =
+            (quote == '"' || quote == '\'') ? strchr(p + 1, quote) : NULL;
+        if (!end || (size_t)(end - p - 1) >= sizeof(val)) goto bad;
+        snprintf(val, sizeof(val), "%.*s", (int)(end - p - 1), p + 1);
+        if (strcmp(key, "ExecutionStatus") == 0)
+            snprintf(f->status, sizeof(f->status), "%.31s", val);
+        else if (strcmp(key, "WorkflowType") == 0)
+            snprintf(f->type, sizeof(f->type), "%s", val);
+        else
+            goto bad;
+        p = end + 1;
+        while (isspace((unsigned char)*p))
+            p++;
+        if (strncmp(p, "AND", 3) == 0 && isspace((unsigned char)p[3]))
+            p += 4;
+        else if (*p)
+            goto bad;
+    }
+    return true;
+bad:
+    srv_error(r, MHD_HTTP_BAD_REQUEST, "INVALID_ARGUMENT",
+              "query: near \"%.32s\": this server filters on "
+              "ExecutionStatus = \"...\" and WorkflowType = \"...\" joined "
+              "by AND",
+              p);
+    return false;
+}
+
+/* list_rows: the rows the list and count routes see; NULL when answered. */
+static cJSON *list_rows(srv_req *r, int limit)
+{
+    filter f;
+    if (!parse_query(r, srv_arg(r, "query"), &f) || !srv_client(r)) return NULL;
+    cJSON *rows = NULL;
+    int rc = duro_client_list(r->client, *f.status ? f.status : NULL,
+                              *f.type ? f.type : NULL, limit, &rows);
+    if (rc < 0) {
+        srv_client_error(r, rc);
+        return NULL;
+    }
+    return rows;
+}
+
+/* GET /namespaces/{ns}/workflows[?query=&pageSize=&nextPageToken=]
+ *   -> {"executions":[...], "nextPageToken": "<offset>" | null} */
+void srv_route_list(srv_req *r)
+{
+    long size, offset;
+    if (!srv_arg_int(r, "pageSize", SRV_DEFAULT_PAGE_SIZE, 1, SRV_MAX_PAGE_SIZE,
+                     &size) ||
+        !srv_arg_int(r, "nextPageToken", 0, 0,
+                     DURO_LIST_MAX_LIMIT - SRV_MAX_PAGE_SIZE - 1, &offset))
+        return;
+    cJSON *rows = list_rows(r, (int)(offset + size + 1));
+    if (!rows) return;
+    int total = cJSON_GetArraySize(rows);
+    cJSON *page = cJSON_CreateArray();
+    for (long i = offset; i < total && i < offset + size; i++) {
+        cJSON *e = cJSON_DetachItemFromArray(rows, (int)offset);
+        srv_shape_execution(e);
+        cJSON_AddItemToArray(page, e);
+    }
+    cJSON_Delete(rows);
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddItemToObject(a, "executions", page);
+    if (total > offset + size) {
+        char tok[32];
+        snprintf(tok, sizeof(tok), "%ld", offset + size);
+        cJSON_AddStringToObject(a, "nextPageToken", tok);
+    } else
+        cJSON_AddNullToObject(a, "nextPageToken");
+    srv_json(r, MHD_HTTP_OK, a);
+}
+
+/* GET /namespaces/{ns}/workflow-count[?query=] -> {"count"}; today's list
+ * stops at DURO_LIST_MAX_LIMIT rows ("capped": true then). */
+void srv_route_count(srv_req *r)
+{
+    cJSON *rows = list_rows(r, DURO_LIST_MAX_LIMIT);
+    if (!rows) return;
+    int n = cJSON_GetArraySize(rows);
+    cJSON_Delete(rows);
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddNumberToObject(a, "count", n);
+    cJSON_AddBoolToObject(a, "capped", n >= DURO_LIST_MAX_LIMIT);
+    srv_json(r, MHD_HTTP_OK, a);
+}
+
+/* ---- Task queues ---- */
+
+/* GET /namespaces/{ns}/task-queues/{queue}
+ *   -> {"taskQueue", "workflowTasks": {...}, "activityTasks": {...}} */
+void srv_route_task_queue(srv_req *r)
+{
+    if (!srv_client(r)) return;
+    cJSON *stats = NULL;
+    int rc = duro_client_queue_stats(r->client, r->params[1], &stats);
+    if (rc < 0) {
+        srv_client_error(r, rc);
+        return;
+    }
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddStringToObject(a, "taskQueue", r->params[1]);
+    cJSON *e;
+    while ((e = cJSON_DetachItemFromArray(stats, 0))) {
+        const cJSON *kind = cJSON_GetObjectItemCaseSensitive(e, "kind");
+        bool wf =
+            cJSON_IsString(kind) && strcmp(kind->valuestring, "workflow") == 0;
+        cJSON_DeleteItemFromObjectCaseSensitive(e, "kind");
+        cJSON_DeleteItemFromObjectCaseSensitive(e, "taskQueue");
+        const char *key = wf ? "workflowTasks" : "activityTasks";
+        if (cJSON_GetObjectItemCaseSensitive(a, key))
+            cJSON_Delete(e);
+        else
+            cJSON_AddItemToObject(a, key, e);
+    }
+    cJSON_Delete(stats);
+    srv_json(r, MHD_HTTP_OK, a);
+}

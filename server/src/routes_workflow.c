@@ -1,0 +1,246 @@
+/* routes_workflow.c: the routes on one workflow: start, signal,
+ * signal-with-start, query, cancel, terminate, describe, result. Each is a
+ * thin layer over one client call (client/include/duro/client.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "duro/duration.h"
+#include "req.h"
+
+#define WORKFLOW_ID(r) ((r)->params[1])
+
+/* start_opts reads what a start and a signal-with-start share. input_json
+ * (caller frees) is the body's "input". */
+static bool start_opts(srv_req *r, duro_start_opts *o, char **input_json)
+{
+    memset(o, 0, sizeof(*o));
+    *input_json = NULL;
+    o->workflow_id = WORKFLOW_ID(r);
+    const char *policy = NULL;
+    if (!srv_body_string(r, "workflowType", true, &o->type) ||
+        !srv_body_string(r, "taskQueue", true, &o->task_queue) ||
+        !srv_body_string(r, "idReusePolicy", false, &policy) ||
+        !srv_body_duration(r, "executionTimeout", &o->execution_timeout_ms) ||
+        !srv_body_duration(r, "taskTimeout", &o->task_timeout_ms))
+        return false;
+    if (policy && duro_id_reuse_policy_parse(policy, &o->id_reuse_policy)) {
+        srv_error(r, MHD_HTTP_BAD_REQUEST, "INVALID_ARGUMENT",
+                  "idReusePolicy: want one of " DURO_ID_REUSE_POLICIES
+                  ", not \"%.64s\"",
+                  policy);
+        return false;
+    }
+    if (!srv_body_json(r, "input", input_json)) return false;
+    o->input = *input_json;
+    return srv_client(r) != NULL;
+}
+
+/* POST .../workflows/{workflowId}
+ *   {"workflowType","taskQueue","input","idReusePolicy",
+ *    "executionTimeout","taskTimeout"} -> {"runId"} */
+void srv_route_start(srv_req *r)
+{
+    static const char *const FIELDS[] = {
+        "workflowType",     "taskQueue",   "input", "idReusePolicy",
+        "executionTimeout", "taskTimeout", NULL};
+    duro_start_opts o;
+    char *input = NULL, run[DURO_UUID_LEN + 1];
+    if (srv_body_check(r, FIELDS) && start_opts(r, &o, &input)) {
+        int rc = duro_client_start(r->client, &o, run);
+        if (rc < 0)
+            srv_client_error(r, rc);
+        else {
+            cJSON *a = cJSON_CreateObject();
+            cJSON_AddStringToObject(a, "runId", run);
+            srv_json(r, MHD_HTTP_OK, a);
+        }
+    }
+    free(input);
+}
+
+/* POST .../signal-with-start/{name}: start's fields plus "signalInput"
+ * -> {"runId","started"} */
+void srv_route_signal_with_start(srv_req *r)
+{
+    static const char *const FIELDS[] = {
+        "workflowType",     "taskQueue",   "input",       "idReusePolicy",
+        "executionTimeout", "taskTimeout", "signalInput", NULL};
+    duro_start_opts o;
+    char *input = NULL, *sig = NULL, run[DURO_UUID_LEN + 1];
+    bool started = false;
+    if (srv_body_check(r, FIELDS) && srv_body_json(r, "signalInput", &sig) &&
+        start_opts(r, &o, &input)) {
+        int rc = duro_client_signal_with_start(r->client, &o, r->params[2], sig,
+                                               run, &started);
+        if (rc < 0)
+            srv_client_error(r, rc);
+        else {
+            cJSON *a = cJSON_CreateObject();
+            cJSON_AddStringToObject(a, "runId", run);
+            cJSON_AddBoolToObject(a, "started", started);
+            srv_json(r, MHD_HTTP_OK, a);
+        }
+    }
+    free(input);
+    free(sig);
+}
+
+/* POST .../signal/{name} {"input"} -> {"runId"} */
+void srv_route_signal(srv_req *r)
+{
+    static const char *const FIELDS[] = {"input", NULL};
+    char *input = NULL, run[DURO_UUID_LEN + 1];
+    if (srv_body_check(r, FIELDS) && srv_body_json(r, "input", &input) &&
+        srv_client(r)) {
+        int rc = duro_client_signal(r->client, WORKFLOW_ID(r), r->params[2],
+                                    input, run);
+        if (rc < 0)
+            srv_client_error(r, rc);
+        else {
+            cJSON *a = cJSON_CreateObject();
+            cJSON_AddStringToObject(a, "runId", run);
+            srv_json(r, MHD_HTTP_OK, a);
+        }
+    }
+    free(input);
+}
+
+/* POST .../query/{name} {"input"} -> {"result"}; 504 when no worker
+ * answers within the server's query timeout. */
+void srv_route_query(srv_req *r)
+{
+    static const char *const FIELDS[] = {"input", NULL};
+    char *input = NULL, *answer = NULL;
+    if (srv_body_check(r, FIELDS) && srv_body_json(r, "input", &input) &&
+        srv_client(r)) {
+        int rc = duro_client_query(r->client, WORKFLOW_ID(r), r->params[2],
+                                   input, r->query_timeout, &answer);
+        cJSON *v = rc == 0 ? cJSON_Parse(answer) : NULL;
+        if (rc < 0)
+            srv_client_error(r, rc);
+        else if (!v)
+            srv_error(r, MHD_HTTP_BAD_GATEWAY, "MALFORMED_DATA",
+                      "the worker's answer is not JSON");
+        else {
+            cJSON *a = cJSON_CreateObject();
+            cJSON_AddItemToObject(a, "result", v);
+            srv_json(r, MHD_HTTP_OK, a);
+        }
+    }
+    free(input);
+    free(answer);
+}
+
+/* POST .../cancel {"reason"} -> {"alreadyRequested"} */
+void srv_route_cancel(srv_req *r)
+{
+    static const char *const FIELDS[] = {"reason", NULL};
+    const char *reason;
+    bool already = false;
+    if (!srv_body_check(r, FIELDS) ||
+        !srv_body_string(r, "reason", false, &reason) || !srv_client(r))
+        return;
+    int rc = duro_client_cancel(r->client, WORKFLOW_ID(r), reason, &already);
+    if (rc < 0) {
+        srv_client_error(r, rc);
+        return;
+    }
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddBoolToObject(a, "alreadyRequested", already);
+    srv_json(r, MHD_HTTP_OK, a);
+}
+
+/* POST .../terminate {"reason"} -> {} */
+void srv_route_terminate(srv_req *r)
+{
+    static const char *const FIELDS[] = {"reason", NULL};
+    const char *reason;
+    if (!srv_body_check(r, FIELDS) ||
+        !srv_body_string(r, "reason", false, &reason) || !srv_client(r))
+        return;
+    int rc = duro_client_terminate(r->client, WORKFLOW_ID(r), reason);
+    if (rc < 0)
+        srv_client_error(r, rc);
+    else
+        srv_json(r, MHD_HTTP_OK, cJSON_CreateObject());
+}
+
+/* describe_run: the current run's describe object, checked against
+ * ?runId= (only the current run can be described). NULL when answered. */
+static cJSON *describe_run(srv_req *r)
+{
+    if (!srv_client(r)) return NULL;
+    cJSON *d = NULL;
+    int rc = duro_client_describe(r->client, WORKFLOW_ID(r), &d);
+    if (rc < 0) {
+        srv_client_error(r, rc);
+        return NULL;
+    }
+    const char *want = srv_arg(r, "runId");
+    const cJSON *run = cJSON_GetObjectItemCaseSensitive(d, "runId");
+    if (want && (!cJSON_IsString(run) || strcmp(run->valuestring, want) != 0)) {
+        srv_error(r, MHD_HTTP_NOT_FOUND, "NOT_FOUND",
+                  "run %.64s is not the current run of workflow %.256s "
+                  "(describe reads the current run)",
+                  want, WORKFLOW_ID(r));
+        cJSON_Delete(d);
+        return NULL;
+    }
+    srv_shape_execution(d);
+    return d;
+}
+
+/* GET .../workflows/{workflowId}[?runId=] -> the describe object */
+void srv_route_describe(srv_req *r)
+{
+    cJSON *d = describe_run(r);
+    if (d) srv_json(r, MHD_HTTP_OK, d);
+}
+
+/* GET .../result[?wait=30s] -> the describe object of the closed run
+ * ("status", then "result" or "failure"); 504 while still running after
+ * the wait (at most SRV_MAX_WAIT_MS; wait=0 answers at once). */
+void srv_route_result(srv_req *r)
+{
+    int64_t wait;
+    if (!srv_arg_duration(r, "wait", 30000, SRV_MAX_WAIT_MS, &wait) ||
+        !srv_client(r))
+        return;
+    cJSON *d = NULL;
+    int rc = 0;
+    if (wait > 0) {
+        /* in slices, so that a stopping server does not wait it out */
+        int64_t deadline = srv_mono_ms() + wait, left = wait;
+        do {
+            rc = duro_client_result(
+                r->client, WORKFLOW_ID(r),
+                left < SRV_WAIT_SLICE_MS ? left : SRV_WAIT_SLICE_MS, &d);
+            left = deadline - srv_mono_ms();
+        } while (rc == DURO_ETIMEDOUT && left > 0 && !srv_stopping(r));
+        if (rc == DURO_ETIMEDOUT && srv_stopping(r)) {
+            srv_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE",
+                      "the server is stopping; ask again");
+            return;
+        }
+    } else {
+        rc = duro_client_describe(r->client, WORKFLOW_ID(r), &d);
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(d, "status");
+        if (rc == 0 && cJSON_IsString(st) &&
+            strcmp(st->valuestring, "RUNNING") == 0) {
+            cJSON_Delete(d);
+            d = NULL;
+            rc = DURO_ETIMEDOUT;
+        }
+    }
+    if (rc == DURO_ETIMEDOUT) {
+        srv_error(r, MHD_HTTP_GATEWAY_TIMEOUT, "DEADLINE_EXCEEDED",
+                  "workflow %.256s is still running", WORKFLOW_ID(r));
+        return;
+    }
+    if (rc < 0) {
+        srv_client_error(r, rc);
+        return;
+    }
+    srv_shape_execution(d);
+    srv_json(r, MHD_HTTP_OK, d);
+}
