@@ -11,8 +11,7 @@
 #include "duro/reply.h"
 
 static const char *workloads[] = {"throughput", "latency", "fanout", "replay",
-                                  "cache",      "timers",  "soak",
-                                  "http"};
+                                  "cache",      "timers",  "soak",   "http"};
 #define NWORKLOADS 7
 
 static void usage(FILE *f)
@@ -275,8 +274,7 @@ static int run_workloads(bench *b, cJSON *res)
     }
     static int (*const fns[])(bench *, cJSON *) = {
         NULL,        bench_latency, bench_fanout, bench_replay,
-        bench_cache, bench_timers,  bench_soak,
-        bench_http};
+        bench_cache, bench_timers,  bench_soak,   bench_http};
     for (int i = 1; i < NWORKLOADS && !bench_stop_requested; i++) {
         if (!selected(b, workloads[i])) continue;
         cJSON *o = cJSON_AddObjectToObject(res, workloads[i]);
