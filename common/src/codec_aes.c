@@ -168,7 +168,7 @@ static int aes_decode(void *arg, const char *json, size_t len, char **out,
                     kidlen);
     const char *b64 = colon + 1;
     size_t b64len = (size_t)(end - 1 - b64);
-    if (b64len % 4 != 0 || b64len < 4 * ((NONCE_LEN + TAG_LEN + 2) / 3))
+    if (b64len % 4 != 0 || b64len < (size_t)4 * ((NONCE_LEN + TAG_LEN + 2) / 3))
         return fail(err, errsize, "is truncated", kid, kidlen);
     unsigned char *blob = malloc(b64len / 4 * 3);
     if (!blob) return DURO_ENOMEM;
@@ -215,12 +215,12 @@ static int parse_line(const char *line, aes_key *k)
     p += idlen;
     p += strspn(p, " \t");
     for (int i = 0; i < KEY_LEN; i++) {
-        int hi = hexval((unsigned char)p[2 * i]),
-            lo = hi < 0 ? -1 : hexval((unsigned char)p[2 * i + 1]);
+        int hi = hexval((unsigned char)p[(size_t)2 * i]),
+            lo = hi < 0 ? -1 : hexval((unsigned char)p[(size_t)2 * i + 1]);
         if (lo < 0) return -1;
         k->key[i] = (unsigned char)(hi << 4 | lo);
     }
-    p += 2 * KEY_LEN;
+    p += (size_t)2 * KEY_LEN;
     p += strspn(p, " \t\r\n");
     return *p ? -1 : 0;
 }

@@ -145,7 +145,7 @@ Test(sticky, consecutive_tasks_go_to_the_worker_that_holds_the_run)
     long replays = run_two_workers("5s", &hits, &via_sticky);
     cr_log_info("two sticky workers: %ld cache hits, %ld replays", hits,
                 replays);
-    cr_assert_geq(via_sticky, 30 * 3,
+    cr_assert_geq(via_sticky, 90L,
                   "only %ld tasks came through sticky "
                   "streams",
                   via_sticky);

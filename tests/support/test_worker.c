@@ -548,7 +548,7 @@ static cJSON *beat(duro_actx *ctx, const cJSON *input, void *arg)
 {
     duro_actx_heartbeat(ctx, input);
     for (int i = 0; i < 150 && !duro_actx_is_canceled(ctx); i++)
-        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+        nanosleep(&(struct timespec){0, 10000000L}, NULL);
     return cJSON_Duplicate(input, 1);
 }
 

@@ -303,8 +303,9 @@ static int hex_decode(void *arg, const char *json, size_t len, char **out,
     char *s = malloc(n + 1);
     if (!s) return DURO_ENOMEM;
     for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        if (sscanf(json + 5 + 2 * i, "%2x", &v) != 1) {
+        char hex[3] = {json[5 + 2 * i], json[5 + 2 * i + 1], 0}, *end;
+        unsigned long v = strtoul(hex, &end, 16);
+        if (!hex[0] || !hex[1] || *end) {
             free(s);
             snprintf(err, errsize, "bad hex");
             return DURO_ECODEC;
