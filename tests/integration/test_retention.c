@@ -564,3 +564,49 @@ Test(retention, upgraded_layout_closed_run_is_swept)
     duro_client_free(c);
     duro_test_finish(&h);
 }
+
+/* ---- What a closed run keeps ---- */
+
+static long long memory_usage(redisContext *r, const char *key)
+{
+    redisReply *x = redisCommand(r, "MEMORY USAGE %s SAMPLES 0", key);
+    long long n = x && x->type == REDIS_REPLY_INTEGER ? x->integer : 0;
+    freeReplyObject(x);
+    return n;
+}
+
+/* A closed 3-activity run's keys (hash, history, visibility row) stay
+ * within their budget, no idx:open/idx:closed is written, and activity
+ * options at their defaults are not spelled out in the history. */
+Test(retention, closed_run_memory_budget)
+{
+    duro_client *c = duro_test_client(&h);
+    duro_test_spawn(&h, "duro-test-worker", NULL);
+    char *run = closed_run(c, "budget", "test");
+    redisContext *r = duro_test_redis(&h);
+    duro_wf_keys k;
+    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(duro_client_partitions(c)),
+                      "budget", run);
+    char row[DURO_KEY_MAX];
+    duro_key_vis(row, sizeof(row),
+                 DURO_KEYSPACE_DEFAULT(duro_client_partitions(c)), k.partition,
+                 run);
+    long long wf = memory_usage(r, k.wf), hist = memory_usage(r, k.hist),
+              vis = memory_usage(r, row);
+    cr_assert(wf > 0 && hist > 0 && vis > 0);
+    cr_assert_leq(wf + hist + vis, 1800,
+                  "closed run: hash %lld + history %lld + row %lld B", wf, hist,
+                  vis);
+    redisReply *x = redisCommand(r, "EXISTS %s %s", k.idx_open, k.idx_closed);
+    cr_assert_eq(x->integer, 0, "idx:open/idx:closed written");
+    freeReplyObject(x);
+    x = redisCommand(r, "LINDEX %s 2", k.hist); /* ActivityScheduled */
+    cr_assert_eq(x->type, REDIS_REPLY_STRING);
+    cr_assert_null(strstr(x->str, "heartbeatTimeoutMs"), "%s", x->str);
+    cr_assert_null(strstr(x->str, "nonRetryableErrorTypes"), "%s", x->str);
+    freeReplyObject(x);
+    free(run);
+    redisFree(r);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
