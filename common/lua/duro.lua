@@ -303,7 +303,8 @@ local KEY_TYPE = {wf = 'hash', hist = 'list', buf = 'list', wft = 'stream',
 -- '-' skips the check, for a key the Function itself checks before its
 -- first write: the workflow hash and the run's history (load_wf reads
 -- them; duro_act_complete the pending activities, pa_state), keys it only
--- DELs, the indexes (check_close, where a call may close the run). Each
+-- DELs, the idx_open/idx_closed slots (no longer written but by
+-- duro_purge, which checks them). Each
 -- TYPE costs about 1us of Redis CPU in the hot Functions, so they check
 -- only what they could fail on.
 local function check_types(keys, types, rest)
@@ -2268,7 +2269,7 @@ redis.register_function{function_name = 'duro_version',
 -- body; the others are checked by the body before its first write (wf
 -- and the run's history by load_wf; pa where read first), only deleted
 -- (buf, pa, the new run's history when a run closes or starts), or
--- checked only when the call closes the run (the indexes, check_close).
+-- checked only when the call closes the run (check_close: nothing now).
 local S = 'stream'
 local DELIVER = {keys = 4, check = {'buf', 'wft'}}
 -- buf and pa: DEL'd by a start; hist_cur: read by load_wf
