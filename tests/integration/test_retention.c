@@ -427,6 +427,62 @@ Test(retention, every_run_of_a_reused_id_is_swept)
     duro_test_finish(&h);
 }
 
+/* Older runs go while the id's current run keeps running: their rows,
+ * index entries, histories and the hash's reset:<run> field of a reset
+ * run. */
+Test(retention, older_runs_go_while_the_current_one_runs)
+{
+    duro_client *c = ns_client("older", 800);
+    duro_test_spawn(&h, "duro-test-worker", "--namespace", "older", NULL);
+    char *runs[2];
+    runs[0] = closed_run(c, "kept", "test");
+    char reset_run[DURO_UUID_LEN + 1];
+    duro_reset_opts o = {.workflow_id = "kept",
+                         .run_id = runs[0],
+                         .point = DURO_RESET_LAST_WORKFLOW_TASK,
+                         .reason = "retention test"};
+    cr_assert_eq(duro_client_reset(c, &o, reset_run), 0, "%s",
+                 duro_client_errstr(c));
+    cJSON *d = duro_test_result(c, "kept", 20000);
+    cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED");
+    cJSON_Delete(d);
+    runs[1] = strdup(reset_run);
+    duro_test_start(c, "kept", "activities", "nobody", NULL, 0);
+    char *current = current_run(c, "kept");
+    redisContext *r = duro_test_redis(&h);
+    int p = duro_partition_of("kept", duro_client_partitions(c));
+    char wf[128];
+    snprintf(wf, sizeof(wf), "duro:ns:older:{p%d}:wf:kept", p);
+    redisReply *x = redisCommand(r, "HEXISTS %s reset:%s", wf, runs[0]);
+    cr_assert_eq(x->integer, 1, "the reset is recorded in the hash");
+    freeReplyObject(x);
+
+    duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "200ms", NULL);
+    char left[4096];
+    for (int i = 0; i < 2; i++) {
+        bool gone = duro_test_wait_until(
+            mentions(r, runs[i], left, sizeof(left)) == 0, 10000);
+        cr_assert(gone, "left of run %d (%s):\n%s", i + 1, runs[i], left);
+    }
+    x = redisCommand(r, "HEXISTS %s reset:%s", wf, runs[0]);
+    cr_assert_eq(x->integer, 0, "reset:<run> of a removed run left");
+    freeReplyObject(x);
+    int64_t n = -1;
+    cr_assert_eq(duro_client_count(c, "", &n), 0);
+    cr_assert_eq(n, 1, "only the running run is left: %lld", (long long)n);
+    d = NULL;
+    cr_assert_eq(duro_client_describe(c, "kept", &d), 0);
+    cr_assert_str_eq(duro_test_str(d, "status"), "RUNNING");
+    cr_assert_str_eq(duro_test_str(d, "runId"), current);
+    cJSON_Delete(d);
+    for (int i = 0; i < 2; i++)
+        free(runs[i]);
+    free(current);
+    redisFree(r);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
 /* archive_lines: the lines of namespace ns's archive files in dir that
  * name s. */
 static int archive_lines(const char *dir, const char *ns, const char *s)
