@@ -14,12 +14,13 @@
 #define SOAK_NS "soak"
 #define SOAK_RETENTION_MS 10000
 
-/* closed_left: the runs still in the namespace's closed indexes, or -1. */
+/* closed_left: the runs still in the namespace's vx:close indexes (every
+ * closed run not yet swept), or -1. */
 static long long closed_left(bench *b)
 {
     for (int p = 0; p < b->partitions; p++) {
         char key[DURO_SHORT_KEY_MAX];
-        duro_key_idx_closed(key, sizeof(key), &b->ks, p);
+        duro_key_vx(key, sizeof(key), &b->ks, p, "close");
         redisAppendCommand(b->rc, "ZCARD %s", key);
     }
     long long sum = 0;

@@ -123,7 +123,9 @@ const duro__acl_grant duro__acl_functions[] = {
     {"duro_reset", C},
     {"duro_purge", S | C}, /* the retention sweep; duro workflow delete */
     {"duro_vis_scan", C | RO},
-    {"duro_vis_backfill", C}, /* duro operator visibility-backfill */
+    /* duro operator visibility-backfill; the scheduler's migration of
+     * idx:open/idx:closed */
+    {"duro_vis_backfill", S | C},
     {"duro_wft_timeout", S},
     {"duro_act_timeout", S},
     {"duro_timer_fire", S},

@@ -182,12 +182,14 @@ int duro_client_namespace_update(duro_client *c, const char *name,
     return write_fields(c, name, retention_ms, description);
 }
 
-/* open_count sums the running workflows of namespace name's partitions. */
+/* open_count sums the running workflows of namespace name's partitions:
+ * vx:status:RUNNING, plus idx:open where a library before visibility rows
+ * kept them (the scheduler migrates it to rows until it is empty). */
 static int open_count(duro_client *c, const char *name, long long *out)
 {
     duro_keyspace ks;
     duro_keyspace_init(&ks, name, c->partitions);
-    int n = c->partitions;
+    int n = 2 * c->partitions;
     duro_argv *cmds = calloc((size_t)n, sizeof(*cmds));
     redisReply **replies = calloc((size_t)n, sizeof(redisReply *));
     int rc = cmds && replies ? 0 : duro__fail(c, DURO_ENOMEM, "out of memory");
@@ -197,7 +199,9 @@ static int open_count(duro_client *c, const char *name, long long *out)
         duro_argv_push(&cmds[p], "ZCARD");
         /* pushf: each command owns its key (push borrows) */
         duro_argv_pushf(&cmds[p], "%s",
-                        duro_key_idx_open(key, sizeof(key), &ks, p));
+                        p % 2 ? duro_key_idx_open(key, sizeof(key), &ks, p / 2)
+                              : duro_key_vx(key, sizeof(key), &ks, p / 2,
+                                            "status:RUNNING"));
     }
     if (rc == 0) rc = duro__pipeline(c, cmds, n, replies);
     *out = 0;

@@ -49,23 +49,29 @@ static void on_sample(duro__tconn *ac, redisReply *rep, void *privdata)
     }
 }
 
-/* send_sample counts the open workflows: ZCARD of each partition's open
- * index, pipelined. */
+/* send_sample counts the open workflows: ZCARD of each partition's
+ * vx:status:RUNNING index, plus its idx:open (where a library before
+ * visibility rows kept them; empty once the scheduler migrated it),
+ * pipelined. */
 static void send_sample(duro_aredis *r)
 {
     r->sample_sum = 0;
     r->sample_left = 0;
+    duro_keyspace ks; /* the default namespace's: the one every project has */
+    duro_keyspace_init(&ks, NULL, r->guard.partitions);
     for (int p = 0; p < r->guard.partitions; p++) {
-        char key[DURO_SHORT_KEY_MAX];
-        duro_keyspace ks; /* the default namespace's: the one every
-                             project has */
-        duro_keyspace_init(&ks, NULL, r->guard.partitions);
-        duro_key_idx_open(key, sizeof(key), &ks, p);
-        const char *argv[2] = {"ZCARD", key};
-        size_t lens[2] = {5, strlen(key)};
-        if (duro__tconn_command(r->ac, on_sample, r, 2, argv, lens) != 0)
-            return;
-        r->sample_left++;
+        for (int i = 0; i < 2; i++) {
+            char key[DURO_SHORT_KEY_MAX];
+            if (i == 0)
+                duro_key_vx(key, sizeof(key), &ks, p, "status:RUNNING");
+            else
+                duro_key_idx_open(key, sizeof(key), &ks, p);
+            const char *argv[2] = {"ZCARD", key};
+            size_t lens[2] = {5, strlen(key)};
+            if (duro__tconn_command(r->ac, on_sample, r, 2, argv, lens) != 0)
+                return;
+            r->sample_left++;
+        }
     }
 }
 

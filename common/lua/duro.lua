@@ -303,7 +303,8 @@ local KEY_TYPE = {wf = 'hash', hist = 'list', buf = 'list', wft = 'stream',
 -- '-' skips the check, for a key the Function itself checks before its
 -- first write: the workflow hash and the run's history (load_wf reads
 -- them; duro_act_complete the pending activities, pa_state), keys it only
--- DELs, the indexes (check_close, where a call may close the run). Each
+-- DELs, the idx_open/idx_closed slots (no longer written but by
+-- duro_purge, which checks them). Each
 -- TYPE costs about 1us of Redis CPU in the hot Functions, so they check
 -- only what they could fail on.
 local function check_types(keys, types, rest)
@@ -326,10 +327,12 @@ local function check_types(keys, types, rest)
 end
 
 -- check_close checks the keys close() writes that the hot Functions leave
--- unchecked: the indexes. Called before the first write of a call that
--- may close the run.
+-- unchecked. Called before the first write of a call that may close the
+-- run. Nothing now: close writes the visibility indexes (vcall skips a key
+-- of the wrong type), no longer idx_open/idx_closed (their KEYS positions
+-- stay, unused but for duro_purge, so the contract is unchanged).
 local function check_close(k)
-    return check_types({k.idx_open, k.idx_closed}, {'zset', 'zset'})
+    return nil
 end
 
 -- set_of: a list as a set (numeric loop: the library's load-time
@@ -810,12 +813,18 @@ local function vis_carry(wf_key, src)
 end
 
 -- vis_purge removes run's visibility row and its index entries (a run
--- removed by retention or `duro workflow delete`).
+-- removed by retention or `duro workflow delete`): 1 when it had a row.
+-- Without one, the run's vx:start and vx:close entries still go (all the
+-- sweep knows of it may be its vx:close entry).
 local function vis_purge(wf_key, run)
     local prefix = slot_prefix_of(wf_key)
     local row = prefix .. ':vis:' .. run
     local flat = vcall('HGETALL', row)
-    if type(flat) ~= 'table' then return end
+    if type(flat) ~= 'table' or #flat == 0 then
+        vcall('ZREM', prefix .. ':vx:start', run)
+        vcall('ZREM', prefix .. ':vx:close', run)
+        return 0
+    end
     local r = {}
     for i = 1, #flat, 2 do r[flat[i]] = flat[i + 1] end
     vcall('ZREM', prefix .. ':vx:start', run)
@@ -832,6 +841,7 @@ local function vis_purge(wf_key, run)
         end
     end
     vcall('DEL', row)
+    return 1
 end
 
 -- Retention: a closed run's hash and history expire RETENTION_GRACE after
@@ -860,8 +870,6 @@ local function close(w, status, field, value)
     end
     redis.call('HDEL', w.k.wf, unpack(drop))
     w.wft, w.wft_entry, w.bufn = '0', '', '0'
-    redis.call('ZREM', w.k.idx_open, w.id)
-    redis.call('ZADD', w.k.idx_closed, str(w.now), w.id)
     vis_close(w, status)
     redis.call('DEL', w.k.buf, w.k.pa)
     if w.exec_timeout and w.exec_timeout ~= '0' then
@@ -1033,8 +1041,6 @@ local function start_run(k, args, extra_type, extra_data, vis, fill)
         if extra_type then append(w, extra_type, extra_data) end
     end
     schedule_wft(w)
-    redis.call('ZADD', k.idx_open, str(now), id)
-    redis.call('ZREM', k.idx_closed, id)
     vis = vis or {}
     vis_start(k.wf, id, run, wtype, queue, now, vis.memo, vis.sa)
     if exec_timeout > 0 then
@@ -2174,12 +2180,15 @@ local function duro_vis_scan(keys, args)
 end
 
 -- duro_vis_backfill 1 idx  offset count
--- (an upgrade from a library without visibility rows) Writes the row and
--- index entries of the current run of each workflow in idx (a partition's
--- idx:open or idx:closed), entries offset .. offset+count-1, whose run has
--- no row yet; a closed run gets its closed status and close time. The
--- workflow hashes are derived from idx's prefix, as the rows are. Returns
--- {next_offset (-1: done), rows_written}.
+-- (an upgrade from a library that wrote idx:open/idx:closed) Writes the
+-- row and index entries of the current run of each workflow in idx (a
+-- partition's idx:open or idx:closed), entries offset .. offset+count-1,
+-- whose run has no row yet (a closed run gets its closed status and close
+-- time, so the retention sweep finds it in vx:close), and removes those
+-- entries: the old index empties as it is migrated, and a call that finds
+-- it empty costs one ZRANGE. The workflow hashes are derived from idx's
+-- prefix, as the rows are. Returns {next_offset (-1: done; else offset
+-- again, the entries read being gone), rows_written}.
 local function duro_vis_backfill(keys, args)
     local idx = keys[1]
     local prefix = slot_prefix_of(idx or '')
@@ -2204,16 +2213,22 @@ local function duro_vis_backfill(keys, args)
             written = written + 1
         end
     end
-    return {#ids < n and -1 or off + #ids, written}
+    if #ids > 0 then redis.call('ZREM', idx, unpack(ids)) end
+    return {#ids < n and -1 or off, written}
 end
 
 -- duro_purge 8 wf hist buf wft timers pa idx_open idx_closed  run cutoff_ms
--- (wft, timers unused) removes closed run `run` with everything it owns:
--- the hash and indexes when it is the id's current run (and, cutoff_ms
--- not 0, closed at or before cutoff_ms: the retention sweep), else only
--- its history (an older run of a reused id). Returns 1 when something
--- was removed, 0 when not (not yet due), DURO_NOT_CLOSED for a running
--- run (the sweep, cutoff_ms not 0: 0, and the stale index entry goes).
+-- (wft, timers unused) removes closed run `run` with everything it owns,
+-- whichever run of its id it is: when it is the id's current run (and,
+-- cutoff_ms not 0, closed at or before cutoff_ms: the retention sweep)
+-- the hash, history, buffer, pending activities, visibility row and index
+-- entries; when the hash names another run (an older run of a reused id)
+-- or is gone, that run's history, its `reset:<run>` field, its row and
+-- index entries. idx_open/idx_closed entries of the id (written by a
+-- library before this one) go with the hash. Idempotent: a second call
+-- finds nothing and answers 0. Returns 1 when something was removed, 0
+-- when not (or not yet due), DURO_NOT_CLOSED for a running run (the sweep,
+-- cutoff_ms not 0: 0, and a stale idx:closed entry goes).
 local function duro_purge(k, args)
     local run, cutoff = args[1], tonumber(args[2] or '0') or 0
     if not run or run == '' then return fail('DURO_BADARG', 'duro_purge') end
@@ -2224,9 +2239,9 @@ local function duro_purge(k, args)
         if not v[1] then
             n = n + redis.call('ZREM', k.idx_closed, id)
         else
-            redis.call('HDEL', k.wf, 'reset:' .. run)
+            n = n + redis.call('HDEL', k.wf, 'reset:' .. run)
         end
-        vis_purge(k.wf, run)
+        n = n + vis_purge(k.wf, run)
         return n > 0 and 1 or 0
     end
     if v[2] == 'RUNNING' then
@@ -2254,12 +2269,13 @@ redis.register_function{function_name = 'duro_version',
 -- body; the others are checked by the body before its first write (wf
 -- and the run's history by load_wf; pa where read first), only deleted
 -- (buf, pa, the new run's history when a run closes or starts), or
--- checked only when the call closes the run (the indexes, check_close).
+-- checked only when the call closes the run (check_close: nothing now).
 local S = 'stream'
 local DELIVER = {keys = 4, check = {'buf', 'wft'}}
 -- buf and pa: DEL'd by a start; hist_cur: read by load_wf
-local START = {keys = 8, check = {'wft', 'timers', 'idx_open', 'idx_closed'},
-               extra = {'hist_cur'}}
+-- idx_open, idx_closed: kept in KEYS, written only by duro_purge (an
+-- upgrade's leftovers; see duro_vis_backfill)
+local START = {keys = 8, check = {'wft', 'timers'}, extra = {'hist_cur'}}
 -- act_release, act_timeout
 local ACT_ATTEMPT = {keys = 9, unused = {'idx_open', 'idx_closed'},
                      check = {'buf', 'wft', 'timers', 'pa', 'act'}}
@@ -2285,13 +2301,12 @@ redis.register_function('duro_wft_timeout', txn(duro_wft_timeout, {
 redis.register_function('duro_timer_fire', txn(duro_timer_fire, {
     keys = 9, check = {'buf', 'wft', 'timers', 'pa'}}))
 redis.register_function('duro_terminate', txn(duro_terminate, {
-    keys = 8, unused = {'wft'}, check = {'timers', 'idx_open', 'idx_closed'}}))
+    keys = 8, unused = {'wft'}, check = {'timers'}}))
 redis.register_function('duro_signal', txn(duro_signal, DELIVER))
 -- buf: a running run is signaled (RPUSH while a task is outstanding)
 redis.register_function('duro_signal_with_start',
                         txn(duro_signal_with_start, {
-    keys = 8, check = {'buf', 'wft', 'timers', 'idx_open', 'idx_closed'},
-    extra = {'hist_cur'}}))
+    keys = 8, check = {'buf', 'wft', 'timers'}, extra = {'hist_cur'}}))
 redis.register_function('duro_cancel', txn(duro_cancel, DELIVER))
 -- wf: read by load_wf before the first write
 redis.register_function('duro_sticky_release', txn(duro_sticky_release, {
@@ -2301,8 +2316,7 @@ redis.register_function('duro_sticky_release', txn(duro_sticky_release, {
 redis.register_function('duro_history_upgrade', txn(duro_history_upgrade, {
     keys = 2, unused = {'wf'}}))
 redis.register_function('duro_reset', txn(duro_reset, {
-    keys = 8, check = {'wft', 'timers', 'idx_open', 'idx_closed'},
-    extra = {'hist_cur', 'hist_src'}}))
+    keys = 8, check = {'wft', 'timers'}, extra = {'hist_cur', 'hist_src'}}))
 redis.register_function{function_name = 'duro_vis_scan',
                         callback = duro_vis_scan, flags = {'no-writes'}}
 redis.register_function('duro_vis_backfill', duro_vis_backfill)

@@ -368,6 +368,12 @@ static void check_visibility(checker *k, const char *id, const duro_wf_keys *wk,
     if (r->type != REDIS_REPLY_NIL)
         report(k, R_STUCK, id, "closed but still in %s", idx), k->stuck++;
     freeReplyObject(r);
+    duro_key_vx(idx, sizeof(idx), DURO_KEYSPACE_DEFAULT(k->partitions),
+                wk->partition, "close");
+    r = cmd(k, "ZSCORE %s %s", idx, run);
+    if (r->type == REDIS_REPLY_NIL)
+        report(k, R_STUCK, id, "closed but not in %s", idx), k->stuck++;
+    freeReplyObject(r);
 }
 
 /* check_leftovers: the workflow's buffer, pending activities and index
@@ -382,16 +388,6 @@ static void check_leftovers(checker *k, const char *id, const duro_wf_keys *wk,
     redisReply *r = cmd(k, "EXISTS %s %s", wk->buf, wk->pa);
     if (r->type == REDIS_REPLY_INTEGER && r->integer != 0)
         report(k, R_STUCK, id, "closed with a buffer or pending activities"),
-            k->stuck++;
-    freeReplyObject(r);
-    r = cmd(k, "ZSCORE %s %s", wk->idx_open, id);
-    if (r->type != REDIS_REPLY_NIL)
-        report(k, R_STUCK, id, "closed but still in %s", wk->idx_open),
-            k->stuck++;
-    freeReplyObject(r);
-    r = cmd(k, "ZSCORE %s %s", wk->idx_closed, id);
-    if (r->type == REDIS_REPLY_NIL)
-        report(k, R_STUCK, id, "closed but not in %s", wk->idx_closed),
             k->stuck++;
     freeReplyObject(r);
     check_visibility(k, id, wk, h);

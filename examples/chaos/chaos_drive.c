@@ -311,12 +311,14 @@ int chaos_drive(const chaos_args *a)
 
 /* ---- Waiting ---------------------------------------------------------- */
 
-/* open_count: workflows in the duro:{p*}:idx:open indexes, -1 on error. */
+/* open_count: workflows in the duro:{p*}:vx:status:RUNNING indexes, -1 on
+ * error. */
 static long long open_count(redisContext *c, int partitions)
 {
     long long n = 0;
     for (int p = 0; p < partitions; p++) {
-        redisReply *r = redisCommand(c, "ZCARD duro:{p%d}:idx:open", p);
+        redisReply *r =
+            redisCommand(c, "ZCARD duro:{p%d}:vx:status:RUNNING", p);
         bool ok = r && r->type == REDIS_REPLY_INTEGER;
         if (ok) n += r->integer;
         if (r) freeReplyObject(r);

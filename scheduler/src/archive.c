@@ -30,22 +30,21 @@ static const char *hfield(const redisReply *h, const char *name)
     return NULL;
 }
 
-cJSON *archive_meta(const nspace *ns, const char *id, const redisReply *hash)
+cJSON *archive_meta(const nspace *ns, const redisReply *row)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
     cJSON_AddStringToObject(o, "namespace", ns->ks.ns);
-    cJSON_AddStringToObject(o, "workflowId", id);
-    static const char *const strs[][2] = {{"run", "runId"},
+    static const char *const strs[][2] = {{"id", "workflowId"},
+                                          {"run", "runId"},
                                           {"type", "type"},
                                           {"queue", "taskQueue"},
                                           {"status", "status"}};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
-        const char *v = hfield(hash, strs[i][0]);
+        const char *v = hfield(row, strs[i][0]);
         cJSON_AddStringToObject(o, strs[i][1], v ? v : "");
     }
-    const char *start = hfield(hash, "start_ms"),
-               *close = hfield(hash, "close_ms");
+    const char *start = hfield(row, "start"), *close = hfield(row, "close");
     cJSON_AddNumberToObject(o, "startTime", start ? strtod(start, NULL) : 0);
     cJSON_AddNumberToObject(o, "closeTime", close ? strtod(close, NULL) : 0);
     return o;

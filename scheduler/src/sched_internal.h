@@ -45,7 +45,12 @@ typedef struct part {
     struct nspace *ns; /* its namespace */
     int p;
     char timers_key[DURO_SHORT_KEY_MAX];
-    char idx_closed_key[DURO_SHORT_KEY_MAX];
+    char vx_close_key[DURO_SHORT_KEY_MAX]; /* the sweep walks it */
+    /* the indexes of a library before this one (idx:open, idx:closed):
+     * migrated by duro_vis_backfill until empty (sweep.c) */
+    char idx_key[2][DURO_SHORT_KEY_MAX];
+    int idx_left;       /* bit i: idx_key[i] not known empty yet */
+    int migrating;      /* a duro_vis_backfill call is in flight */
     int sweeping;       /* a retention sweep batch is in flight */
     int sweep_inflight; /* its commands not answered yet */
     int sweep_full;     /* it filled the batch: go on at once */
@@ -237,10 +242,10 @@ void sweep_part(part *pt);
 
 /* ---- archive.c ---- */
 
-/* archive_meta: the archive line of run of workflow id without its
- * history, from the workflow hash (HGETALL reply); NULL when out of
- * memory. */
-cJSON *archive_meta(const nspace *ns, const char *id, const redisReply *hash);
+/* archive_meta: the archive line of a run without its history, from its
+ * visibility row (HGETALL reply: id, run, type, queue, status, start,
+ * close); NULL when out of memory. */
+cJSON *archive_meta(const nspace *ns, const redisReply *row);
 /* archive_run adds hist (the run's XRANGE) to meta and appends it as one
  * line to <archive_dir>/<namespace>-<YYYY-MM-DD>.jsonl (the day it closed,
  * UTC), flushed to disk. Returns 0, or -1 (logged) when not written. */

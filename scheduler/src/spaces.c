@@ -15,8 +15,11 @@ static void part_init(nspace *ns, part *pt, int p)
     pt->p = p;
     pt->next_due = NEXT_UNKNOWN;
     duro_key_timers(pt->timers_key, sizeof(pt->timers_key), &ns->ks, p);
-    duro_key_idx_closed(pt->idx_closed_key, sizeof(pt->idx_closed_key), &ns->ks,
-                        p);
+    duro_key_vx(pt->vx_close_key, sizeof(pt->vx_close_key), &ns->ks, p,
+                "close");
+    duro_key_idx_open(pt->idx_key[0], sizeof(pt->idx_key[0]), &ns->ks, p);
+    duro_key_idx_closed(pt->idx_key[1], sizeof(pt->idx_key[1]), &ns->ks, p);
+    pt->idx_left = 3;
 }
 
 static nspace *space_new(sched *s, const char *name)

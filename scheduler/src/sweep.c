@@ -1,10 +1,18 @@
-/* sweep.c: retention. Each scan, every partition's closed index is read
+/* sweep.c: retention. Each scan, every partition's vx:close index (every
+ * closed run, older runs of a reused id too, scored by close time) is read
  * for runs closed longer ago than their namespace's retention (one batch
- * of --batch ids, then again at once while batches come back full); each
- * run is archived first when --archive-dir is set, then removed by
- * duro_purge, which checks again inside Redis that it is still that
- * closed run. The hash and history also expire by themselves a little
- * later (duro.lua, close): the sweep is what removes the index entries. */
+ * of --batch runs, then again at once while batches come back full); the
+ * run's visibility row names its workflow; each run is archived first
+ * when --archive-dir is set (from its row and history), then removed by
+ * duro_purge, which checks again inside Redis what it may remove. A
+ * sweep killed between the two archives the run again next time. The
+ * hash and history also expire by themselves a little later (duro.lua,
+ * close): the sweep is what removes the rows and index entries.
+ *
+ * Upgrade: the idx:open/idx:closed indexes of a library before this one
+ * are migrated first (duro_vis_backfill writes the rows a closed run
+ * lacks, so it lands in vx:close, and removes the entries) until both are
+ * empty, once per partition per scheduler start. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,38 +109,41 @@ static const char *field(const redisReply *h, const char *name)
     return NULL;
 }
 
-/* on_hash: HGETALL wf (archiving) or HMGET wf run. */
-static void on_hash(duro_aredis *r, redisReply *reply, void *arg)
+/* on_row: HGETALL vis:<run> (archiving) or HMGET vis:<run> id. */
+static void on_row(duro_aredis *r, redisReply *reply, void *arg)
 {
     item *it = arg;
+    part *pt = it->pt;
     if (!reply || reply->type != REDIS_REPLY_ARRAY) {
         item_done(it, 0);
         return;
     }
-    const char *run =
-        it->pt->s->archive_dir
-            ? field(reply, "run")
+    const char *id =
+        pt->s->archive_dir
+            ? field(reply, "id")
             : duro__reply_str(reply->elements ? reply->element[0] : NULL);
-    char err[64];
-    if (run && (strlen(run) > RUN_MAX ||
-                duro_name_check("run", run, err, sizeof(err)))) {
+    char err[128];
+    if (!id || duro_id_check(id, err, sizeof(err)) ||
+        duro_partition_of(id, pt->ns->ks.partitions) != pt->p) {
+        /* an index entry without a row names no workflow to purge it
+         * through: only written by hand (rows and entries change in the
+         * same Function call) */
+        duro_warn_limited(NULL, "SWEEP SKIPPED ns=%s run=%s reason=no row",
+                          pt->ns->ks.ns, it->run);
         item_done(it, 0);
         return;
     }
-    /* no hash (it expired): duro_purge only drops the index entry */
-    snprintf(it->run, sizeof(it->run), "%s", run ? run : "0");
-    if (!run || !it->pt->s->archive_dir ||
-        strcmp(field(reply, "status") ? field(reply, "status") : "",
-               "RUNNING") == 0) {
+    snprintf(it->id, sizeof(it->id), "%s", id);
+    if (!pt->s->archive_dir) {
         purge(it);
         return;
     }
-    if (!(it->meta = archive_meta(it->pt->ns, it->id, reply))) {
+    if (!(it->meta = archive_meta(pt->ns, reply))) {
         item_done(it, 0);
         return;
     }
     duro_wf_keys k;
-    duro_wf_keys_init(&k, &it->pt->ns->ks, it->id, it->run);
+    duro_wf_keys_init(&k, &pt->ns->ks, it->id, it->run);
     duro_argv a;
     duro_argv_init(&a);
     duro_argv_push(&a, "LRANGE");
@@ -142,22 +153,22 @@ static void on_hash(duro_aredis *r, redisReply *reply, void *arg)
     if (send_item(it, on_history, &a) != 0) item_done(it, 0);
 }
 
-static void start_item(part *pt, int64_t cutoff, const char *id)
+static void start_item(part *pt, int64_t cutoff, const char *run)
 {
     item *it = calloc(1, sizeof(*it));
     if (!it) return;
     it->pt = pt;
     it->cutoff = cutoff;
-    snprintf(it->id, sizeof(it->id), "%s", id);
+    snprintf(it->run, sizeof(it->run), "%s", run);
     pt->sweep_inflight++;
-    duro_wf_keys k;
-    duro_wf_keys_init(&k, &pt->ns->ks, id, NULL);
+    char key[DURO_KEY_MAX];
+    duro_key_vis(key, sizeof(key), &pt->ns->ks, pt->p, run);
     duro_argv a;
     duro_argv_init(&a);
     duro_argv_push(&a, pt->s->archive_dir ? "HGETALL" : "HMGET");
-    duro_argv_push(&a, k.wf);
-    if (!pt->s->archive_dir) duro_argv_push(&a, "run");
-    if (send_item(it, on_hash, &a) != 0) item_done(it, 0);
+    duro_argv_push(&a, key);
+    if (!pt->s->archive_dir) duro_argv_push(&a, "id");
+    if (send_item(it, on_row, &a) != 0) item_done(it, 0);
 }
 
 /* batch: what a ZRANGEBYSCORE's callback needs. */
@@ -166,7 +177,7 @@ typedef struct {
     int64_t cutoff;
 } batch;
 
-static void on_ids(duro_aredis *r, redisReply *reply, void *arg)
+static void on_runs(duro_aredis *r, redisReply *reply, void *arg)
 {
     batch *b = arg;
     part *pt = b->pt;
@@ -182,11 +193,11 @@ static void on_ids(duro_aredis *r, redisReply *reply, void *arg)
     pt->sweep_inflight++;
     char err[128];
     for (size_t i = 0; i < reply->elements; i++) {
-        const char *id = duro__reply_str(reply->element[i]);
-        if (!id || duro_id_check(id, err, sizeof(err)) ||
-            duro_partition_of(id, pt->ns->ks.partitions) != pt->p)
+        const char *run = duro__reply_str(reply->element[i]);
+        if (!run || strlen(run) > RUN_MAX ||
+            duro_name_check("run", run, err, sizeof(err)))
             continue;
-        start_item(pt, cutoff, id);
+        start_item(pt, cutoff, run);
     }
     if (--pt->sweep_inflight == 0) {
         pt->sweeping = 0;
@@ -194,10 +205,56 @@ static void on_ids(duro_aredis *r, redisReply *reply, void *arg)
     }
 }
 
+static void migrate(part *pt);
+
+static void on_migrated(duro_aredis *r, redisReply *reply, void *arg)
+{
+    part *pt = arg;
+    pt->migrating = 0;
+    int bit = pt->idx_left & 1 ? 1 : 2;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
+        reply->element[0]->type != REDIS_REPLY_INTEGER) {
+        if (duro__reply_is_error(reply)) {
+            sched_redis_error(pt->s);
+            duro_warn_limited(NULL, "MIGRATE FAILED ns=%s p=%d err=%s",
+                              pt->ns->ks.ns, pt->p, reply->str);
+        }
+        return; /* again next scan */
+    }
+    long long written = 0;
+    duro__reply_int(reply->element[1], &written);
+    if (written > 0)
+        duro_info("MIGRATE ns=%s p=%d index=%s rows=%lld", pt->ns->ks.ns, pt->p,
+                  bit == 1 ? "open" : "closed", written);
+    if (reply->element[0]->integer < 0)
+        pt->idx_left &= ~bit;
+    else if (!pt->s->stopping)
+        migrate(pt); /* a full batch: the rest at once */
+}
+
+/* migrate moves a batch of the partition's old idx:open (then idx:closed)
+ * entries to visibility rows; a call that finds the index empty ends it. */
+static void migrate(part *pt)
+{
+    if (pt->migrating || !pt->idx_left) return;
+    const char *key = pt->idx_key[pt->idx_left & 1 ? 0 : 1];
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "FCALL");
+    duro_argv_push(&a, "duro_vis_backfill");
+    duro_argv_push(&a, "1");
+    duro_argv_push(&a, key);
+    duro_argv_push(&a, "0");
+    duro_argv_pushll(&a, pt->s->batch);
+    if (sched_cmd(pt->s, on_migrated, pt, &a) == 0) pt->migrating = 1;
+    duro_argv_free(&a);
+}
+
 void sweep_part(part *pt)
 {
     sched *s = pt->s;
     if (pt->sweeping || s->stopping || !pt->ns->live) return;
+    migrate(pt);
     batch *b = malloc(sizeof(*b));
     if (!b) return;
     b->pt = pt;
@@ -205,13 +262,13 @@ void sweep_part(part *pt)
     duro_argv a;
     duro_argv_init(&a);
     duro_argv_push(&a, "ZRANGEBYSCORE");
-    duro_argv_push(&a, pt->idx_closed_key);
+    duro_argv_push(&a, pt->vx_close_key);
     duro_argv_push(&a, "-inf");
     duro_argv_pushll(&a, b->cutoff);
     duro_argv_push(&a, "LIMIT");
     duro_argv_push(&a, "0");
     duro_argv_pushll(&a, s->batch);
-    if (sched_cmd(s, on_ids, b, &a) == 0)
+    if (sched_cmd(s, on_runs, b, &a) == 0)
         pt->sweeping = 1;
     else
         free(b);

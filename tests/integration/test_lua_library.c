@@ -399,9 +399,14 @@ Test(lua_library, start_writes_the_hash_history_task_and_index)
     cr_assert_str_eq(last_entry_field(w.wft, "token", NULL, 0), "1");
     cr_assert_str_eq(hget(w.k.wf, "wft_entry"), entry);
 
-    redisReply *score = cmd("ZSCORE", w.k.idx_open, "order-1", NULL);
+    char running[DURO_KEY_MAX];
+    duro_key_vx(running, sizeof(running), DURO_KEYSPACE_DEFAULT(PARTS),
+                w.k.partition, "status:RUNNING");
+    redisReply *score = cmd("ZSCORE", running, "run-1", NULL);
     cr_assert_eq(score->type, REDIS_REPLY_STRING, "not in the open index");
     freeReplyObject(score);
+    /* the indexes before visibility rows are no longer written */
+    cr_assert_eq(count("EXISTS", w.k.idx_open), 0);
     char member[DURO_KEY_MAX];
     duro_timer_member(member, sizeof(member), 'x', "run-1", 0, 0, "q", NULL,
                       "order-1");
@@ -597,8 +602,15 @@ Test(lua_library, terminate_closes_the_run_and_moves_it_to_closed)
     cr_assert_str_eq(rep->str, "ok");
     freeReplyObject(rep);
     cr_assert_str_eq(hget(w.k.wf, "status"), "TERMINATED");
-    cr_assert_eq(count("ZCARD", w.k.idx_open), 0);
-    cr_assert_eq(count("ZCARD", w.k.idx_closed), 1);
+    char vx[DURO_KEY_MAX];
+    const duro_keyspace *ks = DURO_KEYSPACE_DEFAULT(PARTS);
+    cr_assert_eq(count("ZCARD", duro_key_vx(vx, sizeof(vx), ks, w.k.partition,
+                                            "status:RUNNING")),
+                 0);
+    cr_assert_eq(
+        count("ZCARD", duro_key_vx(vx, sizeof(vx), ks, w.k.partition, "close")),
+        1);
+    cr_assert_eq(count("EXISTS", w.k.idx_closed), 0);
     cr_assert(strstr(event_types(w.k.hist), "WorkflowTerminated"), "%s",
               event_types(w.k.hist));
     error_starts(fcall_terminate(&w), "DURO_NOT_RUNNING");

@@ -108,6 +108,37 @@ Test(redis_health, empty_redis_after_restart_keeps_the_fleets_layout)
     duro_test_finish(&h);
 }
 
+/* What Redis lost is counted from the open runs (vx:status:RUNNING, plus
+ * the idx:open of a library before visibility rows): 3 open runs and one
+ * upgraded entry are "4 workflows may be gone". */
+Test(redis_health, lost_data_counts_the_open_workflows)
+{
+    duro_client *c = duro_test_client(&h); /* the default layout */
+    for (int i = 0; i < 3; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "open-%d", i);
+        duro_test_start(c, id, "activities", "nobody", NULL, 0);
+    }
+    duro_client_free(c);
+    char key[DURO_SHORT_KEY_MAX];
+    duro_key_idx_open(key, sizeof(key),
+                      DURO_KEYSPACE_DEFAULT(DURO_DEFAULT_PARTITIONS), 0);
+    redisContext *r = duro_test_redis(&h);
+    freeReplyObject(redisCommand(r, "ZADD %s 1 upgraded", key));
+    redisFree(r);
+    /* the worker counts at connect */
+    pid_t w = duro_test_spawn(&h, "duro-test-worker", NULL);
+    wait_up(w);
+    duro_test_sleep_ms(300); /* the count's replies */
+    duro_test_redis_restart(&h, SIGKILL, 300, "no", NULL); /* empty */
+    bool said = duro_test_wait_until(
+        duro_test_log_contains(&h, w, "Redis lost its data"), 10000);
+    cr_assert(said, "the worker did not notice");
+    cr_assert(duro_test_log_contains(&h, w, "4 workflows may be gone"),
+              "the open count is not the open runs'");
+    duro_test_finish(&h);
+}
+
 Test(redis_health, client_without_a_count_never_creates_the_layout)
 {
     unsetenv("DURO_PARTITIONS");

@@ -363,3 +363,306 @@ Test(retention, unwritable_archive_keeps_the_run)
     duro_client_free(c);
     duro_test_finish(&h);
 }
+
+/* ---- Every run of a reused id ---- */
+
+/* closed_run starts id on queue, waits for it to complete and returns its
+ * run id (free). */
+static char *closed_run(duro_client *c, const char *id, const char *queue)
+{
+    duro_test_start(c, id, "activities", queue, NULL, 0);
+    cJSON *d = duro_test_result(c, id, 20000);
+    cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED");
+    cJSON_Delete(d);
+    return current_run(c, id);
+}
+
+/* none_left: nothing names id or any of its runs (keys, index members),
+ * `workflow list` shows none of them and `workflow count` only `others`
+ * (runs of other ids). */
+static void none_left(duro_client *c, const char *ns, const char *id,
+                      char *const *runs, int nruns, int64_t others)
+{
+    redisContext *r = duro_test_redis(&h);
+    char left[4096];
+    bool gone =
+        duro_test_wait_until(mentions(r, id, left, sizeof(left)) == 0, 10000);
+    cr_assert(gone, "left of %s after retention:\n%s", id, left);
+    for (int i = 0; i < nruns; i++) {
+        gone = duro_test_wait_until(
+            mentions(r, runs[i], left, sizeof(left)) == 0, 5000);
+        cr_assert(gone, "left of run %d (%s):\n%s", i + 1, runs[i], left);
+    }
+    redisFree(r);
+    int64_t n = -1;
+    cr_assert_eq(duro_client_count(c, "", &n), 0, "%s", duro_client_errstr(c));
+    cr_assert_eq(n, others, "count after retention: %lld", (long long)n);
+    duro_test_output o;
+    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "list", "-n", ns, NULL);
+    cr_assert_eq(o.exit_code, 0, "list: %s", o.err);
+    cr_assert_null(strstr(o.out, id), "%s", o.out);
+    for (int i = 0; i < nruns; i++)
+        cr_assert_null(strstr(o.out, runs[i]), "%s", o.out);
+    duro_test_output_free(&o);
+}
+
+/* Each execution is its own row: retention removes the older runs of a
+ * reused id (row, index entries, history) as well as the current one. */
+Test(retention, every_run_of_a_reused_id_is_swept)
+{
+    duro_client *c = ns_client("again", 800);
+    duro_test_spawn(&h, "duro-test-worker", "--namespace", "again", NULL);
+    char *runs[3];
+    for (int i = 0; i < 3; i++)
+        runs[i] = closed_run(c, "twice", "test");
+    int64_t n = -1;
+    cr_assert_eq(duro_client_count(c, "", &n), 0);
+    cr_assert_eq(n, 3, "every run is listed before retention: %lld",
+                 (long long)n);
+    duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "200ms", NULL);
+    none_left(c, "again", "twice", runs, 3, 0);
+    for (int i = 0; i < 3; i++)
+        free(runs[i]);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+/* Older runs go while the id's current run keeps running: their rows,
+ * index entries, histories and the hash's reset:<run> field of a reset
+ * run. */
+Test(retention, older_runs_go_while_the_current_one_runs)
+{
+    duro_client *c = ns_client("older", 800);
+    duro_test_spawn(&h, "duro-test-worker", "--namespace", "older", NULL);
+    char *runs[2];
+    runs[0] = closed_run(c, "kept", "test");
+    char reset_run[DURO_UUID_LEN + 1];
+    duro_reset_opts o = {.workflow_id = "kept",
+                         .run_id = runs[0],
+                         .point = DURO_RESET_LAST_WORKFLOW_TASK,
+                         .reason = "retention test"};
+    cr_assert_eq(duro_client_reset(c, &o, reset_run), 0, "%s",
+                 duro_client_errstr(c));
+    cJSON *d = duro_test_result(c, "kept", 20000);
+    cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED");
+    cJSON_Delete(d);
+    runs[1] = strdup(reset_run);
+    duro_test_start(c, "kept", "activities", "nobody", NULL, 0);
+    char *current = current_run(c, "kept");
+    redisContext *r = duro_test_redis(&h);
+    int p = duro_partition_of("kept", duro_client_partitions(c));
+    char wf[128];
+    snprintf(wf, sizeof(wf), "duro:ns:older:{p%d}:wf:kept", p);
+    redisReply *x = redisCommand(r, "HEXISTS %s reset:%s", wf, runs[0]);
+    cr_assert_eq(x->integer, 1, "the reset is recorded in the hash");
+    freeReplyObject(x);
+
+    duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "200ms", NULL);
+    char left[4096];
+    for (int i = 0; i < 2; i++) {
+        bool gone = duro_test_wait_until(
+            mentions(r, runs[i], left, sizeof(left)) == 0, 10000);
+        cr_assert(gone, "left of run %d (%s):\n%s", i + 1, runs[i], left);
+    }
+    x = redisCommand(r, "HEXISTS %s reset:%s", wf, runs[0]);
+    cr_assert_eq(x->integer, 0, "reset:<run> of a removed run left");
+    freeReplyObject(x);
+    int64_t n = -1;
+    cr_assert_eq(duro_client_count(c, "", &n), 0);
+    cr_assert_eq(n, 1, "only the running run is left: %lld", (long long)n);
+    d = NULL;
+    cr_assert_eq(duro_client_describe(c, "kept", &d), 0);
+    cr_assert_str_eq(duro_test_str(d, "status"), "RUNNING");
+    cr_assert_str_eq(duro_test_str(d, "runId"), current);
+    cJSON_Delete(d);
+    for (int i = 0; i < 2; i++)
+        free(runs[i]);
+    free(current);
+    redisFree(r);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+/* archive_lines: the lines of namespace ns's archive files in dir that
+ * name s. */
+static int archive_lines(const char *dir, const char *ns, const char *s)
+{
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, ns, strlen(ns)) != 0) continue;
+        char path[PATH_MAX + 300];
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        FILE *f = fopen(path, "r");
+        static char line[1 << 16];
+        while (f && fgets(line, sizeof(line), f))
+            n += strstr(line, s) != NULL;
+        if (f) fclose(f);
+    }
+    closedir(d);
+    return n;
+}
+
+/* A sweep that stops between archiving runs and removing them (here its
+ * Redis user may not DEL, so every duro_purge fails, then it is killed):
+ * the next sweep archives each run once more and removes everything. */
+Test(retention, sweep_killed_between_archive_and_purge_repeats_once)
+{
+    char dir[PATH_MAX + 16];
+    snprintf(dir, sizeof(dir), "%s/archive", h.dir);
+    duro_client *c = ns_client("crash", 500);
+    duro_test_spawn(&h, "duro-test-worker", "--namespace", "crash", NULL);
+    char *runs[2];
+    for (int i = 0; i < 2; i++)
+        runs[i] = closed_run(c, "crashy", "test");
+
+    redisContext *r = duro_test_redis(&h);
+    redisReply *x =
+        redisCommand(r, "ACL SETUSER nodel on >pw ~* &* +@all -del -unlink");
+    cr_assert(x && x->type == REDIS_REPLY_STATUS);
+    freeReplyObject(x);
+    const char *url = getenv("DURO_REDIS_URL");
+    cr_assert(url && strncmp(url, "redis://", 8) == 0);
+    char *saved = strdup(url);
+    char nodel[256];
+    snprintf(nodel, sizeof(nodel), "redis://nodel:pw@%s", saved + 8);
+    setenv("DURO_REDIS_URL", nodel, 1);
+    pid_t s = duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "100ms",
+                              "--archive-dir", dir, NULL);
+    setenv("DURO_REDIS_URL", saved, 1);
+    bool archived =
+        duro_test_wait_until(archive_lines(dir, "crash", runs[0]) >= 1 &&
+                                 archive_lines(dir, "crash", runs[1]) >= 1,
+                             8000);
+    cr_assert(archived, "the first sweep did not archive both runs");
+    duro_test_kill(&h, s, SIGKILL);
+    duro_test_wait_exit(&h, s, 5000);
+    int before[2] = {archive_lines(dir, "crash", runs[0]),
+                     archive_lines(dir, "crash", runs[1])};
+    int64_t n = -1;
+    cr_assert_eq(duro_client_count(c, "", &n), 0);
+    cr_assert_eq(n, 2, "archived, not removed: %lld", (long long)n);
+
+    duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "100ms",
+                    "--archive-dir", dir, NULL);
+    none_left(c, "crash", "crashy", runs, 2, 0);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(archive_lines(dir, "crash", runs[i]), before[i] + 1,
+                     "run %d archived %d times, then %d", i + 1, before[i],
+                     archive_lines(dir, "crash", runs[i]));
+        free(runs[i]);
+    }
+    free(saved);
+    redisFree(r);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+/* A closed run written the way a library before visibility rows left it
+ * (idx:closed, no row, no expiry) and a running one (idx:open): the
+ * scheduler migrates both indexes to rows, sweeps the closed run and
+ * counts the running one once. */
+Test(retention, upgraded_layout_closed_run_is_swept)
+{
+    duro_client *c = duro_test_client(&h);
+    redisContext *r = duro_test_redis(&h);
+    int parts = duro_client_partitions(c);
+    const char *run = "33333333-3333-4333-8333-333333333333";
+    int p = duro_partition_of("old-c", parts);
+    long long closed = 1000; /* 1970: long past any retention */
+    redisReply *x = redisCommand(
+        r,
+        "HSET duro:{p%d}:wf:old-c run %s type activities queue test status "
+        "COMPLETED input {} result {} start_ms 500 close_ms %lld hlen 1 "
+        "token 1",
+        p, run, closed);
+    freeReplyObject(x);
+    x = redisCommand(r, "RPUSH duro:{p%d}:h:old-c:%s x", p, run);
+    freeReplyObject(x);
+    x = redisCommand(r, "ZADD duro:{p%d}:idx:closed %lld old-c", p, closed);
+    freeReplyObject(x);
+    int q = duro_partition_of("old-o", parts);
+    x = redisCommand(r,
+                     "HSET duro:{p%d}:wf:old-o run 44444444-4444-4444-8444-"
+                     "444444444444 type activities queue nobody status "
+                     "RUNNING input {} start_ms 600 close_ms \"\" hlen 0 "
+                     "token 1",
+                     q);
+    freeReplyObject(x);
+    x = redisCommand(r, "ZADD duro:{p%d}:idx:open 600 old-o", q);
+    freeReplyObject(x);
+
+    cr_assert_eq(duro_client_namespace_update(c, "default", 1000, NULL), 0);
+    duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "200ms", NULL);
+    char *runs[1] = {(char *)run};
+    none_left(c, "default", "old-c", runs, 1, 1);
+    /* both old indexes are empty now; the running run has its row */
+    for (int i = 0; i < 2; i++) {
+        x = redisCommand(r, "EXISTS duro:{p%d}:idx:%s", i ? p : q,
+                         i ? "closed" : "open");
+        cr_assert_eq(x->integer, 0, "idx:%s left", i ? "closed" : "open");
+        freeReplyObject(x);
+    }
+    x = redisCommand(r,
+                     "HGET duro:{p%d}:vis:44444444-4444-4444-8444-"
+                     "444444444444 status",
+                     q);
+    cr_assert_eq(x->type, REDIS_REPLY_STRING);
+    cr_assert_str_eq(x->str, "RUNNING");
+    freeReplyObject(x);
+    duro_namespace_info info;
+    cr_assert_eq(duro_client_namespace_describe(c, "default", &info), 0, "%s",
+                 duro_client_errstr(c));
+    cr_assert_eq(info.open_count, 1, "running: %lld", info.open_count);
+    redisFree(r);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+/* ---- What a closed run keeps ---- */
+
+static long long memory_usage(redisContext *r, const char *key)
+{
+    redisReply *x = redisCommand(r, "MEMORY USAGE %s SAMPLES 0", key);
+    long long n = x && x->type == REDIS_REPLY_INTEGER ? x->integer : 0;
+    freeReplyObject(x);
+    return n;
+}
+
+/* A closed 3-activity run's keys (hash, history, visibility row) stay
+ * within their budget, no idx:open/idx:closed is written, and activity
+ * options at their defaults are not spelled out in the history. */
+Test(retention, closed_run_memory_budget)
+{
+    duro_client *c = duro_test_client(&h);
+    duro_test_spawn(&h, "duro-test-worker", NULL);
+    char *run = closed_run(c, "budget", "test");
+    redisContext *r = duro_test_redis(&h);
+    duro_wf_keys k;
+    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(duro_client_partitions(c)),
+                      "budget", run);
+    char row[DURO_KEY_MAX];
+    duro_key_vis(row, sizeof(row),
+                 DURO_KEYSPACE_DEFAULT(duro_client_partitions(c)), k.partition,
+                 run);
+    long long wf = memory_usage(r, k.wf), hist = memory_usage(r, k.hist),
+              vis = memory_usage(r, row);
+    cr_assert(wf > 0 && hist > 0 && vis > 0);
+    cr_assert_leq(wf + hist + vis, 1800,
+                  "closed run: hash %lld + history %lld + row %lld B", wf, hist,
+                  vis);
+    redisReply *x = redisCommand(r, "EXISTS %s %s", k.idx_open, k.idx_closed);
+    cr_assert_eq(x->integer, 0, "idx:open/idx:closed written");
+    freeReplyObject(x);
+    x = redisCommand(r, "LINDEX %s 2", k.hist); /* ActivityScheduled */
+    cr_assert_eq(x->type, REDIS_REPLY_STRING);
+    cr_assert_null(strstr(x->str, "heartbeatTimeoutMs"), "%s", x->str);
+    cr_assert_null(strstr(x->str, "nonRetryableErrorTypes"), "%s", x->str);
+    freeReplyObject(x);
+    free(run);
+    redisFree(r);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}

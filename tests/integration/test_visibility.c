@@ -806,6 +806,14 @@ Test(visibility, backfill_lists_runs_from_before_rows)
     terminate(c, "old-2");
     redisContext *r = duro_test_redis(&h);
     forget_visibility(r);
+    /* the indexes such a Duro wrote instead */
+    static const char *const old[][2] = {
+        {"old-1", "open"}, {"old-2", "closed"}, {"old-3", "open"}};
+    for (int i = 0; i < 3; i++)
+        freeReplyObject(redisCommand(
+            r, "ZADD duro:{p%d}:idx:%s 1 %s",
+            duro_partition_of(old[i][0], duro_client_partitions(c)), old[i][1],
+            old[i][0]));
     expect(c, "", "");
     duro_test_output o;
     duro_test_run(&h, &o, RUN_MS, "duro", "operator", "visibility-backfill",

@@ -26,6 +26,10 @@ void duro__deliver_signal(duro_wf *wf, const char *name, const cJSON *input);
  * error (the task fails and is retried): a payload must not reach Redis
  * unencoded. Returns malloc'd text. */
 char *duro__encode_payload(duro_wf *wf, const cJSON *v);
+/* duro__activity_opts_json: options o (start-to-close stc ms, defaults
+ * applied) as task/event JSON, naming only what differs from the
+ * defaults (activity_opts.c). Caller frees. */
+char *duro__activity_opts_json(const duro_activity_opts *o, int64_t stc);
 /* duro__new_cmd appends a command of kind to the run's list (sdk.c). */
 duro__cmd *duro__new_cmd(duro_wf *wf, cmd_kind kind, int64_t seq);
 /* duro__in_workflow aborts unless called from the run's coroutine. */

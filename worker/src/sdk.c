@@ -130,36 +130,6 @@ static void resolve_failed(duro_wf *wf, duro_future *f, const char *type,
     f->res.error = cJSON_GetObjectItem(fl, "message")->valuestring;
 }
 
-static char *opts_json(const duro_activity_opts *o, int64_t stc)
-{
-    const duro_retry_policy *p = &o->retry;
-    /* written with the defaults applied, so the history says what holds */
-    int64_t initial =
-        p->initial_interval_ms > 0 ? p->initial_interval_ms : 1000;
-    double coeff = p->backoff_coefficient >= 1.0 ? p->backoff_coefficient : 2.0;
-    int64_t maxi =
-        p->maximum_interval_ms > 0 ? p->maximum_interval_ms : 100 * initial;
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddNumberToObject(j, "startToCloseMs", (double)stc);
-    cJSON_AddNumberToObject(j, "scheduleToCloseMs",
-                            (double)o->schedule_to_close_ms);
-    cJSON_AddNumberToObject(j, "heartbeatTimeoutMs",
-                            (double)o->heartbeat_timeout_ms);
-    cJSON *r = cJSON_AddObjectToObject(j, "retry");
-    cJSON_AddNumberToObject(r, "initialIntervalMs", (double)initial);
-    cJSON_AddNumberToObject(r, "backoffCoefficient", coeff);
-    cJSON_AddNumberToObject(r, "maximumIntervalMs", (double)maxi);
-    cJSON_AddNumberToObject(r, "maximumAttempts", p->max_attempts);
-    cJSON *nr = cJSON_AddArrayToObject(r, "nonRetryableErrorTypes");
-    for (int i = 0; i < DURO_RETRY_MAX_NON_RETRYABLE && p->non_retryable[i];
-         i++)
-        cJSON_AddItemToArray(nr, cJSON_CreateString(p->non_retryable[i]));
-    char *s = cJSON_PrintUnformatted(j);
-    cJSON_Delete(j);
-    duro_assert(s != NULL);
-    return s;
-}
-
 duro_future *duro_activity_async(duro_wf *wf, const char *name,
                                  const cJSON *input,
                                  const duro_activity_opts *opts)
@@ -185,7 +155,7 @@ duro_future *duro_activity_async(duro_wf *wf, const char *name,
                                               : DEFAULT_START_TO_CLOSE_MS;
     c->queue = strdup(queue);
     c->input = duro__encode_payload(wf, input);
-    c->opts = opts_json(opts, stc);
+    c->opts = duro__activity_opts_json(opts, stc);
     c->stc_ms = stc;
     c->hbt_ms = opts->heartbeat_timeout_ms;
     c->s2c_ms = opts->schedule_to_close_ms;
