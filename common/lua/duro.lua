@@ -21,7 +21,7 @@
 --    write before it starts (no allow-oom flag) and never stops one midway;
 --  * time is Redis' own (TIME).
 
-local DURO_LIBRARY_VERSION = 15
+local DURO_LIBRARY_VERSION = 16
 local GROUP = 'duro'
 
 -- ---- Helpers -------------------------------------------------------------
