@@ -280,6 +280,15 @@ end
 
 local function flush(w)
     flush_history(w)
+    -- the fields of the activities the call resolved (resolve_activity):
+    -- a run the call closed lost its whole pending-activities hash (close)
+    local drop = w.pa_drop
+    if drop then
+        w.pa_drop = nil
+        if w.status == 'RUNNING' then
+            redis.call('HDEL', w.k.pa, unpack(drop))
+        end
+    end
     local args = {}
     for f, v in pairs(w.dirty) do
         args[#args + 1] = f
@@ -922,12 +931,14 @@ local function enqueue_activity(w, act, seq, attempt, v)
 end
 
 -- resolve_activity removes a pending activity and delivers its outcome
--- (appended directly, without scheduling a task, when `direct`).
+-- (appended directly, without scheduling a task, when `direct`). Its
+-- fields go when the call ends (flush), unless the call closed the run:
+-- the eager commit of a run's last activity then needs no HDEL.
 local function resolve_activity(w, seq, etype, data, st, direct)
     st = st or pa_state(w, seq)
-    local fields = {}
-    for i, f in ipairs(PA_FIELDS) do fields[i] = seq .. '.' .. f end
-    redis.call('HDEL', w.k.pa, unpack(fields))
+    local fields = w.pa_drop or {}
+    for _, f in ipairs(PA_FIELDS) do fields[#fields + 1] = seq .. '.' .. f end
+    w.pa_drop = fields
     if st.queue and st.deadline and st.deadline ~= '0' then
         redis.call('ZREM', w.k.timers,
                    timer_member('s', w.run, seq, 0, w.queue, st.queue, w.id))

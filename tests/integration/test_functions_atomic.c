@@ -616,6 +616,13 @@ Test(functions_atomic, eager_commit_scheduling_on_the_same_queue)
     const char *const unused[] = {s.k.idx_open, s.k.idx_closed, s.k.buf,
                                   s.k.wft, NULL};
     tamper_each_key(&s, &f, "eager", unused);
+    /* activity 1's fields went when the call ended; activity 2's are new */
+    redisReply *old = cmd(s.r, "HEXISTS", s.k.pa, "1.name", NULL);
+    redisReply *now = cmd(s.r, "HEXISTS", s.k.pa, "2.name", NULL);
+    cr_assert_eq(old->integer, 0);
+    cr_assert_eq(now->integer, 1);
+    freeReplyObject(old);
+    freeReplyObject(now);
     freeReplyObject(hlen);
     fn_free(&f);
     duro_test_finish(&h);
