@@ -496,7 +496,15 @@ local function append(w, etype, data)
     push_event(w, event(etype, str(w.now), data))
 end
 
-local function enqueue_wft(w, token)
+-- FIRST_EVENT_INLINE: the largest history a run's first task carries in
+-- its entry (field h1, when the history is that one event), so that the
+-- worker that takes it needs no LRANGE: a round trip and a command per
+-- run. Larger ones are read as usual (the entry holds a copy until acked).
+local FIRST_EVENT_INLINE = 4096
+
+-- enqueue_wft puts the run's outstanding task (token) in its stream; h1,
+-- when given, is the run's whole history: one event (FIRST_EVENT_INLINE).
+local function enqueue_wft(w, token, h1)
     local sticky, entry = wft_target(w), nil
     if sticky ~= '' then
         -- a sticky stream made something else by hand must not fail the
@@ -512,8 +520,14 @@ local function enqueue_wft(w, token)
         redis.call('ZADD', w.k.timers, str(w.now + tonumber(w.sticky_ms)),
                    sticky_member(w, token))
     else
-        entry = redis.call('XADD', shared_wft(w.k), '*', 'id', w.id, 'run',
-                           w.run, 'token', tostring(token))
+        local stream, tok = shared_wft(w.k), tostring(token)
+        if h1 then
+            entry = redis.call('XADD', stream, '*', 'id', w.id, 'run', w.run,
+                               'token', tok, 'h1', h1)
+        else
+            entry = redis.call('XADD', stream, '*', 'id', w.id, 'run', w.run,
+                               'token', tok)
+        end
     end
     set(w, 'wft_entry', entry)
     if (w.wft_sticky or '') ~= sticky then set(w, 'wft_sticky', sticky) end
@@ -539,12 +553,12 @@ local function unstick(w)
     enqueue_wft(w, next_token(w))
 end
 
--- schedule_wft makes a new workflow task outstanding.
-local function schedule_wft(w)
+-- schedule_wft makes a new workflow task outstanding (h1: enqueue_wft).
+local function schedule_wft(w, h1)
     set(w, 'token', str((tonumber(w.token) or 0) + 1))
     set(w, 'wft', '1')
     set(w, 'wft_attempt', '1')
-    enqueue_wft(w, w.token)
+    enqueue_wft(w, w.token, h1)
 end
 
 
@@ -1055,7 +1069,10 @@ local function start_run(k, args, extra_type, extra_data, vis, fill)
         append(w, 'WorkflowStarted', started)
         if extra_type then append(w, extra_type, extra_data) end
     end
-    schedule_wft(w)
+    -- a plain start's task carries the run's one event (enqueue_wft)
+    local h1 = w.hlen == 1 and w.hnew and w.hnew[1]
+    if h1 and #h1 > FIRST_EVENT_INLINE then h1 = nil end
+    schedule_wft(w, h1 or nil)
     redis.call('ZADD', k.idx_open, str(now), id)
     redis.call('ZREM', k.idx_closed, id)
     vis = vis or {}
