@@ -21,7 +21,7 @@
 --    write before it starts (no allow-oom flag) and never stops one midway;
 --  * time is Redis' own (TIME).
 
-local DURO_LIBRARY_VERSION = 16
+local DURO_LIBRARY_VERSION = 17
 local GROUP = 'duro'
 
 -- ---- Helpers -------------------------------------------------------------
@@ -46,6 +46,12 @@ local function wrongtype(key, want)
                ', expected ' .. want})
 end
 
+-- CHECKED maps each key the current call has found to be of a type (or
+-- absent) to that type: by a read (read, history_len), an ack (ack_first)
+-- or a TYPE (check_types). check_types skips a key found to be the type
+-- it wants, so that a call never asks twice; txn empties it per call.
+local CHECKED = {}
+
 -- read runs a read command on key (a `want`): a key of another type raises
 -- DURO_WRONGTYPE naming it, so that a key read before the first write
 -- needs no TYPE of its own (see check_types).
@@ -57,6 +63,7 @@ local function read(want, cmd, key, ...)
         end
         error(r)
     end
+    CHECKED[key] = want
     return r
 end
 
@@ -136,6 +143,7 @@ local function ack_first(stream, entry)
         end
         error(r)
     end
+    CHECKED[stream] = 'stream'
     redis.call('XDEL', stream, entry)
     return true
 end
@@ -212,6 +220,7 @@ local function history_len(key)
         if not upgrade_history(key) then wrongtype(key, 'list') end
         n = redis.call('LLEN', key)
     end
+    CHECKED[key] = 'list'
     return n
 end
 
@@ -271,6 +280,15 @@ end
 
 local function flush(w)
     flush_history(w)
+    -- the fields of the activities the call resolved (resolve_activity):
+    -- a run the call closed lost its whole pending-activities hash (close)
+    local drop = w.pa_drop
+    if drop then
+        w.pa_drop = nil
+        if w.status == 'RUNNING' then
+            redis.call('HDEL', w.k.pa, unpack(drop))
+        end
+    end
     local args = {}
     for f, v in pairs(w.dirty) do
         args[#args + 1] = f
@@ -306,21 +324,21 @@ local KEY_TYPE = {wf = 'hash', hist = 'list', buf = 'list', wft = 'stream',
 -- DELs, the idx_open/idx_closed slots (no longer written but by
 -- duro_purge, which checks them). Each
 -- TYPE costs about 1us of Redis CPU in the hot Functions, so they check
--- only what they could fail on.
+-- only what they could fail on, and none that the call has already
+-- found to be of the type wanted (CHECKED).
 local function check_types(keys, types, rest)
     if #keys < #types then
         return fail('DURO_BADARG', 'needs ' .. #types .. ' keys')
     end
-    local seen = {}
     for i, key in ipairs(keys) do
         local want = types[i] or rest or '-'
-        if want ~= '-' and not seen[key] then
-            seen[key] = true
+        if want ~= '-' and CHECKED[key] ~= want then
             local got = redis.call('TYPE', key)['ok']
             if got ~= 'none' and got ~= want then
                 return fail('DURO_WRONGTYPE',
                             key .. ' is a ' .. got .. ', expected ' .. want)
             end
+            CHECKED[key] = want
         end
     end
     return nil
@@ -396,6 +414,7 @@ end
 local function txn(fn, spec)
     local c, types = contract(spec)
     return function(keys, args)
+        CHECKED = {}
         local bad = check_types(keys, types, spec.rest)
         if bad then return bad end
         LOADED = {}
@@ -480,7 +499,15 @@ local function append(w, etype, data)
     push_event(w, event(etype, str(w.now), data))
 end
 
-local function enqueue_wft(w, token)
+-- FIRST_EVENT_INLINE: the largest history a run's first task carries in
+-- its entry (field h1, when the history is that one event), so that the
+-- worker that takes it needs no LRANGE: a round trip and a command per
+-- run. Larger ones are read as usual (the entry holds a copy until acked).
+local FIRST_EVENT_INLINE = 4096
+
+-- enqueue_wft puts the run's outstanding task (token) in its stream; h1,
+-- when given, is the run's whole history: one event (FIRST_EVENT_INLINE).
+local function enqueue_wft(w, token, h1)
     local sticky, entry = wft_target(w), nil
     if sticky ~= '' then
         -- a sticky stream made something else by hand must not fail the
@@ -496,8 +523,14 @@ local function enqueue_wft(w, token)
         redis.call('ZADD', w.k.timers, str(w.now + tonumber(w.sticky_ms)),
                    sticky_member(w, token))
     else
-        entry = redis.call('XADD', shared_wft(w.k), '*', 'id', w.id, 'run',
-                           w.run, 'token', tostring(token))
+        local stream, tok = shared_wft(w.k), tostring(token)
+        if h1 then
+            entry = redis.call('XADD', stream, '*', 'id', w.id, 'run', w.run,
+                               'token', tok, 'h1', h1)
+        else
+            entry = redis.call('XADD', stream, '*', 'id', w.id, 'run', w.run,
+                               'token', tok)
+        end
     end
     set(w, 'wft_entry', entry)
     if (w.wft_sticky or '') ~= sticky then set(w, 'wft_sticky', sticky) end
@@ -523,12 +556,12 @@ local function unstick(w)
     enqueue_wft(w, next_token(w))
 end
 
--- schedule_wft makes a new workflow task outstanding.
-local function schedule_wft(w)
+-- schedule_wft makes a new workflow task outstanding (h1: enqueue_wft).
+local function schedule_wft(w, h1)
     set(w, 'token', str((tonumber(w.token) or 0) + 1))
     set(w, 'wft', '1')
     set(w, 'wft_attempt', '1')
-    enqueue_wft(w, w.token)
+    enqueue_wft(w, w.token, h1)
 end
 
 
@@ -920,12 +953,14 @@ local function enqueue_activity(w, act, seq, attempt, v)
 end
 
 -- resolve_activity removes a pending activity and delivers its outcome
--- (appended directly, without scheduling a task, when `direct`).
+-- (appended directly, without scheduling a task, when `direct`). Its
+-- fields go when the call ends (flush), unless the call closed the run:
+-- the eager commit of a run's last activity then needs no HDEL.
 local function resolve_activity(w, seq, etype, data, st, direct)
     st = st or pa_state(w, seq)
-    local fields = {}
-    for i, f in ipairs(PA_FIELDS) do fields[i] = seq .. '.' .. f end
-    redis.call('HDEL', w.k.pa, unpack(fields))
+    local fields = w.pa_drop or {}
+    for _, f in ipairs(PA_FIELDS) do fields[#fields + 1] = seq .. '.' .. f end
+    w.pa_drop = fields
     if st.queue and st.deadline and st.deadline ~= '0' then
         redis.call('ZREM', w.k.timers,
                    timer_member('s', w.run, seq, 0, w.queue, st.queue, w.id))
@@ -999,14 +1034,16 @@ end
 -- enqueued, so the first task sees it. vis: the run's memo and search
 -- attributes (start_vis). fill(w), when given, writes the run's first
 -- events instead (a reset: the old run's, WorkflowStarted included).
--- Returns the run id.
+-- args.prev, when given, holds the hash's token and retention, read by
+-- the caller in the same call (nothing wrote them since). Returns the run
+-- id.
 local function start_run(k, args, extra_type, extra_data, vis, fill)
     local id, run, wtype, queue, input, started = args[1], args[2], args[3],
                                                   args[4], args[5], args[6]
     local exec_timeout = tonumber(args[7]) or 0
     local wft_timeout = tonumber(args[8]) or 10000
     local now = now_ms()
-    local pv = redis.call('HMGET', k.wf, 'token', 'retention')
+    local pv = args.prev or redis.call('HMGET', k.wf, 'token', 'retention')
     local prev = pv[1]
     redis.call('DEL', k.buf, k.pa, k.hist)
     -- what a reset recorded describes the run it made, not this one
@@ -1040,7 +1077,10 @@ local function start_run(k, args, extra_type, extra_data, vis, fill)
         append(w, 'WorkflowStarted', started)
         if extra_type then append(w, extra_type, extra_data) end
     end
-    schedule_wft(w)
+    -- a plain start's task carries the run's one event (enqueue_wft)
+    local h1 = w.hlen == 1 and w.hnew and w.hnew[1]
+    if h1 and #h1 > FIRST_EVENT_INLINE then h1 = nil end
+    schedule_wft(w, h1 or nil)
     vis = vis or {}
     vis_start(k.wf, id, run, wtype, queue, now, vis.memo, vis.sa)
     if exec_timeout > 0 then
@@ -1134,14 +1174,23 @@ local function duro_start(k, args)
     if not REUSE[policy] then
         return fail('DURO_BADARG', 'unknown id reuse policy ' .. policy)
     end
-    local prev = read('hash', 'HMGET', k.wf, 'status', 'run')
+    local prev = read('hash', 'HMGET', k.wf, 'status', 'run', 'token',
+                      'retention')
     local refused = reuse_refused(policy, prev[1], prev[2])
     if refused then return refused end
     local vis, bad = start_vis(k, args, 12)
     if not vis then return bad end
+    -- timers: written by an execution timeout, or by closing the running
+    -- run (TerminateIfRunning), not by most starts
+    if (tonumber(args[7]) or 0) > 0 or prev[1] == 'RUNNING' then
+        local wrong = check_types({k.timers}, {'zset'})
+        if wrong then return wrong end
+    end
     if prev[1] == 'RUNNING' then
         local stale = terminate_for(k, k.hist_cur, args[10] or '', args[2])
         if stale then return stale end
+    else
+        args.prev = {prev[3], prev[4]}
     end
     args.retention = args[11]
     return start_run(k, args, nil, nil, vis)
@@ -1531,6 +1580,20 @@ end
 -- does (duro_wft_complete).
 -- The commands' activity streams are KEYS[10..9+A] (ACT_COMPLETE_KEYS + 1).
 local ACT_COMPLETE_KEYS = 9
+
+-- check_act_keys TYPE-checks the commands' activity streams of a
+-- duro_act_complete but for the one it acks from (act, with an entry):
+-- ack_first checks that one, as the call's first write. Most often the
+-- next activity goes to the same queue, so this saves a TYPE per call.
+local function check_act_keys(keys, act, entry)
+    local acts = {}
+    for j = ACT_COMPLETE_KEYS + 1, #keys do
+        if keys[j] ~= act or not entry or entry == '' then
+            acts[#acts + 1] = keys[j]
+        end
+    end
+    return check_types(acts, {}, 'stream')
+end
 local function duro_act_complete(k, args, keys)
     local act = k.act
     local run, seq, attempt, entry, outcome, data = args[1], args[2],
@@ -1567,12 +1630,14 @@ local function duro_act_complete(k, args, keys)
     if st then
         if st.deadline and st.deadline ~= '0' then need.timers = true end
         if outcome == 'failed' then
-            need.timers, need.buf, need.wft, need.act = true, true, true, true
+            -- act: checked by the ack when there is an entry to ack
+            need.timers, need.buf, need.wft = true, true, true
+            if entry == '' then need.act = true end
         elseif not eager then
             if w.wft == '1' then need.buf = true else need.wft = true end
         end
     end
-    local wrong = check_needed(k, need)
+    local wrong = check_needed(k, need) or check_act_keys(keys, act, entry)
     if wrong then return wrong end
     ack_first(act, entry)
     if not st then
@@ -2273,9 +2338,10 @@ redis.register_function{function_name = 'duro_version',
 local S = 'stream'
 local DELIVER = {keys = 4, check = {'buf', 'wft'}}
 -- buf and pa: DEL'd by a start; hist_cur: read by load_wf
--- idx_open, idx_closed: kept in KEYS, written only by duro_purge (an
--- upgrade's leftovers; see duro_vis_backfill)
-local START = {keys = 8, check = {'wft', 'timers'}, extra = {'hist_cur'}}
+-- timers: by the body, when the start writes it; idx_open, idx_closed:
+-- kept in KEYS, written only by duro_purge (an upgrade's leftovers; see
+-- duro_vis_backfill)
+local START = {keys = 8, check = {'wft'}, extra = {'hist_cur'}}
 -- act_release, act_timeout
 local ACT_ATTEMPT = {keys = 9, unused = {'idx_open', 'idx_closed'},
                      check = {'buf', 'wft', 'timers', 'pa', 'act'}}
@@ -2289,8 +2355,9 @@ redis.register_function('duro_wft_fail', txn(duro_wft_fail, {
     keys = 5, check = {'buf', 'wft', 'timers'}}))
 -- pa: read (pa_state) before the first write; act: its ack, the first
 -- write; buf, wft, timers: checked by the body when the call writes them
+-- act_1..act_A: by the body (check_act_keys), before its first write
 redis.register_function('duro_act_complete', txn(duro_act_complete, {
-    keys = ACT_COMPLETE_KEYS, rest = S}))
+    keys = ACT_COMPLETE_KEYS}))
 redis.register_function('duro_act_heartbeat', txn(duro_act_heartbeat, {
     keys = 6, unused = {'hist', 'buf', 'wft', 'timers'}, check = {'pa'}}))
 redis.register_function('duro_act_release', txn(duro_act_release, ACT_ATTEMPT))

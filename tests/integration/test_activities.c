@@ -137,3 +137,52 @@ Test(activities, a_lone_worker_replays_once_and_commits_eagerly)
     cr_assert_eq(field(line, "workflow_tasks="), 4, "%s", line);
     duro_test_finish(&h);
 }
+
+/* lrange_calls: LRANGE calls served so far (INFO commandstats). */
+static long long lrange_calls(void)
+{
+    redisContext *r = duro_test_redis(&h);
+    redisReply *rep = redisCommand(r, "INFO commandstats");
+    cr_assert(rep && rep->type == REDIS_REPLY_STRING);
+    const char *p = strstr(rep->str, "cmdstat_lrange:calls=");
+    long long n =
+        p ? strtoll(p + strlen("cmdstat_lrange:calls="), NULL, 10) : 0;
+    freeReplyObject(rep);
+    redisFree(r);
+    return n;
+}
+
+static bool status_is(duro_client *c, const char *id, const char *want)
+{
+    cJSON *d = NULL;
+    bool is = duro_client_describe(c, id, &d) == 0 &&
+              strcmp(duro_test_str(d, "status"), want) == 0;
+    cJSON_Delete(d);
+    return is;
+}
+
+/* A run's first task carries its one event (WorkflowStarted) in the task's
+ * entry: a worker that runs a workflow from start to end on its own never
+ * reads the history (no LRANGE), unless that event is too large to carry
+ * (over 4 KB), when it reads it as before. */
+Test(activities, a_runs_first_task_carries_its_history)
+{
+    duro_test_spawn(&h, "duro-test-worker", NULL);
+    duro_client *c = duro_test_client(&h);
+    long long before = lrange_calls();
+    duro_test_start(c, "inline-1", "activities", "test", "{\"n\":2}", 0);
+    cr_assert(
+        duro_test_wait_until(status_is(c, "inline-1", "COMPLETED"), 20000));
+    cr_assert_eq(lrange_calls(), before, "the history was read");
+
+    char input[6000];
+    int n = snprintf(input, sizeof(input), "{\"n\":1,\"pad\":\"");
+    memset(input + n, 'x', 5000);
+    snprintf(input + n + 5000, sizeof(input) - (size_t)n - 5000, "\"}");
+    duro_test_start(c, "inline-2", "activities", "test", input, 0);
+    cr_assert(
+        duro_test_wait_until(status_is(c, "inline-2", "COMPLETED"), 20000));
+    cr_assert_eq(lrange_calls(), before + 1);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}

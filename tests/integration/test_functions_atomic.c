@@ -598,6 +598,66 @@ Test(functions_atomic, activity_calls)
     duro_test_finish(&h);
 }
 
+/* The hot path: an eager workflow task that schedules the next activity
+ * on the queue the completed one came from (KEYS[10] is KEYS[9], which the
+ * ack checks; pa was read first, so neither needs a TYPE of its own). */
+Test(functions_atomic, eager_commit_scheduling_on_the_same_queue)
+{
+    run_state s;
+    state_init2(&s, "act-next", false);
+    fn_call f = {0};
+    duro_fcall_attempt at = {
+        .run = s.run, .seq = "1", .attempt = 1, .entry = s.act_entry};
+    duro_fcall_act_result res = {.data = "{\"seq\":1}", .retry_delay_ms = -1};
+    redisReply *hlen = cmd(s.r, "HGET", s.k.wf, "hlen", NULL);
+    duro_fcall_act_complete(
+        &f.a, fn_keys(&f, &s.k, true), &at, &res, strtoll(hlen->str, NULL, 10),
+        fn_commit(&f, 1, "activity", "2", "{\"seq\":2}", "10", "echo", "null",
+                  "{}", "1000", "0", "0", NULL));
+    cr_assert_str_eq(f.a.argv[3 + 8], f.a.argv[3 + 9]);
+    /* the run stays open (indexes), no task is queued, nothing buffered */
+    const char *const unused[] = {s.k.idx_open, s.k.idx_closed, s.k.buf,
+                                  s.k.wft, NULL};
+    tamper_each_key(&s, &f, "eager", unused);
+    /* activity 1's fields went when the call ended; activity 2's are new */
+    redisReply *old = cmd(s.r, "HEXISTS", s.k.pa, "1.name", NULL);
+    redisReply *now = cmd(s.r, "HEXISTS", s.k.pa, "2.name", NULL);
+    cr_assert_eq(old->integer, 0);
+    cr_assert_eq(now->integer, 1);
+    freeReplyObject(old);
+    freeReplyObject(now);
+    freeReplyObject(hlen);
+    fn_free(&f);
+    duro_test_finish(&h);
+}
+
+/* A start with an execution timeout writes the timers (which the body
+ * checks then, not on every start). */
+Test(functions_atomic, start_with_an_execution_timeout)
+{
+    run_state s;
+    state_init(&s, "st-x");
+    cr_assert_eq(duro_client_terminate(s.c, s.id, "test"), 0, "%s",
+                 duro_client_errstr(s.c));
+    duro_fcall_start_args st = {.id = s.id,
+                                .run = s.new_run,
+                                .type = "t",
+                                .queue = s.id,
+                                .input = "null",
+                                .started_data = "{}",
+                                .exec_timeout_ms = 60000,
+                                .wft_timeout_ms = 10000,
+                                .policy = "AllowDuplicate"};
+    fn_call f = {0};
+    duro_fcall_start(&f.a, fn_keys(&f, &s.nk, true), &st, s.k.hist, "");
+    /* the closed run's buffer and pending activities are only deleted, the
+     * new run's history is new, the closed run's history is not read */
+    const char *const unused[] = {s.nk.hist, s.k.buf, s.k.pa, s.k.hist, NULL};
+    tamper_each_key(&s, &f, s.new_run, unused);
+    fn_free(&f);
+    duro_test_finish(&h);
+}
+
 Test(functions_atomic, terminate)
 {
     run_state s;

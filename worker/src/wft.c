@@ -3,6 +3,9 @@
  *   XREADGROUP wft:{p0..} ──▶ task ──▶ LRANGE history (new events only on a
  *   cache hit) ──▶ apply + run code ──▶ FCALL duro_wft_complete
  *
+ * A run's first task carries its one event in the entry (h1), applied
+ * without the LRANGE.
+ *
  * Each call (history page, commit, failure report) is kept until answered:
  * one lost with the connection or refused for now (OOM, BUSY, ...) is sent
  * again after a backoff, the run staying busy meanwhile. A commit that
@@ -37,6 +40,7 @@ static void task_free(wft_task *t)
     free(t->run);
     free(t->token);
     free(t->entry);
+    free(t->h1);
     free(t);
 }
 
@@ -291,10 +295,11 @@ static void run_and_commit(wft_task *t)
     commit(t, cmds);
 }
 
+static void apply_history(wft_task *t, const redisReply *reply);
+
 static void on_history(duro_aredis *r, redisReply *reply, void *arg)
 {
     wft_task *t = arg;
-    duro_worker *w = t->w;
     if (retry_transient(t, reply)) return;
     if (reply && reply->type == REDIS_REPLY_ERROR) {
         /* reported as a failed task (describe shows it); duro_wft_fail
@@ -310,6 +315,15 @@ static void on_history(duro_aredis *r, redisReply *reply, void *arg)
         task_done(t, false);
         return;
     }
+    apply_history(t, reply);
+}
+
+/* apply_history applies a page of the run's history (an array of events
+ * from the one after what the task's run has applied), then reads the next
+ * page or runs the code and commits. */
+static void apply_history(wft_task *t, const redisReply *reply)
+{
+    duro_worker *w = t->w;
     char err[512];
     bool fresh = t->wf == NULL;
     int64_t from = t->wf ? t->wf->applied + 1 : 1;
@@ -365,6 +379,18 @@ static void start_task(wft_task *t)
     if (waits) return;
     t->wf = wf;
     t->started_us = duro_mono_us();
+    if (!wf && t->h1) {
+        /* a run's first task with its one event inline: as if LRANGE had
+         * answered it (the entry was written with the history, in the
+         * same call, and later events wait in the buffer) */
+        redisReply ev = {
+            .type = REDIS_REPLY_STRING, .str = t->h1, .len = t->h1_len};
+        redisReply *evs[1] = {&ev};
+        redisReply page = {
+            .type = REDIS_REPLY_ARRAY, .elements = 1, .element = evs};
+        apply_history(t, &page);
+        return;
+    }
     fetch_history(t);
 }
 
@@ -420,6 +446,15 @@ static wft_task *task_from_entry(duro_worker *w, const char *stream,
     if (!t->id || !t->run || !t->token || !t->entry) {
         task_free(t);
         return NULL;
+    }
+    const redisReply *h1 = duro_stream_field(fields, "h1");
+    if (h1 && h1->type == REDIS_REPLY_STRING && h1->len > 0) {
+        t->h1 = malloc(h1->len + 1);
+        if (t->h1) { /* else read with LRANGE */
+            memcpy(t->h1, h1->str, h1->len);
+            t->h1[h1->len] = '\0';
+            t->h1_len = h1->len;
+        }
     }
     return t;
 }

@@ -103,6 +103,10 @@ typedef struct wft_task {
     duro_wf *wf;
     int64_t started_us;
     bool first; /* the run's code had never run: its first task (metrics) */
+    /* the run's whole history when it is one event, carried by the task's
+     * entry (field h1, a run's first task): read instead of an LRANGE */
+    char *h1;
+    size_t h1_len;
     /* the call in flight (history page, commit or failure report), kept
      * until answered so that a transient error or a lost connection can
      * send it again */
