@@ -4,7 +4,8 @@
  *
  * Nothing outlives us: the scheduler is a thread of this process, and
  * redis-server gets SIGTERM from the kernel when we die, even by SIGKILL
- * (PR_SET_PDEATHSIG), so no orphan keeps the port or the data dir. */
+ * (PR_SET_PDEATHSIG), so no orphan keeps the port or the data dir.
+ * --acl runs it under restricted Redis users (cli_dev_acl.c). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
