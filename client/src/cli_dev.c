@@ -286,6 +286,7 @@ static int read_opts(cli_ctx *ctx, dev_opts *o)
     o->metrics_addr = cli_get(ctx, "metrics-addr");
     o->tls = cli_get(ctx, "tls") != NULL;
     o->acl = cli_get(ctx, "acl") != NULL;
+    o->acl_watch = NULL; /* cmd_dev's o is not zeroed */
     o->app_keys = cli_get(ctx, "app-keys");
     if (o->app_keys && !o->acl) return cli_usage(ctx, "--app-keys needs --acl");
     o->port = DEFAULT_PORT;
