@@ -418,6 +418,13 @@ Test(acl, namespace_created_by_admin_runs_under_restricted_roles)
     cr_assert_eq(o.exit_code, 0, "namespace list as client: %s", o.err);
     cr_assert(strstr(o.out, "shop") && !strstr(o.out, "denied"), "%s", o.out);
     duro_test_output_free(&o);
+    /* the refused create left nothing behind that stops admin's */
+    CLI(&o, "admin", "operator", "namespace", "create", "-n", "denied");
+    cr_assert_eq(o.exit_code, 0, "create after a refused one: %s", o.err);
+    duro_test_output_free(&o);
+    CLI(&o, "client", "operator", "namespace", "list");
+    cr_assert(strstr(o.out, "denied"), "%s", o.out);
+    duro_test_output_free(&o);
 
     pid_t s = spawn_scheduler(); /* serves every namespace */
     pid_t w =
