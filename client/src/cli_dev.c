@@ -4,7 +4,8 @@
  *
  * Nothing outlives us: the scheduler is a thread of this process, and
  * redis-server gets SIGTERM from the kernel when we die, even by SIGKILL
- * (PR_SET_PDEATHSIG), so no orphan keeps the port or the data dir. */
+ * (PR_SET_PDEATHSIG), so no orphan keeps the port or the data dir.
+ * --acl runs it under restricted Redis users (cli_dev_acl.c). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_dev_acl.h"
 #include "duro/errno.h"
 #include "duro/keys.h"
 #include "duro/log.h"
@@ -45,6 +47,14 @@ static const cli_opt DEV_OPTS[] = {
      "redis-server program (default: redis-server on $PATH)", false},
     {"tls", 0, NULL,
      "TLS only (rediss://): a generated CA and certificates in DIR/tls", false},
+    {"acl", 0, NULL,
+     "restricted users: duro-worker, -scheduler, -client, -admin (passwords "
+     "in DIR/acl); the default user is switched off",
+     false},
+    {"app-keys", 0, "PATTERN",
+     "with --acl: a user duro-app for your application's own keys (e.g. "
+     "'food:*')",
+     false},
     {0},
 };
 
@@ -240,6 +250,10 @@ typedef struct {
     int port;
     bool tls;
     char tls_dir[4200]; /* abs_dir/tls */
+    bool acl;
+    const char *app_keys;
+    char sched_url[512]; /* --acl: duro-scheduler's, password included */
+    cli_dev_acl *acl_watch;
 } dev_opts;
 
 /* tls_env points this process (the set-up connection, the scheduler) at
@@ -273,6 +287,10 @@ static int read_opts(cli_ctx *ctx, dev_opts *o)
     o->dir = cli_get(ctx, "dir") ? cli_get(ctx, "dir") : DEFAULT_DIR;
     o->metrics_addr = cli_get(ctx, "metrics-addr");
     o->tls = cli_get(ctx, "tls") != NULL;
+    o->acl = cli_get(ctx, "acl") != NULL;
+    o->acl_watch = NULL; /* cmd_dev's o is not zeroed */
+    o->app_keys = cli_get(ctx, "app-keys");
+    if (o->app_keys && !o->acl) return cli_usage(ctx, "--app-keys needs --acl");
     o->port = DEFAULT_PORT;
     const char *p = cli_get(ctx, "port");
     if (p) {
@@ -347,7 +365,53 @@ static void print_ready(const dev_opts *o, const char *url, pid_t pid)
            o->metrics_addr ? ", metrics on http://" : "",
            o->metrics_addr ? o->metrics_addr : "", url);
     if (o->tls) print_tls(o);
+    if (o->acl)
+        cli_dev_acl_print(o->abs_dir, o->tls ? "rediss" : "redis", o->port,
+                          o->app_keys);
     fflush(stdout);
+}
+
+/* dev_acl_setup (--acl): the users of every role, then the Functions
+ * loaded by duro-admin, as `duro operator init` would; o->sched_url is
+ * then the scheduler's. c stays the default user's. */
+static int dev_acl_setup(dev_opts *o, redisContext *c, char *err,
+                         size_t errsize)
+{
+    const char *scheme = o->tls ? "rediss" : "redis";
+    char admin[512];
+    int rc = cli_dev_acl_users(c, o->abs_dir, o->app_keys, err, errsize);
+    if (rc) return rc;
+    if (cli_dev_acl_url(o->abs_dir, "admin", scheme, o->port, admin,
+                        sizeof(admin)) ||
+        cli_dev_acl_url(o->abs_dir, "scheduler", scheme, o->port, o->sched_url,
+                        sizeof(o->sched_url))) {
+        snprintf(err, errsize, "cannot read the passwords in %.200s/acl",
+                 o->abs_dir);
+        return DURO_EINVAL;
+    }
+    duro_redis_url u;
+    rc = duro_redis_url_parse(admin, &u, err, errsize);
+    memset(admin, 0, sizeof(admin));
+    redisContext *a = rc ? NULL : duro_redis_connect(&u, 2000, err, errsize);
+    memset(&u, 0, sizeof(u));
+    if (!a) return rc ? rc : DURO_ECONN;
+    int parts = 0;
+    rc = duro_redis_setup(a, DURO_PARTITIONS_ADOPT_OR_INIT, &parts, err,
+                          errsize);
+    redisFree(a);
+    return rc;
+}
+
+/* dev_acl_lock (--acl): the default user off; the watch of refusals takes
+ * over *c (set to NULL). 0 or CLI_FAILED. */
+static int dev_acl_lock(dev_opts *o, redisContext **c)
+{
+    if (!o->acl) return 0;
+    char err[256];
+    o->acl_watch = cli_dev_acl_lock(*c, err, sizeof(err));
+    if (!o->acl_watch) return cli_fail("%s", err);
+    *c = NULL;
+    return 0;
 }
 
 /* wait_stop blocks until SIGINT/SIGTERM, or redis-server exits (SIGCHLD).
@@ -409,18 +473,23 @@ static int cmd_dev(cli_ctx *ctx)
                         o.port, o.dir);
     }
     /* a data directory set up with another count keeps it */
-    rc = duro_redis_setup(c, DURO_PARTITIONS_ADOPT_OR_INIT, &parts, err,
-                          sizeof(err));
-    redisFree(c);
+    rc = o.acl ? dev_acl_setup(&o, c, err, sizeof(err))
+               : duro_redis_setup(c, DURO_PARTITIONS_ADOPT_OR_INIT, &parts, err,
+                                  sizeof(err));
     if (rc) {
+        redisFree(c);
         stop_redis(pid);
         return cli_fail("cannot load the Duro Functions: %s", err);
     }
     duro_scheduler *s = NULL;
-    if (start_scheduler(&o, url, &s)) {
+    if (start_scheduler(&o, o.acl ? o.sched_url : url, &s) ||
+        dev_acl_lock(&o, &c)) {
+        duro_scheduler_free(s);
+        if (c) redisFree(c);
         stop_redis(pid);
         return CLI_FAILED;
     }
+    if (c) redisFree(c);
     print_ready(&o, url, pid);
     struct duro_server *api = cli_dev_api_start(cli_get(ctx, "http"), url);
     sig = wait_stop(&set, pid);
@@ -431,6 +500,7 @@ static int cmd_dev(cli_ctx *ctx)
         fprintf(stderr, "duro: redis-server exited; see %s/redis.log\n", o.dir);
     cli_dev_api_stop(api);
     duro_scheduler_free(s);
+    cli_dev_acl_stop(o.acl_watch);
     if (sig) stop_redis(pid);
     fprintf(stderr, "duro: dev server stopped\n");
     return sig ? CLI_OK : CLI_FAILED;

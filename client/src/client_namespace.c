@@ -141,8 +141,20 @@ int duro_client_namespace_create(duro_client *c, const char *name,
     if (is_default(name))
         return duro__fail(c, DURO_EALREADY,
                           "namespace default always exists (update it)");
-    char key[DURO_SHORT_KEY_MAX];
+    /* The registry first: a user refused it (only admin's role may add
+     * namespaces, see README "ACL roles") then writes nothing, and a create
+     * cut short after it is finished by the next one (SADD again is a
+     * no-op), where a hash written first would say "already exists" for
+     * ever to a namespace that is in no list. */
     duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "SADD");
+    duro_argv_push(&a, DURO_NAMESPACES_KEY);
+    duro_argv_push(&a, name);
+    rc = simple(c, &a, NULL);
+    duro_argv_free(&a);
+    if (rc < 0) return rc;
+    char key[DURO_SHORT_KEY_MAX];
     duro_argv_init(&a);
     duro_argv_push(&a, "HSETNX");
     duro_argv_push(&a, duro_key_namespace(key, sizeof(key), name));
@@ -155,17 +167,9 @@ int duro_client_namespace_create(duro_client *c, const char *name,
     if (!added)
         return duro__fail(c, DURO_EALREADY, "namespace %s already exists",
                           name);
-    rc = write_fields(
+    return write_fields(
         c, name, retention_ms > 0 ? retention_ms : DURO_DEFAULT_RETENTION_MS,
         description ? description : "");
-    if (rc < 0) return rc;
-    duro_argv_init(&a);
-    duro_argv_push(&a, "SADD");
-    duro_argv_push(&a, DURO_NAMESPACES_KEY);
-    duro_argv_push(&a, name);
-    rc = simple(c, &a, NULL);
-    duro_argv_free(&a);
-    return rc;
 }
 
 int duro_client_namespace_update(duro_client *c, const char *name,

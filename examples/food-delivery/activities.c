@@ -4,7 +4,8 @@
  * Activities run at least once, so each uses its idempotency key: a retried
  * charge finds the first one and never charges twice; a notification is
  * appended to food:notifications:<orderId> once per key. They connect to
- * $FOOD_SERVICES_URL, else to the worker's Redis.
+ * $FOOD_SERVICES_URL (its password from $FOOD_SERVICES_PASSWORD_FILE when
+ * set), else to the worker's Redis.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -30,6 +31,29 @@ static void conn_key_init(void)
     pthread_key_create(&conn_key, conn_free);
 }
 
+/* services_password: $FOOD_SERVICES_PASSWORD_FILE's content (one trailing
+ * newline dropped), when set, is the services user's password: the
+ * worker's own DURO_REDIS_PASSWORD_FILE belongs to the worker's user, and a
+ * file keeps the password out of the process list and the environment. */
+static int services_password(duro_redis_url *url, char *err, size_t errsize)
+{
+    const char *path = duro_env("FOOD_SERVICES_PASSWORD_FILE", NULL);
+    if (!path) return 0;
+    FILE *f = fopen(path, "r");
+    char buf[sizeof(url->password)];
+    bool ok = f && fgets(buf, sizeof(buf), f) != NULL;
+    if (f) fclose(f);
+    buf[ok ? strcspn(buf, "\r\n") : 0] = '\0';
+    if (!buf[0]) {
+        snprintf(err, errsize, "FOOD_SERVICES_PASSWORD_FILE %.200s: %s", path,
+                 ok ? "empty" : "unreadable");
+        return -1;
+    }
+    memcpy(url->password, buf, sizeof(buf));
+    memset(buf, 0, sizeof(buf));
+    return 0;
+}
+
 /* service returns this pool thread's connection to the simulated services,
  * or NULL with a failure recorded on ctx (retryable). */
 static redisContext *service(duro_actx *ctx)
@@ -45,7 +69,8 @@ static redisContext *service(duro_actx *ctx)
      * (the worker role may touch duro: keys only) */
     const char *u = duro_env("FOOD_SERVICES_URL", NULL);
     if (!u) u = duro_worker_redis_url(worker);
-    if (duro_redis_url_parse(u, &url, err, sizeof(err)) == 0)
+    if (duro_redis_url_parse(u, &url, err, sizeof(err)) == 0 &&
+        services_password(&url, err, sizeof(err)) == 0)
         c = duro_redis_connect(&url, 5000, err, sizeof(err));
     pthread_setspecific(conn_key, c);
     if (!c) duro_actx_fail(ctx, "ServiceUnavailable", false, "%s", err);

@@ -396,6 +396,80 @@ Test(acl, food_order_runs_with_a_restricted_worker)
     duro_test_finish(&h);
 }
 
+/* ---- Namespaces ---- */
+
+/* A namespace under the roles: creating one is admin's (a client user is
+ * refused); a worker, the scheduler and a client of that namespace then run
+ * the core scenario (an activity, a timer, a query, a signal) each as its
+ * restricted user, and Redis refuses them nothing. */
+Test(acl, namespace_created_by_admin_runs_under_restricted_roles)
+{
+    init_as_admin();
+    duro_test_output o;
+    CLI(&o, "client", "operator", "namespace", "create", "-n", "denied");
+    cr_assert_neq(o.exit_code, 0, "a client created a namespace: %s", o.out);
+    cr_assert(strstr(o.err, "NOPERM"), "%s", o.err);
+    duro_test_output_free(&o);
+    CLI(&o, "admin", "operator", "namespace", "create", "-n", "shop",
+        "--retention", "1d");
+    cr_assert_eq(o.exit_code, 0, "namespace create as admin: %s", o.err);
+    duro_test_output_free(&o);
+    CLI(&o, "client", "operator", "namespace", "list");
+    cr_assert_eq(o.exit_code, 0, "namespace list as client: %s", o.err);
+    cr_assert(strstr(o.out, "shop") && !strstr(o.out, "denied"), "%s", o.out);
+    duro_test_output_free(&o);
+    /* the refused create left nothing behind that stops admin's */
+    CLI(&o, "admin", "operator", "namespace", "create", "-n", "denied");
+    cr_assert_eq(o.exit_code, 0, "create after a refused one: %s", o.err);
+    duro_test_output_free(&o);
+    CLI(&o, "client", "operator", "namespace", "list");
+    cr_assert(strstr(o.out, "denied"), "%s", o.out);
+    duro_test_output_free(&o);
+
+    pid_t s = spawn_scheduler(); /* serves every namespace */
+    pid_t w =
+        duro_test_spawn(&h, "duro-test-worker", "--redis", url("worker"),
+                        "--task-queue", QUEUE, "--namespace", "shop", NULL);
+    wait_log(s, "REDIS UP", 10000);
+    wait_log(w, "REDIS UP", 10000);
+    CLI(&o, "client", "workflow", "start", "-n", "shop", "--type", "gate",
+        "--task-queue", QUEUE, "--workflow-id", "ns1");
+    cr_assert_eq(o.exit_code, 0, "start in shop: %s", o.err);
+    duro_test_output_free(&o);
+    bool waiting = false;
+    for (int i = 0; i < 100 && !waiting; i++) {
+        CLI(&o, "client", "workflow", "query", "-n", "shop", "--workflow-id",
+            "ns1", "--name", "stage");
+        waiting = o.exit_code == 0 && strstr(o.out, "waiting");
+        duro_test_output_free(&o);
+        if (!waiting) duro_test_sleep_ms(100);
+    }
+    cr_assert(waiting, "ns1 never waited for its signal");
+    CLI(&o, "client", "workflow", "signal", "-n", "shop", "--workflow-id",
+        "ns1", "--name", "open", "--input", "\"go\"");
+    cr_assert_eq(o.exit_code, 0, "signal: %s", o.err);
+    duro_test_output_free(&o);
+    CLI(&o, "client", "workflow", "result", "-n", "shop", "--workflow-id",
+        "ns1", "--timeout", "15s");
+    cr_assert_eq(o.exit_code, 0, "result: %s %s", o.out, o.err);
+    cr_assert(strstr(o.out, "go"), "%s", o.out);
+    duro_test_output_free(&o);
+    /* it ran in the namespace: default has no such workflow */
+    CLI(&o, "client", "workflow", "describe", "--workflow-id", "ns1");
+    cr_assert_neq(o.exit_code, 0, "ns1 is in default too: %s", o.out);
+    duro_test_output_free(&o);
+
+    cr_assert_eq(acl_log_count("duro-client", "sadd"), 1,
+                 "the client's namespace create was not the refusal");
+    cr_assert_eq(acl_log_count("duro-client", NULL), 1);
+    static const char *const others[] = {"duro-worker", "duro-scheduler",
+                                         "duro-admin"};
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(acl_log_count(others[i], NULL), 0,
+                     "Redis refused %s something (ACL LOG)", others[i]);
+    duro_test_finish(&h);
+}
+
 /* ---- Refusals ---- */
 
 Test(acl, each_role_is_refused_what_it_does_not_need)
