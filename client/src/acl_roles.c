@@ -177,7 +177,14 @@ void duro__acl_rules(unsigned role, const char *password_rule, duro_argv *a)
     /* reset may leave allchannels (acl-pubsub-default); a pattern after
      * it is an error */
     duro_argv_push(a, "resetchannels");
-    duro_argv_push(a, DURO_ACL_KEYS);
+    if (role == A) {
+        duro_argv_push(a, DURO_ACL_KEYS);
+    } else {
+        static const char *const write_keys[] = {DURO_ACL_WRITE_KEYS};
+        duro_argv_push(a, DURO_ACL_READ_KEYS);
+        for (size_t i = 0; i < sizeof(write_keys) / sizeof(*write_keys); i++)
+            duro_argv_push(a, write_keys[i]);
+    }
     duro_argv_push(a, DURO_ACL_CHANNELS);
     duro_argv_push(a, "-@all");
     for (const duro__acl_grant *g = duro__acl_commands; g->name; g++)

@@ -27,10 +27,17 @@ typedef struct {
 extern const duro__acl_grant duro__acl_commands[];
 extern const duro__acl_grant duro__acl_functions[];
 
-/* DURO_ACL_KEYS and DURO_ACL_CHANNELS: the one key and channel pattern
- * every role gets. */
+/* DURO_ACL_KEYS and DURO_ACL_CHANNELS: the key and channel patterns of
+ * admin. DURO_ACL_READ_KEYS and DURO_ACL_WRITE_KEYS: the other roles'
+ * keys: every duro: key read, but written only where a workflow's,
+ * schedule's or queue's state lives (the partitions of every namespace,
+ * duro:meta, duro:queues, duro:dead), so that the namespace registry
+ * (duro:namespaces, duro:namespace:<N>) stays admin's. */
 #define DURO_ACL_KEYS "~duro:*"
 #define DURO_ACL_CHANNELS "&duro:*"
+#define DURO_ACL_READ_KEYS "%R~duro:*"
+#define DURO_ACL_WRITE_KEYS                                                    \
+    "~duro:{*", "~duro:ns:*", "~duro:meta", "~duro:queues", "~duro:dead"
 
 /* duro__acl_role_lookup: the role named `name` (worker, scheduler, client,
  * admin), or 0. duro__acl_role_name: the reverse ("?" for no role). */
