@@ -283,6 +283,14 @@ static int check_history(checker *k, const char *id, const duro_wf_keys *wk,
             rc = -1;
             break;
         }
+        /* payloads as the workers wrote them (DURO_CODEC_KEY_FILE) */
+        if (duro_codec_decode_event(k->a->codec, e.type, e.data, err,
+                                    sizeof(err)) != 0) {
+            report(k, R_MALFORMED, id, "event #%zu: %s", i + 1, err);
+            duro_event_free(&e);
+            rc = -1;
+            break;
+        }
         if (e.id != (int64_t)i + 1) {
             report(k, R_MALFORMED, id, "event #%zu has id %lld", i + 1,
                    (long long)e.id);
@@ -331,12 +339,12 @@ static const char *hash_get(const redisReply *h, const char *field)
     return duro__reply_str(duro__reply_kv(h, field));
 }
 
-static bool result_ok(const char *json, const chaos_plan *p)
+static bool result_ok(const checker *k, const char *json, const chaos_plan *p)
 {
     cJSON *v = NULL;
     char err[128];
     if (!json ||
-        duro_json_parse(json, strlen(json), 1 << 20, &v, err, sizeof(err)))
+        duro_codec_parse(k->a->codec, json, 1 << 20, &v, err, sizeof(err)) != 0)
         return false;
     const cJSON *sum = cJSON_GetObjectItemCaseSensitive(v, "sum");
     const cJSON *sig = cJSON_GetObjectItemCaseSensitive(v, "signal");
@@ -414,7 +422,7 @@ static void check_workflow(checker *k, int i)
                status ? status : "(none)", run, f && *f ? f : "-",
                we && *we ? we : "-");
         k->lost++;
-    } else if (!result_ok(hash_get(h, "result"), &p)) {
+    } else if (!result_ok(k, hash_get(h, "result"), &p)) {
         report(k, R_LOST, id,
                "result %s, expected {\"sum\":%lld,\"signal\":%s}",
                hash_get(h, "result"), (long long)p.sum,

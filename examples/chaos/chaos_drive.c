@@ -84,6 +84,7 @@ static bool ensure_client(driver *d)
         d->client = NULL;
         return false;
     }
+    duro_client_set_codec(d->client, d->a->codec);
     d->partitions = duro_client_partitions(d->client);
     return true;
 }

@@ -23,7 +23,8 @@ static void usage(FILE *f)
         "  --timeout D          wait: give up after D (default 2m)\n"
         "  --settle D           check: time for queues to drain (default 20s)\n"
         "  --kills K --redis-restarts R --wall W --crashes C\n"
-        "                       check: for the summary line (crashes fail)\n");
+        "                       check: for the summary line (crashes fail)\n"
+        "$DURO_CODEC_KEY_FILE: the payload codec's keys, as the workers'\n");
 }
 
 static int duration_arg(const char *s, int64_t *out)
@@ -99,9 +100,22 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (strcmp(command, "drive") == 0) return chaos_drive(&a);
-    if (strcmp(command, "wait") == 0) return chaos_wait(&a);
-    if (strcmp(command, "check") == 0) return chaos_check(&a);
-    usage(stderr);
-    return 2;
+    duro_codec *codec = NULL;
+    char err[256];
+    if (duro_codec_aes_from_env(&codec, err, sizeof(err)) != 0) {
+        fprintf(stderr, "chaos-check: %s: %s\n", DURO_CODEC_KEY_FILE_ENV, err);
+        return 2;
+    }
+    a.codec = codec;
+    int rc = 2;
+    if (strcmp(command, "drive") == 0)
+        rc = chaos_drive(&a);
+    else if (strcmp(command, "wait") == 0)
+        rc = chaos_wait(&a);
+    else if (strcmp(command, "check") == 0)
+        rc = chaos_check(&a);
+    else
+        usage(stderr);
+    duro_codec_aes_free(codec);
+    return rc;
 }

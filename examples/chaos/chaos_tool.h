@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 #include <hiredis/hiredis.h>
+#include "duro/codec.h"
 
 /* chaos_args: the flags of every command; zero means "not given". */
 typedef struct {
@@ -17,6 +18,9 @@ typedef struct {
     int redis_restarts; /* check: reported in the summary line */
     const char *wall;   /* check: reported in the summary line */
     int crashes;        /* check: processes that died by themselves */
+    /* the built-in codec of $DURO_CODEC_KEY_FILE (NULL: none), as the
+     * chaos-workers use it: drive encodes, check decodes */
+    const duro_codec *codec;
 } chaos_args;
 
 int chaos_drive(const chaos_args *a);
