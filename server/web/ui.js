@@ -16,6 +16,7 @@
     $('status').value = sp.get('status') || '';
     $('type').value = sp.get('type') || '';
     $('query').value = sp.get('query') || '';
+    const size = Math.min(Math.max(parseInt(sp.get('pageSize'), 10) || 50, 1), 1000);
     let pages = ['']; // the token of each page seen, for paging back to the first
     let next = '';
 
@@ -30,7 +31,7 @@
     async function load() {
       const token = pages[pages.length - 1];
       let r;
-      try { r = await api.list(query(), 50, token); showError(errorBox(), null); }
+      try { r = await api.list(query(), size, token); showError(errorBox(), null); }
       catch (e) { showError(errorBox(), e); return; }
       const rows = (r.executions || []).map((w) => el('tr', { 'data-id': w.workflowId },
         el('td', {}, wfLink(w.workflowId)), el('td', {}, w.workflowType), el('td', {}, status(w.status)),
@@ -48,6 +49,7 @@
       ev.preventDefault();
       const u = new URLSearchParams();
       for (const k of ['status', 'type', 'query']) if ($(k).value.trim()) u.set(k, $(k).value.trim());
+      if (sp.get('pageSize')) u.set('pageSize', size);
       history.replaceState(null, '', '?' + u);
       pages = [''];
       load();
@@ -165,7 +167,7 @@
     if (!id) { showError(errorBox(), new Error('no workflow id in the address (?id=...)')); return; }
     $('title').textContent = id;
     document.title = id + ' · Duro';
-    let lastLen = -1, closedSeen = false, stop = () => {};
+    let lastLen = -1, events = [], closedSeen = false, stop = () => {};
     const refresh = async () => {
       let d;
       try { d = await api.describe(id); showError(errorBox(), null); }
@@ -174,12 +176,12 @@
       $('input').textContent = json(d.input === undefined ? null : d.input);
       const closed = d.status !== 'RUNNING';
       for (const b of ['signal', 'cancel', 'terminate']) $(b).disabled = closed;
-      if (d.historyLength !== lastLen || !closed) {
-        const events = await fullHistory(id);
+      if (d.historyLength !== lastLen) { // read it again only when it grew
+        events = await fullHistory(id);
         lastLen = d.historyLength;
         historyTable(events);
-        drawTimeline($('timeline'), events, closed);
       }
+      drawTimeline($('timeline'), events, closed); // open spans grow with time
       if (closed) { if (closedSeen) stop(); closedSeen = true; }
     };
     stop = every(2000, refresh);

@@ -106,8 +106,13 @@ def http(method, url, body=None):
         return e.code, dict(e.headers), e.read()
 
 
+redis_port = 0
+
+
 def start_stack():
+    global redis_port
     rport, hport = free_port(), free_port()
+    redis_port = rport
     spawn("redis", ["redis-server", "--port", str(rport), "--bind",
                     "127.0.0.1", "--save", "", "--appendonly", "no"])
     env = dict(os.environ, DURO_REDIS_URL=f"redis://127.0.0.1:{rport}")
@@ -213,6 +218,37 @@ def driver_button(d, oid, label):
     return btn
 
 
+def token_server(env_port):
+    """A second duro server on the same Redis, wanting a token."""
+    path = os.path.join(tmp, "tokens")
+    with open(path, "w") as f:
+        f.write("browser-test-token-0123456789\n")
+    hport = free_port()
+    env = dict(os.environ, DURO_REDIS_URL=f"redis://127.0.0.1:{env_port}")
+    spawn("server-token", [os.path.join(BIN, "duro"), "server", "--http",
+                           f"127.0.0.1:{hport}", "--api-token-file", path],
+          env)
+    base = f"http://127.0.0.1:{hport}"
+    wait_until("duro server with tokens",
+               lambda: http("GET", base + "/healthz")[0] == 200, 15)
+    return base
+
+
+def run_token(d, base):
+    """The pages load without a token, ask for it on the API's 401, and
+    list workflows once it is given."""
+    d.get(base + "/")
+    wait_until("the token bar", lambda: d.find_element(By.ID, "tokenbar"))
+    shot(d, "ui-token-asked")
+    d.find_element(By.ID, "token-input").send_keys(
+        "browser-test-token-0123456789")
+    d.find_element(By.CSS_SELECTOR, "#tokenbar button").click()
+    wait_until("workflows listed with the token", lambda: d.find_elements(
+        By.CSS_SELECTOR, "#rows tr") and not d.find_elements(
+        By.ID, "tokenbar"))
+    d.execute_script("localStorage.clear()")
+
+
 def main():
     os.makedirs(ART, exist_ok=True)
     base = start_stack()
@@ -220,6 +256,8 @@ def main():
     d = browser()
     try:
         run(d, base)
+        run_token(d, token_server(redis_port))
+        print("test_browser: ok")
     finally:
         d.quit()
 
@@ -285,6 +323,30 @@ def run(d, base):
     shot(d, "ui-workflows")
     shot(d, "ui-workflows-phone", 390)
 
+    # paging with nextPageToken, one row a page
+    d.get(f"{base}/?type=order&pageSize=1")
+    rows = lambda: [e.get_attribute("data-id") for e in
+                    d.find_elements(By.CSS_SELECTOR, "#rows tr")]
+    first = wait_until("page 1", lambda: len(rows()) == 1 and rows())
+    d.find_element(By.ID, "next").click()
+    wait_until("page 2", lambda: text_of(d, "pageinfo").startswith("Page 2")
+               and len(rows()) == 1 and rows() != first)
+    assert set(first + rows()) == {oid, late}, (first, rows())
+    d.find_element(By.ID, "first").click()
+    wait_until("page 1 again", lambda: rows() == first)
+
+    # the query box, and a query the server refuses (its message shown)
+    d.get(f"{base}/")
+    box = d.find_element(By.ID, "query")
+    box.send_keys('WorkflowType = "order" AND ExecutionStatus = "FAILED"')
+    d.find_element(By.CSS_SELECTOR, "#filters button[type=submit]").click()
+    wait_until("the failed order only", lambda: rows() == [late])
+    box.clear()
+    box.send_keys("NoSuchAttribute = 1")
+    d.find_element(By.CSS_SELECTOR, "#filters button[type=submit]").click()
+    wait_until("the query error", lambda: "query" in text_of(d, "error"))
+    shot(d, "ui-workflows-query-error")
+
     d.get(f"{base}/workflow.html?id={oid}")
     wait_until("the history", lambda: len(d.find_elements(
         By.CSS_SELECTOR, "#history tr")) > 10)
@@ -324,7 +386,6 @@ def run(d, base):
     wait_until("the queue stats", lambda: d.find_element(
         By.CSS_SELECTOR, "#stats td.backlog"))
     shot(d, "ui-task-queues")
-    print("test_browser: ok")
 
 
 if __name__ == "__main__":
