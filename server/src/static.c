@@ -7,7 +7,9 @@
  * page against a new API. HTML pages also get a Content-Security-Policy
  * that allows this origin only (no CDN, no inline script). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <cjson/cJSON.h>
 
 #include "static.h"
 
@@ -70,22 +72,32 @@ static enum MHD_Result queue(struct MHD_Connection *c, unsigned status,
     return rc;
 }
 
+/* not_found answers like the API's 404 ({"code","message"}), so that a
+ * client meets one error shape whatever the path. */
 static enum MHD_Result not_found(struct MHD_Connection *c, const char *url,
                                  unsigned *status)
 {
-    char body[600];
-    int n = snprintf(body, sizeof(body),
-                     "404 not found: %.400s (the web UI is at /, the food "
-                     "app at /apps/food/)\n",
-                     url);
+    cJSON *e = cJSON_CreateObject();
+    char msg[600];
+    snprintf(msg, sizeof(msg),
+             "no page or route %.400s (the web UI is at /, the food app at "
+             "/apps/food/, the API under /api/v1/)",
+             url);
+    cJSON_AddStringToObject(e, "code", "NOT_FOUND");
+    cJSON_AddStringToObject(e, "message", msg);
+    char *body = cJSON_PrintUnformatted(e);
+    cJSON_Delete(e);
     struct MHD_Response *resp =
-        MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_COPY);
-    if (resp) {
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                "text/plain; charset=utf-8");
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
-                                "no-store");
+        body ? MHD_create_response_from_buffer(strlen(body), body,
+                                               MHD_RESPMEM_MUST_FREE)
+             : NULL;
+    if (!resp) {
+        free(body);
+        return MHD_NO;
     }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     return queue(c, MHD_HTTP_NOT_FOUND, resp, status);
 }
 

@@ -148,8 +148,8 @@ def check_static(base):
                         ("/apps/food/food.js", "text/javascript")]:
         st, h, _ = http("GET", base + path)
         assert st == 200 and h["Content-Type"].startswith(ctype), (path, h)
-    st, h, _ = http("GET", base + "/nope.html")
-    assert st == 404, st
+    st, h, body = http("GET", base + "/nope.html")
+    assert st == 404 and json.loads(body)["code"] == "NOT_FOUND", (st, body)
     st, h, _ = http("GET", base + "/apps/food/../../etc/passwd")
     assert st == 404, st
     opener = urllib.request.build_opener(NoRedirect)

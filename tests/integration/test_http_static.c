@@ -63,7 +63,7 @@ static resp *get(int port, const char *method, const char *path,
     buf[got] = '\0';
     char *sep = strstr(buf, "\r\n\r\n");
     if (strncmp(buf, "HTTP/", 5) == 0 && strchr(buf, ' '))
-        r->status = atoi(strchr(buf, ' ') + 1);
+        r->status = (int)strtol(strchr(buf, ' ') + 1, NULL, 10);
     snprintf(r->head, sizeof(r->head), "%.*s",
              sep ? (int)(sep - buf) : (int)got, buf);
     if (sep) {
@@ -186,7 +186,8 @@ Test(http_static, unknown_paths_and_the_directory_redirect)
     for (size_t i = 0; i < sizeof(missing) / sizeof(missing[0]); i++) {
         resp *r = get(port, "GET", missing[i], "");
         cr_expect_eq(r->status, 404, "%s: %d", missing[i], r->status);
-        cr_expect(strncmp(header(r, "Content-Type"), "text/plain", 10) == 0);
+        cr_expect_str_eq(header(r, "Content-Type"), "application/json");
+        cr_expect(strstr(r->body, "\"NOT_FOUND\""), "%s", r->body);
         free(r);
     }
     resp *r = get(port, "GET", "/apps/food", "");
