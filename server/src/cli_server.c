@@ -82,6 +82,7 @@ static int cmd_server(cli_ctx *ctx)
            o.tls_cert ? "https" : "http",
            o.http_addr ? o.http_addr : DURO_SERVER_DEFAULT_ADDR,
            duro_server_port(s));
+    printf("Web UI at /, the food app at /apps/food/\n");
     fflush(stdout);
     int sig = 0;
     while (sigwait(&set, &sig) != 0)
@@ -116,9 +117,11 @@ duro_server *cli_dev_api_start(const char *addr, const char *redis_url)
                 err);
         return NULL;
     }
+    const char *a = addr ? addr : DURO_SERVER_DEFAULT_ADDR;
     printf("  HTTP API on http://%s (OpenAPI document at "
-           "/api/v1/openapi.json)\n",
-           addr ? addr : DURO_SERVER_DEFAULT_ADDR);
+           "/api/v1/openapi.json)\n"
+           "  Web UI on http://%s/ and the food app on http://%s/apps/food/\n",
+           a, a, a);
     fflush(stdout);
     return s;
 }

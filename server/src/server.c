@@ -22,6 +22,7 @@
 #include "duro/metrics.h"
 #include "req.h"
 #include "server.h"
+#include "static.h"
 
 #define CONNECTION_TIMEOUT_S 90 /* idle; beyond the longest long poll */
 #define DRAIN_MS 2000
@@ -185,6 +186,12 @@ static enum MHD_Result on_headers(duro_server *s, struct MHD_Connection *c,
     *answered = true;
     if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0 && s->cors_origin)
         return send_preflight(s, c);
+    if (srv_static_wanted(method, url)) { /* the web UI: static.c */
+        unsigned status = 0;
+        enum MHD_Result rc = srv_static_send(c, url, &status);
+        count(s, "static", status, -1);
+        return rc;
+    }
     if (strcmp(url, "/healthz") != 0 && s->tokens.n > 0) {
         const char *h = MHD_lookup_connection_value(
             c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
