@@ -4,6 +4,7 @@
 // up to 30s for signal "open" and answers {"echo", "signal"}; its query
 // "stage" says where it is ("waiting" once it waits for the signal).
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 
 import {
@@ -262,5 +263,38 @@ describe("DuroClient against duro server", { skip: skip ?? false }, () => {
                       { runId: "00000000-0000-4000-8000-000000000000" }),
       NotFoundError);
     await client.terminate("ts-run");
+  });
+
+  test("the README's createOrder/getOrderStatus, on the food worker", T,
+       async () => {
+    /* the bodies of the tRPC procedures of README.md, as written there */
+    const taskQueue = "durable-food";
+    const createOrder = async (input) => {
+      const orderId = `order-${randomUUID()}`;
+      await client.start(orderId, {
+        workflowType: "order", taskQueue,
+        input: { productId: input.productId },
+      });
+      return orderId;
+    };
+    const getOrderStatus = (orderId) => client.query(orderId, "getStatus");
+
+    const orderId = await createOrder({ productId: 1 });
+    const stateIs = (want) => async () =>
+      (await getOrderStatus(orderId)).state === want;
+    await waitUntil(stateIs("Paid"), 20_000, "the order to be paid");
+    assert.equal((await getOrderStatus(orderId)).productId, 1);
+    await client.signal(orderId, "pickedUp");
+    await waitUntil(stateIs("Picked up"), 20_000, "the pick-up");
+    await client.signal(orderId, "delivered");
+    await waitUntil(stateIs("Delivered"), 20_000, "the delivery");
+    const st = await getOrderStatus(orderId);
+    assert.ok(st.deliveredAt, JSON.stringify(st));
+    const waiting = [];
+    for await (const ex of client.listAll({
+      query: 'WorkflowType = "order" AND ExecutionStatus = "RUNNING"',
+    })) waiting.push(ex.workflowId);
+    assert.ok(waiting.includes(orderId)); /* it waits to ask for a rating */
+    await client.terminate(orderId, "the test is over");
   });
 });

@@ -4,7 +4,8 @@
 // of package.json's devDependencies (node_modules/.bin/tsc after `npm ci`,
 // or a `tsc` on PATH such as Debian's node-typescript, which CI installs)
 // and compares file by file. Skipped when no tsc of that exact version is
-// found: another version may emit different text.
+// found: another version may emit different text. The second test
+// type-checks test/usage.ts (the README's calls) against dist/*.d.ts.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from
@@ -55,5 +56,18 @@ test("dist/ is what src/ compiles to", { skip: found.why ?? false }, () => {
                    `dist/${f} is stale: run npm run build in clients/typescript`);
   } finally {
     rmSync(out, { recursive: true, force: true });
+  }
+});
+
+test("dist/*.d.ts type-check the README's usage", { skip: found.why ?? false },
+     () => {
+  try {
+    execFileSync(found.tsc, [
+      "--noEmit", "--strict", "--target", "ES2022", "--module", "ES2022",
+      "--moduleResolution", "node", "--lib", "ES2022,DOM",
+      path.join(pkgDir, "test", "usage.ts"),
+    ], { stdio: "pipe", encoding: "utf8" });
+  } catch (e) {
+    assert.fail(`tsc found errors in test/usage.ts:\n${e.stdout}${e.stderr}`);
   }
 });

@@ -1,5 +1,6 @@
 // cluster.js: a throwaway Duro for the tests: redis-server on a free port,
-// duro-scheduler, duro-test-worker (task queue "test") and `duro server`,
+// duro-scheduler, duro-test-worker (task queue "test"), food-worker
+// ("durable-food") and `duro server`,
 // all on 127.0.0.1, from the build's bin folder (DURO_BIN_DIR, or
 // DURO_BUILD_DIR/bin, or build/bin of the repository). Every process is
 // stopped by its PID; every wait is bounded.
@@ -139,10 +140,15 @@ export class Cluster {
     throw new Error("redis-server did not start (see " + this.dir + ")");
   }
 
-  /** startDuro: the scheduler and the test worker. */
+  /**
+   * startDuro: the scheduler, the test worker (task queue "test") and the
+   * food example's worker (task queue "durable-food").
+   */
   startDuro() {
     this.spawnLogged(path.join(this.bin, "duro-scheduler"), [], "scheduler");
     this.spawnLogged(path.join(this.bin, "duro-test-worker"), [], "worker");
+    if (existsSync(path.join(this.bin, "food-worker")))
+      this.spawnLogged(path.join(this.bin, "food-worker"), [], "food-worker");
   }
 
   /**
