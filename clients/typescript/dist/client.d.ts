@@ -1,4 +1,4 @@
-import type { CountResult, DescribeOptions, DuroClientOptions, HistoryOptions, HistoryPage, Json, ListOptions, ListPage, ResultOptions, SignalWithStartOptions, SignalWithStartResult, StartOptions, StartResult, TaskQueueStats, WorkflowExecution } from "./types.js";
+import type { CountResult, DescribeOptions, DuroClientOptions, HistoryEvent, HistoryOptions, HistoryPage, Json, ListOptions, ListPage, ResultOptions, SignalWithStartOptions, SignalWithStartResult, StartOptions, StartResult, TaskQueueStats, WorkflowExecution } from "./types.js";
 export declare class DuroClient {
     readonly baseUrl: string;
     readonly namespace: string;
@@ -40,6 +40,15 @@ export declare class DuroClient {
     resultExecution(workflowId: string, options?: ResultOptions): Promise<WorkflowExecution>;
     /** One page of the run's history, oldest first. */
     history(workflowId: string, options?: HistoryOptions): Promise<HistoryPage>;
+    /**
+     * Every event of the run, oldest first, page after page. With `follow`,
+     * keeps long-polling after the last event and ends once the run has
+     * closed and its last event was yielded (Temporal's fetchHistory, and
+     * `duro workflow history --follow`).
+     */
+    historyEvents(workflowId: string, options?: Omit<HistoryOptions, "waitNewEvent"> & {
+        follow?: boolean;
+    }): AsyncGenerator<HistoryEvent, void, undefined>;
     /** One page of executions, most recent first. */
     list(options?: ListOptions): Promise<ListPage>;
     /** Every execution the query matches, following the page tokens. */

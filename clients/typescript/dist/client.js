@@ -124,6 +124,26 @@ export class DuroClient {
             waitMs,
         });
     }
+    /**
+     * Every event of the run, oldest first, page after page. With `follow`,
+     * keeps long-polling after the last event and ends once the run has
+     * closed and its last event was yielded (Temporal's fetchHistory, and
+     * `duro workflow history --follow`).
+     */
+    async *historyEvents(workflowId, options = {}) {
+        const { follow, ...rest } = options;
+        let token = rest.nextPageToken;
+        for (;;) {
+            const page = await this.history(workflowId, {
+                ...rest, nextPageToken: token, waitNewEvent: follow ? true : undefined,
+            });
+            yield* page.events;
+            /* without follow a token means "more now"; with it, "open run" */
+            if (!page.nextPageToken)
+                return;
+            token = page.nextPageToken;
+        }
+    }
     /** One page of executions, most recent first. */
     list(options = {}) {
         return this.request("GET", "/workflows", {
@@ -217,6 +237,9 @@ export class DuroClient {
 function wf(workflowId, action, name) {
     if (typeof workflowId !== "string" || !workflowId)
         throw new TypeError("workflowId must be a non-empty string");
+    if (workflowId.includes("/")) /* the server splits the path before decoding */
+        throw new TypeError(`workflowId ${JSON.stringify(workflowId)}: an id holding "/" cannot ` +
+            "be reached through the HTTP API");
     let p = "/workflows/" + encodeURIComponent(workflowId);
     if (action)
         p += "/" + action;

@@ -19,6 +19,7 @@ import type {
   CountResult,
   DescribeOptions,
   DuroClientOptions,
+  HistoryEvent,
   HistoryOptions,
   HistoryPage,
   Json,
@@ -198,6 +199,30 @@ export class DuroClient {
     });
   }
 
+  /**
+   * Every event of the run, oldest first, page after page. With `follow`,
+   * keeps long-polling after the last event and ends once the run has
+   * closed and its last event was yielded (Temporal's fetchHistory, and
+   * `duro workflow history --follow`).
+   */
+  async *historyEvents(workflowId: string,
+                       options: Omit<HistoryOptions, "waitNewEvent"> & {
+                         follow?: boolean;
+                       } = {})
+      : AsyncGenerator<HistoryEvent, void, undefined> {
+    const { follow, ...rest } = options;
+    let token = rest.nextPageToken;
+    for (;;) {
+      const page: HistoryPage = await this.history(workflowId, {
+        ...rest, nextPageToken: token, waitNewEvent: follow ? true : undefined,
+      });
+      yield* page.events;
+      /* without follow a token means "more now"; with it, "open run" */
+      if (!page.nextPageToken) return;
+      token = page.nextPageToken;
+    }
+  }
+
   /** One page of executions, most recent first. */
   list(options: ListOptions = {}): Promise<ListPage> {
     return this.request<ListPage>("GET", "/workflows", {
@@ -302,6 +327,10 @@ export class DuroClient {
 function wf(workflowId: string, action?: string, name?: string): string {
   if (typeof workflowId !== "string" || !workflowId)
     throw new TypeError("workflowId must be a non-empty string");
+  if (workflowId.includes("/")) /* the server splits the path before decoding */
+    throw new TypeError(
+      `workflowId ${JSON.stringify(workflowId)}: an id holding "/" cannot ` +
+        "be reached through the HTTP API");
   let p = "/workflows/" + encodeURIComponent(workflowId);
   if (action) p += "/" + action;
   if (name !== undefined) p += "/" + encodeURIComponent(name);

@@ -190,6 +190,36 @@ describe("DuroClient against duro server", { skip: skip ?? false }, () => {
     assert.ok(Date.now() - sentAt < 15_000);
   });
 
+  test("historyEvents: every page, and following a run to its close", T,
+       async () => {
+    await startGate("ts-follow");
+    const now = [];
+    for await (const ev of client.historyEvents("ts-follow", { pageSize: 2 }))
+      now.push(ev.eventId);
+    assert.deepEqual(now, now.map((_, i) => i + 1));
+    assert.ok(now.length >= 3);
+
+    const followed = [];
+    const reader = (async () => {
+      for await (const ev of client.historyEvents("ts-follow", {
+        follow: true, pageSize: 3, wait: 2_000,
+      })) {
+        followed.push(ev);
+        if (followed.length === now.length)
+          await client.signal("ts-follow", "open", "go");
+      }
+    })();
+    await reader; /* ends because the run closed, not because of a wait */
+    const closed = await client.describe("ts-follow");
+    assert.equal(closed.status, "COMPLETED");
+    assert.equal(followed.length, closed.historyLength);
+    assert.ok(followed.length > now.length);
+  });
+
+  test("an id holding \"/\" is refused before any request", () => {
+    assert.throws(() => client.describe("a/b"), /cannot be reached/);
+  });
+
   test("list, listAll and count", T, async () => {
     for (const id of ["ts-l1", "ts-l2", "ts-l3"])
       await client.start(id, { workflowType: "gate", taskQueue: "test" });

@@ -53,6 +53,8 @@ export async function finish(orderId: string): Promise<unknown> {
   await duro.signal(orderId, "pickedUp");
   const h = await duro.history(orderId, { pageSize: 10, waitNewEvent: true });
   void h.events[0]?.eventId;
+  for await (const ev of duro.historyEvents(orderId, { follow: true }))
+    void ev.type;
   try {
     return await duro.result<{ rating: string }>(orderId, { wait: 30_000 });
   } catch (e) {
