@@ -59,7 +59,16 @@ export class DuroClient {
             return a.result;
         }
         catch (e) {
-            if (e instanceof NotFoundError && !(await this.hasUpdateRoute()))
+            if (!(e instanceof NotFoundError))
+                throw e;
+            let hasRoute;
+            try {
+                hasRoute = await this.hasUpdateRoute();
+            }
+            catch {
+                throw e; /* the document could not be read: the first error says more */
+            }
+            if (!hasRoute)
                 throw new UpdateNotSupportedError(e.status, e.code, "this duro server has no update route: workflow updates are not " +
                     `implemented yet (server said: ${e.message})`, e.body);
             throw e;

@@ -11,7 +11,7 @@ import {
   DuroError,
   errorFromResponse,
   NotFoundError,
-  Operation,
+  type Operation,
   UpdateNotSupportedError,
   WorkflowFailedError,
 } from "./errors.js";
@@ -116,7 +116,14 @@ export class DuroClient {
         { body: { input }, op: "update" });
       return a.result;
     } catch (e) {
-      if (e instanceof NotFoundError && !(await this.hasUpdateRoute()))
+      if (!(e instanceof NotFoundError)) throw e;
+      let hasRoute: boolean;
+      try {
+        hasRoute = await this.hasUpdateRoute();
+      } catch {
+        throw e; /* the document could not be read: the first error says more */
+      }
+      if (!hasRoute)
         throw new UpdateNotSupportedError(
           e.status, e.code,
           "this duro server has no update route: workflow updates are not " +

@@ -211,6 +211,38 @@ describe("errors that never reach a server", () => {
     }
   });
 
+  /* duro server has no update route yet: a stand-in that has one is the
+   * only way to see that the client then passes results and 404s through */
+  test("update once a server has the route: result, or plain NotFoundError",
+       T, async () => {
+    const srv = http.createServer((req, res) => {
+      res.setHeader("Content-Type", "application/json");
+      if (req.url === "/api/v1/openapi.json") {
+        res.end(JSON.stringify({ paths: {
+          "/api/v1/namespaces/{ns}/workflows/{workflowId}/update/{name}": {},
+        } }));
+      } else if (req.url.includes("/workflows/known/update/")) {
+        res.end(JSON.stringify({ result: 5 }));
+      } else {
+        res.writeHead(404);
+        res.end(JSON.stringify({ code: "NOT_FOUND", message: "no such run" }));
+      }
+    });
+    await new Promise((r) => srv.listen(0, "127.0.0.1", r));
+    try {
+      const c = new DuroClient({
+        baseUrl: `http://127.0.0.1:${srv.address().port}`,
+      });
+      assert.equal(await c.update("known", "add", 2), 5);
+      const e = await failure(c.update("unknown", "add", 2));
+      expectError(e, NotFoundError, 404, "NOT_FOUND");
+      assert.ok(!(e instanceof UpdateNotSupportedError));
+      assert.equal(e.message, "no such run");
+    } finally {
+      await new Promise((r) => srv.close(r));
+    }
+  });
+
   test("bad arguments are refused before any request", () => {
     assert.throws(() => new DuroClient({}), TypeError);
     const c = new DuroClient({ baseUrl: "http://127.0.0.1:1/" });
