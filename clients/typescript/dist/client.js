@@ -1,0 +1,291 @@
+// client.ts: DuroClient, one method per route of `duro server`'s HTTP API
+// (docs/http-api.md). Each method is one request, except `result` (asks
+// again while a long wait lasts), `listAll` (follows the page tokens) and
+// `update` (reads the OpenAPI document once to tell "no update route"
+// from "no such workflow"). Only the global fetch of Node 18+ is used.
+import { ClientTimeoutError, ConnectionError, DeadlineExceededError, DuroError, errorFromResponse, NotFoundError, UpdateNotSupportedError, WorkflowFailedError, } from "./errors.js";
+/** The server waits at most this long per request (SRV_MAX_WAIT_MS). */
+const SERVER_MAX_WAIT_MS = 60000;
+export class DuroClient {
+    baseUrl;
+    namespace;
+    timeoutMs;
+    apiToken;
+    fetchFn;
+    updateRoute;
+    constructor(options) {
+        if (!options || typeof options.baseUrl !== "string" || !options.baseUrl)
+            throw new TypeError("DuroClient: baseUrl is required");
+        this.baseUrl = options.baseUrl.replace(/\/+$/, "");
+        this.namespace = options.namespace ?? "default";
+        this.apiToken = options.apiToken;
+        this.timeoutMs = options.timeoutMs ?? 30000;
+        const f = options.fetch ?? globalThis.fetch;
+        if (typeof f !== "function")
+            throw new TypeError("DuroClient: no fetch (Node 18 or later has one)");
+        this.fetchFn = f;
+    }
+    /** Starts a run of `workflowType` with id `workflowId`. */
+    async start(workflowId, options) {
+        const a = await this.request("POST", wf(workflowId), { body: startBody(options) });
+        return { workflowId, runId: a.runId };
+    }
+    /** Sends signal `name` to the current run; answers the run that got it. */
+    async signal(workflowId, name, input) {
+        const a = await this.request("POST", wf(workflowId, "signal", name), { body: { input } });
+        return { workflowId, runId: a.runId };
+    }
+    /** Signals the running run, or starts one and signals it, atomically. */
+    async signalWithStart(workflowId, signalName, options) {
+        const body = startBody(options);
+        body.signalInput = options.signalInput;
+        const a = await this.request("POST", wf(workflowId, "signal-with-start", signalName), { body });
+        return { workflowId, runId: a.runId, started: a.started };
+    }
+    /** Runs query `name` on a worker; answers its result. 504: QueryTimeoutError. */
+    async query(workflowId, name, input) {
+        const a = await this.request("POST", wf(workflowId, "query", name), { body: { input }, op: "query" });
+        return a.result;
+    }
+    /**
+     * Sends update `name` and answers its result. Duro has no updates yet:
+     * until the server has the route this throws UpdateNotSupportedError
+     * (a NotFoundError), never a plain "not found" that would read as an
+     * unknown workflow.
+     */
+    async update(workflowId, name, input) {
+        try {
+            const a = await this.request("POST", wf(workflowId, "update", name), { body: { input }, op: "update" });
+            return a.result;
+        }
+        catch (e) {
+            if (!(e instanceof NotFoundError))
+                throw e;
+            let hasRoute;
+            try {
+                hasRoute = await this.hasUpdateRoute();
+            }
+            catch {
+                throw e; /* the document could not be read: the first error says more */
+            }
+            if (!hasRoute)
+                throw new UpdateNotSupportedError(e.status, e.code, "this duro server has no update route: workflow updates are not " +
+                    `implemented yet (server said: ${e.message})`, e.body);
+            throw e;
+        }
+    }
+    /** Asks the run to cancel; `alreadyRequested` when it had been asked. */
+    async cancel(workflowId, reason) {
+        const a = await this.request("POST", wf(workflowId, "cancel"), { body: { reason } });
+        return { alreadyRequested: a.alreadyRequested };
+    }
+    /** Closes the run at once as TERMINATED. */
+    async terminate(workflowId, reason) {
+        await this.request("POST", wf(workflowId, "terminate"), { body: { reason } });
+    }
+    /** The describe object of the current run (`runId`: 404 unless current). */
+    describe(workflowId, options = {}) {
+        return this.request("GET", wf(workflowId), { params: { runId: options.runId } });
+    }
+    /**
+     * Waits for the run to close and answers its result when it COMPLETED;
+     * throws WorkflowFailedError when it closed otherwise (the describe object
+     * is in `error.execution`), DeadlineExceededError when `wait` ran out.
+     */
+    async result(workflowId, options = {}) {
+        const ex = await this.resultExecution(workflowId, options);
+        if (ex.status !== "COMPLETED")
+            throw new WorkflowFailedError(ex);
+        return ex.result;
+    }
+    /** As `result`, but answers the closed run's describe object, any status. */
+    async resultExecution(workflowId, options = {}) {
+        const wait = options.wait ?? Infinity;
+        if (!(wait >= 0))
+            throw new TypeError("result: wait must be >= 0");
+        const deadline = Date.now() + wait;
+        for (;;) {
+            const slice = Math.max(0, Math.min(SERVER_MAX_WAIT_MS, Math.ceil(deadline - Date.now())));
+            try {
+                return await this.request("GET", wf(workflowId, "result"), { params: { wait: `${slice}ms` }, waitMs: slice });
+            }
+            catch (e) {
+                if (!(e instanceof DeadlineExceededError) || Date.now() >= deadline)
+                    throw e;
+            }
+        }
+    }
+    /** One page of the run's history, oldest first. */
+    history(workflowId, options = {}) {
+        const waitMs = options.waitNewEvent
+            ? Math.min(SERVER_MAX_WAIT_MS, durationMs(options.wait) ?? 30000)
+            : 0;
+        return this.request("GET", wf(workflowId, "history"), {
+            params: {
+                runId: options.runId,
+                pageSize: options.pageSize,
+                nextPageToken: options.nextPageToken,
+                waitNewEvent: options.waitNewEvent ? true : undefined,
+                wait: typeof options.wait === "number"
+                    ? `${options.wait}ms` /* a bare number is seconds to the server */
+                    : options.wait,
+            },
+            waitMs,
+        });
+    }
+    /**
+     * Every event of the run, oldest first, page after page. With `follow`,
+     * keeps long-polling after the last event and ends once the run has
+     * closed and its last event was yielded (Temporal's fetchHistory, and
+     * `duro workflow history --follow`).
+     */
+    async *historyEvents(workflowId, options = {}) {
+        const { follow, ...rest } = options;
+        let token = rest.nextPageToken;
+        for (;;) {
+            const page = await this.history(workflowId, {
+                ...rest, nextPageToken: token, waitNewEvent: follow ? true : undefined,
+            });
+            yield* page.events;
+            /* without follow a token means "more now"; with it, "open run" */
+            if (!page.nextPageToken)
+                return;
+            token = page.nextPageToken;
+        }
+    }
+    /** One page of executions, most recent first. */
+    list(options = {}) {
+        return this.request("GET", "/workflows", {
+            params: {
+                query: options.query,
+                pageSize: options.pageSize,
+                nextPageToken: options.nextPageToken,
+            },
+        });
+    }
+    /** Every execution the query matches, following the page tokens. */
+    async *listAll(options = {}) {
+        let token = options.nextPageToken;
+        for (;;) {
+            const page = await this.list({ ...options, nextPageToken: token });
+            yield* page.executions;
+            if (!page.nextPageToken)
+                return;
+            token = page.nextPageToken;
+        }
+    }
+    /** How many executions the query matches (`capped` past 10,000). */
+    async count(query) {
+        const a = await this.request("GET", "/workflow-count", { params: { query } });
+        return { count: a.count, capped: a.capped };
+    }
+    /** Backlog, pending and consumers of a task queue's two streams. */
+    taskQueue(name) {
+        return this.request("GET", "/task-queues/" + encodeURIComponent(name));
+    }
+    /** hasUpdateRoute: whether the server's OpenAPI document has an update route. */
+    hasUpdateRoute() {
+        this.updateRoute ??= this.request("GET", "/api/v1/openapi.json", { absolute: true })
+            .then((doc) => Object.keys(doc.paths ?? {})
+            .some((p) => p.includes("/update/")))
+            .catch((e) => {
+            this.updateRoute = undefined; /* ask again next time */
+            throw e;
+        });
+        return this.updateRoute;
+    }
+    async request(method, path, o = {}) {
+        const base = o.absolute
+            ? this.baseUrl
+            : `${this.baseUrl}/api/v1/namespaces/${encodeURIComponent(this.namespace)}`;
+        const url = new URL(base + path);
+        for (const [k, v] of Object.entries(o.params ?? {}))
+            if (v !== undefined)
+                url.searchParams.set(k, String(v));
+        const headers = { Accept: "application/json" };
+        if (this.apiToken)
+            headers.Authorization = `Bearer ${this.apiToken}`;
+        let body;
+        if (o.body) {
+            headers["Content-Type"] = "application/json";
+            body = JSON.stringify(o.body);
+        }
+        const limit = this.timeoutMs + (o.waitMs ?? 0);
+        const abort = new AbortController();
+        const timer = setTimeout(() => abort.abort(), limit);
+        let status;
+        let text;
+        try {
+            const res = await this.fetchFn(url, {
+                method, headers, body, signal: abort.signal,
+            });
+            status = res.status;
+            text = await res.text();
+        }
+        catch (e) {
+            if (abort.signal.aborted)
+                throw new ClientTimeoutError(0, "CLIENT_TIMEOUT", `${method} ${url.pathname}: no answer within ${limit}ms`, undefined, { cause: e });
+            throw new ConnectionError(0, "CONNECTION_FAILED", `${method} ${url.pathname}: ${errorText(e)}`, undefined, { cause: e });
+        }
+        finally {
+            clearTimeout(timer);
+        }
+        if (status < 200 || status > 299)
+            throw errorFromResponse(status, text, o.op ?? "other");
+        if (!text)
+            return {};
+        try {
+            return JSON.parse(text);
+        }
+        catch (e) {
+            throw new DuroError(status, "MALFORMED_ANSWER", `${method} ${url.pathname}: the answer is not JSON`, undefined, { cause: e });
+        }
+    }
+}
+/** wf: the path of a workflow, or of one of its actions. */
+function wf(workflowId, action, name) {
+    if (typeof workflowId !== "string" || !workflowId)
+        throw new TypeError("workflowId must be a non-empty string");
+    if (workflowId.includes("/")) /* the server splits the path before decoding */
+        throw new TypeError(`workflowId ${JSON.stringify(workflowId)}: an id holding "/" cannot ` +
+            "be reached through the HTTP API");
+    let p = "/workflows/" + encodeURIComponent(workflowId);
+    if (action)
+        p += "/" + action;
+    if (name !== undefined)
+        p += "/" + encodeURIComponent(name);
+    return p;
+}
+function startBody(o) {
+    if (!o || typeof o !== "object")
+        throw new TypeError("start options (workflowType, taskQueue) are required");
+    return {
+        workflowType: o.workflowType,
+        taskQueue: o.taskQueue,
+        input: o.input,
+        idReusePolicy: o.idReusePolicy,
+        executionTimeout: o.executionTimeout,
+        taskTimeout: o.taskTimeout,
+        searchAttributes: o.searchAttributes,
+        memo: o.memo,
+    };
+}
+/** durationMs reads the client-side forms of a duration ("30s", "500ms", 5). */
+function durationMs(d) {
+    if (d === undefined)
+        return undefined;
+    if (typeof d === "number")
+        return d;
+    const m = /^(\d+)(ms|s|m)?$/.exec(d.trim());
+    if (!m)
+        return undefined;
+    const n = Number(m[1]);
+    return m[2] === "ms" ? n : m[2] === "m" ? n * 60000 : n * 1000;
+}
+function errorText(e) {
+    if (e instanceof Error) {
+        const cause = e.cause;
+        return cause instanceof Error ? `${e.message} (${cause.message})` : e.message;
+    }
+    return String(e);
+}
