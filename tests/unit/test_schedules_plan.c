@@ -85,10 +85,10 @@ Test(schedules_plan, times_older_than_the_window_are_missed)
 
 Test(schedules_plan, a_long_outage_is_worked_off_in_bounded_fires)
 {
-    sjob *j = job("AllowAll", T0 + 1000 * 1000, T0);
+    sjob *j = job("AllowAll", T0 + 1000LL * 1000, T0);
     schedules_plan(j);
     cr_assert_eq(j->nstarts, SCHED_MAX_ACTIONS);
-    cr_assert_eq(j->new_next, T0 + SCHED_MAX_ACTIONS * 1000);
+    cr_assert_eq(j->new_next, T0 + SCHED_MAX_ACTIONS * 1000LL);
     cr_assert_eq(j->due, j->now, "the rest is due at once");
     done(j);
 }
