@@ -26,6 +26,9 @@ void duro__deliver_signal(duro_wf *wf, const char *name, const cJSON *input);
  * error (the task fails and is retried): a payload must not reach Redis
  * unencoded. Returns malloc'd text. */
 char *duro__encode_payload(duro_wf *wf, const cJSON *v);
+/* duro__abort_task stops the workflow code for good: the task fails like
+ * a non-determinism error, with `msg`, and the history stays untouched. */
+void duro__abort_task(duro_wf *wf, const char *msg) __attribute__((noreturn));
 /* duro__new_cmd appends a command of kind to the run's list (sdk.c). */
 duro__cmd *duro__new_cmd(duro_wf *wf, cmd_kind kind, int64_t seq);
 /* duro__in_workflow aborts unless called from the run's coroutine. */
