@@ -157,6 +157,21 @@ Test(schedules_plan, terminate_other_and_cancel_other)
     done(j);
 }
 
+/* A range Redis accepted (the Function checks tonumber) but that is not
+ * two int64 numbers is refused, not clamped into an endless backfill. */
+Test(schedules_plan, a_backfill_range_out_of_range_is_refused)
+{
+    sjob *j = job("AllowAll", T0 + 5000, T0);
+    j->paused = 1;
+    j->reqs[j->nreq++] = strdup("B1790000000000:99999999999999999999");
+    j->reqs[j->nreq++] = strdup("B1790000000000:1790000005000x");
+    schedules_plan(j);
+    cr_assert_eq(j->nstarts, 0);
+    cr_assert_str_eq(j->requeue, "");
+    cr_assert_eq(j->reqs_done, 2);
+    done(j);
+}
+
 Test(schedules_plan, triggers_and_backfills_in_order_even_paused)
 {
     sjob *j = job("AllowAll", T0 + 5000, T0);
