@@ -1,5 +1,5 @@
-/* client.c: the client's connection lifecycle and the helpers its calls share.
- */
+/* client.c: the client's connection lifecycle, what it reads of its own
+ * namespace (known? its retention), and the helpers its calls share. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -386,6 +386,71 @@ int duro__read_head(duro_client *c, const char *id, duro__wf_head *h)
     }
     freeReplyObject(r);
     return rc;
+}
+
+/* ---- The client's namespace ---- */
+
+int duro__registry_get(duro_client *c, const char *name,
+                       duro_namespace_info *info)
+{
+    memset(info, 0, sizeof(*info));
+    snprintf(info->name, sizeof(info->name), "%s", name);
+    info->retention_ms = DURO_DEFAULT_RETENTION_MS;
+    char key[DURO_SHORT_KEY_MAX];
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "HMGET");
+    duro_argv_push(&a, duro_key_namespace(key, sizeof(key), name));
+    duro_argv_push(&a, "retention_ms");
+    duro_argv_push(&a, "description");
+    duro_argv_push(&a, "created_ms");
+    int rc;
+    redisReply *r = duro__call(c, &a, false, &rc);
+    duro_argv_free(&a);
+    if (!r) return rc;
+    long long v;
+    int found = 0;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3) {
+        if (duro__reply_int(r->element[0], &v) && v > 0) info->retention_ms = v;
+        const char *d = duro__reply_str(r->element[1]);
+        if (d) snprintf(info->description, sizeof(info->description), "%s", d);
+        if (duro__reply_int(r->element[2], &v)) {
+            info->created_ms = v;
+            found = 1;
+        }
+        found |= r->element[0]->type != REDIS_REPLY_NIL;
+    }
+    freeReplyObject(r);
+    return found;
+}
+
+int64_t duro__retention(duro_client *c)
+{
+    int64_t now = duro_mono_ms();
+    if (c->retention_read &&
+        now - c->retention_read < DURO__RETENTION_REFRESH_MS)
+        return c->retention_ms;
+    duro_namespace_info info;
+    int rc = duro__registry_get(c, c->ks.ns, &info);
+    if (rc < 0) return rc;
+    c->retention_ms = info.retention_ms;
+    c->retention_read = now;
+    return c->retention_ms;
+}
+
+int duro__namespace_known(duro_client *c)
+{
+    duro_namespace_info info;
+    int rc = duro__registry_get(c, c->ks.ns, &info);
+    if (rc < 0) return rc;
+    if (rc == 0 && strcmp(c->ks.ns, DURO_DEFAULT_NAMESPACE) != 0)
+        return duro__fail(c, DURO_ENOTFOUND,
+                          "namespace %s not found (create it: duro operator "
+                          "namespace create -n %s)",
+                          c->ks.ns, c->ks.ns);
+    c->retention_ms = info.retention_ms;
+    c->retention_read = duro_mono_ms();
+    return 0;
 }
 
 /* ---- JSON helpers ---- */

@@ -35,10 +35,15 @@ static inline const duro_keyspace *duro__ks(const duro_client *c)
     return &m->ks;
 }
 
+/* duro__registry_get reads namespace name's registry hash into *info.
+ * Returns 1 when registered, 0 when not (info holds the defaults), or
+ * DURO_E* (client.c). */
+int duro__registry_get(duro_client *c, const char *name,
+                       duro_namespace_info *info);
 /* duro__retention: the namespace's retention in ms (the registry's, read
  * again after DURO__RETENTION_REFRESH_MS), DURO_DEFAULT_RETENTION_MS when
  * it has no entry, or a DURO_E* (< 0) when Redis cannot say
- * (client_namespace.c). */
+ * (client.c). */
 #define DURO__RETENTION_REFRESH_MS 10000
 int64_t duro__retention(duro_client *c);
 /* duro__namespace_known: 0 when the client's namespace is `default` or

@@ -1,76 +1,11 @@
 /* client_namespace.c: the namespace registry (docs/internals.md,
- * "Namespaces"): create, update, describe, list, delete, and the
- * retention a start stamps on its run. */
+ * "Namespaces"): create, update, describe, list, delete. What a client
+ * reads of its own namespace (known? its retention) is client.c's. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "client_int.h"
 #include "duro/clock.h"
-
-/* registry_get reads namespace name's registry hash into *info. Returns 1
- * when registered, 0 when not (info holds the defaults), or DURO_E*. */
-static int registry_get(duro_client *c, const char *name,
-                        duro_namespace_info *info)
-{
-    memset(info, 0, sizeof(*info));
-    snprintf(info->name, sizeof(info->name), "%s", name);
-    info->retention_ms = DURO_DEFAULT_RETENTION_MS;
-    char key[DURO_SHORT_KEY_MAX];
-    duro_argv a;
-    duro_argv_init(&a);
-    duro_argv_push(&a, "HMGET");
-    duro_argv_push(&a, duro_key_namespace(key, sizeof(key), name));
-    duro_argv_push(&a, "retention_ms");
-    duro_argv_push(&a, "description");
-    duro_argv_push(&a, "created_ms");
-    int rc;
-    redisReply *r = duro__call(c, &a, false, &rc);
-    duro_argv_free(&a);
-    if (!r) return rc;
-    long long v;
-    int found = 0;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3) {
-        if (duro__reply_int(r->element[0], &v) && v > 0) info->retention_ms = v;
-        const char *d = duro__reply_str(r->element[1]);
-        if (d) snprintf(info->description, sizeof(info->description), "%s", d);
-        if (duro__reply_int(r->element[2], &v)) {
-            info->created_ms = v;
-            found = 1;
-        }
-        found |= r->element[0]->type != REDIS_REPLY_NIL;
-    }
-    freeReplyObject(r);
-    return found;
-}
-
-int64_t duro__retention(duro_client *c)
-{
-    int64_t now = duro_mono_ms();
-    if (c->retention_read &&
-        now - c->retention_read < DURO__RETENTION_REFRESH_MS)
-        return c->retention_ms;
-    duro_namespace_info info;
-    int rc = registry_get(c, c->ks.ns, &info);
-    if (rc < 0) return rc;
-    c->retention_ms = info.retention_ms;
-    c->retention_read = now;
-    return c->retention_ms;
-}
-
-int duro__namespace_known(duro_client *c)
-{
-    duro_namespace_info info;
-    int rc = registry_get(c, c->ks.ns, &info);
-    if (rc < 0) return rc;
-    if (rc == 0 && strcmp(c->ks.ns, DURO_DEFAULT_NAMESPACE) != 0)
-        return duro__fail(c, DURO_ENOTFOUND,
-                          "namespace %s not found (create it: duro operator "
-                          "namespace create -n %s)",
-                          c->ks.ns, c->ks.ns);
-    c->retention_ms = info.retention_ms;
-    c->retention_read = duro_mono_ms();
-    return 0;
-}
 
 static int check_name(duro_client *c, const char *name)
 {
@@ -179,7 +114,7 @@ int duro_client_namespace_update(duro_client *c, const char *name,
     if (rc == 0) rc = check_fields(c, retention_ms, description);
     if (rc < 0) return rc;
     duro_namespace_info info;
-    rc = registry_get(c, name, &info);
+    rc = duro__registry_get(c, name, &info);
     if (rc < 0) return rc;
     if (rc == 0 && !is_default(name))
         return duro__fail(c, DURO_ENOTFOUND, "namespace %s not found", name);
@@ -224,7 +159,7 @@ int duro_client_namespace_describe(duro_client *c, const char *name,
                                    duro_namespace_info *info)
 {
     int rc = check_name(c, name);
-    if (rc == 0) rc = registry_get(c, name, info);
+    if (rc == 0) rc = duro__registry_get(c, name, info);
     if (rc < 0) return rc;
     if (rc == 0 && !is_default(name))
         return duro__fail(c, DURO_ENOTFOUND, "namespace %s not found", name);
@@ -257,12 +192,12 @@ int duro_client_namespace_list(duro_client *c, duro_namespace_info **out,
         return duro__fail(c, DURO_ENOMEM, "out of memory");
     }
     size_t k = 0;
-    rc = registry_get(c, DURO_DEFAULT_NAMESPACE, &v[k++]);
+    rc = duro__registry_get(c, DURO_DEFAULT_NAMESPACE, &v[k++]);
     for (size_t i = 0; rc >= 0 && i < cnt; i++) {
         const char *name = duro__reply_str(r->element[i]);
         if (!name || duro_namespace_check(name, NULL, 0) || is_default(name))
             continue;
-        rc = registry_get(c, name, &v[k++]);
+        rc = duro__registry_get(c, name, &v[k++]);
     }
     freeReplyObject(r);
     if (rc < 0) {
@@ -325,7 +260,7 @@ int duro_client_namespace_delete(duro_client *c, const char *name, bool force)
         return duro__fail(c, DURO_EINVAL,
                           "namespace default cannot be deleted");
     duro_namespace_info info;
-    rc = registry_get(c, name, &info);
+    rc = duro__registry_get(c, name, &info);
     if (rc < 0) return rc;
     if (rc == 0)
         return duro__fail(c, DURO_ENOTFOUND, "namespace %s not found", name);

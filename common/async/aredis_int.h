@@ -1,6 +1,7 @@
-/* aredis_int.h: the duro_aredis struct, shared by aredis.c (connecting,
- * commands), aredis_guard.c (stalls, the open-workflow count) and
- * aredis_sub.c (subscriptions). The bytes go through transport.c. */
+/* aredis_int.h: the duro_aredis struct, shared by aredis.c (connecting),
+ * aredis_cmd.c (commands), aredis_guard.c (stalls, the open-workflow
+ * count) and aredis_sub.c (subscriptions). The bytes go through
+ * transport.c. */
 #ifndef DURO_AREDIS_INT_H
 #define DURO_AREDIS_INT_H
 

@@ -216,7 +216,7 @@ static int day_matches(const duro_spec *s, int64_t days)
     duro_civil_from_days(days, &y, &m, &d);
     if (!(s->month & (1u << m))) return 0;
     int wd = (int)(((days % 7) + 11) % 7);
-    int dom = (s->dom >> d) & 1, dow = (s->dow >> wd) & 1;
+    int dom = (int)((s->dom >> d) & 1u), dow = (s->dow >> wd) & 1;
     /* cron: when both are restricted, either matches */
     if (s->dom_star || s->dow_star) return dom && dow;
     return dom || dow;
@@ -233,8 +233,8 @@ static int64_t day_first(const duro_spec *s, int64_t days, int64_t after)
         if (!((s->hour >> h) & 1)) continue;
         for (int mi = 0; mi < 60; mi++) {
             if (!((s->minute >> mi) & 1)) continue;
-            int64_t u =
-                duro_tz_to_utc(s->tz, days * 86400 + h * 3600 + mi * 60);
+            int64_t u = duro_tz_to_utc(s->tz, days * 86400 + (int64_t)h * 3600 +
+                                                  (int64_t)mi * 60);
             if (u > after && u < best) best = u;
         }
     }
@@ -254,7 +254,8 @@ int64_t duro_spec_next(const duro_spec *s, int64_t after_ms)
     for (int64_t i = 0; i < SEARCH_DAYS; i++) {
         /* a later day's times come after an earlier day's but for an
          * offset change of hours: settle two days past the best */
-        if (best != INT64_MAX && (day + i) * 86400 > best + 2 * 86400) break;
+        if (best != INT64_MAX && (day + i) * 86400 > best + 2 * (int64_t)86400)
+            break;
         if (!day_matches(s, day + i)) continue;
         int64_t u = day_first(s, day + i, after);
         if (u < best) best = u;
@@ -339,7 +340,8 @@ int duro_rfc3339_parse(const char *s, int64_t *ms)
     if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
         se > 60)
         return DURO_EINVAL;
-    int64_t secs = duro_civil_days(y, mo, d) * 86400 + h * 3600 + mi * 60 + se;
+    int64_t secs = duro_civil_days(y, mo, d) * 86400 + (int64_t)h * 3600 +
+                   (int64_t)mi * 60 + se;
     *ms = (secs - off) * 1000 + frac;
     return 0;
 }

@@ -150,7 +150,7 @@ static int64_t rule_local(const rule *r, int64_t y)
     if (r->kind == 'M') {
         int64_t first = duro_civil_days(y, r->m, 1);
         int wd = (int)(((first % 7) + 11) % 7); /* 1970-01-01 was Thursday */
-        int64_t d = first + (r->d - wd + 7) % 7 + 7 * (r->w - 1);
+        int64_t d = first + (r->d - wd + 7) % 7 + 7 * (int64_t)(r->w - 1);
         static const int mdays[] = {31, 28, 31, 30, 31, 30,
                                     31, 31, 30, 31, 30, 31};
         int len = mdays[r->m - 1] + (r->m == 2 && leap(y));
@@ -198,9 +198,9 @@ static int64_t be64(const unsigned char *p)
 /* header: the six counts of a TZif header at p (44 bytes). */
 static int header(const unsigned char *p, size_t avail, uint32_t c[6])
 {
-    if (avail < 44 || memcmp(p, "TZif", 4)) return -1;
+    if (avail < 44 || memcmp(p, "TZif", 4) != 0) return -1;
     for (int i = 0; i < 6; i++)
-        c[i] = be32(p + 20 + 4 * i);
+        c[i] = be32(p + 20 + 4 * (size_t)i);
     return 0;
 }
 
@@ -208,7 +208,8 @@ static size_t body_len(const uint32_t c[6], int v2)
 {
     /* isutcnt isstdcnt leapcnt timecnt typecnt charcnt */
     size_t t = v2 ? 8 : 4;
-    return c[3] * t + c[3] + c[4] * 6 + c[5] + c[2] * (t + 4) + c[1] + c[0];
+    return c[3] * t + c[3] + (size_t)c[4] * 6 + c[5] + c[2] * (t + 4) + c[1] +
+           c[0];
 }
 
 static int parse_tzif(duro_tz *tz, const unsigned char *buf, size_t len)
@@ -228,16 +229,16 @@ static int parse_tzif(duro_tz *tz, const unsigned char *buf, size_t len)
     tz->types = calloc(c[4], sizeof(*tz->types));
     if (!tz->trans || !tz->idx || !tz->types) return DURO_ENOMEM;
     for (uint32_t i = 0; i < c[3]; i++)
-        tz->trans[i] = be64(p + 8 * i);
-    p += 8 * c[3];
+        tz->trans[i] = be64(p + 8 * (size_t)i);
+    p += 8 * (size_t)c[3];
     for (uint32_t i = 0; i < c[3]; i++) {
         if (p[i] >= c[4]) return DURO_EINVAL;
         tz->idx[i] = p[i];
     }
     p += c[3];
     for (uint32_t i = 0; i < c[4]; i++)
-        tz->types[i] = (int32_t)be32(p + 6 * i);
-    p += body_len(c, 1) - 9 * c[3];
+        tz->types[i] = (int32_t)be32(p + 6 * (size_t)i);
+    p += body_len(c, 1) - 9 * (size_t)c[3];
     /* footer: "\n<TZ string>\n" */
     size_t rest = len - (size_t)(p - buf);
     if (rest >= 2 && p[0] == '\n') {

@@ -214,9 +214,6 @@ void timers_fetch(part *pt);
 /* timers_fetch_due starts rounds for partitions whose earliest timer is due
  * or unknown; all = every partition (but one backing off). */
 void timers_fetch_due(sched *s, int all);
-/* timers_answered: a fire handed elsewhere (a schedule's claim) was
- * answered; the round goes on when all of its batch were. */
-void timers_answered(part *pt);
 /* timers_free releases what a partition holds. */
 void timers_free(part *pt);
 

@@ -373,6 +373,7 @@ static void job_status(sjob *j)
 /* claim_of: what a claim's reply needs. */
 typedef struct {
     part *pt;
+    void (*answered)(part *pt); /* the round's count (timers.c) */
     char id[DURO_ID_MAX + 1];
 } claim_of;
 
@@ -409,15 +410,17 @@ static void on_claim(duro_aredis *r, redisReply *reply, void *arg)
     } else if (duro__reply_str(reply) && strcmp(reply->str, "early") == 0) {
         pt->kept++;
     }
+    void (*answered)(part * pt) = c->answered;
     free(c);
-    timers_answered(pt);
+    answered(pt);
 }
 
-int schedules_claim(part *pt, const char *id)
+int schedules_claim(part *pt, const char *id, void (*answered)(part *pt))
 {
     claim_of *c = malloc(sizeof(*c));
     if (!c) return DURO_ENOMEM;
     c->pt = pt;
+    c->answered = answered;
     snprintf(c->id, sizeof(c->id), "%s", id);
     duro_sched_keys k;
     duro_sched_keys_init(&k, &pt->ns->ks, id);

@@ -89,9 +89,10 @@ sjob *schedules_job_new(sched *s, const char *id, const redisReply *reply);
 void schedules_plan(sjob *j);
 /* schedules_wfid: "<prefix or id>-<nominal RFC 3339>". */
 char *schedules_wfid(const sjob *j, int64_t nominal, char *buf, size_t size);
-/* schedules_claim hands schedule timer `id` of pt's round to a fire; the
- * round counts it answered when the claim is (timers_answered). 0, or
- * DURO_E* when it could not be sent. */
-int schedules_claim(part *pt, const char *id);
+/* schedules_claim hands schedule timer `id` of pt's round to a fire;
+ * answered(pt) runs once the claim's reply was handled, so that the round
+ * (timers.c) counts it without schedules.c calling back into the round.
+ * 0, or DURO_E* when it could not be sent. */
+int schedules_claim(part *pt, const char *id, void (*answered)(part *pt));
 
 #endif

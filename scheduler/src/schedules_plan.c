@@ -2,6 +2,7 @@
  * a workflow, which are buffered, skipped (overlap policy) or missed
  * (catch-up window), and when the schedule is due next. Pure: the state
  * comes from the claim (schedules.c), the result goes to duro_sched_fire. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -286,6 +287,20 @@ static int scheduled(sjob *j, int *budget)
     return n >= 0 && n + duro_spec_jitter(j->id, n, j->jitter_ms) <= j->now;
 }
 
+/* parse_range reads a backfill request's "<from>:<to>" (ms); -1 when it
+ * is not two whole numbers in range. */
+static int parse_range(const char *s, long long *a, long long *b)
+{
+    char *end;
+    errno = 0;
+    *a = strtoll(s, &end, 10);
+    if (errno != 0 || end == s || *end != ':') return -1;
+    s = end + 1;
+    *b = strtoll(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0') return -1;
+    return 0;
+}
+
 /* requested offers triggers and backfills, in order. */
 static void requested(sjob *j, int *budget)
 {
@@ -295,7 +310,7 @@ static void requested(sjob *j, int *budget)
         if (r[0] == 'T') {
             (*budget)--;
             offer(j, strtoll(r + 1, NULL, 10), "trigger");
-        } else if (r[0] == 'B' && sscanf(r + 1, "%lld:%lld", &a, &b) == 2) {
+        } else if (r[0] == 'B' && parse_range(r + 1, &a, &b) == 0) {
             int64_t t = duro_spec_next(&j->spec, a - 1);
             for (; t >= 0 && t <= b && *budget > 0;
                  t = duro_spec_next(&j->spec, t)) {

@@ -136,14 +136,11 @@ static void round_end(part *pt)
     s->rearm(s); /* the loop's tick (sched.c) */
 }
 
+/* fire_answered counts one fire of the batch answered (a schedule's claim
+ * too: schedules_claim calls it back). */
 static void fire_answered(part *pt)
 {
     if (--pt->inflight == 0) batch_done(pt);
-}
-
-void timers_answered(part *pt)
-{
-    fire_answered(pt);
 }
 
 /* settle_round sets when to look again from `next` (the first member not
@@ -401,7 +398,7 @@ static void fire_member(part *pt, const redisReply *m, const redisReply *sc)
     if (t.kind == 'c') { /* a schedule: its own chain (schedules.c) */
         free(f);
         free(raw);
-        if (schedules_claim(pt, t.id) == 0)
+        if (schedules_claim(pt, t.id, fire_answered) == 0)
             pt->inflight++;
         else
             pt->aborted = 1;

@@ -180,7 +180,7 @@ Test(schedules, trigger_acts_now_even_when_paused)
 {
     duro_client *c = duro_test_client(&h);
     duro_schedule_opts o = every_second("trig", "AllowAll");
-    o.interval_ms = 3600 * 1000;
+    o.interval_ms = (int64_t)3600 * 1000;
     o.paused = true;
     cr_assert_eq(duro_client_schedule_create(c, &o), 0);
     duro_test_spawn(&h, "duro-scheduler", NULL);
@@ -576,7 +576,7 @@ Test(schedules, update_replaces_the_spec_and_keeps_the_state)
 {
     duro_client *c = duro_test_client(&h);
     duro_schedule_opts o = every_second("up", "AllowAll");
-    o.interval_ms = 3600 * 1000;
+    o.interval_ms = (int64_t)3600 * 1000;
     cr_assert_eq(duro_client_schedule_create(c, &o), 0);
     duro_test_spawn(&h, "duro-scheduler", NULL);
     cr_assert_eq(duro_client_schedule_trigger(c, "up"), 0);

@@ -85,10 +85,10 @@ Test(schedules_plan, times_older_than_the_window_are_missed)
 
 Test(schedules_plan, a_long_outage_is_worked_off_in_bounded_fires)
 {
-    sjob *j = job("AllowAll", T0 + 1000 * 1000, T0);
+    sjob *j = job("AllowAll", T0 + 1000LL * 1000, T0);
     schedules_plan(j);
     cr_assert_eq(j->nstarts, SCHED_MAX_ACTIONS);
-    cr_assert_eq(j->new_next, T0 + SCHED_MAX_ACTIONS * 1000);
+    cr_assert_eq(j->new_next, T0 + SCHED_MAX_ACTIONS * 1000LL);
     cr_assert_eq(j->due, j->now, "the rest is due at once");
     done(j);
 }
@@ -154,6 +154,21 @@ Test(schedules_plan, terminate_other_and_cancel_other)
     cr_assert_eq(j->nbuffer, 1, "only the newest waits");
     cr_assert_eq(j->buffer[0], T0 + 1000);
     cr_assert_eq(j->skipped, 1);
+    done(j);
+}
+
+/* A range Redis accepted (the Function checks tonumber) but that is not
+ * two int64 numbers is refused, not clamped into an endless backfill. */
+Test(schedules_plan, a_backfill_range_out_of_range_is_refused)
+{
+    sjob *j = job("AllowAll", T0 + 5000, T0);
+    j->paused = 1;
+    j->reqs[j->nreq++] = strdup("B1790000000000:99999999999999999999");
+    j->reqs[j->nreq++] = strdup("B1790000000000:1790000005000x");
+    schedules_plan(j);
+    cr_assert_eq(j->nstarts, 0);
+    cr_assert_str_eq(j->requeue, "");
+    cr_assert_eq(j->reqs_done, 2);
     done(j);
 }
 

@@ -30,6 +30,9 @@ char *duro__encode_payload(duro_wf *wf, const cJSON *v);
  * applied) as task/event JSON, naming only what differs from the
  * defaults (activity_opts.c). Caller frees. */
 char *duro__activity_opts_json(const duro_activity_opts *o, int64_t stc);
+/* duro__abort_task stops the workflow code for good: the task fails like
+ * a non-determinism error, with `msg`, and the history stays untouched. */
+void duro__abort_task(duro_wf *wf, const char *msg) __attribute__((noreturn));
 /* duro__new_cmd appends a command of kind to the run's list (sdk.c). */
 duro__cmd *duro__new_cmd(duro_wf *wf, cmd_kind kind, int64_t seq);
 /* duro__in_workflow aborts unless called from the run's coroutine. */
