@@ -66,7 +66,9 @@ static void want_commands(unsigned role, buf *b)
             const char *sep = " ";
             for (const duro__acl_grant *h = g; h->name; h++, j++) {
                 size_t n = strlen(g->name) - strlen(bar + 1);
-                if (done[j] || !in_row(h, role) || strncmp(h->name, g->name, n))
+                /* the same command (the part before its '|') */
+                if (done[j] || !in_row(h, role) || strlen(h->name) < n ||
+                    memcmp(h->name, g->name, n) != 0)
                     continue;
                 char sub[64];
                 snprintf(sub, sizeof(sub), "%s", h->name + n);
