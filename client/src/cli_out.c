@@ -130,6 +130,8 @@ int cli_usage_err(const cli_ctx *ctx, int err, const char *fmt, ...)
 
 int cli_connect(cli_ctx *ctx)
 {
+    /* once per command: reading --search-attribute types connects first */
+    if (ctx->client) return 0;
     char err[512];
     duro_client_opts o = {.redis_url = ctx->redis_url,
                           .namespace_ = ctx->namespace_};

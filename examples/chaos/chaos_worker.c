@@ -25,8 +25,21 @@
 
 /* ---- Activities ------------------------------------------------------- */
 
-/* conn: each pool thread's own connection to chaos:exec's Redis. */
+/* conn: each pool thread's own connection to chaos:exec's Redis, freed
+ * when the thread ends (conn_key's destructor). */
 static __thread redisContext *conn;
+static pthread_key_t conn_key;
+static pthread_once_t conn_once = PTHREAD_ONCE_INIT;
+
+static void conn_free(void *c)
+{
+    redisFree(c);
+}
+
+static void conn_key_init(void)
+{
+    if (pthread_key_create(&conn_key, conn_free) != 0) abort();
+}
 
 /* record appends this attempt to chaos:exec; 0, or -1 when Redis did not
  * acknowledge it (the attempt then fails and is retried, so that every
@@ -40,6 +53,8 @@ static int record(duro_actx *ctx, const char *url)
             if (duro_redis_url_parse(url, &u, err, sizeof(err)) != 0) return -1;
             conn = duro_redis_connect(&u, 1000, err, sizeof(err));
             if (!conn) return -1;
+            pthread_once(&conn_once, conn_key_init);
+            pthread_setspecific(conn_key, conn);
         }
         char attempt[16], key[300];
         snprintf(attempt, sizeof(attempt), "%d", duro_actx_attempt(ctx));
@@ -55,6 +70,7 @@ static int record(duro_actx *ctx, const char *url)
         if (ok) return 0;
         redisFree(conn); /* reconnect once: Redis may have restarted */
         conn = NULL;
+        pthread_setspecific(conn_key, NULL);
     }
     return -1;
 }
