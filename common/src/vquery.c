@@ -67,7 +67,8 @@ static int expected(parser *p, const char *what)
     if (p->rc) return p->rc;
     char got[64];
     tok_desc(&p->tok, got, sizeof(got));
-    if (p->tok.kind == T_BAD && p->tok.len && p->tok.start[0] == '\'')
+    if (p->tok.kind == T_BAD && p->tok.len &&
+        (p->tok.start[0] == '\'' || p->tok.start[0] == '"'))
         snprintf(p->err, p->errsize, "column %d: unterminated string",
                  p->tok.col);
     else
@@ -83,7 +84,9 @@ static bool ident_char(char c)
     return isalnum((unsigned char)c) || c == '_' || c == '.';
 }
 
-static int lex_string(parser *p, token *t)
+/* lex_string reads a string quoted with q (' or ", as Temporal accepts
+ * both); a doubled q inside stands for one. */
+static int lex_string(parser *p, token *t, char q)
 {
     const char *s = p->text + p->pos + 1;
     size_t n = 0, i = 0;
@@ -93,8 +96,8 @@ static int lex_string(parser *p, token *t)
             t->len = i + 1;
             return 0;
         }
-        if (s[i] == '\'') {
-            if (s[i + 1] != '\'') break;
+        if (s[i] == q) {
+            if (s[i + 1] != q) break;
             i++;
         }
         n++;
@@ -103,7 +106,7 @@ static int lex_string(parser *p, token *t)
     if (!t->str) return DURO_ENOMEM;
     for (size_t j = 0, k = 0; j < i; j++) {
         t->str[k++] = s[j];
-        if (s[j] == '\'') j++;
+        if (s[j] == q) j++;
     }
     t->str[n] = '\0';
     t->kind = T_STRING;
@@ -132,8 +135,8 @@ static int next(parser *p)
     size_t n = 0;
     if (!c) {
         t.kind = T_EOF;
-    } else if (c == '\'') {
-        int rc = lex_string(p, &t);
+    } else if (c == '\'' || c == '"') {
+        int rc = lex_string(p, &t, c);
         if (rc) return p->rc = rc;
         n = t.len;
     } else if (isdigit((unsigned char)c) ||

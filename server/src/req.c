@@ -82,18 +82,25 @@ duro_client *srv_client(srv_req *r)
 {
     if (r->client) return r->client;
     char err[256] = "";
-    r->client = srv_pool_take(r->pool, err, sizeof(err));
-    if (!r->client)
-        srv_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE", "%s", err);
-    return r->client;
+    int rc;
+    const char *ns = r->ns ? r->ns : "default";
+    r->client = srv_pool_take(r->pool, ns, &rc, err, sizeof(err));
+    if (r->client) return r->client;
+    if (rc == DURO_ENOTFOUND || rc == DURO_EINVAL)
+        srv_error(r, MHD_HTTP_NOT_FOUND, "NOT_FOUND",
+                  "namespace %.128s not found: %s", ns, err);
+    else {
+        const char *code = "UNAVAILABLE";
+        unsigned status = srv_status_of(rc, &code);
+        srv_error(r, status, code, "%s", err);
+    }
+    return NULL;
 }
 
 bool srv_namespace_ok(srv_req *r, const char *ns)
 {
-    if (strcmp(ns, "default") == 0) return true;
-    srv_error(r, MHD_HTTP_NOT_FOUND, "NOT_FOUND",
-              "namespace %s not found (this server serves \"default\")", ns);
-    return false;
+    r->ns = ns;
+    return srv_client(r) != NULL;
 }
 
 /* ---- Waiting ---- */

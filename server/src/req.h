@@ -29,6 +29,7 @@ typedef struct {
     char *body;                         /* NUL-terminated; NULL when empty */
     size_t body_len;
     cJSON *json;           /* the parsed body (an object), or NULL */
+    const char *ns;        /* {ns}, set by srv_namespace_ok; or NULL */
     duro_client *client;   /* borrowed from the pool by srv_client */
     int64_t query_timeout; /* ms */
     const char *route;     /* the matched pattern, for metrics; or NULL */
@@ -38,13 +39,14 @@ typedef struct {
     char *answer;          /* JSON text (malloc) */
 } srv_req;
 
-/* srv_client: the request's client, taken from the pool on first use;
- * NULL after answering 503 when Redis cannot be reached. */
+/* srv_client: the request's client, of namespace r->ns ("default" when
+ * NULL), taken from the pool on first use; NULL after answering 503 when
+ * Redis cannot be reached, 404 NOT_FOUND for an unknown namespace. */
 duro_client *srv_client(srv_req *r);
 
-/* srv_namespace_ok: whether {ns} names a namespace this server serves;
- * answers 404 when not. Namespaces reach the client here once it takes
- * one. */
+/* srv_namespace_ok selects namespace {ns} for the request and takes its
+ * client (srv_client): false after answering 404 for a namespace that is
+ * not registered (or 503 when Redis cannot be reached). */
 bool srv_namespace_ok(srv_req *r, const char *ns);
 
 /* ---- Answers ---- */

@@ -1,9 +1,8 @@
 /* routes_list.c: the routes that page: a workflow's history, the list of
  * workflows and its count, and a task queue's figures.
  *
- * Page tokens are opaque to callers; today they are decimal positions
- * (history: the last eventId sent; list: the offset of the next row). */
-#include <ctype.h>
+ * Page tokens are opaque to callers: the history's is the last eventId
+ * sent; the list's is the client library's (duro_client_list_query). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,112 +118,54 @@ void srv_route_history(srv_req *r)
 
 /* ---- Listing ---- */
 
-/* filter: what today's duro_client_list can filter on. */
-typedef struct {
-    char status[32], type[256];
-} filter;
-
-/* parse_query reads the subset of the visibility query language that the
- * client's list can answer: `ExecutionStatus = "X"` and `WorkflowType =
- * "Y"` joined by AND. The full language replaces this with one call. */
-static bool parse_query(srv_req *r, const char *q, filter *f)
-{
-    memset(f, 0, sizeof(*f));
-    const char *p = q;
-    while (p && *p) {
-        while (isspace((unsigned char)*p))
-            p++;
-        if (!*p) break;
-        char key[32], val[256];
-        int used = 0;
-        if (sscanf(p, "%31[A-Za-z] = %n", key, &used) != 1 || !used) goto bad;
-        p += used;
-        char quote = *p;
-        const char *end =
-            (quote == '"' || quote == '\'') ? strchr(p + 1, quote) : NULL;
-        if (!end || (size_t)(end - p - 1) >= sizeof(val)) goto bad;
-        snprintf(val, sizeof(val), "%.*s", (int)(end - p - 1), p + 1);
-        if (strcmp(key, "ExecutionStatus") == 0)
-            snprintf(f->status, sizeof(f->status), "%.31s", val);
-        else if (strcmp(key, "WorkflowType") == 0)
-            snprintf(f->type, sizeof(f->type), "%s", val);
-        else
-            goto bad;
-        p = end + 1;
-        while (isspace((unsigned char)*p))
-            p++;
-        if (strncmp(p, "AND", 3) == 0 && isspace((unsigned char)p[3]))
-            p += 4;
-        else if (*p)
-            goto bad;
-    }
-    return true;
-bad:
-    srv_error(r, MHD_HTTP_BAD_REQUEST, "INVALID_ARGUMENT",
-              "query: near \"%.32s\": this server filters on "
-              "ExecutionStatus = \"...\" and WorkflowType = \"...\" joined "
-              "by AND",
-              p);
-    return false;
-}
-
-/* list_rows: the rows the list and count routes see; NULL when answered. */
-static cJSON *list_rows(srv_req *r, int limit)
-{
-    filter f;
-    if (!parse_query(r, srv_arg(r, "query"), &f) || !srv_client(r)) return NULL;
-    cJSON *rows = NULL;
-    int rc = duro_client_list(r->client, *f.status ? f.status : NULL,
-                              *f.type ? f.type : NULL, limit, &rows);
-    if (rc < 0) {
-        srv_client_error(r, rc);
-        return NULL;
-    }
-    return rows;
-}
-
 /* GET /namespaces/{ns}/workflows[?query=&pageSize=&nextPageToken=]
- *   -> {"executions":[...], "nextPageToken": "<offset>" | null} */
+ *   -> {"executions":[...], "nextPageToken": "<token>" | null}
+ * The query is the visibility query language (duro/vquery.h); a malformed
+ * one answers 400 with the parser's message, which names the position.
+ * The token is the client's own, opaque and bound to its query. */
 void srv_route_list(srv_req *r)
 {
-    long size, offset;
+    long size;
     if (!srv_arg_int(r, "pageSize", SRV_DEFAULT_PAGE_SIZE, 1, SRV_MAX_PAGE_SIZE,
                      &size) ||
-        !srv_arg_int(r, "nextPageToken", 0, 0,
-                     DURO_LIST_MAX_LIMIT - SRV_MAX_PAGE_SIZE - 1, &offset))
+        !srv_client(r))
         return;
-    cJSON *rows = list_rows(r, (int)(offset + size + 1));
-    if (!rows) return;
-    int total = cJSON_GetArraySize(rows);
-    cJSON *page = cJSON_CreateArray();
-    for (long i = offset; i < total && i < offset + size; i++) {
-        cJSON *e = cJSON_DetachItemFromArray(rows, (int)offset);
-        srv_shape_execution(e);
-        cJSON_AddItemToArray(page, e);
+    const char *tok = srv_arg(r, "nextPageToken");
+    duro_list_opts o = {.query = srv_arg(r, "query"),
+                        .limit = (int)size,
+                        .page_token = tok && *tok ? tok : NULL};
+    cJSON *rows = NULL;
+    char *next = NULL;
+    int rc = duro_client_list_query(r->client, &o, &rows, &next);
+    if (rc < 0) {
+        srv_client_error(r, rc);
+        return;
     }
-    cJSON_Delete(rows);
+    for (cJSON *e = rows->child; e; e = e->next)
+        srv_shape_execution(e);
     cJSON *a = cJSON_CreateObject();
-    cJSON_AddItemToObject(a, "executions", page);
-    if (total > offset + size) {
-        char tok[32];
-        snprintf(tok, sizeof(tok), "%ld", offset + size);
-        cJSON_AddStringToObject(a, "nextPageToken", tok);
-    } else
+    cJSON_AddItemToObject(a, "executions", rows);
+    if (next)
+        cJSON_AddStringToObject(a, "nextPageToken", next);
+    else
         cJSON_AddNullToObject(a, "nextPageToken");
+    free(next);
     srv_json(r, MHD_HTTP_OK, a);
 }
 
-/* GET /namespaces/{ns}/workflow-count[?query=] -> {"count"}; today's list
- * stops at DURO_LIST_MAX_LIMIT rows ("capped": true then). */
+/* GET /namespaces/{ns}/workflow-count[?query=] -> {"count"}: every match,
+ * counted by the client (no cap). */
 void srv_route_count(srv_req *r)
 {
-    cJSON *rows = list_rows(r, DURO_LIST_MAX_LIMIT);
-    if (!rows) return;
-    int n = cJSON_GetArraySize(rows);
-    cJSON_Delete(rows);
+    if (!srv_client(r)) return;
+    int64_t n = 0;
+    int rc = duro_client_count(r->client, srv_arg(r, "query"), &n);
+    if (rc < 0) {
+        srv_client_error(r, rc);
+        return;
+    }
     cJSON *a = cJSON_CreateObject();
-    cJSON_AddNumberToObject(a, "count", n);
-    cJSON_AddBoolToObject(a, "capped", n >= DURO_LIST_MAX_LIMIT);
+    cJSON_AddNumberToObject(a, "count", (double)n);
     srv_json(r, MHD_HTTP_OK, a);
 }
 

@@ -9,12 +9,39 @@
 
 #define WORKFLOW_ID(r) ((r)->params[1])
 
+/* start_extras reads "searchAttributes" (an object, handed to the client
+ * as is: the start's Function call checks each name and type) and "memo"
+ * (an object, as JSON text in *memo_json; caller frees). */
+static bool start_extras(srv_req *r, duro_start_opts *o, char **memo_json)
+{
+    const cJSON *sa =
+        cJSON_GetObjectItemCaseSensitive(r->json, "searchAttributes");
+    const cJSON *memo = cJSON_GetObjectItemCaseSensitive(r->json, "memo");
+    if (sa && !cJSON_IsNull(sa) && !cJSON_IsObject(sa)) {
+        srv_error(r, MHD_HTTP_BAD_REQUEST, "INVALID_ARGUMENT",
+                  "searchAttributes: want an object");
+        return false;
+    }
+    if (memo && !cJSON_IsNull(memo) && !cJSON_IsObject(memo)) {
+        srv_error(r, MHD_HTTP_BAD_REQUEST, "INVALID_ARGUMENT",
+                  "memo: want an object");
+        return false;
+    }
+    if (cJSON_IsObject(sa)) o->search_attributes = sa;
+    if (cJSON_IsObject(memo)) {
+        if (!srv_body_json(r, "memo", memo_json)) return false;
+        o->memo = *memo_json;
+    }
+    return true;
+}
+
 /* start_opts reads what a start and a signal-with-start share. input_json
- * (caller frees) is the body's "input". */
-static bool start_opts(srv_req *r, duro_start_opts *o, char **input_json)
+ * and memo_json (caller frees) are the body's "input" and "memo". */
+static bool start_opts(srv_req *r, duro_start_opts *o, char **input_json,
+                       char **memo_json)
 {
     memset(o, 0, sizeof(*o));
-    *input_json = NULL;
+    *input_json = *memo_json = NULL;
     o->workflow_id = WORKFLOW_ID(r);
     const char *policy = NULL;
     if (!srv_body_string(r, "workflowType", true, &o->type) ||
@@ -30,22 +57,31 @@ static bool start_opts(srv_req *r, duro_start_opts *o, char **input_json)
                   policy);
         return false;
     }
-    if (!srv_body_json(r, "input", input_json)) return false;
+    if (!srv_body_json(r, "input", input_json) ||
+        !start_extras(r, o, memo_json))
+        return false;
     o->input = *input_json;
     return srv_client(r) != NULL;
 }
 
 /* POST .../workflows/{workflowId}
  *   {"workflowType","taskQueue","input","idReusePolicy",
- *    "executionTimeout","taskTimeout"} -> {"runId"} */
+ *    "executionTimeout","taskTimeout","searchAttributes","memo"}
+ *   -> {"runId"} */
 void srv_route_start(srv_req *r)
 {
-    static const char *const FIELDS[] = {
-        "workflowType",     "taskQueue",   "input", "idReusePolicy",
-        "executionTimeout", "taskTimeout", NULL};
+    static const char *const FIELDS[] = {"workflowType",
+                                         "taskQueue",
+                                         "input",
+                                         "idReusePolicy",
+                                         "executionTimeout",
+                                         "taskTimeout",
+                                         "searchAttributes",
+                                         "memo",
+                                         NULL};
     duro_start_opts o;
-    char *input = NULL, run[DURO_UUID_LEN + 1];
-    if (srv_body_check(r, FIELDS) && start_opts(r, &o, &input)) {
+    char *input = NULL, *memo = NULL, run[DURO_UUID_LEN + 1];
+    if (srv_body_check(r, FIELDS) && start_opts(r, &o, &input, &memo)) {
         int rc = duro_client_start(r->client, &o, run);
         if (rc < 0)
             srv_client_error(r, rc);
@@ -56,20 +92,28 @@ void srv_route_start(srv_req *r)
         }
     }
     free(input);
+    free(memo);
 }
 
 /* POST .../signal-with-start/{name}: start's fields plus "signalInput"
  * -> {"runId","started"} */
 void srv_route_signal_with_start(srv_req *r)
 {
-    static const char *const FIELDS[] = {
-        "workflowType",     "taskQueue",   "input",       "idReusePolicy",
-        "executionTimeout", "taskTimeout", "signalInput", NULL};
+    static const char *const FIELDS[] = {"workflowType",
+                                         "taskQueue",
+                                         "input",
+                                         "idReusePolicy",
+                                         "executionTimeout",
+                                         "taskTimeout",
+                                         "signalInput",
+                                         "searchAttributes",
+                                         "memo",
+                                         NULL};
     duro_start_opts o;
-    char *input = NULL, *sig = NULL, run[DURO_UUID_LEN + 1];
+    char *input = NULL, *memo = NULL, *sig = NULL, run[DURO_UUID_LEN + 1];
     bool started = false;
     if (srv_body_check(r, FIELDS) && srv_body_json(r, "signalInput", &sig) &&
-        start_opts(r, &o, &input)) {
+        start_opts(r, &o, &input, &memo)) {
         int rc = duro_client_signal_with_start(r->client, &o, r->params[2], sig,
                                                run, &started);
         if (rc < 0)
@@ -82,6 +126,7 @@ void srv_route_signal_with_start(srv_req *r)
         }
     }
     free(input);
+    free(memo);
     free(sig);
 }
 
@@ -165,36 +210,21 @@ void srv_route_terminate(srv_req *r)
         srv_json(r, MHD_HTTP_OK, cJSON_CreateObject());
 }
 
-/* describe_run: the current run's describe object, checked against
- * ?runId= (only the current run can be described). NULL when answered. */
-static cJSON *describe_run(srv_req *r)
-{
-    if (!srv_client(r)) return NULL;
-    cJSON *d = NULL;
-    int rc = duro_client_describe(r->client, WORKFLOW_ID(r), &d);
-    if (rc < 0) {
-        srv_client_error(r, rc);
-        return NULL;
-    }
-    const char *want = srv_arg(r, "runId");
-    const cJSON *run = cJSON_GetObjectItemCaseSensitive(d, "runId");
-    if (want && (!cJSON_IsString(run) || strcmp(run->valuestring, want) != 0)) {
-        srv_error(r, MHD_HTTP_NOT_FOUND, "NOT_FOUND",
-                  "run %.64s is not the current run of workflow %.256s "
-                  "(describe reads the current run)",
-                  want, WORKFLOW_ID(r));
-        cJSON_Delete(d);
-        return NULL;
-    }
-    srv_shape_execution(d);
-    return d;
-}
-
-/* GET .../workflows/{workflowId}[?runId=] -> the describe object */
+/* GET .../workflows/{workflowId}[?runId=] -> the describe object of the
+ * current run, or of an older run of a reused id (duro_client_describe_run:
+ * its visibility row and history length). */
 void srv_route_describe(srv_req *r)
 {
-    cJSON *d = describe_run(r);
-    if (d) srv_json(r, MHD_HTTP_OK, d);
+    if (!srv_client(r)) return;
+    cJSON *d = NULL;
+    int rc = duro_client_describe_run(r->client, WORKFLOW_ID(r),
+                                      srv_arg(r, "runId"), &d);
+    if (rc < 0) {
+        srv_client_error(r, rc);
+        return;
+    }
+    srv_shape_execution(d);
+    srv_json(r, MHD_HTTP_OK, d);
 }
 
 /* GET .../result[?wait=30s] -> the describe object of the closed run

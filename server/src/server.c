@@ -411,8 +411,9 @@ static int configure(duro_server *s, const duro_server_opts *o, char *err,
             return DURO_EINVAL;
     }
     /* Redis once now: a wrong URL or password fails the start */
-    duro_client *c = srv_pool_take(&s->pool, err, errsize);
-    if (!c) return DURO_ECONN;
+    int rc;
+    duro_client *c = srv_pool_take(&s->pool, "default", &rc, err, errsize);
+    if (!c) return rc;
     srv_pool_give(&s->pool, c);
     return 0;
 }

@@ -7,7 +7,7 @@
   const errorBox = () => $('error');
   const status = (s) => el('span', { className: 'status ' + s }, s);
   const wfLink = (id) => el('a', { href: '/workflow.html?id=' + encodeURIComponent(id) }, id);
-  const quote = (s) => '"' + s.replace(/["\\]/g, '\\$&') + '"';
+  const quote = (s) => '"' + s.replace(/"/g, '""') + '"';
 
   // ---- Workflows ----
 

@@ -283,6 +283,10 @@ def run(d, base):
     # the driver page: waiting, Pick up, on the way, Deliver
     d.get(f"{base}/apps/food/driver.html")
     driver_button(d, oid, "Pick up")
+    # found through the visibility query on OrderState (food-worker
+    # registers it), not the fallback that queries every running order
+    wait_until("the OrderState query", lambda: "search attribute OrderState"
+               in text_of(d, "source"))
     shot(d, "food-driver-waiting")
     # the page updates in place: a marker set now survives the whole flow
     d.execute_script("window.duroTestMarker = 42")

@@ -155,13 +155,14 @@ Test(http_api, list_count_and_task_queue)
                      "gate");
     resp_free(&r);
 
-    /* pages of 2 over 6 rows: 3 pages, each id once */
-    char token[32] = "", ids[16][16];
+    /* pages of 2 over 6 rows: 3 pages, each id once (the token is the
+     * client library's, opaque) */
+    char token[1024] = "", ids[16][16], lpath[1200];
     int n = 0, pages = 0;
     do {
-        snprintf(path, sizeof(path), NS "/workflows?pageSize=2%s%s",
+        snprintf(lpath, sizeof(lpath), NS "/workflows?pageSize=2%s%s",
                  *token ? "&nextPageToken=" : "", token);
-        r = http(port, "GET", path, NULL, NULL);
+        r = http(port, "GET", lpath, NULL, NULL);
         cr_assert_eq(r.status, 200, "%s", r.body);
         const cJSON *e;
         cJSON_ArrayForEach(e, cJSON_GetObjectItem(r.json, "executions"))
@@ -175,6 +176,7 @@ Test(http_api, list_count_and_task_queue)
             n++;
         }
         const cJSON *t = cJSON_GetObjectItem(r.json, "nextPageToken");
+        cr_assert(!cJSON_IsString(t) || strlen(t->valuestring) < sizeof(token));
         snprintf(token, sizeof(token), "%s",
                  cJSON_IsString(t) ? t->valuestring : "");
         resp_free(&r);

@@ -95,6 +95,9 @@ Test(vquery, in_starts_with_between_null)
     expect_filter("WorkflowId IN ('a', 'b''c')",
                   "{\"o\":\"in\",\"f\":\"id\",\"t\":\"K\",\"v\":[\"a\","
                   "\"b'c\"]}");
+    expect_filter("WorkflowId IN (\"a\", \"b\"\"c'\")",
+                  "{\"o\":\"in\",\"f\":\"id\",\"t\":\"K\",\"v\":[\"a\","
+                  "\"b\\\"c'\"]}");
     expect_filter("WorkflowId NOT IN ('a')",
                   "{\"o\":\"notin\",\"f\":\"id\",\"t\":\"K\",\"v\":[\"a\"]}");
     expect_filter("WorkflowId starts_with 'ord-'",
@@ -152,6 +155,7 @@ Test(vquery, errors_name_the_column)
     parse_bad("WorkflowId ~ 'a'", "column 12: expected an operator");
     parse_bad("(WorkflowId = 'a'", "column 18: expected ')'");
     parse_bad("WorkflowId = 'abc", "column 14: unterminated string");
+    parse_bad("WorkflowId = \"abc'", "column 14: unterminated string");
     parse_bad("WorkflowId IN 'a'", "column 15: expected '(' after IN");
     parse_bad("WorkflowId IN ('a' 'b')", "column 20: expected ',' or ')'");
     parse_bad("Score BETWEEN 1 2", "column 17: expected AND in BETWEEN");

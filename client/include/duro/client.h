@@ -204,6 +204,17 @@ DURO_EXPORT int duro_client_start(duro_client *c, const duro_start_opts *o,
 DURO_EXPORT int duro_client_describe(duro_client *c, const char *workflow_id,
                                      cJSON **out);
 
+/* duro_client_describe_run describes run `run_id` of the workflow (NULL
+ * or "": the current run, as duro_client_describe). An older run of a
+ * reused id is closed and answers from its visibility row and history:
+ * {"workflowId","runId","type","taskQueue","status","startTime",
+ * "closeTime","historyLength","searchAttributes","memo"}. Returns 0 and
+ * *out, DURO_ENOTFOUND (no such run of this workflow, or its row is past
+ * retention), DURO_EINVAL (bad workflow id), DURO_ECONN / DURO_EREDIS. */
+DURO_EXPORT int duro_client_describe_run(duro_client *c,
+                                         const char *workflow_id,
+                                         const char *run_id, cJSON **out);
+
 /* duro_client_result waits until the workflow is closed (in any status)
  * and hands out its describe object; check "status", then "result" or
  * "failure". timeout_ms <= 0 waits without a limit. Waiting costs no

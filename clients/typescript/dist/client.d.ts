@@ -53,7 +53,7 @@ export declare class DuroClient {
     list(options?: ListOptions): Promise<ListPage>;
     /** Every execution the query matches, following the page tokens. */
     listAll(options?: ListOptions): AsyncGenerator<WorkflowExecution, void, undefined>;
-    /** How many executions the query matches (`capped` past 10,000). */
+    /** How many executions the query matches. */
     count(query?: string): Promise<CountResult>;
     /** Backlog, pending and consumers of a task queue's two streams. */
     taskQueue(name: string): Promise<TaskQueueStats>;

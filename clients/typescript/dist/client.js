@@ -174,10 +174,10 @@ export class DuroClient {
             token = page.nextPageToken;
         }
     }
-    /** How many executions the query matches (`capped` past 10,000). */
+    /** How many executions the query matches. */
     async count(query) {
         const a = await this.request("GET", "/workflow-count", { params: { query } });
-        return { count: a.count, capped: a.capped };
+        return { count: a.count };
     }
     /** Backlog, pending and consumers of a task queue's two streams. */
     taskQueue(name) {

@@ -25,9 +25,10 @@ export interface StartOptions {
     idReusePolicy?: IdReusePolicy;
     executionTimeout?: Duration;
     taskTimeout?: Duration;
-    /** Sent only when given; a server without visibility refuses it (400). */
+    /** Registered custom search attributes, each of its type (else 400
+     * naming it). Sent only when given. */
     searchAttributes?: Record<string, Json>;
-    /** Sent only when given; a server without visibility refuses it (400). */
+    /** Any object, shown by describe and list. Sent only when given. */
     memo?: Record<string, Json>;
 }
 export interface SignalWithStartOptions extends StartOptions {
@@ -115,9 +116,8 @@ export interface ListPage {
     nextPageToken?: string | null;
 }
 export interface CountResult {
+    /** Every execution the query matches. */
     count: number;
-    /** The count stopped at the server's cap (10,000). */
-    capped: boolean;
 }
 export interface QueueStats {
     backlog: number;

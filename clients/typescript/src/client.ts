@@ -253,11 +253,11 @@ export class DuroClient {
     }
   }
 
-  /** How many executions the query matches (`capped` past 10,000). */
+  /** How many executions the query matches. */
   async count(query?: string): Promise<CountResult> {
     const a = await this.request<CountResult>(
       "GET", "/workflow-count", { params: { query } });
-    return { count: a.count, capped: a.capped };
+    return { count: a.count };
   }
 
   /** Backlog, pending and consumers of a task queue's two streams. */

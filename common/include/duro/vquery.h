@@ -9,7 +9,8 @@
  *           | field STARTS_WITH literal
  *           | field [NOT] BETWEEN literal AND literal
  *           | field IS [NOT] NULL
- *   literal:= 'single-quoted string' ('' is a quote) | number | true | false
+ *   literal:= 'string' ('' is a quote) | "string" ("" is a quote, as
+ *              Temporal accepts both) | number | true | false
  *
  * Keywords are case-insensitive, field names are not. AND binds tighter
  * than OR. duro_vq_parse is pure: it checks the syntax only; which fields

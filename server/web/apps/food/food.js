@@ -87,7 +87,7 @@
 
   // ---- Driver ----
 
-  const q = (s) => s.replace(/'/g, "\\'");
+  const q = (s) => s.replace(/'/g, "''"); // the query language doubles quotes
   async function listAll(query) {
     const rows = [];
     let token = '';
