@@ -35,7 +35,7 @@ static int old_run(duro_client *c, const char *id, const char *run, cJSON **out)
     const cJSON *wid = cJSON_GetObjectItemCaseSensitive(row, "workflowId");
     if (r[0]->type == REDIS_REPLY_ERROR)
         rc = duro__fail(c, DURO_EREDIS, "redis: %s", r[0]->str);
-    else if (!row || !cJSON_IsString(wid) || strcmp(wid->valuestring, id))
+    else if (!row || !cJSON_IsString(wid) || strcmp(wid->valuestring, id) != 0)
         rc = duro__fail(c, DURO_ENOTFOUND, "run %s of workflow %s not found",
                         run, id);
     else {
