@@ -275,6 +275,24 @@ static void pump_run(duro__tls_pump *p)
     }
 }
 
+/* DRAIN_MS: how long an ended pump waits for hiredis to close its end. */
+#define DRAIN_MS 30000
+
+/* drain reads and drops what hiredis still sends until it closes its end
+ * of the pair, or DRAIN_MS without a byte. */
+static void drain(int fd)
+{
+    char buf[4096];
+    for (;;) {
+        struct pollfd pfd = {fd, POLLIN, 0};
+        int r = poll(&pfd, 1, DRAIN_MS);
+        if (r == 0 || (r < 0 && errno != EINTR)) return;
+        if (r < 0) continue;
+        ssize_t n = read(fd, buf, sizeof(buf));
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return;
+    }
+}
+
 static void *pump_main(void *arg)
 {
     duro__tls_pump *p = arg;
@@ -284,7 +302,14 @@ static void *pump_main(void *arg)
     SSL_free(p->ssl);
     ERR_clear_error();
     close(p->tcp);
-    close(p->pair); /* hiredis sees EOF now if it still reads */
+    /* hiredis sees EOF now if it reads; a write it makes before that must
+     * not meet a closed socket (EPIPE is SIGPIPE in a program that does
+     * not ignore it, and a worker's main is the user's), so this end stays
+     * open, draining, until hiredis closes its end (the owner frees a
+     * failed context) or DRAIN_MS pass without a byte */
+    shutdown(p->pair, SHUT_WR);
+    drain(p->pair);
+    close(p->pair);
     pump_release(p);
     /* OpenSSL's per-thread state (error queue, random generators) is
      * otherwise freed by a thread-exit destructor that an exit() racing
