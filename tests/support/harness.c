@@ -662,6 +662,12 @@ duro_client *duro_test_client(duro_test_harness *h)
     duro_client *c = NULL;
     char err[256] = "";
     int rc = duro_client_new(&c, h->redis_url, err, sizeof(err));
+    /* a Redis just restarted answers LOADING for a moment: wait that out
+     * (10 s at most), as a client would */
+    for (int i = 0; i < 200 && rc == DURO_EAGAIN; i++) {
+        duro_test_sleep_ms(50);
+        rc = duro_client_new(&c, h->redis_url, err, sizeof(err));
+    }
     cr_assert_eq(rc, 0, "duro_client_new: %s", err);
     return c;
 }
