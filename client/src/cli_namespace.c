@@ -82,6 +82,21 @@ static int get_fields(cli_ctx *ctx, int64_t *retention, const char **desc)
     return 0;
 }
 
+/* done prints what a command did to namespace name: "<verb> namespace
+ * <name>", or {"name"} with -o json. */
+static int done(cli_ctx *ctx, const char *verb, const char *name)
+{
+    if (!ctx->json) {
+        printf("%s namespace %s\n", verb, name);
+        return CLI_OK;
+    }
+    cJSON *o = cli_checked(cJSON_CreateObject());
+    cJSON_AddStringToObject(o, "name", name);
+    cli_print_json(o);
+    cJSON_Delete(o);
+    return CLI_OK;
+}
+
 static int cmd_create(cli_ctx *ctx)
 {
     const char *name = target(ctx);
@@ -91,15 +106,7 @@ static int cmd_create(cli_ctx *ctx)
     if (connect_registry(ctx)) return CLI_FAILED;
     int rc = duro_client_namespace_create(ctx->client, name, retention, desc);
     if (rc < 0) return cli_client_fail(ctx, rc);
-    if (!ctx->json)
-        printf("Created namespace %s\n", name);
-    else {
-        cJSON *o = cli_checked(cJSON_CreateObject());
-        cJSON_AddStringToObject(o, "name", name);
-        cli_print_json(o);
-        cJSON_Delete(o);
-    }
-    return CLI_OK;
+    return done(ctx, "Created", name);
 }
 
 static int cmd_update(cli_ctx *ctx)
@@ -113,15 +120,7 @@ static int cmd_update(cli_ctx *ctx)
     if (connect_registry(ctx)) return CLI_FAILED;
     int rc = duro_client_namespace_update(ctx->client, name, retention, desc);
     if (rc < 0) return cli_client_fail(ctx, rc);
-    if (!ctx->json)
-        printf("Updated namespace %s\n", name);
-    else {
-        cJSON *o = cli_checked(cJSON_CreateObject());
-        cJSON_AddStringToObject(o, "name", name);
-        cli_print_json(o);
-        cJSON_Delete(o);
-    }
-    return CLI_OK;
+    return done(ctx, "Updated", name);
 }
 
 static int cmd_describe(cli_ctx *ctx)
