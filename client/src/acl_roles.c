@@ -66,6 +66,8 @@ const duro__acl_grant duro__acl_commands[] = {
      * hash */
     {"pexpire", FN},
     {"persist", FN},
+    /* DURO_REDIS_WAIT: replicas confirm each Function call that writes */
+    {"wait", FN},
     /* visibility: rows and their indexes (read by duro_vis_scan) */
     {"exists", FN},
     {"zcount", FN},

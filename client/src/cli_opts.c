@@ -17,6 +17,10 @@ static const cli_opt GLOBAL_OPTS[] = {
      "Redis URL (default $DURO_REDIS_URL, else redis://127.0.0.1:6379)", false},
     {"namespace", 'n', "NAME",
      "namespace (default $DURO_NAMESPACE, else default)", false},
+    {"redis-wait", 0, "N",
+     "replicas that must confirm each write (default $DURO_REDIS_WAIT, "
+     "else 0)",
+     false},
     {"output", 'o', "FORMAT", "output format: text (default) or json", false},
     {"help", 'h', NULL, "show this help", false},
     {"version", 0, NULL, "print the version", false},
@@ -41,6 +45,9 @@ static int set_global(cli_ctx *ctx, const cli_opt *o, const char *value)
 {
     if (strcmp(o->name, "redis") == 0) {
         ctx->redis_url = value;
+    } else if (strcmp(o->name, "redis-wait") == 0) {
+        /* read where every URL is parsed (duro_redis_url_parse) */
+        setenv("DURO_REDIS_WAIT", value, 1);
     } else if (strcmp(o->name, "namespace") == 0) {
         char why[160];
         if (duro_namespace_check(value, why, sizeof(why))) {

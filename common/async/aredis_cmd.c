@@ -14,6 +14,7 @@
 #include "duro/log.h"
 #include "duro/lua.h"
 #include "aredis_int.h"
+#include "redis_wait.h"
 
 /* LOAD_RETRY_MS: how often a user the ACL refuses FUNCTION LOAD asks again */
 #define LOAD_RETRY_MS 5000
@@ -26,6 +27,14 @@ typedef struct req {
     void *arg;
     unsigned long long sent_seq; /* r->send_seq when it was sent */
     int retried;
+    /* DURO_REDIS_WAIT (redis_wait.h): an FCALL goes out with WAIT behind
+     * it; the FCALL's reply is kept until WAIT's comes */
+    int wait_want, wait_timeout_ms;
+    int pending;    /* transport callbacks still to come */
+    int have_reply; /* the current send's FCALL reply is in `held` */
+    int delivered;  /* cb has run */
+    int wait_lost;  /* WAIT could not be queued behind this send */
+    redisReply *held;
     int argc;
     const char **argv;
     size_t *lens;
@@ -35,6 +44,7 @@ typedef struct req {
 static void req_free(req *q)
 {
     if (!q) return;
+    if (q->held) freeReplyObject(q->held);
     free(q->argv);
     free(q->lens);
     free(q->blob);
@@ -78,12 +88,31 @@ static int is_fcall(const req *q)
 }
 
 static void on_reply(duro__tconn *ac, redisReply *rep, void *privdata);
+static void on_wait_reply(duro__tconn *ac, redisReply *rep, void *privdata);
 
+/* send_req sends q (and WAIT behind it when q waits for replicas: both
+ * are queued before anything is written, so they go out together). */
 static int send_req(duro_aredis *r, req *q)
 {
     if (duro__tconn_command(r->ac, on_reply, q, q->argc, q->argv, q->lens) != 0)
         return DURO_ECONN;
     q->sent_seq = ++r->send_seq;
+    q->pending++;
+    q->have_reply = 0;
+    q->wait_lost = 0;
+    if (q->wait_want > 0) {
+        char want[16], timeout[16];
+        snprintf(want, sizeof(want), "%d", q->wait_want);
+        snprintf(timeout, sizeof(timeout), "%d", q->wait_timeout_ms);
+        const char *argv[3] = {"WAIT", want, timeout};
+        size_t lens[3] = {4, strlen(want), strlen(timeout)};
+        if (duro__tconn_command(r->ac, on_wait_reply, q, 3, argv, lens) != 0) {
+            q->wait_lost = 1; /* on_reply answers NOREPLICAS */
+            return 0;
+        }
+        ++r->send_seq;
+        q->pending++;
+    }
     return 0;
 }
 
@@ -134,19 +163,74 @@ static int reload_and_resend(duro_aredis *r, req *q)
     return send_req(r, q);
 }
 
-/* on_reply delivers one reply (or NULL on teardown) to its command. */
+/* deliver runs q's callback once, with rep (borrowed). */
+static void deliver(req *q, redisReply *rep)
+{
+    if (q->delivered) return;
+    q->delivered = 1;
+    q->cb(q->r, rep, q->arg);
+}
+
+/* release frees q once no transport callback is still to come for it. */
+static void release(req *q)
+{
+    if (q->pending == 0) req_free(q);
+}
+
+/* on_reply delivers one reply (or NULL on teardown) to its command; a
+ * command that waits for replicas keeps it for on_wait_reply. */
 static void on_reply(duro__tconn *ac, redisReply *rep, void *privdata)
 {
     req *q = privdata;
     duro_aredis *r = q->r;
+    q->pending--;
     if (rep && rep->type == REDIS_REPLY_ERROR && !q->retried && is_fcall(q) &&
         duro_reply_is_missing_function(rep->str) && owner_of(ac) == r &&
         reload_and_resend(r, q) == 0)
         return; /* q lives on; its callback runs on the resent reply */
     if (!rep && owner_of(ac) == r)
         r->dying = 1; /* going down: new commands get DURO_ECONN now */
-    q->cb(r, rep, q->arg);
-    req_free(q);
+    if (q->wait_want > 0 && rep && !q->delivered && q->wait_lost) {
+        redisReply *out = duro__redis_wait_verdict(
+            duro__reply_dup(rep), NULL, q->wait_want, q->wait_timeout_ms);
+        deliver(q, out ? out : rep);
+        if (out) freeReplyObject(out);
+        release(q);
+        return;
+    }
+    if (q->wait_want > 0 && rep && !q->delivered) {
+        q->held = duro__reply_dup(rep);
+        if (q->held) {
+            q->have_reply = 1;
+            return; /* on_wait_reply hands it on */
+        }
+        /* no memory to keep it: hand it on unconfirmed, logged */
+        duro_warn_limited(NULL, "WAIT SKIPPED name=%s: out of memory", r->name);
+    }
+    deliver(q, rep);
+    release(q);
+}
+
+/* on_wait_reply: WAIT's answer for the FCALL sent just before it. A WAIT
+ * that went out behind an FCALL answered "function not found" (resent
+ * since, with a WAIT of its own) is not the one that counts. */
+static void on_wait_reply(duro__tconn *ac, redisReply *rep, void *privdata)
+{
+    (void)ac;
+    req *q = privdata;
+    q->pending--;
+    if (q->have_reply) {
+        q->have_reply = 0;
+        redisReply *w = rep ? duro__reply_dup(rep) : NULL;
+        redisReply *out = duro__redis_wait_verdict(q->held, w, q->wait_want,
+                                                   q->wait_timeout_ms);
+        q->held = NULL;
+        deliver(q, out);
+        if (out) freeReplyObject(out);
+    } else if (!rep) {
+        deliver(q, NULL);
+    }
+    release(q);
 }
 
 int duro_aredis_command(duro_aredis *r, duro_aredis_cb cb, void *arg,
@@ -156,6 +240,13 @@ int duro_aredis_command(duro_aredis *r, duro_aredis_cb cb, void *arg,
     if (r->closing || r->st != ST_UP || !r->ac || r->dying) return DURO_ECONN;
     req *q = req_new(r, cb, arg, a);
     if (!q) return DURO_ENOMEM;
+    if (r->url.wait_replicas > 0 &&
+        duro__redis_wait_wanted(q->argc, q->argv, q->lens)) {
+        q->wait_want = r->url.wait_replicas;
+        q->wait_timeout_ms = r->url.wait_timeout_ms > 0
+                                 ? r->url.wait_timeout_ms
+                                 : DURO_REDIS_WAIT_TIMEOUT_MS;
+    }
     int rc = send_req(r, q);
     if (rc) req_free(q);
     return rc;

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "duro/config.h"
+#include "duro/duration.h"
 #include "duro/errno.h"
 
 static int fail(char *err, size_t errsize, const char *msg, const char *url)
@@ -123,6 +124,30 @@ static int tls_from_env(duro_redis_url *out, char *err, size_t errsize)
         return DURO_EINVAL;
     }
     out->tls_insecure = ins[0] == '1';
+    return 0;
+}
+
+/* wait_from_env reads DURO_REDIS_WAIT and DURO_REDIS_WAIT_TIMEOUT. */
+static int wait_from_env(duro_redis_url *out, char *err, size_t errsize)
+{
+    const char *n = duro_env("DURO_REDIS_WAIT", "0");
+    char *end;
+    long v = strtol(n, &end, 10);
+    if (*end || end == n || v < 0 || v > DURO_REDIS_WAIT_MAX) {
+        snprintf(err, errsize, "DURO_REDIS_WAIT must be 0..%d replicas",
+                 DURO_REDIS_WAIT_MAX);
+        return DURO_EINVAL;
+    }
+    out->wait_replicas = (int)v;
+    int64_t ms = DURO_REDIS_WAIT_TIMEOUT_MS;
+    const char *t = duro_env("DURO_REDIS_WAIT_TIMEOUT", NULL);
+    if (t && (duro_duration_parse(t, &ms) != 0 || ms < 1 || ms > 600000)) {
+        snprintf(err, errsize,
+                 "DURO_REDIS_WAIT_TIMEOUT must be a duration of 1ms..10m "
+                 "(e.g. 500ms, 2s)");
+        return DURO_EINVAL;
+    }
+    out->wait_timeout_ms = (int)ms;
     return 0;
 }
 
@@ -246,6 +271,7 @@ int duro_redis_url_parse(const char *url, duro_redis_url *out, char *err,
         return fail(err, errsize, "the database must be a non-negative integer",
                     url);
     int rc = password_from_env(out, err, errsize);
+    if (!rc) rc = wait_from_env(out, err, errsize);
     return rc ? rc : tls_from_env(out, err, errsize);
 }
 

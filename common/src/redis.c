@@ -12,6 +12,7 @@
 #include "duro/log.h"
 #include "duro/lua.h"
 #include "duro/redis.h"
+#include "redis_wait.h"
 #include "tls_sync.h"
 
 #define MAX_PARTITIONS DURO_MAX_PARTITIONS
@@ -153,6 +154,7 @@ int duro_redis_open(const duro_redis_url *url, int timeout_ms,
         redisFree(c);
         return rc;
     }
+    duro__redis_wait_configure(url);
     *out = c;
     return 0;
 }
@@ -361,9 +363,29 @@ static int is_fcall(const duro_argv *a)
            (n == 8 && strncasecmp(a->argv[0], "FCALL_RO", 8) == 0);
 }
 
+/* call_once sends argv and, for an FCALL when DURO_REDIS_WAIT is set,
+ * `WAIT N timeout` behind it in the same round trip (redis_wait.h). */
+static redisReply *call_once(redisContext *c, const duro_argv *a)
+{
+    int timeout_ms;
+    int want = duro__redis_wait_replicas(&timeout_ms);
+    if (want <= 0 || !duro__redis_wait_wanted(a->argc, a->argv, a->lens))
+        return redisCommandArgv(c, a->argc, a->argv, a->lens);
+    if (redisAppendCommandArgv(c, a->argc, a->argv, a->lens) != REDIS_OK ||
+        redisAppendCommand(c, "WAIT %d %d", want, timeout_ms) != REDIS_OK)
+        return NULL;
+    void *fcall = NULL, *wait = NULL;
+    if (redisGetReply(c, &fcall) != REDIS_OK) return NULL;
+    if (redisGetReply(c, &wait) != REDIS_OK) {
+        freeReplyObject(fcall);
+        return NULL;
+    }
+    return duro__redis_wait_verdict(fcall, wait, want, timeout_ms);
+}
+
 redisReply *duro_redis_call(redisContext *c, const duro_argv *a)
 {
-    redisReply *r = redisCommandArgv(c, a->argc, a->argv, a->lens);
+    redisReply *r = call_once(c, a);
     if (r && r->type == REDIS_REPLY_ERROR && is_fcall(a) &&
         duro_reply_is_missing_function(r->str)) {
         /* Redis lost the library (restart without persistence): reload. */
@@ -384,7 +406,7 @@ redisReply *duro_redis_call(redisContext *c, const duro_argv *a)
             return r;
         }
         freeReplyObject(r);
-        r = redisCommandArgv(c, a->argc, a->argv, a->lens);
+        r = call_once(c, a);
     }
     return r;
 }

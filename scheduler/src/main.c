@@ -49,6 +49,8 @@ static void usage(FILE *f)
             "  --redis-stall-timeout D  not ready (/readyz) while Redis\n"
             "                         does not answer a PING this long (env\n"
             "                         DURO_REDIS_STALL_TIMEOUT; default 5s)\n"
+            "  --redis-wait N         replicas that must confirm each write\n"
+            "                         (WAIT; env DURO_REDIS_WAIT; default 0)\n"
             "  --batch N              timers fetched per partition per round\n"
             "                         (env DURO_BATCH; default 256)\n"
             "  --scan-interval D      clock refresh and task timeout scan\n"
@@ -145,6 +147,7 @@ static int parse_opts(int argc, char **argv, opts *o)
         {"redis-stall-timeout", required_argument, NULL, 't'},
         {"namespace", required_argument, NULL, 'n'},
         {"archive-dir", required_argument, NULL, 'a'},
+        {"redis-wait", required_argument, NULL, 'w'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int c, rc = 0;
@@ -181,6 +184,9 @@ static int parse_opts(int argc, char **argv, opts *o)
             break;
         case 'a':
             o->archive_dir = *optarg ? optarg : NULL;
+            break;
+        case 'w': /* read where the URL is parsed */
+            setenv("DURO_REDIS_WAIT", optarg, 1);
             break;
         case 'h':
             return 1;

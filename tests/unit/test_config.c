@@ -240,3 +240,26 @@ Test(config, errors_and_redaction_never_show_the_password)
     cr_assert_str_eq(duro_redis_url_redact("u:p@h", buf, sizeof(buf)),
                      "u:***@h");
 }
+
+Test(config, redis_wait_from_env)
+{
+    unsetenv("DURO_REDIS_WAIT");
+    unsetenv("DURO_REDIS_WAIT_TIMEOUT");
+    duro_redis_url u = ok("redis://h:1");
+    cr_assert_eq(u.wait_replicas, 0);
+    cr_assert_eq(u.wait_timeout_ms, DURO_REDIS_WAIT_TIMEOUT_MS);
+    setenv("DURO_REDIS_WAIT", "2", 1);
+    setenv("DURO_REDIS_WAIT_TIMEOUT", "250ms", 1);
+    u = ok("redis://h:1");
+    cr_assert_eq(u.wait_replicas, 2);
+    cr_assert_eq(u.wait_timeout_ms, 250);
+    setenv("DURO_REDIS_WAIT", "two", 1);
+    bad("redis://h:1", "DURO_REDIS_WAIT");
+    setenv("DURO_REDIS_WAIT", "-1", 1);
+    bad("redis://h:1", "DURO_REDIS_WAIT");
+    setenv("DURO_REDIS_WAIT", "1", 1);
+    setenv("DURO_REDIS_WAIT_TIMEOUT", "soon", 1);
+    bad("redis://h:1", "DURO_REDIS_WAIT_TIMEOUT");
+    unsetenv("DURO_REDIS_WAIT");
+    unsetenv("DURO_REDIS_WAIT_TIMEOUT");
+}

@@ -53,6 +53,9 @@ static void usage(FILE *out, const char *prog, const duro_worker *w)
         "a PING\n"
         "                              this long "
         "[$DURO_REDIS_STALL_TIMEOUT, 5s]\n"
+        "  --redis-wait N              replicas that must confirm each write "
+        "(WAIT)\n"
+        "                              [$DURO_REDIS_WAIT, 0]\n"
         "  --codec-key-file FILE       encrypt payloads with the first key of "
         "FILE,\n"
         "                              decrypt with any "
@@ -266,7 +269,8 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
         O_STALL,
         O_CODEC,
         O_STICKY,
-        O_NAMESPACE
+        O_NAMESPACE,
+        O_WAIT
     };
     static const struct option longopts[] = {
         {"redis", required_argument, NULL, O_REDIS},
@@ -286,6 +290,7 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
         {"codec-key-file", required_argument, NULL, O_CODEC},
         {"sticky-schedule-to-start", required_argument, NULL, O_STICKY},
         {"namespace", required_argument, NULL, O_NAMESPACE},
+        {"redis-wait", required_argument, NULL, O_WAIT},
         {NULL, 0, NULL, 0},
     };
     int c, bad = 0;
@@ -296,6 +301,9 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
         switch (c) {
         case O_REDIS:
             bad |= set_str(&w->redis_url, optarg) != 0;
+            break;
+        case O_WAIT: /* read where the URL is parsed */
+            setenv("DURO_REDIS_WAIT", optarg, 1);
             break;
         case O_QUEUE:
             bad |= set_str(&w->task_queue, optarg) != 0;

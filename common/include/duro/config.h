@@ -16,7 +16,14 @@
  *                               is sent as SNI (default: the URL's host)
  *   DURO_REDIS_TLS_INSECURE=1   no certificate verification: development
  *                               only, warned about once per process (0
- *                               or 1; anything else is DURO_EINVAL). */
+ *                               or 1; anything else is DURO_EINVAL).
+ * Every URL also takes the replica-acknowledgement settings from the
+ * environment (README, "Replicas and failover"):
+ *   DURO_REDIS_WAIT=N           every Function call that changes state is
+ *                               followed by WAIT N <timeout>; fewer than N
+ *                               replicas confirming turns its reply into a
+ *                               NOREPLICAS error (0..64; default 0: no WAIT)
+ *   DURO_REDIS_WAIT_TIMEOUT     how long WAIT waits (a duration, default 1s) */
 typedef struct {
     char host[256];
     int port;
@@ -29,7 +36,12 @@ typedef struct {
     char tls_cert[1024];
     char tls_key[1024];
     char tls_server_name[256];
+    int wait_replicas;   /* DURO_REDIS_WAIT: 0 = no WAIT after writes */
+    int wait_timeout_ms; /* DURO_REDIS_WAIT_TIMEOUT */
 } duro_redis_url;
+
+#define DURO_REDIS_WAIT_MAX 64
+#define DURO_REDIS_WAIT_TIMEOUT_MS 1000
 
 /* duro_redis_url_parse: 0, or DURO_EINVAL with a reason in err (the URL
  * in it redacted). An empty or NULL url means DURO_DEFAULT_REDIS_URL.
