@@ -35,7 +35,7 @@ int duro__role_is_master(const redisReply *r)
 static int ask(const duro_redis_addr *s, const char *master,
                duro_redis_addr *out, char *err, size_t errsize)
 {
-    struct timeval tv = {0, DURO_SENTINEL_TIMEOUT_MS * 1000};
+    struct timeval tv = {0, (long)DURO_SENTINEL_TIMEOUT_MS * 1000};
     redisContext *c = redisConnectWithTimeout(s->host, s->port, tv);
     if (!c || c->err) {
         snprintf(err, errsize, "sentinel %s:%d: %s", s->host, s->port,
@@ -60,8 +60,10 @@ static int ask(const duro_redis_addr *s, const char *master,
                r->element[1]->type == REDIS_REPLY_STRING &&
                r->element[0]->len < sizeof(out->host)) {
         memcpy(out->host, r->element[0]->str, r->element[0]->len + 1);
-        out->port = atoi(r->element[1]->str);
-        found = out->port > 0 ? 1 : -1;
+        char *end;
+        long port = strtol(r->element[1]->str, &end, 10);
+        out->port = (int)port;
+        found = *end == '\0' && port > 0 && port <= 65535 ? 1 : -1;
     } else if (r->type == REDIS_REPLY_NIL) {
         snprintf(err, errsize, "sentinel %s:%d does not know master %s",
                  s->host, s->port, master);
