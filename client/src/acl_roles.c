@@ -34,6 +34,7 @@ const duro__acl_grant duro__acl_commands[] = {
     /* connecting (duro_redis_open, the async handshake and its guard) */
     {"ping", ALL},
     {"select", ALL}, /* a URL's /db */
+    {"role", ALL},   /* redis+sentinel://: is it the master? */
     {"hget", ALL},
     {"hgetall", ALL},
     /* describe; a reset and visibility in Functions */ /* duro:meta's

@@ -12,6 +12,7 @@
 #include "duro/keys.h"
 #include "duro/log.h"
 #include "aredis_int.h"
+#include "sentinel.h"
 
 /*
  * Lifecycle. A duro_aredis owns at most one connection at a time (a
@@ -185,6 +186,16 @@ static void hs_note(duro_aredis *r, duro__tconn *ac, enum hs_kind kind,
         r->hs_failed = 1;
         return;
     }
+    if (kind == HS_ROLE && !duro__role_is_master(rep)) {
+        if (!r->hs_failed) {
+            r->hs_code = DURO_EAGAIN;
+            snprintf(r->hs_err, sizeof(r->hs_err),
+                     "handshake: %.100s:%d is not the master of %.100s (yet)",
+                     r->url.host, r->url.port, r->url.sentinel_master);
+        }
+        r->hs_failed = 1;
+        return;
+    }
     if (kind == HS_META_NEW && rep->type == REDIS_REPLY_INTEGER)
         r->meta_created = rep->integer == 1;
     if (kind == HS_META_GET) {
@@ -280,6 +291,7 @@ static void on_connect(duro__tconn *ac, int status)
         hs_send(r, HS_SELECT, 2, (const char *[]){"SELECT", db});
     /* A PING makes every connect report through a reply callback. */
     hs_send(r, HS_PING, 1, (const char *[]){"PING"});
+    if (r->url.sentinels > 0) hs_send(r, HS_ROLE, 1, (const char *[]){"ROLE"});
     if (r->guard.partitions > 0) {
         /* HSETNX duro:meta partitions <P>; HSETNX duro:meta schema 1;
          * HGET duro:meta partitions */
@@ -381,6 +393,14 @@ static void start_connect(duro_aredis *r)
 {
     char err[256];
     int code = 0;
+    /* Through Sentinel, ask where the master is now (blocking, at most
+     * DURO_SENTINEL_TIMEOUT_MS per sentinel: only while (re)connecting). */
+    if (r->url.sentinels > 0 &&
+        duro__sentinel_resolve(&r->url, err, sizeof(err)) != 0) {
+        set_down(r, err);
+        schedule_reconnect(r);
+        return;
+    }
     duro__tconn *ac =
         duro__tconn_new(r->loop, &r->url, on_connect, on_disconnect, r, &code,
                         err, sizeof(err));

@@ -190,6 +190,14 @@ static void on_reply(duro__tconn *ac, redisReply *rep, void *privdata)
         return; /* q lives on; its callback runs on the resent reply */
     if (!rep && owner_of(ac) == r)
         r->dying = 1; /* going down: new commands get DURO_ECONN now */
+    if (rep && rep->type == REDIS_REPLY_ERROR && r->url.sentinels > 0 &&
+        duro_reply_is_readonly(rep->str) && owner_of(ac) == r && !r->dying) {
+        /* the master moved (sentinel.h): find it again */
+        duro_warn_limited(NULL, "SENTINEL READONLY name=%s: reconnecting",
+                          r->name);
+        r->dying = 1;
+        duro__tconn_disconnect(ac);
+    }
     if (q->wait_want > 0 && rep && !q->delivered && q->wait_lost) {
         redisReply *out = duro__redis_wait_verdict(
             duro__reply_dup(rep), NULL, q->wait_want, q->wait_timeout_ms);

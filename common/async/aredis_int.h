@@ -28,7 +28,8 @@ enum hs_kind {
     HS_PING,
     HS_META_NEW,
     HS_META_SCHEMA,
-    HS_META_GET
+    HS_META_GET,
+    HS_ROLE /* through Sentinel: the server must be the master */
 };
 #define HS_MAX 8
 

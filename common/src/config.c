@@ -205,6 +205,57 @@ static int parse_userinfo(const char *s, size_t len, duro_redis_url *out)
                   sizeof(out->password));
 }
 
+/* parse_sentinels reads "s1[:port],s2,.../master[/db]" (after the
+ * userinfo) into out. IPv6 sentinels are not supported (no brackets). */
+static int parse_sentinels(const char *p, duro_redis_url *out, char *err,
+                           size_t errsize, const char *url)
+{
+    const char *slash = strchr(p, '/');
+    if (!slash || !slash[1])
+        return fail(err, errsize,
+                    "redis+sentinel:// needs the master's name: "
+                    "redis+sentinel://host:26379,.../mymaster",
+                    url);
+    const char *item = p;
+    while (item < slash) {
+        const char *comma = memchr(item, ',', (size_t)(slash - item));
+        const char *end = comma ? comma : slash;
+        if (out->sentinels == DURO_SENTINELS_MAX)
+            return fail(err, errsize, "more than 8 sentinels", url);
+        duro_redis_addr *a = &out->sentinel[out->sentinels];
+        const char *colon = memchr(item, ':', (size_t)(end - item));
+        const char *hend = colon ? colon : end;
+        size_t hl = (size_t)(hend - item);
+        if (hl == 0 || hl >= sizeof(a->host))
+            return fail(err, errsize, "a sentinel's host is empty or too long",
+                        url);
+        memcpy(a->host, item, hl);
+        a->host[hl] = '\0';
+        a->port = 26379;
+        if (colon &&
+            parse_int(colon + 1, (size_t)(end - colon - 1), 1, 65535, &a->port))
+            return fail(err, errsize, "a sentinel's port must be 1..65535",
+                        url);
+        out->sentinels++;
+        item = end + 1;
+    }
+    const char *name = slash + 1;
+    const char *db = strchr(name, '/');
+    size_t nl = db ? (size_t)(db - name) : strlen(name);
+    if (nl == 0 || nl >= sizeof(out->sentinel_master))
+        return fail(err, errsize, "the master's name is empty or too long",
+                    url);
+    memcpy(out->sentinel_master, name, nl);
+    out->sentinel_master[nl] = '\0';
+    if (db && db[1] && parse_int(db + 1, strlen(db + 1), 0, INT_MAX, &out->db))
+        return fail(err, errsize, "the database must be a non-negative integer",
+                    url);
+    /* until the first connect asks them, the first sentinel stands in */
+    memcpy(out->host, out->sentinel[0].host, sizeof(out->host));
+    out->port = out->sentinel[0].port;
+    return 0;
+}
+
 int duro_redis_url_parse(const char *url, duro_redis_url *out, char *err,
                          size_t errsize)
 {
@@ -216,13 +267,18 @@ int duro_redis_url_parse(const char *url, duro_redis_url *out, char *err,
     if (scheme_end) {
         size_t sl = (size_t)(scheme_end - p);
         if (sl == 6 && strncasecmp(p, "rediss", 6) == 0) out->tls = 1;
+        if (sl == 14 && strncasecmp(p, "redis+sentinel", 14) == 0)
+            out->sentinels = -1; /* counted below */
         if (sl == 4 && strncasecmp(p, "unix", 4) == 0)
             return fail(err, errsize,
                         "unix sockets are not supported; use redis://host:port",
                         url);
-        if (!out->tls && (sl != 5 || strncasecmp(p, "redis", 5) != 0))
+        if (!out->tls && !out->sentinels &&
+            (sl != 5 || strncasecmp(p, "redis", 5) != 0))
             return fail(err, errsize,
-                        "the scheme must be redis:// or rediss://", url);
+                        "the scheme must be redis://, rediss:// or "
+                        "redis+sentinel://",
+                        url);
         p = scheme_end + 3;
     }
     /* The authority ends at the first '/' after the last '@' (passwords may
@@ -232,6 +288,12 @@ int duro_redis_url_parse(const char *url, duro_redis_url *out, char *err,
         if (parse_userinfo(p, (size_t)(at - p), out))
             return fail(err, errsize, "bad or too long user or password", url);
         p = at + 1;
+    }
+    if (out->sentinels) {
+        out->sentinels = 0;
+        int rc = parse_sentinels(p, out, err, errsize, url);
+        if (!rc) rc = password_from_env(out, err, errsize);
+        return rc ? rc : wait_from_env(out, err, errsize);
     }
     const char *slash = strchr(p, '/');
     const char *hend = slash ? slash : p + strlen(p);

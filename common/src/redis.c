@@ -13,6 +13,7 @@
 #include "duro/lua.h"
 #include "duro/redis.h"
 #include "redis_wait.h"
+#include "sentinel.h"
 #include "tls_sync.h"
 
 #define MAX_PARTITIONS DURO_MAX_PARTITIONS
@@ -129,15 +130,51 @@ static int hello(redisContext *c, const duro_redis_url *url, char *err,
     return rc;
 }
 
-int duro_redis_open(const duro_redis_url *url, int timeout_ms,
+/* check_master: through Sentinel, the server reached must be the master
+ * (right after a failover a sentinel may still name the old one, which
+ * may be back as a replica). */
+static int check_master(redisContext *c, const duro_redis_url *url, char *err,
+                        size_t errsize)
+{
+    redisReply *r = redisCommand(c, "ROLE");
+    int rc = 0;
+    if (!r) {
+        set_err(err, errsize, "redis at %s:%d: %s", url->host, url->port,
+                c->errstr);
+        rc = DURO_ECONN;
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        set_err(err, errsize, "ROLE: %s", r->str);
+        rc = duro_redis_error_code(r->str);
+    } else if (!duro__role_is_master(r)) {
+        set_err(err, errsize,
+                "redis at %s:%d is not the master of %s (yet): a failover "
+                "is going on",
+                url->host, url->port, url->sentinel_master);
+        rc = DURO_EAGAIN;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+int duro_redis_open(const duro_redis_url *given, int timeout_ms,
                     redisContext **out, char *err, size_t errsize)
 {
     redisContext *c = NULL;
     duro__tls_pump *pump = NULL;
     *out = NULL;
+    duro_redis_url resolved;
+    const duro_redis_url *url = given;
+    duro__sentinel_mode_set(given->sentinels > 0);
+    if (given->sentinels > 0) {
+        resolved = *given;
+        int rc = duro__sentinel_resolve(&resolved, err, errsize);
+        if (rc) return rc;
+        url = &resolved;
+    }
     int rc = connect_ctx(url, timeout_ms, &c, &pump, err, errsize);
     if (rc) return rc;
     rc = hello(c, url, err, errsize);
+    if (rc == 0 && url->sentinels > 0) rc = check_master(c, url, err, errsize);
     if (rc == DURO_ECONN && pump) {
         /* Under TLS 1.3 a server refuses a client certificate only after
          * the handshake: the pump knows why the first reply never came. */
@@ -383,9 +420,24 @@ static redisReply *call_once(redisContext *c, const duro_argv *a)
     return duro__redis_wait_verdict(fcall, wait, want, timeout_ms);
 }
 
+/* moved_master: through Sentinel, READONLY means the master this
+ * connection reached is a replica now; closing the socket makes the
+ * caller's next call fail as a lost connection, and its reconnect asks the
+ * sentinels again. */
+static void moved_master(redisContext *c, const redisReply *r)
+{
+    if (r && r->type == REDIS_REPLY_ERROR && duro__sentinel_mode() &&
+        duro_reply_is_readonly(r->str)) {
+        duro_warn_limited(NULL, "SENTINEL READONLY: the master moved; "
+                                "reconnecting");
+        shutdown(c->fd, SHUT_RDWR);
+    }
+}
+
 redisReply *duro_redis_call(redisContext *c, const duro_argv *a)
 {
     redisReply *r = call_once(c, a);
+    moved_master(c, r);
     if (r && r->type == REDIS_REPLY_ERROR && is_fcall(a) &&
         duro_reply_is_missing_function(r->str)) {
         /* Redis lost the library (restart without persistence): reload. */
@@ -409,6 +461,12 @@ redisReply *duro_redis_call(redisContext *c, const duro_argv *a)
         r = call_once(c, a);
     }
     return r;
+}
+
+int duro_reply_is_readonly(const char *errstr)
+{
+    return errstr && strncmp(errstr, "READONLY", 8) == 0 &&
+           (errstr[8] == ' ' || errstr[8] == '\0');
 }
 
 int duro_redis_error_code(const char *errstr)

@@ -101,7 +101,7 @@ redisReply *duro__reply_dup(const redisReply *r)
         d->str[r->len] = '\0';
     }
     if (r->element && r->elements) {
-        d->element = calloc(r->elements, sizeof(*d->element));
+        d->element = calloc(r->elements, sizeof(redisReply *));
         if (!d->element) goto fail;
         d->elements = r->elements;
         for (size_t i = 0; i < r->elements; i++)

@@ -119,7 +119,8 @@ Test(redis_wait, a_replica_confirms_every_step)
     cr_assert(rep && rep->type == REDIS_REPLY_STRING);
     const char *st = strstr(rep->str, "cmdstat_wait:calls=");
     cr_assert(st, "no WAIT ran");
-    cr_assert_geq(atoi(st + strlen("cmdstat_wait:calls=")), 8, "%.60s", st);
+    cr_assert_geq(strtol(st + strlen("cmdstat_wait:calls="), NULL, 10), 8,
+                  "%.60s", st);
     freeReplyObject(rep);
     redisFree(r);
     for (int i = 0; i < h.nchildren; i++)

@@ -263,3 +263,29 @@ Test(config, redis_wait_from_env)
     unsetenv("DURO_REDIS_WAIT");
     unsetenv("DURO_REDIS_WAIT_TIMEOUT");
 }
+
+Test(config, sentinel_urls)
+{
+    duro_redis_url u =
+        ok("redis+sentinel://:pw@10.0.0.1:26380,s2,s3:5/mymaster/2");
+    cr_assert_eq(u.sentinels, 3);
+    cr_assert_str_eq(u.sentinel[0].host, "10.0.0.1");
+    cr_assert_eq(u.sentinel[0].port, 26380);
+    cr_assert_str_eq(u.sentinel[1].host, "s2");
+    cr_assert_eq(u.sentinel[1].port, 26379);
+    cr_assert_eq(u.sentinel[2].port, 5);
+    cr_assert_str_eq(u.sentinel_master, "mymaster");
+    cr_assert_eq(u.db, 2);
+    cr_assert_str_eq(u.password, "pw");
+    cr_assert_eq(u.tls, 0);
+    /* until resolved, the first sentinel stands in for the master */
+    cr_assert_str_eq(u.host, "10.0.0.1");
+    u = ok("redis://h:1");
+    cr_assert_eq(u.sentinels, 0);
+    bad("redis+sentinel://s1:26379", "master's name");
+    bad("redis+sentinel://s1:26379/", "master's name");
+    bad("redis+sentinel://s1:0/m", "port");
+    bad("redis+sentinel://,s2/m", "host");
+    bad("redis+sentinel://a,b,c,d,e,f,g,h,i/m", "more than 8");
+    bad("redis+sentinel://s1/m/x", "database");
+}

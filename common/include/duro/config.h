@@ -7,7 +7,17 @@
 
 #define DURO_DEFAULT_REDIS_URL "redis://127.0.0.1:6379"
 
-/* duro_redis_url: a parsed redis[s]://[user:password@]host[:port][/db].
+#define DURO_SENTINELS_MAX 8
+
+/* duro_redis_addr: one host and port. */
+typedef struct {
+    char host[256];
+    int port;
+} duro_redis_addr;
+
+/* duro_redis_url: a parsed redis[s]://[user:password@]host[:port][/db], or
+ * redis+sentinel://[user:password@]s1[:port],s2,...,sN/master[/db] (a
+ * primary found through Sentinel: README, "Replicas and failover").
  * rediss:// (tls = 1) takes its TLS settings from the environment when the
  * URL is parsed:
  *   DURO_REDIS_TLS_CA           CA file or directory (default: the system's)
@@ -25,7 +35,7 @@
  *                               NOREPLICAS error (0..64; default 0: no WAIT)
  *   DURO_REDIS_WAIT_TIMEOUT     how long WAIT waits (a duration, default 1s) */
 typedef struct {
-    char host[256];
+    char host[256]; /* redis+sentinel://: the master's, once resolved */
     int port;
     char user[128];
     char password[256];
@@ -36,6 +46,12 @@ typedef struct {
     char tls_cert[1024];
     char tls_key[1024];
     char tls_server_name[256];
+    /* redis+sentinel://[user:password@]s1[:26379],s2,.../master[/db]: the
+     * sentinels to ask for the master's address at every connect (host
+     * and port above start as the first sentinel's); 0 for redis:// */
+    int sentinels;
+    duro_redis_addr sentinel[DURO_SENTINELS_MAX];
+    char sentinel_master[128];
     int wait_replicas;   /* DURO_REDIS_WAIT: 0 = no WAIT after writes */
     int wait_timeout_ms; /* DURO_REDIS_WAIT_TIMEOUT */
 } duro_redis_url;

@@ -121,4 +121,8 @@ DURO_EXPORT redisReply *duro_redis_call(redisContext *c, const duro_argv *a);
  *   anything else (and NULL) -> DURO_EREDIS. */
 DURO_EXPORT int duro_redis_error_code(const char *errstr);
 
+/* duro_reply_is_readonly: the error reply is READONLY (a replica was
+ * written to: through Sentinel, the master moved). */
+DURO_EXPORT int duro_reply_is_readonly(const char *errstr);
+
 #endif

@@ -1,0 +1,235 @@
+/* test_sentinel.c: a primary, two replicas and three sentinels on
+ * loopback; the worker, the scheduler and the client find the primary
+ * through redis+sentinel://, the primary is killed with SIGKILL while
+ * workflows run, and every workflow completes once the sentinels have
+ * promoted a replica. Commits wait for one replica (DURO_REDIS_WAIT=1), so
+ * nothing acknowledged is lost in the failover. The extra redis-servers
+ * are this test's children, stopped by PID. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define SENTINELS 3
+#define WORKFLOWS 20
+
+static duro_test_harness h;
+static pid_t extra[8];
+static int nextra;
+
+static void setup(void)
+{
+    duro_test_redis_start(&h);
+}
+
+static void teardown(void)
+{
+    for (int i = 0; i < nextra; i++) {
+        kill(extra[i], SIGKILL);
+        waitpid(extra[i], NULL, 0);
+    }
+    nextra = 0;
+    duro_test_fini();
+}
+
+TestSuite(sentinel, .init = setup, .fini = teardown, .timeout = 120);
+
+/* spawn_redis starts redis-server with the NULL-terminated arguments,
+ * its output in <dir>/<name>.log. */
+static void spawn_redis(const char *name, ...)
+{
+    char *argv[24] = {"redis-server"};
+    int n = 1;
+    va_list ap;
+    va_start(ap, name);
+    char *a;
+    while ((a = va_arg(ap, char *)) && n < 23)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    char log[PATH_MAX + 64];
+    snprintf(log, sizeof(log), "%s/%s.log", h.dir, name);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(127);
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execvp("redis-server", argv);
+        _exit(127);
+    }
+    extra[nextra++] = pid;
+}
+
+static void start_replica(const char *name, int port)
+{
+    char sport[16], sprimary[16], dir[PATH_MAX + 16];
+    snprintf(sport, sizeof(sport), "%d", port);
+    snprintf(sprimary, sizeof(sprimary), "%d", h.redis_port);
+    snprintf(dir, sizeof(dir), "%s/%s", h.dir, name);
+    cr_assert(mkdir(dir, 0700) == 0 || errno == EEXIST);
+    spawn_redis(name, "--port", sport, "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--dir", dir, "--replicaof", "127.0.0.1",
+                sprimary, NULL);
+}
+
+static void start_sentinel(int i, int port)
+{
+    char conf[PATH_MAX + 64], name[32];
+    snprintf(name, sizeof(name), "sentinel-%d", i);
+    snprintf(conf, sizeof(conf), "%s/%s.conf", h.dir, name);
+    FILE *f = fopen(conf, "w");
+    cr_assert(f);
+    fprintf(f,
+            "port %d\nbind 127.0.0.1\ndir %s\n"
+            "sentinel monitor mymaster 127.0.0.1 %d 2\n"
+            "sentinel down-after-milliseconds mymaster 1000\n"
+            "sentinel failover-timeout mymaster 4000\n"
+            "sentinel parallel-syncs mymaster 2\n",
+            port, h.dir, h.redis_port);
+    fclose(f);
+    spawn_redis(name, conf, "--sentinel", NULL);
+}
+
+/* sentinel_count: what SENTINEL <what> mymaster lists on port, or -1. */
+static int sentinel_count(int port, const char *what)
+{
+    redisContext *c = redisConnect("127.0.0.1", port);
+    int n = -1;
+    if (c && !c->err) {
+        redisReply *r = redisCommand(c, "SENTINEL %s mymaster", what);
+        if (r && r->type == REDIS_REPLY_ARRAY) n = (int)r->elements;
+        freeReplyObject(r);
+    }
+    if (c) redisFree(c);
+    return n;
+}
+
+/* result_across_failover waits for a run's result as an application
+ * would: a call that meets the failover (connection lost, READONLY,
+ * NOREPLICAS) is made again. */
+static cJSON *result_across_failover(duro_client *c, const char *id)
+{
+    int64_t deadline = duro_test_mono_ms() + 60000;
+    int rc = DURO_ETIMEDOUT;
+    while (duro_test_mono_ms() < deadline) {
+        cJSON *d = NULL;
+        rc = duro_client_result(c, id, 5000, &d);
+        if (rc == 0) return d;
+        if (!duro_err_is_transient(rc) && rc != DURO_ETIMEDOUT) break;
+        duro_test_sleep_ms(200);
+    }
+    cr_assert_fail("result of %s: %s (%s)", id, duro_strerror(rc),
+                   duro_client_errstr(c));
+    return NULL;
+}
+
+static duro_client *client(const char *url)
+{
+    duro_client *c = NULL;
+    char err[256];
+    cr_assert_eq(duro_client_new(&c, url, err, sizeof(err)), 0, "%s", err);
+    return c;
+}
+
+/* replicas_online: the primary counts n replicas done with their first
+ * sync (only those confirm a WAIT). */
+static bool replicas_online(int n)
+{
+    redisContext *r = duro_test_redis(&h);
+    redisReply *rep = redisCommand(r, "INFO replication");
+    int online = 0;
+    for (const char *p = rep && rep->type == REDIS_REPLY_STRING ? rep->str : "";
+         (p = strstr(p, "state=online")); p++)
+        online++;
+    freeReplyObject(rep);
+    redisFree(r);
+    return online >= n;
+}
+
+/* followed: the worker's log says it found the master at one of ports. */
+static bool followed(pid_t w, const int *ports, int n)
+{
+    char line[96];
+    for (int i = 0; i < n; i++) {
+        snprintf(line, sizeof(line),
+                 "SENTINEL MASTER name=mymaster addr=127.0.0.1:%d", ports[i]);
+        if (duro_test_log_contains(&h, w, line)) return true;
+    }
+    return false;
+}
+
+Test(sentinel, primary_killed_mid_run_every_workflow_completes)
+{
+    int sport[SENTINELS], rport[2];
+    rport[0] = duro_test_free_port();
+    start_replica("replica-a", rport[0]);
+    rport[1] = duro_test_free_port();
+    start_replica("replica-b", rport[1]);
+    cr_assert(duro_test_wait_until(replicas_online(2), 15000),
+              "the replicas did not sync");
+    for (int i = 0; i < SENTINELS; i++) {
+        sport[i] = duro_test_free_port();
+        start_sentinel(i, sport[i]);
+    }
+    /* every sentinel knows both replicas and the other sentinels */
+    for (int i = 0; i < SENTINELS; i++)
+        cr_assert(
+            duro_test_wait_until(sentinel_count(sport[i], "replicas") == 2 &&
+                                     sentinel_count(sport[i], "sentinels") == 2,
+                                 15000),
+            "sentinel %d did not discover the others", i);
+    char url[256];
+    snprintf(url, sizeof(url),
+             "redis+sentinel://127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d/"
+             "mymaster",
+             sport[0], sport[1], sport[2]);
+    setenv("DURO_REDIS_URL", url, 1);
+    setenv("DURO_REDIS_WAIT", "1", 1);
+    pid_t s =
+        duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "100ms", NULL);
+    pid_t w = duro_test_spawn(&h, "duro-test-worker", NULL);
+    cr_assert(
+        duro_test_wait_until(duro_test_log_contains(&h, s, "REDIS UP"), 5000));
+    cr_assert(
+        duro_test_wait_until(duro_test_log_contains(&h, w, "REDIS UP"), 5000));
+
+    duro_client *c = client(url);
+    char id[32];
+    for (int i = 0; i < WORKFLOWS; i++) {
+        snprintf(id, sizeof(id), "sent-%d", i);
+        duro_test_start(c, id, "activities", "test", "{\"n\":6}", 0);
+    }
+    /* the primary dies with workflows half way */
+    kill(h.redis_pid, SIGKILL);
+    waitpid(h.redis_pid, NULL, 0);
+    h.redis_pid = 0;
+
+    for (int i = 0; i < WORKFLOWS; i++) {
+        snprintf(id, sizeof(id), "sent-%d", i);
+        cJSON *d = result_across_failover(c, id);
+        cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED", "%s", id);
+        const cJSON *res = cJSON_GetObjectItem(d, "result");
+        const cJSON *echoed = cJSON_GetObjectItem(res, "echoed");
+        cr_assert_eq(cJSON_GetArraySize(echoed), 6, "%s", id);
+        cJSON_Delete(d);
+    }
+    duro_client_free(c);
+    cr_assert(followed(w, rport, 2), "the worker did not follow the failover");
+    duro_test_finish(&h);
+}
