@@ -57,7 +57,8 @@ static void coro_main(void *arg)
 }
 
 /* cancel_pending_futures delivers a cancellation: everything the code has
- * pending is canceled, with a command each so the history says so. It runs
+ * pending is canceled, with a command each so the history says so, but
+ * for what it started in a detached scope (run.h). It runs
  * at the start of a code run, the same point live and in replay. */
 static void cancel_pending_futures(duro_wf *wf)
 {
@@ -65,7 +66,7 @@ static void cancel_pending_futures(duro_wf *wf)
     for (int k = 0; k < FUT_KINDS; k++) {
         for (int64_t i = 0; i < wf->futs[k].n; i++) {
             duro_future *f = wf->futs[k].v[i];
-            if (f->resolved) continue;
+            if (f->resolved || f->detached) continue;
             duro__emit_cancel(wf, f);
         }
     }

@@ -24,6 +24,7 @@ struct duro_future {
     int64_t seq;
     char *queue; /* activity task queue, NULL for the workflow's own */
     bool resolved;
+    bool detached; /* made in a detached scope: a cancellation spares it */
     duro_result res;
 };
 
@@ -130,6 +131,10 @@ struct duro_wf {
     pending_signal *pending_signals, *pending_tail;
     bool cancel_requested;
     bool cancel_pending; /* cancel pending futures at the next code run */
+    /* detached: > 0 while the code runs in a detached scope (a saga's
+     * compensations): what it starts and waits for there is not canceled
+     * by a cancellation of the workflow (Temporal's disconnected scope) */
+    int detached;
 
     duro__cmd *cmds, *cmds_tail; /* issued, not yet matched or committed */
     int ncmds;

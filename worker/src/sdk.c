@@ -111,6 +111,7 @@ static duro_future *new_future(duro_wf *wf, fut_kind kind)
     duro_assert(f != NULL);
     f->kind = kind;
     f->seq = ++wf->seq[kind];
+    f->detached = wf->detached > 0;
     fv->v[fv->n++] = f;
     duro_assert(fv->n == f->seq);
     return f;
@@ -210,7 +211,7 @@ static void block(duro_wf *wf, wait_kind kind, duro_future **fs, int n)
         wf->wait = kind;
         wf->wait_futs = fs;
         wf->wait_n = n;
-        wf->wait_cancelable = !wf->cancel_requested;
+        wf->wait_cancelable = !wf->cancel_requested && !wf->detached;
         while (!wf->unwinding && !duro__wait_satisfied(wf))
             duro__coro_yield();
         wf->wait = WAIT_NONE;

@@ -205,6 +205,52 @@ DURO_EXPORT bool duro_is_canceled(const duro_wf *wf);
 /* duro_alloc returns zeroed memory owned by the run (freed with it). */
 DURO_EXPORT void *duro_alloc(duro_wf *wf, size_t size);
 
+/* ---- Sagas ------------------------------------------------------------ */
+
+/* duro_saga: the compensations of a sequence of steps (Temporal's Saga).
+ * After each step that succeeded, register the activity that undoes it;
+ * when a later step fails, duro_saga_compensate runs them, newest first:
+ *
+ *     duro_saga *s = duro_saga_new(wf, NULL);
+ *     if (!duro_activity(wf, "bookFlight", in, NULL).ok) goto undo;
+ *     duro_saga_add(s, "cancelFlight", in, NULL);
+ *     ...
+ *     undo: duro_saga_compensate(s);
+ *
+ * Each compensation is an ordinary activity with its own options and retry
+ * policy. Compensations run in a detached scope: a cancellation of the
+ * workflow, before or during duro_saga_compensate, cancels none of them
+ * (as Temporal runs them in a disconnected cancellation scope). The saga
+ * and what it copied belong to the run. */
+typedef struct duro_saga duro_saga;
+
+/* duro_saga_opts: zeroed fields take the defaults. */
+typedef struct {
+    bool parallel;            /* run every compensation at once (scheduled
+                                 newest first); default: one at a time,
+                                 newest first */
+    bool continue_with_error; /* one at a time: go on with the older ones
+                                 after a compensation failed (after its
+                                 retries); default: stop there */
+} duro_saga_opts;
+
+/* duro_saga_new starts an empty saga (opts copied; NULL = defaults). */
+DURO_EXPORT duro_saga *duro_saga_new(duro_wf *wf, const duro_saga_opts *opts);
+/* duro_saga_add registers compensation `activity` with `input` (copied;
+ * NULL = null) and `opts` (copied, strings too; NULL = defaults). Returns 0,
+ * or DURO_EINVAL when s or activity is NULL. */
+DURO_EXPORT int duro_saga_add(duro_saga *s, const char *activity,
+                              const cJSON *input,
+                              const duro_activity_opts *opts);
+/* duro_saga_compensate runs the registered compensations (see
+ * duro_saga_opts) and forgets them: a second call runs nothing. Returns 0
+ * when all completed, else DURO_EFAILED with the first failure's message
+ * in duro_saga_error. */
+DURO_EXPORT int duro_saga_compensate(duro_saga *s);
+/* duro_saga_error: "<activity>: <message>" of the first compensation that
+ * failed, or "" (owned by the run). */
+DURO_EXPORT const char *duro_saga_error(const duro_saga *s);
+
 /* ---- Activity code ---------------------------------------------------- */
 
 /* duro_activity_fn runs one attempt on a pool thread. It returns the result
