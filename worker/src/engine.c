@@ -10,6 +10,7 @@
 #include "duro/log.h"
 #include "engine_internal.h"
 #include "run.h"
+#include "stack.h"
 
 /* ---- Running the code ---- */
 
@@ -440,6 +441,13 @@ int duro__run_end_replay(duro_wf *wf)
 int duro__run_query(duro_wf *wf, const char *name, const cJSON *input,
                     char **out, char *err, size_t errsize)
 {
+    if (strcmp(name, DURO__STACK_QUERY) == 0) { /* built in, as Temporal's
+                                                 __stack_trace */
+        cJSON *r = duro__run_stack(wf);
+        *out = r ? cJSON_PrintUnformatted(r) : NULL;
+        cJSON_Delete(r);
+        return *out ? 0 : DURO_ENOMEM;
+    }
     for (handler *h = wf->queries; h; h = h->next) {
         if (strcmp(h->name, name) != 0) continue;
         cJSON *r = ((duro_query_fn)h->fn)(wf, input, h->arg);

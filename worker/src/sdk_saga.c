@@ -7,12 +7,14 @@
  * workflow does not cancel them, engine.c) and the wait is not ended by
  * one (sdk.c's block). Everything here is a function of the code's own
  * calls, so a replay schedules the same activities in the same order. */
+#define DURO_NO_CALL_SITES /* defines duro_saga_compensate */
 #include <stdio.h>
 #include <string.h>
 
 #include "duro/worker.h"
 #include "engine_internal.h"
 #include "run.h"
+#include "stack.h"
 
 typedef struct compensation {
     const char *activity;
@@ -78,11 +80,13 @@ static void failed(duro_saga *s, const compensation *c, const duro_result *r)
     duro_wf_log(wf, "SAGA compensation %s failed: %s", c->activity, r->error);
 }
 
-static int run_parallel(duro_saga *s, compensation *list, int count)
+static int run_parallel(duro_saga *s, compensation *list, int count,
+                        const duro__site *site)
 {
     duro_wf *wf = s->wf;
     duro_future **fs = duro_alloc(wf, (size_t)count * sizeof(*fs));
     int n = 0;
+    duro__at(site->file, site->line, site->func);
     for (compensation *c = list; c; c = c->next)
         fs[n++] = duro_activity_async(wf, c->activity, c->input, &c->opts);
     duro_await_all(wf, fs, n);
@@ -96,10 +100,13 @@ static int run_parallel(duro_saga *s, compensation *list, int count)
     return rc;
 }
 
-static int run_sequential(duro_saga *s, compensation *list)
+static int run_sequential(duro_saga *s, compensation *list,
+                          const duro__site *site)
 {
     int rc = 0;
     for (compensation *c = list; c; c = c->next) {
+        /* each wait let other runs' calls set the site */
+        duro__at(site->file, site->line, site->func);
         duro_result r = duro_activity(s->wf, c->activity, c->input, &c->opts);
         if (r.ok) continue;
         failed(s, c, &r);
@@ -119,10 +126,14 @@ int duro_saga_compensate(duro_saga *s)
     s->newest = NULL; /* forgotten first: compensating twice runs nothing */
     s->n = 0;
     if (!list) return 0;
+    duro__site site = duro__site_now(); /* the caller's, for the stack */
+    const char *outer = wf->outer_call;
+    wf->outer_call = "duro_saga_compensate";
     wf->detached++;
-    int rc =
-        s->opts.parallel ? run_parallel(s, list, n) : run_sequential(s, list);
+    int rc = s->opts.parallel ? run_parallel(s, list, n, &site)
+                              : run_sequential(s, list, &site);
     wf->detached--;
+    wf->outer_call = outer;
     return rc;
 }
 

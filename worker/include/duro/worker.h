@@ -392,6 +392,38 @@ DURO_EXPORT int duro_replay_history(duro_worker *w, const char *history_json,
  * registering. */
 DURO_EXPORT int duro_worker_main(duro_worker *w, int argc, char **argv);
 
+/* ---- Where is it waiting? (workflow stack) ---------------------------- */
+
+/* `duro workflow stack --workflow-id ID` (duro_client_stack) asks a worker,
+ * as a query named "duro:stack", what a running workflow is blocked in: the
+ * SDK call and the file:line and function of the workflow code that made
+ * it, and for each future it waits for (activities, timers) the call that
+ * started it. The SDK learns the call site from the macros below, which
+ * wrap its calls under their own names: each records __FILE__, __LINE__
+ * and __func__ in a thread-local before the call (a few stores), so
+ * workflow code needs no change and the functions keep their names and
+ * addresses. Define DURO_NO_CALL_SITES before including this header to
+ * call the functions directly (their sites then show as unknown). Query
+ * names starting with "duro:" are the SDK's. */
+
+/* duro__at records the call site of the SDK call that follows (the
+ * macros' helper; not for direct use). file and func must be string
+ * literals (they are kept as pointers). */
+DURO_EXPORT void duro__at(const char *file, int line, const char *func);
+
+#ifndef DURO_NO_CALL_SITES
+#define DURO__AT_(call) (duro__at(__FILE__, __LINE__, __func__), call)
+#define duro_activity(...) DURO__AT_(duro_activity(__VA_ARGS__))
+#define duro_activity_async(...) DURO__AT_(duro_activity_async(__VA_ARGS__))
+#define duro_timer(...) DURO__AT_(duro_timer(__VA_ARGS__))
+#define duro_sleep(...) DURO__AT_(duro_sleep(__VA_ARGS__))
+#define duro_await(...) DURO__AT_(duro_await(__VA_ARGS__))
+#define duro_await_all(...) DURO__AT_(duro_await_all(__VA_ARGS__))
+#define duro_await_any(...) DURO__AT_(duro_await_any(__VA_ARGS__))
+#define duro_condition(...) DURO__AT_(duro_condition(__VA_ARGS__))
+#define duro_saga_compensate(...) DURO__AT_(duro_saga_compensate(__VA_ARGS__))
+#endif
+
 #ifdef __cplusplus
 }
 #endif
