@@ -150,6 +150,43 @@ static void *run_worker(void *arg)
     return NULL;
 }
 
+/* register_all registers this file's workflows and activities on w. */
+static void register_all(duro_worker *w)
+{
+    cr_assert_eq(duro_worker_register_workflow(w, "threeSteps", three_steps),
+                 0);
+    duro_worker_register_workflow(w, "retrying", retrying);
+    duro_worker_register_workflow(w, "canceledWhileCompensating",
+                                  canceled_while_compensating);
+    duro_worker_register_workflow(w, "canceledBefore", canceled_before);
+    const char *oks[] = {"do1", "do2", "do3", "undo1", "undo2", "undo3"};
+    for (size_t i = 0; i < sizeof(oks) / sizeof(oks[0]); i++)
+        duro_worker_register_activity(w, oks[i], ok_activity, NULL);
+    duro_worker_register_activity(w, "flaky", flaky, NULL);
+    duro_worker_register_activity(w, "broken", always_fails, NULL);
+    duro_worker_register_activity(w, "slowUndo", slow_undo, NULL);
+}
+
+/* assert_replays: id's history, exported as `duro workflow history -o
+ * json` does, replays against this file's code without a difference
+ * (what a worker that lost the run from its cache does). */
+static void assert_replays(const char *id)
+{
+    duro_test_output o;
+    duro_test_run(&h, &o, 10000, "duro", "workflow", "history", "--workflow-id",
+                  id, "-o", "json", NULL);
+    cr_assert_eq(o.exit_code, 0, "history export: %s", o.err);
+    duro_worker *w;
+    duro_worker_opts wo = {.task_queue = QUEUE, .log_level = "warn"};
+    cr_assert_eq(duro_worker_new(&w, &wo), 0);
+    register_all(w);
+    char report[1024] = "";
+    int rc = duro_replay_history(w, o.out, report, sizeof(report));
+    cr_assert_eq(rc, 0, "replay of %s: %d %s", id, rc, report);
+    duro_worker_free(w);
+    duro_test_output_free(&o);
+}
+
 static duro_client *start_worker(void)
 {
     pid_t s =
@@ -159,18 +196,7 @@ static duro_client *start_worker(void)
     duro_worker_opts o = {
         .redis_url = h.redis_url, .task_queue = QUEUE, .log_level = "warn"};
     cr_assert_eq(duro_worker_new(&worker, &o), 0);
-    cr_assert_eq(
-        duro_worker_register_workflow(worker, "threeSteps", three_steps), 0);
-    duro_worker_register_workflow(worker, "retrying", retrying);
-    duro_worker_register_workflow(worker, "canceledWhileCompensating",
-                                  canceled_while_compensating);
-    duro_worker_register_workflow(worker, "canceledBefore", canceled_before);
-    const char *oks[] = {"do1", "do2", "do3", "undo1", "undo2", "undo3"};
-    for (size_t i = 0; i < sizeof(oks) / sizeof(oks[0]); i++)
-        duro_worker_register_activity(worker, oks[i], ok_activity, NULL);
-    duro_worker_register_activity(worker, "flaky", flaky, NULL);
-    duro_worker_register_activity(worker, "broken", always_fails, NULL);
-    duro_worker_register_activity(worker, "slowUndo", slow_undo, NULL);
+    register_all(worker);
     cr_assert_eq(pthread_create(&worker_thread, NULL, run_worker, worker), 0);
     return duro_test_client(&h);
 }
@@ -242,6 +268,7 @@ Test(saga, parallel_compensations_are_scheduled_together)
     /* all three scheduled (newest first) before any of them completed */
     cr_assert_str_eq(ev, "S:do1,C,S:do2,C,S:do3,C,S:undo3,S:undo2,S:undo1,C,"
                          "C,C");
+    assert_replays("par");
     stop_worker(c);
 }
 
@@ -282,6 +309,7 @@ Test(saga, a_cancellation_during_compensation_cancels_none)
     char ev[256];
     activity_events(c, "cancel-during", ev, sizeof(ev));
     cr_assert_str_eq(ev, "S:slowUndo,C,S:undo1,C");
+    assert_replays("cancel-during");
     stop_worker(c);
 }
 
@@ -300,5 +328,6 @@ Test(saga, compensations_run_after_a_cancellation)
     char ev[256];
     activity_events(c, "cancel-before", ev, sizeof(ev));
     cr_assert_str_eq(ev, "S:do1,C,S:undo1,C");
+    assert_replays("cancel-before");
     stop_worker(c);
 }

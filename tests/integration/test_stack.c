@@ -292,3 +292,30 @@ Test(stack, a_closed_workflow_has_none)
     duro_client_free(c);
     stop_worker();
 }
+
+Test(stack, describe_says_when_no_worker_answers)
+{
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "st-orphan", "quick", "nobody-polls", "null", 0);
+    duro_test_output o;
+    int64_t t0 = duro_test_mono_ms();
+    duro_test_run(&h, &o, 15000, "duro", "workflow", "describe",
+                  "--workflow-id", "st-orphan", "-o", "json", NULL);
+    int64_t took = duro_test_mono_ms() - t0;
+    cr_assert_eq(o.exit_code, 0, "%s", o.err);
+    cJSON *j = cJSON_Parse(o.out);
+    cr_assert_not_null(j, "%s", o.out);
+    const char *err = duro_test_str(cJSON_GetObjectItem(j, "stack"), "error");
+    cr_assert(strstr(err, "no worker answered query duro:stack within 1s"),
+              "%s", o.out);
+    cr_assert_lt(took, 5000, "describe took %lld ms", (long long)took);
+    cJSON_Delete(j);
+    duro_test_output_free(&o);
+    duro_test_run(&h, &o, 15000, "duro", "workflow", "describe",
+                  "--workflow-id", "st-orphan", NULL);
+    cr_assert(strstr(o.out, "Stack              unavailable: no worker"), "%s",
+              o.out);
+    duro_test_output_free(&o);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
