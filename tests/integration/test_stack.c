@@ -94,7 +94,9 @@ static void *run_worker(void *arg)
     return NULL;
 }
 
-static void start_worker(void)
+/* start_worker runs the embedded worker with cache_size runs cached (0:
+ * the default). */
+static void start_worker(int cache_size)
 {
     pid_t s =
         duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "100ms", NULL);
@@ -167,7 +169,7 @@ static void assert_site(const char *out, const char *what, int line)
 
 Test(stack, shows_the_await_and_what_it_waits_for)
 {
-    start_worker();
+    start_worker(0);
     duro_client *c = duro_test_client(&h);
     duro_test_start(c, "st-1", "activityAndTimer", QUEUE, "null", 0);
     char *out = wait_blocked("st-1", "duro_await_all");
@@ -234,9 +236,11 @@ Test(stack, shows_the_await_and_what_it_waits_for)
     stop_worker();
 }
 
+/* with one run cached, the second start evicts the first: its stack comes
+ * from a replay of its history, the first from the cache */
 Test(stack, shows_a_condition_and_a_compensation)
 {
-    start_worker();
+    start_worker(1);
     duro_client *c = duro_test_client(&h);
     duro_test_start(c, "st-cond", "condition", QUEUE, "null", 0);
     duro_test_start(c, "st-comp", "compensating", QUEUE, "null", 0);
@@ -255,7 +259,7 @@ Test(stack, shows_a_condition_and_a_compensation)
 
 Test(stack, a_closed_workflow_has_none)
 {
-    start_worker();
+    start_worker(0);
     duro_client *c = duro_test_client(&h);
     duro_test_start(c, "st-done", "quick", QUEUE, "null", 0);
     cJSON_Delete(duro_test_result(c, "st-done", 15000));
