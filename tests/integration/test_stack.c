@@ -179,6 +179,13 @@ Test(stack, shows_the_await_and_what_it_waits_for)
     cr_assert(strstr(out, "(activity_and_timer)"), "%s", out);
     free(out);
 
+    /* an unknown query's error lists the built-in one */
+    char *text = NULL;
+    cr_assert_eq(duro_client_query(c, "st-1", "nope", NULL, 10000, &text),
+                 DURO_EINVAL);
+    cr_assert(strstr(duro_client_errstr(c), "known: duro:stack"), "%s",
+              duro_client_errstr(c));
+
     /* -o json */
     int code;
     out = stack_cli("st-1", "json", &code, NULL);

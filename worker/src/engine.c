@@ -456,11 +456,11 @@ int duro__run_query(duro_wf *wf, const char *name, const cJSON *input,
         return *out ? 0 : DURO_ENOMEM;
     }
     int n = snprintf(err, errsize, "unknown query \"%s\"; known:", name);
-    if (!wf->queries && n > 0 && (size_t)n < errsize)
-        n += snprintf(err + n, errsize - (size_t)n, " none");
     for (handler *h = wf->queries; h && n > 0 && (size_t)n < errsize;
          h = h->next)
         n += snprintf(err + n, errsize - (size_t)n, " %s", h->name);
+    if (n > 0 && (size_t)n < errsize) /* the built-in one, last */
+        snprintf(err + n, errsize - (size_t)n, " " DURO__STACK_QUERY);
     return DURO_ENOTFOUND;
 }
 
