@@ -105,6 +105,14 @@ int cli_signal_with_start(cli_ctx *ctx);
 int cli_cancel(cli_ctx *ctx);
 int cli_query(cli_ctx *ctx);
 
+/* `duro workflow stack` (cli_stack.c); cli_describe_add_stack adds
+ * "stack" (or {"error"}) to a RUNNING workflow's describe object d, and
+ * cli_stack_print prints such a stack object as text. */
+extern const cli_opt cli_stack_opts[];
+int cli_stack(cli_ctx *ctx);
+void cli_describe_add_stack(cli_ctx *ctx, cJSON *d);
+void cli_stack_print(const cJSON *st);
+
 /* ---- Reset (cli_reset.c) ---- */
 
 extern const cli_opt cli_reset_opts[];

@@ -149,6 +149,8 @@ static void print_describe(const cJSON *d)
     const cJSON *memo = cJSON_GetObjectItem(d, "memo");
     if (memo && !cJSON_IsNull(memo)) print_json_line("Memo", memo);
     print_activities(cJSON_GetObjectItem(d, "pendingActivities"));
+    const cJSON *stack = cJSON_GetObjectItem(d, "stack");
+    if (stack) cli_stack_print(stack);
 }
 
 static int cmd_describe(cli_ctx *ctx)
@@ -157,6 +159,7 @@ static int cmd_describe(cli_ctx *ctx)
     cJSON *d;
     int rc = duro_client_describe(ctx->client, cli_get(ctx, "workflow-id"), &d);
     if (rc < 0) return cli_client_fail(ctx, rc);
+    cli_describe_add_stack(ctx, d);
     return cli_print_owned(ctx, d, print_describe);
 }
 
@@ -300,6 +303,8 @@ static const cli_cmd COMMANDS[] = {
     {"result", "Wait for a workflow to close and print its result", RESULT_OPTS,
      cmd_result},
     {"history", "Print a run's history events", HISTORY_OPTS, cmd_history},
+    {"stack", "Show where a running workflow is waiting (SDK call, file:line)",
+     cli_stack_opts, cli_stack},
     {"list", "List runs that match a query, newest first", cli_list_opts,
      cli_list},
     {"count", "Count runs that match a query", cli_count_opts, cli_count},

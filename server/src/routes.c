@@ -32,6 +32,7 @@ static const route ROUTES[] = {
     {"POST", WF "/signal/{name}", srv_route_signal},
     {"POST", WF "/signal-with-start/{name}", srv_route_signal_with_start},
     {"POST", WF "/query/{name}", srv_route_query},
+    {"GET", WF "/stack", srv_route_stack},
     {"POST", WF "/cancel", srv_route_cancel},
     {"POST", WF "/terminate", srv_route_terminate},
 };

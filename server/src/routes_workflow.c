@@ -176,6 +176,21 @@ void srv_route_query(srv_req *r)
     free(answer);
 }
 
+/* GET .../stack -> where the running workflow waits (duro_client_stack):
+ * {"workflowId","runId","type","coroutines"}; 409 NOT_RUNNING when it is
+ * closed, 504 when no worker answers within --query-timeout. */
+void srv_route_stack(srv_req *r)
+{
+    if (!srv_client(r)) return;
+    cJSON *st = NULL;
+    int rc =
+        duro_client_stack(r->client, WORKFLOW_ID(r), r->query_timeout, &st);
+    if (rc < 0)
+        srv_client_error(r, rc);
+    else
+        srv_json(r, MHD_HTTP_OK, st);
+}
+
 /* POST .../cancel {"reason"} -> {"alreadyRequested"} */
 void srv_route_cancel(srv_req *r)
 {

@@ -59,3 +59,82 @@ Test(samples, echo_returns_its_input)
     cr_assert(strstr(out, "\"hello\"") && strstr(out, "\"world\""), "%s", out);
     free(out);
 }
+
+/* ---- trip: the saga helper ---- */
+
+/* cli_outcome starts a sample through the CLI and returns `duro workflow
+ * result`'s stdout (caller frees), its exit code in *exit_code. */
+static char *cli_outcome(const char *id, const char *type, const char *input,
+                         int *exit_code)
+{
+    duro_test_output o;
+    duro_test_run(&h, &o, 10000, "duro", "workflow", "start", "--workflow-id",
+                  id, "--type", type, "--task-queue", QUEUE, "--input", input,
+                  NULL);
+    cr_assert_eq(o.exit_code, 0, "start %s: %s", type, o.err);
+    duro_test_output_free(&o);
+    duro_test_run(&h, &o, RESULT_MS, "duro", "workflow", "result",
+                  "--workflow-id", id, NULL);
+    *exit_code = o.exit_code;
+    char *out = strdup(o.out);
+    duro_test_output_free(&o);
+    return out;
+}
+
+/* scheduled_names: the names of id's ActivityScheduled events, in history
+ * order, joined with ",". */
+static void scheduled_names(const char *id, char *buf, size_t size)
+{
+    duro_client *c = duro_test_client(&h);
+    cJSON *hist = duro_test_history(c, id);
+    buf[0] = '\0';
+    const cJSON *e;
+    for (int i = 0; (e = duro_test_find_event(hist, "ActivityScheduled", i));
+         i++) {
+        const char *name = duro_test_str(duro_test_event_data(e), "name");
+        size_t n = strlen(buf);
+        snprintf(buf + n, size - n, "%s%s", n ? "," : "", name);
+    }
+    cJSON_Delete(hist);
+    duro_client_free(c);
+}
+
+Test(samples, trip_books_all_three_when_nothing_fails)
+{
+    spawn_samples();
+    char *out = cli_result("trip-ok", "trip", "{\"fail\":null}");
+    cr_assert(strstr(out, "\"booked\"") && strstr(out, "3"), "%s", out);
+    free(out);
+    char names[512];
+    scheduled_names("trip-ok", names, sizeof(names));
+    cr_assert_str_eq(names, "bookFlight,bookHotel,bookCar");
+    duro_test_finish(&h);
+}
+
+Test(samples, trip_compensates_in_reverse_for_each_failing_step)
+{
+    spawn_samples();
+    static const struct {
+        const char *fail, *order;
+    } cases[] = {
+        {"flight", "bookFlight"},
+        {"hotel", "bookFlight,bookHotel,cancelFlight"},
+        {"car", "bookFlight,bookHotel,bookCar,cancelHotel,cancelFlight"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char id[64], input[64], names[512];
+        snprintf(id, sizeof(id), "trip-%s", cases[i].fail);
+        snprintf(input, sizeof(input), "{\"fail\":\"%s\"}", cases[i].fail);
+        int code;
+        char *out = cli_outcome(id, "trip", input, &code);
+        cr_assert_neq(code, 0, "%s: %s", id, out);
+        cr_assert(strstr(out, "FAILED"), "%s: %s", id, out);
+        char step[64];
+        snprintf(step, sizeof(step), "booking the %s failed", cases[i].fail);
+        cr_assert(strstr(out, step), "%s: %s", id, out);
+        free(out);
+        scheduled_names(id, names, sizeof(names));
+        cr_assert_str_eq(names, cases[i].order, "%s", id);
+    }
+    duro_test_finish(&h);
+}

@@ -10,6 +10,7 @@
 #include "duro/log.h"
 #include "engine_internal.h"
 #include "run.h"
+#include "stack.h"
 
 /* ---- Running the code ---- */
 
@@ -57,7 +58,8 @@ static void coro_main(void *arg)
 }
 
 /* cancel_pending_futures delivers a cancellation: everything the code has
- * pending is canceled, with a command each so the history says so. It runs
+ * pending is canceled, with a command each so the history says so, but
+ * for what it started in a detached scope (run.h). It runs
  * at the start of a code run, the same point live and in replay. */
 static void cancel_pending_futures(duro_wf *wf)
 {
@@ -65,7 +67,7 @@ static void cancel_pending_futures(duro_wf *wf)
     for (int k = 0; k < FUT_KINDS; k++) {
         for (int64_t i = 0; i < wf->futs[k].n; i++) {
             duro_future *f = wf->futs[k].v[i];
-            if (f->resolved) continue;
+            if (f->resolved || f->detached) continue;
             duro__emit_cancel(wf, f);
         }
     }
@@ -439,6 +441,13 @@ int duro__run_end_replay(duro_wf *wf)
 int duro__run_query(duro_wf *wf, const char *name, const cJSON *input,
                     char **out, char *err, size_t errsize)
 {
+    if (strcmp(name, DURO__STACK_QUERY) == 0) { /* built in, as Temporal's
+                                                 __stack_trace */
+        cJSON *r = duro__run_stack(wf);
+        *out = r ? cJSON_PrintUnformatted(r) : NULL;
+        cJSON_Delete(r);
+        return *out ? 0 : DURO_ENOMEM;
+    }
     for (handler *h = wf->queries; h; h = h->next) {
         if (strcmp(h->name, name) != 0) continue;
         cJSON *r = ((duro_query_fn)h->fn)(wf, input, h->arg);
@@ -447,11 +456,11 @@ int duro__run_query(duro_wf *wf, const char *name, const cJSON *input,
         return *out ? 0 : DURO_ENOMEM;
     }
     int n = snprintf(err, errsize, "unknown query \"%s\"; known:", name);
-    if (!wf->queries && n > 0 && (size_t)n < errsize)
-        n += snprintf(err + n, errsize - (size_t)n, " none");
     for (handler *h = wf->queries; h && n > 0 && (size_t)n < errsize;
          h = h->next)
         n += snprintf(err + n, errsize - (size_t)n, " %s", h->name);
+    if (n > 0 && (size_t)n < errsize) /* the built-in one, last */
+        snprintf(err + n, errsize - (size_t)n, " " DURO__STACK_QUERY);
     return DURO_ENOTFOUND;
 }
 

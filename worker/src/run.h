@@ -19,11 +19,21 @@
 
 typedef enum { FUT_ACTIVITY = 0, FUT_TIMER = 1, FUT_KINDS = 2 } fut_kind;
 
+/* duro__site: where workflow code called the SDK (stack.c): __FILE__,
+ * __LINE__ and __func__ of the call, file NULL when unknown. */
+typedef struct {
+    const char *file, *func;
+    int line;
+} duro__site;
+
 struct duro_future {
     fut_kind kind;
     int64_t seq;
     char *queue; /* activity task queue, NULL for the workflow's own */
     bool resolved;
+    bool detached;    /* made in a detached scope: a cancellation spares it */
+    const char *name; /* activity name (run-owned), NULL for a timer */
+    duro__site site;  /* the call that made it */
     duro_result res;
 };
 
@@ -125,11 +135,20 @@ struct duro_wf {
     void *cond_arg;
     bool cond_met;        /* latched once true after some event */
     bool wait_cancelable; /* a cancel arriving now ends the wait */
+    /* the SDK call the code is blocked in and where it was called from
+     * (the `duro:stack` query); outer_call names an SDK call that blocks
+     * through others (duro_saga_compensate) */
+    const char *wait_call, *outer_call;
+    duro__site wait_site;
 
     handler *signals, *queries;
     pending_signal *pending_signals, *pending_tail;
     bool cancel_requested;
     bool cancel_pending; /* cancel pending futures at the next code run */
+    /* detached: > 0 while the code runs in a detached scope (a saga's
+     * compensations): what it starts and waits for there is not canceled
+     * by a cancellation of the workflow (Temporal's disconnected scope) */
+    int detached;
 
     duro__cmd *cmds, *cmds_tail; /* issued, not yet matched or committed */
     int ncmds;

@@ -1,4 +1,5 @@
 /* sdk.c: the calls workflow code makes (duro_activity, duro_sleep, ...). */
+#define DURO_NO_CALL_SITES /* defines the calls the macros wrap */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include "duro/worker.h"
 #include "engine_internal.h"
 #include "run.h"
+#include "stack.h"
 
 #define DEFAULT_START_TO_CLOSE_MS 60000
 
@@ -111,6 +113,8 @@ static duro_future *new_future(duro_wf *wf, fut_kind kind)
     duro_assert(f != NULL);
     f->kind = kind;
     f->seq = ++wf->seq[kind];
+    f->detached = wf->detached > 0;
+    f->site = duro__site_now();
     fv->v[fv->n++] = f;
     duro_assert(fv->n == f->seq);
     return f;
@@ -139,6 +143,7 @@ duro_future *duro_activity_async(duro_wf *wf, const char *name,
     if (!opts) opts = &none;
     const char *queue = opts->task_queue ? opts->task_queue : wf->queue;
     duro_future *f = new_future(wf, FUT_ACTIVITY);
+    f->name = duro_strdup(wf, name);
     char err[128];
     if (duro_name_check("activity name", name, err, sizeof(err)) != 0 ||
         duro_name_check("task queue", queue, err, sizeof(err)) != 0) {
@@ -166,10 +171,21 @@ duro_future *duro_activity_async(duro_wf *wf, const char *name,
     return f;
 }
 
+static void block(duro_wf *wf, wait_kind kind, duro_future **fs, int n,
+                  const char *call);
+
+/* await_one waits for f inside SDK call `call`. */
+static duro_result await_one(duro_wf *wf, duro_future *f, const char *call)
+{
+    block(wf, WAIT_ALL, &f, 1, call);
+    return f->res;
+}
+
 duro_result duro_activity(duro_wf *wf, const char *name, const cJSON *input,
                           const duro_activity_opts *opts)
 {
-    return duro_await(wf, duro_activity_async(wf, name, input, opts));
+    duro_future *f = duro_activity_async(wf, name, input, opts);
+    return await_one(wf, f, "duro_activity");
 }
 
 duro_future *duro_timer(duro_wf *wf, int64_t ms)
@@ -199,23 +215,31 @@ void duro_timer_cancel(duro_wf *wf, duro_future *t)
 
 void duro_sleep(duro_wf *wf, int64_t ms)
 {
-    duro_await(wf, duro_timer(wf, ms));
+    in_workflow(wf, "duro_sleep");
+    await_one(wf, duro_timer(wf, ms), "duro_sleep");
 }
 
 /* block yields to the engine until the wait is satisfied. A cancellation
  * that arrives while blocked ends the wait too. */
-static void block(duro_wf *wf, wait_kind kind, duro_future **fs, int n)
+static void block(duro_wf *wf, wait_kind kind, duro_future **fs, int n,
+                  const char *call)
 {
     if (!wf->unwinding) {
+        wf->wait_call = wf->outer_call ? wf->outer_call : call;
+        wf->wait_site = duro__site_now();
         wf->wait = kind;
         wf->wait_futs = fs;
         wf->wait_n = n;
-        wf->wait_cancelable = !wf->cancel_requested;
+        wf->wait_cancelable = !wf->cancel_requested && !wf->detached;
         while (!wf->unwinding && !duro__wait_satisfied(wf))
             duro__coro_yield();
         wf->wait = WAIT_NONE;
         wf->wait_futs = NULL;
         wf->wait_n = 0;
+        wf->wait_call = NULL;
+        /* other runs' calls set the site while this one waited: a call
+         * made without the macros must not show theirs */
+        duro__at(NULL, 0, NULL);
     }
     if (wf->unwinding) {
         /* the run is being discarded: nothing will ever resolve these */
@@ -235,21 +259,20 @@ static void block(duro_wf *wf, wait_kind kind, duro_future **fs, int n)
 duro_result duro_await(duro_wf *wf, duro_future *f)
 {
     in_workflow(wf, "duro_await");
-    block(wf, WAIT_ALL, &f, 1);
-    return f->res;
+    return await_one(wf, f, "duro_await");
 }
 
 void duro_await_all(duro_wf *wf, duro_future **fs, int n)
 {
     in_workflow(wf, "duro_await_all");
-    if (n > 0) block(wf, WAIT_ALL, fs, n);
+    if (n > 0) block(wf, WAIT_ALL, fs, n, "duro_await_all");
 }
 
 int duro_await_any(duro_wf *wf, duro_future **fs, int n)
 {
     in_workflow(wf, "duro_await_any");
     if (n <= 0) return -1;
-    block(wf, WAIT_ANY, fs, n);
+    block(wf, WAIT_ANY, fs, n, "duro_await_any");
     for (int i = 0; i < n; i++)
         if (fs[i]->resolved) return i;
     return -1;
@@ -345,7 +368,8 @@ bool duro_condition(duro_wf *wf, duro_predicate_fn pred, void *arg,
     wf->cond_fn = pred;
     wf->cond_arg = arg;
     wf->cond_met = false;
-    block(wf, WAIT_COND, timer ? &timer : NULL, timer ? 1 : 0);
+    block(wf, WAIT_COND, timer ? &timer : NULL, timer ? 1 : 0,
+          "duro_condition");
     bool met = wf->cond_met || pred(arg);
     wf->cond_fn = NULL;
     wf->cond_met = false;

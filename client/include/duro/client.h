@@ -484,6 +484,22 @@ DURO_EXPORT int duro_client_query(duro_client *c, const char *workflow_id,
                                   const char *name, const char *input,
                                   int64_t timeout_ms, char **result_json);
 
+/* ---- Where is it waiting? (workflow stack) ---- */
+
+/* duro_client_stack asks a worker where running workflow `workflow_id`
+ * is blocked (Temporal's `workflow stack`), through the built-in query
+ * "duro:stack", waiting timeout_ms (0 = DURO_QUERY_DEFAULT_TIMEOUT_MS).
+ * Returns 0 and *out (caller frees with cJSON_Delete): {"workflowId",
+ * "runId", "type", "coroutines": [{"name": "main", "state": "blocked",
+ * "call": "duro_await_all", "file", "line", "function", "waitingOn":
+ * [{"kind": "activity"|"timer", "seq", "name", "file", "line",
+ * "function"}]}]}, where file:line is the workflow code's call (worker.h,
+ * "Where is it waiting?"). Else DURO_ENOTFOUND, DURO_ENOTRUNNING (a
+ * closed workflow: "workflow X is COMPLETED: only a running workflow is
+ * waiting somewhere ..."), and the errors of duro_client_query. */
+DURO_EXPORT int duro_client_stack(duro_client *c, const char *workflow_id,
+                                  int64_t timeout_ms, cJSON **out);
+
 /* ---- Schedules (docs/internals.md "Schedules") ---- */
 
 /* duro_schedule_opts: a schedule, as create and update take it (update

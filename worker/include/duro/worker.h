@@ -205,6 +205,52 @@ DURO_EXPORT bool duro_is_canceled(const duro_wf *wf);
 /* duro_alloc returns zeroed memory owned by the run (freed with it). */
 DURO_EXPORT void *duro_alloc(duro_wf *wf, size_t size);
 
+/* ---- Sagas ------------------------------------------------------------ */
+
+/* duro_saga: the compensations of a sequence of steps (Temporal's Saga).
+ * After each step that succeeded, register the activity that undoes it;
+ * when a later step fails, duro_saga_compensate runs them, newest first:
+ *
+ *     duro_saga *s = duro_saga_new(wf, NULL);
+ *     if (!duro_activity(wf, "bookFlight", in, NULL).ok) goto undo;
+ *     duro_saga_add(s, "cancelFlight", in, NULL);
+ *     ...
+ *     undo: duro_saga_compensate(s);
+ *
+ * Each compensation is an ordinary activity with its own options and retry
+ * policy. Compensations run in a detached scope: a cancellation of the
+ * workflow, before or during duro_saga_compensate, cancels none of them
+ * (as Temporal runs them in a disconnected cancellation scope). The saga
+ * and what it copied belong to the run. */
+typedef struct duro_saga duro_saga;
+
+/* duro_saga_opts: zeroed fields take the defaults. */
+typedef struct {
+    bool parallel;            /* run every compensation at once (scheduled
+                                 newest first); default: one at a time,
+                                 newest first */
+    bool continue_with_error; /* one at a time: go on with the older ones
+                                 after a compensation failed (after its
+                                 retries); default: stop there */
+} duro_saga_opts;
+
+/* duro_saga_new starts an empty saga (opts copied; NULL = defaults). */
+DURO_EXPORT duro_saga *duro_saga_new(duro_wf *wf, const duro_saga_opts *opts);
+/* duro_saga_add registers compensation `activity` with `input` (copied;
+ * NULL = null) and `opts` (copied, strings too; NULL = defaults). Returns 0,
+ * or DURO_EINVAL when s or activity is NULL. */
+DURO_EXPORT int duro_saga_add(duro_saga *s, const char *activity,
+                              const cJSON *input,
+                              const duro_activity_opts *opts);
+/* duro_saga_compensate runs the registered compensations (see
+ * duro_saga_opts) and forgets them: a second call runs nothing. Returns 0
+ * when all completed, else DURO_EFAILED with the first failure's message
+ * in duro_saga_error. */
+DURO_EXPORT int duro_saga_compensate(duro_saga *s);
+/* duro_saga_error: "<activity>: <message>" of the first compensation that
+ * failed, or "" (owned by the run). */
+DURO_EXPORT const char *duro_saga_error(const duro_saga *s);
+
 /* ---- Activity code ---------------------------------------------------- */
 
 /* duro_activity_fn runs one attempt on a pool thread. It returns the result
@@ -345,6 +391,38 @@ DURO_EXPORT int duro_replay_history(duro_worker *w, const char *history_json,
  * (2 for bad flags). --help names the program after argv[0]. Call after
  * registering. */
 DURO_EXPORT int duro_worker_main(duro_worker *w, int argc, char **argv);
+
+/* ---- Where is it waiting? (workflow stack) ---------------------------- */
+
+/* `duro workflow stack --workflow-id ID` (duro_client_stack) asks a worker,
+ * as a query named "duro:stack", what a running workflow is blocked in: the
+ * SDK call and the file:line and function of the workflow code that made
+ * it, and for each future it waits for (activities, timers) the call that
+ * started it. The SDK learns the call site from the macros below, which
+ * wrap its calls under their own names: each records __FILE__, __LINE__
+ * and __func__ in a thread-local before the call (a few stores), so
+ * workflow code needs no change and the functions keep their names and
+ * addresses. Define DURO_NO_CALL_SITES before including this header to
+ * call the functions directly (their sites then show as unknown). Query
+ * names starting with "duro:" are the SDK's. */
+
+/* duro__at records the call site of the SDK call that follows (the
+ * macros' helper; not for direct use). file and func must be string
+ * literals (they are kept as pointers). */
+DURO_EXPORT void duro__at(const char *file, int line, const char *func);
+
+#ifndef DURO_NO_CALL_SITES
+#define DURO__AT_(call) (duro__at(__FILE__, __LINE__, __func__), call)
+#define duro_activity(...) DURO__AT_(duro_activity(__VA_ARGS__))
+#define duro_activity_async(...) DURO__AT_(duro_activity_async(__VA_ARGS__))
+#define duro_timer(...) DURO__AT_(duro_timer(__VA_ARGS__))
+#define duro_sleep(...) DURO__AT_(duro_sleep(__VA_ARGS__))
+#define duro_await(...) DURO__AT_(duro_await(__VA_ARGS__))
+#define duro_await_all(...) DURO__AT_(duro_await_all(__VA_ARGS__))
+#define duro_await_any(...) DURO__AT_(duro_await_any(__VA_ARGS__))
+#define duro_condition(...) DURO__AT_(duro_condition(__VA_ARGS__))
+#define duro_saga_compensate(...) DURO__AT_(duro_saga_compensate(__VA_ARGS__))
+#endif
 
 #ifdef __cplusplus
 }
