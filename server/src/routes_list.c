@@ -106,8 +106,10 @@ void srv_route_history(srv_req *r)
     cJSON_Delete(h);
     cJSON *a = cJSON_CreateObject();
     cJSON_AddItemToObject(a, "events", events);
+    /* a run that closed after the history was read has events past
+     * `last`: the token stays until the reader has its last event */
     long hlen;
-    if (n > size || (wait_new && open_run(r, &hlen))) {
+    if (n > size || (wait_new && (open_run(r, &hlen) || last < hlen))) {
         char tok[32];
         snprintf(tok, sizeof(tok), "%ld", last);
         cJSON_AddStringToObject(a, "nextPageToken", tok);
