@@ -167,6 +167,12 @@ struct duro_actx {
     cJSON *result;
     bool failed, non_retryable;
     bool skipped; /* not run: the worker is stopping */
+    /* later: the code called duro_actx_complete_later: the task stays
+     * pending in its stream (timeouts apply) until a client completes it;
+     * local: a local activity (sdk_local.c), run in the workflow task:
+     * no heartbeats, no completion call */
+    bool later, local;
+    char *token; /* duro_actx_task_token's, made on first use */
     char *fail_type, *fail_msg;
     int64_t started_us, ran_us;
     atomic_bool canceled;

@@ -241,6 +241,23 @@ DURO_EXPORT bool duro_actx_is_canceled(const duro_actx *ctx);
 DURO_EXPORT void duro_actx_log(duro_actx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* ---- Asynchronous activity completion --------------------------------- */
+
+/* duro_actx_complete_later tells the worker that this attempt completes
+ * outside its function: `return duro_actx_complete_later(ctx);` after
+ * handing duro_actx_task_token(ctx) (or the workflow id and
+ * duro_actx_seq) to the system that will finish it with
+ * duro_client_activity_complete / _fail or `duro activity complete`.
+ * The attempt's start-to-close and heartbeat timeouts still apply: one
+ * that times out is retried by its policy, and the old attempt's token is
+ * then refused as stale (DURO_ESTALE). Returns NULL. */
+DURO_EXPORT cJSON *duro_actx_complete_later(duro_actx *ctx);
+
+/* duro_actx_task_token: an opaque token naming this attempt (printable,
+ * owned by the SDK, valid while the function runs; copy it). NULL for a
+ * local activity, or when out of memory. */
+DURO_EXPORT const char *duro_actx_task_token(duro_actx *ctx);
+
 /* ---- The worker ------------------------------------------------------- */
 
 /* duro_worker_opts: zero fields take the defaults shown. */

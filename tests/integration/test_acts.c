@@ -1,0 +1,246 @@
+/* test_acts.c: asynchronous activity completion (duro_actx_complete_later,
+ * duro_client_activity_*, `duro activity ...`) and local activities
+ * (duro_local_activity), with a worker embedded in the test process so
+ * that the tests can count how often an activity function runs. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "duro/errno.h"
+#include "duro/worker.h"
+#include "harness.h"
+
+#define QUEUE "acts"
+
+static duro_test_harness h;
+
+static void setup(void)
+{
+    duro_test_redis_start(&h);
+}
+
+TestSuite(acts, .init = setup, .fini = duro_test_fini, .timeout = 90);
+
+/* ---- The embedded worker ---- */
+
+/* Tokens the async activity handed out, by attempt (1-based). */
+#define MAX_ATTEMPTS 8
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static char *tokens[MAX_ATTEMPTS + 1];
+static atomic_int async_calls;
+
+static cJSON *later(duro_actx *ctx, const cJSON *input, void *arg)
+{
+    (void)input;
+    (void)arg;
+    int n = duro_actx_attempt(ctx);
+    const char *t = duro_actx_task_token(ctx);
+    cr_assert(t != NULL);
+    pthread_mutex_lock(&mu);
+    if (n <= MAX_ATTEMPTS) tokens[n] = strdup(t);
+    pthread_mutex_unlock(&mu);
+    atomic_fetch_add(&async_calls, 1);
+    return duro_actx_complete_later(ctx);
+}
+
+static const char *token_of(int attempt)
+{
+    pthread_mutex_lock(&mu);
+    const char *t = tokens[attempt];
+    pthread_mutex_unlock(&mu);
+    return t;
+}
+
+/* asyncWf: one async activity (start-to-close 1.5s, retries after 100ms);
+ * returns {"value": result} or {"error": message}. */
+static cJSON *async_wf(duro_wf *wf, const cJSON *input)
+{
+    duro_activity_opts o = {
+        .start_to_close_ms = 1500,
+        .retry = {.initial_interval_ms = 100, .max_attempts = 5}};
+    duro_result r = duro_activity(wf, "later", input, &o);
+    cJSON *out = cJSON_CreateObject();
+    if (r.ok)
+        cJSON_AddItemToObject(out, "value", cJSON_Duplicate(r.value, 1));
+    else
+        cJSON_AddStringToObject(out, "error", r.error);
+    return out;
+}
+
+typedef struct {
+    duro_worker *w;
+    pthread_t t;
+} embedded;
+
+static void *run_worker(void *arg)
+{
+    duro_worker_run(arg);
+    return NULL;
+}
+
+static void register_all(duro_worker *w);
+
+static void worker_start(embedded *e)
+{
+    duro_worker_opts o = {
+        .redis_url = h.redis_url, .task_queue = QUEUE, .log_level = "warn"};
+    cr_assert_eq(duro_worker_new(&e->w, &o), 0);
+    register_all(e->w);
+    cr_assert_eq(pthread_create(&e->t, NULL, run_worker, e->w), 0);
+}
+
+static void worker_stop(embedded *e)
+{
+    duro_worker_stop(e->w);
+    pthread_join(e->t, NULL);
+    duro_worker_free(e->w);
+}
+
+static pid_t spawn_scheduler(void)
+{
+    pid_t s =
+        duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "100ms", NULL);
+    cr_assert(
+        duro_test_wait_until(duro_test_log_contains(&h, s, "REDIS UP"), 5000));
+    return s;
+}
+
+/* result_json: the workflow's result member, as compact text (freed). */
+static char *result_text(duro_client *c, const char *id)
+{
+    cJSON *d = duro_test_result(c, id, 20000);
+    cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED", "%s",
+                     cJSON_PrintUnformatted(d));
+    char *s = cJSON_PrintUnformatted(cJSON_GetObjectItem(d, "result"));
+    cJSON_Delete(d);
+    return s;
+}
+
+/* ---- Asynchronous completion ---- */
+
+Test(acts, async_completion_by_token_before_any_retry)
+{
+    spawn_scheduler();
+    embedded e;
+    worker_start(&e);
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "async-1", "asyncWf", QUEUE, NULL, 0);
+    cr_assert(duro_test_wait_until(token_of(1) != NULL, 5000));
+    duro_activity_ref ref = {.task_token = token_of(1)};
+    cr_assert_eq(duro_client_activity_complete(c, &ref, "{\"ok\":1}"), 0, "%s",
+                 duro_client_errstr(c));
+    char *r = result_text(c, "async-1");
+    cr_assert_str_eq(r, "{\"value\":{\"ok\":1}}");
+    free(r);
+    /* the same token again: the activity is over */
+    cr_assert_eq(duro_client_activity_complete(c, &ref, "2"), DURO_ESTALE);
+    duro_client_free(c);
+    worker_stop(&e);
+}
+
+/* After the first attempt timed out and a second was scheduled, the first
+ * attempt's token is refused (stale, with a message that says what to do);
+ * workflow id + activity id completes the current attempt. */
+Test(acts, async_completion_after_a_retry)
+{
+    spawn_scheduler();
+    embedded e;
+    worker_start(&e);
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "async-2", "asyncWf", QUEUE, NULL, 0);
+    cr_assert(duro_test_wait_until(token_of(2) != NULL, 10000),
+              "the first attempt never timed out into a second");
+    duro_activity_ref old = {.task_token = token_of(1)};
+    cr_assert_eq(duro_client_activity_complete(c, &old, "1"), DURO_ESTALE);
+    cr_assert(strstr(duro_client_errstr(c), "no longer current") &&
+                  strstr(duro_client_errstr(c), "--activity-id"),
+              "%s", duro_client_errstr(c));
+    duro_activity_ref byid = {.workflow_id = "async-2", .activity_id = 1};
+    cr_assert_eq(duro_client_activity_complete(c, &byid, "\"second\""), 0, "%s",
+                 duro_client_errstr(c));
+    char *r = result_text(c, "async-2");
+    cr_assert_str_eq(r, "{\"value\":\"second\"}");
+    free(r);
+    cJSON *hist = duro_test_history(c, "async-2");
+    cr_assert_eq(duro_test_count_events(hist, "ActivityCompleted"), 1);
+    cJSON_Delete(hist);
+    duro_client_free(c);
+    worker_stop(&e);
+}
+
+/* `duro activity heartbeat` records a pending async attempt's progress;
+ * `duro activity fail --non-retryable` fails it without a retry. */
+Test(acts, async_fail_through_the_cli)
+{
+    spawn_scheduler();
+    embedded e;
+    worker_start(&e);
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "async-3", "asyncWf", QUEUE, NULL, 0);
+    cr_assert(duro_test_wait_until(token_of(1) != NULL, 5000));
+    duro_test_output o;
+    duro_test_run(&h, &o, 10000, "duro", "activity", "heartbeat",
+                  "--workflow-id", "async-3", "--activity-id", "1", "--details",
+                  "{\"step\":1}", NULL);
+    cr_assert_eq(o.exit_code, 0, "%s", o.err);
+    duro_test_output_free(&o);
+    duro_test_run(&h, &o, 10000, "duro", "activity", "fail", "--workflow-id",
+                  "async-3", "--activity-id", "1", "--message", "denied",
+                  "--type", "Denied", "--non-retryable", NULL);
+    cr_assert_eq(o.exit_code, 0, "%s", o.err);
+    cr_assert(strstr(o.out, "failed"), "%s", o.out);
+    duro_test_output_free(&o);
+    char *r = result_text(c, "async-3");
+    cr_assert(strstr(r, "denied"), "%s", r);
+    free(r);
+    cr_assert_eq(atomic_load(&async_calls), 1,
+                 "a non-retryable failure "
+                 "was retried");
+    /* a workflow that is over refuses, with the CLI's NOT_RUNNING */
+    duro_test_run(&h, &o, 10000, "duro", "activity", "complete",
+                  "--workflow-id", "async-3", "--activity-id", "1", NULL);
+    cr_assert_neq(o.exit_code, 0);
+    duro_test_output_free(&o);
+    duro_client_free(c);
+    worker_stop(&e);
+}
+
+/* A retryable failure from outside schedules the next attempt by the
+ * activity's retry policy; its token completes it through the CLI. */
+Test(acts, async_retryable_fail_then_token_completion_via_cli)
+{
+    spawn_scheduler();
+    embedded e;
+    worker_start(&e);
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "async-4", "asyncWf", QUEUE, NULL, 0);
+    cr_assert(duro_test_wait_until(token_of(1) != NULL, 5000));
+    duro_activity_ref ref = {.task_token = token_of(1)};
+    cr_assert_eq(duro_client_activity_fail(c, &ref, NULL, "try again", false),
+                 0, "%s", duro_client_errstr(c));
+    cr_assert(duro_test_wait_until(token_of(2) != NULL, 5000));
+    duro_test_output o;
+    duro_test_run(&h, &o, 10000, "duro", "activity", "complete", "--task-token",
+                  token_of(2), "--result", "42", NULL);
+    cr_assert_eq(o.exit_code, 0, "%s", o.err);
+    duro_test_output_free(&o);
+    char *r = result_text(c, "async-4");
+    cr_assert_str_eq(r, "{\"value\":42}");
+    free(r);
+    duro_test_run(&h, &o, 10000, "duro", "activity", "complete", "--task-token",
+                  "zz", NULL);
+    cr_assert_neq(o.exit_code, 0);
+    cr_assert(strstr(o.err, "task token"), "%s", o.err);
+    duro_test_output_free(&o);
+    duro_client_free(c);
+    worker_stop(&e);
+}
+
+static void register_all(duro_worker *w)
+{
+    cr_assert_eq(duro_worker_register_workflow(w, "asyncWf", async_wf), 0);
+    cr_assert_eq(duro_worker_register_activity(w, "later", later, NULL), 0);
+}
