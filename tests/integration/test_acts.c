@@ -239,8 +239,143 @@ Test(acts, async_retryable_fail_then_token_completion_via_cli)
     worker_stop(&e);
 }
 
+/* ---- Local activities ---- */
+
+static atomic_int flaky_calls;
+
+/* flaky fails its first input.failures calls, then returns the count. */
+static cJSON *flaky(duro_actx *ctx, const cJSON *input, void *arg)
+{
+    (void)arg;
+    int n = atomic_fetch_add(&flaky_calls, 1) + 1;
+    cr_assert_null(duro_actx_task_token(ctx));
+    duro_actx_heartbeat(ctx, NULL); /* ignored: nothing pending */
+    const cJSON *f = cJSON_GetObjectItem(input, "failures");
+    if (n <= (f ? f->valueint : 0)) {
+        duro_actx_fail(ctx, "Flaky", false, "call %d fails", n);
+        return NULL;
+    }
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddNumberToObject(r, "calls", n);
+    return r;
+}
+
+static void on_go(duro_wf *wf, const cJSON *input, void *arg)
+{
+    (void)wf;
+    (void)input;
+    *(bool *)arg = true;
+}
+
+static bool is_set(void *arg)
+{
+    return *(bool *)arg;
+}
+
+/* localWf: one local activity flaky (retries every input.intervalMs,
+ * local threshold input.thresholdMs), then waits for signal "go" and
+ * returns the activity's result or {"error"}. */
+static cJSON *local_wf(duro_wf *wf, const cJSON *input)
+{
+    bool *go = duro_alloc(wf, sizeof(bool));
+    duro_on_signal(wf, "go", on_go, go);
+    duro_local_activity_opts o = {
+        .retry = {.initial_interval_ms =
+                      (int64_t)duro_test_num(input, "intervalMs", 10),
+                  .backoff_coefficient = 1.0,
+                  .max_attempts = 5},
+        .local_retry_threshold_ms =
+            (int64_t)duro_test_num(input, "thresholdMs", 0)};
+    duro_result r = duro_local_activity(wf, "flaky", input, &o);
+    duro_condition(wf, is_set, go, -1);
+    if (r.ok) return cJSON_Duplicate(r.value, 1);
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddStringToObject(out, "error", r.error);
+    return out;
+}
+
+static int count_of(duro_client *c, const char *id, const char *type)
+{
+    cJSON *hist = duro_test_history(c, id);
+    int n = duro_test_count_events(hist, type);
+    cJSON_Delete(hist);
+    return n;
+}
+
+/* go signals the workflow and returns its result text (freed). */
+static char *go_and_result(duro_client *c, const char *id)
+{
+    cr_assert_eq(duro_client_signal(c, id, "go", NULL, NULL), 0, "%s",
+                 duro_client_errstr(c));
+    return result_text(c, id);
+}
+
+Test(acts, local_activity_retried_locally_then_succeeding)
+{
+    spawn_scheduler();
+    embedded e;
+    worker_start(&e);
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "local-1", "localWf", QUEUE, "{\"failures\":2}", 0);
+    char *r = go_and_result(c, "local-1");
+    cr_assert_str_eq(r, "{\"calls\":3}");
+    free(r);
+    cr_assert_eq(atomic_load(&flaky_calls), 3);
+    cr_assert_eq(count_of(c, "local-1", "MarkerRecorded"), 1);
+    cr_assert_eq(count_of(c, "local-1", "ActivityScheduled"), 0);
+    cr_assert_eq(count_of(c, "local-1", "TimerStarted"), 0);
+    duro_client_free(c);
+    worker_stop(&e);
+}
+
+/* A retry past the local threshold is recorded and waited for with a
+ * timer: the next attempt runs in a later workflow task. */
+Test(acts, local_activity_retries_past_the_threshold_in_later_tasks)
+{
+    spawn_scheduler();
+    embedded e;
+    worker_start(&e);
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "local-2", "localWf", QUEUE,
+                    "{\"failures\":2,\"intervalMs\":300,\"thresholdMs\":100}",
+                    0);
+    char *r = go_and_result(c, "local-2");
+    cr_assert_str_eq(r, "{\"calls\":3}");
+    free(r);
+    cr_assert_eq(atomic_load(&flaky_calls), 3);
+    cr_assert_eq(count_of(c, "local-2", "MarkerRecorded"), 3);
+    cr_assert_eq(count_of(c, "local-2", "TimerFired"), 2);
+    duro_client_free(c);
+    worker_stop(&e);
+}
+
+/* A new worker (an empty cache: the run is replayed) reads the marker and
+ * does not call the function again. */
+Test(acts, local_activity_replay_uses_the_marker)
+{
+    spawn_scheduler();
+    embedded e;
+    worker_start(&e);
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "local-3", "localWf", QUEUE, "{\"failures\":0}", 0);
+    cr_assert(duro_test_wait_until(
+        count_of(c, "local-3", "MarkerRecorded") == 1, 10000));
+    worker_stop(&e);
+    cr_assert_eq(atomic_load(&flaky_calls), 1);
+    worker_start(&e);
+    char *r = go_and_result(c, "local-3");
+    cr_assert_str_eq(r, "{\"calls\":1}");
+    free(r);
+    cr_assert_eq(atomic_load(&flaky_calls), 1,
+                 "the replay called the local activity again");
+    duro_client_free(c);
+    worker_stop(&e);
+}
+
 static void register_all(duro_worker *w)
 {
     cr_assert_eq(duro_worker_register_workflow(w, "asyncWf", async_wf), 0);
     cr_assert_eq(duro_worker_register_activity(w, "later", later, NULL), 0);
+    cr_assert_eq(duro_worker_register_workflow(w, "localWf", local_wf), 0);
+    cr_assert_eq(duro_worker_register_activity(w, "flaky", flaky, NULL), 0);
 }

@@ -241,6 +241,37 @@ DURO_EXPORT bool duro_actx_is_canceled(const duro_actx *ctx);
 DURO_EXPORT void duro_actx_log(duro_actx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* ---- Local activities -------------------------------------------------- */
+
+/* DURO_LOCAL_RETRY_THRESHOLD_MS: the default of
+ * duro_local_activity_opts.local_retry_threshold_ms. */
+#define DURO_LOCAL_RETRY_THRESHOLD_MS 1000
+
+/* duro_local_activity_opts: zeroed fields take the defaults. */
+typedef struct {
+    duro_retry_policy retry; /* as an activity's (retry.h) */
+    /* local_retry_threshold_ms: 1s. Failed attempts are retried at once,
+     * in the same workflow task, while the attempts and their backoff
+     * fit in this time; a retry that does not fit is recorded and waited
+     * for with a durable timer, and runs in a later workflow task. Keep
+     * it well under the workflow task timeout (10s by default). */
+    int64_t local_retry_threshold_ms;
+} duro_local_activity_opts;
+
+/* duro_local_activity runs activity `name` (registered on this worker
+ * with duro_worker_register_activity) inside the current workflow task,
+ * on the worker's event loop, and returns its final outcome; its result
+ * is recorded as a marker (MarkerRecorded) committed with the task, and
+ * a replay returns it without calling the function again. For short
+ * calls where the activity queue's round trip costs more than the call:
+ * the function blocks the worker's loop while it runs, gets no task
+ * token and its heartbeats are ignored. An activity not registered on
+ * the worker fails the workflow task (retried, as for a non-determinism
+ * error). value and failure belong to the run; opts may be NULL. */
+DURO_EXPORT duro_result
+duro_local_activity(duro_wf *wf, const char *name, const cJSON *input,
+                    const duro_local_activity_opts *opts);
+
 /* ---- Asynchronous activity completion --------------------------------- */
 
 /* duro_actx_complete_later tells the worker that this attempt completes
