@@ -98,3 +98,21 @@ Test(samples, approval_completes_when_someone_approves)
               o.out);
     duro_test_output_free(&o);
 }
+
+Test(samples, quick_lookup_runs_n_local_activities)
+{
+    spawn_samples();
+    char *out = cli_result("quick-lookup-1", "quick-lookup", "{\"n\":5}");
+    cr_assert(strstr(out, "\"done\"") && strstr(out, "5"), "%s", out);
+    free(out);
+    duro_test_output o;
+    duro_test_run(&h, &o, 10000, "duro", "workflow", "history", "--workflow-id",
+                  "quick-lookup-1", "-o", "json", NULL);
+    cr_assert_eq(o.exit_code, 0, "history: %s", o.err);
+    int markers = 0;
+    for (const char *p = o.out; (p = strstr(p, "MarkerRecorded")); p++)
+        markers++;
+    cr_assert_eq(markers, 5, "%s", o.out);
+    cr_assert_null(strstr(o.out, "ActivityScheduled"), "%s", o.out);
+    duro_test_output_free(&o);
+}
