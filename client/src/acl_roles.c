@@ -82,6 +82,7 @@ const duro__acl_grant duro__acl_commands[] = {
     {"xreadgroup", W},
     {"xgroup|create", W},
     {"xgroup|delconsumer", W},
+    {"xclaim", W}, /* an asynchronous activity's task to DURO_ASYNC_CONSUMER */
     {"xrange", W | S | C},
     {"expire", W},
     {"client|id", W},

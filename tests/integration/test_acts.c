@@ -171,6 +171,32 @@ Test(acts, async_completion_after_a_retry)
     worker_stop(&e);
 }
 
+/* A worker that stops cleanly deletes its stream consumer and the entries
+ * pending on it: an attempt waiting for its asynchronous completion must
+ * not go with them, or no timeout would ever retry it. */
+Test(acts, async_attempt_keeps_its_timeout_after_its_worker_stops)
+{
+    spawn_scheduler();
+    embedded e;
+    worker_start(&e);
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "async-5", "asyncWf", QUEUE, NULL, 0);
+    cr_assert(duro_test_wait_until(token_of(1) != NULL, 5000));
+    duro_test_sleep_ms(200); /* the hand-over to the async consumer */
+    worker_stop(&e);
+    worker_start(&e);
+    cr_assert(duro_test_wait_until(token_of(2) != NULL, 10000),
+              "the first attempt never timed out after its worker stopped");
+    duro_activity_ref byid = {.workflow_id = "async-5", .activity_id = 1};
+    cr_assert_eq(duro_client_activity_complete(c, &byid, "5"), 0, "%s",
+                 duro_client_errstr(c));
+    char *r = result_text(c, "async-5");
+    cr_assert_str_eq(r, "{\"value\":5}");
+    free(r);
+    duro_client_free(c);
+    worker_stop(&e);
+}
+
 /* `duro activity heartbeat` records a pending async attempt's progress;
  * `duro activity fail --non-retryable` fails it without a retry. */
 Test(acts, async_fail_through_the_cli)

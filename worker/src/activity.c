@@ -379,9 +379,7 @@ void duro__act_pool_done(void *job)
     }
     if (c->later && !c->failed) {
         /* its entry stays pending: a client completes it (sdk_async.c) */
-        duro_info("ACT-ASYNC wf=%s activity=%s seq=%s attempt=%d", c->id,
-                  c->name, c->seq, c->attempt);
-        duro__actx_unref(c);
+        duro__act_park(w, c);
         duro__act_poll(w);
         return;
     }

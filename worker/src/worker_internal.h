@@ -456,6 +456,10 @@ void duro__act_poll(duro_worker *w);
 void duro__act_flush_unsent(duro_worker *w);
 void duro__act_pool_work(void *job);
 void duro__act_pool_done(void *job);
+/* duro__act_park: an attempt that completes asynchronously (sdk_async.c):
+ * its entry moves to DURO_ASYNC_CONSUMER, pending until a client
+ * completes it; takes c's reference. */
+void duro__act_park(duro_worker *w, duro_actx *c);
 /* duro__act_release_inflight hands back every attempt still running
  * (shutdown grace over) */
 void duro__act_release_inflight(duro_worker *w);
