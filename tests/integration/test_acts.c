@@ -70,6 +70,18 @@ static cJSON *async_wf(duro_wf *wf, const cJSON *input)
     return out;
 }
 
+/* asyncHbWf: as asyncWf, with a 1s heartbeat timeout and a long
+ * start-to-close. */
+static cJSON *async_hb_wf(duro_wf *wf, const cJSON *input)
+{
+    duro_activity_opts o = {
+        .start_to_close_ms = 60000,
+        .heartbeat_timeout_ms = 1000,
+        .retry = {.initial_interval_ms = 100, .max_attempts = 5}};
+    duro_result r = duro_activity(wf, "later", input, &o);
+    return r.ok ? cJSON_Duplicate(r.value, 1) : cJSON_CreateString(r.error);
+}
+
 typedef struct {
     duro_worker *w;
     pthread_t t;
@@ -192,6 +204,36 @@ Test(acts, async_attempt_keeps_its_timeout_after_its_worker_stops)
                  duro_client_errstr(c));
     char *r = result_text(c, "async-5");
     cr_assert_str_eq(r, "{\"value\":5}");
+    free(r);
+    duro_client_free(c);
+    worker_stop(&e);
+}
+
+/* Heartbeats from outside keep a pending async attempt alive past its
+ * heartbeat timeout; without them the timeout retries it. */
+Test(acts, async_heartbeat_timeout_applies_and_heartbeats_keep_it_alive)
+{
+    spawn_scheduler();
+    embedded e;
+    worker_start(&e);
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "async-6", "asyncHbWf", QUEUE, NULL, 0);
+    cr_assert(duro_test_wait_until(token_of(1) != NULL, 5000));
+    duro_activity_ref ref = {.task_token = token_of(1)};
+    for (int i = 0; i < 10; i++) { /* 2.5s: past the 1s timeout */
+        cr_assert_eq(duro_client_activity_heartbeat(c, &ref, "{\"i\":1}"), 0,
+                     "%s", duro_client_errstr(c));
+        duro_test_sleep_ms(250);
+    }
+    cr_assert_null(token_of(2), "a heartbeating attempt timed out");
+    cr_assert(duro_test_wait_until(token_of(2) != NULL, 5000),
+              "the heartbeat timeout never retried the silent attempt");
+    cr_assert_eq(duro_client_activity_heartbeat(c, &ref, NULL), DURO_ESTALE);
+    duro_activity_ref byid = {.workflow_id = "async-6", .activity_id = 1};
+    cr_assert_eq(duro_client_activity_complete(c, &byid, "6"), 0, "%s",
+                 duro_client_errstr(c));
+    char *r = result_text(c, "async-6");
+    cr_assert_str_eq(r, "6");
     free(r);
     duro_client_free(c);
     worker_stop(&e);
@@ -354,6 +396,23 @@ Test(acts, local_activity_retried_locally_then_succeeding)
     worker_stop(&e);
 }
 
+/* Out of attempts: the last failure is the outcome, recorded once. */
+Test(acts, local_activity_out_of_attempts_fails)
+{
+    spawn_scheduler();
+    embedded e;
+    worker_start(&e);
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "local-4", "localWf", QUEUE, "{\"failures\":10}", 0);
+    char *r = go_and_result(c, "local-4");
+    cr_assert_str_eq(r, "{\"error\":\"call 5 fails\"}");
+    free(r);
+    cr_assert_eq(atomic_load(&flaky_calls), 5);
+    cr_assert_eq(count_of(c, "local-4", "MarkerRecorded"), 1);
+    duro_client_free(c);
+    worker_stop(&e);
+}
+
 /* A retry past the local threshold is recorded and waited for with a
  * timer: the next attempt runs in a later workflow task. */
 Test(acts, local_activity_retries_past_the_threshold_in_later_tasks)
@@ -401,6 +460,7 @@ Test(acts, local_activity_replay_uses_the_marker)
 static void register_all(duro_worker *w)
 {
     cr_assert_eq(duro_worker_register_workflow(w, "asyncWf", async_wf), 0);
+    cr_assert_eq(duro_worker_register_workflow(w, "asyncHbWf", async_hb_wf), 0);
     cr_assert_eq(duro_worker_register_activity(w, "later", later, NULL), 0);
     cr_assert_eq(duro_worker_register_workflow(w, "localWf", local_wf), 0);
     cr_assert_eq(duro_worker_register_activity(w, "flaky", flaky, NULL), 0);

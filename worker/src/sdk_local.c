@@ -205,6 +205,18 @@ static bool outcome_of(duro_wf *wf, const cJSON *data, duro_result *res)
     return true;
 }
 
+/* canceled: the outcome of a local activity whose workflow was canceled
+ * while it waited for a retry: its last failure, marked canceled. */
+static duro_result canceled(duro_wf *wf, const cJSON *data)
+{
+    duro_result res = {0};
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(data, "failure");
+    res.failure = duro_keep(wf, f ? cJSON_Duplicate(f, 1) : cJSON_CreateNull());
+    res.error = "canceled while waiting for a retry";
+    res.canceled = true;
+    return res;
+}
+
 duro_result duro_local_activity(duro_wf *wf, const char *name,
                                 const cJSON *input,
                                 const duro_local_activity_opts *opts)
@@ -258,6 +270,8 @@ duro_result duro_local_activity(duro_wf *wf, const char *name,
         if (outcome_of(wf, data, &res)) return res;
         /* past the threshold: the next attempt in a later task */
         attempt = (int)duro_json_int(data, "attempt", attempt) + 1;
-        duro_sleep(wf, duro_json_int(data, "backoffMs", 0));
+        duro_result t =
+            duro_await(wf, duro_timer(wf, duro_json_int(data, "backoffMs", 0)));
+        if (t.canceled) return canceled(wf, data);
     }
 }

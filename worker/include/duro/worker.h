@@ -267,7 +267,9 @@ typedef struct {
  * the function blocks the worker's loop while it runs, gets no task
  * token and its heartbeats are ignored. An activity not registered on
  * the worker fails the workflow task (retried, as for a non-determinism
- * error). value and failure belong to the run; opts may be NULL. */
+ * error). A cancellation that comes while a retry waits on its timer ends
+ * the call with canceled set. value and failure belong to the run; opts
+ * may be NULL. */
 DURO_EXPORT duro_result
 duro_local_activity(duro_wf *wf, const char *name, const cJSON *input,
                     const duro_local_activity_opts *opts);
