@@ -62,8 +62,7 @@ static void on_parked(duro_aredis *r, redisReply *reply, void *arg)
         duro_warn("ACT-PARK-FAILED wf=%s seq=%s attempt=%d err=%s", c->id,
                   c->seq, c->attempt, reply ? reply->str : "connection lost");
     w->completing--;
-    duro__actx_unref(c);
-    duro__act_poll(w);
+    duro__actx_unref(c); /* the pool's room was polled for at park time */
     w->maybe_finish(w);
 }
 
