@@ -16,10 +16,10 @@
  * A failure the policy does not retry is the activity's outcome.
  *
  * The function runs on the worker's event loop, inside the workflow's
- * coroutine: keep it short (a cache lookup, a small computation, a fast
- * call to a nearby service); heartbeats are ignored and it has no task
- * token. A task that fails after running it (the worker dies before the
- * commit) runs it again: at least once, as for any activity. */
+ * coroutine and on its stack: keep it short (a cache lookup, a small
+ * computation, a fast call to a nearby service); heartbeats are ignored and it
+ * has no task token. A task that fails after running it (the worker dies before
+ * the commit) runs it again: at least once, as for any activity. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>

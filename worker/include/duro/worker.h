@@ -264,8 +264,9 @@ typedef struct {
  * is recorded as a marker (MarkerRecorded) committed with the task, and
  * a replay returns it without calling the function again. For short
  * calls where the activity queue's round trip costs more than the call:
- * the function blocks the worker's loop while it runs, gets no task
- * token and its heartbeats are ignored. An activity not registered on
+ * the function blocks the worker's loop while it runs, on the workflow's
+ * coroutine stack (workflow_stack_size counts its frames too), gets no
+ * task token and its heartbeats are ignored. An activity not registered on
  * the worker fails the workflow task (retried, as for a non-determinism
  * error). A cancellation that comes while a retry waits on its timer ends
  * the call with canceled set. value and failure belong to the run; opts
