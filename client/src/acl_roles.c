@@ -85,6 +85,7 @@ const duro__acl_grant duro__acl_commands[] = {
     {"xreadgroup", W},
     {"xgroup|create", W},
     {"xgroup|delconsumer", W},
+    {"xclaim", W}, /* an asynchronous activity's task to DURO_ASYNC_CONSUMER */
     {"xrange", W | S | C},
     {"expire", W},
     {"client|id", W},
@@ -118,8 +119,8 @@ const duro__acl_grant duro__acl_functions[] = {
     {"duro_terminate", S | C}, /* S: overlap policy TerminateOther */
     {"duro_wft_complete", W},
     {"duro_wft_fail", W},
-    {"duro_act_complete", W},
-    {"duro_act_heartbeat", W},
+    {"duro_act_complete", W | C}, /* C: asynchronous completion */
+    {"duro_act_heartbeat", W | C},
     {"duro_act_release", W},
     {"duro_sticky_release", W},
     {"duro_history_upgrade", W | C}, /* an old (stream) history met */

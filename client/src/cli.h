@@ -61,6 +61,7 @@ extern const cli_group cli_health_group;      /* cli_health.c */
 extern const cli_group cli_operator_group;    /* cli_operator.c */
 extern const cli_group cli_search_attr_group; /* cli_search_attr.c */
 extern const cli_group cli_schedule_group;    /* cli_schedule.c */
+extern const cli_group cli_activity_group;    /* cli_activity.c */
 extern const cli_group cli_server_group;      /* server/src/cli_server.c */
 
 /* ---- Listing and counting (cli_list.c) ---- */

@@ -16,10 +16,9 @@
 
 /* GROUPS: every command noun; a new group slots in here. */
 static const cli_group *const GROUPS[] = {
-    &cli_workflow_group, &cli_queue_group,
-    &cli_dev_group,      &cli_health_group,
-    &cli_operator_group, &cli_schedule_group,
-    &cli_server_group,   NULL};
+    &cli_workflow_group, &cli_queue_group,    &cli_dev_group,
+    &cli_health_group,   &cli_operator_group, &cli_schedule_group,
+    &cli_server_group,   &cli_activity_group, NULL};
 
 int cli_argc;
 char **cli_argv;

@@ -15,5 +15,7 @@
  * end). Each returns 0, or a negative DURO_E* from a registration. */
 int samples_register_echo(duro_worker *w);
 int samples_register_trip(duro_worker *w);
+int samples_register_approval(duro_worker *w);
+int samples_register_quick_lookup(duro_worker *w);
 
 #endif

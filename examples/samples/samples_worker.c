@@ -10,6 +10,8 @@ int main(int argc, char **argv)
     int (*const registers[])(duro_worker *) = {
         samples_register_echo,
         samples_register_trip,
+        samples_register_approval,
+        samples_register_quick_lookup,
     };
     for (size_t i = 0; i < sizeof(registers) / sizeof(registers[0]); i++) {
         if (registers[i](w) != 0) {

@@ -746,3 +746,42 @@ Test(acl, metrics_serve_only_metrics_and_health_on_the_given_address)
     }
     duro_test_finish(&h);
 }
+
+/* Asynchronous completion under the restricted roles: the worker parks
+ * the pending task (XCLAIM), the client completes it (duro_act_complete,
+ * duro_act_heartbeat). */
+Test(acl, async_activity_completed_by_the_client_role)
+{
+    init_as_admin();
+    pid_t s = spawn_scheduler();
+    pid_t w =
+        duro_test_spawn(&h, "samples-worker", "--redis", url("worker"), NULL);
+    wait_log(s, "REDIS UP", 10000);
+    wait_log(w, "REDIS UP", 10000);
+    duro_test_output o;
+    CLI(&o, "client", "workflow", "start", "--type", "approval", "--task-queue",
+        "samples", "--workflow-id", "ap1", "--input", "null");
+    cr_assert_eq(o.exit_code, 0, "start: %s", o.err);
+    duro_test_output_free(&o);
+    wait_log(w, "ACT-ASYNC", 10000);
+    CLI(&o, "client", "activity", "heartbeat", "--workflow-id", "ap1",
+        "--activity-id", "1");
+    cr_assert_eq(o.exit_code, 0, "heartbeat: %s", o.err);
+    duro_test_output_free(&o);
+    CLI(&o, "client", "activity", "complete", "--workflow-id", "ap1",
+        "--activity-id", "1", "--result", "\"yes\"");
+    cr_assert_eq(o.exit_code, 0, "complete: %s", o.err);
+    duro_test_output_free(&o);
+    CLI(&o, "client", "workflow", "result", "--workflow-id", "ap1", "--timeout",
+        "15s");
+    cr_assert_eq(o.exit_code, 0, "result: %s", o.err);
+    cr_assert(strstr(o.out, "yes"), "%s", o.out);
+    duro_test_output_free(&o);
+    for (int i = 0; i < 4; i++) {
+        char user[32];
+        snprintf(user, sizeof(user), "duro-%s", ROLES[i]);
+        cr_assert_eq(acl_log_count(user, NULL), 0,
+                     "Redis refused %s something (ACL LOG)", user);
+    }
+    duro_test_finish(&h);
+}

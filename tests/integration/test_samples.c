@@ -138,3 +138,60 @@ Test(samples, trip_compensates_in_reverse_for_each_failing_step)
     }
     duro_test_finish(&h);
 }
+
+/* ---- approval, quick-lookup (asynchronous completion, local activities) */
+
+/* cli_ok runs one duro command that must succeed. */
+static void cli_ok(const char *what, const char *const *argv)
+{
+    duro_test_output o;
+    duro_test_run(&h, &o, 10000, "duro", argv[0], argv[1], argv[2], argv[3],
+                  argv[4], argv[5], argv[6], argv[7], argv[8], argv[9],
+                  argv[10], NULL);
+    cr_assert_eq(o.exit_code, 0, "%s: %s", what, o.err);
+    duro_test_output_free(&o);
+}
+
+Test(samples, approval_completes_when_someone_approves)
+{
+    pid_t w = spawn_samples();
+    const char *start[] = {"workflow",     "start",  "--workflow-id",
+                           "approval-1",   "--type", "approval",
+                           "--task-queue", QUEUE,    "--input",
+                           "null",         NULL};
+    cli_ok("start", start);
+    cr_assert(
+        duro_test_wait_until(
+            duro_test_log_contains(&h, w, "waiting: duro activity"), 10000),
+        "waitForApproval never ran");
+    const char *complete[] = {
+        "activity", "complete", "--workflow-id", "approval-1", "--activity-id",
+        "1",        "--result", "\"yes\"",       NULL,         NULL,
+        NULL};
+    cli_ok("complete", complete);
+    duro_test_output o;
+    duro_test_run(&h, &o, RESULT_MS, "duro", "workflow", "result",
+                  "--workflow-id", "approval-1", NULL);
+    cr_assert_eq(o.exit_code, 0, "result: %s", o.err);
+    cr_assert(strstr(o.out, "\"approved\"") && strstr(o.out, "\"yes\""), "%s",
+              o.out);
+    duro_test_output_free(&o);
+}
+
+Test(samples, quick_lookup_runs_n_local_activities)
+{
+    spawn_samples();
+    char *out = cli_result("quick-lookup-1", "quick-lookup", "{\"n\":5}");
+    cr_assert(strstr(out, "\"done\"") && strstr(out, "5"), "%s", out);
+    free(out);
+    duro_test_output o;
+    duro_test_run(&h, &o, 10000, "duro", "workflow", "history", "--workflow-id",
+                  "quick-lookup-1", "-o", "json", NULL);
+    cr_assert_eq(o.exit_code, 0, "history: %s", o.err);
+    int markers = 0;
+    for (const char *p = o.out; (p = strstr(p, "MarkerRecorded")); p++)
+        markers++;
+    cr_assert_eq(markers, 5, "%s", o.out);
+    cr_assert_null(strstr(o.out, "ActivityScheduled"), "%s", o.out);
+    duro_test_output_free(&o);
+}

@@ -377,6 +377,12 @@ void duro__act_pool_done(void *job)
         duro__actx_unref(c);
         return;
     }
+    if (c->later && !c->failed) {
+        /* its entry stays pending: a client completes it (sdk_async.c) */
+        duro__act_park(w, c);
+        duro__act_poll(w);
+        return;
+    }
     if (c->failed)
         w->act_failed++;
     else

@@ -97,6 +97,7 @@ void duro_actx_log(duro_actx *ctx, const char *fmt, ...)
 void duro_actx_heartbeat(duro_actx *ctx, const cJSON *details)
 {
     duro_worker *w = ctx->w;
+    if (ctx->local) return; /* recorded only by its marker */
     char *text = NULL, err[256];
     if (details &&
         duro_codec_encode_json(w->codec, details, &text, err, sizeof(err)) != 0)
@@ -212,6 +213,7 @@ void duro__actx_unref(duro_actx *c)
     free(c->fail_msg);
     free(c->hb_details);
     free(c->hb_sent);
+    free(c->token);
     free(c);
 }
 

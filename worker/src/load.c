@@ -48,6 +48,7 @@ int duro__run_create(duro_worker *w, const char *id, const char *run,
     }
     wf->stack_size = w->workflow_stack_size;
     wf->codec = w->codec;
+    wf->worker = w;
     *out = wf;
     return 0;
 }

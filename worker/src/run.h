@@ -111,7 +111,8 @@ typedef struct {
 struct duro_wf {
     char *id, *run, *type, *queue;
     duro_workflow_fn fn;
-    const duro_codec *codec; /* the worker's: payloads the code emits */
+    const duro_codec *codec;    /* the worker's: payloads the code emits */
+    struct duro_worker *worker; /* its activities, for local activities */
     cJSON *input;
     duro__coro *coro;
     size_t stack_size; /* the coroutine's; 0 = DURO__CORO_STACK_DEFAULT */

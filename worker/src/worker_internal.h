@@ -167,6 +167,12 @@ struct duro_actx {
     cJSON *result;
     bool failed, non_retryable;
     bool skipped; /* not run: the worker is stopping */
+    /* later: the code called duro_actx_complete_later: the task stays
+     * pending in its stream (timeouts apply) until a client completes it;
+     * local: a local activity (sdk_local.c), run in the workflow task:
+     * no heartbeats, no completion call */
+    bool later, local;
+    char *token; /* duro_actx_task_token's, made on first use */
     char *fail_type, *fail_msg;
     int64_t started_us, ran_us;
     atomic_bool canceled;
@@ -450,6 +456,10 @@ void duro__act_poll(duro_worker *w);
 void duro__act_flush_unsent(duro_worker *w);
 void duro__act_pool_work(void *job);
 void duro__act_pool_done(void *job);
+/* duro__act_park: an attempt that completes asynchronously (sdk_async.c):
+ * its entry moves to DURO_ASYNC_CONSUMER, pending until a client
+ * completes it; takes c's reference. */
+void duro__act_park(duro_worker *w, duro_actx *c);
 /* duro__act_release_inflight hands back every attempt still running
  * (shutdown grace over) */
 void duro__act_release_inflight(duro_worker *w);

@@ -556,6 +556,47 @@ DURO_EXPORT int duro_client_schedule_describe(duro_client *c, const char *id,
  * nextTime, taskQueue, type}, every partition's. */
 DURO_EXPORT int duro_client_schedule_list(duro_client *c, cJSON **out);
 
+/* ---- Asynchronous activity completion ---- */
+
+/* duro_activity_ref names an activity attempt waiting for an outside
+ * completion (its function returned duro_actx_complete_later): either
+ * task_token (duro_actx_task_token's; that attempt only), or workflow_id
+ * and activity_id (the activity's seq in the current run, 1, 2, ...:
+ * whichever attempt is current). Exactly one of the two ways. */
+typedef struct {
+    const char *task_token;
+    const char *workflow_id;
+    int64_t activity_id;
+} duro_activity_ref;
+
+/* duro_client_activity_complete completes the attempt with result (JSON
+ * text, NULL = null): ActivityCompleted is recorded as if a worker had
+ * returned it. Returns 0, DURO_ESTALE (a token's attempt timed out and
+ * was retried, or the activity is over: "... use --workflow-id and
+ * --activity-id to complete its current attempt"), DURO_ENOTFOUND (no
+ * such workflow, or the activity is not pending), DURO_ENOTRUNNING,
+ * DURO_EINVAL (a bad token or ref, or a token of another namespace),
+ * DURO_EJSON, DURO_ECONN / DURO_EREDIS. */
+DURO_EXPORT int duro_client_activity_complete(duro_client *c,
+                                              const duro_activity_ref *ref,
+                                              const char *result);
+
+/* duro_client_activity_fail fails the attempt with an application error
+ * (type NULL: "ApplicationError"): retried by the activity's retry
+ * policy unless non_retryable or the policy lists type, else
+ * ActivityFailed is recorded. Errors as duro_client_activity_complete. */
+DURO_EXPORT int duro_client_activity_fail(duro_client *c,
+                                          const duro_activity_ref *ref,
+                                          const char *type, const char *message,
+                                          bool non_retryable);
+
+/* duro_client_activity_heartbeat records a heartbeat of the attempt
+ * (details: JSON text or NULL), which keeps its heartbeat timeout from
+ * firing. Errors as duro_client_activity_complete. */
+DURO_EXPORT int duro_client_activity_heartbeat(duro_client *c,
+                                               const duro_activity_ref *ref,
+                                               const char *details);
+
 #ifdef __cplusplus
 }
 #endif

@@ -18,6 +18,10 @@
 #define DURO_NAMESPACES_KEY "duro:namespaces"
 #define DURO_NAMESPACE_KEY_PREFIX "duro:namespace:"
 #define DURO_GROUP "duro"
+/* DURO_ASYNC_CONSUMER: the consumer that holds the activity tasks waiting
+ * for an asynchronous completion (worker/src/sdk_async.c); no worker reads
+ * or deletes it. */
+#define DURO_ASYNC_CONSUMER "duro-async-completion"
 #define DURO_DEFAULT_PARTITIONS 16
 #define DURO_META_KEY "duro:meta"
 #define DURO_QUEUES_KEY "duro:queues"

@@ -287,6 +287,57 @@ DURO_EXPORT bool duro_actx_is_canceled(const duro_actx *ctx);
 DURO_EXPORT void duro_actx_log(duro_actx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* ---- Local activities -------------------------------------------------- */
+
+/* DURO_LOCAL_RETRY_THRESHOLD_MS: the default of
+ * duro_local_activity_opts.local_retry_threshold_ms. */
+#define DURO_LOCAL_RETRY_THRESHOLD_MS 1000
+
+/* duro_local_activity_opts: zeroed fields take the defaults. */
+typedef struct {
+    duro_retry_policy retry; /* as an activity's (retry.h) */
+    /* local_retry_threshold_ms: 1s. Failed attempts are retried at once,
+     * in the same workflow task, while the attempts and their backoff
+     * fit in this time; a retry that does not fit is recorded and waited
+     * for with a durable timer, and runs in a later workflow task. Keep
+     * it well under the workflow task timeout (10s by default). */
+    int64_t local_retry_threshold_ms;
+} duro_local_activity_opts;
+
+/* duro_local_activity runs activity `name` (registered on this worker
+ * with duro_worker_register_activity) inside the current workflow task,
+ * on the worker's event loop, and returns its final outcome; its result
+ * is recorded as a marker (MarkerRecorded) committed with the task, and
+ * a replay returns it without calling the function again. For short
+ * calls where the activity queue's round trip costs more than the call:
+ * the function blocks the worker's loop while it runs, on the workflow's
+ * coroutine stack (workflow_stack_size counts its frames too), gets no
+ * task token and its heartbeats are ignored. An activity not registered on
+ * the worker fails the workflow task (retried, as for a non-determinism
+ * error). A cancellation that comes while a retry waits on its timer ends
+ * the call with canceled set. value and failure belong to the run; opts
+ * may be NULL. */
+DURO_EXPORT duro_result
+duro_local_activity(duro_wf *wf, const char *name, const cJSON *input,
+                    const duro_local_activity_opts *opts);
+
+/* ---- Asynchronous activity completion --------------------------------- */
+
+/* duro_actx_complete_later tells the worker that this attempt completes
+ * outside its function: `return duro_actx_complete_later(ctx);` after
+ * handing duro_actx_task_token(ctx) (or the workflow id and
+ * duro_actx_seq) to the system that will finish it with
+ * duro_client_activity_complete / _fail or `duro activity complete`.
+ * The attempt's start-to-close and heartbeat timeouts still apply: one
+ * that times out is retried by its policy, and the old attempt's token is
+ * then refused as stale (DURO_ESTALE). Returns NULL. */
+DURO_EXPORT cJSON *duro_actx_complete_later(duro_actx *ctx);
+
+/* duro_actx_task_token: an opaque token naming this attempt (printable,
+ * owned by the SDK, valid while the function runs; copy it). NULL for a
+ * local activity, or when out of memory. */
+DURO_EXPORT const char *duro_actx_task_token(duro_actx *ctx);
+
 /* ---- The worker ------------------------------------------------------- */
 
 /* duro_worker_opts: zero fields take the defaults shown. */

@@ -1,0 +1,277 @@
+/* sdk_local.c: local activities (duro_local_activity).
+ *
+ * A local activity runs in the workflow task that calls it, on the worker
+ * running that task: no activity task, no pending-activity hash, no
+ * second round trip. Its outcome is recorded as a marker (MarkerRecorded,
+ * data {"kind":"localActivity","seq","name","attempt","value"} or
+ * {..., "failure", "backoffMs"}) committed with the task's other commands;
+ * a replay (cache miss, another worker, the replay checker) reads the
+ * marker and does not call the function again.
+ *
+ * Retries: a failed attempt is retried at once in the same task while the
+ * attempts and their backoff fit in local_retry_threshold_ms. A retry
+ * that does not fit is recorded (a failure marker with its backoffMs) and
+ * waited for with a durable timer, so that the next attempt runs in a
+ * later workflow task, as Temporal does past its local retry threshold.
+ * A failure the policy does not retry is the activity's outcome.
+ *
+ * The function runs on the worker's event loop, inside the workflow's
+ * coroutine and on its stack: keep it short (a cache lookup, a small
+ * computation, a fast call to a nearby service); heartbeats are ignored and it
+ * has no task token. A task that fails after running it (the worker dies before
+ * the commit) runs it again: at least once, as for any activity. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "duro/clock.h"
+#include "duro/json.h"
+#include "duro/log.h"
+#include "duro/retry_policy.h"
+#include "duro/worker.h"
+#include "engine_internal.h"
+#include "run.h"
+#include "worker_internal.h"
+
+/* attempt_outcome: what one live batch of attempts ended with. */
+typedef struct {
+    int attempt;        /* the last attempt run */
+    cJSON *value;       /* ok: the result (owned) */
+    char *failure;      /* else: failure JSON (owned) */
+    int64_t backoff_ms; /* failed: the next attempt's delay, -1: none */
+} attempt_outcome;
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000,
+                          .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+}
+
+static char *failure_of(const duro_actx *c)
+{
+    cJSON *f = cJSON_CreateObject();
+    duro_assert(f != NULL);
+    cJSON_AddStringToObject(f, "message", c->fail_msg ? c->fail_msg : "");
+    cJSON_AddStringToObject(f, "type", c->fail_type ? c->fail_type : "");
+    cJSON_AddBoolToObject(f, "nonRetryable", c->non_retryable);
+    char *s = cJSON_PrintUnformatted(f);
+    cJSON_Delete(f);
+    duro_assert(s != NULL);
+    return s;
+}
+
+/* run_one runs attempt `attempt` of reg on this thread; true when ok. */
+static bool run_one(duro_wf *wf, act_reg *reg, const cJSON *input,
+                    int64_t first_seq, int attempt, attempt_outcome *out)
+{
+    duro_actx *c = duro__actx_new(wf->worker);
+    duro_assert(c != NULL);
+    c->local = true;
+    c->id = strdup(wf->id);
+    c->run = strdup(wf->run);
+    c->name = strdup(reg->name);
+    int n = asprintf(&c->seq, "%" PRId64, first_seq);
+    duro_assert(n >= 0);
+    n = asprintf(&c->idempotency_key, "%s/%s/L%" PRId64, wf->id, wf->run,
+                 first_seq);
+    duro_assert(n >= 0 && c->id && c->run && c->name);
+    c->attempt = attempt;
+    c->reg = reg;
+    cJSON *r = reg->fn(c, input, reg->arg);
+    out->attempt = attempt;
+    bool ok = !c->failed;
+    if (ok) {
+        out->value = r ? r : cJSON_CreateNull();
+    } else {
+        cJSON_Delete(r);
+        out->failure = failure_of(c);
+    }
+    duro_debug("LOCAL-ACT wf=%s activity=%s seq=%" PRId64 " attempt=%d %s",
+               wf->id, reg->name, first_seq, attempt, ok ? "ok" : "failed");
+    c->failed = false; /* the fail strings go with the context */
+    duro__actx_unref(c);
+    return ok;
+}
+
+/* run_attempts runs attempts from `attempt` until one succeeds, the
+ * policy gives up, or the next retry would pass the threshold. */
+static void run_attempts(duro_wf *wf, act_reg *reg, const cJSON *input,
+                         const cJSON *policy, int64_t first_seq, int attempt,
+                         int64_t threshold_ms, attempt_outcome *out)
+{
+    int64_t start = duro_mono_ms();
+    for (;;) {
+        memset(out, 0, sizeof(*out));
+        if (run_one(wf, reg, input, first_seq, attempt, out)) return;
+        cJSON *f = cJSON_Parse(out->failure);
+        const char *type = duro_json_str(f, "type", "");
+        const cJSON *nr = cJSON_GetObjectItemCaseSensitive(f, "nonRetryable");
+        out->backoff_ms =
+            duro__retry_delay_of(policy, attempt, type, cJSON_IsTrue(nr));
+        cJSON_Delete(f);
+        if (out->backoff_ms < 0 ||
+            duro_mono_ms() - start + out->backoff_ms > threshold_ms)
+            return;
+        sleep_ms(out->backoff_ms);
+        free(out->failure);
+        attempt++;
+    }
+}
+
+/* marker_data: the marker of a batch, as recorded. */
+static char *marker_data(duro_wf *wf, const char *name, int64_t mseq,
+                         attempt_outcome *out)
+{
+    cJSON *d = cJSON_CreateObject();
+    duro_assert(d != NULL);
+    cJSON_AddStringToObject(d, "kind", "localActivity");
+    cJSON_AddNumberToObject(d, "seq", (double)mseq);
+    cJSON_AddStringToObject(d, "name", name);
+    cJSON_AddNumberToObject(d, "attempt", out->attempt);
+    if (out->value) {
+        char *v = duro__encode_payload(wf, out->value);
+        cJSON_AddRawToObject(d, "value", v);
+        free(v);
+    } else {
+        cJSON_AddRawToObject(d, "failure", out->failure);
+        cJSON_AddNumberToObject(d, "backoffMs", (double)out->backoff_ms);
+    }
+    char *s = cJSON_PrintUnformatted(d);
+    cJSON_Delete(d);
+    duro_assert(s != NULL);
+    return s;
+}
+
+/* live_data: the marker's data as the code sees it (the value not
+ * encoded by the codec); takes out's value and failure. */
+static cJSON *live_data(attempt_outcome *out)
+{
+    cJSON *d = cJSON_CreateObject();
+    duro_assert(d != NULL);
+    cJSON_AddNumberToObject(d, "attempt", out->attempt);
+    if (out->value) {
+        cJSON_AddItemToObject(d, "value", out->value);
+    } else {
+        cJSON *f = cJSON_Parse(out->failure);
+        cJSON_AddItemToObject(d, "failure", f ? f : cJSON_CreateNull());
+        cJSON_AddNumberToObject(d, "backoffMs", (double)out->backoff_ms);
+    }
+    free(out->failure);
+    out->value = NULL;
+    out->failure = NULL;
+    return d;
+}
+
+/* policy_of: the retry policy in the JSON duro__retry_delay_of reads. */
+static cJSON *policy_of(const duro_local_activity_opts *o)
+{
+    duro_activity_opts ao = {.retry = o->retry};
+    char *s = duro__activity_opts_json(&ao, 0);
+    cJSON *j = s ? cJSON_Parse(s) : NULL;
+    free(s);
+    return j;
+}
+
+static act_reg *find(duro_wf *wf, const char *name)
+{
+    for (act_reg *r = wf->worker ? wf->worker->activities : NULL; r;
+         r = r->next)
+        if (strcmp(r->name, name) == 0) return r;
+    return NULL;
+}
+
+/* outcome_of turns a marker's data into the call's result; false when it
+ * is a failure to retry after data's backoffMs. */
+static bool outcome_of(duro_wf *wf, const cJSON *data, duro_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(data, "value");
+    if (v) {
+        res->ok = true;
+        res->value = duro_keep(wf, cJSON_Duplicate(v, 1));
+        res->error = "";
+        return true;
+    }
+    if (duro_json_int(data, "backoffMs", -1) >= 0) return false;
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(data, "failure");
+    res->failure =
+        duro_keep(wf, f ? cJSON_Duplicate(f, 1) : cJSON_CreateNull());
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(res->failure, "message");
+    res->error = cJSON_IsString(m) ? m->valuestring : "failed";
+    return true;
+}
+
+/* canceled: the outcome of a local activity whose workflow was canceled
+ * while it waited for a retry: its last failure, marked canceled. */
+static duro_result canceled(duro_wf *wf, const cJSON *data)
+{
+    duro_result res = {0};
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(data, "failure");
+    res.failure = duro_keep(wf, f ? cJSON_Duplicate(f, 1) : cJSON_CreateNull());
+    res.error = "canceled while waiting for a retry";
+    res.canceled = true;
+    return res;
+}
+
+duro_result duro_local_activity(duro_wf *wf, const char *name,
+                                const cJSON *input,
+                                const duro_local_activity_opts *opts)
+{
+    duro__in_workflow(wf, "duro_local_activity");
+    duro_local_activity_opts o = opts ? *opts : (duro_local_activity_opts){0};
+    int64_t threshold = o.local_retry_threshold_ms > 0
+                            ? o.local_retry_threshold_ms
+                            : DURO_LOCAL_RETRY_THRESHOLD_MS;
+    int64_t first_seq = wf->marker_seq + 1;
+    int attempt = 1;
+    for (;;) {
+        int64_t mseq = ++wf->marker_seq;
+        char key[64];
+        snprintf(key, sizeof(key), "localActivity:%" PRId64, mseq);
+        const seg_ev *rec = duro__seg_next(wf); /* read before issuing */
+        duro__cmd *c = duro__new_cmd(wf, CMD_MARKER, mseq);
+        c->name = strdup(key);
+        const cJSON *data;
+        if (wf->replaying) {
+            if (!rec || rec->type != DURO_EVENT_MARKER_RECORDED ||
+                strcmp(rec->name, key) != 0 ||
+                strcmp(duro_json_str(rec->data, "name", ""), name) != 0) {
+                char msg[256];
+                snprintf(msg, sizeof(msg),
+                         "local activity %s is not where the history "
+                         "recorded it",
+                         name);
+                duro__abort_task(wf, msg);
+            }
+            data = rec->data;
+        } else {
+            act_reg *reg = find(wf, name);
+            if (!reg) {
+                char msg[256];
+                snprintf(msg, sizeof(msg),
+                         "local activity \"%s\" is not registered on this "
+                         "worker",
+                         name);
+                duro__abort_task(wf, msg);
+            }
+            cJSON *policy = policy_of(&o);
+            attempt_outcome out;
+            run_attempts(wf, reg, input, policy, first_seq, attempt, threshold,
+                         &out);
+            cJSON_Delete(policy);
+            c->data = marker_data(wf, name, mseq, &out);
+            data = duro_keep(wf, live_data(&out));
+        }
+        duro_result res;
+        if (outcome_of(wf, data, &res)) return res;
+        /* past the threshold: the next attempt in a later task */
+        attempt = (int)duro_json_int(data, "attempt", attempt) + 1;
+        duro_result t =
+            duro_await(wf, duro_timer(wf, duro_json_int(data, "backoffMs", 0)));
+        if (t.canceled) return canceled(wf, data);
+    }
+}
