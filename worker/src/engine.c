@@ -40,7 +40,10 @@ static void coro_main(void *arg)
 {
     duro_wf *wf = arg;
     cJSON *result = wf->fn(wf, wf->input);
-    if (wf->failure) {
+    if (wf->cont && !wf->failure) {
+        cJSON_Delete(result);
+        duro__emit_continue(wf);
+    } else if (wf->failure) {
         cJSON_Delete(result);
         duro__emit_close(wf, CMD_FAIL, wf->failure);
     } else {
@@ -152,6 +155,8 @@ static const char *cmd_name(cmd_kind k)
         return "CancelWorkflow";
     case CMD_UPSERT_SA:
         return "UpsertWorkflowSearchAttributes";
+    case CMD_CONTINUE_AS_NEW:
+        return "ContinueAsNewWorkflow";
     }
     return "?";
 }
@@ -178,6 +183,8 @@ static bool cmd_matches(const duro__cmd *c, const seg_ev *e)
         return c->kind == CMD_CANCEL_WORKFLOW;
     case DURO_EVENT_UPSERT_SEARCH_ATTRIBUTES:
         return c->kind == CMD_UPSERT_SA;
+    case DURO_EVENT_WORKFLOW_CONTINUED_AS_NEW:
+        return c->kind == CMD_CONTINUE_AS_NEW;
     default:
         return false;
     }

@@ -37,6 +37,8 @@ typedef enum {
     CMD_CANCEL_ACTIVITY,
     CMD_CANCEL_WORKFLOW,
     CMD_UPSERT_SA,
+    CMD_CONTINUE_AS_NEW, /* name: type, queue, input, value: the new run id,
+                            ms: run timeout, stc_ms: task timeout */
 } cmd_kind;
 
 /* duro__cmd: one command issued by workflow code, with the event data it
@@ -52,8 +54,17 @@ typedef struct duro__cmd {
     char *value; /* complete: result JSON; fail: failure JSON */
     int64_t ms;  /* timer duration */
     int64_t stc_ms, hbt_ms, s2c_ms;
+    char *id; /* continue-as-new: the workflow id (its new run's keys) */
     struct duro__cmd *next;
 } duro__cmd;
+
+/* duro__continue: what duro_continue_as_new asked for (sdk_continue.c),
+ * issued as CMD_CONTINUE_AS_NEW when the workflow function returns. */
+typedef struct duro__continue {
+    char *type, *queue;
+    char *input;                             /* encoded with the run's codec */
+    int64_t run_timeout_ms, task_timeout_ms; /* 0: the closing run's */
+} duro__continue;
 
 /* seg_ev: a recorded command event of the task being replayed. The code
  * of that task runs before these are matched, so that duro_get_version and
@@ -106,8 +117,9 @@ struct duro_wf {
     duro__coro *coro;
     size_t stack_size; /* the coroutine's; 0 = DURO__CORO_STACK_DEFAULT */
     bool started, done;
-    cJSON *result; /* the code's return value */
-    char *failure; /* set by duro_fail: failure JSON */
+    cJSON *result;        /* the code's return value */
+    char *failure;        /* set by duro_fail: failure JSON */
+    duro__continue *cont; /* set by duro_continue_as_new */
 
     int64_t applied; /* id of the last event applied */
     int64_t now;     /* workflow clock */
