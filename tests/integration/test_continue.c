@@ -433,3 +433,34 @@ Test(continue_as_new, run_timeout_restarts_with_each_run)
     cJSON_Delete(hist);
     duro_client_free(c);
 }
+
+/* An activity's completion that ends a run by continuing it as new is
+ * committed eagerly (duro_act_complete with the continue_as_new command):
+ * the chain of runs each one activity long completes, its memo kept. */
+Test(continue_as_new, eager_commit_from_an_activity)
+{
+    spawn_scheduler();
+    pid_t w = duro_test_spawn(&h, "duro-test-worker", NULL);
+    cr_assert(
+        duro_test_wait_until(duro_test_log_contains(&h, w, "REDIS UP"), 5000));
+    duro_client *c = duro_test_client(&h);
+    duro_start_opts o = {.workflow_id = "chain-1",
+                         .type = "chain",
+                         .task_queue = "test",
+                         .input = "{\"n\":0,\"runs\":8}",
+                         .memo = "{\"owner\":\"ops\"}"};
+    char run[DURO_UUID_LEN + 1];
+    cr_assert_eq(duro_client_start(c, &o, run), 0, "%s", duro_client_errstr(c));
+    cJSON *d = duro_test_result(c, "chain-1", 30000);
+    cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED");
+    cr_assert_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(d, "result")), 8);
+    cr_assert_str_eq(duro_test_str(cJSON_GetObjectItem(d, "memo"), "owner"),
+                     "ops");
+    cJSON_Delete(d);
+    duro_test_kill(&h, w, SIGTERM);
+    duro_test_wait_exit(&h, w, 10000);
+    cr_assert(duro_test_log_contains(&h, w, "STOPPED"));
+    cr_assert(!duro_test_log_contains(&h, w, " eager=0 "),
+              "no continue-as-new was committed eagerly");
+    duro_client_free(c);
+}
