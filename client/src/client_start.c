@@ -126,7 +126,9 @@ char *duro__started_data(const duro_start_opts *o, const char *run)
     cJSON_AddStringToObject(d, "runId", run);
     cJSON_AddNumberToObject(d, "executionTimeoutMs",
                             (double)o->execution_timeout_ms);
-    cJSON_AddNumberToObject(d, "runTimeoutMs", (double)o->run_timeout_ms);
+    /* only when set: every run's first event is in its history */
+    if (o->run_timeout_ms > 0)
+        cJSON_AddNumberToObject(d, "runTimeoutMs", (double)o->run_timeout_ms);
     char *s = cJSON_PrintUnformatted(d);
     cJSON_Delete(d);
     return s;

@@ -1518,6 +1518,12 @@ COMMANDS.continue_as_new = command{
     apply = function(w, c, keys) continue_as_new(w, c, keys) end,
 }
 
+-- key_in_range: v is a KEYS index in minkey..nkeys.
+local function key_in_range(v, minkey, nkeys)
+    local ki = tonumber(v)
+    return ki and ki >= minkey and ki <= nkeys
+end
+
 -- check_commands validates a command list before anything is written;
 -- activity keys must be among KEYS[minkey..nkeys]. Returns an error text
 -- or nil, whether a command closes the run, the index of the arguments
@@ -1534,11 +1540,11 @@ local function check_commands(args, first, ncmd, minkey, nkeys, k)
             local err = kind.check(k, args[i + 1], args, i)
             if err then return nil, closes, nil, err end
         end
-        for _, at in ipairs({kind.key_at, kind.key2_at}) do
-            local ki = tonumber(args[i + at])
-            if not ki or ki < minkey or ki > nkeys then
-                return 'activity key index out of range'
-            end
+        if kind.key_at and not key_in_range(args[i + kind.key_at], minkey,
+                                            nkeys) or
+            kind.key2_at and not key_in_range(args[i + kind.key2_at], minkey,
+                                              nkeys) then
+            return 'activity key index out of range'
         end
         i = i + 1 + kind.arity
         if i - 1 > #args then return 'truncated command list' end
