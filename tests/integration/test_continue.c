@@ -114,9 +114,10 @@ static int history_lengths(redisContext *r, const char *id, long long *lens,
 
 /* ---- The transition, played by hand ---- */
 
-/* A signal that arrives while the task that continues the run is in
- * flight goes to the buffer; the commit carries it into the new run's
- * history, right after WorkflowStarted, so the new run sees it. */
+/* A signal (and a cancel request) that arrives while the task that
+ * continues the run is in flight goes to the buffer; the commit carries it
+ * into the new run's history, right after WorkflowStarted, so the new run
+ * sees it. */
 Test(continue_as_new, signal_mid_transition_goes_to_new_run)
 {
     duro_client *c = duro_test_client(&h);
@@ -139,8 +140,11 @@ Test(continue_as_new, signal_mid_transition_goes_to_new_run)
     char sig_run[DURO_UUID_LEN + 1];
     cr_assert_eq(duro_client_signal(c, id, "add", "{\"by\":3}", sig_run), 0,
                  "%s", duro_client_errstr(c));
+    bool already = true;
+    cr_assert_eq(duro_client_cancel(c, id, "mid-transition", &already), 0, "%s",
+                 duro_client_errstr(c));
     char *bufn = hget(r, k.wf, "bufn");
-    cr_assert_str_eq(bufn, "1");
+    cr_assert_str_eq(bufn, "2");
     free(bufn);
 
     const char *next = "00000000-0000-4000-8000-00000000c0de";
@@ -198,7 +202,11 @@ Test(continue_as_new, signal_mid_transition_goes_to_new_run)
     cJSON_Delete(oh);
     /* ... and the new one starts with the signal it did not see */
     cJSON *nh = duro_test_history(c, id);
-    cr_assert_eq(cJSON_GetArraySize(nh), 2);
+    cr_assert_eq(cJSON_GetArraySize(nh), 3);
+    cr_assert_not_null(duro_test_find_event(nh, "CancelRequested", 0));
+    char *canceled = hget(r, k.wf, "cancel_requested");
+    cr_assert_str_eq(canceled, "1");
+    free(canceled);
     const cJSON *ws = duro_test_find_event(nh, "WorkflowStarted", 0);
     cr_assert_str_eq(
         duro_test_str(duro_test_event_data(ws), "continuedExecutionRunId"),
