@@ -472,3 +472,24 @@ Test(continue_as_new, eager_commit_from_an_activity)
               "no continue-as-new was committed eagerly");
     duro_client_free(c);
 }
+
+/* signal-with-start takes the run timeout too. */
+Test(continue_as_new, signal_with_start_takes_a_run_timeout)
+{
+    spawn_scheduler();
+    spawn_worker();
+    free(cli(0, "workflow", "signal-with-start", "--workflow-id", "counter-s",
+             "--type", "counter", "--task-queue", QUEUE, "--input",
+             "{\"to\":1000000,\"every\":1000000}", "--name", "add",
+             "--signal-input", "{\"by\":1}", "--run-timeout", "500ms", NULL));
+    duro_client *c = duro_test_client(&h);
+    cJSON *d = duro_test_result(c, "counter-s", 20000);
+    cr_assert_str_eq(duro_test_str(d, "status"), "TIMED_OUT");
+    cJSON_Delete(d);
+    cJSON *hist = duro_test_history(c, "counter-s");
+    const cJSON *to = duro_test_find_event(hist, "WorkflowTimedOut", 0);
+    cr_assert_str_eq(duro_test_str(duro_test_event_data(to), "timeoutType"),
+                     "RUN");
+    cJSON_Delete(hist);
+    duro_client_free(c);
+}
