@@ -40,9 +40,8 @@ static void coro_main(void *arg)
 {
     duro_wf *wf = arg;
     cJSON *result = wf->fn(wf, wf->input);
-    if (wf->cont && !wf->failure) {
-        cJSON_Delete(result);
-        duro__emit_continue(wf);
+    if (wf->continued) {
+        cJSON_Delete(result); /* the run closed by continuing as new */
     } else if (wf->failure) {
         cJSON_Delete(result);
         duro__emit_close(wf, CMD_FAIL, wf->failure);

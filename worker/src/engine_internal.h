@@ -38,11 +38,6 @@ duro__cmd *duro__new_cmd(duro_wf *wf, cmd_kind kind, int64_t seq);
 /* duro__in_workflow aborts unless called from the run's coroutine. */
 void duro__in_workflow(const duro_wf *wf, const char *call);
 
-/* duro__emit_continue issues CMD_CONTINUE_AS_NEW from wf->cont
- * (sdk_continue.c); duro__continue_free frees one (NULL: nothing). */
-void duro__emit_continue(duro_wf *wf);
-void duro__continue_free(duro__continue *c);
-
 /* duro_json_name: data.name as a string, "" when absent. */
 const char *duro_json_name(const cJSON *data);
 

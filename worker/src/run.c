@@ -7,7 +7,6 @@
 
 #include "duro/hash.h"
 #include "duro/log.h"
-#include "engine_internal.h"
 #include "run.h"
 
 duro_wf *duro__run_new(const char *id, const char *run, const char *type,
@@ -120,7 +119,6 @@ void duro__run_free(duro_wf *wf)
     cJSON_Delete(wf->input);
     cJSON_Delete(wf->result);
     free(wf->failure);
-    duro__continue_free(wf->cont);
     free(wf->nondet);
     free(wf->id);
     free(wf->run);

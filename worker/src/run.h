@@ -58,14 +58,6 @@ typedef struct duro__cmd {
     struct duro__cmd *next;
 } duro__cmd;
 
-/* duro__continue: what duro_continue_as_new asked for (sdk_continue.c),
- * issued as CMD_CONTINUE_AS_NEW when the workflow function returns. */
-typedef struct duro__continue {
-    char *type, *queue;
-    char *input;                             /* encoded with the run's codec */
-    int64_t run_timeout_ms, task_timeout_ms; /* 0: the closing run's */
-} duro__continue;
-
 /* seg_ev: a recorded command event of the task being replayed. The code
  * of that task runs before these are matched, so that duro_get_version and
  * duro_side_effect can read their markers (name is the activity name or
@@ -117,9 +109,9 @@ struct duro_wf {
     duro__coro *coro;
     size_t stack_size; /* the coroutine's; 0 = DURO__CORO_STACK_DEFAULT */
     bool started, done;
-    cJSON *result;        /* the code's return value */
-    char *failure;        /* set by duro_fail: failure JSON */
-    duro__continue *cont; /* set by duro_continue_as_new */
+    cJSON *result;  /* the code's return value */
+    char *failure;  /* set by duro_fail: failure JSON */
+    bool continued; /* duro_continue_as_new issued the closing command */
 
     int64_t applied; /* id of the last event applied */
     int64_t now;     /* workflow clock */
