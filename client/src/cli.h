@@ -168,8 +168,8 @@ const char *cli_get(const cli_ctx *ctx, const char *name);
 int cli_get_duration(const cli_ctx *ctx, const char *name, int64_t *ms);
 /* cli_get_start_opts fills o (zeroed first) from the options every start
  * command takes: --workflow-id, --type, --task-queue, --execution-timeout,
- * --task-timeout, --id-reuse-policy (not the input). Returns 0 or -1 after
- * printing a usage error. */
+ * --run-timeout, --task-timeout, --id-reuse-policy (not the input). Returns 0
+ * or -1 after printing a usage error. */
 int cli_get_start_opts(const cli_ctx *ctx, duro_start_opts *o);
 /* cli_get_input: the JSON text of option `name`, or the content of the
  * file named by option `file_name` (- = stdin) in *owned (caller frees).

@@ -13,8 +13,8 @@ const cli_opt cli_list_opts[] = {
      "BY StartTime DESC\" (default: every run, newest first)",
      false},
     {"status", 's', "STATUS",
-     "RUNNING, COMPLETED, FAILED, CANCELED, TERMINATED or TIMED_OUT (any "
-     "case); short for a query, not with --query",
+     "RUNNING, COMPLETED, FAILED, CANCELED, TERMINATED, TIMED_OUT or "
+     "CONTINUED_AS_NEW (any case); short for a query, not with --query",
      false},
     {"type", 0, "TYPE", "only workflows of this type", false},
     {"limit", 0, "N", "at most N rows per page (default 100)", false},

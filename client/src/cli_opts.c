@@ -176,6 +176,7 @@ int cli_get_start_opts(const cli_ctx *ctx, duro_start_opts *o)
     o->task_queue = cli_get(ctx, "task-queue");
     if (cli_get_duration(ctx, "execution-timeout", &o->execution_timeout_ms) ||
         cli_get_duration(ctx, "task-timeout", &o->task_timeout_ms) ||
+        cli_get_duration(ctx, "run-timeout", &o->run_timeout_ms) ||
         get_id_reuse(ctx, &o->id_reuse_policy))
         return -1;
     return 0;

@@ -61,6 +61,8 @@ const cli_opt cli_signal_with_start_opts[] = {
      false},
     {"execution-timeout", 0, "DURATION",
      "limit on the whole workflow, if started (default none)", false},
+    {"run-timeout", 0, "DURATION",
+     "limit on one run, if started (default none)", false},
     {"task-timeout", 0, "DURATION",
      "limit on one workflow task, if started (default 10s)", false},
     {"id-reuse-policy", 0, "POLICY",

@@ -24,7 +24,10 @@ static const cli_opt START_OPTS[] = {
     {"input-file", 0, "PATH", "read the input JSON from a file (- = stdin)",
      false},
     {"execution-timeout", 0, "DURATION",
-     "limit on the whole workflow, e.g. 1h (default none)", false},
+     "limit on the whole workflow, continue-as-new runs included, e.g. 1h "
+     "(default none)",
+     false},
+    {"run-timeout", 0, "DURATION", "limit on one run (default none)", false},
     {"task-timeout", 0, "DURATION", "limit on one workflow task (default 10s)",
      false},
     {"id-reuse-policy", 0, "POLICY",

@@ -513,8 +513,9 @@ int duro_client_count(duro_client *c, const char *query, int64_t *count)
 
 /* ---- duro_client_list: a query for --status and --type ---- */
 
-static const char *const STATUSES[] = {"RUNNING",  "COMPLETED",  "FAILED",
-                                       "CANCELED", "TERMINATED", "TIMED_OUT"};
+static const char *const STATUSES[] = {
+    "RUNNING",    "COMPLETED", "FAILED",          "CANCELED",
+    "TERMINATED", "TIMED_OUT", "CONTINUED_AS_NEW"};
 
 int duro_client_list(duro_client *c, const char *status, const char *type,
                      int limit, cJSON **out)
@@ -529,7 +530,8 @@ int duro_client_list(duro_client *c, const char *status, const char *type,
     if (!known)
         return duro__fail(c, DURO_EINVAL,
                           "unknown status \"%.40s\" (RUNNING, COMPLETED, "
-                          "FAILED, CANCELED, TERMINATED or TIMED_OUT)",
+                          "FAILED, CANCELED, TERMINATED, TIMED_OUT or "
+                          "CONTINUED_AS_NEW)",
                           status);
     /* names pass duro_name_check: no quote to escape */
     char query[DURO_QUEUE_MAX + 128] = "";

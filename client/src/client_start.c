@@ -94,6 +94,8 @@ int duro__check_start(duro_client *c, const duro_start_opts *o)
         return duro__fail(c, DURO_EINVAL, "%s", why);
     if (o->execution_timeout_ms < 0 || o->execution_timeout_ms > MAX_TIMEOUT_MS)
         return duro__fail(c, DURO_EINVAL, "execution timeout out of range");
+    if (o->run_timeout_ms < 0 || o->run_timeout_ms > MAX_TIMEOUT_MS)
+        return duro__fail(c, DURO_EINVAL, "run timeout out of range");
     if (o->task_timeout_ms < 0 || o->task_timeout_ms > MAX_TIMEOUT_MS)
         return duro__fail(c, DURO_EINVAL, "task timeout out of range");
     if (!duro_id_reuse_policy_name(o->id_reuse_policy))
@@ -124,6 +126,9 @@ char *duro__started_data(const duro_start_opts *o, const char *run)
     cJSON_AddStringToObject(d, "runId", run);
     cJSON_AddNumberToObject(d, "executionTimeoutMs",
                             (double)o->execution_timeout_ms);
+    /* only when set: every run's first event is in its history */
+    if (o->run_timeout_ms > 0)
+        cJSON_AddNumberToObject(d, "runTimeoutMs", (double)o->run_timeout_ms);
     char *s = cJSON_PrintUnformatted(d);
     cJSON_Delete(d);
     return s;
@@ -140,6 +145,7 @@ void duro__start_args(const duro_start_opts *o, const char *run,
         .input = o->input,
         .started_data = started_data,
         .exec_timeout_ms = (long long)o->execution_timeout_ms,
+        .run_timeout_ms = (long long)o->run_timeout_ms,
         .wft_timeout_ms =
             (long long)(o->task_timeout_ms > 0 ? o->task_timeout_ms
                                                : DURO_DEFAULT_TASK_TIMEOUT_MS),

@@ -21,7 +21,7 @@
 --    write before it starts (no allow-oom flag) and never stops one midway;
 --  * time is Redis' own (TIME).
 
-local DURO_LIBRARY_VERSION = 17
+local DURO_LIBRARY_VERSION = 18
 local GROUP = 'duro'
 
 -- ---- Helpers -------------------------------------------------------------
@@ -228,7 +228,8 @@ end
 
 local WF_FIELDS = {'run', 'status', 'hlen', 'token', 'wft', 'wft_entry',
                    'queue', 'wft_attempt', 'wft_timeout', 'exec_timeout',
-                   'bufn', 'sticky', 'sticky_ms', 'wft_sticky', 'retention'}
+                   'bufn', 'sticky', 'sticky_ms', 'wft_sticky', 'retention',
+                   'run_timeout'}
 
 -- LOADED holds the contexts of the current call; the wrapper every
 -- Function is registered through writes their changed fields back in one
@@ -603,7 +604,8 @@ end
 -- writes them again.
 local CLOSED_DROP = {'wft', 'wft_entry', 'wft_attempt', 'wft_error',
                      'wft_timeouts', 'wft_timeout', 'exec_timeout', 'bufn',
-                     'cancel_requested', 'sticky', 'sticky_ms', 'wft_sticky'}
+                     'cancel_requested', 'sticky', 'sticky_ms', 'wft_sticky',
+                     'run_timeout'}
 
 -- ---- Visibility ----------------------------------------------------------
 
@@ -909,6 +911,10 @@ local function close(w, status, field, value)
         redis.call('ZREM', w.k.timers,
                    timer_member('x', w.run, 0, 0, w.queue, '-', w.id))
     end
+    if w.run_timeout and w.run_timeout ~= '0' then
+        redis.call('ZREM', w.k.timers,
+                   timer_member('n', w.run, 0, 0, w.queue, '-', w.id))
+    end
     local ttl = str(retention_ttl(w.retention))
     redis.call('PEXPIRE', w.k.wf, ttl)
     if w.k.hist then redis.call('PEXPIRE', w.k.hist, ttl) end
@@ -1035,24 +1041,32 @@ end
 -- attributes (start_vis). fill(w), when given, writes the run's first
 -- events instead (a reset: the old run's, WorkflowStarted included).
 -- args.prev, when given, holds the hash's token and retention, read by
--- the caller in the same call (nothing wrote them since). Returns the run
--- id.
+-- the caller in the same call (nothing wrote them since).
+-- args.run_timeout (ms, 0: none) limits this run alone (an 'n' timer);
+-- args.exec_deadline, when given, is the absolute time the execution
+-- timeout ends (a continued run keeps its chain's), else start +
+-- exec_timeout. Returns the run id.
 local function start_run(k, args, extra_type, extra_data, vis, fill)
     local id, run, wtype, queue, input, started = args[1], args[2], args[3],
                                                   args[4], args[5], args[6]
     local exec_timeout = tonumber(args[7]) or 0
     local wft_timeout = tonumber(args[8]) or 10000
+    local run_timeout = tonumber(args.run_timeout) or 0
     local now = now_ms()
     local pv = args.prev or redis.call('HMGET', k.wf, 'token', 'retention')
     local prev = pv[1]
     redis.call('DEL', k.buf, k.pa, k.hist)
     -- what a reset recorded describes the run it made, not this one
-    if prev then redis.call('HDEL', k.wf, 'reset_from', 'reset_reason') end
+    if prev then
+        redis.call('HDEL', k.wf, 'reset_from', 'reset_reason',
+                   'continued_from')
+    end
     -- the hash of a closed run expires (close): not this new run's
     if prev then redis.call('PERSIST', k.wf) end
     local w = {k = k, now = now, dirty = {}, id = id, run = run, hlen = 0,
                token = prev or '0', queue = queue,
-               exec_timeout = str(exec_timeout)}
+               exec_timeout = str(exec_timeout),
+               run_timeout = str(run_timeout)}
     LOADED[#LOADED + 1] = w
     for f, v in pairs({run = run, type = wtype, queue = queue,
                        status = 'RUNNING', input = input, result = '',
@@ -1061,7 +1075,7 @@ local function start_run(k, args, extra_type, extra_data, vis, fill)
                        wft_error = '', wft_timeout = str(wft_timeout),
                        exec_timeout = str(exec_timeout),
                        cancel_requested = '0', bufn = '0', sticky = '',
-                       wft_sticky = ''}) do
+                       wft_sticky = '', run_timeout = str(run_timeout)}) do
         set(w, f, v)
     end
     local retention = tonumber(args.retention)
@@ -1084,8 +1098,12 @@ local function start_run(k, args, extra_type, extra_data, vis, fill)
     vis = vis or {}
     vis_start(k.wf, id, run, wtype, queue, now, vis.memo, vis.sa)
     if exec_timeout > 0 then
-        add_timer(k.timers, now + exec_timeout,
+        add_timer(k.timers, tonumber(args.exec_deadline) or now + exec_timeout,
                   timer_member('x', run, 0, 0, queue, '-', id))
+    end
+    if run_timeout > 0 then
+        add_timer(k.timers, now + run_timeout,
+                  timer_member('n', run, 0, 0, queue, '-', id))
     end
     return run
 end
@@ -1160,7 +1178,7 @@ end
 -- duro_start 8|9 wf hist buf wft timers pa idx_open idx_closed [hist_cur]
 --            id run type queue input started_data exec_timeout_ms
 --            wft_timeout_ms [policy [cur_run [retention_ms [memo
---            [search_attrs]]]]]
+--            [search_attrs [run_timeout_ms]]]]]]
 -- policy is an id reuse policy (default AllowDuplicate); TerminateIfRunning
 -- with a RUNNING run needs that run's id (cur_run, "" otherwise) and
 -- history (hist_cur). memo (JSON text, stored as is) and search_attrs (a
@@ -1180,9 +1198,11 @@ local function duro_start(k, args)
     if refused then return refused end
     local vis, bad = start_vis(k, args, 12)
     if not vis then return bad end
-    -- timers: written by an execution timeout, or by closing the running
-    -- run (TerminateIfRunning), not by most starts
-    if (tonumber(args[7]) or 0) > 0 or prev[1] == 'RUNNING' then
+    -- timers: written by an execution or run timeout, or by closing the
+    -- running run (TerminateIfRunning), not by most starts
+    args.run_timeout = args[14]
+    if (tonumber(args[7]) or 0) > 0 or (tonumber(args[14]) or 0) > 0 or
+        prev[1] == 'RUNNING' then
         local wrong = check_types({k.timers}, {'zset'})
         if wrong then return wrong end
     end
@@ -1220,7 +1240,8 @@ end
 
 -- duro_signal_with_start 9 wf hist buf wft timers pa idx_open idx_closed hist_cur
 --     id run type queue input started_data exec_timeout_ms wft_timeout_ms
---     signal_data cur_run [policy [retention_ms [memo [search_attrs]]]]
+--     signal_data cur_run [policy [retention_ms [memo [search_attrs
+--     [run_timeout_ms]]]]]
 -- Signals the running run cur_run, or starts run `run` with the signal when
 -- the id reuse policy allows it (default AllowDuplicate).
 -- Returns {run, "signaled"|"started"}.
@@ -1247,6 +1268,7 @@ local function duro_signal_with_start(k, args)
     local vis, bad = start_vis(k, args, 13)
     if not vis then return bad end
     args.retention = args[12]
+    args.run_timeout = args[15]
     return {start_run(k, args, 'SignalReceived', signal, vis), 'started'}
 end
 
@@ -1279,6 +1301,7 @@ local function command(kind)
     kind.arity = #kind.fields
     for j = 1, kind.arity do
         if kind.fields[j] == 'key' then kind.key_at = j end
+        if kind.fields[j] == 'key2' then kind.key2_at = j end
     end
     return kind
 end
@@ -1381,7 +1404,8 @@ local function closing(etype, status, field, value_field)
         fields = {'data', value_field}, closes = true,
         -- close removes the x timer (buf and pa it only deletes)
         touches = function(_, _, w)
-            return w.exec_timeout ~= '0' and {'timers'} or {}
+            return (w.exec_timeout ~= '0' or (w.run_timeout or '0') ~= '0') and
+                       {'timers'} or {}
         end,
         apply = function(w, c)
             append(w, etype, c.data)
@@ -1392,6 +1416,113 @@ end
 COMMANDS.complete = closing('WorkflowCompleted', 'COMPLETED', 'result', 'result')
 COMMANDS.fail = closing('WorkflowFailed', 'FAILED', 'failure', 'failure')
 COMMANDS.cancel = closing('WorkflowCanceled', 'CANCELED', 'result', 'result')
+
+-- ---- Continue-as-new -----------------------------------------------------
+
+-- CARRIED: the buffered events a continued run hands to its successor
+-- (arrived while its last task was in flight): signals and a cancel
+-- request concern the workflow, not the run, so none is lost; timer and
+-- activity outcomes of the closed run are dropped with it.
+local CARRIED = {SR = true, CR = true}
+
+-- carried_events takes the buffered events the new run inherits.
+local function carried_events(w)
+    local out = {}
+    if w.bufn and tonumber(w.bufn) == 0 then return out end
+    for _, item in ipairs(redis.call('LRANGE', w.k.buf, 0, -1)) do
+        if CARRIED[string.sub(item, 1, 2)] and
+            string.sub(item, 3, 3) == '\n' then
+            out[#out + 1] = item
+        end
+    end
+    return out
+end
+
+-- continued_started: WorkflowStarted's data of the new run (the client's
+-- shape, docs/internals.md), with the run it continues.
+local function continued_started(w, c, exec_timeout)
+    return '{"type":' .. json_str(c.type) .. ',"taskQueue":' ..
+               json_str(c.queue) .. ',"input":' .. c.input .. ',"runId":' ..
+               json_str(c.run) .. ',"executionTimeoutMs":' .. exec_timeout ..
+               ',"runTimeoutMs":' .. str(tonumber(c.run_timeout) or 0) ..
+               ',"continuedExecutionRunId":' .. json_str(w.run) .. '}'
+end
+
+-- continue_as_new closes w's run as CONTINUED_AS_NEW and starts run c.run
+-- of the same id in the same call: the history key c.key (KEYS index),
+-- its first task in the shared stream c.key2 of queue c.queue. The new
+-- run keeps the chain's execution timeout deadline, the memo and search
+-- attributes, the retention, and inherits the buffered signals.
+local function continue_as_new(w, c, keys)
+    local carried = carried_events(w)
+    local exec_timeout = tonumber(w.exec_timeout) or 0
+    local deadline
+    if exec_timeout > 0 then
+        deadline = redis.call('ZSCORE', w.k.timers,
+                              timer_member('x', w.run, 0, 0, w.queue, '-',
+                                           w.id))
+    end
+    local vis = vis_carry(w.k.wf, w.run)
+    local old = w.run
+    -- 0: the new run keeps this run's (Temporal's default)
+    local run_timeout = tonumber(c.run_timeout) or 0
+    if run_timeout <= 0 then run_timeout = tonumber(w.run_timeout) or 0 end
+    local wft_timeout = tonumber(c.wft_timeout) or 0
+    if wft_timeout <= 0 then wft_timeout = tonumber(w.wft_timeout) or 10000 end
+    c.run_timeout = str(run_timeout)
+    append(w, 'WorkflowContinuedAsNew', c.data)
+    close(w, 'CONTINUED_AS_NEW', 'result', 'null')
+    -- written now: the new run's context rewrites the same hash fields
+    flush(w)
+    local k2 = {wf = w.k.wf, hist = keys[c.key], buf = w.k.buf,
+                wft = keys[c.key2], timers = w.k.timers, pa = w.k.pa}
+    local args = {w.id, c.run, c.type, c.queue, c.input,
+                  continued_started(w, c, str(exec_timeout)),
+                  str(exec_timeout), str(wft_timeout)}
+    args.prev = {w.token, w.retention}
+    args.retention = w.retention
+    args.run_timeout = c.run_timeout
+    args.exec_deadline = deadline
+    start_run(k2, args, nil, nil, vis, function(w2)
+        append(w2, 'WorkflowStarted', args[6])
+        set(w2, 'continued_from', old)
+        for _, item in ipairs(carried) do
+            push_event(w2, item)
+            if string.sub(item, 1, 2) == 'CR' then
+                set(w2, 'cancel_requested', '1')
+            end
+        end
+    end)
+end
+
+-- continue_as_new: data (the WorkflowContinuedAsNew event's), the new
+-- run id, the KEYS indexes of its history and of its queue's shared
+-- workflow-task stream, its type, queue, input (JSON text), run timeout
+-- and workflow task timeout (ms; 0: the closing run's).
+COMMANDS.continue_as_new = command{
+    fields = {'data', 'run', 'key', 'key2', 'type', 'queue', 'input',
+              'run_timeout', 'wft_timeout'},
+    closes = true, touches = {'timers', 'buf'},
+    check = function(k, _, args, i)
+        local run, wtype, queue = args[i + 2], args[i + 5], args[i + 6]
+        if not string.match(run or '', '^[%w%-]+$') or
+            k.hist == string.match(k.hist or '', '^(.*:)') .. run then
+            return 'continue_as_new needs a new run id'
+        end
+        if (wtype or '') == '' or (queue or '') == '' or
+            string.find(queue, '#', 1, true) then
+            return 'continue_as_new needs a type and a task queue'
+        end
+        return nil
+    end,
+    apply = function(w, c, keys) continue_as_new(w, c, keys) end,
+}
+
+-- key_in_range: v is a KEYS index in minkey..nkeys.
+local function key_in_range(v, minkey, nkeys)
+    local ki = tonumber(v)
+    return ki and ki >= minkey and ki <= nkeys
+end
 
 -- check_commands validates a command list before anything is written;
 -- activity keys must be among KEYS[minkey..nkeys]. Returns an error text
@@ -1405,15 +1536,15 @@ local function check_commands(args, first, ncmd, minkey, nkeys, k)
         local kind = COMMANDS[args[i]]
         if not kind then return 'unknown command ' .. tostring(args[i]) end
         closes = closes or kind.closes == true
-        if kind.check and i + 1 <= #args then
-            local err = kind.check(k, args[i + 1])
+        if kind.check and i + kind.arity <= #args then
+            local err = kind.check(k, args[i + 1], args, i)
             if err then return nil, closes, nil, err end
         end
-        if kind.key_at then
-            local ki = tonumber(args[i + kind.key_at])
-            if not ki or ki < minkey or ki > nkeys then
-                return 'activity key index out of range'
-            end
+        if kind.key_at and not key_in_range(args[i + kind.key_at], minkey,
+                                            nkeys) or
+            kind.key2_at and not key_in_range(args[i + kind.key2_at], minkey,
+                                              nkeys) then
+            return 'activity key index out of range'
         end
         i = i + 1 + kind.arity
         if i - 1 > #args then return 'truncated command list' end
@@ -1458,6 +1589,7 @@ local function apply_commands(w, keys, args, first, ncmd)
         local fields = kind.fields
         for j = 1, kind.arity do c[fields[j]] = args[i + j] end
         if kind.key_at then c.key = tonumber(c.key) end
+        if kind.key2_at then c.key2 = tonumber(c.key2) end
         kind.apply(w, c, keys)
         i = i + 1 + kind.arity
         if w.status ~= 'RUNNING' then break end
@@ -1819,7 +1951,7 @@ local function duro_timer_fire(k, args)
     local bad
     if m.kind == 'r' or m.kind == 's' then
         bad = check_types({act}, {'stream'})
-    elseif m.kind == 'x' then
+    elseif m.kind == 'x' or m.kind == 'n' then
         bad = check_close(k)
     end
     if bad then return bad end
@@ -1843,9 +1975,13 @@ local function duro_timer_fire(k, args)
     elseif m.kind == 'k' then
         return sticky_due(w, member)
     elseif m.kind == 'x' then
-        append(w, 'WorkflowTimedOut', '{}')
+        append(w, 'WorkflowTimedOut', '{"timeoutType":"EXECUTION"}')
         close(w, 'TIMED_OUT', 'failure',
               '{"message":"workflow execution timed out","type":"TimeoutError","nonRetryable":true}')
+    elseif m.kind == 'n' then
+        append(w, 'WorkflowTimedOut', '{"timeoutType":"RUN"}')
+        close(w, 'TIMED_OUT', 'failure',
+              '{"message":"workflow run timed out","type":"TimeoutError","nonRetryable":true}')
     else
         return 'ignored'
     end

@@ -96,17 +96,19 @@ static void push_start(duro_argv *a, const duro_fcall_start_args *s)
     duro_argv_pushll(a, s->wft_timeout_ms);
 }
 
-/* push_vis: a start's memo and search attributes, when it has any. */
+/* push_vis: a start's memo and search attributes, when it has any (or
+ * a run timeout, which follows them), then the run timeout. */
 static void push_vis(duro_argv *a, const duro_fcall_start_args *s)
 {
     duro_argv_push(a, s->memo ? s->memo : "");
     duro_argv_push(a, s->search_attrs ? s->search_attrs : "");
+    if (s->run_timeout_ms > 0) duro_argv_pushll(a, s->run_timeout_ms);
 }
 
 /* FCALL duro_start 8|9 wf hist buf wft timers pa idx_open idx_closed
  *       [hist_cur]  id run type queue input started_data exec_timeout_ms
  *       wft_timeout_ms [policy [cur_run [retention_ms [memo
- *       [search_attrs]]]]] */
+ *       [search_attrs [run_timeout_ms]]]]]] */
 void duro_fcall_start(duro_argv *a, const duro_wf_keys *k,
                       const duro_fcall_start_args *s, const char *hist_cur,
                       const char *cur_run)
@@ -116,7 +118,7 @@ void duro_fcall_start(duro_argv *a, const duro_wf_keys *k,
     begin(a, "duro_start", k, DURO_FCALL_START_KEYS, 0, hist_cur ? 1 : 0,
           &hist_cur);
     push_start(a, s);
-    bool vis = s->memo || s->search_attrs;
+    bool vis = s->memo || s->search_attrs || s->run_timeout_ms > 0;
     bool tail = vis || s->retention_ms > 0;
     if (s->policy || cur_run || tail)
         duro_argv_push(a, s->policy ? s->policy : "AllowDuplicate");
@@ -128,7 +130,7 @@ void duro_fcall_start(duro_argv *a, const duro_wf_keys *k,
 /* FCALL duro_signal_with_start 9 wf hist buf wft timers pa idx_open
  *       idx_closed hist_cur  id run type queue input started_data
  *       exec_timeout_ms wft_timeout_ms signal_data cur_run
- *       [policy [retention_ms [memo [search_attrs]]]] */
+ *       [policy [retention_ms [memo [search_attrs [run_timeout_ms]]]]] */
 void duro_fcall_signal_with_start(duro_argv *a, const duro_wf_keys *k,
                                   const duro_fcall_start_args *s,
                                   const char *signal_data, const char *hist_cur,
@@ -139,7 +141,7 @@ void duro_fcall_signal_with_start(duro_argv *a, const duro_wf_keys *k,
     push_start(a, s);
     duro_argv_push(a, signal_data);
     duro_argv_push(a, cur_run ? cur_run : "");
-    bool vis = s->memo || s->search_attrs;
+    bool vis = s->memo || s->search_attrs || s->run_timeout_ms > 0;
     bool tail = vis || s->retention_ms > 0;
     if (s->policy || tail)
         duro_argv_push(a, s->policy ? s->policy : "AllowDuplicate");

@@ -47,10 +47,15 @@ static const struct {
 
 static const struct {
     const char *temporal, *ours;
-} STATUSES[] = {{"Running", "RUNNING"},       {"Completed", "COMPLETED"},
-                {"Failed", "FAILED"},         {"Canceled", "CANCELED"},
-                {"Terminated", "TERMINATED"}, {"TimedOut", "TIMED_OUT"},
-                {"TIMED_OUT", "TIMED_OUT"}};
+} STATUSES[] = {{"Running", "RUNNING"},
+                {"Completed", "COMPLETED"},
+                {"Failed", "FAILED"},
+                {"Canceled", "CANCELED"},
+                {"Terminated", "TERMINATED"},
+                {"TimedOut", "TIMED_OUT"},
+                {"TIMED_OUT", "TIMED_OUT"},
+                {"ContinuedAsNew", "CONTINUED_AS_NEW"},
+                {"CONTINUED_AS_NEW", "CONTINUED_AS_NEW"}};
 
 static int fail(ctx *c, int col, const char *fmt, const char *a, const char *b)
 {

@@ -22,6 +22,7 @@ static const struct {
     {'w', "workflow_task_retry"},
     {'x', "execution_timeout"},
     {'k', "sticky_schedule_to_start"},
+    {'n', "run_timeout"},
 };
 #define NKINDS (sizeof(KINDS) / sizeof(KINDS[0]))
 
@@ -37,7 +38,8 @@ static const char *kind_word(char letter)
 static const char *const FAMILIES[][3] = {
     {M_TIMERS_FIRED, "counter",
      "Timers fired, by kind (timer, activity_retry, schedule_to_close, "
-     "workflow_task_retry, execution_timeout, sticky_schedule_to_start)."},
+     "workflow_task_retry, execution_timeout, sticky_schedule_to_start, "
+     "run_timeout)."},
     {M_TIMERS_SKIPPED, "counter",
      "Due timers not fired, by reason (gone: another scheduler fired it; "
      "ignored: the run moved on; malformed; failed: the Function erred)."},
@@ -135,7 +137,7 @@ void stats_fired(sched *s, const duro_keyspace *ks, char kind, const char *id,
     duro_metrics_add(s->m, M_TIMERS_FIRED, labels, 1);
     duro_metrics_observe(s->m, M_TIMER_LATENESS, NULL,
                          late_ms > 0 ? (double)late_ms / 1000.0 : 0.0);
-    if (kind == 'x') count_timed_out(s, ks, id);
+    if (kind == 'x' || kind == 'n') count_timed_out(s, ks, id);
 }
 
 void stats_count(sched *s, const char *name, const char *key, const char *value)

@@ -405,7 +405,7 @@ static void fire_member(part *pt, const redisReply *m, const redisReply *sc)
         free(copy);
         return;
     }
-    if (!strchr("trswxk", t.kind))
+    if (!strchr("trswxkn", t.kind))
         duro_warn("TIMER UNKNOWN KIND kind=%c wf=%s: passing it to the "
                   "Functions anyway",
                   t.kind, t.id);

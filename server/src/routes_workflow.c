@@ -48,6 +48,7 @@ static bool start_opts(srv_req *r, duro_start_opts *o, char **input_json,
         !srv_body_string(r, "taskQueue", true, &o->task_queue) ||
         !srv_body_string(r, "idReusePolicy", false, &policy) ||
         !srv_body_duration(r, "executionTimeout", &o->execution_timeout_ms) ||
+        !srv_body_duration(r, "runTimeout", &o->run_timeout_ms) ||
         !srv_body_duration(r, "taskTimeout", &o->task_timeout_ms))
         return false;
     if (policy && duro_id_reuse_policy_parse(policy, &o->id_reuse_policy)) {
@@ -66,7 +67,8 @@ static bool start_opts(srv_req *r, duro_start_opts *o, char **input_json,
 
 /* POST .../workflows/{workflowId}
  *   {"workflowType","taskQueue","input","idReusePolicy",
- *    "executionTimeout","taskTimeout","searchAttributes","memo"}
+ *    "executionTimeout","runTimeout","taskTimeout","searchAttributes",
+ *    "memo"}
  *   -> {"runId"} */
 void srv_route_start(srv_req *r)
 {
@@ -75,6 +77,7 @@ void srv_route_start(srv_req *r)
                                          "input",
                                          "idReusePolicy",
                                          "executionTimeout",
+                                         "runTimeout",
                                          "taskTimeout",
                                          "searchAttributes",
                                          "memo",
@@ -99,16 +102,10 @@ void srv_route_start(srv_req *r)
  * -> {"runId","started"} */
 void srv_route_signal_with_start(srv_req *r)
 {
-    static const char *const FIELDS[] = {"workflowType",
-                                         "taskQueue",
-                                         "input",
-                                         "idReusePolicy",
-                                         "executionTimeout",
-                                         "taskTimeout",
-                                         "signalInput",
-                                         "searchAttributes",
-                                         "memo",
-                                         NULL};
+    static const char *const FIELDS[] = {
+        "workflowType",     "taskQueue",  "input",       "idReusePolicy",
+        "executionTimeout", "runTimeout", "taskTimeout", "signalInput",
+        "searchAttributes", "memo",       NULL};
     duro_start_opts o;
     char *input = NULL, *memo = NULL, *sig = NULL, run[DURO_UUID_LEN + 1];
     bool started = false;

@@ -195,3 +195,20 @@ Test(samples, quick_lookup_runs_n_local_activities)
     cr_assert_null(strstr(o.out, "ActivityScheduled"), "%s", o.out);
     duro_test_output_free(&o);
 }
+
+/* counter: {"to":N,"every":M} counts to N with a 1ms timer per step and
+ * continues as new every M steps; the last run reports how many runs the
+ * chain took. */
+Test(samples, counter_continues_as_new)
+{
+    spawn_samples();
+    char *out = cli_result("counter-1", "counter", "{\"to\":7,\"every\":2}");
+    char flat[256];
+    size_t n = 0;
+    for (const char *p = out; *p && n + 1 < sizeof(flat); p++)
+        if (*p != ' ' && *p != '\n') flat[n++] = *p;
+    flat[n] = '\0';
+    cr_assert(strstr(flat, "\"count\":7"), "%s", out);
+    cr_assert(strstr(flat, "\"runs\":4"), "%s", out);
+    free(out);
+}

@@ -397,6 +397,27 @@ static cJSON *wf_resettable(duro_wf *wf, const cJSON *input)
     return res;
 }
 
+/* wf_chain (test_continue.c): add_one(n), then continues as new with
+ * {"n": n + 1, "runs": runs - 1} until runs is 1, which returns n + 1: the
+ * activity's completion commits the continue-as-new eagerly. */
+static cJSON *wf_chain(duro_wf *wf, const cJSON *input)
+{
+    int n = input_int(input, "n", 0), runs = input_int(input, "runs", 1);
+    duro_activity_opts o = quick_opts();
+    cJSON *in = cJSON_CreateNumber(n);
+    duro_result r = duro_activity(wf, "add_one", in, &o);
+    cJSON_Delete(in);
+    if (!r.ok) return duro_fail(wf, NULL, "add_one: %s", r.error);
+    int next = (int)cJSON_GetNumberValue(r.value);
+    if (runs <= 1) return cJSON_CreateNumber(next);
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddNumberToObject(c, "n", next);
+    cJSON_AddNumberToObject(c, "runs", runs - 1);
+    cJSON *ret = duro_continue_as_new(wf, c, NULL);
+    cJSON_Delete(c);
+    return ret;
+}
+
 /* wf_upsert (test_visibility.c): for i = 1..input.steps upserts
  * {"Step": "s<i>", "Count": i}, an echo activity between steps; with
  * input.wait it waits for signal "go" after the first upsert; with
@@ -472,6 +493,7 @@ int main(int argc, char **argv)
     duro_worker_register_workflow(w, "gate", wf_gate);
     duro_worker_register_workflow(w, "resettable", wf_resettable);
     duro_worker_register_workflow(w, "upsert", wf_upsert);
+    duro_worker_register_workflow(w, "chain", wf_chain);
     register_stack_workflows(w);
     register_codec_workflow(w);
     int rc = duro_worker_main(w, argc, argv);

@@ -249,6 +249,27 @@ Test(fcall, start_with_retention)
     duro_argv_free(&a);
 }
 
+/* A run timeout goes after the memo and search attributes (empty when
+ * none), in both starts. */
+Test(fcall, start_with_run_timeout)
+{
+    duro_wf_keys k = keys_full();
+    duro_argv a;
+    duro_fcall_start_args s = START;
+    s.run_timeout_ms = 2500;
+    duro_fcall_start(&a, &k, &s, NULL, NULL);
+    CHECK_ARGS(&a, check_keys(&a, "duro_start", 0, NULL), "order-7", "run-1",
+               "order", "wfq", "null", "{}", "0", "10000", "AllowDuplicate", "",
+               "0", "", "", "2500");
+    duro_argv_free(&a);
+    duro_fcall_signal_with_start(&a, &k, &s, "{}", k.hist, NULL);
+    int i = check_keys(&a, "duro_signal_with_start", 1,
+                       (const char *const[]){k.hist});
+    CHECK_ARGS(&a, i, "order-7", "run-1", "order", "wfq", "null", "{}", "0",
+               "10000", "{}", "", "AllowDuplicate", "0", "", "", "2500");
+    duro_argv_free(&a);
+}
+
 Test(fcall, purge)
 {
     duro_wf_keys k = keys_full();

@@ -6,18 +6,50 @@
 #include "commit.h"
 #include "duro/errno.h"
 
-/* stream_index returns the KEYS index of the activity stream for queue,
- * naming it among the extra keys if it is new; -1 when there are too many. */
+/* key_index returns the KEYS index of key, naming it among the extra keys
+ * if it is new; -1 when there are too many. */
+static int key_index(duro__commit *c, int key_base, const char *key)
+{
+    for (int i = 0; i < c->nextra; i++)
+        if (strcmp(c->extra[i], key) == 0) return key_base + i;
+    if (c->nextra == DURO_MAX_ACT_QUEUES) return -1;
+    snprintf(c->extra[c->nextra], sizeof(c->extra[0]), "%s", key);
+    return key_base + c->nextra++;
+}
+
+/* stream_index: key_index of the activity stream for queue. */
 static int stream_index(duro__commit *c, int partition, int key_base,
                         const char *queue)
 {
     char key[DURO_KEY_MAX];
     duro_key_act(key, sizeof(key), c->ks, partition, queue);
-    for (int i = 0; i < c->nextra; i++)
-        if (strcmp(c->extra[i], key) == 0) return key_base + i;
-    if (c->nextra == DURO_MAX_ACT_QUEUES) return -1;
-    memcpy(c->extra[c->nextra], key, sizeof(key));
-    return key_base + c->nextra++;
+    return key_index(c, key_base, key);
+}
+
+/* push_continue: the continue_as_new command; its new run's history and
+ * its queue's shared workflow-task stream go among the extra keys. */
+static int push_continue(duro__commit *c, int partition, int key_base,
+                         const duro__cmd *m)
+{
+    duro_wf_keys k;
+    duro_wf_keys_init(&k, c->ks, m->id, m->value);
+    char wft[DURO_KEY_MAX];
+    duro_key_wft(wft, sizeof(wft), c->ks, partition, m->queue);
+    int hi = key_index(c, key_base, k.hist);
+    int wi = hi < 0 ? -1 : key_index(c, key_base, wft);
+    if (wi < 0) return DURO_EINVAL;
+    duro_argv *a = &c->args;
+    duro_argv_push(a, "continue_as_new");
+    duro_argv_push(a, m->data);
+    duro_argv_push(a, m->value);
+    duro_argv_pushll(a, hi);
+    duro_argv_pushll(a, wi);
+    duro_argv_push(a, m->name);
+    duro_argv_push(a, m->queue);
+    duro_argv_push(a, m->input);
+    duro_argv_pushll(a, m->ms);
+    duro_argv_pushll(a, m->stc_ms);
+    return 0;
 }
 
 int duro__commit_encode(duro__commit *c, const duro_keyspace *ks, int partition,
@@ -81,6 +113,10 @@ int duro__commit_encode(duro__commit *c, const duro_keyspace *ks, int partition,
                                                       : "cancel");
             duro_argv_push(a, m->data);
             duro_argv_push(a, m->value);
+            break;
+        case CMD_CONTINUE_AS_NEW:
+            if (push_continue(c, partition, key_base, m) < 0)
+                return DURO_EINVAL;
             break;
         }
     }

@@ -41,7 +41,9 @@ static void coro_main(void *arg)
 {
     duro_wf *wf = arg;
     cJSON *result = wf->fn(wf, wf->input);
-    if (wf->failure) {
+    if (wf->continued) {
+        cJSON_Delete(result); /* the run closed by continuing as new */
+    } else if (wf->failure) {
         cJSON_Delete(result);
         duro__emit_close(wf, CMD_FAIL, wf->failure);
     } else {
@@ -154,6 +156,8 @@ static const char *cmd_name(cmd_kind k)
         return "CancelWorkflow";
     case CMD_UPSERT_SA:
         return "UpsertWorkflowSearchAttributes";
+    case CMD_CONTINUE_AS_NEW:
+        return "ContinueAsNewWorkflow";
     }
     return "?";
 }
@@ -180,6 +184,8 @@ static bool cmd_matches(const duro__cmd *c, const seg_ev *e)
         return c->kind == CMD_CANCEL_WORKFLOW;
     case DURO_EVENT_UPSERT_SEARCH_ATTRIBUTES:
         return c->kind == CMD_UPSERT_SA;
+    case DURO_EVENT_WORKFLOW_CONTINUED_AS_NEW:
+        return c->kind == CMD_CONTINUE_AS_NEW;
     default:
         return false;
     }

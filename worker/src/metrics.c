@@ -246,6 +246,7 @@ static int on_ready(void *arg)
  * coro_main makes for the close command it emits. */
 static const char *close_status(const duro_wf *wf)
 {
+    if (wf->continued) return "continued_as_new";
     if (wf->failure) return "failed";
     return wf->cancel_requested ? "canceled" : "completed";
 }

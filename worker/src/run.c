@@ -39,6 +39,7 @@ void duro__cmds_free(duro__cmd *c)
         free(c->input);
         free(c->opts);
         free(c->value);
+        free(c->id);
         free(c);
         c = next;
     }

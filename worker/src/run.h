@@ -47,6 +47,8 @@ typedef enum {
     CMD_CANCEL_ACTIVITY,
     CMD_CANCEL_WORKFLOW,
     CMD_UPSERT_SA,
+    CMD_CONTINUE_AS_NEW, /* name: type, queue, input, value: the new run id,
+                            ms: run timeout, stc_ms: task timeout */
 } cmd_kind;
 
 /* duro__cmd: one command issued by workflow code, with the event data it
@@ -62,6 +64,7 @@ typedef struct duro__cmd {
     char *value; /* complete: result JSON; fail: failure JSON */
     int64_t ms;  /* timer duration */
     int64_t stc_ms, hbt_ms, s2c_ms;
+    char *id; /* continue-as-new: the workflow id (its new run's keys) */
     struct duro__cmd *next;
 } duro__cmd;
 
@@ -117,8 +120,9 @@ struct duro_wf {
     duro__coro *coro;
     size_t stack_size; /* the coroutine's; 0 = DURO__CORO_STACK_DEFAULT */
     bool started, done;
-    cJSON *result; /* the code's return value */
-    char *failure; /* set by duro_fail: failure JSON */
+    cJSON *result;  /* the code's return value */
+    char *failure;  /* set by duro_fail: failure JSON */
+    bool continued; /* duro_continue_as_new issued the closing command */
 
     int64_t applied; /* id of the last event applied */
     int64_t now;     /* workflow clock */

@@ -151,12 +151,17 @@ DURO_EXPORT const char *duro_id_reuse_policy_name(duro_id_reuse_policy p);
 /* duro_start_opts: zero it, then set the fields. The strings are borrowed
  * for the duration of the call. */
 typedef struct {
-    const char *workflow_id;      /* required; 1..DURO_ID_MAX bytes */
-    const char *type;             /* required workflow type name */
-    const char *task_queue;       /* required; workers poll it */
-    const char *input;            /* JSON text, at most 2 MiB; NULL = null */
-    int64_t execution_timeout_ms; /* whole-workflow limit; 0 = none */
-    int64_t task_timeout_ms;      /* 0 = DURO_DEFAULT_TASK_TIMEOUT_MS */
+    const char *workflow_id; /* required; 1..DURO_ID_MAX bytes */
+    const char *type;        /* required workflow type name */
+    const char *task_queue;  /* required; workers poll it */
+    const char *input;       /* JSON text, at most 2 MiB; NULL = null */
+    /* execution_timeout_ms limits the whole workflow, every run it
+     * continues as new included; run_timeout_ms one run (Temporal's
+     * WorkflowExecutionTimeout and WorkflowRunTimeout). 0 = none. Either
+     * closes the workflow TIMED_OUT (WorkflowTimedOut). */
+    int64_t execution_timeout_ms;
+    int64_t run_timeout_ms;
+    int64_t task_timeout_ms;              /* 0 = DURO_DEFAULT_TASK_TIMEOUT_MS */
     duro_id_reuse_policy id_reuse_policy; /* 0 = AllowDuplicate */
     const char *memo; /* JSON object text shown by describe and list; NULL */
     /* search_attributes: {"Name": value, ...} of registered custom search
@@ -198,7 +203,9 @@ DURO_EXPORT int duro_client_start(duro_client *c, const duro_start_opts *o,
  *        with the run each reset made; absent when none),
  *    "searchAttributes":{"Name":value,...}, "memo":obj|null}
  *
- * status is RUNNING, COMPLETED, FAILED, CANCELED, TERMINATED or TIMED_OUT.
+ * status is RUNNING, COMPLETED, FAILED, CANCELED, TERMINATED or TIMED_OUT
+ * (CONTINUED_AS_NEW: only an older run of duro_client_describe_run). A run
+ * started by continue-as-new has "continuedFromRunId".
  * Returns 0 and *out, DURO_ENOTFOUND, DURO_EPROTO (the hash is damaged),
  * DURO_ECONN / DURO_EREDIS. */
 DURO_EXPORT int duro_client_describe(duro_client *c, const char *workflow_id,

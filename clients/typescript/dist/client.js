@@ -265,6 +265,7 @@ function startBody(o) {
         input: o.input,
         idReusePolicy: o.idReusePolicy,
         executionTimeout: o.executionTimeout,
+        runTimeout: o.runTimeout,
         taskTimeout: o.taskTimeout,
         searchAttributes: o.searchAttributes,
         memo: o.memo,

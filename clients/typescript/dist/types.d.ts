@@ -23,7 +23,10 @@ export interface StartOptions {
     taskQueue: string;
     input?: Json;
     idReusePolicy?: IdReusePolicy;
+    /** The whole workflow's limit, continue-as-new runs included. */
     executionTimeout?: Duration;
+    /** One run's limit. */
+    runTimeout?: Duration;
     taskTimeout?: Duration;
     /** Registered custom search attributes, each of its type (else 400
      * naming it). Sent only when given. */

@@ -353,6 +353,7 @@ function startBody(o: StartOptions): Record<string, unknown> {
     input: o.input,
     idReusePolicy: o.idReusePolicy,
     executionTimeout: o.executionTimeout,
+    runTimeout: o.runTimeout,
     taskTimeout: o.taskTimeout,
     searchAttributes: o.searchAttributes,
     memo: o.memo,

@@ -103,6 +103,17 @@ describe("DuroClient against duro server", { skip: skip ?? false }, () => {
     assert.equal(e.execution.runId, again.runId);
   });
 
+  test("a run timeout closes the run TIMED_OUT", T, async () => {
+    await client.start("ts-run-timeout", {
+      workflowType: "gate", taskQueue: "test", runTimeout: "500ms",
+    });
+    const e = await client.result("ts-run-timeout", { wait: 20_000 }).then(
+      () => assert.fail("a run past its run timeout completed"),
+      (err) => err);
+    assert.ok(e instanceof WorkflowFailedError, String(e));
+    assert.equal(e.workflowStatus, "TIMED_OUT");
+  });
+
   test("signalWithStart starts once, then signals", T, async () => {
     const opts = {
       workflowType: "gate", taskQueue: "test", input: "x",

@@ -61,6 +61,7 @@ typedef struct {
     long long retention_ms; /* the namespace's retention; 0: the default */
     const char *memo;       /* JSON object text for the visibility row; NULL */
     const char *search_attrs; /* JSON object of search attributes; NULL */
+    long long run_timeout_ms; /* one run's limit; 0: none */
 } duro_fcall_start_args;
 
 /* duro_fcall_task: the workflow task a call answers for. */

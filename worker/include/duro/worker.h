@@ -250,6 +250,28 @@ DURO_EXPORT int duro_saga_compensate(duro_saga *s);
 /* duro_saga_error: "<activity>: <message>" of the first compensation that
  * failed, or "" (owned by the run). */
 DURO_EXPORT const char *duro_saga_error(const duro_saga *s);
+/* ---- Continue-as-new -------------------------------------------------- */
+
+/* duro_continue_opts: zero it, then set what the new run changes. */
+typedef struct {
+    const char *type;        /* NULL: this workflow's type */
+    const char *task_queue;  /* NULL: this run's task queue */
+    int64_t run_timeout_ms;  /* the new run's run timeout; 0: this run's */
+    int64_t task_timeout_ms; /* workflow task timeout; 0: this run's */
+} duro_continue_opts;
+
+/* duro_continue_as_new ends this run and starts a new run of the same
+ * workflow id with `input` (copied; NULL = null), atomically, as
+ * Temporal's ContinueAsNew: `return duro_continue_as_new(wf, in, NULL);`.
+ * It returns NULL; the workflow function must return right after it. The
+ * run closes as CONTINUED_AS_NEW; the new one starts with a fresh history,
+ * the same memo, search attributes and execution timeout deadline (the
+ * execution timeout spans the whole chain), and receives the signals that
+ * arrived while this run's last task ran. Clients that name no run
+ * (result, describe, history, query, signal) follow the chain to the
+ * latest run. opts may be NULL. */
+DURO_EXPORT cJSON *duro_continue_as_new(duro_wf *wf, const cJSON *input,
+                                        const duro_continue_opts *opts);
 
 /* ---- Activity code ---------------------------------------------------- */
 
