@@ -152,6 +152,8 @@ static const char *cmd_name(cmd_kind k)
         return "CancelWorkflow";
     case CMD_UPSERT_SA:
         return "UpsertWorkflowSearchAttributes";
+    case CMD_UPDATE_DONE:
+        return "CompleteUpdate";
     }
     return "?";
 }
@@ -178,6 +180,8 @@ static bool cmd_matches(const duro__cmd *c, const seg_ev *e)
         return c->kind == CMD_CANCEL_WORKFLOW;
     case DURO_EVENT_UPSERT_SEARCH_ATTRIBUTES:
         return c->kind == CMD_UPSERT_SA;
+    case DURO_EVENT_UPDATE_COMPLETED:
+        return c->kind == CMD_UPDATE_DONE && strcmp(c->name, e->name) == 0;
     default:
         return false;
     }
@@ -289,6 +293,8 @@ static int apply_inbound(duro_wf *wf, const duro_event *e)
         return resolve_from_event(wf, e);
     case DURO_EVENT_SIGNAL_RECEIVED:
         return apply_signal(wf, e);
+    case DURO_EVENT_UPDATE_ACCEPTED:
+        return duro__apply_update(wf, e);
     case DURO_EVENT_CANCEL_REQUESTED:
         wf->cancel_requested = true;
         wf->cancel_pending = true;
@@ -334,6 +340,8 @@ static int seg_push(duro_wf *wf, const duro_event *e)
     if (e->type == DURO_EVENT_MARKER_RECORDED) {
         se->name = marker_key(e->data);
         se->data = cJSON_Duplicate(e->data, 1);
+    } else if (e->type == DURO_EVENT_UPDATE_COMPLETED) {
+        se->name = strdup(duro_json_str(e->data, "updateId", ""));
     } else {
         se->name = strdup(duro_json_name(e->data));
     }

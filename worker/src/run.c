@@ -90,6 +90,7 @@ void duro__run_free(duro_wf *wf)
             free(h);
         }
     }
+    duro__updates_free(wf);
     for (pending_signal *p = wf->pending_signals, *next; p; p = next) {
         next = p->next;
         free(p->name);

@@ -37,6 +37,7 @@ typedef enum {
     CMD_CANCEL_ACTIVITY,
     CMD_CANCEL_WORKFLOW,
     CMD_UPSERT_SA,
+    CMD_UPDATE_DONE, /* name: the update id; value: the caller's outcome */
 } cmd_kind;
 
 /* duro__cmd: one command issued by workflow code, with the event data it
@@ -92,6 +93,24 @@ typedef struct pending_signal {
     struct pending_signal *next;
 } pending_signal;
 
+/* update_handler: a registered update handler and its validator (NULL:
+ * every request is accepted), sdk_update.c. */
+typedef struct update_handler {
+    char *name;
+    duro_update_fn fn;
+    duro_update_validator_fn validate;
+    void *arg;
+    struct update_handler *next;
+} update_handler;
+
+/* pending_update: an accepted update applied before its handler was
+ * registered (the run's first task): handled at registration. */
+typedef struct pending_update {
+    char *id, *name;
+    const cJSON *input; /* run-owned */
+    struct pending_update *next;
+} pending_update;
+
 /* futures_vec: a run's futures of one kind, indexed by seq - 1. */
 typedef struct {
     duro_future **v;
@@ -127,6 +146,9 @@ struct duro_wf {
     bool wait_cancelable; /* a cancel arriving now ends the wait */
 
     handler *signals, *queries;
+    update_handler *updates;
+    pending_update *pending_updates;
+    char *update_error; /* set by duro_update_fail in a running handler */
     pending_signal *pending_signals, *pending_tail;
     bool cancel_requested;
     bool cancel_pending; /* cancel pending futures at the next code run */
@@ -207,5 +229,17 @@ int duro__run_query(duro_wf *wf, const char *name, const cJSON *input,
 /* duro__run_take_cmds hands the pending commands to the caller. */
 duro__cmd *duro__run_take_cmds(duro_wf *wf);
 void duro__cmds_free(duro__cmd *c);
+
+/* duro__run_validate_update: whether update `name` with input would be
+ * accepted now (a handler exists and its validator, if any, says yes),
+ * read-only: 0, or DURO_ENOTFOUND / DURO_EINVAL with the reason in err
+ * (sdk_update.c). */
+int duro__run_validate_update(duro_wf *wf, const char *name, const cJSON *input,
+                              char *err, size_t errsize);
+/* duro__apply_update runs the handler of an UpdateAccepted event (or keeps
+ * it for a handler registered later) and issues its UpdateCompleted. */
+int duro__apply_update(duro_wf *wf, const duro_event *e);
+/* duro__updates_free frees the run's update handlers and pending updates. */
+void duro__updates_free(duro_wf *wf);
 
 #endif
