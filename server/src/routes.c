@@ -32,6 +32,7 @@ static const route ROUTES[] = {
     {"POST", WF "/signal/{name}", srv_route_signal},
     {"POST", WF "/signal-with-start/{name}", srv_route_signal_with_start},
     {"POST", WF "/query/{name}", srv_route_query},
+    {"POST", WF "/update/{name}", srv_route_update},
     {"POST", WF "/cancel", srv_route_cancel},
     {"POST", WF "/terminate", srv_route_terminate},
 };
