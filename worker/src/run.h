@@ -149,6 +149,11 @@ struct duro_wf {
     update_handler *updates;
     pending_update *pending_updates;
     char *update_error; /* set by duro_update_fail in a running handler */
+    /* runs an accepted update (set by duro_on_update, sdk_update.c; NULL
+     * until then: the engine keeps it in pending_updates): a callback, so
+     * that the engine does not call up into the SDK files */
+    void (*update_accepted)(struct duro_wf *wf, const char *id,
+                            const char *name, const cJSON *input);
     pending_signal *pending_signals, *pending_tail;
     bool cancel_requested;
     bool cancel_pending; /* cancel pending futures at the next code run */
@@ -236,10 +241,9 @@ void duro__cmds_free(duro__cmd *c);
  * (sdk_update.c). */
 int duro__run_validate_update(duro_wf *wf, const char *name, const cJSON *input,
                               char *err, size_t errsize);
-/* duro__apply_update runs the handler of an UpdateAccepted event (or keeps
- * it for a handler registered later) and issues its UpdateCompleted. */
-int duro__apply_update(duro_wf *wf, const duro_event *e);
-/* duro__updates_free frees the run's update handlers and pending updates. */
-void duro__updates_free(duro_wf *wf);
+/* duro__keep_update keeps an accepted update for a handler registered
+ * later (engine.c). */
+void duro__keep_update(duro_wf *wf, const char *id, const char *name,
+                       const cJSON *input);
 
 #endif

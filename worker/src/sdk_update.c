@@ -83,30 +83,16 @@ static void run_handler(duro_wf *wf, const update_handler *h, const char *id,
     wf->update_error = NULL;
 }
 
-int duro__apply_update(duro_wf *wf, const duro_event *e)
+/* accepted: the run's update_accepted callback (engine.c, apply_update):
+ * the handler of `name`, or the update waits for one. */
+static void accepted(duro_wf *wf, const char *id, const char *name,
+                     const cJSON *input)
 {
-    const char *id = duro_json_str(e->data, "updateId", "");
-    const char *name = duro_json_name(e->data);
-    cJSON *input = cJSON_DetachItemFromObject(e->data, "input");
-    duro_keep(wf, input ? input : (input = cJSON_CreateNull()));
     const update_handler *h = find_handler(wf, name);
-    if (h) {
+    if (h)
         run_handler(wf, h, id, input);
-        return 0;
-    }
-    /* the run's first task applies its updates before the code has
-     * registered anything: keep it for duro_on_update */
-    pending_update *p = calloc(1, sizeof(*p));
-    duro_assert(p != NULL);
-    p->id = strdup(id);
-    p->name = strdup(name);
-    duro_assert(p->id && p->name);
-    p->input = input;
-    pending_update **tail = &wf->pending_updates;
-    while (*tail)
-        tail = &(*tail)->next;
-    *tail = p;
-    return 0;
+    else
+        duro__keep_update(wf, id, name, input);
 }
 
 /* ---- The SDK calls ---- */
@@ -127,6 +113,7 @@ void duro_on_update(duro_wf *wf, const char *name, duro_update_fn fn,
     h->fn = fn;
     h->validate = validate;
     h->arg = arg;
+    wf->update_accepted = accepted;
     /* updates applied before this registration, in history order */
     for (pending_update **pp = &wf->pending_updates; *pp;) {
         pending_update *p = *pp;
@@ -176,23 +163,4 @@ int duro__run_validate_update(duro_wf *wf, const char *name, const cJSON *input,
         return DURO_EINVAL;
     }
     return 0;
-}
-
-void duro__updates_free(duro_wf *wf)
-{
-    for (update_handler *h = wf->updates, *next; h; h = next) {
-        next = h->next;
-        free(h->name);
-        free(h);
-    }
-    for (pending_update *p = wf->pending_updates, *next; p; p = next) {
-        next = p->next;
-        free(p->id);
-        free(p->name);
-        free(p);
-    }
-    free(wf->update_error);
-    wf->updates = NULL;
-    wf->pending_updates = NULL;
-    wf->update_error = NULL;
 }
