@@ -10,8 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "duro/codec.h"
 #include "duro/errno.h"
 #include "harness.h"
 
@@ -216,4 +218,49 @@ Test(updates, survives_a_worker_killed_between_acceptance_and_completion)
     cJSON_Delete(hist);
     duro_client_free(c);
     unsetenv("DURO_TEST_UPDATE_CRASH");
+}
+
+/* With a payload codec the update's input and result are stored sealed
+ * (UpdateAccepted, UpdateCompleted, the recorded outcome) and the caller
+ * gets them plain. */
+Test(updates, payload_codec_seals_input_and_result)
+{
+    char key[PATH_MAX + 32];
+    snprintf(key, sizeof(key), "%s/codec.keys", h.dir);
+    FILE *f = fopen(key, "w");
+    cr_assert_not_null(f);
+    fputs("k1 808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+          "\n",
+          f);
+    fclose(f);
+    chmod(key, 0600);
+    setenv(DURO_CODEC_KEY_FILE_ENV, key, 1);
+    spawn_worker();
+    duro_client *c = duro_test_client(&h);
+    duro_codec *codec;
+    char err[256];
+    cr_assert_eq(duro_codec_aes_new(key, &codec, err, sizeof(err)), 0, "%s",
+                 err);
+    duro_client_set_codec(c, codec);
+    duro_test_start(c, "u-codec", "updatable", QUEUE, NULL, 0);
+    char *res = NULL;
+    cr_assert_eq(duro_client_update(c, "u-codec", "bump", "{\"n\":40}", "c-1",
+                                    10000, &res),
+                 0, "%s", duro_client_errstr(c));
+    cr_assert_str_eq(res, "40");
+    free(res);
+    /* the recorded outcome decodes too */
+    cr_assert_eq(duro_client_update(c, "u-codec", "bump", "{\"n\":40}", "c-1",
+                                    10000, &res),
+                 0, "%s", duro_client_errstr(c));
+    cr_assert_str_eq(res, "40");
+    free(res);
+    char *raw = raw_history("u-codec");
+    cr_assert_null(strstr(raw, "\"n\":40"), "plain input in %s", raw);
+    cr_assert_null(strstr(raw, "\"result\":40"), "plain result in %s", raw);
+    cr_assert(strstr(raw, "UC\n") && strstr(raw, "duro:aes256gcm"), "%s", raw);
+    free(raw);
+    duro_client_free(c);
+    duro_codec_aes_free(codec);
+    unsetenv(DURO_CODEC_KEY_FILE_ENV);
 }
