@@ -181,11 +181,23 @@ static int record_and_wait(duro_client *c, duro__wf_head *h, const char *id,
     redisReply *r = duro__call(c, &a, true, &rc);
     duro_argv_free(&a); /* it borrowed data */
     free(data);
-    if (!r) return rc;
-    if (r->type == REDIS_REPLY_ERROR) {
-        rc = fcall_fail(c, r, id);
-    } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-               duro__reply_str(r->element[1])) {
+    if (r && r->type == REDIS_REPLY_ERROR) rc = fcall_fail(c, r, id);
+    if (duro_err_is_transient(rc)) {
+        /* refused before it ran (DURO_EAGAIN), or lost with the connection
+         * (it may have run): the same id retries safely either way */
+        char msg[512];
+        snprintf(msg, sizeof(msg), "%s", duro_client_errstr(c));
+        rc = duro__fail(
+            c, rc, "%s (update %s %s: call again with update id %s)", msg, name,
+            rc == DURO_EAGAIN ? "was not recorded" : "may have been recorded",
+            uid);
+    }
+    if (!r || rc < 0) {
+        if (r) freeReplyObject(r);
+        return rc;
+    }
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        duro__reply_str(r->element[1])) {
         /* {"done", outcome}: completed while this call validated */
         rc = take_outcome(c, name, r->element[1]->str, r->element[1]->len,
                           result_json);

@@ -264,3 +264,33 @@ Test(updates, payload_codec_seals_input_and_result)
     duro_codec_aes_free(codec);
     unsetenv(DURO_CODEC_KEY_FILE_ENV);
 }
+
+/* A recording Redis refused (OOM: transient) may or may not have run for
+ * all the caller knows: the error names the update id to call again with.
+ * The update is marked accepted by hand so that the call goes straight to
+ * duro_update, the one write refused. */
+Test(updates, refused_recording_names_the_update_id)
+{
+    spawn_worker();
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "u-oom", "updatable", QUEUE, NULL, 0);
+    cJSON *d = NULL;
+    cr_assert_eq(duro_client_describe(c, "u-oom", &d), 0);
+    redisContext *r = duro_test_redis(&h);
+    redisReply *k = redisCommand(r, "KEYS duro:*:wf:u-oom");
+    cr_assert(k && k->elements == 1);
+    freeReplyObject(redisCommand(r, "HSET %s u:%s:x-1 %s", k->element[0]->str,
+                                 duro_test_str(d, "runId"), "P gone"));
+    freeReplyObject(k);
+    cJSON_Delete(d);
+    freeReplyObject(redisCommand(r, "CONFIG SET maxmemory 1"));
+    char *res = NULL;
+    int rc =
+        duro_client_update(c, "u-oom", "bump", "{\"n\":1}", "x-1", 3000, &res);
+    freeReplyObject(redisCommand(r, "CONFIG SET maxmemory 0"));
+    redisFree(r);
+    cr_assert(duro_err_is_transient(rc), "%d %s", rc, duro_client_errstr(c));
+    cr_assert(strstr(duro_client_errstr(c), "call again with update id x-1"),
+              "%s", duro_client_errstr(c));
+    duro_client_free(c);
+}

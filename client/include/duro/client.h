@@ -564,7 +564,9 @@ DURO_EXPORT int duro_client_schedule_list(duro_client *c, cJSON **out);
  * but not completed in time: call again with the same update_id, which
  * the message names, for its result); DURO_ESTALE (a new run replaced the
  * current one meanwhile); DURO_EJSON / DURO_ETOOBIG, DURO_EPROTO,
- * DURO_ECONN / DURO_EREDIS. On failure *result_json is NULL. */
+ * DURO_EREDIS; DURO_ECONN / DURO_EAGAIN (when recording the update, the
+ * message names the update id to call again with). On failure
+ * *result_json is NULL. */
 DURO_EXPORT int duro_client_update(duro_client *c, const char *workflow_id,
                                    const char *name, const char *input,
                                    const char *update_id, int64_t timeout_ms,
