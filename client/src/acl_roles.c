@@ -117,6 +117,7 @@ const duro__acl_grant duro__acl_functions[] = {
     {"duro_signal_with_start", C},
     {"duro_cancel", S | C},    /* S: overlap policy CancelOther */
     {"duro_terminate", S | C}, /* S: overlap policy TerminateOther */
+    {"duro_update", C},
     {"duro_wft_complete", W},
     {"duro_wft_fail", W},
     {"duro_act_complete", W | C}, /* C: asynchronous completion */

@@ -105,6 +105,14 @@ int cli_signal(cli_ctx *ctx);
 int cli_signal_with_start(cli_ctx *ctx);
 int cli_cancel(cli_ctx *ctx);
 int cli_query(cli_ctx *ctx);
+/* cli_print_result prints a handler's JSON result (a query's, an
+ * update's): compact as given in text mode, indented with -o json. */
+void cli_print_result(const cli_ctx *ctx, const char *text);
+
+/* ---- Updates (cli_update.c) ---- */
+
+extern const cli_opt cli_update_opts[];
+int cli_update(cli_ctx *ctx);
 
 /* `duro workflow stack` (cli_stack.c); cli_describe_add_stack adds
  * "stack" (or {"error"}) to a RUNNING workflow's describe object d, and

@@ -153,9 +153,9 @@ const cli_opt cli_query_opts[] = {
     {0},
 };
 
-/* print_result prints the handler's JSON: as given (compact) in text mode,
+/* cli_print_result prints the handler's JSON: as given (compact) in text mode,
  * indented with -o json. */
-static void print_result(const cli_ctx *ctx, const char *text)
+void cli_print_result(const cli_ctx *ctx, const char *text)
 {
     cJSON *v = cJSON_Parse(text);
     if (v && duro_codec_sealed(v, NULL, 0)) {
@@ -191,7 +191,7 @@ int cli_query(cli_ctx *ctx)
     if (rc == DURO_EINVAL)
         return cli_fail_err(rc, "%s", duro_client_errstr(ctx->client));
     if (rc < 0) return cli_client_fail(ctx, rc);
-    print_result(ctx, result);
+    cli_print_result(ctx, result);
     free(result);
     return CLI_OK;
 }

@@ -318,6 +318,8 @@ static const cli_cmd COMMANDS[] = {
      cli_signal_with_start_opts, cli_signal_with_start},
     {"query", "Ask a workflow (open or closed) a query through a worker",
      cli_query_opts, cli_query},
+    {"update", "Send a running workflow an update and print its result",
+     cli_update_opts, cli_update},
     {"cancel", "Ask a running workflow to cancel itself", cli_cancel_opts,
      cli_cancel},
     {"terminate", "Close a running workflow at once as TERMINATED",

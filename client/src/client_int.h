@@ -105,6 +105,22 @@ typedef struct {
  * the workflow is absent, DURO_EPROTO when the hash is damaged. */
 int duro__read_head(duro_client *c, const char *id, duro__wf_head *h);
 
+/* duro__query_send adds a query (kind NULL) or an update's validation
+ * (kind "update") to the query stream of h's task queue, answered in list
+ * replykey (client_query.c). */
+int duro__query_send(duro_client *c, const duro__wf_head *h, const char *id,
+                     const char *name, const char *kind, const char *input,
+                     const char *replykey, int64_t timeout_ms);
+/* duro__query_wait: BLPOP replykey for up to timeout_ms; *out is the reply
+ * (caller frees), a nil one when nobody answered. */
+int duro__query_wait(duro_client *c, const char *replykey, int64_t timeout_ms,
+                     redisReply **out);
+/* duro__query_take decodes an answer {"ok":true,"result":X} (*result_json,
+ * decoded with the codec; caller frees) or {"ok":false,"error":E}
+ * (DURO_EINVAL with E as the client's message). */
+int duro__query_take(duro_client *c, const char *name, const char *s,
+                     size_t len, char **result_json);
+
 /* duro__check_start validates start options and their input (client_start.c).
  */
 int duro__check_start(duro_client *c, const duro_start_opts *o);

@@ -38,10 +38,10 @@ static int check_query(duro_client *c, const char *name, const char *input,
 }
 
 /* XADD duro:{pN}:qry:<queue> MAXLEN ~ 1000 * id <id> run <run> name <name>
- *      input <json> reply <replykey> deadline <ms> */
-static int send_query(duro_client *c, const duro__wf_head *h, const char *id,
-                      const char *name, const char *input, const char *replykey,
-                      int64_t timeout_ms)
+ *      input <json> reply <replykey> deadline <ms> [kind <kind>] */
+int duro__query_send(duro_client *c, const duro__wf_head *h, const char *id,
+                     const char *name, const char *kind, const char *input,
+                     const char *replykey, int64_t timeout_ms)
 {
     char stream[DURO_KEY_MAX];
     duro_key_qry(stream, sizeof(stream), duro__ks(c), h->k.partition, h->queue);
@@ -55,6 +55,10 @@ static int send_query(duro_client *c, const duro__wf_head *h, const char *id,
     for (size_t i = 0; i < sizeof(head) / sizeof(head[0]); i++)
         duro_argv_push(&a, head[i]);
     duro_argv_pushll(&a, (long long)duro_now_ms() + (long long)timeout_ms);
+    if (kind) {
+        duro_argv_push(&a, "kind");
+        duro_argv_push(&a, kind);
+    }
     int rc;
     redisReply *r = duro__call(c, &a, false, &rc);
     duro_argv_free(&a);
@@ -71,8 +75,8 @@ static void set_timeout(duro_client *c, int64_t ms)
 /* BLPOP <replykey> <seconds.mmm>: the connection's read timeout is
  * stretched past the BLPOP's for the wait. *out is the reply (caller
  * frees), a nil one when nobody answered. */
-static int wait_answer(duro_client *c, const char *replykey, int64_t timeout_ms,
-                       redisReply **out)
+int duro__query_wait(duro_client *c, const char *replykey, int64_t timeout_ms,
+                     redisReply **out)
 {
     duro_argv a;
     duro_argv_init(&a);
@@ -113,8 +117,8 @@ static char *result_text(const char *s, size_t len, const cJSON *answer)
 }
 
 /* take_answer decodes {"ok":true,"result":X} or {"ok":false,"error":E}. */
-static int take_answer(duro_client *c, const char *name, const char *s,
-                       size_t len, char **result_json)
+int duro__query_take(duro_client *c, const char *name, const char *s,
+                     size_t len, char **result_json)
 {
     cJSON *ans = NULL;
     char why[256];
@@ -160,15 +164,16 @@ int duro_client_query(duro_client *c, const char *workflow_id, const char *name,
                     uuid);
     char *sealed;
     if ((rc = duro__seal(c, input, &sealed)) < 0) return rc;
-    rc = send_query(c, &h, workflow_id, name, sealed, replykey, timeout_ms);
+    rc = duro__query_send(c, &h, workflow_id, name, NULL, sealed, replykey,
+                          timeout_ms);
     free(sealed);
     redisReply *r = NULL;
-    if (rc == 0) rc = wait_answer(c, replykey, timeout_ms, &r);
+    if (rc == 0) rc = duro__query_wait(c, replykey, timeout_ms, &r);
     if (rc < 0) return rc;
     const redisReply *v =
         r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? r->element[1] : NULL;
     if (v && duro__reply_str(v)) {
-        rc = take_answer(c, name, v->str, v->len, result_json);
+        rc = duro__query_take(c, name, v->str, v->len, result_json);
     } else {
         char d[32];
         rc = duro__fail(c, DURO_ETIMEDOUT,

@@ -21,7 +21,7 @@
 --    write before it starts (no allow-oom flag) and never stops one midway;
 --  * time is Redis' own (TIME).
 
-local DURO_LIBRARY_VERSION = 18
+local DURO_LIBRARY_VERSION = 19
 local GROUP = 'duro'
 
 -- ---- Helpers -------------------------------------------------------------
@@ -174,6 +174,8 @@ local EVENT_CODE = {
     WorkflowTerminated = 'WE',
     WorkflowTimedOut = 'WO',
     WorkflowContinuedAsNew = 'WN',
+    UpdateAccepted = 'UA',
+    UpdateCompleted = 'UC',
 }
 
 -- event encodes one history event as its list element: type code, ts (ms)
@@ -1285,6 +1287,60 @@ local function duro_cancel(k, args)
     return 'ok'
 end
 
+-- ---- Updates (docs/internals.md, "Updates") -------------------------------
+
+-- An update's record is the workflow hash field `u:<run>:<updateId>`:
+-- `P <replykey>...` while accepted and not completed (the reply lists of
+-- the callers waiting), the outcome `{"ok":...}` once completed. So a
+-- repeated update id is never applied twice, and gets the recorded
+-- outcome, even after a crash between acceptance and completion.
+local UPDATE_WAITERS = 8
+
+local function update_field(run, uid)
+    return 'u:' .. run .. ':' .. uid
+end
+
+-- reply_key_ok: a caller's reply list must be a reply key of this
+-- partition, so that no update writes any other key.
+local function reply_key_ok(k, key)
+    local pre = slot_prefix_of(k.wf) .. ':qreply:'
+    return key and string.sub(key, 1, #pre) == pre and #key > #pre
+end
+
+-- duro_update 4 wf hist buf wft  run update_id data reply_key
+-- An update the worker's validator accepted: appends (or buffers)
+-- UpdateAccepted(data) and records the caller's reply list, once per
+-- update id. Returns {"done", outcome} for an update id already
+-- completed (whatever the run's status since), {"accepted"} or
+-- {"waiting"} (accepted before, not completed: the caller is added to
+-- its waiters). DURO_NOT_FOUND, DURO_NOT_RUNNING <status>, DURO_STALE.
+local function duro_update(k, args)
+    local run, uid, data, reply = args[1], args[2], args[3], args[4]
+    if not (run and uid and uid ~= '' and data and reply_key_ok(k, reply)) then
+        return fail('DURO_BADARG', 'duro_update arguments')
+    end
+    local field = update_field(run, uid)
+    local rec = read('hash', 'HGET', k.wf, field)
+    if rec and string.sub(rec, 1, 1) == '{' then return {'done', rec} end
+    local w, err = load_running(k, run)
+    if not w then return err end
+    if rec then
+        -- accepted before: wait with the others (the oldest waiters go
+        -- first when there are too many: they gave up long ago)
+        local keys = {}
+        for key in string.gmatch(string.sub(rec, 3), '%S+') do
+            keys[#keys + 1] = key
+        end
+        keys[#keys + 1] = reply
+        local from = math.max(1, #keys - UPDATE_WAITERS + 1)
+        set(w, field, 'P ' .. table.concat(keys, ' ', from))
+        return {'waiting'}
+    end
+    deliver(w, 'UpdateAccepted', data)
+    set(w, field, 'P ' .. reply)
+    return {'accepted'}
+end
+
 -- ---- Workflow-task commands ----------------------------------------------
 
 -- COMMANDS: each kind of command a workflow task commits, as
@@ -1523,6 +1579,28 @@ local function key_in_range(v, minkey, nkeys)
     local ki = tonumber(v)
     return ki and ki >= minkey and ki <= nkeys
 end
+
+-- update_done: an update's handler returned (the task that applied its
+-- UpdateAccepted): UpdateCompleted(data), the outcome recorded in place
+-- of the waiters, each of which gets it in its reply list (derived from
+-- the partition's prefix and checked by duro_update, like the visibility
+-- keys; pcall: a reply list made something else by hand must not stop
+-- the commit halfway).
+COMMANDS.update_done = command{
+    fields = {'uid', 'data', 'outcome'},
+    apply = function(w, c)
+        append(w, 'UpdateCompleted', c.data)
+        local field = update_field(w.run, c.uid)
+        local rec = w.dirty[field] or redis.call('HGET', w.k.wf, field)
+        if rec and string.sub(rec, 1, 2) == 'P ' then
+            for key in string.gmatch(string.sub(rec, 3), '%S+') do
+                redis.pcall('RPUSH', key, c.outcome)
+                redis.pcall('PEXPIRE', key, 60000)
+            end
+        end
+        set(w, field, c.outcome)
+    end,
+}
 
 -- check_commands validates a command list before anything is written;
 -- activity keys must be among KEYS[minkey..nkeys]. Returns an error text
@@ -2511,6 +2589,7 @@ redis.register_function('duro_signal_with_start',
                         txn(duro_signal_with_start, {
     keys = 8, check = {'buf', 'wft', 'timers'}, extra = {'hist_cur'}}))
 redis.register_function('duro_cancel', txn(duro_cancel, DELIVER))
+redis.register_function('duro_update', txn(duro_update, DELIVER))
 -- wf: read by load_wf before the first write
 redis.register_function('duro_sticky_release', txn(duro_sticky_release, {
     keys = 5, unused = {'hist', 'buf'}, check = {'wft', 'timers'}}))

@@ -167,6 +167,18 @@ void duro_fcall_cancel(duro_argv *a, const duro_wf_keys *k, const char *run,
     duro_argv_push(a, data);
 }
 
+/* FCALL duro_update 4 wf hist buf wft  run update_id data reply_key */
+void duro_fcall_update(duro_argv *a, const duro_wf_keys *k, const char *run,
+                       const char *update_id, const char *data,
+                       const char *reply_key)
+{
+    begin(a, "duro_update", k, DURO_FCALL_UPDATE_KEYS, 0, 0, NULL);
+    duro_argv_push(a, run);
+    duro_argv_push(a, update_id);
+    duro_argv_push(a, data);
+    duro_argv_push(a, reply_key);
+}
+
 /* FCALL duro_terminate 8 wf hist buf wft timers pa idx_open idx_closed
  *       data   (wft unused) */
 void duro_fcall_terminate(duro_argv *a, const duro_wf_keys *k, const char *data)

@@ -72,6 +72,8 @@ static const struct {
     {"WE", DURO_EVENT_WORKFLOW_TERMINATED},
     {"WO", DURO_EVENT_WORKFLOW_TIMED_OUT},
     {"WN", DURO_EVENT_WORKFLOW_CONTINUED_AS_NEW},
+    {"UA", DURO_EVENT_UPDATE_ACCEPTED},
+    {"UC", DURO_EVENT_UPDATE_COMPLETED},
 };
 
 /* stored_type: the type of a stored element's first part (code or name). */

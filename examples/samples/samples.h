@@ -18,5 +18,6 @@ int samples_register_trip(duro_worker *w);
 int samples_register_approval(duro_worker *w);
 int samples_register_quick_lookup(duro_worker *w);
 int samples_register_counter(duro_worker *w);
+int samples_register_accumulator(duro_worker *w);
 
 #endif

@@ -8,11 +8,9 @@ int main(int argc, char **argv)
     o.task_queue = SAMPLES_TASK_QUEUE;
     if (duro_worker_new(&w, &o) != 0) return 1;
     int (*const registers[])(duro_worker *) = {
-        samples_register_echo,
-        samples_register_trip,
-        samples_register_approval,
-        samples_register_quick_lookup,
-        samples_register_counter,
+        samples_register_echo,     samples_register_trip,
+        samples_register_approval, samples_register_quick_lookup,
+        samples_register_counter,  samples_register_accumulator,
     };
     for (size_t i = 0; i < sizeof(registers) / sizeof(registers[0]); i++) {
         if (registers[i](w) != 0) {

@@ -26,7 +26,7 @@ static const cli_opt SERVER_OPTS[] = {
     {"max-connections", 0, "N", "connections served at once (default 64)",
      false},
     {"query-timeout", 0, "DURATION",
-     "how long a query waits for a worker (default 10s)", false},
+     "how long a query (default 10s) or an update (default 30s) waits", false},
     {0},
 };
 

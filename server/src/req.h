@@ -116,6 +116,7 @@ void srv_route_signal(srv_req *r);
 void srv_route_signal_with_start(srv_req *r);
 void srv_route_query(srv_req *r);
 void srv_route_stack(srv_req *r);
+void srv_route_update(srv_req *r);
 void srv_route_cancel(srv_req *r);
 void srv_route_terminate(srv_req *r);
 void srv_route_result(srv_req *r);

@@ -33,6 +33,7 @@ static const route ROUTES[] = {
     {"POST", WF "/signal-with-start/{name}", srv_route_signal_with_start},
     {"POST", WF "/query/{name}", srv_route_query},
     {"GET", WF "/stack", srv_route_stack},
+    {"POST", WF "/update/{name}", srv_route_update},
     {"POST", WF "/cancel", srv_route_cancel},
     {"POST", WF "/terminate", srv_route_terminate},
 };

@@ -129,6 +129,8 @@ Test(http_security, openapi_document_describes_every_route_and_metrics_count)
          "post"},
         {"/api/v1/namespaces/{ns}/workflows/{workflowId}/query/{name}", "post"},
         {"/api/v1/namespaces/{ns}/workflows/{workflowId}/stack", "get"},
+        {"/api/v1/namespaces/{ns}/workflows/{workflowId}/update/{name}",
+         "post"},
         {"/api/v1/namespaces/{ns}/workflows/{workflowId}/cancel", "post"},
         {"/api/v1/namespaces/{ns}/workflows/{workflowId}/terminate", "post"},
     };

@@ -212,3 +212,70 @@ Test(samples, counter_continues_as_new)
     cr_assert(strstr(flat, "\"runs\":4"), "%s", out);
     free(out);
 }
+/* ---- accumulator (updates) ---- */
+
+/* cli_update runs `duro workflow update` and returns its output (caller
+ * frees with duro_test_output_free); uid may be NULL. */
+static void cli_update(duro_test_output *o, const char *id, const char *input,
+                       const char *uid)
+{
+    if (uid)
+        duro_test_run(&h, o, 20000, "duro", "workflow", "update",
+                      "--workflow-id", id, "--name", "add", "--input", input,
+                      "--update-id", uid, NULL);
+    else
+        duro_test_run(&h, o, 20000, "duro", "workflow", "update",
+                      "--workflow-id", id, "--name", "add", "--input", input,
+                      NULL);
+}
+
+Test(samples, accumulator_adds_through_updates_and_finishes)
+{
+    spawn_samples();
+    duro_test_output o;
+    duro_test_run(&h, &o, 10000, "duro", "workflow", "start", "--workflow-id",
+                  "acc-1", "--type", "accumulator", "--task-queue", QUEUE,
+                  "--input", "null", NULL);
+    cr_assert_eq(o.exit_code, 0, "start: %s", o.err);
+    duro_test_output_free(&o);
+    cli_update(&o, "acc-1", "{\"n\":5}", NULL);
+    cr_assert_eq(o.exit_code, 0, "add 5: %s", o.err);
+    cr_assert_str_eq(o.out, "5\n");
+    duro_test_output_free(&o);
+    cli_update(&o, "acc-1", "{\"n\":7}", "add-7");
+    cr_assert_eq(o.exit_code, 0, "add 7: %s", o.err);
+    cr_assert_str_eq(o.out, "12\n");
+    duro_test_output_free(&o);
+    /* the same update id again: the recorded outcome, not applied twice */
+    cli_update(&o, "acc-1", "{\"n\":7}", "add-7");
+    cr_assert_eq(o.exit_code, 0, "add 7 again: %s", o.err);
+    cr_assert_str_eq(o.out, "12\n");
+    duro_test_output_free(&o);
+    /* the validator refuses a negative n: exit 1, its message */
+    cli_update(&o, "acc-1", "{\"n\":-3}", NULL);
+    cr_assert_eq(o.exit_code, 1, "add -3: %s", o.out);
+    cr_assert(strstr(o.err, "negative") && strstr(o.err, "rejected"), "%s",
+              o.err);
+    duro_test_output_free(&o);
+    duro_test_run(&h, &o, 10000, "duro", "workflow", "signal", "--workflow-id",
+                  "acc-1", "--name", "finish", NULL);
+    cr_assert_eq(o.exit_code, 0, "finish: %s", o.err);
+    duro_test_output_free(&o);
+    duro_test_run(&h, &o, RESULT_MS, "duro", "workflow", "result",
+                  "--workflow-id", "acc-1", NULL);
+    cr_assert_eq(o.exit_code, 0, "result: %s", o.err);
+    cr_assert(strstr(o.out, "\"total\"") && strstr(o.out, "12"), "%s", o.out);
+    duro_test_output_free(&o);
+    /* closed: a new update is refused clearly; a recorded one still
+     * answers with its outcome */
+    cli_update(&o, "acc-1", "{\"n\":1}", NULL);
+    cr_assert_neq(o.exit_code, 0);
+    cr_assert(strstr(o.err, "COMPLETED") &&
+                  strstr(o.err, "updates go only to running workflows"),
+              "%s", o.err);
+    duro_test_output_free(&o);
+    cli_update(&o, "acc-1", "{\"n\":7}", "add-7");
+    cr_assert_eq(o.exit_code, 0, "add 7 after close: %s", o.err);
+    cr_assert_str_eq(o.out, "12\n");
+    duro_test_output_free(&o);
+}

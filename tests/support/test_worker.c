@@ -14,11 +14,14 @@
  *   codec             X        -> {"stamp","beat","side","note"}  every
  *                     kind of payload, for test_codec.c (below)
  *   resettable        {"n":N}  -> {"sum","echo"}        N "add" signals
+ *   updatable         null     -> {"count":C}           updates "bump" and
+ *                     "broken", signal "done" (test_updates.c, below)
  *
  * Activities append "<name> <workflowId>/<seq> <attempt>" to the file named
  * by $DURO_TEST_LOG, when set, so that tests can count executions without
  * touching Redis. */
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -465,6 +468,7 @@ static cJSON *wf_upsert(duro_wf *wf, const cJSON *input)
 
 static void register_stack_workflows(duro_worker *w);
 static void register_codec_workflow(duro_worker *w);
+static void register_update_workflow(duro_worker *w);
 
 int main(int argc, char **argv)
 {
@@ -496,6 +500,7 @@ int main(int argc, char **argv)
     duro_worker_register_workflow(w, "chain", wf_chain);
     register_stack_workflows(w);
     register_codec_workflow(w);
+    register_update_workflow(w);
     int rc = duro_worker_main(w, argc, argv);
     duro_worker_free(w);
     return rc;
@@ -636,4 +641,81 @@ static void register_codec_workflow(duro_worker *w)
     duro_worker_register_workflow(w, "codec", wf_codec);
     duro_worker_register_activity(w, "stamp", stamp, NULL);
     duro_worker_register_activity(w, "beat", beat, NULL);
+}
+
+/* ---- A workflow that takes updates (test_updates.c) ---- */
+
+typedef struct {
+    double count;
+    bool done;
+} counter;
+
+/* validate_bump rejects a negative input.n. */
+static const char *validate_bump(duro_wf *wf, const cJSON *input, void *arg)
+{
+    (void)wf;
+    (void)arg;
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(input, "n");
+    return cJSON_IsNumber(n) && n->valuedouble < 0 ? "n is negative" : NULL;
+}
+
+/* bump adds input.n and returns the count. Where $DURO_TEST_UPDATE_CRASH
+ * names a file that does not exist yet, it creates it and the worker
+ * dies by SIGKILL: after the update was accepted, before its completion
+ * is committed (once: the next worker finds the file). */
+static cJSON *bump(duro_wf *wf, const cJSON *input, void *arg)
+{
+    const char *crash = getenv("DURO_TEST_UPDATE_CRASH");
+    if (crash && !duro_is_replaying(wf)) {
+        int fd = open(crash, O_CREAT | O_EXCL | O_WRONLY, 0600);
+        if (fd >= 0) raise(SIGKILL);
+    }
+    counter *c = arg;
+    c->count += input_int(input, "n", 1);
+    return cJSON_CreateNumber(c->count);
+}
+
+static cJSON *broken(duro_wf *wf, const cJSON *input, void *arg)
+{
+    (void)input;
+    (void)arg;
+    return duro_update_fail(wf, "broken on purpose");
+}
+
+static void on_done(duro_wf *wf, const cJSON *input, void *arg)
+{
+    (void)wf;
+    (void)input;
+    ((counter *)arg)->done = true;
+}
+
+static bool counter_done(void *arg)
+{
+    return ((counter *)arg)->done;
+}
+
+static cJSON *count_query(duro_wf *wf, const cJSON *input, void *arg)
+{
+    (void)wf;
+    (void)input;
+    return cJSON_CreateNumber(((counter *)arg)->count);
+}
+
+static cJSON *wf_updatable(duro_wf *wf, const cJSON *input)
+{
+    (void)input;
+    counter *c = duro_alloc(wf, sizeof(*c));
+    duro_on_update(wf, "bump", bump, validate_bump, c);
+    duro_on_update(wf, "broken", broken, NULL, c);
+    duro_on_signal(wf, "done", on_done, c);
+    duro_on_query(wf, "count", count_query, c);
+    duro_condition(wf, counter_done, c, -1);
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddNumberToObject(r, "count", c->count);
+    return r;
+}
+
+static void register_update_workflow(duro_worker *w)
+{
+    duro_worker_register_workflow(w, "updatable", wf_updatable);
 }

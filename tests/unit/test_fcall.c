@@ -222,6 +222,10 @@ Test(fcall, signal_cancel_terminate)
     duro_fcall_cancel(&a, &k, "run-1", "{}");
     CHECK_ARGS(&a, check_keys(&a, "duro_cancel", 0, NULL), "run-1", "{}");
     duro_argv_free(&a);
+    duro_fcall_update(&a, &k, "run-1", "u-1", "{}", "r");
+    CHECK_ARGS(&a, check_keys(&a, "duro_update", 0, NULL), "run-1", "u-1", "{}",
+               "r");
+    duro_argv_free(&a);
     duro_fcall_terminate(&a, &k, "{\"reason\":\"r\"}");
     CHECK_ARGS(&a, check_keys(&a, "duro_terminate", 0, NULL),
                "{\"reason\":\"r\"}");

@@ -97,6 +97,12 @@ int duro__commit_encode(duro__commit *c, const duro_keyspace *ks, int partition,
             duro_argv_push(a, "upsert_sa");
             duro_argv_push(a, m->data);
             break;
+        case CMD_UPDATE_DONE:
+            duro_argv_push(a, "update_done");
+            duro_argv_push(a, m->name);
+            duro_argv_push(a, m->data);
+            duro_argv_push(a, m->value);
+            break;
         case CMD_CANCEL_ACTIVITY:
             if ((ki = stream_index(c, partition, key_base, m->queue)) < 0)
                 return DURO_EINVAL;

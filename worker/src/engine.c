@@ -158,6 +158,8 @@ static const char *cmd_name(cmd_kind k)
         return "UpsertWorkflowSearchAttributes";
     case CMD_CONTINUE_AS_NEW:
         return "ContinueAsNewWorkflow";
+    case CMD_UPDATE_DONE:
+        return "CompleteUpdate";
     }
     return "?";
 }
@@ -186,6 +188,8 @@ static bool cmd_matches(const duro__cmd *c, const seg_ev *e)
         return c->kind == CMD_UPSERT_SA;
     case DURO_EVENT_WORKFLOW_CONTINUED_AS_NEW:
         return c->kind == CMD_CONTINUE_AS_NEW;
+    case DURO_EVENT_UPDATE_COMPLETED:
+        return c->kind == CMD_UPDATE_DONE && strcmp(c->name, e->name) == 0;
     default:
         return false;
     }
@@ -284,6 +288,37 @@ static int apply_signal(duro_wf *wf, const duro_event *e)
     return 0;
 }
 
+void duro__keep_update(duro_wf *wf, const char *id, const char *name,
+                       const cJSON *input)
+{
+    pending_update *p = calloc(1, sizeof(*p));
+    duro_assert(p != NULL);
+    p->id = strdup(id);
+    p->name = strdup(name);
+    duro_assert(p->id && p->name);
+    p->input = input;
+    pending_update **tail = &wf->pending_updates;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = p;
+}
+
+/* apply_update runs an accepted update's handler (sdk_update.c, through
+ * the callback duro_on_update set), or keeps the update for it: a run's
+ * first task applies its updates before the code registered anything. */
+static int apply_update(duro_wf *wf, const duro_event *e)
+{
+    const char *id = duro_json_str(e->data, "updateId", "");
+    const char *name = duro_json_name(e->data);
+    cJSON *input = cJSON_DetachItemFromObject(e->data, "input");
+    duro_keep(wf, input ? input : (input = cJSON_CreateNull()));
+    if (wf->update_accepted)
+        wf->update_accepted(wf, id, name, input);
+    else
+        duro__keep_update(wf, id, name, input);
+    return 0;
+}
+
 static int apply_inbound(duro_wf *wf, const duro_event *e)
 {
     switch (e->type) {
@@ -297,6 +332,8 @@ static int apply_inbound(duro_wf *wf, const duro_event *e)
         return resolve_from_event(wf, e);
     case DURO_EVENT_SIGNAL_RECEIVED:
         return apply_signal(wf, e);
+    case DURO_EVENT_UPDATE_ACCEPTED:
+        return apply_update(wf, e);
     case DURO_EVENT_CANCEL_REQUESTED:
         wf->cancel_requested = true;
         wf->cancel_pending = true;
@@ -342,6 +379,8 @@ static int seg_push(duro_wf *wf, const duro_event *e)
     if (e->type == DURO_EVENT_MARKER_RECORDED) {
         se->name = marker_key(e->data);
         se->data = cJSON_Duplicate(e->data, 1);
+    } else if (e->type == DURO_EVENT_UPDATE_COMPLETED) {
+        se->name = strdup(duro_json_str(e->data, "updateId", ""));
     } else {
         se->name = strdup(duro_json_name(e->data));
     }

@@ -1,6 +1,8 @@
 /* query.c: queries: answered from an idle cached run, or by replaying the
  * history into a throwaway run (which also serves closed workflows).
  * Nothing here writes history; the answer goes to the client's reply list.
+ * An update's validation rides the same path (entry field `kind` =
+ * `update`): the answer says whether the validator accepts it.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -26,6 +28,7 @@ typedef struct {
     cJSON *input;
     duro_wf *tmp;  /* the throwaway run of a replay */
     bool upgraded; /* duro_history_upgrade was called for its history */
+    bool update;   /* an update's validation (sdk_update.c), not a query */
 } query_task;
 
 static void query_free(query_task *q)
@@ -81,7 +84,14 @@ static void answer_error(query_task *q, const char *msg)
 static void answer_from(query_task *q, duro_wf *wf)
 {
     char err[512], *result = NULL;
-    int rc = duro__run_query(wf, q->name, q->input, &result, err, sizeof(err));
+    int rc =
+        q->update
+            ? duro__run_validate_update(wf, q->name, q->input, err, sizeof(err))
+            : duro__run_query(wf, q->name, q->input, &result, err, sizeof(err));
+    if (rc == 0 && q->update) {
+        finish(q, "{\"ok\":true,\"result\":null}");
+        return;
+    }
     if (rc != 0) {
         answer_error(q, err);
         return;
@@ -210,6 +220,10 @@ void duro__query_start(duro_worker *w, const char *stream,
     oom |= duro__stream_field_dup(f, "input", &input) != 0;
     char *deadline = NULL;
     oom |= duro__stream_field_dup(f, "deadline", &deadline) != 0;
+    char *kind = NULL;
+    oom |= duro__stream_field_dup(f, "kind", &kind) != 0;
+    q->update = kind && strcmp(kind, "update") == 0;
+    free(kind);
     if (oom || !q->stream || !q->entry) {
         duro_warn_limited(NULL, "QUERY-OOM stream=%s entry=%s", stream,
                           entry->element[0]->str);

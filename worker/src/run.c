@@ -91,6 +91,18 @@ void duro__run_free(duro_wf *wf)
             free(h);
         }
     }
+    for (update_handler *h = wf->updates, *next; h; h = next) {
+        next = h->next;
+        free(h->name);
+        free(h);
+    }
+    for (pending_update *p = wf->pending_updates, *next; p; p = next) {
+        next = p->next;
+        free(p->id);
+        free(p->name);
+        free(p);
+    }
+    free(wf->update_error);
     for (pending_signal *p = wf->pending_signals, *next; p; p = next) {
         next = p->next;
         free(p->name);

@@ -49,6 +49,7 @@ typedef enum {
     CMD_UPSERT_SA,
     CMD_CONTINUE_AS_NEW, /* name: type, queue, input, value: the new run id,
                             ms: run timeout, stc_ms: task timeout */
+    CMD_UPDATE_DONE,     /* name: the update id; value: the caller's outcome */
 } cmd_kind;
 
 /* duro__cmd: one command issued by workflow code, with the event data it
@@ -105,6 +106,24 @@ typedef struct pending_signal {
     struct pending_signal *next;
 } pending_signal;
 
+/* update_handler: a registered update handler and its validator (NULL:
+ * every request is accepted), sdk_update.c. */
+typedef struct update_handler {
+    char *name;
+    duro_update_fn fn;
+    duro_update_validator_fn validate;
+    void *arg;
+    struct update_handler *next;
+} update_handler;
+
+/* pending_update: an accepted update applied before its handler was
+ * registered (the run's first task): handled at registration. */
+typedef struct pending_update {
+    char *id, *name;
+    const cJSON *input; /* run-owned */
+    struct pending_update *next;
+} pending_update;
+
 /* futures_vec: a run's futures of one kind, indexed by seq - 1. */
 typedef struct {
     duro_future **v;
@@ -147,6 +166,14 @@ struct duro_wf {
     duro__site wait_site;
 
     handler *signals, *queries;
+    update_handler *updates;
+    pending_update *pending_updates;
+    char *update_error; /* set by duro_update_fail in a running handler */
+    /* runs an accepted update (set by duro_on_update, sdk_update.c; NULL
+     * until then: the engine keeps it in pending_updates): a callback, so
+     * that the engine does not call up into the SDK files */
+    void (*update_accepted)(struct duro_wf *wf, const char *id,
+                            const char *name, const cJSON *input);
     pending_signal *pending_signals, *pending_tail;
     bool cancel_requested;
     bool cancel_pending; /* cancel pending futures at the next code run */
@@ -231,5 +258,16 @@ int duro__run_query(duro_wf *wf, const char *name, const cJSON *input,
 /* duro__run_take_cmds hands the pending commands to the caller. */
 duro__cmd *duro__run_take_cmds(duro_wf *wf);
 void duro__cmds_free(duro__cmd *c);
+
+/* duro__run_validate_update: whether update `name` with input would be
+ * accepted now (a handler exists and its validator, if any, says yes),
+ * read-only: 0, or DURO_ENOTFOUND / DURO_EINVAL with the reason in err
+ * (sdk_update.c). */
+int duro__run_validate_update(duro_wf *wf, const char *name, const cJSON *input,
+                              char *err, size_t errsize);
+/* duro__keep_update keeps an accepted update for a handler registered
+ * later (engine.c). */
+void duro__keep_update(duro_wf *wf, const char *id, const char *name,
+                       const cJSON *input);
 
 #endif

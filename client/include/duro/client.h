@@ -603,6 +603,37 @@ DURO_EXPORT int duro_client_activity_fail(duro_client *c,
 DURO_EXPORT int duro_client_activity_heartbeat(duro_client *c,
                                                const duro_activity_ref *ref,
                                                const char *details);
+/* ---- Updates (docs/internals.md "Updates") ---- */
+
+/* DURO_UPDATE_DEFAULT_TIMEOUT_MS: how long duro_client_update waits for
+ * the validation and the handler's result when given 0. */
+#define DURO_UPDATE_DEFAULT_TIMEOUT_MS 30000
+
+/* duro_client_update sends update `name` with `input` (JSON text, NULL =
+ * null) to the workflow's running run and waits for the handler's result
+ * (Temporal's update): a worker polling the workflow's task queue runs the
+ * handler's validator first, read-only (a rejection writes nothing); an
+ * accepted update is recorded (UpdateAccepted), applied by the next
+ * workflow task, and its result recorded (UpdateCompleted). update_id
+ * (NULL: a fresh uuid) makes it idempotent: an id already accepted is
+ * never applied again, and its caller gets the recorded outcome, even
+ * after the run closed. Waits timeout_ms in all (0 =
+ * DURO_UPDATE_DEFAULT_TIMEOUT_MS). Returns 0 and *result_json (the
+ * handler's JSON text; caller frees with free()); DURO_EINVAL (bad
+ * arguments, "update N rejected: <validator's message>", an unknown
+ * update, or "update N failed: <duro_update_fail's message>");
+ * DURO_ENOTFOUND; DURO_ENOTRUNNING (a closed workflow takes no new
+ * update); DURO_ETIMEDOUT (no worker answered, or the update was accepted
+ * but not completed in time: call again with the same update_id, which
+ * the message names, for its result); DURO_ESTALE (a new run replaced the
+ * current one meanwhile); DURO_EJSON / DURO_ETOOBIG, DURO_EPROTO,
+ * DURO_EREDIS; DURO_ECONN / DURO_EAGAIN (when recording the update, the
+ * message names the update id to call again with). On failure
+ * *result_json is NULL. */
+DURO_EXPORT int duro_client_update(duro_client *c, const char *workflow_id,
+                                   const char *name, const char *input,
+                                   const char *update_id, int64_t timeout_ms,
+                                   char **result_json);
 
 #ifdef __cplusplus
 }

@@ -16,12 +16,17 @@ export declare class DuroClient {
     /** Runs query `name` on a worker; answers its result. 504: QueryTimeoutError. */
     query<T = Json>(workflowId: string, name: string, input?: Json): Promise<T>;
     /**
-     * Sends update `name` and answers its result. Duro has no updates yet:
-     * until the server has the route this throws UpdateNotSupportedError
-     * (a NotFoundError), never a plain "not found" that would read as an
-     * unknown workflow.
+     * Sends update `name` and answers the handler's result. A validator's
+     * rejection or the handler's failure is an InvalidArgumentError (400); a
+     * closed workflow a 409; a 504 means the update was not done in time:
+     * the same `updateId` again answers with its result (an accepted update
+     * is applied once). A server older than updates (no route) throws
+     * UpdateNotSupportedError (a NotFoundError), never a plain "not found"
+     * that would read as an unknown workflow.
      */
-    update<T = Json>(workflowId: string, name: string, input?: Json): Promise<T>;
+    update<T = Json>(workflowId: string, name: string, input?: Json, options?: {
+        updateId?: string;
+    }): Promise<T>;
     /** Asks the run to cancel; `alreadyRequested` when it had been asked. */
     cancel(workflowId: string, reason?: string): Promise<{
         alreadyRequested: boolean;

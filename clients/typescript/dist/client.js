@@ -48,14 +48,17 @@ export class DuroClient {
         return a.result;
     }
     /**
-     * Sends update `name` and answers its result. Duro has no updates yet:
-     * until the server has the route this throws UpdateNotSupportedError
-     * (a NotFoundError), never a plain "not found" that would read as an
-     * unknown workflow.
+     * Sends update `name` and answers the handler's result. A validator's
+     * rejection or the handler's failure is an InvalidArgumentError (400); a
+     * closed workflow a 409; a 504 means the update was not done in time:
+     * the same `updateId` again answers with its result (an accepted update
+     * is applied once). A server older than updates (no route) throws
+     * UpdateNotSupportedError (a NotFoundError), never a plain "not found"
+     * that would read as an unknown workflow.
      */
-    async update(workflowId, name, input) {
+    async update(workflowId, name, input, options = {}) {
         try {
-            const a = await this.request("POST", wf(workflowId, "update", name), { body: { input }, op: "update" });
+            const a = await this.request("POST", wf(workflowId, "update", name), { body: { input, updateId: options.updateId }, op: "update" });
             return a.result;
         }
         catch (e) {
@@ -69,8 +72,8 @@ export class DuroClient {
                 throw e; /* the document could not be read: the first error says more */
             }
             if (!hasRoute)
-                throw new UpdateNotSupportedError(e.status, e.code, "this duro server has no update route: workflow updates are not " +
-                    `implemented yet (server said: ${e.message})`, e.body);
+                throw new UpdateNotSupportedError(e.status, e.code, "this duro server has no update route: it is older than workflow " +
+                    `updates (server said: ${e.message})`, e.body);
             throw e;
         }
     }

@@ -103,17 +103,20 @@ export class DuroClient {
   }
 
   /**
-   * Sends update `name` and answers its result. Duro has no updates yet:
-   * until the server has the route this throws UpdateNotSupportedError
-   * (a NotFoundError), never a plain "not found" that would read as an
-   * unknown workflow.
+   * Sends update `name` and answers the handler's result. A validator's
+   * rejection or the handler's failure is an InvalidArgumentError (400); a
+   * closed workflow a 409; a 504 means the update was not done in time:
+   * the same `updateId` again answers with its result (an accepted update
+   * is applied once). A server older than updates (no route) throws
+   * UpdateNotSupportedError (a NotFoundError), never a plain "not found"
+   * that would read as an unknown workflow.
    */
-  async update<T = Json>(workflowId: string, name: string,
-                         input?: Json): Promise<T> {
+  async update<T = Json>(workflowId: string, name: string, input?: Json,
+                         options: { updateId?: string } = {}): Promise<T> {
     try {
       const a = await this.request<{ result: T }>(
         "POST", wf(workflowId, "update", name),
-        { body: { input }, op: "update" });
+        { body: { input, updateId: options.updateId }, op: "update" });
       return a.result;
     } catch (e) {
       if (!(e instanceof NotFoundError)) throw e;
@@ -126,8 +129,8 @@ export class DuroClient {
       if (!hasRoute)
         throw new UpdateNotSupportedError(
           e.status, e.code,
-          "this duro server has no update route: workflow updates are not " +
-            `implemented yet (server said: ${e.message})`, e.body);
+          "this duro server has no update route: it is older than workflow " +
+            `updates (server said: ${e.message})`, e.body);
       throw e;
     }
   }

@@ -1,6 +1,6 @@
 // errors.test.js: each error class of the client, produced by a real
-// `duro server` (bad input, auth, unknown workflow/namespace, no update
-// route, body too large, query timeout, Redis gone) or, for the failures
+// `duro server` (bad input, auth, unknown workflow/namespace, update
+// rejections, body too large, query timeout, Redis gone) or, for the failures
 // that never reach it, by a socket that does not answer or is not there.
 import assert from "node:assert/strict";
 import http from "node:http";
@@ -20,6 +20,7 @@ import {
   UnauthenticatedError,
   UnavailableError,
   UpdateNotSupportedError,
+  WorkflowNotRunningError,
 } from "../dist/index.js";
 import { freePort, startCluster, waitUntil, whyNoCluster } from
   "./support/cluster.js";
@@ -91,17 +92,25 @@ describe("errors from duro server", { skip: whyNoCluster() ?? false }, () => {
     assert.match(e.message, /elsewhere/);
   });
 
-  test("update: UpdateNotSupportedError while the server has no route", T,
+  test("update: the result, a rejection (400), a closed workflow (409)", T,
        async () => {
-    await client.start("e-upd", { workflowType: "gate", taskQueue: "test" });
-    const e = await failure(client.update("e-upd", "setAddress", { a: 1 }));
-    expectError(e, UpdateNotSupportedError, 404, "NOT_FOUND");
-    assert.ok(e instanceof NotFoundError);
-    assert.match(e.message, /no update route/);
-    /* an unknown workflow reads the same: the route is what is missing */
-    expectError(await failure(client.update("e-none", "x")),
-                UpdateNotSupportedError, 404, "NOT_FOUND");
+    await client.start("e-upd", { workflowType: "updatable",
+                                  taskQueue: "test" });
+    assert.equal(await client.update("e-upd", "bump", { n: 2 },
+                                     { updateId: "u-2" }), 2);
+    /* the same updateId: the recorded result, not applied again */
+    assert.equal(await client.update("e-upd", "bump", { n: 2 },
+                                     { updateId: "u-2" }), 2);
+    const e = await failure(client.update("e-upd", "bump", { n: -1 }));
+    expectError(e, InvalidArgumentError, 400, "INVALID_ARGUMENT");
+    assert.match(e.message, /rejected: n is negative/);
+    /* an unknown workflow is a plain NotFoundError: the route exists */
+    const nf = await failure(client.update("e-none", "x"));
+    expectError(nf, NotFoundError, 404, "NOT_FOUND");
+    assert.ok(!(nf instanceof UpdateNotSupportedError));
     await client.terminate("e-upd");
+    expectError(await failure(client.update("e-upd", "bump", { n: 1 })),
+                WorkflowNotRunningError, 409, "NOT_RUNNING");
   });
 
   test("413: PayloadTooLargeError", T, async () => {
@@ -211,8 +220,34 @@ describe("errors that never reach a server", () => {
     }
   });
 
-  /* duro server has no update route yet: a stand-in that has one is the
-   * only way to see that the client then passes results and 404s through */
+  /* a server older than updates: a stand-in without the route, whose 404
+   * reads as UpdateNotSupportedError; and one with it, whose results and
+   * 404s pass through */
+  test("update on a server without the route: UpdateNotSupportedError", T,
+       async () => {
+    const srv = http.createServer((req, res) => {
+      res.setHeader("Content-Type", "application/json");
+      if (req.url === "/api/v1/openapi.json") {
+        res.end(JSON.stringify({ paths: {} }));
+      } else {
+        res.writeHead(404);
+        res.end(JSON.stringify({ code: "NOT_FOUND", message: "no route" }));
+      }
+    });
+    await new Promise((r) => srv.listen(0, "127.0.0.1", r));
+    try {
+      const c = new DuroClient({
+        baseUrl: `http://127.0.0.1:${srv.address().port}`,
+      });
+      const e = await failure(c.update("any", "add", 2));
+      expectError(e, UpdateNotSupportedError, 404, "NOT_FOUND");
+      assert.ok(e instanceof NotFoundError);
+      assert.match(e.message, /no update route/);
+    } finally {
+      await new Promise((r) => srv.close(r));
+    }
+  });
+
   test("update once a server has the route: result, or plain NotFoundError",
        T, async () => {
     const srv = http.createServer((req, res) => {

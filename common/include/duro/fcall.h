@@ -27,6 +27,7 @@
  * extras). */
 #define DURO_FCALL_SIGNAL_KEYS 4
 #define DURO_FCALL_CANCEL_KEYS 4
+#define DURO_FCALL_UPDATE_KEYS 4
 #define DURO_FCALL_WFT_FAIL_KEYS 5
 #define DURO_FCALL_WFT_TIMEOUT_KEYS 5
 #define DURO_FCALL_STICKY_RELEASE_KEYS 5
@@ -110,6 +111,11 @@ DURO_EXPORT void duro_fcall_signal(duro_argv *a, const duro_wf_keys *k,
                                    const char *run, const char *signal_data);
 DURO_EXPORT void duro_fcall_cancel(duro_argv *a, const duro_wf_keys *k,
                                    const char *run, const char *data);
+/* duro_fcall_update: duro_update, an accepted update `update_id` to run
+ * `run` (data: UpdateAccepted's), answered in list reply_key. */
+DURO_EXPORT void duro_fcall_update(duro_argv *a, const duro_wf_keys *k,
+                                   const char *run, const char *update_id,
+                                   const char *data, const char *reply_key);
 
 /* duro_fcall_terminate: duro_terminate of the run whose history is k.hist. */
 DURO_EXPORT void duro_fcall_terminate(duro_argv *a, const duro_wf_keys *k,

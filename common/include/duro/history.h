@@ -33,7 +33,9 @@
     XX(WORKFLOW_TERMINATED, WorkflowTerminated, 0)                             \
     XX(WORKFLOW_TIMED_OUT, WorkflowTimedOut, 0)                                \
     XX(WORKFLOW_CONTINUED_AS_NEW, WorkflowContinuedAsNew, 1)                   \
-    XX(UPSERT_SEARCH_ATTRIBUTES, UpsertWorkflowSearchAttributes, 1)
+    XX(UPSERT_SEARCH_ATTRIBUTES, UpsertWorkflowSearchAttributes, 1)            \
+    XX(UPDATE_ACCEPTED, UpdateAccepted, 0)                                     \
+    XX(UPDATE_COMPLETED, UpdateCompleted, 1)
 
 typedef enum {
     DURO_EVENT_UNKNOWN = 0,

@@ -465,6 +465,37 @@ DURO_EXPORT int duro_replay_history(duro_worker *w, const char *history_json,
  * registering. */
 DURO_EXPORT int duro_worker_main(duro_worker *w, int argc, char **argv);
 
+/* ---- Updates ----------------------------------------------------------- */
+
+/* duro_update_fn handles an accepted update (Temporal's update handler):
+ * it runs in history order, like a signal handler, may change the
+ * workflow's state, and returns the caller's result (taken over by the
+ * SDK; NULL = null), or calls duro_update_fail. It must not block (no
+ * duro_activity, duro_sleep, duro_condition): a handler that needs an
+ * activity changes state the workflow code acts on instead. input belongs
+ * to the run. */
+typedef cJSON *(*duro_update_fn)(duro_wf *wf, const cJSON *input, void *arg);
+
+/* duro_update_validator_fn decides whether to accept an update, before
+ * anything is recorded: NULL accepts; a message (copied) rejects it, and
+ * the caller gets that message with nothing written to the history. It
+ * must not change the workflow's state: it runs on a worker's view of the
+ * run when the update arrives (not again when the handler runs). */
+typedef const char *(*duro_update_validator_fn)(duro_wf *wf, const cJSON *input,
+                                                void *arg);
+
+/* duro_on_update registers the handler of update `name` and its validator
+ * (NULL: none). An update is accepted only when its handler is registered
+ * at the time it arrives. Re-registering replaces both. */
+DURO_EXPORT void duro_on_update(duro_wf *wf, const char *name,
+                                duro_update_fn fn,
+                                duro_update_validator_fn validate, void *arg);
+
+/* duro_update_fail, called in an update handler, completes the update with
+ * an error (the caller's result; the workflow goes on). Returns NULL, for
+ * `return duro_update_fail(wf, "...")`. */
+DURO_EXPORT cJSON *duro_update_fail(duro_wf *wf, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* ---- Where is it waiting? (workflow stack) ---------------------------- */
 
 /* `duro workflow stack --workflow-id ID` (duro_client_stack) asks a worker,
