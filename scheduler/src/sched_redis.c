@@ -79,6 +79,10 @@ static void on_time(duro_aredis *r, redisReply *reply, void *arg)
 
 void sched_clock_refresh(sched *s)
 {
+    if (s->local_clock) { /* a test clock: TIME would not see it */
+        s->clock_offset_ms = duro_now_ms() - duro_mono_ms();
+        return;
+    }
     time_probe *arg = malloc(sizeof(*arg));
     if (!arg) return;
     arg->s = s;
