@@ -119,7 +119,6 @@ typedef struct duro_scheduler {
     int stop_closed; /* stop_async closed: no more uv_async_send (stop_mu) */
     int stopping;
     int64_t clock_offset_ms; /* Redis TIME minus duro_mono_ms() */
-    int local_clock;         /* opts.local_clock: duro_now_ms, not TIME */
     int64_t next_scan_mono;  /* when the next scan is due (mono ms) */
     int scan_inflight;       /* reclaim commands not answered yet */
     nspace *spaces;    /* default (or only_ns) first, then as discovered */

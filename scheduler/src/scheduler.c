@@ -47,7 +47,6 @@ int duro_scheduler_new(duro_scheduler **out, const duro_scheduler_opts *o)
                               ? o->redis_stall_timeout_ms
                               : DURO_REDIS_STALL_TIMEOUT_MS;
     s->batch = o->batch ? o->batch : DEFAULT_BATCH;
-    s->local_clock = o->local_clock != 0;
     s->scan_interval_ms =
         o->scan_interval_ms ? o->scan_interval_ms : DEFAULT_SCAN_MS;
     s->m = o->metrics ? o->metrics : duro_metrics_default();
@@ -73,6 +72,7 @@ int duro_scheduler_new(duro_scheduler **out, const duro_scheduler_opts *o)
 /* read_clock: Redis TIME minus our monotonic clock, via the midpoint. */
 static int64_t read_clock(redisContext *c)
 {
+    if (duro_clock_is_set()) return 0; /* sched_now_ms reads the test clock */
     int64_t t0 = duro_mono_us();
     redisReply *r = redisCommand(c, "TIME");
     int64_t mid = (t0 + duro_mono_us()) / 2;
@@ -95,8 +95,7 @@ int duro_scheduler_setup(duro_scheduler *s, char *err, size_t errsize)
     rc = duro_redis_setup(c, s->default_partitions, &s->partitions, err,
                           errsize);
     if (rc == 0) {
-        s->clock_offset_ms =
-            s->local_clock ? duro_now_ms() - duro_mono_ms() : read_clock(c);
+        s->clock_offset_ms = read_clock(c);
         s->set_up = 1;
     }
     redisFree(c);

@@ -4,6 +4,7 @@
  * that finds whether anything can still happen before the next timer and,
  * when nothing can, moves the clock to it. */
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -31,20 +32,14 @@ static int64_t virt_now_ms(void)
     return real_ns(CLOCK_REALTIME) / 1000000 + atomic_load(&offset_ms);
 }
 
-static int64_t virt_mono_ms(void)
-{
-    return real_ns(CLOCK_MONOTONIC) / 1000000 + atomic_load(&offset_ms);
-}
-
-static int64_t virt_mono_us(void)
-{
-    return real_ns(CLOCK_MONOTONIC) / 1000 + atomic_load(&offset_ms) * 1000;
-}
-
+/* testing__clock_install replaces the wall clock only: the monotonic
+ * clocks (timeouts, intervals, Redis stall detection) stay real, so that
+ * a jump never makes a connection look stalled or a query time out; time
+ * jumps only when nothing runs, and nothing durable waits on them. */
 void testing__clock_install(void)
 {
     atomic_store(&offset_ms, 0);
-    duro_clock_fns fns = {virt_now_ms, virt_mono_ms, virt_mono_us};
+    duro_clock_fns fns = {.now_ms = virt_now_ms};
     duro_clock_set(&fns);
 }
 
@@ -95,16 +90,30 @@ int testing__functions_load(redisContext *c)
     return rc;
 }
 
+int testing__clock_start(redisContext *c, int64_t start_ms)
+{
+    int64_t off = start_ms - real_ns(CLOCK_REALTIME) / 1000000;
+    redisReply *r =
+        redisCommand(c, "SET %s %lld", TESTING_CLOCK_KEY, (long long)off);
+    int rc = !r ? DURO_ECONN : r->type == REDIS_REPLY_ERROR ? DURO_EREDIS : 0;
+    freeReplyObject(r);
+    if (rc == 0) atomic_store(&offset_ms, off);
+    return rc;
+}
+
 /* ---- Idle and skip ---- */
 
 /* IDLE_SCRIPT: EVAL 1 duro:test:clock target. Busy (0) while a task
  * stream holds an entry not yet read or read and not acknowledged (a task
- * queued or running), or a timer is due (the scheduler is about to fire
- * it). Idle (1) otherwise: then, when target > now, the clock moves to the
- * earliest timer or to target, whichever is first; target -1: to the
- * earliest timer, if any. Returns {state, now,
- * next, offset, wake} (next -1: no timer; offset: virtual minus real;
- * wake: the duro:wake message of the partition whose timer is now due,
+ * queued or running), a timer is due (the scheduler is about to fire
+ * it) or a schedule's fire is in flight (its hash holds the fire's claim:
+ * the scheduler starts its workflows between the claim and the fire's
+ * record, with the timer moved a lease ahead). Idle (1) otherwise: then, when
+ * target > now, the clock moves to the earliest timer or to target, whichever
+ * is first; target -1: to the earliest timer, if any. Returns {state, now,
+ * next, offset, what} (next -1: no timer; offset: virtual minus real;
+ * what, when busy: the key that keeps it busy; when idle: the duro:wake
+ * message of the partition whose timer is now due,
  * which the caller publishes once this process's clock has moved too, so
  * that the scheduler it wakes reads the new time). Test only: it reads
  * keys it is not given, which a single private node allows. */
@@ -124,23 +133,27 @@ static const char IDLE_SCRIPT[] =
     "       string.find(k, '}:act:', 1, true) then\n"
     "      local groups = redis.call('XINFO', 'GROUPS', k)\n"
     "      if #groups == 0 and redis.call('XLEN', k) > 0 then\n"
-    "        return {0, now, -1, off, ''}\n"
+    "        return {0, now, -1, off, k}\n"
     "      end\n"
     "      for _, g in ipairs(groups) do\n"
     "        local f = {}\n"
     "        for i = 1, #g, 2 do f[g[i]] = g[i + 1] end\n"
-    "        if tonumber(f['pending']) > 0 then return {0, now, -1, off, ''} "
+    "        if tonumber(f['pending']) > 0 then return {0, now, -1, off, k} "
     "end\n"
     "        local more = redis.call('XRANGE', k, '(' .. "
     "f['last-delivered-id'],"
     "                                '+', 'COUNT', 1)\n"
-    "        if #more > 0 then return {0, now, -1, off, ''} end\n"
+    "        if #more > 0 then return {0, now, -1, off, k} end\n"
+    "      end\n"
+    "    elseif string.find(k, '}:sched:', 1, true) then\n"
+    "      if redis.call('HEXISTS', k, 'claim') == 1 then\n"
+    "        return {0, now, -1, off, k}\n"
     "      end\n"
     "    elseif string.sub(k, -7) == ':timers' then\n"
     "      local first = redis.call('ZRANGE', k, 0, 0, 'WITHSCORES')\n"
     "      if #first > 0 then\n"
     "        local due = tonumber(first[2])\n"
-    "        if due <= now then return {0, now, due, off, ''} end\n"
+    "        if due <= now then return {0, now, due, off, k} end\n"
     "        if not nxt or due < nxt then nxt, nxtkey = due, k end\n"
     "      end\n"
     "    end\n"
@@ -163,7 +176,7 @@ static const char IDLE_SCRIPT[] =
     "return {1, now, nxt or -1, off, wake}\n";
 
 int testing__idle_step(redisContext *c, int64_t target, int *idle, int64_t *now,
-                       bool *moved)
+                       bool *moved, char *why, size_t whysize)
 {
     char t[32];
     snprintf(t, sizeof(t), "%lld", (long long)target);
@@ -187,7 +200,9 @@ int testing__idle_step(redisContext *c, int64_t target, int *idle, int64_t *now,
         int64_t was = atomic_exchange(&offset_ms, r->element[3]->integer);
         *moved = was != r->element[3]->integer;
         const redisReply *w = r->element[4];
-        if (w->type == REDIS_REPLY_STRING && w->len > 0) {
+        if (w->type == REDIS_REPLY_STRING && !*idle && why)
+            snprintf(why, whysize, "%s", w->str);
+        if (w->type == REDIS_REPLY_STRING && w->len > 0 && *idle) {
             redisReply *p =
                 redisCommand(c, "PUBLISH duro:wake %b", w->str, (size_t)w->len);
             if (!p) rc = DURO_ECONN;

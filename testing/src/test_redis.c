@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -42,10 +43,13 @@ static void exec_redis(const char *prog, int port)
 {
     char p[16];
     snprintf(p, sizeof(p), "%d", port);
+    /* ends with the test process, even one killed by a test timeout */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
     int null = open("/dev/null", O_RDWR);
-    if (null >= 0) {
+    if (null >= 0) { /* nothing of the test's output held open */
         dup2(null, STDIN_FILENO);
         dup2(null, STDOUT_FILENO);
+        dup2(null, STDERR_FILENO);
         close(null);
     }
     execlp(prog, prog, "--port", p, "--bind", "127.0.0.1", "--save", "",

@@ -19,6 +19,7 @@
 #define DEFAULT_WAIT_MS 10000
 #define DEFAULT_ACTIVITY_THREADS 4
 #define SCAN_INTERVAL_MS 100 /* the scheduler's safety net, in real ms */
+#define START_WAIT_MS 5000
 
 struct duro_testenv {
     testing_redis redis;
@@ -32,12 +33,18 @@ struct duro_testenv {
     int64_t wait_ms;
 };
 
+static void nap(void)
+{
+    struct timespec ts = {0, 1000000L}; /* 1ms: a worker's turn */
+    nanosleep(&ts, NULL);
+}
+
 /* one environment per process: the clock is the process's */
 static atomic_int live;
 
 /* ---- Lifecycle ---- */
 
-static int connect_ctl(duro_testenv *env)
+static int connect_ctl(duro_testenv *env, int64_t start_ms)
 {
     char err[256];
     duro_redis_url url;
@@ -48,7 +55,8 @@ static int connect_ctl(duro_testenv *env)
         duro_error("TESTENV connect %s: %s", env->redis.url, err);
         return DURO_ECONN;
     }
-    int rc = testing__functions_load(env->ctl);
+    int rc = start_ms ? testing__clock_start(env->ctl, start_ms) : 0;
+    if (rc == 0) rc = testing__functions_load(env->ctl);
     int partitions = 0;
     if (rc == 0)
         rc = duro_redis_setup(env->ctl, DURO_PARTITIONS_ADOPT_OR_INIT,
@@ -73,7 +81,8 @@ static int make_worker(duro_testenv *env, const duro_testenv_opts *o)
 int duro_testenv_new(duro_testenv **out, const duro_testenv_opts *o)
 {
     *out = NULL;
-    if (!o || !o->task_queue || !*o->task_queue || o->wait_ms < 0) {
+    if (!o || !o->task_queue || !*o->task_queue || o->wait_ms < 0 ||
+        o->start_ms < 0) {
         duro_error("TESTENV a task queue is required");
         return DURO_EINVAL;
     }
@@ -92,7 +101,7 @@ int duro_testenv_new(duro_testenv **out, const duro_testenv_opts *o)
     int rc = testing__redis_start(
         &env->redis, o->redis_server ? o->redis_server : "redis-server");
     if (rc == 0) rc = make_worker(env, o); /* sets the log level first */
-    if (rc == 0) rc = connect_ctl(env);
+    if (rc == 0) rc = connect_ctl(env, o->start_ms);
     if (rc) {
         duro_testenv_free(env);
         return rc;
@@ -115,15 +124,23 @@ static void *worker_main(void *arg)
 int duro_testenv_start(duro_testenv *env)
 {
     if (env->worker_running || env->sched) return DURO_EINVAL;
+    /* with the test clock set, it takes due times from this process's
+     * clock, not Redis' TIME (clock.h) */
     duro_scheduler_opts so = {.redis_url = env->redis.url,
-                              .scan_interval_ms = SCAN_INTERVAL_MS,
-                              .local_clock = 1};
+                              .scan_interval_ms = SCAN_INTERVAL_MS};
     char err[256] = "";
     int rc = duro_scheduler_new(&env->sched, &so);
     if (rc == 0) rc = duro_scheduler_setup(env->sched, err, sizeof(err));
     if (rc == 0) rc = duro_scheduler_start_thread(env->sched);
+    /* connected before the clock first moves, so that no wake is lost */
+    int64_t until = testing__real_mono_ms() + START_WAIT_MS;
+    while (rc == 0 && !duro_scheduler_ready(env->sched))
+        if (testing__real_mono_ms() < until)
+            nap();
+        else
+            rc = DURO_ECONN;
     if (rc) {
-        duro_error("TESTENV scheduler: %s", err);
+        duro_error("TESTENV scheduler: %s", err[0] ? err : "not ready");
         return rc;
     }
     rc = duro_client_new(&env->client, env->redis.url, err, sizeof(err));
@@ -179,12 +196,6 @@ int64_t duro_testenv_now_ms(const duro_testenv *env)
 
 /* ---- Waits ---- */
 
-static void nap(void)
-{
-    struct timespec ts = {0, 1000000L}; /* 1ms: a worker's turn */
-    nanosleep(&ts, NULL);
-}
-
 /* wait_until: idle steps towards target (see testing__idle_step) until
  * the clock has reached it with nothing left to do, or, target -1, until
  * done(arg) says so (looked at while busy too). */
@@ -192,6 +203,7 @@ static int wait_until(duro_testenv *env, int64_t target,
                       int (*done)(duro_testenv *, void *), void *arg)
 {
     int64_t until = testing__real_mono_ms() + env->wait_ms;
+    char why[256] = "";
     do {
         if (done) {
             int d = done(env, arg);
@@ -200,11 +212,14 @@ static int wait_until(duro_testenv *env, int64_t target,
         int idle = 0;
         bool moved = false;
         int64_t now = 0;
-        int rc = testing__idle_step(env->ctl, target, &idle, &now, &moved);
+        int rc = testing__idle_step(env->ctl, target, &idle, &now, &moved, why,
+                                    sizeof(why));
         if (rc) return rc;
         if (!done && idle && now >= target) return 0;
         if (!moved) nap(); /* after a jump, look again at once */
     } while (testing__real_mono_ms() < until);
+    duro_warn("TESTENV TIMEOUT wait=%lldms busy=%s", (long long)env->wait_ms,
+              why[0] ? why : "-");
     return DURO_ETIMEDOUT;
 }
 

@@ -4,6 +4,7 @@
 
 #include <hiredis/hiredis.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -37,12 +38,17 @@ int64_t testing__real_mono_ms(void);
 /* testing__functions_load loads the library with its clock seam reading
  * TESTING_CLOCK_KEY. */
 int testing__functions_load(redisContext *c);
+/* testing__clock_start sets the clock to start_ms (ms since the epoch),
+ * in Redis and in this process, before anything reads it. */
+int testing__clock_start(redisContext *c, int64_t start_ms);
 /* testing__idle_step: one look at Redis. *idle = 0 while a task is queued
- * or running or a timer is due; else 1, and the clock moves to the earliest
- * of the next timer and target (no move when target <= now), the
- * process's clock with it, and that timer's scheduler is woken. *now: the
- * virtual time after the step; *moved: whether the step moved it. */
+ * or running, a timer is due or a schedule's fire is in flight; else 1,
+ * and the clock moves to the earliest of the next timer and target (no
+ * move when target <= now; target -1: the next timer), the process's clock
+ * with it, and that timer's scheduler is woken. *now: the virtual time
+ * after the step; *moved: whether the step moved it; why (when busy): the
+ * key that keeps it busy. */
 int testing__idle_step(redisContext *c, int64_t target, int *idle, int64_t *now,
-                       bool *moved);
+                       bool *moved, char *why, size_t whysize);
 
 #endif

@@ -52,10 +52,6 @@ typedef struct {
                                        again every scan interval) */
     const char *archive_dir;        /* write each run's history there before
                                        retention removes it; NULL: no archival */
-    int local_clock; /* 0: due times are by Redis' clock (TIME, read every
-                        scan interval); 1: by this process's (duro_now_ms),
-                        for a test clock (duro/testing.h) that Redis' TIME
-                        does not see */
 } duro_scheduler_opts;
 
 /* duro_scheduler_new validates the options (copied) and parses the URL.

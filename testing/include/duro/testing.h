@@ -49,14 +49,16 @@ typedef struct {
     int64_t wait_ms;          /* 10000: wall-clock limit of each wait */
     int activity_threads;     /* 4: the worker's */
     const char *log_level;    /* "warn": the process's (duro_log) */
+    int64_t start_ms;         /* where the virtual clock starts, ms since
+                                 the epoch; 0: the real time */
 } duro_testenv_opts;
 
 /* duro_testenv_new starts redis-server, loads the Functions with the test
  * clock and creates the worker (register on duro_testenv_worker, then
- * duro_testenv_start). The virtual clock starts at the real time. Returns 0,
+ * duro_testenv_start). Returns 0,
  * DURO_EINVAL (no task queue, or an environment already exists),
  * DURO_ENOTFOUND (no redis-server), DURO_ECONN, DURO_ENOMEM; the reason is
- * logged. */
+ * logged. The clock starts at o->start_ms, else at the real time. */
 DURO_EXPORT int duro_testenv_new(duro_testenv **out,
                                  const duro_testenv_opts *o);
 
