@@ -20,12 +20,13 @@
  *   cr_assert_eq(duro_testenv_result(env, "o-1", &d), 0);  // skips time
  *   duro_testenv_free(env);
  *
- * The virtual clock is the whole process's (duro_clock_set: workers'
- * deadlines, the scheduler's due times, duro_now_ms) and the Functions'
- * (the library is loaded with its clock seam reading the offset from the
- * key duro:test:clock, see docs/internals.md "Test clock"): one
- * environment per process at a time. Time only jumps inside
- * duro_testenv_result and duro_testenv_sleep, so a test that reads a
+ * The virtual clock is the whole process's wall clock (duro_now_ms, which
+ * the scheduler and the client go by) and the Functions' (the library is
+ * loaded with its clock seam reading the offset from the key
+ * duro:test:clock, see docs/internals.md "Test clock"): one environment
+ * per process at a time. Monotonic clocks (timeouts of queries, of
+ * connections) stay real. Time only jumps inside duro_testenv_result and
+ * duro_testenv_sleep, and only while nothing runs, so a test that reads a
  * state and then signals is never overtaken by a timeout. */
 #ifndef DURO_TESTING_H
 #define DURO_TESTING_H
