@@ -83,7 +83,8 @@ int duro_testenv_new(duro_testenv **out, const duro_testenv_opts *o)
     *out = NULL;
     if (!o || !o->task_queue || !*o->task_queue || o->wait_ms < 0 ||
         o->start_ms < 0) {
-        duro_error("TESTENV a task queue is required");
+        duro_error("TESTENV bad options: a task queue is required, wait_ms "
+                   "and start_ms >= 0");
         return DURO_EINVAL;
     }
     int expect = 0;

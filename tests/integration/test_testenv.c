@@ -218,3 +218,19 @@ Test(testenv_dst, cron_in_a_time_zone_across_the_autumn_change,
                                        "dst-2026-10-26T01:30:00Z"};
     assert_started(2, want);
 }
+
+/* ---- Without redis-server ---- */
+
+TestSuite(testenv_setup, .timeout = 30);
+
+Test(testenv_setup, a_missing_redis_server_is_not_found_and_leaves_none)
+{
+    duro_testenv *e = NULL;
+    duro_testenv_opts o = {.task_queue = QUEUE,
+                           .redis_server = "duro-no-such-redis-server"};
+    cr_assert_eq(duro_testenv_new(&e, &o), DURO_ENOTFOUND);
+    cr_assert_null(e);
+    o.redis_server = NULL; /* the failed one is gone: a new one may start */
+    cr_assert_eq(duro_testenv_new(&e, &o), 0);
+    duro_testenv_free(e);
+}
