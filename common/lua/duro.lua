@@ -19,7 +19,7 @@
 --    events past its length (DURO_CORRUPT), where the first XADD would
 --    fail. Out of memory needs no check: Redis refuses a Function that may
 --    write before it starts (no allow-oom flag) and never stops one midway;
---  * time is Redis' own (TIME).
+--  * time is Redis' own (TIME), read by now_ms alone (the test clock's seam).
 
 local DURO_LIBRARY_VERSION = 17
 local GROUP = 'duro'
