@@ -1,6 +1,7 @@
 # install.cmake: what `cmake --install` puts under the prefix: the public
 # headers, the static libraries with a CMake package (duroConfig.cmake,
-# imported targets duro::worker, duro::client, duro::scheduler) and duro.pc.
+# imported targets duro::worker, duro::client, duro::scheduler,
+# duro::testing) and duro.pc.
 # The programs (duro, duro-scheduler) install from their own folders.
 include(CMakePackageConfigHelpers)
 
@@ -20,6 +21,7 @@ set(DURO_PUBLIC_HEADERS
   common/include/duro/retry.h
   client/include/duro/client.h
   scheduler/include/duro/scheduler.h
+  testing/include/duro/testing.h
   worker/include/duro/worker.h)
 list(TRANSFORM DURO_PUBLIC_HEADERS PREPEND ${PROJECT_SOURCE_DIR}/)
 install(FILES ${DURO_PUBLIC_HEADERS}
@@ -31,8 +33,9 @@ set_target_properties(duro_async PROPERTIES EXPORT_NAME async)
 set_target_properties(duro_worker PROPERTIES EXPORT_NAME worker)
 set_target_properties(duro_client_static PROPERTIES EXPORT_NAME client)
 set_target_properties(duro_scheduler PROPERTIES EXPORT_NAME scheduler)
+set_target_properties(duro_testing PROPERTIES EXPORT_NAME testing)
 install(TARGETS duro_common duro_async duro_worker duro_client_static
-                duro_scheduler
+                duro_scheduler duro_testing
   EXPORT duroTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
 

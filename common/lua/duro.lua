@@ -19,7 +19,7 @@
 --    events past its length (DURO_CORRUPT), where the first XADD would
 --    fail. Out of memory needs no check: Redis refuses a Function that may
 --    write before it starts (no allow-oom flag) and never stops one midway;
---  * time is Redis' own (TIME).
+--  * time is Redis' own (TIME), read by now_ms alone (the test clock's seam).
 
 local DURO_LIBRARY_VERSION = 19
 local GROUP = 'duro'
@@ -30,9 +30,13 @@ local function str(n)
     return string.format('%.0f', n)
 end
 
+-- now_ms: Redis' clock, the only one a Function reads. The marker below is
+-- the test clock's seam: the time-skipping test environment (testing/)
+-- loads the library with it replaced by its virtual clock's offset, into a
+-- private redis-server; loaded as it is, it costs nothing. Keep it there.
 local function now_ms()
     local t = redis.call('TIME')
-    return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) --[[+test clock]]
 end
 
 local function fail(code, msg)

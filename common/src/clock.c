@@ -22,6 +22,11 @@ void duro_clock_set(const duro_clock_fns *fns)
                      __ATOMIC_RELAXED);
 }
 
+bool duro_clock_is_set(void)
+{
+    return __atomic_load_n(&fake_now_ms, __ATOMIC_RELAXED) != NULL;
+}
+
 /* ---- The clocks ---- */
 
 int64_t duro_now_ms(void)

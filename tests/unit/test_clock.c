@@ -41,3 +41,14 @@ Test(clock, a_null_field_keeps_the_real_clock)
     cr_assert_gt(duro_now_ms(), 1700000000123);
     duro_clock_set(NULL);
 }
+
+Test(clock, is_set_while_the_wall_clock_is_replaced)
+{
+    cr_assert_not(duro_clock_is_set());
+    duro_clock_set(&(duro_clock_fns){.mono_ms = fake_mono});
+    cr_assert_not(duro_clock_is_set(), "a fake monotonic clock is not Redis'");
+    duro_clock_set(&(duro_clock_fns){.now_ms = fake_wall});
+    cr_assert(duro_clock_is_set());
+    duro_clock_set(NULL);
+    cr_assert_not(duro_clock_is_set());
+}

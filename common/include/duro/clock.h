@@ -2,6 +2,7 @@
 #ifndef DURO_CLOCK_H
 #define DURO_CLOCK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "duro/export.h"
@@ -20,6 +21,13 @@ typedef struct duro_clock_fns {
  * a field left NULL keeps the real clock for that reading only (a fake
  * mono_ms does not move mono_us). */
 DURO_EXPORT void duro_clock_set(const duro_clock_fns *fns);
+
+/* duro_clock_is_set: whether duro_clock_set has replaced the wall clock.
+ * Code that would go by Redis' TIME (the scheduler's due times, a
+ * schedule's next time in the client) reads duro_now_ms instead while it
+ * has: no test clock reaches Redis' TIME (duro/testing.h's virtual clock
+ * reaches the Functions through their own seam). */
+DURO_EXPORT bool duro_clock_is_set(void);
 
 /* duro_now_ms: wall clock, ms since the epoch. */
 DURO_EXPORT int64_t duro_now_ms(void);
