@@ -36,6 +36,10 @@ static const cli_opt START_OPTS[] = {
      "for more)",
      false},
     {"memo", 0, "JSON", "a JSON object shown by describe and list", false},
+    {"priority", 0, "N",
+     "1 (highest) .. 5 (default 3): which waiting tasks of the queue "
+     "workers take first; activities and children inherit it",
+     false},
     {0},
 };
 

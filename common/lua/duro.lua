@@ -21,7 +21,7 @@
 --    write before it starts (no allow-oom flag) and never stops one midway;
 --  * time is Redis' own (TIME).
 
-local DURO_LIBRARY_VERSION = 17
+local DURO_LIBRARY_VERSION = 18
 local GROUP = 'duro'
 
 -- ---- Helpers -------------------------------------------------------------
@@ -228,7 +228,8 @@ end
 
 local WF_FIELDS = {'run', 'status', 'hlen', 'token', 'wft', 'wft_entry',
                    'queue', 'wft_attempt', 'wft_timeout', 'exec_timeout',
-                   'bufn', 'sticky', 'sticky_ms', 'wft_sticky', 'retention'}
+                   'bufn', 'sticky', 'sticky_ms', 'wft_sticky', 'retention',
+                   'priority'}
 
 -- LOADED holds the contexts of the current call; the wrapper every
 -- Function is registered through writes their changed fields back in one
@@ -467,7 +468,7 @@ end
 -- shared_wft: the shared workflow-task stream of the call's queue; KEYS[4]
 -- names either it or one worker's sticky stream.
 local function shared_wft(k)
-    return string.match(k.wft, '^[^#]*')
+    return string.match(k.wft, '^[^#!]*')
 end
 
 local function sticky_wft(k, worker)
@@ -476,6 +477,44 @@ end
 
 local function sticky_member(w, token)
     return timer_member('k', w.run, token, 0, w.queue, '-', w.id)
+end
+
+-- ---- Priorities (docs/internals.md, "Priorities") -----------------------
+
+-- A task queue has a stream per priority level 1 (highest) .. 5: level 3,
+-- the default, keeps the queue's plain stream name, so a run without a
+-- priority costs nothing; level N is that name with "!N" appended (same
+-- hash tag, same slot; '!' cannot occur in a queue name). A run's priority
+-- is its hash's `priority` field, written only when it is not 3.
+local PRIORITY_DEFAULT = '3'
+
+-- prio_stream: the stream of level prio (nil/''/'3': the plain one) for a
+-- task stream key, whatever level or sticky suffix that key carries.
+local function prio_stream(key, prio)
+    local base = string.match(key, '^[^#!]*')
+    if not prio or prio == '' or prio == PRIORITY_DEFAULT then return base end
+    return base .. '!' .. prio
+end
+
+-- priority_arg: a start's or an activity's priority, '1'..'5', or nil
+-- (absent or '': the default), or false when it is out of range.
+local function priority_arg(v)
+    if v == nil or v == '' or v == '0' then return nil end
+    if not string.match(v, '^[1-5]$') then return false end
+    return v ~= PRIORITY_DEFAULT and v or nil
+end
+
+-- act_priority: an activity's own priority from its options JSON (the
+-- field "priority"; decoded only when the text names it), else the run's.
+local function act_priority(w, opts)
+    if opts and string.find(opts, '"priority"', 1, true) then
+        local ok, o = pcall(cjson.decode, opts)
+        local p = ok and type(o) == 'table' and tonumber(o.priority)
+        if p and p >= 1 and p <= 5 and p == math.floor(p) then
+            return str(p)
+        end
+    end
+    return w.priority
 end
 
 -- wft_target: the sticky worker for the run's next task, or '' (the
@@ -523,7 +562,7 @@ local function enqueue_wft(w, token, h1)
         redis.call('ZADD', w.k.timers, str(w.now + tonumber(w.sticky_ms)),
                    sticky_member(w, token))
     else
-        local stream, tok = shared_wft(w.k), tostring(token)
+        local stream, tok = prio_stream(w.k.wft, w.priority), tostring(token)
         if h1 then
             entry = redis.call('XADD', stream, '*', 'id', w.id, 'run', w.run,
                                'token', tok, 'h1', h1)
@@ -979,7 +1018,8 @@ local function abandon_activity(w, act, seq)
     local v = redis.call('HMGET', w.k.pa, seq .. '.attempt', seq .. '.entry',
                          seq .. '.queue')
     if not v[1] then return end
-    ack(act, v[2])
+    -- the queue recorded names the level's stream ("<queue>!N")
+    ack(prio_stream(act, string.match(v[3] or '', '!(%d)$')), v[2])
     redis.call('ZREM', w.k.timers,
                timer_member('r', w.run, seq, v[1], w.queue, v[3], w.id),
                timer_member('s', w.run, seq, 0, w.queue, v[3], w.id))
@@ -1034,16 +1074,18 @@ end
 -- enqueued, so the first task sees it. vis: the run's memo and search
 -- attributes (start_vis). fill(w), when given, writes the run's first
 -- events instead (a reset: the old run's, WorkflowStarted included).
--- args.prev, when given, holds the hash's token and retention, read by
--- the caller in the same call (nothing wrote them since). Returns the run
--- id.
+-- args.priority: the run's priority ('1'..'5' but '3', or nil).
+-- args.prev, when given, holds the hash's token, retention and priority,
+-- read by the caller in the same call (nothing wrote them since). Returns
+-- the run id.
 local function start_run(k, args, extra_type, extra_data, vis, fill)
     local id, run, wtype, queue, input, started = args[1], args[2], args[3],
                                                   args[4], args[5], args[6]
     local exec_timeout = tonumber(args[7]) or 0
     local wft_timeout = tonumber(args[8]) or 10000
     local now = now_ms()
-    local pv = args.prev or redis.call('HMGET', k.wf, 'token', 'retention')
+    local pv = args.prev or
+                   redis.call('HMGET', k.wf, 'token', 'retention', 'priority')
     local prev = pv[1]
     redis.call('DEL', k.buf, k.pa, k.hist)
     -- what a reset recorded describes the run it made, not this one
@@ -1063,6 +1105,11 @@ local function start_run(k, args, extra_type, extra_data, vis, fill)
                        cancel_requested = '0', bufn = '0', sticky = '',
                        wft_sticky = ''}) do
         set(w, f, v)
+    end
+    if args.priority then
+        set(w, 'priority', args.priority)
+    elseif pv[3] then
+        redis.call('HDEL', k.wf, 'priority') -- an earlier run's
     end
     local retention = tonumber(args.retention)
     if retention and retention > 0 and retention ~= DEFAULT_RETENTION then
@@ -1160,12 +1207,12 @@ end
 -- duro_start 8|9 wf hist buf wft timers pa idx_open idx_closed [hist_cur]
 --            id run type queue input started_data exec_timeout_ms
 --            wft_timeout_ms [policy [cur_run [retention_ms [memo
---            [search_attrs]]]]]
+--            [search_attrs [priority]]]]]]
 -- policy is an id reuse policy (default AllowDuplicate); TerminateIfRunning
 -- with a RUNNING run needs that run's id (cur_run, "" otherwise) and
 -- history (hist_cur). memo (JSON text, stored as is) and search_attrs (a
 -- JSON object, typed by the partition's registry copy) go to the run's
--- visibility row.
+-- visibility row. priority: 1..5 ('' or 3: the default; see prio_stream).
 local function duro_start(k, args)
     if not start_args_ok(args) then
         return fail('DURO_BADARG', 'duro_start needs 8 arguments')
@@ -1174,12 +1221,17 @@ local function duro_start(k, args)
     if not REUSE[policy] then
         return fail('DURO_BADARG', 'unknown id reuse policy ' .. policy)
     end
+    local priority = priority_arg(args[14])
+    if priority == false then
+        return fail('DURO_BADARG', 'priority must be 1..5')
+    end
     local prev = read('hash', 'HMGET', k.wf, 'status', 'run', 'token',
-                      'retention')
+                      'retention', 'priority')
     local refused = reuse_refused(policy, prev[1], prev[2])
     if refused then return refused end
     local vis, bad = start_vis(k, args, 12)
     if not vis then return bad end
+    args.priority = priority
     -- timers: written by an execution timeout, or by closing the running
     -- run (TerminateIfRunning), not by most starts
     if (tonumber(args[7]) or 0) > 0 or prev[1] == 'RUNNING' then
@@ -1190,7 +1242,7 @@ local function duro_start(k, args)
         local stale = terminate_for(k, k.hist_cur, args[10] or '', args[2])
         if stale then return stale end
     else
-        args.prev = {prev[3], prev[4]}
+        args.prev = {prev[3], prev[4], prev[5]}
     end
     args.retention = args[11]
     return start_run(k, args, nil, nil, vis)
@@ -1220,7 +1272,8 @@ end
 
 -- duro_signal_with_start 9 wf hist buf wft timers pa idx_open idx_closed hist_cur
 --     id run type queue input started_data exec_timeout_ms wft_timeout_ms
---     signal_data cur_run [policy [retention_ms [memo [search_attrs]]]]
+--     signal_data cur_run [policy [retention_ms [memo [search_attrs
+--     [priority]]]]]
 -- Signals the running run cur_run, or starts run `run` with the signal when
 -- the id reuse policy allows it (default AllowDuplicate).
 -- Returns {run, "signaled"|"started"}.
@@ -1246,6 +1299,10 @@ local function duro_signal_with_start(k, args)
     if refused then return refused end
     local vis, bad = start_vis(k, args, 13)
     if not vis then return bad end
+    args.priority = priority_arg(args[15])
+    if args.priority == false then
+        return fail('DURO_BADARG', 'priority must be 1..5')
+    end
     args.retention = args[12]
     return {start_run(k, args, 'SignalReceived', signal, vis), 'started'}
 end
@@ -1287,6 +1344,7 @@ end
 -- stc2) pending with its first attempt queued in stream act: a scheduling
 -- command, or a reset re-creating what was pending at its point.
 local function schedule_activity(w, act, c)
+    act = prio_stream(act, act_priority(w, c.opts))
     local stc2 = tonumber(c.stc2) or 0
     local p = c.seq .. '.'
     local entry = redis.call('XADD', act, '*', 'id', w.id, 'run', w.run,
@@ -1973,7 +2031,7 @@ local function duro_reset(k, args, keys)
     local wrong = check_types(acts, want)
     if wrong then return wrong end
     local status = read('hash', 'HMGET', k.wf, 'status', 'run', 'wft_timeout',
-                        'retention')
+                        'retention', 'priority')
     if not status[1] then return fail('DURO_NOT_FOUND', 'no such workflow') end
     local w
     if status[1] == 'RUNNING' then
@@ -2017,7 +2075,7 @@ local function duro_reset(k, args, keys)
     end
     local wft_timeout = args[11] ~= '0' and args[11] or status[3] or '10000'
     local start = {id, run, args[7], args[8], args[9], '', args[10],
-                   wft_timeout, retention = status[4]}
+                   wft_timeout, retention = status[4], priority = status[5]}
     start_run(k, start, nil, nil, vis_carry(k.wf, src), function(nw)
         local canceled = false
         for _, item in ipairs(kept) do

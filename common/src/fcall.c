@@ -3,6 +3,7 @@
 
 #include "duro/fcall.h"
 #include "duro/log.h"
+#include "duro/priority.h"
 
 /* ---- The key contract ---- */
 
@@ -106,7 +107,7 @@ static void push_vis(duro_argv *a, const duro_fcall_start_args *s)
 /* FCALL duro_start 8|9 wf hist buf wft timers pa idx_open idx_closed
  *       [hist_cur]  id run type queue input started_data exec_timeout_ms
  *       wft_timeout_ms [policy [cur_run [retention_ms [memo
- *       [search_attrs]]]]] */
+ *       [search_attrs [priority]]]]]] */
 void duro_fcall_start(duro_argv *a, const duro_wf_keys *k,
                       const duro_fcall_start_args *s, const char *hist_cur,
                       const char *cur_run)
@@ -116,19 +117,22 @@ void duro_fcall_start(duro_argv *a, const duro_wf_keys *k,
     begin(a, "duro_start", k, DURO_FCALL_START_KEYS, 0, hist_cur ? 1 : 0,
           &hist_cur);
     push_start(a, s);
-    bool vis = s->memo || s->search_attrs;
+    /* the default priority sends nothing: the call stays as it was */
+    bool prio = s->priority != 0 && s->priority != DURO_PRIORITY_DEFAULT;
+    bool vis = s->memo || s->search_attrs || prio;
     bool tail = vis || s->retention_ms > 0;
     if (s->policy || cur_run || tail)
         duro_argv_push(a, s->policy ? s->policy : "AllowDuplicate");
     if (cur_run || tail) duro_argv_push(a, cur_run ? cur_run : "");
     if (tail) duro_argv_pushll(a, s->retention_ms);
     if (vis) push_vis(a, s);
+    if (prio) duro_argv_pushll(a, s->priority);
 }
 
 /* FCALL duro_signal_with_start 9 wf hist buf wft timers pa idx_open
  *       idx_closed hist_cur  id run type queue input started_data
  *       exec_timeout_ms wft_timeout_ms signal_data cur_run
- *       [policy [retention_ms [memo [search_attrs]]]] */
+ *       [policy [retention_ms [memo [search_attrs [priority]]]]] */
 void duro_fcall_signal_with_start(duro_argv *a, const duro_wf_keys *k,
                                   const duro_fcall_start_args *s,
                                   const char *signal_data, const char *hist_cur,
@@ -139,12 +143,14 @@ void duro_fcall_signal_with_start(duro_argv *a, const duro_wf_keys *k,
     push_start(a, s);
     duro_argv_push(a, signal_data);
     duro_argv_push(a, cur_run ? cur_run : "");
-    bool vis = s->memo || s->search_attrs;
+    bool prio = s->priority != 0 && s->priority != DURO_PRIORITY_DEFAULT;
+    bool vis = s->memo || s->search_attrs || prio;
     bool tail = vis || s->retention_ms > 0;
     if (s->policy || tail)
         duro_argv_push(a, s->policy ? s->policy : "AllowDuplicate");
     if (tail) duro_argv_pushll(a, s->retention_ms);
     if (vis) push_vis(a, s);
+    if (prio) duro_argv_pushll(a, s->priority);
 }
 
 /* FCALL duro_signal 4 wf hist buf wft  run signal_data */

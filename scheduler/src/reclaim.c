@@ -13,6 +13,7 @@
 #include "duro/json.h"
 #include "duro/keys.h"
 #include "duro/log.h"
+#include "duro/priority.h"
 #include "duro/retry_policy.h"
 #include "sched_internal.h"
 
@@ -360,14 +361,19 @@ static void xpending(const nspace *ns, enum kind kind, int p, const char *key,
 
 static void scan_queue(const nspace *ns, const char *queue)
 {
-    char key[DURO_KEY_MAX];
+    char key[DURO_KEY_MAX], lkey[DURO_KEY_MAX];
     const duro_keyspace *ks = &ns->ks;
-    for (int p = 0; p < ks->partitions; p++) {
-        xpending(ns, K_WFT, p, duro_key_wft(key, sizeof(key), ks, p, queue),
-                 "-");
-        xpending(ns, K_ACT, p, duro_key_act(key, sizeof(key), ks, p, queue),
-                 "-");
-    }
+    for (int p = 0; p < ks->partitions; p++)
+        for (int l = DURO_PRIORITY_MIN; l <= DURO_PRIORITY_MAX; l++) {
+            /* every level's stream (duro/priority.h); the workers made
+             * them all with their groups */
+            duro_key_wft(key, sizeof(key), ks, p, queue);
+            xpending(ns, K_WFT, p,
+                     duro_priority_key(lkey, sizeof(lkey), key, l), "-");
+            duro_key_act(key, sizeof(key), ks, p, queue);
+            xpending(ns, K_ACT, p,
+                     duro_priority_key(lkey, sizeof(lkey), key, l), "-");
+        }
 }
 
 /* SMEMBERS <prefix>queues -> [queue, ...] */

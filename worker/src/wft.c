@@ -29,6 +29,7 @@
 #include "duro/keys.h"
 #include "duro/log.h"
 #include "duro/metrics.h"
+#include "duro/priority.h"
 #include "commit.h"
 #include "worker_internal.h"
 
@@ -145,7 +146,7 @@ static void wft_fail_argv(const wft_task *t, const char *msg, duro_wf_keys *k,
 {
     duro_wf_keys_init(k, &t->w->ks, t->id, t->run);
     snprintf(k->wft, sizeof(k->wft), "%s",
-             duro__sticky_wft_key(t->w, t->partition, t->sticky));
+             duro__wft_task_key(t->w, t->partition, t->sticky, t->level));
     duro_fcall_task ft = {.run = t->run, .token = t->token, .entry = t->entry};
     duro_fcall_wft_fail(a, k, &ft, msg, -1); /* backoff by attempt count */
 }
@@ -236,7 +237,7 @@ static void wft_complete_argv(const wft_task *t, const duro__commit *c,
     duro_wf_keys_init(k, &w->ks, t->id, t->run);
     /* the stream the task is in, where the Function acks it */
     snprintf(k->wft, sizeof(k->wft), "%s",
-             duro__sticky_wft_key(w, t->partition, t->sticky));
+             duro__wft_task_key(w, t->partition, t->sticky, t->level));
     duro_fcall_task ft = {.run = t->run, .token = t->token, .entry = t->entry};
     const char *acts[DURO_MAX_ACT_QUEUES];
     for (int i = 0; i < c->nextra; i++)
@@ -427,7 +428,9 @@ static wft_task *task_from_entry(duro_worker *w, const char *stream,
     }
     int p = duro_partition_of(id->str, w->partitions);
     bool sticky = duro__sticky_stream(w, stream, p);
-    if (!sticky && strcmp(stream, w->wft_keys[p]) != 0) {
+    int level = sticky ? DURO_PRIORITY_DEFAULT : duro_priority_of_key(stream);
+    if (!sticky &&
+        strcmp(stream, duro__wft_task_key(w, p, false, level)) != 0) {
         duro__dead_letter(w, stream, entry,
                           "workflow task in the wrong partition");
         return NULL;
@@ -441,6 +444,7 @@ static wft_task *task_from_entry(duro_worker *w, const char *stream,
     t->entry = strdup(entry->element[0]->str);
     t->partition = p;
     t->sticky = sticky;
+    t->level = level;
     if (sticky) w->sticky_tasks++;
     t->waiting.fn = on_run_released;
     if (!t->id || !t->run || !t->token || !t->entry) {
@@ -488,11 +492,16 @@ void duro__wft_poll(duro_worker *w)
         return;
     int room = w->max_workflow_tasks - w->wft_inflight;
     if (room <= 0) return;
-    /* queries ride along: they are rare and want the same low latency */
-    static const int kinds[] = {DURO_STREAM_WFT, DURO_STREAM_STICKY,
+    /* queries ride along: they are rare and want the same low latency;
+     * the priority levels in order, as a read's reply lists its streams
+     * in the order it names them (duro/priority.h) */
+    static const int kinds[] = {DURO_STREAM_WFT_L1, DURO_STREAM_WFT_L2,
+                                DURO_STREAM_STICKY, DURO_STREAM_WFT,
+                                DURO_STREAM_WFT_L4, DURO_STREAM_WFT_L5,
                                 DURO_STREAM_QRY};
     duro_argv a;
-    if (duro__xreadgroup_argv(w, &a, room, kinds, 3) > 0 &&
+    if (duro__xreadgroup_argv(w, &a, room, kinds,
+                              (int)(sizeof(kinds) / sizeof(kinds[0]))) > 0 &&
         duro_aredis_command(w->wft_conn, on_read, w, &a) == 0) {
         w->wft_reading = true;
         w->sticky_recover = false;

@@ -100,6 +100,7 @@ typedef struct wft_task {
     char *id, *run, *token, *entry;
     int partition;
     bool sticky; /* read from this worker's sticky stream */
+    int level;   /* the priority level of the stream it was read from */
     duro_wf *wf;
     int64_t started_us;
     bool first; /* the run's code had never run: its first task (metrics) */
@@ -212,7 +213,10 @@ typedef struct duro_worker {
     duro_aredis *cmd, *wft_conn, *act_conn;
     bool wft_reading, act_reading;
     char **wft_keys, **act_keys, **qry_keys; /* per partition */
-    char **sticky_keys;   /* per partition; NULL: sticky execution off */
+    char **sticky_keys; /* per partition; NULL: sticky execution off */
+    /* per partition: the wft and act streams of priority levels 1, 2, 4
+     * and 5 (DURO_STREAM_WFT_L1 ..; level 3 is wft_keys and act_keys) */
+    char **prio_keys[8];
     int64_t sticky_ms;    /* schedule-to-start on the sticky streams; 0: off */
     int sticky_releasing; /* duro_sticky_release replies still to come */
     bool sticky_recover;  /* the next read takes back our pending entries */
@@ -362,8 +366,24 @@ enum {
     DURO_STREAM_ACT,
     DURO_STREAM_QRY,
     DURO_STREAM_STICKY, /* this worker's own wft streams (sticky.c) */
+    /* the other priority levels' streams (duro/priority.h) */
+    DURO_STREAM_WFT_L1,
+    DURO_STREAM_WFT_L2,
+    DURO_STREAM_WFT_L4,
+    DURO_STREAM_WFT_L5,
+    DURO_STREAM_ACT_L1,
+    DURO_STREAM_ACT_L2,
+    DURO_STREAM_ACT_L4,
+    DURO_STREAM_ACT_L5,
     DURO_STREAM_KINDS
 };
+/* duro__stream_kind_at: the kind of base kind (DURO_STREAM_WFT or _ACT)
+ * at priority level 1..5. */
+int duro__stream_kind_at(int base, int level);
+/* duro__wft_task_key: the stream a workflow task of partition p was read
+ * from (sticky: this worker's own; else its level's), where it is acked. */
+const char *duro__wft_task_key(const duro_worker *w, int p, bool sticky,
+                               int level);
 /* duro__stream_keys_make names the task streams of every partition
  * (again after a retried setup, which may have learned another P); 0 or
  * DURO_ENOMEM. _free frees them. */

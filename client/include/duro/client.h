@@ -165,6 +165,10 @@ typedef struct {
      * Datetime an RFC 3339 string, KeywordList an array of strings. NULL:
      * none. Checked and indexed by the start's Function call. */
     const cJSON *search_attributes;
+    /* priority: 1 (highest) .. 5; 0 = 3, the default. Within a task queue
+     * a waiting task of a higher priority is handed out before a lower
+     * one's; the run's activities and children inherit it. */
+    int priority;
 } duro_start_opts;
 
 /* duro_client_start starts a new run of workflow `workflow_id` and writes

@@ -61,6 +61,7 @@ typedef struct {
     long long retention_ms; /* the namespace's retention; 0: the default */
     const char *memo;       /* JSON object text for the visibility row; NULL */
     const char *search_attrs; /* JSON object of search attributes; NULL */
+    int priority;             /* 1..5; 0 or 3: the default (duro/priority.h) */
 } duro_fcall_start_args;
 
 /* duro_fcall_task: the workflow task a call answers for. */

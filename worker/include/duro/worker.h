@@ -52,6 +52,9 @@ typedef struct {
     int64_t schedule_to_close_ms; /* all attempts together; 0 = unlimited */
     int64_t heartbeat_timeout_ms; /* 0 = no heartbeat required */
     duro_retry_policy retry;      /* see retry.h for the defaults */
+    /* priority: 1 (highest) .. 5 within the activity's task queue; 0: the
+     * run's (its start's, 3 by default). Outside 0..5: the run's. */
+    int priority;
 } duro_activity_opts;
 
 /* duro_result: the outcome of an activity or timer. value and failure
