@@ -202,5 +202,18 @@ Test(priority, cli_priority_flag)
               "the first task is in the priority-2 stream");
     freeReplyObject(rep);
     redisFree(r);
+    /* queue stats counts every level, and says which */
+    duro_test_run(&h, &o, 10000, "duro", "queue", "stats", "-t", "test", "-o",
+                  "json", NULL);
+    cr_assert_eq(o.exit_code, 0, "%s%s", o.out, o.err);
+    cJSON *rows = cJSON_Parse(o.out);
+    cr_assert(cJSON_IsArray(rows), "%s", o.out);
+    const cJSON *row = cJSON_GetArrayItem(rows, 0);
+    cr_assert_str_eq(duro_test_str(row, "kind"), "workflow");
+    cr_assert_eq(duro_test_num(row, "backlog", -1), 1);
+    cr_assert_eq(duro_test_num(cJSON_GetObjectItem(row, "byPriority"), "2", -1),
+                 1, "%s", o.out);
+    cJSON_Delete(rows);
+    duro_test_output_free(&o);
     duro_test_finish(&h);
 }
