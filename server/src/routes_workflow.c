@@ -10,8 +10,9 @@
 #define WORKFLOW_ID(r) ((r)->params[1])
 
 /* start_extras reads "searchAttributes" (an object, handed to the client
- * as is: the start's Function call checks each name and type) and "memo"
- * (an object, as JSON text in *memo_json; caller frees). */
+ * as is: the start's Function call checks each name and type), "memo"
+ * (an object, as JSON text in *memo_json; caller frees) and "priority"
+ * (1..5). */
 static bool start_extras(srv_req *r, duro_start_opts *o, char **memo_json)
 {
     const cJSON *sa =
@@ -26,6 +27,16 @@ static bool start_extras(srv_req *r, duro_start_opts *o, char **memo_json)
         srv_error(r, MHD_HTTP_BAD_REQUEST, "INVALID_ARGUMENT",
                   "memo: want an object");
         return false;
+    }
+    const cJSON *prio = cJSON_GetObjectItemCaseSensitive(r->json, "priority");
+    if (prio && !cJSON_IsNull(prio)) {
+        double v = cJSON_GetNumberValue(prio);
+        if (!cJSON_IsNumber(prio) || v < 1 || v > 5 || v != (int)v) {
+            srv_error(r, MHD_HTTP_BAD_REQUEST, "INVALID_ARGUMENT",
+                      "priority: want 1 (highest) .. 5");
+            return false;
+        }
+        o->priority = (int)v;
     }
     if (cJSON_IsObject(sa)) o->search_attributes = sa;
     if (cJSON_IsObject(memo)) {
@@ -66,7 +77,7 @@ static bool start_opts(srv_req *r, duro_start_opts *o, char **input_json,
 
 /* POST .../workflows/{workflowId}
  *   {"workflowType","taskQueue","input","idReusePolicy",
- *    "executionTimeout","taskTimeout","searchAttributes","memo"}
+ *    "executionTimeout","taskTimeout","searchAttributes","memo","priority"}
  *   -> {"runId"} */
 void srv_route_start(srv_req *r)
 {
@@ -78,6 +89,7 @@ void srv_route_start(srv_req *r)
                                          "taskTimeout",
                                          "searchAttributes",
                                          "memo",
+                                         "priority",
                                          NULL};
     duro_start_opts o;
     char *input = NULL, *memo = NULL, run[DURO_UUID_LEN + 1];
@@ -108,6 +120,7 @@ void srv_route_signal_with_start(srv_req *r)
                                          "signalInput",
                                          "searchAttributes",
                                          "memo",
+                                         "priority",
                                          NULL};
     duro_start_opts o;
     char *input = NULL, *memo = NULL, *sig = NULL, run[DURO_UUID_LEN + 1];
