@@ -15,10 +15,11 @@ char *duro_priority_key(char *buf, size_t size, const char *base, int level)
     return buf;
 }
 
-/* the suffix is "!" and one digit 1..5, at the very end */
+/* the suffix is "!" and one digit 1..5, at the end or before a fairness
+ * key's "~<key>" */
 static const char *suffix_of(const char *key)
 {
-    size_t n = strlen(key);
+    size_t n = strcspn(key, "~");
     if (n < 2 || key[n - 2] != '!' || key[n - 1] < '0' + DURO_PRIORITY_MIN ||
         key[n - 1] > '0' + DURO_PRIORITY_MAX)
         return NULL;
@@ -33,8 +34,7 @@ int duro_priority_of_key(const char *key)
 
 size_t duro_priority_queue_len(const char *queue)
 {
-    const char *s = suffix_of(queue);
-    return s ? (size_t)(s - queue) : strlen(queue);
+    return strcspn(queue, "!~"); /* neither occurs in a queue name */
 }
 
 int duro_priority_queue_check(const char *queue, char *err, size_t errsize)

@@ -507,6 +507,21 @@ Test(http_api, start_with_priority)
                      duro_partition_of("p1", DURO_DEFAULT_PARTITIONS));
     cr_assert(x && x->type == REDIS_REPLY_INTEGER && x->integer == 1);
     freeReplyObject(x);
+    /* "fairnessKey": the task waits in the key's stream (docs/internals.md,
+     * "Fairness") */
+    r = http(port, "POST", NS "/workflows/f1", NULL,
+             "{\"workflowType\":\"gate\",\"taskQueue\":\"test\","
+             "\"fairnessKey\":\"acme\",\"fairnessWeight\":2}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+    expect_error(http(port, "POST", NS "/workflows/f2", NULL,
+                      "{\"workflowType\":\"gate\",\"taskQueue\":\"test\","
+                      "\"fairnessKey\":\"a b\"}"),
+                 400, "INVALID_ARGUMENT");
+    x = redisCommand(c, "XLEN duro:{p%d}:wft:test~acme",
+                     duro_partition_of("f1", DURO_DEFAULT_PARTITIONS));
+    cr_assert(x && x->type == REDIS_REPLY_INTEGER && x->integer == 1);
+    freeReplyObject(x);
     redisFree(c);
     duro_test_finish(&h);
 }

@@ -508,6 +508,9 @@ static duro_actx *actx_from_entry(duro_worker *w, const char *stream,
 static void run_entry(duro_worker *w, const char *stream,
                       const redisReply *entry)
 {
+    if (duro__fair_bell(w, stream, entry, run_entry, duro__act_poll,
+                        &w->act_fair))
+        return;
     duro_actx *c = actx_from_entry(w, stream, entry);
     if (!c) return;
     inflight_add(w, c);
@@ -532,7 +535,7 @@ void duro__act_poll(duro_worker *w)
     if (w->act_reading || w->stopping || w->probing || !w->act_conn ||
         !w->activities || !duro_aredis_connected(w->act_conn))
         return;
-    int room = w->activity_threads - duro__pool_busy(w->pool);
+    int room = w->activity_threads - duro__pool_busy(w->pool) - w->act_fair;
     if (room <= 0) return;
     int per_stream = (room + w->partitions - 1) / w->partitions;
     /* the priority levels in order: the reply lists the streams in the

@@ -99,8 +99,9 @@ typedef struct wft_task {
     struct duro_worker *w;
     char *id, *run, *token, *entry;
     int partition;
-    bool sticky; /* read from this worker's sticky stream */
-    int level;   /* the priority level of the stream it was read from */
+    bool sticky;       /* read from this worker's sticky stream */
+    int level;         /* the priority level of the stream it was read from */
+    char *fair_stream; /* its fairness key's stream (fair.c), or NULL */
     duro_wf *wf;
     int64_t started_us;
     bool first; /* the run's code had never run: its first task (metrics) */
@@ -221,6 +222,7 @@ typedef struct duro_worker {
     int sticky_releasing; /* duro_sticky_release replies still to come */
     bool sticky_recover;  /* the next read takes back our pending entries */
     int wft_inflight;
+    int wft_fair, act_fair; /* fairness turns in flight (fair.c) */
     duro__pool *pool;
     run_cache cache;
 
@@ -407,6 +409,13 @@ typedef void (*duro_entry_fn)(duro_worker *w, const char *stream,
  * again). */
 int duro__read_entries(duro_worker *w, const redisReply *reply, const char *tag,
                        duro_entry_fn fn);
+/* duro__fair_bell: when entry is a bell of stream (a task with a
+ * fairness key waits), takes a turn (fair.c): the task it brings goes to
+ * fn, then poll runs; *turns counts the turns in flight. false: not a
+ * bell. */
+bool duro__fair_bell(duro_worker *w, const char *stream,
+                     const redisReply *entry, duro_entry_fn fn,
+                     void (*poll)(duro_worker *w), int *turns);
 /* duro__streams_check looks at every task stream (all) or only the broken
  * ones: a missing stream or group is created, a key of another type is
  * marked broken (and left out of the reads) until it is repaired. */

@@ -24,12 +24,13 @@ DURO_EXPORT char *duro_priority_key(char *buf, size_t size, const char *base,
                                     int level);
 
 /* duro_priority_of_key: the level a task stream key names (3 without a
- * "!N" suffix). */
+ * "!N" suffix; a fair stream's "~<key>" after it is ignored). */
 DURO_EXPORT int duro_priority_of_key(const char *key);
 
 /* duro_priority_queue_len: the length of a task queue name that may carry
- * a level suffix ("orders!1" -> 6), as the activity queues recorded for a
- * prioritized activity do. */
+ * a level suffix and a fairness key ("orders!1" and "orders!1~acme" -> 6),
+ * as the activity queues recorded for a prioritized or fair activity do
+ * (docs/internals.md, "Priorities", "Fairness"). */
 DURO_EXPORT size_t duro_priority_queue_len(const char *queue);
 
 /* duro_priority_queue_check: duro_name_check of such a name without its
