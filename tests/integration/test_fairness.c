@@ -20,8 +20,8 @@ static void setup(void)
 
 TestSuite(fairness, .init = setup, .fini = duro_test_fini, .timeout = 180);
 
-static void start(duro_client *c, const char *id, const char *input,
-                  const char *key)
+static void start_w(duro_client *c, const char *id, const char *input,
+                    const char *key, int weight)
 {
     duro_start_opts o = {0};
     o.workflow_id = id;
@@ -29,9 +29,16 @@ static void start(duro_client *c, const char *id, const char *input,
     o.task_queue = "test";
     o.input = input;
     o.fairness_key = key;
+    o.fairness_weight = weight;
     char run[DURO_UUID_LEN + 1];
     cr_assert_eq(duro_client_start(c, &o, run), 0, "start %s: %s", id,
                  duro_client_errstr(c));
+}
+
+static void start(duro_client *c, const char *id, const char *input,
+                  const char *key)
+{
+    start_w(c, id, input, key, 0);
 }
 
 /* line_of: the 0-based index of the first nap line of workflow id in the
@@ -113,6 +120,68 @@ Test(fairness, fair_activity_survives_worker_kill)
     cr_assert(duro_test_log_contains(&h, sched,
                                      "ACT TIMEOUT stream=duro:{p0}:act:test~T"),
               "the scheduler took attempt 1 back from the key's stream");
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+/* Weights: with keys A (weight 1) and C (weight 3) both waiting, C gets
+ * about three turns to A's one. */
+Test(fairness, weights_share_the_turns)
+{
+    setenv("DURO_PARTITIONS", "1", 1);
+    duro_client *c = duro_test_client(&h);
+    char id[32];
+    for (int i = 0; i < 30; i++) {
+        snprintf(id, sizeof(id), "a-%d", i);
+        start_w(c, id, "{\"ms\":10}", "A", 1);
+        snprintf(id, sizeof(id), "c-%d", i);
+        start_w(c, id, "{\"ms\":10}", "C", 3);
+    }
+    duro_test_spawn(&h, "duro-test-worker", "--activity-threads", "1", NULL);
+    cr_assert(duro_test_wait_until(
+                  duro_test_count_lines(exec_log, "nap ") == 60, 30000),
+              "%d naps ran", duro_test_count_lines(exec_log, "nap "));
+    FILE *f = fopen(exec_log, "r");
+    cr_assert(f);
+    char line[256];
+    int n = 0, nc = 0;
+    while (n < 24 && fgets(line, sizeof(line), f)) {
+        if (strncmp(line, "nap ", 4) != 0) continue;
+        nc += strncmp(line, "nap c-", 6) == 0;
+        n++;
+    }
+    fclose(f);
+    cr_log_info("C ran %d of the first %d naps", nc, n);
+    cr_assert(nc >= 15 && nc <= 21, "C ran %d of the first 24 naps, not ~18",
+              nc);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+/* A bell read by a worker that died before its turn (here a consumer that
+ * never comes back) is rung again by the scheduler, so the task it stood
+ * for still runs. */
+Test(fairness, bell_of_a_dead_worker_is_rung_again)
+{
+    setenv("DURO_PARTITIONS", "1", 1);
+    duro_client *c = duro_test_client(&h);
+    start(c, "k-0", "{\"ms\":10}", "K");
+    redisContext *r = duro_test_redis(&h);
+    redisReply *rep =
+        redisCommand(r, "XGROUP CREATE duro:{p0}:wft:test duro 0 MKSTREAM");
+    cr_assert(rep && rep->type != REDIS_REPLY_ERROR);
+    freeReplyObject(rep);
+    char entry[64], bell[8];
+    duro_test_claim_task(r, "duro:{p0}:wft:test", "gone", "bell", entry,
+                         sizeof(entry), bell, sizeof(bell));
+    pid_t sched =
+        duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "100ms", NULL);
+    duro_test_spawn(&h, "duro-test-worker", NULL);
+    cJSON *d = duro_test_result(c, "k-0", 20000);
+    cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED");
+    cJSON_Delete(d);
+    cr_assert(duro_test_log_contains(&h, sched, "FAIR RING-AGAIN"));
+    redisFree(r);
     duro_client_free(c);
     duro_test_finish(&h);
 }
