@@ -185,3 +185,26 @@ Test(fairness, bell_of_a_dead_worker_is_rung_again)
     duro_client_free(c);
     duro_test_finish(&h);
 }
+
+/* An activity's own fairness key (duro_activity_opts) puts its task in
+ * that key's stream, whatever the run's. */
+Test(fairness, activity_key_of_its_own)
+{
+    setenv("DURO_PARTITIONS", "1", 1);
+    duro_client *c = duro_test_client(&h);
+    start(c, "o-0", "{\"ms\":10,\"fkey\":\"own\"}", NULL);
+    duro_test_spawn(&h, "duro-test-worker", NULL);
+    cJSON *d = duro_test_result(c, "o-0", 20000);
+    cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED");
+    cJSON_Delete(d);
+    redisContext *r = duro_test_redis(&h);
+    redisReply *rep = redisCommand(
+        r, "SMEMBERS duro:{p0}:fair:test"); /* the key's stream, listed */
+    cr_assert(rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 &&
+                  strcmp(rep->element[0]->str, "duro:{p0}:act:test~own") == 0,
+              "the activity went through its own key's stream");
+    freeReplyObject(rep);
+    redisFree(r);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}

@@ -461,13 +461,15 @@ static cJSON *nap(duro_actx *ctx, const cJSON *input, void *arg)
     return cJSON_CreateNumber(ms);
 }
 
-/* wf_napper: one nap {"ms", "retry_ms"}, at the activity priority {"priority"}
- * (0 or absent: the run's) with a start-to-close of {"stc"} ms (default 10s).
- */
+/* wf_napper: one nap {"ms", "retry_ms"}, at the activity priority
+ * {"priority"} (0 or absent: the run's), with the fairness key {"fkey"}
+ * (absent: the run's) and a start-to-close of {"stc"} ms (default 10s). */
 static cJSON *wf_napper(duro_wf *wf, const cJSON *input)
 {
     duro_activity_opts o = quick_opts();
     o.priority = input_int(input, "priority", 0);
+    o.fairness_key =
+        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(input, "fkey"));
     int stc = input_int(input, "stc", 0);
     if (stc > 0) o.start_to_close_ms = stc;
     cJSON *in = cJSON_CreateObject();
