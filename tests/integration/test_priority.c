@@ -124,6 +124,10 @@ Test(priority, run_priority_goes_first)
     duro_test_spawn(&h, "duro-test-worker", "--activity-threads", "1", NULL);
     wait_closed(c, "lo-", 8);
     wait_closed(c, "hi-", 3);
+    cJSON *d = NULL;
+    cr_assert_eq(duro_client_describe(c, "hi-0", &d), 0);
+    cr_assert_eq(duro_test_num(d, "priority", -1), 1, "describe shows it");
+    cJSON_Delete(d);
     /* the first nap may be a default run's: its task was read before the
      * priority-1 ones were committed */
     assert_high_first(8, 3, 1);
