@@ -11,7 +11,9 @@
  *
  * Each priority level has its own streams (duro/priority.h): the figures
  * add them up, and "byPriority" gives the backlog of each level that has
- * tasks ({"1": 4, "3": 120}), absent when none waits. */
+ * tasks ({"1": 4, "3": 120}), absent when none waits. A task with a
+ * fairness key counts through its bell; "fairnessKeys" says how many keys
+ * have tasks waiting (absent: none). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,10 +22,11 @@
 #include "duro/priority.h"
 
 #define ACTIVE_IDLE_MS 60000
-#define CMDS_PER_STREAM 3
+#define CMDS_PER_STREAM 4
 
 typedef struct {
     long long len, pending;
+    long long fair_keys; /* keys with tasks waiting (docs/internals.md) */
     long long level_len[DURO_PRIORITY_LEVELS],
         level_pending[DURO_PRIORITY_LEVELS];
     char **names; /* distinct consumer names */
@@ -105,7 +108,8 @@ static int add_stream_figures(kind_stats *s, const char *key, redisReply **r)
 /* add_stream: add_stream_figures, also counted under the key's level. */
 static int add_stream(kind_stats *s, const char *key, redisReply **r)
 {
-    long long len0 = s->len, pending0 = s->pending;
+    long long len0 = s->len, pending0 = s->pending, keys;
+    if (duro__reply_int(r[3], &keys) && keys > 0) s->fair_keys += keys;
     int level = duro_priority_of_key(key) - DURO_PRIORITY_MIN;
     int rc = add_stream_figures(s, key, r);
     s->level_len[level] += s->len - len0;
@@ -126,6 +130,8 @@ static void push_stream_cmds(duro_argv *a, const char *key)
     duro_argv_push(&a[2], "CONSUMERS");
     duro_argv_pushf(&a[2], "%s", key);
     duro_argv_push(&a[2], DURO_GROUP);
+    duro_argv_push(&a[3], "ZCARD"); /* the stream's ready fairness keys */
+    duro_argv_pushf(&a[3], "%s~", key);
 }
 
 static cJSON *kind_object(const char *queue, const char *kind,
@@ -144,6 +150,8 @@ static cJSON *kind_object(const char *queue, const char *kind,
     cJSON_AddNumberToObject(o, "activeConsumers", (double)active);
     if (s->broken)
         cJSON_AddItemToObject(o, "broken", cJSON_Duplicate(s->broken, 1));
+    if (s->fair_keys > 0)
+        cJSON_AddNumberToObject(o, "fairnessKeys", (double)s->fair_keys);
     cJSON *levels = NULL;
     for (int l = 0; l < DURO_PRIORITY_LEVELS; l++) {
         long long b = s->level_len[l] - s->level_pending[l];

@@ -232,6 +232,7 @@ Test(priority, cli_priority_flag)
     cr_assert_eq(duro_test_num(row, "backlog", -1), 2, "%s", o.out);
     cr_assert_eq(duro_test_num(cJSON_GetObjectItem(row, "byPriority"), "1", -1),
                  1, "%s", o.out);
+    cr_assert_eq(duro_test_num(row, "fairnessKeys", -1), 1, "%s", o.out);
     cr_assert_eq(duro_test_num(cJSON_GetObjectItem(row, "byPriority"), "2", -1),
                  1, "%s", o.out);
     cJSON_Delete(rows);
