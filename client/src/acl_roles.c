@@ -124,6 +124,8 @@ const duro__acl_grant duro__acl_functions[] = {
     {"duro_act_heartbeat", W | C},
     {"duro_act_release", W},
     {"duro_sticky_release", W},
+    {"duro_fair_next", W},
+    {"duro_fair_took", W},
     {"duro_history_upgrade", W | C}, /* an old (stream) history met */
     {"duro_reset", C},
     {"duro_purge", S | C}, /* the retention sweep; duro workflow delete */

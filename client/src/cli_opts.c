@@ -168,6 +168,38 @@ static int get_id_reuse(const cli_ctx *ctx, duro_id_reuse_policy *p)
     return -1;
 }
 
+/* get_priority: --priority 1..5 (absent: 0, the default 3) */
+static int get_priority(const cli_ctx *ctx, int *out)
+{
+    const char *v = cli_get(ctx, "priority");
+    if (!v) return 0;
+    if (v[0] >= '1' && v[0] <= '5' && v[1] == '\0') {
+        *out = v[0] - '0';
+        return 0;
+    }
+    cli_usage(ctx, "--priority: \"%s\" is not 1 (highest) .. 5", v);
+    return -1;
+}
+
+/* get_fairness: --fairness-key K [--fairness-weight 1..1000] */
+static int get_fairness(const cli_ctx *ctx, duro_start_opts *o)
+{
+    o->fairness_key = cli_get(ctx, "fairness-key");
+    const char *v = cli_get(ctx, "fairness-weight");
+    if (!v) return 0;
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*v && !*end && n >= 1 && n <= 1000 && o->fairness_key) {
+        o->fairness_weight = (int)n;
+        return 0;
+    }
+    cli_usage(ctx,
+              "--fairness-weight: \"%s\" is not 1..1000 (with "
+              "--fairness-key)",
+              v);
+    return -1;
+}
+
 int cli_get_start_opts(const cli_ctx *ctx, duro_start_opts *o)
 {
     memset(o, 0, sizeof(*o));
@@ -177,7 +209,8 @@ int cli_get_start_opts(const cli_ctx *ctx, duro_start_opts *o)
     if (cli_get_duration(ctx, "execution-timeout", &o->execution_timeout_ms) ||
         cli_get_duration(ctx, "task-timeout", &o->task_timeout_ms) ||
         cli_get_duration(ctx, "run-timeout", &o->run_timeout_ms) ||
-        get_id_reuse(ctx, &o->id_reuse_policy))
+        get_id_reuse(ctx, &o->id_reuse_policy) ||
+        get_priority(ctx, &o->priority) || get_fairness(ctx, o))
         return -1;
     return 0;
 }

@@ -72,6 +72,9 @@ const cli_opt cli_signal_with_start_opts[] = {
     {"search-attribute", 0, "NAME=VALUE",
      "a registered search attribute, if started (repeat for more)", false},
     {"memo", 0, "JSON", "a JSON object, if started", false},
+    {"priority", 0, "N", "1 (highest) .. 5 (default 3), if started", false},
+    {"fairness-key", 0, "KEY", "e.g. a tenant id, if started", false},
+    {"fairness-weight", 0, "N", "1..1000 (default 1), if started", false},
     {0},
 };
 

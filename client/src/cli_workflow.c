@@ -39,6 +39,16 @@ static const cli_opt START_OPTS[] = {
      "for more)",
      false},
     {"memo", 0, "JSON", "a JSON object shown by describe and list", false},
+    {"priority", 0, "N",
+     "1 (highest) .. 5 (default 3): which waiting tasks of the queue "
+     "workers take first; activities and children inherit it",
+     false},
+    {"fairness-key", 0, "KEY",
+     "e.g. a tenant id: the queue hands out tasks round-robin across keys, "
+     "so one key's burst does not hold up another's",
+     false},
+    {"fairness-weight", 0, "N",
+     "1..1000 (default 1): the key's share of the round-robin", false},
     {0},
 };
 

@@ -177,6 +177,14 @@ static cJSON *describe_object(duro_client *c, const char *id,
     if (hstr(h, "continued_from"))
         cJSON_AddStringToObject(o, "continuedFromRunId",
                                 hstr(h, "continued_from"));
+    /* only a run started with them (docs/internals.md, "Priorities") */
+    if (hstr(h, "priority"))
+        cJSON_AddNumberToObject(o, "priority", (double)hint(h, "priority", 3));
+    if (hstr(h, "fkey")) {
+        cJSON_AddStringToObject(o, "fairnessKey", hstr(h, "fkey"));
+        cJSON_AddNumberToObject(o, "fairnessWeight",
+                                (double)hint(h, "fweight", 1));
+    }
     cJSON *acts = pending_activities(pa);
     if (!acts || !cJSON_AddItemToObject(o, "pendingActivities", acts)) {
         cJSON_Delete(acts);

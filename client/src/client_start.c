@@ -8,6 +8,7 @@
 #include "client_vis.h"
 #include "duro/json.h"
 #include "duro/metrics.h"
+#include "duro/priority.h"
 
 /* 100 years: the bound duro_duration_parse also applies. */
 #define MAX_TIMEOUT_MS (100LL * 365 * 86400 * 1000)
@@ -98,6 +99,20 @@ int duro__check_start(duro_client *c, const duro_start_opts *o)
         return duro__fail(c, DURO_EINVAL, "run timeout out of range");
     if (o->task_timeout_ms < 0 || o->task_timeout_ms > MAX_TIMEOUT_MS)
         return duro__fail(c, DURO_EINVAL, "task timeout out of range");
+    if (o->priority != 0 &&
+        (o->priority < DURO_PRIORITY_MIN || o->priority > DURO_PRIORITY_MAX))
+        return duro__fail(c, DURO_EINVAL, "priority %d is not 1..5",
+                          o->priority);
+    if (o->fairness_key && (strlen(o->fairness_key) > 64 ||
+                            duro_name_check("fairness key", o->fairness_key,
+                                            why, sizeof(why)) < 0))
+        return duro__fail(c, DURO_EINVAL, "%s",
+                          strlen(o->fairness_key) > 64
+                              ? "fairness key is longer than 64 bytes"
+                              : why);
+    if (o->fairness_weight < 0 || o->fairness_weight > 1000)
+        return duro__fail(c, DURO_EINVAL, "fairness weight %d is not 1..1000",
+                          o->fairness_weight);
     if (!duro_id_reuse_policy_name(o->id_reuse_policy))
         return duro__fail(
             c, DURO_EINVAL,
@@ -150,7 +165,10 @@ void duro__start_args(const duro_start_opts *o, const char *run,
             (long long)(o->task_timeout_ms > 0 ? o->task_timeout_ms
                                                : DURO_DEFAULT_TASK_TIMEOUT_MS),
         .policy = duro_id_reuse_policy_name(o->id_reuse_policy),
-        .memo = o->memo};
+        .memo = o->memo,
+        .priority = o->priority,
+        .fairness_key = o->fairness_key,
+        .fairness_weight = o->fairness_weight};
 }
 
 /* start_once: FCALL duro_start (duro_fcall_start). cur is the run found

@@ -7,18 +7,28 @@
  *
  * A stream key holding another type (WRONGTYPE: a hand edit) is listed
  * under "broken": workers leave that partition out of their reads until
- * it is repaired, so its tasks do not move. */
+ * it is repaired, so its tasks do not move.
+ *
+ * Each priority level has its own streams (duro/priority.h): the figures
+ * add them up, and "byPriority" gives the backlog of each level that has
+ * tasks ({"1": 4, "3": 120}), absent when none waits. A task with a
+ * fairness key counts through its bell; "fairnessKeys" says how many keys
+ * have tasks waiting (absent: none). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "client_int.h"
+#include "duro/priority.h"
 
 #define ACTIVE_IDLE_MS 60000
-#define CMDS_PER_STREAM 3
+#define CMDS_PER_STREAM 4
 
 typedef struct {
     long long len, pending;
+    long long fair_keys; /* keys with tasks waiting (docs/internals.md) */
+    long long level_len[DURO_PRIORITY_LEVELS],
+        level_pending[DURO_PRIORITY_LEVELS];
     char **names; /* distinct consumer names */
     bool *active;
     size_t nnames, cap;
@@ -56,10 +66,10 @@ static int add_consumer(kind_stats *s, const char *name, bool active)
     return 0;
 }
 
-/* add_stream folds one stream's XLEN, XINFO GROUPS and XINFO CONSUMERS
- * replies into s. Error replies (no stream or group yet) count as empty;
- * a key of the wrong type is noted in s->broken. */
-static int add_stream(kind_stats *s, const char *key, redisReply **r)
+/* add_stream_figures folds one stream's XLEN, XINFO GROUPS and XINFO
+ * CONSUMERS replies into s. Error replies (no stream or group yet) count
+ * as empty; a key of the wrong type is noted in s->broken. */
+static int add_stream_figures(kind_stats *s, const char *key, redisReply **r)
 {
     long long v;
     if (r[0]->type == REDIS_REPLY_ERROR &&
@@ -95,6 +105,18 @@ static int add_stream(kind_stats *s, const char *key, redisReply **r)
     return 0;
 }
 
+/* add_stream: add_stream_figures, also counted under the key's level. */
+static int add_stream(kind_stats *s, const char *key, redisReply **r)
+{
+    long long len0 = s->len, pending0 = s->pending, keys;
+    if (duro__reply_int(r[3], &keys) && keys > 0) s->fair_keys += keys;
+    int level = duro_priority_of_key(key) - DURO_PRIORITY_MIN;
+    int rc = add_stream_figures(s, key, r);
+    s->level_len[level] += s->len - len0;
+    s->level_pending[level] += s->pending - pending0;
+    return rc;
+}
+
 static void push_stream_cmds(duro_argv *a, const char *key)
 {
     for (int i = 0; i < CMDS_PER_STREAM; i++)
@@ -108,6 +130,8 @@ static void push_stream_cmds(duro_argv *a, const char *key)
     duro_argv_push(&a[2], "CONSUMERS");
     duro_argv_pushf(&a[2], "%s", key);
     duro_argv_push(&a[2], DURO_GROUP);
+    duro_argv_push(&a[3], "ZCARD"); /* the stream's ready fairness keys */
+    duro_argv_pushf(&a[3], "%s~", key);
 }
 
 static cJSON *kind_object(const char *queue, const char *kind,
@@ -126,24 +150,41 @@ static cJSON *kind_object(const char *queue, const char *kind,
     cJSON_AddNumberToObject(o, "activeConsumers", (double)active);
     if (s->broken)
         cJSON_AddItemToObject(o, "broken", cJSON_Duplicate(s->broken, 1));
+    if (s->fair_keys > 0)
+        cJSON_AddNumberToObject(o, "fairnessKeys", (double)s->fair_keys);
+    cJSON *levels = NULL;
+    for (int l = 0; l < DURO_PRIORITY_LEVELS; l++) {
+        long long b = s->level_len[l] - s->level_pending[l];
+        if (b <= 0) continue;
+        if (!levels) levels = cJSON_AddObjectToObject(o, "byPriority");
+        char name[2] = {(char)('0' + DURO_PRIORITY_MIN + l), '\0'};
+        cJSON_AddNumberToObject(levels, name, (double)b);
+    }
     return o;
 }
 
-/* stream_key: kind 0 workflow, 1 activity (a static buffer). */
-static const char *stream_key(const duro_client *c, int kind, int p,
+/* stream_key: kind 0 workflow, 1 activity; i: partition * levels + level
+ * index (a static buffer). */
+static const char *stream_key(const duro_client *c, int kind, int i,
                               const char *queue)
 {
     static char key[DURO_KEY_MAX];
-    return kind == 0 ? duro_key_wft(key, sizeof(key), duro__ks(c), p, queue)
-                     : duro_key_act(key, sizeof(key), duro__ks(c), p, queue);
+    char plain[DURO_KEY_MAX];
+    int p = i / DURO_PRIORITY_LEVELS;
+    int level = DURO_PRIORITY_MIN + i % DURO_PRIORITY_LEVELS;
+    if (kind == 0)
+        duro_key_wft(plain, sizeof(plain), duro__ks(c), p, queue);
+    else
+        duro_key_act(plain, sizeof(plain), duro__ks(c), p, queue);
+    return duro_priority_key(key, sizeof(key), plain, level);
 }
 
-/* queue_stats: for each kind and partition: XLEN, XINFO GROUPS,
- * XINFO CONSUMERS duro, all in one pipeline. */
+/* queue_stats: for each kind, partition and priority level: XLEN, XINFO
+ * GROUPS, XINFO CONSUMERS duro, all in one pipeline. */
 static int queue_stats(duro_client *c, const char *queue, cJSON *arr)
 {
     static const char *const kinds[2] = {"workflow", "activity"};
-    int P = c->partitions, n = 2 * P * CMDS_PER_STREAM;
+    int P = c->partitions * DURO_PRIORITY_LEVELS, n = 2 * P * CMDS_PER_STREAM;
     duro_argv *cmds = calloc((size_t)n, sizeof(*cmds));
     redisReply **r = calloc((size_t)n, sizeof(redisReply *));
     if (!cmds || !r) {

@@ -21,7 +21,7 @@
 --    write before it starts (no allow-oom flag) and never stops one midway;
 --  * time is Redis' own (TIME), read by now_ms alone (the test clock's seam).
 
-local DURO_LIBRARY_VERSION = 19
+local DURO_LIBRARY_VERSION = 20
 local GROUP = 'duro'
 
 -- ---- Helpers -------------------------------------------------------------
@@ -235,7 +235,7 @@ end
 local WF_FIELDS = {'run', 'status', 'hlen', 'token', 'wft', 'wft_entry',
                    'queue', 'wft_attempt', 'wft_timeout', 'exec_timeout',
                    'bufn', 'sticky', 'sticky_ms', 'wft_sticky', 'retention',
-                   'run_timeout'}
+                   'run_timeout', 'priority', 'fkey', 'fweight'}
 
 -- LOADED holds the contexts of the current call; the wrapper every
 -- Function is registered through writes their changed fields back in one
@@ -474,7 +474,7 @@ end
 -- shared_wft: the shared workflow-task stream of the call's queue; KEYS[4]
 -- names either it or one worker's sticky stream.
 local function shared_wft(k)
-    return string.match(k.wft, '^[^#]*')
+    return string.match(k.wft, '^[^#!~]*')
 end
 
 local function sticky_wft(k, worker)
@@ -483,6 +483,131 @@ end
 
 local function sticky_member(w, token)
     return timer_member('k', w.run, token, 0, w.queue, '-', w.id)
+end
+
+-- ---- Priorities (docs/internals.md, "Priorities") -----------------------
+
+-- A task queue has a stream per priority level 1 (highest) .. 5: level 3,
+-- the default, keeps the queue's plain stream name, so a run without a
+-- priority costs nothing; level N is that name with "!N" appended (same
+-- hash tag, same slot; '!' cannot occur in a queue name). A run's priority
+-- is its hash's `priority` field, written only when it is not 3.
+local PRIORITY_DEFAULT = '3'
+
+-- prio_stream: the stream of level prio (nil/''/'3': the plain one) for a
+-- task stream key, whatever level or sticky suffix that key carries.
+local function prio_stream(key, prio)
+    local base = string.match(key, '^[^#!~]*')
+    if not prio or prio == '' or prio == PRIORITY_DEFAULT then return base end
+    return base .. '!' .. prio
+end
+
+-- priority_arg: a start's or an activity's priority, '1'..'5', or nil
+-- (absent or '': the default), or false when it is out of range.
+local function priority_arg(v)
+    if v == nil or v == '' or v == '0' then return nil end
+    if not string.match(v, '^[1-5]$') then return false end
+    return v ~= PRIORITY_DEFAULT and v or nil
+end
+
+-- act_priority: an activity's own priority from its options JSON (the
+-- field "priority"; decoded only when the text names it), else the run's.
+local function act_priority(w, opts)
+    if opts and string.find(opts, '"priority"', 1, true) then
+        local ok, o = pcall(cjson.decode, opts)
+        local p = ok and type(o) == 'table' and tonumber(o.priority)
+        if p and p >= 1 and p <= 5 and p == math.floor(p) then
+            return str(p)
+        end
+    end
+    return w.priority
+end
+
+-- ---- Fairness (docs/internals.md, "Fairness") ---------------------------
+
+-- A task with a fairness key K goes to its own stream `<S>~K` beside the
+-- (level) stream S it would have gone to ('~' cannot occur in a queue
+-- name or a key), and S gets a bell: an entry {bell=1}. A worker that
+-- reads a bell asks duro_fair_next which key's stream to read: the ready
+-- key (zset `<S>~`) with the lowest virtual time (weighted fair queuing:
+-- a key's time goes on by 1/weight per turn; a key that becomes ready
+-- starts at the time of the last turn, `<S>~~` field '~v'). It reads one
+-- task of that stream (XREADGROUP: pending there as any task) and reports
+-- it with duro_fair_took, which acks the bell; a stream found empty goes
+-- back to duro_fair_next, which drops the key unless a task came since.
+-- `<S>~~` also counts each key's tasks not yet taken ('n:K') and added
+-- ('a:K'), and holds weights other than 1 ('w:K'). One bell per task, so
+-- every task is taken; the order is the keys', not the bells'.
+-- `<prefix>{pN}:fair:<queue>` lists the partition's fair streams for the
+-- scheduler's reclaim scan, which also rings again a bell whose worker
+-- died.
+local FAIR_V = '~v'
+
+-- fair_key_arg: a fairness key, nil (none) or false (not a valid name).
+local function fair_key_arg(v)
+    if v == nil or v == '' then return nil end
+    if #v > 64 or not string.match(v, '^[%w%._:%-]+$') then return false end
+    return v
+end
+
+-- fair_weight_arg: a weight 1..1000 as a string, nil (1) or false.
+local function fair_weight_arg(v)
+    if v == nil or v == '' then return nil end
+    local n = tonumber(v)
+    if not n or n < 1 or n > 1000 or n ~= math.floor(n) then return false end
+    return n ~= 1 and str(n) or nil
+end
+
+-- act_fairness: an activity's own fairness key and weight from its
+-- options JSON (decoded only when the text names one), else the run's.
+local function act_fairness(w, opts)
+    if opts and string.find(opts, '"fairnessKey"', 1, true) then
+        local ok, o = pcall(cjson.decode, opts)
+        local key = ok and type(o) == 'table' and
+                        fair_key_arg(type(o.fairnessKey) == 'string' and
+                                         o.fairnessKey or nil)
+        if key then
+            local wt = fair_weight_arg(tostring(o.fairnessWeight or ''))
+            return key, wt or nil
+        end
+    end
+    return w.fkey, w.fweight
+end
+
+local function fair_index(s)
+    local head, queue = string.match(s, '^(.-{p%d+}):%a+:([^!~#]*)')
+    return head .. ':fair:' .. queue
+end
+
+-- fair_added: a task just went to stream `<s>~<fkey>`: the key is made
+-- ready (at the current virtual time when it was not) and s gets a bell.
+local function fair_added(s, fkey, weight)
+    local fs, ready, meta = s .. '~' .. fkey, s .. '~', s .. '~~'
+    redis.call('SADD', fair_index(s), fs)
+    redis.call('HINCRBY', meta, 'n:' .. fkey, 1)
+    redis.call('HINCRBY', meta, 'a:' .. fkey, 1)
+    if not redis.call('ZSCORE', ready, fkey) then
+        redis.call('ZADD', ready, redis.call('HGET', meta, FAIR_V) or '0', fkey)
+    end
+    if weight then redis.call('HSET', meta, 'w:' .. fkey, weight) end
+    redis.call('XADD', s, '*', 'bell', '1')
+end
+
+-- fair_xadd: XADD of a task's fields to stream s, or to fkey's stream
+-- beside it (fair_added); returns the entry id.
+local function fair_xadd(s, fkey, weight, ...)
+    if not fkey then return redis.call('XADD', s, '*', ...) end
+    local entry = redis.call('XADD', s .. '~' .. fkey, '*', ...)
+    fair_added(s, fkey, weight)
+    return entry
+end
+
+-- split_fair: the stream and fairness key of a task stream key (nil key:
+-- not a fair stream).
+local function split_fair(key)
+    local s, fkey = string.match(key, '^(.-)~([^~]+)$')
+    if s then return s, fkey end
+    return key, nil
 end
 
 -- wft_target: the sticky worker for the run's next task, or '' (the
@@ -530,13 +655,15 @@ local function enqueue_wft(w, token, h1)
         redis.call('ZADD', w.k.timers, str(w.now + tonumber(w.sticky_ms)),
                    sticky_member(w, token))
     else
-        local stream, tok = shared_wft(w.k), tostring(token)
+        local stream, tok = prio_stream(w.k.wft, w.priority), tostring(token)
+        local fkey, fw = w.fkey, w.fweight
+        if fkey == '' then fkey = nil end
         if h1 then
-            entry = redis.call('XADD', stream, '*', 'id', w.id, 'run', w.run,
-                               'token', tok, 'h1', h1)
+            entry = fair_xadd(stream, fkey, fw, 'id', w.id, 'run', w.run,
+                              'token', tok, 'h1', h1)
         else
-            entry = redis.call('XADD', stream, '*', 'id', w.id, 'run', w.run,
-                               'token', tok)
+            entry = fair_xadd(stream, fkey, fw, 'id', w.id, 'run', w.run,
+                              'token', tok)
         end
     end
     set(w, 'wft_entry', entry)
@@ -951,15 +1078,17 @@ local function enqueue_activity(w, act, seq, attempt, v)
     v = v or redis.call('HMGET', w.k.pa, seq .. '.name', seq .. '.input',
                         seq .. '.opts', seq .. '.details')
     local entry
+    -- act names the attempt's stream as recorded: a fair one rings too
+    local s, fkey = split_fair(act)
     if v[4] and v[4] ~= '' then
-        entry = redis.call('XADD', act, '*', 'id', w.id, 'run', w.run, 'seq',
-                           seq, 'attempt', tostring(attempt), 'name', v[1],
-                           'input', v[2], 'opts', v[3], 'wfqueue', w.queue,
-                           'details', v[4])
+        entry = fair_xadd(s, fkey, nil, 'id', w.id, 'run', w.run, 'seq', seq,
+                          'attempt', tostring(attempt), 'name', v[1],
+                          'input', v[2], 'opts', v[3], 'wfqueue', w.queue,
+                          'details', v[4])
     else
-        entry = redis.call('XADD', act, '*', 'id', w.id, 'run', w.run, 'seq',
-                           seq, 'attempt', tostring(attempt), 'name', v[1],
-                           'input', v[2], 'opts', v[3], 'wfqueue', w.queue)
+        entry = fair_xadd(s, fkey, nil, 'id', w.id, 'run', w.run, 'seq', seq,
+                          'attempt', tostring(attempt), 'name', v[1],
+                          'input', v[2], 'opts', v[3], 'wfqueue', w.queue)
     end
     redis.call('HSET', w.k.pa, seq .. '.entry', entry)
 end
@@ -991,7 +1120,8 @@ local function abandon_activity(w, act, seq)
     local v = redis.call('HMGET', w.k.pa, seq .. '.attempt', seq .. '.entry',
                          seq .. '.queue')
     if not v[1] then return end
-    ack(act, v[2])
+    -- the queue recorded names the level's and key's stream ("<queue>!N~K")
+    ack(string.match(act, '^(.-:act:)') .. (v[3] or queue_of(act)), v[2])
     redis.call('ZREM', w.k.timers,
                timer_member('r', w.run, seq, v[1], w.queue, v[3], w.id),
                timer_member('s', w.run, seq, 0, w.queue, v[3], w.id))
@@ -1036,6 +1166,57 @@ end
 
 -- ---- Functions -----------------------------------------------------------
 
+-- fair_drop: key fkey leaves the ready set with no task counted.
+local function fair_drop(ready, meta, fkey)
+    redis.call('ZREM', ready, fkey)
+    redis.call('HDEL', meta, 'n:' .. fkey)
+end
+
+-- duro_fair_next 1 stream  bell [empty_key added]
+-- A worker read bell `bell` of task stream `stream` (see "Fairness"
+-- above); empty_key: the key whose stream it found empty after the turn
+-- this call gave it, `added` its add count then (dropped unless a task
+-- was added since). Returns {key's stream, added} for the key to read, or
+-- nil after acking and deleting the bell when no key is ready.
+local function duro_fair_next(keys, args)
+    local s, bell, empty, added = keys[1], args[1], args[2], args[3]
+    if not s or not bell then
+        return fail('DURO_BADARG', 'duro_fair_next 1 stream bell')
+    end
+    local ready, meta = s .. '~', s .. '~~'
+    if empty and empty ~= '' and
+        redis.call('HGET', meta, 'a:' .. empty) == added then
+        fair_drop(ready, meta, empty)
+    end
+    local top = redis.call('ZRANGE', ready, 0, 0, 'WITHSCORES')
+    if #top == 0 then
+        ack(s, bell)
+        return nil
+    end
+    local fkey, v = top[1], tonumber(top[2])
+    local wt = tonumber(redis.call('HGET', meta, 'w:' .. fkey)) or 1
+    redis.call('ZADD', ready, string.format('%.17g', v + 1 / wt), fkey)
+    redis.call('HSET', meta, FAIR_V, string.format('%.17g', v))
+    return {s .. '~' .. fkey, redis.call('HGET', meta, 'a:' .. fkey) or '0'}
+end
+
+-- duro_fair_took 1 stream  bell key
+-- The worker took a task of key's stream for bell `bell`: the bell is
+-- acked and deleted, the key's count goes down and at 0 the key leaves
+-- the ready set.
+local function duro_fair_took(keys, args)
+    local s, bell, fkey = keys[1], args[1], args[2]
+    if not s or not bell or not fkey then
+        return fail('DURO_BADARG', 'duro_fair_took 1 stream bell key')
+    end
+    ack(s, bell)
+    local meta = s .. '~~'
+    if redis.call('HINCRBY', meta, 'n:' .. fkey, -1) <= 0 then
+        fair_drop(s .. '~', meta, fkey)
+    end
+    return 'ok'
+end
+
 -- duro_version 0
 local function duro_version()
     return DURO_LIBRARY_VERSION
@@ -1046,8 +1227,9 @@ end
 -- enqueued, so the first task sees it. vis: the run's memo and search
 -- attributes (start_vis). fill(w), when given, writes the run's first
 -- events instead (a reset: the old run's, WorkflowStarted included).
--- args.prev, when given, holds the hash's token and retention, read by
--- the caller in the same call (nothing wrote them since).
+-- args.priority: the run's priority ('1'..'5' but '3', or nil).
+-- args.prev, when given, holds the hash's token, retention and priority,
+-- read by the caller in the same call (nothing wrote them since).
 -- args.run_timeout (ms, 0: none) limits this run alone (an 'n' timer);
 -- args.exec_deadline, when given, is the absolute time the execution
 -- timeout ends (a continued run keeps its chain's), else start +
@@ -1059,7 +1241,9 @@ local function start_run(k, args, extra_type, extra_data, vis, fill)
     local wft_timeout = tonumber(args[8]) or 10000
     local run_timeout = tonumber(args.run_timeout) or 0
     local now = now_ms()
-    local pv = args.prev or redis.call('HMGET', k.wf, 'token', 'retention')
+    local pv = args.prev or
+                   redis.call('HMGET', k.wf, 'token', 'retention', 'priority',
+                              'fkey', 'fweight')
     local prev = pv[1]
     redis.call('DEL', k.buf, k.pa, k.hist)
     -- what a reset recorded describes the run it made, not this one
@@ -1084,6 +1268,17 @@ local function start_run(k, args, extra_type, extra_data, vis, fill)
                        wft_sticky = '', run_timeout = str(run_timeout)}) do
         set(w, f, v)
     end
+    if args.priority then
+        set(w, 'priority', args.priority)
+    elseif pv[3] then
+        redis.call('HDEL', k.wf, 'priority') -- an earlier run's
+    end
+    if args.fkey then
+        set(w, 'fkey', args.fkey)
+        if args.fweight then set(w, 'fweight', args.fweight) end
+    end
+    if pv[4] and not args.fkey then redis.call('HDEL', k.wf, 'fkey') end
+    if pv[5] and not args.fweight then redis.call('HDEL', k.wf, 'fweight') end
     local retention = tonumber(args.retention)
     if retention and retention > 0 and retention ~= DEFAULT_RETENTION then
         set(w, 'retention', str(retention))
@@ -1184,12 +1379,13 @@ end
 -- duro_start 8|9 wf hist buf wft timers pa idx_open idx_closed [hist_cur]
 --            id run type queue input started_data exec_timeout_ms
 --            wft_timeout_ms [policy [cur_run [retention_ms [memo
---            [search_attrs [run_timeout_ms]]]]]]
+--            [search_attrs [run_timeout_ms [priority [fairness_key
+--            fairness_weight]]]]]]]]
 -- policy is an id reuse policy (default AllowDuplicate); TerminateIfRunning
 -- with a RUNNING run needs that run's id (cur_run, "" otherwise) and
 -- history (hist_cur). memo (JSON text, stored as is) and search_attrs (a
 -- JSON object, typed by the partition's registry copy) go to the run's
--- visibility row.
+-- visibility row. priority: 1..5 ('' or 3: the default; see prio_stream).
 local function duro_start(k, args)
     if not start_args_ok(args) then
         return fail('DURO_BADARG', 'duro_start needs 8 arguments')
@@ -1198,12 +1394,23 @@ local function duro_start(k, args)
     if not REUSE[policy] then
         return fail('DURO_BADARG', 'unknown id reuse policy ' .. policy)
     end
+    local priority = priority_arg(args[15])
+    if priority == false then
+        return fail('DURO_BADARG', 'priority must be 1..5')
+    end
+    local fkey, fweight = fair_key_arg(args[16]), fair_weight_arg(args[17])
+    if fkey == false or fweight == false then
+        return fail('DURO_BADARG', 'fairness key must be 1..64 of ' ..
+                        '[A-Za-z0-9._:-], its weight 1..1000')
+    end
+    args.fkey, args.fweight = fkey, fkey and fweight or nil
     local prev = read('hash', 'HMGET', k.wf, 'status', 'run', 'token',
-                      'retention')
+                      'retention', 'priority', 'fkey', 'fweight')
     local refused = reuse_refused(policy, prev[1], prev[2])
     if refused then return refused end
     local vis, bad = start_vis(k, args, 12)
     if not vis then return bad end
+    args.priority = priority
     -- timers: written by an execution or run timeout, or by closing the
     -- running run (TerminateIfRunning), not by most starts
     args.run_timeout = args[14]
@@ -1216,7 +1423,7 @@ local function duro_start(k, args)
         local stale = terminate_for(k, k.hist_cur, args[10] or '', args[2])
         if stale then return stale end
     else
-        args.prev = {prev[3], prev[4]}
+        args.prev = {prev[3], prev[4], prev[5], prev[6], prev[7]}
     end
     args.retention = args[11]
     return start_run(k, args, nil, nil, vis)
@@ -1247,7 +1454,7 @@ end
 -- duro_signal_with_start 9 wf hist buf wft timers pa idx_open idx_closed hist_cur
 --     id run type queue input started_data exec_timeout_ms wft_timeout_ms
 --     signal_data cur_run [policy [retention_ms [memo [search_attrs
---     [run_timeout_ms]]]]]
+--     [run_timeout_ms [priority [fairness_key fairness_weight]]]]]]]
 -- Signals the running run cur_run, or starts run `run` with the signal when
 -- the id reuse policy allows it (default AllowDuplicate).
 -- Returns {run, "signaled"|"started"}.
@@ -1273,6 +1480,13 @@ local function duro_signal_with_start(k, args)
     if refused then return refused end
     local vis, bad = start_vis(k, args, 13)
     if not vis then return bad end
+    args.priority = priority_arg(args[16])
+    args.fkey, args.fweight = fair_key_arg(args[17]), fair_weight_arg(args[18])
+    if args.priority == false or args.fkey == false or args.fweight == false then
+        return fail('DURO_BADARG', 'priority must be 1..5, a fairness key ' ..
+                        '1..64 of [A-Za-z0-9._:-], its weight 1..1000')
+    end
+    if not args.fkey then args.fweight = nil end
     args.retention = args[12]
     args.run_timeout = args[15]
     return {start_run(k, args, 'SignalReceived', signal, vis), 'started'}
@@ -1370,12 +1584,15 @@ end
 -- stc2) pending with its first attempt queued in stream act: a scheduling
 -- command, or a reset re-creating what was pending at its point.
 local function schedule_activity(w, act, c)
+    act = prio_stream(act, act_priority(w, c.opts))
+    local fkey, fw = act_fairness(w, c.opts)
+    if fkey == '' then fkey = nil end
     local stc2 = tonumber(c.stc2) or 0
     local p = c.seq .. '.'
-    local entry = redis.call('XADD', act, '*', 'id', w.id, 'run', w.run,
-                             'seq', c.seq, 'attempt', '1', 'name', c.name,
-                             'input', c.input, 'opts', c.opts,
-                             'wfqueue', w.queue)
+    local entry = fair_xadd(act, fkey, fw, 'id', w.id, 'run', w.run, 'seq',
+                            c.seq, 'attempt', '1', 'name', c.name, 'input',
+                            c.input, 'opts', c.opts, 'wfqueue', w.queue)
+    if fkey then act = act .. '~' .. fkey end
     redis.call('HSET', w.k.pa, p .. 'name', c.name, p .. 'queue',
                queue_of(act), p .. 'input', c.input, p .. 'opts', c.opts,
                p .. 'attempt', '1', p .. 'stc', c.stc, p .. 'hbt', c.hbt,
@@ -1539,9 +1756,13 @@ local function continue_as_new(w, c, keys)
     local args = {w.id, c.run, c.type, c.queue, c.input,
                   continued_started(w, c, str(exec_timeout)),
                   str(exec_timeout), str(wft_timeout)}
-    args.prev = {w.token, w.retention}
+    args.prev = {w.token, w.retention, w.priority, w.fkey, w.fweight}
     args.retention = w.retention
     args.run_timeout = c.run_timeout
+    -- the chain keeps its priority and fairness key (as a child inherits)
+    local function given(v) return v and v ~= '' and v or nil end
+    args.priority, args.fkey = given(w.priority), given(w.fkey)
+    args.fweight = args.fkey and given(w.fweight) or nil
     args.exec_deadline = deadline
     start_run(k2, args, nil, nil, vis, function(w2)
         append(w2, 'WorkflowStarted', args[6])
@@ -2191,7 +2412,7 @@ local function duro_reset(k, args, keys)
     local wrong = check_types(acts, want)
     if wrong then return wrong end
     local status = read('hash', 'HMGET', k.wf, 'status', 'run', 'wft_timeout',
-                        'retention')
+                        'retention', 'priority', 'fkey', 'fweight')
     if not status[1] then return fail('DURO_NOT_FOUND', 'no such workflow') end
     local w
     if status[1] == 'RUNNING' then
@@ -2235,7 +2456,8 @@ local function duro_reset(k, args, keys)
     end
     local wft_timeout = args[11] ~= '0' and args[11] or status[3] or '10000'
     local start = {id, run, args[7], args[8], args[9], '', args[10],
-                   wft_timeout, retention = status[4]}
+                   wft_timeout, retention = status[4], priority = status[5],
+                   fkey = status[6], fweight = status[7]}
     start_run(k, start, nil, nil, vis_carry(k.wf, src), function(nw)
         local canceled = false
         for _, item in ipairs(kept) do
@@ -2609,6 +2831,8 @@ redis.register_function('duro_vis_backfill', duro_vis_backfill)
 redis.register_function('duro_purge', txn(duro_purge, {
     keys = 8, unused = {'wft', 'timers'},
     check = {'hist', 'buf', 'pa', 'idx_open', 'idx_closed'}}))
+redis.register_function('duro_fair_next', duro_fair_next)
+redis.register_function('duro_fair_took', duro_fair_took)
 
 -- ---- Schedules -----------------------------------------------------------
 -- A schedule (docs/internals.md "Schedules") lives in the partition of its

@@ -3,6 +3,7 @@
 
 #include "duro/fcall.h"
 #include "duro/log.h"
+#include "duro/priority.h"
 
 /* ---- The key contract ---- */
 
@@ -97,18 +98,34 @@ static void push_start(duro_argv *a, const duro_fcall_start_args *s)
 }
 
 /* push_vis: a start's memo and search attributes, when it has any (or
- * a run timeout, which follows them), then the run timeout. */
-static void push_vis(duro_argv *a, const duro_fcall_start_args *s)
+ * what follows them), then the run timeout (0: none) when it has one or a
+ * priority follows. */
+static void push_vis(duro_argv *a, const duro_fcall_start_args *s, bool prio)
 {
     duro_argv_push(a, s->memo ? s->memo : "");
     duro_argv_push(a, s->search_attrs ? s->search_attrs : "");
-    if (s->run_timeout_ms > 0) duro_argv_pushll(a, s->run_timeout_ms);
+    if (s->run_timeout_ms > 0 || prio)
+        duro_argv_pushll(a, s->run_timeout_ms > 0 ? s->run_timeout_ms : 0);
+}
+
+/* push_flow: a start's priority ("" for the default), then its fairness
+ * key and weight when it has a key. */
+static void push_flow(duro_argv *a, const duro_fcall_start_args *s)
+{
+    if (s->priority != 0)
+        duro_argv_pushll(a, s->priority);
+    else
+        duro_argv_push(a, "");
+    if (!s->fairness_key) return;
+    duro_argv_push(a, s->fairness_key);
+    duro_argv_pushll(a, s->fairness_weight > 0 ? s->fairness_weight : 1);
 }
 
 /* FCALL duro_start 8|9 wf hist buf wft timers pa idx_open idx_closed
  *       [hist_cur]  id run type queue input started_data exec_timeout_ms
  *       wft_timeout_ms [policy [cur_run [retention_ms [memo
- *       [search_attrs [run_timeout_ms]]]]]] */
+ *       [search_attrs [run_timeout_ms [priority [fairness_key
+ *       fairness_weight]]]]]]]] */
 void duro_fcall_start(duro_argv *a, const duro_wf_keys *k,
                       const duro_fcall_start_args *s, const char *hist_cur,
                       const char *cur_run)
@@ -118,19 +135,25 @@ void duro_fcall_start(duro_argv *a, const duro_wf_keys *k,
     begin(a, "duro_start", k, DURO_FCALL_START_KEYS, 0, hist_cur ? 1 : 0,
           &hist_cur);
     push_start(a, s);
-    bool vis = s->memo || s->search_attrs || s->run_timeout_ms > 0;
+    /* the default priority sends nothing: the call stays as it was */
+    bool fair = s->fairness_key != NULL;
+    bool prio =
+        fair || (s->priority != 0 && s->priority != DURO_PRIORITY_DEFAULT);
+    bool vis = s->memo || s->search_attrs || s->run_timeout_ms > 0 || prio;
     bool tail = vis || s->retention_ms > 0;
     if (s->policy || cur_run || tail)
         duro_argv_push(a, s->policy ? s->policy : "AllowDuplicate");
     if (cur_run || tail) duro_argv_push(a, cur_run ? cur_run : "");
     if (tail) duro_argv_pushll(a, s->retention_ms);
-    if (vis) push_vis(a, s);
+    if (vis) push_vis(a, s, prio);
+    if (prio) push_flow(a, s);
 }
 
 /* FCALL duro_signal_with_start 9 wf hist buf wft timers pa idx_open
  *       idx_closed hist_cur  id run type queue input started_data
  *       exec_timeout_ms wft_timeout_ms signal_data cur_run
- *       [policy [retention_ms [memo [search_attrs [run_timeout_ms]]]]] */
+ *       [policy [retention_ms [memo [search_attrs [run_timeout_ms
+ *       [priority [fairness_key fairness_weight]]]]]]] */
 void duro_fcall_signal_with_start(duro_argv *a, const duro_wf_keys *k,
                                   const duro_fcall_start_args *s,
                                   const char *signal_data, const char *hist_cur,
@@ -141,12 +164,16 @@ void duro_fcall_signal_with_start(duro_argv *a, const duro_wf_keys *k,
     push_start(a, s);
     duro_argv_push(a, signal_data);
     duro_argv_push(a, cur_run ? cur_run : "");
-    bool vis = s->memo || s->search_attrs || s->run_timeout_ms > 0;
+    bool fair = s->fairness_key != NULL;
+    bool prio =
+        fair || (s->priority != 0 && s->priority != DURO_PRIORITY_DEFAULT);
+    bool vis = s->memo || s->search_attrs || s->run_timeout_ms > 0 || prio;
     bool tail = vis || s->retention_ms > 0;
     if (s->policy || tail)
         duro_argv_push(a, s->policy ? s->policy : "AllowDuplicate");
     if (tail) duro_argv_pushll(a, s->retention_ms);
-    if (vis) push_vis(a, s);
+    if (vis) push_vis(a, s, prio);
+    if (prio) push_flow(a, s);
 }
 
 /* FCALL duro_signal 4 wf hist buf wft  run signal_data */

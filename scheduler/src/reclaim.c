@@ -13,6 +13,7 @@
 #include "duro/json.h"
 #include "duro/keys.h"
 #include "duro/log.h"
+#include "duro/priority.h"
 #include "duro/retry_policy.h"
 #include "sched_internal.h"
 
@@ -251,6 +252,32 @@ static void act_timeout(pending *pd, const redisReply *fields)
     duro_argv_free(&a);
 }
 
+/* ring_again: a bell (docs/internals.md, "Fairness") whose worker never
+ * finished its turn: a new bell first, then the old one goes, so the
+ * task it stands for is always rung for. */
+static void ring_again(pending *pd)
+{
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "XADD");
+    duro_argv_push(&a, pd->key);
+    duro_argv_push(&a, "*");
+    duro_argv_push(&a, "bell");
+    duro_argv_push(&a, "1");
+    sched_cmd_noreply(pd->s, &a, "XADD");
+    duro_argv_free(&a);
+    duro_info("FAIR RING-AGAIN stream=%s entry=%s idle=%lldms", pd->key,
+              pd->entry, pd->idle_ms);
+    xack(pd->s, pd->key, pd->entry);
+    duro_argv_init(&a);
+    duro_argv_push(&a, "XDEL");
+    duro_argv_push(&a, pd->key);
+    duro_argv_push(&a, pd->entry);
+    sched_cmd_noreply(pd->s, &a, "XDEL");
+    duro_argv_free(&a);
+    free(pd);
+}
+
 /* ---- Reading idle entries ---- */
 
 /* XRANGE key id id -> [] or [[id, [field, value, ...]]] */
@@ -276,7 +303,9 @@ static void on_entry(duro_aredis *r, redisReply *reply, void *arg)
         const redisReply *fields =
             e->type == REDIS_REPLY_ARRAY && e->elements == 2 ? e->element[1]
                                                              : NULL;
-        if (pd->kind == K_WFT)
+        if (fields && duro_stream_field(fields, "bell"))
+            ring_again(pd); /* takes pd */
+        else if (pd->kind == K_WFT)
             wft_timeout(pd, fields); /* takes pd */
         else
             act_timeout(pd, fields);
@@ -358,15 +387,61 @@ static void xpending(const nspace *ns, enum kind kind, int p, const char *key,
 
 /* ---- Scan ---- */
 
+static int partition_of(const char *key)
+{
+    const char *t = strstr(key, "{p");
+    return t ? atoi(t + 2) : -1;
+}
+
+/* SMEMBERS <prefix>{pN}:fair:<queue> -> the partition's streams of
+ * fairness keys (docs/internals.md, "Fairness"): each scanned as well */
+static void on_fair_streams(duro_aredis *r, redisReply *reply, void *arg)
+{
+    pending *pd = arg;
+    sched *s = pd->s;
+    if (reply && !s->stopping && reply->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < reply->elements; i++) {
+            const redisReply *k = reply->element[i];
+            if (!duro__reply_str(k) || k->len >= DURO_KEY_MAX ||
+                partition_of(k->str) != pd->p)
+                continue;
+            xpending(pd->ns, strstr(k->str, "}:wft:") ? K_WFT : K_ACT, pd->p,
+                     k->str, "-");
+        }
+    } else if (duro__reply_is_error(reply)) {
+        duro_warn_limited(NULL, "SMEMBERS FAILED key=%s err=%s", pd->key,
+                          reply->str);
+    }
+    free(pd);
+    answered(s);
+}
+
 static void scan_queue(const nspace *ns, const char *queue)
 {
-    char key[DURO_KEY_MAX];
+    char key[DURO_KEY_MAX], lkey[DURO_KEY_MAX];
     const duro_keyspace *ks = &ns->ks;
+    for (int p = 0; p < ks->partitions; p++)
+        for (int l = DURO_PRIORITY_MIN; l <= DURO_PRIORITY_MAX; l++) {
+            /* every level's stream (duro/priority.h); the workers made
+             * them all with their groups */
+            duro_key_wft(key, sizeof(key), ks, p, queue);
+            xpending(ns, K_WFT, p,
+                     duro_priority_key(lkey, sizeof(lkey), key, l), "-");
+            duro_key_act(key, sizeof(key), ks, p, queue);
+            xpending(ns, K_ACT, p,
+                     duro_priority_key(lkey, sizeof(lkey), key, l), "-");
+        }
     for (int p = 0; p < ks->partitions; p++) {
-        xpending(ns, K_WFT, p, duro_key_wft(key, sizeof(key), ks, p, queue),
-                 "-");
-        xpending(ns, K_ACT, p, duro_key_act(key, sizeof(key), ks, p, queue),
-                 "-");
+        pending *pd = pending_new(ns, K_ACT, p, "");
+        if (!pd) return;
+        snprintf(pd->key, sizeof(pd->key), "%s{p%d}:fair:%s", ks->prefix, p,
+                 queue);
+        duro_argv a;
+        duro_argv_init(&a);
+        duro_argv_push(&a, "SMEMBERS");
+        duro_argv_push(&a, pd->key);
+        if (send_cmd(ns->s, on_fair_streams, pd, &a) != 0) free(pd);
+        duro_argv_free(&a);
     }
 }
 

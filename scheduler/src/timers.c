@@ -8,6 +8,7 @@
 #include "duro/ids.h"
 #include "duro/keys.h"
 #include "duro/log.h"
+#include "duro/priority.h"
 #include "duro/retry.h"
 #include "sched_internal.h"
 #include "schedules_int.h"
@@ -333,7 +334,7 @@ static const char *check_timer(const part *pt, const duro_timer_ref *t)
     if (duro_name_check("queue", t->wfqueue, err, sizeof(err)))
         return "bad workflow queue";
     if ((t->kind == 'r' || t->kind == 's') &&
-        duro_name_check("queue", t->actqueue, err, sizeof(err)))
+        duro_priority_queue_check(t->actqueue, err, sizeof(err)))
         return "bad activity queue";
     return NULL;
 }

@@ -10,8 +10,9 @@
 #define WORKFLOW_ID(r) ((r)->params[1])
 
 /* start_extras reads "searchAttributes" (an object, handed to the client
- * as is: the start's Function call checks each name and type) and "memo"
- * (an object, as JSON text in *memo_json; caller frees). */
+ * as is: the start's Function call checks each name and type), "memo"
+ * (an object, as JSON text in *memo_json; caller frees), "priority"
+ * (1..5), "fairnessKey" and "fairnessWeight" (1..1000). */
 static bool start_extras(srv_req *r, duro_start_opts *o, char **memo_json)
 {
     const cJSON *sa =
@@ -26,6 +27,29 @@ static bool start_extras(srv_req *r, duro_start_opts *o, char **memo_json)
         srv_error(r, MHD_HTTP_BAD_REQUEST, "INVALID_ARGUMENT",
                   "memo: want an object");
         return false;
+    }
+    const cJSON *prio = cJSON_GetObjectItemCaseSensitive(r->json, "priority");
+    if (prio && !cJSON_IsNull(prio)) {
+        double v = cJSON_GetNumberValue(prio);
+        if (!cJSON_IsNumber(prio) || v < 1 || v > 5 || v != (int)v) {
+            srv_error(r, MHD_HTTP_BAD_REQUEST, "INVALID_ARGUMENT",
+                      "priority: want 1 (highest) .. 5");
+            return false;
+        }
+        o->priority = (int)v;
+    }
+    const cJSON *fw =
+        cJSON_GetObjectItemCaseSensitive(r->json, "fairnessWeight");
+    if (!srv_body_string(r, "fairnessKey", false, &o->fairness_key))
+        return false;
+    if (fw && !cJSON_IsNull(fw)) {
+        double v = cJSON_GetNumberValue(fw);
+        if (!cJSON_IsNumber(fw) || v < 1 || v > 1000 || v != (int)v) {
+            srv_error(r, MHD_HTTP_BAD_REQUEST, "INVALID_ARGUMENT",
+                      "fairnessWeight: want 1 .. 1000");
+            return false;
+        }
+        o->fairness_weight = (int)v;
     }
     if (cJSON_IsObject(sa)) o->search_attributes = sa;
     if (cJSON_IsObject(memo)) {
@@ -68,7 +92,7 @@ static bool start_opts(srv_req *r, duro_start_opts *o, char **input_json,
 /* POST .../workflows/{workflowId}
  *   {"workflowType","taskQueue","input","idReusePolicy",
  *    "executionTimeout","runTimeout","taskTimeout","searchAttributes",
- *    "memo"}
+ *    "memo","priority","fairnessKey","fairnessWeight"}
  *   -> {"runId"} */
 void srv_route_start(srv_req *r)
 {
@@ -81,6 +105,9 @@ void srv_route_start(srv_req *r)
                                          "taskTimeout",
                                          "searchAttributes",
                                          "memo",
+                                         "priority",
+                                         "fairnessKey",
+                                         "fairnessWeight",
                                          NULL};
     duro_start_opts o;
     char *input = NULL, *memo = NULL, run[DURO_UUID_LEN + 1];
@@ -105,7 +132,8 @@ void srv_route_signal_with_start(srv_req *r)
     static const char *const FIELDS[] = {
         "workflowType",     "taskQueue",  "input",       "idReusePolicy",
         "executionTimeout", "runTimeout", "taskTimeout", "signalInput",
-        "searchAttributes", "memo",       NULL};
+        "searchAttributes", "memo",       "priority",    "fairnessKey",
+        "fairnessWeight",   NULL};
     duro_start_opts o;
     char *input = NULL, *memo = NULL, *sig = NULL, run[DURO_UUID_LEN + 1];
     bool started = false;

@@ -4,6 +4,8 @@
  * "test"), duro-scheduler their timers. Auth, CORS, TLS, the OpenAPI
  * document, metrics, the fuzz and `duro dev` are in
  * test_http_api_security.c. */
+#include "duro/ids.h"
+#include "duro/keys.h"
 #include "http_client.h"
 
 TestSuite(http_api, .init = setup, .fini = duro_test_fini, .timeout = 120);
@@ -482,5 +484,44 @@ Test(http_api, sigterm_ends_long_polls_at_once)
     read_resp(fds[1], &r);
     cr_expect_eq(r.status, 200, "%s", r.body);
     resp_free(&r);
+    duro_test_finish(&h);
+}
+
+/* "priority" puts the run's tasks in that level's streams; outside 1..5 it
+ * is refused (docs/internals.md, "Priorities"). */
+Test(http_api, start_with_priority)
+{
+    int port = start_server(NULL); /* no worker: the task stays queued */
+    http_resp r = http(port, "POST", NS "/workflows/p1", NULL,
+                       "{\"workflowType\":\"gate\",\"taskQueue\":\"test\","
+                       "\"priority\":1}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+    expect_error(http(port, "POST", NS "/workflows/p2", NULL,
+                      "{\"workflowType\":\"gate\",\"taskQueue\":\"test\","
+                      "\"priority\":7}"),
+                 400, "INVALID_ARGUMENT");
+    redisContext *c = duro_test_redis(&h);
+    redisReply *x =
+        redisCommand(c, "XLEN duro:{p%d}:wft:test!1",
+                     duro_partition_of("p1", DURO_DEFAULT_PARTITIONS));
+    cr_assert(x && x->type == REDIS_REPLY_INTEGER && x->integer == 1);
+    freeReplyObject(x);
+    /* "fairnessKey": the task waits in the key's stream (docs/internals.md,
+     * "Fairness") */
+    r = http(port, "POST", NS "/workflows/f1", NULL,
+             "{\"workflowType\":\"gate\",\"taskQueue\":\"test\","
+             "\"fairnessKey\":\"acme\",\"fairnessWeight\":2}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+    expect_error(http(port, "POST", NS "/workflows/f2", NULL,
+                      "{\"workflowType\":\"gate\",\"taskQueue\":\"test\","
+                      "\"fairnessKey\":\"a b\"}"),
+                 400, "INVALID_ARGUMENT");
+    x = redisCommand(c, "XLEN duro:{p%d}:wft:test~acme",
+                     duro_partition_of("f1", DURO_DEFAULT_PARTITIONS));
+    cr_assert(x && x->type == REDIS_REPLY_INTEGER && x->integer == 1);
+    freeReplyObject(x);
+    redisFree(c);
     duro_test_finish(&h);
 }

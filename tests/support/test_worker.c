@@ -470,6 +470,48 @@ static void register_stack_workflows(duro_worker *w);
 static void register_codec_workflow(duro_worker *w);
 static void register_update_workflow(duro_worker *w);
 
+/* ---- Priorities (test_priority.c) ---- */
+
+/* nap: sleeps {"ms"} (default 100; later attempts {"retry_ms"}, default
+ * ms) and notes its attempt in order. */
+static cJSON *nap(duro_actx *ctx, const cJSON *input, void *arg)
+{
+    note_execution(ctx);
+    int ms = input_int(input, "ms", 100);
+    if (duro_actx_attempt(ctx) > 1) ms = input_int(input, "retry_ms", ms);
+    for (int i = 0; i < ms / 10 && !duro_actx_is_canceled(ctx); i++) {
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return cJSON_CreateNumber(ms);
+}
+
+/* wf_napper: one nap {"ms", "retry_ms"}, at the activity priority
+ * {"priority"} (0 or absent: the run's), with the fairness key {"fkey"}
+ * (absent: the run's) and a start-to-close of {"stc"} ms (default 10s). */
+static cJSON *wf_napper(duro_wf *wf, const cJSON *input)
+{
+    duro_activity_opts o = quick_opts();
+    o.priority = input_int(input, "priority", 0);
+    o.fairness_key =
+        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(input, "fkey"));
+    int stc = input_int(input, "stc", 0);
+    if (stc > 0) o.start_to_close_ms = stc;
+    cJSON *in = cJSON_CreateObject();
+    cJSON_AddNumberToObject(in, "ms", input_int(input, "ms", 100));
+    cJSON_AddNumberToObject(in, "retry_ms", input_int(input, "retry_ms", 100));
+    duro_result r = duro_activity(wf, "nap", in, &o);
+    cJSON_Delete(in);
+    if (!r.ok) return duro_fail(wf, NULL, "nap: %s", r.error);
+    return cJSON_Duplicate(r.value, 1);
+}
+
+static void register_priority_workflow(duro_worker *w)
+{
+    duro_worker_register_workflow(w, "napper", wf_napper);
+    duro_worker_register_activity(w, "nap", nap, NULL);
+}
+
 int main(int argc, char **argv)
 {
     duro_worker *w;
@@ -501,6 +543,7 @@ int main(int argc, char **argv)
     register_stack_workflows(w);
     register_codec_workflow(w);
     register_update_workflow(w);
+    register_priority_workflow(w);
     int rc = duro_worker_main(w, argc, argv);
     duro_worker_free(w);
     return rc;

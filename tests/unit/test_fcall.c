@@ -274,6 +274,30 @@ Test(fcall, start_with_run_timeout)
     duro_argv_free(&a);
 }
 
+/* A priority and fairness key follow the run timeout, which is then sent
+ * as 0 when the start has none (the Lua reads them by position). */
+Test(fcall, start_with_priority_after_run_timeout)
+{
+    duro_wf_keys k = keys_full();
+    duro_argv a;
+    duro_fcall_start_args s = START;
+    s.priority = 1;
+    s.fairness_key = "tenant-a";
+    duro_fcall_start(&a, &k, &s, NULL, NULL);
+    CHECK_ARGS(&a, check_keys(&a, "duro_start", 0, NULL), "order-7", "run-1",
+               "order", "wfq", "null", "{}", "0", "10000", "AllowDuplicate", "",
+               "0", "", "", "0", "1", "tenant-a", "1");
+    duro_argv_free(&a);
+    s.run_timeout_ms = 2500;
+    duro_fcall_signal_with_start(&a, &k, &s, "{}", k.hist, NULL);
+    int i = check_keys(&a, "duro_signal_with_start", 1,
+                       (const char *const[]){k.hist});
+    CHECK_ARGS(&a, i, "order-7", "run-1", "order", "wfq", "null", "{}", "0",
+               "10000", "{}", "", "AllowDuplicate", "0", "", "", "2500", "1",
+               "tenant-a", "1");
+    duro_argv_free(&a);
+}
+
 Test(fcall, purge)
 {
     duro_wf_keys k = keys_full();

@@ -514,6 +514,9 @@ static duro_actx *actx_from_entry(duro_worker *w, const char *stream,
 static void run_entry(duro_worker *w, const char *stream,
                       const redisReply *entry)
 {
+    if (duro__fair_bell(w, stream, entry, run_entry, duro__act_poll,
+                        &w->act_fair))
+        return;
     duro_actx *c = actx_from_entry(w, stream, entry);
     if (!c) return;
     inflight_add(w, c);
@@ -538,12 +541,19 @@ void duro__act_poll(duro_worker *w)
     if (w->act_reading || w->stopping || w->probing || !w->act_conn ||
         !w->activities || !duro_aredis_connected(w->act_conn))
         return;
-    int room = w->activity_threads - duro__pool_busy(w->pool);
+    int room = w->activity_threads - duro__pool_busy(w->pool) - w->act_fair;
     if (room <= 0) return;
     int per_stream = (room + w->partitions - 1) / w->partitions;
-    static const int kinds[] = {DURO_STREAM_ACT};
+    /* the priority levels in order: the reply lists the streams in the
+     * order the read names them, and run_entry queues them so; a read
+     * may bring a few tasks of a lower level past the room, which the
+     * pool runs after the higher ones (duro/priority.h) */
+    static const int kinds[] = {DURO_STREAM_ACT_L1, DURO_STREAM_ACT_L2,
+                                DURO_STREAM_ACT, DURO_STREAM_ACT_L4,
+                                DURO_STREAM_ACT_L5};
     duro_argv a;
-    if (duro__xreadgroup_argv(w, &a, per_stream, kinds, 1) > 0 &&
+    if (duro__xreadgroup_argv(w, &a, per_stream, kinds,
+                              (int)(sizeof(kinds) / sizeof(kinds[0]))) > 0 &&
         duro_aredis_command(w->act_conn, on_read, w, &a) == 0)
         w->act_reading = true;
     duro_argv_free(&a);

@@ -29,6 +29,16 @@ char *duro__activity_opts_json(const duro_activity_opts *o, int64_t stc)
     if (o->heartbeat_timeout_ms > 0)
         cJSON_AddNumberToObject(j, "heartbeatTimeoutMs",
                                 (double)o->heartbeat_timeout_ms);
+    /* the Function puts the task in this level's stream (duro.lua,
+     * act_priority); without it the run's priority applies */
+    if (o->priority >= 1 && o->priority <= 5)
+        cJSON_AddNumberToObject(j, "priority", o->priority);
+    /* duro.lua, act_fairness; an invalid key is ignored there */
+    if (o->fairness_key) {
+        cJSON_AddStringToObject(j, "fairnessKey", o->fairness_key);
+        if (o->fairness_weight > 1)
+            cJSON_AddNumberToObject(j, "fairnessWeight", o->fairness_weight);
+    }
     cJSON *r = cJSON_CreateObject();
     if (initial != 1000)
         cJSON_AddNumberToObject(r, "initialIntervalMs", (double)initial);

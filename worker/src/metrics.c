@@ -31,6 +31,7 @@
 #include "duro/keys.h"
 #include "duro/log.h"
 #include "duro/metrics.h"
+#include "duro/priority.h"
 #include "duro/redis.h"
 #include "duro/reply.h"
 #include "worker_internal.h"
@@ -46,6 +47,7 @@
  * that counts (the scheduler counts timed_out), so that sum() adds up. */
 #define METRIC_WF_STARTED "duro_workflows_started_total"
 #define METRIC_WF_CLOSED "duro_workflows_closed_total"
+#define METRIC_BACKLOG_BY_PRIORITY "duro_task_queue_backlog_by_priority"
 
 /* wmetrics: one worker's endpoint. */
 typedef struct wmetrics {
@@ -115,6 +117,8 @@ static const char *const FAMILIES[][3] = {
      "Tasks waiting in the task queue, not yet claimed by any worker, by "
      "kind (workflow, activity); summed over partitions. Scale workers on "
      "this."},
+    {METRIC_BACKLOG_BY_PRIORITY, "gauge",
+     "duro_task_queue_backlog by priority level 1 (highest) .. 5 too."},
     {"duro_task_queue_pending", "gauge",
      "Tasks claimed by a worker and not yet acknowledged, by kind."},
     {"duro_task_queue_backlog_errors_total", "counter",
@@ -298,17 +302,19 @@ static long long group_pending(const redisReply *r)
     return 0;
 }
 
-/* measure pipelines XLEN + XINFO GROUPS for every stream of one kind.
- * Returns 0 or -1 (connection lost). */
+/* measure pipelines XLEN + XINFO GROUPS for every stream of one kind and
+ * priority level. Returns 0 or -1 (connection lost). */
 static int measure(redisContext *c, const duro_keyspace *ks, const char *queue,
-                   int kind, int parts, long long *backlog, long long *pending)
+                   int kind, int level, int parts, long long *backlog,
+                   long long *pending)
 {
-    char key[DURO_KEY_MAX];
+    char plain[DURO_KEY_MAX], key[DURO_KEY_MAX];
     for (int p = 0; p < parts; p++) {
         if (kind == 0)
-            duro_key_wft(key, sizeof(key), ks, p, queue);
+            duro_key_wft(plain, sizeof(plain), ks, p, queue);
         else
-            duro_key_act(key, sizeof(key), ks, p, queue);
+            duro_key_act(plain, sizeof(plain), ks, p, queue);
+        duro_priority_key(key, sizeof(key), plain, level);
         redisAppendCommand(c, "XLEN %s", key);
         redisAppendCommand(c, "XINFO GROUPS %s", key);
     }
@@ -363,12 +369,23 @@ static void *backlog_main(void *arg)
         int parts = c ? read_partitions(c) : 0;
         int ok = parts > 0;
         for (int k = 0; ok && k < 2; k++) {
-            long long backlog, pending;
-            if (measure(c, &e->w->ks, e->task_queue, k, parts, &backlog,
-                        &pending)) {
-                ok = 0;
-                break;
+            long long backlog = 0, pending = 0;
+            for (int v = DURO_PRIORITY_MIN; ok && v <= DURO_PRIORITY_MAX; v++) {
+                long long b, pd;
+                if (measure(c, &e->w->ks, e->task_queue, k, v, parts, &b,
+                            &pd)) {
+                    ok = 0;
+                    break;
+                }
+                backlog += b;
+                pending += pd;
+                with_label(e, l, sizeof(l), "kind", kinds[k]);
+                char lv[2] = {(char)('0' + v), '\0'};
+                duro_metrics_label(l, sizeof(l), "priority", lv);
+                duro_metrics_set(e->m, METRIC_BACKLOG_BY_PRIORITY, l,
+                                 (double)b);
             }
+            if (!ok) break;
             with_label(e, l, sizeof(l), "kind", kinds[k]);
             duro_metrics_set(e->m, "duro_task_queue_backlog", l,
                              (double)backlog);

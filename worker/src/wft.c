@@ -29,6 +29,7 @@
 #include "duro/keys.h"
 #include "duro/log.h"
 #include "duro/metrics.h"
+#include "duro/priority.h"
 #include "commit.h"
 #include "worker_internal.h"
 
@@ -41,6 +42,7 @@ static void task_free(wft_task *t)
     free(t->token);
     free(t->entry);
     free(t->h1);
+    free(t->fair_stream);
     free(t);
 }
 
@@ -145,7 +147,9 @@ static void wft_fail_argv(const wft_task *t, const char *msg, duro_wf_keys *k,
 {
     duro_wf_keys_init(k, &t->w->ks, t->id, t->run);
     snprintf(k->wft, sizeof(k->wft), "%s",
-             duro__sticky_wft_key(t->w, t->partition, t->sticky));
+             t->fair_stream
+                 ? t->fair_stream
+                 : duro__wft_task_key(t->w, t->partition, t->sticky, t->level));
     duro_fcall_task ft = {.run = t->run, .token = t->token, .entry = t->entry};
     duro_fcall_wft_fail(a, k, &ft, msg, -1); /* backoff by attempt count */
 }
@@ -236,7 +240,9 @@ static void wft_complete_argv(const wft_task *t, const duro__commit *c,
     duro_wf_keys_init(k, &w->ks, t->id, t->run);
     /* the stream the task is in, where the Function acks it */
     snprintf(k->wft, sizeof(k->wft), "%s",
-             duro__sticky_wft_key(w, t->partition, t->sticky));
+             t->fair_stream
+                 ? t->fair_stream
+                 : duro__wft_task_key(w, t->partition, t->sticky, t->level));
     duro_fcall_task ft = {.run = t->run, .token = t->token, .entry = t->entry};
     const char *acts[DURO_MAX_ACT_QUEUES];
     for (int i = 0; i < c->nextra; i++)
@@ -427,7 +433,11 @@ static wft_task *task_from_entry(duro_worker *w, const char *stream,
     }
     int p = duro_partition_of(id->str, w->partitions);
     bool sticky = duro__sticky_stream(w, stream, p);
-    if (!sticky && strcmp(stream, w->wft_keys[p]) != 0) {
+    int level = sticky ? DURO_PRIORITY_DEFAULT : duro_priority_of_key(stream);
+    /* a fairness key's stream is its level's stream and "~<key>" */
+    size_t plain = strcspn(stream, "~");
+    const char *want = duro__wft_task_key(w, p, false, level);
+    if (!sticky && (strncmp(stream, want, plain) != 0 || want[plain] != '\0')) {
         duro__dead_letter(w, stream, entry,
                           "workflow task in the wrong partition");
         return NULL;
@@ -441,6 +451,11 @@ static wft_task *task_from_entry(duro_worker *w, const char *stream,
     t->entry = strdup(entry->element[0]->str);
     t->partition = p;
     t->sticky = sticky;
+    t->level = level;
+    if (stream[plain] == '~' && !(t->fair_stream = strdup(stream))) {
+        task_free(t);
+        return NULL;
+    }
     if (sticky) w->sticky_tasks++;
     t->waiting.fn = on_run_released;
     if (!t->id || !t->run || !t->token || !t->entry) {
@@ -467,6 +482,9 @@ static void dispatch(duro_worker *w, const char *stream,
         duro__query_start(w, stream, entry);
         return;
     }
+    if (duro__fair_bell(w, stream, entry, dispatch, duro__wft_poll,
+                        &w->wft_fair))
+        return;
     wft_task *t = task_from_entry(w, stream, entry);
     if (!t) return;
     w->wft_inflight++;
@@ -486,13 +504,18 @@ void duro__wft_poll(duro_worker *w)
     if (w->wft_reading || w->stopping || w->probing || !w->wft_conn ||
         !duro_aredis_connected(w->wft_conn))
         return;
-    int room = w->max_workflow_tasks - w->wft_inflight;
+    int room = w->max_workflow_tasks - w->wft_inflight - w->wft_fair;
     if (room <= 0) return;
-    /* queries ride along: they are rare and want the same low latency */
-    static const int kinds[] = {DURO_STREAM_WFT, DURO_STREAM_STICKY,
+    /* queries ride along: they are rare and want the same low latency;
+     * the priority levels in order, as a read's reply lists its streams
+     * in the order it names them (duro/priority.h) */
+    static const int kinds[] = {DURO_STREAM_WFT_L1, DURO_STREAM_WFT_L2,
+                                DURO_STREAM_STICKY, DURO_STREAM_WFT,
+                                DURO_STREAM_WFT_L4, DURO_STREAM_WFT_L5,
                                 DURO_STREAM_QRY};
     duro_argv a;
-    if (duro__xreadgroup_argv(w, &a, room, kinds, 3) > 0 &&
+    if (duro__xreadgroup_argv(w, &a, room, kinds,
+                              (int)(sizeof(kinds) / sizeof(kinds[0]))) > 0 &&
         duro_aredis_command(w->wft_conn, on_read, w, &a) == 0) {
         w->wft_reading = true;
         w->sticky_recover = false;

@@ -99,7 +99,9 @@ typedef struct wft_task {
     struct duro_worker *w;
     char *id, *run, *token, *entry;
     int partition;
-    bool sticky; /* read from this worker's sticky stream */
+    bool sticky;       /* read from this worker's sticky stream */
+    int level;         /* the priority level of the stream it was read from */
+    char *fair_stream; /* its fairness key's stream (fair.c), or NULL */
     duro_wf *wf;
     int64_t started_us;
     bool first; /* the run's code had never run: its first task (metrics) */
@@ -218,11 +220,15 @@ typedef struct duro_worker {
     duro_aredis *cmd, *wft_conn, *act_conn;
     bool wft_reading, act_reading;
     char **wft_keys, **act_keys, **qry_keys; /* per partition */
-    char **sticky_keys;   /* per partition; NULL: sticky execution off */
+    char **sticky_keys; /* per partition; NULL: sticky execution off */
+    /* per partition: the wft and act streams of priority levels 1, 2, 4
+     * and 5 (DURO_STREAM_WFT_L1 ..; level 3 is wft_keys and act_keys) */
+    char **prio_keys[8];
     int64_t sticky_ms;    /* schedule-to-start on the sticky streams; 0: off */
     int sticky_releasing; /* duro_sticky_release replies still to come */
     bool sticky_recover;  /* the next read takes back our pending entries */
     int wft_inflight;
+    int wft_fair, act_fair; /* fairness turns in flight (fair.c) */
     duro__pool *pool;
     run_cache cache;
 
@@ -368,8 +374,24 @@ enum {
     DURO_STREAM_ACT,
     DURO_STREAM_QRY,
     DURO_STREAM_STICKY, /* this worker's own wft streams (sticky.c) */
+    /* the other priority levels' streams (duro/priority.h) */
+    DURO_STREAM_WFT_L1,
+    DURO_STREAM_WFT_L2,
+    DURO_STREAM_WFT_L4,
+    DURO_STREAM_WFT_L5,
+    DURO_STREAM_ACT_L1,
+    DURO_STREAM_ACT_L2,
+    DURO_STREAM_ACT_L4,
+    DURO_STREAM_ACT_L5,
     DURO_STREAM_KINDS
 };
+/* duro__stream_kind_at: the kind of base kind (DURO_STREAM_WFT or _ACT)
+ * at priority level 1..5. */
+int duro__stream_kind_at(int base, int level);
+/* duro__wft_task_key: the stream a workflow task of partition p was read
+ * from (sticky: this worker's own; else its level's), where it is acked. */
+const char *duro__wft_task_key(const duro_worker *w, int p, bool sticky,
+                               int level);
 /* duro__stream_keys_make names the task streams of every partition
  * (again after a retried setup, which may have learned another P); 0 or
  * DURO_ENOMEM. _free frees them. */
@@ -393,6 +415,13 @@ typedef void (*duro_entry_fn)(duro_worker *w, const char *stream,
  * again). */
 int duro__read_entries(duro_worker *w, const redisReply *reply, const char *tag,
                        duro_entry_fn fn);
+/* duro__fair_bell: when entry is a bell of stream (a task with a
+ * fairness key waits), takes a turn (fair.c): the task it brings goes to
+ * fn, then poll runs; *turns counts the turns in flight. false: not a
+ * bell. */
+bool duro__fair_bell(duro_worker *w, const char *stream,
+                     const redisReply *entry, duro_entry_fn fn,
+                     void (*poll)(duro_worker *w), int *turns);
 /* duro__streams_check looks at every task stream (all) or only the broken
  * ones: a missing stream or group is created, a key of another type is
  * marked broken (and left out of the reads) until it is repaired. */

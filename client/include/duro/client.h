@@ -170,6 +170,16 @@ typedef struct {
      * Datetime an RFC 3339 string, KeywordList an array of strings. NULL:
      * none. Checked and indexed by the start's Function call. */
     const cJSON *search_attributes;
+    /* priority: 1 (highest) .. 5; 0 = 3, the default. Within a task queue
+     * a waiting task of a higher priority is handed out before a lower
+     * one's; the run's activities and children inherit it. */
+    int priority;
+    /* fairness_key: e.g. a tenant id (1..64 of [A-Za-z0-9._:-]); NULL:
+     * none. A task queue hands out the tasks of different keys round-robin
+     * by weight (fairness_weight 1..1000, 0 = 1), so one key's burst does
+     * not hold up another key's task. The run's activities inherit it. */
+    const char *fairness_key;
+    int fairness_weight;
 } duro_start_opts;
 
 /* duro_client_start starts a new run of workflow `workflow_id` and writes

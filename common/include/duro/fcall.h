@@ -63,6 +63,9 @@ typedef struct {
     const char *memo;       /* JSON object text for the visibility row; NULL */
     const char *search_attrs; /* JSON object of search attributes; NULL */
     long long run_timeout_ms; /* one run's limit; 0: none */
+    int priority;             /* 1..5; 0 or 3: the default (duro/priority.h) */
+    const char *fairness_key; /* NULL: none */
+    int fairness_weight;      /* 1..1000; 0: 1 */
 } duro_fcall_start_args;
 
 /* duro_fcall_task: the workflow task a call answers for. */
