@@ -21,7 +21,7 @@
 --    write before it starts (no allow-oom flag) and never stops one midway;
 --  * time is Redis' own (TIME).
 
-local DURO_LIBRARY_VERSION = 17
+local DURO_LIBRARY_VERSION = 18
 local GROUP = 'duro'
 
 -- ---- Helpers -------------------------------------------------------------
@@ -933,6 +933,27 @@ local function pa_state(w, seq)
     return {attempt = v[1], entry = v[2], queue = v[3], deadline = v[4]}
 end
 
+-- sts_of: an activity's schedule-to-start timeout in ms from its options
+-- (written by the SDK only when set), nil when it has none: one plain
+-- find when unset, so activities without it pay nothing more.
+local function sts_of(opts)
+    if not opts or not string.find(opts, 'scheduleToStartMs', 1, true) then
+        return nil
+    end
+    local ms = tonumber(string.match(opts, '"scheduleToStartMs":(%d+)'))
+    return ms and ms > 0 and ms or nil
+end
+
+-- arm_sts adds the 'q' timer of an attempt just queued when its activity
+-- has a schedule-to-start timeout (see sts_due).
+local function arm_sts(w, act, seq, attempt, opts)
+    local ms = sts_of(opts)
+    if not ms then return end
+    add_timer(w.k.timers, w.now + ms,
+              timer_member('q', w.run, seq, attempt, w.queue, queue_of(act),
+                           w.id))
+end
+
 -- enqueue_activity puts an attempt in the queue; v holds name, input, opts
 -- and details when the caller has them, else they are read back.
 local function enqueue_activity(w, act, seq, attempt, v)
@@ -950,6 +971,7 @@ local function enqueue_activity(w, act, seq, attempt, v)
                            'input', v[2], 'opts', v[3], 'wfqueue', w.queue)
     end
     redis.call('HSET', w.k.pa, seq .. '.entry', entry)
+    arm_sts(w, act, seq, attempt, v[3])
 end
 
 -- resolve_activity removes a pending activity and delivers its outcome
@@ -982,7 +1004,8 @@ local function abandon_activity(w, act, seq)
     ack(act, v[2])
     redis.call('ZREM', w.k.timers,
                timer_member('r', w.run, seq, v[1], w.queue, v[3], w.id),
-               timer_member('s', w.run, seq, 0, w.queue, v[3], w.id))
+               timer_member('s', w.run, seq, 0, w.queue, v[3], w.id),
+               timer_member('q', w.run, seq, v[1], w.queue, v[3], w.id))
     local fields = {}
     for i, f in ipairs(PA_FIELDS) do fields[i] = seq .. '.' .. f end
     redis.call('HDEL', w.k.pa, unpack(fields))
@@ -1303,14 +1326,17 @@ local function schedule_activity(w, act, c)
                   timer_member('s', w.run, c.seq, 0, w.queue, queue_of(act),
                                w.id))
     end
+    arm_sts(w, act, c.seq, 1, c.opts)
 end
 
 COMMANDS.activity = command{
     fields = {'seq', 'data', 'key', 'name', 'input', 'opts', 'stc', 'hbt',
               'stc2'},
-    -- stc2 (field 9) > 0 adds an s timer
+    -- stc2 (field 9) > 0 adds an s timer, a schedule-to-start in opts
+    -- (field 6) a q timer
     touches = function(args, i)
-        return (tonumber(args[i + 9]) or 0) > 0 and {'pa', 'timers'} or {'pa'}
+        return ((tonumber(args[i + 9]) or 0) > 0 or sts_of(args[i + 6])) and
+                   {'pa', 'timers'} or {'pa'}
     end,
     apply = function(w, c, keys)
         append(w, 'ActivityScheduled', c.data)
@@ -1800,7 +1826,34 @@ local function sticky_due(w, member)
     return 'fired'
 end
 
--- duro_timer_fire 9 wf hist buf wft timers pa idx_open idx_closed act  member
+-- sts_due handles a due 'q' timer (schedule-to-start): an attempt still
+-- in its queue, delivered to no worker (not in the group's pending list),
+-- times out (SCHEDULE_TO_START) and is retried after `delay` (-1: not)
+-- or resolved, as any timed-out attempt. Taken by a worker, finished or
+-- moved on, nothing happens: no call disarms the timer when a worker
+-- takes the task, so the start path costs nothing.
+local function sts_due(w, act, m, delay)
+    local st = pa_state(w, m.a)
+    if st.attempt ~= m.b or not st.entry or st.entry == '' then
+        return 'ignored'
+    end
+    -- NOGROUP: no worker ever read the stream
+    local p = redis.pcall('XPENDING', act, GROUP, st.entry, st.entry, 1)
+    if type(p) == 'table' and p[1] then return 'ignored' end
+    if #redis.call('XRANGE', act, st.entry, st.entry) == 0 then
+        return 'ignored'
+    end
+    ack(act, st.entry)
+    local kind = 'SCHEDULE_TO_START'
+    retry_or_resolve(w, act, m.a, tonumber(m.b), delay, timeout_failure(kind),
+                     'ActivityTimedOut', timed_out_data(m.a, m.b, kind), st)
+    return 'fired'
+end
+
+-- duro_timer_fire 9 wf hist buf wft timers pa idx_open idx_closed act
+--                 member [retry_delay_ms]
+-- (retry_delay_ms: for q timers, the delay before the next attempt if the
+-- waiting one times out; -1 or absent: no retry)
 local function duro_timer_fire(k, args)
     local act = k.act
     local member = args[1]
@@ -1817,7 +1870,7 @@ local function duro_timer_fire(k, args)
         return 'ignored'
     end
     local bad
-    if m.kind == 'r' or m.kind == 's' then
+    if m.kind == 'r' or m.kind == 's' or m.kind == 'q' then
         bad = check_types({act}, {'stream'})
     elseif m.kind == 'x' then
         bad = check_close(k)
@@ -1842,6 +1895,8 @@ local function duro_timer_fire(k, args)
         enqueue_wft(w, m.a)
     elseif m.kind == 'k' then
         return sticky_due(w, member)
+    elseif m.kind == 'q' then
+        return sts_due(w, act, m, tonumber(args[2]) or -1)
     elseif m.kind == 'x' then
         append(w, 'WorkflowTimedOut', '{}')
         close(w, 'TIMED_OUT', 'failure',

@@ -52,6 +52,9 @@ typedef struct {
     int64_t schedule_to_close_ms; /* all attempts together; 0 = unlimited */
     int64_t heartbeat_timeout_ms; /* 0 = no heartbeat required */
     duro_retry_policy retry;      /* see retry.h for the defaults */
+    int64_t schedule_to_start_ms; /* each attempt, from queued to taken by a
+                                     worker; 0 = unlimited. Timing out
+                                     (SCHEDULE_TO_START) retries by policy */
 } duro_activity_opts;
 
 /* duro_result: the outcome of an activity or timer. value and failure
