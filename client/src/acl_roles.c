@@ -135,6 +135,7 @@ const duro__acl_grant duro__acl_functions[] = {
     {"duro_sched_delete", C},
     {"duro_sched_claim", S},
     {"duro_sched_fire", S},
+    {"duro_rate_take", W}, /* a rate-limited queue's reads */
     {NULL, 0},
 };
 

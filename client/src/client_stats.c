@@ -138,6 +138,26 @@ static const char *stream_key(const duro_client *c, int kind, int p,
                      : duro_key_act(key, sizeof(key), duro__ks(c), p, queue);
 }
 
+/* add_flow: the activity row's rate limit and counters, when it has one. */
+static int add_flow(duro_client *c, const char *queue, cJSON *o)
+{
+    cJSON *f;
+    int rc = duro__queue_flow(c, queue, &f);
+    if (rc) return rc;
+    if (cJSON_GetNumberValue(cJSON_GetObjectItem(f, "activitiesPerSecond")) >
+            0 ||
+        cJSON_GetNumberValue(cJSON_GetObjectItem(f, "throttled")) > 0) {
+        static const char *const keep[] = {"activitiesPerSecond", "burst",
+                                           "throttled"};
+        for (int i = 0; i < 3; i++)
+            cJSON_AddItemToObject(
+                o, keep[i],
+                cJSON_Duplicate(cJSON_GetObjectItem(f, keep[i]), 1));
+    }
+    cJSON_Delete(f);
+    return 0;
+}
+
 /* queue_stats: for each kind and partition: XLEN, XINFO GROUPS,
  * XINFO CONSUMERS duro, all in one pipeline. */
 static int queue_stats(duro_client *c, const char *queue, cJSON *arr)
@@ -161,9 +181,11 @@ static int queue_stats(duro_client *c, const char *queue, cJSON *arr)
         for (int p = 0; p < P && rc == 0; p++)
             rc = add_stream(&s, stream_key(c, k, p, queue),
                             &r[((size_t)k * P + p) * CMDS_PER_STREAM]);
-        if (rc == 0)
-            cJSON_AddItemToArray(arr, kind_object(queue, kinds[k], &s));
-        else
+        if (rc == 0) {
+            cJSON *o = kind_object(queue, kinds[k], &s);
+            cJSON_AddItemToArray(arr, o);
+            if (k == 1) rc = add_flow(c, queue, o);
+        } else
             rc = duro__fail(c, rc, "out of memory");
         stats_free(&s);
     }

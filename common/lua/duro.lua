@@ -2676,3 +2676,50 @@ redis.register_function('duro_sched_claim', sched_checked(
     duro_sched_claim, {'hash', 'list', 'zset'}))
 redis.register_function('duro_sched_fire', sched_checked(
     duro_sched_fire, {'hash', 'list', 'list', 'zset'}))
+
+-- ---- Flow control --------------------------------------------------------
+-- A task queue's flow settings (`duro queue config`) live in one hash per
+-- queue, `<prefix>{q:<queue>}:flow`: one slot of its own on Redis Cluster,
+-- whichever partitions the queue's streams are in. Fields: `aps` activity
+-- tasks started per second (absent: unlimited), `burst` (default 1), the
+-- token bucket (`tokens`, `ts` the ms of its last refill), and counters
+-- `granted` (tasks started under the limit) and `throttled` (takes that
+-- found the bucket empty: a worker waited).
+
+-- duro_rate_take 1 flow  want force
+-- A worker about to read up to `want` activity tasks takes tokens: returns
+-- {granted, wait_ms} where wait_ms is when the next token is due (0: one
+-- is there). `force` 1 takes `want` whatever the bucket holds (a read got
+-- more tasks than granted: the bucket goes into debt, the next takes wait
+-- it out); a negative `want` gives unused tokens back. Without a limit:
+-- {want, 0} and nothing is written.
+local function duro_rate_take(keys, args)
+    local key = keys[1]
+    local want = tonumber(args[1]) or 0
+    local force = args[2] == '1'
+    -- HMGET, the first command, refuses a key of another type
+    local v = redis.call('HMGET', key, 'aps', 'burst', 'tokens', 'ts')
+    local rate = tonumber(v[1]) or 0
+    if rate <= 0 then return {math.max(want, 0), 0} end
+    local burst = math.max(tonumber(v[2]) or 1, 1)
+    local now = now_ms()
+    local tokens = tonumber(v[3]) or burst
+    local ts = tonumber(v[4]) or now
+    tokens = math.min(burst, tokens + math.max(now - ts, 0) * rate / 1000)
+    local granted = want
+    if not force and want > 0 then
+        granted = math.max(0, math.min(want, math.floor(tokens)))
+    end
+    tokens = math.min(burst, tokens - granted)
+    local wait = 0
+    if tokens < 1 then wait = math.ceil((1 - tokens) * 1000 / rate) end
+    redis.call('HSET', key, 'tokens', string.format('%.6f', tokens), 'ts',
+               str(now))
+    if granted > 0 then redis.call('HINCRBY', key, 'granted', granted) end
+    if want > 0 and granted == 0 then
+        redis.call('HINCRBY', key, 'throttled', 1)
+    end
+    return {granted, wait}
+end
+
+redis.register_function('duro_rate_take', duro_rate_take)

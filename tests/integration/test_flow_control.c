@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -25,6 +26,7 @@ TestSuite(flow, .init = setup, .fini = duro_test_fini, .timeout = 90);
 typedef struct {
     duro_worker *w;
     pthread_t t;
+    int naps; /* activities this worker ran */
 } emb;
 
 static void *run_worker(void *arg)
@@ -43,6 +45,7 @@ static int64_t wall_ms(void)
 /* nap: sleeps input.ms and returns {"start","end"} (ms, wall clock) */
 static cJSON *nap(duro_actx *ctx, const cJSON *input, void *arg)
 {
+    if (arg) __atomic_add_fetch((int *)arg, 1, __ATOMIC_RELAXED);
     int64_t start = wall_ms();
     duro_test_sleep_ms((int64_t)duro_test_num(input, "ms", 0));
     cJSON *r = cJSON_CreateObject();
@@ -91,19 +94,27 @@ static cJSON *many_naps(duro_wf *wf, const cJSON *input)
     return out;
 }
 
-static void emb_start(emb *e, const char *queue, const char *identity,
-                      int threads)
+static void emb_start_m(emb *e, const char *queue, const char *identity,
+                        int threads, const char *metrics_addr)
 {
     duro_worker_opts o = {.redis_url = h.redis_url,
                           .task_queue = queue,
                           .identity = identity,
                           .activity_threads = threads,
+                          .metrics_addr = metrics_addr,
                           .log_level = "warn"};
     cr_assert_eq(duro_worker_new(&e->w, &o), 0);
     duro_worker_register_workflow(e->w, "one_nap", one_nap);
     duro_worker_register_workflow(e->w, "many_naps", many_naps);
-    duro_worker_register_activity(e->w, "nap", nap, NULL);
+    e->naps = 0;
+    duro_worker_register_activity(e->w, "nap", nap, &e->naps);
     cr_assert_eq(pthread_create(&e->t, NULL, run_worker, e->w), 0);
+}
+
+static void emb_start(emb *e, const char *queue, const char *identity,
+                      int threads)
+{
+    emb_start_m(e, queue, identity, threads, NULL);
 }
 
 static void emb_stop(emb *e)
@@ -196,5 +207,166 @@ Test(flow, schedule_to_start_does_not_fire_once_a_worker_took_the_task)
     redisFree(r);
     duro_client_free(c);
     emb_stop(&e);
+    duro_test_finish(&h);
+}
+
+/* ---- Rate limits ---- */
+
+#define RUN_MS 10000
+
+/* queue_config runs `duro queue config -o json` with the extra arguments
+ * and returns its JSON (asserts). */
+static cJSON *queue_config(const char *queue, const char *a1, const char *v1)
+{
+    duro_test_output o;
+    if (a1)
+        duro_test_run(&h, &o, RUN_MS, "duro", "queue", "config", "-o", "json",
+                      "--task-queue", queue, a1, v1, NULL);
+    else
+        duro_test_run(&h, &o, RUN_MS, "duro", "queue", "config", "-o", "json",
+                      "--task-queue", queue, NULL);
+    cr_assert_eq(o.exit_code, 0, "queue config: %s", o.err);
+    cJSON *j = cJSON_Parse(o.out);
+    cr_assert(j, "not JSON: %s", o.out);
+    duro_test_output_free(&o);
+    return j;
+}
+
+/* activity_row: the activity row of `duro queue stats -o json`. */
+static cJSON *activity_row(const char *queue)
+{
+    duro_test_output o;
+    duro_test_run(&h, &o, RUN_MS, "duro", "queue", "stats", "-o", "json",
+                  "--task-queue", queue, NULL);
+    cr_assert_eq(o.exit_code, 0, "queue stats: %s", o.err);
+    cJSON *j = cJSON_Parse(o.out);
+    cr_assert(j, "not JSON: %s", o.out);
+    duro_test_output_free(&o);
+    cJSON *r;
+    cJSON_ArrayForEach(r, j)
+    {
+        if (!strcmp(duro_test_str(r, "kind"), "activity")) {
+            cJSON *row = cJSON_Duplicate(r, 1);
+            cJSON_Delete(j);
+            return row;
+        }
+    }
+    cr_assert_fail("no activity row");
+    return NULL;
+}
+
+Test(flow, queue_config_sets_shows_and_clears_the_rate_limit)
+{
+    cJSON *j = queue_config("rl", NULL, NULL);
+    cr_assert_eq(duro_test_num(j, "activitiesPerSecond", -1), 0, "none yet");
+    cJSON_Delete(j);
+    j = queue_config("rl", "--activities-per-second", "2.5");
+    cr_assert_eq(duro_test_num(j, "activitiesPerSecond", -1), 2.5);
+    cr_assert_eq(duro_test_num(j, "burst", -1), 1, "default burst");
+    cJSON_Delete(j);
+    j = queue_config("rl", "--burst", "5");
+    cr_assert_eq(duro_test_num(j, "activitiesPerSecond", -1), 2.5, "kept");
+    cr_assert_eq(duro_test_num(j, "burst", -1), 5);
+    cJSON_Delete(j);
+    cJSON *row = activity_row("rl");
+    cr_assert_eq(duro_test_num(row, "activitiesPerSecond", -1), 2.5,
+                 "stats show the limit");
+    cJSON_Delete(row);
+    j = queue_config("rl", "--activities-per-second", "0");
+    cr_assert_eq(duro_test_num(j, "activitiesPerSecond", -1), 0, "cleared");
+    cJSON_Delete(j);
+    row = activity_row("rl");
+    cr_assert_null(cJSON_GetObjectItem(row, "activitiesPerSecond"),
+                   "an unlimited queue's row is as before");
+    cJSON_Delete(row);
+
+    duro_test_output o;
+    duro_test_run(&h, &o, RUN_MS, "duro", "queue", "config", "--task-queue",
+                  "rl", "--activities-per-second", "fast", NULL);
+    cr_assert_eq(o.exit_code, 2, "a bad rate is a usage error");
+    duro_test_output_free(&o);
+    duro_test_finish(&h);
+}
+
+Test(flow, a_rate_limit_holds_across_two_workers)
+{
+    cJSON *j = queue_config("rl", "--activities-per-second", "20");
+    cJSON_Delete(j);
+    emb a, b;
+    int port = duro_test_free_port();
+    char addr[64];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+    emb_start_m(&a, "rl", "rl-a", 8, addr);
+    emb_start(&b, "rl", "rl-b", 8);
+    duro_client *c = duro_test_client(&h);
+    int64_t t0 = duro_test_mono_ms();
+    duro_test_start(c, "rl-1", "many_naps", "rl", "{\"n\":100,\"ms\":0}", 0);
+    cJSON *d = duro_test_result(c, "rl-1", 60000);
+    int64_t took = duro_test_mono_ms() - t0;
+    cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED");
+    const cJSON *res = cJSON_GetObjectItem(d, "result");
+    cr_assert_eq(cJSON_GetArraySize(res), 100);
+    double first = 0, last = 0;
+    const cJSON *r;
+    cJSON_ArrayForEach(r, res)
+    {
+        double s = duro_test_num(r, "start", 0);
+        cr_assert_gt(s, 0, "an activity failed");
+        if (first == 0 || s < first) first = s;
+        if (s > last) last = s;
+    }
+    cJSON_Delete(d);
+    /* 100 starts at 20/s with a burst of 1: 99 gaps of 50ms */
+    cr_assert_geq(last - first, 4500, "100 activities started within %.0fms",
+                  last - first);
+    cr_assert_geq(took, 4500);
+    cr_assert_lt(last - first, 8000, "throttled far below 20/s: %.0fms",
+                 last - first);
+    cr_assert_gt(a.naps, 0, "worker a ran none");
+    cr_assert_gt(b.naps, 0, "worker b ran none");
+    cr_assert_eq(a.naps + b.naps, 100);
+
+    cJSON *row = activity_row("rl");
+    cr_assert_eq(duro_test_num(row, "activitiesPerSecond", -1), 20);
+    cr_assert_gt(duro_test_num(row, "throttled", 0), 0,
+                 "the workers waited for tokens");
+    cJSON_Delete(row);
+
+    /* the worker's metrics: the limit, and the reads it held back */
+    static char body[131072];
+    bool seen = false;
+    for (int i = 0; i < 30 && !seen; i++) {
+        cr_assert_eq(duro_test_http_get(port, "/metrics", body, sizeof(body)),
+                     200);
+        seen = strstr(body, "duro_worker_rate_limit{task_queue=\"rl\"} 20") !=
+               NULL;
+        if (!seen) duro_test_sleep_ms(100);
+    }
+    cr_assert(seen, "no rate limit gauge in:\n%.3000s", body);
+    const char *waits = strstr(body, "duro_worker_rate_waits_total{");
+    cr_assert(waits, "no rate waits counter");
+    cr_assert_gt(strtod(strchr(waits, '}') + 1, NULL), 0);
+    duro_client_free(c);
+    emb_stop(&a);
+    emb_stop(&b);
+    duro_test_finish(&h);
+}
+
+Test(flow, without_a_limit_the_same_work_is_fast)
+{
+    emb a, b;
+    emb_start(&a, "rl", "rl-a", 8);
+    emb_start(&b, "rl", "rl-b", 8);
+    duro_client *c = duro_test_client(&h);
+    int64_t t0 = duro_test_mono_ms();
+    duro_test_start(c, "rl-2", "many_naps", "rl", "{\"n\":100,\"ms\":0}", 0);
+    cJSON *d = duro_test_result(c, "rl-2", 60000);
+    int64_t took = duro_test_mono_ms() - t0;
+    cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED");
+    cJSON_Delete(d);
+    cr_assert_lt(took, 4000, "took %lldms", (long long)took);
+    duro_client_free(c);
+    emb_stop(&a);
+    emb_stop(&b);
     duro_test_finish(&h);
 }

@@ -103,6 +103,12 @@ static const char *const FAMILIES[][3] = {
     {"duro_worker_activities_running", "gauge",
      "Activity attempts queued or running in the thread pool."},
     {"duro_worker_activity_threads", "gauge", "Size of the activity pool."},
+    {"duro_worker_rate_limit", "gauge",
+     "Activity tasks per second the task queue allows across all its workers "
+     "(duro queue config); 0: unlimited."},
+    {"duro_worker_rate_waits_total", "counter",
+     "Activity reads this worker held back because the queue's token bucket "
+     "was empty."},
     {"duro_worker_broken_streams", "gauge",
      "Task streams of this queue holding another type than a stream (a "
      "hand edit): left out of the reads, their partition stalls until "
@@ -193,6 +199,9 @@ static int put_sample(wmetrics *e, const duro_worker *w, int pool_busy)
         duro_metrics_set(m, "duro_worker_activities_running", q, pool_busy);
     duro_metrics_set(m, "duro_worker_activity_threads", q, w->activity_threads);
     duro_metrics_set(m, "duro_worker_broken_streams", q, w->nbroken);
+    duro_metrics_set(m, "duro_worker_rate_limit", q, w->rate_aps);
+    duro_metrics_set_counter(m, "duro_worker_rate_waits_total", q,
+                             (double)w->rate_waits);
     /* The connections exist only while the worker runs; close_all clears
      * `running` before it closes them. */
     int running = w->running && !w->stopping;

@@ -67,6 +67,10 @@ typedef struct duro__later {
  * loop (the worker's retry timer). */
 void duro__retry_later(struct duro_worker *w, duro__later *l,
                        duro__later_fn fn);
+/* duro__call_at calls l->fn at due_ms (monotonic), on the loop; nothing
+ * when l is queued already. */
+void duro__call_at(struct duro_worker *w, duro__later *l, duro__later_fn fn,
+                   int64_t due_ms);
 
 struct duro__commit;
 
@@ -251,6 +255,16 @@ typedef struct duro_worker {
     bool hb_mu_ready; /* hb_mu initialised (duro_worker_free destroys it) */
     uv_async_t hb_async;
     duro_actx *unsent; /* completions waiting for Redis */
+
+    /* flow control (ratelimit.c): the task queue's activity rate limit */
+    double rate_aps;       /* activity tasks per second; 0: none */
+    bool rate_known;       /* rate_aps read once: reads may begin */
+    bool rate_asking;      /* its HGET is out */
+    bool rate_taking;      /* a duro_rate_take is out */
+    int rate_granted;      /* tokens in hand for the next read */
+    int rate_ticks;        /* ticks since rate_aps was read */
+    uint64_t rate_waits;   /* takes that found the bucket empty */
+    duro__later rate_wait; /* the read after an empty bucket */
 
     /* callbacks worker.c sets for the files below it (see the top) */
     void (*maybe_finish)(struct duro_worker *w); /* something ended */
@@ -453,6 +467,13 @@ void duro__act_pool_done(void *job);
 /* duro__act_release_inflight hands back every attempt still running
  * (shutdown grace over) */
 void duro__act_release_inflight(duro_worker *w);
+
+/* ratelimit.c: duro__rate_gate, before each activity read: how many tasks
+ * the read may take (0: none now; a reply polls again). duro__rate_read
+ * settles a read that got n tasks; duro__rate_tick re-reads the limit. */
+int duro__rate_gate(duro_worker *w, int room);
+void duro__rate_read(duro_worker *w, const redisReply *reply);
+void duro__rate_tick(duro_worker *w);
 
 /* metrics.c: duro__worker_metrics_start serves /metrics, /healthz and
  * /readyz on addr and polls the task queue's backlog (0 or DURO_E*);

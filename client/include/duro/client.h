@@ -332,6 +332,18 @@ DURO_EXPORT int duro_client_search_attribute_value(duro_client *c,
 DURO_EXPORT int duro_client_queue_stats(duro_client *c, const char *queue,
                                         cJSON **out);
 
+/* duro_client_queue_config sets task queue `queue`'s activity rate limit,
+ * enforced across all its workers: activities_per_second > 0 sets it, 0
+ * removes it, < 0 leaves it; burst > 0 sets the bucket's size (default 1),
+ * <= 0 leaves it. Then, when out is not NULL, *out is the queue's flow
+ * settings: {"taskQueue","activitiesPerSecond" (0: none),"burst",
+ * "granted","throttled"} (tasks started under the limit; reads a worker
+ * held back for want of a token). Workers see a change within 2 seconds.
+ * Returns 0, DURO_EINVAL, DURO_ECONN / DURO_EREDIS. */
+DURO_EXPORT int duro_client_queue_config(duro_client *c, const char *queue,
+                                         double activities_per_second,
+                                         int burst, cJSON **out);
+
 /* ---- Changing ---- */
 
 /* duro_client_terminate closes the current run at once as TERMINATED,
