@@ -67,6 +67,10 @@ static const cli_opt CONFIG_OPTS[] = {
      "limit",
      false},
     {"burst", 0, "N", "tokens the bucket holds (default 1)", false},
+    {"concurrency-per-key", 0, "N",
+     "activities with the same concurrency key running at once, across all "
+     "workers; 0 removes the limit",
+     false},
     {0},
 };
 
@@ -89,12 +93,18 @@ static int cmd_config(cli_ctx *ctx)
 {
     double aps = number(ctx, "activities-per-second");
     double burst = number(ctx, "burst");
-    if (aps == -2 || burst == -2) return CLI_USAGE;
+    double cpk = number(ctx, "concurrency-per-key");
+    if (aps == -2 || burst == -2 || cpk == -2) return CLI_USAGE;
     if (burst == 0) return cli_usage(ctx, "--burst: at least 1");
+    if (cpk != (int)cpk || burst != (int)burst)
+        return cli_usage(ctx, "--burst, --concurrency-per-key: whole numbers");
     if (cli_connect(ctx)) return CLI_FAILED;
     cJSON *o;
+    duro_queue_config set = {.activities_per_second = aps,
+                             .burst = (int)burst,
+                             .concurrency_per_key = (int)cpk};
     int rc = duro_client_queue_config(ctx->client, cli_get(ctx, "task-queue"),
-                                      aps, (int)burst, &o);
+                                      &set, &o);
     if (rc < 0) return cli_client_fail(ctx, rc);
     if (ctx->json) {
         cli_print_json(o);
@@ -111,14 +121,22 @@ static int cmd_config(cli_ctx *ctx)
         printf("granted, throttled:    %.0f, %.0f\n",
                cJSON_GetNumberValue(cJSON_GetObjectItem(o, "granted")),
                cJSON_GetNumberValue(cJSON_GetObjectItem(o, "throttled")));
+        double k =
+            cJSON_GetNumberValue(cJSON_GetObjectItem(o, "concurrencyPerKey"));
+        if (k > 0)
+            printf("concurrency per key:   %.0f\n", k);
+        else
+            printf("concurrency per key:   unlimited\n");
+        printf("throttled by key:      %.0f\n",
+               cJSON_GetNumberValue(cJSON_GetObjectItem(o, "throttledKey")));
     }
     cJSON_Delete(o);
     return CLI_OK;
 }
 
 static const cli_cmd COMMANDS[] = {
-    {"config", "Show or set a task queue's rate limit", CONFIG_OPTS,
-     cmd_config},
+    {"config", "Show or set a task queue's rate and concurrency limits",
+     CONFIG_OPTS, cmd_config},
     {"stats", "Backlog, in-flight tasks and workers per task queue", STATS_OPTS,
      cmd_stats},
     {0},

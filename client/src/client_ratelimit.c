@@ -1,6 +1,7 @@
 /* client_ratelimit.c: a task queue's flow settings (`duro queue config`):
- * its activity rate limit and the bucket's counters, in the queue's flow
- * hash (duro/ratelimit.h). Workers re-read the limit every 2 seconds. */
+ * its activity rate limit, its concurrency per key and their counters, in
+ * the queue's flow hash (duro/ratelimit.h). Workers re-read the limit every 2
+ * seconds. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,48 +42,69 @@ int duro__queue_flow(duro_client *c, const char *queue, cJSON **out)
     cJSON_AddStringToObject(o, "taskQueue", queue);
     cJSON_AddNumberToObject(o, "activitiesPerSecond", aps);
     cJSON_AddNumberToObject(o, "burst", aps > 0 ? (burst >= 1 ? burst : 1) : 0);
+    cJSON_AddNumberToObject(o, "concurrencyPerKey", field_num(r, "cpk"));
     cJSON_AddNumberToObject(o, "granted", field_num(r, "granted"));
     cJSON_AddNumberToObject(o, "throttled", field_num(r, "throttled"));
+    cJSON_AddNumberToObject(o, "throttledKey", field_num(r, "throttled_key"));
     freeReplyObject(r);
     *out = o;
     return 0;
 }
 
+/* set_fields: HSET the settings set gives, HDEL the ones it removes */
+static int set_fields(duro_client *c, const char *key,
+                      const duro_queue_config *set)
+{
+    duro_argv del, put;
+    duro_argv_init(&del);
+    duro_argv_init(&put);
+    duro_argv_push(&del, "HDEL");
+    duro_argv_push(&del, key);
+    duro_argv_push(&put, "HSET");
+    duro_argv_push(&put, key);
+    int ndel = 0, nput = 0;
+    if (set->activities_per_second == 0) {
+        const char *f[] = {"aps", "burst", "tokens", "ts"};
+        for (int i = 0; i < 4; i++, ndel++)
+            duro_argv_push(&del, f[i]);
+    } else if (set->activities_per_second > 0) {
+        duro_argv_push(&put, "aps");
+        duro_argv_pushf(&put, "%g", set->activities_per_second);
+        nput++;
+    }
+    if (set->burst > 0 && set->activities_per_second != 0) {
+        duro_argv_push(&put, "burst");
+        duro_argv_pushll(&put, set->burst);
+        nput++;
+    }
+    if (set->concurrency_per_key == 0) {
+        duro_argv_push(&del, "cpk");
+        ndel++;
+    } else if (set->concurrency_per_key > 0) {
+        duro_argv_push(&put, "cpk");
+        duro_argv_pushll(&put, set->concurrency_per_key);
+        nput++;
+    }
+    int rc = ndel ? simple(c, &del) : (duro_argv_free(&del), 0);
+    if (rc == 0 && nput)
+        rc = simple(c, &put);
+    else
+        duro_argv_free(&put);
+    return rc;
+}
+
 int duro_client_queue_config(duro_client *c, const char *queue,
-                             double activities_per_second, int burst,
-                             cJSON **out)
+                             const duro_queue_config *set, cJSON **out)
 {
     char err[128], key[DURO_KEY_MAX];
     if (!queue || duro_name_check("queue", queue, err, sizeof(err)))
         return duro__fail(c, DURO_EINVAL, "task queue: %s",
                           queue ? err : "missing");
-    if (activities_per_second > 1e6 || burst > 1000000)
-        return duro__fail(c, DURO_EINVAL, "rate or burst out of range");
+    if (set && (set->activities_per_second > 1e6 || set->burst > 1000000 ||
+                set->concurrency_per_key > 1000000))
+        return duro__fail(c, DURO_EINVAL, "a setting is out of range");
     duro_key_flow(key, sizeof(key), duro__ks(c), queue);
-    duro_argv a;
-    int rc = 0;
-    if (activities_per_second == 0) { /* the limit goes, counters stay */
-        duro_argv_init(&a);
-        duro_argv_push(&a, "HDEL");
-        duro_argv_push(&a, key);
-        const char *f[] = {"aps", "burst", "tokens", "ts"};
-        for (int i = 0; i < 4; i++)
-            duro_argv_push(&a, f[i]);
-        rc = simple(c, &a);
-    } else if (activities_per_second > 0 || burst > 0) {
-        duro_argv_init(&a);
-        duro_argv_push(&a, "HSET");
-        duro_argv_push(&a, key);
-        if (activities_per_second > 0) {
-            duro_argv_push(&a, "aps");
-            duro_argv_pushf(&a, "%g", activities_per_second);
-        }
-        if (burst > 0) {
-            duro_argv_push(&a, "burst");
-            duro_argv_pushll(&a, burst);
-        }
-        rc = simple(c, &a);
-    }
+    int rc = set ? set_fields(c, key, set) : 0;
     if (rc) return rc;
     return out ? duro__queue_flow(c, queue, out) : 0;
 }

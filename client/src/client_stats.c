@@ -138,18 +138,21 @@ static const char *stream_key(const duro_client *c, int kind, int p,
                      : duro_key_act(key, sizeof(key), duro__ks(c), p, queue);
 }
 
-/* add_flow: the activity row's rate limit and counters, when it has one. */
+/* add_flow: the activity row's flow limits and counters, when it has any
+ * (an unlimited queue's row is unchanged). */
 static int add_flow(duro_client *c, const char *queue, cJSON *o)
 {
     cJSON *f;
     int rc = duro__queue_flow(c, queue, &f);
     if (rc) return rc;
-    if (cJSON_GetNumberValue(cJSON_GetObjectItem(f, "activitiesPerSecond")) >
-            0 ||
-        cJSON_GetNumberValue(cJSON_GetObjectItem(f, "throttled")) > 0) {
-        static const char *const keep[] = {"activitiesPerSecond", "burst",
-                                           "throttled"};
-        for (int i = 0; i < 3; i++)
+    static const char *const keep[] = {"activitiesPerSecond", "burst",
+                                       "throttled", "concurrencyPerKey",
+                                       "throttledKey"};
+    bool any = false;
+    for (int i = 0; i < 5; i++)
+        any |= cJSON_GetNumberValue(cJSON_GetObjectItem(f, keep[i])) > 0;
+    if (any) {
+        for (int i = 0; i < 5; i++)
             cJSON_AddItemToObject(
                 o, keep[i],
                 cJSON_Duplicate(cJSON_GetObjectItem(f, keep[i]), 1));

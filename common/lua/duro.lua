@@ -1687,15 +1687,18 @@ local function duro_act_complete(k, args, keys)
 end
 
 -- duro_act_release 9 wf hist buf wft timers pa idx_open idx_closed act
---                  run seq attempt entry
+--                  run seq attempt entry [delay_ms]
 -- (idx_open and idx_closed unused)
 -- A stopping worker hands back an attempt it will not finish: the same
 -- attempt goes back to the queue at once instead of after its timeout.
 -- Whichever run of it completes first wins; the other is fenced off.
+-- delay_ms > 0: the attempt comes back after that long, through an 'r'
+-- timer (a worker that may not start it yet: its concurrency key is full).
 local function duro_act_release(k, args)
     local act = k.act
     local run, seq, attempt, entry = args[1], args[2], tonumber(args[3]),
                                      args[4]
+    local delay = tonumber(args[5]) or 0
     local w = load_wf(k)
     local st = w and current(w, run) and pa_state(w, seq)
     if not st or tonumber(st.attempt) ~= attempt or st.entry ~= entry then
@@ -1703,6 +1706,13 @@ local function duro_act_release(k, args)
         return 'orphan'
     end
     ack(act, entry)
+    if delay > 0 then
+        redis.call('HSET', k.pa, seq .. '.entry', '')
+        add_timer(k.timers, w.now + delay,
+                  timer_member('r', run, seq, attempt, w.queue, queue_of(act),
+                               w.id))
+        return 'deferred'
+    end
     enqueue_activity(w, act, seq, attempt)
     return 'released'
 end
@@ -2723,3 +2733,35 @@ local function duro_rate_take(keys, args)
 end
 
 redis.register_function('duro_rate_take', duro_rate_take)
+
+-- duro_conc_acquire 2 slots flow  member limit lease_ms
+-- Concurrency per key (`duro queue config --concurrency-per-key N`): the
+-- attempts of a queue's activities with one concurrency key that run at
+-- once are the members of zset `<prefix>{q:<queue>}:conc:<key>` (same
+-- slot as the queue's flow hash), scored by when their lease ends. A
+-- worker about to start attempt `member` asks here first: leases past
+-- their end (a worker that died with them) go, then the attempt gets a
+-- slot (1) when it holds one already or fewer than `limit` are held;
+-- else 0 and `throttled_key` in the flow hash counts it. The worker ZREMs
+-- its member when the attempt ends; the key expires with its last lease.
+local function duro_conc_acquire(keys, args)
+    local slots, flow = keys[1], keys[2]
+    local member, limit = args[1], tonumber(args[2]) or 0
+    local lease = tonumber(args[3]) or 0
+    if not member or limit <= 0 or lease <= 0 then
+        return fail('DURO_BADARG', 'duro_conc_acquire arguments')
+    end
+    local now = now_ms()
+    redis.call('ZREMRANGEBYSCORE', slots, '-inf', str(now))
+    if not redis.call('ZSCORE', slots, member) and
+        redis.call('ZCARD', slots) >= limit then
+        redis.call('HINCRBY', flow, 'throttled_key', 1)
+        return 0
+    end
+    redis.call('ZADD', slots, str(now + lease), member)
+    local last = redis.call('ZRANGE', slots, -1, -1, 'WITHSCORES')
+    redis.call('PEXPIREAT', slots, last[2])
+    return 1
+end
+
+redis.register_function('duro_conc_acquire', duro_conc_acquire)

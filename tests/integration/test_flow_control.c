@@ -94,6 +94,36 @@ static cJSON *many_naps(duro_wf *wf, const cJSON *input)
     return out;
 }
 
+/* keyed_naps: input {"n","ms","keys":[k, ...]}: n activities "nap" at
+ * once, activity i with concurrency key keys[i % len]; returns
+ * [{"key","start","end"}, ...]. */
+static cJSON *keyed_naps(duro_wf *wf, const cJSON *input)
+{
+    int n = (int)duro_test_num(input, "n", 1);
+    const cJSON *keys = cJSON_GetObjectItem(input, "keys");
+    int nk = cJSON_GetArraySize(keys);
+    duro_future *f[64];
+    cJSON *in = cJSON_CreateObject();
+    cJSON_AddNumberToObject(in, "ms", duro_test_num(input, "ms", 0));
+    for (int i = 0; i < n && i < 64; i++) {
+        duro_activity_opts o = {0};
+        o.start_to_close_ms = 10000;
+        o.concurrency_key =
+            cJSON_GetStringValue(cJSON_GetArrayItem(keys, i % nk));
+        f[i] = duro_activity_async(wf, "nap", in, &o);
+    }
+    cJSON_Delete(in);
+    cJSON *out = cJSON_CreateArray();
+    for (int i = 0; i < n && i < 64; i++) {
+        duro_result r = duro_await(wf, f[i]);
+        cJSON *o = r.ok ? cJSON_Duplicate(r.value, 1) : cJSON_CreateObject();
+        cJSON_AddStringToObject(
+            o, "key", cJSON_GetStringValue(cJSON_GetArrayItem(keys, i % nk)));
+        cJSON_AddItemToArray(out, o);
+    }
+    return out;
+}
+
 static void emb_start_m(emb *e, const char *queue, const char *identity,
                         int threads, const char *metrics_addr)
 {
@@ -106,6 +136,7 @@ static void emb_start_m(emb *e, const char *queue, const char *identity,
     cr_assert_eq(duro_worker_new(&e->w, &o), 0);
     duro_worker_register_workflow(e->w, "one_nap", one_nap);
     duro_worker_register_workflow(e->w, "many_naps", many_naps);
+    duro_worker_register_workflow(e->w, "keyed_naps", keyed_naps);
     e->naps = 0;
     duro_worker_register_activity(e->w, "nap", nap, &e->naps);
     cr_assert_eq(pthread_create(&e->t, NULL, run_worker, e->w), 0);
@@ -368,5 +399,95 @@ Test(flow, without_a_limit_the_same_work_is_fast)
     duro_client_free(c);
     emb_stop(&a);
     emb_stop(&b);
+    duro_test_finish(&h);
+}
+
+/* ---- Concurrency per key ---- */
+
+/* most_at_once: the most activities of `key` running at one time, from
+ * their own recorded [start, end) times. */
+static int most_at_once(const cJSON *res, const char *key)
+{
+    int most = 0;
+    const cJSON *a, *b;
+    cJSON_ArrayForEach(a, res)
+    {
+        if (strcmp(duro_test_str(a, "key"), key) != 0) continue;
+        double t = duro_test_num(a, "start", 0);
+        int n = 0;
+        cJSON_ArrayForEach(b, res)
+        {
+            if (strcmp(duro_test_str(b, "key"), key) == 0 &&
+                duro_test_num(b, "start", 0) <= t &&
+                t < duro_test_num(b, "end", 0))
+                n++;
+        }
+        if (n > most) most = n;
+    }
+    return most;
+}
+
+Test(flow, a_concurrency_limit_per_key_holds_across_two_workers)
+{
+    duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "100ms", NULL);
+    cJSON *j = queue_config("ck", "--concurrency-per-key", "2");
+    cr_assert_eq(duro_test_num(j, "concurrencyPerKey", -1), 2);
+    cJSON_Delete(j);
+    emb a, b;
+    emb_start(&a, "ck", "ck-a", 8);
+    emb_start(&b, "ck", "ck-b", 8);
+    duro_client *c = duro_test_client(&h);
+    /* 16 naps of 300ms, 12 for cust-1 and 4 for cust-2, on 16 threads */
+    duro_test_start(c, "ck-1", "keyed_naps", "ck",
+                    "{\"n\":16,\"ms\":300,\"keys\":[\"cust-1\","
+                    "\"cust-1\",\"cust-1\",\"cust-2\"]}",
+                    0);
+    cJSON *d = duro_test_result(c, "ck-1", 60000);
+    cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED");
+    const cJSON *res = cJSON_GetObjectItem(d, "result");
+    const cJSON *r;
+    cJSON_ArrayForEach(r, res)
+        cr_assert_gt(duro_test_num(r, "start", 0), 0, "an activity failed");
+    int k1 = most_at_once(res, "cust-1"), k2 = most_at_once(res, "cust-2");
+    cr_assert_leq(k1, 2, "%d of cust-1 ran at once", k1);
+    cr_assert_leq(k2, 2, "%d of cust-2 ran at once", k2);
+    cr_assert_eq(k1, 2, "the limit is 2, not 1");
+    cJSON_Delete(d);
+    cr_assert_gt(a.naps + b.naps, 0);
+
+    cJSON *row = activity_row("ck");
+    cr_assert_eq(duro_test_num(row, "concurrencyPerKey", -1), 2);
+    cr_assert_gt(duro_test_num(row, "throttledKey", 0), 0,
+                 "attempts waited for their key");
+    cJSON_Delete(row);
+    /* every slot was given back */
+    redisContext *rc = duro_test_redis(&h);
+    redisReply *rep = redisCommand(rc, "ZCARD duro:{q:ck}:conc:cust-1");
+    cr_assert_eq(rep->integer, 0);
+    freeReplyObject(rep);
+    redisFree(rc);
+
+    j = queue_config("ck", "--concurrency-per-key", "0");
+    cr_assert_eq(duro_test_num(j, "concurrencyPerKey", -1), 0, "cleared");
+    cJSON_Delete(j);
+    duro_client_free(c);
+    emb_stop(&a);
+    emb_stop(&b);
+    duro_test_finish(&h);
+}
+
+Test(flow, without_a_concurrency_limit_a_key_runs_wide)
+{
+    emb a;
+    emb_start(&a, "ck", "ck-a", 8);
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "ck-2", "keyed_naps", "ck",
+                    "{\"n\":6,\"ms\":500,\"keys\":[\"cust-1\"]}", 0);
+    cJSON *d = duro_test_result(c, "ck-2", 30000);
+    int k1 = most_at_once(cJSON_GetObjectItem(d, "result"), "cust-1");
+    cr_assert_gt(k1, 2, "only %d ran at once", k1);
+    cJSON_Delete(d);
+    duro_client_free(c);
+    emb_stop(&a);
     duro_test_finish(&h);
 }

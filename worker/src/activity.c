@@ -312,6 +312,7 @@ static void act_release_argv(const duro_actx *c, act_keys *ks, duro_argv *a)
     act_keys_init(ks, c);
     duro_fcall_attempt at = attempt_of(c);
     duro_fcall_act_release(a, ks, &at);
+    if (c->defer_ms > 0) duro_argv_pushll(a, (long long)c->defer_ms);
 }
 
 /* release_call sends FCALL duro_act_release; 0 or DURO_ECONN. */
@@ -335,6 +336,14 @@ static void send_release(duro_actx *c)
         w->releasing--;
         duro__actx_unref(c);
     }
+}
+
+void duro__act_defer(duro_actx *c, int64_t delay_ms)
+{
+    c->defer_ms = delay_ms;
+    c->state = DURO_ACTX_RELEASING;
+    send_release(c);
+    duro__actx_unref(c);
 }
 
 void duro__act_release_inflight(duro_worker *w)
@@ -371,6 +380,7 @@ void duro__act_pool_done(void *job)
     duro_actx *c = job;
     duro_worker *w = c->w;
     inflight_remove(w, c); /* a heartbeat it left is not sent */
+    duro__conc_release(w, c);
     if (c->skipped) {
         c->state = DURO_ACTX_RELEASING;
         send_release(c);
@@ -504,12 +514,18 @@ static duro_actx *actx_from_entry(duro_worker *w, const char *stream,
     return c;
 }
 
-/* run_entry hands a valid activity task to the pool. */
+/* run_entry hands a valid activity task to the pool, once its
+ * concurrency key (if any) gives it a slot. */
 static void run_entry(duro_worker *w, const char *stream,
                       const redisReply *entry)
 {
     duro_actx *c = actx_from_entry(w, stream, entry);
-    if (!c) return;
+    if (!c || duro__conc_gate(w, c)) return;
+    duro__act_run(w, c);
+}
+
+void duro__act_run(duro_worker *w, duro_actx *c)
+{
     inflight_add(w, c);
     if (duro__pool_submit(w->pool, c) != 0) {
         inflight_remove(w, c);

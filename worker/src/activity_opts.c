@@ -29,6 +29,8 @@ char *duro__activity_opts_json(const duro_activity_opts *o, int64_t stc)
     if (o->heartbeat_timeout_ms > 0)
         cJSON_AddNumberToObject(j, "heartbeatTimeoutMs",
                                 (double)o->heartbeat_timeout_ms);
+    if (o->concurrency_key)
+        cJSON_AddStringToObject(j, "concurrencyKey", o->concurrency_key);
     if (o->schedule_to_start_ms > 0)
         cJSON_AddNumberToObject(j, "scheduleToStartMs",
                                 (double)o->schedule_to_start_ms);

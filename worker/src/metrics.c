@@ -109,6 +109,12 @@ static const char *const FAMILIES[][3] = {
     {"duro_worker_rate_waits_total", "counter",
      "Activity reads this worker held back because the queue's token bucket "
      "was empty."},
+    {"duro_worker_concurrency_per_key", "gauge",
+     "Activities with one concurrency key the task queue runs at once across "
+     "all its workers (duro queue config); 0: unlimited."},
+    {"duro_worker_concurrency_waits_total", "counter",
+     "Activity attempts this worker put back in their queue because their "
+     "concurrency key was full."},
     {"duro_worker_broken_streams", "gauge",
      "Task streams of this queue holding another type than a stream (a "
      "hand edit): left out of the reads, their partition stalls until "
@@ -202,6 +208,9 @@ static int put_sample(wmetrics *e, const duro_worker *w, int pool_busy)
     duro_metrics_set(m, "duro_worker_rate_limit", q, w->rate_aps);
     duro_metrics_set_counter(m, "duro_worker_rate_waits_total", q,
                              (double)w->rate_waits);
+    duro_metrics_set(m, "duro_worker_concurrency_per_key", q, w->conc_limit);
+    duro_metrics_set_counter(m, "duro_worker_concurrency_waits_total", q,
+                             (double)w->conc_waits);
     /* The connections exist only while the worker runs; close_all clears
      * `running` before it closes them. */
     int running = w->running && !w->stopping;

@@ -2,10 +2,10 @@
  * (`duro queue config --activities-per-second`), enforced across every
  * worker of the queue by one token bucket in Redis (duro_rate_take).
  *
- * Without a limit a read costs nothing more: the worker reads the limit
- * (HGET of the queue's flow hash) before its first activity read and then
- * every RATE_REFRESH_TICKS ticks, and reads as before. With one, each
- * read first takes tokens for at most its free threads:
+ * Without a limit a read costs nothing more: the worker reads the limits
+ * (HMGET aps cpk of the queue's flow hash; cpk is concurrency.c's) before its
+ * first activity read and then every RATE_REFRESH_TICKS ticks, and reads as
+ * before. With one, each read first takes tokens for at most its free threads:
  *
  *   duro_rate_take want 0 ──▶ {g > 0}: XREADGROUP for g tasks; a read that
  *                              got n != g settles with duro_rate_take
@@ -35,8 +35,13 @@ static void on_limit(duro_aredis *r, redisReply *reply, void *arg)
     duro_worker *w = arg;
     w->rate_asking = false;
     if (!reply) return; /* reconnecting: asked again at the next poll */
-    double aps = 0;
-    if (reply->type == REDIS_REPLY_STRING) aps = strtod(reply->str, NULL);
+    double aps = 0, cpk = 0;
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
+        if (reply->element[0]->type == REDIS_REPLY_STRING)
+            aps = strtod(reply->element[0]->str, NULL);
+        if (reply->element[1]->type == REDIS_REPLY_STRING)
+            cpk = strtod(reply->element[1]->str, NULL);
+    }
     /* an error (a hand-edited key of another type) reads as no limit */
     if (reply->type == REDIS_REPLY_ERROR)
         duro_warn_limited(NULL, "RATE-LIMIT-UNREADABLE queue=%s err=%s",
@@ -45,7 +50,11 @@ static void on_limit(duro_aredis *r, redisReply *reply, void *arg)
     if (aps != w->rate_aps || !w->rate_known)
         duro_info("RATE-LIMIT queue=%s activities_per_second=%g", w->task_queue,
                   aps);
+    if ((int)cpk != w->conc_limit)
+        duro_info("CONCURRENCY-LIMIT queue=%s per_key=%d", w->task_queue,
+                  (int)cpk);
     w->rate_aps = aps;
+    w->conc_limit = cpk > 0 ? (int)cpk : 0;
     w->rate_known = true;
     duro__act_poll(w);
 }
@@ -60,9 +69,10 @@ static void ask_limit(duro_worker *w, duro_aredis *conn)
     flow_key(w, key, sizeof(key));
     duro_argv a;
     duro_argv_init(&a);
-    duro_argv_push(&a, "HGET");
+    duro_argv_push(&a, "HMGET");
     duro_argv_push(&a, key);
     duro_argv_push(&a, "aps");
+    duro_argv_push(&a, "cpk");
     if (duro_aredis_command(conn, on_limit, w, &a) == 0) w->rate_asking = true;
     duro_argv_free(&a);
     w->rate_ticks = 0;

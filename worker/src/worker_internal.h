@@ -170,7 +170,9 @@ struct duro_actx {
      * pool's done queue hands the attempt back) */
     cJSON *result;
     bool failed, non_retryable;
-    bool skipped; /* not run: the worker is stopping */
+    bool skipped;     /* not run: the worker is stopping */
+    bool conc_held;   /* holds a slot of its concurrency key */
+    int64_t defer_ms; /* a hand-back: back in the queue after this long */
     char *fail_type, *fail_msg;
     int64_t started_us, ran_us;
     atomic_bool canceled;
@@ -265,6 +267,8 @@ typedef struct duro_worker {
     int rate_ticks;        /* ticks since rate_aps was read */
     uint64_t rate_waits;   /* takes that found the bucket empty */
     duro__later rate_wait; /* the read after an empty bucket */
+    int conc_limit;        /* attempts per concurrency key; 0: none */
+    uint64_t conc_waits;   /* attempts deferred: their key was full */
 
     /* callbacks worker.c sets for the files below it (see the top) */
     void (*maybe_finish)(struct duro_worker *w); /* something ended */
@@ -472,6 +476,15 @@ void duro__act_release_inflight(duro_worker *w);
  * the read may take (0: none now; a reply polls again). duro__rate_read
  * settles a read that got n tasks; duro__rate_tick re-reads the limit. */
 int duro__rate_gate(duro_worker *w, int room);
+/* concurrency.c: duro__conc_gate, before an attempt runs: true when it
+ * took c over (it runs once its key has a free slot: duro__act_run, or is
+ * deferred: duro__act_defer); duro__conc_release frees c's slot. */
+bool duro__conc_gate(duro_worker *w, duro_actx *c);
+void duro__conc_release(duro_worker *w, duro_actx *c);
+/* activity.c: duro__act_run hands c to the pool; duro__act_defer puts it
+ * back in its queue for delay_ms (it must not start yet). */
+void duro__act_run(duro_worker *w, duro_actx *c);
+void duro__act_defer(duro_actx *c, int64_t delay_ms);
 void duro__rate_read(duro_worker *w, const redisReply *reply);
 void duro__rate_tick(duro_worker *w);
 

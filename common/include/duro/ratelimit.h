@@ -14,4 +14,9 @@
 DURO_EXPORT char *duro_key_flow(char *buf, size_t size, const duro_keyspace *ks,
                                 const char *queue);
 
+/* duro_key_conc: "<prefix>{q:<queue>}:conc:<key>", the running attempts
+ * of concurrency key `key` on that queue (the flow hash's slot). */
+DURO_EXPORT char *duro_key_conc(char *buf, size_t size, const duro_keyspace *ks,
+                                const char *queue, const char *key);
+
 #endif
