@@ -491,3 +491,46 @@ Test(flow, without_a_concurrency_limit_a_key_runs_wide)
     emb_stop(&a);
     duro_test_finish(&h);
 }
+
+Test(flow, a_dead_workers_slot_frees_itself_when_its_lease_ends)
+{
+    /* the Functions are loaded by the first worker */
+    emb a;
+    emb_start(&a, "ck", "ck-a", 1);
+    redisContext *r = duro_test_redis(&h);
+    redisReply *rep = NULL;
+    for (int i = 0; i < 50; i++) {
+        if (rep) freeReplyObject(rep);
+        rep = redisCommand(r, "FCALL duro_conc_acquire 2 duro:{q:ck}:conc:k "
+                              "duro:{q:ck}:flow A 1 300");
+        if (rep && rep->type == REDIS_REPLY_INTEGER) break;
+        duro_test_sleep_ms(100);
+    }
+    cr_assert(rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 1,
+              "A takes the one slot");
+    freeReplyObject(rep);
+    /* A's worker was killed -9: nobody gives its slot back */
+    rep = redisCommand(r, "FCALL duro_conc_acquire 2 duro:{q:ck}:conc:k "
+                          "duro:{q:ck}:flow B 1 300");
+    cr_assert_eq(rep->integer, 0, "B waits while A's lease runs");
+    freeReplyObject(rep);
+    rep = redisCommand(r, "FCALL duro_conc_acquire 2 duro:{q:ck}:conc:k "
+                          "duro:{q:ck}:flow A 1 300");
+    cr_assert_eq(rep->integer, 1, "A holds it already: granted again");
+    freeReplyObject(rep);
+    duro_test_sleep_ms(400);
+    rep = redisCommand(r, "FCALL duro_conc_acquire 2 duro:{q:ck}:conc:k "
+                          "duro:{q:ck}:flow B 1 300");
+    cr_assert_eq(rep->integer, 1, "A's lease ended: B gets the slot");
+    freeReplyObject(rep);
+    rep = redisCommand(r, "PTTL duro:{q:ck}:conc:k");
+    cr_assert(rep->integer > 0 && rep->integer <= 300,
+              "the key ends with its last lease (%lld)", rep->integer);
+    freeReplyObject(rep);
+    rep = redisCommand(r, "HGET duro:{q:ck}:flow throttled_key");
+    cr_assert_str_eq(rep->str, "1");
+    freeReplyObject(rep);
+    redisFree(r);
+    emb_stop(&a);
+    duro_test_finish(&h);
+}
