@@ -66,7 +66,12 @@ static const cli_opt CONFIG_OPTS[] = {
      "activity tasks started per second across all workers; 0 removes the "
      "limit",
      false},
-    {"burst", 0, "N", "tokens the bucket holds (default 1)", false},
+    {"workflows-per-second", 0, "RATE",
+     "workflow tasks started per second across all workers; 0 removes the "
+     "limit",
+     false},
+    {"burst", 0, "N",
+     "tokens the bucket holds (default 1), for the rates given with it", false},
     {"concurrency-per-key", 0, "N",
      "activities with the same concurrency key running at once, across all "
      "workers; 0 removes the limit",
@@ -94,7 +99,8 @@ static int cmd_config(cli_ctx *ctx)
     double aps = number(ctx, "activities-per-second");
     double burst = number(ctx, "burst");
     double cpk = number(ctx, "concurrency-per-key");
-    if (aps == -2 || burst == -2 || cpk == -2) return CLI_USAGE;
+    double wps = number(ctx, "workflows-per-second");
+    if (aps == -2 || burst == -2 || cpk == -2 || wps == -2) return CLI_USAGE;
     if (burst == 0) return cli_usage(ctx, "--burst: at least 1");
     if (cpk != (int)cpk || burst != (int)burst)
         return cli_usage(ctx, "--burst, --concurrency-per-key: whole numbers");
@@ -102,7 +108,8 @@ static int cmd_config(cli_ctx *ctx)
     cJSON *o;
     duro_queue_config set = {.activities_per_second = aps,
                              .burst = (int)burst,
-                             .concurrency_per_key = (int)cpk};
+                             .concurrency_per_key = (int)cpk,
+                             .workflows_per_second = wps};
     int rc = duro_client_queue_config(ctx->client, cli_get(ctx, "task-queue"),
                                       &set, &o);
     if (rc < 0) return cli_client_fail(ctx, rc);
@@ -121,6 +128,17 @@ static int cmd_config(cli_ctx *ctx)
         printf("granted, throttled:    %.0f, %.0f\n",
                cJSON_GetNumberValue(cJSON_GetObjectItem(o, "granted")),
                cJSON_GetNumberValue(cJSON_GetObjectItem(o, "throttled")));
+        double wr =
+            cJSON_GetNumberValue(cJSON_GetObjectItem(o, "workflowsPerSecond"));
+        if (wr > 0)
+            printf(
+                "workflows per second:  %g (burst %.0f)\n", wr,
+                cJSON_GetNumberValue(cJSON_GetObjectItem(o, "workflowBurst")));
+        else
+            printf("workflows per second:  unlimited\n");
+        printf(
+            "workflows throttled:   %.0f\n",
+            cJSON_GetNumberValue(cJSON_GetObjectItem(o, "workflowThrottled")));
         double k =
             cJSON_GetNumberValue(cJSON_GetObjectItem(o, "concurrencyPerKey"));
         if (k > 0)

@@ -46,6 +46,13 @@ int duro__queue_flow(duro_client *c, const char *queue, cJSON **out)
     cJSON_AddNumberToObject(o, "granted", field_num(r, "granted"));
     cJSON_AddNumberToObject(o, "throttled", field_num(r, "throttled"));
     cJSON_AddNumberToObject(o, "throttledKey", field_num(r, "throttled_key"));
+    double wps = field_num(r, "wps"), wburst = field_num(r, "wf_burst");
+    cJSON_AddNumberToObject(o, "workflowsPerSecond", wps);
+    cJSON_AddNumberToObject(o, "workflowBurst",
+                            wps > 0 ? (wburst >= 1 ? wburst : 1) : 0);
+    cJSON_AddNumberToObject(o, "workflowGranted", field_num(r, "wf_granted"));
+    cJSON_AddNumberToObject(o, "workflowThrottled",
+                            field_num(r, "wf_throttled"));
     freeReplyObject(r);
     *out = o;
     return 0;
@@ -72,8 +79,26 @@ static int set_fields(duro_client *c, const char *key,
         duro_argv_pushf(&put, "%g", set->activities_per_second);
         nput++;
     }
-    if (set->burst > 0 && set->activities_per_second != 0) {
+    if (set->workflows_per_second == 0) {
+        const char *f[] = {"wps", "wf_burst", "wf_tokens", "wf_ts"};
+        for (int i = 0; i < 4; i++, ndel++)
+            duro_argv_push(&del, f[i]);
+    } else if (set->workflows_per_second > 0) {
+        duro_argv_push(&put, "wps");
+        duro_argv_pushf(&put, "%g", set->workflows_per_second);
+        nput++;
+    }
+    /* the burst goes with the rates set in the same call (both: both;
+     * neither: the activities') */
+    bool wf = set->workflows_per_second > 0;
+    bool act = set->activities_per_second > 0 || !wf;
+    if (set->burst > 0 && act && set->activities_per_second != 0) {
         duro_argv_push(&put, "burst");
+        duro_argv_pushll(&put, set->burst);
+        nput++;
+    }
+    if (set->burst > 0 && wf) {
+        duro_argv_push(&put, "wf_burst");
         duro_argv_pushll(&put, set->burst);
         nput++;
     }
@@ -100,8 +125,9 @@ int duro_client_queue_config(duro_client *c, const char *queue,
     if (!queue || duro_name_check("queue", queue, err, sizeof(err)))
         return duro__fail(c, DURO_EINVAL, "task queue: %s",
                           queue ? err : "missing");
-    if (set && (set->activities_per_second > 1e6 || set->burst > 1000000 ||
-                set->concurrency_per_key > 1000000))
+    if (set &&
+        (set->activities_per_second > 1e6 || set->workflows_per_second > 1e6 ||
+         set->burst > 1000000 || set->concurrency_per_key > 1000000))
         return duro__fail(c, DURO_EINVAL, "a setting is out of range");
     duro_key_flow(key, sizeof(key), duro__ks(c), queue);
     int rc = set ? set_fields(c, key, set) : 0;

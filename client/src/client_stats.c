@@ -138,25 +138,31 @@ static const char *stream_key(const duro_client *c, int kind, int p,
                      : duro_key_act(key, sizeof(key), duro__ks(c), p, queue);
 }
 
-/* add_flow: the activity row's flow limits and counters, when it has any
- * (an unlimited queue's row is unchanged). */
+/* add_flow: a row's flow limits and counters, when it has any (an
+ * unlimited queue's rows are unchanged). */
 static int add_flow(duro_client *c, const char *queue, cJSON *o)
 {
     cJSON *f;
     int rc = duro__queue_flow(c, queue, &f);
     if (rc) return rc;
-    static const char *const keep[] = {"activitiesPerSecond", "burst",
-                                       "throttled", "concurrencyPerKey",
-                                       "throttledKey"};
+    static const char *const act[] = {"activitiesPerSecond", "burst",
+                                      "throttled", "concurrencyPerKey",
+                                      "throttledKey"};
+    static const char *const wf[] = {"workflowsPerSecond", "workflowBurst",
+                                     "workflowThrottled"};
+    static const char *const wf_as[] = {"workflowsPerSecond", "burst",
+                                        "throttled"};
+    const char *kind = cJSON_GetStringValue(cJSON_GetObjectItem(o, "kind"));
+    bool workflow = kind && strcmp(kind, "workflow") == 0;
+    const char *const *from = workflow ? wf : act;
+    const char *const *as = workflow ? wf_as : act;
+    int n = workflow ? 3 : 5;
     bool any = false;
-    for (int i = 0; i < 5; i++)
-        any |= cJSON_GetNumberValue(cJSON_GetObjectItem(f, keep[i])) > 0;
-    if (any) {
-        for (int i = 0; i < 5; i++)
-            cJSON_AddItemToObject(
-                o, keep[i],
-                cJSON_Duplicate(cJSON_GetObjectItem(f, keep[i]), 1));
-    }
+    for (int i = 0; i < n; i++)
+        any |= cJSON_GetNumberValue(cJSON_GetObjectItem(f, from[i])) > 0;
+    for (int i = 0; any && i < n; i++)
+        cJSON_AddItemToObject(
+            o, as[i], cJSON_Duplicate(cJSON_GetObjectItem(f, from[i]), 1));
     cJSON_Delete(f);
     return 0;
 }
@@ -187,7 +193,7 @@ static int queue_stats(duro_client *c, const char *queue, cJSON *arr)
         if (rc == 0) {
             cJSON *o = kind_object(queue, kinds[k], &s);
             cJSON_AddItemToArray(arr, o);
-            if (k == 1) rc = add_flow(c, queue, o);
+            rc = add_flow(c, queue, o);
         } else
             rc = duro__fail(c, rc, "out of memory");
         stats_free(&s);

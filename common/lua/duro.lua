@@ -2690,25 +2690,35 @@ redis.register_function('duro_sched_fire', sched_checked(
 -- ---- Flow control --------------------------------------------------------
 -- A task queue's flow settings (`duro queue config`) live in one hash per
 -- queue, `<prefix>{q:<queue>}:flow`: one slot of its own on Redis Cluster,
--- whichever partitions the queue's streams are in. Fields: `aps` activity
--- tasks started per second (absent: unlimited), `burst` (default 1), the
--- token bucket (`tokens`, `ts` the ms of its last refill), and counters
--- `granted` (tasks started under the limit) and `throttled` (takes that
--- found the bucket empty: a worker waited).
+-- whichever partitions the queue's streams are in. Per kind of task (act:
+-- activity tasks, wf: workflow tasks) a rate (`aps` / `wps`: tasks started
+-- per second; absent: unlimited), a `burst` (default 1), the token bucket
+-- (`tokens`, `ts` the ms of its last refill) and counters `granted` (tasks
+-- started under the limit) and `throttled` (takes that found the bucket
+-- empty: a worker waited); the wf kind's fields other than `wps` carry
+-- the prefix `wf_`. `cpk` is the concurrency per key (duro_conc_acquire).
 
--- duro_rate_take 1 flow  want force
--- A worker about to read up to `want` activity tasks takes tokens: returns
--- {granted, wait_ms} where wait_ms is when the next token is due (0: one
--- is there). `force` 1 takes `want` whatever the bucket holds (a read got
--- more tasks than granted: the bucket goes into debt, the next takes wait
--- it out); a negative `want` gives unused tokens back. Without a limit:
--- {want, 0} and nothing is written.
+local RATE_FIELDS = {
+    act = {'aps', 'burst', 'tokens', 'ts', 'granted', 'throttled'},
+    wf = {'wps', 'wf_burst', 'wf_tokens', 'wf_ts', 'wf_granted',
+          'wf_throttled'},
+}
+
+-- duro_rate_take 1 flow  want force [act|wf]
+-- A worker about to read up to `want` tasks of the kind (default act)
+-- takes tokens: returns {granted, wait_ms} where wait_ms is when the next
+-- token is due (0: one is there). `force` 1 takes `want` whatever the
+-- bucket holds (a read got more tasks than granted: the bucket goes into
+-- debt, the next takes wait it out); a negative `want` gives unused tokens
+-- back. Without a limit: {want, 0} and nothing is written.
 local function duro_rate_take(keys, args)
     local key = keys[1]
     local want = tonumber(args[1]) or 0
     local force = args[2] == '1'
+    local f = RATE_FIELDS[args[3] or 'act']
+    if not f then return fail('DURO_BADARG', 'kind is act or wf') end
     -- HMGET, the first command, refuses a key of another type
-    local v = redis.call('HMGET', key, 'aps', 'burst', 'tokens', 'ts')
+    local v = redis.call('HMGET', key, f[1], f[2], f[3], f[4])
     local rate = tonumber(v[1]) or 0
     if rate <= 0 then return {math.max(want, 0), 0} end
     local burst = math.max(tonumber(v[2]) or 1, 1)
@@ -2723,11 +2733,11 @@ local function duro_rate_take(keys, args)
     tokens = math.min(burst, tokens - granted)
     local wait = 0
     if tokens < 1 then wait = math.ceil((1 - tokens) * 1000 / rate) end
-    redis.call('HSET', key, 'tokens', string.format('%.6f', tokens), 'ts',
+    redis.call('HSET', key, f[3], string.format('%.6f', tokens), f[4],
                str(now))
-    if granted > 0 then redis.call('HINCRBY', key, 'granted', granted) end
+    if granted > 0 then redis.call('HINCRBY', key, f[5], granted) end
     if want > 0 and granted == 0 then
-        redis.call('HINCRBY', key, 'throttled', 1)
+        redis.call('HINCRBY', key, f[6], 1)
     end
     return {granted, wait}
 end

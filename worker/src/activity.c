@@ -539,7 +539,7 @@ static void on_read(duro_aredis *r, redisReply *reply, void *arg)
 {
     duro_worker *w = arg;
     w->act_reading = false;
-    duro__rate_read(w, reply);
+    duro__rate_read(w, DURO_RATE_ACT, reply);
     if (duro__read_entries(w, reply, "ACT-READ", run_entry) == 0)
         duro__act_poll(w);
 }
@@ -550,7 +550,8 @@ void duro__act_poll(duro_worker *w)
         !w->activities || !duro_aredis_connected(w->act_conn))
         return;
     int room = w->activity_threads - duro__pool_busy(w->pool);
-    if (room <= 0 || (room = duro__rate_gate(w, room)) <= 0) return;
+    if (room <= 0 || (room = duro__rate_gate(w, DURO_RATE_ACT, room)) <= 0)
+        return;
     int per_stream = (room + w->partitions - 1) / w->partitions;
     static const int kinds[] = {DURO_STREAM_ACT};
     duro_argv a;

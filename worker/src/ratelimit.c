@@ -1,11 +1,13 @@
-/* ratelimit.c: a worker's side of its task queue's activity rate limit
- * (`duro queue config --activities-per-second`), enforced across every
- * worker of the queue by one token bucket in Redis (duro_rate_take).
+/* ratelimit.c: a worker's side of its task queue's rate limits (`duro
+ * queue config --activities-per-second / --workflows-per-second`), each
+ * enforced across every worker of the queue by one token bucket in Redis
+ * (duro_rate_take).
  *
  * Without a limit a read costs nothing more: the worker reads the limits
- * (HMGET aps cpk of the queue's flow hash; cpk is concurrency.c's) before its
- * first activity read and then every RATE_REFRESH_TICKS ticks, and reads as
- * before. With one, each read first takes tokens for at most its free threads:
+ * (HMGET aps wps cpk of the queue's flow hash; cpk is concurrency.c's)
+ * before its first read and then every RATE_REFRESH_TICKS ticks, and reads
+ * as before. With one, each read of that kind first takes tokens for at
+ * most its free room:
  *
  *   duro_rate_take want 0 ──▶ {g > 0}: XREADGROUP for g tasks; a read that
  *                              got n != g settles with duro_rate_take
@@ -13,8 +15,9 @@
  *                              read of every partition got more than g)
  *                        ──▶ {0, wait}: read again in wait ms
  *
- * so tasks wait in their stream, not in a worker: their start-to-close
- * only runs once a worker took them, and a stopped worker holds none. */
+ * so tasks wait in their streams, not in a worker: their timeouts only run
+ * once a worker took them, and a stopped worker holds none. Queries ride
+ * with the workflow-task read: they wait for its token but use none. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,9 +28,31 @@
 
 #define RATE_REFRESH_TICKS 4 /* 2s at the worker's 500ms tick */
 
+static const char *const KIND_ARG[DURO_RATE_KINDS] = {"act", "wf"};
+static const char *const KIND_LOG[DURO_RATE_KINDS] = {"activities",
+                                                      "workflows"};
+
 static void flow_key(const duro_worker *w, char *buf, size_t size)
 {
     duro_key_flow(buf, size, &w->ks, w->task_queue);
+}
+
+static void poll_kind(duro_worker *w, int kind)
+{
+    if (kind == DURO_RATE_ACT)
+        duro__act_poll(w);
+    else
+        duro__wft_poll(w);
+}
+
+/* reply_num: element i of an HMGET reply as a number >= 0 (nil: 0). */
+static double reply_num(const redisReply *reply, size_t i)
+{
+    if (reply->type != REDIS_REPLY_ARRAY || i >= reply->elements ||
+        reply->element[i]->type != REDIS_REPLY_STRING)
+        return 0;
+    double d = strtod(reply->element[i]->str, NULL);
+    return d > 0 ? d : 0;
 }
 
 static void on_limit(duro_aredis *r, redisReply *reply, void *arg)
@@ -35,33 +60,29 @@ static void on_limit(duro_aredis *r, redisReply *reply, void *arg)
     duro_worker *w = arg;
     w->rate_asking = false;
     if (!reply) return; /* reconnecting: asked again at the next poll */
-    double aps = 0, cpk = 0;
-    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
-        if (reply->element[0]->type == REDIS_REPLY_STRING)
-            aps = strtod(reply->element[0]->str, NULL);
-        if (reply->element[1]->type == REDIS_REPLY_STRING)
-            cpk = strtod(reply->element[1]->str, NULL);
-    }
     /* an error (a hand-edited key of another type) reads as no limit */
     if (reply->type == REDIS_REPLY_ERROR)
         duro_warn_limited(NULL, "RATE-LIMIT-UNREADABLE queue=%s err=%s",
                           w->task_queue, reply->str);
-    if (aps < 0) aps = 0;
-    if (aps != w->rate_aps || !w->rate_known)
-        duro_info("RATE-LIMIT queue=%s activities_per_second=%g", w->task_queue,
-                  aps);
-    if ((int)cpk != w->conc_limit)
-        duro_info("CONCURRENCY-LIMIT queue=%s per_key=%d", w->task_queue,
-                  (int)cpk);
-    w->rate_aps = aps;
-    w->conc_limit = cpk > 0 ? (int)cpk : 0;
+    for (int k = 0; k < DURO_RATE_KINDS; k++) {
+        double rate = reply_num(reply, (size_t)k);
+        if (rate != w->rate[k].rate)
+            duro_info("RATE-LIMIT queue=%s %s_per_second=%g", w->task_queue,
+                      KIND_LOG[k], rate);
+        w->rate[k].rate = rate;
+    }
+    int cpk = (int)reply_num(reply, 2);
+    if (cpk != w->conc_limit)
+        duro_info("CONCURRENCY-LIMIT queue=%s per_key=%d", w->task_queue, cpk);
+    w->conc_limit = cpk;
     w->rate_known = true;
     duro__act_poll(w);
+    duro__wft_poll(w);
 }
 
-/* ask_limit: HGET on conn: the activity connection before the first read
+/* ask_limit: HMGET on conn: a read connection before the first read
  * (connected when that read is due, and idle), later the command one
- * (the activity connection may be blocked in a read) */
+ * (the read connections may be blocked in a read) */
 static void ask_limit(duro_worker *w, duro_aredis *conn)
 {
     if (w->rate_asking || !conn || !duro_aredis_connected(conn)) return;
@@ -72,6 +93,7 @@ static void ask_limit(duro_worker *w, duro_aredis *conn)
     duro_argv_push(&a, "HMGET");
     duro_argv_push(&a, key);
     duro_argv_push(&a, "aps");
+    duro_argv_push(&a, "wps");
     duro_argv_push(&a, "cpk");
     if (duro_aredis_command(conn, on_limit, w, &a) == 0) w->rate_asking = true;
     duro_argv_free(&a);
@@ -85,14 +107,15 @@ void duro__rate_tick(duro_worker *w)
 
 static void poll_again(duro__later *l)
 {
-    duro_worker *w =
-        (duro_worker *)((char *)l - offsetof(duro_worker, rate_wait));
-    duro__act_poll(w);
+    duro__bucket *b =
+        (duro__bucket *)((char *)l - offsetof(duro__bucket, wait));
+    poll_kind(b->w, b->kind);
 }
 
-/* take: FCALL duro_rate_take 1 flow  want force -> [granted, wait_ms] */
-static int take(duro_worker *w, long long want, bool force, duro_aredis_cb cb)
+/* take: FCALL duro_rate_take 1 flow  want force kind -> [granted, wait_ms] */
+static int take(duro__bucket *b, long long want, bool force, duro_aredis_cb cb)
 {
+    duro_worker *w = b->w;
     char key[DURO_KEY_MAX];
     flow_key(w, key, sizeof(key));
     duro_argv a;
@@ -103,15 +126,17 @@ static int take(duro_worker *w, long long want, bool force, duro_aredis_cb cb)
     duro_argv_push(&a, key);
     duro_argv_pushll(&a, want);
     duro_argv_push(&a, force ? "1" : "0");
-    int rc = duro_aredis_command(w->cmd, cb, w, &a);
+    duro_argv_push(&a, KIND_ARG[b->kind]);
+    int rc = duro_aredis_command(w->cmd, cb, b, &a);
     duro_argv_free(&a);
     return rc;
 }
 
 static void on_take(duro_aredis *r, redisReply *reply, void *arg)
 {
-    duro_worker *w = arg;
-    w->rate_taking = false;
+    duro__bucket *b = arg;
+    duro_worker *w = b->w;
+    b->taking = false;
     if (!reply) return;
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
         reply->element[0]->type != REDIS_REPLY_INTEGER ||
@@ -120,53 +145,63 @@ static void on_take(duro_aredis *r, redisReply *reply, void *arg)
             NULL, "RATE-TAKE-FAILED queue=%s err=%s", w->task_queue,
             reply->type == REDIS_REPLY_ERROR ? reply->str : "bad reply");
         /* try again in a while rather than read past the limit */
-        duro__call_at(w, &w->rate_wait, poll_again, duro_mono_ms() + 1000);
+        duro__call_at(w, &b->wait, poll_again, duro_mono_ms() + 1000);
         return;
     }
     long long g = reply->element[0]->integer;
     long long wait = reply->element[1]->integer;
     if (g > 0) {
-        w->rate_granted = (int)g;
-        duro__act_poll(w);
+        b->granted = (int)g;
+        poll_kind(w, b->kind);
         return;
     }
-    w->rate_waits++;
-    duro__call_at(w, &w->rate_wait, poll_again,
+    b->waits++;
+    duro__call_at(w, &b->wait, poll_again,
                   duro_mono_ms() + (wait > 0 ? wait : 1));
 }
 
-int duro__rate_gate(duro_worker *w, int room)
+int duro__rate_gate(duro_worker *w, int kind, int room)
 {
     if (!w->rate_known) {
-        ask_limit(w, w->act_conn);
+        ask_limit(w, kind == DURO_RATE_ACT ? w->act_conn : w->wft_conn);
         return 0;
     }
-    if (w->rate_aps <= 0) return room;
-    if (w->rate_granted > 0)
-        return w->rate_granted < room ? w->rate_granted : room;
-    if (w->rate_taking || w->rate_wait.waiting || !w->cmd ||
+    duro__bucket *b = &w->rate[kind];
+    b->w = w;
+    b->kind = kind;
+    if (b->rate <= 0) return room;
+    if (b->granted > 0) return b->granted < room ? b->granted : room;
+    if (b->taking || b->wait.waiting || !w->cmd ||
         !duro_aredis_connected(w->cmd))
         return 0;
-    if (take(w, room, false, on_take) == 0) w->rate_taking = true;
+    if (take(b, room, false, on_take) == 0) b->taking = true;
     return 0;
 }
 
 static void on_settled(duro_aredis *r, redisReply *reply, void *arg) {}
 
-void duro__rate_read(duro_worker *w, const redisReply *reply)
+/* is_query: a query stream's entries take no workflow-task token */
+static bool is_query(const redisReply *key)
 {
-    if (w->rate_aps <= 0 && w->rate_granted == 0) return;
+    return key->type == REDIS_REPLY_STRING && strstr(key->str, ":qry:");
+}
+
+void duro__rate_read(duro_worker *w, int kind, const redisReply *reply)
+{
+    duro__bucket *b = &w->rate[kind];
+    if (b->rate <= 0 && b->granted == 0) return;
     long long n = 0;
     for (size_t s = 0;
          reply && reply->type == REDIS_REPLY_ARRAY && s < reply->elements;
          s++) {
         const redisReply *sr = reply->element[s];
         if (sr->type == REDIS_REPLY_ARRAY && sr->elements == 2 &&
-            sr->element[1]->type == REDIS_REPLY_ARRAY)
+            sr->element[1]->type == REDIS_REPLY_ARRAY &&
+            !is_query(sr->element[0]))
             n += (long long)sr->element[1]->elements;
     }
-    long long diff = n - w->rate_granted;
-    w->rate_granted = 0;
+    long long diff = n - b->granted;
+    b->granted = 0;
     if (diff != 0 && w->cmd && duro_aredis_connected(w->cmd))
-        take(w, diff, true, on_settled);
+        take(b, diff, true, on_settled);
 }

@@ -72,6 +72,20 @@ void duro__retry_later(struct duro_worker *w, duro__later *l,
 void duro__call_at(struct duro_worker *w, duro__later *l, duro__later_fn fn,
                    int64_t due_ms);
 
+/* duro__bucket: one of the task queue's rate limits as a worker sees it
+ * (ratelimit.c): DURO_RATE_ACT activity tasks, DURO_RATE_WFT workflow
+ * tasks. */
+enum { DURO_RATE_ACT, DURO_RATE_WFT, DURO_RATE_KINDS };
+typedef struct duro__bucket {
+    struct duro_worker *w;
+    int kind;
+    double rate;      /* tasks per second; 0: none */
+    bool taking;      /* a duro_rate_take is out */
+    int granted;      /* tokens in hand for the next read */
+    uint64_t waits;   /* takes that found the bucket empty */
+    duro__later wait; /* the read after an empty bucket */
+} duro__bucket;
+
 struct duro__commit;
 
 typedef struct wf_reg {
@@ -259,16 +273,12 @@ typedef struct duro_worker {
     duro_actx *unsent; /* completions waiting for Redis */
 
     /* flow control (ratelimit.c): the task queue's activity rate limit */
-    double rate_aps;       /* activity tasks per second; 0: none */
-    bool rate_known;       /* rate_aps read once: reads may begin */
-    bool rate_asking;      /* its HGET is out */
-    bool rate_taking;      /* a duro_rate_take is out */
-    int rate_granted;      /* tokens in hand for the next read */
-    int rate_ticks;        /* ticks since rate_aps was read */
-    uint64_t rate_waits;   /* takes that found the bucket empty */
-    duro__later rate_wait; /* the read after an empty bucket */
-    int conc_limit;        /* attempts per concurrency key; 0: none */
-    uint64_t conc_waits;   /* attempts deferred: their key was full */
+    duro__bucket rate[DURO_RATE_KINDS]; /* activity, workflow tasks */
+    bool rate_known;     /* the limits were read once: reads may begin */
+    bool rate_asking;    /* their HMGET is out */
+    int rate_ticks;      /* ticks since they were read */
+    int conc_limit;      /* attempts per concurrency key; 0: none */
+    uint64_t conc_waits; /* attempts deferred: their key was full */
 
     /* callbacks worker.c sets for the files below it (see the top) */
     void (*maybe_finish)(struct duro_worker *w); /* something ended */
@@ -472,10 +482,11 @@ void duro__act_pool_done(void *job);
  * (shutdown grace over) */
 void duro__act_release_inflight(duro_worker *w);
 
-/* ratelimit.c: duro__rate_gate, before each activity read: how many tasks
- * the read may take (0: none now; a reply polls again). duro__rate_read
- * settles a read that got n tasks; duro__rate_tick re-reads the limit. */
-int duro__rate_gate(duro_worker *w, int room);
+/* ratelimit.c: duro__rate_gate, before each read of a kind of task
+ * (DURO_RATE_*): how many tasks the read may take (0: none now; a reply
+ * polls again). duro__rate_read settles a read by the tasks it got;
+ * duro__rate_tick re-reads the limits. */
+int duro__rate_gate(duro_worker *w, int kind, int room);
 /* concurrency.c: duro__conc_gate, before an attempt runs: true when it
  * took c over (it runs once its key has a free slot: duro__act_run, or is
  * deferred: duro__act_defer); duro__conc_release frees c's slot. */
@@ -485,7 +496,7 @@ void duro__conc_release(duro_worker *w, duro_actx *c);
  * back in its queue for delay_ms (it must not start yet). */
 void duro__act_run(duro_worker *w, duro_actx *c);
 void duro__act_defer(duro_actx *c, int64_t delay_ms);
-void duro__rate_read(duro_worker *w, const redisReply *reply);
+void duro__rate_read(duro_worker *w, int kind, const redisReply *reply);
 void duro__rate_tick(duro_worker *w);
 
 /* metrics.c: duro__worker_metrics_start serves /metrics, /healthz and
