@@ -22,6 +22,7 @@ static const struct {
     {'w', "workflow_task_retry"},
     {'x', "execution_timeout"},
     {'k', "sticky_schedule_to_start"},
+    {'q', "schedule_to_start"}, /* fired: an activity attempt timed out */
 };
 #define NKINDS (sizeof(KINDS) / sizeof(KINDS[0]))
 
@@ -37,7 +38,8 @@ static const char *kind_word(char letter)
 static const char *const FAMILIES[][3] = {
     {M_TIMERS_FIRED, "counter",
      "Timers fired, by kind (timer, activity_retry, schedule_to_close, "
-     "workflow_task_retry, execution_timeout, sticky_schedule_to_start)."},
+     "workflow_task_retry, execution_timeout, sticky_schedule_to_start, "
+     "schedule_to_start: an activity attempt no worker took in time)."},
     {M_TIMERS_SKIPPED, "counter",
      "Due timers not fired, by reason (gone: another scheduler fired it; "
      "ignored: the run moved on; malformed; failed: the Function erred)."},

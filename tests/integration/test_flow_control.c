@@ -165,7 +165,11 @@ static void emb_stop(emb *e)
 
 Test(flow, schedule_to_start_times_out_an_activity_nobody_polls)
 {
-    duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "100ms", NULL);
+    int port = duro_test_free_port();
+    char addr[64];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+    duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "100ms",
+                    "--metrics-addr", addr, NULL);
     emb e;
     emb_start(&e, "flow", "flow-1", 2);
     duro_client *c = duro_test_client(&h);
@@ -205,6 +209,12 @@ Test(flow, schedule_to_start_times_out_an_activity_nobody_polls)
     }
     cr_assert_eq(left, 0, "%lld tasks left in the unpolled queue", left);
     redisFree(r);
+    /* the scheduler counts the two timeouts */
+    static char body[131072];
+    cr_assert_eq(duro_test_http_get(port, "/metrics", body, sizeof(body)), 200);
+    cr_assert(strstr(body, "duro_scheduler_timers_fired_total{kind=\""
+                           "schedule_to_start\"} 2"),
+              "no schedule_to_start count in:\n%.4000s", body);
     duro_client_free(c);
     emb_stop(&e);
     duro_test_finish(&h);
