@@ -945,13 +945,16 @@ local function sts_of(opts)
 end
 
 -- arm_sts adds the 'q' timer of an attempt just queued when its activity
--- has a schedule-to-start timeout (see sts_due).
+-- has a schedule-to-start timeout (see sts_due). An attempt queued again
+-- (handed back, or put back because its concurrency key was full) keeps
+-- its first deadline: it has not started yet.
 local function arm_sts(w, act, seq, attempt, opts)
     local ms = sts_of(opts)
     if not ms then return end
-    add_timer(w.k.timers, w.now + ms,
-              timer_member('q', w.run, seq, attempt, w.queue, queue_of(act),
-                           w.id))
+    local member = timer_member('q', w.run, seq, attempt, w.queue,
+                                queue_of(act), w.id)
+    if redis.call('ZSCORE', w.k.timers, member) then return end
+    add_timer(w.k.timers, w.now + ms, member)
 end
 
 -- enqueue_activity puts an attempt in the queue; v holds name, input, opts
@@ -1844,16 +1847,21 @@ end
 -- takes the task, so the start path costs nothing.
 local function sts_due(w, act, m, delay)
     local st = pa_state(w, m.a)
-    if st.attempt ~= m.b or not st.entry or st.entry == '' then
-        return 'ignored'
+    if st.attempt ~= m.b or not st.entry then return 'ignored' end
+    -- entry '': the attempt waits for its 'r' timer, put back by a worker
+    -- because its concurrency key was full: not started either
+    if st.entry ~= '' then
+        -- NOGROUP: no worker ever read the stream
+        local p = redis.pcall('XPENDING', act, GROUP, st.entry, st.entry, 1)
+        if type(p) == 'table' and p[1] then return 'ignored' end
+        if #redis.call('XRANGE', act, st.entry, st.entry) == 0 then
+            return 'ignored'
+        end
+        ack(act, st.entry)
+    else
+        redis.call('ZREM', w.k.timers,
+                   timer_member('r', w.run, m.a, m.b, w.queue, m.actq, w.id))
     end
-    -- NOGROUP: no worker ever read the stream
-    local p = redis.pcall('XPENDING', act, GROUP, st.entry, st.entry, 1)
-    if type(p) == 'table' and p[1] then return 'ignored' end
-    if #redis.call('XRANGE', act, st.entry, st.entry) == 0 then
-        return 'ignored'
-    end
-    ack(act, st.entry)
     local kind = 'SCHEDULE_TO_START'
     retry_or_resolve(w, act, m.a, tonumber(m.b), delay, timeout_failure(kind),
                      'ActivityTimedOut', timed_out_data(m.a, m.b, kind), st)

@@ -110,6 +110,8 @@ static cJSON *keyed_naps(duro_wf *wf, const cJSON *input)
         o.start_to_close_ms = 10000;
         o.concurrency_key =
             cJSON_GetStringValue(cJSON_GetArrayItem(keys, i % nk));
+        o.schedule_to_start_ms = (int64_t)duro_test_num(input, "sts", 0);
+        o.retry.max_attempts = (int)duro_test_num(input, "attempts", 0);
         f[i] = duro_activity_async(wf, "nap", in, &o);
     }
     cJSON_Delete(in);
@@ -117,6 +119,7 @@ static cJSON *keyed_naps(duro_wf *wf, const cJSON *input)
     for (int i = 0; i < n && i < 64; i++) {
         duro_result r = duro_await(wf, f[i]);
         cJSON *o = r.ok ? cJSON_Duplicate(r.value, 1) : cJSON_CreateObject();
+        if (r.timed_out) cJSON_AddTrueToObject(o, "timedOut");
         cJSON_AddStringToObject(
             o, "key", cJSON_GetStringValue(cJSON_GetArrayItem(keys, i % nk)));
         cJSON_AddItemToArray(out, o);
@@ -615,6 +618,43 @@ Test(flow, a_dead_workers_slot_frees_itself_when_its_lease_ends)
     cr_assert_str_eq(rep->str, "1");
     freeReplyObject(rep);
     redisFree(r);
+    emb_stop(&a);
+    duro_test_finish(&h);
+}
+
+Test(flow, schedule_to_start_fires_for_an_attempt_its_key_keeps_waiting)
+{
+    duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "100ms", NULL);
+    cJSON *j = queue_config("ck", "--concurrency-per-key", "1");
+    cJSON_Delete(j);
+    emb a;
+    emb_start(&a, "ck", "ck-a", 4);
+    duro_client *c = duro_test_client(&h);
+    /* one slot: the second nap waits for the first (1.5s), longer than
+     * its 500ms schedule-to-start, though put back again and again */
+    duro_test_start(c, "ck-3", "keyed_naps", "ck",
+                    "{\"n\":2,\"ms\":1500,\"sts\":500,\"attempts\":1,"
+                    "\"keys\":[\"cust-1\"]}",
+                    0);
+    cJSON *d = duro_test_result(c, "ck-3", 30000);
+    const cJSON *res = cJSON_GetObjectItem(d, "result");
+    int ok = 0, timed_out = 0;
+    const cJSON *r;
+    cJSON_ArrayForEach(r, res)
+    {
+        ok += duro_test_num(r, "start", 0) > 0;
+        timed_out += cJSON_IsTrue(cJSON_GetObjectItem(r, "timedOut"));
+    }
+    cr_assert_eq(ok, 1, "one ran");
+    cr_assert_eq(timed_out, 1, "the other never started in time");
+    cJSON_Delete(d);
+    cJSON *hist = duro_test_history(c, "ck-3");
+    const cJSON *to = duro_test_find_event(hist, "ActivityTimedOut", 0);
+    cr_assert(to);
+    cr_assert_str_eq(duro_test_str(duro_test_event_data(to), "timeoutType"),
+                     "SCHEDULE_TO_START");
+    cJSON_Delete(hist);
+    duro_client_free(c);
     emb_stop(&a);
     duro_test_finish(&h);
 }
