@@ -81,6 +81,10 @@ const duro__acl_grant duro__acl_commands[] = {
     {"ltrim", FN},
     {"sadd", FN}, /* duro:queues (workers); a partition's schedules */
     {"srem", FN},
+    /* flow control: duro_conc_acquire drops expired leases, and its key
+     * ends with the last one */
+    {"zremrangebyscore", FN},
+    {"pexpireat", FN},
     /* workers: task streams, histories, query answers, shutdown */
     {"xreadgroup", W},
     {"xgroup|create", W},
@@ -142,6 +146,8 @@ const duro__acl_grant duro__acl_functions[] = {
     {"duro_sched_delete", C},
     {"duro_sched_claim", S},
     {"duro_sched_fire", S},
+    {"duro_rate_take", W},    /* a rate-limited queue's reads */
+    {"duro_conc_acquire", W}, /* an activity with a concurrency key */
     {NULL, 0},
 };
 

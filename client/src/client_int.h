@@ -163,4 +163,8 @@ cJSON *duro__json_value(const char *s, size_t len);
 /* duro__add_time adds an ISO-8601 string for ms, or null when ms <= 0. */
 void duro__add_time(cJSON *o, const char *name, int64_t ms);
 
+/* duro__queue_flow: queue's flow settings and counters (client_ratelimit.c),
+ * as duro_client_queue_config's *out. */
+int duro__queue_flow(duro_client *c, const char *queue, cJSON **out);
+
 #endif

@@ -179,6 +179,35 @@ static const char *stream_key(const duro_client *c, int kind, int i,
     return duro_priority_key(key, sizeof(key), plain, level);
 }
 
+/* add_flow: a row's flow limits and counters, when it has any (an
+ * unlimited queue's rows are unchanged). */
+static int add_flow(duro_client *c, const char *queue, cJSON *o)
+{
+    cJSON *f;
+    int rc = duro__queue_flow(c, queue, &f);
+    if (rc) return rc;
+    static const char *const act[] = {"activitiesPerSecond", "burst",
+                                      "throttled", "concurrencyPerKey",
+                                      "throttledKey"};
+    static const char *const wf[] = {"workflowsPerSecond", "workflowBurst",
+                                     "workflowThrottled"};
+    static const char *const wf_as[] = {"workflowsPerSecond", "burst",
+                                        "throttled"};
+    const char *kind = cJSON_GetStringValue(cJSON_GetObjectItem(o, "kind"));
+    bool workflow = kind && strcmp(kind, "workflow") == 0;
+    const char *const *from = workflow ? wf : act;
+    const char *const *as = workflow ? wf_as : act;
+    int n = workflow ? 3 : 5;
+    bool any = false;
+    for (int i = 0; i < n; i++)
+        any |= cJSON_GetNumberValue(cJSON_GetObjectItem(f, from[i])) > 0;
+    for (int i = 0; any && i < n; i++)
+        cJSON_AddItemToObject(
+            o, as[i], cJSON_Duplicate(cJSON_GetObjectItem(f, from[i]), 1));
+    cJSON_Delete(f);
+    return 0;
+}
+
 /* queue_stats: for each kind, partition and priority level: XLEN, XINFO
  * GROUPS, XINFO CONSUMERS duro, all in one pipeline. */
 static int queue_stats(duro_client *c, const char *queue, cJSON *arr)
@@ -202,9 +231,11 @@ static int queue_stats(duro_client *c, const char *queue, cJSON *arr)
         for (int p = 0; p < P && rc == 0; p++)
             rc = add_stream(&s, stream_key(c, k, p, queue),
                             &r[((size_t)k * P + p) * CMDS_PER_STREAM]);
-        if (rc == 0)
-            cJSON_AddItemToArray(arr, kind_object(queue, kinds[k], &s));
-        else
+        if (rc == 0) {
+            cJSON *o = kind_object(queue, kinds[k], &s);
+            cJSON_AddItemToArray(arr, o);
+            rc = add_flow(c, queue, o);
+        } else
             rc = duro__fail(c, rc, "out of memory");
         stats_free(&s);
     }

@@ -21,7 +21,7 @@
 --    write before it starts (no allow-oom flag) and never stops one midway;
 --  * time is Redis' own (TIME), read by now_ms alone (the test clock's seam).
 
-local DURO_LIBRARY_VERSION = 20
+local DURO_LIBRARY_VERSION = 21
 local GROUP = 'duro'
 
 -- ---- Helpers -------------------------------------------------------------
@@ -1072,6 +1072,30 @@ local function pa_state(w, seq)
     return {attempt = v[1], entry = v[2], queue = v[3], deadline = v[4]}
 end
 
+-- sts_of: an activity's schedule-to-start timeout in ms from its options
+-- (written by the SDK only when set), nil when it has none: one plain
+-- find when unset, so activities without it pay nothing more.
+local function sts_of(opts)
+    if not opts or not string.find(opts, 'scheduleToStartMs', 1, true) then
+        return nil
+    end
+    local ms = tonumber(string.match(opts, '"scheduleToStartMs":(%d+)'))
+    return ms and ms > 0 and ms or nil
+end
+
+-- arm_sts adds the 'q' timer of an attempt just queued when its activity
+-- has a schedule-to-start timeout (see sts_due). An attempt queued again
+-- (handed back, or put back because its concurrency key was full) keeps
+-- its first deadline: it has not started yet.
+local function arm_sts(w, act, seq, attempt, opts)
+    local ms = sts_of(opts)
+    if not ms then return end
+    local member = timer_member('q', w.run, seq, attempt, w.queue,
+                                queue_of(act), w.id)
+    if redis.call('ZSCORE', w.k.timers, member) then return end
+    add_timer(w.k.timers, w.now + ms, member)
+end
+
 -- enqueue_activity puts an attempt in the queue; v holds name, input, opts
 -- and details when the caller has them, else they are read back.
 local function enqueue_activity(w, act, seq, attempt, v)
@@ -1091,6 +1115,7 @@ local function enqueue_activity(w, act, seq, attempt, v)
                           'input', v[2], 'opts', v[3], 'wfqueue', w.queue)
     end
     redis.call('HSET', w.k.pa, seq .. '.entry', entry)
+    arm_sts(w, act, seq, attempt, v[3])
 end
 
 -- resolve_activity removes a pending activity and delivers its outcome
@@ -1124,7 +1149,8 @@ local function abandon_activity(w, act, seq)
     ack(string.match(act, '^(.-:act:)') .. (v[3] or queue_of(act)), v[2])
     redis.call('ZREM', w.k.timers,
                timer_member('r', w.run, seq, v[1], w.queue, v[3], w.id),
-               timer_member('s', w.run, seq, 0, w.queue, v[3], w.id))
+               timer_member('s', w.run, seq, 0, w.queue, v[3], w.id),
+               timer_member('q', w.run, seq, v[1], w.queue, v[3], w.id))
     local fields = {}
     for i, f in ipairs(PA_FIELDS) do fields[i] = seq .. '.' .. f end
     redis.call('HDEL', w.k.pa, unpack(fields))
@@ -1603,14 +1629,17 @@ local function schedule_activity(w, act, c)
                   timer_member('s', w.run, c.seq, 0, w.queue, queue_of(act),
                                w.id))
     end
+    arm_sts(w, act, c.seq, 1, c.opts)
 end
 
 COMMANDS.activity = command{
     fields = {'seq', 'data', 'key', 'name', 'input', 'opts', 'stc', 'hbt',
               'stc2'},
-    -- stc2 (field 9) > 0 adds an s timer
+    -- stc2 (field 9) > 0 adds an s timer, a schedule-to-start in opts
+    -- (field 6) a q timer
     touches = function(args, i)
-        return (tonumber(args[i + 9]) or 0) > 0 and {'pa', 'timers'} or {'pa'}
+        return ((tonumber(args[i + 9]) or 0) > 0 or sts_of(args[i + 6])) and
+                   {'pa', 'timers'} or {'pa'}
     end,
     apply = function(w, c, keys)
         append(w, 'ActivityScheduled', c.data)
@@ -2096,15 +2125,18 @@ local function duro_act_complete(k, args, keys)
 end
 
 -- duro_act_release 9 wf hist buf wft timers pa idx_open idx_closed act
---                  run seq attempt entry
+--                  run seq attempt entry [delay_ms]
 -- (idx_open and idx_closed unused)
 -- A stopping worker hands back an attempt it will not finish: the same
 -- attempt goes back to the queue at once instead of after its timeout.
 -- Whichever run of it completes first wins; the other is fenced off.
+-- delay_ms > 0: the attempt comes back after that long, through an 'r'
+-- timer (a worker that may not start it yet: its concurrency key is full).
 local function duro_act_release(k, args)
     local act = k.act
     local run, seq, attempt, entry = args[1], args[2], tonumber(args[3]),
                                      args[4]
+    local delay = tonumber(args[5]) or 0
     local w = load_wf(k)
     local st = w and current(w, run) and pa_state(w, seq)
     if not st or tonumber(st.attempt) ~= attempt or st.entry ~= entry then
@@ -2112,6 +2144,13 @@ local function duro_act_release(k, args)
         return 'orphan'
     end
     ack(act, entry)
+    if delay > 0 then
+        redis.call('HSET', k.pa, seq .. '.entry', '')
+        add_timer(k.timers, w.now + delay,
+                  timer_member('r', run, seq, attempt, w.queue, queue_of(act),
+                               w.id))
+        return 'deferred'
+    end
     enqueue_activity(w, act, seq, attempt)
     return 'released'
 end
@@ -2235,7 +2274,39 @@ local function sticky_due(w, member)
     return 'fired'
 end
 
--- duro_timer_fire 9 wf hist buf wft timers pa idx_open idx_closed act  member
+-- sts_due handles a due 'q' timer (schedule-to-start): an attempt still
+-- in its queue, delivered to no worker (not in the group's pending list),
+-- times out (SCHEDULE_TO_START) and is retried after `delay` (-1: not)
+-- or resolved, as any timed-out attempt. Taken by a worker, finished or
+-- moved on, nothing happens: no call disarms the timer when a worker
+-- takes the task, so the start path costs nothing.
+local function sts_due(w, act, m, delay)
+    local st = pa_state(w, m.a)
+    if st.attempt ~= m.b or not st.entry then return 'ignored' end
+    -- entry '': the attempt waits for its 'r' timer, put back by a worker
+    -- because its concurrency key was full: not started either
+    if st.entry ~= '' then
+        -- NOGROUP: no worker ever read the stream
+        local p = redis.pcall('XPENDING', act, GROUP, st.entry, st.entry, 1)
+        if type(p) == 'table' and p[1] then return 'ignored' end
+        if #redis.call('XRANGE', act, st.entry, st.entry) == 0 then
+            return 'ignored'
+        end
+        ack(act, st.entry)
+    else
+        redis.call('ZREM', w.k.timers,
+                   timer_member('r', w.run, m.a, m.b, w.queue, m.actq, w.id))
+    end
+    local kind = 'SCHEDULE_TO_START'
+    retry_or_resolve(w, act, m.a, tonumber(m.b), delay, timeout_failure(kind),
+                     'ActivityTimedOut', timed_out_data(m.a, m.b, kind), st)
+    return 'fired'
+end
+
+-- duro_timer_fire 9 wf hist buf wft timers pa idx_open idx_closed act
+--                 member [retry_delay_ms]
+-- (retry_delay_ms: for q timers, the delay before the next attempt if the
+-- waiting one times out; -1 or absent: no retry)
 local function duro_timer_fire(k, args)
     local act = k.act
     local member = args[1]
@@ -2252,7 +2323,7 @@ local function duro_timer_fire(k, args)
         return 'ignored'
     end
     local bad
-    if m.kind == 'r' or m.kind == 's' then
+    if m.kind == 'r' or m.kind == 's' or m.kind == 'q' then
         bad = check_types({act}, {'stream'})
     elseif m.kind == 'x' or m.kind == 'n' then
         bad = check_close(k)
@@ -2277,6 +2348,8 @@ local function duro_timer_fire(k, args)
         enqueue_wft(w, m.a)
     elseif m.kind == 'k' then
         return sticky_due(w, member)
+    elseif m.kind == 'q' then
+        return sts_due(w, act, m, tonumber(args[2]) or -1)
     elseif m.kind == 'x' then
         append(w, 'WorkflowTimedOut', '{"timeoutType":"EXECUTION"}')
         close(w, 'TIMED_OUT', 'failure',
@@ -3064,3 +3137,92 @@ redis.register_function('duro_sched_claim', sched_checked(
     duro_sched_claim, {'hash', 'list', 'zset'}))
 redis.register_function('duro_sched_fire', sched_checked(
     duro_sched_fire, {'hash', 'list', 'list', 'zset'}))
+
+-- ---- Flow control --------------------------------------------------------
+-- A task queue's flow settings (`duro queue config`) live in one hash per
+-- queue, `<prefix>{q:<queue>}:flow`: one slot of its own on Redis Cluster,
+-- whichever partitions the queue's streams are in. Per kind of task (act:
+-- activity tasks, wf: workflow tasks) a rate (`aps` / `wps`: tasks started
+-- per second; absent: unlimited), a `burst` (default 1), the token bucket
+-- (`tokens`, `ts` the ms of its last refill) and counters `granted` (tasks
+-- started under the limit) and `throttled` (takes that found the bucket
+-- empty: a worker waited); the wf kind's fields other than `wps` carry
+-- the prefix `wf_`. `cpk` is the concurrency per key (duro_conc_acquire).
+
+local RATE_FIELDS = {
+    act = {'aps', 'burst', 'tokens', 'ts', 'granted', 'throttled'},
+    wf = {'wps', 'wf_burst', 'wf_tokens', 'wf_ts', 'wf_granted',
+          'wf_throttled'},
+}
+
+-- duro_rate_take 1 flow  want force [act|wf]
+-- A worker about to read up to `want` tasks of the kind (default act)
+-- takes tokens: returns {granted, wait_ms} where wait_ms is when the next
+-- token is due (0: one is there). `force` 1 takes `want` whatever the
+-- bucket holds (a read got more tasks than granted: the bucket goes into
+-- debt, the next takes wait it out); a negative `want` gives unused tokens
+-- back. Without a limit: {want, 0} and nothing is written.
+local function duro_rate_take(keys, args)
+    local key = keys[1]
+    local want = tonumber(args[1]) or 0
+    local force = args[2] == '1'
+    local f = RATE_FIELDS[args[3] or 'act']
+    if not f then return fail('DURO_BADARG', 'kind is act or wf') end
+    -- HMGET, the first command, refuses a key of another type
+    local v = redis.call('HMGET', key, f[1], f[2], f[3], f[4])
+    local rate = tonumber(v[1]) or 0
+    if rate <= 0 then return {math.max(want, 0), 0} end
+    local burst = math.max(tonumber(v[2]) or 1, 1)
+    local now = now_ms()
+    local tokens = tonumber(v[3]) or burst
+    local ts = tonumber(v[4]) or now
+    tokens = math.min(burst, tokens + math.max(now - ts, 0) * rate / 1000)
+    local granted = want
+    if not force and want > 0 then
+        granted = math.max(0, math.min(want, math.floor(tokens)))
+    end
+    tokens = math.min(burst, tokens - granted)
+    local wait = 0
+    if tokens < 1 then wait = math.ceil((1 - tokens) * 1000 / rate) end
+    redis.call('HSET', key, f[3], string.format('%.6f', tokens), f[4],
+               str(now))
+    if granted > 0 then redis.call('HINCRBY', key, f[5], granted) end
+    if want > 0 and granted == 0 then
+        redis.call('HINCRBY', key, f[6], 1)
+    end
+    return {granted, wait}
+end
+
+redis.register_function('duro_rate_take', duro_rate_take)
+
+-- duro_conc_acquire 2 slots flow  member limit lease_ms
+-- Concurrency per key (`duro queue config --concurrency-per-key N`): the
+-- attempts of a queue's activities with one concurrency key that run at
+-- once are the members of zset `<prefix>{q:<queue>}:conc:<key>` (same
+-- slot as the queue's flow hash), scored by when their lease ends. A
+-- worker about to start attempt `member` asks here first: leases past
+-- their end (a worker that died with them) go, then the attempt gets a
+-- slot (1) when it holds one already or fewer than `limit` are held;
+-- else 0 and `throttled_key` in the flow hash counts it. The worker ZREMs
+-- its member when the attempt ends; the key expires with its last lease.
+local function duro_conc_acquire(keys, args)
+    local slots, flow = keys[1], keys[2]
+    local member, limit = args[1], tonumber(args[2]) or 0
+    local lease = tonumber(args[3]) or 0
+    if not member or limit <= 0 or lease <= 0 then
+        return fail('DURO_BADARG', 'duro_conc_acquire arguments')
+    end
+    local now = now_ms()
+    redis.call('ZREMRANGEBYSCORE', slots, '-inf', str(now))
+    if not redis.call('ZSCORE', slots, member) and
+        redis.call('ZCARD', slots) >= limit then
+        redis.call('HINCRBY', flow, 'throttled_key', 1)
+        return 0
+    end
+    redis.call('ZADD', slots, str(now + lease), member)
+    local last = redis.call('ZRANGE', slots, -1, -1, 'WITHSCORES')
+    redis.call('PEXPIREAT', slots, last[2])
+    return 1
+end
+
+redis.register_function('duro_conc_acquire', duro_conc_acquire)

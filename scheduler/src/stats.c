@@ -23,6 +23,7 @@ static const struct {
     {'x', "execution_timeout"},
     {'k', "sticky_schedule_to_start"},
     {'n', "run_timeout"},
+    {'q', "schedule_to_start"}, /* fired: an activity attempt timed out */
 };
 #define NKINDS (sizeof(KINDS) / sizeof(KINDS[0]))
 
@@ -39,7 +40,8 @@ static const char *const FAMILIES[][3] = {
     {M_TIMERS_FIRED, "counter",
      "Timers fired, by kind (timer, activity_retry, schedule_to_close, "
      "workflow_task_retry, execution_timeout, sticky_schedule_to_start, "
-     "run_timeout)."},
+     "run_timeout, schedule_to_start: an activity attempt no worker took "
+     "in time)."},
     {M_TIMERS_SKIPPED, "counter",
      "Due timers not fired, by reason (gone: another scheduler fired it; "
      "ignored: the run moved on; malformed; failed: the Function erred)."},

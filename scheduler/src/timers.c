@@ -3,13 +3,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "duro/errno.h"
 #include "duro/fcall.h"
 #include "duro/ids.h"
+#include "duro/json.h"
 #include "duro/keys.h"
 #include "duro/log.h"
 #include "duro/priority.h"
 #include "duro/retry.h"
+#include "duro/retry_policy.h"
 #include "sched_internal.h"
 #include "schedules_int.h"
 
@@ -114,6 +118,7 @@ typedef struct {
     char *member_copy;
     char *member; /* as Redis sent it (binary), len bytes */
     size_t len;
+    duro_timer_ref t; /* parsed, points into member_copy */
 } fire;
 
 static void batch_done(part *pt);
@@ -258,6 +263,13 @@ static void count_result(sched *s, const fire *f, const redisReply *reply)
                f->kind, f->a, (long long)late, res);
 }
 
+static void fire_free(fire *f)
+{
+    free(f->member_copy);
+    free(f->member);
+    free(f);
+}
+
 static void on_fired(duro_aredis *r, redisReply *reply, void *arg)
 {
     fire *f = arg;
@@ -286,9 +298,7 @@ static void on_fired(duro_aredis *r, redisReply *reply, void *arg)
         if (h) held_remove(pt, h);
         count_result(s, f, reply);
     }
-    free(f->member_copy);
-    free(f->member);
-    free(f);
+    fire_free(f);
     fire_answered(pt);
 }
 
@@ -333,25 +343,81 @@ static const char *check_timer(const part *pt, const duro_timer_ref *t)
         return "workflow id belongs to another partition";
     if (duro_name_check("queue", t->wfqueue, err, sizeof(err)))
         return "bad workflow queue";
-    if ((t->kind == 'r' || t->kind == 's') &&
+    if (strchr("rsq", t->kind) &&
         duro_priority_queue_check(t->actqueue, err, sizeof(err)))
         return "bad activity queue";
     return NULL;
 }
 
 /* send_fire: FCALL duro_timer_fire (duro_fcall_timer_fire); the act key
- * only for r and s timers. */
+ * only for r, s and q timers; a q timer's retry delay (-1: none) after. */
 static int send_fire(part *pt, fire *f, const duro_timer_ref *t,
-                     const char *member, size_t len)
+                     const char *member, size_t len, int64_t delay)
 {
     sched *s = pt->s;
     duro_wf_keys k;
     duro_wf_keys_init(&k, &pt->ns->ks, t->id, t->run);
     duro_wf_keys_queues(&k, t->wfqueue,
-                        t->kind == 'r' || t->kind == 's' ? t->actqueue : NULL);
+                        strchr("rsq", t->kind) ? t->actqueue : NULL);
     duro_argv a;
     duro_fcall_timer_fire(&a, &k, member, len);
+    if (t->kind == 'q') duro_argv_pushll(&a, (long long)delay);
     int rc = sched_cmd(s, on_fired, f, &a);
+    duro_argv_free(&a);
+    return rc;
+}
+
+/* HGET pa <seq>.opts -> the activity's options, or nil (it is gone: the
+ * Function then finds nothing to do). A schedule-to-start timeout is
+ * retried by the activity's policy, which only C computes. */
+static void on_sts_opts(duro_aredis *r, redisReply *reply, void *arg)
+{
+    fire *f = arg;
+    part *pt = f->pt;
+    if (!reply || duro__reply_is_error(reply)) {
+        /* like a refused fire: the member stays, a later round retries */
+        if (!reply)
+            pt->aborted = 1;
+        else if (duro_err_is_transient(duro_redis_error_code(reply->str)))
+            pt->transient++;
+        else
+            pt->errors++;
+        pt->kept++;
+        fire_free(f);
+        fire_answered(pt);
+        return;
+    }
+    int64_t delay = -1;
+    cJSON *opts = NULL;
+    char err[128];
+    if (duro__reply_str(reply) &&
+        duro_json_parse(reply->str, reply->len, DURO_DEFAULT_MAX_PAYLOAD, &opts,
+                        err, sizeof(err)) == 0 &&
+        cJSON_IsObject(opts))
+        delay =
+            duro__retry_delay_of(opts, f->t.b > 1000000 ? 1000000 : (int)f->t.b,
+                                 "TimeoutError", false);
+    cJSON_Delete(opts);
+    if (send_fire(pt, f, &f->t, f->member, f->len, delay) != 0) {
+        pt->aborted = 1;
+        fire_free(f);
+        fire_answered(pt);
+    }
+}
+
+/* send_sts_fire: a q timer reads its activity's retry policy first. */
+static int send_sts_fire(part *pt, fire *f)
+{
+    duro_wf_keys k;
+    duro_wf_keys_init(&k, &pt->ns->ks, f->t.id, f->t.run);
+    char field[40];
+    snprintf(field, sizeof(field), "%lld.opts", f->t.a);
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "HGET");
+    duro_argv_push(&a, k.pa);
+    duro_argv_push(&a, field);
+    int rc = sched_cmd(pt->s, on_sts_opts, f, &a);
     duro_argv_free(&a);
     return rc;
 }
@@ -406,7 +472,7 @@ static void fire_member(part *pt, const redisReply *m, const redisReply *sc)
         free(copy);
         return;
     }
-    if (!strchr("trswxkn", t.kind))
+    if (!strchr("trswxknq", t.kind))
         duro_warn("TIMER UNKNOWN KIND kind=%c wf=%s: passing it to the "
                   "Functions anyway",
                   t.kind, t.id);
@@ -417,8 +483,10 @@ static void fire_member(part *pt, const redisReply *m, const redisReply *sc)
                 .id = t.id,
                 .member_copy = copy,
                 .member = raw,
-                .len = m->len};
-    if (send_fire(pt, f, &t, m->str, m->len) == 0) {
+                .len = m->len,
+                .t = t};
+    if ((t.kind == 'q' ? send_sts_fire(pt, f)
+                       : send_fire(pt, f, &t, m->str, m->len, -1)) == 0) {
         pt->inflight++;
     } else {
         pt->aborted = 1;

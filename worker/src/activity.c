@@ -312,6 +312,7 @@ static void act_release_argv(const duro_actx *c, act_keys *ks, duro_argv *a)
     act_keys_init(ks, c);
     duro_fcall_attempt at = attempt_of(c);
     duro_fcall_act_release(a, ks, &at);
+    if (c->defer_ms > 0) duro_argv_pushll(a, (long long)c->defer_ms);
 }
 
 /* release_call sends FCALL duro_act_release; 0 or DURO_ECONN. */
@@ -335,6 +336,14 @@ static void send_release(duro_actx *c)
         w->releasing--;
         duro__actx_unref(c);
     }
+}
+
+void duro__act_defer(duro_actx *c, int64_t delay_ms)
+{
+    c->defer_ms = delay_ms;
+    c->state = DURO_ACTX_RELEASING;
+    send_release(c);
+    duro__actx_unref(c);
 }
 
 void duro__act_release_inflight(duro_worker *w)
@@ -371,6 +380,7 @@ void duro__act_pool_done(void *job)
     duro_actx *c = job;
     duro_worker *w = c->w;
     inflight_remove(w, c); /* a heartbeat it left is not sent */
+    duro__conc_release(w, c);
     if (c->skipped) {
         c->state = DURO_ACTX_RELEASING;
         send_release(c);
@@ -510,7 +520,8 @@ static duro_actx *actx_from_entry(duro_worker *w, const char *stream,
     return c;
 }
 
-/* run_entry hands a valid activity task to the pool. */
+/* run_entry hands a valid activity task to the pool, once its
+ * concurrency key (if any) gives it a slot. */
 static void run_entry(duro_worker *w, const char *stream,
                       const redisReply *entry)
 {
@@ -518,7 +529,12 @@ static void run_entry(duro_worker *w, const char *stream,
                         &w->act_fair))
         return;
     duro_actx *c = actx_from_entry(w, stream, entry);
-    if (!c) return;
+    if (!c || duro__conc_gate(w, c)) return;
+    duro__act_run(w, c);
+}
+
+void duro__act_run(duro_worker *w, duro_actx *c)
+{
     inflight_add(w, c);
     if (duro__pool_submit(w->pool, c) != 0) {
         inflight_remove(w, c);
@@ -532,6 +548,7 @@ static void on_read(duro_aredis *r, redisReply *reply, void *arg)
 {
     duro_worker *w = arg;
     w->act_reading = false;
+    duro__rate_read(w, DURO_RATE_ACT, reply);
     if (duro__read_entries(w, reply, "ACT-READ", run_entry) == 0)
         duro__act_poll(w);
 }
@@ -542,7 +559,8 @@ void duro__act_poll(duro_worker *w)
         !w->activities || !duro_aredis_connected(w->act_conn))
         return;
     int room = w->activity_threads - duro__pool_busy(w->pool) - w->act_fair;
-    if (room <= 0) return;
+    if (room <= 0 || (room = duro__rate_gate(w, DURO_RATE_ACT, room)) <= 0)
+        return;
     int per_stream = (room + w->partitions - 1) / w->partitions;
     /* the priority levels in order: the reply lists the streams in the
      * order the read names them, and run_entry queues them so; a read

@@ -9,10 +9,10 @@
  * ActivityScheduled event carry them. Only startToCloseMs always; every other
  * field only when it differs from its default (the defaults of
  * common/src/retry.c, which the readers apply to a missing field:
- * scheduleToCloseMs and heartbeatTimeoutMs 0, initialIntervalMs 1000,
- * backoffCoefficient 2, maximumIntervalMs 100 x initial, maximumAttempts 0, no
- * nonRetryableErrorTypes), so a closed run's history stays small (about
- * 170 bytes less per activity). */
+ * scheduleToCloseMs, heartbeatTimeoutMs and scheduleToStartMs 0,
+ * initialIntervalMs 1000, backoffCoefficient 2, maximumIntervalMs 100 x
+ * initial, maximumAttempts 0, no nonRetryableErrorTypes), so a closed run's
+ * history stays small (about 170 bytes less per activity). */
 char *duro__activity_opts_json(const duro_activity_opts *o, int64_t stc)
 {
     const duro_retry_policy *p = &o->retry;
@@ -39,6 +39,11 @@ char *duro__activity_opts_json(const duro_activity_opts *o, int64_t stc)
         if (o->fairness_weight > 1)
             cJSON_AddNumberToObject(j, "fairnessWeight", o->fairness_weight);
     }
+    if (o->concurrency_key)
+        cJSON_AddStringToObject(j, "concurrencyKey", o->concurrency_key);
+    if (o->schedule_to_start_ms > 0)
+        cJSON_AddNumberToObject(j, "scheduleToStartMs",
+                                (double)o->schedule_to_start_ms);
     cJSON *r = cJSON_CreateObject();
     if (initial != 1000)
         cJSON_AddNumberToObject(r, "initialIntervalMs", (double)initial);

@@ -54,9 +54,17 @@ static void on_retry_timer(uv_timer_t *h)
 void duro__retry_later(duro_worker *w, duro__later *l, duro__later_fn fn)
 {
     l->tries++;
+    duro__call_at(w, l, fn,
+                  duro_mono_ms() + duro_redis_backoff_ms(l->tries, 5000));
+}
+
+void duro__call_at(duro_worker *w, duro__later *l, duro__later_fn fn,
+                   int64_t due_ms)
+{
+    if (l->waiting) return; /* already queued: once is enough */
     l->fn = fn;
     l->waiting = true;
-    l->due_ms = duro_mono_ms() + duro_redis_backoff_ms(l->tries, 5000);
+    l->due_ms = due_ms;
     l->next = w->later;
     w->later = l;
     arm_retry_timer(w);

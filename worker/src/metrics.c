@@ -105,6 +105,18 @@ static const char *const FAMILIES[][3] = {
     {"duro_worker_activities_running", "gauge",
      "Activity attempts queued or running in the thread pool."},
     {"duro_worker_activity_threads", "gauge", "Size of the activity pool."},
+    {"duro_worker_rate_limit", "gauge",
+     "Tasks per second (kind activity or workflow) the task queue allows "
+     "across all its workers (duro queue config); 0: unlimited."},
+    {"duro_worker_rate_waits_total", "counter",
+     "Reads of tasks (kind activity or workflow) this worker held back "
+     "because the queue's token bucket was empty."},
+    {"duro_worker_concurrency_per_key", "gauge",
+     "Activities with one concurrency key the task queue runs at once across "
+     "all its workers (duro queue config); 0: unlimited."},
+    {"duro_worker_concurrency_waits_total", "counter",
+     "Activity attempts this worker put back in their queue because their "
+     "concurrency key was full."},
     {"duro_worker_broken_streams", "gauge",
      "Task streams of this queue holding another type than a stream (a "
      "hand edit): left out of the reads, their partition stalls until "
@@ -197,6 +209,16 @@ static int put_sample(wmetrics *e, const duro_worker *w, int pool_busy)
         duro_metrics_set(m, "duro_worker_activities_running", q, pool_busy);
     duro_metrics_set(m, "duro_worker_activity_threads", q, w->activity_threads);
     duro_metrics_set(m, "duro_worker_broken_streams", q, w->nbroken);
+    static const char *const rkinds[DURO_RATE_KINDS] = {"activity", "workflow"};
+    for (int i = 0; i < DURO_RATE_KINDS; i++) {
+        const char *lk = with_label(e, l, sizeof(l), "kind", rkinds[i]);
+        duro_metrics_set(m, "duro_worker_rate_limit", lk, w->rate[i].rate);
+        duro_metrics_set_counter(m, "duro_worker_rate_waits_total", lk,
+                                 (double)w->rate[i].waits);
+    }
+    duro_metrics_set(m, "duro_worker_concurrency_per_key", q, w->conc_limit);
+    duro_metrics_set_counter(m, "duro_worker_concurrency_waits_total", q,
+                             (double)w->conc_waits);
     /* The connections exist only while the worker runs; close_all clears
      * `running` before it closes them. */
     int running = w->running && !w->stopping;

@@ -146,7 +146,10 @@ duro_future *duro_activity_async(duro_wf *wf, const char *name,
     f->name = duro_strdup(wf, name);
     char err[128];
     if (duro_name_check("activity name", name, err, sizeof(err)) != 0 ||
-        duro_name_check("task queue", queue, err, sizeof(err)) != 0) {
+        duro_name_check("task queue", queue, err, sizeof(err)) != 0 ||
+        (opts->concurrency_key &&
+         duro_name_check("concurrency key", opts->concurrency_key, err,
+                         sizeof(err)) != 0)) {
         /* deterministic: the same bad call fails the same way on replay */
         resolve_failed(wf, f, "InvalidArgument", err);
         return f;

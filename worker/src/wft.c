@@ -495,6 +495,7 @@ static void on_read(duro_aredis *r, redisReply *reply, void *arg)
 {
     duro_worker *w = arg;
     w->wft_reading = false;
+    duro__rate_read(w, DURO_RATE_WFT, reply);
     if (duro__read_entries(w, reply, "WFT-READ", dispatch) == 0)
         duro__wft_poll(w);
 }
@@ -505,7 +506,8 @@ void duro__wft_poll(duro_worker *w)
         !duro_aredis_connected(w->wft_conn))
         return;
     int room = w->max_workflow_tasks - w->wft_inflight - w->wft_fair;
-    if (room <= 0) return;
+    if (room <= 0 || (room = duro__rate_gate(w, DURO_RATE_WFT, room)) <= 0)
+        return;
     /* queries ride along: they are rare and want the same low latency;
      * the priority levels in order, as a read's reply lists its streams
      * in the order it names them (duro/priority.h) */

@@ -297,6 +297,7 @@ static void on_tick(uv_timer_t *h)
     if (w->metrics_addr) duro__worker_metrics_sample(w);
     duro_log_limited_flush();
     duro__streams_tick(w);
+    duro__rate_tick(w);
     duro__act_flush_unsent(w);
     duro__wft_poll(w);
     duro__act_poll(w);

@@ -67,6 +67,24 @@ typedef struct duro__later {
  * loop (the worker's retry timer). */
 void duro__retry_later(struct duro_worker *w, duro__later *l,
                        duro__later_fn fn);
+/* duro__call_at calls l->fn at due_ms (monotonic), on the loop; nothing
+ * when l is queued already. */
+void duro__call_at(struct duro_worker *w, duro__later *l, duro__later_fn fn,
+                   int64_t due_ms);
+
+/* duro__bucket: one of the task queue's rate limits as a worker sees it
+ * (ratelimit.c): DURO_RATE_ACT activity tasks, DURO_RATE_WFT workflow
+ * tasks. */
+enum { DURO_RATE_ACT, DURO_RATE_WFT, DURO_RATE_KINDS };
+typedef struct duro__bucket {
+    struct duro_worker *w;
+    int kind;
+    double rate;      /* tasks per second; 0: none */
+    bool taking;      /* a duro_rate_take is out */
+    int granted;      /* tokens in hand for the next read */
+    uint64_t waits;   /* takes that found the bucket empty */
+    duro__later wait; /* the read after an empty bucket */
+} duro__bucket;
 
 struct duro__commit;
 
@@ -174,7 +192,9 @@ struct duro_actx {
      * local: a local activity (sdk_local.c), run in the workflow task:
      * no heartbeats, no completion call */
     bool later, local;
-    char *token; /* duro_actx_task_token's, made on first use */
+    char *token;      /* duro_actx_task_token's, made on first use */
+    bool conc_held;   /* holds a slot of its concurrency key */
+    int64_t defer_ms; /* a hand-back: back in the queue after this long */
     char *fail_type, *fail_msg;
     int64_t started_us, ran_us;
     atomic_bool canceled;
@@ -263,6 +283,14 @@ typedef struct duro_worker {
     bool hb_mu_ready; /* hb_mu initialised (duro_worker_free destroys it) */
     uv_async_t hb_async;
     duro_actx *unsent; /* completions waiting for Redis */
+
+    /* flow control (ratelimit.c): the task queue's activity rate limit */
+    duro__bucket rate[DURO_RATE_KINDS]; /* activity, workflow tasks */
+    bool rate_known;     /* the limits were read once: reads may begin */
+    bool rate_asking;    /* their HMGET is out */
+    int rate_ticks;      /* ticks since they were read */
+    int conc_limit;      /* attempts per concurrency key; 0: none */
+    uint64_t conc_waits; /* attempts deferred: their key was full */
 
     /* callbacks worker.c sets for the files below it (see the top) */
     void (*maybe_finish)(struct duro_worker *w); /* something ended */
@@ -492,6 +520,23 @@ void duro__act_park(duro_worker *w, duro_actx *c);
 /* duro__act_release_inflight hands back every attempt still running
  * (shutdown grace over) */
 void duro__act_release_inflight(duro_worker *w);
+
+/* ratelimit.c: duro__rate_gate, before each read of a kind of task
+ * (DURO_RATE_*): how many tasks the read may take (0: none now; a reply
+ * polls again). duro__rate_read settles a read by the tasks it got;
+ * duro__rate_tick re-reads the limits. */
+int duro__rate_gate(duro_worker *w, int kind, int room);
+/* concurrency.c: duro__conc_gate, before an attempt runs: true when it
+ * took c over (it runs once its key has a free slot: duro__act_run, or is
+ * deferred: duro__act_defer); duro__conc_release frees c's slot. */
+bool duro__conc_gate(duro_worker *w, duro_actx *c);
+void duro__conc_release(duro_worker *w, duro_actx *c);
+/* activity.c: duro__act_run hands c to the pool; duro__act_defer puts it
+ * back in its queue for delay_ms (it must not start yet). */
+void duro__act_run(duro_worker *w, duro_actx *c);
+void duro__act_defer(duro_actx *c, int64_t delay_ms);
+void duro__rate_read(duro_worker *w, int kind, const redisReply *reply);
+void duro__rate_tick(duro_worker *w);
 
 /* metrics.c: duro__worker_metrics_start serves /metrics, /healthz and
  * /readyz on addr and polls the task queue's backlog (0 or DURO_E*);

@@ -349,6 +349,32 @@ DURO_EXPORT int duro_client_search_attribute_value(duro_client *c,
 DURO_EXPORT int duro_client_queue_stats(duro_client *c, const char *queue,
                                         cJSON **out);
 
+/* duro_queue_config: a task queue's flow settings to change; each field
+ * < 0 leaves its setting as it is. */
+typedef struct {
+    double activities_per_second; /* > 0 sets the rate limit, 0 removes it */
+    int burst;                    /* > 0: the bucket's size (default 1), for
+                                     the rates set in the same call */
+    int concurrency_per_key;      /* > 0 sets the limit, 0 removes it */
+    double workflows_per_second;  /* workflow tasks: as activities' */
+} duro_queue_config;
+
+/* duro_client_queue_config changes task queue `queue`'s flow settings
+ * (set NULL: none), enforced across all its workers: the rate of its
+ * activity tasks and of its workflow tasks, and how many attempts of its
+ * activities with the same concurrency key
+ * (duro_activity_opts.concurrency_key) run at once. Then, when out is not
+ * NULL, *out is {"taskQueue","activitiesPerSecond" (0: none),"burst",
+ * "concurrencyPerKey" (0: none),"granted","throttled","throttledKey",
+ * "workflowsPerSecond","workflowBurst","workflowGranted",
+ * "workflowThrottled"}: tasks started under a rate limit, reads a worker
+ * held back for want of a token, attempts put back because their key was
+ * full. Workers see a change within 2 seconds. Returns 0, DURO_EINVAL,
+ * DURO_ECONN / DURO_EREDIS. */
+DURO_EXPORT int duro_client_queue_config(duro_client *c, const char *queue,
+                                         const duro_queue_config *set,
+                                         cJSON **out);
+
 /* ---- Changing ---- */
 
 /* duro_client_terminate closes the current run at once as TERMINATED,

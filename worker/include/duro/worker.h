@@ -60,6 +60,13 @@ typedef struct {
      * weight within their queue. NULL: the run's key, if any. */
     const char *fairness_key;
     int fairness_weight;
+    int64_t schedule_to_start_ms; /* each attempt, from queued to taken by a
+                                     worker; 0 = unlimited. Timing out
+                                     (SCHEDULE_TO_START) retries by policy */
+    const char *concurrency_key;  /* NULL: none. At most the queue's
+                                     `duro queue config --concurrency-per-key`
+                                     attempts with one key run at once, across
+                                     all workers ([A-Za-z0-9._:-]) */
 } duro_activity_opts;
 
 /* duro_result: the outcome of an activity or timer. value and failure
