@@ -135,6 +135,10 @@ const duro__acl_grant duro__acl_functions[] = {
     {"duro_sched_delete", C},
     {"duro_sched_claim", S},
     {"duro_sched_fire", S},
+    /* crossing partitions: the outbox records (scheduler/src/transfer.c) */
+    {"duro_xfer_take", S},
+    {"duro_xfer_apply", S},
+    {"duro_xfer_ack", S},
     {NULL, 0},
 };
 

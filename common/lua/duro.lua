@@ -21,7 +21,7 @@
 --    write before it starts (no allow-oom flag) and never stops one midway;
 --  * time is Redis' own (TIME).
 
-local DURO_LIBRARY_VERSION = 17
+local DURO_LIBRARY_VERSION = 18
 local GROUP = 'duro'
 
 -- ---- Helpers -------------------------------------------------------------
@@ -174,6 +174,20 @@ local EVENT_CODE = {
     WorkflowTerminated = 'WE',
     WorkflowTimedOut = 'WO',
     WorkflowContinuedAsNew = 'WN',
+    ChildWorkflowInitiated = 'CI',
+    ChildWorkflowStarted = 'CS',
+    ChildWorkflowStartFailed = 'CN',
+    ChildWorkflowCompleted = 'CC',
+    ChildWorkflowFailed = 'CF',
+    ChildWorkflowCanceled = 'CX',
+    ChildWorkflowTerminated = 'CT',
+    ChildWorkflowTimedOut = 'CO',
+    ExternalSignalInitiated = 'ES',
+    ExternalSignaled = 'ED',
+    ExternalSignalFailed = 'EF',
+    ExternalCancelInitiated = 'EC',
+    ExternalCancelRequested = 'EA',
+    ExternalCancelFailed = 'EN',
 }
 
 -- event encodes one history event as its list element: type code, ts (ms)
@@ -228,7 +242,8 @@ end
 
 local WF_FIELDS = {'run', 'status', 'hlen', 'token', 'wft', 'wft_entry',
                    'queue', 'wft_attempt', 'wft_timeout', 'exec_timeout',
-                   'bufn', 'sticky', 'sticky_ms', 'wft_sticky', 'retention'}
+                   'bufn', 'sticky', 'sticky_ms', 'wft_sticky', 'retention',
+                   'parent', 'children'}
 
 -- LOADED holds the contexts of the current call; the wrapper every
 -- Function is registered through writes their changed fields back in one
@@ -877,6 +892,96 @@ local function vis_purge(wf_key, run)
     return 1
 end
 
+-- ---- Crossing partitions (docs/internals.md, "Crossing partitions") ----
+
+-- A change to another partition (start a child, report to a parent,
+-- signal or cancel another workflow) is an outbox record: its body (JSON
+-- of strings, payloads kept as text) in the partition's outbox hash under
+-- its id `<run>.<a>.<b>`, and a member 'o|<run>|<a>|<b>|-|-|<id>' in the
+-- partition's timers, due now (id: the workflow it lives with, so the
+-- member names this partition). The scheduler takes it (duro_xfer_take:
+-- a lease), applies it to its target's partition (duro_xfer_apply,
+-- idempotent by the record id), then acks it (duro_xfer_ack). An outcome
+-- to report goes back as another record, written by the apply.
+
+-- XFER: the record kinds (member field b), so that a record and the
+-- report it causes have distinct ids.
+local XFER = {start = 1, started = 2, closed = 3, signal = 4,
+              signal_reply = 5, cancel = 6, cancel_reply = 7, policy = 8}
+local XFER_LEASE_MS = 10000
+-- XFER_MARK_TTL_MS: how long a target remembers an applied record (far
+-- beyond any lease: a record is retried within seconds)
+local XFER_MARK_TTL_MS = 604800000
+
+-- outbox_of: the outbox hash of key's partition (same slot).
+local function outbox_of(key)
+    return slot_prefix_of(key) .. ':outbox'
+end
+
+local function xfer_rid(run, a, b)
+    return run .. '.' .. a .. '.' .. b
+end
+
+-- xfer_put writes record (run, a, b) living with workflow id: its body in
+-- outbox, its member in timers due now (waking the schedulers).
+local function xfer_put(outbox, timers, now, id, run, a, b, body)
+    redis.call('HSET', outbox, xfer_rid(run, a, b), cjson.encode(body))
+    add_timer(timers, now, timer_member('o', run, a, b, '-', '-', id))
+end
+
+-- json_obj decodes a field this library wrote as a JSON object ({} when
+-- absent or damaged).
+local function json_obj(s)
+    if not s or s == '' then return {} end
+    local ok, v = pcall(cjson.decode, s)
+    if ok and type(v) == 'table' then return v end
+    return {}
+end
+
+-- child_run: the run id of the child a parent run starts as its seq-th
+-- child: derived, so the record, the parent's bookkeeping and the child
+-- agree on it without a random source.
+local function child_run(prun, seq)
+    local h = redis.sha1hex('child/' .. prun .. '/' .. seq)
+    return string.sub(h, 1, 8) .. '-' .. string.sub(h, 9, 12) .. '-' ..
+               string.sub(h, 13, 16) .. '-' .. string.sub(h, 17, 20) .. '-' ..
+               string.sub(h, 21, 32)
+end
+
+local CHILD_CLOSE_EVENT = {COMPLETED = 'ChildWorkflowCompleted',
+                           FAILED = 'ChildWorkflowFailed',
+                           CANCELED = 'ChildWorkflowCanceled',
+                           TERMINATED = 'ChildWorkflowTerminated',
+                           TIMED_OUT = 'ChildWorkflowTimedOut'}
+
+-- xfer_close: a closing run reports its close to its parent (a child's
+-- `parent`) and applies its close policy to its open children
+-- (`children`: seq -> {id, run, policy}).
+local function xfer_close(w, status, field, value)
+    local parent = w.parent and w.parent ~= '' and json_obj(w.parent)
+    local children = w.children and json_obj(w.children) or {}
+    if not parent and next(children) == nil then return end
+    local outbox = outbox_of(w.k.wf)
+    local timers = w.k.timers or (slot_prefix_of(w.k.wf) .. ':timers')
+    if parent and parent.id then
+        xfer_put(outbox, timers, w.now, w.id, w.run, 0, XFER.closed,
+                 {op = 'deliver', id = parent.id, run = parent.run,
+                  event = CHILD_CLOSE_EVENT[status], child = parent.seq,
+                  data = '{"seq":' .. parent.seq .. ',"workflowId":' ..
+                      json_str(w.id) .. ',"runId":"' .. w.run .. '","' ..
+                      field .. '":' .. value .. '}'})
+    end
+    for seq, c in pairs(children) do
+        if c.policy ~= 'Abandon' then
+            local reason = 'parent ' .. w.id .. ' closed (' .. status .. ')'
+            xfer_put(outbox, timers, w.now, w.id, w.run, seq, XFER.policy,
+                     {op = c.policy == 'RequestCancel' and 'cancel' or
+                          'terminate', id = c.id, run = c.run,
+                      data = '{"reason":' .. json_str(reason) .. '}'})
+        end
+    end
+end
+
 -- Retention: a closed run's hash and history expire RETENTION_GRACE after
 -- its namespace's retention, stamped at start (field `retention`, absent
 -- for the default 72h): the scheduler's sweep removes them, archiving
@@ -904,6 +1009,7 @@ local function close(w, status, field, value)
     redis.call('HDEL', w.k.wf, unpack(drop))
     w.wft, w.wft_entry, w.bufn = '0', '', '0'
     vis_close(w, status)
+    xfer_close(w, status, field, value)
     redis.call('DEL', w.k.buf, w.k.pa)
     if w.exec_timeout and w.exec_timeout ~= '0' then
         redis.call('ZREM', w.k.timers,
@@ -1047,7 +1153,10 @@ local function start_run(k, args, extra_type, extra_data, vis, fill)
     local prev = pv[1]
     redis.call('DEL', k.buf, k.pa, k.hist)
     -- what a reset recorded describes the run it made, not this one
-    if prev then redis.call('HDEL', k.wf, 'reset_from', 'reset_reason') end
+    if prev then
+        redis.call('HDEL', k.wf, 'reset_from', 'reset_reason', 'parent',
+                   'children')
+    end
     -- the hash of a closed run expires (close): not this new run's
     if prev then redis.call('PERSIST', k.wf) end
     local w = {k = k, now = now, dirty = {}, id = id, run = run, hlen = 0,
@@ -1348,6 +1457,63 @@ COMMANDS.cancel_activity = command{
         abandon_activity(w, keys[c.key], c.seq)
     end,
 }
+
+-- child: start a child workflow (ChildWorkflowInitiated, an outbox record
+-- for the child's partition; the child joins the run's `children`).
+-- policy: the id reuse policy; close_policy: Terminate, RequestCancel or
+-- Abandon.
+COMMANDS.child = command{
+    fields = {'seq', 'data', 'id', 'type', 'queue', 'input', 'policy',
+              'close_policy', 'exec_timeout', 'wft_timeout'},
+    touches = {'timers'},
+    apply = function(w, c)
+        local run = child_run(w.run, c.seq)
+        append(w, 'ChildWorkflowInitiated', c.data)
+        local children = json_obj(w.children)
+        children[c.seq] = {id = c.id, run = run, policy = c.close_policy}
+        set(w, 'children', cjson.encode(children))
+        local exec = str(tonumber(c.exec_timeout) or 0)
+        local started = '{"type":' .. json_str(c.type) .. ',"taskQueue":' ..
+            json_str(c.queue) .. ',"input":' .. c.input .. ',"runId":"' ..
+            run .. '","executionTimeoutMs":' .. exec ..
+            ',"parentWorkflowId":' .. json_str(w.id) .. ',"parentRunId":"' ..
+            w.run .. '"}'
+        xfer_put(outbox_of(w.k.wf), w.k.timers, w.now, w.id, w.run, c.seq,
+                 XFER.start,
+                 {op = 'start', id = c.id, run = run, type = c.type,
+                  queue = c.queue, input = c.input, started = started,
+                  policy = c.policy, exec_timeout = exec,
+                  wft_timeout = c.wft_timeout, retention = w.retention,
+                  parent = w.id, parent_run = w.run, parent_queue = w.queue,
+                  seq = c.seq})
+    end,
+}
+
+-- external: signal (op deliver, SignalReceived) or cancel another
+-- workflow (run "" = its current run); the outcome comes back as
+-- ok/fail_event.
+local function external(etype, op, b, reply_b, ok_event, fail_event)
+    return command{
+        fields = {'seq', 'data', 'id', 'run', 'payload'},
+        touches = {'timers'},
+        apply = function(w, c)
+            append(w, etype, c.data)
+            xfer_put(outbox_of(w.k.wf), w.k.timers, w.now, w.id, w.run, c.seq,
+                     b, {op = op, id = c.id, run = c.run, data = c.payload,
+                         event = 'SignalReceived', seq = c.seq,
+                         reply_id = w.id, reply_run = w.run,
+                         reply_b = tostring(reply_b), reply_ok = ok_event,
+                         reply_fail = fail_event})
+        end,
+    }
+end
+COMMANDS.signal_ext = external('ExternalSignalInitiated', 'deliver',
+                               XFER.signal, XFER.signal_reply,
+                               'ExternalSignaled', 'ExternalSignalFailed')
+COMMANDS.cancel_ext = external('ExternalCancelInitiated', 'cancel',
+                               XFER.cancel, XFER.cancel_reply,
+                               'ExternalCancelRequested',
+                               'ExternalCancelFailed')
 
 -- upsert_attrs: the attributes of an upsert's data
 -- {"searchAttributes":{...}}, checked against the registry (nil and the
@@ -2325,6 +2491,166 @@ local function duro_purge(k, args)
     return 1
 end
 
+-- ---- Crossing partitions: the Functions ---------------------------------
+
+-- duro_xfer_take 2 timers outbox  member lease_ms
+-- Takes the due outbox record of member for lease_ms (its member is due
+-- again then: a processor that dies mid-way is replaced). Returns
+-- {"taken", body}, {"busy"} (another holds it) or {"gone"}.
+local function duro_xfer_take(keys, args)
+    local timers, outbox, member = keys[1], keys[2], args[1]
+    local lease = tonumber(args[2]) or XFER_LEASE_MS
+    local m = member and parse_member(member)
+    if not m or m.kind ~= 'o' then return fail('DURO_BADARG', 'not a record') end
+    local due = read('zset', 'ZSCORE', timers, member)
+    if not due then return {'gone'} end
+    local now = now_ms()
+    if tonumber(due) > now then return {'busy'} end
+    local body = read('hash', 'HMGET', outbox, xfer_rid(m.run, m.a, m.b))[1]
+    if not body then
+        redis.call('ZREM', timers, member)
+        return {'gone'}
+    end
+    redis.call('ZADD', timers, 'XX', str(now + lease), member)
+    return {'taken', body}
+end
+
+-- duro_xfer_ack 2 timers outbox  member
+-- The record was applied: it goes.
+local function duro_xfer_ack(keys, args)
+    local m = args[1] and parse_member(args[1])
+    if not m or m.kind ~= 'o' then return fail('DURO_BADARG', 'not a record') end
+    read('zset', 'ZSCORE', keys[1], args[1])
+    read('hash', 'HMGET', keys[2], 'x')
+    redis.call('ZREM', keys[1], args[1])
+    redis.call('HDEL', keys[2], xfer_rid(m.run, m.a, m.b))
+    return 'ok'
+end
+
+-- xfer_reply writes the report of record r (outcome) back to its sender,
+-- as a record of this partition living with r's target.
+local function xfer_reply(k, r, outcome, now)
+    if not r.reply_id then return end
+    local etype = outcome == 'delivered' and r.reply_ok or r.reply_fail
+    local data = '{"seq":' .. r.seq .. ',"workflowId":' .. json_str(r.id)
+    if outcome ~= 'delivered' then data = data .. ',"cause":"NotFound"' end
+    xfer_put(k.outbox, k.timers, now, r.id, r.reply_run, r.seq, r.reply_b,
+             {op = 'deliver', id = r.reply_id, run = r.reply_run,
+              event = etype, data = data .. '}'})
+end
+
+-- xfer_start starts the child of record r, or reports why not.
+local function xfer_start(k, r)
+    local prev = read('hash', 'HMGET', k.wf, 'status', 'run', 'token',
+                      'retention')
+    local report = {op = 'deliver', id = r.parent, run = r.parent_run,
+                    child = r.seq}
+    local now = now_ms()
+    local refused = prev[1] == 'RUNNING' or
+        reuse_refused(r.policy or 'AllowDuplicate', prev[1], prev[2])
+    if refused then
+        report.event = 'ChildWorkflowStartFailed'
+        report.data = '{"seq":' .. r.seq .. ',"workflowId":' ..
+            json_str(r.id) .. ',"cause":"WorkflowAlreadyStarted"}'
+        xfer_put(k.outbox, k.timers, now, r.id, r.parent_run, r.seq,
+                 XFER.started, report)
+        return 'exists'
+    end
+    local args = {r.id, r.run, r.type, r.queue, r.input, r.started,
+                  r.exec_timeout, r.wft_timeout}
+    args.prev, args.retention = {prev[3], prev[4]}, r.retention
+    start_run(k, args)
+    redis.call('HSET', k.wf, 'parent', cjson.encode(
+        {id = r.parent, run = r.parent_run, seq = r.seq}))
+    report.event = 'ChildWorkflowStarted'
+    report.data = '{"seq":' .. r.seq .. ',"workflowId":' .. json_str(r.id) ..
+        ',"runId":"' .. r.run .. '"}'
+    xfer_put(k.outbox, k.timers, now, r.id, r.parent_run, r.seq, XFER.started,
+             report)
+    return 'started'
+end
+
+-- xfer_child_event delivers a child's report to its parent w: the parent's
+-- `children` entry makes it once only (ChildWorkflowStarted first, even
+-- when the close report comes before the start's).
+local function xfer_child_event(w, r)
+    local children = json_obj(w.children)
+    local c = children[r.child]
+    if not c or (r.event == 'ChildWorkflowStarted' and c.started) then
+        return 'duplicate'
+    end
+    if r.event == 'ChildWorkflowStarted' then
+        c.started = true
+    else
+        if not c.started and r.event ~= 'ChildWorkflowStartFailed' then
+            deliver(w, 'ChildWorkflowStarted', '{"seq":' .. r.child ..
+                        ',"workflowId":' .. json_str(c.id) .. ',"runId":"' ..
+                        c.run .. '"}')
+        end
+        children[r.child] = nil
+    end
+    set(w, 'children', cjson.encode(children))
+    deliver(w, r.event, r.data)
+    return 'delivered'
+end
+
+-- xfer_deliver applies a record to a running workflow: an inbound event
+-- (deliver), a cancellation request (cancel) or a termination
+-- (terminate); 'notfound' when there is no such running run.
+local function xfer_deliver(k, r)
+    local w = load_wf(k)
+    if not w or w.status ~= 'RUNNING' or
+        (r.run and r.run ~= '' and r.run ~= w.run) then
+        return 'notfound'
+    end
+    if not current(w, w.run) then return fail('DURO_STALE', 'run changed') end
+    if r.op == 'terminate' then
+        local ok, d = pcall(cjson.decode, r.data or '{}')
+        local reason = ok and type(d) == 'table' and d.reason or 'terminated'
+        terminate_run(w, r.data or '{}', tostring(reason))
+    elseif r.op == 'cancel' then
+        if redis.call('HMGET', k.wf, 'cancel_requested')[1] ~= '1' then
+            set(w, 'cancel_requested', '1')
+            deliver(w, 'CancelRequested', r.data or '{}')
+        end
+    elseif r.child then
+        return xfer_child_event(w, r)
+    else
+        deliver(w, r.event, r.data)
+    end
+    return 'delivered'
+end
+
+-- duro_xfer_apply 10 wf hist buf wft timers pa idx_open idx_closed outbox
+--                 mark  rid body
+-- Applies outbox record rid (body) to the partition of its target, once:
+-- mark remembers its outcome, answered again to a repeated call. hist is
+-- the history of the run the caller found current (a start: the new
+-- run's), wft the target's task queue stream. Returns started|exists
+-- (op start), delivered|duplicate|notfound.
+local function duro_xfer_apply(k, args)
+    local rid, body = args[1], args[2]
+    local ok, r = pcall(cjson.decode, body or '')
+    if not rid or not ok or type(r) ~= 'table' then
+        return fail('DURO_BADARG', 'duro_xfer_apply needs rid body')
+    end
+    local done = read('hash', 'HMGET', k.mark, 'o')[1]
+    if done then return done end
+    local outcome
+    if r.op == 'start' then
+        outcome = xfer_start(k, r)
+    elseif r.op == 'deliver' or r.op == 'cancel' or r.op == 'terminate' then
+        outcome = xfer_deliver(k, r)
+        if type(outcome) == 'table' then return outcome end
+        xfer_reply(k, r, outcome, now_ms())
+    else
+        return fail('DURO_BADARG', 'unknown record op ' .. tostring(r.op))
+    end
+    redis.call('HSET', k.mark, 'o', outcome)
+    redis.call('PEXPIRE', k.mark, XFER_MARK_TTL_MS)
+    return outcome
+end
+
 redis.register_function{function_name = 'duro_version',
                         callback = duro_version,
                         flags = {'no-writes'}}
@@ -2390,6 +2716,13 @@ redis.register_function('duro_vis_backfill', duro_vis_backfill)
 redis.register_function('duro_purge', txn(duro_purge, {
     keys = 8, unused = {'wft', 'timers'},
     check = {'hist', 'buf', 'pa', 'idx_open', 'idx_closed'}}))
+
+-- the target's keys, its outbox and the record's mark (extras)
+redis.register_function('duro_xfer_apply', txn(duro_xfer_apply, {
+    keys = 8, check = {'buf', 'wft', 'timers'}, extra = {'outbox', 'mark'},
+    rest = 'hash'}))
+redis.register_function('duro_xfer_take', duro_xfer_take)
+redis.register_function('duro_xfer_ack', duro_xfer_ack)
 
 -- ---- Schedules -----------------------------------------------------------
 -- A schedule (docs/internals.md "Schedules") lives in the partition of its

@@ -14,5 +14,7 @@
 /* One line per sample file (keep them in this order; add yours at the
  * end). Each returns 0, or a negative DURO_E* from a registration. */
 int samples_register_echo(duro_worker *w);
+int samples_register_child(duro_worker *w);
+int samples_register_pinger(duro_worker *w);
 
 #endif

@@ -9,6 +9,8 @@ int main(int argc, char **argv)
     if (duro_worker_new(&w, &o) != 0) return 1;
     int (*const registers[])(duro_worker *) = {
         samples_register_echo,
+        samples_register_child,
+        samples_register_pinger,
     };
     for (size_t i = 0; i < sizeof(registers) / sizeof(registers[0]); i++) {
         if (registers[i](w) != 0) {

@@ -152,6 +152,12 @@ static const char *cmd_name(cmd_kind k)
         return "CancelWorkflow";
     case CMD_UPSERT_SA:
         return "UpsertWorkflowSearchAttributes";
+    case CMD_CHILD:
+        return "StartChildWorkflow";
+    case CMD_SIGNAL_EXT:
+        return "SignalExternalWorkflow";
+    case CMD_CANCEL_EXT:
+        return "RequestCancelExternalWorkflow";
     }
     return "?";
 }
@@ -179,7 +185,7 @@ static bool cmd_matches(const duro__cmd *c, const seg_ev *e)
     case DURO_EVENT_UPSERT_SEARCH_ATTRIBUTES:
         return c->kind == CMD_UPSERT_SA;
     default:
-        return false;
+        return duro__xfer_cmd_matches(c, e);
     }
 }
 
@@ -294,6 +300,7 @@ static int apply_inbound(duro_wf *wf, const duro_event *e)
         wf->cancel_pending = true;
         return 0;
     default:
+        if (duro__xfer_is_event(e->type)) return duro__xfer_resolve(wf, e);
         /* closing events and anything this SDK version does not act on */
         return 0;
     }

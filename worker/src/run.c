@@ -39,6 +39,9 @@ void duro__cmds_free(duro__cmd *c)
         free(c->input);
         free(c->opts);
         free(c->value);
+        free(c->target);
+        free(c->target_run);
+        free(c->policy);
         free(c);
         c = next;
     }

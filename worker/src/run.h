@@ -17,7 +17,16 @@
 #include "duro/worker.h"
 #include "coro.h"
 
-typedef enum { FUT_ACTIVITY = 0, FUT_TIMER = 1, FUT_KINDS = 2 } fut_kind;
+/* FUT_CHILD: a child workflow's result (sdk_child.c); FUT_EXTERNAL: the
+ * outcome of a signal or cancel sent to another workflow
+ * (sdk_external.c). */
+typedef enum {
+    FUT_ACTIVITY = 0,
+    FUT_TIMER = 1,
+    FUT_CHILD = 2,
+    FUT_EXTERNAL = 3,
+    FUT_KINDS = 4
+} fut_kind;
 
 struct duro_future {
     fut_kind kind;
@@ -37,6 +46,9 @@ typedef enum {
     CMD_CANCEL_ACTIVITY,
     CMD_CANCEL_WORKFLOW,
     CMD_UPSERT_SA,
+    CMD_CHILD,      /* start a child workflow (sdk_child.c) */
+    CMD_SIGNAL_EXT, /* signal another workflow (sdk_external.c) */
+    CMD_CANCEL_EXT, /* request another workflow's cancellation */
 } cmd_kind;
 
 /* duro__cmd: one command issued by workflow code, with the event data it
@@ -52,6 +64,10 @@ typedef struct duro__cmd {
     char *value; /* complete: result JSON; fail: failure JSON */
     int64_t ms;  /* timer duration */
     int64_t stc_ms, hbt_ms, s2c_ms;
+    char *target;             /* child / external: the other workflow's id */
+    char *target_run;         /* external: its run ("" = the current one) */
+    char *policy;             /* child: id reuse policy */
+    const char *close_policy; /* child: Terminate|RequestCancel|Abandon */
     struct duro__cmd *next;
 } duro__cmd;
 
