@@ -444,6 +444,7 @@ static cJSON *wf_upsert(duro_wf *wf, const cJSON *input)
 
 static void register_stack_workflows(duro_worker *w);
 static void register_codec_workflow(duro_worker *w);
+static void register_child_workflows(duro_worker *w);
 
 int main(int argc, char **argv)
 {
@@ -474,6 +475,7 @@ int main(int argc, char **argv)
     duro_worker_register_workflow(w, "upsert", wf_upsert);
     register_stack_workflows(w);
     register_codec_workflow(w);
+    register_child_workflows(w);
     int rc = duro_worker_main(w, argc, argv);
     duro_worker_free(w);
     return rc;
@@ -614,4 +616,35 @@ static void register_codec_workflow(duro_worker *w)
     duro_worker_register_workflow(w, "codec", wf_codec);
     duro_worker_register_activity(w, "stamp", stamp, NULL);
     duro_worker_register_activity(w, "beat", beat, NULL);
+}
+
+/* ---- Child workflows (tests/integration/test_child.c) ---- */
+
+/* wf_child_policy starts child input.childId, a `sleep` of a minute, under
+ * parent close policy input.policy (Terminate, RequestCancel, Abandon),
+ * and waits for it: cancelling this workflow closes it with the child
+ * still running, which the policy then applies to. */
+static cJSON *wf_child_policy(duro_wf *wf, const cJSON *input)
+{
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(input, "childId");
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(input, "policy");
+    duro_child_opts o = {0};
+    o.workflow_id = cJSON_IsString(id) ? id->valuestring : NULL;
+    const char *policy = cJSON_IsString(p) ? p->valuestring : "Terminate";
+    if (strcmp(policy, "RequestCancel") == 0)
+        o.parent_close_policy = DURO_PARENT_CLOSE_REQUEST_CANCEL;
+    else if (strcmp(policy, "Abandon") == 0)
+        o.parent_close_policy = DURO_PARENT_CLOSE_ABANDON;
+    cJSON *in = cJSON_CreateObject();
+    cJSON_AddNumberToObject(in, "ms", 60000);
+    duro_result r = duro_child(wf, "sleep", in, &o);
+    cJSON_Delete(in);
+    if (r.canceled) return NULL; /* the run closes CANCELED */
+    if (!r.ok) return duro_fail(wf, NULL, "child: %s", r.error);
+    return cJSON_Duplicate(r.value, 1);
+}
+
+static void register_child_workflows(duro_worker *w)
+{
+    duro_worker_register_workflow(w, "child-policy", wf_child_policy);
 }
