@@ -174,6 +174,7 @@ static cJSON *describe_object(duro_client *c, const char *id,
     duro__unseal(c, o, "result");
     cJSON_AddItemToObject(o, "workflowTask", workflow_task(h));
     add_reset_links(o, h);
+    duro__describe_family(o, h);
     cJSON *acts = pending_activities(pa);
     if (!acts || !cJSON_AddItemToObject(o, "pendingActivities", acts)) {
         cJSON_Delete(acts);

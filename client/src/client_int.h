@@ -147,4 +147,10 @@ cJSON *duro__json_value(const char *s, size_t len);
 /* duro__add_time adds an ISO-8601 string for ms, or null when ms <= 0. */
 void duro__add_time(cJSON *o, const char *name, int64_t ms);
 
+/* duro__describe_family adds to describe's object o what the workflow
+ * hash h says of the run's family: "parent" {"workflowId","runId"} (a
+ * child) and "pendingChildren" [{"seq","workflowId","runId",
+ * "parentClosePolicy","started"}] (client_family.c). */
+void duro__describe_family(cJSON *o, const redisReply *h);
+
 #endif

@@ -95,6 +95,20 @@ static char *status(const char *id, char *buf, size_t size)
     return buf;
 }
 
+/* start_ms: when the workflow's current run started (0: no run). */
+static long long start_ms(const char *id)
+{
+    redisContext *r = duro_test_redis(&h);
+    redisReply *rep = redisCommand(r, "HGET duro:{p%d}:wf:%s start_ms",
+                                   duro_partition_of(id, PARTITIONS), id);
+    long long ms = rep && rep->type == REDIS_REPLY_STRING
+                       ? strtoll(rep->str, NULL, 10)
+                       : 0;
+    freeReplyObject(rep);
+    redisFree(r);
+    return ms;
+}
+
 static bool status_is(const char *id, const char *want)
 {
     char buf[32];
@@ -164,12 +178,15 @@ static void crash_between(const char *step, const char *parent)
     cr_assert(strstr(out, "\"sum\"") && strstr(out, "1"), "%s", out);
     free(out);
     cr_assert(status_is(child, "COMPLETED"));
+    long long started = start_ms(child);
     cr_assert_eq(count_events(child, "WorkflowStarted"), 1);
     cr_assert_eq(count_events(parent, "ChildWorkflowStarted"), 1);
     cr_assert_eq(count_events(parent, "ChildWorkflowCompleted"), 1);
     /* a record applied but not acked goes when its lease ends: applied
      * again, the mark answers, nothing changes */
     cr_assert(duro_test_wait_until(outbox_records() == 0, 15000));
+    cr_assert(status_is(child, "COMPLETED"));
+    cr_assert_eq(start_ms(child), started, "the child started again");
     cr_assert_eq(count_events(child, "WorkflowStarted"), 1);
     cr_assert_eq(count_events(parent, "ChildWorkflowStarted"), 1);
     duro_test_finish(&h);
@@ -232,6 +249,18 @@ static void cancel_parent(const char *parent, const char *child,
     cr_assert(duro_test_wait_until(
         count_events(parent, "ChildWorkflowStarted") == 1, 10000));
     duro_test_output o;
+    /* describe names the family both ways */
+    cli_ok(&o, 10000, "describe", "--workflow-id", parent, "-o", "json", NULL,
+           NULL, NULL, NULL, NULL, NULL);
+    cr_assert(strstr(o.out, "\"pendingChildren\"") && strstr(o.out, child) &&
+                  strstr(o.out, policy),
+              "%s", o.out);
+    duro_test_output_free(&o);
+    cli_ok(&o, 10000, "describe", "--workflow-id", child, "-o", "json", NULL,
+           NULL, NULL, NULL, NULL, NULL);
+    cr_assert(strstr(o.out, "\"parent\"") && strstr(o.out, parent), "%s",
+              o.out);
+    duro_test_output_free(&o);
     cli_ok(&o, 10000, "cancel", "--workflow-id", parent, NULL, NULL, NULL, NULL,
            NULL, NULL, NULL, NULL);
     duro_test_output_free(&o);
