@@ -308,3 +308,25 @@ Test(child, signal_to_a_missing_workflow_reports_not_found)
     cr_assert(status_is("no-such-wf", ""), "a hash was made for the target");
     duro_test_finish(&h);
 }
+
+Test(child, a_workflow_cancels_another)
+{
+    spawn_up("duro-scheduler");
+    spawn_up("duro-test-worker");
+    start("nap", "sleep", "test", "{\"ms\":60000}");
+    cr_assert(
+        duro_test_wait_until(count_events("nap", "TimerStarted") == 1, 10000));
+    start("canceler", "cancel-other", "test", "{\"target\":\"nap\"}");
+    char *out = result("canceler");
+    cr_assert(strstr(out, "\"requested\"") && strstr(out, "true"), "%s", out);
+    free(out);
+    cr_assert(duro_test_wait_until(status_is("nap", "CANCELED"), 10000));
+    cr_assert_eq(count_events("canceler", "ExternalCancelRequested"), 1);
+    /* a closed workflow is not found */
+    start("canceler-2", "cancel-other", "test", "{\"target\":\"nap\"}");
+    out = result("canceler-2");
+    cr_assert(strstr(out, "false"), "%s", out);
+    free(out);
+    cr_assert_eq(count_events("canceler-2", "ExternalCancelFailed"), 1);
+    duro_test_finish(&h);
+}

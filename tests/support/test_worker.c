@@ -644,7 +644,20 @@ static cJSON *wf_child_policy(duro_wf *wf, const cJSON *input)
     return cJSON_Duplicate(r.value, 1);
 }
 
+/* wf_cancel_other requests the cancellation of workflow input.target:
+ * {"requested": true}, or false when no such workflow is running. */
+static cJSON *wf_cancel_other(duro_wf *wf, const cJSON *input)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(input, "target");
+    duro_result r =
+        duro_cancel_external(wf, cJSON_IsString(t) ? t->valuestring : "", NULL);
+    cJSON *res = cJSON_CreateObject();
+    cJSON_AddBoolToObject(res, "requested", r.ok);
+    return res;
+}
+
 static void register_child_workflows(duro_worker *w)
 {
     duro_worker_register_workflow(w, "child-policy", wf_child_policy);
+    duro_worker_register_workflow(w, "cancel-other", wf_cancel_other);
 }
