@@ -261,6 +261,11 @@ static void cancel_parent(const char *parent, const char *child,
     cr_assert(strstr(o.out, "\"parent\"") && strstr(o.out, parent), "%s",
               o.out);
     duro_test_output_free(&o);
+    cli_ok(&o, 10000, "describe", "--workflow-id", parent, NULL, NULL, NULL,
+           NULL, NULL, NULL, NULL, NULL);
+    cr_assert(strstr(o.out, "Pending children") && strstr(o.out, child), "%s",
+              o.out);
+    duro_test_output_free(&o);
     cli_ok(&o, 10000, "cancel", "--workflow-id", parent, NULL, NULL, NULL, NULL,
            NULL, NULL, NULL, NULL);
     duro_test_output_free(&o);
