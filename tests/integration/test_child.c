@@ -76,8 +76,13 @@ static int count_events(const char *id, const char *type)
     char needle[96];
     snprintf(needle, sizeof(needle), "\"%s\"", type);
     int n = 0;
-    for (const char *p = o.out; (p = strstr(p, needle)); p += strlen(needle))
-        n++;
+    for (const char *p = o.out; (p = strstr(p, needle)); p += strlen(needle)) {
+        /* the value of a "type" member, not the same word elsewhere */
+        const char *q = p;
+        while (q > o.out && (q[-1] == ' ' || q[-1] == ':'))
+            q--;
+        n += q - o.out >= 6 && strncmp(q - 6, "\"type\"", 6) == 0;
+    }
     duro_test_output_free(&o);
     return n;
 }
@@ -333,5 +338,36 @@ Test(child, a_workflow_cancels_another)
     cr_assert(strstr(out, "false"), "%s", out);
     free(out);
     cr_assert_eq(count_events("canceler-2", "ExternalCancelFailed"), 1);
+    duro_test_finish(&h);
+}
+
+/* ---- How a child ended, as its parent sees it ---- */
+
+Test(child, a_failed_child_fails_the_parents_future)
+{
+    spawn_up("duro-scheduler");
+    spawn_up("duro-test-worker");
+    start("co-fail", "child-outcome", "test", "{\"type\":\"nonretry\"}");
+    char *out = result("co-fail");
+    cr_assert(strstr(out, "ChildWorkflowFailed") && strstr(out, "false"), "%s",
+              out);
+    free(out);
+    cr_assert_eq(count_events("co-fail", "ChildWorkflowFailed"), 1);
+    cr_assert(status_is("co-fail/1", "FAILED"));
+    duro_test_finish(&h);
+}
+
+Test(child, a_timed_out_child_times_out_the_parents_future)
+{
+    spawn_up("duro-scheduler");
+    spawn_up("duro-test-worker");
+    start("co-slow", "child-outcome", "test",
+          "{\"type\":\"sleep\",\"input\":{\"ms\":60000},"
+          "\"timeoutMs\":500}");
+    char *out = result("co-slow");
+    cr_assert(strstr(out, "TimedOut"), "%s", out);
+    free(out);
+    cr_assert_eq(count_events("co-slow", "ChildWorkflowTimedOut"), 1);
+    cr_assert(status_is("co-slow/1", "TIMED_OUT"));
     duro_test_finish(&h);
 }

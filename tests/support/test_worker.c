@@ -656,8 +656,29 @@ static cJSON *wf_cancel_other(duro_wf *wf, const cJSON *input)
     return res;
 }
 
+/* wf_child_outcome runs child workflow input.type (input input.input,
+ * execution timeout input.timeoutMs, 0 = none) and reports how it ended:
+ * {"ok", "failureType", "error"}. */
+static cJSON *wf_child_outcome(duro_wf *wf, const cJSON *input)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(input, "type");
+    duro_child_opts o = {0};
+    o.execution_timeout_ms = input_int(input, "timeoutMs", 0);
+    duro_result r =
+        duro_child(wf, cJSON_IsString(t) ? t->valuestring : "echo",
+                   cJSON_GetObjectItemCaseSensitive(input, "input"), &o);
+    cJSON *res = cJSON_CreateObject();
+    cJSON_AddBoolToObject(res, "ok", r.ok);
+    const char *ft = cJSON_GetStringValue(
+        cJSON_GetObjectItemCaseSensitive(r.failure, "type"));
+    cJSON_AddStringToObject(res, "failureType", ft ? ft : "");
+    cJSON_AddStringToObject(res, "error", r.error ? r.error : "");
+    return res;
+}
+
 static void register_child_workflows(duro_worker *w)
 {
+    duro_worker_register_workflow(w, "child-outcome", wf_child_outcome);
     duro_worker_register_workflow(w, "child-policy", wf_child_policy);
     duro_worker_register_workflow(w, "cancel-other", wf_cancel_other);
 }
