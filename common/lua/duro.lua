@@ -1977,6 +1977,9 @@ local function duro_timer_fire(k, args)
     local now = now_ms()
     if tonumber(due) > now then return 'early' end
     local m = parse_member(member)
+    -- an outbox record is carried by duro_xfer_take/apply/ack: a scheduler
+    -- of an older release that hands it here must not remove it
+    if m and m.kind == 'o' then return 'ignored' end
     local w = m and load_wf(k, now)
     if not m or not current(w, m.run) then
         redis.call('ZREM', k.timers, member)

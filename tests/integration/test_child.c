@@ -371,3 +371,34 @@ Test(child, a_timed_out_child_times_out_the_parents_future)
     cr_assert(status_is("co-slow/1", "TIMED_OUT"));
     duro_test_finish(&h);
 }
+
+/* ---- Mixed releases ---- */
+
+Test(child, timer_fire_leaves_an_outbox_record_alone)
+{
+    /* a scheduler of an older release hands every due member to
+     * duro_timer_fire: an outbox record must stay for duro_xfer_take */
+    duro_test_output o;
+    duro_test_run(&h, &o, 10000, "duro", "operator", "init", NULL);
+    cr_assert_eq(o.exit_code, 0, "%s", o.err);
+    duro_test_output_free(&o);
+    const char *member = "o|r-1|1|1|-|-|wf-x";
+    duro_wf_keys k;
+    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(PARTITIONS), "wf-x", "r-1");
+    duro_wf_keys_queues(&k, "q", "q");
+    redisContext *r = duro_test_redis(&h);
+    freeReplyObject(redisCommand(r, "ZADD %s 0 %s", k.timers, member));
+    redisReply *rep =
+        redisCommand(r, "FCALL duro_timer_fire 9 %s %s %s %s %s %s %s %s %s %s",
+                     k.wf, k.hist, k.buf, k.wft, k.timers, k.pa, k.idx_open,
+                     k.idx_closed, k.act, member);
+    cr_assert(rep && rep->type == REDIS_REPLY_STRING, "%s",
+              rep && rep->str ? rep->str : "no reply");
+    cr_assert_str_eq(rep->str, "ignored");
+    freeReplyObject(rep);
+    rep = redisCommand(r, "ZSCORE %s %s", k.timers, member);
+    cr_assert(rep && rep->type == REDIS_REPLY_STRING, "the record was removed");
+    freeReplyObject(rep);
+    redisFree(r);
+    duro_test_finish(&h);
+}
