@@ -1458,6 +1458,19 @@ COMMANDS.cancel_activity = command{
     end,
 }
 
+-- outbox_check: a command that writes a record refuses (failing the task,
+-- see check_commands) when the partition's outbox is not a hash, rather
+-- than stop the commit halfway.
+local function outbox_check(k)
+    local key = outbox_of(k.wf)
+    local got = CHECKED[key] or redis.call('TYPE', key)['ok']
+    if got ~= 'none' and got ~= 'hash' then
+        return key .. ' is a ' .. got .. ', expected hash'
+    end
+    CHECKED[key] = 'hash'
+    return nil
+end
+
 -- child: start a child workflow (ChildWorkflowInitiated, an outbox record
 -- for the child's partition; the child joins the run's `children`).
 -- policy: the id reuse policy; close_policy: Terminate, RequestCancel or
@@ -1465,7 +1478,7 @@ COMMANDS.cancel_activity = command{
 COMMANDS.child = command{
     fields = {'seq', 'data', 'id', 'type', 'queue', 'input', 'policy',
               'close_policy', 'exec_timeout', 'wft_timeout'},
-    touches = {'timers'},
+    touches = {'timers'}, check = outbox_check,
     apply = function(w, c)
         local run = child_run(w.run, c.seq)
         append(w, 'ChildWorkflowInitiated', c.data)
@@ -1495,7 +1508,7 @@ COMMANDS.child = command{
 local function external(etype, op, b, reply_b, ok_event, fail_event)
     return command{
         fields = {'seq', 'data', 'id', 'run', 'payload'},
-        touches = {'timers'},
+        touches = {'timers'}, check = outbox_check,
         apply = function(w, c)
             append(w, etype, c.data)
             xfer_put(outbox_of(w.k.wf), w.k.timers, w.now, w.id, w.run, c.seq,

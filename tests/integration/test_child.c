@@ -402,3 +402,35 @@ Test(child, timer_fire_leaves_an_outbox_record_alone)
     redisFree(r);
     duro_test_finish(&h);
 }
+
+Test(child, an_outbox_made_a_string_fails_the_task_not_the_commit)
+{
+    /* the parent's partition's outbox, garbage written by hand: the task
+     * that would start the child fails (retried) with nothing half done */
+    char key[64];
+    snprintf(key, sizeof(key), "duro:{p%d}:outbox",
+             duro_partition_of("cp-bad", PARTITIONS));
+    redisContext *r = duro_test_redis(&h);
+    freeReplyObject(redisCommand(r, "SET %s garbage", key));
+    spawn_up("duro-scheduler");
+    spawn_up("samples-worker");
+    start("cp-bad", "child-parent", "samples", "{\"children\":1}");
+    duro_test_output o;
+    bool failed = false;
+    for (int i = 0; i < 200 && !failed; i++) {
+        duro_test_run(&h, &o, 10000, "duro", "workflow", "describe",
+                      "--workflow-id", "cp-bad", "-o", "json", NULL);
+        failed = strstr(o.out, "expected hash") != NULL;
+        duro_test_output_free(&o);
+        if (!failed) duro_test_sleep_ms(25);
+    }
+    cr_assert(failed, "the task did not fail on the outbox");
+    cr_assert_eq(count_events("cp-bad", "ChildWorkflowInitiated"), 0);
+    /* repaired, the retried task goes through */
+    freeReplyObject(redisCommand(r, "DEL %s", key));
+    redisFree(r);
+    char *out = result("cp-bad");
+    cr_assert(strstr(out, "\"sum\""), "%s", out);
+    free(out);
+    duro_test_finish(&h);
+}
