@@ -27,7 +27,10 @@
  *   apply  (target) duro_xfer_apply: idempotent by the record id (a mark
  *          in the target partition keeps the outcome); a report for the
  *          sender is written there, as a record of the target partition;
- *   ack    (source) duro_xfer_ack: the record goes.
+ *   ack    (source) duro_xfer_ack: the record goes;
+ *   forget (target) DEL of the mark: no call can apply the record any
+ *          more, so the mark's only use is over (a scheduler that dies
+ *          before leaves it to its expiry).
  *
  * A record that is not a start first reads its target's current run and
  * task queue (HMGET), which name the keys the apply needs; a run changed
@@ -50,7 +53,8 @@ typedef struct {
     const char *id; /* the target workflow (in body) */
     char run[RUN_MAX + 1];
     char queue[DURO_QUEUE_MAX + 1];
-    int tp; /* the target partition */
+    int tp;      /* the target partition */
+    int applied; /* the apply answered: its mark exists */
 } xfer;
 
 static void xfer_end(xfer *x)
@@ -94,13 +98,40 @@ static int failed(xfer *x, const char *step, const redisReply *r)
     return 0;
 }
 
-/* ---- ack ---- */
+/* mark_key: the target partition's mark of the record. */
+static void mark_key(const xfer *x, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s{p%d}:xd:%s", x->pt->ns->ks.prefix, x->tp, x->rid);
+}
+
+/* ---- ack, forget ---- */
+
+static void on_forgotten(duro_aredis *r, redisReply *reply, void *arg)
+{
+    xfer *x = arg;
+    failed(x, "forget", reply);
+    xfer_end(x);
+}
+
+static void forget(xfer *x)
+{
+    char mark[DURO_KEY_MAX];
+    mark_key(x, mark, sizeof(mark));
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "DEL");
+    duro_argv_push(&a, mark);
+    if (sched_cmd(x->pt->s, on_forgotten, x, &a) != 0) xfer_end(x);
+    duro_argv_free(&a);
+}
 
 static void on_acked(duro_aredis *r, redisReply *reply, void *arg)
 {
     xfer *x = arg;
-    failed(x, "ack", reply);
-    xfer_end(x);
+    if (failed(x, "ack", reply) || !x->applied)
+        xfer_end(x);
+    else
+        forget(x);
 }
 
 static void send_ack(xfer *x)
@@ -126,6 +157,7 @@ static void on_applied(duro_aredis *r, redisReply *reply, void *arg)
         xfer_end(x);
         return;
     }
+    x->applied = 1;
     const char *res = duro__reply_str(reply) ? reply->str : "?";
     duro_info("XFER record=%s op=%s target=%s outcome=%s", x->rid,
               body_str(x, "op"), x->id, res);
@@ -141,7 +173,7 @@ static void send_apply(xfer *x)
     duro_wf_keys_queues(&k, x->queue, NULL);
     char outbox[DURO_SHORT_KEY_MAX], mark[DURO_KEY_MAX];
     snprintf(outbox, sizeof(outbox), "%s{p%d}:outbox", ks->prefix, x->tp);
-    snprintf(mark, sizeof(mark), "%s{p%d}:xd:%s", ks->prefix, x->tp, x->rid);
+    mark_key(x, mark, sizeof(mark));
     const char *keys[] = {k.wf, k.hist,     k.buf,        k.wft,  k.timers,
                           k.pa, k.idx_open, k.idx_closed, outbox, mark};
     duro_argv a;

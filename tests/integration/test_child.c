@@ -134,6 +134,18 @@ static long long outbox_records(void)
     return n;
 }
 
+/* marks: applied records' marks left (each goes once its record is
+ * acked). */
+static size_t marks(void)
+{
+    redisContext *r = duro_test_redis(&h);
+    redisReply *rep = redisCommand(r, "KEYS duro:{p*}:xd:*");
+    size_t n = rep && rep->type == REDIS_REPLY_ARRAY ? rep->elements : 999;
+    freeReplyObject(rep);
+    redisFree(r);
+    return n;
+}
+
 /* ---- Children ---- */
 
 Test(child, children_live_in_other_partitions)
@@ -158,6 +170,7 @@ Test(child, children_live_in_other_partitions)
     cr_assert_eq(count_events("cp-parts", "ChildWorkflowStarted"), 4);
     cr_assert_eq(count_events("cp-parts", "ChildWorkflowCompleted"), 4);
     cr_assert(duro_test_wait_until(outbox_records() == 0, 5000));
+    cr_assert(duro_test_wait_until(marks() == 0, 5000));
     duro_test_finish(&h);
 }
 
