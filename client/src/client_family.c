@@ -1,5 +1,5 @@
 /* client_family.c: what describe shows of a run's children and parent
- * (hash fields `children` and `parent`, written by the Functions; see
+ * (hash fields `child:<seq>` and `parent`, written by the Functions; see
  * docs/internals.md, "Crossing partitions"). */
 #include <stdlib.h>
 #include <string.h>
@@ -37,14 +37,19 @@ void duro__describe_family(cJSON *o, const redisReply *h)
         copy_str(po, "runId", p, "run");
         cJSON_Delete(p);
     }
-    cJSON *ch = json_field(h, "children");
-    if (!ch) return;
-    cJSON *arr = cJSON_AddArrayToObject(o, "pendingChildren");
-    const cJSON *c;
-    cJSON_ArrayForEach(c, ch)
-    {
+    cJSON *arr = NULL;
+    for (size_t i = 0; i + 1 < h->elements; i += 2) {
+        const char *k = duro__reply_str(h->element[i]);
+        const char *v = duro__reply_str(h->element[i + 1]);
+        if (!k || !v || strncmp(k, "child:", 6) != 0) continue;
+        cJSON *c = cJSON_Parse(v);
+        if (!cJSON_IsObject(c)) {
+            cJSON_Delete(c);
+            continue;
+        }
+        if (!arr) arr = cJSON_AddArrayToObject(o, "pendingChildren");
         cJSON *e = cJSON_CreateObject();
-        cJSON_AddNumberToObject(e, "seq", strtod(c->string, NULL));
+        cJSON_AddNumberToObject(e, "seq", strtod(k + 6, NULL));
         copy_str(e, "workflowId", c, "id");
         copy_str(e, "runId", c, "run");
         copy_str(e, "parentClosePolicy", c, "policy");
@@ -52,6 +57,6 @@ void duro__describe_family(cJSON *o, const redisReply *h)
             e, "started",
             cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "started")));
         cJSON_AddItemToArray(arr, e);
+        cJSON_Delete(c);
     }
-    cJSON_Delete(ch);
 }

@@ -954,13 +954,43 @@ local CHILD_CLOSE_EVENT = {COMPLETED = 'ChildWorkflowCompleted',
                            TERMINATED = 'ChildWorkflowTerminated',
                            TIMED_OUT = 'ChildWorkflowTimedOut'}
 
+-- A parent's open children: `children` counts them, `child_max` is the
+-- highest seq started, field `child:<seq>` holds each ({id, run, policy,
+-- started}), so that a child's report reads and writes its own field only.
+
+-- take_children removes and returns a closing run's open children as
+-- {seq, c} (HMGET in pages: unpack's limit on arguments).
+local function take_children(w)
+    if (tonumber(w.children) or 0) <= 0 then return {} end
+    local max = tonumber(w.child_max or
+                         redis.call('HMGET', w.k.wf, 'child_max')[1]) or 0
+    local out = {}
+    for lo = 1, max, 1000 do
+        local names = {}
+        for s = lo, math.min(lo + 999, max) do
+            names[#names + 1] = 'child:' .. s
+        end
+        local v = redis.call('HMGET', w.k.wf, unpack(names))
+        local gone = {}
+        for i = 1, #names do
+            if v[i] then
+                out[#out + 1] = {seq = lo + i - 1, c = json_obj(v[i])}
+                gone[#gone + 1] = names[i]
+            end
+        end
+        if #gone > 0 then redis.call('HDEL', w.k.wf, unpack(gone)) end
+    end
+    return out
+end
+
 -- xfer_close: a closing run reports its close to its parent (a child's
--- `parent`) and applies its close policy to its open children
--- (`children`: seq -> {id, run, policy}).
+-- `parent`) and applies its close policy to its open children.
 local function xfer_close(w, status, field, value)
     local parent = w.parent and w.parent ~= '' and json_obj(w.parent)
-    local children = w.children and json_obj(w.children) or {}
-    if not parent and next(children) == nil then return end
+    local children = take_children(w)
+    w.dirty.children, w.dirty.child_max = nil, nil
+    if w.children then redis.call('HDEL', w.k.wf, 'children', 'child_max') end
+    if not parent and #children == 0 then return end
     local outbox = outbox_of(w.k.wf)
     local timers = w.k.timers or (slot_prefix_of(w.k.wf) .. ':timers')
     if parent and parent.id then
@@ -971,7 +1001,8 @@ local function xfer_close(w, status, field, value)
                       json_str(w.id) .. ',"runId":"' .. w.run .. '","' ..
                       field .. '":' .. value .. '}'})
     end
-    for seq, c in pairs(children) do
+    for _, sc in ipairs(children) do
+        local seq, c = sc.seq, sc.c
         if c.policy ~= 'Abandon' then
             local reason = 'parent ' .. w.id .. ' closed (' .. status .. ')'
             xfer_put(outbox, timers, w.now, w.id, w.run, seq, XFER.policy,
@@ -1155,7 +1186,7 @@ local function start_run(k, args, extra_type, extra_data, vis, fill)
     -- what a reset recorded describes the run it made, not this one
     if prev then
         redis.call('HDEL', k.wf, 'reset_from', 'reset_reason', 'parent',
-                   'children')
+                   'children', 'child_max')
     end
     -- the hash of a closed run expires (close): not this new run's
     if prev then redis.call('PERSIST', k.wf) end
@@ -1482,9 +1513,10 @@ COMMANDS.child = command{
     apply = function(w, c)
         local run = child_run(w.run, c.seq)
         append(w, 'ChildWorkflowInitiated', c.data)
-        local children = json_obj(w.children)
-        children[c.seq] = {id = c.id, run = run, policy = c.close_policy}
-        set(w, 'children', cjson.encode(children))
+        redis.call('HSET', w.k.wf, 'child:' .. c.seq, cjson.encode(
+            {id = c.id, run = run, policy = c.close_policy}))
+        set(w, 'children', str((tonumber(w.children) or 0) + 1))
+        set(w, 'child_max', c.seq)
         local exec = str(tonumber(c.exec_timeout) or 0)
         local started = '{"type":' .. json_str(c.type) .. ',"taskQueue":' ..
             json_str(c.queue) .. ',"input":' .. c.input .. ',"runId":"' ..
@@ -2587,25 +2619,26 @@ local function xfer_start(k, r)
 end
 
 -- xfer_child_event delivers a child's report to its parent w: the parent's
--- `children` entry makes it once only (ChildWorkflowStarted first, even
--- when the close report comes before the start's).
+-- `child:<seq>` field makes it once only (ChildWorkflowStarted first,
+-- even when the close report comes before the start's).
 local function xfer_child_event(w, r)
-    local children = json_obj(w.children)
-    local c = children[r.child]
-    if not c or (r.event == 'ChildWorkflowStarted' and c.started) then
+    local field = 'child:' .. r.child
+    local c = json_obj(redis.call('HMGET', w.k.wf, field)[1])
+    if not c.id or (r.event == 'ChildWorkflowStarted' and c.started) then
         return 'duplicate'
     end
     if r.event == 'ChildWorkflowStarted' then
         c.started = true
+        redis.call('HSET', w.k.wf, field, cjson.encode(c))
     else
         if not c.started and r.event ~= 'ChildWorkflowStartFailed' then
             deliver(w, 'ChildWorkflowStarted', '{"seq":' .. r.child ..
                         ',"workflowId":' .. json_str(c.id) .. ',"runId":"' ..
                         c.run .. '"}')
         end
-        children[r.child] = nil
+        redis.call('HDEL', w.k.wf, field)
+        set(w, 'children', str(math.max((tonumber(w.children) or 1) - 1, 0)))
     end
-    set(w, 'children', cjson.encode(children))
     deliver(w, r.event, r.data)
     return 'delivered'
 end
