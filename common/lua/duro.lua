@@ -363,9 +363,16 @@ end
 -- unchecked. Called before the first write of a call that may close the
 -- run. Nothing now: close writes the visibility indexes (vcall skips a key
 -- of the wrong type), no longer idx_open/idx_closed (their KEYS positions
--- stay, unused but for duro_purge, so the contract is unchanged).
-local function check_close(k)
-    return nil
+-- stay, unused but for duro_purge, so the contract is unchanged). A run
+-- w with a parent or open children writes outbox records when it closes
+-- (xfer_close): the partition's outbox must be a hash.
+local function check_close(k, w)
+    if not w or ((w.parent or '') == '' and (tonumber(w.children) or 0) <= 0)
+    then
+        return nil
+    end
+    return check_types({string.match(k.wf, '^(.-%b{})') .. ':outbox'},
+                       {'hash'})
 end
 
 -- set_of: a list as a set (numeric loop: the library's load-time
@@ -1749,7 +1756,7 @@ local function duro_wft_complete(k, args, keys)
         need.buf = true
         if entry == '' then need.wft = true end
     end
-    local wrong = (closes and check_close(k)) or check_needed(k, need)
+    local wrong = (closes and check_close(k, w)) or check_needed(k, need)
     if wrong then return wrong end
     ack_first(k.wft, entry)
     task_taken(w)
@@ -1828,7 +1835,7 @@ local function duro_act_complete(k, args, keys)
             local bad, closes, task_err
             bad, closes, tail, task_err = check_commands(
                 args, 12, ncmd, ACT_COMPLETE_KEYS + 1, #keys, k)
-            local wrong = not bad and closes and check_close(k)
+            local wrong = not bad and closes and check_close(k, w)
             if wrong then return wrong end
             eager = not bad and not task_err
             if eager then command_keys(w, args, 12, ncmd, need) end
@@ -2034,7 +2041,7 @@ local function duro_timer_fire(k, args)
     if m.kind == 'r' or m.kind == 's' then
         bad = check_types({act}, {'stream'})
     elseif m.kind == 'x' then
-        bad = check_close(k)
+        bad = check_close(k, w)
     end
     if bad then return bad end
     -- validated: the timer goes with the writes it causes, never before
@@ -2081,6 +2088,8 @@ local function duro_terminate(k, args)
     local ok, d = pcall(cjson.decode, data)
     local reason = ok and type(d) == 'table' and type(d.reason) == 'string'
                        and d.reason or 'terminated'
+    local bad = check_close(k, w)
+    if bad then return bad end
     terminate_run(w, data, reason)
     return 'ok'
 end
@@ -2656,6 +2665,8 @@ local function xfer_deliver(k, r)
     if r.op == 'terminate' then
         local ok, d = pcall(cjson.decode, r.data or '{}')
         local reason = ok and type(d) == 'table' and d.reason or 'terminated'
+        local bad = check_close(k, w)
+        if bad then return bad end
         terminate_run(w, r.data or '{}', tostring(reason))
     elseif r.op == 'cancel' then
         if redis.call('HMGET', k.wf, 'cancel_requested')[1] ~= '1' then

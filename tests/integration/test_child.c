@@ -447,3 +447,48 @@ Test(child, an_outbox_made_a_string_fails_the_task_not_the_commit)
     free(out);
     duro_test_finish(&h);
 }
+
+Test(child, a_damaged_outbox_refuses_a_childs_close_whole)
+{
+    /* a child closes with a report for its parent: with its partition's
+     * outbox made a string by hand, the close is refused before anything
+     * is written, never stopped halfway */
+    spawn_up("duro-scheduler");
+    spawn_up("duro-test-worker");
+    start("cd-parent", "child-policy", "test",
+          "{\"childId\":\"cd-child\",\"policy\":\"Abandon\"}");
+    cr_assert(duro_test_wait_until(
+        count_events("cd-parent", "ChildWorkflowStarted") == 1, 10000));
+    char key[64];
+    snprintf(key, sizeof(key), "duro:{p%d}:outbox",
+             duro_partition_of("cd-child", PARTITIONS));
+    redisContext *r = duro_test_redis(&h);
+    cr_assert(duro_test_wait_until(outbox_records() == 0, 10000));
+    freeReplyObject(redisCommand(r, "SET %s garbage", key));
+    redisReply *before =
+        redisCommand(r, "HGETALL duro:{p%d}:wf:cd-child",
+                     duro_partition_of("cd-child", PARTITIONS));
+    duro_test_output o;
+    duro_test_run(&h, &o, 10000, "duro", "workflow", "terminate",
+                  "--workflow-id", "cd-child", NULL);
+    cr_assert_neq(o.exit_code, 0, "terminate went through: %s", o.out);
+    duro_test_output_free(&o);
+    redisReply *after = redisCommand(r, "HGETALL duro:{p%d}:wf:cd-child",
+                                     duro_partition_of("cd-child", PARTITIONS));
+    cr_assert_eq(after->elements, before->elements,
+                 "the refused close changed the workflow hash");
+    freeReplyObject(before);
+    freeReplyObject(after);
+    cr_assert(status_is("cd-child", "RUNNING"));
+    cr_assert_eq(count_events("cd-child", "WorkflowTerminated"), 0);
+    freeReplyObject(redisCommand(r, "DEL %s", key));
+    redisFree(r);
+    duro_test_run(&h, &o, 10000, "duro", "workflow", "terminate",
+                  "--workflow-id", "cd-child", NULL);
+    cr_assert_eq(o.exit_code, 0, "%s", o.err);
+    duro_test_output_free(&o);
+    /* the parent hears of it (and fails: its child did not complete) */
+    cr_assert(duro_test_wait_until(status_is("cd-parent", "FAILED"), 10000));
+    cr_assert_eq(count_events("cd-parent", "ChildWorkflowTerminated"), 1);
+    duro_test_finish(&h);
+}
