@@ -148,6 +148,10 @@ const duro__acl_grant duro__acl_functions[] = {
     {"duro_sched_fire", S},
     {"duro_rate_take", W},    /* a rate-limited queue's reads */
     {"duro_conc_acquire", W}, /* an activity with a concurrency key */
+    /* crossing partitions: the outbox records (scheduler/src/transfer.c) */
+    {"duro_xfer_take", S},
+    {"duro_xfer_apply", S},
+    {"duro_xfer_ack", S},
     {NULL, 0},
 };
 

@@ -161,6 +161,10 @@ static void print_describe(const cJSON *d)
     if (sa && sa->child) print_json_line("Search attributes", sa);
     const cJSON *memo = cJSON_GetObjectItem(d, "memo");
     if (memo && !cJSON_IsNull(memo)) print_json_line("Memo", memo);
+    const cJSON *parent = cJSON_GetObjectItem(d, "parent");
+    if (parent) print_json_line("Parent", parent);
+    const cJSON *kids = cJSON_GetObjectItem(d, "pendingChildren");
+    if (kids && kids->child) print_json_line("Pending children", kids);
     print_activities(cJSON_GetObjectItem(d, "pendingActivities"));
     const cJSON *stack = cJSON_GetObjectItem(d, "stack");
     if (stack) cli_stack_print(stack);

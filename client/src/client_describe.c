@@ -185,6 +185,7 @@ static cJSON *describe_object(duro_client *c, const char *id,
         cJSON_AddNumberToObject(o, "fairnessWeight",
                                 (double)hint(h, "fweight", 1));
     }
+    duro__describe_family(o, h);
     cJSON *acts = pending_activities(pa);
     if (!acts || !cJSON_AddItemToObject(o, "pendingActivities", acts)) {
         cJSON_Delete(acts);

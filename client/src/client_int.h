@@ -166,5 +166,10 @@ void duro__add_time(cJSON *o, const char *name, int64_t ms);
 /* duro__queue_flow: queue's flow settings and counters (client_ratelimit.c),
  * as duro_client_queue_config's *out. */
 int duro__queue_flow(duro_client *c, const char *queue, cJSON **out);
+/* duro__describe_family adds to describe's object o what the workflow
+ * hash h says of the run's family: "parent" {"workflowId","runId"} (a
+ * child) and "pendingChildren" [{"seq","workflowId","runId",
+ * "parentClosePolicy","started"}] (client_family.c). */
+void duro__describe_family(cJSON *o, const redisReply *h);
 
 #endif

@@ -21,7 +21,11 @@
 --    write before it starts (no allow-oom flag) and never stops one midway;
 --  * time is Redis' own (TIME), read by now_ms alone (the test clock's seam).
 
-local DURO_LIBRARY_VERSION = 21
+-- Lua allows a function (this chunk too) 200 locals in scope at once: a
+-- section whose helpers only its own Functions use sits in a do ... end
+-- block that registers them (crossing partitions, schedules, flow
+-- control), so that its locals end with it.
+local DURO_LIBRARY_VERSION = 22
 local GROUP = 'duro'
 
 -- ---- Helpers -------------------------------------------------------------
@@ -180,6 +184,20 @@ local EVENT_CODE = {
     WorkflowContinuedAsNew = 'WN',
     UpdateAccepted = 'UA',
     UpdateCompleted = 'UC',
+    ChildWorkflowInitiated = 'CI',
+    ChildWorkflowStarted = 'CS',
+    ChildWorkflowStartFailed = 'CN',
+    ChildWorkflowCompleted = 'CC',
+    ChildWorkflowFailed = 'CF',
+    ChildWorkflowCanceled = 'CX',
+    ChildWorkflowTerminated = 'CT',
+    ChildWorkflowTimedOut = 'CO',
+    ExternalSignalInitiated = 'ES',
+    ExternalSignaled = 'ED',
+    ExternalSignalFailed = 'EF',
+    ExternalCancelInitiated = 'EC',
+    ExternalCancelRequested = 'EA',
+    ExternalCancelFailed = 'EN',
 }
 
 -- event encodes one history event as its list element: type code, ts (ms)
@@ -235,7 +253,8 @@ end
 local WF_FIELDS = {'run', 'status', 'hlen', 'token', 'wft', 'wft_entry',
                    'queue', 'wft_attempt', 'wft_timeout', 'exec_timeout',
                    'bufn', 'sticky', 'sticky_ms', 'wft_sticky', 'retention',
-                   'run_timeout', 'priority', 'fkey', 'fweight'}
+                   'run_timeout', 'priority', 'fkey', 'fweight', 'parent',
+                   'children'}
 
 -- LOADED holds the contexts of the current call; the wrapper every
 -- Function is registered through writes their changed fields back in one
@@ -355,9 +374,16 @@ end
 -- unchecked. Called before the first write of a call that may close the
 -- run. Nothing now: close writes the visibility indexes (vcall skips a key
 -- of the wrong type), no longer idx_open/idx_closed (their KEYS positions
--- stay, unused but for duro_purge, so the contract is unchanged).
-local function check_close(k)
-    return nil
+-- stay, unused but for duro_purge, so the contract is unchanged). A run
+-- w with a parent or open children writes outbox records when it closes
+-- (xfer_close): the partition's outbox must be a hash.
+local function check_close(k, w)
+    if not w or ((w.parent or '') == '' and (tonumber(w.children) or 0) <= 0)
+    then
+        return nil
+    end
+    return check_types({string.match(k.wf, '^(.-%b{})') .. ':outbox'},
+                       {'hash'})
 end
 
 -- set_of: a list as a set (numeric loop: the library's load-time
@@ -1012,6 +1038,130 @@ local function vis_purge(wf_key, run)
     return 1
 end
 
+-- ---- Crossing partitions (docs/internals.md, "Crossing partitions") ----
+
+-- A change to another partition (start a child, report to a parent,
+-- signal or cancel another workflow) is an outbox record: its body (JSON
+-- of strings, payloads kept as text) in the partition's outbox hash under
+-- its id `<run>.<a>.<b>`, and a member 'o|<run>|<a>|<b>|-|-|<id>' in the
+-- partition's timers, due now (id: the workflow it lives with, so the
+-- member names this partition). The scheduler takes it (duro_xfer_take:
+-- a lease), applies it to its target's partition (duro_xfer_apply,
+-- idempotent by the record id), then acks it (duro_xfer_ack). An outcome
+-- to report goes back as another record, written by the apply.
+
+-- XFER: the record kinds (member field b), so that a record and the
+-- report it causes have distinct ids.
+local XFER = {start = 1, started = 2, closed = 3, signal = 4,
+              signal_reply = 5, cancel = 6, cancel_reply = 7, policy = 8}
+local XFER_LEASE_MS = 10000
+-- XFER_MARK_TTL_MS: how long a target remembers an applied record (far
+-- beyond any lease: a record is retried within seconds)
+local XFER_MARK_TTL_MS = 604800000
+
+-- outbox_of: the outbox hash of key's partition (same slot).
+local function outbox_of(key)
+    return slot_prefix_of(key) .. ':outbox'
+end
+
+local function xfer_rid(run, a, b)
+    return run .. '.' .. a .. '.' .. b
+end
+
+-- xfer_put writes record (run, a, b) living with workflow id: its body in
+-- outbox, its member in timers due now (waking the schedulers).
+local function xfer_put(outbox, timers, now, id, run, a, b, body)
+    redis.call('HSET', outbox, xfer_rid(run, a, b), cjson.encode(body))
+    add_timer(timers, now, timer_member('o', run, a, b, '-', '-', id))
+end
+
+-- json_obj decodes a field this library wrote as a JSON object ({} when
+-- absent or damaged).
+local function json_obj(s)
+    if not s or s == '' then return {} end
+    local ok, v = pcall(cjson.decode, s)
+    if ok and type(v) == 'table' then return v end
+    return {}
+end
+
+-- child_run: the run id of the child a parent run starts as its seq-th
+-- child: derived, so the record, the parent's bookkeeping and the child
+-- agree on it without a random source.
+local function child_run(prun, seq)
+    local h = redis.sha1hex('child/' .. prun .. '/' .. seq)
+    return string.sub(h, 1, 8) .. '-' .. string.sub(h, 9, 12) .. '-' ..
+               string.sub(h, 13, 16) .. '-' .. string.sub(h, 17, 20) .. '-' ..
+               string.sub(h, 21, 32)
+end
+
+local CHILD_CLOSE_EVENT = {COMPLETED = 'ChildWorkflowCompleted',
+                           FAILED = 'ChildWorkflowFailed',
+                           CANCELED = 'ChildWorkflowCanceled',
+                           TERMINATED = 'ChildWorkflowTerminated',
+                           TIMED_OUT = 'ChildWorkflowTimedOut'}
+
+-- A parent's open children: `children` counts them, `child_max` is the
+-- highest seq started, field `child:<seq>` holds each ({id, run, policy,
+-- started}), so that a child's report reads and writes its own field only.
+
+-- take_children removes and returns a closing run's open children as
+-- {seq, c} (HMGET in pages: unpack's limit on arguments).
+local function take_children(w)
+    if (tonumber(w.children) or 0) <= 0 then return {} end
+    local max = tonumber(w.child_max or
+                         redis.call('HMGET', w.k.wf, 'child_max')[1]) or 0
+    local out = {}
+    for lo = 1, max, 1000 do
+        local names = {}
+        for s = lo, math.min(lo + 999, max) do
+            names[#names + 1] = 'child:' .. s
+        end
+        local v = redis.call('HMGET', w.k.wf, unpack(names))
+        local gone = {}
+        for i = 1, #names do
+            if v[i] then
+                out[#out + 1] = {seq = lo + i - 1, c = json_obj(v[i])}
+                gone[#gone + 1] = names[i]
+            end
+        end
+        if #gone > 0 then redis.call('HDEL', w.k.wf, unpack(gone)) end
+    end
+    return out
+end
+
+-- xfer_close: a closing run reports its close to its parent (a child's
+-- `parent`) and applies its close policy to its open children.
+local function xfer_close(w, status, field, value)
+    -- a continued run's chain goes on: its next run keeps the parent,
+    -- which hears of the chain's close, not of this run's
+    local parent = status ~= 'CONTINUED_AS_NEW' and w.parent and
+                       w.parent ~= '' and json_obj(w.parent)
+    local children = take_children(w)
+    w.dirty.children, w.dirty.child_max = nil, nil
+    if w.children then redis.call('HDEL', w.k.wf, 'children', 'child_max') end
+    if not parent and #children == 0 then return end
+    local outbox = outbox_of(w.k.wf)
+    local timers = w.k.timers or (slot_prefix_of(w.k.wf) .. ':timers')
+    if parent and parent.id then
+        xfer_put(outbox, timers, w.now, w.id, w.run, 0, XFER.closed,
+                 {op = 'deliver', id = parent.id, run = parent.run,
+                  event = CHILD_CLOSE_EVENT[status], child = parent.seq,
+                  data = '{"seq":' .. parent.seq .. ',"workflowId":' ..
+                      json_str(w.id) .. ',"runId":"' .. w.run .. '","' ..
+                      field .. '":' .. value .. '}'})
+    end
+    for _, sc in ipairs(children) do
+        local seq, c = sc.seq, sc.c
+        if c.policy ~= 'Abandon' then
+            local reason = 'parent ' .. w.id .. ' closed (' .. status .. ')'
+            xfer_put(outbox, timers, w.now, w.id, w.run, seq, XFER.policy,
+                     {op = c.policy == 'RequestCancel' and 'cancel' or
+                          'terminate', id = c.id, run = c.run,
+                      data = '{"reason":' .. json_str(reason) .. '}'})
+        end
+    end
+end
+
 -- Retention: a closed run's hash and history expire RETENTION_GRACE after
 -- its namespace's retention, stamped at start (field `retention`, absent
 -- for the default 72h): the scheduler's sweep removes them, archiving
@@ -1039,6 +1189,7 @@ local function close(w, status, field, value)
     redis.call('HDEL', w.k.wf, unpack(drop))
     w.wft, w.wft_entry, w.bufn = '0', '', '0'
     vis_close(w, status)
+    xfer_close(w, status, field, value)
     redis.call('DEL', w.k.buf, w.k.pa)
     if w.exec_timeout and w.exec_timeout ~= '0' then
         redis.call('ZREM', w.k.timers,
@@ -1275,7 +1426,7 @@ local function start_run(k, args, extra_type, extra_data, vis, fill)
     -- what a reset recorded describes the run it made, not this one
     if prev then
         redis.call('HDEL', k.wf, 'reset_from', 'reset_reason',
-                   'continued_from')
+                   'continued_from', 'parent', 'children', 'child_max')
     end
     -- the hash of a closed run expires (close): not this new run's
     if prev then redis.call('PERSIST', k.wf) end
@@ -1678,6 +1829,77 @@ COMMANDS.cancel_activity = command{
     end,
 }
 
+-- outbox_check: a command that writes a record refuses (failing the task,
+-- see check_commands) when the partition's outbox is not a hash, rather
+-- than stop the commit halfway.
+local function outbox_check(k)
+    local key = outbox_of(k.wf)
+    local got = CHECKED[key] or redis.call('TYPE', key)['ok']
+    if got ~= 'none' and got ~= 'hash' then
+        return key .. ' is a ' .. got .. ', expected hash'
+    end
+    CHECKED[key] = 'hash'
+    return nil
+end
+
+-- child: start a child workflow (ChildWorkflowInitiated, an outbox record
+-- for the child's partition; the child joins the run's `children`).
+-- policy: the id reuse policy; close_policy: Terminate, RequestCancel or
+-- Abandon.
+COMMANDS.child = command{
+    fields = {'seq', 'data', 'id', 'type', 'queue', 'input', 'policy',
+              'close_policy', 'exec_timeout', 'wft_timeout'},
+    touches = {'timers'}, check = outbox_check,
+    apply = function(w, c)
+        local run = child_run(w.run, c.seq)
+        append(w, 'ChildWorkflowInitiated', c.data)
+        redis.call('HSET', w.k.wf, 'child:' .. c.seq, cjson.encode(
+            {id = c.id, run = run, policy = c.close_policy}))
+        set(w, 'children', str((tonumber(w.children) or 0) + 1))
+        set(w, 'child_max', c.seq)
+        local exec = str(tonumber(c.exec_timeout) or 0)
+        local started = '{"type":' .. json_str(c.type) .. ',"taskQueue":' ..
+            json_str(c.queue) .. ',"input":' .. c.input .. ',"runId":"' ..
+            run .. '","executionTimeoutMs":' .. exec ..
+            ',"parentWorkflowId":' .. json_str(w.id) .. ',"parentRunId":"' ..
+            w.run .. '"}'
+        xfer_put(outbox_of(w.k.wf), w.k.timers, w.now, w.id, w.run, c.seq,
+                 XFER.start,
+                 {op = 'start', id = c.id, run = run, type = c.type,
+                  queue = c.queue, input = c.input, started = started,
+                  policy = c.policy, exec_timeout = exec,
+                  wft_timeout = c.wft_timeout, retention = w.retention,
+                  parent = w.id, parent_run = w.run, parent_queue = w.queue,
+                  seq = c.seq})
+    end,
+}
+
+-- external: signal (op deliver, SignalReceived) or cancel another
+-- workflow (run "" = its current run); the outcome comes back as
+-- ok/fail_event.
+local function external(etype, op, b, reply_b, ok_event, fail_event)
+    return command{
+        fields = {'seq', 'data', 'id', 'run', 'payload'},
+        touches = {'timers'}, check = outbox_check,
+        apply = function(w, c)
+            append(w, etype, c.data)
+            xfer_put(outbox_of(w.k.wf), w.k.timers, w.now, w.id, w.run, c.seq,
+                     b, {op = op, id = c.id, run = c.run, data = c.payload,
+                         event = 'SignalReceived', seq = c.seq,
+                         reply_id = w.id, reply_run = w.run,
+                         reply_b = tostring(reply_b), reply_ok = ok_event,
+                         reply_fail = fail_event})
+        end,
+    }
+end
+COMMANDS.signal_ext = external('ExternalSignalInitiated', 'deliver',
+                               XFER.signal, XFER.signal_reply,
+                               'ExternalSignaled', 'ExternalSignalFailed')
+COMMANDS.cancel_ext = external('ExternalCancelInitiated', 'cancel',
+                               XFER.cancel, XFER.cancel_reply,
+                               'ExternalCancelRequested',
+                               'ExternalCancelFailed')
+
 -- upsert_attrs: the attributes of an upsert's data
 -- {"searchAttributes":{...}}, checked against the registry (nil and the
 -- message when they do not fit).
@@ -1793,9 +2015,11 @@ local function continue_as_new(w, c, keys)
     args.priority, args.fkey = given(w.priority), given(w.fkey)
     args.fweight = args.fkey and given(w.fweight) or nil
     args.exec_deadline = deadline
+    local parent = w.parent ~= '' and w.parent or nil
     start_run(k2, args, nil, nil, vis, function(w2)
         append(w2, 'WorkflowStarted', args[6])
         set(w2, 'continued_from', old)
+        if parent then set(w2, 'parent', parent) end
         for _, item in ipairs(carried) do
             push_event(w2, item)
             if string.sub(item, 1, 2) == 'CR' then
@@ -2002,7 +2226,7 @@ local function duro_wft_complete(k, args, keys)
         need.buf = true
         if entry == '' then need.wft = true end
     end
-    local wrong = (closes and check_close(k)) or check_needed(k, need)
+    local wrong = (closes and check_close(k, w)) or check_needed(k, need)
     if wrong then return wrong end
     ack_first(k.wft, entry)
     task_taken(w)
@@ -2081,7 +2305,7 @@ local function duro_act_complete(k, args, keys)
             local bad, closes, task_err
             bad, closes, tail, task_err = check_commands(
                 args, 12, ncmd, ACT_COMPLETE_KEYS + 1, #keys, k)
-            local wrong = not bad and closes and check_close(k)
+            local wrong = not bad and closes and check_close(k, w)
             if wrong then return wrong end
             eager = not bad and not task_err
             if eager then command_keys(w, args, 12, ncmd, need) end
@@ -2317,6 +2541,9 @@ local function duro_timer_fire(k, args)
     local now = now_ms()
     if tonumber(due) > now then return 'early' end
     local m = parse_member(member)
+    -- an outbox record is carried by duro_xfer_take/apply/ack: a scheduler
+    -- of an older release that hands it here must not remove it
+    if m and m.kind == 'o' then return 'ignored' end
     local w = m and load_wf(k, now)
     if not m or not current(w, m.run) then
         redis.call('ZREM', k.timers, member)
@@ -2326,7 +2553,7 @@ local function duro_timer_fire(k, args)
     if m.kind == 'r' or m.kind == 's' or m.kind == 'q' then
         bad = check_types({act}, {'stream'})
     elseif m.kind == 'x' or m.kind == 'n' then
-        bad = check_close(k)
+        bad = check_close(k, w)
     end
     if bad then return bad end
     -- validated: the timer goes with the writes it causes, never before
@@ -2379,6 +2606,8 @@ local function duro_terminate(k, args)
     local ok, d = pcall(cjson.decode, data)
     local reason = ok and type(d) == 'table' and type(d.reason) == 'string'
                        and d.reason or 'terminated'
+    local bad = check_close(k, w)
+    if bad then return bad end
     terminate_run(w, data, reason)
     return 'ok'
 end
@@ -2838,6 +3067,177 @@ local function duro_purge(k, args)
     return 1
 end
 
+-- ---- Crossing partitions: the Functions ---------------------------------
+do -- the section's locals end with it (Lua: 200 per chunk)
+
+    -- duro_xfer_take 2 timers outbox  member lease_ms
+    -- Takes the due outbox record of member for lease_ms (its member is due
+    -- again then: a processor that dies mid-way is replaced). Returns
+    -- {"taken", body}, {"busy"} (another holds it) or {"gone"}.
+    local function duro_xfer_take(keys, args)
+        local timers, outbox, member = keys[1], keys[2], args[1]
+        local lease = tonumber(args[2]) or XFER_LEASE_MS
+        local m = member and parse_member(member)
+        if not m or m.kind ~= 'o' then return fail('DURO_BADARG', 'not a record') end
+        local due = read('zset', 'ZSCORE', timers, member)
+        if not due then return {'gone'} end
+        local now = now_ms()
+        if tonumber(due) > now then return {'busy'} end
+        local body = read('hash', 'HMGET', outbox, xfer_rid(m.run, m.a, m.b))[1]
+        if not body then
+            redis.call('ZREM', timers, member)
+            return {'gone'}
+        end
+        redis.call('ZADD', timers, 'XX', str(now + lease), member)
+        return {'taken', body}
+    end
+
+    -- duro_xfer_ack 2 timers outbox  member
+    -- The record was applied: it goes.
+    local function duro_xfer_ack(keys, args)
+        local m = args[1] and parse_member(args[1])
+        if not m or m.kind ~= 'o' then return fail('DURO_BADARG', 'not a record') end
+        read('zset', 'ZSCORE', keys[1], args[1])
+        read('hash', 'HMGET', keys[2], 'x')
+        redis.call('ZREM', keys[1], args[1])
+        redis.call('HDEL', keys[2], xfer_rid(m.run, m.a, m.b))
+        return 'ok'
+    end
+
+    -- xfer_reply writes the report of record r (outcome) back to its sender,
+    -- as a record of this partition living with r's target.
+    local function xfer_reply(k, r, outcome, now)
+        if not r.reply_id then return end
+        local etype = outcome == 'delivered' and r.reply_ok or r.reply_fail
+        local data = '{"seq":' .. r.seq .. ',"workflowId":' .. json_str(r.id)
+        if outcome ~= 'delivered' then data = data .. ',"cause":"NotFound"' end
+        xfer_put(k.outbox, k.timers, now, r.id, r.reply_run, r.seq, r.reply_b,
+                 {op = 'deliver', id = r.reply_id, run = r.reply_run,
+                  event = etype, data = data .. '}'})
+    end
+
+    -- xfer_start starts the child of record r, or reports why not.
+    local function xfer_start(k, r)
+        local prev = read('hash', 'HMGET', k.wf, 'status', 'run', 'token',
+                          'retention')
+        local report = {op = 'deliver', id = r.parent, run = r.parent_run,
+                        child = r.seq}
+        local now = now_ms()
+        local refused = prev[1] == 'RUNNING' or
+            reuse_refused(r.policy or 'AllowDuplicate', prev[1], prev[2])
+        if refused then
+            report.event = 'ChildWorkflowStartFailed'
+            report.data = '{"seq":' .. r.seq .. ',"workflowId":' ..
+                json_str(r.id) .. ',"cause":"WorkflowAlreadyStarted"}'
+            xfer_put(k.outbox, k.timers, now, r.id, r.parent_run, r.seq,
+                     XFER.started, report)
+            return 'exists'
+        end
+        local args = {r.id, r.run, r.type, r.queue, r.input, r.started,
+                      r.exec_timeout, r.wft_timeout}
+        args.prev, args.retention = {prev[3], prev[4]}, r.retention
+        start_run(k, args)
+        redis.call('HSET', k.wf, 'parent', cjson.encode(
+            {id = r.parent, run = r.parent_run, seq = r.seq}))
+        report.event = 'ChildWorkflowStarted'
+        report.data = '{"seq":' .. r.seq .. ',"workflowId":' .. json_str(r.id) ..
+            ',"runId":"' .. r.run .. '"}'
+        xfer_put(k.outbox, k.timers, now, r.id, r.parent_run, r.seq, XFER.started,
+                 report)
+        return 'started'
+    end
+
+    -- xfer_child_event delivers a child's report to its parent w: the parent's
+    -- `child:<seq>` field makes it once only (ChildWorkflowStarted first,
+    -- even when the close report comes before the start's).
+    local function xfer_child_event(w, r)
+        local field = 'child:' .. r.child
+        local c = json_obj(redis.call('HMGET', w.k.wf, field)[1])
+        if not c.id or (r.event == 'ChildWorkflowStarted' and c.started) then
+            return 'duplicate'
+        end
+        if r.event == 'ChildWorkflowStarted' then
+            c.started = true
+            redis.call('HSET', w.k.wf, field, cjson.encode(c))
+        else
+            if not c.started and r.event ~= 'ChildWorkflowStartFailed' then
+                deliver(w, 'ChildWorkflowStarted', '{"seq":' .. r.child ..
+                            ',"workflowId":' .. json_str(c.id) .. ',"runId":"' ..
+                            c.run .. '"}')
+            end
+            redis.call('HDEL', w.k.wf, field)
+            set(w, 'children', str(math.max((tonumber(w.children) or 1) - 1, 0)))
+        end
+        deliver(w, r.event, r.data)
+        return 'delivered'
+    end
+
+    -- xfer_deliver applies a record to a running workflow: an inbound event
+    -- (deliver), a cancellation request (cancel) or a termination
+    -- (terminate); 'notfound' when there is no such running run.
+    local function xfer_deliver(k, r)
+        local w = load_wf(k)
+        if not w or w.status ~= 'RUNNING' or
+            (r.run and r.run ~= '' and r.run ~= w.run) then
+            return 'notfound'
+        end
+        if not current(w, w.run) then return fail('DURO_STALE', 'run changed') end
+        if r.op == 'terminate' then
+            local ok, d = pcall(cjson.decode, r.data or '{}')
+            local reason = ok and type(d) == 'table' and d.reason or 'terminated'
+            local bad = check_close(k, w)
+            if bad then return bad end
+            terminate_run(w, r.data or '{}', tostring(reason))
+        elseif r.op == 'cancel' then
+            if redis.call('HMGET', k.wf, 'cancel_requested')[1] ~= '1' then
+                set(w, 'cancel_requested', '1')
+                deliver(w, 'CancelRequested', r.data or '{}')
+            end
+        elseif r.child then
+            return xfer_child_event(w, r)
+        else
+            deliver(w, r.event, r.data)
+        end
+        return 'delivered'
+    end
+
+    -- duro_xfer_apply 10 wf hist buf wft timers pa idx_open idx_closed outbox
+    --                 mark  rid body
+    -- Applies outbox record rid (body) to the partition of its target, once:
+    -- mark remembers its outcome, answered again to a repeated call. hist is
+    -- the history of the run the caller found current (a start: the new
+    -- run's), wft the target's task queue stream. Returns started|exists
+    -- (op start), delivered|duplicate|notfound.
+    local function duro_xfer_apply(k, args)
+        local rid, body = args[1], args[2]
+        local ok, r = pcall(cjson.decode, body or '')
+        if not rid or not ok or type(r) ~= 'table' then
+            return fail('DURO_BADARG', 'duro_xfer_apply needs rid body')
+        end
+        local done = read('hash', 'HMGET', k.mark, 'o')[1]
+        if done then return done end
+        local outcome
+        if r.op == 'start' then
+            outcome = xfer_start(k, r)
+        elseif r.op == 'deliver' or r.op == 'cancel' or r.op == 'terminate' then
+            outcome = xfer_deliver(k, r)
+            if type(outcome) == 'table' then return outcome end
+            xfer_reply(k, r, outcome, now_ms())
+        else
+            return fail('DURO_BADARG', 'unknown record op ' .. tostring(r.op))
+        end
+        redis.call('HSET', k.mark, 'o', outcome)
+        redis.call('PEXPIRE', k.mark, XFER_MARK_TTL_MS)
+        return outcome
+    end
+    -- the target's keys, its outbox and the record's mark (extras)
+    redis.register_function('duro_xfer_apply', txn(duro_xfer_apply, {
+        keys = 8, check = {'buf', 'wft', 'timers'}, extra = {'outbox', 'mark'},
+        rest = 'hash'}))
+    redis.register_function('duro_xfer_take', duro_xfer_take)
+    redis.register_function('duro_xfer_ack', duro_xfer_ack)
+end
+
 redis.register_function{function_name = 'duro_version',
                         callback = duro_version,
                         flags = {'no-writes'}}
@@ -2915,228 +3315,230 @@ redis.register_function('duro_fair_took', duro_fair_took)
 -- 'c|-|0|0|-|-|<id>' in timers. The scheduler computes the times (cron,
 -- time zones, policies) in C; these Functions only store what it decided,
 -- atomically, fenced by a claim token.
+do -- the schedules section's locals end with it (Lua: 200 per chunk)
 
-local SCHED_ACTIONS_KEPT = 10
+    local SCHED_ACTIONS_KEPT = 10
 
-local function sched_member(id)
-    return timer_member('c', '-', 0, 0, '-', '-', id)
-end
+    local function sched_member(id)
+        return timer_member('c', '-', 0, 0, '-', '-', id)
+    end
 
--- sched_numbers: nil when every args[i] of idx is a number ('-' too
--- where dash[i]), else an error reply naming the first that is not:
--- checked before the first write (see the rules at the top).
-local function sched_numbers(args, idx, dash)
-    for n = 1, #idx do
-        local v = args[idx[n]]
-        if not tonumber(v) and not (dash and v == '-') then
-            return fail('DURO_BADARG', 'argument ' .. idx[n] .. ' is not a number')
+    -- sched_numbers: nil when every args[i] of idx is a number ('-' too
+    -- where dash[i]), else an error reply naming the first that is not:
+    -- checked before the first write (see the rules at the top).
+    local function sched_numbers(args, idx, dash)
+        for n = 1, #idx do
+            local v = args[idx[n]]
+            if not tonumber(v) and not (dash and v == '-') then
+                return fail('DURO_BADARG', 'argument ' .. idx[n] .. ' is not a number')
+            end
+        end
+        return nil
+    end
+
+    -- sched_checked wraps fn to check its KEYS' types first.
+    local function sched_checked(fn, types)
+        return function(keys, args)
+            local bad = check_types(keys, types)
+            if bad then return bad end
+            return fn(keys, args)
         end
     end
-    return nil
-end
 
--- sched_checked wraps fn to check its KEYS' types first.
-local function sched_checked(fn, types)
-    return function(keys, args)
-        local bad = check_types(keys, types)
+    -- duro_sched_upsert 5 sched acts req timers scheds  id mode due field value ...
+    -- mode create (DURO_ALREADY_STARTED if the id is taken) or update
+    -- (DURO_NOT_FOUND if absent; the others too): writes the fields (spec, action,
+    -- policies, next_nominal), bumps `rev` (a fire in flight computed with the
+    -- old spec then leaves the timer alone) and puts the timer at `due` ('-':
+    -- none, paused). State (counts, running, buffer, actions) survives update.
+    local function duro_sched_upsert(keys, args)
+        local sched, timers, scheds = keys[1], keys[4], keys[5]
+        local id, mode, due = args[1], args[2], args[3]
+        if (mode ~= 'create' and mode ~= 'update') or (#args - 3) % 2 ~= 0 then
+            return fail('DURO_BADARG', 'mode or fields')
+        end
+        local bad = sched_numbers(args, {3}, true)
         if bad then return bad end
-        return fn(keys, args)
-    end
-end
-
--- duro_sched_upsert 5 sched acts req timers scheds  id mode due field value ...
--- mode create (DURO_ALREADY_STARTED if the id is taken) or update
--- (DURO_NOT_FOUND if absent; the others too): writes the fields (spec, action,
--- policies, next_nominal), bumps `rev` (a fire in flight computed with the
--- old spec then leaves the timer alone) and puts the timer at `due` ('-':
--- none, paused). State (counts, running, buffer, actions) survives update.
-local function duro_sched_upsert(keys, args)
-    local sched, timers, scheds = keys[1], keys[4], keys[5]
-    local id, mode, due = args[1], args[2], args[3]
-    if (mode ~= 'create' and mode ~= 'update') or (#args - 3) % 2 ~= 0 then
-        return fail('DURO_BADARG', 'mode or fields')
-    end
-    local bad = sched_numbers(args, {3}, true)
-    if bad then return bad end
-    local exists = redis.call('EXISTS', sched) == 1
-    if mode == 'create' and exists then return fail('DURO_ALREADY_STARTED', 'schedule ' .. id .. ' exists') end
-    if mode == 'update' and not exists then
-        return fail('DURO_NOT_FOUND', 'schedule ' .. id)
-    end
-    local now = now_ms()
-    local hset = {sched}
-    for i = 4, #args do hset[#hset + 1] = args[i] end
-    hset[#hset + 1] = 'updated_ms'
-    hset[#hset + 1] = str(now)
-    if mode == 'create' then
-        local init = {'created_ms', str(now), 'missed', '0', 'skipped', '0',
-                      'actions', '0', 'running', '', 'buffer', ''}
-        for i = 1, #init do hset[#hset + 1] = init[i] end
-    end
-    redis.call('HSET', unpack(hset))
-    redis.call('HINCRBY', sched, 'rev', 1)
-    redis.call('SADD', scheds, id)
-    if due == '-' then
-        redis.call('ZREM', timers, sched_member(id))
-    else
-        add_timer(timers, tonumber(due), sched_member(id))
-    end
-    return 'ok'
-end
-
--- duro_sched_pause 2 sched timers  id paused note next_nominal due
--- paused '1': no timer (a trigger still adds one); '0': the timer at due,
--- next_nominal from now on (times passed while paused are not acted on).
-local function duro_sched_pause(keys, args)
-    local sched, timers = keys[1], keys[2]
-    local id, paused, note = args[1], args[2], args[3]
-    local bad = sched_numbers(args, {4, 5}, true)
-    if bad then return bad end
-    if redis.call('EXISTS', sched) == 0 then
-        return fail('DURO_NOT_FOUND', 'schedule ' .. id)
-    end
-    redis.call('HSET', sched, 'paused', paused, 'note', note)
-    -- a fire in flight planned with the old state: it must not write
-    -- next_nominal or the timer over these
-    redis.call('HINCRBY', sched, 'rev', 1)
-    if paused == '1' then
-        redis.call('ZREM', timers, sched_member(id))
-    else
-        redis.call('HSET', sched, 'next_nominal', args[4])
-        if args[5] ~= '-' then
-            add_timer(timers, tonumber(args[5]), sched_member(id))
+        local exists = redis.call('EXISTS', sched) == 1
+        if mode == 'create' and exists then return fail('DURO_ALREADY_STARTED', 'schedule ' .. id .. ' exists') end
+        if mode == 'update' and not exists then
+            return fail('DURO_NOT_FOUND', 'schedule ' .. id)
         end
+        local now = now_ms()
+        local hset = {sched}
+        for i = 4, #args do hset[#hset + 1] = args[i] end
+        hset[#hset + 1] = 'updated_ms'
+        hset[#hset + 1] = str(now)
+        if mode == 'create' then
+            local init = {'created_ms', str(now), 'missed', '0', 'skipped', '0',
+                          'actions', '0', 'running', '', 'buffer', ''}
+            for i = 1, #init do hset[#hset + 1] = init[i] end
+        end
+        redis.call('HSET', unpack(hset))
+        redis.call('HINCRBY', sched, 'rev', 1)
+        redis.call('SADD', scheds, id)
+        if due == '-' then
+            redis.call('ZREM', timers, sched_member(id))
+        else
+            add_timer(timers, tonumber(due), sched_member(id))
+        end
+        return 'ok'
     end
-    return 'ok'
-end
 
--- duro_sched_request 3 sched req timers  id kind [start_ms end_ms]
--- kind trigger (an action now, by the overlap policy) or backfill (every
--- nominal time in [start, end]): queued for the scheduler.
-local function duro_sched_request(keys, args)
-    local sched, req, timers = keys[1], keys[2], keys[3]
-    local id, kind = args[1], args[2]
-    if redis.call('EXISTS', sched) == 0 then
-        return fail('DURO_NOT_FOUND', 'schedule ' .. id)
+    -- duro_sched_pause 2 sched timers  id paused note next_nominal due
+    -- paused '1': no timer (a trigger still adds one); '0': the timer at due,
+    -- next_nominal from now on (times passed while paused are not acted on).
+    local function duro_sched_pause(keys, args)
+        local sched, timers = keys[1], keys[2]
+        local id, paused, note = args[1], args[2], args[3]
+        local bad = sched_numbers(args, {4, 5}, true)
+        if bad then return bad end
+        if redis.call('EXISTS', sched) == 0 then
+            return fail('DURO_NOT_FOUND', 'schedule ' .. id)
+        end
+        redis.call('HSET', sched, 'paused', paused, 'note', note)
+        -- a fire in flight planned with the old state: it must not write
+        -- next_nominal or the timer over these
+        redis.call('HINCRBY', sched, 'rev', 1)
+        if paused == '1' then
+            redis.call('ZREM', timers, sched_member(id))
+        else
+            redis.call('HSET', sched, 'next_nominal', args[4])
+            if args[5] ~= '-' then
+                add_timer(timers, tonumber(args[5]), sched_member(id))
+            end
+        end
+        return 'ok'
     end
-    local now = now_ms()
-    if kind == 'trigger' then
-        redis.call('RPUSH', req, 'T' .. str(now))
-    elseif kind == 'backfill' and tonumber(args[3]) and tonumber(args[4]) then
-        redis.call('RPUSH', req, 'B' .. args[3] .. ':' .. args[4])
-    else
-        return fail('DURO_BADARG', 'kind')
-    end
-    -- a fire in flight (claimed, its lease not over) looks at the
-    -- requests before it ends; otherwise (none, paused, or a claimant
-    -- that died) the timer is due now
-    local member = sched_member(id)
-    local score = redis.call('ZSCORE', timers, member)
-    if not (redis.call('HGET', sched, 'claim') and score and
-            tonumber(score) > now) then
-        add_timer(timers, now, member)
-    end
-    return 'ok'
-end
 
--- duro_sched_delete 5 sched acts req timers scheds  id
-local function duro_sched_delete(keys, args)
-    local id = args[1]
-    if redis.call('EXISTS', keys[1]) == 0 then
-        return fail('DURO_NOT_FOUND', 'schedule ' .. id)
+    -- duro_sched_request 3 sched req timers  id kind [start_ms end_ms]
+    -- kind trigger (an action now, by the overlap policy) or backfill (every
+    -- nominal time in [start, end]): queued for the scheduler.
+    local function duro_sched_request(keys, args)
+        local sched, req, timers = keys[1], keys[2], keys[3]
+        local id, kind = args[1], args[2]
+        if redis.call('EXISTS', sched) == 0 then
+            return fail('DURO_NOT_FOUND', 'schedule ' .. id)
+        end
+        local now = now_ms()
+        if kind == 'trigger' then
+            redis.call('RPUSH', req, 'T' .. str(now))
+        elseif kind == 'backfill' and tonumber(args[3]) and tonumber(args[4]) then
+            redis.call('RPUSH', req, 'B' .. args[3] .. ':' .. args[4])
+        else
+            return fail('DURO_BADARG', 'kind')
+        end
+        -- a fire in flight (claimed, its lease not over) looks at the
+        -- requests before it ends; otherwise (none, paused, or a claimant
+        -- that died) the timer is due now
+        local member = sched_member(id)
+        local score = redis.call('ZSCORE', timers, member)
+        if not (redis.call('HGET', sched, 'claim') and score and
+                tonumber(score) > now) then
+            add_timer(timers, now, member)
+        end
+        return 'ok'
     end
-    redis.call('DEL', keys[1], keys[2], keys[3])
-    redis.call('ZREM', keys[4], sched_member(id))
-    redis.call('SREM', keys[5], id)
-    return 'ok'
-end
 
--- duro_sched_claim 3 sched req timers  id lease_ms
--- A due schedule timer is claimed by one scheduler: the timer moves to
--- now + lease (if that scheduler dies, another claims it then) and a new
--- token fences the fire. Returns 'gone', 'early', or
--- {'claimed', token, now, {hash field, value, ...}, {request, ...}}.
-local function duro_sched_claim(keys, args)
-    local sched, req, timers = keys[1], keys[2], keys[3]
-    local id, lease = args[1], tonumber(args[2])
-    if not lease then return fail('DURO_BADARG', 'lease') end
-    local member = sched_member(id)
-    local score = redis.call('ZSCORE', timers, member)
-    if not score then return 'gone' end
-    local now = now_ms()
-    if tonumber(score) > now then return 'early' end
-    if redis.call('EXISTS', sched) == 0 then
-        redis.call('ZREM', timers, member)
-        return 'gone'
+    -- duro_sched_delete 5 sched acts req timers scheds  id
+    local function duro_sched_delete(keys, args)
+        local id = args[1]
+        if redis.call('EXISTS', keys[1]) == 0 then
+            return fail('DURO_NOT_FOUND', 'schedule ' .. id)
+        end
+        redis.call('DEL', keys[1], keys[2], keys[3])
+        redis.call('ZREM', keys[4], sched_member(id))
+        redis.call('SREM', keys[5], id)
+        return 'ok'
     end
-    local token = str(now) .. '-' .. redis.call('HINCRBY', sched, 'claims', 1)
-    redis.call('HSET', sched, 'claim', token)
-    redis.call('ZADD', timers, str(now + lease), member)
-    return {'claimed', token, str(now), redis.call('HGETALL', sched),
-            redis.call('LRANGE', req, 0, 99)}
-end
 
--- duro_sched_fire 4 sched acts req timers  id token rev next_nominal due
---     running buffer missed skipped nactions nreq requeue action...
--- Records what the scheduler did for a claim: 'stale' (nothing written)
--- unless `token` is the schedule's claim. Adds the counts, stores running
--- and buffer, drops the nreq requests handled (and queues `requeue`, the
--- rest of a backfill, first), keeps the last actions. When the spec did
--- not change since the claim (`rev`) it stores next_nominal and puts the
--- timer at due ('-': none); requests left make it due now, a pause
--- removes it.
-local function duro_sched_fire(keys, args)
-    local sched, acts, req, timers = keys[1], keys[2], keys[3], keys[4]
-    local id, token, rev = args[1], args[2], args[3]
-    local bad = sched_numbers(args, {4, 8, 9, 10, 11}) or
-                    sched_numbers(args, {5}, true)
-    if bad then return bad end
-    if redis.call('HGET', sched, 'claim') ~= token then return 'stale' end
-    local now = now_ms()
-    redis.call('HDEL', sched, 'claim')
-    redis.call('HSET', sched, 'running', args[6], 'buffer', args[7],
-               'last_fire_ms', str(now))
-    redis.call('HINCRBY', sched, 'missed', tonumber(args[8]))
-    redis.call('HINCRBY', sched, 'skipped', tonumber(args[9]))
-    redis.call('HINCRBY', sched, 'actions', tonumber(args[10]))
-    local nreq, requeue = tonumber(args[11]), args[12]
-    if nreq > 0 then redis.call('LTRIM', req, nreq, -1) end
-    if requeue ~= '' then redis.call('LPUSH', req, requeue) end
-    for i = 13, #args do
-        redis.call('LPUSH', acts, args[i])
+    -- duro_sched_claim 3 sched req timers  id lease_ms
+    -- A due schedule timer is claimed by one scheduler: the timer moves to
+    -- now + lease (if that scheduler dies, another claims it then) and a new
+    -- token fences the fire. Returns 'gone', 'early', or
+    -- {'claimed', token, now, {hash field, value, ...}, {request, ...}}.
+    local function duro_sched_claim(keys, args)
+        local sched, req, timers = keys[1], keys[2], keys[3]
+        local id, lease = args[1], tonumber(args[2])
+        if not lease then return fail('DURO_BADARG', 'lease') end
+        local member = sched_member(id)
+        local score = redis.call('ZSCORE', timers, member)
+        if not score then return 'gone' end
+        local now = now_ms()
+        if tonumber(score) > now then return 'early' end
+        if redis.call('EXISTS', sched) == 0 then
+            redis.call('ZREM', timers, member)
+            return 'gone'
+        end
+        local token = str(now) .. '-' .. redis.call('HINCRBY', sched, 'claims', 1)
+        redis.call('HSET', sched, 'claim', token)
+        redis.call('ZADD', timers, str(now + lease), member)
+        return {'claimed', token, str(now), redis.call('HGETALL', sched),
+                redis.call('LRANGE', req, 0, 99)}
     end
-    redis.call('LTRIM', acts, 0, SCHED_ACTIONS_KEPT - 1)
-    local member = sched_member(id)
-    local due = nil
-    if redis.call('HGET', sched, 'rev') == rev then
-        redis.call('HSET', sched, 'next_nominal', args[4])
-        if args[5] ~= '-' then due = tonumber(args[5]) end
-    else
-        due = tonumber(redis.call('ZSCORE', timers, member))
-    end
-    if redis.call('HGET', sched, 'paused') == '1' then due = nil end
-    if redis.call('LLEN', req) > 0 then due = now end
-    if due then
-        add_timer(timers, due, member)
-    else
-        redis.call('ZREM', timers, member)
-    end
-    return 'fired'
-end
 
-local SCHED_KEYS = {'hash', 'list', 'list', 'zset', 'set'}
-redis.register_function('duro_sched_upsert',
-                        sched_checked(duro_sched_upsert, SCHED_KEYS))
-redis.register_function('duro_sched_pause',
-                        sched_checked(duro_sched_pause, {'hash', 'zset'}))
-redis.register_function('duro_sched_request', sched_checked(
-    duro_sched_request, {'hash', 'list', 'zset'}))
-redis.register_function('duro_sched_delete',
-                        sched_checked(duro_sched_delete, SCHED_KEYS))
-redis.register_function('duro_sched_claim', sched_checked(
-    duro_sched_claim, {'hash', 'list', 'zset'}))
-redis.register_function('duro_sched_fire', sched_checked(
-    duro_sched_fire, {'hash', 'list', 'list', 'zset'}))
+    -- duro_sched_fire 4 sched acts req timers  id token rev next_nominal due
+    --     running buffer missed skipped nactions nreq requeue action...
+    -- Records what the scheduler did for a claim: 'stale' (nothing written)
+    -- unless `token` is the schedule's claim. Adds the counts, stores running
+    -- and buffer, drops the nreq requests handled (and queues `requeue`, the
+    -- rest of a backfill, first), keeps the last actions. When the spec did
+    -- not change since the claim (`rev`) it stores next_nominal and puts the
+    -- timer at due ('-': none); requests left make it due now, a pause
+    -- removes it.
+    local function duro_sched_fire(keys, args)
+        local sched, acts, req, timers = keys[1], keys[2], keys[3], keys[4]
+        local id, token, rev = args[1], args[2], args[3]
+        local bad = sched_numbers(args, {4, 8, 9, 10, 11}) or
+                        sched_numbers(args, {5}, true)
+        if bad then return bad end
+        if redis.call('HGET', sched, 'claim') ~= token then return 'stale' end
+        local now = now_ms()
+        redis.call('HDEL', sched, 'claim')
+        redis.call('HSET', sched, 'running', args[6], 'buffer', args[7],
+                   'last_fire_ms', str(now))
+        redis.call('HINCRBY', sched, 'missed', tonumber(args[8]))
+        redis.call('HINCRBY', sched, 'skipped', tonumber(args[9]))
+        redis.call('HINCRBY', sched, 'actions', tonumber(args[10]))
+        local nreq, requeue = tonumber(args[11]), args[12]
+        if nreq > 0 then redis.call('LTRIM', req, nreq, -1) end
+        if requeue ~= '' then redis.call('LPUSH', req, requeue) end
+        for i = 13, #args do
+            redis.call('LPUSH', acts, args[i])
+        end
+        redis.call('LTRIM', acts, 0, SCHED_ACTIONS_KEPT - 1)
+        local member = sched_member(id)
+        local due = nil
+        if redis.call('HGET', sched, 'rev') == rev then
+            redis.call('HSET', sched, 'next_nominal', args[4])
+            if args[5] ~= '-' then due = tonumber(args[5]) end
+        else
+            due = tonumber(redis.call('ZSCORE', timers, member))
+        end
+        if redis.call('HGET', sched, 'paused') == '1' then due = nil end
+        if redis.call('LLEN', req) > 0 then due = now end
+        if due then
+            add_timer(timers, due, member)
+        else
+            redis.call('ZREM', timers, member)
+        end
+        return 'fired'
+    end
+
+    local SCHED_KEYS = {'hash', 'list', 'list', 'zset', 'set'}
+    redis.register_function('duro_sched_upsert',
+                            sched_checked(duro_sched_upsert, SCHED_KEYS))
+    redis.register_function('duro_sched_pause',
+                            sched_checked(duro_sched_pause, {'hash', 'zset'}))
+    redis.register_function('duro_sched_request', sched_checked(
+        duro_sched_request, {'hash', 'list', 'zset'}))
+    redis.register_function('duro_sched_delete',
+                            sched_checked(duro_sched_delete, SCHED_KEYS))
+    redis.register_function('duro_sched_claim', sched_checked(
+        duro_sched_claim, {'hash', 'list', 'zset'}))
+    redis.register_function('duro_sched_fire', sched_checked(
+        duro_sched_fire, {'hash', 'list', 'list', 'zset'}))
+end
 
 -- ---- Flow control --------------------------------------------------------
 -- A task queue's flow settings (`duro queue config`) live in one hash per
@@ -3148,81 +3550,83 @@ redis.register_function('duro_sched_fire', sched_checked(
 -- started under the limit) and `throttled` (takes that found the bucket
 -- empty: a worker waited); the wf kind's fields other than `wps` carry
 -- the prefix `wf_`. `cpk` is the concurrency per key (duro_conc_acquire).
+do -- the flow control section's locals end with it (Lua: 200 per chunk)
 
-local RATE_FIELDS = {
-    act = {'aps', 'burst', 'tokens', 'ts', 'granted', 'throttled'},
-    wf = {'wps', 'wf_burst', 'wf_tokens', 'wf_ts', 'wf_granted',
-          'wf_throttled'},
-}
+    local RATE_FIELDS = {
+        act = {'aps', 'burst', 'tokens', 'ts', 'granted', 'throttled'},
+        wf = {'wps', 'wf_burst', 'wf_tokens', 'wf_ts', 'wf_granted',
+              'wf_throttled'},
+    }
 
--- duro_rate_take 1 flow  want force [act|wf]
--- A worker about to read up to `want` tasks of the kind (default act)
--- takes tokens: returns {granted, wait_ms} where wait_ms is when the next
--- token is due (0: one is there). `force` 1 takes `want` whatever the
--- bucket holds (a read got more tasks than granted: the bucket goes into
--- debt, the next takes wait it out); a negative `want` gives unused tokens
--- back. Without a limit: {want, 0} and nothing is written.
-local function duro_rate_take(keys, args)
-    local key = keys[1]
-    local want = tonumber(args[1]) or 0
-    local force = args[2] == '1'
-    local f = RATE_FIELDS[args[3] or 'act']
-    if not f then return fail('DURO_BADARG', 'kind is act or wf') end
-    -- HMGET, the first command, refuses a key of another type
-    local v = redis.call('HMGET', key, f[1], f[2], f[3], f[4])
-    local rate = tonumber(v[1]) or 0
-    if rate <= 0 then return {math.max(want, 0), 0} end
-    local burst = math.max(tonumber(v[2]) or 1, 1)
-    local now = now_ms()
-    local tokens = tonumber(v[3]) or burst
-    local ts = tonumber(v[4]) or now
-    tokens = math.min(burst, tokens + math.max(now - ts, 0) * rate / 1000)
-    local granted = want
-    if not force and want > 0 then
-        granted = math.max(0, math.min(want, math.floor(tokens)))
+    -- duro_rate_take 1 flow  want force [act|wf]
+    -- A worker about to read up to `want` tasks of the kind (default act)
+    -- takes tokens: returns {granted, wait_ms} where wait_ms is when the next
+    -- token is due (0: one is there). `force` 1 takes `want` whatever the
+    -- bucket holds (a read got more tasks than granted: the bucket goes into
+    -- debt, the next takes wait it out); a negative `want` gives unused tokens
+    -- back. Without a limit: {want, 0} and nothing is written.
+    local function duro_rate_take(keys, args)
+        local key = keys[1]
+        local want = tonumber(args[1]) or 0
+        local force = args[2] == '1'
+        local f = RATE_FIELDS[args[3] or 'act']
+        if not f then return fail('DURO_BADARG', 'kind is act or wf') end
+        -- HMGET, the first command, refuses a key of another type
+        local v = redis.call('HMGET', key, f[1], f[2], f[3], f[4])
+        local rate = tonumber(v[1]) or 0
+        if rate <= 0 then return {math.max(want, 0), 0} end
+        local burst = math.max(tonumber(v[2]) or 1, 1)
+        local now = now_ms()
+        local tokens = tonumber(v[3]) or burst
+        local ts = tonumber(v[4]) or now
+        tokens = math.min(burst, tokens + math.max(now - ts, 0) * rate / 1000)
+        local granted = want
+        if not force and want > 0 then
+            granted = math.max(0, math.min(want, math.floor(tokens)))
+        end
+        tokens = math.min(burst, tokens - granted)
+        local wait = 0
+        if tokens < 1 then wait = math.ceil((1 - tokens) * 1000 / rate) end
+        redis.call('HSET', key, f[3], string.format('%.6f', tokens), f[4],
+                   str(now))
+        if granted > 0 then redis.call('HINCRBY', key, f[5], granted) end
+        if want > 0 and granted == 0 then
+            redis.call('HINCRBY', key, f[6], 1)
+        end
+        return {granted, wait}
     end
-    tokens = math.min(burst, tokens - granted)
-    local wait = 0
-    if tokens < 1 then wait = math.ceil((1 - tokens) * 1000 / rate) end
-    redis.call('HSET', key, f[3], string.format('%.6f', tokens), f[4],
-               str(now))
-    if granted > 0 then redis.call('HINCRBY', key, f[5], granted) end
-    if want > 0 and granted == 0 then
-        redis.call('HINCRBY', key, f[6], 1)
+
+    redis.register_function('duro_rate_take', duro_rate_take)
+
+    -- duro_conc_acquire 2 slots flow  member limit lease_ms
+    -- Concurrency per key (`duro queue config --concurrency-per-key N`): the
+    -- attempts of a queue's activities with one concurrency key that run at
+    -- once are the members of zset `<prefix>{q:<queue>}:conc:<key>` (same
+    -- slot as the queue's flow hash), scored by when their lease ends. A
+    -- worker about to start attempt `member` asks here first: leases past
+    -- their end (a worker that died with them) go, then the attempt gets a
+    -- slot (1) when it holds one already or fewer than `limit` are held;
+    -- else 0 and `throttled_key` in the flow hash counts it. The worker ZREMs
+    -- its member when the attempt ends; the key expires with its last lease.
+    local function duro_conc_acquire(keys, args)
+        local slots, flow = keys[1], keys[2]
+        local member, limit = args[1], tonumber(args[2]) or 0
+        local lease = tonumber(args[3]) or 0
+        if not member or limit <= 0 or lease <= 0 then
+            return fail('DURO_BADARG', 'duro_conc_acquire arguments')
+        end
+        local now = now_ms()
+        redis.call('ZREMRANGEBYSCORE', slots, '-inf', str(now))
+        if not redis.call('ZSCORE', slots, member) and
+            redis.call('ZCARD', slots) >= limit then
+            redis.call('HINCRBY', flow, 'throttled_key', 1)
+            return 0
+        end
+        redis.call('ZADD', slots, str(now + lease), member)
+        local last = redis.call('ZRANGE', slots, -1, -1, 'WITHSCORES')
+        redis.call('PEXPIREAT', slots, last[2])
+        return 1
     end
-    return {granted, wait}
+
+    redis.register_function('duro_conc_acquire', duro_conc_acquire)
 end
-
-redis.register_function('duro_rate_take', duro_rate_take)
-
--- duro_conc_acquire 2 slots flow  member limit lease_ms
--- Concurrency per key (`duro queue config --concurrency-per-key N`): the
--- attempts of a queue's activities with one concurrency key that run at
--- once are the members of zset `<prefix>{q:<queue>}:conc:<key>` (same
--- slot as the queue's flow hash), scored by when their lease ends. A
--- worker about to start attempt `member` asks here first: leases past
--- their end (a worker that died with them) go, then the attempt gets a
--- slot (1) when it holds one already or fewer than `limit` are held;
--- else 0 and `throttled_key` in the flow hash counts it. The worker ZREMs
--- its member when the attempt ends; the key expires with its last lease.
-local function duro_conc_acquire(keys, args)
-    local slots, flow = keys[1], keys[2]
-    local member, limit = args[1], tonumber(args[2]) or 0
-    local lease = tonumber(args[3]) or 0
-    if not member or limit <= 0 or lease <= 0 then
-        return fail('DURO_BADARG', 'duro_conc_acquire arguments')
-    end
-    local now = now_ms()
-    redis.call('ZREMRANGEBYSCORE', slots, '-inf', str(now))
-    if not redis.call('ZSCORE', slots, member) and
-        redis.call('ZCARD', slots) >= limit then
-        redis.call('HINCRBY', flow, 'throttled_key', 1)
-        return 0
-    end
-    redis.call('ZADD', slots, str(now + lease), member)
-    local last = redis.call('ZRANGE', slots, -1, -1, 'WITHSCORES')
-    redis.call('PEXPIREAT', slots, last[2])
-    return 1
-end
-
-redis.register_function('duro_conc_acquire', duro_conc_acquire)

@@ -127,10 +127,12 @@ static const char *payload_field(int type)
     case DURO_EVENT_SIGNAL_RECEIVED:
     case DURO_EVENT_WORKFLOW_CONTINUED_AS_NEW:
     case DURO_EVENT_UPDATE_ACCEPTED:
+    case DURO_EVENT_CHILD_INITIATED:
         return "input";
     case DURO_EVENT_ACTIVITY_COMPLETED:
     case DURO_EVENT_WORKFLOW_COMPLETED:
     case DURO_EVENT_UPDATE_COMPLETED:
+    case DURO_EVENT_CHILD_COMPLETED:
         return "result";
     case DURO_EVENT_MARKER_RECORDED:
         return "value"; /* side effects; version markers have none */

@@ -19,5 +19,7 @@ int samples_register_approval(duro_worker *w);
 int samples_register_quick_lookup(duro_worker *w);
 int samples_register_counter(duro_worker *w);
 int samples_register_accumulator(duro_worker *w);
+int samples_register_child(duro_worker *w);
+int samples_register_pinger(duro_worker *w);
 
 #endif

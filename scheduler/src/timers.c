@@ -16,6 +16,7 @@
 #include "duro/retry_policy.h"
 #include "sched_internal.h"
 #include "schedules_int.h"
+#include "transfer.h"
 
 /*
  * A timer is a member of duro:{pN}:timers scored by its due time (Redis ms).
@@ -469,6 +470,16 @@ static void fire_member(part *pt, const redisReply *m, const redisReply *sc)
             pt->inflight++;
         else
             pt->aborted = 1;
+        free(copy);
+        return;
+    }
+    if (t.kind == 'o') { /* an outbox record: its own chain (transfer.c) */
+        free(f);
+        if (transfer_take(pt, raw, m->len, &t, fire_answered) == 0)
+            pt->inflight++;
+        else
+            pt->aborted = 1;
+        free(raw);
         free(copy);
         return;
     }

@@ -856,3 +856,34 @@ Test(functions_atomic, out_of_memory_refuses_a_call_whole)
     run_ok(s.r, "CONFIG", "SET", "maxmemory", "0", NULL);
     duro_test_finish(&h);
 }
+
+/* duro_xfer_apply delivering a signal carried from another partition, with
+ * a reply for its sender: every key it writes is checked before its first
+ * write (the pending activities and the old indexes it never touches). */
+Test(functions_atomic, transfer_apply_of_a_signal)
+{
+    run_state s;
+    state_init(&s, "xf");
+    char outbox[DURO_KEY_MAX], mark[DURO_KEY_MAX];
+    snprintf(outbox, sizeof(outbox), "duro:{p%d}:outbox", s.k.partition);
+    snprintf(mark, sizeof(mark), "duro:{p%d}:xd:r0.1.4", s.k.partition);
+    char body[512];
+    snprintf(body, sizeof(body),
+             "{\"op\":\"deliver\",\"id\":\"%s\",\"run\":\"%s\","
+             "\"event\":\"SignalReceived\",\"data\":\"{\\\"name\\\":\\\"x\\\","
+             "\\\"input\\\":null}\",\"seq\":\"1\",\"reply_id\":\"other\","
+             "\"reply_run\":\"r0\",\"reply_b\":\"5\",\"reply_ok\":"
+             "\"ExternalSignaled\",\"reply_fail\":\"ExternalSignalFailed\"}",
+             s.id, s.run);
+    fn_call f = {0};
+    const duro_wf_keys *k = fn_keys(&f, &s.k, false);
+    const char *keys[] = {k->wf, k->hist,     k->buf,        k->wft, k->timers,
+                          k->pa, k->idx_open, k->idx_closed, outbox, mark};
+    duro_argv_fcall(&f.a, "duro_xfer_apply", 10, keys);
+    duro_argv_push(&f.a, "r0.1.4");
+    duro_argv_push(&f.a, body);
+    const char *const unused[] = {s.k.pa, NULL};
+    tamper_each_key(&s, &f, "delivered", unused);
+    fn_free(&f);
+    duro_test_finish(&h);
+}

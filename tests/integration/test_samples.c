@@ -279,3 +279,50 @@ Test(samples, accumulator_adds_through_updates_and_finishes)
     cr_assert_str_eq(o.out, "12\n");
     duro_test_output_free(&o);
 }
+
+/* ---- child-parent, child-echo, pinger, ponger ---- */
+
+Test(samples, child_parent_sums_its_children)
+{
+    spawn_samples();
+    char *out =
+        cli_result("child-parent-1", "child-parent", "{\"children\":5}");
+    cr_assert(strstr(out, "\"sum\"") && strstr(out, "15"), "%s", out);
+    free(out);
+    /* each child ran once, as a workflow of its own, with {"i": k} */
+    duro_test_output o;
+    duro_test_run(&h, &o, 10000, "duro", "workflow", "result", "--workflow-id",
+                  "child-parent-1/3", NULL);
+    cr_assert_eq(o.exit_code, 0, "%s", o.err);
+    cr_assert(strstr(o.out, "\"i\"") && strstr(o.out, "3"), "%s", o.out);
+    duro_test_output_free(&o);
+}
+
+Test(samples, pinger_signals_a_ponger)
+{
+    spawn_samples();
+    duro_test_output o;
+    duro_test_run(&h, &o, 10000, "duro", "workflow", "start", "--workflow-id",
+                  "ponger-1", "--type", "ponger", "--task-queue", QUEUE,
+                  "--input", "null", NULL);
+    cr_assert_eq(o.exit_code, 0, "%s", o.err);
+    duro_test_output_free(&o);
+    char *out = cli_result("pinger-1", "pinger", "{\"target\":\"ponger-1\"}");
+    cr_assert(strstr(out, "\"delivered\"") && strstr(out, "true"), "%s", out);
+    free(out);
+    duro_test_run(&h, &o, RESULT_MS, "duro", "workflow", "result",
+                  "--workflow-id", "ponger-1", NULL);
+    cr_assert_eq(o.exit_code, 0, "%s", o.err);
+    cr_assert(strstr(o.out, "\"pinged\"") && strstr(o.out, "true"), "%s",
+              o.out);
+    duro_test_output_free(&o);
+}
+
+Test(samples, pinger_to_a_missing_workflow_is_not_delivered)
+{
+    spawn_samples();
+    char *out =
+        cli_result("pinger-2", "pinger", "{\"target\":\"nobody-here\"}");
+    cr_assert(strstr(out, "\"delivered\"") && strstr(out, "false"), "%s", out);
+    free(out);
+}

@@ -511,6 +511,7 @@ static void register_priority_workflow(duro_worker *w)
     duro_worker_register_workflow(w, "napper", wf_napper);
     duro_worker_register_activity(w, "nap", nap, NULL);
 }
+static void register_child_workflows(duro_worker *w);
 
 int main(int argc, char **argv)
 {
@@ -544,6 +545,7 @@ int main(int argc, char **argv)
     register_codec_workflow(w);
     register_update_workflow(w);
     register_priority_workflow(w);
+    register_child_workflows(w);
     int rc = duro_worker_main(w, argc, argv);
     duro_worker_free(w);
     return rc;
@@ -761,4 +763,71 @@ static cJSON *wf_updatable(duro_wf *wf, const cJSON *input)
 static void register_update_workflow(duro_worker *w)
 {
     duro_worker_register_workflow(w, "updatable", wf_updatable);
+}
+
+/* ---- Child workflows (tests/integration/test_child.c) ---- */
+
+/* wf_child_policy starts child input.childId, a `sleep` of a minute, under
+ * parent close policy input.policy (Terminate, RequestCancel, Abandon),
+ * and waits for it: cancelling this workflow closes it with the child
+ * still running, which the policy then applies to. */
+static cJSON *wf_child_policy(duro_wf *wf, const cJSON *input)
+{
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(input, "childId");
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(input, "policy");
+    duro_child_opts o = {0};
+    o.workflow_id = cJSON_IsString(id) ? id->valuestring : NULL;
+    const char *policy = cJSON_IsString(p) ? p->valuestring : "Terminate";
+    if (strcmp(policy, "RequestCancel") == 0)
+        o.parent_close_policy = DURO_PARENT_CLOSE_REQUEST_CANCEL;
+    else if (strcmp(policy, "Abandon") == 0)
+        o.parent_close_policy = DURO_PARENT_CLOSE_ABANDON;
+    cJSON *in = cJSON_CreateObject();
+    cJSON_AddNumberToObject(in, "ms", 60000);
+    duro_result r = duro_child(wf, "sleep", in, &o);
+    cJSON_Delete(in);
+    if (r.canceled) return NULL; /* the run closes CANCELED */
+    if (!r.ok) return duro_fail(wf, NULL, "child: %s", r.error);
+    return cJSON_Duplicate(r.value, 1);
+}
+
+/* wf_cancel_other requests the cancellation of workflow input.target:
+ * {"requested": true}, or false when no such workflow is running. */
+static cJSON *wf_cancel_other(duro_wf *wf, const cJSON *input)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(input, "target");
+    duro_result r =
+        duro_cancel_external(wf, cJSON_IsString(t) ? t->valuestring : "", NULL);
+    cJSON *res = cJSON_CreateObject();
+    cJSON_AddBoolToObject(res, "requested", r.ok);
+    return res;
+}
+
+/* wf_child_outcome runs child workflow input.type (input input.input,
+ * execution timeout input.timeoutMs, 0 = none) and reports how it ended:
+ * {"ok", "failureType", "error"}. */
+static cJSON *wf_child_outcome(duro_wf *wf, const cJSON *input)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(input, "type");
+    duro_child_opts o = {0};
+    o.execution_timeout_ms = input_int(input, "timeoutMs", 0);
+    duro_result r =
+        duro_child(wf, cJSON_IsString(t) ? t->valuestring : "echo",
+                   cJSON_GetObjectItemCaseSensitive(input, "input"), &o);
+    cJSON *res = cJSON_CreateObject();
+    cJSON_AddBoolToObject(res, "ok", r.ok);
+    const char *ft = cJSON_GetStringValue(
+        cJSON_GetObjectItemCaseSensitive(r.failure, "type"));
+    cJSON_AddStringToObject(res, "failureType", ft ? ft : "");
+    cJSON_AddStringToObject(res, "error", r.error ? r.error : "");
+    if (r.ok && r.value)
+        cJSON_AddItemToObject(res, "value", cJSON_Duplicate(r.value, 1));
+    return res;
+}
+
+static void register_child_workflows(duro_worker *w)
+{
+    duro_worker_register_workflow(w, "child-outcome", wf_child_outcome);
+    duro_worker_register_workflow(w, "child-policy", wf_child_policy);
+    duro_worker_register_workflow(w, "cancel-other", wf_cancel_other);
 }

@@ -111,6 +111,29 @@ int duro__commit_encode(duro__commit *c, const duro_keyspace *ks, int partition,
             duro_argv_push(a, m->data);
             duro_argv_pushll(a, ki);
             break;
+        case CMD_CHILD: /* docs/internals.md, "Crossing partitions" */
+            duro_argv_push(a, "child");
+            duro_argv_pushll(a, m->seq);
+            duro_argv_push(a, m->data);
+            duro_argv_push(a, m->target);
+            duro_argv_push(a, m->name);
+            duro_argv_push(a, m->queue);
+            duro_argv_push(a, m->input);
+            duro_argv_push(a, m->policy);
+            duro_argv_push(a, m->close_policy);
+            duro_argv_pushll(a, m->ms);
+            duro_argv_pushll(a, m->stc_ms);
+            break;
+        case CMD_SIGNAL_EXT:
+        case CMD_CANCEL_EXT:
+            duro_argv_push(a, m->kind == CMD_SIGNAL_EXT ? "signal_ext"
+                                                        : "cancel_ext");
+            duro_argv_pushll(a, m->seq);
+            duro_argv_push(a, m->data);
+            duro_argv_push(a, m->target);
+            duro_argv_push(a, m->target_run);
+            duro_argv_push(a, m->value);
+            break;
         case CMD_COMPLETE:
         case CMD_FAIL:
         case CMD_CANCEL_WORKFLOW:

@@ -160,6 +160,12 @@ static const char *cmd_name(cmd_kind k)
         return "ContinueAsNewWorkflow";
     case CMD_UPDATE_DONE:
         return "CompleteUpdate";
+    case CMD_CHILD:
+        return "StartChildWorkflow";
+    case CMD_SIGNAL_EXT:
+        return "SignalExternalWorkflow";
+    case CMD_CANCEL_EXT:
+        return "RequestCancelExternalWorkflow";
     }
     return "?";
 }
@@ -191,7 +197,7 @@ static bool cmd_matches(const duro__cmd *c, const seg_ev *e)
     case DURO_EVENT_UPDATE_COMPLETED:
         return c->kind == CMD_UPDATE_DONE && strcmp(c->name, e->name) == 0;
     default:
-        return false;
+        return duro__xfer_cmd_matches(c, e);
     }
 }
 
@@ -339,6 +345,7 @@ static int apply_inbound(duro_wf *wf, const duro_event *e)
         wf->cancel_pending = true;
         return 0;
     default:
+        if (duro__xfer_is_event(e->type)) return duro__xfer_resolve(wf, e);
         /* closing events and anything this SDK version does not act on */
         return 0;
     }

@@ -35,6 +35,19 @@ char *duro__activity_opts_json(const duro_activity_opts *o, int64_t stc);
 void duro__abort_task(duro_wf *wf, const char *msg) __attribute__((noreturn));
 /* duro__new_cmd appends a command of kind to the run's list (sdk.c). */
 duro__cmd *duro__new_cmd(duro_wf *wf, cmd_kind kind, int64_t seq);
+/* duro__new_future: a new future of kind with the kind's next seq. */
+duro_future *duro__new_future(duro_wf *wf, fut_kind kind);
+/* duro__xfer_resolve resolves the future a child or external event is
+ * about (sdk_child.c); duro__xfer_cmd_matches: command c is the one the
+ * recorded ChildWorkflowInitiated / External*Initiated e describes;
+ * duro__xfer_is_event: e is one of those sdk_child.c resolves. */
+int duro__xfer_resolve(duro_wf *wf, const duro_event *e);
+bool duro__xfer_cmd_matches(const duro__cmd *c, const seg_ev *e);
+bool duro__xfer_is_event(duro_event_type t);
+/* duro__resolve_failed resolves f as failed (non-retryable) with a
+ * run-owned failure {message, type} (sdk.c). */
+void duro__resolve_failed(duro_wf *wf, duro_future *f, const char *type,
+                          const char *msg);
 /* duro__in_workflow aborts unless called from the run's coroutine. */
 void duro__in_workflow(const duro_wf *wf, const char *call);
 

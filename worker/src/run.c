@@ -40,6 +40,9 @@ void duro__cmds_free(duro__cmd *c)
         free(c->opts);
         free(c->value);
         free(c->id);
+        free(c->target);
+        free(c->target_run);
+        free(c->policy);
         free(c);
         c = next;
     }

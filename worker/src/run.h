@@ -17,7 +17,16 @@
 #include "duro/worker.h"
 #include "coro.h"
 
-typedef enum { FUT_ACTIVITY = 0, FUT_TIMER = 1, FUT_KINDS = 2 } fut_kind;
+/* FUT_CHILD: a child workflow's result (sdk_child.c); FUT_EXTERNAL: the
+ * outcome of a signal or cancel sent to another workflow
+ * (sdk_external.c). */
+typedef enum {
+    FUT_ACTIVITY = 0,
+    FUT_TIMER = 1,
+    FUT_CHILD = 2,
+    FUT_EXTERNAL = 3,
+    FUT_KINDS = 4
+} fut_kind;
 
 /* duro__site: where workflow code called the SDK (stack.c): __FILE__,
  * __LINE__ and __func__ of the call, file NULL when unknown. */
@@ -50,6 +59,9 @@ typedef enum {
     CMD_CONTINUE_AS_NEW, /* name: type, queue, input, value: the new run id,
                             ms: run timeout, stc_ms: task timeout */
     CMD_UPDATE_DONE,     /* name: the update id; value: the caller's outcome */
+    CMD_CHILD,      /* start a child workflow (sdk_child.c) */
+    CMD_SIGNAL_EXT, /* signal another workflow (sdk_external.c) */
+    CMD_CANCEL_EXT, /* request another workflow's cancellation */
 } cmd_kind;
 
 /* duro__cmd: one command issued by workflow code, with the event data it
@@ -66,6 +78,10 @@ typedef struct duro__cmd {
     int64_t ms;  /* timer duration */
     int64_t stc_ms, hbt_ms, s2c_ms;
     char *id; /* continue-as-new: the workflow id (its new run's keys) */
+    char *target;             /* child / external: the other workflow's id */
+    char *target_run;         /* external: its run ("" = the current one) */
+    char *policy;             /* child: id reuse policy */
+    const char *close_policy; /* child: Terminate|RequestCancel|Abandon */
     struct duro__cmd *next;
 } duro__cmd;
 

@@ -120,6 +120,20 @@ static duro_future *new_future(duro_wf *wf, fut_kind kind)
     return f;
 }
 
+duro_future *duro__new_future(duro_wf *wf, fut_kind kind)
+{
+    return new_future(wf, kind);
+}
+
+static void resolve_failed(duro_wf *wf, duro_future *f, const char *type,
+                           const char *msg);
+
+void duro__resolve_failed(duro_wf *wf, duro_future *f, const char *type,
+                          const char *msg)
+{
+    resolve_failed(wf, f, type, msg);
+}
+
 static void resolve_failed(duro_wf *wf, duro_future *f, const char *type,
                            const char *msg)
 {
@@ -393,6 +407,15 @@ void *duro_alloc(duro_wf *wf, size_t size)
 
 void duro__emit_cancel(duro_wf *wf, duro_future *f)
 {
+    if (f->kind == FUT_CHILD || f->kind == FUT_EXTERNAL) {
+        /* no command: a child follows its parent close policy when the
+         * run closes; a signal or cancel already sent stays sent */
+        f->resolved = true;
+        f->res.ok = false;
+        f->res.canceled = true;
+        f->res.error = "canceled";
+        return;
+    }
     duro__cmd *c = new_cmd(
         wf, f->kind == FUT_TIMER ? CMD_CANCEL_TIMER : CMD_CANCEL_ACTIVITY,
         f->seq);

@@ -20,6 +20,7 @@
  * computation, a fast call to a nearby service); heartbeats are ignored and it
  * has no task token. A task that fails after running it (the worker dies before
  * the commit) runs it again: at least once, as for any activity. */
+#define DURO_NO_CALL_SITES /* defines duro_local_activity */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -211,6 +211,9 @@ DURO_EXPORT int duro_client_start(duro_client *c, const duro_start_opts *o,
  *    "resetFrom":{"runId","eventId","reason"} (a run made by a reset only),
  *    "resetRuns":[{"runId","resetRunId"}] (runs of the id that were reset,
  *        with the run each reset made; absent when none),
+ *    "parent":{"workflowId","runId"} (a child workflow only),
+ *    "pendingChildren":[{"seq","workflowId","runId","parentClosePolicy",
+ *        "started"}] (children not closed yet; absent when it never had one),
  *    "searchAttributes":{"Name":value,...}, "memo":obj|null}
  *
  * status is RUNNING, COMPLETED, FAILED, CANCELED, TERMINATED or TIMED_OUT

@@ -35,7 +35,21 @@
     XX(WORKFLOW_CONTINUED_AS_NEW, WorkflowContinuedAsNew, 1)                   \
     XX(UPSERT_SEARCH_ATTRIBUTES, UpsertWorkflowSearchAttributes, 1)            \
     XX(UPDATE_ACCEPTED, UpdateAccepted, 0)                                     \
-    XX(UPDATE_COMPLETED, UpdateCompleted, 1)
+    XX(UPDATE_COMPLETED, UpdateCompleted, 1)                                  \
+    XX(CHILD_INITIATED, ChildWorkflowInitiated, 1)                             \
+    XX(CHILD_STARTED, ChildWorkflowStarted, 0)                                 \
+    XX(CHILD_START_FAILED, ChildWorkflowStartFailed, 0)                        \
+    XX(CHILD_COMPLETED, ChildWorkflowCompleted, 0)                             \
+    XX(CHILD_FAILED, ChildWorkflowFailed, 0)                                   \
+    XX(CHILD_CANCELED, ChildWorkflowCanceled, 0)                               \
+    XX(CHILD_TERMINATED, ChildWorkflowTerminated, 0)                           \
+    XX(CHILD_TIMED_OUT, ChildWorkflowTimedOut, 0)                              \
+    XX(EXTERNAL_SIGNAL_INITIATED, ExternalSignalInitiated, 1)                  \
+    XX(EXTERNAL_SIGNALED, ExternalSignaled, 0)                                 \
+    XX(EXTERNAL_SIGNAL_FAILED, ExternalSignalFailed, 0)                        \
+    XX(EXTERNAL_CANCEL_INITIATED, ExternalCancelInitiated, 1)                  \
+    XX(EXTERNAL_CANCEL_REQUESTED, ExternalCancelRequested, 0)                  \
+    XX(EXTERNAL_CANCEL_FAILED, ExternalCancelFailed, 0)
 
 typedef enum {
     DURO_EVENT_UNKNOWN = 0,

@@ -374,6 +374,67 @@ DURO_EXPORT cJSON *duro_actx_complete_later(duro_actx *ctx);
  * owned by the SDK, valid while the function runs; copy it). NULL for a
  * local activity, or when out of memory. */
 DURO_EXPORT const char *duro_actx_task_token(duro_actx *ctx);
+/* ---- Child workflows and other workflows ------------------------------ */
+
+/* duro_parent_close_policy: what happens to a child still running when its
+ * parent closes (completes, fails, is canceled, terminated or times out):
+ * Temporal's ParentClosePolicy. */
+typedef enum {
+    DURO_PARENT_CLOSE_TERMINATE = 0,  /* the default: the child is terminated */
+    DURO_PARENT_CLOSE_REQUEST_CANCEL, /* the child gets a cancel request */
+    DURO_PARENT_CLOSE_ABANDON,        /* the child runs on */
+} duro_parent_close_policy;
+
+/* duro_child_opts: how a child starts; zeroed = defaults. */
+typedef struct {
+    const char *workflow_id;      /* default "<parent id>/<seq>" */
+    const char *task_queue;       /* default the parent's */
+    int64_t execution_timeout_ms; /* 0 = none */
+    int64_t task_timeout_ms;      /* workflow task timeout; 0 = 10s */
+    /* AllowDuplicate (default), AllowDuplicateFailedOnly or RejectDuplicate;
+     * a running workflow with the id always refuses the start */
+    const char *id_reuse_policy;
+    duro_parent_close_policy parent_close_policy;
+} duro_child_opts;
+
+/* duro_child_async starts child workflow `type` with `input` (borrowed;
+ * NULL = null): the start is recorded with the parent's next commit and
+ * carried to the child's partition (docs/internals.md, "Crossing
+ * partitions"). The future resolves with the child's outcome: ok with its
+ * result, or !ok with its failure (failure type "ChildWorkflowFailed",
+ * "Canceled", "Terminated", "TimedOut", or "WorkflowAlreadyStarted" when
+ * the start was refused). opts may be NULL. */
+DURO_EXPORT duro_future *duro_child_async(duro_wf *wf, const char *type,
+                                          const cJSON *input,
+                                          const duro_child_opts *opts);
+/* duro_child starts a child and waits for its outcome. */
+DURO_EXPORT duro_result duro_child(duro_wf *wf, const char *type,
+                                   const cJSON *input,
+                                   const duro_child_opts *opts);
+
+/* duro_signal_external_async sends signal `name` with `input` (borrowed)
+ * to workflow `workflow_id` (run_id NULL or "": its current run). The
+ * future resolves ok when the signal was delivered, !ok with failure type
+ * "NotFound" when no such workflow is running. */
+DURO_EXPORT duro_future *duro_signal_external_async(duro_wf *wf,
+                                                    const char *workflow_id,
+                                                    const char *run_id,
+                                                    const char *name,
+                                                    const cJSON *input);
+DURO_EXPORT duro_result duro_signal_external(duro_wf *wf,
+                                             const char *workflow_id,
+                                             const char *run_id,
+                                             const char *name,
+                                             const cJSON *input);
+/* duro_cancel_external requests the cancellation of another workflow, as
+ * `duro workflow cancel` does: ok when requested, !ok ("NotFound") when no
+ * such workflow is running. */
+DURO_EXPORT duro_future *duro_cancel_external_async(duro_wf *wf,
+                                                    const char *workflow_id,
+                                                    const char *run_id);
+DURO_EXPORT duro_result duro_cancel_external(duro_wf *wf,
+                                             const char *workflow_id,
+                                             const char *run_id);
 
 /* ---- The worker ------------------------------------------------------- */
 
@@ -541,6 +602,15 @@ DURO_EXPORT void duro__at(const char *file, int line, const char *func);
 #define duro_await_any(...) DURO__AT_(duro_await_any(__VA_ARGS__))
 #define duro_condition(...) DURO__AT_(duro_condition(__VA_ARGS__))
 #define duro_saga_compensate(...) DURO__AT_(duro_saga_compensate(__VA_ARGS__))
+#define duro_child(...) DURO__AT_(duro_child(__VA_ARGS__))
+#define duro_child_async(...) DURO__AT_(duro_child_async(__VA_ARGS__))
+#define duro_signal_external(...) DURO__AT_(duro_signal_external(__VA_ARGS__))
+#define duro_signal_external_async(...)                                        \
+    DURO__AT_(duro_signal_external_async(__VA_ARGS__))
+#define duro_cancel_external(...) DURO__AT_(duro_cancel_external(__VA_ARGS__))
+#define duro_cancel_external_async(...)                                        \
+    DURO__AT_(duro_cancel_external_async(__VA_ARGS__))
+#define duro_local_activity(...) DURO__AT_(duro_local_activity(__VA_ARGS__))
 #endif
 
 #ifdef __cplusplus

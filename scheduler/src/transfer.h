@@ -1,0 +1,15 @@
+/* transfer.h: the outbox records' processor (transfer.c). */
+#ifndef DURO_TRANSFER_H
+#define DURO_TRANSFER_H
+
+#include "duro/keys.h"
+#include "sched_internal.h"
+
+/* transfer_take carries the outbox record of timer member (len bytes,
+ * parsed as t) of pt's round to its target partition; answered(pt) runs
+ * once, when it is done (applied and acked, or left for its lease to
+ * end). 0, or DURO_E* when it could not be sent (answered does not run). */
+int transfer_take(part *pt, const char *member, size_t len,
+                  const duro_timer_ref *t, void (*answered)(part *pt));
+
+#endif
