@@ -475,10 +475,7 @@ static void fire_member(part *pt, const redisReply *m, const redisReply *sc)
     }
     if (t.kind == 'o') { /* an outbox record: its own chain (transfer.c) */
         free(f);
-        if (transfer_take(pt, raw, m->len, &t, fire_answered) == 0)
-            pt->inflight++;
-        else
-            pt->aborted = 1;
+        transfer_fire(pt, raw, m->len, &t, fire_answered);
         free(raw);
         free(copy);
         return;

@@ -307,3 +307,12 @@ int transfer_take(part *pt, const char *member, size_t len,
     }
     return rc;
 }
+
+void transfer_fire(part *pt, const char *member, size_t len,
+                   const duro_timer_ref *t, void (*answered)(part *pt))
+{
+    if (transfer_take(pt, member, len, t, answered) == 0)
+        pt->inflight++;
+    else
+        pt->aborted = 1;
+}

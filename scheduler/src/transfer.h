@@ -12,4 +12,10 @@
 int transfer_take(part *pt, const char *member, size_t len,
                   const duro_timer_ref *t, void (*answered)(part *pt));
 
+/* transfer_fire: transfer_take for a due member of pt's round, counted as
+ * one of the round's fires in flight, or marking the round aborted when
+ * it could not be sent. */
+void transfer_fire(part *pt, const char *member, size_t len,
+                   const duro_timer_ref *t, void (*answered)(part *pt));
+
 #endif

@@ -42,7 +42,7 @@ static void on_acquire(duro_aredis *r, redisReply *reply, void *arg)
     if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
         c->conc_held = true;
         if (!w->stopping) {
-            duro__act_run(w, c);
+            w->act_run(w, c);
             return;
         }
         duro__conc_release(w, c); /* stopping: handed back below */
@@ -57,7 +57,7 @@ static void on_acquire(duro_aredis *r, redisReply *reply, void *arg)
     /* full, refused or the connection lost: back in the queue a while
      * (lost, the hand-back is lost too and start-to-close retries it) */
     if (reply) {
-        duro__act_defer(c, w->stopping ? 0 : DEFER_MS);
+        w->act_defer(c, w->stopping ? 0 : DEFER_MS);
     } else {
         duro__actx_unref(c);
     }

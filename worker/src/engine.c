@@ -14,29 +14,6 @@
 
 /* ---- Running the code ---- */
 
-bool duro__wait_satisfied(const duro_wf *wf)
-{
-    if (wf->wait != WAIT_NONE && wf->wait_cancelable && wf->cancel_requested)
-        return true;
-    switch (wf->wait) {
-    case WAIT_COND:
-        if (wf->cond_met || (wf->wait_n && wf->wait_futs[0]->resolved))
-            return true;
-        return wf->cond_fn(wf->cond_arg);
-    case WAIT_NONE:
-        return true;
-    case WAIT_ALL:
-        for (int i = 0; i < wf->wait_n; i++)
-            if (!wf->wait_futs[i]->resolved) return false;
-        return true;
-    case WAIT_ANY:
-        for (int i = 0; i < wf->wait_n; i++)
-            if (wf->wait_futs[i]->resolved) return true;
-        return false;
-    }
-    return true;
-}
-
 static void coro_main(void *arg)
 {
     duro_wf *wf = arg;

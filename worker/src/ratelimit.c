@@ -37,14 +37,6 @@ static void flow_key(const duro_worker *w, char *buf, size_t size)
     duro_key_flow(buf, size, &w->ks, w->task_queue);
 }
 
-static void poll_kind(duro_worker *w, int kind)
-{
-    if (kind == DURO_RATE_ACT)
-        duro__act_poll(w);
-    else
-        duro__wft_poll(w);
-}
-
 /* reply_num: element i of an HMGET reply as a number >= 0 (nil: 0). */
 static double reply_num(const redisReply *reply, size_t i)
 {
@@ -76,8 +68,7 @@ static void on_limit(duro_aredis *r, redisReply *reply, void *arg)
         duro_info("CONCURRENCY-LIMIT queue=%s per_key=%d", w->task_queue, cpk);
     w->conc_limit = cpk;
     w->rate_known = true;
-    duro__act_poll(w);
-    duro__wft_poll(w);
+    w->poll(w);
 }
 
 /* ask_limit: HMGET on conn: a read connection before the first read
@@ -109,7 +100,7 @@ static void poll_again(duro__later *l)
 {
     duro__bucket *b =
         (duro__bucket *)((char *)l - offsetof(duro__bucket, wait));
-    poll_kind(b->w, b->kind);
+    b->w->poll(b->w);
 }
 
 /* take: FCALL duro_rate_take 1 flow  want force kind -> [granted, wait_ms] */
@@ -152,7 +143,7 @@ static void on_take(duro_aredis *r, redisReply *reply, void *arg)
     long long wait = reply->element[1]->integer;
     if (g > 0) {
         b->granted = (int)g;
-        poll_kind(w, b->kind);
+        w->poll(w);
         return;
     }
     b->waits++;

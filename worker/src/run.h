@@ -59,9 +59,9 @@ typedef enum {
     CMD_CONTINUE_AS_NEW, /* name: type, queue, input, value: the new run id,
                             ms: run timeout, stc_ms: task timeout */
     CMD_UPDATE_DONE,     /* name: the update id; value: the caller's outcome */
-    CMD_CHILD,      /* start a child workflow (sdk_child.c) */
-    CMD_SIGNAL_EXT, /* signal another workflow (sdk_external.c) */
-    CMD_CANCEL_EXT, /* request another workflow's cancellation */
+    CMD_CHILD,           /* start a child workflow (sdk_child.c) */
+    CMD_SIGNAL_EXT,      /* signal another workflow (sdk_external.c) */
+    CMD_CANCEL_EXT,      /* request another workflow's cancellation */
 } cmd_kind;
 
 /* duro__cmd: one command issued by workflow code, with the event data it
@@ -77,8 +77,8 @@ typedef struct duro__cmd {
     char *value; /* complete: result JSON; fail: failure JSON */
     int64_t ms;  /* timer duration */
     int64_t stc_ms, hbt_ms, s2c_ms;
-    char *id; /* continue-as-new: the workflow id (its new run's keys) */
-    char *target;             /* child / external: the other workflow's id */
+    char *id;     /* continue-as-new: the workflow id (its new run's keys) */
+    char *target; /* child / external: the other workflow's id */
     char *target_run;         /* external: its run ("" = the current one) */
     char *policy;             /* child: id reuse policy */
     const char *close_policy; /* child: Terminate|RequestCancel|Abandon */

@@ -11,8 +11,34 @@
 #include "duro/log.h"
 #include "duro/worker.h"
 #include "engine_internal.h"
+
 #include "run.h"
 #include "stack.h"
+
+/* duro__wait_satisfied: what the coroutine waits for (block below) has
+ * happened; the engine asks too, before it resumes a coroutine. */
+bool duro__wait_satisfied(const duro_wf *wf)
+{
+    if (wf->wait != WAIT_NONE && wf->wait_cancelable && wf->cancel_requested)
+        return true;
+    switch (wf->wait) {
+    case WAIT_COND:
+        if (wf->cond_met || (wf->wait_n && wf->wait_futs[0]->resolved))
+            return true;
+        return wf->cond_fn(wf->cond_arg);
+    case WAIT_NONE:
+        return true;
+    case WAIT_ALL:
+        for (int i = 0; i < wf->wait_n; i++)
+            if (!wf->wait_futs[i]->resolved) return false;
+        return true;
+    case WAIT_ANY:
+        for (int i = 0; i < wf->wait_n; i++)
+            if (wf->wait_futs[i]->resolved) return true;
+        return false;
+    }
+    return true;
+}
 
 #define DEFAULT_START_TO_CLOSE_MS 60000
 

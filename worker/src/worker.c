@@ -457,6 +457,8 @@ static int run(duro_worker *w)
         return duro__worker_seterr(w, DURO_ENOMEM, "cannot make the loop");
     w->maybe_finish = maybe_finish;
     w->poll = poll_all;
+    w->act_run = duro__act_run;
+    w->act_defer = duro__act_defer;
     if ((rc = open_loop(w)) != 0) return close_loop(w, rc);
     uv_signal_start(&w->sigterm, on_signal, SIGTERM);
     uv_signal_start(&w->sigint, on_signal, SIGINT);

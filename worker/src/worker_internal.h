@@ -23,7 +23,7 @@
  * What must go back up (something ended and a stopping worker may close;
  * a stream check ended and the reads resume; a run was released and what
  * waited on it goes on) goes through callbacks set by the caller above:
- * w->maybe_finish, w->poll, duro__run_waiter.
+ * w->maybe_finish, w->poll, w->act_run, w->act_defer, duro__run_waiter.
  */
 #ifndef DURO_WORKER_INTERNAL_H
 #define DURO_WORKER_INTERNAL_H
@@ -297,6 +297,10 @@ typedef struct duro_worker {
     void (*poll)(struct duro_worker *w);         /* read tasks again */
     void (*groups_left)(struct duro_worker *w);  /* duro__groups_leave done */
     void (*handed_back)(struct duro_worker *w);  /* duro__sticky_hand_back */
+    /* concurrency.c's gate, once it decided: run the attempt, or put it
+     * back in its queue for a while (duro__act_run, duro__act_defer) */
+    void (*act_run)(struct duro_worker *w, struct duro_actx *c);
+    void (*act_defer)(struct duro_actx *c, int64_t delay_ms);
 
     /* the last error of a public call (duro_worker_errstr) */
     int err;
