@@ -2,24 +2,19 @@
  * a replica attached every component's writes are confirmed by it before
  * they are acted upon; without one the client is told NOREPLICAS, never a
  * silent success, and the worker sends its commits again until a replica
- * confirms. The replica is a second redis-server this test starts (and
- * stops by PID). */
+ * confirms. The replica is a second redis-server the harness starts and
+ * stops. */
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
 
 static duro_test_harness h;
-static pid_t replica_pid;
 
 static void setup(void)
 {
@@ -28,46 +23,21 @@ static void setup(void)
     setenv("DURO_REDIS_WAIT_TIMEOUT", "300ms", 1);
 }
 
-static void teardown(void)
-{
-    if (replica_pid > 0) {
-        kill(replica_pid, SIGKILL);
-        waitpid(replica_pid, NULL, 0);
-        replica_pid = 0;
-    }
-    duro_test_fini();
-}
-
-TestSuite(redis_wait, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(redis_wait, .init = setup, .fini = duro_test_fini, .timeout = 60);
 
 /* replica_start starts a redis-server replicating the test's server and
  * waits until the primary counts it as an online replica. */
 static void replica_start(void)
 {
     int port = duro_test_free_port();
-    char sport[16], sprimary[16], log[PATH_MAX + 32], dir[PATH_MAX + 16];
+    char sport[16], sprimary[16], dir[PATH_MAX + 16];
     snprintf(sport, sizeof(sport), "%d", port);
     snprintf(sprimary, sizeof(sprimary), "%d", h.redis_port);
-    snprintf(log, sizeof(log), "%s/replica.log", h.dir);
     snprintf(dir, sizeof(dir), "%s/replica", h.dir);
     cr_assert(mkdir(dir, 0700) == 0 || errno == EEXIST);
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent) _exit(127);
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execlp("redis-server", "redis-server", "--port", sport, "--bind",
-               "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir,
-               "--replicaof", "127.0.0.1", sprimary, (char *)NULL);
-        _exit(127);
-    }
-    replica_pid = pid;
+    duro_test_spawn_redis(&h, "replica", "--port", sport, "--bind", "127.0.0.1",
+                          "--save", "", "--appendonly", "no", "--dir", dir,
+                          "--replicaof", "127.0.0.1", sprimary, NULL);
     redisContext *r = duro_test_redis(&h);
     bool online = false;
     for (int i = 0; i < 500 && !online; i++) {
@@ -78,7 +48,7 @@ static void replica_start(void)
         if (!online) duro_test_sleep_ms(20);
     }
     redisFree(r);
-    cr_assert(online, "the replica did not come online (see %s)", log);
+    cr_assert(online, "the replica did not come online (see replica.log)");
 }
 
 static void spawn_components(void)

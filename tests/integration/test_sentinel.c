@@ -3,17 +3,14 @@
  * through redis+sentinel://, the primary is killed with SIGKILL while
  * workflows run, and every workflow completes once the sentinels have
  * promoted a replica. Commits wait for one replica (DURO_REDIS_WAIT=1), so
- * nothing acknowledged is lost in the failover. The extra redis-servers
- * are this test's children, stopped by PID. */
+ * nothing acknowledged is lost in the failover. The harness starts and
+ * stops the extra redis-servers. */
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,57 +21,13 @@
 #define WORKFLOWS 20
 
 static duro_test_harness h;
-static pid_t extra[8];
-static int nextra;
 
 static void setup(void)
 {
     duro_test_redis_start(&h);
 }
 
-static void teardown(void)
-{
-    for (int i = 0; i < nextra; i++) {
-        kill(extra[i], SIGKILL);
-        waitpid(extra[i], NULL, 0);
-    }
-    nextra = 0;
-    duro_test_fini();
-}
-
-TestSuite(sentinel, .init = setup, .fini = teardown, .timeout = 120);
-
-/* spawn_redis starts redis-server with the NULL-terminated arguments,
- * its output in <dir>/<name>.log. */
-static void spawn_redis(const char *name, ...)
-{
-    char *argv[24] = {"redis-server"};
-    int n = 1;
-    va_list ap;
-    va_start(ap, name);
-    char *a;
-    while ((a = va_arg(ap, char *)) && n < 23)
-        argv[n++] = a;
-    va_end(ap);
-    argv[n] = NULL;
-    char log[PATH_MAX + 64];
-    snprintf(log, sizeof(log), "%s/%s.log", h.dir, name);
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent) _exit(127);
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execvp("redis-server", argv);
-        _exit(127);
-    }
-    extra[nextra++] = pid;
-}
+TestSuite(sentinel, .init = setup, .fini = duro_test_fini, .timeout = 120);
 
 static void start_replica(const char *name, int port)
 {
@@ -83,9 +36,9 @@ static void start_replica(const char *name, int port)
     snprintf(sprimary, sizeof(sprimary), "%d", h.redis_port);
     snprintf(dir, sizeof(dir), "%s/%s", h.dir, name);
     cr_assert(mkdir(dir, 0700) == 0 || errno == EEXIST);
-    spawn_redis(name, "--port", sport, "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", dir, "--replicaof", "127.0.0.1",
-                sprimary, NULL);
+    duro_test_spawn_redis(&h, name, "--port", sport, "--bind", "127.0.0.1",
+                          "--save", "", "--appendonly", "no", "--dir", dir,
+                          "--replicaof", "127.0.0.1", sprimary, NULL);
 }
 
 static void start_sentinel(int i, int port)
@@ -103,7 +56,7 @@ static void start_sentinel(int i, int port)
             "sentinel parallel-syncs mymaster 2\n",
             port, h.dir, h.redis_port);
     fclose(f);
-    spawn_redis(name, conf, "--sentinel", NULL);
+    duro_test_spawn_redis(&h, name, conf, "--sentinel", NULL);
 }
 
 /* sentinel_count: what SENTINEL <what> mymaster lists on port, or -1. */

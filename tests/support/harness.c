@@ -169,6 +169,32 @@ pid_t duro_test_spawn(duro_test_harness *h, const char *prog, ...)
     return duro_test_spawnv(h, prog, args);
 }
 
+pid_t duro_test_spawn_redis(duro_test_harness *h, const char *name, ...)
+{
+    cr_assert(h->dir[0], "duro_test_redis_start first");
+    cr_assert_lt(h->nchildren, DURO_TEST_MAX_CHILDREN, "too many children");
+    char *argv[MAX_ARGS + 2] = {"redis-server"};
+    int n = 1;
+    va_list ap;
+    va_start(ap, name);
+    char *a;
+    while ((a = va_arg(ap, char *)) && n < MAX_ARGS)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    duro_test_child *ch = &h->children[h->nchildren];
+    memset(ch, 0, sizeof(*ch));
+    snprintf(ch->name, sizeof(ch->name), "%s", name);
+    char log[sizeof(ch->log)]; /* not straight into ch: it is inside h */
+    snprintf(log, sizeof(log), "%s/%s.log", h->dir, name);
+    memcpy(ch->log, log, sizeof(log));
+    pid_t pid = start_child("redis-server", argv, ch->log, NULL);
+    cr_assert_gt(pid, 0, "fork: %s", strerror(errno));
+    ch->pid = pid;
+    h->nchildren++;
+    return pid;
+}
+
 void duro_test_kill(duro_test_harness *h, pid_t pid, int sig)
 {
     duro_test_child *ch = child_of(h, pid);

@@ -130,6 +130,12 @@ pid_t duro_test_spawn(duro_test_harness *h, const char *prog, ...)
 pid_t duro_test_spawnv(duro_test_harness *h, const char *prog,
                        char *const args[]);
 
+/* duro_test_spawn_redis starts another redis-server (a replica, a
+ * sentinel) with the NULL-terminated arguments, its output in
+ * <dir>/<name>.log, as a child the harness stops like the others. */
+pid_t duro_test_spawn_redis(duro_test_harness *h, const char *name, ...)
+    __attribute__((sentinel));
+
 /* duro_test_kill sends sig to a child started by the harness and, for a
  * fatal signal, remembers that the test meant it (it is not a crash). */
 void duro_test_kill(duro_test_harness *h, pid_t pid, int sig);

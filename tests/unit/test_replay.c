@@ -3,32 +3,12 @@
 #include <string.h>
 
 #include "duro/history.h"
+#include "fake_history.h"
 #include "run.h"
 
 TestSuite(replay, .timeout = 5);
 
 /* ---- Building histories ---- */
-
-typedef struct {
-    duro_event ev[64];
-    int n;
-} history;
-
-static void add(history *h, duro_event_type type, const char *data)
-{
-    duro_event *e = &h->ev[h->n];
-    e->id = ++h->n;
-    e->type = type;
-    e->ts = 1000 * e->id;
-    e->data = cJSON_Parse(data);
-    cr_assert_not_null(e->data, "bad test JSON %s", data);
-}
-
-static void history_free(history *h)
-{
-    for (int i = 0; i < h->n; i++)
-        cJSON_Delete(h->ev[i].data);
-}
 
 static duro_wf *new_run(duro_workflow_fn fn)
 {
