@@ -216,12 +216,24 @@ static int act_start(driver *d, const char *id, void *arg, bool uncertain)
 /* start starts workflow i; 0 once it is known to exist, -1 on giving up. */
 static int start(driver *d, int i)
 {
-    char id[64], input[64];
+    char id[64], input[160];
     chaos_workflow_id(id, sizeof(id), d->a->seed, i);
-    snprintf(input, sizeof(input), "{\"seed\":%u}",
-             chaos_seed_of(d->a->seed, i));
+    uint32_t seed = chaos_seed_of(d->a->seed, i);
+    chaos_kind kind = chaos_kind_of(seed);
+    if (kind == CHAOS_KIND_COUNTER) {
+        chaos_counter c;
+        chaos_counter_make(seed, &c);
+        snprintf(input, sizeof(input),
+                 "{\"total\":%d,\"every\":%d,\"base\":%d,\"step\":0,"
+                 "\"runs\":0,\"sum\":0}",
+                 c.total, c.every, c.base);
+    } else {
+        snprintf(input, sizeof(input), "{\"seed\":%u}", seed);
+    }
     duro_start_opts o = {.workflow_id = id,
-                         .type = CHAOS_TYPE,
+                         .type = kind == CHAOS_KIND_COUNTER ? CHAOS_COUNTER_TYPE
+                                 : kind == CHAOS_KIND_PARENT ? CHAOS_PARENT_TYPE
+                                                             : CHAOS_TYPE,
                          .task_queue = CHAOS_QUEUE,
                          .input = input,
                          .task_timeout_ms = 2000};
@@ -288,8 +300,9 @@ int chaos_drive(const chaos_args *a)
             break;
         }
         chaos_plan p;
-        chaos_plan_make(chaos_seed_of(a->seed, i), &p);
-        if (p.signaled) {
+        uint32_t seed = chaos_seed_of(a->seed, i);
+        chaos_plan_make(seed, &p);
+        if (chaos_kind_of(seed) == CHAOS_KIND_STEPS && p.signaled) {
             ps[nps++] = (pending_signal){duro_mono_ms() + p.signal_delay_ms, i};
             signals++;
         }

@@ -1,5 +1,6 @@
-/* chaos_main.c: chaos-check's command line: `drive` (chaos_drive.c) or
- * `check` (chaos_check.c), with the options both take. */
+/* chaos_main.c: chaos-check's command line: `drive` and `wait`
+ * (chaos_drive.c) or `check` (chaos_mix.c, over chaos_check.c's history
+ * checks), with the options they take. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,9 +2,17 @@
  * worker (which runs it), the driver (which starts and signals it) and the
  * checker (which knows the result it must end with).
  *
- * A workflow's input is {"seed": S} with S < 2^32. The seed alone decides
- * its steps, whether the driver sends it the signal "go", and its result
- * {"sum": ..., "signal": true|false}. */
+ * Workflow i of a run has the seed chaos_seed_of(run_seed, i), which alone
+ * decides its kind (chaos_kind_of) and everything it does:
+ *  - CHAOS_KIND_STEPS, type "chaos", input {"seed": S}: the steps of
+ *    chaos_plan_make, whether the driver sends it the signal "go", and its
+ *    result {"sum": ..., "signal": true|false};
+ *  - CHAOS_KIND_COUNTER, type "chaos-counter": chaos_counter_make's count
+ *    of "act" steps, continuing as new every `every` steps (input and
+ *    result in chaos_worker.c);
+ *  - CHAOS_KIND_PARENT, type "chaos-parent", input {"seed": S}: starts the
+ *    children of chaos_parent_make (chaos-counter workflows, some of them
+ *    chains of continue-as-new runs), waits for all and sums their sums. */
 #ifndef DURO_CHAOS_PLAN_H
 #define DURO_CHAOS_PLAN_H
 
@@ -18,6 +26,10 @@
 #define CHAOS_EXEC_STREAM "chaos:exec"
 #define CHAOS_MAX_STEPS 6
 #define CHAOS_MAX_FANOUT 5
+#define CHAOS_COUNTER_TYPE "chaos-counter"
+#define CHAOS_PARENT_TYPE "chaos-parent"
+#define CHAOS_MAX_CHILDREN 4
+#define CHAOS_MAX_COUNT 8
 /* CHAOS_SIGNAL_WAIT_MS: how long a workflow the driver signals waits for
  * "go"; far beyond the driver's delay, so the signal always wins. */
 #define CHAOS_SIGNAL_WAIT_MS 60000
@@ -124,6 +136,81 @@ static inline void chaos_plan_make(uint32_t seed, chaos_plan *p)
             break;
         }
     }
+}
+
+/* ---- Continue-as-new and children ------------------------------------ */
+
+typedef enum {
+    CHAOS_KIND_STEPS,   /* 70%: chaos_plan */
+    CHAOS_KIND_COUNTER, /* 15%: chaos_counter, continues as new */
+    CHAOS_KIND_PARENT,  /* 15%: chaos_parent, starts children */
+} chaos_kind;
+
+/* chaos_kind_of: the kind of the workflow with seed seed (its own stream,
+ * so that the steps workflows keep the plans they always had). */
+static inline chaos_kind chaos_kind_of(uint32_t seed)
+{
+    uint64_t s = (uint64_t)seed ^ 0x6B696E64ull;
+    int r = (int)(chaos_mix(&s) % 100);
+    return r < 70   ? CHAOS_KIND_STEPS
+           : r < 85 ? CHAOS_KIND_COUNTER
+                    : CHAOS_KIND_PARENT;
+}
+
+/* chaos_counter: `total` activities "act" {"x": base+step, "step": step}
+ * (step 0..total-1), `every` per run: the workflow continues as new after
+ * each `every` steps, so it runs `runs` times and sums to `sum`. */
+typedef struct {
+    int total, every, base, runs;
+    int64_t sum;
+} chaos_counter;
+
+static inline void chaos_counter_fill(chaos_counter *c)
+{
+    c->runs = (c->total + c->every - 1) / c->every;
+    c->sum = 0;
+    for (int j = 0; j < c->total; j++)
+        c->sum += chaos_act_value(c->base + j);
+}
+
+/* chaos_counter_make: a top-level counter: 3..8 steps, 1..3 per run. */
+static inline void chaos_counter_make(uint32_t seed, chaos_counter *c)
+{
+    uint64_t s = (uint64_t)seed ^ 0x636F756Eull;
+    c->total = 3 + (int)(chaos_mix(&s) % (CHAOS_MAX_COUNT - 2));
+    c->every = 1 + (int)(chaos_mix(&s) % 3);
+    c->base = (int)(chaos_mix(&s) % 1000);
+    chaos_counter_fill(c);
+}
+
+/* chaos_parent: n children, child j a counter of 1..3 steps that continues
+ * as new every 1..total steps (every < total: a chain). */
+typedef struct {
+    int n;
+    chaos_counter child[CHAOS_MAX_CHILDREN];
+    int64_t sum; /* the parent's result's "sum": its children's sums */
+} chaos_parent;
+
+static inline void chaos_parent_make(uint32_t seed, chaos_parent *p)
+{
+    uint64_t s = (uint64_t)seed ^ 0x70617265ull;
+    p->n = 2 + (int)(chaos_mix(&s) % (CHAOS_MAX_CHILDREN - 1));
+    p->sum = 0;
+    for (int j = 0; j < p->n; j++) {
+        chaos_counter *c = &p->child[j];
+        c->total = 1 + (int)(chaos_mix(&s) % 3);
+        c->every = 1 + (int)(chaos_mix(&s) % (uint64_t)c->total);
+        c->base = (int)(chaos_mix(&s) % 1000);
+        chaos_counter_fill(c);
+        p->sum += c->sum;
+    }
+}
+
+/* chaos_child_id writes child j's workflow id: "<parent id>/c<j>". */
+static inline void chaos_child_id(char *buf, size_t size, const char *parent,
+                                  int j)
+{
+    snprintf(buf, size, "%s/c%d", parent, j);
 }
 
 #endif

@@ -5,10 +5,19 @@
  *   input  {"seed": S}            (S < 2^32)
  *   result {"sum": N, "signal": true|false}
  *
- * Every activity attempt records itself (XADD chaos:exec * key <wf>/<seq>
- * attempt <n> name <name>) on its own connection before it returns, so the
- * checker can count re-executions and match each ActivityCompleted to an
- * execution.
+ * "chaos-counter" and "chaos-parent" (chaos_plan.h) add continue-as-new
+ * and child workflows to the mix:
+ *
+ *   chaos-counter input  {"total","every","base","step","runs","sum"}
+ *                 result {"count": total, "runs": R, "sum": N}
+ *   chaos-parent  input  {"seed": S}
+ *                 result {"sum": N, "children": n}
+ *
+ * Every activity attempt records itself (XADD chaos:exec * key <idempotency
+ * key> attempt <n> name <name> wf <workflow id> [step <step>]) on its own
+ * connection before it returns, so the checker can count re-executions,
+ * match each ActivityCompleted to an execution, and tell a counter step
+ * applied under two idempotency keys (twice) from one applied once.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -44,8 +53,12 @@ static void conn_key_init(void)
 /* record appends this attempt to chaos:exec; 0, or -1 when Redis did not
  * acknowledge it (the attempt then fails and is retried, so that every
  * completed attempt has its record). */
-static int record(duro_actx *ctx, const char *url)
+static int record(duro_actx *ctx, const cJSON *input, const char *url)
 {
+    const cJSON *step = cJSON_GetObjectItemCaseSensitive(input, "step");
+    char stepbuf[32] = "";
+    if (cJSON_IsNumber(step))
+        snprintf(stepbuf, sizeof(stepbuf), "%d", step->valueint);
     char err[256];
     for (int tries = 0; tries < 2; tries++) {
         if (!conn) {
@@ -56,15 +69,22 @@ static int record(duro_actx *ctx, const char *url)
             pthread_once(&conn_once, conn_key_init);
             pthread_setspecific(conn_key, conn);
         }
-        char attempt[16], key[300];
+        char attempt[16];
         snprintf(attempt, sizeof(attempt), "%d", duro_actx_attempt(ctx));
-        /* one workflow id is started once here, so <wf>/<seq> names the
-         * activity call the checker pairs attempts by */
-        snprintf(key, sizeof(key), "%s/%lld", duro_actx_workflow_id(ctx),
-                 (long long)duro_actx_seq(ctx));
+        /* <wf>/<run>/<seq> names the activity call the checker pairs
+         * attempts by (a continued workflow reuses seqs in each run) */
+        const char *key = duro_actx_idempotency_key(ctx);
+        const char *wf = duro_actx_workflow_id(ctx);
         redisReply *r =
-            redisCommand(conn, "XADD %s * key %s attempt %s name %s",
-                         CHAOS_EXEC_STREAM, key, attempt, duro_actx_name(ctx));
+            *stepbuf ? redisCommand(conn,
+                                    "XADD %s * key %s attempt %s name %s wf "
+                                    "%s step %s",
+                                    CHAOS_EXEC_STREAM, key, attempt,
+                                    duro_actx_name(ctx), wf, stepbuf)
+                     : redisCommand(conn,
+                                    "XADD %s * key %s attempt %s name %s wf %s",
+                                    CHAOS_EXEC_STREAM, key, attempt,
+                                    duro_actx_name(ctx), wf);
         bool ok = r && r->type == REDIS_REPLY_STRING;
         if (r) freeReplyObject(r);
         if (ok) return 0;
@@ -100,7 +120,7 @@ static cJSON *value(int x)
 /* act returns {"v": 2x+1}. */
 static cJSON *act(duro_actx *ctx, const cJSON *input, void *arg)
 {
-    if (record(ctx, duro_worker_redis_url(arg)) != 0) {
+    if (record(ctx, input, duro_worker_redis_url(arg)) != 0) {
         duro_actx_fail(ctx, "RecordFailed", false, "cannot record execution");
         return NULL;
     }
@@ -110,7 +130,7 @@ static cJSON *act(duro_actx *ctx, const cJSON *input, void *arg)
 /* flaky fails its first "fails" attempts (retryably), then acts as act. */
 static cJSON *flaky(duro_actx *ctx, const cJSON *input, void *arg)
 {
-    if (record(ctx, duro_worker_redis_url(arg)) != 0) {
+    if (record(ctx, input, duro_worker_redis_url(arg)) != 0) {
         duro_actx_fail(ctx, "RecordFailed", false, "cannot record execution");
         return NULL;
     }
@@ -229,6 +249,96 @@ static cJSON *chaos(duro_wf *wf, const cJSON *input)
     return out;
 }
 
+/* ---- Continue-as-new and children ------------------------------------ */
+
+static int field(const cJSON *input, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(input, name);
+    return cJSON_IsNumber(v) ? v->valueint : 0;
+}
+
+static cJSON *counter_input(const chaos_counter *c, int step, int runs,
+                            int64_t sum)
+{
+    cJSON *in = cJSON_CreateObject();
+    cJSON_AddNumberToObject(in, "total", c->total);
+    cJSON_AddNumberToObject(in, "every", c->every);
+    cJSON_AddNumberToObject(in, "base", c->base);
+    cJSON_AddNumberToObject(in, "step", step);
+    cJSON_AddNumberToObject(in, "runs", runs);
+    cJSON_AddNumberToObject(in, "sum", (double)sum);
+    return in;
+}
+
+/* counter runs steps step..step+every-1 of its count, then continues as
+ * new with the next step, its run count and its sum so far. */
+static cJSON *counter(duro_wf *wf, const cJSON *input)
+{
+    chaos_counter c = {.total = field(input, "total"),
+                       .every = field(input, "every"),
+                       .base = field(input, "base")};
+    int step = field(input, "step"), runs = field(input, "runs") + 1;
+    const cJSON *sumj = cJSON_GetObjectItemCaseSensitive(input, "sum");
+    int64_t sum = cJSON_IsNumber(sumj) ? (int64_t)sumj->valuedouble : 0;
+    if (c.total < 1 || c.every < 1 || step < 0)
+        return duro_fail(wf, "InvalidInput", "total, every >= 1, step >= 0");
+    for (int i = 0; i < c.every && step < c.total; i++, step++) {
+        cJSON *in = act_input(c.base + step, 0);
+        cJSON_AddNumberToObject(in, "step", step);
+        duro_result r = duro_activity(wf, "act", in, &act_opts);
+        cJSON_Delete(in);
+        int64_t v = result_v(&r);
+        if (v < 0) return duro_fail(wf, "ActivityFailed", "step %d", step);
+        sum += v;
+    }
+    if (step < c.total) {
+        cJSON *next = counter_input(&c, step, runs, sum);
+        cJSON *r = duro_continue_as_new(wf, next, NULL);
+        cJSON_Delete(next);
+        return r;
+    }
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddNumberToObject(out, "count", step);
+    cJSON_AddNumberToObject(out, "runs", runs);
+    cJSON_AddNumberToObject(out, "sum", (double)sum);
+    return out;
+}
+
+/* parent starts its children at once, waits for all, sums their sums. */
+static cJSON *parent(duro_wf *wf, const cJSON *input)
+{
+    const cJSON *seed = cJSON_GetObjectItemCaseSensitive(input, "seed");
+    if (!cJSON_IsNumber(seed) || seed->valuedouble < 0 ||
+        seed->valuedouble > 4294967295.0)
+        return duro_fail(wf, "InvalidInput", "\"seed\" must be 0..2^32-1");
+    chaos_parent p;
+    chaos_parent_make((uint32_t)seed->valuedouble, &p);
+    duro_future *fs[CHAOS_MAX_CHILDREN];
+    for (int j = 0; j < p.n; j++) {
+        char id[300];
+        chaos_child_id(id, sizeof(id), duro_workflow_id(wf), j);
+        cJSON *in = counter_input(&p.child[j], 0, 0, 0);
+        duro_child_opts o = {.workflow_id = id, .task_timeout_ms = 2000};
+        fs[j] = duro_child_async(wf, CHAOS_COUNTER_TYPE, in, &o);
+        cJSON_Delete(in);
+    }
+    duro_await_all(wf, fs, p.n);
+    int64_t sum = 0;
+    for (int j = 0; j < p.n; j++) {
+        duro_result r = duro_future_result(fs[j]);
+        const cJSON *v =
+            r.ok ? cJSON_GetObjectItemCaseSensitive(r.value, "sum") : NULL;
+        if (!cJSON_IsNumber(v))
+            return duro_fail(wf, "ChildFailed", "child %d: %s", j,
+                             r.ok ? "no sum" : r.error);
+        sum += (int64_t)v->valuedouble;
+    }
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddNumberToObject(out, "sum", (double)sum);
+    cJSON_AddNumberToObject(out, "children", p.n);
+    return out;
+}
+
 int main(int argc, char **argv)
 {
     duro_worker *w;
@@ -236,6 +346,8 @@ int main(int argc, char **argv)
     o.task_queue = CHAOS_QUEUE;
     if (duro_worker_new(&w, &o) != 0) return 1;
     duro_worker_register_workflow(w, CHAOS_TYPE, chaos);
+    duro_worker_register_workflow(w, CHAOS_COUNTER_TYPE, counter);
+    duro_worker_register_workflow(w, CHAOS_PARENT_TYPE, parent);
     duro_worker_register_activity(w, "act", act, w);
     duro_worker_register_activity(w, "flaky", flaky, w);
     int rc = duro_worker_main(w, argc, argv);

@@ -1,0 +1,72 @@
+/* chaos_checker.h: what chaos-check's `check` shares between the history
+ * checks (chaos_check.c) and the checks of each kind of workflow plus the
+ * summary (chaos_mix.c). */
+#ifndef DURO_CHAOS_CHECKER_H
+#define DURO_CHAOS_CHECKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <hiredis/hiredis.h>
+
+#include "duro/keys.h"
+#include "chaos_tool.h"
+
+/* checker: the counts behind the summary line. */
+typedef struct {
+    const chaos_args *a;
+    redisContext *c;
+    int partitions;
+    int completed, lost, duplicated, malformed, stuck, unrecorded;
+    int leftovers, dead;
+    int counters, parents, children, runs, steps;
+    long long executions, distinct, unplanned;
+    int reports[8];
+    /* chaos:exec, sorted: "key attempt" strings */
+    char **exec;
+    size_t nexec;
+    /* chaos:exec's records with a step, sorted: "<wf>#<step> <key>" */
+    char **eff;
+    size_t neff;
+} checker;
+
+enum { R_LOST, R_DUP, R_MALFORMED, R_STUCK, R_UNRECORDED, R_LEFTOVER };
+
+/* hist_expect: what a closed run's history must hold. */
+typedef struct {
+    int activities; /* ActivityScheduled events */
+    int signals;    /* SignalReceived events */
+    int children;   /* children started and completed */
+    bool continued; /* it closes with WorkflowContinuedAsNew */
+} hist_expect;
+
+void chaos_report(checker *k, int kind, const char *id, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+redisReply *chaos_cmd(checker *k, const char *fmt, ...);
+
+/* chaos_load_exec reads chaos:exec into k->exec and k->eff. */
+void chaos_load_exec(checker *k);
+void chaos_free_exec(checker *k);
+/* chaos_applied: the idempotency keys under which step `step` of workflow
+ * wf recorded an execution (1 when it was applied once). */
+int chaos_applied(const checker *k, const char *wf, int step);
+
+/* chaos_check_history: 0, or -1 after reporting what is wrong with run's
+ * history. hlen: the hash's idea of its length (-1: unknown); a run still
+ * open (already counted as lost) is only checked for what must hold at any
+ * time. prev receives the run it continues ("" for a first run). */
+int chaos_check_history(checker *k, const char *id, const char *run,
+                        long long hlen, const hist_expect *x, bool closed,
+                        char *prev, size_t prev_size);
+
+/* chaos_hash_get: the value of field in an HGETALL reply, or NULL. */
+const char *chaos_hash_get(const redisReply *h, const char *field);
+
+/* chaos_check_leftovers: the closed workflow id (hash h) kept no buffer,
+ * pending activity or index entry. */
+void chaos_check_leftovers(checker *k, const char *id, const redisReply *h);
+
+/* chaos_check_steps checks the CHAOS_KIND_STEPS workflow id. */
+void chaos_check_steps(checker *k, const char *id, uint32_t seed);
+
+#endif

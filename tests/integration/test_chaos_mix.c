@@ -1,0 +1,130 @@
+/* test_chaos_mix.c: scripts/chaos's mix of continue-as-new counters and
+ * parents with children (examples/chaos/chaos_plan.h). chaos-check must
+ * pass a clean run of it, and must fail once a step was applied twice
+ * (a second idempotency key for one counter step, as a re-run step or a
+ * duplicated run would leave) or a child did not complete. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "duro/keys.h"
+#include "harness.h"
+#include "../../examples/chaos/chaos_plan.h"
+
+/* SEED and WORKFLOWS: a run with counters that continue as new and a
+ * parent whose children include a chain (asserted below). */
+#define SEED 7
+#define WORKFLOWS 30
+
+static duro_test_harness h;
+
+static void setup(void)
+{
+    duro_test_redis_start(&h);
+}
+
+static void teardown(void)
+{
+    duro_test_fini();
+}
+
+TestSuite(chaos_mix, .init = setup, .fini = teardown, .timeout = 180);
+
+/* chaos_check runs chaos-check <command> over the run and returns its exit
+ * code; its stdout in line (the summary of check). */
+static int chaos_check(const char *command, const char *opt, const char *val,
+                       char *line, size_t size)
+{
+    duro_test_output o;
+    char n[16], seed[16];
+    snprintf(n, sizeof(n), "%d", WORKFLOWS);
+    snprintf(seed, sizeof(seed), "%d", SEED);
+    duro_test_run(&h, &o, 120000, "chaos-check", command, "--workflows", n,
+                  "--seed", seed, opt, val, NULL);
+    if (line) snprintf(line, size, "%s", o.out ? o.out : "");
+    cr_log_info("chaos-check %s: exit %d\n%s%s", command, o.exit_code,
+                o.out ? o.out : "", o.err ? o.err : "");
+    int rc = o.exit_code;
+    duro_test_output_free(&o);
+    return rc;
+}
+
+/* first_of: the first workflow of kind in the run whose plan passes ok
+ * (NULL: any), -1 when none. */
+static int first_of(chaos_kind kind, bool (*ok)(uint32_t seed))
+{
+    for (int i = 0; i < WORKFLOWS; i++) {
+        uint32_t seed = chaos_seed_of(SEED, i);
+        if (chaos_kind_of(seed) == kind && (!ok || ok(seed))) return i;
+    }
+    return -1;
+}
+
+static bool is_chain(uint32_t seed)
+{
+    chaos_counter c;
+    chaos_counter_make(seed, &c);
+    return c.runs > 1;
+}
+
+static bool has_chain_child(uint32_t seed)
+{
+    chaos_parent p;
+    chaos_parent_make(seed, &p);
+    for (int j = 0; j < p.n; j++)
+        if (p.child[j].runs > 1) return true;
+    return false;
+}
+
+Test(chaos_mix, checks_out_then_fails_on_a_step_applied_twice_or_a_lost_child)
+{
+    int counter = first_of(CHAOS_KIND_COUNTER, is_chain);
+    int parent = first_of(CHAOS_KIND_PARENT, has_chain_child);
+    cr_assert(counter >= 0 && parent >= 0, "seed %d lacks the mix", SEED);
+    duro_test_spawn(&h, "duro-scheduler", NULL);
+    duro_test_spawn(&h, "chaos-worker", NULL);
+    cr_assert_eq(chaos_check("drive", "--spread", "0s", NULL, 0), 0);
+    cr_assert_eq(chaos_check("wait", "--timeout", "90s", NULL, 0), 0);
+    char line[1024];
+    int rc = chaos_check("check", "--settle", "5s", line, sizeof(line));
+    cr_assert_eq(rc, 0, "%s", line);
+    cr_assert(strstr(line, "lost=0 duplicated=0 ") &&
+                  strstr(line, "completed=30 "),
+              "%s", line);
+    cr_assert(!strstr(line, "counters=0 ") && !strstr(line, "parents=0 "), "%s",
+              line);
+
+    /* counter step 0 applied again under another run's idempotency key */
+    char id[64], key[128];
+    chaos_workflow_id(id, sizeof(id), SEED, counter);
+    snprintf(key, sizeof(key), "%s/00000000-0000-0000-0000-000000000000/1", id);
+    redisContext *r = duro_test_redis(&h);
+    redisReply *rep =
+        redisCommand(r, "XADD %s * key %s attempt 1 name act wf %s step 0",
+                     CHAOS_EXEC_STREAM, key, id);
+    cr_assert(rep && rep->type == REDIS_REPLY_STRING);
+    freeReplyObject(rep);
+    rc = chaos_check("check", "--settle", "5s", line, sizeof(line));
+    cr_assert_neq(rc, 0, "%s", line);
+    cr_assert(strstr(line, "lost=0 duplicated=1 "), "%s", line);
+
+    /* a parent's child that did not complete */
+    char pid[64], cid[128];
+    chaos_workflow_id(pid, sizeof(pid), SEED, parent);
+    chaos_child_id(cid, sizeof(cid), pid, 0);
+    rep = redisCommand(r, "HGET %s partitions", DURO_META_KEY);
+    cr_assert(rep && rep->type == REDIS_REPLY_STRING);
+    int partitions = atoi(rep->str);
+    freeReplyObject(rep);
+    duro_wf_keys wk;
+    duro_wf_keys_init(&wk, DURO_KEYSPACE_DEFAULT(partitions), cid, NULL);
+    rep = redisCommand(r, "HSET %s status FAILED", wk.wf);
+    cr_assert(rep && rep->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(rep);
+    rc = chaos_check("check", "--settle", "5s", line, sizeof(line));
+    cr_assert_neq(rc, 0, "%s", line);
+    cr_assert(strstr(line, "lost=1 duplicated=1 "), "%s", line);
+    redisFree(r);
+    duro_test_finish(&h);
+}
