@@ -464,14 +464,16 @@ Test(acts, local_activity_replay_uses_the_marker)
 static atomic_int slow_state; /* 0: not begun, 1: running, 2: returned */
 static atomic_int slow_calls;
 
-/* slowLocal sleeps input.ms (500) on whatever thread runs it. */
+/* slowLocal sleeps input.ms (500) on whatever thread runs it; with
+ * input.slowOnce, only its first call does. */
 static cJSON *slow_local(duro_actx *ctx, const cJSON *input, void *arg)
 {
     (void)ctx;
     (void)arg;
-    atomic_fetch_add(&slow_calls, 1);
+    int n = atomic_fetch_add(&slow_calls, 1) + 1;
     atomic_store(&slow_state, 1);
-    usleep((useconds_t)duro_test_num(input, "ms", 500) * 1000);
+    if (n == 1 || !cJSON_IsTrue(cJSON_GetObjectItem(input, "slowOnce")))
+        usleep((useconds_t)duro_test_num(input, "ms", 500) * 1000);
     atomic_store(&slow_state, 2);
     return cJSON_CreateString("slow");
 }
@@ -584,6 +586,40 @@ Test(acts, a_local_activity_after_an_activity_runs_once)
     free(r);
     cr_assert_eq(atomic_load(&flaky_calls), 1);
     cr_assert_eq(count_of(c, "act-local-1", "MarkerRecorded"), 1);
+    duro_client_free(c);
+    worker_stop(&e);
+}
+
+static bool task_error_has(duro_client *c, const char *id, const char *what)
+{
+    cJSON *d = NULL;
+    if (duro_client_describe(c, id, &d) != 0) return false;
+    const char *e = cJSON_GetStringValue(cJSON_GetObjectItem(
+        cJSON_GetObjectItem(d, "workflowTask"), "lastError"));
+    bool yes = e && strstr(e, what);
+    cJSON_Delete(d);
+    return yes;
+}
+
+/* An attempt that ends past the workflow task's budget (8s) fails the
+ * task, whose commit would come after its timeout; the retried task runs
+ * it again (fast this time) and records it once. */
+Test(acts, a_local_activity_past_the_task_deadline_fails_the_task)
+{
+    spawn_scheduler();
+    embedded e;
+    worker_start(&e);
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "slow-2", "slowLocalWf", QUEUE,
+                    "{\"ms\":8500,\"slowOnce\":true}", 0);
+    cr_assert(duro_test_wait_until(
+        task_error_has(c, "slow-2", "past the workflow task's deadline"),
+        20000));
+    char *r = result_text(c, "slow-2");
+    cr_assert_str_eq(r, "\"slow\"");
+    free(r);
+    cr_assert_eq(atomic_load(&slow_calls), 2);
+    cr_assert_eq(count_of(c, "slow-2", "MarkerRecorded"), 1);
     duro_client_free(c);
     worker_stop(&e);
 }
