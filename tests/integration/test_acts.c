@@ -624,6 +624,26 @@ Test(acts, a_local_activity_past_the_task_deadline_fails_the_task)
     worker_stop(&e);
 }
 
+/* A worker told to stop while a local activity runs lets it finish and
+ * commits its task before it stops. */
+Test(acts, a_stopping_worker_commits_the_local_activity_it_runs)
+{
+    spawn_scheduler();
+    embedded e;
+    worker_start(&e);
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "slow-3", "slowLocalWf", QUEUE, "{\"ms\":700}", 0);
+    cr_assert(duro_test_wait_until(atomic_load(&slow_state) == 1, 10000));
+    worker_stop(&e);
+    cr_assert_eq(atomic_load(&slow_state), 2);
+    cJSON *d = duro_test_result(c, "slow-3", 5000);
+    cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED", "%s",
+                     cJSON_PrintUnformatted(d));
+    cJSON_Delete(d);
+    cr_assert_eq(atomic_load(&slow_calls), 1);
+    duro_client_free(c);
+}
+
 static void register_all(duro_worker *w)
 {
     cr_assert_eq(duro_worker_register_workflow(w, "asyncWf", async_wf), 0);
