@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "duro/errno.h"
 #include "duro/worker.h"
@@ -457,6 +459,191 @@ Test(acts, local_activity_replay_uses_the_marker)
     worker_stop(&e);
 }
 
+/* ---- Local activities off the event loop ---- */
+
+static atomic_int slow_state; /* 0: not begun, 1: running, 2: returned */
+static atomic_int slow_calls;
+
+/* slowLocal sleeps input.ms (500) on whatever thread runs it; with
+ * input.slowOnce, only its first call does. */
+static cJSON *slow_local(duro_actx *ctx, const cJSON *input, void *arg)
+{
+    (void)ctx;
+    (void)arg;
+    int n = atomic_fetch_add(&slow_calls, 1) + 1;
+    atomic_store(&slow_state, 1);
+    if (n == 1 || !cJSON_IsTrue(cJSON_GetObjectItem(input, "slowOnce")))
+        usleep((useconds_t)duro_test_num(input, "ms", 500) * 1000);
+    atomic_store(&slow_state, 2);
+    return cJSON_CreateString("slow");
+}
+
+static cJSON *answer_here(duro_wf *wf, const cJSON *input, void *arg)
+{
+    (void)wf;
+    (void)input;
+    (void)arg;
+    return cJSON_CreateString("here");
+}
+
+/* slowLocalWf: query "where", then slowLocal as a local activity. */
+static cJSON *slow_local_wf(duro_wf *wf, const cJSON *input)
+{
+    duro_on_query(wf, "where", answer_here, NULL);
+    duro_result r = duro_local_activity(wf, "slowLocal", input, NULL);
+    return r.ok ? cJSON_Duplicate(r.value, 1) : cJSON_CreateString(r.error);
+}
+
+static cJSON *quick(duro_actx *ctx, const cJSON *input, void *arg)
+{
+    (void)ctx;
+    (void)input;
+    (void)arg;
+    return cJSON_CreateString("quick");
+}
+
+/* quickWf: an ordinary activity, then a timer of input.timerMs. */
+static cJSON *quick_wf(duro_wf *wf, const cJSON *input)
+{
+    duro_result r = duro_activity(wf, "quick", NULL, NULL);
+    duro_await(wf, duro_timer(wf, (int64_t)duro_test_num(input, "timerMs", 0)));
+    return r.ok ? cJSON_Duplicate(r.value, 1) : cJSON_CreateString(r.error);
+}
+
+/* actThenLocalWf: an activity, then a local activity: the activity's
+ * completion would be committed eagerly with the code's next commands,
+ * where a local activity cannot wait. */
+static cJSON *act_then_local_wf(duro_wf *wf, const cJSON *input)
+{
+    duro_result a = duro_activity(wf, "quick", NULL, NULL);
+    duro_result l = duro_local_activity(wf, "flaky", input, NULL);
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddItemToObject(out, "a",
+                          a.ok ? cJSON_Duplicate(a.value, 1)
+                               : cJSON_CreateString(a.error));
+    cJSON_AddItemToObject(out, "l",
+                          l.ok ? cJSON_Duplicate(l.value, 1)
+                               : cJSON_CreateString(l.error));
+    return out;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* While a local activity runs (1s here), the worker's loop goes on: a
+ * query of that workflow is answered, and another workflow started then
+ * runs its activity and its 100ms timer to completion within 300ms of
+ * that timer's due time, all before the local activity returns. */
+Test(acts, a_slow_local_activity_does_not_stall_the_worker)
+{
+    spawn_scheduler();
+    embedded e;
+    worker_start(&e);
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "slow-1", "slowLocalWf", QUEUE, "{\"ms\":1000}", 0);
+    cr_assert(duro_test_wait_until(atomic_load(&slow_state) == 1, 10000));
+    char *q = NULL;
+    cr_assert_eq(duro_client_query(c, "slow-1", "where", NULL, 5000, &q), 0,
+                 "%s", duro_client_errstr(c));
+    cr_assert_str_eq(q, "\"here\"");
+    free(q);
+    cr_assert_eq(atomic_load(&slow_state), 1, "the query waited for it");
+    int64_t t0 = mono_ms();
+    duro_test_start(c, "quick-1", "quickWf", QUEUE, "{\"timerMs\":100}", 0);
+    char *r = result_text(c, "quick-1");
+    int64_t took = mono_ms() - t0;
+    cr_assert_str_eq(r, "\"quick\"");
+    free(r);
+    cr_assert_eq(atomic_load(&slow_state), 1,
+                 "quickWf waited for the local activity (%lld ms)",
+                 (long long)took);
+    cr_assert_leq(took, 100 + 300, "quickWf took %lld ms", (long long)took);
+    r = result_text(c, "slow-1");
+    cr_assert_str_eq(r, "\"slow\"");
+    free(r);
+    cr_assert_eq(atomic_load(&slow_calls), 1, "the query ran it");
+    cr_assert_eq(count_of(c, "slow-1", "MarkerRecorded"), 1);
+    duro_client_free(c);
+    worker_stop(&e);
+}
+
+/* A local activity right after an activity: the eager path cannot wait
+ * for it, so a workflow task runs it; once, and recorded once. */
+Test(acts, a_local_activity_after_an_activity_runs_once)
+{
+    spawn_scheduler();
+    embedded e;
+    worker_start(&e);
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "act-local-1", "actThenLocalWf", QUEUE,
+                    "{\"failures\":0}", 0);
+    char *r = result_text(c, "act-local-1");
+    cr_assert_str_eq(r, "{\"a\":\"quick\",\"l\":{\"calls\":1}}");
+    free(r);
+    cr_assert_eq(atomic_load(&flaky_calls), 1);
+    cr_assert_eq(count_of(c, "act-local-1", "MarkerRecorded"), 1);
+    duro_client_free(c);
+    worker_stop(&e);
+}
+
+static bool task_error_has(duro_client *c, const char *id, const char *what)
+{
+    cJSON *d = NULL;
+    if (duro_client_describe(c, id, &d) != 0) return false;
+    const char *e = cJSON_GetStringValue(cJSON_GetObjectItem(
+        cJSON_GetObjectItem(d, "workflowTask"), "lastError"));
+    bool yes = e && strstr(e, what);
+    cJSON_Delete(d);
+    return yes;
+}
+
+/* An attempt that ends past the workflow task's budget (8s) fails the
+ * task, whose commit would come after its timeout; the retried task runs
+ * it again (fast this time) and records it once. */
+Test(acts, a_local_activity_past_the_task_deadline_fails_the_task)
+{
+    spawn_scheduler();
+    embedded e;
+    worker_start(&e);
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "slow-2", "slowLocalWf", QUEUE,
+                    "{\"ms\":8500,\"slowOnce\":true}", 0);
+    cr_assert(duro_test_wait_until(
+        task_error_has(c, "slow-2", "past the workflow task's deadline"),
+        20000));
+    char *r = result_text(c, "slow-2");
+    cr_assert_str_eq(r, "\"slow\"");
+    free(r);
+    cr_assert_eq(atomic_load(&slow_calls), 2);
+    cr_assert_eq(count_of(c, "slow-2", "MarkerRecorded"), 1);
+    duro_client_free(c);
+    worker_stop(&e);
+}
+
+/* A worker told to stop while a local activity runs lets it finish and
+ * commits its task before it stops. */
+Test(acts, a_stopping_worker_commits_the_local_activity_it_runs)
+{
+    spawn_scheduler();
+    embedded e;
+    worker_start(&e);
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "slow-3", "slowLocalWf", QUEUE, "{\"ms\":700}", 0);
+    cr_assert(duro_test_wait_until(atomic_load(&slow_state) == 1, 10000));
+    worker_stop(&e);
+    cr_assert_eq(atomic_load(&slow_state), 2);
+    cJSON *d = duro_test_result(c, "slow-3", 5000);
+    cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED", "%s",
+                     cJSON_PrintUnformatted(d));
+    cJSON_Delete(d);
+    cr_assert_eq(atomic_load(&slow_calls), 1);
+    duro_client_free(c);
+}
+
 static void register_all(duro_worker *w)
 {
     cr_assert_eq(duro_worker_register_workflow(w, "asyncWf", async_wf), 0);
@@ -464,4 +651,13 @@ static void register_all(duro_worker *w)
     cr_assert_eq(duro_worker_register_activity(w, "later", later, NULL), 0);
     cr_assert_eq(duro_worker_register_workflow(w, "localWf", local_wf), 0);
     cr_assert_eq(duro_worker_register_activity(w, "flaky", flaky, NULL), 0);
+    cr_assert_eq(duro_worker_register_workflow(w, "slowLocalWf", slow_local_wf),
+                 0);
+    cr_assert_eq(
+        duro_worker_register_activity(w, "slowLocal", slow_local, NULL), 0);
+    cr_assert_eq(duro_worker_register_workflow(w, "quickWf", quick_wf), 0);
+    cr_assert_eq(duro_worker_register_activity(w, "quick", quick, NULL), 0);
+    cr_assert_eq(
+        duro_worker_register_workflow(w, "actThenLocalWf", act_then_local_wf),
+        0);
 }

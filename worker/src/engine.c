@@ -504,6 +504,11 @@ int duro__run_apply(duro_wf *wf, const duro_event *evs, int n)
     return 0;
 }
 
+int duro__run_continue(duro_wf *wf)
+{
+    return wf->nondet ? DURO_ENONDET : run_code(wf);
+}
+
 int duro__run_advance(duro_wf *wf, int64_t now)
 {
     if (wf->nondet) return DURO_ENONDET;

@@ -172,7 +172,9 @@ static void on_page(duro_aredis *r, redisReply *reply, void *arg)
     if (rc == 0 && !q->tmp->started) {
         /* no task has run the code yet (a query right after start): run
          * it to its first wait so that its handlers exist; what it issues
-         * is thrown away with this run, nothing is committed */
+         * is thrown away with this run, nothing is committed; a local
+         * activity is not run for a query: the code stops at it */
+        q->tmp->local_mode = DURO__LOCAL_REFUSE;
         rc = duro__run_advance(q->tmp, duro_now_ms());
         duro__cmds_free(duro__run_take_cmds(q->tmp));
     }

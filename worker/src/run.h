@@ -104,8 +104,9 @@ typedef struct version_choice {
     struct version_choice *next;
 } version_choice;
 
-/* wait_kind: what the coroutine is blocked on. */
-typedef enum { WAIT_NONE, WAIT_ALL, WAIT_ANY, WAIT_COND } wait_kind;
+/* wait_kind: what the coroutine is blocked on. WAIT_LOCAL: a local
+ * activity running on the worker's local pool (sdk_local.c). */
+typedef enum { WAIT_NONE, WAIT_ALL, WAIT_ANY, WAIT_COND, WAIT_LOCAL } wait_kind;
 
 /* handler: a registered signal or query handler. */
 typedef struct handler {
@@ -231,6 +232,24 @@ struct duro_wf {
                     workflow task is queued): no eager commit */
     struct duro__run_waiter *pending_task; /* a task that came while busy */
     struct duro__run_waiter *held; /* activity completions waiting for !busy */
+
+    /* local activities (sdk_local.c): how this code run calls them, set
+     * by whoever advances the run live. INLINE (0): on the calling
+     * thread, as the call comes (no worker pool to wait on); POOL: on the
+     * local pool while the code waits (WAIT_LOCAL) and local_resume(wf,
+     * local_arg) runs on the loop once the outcome is back (a workflow
+     * task); REFUSE: not at all (the eager path, a query's first run):
+     * the code blocks for good, local_refused is set, the run is dropped. */
+    enum {
+        DURO__LOCAL_INLINE,
+        DURO__LOCAL_POOL,
+        DURO__LOCAL_REFUSE
+    } local_mode;
+    bool local_refused;
+    struct duro__local_job *local_job; /* the one running, NULL: none */
+    int64_t local_deadline_ms;         /* duro_mono_ms; POOL only */
+    void (*local_resume)(struct duro_wf *wf, void *arg);
+    void *local_arg;
 };
 
 /* duro__run_waiter: something waiting for a busy run (runs.c), embedded in
@@ -256,6 +275,11 @@ int duro__run_apply(duro_wf *wf, const duro_event *evs, int n);
 /* duro__run_advance runs the code for a new workflow task at time `now`
  * and leaves its new commands in wf->cmds. Returns 0 or DURO_ENONDET. */
 int duro__run_advance(duro_wf *wf, int64_t now);
+
+/* duro__run_continue runs the code on once what it waited for outside
+ * the engine (a local activity on the pool) is there, in the same task;
+ * its new commands join wf->cmds. 0 or DURO_ENONDET. */
+int duro__run_continue(duro_wf *wf);
 
 /* duro__run_end_replay finishes applying a history that will get no live
  * task (queries, the replay checker): the last recorded task's code runs

@@ -100,7 +100,11 @@ duro_wf *duro__run_eager_begin(duro_worker *w, const char *id, const char *run,
     wf->busy = true;
     int rc = duro__run_apply(wf, &e, 1);
     cJSON_Delete(e.data);
+    /* a local activity cannot wait here: the code stops at it and the
+     * run is dropped; a workflow task replays to it (sdk_local.c) */
+    wf->local_mode = DURO__LOCAL_REFUSE;
     if (rc == 0) rc = duro__run_advance(wf, duro_now_ms());
+    if (rc == 0 && wf->local_refused) rc = DURO_EAGAIN;
     duro__cmd *cmds = duro__run_take_cmds(wf);
     if (rc == 0) {
         rc =

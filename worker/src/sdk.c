@@ -28,6 +28,8 @@ bool duro__wait_satisfied(const duro_wf *wf)
         return wf->cond_fn(wf->cond_arg);
     case WAIT_NONE:
         return true;
+    case WAIT_LOCAL: /* sdk_local.c: until the pool hands the outcome back */
+        return !wf->local_job && !wf->local_refused;
     case WAIT_ALL:
         for (int i = 0; i < wf->wait_n; i++)
             if (!wf->wait_futs[i]->resolved) return false;

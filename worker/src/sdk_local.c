@@ -8,18 +8,37 @@
  * a replay (cache miss, another worker, the replay checker) reads the
  * marker and does not call the function again.
  *
- * Retries: a failed attempt is retried at once in the same task while the
- * attempts and their backoff fit in local_retry_threshold_ms. A retry
- * that does not fit is recorded (a failure marker with its backoffMs) and
- * waited for with a durable timer, so that the next attempt runs in a
- * later workflow task, as Temporal does past its local retry threshold.
- * A failure the policy does not retry is the activity's outcome.
+ * Where it runs: on the worker's local pool (w->local_pool, threads of its
+ * own, as many as activity threads), as Temporal runs local activities on
+ * worker threads. The workflow coroutine blocks (WAIT_LOCAL) and the
+ * workflow task stays in flight while the event loop goes on with other
+ * tasks, queries, heartbeats and replies; the pool's done callback hands
+ * the outcome back to the loop, which runs the code on and commits the
+ * task (wf->local_resume, set by wft.c). Two paths cannot wait and
+ * refuse (the code stops at the call): the eager path (runs.c), which
+ * commits in the call that reports an activity's completion (the run is
+ * dropped and the completion goes the usual way: a workflow task replays
+ * to this call and runs it on the pool), and a query's throwaway first
+ * run (query.c), which answers from the handlers registered before it.
  *
- * The function runs on the worker's event loop, inside the workflow's
- * coroutine and on its stack: keep it short (a cache lookup, a small
- * computation, a fast call to a nearby service); heartbeats are ignored and it
- * has no task token. A task that fails after running it (the worker dies before
- * the commit) runs it again: at least once, as for any activity. */
+ * The workflow task's deadline: a task that has waited past
+ * DURO__LOCAL_TASK_BUDGET_MS since it started would commit after its
+ * timeout, fenced off: a retry that would start past it is not run here
+ * but recorded (its failure marker with backoffMs, a durable timer, the
+ * next attempt in a later task), and an attempt that ends past it fails
+ * the task with a clear message, to be retried with backoff.
+ *
+ * Retries: a failed attempt is retried at once in the same task while the
+ * attempts and their backoff fit in local_retry_threshold_ms (the backoff
+ * is slept on the pool thread). A retry that does not fit is recorded (a
+ * failure marker with its backoffMs) and waited for with a durable timer,
+ * so that the next attempt runs in a later workflow task, as Temporal does
+ * past its local retry threshold. A failure the policy does not retry is
+ * the activity's outcome.
+ *
+ * Heartbeats are ignored and it has no task token. A task that fails
+ * after running it (the worker dies before the commit) runs it again: at
+ * least once, as for any activity. */
 #define DURO_NO_CALL_SITES /* defines duro_local_activity */
 #include <inttypes.h>
 #include <stdio.h>
@@ -65,24 +84,39 @@ static char *failure_of(const duro_actx *c)
     return s;
 }
 
-/* run_one runs attempt `attempt` of reg on this thread; true when ok. */
-static bool run_one(duro_wf *wf, act_reg *reg, const cJSON *input,
-                    int64_t first_seq, int attempt, attempt_outcome *out)
+/* local_call: one call of a local activity, what its attempts need; on
+ * the pool, a job (the pool thread reads and writes only this). */
+typedef struct duro__local_job {
+    duro_wf *wf; /* loop side only; NULL: orphaned (the run went away) */
+    duro_worker *w;
+    act_reg *reg;
+    char *id, *run;
+    cJSON *input, *policy; /* owned copies */
+    int64_t first_seq, threshold_ms;
+    int64_t deadline_ms; /* duro_mono_ms; INT64_MAX: none */
+    int attempt;         /* the first one to run */
+    attempt_outcome out;
+} local_call;
+
+/* run_one runs attempt `attempt` of the call on this thread; true when
+ * ok. */
+static bool run_one(const local_call *lc, int attempt, attempt_outcome *out)
 {
-    duro_actx *c = duro__actx_new(wf->worker);
+    act_reg *reg = lc->reg;
+    duro_actx *c = duro__actx_new(lc->w);
     duro_assert(c != NULL);
     c->local = true;
-    c->id = strdup(wf->id);
-    c->run = strdup(wf->run);
+    c->id = strdup(lc->id);
+    c->run = strdup(lc->run);
     c->name = strdup(reg->name);
-    int n = asprintf(&c->seq, "%" PRId64, first_seq);
+    int n = asprintf(&c->seq, "%" PRId64, lc->first_seq);
     duro_assert(n >= 0);
-    n = asprintf(&c->idempotency_key, "%s/%s/L%" PRId64, wf->id, wf->run,
-                 first_seq);
+    n = asprintf(&c->idempotency_key, "%s/%s/L%" PRId64, lc->id, lc->run,
+                 lc->first_seq);
     duro_assert(n >= 0 && c->id && c->run && c->name);
     c->attempt = attempt;
     c->reg = reg;
-    cJSON *r = reg->fn(c, input, reg->arg);
+    cJSON *r = reg->fn(c, lc->input, reg->arg);
     out->attempt = attempt;
     bool ok = !c->failed;
     if (ok) {
@@ -92,30 +126,33 @@ static bool run_one(duro_wf *wf, act_reg *reg, const cJSON *input,
         out->failure = failure_of(c);
     }
     duro_debug("LOCAL-ACT wf=%s activity=%s seq=%" PRId64 " attempt=%d %s",
-               wf->id, reg->name, first_seq, attempt, ok ? "ok" : "failed");
+               lc->id, reg->name, lc->first_seq, attempt, ok ? "ok" : "failed");
     c->failed = false; /* the fail strings go with the context */
     duro__actx_unref(c);
     return ok;
 }
 
-/* run_attempts runs attempts from `attempt` until one succeeds, the
- * policy gives up, or the next retry would pass the threshold. */
-static void run_attempts(duro_wf *wf, act_reg *reg, const cJSON *input,
-                         const cJSON *policy, int64_t first_seq, int attempt,
-                         int64_t threshold_ms, attempt_outcome *out)
+/* run_attempts runs attempts from lc->attempt into lc->out until one
+ * succeeds, the policy gives up, or the next retry would pass the
+ * threshold or the task's deadline. Any thread. */
+static void run_attempts(local_call *lc)
 {
+    attempt_outcome *out = &lc->out;
+    int attempt = lc->attempt;
     int64_t start = duro_mono_ms();
     for (;;) {
         memset(out, 0, sizeof(*out));
-        if (run_one(wf, reg, input, first_seq, attempt, out)) return;
+        if (run_one(lc, attempt, out)) return;
         cJSON *f = cJSON_Parse(out->failure);
         const char *type = duro_json_str(f, "type", "");
         const cJSON *nr = cJSON_GetObjectItemCaseSensitive(f, "nonRetryable");
         out->backoff_ms =
-            duro__retry_delay_of(policy, attempt, type, cJSON_IsTrue(nr));
+            duro__retry_delay_of(lc->policy, attempt, type, cJSON_IsTrue(nr));
         cJSON_Delete(f);
+        int64_t now = duro_mono_ms();
         if (out->backoff_ms < 0 ||
-            duro_mono_ms() - start + out->backoff_ms > threshold_ms)
+            now - start + out->backoff_ms > lc->threshold_ms ||
+            now + out->backoff_ms > lc->deadline_ms)
             return;
         sleep_ms(out->backoff_ms);
         free(out->failure);
@@ -218,6 +255,112 @@ static duro_result canceled(duro_wf *wf, const cJSON *data)
     return res;
 }
 
+/* ---- The local pool ---- */
+
+static void call_free(local_call *lc)
+{
+    free(lc->id);
+    free(lc->run);
+    cJSON_Delete(lc->input);
+    cJSON_Delete(lc->policy);
+    cJSON_Delete(lc->out.value);
+    free(lc->out.failure);
+    free(lc);
+}
+
+void duro__local_pool_work(void *job)
+{
+    run_attempts(job);
+}
+
+/* duro__local_pool_done hands the outcome back to the waiting code, on
+ * the loop: the wait ends and the task that holds the run runs it on. */
+void duro__local_pool_done(void *job)
+{
+    local_call *lc = job;
+    duro_wf *wf = lc->wf;
+    if (!wf) { /* its run was freed while this ran */
+        call_free(lc);
+        return;
+    }
+    wf->local_job = NULL;
+    void (*resume)(duro_wf *, void *) = wf->local_resume;
+    wf->local_resume = NULL;
+    if (resume) resume(wf, wf->local_arg);
+}
+
+/* wait_local blocks the code until the pool's done callback (or, REFUSE,
+ * until the run is dropped); false when the run is being unwound. */
+static bool wait_local(duro_wf *wf)
+{
+    wf->wait_call = wf->outer_call ? wf->outer_call : "duro_local_activity";
+    wf->wait = WAIT_LOCAL;
+    wf->wait_cancelable = false; /* the outcome comes back in this task */
+    while (!wf->unwinding && !duro__wait_satisfied(wf))
+        duro__coro_yield();
+    wf->wait = WAIT_NONE;
+    wf->wait_call = NULL;
+    return !wf->unwinding;
+}
+
+/* evicted: the outcome of a call whose run is discarded meanwhile. */
+static duro_result evicted(void)
+{
+    duro_result res = {0};
+    res.error = "the run was evicted from the worker";
+    res.canceled = true;
+    return res;
+}
+
+/* run_live runs the call's attempts as wf->local_mode says, into
+ * lc->out; false when the run is being unwound (lc is then no longer the
+ * caller's). */
+static bool run_live(duro_wf *wf, local_call *lc)
+{
+    if (wf->local_mode == DURO__LOCAL_REFUSE) {
+        wf->local_refused = true;
+        wait_local(wf); /* until the run is dropped */
+        call_free(lc);
+        return false;
+    }
+    duro_worker *w = wf->worker;
+    if (wf->local_mode != DURO__LOCAL_POOL || !w || !w->local_pool) {
+        run_attempts(lc);
+        return true;
+    }
+    lc->wf = wf;
+    lc->deadline_ms = wf->local_deadline_ms;
+    wf->local_job = lc;
+    if (duro__pool_submit(w->local_pool, lc) != 0) {
+        wf->local_job = NULL;
+        call_free(lc);
+        duro__abort_task(wf, "out of memory starting a local activity");
+    }
+    if (wait_local(wf)) return true;
+    if (wf->local_job) {
+        lc->wf = NULL; /* still running: its done callback frees it */
+        wf->local_job = NULL;
+    } else {
+        call_free(lc);
+    }
+    return false;
+}
+
+/* late fails the task of an attempt that ended past the task's
+ * deadline: its commit would come after the task timed out. */
+static void late(duro_wf *wf, const char *name, local_call *lc)
+{
+    char msg[320];
+    snprintf(msg, sizeof(msg),
+             "local activity %s ran past the workflow task's deadline "
+             "(%d ms after the task started, the default task timeout "
+             "less a margin): the task is retried; keep local activities "
+             "short or run it as an activity",
+             name, DURO__LOCAL_TASK_BUDGET_MS);
+    call_free(lc);
+    duro__abort_task(wf, msg);
+}
+
 duro_result duro_local_activity(duro_wf *wf, const char *name,
                                 const cJSON *input,
                                 const duro_local_activity_opts *opts)
@@ -259,13 +402,26 @@ duro_result duro_local_activity(duro_wf *wf, const char *name,
                          name);
                 duro__abort_task(wf, msg);
             }
-            cJSON *policy = policy_of(&o);
-            attempt_outcome out;
-            run_attempts(wf, reg, input, policy, first_seq, attempt, threshold,
-                         &out);
-            cJSON_Delete(policy);
-            c->data = marker_data(wf, name, mseq, &out);
-            data = duro_keep(wf, live_data(&out));
+            local_call *lc = calloc(1, sizeof(*lc));
+            duro_assert(lc != NULL);
+            lc->w = wf->worker;
+            lc->reg = reg;
+            lc->id = strdup(wf->id);
+            lc->run = strdup(wf->run);
+            lc->input = input ? cJSON_Duplicate(input, 1) : NULL;
+            lc->policy = policy_of(&o);
+            lc->first_seq = first_seq;
+            lc->attempt = attempt;
+            lc->threshold_ms = threshold;
+            lc->deadline_ms = INT64_MAX;
+            duro_assert(lc->id && lc->run && (!input || lc->input));
+            if (!run_live(wf, lc)) return evicted();
+            if (wf->local_mode == DURO__LOCAL_POOL &&
+                duro_mono_ms() > wf->local_deadline_ms)
+                late(wf, name, lc);
+            c->data = marker_data(wf, name, mseq, &lc->out);
+            data = duro_keep(wf, live_data(&lc->out));
+            call_free(lc);
         }
         duro_result res;
         if (outcome_of(wf, data, &res)) return res;

@@ -287,18 +287,47 @@ static void commit(wft_task *t, duro__cmd *cmds)
 
 static void fetch_history(wft_task *t);
 
+static void on_local_done(duro_wf *wf, void *arg);
+
+/* code_ran commits what the code issued, unless it waits for a local
+ * activity on the pool: the task stays in flight until on_local_done. */
+static void code_ran(wft_task *t, int rc)
+{
+    duro_wf *wf = t->wf;
+    if (rc != 0) {
+        fail_task(t, rc, wf->nondet ? wf->nondet : duro_strerror(rc));
+        return;
+    }
+    if (wf->local_job) {
+        wf->local_resume = on_local_done;
+        wf->local_arg = t;
+        return;
+    }
+    duro__cmd *cmds = duro__run_take_cmds(wf);
+    commit(t, cmds);
+}
+
+/* on_local_done: a local activity the code waited for is back (loop). */
+static void on_local_done(duro_wf *wf, void *arg)
+{
+    wft_task *t = arg;
+    if (!atomic_load(&t->w->running)) { /* closing: nothing to commit on */
+        task_done(t, false);
+        return;
+    }
+    code_ran(t, duro__run_continue(wf));
+}
+
 static void run_and_commit(wft_task *t)
 {
     duro_wf *wf = t->wf;
     t->first = !wf->started; /* no WorkflowTaskCompleted replayed */
     if (t->first) t->w->wft_first++;
-    int rc = duro__run_advance(wf, duro_now_ms());
-    if (rc != 0) {
-        fail_task(t, rc, wf->nondet ? wf->nondet : duro_strerror(rc));
-        return;
-    }
-    duro__cmd *cmds = duro__run_take_cmds(wf);
-    commit(t, cmds);
+    /* local activities on the pool; the task's budget counts from when
+     * this worker took it */
+    wf->local_mode = DURO__LOCAL_POOL;
+    wf->local_deadline_ms = t->started_us / 1000 + DURO__LOCAL_TASK_BUDGET_MS;
+    code_ran(t, duro__run_advance(wf, duro_now_ms()));
 }
 
 static void apply_history(wft_task *t, const redisReply *reply);

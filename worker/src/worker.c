@@ -196,6 +196,13 @@ static void on_pool_closed(void *arg)
     w->closing--;
 }
 
+static void on_local_pool_closed(void *arg)
+{
+    duro_worker *w = arg;
+    w->local_pool = NULL;
+    w->closing--;
+}
+
 /* handles: the loop's own handles, in the order open_loop makes them. */
 #define NHANDLES 6
 static void handles(duro_worker *w, uv_handle_t *hs[NHANDLES])
@@ -226,6 +233,10 @@ static void close_handles(duro_worker *w)
     if (w->pool) {
         w->closing++;
         duro__pool_close(w->pool, on_pool_closed, w);
+    }
+    if (w->local_pool) {
+        w->closing++;
+        duro__pool_close(w->local_pool, on_local_pool_closed, w);
     }
 }
 
@@ -277,6 +288,15 @@ static void maybe_finish(duro_worker *w)
         return;
     }
     if (w->releasing > 0) return;
+    if (late && duro__pool_busy(w->local_pool) > 0) {
+        /* a local activity still running past the grace period: its
+         * task is left to its timeout, its thread to the exit */
+        duro_warn("STOP-GRACE-OVER local_activities=%d left running",
+                  duro__pool_busy(w->local_pool));
+        atomic_store(&w->running, false);
+        uv_stop(&w->loop);
+        return;
+    }
     atomic_store(&w->running, false);
     if (!late && w->completing == 0 && w->wft_inflight == 0)
         duro__sticky_hand_back(w, leave_groups);
@@ -392,7 +412,9 @@ static int open_loop(duro_worker *w)
     uv_handle_t *hs[NHANDLES];
     handles(w, hs);
     if (duro__pool_new(&w->pool, &w->loop, w->activity_threads,
-                       duro__act_pool_work, duro__act_pool_done) != 0)
+                       duro__act_pool_work, duro__act_pool_done) != 0 ||
+        duro__pool_new(&w->local_pool, &w->loop, w->activity_threads,
+                       duro__local_pool_work, duro__local_pool_done) != 0)
         return DURO_ENOMEM;
     int rc = uv_async_init(&w->loop, &w->stop_async, on_stop_async);
     if (rc == 0) w->nhandles++;

@@ -250,6 +250,10 @@ typedef struct duro_worker {
     int wft_inflight;
     int wft_fair, act_fair; /* fairness turns in flight (fair.c) */
     duro__pool *pool;
+    /* local_pool runs local activities (sdk_local.c) while their workflow
+     * task waits: its own threads, so that a local activity never queues
+     * behind long ordinary activities holding every slot of `pool` */
+    duro__pool *local_pool;
     run_cache cache;
 
     uv_async_t stop_async;
@@ -517,6 +521,14 @@ void duro__act_poll(duro_worker *w);
 void duro__act_flush_unsent(duro_worker *w);
 void duro__act_pool_work(void *job);
 void duro__act_pool_done(void *job);
+/* the local pool's job functions (sdk_local.c) */
+void duro__local_pool_work(void *job);
+void duro__local_pool_done(void *job);
+/* DURO__LOCAL_TASK_BUDGET_MS: how long after its start a workflow task may
+ * still wait for a local activity: the default task timeout (10s) less a
+ * margin for the commit. The worker does not know a run's own task
+ * timeout; past this the task fails (sdk_local.c). */
+#define DURO__LOCAL_TASK_BUDGET_MS 8000
 /* duro__act_park: an attempt that completes asynchronously (sdk_async.c):
  * its entry moves to DURO_ASYNC_CONSUMER, pending until a client
  * completes it; takes c's reference. */

@@ -343,13 +343,14 @@ typedef struct {
 
 /* duro_local_activity runs activity `name` (registered on this worker
  * with duro_worker_register_activity) inside the current workflow task,
- * on the worker's event loop, and returns its final outcome; its result
- * is recorded as a marker (MarkerRecorded) committed with the task, and
- * a replay returns it without calling the function again. For short
- * calls where the activity queue's round trip costs more than the call:
- * the function blocks the worker's loop while it runs, on the workflow's
- * coroutine stack (workflow_stack_size counts its frames too), gets no
- * task token and its heartbeats are ignored. An activity not registered on
+ * on a worker thread while the task waits (the worker's loop goes on), and
+ * returns its final outcome; its result is recorded as a marker
+ * (MarkerRecorded) committed with the task, and a replay returns it
+ * without calling the function again. For short calls where the activity
+ * queue's round trip costs more than the call: the task waits for it (an
+ * attempt that ends more than 8s after the task began fails the task,
+ * which is retried), it gets no task token and its heartbeats are
+ * ignored. An activity not registered on
  * the worker fails the workflow task (retried, as for a non-determinism
  * error). A cancellation that comes while a retry waits on its timer ends
  * the call with canceled set. value and failure belong to the run; opts
