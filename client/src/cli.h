@@ -208,8 +208,8 @@ int cli_usage_err(const cli_ctx *ctx, int err, const char *fmt, ...)
 
 /* cli_json_errors: -o json was given (set by main before parsing). */
 extern bool cli_json_errors;
-/* cli_err_code: the JSON error code of a DURO_E* value (README "Errors as
- * JSON" is the table); "UNKNOWN" for 0 and anything else. */
+/* cli_err_code: the JSON error code of a DURO_E* value (README "CLI errors
+ * as JSON" is the table); "UNKNOWN" for 0 and anything else. */
 const char *cli_err_code(int err);
 /* cli_verror prints one error: "<prefix>: <message>" or the JSON form
  * with err's code. */

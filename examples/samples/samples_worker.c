@@ -11,9 +11,7 @@ int main(int argc, char **argv)
         samples_register_echo,     samples_register_trip,
         samples_register_approval, samples_register_quick_lookup,
         samples_register_counter,  samples_register_accumulator,
-        samples_register_echo,
-        samples_register_child,
-        samples_register_pinger,
+        samples_register_child,    samples_register_pinger,
     };
     for (size_t i = 0; i < sizeof(registers) / sizeof(registers[0]); i++) {
         if (registers[i](w) != 0) {

@@ -326,3 +326,161 @@ Test(samples, pinger_to_a_missing_workflow_is_not_delivered)
     cr_assert(strstr(out, "\"delivered\"") && strstr(out, "false"), "%s", out);
     free(out);
 }
+
+/* ---- README's "Samples" commands, run as written ---- */
+
+#define README_MAX (256 * 1024)
+#define ARGS_MAX 16
+
+/* readme_samples: the text of README's "## Samples" section (malloc'd). */
+static char *readme_samples(void)
+{
+    FILE *f = fopen(DURO_SOURCE_DIR "/README.md", "rb");
+    cr_assert(f, "cannot open README.md");
+    char *s = malloc(README_MAX);
+    size_t n = fread(s, 1, README_MAX - 1, f);
+    fclose(f);
+    s[n] = '\0';
+    char *sec = strstr(s, "\n## Samples\n");
+    cr_assert(sec, "README.md has no \"## Samples\" section");
+    char *end = strstr(sec + 1, "\n## ");
+    if (end) *end = '\0';
+    memmove(s, sec, strlen(sec) + 1);
+    return s;
+}
+
+/* split_line splits a shell line into words (single and double quotes,
+ * no escapes) and its trailing "# comment" (*comment, or NULL). Returns
+ * the word count. Writes into line. */
+static int split_line(char *line, char **argv, char **comment)
+{
+    int argc = 0;
+    *comment = NULL;
+    char *r = line, *w = line;
+    while (*r) {
+        while (*r == ' ')
+            r++;
+        if (!*r) break;
+        if (*r == '#') {
+            *comment = r + 1 + (r[1] == ' ');
+            break;
+        }
+        cr_assert_lt(argc, ARGS_MAX - 1, "too many words: %s", line);
+        argv[argc++] = w;
+        char q = 0;
+        for (; *r && (q || *r != ' '); r++) {
+            if (!q && (*r == '\'' || *r == '"'))
+                q = *r;
+            else if (q && *r == q)
+                q = 0;
+            else
+                *w++ = *r;
+        }
+        cr_assert_eq(q, 0, "unbalanced quote");
+        bool more = *r != '\0'; /* w may be r: test before writing */
+        *w++ = '\0';
+        if (more) r++;
+    }
+    argv[argc] = NULL;
+    return argc;
+}
+
+/* expect: what a command's comment promises. "exit 1..." -> exit 1;
+ * "{json}..." -> exit 0 and that first line on stdout; "N" or "N; ..." ->
+ * exit 0 and N; anything else -> exit 0. */
+static void expect(const char *comment, int *code, char *out, size_t cap)
+{
+    *code = 0;
+    out[0] = '\0';
+    if (!comment) return;
+    if (strncmp(comment, "exit 1", 6) == 0) {
+        *code = 1;
+        return;
+    }
+    size_t n = strcspn(comment, " ;");
+    if (comment[0] == '{') {
+        while (n > 0 && comment[n - 1] == ':')
+            n--;
+    } else if (n == 0 || strspn(comment, "0123456789") != n ||
+               (comment[n] && comment[n] != ';')) {
+        return;
+    }
+    cr_assert_lt(n, cap);
+    memcpy(out, comment, n);
+    out[n] = '\0';
+}
+
+/* run_readme_line runs one `duro ...` line of the section and checks it
+ * against its comment; stderr_has, when set, must be in its stderr. */
+static void run_readme_line(char *line, const char *stderr_has)
+{
+    char copy[512], *argv[ARGS_MAX], *comment;
+    snprintf(copy, sizeof(copy), "%s", line);
+    int argc = split_line(copy, argv, &comment);
+    cr_assert_gt(argc, 1, "%s", line);
+    int code;
+    char want[256];
+    expect(comment, &code, want, sizeof(want));
+    duro_test_output o;
+    /* `activity complete` right after the start: the first workflow task
+     * may not have scheduled the activity yet; a person is slower */
+    for (int tries = 0;; tries++) {
+        duro_test_run(&h, &o, RESULT_MS, argv[0], argv[1], argv[2], argv[3],
+                      argv[4], argv[5], argv[6], argv[7], argv[8], argv[9],
+                      argv[10], argv[11], argv[12], argv[13], argv[14], NULL);
+        if (o.exit_code == code || strcmp(argv[1], "activity") != 0 ||
+            tries == 50)
+            break;
+        duro_test_output_free(&o);
+        duro_test_sleep_ms(100);
+    }
+    cr_assert_eq(o.exit_code, code, "%s\nstdout: %s\nstderr: %s", line, o.out,
+                 o.err);
+    if (want[0]) {
+        size_t n = strcspn(o.out, "\n");
+        cr_assert(strlen(want) == n && strncmp(o.out, want, n) == 0,
+                  "%s\nwant: %s\ngot:  %s", line, want, o.out);
+    }
+    if (stderr_has)
+        cr_assert(strstr(o.err, stderr_has), "%s\nwant on stderr: %s\ngot: %s",
+                  line, stderr_has, o.err);
+    duro_test_output_free(&o);
+}
+
+/* Every `duro ...` line of README's "Samples" code blocks runs against
+ * the samples worker and does what its comment says; a comment line
+ * "# duro: ..." right after a command is that command's stderr. */
+Test(samples, readme_samples_commands_do_what_they_say)
+{
+    spawn_samples();
+    char *sec = readme_samples();
+    int ran = 0;
+    bool in_sh = false;
+    char *pending = NULL; /* a command waiting for a "# duro:" line */
+    for (char *line = strtok(sec, "\n"); line; line = strtok(NULL, "\n")) {
+        if (strncmp(line, "```", 3) == 0) {
+            in_sh = strcmp(line, "```sh") == 0;
+            continue;
+        }
+        if (!in_sh) continue;
+        if (strncmp(line, "# duro: ", 8) == 0 && pending) {
+            run_readme_line(pending, line + 2);
+            pending = NULL;
+            ran++;
+            continue;
+        }
+        if (pending) {
+            run_readme_line(pending, NULL);
+            pending = NULL;
+            ran++;
+        }
+        if (strncmp(line, "duro ", 5) == 0) pending = line;
+    }
+    if (pending) {
+        run_readme_line(pending, NULL);
+        ran++;
+    }
+    cr_assert_geq(ran, 20, "only %d commands in README's Samples", ran);
+    free(sec);
+    duro_test_finish(&h);
+}

@@ -17,7 +17,7 @@ typedef struct {
 
 /* duro_redis_url: a parsed redis[s]://[user:password@]host[:port][/db], or
  * redis+sentinel://[user:password@]s1[:port],s2,...,sN/master[/db] (a
- * primary found through Sentinel: README, "Replicas and failover").
+ * primary found through Sentinel: README, "Replicas, failover and ...").
  * rediss:// (tls = 1) takes its TLS settings from the environment when the
  * URL is parsed:
  *   DURO_REDIS_TLS_CA           CA file or directory (default: the system's)
@@ -28,7 +28,7 @@ typedef struct {
  *                               only, warned about once per process (0
  *                               or 1; anything else is DURO_EINVAL).
  * Every URL also takes the replica-acknowledgement settings from the
- * environment (README, "Replicas and failover"):
+ * environment (README, "Replicas, failover and ..."):
  *   DURO_REDIS_WAIT=N           every Function call that changes state is
  *                               followed by WAIT N <timeout>; fewer than N
  *                               replicas confirming turns its reply into a

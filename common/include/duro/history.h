@@ -35,7 +35,7 @@
     XX(WORKFLOW_CONTINUED_AS_NEW, WorkflowContinuedAsNew, 1)                   \
     XX(UPSERT_SEARCH_ATTRIBUTES, UpsertWorkflowSearchAttributes, 1)            \
     XX(UPDATE_ACCEPTED, UpdateAccepted, 0)                                     \
-    XX(UPDATE_COMPLETED, UpdateCompleted, 1)                                  \
+    XX(UPDATE_COMPLETED, UpdateCompleted, 1)                                   \
     XX(CHILD_INITIATED, ChildWorkflowInitiated, 1)                             \
     XX(CHILD_STARTED, ChildWorkflowStarted, 0)                                 \
     XX(CHILD_START_FAILED, ChildWorkflowStartFailed, 0)                        \

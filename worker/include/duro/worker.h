@@ -475,7 +475,7 @@ typedef struct {
      * cache gets its next workflow tasks through the worker's own stream
      * first; one not taken within this time goes to the shared queue (any
      * worker). < 0: no sticky execution (every task goes to the shared
-     * queue). See README, "Sticky execution". */
+     * queue). See README, "How it works". */
     int64_t sticky_schedule_to_start_ms;
     const char *namespace_; /* $DURO_NAMESPACE, else "default":
                                the namespace whose tasks it runs */
