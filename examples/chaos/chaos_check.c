@@ -212,9 +212,9 @@ static bool check_child_event(checker *k, const char *id, const duro_event *e,
                      (long long)e->id, name, (long long)seq);
         return false;
     }
-    char want = e->type == DURO_EVENT_CHILD_INITIATED ? 0
-                : e->type == DURO_EVENT_CHILD_STARTED ? 1
-                                                      : 2;
+    int want = e->type == DURO_EVENT_CHILD_INITIATED ? 0
+               : e->type == DURO_EVENT_CHILD_STARTED ? 1
+                                                     : 2;
     char *st = &s->child[seq];
     if (*st != want) {
         chaos_report(k, *st > want ? R_DUP : R_MALFORMED, id,

@@ -20,7 +20,8 @@ static cJSON *child_parent(duro_wf *wf, const cJSON *input)
         n->valuedouble > MAX_CHILDREN)
         return duro_fail(wf, "InvalidInput", "children: 0..%d", MAX_CHILDREN);
     int count = (int)n->valuedouble;
-    duro_future **fs = duro_alloc(wf, sizeof(*fs) * (size_t)(count + 1));
+    duro_future **fs =
+        duro_alloc(wf, sizeof(duro_future *) * (size_t)(count + 1));
     for (int k = 1; k <= count; k++) {
         cJSON *in = cJSON_CreateObject();
         cJSON_AddNumberToObject(in, "i", k);

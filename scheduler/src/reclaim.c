@@ -390,7 +390,7 @@ static void xpending(const nspace *ns, enum kind kind, int p, const char *key,
 static int partition_of(const char *key)
 {
     const char *t = strstr(key, "{p");
-    return t ? atoi(t + 2) : -1;
+    return t ? (int)strtol(t + 2, NULL, 10) : -1;
 }
 
 /* SMEMBERS <prefix>{pN}:fair:<queue> -> the partition's streams of

@@ -75,8 +75,7 @@ int testing__functions_load(redisContext *c)
     char *text = malloc(len + 1);
     if (!text) return DURO_ENOMEM;
     memcpy(text, src, head);
-    memcpy(text + head, SEAM_TEST, strlen(SEAM_TEST));
-    memcpy(text + head + strlen(SEAM_TEST), at + strlen(SEAM), tail + 1);
+    snprintf(text + head, len + 1 - head, "%s%s", SEAM_TEST, at + strlen(SEAM));
     redisReply *r = redisCommand(c, "FUNCTION LOAD REPLACE %b", text, len);
     free(text);
     int rc = 0;

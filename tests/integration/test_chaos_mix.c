@@ -115,7 +115,7 @@ Test(chaos_mix, checks_out_then_fails_on_a_step_applied_twice_or_a_lost_child)
     chaos_child_id(cid, sizeof(cid), pid, 0);
     rep = redisCommand(r, "HGET %s partitions", DURO_META_KEY);
     cr_assert(rep && rep->type == REDIS_REPLY_STRING);
-    int partitions = atoi(rep->str);
+    int partitions = (int)strtol(rep->str, NULL, 10);
     freeReplyObject(rep);
     duro_wf_keys wk;
     duro_wf_keys_init(&wk, DURO_KEYSPACE_DEFAULT(partitions), cid, NULL);

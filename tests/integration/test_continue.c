@@ -299,7 +299,7 @@ Test(continue_as_new, query_and_signal_follow_the_chain)
         adds++;
         char *q = NULL;
         rc = duro_client_query(c, id, "count", NULL, 5000, &q);
-        if (rc == 0) cr_assert(atoi(q) >= 0, "%s", q);
+        if (rc == 0) cr_assert(strtol(q, NULL, 10) >= 0, "%s", q);
         free(q);
         duro_test_sleep_ms(20);
     }
@@ -315,7 +315,7 @@ Test(continue_as_new, query_and_signal_follow_the_chain)
     char *q = NULL;
     cr_assert_eq(duro_client_query(c, id, "count", NULL, 10000, &q), 0, "%s",
                  duro_client_errstr(c));
-    cr_assert_eq(atoi(q), 300 + adds, "%s", q);
+    cr_assert_eq(strtol(q, NULL, 10), 300 + adds, "%s", q);
     free(q);
     duro_client_free(c);
 }

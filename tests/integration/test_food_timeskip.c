@@ -55,7 +55,8 @@ static void setup(void)
     cr_assert_eq(
         duro_client_search_attribute_create(c, FOOD_STATE_ATTRIBUTE, "Keyword"),
         0, "%s", duro_client_errstr(c));
-    int port = atoi(strrchr(duro_testenv_redis_url(env), ':') + 1);
+    int port =
+        (int)strtol(strrchr(duro_testenv_redis_url(env), ':') + 1, NULL, 10);
     r = redisConnect("127.0.0.1", port);
     cr_assert(r && !r->err);
 }

@@ -139,7 +139,7 @@ static cJSON *canceled_before(duro_wf *wf, const cJSON *input)
     duro_saga *s = duro_saga_new(wf, NULL);
     duro_activity(wf, "do1", NULL, NULL);
     duro_saga_add(s, "undo1", NULL, NULL);
-    duro_sleep(wf, 24 * 3600 * 1000LL);
+    duro_sleep(wf, 24LL * 3600 * 1000);
     if (duro_is_canceled(wf)) duro_saga_compensate(s);
     return NULL;
 }

@@ -329,7 +329,7 @@ Test(samples, pinger_to_a_missing_workflow_is_not_delivered)
 
 /* ---- README's "Samples" commands, run as written ---- */
 
-#define README_MAX (256 * 1024)
+#define README_MAX ((size_t)256 * 1024)
 #define ARGS_MAX 16
 
 /* readme_samples: the text of README's "## Samples" section (malloc'd). */

@@ -49,7 +49,7 @@ static cJSON *activity_and_timer(duro_wf *wf, const cJSON *input)
     line_act = __LINE__ + 1;
     fs[0] = duro_activity_async(wf, "hold", NULL, NULL);
     line_timer = __LINE__ + 1;
-    fs[1] = duro_timer(wf, 3600 * 1000);
+    fs[1] = duro_timer(wf, 3600LL * 1000);
     line_await = __LINE__ + 1;
     duro_await_all(wf, fs, 2);
     return NULL;
@@ -66,7 +66,7 @@ static cJSON *condition(duro_wf *wf, const cJSON *input)
 {
     (void)input;
     line_cond = __LINE__ + 1;
-    duro_condition(wf, never, NULL, 3600 * 1000);
+    duro_condition(wf, never, NULL, 3600LL * 1000);
     return NULL;
 }
 

@@ -168,7 +168,8 @@ static void berlin_at_half_past_two(void)
  * (ids "dst-<nominal time>"), each at its nominal time by the clock. */
 static void assert_started(int n, const char *const want[])
 {
-    int port = atoi(strrchr(duro_testenv_redis_url(env), ':') + 1);
+    int port =
+        (int)strtol(strrchr(duro_testenv_redis_url(env), ':') + 1, NULL, 10);
     redisContext *r = redisConnect("127.0.0.1", port);
     cr_assert(r && !r->err);
     redisReply *k = redisCommand(r, "KEYS duro:{p*}:wf:dst-*");

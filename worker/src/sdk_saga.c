@@ -84,7 +84,7 @@ static int run_parallel(duro_saga *s, compensation *list, int count,
                         const duro__site *site)
 {
     duro_wf *wf = s->wf;
-    duro_future **fs = duro_alloc(wf, (size_t)count * sizeof(*fs));
+    duro_future **fs = duro_alloc(wf, (size_t)count * sizeof(duro_future *));
     int n = 0;
     duro__at(site->file, site->line, site->func);
     for (compensation *c = list; c; c = c->next)
