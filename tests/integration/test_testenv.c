@@ -5,6 +5,7 @@
  * across both daylight-saving changes of a year as the clock passes them. */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
