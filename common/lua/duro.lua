@@ -25,7 +25,7 @@
 -- section whose helpers only its own Functions use sits in a do ... end
 -- block that registers them (crossing partitions, schedules, flow
 -- control), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 22
+local DURO_LIBRARY_VERSION = 23
 local GROUP = 'duro'
 
 -- ---- Helpers -------------------------------------------------------------
@@ -1545,6 +1545,9 @@ local function terminate_for(k, hist_cur, cur_run, run)
     if not current(w, cur_run) then
         return fail('DURO_STALE', 'running run changed')
     end
+    -- closing writes the outbox: a damaged one refuses the start whole
+    local bad = check_close(kc, w)
+    if bad then return bad end
     local reason = 'terminated by a new run ' .. run ..
                        ' (id reuse policy TerminateIfRunning)'
     terminate_run(w, '{"reason":' .. json_str(reason) .. '}', reason)
@@ -2724,6 +2727,8 @@ local function duro_reset(k, args, keys)
         kc.hist = k.hist_cur
         w = load_wf(kc)
         if not current(w, cur) then return fail('DURO_STALE', status[2]) end
+        local bad = check_close(kc, w)
+        if bad then return bad end
     end
     local len = history_len(k.hist_src)
     if len == 0 then
