@@ -254,7 +254,7 @@ local WF_FIELDS = {'run', 'status', 'hlen', 'token', 'wft', 'wft_entry',
                    'queue', 'wft_attempt', 'wft_timeout', 'exec_timeout',
                    'bufn', 'sticky', 'sticky_ms', 'wft_sticky', 'retention',
                    'run_timeout', 'priority', 'fkey', 'fweight', 'parent',
-                   'children'}
+                   'children', 'upend'}
 
 -- LOADED holds the contexts of the current call; the wrapper every
 -- Function is registered through writes their changed fields back in one
@@ -764,7 +764,7 @@ end
 local CLOSED_DROP = {'wft', 'wft_entry', 'wft_attempt', 'wft_error',
                      'wft_timeouts', 'wft_timeout', 'exec_timeout', 'bufn',
                      'cancel_requested', 'sticky', 'sticky_ms', 'wft_sticky',
-                     'run_timeout'}
+                     'run_timeout', 'upend'}
 
 -- ---- Visibility ----------------------------------------------------------
 
@@ -1174,10 +1174,35 @@ local function retention_ttl(retention)
     return ms + math.floor(ms / 10) + 5000
 end
 
+-- fail_updates: the run's updates accepted and not completed (`upend`
+-- counts them, so a run without any reads nothing more) fail as the run
+-- closes: their waiting callers are answered now rather than at the end
+-- of their timeouts, and the outcome is recorded for a repeated id.
+local function fail_updates(w, status)
+    if (tonumber(w.upend) or 0) <= 0 then return end
+    local outcome = '{"ok":false,"error":' ..
+                        json_str('the workflow run closed (' .. status ..
+                                     ') before the update completed') .. '}'
+    local pre = 'u:' .. w.run .. ':'
+    local flat = redis.call('HGETALL', w.k.wf)
+    for i = 1, #flat, 2 do
+        local f = flat[i]
+        local rec = w.dirty[f] or flat[i + 1]
+        if string.sub(f, 1, #pre) == pre and string.sub(rec, 1, 2) == 'P ' then
+            for key in string.gmatch(string.sub(rec, 3), '%S+') do
+                redis.pcall('RPUSH', key, outcome)
+                redis.pcall('PEXPIRE', key, 60000)
+            end
+            set(w, f, outcome)
+        end
+    end
+end
+
 -- close ends the run: status, indexes, pending work, the close notice.
 -- `field` (result or failure) gets value; the other one, empty since the
 -- start, goes with the open run's fields.
 local function close(w, status, field, value)
+    fail_updates(w, status)
     set(w, 'status', status)
     set(w, 'close_ms', str(w.now))
     set(w, field, value)
@@ -1736,6 +1761,7 @@ local function duro_update(k, args)
     end
     deliver(w, 'UpdateAccepted', data)
     set(w, field, 'P ' .. reply)
+    set(w, 'upend', str((tonumber(w.upend) or 0) + 1))
     return {'accepted'}
 end
 
@@ -2078,6 +2104,7 @@ COMMANDS.update_done = command{
                 redis.pcall('RPUSH', key, c.outcome)
                 redis.pcall('PEXPIRE', key, 60000)
             end
+            set(w, 'upend', str(math.max(0, (tonumber(w.upend) or 0) - 1)))
         end
         set(w, field, c.outcome)
     end,
