@@ -1875,6 +1875,11 @@ end
 -- for the child's partition; the child joins the run's `children`).
 -- policy: the id reuse policy; close_policy: Terminate, RequestCancel or
 -- Abandon.
+-- nonempty: a hash field's value, nil when absent or ''.
+local function nonempty(v)
+    return v ~= '' and v or nil
+end
+
 COMMANDS.child = command{
     fields = {'seq', 'data', 'id', 'type', 'queue', 'input', 'policy',
               'close_policy', 'exec_timeout', 'wft_timeout'},
@@ -1899,7 +1904,8 @@ COMMANDS.child = command{
                   policy = c.policy, exec_timeout = exec,
                   wft_timeout = c.wft_timeout, retention = w.retention,
                   parent = w.id, parent_run = w.run, parent_queue = w.queue,
-                  seq = c.seq})
+                  seq = c.seq, priority = nonempty(w.priority),
+                  fkey = nonempty(w.fkey), fweight = nonempty(w.fweight)})
     end,
 }
 
@@ -3151,7 +3157,7 @@ do -- the section's locals end with it (Lua: 200 per chunk)
     -- xfer_start starts the child of record r, or reports why not.
     local function xfer_start(k, r)
         local prev = read('hash', 'HMGET', k.wf, 'status', 'run', 'token',
-                          'retention')
+                          'retention', 'priority', 'fkey', 'fweight')
         local report = {op = 'deliver', id = r.parent, run = r.parent_run,
                         child = r.seq}
         local now = now_ms()
@@ -3167,7 +3173,11 @@ do -- the section's locals end with it (Lua: 200 per chunk)
         end
         local args = {r.id, r.run, r.type, r.queue, r.input, r.started,
                       r.exec_timeout, r.wft_timeout}
-        args.prev, args.retention = {prev[3], prev[4]}, r.retention
+        args.prev = {prev[3], prev[4], prev[5], prev[6], prev[7]}
+        args.retention = r.retention
+        -- the child inherits its parent's priority and fairness key
+        args.priority, args.fkey = r.priority, r.fkey
+        args.fweight = r.fkey and r.fweight or nil
         start_run(k, args)
         redis.call('HSET', k.wf, 'parent', cjson.encode(
             {id = r.parent, run = r.parent_run, seq = r.seq}))
