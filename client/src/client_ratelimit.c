@@ -34,9 +34,17 @@ int duro__queue_flow(duro_client *c, const char *queue, cJSON **out)
     duro_argv_push(&a, "HGETALL");
     duro_argv_push(&a, duro_key_flow(key, sizeof(key), duro__ks(c), queue));
     int rc;
-    redisReply *r = duro__call(c, &a, false, &rc);
+    redisReply *r = duro__call(c, &a, true, &rc);
     duro_argv_free(&a);
     if (!r) return rc;
+    if (r->type == REDIS_REPLY_ERROR) {
+        /* by its code: a flow hash of another type (WRONGTYPE) is
+         * DURO_EPROTO, which the stats show per queue */
+        rc = duro__fail(c, duro_redis_error_code(r->str), "redis: %.400s (%s)",
+                        r->str ? r->str : "", key);
+        freeReplyObject(r);
+        return rc;
+    }
     double aps = field_num(r, "aps"), burst = field_num(r, "burst");
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "taskQueue", queue);

@@ -180,11 +180,17 @@ static const char *stream_key(const duro_client *c, int kind, int i,
 }
 
 /* add_flow: a row's flow limits and counters, when it has any (an
- * unlimited queue's rows are unchanged). */
+ * unlimited queue's rows are unchanged). A flow hash of another type (by
+ * hand; workers read it as no limit) is named in the row's "flowError"
+ * rather than failing the stats of every queue. */
 static int add_flow(duro_client *c, const char *queue, cJSON *o)
 {
     cJSON *f;
     int rc = duro__queue_flow(c, queue, &f);
+    if (rc == DURO_EPROTO) {
+        cJSON_AddStringToObject(o, "flowError", duro_client_errstr(c));
+        return 0;
+    }
     if (rc) return rc;
     static const char *const act[] = {"activitiesPerSecond", "burst",
                                       "throttled", "concurrencyPerKey",

@@ -25,7 +25,7 @@
 -- section whose helpers only its own Functions use sits in a do ... end
 -- block that registers them (crossing partitions, schedules, flow
 -- control), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 22
+local DURO_LIBRARY_VERSION = 23
 local GROUP = 'duro'
 
 -- ---- Helpers -------------------------------------------------------------
@@ -254,7 +254,7 @@ local WF_FIELDS = {'run', 'status', 'hlen', 'token', 'wft', 'wft_entry',
                    'queue', 'wft_attempt', 'wft_timeout', 'exec_timeout',
                    'bufn', 'sticky', 'sticky_ms', 'wft_sticky', 'retention',
                    'run_timeout', 'priority', 'fkey', 'fweight', 'parent',
-                   'children'}
+                   'children', 'upend'}
 
 -- LOADED holds the contexts of the current call; the wrapper every
 -- Function is registered through writes their changed fields back in one
@@ -764,7 +764,7 @@ end
 local CLOSED_DROP = {'wft', 'wft_entry', 'wft_attempt', 'wft_error',
                      'wft_timeouts', 'wft_timeout', 'exec_timeout', 'bufn',
                      'cancel_requested', 'sticky', 'sticky_ms', 'wft_sticky',
-                     'run_timeout'}
+                     'run_timeout', 'upend'}
 
 -- ---- Visibility ----------------------------------------------------------
 
@@ -1174,10 +1174,35 @@ local function retention_ttl(retention)
     return ms + math.floor(ms / 10) + 5000
 end
 
+-- fail_updates: the run's updates accepted and not completed (`upend`
+-- counts them, so a run without any reads nothing more) fail as the run
+-- closes: their waiting callers are answered now rather than at the end
+-- of their timeouts, and the outcome is recorded for a repeated id.
+local function fail_updates(w, status)
+    if (tonumber(w.upend) or 0) <= 0 then return end
+    local outcome = '{"ok":false,"error":' ..
+                        json_str('the workflow run closed (' .. status ..
+                                     ') before the update completed') .. '}'
+    local pre = 'u:' .. w.run .. ':'
+    local flat = redis.call('HGETALL', w.k.wf)
+    for i = 1, #flat, 2 do
+        local f = flat[i]
+        local rec = w.dirty[f] or flat[i + 1]
+        if string.sub(f, 1, #pre) == pre and string.sub(rec, 1, 2) == 'P ' then
+            for key in string.gmatch(string.sub(rec, 3), '%S+') do
+                redis.pcall('RPUSH', key, outcome)
+                redis.pcall('PEXPIRE', key, 60000)
+            end
+            set(w, f, outcome)
+        end
+    end
+end
+
 -- close ends the run: status, indexes, pending work, the close notice.
 -- `field` (result or failure) gets value; the other one, empty since the
 -- start, goes with the open run's fields.
 local function close(w, status, field, value)
+    fail_updates(w, status)
     set(w, 'status', status)
     set(w, 'close_ms', str(w.now))
     set(w, field, value)
@@ -1545,6 +1570,9 @@ local function terminate_for(k, hist_cur, cur_run, run)
     if not current(w, cur_run) then
         return fail('DURO_STALE', 'running run changed')
     end
+    -- closing writes the outbox: a damaged one refuses the start whole
+    local bad = check_close(kc, w)
+    if bad then return bad end
     local reason = 'terminated by a new run ' .. run ..
                        ' (id reuse policy TerminateIfRunning)'
     terminate_run(w, '{"reason":' .. json_str(reason) .. '}', reason)
@@ -1733,6 +1761,7 @@ local function duro_update(k, args)
     end
     deliver(w, 'UpdateAccepted', data)
     set(w, field, 'P ' .. reply)
+    set(w, 'upend', str((tonumber(w.upend) or 0) + 1))
     return {'accepted'}
 end
 
@@ -1846,6 +1875,11 @@ end
 -- for the child's partition; the child joins the run's `children`).
 -- policy: the id reuse policy; close_policy: Terminate, RequestCancel or
 -- Abandon.
+-- nonempty: a hash field's value, nil when absent or ''.
+local function nonempty(v)
+    return v ~= '' and v or nil
+end
+
 COMMANDS.child = command{
     fields = {'seq', 'data', 'id', 'type', 'queue', 'input', 'policy',
               'close_policy', 'exec_timeout', 'wft_timeout'},
@@ -1870,7 +1904,8 @@ COMMANDS.child = command{
                   policy = c.policy, exec_timeout = exec,
                   wft_timeout = c.wft_timeout, retention = w.retention,
                   parent = w.id, parent_run = w.run, parent_queue = w.queue,
-                  seq = c.seq})
+                  seq = c.seq, priority = nonempty(w.priority),
+                  fkey = nonempty(w.fkey), fweight = nonempty(w.fweight)})
     end,
 }
 
@@ -2075,6 +2110,7 @@ COMMANDS.update_done = command{
                 redis.pcall('RPUSH', key, c.outcome)
                 redis.pcall('PEXPIRE', key, 60000)
             end
+            set(w, 'upend', str(math.max(0, (tonumber(w.upend) or 0) - 1)))
         end
         set(w, field, c.outcome)
     end,
@@ -2724,6 +2760,8 @@ local function duro_reset(k, args, keys)
         kc.hist = k.hist_cur
         w = load_wf(kc)
         if not current(w, cur) then return fail('DURO_STALE', status[2]) end
+        local bad = check_close(kc, w)
+        if bad then return bad end
     end
     local len = history_len(k.hist_src)
     if len == 0 then
@@ -3119,7 +3157,7 @@ do -- the section's locals end with it (Lua: 200 per chunk)
     -- xfer_start starts the child of record r, or reports why not.
     local function xfer_start(k, r)
         local prev = read('hash', 'HMGET', k.wf, 'status', 'run', 'token',
-                          'retention')
+                          'retention', 'priority', 'fkey', 'fweight')
         local report = {op = 'deliver', id = r.parent, run = r.parent_run,
                         child = r.seq}
         local now = now_ms()
@@ -3135,7 +3173,11 @@ do -- the section's locals end with it (Lua: 200 per chunk)
         end
         local args = {r.id, r.run, r.type, r.queue, r.input, r.started,
                       r.exec_timeout, r.wft_timeout}
-        args.prev, args.retention = {prev[3], prev[4]}, r.retention
+        args.prev = {prev[3], prev[4], prev[5], prev[6], prev[7]}
+        args.retention = r.retention
+        -- the child inherits its parent's priority and fairness key
+        args.priority, args.fkey = r.priority, r.fkey
+        args.fweight = r.fkey and r.fweight or nil
         start_run(k, args)
         redis.call('HSET', k.wf, 'parent', cjson.encode(
             {id = r.parent, run = r.parent_run, seq = r.seq}))

@@ -510,3 +510,89 @@ Test(child, a_damaged_outbox_refuses_a_childs_close_whole)
     cr_assert_eq(count_events("cd-parent", "ChildWorkflowTerminated"), 1);
     duro_test_finish(&h);
 }
+
+/* hash_len: how many fields the workflow hash of `id` has. */
+static long long hash_len(const char *id)
+{
+    redisContext *r = duro_test_redis(&h);
+    redisReply *rep = redisCommand(r, "HLEN duro:{p%d}:wf:%s",
+                                   duro_partition_of(id, PARTITIONS), id);
+    long long n = rep && rep->type == REDIS_REPLY_INTEGER ? rep->integer : -1;
+    freeReplyObject(rep);
+    redisFree(r);
+    return n;
+}
+
+Test(child, a_damaged_outbox_refuses_a_terminate_if_running_start_whole)
+{
+    /* a start under TerminateIfRunning closes the running parent, whose
+     * close writes a record for its child: with the outbox made a string
+     * by hand, the start is refused before anything is written (it used
+     * to drop the running run's task and child fields, then fail) */
+    spawn_up("duro-scheduler");
+    spawn_up("duro-test-worker");
+    start("tir-parent", "child-policy", "test",
+          "{\"childId\":\"tir-child\",\"policy\":\"Terminate\"}");
+    cr_assert(duro_test_wait_until(
+        count_events("tir-parent", "ChildWorkflowStarted") == 1, 10000));
+    cr_assert(duro_test_wait_until(outbox_records() == 0, 10000));
+    char key[64];
+    snprintf(key, sizeof(key), "duro:{p%d}:outbox",
+             duro_partition_of("tir-parent", PARTITIONS));
+    redisContext *r = duro_test_redis(&h);
+    freeReplyObject(redisCommand(r, "SET %s garbage", key));
+    long long before = hash_len("tir-parent");
+    duro_test_output o;
+    duro_test_run(&h, &o, 10000, "duro", "workflow", "start", "--workflow-id",
+                  "tir-parent", "--type", "child-policy", "--task-queue",
+                  "test", "--id-reuse-policy", "TerminateIfRunning", NULL);
+    cr_assert_neq(o.exit_code, 0, "the start went through: %s", o.out);
+    duro_test_output_free(&o);
+    cr_assert_eq(hash_len("tir-parent"), before,
+                 "the refused start changed the workflow hash");
+    cr_assert(status_is("tir-parent", "RUNNING"));
+    cr_assert_eq(count_events("tir-parent", "WorkflowTerminated"), 0);
+    freeReplyObject(redisCommand(r, "DEL %s", key));
+    redisFree(r);
+    /* repaired: the same start goes through, and the policy applies */
+    duro_test_run(&h, &o, 10000, "duro", "workflow", "start", "--workflow-id",
+                  "tir-parent", "--type", "sleep", "--task-queue", "test",
+                  "--input", "{\"ms\":1}", "--id-reuse-policy",
+                  "TerminateIfRunning", NULL);
+    cr_assert_eq(o.exit_code, 0, "%s", o.err);
+    duro_test_output_free(&o);
+    cr_assert(
+        duro_test_wait_until(status_is("tir-child", "TERMINATED"), 10000));
+    duro_test_finish(&h);
+}
+
+Test(child, a_damaged_outbox_refuses_a_reset_of_a_running_parent_whole)
+{
+    /* a reset terminates the running run first: the same check */
+    spawn_up("duro-scheduler");
+    spawn_up("duro-test-worker");
+    start("rs-parent", "child-policy", "test",
+          "{\"childId\":\"rs-child\",\"policy\":\"Terminate\"}");
+    cr_assert(duro_test_wait_until(
+        count_events("rs-parent", "ChildWorkflowStarted") == 1, 10000));
+    cr_assert(duro_test_wait_until(outbox_records() == 0, 10000));
+    char key[64];
+    snprintf(key, sizeof(key), "duro:{p%d}:outbox",
+             duro_partition_of("rs-parent", PARTITIONS));
+    redisContext *r = duro_test_redis(&h);
+    freeReplyObject(redisCommand(r, "SET %s garbage", key));
+    long long before = hash_len("rs-parent");
+    duro_test_output o;
+    duro_test_run(&h, &o, 10000, "duro", "workflow", "reset", "--workflow-id",
+                  "rs-parent", "--type", "FirstWorkflowTask", "--reason", "qa",
+                  NULL);
+    cr_assert_neq(o.exit_code, 0, "the reset went through: %s", o.out);
+    duro_test_output_free(&o);
+    cr_assert_eq(hash_len("rs-parent"), before,
+                 "the refused reset changed the workflow hash");
+    cr_assert(status_is("rs-parent", "RUNNING"));
+    cr_assert_eq(count_events("rs-parent", "WorkflowTerminated"), 0);
+    freeReplyObject(redisCommand(r, "DEL %s", key));
+    redisFree(r);
+    duro_test_finish(&h);
+}

@@ -658,3 +658,47 @@ Test(flow, schedule_to_start_fires_for_an_attempt_its_key_keeps_waiting)
     emb_stop(&a);
     duro_test_finish(&h);
 }
+
+/* A flow hash made another type by hand (workers read it as no limit and
+ * warn) leaves `duro queue stats` working: the queue's rows name the
+ * error, every other queue's rows are as they were. It used to fail the
+ * whole command, for every queue. */
+Test(flow, queue_stats_survives_a_damaged_flow_hash)
+{
+    duro_test_output o;
+    const char *queues[] = {"ok-q", "bad-q"};
+    for (int i = 0; i < 2; i++) {
+        duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "start",
+                      "--workflow-id", queues[i], "--type", "noop",
+                      "--task-queue", queues[i], NULL);
+        cr_assert_eq(o.exit_code, 0, "%s", o.err);
+        duro_test_output_free(&o);
+    }
+    redisContext *r = duro_test_redis(&h);
+    /* the queues workers registered (none runs here) */
+    freeReplyObject(redisCommand(r, "SADD duro:queues ok-q bad-q"));
+    freeReplyObject(redisCommand(r, "SET duro:{q:bad-q}:flow garbage"));
+    redisFree(r);
+    duro_test_run(&h, &o, RUN_MS, "duro", "queue", "stats", "-o", "json", NULL);
+    cr_assert_eq(o.exit_code, 0, "queue stats: %s", o.err);
+    cJSON *j = cJSON_Parse(o.out);
+    cr_assert(j, "not JSON: %s", o.out);
+    duro_test_output_free(&o);
+    int ok_rows = 0, bad_rows = 0;
+    cJSON *row;
+    cJSON_ArrayForEach(row, j)
+    {
+        const char *q = duro_test_str(row, "taskQueue");
+        bool err = cJSON_IsString(cJSON_GetObjectItem(row, "flowError"));
+        if (!strcmp(q, "ok-q")) ok_rows += !err;
+        if (!strcmp(q, "bad-q")) bad_rows += err;
+    }
+    cJSON_Delete(j);
+    cr_assert_eq(ok_rows, 2);
+    cr_assert_eq(bad_rows, 2);
+    duro_test_run(&h, &o, RUN_MS, "duro", "queue", "stats", NULL);
+    cr_assert_eq(o.exit_code, 0, "queue stats: %s", o.err);
+    cr_assert(strstr(o.out, "ok-q") && strstr(o.out, "bad-q"), "%s", o.out);
+    duro_test_output_free(&o);
+    duro_test_finish(&h);
+}

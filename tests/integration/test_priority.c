@@ -240,3 +240,60 @@ Test(priority, cli_priority_flag)
     redisFree(r);
     duro_test_finish(&h);
 }
+
+/* wf_field: field `f` of the workflow hash of `id` ("" when absent). */
+static void wf_field(const char *id, const char *f, char *buf, size_t size)
+{
+    char k[128];
+    redisContext *r = duro_test_redis(&h);
+    redisReply *v =
+        redisCommand(r, "HGET %s %s", key(k, sizeof(k), id, "wf", id), f);
+    snprintf(buf, size, "%s", v && v->type == REDIS_REPLY_STRING ? v->str : "");
+    freeReplyObject(v);
+    redisFree(r);
+}
+
+static bool wf_field_is(const char *id, const char *f, const char *want)
+{
+    char buf[80];
+    wf_field(id, f, buf, sizeof(buf));
+    return strcmp(buf, want) == 0;
+}
+
+/* A child workflow inherits its parent's priority and fairness key and
+ * weight (docs/internals.md, "Priorities"): the start record the child
+ * command writes to the outbox carries them. It used to start every child
+ * at the default priority, without a key. */
+Test(priority, a_child_inherits_its_parents_priority_and_fairness_key)
+{
+    pid_t s =
+        duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "100ms", NULL);
+    pid_t w = duro_test_spawn(&h, "duro-test-worker", NULL);
+    cr_assert(
+        duro_test_wait_until(duro_test_log_contains(&h, s, "REDIS UP"), 5000));
+    cr_assert(
+        duro_test_wait_until(duro_test_log_contains(&h, w, "REDIS UP"), 5000));
+    duro_client *c = duro_test_client(&h);
+    duro_start_opts o = {0};
+    o.workflow_id = "inh-parent";
+    o.type = "child-policy";
+    o.task_queue = "test";
+    o.input = "{\"childId\":\"inh-child\",\"policy\":\"Terminate\"}";
+    o.priority = 1;
+    o.fairness_key = "tenant-a";
+    o.fairness_weight = 7;
+    char run[DURO_UUID_LEN + 1];
+    cr_assert_eq(duro_client_start(c, &o, run), 0, "%s", duro_client_errstr(c));
+    cr_assert(duro_test_wait_until(
+        wf_field_is("inh-child", "status", "RUNNING"), 10000));
+    char buf[80];
+    wf_field("inh-child", "priority", buf, sizeof(buf));
+    cr_assert_str_eq(buf, "1");
+    wf_field("inh-child", "fkey", buf, sizeof(buf));
+    cr_assert_str_eq(buf, "tenant-a");
+    wf_field("inh-child", "fweight", buf, sizeof(buf));
+    cr_assert_str_eq(buf, "7");
+    cr_assert_eq(duro_client_terminate(c, "inh-parent", NULL), 0);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}

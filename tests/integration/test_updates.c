@@ -294,3 +294,71 @@ Test(updates, refused_recording_names_the_update_id)
               "%s", duro_client_errstr(c));
     duro_client_free(c);
 }
+
+/* pending_waiters: the reply lists waiting on update `uid` of the current
+ * run of `id` ("P key..." in the workflow hash), 0 once it has an
+ * outcome. */
+static int pending_waiters(const char *id, const char *run, const char *uid)
+{
+    redisContext *r = duro_test_redis(&h);
+    redisReply *k = redisCommand(r, "KEYS duro:*:wf:%s", id);
+    cr_assert(k && k->elements == 1);
+    redisReply *v =
+        redisCommand(r, "HGET %s u:%s:%s", k->element[0]->str, run, uid);
+    int n = 0;
+    if (v && v->type == REDIS_REPLY_STRING && strncmp(v->str, "P ", 2) == 0)
+        for (const char *p = v->str + 1; (p = strchr(p, ' ')); p++)
+            n++;
+    freeReplyObject(v);
+    freeReplyObject(k);
+    redisFree(r);
+    return n;
+}
+
+/* A run that closes with an update accepted and not completed (its
+ * worker died in the handler, and the run is terminated) answers the
+ * callers waiting on it at once: the update failed, naming how the run
+ * ended. They used to wait out their whole timeout, then be told to
+ * call again. */
+Test(updates, closing_the_run_answers_a_waiting_update)
+{
+    char marker[PATH_MAX + 32];
+    snprintf(marker, sizeof(marker), "%s/update-crashed", h.dir);
+    setenv("DURO_TEST_UPDATE_CRASH", marker, 1);
+    pid_t w1 = spawn_worker();
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "u-close", "updatable", QUEUE, NULL, 1000);
+    cJSON *d = NULL;
+    cr_assert_eq(duro_client_describe(c, "u-close", &d), 0);
+    char run[64];
+    snprintf(run, sizeof(run), "%s", duro_test_str(d, "runId"));
+    cJSON_Delete(d);
+    char *res = NULL;
+    /* accepted, then its worker dies in the handler */
+    int rc = duro_client_update(c, "u-close", "bump", "{\"n\":1}", "b-1", 2000,
+                                &res);
+    cr_assert_eq(rc, DURO_ETIMEDOUT, "%d %s", rc, duro_client_errstr(c));
+    cr_assert(duro_test_wait_until(!duro_test_alive(&h, w1), 5000));
+    duro_test_kill(&h, w1, SIGKILL); /* on purpose: the test's seam */
+    /* a caller waits on it with a long timeout */
+    pid_t cli =
+        duro_test_spawn(&h, "duro", "workflow", "update", "--workflow-id",
+                        "u-close", "--name", "bump", "--input", "{\"n\":1}",
+                        "--update-id", "b-1", "--timeout", "60s", NULL);
+    cr_assert(duro_test_wait_until(pending_waiters("u-close", run, "b-1") == 2,
+                                   10000));
+    cr_assert_eq(duro_client_terminate(c, "u-close", "qa"), 0, "%s",
+                 duro_client_errstr(c));
+    int code = duro_test_wait_exit(&h, cli, 10000);
+    cr_assert_eq(code, 1, "the waiting update did not end (%d)", code);
+    cr_assert(duro_test_log_contains(&h, cli, "TERMINATED"));
+    cr_assert_eq(pending_waiters("u-close", run, "b-1"), 0);
+    /* the same id again: the recorded failure */
+    rc = duro_client_update(c, "u-close", "bump", "{\"n\":1}", "b-1", 2000,
+                            &res);
+    cr_assert_eq(rc, DURO_EINVAL, "%d %s", rc, duro_client_errstr(c));
+    cr_assert(strstr(duro_client_errstr(c), "TERMINATED"), "%s",
+              duro_client_errstr(c));
+    duro_client_free(c);
+    unsetenv("DURO_TEST_UPDATE_CRASH");
+}
