@@ -71,6 +71,8 @@ static void cli_start(duro_test_output *o, const char *id)
 
 Test(redis_wait, a_replica_confirms_every_step)
 {
+    /* a loaded machine may take longer than the short setting to ack */
+    setenv("DURO_REDIS_WAIT_TIMEOUT", "5s", 1);
     replica_start();
     spawn_components();
     duro_test_output o;
