@@ -87,7 +87,13 @@ static int cmd_start(cli_ctx *ctx)
 
 /* ---- describe ---- */
 
-static const cli_opt ID_OPTS[] = {OPT_WORKFLOW_ID, {0}};
+static const cli_opt DESCRIBE_OPTS[] = {
+    OPT_WORKFLOW_ID,
+    {"run-id", 'r', "RUN",
+     "a run of the workflow (default: the current one); an older run, e.g. "
+     "one that continued as new, is described from its visibility row",
+     false},
+    {0}};
 
 static const char *str_or(const cJSON *o, const char *name, const char *def)
 {
@@ -133,6 +139,31 @@ static void print_activities(const cJSON *acts)
     cli_table_free(&t);
 }
 
+static void print_children(const cJSON *kids)
+{
+    if (cJSON_GetArraySize(kids) == 0) return;
+    printf("\nPending children:\n");
+    static const char *const head[] = {"  SEQ", "WORKFLOW ID", "RUN ID",
+                                       "CLOSE POLICY", "STARTED"};
+    cli_table t;
+    cli_table_init(&t, 5, head);
+    const cJSON *k;
+    cJSON_ArrayForEach(k, kids)
+    {
+        char seq[32];
+        snprintf(seq, sizeof(seq), "  %.0f",
+                 cJSON_GetNumberValue(cJSON_GetObjectItem(k, "seq")));
+        const char *run = str_or(k, "runId", "");
+        const char *cells[] = {
+            seq, str_or(k, "workflowId", "?"), *run ? run : "-",
+            str_or(k, "parentClosePolicy", "?"),
+            cJSON_IsTrue(cJSON_GetObjectItem(k, "started")) ? "yes" : "no"};
+        cli_table_add(&t, cells);
+    }
+    cli_table_print(&t);
+    cli_table_free(&t);
+}
+
 static void print_describe(const cJSON *d)
 {
     printf("%-18s %s\n", "Workflow ID", str_or(d, "workflowId", ""));
@@ -147,8 +178,10 @@ static void print_describe(const cJSON *d)
     print_json_line("Input", cJSON_GetObjectItem(d, "input"));
     if (cJSON_HasObjectItem(d, "result"))
         print_json_line("Result", cJSON_GetObjectItem(d, "result"));
-    if (cJSON_HasObjectItem(d, "failure"))
-        print_json_line("Failure", cJSON_GetObjectItem(d, "failure"));
+    const cJSON *failure = cJSON_GetObjectItem(d, "failure");
+    if (failure && !cJSON_IsNull(failure)) print_json_line("Failure", failure);
+    const char *from = str_or(d, "continuedFromRunId", NULL);
+    if (from) printf("%-18s %s\n", "Continued from", from);
     const cJSON *t = cJSON_GetObjectItem(d, "workflowTask");
     if (cJSON_IsTrue(cJSON_GetObjectItem(t, "pending")))
         printf("%-18s pending, attempt %.0f\n", "Workflow task",
@@ -163,8 +196,7 @@ static void print_describe(const cJSON *d)
     if (memo && !cJSON_IsNull(memo)) print_json_line("Memo", memo);
     const cJSON *parent = cJSON_GetObjectItem(d, "parent");
     if (parent) print_json_line("Parent", parent);
-    const cJSON *kids = cJSON_GetObjectItem(d, "pendingChildren");
-    if (kids && kids->child) print_json_line("Pending children", kids);
+    print_children(cJSON_GetObjectItem(d, "pendingChildren"));
     print_activities(cJSON_GetObjectItem(d, "pendingActivities"));
     const cJSON *stack = cJSON_GetObjectItem(d, "stack");
     if (stack) cli_stack_print(stack);
@@ -174,9 +206,12 @@ static int cmd_describe(cli_ctx *ctx)
 {
     if (cli_connect(ctx)) return CLI_FAILED;
     cJSON *d;
-    int rc = duro_client_describe(ctx->client, cli_get(ctx, "workflow-id"), &d);
+    const char *run = cli_get(ctx, "run-id");
+    int rc = duro_client_describe_run(ctx->client, cli_get(ctx, "workflow-id"),
+                                      run, &d);
     if (rc < 0) return cli_client_fail(ctx, rc);
-    cli_describe_add_stack(ctx, d);
+    /* a running run's stack; an older run is closed */
+    if (!run || !*run) cli_describe_add_stack(ctx, d);
     return cli_print_owned(ctx, d, print_describe);
 }
 
@@ -316,7 +351,7 @@ static int cmd_terminate(cli_ctx *ctx)
 static const cli_cmd COMMANDS[] = {
     {"start", "Start a workflow", START_OPTS, cmd_start},
     {"describe", "Show a workflow's state, task and pending activities",
-     ID_OPTS, cmd_describe},
+     DESCRIBE_OPTS, cmd_describe},
     {"result", "Wait for a workflow to close and print its result", RESULT_OPTS,
      cmd_result},
     {"history", "Print a run's history events", HISTORY_OPTS, cmd_history},

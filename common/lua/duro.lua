@@ -24,7 +24,8 @@
 -- Lua allows a function (this chunk too) 200 locals in scope at once: a
 -- section whose helpers only its own Functions use sits in a do ... end
 -- block that registers them (crossing partitions, schedules, flow
--- control), so that its locals end with it.
+-- control), or that assigns its Functions to locals declared before it
+-- (visibility reads), so that its locals end with it.
 local DURO_LIBRARY_VERSION = 23
 local GROUP = 'duro'
 
@@ -2837,272 +2838,275 @@ local function duro_history_upgrade(k)
 end
 
 -- ---- Visibility reads ----------------------------------------------------
-
--- vis_value: row field f as a filter compares it (t: the filter's type
--- letter), nil when absent or stored with another type.
-local function vis_value(row, f, t)
-    local v = row[f]
-    if v == nil or v == '' then return nil end
-    if f == 'start' or f == 'close' then return tonumber(v) end
-    if string.sub(f, 1, 2) ~= 'a:' then return v end
-    if string.sub(v, 1, 1) ~= t then return nil end
-    local json = string.sub(v, 2)
-    if t == 'B' then return json == 'true' end
-    if t == 'I' or t == 'D' or t == 'd' then return tonumber(json) end
-    local ok, d = pcall(cjson.decode, json)
-    return ok and d or nil
-end
-
--- words: the lower-case words of a Text value.
-local function words(s)
-    local set = {}
-    for word in string.gmatch(string.lower(s), '[%w_]+') do set[word] = true end
-    return set
-end
-
-local function text_match(v, x)
-    local have = words(v)
-    for word in pairs(words(x)) do
-        if not have[word] then return false end
+-- Its Functions are the only names the rest of the library uses.
+local duro_vis_scan, duro_vis_backfill, duro_purge
+do -- the section's helpers end with it (Lua: 200 locals per chunk)
+    -- vis_value: row field f as a filter compares it (t: the filter's type
+    -- letter), nil when absent or stored with another type.
+    local function vis_value(row, f, t)
+        local v = row[f]
+        if v == nil or v == '' then return nil end
+        if f == 'start' or f == 'close' then return tonumber(v) end
+        if string.sub(f, 1, 2) ~= 'a:' then return v end
+        if string.sub(v, 1, 1) ~= t then return nil end
+        local json = string.sub(v, 2)
+        if t == 'B' then return json == 'true' end
+        if t == 'I' or t == 'D' or t == 'd' then return tonumber(json) end
+        local ok, d = pcall(cjson.decode, json)
+        return ok and d or nil
     end
-    return true
-end
 
-local function list_has(list, x)
-    for i = 1, #list do
-        if list[i] == x then return true end
+    -- words: the lower-case words of a Text value.
+    local function words(s)
+        local set = {}
+        for word in string.gmatch(string.lower(s), '[%w_]+') do set[word] = true end
+        return set
     end
-    return false
-end
 
--- cmp evaluates one comparison (vq_compile.c's node) against value v.
-local function cmp(o, t, v, vals)
-    if o == 'null' then return v == nil end
-    if o == 'notnull' then return v ~= nil end
-    if v == nil then
-        -- as Temporal's Elasticsearch visibility: a negation matches a row
-        -- that lacks the field
-        return o == '!=' or o == 'notin' or o == 'notbetween'
-    end
-    local x = vals[1]
-    if t == 'L' then
-        if type(v) ~= 'table' then return false end
-        local any = false
-        for i = 1, #vals do any = any or list_has(v, vals[i]) end
-        if o == '=' or o == 'in' then return any end
-        return not any
-    end
-    if t == 'T' then
-        local m = text_match(v, x)
-        if o == '=' then return m end
-        return not m
-    end
-    if o == '=' then return v == x end
-    if o == '!=' then return v ~= x end
-    if o == 'in' or o == 'notin' then
-        local found = false
-        for i = 1, #vals do found = found or v == vals[i] end
-        return found == (o == 'in')
-    end
-    if type(v) ~= type(x) then return false end
-    if o == '>' then return v > x end
-    if o == '>=' then return v >= x end
-    if o == '<' then return v < x end
-    if o == '<=' then return v <= x end
-    if o == 'sw' then return string.sub(v, 1, #x) == x end
-    if o == 'between' or o == 'notbetween' then
-        local y = vals[2]
-        if type(y) ~= type(v) then return false end
-        return (v >= x and v <= y) == (o == 'between')
-    end
-    return false
-end
-
-local function matches(node, row)
-    local o = node.o
-    if o == 'and' then return matches(node.a[1], row) and matches(node.a[2], row) end
-    if o == 'or' then return matches(node.a[1], row) or matches(node.a[2], row) end
-    return cmp(o, node.t, vis_value(row, node.f, node.t), node.v)
-end
-
--- scan_position: where a scan of key resumes after (score s, member m):
--- just past m when m is still there with that score (O(log n)), else
--- past every entry before score s; the caller skips the rest of the tie.
-local function scan_position(key, desc, s, m)
-    local sc = redis.call('ZSCORE', key, m)
-    if sc and tonumber(sc) == s then
-        local r = redis.call(desc and 'ZREVRANK' or 'ZRANK', key, m)
-        return r + 1
-    end
-    if desc then return redis.call('ZCOUNT', key, '(' .. str(s), '+inf') end
-    return redis.call('ZCOUNT', key, '-inf', '(' .. str(s))
-end
-
-local SCAN_CHUNK = 128
-
--- scan_start: where a scan of key begins without a cursor: at the bound
--- the order allows (lo/hi: score bounds, nil for none).
-local function scan_start(key, desc, lo, hi)
-    if desc and hi then
-        return redis.call('ZCOUNT', key, '(' .. str(hi), '+inf')
-    end
-    if not desc and lo then
-        return redis.call('ZCOUNT', key, '-inf', '(' .. str(lo))
-    end
-    return 0
-end
-
--- duro_vis_scan K index_1..index_K  filter asc|desc cursor budget limit
---                                   rows|count [min max]
--- (read-only: FCALL_RO) Reads the partition's visibility rows in the order
--- of index_1, then index_2, ... (zsets of run ids), from just past cursor
--- ("<phase>|<score>|<run>", "" from the start), keeping those that match
--- filter (vq_compile.c's JSON tree, "" for all). Stops after `budget`
--- index entries or `limit` matches. Returns {next_cursor ("" when the
--- indexes are exhausted), matches, rows} where each row is {phase, score,
--- [field, value, ...]} (rows mode; count mode returns no rows). min and
--- max ("" for none) bound the index scores: the scan starts at one and
--- stops past the other, the filter still deciding.
-local function duro_vis_scan(keys, args)
-    local filter = args[1] ~= '' and cjson.decode(args[1]) or nil
-    local desc = args[2] == 'desc'
-    local cph, cs, cm = string.match(args[3] or '', '^(%d+)|([^|]+)|(.+)$')
-    local budget = tonumber(args[4]) or 1000
-    local limit = tonumber(args[5]) or 100
-    local rows_mode = args[6] ~= 'count'
-    local lo, hi = tonumber(args[7] or ''), tonumber(args[8] or '')
-    local prefix = slot_prefix_of(keys[1])
-    cph, cs = tonumber(cph) or 1, tonumber(cs)
-    if not cs and not filter and not rows_mode then
-        local n = 0
-        for i = 1, #keys do
-            n = n + redis.call('ZCOUNT', keys[i], lo and str(lo) or '-inf',
-                               hi and str(hi) or '+inf')
+    local function text_match(v, x)
+        local have = words(v)
+        for word in pairs(words(x)) do
+            if not have[word] then return false end
         end
-        return {'', n, {}}
+        return true
     end
-    local out, n, seen = {}, 0, 0
-    for ph = cph, #keys do
-        local key = keys[ph]
-        local tie = ph == cph and cs ~= nil
-        local pos = tie and scan_position(key, desc, cs, cm) or
-                        scan_start(key, desc, lo, hi)
-        local past = false
-        while not past do
-            local z = redis.call(desc and 'ZREVRANGE' or 'ZRANGE', key, pos,
-                                 pos + SCAN_CHUNK - 1, 'WITHSCORES')
-            if #z == 0 then break end
-            for i = 1, #z, 2 do
-                local m, score = z[i], z[i + 1]
-                local sn = tonumber(score)
-                pos = pos + 1
-                local skip = tie and sn == cs and
-                                 ((desc and m >= cm) or (not desc and m <= cm))
-                past = (desc and lo and sn < lo) or (not desc and hi and sn > hi)
-                if past then break end
-                if not skip then
-                    seen = seen + 1
-                    local flat = redis.call('HGETALL', prefix .. ':vis:' .. m)
-                    local ok = #flat > 0
-                    if ok and filter then
-                        local row = {}
-                        for j = 1, #flat, 2 do row[flat[j]] = flat[j + 1] end
-                        ok = matches(filter, row)
-                    end
-                    if ok then
-                        n = n + 1
-                        if rows_mode then out[#out + 1] = {ph, score, flat} end
-                    end
-                    local cursor = ph .. '|' .. score .. '|' .. m
-                    if (rows_mode and n >= limit) or seen >= budget then
-                        return {cursor, n, out}
+
+    local function list_has(list, x)
+        for i = 1, #list do
+            if list[i] == x then return true end
+        end
+        return false
+    end
+
+    -- cmp evaluates one comparison (vq_compile.c's node) against value v.
+    local function cmp(o, t, v, vals)
+        if o == 'null' then return v == nil end
+        if o == 'notnull' then return v ~= nil end
+        if v == nil then
+            -- as Temporal's Elasticsearch visibility: a negation matches a row
+            -- that lacks the field
+            return o == '!=' or o == 'notin' or o == 'notbetween'
+        end
+        local x = vals[1]
+        if t == 'L' then
+            if type(v) ~= 'table' then return false end
+            local any = false
+            for i = 1, #vals do any = any or list_has(v, vals[i]) end
+            if o == '=' or o == 'in' then return any end
+            return not any
+        end
+        if t == 'T' then
+            local m = text_match(v, x)
+            if o == '=' then return m end
+            return not m
+        end
+        if o == '=' then return v == x end
+        if o == '!=' then return v ~= x end
+        if o == 'in' or o == 'notin' then
+            local found = false
+            for i = 1, #vals do found = found or v == vals[i] end
+            return found == (o == 'in')
+        end
+        if type(v) ~= type(x) then return false end
+        if o == '>' then return v > x end
+        if o == '>=' then return v >= x end
+        if o == '<' then return v < x end
+        if o == '<=' then return v <= x end
+        if o == 'sw' then return string.sub(v, 1, #x) == x end
+        if o == 'between' or o == 'notbetween' then
+            local y = vals[2]
+            if type(y) ~= type(v) then return false end
+            return (v >= x and v <= y) == (o == 'between')
+        end
+        return false
+    end
+
+    local function matches(node, row)
+        local o = node.o
+        if o == 'and' then return matches(node.a[1], row) and matches(node.a[2], row) end
+        if o == 'or' then return matches(node.a[1], row) or matches(node.a[2], row) end
+        return cmp(o, node.t, vis_value(row, node.f, node.t), node.v)
+    end
+
+    -- scan_position: where a scan of key resumes after (score s, member m):
+    -- just past m when m is still there with that score (O(log n)), else
+    -- past every entry before score s; the caller skips the rest of the tie.
+    local function scan_position(key, desc, s, m)
+        local sc = redis.call('ZSCORE', key, m)
+        if sc and tonumber(sc) == s then
+            local r = redis.call(desc and 'ZREVRANK' or 'ZRANK', key, m)
+            return r + 1
+        end
+        if desc then return redis.call('ZCOUNT', key, '(' .. str(s), '+inf') end
+        return redis.call('ZCOUNT', key, '-inf', '(' .. str(s))
+    end
+
+    local SCAN_CHUNK = 128
+
+    -- scan_start: where a scan of key begins without a cursor: at the bound
+    -- the order allows (lo/hi: score bounds, nil for none).
+    local function scan_start(key, desc, lo, hi)
+        if desc and hi then
+            return redis.call('ZCOUNT', key, '(' .. str(hi), '+inf')
+        end
+        if not desc and lo then
+            return redis.call('ZCOUNT', key, '-inf', '(' .. str(lo))
+        end
+        return 0
+    end
+
+    -- duro_vis_scan K index_1..index_K  filter asc|desc cursor budget limit
+    --                                   rows|count [min max]
+    -- (read-only: FCALL_RO) Reads the partition's visibility rows in the order
+    -- of index_1, then index_2, ... (zsets of run ids), from just past cursor
+    -- ("<phase>|<score>|<run>", "" from the start), keeping those that match
+    -- filter (vq_compile.c's JSON tree, "" for all). Stops after `budget`
+    -- index entries or `limit` matches. Returns {next_cursor ("" when the
+    -- indexes are exhausted), matches, rows} where each row is {phase, score,
+    -- [field, value, ...]} (rows mode; count mode returns no rows). min and
+    -- max ("" for none) bound the index scores: the scan starts at one and
+    -- stops past the other, the filter still deciding.
+    function duro_vis_scan(keys, args)
+        local filter = args[1] ~= '' and cjson.decode(args[1]) or nil
+        local desc = args[2] == 'desc'
+        local cph, cs, cm = string.match(args[3] or '', '^(%d+)|([^|]+)|(.+)$')
+        local budget = tonumber(args[4]) or 1000
+        local limit = tonumber(args[5]) or 100
+        local rows_mode = args[6] ~= 'count'
+        local lo, hi = tonumber(args[7] or ''), tonumber(args[8] or '')
+        local prefix = slot_prefix_of(keys[1])
+        cph, cs = tonumber(cph) or 1, tonumber(cs)
+        if not cs and not filter and not rows_mode then
+            local n = 0
+            for i = 1, #keys do
+                n = n + redis.call('ZCOUNT', keys[i], lo and str(lo) or '-inf',
+                                   hi and str(hi) or '+inf')
+            end
+            return {'', n, {}}
+        end
+        local out, n, seen = {}, 0, 0
+        for ph = cph, #keys do
+            local key = keys[ph]
+            local tie = ph == cph and cs ~= nil
+            local pos = tie and scan_position(key, desc, cs, cm) or
+                            scan_start(key, desc, lo, hi)
+            local past = false
+            while not past do
+                local z = redis.call(desc and 'ZREVRANGE' or 'ZRANGE', key, pos,
+                                     pos + SCAN_CHUNK - 1, 'WITHSCORES')
+                if #z == 0 then break end
+                for i = 1, #z, 2 do
+                    local m, score = z[i], z[i + 1]
+                    local sn = tonumber(score)
+                    pos = pos + 1
+                    local skip = tie and sn == cs and
+                                     ((desc and m >= cm) or (not desc and m <= cm))
+                    past = (desc and lo and sn < lo) or (not desc and hi and sn > hi)
+                    if past then break end
+                    if not skip then
+                        seen = seen + 1
+                        local flat = redis.call('HGETALL', prefix .. ':vis:' .. m)
+                        local ok = #flat > 0
+                        if ok and filter then
+                            local row = {}
+                            for j = 1, #flat, 2 do row[flat[j]] = flat[j + 1] end
+                            ok = matches(filter, row)
+                        end
+                        if ok then
+                            n = n + 1
+                            if rows_mode then out[#out + 1] = {ph, score, flat} end
+                        end
+                        local cursor = ph .. '|' .. score .. '|' .. m
+                        if (rows_mode and n >= limit) or seen >= budget then
+                            return {cursor, n, out}
+                        end
                     end
                 end
             end
         end
+        return {'', n, out}
     end
-    return {'', n, out}
-end
 
--- duro_vis_backfill 1 idx  offset count
--- (an upgrade from a library that wrote idx:open/idx:closed) Writes the
--- row and index entries of the current run of each workflow in idx (a
--- partition's idx:open or idx:closed), entries offset .. offset+count-1,
--- whose run has no row yet (a closed run gets its closed status and close
--- time, so the retention sweep finds it in vx:close), and removes those
--- entries: the old index empties as it is migrated, and a call that finds
--- it empty costs one ZRANGE. The workflow hashes are derived from idx's
--- prefix, as the rows are. Returns {next_offset (-1: done; else offset
--- again, the entries read being gone), rows_written}.
-local function duro_vis_backfill(keys, args)
-    local idx = keys[1]
-    local prefix = slot_prefix_of(idx or '')
-    local off, n = tonumber(args[1]), tonumber(args[2])
-    if not prefix or not off or not n or n < 1 then
-        return fail('DURO_BADARG', 'duro_vis_backfill idx offset count')
-    end
-    local ids = read('zset', 'ZRANGE', idx, off, off + n - 1)
-    local written = 0
-    for _, id in ipairs(ids) do
-        local wf = prefix .. ':wf:' .. id
-        local v = redis.call('HMGET', wf, 'run', 'type', 'queue', 'status',
-                             'start_ms', 'close_ms')
-        if v[1] and v[4] and
-            redis.call('EXISTS', prefix .. ':vis:' .. v[1]) == 0 then
-            vis_start(wf, id, v[1], v[2] or '', v[3] or '',
-                      tonumber(v[5]) or 0)
-            if v[4] ~= 'RUNNING' then
-                vis_close({k = {wf = wf}, id = id, run = v[1],
-                           now = tonumber(v[6]) or 0}, v[4])
+    -- duro_vis_backfill 1 idx  offset count
+    -- (an upgrade from a library that wrote idx:open/idx:closed) Writes the
+    -- row and index entries of the current run of each workflow in idx (a
+    -- partition's idx:open or idx:closed), entries offset .. offset+count-1,
+    -- whose run has no row yet (a closed run gets its closed status and close
+    -- time, so the retention sweep finds it in vx:close), and removes those
+    -- entries: the old index empties as it is migrated, and a call that finds
+    -- it empty costs one ZRANGE. The workflow hashes are derived from idx's
+    -- prefix, as the rows are. Returns {next_offset (-1: done; else offset
+    -- again, the entries read being gone), rows_written}.
+    function duro_vis_backfill(keys, args)
+        local idx = keys[1]
+        local prefix = slot_prefix_of(idx or '')
+        local off, n = tonumber(args[1]), tonumber(args[2])
+        if not prefix or not off or not n or n < 1 then
+            return fail('DURO_BADARG', 'duro_vis_backfill idx offset count')
+        end
+        local ids = read('zset', 'ZRANGE', idx, off, off + n - 1)
+        local written = 0
+        for _, id in ipairs(ids) do
+            local wf = prefix .. ':wf:' .. id
+            local v = redis.call('HMGET', wf, 'run', 'type', 'queue', 'status',
+                                 'start_ms', 'close_ms')
+            if v[1] and v[4] and
+                redis.call('EXISTS', prefix .. ':vis:' .. v[1]) == 0 then
+                vis_start(wf, id, v[1], v[2] or '', v[3] or '',
+                          tonumber(v[5]) or 0)
+                if v[4] ~= 'RUNNING' then
+                    vis_close({k = {wf = wf}, id = id, run = v[1],
+                               now = tonumber(v[6]) or 0}, v[4])
+                end
+                written = written + 1
             end
-            written = written + 1
         end
+        if #ids > 0 then redis.call('ZREM', idx, unpack(ids)) end
+        return {#ids < n and -1 or off, written}
     end
-    if #ids > 0 then redis.call('ZREM', idx, unpack(ids)) end
-    return {#ids < n and -1 or off, written}
-end
 
--- duro_purge 8 wf hist buf wft timers pa idx_open idx_closed  run cutoff_ms
--- (wft, timers unused) removes closed run `run` with everything it owns,
--- whichever run of its id it is: when it is the id's current run (and,
--- cutoff_ms not 0, closed at or before cutoff_ms: the retention sweep)
--- the hash, history, buffer, pending activities, visibility row and index
--- entries; when the hash names another run (an older run of a reused id)
--- or is gone, that run's history, its `reset:<run>` field, its row and
--- index entries. idx_open/idx_closed entries of the id (written by a
--- library before this one) go with the hash. Idempotent: a second call
--- finds nothing and answers 0. Returns 1 when something was removed, 0
--- when not (or not yet due), DURO_NOT_CLOSED for a running run (the sweep,
--- cutoff_ms not 0: 0, and a stale idx:closed entry goes).
-local function duro_purge(k, args)
-    local run, cutoff = args[1], tonumber(args[2] or '0') or 0
-    if not run or run == '' then return fail('DURO_BADARG', 'duro_purge') end
-    local v = read('hash', 'HMGET', k.wf, 'run', 'status', 'close_ms')
-    local id = string.match(k.wf, '}:wf:(.*)$')
-    if v[1] ~= run then
-        local n = redis.call('DEL', k.hist)
-        if not v[1] then
-            n = n + redis.call('ZREM', k.idx_closed, id)
-        else
-            n = n + redis.call('HDEL', k.wf, 'reset:' .. run)
+    -- duro_purge 8 wf hist buf wft timers pa idx_open idx_closed  run cutoff_ms
+    -- (wft, timers unused) removes closed run `run` with everything it owns,
+    -- whichever run of its id it is: when it is the id's current run (and,
+    -- cutoff_ms not 0, closed at or before cutoff_ms: the retention sweep)
+    -- the hash, history, buffer, pending activities, visibility row and index
+    -- entries; when the hash names another run (an older run of a reused id)
+    -- or is gone, that run's history, its `reset:<run>` field, its row and
+    -- index entries. idx_open/idx_closed entries of the id (written by a
+    -- library before this one) go with the hash. Idempotent: a second call
+    -- finds nothing and answers 0. Returns 1 when something was removed, 0
+    -- when not (or not yet due), DURO_NOT_CLOSED for a running run (the sweep,
+    -- cutoff_ms not 0: 0, and a stale idx:closed entry goes).
+    function duro_purge(k, args)
+        local run, cutoff = args[1], tonumber(args[2] or '0') or 0
+        if not run or run == '' then return fail('DURO_BADARG', 'duro_purge') end
+        local v = read('hash', 'HMGET', k.wf, 'run', 'status', 'close_ms')
+        local id = string.match(k.wf, '}:wf:(.*)$')
+        if v[1] ~= run then
+            local n = redis.call('DEL', k.hist)
+            if not v[1] then
+                n = n + redis.call('ZREM', k.idx_closed, id)
+            else
+                n = n + redis.call('HDEL', k.wf, 'reset:' .. run)
+            end
+            n = n + vis_purge(k.wf, run)
+            return n > 0 and 1 or 0
         end
-        n = n + vis_purge(k.wf, run)
-        return n > 0 and 1 or 0
-    end
-    if v[2] == 'RUNNING' then
-        -- the sweep met a stale index entry: drop it, never the run
-        if cutoff > 0 then
-            redis.call('ZREM', k.idx_closed, id)
-            return 0
+        if v[2] == 'RUNNING' then
+            -- the sweep met a stale index entry: drop it, never the run
+            if cutoff > 0 then
+                redis.call('ZREM', k.idx_closed, id)
+                return 0
+            end
+            return fail('DURO_NOT_CLOSED', run)
         end
-        return fail('DURO_NOT_CLOSED', run)
+        if cutoff > 0 and (tonumber(v[3]) or 0) > cutoff then return 0 end
+        redis.call('DEL', k.wf, k.hist, k.buf, k.pa)
+        vis_purge(k.wf, run)
+        redis.call('ZREM', k.idx_closed, id)
+        redis.call('ZREM', k.idx_open, id)
+        return 1
     end
-    if cutoff > 0 and (tonumber(v[3]) or 0) > cutoff then return 0 end
-    redis.call('DEL', k.wf, k.hist, k.buf, k.pa)
-    vis_purge(k.wf, run)
-    redis.call('ZREM', k.idx_closed, id)
-    redis.call('ZREM', k.idx_open, id)
-    return 1
 end
 
 -- ---- Crossing partitions: the Functions ---------------------------------

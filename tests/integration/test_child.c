@@ -281,8 +281,9 @@ static void cancel_parent(const char *parent, const char *child,
     duro_test_output_free(&o);
     cli_ok(&o, 10000, "describe", "--workflow-id", parent, NULL, NULL, NULL,
            NULL, NULL, NULL, NULL, NULL);
-    cr_assert(strstr(o.out, "Pending children") && strstr(o.out, child), "%s",
-              o.out);
+    cr_assert(strstr(o.out, "Pending children") && strstr(o.out, child) &&
+                  strstr(o.out, "CLOSE POLICY"),
+              "%s", o.out);
     duro_test_output_free(&o);
     cli_ok(&o, 10000, "cancel", "--workflow-id", parent, NULL, NULL, NULL, NULL,
            NULL, NULL, NULL, NULL);

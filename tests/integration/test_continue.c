@@ -277,6 +277,18 @@ Test(continue_as_new, counter_through_the_cli)
     out = cli(0, "workflow", "history", "--workflow-id", "counter-1", NULL);
     cr_assert(strstr(out, "WorkflowCompleted"), "%s", out);
     free(out);
+
+    /* the run it continued from, by its id: closed as CONTINUED_AS_NEW */
+    out = cli(0, "workflow", "describe", "--workflow-id", "counter-1", NULL);
+    const char *from = strstr(out, "Continued from");
+    cr_assert(from, "%s", out);
+    char prev[64] = "";
+    cr_assert_eq(sscanf(from, "Continued from %63s", prev), 1, "%s", out);
+    free(out);
+    out = cli(0, "workflow", "describe", "--workflow-id", "counter-1",
+              "--run-id", prev, NULL);
+    cr_assert(strstr(out, "CONTINUED_AS_NEW") && strstr(out, prev), "%s", out);
+    free(out);
 }
 
 /* Query and signal name no run: they reach whichever run is current while
