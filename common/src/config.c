@@ -239,6 +239,9 @@ static int parse_sentinels(const char *p, duro_redis_url *out, char *err,
         out->sentinels++;
         item = end + 1;
     }
+    if (out->sentinels == 0)
+        return fail(err, errsize,
+                    "redis+sentinel:// needs at least one sentinel", url);
     const char *name = slash + 1;
     const char *db = strchr(name, '/');
     size_t nl = db ? (size_t)(db - name) : strlen(name);

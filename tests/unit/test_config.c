@@ -288,4 +288,7 @@ Test(config, sentinel_urls)
     bad("redis+sentinel://,s2/m", "host");
     bad("redis+sentinel://a,b,c,d,e,f,g,h,i/m", "more than 8");
     bad("redis+sentinel://s1/m/x", "database");
+    /* found by fuzzing: no sentinel before the master's name */
+    bad("redis+sentinel:///mymaster", "at least one sentinel");
+    bad("redis+sentinel://u:p@/m", "at least one sentinel");
 }
