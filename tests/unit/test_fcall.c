@@ -29,13 +29,18 @@ static bool is_key_name(const char *w)
 }
 
 /* lua_syntax reads the syntax line "-- <fn> <count> <keys>..." of fn in
- * duro.lua: the leading number of its count and its canonical key names
- * (the words up to the first that is not one). Returns how many names. */
+ * duro.lua (indented once inside a section's do ... end block): the
+ * leading number of its count and its canonical key names (the words up
+ * to the first that is not one). Returns how many names. */
 static int lua_syntax(const char *fn, int *count, char names[][16])
 {
     char pat[64];
     snprintf(pat, sizeof(pat), "\n-- %s ", fn);
     const char *p = strstr(duro_lua_source(), pat);
+    if (!p) {
+        snprintf(pat, sizeof(pat), "\n    -- %s ", fn);
+        p = strstr(duro_lua_source(), pat);
+    }
     cr_assert(p, "no syntax line for %s in duro.lua", fn);
     p += strlen(pat);
     *count = (int)strtol(p, NULL, 10);
