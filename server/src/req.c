@@ -76,6 +76,23 @@ void srv_client_error(srv_req *r, int rc)
     srv_error(r, status, code, "%s", *msg ? msg : duro_strerror(rc));
 }
 
+void srv_worker_answer(srv_req *r, int rc, const char *answer, cJSON *a)
+{
+    cJSON *v = rc == 0 ? cJSON_Parse(answer) : NULL;
+    if (!a) a = cJSON_CreateObject();
+    if (rc < 0)
+        srv_client_error(r, rc);
+    else if (!v)
+        srv_error(r, MHD_HTTP_BAD_GATEWAY, "MALFORMED_DATA",
+                  "the worker's answer is not JSON");
+    if (rc < 0 || !v) {
+        cJSON_Delete(a);
+        return;
+    }
+    cJSON_AddItemToObject(a, "result", v);
+    srv_json(r, MHD_HTTP_OK, a);
+}
+
 /* ---- Client and namespace ---- */
 
 duro_client *srv_client(srv_req *r)

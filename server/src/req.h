@@ -59,6 +59,11 @@ void srv_error(srv_req *r, unsigned status, const char *code, const char *fmt,
 /* srv_client_error answers a client call's failure rc with the client's
  * message and the status that fits the DURO_E* code. */
 void srv_client_error(srv_req *r, int rc);
+/* srv_worker_answer answers a call a worker answered (a query, an
+ * update): the client's failure rc, else a (taken over; extra members,
+ * may be NULL) with "result" set to the answer's JSON text, or 502 when
+ * the worker's answer is not JSON. */
+void srv_worker_answer(srv_req *r, int rc, const char *answer, cJSON *a);
 /* srv_status_of: the HTTP status and error code of a DURO_E* value. */
 unsigned srv_status_of(int rc, const char **code);
 

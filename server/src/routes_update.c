@@ -23,18 +23,9 @@ void srv_route_update(srv_req *r)
         }
         int rc = duro_client_update(r->client, r->params[1], r->params[2],
                                     input, uid, r->query_timeout, &answer);
-        cJSON *v = rc == 0 ? cJSON_Parse(answer) : NULL;
-        if (rc < 0)
-            srv_client_error(r, rc);
-        else if (!v)
-            srv_error(r, MHD_HTTP_BAD_GATEWAY, "MALFORMED_DATA",
-                      "the worker's answer is not JSON");
-        else {
-            cJSON *a = cJSON_CreateObject();
-            cJSON_AddStringToObject(a, "updateId", uid);
-            cJSON_AddItemToObject(a, "result", v);
-            srv_json(r, MHD_HTTP_OK, a);
-        }
+        cJSON *a = cJSON_CreateObject();
+        cJSON_AddStringToObject(a, "updateId", uid);
+        srv_worker_answer(r, rc, answer, a);
     }
     free(input);
     free(answer);

@@ -185,17 +185,7 @@ void srv_route_query(srv_req *r)
         srv_client(r)) {
         int rc = duro_client_query(r->client, WORKFLOW_ID(r), r->params[2],
                                    input, r->query_timeout, &answer);
-        cJSON *v = rc == 0 ? cJSON_Parse(answer) : NULL;
-        if (rc < 0)
-            srv_client_error(r, rc);
-        else if (!v)
-            srv_error(r, MHD_HTTP_BAD_GATEWAY, "MALFORMED_DATA",
-                      "the worker's answer is not JSON");
-        else {
-            cJSON *a = cJSON_CreateObject();
-            cJSON_AddItemToObject(a, "result", v);
-            srv_json(r, MHD_HTTP_OK, a);
-        }
+        srv_worker_answer(r, rc, answer, NULL);
     }
     free(input);
     free(answer);
