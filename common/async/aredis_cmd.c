@@ -201,7 +201,7 @@ static void on_reply(duro__tconn *ac, redisReply *rep, void *privdata)
     if (q->wait_want > 0 && rep && !q->delivered && q->wait_lost) {
         redisReply *out = duro__redis_wait_verdict(
             duro__reply_dup(rep), NULL, q->wait_want, q->wait_timeout_ms);
-        deliver(q, out ? out : rep);
+        deliver(q, out); /* NULL (no memory): as lost, sent again */
         if (out) freeReplyObject(out);
         release(q);
         return;
@@ -212,8 +212,10 @@ static void on_reply(duro__tconn *ac, redisReply *rep, void *privdata)
             q->have_reply = 1;
             return; /* on_wait_reply hands it on */
         }
-        /* no memory to keep it: hand it on unconfirmed, logged */
+        /* no memory to keep it: never an unconfirmed success; as lost,
+         * the caller sends it again */
         duro_warn_limited(NULL, "WAIT SKIPPED name=%s: out of memory", r->name);
+        rep = NULL;
     }
     deliver(q, rep);
     release(q);

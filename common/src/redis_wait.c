@@ -81,10 +81,8 @@ redisReply *duro__redis_wait_verdict(redisReply *fcall, redisReply *wait,
                  why);
     duro_warn_limited(NULL, "WAIT SHORT replicas=%lld want=%d timeout=%dms",
                       got, want, timeout_ms);
-    redisReply *e = reply_error(msg);
-    if (!e) return fcall; /* no memory for the error: the write did happen */
     freeReplyObject(fcall);
-    return e;
+    return reply_error(msg); /* NULL (no memory): as a lost connection */
 }
 
 redisReply *duro__reply_dup(const redisReply *r)

@@ -34,7 +34,9 @@ bool duro__redis_wait_wanted(int argc, const char *const *argv,
  * owned) and returns the reply to hand on: the FCALL's when it is an
  * error (nothing to confirm) or when WAIT counted at least `want`
  * replicas, else a new NOREPLICAS error reply. Frees what it does not
- * return. NULL when fcall is NULL. */
+ * return. NULL when fcall is NULL, or when there is no memory for the
+ * error: callers take it as a lost connection and send again, never as
+ * an unconfirmed success. */
 redisReply *duro__redis_wait_verdict(redisReply *fcall, redisReply *wait,
                                      int want, int timeout_ms);
 
