@@ -28,6 +28,11 @@
 -- (visibility reads), so that its locals end with it.
 local DURO_LIBRARY_VERSION = 23
 local GROUP = 'duro'
+-- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
+-- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
+-- to the partition's wake channel, since no worker can block on every
+-- partition's streams at once there. The loader flips this very text.
+local SHARDED_WAKE = false
 
 -- ---- Helpers -------------------------------------------------------------
 

@@ -205,8 +205,51 @@ static int parse_userinfo(const char *s, size_t len, duro_redis_url *out)
                   sizeof(out->password));
 }
 
+/* parse_addrs reads "h1[:port],h2,..." (p up to end) into addr[*n]
+ * (what: "sentinel" or "seed", for the messages). IPv6 hosts are not
+ * supported (no brackets). */
+static int parse_addrs(const char *p, const char *end, duro_redis_addr *addr,
+                       int *n, int max, int defport, const char *what,
+                       char *err, size_t errsize, const char *url)
+{
+    char why[96];
+    const char *item = p;
+    while (item < end) {
+        const char *comma = memchr(item, ',', (size_t)(end - item));
+        const char *iend = comma ? comma : end;
+        if (*n == max) {
+            snprintf(why, sizeof(why), "more than %d %ss", max, what);
+            return fail(err, errsize, why, url);
+        }
+        duro_redis_addr *a = &addr[*n];
+        const char *colon = memchr(item, ':', (size_t)(iend - item));
+        const char *hend = colon ? colon : iend;
+        size_t hl = (size_t)(hend - item);
+        if (hl == 0 || hl >= sizeof(a->host)) {
+            snprintf(why, sizeof(why), "a %s's host is empty or too long",
+                     what);
+            return fail(err, errsize, why, url);
+        }
+        memcpy(a->host, item, hl);
+        a->host[hl] = '\0';
+        a->port = defport;
+        if (colon && parse_int(colon + 1, (size_t)(iend - colon - 1), 1, 65535,
+                               &a->port)) {
+            snprintf(why, sizeof(why), "a %s's port must be 1..65535", what);
+            return fail(err, errsize, why, url);
+        }
+        (*n)++;
+        item = iend + 1;
+    }
+    if (*n == 0) {
+        snprintf(why, sizeof(why), "needs at least one %s", what);
+        return fail(err, errsize, why, url);
+    }
+    return 0;
+}
+
 /* parse_sentinels reads "s1[:port],s2,.../master[/db]" (after the
- * userinfo) into out. IPv6 sentinels are not supported (no brackets). */
+ * userinfo) into out. */
 static int parse_sentinels(const char *p, duro_redis_url *out, char *err,
                            size_t errsize, const char *url)
 {
@@ -216,32 +259,10 @@ static int parse_sentinels(const char *p, duro_redis_url *out, char *err,
                     "redis+sentinel:// needs the master's name: "
                     "redis+sentinel://host:26379,.../mymaster",
                     url);
-    const char *item = p;
-    while (item < slash) {
-        const char *comma = memchr(item, ',', (size_t)(slash - item));
-        const char *end = comma ? comma : slash;
-        if (out->sentinels == DURO_SENTINELS_MAX)
-            return fail(err, errsize, "more than 8 sentinels", url);
-        duro_redis_addr *a = &out->sentinel[out->sentinels];
-        const char *colon = memchr(item, ':', (size_t)(end - item));
-        const char *hend = colon ? colon : end;
-        size_t hl = (size_t)(hend - item);
-        if (hl == 0 || hl >= sizeof(a->host))
-            return fail(err, errsize, "a sentinel's host is empty or too long",
-                        url);
-        memcpy(a->host, item, hl);
-        a->host[hl] = '\0';
-        a->port = 26379;
-        if (colon &&
-            parse_int(colon + 1, (size_t)(end - colon - 1), 1, 65535, &a->port))
-            return fail(err, errsize, "a sentinel's port must be 1..65535",
-                        url);
-        out->sentinels++;
-        item = end + 1;
-    }
-    if (out->sentinels == 0)
-        return fail(err, errsize,
-                    "redis+sentinel:// needs at least one sentinel", url);
+    int rc =
+        parse_addrs(p, slash, out->sentinel, &out->sentinels,
+                    DURO_SENTINELS_MAX, 26379, "sentinel", err, errsize, url);
+    if (rc) return rc;
     const char *name = slash + 1;
     const char *db = strchr(name, '/');
     size_t nl = db ? (size_t)(db - name) : strlen(name);
@@ -259,6 +280,26 @@ static int parse_sentinels(const char *p, duro_redis_url *out, char *err,
     return 0;
 }
 
+/* parse_seeds reads a cluster's "h1[:port],h2,..." (after the userinfo;
+ * no database: a cluster has only 0) into out. */
+static int parse_seeds(const char *p, duro_redis_url *out, char *err,
+                       size_t errsize, const char *url)
+{
+    const char *end = p + strcspn(p, "/");
+    if (*end && end[1] && strcmp(end, "/0") != 0)
+        return fail(err, errsize,
+                    "a Redis Cluster has only database 0: "
+                    "redis+cluster://host:port,...",
+                    url);
+    int rc = parse_addrs(p, end, out->seed, &out->seeds, DURO_CLUSTER_SEEDS_MAX,
+                         6379, "seed", err, errsize, url);
+    if (rc) return rc;
+    out->cluster = 1;
+    memcpy(out->host, out->seed[0].host, sizeof(out->host));
+    out->port = out->seed[0].port;
+    return 0;
+}
+
 int duro_redis_url_parse(const char *url, duro_redis_url *out, char *err,
                          size_t errsize)
 {
@@ -272,16 +313,22 @@ int duro_redis_url_parse(const char *url, duro_redis_url *out, char *err,
         if (sl == 6 && strncasecmp(p, "rediss", 6) == 0) out->tls = 1;
         if (sl == 14 && strncasecmp(p, "redis+sentinel", 14) == 0)
             out->sentinels = -1; /* counted below */
+        if (sl == 13 && strncasecmp(p, "redis+cluster", 13) == 0)
+            out->seeds = -1; /* counted below */
+        if (sl == 14 && strncasecmp(p, "rediss+cluster", 14) == 0)
+            out->tls = out->seeds = -1;
         if (sl == 4 && strncasecmp(p, "unix", 4) == 0)
             return fail(err, errsize,
                         "unix sockets are not supported; use redis://host:port",
                         url);
-        if (!out->tls && !out->sentinels &&
+        if (!out->tls && !out->sentinels && !out->seeds &&
             (sl != 5 || strncasecmp(p, "redis", 5) != 0))
             return fail(err, errsize,
-                        "the scheme must be redis://, rediss:// or "
-                        "redis+sentinel://",
+                        "the scheme must be redis://, rediss://, "
+                        "redis+sentinel://, redis+cluster:// or "
+                        "rediss+cluster://",
                         url);
+        if (out->tls < 0) out->tls = 1;
         p = scheme_end + 3;
     }
     /* The authority ends at the first '/' after the last '@' (passwords may
@@ -297,6 +344,13 @@ int duro_redis_url_parse(const char *url, duro_redis_url *out, char *err,
         int rc = parse_sentinels(p, out, err, errsize, url);
         if (!rc) rc = password_from_env(out, err, errsize);
         return rc ? rc : wait_from_env(out, err, errsize);
+    }
+    if (out->seeds) {
+        out->seeds = 0;
+        int rc = parse_seeds(p, out, err, errsize, url);
+        if (!rc) rc = password_from_env(out, err, errsize);
+        if (!rc) rc = wait_from_env(out, err, errsize);
+        return rc ? rc : tls_from_env(out, err, errsize);
     }
     const char *slash = strchr(p, '/');
     const char *hend = slash ? slash : p + strlen(p);

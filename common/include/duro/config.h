@@ -8,6 +8,7 @@
 #define DURO_DEFAULT_REDIS_URL "redis://127.0.0.1:6379"
 
 #define DURO_SENTINELS_MAX 8
+#define DURO_CLUSTER_SEEDS_MAX 16
 
 /* duro_redis_addr: one host and port. */
 typedef struct {
@@ -17,7 +18,9 @@ typedef struct {
 
 /* duro_redis_url: a parsed redis[s]://[user:password@]host[:port][/db], or
  * redis+sentinel://[user:password@]s1[:port],s2,...,sN/master[/db] (a
- * primary found through Sentinel: README, "Replicas, failover and ...").
+ * primary found through Sentinel: README, "Replicas, failover and ..."),
+ * or redis+cluster://[user:password@]h1[:port],h2,... (seed nodes of a
+ * Redis Cluster; rediss+cluster:// over TLS).
  * rediss:// (tls = 1) takes its TLS settings from the environment when the
  * URL is parsed:
  *   DURO_REDIS_TLS_CA           CA file or directory (default: the system's)
@@ -52,6 +55,14 @@ typedef struct {
     int sentinels;
     duro_redis_addr sentinel[DURO_SENTINELS_MAX];
     char sentinel_master[128];
+    /* redis+cluster://[user:password@]h1[:6379],h2,... (rediss+cluster://:
+     * TLS): the nodes to ask for the slot map (host and port above are the
+     * first seed's); 0 for the other schemes. cluster is 1 for a seed list
+     * and set by a component that finds a redis:// URL's server to be a
+     * cluster node (cluster.h). */
+    int cluster;
+    int seeds;
+    duro_redis_addr seed[DURO_CLUSTER_SEEDS_MAX];
     int wait_replicas;   /* DURO_REDIS_WAIT: 0 = no WAIT after writes */
     int wait_timeout_ms; /* DURO_REDIS_WAIT_TIMEOUT */
 } duro_redis_url;
