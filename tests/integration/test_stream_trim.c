@@ -265,8 +265,11 @@ Test(stream_trim, an_undelivered_entry_is_deleted)
 Test(stream_trim, streams_stay_bounded_under_load)
 {
     enum { RUNS = 300 };
+    int port = duro_test_free_port();
+    char addr[64];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
     duro_test_spawn(&h, "duro-scheduler", NULL);
-    duro_test_spawn(&h, "bench-worker", NULL);
+    duro_test_spawn(&h, "bench-worker", "--metrics-addr", addr, NULL);
     duro_client *c = duro_test_client(&h);
     freeReplyObject(redisCommand(r, "CONFIG RESETSTAT"));
     char id[32];
@@ -303,5 +306,21 @@ Test(stream_trim, streams_stay_bounded_under_load)
     cr_assert_eq(kind_backlog(c, "bench", "workflow"), 0);
     cr_assert_eq(kind_backlog(c, "bench", "activity"), 0);
     duro_client_free(c);
+    /* the worker's gauge, once its backlog thread (every 5 s) has read
+     * the streams as they are now */
+    int64_t done = duro_test_mono_ms();
+    static char body[1 << 20];
+    cr_assert(
+        duro_test_wait_until(
+            duro_test_mono_ms() - done > 6000 &&
+                duro_test_http_get(port, "/metrics", body, sizeof(body)) == 200,
+            15000),
+        "no /metrics");
+    const char *g = strstr(body, "\nduro_task_queue_backlog{");
+    cr_assert_not_null(g, "no backlog gauge:\n%s", body);
+    for (; g; g = strstr(g + 1, "\nduro_task_queue_backlog{")) {
+        const char *v = strchr(g + 1, ' ');
+        cr_assert(v && strtod(v + 1, NULL) == 0, "backlog: %.80s", g + 1);
+    }
     duro_test_finish(&h);
 }
