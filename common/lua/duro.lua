@@ -1433,7 +1433,7 @@ end
 
 -- duro_fair_took 1 stream  bell key
 -- The worker took a task of key's stream for bell `bell`: the bell is
--- acked and deleted, the key's count goes down and at 0 the key leaves
+-- acked (then trimmed), the key's count goes down and at 0 the key leaves
 -- the ready set.
 local function duro_fair_took(keys, args)
     local s, bell, fkey = keys[1], args[1], args[2]
