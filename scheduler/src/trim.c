@@ -71,20 +71,27 @@ typedef struct {
 
 static void trim_page(sched *s, const char *key, const char *from, int pages);
 
-static sid *ids_of(const redisReply *r, size_t *n)
+/* ids_of: the ids of an XPENDING or XRANGE reply, in its order. Returns
+ * -1 unless every element had one (memory, a reply of another shape):
+ * a pending id missed would be deleted. */
+static int ids_of(const redisReply *r, sid **out, size_t *n)
 {
+    *out = NULL;
     *n = 0;
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements == 0) return NULL;
+    if (!r || r->type != REDIS_REPLY_ARRAY) return -1;
+    if (r->elements == 0) return 0;
     sid *v = calloc(r->elements, sizeof(*v));
-    if (!v) return NULL;
+    if (!v) return -1;
+    *out = v;
     for (size_t i = 0; i < r->elements; i++) {
         const redisReply *e = r->element[i];
         const char *id = e->type == REDIS_REPLY_ARRAY && e->elements > 0
                              ? duro__reply_str(e->element[0])
                              : NULL;
-        if (id && sid_parse(id, &v[*n]) == 0) (*n)++;
+        if (!id || sid_parse(id, &v[i]) != 0) return -1;
+        *n = i + 1;
     }
-    return v;
+    return 0;
 }
 
 /* page_done deletes what the three replies show acknowledged, then goes
@@ -149,16 +156,14 @@ static void on_groups(duro_aredis *r, redisReply *reply, void *arg)
 static void on_pending(duro_aredis *r, redisReply *reply, void *arg)
 {
     page *pg = arg;
-    pg->pend = ids_of(reply, &pg->npend);
-    if (!reply || reply->type != REDIS_REPLY_ARRAY) pg->failed = 1;
+    if (ids_of(reply, &pg->pend, &pg->npend) != 0) pg->failed = 1;
     page_answered(pg);
 }
 
 static void on_range(duro_aredis *r, redisReply *reply, void *arg)
 {
     page *pg = arg;
-    pg->ids = ids_of(reply, &pg->nids);
-    if (!reply || reply->type != REDIS_REPLY_ARRAY) pg->failed = 1;
+    if (ids_of(reply, &pg->ids, &pg->nids) != 0) pg->failed = 1;
     if (!pg->failed && reply->elements > 0) {
         const redisReply *e = reply->element[reply->elements - 1];
         const char *id = e->type == REDIS_REPLY_ARRAY && e->elements > 0
