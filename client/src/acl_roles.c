@@ -58,6 +58,7 @@ const duro__acl_grant duro__acl_commands[] = {
     {"xack", FN},
     {"xadd", FN}, /* tasks; duro:dead; a client's query */
     {"xdel", FN},
+    {"xtrim", FN}, /* task streams, after an ack (docs/internals.md) */
     {"xrevrange", FN},
     {"zadd", FN},
     {"zrange", FN},
@@ -95,11 +96,11 @@ const duro__acl_grant duro__acl_commands[] = {
     {"client|id", W},
     {"client|unblock", W}, /* wakes its own blocked reads on stop */
     {"xlen", W | C},
-    {"xinfo|groups", W | C},
+    {"xinfo|groups", W | S | C}, /* backlog; the scheduler's trim.c */
     /* schedulers: timers, the reclaim scan, wake-ups */
-    {"subscribe", S | C}, /* duro:wake; a client's duro:closed:{pN} */
-    {"xpending", FN},     /* the reclaim scan; sticky_due in the Functions */
-    {"smembers", S | C},  /* duro:queues */
+    {"subscribe", S | C},     /* duro:wake; a client's duro:closed:{pN} */
+    {"xpending", FN},         /* the reclaim scan; sticky_due, ack trims */
+    {"smembers", S | C},      /* duro:queues */
     {"zrangebyscore", S | C}, /* timers, the sweep; delete */
     /* clients: describe, list, result, queries, queue stats */
     {"blpop", C},

@@ -1,9 +1,10 @@
 /* client_stats.c: task queue statistics from the streams' consumer groups.
  *
  * A task queue is one stream per partition and kind (wft: workflow tasks,
- * act: activity tasks), each with the consumer group "duro". Processed
- * entries are deleted, so XLEN counts tasks waiting plus tasks held by a
- * worker (the group's pending count); the difference is the backlog.
+ * act: activity tasks), each with the consumer group "duro". The backlog
+ * is the group's lag, the entries no worker has been handed yet
+ * (duro/stream_backlog.h): processed entries are trimmed in bulk, not
+ * deleted one by one, so XLEN also counts some already acknowledged.
  *
  * A stream key holding another type (WRONGTYPE: a hand edit) is listed
  * under "broken": workers leave that partition out of their reads until
@@ -20,15 +21,15 @@
 
 #include "client_int.h"
 #include "duro/priority.h"
+#include "duro/stream_backlog.h"
 
 #define ACTIVE_IDLE_MS 60000
 #define CMDS_PER_STREAM 4
 
 typedef struct {
-    long long len, pending;
+    long long backlog, pending;
     long long fair_keys; /* keys with tasks waiting (docs/internals.md) */
-    long long level_len[DURO_PRIORITY_LEVELS],
-        level_pending[DURO_PRIORITY_LEVELS];
+    long long level_backlog[DURO_PRIORITY_LEVELS];
     char **names; /* distinct consumer names */
     bool *active;
     size_t nnames, cap;
@@ -79,18 +80,8 @@ static int add_stream_figures(kind_stats *s, const char *key, redisReply **r)
         cJSON_AddItemToArray(s->broken, cJSON_CreateString(key));
         return 0;
     }
-    if (duro__reply_int(r[0], &v) && v > 0) s->len += v;
-    if (r[1]->type == REDIS_REPLY_ARRAY) {
-        for (size_t i = 0; i < r[1]->elements; i++) {
-            const char *name =
-                duro__reply_str(duro__reply_kv(r[1]->element[i], "name"));
-            if (name && strcmp(name, DURO_GROUP) == 0 &&
-                duro__reply_int(duro__reply_kv(r[1]->element[i], "pending"),
-                                &v) &&
-                v > 0)
-                s->pending += v;
-        }
-    }
+    s->backlog += duro__stream_backlog(r[0], r[1], &v);
+    s->pending += v;
     if (r[2]->type != REDIS_REPLY_ARRAY) return 0;
     for (size_t i = 0; i < r[2]->elements; i++) {
         const redisReply *cr = r[2]->element[i];
@@ -108,12 +99,11 @@ static int add_stream_figures(kind_stats *s, const char *key, redisReply **r)
 /* add_stream: add_stream_figures, also counted under the key's level. */
 static int add_stream(kind_stats *s, const char *key, redisReply **r)
 {
-    long long len0 = s->len, pending0 = s->pending, keys;
+    long long backlog0 = s->backlog, keys;
     if (duro__reply_int(r[3], &keys) && keys > 0) s->fair_keys += keys;
     int level = duro_priority_of_key(key) - DURO_PRIORITY_MIN;
     int rc = add_stream_figures(s, key, r);
-    s->level_len[level] += s->len - len0;
-    s->level_pending[level] += s->pending - pending0;
+    s->level_backlog[level] += s->backlog - backlog0;
     return rc;
 }
 
@@ -140,7 +130,7 @@ static cJSON *kind_object(const char *queue, const char *kind,
     size_t active = 0;
     for (size_t i = 0; i < s->nnames; i++)
         active += s->active[i];
-    long long backlog = s->len - s->pending;
+    long long backlog = s->backlog;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "taskQueue", queue);
     cJSON_AddStringToObject(o, "kind", kind);
@@ -154,7 +144,7 @@ static cJSON *kind_object(const char *queue, const char *kind,
         cJSON_AddNumberToObject(o, "fairnessKeys", (double)s->fair_keys);
     cJSON *levels = NULL;
     for (int l = 0; l < DURO_PRIORITY_LEVELS; l++) {
-        long long b = s->level_len[l] - s->level_pending[l];
+        long long b = s->level_backlog[l];
         if (b <= 0) continue;
         if (!levels) levels = cJSON_AddObjectToObject(o, "byPriority");
         char name[2] = {(char)('0' + DURO_PRIORITY_MIN + l), '\0'};

@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 23
+local DURO_LIBRARY_VERSION = 24
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -137,10 +137,37 @@ local function add_timer(timers, due, member)
     end
 end
 
+-- Task streams are trimmed, not deleted from one entry at a time
+-- (docs/internals.md, "Trimming task streams"): XDEL of the oldest entry
+-- walks its stream node from the start over the entries deleted before
+-- it, and every redis.call costs a Function microseconds. After one ack in
+-- TRIM_EVERY (by the entry's id), XTRIM MINID ~ drops the stream's nodes
+-- before the group's first pending entry: a group reads in id order, so
+-- every entry before the first pending one was delivered and acked; with
+-- none pending, the nodes before the entry just acked. An entry pending
+-- for long holds that point back: the scheduler deletes the acked entries
+-- behind it (scheduler/src/trim.c). A worker's sticky stream, which no
+-- scheduler scans, and an entry that was not pending (never delivered: a
+-- task taken back from its queue; or acked already, so that no worker
+-- reads it) are deleted one by one as before.
+local TRIM_EVERY = 8
+
+local function ack_trim(stream, entry, acked)
+    if acked == 0 or string.find(stream, '#', 1, true) then
+        redis.call('XDEL', stream, entry)
+        return
+    end
+    local ms, seq = string.match(entry, '^(%d+)-(%d+)$')
+    if ((tonumber(ms) or 0) + (tonumber(seq) or 0)) % TRIM_EVERY ~= 0 then
+        return
+    end
+    local first = redis.call('XPENDING', stream, GROUP, '-', '+', 1)[1]
+    redis.call('XTRIM', stream, 'MINID', '~', first and first[1] or entry)
+end
+
 local function ack(stream, entry)
     if entry and entry ~= '' then
-        redis.call('XACK', stream, GROUP, entry)
-        redis.call('XDEL', stream, entry)
+        ack_trim(stream, entry, redis.call('XACK', stream, GROUP, entry))
     end
 end
 
@@ -158,7 +185,7 @@ local function ack_first(stream, entry)
         error(r)
     end
     CHECKED[stream] = 'stream'
-    redis.call('XDEL', stream, entry)
+    ack_trim(stream, entry, r)
     return true
 end
 
@@ -715,8 +742,9 @@ end
 -- the old entry, is fenced off), and the run is no longer sticky.
 local function unstick(w)
     local stream = sticky_wft(w.k, w.wft_sticky)
-    redis.pcall('XACK', stream, GROUP, w.wft_entry)
-    redis.pcall('XDEL', stream, w.wft_entry)
+    -- a sticky stream made something else by hand must not fail the move
+    local acked = redis.pcall('XACK', stream, GROUP, w.wft_entry)
+    if type(acked) == 'number' then ack_trim(stream, w.wft_entry, acked) end
     task_taken(w)
     set_sticky(w, '')
     enqueue_wft(w, next_token(w))
@@ -1410,7 +1438,7 @@ end
 
 -- duro_fair_took 1 stream  bell key
 -- The worker took a task of key's stream for bell `bell`: the bell is
--- acked and deleted, the key's count goes down and at 0 the key leaves
+-- acked (then trimmed), the key's count goes down and at 0 the key leaves
 -- the ready set.
 local function duro_fair_took(keys, args)
     local s, bell, fkey = keys[1], args[1], args[2]

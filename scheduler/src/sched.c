@@ -21,6 +21,7 @@ static void scan(sched *s)
     sched_clock_refresh(s);
     spaces_refresh(s);
     reclaim_scan(s);
+    trim_scan(s);
     /* A full pass each scan is the safety net for a lost wake message. */
     timers_fetch_due(s, 1);
     sweep_due(s);

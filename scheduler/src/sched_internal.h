@@ -121,6 +121,7 @@ typedef struct duro_scheduler {
     int64_t clock_offset_ms; /* Redis TIME minus duro_mono_ms() */
     int64_t next_scan_mono;  /* when the next scan is due (mono ms) */
     int scan_inflight;       /* reclaim commands not answered yet */
+    int trim_inflight;       /* trim.c's commands not answered yet */
     nspace *spaces;    /* default (or only_ns) first, then as discovered */
     char *only_ns;     /* --namespace: serve this one only; NULL: all */
     char *archive_dir; /* --archive-dir: archive runs before removal */
@@ -254,5 +255,11 @@ int archive_run(sched *s, const nspace *ns, cJSON *meta,
 /* reclaim_scan looks for tasks idle in a pending list (their worker died
  * or hangs) and hands each to its timeout Function. */
 void reclaim_scan(sched *s);
+
+/* ---- trim.c ---- */
+
+/* trim_scan deletes the acknowledged task entries that a long-pending
+ * entry keeps from the Functions' trim. */
+void trim_scan(sched *s);
 
 #endif

@@ -8,9 +8,9 @@
  *    samples from the HTTP thread instead (plain reads of fields the loop
  *    owns: good enough for numbers, see `sample_fresh`).
  *  - a backlog thread with its own synchronous Redis connection reads, every
- *    BACKLOG_PERIOD_MS, XLEN and the group's pending count of every
- *    partition's stream of the task queue: backlog = XLEN - pending (tasks
- *    not yet handed to any worker), as `duro queue stats` computes it.
+ *    BACKLOG_PERIOD_MS, XLEN and XINFO GROUPS of every partition's stream
+ *    of the task queue: backlog = the group's lag (tasks not yet handed to
+ *    any worker; duro/stream_backlog.h), as `duro queue stats` computes it.
  *    It never touches the loop's connections.
  *  - task code may add its own: the families below are declared here so
  *    that wft.c and activity.c only observe/add (names in METRIC_*).
@@ -34,6 +34,7 @@
 #include "duro/priority.h"
 #include "duro/redis.h"
 #include "duro/reply.h"
+#include "duro/stream_backlog.h"
 #include "worker_internal.h"
 
 #define BACKLOG_PERIOD_MS 5000
@@ -301,29 +302,6 @@ static int read_partitions(redisContext *c)
     return n > 0 && n <= DURO_MAX_PARTITIONS ? (int)n : 0;
 }
 
-/* group_pending: the "pending" of group duro in an XINFO GROUPS reply. */
-static long long group_pending(const redisReply *r)
-{
-    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements;
-         i++) {
-        const redisReply *g = r->element[i];
-        long long pending = -1;
-        int ours = 0;
-        for (size_t j = 0; g->type == REDIS_REPLY_ARRAY && j + 1 < g->elements;
-             j += 2) {
-            const redisReply *k = g->element[j], *v = g->element[j + 1];
-            if (k->type != REDIS_REPLY_STRING) continue;
-            if (!strcmp(k->str, "name") && v->type == REDIS_REPLY_STRING)
-                ours = !strcmp(v->str, DURO_GROUP);
-            else if (!strcmp(k->str, "pending") &&
-                     v->type == REDIS_REPLY_INTEGER)
-                pending = v->integer;
-        }
-        if (ours) return pending > 0 ? pending : 0;
-    }
-    return 0;
-}
-
 /* measure pipelines XLEN + XINFO GROUPS for every stream of one kind and
  * priority level. Returns 0 or -1 (connection lost). */
 static int measure(redisContext *c, const duro_keyspace *ks, const char *queue,
@@ -340,20 +318,21 @@ static int measure(redisContext *c, const duro_keyspace *ks, const char *queue,
         redisAppendCommand(c, "XLEN %s", key);
         redisAppendCommand(c, "XINFO GROUPS %s", key);
     }
-    long long len = 0, pend = 0;
+    long long waiting = 0, pend = 0;
     int rc = 0;
     for (int p = 0; p < parts; p++) {
         redisReply *a = NULL, *b = NULL;
         if (redisGetReply(c, (void **)&a) != REDIS_OK ||
             redisGetReply(c, (void **)&b) != REDIS_OK)
             rc = -1;
-        if (a && a->type == REDIS_REPLY_INTEGER) len += a->integer;
-        if (b) pend += group_pending(b); /* error: no stream yet */
+        long long pd = 0; /* error replies: no stream yet */
+        if (!rc) waiting += duro__stream_backlog(a, b, &pd);
+        pend += pd;
         if (a) freeReplyObject(a);
         if (b) freeReplyObject(b);
         if (rc) return rc;
     }
-    *backlog = len > pend ? len - pend : 0;
+    *backlog = waiting;
     *pending = pend;
     return 0;
 }

@@ -66,7 +66,7 @@ static void finish(query_task *q, const char *answer)
         send_argv(w, 3, (const char *[]){"RPUSH", q->reply, answer});
         send_argv(w, 3, (const char *[]){"EXPIRE", q->reply, ttl});
     }
-    duro__stream_ack_del(w, q->stream, q->entry);
+    duro__stream_ack(w, q->stream, q->entry);
     query_free(q);
 }
 

@@ -158,19 +158,13 @@ void duro__dead_letter(duro_worker *w, const char *stream,
     }
 }
 
-void duro__stream_ack_del(duro_worker *w, const char *stream, const char *eid)
+void duro__stream_ack(duro_worker *w, const char *stream, const char *eid)
 {
     const char *ack[] = {"XACK", stream, DURO_GROUP, eid};
-    const char *del[] = {"XDEL", stream, eid};
     duro_argv a;
     duro_argv_init(&a);
     for (int i = 0; i < 4; i++)
         duro_argv_push(&a, ack[i]);
-    duro_aredis_command(w->cmd, ignore_reply, NULL, &a);
-    duro_argv_free(&a);
-    duro_argv_init(&a);
-    for (int i = 0; i < 3; i++)
-        duro_argv_push(&a, del[i]);
     duro_aredis_command(w->cmd, ignore_reply, NULL, &a);
     duro_argv_free(&a);
 }

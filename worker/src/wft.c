@@ -447,7 +447,7 @@ static wft_task *task_from_entry(duro_worker *w, const char *stream,
     const redisReply *fields = entry->element[1];
     if (fields->type == REDIS_REPLY_NIL) {
         /* taken back from our pending entries (recover): deleted since */
-        duro__stream_ack_del(w, stream, entry->element[0]->str);
+        duro__stream_ack(w, stream, entry->element[0]->str);
         return NULL;
     }
     const redisReply *id = duro_stream_field(fields, "id");

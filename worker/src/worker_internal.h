@@ -471,8 +471,11 @@ int duro__partition_of_key(const char *key);
  * DURO_DEAD_KEY (capped) with the reason, and acks and deletes it. */
 void duro__dead_letter(duro_worker *w, const char *stream,
                        const redisReply *entry, const char *reason);
-/* duro__stream_ack_del acknowledges and deletes entry eid. */
-void duro__stream_ack_del(duro_worker *w, const char *stream, const char *eid);
+/* duro__stream_ack acknowledges entry eid. It is not deleted: the trim
+ * that follows the stream's next acknowledgement inside a Function drops
+ * it (docs/internals.md, "Trimming task streams"); a query stream is
+ * capped at its XADD instead. */
+void duro__stream_ack(duro_worker *w, const char *stream, const char *eid);
 /* duro__groups_create makes every task stream and its group exist
  * (BUSYGROUP is fine) and registers the queue for the scheduler's timeout
  * scans, on a blocking connection. 0 or DURO_ECONN. */
