@@ -97,6 +97,10 @@ void bench_kill_all(void);
 long bench_proc_kb(pid_t pid, const char *field);
 /* bench_proc_cpu_ms: utime+stime of /proc/<pid>/stat in ms, or -1. */
 double bench_proc_cpu_ms(pid_t pid);
+/* bench_proc_ctxsw: context switches (voluntary and not) of every thread of
+ * pid, from /proc/<pid>/task/<tid>/status, or -1. Threads that exited are
+ * not counted: the workers keep theirs for their whole life. */
+long bench_proc_ctxsw(pid_t pid);
 
 /* ---- redis.c: redis-server, INFO, starts, completions, verification ---- */
 

@@ -1,4 +1,5 @@
 /* procs.c: the driver's child processes, its temp dir and /proc readers. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -223,4 +224,30 @@ double bench_proc_cpu_ms(pid_t pid)
                &ut, &st) != 2)
         return -1;
     return (double)(ut + st) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+}
+
+long bench_proc_ctxsw(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    if (!d) return -1;
+    long sum = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        char spath[64 + sizeof(e->d_name)], line[256];
+        snprintf(spath, sizeof(spath), "/proc/%d/task/%s/status", (int)pid,
+                 e->d_name);
+        FILE *f = fopen(spath, "r");
+        while (f && fgets(line, sizeof(line), f)) {
+            const char *v = strchr(line, ':');
+            if (v && (strncmp(line, "voluntary_ctxt_switches:", 24) == 0 ||
+                      strncmp(line, "nonvoluntary_ctxt_switches:", 27) == 0))
+                sum += strtol(v + 1, NULL, 10);
+        }
+        if (f) fclose(f);
+    }
+    closedir(d);
+    return sum;
 }

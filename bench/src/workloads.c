@@ -130,6 +130,14 @@ static double workers_cpu_ms(bench *b)
     return sum;
 }
 
+static double workers_ctxsw(bench *b)
+{
+    double sum = 0;
+    for (int i = 0; i < b->nworkers; i++)
+        sum += (double)bench_proc_ctxsw(b->worker_pids[i]);
+    return sum;
+}
+
 static long workers_max_kb(bench *b, const char *field)
 {
     long m = 0;
@@ -215,6 +223,7 @@ int bench_throughput(bench *b, int w, cJSON *out)
     bench_info i0, i1;
     bench_info_read(b, &i0);
     double wcpu0 = workers_cpu_ms(b), scpu0 = bench_proc_cpu_ms(b->sched_pid);
+    double wcsw0 = workers_ctxsw(b);
 
     int rc = bench_start_many(b, t, 0, n, "bench", bench_input_activities,
                               &acts, BENCH_WINDOW);
@@ -223,6 +232,7 @@ int bench_throughput(bench *b, int w, cJSON *out)
         rc = bench_wait_all(b, t, b->o.quick ? 60000 : 180000, "throughput");
     bench_info_read(b, &i1);
     double wcpu = workers_cpu_ms(b) - wcpu0;
+    double wcsw = workers_ctxsw(b) - wcsw0;
     double scpu = bench_proc_cpu_ms(b->sched_pid) - scpu0;
     long hwm = workers_max_kb(b, "VmHWM:");
     bench_track_use(NULL);
@@ -272,10 +282,10 @@ int bench_throughput(bench *b, int w, cJSON *out)
             "CPU/wf (<= 0.15), %.1f cmds/wf (<= 16; of which >= %.1f sent by "
             "clients, the rest run inside FCALL), "
             "%.0f B mem/wf; worker peak RSS %.1f MB, worker CPU %.3f "
-            "ms/wf, scheduler CPU %.0f ms\n",
+            "ms/wf (%.1f context switches/wf), scheduler CPU %.0f ms\n",
             w, b->tag, n, acts, wall, wfs, acts_s, p50, p99,
             (double)(started - t->start_us[0]) / 1e6, cpu_wf, calls_wf, proc_wf,
-            mem_wf, (double)hwm / 1024.0, wcpu / n, scpu);
+            mem_wf, (double)hwm / 1024.0, wcpu / n, wcsw / n, scpu);
         printf("  redis calls/wf by command: %s\n", top);
         cJSON_AddNumberToObject(out, "workers", w);
         cJSON_AddNumberToObject(out, "workflows", n);
@@ -296,6 +306,7 @@ int bench_throughput(bench *b, int w, cJSON *out)
         cJSON_AddNumberToObject(out, "redis_memory_bytes_per_wf", mem_wf);
         cJSON_AddNumberToObject(out, "worker_peak_rss_kb", (double)hwm);
         cJSON_AddNumberToObject(out, "worker_cpu_ms_per_wf", wcpu / n);
+        cJSON_AddNumberToObject(out, "worker_ctxsw_per_wf", wcsw / n);
         cJSON_AddNumberToObject(out, "scheduler_cpu_ms", scpu);
         char fig[64];
         snprintf(fig, sizeof(fig), "throughput W=%d%s wf/s", w, b->tag);

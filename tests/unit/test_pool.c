@@ -235,3 +235,44 @@ Test(pool, submit_from_done, .init = setup)
         cr_assert_eq(chain[i].done_order, i);
     assert_once(chain, 5);
 }
+
+/* Threads are woken one at a time (pool.c), yet jobs that block must still
+ * run on every thread at once: each job here waits, at most 2 s, until all
+ * N have started. Were a queued job left to a busy thread while another
+ * slept, the jobs would give up and the test fail. */
+static atomic_int arrived;
+static atomic_int met;
+
+static void rendezvous(void *arg)
+{
+    enum { N = 4 };
+    (void)arg;
+    atomic_fetch_add(&arrived, 1);
+    for (int i = 0; i < 2000 && atomic_load(&arrived) < N; i++)
+        uv_sleep(1);
+    if (atomic_load(&arrived) >= N) atomic_fetch_add(&met, 1);
+}
+
+Test(pool, blocking_jobs_run_on_every_thread, .init = setup)
+{
+    enum { N = 4 };
+    static job jobs[N];
+    uv_loop_t loop;
+
+    uv_loop_init(&loop);
+    cr_assert_eq(duro__pool_new(&pool, &loop, N, rendezvous, count_done), 0);
+    /* twice: the second burst finds the threads asleep again */
+    for (int round = 0; round < 2; round++) {
+        atomic_store(&arrived, 0);
+        atomic_store(&met, 0);
+        done_calls = 0;
+        for (int i = 0; i < N; i++)
+            cr_assert_eq(duro__pool_submit(pool, &jobs[i]), 0);
+        while (done_calls < N)
+            uv_run(&loop, UV_RUN_ONCE);
+        cr_assert_eq(atomic_load(&met), N, "round %d: %d of %d jobs met", round,
+                     atomic_load(&met), N);
+    }
+    duro__pool_close(pool, on_closed, &closed_calls);
+    finish(&loop);
+}

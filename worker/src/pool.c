@@ -6,11 +6,23 @@
 #include "pool.h"
 
 /* Jobs move through two mutex-guarded FIFOs, in the same item: the loop
- * pushes to todo and signals a worker; the worker pops, runs work(job)
- * without the lock, pushes the item to finished and calls uv_async_send --
- * the only libuv call a pool thread makes. uv_async_send coalesces, so one
- * on_async callback swaps out the whole finished list and calls done for
- * each item, then frees it.
+ * pushes to todo; a thread pops, runs work(job) without the lock, pushes
+ * the item to finished and calls uv_async_send -- the only libuv call a
+ * pool thread makes. uv_async_send coalesces, so one on_async callback
+ * swaps out the whole finished list and calls done for each item, then
+ * frees it.
+ *
+ * Waking threads is what a hand-off costs (a futex system call for the
+ * waker, a context switch for the woken), so the pool wakes only the
+ * threads work needs, one at a time: a submit signals a sleeping thread
+ * only when no thread is free to take the job (awake between jobs, or
+ * signalled and on its way); a thread that takes a job while more wait
+ * and no one else is free signals the next. A burst of short jobs is then
+ * run by the first thread awake while the next one wakes, and long jobs
+ * still spread over every thread, one wake-up apart. Signals are sent
+ * after the lock is released, so that the woken thread does not block at
+ * once on the mutex its waker holds. A thread that finishes a job pops the
+ * next one under the same lock.
  *
  * Closing never waits for jobs: it marks the pool closing, and whichever
  * comes later -- close itself, or the drain that brings busy to 0 -- stops
@@ -35,11 +47,14 @@ struct duro__pool {
     uv_thread_t *threads;
     int nthreads;
 
-    uv_mutex_t lock; /* guards todo, finished and stopping */
+    uv_mutex_t lock; /* guards todo, finished, stopping and the counts */
     uv_cond_t wake;  /* todo grew, or stopping was set */
     fifo todo;
     fifo finished;
     bool stopping; /* workers exit when they see it (todo is empty then) */
+    int sleeping;  /* threads waiting on wake */
+    int signalled; /* signals sent that no thread has woken from yet */
+    int running;   /* threads inside work() */
 
     /* Loop thread only. */
     int busy;       /* submitted, done not yet called */
@@ -73,23 +88,62 @@ static item *fifo_pop(fifo *q)
 
 /* ---- Pool threads ---- */
 
+/* need_wake: a queued job finds no thread free to take it (awake between
+ * jobs, or signalled) while one sleeps. Lock held. */
+static bool need_wake(const duro__pool *p)
+{
+    int awake = p->nthreads - p->sleeping;
+    int free_now = awake - p->running + p->signalled;
+    return p->todo.head != NULL && free_now <= 0 && p->sleeping > p->signalled;
+}
+
+/* take: the next job for this thread, waiting for one; NULL when stopping.
+ * Sets *wake when another thread must be woken for the jobs left. Lock
+ * held. */
+static item *take(duro__pool *p, bool *wake)
+{
+    while (p->todo.head == NULL && !p->stopping) {
+        p->sleeping++;
+        uv_cond_wait(&p->wake, &p->lock);
+        p->sleeping--;
+        /* a spurious wake-up may take another's signal: a thread more
+         * awake than counted, never one less */
+        if (p->signalled > 0) p->signalled--;
+    }
+    item *it = fifo_pop(&p->todo);
+    if (it == NULL) return NULL; /* stopping */
+    p->running++;
+    *wake = need_wake(p);
+    if (*wake) p->signalled++;
+    return it;
+}
+
 static void worker(void *arg)
 {
     duro__pool *p = arg;
-    item *it;
+    bool wake = false;
 
-    for (;;) {
-        uv_mutex_lock(&p->lock);
-        while (p->todo.head == NULL && !p->stopping)
-            uv_cond_wait(&p->wake, &p->lock);
-        it = fifo_pop(&p->todo);
-        uv_mutex_unlock(&p->lock);
-        if (it == NULL) return; /* stopping */
+    uv_mutex_lock(&p->lock);
+    item *it = take(p, &wake);
+    uv_mutex_unlock(&p->lock);
+    while (it != NULL) {
+        if (wake) uv_cond_signal(&p->wake);
         p->work(it->job);
         uv_mutex_lock(&p->lock);
+        p->running--;
         fifo_push(&p->finished, it);
+        /* pops without waiting when a job is queued, so the result goes
+         * out before the next job runs */
+        wake = false;
+        item *next = p->todo.head != NULL ? take(p, &wake) : NULL;
         uv_mutex_unlock(&p->lock);
         uv_async_send(&p->async);
+        if (next == NULL) {
+            uv_mutex_lock(&p->lock);
+            next = take(p, &wake);
+            uv_mutex_unlock(&p->lock);
+        }
+        it = next;
     }
 }
 
@@ -204,8 +258,10 @@ int duro__pool_submit(duro__pool *p, void *job)
     p->busy++;
     uv_mutex_lock(&p->lock);
     fifo_push(&p->todo, it);
-    uv_cond_signal(&p->wake);
+    bool wake = need_wake(p);
+    if (wake) p->signalled++;
     uv_mutex_unlock(&p->lock);
+    if (wake) uv_cond_signal(&p->wake);
     return 0;
 }
 
