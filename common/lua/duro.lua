@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 23
+local DURO_LIBRARY_VERSION = 24
 local GROUP = 'duro'
 
 -- ---- Helpers -------------------------------------------------------------
@@ -251,6 +251,7 @@ end
 
 -- ---- Workflow context ----------------------------------------------------
 
+-- load_wf's constructor follows this order.
 local WF_FIELDS = {'run', 'status', 'hlen', 'token', 'wft', 'wft_entry',
                    'queue', 'wft_attempt', 'wft_timeout', 'exec_timeout',
                    'bufn', 'sticky', 'sticky_ms', 'wft_sticky', 'retention',
@@ -267,9 +268,20 @@ local LOADED = {}
 -- idx_closed, act.
 local function load_wf(k, now)
     local v = read('hash', 'HMGET', k.wf, unpack(WF_FIELDS))
-    local w = {k = k, now = now or now_ms(), dirty = {}}
-    for i, f in ipairs(WF_FIELDS) do w[f] = v[i] end
-    if not w.run then return nil end
+    if not v[1] then return nil end
+    -- one constructor, sized once, rather than a table grown by 22
+    -- inserts (each growth rehashes it); the order is WF_FIELDS'
+    local w = {k = k, now = now or now_ms(), dirty = {}, id = false,
+               nows = false, hnew = false, hdirty = false, pa_drop = false,
+               run = v[1], status = v[2], hlen = v[3], token = v[4],
+               wft = v[5], wft_entry = v[6], queue = v[7],
+               wft_attempt = v[8], wft_timeout = v[9],
+               exec_timeout = v[10], bufn = v[11], sticky = v[12],
+               sticky_ms = v[13], wft_sticky = v[14], retention = v[15],
+               run_timeout = v[16], priority = v[17], fkey = v[18],
+               fweight = v[19], parent = v[20], children = v[21],
+               upend = v[22]}
+    w.nows, w.hnew, w.hdirty, w.pa_drop = nil, nil, nil, nil
     w.id = string.match(k.wf, '}:wf:(.*)$')
     w.hlen = tonumber(w.hlen) or 0
     -- event N is element N of the history list: a list of another length
@@ -285,6 +297,17 @@ local function load_wf(k, now)
     end
     LOADED[#LOADED + 1] = w
     return w
+end
+
+-- now_str: the call's time as text, formatted once per context (a
+-- string.format costs as much as a small Redis command).
+local function now_str(w)
+    local t = w.nows
+    if not t then
+        t = str(w.now)
+        w.nows = t
+    end
+    return t
 end
 
 -- set changes a field of the workflow hash (written when the call ends);
@@ -315,6 +338,11 @@ local function flush(w)
         if w.status == 'RUNNING' then
             redis.call('HDEL', w.k.pa, unpack(drop))
         end
+    end
+    -- hlen: formatted once, however many events the call appended
+    if w.hdirty then
+        w.hdirty = nil
+        w.dirty.hlen = str(w.hlen)
     end
     local args = {}
     for f, v in pairs(w.dirty) do
@@ -357,8 +385,8 @@ local function check_types(keys, types, rest)
     if #keys < #types then
         return fail('DURO_BADARG', 'needs ' .. #types .. ' keys')
     end
-    for i, key in ipairs(keys) do
-        local want = types[i] or rest or '-'
+    for i = 1, #keys do
+        local key, want = keys[i], types[i] or rest or '-'
         if want ~= '-' and CHECKED[key] ~= want then
             local got = redis.call('TYPE', key)['ok']
             if got ~= 'none' and got ~= want then
@@ -453,7 +481,7 @@ local function txn(fn, spec)
         if bad then return bad end
         LOADED = {}
         local r = fn(keys_of(keys, c), args, keys)
-        for _, w in ipairs(LOADED) do flush(w) end
+        for i = 1, #LOADED do flush(LOADED[i]) end
         LOADED = {}
         return r
     end
@@ -479,7 +507,7 @@ local function push_event(w, item)
         w.hnew = ev
     end
     ev[#ev + 1] = item
-    w.dirty.hlen = str(w.hlen) -- w.hlen itself stays a number
+    w.hdirty = true -- w.hlen stays a number; flush writes it
 end
 
 -- next_token issues a new fencing token for a re-issued task.
@@ -655,7 +683,7 @@ local function set_sticky(w, worker, ms)
 end
 
 local function append(w, etype, data)
-    push_event(w, event(etype, str(w.now), data))
+    push_event(w, event(etype, now_str(w), data))
 end
 
 -- FIRST_EVENT_INLINE: the largest history a run's first task carries in
@@ -731,7 +759,7 @@ end
 -- the outstanding task's commit (so that task's view stays exact).
 local function deliver(w, etype, data)
     if w.wft == '1' then
-        redis.call('RPUSH', w.k.buf, event(etype, str(w.now), data))
+        redis.call('RPUSH', w.k.buf, event(etype, now_str(w), data))
         set(w, 'bufn', str((tonumber(w.bufn) or 0) + 1))
     else
         append(w, etype, data)
@@ -946,11 +974,11 @@ local function sa_apply(prefix, run, start, prepared)
     end
 end
 
--- vis_start writes a new run's row and indexes.
+-- vis_start writes a new run's row and indexes (now: ms, or their text).
 local function vis_start(wf_key, id, run, wtype, queue, now, memo, prepared)
     local prefix = slot_prefix_of(wf_key)
     local row = prefix .. ':vis:' .. run
-    local start = str(now)
+    local start = type(now) == 'string' and now or str(now)
     vcall('HSET', row, 'id', id, 'run', run, 'type', wtype, 'queue', queue,
           'status', 'RUNNING', 'start', start)
     if memo and memo ~= '' then vcall('HSET', row, 'memo', memo) end
@@ -977,10 +1005,10 @@ local function vis_close(w, status)
     local prefix = slot_prefix_of(w.k.wf)
     local start = vis_row_start(w)
     vcall('HSET', prefix .. ':vis:' .. w.run, 'status', status, 'close',
-          str(w.now))
+          now_str(w))
     vcall('ZREM', prefix .. ':vx:status:RUNNING', w.run)
     vcall('ZADD', prefix .. ':vx:status:' .. status, start, w.run)
-    vcall('ZADD', prefix .. ':vx:close', str(w.now), w.run)
+    vcall('ZADD', prefix .. ':vx:close', now_str(w), w.run)
 end
 
 -- vis_carry: what a reset's new run keeps of the run it was reset from,
@@ -1205,11 +1233,12 @@ end
 local function close(w, status, field, value)
     fail_updates(w, status)
     set(w, 'status', status)
-    set(w, 'close_ms', str(w.now))
+    set(w, 'close_ms', now_str(w))
     set(w, field, value)
     local drop = {field == 'result' and 'failure' or 'result'}
-    for _, f in ipairs(CLOSED_DROP) do
-        drop[#drop + 1] = f
+    for j = 1, #CLOSED_DROP do
+        local f = CLOSED_DROP[j]
+        drop[j + 1] = f
         w.dirty[f] = nil
     end
     redis.call('HDEL', w.k.wf, unpack(drop))
@@ -1302,7 +1331,8 @@ end
 local function resolve_activity(w, seq, etype, data, st, direct)
     st = st or pa_state(w, seq)
     local fields = w.pa_drop or {}
-    for _, f in ipairs(PA_FIELDS) do fields[#fields + 1] = seq .. '.' .. f end
+    local n, p = #fields, seq .. '.'
+    for j = 1, #PA_FIELDS do fields[n + j] = p .. PA_FIELDS[j] end
     w.pa_drop = fields
     if st.queue and st.deadline and st.deadline ~= '0' then
         redis.call('ZREM', w.k.timers,
@@ -1444,6 +1474,7 @@ local function start_run(k, args, extra_type, extra_data, vis, fill)
     local wft_timeout = tonumber(args[8]) or 10000
     local run_timeout = tonumber(args.run_timeout) or 0
     local now = now_ms()
+    local nows = str(now)
     local pv = args.prev or
                    redis.call('HMGET', k.wf, 'token', 'retention', 'priority',
                               'fkey', 'fweight')
@@ -1456,21 +1487,33 @@ local function start_run(k, args, extra_type, extra_data, vis, fill)
     end
     -- the hash of a closed run expires (close): not this new run's
     if prev then redis.call('PERSIST', k.wf) end
-    local w = {k = k, now = now, dirty = {}, id = id, run = run, hlen = 0,
-               token = prev or '0', queue = queue,
-               exec_timeout = str(exec_timeout),
-               run_timeout = str(run_timeout)}
+    local ets, rts = str(exec_timeout), str(run_timeout)
+    -- the new run's fields: written as set() would, in two constructors
+    -- sized once (a table grown field by field rehashes as it grows)
+    local dirty = {run = run, type = wtype, queue = queue,
+                   status = 'RUNNING', input = input, result = '',
+                   failure = '', start_ms = nows, close_ms = '', wft = '0',
+                   wft_entry = '', wft_attempt = '1', wft_error = '',
+                   wft_timeout = str(wft_timeout), exec_timeout = ets,
+                   cancel_requested = '0', bufn = '0', sticky = '',
+                   wft_sticky = '', run_timeout = rts, token = false,
+                   hlen = false, priority = false, fkey = false,
+                   fweight = false, retention = false}
+    dirty.token, dirty.hlen, dirty.priority, dirty.fkey = nil, nil, nil, nil
+    dirty.fweight, dirty.retention = nil, nil
+    local w = {k = k, now = now, nows = nows, dirty = dirty, id = id,
+               hlen = 0, token = prev or '0', run = run, type = wtype,
+               queue = queue, status = 'RUNNING', input = input,
+               result = '', failure = '', start_ms = nows, close_ms = '',
+               wft = '0', wft_entry = '', wft_attempt = '1', wft_error = '',
+               wft_timeout = dirty.wft_timeout, exec_timeout = ets,
+               cancel_requested = '0', bufn = '0', sticky = '',
+               wft_sticky = '', run_timeout = rts, hnew = false,
+               hdirty = false, priority = false, fkey = false,
+               fweight = false, retention = false}
+    w.hnew, w.hdirty, w.priority, w.fkey, w.fweight = nil, nil, nil, nil, nil
+    w.retention = nil
     LOADED[#LOADED + 1] = w
-    for f, v in pairs({run = run, type = wtype, queue = queue,
-                       status = 'RUNNING', input = input, result = '',
-                       failure = '', start_ms = str(now), close_ms = '',
-                       wft = '0', wft_entry = '', wft_attempt = '1',
-                       wft_error = '', wft_timeout = str(wft_timeout),
-                       exec_timeout = str(exec_timeout),
-                       cancel_requested = '0', bufn = '0', sticky = '',
-                       wft_sticky = '', run_timeout = str(run_timeout)}) do
-        set(w, f, v)
-    end
     if args.priority then
         set(w, 'priority', args.priority)
     elseif pv[3] then
@@ -1500,7 +1543,7 @@ local function start_run(k, args, extra_type, extra_data, vis, fill)
     if h1 and #h1 > FIRST_EVENT_INLINE then h1 = nil end
     schedule_wft(w, h1 or nil)
     vis = vis or {}
-    vis_start(k.wf, id, run, wtype, queue, now, vis.memo, vis.sa)
+    vis_start(k.wf, id, run, wtype, queue, nows, vis.memo, vis.sa)
     if exec_timeout > 0 then
         add_timer(k.timers, tonumber(args.exec_deadline) or now + exec_timeout,
                   timer_member('x', run, 0, 0, queue, '-', id))
@@ -1803,7 +1846,7 @@ local function schedule_activity(w, act, c)
     redis.call('HSET', w.k.pa, p .. 'name', c.name, p .. 'queue',
                queue_of(act), p .. 'input', c.input, p .. 'opts', c.opts,
                p .. 'attempt', '1', p .. 'stc', c.stc, p .. 'hbt', c.hbt,
-               p .. 'sched', str(w.now), p .. 'deadline',
+               p .. 'sched', now_str(w), p .. 'deadline',
                stc2 > 0 and str(w.now + stc2) or '0', p .. 'entry', entry)
     if stc2 > 0 then
         add_timer(w.k.timers, w.now + stc2,
@@ -2171,12 +2214,17 @@ local function check_needed(k, need)
     return check_types(keys, types)
 end
 
+-- CMD: the table apply_commands reads each command into, kept from call
+-- to call (each kind assigns all its fields before its apply reads them),
+-- so that it does not grow, rehashing, in every call.
+local CMD = {}
+
 -- apply_commands writes each command's event and effect (checked before
 -- any write by check_commands), up to the one that closes the run. Each
 -- command is read into c by its field names (one table for the call: an
 -- apply reads only its own kind's fields).
 local function apply_commands(w, keys, args, first, ncmd)
-    local i, c = first, {}
+    local i, c = first, CMD
     for _ = 1, ncmd do
         local kind = COMMANDS[args[i]]
         local fields = kind.fields
