@@ -257,6 +257,9 @@ local WF_FIELDS = {'run', 'status', 'hlen', 'token', 'wft', 'wft_entry',
                    'bufn', 'sticky', 'sticky_ms', 'wft_sticky', 'retention',
                    'run_timeout', 'priority', 'fkey', 'fweight', 'parent',
                    'children', 'upend'}
+if #WF_FIELDS ~= 22 then
+    error('load_wf names 22 fields in its constructor: keep it to WF_FIELDS')
+end
 
 -- LOADED holds the contexts of the current call; the wrapper every
 -- Function is registered through writes their changed fields back in one
