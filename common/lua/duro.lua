@@ -478,14 +478,21 @@ end
 -- contexts it loaded on return.
 local function txn(fn, spec)
     local c, types = contract(spec)
+    -- a Function that TYPE-checks no key of its own (all '-', no rest)
+    -- skips check_types' loop over KEYS but for its count
+    local ntypes, any = #types, spec.rest ~= nil
+    for i = 1, ntypes do any = any or types[i] ~= '-' end
     return function(keys, args)
         CHECKED = {}
-        local bad = check_types(keys, types, spec.rest)
-        if bad then return bad end
+        if any then
+            local bad = check_types(keys, types, spec.rest)
+            if bad then return bad end
+        elseif #keys < ntypes then
+            return fail('DURO_BADARG', 'needs ' .. ntypes .. ' keys')
+        end
         LOADED = {}
         local r = fn(keys_of(keys, c), args, keys)
         for i = 1, #LOADED do flush(LOADED[i]) end
-        LOADED = {}
         return r
     end
 end
@@ -663,6 +670,8 @@ end
 -- split_fair: the stream and fairness key of a task stream key (nil key:
 -- not a fair stream).
 local function split_fair(key)
+    -- most keys have no '~': a plain find is far cheaper than the match
+    if not string.find(key, '~', 1, true) then return key, nil end
     local s, fkey = string.match(key, '^(.-)~([^~]+)$')
     if s then return s, fkey end
     return key, nil
