@@ -1279,14 +1279,33 @@ local PA_FIELDS = {'name', 'queue', 'input', 'opts', 'attempt', 'entry',
                    'stc', 'hbt', 'sched', 'deadline', 'hb', 'details',
                    'failure'}
 
+-- pa_names: the hash field names of activity seq's fields ("<seq>.<f>"),
+-- by position in PA_FIELDS and by field: each activity's schedule, state
+-- read and resolve would otherwise build the same 27 strings. Kept for the
+-- first 99 seqs (about 40 KB of the Lua heap at most).
+local PA_NAMES = {}
+local function pa_names(seq)
+    local t = PA_NAMES[seq]
+    if t then return t end
+    t = {}
+    for j = 1, #PA_FIELDS do
+        local f = PA_FIELDS[j]
+        local n = seq .. '.' .. f
+        t[j], t[f] = n, n
+    end
+    if type(seq) == 'string' and #seq <= 2 then PA_NAMES[seq] = t end
+    return t
+end
+
 local function pa_get(w, seq, field)
     return redis.call('HGET', w.k.pa, seq .. '.' .. field)
 end
 
 -- pa_state reads what deciding an activity's fate needs, in one call.
 local function pa_state(w, seq)
-    local v = read('hash', 'HMGET', w.k.pa, seq .. '.attempt', seq .. '.entry',
-                   seq .. '.queue', seq .. '.deadline')
+    local n = pa_names(seq)
+    local v = read('hash', 'HMGET', w.k.pa, n.attempt, n.entry, n.queue,
+                   n.deadline)
     return {attempt = v[1], entry = v[2], queue = v[3], deadline = v[4]}
 end
 
@@ -1342,9 +1361,9 @@ end
 -- the eager commit of a run's last activity then needs no HDEL.
 local function resolve_activity(w, seq, etype, data, st, direct)
     st = st or pa_state(w, seq)
-    local fields = w.pa_drop or {}
-    local n, p = #fields, seq .. '.'
-    for j = 1, #PA_FIELDS do fields[n + j] = p .. PA_FIELDS[j] end
+    local fields, names = w.pa_drop or {}, pa_names(seq)
+    local n = #fields
+    for j = 1, #PA_FIELDS do fields[n + j] = names[j] end
     w.pa_drop = fields
     if st.queue and st.deadline and st.deadline ~= '0' then
         redis.call('ZREM', w.k.timers,
@@ -1850,16 +1869,15 @@ local function schedule_activity(w, act, c)
     local fkey, fw = act_fairness(w, c.opts)
     if fkey == '' then fkey = nil end
     local stc2 = tonumber(c.stc2) or 0
-    local p = c.seq .. '.'
+    local p = pa_names(c.seq)
     local entry = fair_xadd(act, fkey, fw, 'id', w.id, 'run', w.run, 'seq',
                             c.seq, 'attempt', '1', 'name', c.name, 'input',
                             c.input, 'opts', c.opts, 'wfqueue', w.queue)
     if fkey then act = act .. '~' .. fkey end
-    redis.call('HSET', w.k.pa, p .. 'name', c.name, p .. 'queue',
-               queue_of(act), p .. 'input', c.input, p .. 'opts', c.opts,
-               p .. 'attempt', '1', p .. 'stc', c.stc, p .. 'hbt', c.hbt,
-               p .. 'sched', now_str(w), p .. 'deadline',
-               stc2 > 0 and str(w.now + stc2) or '0', p .. 'entry', entry)
+    redis.call('HSET', w.k.pa, p.name, c.name, p.queue, queue_of(act),
+               p.input, c.input, p.opts, c.opts, p.attempt, '1', p.stc, c.stc,
+               p.hbt, c.hbt, p.sched, now_str(w), p.deadline,
+               stc2 > 0 and str(w.now + stc2) or '0', p.entry, entry)
     if stc2 > 0 then
         add_timer(w.k.timers, w.now + stc2,
                   timer_member('s', w.run, c.seq, 0, w.queue, queue_of(act),
