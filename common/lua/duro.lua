@@ -283,11 +283,15 @@ end
 
 -- ---- Workflow context ----------------------------------------------------
 
+-- load_wf's constructor follows this order.
 local WF_FIELDS = {'run', 'status', 'hlen', 'token', 'wft', 'wft_entry',
                    'queue', 'wft_attempt', 'wft_timeout', 'exec_timeout',
                    'bufn', 'sticky', 'sticky_ms', 'wft_sticky', 'retention',
                    'run_timeout', 'priority', 'fkey', 'fweight', 'parent',
                    'children', 'upend'}
+if #WF_FIELDS ~= 22 then
+    error('load_wf names 22 fields in its constructor: keep it to WF_FIELDS')
+end
 
 -- LOADED holds the contexts of the current call; the wrapper every
 -- Function is registered through writes their changed fields back in one
@@ -299,9 +303,20 @@ local LOADED = {}
 -- idx_closed, act.
 local function load_wf(k, now)
     local v = read('hash', 'HMGET', k.wf, unpack(WF_FIELDS))
-    local w = {k = k, now = now or now_ms(), dirty = {}}
-    for i, f in ipairs(WF_FIELDS) do w[f] = v[i] end
-    if not w.run then return nil end
+    if not v[1] then return nil end
+    -- one constructor, sized once, rather than a table grown by 22
+    -- inserts (each growth rehashes it); the order is WF_FIELDS'
+    local w = {k = k, now = now or now_ms(), dirty = {}, id = false,
+               nows = false, hnew = false, hdirty = false, pa_drop = false,
+               run = v[1], status = v[2], hlen = v[3], token = v[4],
+               wft = v[5], wft_entry = v[6], queue = v[7],
+               wft_attempt = v[8], wft_timeout = v[9],
+               exec_timeout = v[10], bufn = v[11], sticky = v[12],
+               sticky_ms = v[13], wft_sticky = v[14], retention = v[15],
+               run_timeout = v[16], priority = v[17], fkey = v[18],
+               fweight = v[19], parent = v[20], children = v[21],
+               upend = v[22]}
+    w.nows, w.hnew, w.hdirty, w.pa_drop = nil, nil, nil, nil
     w.id = string.match(k.wf, '}:wf:(.*)$')
     w.hlen = tonumber(w.hlen) or 0
     -- event N is element N of the history list: a list of another length
@@ -317,6 +332,17 @@ local function load_wf(k, now)
     end
     LOADED[#LOADED + 1] = w
     return w
+end
+
+-- now_str: the call's time as text, formatted once per context (a
+-- string.format costs as much as a small Redis command).
+local function now_str(w)
+    local t = w.nows
+    if not t then
+        t = str(w.now)
+        w.nows = t
+    end
+    return t
 end
 
 -- set changes a field of the workflow hash (written when the call ends);
@@ -347,6 +373,11 @@ local function flush(w)
         if w.status == 'RUNNING' then
             redis.call('HDEL', w.k.pa, unpack(drop))
         end
+    end
+    -- hlen: formatted once, however many events the call appended
+    if w.hdirty then
+        w.hdirty = nil
+        w.dirty.hlen = str(w.hlen)
     end
     local args = {}
     for f, v in pairs(w.dirty) do
@@ -389,8 +420,8 @@ local function check_types(keys, types, rest)
     if #keys < #types then
         return fail('DURO_BADARG', 'needs ' .. #types .. ' keys')
     end
-    for i, key in ipairs(keys) do
-        local want = types[i] or rest or '-'
+    for i = 1, #keys do
+        local key, want = keys[i], types[i] or rest or '-'
         if want ~= '-' and CHECKED[key] ~= want then
             local got = redis.call('TYPE', key)['ok']
             if got ~= 'none' and got ~= want then
@@ -479,14 +510,21 @@ end
 -- contexts it loaded on return.
 local function txn(fn, spec)
     local c, types = contract(spec)
+    -- a Function that TYPE-checks no key of its own (all '-', no rest)
+    -- skips check_types' loop over KEYS but for its count
+    local ntypes, any = #types, spec.rest ~= nil
+    for i = 1, ntypes do any = any or types[i] ~= '-' end
     return function(keys, args)
         CHECKED = {}
-        local bad = check_types(keys, types, spec.rest)
-        if bad then return bad end
+        if any then
+            local bad = check_types(keys, types, spec.rest)
+            if bad then return bad end
+        elseif #keys < ntypes then
+            return fail('DURO_BADARG', 'needs ' .. ntypes .. ' keys')
+        end
         LOADED = {}
         local r = fn(keys_of(keys, c), args, keys)
-        for _, w in ipairs(LOADED) do flush(w) end
-        LOADED = {}
+        for i = 1, #LOADED do flush(LOADED[i]) end
         return r
     end
 end
@@ -511,7 +549,7 @@ local function push_event(w, item)
         w.hnew = ev
     end
     ev[#ev + 1] = item
-    w.dirty.hlen = str(w.hlen) -- w.hlen itself stays a number
+    w.hdirty = true -- w.hlen stays a number; flush writes it
 end
 
 -- next_token issues a new fencing token for a re-issued task.
@@ -664,6 +702,8 @@ end
 -- split_fair: the stream and fairness key of a task stream key (nil key:
 -- not a fair stream).
 local function split_fair(key)
+    -- most keys have no '~': a plain find is far cheaper than the match
+    if not string.find(key, '~', 1, true) then return key, nil end
     local s, fkey = string.match(key, '^(.-)~([^~]+)$')
     if s then return s, fkey end
     return key, nil
@@ -687,7 +727,7 @@ local function set_sticky(w, worker, ms)
 end
 
 local function append(w, etype, data)
-    push_event(w, event(etype, str(w.now), data))
+    push_event(w, event(etype, now_str(w), data))
 end
 
 -- FIRST_EVENT_INLINE: the largest history a run's first task carries in
@@ -764,7 +804,7 @@ end
 -- the outstanding task's commit (so that task's view stays exact).
 local function deliver(w, etype, data)
     if w.wft == '1' then
-        redis.call('RPUSH', w.k.buf, event(etype, str(w.now), data))
+        redis.call('RPUSH', w.k.buf, event(etype, now_str(w), data))
         set(w, 'bufn', str((tonumber(w.bufn) or 0) + 1))
     else
         append(w, etype, data)
@@ -979,11 +1019,11 @@ local function sa_apply(prefix, run, start, prepared)
     end
 end
 
--- vis_start writes a new run's row and indexes.
+-- vis_start writes a new run's row and indexes (now: ms, or their text).
 local function vis_start(wf_key, id, run, wtype, queue, now, memo, prepared)
     local prefix = slot_prefix_of(wf_key)
     local row = prefix .. ':vis:' .. run
-    local start = str(now)
+    local start = type(now) == 'string' and now or str(now)
     vcall('HSET', row, 'id', id, 'run', run, 'type', wtype, 'queue', queue,
           'status', 'RUNNING', 'start', start)
     if memo and memo ~= '' then vcall('HSET', row, 'memo', memo) end
@@ -1010,10 +1050,10 @@ local function vis_close(w, status)
     local prefix = slot_prefix_of(w.k.wf)
     local start = vis_row_start(w)
     vcall('HSET', prefix .. ':vis:' .. w.run, 'status', status, 'close',
-          str(w.now))
+          now_str(w))
     vcall('ZREM', prefix .. ':vx:status:RUNNING', w.run)
     vcall('ZADD', prefix .. ':vx:status:' .. status, start, w.run)
-    vcall('ZADD', prefix .. ':vx:close', str(w.now), w.run)
+    vcall('ZADD', prefix .. ':vx:close', now_str(w), w.run)
 end
 
 -- vis_carry: what a reset's new run keeps of the run it was reset from,
@@ -1238,11 +1278,12 @@ end
 local function close(w, status, field, value)
     fail_updates(w, status)
     set(w, 'status', status)
-    set(w, 'close_ms', str(w.now))
+    set(w, 'close_ms', now_str(w))
     set(w, field, value)
     local drop = {field == 'result' and 'failure' or 'result'}
-    for _, f in ipairs(CLOSED_DROP) do
-        drop[#drop + 1] = f
+    for j = 1, #CLOSED_DROP do
+        local f = CLOSED_DROP[j]
+        drop[j + 1] = f
         w.dirty[f] = nil
     end
     redis.call('HDEL', w.k.wf, unpack(drop))
@@ -1271,14 +1312,33 @@ local PA_FIELDS = {'name', 'queue', 'input', 'opts', 'attempt', 'entry',
                    'stc', 'hbt', 'sched', 'deadline', 'hb', 'details',
                    'failure'}
 
+-- pa_names: the hash field names of activity seq's fields ("<seq>.<f>"),
+-- by position in PA_FIELDS and by field: each activity's schedule, state
+-- read and resolve would otherwise build the same 27 strings. Kept for the
+-- first 99 seqs (about 40 KB of the Lua heap at most).
+local PA_NAMES = {}
+local function pa_names(seq)
+    local t = PA_NAMES[seq]
+    if t then return t end
+    t = {}
+    for j = 1, #PA_FIELDS do
+        local f = PA_FIELDS[j]
+        local n = seq .. '.' .. f
+        t[j], t[f] = n, n
+    end
+    if type(seq) == 'string' and #seq <= 2 then PA_NAMES[seq] = t end
+    return t
+end
+
 local function pa_get(w, seq, field)
     return redis.call('HGET', w.k.pa, seq .. '.' .. field)
 end
 
 -- pa_state reads what deciding an activity's fate needs, in one call.
 local function pa_state(w, seq)
-    local v = read('hash', 'HMGET', w.k.pa, seq .. '.attempt', seq .. '.entry',
-                   seq .. '.queue', seq .. '.deadline')
+    local n = pa_names(seq)
+    local v = read('hash', 'HMGET', w.k.pa, n.attempt, n.entry, n.queue,
+                   n.deadline)
     return {attempt = v[1], entry = v[2], queue = v[3], deadline = v[4]}
 end
 
@@ -1334,8 +1394,9 @@ end
 -- the eager commit of a run's last activity then needs no HDEL.
 local function resolve_activity(w, seq, etype, data, st, direct)
     st = st or pa_state(w, seq)
-    local fields = w.pa_drop or {}
-    for _, f in ipairs(PA_FIELDS) do fields[#fields + 1] = seq .. '.' .. f end
+    local fields, names = w.pa_drop or {}, pa_names(seq)
+    local n = #fields
+    for j = 1, #PA_FIELDS do fields[n + j] = names[j] end
     w.pa_drop = fields
     if st.queue and st.deadline and st.deadline ~= '0' then
         redis.call('ZREM', w.k.timers,
@@ -1477,6 +1538,7 @@ local function start_run(k, args, extra_type, extra_data, vis, fill)
     local wft_timeout = tonumber(args[8]) or 10000
     local run_timeout = tonumber(args.run_timeout) or 0
     local now = now_ms()
+    local nows = str(now)
     local pv = args.prev or
                    redis.call('HMGET', k.wf, 'token', 'retention', 'priority',
                               'fkey', 'fweight')
@@ -1489,21 +1551,33 @@ local function start_run(k, args, extra_type, extra_data, vis, fill)
     end
     -- the hash of a closed run expires (close): not this new run's
     if prev then redis.call('PERSIST', k.wf) end
-    local w = {k = k, now = now, dirty = {}, id = id, run = run, hlen = 0,
-               token = prev or '0', queue = queue,
-               exec_timeout = str(exec_timeout),
-               run_timeout = str(run_timeout)}
+    local ets, rts = str(exec_timeout), str(run_timeout)
+    -- the new run's fields: written as set() would, in two constructors
+    -- sized once (a table grown field by field rehashes as it grows)
+    local dirty = {run = run, type = wtype, queue = queue,
+                   status = 'RUNNING', input = input, result = '',
+                   failure = '', start_ms = nows, close_ms = '', wft = '0',
+                   wft_entry = '', wft_attempt = '1', wft_error = '',
+                   wft_timeout = str(wft_timeout), exec_timeout = ets,
+                   cancel_requested = '0', bufn = '0', sticky = '',
+                   wft_sticky = '', run_timeout = rts, token = false,
+                   hlen = false, priority = false, fkey = false,
+                   fweight = false, retention = false}
+    dirty.token, dirty.hlen, dirty.priority, dirty.fkey = nil, nil, nil, nil
+    dirty.fweight, dirty.retention = nil, nil
+    local w = {k = k, now = now, nows = nows, dirty = dirty, id = id,
+               hlen = 0, token = prev or '0', run = run, type = wtype,
+               queue = queue, status = 'RUNNING', input = input,
+               result = '', failure = '', start_ms = nows, close_ms = '',
+               wft = '0', wft_entry = '', wft_attempt = '1', wft_error = '',
+               wft_timeout = dirty.wft_timeout, exec_timeout = ets,
+               cancel_requested = '0', bufn = '0', sticky = '',
+               wft_sticky = '', run_timeout = rts, hnew = false,
+               hdirty = false, priority = false, fkey = false,
+               fweight = false, retention = false}
+    w.hnew, w.hdirty, w.priority, w.fkey, w.fweight = nil, nil, nil, nil, nil
+    w.retention = nil
     LOADED[#LOADED + 1] = w
-    for f, v in pairs({run = run, type = wtype, queue = queue,
-                       status = 'RUNNING', input = input, result = '',
-                       failure = '', start_ms = str(now), close_ms = '',
-                       wft = '0', wft_entry = '', wft_attempt = '1',
-                       wft_error = '', wft_timeout = str(wft_timeout),
-                       exec_timeout = str(exec_timeout),
-                       cancel_requested = '0', bufn = '0', sticky = '',
-                       wft_sticky = '', run_timeout = str(run_timeout)}) do
-        set(w, f, v)
-    end
     if args.priority then
         set(w, 'priority', args.priority)
     elseif pv[3] then
@@ -1533,7 +1607,7 @@ local function start_run(k, args, extra_type, extra_data, vis, fill)
     if h1 and #h1 > FIRST_EVENT_INLINE then h1 = nil end
     schedule_wft(w, h1 or nil)
     vis = vis or {}
-    vis_start(k.wf, id, run, wtype, queue, now, vis.memo, vis.sa)
+    vis_start(k.wf, id, run, wtype, queue, nows, vis.memo, vis.sa)
     if exec_timeout > 0 then
         add_timer(k.timers, tonumber(args.exec_deadline) or now + exec_timeout,
                   timer_member('x', run, 0, 0, queue, '-', id))
@@ -1828,16 +1902,15 @@ local function schedule_activity(w, act, c)
     local fkey, fw = act_fairness(w, c.opts)
     if fkey == '' then fkey = nil end
     local stc2 = tonumber(c.stc2) or 0
-    local p = c.seq .. '.'
+    local p = pa_names(c.seq)
     local entry = fair_xadd(act, fkey, fw, 'id', w.id, 'run', w.run, 'seq',
                             c.seq, 'attempt', '1', 'name', c.name, 'input',
                             c.input, 'opts', c.opts, 'wfqueue', w.queue)
     if fkey then act = act .. '~' .. fkey end
-    redis.call('HSET', w.k.pa, p .. 'name', c.name, p .. 'queue',
-               queue_of(act), p .. 'input', c.input, p .. 'opts', c.opts,
-               p .. 'attempt', '1', p .. 'stc', c.stc, p .. 'hbt', c.hbt,
-               p .. 'sched', str(w.now), p .. 'deadline',
-               stc2 > 0 and str(w.now + stc2) or '0', p .. 'entry', entry)
+    redis.call('HSET', w.k.pa, p.name, c.name, p.queue, queue_of(act),
+               p.input, c.input, p.opts, c.opts, p.attempt, '1', p.stc, c.stc,
+               p.hbt, c.hbt, p.sched, now_str(w), p.deadline,
+               stc2 > 0 and str(w.now + stc2) or '0', p.entry, entry)
     if stc2 > 0 then
         add_timer(w.k.timers, w.now + stc2,
                   timer_member('s', w.run, c.seq, 0, w.queue, queue_of(act),
@@ -2204,12 +2277,17 @@ local function check_needed(k, need)
     return check_types(keys, types)
 end
 
+-- CMD: the table apply_commands reads each command into, kept from call
+-- to call (each kind assigns all its fields before its apply reads them),
+-- so that it does not grow, rehashing, in every call.
+local CMD = {}
+
 -- apply_commands writes each command's event and effect (checked before
 -- any write by check_commands), up to the one that closes the run. Each
 -- command is read into c by its field names (one table for the call: an
 -- apply reads only its own kind's fields).
 local function apply_commands(w, keys, args, first, ncmd)
-    local i, c = first, {}
+    local i, c = first, CMD
     for _ = 1, ncmd do
         local kind = COMMANDS[args[i]]
         local fields = kind.fields
