@@ -74,6 +74,12 @@ DURO_EXPORT int duro_redis_meta_check(redisContext *c, int partitions, int *out,
  * (DURO_EAUTH when the ACL refuses FUNCTION LOAD). */
 DURO_EXPORT int duro_functions_load(redisContext *c, char *err, size_t errsize);
 
+/* duro_functions_load_sharded loads (REPLACE) the library's copy for a
+ * Redis Cluster master (duro_lua_library_source(true)). As
+ * duro_functions_load. */
+DURO_EXPORT int duro_functions_load_sharded(redisContext *c, char *err,
+                                            size_t errsize);
+
 /* duro_reply_is_missing_function: true for the error Redis gives when the
  * library is not loaded (e.g. after a restart without persistence). */
 DURO_EXPORT int duro_reply_is_missing_function(const char *errstr);
