@@ -35,6 +35,9 @@ const duro__acl_grant duro__acl_commands[] = {
     {"ping", ALL},
     {"select", ALL}, /* a URL's /db */
     {"role", ALL},   /* redis+sentinel://: is it the master? */
+    /* Redis Cluster: the slot map; ASK's one-command redirection */
+    {"cluster|slots", ALL},
+    {"asking", ALL},
     {"hget", ALL},
     {"hgetall", ALL},
     /* describe; a reset and visibility in Functions */ /* duro:meta's
@@ -51,8 +54,9 @@ const duro__acl_grant duro__acl_commands[] = {
     {"lindex", FN}, /* a reset checks its point */
     {"llen", FN},   /* a history's length */
     {"lrange", FN},
-    {"publish", FN}, /* duro:wake, duro:closed:{pN} */
-    {"rpush", FN},   /* the buffer; a worker's query answer */
+    {"publish", FN},  /* duro:wake, duro:closed:{pN} */
+    {"spublish", FN}, /* duro:closed:{pN} on a cluster (SHARDED_WAKE) */
+    {"rpush", FN},    /* the buffer; a worker's query answer */
     {"time", FN},
     {"type", FN},
     {"xack", FN},
@@ -103,6 +107,7 @@ const duro__acl_grant duro__acl_commands[] = {
     {"zrangebyscore", S | C}, /* timers, the sweep; delete */
     /* clients: describe, list, result, queries, queue stats */
     {"blpop", C},
+    {"ssubscribe", C}, /* duro:closed:{pN} on a cluster */
     {"xinfo|consumers", C},
     /* namespaces: the registry is read with exists/smembers/hgetall, above */
     /* admin: `duro operator init`, `duro operator namespace create|delete` */

@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 23
+local DURO_LIBRARY_VERSION = 24
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -1233,8 +1233,10 @@ local function close(w, status, field, value)
     local ttl = str(retention_ttl(w.retention))
     redis.call('PEXPIRE', w.k.wf, ttl)
     if w.k.hist then redis.call('PEXPIRE', w.k.hist, ttl) end
-    redis.call('PUBLISH', prefix_of(w.k.wf) .. 'closed:{p' ..
-                   partition_of(w.k.wf) .. '}', w.id)
+    -- on a cluster a sharded channel: served by the partition's master
+    -- alone, where classic pub/sub would reach every node
+    redis.call(SHARDED_WAKE and 'SPUBLISH' or 'PUBLISH', prefix_of(w.k.wf) ..
+                   'closed:{p' .. partition_of(w.k.wf) .. '}', w.id)
 end
 
 -- ---- Activities ----------------------------------------------------------
