@@ -606,3 +606,101 @@ Test(client_cluster, one_server_sends_no_more_commands_than_before)
     redisFree(c);
     cr_assert_not(sharded);
 }
+
+/* ---- The client library across a moved slot and a slot without master ---- */
+
+static duro_client *cluster_client(void)
+{
+    duro_client *c = NULL;
+    char err[512];
+    duro_client_opts o = {.redis_url = seeds};
+    cr_assert_eq(duro_client_new_opts(&c, &o, err, sizeof(err)), 0, "%s", err);
+    return c;
+}
+
+static int wf_slot(const char *id)
+{
+    duro_wf_keys k;
+    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(8), id, NULL);
+    return duro_cluster_slot(k.wf, strlen(k.wf));
+}
+
+static void start_wf(duro_client *c, const char *id)
+{
+    duro_start_opts o = {.workflow_id = id, .type = "t", .task_queue = "q"};
+    char run[DURO_UUID_LEN + 1];
+    cr_assert_eq(duro_client_start(c, &o, run), 0, "start %s: %s", id,
+                 duro_client_errstr(c));
+}
+
+static void assert_running(duro_client *c, const char *id)
+{
+    cJSON *d = NULL;
+    cr_assert_eq(duro_client_describe(c, id, &d), 0, "describe %s: %s", id,
+                 duro_client_errstr(c));
+    cr_assert_str_eq(duro_test_str(d, "status"), "RUNNING");
+    cJSON_Delete(d);
+}
+
+Test(client_cluster, a_client_follows_its_partition_to_another_master)
+{
+    cluster_start();
+    duro_test_output o;
+    RUN_OK(&o, "init", seeds, "operator", "init", "--partitions", "8");
+    duro_test_output_free(&o);
+    duro_client *c = cluster_client();
+    start_wf(c, "mv-1");
+    int slot = wf_slot("mv-1");
+    move_slot(slot, (owner(slot) + 1) % MASTERS);
+    /* the client's map is stale: each call is MOVED, then follows */
+    assert_running(c, "mv-1");
+    char run[DURO_UUID_LEN + 1];
+    cr_assert_eq(duro_client_signal(c, "mv-1", "go", NULL, run), 0, "%s",
+                 duro_client_errstr(c));
+    /* another workflow of that partition starts on the new master */
+    char id[32];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(id, sizeof(id), "mv-%d", i + 2);
+        if (wf_slot(id) == slot) break;
+    }
+    cr_assert_eq(wf_slot(id), slot);
+    start_wf(c, id);
+    assert_running(c, id);
+    duro_client_free(c);
+}
+
+Test(client_cluster, a_slot_without_master_is_waited_for)
+{
+    cluster_start();
+    duro_test_output o;
+    RUN_OK(&o, "init", seeds, "operator", "init", "--partitions", "8");
+    duro_test_output_free(&o);
+    duro_client *c = cluster_client();
+    start_wf(c, "down-1");
+    int slot = wf_slot("down-1");
+    int from = owner(slot);
+    char id[64];
+    node_id(from, id, sizeof(id));
+    /* the slot loses its master (CLUSTERDOWN) and gets it back 600 ms
+     * later, from another process */
+    redisContext *f = node(from);
+    command_ok(f, "DELSLOTS", redisCommand(f, "CLUSTER DELSLOTS %d", slot));
+    pid_t back = fork();
+    cr_assert_geq(back, 0);
+    if (back == 0) {
+        usleep(600 * 1000);
+        redisContext *g = redisConnect("127.0.0.1", port[from]);
+        redisReply *r = g ? redisCommand(g, "CLUSTER ADDSLOTS %d", slot) : NULL;
+        _exit(r && r->type == REDIS_REPLY_STATUS ? 0 : 1);
+    }
+    int64_t t0 = duro_test_mono_ms();
+    assert_running(c, "down-1");
+    int64_t waited = duro_test_mono_ms() - t0;
+    int st = -1;
+    waitpid(back, &st, 0);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "ADDSLOTS failed");
+    cr_assert_geq(waited, 400, "answered after %lldms: no wait?",
+                  (long long)waited);
+    redisFree(f);
+    duro_client_free(c);
+}
