@@ -704,3 +704,62 @@ Test(client_cluster, a_slot_without_master_is_waited_for)
     redisFree(f);
     duro_client_free(c);
 }
+
+Test(client_cluster, namespaces_and_the_no_worker_warning_on_a_cluster)
+{
+    cluster_start();
+    duro_test_output o;
+    RUN_OK(&o, "init", seeds, "operator", "init", "--partitions", "8");
+    duro_test_output_free(&o);
+    RUN_OK(&o, "namespace create", seeds, "operator", "namespace", "create",
+           "-n", "shop");
+    duro_test_output_free(&o);
+    for (size_t i = 0; i < NIDS; i++) {
+        RUN_OK(&o, "start", node0, "-n", "shop", "workflow", "start",
+               "--workflow-id", IDS[i], "--type", "t", "--task-queue", "q");
+        duro_test_output_free(&o);
+    }
+    /* the result wait looks at the task stream on the partition's master
+     * and says nobody polls it */
+    setenv("DURO_RESULT_WARN_AFTER", "300ms", 1);
+    char path[PATH_MAX], log[PATH_MAX + 64];
+    snprintf(path, sizeof(path), "%s/duro", DURO_BIN_DIR);
+    snprintf(log, sizeof(log), "%s/warn.log", h.dir);
+    pid_t w = fork();
+    cr_assert_geq(w, 0);
+    if (w == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 2);
+        execl(path, path, "--redis", seeds, "-n", "shop", "workflow", "result",
+              "--workflow-id", IDS[0], (char *)NULL);
+        _exit(127);
+    }
+    unsetenv("DURO_RESULT_WARN_AFTER");
+    char text[2048] = "";
+    for (int i = 0; i < 500 && !strstr(text, "no worker is polling"); i++) {
+        duro_test_sleep_ms(20);
+        FILE *f = fopen(log, "r");
+        size_t n = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
+        text[n] = '\0';
+        if (f) fclose(f);
+    }
+    cr_assert(strstr(text, "no worker is polling task queue \"q\""), "%s",
+              text);
+    RUN_OK(&o, "terminate", seeds, "-n", "shop", "workflow", "terminate",
+           "--workflow-id", IDS[0]);
+    duro_test_output_free(&o);
+    cr_assert(waiter_done(w, 10000), "the result wait never ended");
+    /* deleting the namespace removes its keys from every master */
+    RUN_OK(&o, "namespace delete", seeds, "operator", "namespace", "delete",
+           "-n", "shop", "--force");
+    duro_test_output_free(&o);
+    for (int i = 0; i < MASTERS; i++) {
+        redisContext *c = node(i);
+        redisReply *r = redisCommand(c, "KEYS duro:ns:shop*");
+        cr_assert(r && r->type == REDIS_REPLY_ARRAY);
+        cr_assert_eq(r->elements, 0, "master %d keeps %zu keys of shop", i,
+                     r->elements);
+        freeReplyObject(r);
+        redisFree(c);
+    }
+}
