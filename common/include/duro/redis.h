@@ -15,8 +15,9 @@
 #define DURO_MAX_PARTITIONS 1024
 
 /* duro_redis_open connects (rediss://: over TLS, verified; see
- * duro_redis_url), authenticates, selects the db and PINGs (so that a
- * server wanting a password says so now). Returns 0 and the context in
+ * duro_redis_url), authenticates, selects the db and sends HELLO 2 (as a
+ * PING would, it makes a server wanting a password say so now; its answer
+ * also names a cluster node: cluster_sync.h). Returns 0 and the context in
  * *out (caller frees with redisFree), or a DURO_E* with a message in err:
  * DURO_ECONN (unreachable, timed out: retry), DURO_EAUTH (credentials or
  * rights refused, a TLS certificate refused on either side), DURO_EINVAL
