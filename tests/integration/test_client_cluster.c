@@ -763,3 +763,26 @@ Test(client_cluster, namespaces_and_the_no_worker_warning_on_a_cluster)
         redisFree(c);
     }
 }
+
+Test(client_cluster, result_wait_follows_its_channel_to_another_master)
+{
+    cluster_start();
+    duro_test_output o;
+    RUN_OK(&o, "init", seeds, "operator", "init", "--partitions", "8");
+    duro_test_output_free(&o);
+    RUN_OK(&o, "start", seeds, "workflow", "start", "--workflow-id", "ch-1",
+           "--type", "t", "--task-queue", "q");
+    duro_test_output_free(&o);
+    pid_t w = waiter_start(seeds, "ch-1");
+    duro_test_sleep_ms(700);
+    cr_assert_eq(waitpid(w, NULL, WNOHANG), 0, "the waiter ended early");
+    /* the partition (its keys and its closed channel) moves: Redis tells
+     * the subscriber (sunsubscribe), which subscribes on the new master */
+    int slot = wf_slot("ch-1");
+    move_slot(slot, (owner(slot) + 1) % MASTERS);
+    duro_test_sleep_ms(500);
+    RUN_OK(&o, "terminate", node0, "workflow", "terminate", "--workflow-id",
+           "ch-1");
+    duro_test_output_free(&o);
+    cr_assert(waiter_done(w, 8000), "the waiter missed the close");
+}
