@@ -98,6 +98,7 @@ const duro__acl_grant duro__acl_commands[] = {
     {"expire", W},
     {"client|id", W},
     {"client|unblock", W}, /* wakes its own blocked reads on stop */
+    {"ssubscribe", W | C}, /* a cluster: <prefix>{pN}:wake, closed:{pN} */
     {"xlen", W | C},
     {"xinfo|groups", W | C},
     /* schedulers: timers, the reclaim scan, wake-ups */
@@ -107,7 +108,6 @@ const duro__acl_grant duro__acl_commands[] = {
     {"zrangebyscore", S | C}, /* timers, the sweep; delete */
     /* clients: describe, list, result, queries, queue stats */
     {"blpop", C},
-    {"ssubscribe", C}, /* duro:closed:{pN} on a cluster */
     {"xinfo|consumers", C},
     /* namespaces: the registry is read with exists/smembers/hgetall, above */
     /* admin: `duro operator init`, `duro operator namespace create|delete` */
