@@ -95,11 +95,13 @@ static void drop(duro_cluster_sync *r, int i)
     r->stale = true; /* a failover may have moved its slots */
 }
 
-/* link_of: master i's connection, opened when needed. */
+/* link_of: master i's connection, opened when needed. A master that
+ * cannot be reached makes the map stale: a failover may have replaced it. */
 static redisContext *link_of(duro_cluster_sync *r, int i)
 {
     if (r->link[i] && r->link[i]->err) drop(r, i);
     if (!r->link[i]) r->link[i] = open_addr(r, &r->map.node[i]);
+    if (!r->link[i]) r->stale = true;
     return r->link[i];
 }
 
@@ -324,11 +326,13 @@ static int node_for(duro_cluster_sync *r, int slot)
 }
 
 /* send sends a to master i (after ASKING when asking). NULL: the
- * connection failed and was dropped. */
+ * connection failed and was dropped; *unsent then says whether a never
+ * left (the master could not be reached: safe to send elsewhere). */
 static redisReply *send_to(duro_cluster_sync *r, int i, const duro_argv *a,
-                           bool asking)
+                           bool asking, bool *unsent)
 {
     redisContext *c = link_of(r, i);
+    *unsent = !c;
     if (!c) return NULL;
     if (asking) {
         redisReply *k = redisCommand(c, "ASKING");
@@ -389,7 +393,15 @@ static redisReply *cluster_call(duro_cluster_sync *r, const duro_argv *a)
             r->stale = true;
             continue;
         }
-        redisReply *rep = send_to(r, i, a, ask);
+        bool unsent;
+        redisReply *rep = send_to(r, i, a, ask, &unsent);
+        if (!rep && unsent && duro_mono_ms() + pause < deadline) {
+            /* its master is down: wait for the failover's new map */
+            sleep_ms(pause);
+            pause = pause * 2 > PAUSE_MAX_MS ? PAUSE_MAX_MS : pause * 2;
+            refreshed = false;
+            continue;
+        }
         if (!rep) return NULL;
         if (redirect(r, i, rep, &next, &asking)) {
             freeReplyObject(rep);
@@ -428,7 +440,8 @@ redisReply *duro_cluster_sync_call_master(duro_cluster_sync *r, int i,
         set_errstr(r, "no master %d (the map has %d)", i, r->map.nodes);
         return NULL;
     }
-    return send_to(r, i, a, false);
+    bool unsent;
+    return send_to(r, i, a, false, &unsent);
 }
 
 int duro_cluster_sync_masters(duro_cluster_sync *r)
@@ -480,8 +493,8 @@ static void free_replies(redisReply **replies, int n)
 }
 
 /* write_groups appends each command to its master's connection
- * (where[k], -1: none: sent alone later) and returns how many it wrote,
- * or -1 when a connection failed. */
+ * (where[k]; -1: no master, or it cannot be reached: sent alone later).
+ * 0, or -1 when out of memory. */
 static int write_groups(duro_cluster_sync *r, const duro_argv *cmds, int n,
                         int *where)
 {
@@ -489,7 +502,7 @@ static int write_groups(duro_cluster_sync *r, const duro_argv *cmds, int n,
     for (int k = 0; k < n; k++) {
         where[k] = node_for(r, duro_cluster_argv_slot(&cmds[k]));
         redisContext *c = where[k] >= 0 ? link_of(r, where[k]) : NULL;
-        if (where[k] >= 0 && !c) return -1;
+        if (!c) where[k] = -1; /* unreachable: sent alone, after a wait */
         if (c && redisAppendCommandArgv(c, cmds[k].argc, cmds[k].argv,
                                         cmds[k].lens) != REDIS_OK)
             return -1;

@@ -39,6 +39,7 @@ TestSuite(client_cluster, .init = setup, .fini = duro_test_fini,
 /* ---- A 3-master cluster on loopback ---- */
 
 static int port[MASTERS];
+static pid_t pid[MASTERS];
 static char seeds[128]; /* redis+cluster://127.0.0.1:p1,... */
 static char node0[64];  /* redis://127.0.0.1:p0 */
 
@@ -103,7 +104,7 @@ static void cluster_start(void)
         snprintf(p, sizeof(p), "%d", port[i]);
         snprintf(conf, sizeof(conf), "%s/nodes-%d.conf", h.dir, port[i]);
         snprintf(name, sizeof(name), "cluster-%d", i);
-        duro_test_spawn_redis(
+        pid[i] = duro_test_spawn_redis(
             &h, name, "--port", p, "--bind", "127.0.0.1", "--cluster-enabled",
             "yes", "--cluster-config-file", conf, "--cluster-node-timeout",
             "2000", "--save", "", "--appendonly", "no", "--dir", h.dir, NULL);
@@ -785,4 +786,33 @@ Test(client_cluster, result_wait_follows_its_channel_to_another_master)
            "ch-1");
     duro_test_output_free(&o);
     cr_assert(waiter_done(w, 8000), "the waiter missed the close");
+}
+
+Test(client_cluster, a_master_that_is_gone_sends_the_router_to_the_new_map)
+{
+    cluster_start();
+    /* the router knows master 1 by the map only (no connection yet) */
+    duro_cluster_sync *r = router(seeds);
+    char key[32];
+    int slot = -1;
+    for (int i = 0; i < 1000 && slot < 0; i++) {
+        snprintf(key, sizeof(key), "gone%d", i);
+        int s = duro_cluster_slot(key, strlen(key));
+        if (owner(s) == 1) slot = s;
+    }
+    cr_assert_geq(slot, 0);
+    move_slot(slot, 2);
+    redisContext *c = node(2);
+    command_ok(c, "SET", redisCommand(c, "SET %s here", key));
+    redisFree(c);
+    duro_test_kill(&h, pid[1], SIGKILL);
+    duro_test_sleep_ms(100);
+    /* master 1 cannot be reached: the command never left, the map is read
+     * again (master 2 serves the slot now) and it goes there */
+    redisReply *rep = call3(r, "GET", key, NULL);
+    cr_assert(rep && rep->type == REDIS_REPLY_STRING, "GET: %s",
+              rep ? rep->str : duro_cluster_sync_errstr(r));
+    cr_assert_str_eq(rep->str, "here");
+    freeReplyObject(rep);
+    duro_cluster_sync_free(r);
 }

@@ -17,10 +17,13 @@
  *   TRYAGAIN,     sent again after a growing pause (20 ms doubling to
  *   CLUSTERDOWN   500 ms) for up to DURO_CLUSTER_SYNC_RETRY_MS in all, then
  *                 the error is the answer (DURO_EAGAIN for callers);
+ *   a master that cannot be reached: the map is read again from any node
+ *                 that answers and the command, which never left, is sent
+ *                 where the map says, with the same pauses and bound (a
+ *                 failover promotes a replica within seconds);
  *   a lost connection: that call fails (as on one node: a write is never
  *                 sent twice unseen), the master's connection is dropped
- *                 and the map read again from any node that answers
- *                 (a failover may have promoted a replica) at the next call.
+ *                 and the map read again at the next call.
  * FCALLs whose Function is missing load the library's sharded copy on that
  * master (duro_lua_library_source) and are sent again; DURO_REDIS_WAIT
  * follows each FCALL on the connection it went to (per master). */
