@@ -13,6 +13,7 @@
 #include "duro/errno.h"
 #include "duro/keys.h"
 #include "duro/log.h"
+#include "cluster_sync_int.h"
 #include "redis_int.h"
 
 /* ATTEMPTS bounds the sends of one command (redirections and retries
@@ -21,25 +22,7 @@
 #define PAUSE_FIRST_MS 20
 #define PAUSE_MAX_MS 500
 
-/* The router: map.node[i] is served by link[i] (NULL until first used or
- * after it failed). On one server, `one` is the connection and the map is
- * unused. */
-struct duro_cluster_sync {
-    duro_redis_url url; /* as given: credentials, TLS, seeds */
-    int timeout_ms;     /* connect (and command, unless cmd_timeout_ms) */
-    int cmd_timeout_ms; /* duro_cluster_sync_set_timeout; -1: timeout_ms */
-    bool cluster;
-    bool stale; /* read the map again before the next send */
-    redisContext *one;
-    duro_cluster_map map;
-    redisContext *link[DURO_CLUSTER_NODES_MAX];
-    duro_cluster_map next; /* refresh's scratch (too big for a stack) */
-    char errstr[512];
-};
-
-static void set_errstr(duro_cluster_sync *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void set_errstr(duro_cluster_sync *r, const char *fmt, ...)
+void duro__csync_errf(duro_cluster_sync *r, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -82,13 +65,13 @@ static redisContext *open_addr(duro_cluster_sync *r,
     redisContext *c = NULL;
     char err[400];
     if (duro__redis_open_mode(&u, r->timeout_ms, &c, NULL, err, sizeof(err)))
-        set_errstr(r, "%s", err);
+        duro__csync_errf(r, "%s", err);
     else if (r->cmd_timeout_ms >= 0)
         apply_timeout(r, c);
     return c;
 }
 
-static void drop(duro_cluster_sync *r, int i)
+void duro__csync_drop(duro_cluster_sync *r, int i)
 {
     if (r->link[i]) redisFree(r->link[i]);
     r->link[i] = NULL;
@@ -97,9 +80,9 @@ static void drop(duro_cluster_sync *r, int i)
 
 /* link_of: master i's connection, opened when needed. A master that
  * cannot be reached makes the map stale: a failover may have replaced it. */
-static redisContext *link_of(duro_cluster_sync *r, int i)
+redisContext *duro__csync_link(duro_cluster_sync *r, int i)
 {
-    if (r->link[i] && r->link[i]->err) drop(r, i);
+    if (r->link[i] && r->link[i]->err) duro__csync_drop(r, i);
     if (!r->link[i]) r->link[i] = open_addr(r, &r->map.node[i]);
     if (!r->link[i]) r->stale = true;
     return r->link[i];
@@ -113,8 +96,8 @@ static int ask_slots(duro_cluster_sync *r, redisContext *c,
 {
     redisReply *rep = redisCommand(c, "CLUSTER SLOTS");
     if (!rep) {
-        set_errstr(r, "CLUSTER SLOTS at %s:%d: %s", addr->host, addr->port,
-                   c->errstr);
+        duro__csync_errf(r, "CLUSTER SLOTS at %s:%d: %s", addr->host,
+                         addr->port, c->errstr);
         return DURO_ECONN;
     }
     char err[300];
@@ -126,7 +109,7 @@ static int ask_slots(duro_cluster_sync *r, redisContext *c,
         rc = duro_redis_error_code(rep->str);
         if (rc == DURO_EREDIS) rc = DURO_EPROTO;
     }
-    if (rc) set_errstr(r, "%s:%d: %s", addr->host, addr->port, err);
+    if (rc) duro__csync_errf(r, "%s:%d: %s", addr->host, addr->port, err);
     freeReplyObject(rep);
     return rc;
 }
@@ -153,7 +136,7 @@ static void adopt(duro_cluster_sync *r)
 /* refresh reads the map from a node that answers: the connected masters
  * first, then every known master, then the URL's seeds. 0 or DURO_E*
  * (the map is then left as it was, still stale). */
-static int refresh(duro_cluster_sync *r)
+int duro__csync_refresh(duro_cluster_sync *r)
 {
     int rc = DURO_ECONN;
     for (int i = 0; rc && i < r->map.nodes; i++)
@@ -161,7 +144,7 @@ static int refresh(duro_cluster_sync *r)
             rc = ask_slots(r, r->link[i], &r->map.node[i]);
     for (int i = 0; rc && i < r->map.nodes; i++)
         if (!r->link[i] || r->link[i]->err) {
-            redisContext *c = link_of(r, i);
+            redisContext *c = duro__csync_link(r, i);
             if (c) rc = ask_slots(r, c, &r->map.node[i]);
         }
     int seeds = r->url.seeds > 0 ? r->url.seeds : 1;
@@ -295,7 +278,7 @@ const char *duro_cluster_sync_errstr(const duro_cluster_sync *r)
 /* retry_later: the cluster answers that it cannot serve the command now
  * and did not run it (a multi-key command during a slot's migration, a
  * cluster without a quorum or a slot without a master). */
-static bool retry_later(const char *errstr)
+bool duro__csync_retry_later(const char *errstr)
 {
     return errstr && (strncmp(errstr, "TRYAGAIN", 8) == 0 ||
                       strncmp(errstr, "CLUSTERDOWN", 11) == 0);
@@ -317,7 +300,7 @@ static redisReply *error_reply(const char *msg)
 
 /* node_for: the master serving slot (-1: any master, the first that has a
  * connection). -1 when the map has none. */
-static int node_for(duro_cluster_sync *r, int slot)
+int duro__csync_node_for(duro_cluster_sync *r, int slot)
 {
     if (slot >= 0) return r->map.slot_node[slot];
     for (int i = 0; i < r->map.nodes; i++)
@@ -331,7 +314,7 @@ static int node_for(duro_cluster_sync *r, int slot)
 static redisReply *send_to(duro_cluster_sync *r, int i, const duro_argv *a,
                            bool asking, bool *unsent)
 {
-    redisContext *c = link_of(r, i);
+    redisContext *c = duro__csync_link(r, i);
     *unsent = !c;
     if (!c) return NULL;
     if (asking) {
@@ -340,9 +323,10 @@ static redisReply *send_to(duro_cluster_sync *r, int i, const duro_argv *a,
     }
     redisReply *rep = c->err ? NULL : duro__redis_call_lib(c, a, true);
     if (!rep) {
-        set_errstr(r, "redis at %s:%d: %s", r->map.node[i].host,
-                   r->map.node[i].port, c->errstr[0] ? c->errstr : "no reply");
-        drop(r, i);
+        duro__csync_errf(r, "redis at %s:%d: %s", r->map.node[i].host,
+                         r->map.node[i].port,
+                         c->errstr[0] ? c->errstr : "no reply");
+        duro__csync_drop(r, i);
     }
     return rep;
 }
@@ -370,7 +354,7 @@ static bool redirect(duro_cluster_sync *r, int i, const redisReply *rep,
     return true;
 }
 
-static redisReply *cluster_call(duro_cluster_sync *r, const duro_argv *a)
+redisReply *duro__csync_call(duro_cluster_sync *r, const duro_argv *a)
 {
     int slot = duro_cluster_argv_slot(a);
     int64_t deadline = duro_mono_ms() + DURO_CLUSTER_SYNC_RETRY_MS;
@@ -378,10 +362,10 @@ static redisReply *cluster_call(duro_cluster_sync *r, const duro_argv *a)
     bool asking = false, refreshed = false;
     for (int attempt = 0; attempt < ATTEMPTS; attempt++) {
         if (r->stale && !refreshed && next < 0) {
-            refresh(r); /* on failure the old map serves */
+            duro__csync_refresh(r); /* on failure the old map serves */
             refreshed = true;
         }
-        int i = next >= 0 ? next : node_for(r, slot);
+        int i = next >= 0 ? next : duro__csync_node_for(r, slot);
         bool ask = asking;
         next = -1;
         asking = false;
@@ -407,7 +391,8 @@ static redisReply *cluster_call(duro_cluster_sync *r, const duro_argv *a)
             freeReplyObject(rep);
             continue;
         }
-        if (rep->type == REDIS_REPLY_ERROR && retry_later(rep->str) &&
+        if (rep->type == REDIS_REPLY_ERROR &&
+            duro__csync_retry_later(rep->str) &&
             duro_mono_ms() + pause < deadline) {
             freeReplyObject(rep);
             sleep_ms(pause);
@@ -422,14 +407,14 @@ static redisReply *cluster_call(duro_cluster_sync *r, const duro_argv *a)
     snprintf(msg, sizeof(msg),
              "CLUSTERDOWN no master serves slot %d (waited %dms)", slot,
              DURO_CLUSTER_SYNC_RETRY_MS);
-    set_errstr(r, "%s", msg);
+    duro__csync_errf(r, "%s", msg);
     return error_reply(msg);
 }
 
 redisReply *duro_cluster_sync_call(duro_cluster_sync *r, const duro_argv *a)
 {
     if (!r->cluster) return duro_redis_call(r->one, a);
-    return cluster_call(r, a);
+    return duro__csync_call(r, a);
 }
 
 redisReply *duro_cluster_sync_call_master(duro_cluster_sync *r, int i,
@@ -437,7 +422,7 @@ redisReply *duro_cluster_sync_call_master(duro_cluster_sync *r, int i,
 {
     if (!r->cluster) return duro_redis_call(r->one, a);
     if (i < 0 || i >= r->map.nodes) {
-        set_errstr(r, "no master %d (the map has %d)", i, r->map.nodes);
+        duro__csync_errf(r, "no master %d (the map has %d)", i, r->map.nodes);
         return NULL;
     }
     bool unsent;
@@ -447,116 +432,8 @@ redisReply *duro_cluster_sync_call_master(duro_cluster_sync *r, int i,
 int duro_cluster_sync_masters(duro_cluster_sync *r)
 {
     if (!r->cluster) return 1;
-    if (r->stale) refresh(r);
+    if (r->stale) duro__csync_refresh(r);
     return r->map.nodes;
-}
-
-/* ---- Pipelines ---- */
-
-/* one_pipeline: every command on the one server, one round trip. */
-static int one_pipeline(duro_cluster_sync *r, const duro_argv *cmds, int n,
-                        redisReply **replies)
-{
-    redisContext *c = r->one;
-    for (int i = 0; i < n; i++)
-        if (redisAppendCommandArgv(c, cmds[i].argc, cmds[i].argv,
-                                   cmds[i].lens) != REDIS_OK)
-            return DURO_ECONN;
-    for (int i = 0; i < n; i++) {
-        void *rep = NULL;
-        if (redisGetReply(c, &rep) != REDIS_OK || !rep) {
-            for (int j = 0; j < i; j++)
-                freeReplyObject(replies[j]);
-            return DURO_ECONN;
-        }
-        replies[i] = rep;
-    }
-    return 0;
-}
-
-/* send_again: a pipelined reply that the command must be sent again for,
- * alone (a redirection, TRYAGAIN, or a Function missing on that master). */
-static bool send_again(const redisReply *rep)
-{
-    duro_cluster_redirect rd;
-    return rep->type == REDIS_REPLY_ERROR &&
-           (duro_cluster_parse_redirect(rep->str, &rd) ||
-            retry_later(rep->str) || duro_reply_is_missing_function(rep->str));
-}
-
-static void free_replies(redisReply **replies, int n)
-{
-    for (int i = 0; i < n; i++) {
-        if (replies[i]) freeReplyObject(replies[i]);
-        replies[i] = NULL;
-    }
-}
-
-/* write_groups appends each command to its master's connection
- * (where[k]; -1: no master, or it cannot be reached: sent alone later).
- * 0, or -1 when out of memory. */
-static int write_groups(duro_cluster_sync *r, const duro_argv *cmds, int n,
-                        int *where)
-{
-    if (r->stale) refresh(r);
-    for (int k = 0; k < n; k++) {
-        where[k] = node_for(r, duro_cluster_argv_slot(&cmds[k]));
-        redisContext *c = where[k] >= 0 ? link_of(r, where[k]) : NULL;
-        if (!c) where[k] = -1; /* unreachable: sent alone, after a wait */
-        if (c && redisAppendCommandArgv(c, cmds[k].argc, cmds[k].argv,
-                                        cmds[k].lens) != REDIS_OK)
-            return -1;
-    }
-    return 0;
-}
-
-static int cluster_pipeline(duro_cluster_sync *r, const duro_argv *cmds, int n,
-                            redisReply **replies)
-{
-    int *where = calloc((size_t)n, sizeof(*where));
-    if (!where) {
-        set_errstr(r, "out of memory");
-        return DURO_ECONN;
-    }
-    for (int k = 0; k < n; k++) {
-        replies[k] = NULL;
-        where[k] = -1;
-    }
-    int rc = write_groups(r, cmds, n, where) < 0 ? DURO_ECONN : 0;
-    /* replies come back in the order written, per connection */
-    for (int k = 0; rc == 0 && k < n; k++) {
-        if (where[k] < 0) continue;
-        redisContext *c = r->link[where[k]];
-        void *rep = NULL;
-        if (redisGetReply(c, &rep) != REDIS_OK || !rep) {
-            set_errstr(r, "redis at %s:%d: %s", r->map.node[where[k]].host,
-                       r->map.node[where[k]].port, c->errstr);
-            rc = DURO_ECONN;
-        }
-        replies[k] = rep;
-    }
-    for (int k = 0; rc == 0 && k < n; k++) {
-        if (where[k] >= 0 && !send_again(replies[k])) continue;
-        if (replies[k]) freeReplyObject(replies[k]);
-        replies[k] = cluster_call(r, &cmds[k]);
-        if (!replies[k]) rc = DURO_ECONN;
-    }
-    if (rc) {
-        /* replies still unread make a connection unusable */
-        for (int k = 0; k < n; k++)
-            if (where[k] >= 0 && r->link[where[k]]) drop(r, where[k]);
-        free_replies(replies, n);
-    }
-    free(where);
-    return rc;
-}
-
-int duro_cluster_sync_pipeline(duro_cluster_sync *r, const duro_argv *cmds,
-                               int n, redisReply **replies)
-{
-    if (n <= 0) return 0;
-    if (!r->cluster) return one_pipeline(r, cmds, n, replies);
-    return cluster_pipeline(r, cmds, n, replies);
 }
 
 /* ---- Connections for callers ---- */
@@ -564,23 +441,23 @@ int duro_cluster_sync_pipeline(duro_cluster_sync *r, const duro_argv *cmds,
 redisContext *duro_cluster_sync_context(duro_cluster_sync *r, int slot)
 {
     if (!r->cluster) return r->one;
-    if (r->stale) refresh(r);
+    if (r->stale) duro__csync_refresh(r);
     int i = slot >= 0 ? r->map.slot_node[slot] : (r->map.nodes ? 0 : -1);
     if (i < 0) {
-        set_errstr(r, "CLUSTERDOWN no master serves slot %d", slot);
+        duro__csync_errf(r, "CLUSTERDOWN no master serves slot %d", slot);
         return NULL;
     }
-    return link_of(r, i);
+    return duro__csync_link(r, i);
 }
 
 redisContext *duro_cluster_sync_master_context(duro_cluster_sync *r, int i)
 {
     if (!r->cluster) return r->one;
     if (i < 0 || i >= r->map.nodes) {
-        set_errstr(r, "no master %d (the map has %d)", i, r->map.nodes);
+        duro__csync_errf(r, "no master %d (the map has %d)", i, r->map.nodes);
         return NULL;
     }
-    return link_of(r, i);
+    return duro__csync_link(r, i);
 }
 
 int duro_cluster_sync_node_url(duro_cluster_sync *r, int slot,
@@ -590,10 +467,10 @@ int duro_cluster_sync_node_url(duro_cluster_sync *r, int slot,
         *out = r->url;
         return 0;
     }
-    if (r->stale) refresh(r);
+    if (r->stale) duro__csync_refresh(r);
     int i = slot >= 0 ? r->map.slot_node[slot] : (r->map.nodes ? 0 : -1);
     if (i < 0) {
-        set_errstr(r, "CLUSTERDOWN no master serves slot %d", slot);
+        duro__csync_errf(r, "CLUSTERDOWN no master serves slot %d", slot);
         return DURO_EAGAIN;
     }
     node_url(&r->url, &r->map.node[i], out);
@@ -635,7 +512,7 @@ static int functions_everywhere(duro_cluster_sync *r, char *err, size_t errsize)
 {
     int n = duro_cluster_sync_masters(r);
     for (int i = 0; i < n; i++) {
-        redisContext *c = link_of(r, i);
+        redisContext *c = duro__csync_link(r, i);
         if (!c) {
             snprintf(err, errsize, "%s", r->errstr);
             return DURO_ECONN;
