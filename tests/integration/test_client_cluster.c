@@ -816,3 +816,56 @@ Test(client_cluster, a_master_that_is_gone_sends_the_router_to_the_new_map)
     freeReplyObject(rep);
     duro_cluster_sync_free(r);
 }
+
+/* ---- The client role's ACL on a cluster ---- */
+
+/* acl_everywhere applies `duro operator acl --role <role>`'s ACL SETUSER
+ * on every master (ACL users are per node). */
+static void acl_everywhere(const char *role)
+{
+    duro_test_output o;
+    RUN_OK(&o, "acl", seeds, "operator", "acl", "--role", role, "--password",
+           "pw", "-o", "json");
+    cJSON *j = cJSON_Parse(o.out);
+    cJSON *words = cJSON_GetObjectItem(j, "command");
+    int n = cJSON_GetArraySize(words);
+    cr_assert_gt(n, 3, "%s", o.out);
+    const char **argv = calloc((size_t)n, sizeof(*argv));
+    for (int i = 0; i < n; i++)
+        argv[i] = cJSON_GetStringValue(cJSON_GetArrayItem(words, i));
+    for (int m = 0; m < MASTERS; m++) {
+        redisContext *c = node(m);
+        command_ok(c, "ACL SETUSER", redisCommandArgv(c, n, argv, NULL));
+        redisFree(c);
+    }
+    free(argv);
+    cJSON_Delete(j);
+    duro_test_output_free(&o);
+}
+
+Test(client_cluster, the_client_role_works_on_a_cluster)
+{
+    cluster_start();
+    duro_test_output o;
+    RUN_OK(&o, "init", seeds, "operator", "init", "--partitions", "8");
+    duro_test_output_free(&o);
+    acl_everywhere("client");
+    char url[200];
+    snprintf(url, sizeof(url),
+             "redis+cluster://duro-client:pw@127.0.0.1:%d,127.0.0.1:%d",
+             port[0], port[1]);
+    for (size_t i = 0; i < 3; i++) {
+        RUN_OK(&o, "start", url, "workflow", "start", "--workflow-id", IDS[i],
+               "--type", "t", "--task-queue", "q");
+        duro_test_output_free(&o);
+    }
+    RUN_OK(&o, "list", url, "workflow", "list");
+    duro_test_output_free(&o);
+    pid_t w = waiter_start(url, IDS[0]);
+    duro_test_sleep_ms(700);
+    cr_assert_eq(waitpid(w, NULL, WNOHANG), 0, "the waiter ended early");
+    RUN_OK(&o, "terminate", url, "workflow", "terminate", "--workflow-id",
+           IDS[0]);
+    duro_test_output_free(&o);
+    cr_assert(waiter_done(w, 8000), "the client role's wait missed the close");
+}
