@@ -35,6 +35,9 @@ const duro__acl_grant duro__acl_commands[] = {
     {"ping", ALL},
     {"select", ALL}, /* a URL's /db */
     {"role", ALL},   /* redis+sentinel://: is it the master? */
+    /* Redis Cluster: the slot map; ASK's one-command redirection */
+    {"cluster|slots", ALL},
+    {"asking", ALL},
     {"hget", ALL},
     {"hgetall", ALL},
     /* describe; a reset and visibility in Functions */ /* duro:meta's
@@ -51,8 +54,9 @@ const duro__acl_grant duro__acl_commands[] = {
     {"lindex", FN}, /* a reset checks its point */
     {"llen", FN},   /* a history's length */
     {"lrange", FN},
-    {"publish", FN}, /* duro:wake, duro:closed:{pN} */
-    {"rpush", FN},   /* the buffer; a worker's query answer */
+    {"publish", FN},  /* duro:wake, duro:closed:{pN} */
+    {"spublish", FN}, /* duro:closed:{pN} on a cluster (SHARDED_WAKE) */
+    {"rpush", FN},    /* the buffer; a worker's query answer */
     {"time", FN},
     {"type", FN},
     {"xack", FN},
@@ -95,6 +99,7 @@ const duro__acl_grant duro__acl_commands[] = {
     {"expire", W},
     {"client|id", W},
     {"client|unblock", W}, /* wakes its own blocked reads on stop */
+    {"ssubscribe", W | C}, /* a cluster: <prefix>{pN}:wake, closed:{pN} */
     {"xlen", W | C},
     {"xinfo|groups", W | S | C}, /* backlog; the scheduler's trim.c */
     /* schedulers: timers, the reclaim scan, wake-ups */

@@ -1,6 +1,7 @@
 /* cli_init.c: `duro operator init`: prepares a Redis for Duro as the
  * admin role: loads the Functions library when it is missing or older than
- * this build's, and creates duro:meta with the partition count. Workers,
+ * this build's (on a Redis Cluster: its sharded copy, on every master),
+ * and creates duro:meta with the partition count. Workers,
  * schedulers and clients that run as restricted users may not do either
  * (docs: README, "Security"). */
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "duro/cluster_sync.h"
 #include "duro/errno.h"
 #include "duro/keys.h"
 #include "duro/lua.h"
@@ -68,17 +70,46 @@ static int get_partitions(const cli_ctx *ctx)
 
 /* ensure_meta: duro:meta with `given` partitions (0: keep the one there, or
  * the default for a new one); *created says whether it was missing. */
-static int ensure_meta(redisContext *c, int given, int *parts, bool *created,
-                       char *err, size_t errsize)
+static int ensure_meta(duro_cluster_sync *c, int given, int *parts,
+                       bool *created, char *err, size_t errsize)
 {
-    int rc =
-        duro_redis_meta_check(c, DURO_PARTITIONS_ADOPT, parts, err, errsize);
+    int rc = duro_cluster_sync_meta_check(c, DURO_PARTITIONS_ADOPT, parts, err,
+                                          errsize);
     *created = rc == DURO_ENOTFOUND;
     if (rc == 0 && given && *parts != given)
-        return duro_redis_meta_check(c, given, parts, err, errsize);
+        return duro_cluster_sync_meta_check(c, given, parts, err, errsize);
     if (rc != DURO_ENOTFOUND) return rc;
-    return duro_redis_meta_check(c, given ? given : DURO_DEFAULT_PARTITIONS,
-                                 parts, err, errsize);
+    return duro_cluster_sync_meta_check(
+        c, given ? given : DURO_DEFAULT_PARTITIONS, parts, err, errsize);
+}
+
+/* load_all: the library on each master (one on a single server) where it
+ * is missing or older; *before: the oldest version found (0: missing
+ * somewhere), *loaded: whether any was loaded. */
+static int load_all(duro_cluster_sync *r, long long *before, bool *loaded,
+                    char *err, size_t errsize)
+{
+    int n = duro_cluster_sync_masters(r);
+    bool sharded = duro_cluster_sync_is_cluster(r);
+    *before = duro_lua_version();
+    for (int i = 0; i < n; i++) {
+        redisContext *c = sharded ? duro_cluster_sync_master_context(r, i)
+                                  : duro_cluster_sync_context(r, -1);
+        if (!c) {
+            snprintf(err, errsize, "%s", duro_cluster_sync_errstr(r));
+            return DURO_ECONN;
+        }
+        long long v = 0;
+        int rc = library_version(c, &v, err, errsize);
+        if (rc == 0 && v < duro_lua_version()) {
+            rc = sharded ? duro_functions_load_sharded(c, err, errsize)
+                         : duro_functions_load(c, err, errsize);
+            *loaded |= rc == 0;
+        }
+        if (rc) return rc;
+        if (v < *before) *before = v;
+    }
+    return 0;
 }
 
 static void print_text(long long before, bool loaded, int parts, bool created)
@@ -104,24 +135,21 @@ int cli_init(cli_ctx *ctx)
                                                  : duro_redis_url_default(),
                                   &url, err, sizeof(err));
     if (rc < 0) return cli_fail_err(rc, "%s", err);
-    redisContext *c = NULL;
-    rc = duro_redis_open(&url, 5000, &c, err, sizeof(err));
+    duro_cluster_sync *c = NULL;
+    rc = duro_cluster_sync_open(&url, 5000, &c, err, sizeof(err));
     if (rc < 0)
         return cli_fail_err(rc, "redis at %s:%d: %s", url.host, url.port, err);
     long long before = 0;
     bool loaded = false, created = false;
-    int parts = 0;
-    rc = library_version(c, &before, err, sizeof(err));
-    if (rc == 0 && before < duro_lua_version()) {
-        rc = duro_functions_load(c, err, sizeof(err));
-        loaded = rc == 0;
-        if (rc == DURO_EAUTH)
-            snprintf(err + strlen(err), sizeof(err) - strlen(err),
-                     " (init needs the admin role: duro operator acl --role "
-                     "admin)");
-    }
+    int parts = 0, masters = duro_cluster_sync_masters(c);
+    bool cluster = duro_cluster_sync_is_cluster(c);
+    rc = load_all(c, &before, &loaded, err, sizeof(err));
+    if (rc == DURO_EAUTH)
+        snprintf(err + strlen(err), sizeof(err) - strlen(err),
+                 " (init needs the admin role: duro operator acl --role "
+                 "admin)");
     if (rc == 0) rc = ensure_meta(c, given, &parts, &created, err, sizeof(err));
-    redisFree(c);
+    duro_cluster_sync_free(c);
     if (rc < 0) return cli_fail_err(rc, "%s", err);
     if (ctx->json) {
         cJSON *o = cli_checked(cJSON_CreateObject());
@@ -130,8 +158,11 @@ int cli_init(cli_ctx *ctx)
         cJSON_AddBoolToObject(o, "functionsLoaded", loaded);
         cJSON_AddNumberToObject(o, "partitions", parts);
         cJSON_AddBoolToObject(o, "metaCreated", created);
+        if (cluster) cJSON_AddNumberToObject(o, "clusterMasters", masters);
         return cli_print_owned(ctx, o, NULL);
     }
     print_text(before, loaded, parts, created);
+    if (cluster)
+        printf("Redis Cluster: %d masters, each with the library\n", masters);
     return CLI_OK;
 }

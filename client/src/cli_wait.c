@@ -21,6 +21,8 @@
 #include <string.h>
 
 #include "cli.h"
+#include "duro/cluster.h"
+#include "duro/cluster_sync.h"
 #include "duro/config.h"
 #include "duro/duration.h"
 #include "duro/keys.h"
@@ -109,7 +111,7 @@ static int look(redisContext *c, const char *key, poll_check *pc)
 
 /* no_poller: the workflow is open and nobody polls its task queue (see the
  * top of the file); fills pc for the message. */
-static bool no_poller(cli_ctx *ctx, redisContext **conn, const char *id,
+static bool no_poller(cli_ctx *ctx, duro_cluster_sync **conn, const char *id,
                       poll_check *pc)
 {
     cJSON *d = NULL;
@@ -126,7 +128,7 @@ static bool no_poller(cli_ctx *ctx, redisContext **conn, const char *id,
         const char *u =
             ctx->redis_url ? ctx->redis_url : duro_redis_url_default();
         if (duro_redis_url_parse(u, &url, err, sizeof(err)) == 0)
-            *conn = duro_redis_connect(&url, CONNECT_MS, err, sizeof(err));
+            duro_cluster_sync_open(&url, CONNECT_MS, conn, err, sizeof(err));
         if (!*conn) return false;
     }
     char key[DURO_KEY_MAX];
@@ -135,8 +137,13 @@ static bool no_poller(cli_ctx *ctx, redisContext **conn, const char *id,
                        duro_client_partitions(ctx->client));
     int p = duro_partition_of(id, ks.partitions);
     duro_key_wft(key, sizeof(key), &ks, p, pc->queue);
-    if (look(*conn, key, pc) < 0) {
-        redisFree(*conn);
+    /* on a cluster, the master serving the stream's slot */
+    redisContext *c = duro_cluster_sync_context(
+        *conn, duro_cluster_sync_is_cluster(*conn)
+                   ? duro_cluster_slot(key, strlen(key))
+                   : -1);
+    if (!c || look(c, key, pc) < 0) {
+        duro_cluster_sync_free(*conn);
         *conn = NULL;
         return false;
     }
@@ -181,7 +188,7 @@ int cli_wait_result(cli_ctx *ctx, const char *id, int64_t timeout_ms,
 {
     int64_t step = timeout_ms > 0 ? 0 : warn_after();
     if (step <= 0) return duro_client_result(ctx->client, id, timeout_ms, out);
-    redisContext *conn = NULL;
+    duro_cluster_sync *conn = NULL;
     int rc;
     bool warned = false;
     /* each round re-reads the workflow first, so a close in between is
@@ -193,6 +200,6 @@ int cli_wait_result(cli_ctx *ctx, const char *id, int64_t timeout_ms,
         warn(&pc, id);
         warned = true;
     }
-    if (conn) redisFree(conn);
+    duro_cluster_sync_free(conn);
     return rc;
 }

@@ -70,12 +70,13 @@ static const char *io_text(const char *s)
 
 /* ---- Lifecycle ---- */
 
-redisContext *duro__connect(const duro_redis_url *url, char *err,
-                            size_t errsize, int *code)
+duro_cluster_sync *duro__connect(const duro_redis_url *url, char *err,
+                                 size_t errsize, int *code)
 {
     char why[256] = "";
-    redisContext *rc = NULL;
-    int e = duro_redis_open(url, DURO_CLIENT_TIMEOUT_MS, &rc, why, sizeof(why));
+    duro_cluster_sync *rc = NULL;
+    int e = duro_cluster_sync_open(url, DURO_CLIENT_TIMEOUT_MS, &rc, why,
+                                   sizeof(why));
     if (code) *code = e;
     if (rc) return rc;
     /* common says "cannot reach redis at h:p: reason"; keep one wording. */
@@ -116,8 +117,8 @@ static int learn_layout(duro_client *c, char *err, size_t errsize)
 {
     int found = 0, rc;
     int64_t deadline = duro_mono_ms() + DURO_CLIENT_TIMEOUT_MS;
-    while ((rc = duro_redis_meta_check(c->rc, c->given, &found, err,
-                                       errsize)) == DURO_ENOTFOUND &&
+    while ((rc = duro_cluster_sync_meta_check(c->conn, c->given, &found, err,
+                                              errsize)) == DURO_ENOTFOUND &&
            duro_mono_ms() < deadline) {
         struct timespec ts = {0, 50 * 1000000L};
         nanosleep(&ts, NULL);
@@ -180,13 +181,14 @@ int duro_client_new_opts(duro_client **out, const duro_client_opts *opts,
         return rc;
     }
     int code = DURO_ECONN;
-    c->rc = duro__connect(&c->url, err, errsize, &code);
-    if (!c->rc) {
+    c->conn = duro__connect(&c->url, err, errsize, &code);
+    if (!c->conn) {
         free(c);
         return code;
     }
     char why[400] = "";
-    rc = duro_redis_setup(c->rc, c->given, &c->partitions, why, sizeof(why));
+    rc = duro_cluster_sync_setup(c->conn, c->given, &c->partitions, why,
+                                 sizeof(why));
     if (rc == DURO_ENOTFOUND) rc = learn_layout(c, why, sizeof(why));
     if (rc < 0)
         snprintf(err, errsize, "redis at %s:%d: %s", c->url.host, c->url.port,
@@ -213,38 +215,47 @@ int duro_client_new_opts(duro_client **out, const duro_client_opts *opts,
 void duro_client_free(duro_client *c)
 {
     if (!c) return;
-    if (c->rc) redisFree(c->rc);
+    duro_cluster_sync_free(c->conn);
     free(c);
 }
 
 /* ensure reconnects after a lost connection (hiredis contexts cannot be
- * reused once they report an error). */
+ * reused once they report an error; a cluster router mends its own). */
 static int ensure(duro_client *c)
 {
-    if (c->rc && !c->rc->err) return 0;
-    if (c->rc) {
-        redisFree(c->rc);
-        c->rc = NULL;
-    }
+    if (c->conn && !duro_cluster_sync_broken(c->conn)) return 0;
+    duro_cluster_sync_free(c->conn);
     int code = DURO_ECONN;
-    c->rc = duro__connect(&c->url, c->errstr, sizeof(c->errstr), &code);
-    if (!c->rc) return code;
+    c->conn = duro__connect(&c->url, c->errstr, sizeof(c->errstr), &code);
+    if (!c->conn) return code;
     /* Redis may have restarted empty: check the layout again. */
     char why[400] = "";
     int rc = learn_layout(c, why, sizeof(why));
     if (rc < 0) {
         duro__fail(c, rc, "redis at %s:%d: %s", c->url.host, c->url.port, why);
-        redisFree(c->rc);
-        c->rc = NULL;
+        duro_cluster_sync_free(c->conn);
+        c->conn = NULL;
     }
     return rc;
 }
 
+duro_cluster_sync *duro__conn(duro_client *c, int *rc)
+{
+    *rc = ensure(c);
+    return *rc < 0 ? NULL : c->conn;
+}
+
+bool duro__is_cluster(const duro_client *c)
+{
+    return c->conn && duro_cluster_sync_is_cluster(c->conn);
+}
+
 static int lost(duro_client *c)
 {
-    return duro__fail(c, DURO_ECONN,
-                      "lost the connection to redis at %s:%d: %s", c->url.host,
-                      c->url.port, io_text(c->rc ? c->rc->errstr : NULL));
+    return duro__fail(
+        c, DURO_ECONN, "lost the connection to redis at %s:%d: %s", c->url.host,
+        c->url.port,
+        io_text(c->conn ? duro_cluster_sync_errstr(c->conn) : NULL));
 }
 
 /* ---- Calls ---- */
@@ -254,7 +265,7 @@ redisReply *duro__call(duro_client *c, const duro_argv *a, bool allow_error,
 {
     *rc = ensure(c);
     if (*rc < 0) return NULL;
-    redisReply *r = duro_redis_call(c->rc, a);
+    redisReply *r = duro_cluster_sync_call(c->conn, a);
     if (!r) {
         *rc = lost(c);
         return NULL;
@@ -288,19 +299,8 @@ int duro__pipeline(duro_client *c, const duro_argv *cmds, int n,
 {
     int rc = ensure(c);
     if (rc < 0) return rc;
-    for (int i = 0; i < n; i++)
-        if (redisAppendCommandArgv(c->rc, cmds[i].argc, cmds[i].argv,
-                                   cmds[i].lens) != REDIS_OK)
-            return lost(c);
-    for (int i = 0; i < n; i++) {
-        void *r = NULL;
-        if (redisGetReply(c->rc, &r) != REDIS_OK || !r) {
-            for (int j = 0; j < i; j++)
-                freeReplyObject(replies[j]);
-            return lost(c);
-        }
-        replies[i] = r;
-    }
+    if (duro_cluster_sync_pipeline(c->conn, cmds, n, replies) < 0)
+        return lost(c);
     return 0;
 }
 

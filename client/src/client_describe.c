@@ -2,11 +2,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 
 #include "client_int.h"
 #include "client_vis.h"
 #include "duro/clock.h"
+#include "duro/cluster.h"
 
 /* ---- Describe ---- */
 
@@ -245,8 +247,13 @@ static bool is_open(const cJSON *d)
     return s && strcmp(s, "RUNNING") == 0;
 }
 
+/* RESUBSCRIBE: wait_message's answer when the cluster moved the
+ * channel's slot (Redis 7 then sends "sunsubscribe"): subscribe again. */
+#define RESUBSCRIBE 1
+
 /* wait_message waits on the subscribed connection `sub` for a message
- * naming `id`. Returns 0, DURO_ETIMEDOUT or DURO_ECONN. */
+ * naming `id` ("message", or "smessage" on a cluster). Returns 0,
+ * RESUBSCRIBE, DURO_ETIMEDOUT or DURO_ECONN. */
 static int wait_message(duro_client *c, redisContext *sub, const char *id,
                         int64_t deadline)
 {
@@ -268,29 +275,54 @@ static int wait_message(duro_client *c, redisContext *sub, const char *id,
                               c->url.host, c->url.port, sub->errstr);
         }
         redisReply *m = reply;
-        bool match = m->type == REDIS_REPLY_ARRAY && m->elements == 3 &&
-                     duro__reply_str(m->element[0]) &&
-                     strcmp(m->element[0]->str, "message") == 0 &&
-                     duro__reply_str(m->element[2]) &&
-                     strcmp(m->element[2]->str, id) == 0;
+        const char *kind = m->type == REDIS_REPLY_ARRAY && m->elements == 3
+                               ? duro__reply_str(m->element[0])
+                               : NULL;
+        bool match =
+            kind &&
+            (strcmp(kind, "message") == 0 || strcmp(kind, "smessage") == 0) &&
+            duro__reply_str(m->element[2]) &&
+            strcmp(m->element[2]->str, id) == 0;
+        bool moved = kind && strcmp(kind, "sunsubscribe") == 0;
         freeReplyObject(m);
         if (match) return 0;
+        if (moved) return RESUBSCRIBE;
     }
 }
 
+/* subscribe: SUBSCRIBE to the partition's closed channel on its own
+ * connection; on a cluster SSUBSCRIBE on the master serving the channel's
+ * slot (the Functions SPUBLISH it there). */
 static redisContext *subscribe(duro_client *c, const char *id)
 {
     char chan[DURO_SHORT_KEY_MAX];
     duro_key_closed_channel(chan, sizeof(chan), duro__ks(c),
                             duro_partition_of(id, c->partitions));
-    redisContext *sub =
-        duro__connect(&c->url, c->errstr, sizeof(c->errstr), NULL);
-    if (!sub) return NULL;
+    int rc;
+    duro_cluster_sync *conn = duro__conn(c, &rc);
+    if (!conn) return NULL;
+    bool sharded = duro_cluster_sync_is_cluster(conn);
+    duro_redis_url url = c->url;
+    if (sharded && duro_cluster_sync_node_url(
+                       conn, duro_cluster_slot(chan, strlen(chan)), &url) < 0) {
+        duro__fail(c, DURO_EAGAIN, "%s", duro_cluster_sync_errstr(conn));
+        return NULL;
+    }
+    redisContext *sub = NULL;
+    char why[300];
+    int code =
+        duro_redis_open(&url, DURO_CLIENT_TIMEOUT_MS, &sub, why, sizeof(why));
+    if (code) {
+        duro__fail(c, code, "cannot connect to redis at %s:%d: %s", url.host,
+                   url.port, why);
+        return NULL;
+    }
     duro_redis_keepalive(sub);
-    redisReply *r = redisCommand(sub, "SUBSCRIBE %s", chan);
+    const char *verb = sharded ? "SSUBSCRIBE" : "SUBSCRIBE";
+    redisReply *r = redisCommand(sub, "%s %s", verb, chan);
     bool ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
               duro__reply_str(r->element[0]) &&
-              strcmp(r->element[0]->str, "subscribe") == 0;
+              strcasecmp(r->element[0]->str, verb) == 0;
     if (!ok)
         duro__fail(c, DURO_ECONN, "cannot subscribe to %s: %s", chan,
                    r && r->type == REDIS_REPLY_ERROR ? r->str : sub->errstr);
@@ -321,6 +353,10 @@ int duro_client_result(duro_client *c, const char *workflow_id,
         cJSON_Delete(d);
         d = NULL;
         rc = wait_message(c, sub, workflow_id, deadline);
+        if (rc == RESUBSCRIBE) {
+            redisFree(sub);
+            if (!(sub = subscribe(c, workflow_id))) return DURO_ECONN;
+        }
         if (rc < 0) break;
     }
     redisFree(sub);

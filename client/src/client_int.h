@@ -6,17 +6,19 @@
 #include <stdint.h>
 #include <hiredis/hiredis.h>
 #include "duro/client.h"
+#include "duro/cluster_sync.h"
 #include "duro/config.h"
 #include "duro/fcall.h"
 #include "duro/keys.h"
 #include "duro/redis.h"
 #include "duro/reply.h"
 
-/* duro_client: one synchronous connection plus what setup learned. `rc` is
- * NULL or in an error state after a lost connection; duro__ensure
- * reconnects before the next call. */
+/* duro_client: one synchronous connection (one server, or a router over
+ * a cluster's masters: cluster_sync.h) plus what setup learned. `conn` is
+ * NULL or broken after a lost connection to one server; duro__call and
+ * duro__pipeline reconnect before the next call. */
 struct duro_client {
-    redisContext *rc;
+    duro_cluster_sync *conn;
     duro_redis_url url;
     int partitions; /* learned from duro:meta after each connect */
     int given;      /* $DURO_PARTITIONS, or 0: never create duro:meta */
@@ -61,9 +63,19 @@ int duro__fail(duro_client *c, int code, const char *fmt, ...)
 
 /* duro__connect opens a connection to url with the client timeout; NULL
  * with "cannot connect to redis at host:port: reason" in err, and the
- * DURO_E* in *code when code is not NULL (DURO_EAUTH: credentials). */
-redisContext *duro__connect(const duro_redis_url *url, char *err,
-                            size_t errsize, int *code);
+ * DURO_E* in *code when code is not NULL (DURO_EAUTH: credentials). A
+ * redis+cluster:// URL, or a redis:// one naming a cluster node, gives a
+ * router over the masters (cluster_sync.h). */
+duro_cluster_sync *duro__connect(const duro_redis_url *url, char *err,
+                                 size_t errsize, int *code);
+
+/* duro__conn: the client's connection, reconnected when it was lost; NULL
+ * with the client's message set (and *rc) when it cannot be. */
+duro_cluster_sync *duro__conn(duro_client *c, int *rc);
+
+/* duro__is_cluster: the client talks to a Redis Cluster (as of its last
+ * connect). */
+bool duro__is_cluster(const duro_client *c);
 
 /* duro__call sends a and returns its reply (caller frees), or NULL with
  * *rc set: DURO_ECONN when the connection failed, DURO_EREDIS for an error

@@ -210,13 +210,53 @@ int duro_client_namespace_list(duro_client *c, duro_namespace_info **out,
     return 0;
 }
 
-/* drop_keys UNLINKs every key of the namespace's prefix (SCAN batches). */
-static int drop_keys(duro_client *c, const char *name)
+/* unlink_keys UNLINKs the keys of a SCAN batch: one command on one
+ * server; on a cluster one per key, pipelined (the keys of a batch lie in
+ * many slots, and Redis Cluster refuses a command across slots). */
+static int unlink_keys(duro_client *c, const redisReply *keys)
 {
-    duro_keyspace ks;
-    duro_keyspace_init(&ks, name, c->partitions);
-    char pattern[DURO_SHORT_KEY_MAX], cursor[32] = "0";
-    snprintf(pattern, sizeof(pattern), "%s*", ks.prefix);
+    duro_argv a;
+    if (!duro__is_cluster(c)) {
+        duro_argv_init(&a);
+        duro_argv_push(&a, "UNLINK");
+        for (size_t i = 0; i < keys->elements; i++)
+            if (duro__reply_str(keys->element[i]))
+                duro_argv_pushn(&a, keys->element[i]->str,
+                                keys->element[i]->len);
+        int rc = simple(c, &a, NULL);
+        duro_argv_free(&a);
+        return rc;
+    }
+    int n = (int)keys->elements;
+    duro_argv *cmds = calloc((size_t)n, sizeof(*cmds));
+    redisReply **r = calloc((size_t)n, sizeof(*r));
+    int rc = cmds && r ? 0 : duro__fail(c, DURO_ENOMEM, "out of memory");
+    for (int i = 0; rc == 0 && i < n; i++) {
+        const char *key = duro__reply_str(keys->element[i]);
+        duro_argv_init(&cmds[i]);
+        duro_argv_push(&cmds[i], "UNLINK");
+        duro_argv_pushn(&cmds[i], key ? key : "",
+                        key ? keys->element[i]->len : 0);
+    }
+    if (rc == 0) rc = duro__pipeline(c, cmds, n, r);
+    bool got = rc == 0;
+    for (int i = 0; cmds && r && i < n; i++) {
+        if (got && rc == 0 && r[i]->type == REDIS_REPLY_ERROR)
+            rc = duro__fail(c, duro_redis_error_code(r[i]->str),
+                            "UNLINK: %.300s", r[i]->str);
+        if (got) freeReplyObject(r[i]);
+        duro_argv_free(&cmds[i]);
+    }
+    free(cmds);
+    free(r);
+    return rc;
+}
+
+/* drop_keys_on UNLINKs every key of the namespace's prefix that master
+ * `m` holds (SCAN batches; m: 0 on one server). */
+static int drop_keys_on(duro_client *c, int m, const char *pattern)
+{
+    char cursor[32] = "0";
     int rc = 0;
     do {
         duro_argv a;
@@ -227,7 +267,16 @@ static int drop_keys(duro_client *c, const char *name)
         duro_argv_push(&a, pattern);
         duro_argv_push(&a, "COUNT");
         duro_argv_push(&a, "1000");
-        redisReply *r = duro__call(c, &a, false, &rc);
+        redisReply *r;
+        if (duro__is_cluster(c)) {
+            duro_cluster_sync *conn = duro__conn(c, &rc);
+            r = conn ? duro_cluster_sync_call_master(conn, m, &a) : NULL;
+            if (conn && !r)
+                rc = duro__fail(c, DURO_ECONN, "SCAN: %s",
+                                duro_cluster_sync_errstr(conn));
+        } else {
+            r = duro__call(c, &a, false, &rc);
+        }
         duro_argv_free(&a);
         if (!r) return rc;
         if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
@@ -237,18 +286,26 @@ static int drop_keys(duro_client *c, const char *name)
         }
         snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
         const redisReply *keys = r->element[1];
-        if (keys->type == REDIS_REPLY_ARRAY && keys->elements > 0) {
-            duro_argv_init(&a);
-            duro_argv_push(&a, "UNLINK");
-            for (size_t i = 0; i < keys->elements; i++)
-                if (duro__reply_str(keys->element[i]))
-                    duro_argv_pushn(&a, keys->element[i]->str,
-                                    keys->element[i]->len);
-            rc = simple(c, &a, NULL);
-            duro_argv_free(&a);
-        }
+        if (keys->type == REDIS_REPLY_ARRAY && keys->elements > 0)
+            rc = unlink_keys(c, keys);
         freeReplyObject(r);
     } while (rc == 0 && strcmp(cursor, "0") != 0);
+    return rc;
+}
+
+/* drop_keys UNLINKs every key of the namespace's prefix, on each master. */
+static int drop_keys(duro_client *c, const char *name)
+{
+    duro_keyspace ks;
+    duro_keyspace_init(&ks, name, c->partitions);
+    char pattern[DURO_SHORT_KEY_MAX];
+    snprintf(pattern, sizeof(pattern), "%s*", ks.prefix);
+    int rc;
+    duro_cluster_sync *conn = duro__conn(c, &rc);
+    if (!conn) return rc;
+    int masters = duro_cluster_sync_masters(conn);
+    for (int m = 0; rc == 0 && m < masters; m++)
+        rc = drop_keys_on(c, m, pattern);
     return rc;
 }
 

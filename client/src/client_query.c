@@ -68,8 +68,8 @@ int duro__query_send(duro_client *c, const duro__wf_head *h, const char *id,
 
 static void set_timeout(duro_client *c, int64_t ms)
 {
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
-    if (c->rc && !c->rc->err) redisSetTimeout(c->rc, tv);
+    if (c->conn && !duro_cluster_sync_broken(c->conn))
+        duro_cluster_sync_set_timeout(c->conn, (int)ms);
 }
 
 /* BLPOP <replykey> <seconds.mmm>: the connection's read timeout is

@@ -1302,8 +1302,10 @@ local function close(w, status, field, value)
     local ttl = str(retention_ttl(w.retention))
     redis.call('PEXPIRE', w.k.wf, ttl)
     if w.k.hist then redis.call('PEXPIRE', w.k.hist, ttl) end
-    redis.call('PUBLISH', prefix_of(w.k.wf) .. 'closed:{p' ..
-                   partition_of(w.k.wf) .. '}', w.id)
+    -- on a cluster a sharded channel: served by the partition's master
+    -- alone, where classic pub/sub would reach every node
+    redis.call(SHARDED_WAKE and 'SPUBLISH' or 'PUBLISH', prefix_of(w.k.wf) ..
+                   'closed:{p' .. partition_of(w.k.wf) .. '}', w.id)
 end
 
 -- ---- Activities ----------------------------------------------------------

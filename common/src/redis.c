@@ -12,6 +12,7 @@
 #include "duro/log.h"
 #include "duro/lua.h"
 #include "duro/redis.h"
+#include "redis_int.h"
 #include "redis_wait.h"
 #include "sentinel.h"
 #include "tls_sync.h"
@@ -107,9 +108,26 @@ static int connect_ctx(const duro_redis_url *url, int timeout_ms,
     return 0;
 }
 
-/* hello: AUTH, SELECT and PING on a fresh context. */
-static int hello(redisContext *c, const duro_redis_url *url, char *err,
-                 size_t errsize)
+/* hello_mode: HELLO 2's answer (a flat list of names and values) says
+ * "mode" "cluster" on a cluster node. */
+static int hello_mode(redisContext *c, redisReply *r, bool *cluster, char *err,
+                      size_t errsize)
+{
+    if (r && r->type == REDIS_REPLY_ARRAY)
+        for (size_t i = 0; i + 1 < r->elements; i += 2)
+            if (r->element[i]->type == REDIS_REPLY_STRING &&
+                strcmp(r->element[i]->str, "mode") == 0 &&
+                r->element[i + 1]->type == REDIS_REPLY_STRING)
+                *cluster = strcmp(r->element[i + 1]->str, "cluster") == 0;
+    return expect_ok(c, r, "HELLO", err, errsize);
+}
+
+/* hello: AUTH, SELECT and HELLO 2 on a fresh context. HELLO stands where a
+ * PING was: as a PING, it makes a server that wants a password we lack say
+ * NOAUTH now, needs no ACL grant (Redis lets anyone send it), and its
+ * answer also says whether the server is a cluster node. */
+static int hello(redisContext *c, const duro_redis_url *url, bool *cluster,
+                 char *err, size_t errsize)
 {
     int rc = 0;
     if (url->user[0])
@@ -126,7 +144,7 @@ static int hello(redisContext *c, const duro_redis_url *url, char *err,
     }
     /* A server that wants a password we lack says NOAUTH only now. */
     if (rc == 0)
-        rc = expect_ok(c, redisCommand(c, "PING"), "PING", err, errsize);
+        rc = hello_mode(c, redisCommand(c, "HELLO 2"), cluster, err, errsize);
     return rc;
 }
 
@@ -159,6 +177,14 @@ static int check_master(redisContext *c, const duro_redis_url *url, char *err,
 int duro_redis_open(const duro_redis_url *given, int timeout_ms,
                     redisContext **out, char *err, size_t errsize)
 {
+    return duro__redis_open_mode(given, timeout_ms, out, NULL, err, errsize);
+}
+
+int duro__redis_open_mode(const duro_redis_url *given, int timeout_ms,
+                          redisContext **out, bool *cluster, char *err,
+                          size_t errsize)
+{
+    bool is_cluster = false;
     redisContext *c = NULL;
     duro__tls_pump *pump = NULL;
     *out = NULL;
@@ -173,7 +199,7 @@ int duro_redis_open(const duro_redis_url *given, int timeout_ms,
     }
     int rc = connect_ctx(url, timeout_ms, &c, &pump, err, errsize);
     if (rc) return rc;
-    rc = hello(c, url, err, errsize);
+    rc = hello(c, url, &is_cluster, err, errsize);
     if (rc == 0 && url->sentinels > 0) rc = check_master(c, url, err, errsize);
     if (rc == DURO_ECONN && pump) {
         /* Under TLS 1.3 a server refuses a client certificate only after
@@ -192,6 +218,7 @@ int duro_redis_open(const duro_redis_url *given, int timeout_ms,
         return rc;
     }
     duro__redis_wait_configure(url);
+    if (cluster) *cluster = is_cluster;
     *out = c;
     return 0;
 }
@@ -215,9 +242,21 @@ int duro_reply_is_missing_function(const char *errstr)
 
 int duro_functions_load(redisContext *c, char *err, size_t errsize)
 {
+    return duro__functions_load_copy(c, false, err, errsize);
+}
+
+int duro_functions_load_sharded(redisContext *c, char *err, size_t errsize)
+{
+    return duro__functions_load_copy(c, true, err, errsize);
+}
+
+int duro__functions_load_copy(redisContext *c, bool sharded, char *err,
+                              size_t errsize)
+{
     /* FUNCTION LOAD REPLACE <source> */
-    redisReply *r = redisCommand(c, "FUNCTION LOAD REPLACE %b",
-                                 duro_lua_source(), duro_lua_source_len());
+    size_t len;
+    const char *src = duro_lua_library_source(sharded, &len);
+    redisReply *r = redisCommand(c, "FUNCTION LOAD REPLACE %b", src, len);
     if (!r) {
         set_err(err, errsize, "FUNCTION LOAD: %s", c->errstr);
         return DURO_ECONN;
@@ -230,19 +269,20 @@ int duro_functions_load(redisContext *c, char *err, size_t errsize)
         return rc;
     }
     freeReplyObject(r);
-    duro_info("FUNCTIONS loaded library=duro version=%d", duro_lua_version());
+    duro_info("FUNCTIONS loaded library=duro version=%d%s", duro_lua_version(),
+              sharded ? " sharded=1" : "");
     return 0;
 }
 
-/* load_or_wait loads the library that ensure_functions found missing
+/* load_or_wait loads the library that duro__functions_ensure found missing
  * (have == 0) or older. A user the ACL does not allow FUNCTION LOAD (the
  * worker, scheduler and client roles) cannot: that is DURO_EAGAIN, with the
  * remedy in err, so that workers and schedulers wait, slowly, for an admin
  * to run `duro operator init`, rather than exit and crash-loop. */
-static int load_or_wait(redisContext *c, long long have, char *err,
-                        size_t errsize)
+static int load_or_wait(redisContext *c, bool sharded, long long have,
+                        char *err, size_t errsize)
 {
-    int rc = duro_functions_load(c, err, errsize);
+    int rc = duro__functions_load_copy(c, sharded, err, errsize);
     if (rc != DURO_EAUTH) return rc;
     char why[32] = "missing";
     if (have) snprintf(why, sizeof(why), "at version %lld", have);
@@ -254,9 +294,10 @@ static int load_or_wait(redisContext *c, long long have, char *err,
     return DURO_EAGAIN;
 }
 
-/* ensure_functions: FCALL duro_version 0, loading ours when missing or
+/* duro__functions_ensure: FCALL duro_version 0, loading ours when missing or
  * older. A newer library is kept: another component was upgraded first. */
-static int ensure_functions(redisContext *c, char *err, size_t errsize)
+int duro__functions_ensure(redisContext *c, bool sharded, char *err,
+                           size_t errsize)
 {
     redisReply *r = redisCommand(c, "FCALL duro_version 0");
     if (!r) {
@@ -267,7 +308,7 @@ static int ensure_functions(redisContext *c, char *err, size_t errsize)
     int rc = 0;
     if (r->type == REDIS_REPLY_ERROR) {
         if (duro_reply_is_missing_function(r->str)) {
-            rc = load_or_wait(c, 0, err, errsize);
+            rc = load_or_wait(c, sharded, 0, err, errsize);
         } else if (r->str && strcasestr(r->str, "unknown command")) {
             set_err(err, errsize, "Redis 7.0 or newer is required (%s)",
                     r->str);
@@ -279,7 +320,7 @@ static int ensure_functions(redisContext *c, char *err, size_t errsize)
     } else if (r->type == REDIS_REPLY_INTEGER) {
         if (r->integer < ours) {
             duro_info("FUNCTIONS upgrade from=%lld to=%d", r->integer, ours);
-            rc = load_or_wait(c, r->integer, err, errsize);
+            rc = load_or_wait(c, sharded, r->integer, err, errsize);
         } else if (r->integer > ours) {
             duro_warn("FUNCTIONS newer library in redis version=%lld ours=%d: "
                       "keeping it",
@@ -296,15 +337,43 @@ static int ensure_functions(redisContext *c, char *err, size_t errsize)
 
 /* ---- Meta ---- */
 
+/* One server's caller: the context itself. */
+static redisReply *ctx_call(void *conn, const duro_argv *a)
+{
+    return redisCommandArgv(conn, a->argc, a->argv, a->lens);
+}
+
+static const char *ctx_errstr(void *conn)
+{
+    return ((redisContext *)conn)->errstr;
+}
+
+/* meta_cmd: `<cmd> duro:meta <field> [value]` through k; the reply, or
+ * NULL (the connection failed: the message in err). */
+static redisReply *meta_cmd(const duro__caller *k, const char *cmd,
+                            const char *field, const char *value, char *err,
+                            size_t errsize)
+{
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, cmd);
+    duro_argv_push(&a, DURO_META_KEY);
+    duro_argv_push(&a, field);
+    if (value) duro_argv_push(&a, value);
+    redisReply *r = k->call(k->conn, &a);
+    duro_argv_free(&a);
+    if (!r) set_err(err, errsize, "%s duro:meta: %s", cmd, k->errstr(k->conn));
+    return r;
+}
+
 /* get_partitions: duro:meta's partition count into *out (0 when there is
  * no meta). */
-static int get_partitions(redisContext *c, int *out, char *err, size_t errsize)
+static int get_partitions(const duro__caller *k, int *out, char *err,
+                          size_t errsize)
 {
-    redisReply *r = redisCommand(c, "HGET %s partitions", DURO_META_KEY);
-    if (!r) {
-        set_err(err, errsize, "HGET duro:meta: %s", c->errstr);
-        return DURO_ECONN;
-    }
+    /* HGET duro:meta partitions */
+    redisReply *r = meta_cmd(k, "HGET", "partitions", NULL, err, errsize);
+    if (!r) return DURO_ECONN;
     int rc = DURO_EPROTO;
     *out = 0;
     if (r->type == REDIS_REPLY_NIL) {
@@ -329,24 +398,35 @@ static int get_partitions(redisContext *c, int *out, char *err, size_t errsize)
     return rc;
 }
 
-int duro_redis_meta_check(redisContext *c, int partitions, int *out, char *err,
-                          size_t errsize)
+/* hsetnx: HSETNX duro:meta field value, any error reply classified. */
+static int hsetnx(const duro__caller *k, const char *field, const char *value,
+                  char *err, size_t errsize)
+{
+    redisReply *r = meta_cmd(k, "HSETNX", field, value, err, errsize);
+    if (!r) return DURO_ECONN;
+    int rc = 0;
+    if (r->type == REDIS_REPLY_ERROR) {
+        set_err(err, errsize, "HSETNX duro:meta: %s", r->str ? r->str : "");
+        rc = duro_redis_error_code(r->str);
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+int duro__meta_check_with(const duro__caller *k, int partitions, int *out,
+                          char *err, size_t errsize)
 {
     int rc;
     if (partitions > 0) {
         /* HSETNX duro:meta partitions <P>; HSETNX duro:meta schema 1 */
-        rc = expect_ok(c,
-                       redisCommand(c, "HSETNX %s partitions %d", DURO_META_KEY,
-                                    partitions),
-                       "HSETNX duro:meta", err, errsize);
-        if (rc == 0)
-            rc = expect_ok(c,
-                           redisCommand(c, "HSETNX %s schema 1", DURO_META_KEY),
-                           "HSETNX duro:meta", err, errsize);
+        char p[16];
+        snprintf(p, sizeof(p), "%d", partitions);
+        rc = hsetnx(k, "partitions", p, err, errsize);
+        if (rc == 0) rc = hsetnx(k, "schema", "1", err, errsize);
         if (rc != 0) return rc;
     }
     int found = 0;
-    rc = get_partitions(c, &found, err, errsize);
+    rc = get_partitions(k, &found, err, errsize);
     if (rc != 0) return rc;
     if (found == 0) {
         set_err(err, errsize,
@@ -368,26 +448,46 @@ int duro_redis_meta_check(redisContext *c, int partitions, int *out, char *err,
     return 0;
 }
 
-int duro_redis_setup(redisContext *c, int partitions, int *out, char *err,
+int duro_redis_meta_check(redisContext *c, int partitions, int *out, char *err,
+                          size_t errsize)
+{
+    duro__caller k = {ctx_call, ctx_errstr, c};
+    return duro__meta_check_with(&k, partitions, out, err, errsize);
+}
+
+int duro__setup_meta(const duro__caller *k, int partitions, int *out, char *err,
                      size_t errsize)
+{
+    if (partitions != DURO_PARTITIONS_ADOPT_OR_INIT)
+        return duro__meta_check_with(k, partitions, out, err, errsize);
+    int rc = duro__meta_check_with(k, DURO_PARTITIONS_ADOPT, out, err, errsize);
+    if (rc != DURO_ENOTFOUND) return rc;
+    rc = duro__meta_check_with(k, DURO_DEFAULT_PARTITIONS, out, err, errsize);
+    if (rc == 0)
+        duro_info("META CREATED partitions=%d (the default; no count was "
+                  "given)",
+                  *out);
+    return rc;
+}
+
+int duro__setup_check(int partitions, char *err, size_t errsize)
 {
     if (partitions > MAX_PARTITIONS ||
         partitions < DURO_PARTITIONS_ADOPT_OR_INIT) {
         set_err(err, errsize, "partitions must be 1..%d", MAX_PARTITIONS);
         return DURO_EINVAL;
     }
-    int rc = ensure_functions(c, err, errsize);
+    return 0;
+}
+
+int duro_redis_setup(redisContext *c, int partitions, int *out, char *err,
+                     size_t errsize)
+{
+    int rc = duro__setup_check(partitions, err, errsize);
+    if (rc == 0) rc = duro__functions_ensure(c, false, err, errsize);
     if (rc != 0) return rc;
-    if (partitions != DURO_PARTITIONS_ADOPT_OR_INIT)
-        return duro_redis_meta_check(c, partitions, out, err, errsize);
-    rc = duro_redis_meta_check(c, DURO_PARTITIONS_ADOPT, out, err, errsize);
-    if (rc != DURO_ENOTFOUND) return rc;
-    rc = duro_redis_meta_check(c, DURO_DEFAULT_PARTITIONS, out, err, errsize);
-    if (rc == 0)
-        duro_info("META CREATED partitions=%d (the default; no count was "
-                  "given)",
-                  *out);
-    return rc;
+    duro__caller k = {ctx_call, ctx_errstr, c};
+    return duro__setup_meta(&k, partitions, out, err, errsize);
 }
 
 /* ---- Calls ---- */
@@ -436,6 +536,12 @@ static void moved_master(redisContext *c, const redisReply *r)
 
 redisReply *duro_redis_call(redisContext *c, const duro_argv *a)
 {
+    return duro__redis_call_lib(c, a, false);
+}
+
+redisReply *duro__redis_call_lib(redisContext *c, const duro_argv *a,
+                                 bool sharded)
+{
     redisReply *r = call_once(c, a);
     moved_master(c, r);
     if (r && r->type == REDIS_REPLY_ERROR && is_fcall(a) &&
@@ -443,7 +549,7 @@ redisReply *duro_redis_call(redisContext *c, const duro_argv *a)
         /* Redis lost the library (restart without persistence): reload. */
         char err[256];
         duro_warn_limited(NULL, "FUNCTIONS missing (%s): reloading", r->str);
-        int rc = duro_functions_load(c, err, sizeof(err));
+        int rc = duro__functions_load_copy(c, sharded, err, sizeof(err));
         if (rc == DURO_EAUTH) {
             duro_error_limited("FUNCTIONS reload refused",
                                "FUNCTIONS reload refused: %s: this user may "

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "duro/clock.h"
+#include "duro/cluster_sync.h"
 #include "duro/errno.h"
 #include "duro/log.h"
 #include "duro/redis.h"
@@ -89,16 +90,24 @@ static int64_t read_clock(redisContext *c)
 
 int duro_scheduler_setup(duro_scheduler *s, char *err, size_t errsize)
 {
-    redisContext *c = NULL;
-    int rc = duro_redis_open(&s->url, CONNECT_TIMEOUT_MS, &c, err, errsize);
-    if (!c) return rc;
-    rc = duro_redis_setup(c, s->default_partitions, &s->partitions, err,
-                          errsize);
-    if (rc == 0) {
+    /* one server: one connection, as ever; a cluster: the library on
+     * every master (cluster_sync.h) */
+    duro_cluster_sync *cs = NULL;
+    int rc =
+        duro_cluster_sync_open(&s->url, CONNECT_TIMEOUT_MS, &cs, err, errsize);
+    if (!cs) return rc;
+    if (duro_cluster_sync_is_cluster(cs)) s->url.cluster = 1;
+    rc = duro_cluster_sync_setup(cs, s->default_partitions, &s->partitions, err,
+                                 errsize);
+    redisContext *c = rc == 0 ? duro_cluster_sync_context(cs, -1) : NULL;
+    if (c) {
         s->clock_offset_ms = read_clock(c);
         s->set_up = 1;
+    } else if (rc == 0) {
+        snprintf(err, errsize, "%s", duro_cluster_sync_errstr(cs));
+        rc = DURO_ECONN;
     }
-    redisFree(c);
+    duro_cluster_sync_free(cs);
     return rc;
 }
 

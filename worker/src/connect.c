@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "duro/cluster_sync.h"
 #include "duro/errno.h"
 #include "duro/log.h"
 #include "duro/redis.h"
@@ -74,13 +75,21 @@ int duro__worker_connect(duro_worker *w, char *errbuf, size_t errsize)
     char err[256], last[256] = "";
     int64_t backoff = 100;
     while (!atomic_load(&w->stop_requested) && !early_stop) {
-        redisContext *c = NULL;
-        int rc = duro_redis_open(&w->url, 5000, &c, err, sizeof(err));
+        /* one server: one connection, as ever; a cluster: the library
+         * on every master (cluster_sync.h) */
+        duro_cluster_sync *cs = NULL;
+        int rc = duro_cluster_sync_open(&w->url, 5000, &cs, err, sizeof(err));
+        redisContext *c = cs ? duro_cluster_sync_context(cs, -1) : NULL;
+        if (cs && !c) {
+            snprintf(err, sizeof(err), "%s", duro_cluster_sync_errstr(cs));
+            rc = DURO_ECONN;
+        }
+        if (cs && duro_cluster_sync_is_cluster(cs)) w->url.cluster = 1;
         if (c) {
-            rc = duro_redis_setup(c,
-                                  w->partitions ? w->partitions
-                                                : DURO_PARTITIONS_ADOPT_OR_INIT,
-                                  &w->partitions, err, sizeof(err));
+            rc = duro_cluster_sync_setup(
+                cs,
+                w->partitions ? w->partitions : DURO_PARTITIONS_ADOPT_OR_INIT,
+                &w->partitions, err, sizeof(err));
             w->ks.partitions = w->partitions;
             if (rc == 0) rc = namespace_known(w, c, err, sizeof(err));
             if (rc == 0) {
@@ -91,8 +100,8 @@ int duro__worker_connect(duro_worker *w, char *errbuf, size_t errsize)
                 rc = duro__groups_create(w, c);
                 if (rc) snprintf(err, sizeof(err), "%s", c->errstr);
             }
-            redisFree(c);
         }
+        duro_cluster_sync_free(cs);
         if (rc == 0) return 0;
         if (!duro_err_is_transient(rc) && rc != DURO_EREDIS) {
             duro_error("REDIS FATAL addr=%s:%d err=%s: %s (not retrying)",

@@ -15,8 +15,9 @@
 #define DURO_MAX_PARTITIONS 1024
 
 /* duro_redis_open connects (rediss://: over TLS, verified; see
- * duro_redis_url), authenticates, selects the db and PINGs (so that a
- * server wanting a password says so now). Returns 0 and the context in
+ * duro_redis_url), authenticates, selects the db and sends HELLO 2 (as a
+ * PING would, it makes a server wanting a password say so now; its answer
+ * also names a cluster node: cluster_sync.h). Returns 0 and the context in
  * *out (caller frees with redisFree), or a DURO_E* with a message in err:
  * DURO_ECONN (unreachable, timed out: retry), DURO_EAUTH (credentials or
  * rights refused, a TLS certificate refused on either side), DURO_EINVAL
@@ -73,6 +74,12 @@ DURO_EXPORT int duro_redis_meta_check(redisContext *c, int partitions, int *out,
 /* duro_functions_load loads (REPLACE) the embedded library. 0 or DURO_E*
  * (DURO_EAUTH when the ACL refuses FUNCTION LOAD). */
 DURO_EXPORT int duro_functions_load(redisContext *c, char *err, size_t errsize);
+
+/* duro_functions_load_sharded loads (REPLACE) the library's copy for a
+ * Redis Cluster master (duro_lua_library_source(true)). As
+ * duro_functions_load. */
+DURO_EXPORT int duro_functions_load_sharded(redisContext *c, char *err,
+                                            size_t errsize);
 
 /* duro_reply_is_missing_function: true for the error Redis gives when the
  * library is not loaded (e.g. after a restart without persistence). */
