@@ -1,0 +1,668 @@
+/* aredis_cluster.c: a duro_aredis on a Redis Cluster: one connection per
+ * master behind the one handle, commands routed by slot, redirections
+ * followed, the slot map kept fresh. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "duro/clock.h"
+#include "duro/cluster.h"
+#include "duro/errno.h"
+#include "duro/keys.h"
+#include "duro/log.h"
+#include "aredis_int.h"
+#include "redis_wait.h"
+
+/*
+ * A router (r->cl set) owns no connection. It keeps:
+ *
+ *   map     slot -> master address (CLUSTER SLOTS), updated slot by slot
+ *           on MOVED and re-read (debounced) after every MOVED, a lost
+ *           master, CLUSTERDOWN, and every second while a master with
+ *           slots is not connected (a failover: the promoted replica's
+ *           address comes from a later map);
+ *   kid[]   one child duro_aredis per master address (aredis.c: reconnecting,
+ *           TLS, AUTH, stall guard, WAIT after FCALLs, the sharded library
+ *           loaded on "function not found" and checked at each connect);
+ *           a kid whose address is no master any more is closed;
+ *   probe   a child used only to read the map when no kid can (at start
+ *           from redis+cluster:// seeds; on a subscriber, whose kids are in
+ *           subscribe mode), rotated over seeds and known masters;
+ *   delayed commands waiting to be sent again (TRYAGAIN, CLUSTERDOWN, a
+ *           redirection to a master not connected yet), until
+ *           CLUSTER_RETRY_MS after they were first sent.
+ *
+ * Connected (duro_aredis_connected, the state callback) means: a map is
+ * known and every master that serves slots has its connection up. A
+ * command is routed whenever its own master is up, connected or not.
+ * The timer (r->timer) ticks every TICK_MS.
+ */
+
+#define TICK_MS 50
+#define CLUSTER_RETRY_MS 5000 /* TRYAGAIN, CLUSTERDOWN: resend until then */
+#define RETRY_STEP_MS 100
+#define MAX_HOPS 16
+#define REFRESH_MIN_MS 100   /* MOVED storms: one CLUSTER SLOTS per this */
+#define REFRESH_DOWN_MS 1000 /* while not connected */
+#define PROBE_WAIT_MS 2000   /* a probe not up by then: next address */
+
+typedef struct creq {
+    struct creq *next; /* delayed list */
+    duro_aredis *r;
+    duro_aredis_cb cb;
+    void *arg;
+    duro_argv a; /* borrows blob */
+    char *blob;
+    int slot; /* -1: keyless */
+    int hops;
+    int ask; /* the next send goes to ask_addr after ASKING */
+    duro_redis_addr ask_addr;
+    int64_t deadline_ms, next_try_ms;
+    redisReply *last_err; /* delivered if the deadline passes */
+} creq;
+
+struct acluster {
+    duro_cluster_map map;
+    duro_cluster_map scratch; /* a map being parsed */
+    int known;
+    duro_aredis *kid[DURO_CLUSTER_NODES_MAX];
+    int nkids;
+    short node_kid[DURO_CLUSTER_NODES_MAX]; /* map node -> kid, or -1 */
+    unsigned char node_slots[DURO_CLUSTER_NODES_MAX]; /* serves slots */
+    duro_aredis *probe;
+    int probe_next;
+    int64_t probe_since_ms;
+    int up;
+    unsigned long ups;
+    int refreshing, refresh_wanted;
+    int64_t last_refresh_ms;
+    creq *delayed;
+    int stalled; /* kids stalled now */
+    int fatal_told;
+};
+
+static void kid_state(duro_aredis *k, bool connected, void *arg);
+static void recompute(duro_aredis *r);
+
+/* ---- Children ---- */
+
+static int kid_index(const struct acluster *cl, const duro_aredis *k)
+{
+    for (int i = 0; i < cl->nkids; i++)
+        if (cl->kid[i] == k) return i;
+    return -1;
+}
+
+static int kid_find(const struct acluster *cl, const duro_redis_addr *a)
+{
+    for (int i = 0; i < cl->nkids; i++)
+        if (cl->kid[i]->url.port == a->port &&
+            strcmp(cl->kid[i]->url.host, a->host) == 0)
+            return i;
+    return -1;
+}
+
+static void kid_stall(duro_aredis *k, bool stalled, void *arg)
+{
+    duro_aredis *r = arg;
+    struct acluster *cl = r->cl;
+    int was = cl->stalled > 0;
+    cl->stalled += stalled ? 1 : -1;
+    if (cl->stalled < 0) cl->stalled = 0;
+    r->stalled = cl->stalled > 0;
+    if (was != r->stalled && r->guard.on_stall && !r->closing)
+        r->guard.on_stall(r, r->stalled, r->guard.arg);
+}
+
+static void kid_fatal(duro_aredis *k, int code, const char *msg, void *arg)
+{
+    duro_aredis *r = arg;
+    if (r->closing || r->cl->fatal_told) return;
+    r->cl->fatal_told = 1;
+    r->fatal = code;
+    snprintf(r->fatal_msg, sizeof(r->fatal_msg), "%s", msg);
+    r->st = ST_FATAL;
+    if (r->guard.on_fatal) r->guard.on_fatal(r, code, msg, r->guard.arg);
+}
+
+static duro_aredis *kid_new(duro_aredis *r, const duro_redis_addr *a,
+                            int master)
+{
+    duro_aredis *k = duro__aredis_kid_new(r, a, master, kid_state);
+    if (!k) return NULL;
+    duro_aredis_guard_opts g = {.on_fatal = kid_fatal, .arg = r};
+    if (master) {
+        g.stall_timeout_ms = r->guard.stall_timeout_ms;
+        g.on_stall = kid_stall;
+    }
+    duro_aredis_guard(k, &g);
+    return k;
+}
+
+static void kid_close(duro_aredis *r, duro_aredis *k)
+{
+    if (k->stalled) kid_stall(k, false, r);
+    duro__acsub_kid_gone(r, k, 1);
+    duro_aredis_close(k);
+}
+
+/* sync_kids opens a connection to every master of the map and closes those
+ * to addresses that are no masters any more. */
+static void sync_kids(duro_aredis *r)
+{
+    struct acluster *cl = r->cl;
+    memset(cl->node_slots, 0, sizeof(cl->node_slots));
+    for (int s = 0; s < DURO_CLUSTER_SLOTS; s++)
+        if (cl->map.slot_node[s] >= 0) cl->node_slots[cl->map.slot_node[s]] = 1;
+    for (int i = 0; i < cl->nkids;) {
+        int keep = 0;
+        for (int n = 0; n < cl->map.nodes && !keep; n++)
+            keep = cl->node_slots[n] &&
+                   cl->map.node[n].port == cl->kid[i]->url.port &&
+                   strcmp(cl->map.node[n].host, cl->kid[i]->url.host) == 0;
+        if (keep) {
+            i++;
+            continue;
+        }
+        duro_aredis *k = cl->kid[i];
+        duro_info("CLUSTER DROP name=%s addr=%s:%d: no master any more",
+                  r->name, k->url.host, k->url.port);
+        cl->kid[i] = cl->kid[--cl->nkids];
+        kid_close(r, k);
+    }
+    for (int n = 0; n < cl->map.nodes; n++) {
+        cl->node_kid[n] = -1;
+        if (!cl->node_slots[n]) continue;
+        int i = kid_find(cl, &cl->map.node[n]);
+        if (i < 0 && cl->nkids < DURO_CLUSTER_NODES_MAX) {
+            duro_aredis *k = kid_new(r, &cl->map.node[n], 1);
+            if (k) {
+                i = cl->nkids;
+                cl->kid[cl->nkids++] = k;
+            }
+        }
+        cl->node_kid[n] = (short)i;
+    }
+}
+
+duro_aredis *duro__acluster_kid(duro_aredis *r, int slot)
+{
+    struct acluster *cl = r->cl;
+    if (slot < 0) {
+        for (int i = 0; i < cl->nkids; i++)
+            if (duro_aredis_connected(cl->kid[i]) &&
+                (slot == -2 || duro__acsub_count(r, cl->kid[i]) == 0))
+                return cl->kid[i];
+        return NULL;
+    }
+    if (!cl->known) return NULL;
+    int n = cl->map.slot_node[slot];
+    if (n < 0 || cl->node_kid[n] < 0) return NULL;
+    return cl->kid[cl->node_kid[n]];
+}
+
+/* ---- The slot map ---- */
+
+static void on_slots(duro_aredis *k, redisReply *rep, void *arg)
+{
+    duro_aredis *r = arg;
+    struct acluster *cl = r->cl;
+    cl->refreshing = 0;
+    if (r->closing) return;
+    char err[256];
+    if (duro_cluster_map_parse(&cl->scratch, rep, NULL, err, sizeof(err)) !=
+        0) {
+        duro_warn_limited(NULL, "CLUSTER MAP FAILED name=%s err=%s", r->name,
+                          rep ? err : "connection lost");
+        cl->refresh_wanted = 1;
+        return;
+    }
+    /* an empty host: the node that answered */
+    for (int n = 0; n < cl->scratch.nodes; n++)
+        if (!cl->scratch.node[n].host[0])
+            snprintf(cl->scratch.node[n].host, sizeof(cl->scratch.node[n].host),
+                     "%s", k->url.host);
+    int changed =
+        !cl->known || memcmp(&cl->map, &cl->scratch, sizeof(cl->map)) != 0;
+    cl->map = cl->scratch;
+    cl->known = 1;
+    if (changed)
+        duro_info("CLUSTER MAP name=%s masters=%d from=%s:%d", r->name,
+                  cl->map.nodes, k->url.host, k->url.port);
+    sync_kids(r);
+    duro__acsub_place(r);
+    recompute(r);
+}
+
+/* probe_addr: the i-th address the probe may try: the seeds (or the URL's
+ * own address), then the known masters. */
+static const duro_redis_addr *probe_addr(duro_aredis *r, int i,
+                                         duro_redis_addr *tmp)
+{
+    struct acluster *cl = r->cl;
+    int seeds = r->url.seeds > 0 ? r->url.seeds : 1;
+    int n = seeds + (cl->known ? cl->map.nodes : 0);
+    i %= n;
+    if (i < seeds) {
+        if (r->url.seeds > 0) return &r->url.seed[i];
+        snprintf(tmp->host, sizeof(tmp->host), "%s", r->url.host);
+        tmp->port = r->url.port;
+        return tmp;
+    }
+    return &cl->map.node[i - seeds];
+}
+
+static void probe_open(duro_aredis *r)
+{
+    struct acluster *cl = r->cl;
+    duro_redis_addr tmp;
+    const duro_redis_addr *a = probe_addr(r, cl->probe_next++, &tmp);
+    cl->probe = kid_new(r, a, 0);
+    cl->probe_since_ms = duro_mono_ms();
+}
+
+static void refresh(duro_aredis *r)
+{
+    struct acluster *cl = r->cl;
+    if (cl->refreshing || r->closing) return;
+    duro_aredis *k = duro__acluster_kid(r, -1);
+    if (!k && cl->probe && duro_aredis_connected(cl->probe)) k = cl->probe;
+    if (!k) {
+        if (!cl->probe) probe_open(r);
+        return; /* the probe's connect or the next tick tries again */
+    }
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "CLUSTER");
+    duro_argv_push(&a, "SLOTS");
+    if (duro_aredis_command(k, on_slots, r, &a) == 0) {
+        cl->refreshing = 1;
+        cl->refresh_wanted = 0;
+        cl->last_refresh_ms = duro_mono_ms();
+    }
+    duro_argv_free(&a);
+    /* a probe that found a kid to ask through is not needed any more */
+    if (k != cl->probe && cl->probe) {
+        duro_aredis_close(cl->probe);
+        cl->probe = NULL;
+    }
+}
+
+void duro__acluster_want_refresh(duro_aredis *r)
+{
+    r->cl->refresh_wanted = 1;
+}
+
+void duro__acluster_moved(duro_aredis *r, int slot, const duro_redis_addr *addr)
+{
+    struct acluster *cl = r->cl;
+    int n = duro_cluster_map_node(&cl->map, addr);
+    if (n >= 0 && cl->map.slot_node[slot] != n) {
+        duro_debug("CLUSTER MOVED name=%s slot=%d to=%s:%d", r->name, slot,
+                   addr->host, addr->port);
+        cl->map.slot_node[slot] = (short)n;
+        sync_kids(r);
+        recompute(r);
+    }
+    cl->refresh_wanted = 1;
+}
+
+/* ---- Connected or not ---- */
+
+static void meta_check(duro_aredis *r);
+
+static void recompute(duro_aredis *r)
+{
+    struct acluster *cl = r->cl;
+    int up = cl->known;
+    for (int n = 0; up && n < cl->map.nodes; n++)
+        if (cl->node_slots[n] &&
+            (cl->node_kid[n] < 0 ||
+             !duro_aredis_connected(cl->kid[cl->node_kid[n]])))
+            up = 0;
+    if (up == cl->up || r->closing) return;
+    cl->up = up;
+    if (up) {
+        if (cl->ups++ > 0) r->reconnects++;
+        duro_info("REDIS UP name=%s cluster masters=%d", r->name, cl->nkids);
+    } else {
+        char key[96];
+        snprintf(key, sizeof(key), "REDIS DOWN %s", r->name);
+        duro_warn_limited(key,
+                          "REDIS DOWN name=%s cluster: a master is not "
+                          "connected",
+                          r->name);
+    }
+    if (up) meta_check(r);
+    if (r->on_state && !r->closing) r->on_state(r, up, r->arg);
+}
+
+static void kid_state(duro_aredis *k, bool connected, void *arg)
+{
+    duro_aredis *r = arg;
+    struct acluster *cl = r->cl;
+    if (r->closing) return;
+    if (k == cl->probe) {
+        if (connected) refresh(r);
+        return;
+    }
+    if (kid_index(cl, k) < 0) return;
+    if (!connected) {
+        duro__acsub_kid_gone(r, k, 0);
+        cl->refresh_wanted = 1; /* a failover may be on its way */
+    }
+    duro__acsub_place(r);
+    recompute(r);
+}
+
+bool duro__acluster_up(const duro_aredis *r)
+{
+    return r->cl->up;
+}
+
+unsigned long duro__acluster_reconnects(const duro_aredis *r)
+{
+    return r->reconnects;
+}
+
+/* ---- duro:meta (the guard's layout check, through the router) ---- */
+
+static void on_meta(duro_aredis *k, redisReply *rep, void *arg)
+{
+    duro_aredis *r = k; /* the router: creq delivers it */
+    long kind = (long)(intptr_t)arg;
+    if (r->closing || !rep || rep->type == REDIS_REPLY_ERROR) return;
+    if (kind == HS_META_NEW && rep->type == REDIS_REPLY_INTEGER &&
+        rep->integer == 1) {
+        r->meta_created = 1;
+        duro__aredis_report_meta(r);
+        r->meta_created = 0;
+        return;
+    }
+    if (kind != HS_META_GET) return;
+    char *end = NULL;
+    long v = rep->type == REDIS_REPLY_STRING ? strtol(rep->str, &end, 10) : 0;
+    long parts = end && end != rep->str && *end == '\0' ? v : 0;
+    int p = r->guard.partitions;
+    char msg[320];
+    if (parts == p) return;
+    if (parts <= 0)
+        snprintf(msg, sizeof(msg), "%s partitions is not a count",
+                 DURO_META_KEY);
+    else
+        snprintf(msg, sizeof(msg),
+                 "layout mismatch: %s says partitions=%ld but this process "
+                 "runs with partitions=%d; every worker, scheduler and client "
+                 "of a namespace must use the same count",
+                 DURO_META_KEY, parts, p);
+    duro_error("REDIS FATAL name=%s cluster err=%s: %s (not retrying)", r->name,
+               duro_err_name(parts <= 0 ? DURO_EPROTO : DURO_EINVAL), msg);
+    kid_fatal(NULL, parts <= 0 ? DURO_EPROTO : DURO_EINVAL, msg, r);
+}
+
+/* meta_check: what the handshake does on one server, once the router is
+ * connected: restore a lost duro:meta, refuse another partition count. */
+static void meta_check(duro_aredis *r)
+{
+    int p = r->guard.partitions;
+    if (p <= 0) return;
+    char parts[16];
+    snprintf(parts, sizeof(parts), "%d", p);
+    const char *cmds[3][4] = {
+        {"HSETNX", DURO_META_KEY, "partitions", parts},
+        {"HSETNX", DURO_META_KEY, "schema", "1"},
+        {"HGET", DURO_META_KEY, "partitions", NULL},
+    };
+    const long kinds[3] = {HS_META_NEW, HS_META_SCHEMA, HS_META_GET};
+    for (int i = 0; i < 3; i++) {
+        duro_argv a;
+        duro_argv_init(&a);
+        for (int j = 0; j < 4 && cmds[i][j]; j++)
+            duro_argv_push(&a, cmds[i][j]);
+        duro__acluster_command(r, on_meta, (void *)(intptr_t)kinds[i], &a);
+        duro_argv_free(&a);
+    }
+}
+
+/* ---- Commands ---- */
+
+static void creq_free(creq *q)
+{
+    if (q->last_err) freeReplyObject(q->last_err);
+    duro_argv_free(&q->a);
+    free(q->blob);
+    free(q);
+}
+
+static creq *creq_new(duro_aredis *r, duro_aredis_cb cb, void *arg,
+                      const duro_argv *a)
+{
+    creq *q = calloc(1, sizeof(*q));
+    size_t total = 1;
+    for (int i = 0; i < a->argc; i++)
+        total += a->lens[i] + 1;
+    if (!q || !(q->blob = malloc(total))) {
+        free(q);
+        return NULL;
+    }
+    duro_argv_init(&q->a);
+    char *p = q->blob;
+    for (int i = 0; i < a->argc; i++) {
+        memcpy(p, a->argv[i], a->lens[i]);
+        p[a->lens[i]] = '\0';
+        duro_argv_pushn(&q->a, p, a->lens[i]);
+        p += a->lens[i] + 1;
+    }
+    q->r = r;
+    q->cb = cb;
+    q->arg = arg;
+    q->slot = duro_cluster_argv_slot(a);
+    q->deadline_ms = duro_mono_ms() + CLUSTER_RETRY_MS;
+    return q;
+}
+
+static void creq_deliver(creq *q, redisReply *rep)
+{
+    q->cb(q->r, rep, q->arg);
+    creq_free(q);
+}
+
+static void on_kid_reply(duro_aredis *k, redisReply *rep, void *arg);
+static void ignore(duro_aredis *k, redisReply *rep, void *arg) {}
+
+/* creq_send sends q to its master (after ASKING to an ASK target). 0, or
+ * DURO_ECONN when that master is not connected. */
+static int creq_send(creq *q)
+{
+    duro_aredis *r = q->r;
+    duro_aredis *k;
+    if (q->ask) {
+        int i = kid_find(r->cl, &q->ask_addr);
+        k = i >= 0 ? r->cl->kid[i] : NULL;
+    } else {
+        k = duro__acluster_kid(r, q->slot);
+    }
+    if (!k || !duro_aredis_connected(k)) return DURO_ECONN;
+    if (q->ask) {
+        duro_argv a;
+        duro_argv_init(&a);
+        duro_argv_push(&a, "ASKING");
+        int rc = duro_aredis_command(k, ignore, NULL, &a);
+        duro_argv_free(&a);
+        if (rc) return rc;
+        q->ask = 0;
+    }
+    return duro_aredis_command(k, on_kid_reply, q, &q->a);
+}
+
+/* delay keeps q for a resend (err: the reply that made us wait). */
+static void delay(creq *q, const redisReply *err)
+{
+    if (err) {
+        if (q->last_err) freeReplyObject(q->last_err);
+        q->last_err = duro__reply_dup(err);
+    }
+    q->next_try_ms = duro_mono_ms() + RETRY_STEP_MS;
+    q->next = q->r->cl->delayed;
+    q->r->cl->delayed = q;
+}
+
+/* first_word_is: the error reply's code (its first word) is w. */
+static int first_word_is(const char *s, const char *w)
+{
+    size_t n = strlen(w);
+    return strncmp(s, w, n) == 0 && (s[n] == ' ' || s[n] == '\0');
+}
+
+/* on_kid_reply: a master answered q. Redirections are followed (MOVED:
+ * the map learns the slot's master; ASK: ASKING then the command, once),
+ * TRYAGAIN and CLUSTERDOWN are sent again until the deadline; anything
+ * else (NULL too: the master's connection was lost) goes to the caller. */
+static void on_kid_reply(duro_aredis *k, redisReply *rep, void *arg)
+{
+    creq *q = arg;
+    duro_aredis *r = q->r;
+    if (r->closing || !rep || rep->type != REDIS_REPLY_ERROR) {
+        if (!rep && !r->closing) r->cl->refresh_wanted = 1;
+        creq_deliver(q, rep);
+        return;
+    }
+    duro_cluster_redirect rd;
+    if (duro_cluster_parse_redirect(rep->str, &rd) && q->hops < MAX_HOPS) {
+        q->hops++;
+        if (!rd.addr.host[0])
+            snprintf(rd.addr.host, sizeof(rd.addr.host), "%s", k->url.host);
+        if (rd.ask) {
+            q->ask = 1;
+            q->ask_addr = rd.addr;
+            if (kid_find(r->cl, &rd.addr) < 0) {
+                /* an importing master not yet known: learn it as the
+                 * slot's (a MOVED follows from it otherwise) */
+                duro__acluster_moved(r, rd.slot, &rd.addr);
+            }
+        } else {
+            duro__acluster_moved(r, rd.slot, &rd.addr);
+        }
+        if (creq_send(q) != 0) delay(q, rep);
+        return;
+    }
+    int again = first_word_is(rep->str, "TRYAGAIN") ||
+                first_word_is(rep->str, "CLUSTERDOWN");
+    if (again && duro_mono_ms() < q->deadline_ms) {
+        if (first_word_is(rep->str, "CLUSTERDOWN")) r->cl->refresh_wanted = 1;
+        delay(q, rep);
+        return;
+    }
+    creq_deliver(q, rep);
+}
+
+int duro__acluster_command(duro_aredis *r, duro_aredis_cb cb, void *arg,
+                           const duro_argv *a)
+{
+    if (r->fatal) return DURO_ECONN;
+    creq *q = creq_new(r, cb, arg, a);
+    if (!q) return DURO_ENOMEM;
+    if (creq_send(q) != 0) {
+        creq_free(q);
+        return DURO_ECONN;
+    }
+    return 0;
+}
+
+/* retry_delayed sends again what waits and is due; past its deadline a
+ * command gets the error that made it wait (NULL if none). */
+static void retry_delayed(duro_aredis *r)
+{
+    struct acluster *cl = r->cl;
+    int64_t now = duro_mono_ms();
+    creq *list = cl->delayed;
+    cl->delayed = NULL;
+    while (list && !r->closing) {
+        creq *q = list;
+        list = q->next;
+        q->next = NULL;
+        if (q->next_try_ms > now) {
+            q->next = cl->delayed;
+            cl->delayed = q;
+        } else if (now >= q->deadline_ms) {
+            redisReply *e = q->last_err;
+            q->last_err = NULL;
+            creq_deliver(q, e);
+            if (e) freeReplyObject(e);
+        } else if (creq_send(q) != 0) {
+            delay(q, NULL);
+        }
+    }
+    while (list) { /* closed meanwhile */
+        creq *q = list;
+        list = q->next;
+        creq_deliver(q, NULL);
+    }
+}
+
+/* ---- The timer ---- */
+
+void duro__acluster_tick(duro_aredis *r)
+{
+    struct acluster *cl = r->cl;
+    int64_t now = duro_mono_ms();
+    if (cl->delayed) retry_delayed(r);
+    if (r->closing) return;
+    if (!cl->up && cl->known && now - cl->last_refresh_ms >= REFRESH_DOWN_MS)
+        cl->refresh_wanted = 1;
+    if (!cl->known) cl->refresh_wanted = 1;
+    if (cl->probe && !duro_aredis_connected(cl->probe) &&
+        now - cl->probe_since_ms >= PROBE_WAIT_MS) {
+        duro_aredis_close(cl->probe); /* try the next address */
+        cl->probe = NULL;
+    }
+    if (cl->refresh_wanted && now - cl->last_refresh_ms >= REFRESH_MIN_MS)
+        refresh(r);
+    duro__aredis_arm(r, TICK_MS);
+}
+
+/* ---- Lifecycle ---- */
+
+int duro__acluster_new(duro_aredis *r, const redisReply *slots)
+{
+    struct acluster *cl = calloc(1, sizeof(*cl));
+    if (!cl) return DURO_ENOMEM;
+    r->cl = cl;
+    if (slots) {
+        duro_redis_addr from = {.port = r->url.port};
+        snprintf(from.host, sizeof(from.host), "%s", r->url.host);
+        char err[256];
+        if (duro_cluster_map_parse(&cl->map, slots, &from, err, sizeof(err)) ==
+            0) {
+            cl->known = 1;
+            cl->last_refresh_ms = duro_mono_ms();
+            duro_info("CLUSTER MAP name=%s masters=%d from=%s:%d", r->name,
+                      cl->map.nodes, from.host, from.port);
+            sync_kids(r);
+        }
+    }
+    if (!cl->known) probe_open(r);
+    duro__aredis_arm(r, TICK_MS);
+    return 0;
+}
+
+void duro__acluster_close(duro_aredis *r)
+{
+    struct acluster *cl = r->cl;
+    while (cl->delayed) {
+        creq *q = cl->delayed;
+        cl->delayed = q->next;
+        creq_deliver(q, NULL);
+    }
+    if (cl->probe) duro_aredis_close(cl->probe);
+    cl->probe = NULL;
+    while (cl->nkids > 0)
+        duro_aredis_close(cl->kid[--cl->nkids]);
+}
+
+void duro__acluster_free(duro_aredis *r)
+{
+    free(r->cl);
+    r->cl = NULL;
+}

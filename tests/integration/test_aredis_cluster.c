@@ -1,0 +1,670 @@
+/* test_aredis_cluster.c: duro_aredis on a Redis Cluster started here (3
+ * masters; 3+3 for the failover): routing per master, a slot moved by hand
+ * mid-stream (ASK, then MOVED), a master killed and its replica promoted,
+ * Functions loaded on every master and reloaded after FUNCTION FLUSH,
+ * sharded subscriptions per master and after a slot move; classic and
+ * sharded subscriptions on one server too. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "duro/aredis.h"
+#include "duro/cluster.h"
+#include "duro/lua.h"
+#include "harness.h"
+
+static duro_test_harness h;
+
+static void setup(void)
+{
+    duro_test_redis_start(&h); /* a standalone server, for comparison */
+}
+
+TestSuite(aredis_cluster, .init = setup, .fini = duro_test_fini,
+          .timeout = 150);
+
+/* ---- A loopback cluster (the harness gets a shared one later) ---- */
+
+#define NODES_MAX 6
+
+typedef struct {
+    int n;
+    int port[NODES_MAX];
+    pid_t pid[NODES_MAX];
+    char id[NODES_MAX][48];
+} tcluster;
+
+static redisContext *node_ctx(const tcluster *c, int i)
+{
+    struct timeval tv = {2, 0};
+    redisContext *r = redisConnectWithTimeout("127.0.0.1", c->port[i], tv);
+    cr_assert(r && !r->err, "connect to node %d", c->port[i]);
+    return r;
+}
+
+static redisReply *node_cmd(const tcluster *c, int i, const char *fmt, ...)
+{
+    redisContext *r = node_ctx(c, i);
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *rep = redisvCommand(r, fmt, ap);
+    va_end(ap);
+    redisFree(r);
+    return rep;
+}
+
+static bool node_info_has(const tcluster *c, int i, const char *what)
+{
+    redisContext *r = redisConnect("127.0.0.1", c->port[i]);
+    if (!r || r->err) {
+        if (r) redisFree(r);
+        return false;
+    }
+    redisReply *rep = redisCommand(r, "CLUSTER INFO");
+    bool ok = rep && rep->type == REDIS_REPLY_STRING && strstr(rep->str, what);
+    if (rep) freeReplyObject(rep);
+    redisFree(r);
+    return ok;
+}
+
+/* cluster_port: a free port whose cluster bus port (+10000) exists. */
+static int cluster_port(void)
+{
+    for (int i = 0; i < 200; i++) {
+        int p = duro_test_free_port();
+        if (p <= 55535) return p;
+    }
+    cr_assert_fail("no free port below 55536");
+    return -1;
+}
+
+/* cluster_start: n nodes, --cluster-replicas replicas, node timeout 1s. */
+static void cluster_start(tcluster *c, int n, int replicas)
+{
+    memset(c, 0, sizeof(*c));
+    c->n = n;
+    char cmd[1024];
+    int len = snprintf(cmd, sizeof(cmd), "redis-cli --cluster create");
+    for (int i = 0; i < n; i++) {
+        c->port[i] = cluster_port();
+        char port[16], conf[64], name[32], dump[64];
+        snprintf(port, sizeof(port), "%d", c->port[i]);
+        snprintf(conf, sizeof(conf), "nodes-%d.conf", c->port[i]);
+        snprintf(dump, sizeof(dump), "dump-%d.rdb", c->port[i]);
+        snprintf(name, sizeof(name), "cluster-%d", i);
+        c->pid[i] = duro_test_spawn_redis(
+            &h, name, "--port", port, "--bind", "127.0.0.1", "--dir", h.dir,
+            "--cluster-enabled", "yes", "--cluster-config-file", conf,
+            "--cluster-node-timeout", "1000",
+            "--cluster-replica-validity-factor", "0", "--save", "",
+            "--appendonly", "no", "--dbfilename", dump, NULL);
+        len += snprintf(cmd + len, sizeof(cmd) - (size_t)len, " 127.0.0.1:%d",
+                        c->port[i]);
+    }
+    for (int i = 0; i < n; i++) {
+        int64_t end = duro_test_mono_ms() + 5000;
+        redisContext *r = NULL;
+        while (duro_test_mono_ms() < end) {
+            r = redisConnect("127.0.0.1", c->port[i]);
+            if (r && !r->err) break;
+            if (r) redisFree(r);
+            r = NULL;
+            duro_test_sleep_ms(20);
+        }
+        cr_assert(r, "node %d did not start", c->port[i]);
+        redisFree(r);
+    }
+    snprintf(cmd + len, sizeof(cmd) - (size_t)len,
+             " --cluster-replicas %d --cluster-yes > %s/cluster-create.log "
+             "2>&1",
+             replicas, h.dir);
+    cr_assert_eq(system(cmd), 0, "redis-cli --cluster create failed");
+    int64_t end = duro_test_mono_ms() + 20000;
+    for (int i = 0; i < n; i++)
+        while (!node_info_has(c, i, "cluster_state:ok"))
+            cr_assert_lt(duro_test_mono_ms(), end, "cluster not ok");
+    /* replicas in sync first: a replica never synced does not fail over */
+    for (int i = 0; i < n; i++) {
+        for (;;) {
+            redisReply *rep = node_cmd(c, i, "INFO replication");
+            bool ok = rep && rep->type == REDIS_REPLY_STRING &&
+                      (strstr(rep->str, "role:master") ||
+                       strstr(rep->str, "master_link_status:up"));
+            if (rep) freeReplyObject(rep);
+            if (ok) break;
+            cr_assert_lt(duro_test_mono_ms(), end, "replica %d not in sync",
+                         c->port[i]);
+            duro_test_sleep_ms(50);
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        redisReply *rep = node_cmd(c, i, "CLUSTER MYID");
+        cr_assert(rep && rep->type == REDIS_REPLY_STRING);
+        snprintf(c->id[i], sizeof(c->id[i]), "%s", rep->str);
+        freeReplyObject(rep);
+    }
+}
+
+/* map_from: the slot map as node i sees it. */
+static void map_from(const tcluster *c, int i, duro_cluster_map *m)
+{
+    redisReply *rep = node_cmd(c, i, "CLUSTER SLOTS");
+    char err[128];
+    cr_assert_eq(duro_cluster_map_parse(m, rep, NULL, err, sizeof(err)), 0,
+                 "%s", err);
+    freeReplyObject(rep);
+}
+
+/* owner: the node (index) serving slot, as node `asked` sees it. */
+static int owner(const tcluster *c, int asked, int slot)
+{
+    static duro_cluster_map m;
+    map_from(c, asked, &m);
+    int n = m.slot_node[slot];
+    cr_assert_geq(n, 0, "slot %d unserved", slot);
+    for (int i = 0; i < c->n; i++)
+        if (c->port[i] == m.node[n].port) return i;
+    cr_assert_fail("slot %d served by an unknown port", slot);
+    return -1;
+}
+
+static int key_slot(const char *key)
+{
+    return duro_cluster_slot(key, strlen(key));
+}
+
+/* move_slot moves slot from node `from` to node `to` in the steps
+ * redis-cli --cluster reshard takes; between(arg) runs while the slot is
+ * MIGRATING/IMPORTING, before its keys move. */
+static void move_slot(const tcluster *c, int slot, int from, int to,
+                      void (*between)(void *), void *arg)
+{
+    redisReply *rep;
+    rep = node_cmd(c, to, "CLUSTER SETSLOT %d IMPORTING %s", slot, c->id[from]);
+    cr_assert(rep && rep->type == REDIS_REPLY_STATUS, "IMPORTING");
+    freeReplyObject(rep);
+    rep = node_cmd(c, from, "CLUSTER SETSLOT %d MIGRATING %s", slot, c->id[to]);
+    cr_assert(rep && rep->type == REDIS_REPLY_STATUS, "MIGRATING");
+    freeReplyObject(rep);
+    if (between) between(arg);
+    for (int round = 0; round < 100; round++) {
+        rep = node_cmd(c, from, "CLUSTER GETKEYSINSLOT %d 100", slot);
+        cr_assert(rep && rep->type == REDIS_REPLY_ARRAY);
+        size_t nkeys = rep->elements;
+        for (size_t i = 0; i < rep->elements; i++) {
+            redisReply *m = node_cmd(c, from, "MIGRATE 127.0.0.1 %d %s 0 5000",
+                                     c->port[to], rep->element[i]->str);
+            cr_assert(m && m->type == REDIS_REPLY_STATUS, "MIGRATE: %s",
+                      m && m->str ? m->str : "?");
+            freeReplyObject(m);
+        }
+        freeReplyObject(rep);
+        if (nkeys == 0) break;
+    }
+    for (int i = 0; i < c->n; i++) {
+        rep = node_cmd(c, i, "CLUSTER SETSLOT %d NODE %s", slot, c->id[to]);
+        cr_assert(rep && rep->type == REDIS_REPLY_STATUS, "SETSLOT NODE: %s",
+                  rep && rep->str ? rep->str : "?");
+        freeReplyObject(rep);
+    }
+}
+
+/* ---- The loop ---- */
+
+static uv_loop_t loop;
+
+typedef struct {
+    int ok, errors, nulls;
+    long long last_int;
+    char last_err[256];
+    char last_str[256];
+} tally;
+
+static void on_reply(duro_aredis *r, redisReply *rep, void *arg)
+{
+    tally *t = arg;
+    if (!rep) {
+        t->nulls++;
+    } else if (rep->type == REDIS_REPLY_ERROR) {
+        t->errors++;
+        snprintf(t->last_err, sizeof(t->last_err), "%s", rep->str);
+    } else {
+        t->ok++;
+        if (rep->type == REDIS_REPLY_INTEGER) t->last_int = rep->integer;
+        if (rep->type == REDIS_REPLY_STRING || rep->type == REDIS_REPLY_STATUS)
+            snprintf(t->last_str, sizeof(t->last_str), "%s", rep->str);
+    }
+}
+
+static bool spin_until(bool (*cond)(void *), void *arg, int64_t ms)
+{
+    int64_t end = duro_test_mono_ms() + ms;
+    while (!cond(arg)) {
+        if (duro_test_mono_ms() > end) return false;
+        uv_run(&loop, UV_RUN_NOWAIT);
+        duro_test_sleep_ms(2);
+    }
+    return true;
+}
+
+static bool is_connected(void *arg)
+{
+    return duro_aredis_connected(arg);
+}
+
+static bool answered(void *arg)
+{
+    tally *t = arg;
+    return t->ok + t->errors + t->nulls > 0;
+}
+
+typedef struct {
+    tally *t;
+    int n;
+} many;
+
+static bool all_answered(void *arg)
+{
+    many *m = arg;
+    return m->t->ok + m->t->errors + m->t->nulls >= m->n;
+}
+
+static duro_aredis *open_aredis(const char *url, const char *name)
+{
+    cr_assert_eq(uv_loop_init(&loop), 0);
+    duro_redis_url u;
+    char err[256];
+    cr_assert_eq(duro_redis_url_parse(url, &u, err, sizeof(err)), 0, "%s", err);
+    duro_aredis *r = NULL;
+    cr_assert_eq(duro_aredis_new(&r, &loop, &u, name, NULL, NULL), 0);
+    return r;
+}
+
+static void close_aredis(duro_aredis *r)
+{
+    duro_aredis_close(r);
+    int64_t end = duro_test_mono_ms() + 5000;
+    while (uv_run(&loop, UV_RUN_NOWAIT) && duro_test_mono_ms() < end)
+        duro_test_sleep_ms(1);
+    cr_assert_eq(uv_loop_close(&loop), 0, "handles left open");
+}
+
+/* cmd sends one command and waits for its reply. */
+static tally cmd(duro_aredis *r, int argc, const char **argv)
+{
+    tally t = {0};
+    duro_argv a;
+    duro_argv_init(&a);
+    for (int i = 0; i < argc; i++)
+        duro_argv_push(&a, argv[i]);
+    int rc = duro_aredis_command(r, on_reply, &t, &a);
+    duro_argv_free(&a);
+    cr_assert_eq(rc, 0, "%s not sent: %d", argv[0], rc);
+    cr_assert(spin_until(answered, &t, 10000), "%s not answered", argv[0]);
+    return t;
+}
+
+#define CMD(r, ...)                                                            \
+    cmd(r, sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *),       \
+        (const char *[]){__VA_ARGS__})
+
+/* ---- Routing ---- */
+
+static void check_partitions(duro_aredis *r, const tcluster *c, const char *val)
+{
+    for (int p = 0; p < 16; p++) {
+        char key[32];
+        snprintf(key, sizeof(key), "{p%d}:k", p);
+        tally t = CMD(r, "SET", key, val);
+        cr_assert_eq(t.ok, 1, "SET %s: %s", key, t.last_err);
+        /* it is on the master that serves its slot, without redirection */
+        int o = owner(c, 0, key_slot(key));
+        redisReply *rep = node_cmd(c, o, "GET %s", key);
+        cr_assert(rep && rep->type == REDIS_REPLY_STRING, "%s not on %d", key,
+                  c->port[o]);
+        cr_assert_str_eq(rep->str, val);
+        freeReplyObject(rep);
+    }
+}
+
+Test(aredis_cluster, routes_each_partition_to_its_master)
+{
+    tcluster c;
+    cluster_start(&c, 3, 0);
+    char url[128];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", c.port[1]);
+    duro_aredis *r = open_aredis(url, "detect");
+    cr_assert(spin_until(is_connected, r, 10000), "not connected");
+    cr_assert(duro_aredis_is_cluster(r), "a cluster node was not detected");
+    check_partitions(r, &c, "v1");
+    tally t = CMD(r, "PING"); /* keyless: any master */
+    cr_assert_str_eq(t.last_str, "PONG");
+    close_aredis(r);
+
+    /* redis+cluster:// seeds: the first seed is not even up */
+    snprintf(url, sizeof(url), "redis+cluster://127.0.0.1:%d,127.0.0.1:%d",
+             duro_test_free_port(), c.port[2]);
+    r = open_aredis(url, "seeds");
+    cr_assert(spin_until(is_connected, r, 15000), "not connected by seeds");
+    cr_assert(duro_aredis_is_cluster(r));
+    check_partitions(r, &c, "v2");
+    close_aredis(r);
+
+    /* a standalone server stays one connection */
+    r = open_aredis(h.redis_url, "single");
+    cr_assert(spin_until(is_connected, r, 10000));
+    cr_assert_not(duro_aredis_is_cluster(r));
+    t = CMD(r, "SET", "{p0}:k", "v");
+    cr_assert_eq(t.ok, 1);
+    close_aredis(r);
+    duro_test_finish(&h);
+}
+
+/* ---- Slot moves ---- */
+
+typedef struct {
+    duro_aredis *r;
+    const char *key;
+} during;
+
+/* while_migrating: a key the old master does not hold is answered by ASK:
+ * the router sends ASKING + the command to the importing master. */
+static void while_migrating(void *arg)
+{
+    during *d = arg;
+    tally t = CMD(d->r, "SET", d->key, "asked");
+    cr_assert_eq(t.ok, 1, "SET during migration: %s", t.last_err);
+    t = CMD(d->r, "INCR", "{p1}:ctr");
+    cr_assert_eq(t.ok, 1, "INCR during migration: %s", t.last_err);
+}
+
+Test(aredis_cluster, follows_a_slot_moved_by_hand)
+{
+    tcluster c;
+    cluster_start(&c, 3, 0);
+    char url[128];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", c.port[0]);
+    duro_aredis *r = open_aredis(url, "moves");
+    cr_assert(spin_until(is_connected, r, 10000));
+    int slot = key_slot("{p1}:ctr");
+    int from = owner(&c, 0, slot), to = (from + 1) % 3;
+    /* a stream of INCRs in flight while the slot moves */
+    tally inc = {0};
+    int sent = 0;
+    for (int i = 0; i < 50; i++, sent++) {
+        duro_argv a;
+        duro_argv_init(&a);
+        duro_argv_push(&a, "INCR");
+        duro_argv_push(&a, "{p1}:ctr");
+        cr_assert_eq(duro_aredis_command(r, on_reply, &inc, &a), 0);
+        duro_argv_free(&a);
+    }
+    many m = {&inc, sent};
+    cr_assert(spin_until(all_answered, &m, 10000));
+    during d = {r, "{p1}:new"};
+    move_slot(&c, slot, from, to, while_migrating, &d);
+    sent += 1; /* while_migrating's */
+    /* the key is now on `to`: the router still thinks `from` (MOVED) */
+    for (int i = 0; i < 50; i++, sent++) {
+        duro_argv a;
+        duro_argv_init(&a);
+        duro_argv_push(&a, "INCR");
+        duro_argv_push(&a, "{p1}:ctr");
+        cr_assert_eq(duro_aredis_command(r, on_reply, &inc, &a), 0);
+        duro_argv_free(&a);
+    }
+    m.n = sent - 1;
+    cr_assert(spin_until(all_answered, &m, 10000));
+    cr_assert_eq(inc.errors + inc.nulls, 0, "lost INCRs: %s", inc.last_err);
+    redisReply *rep = node_cmd(&c, to, "GET {p1}:ctr");
+    cr_assert(rep && rep->type == REDIS_REPLY_STRING, "ctr not on the new");
+    cr_assert_eq(atoi(rep->str), sent, "ctr=%s sent=%d", rep->str, sent);
+    freeReplyObject(rep);
+    rep = node_cmd(&c, to, "GET {p1}:new");
+    cr_assert(rep && rep->type == REDIS_REPLY_STRING, "the ASKed key");
+    cr_assert_str_eq(rep->str, "asked");
+    freeReplyObject(rep);
+    cr_assert(duro_aredis_connected(r));
+    close_aredis(r);
+    duro_test_finish(&h);
+}
+
+/* ---- Functions ---- */
+
+static bool has_sharded_library(const tcluster *c, int i)
+{
+    redisReply *rep = node_cmd(c, i, "FUNCTION LIST WITHCODE");
+    bool ok = false;
+    for (size_t j = 0;
+         rep && rep->type == REDIS_REPLY_ARRAY && j < rep->elements && !ok;
+         j++) {
+        redisReply *lib = rep->element[j];
+        for (size_t k = 0; k + 1 < lib->elements; k += 2)
+            if (strcmp(lib->element[k]->str, "library_code") == 0)
+                ok = strstr(lib->element[k + 1]->str,
+                            "local SHARDED_WAKE = true") != NULL;
+    }
+    if (rep) freeReplyObject(rep);
+    return ok;
+}
+
+Test(aredis_cluster, functions_on_every_master)
+{
+    tcluster c;
+    cluster_start(&c, 3, 0);
+    char url[128];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", c.port[0]);
+    duro_aredis *r = open_aredis(url, "functions");
+    cr_assert(spin_until(is_connected, r, 10000));
+    /* each master's LOAD went out before anything else on its connection:
+     * a command to every partition has waited for it */
+    for (int p = 0; p < 16; p++) {
+        char key[32];
+        snprintf(key, sizeof(key), "{p%d}:x", p);
+        tally t = CMD(r, "EXISTS", key);
+        cr_assert_eq(t.ok, 1);
+    }
+    for (int i = 0; i < 3; i++)
+        cr_assert(has_sharded_library(&c, i),
+                  "master %d has no sharded library after connect", i);
+    /* one master loses them: the next FCALL there reloads them */
+    const char *key = "{p2}:x";
+    int o = owner(&c, 0, key_slot(key));
+    redisReply *rep = node_cmd(&c, o, "FUNCTION FLUSH");
+    freeReplyObject(rep);
+    cr_assert_not(has_sharded_library(&c, o));
+    tally t = CMD(r, "FCALL", "duro_version", "1", key);
+    cr_assert_eq(t.ok, 1, "FCALL after FLUSH: %s", t.last_err);
+    cr_assert_eq(t.last_int, duro_lua_version());
+    cr_assert(has_sharded_library(&c, o), "not reloaded as the sharded copy");
+    close_aredis(r);
+    duro_test_finish(&h);
+}
+
+/* ---- Sharded subscriptions ---- */
+
+#define CHANNELS 16
+
+typedef struct {
+    int got[CHANNELS];
+} inbox;
+
+static void on_smessage(duro_aredis *r, redisReply *rep, void *arg)
+{
+    inbox *in = arg;
+    cr_assert_str_eq(rep->element[0]->str, "smessage");
+    int p = -1;
+    sscanf(rep->element[1]->str, "{p%d}:wake", &p);
+    if (p >= 0 && p < CHANNELS) in->got[p]++;
+}
+
+typedef struct {
+    const tcluster *c;
+    inbox *in;
+    int p;
+    int before;
+} wait_msg;
+
+/* published: SPUBLISH on the channel's master (as node 0 sees the map)
+ * until the subscriber got one more message, every 100ms. */
+static bool published(void *arg)
+{
+    wait_msg *w = arg;
+    if (w->in->got[w->p] > w->before) return true;
+    static int64_t last;
+    if (duro_test_mono_ms() - last < 100) return false;
+    last = duro_test_mono_ms();
+    char ch[32];
+    snprintf(ch, sizeof(ch), "{p%d}:wake", w->p);
+    int o = owner(w->c, 0, key_slot(ch));
+    redisReply *rep = node_cmd(w->c, o, "SPUBLISH %s hi", ch);
+    if (rep) freeReplyObject(rep);
+    return false;
+}
+
+static void expect_message(const tcluster *c, inbox *in, int p)
+{
+    wait_msg w = {c, in, p, in->got[p]};
+    cr_assert(spin_until(published, &w, 10000), "no smessage on {p%d}:wake", p);
+}
+
+Test(aredis_cluster, ssubscribe_per_master_and_after_a_move)
+{
+    tcluster c;
+    cluster_start(&c, 3, 0);
+    char url[128];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", c.port[0]);
+    duro_aredis *r = open_aredis(url, "wake");
+    inbox in = {{0}};
+    for (int p = 0; p < CHANNELS; p++) {
+        char ch[32];
+        snprintf(ch, sizeof(ch), "{p%d}:wake", p);
+        cr_assert_eq(duro_aredis_ssubscribe(r, ch, on_smessage, &in), 0);
+    }
+    cr_assert(spin_until(is_connected, r, 10000));
+    int on[3] = {0};
+    for (int p = 0; p < CHANNELS; p++) {
+        char ch[32];
+        snprintf(ch, sizeof(ch), "{p%d}:wake", p);
+        on[owner(&c, 0, key_slot(ch))]++;
+        expect_message(&c, &in, p);
+    }
+    cr_assert(on[0] && on[1] && on[2], "channels on every master");
+    /* the slot of {p3}:wake moves: Redis unsubscribes us, we follow */
+    int slot = key_slot("{p3}:wake");
+    int from = owner(&c, 0, slot);
+    move_slot(&c, slot, from, (from + 1) % 3, NULL, NULL);
+    expect_message(&c, &in, 3);
+    expect_message(&c, &in, 4); /* the others still work */
+    close_aredis(r);
+    duro_test_finish(&h);
+}
+
+static bool got_any(void *arg)
+{
+    int *n = arg;
+    return *n > 0;
+}
+
+static void on_count(duro_aredis *r, redisReply *rep, void *arg)
+{
+    (*(int *)arg)++;
+}
+
+Test(aredis_cluster, subscribe_and_ssubscribe_on_one_server)
+{
+    duro_aredis *r = open_aredis(h.redis_url, "single-sub");
+    int classic = 0, sharded = 0;
+    cr_assert_eq(duro_aredis_subscribe(r, "duro:wake", on_count, &classic), 0);
+    cr_assert_eq(duro_aredis_ssubscribe(r, "{p0}:wake", on_count, &sharded), 0);
+    cr_assert(spin_until(is_connected, r, 10000));
+    redisContext *x = duro_test_redis(&h);
+    for (int i = 0; i < 100 && !(classic && sharded); i++) {
+        redisReply *rep = redisCommand(x, "PUBLISH duro:wake 1");
+        freeReplyObject(rep);
+        rep = redisCommand(x, "SPUBLISH {p0}:wake 1");
+        freeReplyObject(rep);
+        spin_until(got_any, &sharded, 100);
+    }
+    redisFree(x);
+    cr_assert(classic > 0 && sharded > 0, "classic=%d sharded=%d", classic,
+              sharded);
+    close_aredis(r);
+    duro_test_finish(&h);
+}
+
+/* ---- Failover ---- */
+
+typedef struct {
+    duro_aredis *r;
+    const char *key;
+    tally t;
+} probe_set;
+
+/* set_works: a SET of key answered OK (sent again every 200ms). */
+static bool set_works(void *arg)
+{
+    probe_set *p = arg;
+    if (p->t.ok > 0) return true;
+    static int64_t last;
+    if (duro_test_mono_ms() - last < 200) return false;
+    last = duro_test_mono_ms();
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "SET");
+    duro_argv_push(&a, p->key);
+    duro_argv_push(&a, "after");
+    duro_aredis_command(p->r, on_reply, &p->t, &a);
+    duro_argv_free(&a);
+    return false;
+}
+
+Test(aredis_cluster, follows_a_failover)
+{
+    tcluster c;
+    cluster_start(&c, 6, 1);
+    char url[128];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", c.port[0]);
+    duro_aredis *r = open_aredis(url, "failover");
+    cr_assert(spin_until(is_connected, r, 10000));
+    inbox in = {{0}};
+    duro_aredis *sub = NULL;
+    duro_redis_url u;
+    char err[128];
+    cr_assert_eq(duro_redis_url_parse(url, &u, err, sizeof(err)), 0);
+    cr_assert_eq(duro_aredis_new(&sub, &loop, &u, "failover-wake", NULL, NULL),
+                 0);
+    const char *key = "{p5}:k";
+    cr_assert_eq(duro_aredis_ssubscribe(sub, "{p5}:wake", on_smessage, &in), 0);
+    cr_assert(spin_until(is_connected, sub, 10000));
+    tally t = CMD(r, "SET", key, "before");
+    cr_assert_eq(t.ok, 1);
+    int victim = owner(&c, 0, key_slot(key));
+    int witness = (victim + 1) % c.n; /* alive: asked for the map */
+    duro_test_kill(&h, c.pid[victim], SIGKILL);
+    probe_set p = {r, key, {0}};
+    cr_assert(spin_until(set_works, &p, 30000), "no SET after the failover: %s",
+              p.t.last_err);
+    cr_assert(spin_until(is_connected, r, 10000), "not connected again");
+    int promoted = owner(&c, witness, key_slot(key));
+    cr_assert_neq(promoted, victim);
+    cr_assert(has_sharded_library(&c, promoted),
+              "the promoted replica has no library");
+    /* the sharded subscription moved to the promoted replica too */
+    int64_t end = duro_test_mono_ms() + 10000;
+    while (in.got[5] == 0 && duro_test_mono_ms() < end) {
+        redisReply *rep = node_cmd(&c, promoted, "SPUBLISH {p5}:wake hi");
+        if (rep) freeReplyObject(rep);
+        int64_t step = duro_test_mono_ms() + 100;
+        while (duro_test_mono_ms() < step) {
+            uv_run(&loop, UV_RUN_NOWAIT);
+            duro_test_sleep_ms(2);
+        }
+    }
+    cr_assert_gt(in.got[5], 0, "no smessage from the promoted replica");
+    duro_aredis_close(sub);
+    close_aredis(r);
+    duro_test_finish(&h);
+}
