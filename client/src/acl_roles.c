@@ -35,6 +35,10 @@ const duro__acl_grant duro__acl_commands[] = {
     {"ping", ALL},
     {"select", ALL}, /* a URL's /db */
     {"role", ALL},   /* redis+sentinel://: is it the master? */
+    /* Redis Cluster: is a redis:// server a cluster node, the slot map; a
+     * slot being moved (ASK) */
+    {"cluster|slots", ALL},
+    {"asking", ALL},
     {"hget", ALL},
     {"hgetall", ALL},
     /* describe; a reset and visibility in Functions */ /* duro:meta's

@@ -5,6 +5,7 @@
  * sharded subscriptions per master and after a slot move; classic and
  * sharded subscriptions on one server too. */
 #include <criterion/criterion.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,8 @@
 
 #include "duro/aredis.h"
 #include "duro/cluster.h"
+#include "duro/fcall.h"
+#include "duro/keys.h"
 #include "duro/lua.h"
 #include "harness.h"
 
@@ -431,6 +434,86 @@ Test(aredis_cluster, follows_a_slot_moved_by_hand)
     duro_test_finish(&h);
 }
 
+typedef struct {
+    int done;
+    char got[2][16];
+    char err[256];
+} mget_result;
+
+static void on_mget(duro_aredis *r, redisReply *rep, void *arg)
+{
+    mget_result *m = arg;
+    m->done = 1;
+    if (rep && rep->type == REDIS_REPLY_ERROR)
+        snprintf(m->err, sizeof(m->err), "%s", rep->str);
+    for (size_t i = 0;
+         rep && rep->type == REDIS_REPLY_ARRAY && i < rep->elements && i < 2;
+         i++)
+        if (rep->element[i]->type == REDIS_REPLY_STRING)
+            snprintf(m->got[i], sizeof(m->got[i]), "%s", rep->element[i]->str);
+}
+
+static void node_ok(const tcluster *c, int i, const char *fmt, ...)
+{
+    redisContext *x = node_ctx(c, i);
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *rep = redisvCommand(x, fmt, ap);
+    va_end(ap);
+    cr_assert(rep && rep->type != REDIS_REPLY_ERROR, "%s: %s", fmt,
+              rep ? rep->str : x->errstr);
+    freeReplyObject(rep);
+    redisFree(x);
+}
+
+/* A multi-key command over a slot half moved is refused with TRYAGAIN:
+ * the router sends it again until the move ends (then MOVED), within its
+ * 5s bound. */
+Test(aredis_cluster, tryagain_is_sent_again_until_the_move_ends)
+{
+    tcluster c;
+    cluster_start(&c, 3, 0);
+    char url[128];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", c.port[0]);
+    duro_aredis *r = open_aredis(url, "tryagain");
+    cr_assert(spin_until(is_connected, r, 10000));
+    cr_assert_eq(CMD(r, "SET", "{p7}:a", "1").ok, 1);
+    cr_assert_eq(CMD(r, "SET", "{p7}:b", "2").ok, 1);
+    int slot = key_slot("{p7}:a");
+    int from = owner(&c, 0, slot), to = (from + 1) % 3;
+    node_ok(&c, to, "CLUSTER SETSLOT %d IMPORTING %s", slot, c.id[from]);
+    node_ok(&c, from, "CLUSTER SETSLOT %d MIGRATING %s", slot, c.id[to]);
+    node_ok(&c, from, "MIGRATE 127.0.0.1 %d {p7}:b 0 5000", c.port[to]);
+    mget_result m = {0};
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "MGET");
+    duro_argv_push(&a, "{p7}:a");
+    duro_argv_push(&a, "{p7}:b");
+    cr_assert_eq(duro_aredis_command(r, on_mget, &m, &a), 0);
+    duro_argv_free(&a);
+    int64_t until = duro_test_mono_ms() + 500; /* a few TRYAGAINs */
+    while (duro_test_mono_ms() < until) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        duro_test_sleep_ms(2);
+    }
+    cr_assert_not(m.done, "answered while the slot was half moved: %s", m.err);
+    node_ok(&c, from, "MIGRATE 127.0.0.1 %d {p7}:a 0 5000", c.port[to]);
+    for (int i = 0; i < c.n; i++)
+        node_ok(&c, i, "CLUSTER SETSLOT %d NODE %s", slot, c.id[to]);
+    int64_t end = duro_test_mono_ms() + 5000;
+    while (!m.done && duro_test_mono_ms() < end) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        duro_test_sleep_ms(2);
+    }
+    cr_assert(m.done, "MGET never answered");
+    cr_assert_str_eq(m.err, "", "MGET: %s", m.err);
+    cr_assert_str_eq(m.got[0], "1");
+    cr_assert_str_eq(m.got[1], "2");
+    close_aredis(r);
+    duro_test_finish(&h);
+}
+
 /* ---- Functions ---- */
 
 static bool has_sharded_library(const tcluster *c, int i)
@@ -665,6 +748,94 @@ Test(aredis_cluster, follows_a_failover)
     }
     cr_assert_gt(in.got[5], 0, "no smessage from the promoted replica");
     duro_aredis_close(sub);
+    close_aredis(r);
+    duro_test_finish(&h);
+}
+
+/* ---- The scheduler on a cluster ---- */
+
+#define PARTS 16
+
+/* start_run: duro_start of workflow id (no worker: its first task stays
+ * outstanding) through the router; returns its run in run. */
+static void start_run(duro_aredis *r, const char *id, char *run, size_t size)
+{
+    duro_wf_keys k;
+    snprintf(run, size, "run-%s", id);
+    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(PARTS), id, run);
+    duro_wf_keys_queues(&k, "q", NULL);
+    duro_fcall_start_args sa = {.id = id,
+                                .run = run,
+                                .type = "t",
+                                .queue = "q",
+                                .input = "null",
+                                .started_data = "{}",
+                                .wft_timeout_ms = 600000};
+    duro_argv a;
+    duro_fcall_start(&a, &k, &sa, NULL, NULL);
+    tally t = {0};
+    cr_assert_eq(duro_aredis_command(r, on_reply, &t, &a), 0);
+    duro_argv_free(&a);
+    cr_assert(spin_until(answered, &t, 10000));
+    cr_assert_eq(t.ok, 1, "duro_start %s: %s", id, t.last_err);
+}
+
+typedef struct {
+    duro_aredis *r;
+    duro_wf_keys k[PARTS];
+    char member[PARTS][DURO_KEY_MAX];
+} fired;
+
+/* all_fired: every partition's timer left its zset and reached its run's
+ * buffer (bufn 1). */
+static bool all_fired(void *arg)
+{
+    fired *f = arg;
+    for (int p = 0; p < PARTS; p++) {
+        tally t = CMD(f->r, "ZSCORE", f->k[p].timers, f->member[p]);
+        if (t.last_str[0]) return false;
+        t = CMD(f->r, "HGET", f->k[p].wf, "bufn");
+        if (strcmp(t.last_str, "1") != 0) return false;
+    }
+    return true;
+}
+
+Test(aredis_cluster, scheduler_fires_timers_on_every_master)
+{
+    tcluster c;
+    cluster_start(&c, 3, 0);
+    char url[128];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", c.port[0]);
+    duro_aredis *r = open_aredis(url, "test"); /* loads the library */
+    cr_assert(spin_until(is_connected, r, 10000));
+    tally t = CMD(r, "HSET", DURO_META_KEY, "partitions", "16", "schema", "1");
+    cr_assert_eq(t.ok, 1, "%s", t.last_err);
+    static fired f;
+    f.r = r;
+    int on[3] = {0};
+    for (int p = 0; p < PARTS; p++) {
+        char id[32], run[64];
+        for (int i = 0;; i++) {
+            snprintf(id, sizeof(id), "cl-%d", i);
+            if (duro_partition_of(id, PARTS) == p) break;
+        }
+        start_run(r, id, run, sizeof(run));
+        duro_wf_keys_init(&f.k[p], DURO_KEYSPACE_DEFAULT(PARTS), id, run);
+        on[owner(&c, 0, key_slot(f.k[p].timers))]++;
+        duro_timer_member(f.member[p], sizeof(f.member[p]), 't', run, 1, 0, "q",
+                          NULL, id);
+        t = CMD(r, "ZADD", f.k[p].timers, "1", f.member[p]);
+        cr_assert_eq(t.ok, 1, "%s", t.last_err);
+    }
+    cr_assert(on[0] && on[1] && on[2], "timers on every master");
+    /* the scheduler's synchronous setup reads duro:meta on the node its
+     * URL names (cluster-aware setup is the client library's) */
+    int meta = owner(&c, 0, key_slot(DURO_META_KEY));
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", c.port[meta]);
+    setenv("DURO_REDIS_URL", url, 1);
+    pid_t s = duro_test_spawn(&h, "duro-scheduler", NULL);
+    cr_assert(spin_until(all_fired, &f, 20000), "timers not fired everywhere");
+    cr_assert(duro_test_log_contains(&h, s, "REDIS UP name=scheduler cluster"));
     close_aredis(r);
     duro_test_finish(&h);
 }
