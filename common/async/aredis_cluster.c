@@ -36,10 +36,12 @@
  * Connected (duro_aredis_connected, the state callback) means: a map is
  * known and every master that serves slots has its connection up. A
  * command is routed whenever its own master is up, connected or not.
- * The timer (r->timer) ticks every TICK_MS.
+ * The timer (r->timer) ticks every TICK_MS while something waits, every
+ * IDLE_TICK_MS otherwise.
  */
 
-#define TICK_MS 50
+#define TICK_MS 50            /* while something waits (retries, a refresh) */
+#define IDLE_TICK_MS 1000     /* otherwise */
 #define CLUSTER_RETRY_MS 5000 /* TRYAGAIN, CLUSTERDOWN: resend until then */
 #define RETRY_STEP_MS 100
 #define MAX_HOPS 16
@@ -79,11 +81,21 @@ struct acluster {
     int64_t last_refresh_ms;
     creq *delayed;
     int stalled; /* kids stalled now */
+    int fast;    /* the timer ticks every TICK_MS */
     int fatal_told;
 };
 
 static void kid_state(duro_aredis *k, bool connected, void *arg);
 static void recompute(duro_aredis *r);
+
+/* nudge: something waits; the timer ticks fast until it is done (started
+ * once, so that a stream of replies does not keep pushing it back). */
+static void nudge(duro_aredis *r)
+{
+    if (r->cl->fast || r->closing) return;
+    r->cl->fast = 1;
+    duro__aredis_arm(r, TICK_MS);
+}
 
 /* ---- Children ---- */
 
@@ -230,6 +242,10 @@ static void on_slots(duro_aredis *k, redisReply *rep, void *arg)
     if (changed)
         duro_info("CLUSTER MAP name=%s masters=%d from=%s:%d", r->name,
                   cl->map.nodes, k->url.host, k->url.port);
+    if (k == cl->probe) { /* opened again when no kid can ask */
+        duro_aredis_close(k);
+        cl->probe = NULL;
+    }
     sync_kids(r);
     duro__acsub_place(r);
     recompute(r);
@@ -292,6 +308,7 @@ static void refresh(duro_aredis *r)
 void duro__acluster_want_refresh(duro_aredis *r)
 {
     r->cl->refresh_wanted = 1;
+    nudge(r);
 }
 
 void duro__acluster_moved(duro_aredis *r, int slot, const duro_redis_addr *addr)
@@ -305,7 +322,7 @@ void duro__acluster_moved(duro_aredis *r, int slot, const duro_redis_addr *addr)
         sync_kids(r);
         recompute(r);
     }
-    cl->refresh_wanted = 1;
+    duro__acluster_want_refresh(r);
 }
 
 /* ---- Connected or not ---- */
@@ -350,7 +367,7 @@ static void kid_state(duro_aredis *k, bool connected, void *arg)
     if (kid_index(cl, k) < 0) return;
     if (!connected) {
         duro__acsub_kid_gone(r, k, 0);
-        cl->refresh_wanted = 1; /* a failover may be on its way */
+        duro__acluster_want_refresh(r); /* a failover may be on its way */
     }
     duro__acsub_place(r);
     recompute(r);
@@ -506,6 +523,7 @@ static void delay(creq *q, const redisReply *err)
     q->next_try_ms = duro_mono_ms() + RETRY_STEP_MS;
     q->next = q->r->cl->delayed;
     q->r->cl->delayed = q;
+    nudge(q->r);
 }
 
 /* first_word_is: the error reply's code (its first word) is w. */
@@ -524,7 +542,7 @@ static void on_kid_reply(duro_aredis *k, redisReply *rep, void *arg)
     creq *q = arg;
     duro_aredis *r = q->r;
     if (r->closing || !rep || rep->type != REDIS_REPLY_ERROR) {
-        if (!rep && !r->closing) r->cl->refresh_wanted = 1;
+        if (!rep && !r->closing) duro__acluster_want_refresh(r);
         creq_deliver(q, rep);
         return;
     }
@@ -550,7 +568,8 @@ static void on_kid_reply(duro_aredis *k, redisReply *rep, void *arg)
     int again = first_word_is(rep->str, "TRYAGAIN") ||
                 first_word_is(rep->str, "CLUSTERDOWN");
     if (again && duro_mono_ms() < q->deadline_ms) {
-        if (first_word_is(rep->str, "CLUSTERDOWN")) r->cl->refresh_wanted = 1;
+        if (first_word_is(rep->str, "CLUSTERDOWN"))
+            duro__acluster_want_refresh(r);
         delay(q, rep);
         return;
     }
@@ -619,7 +638,9 @@ void duro__acluster_tick(duro_aredis *r)
     }
     if (cl->refresh_wanted && now - cl->last_refresh_ms >= REFRESH_MIN_MS)
         refresh(r);
-    duro__aredis_arm(r, TICK_MS);
+    cl->fast = cl->delayed || cl->refresh_wanted || cl->refreshing || !cl->up ||
+               cl->probe;
+    duro__aredis_arm(r, cl->fast ? TICK_MS : IDLE_TICK_MS);
 }
 
 /* ---- Lifecycle ---- */
@@ -643,6 +664,7 @@ int duro__acluster_new(duro_aredis *r, const redisReply *slots)
         }
     }
     if (!cl->known) probe_open(r);
+    cl->fast = 1;
     duro__aredis_arm(r, TICK_MS);
     return 0;
 }

@@ -514,6 +514,32 @@ Test(aredis_cluster, tryagain_is_sent_again_until_the_move_ends)
     duro_test_finish(&h);
 }
 
+/* wait_everywhere: with DURO_REDIS_WAIT=1, an FCALL to every partition
+ * through a router on url; each gets WAIT behind it on its master's
+ * connection: want_ok says whether replicas confirm (3+3) or not (3). */
+static void wait_everywhere(const char *url, bool want_ok)
+{
+    duro_redis_url u;
+    char err[128];
+    cr_assert_eq(duro_redis_url_parse(url, &u, err, sizeof(err)), 0);
+    u.wait_replicas = 1;
+    u.wait_timeout_ms = want_ok ? 5000 : 50;
+    duro_aredis *w = NULL;
+    cr_assert_eq(duro_aredis_new(&w, &loop, &u, "wait", NULL, NULL), 0);
+    cr_assert(spin_until(is_connected, w, 10000));
+    for (int p = 0; p < 16; p++) {
+        char key[32];
+        snprintf(key, sizeof(key), "{p%d}:x", p);
+        tally t = CMD(w, "FCALL", "duro_version", "1", key);
+        if (want_ok)
+            cr_assert_eq(t.ok, 1, "FCALL+WAIT on %s: %s", key, t.last_err);
+        else
+            cr_assert(t.errors == 1 && strstr(t.last_err, "NOREPLICAS"),
+                      "no WAIT behind the FCALL on %s", key);
+    }
+    duro_aredis_close(w);
+}
+
 /* ---- Functions ---- */
 
 static bool has_sharded_library(const tcluster *c, int i)
@@ -562,6 +588,7 @@ Test(aredis_cluster, functions_on_every_master)
     cr_assert_eq(t.ok, 1, "FCALL after FLUSH: %s", t.last_err);
     cr_assert_eq(t.last_int, duro_lua_version());
     cr_assert(has_sharded_library(&c, o), "not reloaded as the sharded copy");
+    wait_everywhere(url, false); /* no replicas: NOREPLICAS everywhere */
     close_aredis(r);
     duro_test_finish(&h);
 }
@@ -724,6 +751,7 @@ Test(aredis_cluster, follows_a_failover)
     cr_assert(spin_until(is_connected, sub, 10000));
     tally t = CMD(r, "SET", key, "before");
     cr_assert_eq(t.ok, 1);
+    wait_everywhere(url, true); /* every master's replica confirms */
     int victim = owner(&c, 0, key_slot(key));
     int witness = (victim + 1) % c.n; /* alive: asked for the map */
     duro_test_kill(&h, c.pid[victim], SIGKILL);
