@@ -731,6 +731,42 @@ static bool set_works(void *arg)
     return false;
 }
 
+/* classic_master: the master a classic subscription to duro:wake is on
+ * (PUBSUB NUMSUB counts a node's own subscribers), or -1. */
+static int classic_master(const tcluster *c)
+{
+    for (int i = 0; i < c->n; i++) {
+        redisReply *rep = node_cmd(c, i, "PUBSUB NUMSUB duro:wake");
+        bool here = rep && rep->type == REDIS_REPLY_ARRAY &&
+                    rep->elements == 2 && rep->element[1]->integer > 0;
+        if (rep) freeReplyObject(rep);
+        if (here) return i;
+    }
+    return -1;
+}
+
+/* spin_publish: `cmd` on node i every 100ms until *count grows (10s). */
+static bool spin_publish(const tcluster *c, int i, const char *cmd,
+                         const int *count)
+{
+    int before = *count;
+    int64_t end = duro_test_mono_ms() + 10000;
+    while (*count == before && duro_test_mono_ms() < end) {
+        redisReply *rep = node_cmd(c, i, cmd);
+        if (rep) freeReplyObject(rep);
+        int64_t step = duro_test_mono_ms() + 100;
+        while (duro_test_mono_ms() < step) {
+            uv_run(&loop, UV_RUN_NOWAIT);
+            duro_test_sleep_ms(2);
+        }
+    }
+    return *count > before;
+}
+
+/* The master that holds both a classic and a sharded subscription is
+ * killed: its replica is promoted, commands to its slots work again,
+ * the promoted replica has the library, the sharded subscription follows
+ * the slot there and the classic one moves to a live master. */
 Test(aredis_cluster, follows_a_failover)
 {
     tcluster c;
@@ -739,20 +775,39 @@ Test(aredis_cluster, follows_a_failover)
     snprintf(url, sizeof(url), "redis://127.0.0.1:%d", c.port[0]);
     duro_aredis *r = open_aredis(url, "failover");
     cr_assert(spin_until(is_connected, r, 10000));
-    inbox in = {{0}};
     duro_aredis *sub = NULL;
     duro_redis_url u;
     char err[128];
     cr_assert_eq(duro_redis_url_parse(url, &u, err, sizeof(err)), 0);
     cr_assert_eq(duro_aredis_new(&sub, &loop, &u, "failover-wake", NULL, NULL),
                  0);
-    const char *key = "{p5}:k";
-    cr_assert_eq(duro_aredis_ssubscribe(sub, "{p5}:wake", on_smessage, &in), 0);
+    int classic = 0;
+    cr_assert_eq(duro_aredis_subscribe(sub, "duro:wake", on_count, &classic),
+                 0);
     cr_assert(spin_until(is_connected, sub, 10000));
+    int victim = -1;
+    for (int i = 0; i < 100 && victim < 0; i++) {
+        spin_until(got_any, &classic, 20); /* lets the SUBSCRIBE go out */
+        victim = classic_master(&c);
+    }
+    cr_assert_geq(victim, 0, "the classic subscription is nowhere");
+    /* a partition of the victim's, for the sharded channel and the SETs */
+    int part = -1;
+    char key[32], ch[32], spub[64];
+    for (int p = 0; p < 16 && part < 0; p++) {
+        snprintf(key, sizeof(key), "{p%d}:k", p);
+        if (owner(&c, victim, key_slot(key)) == victim) part = p;
+    }
+    cr_assert_geq(part, 0);
+    snprintf(ch, sizeof(ch), "{p%d}:wake", part);
+    snprintf(spub, sizeof(spub), "SPUBLISH %s hi", ch);
+    int sharded = 0;
+    cr_assert_eq(duro_aredis_ssubscribe(sub, ch, on_count, &sharded), 0);
+    cr_assert(spin_publish(&c, victim, spub, &sharded), "no smessage");
+    cr_assert(spin_publish(&c, victim, "PUBLISH duro:wake 1", &classic));
     tally t = CMD(r, "SET", key, "before");
     cr_assert_eq(t.ok, 1);
-    wait_everywhere(url, true); /* every master's replica confirms */
-    int victim = owner(&c, 0, key_slot(key));
+    wait_everywhere(url, true);       /* every master's replica confirms */
     int witness = (victim + 1) % c.n; /* alive: asked for the map */
     duro_test_kill(&h, c.pid[victim], SIGKILL);
     probe_set p = {r, key, {0}};
@@ -763,18 +818,10 @@ Test(aredis_cluster, follows_a_failover)
     cr_assert_neq(promoted, victim);
     cr_assert(has_sharded_library(&c, promoted),
               "the promoted replica has no library");
-    /* the sharded subscription moved to the promoted replica too */
-    int64_t end = duro_test_mono_ms() + 10000;
-    while (in.got[5] == 0 && duro_test_mono_ms() < end) {
-        redisReply *rep = node_cmd(&c, promoted, "SPUBLISH {p5}:wake hi");
-        if (rep) freeReplyObject(rep);
-        int64_t step = duro_test_mono_ms() + 100;
-        while (duro_test_mono_ms() < step) {
-            uv_run(&loop, UV_RUN_NOWAIT);
-            duro_test_sleep_ms(2);
-        }
-    }
-    cr_assert_gt(in.got[5], 0, "no smessage from the promoted replica");
+    cr_assert(spin_publish(&c, promoted, spub, &sharded),
+              "no smessage from the promoted replica");
+    cr_assert(spin_publish(&c, witness, "PUBLISH duro:wake 1", &classic),
+              "the classic subscription did not move");
     duro_aredis_close(sub);
     close_aredis(r);
     duro_test_finish(&h);
