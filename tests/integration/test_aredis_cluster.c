@@ -593,6 +593,78 @@ Test(aredis_cluster, functions_on_every_master)
     duro_test_finish(&h);
 }
 
+/* add_node starts one more cluster node, has the cluster meet it, and
+ * counts it in c (a master without slots). */
+static int add_node(tcluster *c)
+{
+    int i = c->n;
+    c->port[i] = cluster_port();
+    char port[16], conf[64], name[32], dump[64];
+    snprintf(port, sizeof(port), "%d", c->port[i]);
+    snprintf(conf, sizeof(conf), "nodes-%d.conf", c->port[i]);
+    snprintf(dump, sizeof(dump), "dump-%d.rdb", c->port[i]);
+    snprintf(name, sizeof(name), "cluster-%d", i);
+    c->pid[i] = duro_test_spawn_redis(
+        &h, name, "--port", port, "--bind", "127.0.0.1", "--dir", h.dir,
+        "--cluster-enabled", "yes", "--cluster-config-file", conf,
+        "--cluster-node-timeout", "1000", "--save", "", "--appendonly", "no",
+        "--dbfilename", dump, NULL);
+    c->n++;
+    int64_t end = duro_test_mono_ms() + 10000;
+    redisReply *rep = NULL;
+    while (!rep || rep->type != REDIS_REPLY_STATUS) {
+        if (rep) freeReplyObject(rep);
+        cr_assert_lt(duro_test_mono_ms(), end, "CLUSTER MEET refused");
+        duro_test_sleep_ms(20);
+        redisContext *x = redisConnect("127.0.0.1", c->port[i]);
+        bool up = x && !x->err;
+        if (x) redisFree(x);
+        rep =
+            up ? node_cmd(c, 0, "CLUSTER MEET 127.0.0.1 %d", c->port[i]) : NULL;
+    }
+    freeReplyObject(rep);
+    rep = node_cmd(c, i, "CLUSTER MYID");
+    snprintf(c->id[i], sizeof(c->id[i]), "%s", rep->str);
+    freeReplyObject(rep);
+    /* every node knows every other before a slot moves to it */
+    for (int j = 0; j < c->n; j++) {
+        char want[40];
+        snprintf(want, sizeof(want), "cluster_known_nodes:%d", c->n);
+        while (!node_info_has(c, j, want)) {
+            cr_assert_lt(duro_test_mono_ms(), end, "node %d not met", j);
+            duro_test_sleep_ms(50);
+        }
+    }
+    return i;
+}
+
+/* A master added later (a slot moved to it) gets the library when its
+ * connection comes up, before the first command, FCALL or not. */
+Test(aredis_cluster, a_master_added_later_gets_the_library)
+{
+    tcluster c;
+    cluster_start(&c, 3, 0);
+    char url[128];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", c.port[0]);
+    duro_aredis *r = open_aredis(url, "grow");
+    cr_assert(spin_until(is_connected, r, 10000));
+    int added = add_node(&c);
+    cr_assert_not(has_sharded_library(&c, added));
+    const char *key = "{p9}:y";
+    int slot = key_slot(key);
+    move_slot(&c, slot, owner(&c, 0, slot), added, NULL, NULL);
+    tally t = CMD(r, "SET", key, "there"); /* MOVED to the new master */
+    cr_assert_eq(t.ok, 1, "SET: %s", t.last_err);
+    redisReply *rep = node_cmd(&c, added, "GET %s", key);
+    cr_assert(rep && rep->type == REDIS_REPLY_STRING, "not on the new master");
+    freeReplyObject(rep);
+    cr_assert(has_sharded_library(&c, added),
+              "the new master did not get the library on connect");
+    cr_assert(duro_aredis_connected(r));
+    close_aredis(r);
+    duro_test_finish(&h);
+}
+
 /* ---- Sharded subscriptions ---- */
 
 #define CHANNELS 16
