@@ -332,7 +332,7 @@ static void meta_check(duro_aredis *r);
 static void recompute(duro_aredis *r)
 {
     struct acluster *cl = r->cl;
-    int up = cl->known;
+    int up = cl->known && cl->nkids > 0;
     for (int n = 0; up && n < cl->map.nodes; n++)
         if (cl->node_slots[n] &&
             (cl->node_kid[n] < 0 ||
@@ -552,13 +552,11 @@ static void on_kid_reply(duro_aredis *k, redisReply *rep, void *arg)
         if (!rd.addr.host[0])
             snprintf(rd.addr.host, sizeof(rd.addr.host), "%s", k->url.host);
         if (rd.ask) {
+            /* an importing master with no slot yet has no connection: the
+             * command waits for the move to end (then MOVED) */
             q->ask = 1;
             q->ask_addr = rd.addr;
-            if (kid_find(r->cl, &rd.addr) < 0) {
-                /* an importing master not yet known: learn it as the
-                 * slot's (a MOVED follows from it otherwise) */
-                duro__acluster_moved(r, rd.slot, &rd.addr);
-            }
+            if (kid_find(r->cl, &rd.addr) < 0) duro__acluster_want_refresh(r);
         } else {
             duro__acluster_moved(r, rd.slot, &rd.addr);
         }
