@@ -35,8 +35,7 @@ const duro__acl_grant duro__acl_commands[] = {
     {"ping", ALL},
     {"select", ALL}, /* a URL's /db */
     {"role", ALL},   /* redis+sentinel://: is it the master? */
-    /* Redis Cluster: is a redis:// server a cluster node, the slot map; a
-     * slot being moved (ASK) */
+    /* Redis Cluster: the slot map; ASK's one-command redirection */
     {"cluster|slots", ALL},
     {"asking", ALL},
     {"hget", ALL},
