@@ -5,7 +5,8 @@
  * (a child duro_aredis, aredis_cluster.c), again when the connection comes
  * back, and moved when the master goes away or the slot moves: Redis 7
  * tells a sharded subscriber with an "sunsubscribe" push, and answers an
- * SSUBSCRIBE sent to the wrong master with MOVED. */
+ * SSUBSCRIBE sent to the wrong master with MOVED. Nothing is ever
+ * unsubscribed by us. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,8 +84,10 @@ void duro__acsub_place(duro_aredis *r)
         duro_aredis *want =
             s->sharded ? duro__acluster_kid(r, s->slot) : classic_target(r, s);
         if (want == s->kid && s->active) continue;
-        if (s->kid && s->active && s->kid != want)
-            send_cmd(s->kid, s, s->sharded ? "SUNSUBSCRIBE" : "UNSUBSCRIBE");
+        /* no (S)UNSUBSCRIBE where it was: Redis unsubscribes a sharded
+         * channel itself when its slot leaves, a classic one moves only
+         * off a lost connection, and what still comes on a connection s
+         * left is ignored (on_csub); the roles need no unsubscribe right */
         s->active = 0;
         s->kid = want;
         if (want &&
