@@ -105,9 +105,12 @@ DURO_EXPORT void duro_aredis_guard(duro_aredis *r,
 DURO_EXPORT bool duro_aredis_stalled(const duro_aredis *r);
 
 /* duro_aredis_command sends argv (copied). Returns 0 (cb runs exactly once)
- * or DURO_ECONN when not connected (cb never runs). An FCALL answered with
- * "function not found" is retried once after FUNCTION LOAD REPLACE of the
- * embedded library; cb sees the second reply. */
+ * or DURO_ECONN when not connected (cb never runs; on a cluster: when the
+ * master of the command's slot is not). An FCALL answered with "function
+ * not found" is retried once after FUNCTION LOAD REPLACE of the embedded
+ * library (on a cluster: its sharded_wake copy, on that master); cb sees
+ * the second reply. On a cluster, cb sees neither MOVED nor ASK, and
+ * TRYAGAIN or CLUSTERDOWN only when they lasted 5s. */
 DURO_EXPORT int duro_aredis_command(duro_aredis *r, duro_aredis_cb cb,
                                     void *arg, const duro_argv *a);
 
