@@ -383,7 +383,7 @@ unsigned long duro__acluster_reconnects(const duro_aredis *r)
     return r->reconnects;
 }
 
-/* ---- duro:meta (the guard's layout check, through the router) ---- */
+/* ---- The guard: duro:meta and the open-workflow count, routed ---- */
 
 static void on_meta(duro_aredis *k, redisReply *rep, void *arg)
 {
@@ -439,6 +439,47 @@ static void meta_check(duro_aredis *r)
             duro_argv_push(&a, cmds[i][j]);
         duro__acluster_command(r, on_meta, (void *)(intptr_t)kinds[i], &a);
         duro_argv_free(&a);
+    }
+}
+
+/* on_sample: one partition index's ZCARD (the guard's open-workflow
+ * count, aredis_guard.c, summed over the router's masters). */
+static void on_sample(duro_aredis *r, redisReply *rep, void *arg)
+{
+    (void)arg;
+    if (r->closing || r->sample_left <= 0) return;
+    if (rep && rep->type == REDIS_REPLY_INTEGER && rep->integer > 0)
+        r->sample_sum += (unsigned long long)rep->integer;
+    if (--r->sample_left == 0) {
+        r->open_known = r->sample_sum;
+        r->sample_ms = duro_mono_ms();
+    }
+}
+
+/* sample counts the open workflows as a guarded connection does on one
+ * server, each partition's ZCARDs routed to its master. */
+static void sample(duro_aredis *r)
+{
+    r->sample_sum = 0;
+    r->sample_left = 0;
+    duro_keyspace ks;
+    duro_keyspace_init(&ks, NULL, r->guard.partitions);
+    for (int p = 0; p < r->guard.partitions; p++) {
+        for (int i = 0; i < 2; i++) {
+            char key[DURO_SHORT_KEY_MAX];
+            if (i == 0)
+                duro_key_vx(key, sizeof(key), &ks, p, "status:RUNNING");
+            else
+                duro_key_idx_open(key, sizeof(key), &ks, p);
+            duro_argv a;
+            duro_argv_init(&a);
+            duro_argv_push(&a, "ZCARD");
+            duro_argv_push(&a, key);
+            r->sample_left++;
+            if (duro__acluster_command(r, on_sample, NULL, &a) != 0)
+                r->sample_left--;
+            duro_argv_free(&a);
+        }
     }
 }
 
@@ -636,6 +677,11 @@ void duro__acluster_tick(duro_aredis *r)
     }
     if (cl->refresh_wanted && now - cl->last_refresh_ms >= REFRESH_MIN_MS)
         refresh(r);
+    if (r->guard.partitions > 0 && cl->up && !r->sample_left &&
+        now >= r->next_sample_ms) {
+        r->next_sample_ms = now + DURO_AREDIS_SAMPLE_MS;
+        sample(r);
+    }
     cl->fast = cl->delayed || cl->refresh_wanted || cl->refreshing || !cl->up ||
                cl->probe;
     duro__aredis_arm(r, cl->fast ? TICK_MS : IDLE_TICK_MS);

@@ -13,6 +13,7 @@
 
 #include "duro/aredis.h"
 #include "duro/cluster.h"
+#include "duro/errno.h"
 #include "duro/fcall.h"
 #include "duro/keys.h"
 #include "duro/lua.h"
@@ -661,6 +662,55 @@ Test(aredis_cluster, a_master_added_later_gets_the_library)
     cr_assert(has_sharded_library(&c, added),
               "the new master did not get the library on connect");
     cr_assert(duro_aredis_connected(r));
+    close_aredis(r);
+    duro_test_finish(&h);
+}
+
+static void on_fatal(duro_aredis *r, int code, const char *msg, void *arg)
+{
+    *(int *)arg = code;
+}
+
+static bool fatal_seen(void *arg)
+{
+    return *(int *)arg != 0;
+}
+
+/* The guard's duro:meta check runs through the router: a missing meta is
+ * restored with the process's count, another count is fatal. */
+Test(aredis_cluster, the_layout_check_runs_through_the_router)
+{
+    tcluster c;
+    cluster_start(&c, 3, 0);
+    char url[128];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", c.port[1]);
+    duro_aredis *r = open_aredis(url, "guarded");
+    int fatal = 0;
+    duro_aredis_guard_opts g = {.partitions = 16,
+                                .stall_timeout_ms = 5000,
+                                .on_fatal = on_fatal,
+                                .arg = &fatal};
+    duro_aredis_guard(r, &g);
+    cr_assert(spin_until(is_connected, r, 10000));
+    tally t = {0};
+    for (int i = 0; i < 100 && strcmp(t.last_str, "16") != 0; i++) {
+        t = CMD(r, "HGET", DURO_META_KEY, "partitions");
+        spin_until(fatal_seen, &fatal, 20);
+    }
+    cr_assert_str_eq(t.last_str, "16", "duro:meta not restored");
+    cr_assert_eq(fatal, 0);
+    duro_redis_url u;
+    char err[128];
+    cr_assert_eq(duro_redis_url_parse(url, &u, err, sizeof(err)), 0);
+    duro_aredis *other = NULL;
+    cr_assert_eq(duro_aredis_new(&other, &loop, &u, "other", NULL, NULL), 0);
+    int fatal2 = 0;
+    g.partitions = 4;
+    g.arg = &fatal2;
+    duro_aredis_guard(other, &g);
+    cr_assert(spin_until(fatal_seen, &fatal2, 10000), "no layout mismatch");
+    cr_assert_eq(fatal2, DURO_EINVAL);
+    duro_aredis_close(other);
     close_aredis(r);
     duro_test_finish(&h);
 }
