@@ -1,6 +1,7 @@
 /* aredis_cluster.c: a duro_aredis on a Redis Cluster: one connection per
- * master behind the one handle, commands routed by slot, redirections
- * followed, the slot map kept fresh. */
+ * master behind the one handle, the slot map kept fresh, connected or not,
+ * the guard through the router (commands and redirections:
+ * aredis_route.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +12,7 @@
 #include "duro/errno.h"
 #include "duro/keys.h"
 #include "duro/log.h"
-#include "aredis_int.h"
-#include "redis_wait.h"
+#include "aredis_cluster.h"
 
 /*
  * A router (r->cl set) owns no connection. It keeps:
@@ -40,57 +40,12 @@
  * IDLE_TICK_MS otherwise.
  */
 
-#define TICK_MS 50            /* while something waits (retries, a refresh) */
-#define IDLE_TICK_MS 1000     /* otherwise */
-#define CLUSTER_RETRY_MS 5000 /* TRYAGAIN, CLUSTERDOWN: resend until then */
-#define RETRY_STEP_MS 100
-#define MAX_HOPS 16
-#define REFRESH_MIN_MS 100   /* MOVED storms: one CLUSTER SLOTS per this */
-#define REFRESH_DOWN_MS 1000 /* while not connected */
-#define PROBE_WAIT_MS 2000   /* a probe not up by then: next address */
-
-typedef struct creq {
-    struct creq *next; /* delayed list */
-    duro_aredis *r;
-    duro_aredis_cb cb;
-    void *arg;
-    duro_argv a; /* borrows blob */
-    char *blob;
-    int slot; /* -1: keyless */
-    int hops;
-    int ask; /* the next send goes to ask_addr after ASKING */
-    duro_redis_addr ask_addr;
-    int64_t deadline_ms, next_try_ms;
-    redisReply *last_err; /* delivered if the deadline passes */
-} creq;
-
-struct acluster {
-    duro_cluster_map map;
-    duro_cluster_map scratch; /* a map being parsed */
-    int known;
-    duro_aredis *kid[DURO_CLUSTER_NODES_MAX];
-    int nkids;
-    short node_kid[DURO_CLUSTER_NODES_MAX]; /* map node -> kid, or -1 */
-    unsigned char node_slots[DURO_CLUSTER_NODES_MAX]; /* serves slots */
-    duro_aredis *probe;
-    int probe_next;
-    int64_t probe_since_ms;
-    int up;
-    unsigned long ups;
-    int refreshing, refresh_wanted;
-    int64_t last_refresh_ms;
-    creq *delayed;
-    int stalled; /* kids stalled now */
-    int fast;    /* the timer ticks every TICK_MS */
-    int fatal_told;
-};
-
 static void kid_state(duro_aredis *k, bool connected, void *arg);
 static void recompute(duro_aredis *r);
 
-/* nudge: something waits; the timer ticks fast until it is done (started
- * once, so that a stream of replies does not keep pushing it back). */
-static void nudge(duro_aredis *r)
+/* duro__acluster_nudge: something waits; the timer ticks fast until it is done
+ * (started once, so that a stream of replies does not keep pushing it back). */
+void duro__acluster_nudge(duro_aredis *r)
 {
     if (r->cl->fast || r->closing) return;
     r->cl->fast = 1;
@@ -106,7 +61,7 @@ static int kid_index(const struct acluster *cl, const duro_aredis *k)
     return -1;
 }
 
-static int kid_find(const struct acluster *cl, const duro_redis_addr *a)
+int duro__acluster_kid_find(const struct acluster *cl, const duro_redis_addr *a)
 {
     for (int i = 0; i < cl->nkids; i++)
         if (cl->kid[i]->url.port == a->port &&
@@ -186,7 +141,7 @@ static void sync_kids(duro_aredis *r)
     for (int n = 0; n < cl->map.nodes; n++) {
         cl->node_kid[n] = -1;
         if (!cl->node_slots[n]) continue;
-        int i = kid_find(cl, &cl->map.node[n]);
+        int i = duro__acluster_kid_find(cl, &cl->map.node[n]);
         if (i < 0 && cl->nkids < DURO_CLUSTER_NODES_MAX) {
             duro_aredis *k = kid_new(r, &cl->map.node[n], 1);
             if (k) {
@@ -308,7 +263,7 @@ static void refresh(duro_aredis *r)
 void duro__acluster_want_refresh(duro_aredis *r)
 {
     r->cl->refresh_wanted = 1;
-    nudge(r);
+    duro__acluster_nudge(r);
 }
 
 void duro__acluster_moved(duro_aredis *r, int slot, const duro_redis_addr *addr)
@@ -483,189 +438,13 @@ static void sample(duro_aredis *r)
     }
 }
 
-/* ---- Commands ---- */
-
-static void creq_free(creq *q)
-{
-    if (q->last_err) freeReplyObject(q->last_err);
-    duro_argv_free(&q->a);
-    free(q->blob);
-    free(q);
-}
-
-static creq *creq_new(duro_aredis *r, duro_aredis_cb cb, void *arg,
-                      const duro_argv *a)
-{
-    creq *q = calloc(1, sizeof(*q));
-    size_t total = 1;
-    for (int i = 0; i < a->argc; i++)
-        total += a->lens[i] + 1;
-    if (!q || !(q->blob = malloc(total))) {
-        free(q);
-        return NULL;
-    }
-    duro_argv_init(&q->a);
-    char *p = q->blob;
-    for (int i = 0; i < a->argc; i++) {
-        memcpy(p, a->argv[i], a->lens[i]);
-        p[a->lens[i]] = '\0';
-        duro_argv_pushn(&q->a, p, a->lens[i]);
-        p += a->lens[i] + 1;
-    }
-    q->r = r;
-    q->cb = cb;
-    q->arg = arg;
-    q->slot = duro_cluster_argv_slot(a);
-    q->deadline_ms = duro_mono_ms() + CLUSTER_RETRY_MS;
-    return q;
-}
-
-static void creq_deliver(creq *q, redisReply *rep)
-{
-    q->cb(q->r, rep, q->arg);
-    creq_free(q);
-}
-
-static void on_kid_reply(duro_aredis *k, redisReply *rep, void *arg);
-static void ignore(duro_aredis *k, redisReply *rep, void *arg) {}
-
-/* creq_send sends q to its master (after ASKING to an ASK target). 0, or
- * DURO_ECONN when that master is not connected. */
-static int creq_send(creq *q)
-{
-    duro_aredis *r = q->r;
-    duro_aredis *k;
-    if (q->ask) {
-        int i = kid_find(r->cl, &q->ask_addr);
-        k = i >= 0 ? r->cl->kid[i] : NULL;
-    } else {
-        k = duro__acluster_kid(r, q->slot);
-    }
-    if (!k || !duro_aredis_connected(k)) return DURO_ECONN;
-    if (q->ask) {
-        duro_argv a;
-        duro_argv_init(&a);
-        duro_argv_push(&a, "ASKING");
-        int rc = duro_aredis_command(k, ignore, NULL, &a);
-        duro_argv_free(&a);
-        if (rc) return rc;
-        q->ask = 0;
-    }
-    return duro_aredis_command(k, on_kid_reply, q, &q->a);
-}
-
-/* delay keeps q for a resend (err: the reply that made us wait). */
-static void delay(creq *q, const redisReply *err)
-{
-    if (err) {
-        if (q->last_err) freeReplyObject(q->last_err);
-        q->last_err = duro__reply_dup(err);
-    }
-    q->next_try_ms = duro_mono_ms() + RETRY_STEP_MS;
-    q->next = q->r->cl->delayed;
-    q->r->cl->delayed = q;
-    nudge(q->r);
-}
-
-/* first_word_is: the error reply's code (its first word) is w. */
-static int first_word_is(const char *s, const char *w)
-{
-    size_t n = strlen(w);
-    return strncmp(s, w, n) == 0 && (s[n] == ' ' || s[n] == '\0');
-}
-
-/* on_kid_reply: a master answered q. Redirections are followed (MOVED:
- * the map learns the slot's master; ASK: ASKING then the command, once),
- * TRYAGAIN and CLUSTERDOWN are sent again until the deadline; anything
- * else (NULL too: the master's connection was lost) goes to the caller. */
-static void on_kid_reply(duro_aredis *k, redisReply *rep, void *arg)
-{
-    creq *q = arg;
-    duro_aredis *r = q->r;
-    if (r->closing || !rep || rep->type != REDIS_REPLY_ERROR) {
-        if (!rep && !r->closing) duro__acluster_want_refresh(r);
-        creq_deliver(q, rep);
-        return;
-    }
-    duro_cluster_redirect rd;
-    if (duro_cluster_parse_redirect(rep->str, &rd) && q->hops < MAX_HOPS) {
-        q->hops++;
-        if (!rd.addr.host[0])
-            snprintf(rd.addr.host, sizeof(rd.addr.host), "%s", k->url.host);
-        if (rd.ask) {
-            /* an importing master with no slot yet has no connection: the
-             * command waits for the move to end (then MOVED) */
-            q->ask = 1;
-            q->ask_addr = rd.addr;
-            if (kid_find(r->cl, &rd.addr) < 0) duro__acluster_want_refresh(r);
-        } else {
-            duro__acluster_moved(r, rd.slot, &rd.addr);
-        }
-        if (creq_send(q) != 0) delay(q, rep);
-        return;
-    }
-    int again = first_word_is(rep->str, "TRYAGAIN") ||
-                first_word_is(rep->str, "CLUSTERDOWN");
-    if (again && duro_mono_ms() < q->deadline_ms) {
-        if (first_word_is(rep->str, "CLUSTERDOWN"))
-            duro__acluster_want_refresh(r);
-        delay(q, rep);
-        return;
-    }
-    creq_deliver(q, rep);
-}
-
-int duro__acluster_command(duro_aredis *r, duro_aredis_cb cb, void *arg,
-                           const duro_argv *a)
-{
-    if (r->fatal) return DURO_ECONN;
-    creq *q = creq_new(r, cb, arg, a);
-    if (!q) return DURO_ENOMEM;
-    if (creq_send(q) != 0) {
-        creq_free(q);
-        return DURO_ECONN;
-    }
-    return 0;
-}
-
-/* retry_delayed sends again what waits and is due; past its deadline a
- * command gets the error that made it wait (NULL if none). */
-static void retry_delayed(duro_aredis *r)
-{
-    struct acluster *cl = r->cl;
-    int64_t now = duro_mono_ms();
-    creq *list = cl->delayed;
-    cl->delayed = NULL;
-    while (list && !r->closing) {
-        creq *q = list;
-        list = q->next;
-        q->next = NULL;
-        if (q->next_try_ms > now) {
-            q->next = cl->delayed;
-            cl->delayed = q;
-        } else if (now >= q->deadline_ms) {
-            redisReply *e = q->last_err;
-            q->last_err = NULL;
-            creq_deliver(q, e);
-            if (e) freeReplyObject(e);
-        } else if (creq_send(q) != 0) {
-            delay(q, NULL);
-        }
-    }
-    while (list) { /* closed meanwhile */
-        creq *q = list;
-        list = q->next;
-        creq_deliver(q, NULL);
-    }
-}
-
 /* ---- The timer ---- */
 
 void duro__acluster_tick(duro_aredis *r)
 {
     struct acluster *cl = r->cl;
     int64_t now = duro_mono_ms();
-    if (cl->delayed) retry_delayed(r);
+    if (cl->delayed) duro__acluster_retry(r);
     if (r->closing) return;
     if (!cl->up && cl->known && now - cl->last_refresh_ms >= REFRESH_DOWN_MS)
         cl->refresh_wanted = 1;
@@ -716,11 +495,7 @@ int duro__acluster_new(duro_aredis *r, const redisReply *slots)
 void duro__acluster_close(duro_aredis *r)
 {
     struct acluster *cl = r->cl;
-    while (cl->delayed) {
-        creq *q = cl->delayed;
-        cl->delayed = q->next;
-        creq_deliver(q, NULL);
-    }
+    duro__acluster_drop_delayed(r);
     if (cl->probe) duro_aredis_close(cl->probe);
     cl->probe = NULL;
     while (cl->nkids > 0)
