@@ -38,6 +38,15 @@
  *
  * While UP, the same timer ticks for the guard (aredis_guard.c).
  *
+ * Redis Cluster: until the first UP a redis:// connection's handshake also
+ * asks CLUSTER SLOTS; a map (not the standalone server's error) ends this
+ * connection and makes r a router (aredis_cluster.c), as a
+ * redis+cluster:// URL does from the start. A router's children are
+ * duro_aredis of their own (duro__aredis_kid_new: one per master); their
+ * handshake checks the Functions library (FCALL duro_version 0) and loads
+ * the sharded copy when it is missing or older. The router's timer ticks
+ * for the router; it is freed once its children are.
+ *
  * Transport rules we live by (transport.h, hiredis 0.14's async contract):
  * a connection freed from inside one of its own callbacks is freed after
  * the callback returns; once a connection ends it calls every pending
