@@ -449,6 +449,7 @@ void duro__acluster_tick(duro_aredis *r)
     if (!cl->up && cl->known && now - cl->last_refresh_ms >= REFRESH_DOWN_MS)
         cl->refresh_wanted = 1;
     if (!cl->known) cl->refresh_wanted = 1;
+    if (cl->delayed) cl->refresh_wanted = 1; /* a slot may have no master */
     if (cl->probe && !duro_aredis_connected(cl->probe) &&
         now - cl->probe_since_ms >= PROBE_WAIT_MS) {
         duro_aredis_close(cl->probe); /* try the next address */

@@ -48,9 +48,9 @@ struct acluster {
     unsigned long ups;
     int refreshing, refresh_wanted;
     int64_t last_refresh_ms;
-    creq *delayed;
-    int stalled; /* kids stalled now */
-    int fast;    /* the timer ticks every TICK_MS */
+    creq *delayed, *delayed_tail; /* in the order first sent */
+    int stalled;                  /* kids stalled now */
+    int fast;                     /* the timer ticks every TICK_MS */
     int fatal_told;
 };
 

@@ -82,6 +82,18 @@ static int creq_send(creq *q)
     return duro_aredis_command(k, on_kid_reply, q, &q->a);
 }
 
+/* append puts q at the end of the waiting list: they are sent again in
+ * the order they were first sent. */
+static void append(struct acluster *cl, creq *q)
+{
+    q->next = NULL;
+    if (cl->delayed_tail)
+        cl->delayed_tail->next = q;
+    else
+        cl->delayed = q;
+    cl->delayed_tail = q;
+}
+
 /* delay keeps q for a resend (err: the reply that made us wait). */
 static void delay(creq *q, const redisReply *err)
 {
@@ -90,9 +102,17 @@ static void delay(creq *q, const redisReply *err)
         q->last_err = duro__reply_dup(err);
     }
     q->next_try_ms = duro_mono_ms() + RETRY_STEP_MS;
-    q->next = q->r->cl->delayed;
-    q->r->cl->delayed = q;
+    append(q->r->cl, q);
     duro__acluster_nudge(q->r);
+}
+
+/* slot_waits: a command of this slot waits for a resend, so a newer one
+ * must not overtake it (one partition's commands keep their order). */
+static int slot_waits(const struct acluster *cl, int slot)
+{
+    for (const creq *q = cl->delayed; q && slot >= 0; q = q->next)
+        if (q->slot == slot) return 1;
+    return 0;
 }
 
 /* first_word_is: the error reply's code (its first word) is w. */
@@ -150,6 +170,12 @@ int duro__acluster_command(duro_aredis *r, duro_aredis_cb cb, void *arg,
     if (r->fatal) return DURO_ECONN;
     creq *q = creq_new(r, cb, arg, a);
     if (!q) return DURO_ENOMEM;
+    if (r->cl->delayed && slot_waits(r->cl, q->slot)) {
+        q->next_try_ms = 0; /* behind the others, at the next tick */
+        append(r->cl, q);
+        duro__acluster_nudge(r);
+        return 0;
+    }
     if (creq_send(q) != 0) {
         creq_free(q);
         return DURO_ECONN;
@@ -164,14 +190,19 @@ void duro__acluster_retry(duro_aredis *r)
     struct acluster *cl = r->cl;
     int64_t now = duro_mono_ms();
     creq *list = cl->delayed;
-    cl->delayed = NULL;
+    cl->delayed = cl->delayed_tail = NULL;
+    /* a slot whose older command stays waiting keeps its newer ones too */
+    unsigned char held[DURO_CLUSTER_SLOTS / 8];
+    memset(held, 0, sizeof(held));
     while (list && !r->closing) {
         creq *q = list;
         list = q->next;
         q->next = NULL;
-        if (q->next_try_ms > now) {
-            q->next = cl->delayed;
-            cl->delayed = q;
+        int s = q->slot;
+        int is_held = s >= 0 && (held[s / 8] & (1u << (s % 8)));
+        if (now < q->deadline_ms && (q->next_try_ms > now || is_held)) {
+            append(cl, q);
+            if (s >= 0) held[s / 8] |= (unsigned char)(1u << (s % 8));
         } else if (now >= q->deadline_ms) {
             redisReply *e = q->last_err;
             q->last_err = NULL;
@@ -179,6 +210,7 @@ void duro__acluster_retry(duro_aredis *r)
             if (e) freeReplyObject(e);
         } else if (creq_send(q) != 0) {
             delay(q, NULL);
+            if (s >= 0) held[s / 8] |= (unsigned char)(1u << (s % 8));
         }
     }
     while (list) { /* closed meanwhile */
@@ -195,4 +227,5 @@ void duro__acluster_drop_delayed(duro_aredis *r)
         r->cl->delayed = q->next;
         creq_deliver(q, NULL);
     }
+    r->cl->delayed_tail = NULL;
 }

@@ -561,6 +561,55 @@ static void wait_everywhere(const char *url, bool want_ok)
     duro_aredis_close(w);
 }
 
+/* A slot without master (DELSLOTS on its owner) answers CLUSTERDOWN: the
+ * router sends each command again when the slot is served again, in the
+ * order they were first sent, newer ones of that slot behind them. */
+Test(aredis_cluster, clusterdown_commands_are_sent_again_in_order)
+{
+    tcluster c;
+    cluster_start(&c, 3, 0);
+    char url[128];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", c.port[0]);
+    duro_aredis *r = open_aredis(url, "down");
+    cr_assert(spin_until(is_connected, r, 10000));
+    const char *key = "{p4}:list";
+    int slot = key_slot(key);
+    int o = owner(&c, 0, slot);
+    node_ok(&c, o, "CLUSTER DELSLOTS %d", slot);
+    tally t = {0};
+    int sent = 0;
+    for (int i = 1; i <= 20; i++) {
+        duro_argv a;
+        duro_argv_init(&a);
+        duro_argv_push(&a, "RPUSH");
+        duro_argv_push(&a, key);
+        duro_argv_pushll(&a, i);
+        cr_assert_eq(duro_aredis_command(r, on_reply, &t, &a), 0);
+        duro_argv_free(&a);
+        sent++;
+        int64_t step = duro_test_mono_ms() + 20;
+        while (duro_test_mono_ms() < step) {
+            uv_run(&loop, UV_RUN_NOWAIT);
+            duro_test_sleep_ms(2);
+        }
+    }
+    cr_assert_eq(t.ok, 0, "served while the slot had no master");
+    node_ok(&c, o, "CLUSTER ADDSLOTS %d", slot);
+    many m = {&t, sent};
+    cr_assert(spin_until(all_answered, &m, 10000));
+    cr_assert_eq(t.ok, sent, "errors=%d nulls=%d last=%s", t.errors, t.nulls,
+                 t.last_err);
+    redisReply *rep = node_cmd(&c, o, "LRANGE %s 0 -1", key);
+    cr_assert(rep && rep->type == REDIS_REPLY_ARRAY);
+    cr_assert_eq(rep->elements, (size_t)sent);
+    for (size_t i = 0; i < rep->elements; i++)
+        cr_assert_eq(atoi(rep->element[i]->str), (int)i + 1,
+                     "out of order at %zu", i);
+    freeReplyObject(rep);
+    close_aredis(r);
+    duro_test_finish(&h);
+}
+
 /* ---- Functions ---- */
 
 static bool has_sharded_library(const tcluster *c, int i)
