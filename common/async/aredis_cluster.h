@@ -25,7 +25,8 @@ typedef struct creq {
     void *arg;
     duro_argv a; /* borrows blob */
     char *blob;
-    int slot; /* -1: keyless */
+    unsigned long long seq; /* the order commands were first sent in */
+    int slot;               /* -1: keyless */
     int hops;
     int ask; /* the next send goes to ask_addr after ASKING */
     duro_redis_addr ask_addr;
@@ -49,6 +50,7 @@ struct acluster {
     int refreshing, refresh_wanted;
     int64_t last_refresh_ms;
     creq *delayed, *delayed_tail; /* in the order first sent */
+    unsigned long long seq;       /* commands so far */
     int stalled;                  /* kids stalled now */
     int fast;                     /* the timer ticks every TICK_MS */
     int fatal_told;

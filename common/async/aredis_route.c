@@ -44,6 +44,7 @@ static creq *creq_new(duro_aredis *r, duro_aredis_cb cb, void *arg,
     q->cb = cb;
     q->arg = arg;
     q->slot = duro_cluster_argv_slot(a);
+    q->seq = ++r->cl->seq;
     q->deadline_ms = duro_mono_ms() + CLUSTER_RETRY_MS;
     return q;
 }
@@ -82,16 +83,25 @@ static int creq_send(creq *q)
     return duro_aredis_command(k, on_kid_reply, q, &q->a);
 }
 
-/* append puts q at the end of the waiting list: they are sent again in
- * the order they were first sent. */
+/* append puts q in the waiting list, which is kept in the order the
+ * commands were first sent (an older one still in flight may be answered
+ * TRYAGAIN after a newer one of its slot was told to wait). */
 static void append(struct acluster *cl, creq *q)
 {
     q->next = NULL;
-    if (cl->delayed_tail)
-        cl->delayed_tail->next = q;
-    else
-        cl->delayed = q;
-    cl->delayed_tail = q;
+    if (!cl->delayed_tail || cl->delayed_tail->seq < q->seq) {
+        if (cl->delayed_tail)
+            cl->delayed_tail->next = q;
+        else
+            cl->delayed = q;
+        cl->delayed_tail = q;
+        return;
+    }
+    creq **pp = &cl->delayed;
+    while (*pp && (*pp)->seq < q->seq)
+        pp = &(*pp)->next;
+    q->next = *pp;
+    *pp = q;
 }
 
 /* delay keeps q for a resend (err: the reply that made us wait). */
