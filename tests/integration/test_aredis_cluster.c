@@ -1105,3 +1105,81 @@ Test(aredis_cluster, scheduler_fires_timers_on_every_master)
     close_aredis(r);
     duro_test_finish(&h);
 }
+
+typedef struct {
+    duro_aredis *r;
+    duro_wf_keys k[PARTS];
+} closed_runs;
+
+/* all_timed_out: every run's execution timeout fired (it is no longer
+ * RUNNING). */
+static bool all_timed_out(void *arg)
+{
+    closed_runs *c = arg;
+    for (int p = 0; p < PARTS; p++) {
+        tally t = CMD(c->r, "HGET", c->k[p].wf, "status");
+        if (strcmp(t.last_str, "RUNNING") == 0) return false;
+    }
+    return true;
+}
+
+/* A Function that adds the earliest timer of a partition PUBLISHes
+ * duro:wake from that partition's master; the scheduler's one
+ * subscription (on some master) hears every master's: with a scan every
+ * minute, only the wake-ups can fire these timers in time. */
+Test(aredis_cluster, the_scheduler_wakes_from_every_master)
+{
+    tcluster c;
+    cluster_start(&c, 3, 0);
+    char url[128];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", c.port[0]);
+    duro_aredis *r = open_aredis(url, "test");
+    cr_assert(spin_until(is_connected, r, 10000));
+    tally t = CMD(r, "HSET", DURO_META_KEY, "partitions", "16", "schema", "1");
+    cr_assert_eq(t.ok, 1, "%s", t.last_err);
+    int meta = owner(&c, 0, key_slot(DURO_META_KEY));
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", c.port[meta]);
+    setenv("DURO_REDIS_URL", url, 1);
+    pid_t s =
+        duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "60s", NULL);
+    int64_t end = duro_test_mono_ms() + 10000;
+    while (!duro_test_log_contains(&h, s,
+                                   "REDIS UP name=scheduler-wake "
+                                   "cluster")) {
+        cr_assert_lt(duro_test_mono_ms(), end, "scheduler not connected");
+        duro_test_sleep_ms(50);
+    }
+    duro_test_sleep_ms(500); /* its first scan learned every partition */
+    static closed_runs cr;
+    cr.r = r;
+    for (int p = 0; p < PARTS; p++) {
+        char id[32], run[64];
+        for (int i = 0;; i++) {
+            snprintf(id, sizeof(id), "wk-%d", i);
+            if (duro_partition_of(id, PARTS) == p) break;
+        }
+        snprintf(run, sizeof(run), "run-%s", id);
+        duro_wf_keys_init(&cr.k[p], DURO_KEYSPACE_DEFAULT(PARTS), id, run);
+        duro_wf_keys k = cr.k[p];
+        duro_wf_keys_queues(&k, "q", NULL);
+        duro_fcall_start_args sa = {.id = id,
+                                    .run = run,
+                                    .type = "t",
+                                    .queue = "q",
+                                    .input = "null",
+                                    .started_data = "{}",
+                                    .exec_timeout_ms = 200,
+                                    .wft_timeout_ms = 600000};
+        duro_argv a;
+        duro_fcall_start(&a, &k, &sa, NULL, NULL);
+        tally st = {0};
+        cr_assert_eq(duro_aredis_command(r, on_reply, &st, &a), 0);
+        duro_argv_free(&a);
+        cr_assert(spin_until(answered, &st, 10000));
+        cr_assert_eq(st.ok, 1, "duro_start %s: %s", id, st.last_err);
+    }
+    cr_assert(spin_until(all_timed_out, &cr, 15000),
+              "execution timeouts not fired by wake-ups");
+    close_aredis(r);
+    duro_test_finish(&h);
+}
