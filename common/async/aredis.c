@@ -8,6 +8,7 @@
 
 #include "duro/aredis.h"
 #include "duro/clock.h"
+#include "duro/cluster.h"
 #include "duro/errno.h"
 #include "duro/keys.h"
 #include "duro/log.h"
@@ -198,6 +199,13 @@ static void hs_note(duro_aredis *r, duro__tconn *ac, enum hs_kind kind,
          * one server, as before */
         if (rep->type == REDIS_REPLY_ARRAY && !r->hs_slots)
             r->hs_slots = duro__reply_dup(rep);
+        else if (rep->type == REDIS_REPLY_ERROR &&
+                 !duro_cluster_reply_disabled(rep))
+            duro_warn_limited(NULL,
+                              "CLUSTER SLOTS REFUSED name=%s err=%s: taken "
+                              "for one server (a cluster node needs the "
+                              "role's CLUSTER SLOTS right)",
+                              r->name, rep->str);
         return;
     }
     if (rep && kind == HS_VERSION) {
