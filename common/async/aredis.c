@@ -8,10 +8,13 @@
 
 #include "duro/aredis.h"
 #include "duro/clock.h"
+#include "duro/cluster.h"
 #include "duro/errno.h"
 #include "duro/keys.h"
 #include "duro/log.h"
+#include "duro/lua.h"
 #include "aredis_int.h"
+#include "redis_wait.h"
 #include "sentinel.h"
 
 /*
@@ -36,6 +39,15 @@
  *
  * While UP, the same timer ticks for the guard (aredis_guard.c).
  *
+ * Redis Cluster: until the first UP a redis:// connection's handshake also
+ * asks CLUSTER SLOTS; a map (not the standalone server's error) ends this
+ * connection and makes r a router (aredis_cluster.c), as a
+ * redis+cluster:// URL does from the start. A router's children are
+ * duro_aredis of their own (duro__aredis_kid_new: one per master); their
+ * handshake checks the Functions library (FCALL duro_version 0) and loads
+ * the sharded copy when it is missing or older. The router's timer ticks
+ * for the router; it is freed once its children are.
+ *
  * Transport rules we live by (transport.h, hiredis 0.14's async contract):
  * a connection freed from inside one of its own callbacks is freed after
  * the callback returns; once a connection ends it calls every pending
@@ -56,8 +68,13 @@ static void schedule_reconnect(duro_aredis *r);
 
 /* ---- Freeing ---- */
 
+static void maybe_free(duro_aredis *r);
+
 static void aredis_free(duro_aredis *r)
 {
+    duro_aredis *parent = r->parent;
+    if (r->hs_slots) freeReplyObject(r->hs_slots);
+    if (r->cl) duro__acluster_free(r);
     sub *s = r->subs;
     while (s) {
         sub *next = s->next;
@@ -67,12 +84,18 @@ static void aredis_free(duro_aredis *r)
     }
     free(r->name);
     free(r);
+    if (parent) {
+        parent->kids_alive--;
+        maybe_free(parent);
+    }
 }
 
-/* maybe_free releases r once nothing can call back into it any more. */
+/* maybe_free releases r once nothing can call back into it any more (a
+ * cluster router: once its children are freed as well). */
 static void maybe_free(duro_aredis *r)
 {
-    if (r->closing && r->timer_closed && !r->ac_alive) aredis_free(r);
+    if (r->closing && r->timer_closed && !r->ac_alive && r->kids_alive == 0)
+        aredis_free(r);
 }
 
 static void on_timer_closed(uv_handle_t *h)
@@ -124,6 +147,7 @@ static void become_up(duro_aredis *r)
     if (r->was_up) r->reconnects++;
     r->was_up = 1;
     r->down_logged = 0;
+    r->detect = 0; /* a standalone server: it stays one */
     duro_info("REDIS UP name=%s addr=%s:%d db=%d", r->name, r->url.host,
               r->url.port, r->url.db);
     duro__aredis_report_meta(r);
@@ -170,6 +194,35 @@ static void fatal_later(duro_aredis *r, int code, const char *msg)
 static void hs_note(duro_aredis *r, duro__tconn *ac, enum hs_kind kind,
                     redisReply *rep)
 {
+    if (rep && kind == HS_SLOTS) {
+        /* an error (cluster support disabled; an ACL without CLUSTER):
+         * one server, as before */
+        if (rep->type == REDIS_REPLY_ARRAY && !r->hs_slots)
+            r->hs_slots = duro__reply_dup(rep);
+        else if (rep->type == REDIS_REPLY_ERROR &&
+                 !duro_cluster_reply_disabled(rep))
+            duro_warn_limited(NULL,
+                              "CLUSTER SLOTS REFUSED name=%s err=%s: taken "
+                              "for one server (a cluster node needs the "
+                              "role's CLUSTER SLOTS right)",
+                              r->name, rep->str);
+        return;
+    }
+    if (rep && kind == HS_VERSION) {
+        if (rep->type == REDIS_REPLY_INTEGER)
+            r->lib_have = rep->integer;
+        else if (rep->type == REDIS_REPLY_ERROR &&
+                 duro_reply_is_missing_function(rep->str))
+            r->lib_have = 0;
+        else
+            r->lib_have = -1; /* not ours to judge: left alone */
+        return;
+    }
+    /* a cluster node: duro:meta may live on another master (MOVED); the
+     * router checks it once it routes */
+    if (rep && r->hs_slots &&
+        (kind == HS_META_NEW || kind == HS_META_SCHEMA || kind == HS_META_GET))
+        return;
     if (!rep || rep->type == REDIS_REPLY_ERROR) {
         const duro__tconn_public *pub = duro__tconn_pub(ac);
         if (!r->hs_failed && !rep) {
@@ -206,6 +259,43 @@ static void hs_note(duro_aredis *r, duro__tconn *ac, enum hs_kind kind,
     }
 }
 
+/* become_cluster: a redis:// URL named a cluster node. This connection
+ * ends; r becomes a router over one connection per master
+ * (aredis_cluster.c), starting from the map the handshake read. */
+static void become_cluster(duro_aredis *r, duro__tconn *ac)
+{
+    duro__tconn_pub(ac)->data = NULL;
+    r->ac = NULL;
+    r->ac_alive = 0;
+    duro__tconn_disconnect(ac);
+    uv_timer_stop(&r->timer);
+    r->st = ST_WAIT;
+    duro_info("REDIS CLUSTER name=%s addr=%s:%d: a cluster node; one "
+              "connection per master",
+              r->name, r->url.host, r->url.port);
+    redisReply *slots = r->hs_slots;
+    r->hs_slots = NULL;
+    int rc = duro__acluster_new(r, slots);
+    freeReplyObject(slots);
+    if (rc) {
+        set_down(r, "out of memory");
+        schedule_reconnect(r);
+    }
+}
+
+/* up_with_library: a cluster master whose library is missing or older than
+ * ours gets it first (a master added later, a promoted replica): the LOAD
+ * goes out before any command. */
+static void up_with_library(duro_aredis *r)
+{
+    if (r->lib_check && r->lib_have >= 0 && r->lib_have < duro_lua_version()) {
+        duro_info("FUNCTIONS name=%s have=%lld want=%d: loading", r->name,
+                  r->lib_have, duro_lua_version());
+        duro__aredis_load_library(r);
+    }
+    become_up(r);
+}
+
 /* on_handshake: AUTH/SELECT/PING/meta replies; the last one decides.
  * Credentials refused, a bad database and a layout mismatch are fatal;
  * anything else (LOADING, too many clients, a lost connection) drops the
@@ -223,6 +313,8 @@ static void on_handshake(duro__tconn *ac, redisReply *reply, void *privdata)
         go_fatal(r, ac, r->hs_code, "%s", r->hs_err);
     else if (r->hs_failed)
         duro__tconn_disconnect(ac); /* onDisconnect follows */
+    else if (r->hs_slots)
+        become_cluster(r, ac);
     else if (p > 0 && r->meta_parts <= 0)
         go_fatal(r, ac, DURO_EPROTO, "%s partitions is not a count",
                  DURO_META_KEY);
@@ -233,7 +325,7 @@ static void on_handshake(duro__tconn *ac, redisReply *reply, void *privdata)
                  "of a namespace must use the same count",
                  DURO_META_KEY, r->meta_parts, p);
     else
-        become_up(r);
+        up_with_library(r);
 }
 
 static void hs_send(duro_aredis *r, enum hs_kind kind, int argc,
@@ -292,6 +384,16 @@ static void on_connect(duro__tconn *ac, int status)
     /* A PING makes every connect report through a reply callback. */
     hs_send(r, HS_PING, 1, (const char *[]){"PING"});
     if (r->url.sentinels > 0) hs_send(r, HS_ROLE, 1, (const char *[]){"ROLE"});
+    if (r->hs_slots) {
+        freeReplyObject(r->hs_slots);
+        r->hs_slots = NULL;
+    }
+    if (r->detect)
+        hs_send(r, HS_SLOTS, 2, (const char *[]){"CLUSTER", "SLOTS"});
+    r->lib_have = -1;
+    if (r->lib_check)
+        hs_send(r, HS_VERSION, 3,
+                (const char *[]){"FCALL", "duro_version", "0"});
     if (r->guard.partitions > 0) {
         /* HSETNX duro:meta partitions <P>; HSETNX duro:meta schema 1;
          * HGET duro:meta partitions */
@@ -356,6 +458,10 @@ static void on_timer(uv_timer_t *t)
 {
     duro_aredis *r = t->data;
     if (r->closing) return;
+    if (r->cl) {
+        duro__acluster_tick(r);
+        return;
+    }
     if (r->st == ST_WAIT) {
         start_connect(r);
         return;
@@ -374,6 +480,11 @@ static void on_timer(uv_timer_t *t)
         set_down(r, "connect timed out");
         schedule_reconnect(r);
     }
+}
+
+void duro__aredis_arm(duro_aredis *r, int64_t ms)
+{
+    if (!r->closing) uv_timer_start(&r->timer, on_timer, (uint64_t)ms, 0);
 }
 
 /* schedule_reconnect waits 100ms doubling to 5s, with +-25% jitter so that
@@ -448,18 +559,61 @@ int duro_aredis_new(duro_aredis **out, uv_loop_t *loop,
     r->st = ST_WAIT;
     uv_timer_init(loop, &r->timer);
     r->timer.data = r;
+    if (url->cluster) {
+        /* redis+cluster:// seeds: a router from the start */
+        if (duro__acluster_new(r, NULL) != 0) {
+            r->closing = 1;
+            uv_close((uv_handle_t *)&r->timer, on_timer_closed);
+            return DURO_ENOMEM;
+        }
+        *out = r;
+        return 0;
+    }
+    /* a redis:// server may be a cluster node: its handshake says */
+    r->detect = url->sentinels == 0;
     start_connect(r);
     *out = r;
     return 0;
 }
 
+/* duro__aredis_kid_new: a connection to one master of r's cluster (the
+ * URL's credentials and TLS, database 0, no detection). */
+duro_aredis *duro__aredis_kid_new(duro_aredis *r, const duro_redis_addr *a,
+                                  int master, duro_aredis_state_cb on_state)
+{
+    duro_redis_url u = r->url;
+    snprintf(u.host, sizeof(u.host), "%s", a->host);
+    u.port = a->port;
+    u.cluster = 0;
+    u.seeds = 0;
+    u.sentinels = 0;
+    u.db = 0;
+    char name[320];
+    snprintf(name, sizeof(name), "%s@%s:%d", r->name, a->host, a->port);
+    duro_aredis *k = NULL;
+    if (duro_aredis_new(&k, r->loop, &u, name, on_state, r) != 0) return NULL;
+    k->detect = 0;
+    k->parent = r;
+    k->sharded_lib = 1;
+    k->lib_check = master;
+    r->kids_alive++;
+    return k;
+}
+
 bool duro_aredis_connected(const duro_aredis *r)
 {
+    if (r && r->cl) return !r->closing && duro__acluster_up(r);
     return r && r->st == ST_UP && !r->closing && !r->dying;
+}
+
+bool duro_aredis_is_cluster(const duro_aredis *r)
+{
+    return r && r->cl;
 }
 
 unsigned long duro_aredis_reconnects(const duro_aredis *r)
 {
+    if (r && r->cl) return duro__acluster_reconnects(r);
     return r ? r->reconnects : 0;
 }
 
@@ -471,5 +625,6 @@ void duro_aredis_close(duro_aredis *r)
     uv_timer_stop(&r->timer);
     uv_close((uv_handle_t *)&r->timer, on_timer_closed);
     abandon_ctx(r);
+    if (r->cl) duro__acluster_close(r);
     /* freed by on_timer_closed or on_disconnect, whichever comes last */
 }

@@ -138,6 +138,18 @@ static void on_load_reply(duro__tconn *ac, redisReply *rep, void *privdata)
     }
 }
 
+int duro__aredis_load_library(duro_aredis *r)
+{
+    size_t len = 0;
+    const char *src = duro_lua_library_source(r->sharded_lib, &len);
+    const char *argv[4] = {"FUNCTION", "LOAD", "REPLACE", src};
+    size_t lens[4] = {8, 4, 7, len};
+    if (duro__tconn_command(r->ac, on_load_reply, r, 4, argv, lens) != 0)
+        return DURO_ECONN;
+    r->load_seq = ++r->send_seq;
+    return 0;
+}
+
 /* reload_and_resend answers "function not found": the library went away
  * (Redis restarted without persistence, FUNCTION FLUSH). One LOAD serves
  * every FCALL that was sent before it; replies come back in order, so the
@@ -150,12 +162,7 @@ static int reload_and_resend(duro_aredis *r, req *q)
         duro_mono_ms() - r->load_refused_ms < LOAD_RETRY_MS)
         return DURO_EAUTH;
     if (q->sent_seq > r->load_seq) {
-        const char *argv[4] = {"FUNCTION", "LOAD", "REPLACE",
-                               duro_lua_source()};
-        size_t lens[4] = {8, 4, 7, duro_lua_source_len()};
-        if (duro__tconn_command(r->ac, on_load_reply, r, 4, argv, lens) != 0)
-            return DURO_ECONN;
-        r->load_seq = ++r->send_seq;
+        if (duro__aredis_load_library(r) != 0) return DURO_ECONN;
         duro_warn_limited(NULL, "FUNCTIONS MISSING name=%s action=reload",
                           r->name);
     }
@@ -247,6 +254,7 @@ int duro_aredis_command(duro_aredis *r, duro_aredis_cb cb, void *arg,
                         const duro_argv *a)
 {
     if (!r || !cb || !a || a->argc < 1) return DURO_EINVAL;
+    if (r->cl && !r->closing) return duro__acluster_command(r, cb, arg, a);
     if (r->closing || r->st != ST_UP || !r->ac || r->dying) return DURO_ECONN;
     req *q = req_new(r, cb, arg, a);
     if (!q) return DURO_ENOMEM;

@@ -17,7 +17,15 @@ typedef struct sub {
     char *channel;
     duro_aredis_cb cb;
     void *arg;
+    int sharded; /* SSUBSCRIBE (duro_aredis_ssubscribe) */
+    /* cluster mode (aredis_csub.c): the master's connection it is on, and
+     * whether the (S)SUBSCRIBE went out on its current connection */
+    int slot;
+    duro_aredis *kid;
+    int active;
 } sub;
+
+struct acluster; /* aredis_cluster.c */
 
 enum state { ST_WAIT, ST_CONNECTING, ST_HANDSHAKE, ST_UP, ST_FATAL };
 
@@ -29,7 +37,9 @@ enum hs_kind {
     HS_META_NEW,
     HS_META_SCHEMA,
     HS_META_GET,
-    HS_ROLE /* through Sentinel: the server must be the master */
+    HS_ROLE,   /* through Sentinel: the server must be the master */
+    HS_SLOTS,  /* CLUSTER SLOTS: is a redis:// server a cluster node? */
+    HS_VERSION /* a cluster master: FCALL duro_version 0 */
 };
 #define HS_MAX 8
 
@@ -73,6 +83,17 @@ struct duro_aredis {
     unsigned long long load_seq; /* send_seq right after the last LOAD */
     int64_t load_refused_ms;     /* when the ACL last refused a LOAD, or 0 */
     sub *subs;
+    /* Redis Cluster (aredis_cluster.c). A router (cl set) has no connection
+     * of its own: it routes over one child duro_aredis per master (parent
+     * set in those). */
+    struct acluster *cl;
+    duro_aredis *parent;
+    int kids_alive;       /* children not freed yet */
+    int detect;           /* the handshake asks CLUSTER SLOTS */
+    redisReply *hs_slots; /* the map the handshake found, or NULL */
+    int sharded_lib;      /* load duro_lua_library_source(true, ...) */
+    int lib_check;        /* the handshake checks the library's version */
+    long long lib_have;   /* what it found: 0 missing, -1 unknown */
 };
 
 /* duro__aredis_send_subscribe sends SUBSCRIBE for s on r's context
@@ -92,6 +113,58 @@ void duro__aredis_stall_end(duro_aredis *r, const char *how);
  * (REDIS LOST DATA) when duro:meta had to be restored: Redis lost all it
  * held. */
 void duro__aredis_report_meta(duro_aredis *r);
+
+/* duro__aredis_load_library sends FUNCTION LOAD REPLACE of the library
+ * (the sharded copy when r->sharded_lib) on r's connection; its reply is
+ * logged (aredis_cmd.c). 0 or DURO_ECONN. */
+int duro__aredis_load_library(duro_aredis *r);
+
+/* duro__aredis_kid_new: a connection to master a of cluster router r
+ * (aredis.c): r's credentials and TLS, database 0; master: its handshake
+ * checks the library. Its state goes to on_state with arg r. NULL when out
+ * of memory. */
+duro_aredis *duro__aredis_kid_new(duro_aredis *r, const duro_redis_addr *a,
+                                  int master, duro_aredis_state_cb on_state);
+
+/* duro__aredis_arm: r's timer fires in ms (a router's tick). */
+void duro__aredis_arm(duro_aredis *r, int64_t ms);
+
+/* ---- aredis_cluster.c ---- */
+
+/* duro__acluster_new makes r a cluster router; with a map (a redis://
+ * server's handshake found one: borrowed) it starts from it, else it asks
+ * the URL's seeds. 0 or DURO_ENOMEM. */
+int duro__acluster_new(duro_aredis *r, const redisReply *slots);
+/* duro__acluster_tick: the router's timer (retries, map refresh). */
+void duro__acluster_tick(duro_aredis *r);
+int duro__acluster_command(duro_aredis *r, duro_aredis_cb cb, void *arg,
+                           const duro_argv *a);
+bool duro__acluster_up(const duro_aredis *r);
+unsigned long duro__acluster_reconnects(const duro_aredis *r);
+/* duro__acluster_close closes the children and answers the commands
+ * waiting for a retry with NULL. */
+void duro__acluster_close(duro_aredis *r);
+void duro__acluster_free(duro_aredis *r);
+/* duro__acluster_kid: r's connection to the master serving slot, or NULL;
+ * slot -1: any connected master that has no subscription (it can run
+ * commands), -2: any connected master. */
+duro_aredis *duro__acluster_kid(duro_aredis *r, int slot);
+/* duro__acluster_moved: a MOVED (or a sharded channel's) redirect: slot
+ * now lives at addr; the map refresh is scheduled. */
+void duro__acluster_moved(duro_aredis *r, int slot,
+                          const duro_redis_addr *addr);
+void duro__acluster_want_refresh(duro_aredis *r);
+
+/* ---- aredis_csub.c: subscriptions of a cluster router ---- */
+
+/* duro__acsub_place puts every subscription on the connection it belongs
+ * to now (a sharded channel: its slot's master; a classic one: any
+ * connected master), unsubscribing where it moved from. */
+void duro__acsub_place(duro_aredis *r);
+/* duro__acsub_kid_gone: kid went down (closed: also forget it). */
+void duro__acsub_kid_gone(duro_aredis *r, duro_aredis *kid, int closed);
+/* duro__acsub_count: subscriptions placed on kid. */
+int duro__acsub_count(const duro_aredis *r, const duro_aredis *kid);
 
 /* owner_of: the duro_aredis a connection belongs to, or NULL once it
  * was abandoned (its late callbacks are then ignored). */

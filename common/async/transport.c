@@ -37,6 +37,7 @@ typedef struct cb {
     duro__tconn_reply_fn fn;
     void *priv;
     char *channel; /* a subscription's channel, else NULL */
+    int confirm;   /* in the reply queue: a (S)SUBSCRIBE's confirmation */
 } cb;
 
 struct duro__tconn {
@@ -58,6 +59,7 @@ struct duro__tconn {
     redisReader *reader;
     cb *head, *tail; /* replies expected, in order */
     cb *subs;        /* subscribed channels */
+    int pubsub;      /* a (S)SUBSCRIBE was sent: pushes may come */
     duro__tconn_status_fn on_connect, on_disconnect;
 };
 
@@ -125,33 +127,88 @@ static cb *find_sub(duro__tconn *t, const char *ch, size_t len)
     return NULL;
 }
 
-/* sub_target: the subscription a pushed message or (un)subscribe
- * confirmation belongs to, or NULL for an ordinary reply. */
-static cb *sub_target(duro__tconn *t, const redisReply *r)
+/* push_kind: what a reply on a subscribing connection is: 1 a message
+ * (message, smessage), 2 a subscribe confirmation (subscribe, ssubscribe),
+ * 3 an unsubscribe (unsubscribe, sunsubscribe: ours, or the server's when
+ * a sharded channel's slot moved), 0 none of them. */
+static int push_kind(const duro__tconn *t, const redisReply *r)
 {
-    if (!t->subs || r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
+    if (!t->pubsub || r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
         r->element[0]->type != REDIS_REPLY_STRING ||
         r->element[1]->type != REDIS_REPLY_STRING)
-        return NULL;
+        return 0;
     const char *kind = r->element[0]->str;
-    if (strcasecmp(kind, "message") != 0 &&
-        strcasecmp(kind, "subscribe") != 0 &&
-        strcasecmp(kind, "unsubscribe") != 0)
-        return NULL;
-    return find_sub(t, r->element[1]->str, r->element[1]->len);
+    if (strcasecmp(kind, "message") == 0 || strcasecmp(kind, "smessage") == 0)
+        return 1;
+    if (strcasecmp(kind, "subscribe") == 0 ||
+        strcasecmp(kind, "ssubscribe") == 0)
+        return 2;
+    if (strcasecmp(kind, "unsubscribe") == 0 ||
+        strcasecmp(kind, "sunsubscribe") == 0)
+        return 3;
+    return 0;
 }
 
-/* dispatch hands one reply to its callback. 1 when the connection ended. */
+static void unlink_sub(duro__tconn *t, cb *s)
+{
+    for (cb **pp = &t->subs; *pp; pp = &(*pp)->next)
+        if (*pp == s) {
+            *pp = s->next;
+            return;
+        }
+}
+
+static cb *pop_head(duro__tconn *t)
+{
+    cb *c = t->head;
+    t->head = c->next;
+    if (!t->head) t->tail = NULL;
+    return c;
+}
+
+/* dispatch_push hands a pushed message or (un)subscribe confirmation to
+ * its channel's callback; one for a channel we no longer follow is
+ * dropped. An unsubscribe ends the subscription before its callback runs,
+ * so that the callback may subscribe again. */
+static void dispatch_push(duro__tconn *t, int kind, redisReply *reply)
+{
+    cb *s = find_sub(t, reply->element[1]->str, reply->element[1]->len);
+    if (kind == 2 && t->head && t->head->confirm) {
+        cb *c = pop_head(t);
+        free(c->channel);
+        free(c);
+    }
+    if (!s) return;
+    if (kind == 3) {
+        unlink_sub(t, s);
+        run_cb(t, s, reply);
+        free(s->channel);
+        free(s);
+        return;
+    }
+    run_cb(t, s, reply);
+}
+
+/* dispatch hands one reply to its callback. 1 when the connection ended.
+ * An error in place of a (S)SUBSCRIBE's confirmation (MOVED, NOPERM) goes
+ * to that channel's callback, and the subscription is dropped. */
 static int dispatch(duro__tconn *t, redisReply *reply)
 {
-    cb *s = sub_target(t, reply);
-    if (s) {
-        run_cb(t, s, reply);
+    int kind = push_kind(t, reply);
+    if (kind) {
+        dispatch_push(t, kind, reply);
     } else if (t->head) {
-        cb *c = t->head;
-        t->head = c->next;
-        if (!t->head) t->tail = NULL;
+        cb *c = pop_head(t);
+        if (c->confirm) {
+            cb *s = find_sub(t, c->channel, strlen(c->channel));
+            if (s) {
+                unlink_sub(t, s);
+                free(s->channel);
+                free(s);
+            }
+        }
         run_cb(t, c, reply);
+        free(c->channel);
         free(c);
     } else {
         freeReplyObject(reply);
@@ -441,12 +498,45 @@ static int append(duro__tconn *t, const char *s, size_t len)
     return 0;
 }
 
-/* track records who gets the reply(ies) of a command. */
+static int is_word(const char *s, size_t len, const char *w)
+{
+    return len == strlen(w) && strncasecmp(s, w, len) == 0;
+}
+
+static int queue_cb(duro__tconn *t, duro__tconn_reply_fn fn, void *priv,
+                    const char *confirm, size_t clen)
+{
+    cb *c = calloc(1, sizeof(*c));
+    if (!c) return -1;
+    c->fn = fn;
+    c->priv = priv;
+    if (confirm) {
+        c->confirm = 1;
+        if (!(c->channel = strndup(confirm, clen))) {
+            free(c);
+            return -1;
+        }
+    }
+    if (t->tail)
+        t->tail->next = c;
+    else
+        t->head = c;
+    t->tail = c;
+    return 0;
+}
+
+/* track records who gets the reply(ies) of a command. A (S)SUBSCRIBE's
+ * channels get their callback for every push, and one confirmation each
+ * waits in the reply queue (where an error would come instead). An
+ * (S)UNSUBSCRIBE is answered by pushes only. */
 static int track(duro__tconn *t, duro__tconn_reply_fn fn, void *priv, int argc,
                  const char **argv, const size_t *lens)
 {
-    if (lens[0] == 9 && strncasecmp(argv[0], "SUBSCRIBE", 9) == 0) {
+    if (is_word(argv[0], lens[0], "SUBSCRIBE") ||
+        is_word(argv[0], lens[0], "SSUBSCRIBE")) {
+        t->pubsub = 1;
         for (int i = 1; i < argc; i++) {
+            if (queue_cb(t, fn, priv, argv[i], lens[i]) != 0) return -1;
             if (find_sub(t, argv[i], lens[i])) continue;
             cb *s = calloc(1, sizeof(*s));
             if (!s || !(s->channel = strndup(argv[i], lens[i]))) {
@@ -460,16 +550,10 @@ static int track(duro__tconn *t, duro__tconn_reply_fn fn, void *priv, int argc,
         }
         return 0;
     }
-    cb *c = calloc(1, sizeof(*c));
-    if (!c) return -1;
-    c->fn = fn;
-    c->priv = priv;
-    if (t->tail)
-        t->tail->next = c;
-    else
-        t->head = c;
-    t->tail = c;
-    return 0;
+    if (is_word(argv[0], lens[0], "UNSUBSCRIBE") ||
+        is_word(argv[0], lens[0], "SUNSUBSCRIBE"))
+        return 0;
+    return queue_cb(t, fn, priv, NULL, 0);
 }
 
 int duro__tconn_command(duro__tconn *t, duro__tconn_reply_fn fn, void *privdata,
@@ -508,7 +592,8 @@ static void fail_pending(duro__tconn *t)
     while (t->head) {
         cb *c = t->head;
         t->head = c->next;
-        run_cb(t, c, NULL);
+        if (!c->confirm) run_cb(t, c, NULL); /* its channel gets NULL below */
+        free(c->channel);
         free(c);
     }
     t->tail = NULL;

@@ -1,7 +1,21 @@
 /* aredis.h: an asynchronous Redis connection on a libuv loop, plain TCP or
  * TLS (rediss://), that reconnects by itself and reloads the Functions
  * library when Redis lost it. The worker and the scheduler talk to Redis
- * through it. */
+ * through it.
+ *
+ * Redis Cluster: when the URL is redis+cluster:// (seeds), or a redis://
+ * server answers CLUSTER SLOTS with a map (asked once per connect until
+ * the first success; a standalone server's "cluster support disabled" and
+ * any other error leave everything as on one server), the handle becomes
+ * a router: one connection per master (each reconnecting, with the URL's
+ * credentials and TLS, database 0, the stall guard and DURO_REDIS_WAIT as
+ * on one server), each command sent to the master of its slot
+ * (duro_cluster_argv_slot; a keyless one to any master), MOVED and ASK
+ * followed, TRYAGAIN and CLUSTERDOWN sent again for up to 5s, the slot map
+ * refreshed after a redirection, a lost master, and every second while a
+ * master is missing. Each master's library is checked when its connection
+ * comes up and loaded (the sharded_wake copy, lua.h) when missing or
+ * older. docs/internals.md, "Redis Cluster: the async connection". */
 #ifndef DURO_AREDIS_H
 #define DURO_AREDIS_H
 
@@ -22,7 +36,10 @@ typedef struct duro_aredis duro_aredis;
 typedef void (*duro_aredis_cb)(duro_aredis *r, redisReply *reply, void *arg);
 
 /* duro_aredis_state_cb is called on every connected/disconnected change
- * (after AUTH/SELECT succeeded for "connected"). */
+ * (after AUTH/SELECT succeeded for "connected"). On a cluster, connected
+ * means: the slot map is known and every master that serves slots has its
+ * connection up (each master's own connection also says when it is up; a
+ * command to a master that is up is sent even while another is down). */
 typedef void (*duro_aredis_state_cb)(duro_aredis *r, bool connected, void *arg);
 
 /* duro_aredis_new creates the connection and starts connecting; it keeps
@@ -88,17 +105,39 @@ DURO_EXPORT void duro_aredis_guard(duro_aredis *r,
 DURO_EXPORT bool duro_aredis_stalled(const duro_aredis *r);
 
 /* duro_aredis_command sends argv (copied). Returns 0 (cb runs exactly once)
- * or DURO_ECONN when not connected (cb never runs). An FCALL answered with
- * "function not found" is retried once after FUNCTION LOAD REPLACE of the
- * embedded library; cb sees the second reply. */
+ * or DURO_ECONN when not connected (cb never runs; on a cluster: when the
+ * master of the command's slot is not). An FCALL answered with "function
+ * not found" is retried once after FUNCTION LOAD REPLACE of the embedded
+ * library (on a cluster: its sharded_wake copy, on that master); cb sees
+ * the second reply. On a cluster, cb sees neither MOVED nor ASK, and
+ * TRYAGAIN or CLUSTERDOWN only when they lasted 5s. */
 DURO_EXPORT int duro_aredis_command(duro_aredis *r, duro_aredis_cb cb,
                                     void *arg, const duro_argv *a);
 
 /* duro_aredis_subscribe subscribes to a channel and calls cb for each
  * message (reply is the ["message", channel, payload] array), and again
- * after every reconnect. The connection must be used for nothing else. */
+ * after every reconnect. The connection must be used for nothing else. On
+ * a cluster (where PUBLISH reaches every node) it subscribes on one
+ * connected master and moves to another when that one goes. */
 DURO_EXPORT int duro_aredis_subscribe(duro_aredis *r, const char *channel,
                                       duro_aredis_cb cb, void *arg);
+
+/* duro_aredis_ssubscribe subscribes to a sharded channel (SSUBSCRIBE, Redis
+ * 7): cb gets each ["smessage", channel, payload]. On a cluster it is sent
+ * on the connection to the master serving the channel's slot, and again
+ * after a reconnect, a failover, or the slot moving (Redis sends the
+ * subscriber an "sunsubscribe"; the new master is found by MOVED and the
+ * map). Several channels share one connection per master. On one server
+ * it is an SSUBSCRIBE there, sent again after every reconnect. The
+ * connection must be used for nothing else (classic subscriptions may
+ * share it). 0, DURO_EINVAL or DURO_ENOMEM; a message published while no
+ * connection was subscribed is lost (callers poll as a fallback). */
+DURO_EXPORT int duro_aredis_ssubscribe(duro_aredis *r, const char *channel,
+                                       duro_aredis_cb cb, void *arg);
+
+/* duro_aredis_is_cluster: r routes over a Redis Cluster's masters (known
+ * once connected: a redis:// URL's first connect decides). */
+DURO_EXPORT bool duro_aredis_is_cluster(const duro_aredis *r);
 
 DURO_EXPORT bool duro_aredis_connected(const duro_aredis *r);
 /* duro_aredis_reconnects: how many times the connection was re-established. */
