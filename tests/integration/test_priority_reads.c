@@ -110,3 +110,27 @@ Test(priority_reads, waiting_level_is_read_from_the_start)
     duro_client_free(c);
     duro_test_finish(&h);
 }
+
+/* A level's task without a bell (as when the worker that took the bell
+ * died before the task was delivered; here an entry added by hand): the
+ * worker's check every 10 s finds it undelivered and reads the level. */
+Test(priority_reads, unrung_level_found_by_the_check)
+{
+    duro_client *c = duro_test_client(&h);
+    pid_t w = duro_test_spawn(&h, "duro-test-worker", NULL);
+    start(c, "warm", 0);
+    wait_completed(c, "warm");
+    redisContext *r = duro_test_redis(&h);
+    redisReply *rep = redisCommand(r, "XADD duro:{p1}:act:test!4 * junk 1");
+    cr_assert(rep && rep->type == REDIS_REPLY_STRING);
+    freeReplyObject(rep);
+    redisFree(r);
+    const char *want = "LEVEL-READ key=duro:{p1}:act:test!4 why=check";
+    int64_t t0 = duro_test_mono_ms();
+    while (!duro_test_log_contains(&h, w, want) &&
+           duro_test_mono_ms() - t0 < 15000)
+        duro_test_sleep_ms(100);
+    cr_assert(duro_test_log_contains(&h, w, want), "%s", want);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}

@@ -399,5 +399,18 @@ void duro__groups_leave(duro_worker *w, void (*done)(duro_worker *w))
             duro_argv_free(&a);
         }
     }
+    for (int b = 0; b < 2 && w->level_bells[b] && duro_aredis_connected(w->cmd);
+         b++) { /* the level bell streams (levels.c) */
+        duro_argv a;
+        duro_argv_init(&a);
+        duro_argv_push(&a, "XGROUP");
+        duro_argv_push(&a, "DELCONSUMER");
+        duro_argv_push(&a, w->level_bells[b]);
+        duro_argv_push(&a, DURO_GROUP);
+        duro_argv_push(&a, w->identity);
+        if (duro_aredis_command(w->cmd, on_left_group, w, &a) == 0)
+            w->leaving++;
+        duro_argv_free(&a);
+    }
     on_left_group(NULL, NULL, w);
 }
