@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 24
+local DURO_LIBRARY_VERSION = 25
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -599,6 +599,49 @@ local function prio_stream(key, prio)
     return base .. '!' .. prio
 end
 
+-- A worker on one node reads a level's stream of a partition only while
+-- that level is in use there (docs/internals.md, "The read set"): a task
+-- added to a level stream without undelivered entries also rings the
+-- queue's level bell stream of that kind, `<partition 0's plain
+-- stream>!0`, with an entry {level=N, p=P}; the workers always read it,
+-- ahead of the task streams, so the bell wakes one at once, ahead of any
+-- backlog. That worker then reads the level too. Not on the default
+-- level's path (it costs nothing), nor on a cluster (cross-slot).
+local LEVEL_BELLS_MAX = '1000'
+
+-- level_idle: whether level stream s may be unread: its group has no
+-- undelivered entry (lag 0), or its lag is unknown, or it has no group.
+local function level_idle(s)
+    local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', s)
+    if not ok then return true end
+    for i = 1, #groups do
+        local g = groups[i]
+        for j = 1, #g - 1, 2 do
+            if g[j] == 'name' and g[j + 1] ~= GROUP then break end
+            if g[j] == 'lag' then
+                return not (type(g[j + 1]) == 'number' and g[j + 1] > 0)
+            end
+        end
+    end
+    return true
+end
+
+-- task_xadd: XADD of fields to task stream s; a level stream that may be
+-- unread rings the level bell stream (see above).
+local function task_xadd(s, ...)
+    local level = not SHARDED_WAKE and string.match(s, '!(%d)$')
+    if not level then return redis.call('XADD', s, '*', ...) end
+    local idle = level_idle(s)
+    local entry = redis.call('XADD', s, '*', ...)
+    if idle then
+        local base = prio_stream(s)
+        local bells = string.gsub(base, '{p%d+}', '{p0}', 1) .. '!0'
+        redis.call('XADD', bells, 'MAXLEN', '~', LEVEL_BELLS_MAX, '*',
+                   'level', level, 'p', string.match(base, '{p(%d+)}'))
+    end
+    return entry
+end
+
 -- priority_arg: a start's or an activity's priority, '1'..'5', or nil
 -- (absent or '': the default), or false when it is out of range.
 local function priority_arg(v)
@@ -687,13 +730,13 @@ local function fair_added(s, fkey, weight)
         redis.call('ZADD', ready, redis.call('HGET', meta, FAIR_V) or '0', fkey)
     end
     if weight then redis.call('HSET', meta, 'w:' .. fkey, weight) end
-    redis.call('XADD', s, '*', 'bell', '1')
+    task_xadd(s, 'bell', '1')
 end
 
 -- fair_xadd: XADD of a task's fields to stream s, or to fkey's stream
 -- beside it (fair_added); returns the entry id.
 local function fair_xadd(s, fkey, weight, ...)
-    if not fkey then return redis.call('XADD', s, '*', ...) end
+    if not fkey then return task_xadd(s, ...) end
     local entry = redis.call('XADD', s .. '~' .. fkey, '*', ...)
     fair_added(s, fkey, weight)
     return entry

@@ -72,6 +72,7 @@ void duro__stream_keys_free(duro_worker *w)
         free(sets[i]);
     }
     w->wft_keys = w->act_keys = w->qry_keys = w->sticky_keys = NULL;
+    duro__levels_free(w); /* sized by the partitions */
     for (int i = 0; i < 8; i++) {
         for (int p = 0; w->prio_keys[i] && p < w->partitions; p++)
             free(w->prio_keys[i][p]);
@@ -185,10 +186,14 @@ int duro__xreadgroup_argv(duro_worker *w, duro_argv *a, long long count,
     duro_argv_pushll(a, READ_BLOCK_MS);
     duro_argv_push(a, "STREAMS");
     int n = 0;
-    for (int pass = 0; pass < 2; pass++) /* the keys, then their ids */
+    const char *bells = duro__level_bells(w, kinds, nkinds);
+    for (int pass = 0; pass < 2; pass++) { /* the keys, then their ids */
+        if (bells) duro_argv_push(a, pass == 0 ? bells : ">");
         for (int i = 0; i < nkinds; i++)
             for (int p = 0; p < w->partitions; p++) {
-                if (!duro__stream_key(w, kinds[i], p)) continue;
+                if (!duro__stream_key(w, kinds[i], p) ||
+                    !duro__level_read(w, kinds[i], p))
+                    continue;
                 if (w->stream_broken &&
                     w->stream_broken[kinds[i] * w->partitions + p])
                     continue;
@@ -203,29 +208,27 @@ int duro__xreadgroup_argv(duro_worker *w, duro_argv *a, long long count,
                 bool own = kinds[i] == DURO_STREAM_STICKY && w->sticky_recover;
                 duro_argv_push(a, own ? "0" : ">");
             }
+    }
     return n;
 }
 
 int duro__read_entries(duro_worker *w, const redisReply *reply, const char *tag,
                        duro_entry_fn fn)
 {
-    if (!reply) return -1; /* reconnecting restarts the reads */
+    if (!reply) { /* reconnecting restarts the reads */
+        duro__level_release(w, fn);
+        return -1;
+    }
     if (reply->type == REDIS_REPLY_ERROR) {
+        duro__level_release(w, fn);
         duro_warn_limited(NULL, "READ-FAILED read=%s err=%s", tag, reply->str);
         if (!duro_err_is_transient(duro_redis_error_code(reply->str)))
             duro__streams_check(w, true);
         return -1; /* the check or the tick reads again */
     }
-    for (size_t s = 0; reply->type == REDIS_REPLY_ARRAY && s < reply->elements;
-         s++) {
-        const redisReply *sr = reply->element[s];
-        if (sr->type != REDIS_REPLY_ARRAY || sr->elements != 2 ||
-            sr->element[0]->type != REDIS_REPLY_STRING ||
-            sr->element[1]->type != REDIS_REPLY_ARRAY)
-            continue;
-        for (size_t i = 0; i < sr->element[1]->elements; i++)
-            fn(w, sr->element[0]->str, sr->element[1]->element[i]);
-    }
+    if (reply->type == REDIS_REPLY_ARRAY) /* else nil: a timeout */
+        return duro__level_entries(w, reply, fn);
+    duro__level_release(w, fn);
     return 0;
 }
 
@@ -319,6 +322,7 @@ void duro__streams_check(duro_worker *w, bool all)
             free(pr);
         duro_argv_free(&a);
     }
+    duro__levels_check(w); /* answered before the SADD below */
     /* the queue may have gone from duro:queues with the data: the
      * scheduler's timeout scans find it there */
     duro_argv a;
@@ -336,6 +340,7 @@ void duro__streams_tick(duro_worker *w)
 {
     if (w->nbroken > 0 && duro_mono_ms() >= w->next_recheck_ms)
         duro__streams_check(w, false);
+    duro__levels_tick(w);
 }
 
 /* ---- Consumer groups ---- */
@@ -358,7 +363,7 @@ int duro__groups_create(duro_worker *w, redisContext *c)
                                  w->task_queue);
     if (!r) return DURO_ECONN;
     freeReplyObject(r);
-    return 0;
+    return duro__levels_init(w, c);
 }
 
 static void on_left_group(duro_aredis *r, redisReply *reply, void *arg)
@@ -393,6 +398,19 @@ void duro__groups_leave(duro_worker *w, void (*done)(duro_worker *w))
                 w->leaving++;
             duro_argv_free(&a);
         }
+    }
+    for (int b = 0; b < 2 && w->level_bells[b] && duro_aredis_connected(w->cmd);
+         b++) { /* the level bell streams (levels.c) */
+        duro_argv a;
+        duro_argv_init(&a);
+        duro_argv_push(&a, "XGROUP");
+        duro_argv_push(&a, "DELCONSUMER");
+        duro_argv_push(&a, w->level_bells[b]);
+        duro_argv_push(&a, DURO_GROUP);
+        duro_argv_push(&a, w->identity);
+        if (duro_aredis_command(w->cmd, on_left_group, w, &a) == 0)
+            w->leaving++;
+        duro_argv_free(&a);
     }
     on_left_group(NULL, NULL, w);
 }

@@ -267,6 +267,19 @@ typedef struct duro_worker {
      * left out of the reads so that the other partitions keep moving */
     bool *stream_broken;
     int nbroken;
+    /* the read set on one node (levels.c): per level stream, index
+     * (kind - DURO_STREAM_WFT_L1) * partitions + p, whether the reads name
+     * it and when a task or bell last came from it; NULL: all are read */
+    bool *level_on;
+    char *level_bells[2]; /* the wft and act level bell streams */
+    /* tasks held across a bell, per entry handler (levels.c) */
+    struct duro_level_held {
+        void (*fn)(struct duro_worker *w, const char *stream,
+                   const redisReply *entry);
+        void *head;
+    } level_held[2];
+    int64_t *level_used_ms;
+    int64_t next_level_check_ms;
     int probing;                /* stream checks awaiting their reply */
     int64_t next_recheck_ms;    /* when broken streams are looked at again */
     atomic_bool running;        /* read by duro_worker_stop, any thread */
@@ -476,6 +489,29 @@ void duro__dead_letter(duro_worker *w, const char *stream,
  * it (docs/internals.md, "Trimming task streams"); a query stream is
  * capped at its XADD instead. */
 void duro__stream_ack(duro_worker *w, const char *stream, const char *eid);
+/* levels.c: the priority levels' streams the reads name (one node).
+ * duro__levels_init finds at the start (and each reconnect) which have
+ * entries not yet delivered; 0 or DURO_ECONN. */
+int duro__levels_init(duro_worker *w, redisContext *c);
+void duro__levels_free(duro_worker *w);
+/* duro__level_read: whether the reads name stream kind of partition p. */
+bool duro__level_read(const duro_worker *w, int kind, int p);
+/* duro__level_bells: the level bell stream a read of kinds names first,
+ * or NULL (none: every level is read). */
+const char *duro__level_bells(const duro_worker *w, const int *kinds,
+                              int nkinds);
+/* duro__levels_check (re-)creates the bell streams' groups after a read
+ * failed; a bell stream that is not a stream turns the read set off. */
+void duro__levels_check(duro_worker *w);
+/* duro__level_entries hands out a read's reply (an array of streams):
+ * its level bells first, then every task to fn, held for after the next
+ * reply when a bell brought a new level. 0. */
+int duro__level_entries(duro_worker *w, const redisReply *reply,
+                        duro_entry_fn fn);
+/* duro__level_release hands out to fn the tasks held for its reads. */
+void duro__level_release(duro_worker *w, duro_entry_fn fn);
+/* duro__levels_tick drops idle levels and checks the others. */
+void duro__levels_tick(duro_worker *w);
 /* duro__groups_create makes every task stream and its group exist
  * (BUSYGROUP is fine) and registers the queue for the scheduler's timeout
  * scans, on a blocking connection. 0 or DURO_ECONN. */

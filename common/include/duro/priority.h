@@ -4,7 +4,9 @@
  * keeps the queue's plain stream name (duro_key_wft, duro_key_act), so a
  * run without a priority costs nothing; level N is that name with "!N"
  * appended (same hash tag, so the same slot; '!' cannot occur in a queue
- * name). Workers read the levels in order. The Lua side (common/lua/
+ * name). Workers read the levels in order, a level's streams only while
+ * it is in use (docs/internals.md, "The read set"; `!0` names the level
+ * bell stream, not a level). The Lua side (common/lua/
  * duro.lua, prio_stream) names them the same way. */
 #ifndef DURO_PRIORITY_H
 #define DURO_PRIORITY_H
