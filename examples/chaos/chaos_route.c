@@ -64,7 +64,9 @@ static int node_add(chaos_route *r, const char *host, int port)
             return i;
     if (r->nnodes == MAX_NODES) return -1;
     node *n = &r->nodes[r->nnodes];
-    snprintf(n->host, sizeof(n->host), "%s", host);
+    size_t len = strnlen(host, sizeof(n->host) - 1); /* host may be r's */
+    memmove(n->host, host, len);
+    n->host[len] = 0;
     n->port = port;
     n->c = NULL;
     return r->nnodes++;
