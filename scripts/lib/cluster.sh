@@ -39,6 +39,7 @@ CL_ARGS=()
 CL_DIR=""
 CL_MASTERS=0
 CL_REPLICAS=0
+CL_STANDALONE=0 # 1: cluster_node_start starts plain servers (for comparisons)
 
 cl_port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -74,7 +75,8 @@ cluster_node_start() {
   local dir="$CL_DIR/node-$port"
   mkdir -p "$dir"
   redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" \
-    --cluster-enabled yes --cluster-config-file nodes.conf --repl-diskless-sync-delay 0 \
+    --cluster-enabled "$( ((CL_STANDALONE)) && echo no || echo yes)" \
+    --cluster-config-file nodes.conf --repl-diskless-sync-delay 0 \
     --logfile "$dir/redis.log" --daemonize no "${CL_ARGS[@]}" </dev/null >/dev/null 2>&1 &
   CL_PIDS[$i]=$!
   for _ in $(seq 300); do
