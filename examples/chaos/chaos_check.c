@@ -43,14 +43,14 @@ void chaos_report(checker *k, int kind, const char *id, const char *fmt, ...)
     va_end(ap);
 }
 
-redisReply *chaos_cmd(checker *k, const char *fmt, ...)
+redisReply *chaos_cmd(checker *k, const char *key, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    redisReply *r = redisvCommand(k->c, fmt, ap);
+    redisReply *r = chaos_route_vcmd(k->c, key, fmt, ap);
     va_end(ap);
     if (!r) {
-        fprintf(stderr, "chaos-check: redis: %s\n", k->c->errstr);
+        fprintf(stderr, "chaos-check: redis: %s\n", chaos_route_errstr(k->c));
         exit(2);
     }
     return r;
@@ -79,7 +79,8 @@ void chaos_load_exec(checker *k)
     char start[64] = "-";
     for (;;) {
         redisReply *r =
-            chaos_cmd(k, "XRANGE %s %s + COUNT 1000", CHAOS_EXEC_STREAM, start);
+            chaos_cmd(k, CHAOS_EXEC_STREAM, "XRANGE %s %s + COUNT 1000",
+                      CHAOS_EXEC_STREAM, start);
         size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
         for (size_t i = 0; i < n; i++) {
             const redisReply *e = r->element[i];
@@ -340,7 +341,7 @@ int chaos_check_history(checker *k, const char *id, const char *run,
 {
     duro_wf_keys wk;
     duro_wf_keys_init(&wk, DURO_KEYSPACE_DEFAULT(k->partitions), id, run);
-    redisReply *r = chaos_cmd(k, "LRANGE %s 0 -1", wk.hist);
+    redisReply *r = chaos_cmd(k, wk.hist, "LRANGE %s 0 -1", wk.hist);
     hist_state s = {.prev = prev_run, .prev_size = prev_size};
     snprintf(prev_run, prev_size, "%s", "");
     snprintf(s.xid, sizeof(s.xid), "%s/%s", id, run);
@@ -453,7 +454,7 @@ static void check_visibility(checker *k, const char *id, const duro_wf_keys *wk,
     char row[DURO_KEY_MAX], idx[DURO_KEY_MAX];
     duro_key_vis(row, sizeof(row), DURO_KEYSPACE_DEFAULT(k->partitions),
                  wk->partition, run);
-    redisReply *r = chaos_cmd(k, "HGET %s status", row);
+    redisReply *r = chaos_cmd(k, row, "HGET %s status", row);
     if (r->type != REDIS_REPLY_STRING || strcmp(r->str, status) != 0)
         chaos_report(k, R_STUCK, id, "visibility row says %s, the hash %s",
                      r->type == REDIS_REPLY_STRING ? r->str : "(none)", status),
@@ -461,13 +462,13 @@ static void check_visibility(checker *k, const char *id, const duro_wf_keys *wk,
     freeReplyObject(r);
     duro_key_vx(idx, sizeof(idx), DURO_KEYSPACE_DEFAULT(k->partitions),
                 wk->partition, "status:RUNNING");
-    r = chaos_cmd(k, "ZSCORE %s %s", idx, run);
+    r = chaos_cmd(k, idx, "ZSCORE %s %s", idx, run);
     if (r->type != REDIS_REPLY_NIL)
         chaos_report(k, R_STUCK, id, "closed but still in %s", idx), k->stuck++;
     freeReplyObject(r);
     duro_key_vx(idx, sizeof(idx), DURO_KEYSPACE_DEFAULT(k->partitions),
                 wk->partition, "close");
-    r = chaos_cmd(k, "ZSCORE %s %s", idx, run);
+    r = chaos_cmd(k, idx, "ZSCORE %s %s", idx, run);
     if (r->type == REDIS_REPLY_NIL)
         chaos_report(k, R_STUCK, id, "closed but not in %s", idx), k->stuck++;
     freeReplyObject(r);
@@ -484,7 +485,7 @@ void chaos_check_leftovers(checker *k, const char *id, const redisReply *h)
     const char *wft = chaos_hash_get(h, "wft");
     if (wft && strcmp(wft, "0") != 0)
         chaos_report(k, R_STUCK, id, "closed with wft=%s", wft), k->stuck++;
-    redisReply *r = chaos_cmd(k, "EXISTS %s %s", wk->buf, wk->pa);
+    redisReply *r = chaos_cmd(k, wk->buf, "EXISTS %s %s", wk->buf, wk->pa);
     if (r->type == REDIS_REPLY_INTEGER && r->integer != 0)
         chaos_report(k, R_STUCK, id,
                      "closed with a buffer or pending activities"),
@@ -499,7 +500,7 @@ void chaos_check_steps(checker *k, const char *id, uint32_t seed)
     chaos_plan_make(seed, &p);
     duro_wf_keys wk;
     duro_wf_keys_init(&wk, DURO_KEYSPACE_DEFAULT(k->partitions), id, NULL);
-    redisReply *h = chaos_cmd(k, "HGETALL %s", wk.wf);
+    redisReply *h = chaos_cmd(k, wk.wf, "HGETALL %s", wk.wf);
     const char *run =
         h->type == REDIS_REPLY_ARRAY ? chaos_hash_get(h, "run") : NULL;
     const char *status = run ? chaos_hash_get(h, "status") : NULL;

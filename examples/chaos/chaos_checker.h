@@ -15,7 +15,7 @@
 /* checker: the counts behind the summary line. */
 typedef struct {
     const chaos_args *a;
-    redisContext *c;
+    chaos_route *c;
     int partitions;
     int completed, lost, duplicated, malformed, stuck, unrecorded;
     int leftovers, dead;
@@ -42,7 +42,9 @@ typedef struct {
 
 void chaos_report(checker *k, int kind, const char *id, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-redisReply *chaos_cmd(checker *k, const char *fmt, ...);
+/* chaos_cmd runs a command whose keys share key's slot (chaos_route.h);
+ * exits when Redis does not answer. */
+redisReply *chaos_cmd(checker *k, const char *key, const char *fmt, ...);
 
 /* chaos_load_exec reads chaos:exec into k->exec and k->eff. */
 void chaos_load_exec(checker *k);

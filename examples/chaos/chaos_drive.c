@@ -30,35 +30,15 @@ void chaos_sleep_ms(int64_t ms)
     nanosleep(&ts, NULL);
 }
 
-redisContext *chaos_connect(const chaos_args *a, int64_t wait_ms)
+chaos_route *chaos_connect(const chaos_args *a, int64_t wait_ms)
 {
-    duro_redis_url u;
-    char err[256];
-    if (duro_redis_url_parse(a->redis_url, &u, err, sizeof(err)) != 0) {
-        fprintf(stderr, "chaos-check: %s\n", err);
-        return NULL;
-    }
-    int64_t deadline = duro_mono_ms() + wait_ms;
-    for (;;) {
-        redisContext *c = duro_redis_connect(&u, 5000, err, sizeof(err));
-        if (c) {
-            redisReply *r = redisCommand(c, "PING");
-            bool ok = r && r->type == REDIS_REPLY_STATUS;
-            if (r) freeReplyObject(r);
-            if (ok) return c; /* not LOADING */
-            redisFree(c);
-        }
-        if (duro_mono_ms() >= deadline) {
-            fprintf(stderr, "chaos-check: cannot connect: %s\n", err);
-            return NULL;
-        }
-        chaos_sleep_ms(RETRY_MS);
-    }
+    return chaos_route_open(a->redis_url, wait_ms);
 }
 
-int chaos_partitions(redisContext *c)
+int chaos_partitions(chaos_route *c)
 {
-    redisReply *r = redisCommand(c, "HGET %s partitions", DURO_META_KEY);
+    redisReply *r =
+        chaos_route_cmd(c, DURO_META_KEY, "HGET %s partitions", DURO_META_KEY);
     int n = -1;
     if (r && r->type == REDIS_REPLY_STRING) n = (int)strtol(r->str, NULL, 10);
     if (r) freeReplyObject(r);
@@ -72,7 +52,7 @@ int chaos_partitions(redisContext *c)
 typedef struct {
     const chaos_args *a;
     duro_client *client;
-    redisContext *raw;
+    chaos_route *raw;
     int partitions;
 } driver;
 
@@ -91,9 +71,7 @@ static bool ensure_client(driver *d)
 
 static bool ensure_raw(driver *d)
 {
-    if (d->raw && !d->raw->err) return true;
-    if (d->raw) redisFree(d->raw);
-    d->raw = chaos_connect(d->a, 0);
+    if (!d->raw) d->raw = chaos_connect(d->a, 0); /* it reconnects itself */
     return d->raw != NULL;
 }
 
@@ -103,7 +81,7 @@ static int exists(driver *d, const char *id)
     if (!ensure_raw(d) || !ensure_client(d)) return -1;
     duro_wf_keys k;
     duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(d->partitions), id, NULL);
-    redisReply *r = redisCommand(d->raw, "EXISTS %s", k.wf);
+    redisReply *r = chaos_route_cmd(d->raw, k.wf, "EXISTS %s", k.wf);
     int v = r && r->type == REDIS_REPLY_INTEGER ? (int)r->integer : -1;
     if (r) freeReplyObject(r);
     return v;
@@ -133,18 +111,18 @@ static int has_signal(driver *d, const char *id)
     if (!ensure_raw(d) || !ensure_client(d)) return -1;
     duro_wf_keys k;
     duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(d->partitions), id, NULL);
-    redisReply *r = redisCommand(d->raw, "HGET %s run", k.wf);
+    redisReply *r = chaos_route_cmd(d->raw, k.wf, "HGET %s run", k.wf);
     if (!r || r->type != REDIS_REPLY_STRING) {
         if (r) freeReplyObject(r);
         return -1;
     }
     duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(d->partitions), id, r->str);
     freeReplyObject(r);
-    r = redisCommand(d->raw, "LRANGE %s 0 -1", k.hist);
+    r = chaos_route_cmd(d->raw, k.hist, "LRANGE %s 0 -1", k.hist);
     int found = list_has_signal(r);
     if (r) freeReplyObject(r);
     if (found) return found;
-    r = redisCommand(d->raw, "LRANGE %s 0 -1", k.buf);
+    r = chaos_route_cmd(d->raw, k.buf, "LRANGE %s 0 -1", k.buf);
     found = list_has_signal(r);
     if (r) freeReplyObject(r);
     return found;
@@ -314,7 +292,7 @@ int chaos_drive(const chaos_args *a)
     }
     free(ps);
     duro_client_free(d.client);
-    if (d.raw) redisFree(d.raw);
+    chaos_route_free(d.raw);
     fprintf(stderr,
             "chaos-check: drive: %d workflows started, %d signals, "
             "%d failures, %.1fs\n",
@@ -327,12 +305,13 @@ int chaos_drive(const chaos_args *a)
 
 /* open_count: workflows in the duro:{p*}:vx:status:RUNNING indexes, -1 on
  * error. */
-static long long open_count(redisContext *c, int partitions)
+static long long open_count(chaos_route *c, int partitions)
 {
     long long n = 0;
     for (int p = 0; p < partitions; p++) {
-        redisReply *r =
-            redisCommand(c, "ZCARD duro:{p%d}:vx:status:RUNNING", p);
+        char key[64];
+        snprintf(key, sizeof(key), "duro:{p%d}:vx:status:RUNNING", p);
+        redisReply *r = chaos_route_cmd(c, key, "ZCARD %s", key);
         bool ok = r && r->type == REDIS_REPLY_INTEGER;
         if (ok) n += r->integer;
         if (r) freeReplyObject(r);
@@ -344,20 +323,17 @@ static long long open_count(redisContext *c, int partitions)
 int chaos_wait(const chaos_args *a)
 {
     int64_t deadline = duro_mono_ms() + a->timeout_ms;
-    redisContext *c = NULL;
+    chaos_route *c = NULL;
     long long open = -1;
     while (duro_mono_ms() < deadline) {
-        if (!c || c->err) {
-            if (c) redisFree(c);
-            c = chaos_connect(a, 5000);
-            if (!c) continue;
-        }
+        if (!c) c = chaos_connect(a, 5000); /* then it reconnects itself */
+        if (!c) continue;
         int partitions = chaos_partitions(c);
         open = partitions > 0 ? open_count(c, partitions) : -1;
         if (open == 0) break;
         chaos_sleep_ms(500);
     }
-    if (c) redisFree(c);
+    chaos_route_free(c);
     fprintf(stderr, "chaos-check: wait: %lld workflows still open\n", open);
     return open == 0 ? 0 : 1;
 }

@@ -17,7 +17,9 @@ static void usage(FILE *f)
     fprintf(
         f,
         "usage: chaos-check drive|wait|check [options]\n"
-        "  --redis URL          Redis URL (default $DURO_REDIS_URL)\n"
+        "  --redis URL          Redis URL (default $DURO_REDIS_URL); a "
+        "cluster\n"
+        "                       is read per master (redis+cluster://h:p,...)\n"
         "  --seed S             the run's seed (drive, check)\n"
         "  --workflows N        workflows chaos-<S>-0..N-1 (drive, check)\n"
         "  --spread D           drive: start them over D (default 30s)\n"
@@ -25,6 +27,7 @@ static void usage(FILE *f)
         "  --settle D           check: time for queues to drain (default 20s)\n"
         "  --kills K --redis-restarts R --wall W --crashes C\n"
         "                       check: for the summary line (crashes fail)\n"
+        "  --master-kills M     check: cluster masters killed (summary line)\n"
         "$DURO_CODEC_KEY_FILE: the payload codec's keys, as the workers'\n");
 }
 
@@ -39,18 +42,25 @@ static int duration_arg(const char *s, int64_t *out)
 
 int main(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"redis", 1, 0, 'r'},     {"seed", 1, 0, 's'},
-        {"workflows", 1, 0, 'n'}, {"spread", 1, 0, 'S'},
-        {"timeout", 1, 0, 't'},   {"settle", 1, 0, 'T'},
-        {"kills", 1, 0, 'k'},     {"redis-restarts", 1, 0, 'R'},
-        {"wall", 1, 0, 'w'},      {"crashes", 1, 0, 'c'},
-        {"help", 0, 0, 'h'},      {0, 0, 0, 0}};
+    static const struct option longopts[] = {{"redis", 1, 0, 'r'},
+                                             {"seed", 1, 0, 's'},
+                                             {"workflows", 1, 0, 'n'},
+                                             {"spread", 1, 0, 'S'},
+                                             {"timeout", 1, 0, 't'},
+                                             {"settle", 1, 0, 'T'},
+                                             {"kills", 1, 0, 'k'},
+                                             {"redis-restarts", 1, 0, 'R'},
+                                             {"wall", 1, 0, 'w'},
+                                             {"crashes", 1, 0, 'c'},
+                                             {"master-kills", 1, 0, 'm'},
+                                             {"help", 0, 0, 'h'},
+                                             {0, 0, 0, 0}};
     chaos_args a = {.redis_url = duro_redis_url_default(),
                     .workflows = 100,
                     .spread_ms = 30000,
                     .timeout_ms = 120000,
-                    .settle_ms = 20000};
+                    .settle_ms = 20000,
+                    .master_kills = -1};
     if (argc < 2 || argv[1][0] == '-') {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
@@ -89,6 +99,9 @@ int main(int argc, char **argv)
             break;
         case 'c':
             a.crashes = (int)strtol(optarg, NULL, 10);
+            break;
+        case 'm':
+            a.master_kills = (int)strtol(optarg, NULL, 10);
             break;
         case 'h':
             usage(stdout);

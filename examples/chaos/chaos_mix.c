@@ -47,7 +47,7 @@ static redisReply *open_hash(checker *k, const char *id, const char **run,
 {
     duro_wf_keys wk;
     duro_wf_keys_init(&wk, DURO_KEYSPACE_DEFAULT(k->partitions), id, NULL);
-    redisReply *h = chaos_cmd(k, "HGETALL %s", wk.wf);
+    redisReply *h = chaos_cmd(k, wk.wf, "HGETALL %s", wk.wf);
     *run = h->type == REDIS_REPLY_ARRAY ? chaos_hash_get(h, "run") : NULL;
     const char *status = *run ? chaos_hash_get(h, "status") : NULL;
     *closed = status && strcmp(status, "RUNNING") != 0;
@@ -202,15 +202,22 @@ static void check_workflow(checker *k, int i)
 
 /* ---- Queues and timers ------------------------------------------------ */
 
-/* scan_streams counts task-stream entries still queued or pending;
- * reports them when `report_them`. */
-static int scan_streams(checker *k, bool report_them)
+/* scan_node counts master m's task-stream entries still queued or
+ * pending; reports them when `report_them`. */
+static int scan_node(checker *k, int m, bool report_them)
 {
     int bad = 0;
     char cursor[32] = "0";
     do {
-        redisReply *r =
-            chaos_cmd(k, "SCAN %s MATCH duro:{p*}:* COUNT 1000", cursor);
+        redisReply *r = chaos_route_node_cmd(
+            k->c, m, "SCAN %s MATCH duro:{p*}:* COUNT 1000", cursor);
+        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+            fprintf(stderr, "chaos-check: SCAN: %s\n",
+                    r && r->type == REDIS_REPLY_ERROR
+                        ? r->str
+                        : chaos_route_errstr(k->c));
+            exit(2);
+        }
         snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
         const redisReply *keys = r->element[1];
         for (size_t i = 0; i < keys->elements; i++) {
@@ -218,8 +225,8 @@ static int scan_streams(checker *k, bool report_them)
             if (!strstr(key, "}:wft:") && !strstr(key, "}:act:")) continue;
             /* acknowledged entries may stay until a trim passes them:
              * what must be empty is the backlog and the pending list */
-            redisReply *len = chaos_cmd(k, "XLEN %s", key);
-            redisReply *groups = chaos_cmd(k, "XINFO GROUPS %s", key);
+            redisReply *len = chaos_cmd(k, key, "XLEN %s", key);
+            redisReply *groups = chaos_cmd(k, key, "XINFO GROUPS %s", key);
             long long pn = 0;
             long long n = len->type == REDIS_REPLY_INTEGER
                               ? duro__stream_backlog(len, groups, &pn)
@@ -238,6 +245,15 @@ static int scan_streams(checker *k, bool report_them)
     return bad;
 }
 
+/* scan_streams: scan_node over every master (SCAN sees one node's keys). */
+static int scan_streams(checker *k, bool report_them)
+{
+    int bad = 0;
+    for (int m = 0; m < chaos_route_masters(k->c); m++)
+        bad += scan_node(k, m, report_them);
+    return bad;
+}
+
 /* scan_timers counts timer members due more than 3s ago (the schedulers
  * are running: those should have fired). */
 static int scan_timers(checker *k, bool report_them)
@@ -245,8 +261,10 @@ static int scan_timers(checker *k, bool report_them)
     int bad = 0;
     long long due = (long long)duro_now_ms() - 3000;
     for (int p = 0; p < k->partitions; p++) {
+        char key[64];
+        snprintf(key, sizeof(key), "duro:{p%d}:timers", p);
         redisReply *r = chaos_cmd(
-            k, "ZRANGEBYSCORE duro:{p%d}:timers -inf %lld WITHSCORES", p, due);
+            k, key, "ZRANGEBYSCORE %s -inf %lld WITHSCORES", key, due);
         for (size_t i = 0; i + 1 < r->elements; i += 2) {
             bad++;
             if (report_them)
@@ -269,7 +287,7 @@ static void check_queues(checker *k)
            duro_mono_ms() < deadline)
         chaos_sleep_ms(1000);
     k->leftovers = scan_streams(k, true) + scan_timers(k, true);
-    redisReply *r = chaos_cmd(k, "XLEN %s", DURO_DEAD_KEY);
+    redisReply *r = chaos_cmd(k, DURO_DEAD_KEY, "XLEN %s", DURO_DEAD_KEY);
     if (r->type == REDIS_REPLY_INTEGER && r->integer > 0) {
         k->dead = (int)r->integer;
         fprintf(stderr, "chaos-check: DEAD %d entries in %s\n", k->dead,
@@ -297,14 +315,16 @@ int chaos_check(const chaos_args *a)
     printf("chaos: workflows=%d completed=%d lost=%d duplicated=%d kills=%d "
            "redis_restarts=%d wall=%s malformed=%d stuck=%d leftovers=%d "
            "unrecorded=%d dead=%d crashes=%d reexec=%lld unplanned_reexec=%lld "
-           "counters=%d parents=%d children=%d runs=%d steps=%d\n",
+           "counters=%d parents=%d children=%d runs=%d steps=%d",
            a->workflows, k.completed, k.lost, k.duplicated, a->kills,
            a->redis_restarts, a->wall ? a->wall : "?", k.malformed, k.stuck,
            k.leftovers, k.unrecorded, k.dead, a->crashes, reexec, k.unplanned,
            k.counters, k.parents, k.children, k.runs, k.steps);
+    if (a->master_kills >= 0) printf(" master_kills=%d", a->master_kills);
+    printf("\n");
     fflush(stdout);
     chaos_free_exec(&k);
-    redisFree(k.c);
+    chaos_route_free(k.c);
     bool ok = k.completed == a->workflows && !k.lost && !k.duplicated &&
               !k.malformed && !k.stuck && !k.leftovers && !k.unrecorded &&
               !k.dead && !a->crashes;

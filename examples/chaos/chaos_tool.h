@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <hiredis/hiredis.h>
 #include "duro/codec.h"
+#include "chaos_route.h"
 
 /* chaos_args: the flags of every command; zero means "not given". */
 typedef struct {
@@ -17,6 +18,7 @@ typedef struct {
     int kills;          /* check: reported in the summary line */
     int redis_restarts; /* check: reported in the summary line */
     const char *wall;   /* check: reported in the summary line */
+    int master_kills;   /* check: reported when >= 0 (a cluster run) */
     int crashes;        /* check: processes that died by themselves */
     /* the built-in codec of $DURO_CODEC_KEY_FILE (NULL: none), as the
      * chaos-workers use it: drive encodes, check decodes */
@@ -27,12 +29,13 @@ int chaos_drive(const chaos_args *a);
 int chaos_wait(const chaos_args *a);
 int chaos_check(const chaos_args *a);
 
-/* chaos_connect connects to a->redis_url, retrying for up to wait_ms;
- * NULL (after a message on stderr) if it never succeeds. */
-redisContext *chaos_connect(const chaos_args *a, int64_t wait_ms);
+/* chaos_connect connects to a->redis_url (one server or a cluster,
+ * chaos_route.h), retrying for up to wait_ms; NULL (after a message on
+ * stderr) if it never succeeds. */
+chaos_route *chaos_connect(const chaos_args *a, int64_t wait_ms);
 
 /* chaos_partitions reads duro:meta's partition count; -1 on error. */
-int chaos_partitions(redisContext *c);
+int chaos_partitions(chaos_route *c);
 
 void chaos_sleep_ms(int64_t ms);
 

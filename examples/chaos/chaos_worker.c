@@ -31,18 +31,20 @@
 #include "duro/redis.h"
 #include "duro/worker.h"
 #include "chaos_plan.h"
+#include "chaos_route.h"
 
 /* ---- Activities ------------------------------------------------------- */
 
-/* conn: each pool thread's own connection to chaos:exec's Redis, freed
- * when the thread ends (conn_key's destructor). */
-static __thread redisContext *conn;
+/* conn: each pool thread's own connection to chaos:exec's Redis (its
+ * master on a cluster), freed when the thread ends (conn_key's
+ * destructor). */
+static __thread chaos_route *conn;
 static pthread_key_t conn_key;
 static pthread_once_t conn_once = PTHREAD_ONCE_INIT;
 
 static void conn_free(void *c)
 {
-    redisFree(c);
+    chaos_route_free(c);
 }
 
 static void conn_key_init(void)
@@ -52,47 +54,43 @@ static void conn_key_init(void)
 
 /* record appends this attempt to chaos:exec; 0, or -1 when Redis did not
  * acknowledge it (the attempt then fails and is retried, so that every
- * completed attempt has its record). */
+ * completed attempt has its record). With DURO_REDIS_WAIT=N the record
+ * counts only once N replicas hold it, as the worker's own writes: a
+ * failover must not lose the record of an attempt whose completion it
+ * keeps. */
 static int record(duro_actx *ctx, const cJSON *input, const char *url)
 {
     const cJSON *step = cJSON_GetObjectItemCaseSensitive(input, "step");
     char stepbuf[32] = "";
     if (cJSON_IsNumber(step))
         snprintf(stepbuf, sizeof(stepbuf), "%d", step->valueint);
-    char err[256];
-    for (int tries = 0; tries < 2; tries++) {
-        if (!conn) {
-            duro_redis_url u;
-            if (duro_redis_url_parse(url, &u, err, sizeof(err)) != 0) return -1;
-            conn = duro_redis_connect(&u, 1000, err, sizeof(err));
-            if (!conn) return -1;
-            pthread_once(&conn_once, conn_key_init);
-            pthread_setspecific(conn_key, conn);
-        }
-        char attempt[16];
-        snprintf(attempt, sizeof(attempt), "%d", duro_actx_attempt(ctx));
-        /* <wf>/<run>/<seq> names the activity call the checker pairs
-         * attempts by (a continued workflow reuses seqs in each run) */
-        const char *key = duro_actx_idempotency_key(ctx);
-        const char *wf = duro_actx_workflow_id(ctx);
-        redisReply *r =
-            *stepbuf ? redisCommand(conn,
-                                    "XADD %s * key %s attempt %s name %s wf "
-                                    "%s step %s",
-                                    CHAOS_EXEC_STREAM, key, attempt,
-                                    duro_actx_name(ctx), wf, stepbuf)
-                     : redisCommand(conn,
-                                    "XADD %s * key %s attempt %s name %s wf %s",
-                                    CHAOS_EXEC_STREAM, key, attempt,
-                                    duro_actx_name(ctx), wf);
-        bool ok = r && r->type == REDIS_REPLY_STRING;
-        if (r) freeReplyObject(r);
-        if (ok) return 0;
-        redisFree(conn); /* reconnect once: Redis may have restarted */
-        conn = NULL;
-        pthread_setspecific(conn_key, NULL);
+    if (!conn) {
+        conn = chaos_route_open(url, 1000);
+        if (!conn) return -1;
+        pthread_once(&conn_once, conn_key_init);
+        pthread_setspecific(conn_key, conn);
     }
-    return -1;
+    char attempt[16];
+    snprintf(attempt, sizeof(attempt), "%d", duro_actx_attempt(ctx));
+    /* <wf>/<run>/<seq> names the activity call the checker pairs attempts
+     * by (a continued workflow reuses seqs in each run) */
+    const char *key = duro_actx_idempotency_key(ctx);
+    const char *wf = duro_actx_workflow_id(ctx);
+    /* the route reconnects and follows a failover by itself */
+    redisReply *r =
+        *stepbuf
+            ? chaos_route_write(conn, CHAOS_EXEC_STREAM,
+                                "XADD %s * key %s attempt %s name %s wf "
+                                "%s step %s",
+                                CHAOS_EXEC_STREAM, key, attempt,
+                                duro_actx_name(ctx), wf, stepbuf)
+            : chaos_route_write(conn, CHAOS_EXEC_STREAM,
+                                "XADD %s * key %s attempt %s name %s wf %s",
+                                CHAOS_EXEC_STREAM, key, attempt,
+                                duro_actx_name(ctx), wf);
+    bool ok = r && r->type == REDIS_REPLY_STRING;
+    if (r) freeReplyObject(r);
+    return ok ? 0 : -1;
 }
 
 static int input_x(const cJSON *input)
