@@ -52,7 +52,9 @@ const duro__acl_grant duro__acl_commands[] = {
     {"llen", FN},   /* a history's length */
     {"lrange", FN},
     {"publish", FN}, /* duro:wake, duro:closed:{pN} */
-    {"rpush", FN},   /* the buffer; a worker's query answer */
+    /* a Redis Cluster's library copy wakes workers: <prefix>{pN}:wake */
+    {"spublish", FN},
+    {"rpush", FN}, /* the buffer; a worker's query answer */
     {"time", FN},
     {"type", FN},
     {"xack", FN},
@@ -94,6 +96,7 @@ const duro__acl_grant duro__acl_commands[] = {
     {"expire", W},
     {"client|id", W},
     {"client|unblock", W}, /* wakes its own blocked reads on stop */
+    {"ssubscribe", W},     /* <prefix>{pN}:wake: reads per partition */
     {"xlen", W | C},
     {"xinfo|groups", W | C},
     /* schedulers: timers, the reclaim scan, wake-ups */

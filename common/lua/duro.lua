@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 23
+local DURO_LIBRARY_VERSION = 24
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -625,12 +625,30 @@ local function fair_added(s, fkey, weight)
     redis.call('XADD', s, '*', 'bell', '1')
 end
 
+-- wake_workers: on a Redis Cluster (SHARDED_WAKE), tells the workers that
+-- task stream s (a workflow-task, activity-task, query, sticky or priority
+-- stream; a fairness task's bell goes to its plain one) got an entry:
+--   SPUBLISH <prefix>{pN}:wake <what follows "}:" in s>, e.g. "wft:food",
+--   "act:food!1", "wft:food#<worker>"
+-- so a worker reads that partition's streams of the kind at once; what a
+-- lost message leaves behind, its next poll finds. One node: nothing.
+local function wake_workers(s)
+    if not SHARDED_WAKE then return end
+    local head, what = string.match(s, '^(.-{p%d+}):(.*)$')
+    if head then redis.call('SPUBLISH', head .. ':wake', what) end
+end
+
 -- fair_xadd: XADD of a task's fields to stream s, or to fkey's stream
 -- beside it (fair_added); returns the entry id.
 local function fair_xadd(s, fkey, weight, ...)
-    if not fkey then return redis.call('XADD', s, '*', ...) end
+    if not fkey then
+        local entry = redis.call('XADD', s, '*', ...)
+        wake_workers(s)
+        return entry
+    end
     local entry = redis.call('XADD', s .. '~' .. fkey, '*', ...)
     fair_added(s, fkey, weight)
+    wake_workers(s)
     return entry
 end
 
@@ -678,7 +696,11 @@ local function enqueue_wft(w, token, h1)
         -- call halfway: the shared stream takes the task then
         entry = redis.pcall('XADD', sticky_wft(w.k, sticky), '*', 'id', w.id,
                             'run', w.run, 'token', tostring(token))
-        if type(entry) ~= 'string' then entry, sticky = nil, '' end
+        if type(entry) ~= 'string' then
+            entry, sticky = nil, ''
+        else
+            wake_workers(sticky_wft(w.k, sticky))
+        end
     end
     if entry then
         -- no wake (add_timer's ZRANGE and PUBLISH): the scheduler's full
