@@ -10,6 +10,7 @@
 
 #include "duro/errno.h"
 #include "duro/log.h"
+#include "duro/lua.h"
 #include "duro/redis.h"
 #include "worker_internal.h"
 
@@ -69,6 +70,24 @@ static int namespace_known(duro_worker *w, redisContext *c, char *err,
     return rc;
 }
 
+/* load_sharded_wake: DURO_READ_PER_PARTITION=1 on one node loads the
+ * library copy a Redis Cluster runs (its Functions SPUBLISH wake-ups), so
+ * that the reads per partition are woken as there. A user who may not
+ * load it (NOPERM) keeps the library it finds: the sweep reads then. */
+static void load_sharded_wake(redisContext *c)
+{
+    size_t len;
+    const char *src = duro_lua_library_source(true, &len);
+    redisReply *r = redisCommand(c, "FUNCTION LOAD REPLACE %b", src, len);
+    if (r && r->type == REDIS_REPLY_ERROR)
+        duro_warn("FUNCTIONS sharded_wake=off err=%s: woken by the sweep only",
+                  r->str);
+    else if (r)
+        duro_info("FUNCTIONS loaded library=duro version=%d sharded_wake=on",
+                  duro_lua_version());
+    if (r) freeReplyObject(r);
+}
+
 int duro__worker_connect(duro_worker *w, char *errbuf, size_t errsize)
 {
     char err[256], last[256] = "";
@@ -91,6 +110,8 @@ int duro__worker_connect(duro_worker *w, char *errbuf, size_t errsize)
                 rc = duro__groups_create(w, c);
                 if (rc) snprintf(err, sizeof(err), "%s", c->errstr);
             }
+            if (rc == 0 && w->force_per_partition && !w->url.cluster)
+                load_sharded_wake(c);
             redisFree(c);
         }
         if (rc == 0) return 0;
