@@ -8,8 +8,9 @@
  * the queries, or activity tasks) is read in rounds:
  *
  *   due partitions ──▶ XREADGROUP ... COUNT n STREAMS <p's streams> (no
- *                      BLOCK), one per due partition, pipelined; each reply
- *                      is handled as it comes
+ *                      BLOCK), one per due partition, pipelined; the
+ *                      entries are handed on once the round's last reply
+ *                      came (they come together), level by level
  *   a round ends   ──▶ the next one at once when a partition's read came
  *                      back full (COUNT entries in a stream), else when
  *                      something makes a partition due:
@@ -52,6 +53,8 @@ int duro__pread_init(duro_worker *w, duro__pread *pr)
 
 void duro__pread_free(duro__pread *pr)
 {
+    for (int p = 0; pr->slots && p < pr->w->partitions; p++)
+        if (pr->slots[p].held) freeReplyObject(pr->slots[p].held);
     free(pr->due);
     free(pr->slots);
     pr->due = NULL;
@@ -94,6 +97,64 @@ static bool full(const redisReply *reply, long long count)
     return false;
 }
 
+/* reply_dup: a deep copy of an XREADGROUP reply (strings, arrays, nil),
+ * kept past its callback; NULL when out of memory. */
+static redisReply *reply_dup(const redisReply *r)
+{
+    redisReply *c = calloc(1, sizeof(*c));
+    if (!c) return NULL;
+    c->type = r->type;
+    c->integer = r->integer;
+    if (r->str) {
+        if (!(c->str = malloc(r->len + 1))) goto fail;
+        memcpy(c->str, r->str, r->len + 1);
+        c->len = r->len;
+    }
+    if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
+        if (!(c->element = calloc(r->elements, sizeof(redisReply *))))
+            goto fail;
+        c->elements = r->elements;
+        for (size_t i = 0; i < r->elements; i++)
+            if (!(c->element[i] = reply_dup(r->element[i]))) goto fail;
+    }
+    return c;
+fail:
+    freeReplyObject(c);
+    return NULL;
+}
+
+/* dispatch_round hands the round's entries to pr->fn kind by kind, in
+ * the order the kinds were given (the priority levels first to last, as
+ * one read over every partition lists them), each kind partition by
+ * partition; then frees what was held. */
+static void dispatch_round(duro__pread *pr)
+{
+    duro_worker *w = pr->w;
+    for (int i = 0; i < pr->nkinds; i++)
+        for (int p = 0; p < w->partitions; p++) {
+            const redisReply *held = pr->slots[p].held;
+            const char *key = duro__stream_key(w, pr->kinds[i], p);
+            for (size_t s = 0; held && key && s < held->elements; s++) {
+                const redisReply *sr = held->element[s];
+                if (sr->type != REDIS_REPLY_ARRAY || sr->elements != 2 ||
+                    sr->element[0]->type != REDIS_REPLY_STRING ||
+                    strcmp(sr->element[0]->str, key) != 0)
+                    continue;
+                redisReply one = {.type = REDIS_REPLY_ARRAY,
+                                  .elements = 1,
+                                  .element = (redisReply **)&held->element[s]};
+                duro__read_entries(w, &one, pr->tag, pr->fn);
+            }
+        }
+    for (int p = 0; p < w->partitions; p++) {
+        if (pr->slots[p].held) freeReplyObject(pr->slots[p].held);
+        pr->slots[p].held = NULL;
+    }
+}
+
+/* on_read: one partition's reply. Entries wait for the round's last reply
+ * (pipelined, they come together), so that a higher level's tasks of one
+ * partition go before a lower level's of another, as on one node. */
 static void on_read(duro_aredis *r, redisReply *reply, void *arg)
 {
     duro__pread_slot *slot = arg;
@@ -105,8 +166,14 @@ static void on_read(duro_aredis *r, redisReply *reply, void *arg)
     if (!reply || reply->type == REDIS_REPLY_ERROR || full(reply, pr->count))
         duro__pread_due(pr, slot->p);
     if (reply) pr->got += duro__rate_count(reply);
-    duro__read_entries(w, reply, pr->tag, pr->fn);
-    if (pr->out == 0) pr->done(w);
+    if (reply && reply->type == REDIS_REPLY_ARRAY &&
+        !(slot->held = reply_dup(reply)))
+        duro__read_entries(w, reply, pr->tag, pr->fn); /* no memory to wait */
+    else if (!reply || reply->type != REDIS_REPLY_ARRAY)
+        duro__read_entries(w, reply, pr->tag, pr->fn); /* logs, checks */
+    if (pr->out > 0) return;
+    dispatch_round(pr);
+    pr->done(w);
 }
 
 int duro__pread_send(duro__pread *pr, duro_aredis *conn, const int *kinds,
@@ -116,6 +183,8 @@ int duro__pread_send(duro__pread *pr, duro_aredis *conn, const int *kinds,
     if (pr->out > 0 || pr->ndue == 0 || !conn) return 0;
     pr->count = count;
     pr->got = 0;
+    pr->kinds = kinds;
+    pr->nkinds = nkinds;
     int sent = 0;
     for (int p = 0; p < w->partitions; p++) {
         if (!pr->due[p]) continue;

@@ -94,7 +94,8 @@ struct duro__pread;
 typedef struct {
     struct duro__pread *pr;
     int p;
-} duro__pread_slot; /* a read's callback argument */
+    redisReply *held; /* its reply's copy, until the round's last one */
+} duro__pread_slot;   /* a read's callback argument */
 typedef struct duro__pread {
     struct duro_worker *w;
     const char *tag; /* READ-FAILED's read= */
@@ -106,8 +107,10 @@ typedef struct duro__pread {
     duro__pread_slot *slots; /* per partition */
     int out;                 /* reads of the round not answered yet */
     long long count;         /* the round's COUNT */
-    long long got;           /* entries it brought that take a token */
-    int64_t sweep_ms;        /* when every partition is due again */
+    const int *kinds;        /* the round's streams, in dispatch order */
+    int nkinds;
+    long long got;    /* entries it brought that take a token */
+    int64_t sweep_ms; /* when every partition is due again */
     uint64_t rounds, reads, sweeps, wakes;
 } duro__pread;
 
