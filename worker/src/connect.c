@@ -5,12 +5,12 @@
  */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "duro/errno.h"
 #include "duro/log.h"
-#include "duro/lua.h"
 #include "duro/redis.h"
 #include "worker_internal.h"
 
@@ -70,22 +70,52 @@ static int namespace_known(duro_worker *w, redisContext *c, char *err,
     return rc;
 }
 
-/* load_sharded_wake: DURO_READ_PER_PARTITION=1 on one node loads the
- * library copy a Redis Cluster runs (its Functions SPUBLISH wake-ups), so
- * that the reads per partition are woken as there. A user who may not
- * load it (NOPERM) keeps the library it finds: the sweep reads then. */
+/* library_code: the code of the library Redis has (FUNCTION LIST
+ * LIBRARYNAME duro WITHCODE), a malloc'd copy, or NULL. */
+static char *library_code(redisContext *c)
+{
+    redisReply *r = redisCommand(c, "FUNCTION LIST LIBRARYNAME duro WITHCODE");
+    char *code = NULL;
+    const redisReply *lib =
+        r && r->type == REDIS_REPLY_ARRAY && r->elements == 1 ? r->element[0]
+                                                              : NULL;
+    for (size_t i = 0; lib && lib->type == REDIS_REPLY_ARRAY &&
+                       i + 1 < lib->elements && !code;
+         i += 2)
+        if (lib->element[i]->type == REDIS_REPLY_STRING &&
+            strcmp(lib->element[i]->str, "library_code") == 0 &&
+            lib->element[i + 1]->type == REDIS_REPLY_STRING)
+            code = strdup(lib->element[i + 1]->str);
+    if (r) freeReplyObject(r);
+    return code;
+}
+
+/* load_sharded_wake: DURO_READ_PER_PARTITION=1 on one node turns on the
+ * wake-ups a Redis Cluster's library copy sends (SHARDED_WAKE), in the
+ * library Redis has: the same text with the flag flipped, as
+ * duro_lua_library_source does, so that a test environment's clock seam
+ * stays. A user who may not load it (NOPERM) keeps what it finds: the
+ * sweep reads then. */
 static void load_sharded_wake(redisContext *c)
 {
-    size_t len;
-    const char *src = duro_lua_library_source(true, &len);
-    redisReply *r = redisCommand(c, "FUNCTION LOAD REPLACE %b", src, len);
-    if (r && r->type == REDIS_REPLY_ERROR)
-        duro_warn("FUNCTIONS sharded_wake=off err=%s: woken by the sweep only",
-                  r->str);
-    else if (r)
-        duro_info("FUNCTIONS loaded library=duro version=%d sharded_wake=on",
-                  duro_lua_version());
-    if (r) freeReplyObject(r);
+    static const char off[] = "local SHARDED_WAKE = false";
+    char *code = library_code(c), *at = code ? strstr(code, off) : NULL;
+    bool on = code && strstr(code, "local SHARDED_WAKE = true");
+    char why[256] = "the library's code is unreadable";
+    if (at) {
+        memcpy(at + sizeof(off) - 6, "true ", 5);
+        redisReply *r = redisCommand(c, "FUNCTION LOAD REPLACE %s", code);
+        on = r && r->type != REDIS_REPLY_ERROR;
+        snprintf(why, sizeof(why), "%s", r ? r->str : c->errstr);
+        if (r) freeReplyObject(r);
+    }
+    if (on)
+        duro_info("FUNCTIONS library=duro sharded_wake=on");
+    else
+        duro_warn("FUNCTIONS sharded_wake=off err=\"%s\": woken by the sweep "
+                  "only",
+                  why);
+    free(code);
 }
 
 int duro__worker_connect(duro_worker *w, char *errbuf, size_t errsize)
