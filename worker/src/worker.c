@@ -251,6 +251,13 @@ static void close_all(duro_worker *w)
         (unsigned long long)w->eager_done, (unsigned long long)w->replays,
         (unsigned long long)w->cache.hits, (unsigned long long)w->cache.misses,
         (unsigned long long)w->wft_first, (unsigned long long)w->sticky_tasks);
+    if (w->per_partition)
+        duro_info("READS-PER-PARTITION rounds=%llu reads=%llu wakes=%llu "
+                  "sweeps=%llu",
+                  (unsigned long long)(w->wft_pr.rounds + w->act_pr.rounds),
+                  (unsigned long long)(w->wft_pr.reads + w->act_pr.reads),
+                  (unsigned long long)(w->wft_pr.wakes + w->act_pr.wakes),
+                  (unsigned long long)(w->wft_pr.sweeps + w->act_pr.sweeps));
     close_handles(w);
 }
 
