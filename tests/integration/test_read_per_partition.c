@@ -308,3 +308,64 @@ Test(read_per_partition, a_wake_reads_before_the_sweep)
     duro_client_free(c);
     duro_test_finish(&h);
 }
+
+/* exec_order: the workflow ids of the executions log's nap lines, in the
+ * order they ran (at most max); returns how many. */
+static int exec_order(const char *path, char ids[][32], int max)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char line[256];
+    int n = 0;
+    while (n < max && fgets(line, sizeof(line), f)) {
+        char id[32];
+        if (sscanf(line, "nap %31[^/]/", id) == 1)
+            snprintf(ids[n++], sizeof(ids[0]), "%s", id);
+    }
+    fclose(f);
+    return n;
+}
+
+/* A round reads every partition; a higher level's tasks of one partition
+ * still go before a lower level's of another (as in test_priority.c, whose
+ * runs spread over the partitions). */
+Test(read_per_partition, a_round_hands_on_the_higher_level_first)
+{
+    char log[PATH_MAX + 32];
+    snprintf(log, sizeof(log), "%s/executions.log", h.dir);
+    setenv("DURO_TEST_LOG", log, 1);
+    duro_test_spawn(&h, "duro-scheduler", NULL);
+    duro_client *c = duro_test_client(&h);
+    char id[32];
+    for (int i = 0; i < 8; i++) {
+        snprintf(id, sizeof(id), "lo-%d", i);
+        duro_test_start(c, id, "napper", "test", "{\"ms\":100}", 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        snprintf(id, sizeof(id), "hi-%d", i);
+        duro_test_start(c, id, "napper", "test", "{\"ms\":100,\"priority\":2}",
+                        0);
+    }
+    setenv("DURO_READ_PER_PARTITION", "1", 1);
+    duro_test_spawn(&h, "duro-test-worker", "--activity-threads", "1", NULL);
+    for (int i = 0; i < 11; i++) {
+        snprintf(id, sizeof(id), i < 8 ? "lo-%d" : "hi-%d", i < 8 ? i : i - 8);
+        cJSON *d = duro_test_result(c, id, 30000);
+        cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED", "%s", id);
+        cJSON_Delete(d);
+    }
+    char ids[64][32];
+    int n = exec_order(log, ids, 64), last_high = -1, low_before = 0;
+    cr_assert_eq(n, 11, "%d naps ran", n);
+    for (int i = 0; i < n; i++)
+        if (strncmp(ids[i], "hi-", 3) == 0) last_high = i;
+    for (int i = 0; i < last_high; i++)
+        low_before += strncmp(ids[i], "lo-", 3) == 0;
+    /* the first may be a default run's, read in the round that brought the
+     * first higher ones */
+    cr_assert_leq(low_before, 1,
+                  "%d lower-priority naps ran before the last higher one",
+                  low_before);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
