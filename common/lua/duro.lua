@@ -33,6 +33,12 @@ local GROUP = 'duro'
 -- to the partition's wake channel, since no worker can block on every
 -- partition's streams at once there. The loader flips this very text.
 local SHARDED_WAKE = false
+-- WAKE_WORKERS: Functions that add a task SPUBLISH a wake-up for the
+-- workers reading per partition (wake_workers): on a cluster, and on one
+-- Redis whose workers read so to test it (DURO_READ_PER_PARTITION=1: the
+-- worker flips this line alone, so that clients keep the classic
+-- channels there).
+local WAKE_WORKERS = SHARDED_WAKE
 
 -- ---- Helpers -------------------------------------------------------------
 
@@ -625,7 +631,7 @@ local function fair_added(s, fkey, weight)
     redis.call('XADD', s, '*', 'bell', '1')
 end
 
--- wake_workers: on a Redis Cluster (SHARDED_WAKE), tells the workers that
+-- wake_workers: on a Redis Cluster (WAKE_WORKERS), tells the workers that
 -- task stream s (a workflow-task, activity-task, query, sticky or priority
 -- stream; a fairness task's bell goes to its plain one) got an entry:
 --   SPUBLISH <prefix>{pN}:wake <what follows "}:" in s>, e.g. "wft:food",
@@ -633,7 +639,7 @@ end
 -- so a worker reads that partition's streams of the kind at once; what a
 -- lost message leaves behind, its next poll finds. One node: nothing.
 local function wake_workers(s)
-    if not SHARDED_WAKE then return end
+    if not WAKE_WORKERS then return end
     local head, what = string.match(s, '^(.-{p%d+}):(.*)$')
     if head then redis.call('SPUBLISH', head .. ':wake', what) end
 end

@@ -157,9 +157,10 @@ static void run_napper(duro_client *c, const char *id)
     cJSON_Delete(d);
 }
 
-/* sharded_library_loaded: the library in Redis is the copy that wakes
- * (SHARDED_WAKE true). */
-static bool sharded_library_loaded(void)
+/* library_wakes: the library in Redis SPUBLISHes wake-ups for the
+ * workers (WAKE_WORKERS); the classic channels stay (SHARDED_WAKE false:
+ * one Redis) either way. */
+static bool library_wakes(void)
 {
     redisContext *r = duro_test_redis(&h);
     redisReply *rep = redisCommand(r, "FUNCTION LIST WITHCODE");
@@ -170,8 +171,9 @@ static bool sharded_library_loaded(void)
         if (strcmp(lib->element[i]->str, "library_code") == 0)
             code = lib->element[i + 1]->str;
     cr_assert(code);
-    bool on = strstr(code, "local SHARDED_WAKE = true") != NULL;
-    cr_assert(on || strstr(code, "local SHARDED_WAKE = false"));
+    cr_assert(strstr(code, "local SHARDED_WAKE = false"));
+    bool on = strstr(code, "local WAKE_WORKERS = true") != NULL;
+    cr_assert(on || strstr(code, "local WAKE_WORKERS = SHARDED_WAKE"));
     freeReplyObject(rep);
     redisFree(r);
     return on;
@@ -211,7 +213,7 @@ Test(read_per_partition, one_redis_reads_as_before_and_never_spublishes)
                  s.reads);
     cr_assert_eq(count_lines(text, "\"SPUBLISH\"", NULL), 0);
     cr_assert_eq(count_lines(text, "\"SSUBSCRIBE\"", NULL), 0);
-    cr_assert(!sharded_library_loaded());
+    cr_assert(!library_wakes());
     free(text);
     duro_client_free(c);
     duro_test_finish(&h);
@@ -225,7 +227,7 @@ Test(read_per_partition, every_kind_of_task_is_read_one_partition_at_a_time)
     duro_client *c = duro_test_client(&h);
     run_gate(c, "pp-gate");
     run_napper(c, "pp-nap");
-    cr_assert(sharded_library_loaded());
+    cr_assert(library_wakes());
     char *text = seen(m);
     read_stats s = worker_reads(text);
     cr_assert_gt(s.reads, 0);

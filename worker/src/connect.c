@@ -91,25 +91,29 @@ static char *library_code(redisContext *c)
 }
 
 /* load_sharded_wake: DURO_READ_PER_PARTITION=1 on one node turns on the
- * wake-ups a Redis Cluster's library copy sends (SHARDED_WAKE), in the
- * library Redis has: the same text with the flag flipped, as
- * duro_lua_library_source does, so that a test environment's clock seam
- * stays. A user who may not load it (NOPERM) keeps what it finds: the
- * sweep reads then. */
+ * wake-ups the Functions send the workers on a Redis Cluster
+ * (WAKE_WORKERS), in the library Redis has: its text with that line
+ * flipped, so that a test environment's clock seam stays, and with
+ * SHARDED_WAKE left alone, so that clients keep the classic channels. A
+ * user who may not load it (NOPERM) keeps what it finds: the sweep reads
+ * then. */
 static void load_sharded_wake(redisContext *c)
 {
-    static const char off[] = "local SHARDED_WAKE = false";
+    static const char off[] = "local WAKE_WORKERS = SHARDED_WAKE";
+    static const char on[] = "local WAKE_WORKERS = true        ";
     char *code = library_code(c), *at = code ? strstr(code, off) : NULL;
-    bool on = code && strstr(code, "local SHARDED_WAKE = true");
-    char why[256] = "the library's code is unreadable";
-    if (at) {
-        memcpy(at + sizeof(off) - 6, "true ", 5);
+    bool done =
+        code && (strstr(code, on) || strstr(code, "local SHARDED_WAKE = true"));
+    char why[256] = "the library has no WAKE_WORKERS line";
+    if (!code) snprintf(why, sizeof(why), "its code is unreadable");
+    if (at && !done) {
+        memcpy(at, on, sizeof(on) - 1); /* the same length */
         redisReply *r = redisCommand(c, "FUNCTION LOAD REPLACE %s", code);
-        on = r && r->type != REDIS_REPLY_ERROR;
+        done = r && r->type != REDIS_REPLY_ERROR;
         snprintf(why, sizeof(why), "%s", r ? r->str : c->errstr);
         if (r) freeReplyObject(r);
     }
-    if (on)
+    if (done)
         duro_info("FUNCTIONS library=duro sharded_wake=on");
     else
         duro_warn("FUNCTIONS sharded_wake=off err=\"%s\": woken by the sweep "
