@@ -55,7 +55,7 @@ const duro__acl_grant duro__acl_commands[] = {
     {"llen", FN},   /* a history's length */
     {"lrange", FN},
     {"publish", FN},  /* duro:wake, duro:closed:{pN} */
-    {"spublish", FN}, /* duro:closed:{pN} on a cluster (SHARDED_WAKE) */
+    {"spublish", FN}, /* closed:{pN}, <prefix>{pN}:wake on a cluster */
     {"rpush", FN},    /* the buffer; a worker's query answer */
     {"time", FN},
     {"type", FN},

@@ -37,6 +37,39 @@ static int check_query(duro_client *c, const char *name, const char *input,
     return 0;
 }
 
+/* wakes_workers: workers read per partition and wait for a wake message
+ * (docs/internals.md, "Reading per partition"): on a Redis Cluster, or
+ * forced on one Redis by DURO_READ_PER_PARTITION=1. A query is no
+ * Function's task, so the client sends the wake itself. */
+static bool wakes_workers(const duro_client *c)
+{
+    return c->url.cluster ||
+           strcmp(duro_env("DURO_READ_PER_PARTITION", "0"), "1") == 0;
+}
+
+/* send_with_wake: the query's XADD a, then SPUBLISH <prefix>{pN}:wake
+ * qry:<queue>, in one round trip (same slot). A wake that fails only
+ * delays the query until the workers' next sweep. */
+static int send_with_wake(duro_client *c, const duro_argv *a, int partition,
+                          const char *queue)
+{
+    duro_argv cmds[2] = {*a};
+    duro_argv_init(&cmds[1]);
+    duro_argv_push(&cmds[1], "SPUBLISH");
+    duro_argv_pushf(&cmds[1], "%s{p%d}:wake", duro__ks(c)->prefix, partition);
+    duro_argv_pushf(&cmds[1], "qry:%s", queue);
+    redisReply *replies[2] = {NULL, NULL};
+    int rc = duro__pipeline(c, cmds, 2, replies);
+    duro_argv_free(&cmds[1]);
+    if (rc != 0) return rc;
+    if (replies[0]->type == REDIS_REPLY_ERROR) /* as duro__call says it */
+        rc = duro__fail(c, DURO_EREDIS, "redis: %.*s (XADD)",
+                        (int)replies[0]->len, replies[0]->str);
+    freeReplyObject(replies[0]);
+    freeReplyObject(replies[1]);
+    return rc;
+}
+
 /* XADD duro:{pN}:qry:<queue> MAXLEN ~ 1000 * id <id> run <run> name <name>
  *      input <json> reply <replykey> deadline <ms> [kind <kind>] */
 int duro__query_send(duro_client *c, const duro__wf_head *h, const char *id,
@@ -60,6 +93,11 @@ int duro__query_send(duro_client *c, const duro__wf_head *h, const char *id,
         duro_argv_push(&a, kind);
     }
     int rc;
+    if (wakes_workers(c)) {
+        rc = send_with_wake(c, &a, h->k.partition, h->queue);
+        duro_argv_free(&a);
+        return rc;
+    }
     redisReply *r = duro__call(c, &a, false, &rc);
     duro_argv_free(&a);
     if (r) freeReplyObject(r);

@@ -26,13 +26,19 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 25
+local DURO_LIBRARY_VERSION = 26
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
 -- to the partition's wake channel, since no worker can block on every
 -- partition's streams at once there. The loader flips this very text.
 local SHARDED_WAKE = false
+-- WAKE_WORKERS: Functions that add a task SPUBLISH a wake-up for the
+-- workers reading per partition (wake_workers): on a cluster, and on one
+-- Redis whose workers read so to test it (DURO_READ_PER_PARTITION=1: the
+-- worker flips this line alone, so that clients keep the classic
+-- channels there).
+local WAKE_WORKERS = SHARDED_WAKE
 
 -- ---- Helpers -------------------------------------------------------------
 
@@ -629,7 +635,7 @@ end
 -- task_xadd: XADD of fields to task stream s; a level stream that may be
 -- unread rings the level bell stream (see above).
 local function task_xadd(s, ...)
-    local level = not SHARDED_WAKE and string.match(s, '!(%d)$')
+    local level = not WAKE_WORKERS and string.match(s, '!(%d)$')
     if not level then return redis.call('XADD', s, '*', ...) end
     local idle = level_idle(s)
     local entry = redis.call('XADD', s, '*', ...)
@@ -733,12 +739,30 @@ local function fair_added(s, fkey, weight)
     task_xadd(s, 'bell', '1')
 end
 
+-- wake_workers: on a Redis Cluster (WAKE_WORKERS), tells the workers that
+-- task stream s (a workflow-task, activity-task, query, sticky or priority
+-- stream; a fairness task's bell goes to its plain one) got an entry:
+--   SPUBLISH <prefix>{pN}:wake <what follows "}:" in s>, e.g. "wft:food",
+--   "act:food!1", "wft:food#<worker>"
+-- so a worker reads that partition's streams of the kind at once; what a
+-- lost message leaves behind, its next poll finds. One node: nothing.
+local function wake_workers(s)
+    if not WAKE_WORKERS then return end
+    local head, what = string.match(s, '^(.-{p%d+}):(.*)$')
+    if head then redis.call('SPUBLISH', head .. ':wake', what) end
+end
+
 -- fair_xadd: XADD of a task's fields to stream s, or to fkey's stream
 -- beside it (fair_added); returns the entry id.
 local function fair_xadd(s, fkey, weight, ...)
-    if not fkey then return task_xadd(s, ...) end
+    if not fkey then
+        local entry = task_xadd(s, ...)
+        wake_workers(s)
+        return entry
+    end
     local entry = redis.call('XADD', s .. '~' .. fkey, '*', ...)
     fair_added(s, fkey, weight)
+    wake_workers(s)
     return entry
 end
 
@@ -788,7 +812,11 @@ local function enqueue_wft(w, token, h1)
         -- call halfway: the shared stream takes the task then
         entry = redis.pcall('XADD', sticky_wft(w.k, sticky), '*', 'id', w.id,
                             'run', w.run, 'token', tostring(token))
-        if type(entry) ~= 'string' then entry, sticky = nil, '' end
+        if type(entry) ~= 'string' then
+            entry, sticky = nil, ''
+        else
+            wake_workers(sticky_wft(w.k, sticky))
+        end
     end
     if entry then
         -- no wake (add_timer's ZRANGE and PUBLISH): the scheduler's full

@@ -553,11 +553,20 @@ static void on_read(duro_aredis *r, redisReply *reply, void *arg)
         duro__act_poll(w);
 }
 
+/* on_round (partread.c's done): a round of reads per partition ended */
+static void on_round(duro_worker *w)
+{
+    w->act_reading = false;
+    duro__rate_settle(w, DURO_RATE_ACT, w->act_pr.got);
+    duro__act_poll(w);
+}
+
 void duro__act_poll(duro_worker *w)
 {
     if (w->act_reading || w->stopping || w->probing || !w->act_conn ||
         !w->activities || !duro_aredis_connected(w->act_conn))
         return;
+    if (w->per_partition && w->act_pr.ndue == 0) return;
     int room = w->activity_threads - duro__pool_busy(w->pool) - w->act_fair;
     if (room <= 0 || (room = duro__rate_gate(w, DURO_RATE_ACT, room)) <= 0)
         return;
@@ -569,6 +578,18 @@ void duro__act_poll(duro_worker *w)
     static const int kinds[] = {DURO_STREAM_ACT_L1, DURO_STREAM_ACT_L2,
                                 DURO_STREAM_ACT, DURO_STREAM_ACT_L4,
                                 DURO_STREAM_ACT_L5};
+    if (w->per_partition) {
+        /* the due partitions share the room, as all do on one node */
+        int n = w->act_pr.ndue;
+        w->act_pr.tag = "ACT-READ";
+        w->act_pr.fn = run_entry;
+        w->act_pr.done = on_round;
+        if (duro__pread_send(&w->act_pr, w->act_conn, kinds,
+                             (int)(sizeof(kinds) / sizeof(kinds[0])),
+                             (room + n - 1) / n) > 0)
+            w->act_reading = true;
+        return;
+    }
     duro_argv a;
     if (duro__xreadgroup_argv(w, &a, per_stream, kinds,
                               (int)(sizeof(kinds) / sizeof(kinds[0]))) > 0 &&

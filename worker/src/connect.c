@@ -5,6 +5,7 @@
  */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -70,6 +71,58 @@ static int namespace_known(duro_worker *w, redisContext *c, char *err,
     return rc;
 }
 
+/* library_code: the code of the library Redis has (FUNCTION LIST
+ * LIBRARYNAME duro WITHCODE), a malloc'd copy, or NULL. */
+static char *library_code(redisContext *c)
+{
+    redisReply *r = redisCommand(c, "FUNCTION LIST LIBRARYNAME duro WITHCODE");
+    char *code = NULL;
+    const redisReply *lib =
+        r && r->type == REDIS_REPLY_ARRAY && r->elements == 1 ? r->element[0]
+                                                              : NULL;
+    for (size_t i = 0; lib && lib->type == REDIS_REPLY_ARRAY &&
+                       i + 1 < lib->elements && !code;
+         i += 2)
+        if (lib->element[i]->type == REDIS_REPLY_STRING &&
+            strcmp(lib->element[i]->str, "library_code") == 0 &&
+            lib->element[i + 1]->type == REDIS_REPLY_STRING)
+            code = strdup(lib->element[i + 1]->str);
+    if (r) freeReplyObject(r);
+    return code;
+}
+
+/* load_sharded_wake: DURO_READ_PER_PARTITION=1 on one node turns on the
+ * wake-ups the Functions send the workers on a Redis Cluster
+ * (WAKE_WORKERS), in the library Redis has: its text with that line
+ * flipped, so that a test environment's clock seam stays, and with
+ * SHARDED_WAKE left alone, so that clients keep the classic channels. A
+ * user who may not load it (NOPERM) keeps what it finds: the sweep reads
+ * then. */
+static void load_sharded_wake(redisContext *c)
+{
+    static const char off[] = "local WAKE_WORKERS = SHARDED_WAKE";
+    static const char on[] = "local WAKE_WORKERS = true        ";
+    char *code = library_code(c), *at = code ? strstr(code, off) : NULL;
+    bool done =
+        code && (strstr(code, on) || strstr(code, "local SHARDED_WAKE = true"));
+    char why[256] = "the library has no WAKE_WORKERS line";
+    if (!code) snprintf(why, sizeof(why), "its code is unreadable");
+    if (at && !done) {
+        memcpy(at, on, sizeof(on) - 1); /* the same length */
+        redisReply *r = redisCommand(c, "FUNCTION LOAD REPLACE %s", code);
+        done = r && r->type != REDIS_REPLY_ERROR;
+        snprintf(why, sizeof(why), "%s", r ? r->str : c->errstr);
+        if (r) freeReplyObject(r);
+    }
+    if (done)
+        duro_info("FUNCTIONS library=duro sharded_wake=on");
+    else
+        duro_warn("FUNCTIONS sharded_wake=off err=\"%s\": woken by the sweep "
+                  "only",
+                  why);
+    free(code);
+}
+
 int duro__worker_connect(duro_worker *w, char *errbuf, size_t errsize)
 {
     char err[256], last[256] = "";
@@ -100,6 +153,8 @@ int duro__worker_connect(duro_worker *w, char *errbuf, size_t errsize)
                 rc = duro__groups_create(w, c);
                 if (rc) snprintf(err, sizeof(err), "%s", c->errstr);
             }
+            if (rc == 0 && w->force_per_partition && !w->url.cluster)
+                load_sharded_wake(c);
         }
         duro_cluster_sync_free(cs);
         if (rc == 0) return 0;

@@ -177,10 +177,8 @@ static bool is_query(const redisReply *key)
     return key->type == REDIS_REPLY_STRING && strstr(key->str, ":qry:");
 }
 
-void duro__rate_read(duro_worker *w, int kind, const redisReply *reply)
+long long duro__rate_count(const redisReply *reply)
 {
-    duro__bucket *b = &w->rate[kind];
-    if (b->rate <= 0 && b->granted == 0) return;
     long long n = 0;
     for (size_t s = 0;
          reply && reply->type == REDIS_REPLY_ARRAY && s < reply->elements;
@@ -191,8 +189,22 @@ void duro__rate_read(duro_worker *w, int kind, const redisReply *reply)
             !is_query(sr->element[0]))
             n += (long long)sr->element[1]->elements;
     }
+    return n;
+}
+
+void duro__rate_settle(duro_worker *w, int kind, long long n)
+{
+    duro__bucket *b = &w->rate[kind];
+    if (b->rate <= 0 && b->granted == 0) return;
     long long diff = n - b->granted;
     b->granted = 0;
     if (diff != 0 && w->cmd && duro_aredis_connected(w->cmd))
         take(b, diff, true, on_settled);
+}
+
+void duro__rate_read(duro_worker *w, int kind, const redisReply *reply)
+{
+    duro__bucket *b = &w->rate[kind];
+    if (b->rate <= 0 && b->granted == 0) return;
+    duro__rate_settle(w, kind, duro__rate_count(reply));
 }

@@ -93,10 +93,17 @@ void duro__sticky_hand_back(duro_worker *w, void (*done)(duro_worker *w))
     duro_argv a;
     duro_argv_init(&a);
     duro_argv_push(&a, "DEL");
-    for (int p = 0; p < w->partitions; p++)
+    for (int p = 0; p < w->partitions; p++) {
         duro_argv_push(&a, w->sticky_keys[p]);
-    if (duro_aredis_command(w->cmd, on_handed_back, w, &a) == 0)
-        w->sticky_releasing++;
+        /* a Redis Cluster refuses a DEL across slots: one per partition */
+        if (w->per_partition || p == w->partitions - 1) {
+            if (duro_aredis_command(w->cmd, on_handed_back, w, &a) == 0)
+                w->sticky_releasing++;
+            duro_argv_free(&a);
+            duro_argv_init(&a);
+            duro_argv_push(&a, "DEL");
+        }
+    }
     duro_argv_free(&a);
     duro_info("STICKY-HANDBACK runs=%d", runs);
     on_handed_back(NULL, NULL, w);

@@ -172,25 +172,18 @@ void duro__stream_ack(duro_worker *w, const char *stream, const char *eid)
 
 /* ---- Reading ---- */
 
-int duro__xreadgroup_argv(duro_worker *w, duro_argv *a, long long count,
-                          const int *kinds, int nkinds)
+/* push_streams appends STREAMS, then partitions from..to-1's healthy
+ * streams of the kinds listed, then their ids. Returns how many. */
+static int push_streams(duro_worker *w, duro_argv *a, const int *kinds,
+                        int nkinds, int from, int to)
 {
-    duro_argv_init(a);
-    duro_argv_push(a, "XREADGROUP");
-    duro_argv_push(a, "GROUP");
-    duro_argv_push(a, DURO_GROUP);
-    duro_argv_push(a, w->identity);
-    duro_argv_push(a, "COUNT");
-    duro_argv_pushll(a, count);
-    duro_argv_push(a, "BLOCK");
-    duro_argv_pushll(a, READ_BLOCK_MS);
     duro_argv_push(a, "STREAMS");
     int n = 0;
     const char *bells = duro__level_bells(w, kinds, nkinds);
     for (int pass = 0; pass < 2; pass++) { /* the keys, then their ids */
         if (bells) duro_argv_push(a, pass == 0 ? bells : ">");
         for (int i = 0; i < nkinds; i++)
-            for (int p = 0; p < w->partitions; p++) {
+            for (int p = from; p < to; p++) {
                 if (!duro__stream_key(w, kinds[i], p) ||
                     !duro__level_read(w, kinds[i], p))
                     continue;
@@ -210,6 +203,34 @@ int duro__xreadgroup_argv(duro_worker *w, duro_argv *a, long long count,
             }
     }
     return n;
+}
+
+/* read_head: XREADGROUP GROUP duro <identity> COUNT count */
+static void read_head(duro_worker *w, duro_argv *a, long long count)
+{
+    duro_argv_init(a);
+    duro_argv_push(a, "XREADGROUP");
+    duro_argv_push(a, "GROUP");
+    duro_argv_push(a, DURO_GROUP);
+    duro_argv_push(a, w->identity);
+    duro_argv_push(a, "COUNT");
+    duro_argv_pushll(a, count);
+}
+
+int duro__xreadgroup_argv(duro_worker *w, duro_argv *a, long long count,
+                          const int *kinds, int nkinds)
+{
+    read_head(w, a, count);
+    duro_argv_push(a, "BLOCK");
+    duro_argv_pushll(a, READ_BLOCK_MS);
+    return push_streams(w, a, kinds, nkinds, 0, w->partitions);
+}
+
+int duro__xreadgroup_part_argv(duro_worker *w, duro_argv *a, long long count,
+                               const int *kinds, int nkinds, int p)
+{
+    read_head(w, a, count);
+    return push_streams(w, a, kinds, nkinds, p, p + 1);
 }
 
 int duro__read_entries(duro_worker *w, const redisReply *reply, const char *tag,

@@ -529,11 +529,20 @@ static void on_read(duro_aredis *r, redisReply *reply, void *arg)
         duro__wft_poll(w);
 }
 
+/* on_round (partread.c's done): a round of reads per partition ended */
+static void on_round(duro_worker *w)
+{
+    w->wft_reading = false;
+    duro__rate_settle(w, DURO_RATE_WFT, w->wft_pr.got);
+    duro__wft_poll(w);
+}
+
 void duro__wft_poll(duro_worker *w)
 {
     if (w->wft_reading || w->stopping || w->probing || !w->wft_conn ||
         !duro_aredis_connected(w->wft_conn))
         return;
+    if (w->per_partition && w->wft_pr.ndue == 0) return;
     int room = w->max_workflow_tasks - w->wft_inflight - w->wft_fair;
     if (room <= 0 || (room = duro__rate_gate(w, DURO_RATE_WFT, room)) <= 0)
         return;
@@ -544,6 +553,18 @@ void duro__wft_poll(duro_worker *w)
                                 DURO_STREAM_STICKY, DURO_STREAM_WFT,
                                 DURO_STREAM_WFT_L4, DURO_STREAM_WFT_L5,
                                 DURO_STREAM_QRY};
+    if (w->per_partition) {
+        w->wft_pr.tag = "WFT-READ";
+        w->wft_pr.fn = dispatch;
+        w->wft_pr.done = on_round;
+        if (duro__pread_send(&w->wft_pr, w->wft_conn, kinds,
+                             (int)(sizeof(kinds) / sizeof(kinds[0])),
+                             room) > 0) {
+            w->wft_reading = true;
+            w->sticky_recover = false;
+        }
+        return;
+    }
     duro_argv a;
     if (duro__xreadgroup_argv(w, &a, room, kinds,
                               (int)(sizeof(kinds) / sizeof(kinds[0]))) > 0 &&

@@ -221,7 +221,8 @@ static void close_handles(duro_worker *w)
     duro_aredis_close(w->cmd);
     duro_aredis_close(w->wft_conn);
     duro_aredis_close(w->act_conn);
-    w->cmd = w->wft_conn = w->act_conn = NULL;
+    duro_aredis_close(w->wake_conn);
+    w->cmd = w->wft_conn = w->act_conn = w->wake_conn = NULL;
     uv_handle_t *hs[NHANDLES];
     handles(w, hs);
     for (int i = 0; i < w->nhandles; i++) {
@@ -250,6 +251,13 @@ static void close_all(duro_worker *w)
         (unsigned long long)w->eager_done, (unsigned long long)w->replays,
         (unsigned long long)w->cache.hits, (unsigned long long)w->cache.misses,
         (unsigned long long)w->wft_first, (unsigned long long)w->sticky_tasks);
+    if (w->per_partition)
+        duro_info("READS-PER-PARTITION rounds=%llu reads=%llu wakes=%llu "
+                  "sweeps=%llu",
+                  (unsigned long long)(w->wft_pr.rounds + w->act_pr.rounds),
+                  (unsigned long long)(w->wft_pr.reads + w->act_pr.reads),
+                  (unsigned long long)(w->wft_pr.wakes + w->act_pr.wakes),
+                  (unsigned long long)(w->wft_pr.sweeps + w->act_pr.sweeps));
     close_handles(w);
 }
 
@@ -319,6 +327,10 @@ static void on_tick(uv_timer_t *h)
     duro__streams_tick(w);
     duro__rate_tick(w);
     duro__act_flush_unsent(w);
+    if (w->per_partition) { /* the sweep: what a lost wake left behind */
+        duro__pread_tick(&w->wft_pr);
+        duro__pread_tick(&w->act_pr);
+    }
     duro__wft_poll(w);
     duro__act_poll(w);
     if (w->stopping && duro__pool_busy(w->pool) > 0 &&
@@ -360,25 +372,69 @@ static void on_fatal(duro_aredis *r, int code, const char *msg, void *arg)
     begin_stop(w, "redis refused us (see REDIS FATAL)");
 }
 
+static int read_per_partition(duro_worker *w);
+
+/* on_conn_state: a connection came up or went down. Reads per partition
+ * keep `reading` set until their round's last reply (NULL ones too)
+ * came; a connection back up reads every partition (wake messages may
+ * have been lost meanwhile). */
 static void on_conn_state(duro_aredis *r, bool connected, void *arg)
 {
     duro_worker *w = arg;
     if (!connected) {
-        if (r == w->wft_conn) w->wft_reading = false;
-        if (r == w->act_conn) w->act_reading = false;
+        if (r == w->wft_conn && !w->per_partition) w->wft_reading = false;
+        if (r == w->act_conn && !w->per_partition) w->act_reading = false;
         maybe_finish(w);
         return;
     }
+    /* a redis:// URL that names a node of a Redis Cluster */
+    if (!w->per_partition && duro__wake_cluster(r) &&
+        read_per_partition(w) != 0)
+        begin_stop(w, "out of memory");
     if (r == w->cmd) duro__act_flush_unsent(w);
+    if (r == w->wake_conn) {
+        duro__pread_all_due(&w->wft_pr);
+        duro__pread_all_due(&w->act_pr);
+        poll_all(w);
+    }
     if (r == w->wft_conn) {
-        ask_client_id(r, &w->wft_client_id);
+        if (!w->per_partition) ask_client_id(r, &w->wft_client_id);
         w->sticky_recover = w->sticky_keys != NULL;
+        if (w->per_partition) duro__pread_all_due(&w->wft_pr);
         duro__wft_poll(w);
     }
     if (r == w->act_conn) {
-        ask_client_id(r, &w->act_client_id);
+        if (!w->per_partition) ask_client_id(r, &w->act_client_id);
+        if (w->per_partition) duro__pread_all_due(&w->act_pr);
         duro__act_poll(w);
     }
+}
+
+/* read_per_partition turns the reads per partition on (partread.c): their
+ * state, and the subscriber of the wake channels when this build has one
+ * (else the sweep alone reads). 0 or DURO_ENOMEM. */
+static int read_per_partition(duro_worker *w)
+{
+    if (duro__pread_init(w, &w->wft_pr) != 0 ||
+        duro__pread_init(w, &w->act_pr) != 0)
+        return DURO_ENOMEM;
+    w->per_partition = true;
+    if (!duro__wake_available()) {
+        duro_warn("READ-PER-PARTITION wake=off: this build cannot SSUBSCRIBE; "
+                  "every partition is read every %dms",
+                  DURO_READ_SWEEP_MS);
+        return 0;
+    }
+    if (duro_aredis_new(&w->wake_conn, &w->loop, &w->url, "wake", on_conn_state,
+                        w) != 0)
+        return DURO_ENOMEM;
+    duro_aredis_guard_opts g = {.on_fatal = on_fatal, .arg = w};
+    duro_aredis_guard(w->wake_conn, &g);
+    int rc = duro__wake_start(w);
+    if (rc == DURO_ENOMEM) return rc;
+    duro_info("READ-PER-PARTITION partitions=%d wake=%s sweep=%dms",
+              w->partitions, rc == 0 ? "on" : "off", DURO_READ_SWEEP_MS);
+    return 0;
 }
 
 /* config_error logs a configuration refused by duro_worker_run and keeps
@@ -456,6 +512,9 @@ static int run(duro_worker *w)
     int rc = check_config(w);
     if (rc != 0) return rc;
     duro__catch_early_signals();
+    /* a test and diagnostic switch: a Redis Cluster's reads on one node */
+    w->force_per_partition =
+        strcmp(duro_env("DURO_READ_PER_PARTITION", "0"), "1") == 0;
     char err[256];
     if (w->sticky_ms > 0 && strlen(w->identity) > DURO_STICKY_WORKER_MAX) {
         duro_warn("STICKY-OFF identity is longer than %d bytes: no sticky "
@@ -482,6 +541,9 @@ static int run(duro_worker *w)
     w->act_run = duro__act_run;
     w->act_defer = duro__act_defer;
     if ((rc = open_loop(w)) != 0) return close_loop(w, rc);
+    if ((w->force_per_partition || w->url.cluster) &&
+        (rc = read_per_partition(w)) != 0)
+        return close_loop(w, rc);
     uv_signal_start(&w->sigterm, on_signal, SIGTERM);
     uv_signal_start(&w->sigint, on_signal, SIGINT);
     uv_timer_start(&w->tick, on_tick, TICK_MS, TICK_MS);
@@ -579,6 +641,8 @@ void duro_worker_free(duro_worker *w)
         free(r);
     }
     duro__stream_keys_free(w);
+    duro__pread_free(&w->wft_pr);
+    duro__pread_free(&w->act_pr);
     free(w->stream_broken);
     if (w->hb_mu_ready) pthread_mutex_destroy(&w->hb_mu);
     free(w->redis_url);

@@ -88,6 +88,32 @@ typedef struct duro__bucket {
 
 struct duro__commit;
 
+/* duro__pread: one kind of task read partition by partition (partread.c):
+ * on a Redis Cluster, or with DURO_READ_PER_PARTITION=1. */
+struct duro__pread;
+typedef struct {
+    struct duro__pread *pr;
+    int p;
+    redisReply *held; /* its reply's copy, until the round's last one */
+} duro__pread_slot;   /* a read's callback argument */
+typedef struct duro__pread {
+    struct duro_worker *w;
+    const char *tag; /* READ-FAILED's read= */
+    void (*fn)(struct duro_worker *w, const char *stream,
+               const redisReply *entry); /* each entry read */
+    void (*done)(struct duro_worker *w); /* the round's last reply came */
+    bool *due;                           /* per partition: read it next */
+    int ndue;
+    duro__pread_slot *slots; /* per partition */
+    int out;                 /* reads of the round not answered yet */
+    long long count;         /* the round's COUNT */
+    const int *kinds;        /* the round's streams, in dispatch order */
+    int nkinds;
+    long long got;    /* entries it brought that take a token */
+    int64_t sweep_ms; /* when every partition is due again */
+    uint64_t rounds, reads, sweeps, wakes;
+} duro__pread;
+
 typedef struct wf_reg {
     char *type;
     duro_workflow_fn fn;
@@ -334,6 +360,12 @@ typedef struct duro_worker {
     char *metrics_addr; /* opts, DURO_METRICS_ADDR, --metrics-addr; NULL =
                            off */
 
+    /* reading per partition (partread.c, wake.c): on a Redis Cluster, or
+     * forced by DURO_READ_PER_PARTITION=1 (force_per_partition) */
+    bool per_partition, force_per_partition;
+    duro__pread wft_pr, act_pr;
+    duro_aredis *wake_conn; /* SSUBSCRIBEs the partitions' wake channels */
+
 } duro_worker;
 
 /* cache.c */
@@ -454,6 +486,10 @@ const char *duro__stream_key(const duro_worker *w, int kind, int p);
  * stream. Returns how many streams it reads (0: none, nothing to send). */
 int duro__xreadgroup_argv(duro_worker *w, duro_argv *a, long long count,
                           const int *kinds, int nkinds);
+/* duro__xreadgroup_part_argv: the same for partition p alone, without
+ * BLOCK (a Redis Cluster refuses a read across slots: partread.c). */
+int duro__xreadgroup_part_argv(duro_worker *w, duro_argv *a, long long count,
+                               const int *kinds, int nkinds, int p);
 /* duro_entry_fn handles one entry of a blocking read. */
 typedef void (*duro_entry_fn)(duro_worker *w, const char *stream,
                               const redisReply *entry);
@@ -520,6 +556,41 @@ int duro__groups_create(duro_worker *w, redisContext *c);
  * that dead workers do not pile up in XINFO CONSUMERS and queue stats;
  * done(w) runs once every reply came. */
 void duro__groups_leave(duro_worker *w, void (*done)(duro_worker *w));
+
+/* partread.c: reading partition by partition (see its top) */
+#define DURO_READ_SWEEP_MS 1000 /* every partition read at least this often */
+/* duro__pread_init: pr for w's partitions, every one due; 0 or
+ * DURO_ENOMEM. _free releases what it holds. */
+int duro__pread_init(duro_worker *w, duro__pread *pr);
+void duro__pread_free(duro__pread *pr);
+/* duro__pread_due: read partition p in the next round; _all_due: every
+ * partition (the sweep, a reconnect). */
+void duro__pread_due(duro__pread *pr, int p);
+void duro__pread_all_due(duro__pread *pr);
+/* duro__pread_tick: the sweep, when due (true: every partition is due). */
+bool duro__pread_tick(duro__pread *pr);
+/* duro__pread_send sends a round: a non-blocking XREADGROUP COUNT count of
+ * the kinds' streams of each due partition, on conn; each entry goes to
+ * pr->fn, and pr->done runs after the last reply. Returns the reads sent
+ * (0: a round is out, nothing is due, or conn is down). */
+int duro__pread_send(duro__pread *pr, duro_aredis *conn, const int *kinds,
+                     int nkinds, long long count);
+
+/* wake.c: the partitions' wake channels (SSUBSCRIBE) */
+/* duro__wake_available: this build can SSUBSCRIBE (duro/aredis.h declares
+ * duro_aredis_ssubscribe); without it the sweep alone reads. */
+bool duro__wake_available(void);
+/* duro__wake_cluster: r connected to a Redis Cluster (false without the
+ * sharded subscribe's build, which cannot route one). */
+bool duro__wake_cluster(const duro_aredis *r);
+/* duro__wake_start subscribes w->wake_conn to every partition's
+ * `<prefix>{pN}:wake`; a message makes the partition due for the kind it
+ * names. 0, or a DURO_E* (DURO_EINVAL without duro__wake_available). */
+int duro__wake_start(duro_worker *w);
+/* duro__wake_message handles one wake payload ("wft:<queue>", "act:...",
+ * "qry:...", a sticky "wft:<queue>#<worker>") for partition p: the kind's
+ * reads of p are due, and polled. Unknown queues and kinds are ignored. */
+void duro__wake_message(duro_worker *w, int p, const char *payload, size_t len);
 
 /* sticky.c: sticky execution, the worker's side (docs/internals.md) */
 /* duro__sticky_stream: the stream a task read from `stream` lives in:
@@ -591,6 +662,10 @@ void duro__conc_release(duro_worker *w, duro_actx *c);
 void duro__act_run(duro_worker *w, duro_actx *c);
 void duro__act_defer(duro_actx *c, int64_t delay_ms);
 void duro__rate_read(duro_worker *w, int kind, const redisReply *reply);
+/* duro__rate_count: the entries of an XREADGROUP reply that take a token
+ * (queries do not); duro__rate_settle: duro__rate_read for n of them. */
+long long duro__rate_count(const redisReply *reply);
+void duro__rate_settle(duro_worker *w, int kind, long long n);
 void duro__rate_tick(duro_worker *w);
 
 /* metrics.c: duro__worker_metrics_start serves /metrics, /healthz and
