@@ -150,8 +150,10 @@ int duro__worker_connect(duro_worker *w, char *errbuf, size_t errsize)
                 if (rc) snprintf(err, sizeof(err), "%s", duro_strerror(rc));
             }
             if (rc == 0) {
-                rc = duro__groups_create(w, c);
-                if (rc) snprintf(err, sizeof(err), "%s", c->errstr);
+                rc = duro__groups_create(w, cs);
+                if (rc)
+                    snprintf(err, sizeof(err), "%s",
+                             duro_cluster_sync_errstr(cs));
             }
             if (rc == 0 && w->force_per_partition && !w->url.cluster)
                 load_sharded_wake(c);

@@ -366,25 +366,44 @@ void duro__streams_tick(duro_worker *w)
 
 /* ---- Consumer groups ---- */
 
-int duro__groups_create(duro_worker *w, redisContext *c)
+/* group_create: XGROUP CREATE key duro 0 MKSTREAM where key lives. */
+static int group_create(duro_cluster_sync *cs, const char *key)
+{
+    const char *argv[] = {"XGROUP", "CREATE", key, DURO_GROUP, "0", "MKSTREAM"};
+    duro_argv a;
+    duro_argv_init(&a);
+    for (size_t i = 0; i < sizeof(argv) / sizeof(argv[0]); i++)
+        duro_argv_push(&a, argv[i]);
+    redisReply *r = duro_cluster_sync_call(cs, &a);
+    duro_argv_free(&a);
+    if (!r) return DURO_ECONN;
+    freeReplyObject(r); /* BUSYGROUP is fine; anything else the check sees */
+    return 0;
+}
+
+int duro__groups_create(duro_worker *w, duro_cluster_sync *cs)
 {
     for (int p = 0; p < w->partitions; p++) {
         for (int i = 0; i < DURO_STREAM_KINDS; i++) {
             const char *key = duro__stream_key(w, i, p);
-            if (!key) continue;
-            redisReply *r = redisCommand(c, "XGROUP CREATE %s %s 0 MKSTREAM",
-                                         key, DURO_GROUP);
-            if (!r) return DURO_ECONN;
-            freeReplyObject(r);
+            if (key && group_create(cs, key) != 0) return DURO_ECONN;
         }
     }
     char qkey[DURO_SHORT_KEY_MAX];
-    redisReply *r = redisCommand(c, "SADD %s %s",
-                                 duro_key_queues(qkey, sizeof(qkey), &w->ks),
-                                 w->task_queue);
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "SADD");
+    duro_argv_push(&a, duro_key_queues(qkey, sizeof(qkey), &w->ks));
+    duro_argv_push(&a, w->task_queue);
+    redisReply *r = duro_cluster_sync_call(cs, &a);
+    duro_argv_free(&a);
     if (!r) return DURO_ECONN;
     freeReplyObject(r);
-    return duro__levels_init(w, c);
+    /* reads per partition name every level (the level bells live in
+     * partition 0's slot, which a cluster's Functions cannot reach) */
+    if (w->force_per_partition || w->url.cluster) return 0;
+    redisContext *c = duro_cluster_sync_context(cs, -1);
+    return c ? duro__levels_init(w, c) : DURO_ECONN;
 }
 
 static void on_left_group(duro_aredis *r, redisReply *reply, void *arg)

@@ -13,10 +13,7 @@
  * cluster: duro_aredis_ssubscribe), and a message makes that partition's
  * reads of the kind due. Messages for other task queues, and for other
  * workers' sticky streams, are ignored.
- *
- * This build has the sharded subscribe when duro_aredis_ssubscribe is
- * declared in duro/aredis.h (CMake defines DURO_HAVE_SHARDED_SUBSCRIBE);
- * without it the sweep alone reads (at most DURO_READ_SWEEP_MS late).
+
  */
 #include <stdio.h>
 #include <string.h>
@@ -58,8 +55,6 @@ void duro__wake_message(duro_worker *w, int p, const char *payload, size_t len)
         duro__act_poll(w);
 }
 
-#ifdef DURO_HAVE_SHARDED_SUBSCRIBE
-
 /* on_wake: ["smessage", channel, payload] */
 static void on_wake(duro_aredis *r, redisReply *reply, void *arg)
 {
@@ -82,32 +77,3 @@ int duro__wake_start(duro_worker *w)
     }
     return 0;
 }
-
-bool duro__wake_cluster(const duro_aredis *r)
-{
-    return duro_aredis_is_cluster(r);
-}
-
-bool duro__wake_available(void)
-{
-    return true;
-}
-
-#else
-
-int duro__wake_start(duro_worker *w)
-{
-    return DURO_EINVAL;
-}
-
-bool duro__wake_cluster(const duro_aredis *r)
-{
-    return false;
-}
-
-bool duro__wake_available(void)
-{
-    return false;
-}
-
-#endif

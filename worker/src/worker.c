@@ -388,7 +388,7 @@ static void on_conn_state(duro_aredis *r, bool connected, void *arg)
         return;
     }
     /* a redis:// URL that names a node of a Redis Cluster */
-    if (!w->per_partition && duro__wake_cluster(r) &&
+    if (!w->per_partition && duro_aredis_is_cluster(r) &&
         read_per_partition(w) != 0)
         begin_stop(w, "out of memory");
     if (r == w->cmd) duro__act_flush_unsent(w);
@@ -411,20 +411,14 @@ static void on_conn_state(duro_aredis *r, bool connected, void *arg)
 }
 
 /* read_per_partition turns the reads per partition on (partread.c): their
- * state, and the subscriber of the wake channels when this build has one
- * (else the sweep alone reads). 0 or DURO_ENOMEM. */
+ * state, and the subscriber of the wake channels (wake.c). 0 or
+ * DURO_ENOMEM. */
 static int read_per_partition(duro_worker *w)
 {
     if (duro__pread_init(w, &w->wft_pr) != 0 ||
         duro__pread_init(w, &w->act_pr) != 0)
         return DURO_ENOMEM;
     w->per_partition = true;
-    if (!duro__wake_available()) {
-        duro_warn("READ-PER-PARTITION wake=off: this build cannot SSUBSCRIBE; "
-                  "every partition is read every %dms",
-                  DURO_READ_SWEEP_MS);
-        return 0;
-    }
     if (duro_aredis_new(&w->wake_conn, &w->loop, &w->url, "wake", on_conn_state,
                         w) != 0)
         return DURO_ENOMEM;

@@ -36,6 +36,7 @@
 #include <uv.h>
 
 #include "duro/aredis.h"
+#include "duro/cluster_sync.h"
 #include "duro/config.h"
 #include "duro/keys.h"
 #include "duro/redis.h"
@@ -550,8 +551,8 @@ void duro__level_release(duro_worker *w, duro_entry_fn fn);
 void duro__levels_tick(duro_worker *w);
 /* duro__groups_create makes every task stream and its group exist
  * (BUSYGROUP is fine) and registers the queue for the scheduler's timeout
- * scans, on a blocking connection. 0 or DURO_ECONN. */
-int duro__groups_create(duro_worker *w, redisContext *c);
+ * scans, each where its key lives (cluster_sync.h). 0 or DURO_ECONN. */
+int duro__groups_create(duro_worker *w, duro_cluster_sync *cs);
 /* duro__groups_leave removes this worker's consumer from every group, so
  * that dead workers do not pile up in XINFO CONSUMERS and queue stats;
  * done(w) runs once every reply came. */
@@ -577,15 +578,9 @@ int duro__pread_send(duro__pread *pr, duro_aredis *conn, const int *kinds,
                      int nkinds, long long count);
 
 /* wake.c: the partitions' wake channels (SSUBSCRIBE) */
-/* duro__wake_available: this build can SSUBSCRIBE (duro/aredis.h declares
- * duro_aredis_ssubscribe); without it the sweep alone reads. */
-bool duro__wake_available(void);
-/* duro__wake_cluster: r connected to a Redis Cluster (false without the
- * sharded subscribe's build, which cannot route one). */
-bool duro__wake_cluster(const duro_aredis *r);
 /* duro__wake_start subscribes w->wake_conn to every partition's
  * `<prefix>{pN}:wake`; a message makes the partition due for the kind it
- * names. 0, or a DURO_E* (DURO_EINVAL without duro__wake_available). */
+ * names. 0, or a DURO_E*. */
 int duro__wake_start(duro_worker *w);
 /* duro__wake_message handles one wake payload ("wft:<queue>", "act:...",
  * "qry:...", a sticky "wft:<queue>#<worker>") for partition p: the kind's
