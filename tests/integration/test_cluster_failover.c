@@ -2,7 +2,10 @@
  * each; every commit waits for one replica (DURO_REDIS_WAIT=1). A master
  * is killed with SIGKILL while workflows run on it and on the others; its
  * replica is promoted, and every workflow completes with each activity
- * recorded once: nothing a program was told was written is lost. Starts
+ * recorded once: nothing a program was told was written is lost. The
+ * promoted master has no replica of its own until the killed one is
+ * started again and rejoins as its replica: meanwhile its commits are
+ * refused (NOREPLICAS) and sent again. Starts
  * made during the failover are retried as an application would (a
  * transient error), and complete too. Both URL forms: the seed URL names
  * every master, the node URL names one that is not killed. */
@@ -180,6 +183,12 @@ static void run_failover(bool seed)
     }
     int now = duro_test_cluster_wait_promotion(&h, victim, PROMOTION_MS);
     cr_assert(h.cluster.node[now].master);
+    /* the promoted master has no replica to confirm WAIT 1 (its commits
+     * are refused NOREPLICAS, and retried) until the old master is back
+     * as its replica, as an operator would bring the machine back */
+    duro_test_sleep_ms(1000);
+    duro_test_cluster_restart(&h, victim, PROMOTION_MS);
+    cr_assert_eq(h.cluster.node[victim].master_idx, now);
 
     for (int i = 0; i < WORKFLOWS; i++)
         assert_complete(c, ids[i]);

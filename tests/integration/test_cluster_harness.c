@@ -1,7 +1,8 @@
 /* test_cluster_harness.c: the harness's Redis Cluster itself (no Duro
  * program): it comes up with every slot served, its slot arithmetic is
  * Redis's, a slot moves with its keys (ASK while it moves, MOVED after),
- * and a killed master's replica takes over with the data WAIT confirmed.
+ * and a killed master's replica takes over with the data WAIT confirmed;
+ * the old master, started again, is the new one's replica.
  * The cluster tests of Duro (test_cluster*.c) stand on these. */
 #include <criterion/criterion.h>
 #include <signal.h>
@@ -168,5 +169,19 @@ Test(cluster_harness, a_killed_master_is_replaced_by_its_replica)
     char *s = reply_str(now, "GET %s", "duro:{p2}:kept");
     cr_assert_str_eq(s, "yes");
     free(s);
+
+    /* the old master comes back as the new one's replica, so that a
+     * write there is confirmed by a replica again */
+    duro_test_cluster_restart(&h, victim, 30000);
+    cr_assert_not(h.cluster.node[victim].master);
+    cr_assert_eq(h.cluster.node[victim].master_idx, now);
+    c = duro_test_cluster_redis(&h, now);
+    r = redisCommand(c, "SET duro:{p2}:again yes");
+    cr_assert(r && r->type == REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    r = redisCommand(c, "WAIT 1 5000");
+    cr_assert(r && r->type == REDIS_REPLY_INTEGER && r->integer == 1);
+    freeReplyObject(r);
+    redisFree(c);
     duro_test_finish(&h);
 }

@@ -73,6 +73,8 @@ typedef struct {
     char node_url[64];
     /* a slot duro_test_cluster_move_begin left migrating, or -1 */
     int moving_slot, moving_from, moving_to;
+    char appendonly[4]; /* how the nodes run ("yes", "no") */
+    int node_timeout_ms;
 } duro_test_cluster;
 
 /* duro_test_harness: zero it (static storage does) before
@@ -191,6 +193,15 @@ void duro_test_cluster_kill(duro_test_harness *h, int idx);
  * master's index (asserts). */
 int duro_test_cluster_wait_promotion(duro_test_harness *h, int idx,
                                      int64_t timeout_ms);
+
+/* duro_test_cluster_restart starts killed node idx again on its port,
+ * with its directory and nodes.conf (a crashed machine back): a master
+ * that was failed over rejoins as a replica of the node that took over,
+ * which then has a replica to confirm WAIT again. Waits (timeout_ms)
+ * until every live node is ok and idx is a replica with its link up (or
+ * a master serving slots, when no replica took over). Asserts. */
+void duro_test_cluster_restart(duro_test_harness *h, int idx,
+                               int64_t timeout_ms);
 
 /* ---- TLS (harness_tls.c) ---- */
 

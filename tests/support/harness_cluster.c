@@ -257,39 +257,45 @@ static bool node_ready(const duro_test_node *n)
     return ok;
 }
 
-/* start_node starts node i in <dir>/node-<i>, retrying other ports when
- * the one it was given is taken meanwhile. */
-static void start_node(duro_test_harness *h, int i,
-                       const duro_test_cluster_opts *o)
+/* spawn_node starts node i on its port and bus port, in <dir>/node-<i>
+ * (again: with the nodes.conf and data it left there), and waits until
+ * it answers; false when it did not come up. */
+static bool spawn_node(duro_test_harness *h, int i, int attempt)
 {
-    duro_test_node *n = &h->cluster.node[i];
-    char dir[PATH_MAX + 32], name[32];
+    duro_test_cluster *cl = &h->cluster;
+    duro_test_node *n = &cl->node[i];
+    char dir[PATH_MAX + 32], name[48];
     snprintf(dir, sizeof(dir), "%s/node-%d", h->dir, i);
     cr_assert(mkdir(dir, 0700) == 0 || errno == EEXIST, "mkdir %s", dir);
-    char timeout[16];
-    snprintf(timeout, sizeof(timeout), "%d",
-             o && o->node_timeout_ms > 0 ? o->node_timeout_ms : 1000);
-    const char *aof = o && o->appendonly ? o->appendonly : "no";
+    char port[16], bus[16], conf[48], timeout[16];
+    snprintf(port, sizeof(port), "%d", n->port);
+    snprintf(bus, sizeof(bus), "%d", n->bus_port);
+    snprintf(conf, sizeof(conf), "nodes-%d.conf", n->port);
+    snprintf(timeout, sizeof(timeout), "%d", cl->node_timeout_ms);
+    snprintf(name, sizeof(name), "cluster-node-%d-%d", i, attempt);
+    n->pid = duro_test_spawn_redis(
+        h, name, "--port", port, "--cluster-port", bus, "--bind", "127.0.0.1",
+        "--save", "", "--appendonly", cl->appendonly, "--dir", dir,
+        "--daemonize", "no", "--protected-mode", "no", "--cluster-enabled",
+        "yes", "--cluster-config-file", conf, "--cluster-node-timeout", timeout,
+        "--cluster-replica-validity-factor", "0", NULL);
+    int64_t deadline = duro_test_mono_ms() + NODE_READY_MS;
+    while (duro_test_alive(h, n->pid) && !node_ready(n) &&
+           duro_test_mono_ms() < deadline)
+        duro_test_sleep_ms(10);
+    return node_ready(n);
+}
+
+/* start_node starts node i on free ports, retrying others when the ones
+ * it was given are taken meanwhile. */
+static void start_node(duro_test_harness *h, int i)
+{
+    duro_test_node *n = &h->cluster.node[i];
     for (int attempt = 0; attempt < 5; attempt++) {
         n->port = duro_test_free_port();
         n->bus_port = duro_test_free_port();
         if (n->port == n->bus_port) continue;
-        char port[16], bus[16], conf[48];
-        snprintf(port, sizeof(port), "%d", n->port);
-        snprintf(bus, sizeof(bus), "%d", n->bus_port);
-        snprintf(conf, sizeof(conf), "nodes-%d.conf", n->port);
-        snprintf(name, sizeof(name), "cluster-node-%d-%d", i, attempt);
-        n->pid = duro_test_spawn_redis(
-            h, name, "--port", port, "--cluster-port", bus, "--bind",
-            "127.0.0.1", "--save", "", "--appendonly", aof, "--dir", dir,
-            "--daemonize", "no", "--protected-mode", "no", "--cluster-enabled",
-            "yes", "--cluster-config-file", conf, "--cluster-node-timeout",
-            timeout, "--cluster-replica-validity-factor", "0", NULL);
-        int64_t deadline = duro_test_mono_ms() + NODE_READY_MS;
-        while (duro_test_alive(h, n->pid) && !node_ready(n) &&
-               duro_test_mono_ms() < deadline)
-            duro_test_sleep_ms(10);
-        if (node_ready(n)) return;
+        if (spawn_node(h, i, attempt)) return;
         duro_test_kill(h, n->pid, SIGKILL); /* most likely: a port taken */
     }
     duro_test_dump_logs(h, 10);
@@ -367,8 +373,12 @@ void duro_test_cluster_start(duro_test_harness *h, int masters,
     memset(cl, 0, sizeof(*cl));
     cl->nnodes = n;
     cl->moving_slot = -1;
+    snprintf(cl->appendonly, sizeof(cl->appendonly), "%s",
+             o && o->appendonly ? o->appendonly : "no");
+    cl->node_timeout_ms =
+        o && o->node_timeout_ms > 0 ? o->node_timeout_ms : 1000;
     for (int i = 0; i < n; i++)
-        start_node(h, i, o);
+        start_node(h, i);
     create(h, replicas_per_master);
     bool ok = duro_test_wait_until(settled(h), CLUSTER_READY_MS);
     if (!ok) duro_test_dump_logs(h, 10);
@@ -542,4 +552,52 @@ int duro_test_cluster_wait_promotion(duro_test_harness *h, int idx,
     duro_test_cluster_refresh(h);
     cr_assert(h->cluster.node[now].master);
     return now;
+}
+
+/* serves_slots: node `asked` maps some slot to node idx. */
+static bool serves_slots(duro_test_harness *h, int asked, int idx)
+{
+    redisContext *c = node_connect(&h->cluster.node[asked], 1000);
+    if (!c) return false;
+    redisReply *r = redisCommand(c, "CLUSTER SLOTS");
+    bool serves = false;
+    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements;
+         i++) {
+        redisReply *m =
+            r->element[i]->elements >= 3 ? r->element[i]->element[2] : NULL;
+        if (m && m->type == REDIS_REPLY_ARRAY && m->elements >= 2 &&
+            m->element[1]->integer == h->cluster.node[idx].port)
+            serves = true;
+    }
+    freeReplyObject(r);
+    redisFree(c);
+    return serves;
+}
+
+/* rejoined: node idx is back: every live node says ok and, as another
+ * node sees it, it is a linked replica, or a master that serves slots
+ * (when no replica took its place). */
+static bool rejoined(duro_test_harness *h, int idx)
+{
+    int other = -1;
+    for (int i = 0; i < h->cluster.nnodes && other < 0; i++)
+        if (i != idx && !h->cluster.node[i].killed) other = i;
+    if (other < 0 || !duro_test_cluster_ok(h) || !read_nodes(h, other))
+        return false;
+    const duro_test_node *n = &h->cluster.node[idx];
+    return n->master ? serves_slots(h, other, idx)
+                     : n->master_idx >= 0 && replica_linked(h, idx);
+}
+
+void duro_test_cluster_restart(duro_test_harness *h, int idx,
+                               int64_t timeout_ms)
+{
+    duro_test_node *n = &h->cluster.node[idx];
+    cr_assert(n->killed, "node %d is running", idx);
+    static int restarts;
+    cr_assert(spawn_node(h, idx, 100 + restarts++),
+              "node %d did not start again on port %d", idx, n->port);
+    n->killed = false;
+    cr_assert(duro_test_wait_until(rejoined(h, idx), timeout_ms),
+              "node %d did not rejoin the cluster", idx);
 }
