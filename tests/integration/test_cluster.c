@@ -149,6 +149,7 @@ static bool query_stage(const char *id, const char *want)
                   "--name", "stage", NULL);
     bool ok = o.exit_code == 0 && strstr(o.out, want);
     duro_test_output_free(&o);
+    if (!ok) duro_test_sleep_ms(100); /* one CLI run per 100ms at most */
     return ok;
 }
 
@@ -440,6 +441,18 @@ Test(cluster, duro_dev_cluster_runs_a_workflow_and_stops_its_nodes)
     for (int i = 0; i < 3; i++)
         cr_assert(duro_test_wait_until(!answers(p + i), 5000),
                   "node %d outlived duro dev", p + i);
+
+    /* the same data dir again: the cluster of nodes.conf, its data kept */
+    dev = duro_test_spawn(&h, "duro", "dev", "--cluster", "3", "--port", port,
+                          "--dir", dir, "--http", "off", NULL);
+    duro_test_wait_until(duro_test_log_contains(&h, dev, url) ||
+                             !duro_test_alive(&h, dev),
+                         40000);
+    cr_assert(duro_test_log_contains(&h, dev, url),
+              "duro dev --cluster 3 did not come back on its data dir");
+    c = client(one);
+    assert_echoed(c, "dev-1", 3);
+    duro_client_free(c);
     duro_test_finish(&h);
 }
 
