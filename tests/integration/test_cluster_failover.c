@@ -5,11 +5,12 @@
  * recorded once: nothing a program was told was written is lost. The
  * promoted master has no replica of its own until the killed one is
  * started again and rejoins as its replica: meanwhile its commits are
- * refused (NOREPLICAS) and sent again. Starts
- * made during the failover are retried as an application would (a
- * transient error), and complete too. Both URL forms: the seed URL names
+ * refused (NOREPLICAS) and sent again. Starts made during the failover
+ * (from a thread) are retried as an application would (a transient
+ * error), and complete too. Both URL forms: the seed URL names
  * every master, the node URL names one that is not killed. */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,12 +55,14 @@ static pid_t spawn_up(const char *prog, const char *a1, const char *a2)
     return p;
 }
 
-/* start_across_failover starts a workflow as an application would while
- * the cluster fails over: a transient error (connection lost,
- * CLUSTERDOWN, TRYAGAIN, a replica that did not confirm) is tried again;
- * a retry that finds the first attempt's run already there is fine
- * (the id's run is the same workflow). */
-static void start_across_failover(duro_client *c, const char *id)
+/* try_start starts a workflow as an application would while the
+ * cluster fails over: a transient error (connection lost, CLUSTERDOWN,
+ * TRYAGAIN, a replica that did not confirm) is tried again until
+ * deadline; a retry that finds the first attempt's run already there is
+ * fine (the id's run is the same workflow). Returns the last code, with
+ * the client's message in err; no assertion (a thread calls it). */
+static int try_start(duro_client *c, const char *id, int64_t deadline,
+                     char *err, size_t errsize)
 {
     duro_start_opts o = {0};
     o.workflow_id = id;
@@ -70,16 +73,53 @@ static void start_across_failover(duro_client *c, const char *id)
     o.input = input;
     o.id_reuse_policy = DURO_ID_REUSE_REJECT_DUPLICATE;
     char run[DURO_UUID_LEN + 1];
-    int64_t deadline = duro_test_mono_ms() + RESULT_MS;
     int rc = DURO_ETIMEDOUT;
     for (int attempt = 0; duro_test_mono_ms() < deadline; attempt++) {
         rc = duro_client_start(c, &o, run);
-        if (rc == 0 || (attempt > 0 && rc == DURO_EALREADY)) return;
+        if (rc == 0 || (attempt > 0 && rc == DURO_EALREADY)) return 0;
+        snprintf(err, errsize, "%s", duro_client_errstr(c));
         if (!duro_err_is_transient(rc)) break;
         duro_test_sleep_ms(200);
     }
-    cr_assert_fail("start %s: %s (%s)", id, duro_strerror(rc),
-                   duro_client_errstr(c));
+    return rc;
+}
+
+static void start_across_failover(duro_client *c, const char *id)
+{
+    char err[256] = "";
+    int rc =
+        try_start(c, id, duro_test_mono_ms() + RESULT_MS, err, sizeof(err));
+    cr_assert_eq(rc, 0, "start %s: %s (%s)", id, duro_strerror(rc), err);
+}
+
+/* during_starts: DURING starts made from a thread with its own client
+ * while the test kills and brings back a master; checked after the
+ * join (Criterion's assertions belong to the test's thread). */
+typedef struct {
+    const char *url;
+    char id[DURING][64];
+    int rc[DURING];
+    char err[DURING][256];
+} during_starts;
+
+static void *start_during(void *arg)
+{
+    during_starts *ds = arg;
+    duro_client *c = NULL;
+    char err[256] = "";
+    int rc = duro_client_new(&c, ds->url, err, sizeof(err));
+    /* one budget for all of them: the join is bounded */
+    int64_t deadline = duro_test_mono_ms() + RESULT_MS;
+    for (int i = 0; i < DURING; i++) {
+        snprintf(ds->id[i], sizeof(ds->id[i]), "during-%d", i);
+        ds->rc[i] = rc ? rc
+                       : try_start(c, ds->id[i], deadline, ds->err[i],
+                                   sizeof(ds->err[i]));
+        if (rc) snprintf(ds->err[i], sizeof(ds->err[i]), "%s", err);
+        duro_test_sleep_ms(100);
+    }
+    duro_client_free(c);
+    return NULL;
 }
 
 /* result_across_failover: the closed run's describe, waiting through
@@ -145,7 +185,7 @@ static void run_failover(bool seed)
 {
     duro_test_cluster_opts co = {.appendonly = "no", .node_timeout_ms = 1000};
     duro_test_cluster_start(&h, MASTERS, 1, &co);
-    char ids[WORKFLOWS][64], during[DURING][64];
+    char ids[WORKFLOWS][64];
     for (int i = 0; i < WORKFLOWS; i++)
         snprintf(ids[i], sizeof(ids[i]), "fo-%d", i);
     /* the victim: the master of fo-0's partition */
@@ -175,12 +215,13 @@ static void run_failover(bool seed)
               "no workflow on the victim made progress");
 
     duro_test_cluster_kill(&h, victim);
-    /* starts while the cluster is failing over: some land on the dead
-     * master's slots (CLUSTERDOWN, a lost connection) and are retried */
-    for (int i = 0; i < DURING; i++) {
-        snprintf(during[i], sizeof(during[i]), "during-%d", i);
-        start_across_failover(c, during[i]);
-    }
+    /* an application keeps starting workflows through the failover, from
+     * a thread of its own: those on the dead master's slots wait for the
+     * promotion (CLUSTERDOWN, a lost connection), then for a replica to
+     * confirm them (NOREPLICAS), which the restart below brings */
+    during_starts ds = {.url = url};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, start_during, &ds), 0);
     int now = duro_test_cluster_wait_promotion(&h, victim, PROMOTION_MS);
     cr_assert(h.cluster.node[now].master);
     /* the promoted master has no replica to confirm WAIT 1 (its commits
@@ -189,11 +230,15 @@ static void run_failover(bool seed)
     duro_test_sleep_ms(1000);
     duro_test_cluster_restart(&h, victim, PROMOTION_MS);
     cr_assert_eq(h.cluster.node[victim].master_idx, now);
+    pthread_join(t, NULL);
+    for (int i = 0; i < DURING; i++)
+        cr_assert_eq(ds.rc[i], 0, "start %s across the failover: %s (%s)",
+                     ds.id[i], duro_strerror(ds.rc[i]), ds.err[i]);
 
     for (int i = 0; i < WORKFLOWS; i++)
         assert_complete(c, ids[i]);
     for (int i = 0; i < DURING; i++)
-        assert_complete(c, during[i]);
+        assert_complete(c, ds.id[i]);
     /* the programs lived through it (no crash, no exit) */
     for (int i = 0; i < 2; i++) {
         cr_assert(duro_test_alive(&h, pids[i]), "pid %d died", (int)pids[i]);
