@@ -107,9 +107,14 @@ static void *start_during(void *arg)
     during_starts *ds = arg;
     duro_client *c = NULL;
     char err[256] = "";
-    int rc = duro_client_new(&c, ds->url, err, sizeof(err));
     /* one budget for all of them: the join is bounded */
     int64_t deadline = duro_test_mono_ms() + RESULT_MS;
+    /* a client made while a master is down: made again as an application
+     * would, on a transient error */
+    int rc;
+    while ((rc = duro_client_new(&c, ds->url, err, sizeof(err))) != 0 &&
+           duro_err_is_transient(rc) && duro_test_mono_ms() < deadline)
+        duro_test_sleep_ms(200);
     for (int i = 0; i < DURING; i++) {
         snprintf(ds->id[i], sizeof(ds->id[i]), "during-%d", i);
         ds->rc[i] = rc ? rc
