@@ -348,13 +348,20 @@ static void create(duro_test_harness *h, int replicas)
               r == 0 ? "timed out" : "exit", log);
 }
 
-/* settled: every node is ok and knows all the others; every replica is
- * linked to its master. */
-static bool settled(duro_test_harness *h)
+/* settled: every node is ok and knows all the others; as every node
+ * sees it, there are `masters` masters, and every replica is linked to
+ * its master. */
+static bool settled(duro_test_harness *h, int masters)
 {
     for (int i = 0; i < h->cluster.nnodes; i++)
         if (!node_ok(h, i, h->cluster.nnodes)) return false;
-    duro_test_cluster_refresh(h);
+    for (int asked = 0; asked < h->cluster.nnodes; asked++) {
+        if (!read_nodes(h, asked)) return false;
+        int nm = 0;
+        for (int i = 0; i < h->cluster.nnodes; i++)
+            nm += h->cluster.node[i].master;
+        if (nm != masters) return false;
+    }
     for (int i = 0; i < h->cluster.nnodes; i++)
         if (!h->cluster.node[i].master && !replica_linked(h, i)) return false;
     return true;
@@ -380,10 +387,12 @@ void duro_test_cluster_start(duro_test_harness *h, int masters,
     for (int i = 0; i < n; i++)
         start_node(h, i);
     create(h, replicas_per_master);
-    bool ok = duro_test_wait_until(settled(h), CLUSTER_READY_MS);
+    bool ok = duro_test_wait_until(settled(h, masters), CLUSTER_READY_MS);
     if (!ok) duro_test_dump_logs(h, 10);
-    cr_assert(ok, "the cluster did not settle (cluster_state:ok, every node "
-                  "known, replicas linked)");
+    cr_assert(ok,
+              "the cluster did not settle (cluster_state:ok, every node "
+              "known, %d masters, replicas linked)",
+              masters);
     int nm = 0;
     for (int i = 0; i < n; i++)
         nm += cl->node[i].master;
