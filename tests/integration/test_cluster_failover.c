@@ -7,8 +7,10 @@
  * started again and rejoins as its replica: meanwhile its commits are
  * refused (NOREPLICAS) and sent again. Starts made during the failover
  * (from a thread) are retried as an application would (a transient
- * error), and complete too. Both URL forms: the seed URL names
- * every master, the node URL names one that is not killed. */
+ * error), and complete too, through clients made before the kill and
+ * after it. Without WAIT, the killed master never comes back. Both URL forms:
+ * the seed URL names every master, the node URL names one that is not killed.
+ */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -97,6 +99,7 @@ static void start_across_failover(duro_client *c, const char *id)
  * join (Criterion's assertions belong to the test's thread). */
 typedef struct {
     const char *url;
+    duro_client *early; /* made before the kill: the odd starts use it */
     char id[DURING][64];
     int rc[DURING];
     char err[DURING][256];
@@ -117,10 +120,11 @@ static void *start_during(void *arg)
         duro_test_sleep_ms(200);
     for (int i = 0; i < DURING; i++) {
         snprintf(ds->id[i], sizeof(ds->id[i]), "during-%d", i);
-        ds->rc[i] = rc ? rc
-                       : try_start(c, ds->id[i], deadline, ds->err[i],
-                                   sizeof(ds->err[i]));
-        if (rc) snprintf(ds->err[i], sizeof(ds->err[i]), "%s", err);
+        duro_client *use = i % 2 ? ds->early : c;
+        ds->rc[i] = use == c && rc ? rc
+                                   : try_start(use, ds->id[i], deadline,
+                                               ds->err[i], sizeof(ds->err[i]));
+        if (use == c && rc) snprintf(ds->err[i], sizeof(ds->err[i]), "%s", err);
         duro_test_sleep_ms(100);
     }
     duro_client_free(c);
@@ -185,8 +189,10 @@ static bool progressed(duro_client *c, char ids[WORKFLOWS][64], int m)
 
 /* run_failover: the workload, the kill, and the checks. seed: the
  * programs and the client are given the seed URL, else the URL of one
- * master that is not the victim. */
-static void run_failover(bool seed)
+ * master that is not the victim. wait_one: DURO_REDIS_WAIT=1, and the
+ * killed master is brought back (as the new one's replica); else
+ * DURO_REDIS_WAIT=0 and it never comes back. */
+static void run_failover(bool seed, bool wait_one)
 {
     duro_test_cluster_opts co = {.appendonly = "no", .node_timeout_ms = 1000};
     duro_test_cluster_start(&h, MASTERS, 1, &co);
@@ -205,7 +211,7 @@ static void run_failover(bool seed)
                  h.cluster.node[other].port);
     }
     setenv("DURO_REDIS_URL", url, 1);
-    setenv("DURO_REDIS_WAIT", "1", 1);
+    setenv("DURO_REDIS_WAIT", wait_one ? "1" : "0", 1);
     pid_t pids[2];
     pids[0] = spawn_up("duro-scheduler", "--scan-interval", "100ms");
     pids[1] = spawn_up("duro-test-worker", NULL, NULL);
@@ -224,7 +230,8 @@ static void run_failover(bool seed)
      * a thread of its own: those on the dead master's slots wait for the
      * promotion (CLUSTERDOWN, a lost connection), then for a replica to
      * confirm them (NOREPLICAS), which the restart below brings */
-    during_starts ds = {.url = url};
+    duro_client *early = client(url);
+    during_starts ds = {.url = url, .early = early};
     pthread_t t;
     cr_assert_eq(pthread_create(&t, NULL, start_during, &ds), 0);
     int now = duro_test_cluster_wait_promotion(&h, victim, PROMOTION_MS);
@@ -232,10 +239,13 @@ static void run_failover(bool seed)
     /* the promoted master has no replica to confirm WAIT 1 (its commits
      * are refused NOREPLICAS, and retried) until the old master is back
      * as its replica, as an operator would bring the machine back */
-    duro_test_sleep_ms(1000);
-    duro_test_cluster_restart(&h, victim, PROMOTION_MS);
-    cr_assert_eq(h.cluster.node[victim].master_idx, now);
+    if (wait_one) {
+        duro_test_sleep_ms(1000);
+        duro_test_cluster_restart(&h, victim, PROMOTION_MS);
+        cr_assert_eq(h.cluster.node[victim].master_idx, now);
+    }
     pthread_join(t, NULL);
+    duro_client_free(early);
     for (int i = 0; i < DURING; i++)
         cr_assert_eq(ds.rc[i], 0, "start %s across the failover: %s (%s)",
                      ds.id[i], duro_strerror(ds.rc[i]), ds.err[i]);
@@ -257,12 +267,22 @@ static void run_failover(bool seed)
 
 Test(cluster_failover, master_killed_mid_run_seed_url)
 {
-    run_failover(true);
+    run_failover(true, true);
     duro_test_finish(&h);
 }
 
 Test(cluster_failover, master_killed_mid_run_node_url)
 {
-    run_failover(false);
+    run_failover(false, true);
+    duro_test_finish(&h);
+}
+
+/* The dead master never comes back (without WAIT: its replica took over
+ * with what it had): the clients made before the kill, the worker and the
+ * scheduler find the new master by themselves; the seed URL still names
+ * the dead one. */
+Test(cluster_failover, master_killed_for_good_without_wait)
+{
+    run_failover(true, false);
     duro_test_finish(&h);
 }
