@@ -225,12 +225,12 @@ static void run_failover(bool seed, bool wait_one)
     cr_assert(duro_test_wait_until(progressed(c, ids, victim), 20000),
               "no workflow on the victim made progress");
 
+    duro_client *early = client(url);
     duro_test_cluster_kill(&h, victim);
     /* an application keeps starting workflows through the failover, from
      * a thread of its own: those on the dead master's slots wait for the
      * promotion (CLUSTERDOWN, a lost connection), then for a replica to
      * confirm them (NOREPLICAS), which the restart below brings */
-    duro_client *early = client(url);
     during_starts ds = {.url = url, .early = early};
     pthread_t t;
     cr_assert_eq(pthread_create(&t, NULL, start_during, &ds), 0);
