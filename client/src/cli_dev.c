@@ -5,7 +5,8 @@
  * Nothing outlives us: the scheduler is a thread of this process, and
  * redis-server gets SIGTERM from the kernel when we die, even by SIGKILL
  * (PR_SET_PDEATHSIG), so no orphan keeps the port or the data dir.
- * --acl runs it under restricted Redis users (cli_dev_acl.c). */
+ * --acl runs it under restricted Redis users (cli_dev_acl.c); --cluster N
+ * runs N redis-servers as one Redis Cluster instead (cli_dev_cluster.c). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +24,7 @@
 
 #include "cli.h"
 #include "cli_dev_acl.h"
+#include "cli_dev_cluster.h"
 #include "duro/errno.h"
 #include "duro/keys.h"
 #include "duro/log.h"
@@ -54,6 +56,10 @@ static const cli_opt DEV_OPTS[] = {
     {"app-keys", 0, "PATTERN",
      "with --acl: a user duro-app for your application's own keys (e.g. "
      "'food:*')",
+     false},
+    {"cluster", 0, "N",
+     "a Redis Cluster of N masters on PORT..PORT+N-1 (bus ports +10000), "
+     "data in DIR/node-<port>; prints its redis+cluster:// URL",
      false},
     {0},
 };
@@ -116,9 +122,9 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-/* take_stop: a SIGINT/SIGTERM pending on us (they are blocked, see
- * cmd_dev), taken without waiting; 0 when none. */
-static int take_stop(void)
+/* cli_dev_take_stop: a SIGINT/SIGTERM pending on us (they are blocked,
+ * see cmd_dev), taken without waiting; 0 when none. */
+int cli_dev_take_stop(void)
 {
     sigset_t stop;
     sigemptyset(&stop);
@@ -129,12 +135,12 @@ static int take_stop(void)
     return sig > 0 ? sig : 0;
 }
 
-/* spawn_redis starts redis-server in its own process group, so that the
- * terminal's Ctrl-C reaches only us and we stop it in order. The kernel
- * sends it SIGTERM (redis-server's clean shutdown) when the thread that
- * forked it dies: cmd_dev's, which lives as long as the process. */
-static pid_t spawn_redis(const char *prog, const char *dir, int port,
-                         const char *tls_dir)
+/* cli_dev_spawn_redis starts redis-server in its own process group, so
+ * that the terminal's Ctrl-C reaches only us and we stop it in order. The
+ * kernel sends it SIGTERM (redis-server's clean shutdown) when the thread
+ * that forked it dies: cmd_dev's, which lives as long as the process. */
+pid_t cli_dev_spawn_redis(const char *prog, const char *dir, int port,
+                          const char *tls_dir, const char *const *extra)
 {
     char portstr[16], logfile[4200];
     snprintf(portstr, sizeof(portstr), "%d", port);
@@ -160,7 +166,7 @@ static pid_t spawn_redis(const char *prog, const char *dir, int port,
         dup2(devnull, STDIN_FILENO);
         dup2(devnull, STDOUT_FILENO);
     }
-    char *argv[32] = {
+    char *argv[48] = {
         (char *)prog, "--port",        portstr,     "--bind",
         "127.0.0.1",  "--dir",         (char *)dir, "--appendonly",
         "yes",        "--appendfsync", "everysec",  "--daemonize",
@@ -184,6 +190,12 @@ static pid_t spawn_redis(const char *prog, const char *dir, int port,
         argv[2] = "0";
         memcpy(argv + 15, tls, sizeof(tls));
     }
+    int argc = 15;
+    while (argv[argc])
+        argc++;
+    for (int i = 0; extra && extra[i] && argc < 47; i++)
+        argv[argc++] = (char *)extra[i];
+    argv[argc] = NULL;
     execv(prog, argv);
     fprintf(stderr, "duro: cannot run %s: %s\n", prog, strerror(errno));
     _exit(127);
@@ -196,7 +208,7 @@ static redisContext *wait_redis(const duro_redis_url *url, pid_t pid,
                                 int *exited, int *stopped)
 {
     for (int waited = 0; waited < REDIS_WAIT_MS; waited += 50) {
-        if ((*stopped = take_stop())) return NULL;
+        if ((*stopped = cli_dev_take_stop())) return NULL;
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid) {
             *exited = 1;
@@ -216,17 +228,17 @@ static redisContext *wait_redis(const duro_redis_url *url, pid_t pid,
     return NULL;
 }
 
-/* stop_redis: SIGTERM (redis-server writes its AOF and exits), then
- * SIGKILL after REDIS_STOP_MS. A SIGINT meanwhile (a second Ctrl-C) stops
- * the wait: redis-server finishes its shutdown on its own. */
-static void stop_redis(pid_t pid)
+/* cli_dev_stop_redis: SIGTERM (redis-server writes its AOF and exits),
+ * then SIGKILL after REDIS_STOP_MS. A SIGINT meanwhile (a second Ctrl-C)
+ * stops the wait: redis-server finishes its shutdown on its own. */
+void cli_dev_stop_redis(pid_t pid)
 {
     int status;
     if (waitpid(pid, &status, WNOHANG) != 0) return; /* gone (or reaped) */
     kill(pid, SIGTERM);
     for (int waited = 0; waited < REDIS_STOP_MS; waited += 50) {
         if (waitpid(pid, &status, WNOHANG) != 0) return;
-        if (take_stop() == SIGINT) {
+        if (cli_dev_take_stop() == SIGINT) {
             fprintf(stderr,
                     "duro: not waiting for redis-server (pid %d) "
                     "to finish its shutdown\n",
@@ -248,6 +260,7 @@ typedef struct {
     char abs_dir[4096]; /* redis-server chdirs there: paths must be absolute */
     char redis_prog[4096];
     int port;
+    int cluster; /* --cluster N: masters, or 0 */
     bool tls;
     char tls_dir[4200]; /* abs_dir/tls */
     bool acl;
@@ -282,6 +295,24 @@ static int use_dev_ca(dev_opts *o)
     return 0;
 }
 
+/* read_cluster: --cluster N (not with --tls or --acl, which a cluster
+ * does not do yet). */
+static int read_cluster(cli_ctx *ctx, dev_opts *o)
+{
+    o->cluster = 0;
+    const char *n = cli_get(ctx, "cluster");
+    if (!n) return 0;
+    char *end;
+    long v = strtol(n, &end, 10);
+    if (!*n || *end || v < 1 || v > CLI_DEV_CLUSTER_MAX)
+        return cli_usage(ctx, "--cluster wants 1..%d masters, not \"%s\"",
+                         CLI_DEV_CLUSTER_MAX, n);
+    if (o->tls || o->acl)
+        return cli_usage(ctx, "--cluster does not go with --tls or --acl");
+    o->cluster = (int)v;
+    return 0;
+}
+
 static int read_opts(cli_ctx *ctx, dev_opts *o)
 {
     o->dir = cli_get(ctx, "dir") ? cli_get(ctx, "dir") : DEFAULT_DIR;
@@ -291,6 +322,8 @@ static int read_opts(cli_ctx *ctx, dev_opts *o)
     o->acl_watch = NULL; /* cmd_dev's o is not zeroed */
     o->app_keys = cli_get(ctx, "app-keys");
     if (o->app_keys && !o->acl) return cli_usage(ctx, "--app-keys needs --acl");
+    int rc = read_cluster(ctx, o);
+    if (rc) return rc;
     o->port = DEFAULT_PORT;
     const char *p = cli_get(ctx, "port");
     if (p) {
@@ -306,7 +339,11 @@ static int read_opts(cli_ctx *ctx, dev_opts *o)
         return cli_fail("%s not found%s; install Redis 7 (Debian: apt-get "
                         "install redis-server) or pass --redis-server PATH",
                         prog ? prog : "redis-server", prog ? "" : " on $PATH");
-    if (!port_free(o->port))
+    if (o->cluster) {
+        char err[256];
+        if (cli_dev_cluster_check(o->port, o->cluster, err, sizeof(err)))
+            return cli_fail("%s", err);
+    } else if (!port_free(o->port))
         return cli_fail("port %d on 127.0.0.1 is taken (another Redis?); "
                         "pick another with --port",
                         o->port);
@@ -414,17 +451,59 @@ static int dev_acl_lock(dev_opts *o, redisContext **c)
     return 0;
 }
 
-/* wait_stop blocks until SIGINT/SIGTERM, or redis-server exits (SIGCHLD).
- * Returns the signal, or 0 when redis-server died. */
-static int wait_stop(const sigset_t *set, pid_t redis)
+/* wait_stop blocks until SIGINT/SIGTERM, or one of the n redis-servers
+ * exits (SIGCHLD). Returns the signal, or 0 when a redis-server died. */
+static int wait_stop(const sigset_t *set, const pid_t *redis, int n)
 {
     for (;;) {
         int sig = 0;
         if (sigwait(set, &sig) != 0) continue;
         if (sig != SIGCHLD) return sig;
         int status;
-        if (waitpid(redis, &status, WNOHANG) == redis) return 0;
+        for (int i = 0; i < n; i++)
+            if (waitpid(redis[i], &status, WNOHANG) == redis[i]) return 0;
     }
+}
+
+/* ---- --cluster N ---- */
+
+/* dev_cluster (--cluster N): the nodes, then the scheduler, which loads
+ * the Functions on every master and writes duro:meta as it does on one
+ * Redis, then the HTTP API, all given the seed URL. */
+static int dev_cluster(cli_ctx *ctx, dev_opts *o, const sigset_t *set)
+{
+    cli_dev_cluster cl;
+    char err[512], url[512];
+    int stopped = 0;
+    int rc = cli_dev_cluster_start(&cl, o->redis_prog, o->abs_dir, o->port,
+                                   o->cluster, &stopped, err, sizeof(err));
+    if (rc > 0) {
+        fprintf(stderr, "duro: %s during startup: the cluster is stopped\n",
+                strsignal(rc));
+        return CLI_OK;
+    }
+    if (rc) return cli_fail("%s", err);
+    cli_dev_cluster_url(&cl, url, sizeof(url));
+    duro_scheduler *s = NULL;
+    if (start_scheduler(o, url, &s)) {
+        cli_dev_cluster_stop(&cl);
+        return CLI_FAILED;
+    }
+    cli_dev_cluster_print(&cl, url, o->abs_dir, o->metrics_addr);
+    struct duro_server *api = cli_dev_api_start(cli_get(ctx, "http"), url);
+    int sig = wait_stop(set, cl.pid, cl.n);
+    if (sig)
+        fprintf(stderr, "duro: %s: stopping the scheduler and the cluster\n",
+                strsignal(sig));
+    else
+        fprintf(stderr,
+                "duro: a cluster node exited; see %s/node-*/redis.log\n",
+                o->dir);
+    cli_dev_api_stop(api);
+    duro_scheduler_free(s);
+    cli_dev_cluster_stop(&cl);
+    fprintf(stderr, "duro: dev server stopped\n");
+    return sig ? CLI_OK : CLI_FAILED;
 }
 
 static int cmd_dev(cli_ctx *ctx)
@@ -444,13 +523,14 @@ static int cmd_dev(cli_ctx *ctx)
     int rc = read_opts(ctx, &o);
     if (rc) return rc;
     if (!getenv("DURO_LOG_LEVEL")) duro_log_set_level(DURO_LOG_INFO);
-    int sig = take_stop();
+    int sig = cli_dev_take_stop();
     if (sig) {
         fprintf(stderr, "duro: %s: not starting\n", strsignal(sig));
         return CLI_OK;
     }
-    pid_t pid =
-        spawn_redis(o.redis_prog, o.abs_dir, o.port, o.tls ? o.tls_dir : NULL);
+    if (o.cluster) return dev_cluster(ctx, &o, &set);
+    pid_t pid = cli_dev_spawn_redis(o.redis_prog, o.abs_dir, o.port,
+                                    o.tls ? o.tls_dir : NULL, NULL);
     if (pid < 0) return cli_fail("fork: %s", strerror(errno));
     char url[64], err[256];
     snprintf(url, sizeof(url), "%s://127.0.0.1:%d", o.tls ? "rediss" : "redis",
@@ -462,12 +542,12 @@ static int cmd_dev(cli_ctx *ctx)
     if (!c && stopped) {
         fprintf(stderr, "duro: %s during startup: stopping redis-server\n",
                 strsignal(stopped));
-        stop_redis(pid);
+        cli_dev_stop_redis(pid);
         fprintf(stderr, "duro: dev server stopped\n");
         return CLI_OK;
     }
     if (!c) {
-        if (!exited) stop_redis(pid);
+        if (!exited) cli_dev_stop_redis(pid);
         return cli_fail("redis-server did not start on port %d; see "
                         "%s/redis.log",
                         o.port, o.dir);
@@ -478,7 +558,7 @@ static int cmd_dev(cli_ctx *ctx)
                                   sizeof(err));
     if (rc) {
         redisFree(c);
-        stop_redis(pid);
+        cli_dev_stop_redis(pid);
         return cli_fail("cannot load the Duro Functions: %s", err);
     }
     duro_scheduler *s = NULL;
@@ -486,13 +566,13 @@ static int cmd_dev(cli_ctx *ctx)
         dev_acl_lock(&o, &c)) {
         duro_scheduler_free(s);
         if (c) redisFree(c);
-        stop_redis(pid);
+        cli_dev_stop_redis(pid);
         return CLI_FAILED;
     }
     if (c) redisFree(c);
     print_ready(&o, url, pid);
     struct duro_server *api = cli_dev_api_start(cli_get(ctx, "http"), url);
-    sig = wait_stop(&set, pid);
+    sig = wait_stop(&set, &pid, 1);
     if (sig)
         fprintf(stderr, "duro: %s: stopping the scheduler and redis-server\n",
                 strsignal(sig));
@@ -501,7 +581,7 @@ static int cmd_dev(cli_ctx *ctx)
     cli_dev_api_stop(api);
     duro_scheduler_free(s);
     cli_dev_acl_stop(o.acl_watch);
-    if (sig) stop_redis(pid);
+    if (sig) cli_dev_stop_redis(pid);
     fprintf(stderr, "duro: dev server stopped\n");
     return sig ? CLI_OK : CLI_FAILED;
 }

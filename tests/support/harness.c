@@ -188,6 +188,7 @@ pid_t duro_test_spawn_redis(duro_test_harness *h, const char *name, ...)
     char log[sizeof(ch->log)]; /* not straight into ch: it is inside h */
     snprintf(log, sizeof(log), "%s/%s.log", h->dir, name);
     memcpy(ch->log, log, sizeof(log));
+    ch->redis = true;
     pid_t pid = start_child("redis-server", argv, ch->log, NULL);
     cr_assert_gt(pid, 0, "fork: %s", strerror(errno));
     ch->pid = pid;
@@ -241,8 +242,10 @@ static void describe_end(const duro_test_child *ch, char *buf, size_t size)
         snprintf(buf, size, "exit code %d", WEXITSTATUS(ch->status));
 }
 
-/* rm_rf removes the temp dir (one level: it holds only files). */
-static void rm_rf(const char *dir)
+/* rm_rf removes the temp dir and what is in it: child logs, and the
+ * directories of extra redis-servers (a cluster node's holds its
+ * appendonlydir), hence the depth. */
+static void rm_rf_depth(const char *dir, int depth)
 {
     DIR *d = opendir(dir);
     if (!d) return;
@@ -251,10 +254,19 @@ static void rm_rf(const char *dir)
     while ((e = readdir(d))) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
         snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-        unlink(p);
+        struct stat st;
+        if (depth > 0 && lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+            rm_rf_depth(p, depth - 1);
+        else
+            unlink(p);
     }
     closedir(d);
     rmdir(dir);
+}
+
+static void rm_rf(const char *dir)
+{
+    rm_rf_depth(dir, 3);
 }
 
 /* stop_children: duro_test_stop_all without removing the temp dir. */
@@ -265,13 +277,14 @@ static int stop_children(duro_test_harness *h)
     /* Duro programs first (they may want Redis for a graceful stop). */
     for (int i = 0; i < h->nchildren; i++) {
         duro_test_child *ch = &h->children[i];
-        if (!reap(ch, 0)) kill(ch->pid, SIGTERM);
+        if (!ch->redis && !reap(ch, 0)) kill(ch->pid, SIGTERM);
     }
     int64_t deadline = duro_test_mono_ms() + STOP_GRACE_MS;
     int bad = 0;
     char how[128];
     for (int i = 0; i < h->nchildren; i++) {
         duro_test_child *ch = &h->children[i];
+        if (ch->redis) continue;
         int64_t left = deadline - duro_test_mono_ms();
         if (!reap(ch, left > 0 ? left : 0)) {
             fprintf(stderr,
@@ -282,6 +295,24 @@ static int stop_children(duro_test_harness *h)
             reap(ch, 2000);
             bad++;
             continue;
+        }
+        if (ended_badly(ch)) {
+            describe_end(ch, how, sizeof(how));
+            fprintf(stderr, "harness: %s (pid %d) ended badly: %s (log %s)\n",
+                    ch->name, (int)ch->pid, how, ch->log);
+            bad++;
+        }
+    }
+    /* then the extra redis-servers (replicas, sentinels, cluster nodes):
+     * nothing to save, and a master's SIGTERM shutdown would wait for its
+     * replicas (shutdown-timeout) */
+    for (int i = 0; i < h->nchildren; i++) {
+        duro_test_child *ch = &h->children[i];
+        if (!ch->redis) continue;
+        if (!reap(ch, 0)) {
+            ch->killed_with = SIGKILL;
+            kill(ch->pid, SIGKILL);
+            reap(ch, 2000);
         }
         if (ended_badly(ch)) {
             describe_end(ch, how, sizeof(how));
@@ -314,23 +345,26 @@ void duro_test_dump_logs(duro_test_harness *h, int lines)
         duro_test_child *ch = &h->children[i];
         reap(ch, 0);
         describe_end(ch, how, sizeof(how));
+        /* an extra redis-server's (six for a cluster) in brief: the Duro
+         * programs' logs are what a failure is read from */
+        int want = ch->redis && lines > 5 ? 5 : lines;
         FILE *f = fopen(ch->log, "r");
         fprintf(stderr, "---- %s (pid %d, %s): last %d lines of %s ----\n",
-                ch->name, (int)ch->pid, how, lines, ch->log);
+                ch->name, (int)ch->pid, how, want, ch->log);
         if (!f) continue;
-        /* a ring of the last `lines` lines */
-        char **ring = calloc((size_t)lines, sizeof(*ring));
+        /* a ring of the last `want` lines */
+        char **ring = calloc((size_t)want, sizeof(*ring));
         size_t cap = 0;
         char *line = NULL;
         long n = 0;
         while (ring && getline(&line, &cap, f) >= 0) {
-            free(ring[n % lines]);
-            ring[n % lines] = strdup(line);
+            free(ring[n % want]);
+            ring[n % want] = strdup(line);
             n++;
         }
-        for (long k = n > lines ? n - lines : 0; ring && k < n; k++)
-            fputs(ring[k % lines], stderr);
-        for (int k = 0; ring && k < lines; k++)
+        for (long k = n > want ? n - want : 0; ring && k < n; k++)
+            fputs(ring[k % want], stderr);
+        for (int k = 0; ring && k < want; k++)
             free(ring[k]);
         free(ring);
         free(line);
@@ -596,7 +630,8 @@ void duro_test_redis_start(duro_test_harness *h)
     duro__test_redis_start_as_set(h);
 }
 
-void duro__test_redis_start_as_set(duro_test_harness *h)
+/* make_dir: the temp dir, and this harness stopped at exit. */
+static void make_dir(duro_test_harness *h)
 {
     const char *tmp = getenv("TMPDIR");
     if (!tmp || !*tmp) tmp = "/tmp";
@@ -605,12 +640,23 @@ void duro__test_redis_start_as_set(duro_test_harness *h)
              (int)getpid());
     cr_assert(mkdtemp(h->dir), "mkdtemp: %s", strerror(errno));
     current = h;
-    if (h->tls) duro__test_tls_prepare(h);
     static bool registered;
     if (!registered) {
         atexit(at_exit);
         registered = true;
     }
+}
+
+void duro_test_dir_start(duro_test_harness *h)
+{
+    memset(h, 0, sizeof(*h));
+    make_dir(h);
+}
+
+void duro__test_redis_start_as_set(duro_test_harness *h)
+{
+    make_dir(h);
+    if (h->tls) duro__test_tls_prepare(h);
     char redis_log[PATH_MAX + 32];
     snprintf(redis_log, sizeof(redis_log), "%s/redis.log", h->dir);
     srand((unsigned)(getpid() ^ duro_test_mono_ms()));

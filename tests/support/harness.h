@@ -38,6 +38,7 @@
 #endif
 
 #define DURO_TEST_MAX_CHILDREN 32
+#define DURO_TEST_CLUSTER_MAX 12 /* nodes of a test cluster */
 
 /* duro_test_child: one process the harness started. */
 typedef struct {
@@ -48,24 +49,51 @@ typedef struct {
     int status;        /* its wait status once reaped */
     int killed_with;   /* the signal the test sent it on purpose, or 0 */
     bool exit_awaited; /* duro_test_wait_exit saw it end by itself */
+    bool redis;        /* a redis-server: stopped after the Duro programs */
 } duro_test_child;
+
+/* duro_test_node: one redis-server of a test cluster. */
+typedef struct {
+    int port;     /* its client port on 127.0.0.1 */
+    int bus_port; /* its cluster bus port (--cluster-port) */
+    pid_t pid;
+    char id[48];    /* its cluster node id */
+    bool master;    /* serves slots (as last read from CLUSTER NODES) */
+    int master_idx; /* a replica's master (index), or -1 */
+    bool killed;    /* duro_test_cluster_kill took it down */
+} duro_test_node;
+
+/* duro_test_cluster: the cluster duro_test_cluster_start made. */
+typedef struct {
+    int nnodes;
+    duro_test_node node[DURO_TEST_CLUSTER_MAX];
+    /* redis+cluster://127.0.0.1:p1,127.0.0.1:p2,... (every master) */
+    char seed_url[512];
+    /* redis://127.0.0.1:p1: one node; a client detects the cluster */
+    char node_url[64];
+    /* a slot duro_test_cluster_move_begin left migrating, or -1 */
+    int moving_slot, moving_from, moving_to;
+    char appendonly[4]; /* how the nodes run ("yes", "no") */
+    int node_timeout_ms;
+} duro_test_cluster;
 
 /* duro_test_harness: zero it (static storage does) before
  * duro_test_redis_start. */
 typedef struct {
-    char dir[PATH_MAX]; /* temp dir: redis files and child logs */
-    int redis_port;
-    char redis_url[64];
+    char dir[PATH_MAX];  /* temp dir: redis files and child logs */
+    int redis_port;      /* a cluster's: its first master's */
+    char redis_url[512]; /* a cluster's: its seed URL */
     pid_t redis_pid;
     duro_test_child children[DURO_TEST_MAX_CHILDREN];
     int nchildren;
     bool passed; /* set by duro_test_finish */
     bool stopped;
-    int bad_children;       /* what stop found */
-    bool tls;               /* duro_test_redis_start_tls: TLS only */
-    char tls_auth[16];      /* tls-auth-clients: optional, yes */
-    char tls_server[32];    /* base name of the server's certificate */
-    char tls_dir[PATH_MAX]; /* the generated CA and certificates */
+    int bad_children;          /* what stop found */
+    bool tls;                  /* duro_test_redis_start_tls: TLS only */
+    char tls_auth[16];         /* tls-auth-clients: optional, yes */
+    char tls_server[32];       /* base name of the server's certificate */
+    char tls_dir[PATH_MAX];    /* the generated CA and certificates */
+    duro_test_cluster cluster; /* duro_test_cluster_start's, if any */
 } duro_test_harness;
 
 /* duro_test_redis_start starts redis-server on 127.0.0.1 on a free port in
@@ -73,6 +101,107 @@ typedef struct {
  * and registers the harness for duro_test_fini / atexit. Fails the test
  * (cr_assert) when no server comes up. */
 void duro_test_redis_start(duro_test_harness *h);
+
+/* duro_test_dir_start: the temp dir and the stop-at-exit of
+ * duro_test_redis_start without a server (a test that starts its own, a
+ * cluster, `duro dev`). */
+void duro_test_dir_start(duro_test_harness *h);
+
+/* ---- Redis Cluster (harness_cluster.c) ---- */
+
+/* duro_test_cluster_opts: how duro_test_cluster_start runs the nodes.
+ *   appendonly: "yes" or "no" (NULL: "no");
+ *   node_timeout_ms: cluster-node-timeout (0: 1000), how soon a dead
+ *     master is failed over. */
+typedef struct {
+    const char *appendonly;
+    int node_timeout_ms;
+} duro_test_cluster_opts;
+
+/* duro_test_cluster_start starts masters * (1 + replicas_per_master)
+ * redis-servers in cluster mode on free loopback ports (each in its own
+ * directory under h->dir, with cluster-replica-validity-factor 0 so that a
+ * replica always takes over), joins them with `redis-cli --cluster create
+ * ... --cluster-replicas R`, and waits (30s at most) until every node
+ * says cluster_state:ok with all 16384 slots served, knows every other
+ * node, and every replica's link to its master is up. Then h->cluster
+ * holds the topology, h->redis_url and $DURO_REDIS_URL the seed URL,
+ * h->redis_port the first master's port; $DURO_PARTITIONS is 16. Calls
+ * duro_test_dir_start when the harness has no temp dir yet. The nodes
+ * are the harness's children (SIGKILLed at stop: nothing to save).
+ * Asserts. */
+void duro_test_cluster_start(duro_test_harness *h, int masters,
+                             int replicas_per_master,
+                             const duro_test_cluster_opts *o);
+
+/* duro_test_cluster_redis: a new connection to node idx (asserts). */
+redisContext *duro_test_cluster_redis(duro_test_harness *h, int idx);
+
+/* duro_test_cluster_info: the value of `field` in node idx's CLUSTER
+ * INFO into buf ("" when the node does not answer). Returns buf. */
+char *duro_test_cluster_info(duro_test_harness *h, int idx, const char *field,
+                             char *buf, size_t size);
+
+/* duro_test_cluster_ok: every live node says cluster_state:ok with
+ * 16384 slots ok. */
+bool duro_test_cluster_ok(duro_test_harness *h);
+
+/* duro_test_key_slot: the hash slot of key, as Redis Cluster computes
+ * it (the {tag} when the key has a non-empty one). */
+int duro_test_key_slot(const char *key);
+
+/* duro_test_partition_slot: the slot of partition p's keys ({p<n>}). */
+int duro_test_partition_slot(int p);
+
+/* duro_test_cluster_owner: the index of the node that node `asked` says
+ * serves slot (CLUSTER SLOTS), or -1. */
+int duro_test_cluster_owner(duro_test_harness *h, int asked, int slot);
+
+/* duro_test_cluster_master: a live master's index other than `not` (-1:
+ * any), or -1. */
+int duro_test_cluster_master(duro_test_harness *h, int not );
+
+/* duro_test_cluster_refresh rereads the topology (masters, replicas)
+ * from a live node's CLUSTER NODES into h->cluster. */
+void duro_test_cluster_refresh(duro_test_harness *h);
+
+/* Moving a slot by hand, as `redis-cli --cluster reshard` does, in steps
+ * a test can interleave with a running workload:
+ *   duro_test_cluster_move_begin: CLUSTER SETSLOT slot IMPORTING on node
+ *     `to`, MIGRATING on its owner; from then on the owner answers ASK
+ *     for keys it no longer has and TRYAGAIN for a multi-key command
+ *     with some keys moved.
+ *   duro_test_cluster_move_keys: MIGRATEs up to max keys of the slot
+ *     from the owner to `to`; returns how many it moved (0: none left).
+ *   duro_test_cluster_move_end: moves whatever is left, then SETSLOT slot
+ *     NODE on `to`, the old owner and every other master, and waits (10s)
+ *     until every live node maps the slot to `to`.
+ *   duro_test_cluster_move_slot: all three.
+ * Each asserts. */
+void duro_test_cluster_move_begin(duro_test_harness *h, int slot, int to);
+int duro_test_cluster_move_keys(duro_test_harness *h, int max);
+void duro_test_cluster_move_end(duro_test_harness *h);
+void duro_test_cluster_move_slot(duro_test_harness *h, int slot, int to);
+
+/* duro_test_cluster_kill sends SIGKILL to node idx (a crash: nothing
+ * saved) and marks it killed. */
+void duro_test_cluster_kill(duro_test_harness *h, int idx);
+
+/* duro_test_cluster_wait_promotion waits (timeout_ms) until a replica of
+ * the killed master idx has become a master and every live node is back
+ * to cluster_state:ok; rereads the topology and returns the new
+ * master's index (asserts). */
+int duro_test_cluster_wait_promotion(duro_test_harness *h, int idx,
+                                     int64_t timeout_ms);
+
+/* duro_test_cluster_restart starts killed node idx again on its port,
+ * with its directory and nodes.conf (a crashed machine back): a master
+ * that was failed over rejoins as a replica of the node that took over,
+ * which then has a replica to confirm WAIT again. Waits (timeout_ms)
+ * until every live node is ok and idx is a replica with its link up (or
+ * a master serving slots, when no replica took over). Asserts. */
+void duro_test_cluster_restart(duro_test_harness *h, int idx,
+                               int64_t timeout_ms);
 
 /* ---- TLS (harness_tls.c) ---- */
 
