@@ -189,9 +189,10 @@ int bench_wait_all(bench *b, bench_track *t, int64_t timeout_ms,
 /* Commands the Functions library (common/lua/duro.lua) issues itself:
  * commandstats counts them as well as what clients send. */
 static const char *lua_cmds[] = {
-    "hset",    "zrem",  "hmget",  "hincrby", "xadd",      "zadd", "del",
-    "publish", "hget",  "hdel",   "zscore",  "zrange",    "xdel", "xack",
-    "time",    "rpush", "lrange", "type",    "xrevrange", "llen", NULL};
+    "hset",      "zrem",    "hmget", "hincrby",  "xadd",     "zadd",
+    "del",       "publish", "hget",  "hdel",     "zscore",   "zrange",
+    "xdel",      "xack",    "time",  "rpush",    "lrange",   "type",
+    "xrevrange", "llen",    "xtrim", "xpending", "spublish", NULL};
 
 /* client_calls: calls of commands no Function issues (FCALL, XREADGROUP,
  * ...) between two INFO snapshots: a lower bound of the round trips
