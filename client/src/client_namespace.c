@@ -228,8 +228,8 @@ static int unlink_keys(duro_client *c, const redisReply *keys)
         return rc;
     }
     int n = (int)keys->elements;
-    duro_argv *cmds = calloc((size_t)n, sizeof(*cmds));
-    redisReply **r = calloc((size_t)n, sizeof(*r));
+    duro_argv *cmds = calloc((size_t)n, sizeof(duro_argv));
+    redisReply **r = calloc((size_t)n, sizeof(redisReply *));
     int rc = cmds && r ? 0 : duro__fail(c, DURO_ENOMEM, "out of memory");
     for (int i = 0; rc == 0 && i < n; i++) {
         const char *key = duro__reply_str(keys->element[i]);

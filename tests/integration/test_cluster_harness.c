@@ -69,7 +69,8 @@ Test(cluster_harness, three_masters_serve_every_slot)
         "duro:closed:{p15}"};
     for (size_t k = 0; k < sizeof(keys) / sizeof(*keys); k++) {
         char *s = reply_str(0, "CLUSTER KEYSLOT %s", keys[k]);
-        cr_assert_eq(atoi(s), duro_test_key_slot(keys[k]), "%s", keys[k]);
+        cr_assert_eq(strtol(s, NULL, 10), duro_test_key_slot(keys[k]), "%s",
+                     keys[k]);
         free(s);
     }
     cr_assert_eq(duro_test_partition_slot(7),

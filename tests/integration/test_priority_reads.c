@@ -48,7 +48,8 @@ static long long xinfo_calls(void)
     redisReply *rep = redisCommand(r, "INFO commandstats");
     cr_assert(rep && rep->type == REDIS_REPLY_STRING);
     const char *s = strstr(rep->str, "cmdstat_xinfo|groups:calls=");
-    long long n = s ? atoll(s + strlen("cmdstat_xinfo|groups:calls=")) : 0;
+    long long n =
+        s ? strtoll(s + strlen("cmdstat_xinfo|groups:calls="), NULL, 10) : 0;
     freeReplyObject(rep);
     redisFree(r);
     return n;

@@ -91,7 +91,7 @@ static int distinct_partitions(const char *line)
 {
     int seen_p[1024] = {0}, n = 0;
     for (const char *p = strstr(line, "{p"); p; p = strstr(p + 2, "{p")) {
-        int v = atoi(p + 2);
+        int v = (int)strtol(p + 2, NULL, 10);
         if (v >= 0 && v < 1024 && !seen_p[v]++) n++;
     }
     return n;

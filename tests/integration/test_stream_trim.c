@@ -296,7 +296,7 @@ Test(stream_trim, streams_stay_bounded_under_load)
                 duro_key_act(key, sizeof(key), ks, p, "bench");
             long long len = integer("XLEN %s", key);
             total += len;
-            cr_assert_leq(len, 2 * NODE, "%s holds %lld entries", key, len);
+            cr_assert_leq(len, 2LL * NODE, "%s holds %lld entries", key, len);
             if (integer("EXISTS %s", key) == 0) continue;
             cr_assert_eq(group_field(key, "pending"), 0, "%s", key);
             cr_assert_eq(group_field(key, "lag"), 0, "%s", key);

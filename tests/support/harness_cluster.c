@@ -94,9 +94,10 @@ static bool node_ok(duro_test_harness *h, int idx, int known)
     char v[64];
     bool ok =
         info && !strcmp(field_of(info, "cluster_state", v, sizeof(v)), "ok") &&
-        atoi(field_of(info, "cluster_slots_ok", v, sizeof(v))) == SLOTS &&
-        (!known ||
-         atoi(field_of(info, "cluster_known_nodes", v, sizeof(v))) == known);
+        strtol(field_of(info, "cluster_slots_ok", v, sizeof(v)), NULL, 10) ==
+            SLOTS &&
+        (!known || strtol(field_of(info, "cluster_known_nodes", v, sizeof(v)),
+                          NULL, 10) == known);
     free(info);
     return ok;
 }
@@ -202,7 +203,7 @@ static bool read_nodes(duro_test_harness *h, int asked)
         if (sscanf(line, "%47s %95s %127s %47s", id, addr, flags, master) != 4)
             continue;
         const char *colon = strrchr(addr, ':');
-        int i = colon ? node_by_port(h, atoi(colon + 1)) : -1;
+        int i = colon ? node_by_port(h, (int)strtol(colon + 1, NULL, 10)) : -1;
         if (i < 0) continue;
         duro_test_node *n = &h->cluster.node[i];
         snprintf(n->id, sizeof(n->id), "%s", id);

@@ -166,11 +166,12 @@ static void on_read(duro_aredis *r, redisReply *reply, void *arg)
     if (!reply || reply->type == REDIS_REPLY_ERROR || full(reply, pr->count))
         duro__pread_due(pr, slot->p);
     if (reply) pr->got += duro__rate_count(reply);
-    if (reply && reply->type == REDIS_REPLY_ARRAY &&
-        !(slot->held = reply_dup(reply)))
-        duro__read_entries(w, reply, pr->tag, pr->fn); /* no memory to wait */
-    else if (!reply || reply->type != REDIS_REPLY_ARRAY)
-        duro__read_entries(w, reply, pr->tag, pr->fn); /* logs, checks */
+    /* an array waits for the round (priority order); anything else is
+     * handled now (logs, checks), and so is an array with no memory to
+     * wait */
+    bool array = reply && reply->type == REDIS_REPLY_ARRAY;
+    if (!array || !(slot->held = reply_dup(reply)))
+        duro__read_entries(w, reply, pr->tag, pr->fn);
     if (pr->out > 0) return;
     dispatch_round(pr);
     pr->done(w);
