@@ -242,8 +242,12 @@ static int level_bell(duro_worker *w, const char *stream,
     int rang = DURO_PRIORITY_MAX + 1;
     const redisReply *lv = duro_stream_field(entry->element[1], "level");
     const redisReply *pv = duro_stream_field(entry->element[1], "p");
-    int level = lv && lv->type == REDIS_REPLY_STRING ? atoi(lv->str) : 0;
-    int p = pv && pv->type == REDIS_REPLY_STRING ? atoi(pv->str) : -1;
+    int level = lv && lv->type == REDIS_REPLY_STRING
+                    ? (int)strtol(lv->str, NULL, 10)
+                    : 0;
+    int p = pv && pv->type == REDIS_REPLY_STRING
+                ? (int)strtol(pv->str, NULL, 10)
+                : -1;
     if (level >= DURO_PRIORITY_MIN && level <= DURO_PRIORITY_MAX &&
         level != DURO_PRIORITY_DEFAULT && p >= 0 && p < w->partitions) {
         int base = strcmp(stream, w->level_bells[0]) == 0 ? DURO_STREAM_WFT
