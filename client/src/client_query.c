@@ -38,12 +38,13 @@ static int check_query(duro_client *c, const char *name, const char *input,
 }
 
 /* wakes_workers: workers read per partition and wait for a wake message
- * (docs/internals.md, "Reading per partition"): on a Redis Cluster, or
- * forced on one Redis by DURO_READ_PER_PARTITION=1. A query is no
+ * (docs/internals.md, "Reading per partition"): on a Redis Cluster (a
+ * redis+cluster:// URL, or a redis:// one whose node said so at connect),
+ * or forced on one Redis by DURO_READ_PER_PARTITION=1. A query is no
  * Function's task, so the client sends the wake itself. */
 static bool wakes_workers(const duro_client *c)
 {
-    return c->url.cluster ||
+    return c->url.cluster || duro__is_cluster(c) ||
            strcmp(duro_env("DURO_READ_PER_PARTITION", "0"), "1") == 0;
 }
 

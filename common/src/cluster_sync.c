@@ -477,6 +477,13 @@ int duro_cluster_sync_node_url(duro_cluster_sync *r, int slot,
     return 0;
 }
 
+int duro_cluster_sync_refresh(duro_cluster_sync *r)
+{
+    if (!r->cluster) return 0;
+    r->stale = true;
+    return duro__csync_refresh(r);
+}
+
 void duro_cluster_sync_set_timeout(duro_cluster_sync *r, int ms)
 {
     r->cmd_timeout_ms = ms > 0 ? ms : 0;

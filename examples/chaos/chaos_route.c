@@ -1,8 +1,9 @@
-/* chaos_route.c: see chaos_route.h. A chaos tool's commands are few and
- * blocking, so this is the simplest router that survives a failover: a
- * slot table filled from CLUSTER SLOTS, one lazily opened connection per
- * node, and a retry loop that refreshes the table whenever a node moved
- * a slot away or stopped answering. */
+/* chaos_route.c: see chaos_route.h. The routing itself is the library's
+ * (duro/cluster_sync.h: the slot map, MOVED, ASK, TRYAGAIN, CLUSTERDOWN,
+ * a master gone); what a chaos tool adds on top is patience: through a
+ * failover or a restart of Redis, a call is tried again for up to
+ * CHAOS_ROUTE_RETRY_MS, on a new connection when the one server's broke,
+ * and a write is followed by WAIT when DURO_REDIS_WAIT asks for one. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,31 +11,20 @@
 #include <time.h>
 
 #include "duro/clock.h"
+#include "duro/cluster.h"
+#include "duro/cluster_sync.h"
 #include "duro/config.h"
 #include "duro/errno.h"
-#include "duro/keys.h"
 #include "duro/redis.h"
 #include "chaos_route.h"
 
-#define SLOTS 16384
-#define MAX_NODES 64
 #define RETRY_SLEEP_MS 100
-
-typedef struct {
-    char host[256];
-    int port;
-    redisContext *c;
-} node;
+#define CONNECT_TIMEOUT_MS 2000
 
 struct chaos_route {
-    duro_redis_url url; /* the seed's: credentials, TLS, WAIT settings */
-    bool cluster;
-    node nodes[MAX_NODES]; /* seeds first, then nodes learnt of */
-    int nnodes;
-    short slot_node[SLOTS]; /* index into nodes, -1: unknown */
-    int masters[MAX_NODES];
-    int nmasters;
-    char err[256];
+    duro_redis_url url; /* credentials, TLS, WAIT settings */
+    duro_cluster_sync *s;
+    char err[512];
 };
 
 static void sleep_ms(int ms)
@@ -45,195 +35,84 @@ static void sleep_ms(int ms)
 
 int chaos_key_slot(const char *key)
 {
-    size_t len = strlen(key);
-    const char *open = strchr(key, '{');
-    if (open) {
-        const char *close = strchr(open + 1, '}');
-        if (close && close > open + 1) {
-            key = open + 1;
-            len = (size_t)(close - open - 1);
-        }
+    return duro_cluster_slot(key, strlen(key));
+}
+
+/* ensure: a usable connection (a new one when the one server's broke). */
+static bool ensure(chaos_route *r)
+{
+    if (r->s && !duro_cluster_sync_broken(r->s)) return true;
+    duro_cluster_sync_free(r->s);
+    r->s = NULL;
+    return duro_cluster_sync_open(&r->url, CONNECT_TIMEOUT_MS, &r->s, r->err,
+                                  sizeof(r->err)) == 0;
+}
+
+/* to_argv: hiredis's formatted command (*N $len arg ...) as an argv. */
+static int to_argv(const char *cmd, size_t len, duro_argv *a)
+{
+    const char *p = cmd, *end = cmd + len;
+    if (p >= end || *p != '*') return -1;
+    long n = strtol(p + 1, NULL, 10);
+    p = strstr(p, "\r\n");
+    for (long i = 0; p && i < n; i++) {
+        p += 2;
+        if (p >= end || *p != '$') return -1;
+        long l = strtol(p + 1, NULL, 10);
+        p = strstr(p, "\r\n");
+        if (!p || l < 0 || p + 2 + l > end) return -1;
+        duro_argv_pushn(a, p + 2, (size_t)l);
+        p += 2 + l;
     }
-    return duro_crc16(key, len) % SLOTS;
+    return p ? 0 : -1;
 }
 
-static int node_add(chaos_route *r, const char *host, int port)
+/* confirmed: WAIT on the connection of the master serving slot (where
+ * the write just went) confirmed the replicas DURO_REDIS_WAIT asks for. */
+static bool confirmed(chaos_route *r, int slot)
 {
-    for (int i = 0; i < r->nnodes; i++)
-        if (r->nodes[i].port == port && strcmp(r->nodes[i].host, host) == 0)
-            return i;
-    if (r->nnodes == MAX_NODES) return -1;
-    node *n = &r->nodes[r->nnodes];
-    size_t len = strnlen(host, sizeof(n->host) - 1); /* host may be r's */
-    memmove(n->host, host, len);
-    n->host[len] = 0;
-    n->port = port;
-    n->c = NULL;
-    return r->nnodes++;
-}
-
-static void node_drop(chaos_route *r, int i)
-{
-    if (i < 0 || !r->nodes[i].c) return;
-    redisFree(r->nodes[i].c);
-    r->nodes[i].c = NULL;
-}
-
-/* node_conn: node i's connection, opened when needed; NULL on failure. */
-static redisContext *node_conn(chaos_route *r, int i)
-{
-    node *n = &r->nodes[i];
-    if (n->c && !n->c->err) return n->c;
-    node_drop(r, i);
-    duro_redis_url u = r->url;
-    if (r->cluster || u.sentinels == 0) {
-        snprintf(u.host, sizeof(u.host), "%s", n->host);
-        u.port = n->port;
-    }
-    n->c = duro_redis_connect(&u, 2000, r->err, sizeof(r->err));
-    return n->c;
-}
-
-/* refresh reloads the slot table from the first node that answers
- * CLUSTER SLOTS; 0, or -1 when none did. */
-static int refresh(chaos_route *r)
-{
-    for (int i = 0; i < r->nnodes; i++) {
-        redisContext *c = node_conn(r, i);
-        redisReply *rep = c ? redisCommand(c, "CLUSTER SLOTS") : NULL;
-        if (!rep) {
-            node_drop(r, i);
-            continue;
-        }
-        if (rep->type != REDIS_REPLY_ARRAY || rep->elements == 0) {
-            freeReplyObject(rep);
-            continue;
-        }
-        const char *asked = r->nodes[i].host;
-        for (int s = 0; s < SLOTS; s++)
-            r->slot_node[s] = -1;
-        r->nmasters = 0;
-        for (size_t e = 0; e < rep->elements; e++) {
-            const redisReply *x = rep->element[e];
-            if (x->type != REDIS_REPLY_ARRAY || x->elements < 3) continue;
-            const redisReply *m = x->element[2];
-            if (m->type != REDIS_REPLY_ARRAY || m->elements < 2) continue;
-            /* an empty host: "the node you asked" */
-            const char *host = m->element[0]->str && *m->element[0]->str
-                                   ? m->element[0]->str
-                                   : asked;
-            int ni = node_add(r, host, (int)m->element[1]->integer);
-            if (ni < 0) continue;
-            bool known = false;
-            for (int k = 0; k < r->nmasters; k++)
-                known |= r->masters[k] == ni;
-            if (!known) r->masters[r->nmasters++] = ni;
-            for (long long s = x->element[0]->integer;
-                 s <= x->element[1]->integer && s < SLOTS; s++)
-                r->slot_node[s] = (short)ni;
-        }
-        freeReplyObject(rep);
-        return 0;
-    }
-    snprintf(r->err, sizeof(r->err), "no cluster node answered CLUSTER SLOTS");
-    return -1;
-}
-
-/* redirect: the node a MOVED or ASK error sends the command to, or -1. */
-static int redirect(chaos_route *r, const char *err, bool *ask)
-{
-    *ask = strncmp(err, "ASK ", 4) == 0;
-    if (!*ask && strncmp(err, "MOVED ", 6) != 0) return -1;
-    const char *addr = strchr(strchr(err, ' ') + 1, ' ');
-    const char *colon = addr ? strrchr(addr, ':') : NULL;
-    if (!colon) return -1;
-    char host[256];
-    snprintf(host, sizeof(host), "%.*s", (int)(colon - addr - 1), addr + 1);
-    return node_add(r, host, atoi(colon + 1));
-}
-
-/* send_one sends the formatted command (ASKING before it, WAIT after it
- * when wait) on node i; its reply, or NULL when the connection failed or
- * WAIT was not confirmed (then r->err says which). */
-static redisReply *send_one(chaos_route *r, int i, const char *cmd, size_t len,
-                            bool asking, bool wait)
-{
-    redisContext *c = node_conn(r, i);
-    if (!c) return NULL;
-    if (asking) redisAppendCommand(c, "ASKING");
-    redisAppendFormattedCommand(c, cmd, len);
-    if (wait)
-        redisAppendCommand(c, "WAIT %d %d", r->url.wait_replicas,
-                           r->url.wait_timeout_ms);
-    redisReply *rep = NULL, *w = NULL;
-    bool ok = true;
-    if (asking && redisGetReply(c, (void **)&w) == REDIS_OK) freeReplyObject(w);
-    w = NULL;
-    ok = redisGetReply(c, (void **)&rep) == REDIS_OK;
-    if (ok && wait) ok = redisGetReply(c, (void **)&w) == REDIS_OK;
-    if (!ok) {
-        snprintf(r->err, sizeof(r->err), "%s:%d: %s", r->nodes[i].host,
-                 r->nodes[i].port, c->errstr);
-        if (rep) freeReplyObject(rep);
-        node_drop(r, i);
-        return NULL;
-    }
-    if (wait && rep->type != REDIS_REPLY_ERROR &&
-        (w->type != REDIS_REPLY_INTEGER || w->integer < r->url.wait_replicas)) {
-        snprintf(r->err, sizeof(r->err), "WAIT: %lld of %d replicas confirmed",
-                 w->type == REDIS_REPLY_INTEGER ? w->integer : -1LL,
-                 r->url.wait_replicas);
-        freeReplyObject(rep);
-        rep = NULL;
-    }
+    redisContext *c = duro_cluster_sync_context(r->s, slot);
+    redisReply *w = c ? redisCommand(c, "WAIT %d %d", r->url.wait_replicas,
+                                     r->url.wait_timeout_ms)
+                      : NULL;
+    bool ok = w && w->type == REDIS_REPLY_INTEGER &&
+              w->integer >= r->url.wait_replicas;
+    snprintf(r->err, sizeof(r->err), "WAIT: %lld of %d replicas confirmed",
+             w && w->type == REDIS_REPLY_INTEGER ? w->integer : -1LL,
+             r->url.wait_replicas);
     if (w) freeReplyObject(w);
-    return rep;
+    return ok;
 }
 
-/* run sends cmd to the node of slot (master index `master` when slot < 0)
- * until an answer that is no redirection and no transient error. */
-static redisReply *run(chaos_route *r, int slot, int master, const char *cmd,
-                       size_t len, bool wait)
+/* run sends a to the master of slot (master index `master` when slot <
+ * 0) until an answer that is no transient error. */
+static redisReply *run(chaos_route *r, int slot, int master, const duro_argv *a,
+                       bool wait)
 {
     int64_t deadline = duro_mono_ms() + CHAOS_ROUTE_RETRY_MS;
-    int ask_node = -1;
     for (;;) {
-        int i = !r->cluster            ? 0
-                : ask_node >= 0        ? ask_node
-                : slot >= 0            ? r->slot_node[slot]
-                : master < r->nmasters ? r->masters[master]
-                                       : -1;
         redisReply *rep = NULL;
-        if (i >= 0) rep = send_one(r, i, cmd, len, ask_node >= 0, wait);
-        ask_node = -1;
-        if (!rep && strncmp(r->err, "WAIT:", 5) == 0) return NULL;
-        bool transient = !rep;
-        if (rep && rep->type == REDIS_REPLY_ERROR && r->cluster) {
-            bool ask;
-            int to = redirect(r, rep->str, &ask);
-            if (to >= 0) {
-                freeReplyObject(rep);
-                if (ask) {
-                    ask_node = to;
-                    continue;
-                }
-                refresh(r);
-                if (duro_mono_ms() < deadline) continue;
-                snprintf(r->err, sizeof(r->err), "redirected for %d ms",
-                         CHAOS_ROUTE_RETRY_MS);
-                return NULL;
-            }
+        if (ensure(r)) {
+            rep = slot < 0 ? duro_cluster_sync_call_master(r->s, master, a)
+                           : duro_cluster_sync_call(r->s, a);
+            if (!rep)
+                snprintf(r->err, sizeof(r->err), "%s",
+                         duro_cluster_sync_errstr(r->s));
         }
-        if (rep && rep->type == REDIS_REPLY_ERROR &&
-            duro_err_is_transient(duro_redis_error_code(rep->str)))
-            transient = true;
+        bool transient =
+            !rep || (rep->type == REDIS_REPLY_ERROR &&
+                     duro_err_is_transient(duro_redis_error_code(rep->str)));
+        if (!transient && wait && rep->type != REDIS_REPLY_ERROR &&
+            !confirmed(r, slot)) {
+            freeReplyObject(rep);
+            return NULL; /* maybe lost in a failover: not made */
+        }
         if (!transient || duro_mono_ms() >= deadline) return rep;
         if (rep) {
             snprintf(r->err, sizeof(r->err), "%s", rep->str);
             freeReplyObject(rep);
         }
         sleep_ms(RETRY_SLEEP_MS);
-        if (r->cluster) refresh(r);
     }
 }
 
@@ -242,12 +121,15 @@ static redisReply *vrun(chaos_route *r, int slot, int master, bool wait,
 {
     char *cmd = NULL;
     int len = redisvFormatCommand(&cmd, fmt, ap);
-    if (len < 0) {
+    duro_argv a;
+    duro_argv_init(&a);
+    redisReply *rep = NULL;
+    if (len < 0 || to_argv(cmd, (size_t)len, &a) < 0)
         snprintf(r->err, sizeof(r->err), "cannot format the command");
-        return NULL;
-    }
-    redisReply *rep = run(r, slot, master, cmd, (size_t)len, wait);
-    redisFreeCommand(cmd);
+    else
+        rep = run(r, slot, master, &a, wait);
+    duro_argv_free(&a);
+    if (cmd) redisFreeCommand(cmd);
     return rep;
 }
 
@@ -289,12 +171,12 @@ redisReply *chaos_route_node_cmd(chaos_route *r, int i, const char *fmt, ...)
 
 int chaos_route_masters(chaos_route *r)
 {
-    return r->cluster ? r->nmasters : 1;
+    return ensure(r) ? duro_cluster_sync_masters(r->s) : 1;
 }
 
 bool chaos_route_is_cluster(const chaos_route *r)
 {
-    return r->cluster;
+    return r->s && duro_cluster_sync_is_cluster(r->s);
 }
 
 const char *chaos_route_errstr(const chaos_route *r)
@@ -305,93 +187,21 @@ const char *chaos_route_errstr(const chaos_route *r)
 void chaos_route_free(chaos_route *r)
 {
     if (!r) return;
-    for (int i = 0; i < r->nnodes; i++)
-        node_drop(r, i);
+    duro_cluster_sync_free(r->s);
     free(r);
-}
-
-/* ---- Opening ---------------------------------------------------------- */
-
-/* parse_cluster reads redis+cluster://[user:pw@]h1[:p1],h2.../[db]: the
- * seeds, and the first one's URL (parsed as every component parses a
- * redis:// URL: password file, TLS and WAIT settings from the
- * environment) as the template of every node's. 0 or -1. */
-static int parse_cluster(chaos_route *r, const char *url)
-{
-    bool tls = strncmp(url, "rediss+", 7) == 0;
-    const char *hosts = strstr(url, "://") + 3;
-    const char *slash = strchr(hosts, '/');
-    const char *at = strchr(hosts, '@');
-    char user[600] = "";
-    if (at && (!slash || at < slash)) {
-        snprintf(user, sizeof(user), "%.*s", (int)(at - hosts + 1), hosts);
-        hosts = at + 1;
-    }
-    const char *end = slash ? slash : hosts + strlen(hosts);
-    for (const char *h = hosts; h < end;) {
-        const char *comma = memchr(h, ',', (size_t)(end - h));
-        const char *stop = comma ? comma : end;
-        const char *colon = memchr(h, ':', (size_t)(stop - h));
-        char host[256];
-        snprintf(host, sizeof(host), "%.*s", (int)((colon ? colon : stop) - h),
-                 h);
-        int port = colon ? atoi(colon + 1) : 6379;
-        if (!*host || port <= 0 || node_add(r, host, port) < 0) {
-            snprintf(r->err, sizeof(r->err), "bad seed list in %s", url);
-            return -1;
-        }
-        h = comma ? comma + 1 : end;
-    }
-    if (r->nnodes == 0) {
-        snprintf(r->err, sizeof(r->err), "no seed node in %s", url);
-        return -1;
-    }
-    char seed[1200];
-    snprintf(seed, sizeof(seed), "%s://%s%s:%d%s", tls ? "rediss" : "redis",
-             user, r->nodes[0].host, r->nodes[0].port, slash ? slash : "");
-    return duro_redis_url_parse(seed, &r->url, r->err, sizeof(r->err)) ? -1 : 0;
-}
-
-/* probe: 1 when node 0 answered PING (and r->cluster says whether it
- * reported cluster_enabled:1), 0 when not yet. */
-static int probe(chaos_route *r)
-{
-    redisContext *c = node_conn(r, 0);
-    redisReply *rep = c ? redisCommand(c, "PING") : NULL;
-    bool up = rep && rep->type == REDIS_REPLY_STATUS; /* not LOADING */
-    if (rep) freeReplyObject(rep);
-    if (!up) return 0;
-    if (r->url.sentinels) return 1;
-    rep = redisCommand(c, "INFO cluster");
-    r->cluster = rep && rep->type == REDIS_REPLY_STRING &&
-                 strstr(rep->str, "cluster_enabled:1");
-    if (rep) freeReplyObject(rep);
-    return 1;
 }
 
 chaos_route *chaos_route_open(const char *url, int64_t wait_ms)
 {
     chaos_route *r = calloc(1, sizeof(*r));
     if (!r) return NULL;
-    for (int s = 0; s < SLOTS; s++)
-        r->slot_node[s] = -1;
-    int rc;
-    if (strstr(url, "+cluster://")) {
-        r->cluster = true;
-        rc = parse_cluster(r, url);
-    } else {
-        rc = duro_redis_url_parse(url, &r->url, r->err, sizeof(r->err));
-        if (rc == 0) node_add(r, r->url.host, r->url.port);
-    }
     int64_t deadline = duro_mono_ms() + wait_ms;
-    while (rc == 0) {
-        bool ready = r->cluster
-                         ? refresh(r) == 0 && r->nmasters > 0
-                         : probe(r) == 1 && (!r->cluster || refresh(r) == 0);
-        if (ready) return r;
-        if (duro_mono_ms() >= deadline) break;
-        sleep_ms(200);
-    }
+    if (duro_redis_url_parse(url, &r->url, r->err, sizeof(r->err)) == 0)
+        for (;;) {
+            if (ensure(r)) return r;
+            if (duro_mono_ms() >= deadline) break;
+            sleep_ms(200);
+        }
     fprintf(stderr, "chaos: cannot connect to Redis: %s\n", r->err);
     chaos_route_free(r);
     return NULL;

@@ -7,8 +7,9 @@
  * redis+sentinel:// name one server; redis+cluster://[user:pw@]h1:p1,h2:p2
  * (rediss+cluster:// with TLS) lists seed nodes of a cluster, and a
  * redis:// URL of a node that reports cluster_enabled:1 is a seed as well.
- * The slot map comes from CLUSTER SLOTS, is refreshed after a MOVED reply
- * or a lost connection (a failover), and ASK redirections are followed.
+ * The routing is the library's router (duro/cluster_sync.h): the slot
+ * map comes from CLUSTER SLOTS, is refreshed after a MOVED reply or a
+ * lost connection (a failover), and ASK redirections are followed.
  * Transient errors (TRYAGAIN, CLUSTERDOWN, LOADING, a refused connection)
  * are retried for up to CHAOS_ROUTE_RETRY_MS. */
 #ifndef DURO_CHAOS_ROUTE_H

@@ -5,7 +5,8 @@
  * charge finds the first one and never charges twice; a notification is
  * appended to food:notifications:<orderId> once per key. They connect to
  * $FOOD_SERVICES_URL (its password from $FOOD_SERVICES_PASSWORD_FILE when
- * set), else to the worker's Redis.
+ * set), else to the worker's Redis; on a Redis Cluster through the router
+ * of duro/cluster_sync.h (each key on its master).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "duro/cluster_sync.h"
 #include "duro/config.h"
 #include "duro/redis.h"
 #include "food.h"
@@ -23,7 +25,7 @@ static pthread_once_t conn_once = PTHREAD_ONCE_INIT;
 
 static void conn_free(void *c)
 {
-    redisFree(c);
+    duro_cluster_sync_free(c);
 }
 
 static void conn_key_init(void)
@@ -56,12 +58,12 @@ static int services_password(duro_redis_url *url, char *err, size_t errsize)
 
 /* service returns this pool thread's connection to the simulated services,
  * or NULL with a failure recorded on ctx (retryable). */
-static redisContext *service(duro_actx *ctx)
+static duro_cluster_sync *service(duro_actx *ctx)
 {
     pthread_once(&conn_once, conn_key_init);
-    redisContext *c = pthread_getspecific(conn_key);
-    if (c && !c->err) return c;
-    if (c) redisFree(c);
+    duro_cluster_sync *c = pthread_getspecific(conn_key);
+    if (c && !duro_cluster_sync_broken(c)) return c;
+    if (c) duro_cluster_sync_free(c);
     duro_redis_url url;
     char err[256];
     c = NULL;
@@ -71,20 +73,25 @@ static redisContext *service(duro_actx *ctx)
     if (!u) u = duro_worker_redis_url(worker);
     if (duro_redis_url_parse(u, &url, err, sizeof(err)) == 0 &&
         services_password(&url, err, sizeof(err)) == 0)
-        c = duro_redis_connect(&url, 5000, err, sizeof(err));
+        duro_cluster_sync_open(&url, 5000, &c, err, sizeof(err));
     pthread_setspecific(conn_key, c);
     if (!c) duro_actx_fail(ctx, "ServiceUnavailable", false, "%s", err);
     return c;
 }
 
 /* call runs one command; NULL (with a retryable failure) when it failed. */
-static redisReply *call(duro_actx *ctx, redisContext *c, int argc,
+static redisReply *call(duro_actx *ctx, duro_cluster_sync *c, int argc,
                         const char **argv)
 {
-    redisReply *r = redisCommandArgv(c, argc, argv, NULL);
+    duro_argv a;
+    duro_argv_init(&a);
+    for (int i = 0; i < argc; i++)
+        duro_argv_push(&a, argv[i]);
+    redisReply *r = duro_cluster_sync_call(c, &a);
+    duro_argv_free(&a);
     if (!r || r->type == REDIS_REPLY_ERROR) {
         duro_actx_fail(ctx, "ServiceUnavailable", false, "service error: %s",
-                       r ? r->str : c->errstr);
+                       r ? r->str : duro_cluster_sync_errstr(c));
         if (r) freeReplyObject(r);
         return NULL;
     }
@@ -96,15 +103,17 @@ static const char *NOTIFY_ONCE =
     "redis.call('XADD', KEYS[2], '*', 'message', ARGV[1]) return 1 end "
     "return 0";
 
-/* push appends message to the order's notification stream once per key. */
+/* push appends message to the order's notification stream once per key.
+ * The once key's {tag} is the stream's name: on a Redis Cluster both keys
+ * of the script are in the stream's slot. */
 static bool push(duro_actx *ctx, const char *key, const char *message)
 {
-    redisContext *c = service(ctx);
+    duro_cluster_sync *c = service(ctx);
     if (!c) return false;
-    char once[1200], stream[1100];
-    snprintf(once, sizeof(once), "food:notified:%s", key);
+    char once[2300], stream[1100];
     snprintf(stream, sizeof(stream), "food:notifications:%s",
              duro_actx_workflow_id(ctx));
+    snprintf(once, sizeof(once), "food:notified:{%s}:%s", stream, key);
     const char *argv[] = {"EVAL", NOTIFY_ONCE, "2", once, stream, message};
     redisReply *r = call(ctx, c, 6, argv);
     if (!r) return false;
@@ -130,7 +139,7 @@ static cJSON *send_push_notification(duro_actx *ctx, const cJSON *input,
  * the first attempt wins, a retry finds it. */
 static bool record(duro_actx *ctx, const char *what, int amount)
 {
-    redisContext *c = service(ctx);
+    duro_cluster_sync *c = service(ctx);
     if (!c) return false;
     char key[1100], value[32];
     snprintf(key, sizeof(key), "food:%s:%s", what, duro_actx_workflow_id(ctx));

@@ -869,3 +869,43 @@ Test(client_cluster, the_client_role_works_on_a_cluster)
     duro_test_output_free(&o);
     cr_assert(waiter_done(w, 8000), "the client role's wait missed the close");
 }
+
+/* A query is no Function's task: the client itself tells the workers of
+ * the partition (SPUBLISH <prefix>{pN}:wake qry:<queue>) on a cluster,
+ * also one it reached through a redis:// URL naming a node (found to be
+ * a cluster at connect), else the query waits for the workers' sweep. */
+Test(client_cluster, a_query_wakes_the_workers_through_a_node_url)
+{
+    cluster_start();
+    duro_test_output o;
+    RUN_OK(&o, "init", seeds, "operator", "init", "--partitions", "8");
+    duro_test_output_free(&o);
+    duro_client *c = NULL;
+    char err[512];
+    duro_client_opts co = {.redis_url = node0};
+    cr_assert_eq(duro_client_new_opts(&c, &co, err, sizeof(err)), 0, "%s", err);
+    start_wf(c, "qw-1");
+    /* a worker's wake subscription, on the partition's master */
+    char chan[64];
+    snprintf(chan, sizeof(chan), "duro:{p%d}:wake",
+             duro_partition_of("qw-1", 8));
+    redisContext *sub = node(owner(wf_slot("qw-1")));
+    redisReply *r = redisCommand(sub, "SSUBSCRIBE %s", chan);
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY, "SSUBSCRIBE %s", chan);
+    freeReplyObject(r);
+    /* no worker: the query times out, its wake is what counts */
+    char *res = NULL;
+    cr_assert_eq(duro_client_query(c, "qw-1", "stage", NULL, 200, &res),
+                 DURO_ETIMEDOUT, "%s", duro_client_errstr(c));
+    struct timeval tv = {2, 0};
+    redisSetTimeout(sub, tv);
+    void *v = NULL;
+    cr_assert_eq(redisGetReply(sub, &v), REDIS_OK, "no wake on %s", chan);
+    r = v;
+    cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 3);
+    cr_assert_str_eq(r->element[0]->str, "smessage");
+    cr_assert_str_eq(r->element[2]->str, "qry:q");
+    freeReplyObject(r);
+    redisFree(sub);
+    duro_client_free(c);
+}

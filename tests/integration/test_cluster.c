@@ -559,3 +559,56 @@ Test(cluster, duro_dev_cluster_refuses_what_it_cannot_do)
     duro_test_output_free(&o);
     duro_test_finish(&h);
 }
+
+/* ---- A worker's /metrics on a cluster ---- */
+
+/* metric_value: the value of the first sample of `name` in text, or -1
+ * when there is none. */
+static double metric_value(const char *text, const char *name)
+{
+    size_t len = strlen(name);
+    for (const char *l = text; l && *l;
+         l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+        if (strncmp(l, name, len) == 0 && (l[len] == ' ' || l[len] == '{')) {
+            const char *v = strchr(l, ' ');
+            return v ? strtod(v + 1, NULL) : -1;
+        }
+    return -1;
+}
+
+/* The backlog thread reads every partition's streams where they live:
+ * the worker is given a node that does not serve duro:meta (one that
+ * would answer MOVED to a plain connection). */
+Test(cluster, the_backlog_metric_reads_every_partition_on_its_master)
+{
+    duro_test_cluster_start(&h, MASTERS, 0, NULL);
+    int meta =
+        duro_test_cluster_owner(&h, 0, duro_test_key_slot(DURO_META_KEY));
+    int other = duro_test_cluster_master(&h, meta);
+    cr_assert_geq(other, 0);
+    char url[64], addr[64];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d",
+             h.cluster.node[other].port);
+    setenv("DURO_REDIS_URL", url, 1);
+    /* duro:meta made first: the backlog thread's first round must not
+     * race the worker's own setup */
+    duro_test_output o;
+    duro_test_run(&h, &o, CLI_MS, "duro", "operator", "init", "--partitions",
+                  "16", NULL);
+    cr_assert_eq(o.exit_code, 0, "%s%s", o.out, o.err);
+    duro_test_output_free(&o);
+    int port = duro_test_free_port();
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+    pid_t w = spawn_up("duro-test-worker", "--metrics-addr", addr);
+    static char body[1 << 16];
+    cr_assert(duro_test_wait_until((duro_test_http_get(port, "/metrics", body,
+                                                       sizeof(body)) == 200 &&
+                                    strstr(body, "duro_task_queue_backlog{")),
+                                   12000),
+              "no backlog gauge:\n%s", body);
+    cr_assert_leq(metric_value(body, "duro_task_queue_backlog_errors_total"), 0,
+                  "%s", body);
+    cr_assert_not(duro_test_log_contains(&h, w, "MOVED"));
+    duro_test_kill(&h, w, SIGTERM);
+    duro_test_finish(&h);
+}

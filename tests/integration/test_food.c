@@ -955,3 +955,70 @@ Test(food, order_state_is_a_search_attribute_lists_find)
                  1);
     duro_test_finish(&h);
 }
+
+/* ---- On a Redis Cluster ---- */
+
+TestSuite(food_cluster, .fini = duro_test_fini, .timeout = 180);
+
+/* food_node: a connection to the master serving key (asserts). */
+static redisContext *food_node(const char *key)
+{
+    int m = duro_test_cluster_owner(&h, duro_test_cluster_master(&h, -1),
+                                    duro_test_key_slot(key));
+    cr_assert_geq(m, 0, "no master serves %s", key);
+    return duro_test_cluster_redis(&h, m);
+}
+
+/* notified: order id has n notifications (read on their master). */
+static bool notified(const char *id, int n)
+{
+    char key[64];
+    snprintf(key, sizeof(key), "food:notifications:%s", id);
+    redisContext *r = food_node(key);
+    cJSON *got = notifications(r, id);
+    bool all = cJSON_GetArraySize(got) == n;
+    cJSON_Delete(got);
+    redisFree(r);
+    if (!all) duro_test_sleep_ms(50);
+    return all;
+}
+
+/* The simulated services follow the cluster too: an order whose charges
+ * and notifications live on masters other than the first seed's (where a
+ * plain connection would be answered MOVED) is charged once, notified and
+ * completed. */
+Test(food_cluster, an_order_completes_on_a_cluster)
+{
+    duro_test_cluster_start(&h, 3, 0, NULL);
+    char id[32], key[64];
+    for (int n = 0; n < 1000; n++) {
+        snprintf(id, sizeof(id), "cl-%d", n);
+        snprintf(key, sizeof(key), "food:charges:%s", id);
+        int charges = duro_test_key_slot(key);
+        snprintf(key, sizeof(key), "food:notifications:%s", id);
+        int notes = duro_test_key_slot(key);
+        if (duro_test_cluster_owner(&h, 0, charges) != 0 &&
+            duro_test_cluster_owner(&h, 0, notes) != 0)
+            break;
+    }
+    pid_t w = spawn_food();
+    duro_client *c = duro_test_client(&h);
+    start_order(c, id,
+                "{\"productId\":3,\"pickupTimeout\":\"10s\","
+                "\"deliveryTimeout\":\"10s\",\"ratingDelay\":\"200ms\"}");
+    deliver_order(c, id);
+    cr_assert(duro_test_wait_until(notified(id, 3), 5000),
+              "the rating request never came");
+    snprintf(key, sizeof(key), "food:notifications:%s", id);
+    redisContext *r = food_node(key);
+    assert_notifications(r, id, 3, HAPPY);
+    redisFree(r);
+    snprintf(key, sizeof(key), "food:charges:%s", id);
+    r = food_node(key);
+    cr_assert_eq(hlen(r, "charges", id), 1);
+    redisFree(r);
+    cr_assert_not(duro_test_log_contains(&h, w, "MOVED"));
+    cr_assert_not(duro_test_log_contains(&h, w, "CROSSSLOT"));
+    duro_client_free(c);
+    duro_test_finish(&h);
+}

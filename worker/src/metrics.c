@@ -7,7 +7,8 @@
  *    worker's tick should call it; until it does, the render callback
  *    samples from the HTTP thread instead (plain reads of fields the loop
  *    owns: good enough for numbers, see `sample_fresh`).
- *  - a backlog thread with its own synchronous Redis connection reads, every
+ *  - a backlog thread with its own synchronous Redis connection (on a
+ *    cluster a router, duro/cluster_sync.h: one per master) reads, every
  *    BACKLOG_PERIOD_MS, XLEN and XINFO GROUPS of every partition's stream
  *    of the task queue: backlog = the group's lag (tasks not yet handed to
  *    any worker; duro/stream_backlog.h), as `duro queue stats` computes it.
@@ -26,6 +27,7 @@
 #include <time.h>
 
 #include "duro/clock.h"
+#include "duro/cluster_sync.h"
 #include "duro/errno.h"
 #include "duro/http.h"
 #include "duro/keys.h"
@@ -293,9 +295,15 @@ void duro__worker_count_run(duro_worker *w, const duro_wf *wf, bool first)
 /* ---- Backlog ---- */
 
 /* read_partitions: duro:meta's partition count, or 0. */
-static int read_partitions(redisContext *c)
+static int read_partitions(duro_cluster_sync *c)
 {
-    redisReply *r = redisCommand(c, "HGET %s partitions", DURO_META_KEY);
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "HGET");
+    duro_argv_push(&a, DURO_META_KEY);
+    duro_argv_push(&a, "partitions");
+    redisReply *r = duro_cluster_sync_call(c, &a);
+    duro_argv_free(&a);
     long long n = 0;
     if (!duro__reply_int(r, &n)) n = 0;
     if (r) freeReplyObject(r);
@@ -303,35 +311,44 @@ static int read_partitions(redisContext *c)
 }
 
 /* measure pipelines XLEN + XINFO GROUPS for every stream of one kind and
- * priority level. Returns 0 or -1 (connection lost). */
-static int measure(redisContext *c, const duro_keyspace *ks, const char *queue,
-                   int kind, int level, int parts, long long *backlog,
-                   long long *pending)
+ * priority level (on a cluster, to each partition's master, side by
+ * side). Returns 0 or -1 (connection lost). */
+static int measure(duro_cluster_sync *c, const duro_keyspace *ks,
+                   const char *queue, int kind, int level, int parts,
+                   long long *backlog, long long *pending)
 {
+    duro_argv *cmds = calloc((size_t)parts * 2, sizeof(*cmds));
+    redisReply **rep = calloc((size_t)parts * 2, sizeof(*rep));
+    int rc = cmds && rep ? 0 : -1;
     char plain[DURO_KEY_MAX], key[DURO_KEY_MAX];
-    for (int p = 0; p < parts; p++) {
+    for (int p = 0; !rc && p < parts; p++) {
         if (kind == 0)
             duro_key_wft(plain, sizeof(plain), ks, p, queue);
         else
             duro_key_act(plain, sizeof(plain), ks, p, queue);
         duro_priority_key(key, sizeof(key), plain, level);
-        redisAppendCommand(c, "XLEN %s", key);
-        redisAppendCommand(c, "XINFO GROUPS %s", key);
+        duro_argv_init(&cmds[2 * p]);
+        duro_argv_push(&cmds[2 * p], "XLEN");
+        duro_argv_pushf(&cmds[2 * p], "%s", key);
+        duro_argv_init(&cmds[2 * p + 1]);
+        duro_argv_push(&cmds[2 * p + 1], "XINFO");
+        duro_argv_push(&cmds[2 * p + 1], "GROUPS");
+        duro_argv_pushf(&cmds[2 * p + 1], "%s", key);
     }
+    if (!rc && duro_cluster_sync_pipeline(c, cmds, parts * 2, rep)) rc = -1;
     long long waiting = 0, pend = 0;
-    int rc = 0;
-    for (int p = 0; p < parts; p++) {
-        redisReply *a = NULL, *b = NULL;
-        if (redisGetReply(c, (void **)&a) != REDIS_OK ||
-            redisGetReply(c, (void **)&b) != REDIS_OK)
-            rc = -1;
+    for (int p = 0; !rc && p < parts; p++) {
         long long pd = 0; /* error replies: no stream yet */
-        if (!rc) waiting += duro__stream_backlog(a, b, &pd);
+        waiting += duro__stream_backlog(rep[2 * p], rep[2 * p + 1], &pd);
         pend += pd;
-        if (a) freeReplyObject(a);
-        if (b) freeReplyObject(b);
-        if (rc) return rc;
+        freeReplyObject(rep[2 * p]);
+        freeReplyObject(rep[2 * p + 1]);
     }
+    for (int i = 0; cmds && i < parts * 2; i++)
+        duro_argv_free(&cmds[i]);
+    free(cmds);
+    free(rep);
+    if (rc) return rc;
     *backlog = waiting;
     *pending = pend;
     return 0;
@@ -359,14 +376,14 @@ static int wait_period(wmetrics *e, int64_t ms)
 static void *backlog_main(void *arg)
 {
     wmetrics *e = arg;
-    redisContext *c = NULL;
+    duro_cluster_sync *c = NULL;
     static const char *const kinds[2] = {"workflow", "activity"};
     char l[384];
     do {
         char err[256];
-        if (!c)
-            c = duro_redis_connect(&e->url, CONNECT_TIMEOUT_MS, err,
-                                   sizeof(err));
+        if (!c && duro_cluster_sync_open(&e->url, CONNECT_TIMEOUT_MS, &c, err,
+                                         sizeof(err)))
+            c = NULL;
         int parts = c ? read_partitions(c) : 0;
         int ok = parts > 0;
         for (int k = 0; ok && k < 2; k++) {
@@ -396,13 +413,13 @@ static void *backlog_main(void *arg)
         if (!ok) {
             duro_metrics_add(e->m, "duro_task_queue_backlog_errors_total",
                              e->queue_label, 1);
-            if (c && c->err) {
-                redisFree(c);
+            if (c && duro_cluster_sync_broken(c)) {
+                duro_cluster_sync_free(c);
                 c = NULL;
             }
         }
     } while (!wait_period(e, BACKLOG_PERIOD_MS));
-    if (c) redisFree(c);
+    if (c) duro_cluster_sync_free(c);
     return NULL;
 }
 

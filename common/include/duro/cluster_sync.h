@@ -111,6 +111,12 @@ DURO_EXPORT redisContext *duro_cluster_sync_master_context(duro_cluster_sync *r,
 DURO_EXPORT int duro_cluster_sync_node_url(duro_cluster_sync *r, int slot,
                                            duro_redis_url *out);
 
+/* duro_cluster_sync_refresh reads the slot map again now, for a caller
+ * whose own connection to a master (a sharded subscription) met MOVED or
+ * found the master gone. 0 (also on one server), or DURO_E* with the old
+ * map kept and why in the errstr. */
+DURO_EXPORT int duro_cluster_sync_refresh(duro_cluster_sync *r);
+
 /* duro_cluster_sync_set_timeout: each connection's command timeout from
  * now on (those opened later too); ms <= 0: none. */
 DURO_EXPORT void duro_cluster_sync_set_timeout(duro_cluster_sync *r, int ms);
