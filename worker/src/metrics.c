@@ -317,8 +317,8 @@ static int measure(duro_cluster_sync *c, const duro_keyspace *ks,
                    const char *queue, int kind, int level, int parts,
                    long long *backlog, long long *pending)
 {
-    duro_argv *cmds = calloc((size_t)parts * 2, sizeof(*cmds));
-    redisReply **rep = calloc((size_t)parts * 2, sizeof(*rep));
+    duro_argv *cmds = calloc((size_t)parts * 2, sizeof(duro_argv));
+    redisReply **rep = calloc((size_t)parts * 2, sizeof(redisReply *));
     int rc = cmds && rep ? 0 : -1;
     char plain[DURO_KEY_MAX], key[DURO_KEY_MAX];
     for (int p = 0; !rc && p < parts; p++) {
@@ -327,22 +327,24 @@ static int measure(duro_cluster_sync *c, const duro_keyspace *ks,
         else
             duro_key_act(plain, sizeof(plain), ks, p, queue);
         duro_priority_key(key, sizeof(key), plain, level);
-        duro_argv_init(&cmds[2 * p]);
-        duro_argv_push(&cmds[2 * p], "XLEN");
-        duro_argv_pushf(&cmds[2 * p], "%s", key);
-        duro_argv_init(&cmds[2 * p + 1]);
-        duro_argv_push(&cmds[2 * p + 1], "XINFO");
-        duro_argv_push(&cmds[2 * p + 1], "GROUPS");
-        duro_argv_pushf(&cmds[2 * p + 1], "%s", key);
+        duro_argv *len = &cmds[(size_t)p * 2], *groups = len + 1;
+        duro_argv_init(len);
+        duro_argv_push(len, "XLEN");
+        duro_argv_pushf(len, "%s", key);
+        duro_argv_init(groups);
+        duro_argv_push(groups, "XINFO");
+        duro_argv_push(groups, "GROUPS");
+        duro_argv_pushf(groups, "%s", key);
     }
     if (!rc && duro_cluster_sync_pipeline(c, cmds, parts * 2, rep)) rc = -1;
     long long waiting = 0, pend = 0;
     for (int p = 0; !rc && p < parts; p++) {
+        redisReply **r = &rep[(size_t)p * 2];
         long long pd = 0; /* error replies: no stream yet */
-        waiting += duro__stream_backlog(rep[2 * p], rep[2 * p + 1], &pd);
+        waiting += duro__stream_backlog(r[0], r[1], &pd);
         pend += pd;
-        freeReplyObject(rep[2 * p]);
-        freeReplyObject(rep[2 * p + 1]);
+        freeReplyObject(r[0]);
+        freeReplyObject(r[1]);
     }
     for (int i = 0; cmds && i < parts * 2; i++)
         duro_argv_free(&cmds[i]);
