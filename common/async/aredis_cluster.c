@@ -298,7 +298,7 @@ unsigned long duro__acluster_reconnects(const duro_aredis *r)
 static void on_meta(duro_aredis *k, redisReply *rep, void *arg)
 {
     duro_aredis *r = k; /* the router: creq delivers it */
-    long kind = (long)(intptr_t)arg;
+    enum hs_kind kind = *(const enum hs_kind *)arg; /* in meta_check's KINDS */
     if (r->closing || !rep || rep->type == REDIS_REPLY_ERROR) return;
     if (kind == HS_META_NEW && rep->type == REDIS_REPLY_INTEGER &&
         rep->integer == 1) {
@@ -341,13 +341,14 @@ static void meta_check(duro_aredis *r)
         {"HSETNX", DURO_META_KEY, "schema", "1"},
         {"HGET", DURO_META_KEY, "partitions", NULL},
     };
-    const long kinds[3] = {HS_META_NEW, HS_META_SCHEMA, HS_META_GET};
+    static const enum hs_kind KINDS[3] = {HS_META_NEW, HS_META_SCHEMA,
+                                          HS_META_GET};
     for (int i = 0; i < 3; i++) {
         duro_argv a;
         duro_argv_init(&a);
         for (int j = 0; j < 4 && cmds[i][j]; j++)
             duro_argv_push(&a, cmds[i][j]);
-        duro__acluster_command(r, on_meta, (void *)(intptr_t)kinds[i], &a);
+        duro__acluster_command(r, on_meta, (void *)&KINDS[i], &a);
         duro_argv_free(&a);
     }
 }
