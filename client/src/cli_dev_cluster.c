@@ -5,6 +5,7 @@
  * (CLUSTER ADDSLOTSRANGE, SET-CONFIG-EPOCH, MEET), as redis-cli
  * --cluster create does, so nothing but redis-server is needed. */
 #include "cli_dev_cluster.h"
+#include "cli_dev_redis.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

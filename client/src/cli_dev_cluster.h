@@ -18,16 +18,6 @@ typedef struct {
     pid_t pid[CLI_DEV_CLUSTER_MAX];
 } cli_dev_cluster;
 
-/* cli_dev_spawn_redis (cli_dev.c) starts prog on 127.0.0.1:port with its
- * data and redis.log in dir (appendonly), plus the NULL-terminated extra
- * arguments (may be NULL), in its own process group; it gets SIGTERM when
- * we die. Returns the pid or -1. cli_dev_stop_redis: SIGTERM, then
- * SIGKILL after 5s. cli_dev_take_stop: a pending SIGINT/SIGTERM, or 0. */
-pid_t cli_dev_spawn_redis(const char *prog, const char *dir, int port,
-                          const char *tls_dir, const char *const *extra);
-void cli_dev_stop_redis(pid_t pid);
-int cli_dev_take_stop(void);
-
 /* cli_dev_cluster_check: the n client ports from port on, and their bus
  * ports, are valid and free. 0, or -1 with err. */
 int cli_dev_cluster_check(int port, int n, char *err, size_t errsize);

@@ -41,9 +41,10 @@
  *
  * Redis Cluster: until the first UP a redis:// connection's handshake also
  * asks CLUSTER SLOTS; a map (not the standalone server's error) ends this
- * connection and makes r a router (aredis_cluster.c), as a
- * redis+cluster:// URL does from the start. A router's children are
- * duro_aredis of their own (duro__aredis_kid_new: one per master); their
+ * connection and makes r a router (aredis_cluster.c, reached only
+ * through r->router, which duro_aredis_new sets), as a redis+cluster://
+ * URL does from the start. A router's children are duro_aredis of their
+ * own (duro__aredis_kid_new: one per master); their
  * handshake checks the Functions library (FCALL duro_version 0) and loads
  * the sharded copy when it is missing or older. The router's timer ticks
  * for the router; it is freed once its children are.
@@ -74,7 +75,7 @@ static void aredis_free(duro_aredis *r)
 {
     duro_aredis *parent = r->parent;
     if (r->hs_slots) freeReplyObject(r->hs_slots);
-    if (r->cl) duro__acluster_free(r);
+    if (r->cl) r->router->free(r);
     sub *s = r->subs;
     while (s) {
         sub *next = s->next;
@@ -188,77 +189,6 @@ static void fatal_later(duro_aredis *r, int code, const char *msg)
     uv_timer_start(&r->timer, on_timer, 0, 0);
 }
 
-/* hs_note records one handshake reply (NULL: the connection ended; under
- * TLS 1.3 that is how a server refuses a client certificate, which the
- * transport classified as DURO_EAUTH). */
-static void hs_note(duro_aredis *r, duro__tconn *ac, enum hs_kind kind,
-                    redisReply *rep)
-{
-    if (rep && kind == HS_SLOTS) {
-        /* an error (cluster support disabled; an ACL without CLUSTER):
-         * one server, as before */
-        if (rep->type == REDIS_REPLY_ARRAY && !r->hs_slots)
-            r->hs_slots = duro__reply_dup(rep);
-        else if (rep->type == REDIS_REPLY_ERROR &&
-                 !duro_cluster_reply_disabled(rep))
-            duro_warn_limited(NULL,
-                              "CLUSTER SLOTS REFUSED name=%s err=%s: taken "
-                              "for one server (a cluster node needs the "
-                              "role's CLUSTER SLOTS right)",
-                              r->name, rep->str);
-        return;
-    }
-    if (rep && kind == HS_VERSION) {
-        if (rep->type == REDIS_REPLY_INTEGER)
-            r->lib_have = rep->integer;
-        else if (rep->type == REDIS_REPLY_ERROR &&
-                 duro_reply_is_missing_function(rep->str))
-            r->lib_have = 0;
-        else
-            r->lib_have = -1; /* not ours to judge: left alone */
-        return;
-    }
-    /* a cluster node: duro:meta may live on another master (MOVED); the
-     * router checks it once it routes */
-    if (rep && r->hs_slots &&
-        (kind == HS_META_NEW || kind == HS_META_SCHEMA || kind == HS_META_GET))
-        return;
-    if (!rep || rep->type == REDIS_REPLY_ERROR) {
-        const duro__tconn_public *pub = duro__tconn_pub(ac);
-        if (!r->hs_failed && !rep) {
-            r->hs_code = pub->code ? pub->code : DURO_ECONN;
-            snprintf(r->hs_err, sizeof(r->hs_err), "handshake: %.230s",
-                     pub->code ? pub->errstr : "connection lost");
-        } else if (!r->hs_failed) {
-            r->hs_code = duro_redis_error_code(rep->str);
-            /* A refused SELECT is a database number Redis does not have. */
-            if (kind == HS_SELECT && r->hs_code == DURO_EREDIS)
-                r->hs_code = DURO_EINVAL;
-            snprintf(r->hs_err, sizeof(r->hs_err), "handshake: %s", rep->str);
-        }
-        r->hs_failed = 1;
-        return;
-    }
-    if (kind == HS_ROLE && !duro__role_is_master(rep)) {
-        if (!r->hs_failed) {
-            r->hs_code = DURO_EAGAIN;
-            snprintf(r->hs_err, sizeof(r->hs_err),
-                     "handshake: %.100s:%d is not the master of %.100s (yet)",
-                     r->url.host, r->url.port, r->url.sentinel_master);
-        }
-        r->hs_failed = 1;
-        return;
-    }
-    if (kind == HS_META_NEW && rep->type == REDIS_REPLY_INTEGER)
-        r->meta_created = rep->integer == 1;
-    if (kind == HS_META_GET) {
-        char *end = NULL;
-        long v =
-            rep->type == REDIS_REPLY_STRING ? strtol(rep->str, &end, 10) : 0;
-        r->meta_parts = end && end != rep->str && *end == '\0' ? v : 0;
-    }
-}
-
 /* become_cluster: a redis:// URL named a cluster node. This connection
  * ends; r becomes a router over one connection per master
  * (aredis_cluster.c), starting from the map the handshake read. */
@@ -275,7 +205,7 @@ static void become_cluster(duro_aredis *r, duro__tconn *ac)
               r->name, r->url.host, r->url.port);
     redisReply *slots = r->hs_slots;
     r->hs_slots = NULL;
-    int rc = duro__acluster_new(r, slots);
+    int rc = r->router->init(r, slots);
     freeReplyObject(slots);
     if (rc) {
         set_down(r, "out of memory");
@@ -306,7 +236,7 @@ static void on_handshake(duro__tconn *ac, redisReply *reply, void *privdata)
     if (owner_of(ac) != r || r->closing || r->st != ST_HANDSHAKE) return;
     enum hs_kind kind = r->hs_kinds[r->hs_seen < HS_MAX ? r->hs_seen : 0];
     r->hs_seen++;
-    hs_note(r, ac, kind, reply);
+    duro__aredis_hs_note(r, ac, kind, reply);
     if (--r->hs_pending > 0) return;
     int p = r->guard.partitions;
     if (r->hs_failed && (r->hs_code == DURO_EAUTH || r->hs_code == DURO_EINVAL))
@@ -459,7 +389,7 @@ static void on_timer(uv_timer_t *t)
     duro_aredis *r = t->data;
     if (r->closing) return;
     if (r->cl) {
-        duro__acluster_tick(r);
+        r->router->tick(r);
         return;
     }
     if (r->st == ST_WAIT) {
@@ -539,9 +469,10 @@ static void start_connect(duro_aredis *r)
 
 /* ---- Public lifecycle ---- */
 
-int duro_aredis_new(duro_aredis **out, uv_loop_t *loop,
-                    const duro_redis_url *url, const char *name,
-                    duro_aredis_state_cb on_state, void *arg)
+int duro__aredis_open(duro_aredis **out, uv_loop_t *loop,
+                      const duro_redis_url *url, const char *name,
+                      duro_aredis_state_cb on_state, void *arg,
+                      const duro__arouter *router)
 {
     if (!out || !loop || !url || !url->host[0] || url->port <= 0)
         return DURO_EINVAL;
@@ -556,12 +487,13 @@ int duro_aredis_new(duro_aredis **out, uv_loop_t *loop,
     r->url = *url;
     r->on_state = on_state;
     r->arg = arg;
+    r->router = router;
     r->st = ST_WAIT;
     uv_timer_init(loop, &r->timer);
     r->timer.data = r;
     if (url->cluster) {
         /* redis+cluster:// seeds: a router from the start */
-        if (duro__acluster_new(r, NULL) != 0) {
+        if (router->init(r, NULL) != 0) {
             r->closing = 1;
             uv_close((uv_handle_t *)&r->timer, on_timer_closed);
             return DURO_ENOMEM;
@@ -576,33 +508,9 @@ int duro_aredis_new(duro_aredis **out, uv_loop_t *loop,
     return 0;
 }
 
-/* duro__aredis_kid_new: a connection to one master of r's cluster (the
- * URL's credentials and TLS, database 0, no detection). */
-duro_aredis *duro__aredis_kid_new(duro_aredis *r, const duro_redis_addr *a,
-                                  int master, duro_aredis_state_cb on_state)
-{
-    duro_redis_url u = r->url;
-    snprintf(u.host, sizeof(u.host), "%s", a->host);
-    u.port = a->port;
-    u.cluster = 0;
-    u.seeds = 0;
-    u.sentinels = 0;
-    u.db = 0;
-    char name[320];
-    snprintf(name, sizeof(name), "%s@%s:%d", r->name, a->host, a->port);
-    duro_aredis *k = NULL;
-    if (duro_aredis_new(&k, r->loop, &u, name, on_state, r) != 0) return NULL;
-    k->detect = 0;
-    k->parent = r;
-    k->sharded_lib = 1;
-    k->lib_check = master;
-    r->kids_alive++;
-    return k;
-}
-
 bool duro_aredis_connected(const duro_aredis *r)
 {
-    if (r && r->cl) return !r->closing && duro__acluster_up(r);
+    if (r && r->cl) return !r->closing && r->router->up(r);
     return r && r->st == ST_UP && !r->closing && !r->dying;
 }
 
@@ -613,7 +521,7 @@ bool duro_aredis_is_cluster(const duro_aredis *r)
 
 unsigned long duro_aredis_reconnects(const duro_aredis *r)
 {
-    if (r && r->cl) return duro__acluster_reconnects(r);
+    if (r && r->cl) return r->router->reconnects(r);
     return r ? r->reconnects : 0;
 }
 
@@ -625,6 +533,6 @@ void duro_aredis_close(duro_aredis *r)
     uv_timer_stop(&r->timer);
     uv_close((uv_handle_t *)&r->timer, on_timer_closed);
     abandon_ctx(r);
-    if (r->cl) duro__acluster_close(r);
+    if (r->cl) r->router->close(r);
     /* freed by on_timer_closed or on_disconnect, whichever comes last */
 }

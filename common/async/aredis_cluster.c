@@ -1,7 +1,8 @@
 /* aredis_cluster.c: a duro_aredis on a Redis Cluster: one connection per
  * master behind the one handle, the slot map kept fresh, connected or not,
  * the guard through the router (commands and redirections:
- * aredis_route.c). */
+ * aredis_route.c; lookups in the map: aredis_cmap.c). duro_aredis_new is
+ * here: it gives every handle the router it may become (r->router). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,30 +44,12 @@
 static void kid_state(duro_aredis *k, bool connected, void *arg);
 static void recompute(duro_aredis *r);
 
-/* duro__acluster_nudge: something waits; the timer ticks fast until it is done
- * (started once, so that a stream of replies does not keep pushing it back). */
-void duro__acluster_nudge(duro_aredis *r)
-{
-    if (r->cl->fast || r->closing) return;
-    r->cl->fast = 1;
-    duro__aredis_arm(r, TICK_MS);
-}
-
 /* ---- Children ---- */
 
 static int kid_index(const struct acluster *cl, const duro_aredis *k)
 {
     for (int i = 0; i < cl->nkids; i++)
         if (cl->kid[i] == k) return i;
-    return -1;
-}
-
-int duro__acluster_kid_find(const struct acluster *cl, const duro_redis_addr *a)
-{
-    for (int i = 0; i < cl->nkids; i++)
-        if (cl->kid[i]->url.port == a->port &&
-            strcmp(cl->kid[i]->url.host, a->host) == 0)
-            return i;
     return -1;
 }
 
@@ -151,22 +134,6 @@ static void sync_kids(duro_aredis *r)
         }
         cl->node_kid[n] = (short)i;
     }
-}
-
-duro_aredis *duro__acluster_kid(duro_aredis *r, int slot)
-{
-    struct acluster *cl = r->cl;
-    if (slot < 0) {
-        for (int i = 0; i < cl->nkids; i++)
-            if (duro_aredis_connected(cl->kid[i]) &&
-                (slot == -2 || duro__acsub_count(r, cl->kid[i]) == 0))
-                return cl->kid[i];
-        return NULL;
-    }
-    if (!cl->known) return NULL;
-    int n = cl->map.slot_node[slot];
-    if (n < 0 || cl->node_kid[n] < 0) return NULL;
-    return cl->kid[cl->node_kid[n]];
 }
 
 /* ---- The slot map ---- */
@@ -260,24 +227,12 @@ static void refresh(duro_aredis *r)
     }
 }
 
-void duro__acluster_want_refresh(duro_aredis *r)
+/* map_changed: a redirect moved a slot (duro__acluster_moved): the kids
+ * follow the map at once. */
+static void map_changed(duro_aredis *r)
 {
-    r->cl->refresh_wanted = 1;
-    duro__acluster_nudge(r);
-}
-
-void duro__acluster_moved(duro_aredis *r, int slot, const duro_redis_addr *addr)
-{
-    struct acluster *cl = r->cl;
-    int n = duro_cluster_map_node(&cl->map, addr);
-    if (n >= 0 && cl->map.slot_node[slot] != n) {
-        duro_debug("CLUSTER MOVED name=%s slot=%d to=%s:%d", r->name, slot,
-                   addr->host, addr->port);
-        cl->map.slot_node[slot] = (short)n;
-        sync_kids(r);
-        recompute(r);
-    }
-    duro__acluster_want_refresh(r);
+    sync_kids(r);
+    recompute(r);
 }
 
 /* ---- Connected or not ---- */
@@ -343,7 +298,7 @@ unsigned long duro__acluster_reconnects(const duro_aredis *r)
 static void on_meta(duro_aredis *k, redisReply *rep, void *arg)
 {
     duro_aredis *r = k; /* the router: creq delivers it */
-    long kind = (long)(intptr_t)arg;
+    enum hs_kind kind = *(const enum hs_kind *)arg; /* in meta_check's KINDS */
     if (r->closing || !rep || rep->type == REDIS_REPLY_ERROR) return;
     if (kind == HS_META_NEW && rep->type == REDIS_REPLY_INTEGER &&
         rep->integer == 1) {
@@ -386,13 +341,14 @@ static void meta_check(duro_aredis *r)
         {"HSETNX", DURO_META_KEY, "schema", "1"},
         {"HGET", DURO_META_KEY, "partitions", NULL},
     };
-    const long kinds[3] = {HS_META_NEW, HS_META_SCHEMA, HS_META_GET};
+    static const enum hs_kind KINDS[3] = {HS_META_NEW, HS_META_SCHEMA,
+                                          HS_META_GET};
     for (int i = 0; i < 3; i++) {
         duro_argv a;
         duro_argv_init(&a);
         for (int j = 0; j < 4 && cmds[i][j]; j++)
             duro_argv_push(&a, cmds[i][j]);
-        duro__acluster_command(r, on_meta, (void *)(intptr_t)kinds[i], &a);
+        duro__acluster_command(r, on_meta, (void *)&KINDS[i], &a);
         duro_argv_free(&a);
     }
 }
@@ -474,6 +430,7 @@ int duro__acluster_new(duro_aredis *r, const redisReply *slots)
     struct acluster *cl = calloc(1, sizeof(*cl));
     if (!cl) return DURO_ENOMEM;
     r->cl = cl;
+    cl->map_changed = map_changed;
     if (slots) {
         duro_redis_addr from = {.port = r->url.port};
         snprintf(from.host, sizeof(from.host), "%s", r->url.host);
@@ -507,4 +464,53 @@ void duro__acluster_free(duro_aredis *r)
 {
     free(r->cl);
     r->cl = NULL;
+}
+
+/* ---- Making a handle ---- */
+
+/* The router's operations, reached by the connection code through
+ * r->router (aredis_int.h). */
+static const duro__arouter router = {
+    .init = duro__acluster_new,
+    .tick = duro__acluster_tick,
+    .command = duro__acluster_command,
+    .place_subs = duro__acsub_place,
+    .up = duro__acluster_up,
+    .reconnects = duro__acluster_reconnects,
+    .close = duro__acluster_close,
+    .free = duro__acluster_free,
+};
+
+/* duro_aredis_new: a connection (aredis.c) that becomes a router when its
+ * URL or its server says Redis Cluster. */
+int duro_aredis_new(duro_aredis **out, uv_loop_t *loop,
+                    const duro_redis_url *url, const char *name,
+                    duro_aredis_state_cb on_state, void *arg)
+{
+    return duro__aredis_open(out, loop, url, name, on_state, arg, &router);
+}
+
+/* duro__aredis_kid_new: a connection to one master of r's cluster (the
+ * URL's credentials and TLS, database 0, no detection). */
+duro_aredis *duro__aredis_kid_new(duro_aredis *r, const duro_redis_addr *a,
+                                  int master, duro_aredis_state_cb on_state)
+{
+    duro_redis_url u = r->url;
+    snprintf(u.host, sizeof(u.host), "%s", a->host);
+    u.port = a->port;
+    u.cluster = 0;
+    u.seeds = 0;
+    u.sentinels = 0;
+    u.db = 0;
+    char name[320];
+    snprintf(name, sizeof(name), "%s@%s:%d", r->name, a->host, a->port);
+    duro_aredis *k = NULL;
+    if (duro__aredis_open(&k, r->loop, &u, name, on_state, r, &router) != 0)
+        return NULL;
+    k->detect = 0;
+    k->parent = r;
+    k->sharded_lib = 1;
+    k->lib_check = master;
+    r->kids_alive++;
+    return k;
 }

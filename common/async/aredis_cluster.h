@@ -1,6 +1,6 @@
 /* aredis_cluster.h: a cluster router's state, shared by aredis_cluster.c
- * (the map, the masters' connections, connected or not) and
- * aredis_route.c (commands). */
+ * (the map, the masters' connections, connected or not), aredis_cmap.c
+ * (lookups in the map) and aredis_route.c (commands). */
 #ifndef DURO_AREDIS_CLUSTER_H
 #define DURO_AREDIS_CLUSTER_H
 
@@ -54,10 +54,13 @@ struct acluster {
     int stalled;                  /* kids stalled now */
     int fast;                     /* the timer ticks every TICK_MS */
     int fatal_told;
+    /* a redirect moved a slot: the kids follow (set by aredis_cluster.c,
+     * called by duro__acluster_moved in aredis_cmap.c) */
+    void (*map_changed)(duro_aredis *r);
 };
 
-/* duro__acluster_nudge: something waits; the timer ticks every TICK_MS
- * until it is done. */
+/* duro__acluster_nudge (aredis_cmap.c): something waits; the timer ticks every
+ * TICK_MS until it is done. */
 void duro__acluster_nudge(duro_aredis *r);
 /* duro__acluster_kid_find: the index in cl->kid of the connection to a,
  * or -1. */

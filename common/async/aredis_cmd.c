@@ -254,7 +254,7 @@ int duro_aredis_command(duro_aredis *r, duro_aredis_cb cb, void *arg,
                         const duro_argv *a)
 {
     if (!r || !cb || !a || a->argc < 1) return DURO_EINVAL;
-    if (r->cl && !r->closing) return duro__acluster_command(r, cb, arg, a);
+    if (r->cl && !r->closing) return r->router->command(r, cb, arg, a);
     if (r->closing || r->st != ST_UP || !r->ac || r->dying) return DURO_ECONN;
     req *q = req_new(r, cb, arg, a);
     if (!q) return DURO_ENOMEM;

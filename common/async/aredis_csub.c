@@ -104,11 +104,3 @@ void duro__acsub_kid_gone(duro_aredis *r, duro_aredis *kid, int closed)
         if (closed) s->kid = NULL;
     }
 }
-
-int duro__acsub_count(const duro_aredis *r, const duro_aredis *kid)
-{
-    int n = 0;
-    for (const sub *s = r->subs; s; s = s->next)
-        n += s->kid == kid;
-    return n;
-}

@@ -27,6 +27,24 @@ typedef struct sub {
 
 struct acluster; /* aredis_cluster.c */
 
+/* duro__arouter: what a cluster router does in place of a connection
+ * (aredis_cluster.c, aredis_route.c, aredis_csub.c). The connection code
+ * (aredis.c, aredis_cmd.c, aredis_sub.c) reaches the router only through
+ * r->router, set by duro_aredis_new (aredis_cluster.c): calls go from the
+ * router down to the connections it is made of, never back up. */
+typedef struct duro__arouter {
+    /* makes r a router (see duro__acluster_new) */
+    int (*init)(duro_aredis *r, const redisReply *slots);
+    void (*tick)(duro_aredis *r);
+    int (*command)(duro_aredis *r, duro_aredis_cb cb, void *arg,
+                   const duro_argv *a);
+    void (*place_subs)(duro_aredis *r);
+    bool (*up)(const duro_aredis *r);
+    unsigned long (*reconnects)(const duro_aredis *r);
+    void (*close)(duro_aredis *r);
+    void (*free)(duro_aredis *r);
+} duro__arouter;
+
 enum state { ST_WAIT, ST_CONNECTING, ST_HANDSHAKE, ST_UP, ST_FATAL };
 
 /* hs_kind: which handshake command a reply answers. */
@@ -87,6 +105,7 @@ struct duro_aredis {
      * of its own: it routes over one child duro_aredis per master (parent
      * set in those). */
     struct acluster *cl;
+    const duro__arouter *router; /* the router r becomes (duro__arouter) */
     duro_aredis *parent;
     int kids_alive;       /* children not freed yet */
     int detect;           /* the handshake asks CLUSTER SLOTS */
@@ -114,15 +133,27 @@ void duro__aredis_stall_end(duro_aredis *r, const char *how);
  * held. */
 void duro__aredis_report_meta(duro_aredis *r);
 
+/* duro__aredis_hs_note records one handshake reply of kind in r (NULL:
+ * the connection ac ended) (aredis_handshake.c). */
+void duro__aredis_hs_note(duro_aredis *r, duro__tconn *ac, enum hs_kind kind,
+                          redisReply *rep);
+
 /* duro__aredis_load_library sends FUNCTION LOAD REPLACE of the library
  * (the sharded copy when r->sharded_lib) on r's connection; its reply is
  * logged (aredis_cmd.c). 0 or DURO_ECONN. */
 int duro__aredis_load_library(duro_aredis *r);
 
+/* duro__aredis_open: duro_aredis_new, with the router r becomes when its
+ * URL or its server says Redis Cluster (aredis.c). */
+int duro__aredis_open(duro_aredis **out, uv_loop_t *loop,
+                      const duro_redis_url *url, const char *name,
+                      duro_aredis_state_cb on_state, void *arg,
+                      const duro__arouter *router);
+
 /* duro__aredis_kid_new: a connection to master a of cluster router r
- * (aredis.c): r's credentials and TLS, database 0; master: its handshake
- * checks the library. Its state goes to on_state with arg r. NULL when out
- * of memory. */
+ * (aredis_cluster.c): r's credentials and TLS, database 0; master: its
+ * handshake checks the library. Its state goes to on_state with arg r. NULL
+ * when out of memory. */
 duro_aredis *duro__aredis_kid_new(duro_aredis *r, const duro_redis_addr *a,
                                   int master, duro_aredis_state_cb on_state);
 
@@ -145,6 +176,8 @@ unsigned long duro__acluster_reconnects(const duro_aredis *r);
  * waiting for a retry with NULL. */
 void duro__acluster_close(duro_aredis *r);
 void duro__acluster_free(duro_aredis *r);
+/* ---- aredis_cmap.c: the router's lookups in its map ---- */
+
 /* duro__acluster_kid: r's connection to the master serving slot, or NULL;
  * slot -1: any connected master that has no subscription (it can run
  * commands), -2: any connected master. */
@@ -154,6 +187,8 @@ duro_aredis *duro__acluster_kid(duro_aredis *r, int slot);
 void duro__acluster_moved(duro_aredis *r, int slot,
                           const duro_redis_addr *addr);
 void duro__acluster_want_refresh(duro_aredis *r);
+/* duro__acsub_count: subscriptions placed on kid. */
+int duro__acsub_count(const duro_aredis *r, const duro_aredis *kid);
 
 /* ---- aredis_csub.c: subscriptions of a cluster router ---- */
 
@@ -163,8 +198,6 @@ void duro__acluster_want_refresh(duro_aredis *r);
 void duro__acsub_place(duro_aredis *r);
 /* duro__acsub_kid_gone: kid went down (closed: also forget it). */
 void duro__acsub_kid_gone(duro_aredis *r, duro_aredis *kid, int closed);
-/* duro__acsub_count: subscriptions placed on kid. */
-int duro__acsub_count(const duro_aredis *r, const duro_aredis *kid);
 
 /* owner_of: the duro_aredis a connection belongs to, or NULL once it
  * was abandoned (its late callbacks are then ignored). */

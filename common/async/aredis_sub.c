@@ -56,7 +56,7 @@ static int add_sub(duro_aredis *r, const char *channel, duro_aredis_cb cb,
     s->next = r->subs;
     r->subs = s;
     if (r->cl)
-        duro__acsub_place(r);
+        r->router->place_subs(r);
     else if (r->st == ST_UP && r->ac)
         duro__aredis_send_subscribe(r, s); /* else the next connect does */
     return 0;

@@ -1,5 +1,6 @@
 /* transport.c: one Redis connection on a libuv loop, plain or TLS; hiredis
- * parses the replies and formats the commands (see transport.h).
+ * parses the replies and formats the commands (see transport.h); its table
+ * of subscribed channels is transport_sub.c.
  *
  *   CONNECTING --writable, SO_ERROR 0--> [TLS: HANDSHAKE --SSL_connect-->]
  *   UP --EOF, error, free, disconnect drained--> DEAD (uv_close, then freed)
@@ -27,18 +28,13 @@
 #include "duro/errno.h"
 #include "tls.h"
 #include "transport.h"
+#include "transport_sub.h"
 
 #define READ_CHUNK 16384
 
 enum tstate { T_CONNECTING, T_HANDSHAKE, T_UP, T_DEAD };
 
-typedef struct cb {
-    struct cb *next;
-    duro__tconn_reply_fn fn;
-    void *priv;
-    char *channel; /* a subscription's channel, else NULL */
-    int confirm;   /* in the reply queue: a (S)SUBSCRIBE's confirmation */
-} cb;
+typedef duro__tcb cb; /* transport_sub.h */
 
 struct duro__tconn {
     duro__tconn_public pub; /* first: duro__tconn_pub casts */
@@ -119,45 +115,6 @@ static int after_cb(duro__tconn *t)
     return 0;
 }
 
-static cb *find_sub(duro__tconn *t, const char *ch, size_t len)
-{
-    for (cb *s = t->subs; s; s = s->next)
-        if (strlen(s->channel) == len && memcmp(s->channel, ch, len) == 0)
-            return s;
-    return NULL;
-}
-
-/* push_kind: what a reply on a subscribing connection is: 1 a message
- * (message, smessage), 2 a subscribe confirmation (subscribe, ssubscribe),
- * 3 an unsubscribe (unsubscribe, sunsubscribe: ours, or the server's when
- * a sharded channel's slot moved), 0 none of them. */
-static int push_kind(const duro__tconn *t, const redisReply *r)
-{
-    if (!t->pubsub || r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
-        r->element[0]->type != REDIS_REPLY_STRING ||
-        r->element[1]->type != REDIS_REPLY_STRING)
-        return 0;
-    const char *kind = r->element[0]->str;
-    if (strcasecmp(kind, "message") == 0 || strcasecmp(kind, "smessage") == 0)
-        return 1;
-    if (strcasecmp(kind, "subscribe") == 0 ||
-        strcasecmp(kind, "ssubscribe") == 0)
-        return 2;
-    if (strcasecmp(kind, "unsubscribe") == 0 ||
-        strcasecmp(kind, "sunsubscribe") == 0)
-        return 3;
-    return 0;
-}
-
-static void unlink_sub(duro__tconn *t, cb *s)
-{
-    for (cb **pp = &t->subs; *pp; pp = &(*pp)->next)
-        if (*pp == s) {
-            *pp = s->next;
-            return;
-        }
-}
-
 static cb *pop_head(duro__tconn *t)
 {
     cb *c = t->head;
@@ -172,18 +129,15 @@ static cb *pop_head(duro__tconn *t)
  * so that the callback may subscribe again. */
 static void dispatch_push(duro__tconn *t, int kind, redisReply *reply)
 {
-    cb *s = find_sub(t, reply->element[1]->str, reply->element[1]->len);
-    if (kind == 2 && t->head && t->head->confirm) {
-        cb *c = pop_head(t);
-        free(c->channel);
-        free(c);
-    }
+    cb *s = duro__tsub_find(t->subs, reply->element[1]->str,
+                            reply->element[1]->len);
+    if (kind == DURO__TPUSH_SUBSCRIBE && t->head && t->head->confirm)
+        duro__tcb_free(pop_head(t));
     if (!s) return;
-    if (kind == 3) {
-        unlink_sub(t, s);
+    if (kind == DURO__TPUSH_UNSUBSCRIBE) {
+        duro__tsub_unlink(&t->subs, s);
         run_cb(t, s, reply);
-        free(s->channel);
-        free(s);
+        duro__tcb_free(s);
         return;
     }
     run_cb(t, s, reply);
@@ -194,22 +148,20 @@ static void dispatch_push(duro__tconn *t, int kind, redisReply *reply)
  * to that channel's callback, and the subscription is dropped. */
 static int dispatch(duro__tconn *t, redisReply *reply)
 {
-    int kind = push_kind(t, reply);
+    int kind = t->pubsub ? duro__tsub_push_kind(reply) : DURO__TPUSH_NONE;
     if (kind) {
         dispatch_push(t, kind, reply);
     } else if (t->head) {
         cb *c = pop_head(t);
         if (c->confirm) {
-            cb *s = find_sub(t, c->channel, strlen(c->channel));
+            cb *s = duro__tsub_find(t->subs, c->channel, strlen(c->channel));
             if (s) {
-                unlink_sub(t, s);
-                free(s->channel);
-                free(s);
+                duro__tsub_unlink(&t->subs, s);
+                duro__tcb_free(s);
             }
         }
         run_cb(t, c, reply);
-        free(c->channel);
-        free(c);
+        duro__tcb_free(c);
     } else {
         freeReplyObject(reply);
         set_err(t, DURO_EPROTO, "a reply nobody asked for");
@@ -536,17 +488,9 @@ static int track(duro__tconn *t, duro__tconn_reply_fn fn, void *priv, int argc,
         is_word(argv[0], lens[0], "SSUBSCRIBE")) {
         t->pubsub = 1;
         for (int i = 1; i < argc; i++) {
-            if (queue_cb(t, fn, priv, argv[i], lens[i]) != 0) return -1;
-            if (find_sub(t, argv[i], lens[i])) continue;
-            cb *s = calloc(1, sizeof(*s));
-            if (!s || !(s->channel = strndup(argv[i], lens[i]))) {
-                free(s);
+            if (queue_cb(t, fn, priv, argv[i], lens[i]) != 0 ||
+                duro__tsub_add(&t->subs, fn, priv, argv[i], lens[i]) != 0)
                 return -1;
-            }
-            s->fn = fn;
-            s->priv = priv;
-            s->next = t->subs;
-            t->subs = s;
         }
         return 0;
     }
@@ -593,16 +537,14 @@ static void fail_pending(duro__tconn *t)
         cb *c = t->head;
         t->head = c->next;
         if (!c->confirm) run_cb(t, c, NULL); /* its channel gets NULL below */
-        free(c->channel);
-        free(c);
+        duro__tcb_free(c);
     }
     t->tail = NULL;
     while (t->subs) {
         cb *s = t->subs;
         t->subs = s->next;
         run_cb(t, s, NULL);
-        free(s->channel);
-        free(s);
+        duro__tcb_free(s);
     }
 }
 

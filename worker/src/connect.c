@@ -146,6 +146,7 @@ int duro__worker_connect(duro_worker *w, char *errbuf, size_t errsize)
             w->ks.partitions = w->partitions;
             if (rc == 0) rc = namespace_known(w, c, err, sizeof(err));
             if (rc == 0) {
+                duro__levels_free(w); /* sized by the partitions */
                 rc = duro__stream_keys_make(w);
                 if (rc) snprintf(err, sizeof(err), "%s", duro_strerror(rc));
             }

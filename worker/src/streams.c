@@ -1,6 +1,6 @@
-/* streams.c: the task streams: reading them, their consumer groups,
- * dead-lettering entries that cannot be processed, and keeping one bad key
- * from stalling the others.
+/* streams.c: the task streams: reading them, their consumer groups, and
+ * keeping one bad key from stalling the others (their names:
+ * stream_keys.c; acking and dead-lettering an entry: stream_ack.c).
  *
  * A worker reads every partition's stream of a kind in one XREADGROUP.
  * Redis answers such a read with one error when any of its keys is bad: a
@@ -26,8 +26,6 @@
 #include "duro/errno.h"
 #include "duro/keys.h"
 #include "duro/log.h"
-#include "duro/priority.h"
-#include "duro/deadletter.h"
 #include "duro/stream_fields.h"
 #include "worker_internal.h"
 
@@ -37,137 +35,9 @@ typedef struct {
     int index; /* kind * partitions + p */
 } probe;
 
-const char *duro__stream_key(const duro_worker *w, int kind, int p)
-{
-    if (kind >= DURO_STREAM_WFT_L1) {
-        char **set = w->prio_keys[kind - DURO_STREAM_WFT_L1];
-        return set ? set[p] : NULL;
-    }
-    char **const sets[] = {w->wft_keys, w->act_keys, w->qry_keys,
-                           w->sticky_keys};
-    return sets[kind] ? sets[kind][p] : NULL;
-}
-
-int duro__stream_kind_at(int base, int level)
-{
-    if (level == DURO_PRIORITY_DEFAULT) return base;
-    int first =
-        base == DURO_STREAM_WFT ? DURO_STREAM_WFT_L1 : DURO_STREAM_ACT_L1;
-    return first + (level < DURO_PRIORITY_DEFAULT ? level - 1 : level - 2);
-}
-
-const char *duro__wft_task_key(const duro_worker *w, int p, bool sticky,
-                               int level)
-{
-    if (sticky && w->sticky_keys) return w->sticky_keys[p];
-    return duro__stream_key(w, duro__stream_kind_at(DURO_STREAM_WFT, level), p);
-}
-
-void duro__stream_keys_free(duro_worker *w)
-{
-    char **sets[] = {w->wft_keys, w->act_keys, w->qry_keys, w->sticky_keys};
-    for (int i = 0; i < 4; i++) {
-        for (int p = 0; sets[i] && p < w->partitions; p++)
-            free(sets[i][p]);
-        free(sets[i]);
-    }
-    w->wft_keys = w->act_keys = w->qry_keys = w->sticky_keys = NULL;
-    duro__levels_free(w); /* sized by the partitions */
-    for (int i = 0; i < 8; i++) {
-        for (int p = 0; w->prio_keys[i] && p < w->partitions; p++)
-            free(w->prio_keys[i][p]);
-        free(w->prio_keys[i]);
-        w->prio_keys[i] = NULL;
-    }
-}
-
-/* prio_keys_make names the other priority levels' streams of partition p
- * (after the plain ones); 0 or DURO_ENOMEM. */
-static int prio_keys_make(duro_worker *w, int p)
-{
-    for (int base = DURO_STREAM_WFT; base <= DURO_STREAM_ACT; base++)
-        for (int l = DURO_PRIORITY_MIN; l <= DURO_PRIORITY_MAX; l++) {
-            if (l == DURO_PRIORITY_DEFAULT) continue;
-            char k[DURO_KEY_MAX];
-            int i = duro__stream_kind_at(base, l) - DURO_STREAM_WFT_L1;
-            if (!w->prio_keys[i] &&
-                !(w->prio_keys[i] =
-                      calloc((size_t)w->partitions, sizeof(char *))))
-                return DURO_ENOMEM;
-            const char *plain =
-                base == DURO_STREAM_WFT ? w->wft_keys[p] : w->act_keys[p];
-            if (!(w->prio_keys[i][p] =
-                      strdup(duro_priority_key(k, sizeof(k), plain, l))))
-                return DURO_ENOMEM;
-        }
-    return 0;
-}
-
-int duro__stream_keys_make(duro_worker *w)
-{
-    duro__stream_keys_free(w);
-    size_t n = (size_t)w->partitions;
-    if (!(w->wft_keys = calloc(n, sizeof(char *))) ||
-        !(w->act_keys = calloc(n, sizeof(char *))) ||
-        !(w->qry_keys = calloc(n, sizeof(char *))) ||
-        (w->sticky_ms > 0 && !(w->sticky_keys = calloc(n, sizeof(char *)))))
-        return DURO_ENOMEM;
-    for (int p = 0; p < w->partitions; p++) {
-        char k[DURO_KEY_MAX];
-        if (!(w->wft_keys[p] = strdup(
-                  duro_key_wft(k, sizeof(k), &w->ks, p, w->task_queue))) ||
-            !(w->act_keys[p] = strdup(
-                  duro_key_act(k, sizeof(k), &w->ks, p, w->task_queue))) ||
-            !(w->qry_keys[p] = strdup(
-                  duro_key_qry(k, sizeof(k), &w->ks, p, w->task_queue))) ||
-            (w->sticky_keys &&
-             !(w->sticky_keys[p] = strdup(duro_key_wft_sticky(
-                   k, sizeof(k), &w->ks, p, w->task_queue, w->identity)))) ||
-            prio_keys_make(w, p) != 0)
-            return DURO_ENOMEM;
-    }
-    return 0;
-}
-
 static const char *key_at(const duro_worker *w, int index)
 {
     return duro__stream_key(w, index / w->partitions, index % w->partitions);
-}
-
-/* ---- Entries ---- */
-
-int duro__partition_of_key(const char *key)
-{
-    const char *p = strstr(key, "{p");
-    return p ? (int)strtol(p + 2, NULL, 10) : -1;
-}
-
-static void ignore_reply(duro_aredis *r, redisReply *reply, void *arg) {}
-
-void duro__dead_letter(duro_worker *w, const char *stream,
-                       const redisReply *entry, const char *reason)
-{
-    w->dead_letters++;
-    const char *eid = NULL;
-    const redisReply *fields = NULL;
-    (void)duro__stream_entry(entry, &eid, &fields); /* any shape goes */
-    duro_argv cmds[DURO_DEAD_LETTER_CMDS];
-    int n = duro__dead_letter_cmds(cmds, stream, eid, fields, reason);
-    for (int i = 0; i < n; i++) {
-        duro_aredis_command(w->cmd, ignore_reply, NULL, &cmds[i]);
-        duro_argv_free(&cmds[i]);
-    }
-}
-
-void duro__stream_ack(duro_worker *w, const char *stream, const char *eid)
-{
-    const char *ack[] = {"XACK", stream, DURO_GROUP, eid};
-    duro_argv a;
-    duro_argv_init(&a);
-    for (int i = 0; i < 4; i++)
-        duro_argv_push(&a, ack[i]);
-    duro_aredis_command(w->cmd, ignore_reply, NULL, &a);
-    duro_argv_free(&a);
 }
 
 /* ---- Reading ---- */

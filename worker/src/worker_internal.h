@@ -15,8 +15,10 @@
  *                                                heartbeats)
  *   wft.c, activity.c       ─▶ runs.c (busy runs, what waits, eager path)
  *   wft.c, query.c, replay.c ─▶ load.c (a run from its history)
- *   all of the above        ─▶ streams.c (reads, groups, dead letters),
- *                              cache.c, commit.c, later.c, metrics.c
+ *   all of the above        ─▶ streams.c (reads, groups) ─▶ levels.c,
+ *                              stream_keys.c (names), stream_ack.c (acks,
+ *                              dead letters), cache.c, commit.c, later.c,
+ *                              metrics.c
  *   runs.c, load.c, ...     ─▶ engine.c ◀─▶ sdk.c (the SDK it drives)
  *                              ─▶ run.c (a run's memory), coro.c
  *
@@ -450,7 +452,8 @@ void duro__history_argv(duro_argv *a, const char *hist, int64_t from);
 int duro__read_history(duro_worker *w, const char *id, const char *run,
                        int64_t from, duro_aredis_cb cb, void *arg);
 /* streams.c: the task streams: reads, and keeping one bad key from
- * stalling the rest. Kinds index the stream sets. */
+ * stalling the rest; their names: stream_keys.c; acks and dead letters:
+ * stream_ack.c. Kinds index the stream sets. */
 enum {
     DURO_STREAM_WFT,
     DURO_STREAM_ACT,
