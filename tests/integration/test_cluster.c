@@ -311,7 +311,7 @@ static void *start_late(void *arg)
 {
     late_starts *ls = arg;
     duro_client *c = NULL;
-    char err[256] = "";
+    char err[160] = ""; /* as long as ls->err[i] */
     int rc = duro_client_new(&c, ls->url, err, sizeof(err));
     for (int i = 0; i < BUSY; i++) {
         for (int k = 0; k < 100000; k++) { /* late-<i>-<k>, same partition */
