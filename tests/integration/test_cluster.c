@@ -117,7 +117,7 @@ static void assert_echoed(duro_client *c, const char *id, int n)
  * says. */
 static bool on_master(int m, const char *id)
 {
-    char key[256];
+    char key[DURO_KEY_MAX];
     snprintf(key, sizeof(key), "duro:{p%d}:wf:%s",
              duro_partition_of(id, PARTITIONS), id);
     redisContext *r = duro_test_cluster_redis(&h, m);
