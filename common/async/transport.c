@@ -6,8 +6,13 @@
  *   UP --EOF, error, free, disconnect drained--> DEAD (uv_close, then freed)
  *
  * The plain path is what hiredis's own async context does: a formatted
- * command is appended to one output buffer that is written when the socket
- * is writable, and one read() per readable event feeds the reader. TLS
+ * command is appended to one output buffer, and one read() per readable
+ * event feeds the reader. The buffer is written by a uv_prepare callback,
+ * which libuv runs once per loop iteration just before it blocks for I/O:
+ * the commands of one iteration still leave in one write, but without the
+ * extra turn (and the epoll_ctl calls) that waiting for "writable" costs on
+ * a socket that almost always is; only what the socket did not take waits
+ * for writable. TLS
  * only swaps read()/write() for SSL_read()/SSL_write() on the same socket
  * (no thread, no extra buffer), and drains SSL_read on each event because
  * OpenSSL may hold decrypted bytes the socket no longer shows.
@@ -40,6 +45,8 @@ struct duro__tconn {
     duro__tconn_public pub; /* first: duro__tconn_pub casts */
     uv_loop_t *loop;
     uv_poll_t poll;
+    uv_prepare_t flush; /* started while obuf holds unsent commands */
+    int handles;        /* of poll and flush, not yet closed */
     int fd;
     int events; /* what poll watches now */
     enum tstate st;
@@ -89,9 +96,12 @@ static void watch(duro__tconn *t, int events)
         uv_poll_stop(&t->poll);
 }
 
+/* watch_up: readable, and writable while output waits that no flush
+ * (on_flush) is already due to write before the loop blocks. */
 static void watch_up(duro__tconn *t)
 {
-    int w = t->ooff < t->olen || t->read_wants_write;
+    int w = (t->ooff < t->olen && !uv_is_active((uv_handle_t *)&t->flush)) ||
+            t->read_wants_write;
     watch(t, UV_READABLE | (w ? UV_WRITABLE : 0));
 }
 
@@ -272,6 +282,18 @@ static int do_write(duro__tconn *t)
     return 0;
 }
 
+/* on_flush (uv_prepare): the loop is about to block, so this iteration's
+ * commands are all queued: write them now; only what the socket does not
+ * take waits for writable. */
+static void on_flush(uv_prepare_t *h)
+{
+    duro__tconn *t = h->data;
+    uv_prepare_stop(&t->flush);
+    if (t->st != T_UP) return;
+    if (do_write(t)) return;
+    watch_up(t);
+}
+
 /* ---- Connecting ---- */
 
 static void become_up(duro__tconn *t)
@@ -413,7 +435,11 @@ duro__tconn *duro__tconn_new(uv_loop_t *loop, const duro_redis_url *url,
         snprintf(err, errsize, "cannot watch the socket");
         goto fail;
     }
+    /* cannot fail once the loop is valid, which the poll init just was */
+    uv_prepare_init(loop, &t->flush);
+    t->handles = 2;
     t->poll.data = t;
+    t->flush.data = t;
     t->loop = loop;
     t->pub.data = data;
     t->on_connect = on_connect;
@@ -515,7 +541,7 @@ int duro__tconn_command(duro__tconn *t, duro__tconn_reply_fn fn, void *privdata,
         t->olen = before;
         rc = -1;
     }
-    if (rc == 0 && t->st == T_UP) watch_up(t);
+    if (rc == 0 && t->st == T_UP) uv_prepare_start(&t->flush, on_flush);
     return rc;
 }
 
@@ -524,6 +550,7 @@ int duro__tconn_command(duro__tconn *t, duro__tconn_reply_fn fn, void *privdata,
 static void on_closed(uv_handle_t *h)
 {
     duro__tconn *t = h->data;
+    if (--t->handles > 0) return; /* the other handle's close comes later */
     close(t->fd);
     free(t->obuf);
     redisReaderFree(t->reader);
@@ -553,6 +580,7 @@ static void teardown(duro__tconn *t, int status)
     if (t->st == T_DEAD) return;
     t->st = T_DEAD;
     uv_poll_stop(&t->poll);
+    uv_prepare_stop(&t->flush);
     fail_pending(t);
     if (t->was_up && t->on_disconnect) {
         t->in_cb++;
@@ -566,6 +594,7 @@ static void teardown(duro__tconn *t, int status)
         t->ssl = NULL;
     }
     uv_close((uv_handle_t *)&t->poll, on_closed);
+    uv_close((uv_handle_t *)&t->flush, on_closed);
 }
 
 void duro__tconn_disconnect(duro__tconn *t)

@@ -276,3 +276,35 @@ Test(pool, blocking_jobs_run_on_every_thread, .init = setup)
     duro__pool_close(pool, on_closed, &closed_calls);
     finish(&loop);
 }
+
+/* ---- One job at a time ---- */
+
+static job *chain_jobs;
+static int chain_n;
+
+/* done_then_submit submits the next job from the done callback of the last
+ * one, so that every job meets an idle pool (and a sleeping thread). */
+static void done_then_submit(void *arg)
+{
+    done(arg);
+    int next = done_calls;
+    if (next < chain_n)
+        cr_assert_eq(duro__pool_submit(pool, &chain_jobs[next]), 0);
+}
+
+Test(pool, jobs_one_at_a_time_each_run_once, .init = setup)
+{
+    enum { N = 300 };
+    static job jobs[N];
+    uv_loop_t loop;
+
+    uv_loop_init(&loop);
+    cr_assert_eq(duro__pool_new(&pool, &loop, 4, work, done_then_submit), 0);
+    chain_jobs = jobs;
+    chain_n = N;
+    expect = N;
+    cr_assert_eq(duro__pool_submit(pool, &jobs[0]), 0);
+    finish(&loop);
+    cr_assert_eq(done_calls, N);
+    assert_once(jobs, N);
+}
