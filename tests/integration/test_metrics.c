@@ -80,7 +80,7 @@ Test(metrics, a_worker_serves_plausible_metrics_after_100_workflows)
     cr_assert_geq(metric_sum(body, "duro_worker_activity_seconds_count"), 200);
     cr_assert_geq(metric_sum(body, "duro_worker_workflow_task_seconds_count"),
                   1);
-    cr_assert_eq(metric_sum(body, "duro_worker_redis_connected"), 3, "%s",
+    cr_assert_eq(metric_sum(body, "duro_worker_redis_connected"), 4, "%s",
                  body);
     cr_assert_not_null(strstr(body, "duro_build_info{"), "%s", body);
     cr_assert_not_null(

@@ -225,13 +225,13 @@ static int put_sample(wmetrics *e, const duro_worker *w, int pool_busy)
     /* The connections exist only while the worker runs; close_all clears
      * `running` before it closes them. */
     int running = w->running && !w->stopping;
-    static const char *const names[3] = {"commands", "workflow-tasks",
-                                         "activity-tasks"};
-    const duro_aredis *conns[3] = {running ? w->cmd : NULL,
-                                   running ? w->wft_conn : NULL,
-                                   running ? w->act_conn : NULL};
+    static const char *const names[4] = {"commands", "workflow-tasks",
+                                         "activity-tasks", "queries"};
+    const duro_aredis *conns[4] = {
+        running ? w->cmd : NULL, running ? w->wft_conn : NULL,
+        running ? w->act_conn : NULL, running ? w->qry_conn : NULL};
     int up = running;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         with_label(e, l, sizeof(l), "conn", names[i]);
         duro_metrics_set(m, "duro_worker_redis_connected", l,
                          conn_up(conns[i]));

@@ -546,7 +546,7 @@ void duro__wft_poll(duro_worker *w)
     int room = w->max_workflow_tasks - w->wft_inflight - w->wft_fair;
     if (room <= 0 || (room = duro__rate_gate(w, DURO_RATE_WFT, room)) <= 0)
         return;
-    /* queries ride along: they are rare and want the same low latency;
+    /* queries ride along in reads per partition (last: left out below);
      * the priority levels in order, as a read's reply lists its streams
      * in the order it names them (duro/priority.h) */
     static const int kinds[] = {DURO_STREAM_WFT_L1, DURO_STREAM_WFT_L2,
@@ -565,9 +565,12 @@ void duro__wft_poll(duro_worker *w)
         }
         return;
     }
+    /* on one node the query streams have a read of their own (qread.c):
+     * this one is sent again after every reply */
+    int nkinds =
+        (int)(sizeof(kinds) / sizeof(kinds[0])) - (w->qry_conn ? 1 : 0);
     duro_argv a;
-    if (duro__xreadgroup_argv(w, &a, room, kinds,
-                              (int)(sizeof(kinds) / sizeof(kinds[0]))) > 0 &&
+    if (duro__xreadgroup_argv(w, &a, room, kinds, nkinds) > 0 &&
         duro_aredis_command(w->wft_conn, on_read, w, &a) == 0) {
         w->wft_reading = true;
         w->sticky_recover = false;

@@ -46,6 +46,7 @@ static void begin_stop(duro_worker *w, const char *why)
     w->stopping = true;
     if (w->wft_reading) unblock(w, w->wft_client_id);
     if (w->act_reading) unblock(w, w->act_client_id);
+    if (w->qry_reading) unblock(w, w->qry_client_id);
     atomic_store(&w->handing_back, true);
     w->stop_deadline_ms = duro_mono_ms() + w->shutdown_grace_ms;
     duro_info("STOPPING reason=%s inflight_workflow_tasks=%d activities=%d",
@@ -101,8 +102,9 @@ static void close_handles(duro_worker *w)
     duro_aredis_close(w->cmd);
     duro_aredis_close(w->wft_conn);
     duro_aredis_close(w->act_conn);
+    duro_aredis_close(w->qry_conn);
     duro_aredis_close(w->wake_conn);
-    w->cmd = w->wft_conn = w->act_conn = w->wake_conn = NULL;
+    w->cmd = w->wft_conn = w->act_conn = w->qry_conn = w->wake_conn = NULL;
     uv_handle_t *hs[NHANDLES];
     handles(w, hs);
     for (int i = 0; i < w->nhandles; i++) {
@@ -158,7 +160,7 @@ static void maybe_finish(duro_worker *w)
     /* a blocking read still out could receive a task (even one handed back
      * here) after we are gone; it returns within READ_BLOCK_MS and no new
      * read starts while stopping */
-    if (w->wft_reading || w->act_reading) return;
+    if (w->wft_reading || w->act_reading || w->qry_reading) return;
     if (w->wft_inflight > 0 && !late) return;
     if (w->completing > 0 && !late) return; /* incl. unsent and held ones */
     if (duro__pool_busy(w->pool) > 0) {
@@ -192,11 +194,12 @@ static void maybe_finish(duro_worker *w)
         close_all(w);
 }
 
-/* poll_all (w->poll) reads both kinds of task again. */
+/* poll_all (w->poll) reads both kinds of task, and queries, again. */
 static void poll_all(duro_worker *w)
 {
     duro__wft_poll(w);
     duro__act_poll(w);
+    duro__qry_poll(w);
 }
 
 static void on_tick(uv_timer_t *h)
@@ -211,8 +214,7 @@ static void on_tick(uv_timer_t *h)
         duro__pread_tick(&w->wft_pr);
         duro__pread_tick(&w->act_pr);
     }
-    duro__wft_poll(w);
-    duro__act_poll(w);
+    poll_all(w);
     if (w->stopping && duro__pool_busy(w->pool) > 0 &&
         duro_mono_ms() >= w->stop_deadline_ms)
         duro_warn(
@@ -264,6 +266,7 @@ static void on_conn_state(duro_aredis *r, bool connected, void *arg)
     if (!connected) {
         if (r == w->wft_conn && !w->per_partition) w->wft_reading = false;
         if (r == w->act_conn && !w->per_partition) w->act_reading = false;
+        if (r == w->qry_conn) w->qry_reading = false;
         maybe_finish(w);
         return;
     }
@@ -287,6 +290,10 @@ static void on_conn_state(duro_aredis *r, bool connected, void *arg)
         if (!w->per_partition) ask_client_id(r, &w->act_client_id);
         if (w->per_partition) duro__pread_all_due(&w->act_pr);
         duro__act_poll(w);
+    }
+    if (r == w->qry_conn && !w->per_partition) {
+        ask_client_id(r, &w->qry_client_id);
+        duro__qry_poll(w);
     }
 }
 
@@ -366,6 +373,8 @@ static int open_loop(duro_worker *w)
         duro_aredis_new(&w->wft_conn, &w->loop, &w->url, "workflow-tasks",
                         on_conn_state, w) ||
         duro_aredis_new(&w->act_conn, &w->loop, &w->url, "activity-tasks",
+                        on_conn_state, w) ||
+        duro_aredis_new(&w->qry_conn, &w->loop, &w->url, "queries",
                         on_conn_state, w))
         return DURO_ENOMEM;
     return 0;
@@ -424,6 +433,7 @@ static int run(duro_worker *w)
     duro_aredis_guard_opts g = {.on_fatal = on_fatal, .arg = w};
     duro_aredis_guard(w->wft_conn, &g);
     duro_aredis_guard(w->act_conn, &g);
+    duro_aredis_guard(w->qry_conn, &g);
     g.partitions = w->partitions;
     g.stall_timeout_ms = w->stall_timeout_ms;
     duro_aredis_guard(w->cmd, &g);

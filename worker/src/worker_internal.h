@@ -268,6 +268,10 @@ typedef struct duro_worker {
     uv_loop_t loop;
     duro_aredis *cmd, *wft_conn, *act_conn;
     bool wft_reading, act_reading;
+    /* the query streams' own blocking read on one node (qread.c) */
+    duro_aredis *qry_conn;
+    bool qry_reading;
+    long long qry_client_id;                 /* to CLIENT UNBLOCK it */
     char **wft_keys, **act_keys, **qry_keys; /* per partition */
     char **sticky_keys; /* per partition; NULL: sticky execution off */
     /* per partition: the wft and act streams of priority levels 1, 2, 4
@@ -389,6 +393,9 @@ void duro__cache_shrink(run_cache *c);
 
 /* wft.c: workflow tasks (and the queries that ride along their reads) */
 void duro__wft_poll(duro_worker *w);
+/* duro__qry_poll sends the query streams' read when none is out and the
+ * reads are not per partition (qread.c). */
+void duro__qry_poll(duro_worker *w);
 
 /* runs.c: the cached runs between tasks: busy, what waits, the eager path */
 /* duro__run_acquire: the run a workflow task for (id, run) starts from,
