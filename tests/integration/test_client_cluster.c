@@ -78,6 +78,16 @@ static int owner(int slot)
                      (o)->out);                                                \
     } while (0)
 
+/* cluster_init: cluster_start, then `duro operator init --partitions 8`
+ * through the seed URL. */
+static void cluster_init(void)
+{
+    cluster_start();
+    duro_test_output o;
+    RUN_OK(&o, "init", seeds, "operator", "init", "--partitions", "8");
+    duro_test_output_free(&o);
+}
+
 /* ---- The router ---- */
 
 static duro_cluster_sync *router(const char *url)
@@ -257,10 +267,8 @@ static const char *const IDS[] = {"cl-a", "cl-b", "cl-c", "cl-d",
 
 Test(client_cluster, cli_verbs_work_on_a_cluster)
 {
-    cluster_start();
+    cluster_init();
     duro_test_output o;
-    RUN_OK(&o, "init", seeds, "operator", "init", "--partitions", "8");
-    duro_test_output_free(&o);
     int masters_used[MASTERS] = {0};
     for (size_t i = 0; i < NIDS; i++) {
         const char *url = i % 2 ? seeds : node0;
@@ -340,6 +348,16 @@ static pid_t waiter_start(const char *url, const char *id)
     return pid;
 }
 
+/* waiter_waiting: waiter_start, and 700 ms for the waiter to subscribe,
+ * read RUNNING and wait; asserts that it is still waiting then. */
+static pid_t waiter_waiting(const char *url, const char *id)
+{
+    pid_t w = waiter_start(url, id);
+    duro_test_sleep_ms(700);
+    cr_assert_eq(waitpid(w, NULL, WNOHANG), 0, "the waiter ended early");
+    return w;
+}
+
 /* waiter_done: the waiter ended within timeout_ms (else it is killed). */
 static bool waiter_done(pid_t pid, int64_t timeout_ms)
 {
@@ -355,10 +373,8 @@ static bool waiter_done(pid_t pid, int64_t timeout_ms)
 
 Test(client_cluster, result_waits_for_a_close_on_a_cluster)
 {
-    cluster_start();
+    cluster_init();
     duro_test_output o;
-    RUN_OK(&o, "init", seeds, "operator", "init", "--partitions", "8");
-    duro_test_output_free(&o);
     for (size_t i = 0; i < NIDS; i++) {
         RUN_OK(&o, "start", seeds, "workflow", "start", "--workflow-id", IDS[i],
                "--type", "t", "--task-queue", "q");
@@ -471,10 +487,7 @@ static void assert_running(duro_client *c, const char *id)
 
 Test(client_cluster, a_client_follows_its_partition_to_another_master)
 {
-    cluster_start();
-    duro_test_output o;
-    RUN_OK(&o, "init", seeds, "operator", "init", "--partitions", "8");
-    duro_test_output_free(&o);
+    cluster_init();
     duro_client *c = cluster_client();
     start_wf(c, "mv-1");
     int slot = wf_slot("mv-1");
@@ -498,10 +511,7 @@ Test(client_cluster, a_client_follows_its_partition_to_another_master)
 
 Test(client_cluster, a_slot_without_master_is_waited_for)
 {
-    cluster_start();
-    duro_test_output o;
-    RUN_OK(&o, "init", seeds, "operator", "init", "--partitions", "8");
-    duro_test_output_free(&o);
+    cluster_init();
     duro_client *c = cluster_client();
     start_wf(c, "down-1");
     int slot = wf_slot("down-1");
@@ -532,10 +542,8 @@ Test(client_cluster, a_slot_without_master_is_waited_for)
 
 Test(client_cluster, namespaces_and_the_no_worker_warning_on_a_cluster)
 {
-    cluster_start();
+    cluster_init();
     duro_test_output o;
-    RUN_OK(&o, "init", seeds, "operator", "init", "--partitions", "8");
-    duro_test_output_free(&o);
     RUN_OK(&o, "namespace create", seeds, "operator", "namespace", "create",
            "-n", "shop");
     duro_test_output_free(&o);
@@ -591,16 +599,12 @@ Test(client_cluster, namespaces_and_the_no_worker_warning_on_a_cluster)
 
 Test(client_cluster, result_wait_follows_its_channel_to_another_master)
 {
-    cluster_start();
+    cluster_init();
     duro_test_output o;
-    RUN_OK(&o, "init", seeds, "operator", "init", "--partitions", "8");
-    duro_test_output_free(&o);
     RUN_OK(&o, "start", seeds, "workflow", "start", "--workflow-id", "ch-1",
            "--type", "t", "--task-queue", "q");
     duro_test_output_free(&o);
-    pid_t w = waiter_start(seeds, "ch-1");
-    duro_test_sleep_ms(700);
-    cr_assert_eq(waitpid(w, NULL, WNOHANG), 0, "the waiter ended early");
+    pid_t w = waiter_waiting(seeds, "ch-1");
     /* the partition (its keys and its closed channel) moves: Redis tells
      * the subscriber (sunsubscribe), which subscribes on the new master */
     int slot = wf_slot("ch-1");
@@ -669,10 +673,8 @@ static void acl_everywhere(const char *role)
 
 Test(client_cluster, the_client_role_works_on_a_cluster)
 {
-    cluster_start();
+    cluster_init();
     duro_test_output o;
-    RUN_OK(&o, "init", seeds, "operator", "init", "--partitions", "8");
-    duro_test_output_free(&o);
     acl_everywhere("client");
     char url[200];
     snprintf(url, sizeof(url),
@@ -685,9 +687,7 @@ Test(client_cluster, the_client_role_works_on_a_cluster)
     }
     RUN_OK(&o, "list", url, "workflow", "list");
     duro_test_output_free(&o);
-    pid_t w = waiter_start(url, IDS[0]);
-    duro_test_sleep_ms(700);
-    cr_assert_eq(waitpid(w, NULL, WNOHANG), 0, "the waiter ended early");
+    pid_t w = waiter_waiting(url, IDS[0]);
     RUN_OK(&o, "terminate", url, "workflow", "terminate", "--workflow-id",
            IDS[0]);
     duro_test_output_free(&o);
@@ -700,10 +700,7 @@ Test(client_cluster, the_client_role_works_on_a_cluster)
  * a cluster at connect), else the query waits for the workers' sweep. */
 Test(client_cluster, a_query_wakes_the_workers_through_a_node_url)
 {
-    cluster_start();
-    duro_test_output o;
-    RUN_OK(&o, "init", seeds, "operator", "init", "--partitions", "8");
-    duro_test_output_free(&o);
+    cluster_init();
     duro_client *c = NULL;
     char err[512];
     duro_client_opts co = {.redis_url = node0};

@@ -445,24 +445,43 @@ static bool answers(int port)
     return up;
 }
 
+/* dev_start starts `duro dev --cluster 3` with its nodes on ports
+ * p..p+2 and its data in dir, and waits (40s) until it prints `line`
+ * (the cluster's URL); `what` says what failed. The harness stops it. */
+static pid_t dev_start(int p, const char *dir, const char *line,
+                       const char *what)
+{
+    char port[16];
+    snprintf(port, sizeof(port), "%d", p);
+    pid_t dev = duro_test_spawn(&h, "duro", "dev", "--cluster", "3", "--port",
+                                port, "--dir", dir, "--http", "off", NULL);
+    duro_test_wait_until(duro_test_log_contains(&h, dev, line) ||
+                             !duro_test_alive(&h, dev),
+                         40000);
+    cr_assert(duro_test_log_contains(&h, dev, line),
+              "duro dev --cluster 3 %s: %s", what, line);
+    return dev;
+}
+
+/* assert_echoed_at: assert_echoed through a new client for url. */
+static void assert_echoed_at(const char *url, const char *id, int n)
+{
+    duro_client *c = duro_test_client_url(url);
+    assert_echoed(c, id, n);
+    duro_client_free(c);
+}
+
 Test(cluster, duro_dev_cluster_runs_a_workflow_and_stops_its_nodes)
 {
     duro_test_dir_start(&h);
     int p = dev_ports();
-    char port[16], dir[PATH_MAX + 16], url[256];
-    snprintf(port, sizeof(port), "%d", p);
+    char dir[PATH_MAX + 16], url[256];
     snprintf(dir, sizeof(dir), "%s/devdata", h.dir);
-    pid_t dev = duro_test_spawn(&h, "duro", "dev", "--cluster", "3", "--port",
-                                port, "--dir", dir, "--http", "off", NULL);
     snprintf(url, sizeof(url),
              "DURO_REDIS_URL=redis+cluster://127.0.0.1:%d,127.0.0.1:%d,"
              "127.0.0.1:%d",
              p, p + 1, p + 2);
-    duro_test_wait_until(duro_test_log_contains(&h, dev, url) ||
-                             !duro_test_alive(&h, dev),
-                         40000);
-    cr_assert(duro_test_log_contains(&h, dev, url),
-              "duro dev --cluster 3 did not print %s", url);
+    pid_t dev = dev_start(p, dir, url, "did not print");
     for (int i = 0; i < 3; i++) {
         char v[64];
         redisContext *c = redisConnect("127.0.0.1", p + i);
@@ -487,9 +506,7 @@ Test(cluster, duro_dev_cluster_runs_a_workflow_and_stops_its_nodes)
     /* a node's own URL is enough for a client */
     char one[64];
     snprintf(one, sizeof(one), "redis://127.0.0.1:%d", p + 2);
-    duro_client *c = duro_test_client_url(one);
-    assert_echoed(c, "dev-1", 3);
-    duro_client_free(c);
+    assert_echoed_at(one, "dev-1", 3);
 
     duro_test_kill(&h, dev, SIGTERM);
     cr_assert(duro_test_wait_until(!duro_test_alive(&h, dev), 15000),
@@ -499,16 +516,8 @@ Test(cluster, duro_dev_cluster_runs_a_workflow_and_stops_its_nodes)
                   "node %d outlived duro dev", p + i);
 
     /* the same data dir again: the cluster of nodes.conf, its data kept */
-    dev = duro_test_spawn(&h, "duro", "dev", "--cluster", "3", "--port", port,
-                          "--dir", dir, "--http", "off", NULL);
-    duro_test_wait_until(duro_test_log_contains(&h, dev, url) ||
-                             !duro_test_alive(&h, dev),
-                         40000);
-    cr_assert(duro_test_log_contains(&h, dev, url),
-              "duro dev --cluster 3 did not come back on its data dir");
-    c = duro_test_client_url(one);
-    assert_echoed(c, "dev-1", 3);
-    duro_client_free(c);
+    dev_start(p, dir, url, "did not come back on its data dir");
+    assert_echoed_at(one, "dev-1", 3);
     duro_test_finish(&h);
 }
 

@@ -25,6 +25,7 @@
 
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -253,6 +254,11 @@ void duro__test_redis_start_as_set(duro_test_harness *h);
  * argv (at most 12); both are the harness's (harness.c calls them). */
 void duro__test_tls_prepare(duro_test_harness *h);
 int duro__test_tls_args(duro_test_harness *h, const char *port, char **argv);
+
+/* duro__test_collect_args copies the NULL-terminated char * arguments
+ * of ap into args, at most max of them, then a NULL (args holds max + 1):
+ * the harness's variadic calls (duro_test_spawn, duro_test_run, ...). */
+void duro__test_collect_args(va_list ap, char **args, int max);
 
 /* duro__test_tls_connect: a context to the TLS server (NULL if none). */
 redisContext *duro__test_tls_connect(const duro_test_harness *h,

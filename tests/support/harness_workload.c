@@ -35,14 +35,10 @@ pid_t duro_test_spawn_up(duro_test_harness *h, int64_t timeout_ms,
                          const char *prog, ...)
 {
     char *args[MAX_ARGS + 1];
-    int n = 0;
     va_list ap;
     va_start(ap, prog);
-    char *a;
-    while ((a = va_arg(ap, char *)) && n < MAX_ARGS)
-        args[n++] = a;
+    duro__test_collect_args(ap, args, MAX_ARGS);
     va_end(ap);
-    args[n] = NULL;
     pid_t pid = duro_test_spawnv(h, prog, args);
     wait_up(h, pid, prog, timeout_ms);
     return pid;
