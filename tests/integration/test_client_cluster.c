@@ -78,6 +78,17 @@ static int owner(int slot)
                      (o)->out);                                                \
     } while (0)
 
+/* cli_start: `duro --redis url workflow start` of id (type t, queue
+ * q), which prints the id (asserts). */
+static void cli_start(const char *url, const char *id)
+{
+    duro_test_output o;
+    RUN_OK(&o, "start", url, "workflow", "start", "--workflow-id", id, "--type",
+           "t", "--task-queue", "q");
+    cr_assert(strstr(o.out, id), "%s", o.out);
+    duro_test_output_free(&o);
+}
+
 /* cluster_init: cluster_start, then `duro operator init --partitions 8`
  * through the seed URL. */
 static void cluster_init(void)
@@ -272,10 +283,7 @@ Test(client_cluster, cli_verbs_work_on_a_cluster)
     int masters_used[MASTERS] = {0};
     for (size_t i = 0; i < NIDS; i++) {
         const char *url = i % 2 ? seeds : node0;
-        RUN_OK(&o, "start", url, "workflow", "start", "--workflow-id", IDS[i],
-               "--type", "t", "--task-queue", "q");
-        cr_assert(strstr(o.out, IDS[i]), "%s", o.out);
-        duro_test_output_free(&o);
+        cli_start(url, IDS[i]);
         char wf[DURO_KEY_MAX];
         duro_wf_keys k;
         duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(8), IDS[i], NULL);
@@ -375,11 +383,8 @@ Test(client_cluster, result_waits_for_a_close_on_a_cluster)
 {
     cluster_init();
     duro_test_output o;
-    for (size_t i = 0; i < NIDS; i++) {
-        RUN_OK(&o, "start", seeds, "workflow", "start", "--workflow-id", IDS[i],
-               "--type", "t", "--task-queue", "q");
-        duro_test_output_free(&o);
-    }
+    for (size_t i = 0; i < NIDS; i++)
+        cli_start(seeds, IDS[i]);
     /* a waiter per workflow, each on its partition's master (SSUBSCRIBE):
      * every one must hear its own close */
     pid_t waiter[NIDS];
@@ -436,9 +441,7 @@ Test(client_cluster, one_server_sends_no_more_commands_than_before)
     RUN_OK(&o, "init", h.redis_url, "operator", "init");
     duro_test_output_free(&o);
     redisContext *m = duro_test_monitor(&h);
-    RUN_OK(&o, "start", h.redis_url, "workflow", "start", "--workflow-id",
-           "one-1", "--type", "t", "--task-queue", "q");
-    duro_test_output_free(&o);
+    cli_start(h.redis_url, "one-1");
     int sent = monitor_count(m);
     cr_assert_eq(sent, START_COMMANDS_BEFORE_CLUSTERS,
                  "a start sent %d commands", sent);
@@ -601,9 +604,7 @@ Test(client_cluster, result_wait_follows_its_channel_to_another_master)
 {
     cluster_init();
     duro_test_output o;
-    RUN_OK(&o, "start", seeds, "workflow", "start", "--workflow-id", "ch-1",
-           "--type", "t", "--task-queue", "q");
-    duro_test_output_free(&o);
+    cli_start(seeds, "ch-1");
     pid_t w = waiter_waiting(seeds, "ch-1");
     /* the partition (its keys and its closed channel) moves: Redis tells
      * the subscriber (sunsubscribe), which subscribes on the new master */
@@ -680,11 +681,8 @@ Test(client_cluster, the_client_role_works_on_a_cluster)
     snprintf(url, sizeof(url),
              "redis+cluster://duro-client:pw@127.0.0.1:%d,127.0.0.1:%d",
              h.cluster.node[0].port, h.cluster.node[1].port);
-    for (size_t i = 0; i < 3; i++) {
-        RUN_OK(&o, "start", url, "workflow", "start", "--workflow-id", IDS[i],
-               "--type", "t", "--task-queue", "q");
-        duro_test_output_free(&o);
-    }
+    for (size_t i = 0; i < 3; i++)
+        cli_start(url, IDS[i]);
     RUN_OK(&o, "list", url, "workflow", "list");
     duro_test_output_free(&o);
     pid_t w = waiter_waiting(url, IDS[0]);
