@@ -11,9 +11,6 @@
 #include <signal.h>
 #include <unistd.h>
 #include <sys/wait.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include "duro/cluster.h"
 #include "duro/cluster_sync.h"
@@ -38,29 +35,23 @@ TestSuite(client_cluster, .init = setup, .fini = duro_test_fini,
 
 /* ---- A 3-master cluster on loopback ---- */
 
-static int port[MASTERS];
-static pid_t pid[MASTERS];
-static char seeds[128]; /* redis+cluster://127.0.0.1:p1,... */
-static char node0[64];  /* redis://127.0.0.1:p0 */
+static const char *seeds;    /* redis+cluster://127.0.0.1:p1,... */
+static const char *node0;    /* redis://127.0.0.1:p0 */
+static char single_url[512]; /* the one server setup started */
+static int single_port;
 
-static redisContext *node(int i)
+/* cluster_start: the harness's cluster of three masters, without
+ * replicas; the one server's URL is kept (the harness's is the
+ * cluster's now) and the layout left to `operator init` again. */
+static void cluster_start(void)
 {
-    struct timeval tv = {2, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", port[i], tv);
-    cr_assert(c && !c->err, "node %d: %s", i, c ? c->errstr : "no memory");
-    return c;
-}
-
-static bool cluster_ok(int i)
-{
-    redisContext *c = node(i);
-    redisReply *r = redisCommand(c, "CLUSTER INFO");
-    bool ok = r && r->type == REDIS_REPLY_STRING &&
-              strstr(r->str, "cluster_state:ok") &&
-              strstr(r->str, "cluster_known_nodes:3");
-    if (r) freeReplyObject(r);
-    redisFree(c);
-    return ok;
+    snprintf(single_url, sizeof(single_url), "%s", h.redis_url);
+    single_port = h.redis_port;
+    duro_test_cluster_opts o = {.node_timeout_ms = 2000};
+    duro_test_cluster_start(&h, MASTERS, 0, &o);
+    unsetenv("DURO_PARTITIONS");
+    seeds = h.cluster.seed_url;
+    node0 = h.cluster.node_url;
 }
 
 static void command_ok(redisContext *c, const char *what, redisReply *r)
@@ -70,139 +61,12 @@ static void command_ok(redisContext *c, const char *what, redisReply *r)
     freeReplyObject(r);
 }
 
-/* bindable: nobody listens on 127.0.0.1:p now. */
-static bool bindable(int p)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)p),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-    if (fd >= 0) close(fd);
-    return ok;
-}
-
-/* cluster_port: a free port whose cluster bus port (+10000) is free too
- * (Redis wants the port at most 55535). */
-static int cluster_port(void)
-{
-    for (int i = 0; i < 500; i++) {
-        int p = duro_test_free_port();
-        if (p > 0 && p <= 55535 && bindable(p + 10000)) return p;
-    }
-    cr_assert_fail("no free port pair for a cluster node");
-    return -1;
-}
-
-/* cluster_start: three masters, a third of the slots each, joined by
- * CLUSTER MEET (what `redis-cli --cluster create` does, without it). */
-static void cluster_start(void)
-{
-    for (int i = 0; i < MASTERS; i++) {
-        port[i] = cluster_port();
-        char p[16], conf[PATH_MAX + 32], name[32];
-        snprintf(p, sizeof(p), "%d", port[i]);
-        snprintf(conf, sizeof(conf), "%s/nodes-%d.conf", h.dir, port[i]);
-        snprintf(name, sizeof(name), "cluster-%d", i);
-        pid[i] = duro_test_spawn_redis(
-            &h, name, "--port", p, "--bind", "127.0.0.1", "--cluster-enabled",
-            "yes", "--cluster-config-file", conf, "--cluster-node-timeout",
-            "2000", "--save", "", "--appendonly", "no", "--dir", h.dir, NULL);
-    }
-    for (int i = 0; i < MASTERS; i++) {
-        redisContext *c = NULL;
-        for (int t = 0; t < 200; t++) {
-            struct timeval tv = {1, 0};
-            c = redisConnectWithTimeout("127.0.0.1", port[i], tv);
-            if (c && !c->err) break;
-            if (c) redisFree(c);
-            c = NULL;
-            duro_test_sleep_ms(25);
-        }
-        cr_assert(c, "cluster node %d never answered", i);
-        int lo = i * DURO_CLUSTER_SLOTS / MASTERS;
-        int hi = (i + 1) * DURO_CLUSTER_SLOTS / MASTERS - 1;
-        command_ok(c, "ADDSLOTSRANGE",
-                   redisCommand(c, "CLUSTER ADDSLOTSRANGE %d %d", lo, hi));
-        if (i > 0)
-            command_ok(c, "MEET",
-                       redisCommand(c, "CLUSTER MEET 127.0.0.1 %d", port[0]));
-        redisFree(c);
-    }
-    for (int i = 0; i < MASTERS; i++)
-        cr_assert(duro_test_wait_until(cluster_ok(i), 20000),
-                  "node %d: cluster_state never ok", i);
-    snprintf(seeds, sizeof(seeds),
-             "redis+cluster://127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d", port[0],
-             port[1], port[2]);
-    snprintf(node0, sizeof(node0), "redis://127.0.0.1:%d", port[0]);
-}
-
-/* owner: the index of the master serving slot. */
+/* owner: the index of the master serving slot (asserts). */
 static int owner(int slot)
 {
-    redisContext *c = node(0);
-    redisReply *r = redisCommand(c, "CLUSTER SLOTS");
-    duro_cluster_map m;
-    char err[128];
-    cr_assert_eq(duro_cluster_map_parse(&m, r, NULL, err, sizeof(err)), 0, "%s",
-                 err);
-    freeReplyObject(r);
-    redisFree(c);
-    int n = m.slot_node[slot];
-    cr_assert_geq(n, 0);
-    for (int i = 0; i < MASTERS; i++)
-        if (m.node[n].port == port[i]) return i;
-    cr_assert_fail("slot %d served by an unknown node", slot);
-    return -1;
-}
-
-static void node_id(int i, char *out, size_t size)
-{
-    redisContext *c = node(i);
-    redisReply *r = redisCommand(c, "CLUSTER MYID");
-    cr_assert(r && r->type == REDIS_REPLY_STRING);
-    snprintf(out, size, "%s", r->str);
-    freeReplyObject(r);
-    redisFree(c);
-}
-
-/* move_slot migrates slot (and its keys) from its master to master `to`,
- * as redis-cli --cluster reshard does. */
-static void move_slot(int slot, int to)
-{
-    int from = owner(slot);
-    cr_assert_neq(from, to);
-    char src[64], dst[64];
-    node_id(from, src, sizeof(src));
-    node_id(to, dst, sizeof(dst));
-    redisContext *f = node(from), *t = node(to);
-    command_ok(t, "IMPORTING",
-               redisCommand(t, "CLUSTER SETSLOT %d IMPORTING %s", slot, src));
-    command_ok(f, "MIGRATING",
-               redisCommand(f, "CLUSTER SETSLOT %d MIGRATING %s", slot, dst));
-    for (int round = 0; round < 100; round++) {
-        redisReply *k =
-            redisCommand(f, "CLUSTER GETKEYSINSLOT %d %d", slot, 100);
-        cr_assert(k && k->type == REDIS_REPLY_ARRAY);
-        size_t n = k->elements;
-        for (size_t i = 0; i < n; i++)
-            command_ok(f, "MIGRATE",
-                       redisCommand(f, "MIGRATE 127.0.0.1 %d %b 0 5000",
-                                    port[to], k->element[i]->str,
-                                    k->element[i]->len));
-        freeReplyObject(k);
-        if (n == 0) break;
-    }
-    for (int i = 0; i < MASTERS; i++) {
-        redisContext *c = node(i);
-        command_ok(c, "SETSLOT NODE",
-                   redisCommand(c, "CLUSTER SETSLOT %d NODE %s", slot, dst));
-        redisFree(c);
-    }
-    redisFree(f);
-    redisFree(t);
-    cr_assert_eq(owner(slot), to);
+    int m = duro_test_cluster_owner(&h, 0, slot);
+    cr_assert_geq(m, 0, "slot %d served by an unknown node", slot);
+    return m;
 }
 
 /* RUN_OK runs `duro --redis url ...` and asserts it succeeded. */
@@ -213,6 +77,27 @@ static void move_slot(int slot, int to)
         cr_assert_eq((o)->exit_code, 0, "%s: %s%s", (what), (o)->err,          \
                      (o)->out);                                                \
     } while (0)
+
+/* cli_start: `duro --redis url workflow start` of id (type t, queue
+ * q), which prints the id (asserts). */
+static void cli_start(const char *url, const char *id)
+{
+    duro_test_output o;
+    RUN_OK(&o, "start", url, "workflow", "start", "--workflow-id", id, "--type",
+           "t", "--task-queue", "q");
+    cr_assert(strstr(o.out, id), "%s", o.out);
+    duro_test_output_free(&o);
+}
+
+/* cluster_init: cluster_start, then `duro operator init --partitions 8`
+ * through the seed URL. */
+static void cluster_init(void)
+{
+    cluster_start();
+    duro_test_output o;
+    RUN_OK(&o, "init", seeds, "operator", "init", "--partitions", "8");
+    duro_test_output_free(&o);
+}
 
 /* ---- The router ---- */
 
@@ -287,7 +172,7 @@ Test(client_cluster, router_detects_routes_and_pipelines)
     /* a seed list whose first seed is down still opens */
     char dead[160];
     snprintf(dead, sizeof(dead), "redis+cluster://127.0.0.1:%d,127.0.0.1:%d",
-             duro_test_free_port(), port[1]);
+             duro_test_free_port(), h.cluster.node[1].port);
     r = router(dead);
     cr_assert_eq(duro_cluster_sync_masters(r), MASTERS);
     duro_cluster_sync_free(r);
@@ -296,13 +181,13 @@ Test(client_cluster, router_detects_routes_and_pipelines)
     duro_redis_url u;
     char err[256];
     char one[160];
-    snprintf(one, sizeof(one), "redis+cluster://127.0.0.1:%d", h.redis_port);
+    snprintf(one, sizeof(one), "redis+cluster://127.0.0.1:%d", single_port);
     cr_assert_eq(duro_redis_url_parse(one, &u, err, sizeof(err)), 0);
     cr_assert_eq(duro_cluster_sync_open(&u, 2000, &r, err, sizeof(err)),
                  DURO_EINVAL);
     cr_assert(strstr(err, "not a Redis Cluster node"), "%s", err);
     /* and redis:// to it is one plain connection */
-    r = router(h.redis_url);
+    r = router(single_url);
     cr_assert_not(duro_cluster_sync_is_cluster(r));
     duro_cluster_sync_free(r);
 }
@@ -316,7 +201,7 @@ Test(client_cluster, moved_and_ask_are_followed)
     freeReplyObject(rep);
     int slot = duro_cluster_slot("mv{x}", 5);
     int to = (owner(slot) + 1) % MASTERS;
-    move_slot(slot, to);
+    duro_test_cluster_move_slot(&h, slot, to);
     /* the router's map still names the old master: MOVED, followed */
     rep = call3(r, "GET", "mv{x}", NULL);
     cr_assert(rep && rep->type == REDIS_REPLY_STRING, "GET after MOVED: %s",
@@ -326,25 +211,13 @@ Test(client_cluster, moved_and_ask_are_followed)
 
     /* ASK: the slot half migrated, a key not on the old master is asked
      * for on the new one */
-    int from = owner(slot);
-    to = (from + 1) % MASTERS;
-    char src[64], dst[64];
-    node_id(from, src, sizeof(src));
-    node_id(to, dst, sizeof(dst));
-    redisContext *f = node(from), *t = node(to);
-    command_ok(t, "IMPORTING",
-               redisCommand(t, "CLUSTER SETSLOT %d IMPORTING %s", slot, src));
-    command_ok(f, "MIGRATING",
-               redisCommand(f, "CLUSTER SETSLOT %d MIGRATING %s", slot, dst));
-    command_ok(f, "MIGRATE",
-               redisCommand(f, "MIGRATE 127.0.0.1 %d mv{x} 0 5000", port[to]));
+    duro_test_cluster_move_begin(&h, slot, (owner(slot) + 1) % MASTERS);
+    cr_assert_eq(duro_test_cluster_move_keys(&h, 100), 1, "mv{x} migrated");
     rep = call3(r, "GET", "mv{x}", NULL);
     cr_assert(rep && rep->type == REDIS_REPLY_STRING, "GET after ASK: %s",
               rep ? rep->str : duro_cluster_sync_errstr(r));
     cr_assert_str_eq(rep->str, "1");
     freeReplyObject(rep);
-    redisFree(f);
-    redisFree(t);
     duro_cluster_sync_free(r);
 }
 
@@ -354,22 +227,13 @@ Test(client_cluster, moved_and_ask_are_followed)
  * sharded copy. */
 static long long library_on(int i, bool *sharded)
 {
-    redisContext *c = node(i);
+    redisContext *c = duro_test_cluster_redis(&h, i);
     redisReply *r = redisCommand(c, "FCALL duro_version 0");
     long long v = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
     if (r) freeReplyObject(r);
-    r = redisCommand(c, "FUNCTION LIST WITHCODE");
-    *sharded = false;
-    for (size_t k = 0; r && r->type == REDIS_REPLY_ARRAY && k < r->elements;
-         k++) {
-        const redisReply *lib = r->element[k];
-        for (size_t j = 0; j + 1 < lib->elements; j += 2)
-            if (lib->element[j]->type == REDIS_REPLY_STRING &&
-                strcmp(lib->element[j]->str, "library_code") == 0)
-                *sharded = strstr(lib->element[j + 1]->str,
-                                  "local SHARDED_WAKE = true") != NULL;
-    }
-    if (r) freeReplyObject(r);
+    char *code = duro_test_library_code(c);
+    *sharded = strstr(code, "local SHARDED_WAKE = true") != NULL;
+    free(code);
     redisFree(c);
     return v;
 }
@@ -414,17 +278,12 @@ static const char *const IDS[] = {"cl-a", "cl-b", "cl-c", "cl-d",
 
 Test(client_cluster, cli_verbs_work_on_a_cluster)
 {
-    cluster_start();
+    cluster_init();
     duro_test_output o;
-    RUN_OK(&o, "init", seeds, "operator", "init", "--partitions", "8");
-    duro_test_output_free(&o);
     int masters_used[MASTERS] = {0};
     for (size_t i = 0; i < NIDS; i++) {
         const char *url = i % 2 ? seeds : node0;
-        RUN_OK(&o, "start", url, "workflow", "start", "--workflow-id", IDS[i],
-               "--type", "t", "--task-queue", "q");
-        cr_assert(strstr(o.out, IDS[i]), "%s", o.out);
-        duro_test_output_free(&o);
+        cli_start(url, IDS[i]);
         char wf[DURO_KEY_MAX];
         duro_wf_keys k;
         duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(8), IDS[i], NULL);
@@ -497,6 +356,16 @@ static pid_t waiter_start(const char *url, const char *id)
     return pid;
 }
 
+/* waiter_waiting: waiter_start, and 700 ms for the waiter to subscribe,
+ * read RUNNING and wait; asserts that it is still waiting then. */
+static pid_t waiter_waiting(const char *url, const char *id)
+{
+    pid_t w = waiter_start(url, id);
+    duro_test_sleep_ms(700);
+    cr_assert_eq(waitpid(w, NULL, WNOHANG), 0, "the waiter ended early");
+    return w;
+}
+
 /* waiter_done: the waiter ended within timeout_ms (else it is killed). */
 static bool waiter_done(pid_t pid, int64_t timeout_ms)
 {
@@ -512,15 +381,10 @@ static bool waiter_done(pid_t pid, int64_t timeout_ms)
 
 Test(client_cluster, result_waits_for_a_close_on_a_cluster)
 {
-    cluster_start();
+    cluster_init();
     duro_test_output o;
-    RUN_OK(&o, "init", seeds, "operator", "init", "--partitions", "8");
-    duro_test_output_free(&o);
-    for (size_t i = 0; i < NIDS; i++) {
-        RUN_OK(&o, "start", seeds, "workflow", "start", "--workflow-id", IDS[i],
-               "--type", "t", "--task-queue", "q");
-        duro_test_output_free(&o);
-    }
+    for (size_t i = 0; i < NIDS; i++)
+        cli_start(seeds, IDS[i]);
     /* a waiter per workflow, each on its partition's master (SSUBSCRIBE):
      * every one must hear its own close */
     pid_t waiter[NIDS];
@@ -544,17 +408,7 @@ Test(client_cluster, result_waits_for_a_close_on_a_cluster)
 
 /* ---- One server: nothing more than before ---- */
 
-/* monitor_start: a MONITOR connection to the test's server. */
-static redisContext *monitor_start(void)
-{
-    redisContext *m = duro_test_redis(&h);
-    redisReply *r = redisCommand(m, "MONITOR");
-    cr_assert(r && r->type == REDIS_REPLY_STATUS);
-    freeReplyObject(r);
-    return m;
-}
-
-/* monitor_count: the commands clients sent since monitor_start (those the
+/* monitor_count: the commands clients sent since duro_test_monitor (those the
  * Functions run inside Redis left out), up to a marker this sends. */
 static int monitor_count(redisContext *m)
 {
@@ -586,26 +440,17 @@ Test(client_cluster, one_server_sends_no_more_commands_than_before)
     duro_test_output o;
     RUN_OK(&o, "init", h.redis_url, "operator", "init");
     duro_test_output_free(&o);
-    redisContext *m = monitor_start();
-    RUN_OK(&o, "start", h.redis_url, "workflow", "start", "--workflow-id",
-           "one-1", "--type", "t", "--task-queue", "q");
-    duro_test_output_free(&o);
+    redisContext *m = duro_test_monitor(&h);
+    cli_start(h.redis_url, "one-1");
     int sent = monitor_count(m);
     cr_assert_eq(sent, START_COMMANDS_BEFORE_CLUSTERS,
                  "a start sent %d commands", sent);
     /* and the Functions keep PUBLISH there (no sharded channels) */
-    bool sharded = true;
     redisContext *c = duro_test_redis(&h);
-    redisReply *r = redisCommand(c, "FUNCTION LIST WITHCODE");
-    for (size_t k = 0; r && r->type == REDIS_REPLY_ARRAY && k < r->elements;
-         k++)
-        for (size_t j = 0; j + 1 < r->element[k]->elements; j += 2)
-            if (strcmp(r->element[k]->element[j]->str, "library_code") == 0)
-                sharded = strstr(r->element[k]->element[j + 1]->str,
-                                 "local SHARDED_WAKE = true") != NULL;
-    freeReplyObject(r);
+    char *code = duro_test_library_code(c);
+    cr_assert_null(strstr(code, "local SHARDED_WAKE = true"));
+    free(code);
     redisFree(c);
-    cr_assert_not(sharded);
 }
 
 /* ---- The client library across a moved slot and a slot without master ---- */
@@ -645,14 +490,11 @@ static void assert_running(duro_client *c, const char *id)
 
 Test(client_cluster, a_client_follows_its_partition_to_another_master)
 {
-    cluster_start();
-    duro_test_output o;
-    RUN_OK(&o, "init", seeds, "operator", "init", "--partitions", "8");
-    duro_test_output_free(&o);
+    cluster_init();
     duro_client *c = cluster_client();
     start_wf(c, "mv-1");
     int slot = wf_slot("mv-1");
-    move_slot(slot, (owner(slot) + 1) % MASTERS);
+    duro_test_cluster_move_slot(&h, slot, (owner(slot) + 1) % MASTERS);
     /* the client's map is stale: each call is MOVED, then follows */
     assert_running(c, "mv-1");
     char run[DURO_UUID_LEN + 1];
@@ -672,25 +514,20 @@ Test(client_cluster, a_client_follows_its_partition_to_another_master)
 
 Test(client_cluster, a_slot_without_master_is_waited_for)
 {
-    cluster_start();
-    duro_test_output o;
-    RUN_OK(&o, "init", seeds, "operator", "init", "--partitions", "8");
-    duro_test_output_free(&o);
+    cluster_init();
     duro_client *c = cluster_client();
     start_wf(c, "down-1");
     int slot = wf_slot("down-1");
     int from = owner(slot);
-    char id[64];
-    node_id(from, id, sizeof(id));
     /* the slot loses its master (CLUSTERDOWN) and gets it back 600 ms
      * later, from another process */
-    redisContext *f = node(from);
+    redisContext *f = duro_test_cluster_redis(&h, from);
     command_ok(f, "DELSLOTS", redisCommand(f, "CLUSTER DELSLOTS %d", slot));
     pid_t back = fork();
     cr_assert_geq(back, 0);
     if (back == 0) {
         usleep(600 * 1000);
-        redisContext *g = redisConnect("127.0.0.1", port[from]);
+        redisContext *g = redisConnect("127.0.0.1", h.cluster.node[from].port);
         redisReply *r = g ? redisCommand(g, "CLUSTER ADDSLOTS %d", slot) : NULL;
         _exit(r && r->type == REDIS_REPLY_STATUS ? 0 : 1);
     }
@@ -708,10 +545,8 @@ Test(client_cluster, a_slot_without_master_is_waited_for)
 
 Test(client_cluster, namespaces_and_the_no_worker_warning_on_a_cluster)
 {
-    cluster_start();
+    cluster_init();
     duro_test_output o;
-    RUN_OK(&o, "init", seeds, "operator", "init", "--partitions", "8");
-    duro_test_output_free(&o);
     RUN_OK(&o, "namespace create", seeds, "operator", "namespace", "create",
            "-n", "shop");
     duro_test_output_free(&o);
@@ -755,7 +590,7 @@ Test(client_cluster, namespaces_and_the_no_worker_warning_on_a_cluster)
            "-n", "shop", "--force");
     duro_test_output_free(&o);
     for (int i = 0; i < MASTERS; i++) {
-        redisContext *c = node(i);
+        redisContext *c = duro_test_cluster_redis(&h, i);
         redisReply *r = redisCommand(c, "KEYS duro:ns:shop*");
         cr_assert(r && r->type == REDIS_REPLY_ARRAY);
         cr_assert_eq(r->elements, 0, "master %d keeps %zu keys of shop", i,
@@ -767,20 +602,14 @@ Test(client_cluster, namespaces_and_the_no_worker_warning_on_a_cluster)
 
 Test(client_cluster, result_wait_follows_its_channel_to_another_master)
 {
-    cluster_start();
+    cluster_init();
     duro_test_output o;
-    RUN_OK(&o, "init", seeds, "operator", "init", "--partitions", "8");
-    duro_test_output_free(&o);
-    RUN_OK(&o, "start", seeds, "workflow", "start", "--workflow-id", "ch-1",
-           "--type", "t", "--task-queue", "q");
-    duro_test_output_free(&o);
-    pid_t w = waiter_start(seeds, "ch-1");
-    duro_test_sleep_ms(700);
-    cr_assert_eq(waitpid(w, NULL, WNOHANG), 0, "the waiter ended early");
+    cli_start(seeds, "ch-1");
+    pid_t w = waiter_waiting(seeds, "ch-1");
     /* the partition (its keys and its closed channel) moves: Redis tells
      * the subscriber (sunsubscribe), which subscribes on the new master */
     int slot = wf_slot("ch-1");
-    move_slot(slot, (owner(slot) + 1) % MASTERS);
+    duro_test_cluster_move_slot(&h, slot, (owner(slot) + 1) % MASTERS);
     duro_test_sleep_ms(500);
     RUN_OK(&o, "terminate", node0, "workflow", "terminate", "--workflow-id",
            "ch-1");
@@ -801,11 +630,11 @@ Test(client_cluster, a_master_that_is_gone_sends_the_router_to_the_new_map)
         if (owner(s) == 1) slot = s;
     }
     cr_assert_geq(slot, 0);
-    move_slot(slot, 2);
-    redisContext *c = node(2);
+    duro_test_cluster_move_slot(&h, slot, 2);
+    redisContext *c = duro_test_cluster_redis(&h, 2);
     command_ok(c, "SET", redisCommand(c, "SET %s here", key));
     redisFree(c);
-    duro_test_kill(&h, pid[1], SIGKILL);
+    duro_test_cluster_kill(&h, 1);
     duro_test_sleep_ms(100);
     /* master 1 cannot be reached: the command never left, the map is read
      * again (master 2 serves the slot now) and it goes there */
@@ -834,7 +663,7 @@ static void acl_everywhere(const char *role)
     for (int i = 0; i < n; i++)
         argv[i] = cJSON_GetStringValue(cJSON_GetArrayItem(words, i));
     for (int m = 0; m < MASTERS; m++) {
-        redisContext *c = node(m);
+        redisContext *c = duro_test_cluster_redis(&h, m);
         command_ok(c, "ACL SETUSER", redisCommandArgv(c, n, argv, NULL));
         redisFree(c);
     }
@@ -845,25 +674,18 @@ static void acl_everywhere(const char *role)
 
 Test(client_cluster, the_client_role_works_on_a_cluster)
 {
-    cluster_start();
+    cluster_init();
     duro_test_output o;
-    RUN_OK(&o, "init", seeds, "operator", "init", "--partitions", "8");
-    duro_test_output_free(&o);
     acl_everywhere("client");
     char url[200];
     snprintf(url, sizeof(url),
              "redis+cluster://duro-client:pw@127.0.0.1:%d,127.0.0.1:%d",
-             port[0], port[1]);
-    for (size_t i = 0; i < 3; i++) {
-        RUN_OK(&o, "start", url, "workflow", "start", "--workflow-id", IDS[i],
-               "--type", "t", "--task-queue", "q");
-        duro_test_output_free(&o);
-    }
+             h.cluster.node[0].port, h.cluster.node[1].port);
+    for (size_t i = 0; i < 3; i++)
+        cli_start(url, IDS[i]);
     RUN_OK(&o, "list", url, "workflow", "list");
     duro_test_output_free(&o);
-    pid_t w = waiter_start(url, IDS[0]);
-    duro_test_sleep_ms(700);
-    cr_assert_eq(waitpid(w, NULL, WNOHANG), 0, "the waiter ended early");
+    pid_t w = waiter_waiting(url, IDS[0]);
     RUN_OK(&o, "terminate", url, "workflow", "terminate", "--workflow-id",
            IDS[0]);
     duro_test_output_free(&o);
@@ -876,10 +698,7 @@ Test(client_cluster, the_client_role_works_on_a_cluster)
  * a cluster at connect), else the query waits for the workers' sweep. */
 Test(client_cluster, a_query_wakes_the_workers_through_a_node_url)
 {
-    cluster_start();
-    duro_test_output o;
-    RUN_OK(&o, "init", seeds, "operator", "init", "--partitions", "8");
-    duro_test_output_free(&o);
+    cluster_init();
     duro_client *c = NULL;
     char err[512];
     duro_client_opts co = {.redis_url = node0};
@@ -889,7 +708,7 @@ Test(client_cluster, a_query_wakes_the_workers_through_a_node_url)
     char chan[64];
     snprintf(chan, sizeof(chan), "duro:{p%d}:wake",
              duro_partition_of("qw-1", 8));
-    redisContext *sub = node(owner(wf_slot("qw-1")));
+    redisContext *sub = duro_test_cluster_redis(&h, owner(wf_slot("qw-1")));
     redisReply *r = redisCommand(sub, "SSUBSCRIBE %s", chan);
     cr_assert(r && r->type == REDIS_REPLY_ARRAY, "SSUBSCRIBE %s", chan);
     freeReplyObject(r);

@@ -38,9 +38,8 @@ TestSuite(cluster, .fini = duro_test_fini, .timeout = 240);
 /* master_of: the master that serves workflow id's partition. */
 static int master_of(const char *id)
 {
-    int slot = duro_test_partition_slot(duro_partition_of(id, PARTITIONS));
-    int m = duro_test_cluster_owner(&h, duro_test_cluster_master(&h, -1), slot);
-    cr_assert_geq(m, 0, "no master serves slot %d", slot);
+    int m = duro_test_cluster_wf_master(&h, id, PARTITIONS);
+    cr_assert_geq(m, 0, "no master serves %s's partition", id);
     return m;
 }
 
@@ -58,25 +57,6 @@ static char *pick_id(const char *prefix, int m, int avoid, char *buf,
     return NULL;
 }
 
-static duro_client *client(const char *url)
-{
-    duro_client *c = NULL;
-    char err[256] = "";
-    int rc = duro_client_new(&c, url, err, sizeof(err));
-    cr_assert_eq(rc, 0, "duro_client_new(%s): %s", url, err);
-    return c;
-}
-
-/* spawn_up starts prog and waits for its REDIS UP line. */
-static pid_t spawn_up(const char *prog, const char *a1, const char *a2)
-{
-    pid_t p = duro_test_spawn(&h, prog, a1, a2, NULL);
-    cr_assert(
-        duro_test_wait_until(duro_test_log_contains(&h, p, "REDIS UP"), UP_MS),
-        "%s did not connect to the cluster", prog);
-    return p;
-}
-
 /* cli runs `duro workflow <verb> ...` and asserts exit 0; the output
  * is the caller's to free. */
 #define cli(o, ...)                                                            \
@@ -92,16 +72,11 @@ static cJSON *result(duro_client *c, const char *id)
     return duro_test_result(c, id, RESULT_MS);
 }
 
+/* assert_echoed: the "activities" run id with {"n":n} completed, once. */
 static void assert_echoed(duro_client *c, const char *id, int n)
 {
     cJSON *d = result(c, id);
-    cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED", "%s", id);
-    const cJSON *echoed =
-        cJSON_GetObjectItem(cJSON_GetObjectItem(d, "result"), "echoed");
-    cr_assert_eq(cJSON_GetArraySize(echoed), n, "%s", id);
-    for (int i = 0; i < n; i++)
-        cr_assert_eq(cJSON_GetNumberValue(cJSON_GetArrayItem(echoed, i)), i,
-                     "%s", id);
+    duro_test_assert_echoed(d, id, n);
     cJSON_Delete(d);
     /* each activity completed once: nothing ran twice into the history */
     cJSON *hist = duro_test_history(c, id);
@@ -166,9 +141,8 @@ static void run_core(const char *url)
 {
     setenv("DURO_REDIS_URL", url, 1);
     pid_t pids[2];
-    pids[0] = spawn_up("duro-scheduler", "--scan-interval", "100ms");
-    pids[1] = spawn_up("duro-test-worker", NULL, NULL);
-    duro_client *c = client(url);
+    duro_test_spawn_scheduler_and_worker(&h, UP_MS, pids);
+    duro_client *c = duro_test_client_url(url);
     char acts[MASTERS][2][64], cli_id[MASTERS][64], sleeper[MASTERS][64],
         gate[MASTERS][64], doomed[MASTERS][64];
     duro_test_output o;
@@ -269,6 +243,17 @@ Test(cluster, core_through_one_nodes_url)
 
 /* ---- Resharding ---- */
 
+/* id_in: the first "<prefix>-<k>" (k = 0, 1, ...) of partition p, into
+ * buf (no assertion: a thread calls it too). */
+static char *id_in(const char *prefix, int p, char *buf, size_t size)
+{
+    for (int k = 0; k < 100000; k++) {
+        snprintf(buf, size, "%s-%d", prefix, k);
+        if (duro_partition_of(buf, PARTITIONS) == p) break;
+    }
+    return buf;
+}
+
 #define BUSY 12  /* workflows in the partition whose slot moves */
 #define OTHERS 6 /* elsewhere */
 #define STEPS 8  /* activities each */
@@ -314,11 +299,9 @@ static void *start_late(void *arg)
     char err[160] = ""; /* as long as ls->err[i] */
     int rc = duro_client_new(&c, ls->url, err, sizeof(err));
     for (int i = 0; i < BUSY; i++) {
-        for (int k = 0; k < 100000; k++) { /* late-<i>-<k>, same partition */
-            snprintf(ls->id[i], sizeof(ls->id[i]), "late-%d-%d", i, k);
-            if (duro_partition_of(ls->id[i], PARTITIONS) == ls->partition)
-                break;
-        }
+        char prefix[16]; /* late-<i>-<k>, same partition */
+        snprintf(prefix, sizeof(prefix), "late-%d", i);
+        id_in(prefix, ls->partition, ls->id[i], sizeof(ls->id[i]));
         if (rc == 0) {
             duro_start_opts o = {0};
             o.workflow_id = ls->id[i];
@@ -344,9 +327,8 @@ Test(cluster, a_busy_partitions_slot_moves_mid_run)
 {
     duro_test_cluster_start(&h, MASTERS, 0, NULL);
     pid_t pids[2];
-    pids[0] = spawn_up("duro-scheduler", "--scan-interval", "100ms");
-    pids[1] = spawn_up("duro-test-worker", NULL, NULL);
-    duro_client *c = client(h.cluster.seed_url);
+    duro_test_spawn_scheduler_and_worker(&h, UP_MS, pids);
+    duro_client *c = duro_test_client_url(h.cluster.seed_url);
     char busy[BUSY][64], other[OTHERS][64];
     int p = busy_ids(busy);
     int slot = duro_test_partition_slot(p);
@@ -404,10 +386,7 @@ Test(cluster, a_busy_partitions_slot_moves_mid_run)
         assert_echoed(c, other[i], STEPS);
     /* and the partition keeps working where it is now */
     char after[64];
-    for (int k = 0; k < 100000; k++) {
-        snprintf(after, sizeof(after), "after-%d", k);
-        if (duro_partition_of(after, PARTITIONS) == p) break;
-    }
+    id_in("after", p, after, sizeof(after));
     duro_test_start(c, after, "activities", "test", "{\"n\":2}", 0);
     assert_echoed(c, after, 2);
     no_cross_slot(pids, 2);
@@ -466,24 +445,43 @@ static bool answers(int port)
     return up;
 }
 
+/* dev_start starts `duro dev --cluster 3` with its nodes on ports
+ * p..p+2 and its data in dir, and waits (40s) until it prints `line`
+ * (the cluster's URL); `what` says what failed. The harness stops it. */
+static pid_t dev_start(int p, const char *dir, const char *line,
+                       const char *what)
+{
+    char port[16];
+    snprintf(port, sizeof(port), "%d", p);
+    pid_t dev = duro_test_spawn(&h, "duro", "dev", "--cluster", "3", "--port",
+                                port, "--dir", dir, "--http", "off", NULL);
+    duro_test_wait_until(duro_test_log_contains(&h, dev, line) ||
+                             !duro_test_alive(&h, dev),
+                         40000);
+    cr_assert(duro_test_log_contains(&h, dev, line),
+              "duro dev --cluster 3 %s: %s", what, line);
+    return dev;
+}
+
+/* assert_echoed_at: assert_echoed through a new client for url. */
+static void assert_echoed_at(const char *url, const char *id, int n)
+{
+    duro_client *c = duro_test_client_url(url);
+    assert_echoed(c, id, n);
+    duro_client_free(c);
+}
+
 Test(cluster, duro_dev_cluster_runs_a_workflow_and_stops_its_nodes)
 {
     duro_test_dir_start(&h);
     int p = dev_ports();
-    char port[16], dir[PATH_MAX + 16], url[256];
-    snprintf(port, sizeof(port), "%d", p);
+    char dir[PATH_MAX + 16], url[256];
     snprintf(dir, sizeof(dir), "%s/devdata", h.dir);
-    pid_t dev = duro_test_spawn(&h, "duro", "dev", "--cluster", "3", "--port",
-                                port, "--dir", dir, "--http", "off", NULL);
     snprintf(url, sizeof(url),
              "DURO_REDIS_URL=redis+cluster://127.0.0.1:%d,127.0.0.1:%d,"
              "127.0.0.1:%d",
              p, p + 1, p + 2);
-    duro_test_wait_until(duro_test_log_contains(&h, dev, url) ||
-                             !duro_test_alive(&h, dev),
-                         40000);
-    cr_assert(duro_test_log_contains(&h, dev, url),
-              "duro dev --cluster 3 did not print %s", url);
+    pid_t dev = dev_start(p, dir, url, "did not print");
     for (int i = 0; i < 3; i++) {
         char v[64];
         redisContext *c = redisConnect("127.0.0.1", p + i);
@@ -497,7 +495,7 @@ Test(cluster, duro_dev_cluster_runs_a_workflow_and_stops_its_nodes)
         redisFree(c);
     }
     setenv("DURO_REDIS_URL", strchr(url, '=') + 1, 1);
-    spawn_up("duro-test-worker", NULL, NULL);
+    duro_test_spawn_up(&h, UP_MS, "duro-test-worker", NULL);
     duro_test_output o;
     cli(&o, "start", "-w", "dev-1", "--type", "activities", "-t", "test", "-i",
         "{\"n\":3}");
@@ -508,9 +506,7 @@ Test(cluster, duro_dev_cluster_runs_a_workflow_and_stops_its_nodes)
     /* a node's own URL is enough for a client */
     char one[64];
     snprintf(one, sizeof(one), "redis://127.0.0.1:%d", p + 2);
-    duro_client *c = client(one);
-    assert_echoed(c, "dev-1", 3);
-    duro_client_free(c);
+    assert_echoed_at(one, "dev-1", 3);
 
     duro_test_kill(&h, dev, SIGTERM);
     cr_assert(duro_test_wait_until(!duro_test_alive(&h, dev), 15000),
@@ -520,16 +516,8 @@ Test(cluster, duro_dev_cluster_runs_a_workflow_and_stops_its_nodes)
                   "node %d outlived duro dev", p + i);
 
     /* the same data dir again: the cluster of nodes.conf, its data kept */
-    dev = duro_test_spawn(&h, "duro", "dev", "--cluster", "3", "--port", port,
-                          "--dir", dir, "--http", "off", NULL);
-    duro_test_wait_until(duro_test_log_contains(&h, dev, url) ||
-                             !duro_test_alive(&h, dev),
-                         40000);
-    cr_assert(duro_test_log_contains(&h, dev, url),
-              "duro dev --cluster 3 did not come back on its data dir");
-    c = client(one);
-    assert_echoed(c, "dev-1", 3);
-    duro_client_free(c);
+    dev_start(p, dir, url, "did not come back on its data dir");
+    assert_echoed_at(one, "dev-1", 3);
     duro_test_finish(&h);
 }
 
@@ -599,7 +587,8 @@ Test(cluster, the_backlog_metric_reads_every_partition_on_its_master)
     duro_test_output_free(&o);
     int port = duro_test_free_port();
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
-    pid_t w = spawn_up("duro-test-worker", "--metrics-addr", addr);
+    pid_t w = duro_test_spawn_up(&h, UP_MS, "duro-test-worker",
+                                 "--metrics-addr", addr, NULL);
     static char body[1 << 16];
     cr_assert(duro_test_wait_until((duro_test_http_get(port, "/metrics", body,
                                                        sizeof(body)) == 200 &&

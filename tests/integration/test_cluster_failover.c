@@ -33,28 +33,10 @@ static duro_test_harness h;
 
 TestSuite(cluster_failover, .fini = duro_test_fini, .timeout = 300);
 
+/* master_of: the master that serves workflow id's partition, or -1. */
 static int master_of(const char *id)
 {
-    int slot = duro_test_partition_slot(duro_partition_of(id, PARTITIONS));
-    return duro_test_cluster_owner(&h, duro_test_cluster_master(&h, -1), slot);
-}
-
-static duro_client *client(const char *url)
-{
-    duro_client *c = NULL;
-    char err[256] = "";
-    int rc = duro_client_new(&c, url, err, sizeof(err));
-    cr_assert_eq(rc, 0, "duro_client_new(%s): %s", url, err);
-    return c;
-}
-
-static pid_t spawn_up(const char *prog, const char *a1, const char *a2)
-{
-    pid_t p = duro_test_spawn(&h, prog, a1, a2, NULL);
-    cr_assert(
-        duro_test_wait_until(duro_test_log_contains(&h, p, "REDIS UP"), UP_MS),
-        "%s did not connect to the cluster", prog);
-    return p;
+    return duro_test_cluster_wf_master(&h, id, PARTITIONS);
 }
 
 /* try_start starts a workflow as an application would while the
@@ -131,36 +113,12 @@ static void *start_during(void *arg)
     return NULL;
 }
 
-/* result_across_failover: the closed run's describe, waiting through
- * the failover (transient errors are retried). */
-static cJSON *result_across_failover(duro_client *c, const char *id)
-{
-    int64_t deadline = duro_test_mono_ms() + RESULT_MS;
-    int rc = DURO_ETIMEDOUT;
-    while (duro_test_mono_ms() < deadline) {
-        cJSON *d = NULL;
-        rc = duro_client_result(c, id, 5000, &d);
-        if (rc == 0) return d;
-        if (!duro_err_is_transient(rc) && rc != DURO_ETIMEDOUT) break;
-        duro_test_sleep_ms(200);
-    }
-    cr_assert_fail("result of %s: %s (%s)", id, duro_strerror(rc),
-                   duro_client_errstr(c));
-    return NULL;
-}
-
-/* assert_complete: COMPLETED with [0..STEPS-1], each activity's
- * completion recorded once. */
+/* assert_complete: COMPLETED with [0..STEPS-1] (waiting through the
+ * failover), each activity's completion recorded once. */
 static void assert_complete(duro_client *c, const char *id)
 {
-    cJSON *d = result_across_failover(c, id);
-    cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED", "%s", id);
-    const cJSON *echoed =
-        cJSON_GetObjectItem(cJSON_GetObjectItem(d, "result"), "echoed");
-    cr_assert_eq(cJSON_GetArraySize(echoed), STEPS, "%s", id);
-    for (int i = 0; i < STEPS; i++)
-        cr_assert_eq(cJSON_GetNumberValue(cJSON_GetArrayItem(echoed, i)), i,
-                     "%s", id);
+    cJSON *d = duro_test_result_retrying(c, id, RESULT_MS);
+    duro_test_assert_echoed(d, id, STEPS);
     cJSON_Delete(d);
     cJSON *hist = NULL;
     int rc = duro_client_history(c, id, NULL, &hist);
@@ -213,9 +171,8 @@ static void run_failover(bool seed, bool wait_one)
     setenv("DURO_REDIS_URL", url, 1);
     setenv("DURO_REDIS_WAIT", wait_one ? "1" : "0", 1);
     pid_t pids[2];
-    pids[0] = spawn_up("duro-scheduler", "--scan-interval", "100ms");
-    pids[1] = spawn_up("duro-test-worker", NULL, NULL);
-    duro_client *c = client(url);
+    duro_test_spawn_scheduler_and_worker(&h, UP_MS, pids);
+    duro_client *c = duro_test_client_url(url);
     int on_victim = 0;
     for (int i = 0; i < WORKFLOWS; i++) {
         start_across_failover(c, ids[i]);
@@ -225,7 +182,7 @@ static void run_failover(bool seed, bool wait_one)
     cr_assert(duro_test_wait_until(progressed(c, ids, victim), 20000),
               "no workflow on the victim made progress");
 
-    duro_client *early = client(url);
+    duro_client *early = duro_test_client_url(url);
     duro_test_cluster_kill(&h, victim);
     /* an application keeps starting workflows through the failover, from
      * a thread of its own: those on the dead master's slots wait for the

@@ -37,6 +37,20 @@ static char *reply_str(int idx, const char *fmt, const char *arg)
     return s;
 }
 
+/* set_confirmed: SET key yes on master idx, confirmed by one replica
+ * (WAIT 1). */
+static void set_confirmed(int idx, const char *key)
+{
+    redisContext *c = duro_test_cluster_redis(&h, idx);
+    redisReply *r = redisCommand(c, "SET %s yes", key);
+    cr_assert(r && r->type == REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    r = redisCommand(c, "WAIT 1 5000");
+    cr_assert(r && r->type == REDIS_REPLY_INTEGER && r->integer == 1);
+    freeReplyObject(r);
+    redisFree(c);
+}
+
 Test(cluster_harness, three_masters_serve_every_slot)
 {
     duro_test_cluster_start(&h, 3, 0, NULL);
@@ -149,14 +163,7 @@ Test(cluster_harness, a_killed_master_is_replaced_by_its_replica)
     int slot = duro_test_partition_slot(2);
     int victim = duro_test_cluster_owner(&h, 0, slot);
     /* a write its replica confirmed (WAIT 1) survives the crash */
-    redisContext *c = duro_test_cluster_redis(&h, victim);
-    redisReply *r = redisCommand(c, "SET duro:{p2}:kept yes");
-    cr_assert(r && r->type == REDIS_REPLY_STATUS);
-    freeReplyObject(r);
-    r = redisCommand(c, "WAIT 1 5000");
-    cr_assert(r && r->type == REDIS_REPLY_INTEGER && r->integer == 1);
-    freeReplyObject(r);
-    redisFree(c);
+    set_confirmed(victim, "duro:{p2}:kept");
 
     duro_test_cluster_kill(&h, victim);
     int now = duro_test_cluster_wait_promotion(&h, victim, 30000);
@@ -176,13 +183,6 @@ Test(cluster_harness, a_killed_master_is_replaced_by_its_replica)
     duro_test_cluster_restart(&h, victim, 30000);
     cr_assert_not(h.cluster.node[victim].master);
     cr_assert_eq(h.cluster.node[victim].master_idx, now);
-    c = duro_test_cluster_redis(&h, now);
-    r = redisCommand(c, "SET duro:{p2}:again yes");
-    cr_assert(r && r->type == REDIS_REPLY_STATUS);
-    freeReplyObject(r);
-    r = redisCommand(c, "WAIT 1 5000");
-    cr_assert(r && r->type == REDIS_REPLY_INTEGER && r->integer == 1);
-    freeReplyObject(r);
-    redisFree(c);
+    set_confirmed(now, "duro:{p2}:again");
     duro_test_finish(&h);
 }

@@ -62,24 +62,17 @@ static duro_codec *codec_new(void)
     return c;
 }
 
-static void wait_up(pid_t pid)
-{
-    cr_assert(
-        duro_test_wait_until(duro_test_log_contains(&h, pid, "REDIS UP"), 5000),
-        "pid %d did not connect to redis", (int)pid);
-}
-
 static pid_t spawn_worker(void)
 {
     pid_t w = duro_test_spawn(&h, "duro-test-worker", NULL);
-    wait_up(w);
+    duro_test_wait_up(&h, w, 5000);
     return w;
 }
 
 static void spawn_scheduler(void)
 {
-    wait_up(duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "100ms",
-                            NULL));
+    duro_test_spawn_up(&h, 5000, "duro-scheduler", "--scan-interval", "100ms",
+                       NULL);
 }
 
 /* query_state asks "state" with {"q":"QRY-IN-MARK"}; NULL when no worker

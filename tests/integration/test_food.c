@@ -41,13 +41,6 @@ TestSuite(food, .init = setup, .fini = duro_test_fini, .timeout = 60);
 /* wait_up waits until a child has connected to Redis, by when it handles
  * SIGTERM (some tests are over within milliseconds; a SIGTERM during
  * startup is not what they test). */
-static void wait_up(pid_t pid)
-{
-    cr_assert(
-        duro_test_wait_until(duro_test_log_contains(&h, pid, "REDIS UP"), 5000),
-        "pid %d did not connect to redis", (int)pid);
-}
-
 /* register_order_state: what the example's setup does (scripts/demo; the
  * food-worker does it too, in the background). */
 static void register_order_state(void)
@@ -65,8 +58,8 @@ static pid_t spawn_food(void)
     pid_t s =
         duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "100ms", NULL);
     pid_t w = duro_test_spawn(&h, "food-worker", NULL);
-    wait_up(s);
-    wait_up(w);
+    duro_test_wait_up(&h, s, 5000);
+    duro_test_wait_up(&h, w, 5000);
     return w;
 }
 
@@ -552,7 +545,7 @@ Test(food, query_after_completion_answers_from_history)
     duro_test_kill(&h, worker, SIGTERM);
     cr_assert(duro_test_wait_until(!duro_test_alive(&h, worker), 10000),
               "food-worker ignored SIGTERM");
-    wait_up(duro_test_spawn(&h, "food-worker", NULL));
+    duro_test_spawn_up(&h, 5000, "food-worker", NULL);
     char *second = NULL;
     rc = duro_client_query(c, "closed-q-1", "getStatus", NULL, 10000, &second);
     cr_assert_eq(rc, 0, "%s", duro_client_errstr(c));

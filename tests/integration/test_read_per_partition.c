@@ -27,18 +27,8 @@ TestSuite(read_per_partition, .init = setup, .fini = duro_test_fini,
 
 /* ---- Watching Redis ---- */
 
-/* monitor: a connection in MONITOR mode; what it saw is read by seen(). */
-static redisContext *monitor(void)
-{
-    redisContext *m = duro_test_redis(&h);
-    redisReply *r = redisCommand(m, "MONITOR");
-    cr_assert(r && r->type == REDIS_REPLY_STATUS, "MONITOR");
-    freeReplyObject(r);
-    return m;
-}
-
-/* seen: the lines m has received so far (until 300ms pass without one),
- * one per line in a malloc'd text; m is freed. */
+/* seen: the lines m (duro_test_monitor's) has received so far (until 300ms pass
+ * without one), one per line in a malloc'd text; m is freed. */
 static char *seen(redisContext *m)
 {
     struct timeval tv = {0, 300000};
@@ -163,18 +153,11 @@ static void run_napper(duro_client *c, const char *id)
 static bool library_wakes(void)
 {
     redisContext *r = duro_test_redis(&h);
-    redisReply *rep = redisCommand(r, "FUNCTION LIST WITHCODE");
-    cr_assert(rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1);
-    const redisReply *lib = rep->element[0];
-    const char *code = NULL;
-    for (size_t i = 0; i + 1 < lib->elements; i += 2)
-        if (strcmp(lib->element[i]->str, "library_code") == 0)
-            code = lib->element[i + 1]->str;
-    cr_assert(code);
+    char *code = duro_test_library_code(r);
     cr_assert(strstr(code, "local SHARDED_WAKE = false"));
     bool on = strstr(code, "local WAKE_WORKERS = true") != NULL;
     cr_assert(on || strstr(code, "local WAKE_WORKERS = SHARDED_WAKE"));
-    freeReplyObject(rep);
+    free(code);
     redisFree(r);
     return on;
 }
@@ -193,17 +176,42 @@ static pid_t spawn_worker(bool per_partition)
     return pid;
 }
 
+/* watched_run: the scheduler and a worker (reading per partition or
+ * not) run a gate and a napper (ids <prefix>-gate, <prefix>-nap) while
+ * MONITOR watches; returns what it saw (caller frees). */
+static char *watched_run(bool per_partition, const char *prefix)
+{
+    duro_test_spawn(&h, "duro-scheduler", NULL);
+    redisContext *m = duro_test_monitor(&h);
+    spawn_worker(per_partition);
+    duro_client *c = duro_test_client(&h);
+    char id[32];
+    snprintf(id, sizeof(id), "%s-gate", prefix);
+    run_gate(c, id);
+    snprintf(id, sizeof(id), "%s-nap", prefix);
+    run_napper(c, id);
+    duro_client_free(c);
+    return seen(m);
+}
+
+/* run_timed runs test_worker's "activities" with input to completion
+ * and returns how long that took from the start (ms). */
+static int64_t run_timed(duro_client *c, const char *id, const char *input)
+{
+    int64_t t0 = duro_test_mono_ms();
+    duro_test_start(c, id, "activities", "test", input, 0);
+    cJSON *d = duro_test_result(c, id, 20000);
+    int64_t took = duro_test_mono_ms() - t0;
+    cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED");
+    cJSON_Delete(d);
+    return took;
+}
+
 /* ---- Tests ---- */
 
 Test(read_per_partition, one_redis_reads_as_before_and_never_spublishes)
 {
-    duro_test_spawn(&h, "duro-scheduler", NULL);
-    redisContext *m = monitor();
-    spawn_worker(false);
-    duro_client *c = duro_test_client(&h);
-    run_gate(c, "plain-gate");
-    run_napper(c, "plain-nap");
-    char *text = seen(m);
+    char *text = watched_run(false, "plain");
     read_stats s = worker_reads(text);
     cr_assert_gt(s.reads, 0);
     /* one blocking read over every partition, as always */
@@ -215,20 +223,13 @@ Test(read_per_partition, one_redis_reads_as_before_and_never_spublishes)
     cr_assert_eq(count_lines(text, "\"SSUBSCRIBE\"", NULL), 0);
     cr_assert(!library_wakes());
     free(text);
-    duro_client_free(c);
     duro_test_finish(&h);
 }
 
 Test(read_per_partition, every_kind_of_task_is_read_one_partition_at_a_time)
 {
-    duro_test_spawn(&h, "duro-scheduler", NULL);
-    redisContext *m = monitor();
-    spawn_worker(true);
-    duro_client *c = duro_test_client(&h);
-    run_gate(c, "pp-gate");
-    run_napper(c, "pp-nap");
+    char *text = watched_run(true, "pp");
     cr_assert(library_wakes());
-    char *text = seen(m);
     read_stats s = worker_reads(text);
     cr_assert_gt(s.reads, 0);
     cr_assert_eq(s.blocking, 0, "%d reads block", s.blocking);
@@ -252,7 +253,6 @@ Test(read_per_partition, every_kind_of_task_is_read_one_partition_at_a_time)
     /* a query is the client's XADD, and its wake too */
     cr_assert_gt(count_lines(text, "\"SPUBLISH\"", "\"qry:test\"", NULL), 0);
     free(text);
-    duro_client_free(c);
     duro_test_finish(&h);
 }
 
@@ -270,15 +270,10 @@ Test(read_per_partition, a_task_without_a_wake_is_read_by_the_sweep)
     cr_assert(rep && rep->type == REDIS_REPLY_STRING);
     freeReplyObject(rep);
     redisFree(r);
-    redisContext *m = monitor();
+    redisContext *m = duro_test_monitor(&h);
     duro_client *c = duro_test_client(&h);
-    int64_t t0 = duro_test_mono_ms();
     /* a workflow task, then an activity task: two sweeps at most */
-    duro_test_start(c, "swept", "activities", "test", "{\"n\":1}", 0);
-    cJSON *d = duro_test_result(c, "swept", 20000);
-    int64_t took = duro_test_mono_ms() - t0;
-    cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED");
-    cJSON_Delete(d);
+    int64_t took = run_timed(c, "swept", "{\"n\":1}");
     char *text = seen(m);
     cr_assert_eq(count_lines(text, "\"SPUBLISH\"", NULL), 0);
     free(text);
@@ -300,12 +295,7 @@ Test(read_per_partition, a_wake_reads_before_the_sweep)
     /* 13 tasks in a row (a workflow task, then six activities each
      * followed by an eager workflow task): read by the sweep alone they
      * would wait about 0.5s each */
-    int64_t t0 = duro_test_mono_ms();
-    duro_test_start(c, "woken", "activities", "test", "{\"n\":6}", 0);
-    cJSON *d = duro_test_result(c, "woken", 20000);
-    int64_t took = duro_test_mono_ms() - t0;
-    cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED");
-    cJSON_Delete(d);
+    int64_t took = run_timed(c, "woken", "{\"n\":6}");
     cr_assert_lt(took, 2500, "seven reads took %lldms", (long long)took);
     duro_client_free(c);
     duro_test_finish(&h);

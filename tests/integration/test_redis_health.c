@@ -55,13 +55,6 @@ static int log_count(pid_t pid, const char *s)
     return 0;
 }
 
-static void wait_up(pid_t pid)
-{
-    cr_assert(duro_test_wait_until(duro_test_log_contains(&h, pid, "REDIS UP"),
-                                   10000),
-              "pid %d never connected", (int)pid);
-}
-
 /* start_and_complete starts n "activities" workflows through a new client
  * and waits for each to complete. */
 static void start_and_complete(const char *prefix, int n)
@@ -93,7 +86,7 @@ Test(redis_health, empty_redis_after_restart_keeps_the_fleets_layout)
                               "--scan-interval", "100ms", NULL);
     pid_t w =
         duro_test_spawn(&h, "duro-test-worker", "--partitions", "32", NULL);
-    wait_up(w);
+    duro_test_wait_up(&h, w, 10000);
     start_and_complete("before", 5);
 
     duro_test_redis_restart(&h, SIGKILL, 300, "no", NULL); /* empty */
@@ -128,7 +121,7 @@ Test(redis_health, lost_data_counts_the_open_workflows)
     redisFree(r);
     /* the worker counts at connect */
     pid_t w = duro_test_spawn(&h, "duro-test-worker", NULL);
-    wait_up(w);
+    duro_test_wait_up(&h, w, 10000);
     duro_test_sleep_ms(300); /* the count's replies */
     duro_test_redis_restart(&h, SIGKILL, 300, "no", NULL); /* empty */
     bool said = duro_test_wait_until(
@@ -160,8 +153,8 @@ Test(redis_health, layout_changed_under_a_running_fleet_stops_it_loudly)
     pid_t s = duro_test_spawn(&h, "duro-scheduler", "--partitions", "32", NULL);
     pid_t w =
         duro_test_spawn(&h, "duro-test-worker", "--partitions", "32", NULL);
-    wait_up(w);
-    wait_up(s);
+    duro_test_wait_up(&h, w, 10000);
+    duro_test_wait_up(&h, s, 10000);
     /* Redis comes back with another layout (someone set it up again with
      * 16), then every connection of the fleet drops. */
     redisContext *r = duro_test_redis(&h);
@@ -282,7 +275,7 @@ Test(redis_health, wrong_password_exits_non_zero_without_showing_it)
     fclose(f);
     setenv("DURO_REDIS_PASSWORD_FILE", path, 1);
     pid_t w = duro_test_spawn(&h, "duro-test-worker", NULL);
-    wait_up(w);
+    duro_test_wait_up(&h, w, 10000);
     unsetenv("DURO_REDIS_PASSWORD_FILE");
     duro_test_finish(&h);
 }
@@ -292,7 +285,7 @@ Test(redis_health, wrong_password_exits_non_zero_without_showing_it)
 Test(redis_health, password_changed_under_a_running_worker_stops_it)
 {
     pid_t w = duro_test_spawn(&h, "duro-test-worker", NULL);
-    wait_up(w);
+    duro_test_wait_up(&h, w, 10000);
     redisContext *r = duro_test_redis(&h);
     freeReplyObject(redisCommand(r, "CONFIG SET requirepass now-required"));
     freeReplyObject(redisCommand(r, "CLIENT KILL TYPE normal"));

@@ -73,33 +73,6 @@ static int sentinel_count(int port, const char *what)
     return n;
 }
 
-/* result_across_failover waits for a run's result as an application
- * would: a call that meets the failover (connection lost, READONLY,
- * NOREPLICAS) is made again. */
-static cJSON *result_across_failover(duro_client *c, const char *id)
-{
-    int64_t deadline = duro_test_mono_ms() + 60000;
-    int rc = DURO_ETIMEDOUT;
-    while (duro_test_mono_ms() < deadline) {
-        cJSON *d = NULL;
-        rc = duro_client_result(c, id, 5000, &d);
-        if (rc == 0) return d;
-        if (!duro_err_is_transient(rc) && rc != DURO_ETIMEDOUT) break;
-        duro_test_sleep_ms(200);
-    }
-    cr_assert_fail("result of %s: %s (%s)", id, duro_strerror(rc),
-                   duro_client_errstr(c));
-    return NULL;
-}
-
-static duro_client *client(const char *url)
-{
-    duro_client *c = NULL;
-    char err[256];
-    cr_assert_eq(duro_client_new(&c, url, err, sizeof(err)), 0, "%s", err);
-    return c;
-}
-
 /* replicas_online: the primary counts n replicas done with their first
  * sync (only those confirm a WAIT). */
 static bool replicas_online(int n)
@@ -162,7 +135,7 @@ Test(sentinel, primary_killed_mid_run_every_workflow_completes)
     cr_assert(
         duro_test_wait_until(duro_test_log_contains(&h, w, "REDIS UP"), 5000));
 
-    duro_client *c = client(url);
+    duro_client *c = duro_test_client_url(url);
     char id[32];
     for (int i = 0; i < WORKFLOWS; i++) {
         snprintf(id, sizeof(id), "sent-%d", i);
@@ -175,7 +148,7 @@ Test(sentinel, primary_killed_mid_run_every_workflow_completes)
 
     for (int i = 0; i < WORKFLOWS; i++) {
         snprintf(id, sizeof(id), "sent-%d", i);
-        cJSON *d = result_across_failover(c, id);
+        cJSON *d = duro_test_result_retrying(c, id, 60000);
         cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED", "%s", id);
         const cJSON *res = cJSON_GetObjectItem(d, "result");
         const cJSON *echoed = cJSON_GetObjectItem(res, "echoed");

@@ -155,17 +155,22 @@ pid_t duro_test_spawnv(duro_test_harness *h, const char *prog,
     return pid;
 }
 
+void duro__test_collect_args(va_list ap, char **args, int max)
+{
+    int n = 0;
+    char *a;
+    while ((a = va_arg(ap, char *)) && n < max)
+        args[n++] = a;
+    args[n] = NULL;
+}
+
 pid_t duro_test_spawn(duro_test_harness *h, const char *prog, ...)
 {
     char *args[MAX_ARGS + 1];
-    int n = 0;
     va_list ap;
     va_start(ap, prog);
-    char *a;
-    while ((a = va_arg(ap, char *)) && n < MAX_ARGS)
-        args[n++] = a;
+    duro__test_collect_args(ap, args, MAX_ARGS);
     va_end(ap);
-    args[n] = NULL;
     return duro_test_spawnv(h, prog, args);
 }
 
@@ -174,14 +179,10 @@ pid_t duro_test_spawn_redis(duro_test_harness *h, const char *name, ...)
     cr_assert(h->dir[0], "duro_test_redis_start first");
     cr_assert_lt(h->nchildren, DURO_TEST_MAX_CHILDREN, "too many children");
     char *argv[MAX_ARGS + 2] = {"redis-server"};
-    int n = 1;
     va_list ap;
     va_start(ap, name);
-    char *a;
-    while ((a = va_arg(ap, char *)) && n < MAX_ARGS)
-        argv[n++] = a;
+    duro__test_collect_args(ap, argv + 1, MAX_ARGS - 1);
     va_end(ap);
-    argv[n] = NULL;
     duro_test_child *ch = &h->children[h->nchildren];
     memset(ch, 0, sizeof(*ch));
     snprintf(ch->name, sizeof(ch->name), "%s", name);
@@ -866,16 +867,11 @@ void duro_test_run(duro_test_harness *h, duro_test_output *o,
     snprintf(out, sizeof(out), "%s/run-%d.out", h->dir, runs);
     snprintf(err, sizeof(err), "%s/run-%d.err", h->dir, runs);
     runs++;
-    char *argv[MAX_ARGS + 2];
-    int n = 0;
-    argv[n++] = path;
+    char *argv[MAX_ARGS + 2] = {path};
     va_list ap;
     va_start(ap, prog);
-    char *a;
-    while ((a = va_arg(ap, char *)) && n < MAX_ARGS + 1)
-        argv[n++] = a;
+    duro__test_collect_args(ap, argv + 1, MAX_ARGS);
     va_end(ap);
-    argv[n] = NULL;
     int64_t t0 = duro_test_mono_ms();
     pid_t pid = start_child(path, argv, out, err);
     cr_assert_gt(pid, 0, "fork: %s", strerror(errno));

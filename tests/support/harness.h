@@ -25,6 +25,7 @@
 
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -157,6 +158,12 @@ int duro_test_partition_slot(int p);
  * serves slot (CLUSTER SLOTS), or -1. */
 int duro_test_cluster_owner(duro_test_harness *h, int asked, int slot);
 
+/* duro_test_cluster_wf_master: the index of the master that serves
+ * workflow id's partition (of `partitions`: its keys' {p<n>} slot), as
+ * the first live master's CLUSTER SLOTS says, or -1. */
+int duro_test_cluster_wf_master(duro_test_harness *h, const char *id,
+                                int partitions);
+
 /* duro_test_cluster_master: a live master's index other than `not` (-1:
  * any), or -1. */
 int duro_test_cluster_master(duro_test_harness *h, int not );
@@ -247,6 +254,11 @@ void duro__test_redis_start_as_set(duro_test_harness *h);
  * argv (at most 12); both are the harness's (harness.c calls them). */
 void duro__test_tls_prepare(duro_test_harness *h);
 int duro__test_tls_args(duro_test_harness *h, const char *port, char **argv);
+
+/* duro__test_collect_args copies the NULL-terminated char * arguments
+ * of ap into args, at most max of them, then a NULL (args holds max + 1):
+ * the harness's variadic calls (duro_test_spawn, duro_test_run, ...). */
+void duro__test_collect_args(va_list ap, char **args, int max);
 
 /* duro__test_tls_connect: a context to the TLS server (NULL if none). */
 redisContext *duro__test_tls_connect(const duro_test_harness *h,
@@ -404,5 +416,59 @@ int duro_test_http_get(int port, const char *path, char *buf, size_t size);
  * report that it is up, e.g. "REDIS UP": a test that stops its children
  * within milliseconds of starting them otherwise races their startup. */
 bool duro_test_log_contains(duro_test_harness *h, pid_t pid, const char *s);
+
+/* ---- Duro's programs and clients (harness_workload.c) ---- */
+
+/* duro_test_wait_up waits (timeout_ms) until child pid, a Duro program
+ * the harness started, logs REDIS UP (connected, its library checked):
+ * a test that counts on the program's work before then races its
+ * startup. Asserts. */
+void duro_test_wait_up(duro_test_harness *h, pid_t pid, int64_t timeout_ms);
+
+/* duro_test_spawn_up starts DURO_BIN_DIR/<prog> with the NULL-terminated
+ * arguments, as duro_test_spawn does, then waits for it as
+ * duro_test_wait_up does; returns its pid. The harness stops it
+ * (duro_test_finish, duro_test_stop_all). */
+pid_t duro_test_spawn_up(duro_test_harness *h, int64_t timeout_ms,
+                         const char *prog, ...) __attribute__((sentinel));
+
+/* duro_test_spawn_scheduler_and_worker starts duro-scheduler
+ * (--scan-interval 100ms), then duro-test-worker, on $DURO_REDIS_URL,
+ * each waited for as duro_test_spawn_up does: pids[0] is the
+ * scheduler's, pids[1] the worker's. The harness stops both
+ * (duro_test_finish, duro_test_stop_all). */
+void duro_test_spawn_scheduler_and_worker(duro_test_harness *h,
+                                          int64_t timeout_ms, pid_t pids[2]);
+
+/* duro_test_client_url: a new client for url, e.g. a cluster's seed or
+ * node URL, rather than the harness's server (asserts). The caller frees
+ * it (duro_client_free). */
+duro_client *duro_test_client_url(const char *url);
+
+/* duro_test_result_retrying waits (timeout_ms) for the workflow to close
+ * as an application would across a failover: a call that meets a
+ * transient error (connection lost, CLUSTERDOWN, READONLY, NOREPLICAS)
+ * or its own 5 s timeout is made again. Returns the describe object
+ * (caller frees); asserts. */
+cJSON *duro_test_result_retrying(duro_client *c, const char *id,
+                                 int64_t timeout_ms);
+
+/* duro_test_assert_echoed: d, the describe of a closed run of the test
+ * worker's "activities" workflow given {"n":n}, says COMPLETED with the
+ * result {"echoed":[0, 1, ..., n-1]}; id names the run in messages. */
+void duro_test_assert_echoed(const cJSON *d, const char *id, int n);
+
+/* ---- What Redis is sent and holds (harness_watch.c) ---- */
+
+/* duro_test_monitor: a new connection to the test server in MONITOR
+ * mode (asserts): from then on it receives every command the server
+ * runs, those the Functions run included ("[0 lua]"). The caller reads
+ * it (redisGetReply) and frees it (redisFree). */
+redisContext *duro_test_monitor(duro_test_harness *h);
+
+/* duro_test_library_code: the code of the library loaded in the server
+ * c is connected to (FUNCTION LIST WITHCODE), malloc'd: the caller frees
+ * it. Asserts that exactly one library (Duro's) is loaded. */
+char *duro_test_library_code(redisContext *c);
 
 #endif

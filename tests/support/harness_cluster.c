@@ -181,6 +181,14 @@ int duro_test_cluster_owner(duro_test_harness *h, int asked, int slot)
     return owner;
 }
 
+int duro_test_cluster_wf_master(duro_test_harness *h, const char *id,
+                                int partitions)
+{
+    int slot = duro_test_partition_slot(duro_partition_of(id, partitions));
+    int asked = duro_test_cluster_master(h, -1);
+    return asked < 0 ? -1 : duro_test_cluster_owner(h, asked, slot);
+}
+
 int duro_test_cluster_master(duro_test_harness *h, int not )
 {
     for (int i = 0; i < h->cluster.nnodes; i++)

@@ -1,0 +1,35 @@
+/* harness_watch.c: what a test server is sent and what it holds, for the
+ * integration tests that check Duro's commands (see harness.h): a
+ * MONITOR connection, and the code of the library loaded there. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+redisContext *duro_test_monitor(duro_test_harness *h)
+{
+    redisContext *m = duro_test_redis(h);
+    redisReply *r = redisCommand(m, "MONITOR");
+    cr_assert(r && r->type == REDIS_REPLY_STATUS, "MONITOR: %s",
+              r && r->str ? r->str : m->errstr);
+    freeReplyObject(r);
+    return m;
+}
+
+char *duro_test_library_code(redisContext *c)
+{
+    redisReply *r = redisCommand(c, "FUNCTION LIST WITHCODE");
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY, "FUNCTION LIST: %s",
+              r && r->str ? r->str : c->errstr);
+    cr_assert_eq(r->elements, 1, "%zu libraries loaded, not one", r->elements);
+    const redisReply *lib = r->element[0];
+    char *code = NULL;
+    for (size_t i = 0; i + 1 < lib->elements; i += 2)
+        if (lib->element[i]->type == REDIS_REPLY_STRING &&
+            strcmp(lib->element[i]->str, "library_code") == 0)
+            code = strdup(lib->element[i + 1]->str);
+    freeReplyObject(r);
+    cr_assert(code, "the library has no library_code");
+    return code;
+}
