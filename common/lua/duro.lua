@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 26
+local DURO_LIBRARY_VERSION = 27
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -289,14 +289,26 @@ end
 
 -- ---- Workflow context ----------------------------------------------------
 
--- load_wf's constructor follows this order.
+-- load_wf's constructor follows this order: the fields every run has,
+-- then `opt`.
 local WF_FIELDS = {'run', 'status', 'hlen', 'token', 'wft', 'wft_entry',
                    'queue', 'wft_attempt', 'wft_timeout', 'exec_timeout',
-                   'bufn', 'sticky', 'sticky_ms', 'wft_sticky', 'retention',
-                   'run_timeout', 'priority', 'fkey', 'fweight', 'parent',
-                   'children', 'upend'}
-if #WF_FIELDS ~= 22 then
-    error('load_wf names 22 fields in its constructor: keep it to WF_FIELDS')
+                   'bufn', 'sticky', 'sticky_ms', 'wft_sticky',
+                   'run_timeout', 'opt'}
+-- The optional fields: those most runs never have. A field a hash lacks costs
+-- HMGET a scan of the whole hash (a small hash is one listpack, searched
+-- from its start per field), so they are read only when `opt` is not '0':
+-- a run's start writes opt '0', and set() makes it '1' when it writes one
+-- of them (they are written through set() alone). A hash without `opt`
+-- (written by library 26 or older) reads them all.
+-- OPT holds them (fields), the same as a set (is), and what load_wf reads
+-- for a hash without any (none): one local, for the chunk's limit of 200.
+local OPT = {fields = {'retention', 'priority', 'fkey', 'fweight', 'parent',
+                       'children', 'upend'}, is = {}, none = {}}
+for i = 1, #OPT.fields do OPT.is[OPT.fields[i]] = true end
+if #WF_FIELDS ~= 16 or #OPT.fields ~= 7 then
+    error('load_wf names 16 + 7 fields in its constructor: keep it to ' ..
+              'WF_FIELDS and OPT.fields')
 end
 
 -- LOADED holds the contexts of the current call; the wrapper every
@@ -310,6 +322,8 @@ local LOADED = {}
 local function load_wf(k, now)
     local v = read('hash', 'HMGET', k.wf, unpack(WF_FIELDS))
     if not v[1] then return nil end
+    local o = v[16] == '0' and OPT.none or
+                  redis.call('HMGET', k.wf, unpack(OPT.fields))
     -- one constructor, sized once, rather than a table grown by 22
     -- inserts (each growth rehashes it); the order is WF_FIELDS'
     local w = {k = k, now = now or now_ms(), dirty = {}, id = false,
@@ -318,10 +332,9 @@ local function load_wf(k, now)
                wft = v[5], wft_entry = v[6], queue = v[7],
                wft_attempt = v[8], wft_timeout = v[9],
                exec_timeout = v[10], bufn = v[11], sticky = v[12],
-               sticky_ms = v[13], wft_sticky = v[14], retention = v[15],
-               run_timeout = v[16], priority = v[17], fkey = v[18],
-               fweight = v[19], parent = v[20], children = v[21],
-               upend = v[22]}
+               sticky_ms = v[13], wft_sticky = v[14], run_timeout = v[15],
+               opt = v[16], retention = o[1], priority = o[2], fkey = o[3],
+               fweight = o[4], parent = o[5], children = o[6], upend = o[7]}
     w.nows, w.hnew, w.hdirty, w.pa_drop = nil, nil, nil, nil
     w.id = string.match(k.wf, '}:wf:(.*)$')
     w.hlen = tonumber(w.hlen) or 0
@@ -356,6 +369,10 @@ end
 local function set(w, field, value)
     w[field] = value
     w.dirty[field] = value
+    if OPT.is[field] and w.opt == '0' then
+        w.opt = '1'
+        w.dirty.opt = '1'
+    end
 end
 
 -- flush_history appends the events of the call (append) in one RPUSH.
@@ -1633,9 +1650,9 @@ local function start_run(k, args, extra_type, extra_data, vis, fill)
                    wft_entry = '', wft_attempt = '1', wft_error = '',
                    wft_timeout = str(wft_timeout), exec_timeout = ets,
                    cancel_requested = '0', bufn = '0', sticky = '',
-                   wft_sticky = '', run_timeout = rts, token = false,
-                   hlen = false, priority = false, fkey = false,
-                   fweight = false, retention = false}
+                   wft_sticky = '', run_timeout = rts, opt = '0',
+                   token = false, hlen = false, priority = false,
+                   fkey = false, fweight = false, retention = false}
     dirty.token, dirty.hlen, dirty.priority, dirty.fkey = nil, nil, nil, nil
     dirty.fweight, dirty.retention = nil, nil
     local w = {k = k, now = now, nows = nows, dirty = dirty, id = id,
@@ -1645,7 +1662,7 @@ local function start_run(k, args, extra_type, extra_data, vis, fill)
                wft = '0', wft_entry = '', wft_attempt = '1', wft_error = '',
                wft_timeout = dirty.wft_timeout, exec_timeout = ets,
                cancel_requested = '0', bufn = '0', sticky = '',
-               wft_sticky = '', run_timeout = rts, hnew = false,
+               wft_sticky = '', run_timeout = rts, opt = '0', hnew = false,
                hdirty = false, priority = false, fkey = false,
                fweight = false, retention = false}
     w.hnew, w.hdirty, w.priority, w.fkey, w.fweight = nil, nil, nil, nil, nil
@@ -3367,7 +3384,8 @@ do -- the section's locals end with it (Lua: 200 per chunk)
         args.priority, args.fkey = r.priority, r.fkey
         args.fweight = r.fkey and r.fweight or nil
         start_run(k, args)
-        redis.call('HSET', k.wf, 'parent', cjson.encode(
+        -- through the new run's context (set: its `opt` follows)
+        set(LOADED[#LOADED], 'parent', cjson.encode(
             {id = r.parent, run = r.parent_run, seq = r.seq}))
         report.event = 'ChildWorkflowStarted'
         report.data = '{"seq":' .. r.seq .. ',"workflowId":' .. json_str(r.id) ..
