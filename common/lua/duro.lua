@@ -290,11 +290,11 @@ end
 -- ---- Workflow context ----------------------------------------------------
 
 -- load_wf's constructor follows this order: the fields every run has,
--- then `opt`.
+-- `opt`, then start_ms (the score of a closing run's visibility indexes).
 local WF_FIELDS = {'run', 'status', 'hlen', 'token', 'wft', 'wft_entry',
                    'queue', 'wft_attempt', 'wft_timeout', 'exec_timeout',
                    'bufn', 'sticky', 'sticky_ms', 'wft_sticky',
-                   'run_timeout', 'opt'}
+                   'run_timeout', 'opt', 'start_ms'}
 -- The optional fields: those most runs never have. A field a hash lacks costs
 -- HMGET a scan of the whole hash (a small hash is one listpack, searched
 -- from its start per field), so they are read only when `opt` is not '0':
@@ -306,8 +306,8 @@ local WF_FIELDS = {'run', 'status', 'hlen', 'token', 'wft', 'wft_entry',
 local OPT = {fields = {'retention', 'priority', 'fkey', 'fweight', 'parent',
                        'children', 'upend'}, is = {}, none = {}}
 for i = 1, #OPT.fields do OPT.is[OPT.fields[i]] = true end
-if #WF_FIELDS ~= 16 or #OPT.fields ~= 7 then
-    error('load_wf names 16 + 7 fields in its constructor: keep it to ' ..
+if #WF_FIELDS ~= 17 or #OPT.fields ~= 7 then
+    error('load_wf names 17 + 7 fields in its constructor: keep it to ' ..
               'WF_FIELDS and OPT.fields')
 end
 
@@ -333,7 +333,7 @@ local function load_wf(k, now)
                wft_attempt = v[8], wft_timeout = v[9],
                exec_timeout = v[10], bufn = v[11], sticky = v[12],
                sticky_ms = v[13], wft_sticky = v[14], run_timeout = v[15],
-               opt = v[16], retention = o[1], priority = o[2], fkey = o[3],
+               opt = v[16], start_ms = v[17], retention = o[1], priority = o[2], fkey = o[3],
                fweight = o[4], parent = o[5], children = o[6], upend = o[7]}
     w.nows, w.hnew, w.hdirty, w.pa_drop = nil, nil, nil, nil
     w.id = string.match(k.wf, '}:wf:(.*)$')
@@ -386,29 +386,37 @@ local function flush_history(w)
     end
 end
 
-local function flush(w)
-    flush_history(w)
-    -- the fields of the activities the call resolved (resolve_activity):
-    -- a run the call closed lost its whole pending-activities hash (close)
-    local drop = w.pa_drop
-    if drop then
-        w.pa_drop = nil
-        if w.status == 'RUNNING' then
-            redis.call('HDEL', w.k.pa, unpack(drop))
-        end
-    end
-    -- hlen: formatted once, however many events the call appended
-    if w.hdirty then
-        w.hdirty = nil
-        w.dirty.hlen = str(w.hlen)
-    end
+-- flush writes what the call changed of w: its events, the fields of the
+-- activities it resolved, its hash fields (one HSET, its arguments in a
+-- table kept from call to call: one grown by two per field rehashes as
+-- it grows).
+local flush
+do
     local args = {}
-    for f, v in pairs(w.dirty) do
-        args[#args + 1] = f
-        args[#args + 1] = v
+    flush = function(w)
+        flush_history(w)
+        -- the fields of the activities the call resolved (resolve_activity):
+        -- a run the call closed lost its whole pending-activities hash (close)
+        local drop = w.pa_drop
+        if drop then
+            w.pa_drop = nil
+            if w.status == 'RUNNING' then
+                redis.call('HDEL', w.k.pa, unpack(drop))
+            end
+        end
+        -- hlen: formatted once, however many events the call appended
+        if w.hdirty then
+            w.hdirty = nil
+            w.dirty.hlen = str(w.hlen)
+        end
+        local n = 0
+        for f, v in pairs(w.dirty) do
+            args[n + 1], args[n + 2] = f, v
+            n = n + 2
+        end
+        if n > 0 then redis.call('HSET', w.k.wf, unpack(args, 1, n)) end
+        w.dirty = {}
     end
-    if #args > 0 then redis.call('HSET', w.k.wf, unpack(args)) end
-    w.dirty = {}
 end
 
 -- ---- The key contract ----------------------------------------------------
@@ -1133,12 +1141,19 @@ local function vis_row_start(w)
     return str(tonumber(v[3]) or w.now)
 end
 
--- vis_close moves w's run to its closed status.
+-- vis_close moves w's run to its closed status. The row's start is the
+-- hash's start_ms (read by load_wf, rather than a command to read the
+-- row): a row that the HSET finds without a status (a run started before
+-- rows existed: an upgrade) is written first, then closed.
 local function vis_close(w, status)
     local prefix = slot_prefix_of(w.k.wf)
-    local start = vis_row_start(w)
-    vcall('HSET', prefix .. ':vis:' .. w.run, 'status', status, 'close',
-          now_str(w))
+    local row = prefix .. ':vis:' .. w.run
+    local start = w.start_ms
+    local added = vcall('HSET', row, 'status', status, 'close', now_str(w))
+    if added == 2 or not start or start == '' then
+        start = vis_row_start(w)
+        vcall('HSET', row, 'status', status, 'close', now_str(w))
+    end
     vcall('ZREM', prefix .. ':vx:status:RUNNING', w.run)
     vcall('ZADD', prefix .. ':vx:status:' .. status, start, w.run)
     vcall('ZADD', prefix .. ':vx:close', now_str(w), w.run)
@@ -1484,10 +1499,21 @@ end
 -- the eager commit of a run's last activity then needs no HDEL.
 local function resolve_activity(w, seq, etype, data, st, direct)
     st = st or pa_state(w, seq)
-    local fields, names = w.pa_drop or {}, pa_names(seq)
-    local n = #fields
-    for j = 1, #PA_FIELDS do fields[n + j] = names[j] end
-    w.pa_drop = fields
+    local drop, names = w.pa_drop, pa_names(seq)
+    if not drop then
+        -- the one activity most calls resolve: its names as pa_names
+        -- keeps them (flush only unpacks them)
+        w.pa_drop = names
+    else
+        if drop.name then -- a pa_names table: copied, not appended to
+            local t = {}
+            for j = 1, #PA_FIELDS do t[j] = drop[j] end
+            drop = t
+        end
+        local n = #drop
+        for j = 1, #PA_FIELDS do drop[n + j] = names[j] end
+        w.pa_drop = drop
+    end
     if st.queue and st.deadline and st.deadline ~= '0' then
         redis.call('ZREM', w.k.timers,
                    timer_member('s', w.run, seq, 0, w.queue, st.queue, w.id))
