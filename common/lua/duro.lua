@@ -658,10 +658,12 @@ local function level_idle(s)
 end
 
 -- task_xadd: XADD of fields to task stream s; a level stream that may be
--- unread rings the level bell stream (see above).
+-- unread rings the level bell stream (see above). A plain stream of
+-- another type answers DURO_WRONGTYPE (read): a new id's start has it as
+-- its first write, unchecked before (duro_start).
 local function task_xadd(s, ...)
     local level = not WAKE_WORKERS and string.match(s, '!(%d)$')
-    if not level then return redis.call('XADD', s, '*', ...) end
+    if not level then return read('stream', 'XADD', s, '*', ...) end
     local idle = level_idle(s)
     local entry = redis.call('XADD', s, '*', ...)
     if idle then
@@ -1659,7 +1661,10 @@ local function start_run(k, args, extra_type, extra_data, vis, fill)
                    redis.call('HMGET', k.wf, 'token', 'retention', 'priority',
                               'fkey', 'fweight')
     local prev = pv[1]
-    redis.call('DEL', k.buf, k.pa, k.hist)
+    -- a reset's fill writes the new pending activities: their hash goes
+    -- first; otherwise after the task's XADD, which may be the call's
+    -- first write (duro_start)
+    if fill then redis.call('DEL', k.buf, k.pa, k.hist) end
     -- what a reset recorded describes the run it made, not this one
     if prev then
         redis.call('HDEL', k.wf, 'reset_from', 'reset_reason',
@@ -1722,6 +1727,7 @@ local function start_run(k, args, extra_type, extra_data, vis, fill)
     local h1 = w.hlen == 1 and w.hnew and w.hnew[1]
     if h1 and #h1 > FIRST_EVENT_INLINE then h1 = nil end
     schedule_wft(w, h1 or nil)
+    if not fill then redis.call('DEL', k.buf, k.pa, k.hist) end
     vis = vis or {}
     vis_start(k.wf, id, run, wtype, queue, nows, vis.memo, vis.sa)
     if exec_timeout > 0 then
@@ -1846,6 +1852,16 @@ local function duro_start(k, args)
     if (tonumber(args[7]) or 0) > 0 or (tonumber(args[14]) or 0) > 0 or
         prev[1] == 'RUNNING' then
         local wrong = check_types({k.timers}, {'zset'})
+        if wrong then return wrong end
+    end
+    -- wft: a new id's first write is its task's XADD, which answers
+    -- DURO_WRONGTYPE itself (task_xadd), so it needs no TYPE; an id with
+    -- a hash (start_run's PERSIST and HDELs, a TerminateIfRunning close)
+    -- or a fairness key (its stream's bookkeeping comes first) does
+    local fresh = not fkey
+    for i = 1, 7 do fresh = fresh and not prev[i] end
+    if not fresh then
+        local wrong = check_types({k.wft}, {'stream'})
         if wrong then return wrong end
     end
     if prev[1] == 'RUNNING' then
@@ -3528,7 +3544,8 @@ local DELIVER = {keys = 4, check = {'buf', 'wft'}}
 -- timers: by the body, when the start writes it; idx_open, idx_closed:
 -- kept in KEYS, written only by duro_purge (an upgrade's leftovers; see
 -- duro_vis_backfill)
-local START = {keys = 8, check = {'wft'}, extra = {'hist_cur'}}
+-- wft: by the body (a new id's start writes it first)
+local START = {keys = 8, extra = {'hist_cur'}}
 -- act_release, act_timeout
 local ACT_ATTEMPT = {keys = 9, unused = {'idx_open', 'idx_closed'},
                      check = {'buf', 'wft', 'timers', 'pa', 'act'}}
