@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 26
+local DURO_LIBRARY_VERSION = 27
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -289,14 +289,26 @@ end
 
 -- ---- Workflow context ----------------------------------------------------
 
--- load_wf's constructor follows this order.
+-- load_wf's constructor follows this order: the fields every run has,
+-- `opt`, then start_ms (the score of a closing run's visibility indexes).
 local WF_FIELDS = {'run', 'status', 'hlen', 'token', 'wft', 'wft_entry',
                    'queue', 'wft_attempt', 'wft_timeout', 'exec_timeout',
-                   'bufn', 'sticky', 'sticky_ms', 'wft_sticky', 'retention',
-                   'run_timeout', 'priority', 'fkey', 'fweight', 'parent',
-                   'children', 'upend'}
-if #WF_FIELDS ~= 22 then
-    error('load_wf names 22 fields in its constructor: keep it to WF_FIELDS')
+                   'bufn', 'sticky', 'sticky_ms', 'wft_sticky',
+                   'run_timeout', 'opt', 'start_ms'}
+-- The optional fields: those most runs never have. A field a hash lacks costs
+-- HMGET a scan of the whole hash (a small hash is one listpack, searched
+-- from its start per field), so they are read only when `opt` is not '0':
+-- a run's start writes opt '0', and set() makes it '1' when it writes one
+-- of them (they are written through set() alone). A hash without `opt`
+-- (written by library 26 or older) reads them all.
+-- OPT holds them (fields), the same as a set (is), and what load_wf reads
+-- for a hash without any (none): one local, for the chunk's limit of 200.
+local OPT = {fields = {'retention', 'priority', 'fkey', 'fweight', 'parent',
+                       'children', 'upend'}, is = {}, none = {}}
+for i = 1, #OPT.fields do OPT.is[OPT.fields[i]] = true end
+if #WF_FIELDS ~= 17 or #OPT.fields ~= 7 then
+    error('load_wf names 17 + 7 fields in its constructor: keep it to ' ..
+              'WF_FIELDS and OPT.fields')
 end
 
 -- LOADED holds the contexts of the current call; the wrapper every
@@ -310,6 +322,8 @@ local LOADED = {}
 local function load_wf(k, now)
     local v = read('hash', 'HMGET', k.wf, unpack(WF_FIELDS))
     if not v[1] then return nil end
+    local o = v[16] == '0' and OPT.none or
+                  redis.call('HMGET', k.wf, unpack(OPT.fields))
     -- one constructor, sized once, rather than a table grown by 22
     -- inserts (each growth rehashes it); the order is WF_FIELDS'
     local w = {k = k, now = now or now_ms(), dirty = {}, id = false,
@@ -318,10 +332,9 @@ local function load_wf(k, now)
                wft = v[5], wft_entry = v[6], queue = v[7],
                wft_attempt = v[8], wft_timeout = v[9],
                exec_timeout = v[10], bufn = v[11], sticky = v[12],
-               sticky_ms = v[13], wft_sticky = v[14], retention = v[15],
-               run_timeout = v[16], priority = v[17], fkey = v[18],
-               fweight = v[19], parent = v[20], children = v[21],
-               upend = v[22]}
+               sticky_ms = v[13], wft_sticky = v[14], run_timeout = v[15],
+               opt = v[16], start_ms = v[17], retention = o[1], priority = o[2], fkey = o[3],
+               fweight = o[4], parent = o[5], children = o[6], upend = o[7]}
     w.nows, w.hnew, w.hdirty, w.pa_drop = nil, nil, nil, nil
     w.id = string.match(k.wf, '}:wf:(.*)$')
     w.hlen = tonumber(w.hlen) or 0
@@ -356,6 +369,10 @@ end
 local function set(w, field, value)
     w[field] = value
     w.dirty[field] = value
+    if OPT.is[field] and w.opt == '0' then
+        w.opt = '1'
+        w.dirty.opt = '1'
+    end
 end
 
 -- flush_history appends the events of the call (append) in one RPUSH.
@@ -369,29 +386,37 @@ local function flush_history(w)
     end
 end
 
-local function flush(w)
-    flush_history(w)
-    -- the fields of the activities the call resolved (resolve_activity):
-    -- a run the call closed lost its whole pending-activities hash (close)
-    local drop = w.pa_drop
-    if drop then
-        w.pa_drop = nil
-        if w.status == 'RUNNING' then
-            redis.call('HDEL', w.k.pa, unpack(drop))
-        end
-    end
-    -- hlen: formatted once, however many events the call appended
-    if w.hdirty then
-        w.hdirty = nil
-        w.dirty.hlen = str(w.hlen)
-    end
+-- flush writes what the call changed of w: its events, the fields of the
+-- activities it resolved, its hash fields (one HSET, its arguments in a
+-- table kept from call to call: one grown by two per field rehashes as
+-- it grows).
+local flush
+do
     local args = {}
-    for f, v in pairs(w.dirty) do
-        args[#args + 1] = f
-        args[#args + 1] = v
+    flush = function(w)
+        flush_history(w)
+        -- the fields of the activities the call resolved (resolve_activity):
+        -- a run the call closed lost its whole pending-activities hash (close)
+        local drop = w.pa_drop
+        if drop then
+            w.pa_drop = nil
+            if w.status == 'RUNNING' then
+                redis.call('HDEL', w.k.pa, unpack(drop))
+            end
+        end
+        -- hlen: formatted once, however many events the call appended
+        if w.hdirty then
+            w.hdirty = nil
+            w.dirty.hlen = str(w.hlen)
+        end
+        local n = 0
+        for f, v in pairs(w.dirty) do
+            args[n + 1], args[n + 2] = f, v
+            n = n + 2
+        end
+        if n > 0 then redis.call('HSET', w.k.wf, unpack(args, 1, n)) end
+        w.dirty = {}
     end
-    if #args > 0 then redis.call('HSET', w.k.wf, unpack(args)) end
-    w.dirty = {}
 end
 
 -- ---- The key contract ----------------------------------------------------
@@ -633,10 +658,12 @@ local function level_idle(s)
 end
 
 -- task_xadd: XADD of fields to task stream s; a level stream that may be
--- unread rings the level bell stream (see above).
+-- unread rings the level bell stream (see above). A plain stream of
+-- another type answers DURO_WRONGTYPE (read): a new id's start has it as
+-- its first write, unchecked before (duro_start).
 local function task_xadd(s, ...)
     local level = not WAKE_WORKERS and string.match(s, '!(%d)$')
-    if not level then return redis.call('XADD', s, '*', ...) end
+    if not level then return read('stream', 'XADD', s, '*', ...) end
     local idle = level_idle(s)
     local entry = redis.call('XADD', s, '*', ...)
     if idle then
@@ -1116,12 +1143,19 @@ local function vis_row_start(w)
     return str(tonumber(v[3]) or w.now)
 end
 
--- vis_close moves w's run to its closed status.
+-- vis_close moves w's run to its closed status. The row's start is the
+-- hash's start_ms (read by load_wf, rather than a command to read the
+-- row): a row that the HSET finds without a status (a run started before
+-- rows existed: an upgrade) is written first, then closed.
 local function vis_close(w, status)
     local prefix = slot_prefix_of(w.k.wf)
-    local start = vis_row_start(w)
-    vcall('HSET', prefix .. ':vis:' .. w.run, 'status', status, 'close',
-          now_str(w))
+    local row = prefix .. ':vis:' .. w.run
+    local start = w.start_ms
+    local added = vcall('HSET', row, 'status', status, 'close', now_str(w))
+    if added == 2 or not start or start == '' then
+        start = vis_row_start(w)
+        vcall('HSET', row, 'status', status, 'close', now_str(w))
+    end
     vcall('ZREM', prefix .. ':vx:status:RUNNING', w.run)
     vcall('ZADD', prefix .. ':vx:status:' .. status, start, w.run)
     vcall('ZADD', prefix .. ':vx:close', now_str(w), w.run)
@@ -1467,10 +1501,21 @@ end
 -- the eager commit of a run's last activity then needs no HDEL.
 local function resolve_activity(w, seq, etype, data, st, direct)
     st = st or pa_state(w, seq)
-    local fields, names = w.pa_drop or {}, pa_names(seq)
-    local n = #fields
-    for j = 1, #PA_FIELDS do fields[n + j] = names[j] end
-    w.pa_drop = fields
+    local drop, names = w.pa_drop, pa_names(seq)
+    if not drop then
+        -- the one activity most calls resolve: its names as pa_names
+        -- keeps them (flush only unpacks them)
+        w.pa_drop = names
+    else
+        if drop.name then -- a pa_names table: copied, not appended to
+            local t = {}
+            for j = 1, #PA_FIELDS do t[j] = drop[j] end
+            drop = t
+        end
+        local n = #drop
+        for j = 1, #PA_FIELDS do drop[n + j] = names[j] end
+        w.pa_drop = drop
+    end
     if st.queue and st.deadline and st.deadline ~= '0' then
         redis.call('ZREM', w.k.timers,
                    timer_member('s', w.run, seq, 0, w.queue, st.queue, w.id))
@@ -1616,7 +1661,10 @@ local function start_run(k, args, extra_type, extra_data, vis, fill)
                    redis.call('HMGET', k.wf, 'token', 'retention', 'priority',
                               'fkey', 'fweight')
     local prev = pv[1]
-    redis.call('DEL', k.buf, k.pa, k.hist)
+    -- a reset's fill writes the new pending activities: their hash goes
+    -- first; otherwise after the task's XADD, which may be the call's
+    -- first write (duro_start)
+    if fill then redis.call('DEL', k.buf, k.pa, k.hist) end
     -- what a reset recorded describes the run it made, not this one
     if prev then
         redis.call('HDEL', k.wf, 'reset_from', 'reset_reason',
@@ -1633,9 +1681,9 @@ local function start_run(k, args, extra_type, extra_data, vis, fill)
                    wft_entry = '', wft_attempt = '1', wft_error = '',
                    wft_timeout = str(wft_timeout), exec_timeout = ets,
                    cancel_requested = '0', bufn = '0', sticky = '',
-                   wft_sticky = '', run_timeout = rts, token = false,
-                   hlen = false, priority = false, fkey = false,
-                   fweight = false, retention = false}
+                   wft_sticky = '', run_timeout = rts, opt = '0',
+                   token = false, hlen = false, priority = false,
+                   fkey = false, fweight = false, retention = false}
     dirty.token, dirty.hlen, dirty.priority, dirty.fkey = nil, nil, nil, nil
     dirty.fweight, dirty.retention = nil, nil
     local w = {k = k, now = now, nows = nows, dirty = dirty, id = id,
@@ -1645,7 +1693,7 @@ local function start_run(k, args, extra_type, extra_data, vis, fill)
                wft = '0', wft_entry = '', wft_attempt = '1', wft_error = '',
                wft_timeout = dirty.wft_timeout, exec_timeout = ets,
                cancel_requested = '0', bufn = '0', sticky = '',
-               wft_sticky = '', run_timeout = rts, hnew = false,
+               wft_sticky = '', run_timeout = rts, opt = '0', hnew = false,
                hdirty = false, priority = false, fkey = false,
                fweight = false, retention = false}
     w.hnew, w.hdirty, w.priority, w.fkey, w.fweight = nil, nil, nil, nil, nil
@@ -1679,6 +1727,7 @@ local function start_run(k, args, extra_type, extra_data, vis, fill)
     local h1 = w.hlen == 1 and w.hnew and w.hnew[1]
     if h1 and #h1 > FIRST_EVENT_INLINE then h1 = nil end
     schedule_wft(w, h1 or nil)
+    if not fill then redis.call('DEL', k.buf, k.pa, k.hist) end
     vis = vis or {}
     vis_start(k.wf, id, run, wtype, queue, nows, vis.memo, vis.sa)
     if exec_timeout > 0 then
@@ -1803,6 +1852,16 @@ local function duro_start(k, args)
     if (tonumber(args[7]) or 0) > 0 or (tonumber(args[14]) or 0) > 0 or
         prev[1] == 'RUNNING' then
         local wrong = check_types({k.timers}, {'zset'})
+        if wrong then return wrong end
+    end
+    -- wft: a new id's first write is its task's XADD, which answers
+    -- DURO_WRONGTYPE itself (task_xadd), so it needs no TYPE; an id with
+    -- a hash (start_run's PERSIST and HDELs, a TerminateIfRunning close)
+    -- or a fairness key (its stream's bookkeeping comes first) does
+    local fresh = not fkey
+    for i = 1, 7 do fresh = fresh and not prev[i] end
+    if not fresh then
+        local wrong = check_types({k.wft}, {'stream'})
         if wrong then return wrong end
     end
     if prev[1] == 'RUNNING' then
@@ -3367,7 +3426,8 @@ do -- the section's locals end with it (Lua: 200 per chunk)
         args.priority, args.fkey = r.priority, r.fkey
         args.fweight = r.fkey and r.fweight or nil
         start_run(k, args)
-        redis.call('HSET', k.wf, 'parent', cjson.encode(
+        -- through the new run's context (set: its `opt` follows)
+        set(LOADED[#LOADED], 'parent', cjson.encode(
             {id = r.parent, run = r.parent_run, seq = r.seq}))
         report.event = 'ChildWorkflowStarted'
         report.data = '{"seq":' .. r.seq .. ',"workflowId":' .. json_str(r.id) ..
@@ -3484,7 +3544,8 @@ local DELIVER = {keys = 4, check = {'buf', 'wft'}}
 -- timers: by the body, when the start writes it; idx_open, idx_closed:
 -- kept in KEYS, written only by duro_purge (an upgrade's leftovers; see
 -- duro_vis_backfill)
-local START = {keys = 8, check = {'wft'}, extra = {'hist_cur'}}
+-- wft: by the body (a new id's start writes it first)
+local START = {keys = 8, extra = {'hist_cur'}}
 -- act_release, act_timeout
 local ACT_ATTEMPT = {keys = 9, unused = {'idx_open', 'idx_closed'},
                      check = {'buf', 'wft', 'timers', 'pa', 'act'}}

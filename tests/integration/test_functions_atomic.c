@@ -460,6 +460,34 @@ Test(functions_atomic, start_and_signal_with_start)
     duro_test_finish(&h);
 }
 
+/* A new id's start has its task's XADD as its first write, with no TYPE
+ * of the task stream before it: a task stream of another type still
+ * refuses the start whole, leaving the id's orphaned keys (a buffer and
+ * pending activities without a hash) as they were. */
+Test(functions_atomic, start_of_a_new_id)
+{
+    run_state s;
+    state_init(&s, "fr");
+    run_ok(s.r, "DEL", s.k.wf, NULL);
+    duro_fcall_start_args st = {.id = s.id,
+                                .run = s.new_run,
+                                .type = "t",
+                                .queue = s.id,
+                                .input = "null",
+                                .started_data = "{}",
+                                .exec_timeout_ms = 0,
+                                .wft_timeout_ms = 10000,
+                                .policy = "AllowDuplicate"};
+    fn_call f = {0};
+    duro_fcall_start(&f.a, fn_keys(&f, &s.nk, true), &st, s.k.hist, s.run);
+    /* deleted or never touched by such a start (no timeout: no timer) */
+    const char *const unused[] = {s.nk.hist,  s.k.buf,  s.k.pa,
+                                  s.k.timers, s.k.hist, NULL};
+    tamper_each_key(&s, &f, s.new_run, unused);
+    fn_free(&f);
+    duro_test_finish(&h);
+}
+
 /* duro_reset of the running run to its first task, re-creating its
  * pending activity and timer: every key is checked before the first
  * write, but the new run's history and the pending activities (only

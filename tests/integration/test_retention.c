@@ -666,3 +666,31 @@ Test(retention, closed_run_memory_budget)
     duro_client_free(c);
     duro_test_finish(&h);
 }
+
+/* A workflow hash written by library 26 or older has no `opt` field, which
+ * says whether the optional fields (retention, priority, parent, ...) are
+ * there: its Functions read them all, so a run started before the upgrade
+ * still closes with its namespace's retention, not the default 72 h. */
+Test(retention, a_hash_without_opt_still_reads_its_retention)
+{
+    duro_client *c = ns_client("ttlold", 2000);
+    duro_test_start(c, "o1", "activities", "test", NULL, 0);
+    redisContext *r = duro_test_redis(&h);
+    int p = duro_partition_of("o1", duro_client_partitions(c));
+    char wf[128];
+    snprintf(wf, sizeof(wf), "duro:ns:ttlold:{p%d}:wf:o1", p);
+    redisReply *x = redisCommand(r, "HGET %s opt", wf);
+    cr_assert(x && x->type == REDIS_REPLY_STRING && strcmp(x->str, "1") == 0,
+              "a start with a retention writes opt 1");
+    freeReplyObject(x);
+    x = redisCommand(r, "HDEL %s opt", wf); /* library 26's layout */
+    cr_assert(x && x->type == REDIS_REPLY_INTEGER && x->integer == 1);
+    freeReplyObject(x);
+    cr_assert_eq(duro_client_terminate(c, "o1", NULL), 0, "%s",
+                 duro_client_errstr(c));
+    long long a = pttl(r, wf);
+    cr_assert(a > 6000 && a <= 7200, "wf PTTL %lld", a);
+    redisFree(r);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}

@@ -842,3 +842,35 @@ Test(visibility, backfill_lists_runs_from_before_rows)
     duro_client_free(c);
     duro_test_finish(&h);
 }
+
+/* A run started before visibility rows existed has none when it closes:
+ * closing writes its row (with its hash's start time) before closing it,
+ * so it is listed once, closed, and no longer as running. */
+Test(visibility, a_run_without_a_row_gets_one_when_it_closes)
+{
+    duro_client *c = duro_test_client(&h);
+    char run[DURO_UUID_LEN + 1];
+    start_with(c, "pre-1", "t", "q", NULL, run);
+    redisContext *r = duro_test_redis(&h);
+    forget_visibility(r);
+    expect(c, "", "");
+    terminate(c, "pre-1");
+    expect(c, "", "pre-1");
+    expect(c, "ExecutionStatus = 'Terminated'", "pre-1");
+    expect(c, "ExecutionStatus = 'Running'", "");
+    expect(c, "CloseTime IS NOT NULL", "pre-1");
+    cJSON *rows = list(c, "WorkflowId = 'pre-1'");
+    cJSON *d;
+    cr_assert_eq(duro_client_describe(c, "pre-1", &d), 0);
+    cJSON *row = cJSON_GetArrayItem(rows, 0);
+    cr_assert_str_eq(duro_test_str(row, "startTime"),
+                     duro_test_str(d, "startTime"));
+    cr_assert_str_eq(duro_test_str(row, "closeTime"),
+                     duro_test_str(d, "closeTime"));
+    cr_assert_str_eq(duro_test_str(row, "status"), "TERMINATED");
+    cJSON_Delete(d);
+    cJSON_Delete(rows);
+    redisFree(r);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
