@@ -76,11 +76,19 @@ static void on_cmd_state(duro_aredis *r, bool connected, void *arg)
     sched_rearm(s);
 }
 
+/* on_sub_state: the wake subscription is (again) in place. What was
+ * published while it was not is lost, so every partition is looked at now
+ * rather than at the next scan (a round in flight goes again after). The
+ * SUBSCRIBE went out first, on its own connection: only a wake published
+ * in the instant between Redis reading these reads and reading it is
+ * left to the scan. */
 static void on_sub_state(duro_aredis *r, bool connected, void *arg)
 {
     sched *s = arg;
-    if (connected && !s->stopping && s->sub_connects++ > 0)
-        stats_count(s, M_RECONNECTS, "conn", "wake");
+    if (!connected || s->stopping) return;
+    if (s->sub_connects++ > 0) stats_count(s, M_RECONNECTS, "conn", "wake");
+    timers_fetch_due(s, 1);
+    sched_rearm(s);
 }
 
 /* on_fatal: Redis refused the credentials or the layout; retrying cannot

@@ -65,6 +65,8 @@ typedef struct part {
                       failed): the next page starts after them */
     int tries;     /* rounds in a row with transient errors (backoff) */
     int64_t hold_until; /* Redis ms: no round before (backoff) */
+    int early;          /* fires answered 'early' this round (in kept) */
+    int early_rounds;   /* rounds in a row with early answers (backoff) */
     held *held;
     int nheld, capheld;
     int64_t next_due;

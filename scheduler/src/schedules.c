@@ -409,6 +409,7 @@ static void on_claim(duro_aredis *r, redisReply *reply, void *arg)
         }
     } else if (duro__reply_str(reply) && strcmp(reply->str, "early") == 0) {
         pt->kept++;
+        pt->early++; /* looked at again soon (timers.c) */
     }
     void (*answered)(part * pt) = c->answered;
     free(c);

@@ -16,6 +16,7 @@
 #include "duro/retry_policy.h"
 #include "sched_internal.h"
 #include "schedules_int.h"
+#include "timers_held.h"
 #include "transfer.h"
 
 /*
@@ -33,72 +34,19 @@
  * blocks the timers due after it (the next page starts after the members
  * left in the set) nor is tried in a loop. Either way the member stays in
  * the set and fires once Redis or the key is healthy again.
+ *
+ * A member is fetched by our estimate of Redis' clock (sched_now_ms),
+ * which may run a millisecond or more ahead of the TIME the Function
+ * checks: it answers 'early' and leaves the member in the set. The round's
+ * next-due read starts after the members it left, so it cannot see that
+ * one: the partition looks again 1ms later (doubling to 64ms while Redis
+ * keeps saying early), else only the next scan would fire it.
  */
 
 #define RUN_MAX 64          /* run ids are uuids; anything longer is garbage */
 #define BACKOFF_MAX_MS 5000 /* a partition refused for now */
-#define HELD_MAX_MS 10000   /* a member that failed on its own */
-#define HELD_PER_PART 1024  /* beyond: failing members are not skipped */
-
-/* ---- Held members ---- */
-
-static held *held_lookup(part *pt, const char *member, size_t len)
-{
-    for (int i = 0; i < pt->nheld; i++)
-        if (pt->held[i].len == len && !memcmp(pt->held[i].member, member, len))
-            return &pt->held[i];
-    return NULL;
-}
-
-static void held_remove(part *pt, held *h)
-{
-    free(h->member);
-    *h = pt->held[--pt->nheld];
-}
-
-/* held_add notes one more failure of member; its next try is backed off. */
-static void held_add(part *pt, const char *member, size_t len)
-{
-    held *h = held_lookup(pt, member, len);
-    if (!h) {
-        if (pt->nheld == HELD_PER_PART) return;
-        if (pt->nheld == pt->capheld) {
-            int cap = pt->capheld ? pt->capheld * 2 : 8;
-            held *n = realloc(pt->held, (size_t)cap * sizeof(*n));
-            if (!n) return;
-            pt->held = n;
-            pt->capheld = cap;
-        }
-        char *copy = malloc(len ? len : 1);
-        if (!copy) return;
-        memcpy(copy, member, len);
-        h = &pt->held[pt->nheld++];
-        *h = (held){.member = copy, .len = len};
-    }
-    h->tries++;
-    h->seen = 1;
-    h->retry_at =
-        sched_now_ms(pt->s) + duro_redis_backoff_ms(h->tries, HELD_MAX_MS);
-}
-
-/* held_sweep, at the end of a complete round: a held member the round did
- * not meet although its retry was due is gone from the set. Returns the
- * earliest retry of the rest (NEXT_NONE: none). */
-static int64_t held_sweep(part *pt, int complete)
-{
-    int64_t now = sched_now_ms(pt->s), first = NEXT_NONE;
-    for (int i = 0; i < pt->nheld;) {
-        held *h = &pt->held[i];
-        if (complete && !h->seen && h->retry_at <= now) {
-            held_remove(pt, h);
-            continue;
-        }
-        h->seen = 0;
-        if (h->retry_at < first) first = h->retry_at;
-        i++;
-    }
-    return first;
-}
+#define EARLY_RETRY_MS 1    /* a member Redis called early: look again */
+#define EARLY_MAX_SHIFT 6   /* ... doubling to 64ms */
 
 void timers_free(part *pt)
 {
@@ -150,9 +98,28 @@ static void fire_answered(part *pt)
     if (--pt->inflight == 0) batch_done(pt);
 }
 
+/* early_retry: when to look again for the members Redis answered 'early'
+ * this round (none: next). They are still due by our clock, so soon; the
+ * first time in a row, Redis' clock is read again too. */
+static int64_t early_retry(part *pt, int64_t now, int64_t next)
+{
+    if (!pt->early) {
+        pt->early_rounds = 0;
+        return next;
+    }
+    int shift =
+        pt->early_rounds < EARLY_MAX_SHIFT ? pt->early_rounds : EARLY_MAX_SHIFT;
+    int64_t delay = (int64_t)EARLY_RETRY_MS << shift;
+    if (pt->early_rounds++ == 0) sched_clock_refresh(pt->s);
+    duro_debug("TIMERS EARLY p=%d members=%d retry=%lldms", pt->p, pt->early,
+               (long long)delay);
+    return now + delay < next ? now + delay : next;
+}
+
 /* settle_round sets when to look again from `next` (the first member not
  * left in the set this round, NEXT_NONE if none): no sooner than the end
- * of a backoff, no later than the first held member's retry. */
+ * of a backoff, no later than the first held member's retry or a retry of
+ * the members Redis called early. */
 static void settle_round(part *pt, int64_t next)
 {
     sched *s = pt->s;
@@ -169,6 +136,7 @@ static void settle_round(part *pt, int64_t next)
         /* members that failed without being held (too many held) stay
          * due: look again at the next scan, not in a loop */
         if (pt->errors && next <= now) next = now + s->scan_interval_ms;
+        next = early_retry(pt, now, next);
     }
     pt->next_due = next;
     round_end(pt);
@@ -254,8 +222,9 @@ static void count_result(sched *s, const fire *f, const redisReply *reply)
         s->st.gone++;
         stats_count(s, M_TIMERS_SKIPPED, "reason", "gone");
     } else if (strcmp(res, "early") == 0) {
-        /* our clock estimate ran ahead of Redis'; the next round gets it */
+        /* our clock estimate ran ahead of Redis': early_retry */
         f->pt->kept++;
+        f->pt->early++;
     } else {
         s->st.ignored++;
         stats_count(s, M_TIMERS_SKIPPED, "reason", "ignored");
@@ -583,6 +552,7 @@ void timers_fetch(part *pt)
     pt->errors = 0;
     pt->transient = 0;
     pt->kept = 0;
+    pt->early = 0;
     pt->aborted = 0;
     pt->full = 0;
     fetch_batch(pt);

@@ -104,6 +104,23 @@ static int cluster_port(void)
     return -1;
 }
 
+/* spawn_node starts node i of c on a free port pair: cluster mode, node
+ * timeout 1s, a replica always takes over, nothing saved. */
+static void spawn_node(tcluster *c, int i)
+{
+    c->port[i] = cluster_port();
+    char port[16], conf[64], name[32], dump[64];
+    snprintf(port, sizeof(port), "%d", c->port[i]);
+    snprintf(conf, sizeof(conf), "nodes-%d.conf", c->port[i]);
+    snprintf(dump, sizeof(dump), "dump-%d.rdb", c->port[i]);
+    snprintf(name, sizeof(name), "cluster-%d", i);
+    c->pid[i] = duro_test_spawn_redis(
+        &h, name, "--port", port, "--bind", "127.0.0.1", "--dir", h.dir,
+        "--cluster-enabled", "yes", "--cluster-config-file", conf,
+        "--cluster-node-timeout", "1000", "--cluster-replica-validity-factor",
+        "0", "--save", "", "--appendonly", "no", "--dbfilename", dump, NULL);
+}
+
 /* cluster_start: n nodes, --cluster-replicas replicas, node timeout 1s. */
 static void cluster_start(tcluster *c, int n, int replicas)
 {
@@ -112,18 +129,7 @@ static void cluster_start(tcluster *c, int n, int replicas)
     char cmd[1024];
     int len = snprintf(cmd, sizeof(cmd), "redis-cli --cluster create");
     for (int i = 0; i < n; i++) {
-        c->port[i] = cluster_port();
-        char port[16], conf[64], name[32], dump[64];
-        snprintf(port, sizeof(port), "%d", c->port[i]);
-        snprintf(conf, sizeof(conf), "nodes-%d.conf", c->port[i]);
-        snprintf(dump, sizeof(dump), "dump-%d.rdb", c->port[i]);
-        snprintf(name, sizeof(name), "cluster-%d", i);
-        c->pid[i] = duro_test_spawn_redis(
-            &h, name, "--port", port, "--bind", "127.0.0.1", "--dir", h.dir,
-            "--cluster-enabled", "yes", "--cluster-config-file", conf,
-            "--cluster-node-timeout", "1000",
-            "--cluster-replica-validity-factor", "0", "--save", "",
-            "--appendonly", "no", "--dbfilename", dump, NULL);
+        spawn_node(c, i);
         len += snprintf(cmd + len, sizeof(cmd) - (size_t)len, " 127.0.0.1:%d",
                         c->port[i]);
     }
@@ -296,14 +302,50 @@ static bool all_answered(void *arg)
     return m->t->ok + m->t->errors + m->t->nulls >= m->n;
 }
 
+/* pump runs the loop for ms. */
+static void pump(int64_t ms)
+{
+    int64_t end = duro_test_mono_ms() + ms;
+    while (duro_test_mono_ms() < end) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        duro_test_sleep_ms(2);
+    }
+}
+
+/* new_aredis: one more handle on the loop (u: url's, or NULL). */
+static duro_aredis *new_aredis(const char *url, const duro_redis_url *u,
+                               const char *name)
+{
+    duro_redis_url parsed;
+    char err[256];
+    if (!u) {
+        cr_assert_eq(duro_redis_url_parse(url, &parsed, err, sizeof(err)), 0,
+                     "%s", err);
+        u = &parsed;
+    }
+    duro_aredis *r = NULL;
+    cr_assert_eq(duro_aredis_new(&r, &loop, u, name, NULL, NULL), 0);
+    return r;
+}
+
 static duro_aredis *open_aredis(const char *url, const char *name)
 {
     cr_assert_eq(uv_loop_init(&loop), 0);
-    duro_redis_url u;
-    char err[256];
-    cr_assert_eq(duro_redis_url_parse(url, &u, err, sizeof(err)), 0, "%s", err);
-    duro_aredis *r = NULL;
-    cr_assert_eq(duro_aredis_new(&r, &loop, &u, name, NULL, NULL), 0);
+    return new_aredis(url, NULL, name);
+}
+
+/* node_url: redis://<node i of c> into url (128 bytes). */
+static char *node_url(const tcluster *c, int i, char *url)
+{
+    snprintf(url, 128, "redis://127.0.0.1:%d", c->port[i]);
+    return url;
+}
+
+/* open_connected: open_aredis, connected within 10s. */
+static duro_aredis *open_connected(const char *url, const char *name)
+{
+    duro_aredis *r = open_aredis(url, name);
+    cr_assert(spin_until(is_connected, r, 10000), "%s not connected", name);
     return r;
 }
 
@@ -316,17 +358,28 @@ static void close_aredis(duro_aredis *r)
     cr_assert_eq(uv_loop_close(&loop), 0, "handles left open");
 }
 
-/* cmd sends one command and waits for its reply. */
-static tally cmd(duro_aredis *r, int argc, const char **argv)
+/* send_cmd sends one command whose reply goes to t (not waited for). */
+static void send_cmd(duro_aredis *r, tally *t, int argc, const char **argv)
 {
-    tally t = {0};
     duro_argv a;
     duro_argv_init(&a);
     for (int i = 0; i < argc; i++)
         duro_argv_push(&a, argv[i]);
-    int rc = duro_aredis_command(r, on_reply, &t, &a);
+    cr_assert_eq(duro_aredis_command(r, on_reply, t, &a), 0, "%s not sent",
+                 argv[0]);
     duro_argv_free(&a);
-    cr_assert_eq(rc, 0, "%s not sent: %d", argv[0], rc);
+}
+
+#define SEND(r, t, ...)                                                        \
+    send_cmd(r, t,                                                             \
+             sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *),     \
+             (const char *[]){__VA_ARGS__})
+
+/* cmd sends one command and waits for its reply. */
+static tally cmd(duro_aredis *r, int argc, const char **argv)
+{
+    tally t = {0};
+    send_cmd(r, &t, argc, argv);
     cr_assert(spin_until(answered, &t, 10000), "%s not answered", argv[0]);
     return t;
 }
@@ -359,9 +412,7 @@ Test(aredis_cluster, routes_each_partition_to_its_master)
     tcluster c;
     cluster_start(&c, 3, 0);
     char url[128];
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", c.port[1]);
-    duro_aredis *r = open_aredis(url, "detect");
-    cr_assert(spin_until(is_connected, r, 10000), "not connected");
+    duro_aredis *r = open_connected(node_url(&c, 1, url), "detect");
     cr_assert(duro_aredis_is_cluster(r), "a cluster node was not detected");
     check_partitions(r, &c, "v1");
     tally t = CMD(r, "PING"); /* keyless: any master */
@@ -378,8 +429,7 @@ Test(aredis_cluster, routes_each_partition_to_its_master)
     close_aredis(r);
 
     /* a standalone server stays one connection */
-    r = open_aredis(h.redis_url, "single");
-    cr_assert(spin_until(is_connected, r, 10000));
+    r = open_connected(h.redis_url, "single");
     cr_assert_not(duro_aredis_is_cluster(r));
     t = CMD(r, "SET", "{p0}:k", "v");
     cr_assert_eq(t.ok, 1);
@@ -410,36 +460,22 @@ Test(aredis_cluster, follows_a_slot_moved_by_hand)
     tcluster c;
     cluster_start(&c, 3, 0);
     char url[128];
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", c.port[0]);
-    duro_aredis *r = open_aredis(url, "moves");
-    cr_assert(spin_until(is_connected, r, 10000));
+    duro_aredis *r = open_connected(node_url(&c, 0, url), "moves");
     int slot = key_slot("{p1}:ctr");
     int from = owner(&c, 0, slot), to = (from + 1) % 3;
     /* a stream of INCRs in flight while the slot moves */
     tally inc = {0};
     int sent = 0;
-    for (int i = 0; i < 50; i++, sent++) {
-        duro_argv a;
-        duro_argv_init(&a);
-        duro_argv_push(&a, "INCR");
-        duro_argv_push(&a, "{p1}:ctr");
-        cr_assert_eq(duro_aredis_command(r, on_reply, &inc, &a), 0);
-        duro_argv_free(&a);
-    }
+    for (int i = 0; i < 50; i++, sent++)
+        SEND(r, &inc, "INCR", "{p1}:ctr");
     many m = {&inc, sent};
     cr_assert(spin_until(all_answered, &m, 10000));
     during d = {r, "{p1}:new"};
     move_slot(&c, slot, from, to, while_migrating, &d);
     sent += 1; /* while_migrating's */
     /* the key is now on `to`: the router still thinks `from` (MOVED) */
-    for (int i = 0; i < 50; i++, sent++) {
-        duro_argv a;
-        duro_argv_init(&a);
-        duro_argv_push(&a, "INCR");
-        duro_argv_push(&a, "{p1}:ctr");
-        cr_assert_eq(duro_aredis_command(r, on_reply, &inc, &a), 0);
-        duro_argv_free(&a);
-    }
+    for (int i = 0; i < 50; i++, sent++)
+        SEND(r, &inc, "INCR", "{p1}:ctr");
     m.n = sent - 1;
     cr_assert(spin_until(all_answered, &m, 10000));
     cr_assert_eq(inc.errors + inc.nulls, 0, "lost INCRs: %s", inc.last_err);
@@ -476,6 +512,11 @@ static void on_mget(duro_aredis *r, redisReply *rep, void *arg)
             snprintf(m->got[i], sizeof(m->got[i]), "%s", rep->element[i]->str);
 }
 
+static bool mget_done(void *arg)
+{
+    return ((mget_result *)arg)->done;
+}
+
 static void node_ok(const tcluster *c, int i, const char *fmt, ...)
 {
     redisContext *x = node_ctx(c, i);
@@ -497,9 +538,7 @@ Test(aredis_cluster, tryagain_is_sent_again_until_the_move_ends)
     tcluster c;
     cluster_start(&c, 3, 0);
     char url[128];
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", c.port[0]);
-    duro_aredis *r = open_aredis(url, "tryagain");
-    cr_assert(spin_until(is_connected, r, 10000));
+    duro_aredis *r = open_connected(node_url(&c, 0, url), "tryagain");
     cr_assert_eq(CMD(r, "SET", "{p7}:a", "1").ok, 1);
     cr_assert_eq(CMD(r, "SET", "{p7}:b", "2").ok, 1);
     int slot = key_slot("{p7}:a");
@@ -515,21 +554,12 @@ Test(aredis_cluster, tryagain_is_sent_again_until_the_move_ends)
     duro_argv_push(&a, "{p7}:b");
     cr_assert_eq(duro_aredis_command(r, on_mget, &m, &a), 0);
     duro_argv_free(&a);
-    int64_t until = duro_test_mono_ms() + 500; /* a few TRYAGAINs */
-    while (duro_test_mono_ms() < until) {
-        uv_run(&loop, UV_RUN_NOWAIT);
-        duro_test_sleep_ms(2);
-    }
+    pump(500); /* a few TRYAGAINs */
     cr_assert_not(m.done, "answered while the slot was half moved: %s", m.err);
     node_ok(&c, from, "MIGRATE 127.0.0.1 %d {p7}:a 0 5000", c.port[to]);
     for (int i = 0; i < c.n; i++)
         node_ok(&c, i, "CLUSTER SETSLOT %d NODE %s", slot, c.id[to]);
-    int64_t end = duro_test_mono_ms() + 5000;
-    while (!m.done && duro_test_mono_ms() < end) {
-        uv_run(&loop, UV_RUN_NOWAIT);
-        duro_test_sleep_ms(2);
-    }
-    cr_assert(m.done, "MGET never answered");
+    cr_assert(spin_until(mget_done, &m, 5000), "MGET never answered");
     cr_assert_str_eq(m.err, "", "MGET: %s", m.err);
     cr_assert_str_eq(m.got[0], "1");
     cr_assert_str_eq(m.got[1], "2");
@@ -547,8 +577,7 @@ static void wait_everywhere(const char *url, bool want_ok)
     cr_assert_eq(duro_redis_url_parse(url, &u, err, sizeof(err)), 0);
     u.wait_replicas = 1;
     u.wait_timeout_ms = want_ok ? 5000 : 50;
-    duro_aredis *w = NULL;
-    cr_assert_eq(duro_aredis_new(&w, &loop, &u, "wait", NULL, NULL), 0);
+    duro_aredis *w = new_aredis(NULL, &u, "wait");
     cr_assert(spin_until(is_connected, w, 10000));
     for (int p = 0; p < 16; p++) {
         char key[32];
@@ -571,9 +600,7 @@ Test(aredis_cluster, clusterdown_commands_are_sent_again_in_order)
     tcluster c;
     cluster_start(&c, 3, 0);
     char url[128];
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", c.port[0]);
-    duro_aredis *r = open_aredis(url, "down");
-    cr_assert(spin_until(is_connected, r, 10000));
+    duro_aredis *r = open_connected(node_url(&c, 0, url), "down");
     const char *key = "{p4}:list";
     int slot = key_slot(key);
     int o = owner(&c, 0, slot);
@@ -581,19 +608,11 @@ Test(aredis_cluster, clusterdown_commands_are_sent_again_in_order)
     tally t = {0};
     int sent = 0;
     for (int i = 1; i <= 20; i++) {
-        duro_argv a;
-        duro_argv_init(&a);
-        duro_argv_push(&a, "RPUSH");
-        duro_argv_push(&a, key);
-        duro_argv_pushll(&a, i);
-        cr_assert_eq(duro_aredis_command(r, on_reply, &t, &a), 0);
-        duro_argv_free(&a);
+        char v[16];
+        snprintf(v, sizeof(v), "%d", i);
+        SEND(r, &t, "RPUSH", key, v);
         sent++;
-        int64_t step = duro_test_mono_ms() + 20;
-        while (duro_test_mono_ms() < step) {
-            uv_run(&loop, UV_RUN_NOWAIT);
-            duro_test_sleep_ms(2);
-        }
+        pump(20);
     }
     cr_assert_eq(t.ok, 0, "served while the slot had no master");
     node_ok(&c, o, "CLUSTER ADDSLOTS %d", slot);
@@ -636,9 +655,7 @@ Test(aredis_cluster, functions_on_every_master)
     tcluster c;
     cluster_start(&c, 3, 0);
     char url[128];
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", c.port[0]);
-    duro_aredis *r = open_aredis(url, "functions");
-    cr_assert(spin_until(is_connected, r, 10000));
+    duro_aredis *r = open_connected(node_url(&c, 0, url), "functions");
     /* each master's LOAD went out before anything else on its connection:
      * a command to every partition has waited for it */
     for (int p = 0; p < 16; p++) {
@@ -670,17 +687,7 @@ Test(aredis_cluster, functions_on_every_master)
 static int add_node(tcluster *c)
 {
     int i = c->n;
-    c->port[i] = cluster_port();
-    char port[16], conf[64], name[32], dump[64];
-    snprintf(port, sizeof(port), "%d", c->port[i]);
-    snprintf(conf, sizeof(conf), "nodes-%d.conf", c->port[i]);
-    snprintf(dump, sizeof(dump), "dump-%d.rdb", c->port[i]);
-    snprintf(name, sizeof(name), "cluster-%d", i);
-    c->pid[i] = duro_test_spawn_redis(
-        &h, name, "--port", port, "--bind", "127.0.0.1", "--dir", h.dir,
-        "--cluster-enabled", "yes", "--cluster-config-file", conf,
-        "--cluster-node-timeout", "1000", "--save", "", "--appendonly", "no",
-        "--dbfilename", dump, NULL);
+    spawn_node(c, i);
     c->n++;
     int64_t end = duro_test_mono_ms() + 10000;
     redisReply *rep = NULL;
@@ -717,9 +724,7 @@ Test(aredis_cluster, a_master_added_later_gets_the_library)
     tcluster c;
     cluster_start(&c, 3, 0);
     char url[128];
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", c.port[0]);
-    duro_aredis *r = open_aredis(url, "grow");
-    cr_assert(spin_until(is_connected, r, 10000));
+    duro_aredis *r = open_connected(node_url(&c, 0, url), "grow");
     int added = add_node(&c);
     cr_assert_not(has_sharded_library(&c, added));
     const char *key = "{p9}:y";
@@ -754,8 +759,7 @@ Test(aredis_cluster, the_layout_check_runs_through_the_router)
     tcluster c;
     cluster_start(&c, 3, 0);
     char url[128];
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", c.port[1]);
-    duro_aredis *r = open_aredis(url, "guarded");
+    duro_aredis *r = open_aredis(node_url(&c, 1, url), "guarded");
     int fatal = 0;
     duro_aredis_guard_opts g = {.partitions = 16,
                                 .stall_timeout_ms = 5000,
@@ -770,11 +774,7 @@ Test(aredis_cluster, the_layout_check_runs_through_the_router)
     }
     cr_assert_str_eq(t.last_str, "16", "duro:meta not restored");
     cr_assert_eq(fatal, 0);
-    duro_redis_url u;
-    char err[128];
-    cr_assert_eq(duro_redis_url_parse(url, &u, err, sizeof(err)), 0);
-    duro_aredis *other = NULL;
-    cr_assert_eq(duro_aredis_new(&other, &loop, &u, "other", NULL, NULL), 0);
+    duro_aredis *other = new_aredis(url, NULL, "other");
     int fatal2 = 0;
     g.partitions = 4;
     g.arg = &fatal2;
@@ -838,8 +838,7 @@ Test(aredis_cluster, ssubscribe_per_master_and_after_a_move)
     tcluster c;
     cluster_start(&c, 3, 0);
     char url[128];
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", c.port[0]);
-    duro_aredis *r = open_aredis(url, "wake");
+    duro_aredis *r = open_aredis(node_url(&c, 0, url), "wake");
     inbox in = {{0}};
     for (int p = 0; p < CHANNELS; p++) {
         char ch[32];
@@ -947,11 +946,7 @@ static bool spin_publish(const tcluster *c, int i, const char *cmd,
     while (*count == before && duro_test_mono_ms() < end) {
         redisReply *rep = node_cmd(c, i, cmd);
         if (rep) freeReplyObject(rep);
-        int64_t step = duro_test_mono_ms() + 100;
-        while (duro_test_mono_ms() < step) {
-            uv_run(&loop, UV_RUN_NOWAIT);
-            duro_test_sleep_ms(2);
-        }
+        pump(100);
     }
     return *count > before;
 }
@@ -965,15 +960,8 @@ Test(aredis_cluster, follows_a_failover)
     tcluster c;
     cluster_start(&c, 6, 1);
     char url[128];
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", c.port[0]);
-    duro_aredis *r = open_aredis(url, "failover");
-    cr_assert(spin_until(is_connected, r, 10000));
-    duro_aredis *sub = NULL;
-    duro_redis_url u;
-    char err[128];
-    cr_assert_eq(duro_redis_url_parse(url, &u, err, sizeof(err)), 0);
-    cr_assert_eq(duro_aredis_new(&sub, &loop, &u, "failover-wake", NULL, NULL),
-                 0);
+    duro_aredis *r = open_connected(node_url(&c, 0, url), "failover");
+    duro_aredis *sub = new_aredis(url, NULL, "failover-wake");
     int classic = 0;
     cr_assert_eq(duro_aredis_subscribe(sub, "duro:wake", on_count, &classic),
                  0);
@@ -1024,28 +1012,58 @@ Test(aredis_cluster, follows_a_failover)
 
 #define PARTS 16
 
-/* start_run: duro_start of workflow id (no worker: its first task stays
- * outstanding) through the router; returns its run in run. */
-static void start_run(duro_aredis *r, const char *id, char *run, size_t size)
+/* part_id: a workflow id "<stem>-<n>" of partition p, into id (32). */
+static void part_id(char *id, const char *stem, int p)
 {
-    duro_wf_keys k;
-    snprintf(run, size, "run-%s", id);
-    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(PARTS), id, run);
-    duro_wf_keys_queues(&k, "q", NULL);
+    for (int i = 0;; i++) {
+        snprintf(id, 32, "%s-%d", stem, i);
+        if (duro_partition_of(id, PARTS) == p) return;
+    }
+}
+
+/* start_run: duro_start of workflow id, run "run-<id>" (no worker: its
+ * first task stays outstanding) through the router, with an execution
+ * timeout of exec_ms (0: none); k gets its keys. */
+static void start_run(duro_aredis *r, const char *id, int64_t exec_ms,
+                      duro_wf_keys *k)
+{
+    char run[64];
+    snprintf(run, sizeof(run), "run-%s", id);
+    duro_wf_keys_init(k, DURO_KEYSPACE_DEFAULT(PARTS), id, run);
+    duro_wf_keys q = *k;
+    duro_wf_keys_queues(&q, "q", NULL);
     duro_fcall_start_args sa = {.id = id,
                                 .run = run,
                                 .type = "t",
                                 .queue = "q",
                                 .input = "null",
                                 .started_data = "{}",
+                                .exec_timeout_ms = exec_ms,
                                 .wft_timeout_ms = 600000};
     duro_argv a;
-    duro_fcall_start(&a, &k, &sa, NULL, NULL);
+    duro_fcall_start(&a, &q, &sa, NULL, NULL);
     tally t = {0};
     cr_assert_eq(duro_aredis_command(r, on_reply, &t, &a), 0);
-    duro_argv_free(&a);
+    duro_argv_free(&a); /* it pointed into q and run */
     cr_assert(spin_until(answered, &t, 10000));
     cr_assert_eq(t.ok, 1, "duro_start %s: %s", id, t.last_err);
+}
+
+/* sched_cluster: a cluster of 3 masters, r connected through node 0 (it
+ * loads the library) with duro:meta set for PARTS partitions, and
+ * $DURO_REDIS_URL naming the node that holds duro:meta (the scheduler's
+ * synchronous setup reads it on the node its URL names; cluster-aware
+ * setup is the client library's). */
+static duro_aredis *sched_cluster(tcluster *c)
+{
+    cluster_start(c, 3, 0);
+    char url[128];
+    duro_aredis *r = open_connected(node_url(c, 0, url), "test");
+    tally t = CMD(r, "HSET", DURO_META_KEY, "partitions", "16", "schema", "1");
+    cr_assert_eq(t.ok, 1, "%s", t.last_err);
+    int meta = owner(c, 0, key_slot(DURO_META_KEY));
+    setenv("DURO_REDIS_URL", node_url(c, meta, url), 1);
+    return r;
 }
 
 typedef struct {
@@ -1071,36 +1089,22 @@ static bool all_fired(void *arg)
 Test(aredis_cluster, scheduler_fires_timers_on_every_master)
 {
     tcluster c;
-    cluster_start(&c, 3, 0);
-    char url[128];
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", c.port[0]);
-    duro_aredis *r = open_aredis(url, "test"); /* loads the library */
-    cr_assert(spin_until(is_connected, r, 10000));
-    tally t = CMD(r, "HSET", DURO_META_KEY, "partitions", "16", "schema", "1");
-    cr_assert_eq(t.ok, 1, "%s", t.last_err);
+    duro_aredis *r = sched_cluster(&c);
     static fired f;
     f.r = r;
     int on[3] = {0};
     for (int p = 0; p < PARTS; p++) {
         char id[32], run[64];
-        for (int i = 0;; i++) {
-            snprintf(id, sizeof(id), "cl-%d", i);
-            if (duro_partition_of(id, PARTS) == p) break;
-        }
-        start_run(r, id, run, sizeof(run));
-        duro_wf_keys_init(&f.k[p], DURO_KEYSPACE_DEFAULT(PARTS), id, run);
+        part_id(id, "cl", p);
+        start_run(r, id, 0, &f.k[p]);
         on[owner(&c, 0, key_slot(f.k[p].timers))]++;
+        snprintf(run, sizeof(run), "run-%s", id);
         duro_timer_member(f.member[p], sizeof(f.member[p]), 't', run, 1, 0, "q",
                           NULL, id);
-        t = CMD(r, "ZADD", f.k[p].timers, "1", f.member[p]);
+        tally t = CMD(r, "ZADD", f.k[p].timers, "1", f.member[p]);
         cr_assert_eq(t.ok, 1, "%s", t.last_err);
     }
     cr_assert(on[0] && on[1] && on[2], "timers on every master");
-    /* the scheduler's synchronous setup reads duro:meta on the node its
-     * URL names (cluster-aware setup is the client library's) */
-    int meta = owner(&c, 0, key_slot(DURO_META_KEY));
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", c.port[meta]);
-    setenv("DURO_REDIS_URL", url, 1);
     pid_t s = duro_test_spawn(&h, "duro-scheduler", NULL);
     cr_assert(spin_until(all_fired, &f, 20000), "timers not fired everywhere");
     cr_assert(duro_test_log_contains(&h, s, "REDIS UP name=scheduler cluster"));
@@ -1132,16 +1136,7 @@ static bool all_timed_out(void *arg)
 Test(aredis_cluster, the_scheduler_wakes_from_every_master)
 {
     tcluster c;
-    cluster_start(&c, 3, 0);
-    char url[128];
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", c.port[0]);
-    duro_aredis *r = open_aredis(url, "test");
-    cr_assert(spin_until(is_connected, r, 10000));
-    tally t = CMD(r, "HSET", DURO_META_KEY, "partitions", "16", "schema", "1");
-    cr_assert_eq(t.ok, 1, "%s", t.last_err);
-    int meta = owner(&c, 0, key_slot(DURO_META_KEY));
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", c.port[meta]);
-    setenv("DURO_REDIS_URL", url, 1);
+    duro_aredis *r = sched_cluster(&c);
     pid_t s =
         duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "60s", NULL);
     int64_t end = duro_test_mono_ms() + 10000;
@@ -1155,30 +1150,9 @@ Test(aredis_cluster, the_scheduler_wakes_from_every_master)
     static closed_runs cr;
     cr.r = r;
     for (int p = 0; p < PARTS; p++) {
-        char id[32], run[64];
-        for (int i = 0;; i++) {
-            snprintf(id, sizeof(id), "wk-%d", i);
-            if (duro_partition_of(id, PARTS) == p) break;
-        }
-        snprintf(run, sizeof(run), "run-%s", id);
-        duro_wf_keys_init(&cr.k[p], DURO_KEYSPACE_DEFAULT(PARTS), id, run);
-        duro_wf_keys k = cr.k[p];
-        duro_wf_keys_queues(&k, "q", NULL);
-        duro_fcall_start_args sa = {.id = id,
-                                    .run = run,
-                                    .type = "t",
-                                    .queue = "q",
-                                    .input = "null",
-                                    .started_data = "{}",
-                                    .exec_timeout_ms = 200,
-                                    .wft_timeout_ms = 600000};
-        duro_argv a;
-        duro_fcall_start(&a, &k, &sa, NULL, NULL);
-        tally st = {0};
-        cr_assert_eq(duro_aredis_command(r, on_reply, &st, &a), 0);
-        duro_argv_free(&a);
-        cr_assert(spin_until(answered, &st, 10000));
-        cr_assert_eq(st.ok, 1, "duro_start %s: %s", id, st.last_err);
+        char id[32];
+        part_id(id, "wk", p);
+        start_run(r, id, 200, &cr.k[p]);
     }
     cr_assert(spin_until(all_timed_out, &cr, 15000),
               "execution timeouts not fired by wake-ups");
