@@ -18,14 +18,10 @@
  * OpenSSL may hold decrypted bytes the socket no longer shows.
  */
 #include <errno.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -33,6 +29,7 @@
 #include "duro/errno.h"
 #include "tls.h"
 #include "transport.h"
+#include "transport_socket.h"
 #include "transport_sub.h"
 
 #define READ_CHUNK 16384
@@ -377,39 +374,6 @@ static void on_poll(uv_poll_t *h, int status, int events)
     }
 }
 
-/* open_socket: a non-blocking socket with a connect under way, or -1. */
-static int open_socket(const duro_redis_url *url, char *err, size_t errsize)
-{
-    char port[16];
-    snprintf(port, sizeof(port), "%d", url->port);
-    struct addrinfo hints = {0}, *res = NULL;
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    int g = getaddrinfo(url->host, port, &hints, &res);
-    if (g != 0) {
-        snprintf(err, errsize, "%s", gai_strerror(g));
-        return -1;
-    }
-    int fd = -1;
-    for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    a->ai_protocol);
-        if (fd < 0) continue;
-        if (connect(fd, a->ai_addr, a->ai_addrlen) != 0 &&
-            errno != EINPROGRESS) {
-            snprintf(err, errsize, "%s", strerror(errno));
-            close(fd);
-            fd = -1;
-        }
-    }
-    freeaddrinfo(res);
-    if (fd >= 0) {
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    }
-    return fd;
-}
-
 duro__tconn *duro__tconn_new(uv_loop_t *loop, const duro_redis_url *url,
                              duro__tconn_status_fn on_connect,
                              duro__tconn_status_fn on_disconnect, void *data,
@@ -426,7 +390,7 @@ duro__tconn *duro__tconn_new(uv_loop_t *loop, const duro_redis_url *url,
         goto fail;
     }
     *code = DURO_ECONN;
-    if ((t->fd = open_socket(url, err, errsize)) < 0) goto fail;
+    if ((t->fd = duro__tsocket_open(url, err, errsize)) < 0) goto fail;
     if (ctx && !(t->ssl = duro__tls_ssl_new(ctx, url, t->fd, err, errsize)))
         goto fail;
     SSL_CTX_free(ctx); /* the SSL holds its own reference */
