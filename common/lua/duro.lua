@@ -180,10 +180,13 @@ local function ack_trim(stream, entry, acked)
         redis.call('XDEL', stream, entry)
         return
     end
-    local ms, seq = string.match(entry, '^(%d+)-(%d+)$')
-    if ((tonumber(ms) or 0) + (tonumber(seq) or 0)) % TRIM_EVERY ~= 0 then
-        return
-    end
+    -- the XACK took entry, so it is an id: <ms>-<seq> (or <ms>), digits
+    -- only; a plain find and arithmetic read it for a fifth of what a
+    -- pattern and two tonumber cost
+    local dash = string.find(entry, '-', 1, true)
+    local n = dash and
+                  string.sub(entry, 1, dash - 1) + string.sub(entry, dash + 1)
+    if (n or 0) % TRIM_EVERY ~= 0 then return end
     local first = redis.call('XPENDING', stream, GROUP, '-', '+', 1)[1]
     redis.call('XTRIM', stream, 'MINID', '~', first and first[1] or entry)
 end
@@ -353,7 +356,10 @@ local function load_wf(k, now)
                opt = v[16], start_ms = v[17], retention = o[1], priority = o[2], fkey = o[3],
                fweight = o[4], parent = o[5], children = o[6], upend = o[7]}
     w.nows, w.hnew, w.hdirty, w.pa_drop = nil, nil, nil, nil
-    w.id = string.match(k.wf, '}:wf:(.*)$')
+    -- what follows the first '}:wf:' (a plain find: a pattern tries
+    -- every position of the key)
+    local at = string.find(k.wf, '}:wf:', 1, true)
+    w.id = at and string.sub(k.wf, at + 5)
     w.hlen = tonumber(w.hlen) or 0
     -- event N is element N of the history list: a list of another length
     -- than hlen (edited by hand, or hlen damaged) would give the events
