@@ -326,6 +326,17 @@ local WF_FIELDS = {'run', 'status', 'hlen', 'token', 'wft', 'wft_entry',
 local OPT = {fields = {'retention', 'priority', 'fkey', 'fweight', 'parent',
                        'children', 'upend'}, is = {}, none = {}}
 for i = 1, #OPT.fields do OPT.is[OPT.fields[i]] = true end
+-- WF_FIELDS.start: the fields a start writes (start_run), in the order
+-- flush writes them: the hot ones first (a new hash's listpack keeps the
+-- order written, and HMGET scans it from its start), as a list, since
+-- pairs over the 27 of them costs a C call each (a field of WF_FIELDS,
+-- for the chunk's limit of 200 locals).
+WF_FIELDS.start = {'run', 'status', 'hlen', 'token', 'wft', 'wft_entry',
+                   'queue', 'wft_attempt', 'wft_timeout', 'exec_timeout',
+                   'bufn', 'sticky', 'wft_sticky', 'run_timeout', 'opt',
+                   'start_ms', 'type', 'input', 'result', 'failure',
+                   'close_ms', 'wft_error', 'cancel_requested', 'priority',
+                   'fkey', 'fweight', 'retention'}
 if #WF_FIELDS ~= 17 or #OPT.fields ~= 7 then
     error('load_wf names 17 + 7 fields in its constructor: keep it to ' ..
               'WF_FIELDS and OPT.fields')
@@ -432,8 +443,23 @@ do
             w.hdirty = nil
             w.dirty.hlen = str(w.hlen)
         end
-        local n = 0
-        for f, v in pairs(w.dirty) do
+        local n, d = 0, w.dirty
+        -- a start's fields by their list (WF_FIELDS.start), the rest (a
+        -- loaded context's few) by pairs
+        local first = w.first
+        if first then
+            w.first = nil
+            for j = 1, #first do
+                local f = first[j]
+                local v = d[f]
+                if v ~= nil then
+                    args[n + 1], args[n + 2] = f, v
+                    n = n + 2
+                    d[f] = nil
+                end
+            end
+        end
+        for f, v in pairs(d) do
             args[n + 1], args[n + 2] = f, v
             n = n + 2
         end
@@ -534,14 +560,17 @@ local function contract(spec)
     return c, types
 end
 
--- keys_of names the KEYS a Function uses (c: from contract): the one key
--- table every Function reads (k.wf, k.hist, ...). The constructor spells
--- KEY_ORDER out, as fast as the tables each Function used to build; the
--- check below holds it to KEY_ORDER.
-local function keys_of(keys, c)
-    local k = {wf = keys[1], hist = keys[2], buf = keys[3], wft = keys[4],
-               timers = keys[5], pa = keys[6], idx_open = keys[7],
-               idx_closed = keys[8], act = keys[9]}
+-- keys_of names the KEYS a Function uses (c: from contract) in k: the one
+-- key table every Function reads (k.wf, k.hist, ...). The assignment
+-- spells KEY_ORDER out; the check below holds it to KEY_ORDER. k is the
+-- Function's own table, refilled by every call (txn): a new table of 9
+-- keys costs ~5k instructions a call, its allocation and collection
+-- included. Every name is written in every call, so none outlives it.
+local function keys_of(keys, c, k)
+    k.wf, k.hist, k.buf, k.wft, k.timers = keys[1], keys[2], keys[3],
+                                           keys[4], keys[5]
+    k.pa, k.idx_open, k.idx_closed, k.act = keys[6], keys[7], keys[8],
+                                            keys[9]
     local clear, extra = c.clear, c.extra
     for j = 1, #clear do k[clear[j]] = nil end
     for j = 1, #extra do k[extra[j]] = keys[c.keys + j] end
@@ -550,7 +579,7 @@ end
 
 do
     local order = keys_of(KEY_ORDER, {keys = #KEY_ORDER, clear = {},
-                                      extra = {}})
+                                      extra = {}}, {})
     for i = 1, #KEY_ORDER do
         if order[KEY_ORDER[i]] ~= KEY_ORDER[i] then
             error('keys_of does not follow KEY_ORDER at ' .. KEY_ORDER[i])
@@ -568,6 +597,7 @@ local function txn(fn, spec)
     -- skips check_types' loop over KEYS but for its count
     local ntypes, any = #types, spec.rest ~= nil
     for i = 1, ntypes do any = any or types[i] ~= '-' end
+    local k = {}
     return function(keys, args)
         CHECKED = {}
         if any then
@@ -576,8 +606,10 @@ local function txn(fn, spec)
         elseif #keys < ntypes then
             return fail('DURO_BADARG', 'needs ' .. ntypes .. ' keys')
         end
-        LOADED = {}
-        local r = fn(keys_of(keys, c), args, keys)
+        -- emptied, not made anew (a call that raised an error left its
+        -- contexts there, unflushed)
+        for i = #LOADED, 1, -1 do LOADED[i] = nil end
+        local r = fn(keys_of(keys, c, k), args, keys)
         for i = 1, #LOADED do flush(LOADED[i]) end
         return r
     end
@@ -1710,7 +1742,7 @@ local function start_run(k, args, extra_type, extra_data, vis, fill)
     dirty.token, dirty.hlen, dirty.priority, dirty.fkey = nil, nil, nil, nil
     dirty.fweight, dirty.retention = nil, nil
     local w = {k = k, now = now, nows = nows, dirty = dirty, id = id,
-               hlen = 0, token = prev or '0', run = run, type = wtype,
+               first = WF_FIELDS.start, hlen = 0, token = prev or '0', run = run, type = wtype,
                queue = queue, status = 'RUNNING', input = input,
                result = '', failure = '', start_ms = nows, close_ms = '',
                wft = '0', wft_entry = '', wft_attempt = '1', wft_error = '',
