@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 27
+local DURO_LIBRARY_VERSION = 28
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -42,8 +42,23 @@ local WAKE_WORKERS = SHARDED_WAKE
 
 -- ---- Helpers -------------------------------------------------------------
 
-local function str(n)
-    return string.format('%.0f', n)
+-- str: an integer as text. '%d' (a C long) is exact for an integer below
+-- 2^53 and costs half of '%.0f' (glibc's floating-point printf, ~2,200
+-- instructions); 0..1023 (tokens, attempts, history lengths) are formatted
+-- once per server and kept (STR). A fraction, inf or nan keep '%.0f'.
+local str
+do
+    local STR = {}
+    str = function(n)
+        local s = STR[n]
+        if s then return s end
+        if n % 1 ~= 0 or n <= -9007199254740992 or n >= 9007199254740992 then
+            return string.format('%.0f', n)
+        end
+        s = string.format('%d', n)
+        if n >= 0 and n < 1024 then STR[n] = s end
+        return s
+    end
 end
 
 -- now_ms: Redis' clock, the only one a Function reads. The marker below is
@@ -52,7 +67,9 @@ end
 -- private redis-server; loaded as it is, it costs nothing. Keep it there.
 local function now_ms()
     local t = redis.call('TIME')
-    return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) --[[+test clock]]
+    -- TIME's two numerals, read by arithmetic (one strtod each; tonumber
+    -- runs two)
+    return t[1] * 1000 + math.floor(t[2] / 1000) --[[+test clock]]
 end
 
 local function fail(code, msg)
@@ -163,10 +180,13 @@ local function ack_trim(stream, entry, acked)
         redis.call('XDEL', stream, entry)
         return
     end
-    local ms, seq = string.match(entry, '^(%d+)-(%d+)$')
-    if ((tonumber(ms) or 0) + (tonumber(seq) or 0)) % TRIM_EVERY ~= 0 then
-        return
-    end
+    -- the XACK took entry, so it is an id: <ms>-<seq> (or <ms>), digits
+    -- only; a plain find and arithmetic read it for a fifth of what a
+    -- pattern and two tonumber cost
+    local dash = string.find(entry, '-', 1, true)
+    local n = dash and
+                  string.sub(entry, 1, dash - 1) + string.sub(entry, dash + 1)
+    if (n or 0) % TRIM_EVERY ~= 0 then return end
     local first = redis.call('XPENDING', stream, GROUP, '-', '+', 1)[1]
     redis.call('XTRIM', stream, 'MINID', '~', first and first[1] or entry)
 end
@@ -306,6 +326,17 @@ local WF_FIELDS = {'run', 'status', 'hlen', 'token', 'wft', 'wft_entry',
 local OPT = {fields = {'retention', 'priority', 'fkey', 'fweight', 'parent',
                        'children', 'upend'}, is = {}, none = {}}
 for i = 1, #OPT.fields do OPT.is[OPT.fields[i]] = true end
+-- WF_FIELDS.start: the fields a start writes (start_run), in the order
+-- flush writes them: the hot ones first (a new hash's listpack keeps the
+-- order written, and HMGET scans it from its start), as a list, since
+-- pairs over the 27 of them costs a C call each (a field of WF_FIELDS,
+-- for the chunk's limit of 200 locals).
+WF_FIELDS.start = {'run', 'status', 'hlen', 'token', 'wft', 'wft_entry',
+                   'queue', 'wft_attempt', 'wft_timeout', 'exec_timeout',
+                   'bufn', 'sticky', 'wft_sticky', 'run_timeout', 'opt',
+                   'start_ms', 'type', 'input', 'result', 'failure',
+                   'close_ms', 'wft_error', 'cancel_requested', 'priority',
+                   'fkey', 'fweight', 'retention'}
 if #WF_FIELDS ~= 17 or #OPT.fields ~= 7 then
     error('load_wf names 17 + 7 fields in its constructor: keep it to ' ..
               'WF_FIELDS and OPT.fields')
@@ -336,7 +367,10 @@ local function load_wf(k, now)
                opt = v[16], start_ms = v[17], retention = o[1], priority = o[2], fkey = o[3],
                fweight = o[4], parent = o[5], children = o[6], upend = o[7]}
     w.nows, w.hnew, w.hdirty, w.pa_drop = nil, nil, nil, nil
-    w.id = string.match(k.wf, '}:wf:(.*)$')
+    -- what follows the first '}:wf:' (a plain find: a pattern tries
+    -- every position of the key)
+    local at = string.find(k.wf, '}:wf:', 1, true)
+    w.id = at and string.sub(k.wf, at + 5)
     w.hlen = tonumber(w.hlen) or 0
     -- event N is element N of the history list: a list of another length
     -- than hlen (edited by hand, or hlen damaged) would give the events
@@ -409,8 +443,23 @@ do
             w.hdirty = nil
             w.dirty.hlen = str(w.hlen)
         end
-        local n = 0
-        for f, v in pairs(w.dirty) do
+        local n, d = 0, w.dirty
+        -- a start's fields by their list (WF_FIELDS.start), the rest (a
+        -- loaded context's few) by pairs
+        local first = w.first
+        if first then
+            w.first = nil
+            for j = 1, #first do
+                local f = first[j]
+                local v = d[f]
+                if v ~= nil then
+                    args[n + 1], args[n + 2] = f, v
+                    n = n + 2
+                    d[f] = nil
+                end
+            end
+        end
+        for f, v in pairs(d) do
             args[n + 1], args[n + 2] = f, v
             n = n + 2
         end
@@ -511,14 +560,17 @@ local function contract(spec)
     return c, types
 end
 
--- keys_of names the KEYS a Function uses (c: from contract): the one key
--- table every Function reads (k.wf, k.hist, ...). The constructor spells
--- KEY_ORDER out, as fast as the tables each Function used to build; the
--- check below holds it to KEY_ORDER.
-local function keys_of(keys, c)
-    local k = {wf = keys[1], hist = keys[2], buf = keys[3], wft = keys[4],
-               timers = keys[5], pa = keys[6], idx_open = keys[7],
-               idx_closed = keys[8], act = keys[9]}
+-- keys_of names the KEYS a Function uses (c: from contract) in k: the one
+-- key table every Function reads (k.wf, k.hist, ...). The assignment
+-- spells KEY_ORDER out; the check below holds it to KEY_ORDER. k is the
+-- Function's own table, refilled by every call (txn): a new table of 9
+-- keys costs ~5k instructions a call, its allocation and collection
+-- included. Every name is written in every call, so none outlives it.
+local function keys_of(keys, c, k)
+    k.wf, k.hist, k.buf, k.wft, k.timers = keys[1], keys[2], keys[3],
+                                           keys[4], keys[5]
+    k.pa, k.idx_open, k.idx_closed, k.act = keys[6], keys[7], keys[8],
+                                            keys[9]
     local clear, extra = c.clear, c.extra
     for j = 1, #clear do k[clear[j]] = nil end
     for j = 1, #extra do k[extra[j]] = keys[c.keys + j] end
@@ -527,7 +579,7 @@ end
 
 do
     local order = keys_of(KEY_ORDER, {keys = #KEY_ORDER, clear = {},
-                                      extra = {}})
+                                      extra = {}}, {})
     for i = 1, #KEY_ORDER do
         if order[KEY_ORDER[i]] ~= KEY_ORDER[i] then
             error('keys_of does not follow KEY_ORDER at ' .. KEY_ORDER[i])
@@ -545,6 +597,7 @@ local function txn(fn, spec)
     -- skips check_types' loop over KEYS but for its count
     local ntypes, any = #types, spec.rest ~= nil
     for i = 1, ntypes do any = any or types[i] ~= '-' end
+    local k = {}
     return function(keys, args)
         CHECKED = {}
         if any then
@@ -553,8 +606,10 @@ local function txn(fn, spec)
         elseif #keys < ntypes then
             return fail('DURO_BADARG', 'needs ' .. ntypes .. ' keys')
         end
-        LOADED = {}
-        local r = fn(keys_of(keys, c), args, keys)
+        -- emptied, not made anew (a call that raised an error left its
+        -- contexts there, unflushed)
+        for i = #LOADED, 1, -1 do LOADED[i] = nil end
+        local r = fn(keys_of(keys, c, k), args, keys)
         for i = 1, #LOADED do flush(LOADED[i]) end
         return r
     end
@@ -1687,7 +1742,7 @@ local function start_run(k, args, extra_type, extra_data, vis, fill)
     dirty.token, dirty.hlen, dirty.priority, dirty.fkey = nil, nil, nil, nil
     dirty.fweight, dirty.retention = nil, nil
     local w = {k = k, now = now, nows = nows, dirty = dirty, id = id,
-               hlen = 0, token = prev or '0', run = run, type = wtype,
+               first = WF_FIELDS.start, hlen = 0, token = prev or '0', run = run, type = wtype,
                queue = queue, status = 'RUNNING', input = input,
                result = '', failure = '', start_ms = nows, close_ms = '',
                wft = '0', wft_entry = '', wft_attempt = '1', wft_error = '',
