@@ -833,3 +833,34 @@ Test(lua_library, an_old_layout_activity_heartbeats_retries_then_completes)
     cr_assert_eq(count("EXISTS", w.k.pa), 0, "fields left behind");
     duro_test_finish(&h);
 }
+
+/* describe (client_describe.c) reads a pending activity in either layout:
+ * the records since library 28, and the fields of a run in flight. */
+Test(lua_library, describe_shows_a_pending_activity_in_either_layout)
+{
+    wf w;
+    char act_entry[64];
+    with_activity(&w, "order-32", act_entry, sizeof(act_entry));
+    freeReplyObject(cmd("HSET", DURO_META_KEY, "partitions", "4", NULL));
+    setenv("DURO_PARTITIONS", "4", 1); /* PARTS, as the keys above */
+    duro_client *c = duro_test_client(&h);
+    unsetenv("DURO_PARTITIONS");
+    for (int old = 0; old < 2; old++) {
+        if (old) old_layout(&w, act_entry);
+        cJSON *d = NULL;
+        cr_assert_eq(duro_client_describe(c, w.id, &d), 0, "%s",
+                     duro_client_errstr(c));
+        cJSON *pa = cJSON_GetObjectItem(d, "pendingActivities");
+        cr_assert_eq(cJSON_GetArraySize(pa), 1, "old=%d", old);
+        cJSON *a = cJSON_GetArrayItem(pa, 0);
+        cr_assert_eq(cJSON_GetObjectItem(a, "seq")->valuedouble, 1);
+        cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(a, "name")),
+                         "charge", "old=%d", old);
+        cr_assert_eq(cJSON_GetObjectItem(a, "attempt")->valuedouble, 1);
+        cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(a, "state")),
+                         "scheduled");
+        cJSON_Delete(d);
+    }
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
