@@ -17,6 +17,7 @@
 
 #include "client_int.h"
 #include "duro/json.h"
+#include "duro/pa_record.h"
 #include "duro/retry_policy.h"
 #include "duro/task_token.h"
 
@@ -32,28 +33,54 @@ typedef struct {
     const char *id;
 } target;
 
+/* pa_values: activity seq's attempt, entry, queue and options from the
+ * HMGET of read_pa: its state and schedule records (v[0], v[1]), or the
+ * fields of library 27 and older (v[2..5]) for a run in flight across
+ * the upgrade. Copies into out[] (each NUL-terminated). */
+static void pa_values(redisReply *const *e, char *out[4])
+{
+    duro_pa_state st;
+    duro_pa_sched sc;
+    const char *s = duro__reply_str(e[0]);
+    if (s && duro_pa_state_parse(s, e[0]->len, &st)) {
+        duro_pa_part p[4] = {st.attempt, st.entry, st.queue, {NULL, 0}};
+        s = duro__reply_str(e[1]);
+        if (s && duro_pa_sched_parse(s, e[1]->len, &sc)) p[3] = sc.opts;
+        for (int i = 0; i < 4; i++) {
+            out[i] = p[i].s ? malloc(p[i].len + 1) : NULL;
+            if (!out[i]) continue;
+            memcpy(out[i], p[i].s, p[i].len);
+            out[i][p[i].len] = '\0';
+        }
+        return;
+    }
+    for (int i = 0; i < 4; i++) {
+        s = duro__reply_str(e[i + 2]);
+        out[i] = s ? strdup(s) : NULL;
+    }
+}
+
 /* read_pa: HMGET the activity's attempt, entry, queue and options; a
  * token's attempt keeps its own attempt and entry. */
 static int read_pa(duro_client *c, target *t, char *queue, size_t qsize)
 {
-    char f[4][40];
-    const char *names[] = {"attempt", "entry", "queue", "opts"};
+    char f[6][40];
+    const char *names[] = {"", ".s", ".attempt", ".entry", ".queue", ".opts"};
     duro_argv a;
     duro_argv_init(&a);
     duro_argv_push(&a, "HMGET");
     duro_argv_push(&a, t->k.pa);
-    for (int i = 0; i < 4; i++) {
-        snprintf(f[i], sizeof(f[i]), "%s.%s", t->seq, names[i]);
+    for (int i = 0; i < 6; i++) {
+        snprintf(f[i], sizeof(f[i]), "%s%s", t->seq, names[i]);
         duro_argv_push(&a, f[i]);
     }
     int rc;
     redisReply *r = duro__call(c, &a, false, &rc);
     duro_argv_free(&a);
     if (!r) return rc;
-    const char *v[4] = {NULL, NULL, NULL, NULL};
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 4)
-        for (int i = 0; i < 4; i++)
-            v[i] = duro__reply_str(r->element[i]);
+    char *v[4] = {NULL, NULL, NULL, NULL};
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 6)
+        pa_values(r->element, v);
     int64_t attempt = 0;
     if (!v[0]) {
         rc = duro__fail(c, DURO_ENOTFOUND,
@@ -73,6 +100,8 @@ static int read_pa(duro_client *c, target *t, char *queue, size_t qsize)
         snprintf(queue, qsize, "%s", v[2]);
         if (v[3]) t->opts = cJSON_Parse(v[3]);
     }
+    for (int i = 0; i < 4; i++)
+        free(v[i]);
     freeReplyObject(r);
     return rc;
 }

@@ -10,6 +10,7 @@
 #include "client_vis.h"
 #include "duro/clock.h"
 #include "duro/cluster.h"
+#include "duro/pa_record.h"
 
 /* ---- Describe ---- */
 
@@ -40,7 +41,8 @@ static int cmp_ll(const void *a, const void *b)
 }
 
 /* pa_seqs collects the distinct activity seqs of the pending-activity hash
- * (fields "<seq>.<name>"), sorted, into *out (caller frees) and their count
+ * (fields "<seq>" and "<seq>.s", or "<seq>.<name>" in the layout of
+ * library 27 and older), sorted, into *out (caller frees) and their count
  * into *count. Returns 0 or DURO_ENOMEM. */
 static int pa_seqs(const redisReply *pa, long long **out, size_t *count)
 {
@@ -52,6 +54,7 @@ static int pa_seqs(const redisReply *pa, long long **out, size_t *count)
     for (size_t i = 0; i + 1 < pa->elements; i += 2) {
         const char *k = duro__reply_str(pa->element[i]);
         const char *dot = k ? strchr(k, '.') : NULL;
+        if (k && !dot) dot = k + strlen(k); /* "<seq>": a state record */
         if (!dot || dot == k || dot - k > 18) continue;
         char num[20];
         memcpy(num, k, (size_t)(dot - k));
@@ -68,11 +71,61 @@ static int pa_seqs(const redisReply *pa, long long **out, size_t *count)
     return 0;
 }
 
+/* part_dup: a record's part as a C string (caller frees), or NULL. */
+static char *part_dup(duro_pa_part p)
+{
+    char *t = malloc(p.len + 1);
+    if (!t) return NULL;
+    memcpy(t, p.s, p.len);
+    t[p.len] = '\0';
+    return t;
+}
+
+static int64_t part_i64(duro_pa_part p)
+{
+    char num[24];
+    int64_t v;
+    snprintf(num, sizeof(num), "%.*s", (int)(p.len < 20 ? p.len : 20), p.s);
+    return duro__parse_i64(num, &v) ? v : 0;
+}
+
+/* packed_activity fills o from the records "<seq>" (state) and "<seq>.s"
+ * (schedule, for the name); false when the state record is absent or
+ * malformed (then the fields of library 27 and older are read). */
+static bool packed_activity(cJSON *o, const redisReply *pa, long long seq)
+{
+    char f[48];
+    snprintf(f, sizeof(f), "%lld", seq);
+    const redisReply *r = duro__reply_kv(pa, f);
+    duro_pa_state st;
+    if (!duro__reply_str(r) || !duro_pa_state_parse(r->str, r->len, &st))
+        return false;
+    snprintf(f, sizeof(f), "%lld.s", seq);
+    r = duro__reply_kv(pa, f);
+    duro_pa_sched sc;
+    char *name = duro__reply_str(r) && duro_pa_sched_parse(r->str, r->len, &sc)
+                     ? part_dup(sc.name)
+                     : NULL;
+    if (name)
+        cJSON_AddStringToObject(o, "name", name);
+    else
+        cJSON_AddNullToObject(o, "name");
+    free(name);
+    cJSON_AddNumberToObject(o, "attempt", (double)part_i64(st.attempt));
+    cJSON_AddStringToObject(o, "state", st.entry.len ? "scheduled" : "backoff");
+    /* the failure ends the record: NUL-terminated there */
+    cJSON_AddItemToObject(o, "lastFailure",
+                          duro__json_value(st.failure.s, st.failure.len));
+    duro__add_time(o, "lastHeartbeat", part_i64(st.hb));
+    return true;
+}
+
 static cJSON *pending_activity(const redisReply *pa, long long seq)
 {
     char f[48];
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "seq", (double)seq);
+    if (packed_activity(o, pa, seq)) return o;
     snprintf(f, sizeof(f), "%lld.name", seq);
     const char *name = hstr(pa, f);
     if (name)

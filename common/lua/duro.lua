@@ -1470,38 +1470,121 @@ end
 
 -- ---- Activities ----------------------------------------------------------
 
-local PA_FIELDS = {'name', 'queue', 'input', 'opts', 'attempt', 'entry',
-                   'stc', 'hbt', 'sched', 'deadline', 'hb', 'details',
-                   'failure'}
+-- A pending activity is two fields of the pa hash (docs/internals.md):
+--   `<seq>`   its state, rewritten as the activity moves:
+--             "<attempt>,<entry>,<deadline>,<hb>,<#queue>,<#details>;"
+--             then queue, details and failure (the last failure) back to
+--             back, their lengths in the header (no escaping: any bytes);
+--   `<seq>.s` its schedule, written once:
+--             "<stc>,<hbt>,<sched>,<#name>,<#opts>;" then name, opts, input.
+-- A fate decision reads the small state alone (one HGET), a retry or a
+-- heartbeat rewrites it without the input, resolving drops two fields.
+-- Concatenation and string.sub: cheaper than cjson (which would also
+-- escape the JSON of input and opts, growing the AOF and the hash).
+-- (in do blocks: the main chunk's 200 locals are nearly all taken)
 
--- pa_names: the hash field names of activity seq's fields ("<seq>.<f>"),
--- by position in PA_FIELDS and by field: each activity's schedule, state
--- read and resolve would otherwise build the same 27 strings. Kept for the
--- first 99 seqs (about 40 KB of the Lua heap at most).
-local PA_NAMES = {}
-local function pa_names(seq)
-    local t = PA_NAMES[seq]
-    if t then return t end
-    t = {}
-    for j = 1, #PA_FIELDS do
-        local f = PA_FIELDS[j]
-        local n = seq .. '.' .. f
-        t[j], t[f] = n, n
+-- pa_names: the two field names of activity seq ({state, schedule}),
+-- kept for the first 99 seqs (shared: resolve_activity copies before
+-- appending to it).
+local pa_names
+do
+    local PA_NAMES = {}
+    pa_names = function(seq)
+        local t = PA_NAMES[seq]
+        if t then return t end
+        t = {seq, seq .. '.s', shared = true}
+        if type(seq) == 'string' and #seq <= 2 then PA_NAMES[seq] = t end
+        return t
     end
-    if type(seq) == 'string' and #seq <= 2 then PA_NAMES[seq] = t end
-    return t
 end
 
-local function pa_get(w, seq, field)
-    return redis.call('HGET', w.k.pa, seq .. '.' .. field)
-end
+local pa_sched_enc, pa_sched, pa_put, pa_state
+do
+    -- PA_FIELDS: the fields `<seq>.<f>` of the layout before (library 27 and
+    -- older), read once by pa_upgrade for a run in flight across the upgrade.
+    local PA_FIELDS = {'name', 'queue', 'input', 'opts', 'attempt', 'entry',
+                       'stc', 'hbt', 'sched', 'deadline', 'hb', 'details',
+                       'failure'}
 
--- pa_state reads what deciding an activity's fate needs, in one call.
-local function pa_state(w, seq)
-    local n = pa_names(seq)
-    local v = read('hash', 'HMGET', w.k.pa, n.attempt, n.entry, n.queue,
-                   n.deadline)
-    return {attempt = v[1], entry = v[2], queue = v[3], deadline = v[4]}
+    local function pa_state_enc(st)
+        local q, d = st.queue or '', st.details or ''
+        return (st.attempt or '1') .. ',' .. (st.entry or '') .. ',' ..
+                   (st.deadline or '0') .. ',' .. (st.hb or '') .. ',' .. #q ..
+                   ',' .. #d .. ';' .. q .. d .. (st.failure or '')
+    end
+
+    -- pa_state_dec: the state record as a table ({} when rec is nil); a
+    -- record of another shape is corrupt and refused.
+    local function pa_state_dec(rec, key)
+        if not rec then return {} end
+        local a, e, dl, hb, lq, ld, p = string.match(rec,
+            '^([^,]*),([^,]*),([^,]*),([^,]*),(%d+),(%d+);()')
+        if not p then
+            error({err = 'DURO_CORRUPT ' .. key .. ' pending activity record'})
+        end
+        local q = p + tonumber(lq)
+        local d = q + tonumber(ld)
+        return {attempt = a, entry = e, deadline = dl, hb = hb,
+                queue = string.sub(rec, p, q - 1),
+                details = string.sub(rec, q, d - 1), failure = string.sub(rec, d)}
+    end
+
+    pa_sched_enc = function(name, opts, input, stc, hbt, sched)
+        name, opts = name or '', opts or ''
+        return (stc or '0') .. ',' .. (hbt or '0') .. ',' .. (sched or '') ..
+                   ',' .. #name .. ',' .. #opts .. ';' .. name .. opts ..
+                   (input or '')
+    end
+
+    -- pa_sched: activity seq's schedule record as a table (fields name, opts,
+    -- input, stc, hbt, sched), {} when absent.
+    pa_sched = function(w, seq)
+        local rec = redis.call('HGET', w.k.pa, seq .. '.s')
+        if not rec then return {} end
+        local stc, hbt, sched, ln, lo, p = string.match(rec,
+            '^([^,]*),([^,]*),([^,]*),(%d+),(%d+);()')
+        if not p then
+            error({err = 'DURO_CORRUPT ' .. w.k.pa .. ' pending activity record'})
+        end
+        local o = p + tonumber(ln)
+        local i = o + tonumber(lo)
+        return {stc = stc, hbt = hbt, sched = sched,
+                name = string.sub(rec, p, o - 1), opts = string.sub(rec, o, i - 1),
+                input = string.sub(rec, i)}
+    end
+
+    pa_put = function(w, seq, st)
+        redis.call('HSET', w.k.pa, seq, pa_state_enc(st))
+    end
+
+    -- pa_upgrade rewrites an activity stored in the layout before (a run in
+    -- flight when the library was upgraded) as the two records, once: what it
+    -- writes says what the old fields said, so a call that then refuses
+    -- (after its checks) leaves nothing inconsistent.
+    local function pa_upgrade(w, seq)
+        local f = {}
+        for j = 1, #PA_FIELDS do f[j] = seq .. '.' .. PA_FIELDS[j] end
+        local v = redis.call('HMGET', w.k.pa, unpack(f))
+        if not v[5] then return {} end
+        local st = {attempt = v[5], entry = v[6] or '', deadline = v[10] or '0',
+                    hb = v[11] or '', queue = v[2] or '', details = v[12] or '',
+                    failure = v[13] or ''}
+        redis.call('HSET', w.k.pa, seq, pa_state_enc(st), seq .. '.s',
+                   pa_sched_enc(v[1], v[4], v[3], v[7], v[8], v[9]))
+        redis.call('HDEL', w.k.pa, unpack(f))
+        return st
+    end
+
+    -- pa_state reads activity seq's state in one call: a table with fields
+    -- attempt (nil when it is not pending), entry, queue, deadline, hb,
+    -- details, failure.
+    pa_state = function(w, seq)
+        local rec = read('hash', 'HGET', w.k.pa, seq)
+        if rec then return pa_state_dec(rec, w.k.pa) end
+        -- the layout before: one probe, then a full read and rewrite once
+        if not redis.call('HGET', w.k.pa, seq .. '.attempt') then return {} end
+        return pa_upgrade(w, seq)
+    end
 end
 
 -- sts_of: an activity's schedule-to-start timeout in ms from its options
@@ -1528,11 +1611,12 @@ local function arm_sts(w, act, seq, attempt, opts)
     add_timer(w.k.timers, w.now + ms, member)
 end
 
--- enqueue_activity puts an attempt in the queue; v holds name, input, opts
--- and details when the caller has them, else they are read back.
-local function enqueue_activity(w, act, seq, attempt, v)
-    v = v or redis.call('HMGET', w.k.pa, seq .. '.name', seq .. '.input',
-                        seq .. '.opts', seq .. '.details')
+-- enqueue_activity puts an attempt in the queue and records its entry in
+-- st, the activity's state (pa_state, with the attempt's fields set),
+-- written once here; name, input and opts come from its schedule record.
+local function enqueue_activity(w, act, seq, attempt, st)
+    local sc = pa_sched(w, seq)
+    local v = {sc.name or '', sc.input or '', sc.opts or '', st.details}
     local entry
     -- act names the attempt's stream as recorded: a fair one rings too
     local s, fkey = split_fair(act)
@@ -1546,7 +1630,8 @@ local function enqueue_activity(w, act, seq, attempt, v)
                           'attempt', tostring(attempt), 'name', v[1],
                           'input', v[2], 'opts', v[3], 'wfqueue', w.queue)
     end
-    redis.call('HSET', w.k.pa, seq .. '.entry', entry)
+    st.entry = entry
+    pa_put(w, seq, st)
     arm_sts(w, act, seq, attempt, v[3])
 end
 
@@ -1562,13 +1647,11 @@ local function resolve_activity(w, seq, etype, data, st, direct)
         -- keeps them (flush only unpacks them)
         w.pa_drop = names
     else
-        if drop.name then -- a pa_names table: copied, not appended to
-            local t = {}
-            for j = 1, #PA_FIELDS do t[j] = drop[j] end
-            drop = t
+        if drop.shared then -- a pa_names table: copied, not appended to
+            drop = {drop[1], drop[2]}
         end
         local n = #drop
-        for j = 1, #PA_FIELDS do drop[n + j] = names[j] end
+        drop[n + 1], drop[n + 2] = names[1], names[2]
         w.pa_drop = drop
     end
     if st.queue and st.deadline and st.deadline ~= '0' then
@@ -1586,8 +1669,8 @@ end
 -- queued task and timers go; a running attempt is fenced off (its
 -- heartbeats and completion get DURO_STALE).
 local function abandon_activity(w, act, seq)
-    local v = redis.call('HMGET', w.k.pa, seq .. '.attempt', seq .. '.entry',
-                         seq .. '.queue')
+    local st = pa_state(w, seq)
+    local v = {st.attempt, st.entry, st.queue}
     if not v[1] then return end
     -- the queue recorded names the level's and key's stream ("<queue>!N~K")
     ack(string.match(act, '^(.-:act:)') .. (v[3] or queue_of(act)), v[2])
@@ -1595,9 +1678,7 @@ local function abandon_activity(w, act, seq)
                timer_member('r', w.run, seq, v[1], w.queue, v[3], w.id),
                timer_member('s', w.run, seq, 0, w.queue, v[3], w.id),
                timer_member('q', w.run, seq, v[1], w.queue, v[3], w.id))
-    local fields = {}
-    for i, f in ipairs(PA_FIELDS) do fields[i] = seq .. '.' .. f end
-    redis.call('HDEL', w.k.pa, unpack(fields))
+    redis.call('HDEL', w.k.pa, unpack(pa_names(seq)))
 end
 
 -- retry_or_resolve retries a failed attempt when the policy's delay allows
@@ -1607,12 +1688,12 @@ local function retry_or_resolve(w, act, seq, attempt, delay, failure,
     local deadline = tonumber(st.deadline) or 0
     if delay >= 0 and (deadline == 0 or w.now + delay < deadline) then
         local next_attempt = attempt + 1
-        redis.call('HSET', w.k.pa, seq .. '.attempt', tostring(next_attempt),
-                   seq .. '.failure', failure, seq .. '.hb', '',
-                   seq .. '.entry', '')
+        st.attempt, st.failure, st.hb, st.entry = tostring(next_attempt),
+                                                  failure, '', ''
         if delay == 0 then
-            enqueue_activity(w, act, seq, next_attempt)
+            enqueue_activity(w, act, seq, next_attempt, st)
         else
+            pa_put(w, seq, st)
             add_timer(w.k.timers, w.now + delay,
                       timer_member('r', w.run, seq, next_attempt, w.queue,
                                    queue_of(act), w.id))
@@ -2089,15 +2170,15 @@ local function schedule_activity(w, act, c)
     local fkey, fw = act_fairness(w, c.opts)
     if fkey == '' then fkey = nil end
     local stc2 = tonumber(c.stc2) or 0
-    local p = pa_names(c.seq)
     local entry = fair_xadd(act, fkey, fw, 'id', w.id, 'run', w.run, 'seq',
                             c.seq, 'attempt', '1', 'name', c.name, 'input',
                             c.input, 'opts', c.opts, 'wfqueue', w.queue)
     if fkey then act = act .. '~' .. fkey end
-    redis.call('HSET', w.k.pa, p.name, c.name, p.queue, queue_of(act),
-               p.input, c.input, p.opts, c.opts, p.attempt, '1', p.stc, c.stc,
-               p.hbt, c.hbt, p.sched, now_str(w), p.deadline,
-               stc2 > 0 and str(w.now + stc2) or '0', p.entry, entry)
+    local q = queue_of(act)
+    redis.call('HSET', w.k.pa, c.seq,
+               '1,' .. entry .. ',' .. (stc2 > 0 and str(w.now + stc2) or '0') ..
+                   ',,' .. #q .. ',0;' .. q, c.seq .. '.s',
+               pa_sched_enc(c.name, c.opts, c.input, c.stc, c.hbt, now_str(w)))
     if stc2 > 0 then
         add_timer(w.k.timers, w.now + stc2,
                   timer_member('s', w.run, c.seq, 0, w.queue, queue_of(act),
@@ -2704,13 +2785,14 @@ local function duro_act_release(k, args)
     end
     ack(act, entry)
     if delay > 0 then
-        redis.call('HSET', k.pa, seq .. '.entry', '')
+        st.entry = ''
+        pa_put(w, seq, st)
         add_timer(k.timers, w.now + delay,
                   timer_member('r', run, seq, attempt, w.queue, queue_of(act),
                                w.id))
         return 'deferred'
     end
-    enqueue_activity(w, act, seq, attempt)
+    enqueue_activity(w, act, seq, attempt, st)
     return 'released'
 end
 
@@ -2720,14 +2802,13 @@ local function duro_act_heartbeat(k, args)
     local run, seq, attempt, details = args[1], args[2], tonumber(args[3]),
                                        args[4]
     local w = load_wf(k)
-    if not current(w, run) or
-        tonumber(pa_get(w, seq, 'attempt')) ~= attempt then
+    local st = current(w, run) and pa_state(w, seq)
+    if not st or tonumber(st.attempt) ~= attempt then
         return fail('DURO_STALE', 'activity attempt no longer current')
     end
-    redis.call('HSET', k.pa, seq .. '.hb', str(w.now))
-    if details and details ~= '' then
-        redis.call('HSET', k.pa, seq .. '.details', details)
-    end
+    st.hb = str(w.now)
+    if details and details ~= '' then st.details = details end
+    pa_put(w, seq, st)
     return 'ok'
 end
 
@@ -2746,10 +2827,9 @@ local function duro_act_timeout(k, args)
         ack(act, entry)
         return 'orphan'
     end
-    local v = redis.call('HMGET', k.pa, seq .. '.stc', seq .. '.hbt',
-                         seq .. '.hb')
-    local stc, hbt, hb = tonumber(v[1]) or 0, tonumber(v[2]) or 0,
-                         tonumber(v[3]) or 0
+    local sc = pa_sched(w, seq)
+    local stc, hbt, hb = tonumber(sc.stc) or 0, tonumber(sc.hbt) or 0,
+                         tonumber(st.hb) or 0
     local started = w.now - idle
     local kind
     if stc > 0 and idle >= stc then
@@ -2898,7 +2978,7 @@ local function duro_timer_fire(k, args)
     elseif m.kind == 'r' then
         local st = pa_state(w, m.a)
         if st.attempt ~= m.b or st.entry ~= '' then return 'ignored' end
-        enqueue_activity(w, act, m.a, m.b)
+        enqueue_activity(w, act, m.a, m.b, st)
     elseif m.kind == 's' then
         local st = pa_state(w, m.a)
         if not st.attempt then return 'ignored' end

@@ -11,6 +11,7 @@
 #include "duro/json.h"
 #include "duro/keys.h"
 #include "duro/log.h"
+#include "duro/pa_record.h"
 #include "duro/priority.h"
 #include "duro/retry.h"
 #include "duro/retry_policy.h"
@@ -360,9 +361,20 @@ static void on_sts_opts(duro_aredis *r, redisReply *reply, void *arg)
     int64_t delay = -1;
     cJSON *opts = NULL;
     char err[128];
-    if (duro__reply_str(reply) &&
-        duro_json_parse(reply->str, reply->len, DURO_DEFAULT_MAX_PAYLOAD, &opts,
-                        err, sizeof(err)) == 0 &&
+    /* the options: in the schedule record, else the field before it */
+    duro_pa_sched sc;
+    duro_pa_part o = {NULL, 0};
+    const redisReply *e0 =
+        reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
+            ? reply->element[0]
+            : NULL;
+    if (e0 && duro__reply_str(e0) && duro_pa_sched_parse(e0->str, e0->len, &sc))
+        o = sc.opts;
+    else if (e0 && duro__reply_str(reply->element[1]))
+        o = (duro_pa_part){reply->element[1]->str, reply->element[1]->len};
+    if (o.s &&
+        duro_json_parse(o.s, o.len, DURO_DEFAULT_MAX_PAYLOAD, &opts, err,
+                        sizeof(err)) == 0 &&
         cJSON_IsObject(opts))
         delay =
             duro__retry_delay_of(opts, f->t.b > 1000000 ? 1000000 : (int)f->t.b,
@@ -380,12 +392,15 @@ static int send_sts_fire(part *pt, fire *f)
 {
     duro_wf_keys k;
     duro_wf_keys_init(&k, &pt->ns->ks, f->t.id, f->t.run);
-    char field[40];
+    /* the schedule record, or the field of library 27 and older */
+    char sched[40], field[40];
+    snprintf(sched, sizeof(sched), "%lld.s", f->t.a);
     snprintf(field, sizeof(field), "%lld.opts", f->t.a);
     duro_argv a;
     duro_argv_init(&a);
-    duro_argv_push(&a, "HGET");
+    duro_argv_push(&a, "HMGET");
     duro_argv_push(&a, k.pa);
+    duro_argv_push(&a, sched);
     duro_argv_push(&a, field);
     int rc = sched_cmd(pt->s, on_sts_opts, f, &a);
     duro_argv_free(&a);

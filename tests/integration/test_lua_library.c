@@ -70,6 +70,18 @@ static const char *hget(const char *key, const char *field)
     return buf;
 }
 
+/* pa_state: header field i (0 attempt, 1 entry, 2 deadline, 3 hb) of
+ * activity seq's state record (docs/internals.md), "" when not pending. */
+static const char *pa_state(const char *pa, const char *seq, int i)
+{
+    static char buf[64];
+    const char *s = hget(pa, seq);
+    for (; i > 0 && *s; i--)
+        s += strcspn(s, ",") + (s[strcspn(s, ",")] ? 1 : 0);
+    snprintf(buf, sizeof(buf), "%.*s", (int)strcspn(s, ",;"), s);
+    return buf;
+}
+
 static long long count(const char *command, const char *key)
 {
     redisReply *rep = cmd(command, key, NULL);
@@ -291,17 +303,28 @@ static redisReply *fcall_signal_with_start(wf *w, const char *cur_run)
     return fc_send(&f);
 }
 
-/* fcall_act_complete: outcome "completed" or "failed"; no retry (-1). */
-static redisReply *fcall_act_complete(wf *w, const char *seq,
-                                      const char *attempt, const char *entry,
-                                      const char *outcome, const char *data)
+/* fcall_act_outcome: outcome "completed" or "failed", a failure retried
+ * after delay ms (-1: not). */
+static redisReply *fcall_act_outcome(wf *w, const char *seq,
+                                     const char *attempt, const char *entry,
+                                     const char *outcome, const char *data,
+                                     const char *delay)
 {
     fcall f;
     fc_begin(&f, "duro_act_complete");
     fc_keys(&f, w->k.wf, w->k.hist, w->k.buf, w->wft, w->k.timers, w->k.pa,
             w->k.idx_open, w->k.idx_closed, w->act, NULL);
-    fc_args(&f, w->run, seq, attempt, entry, outcome, data, "-1", "", NULL);
+    fc_args(&f, w->run, seq, attempt, entry, outcome, data, delay,
+            "{\"message\":\"x\"}", NULL);
     return fc_send(&f);
+}
+
+/* fcall_act_complete: outcome "completed" or "failed"; no retry (-1). */
+static redisReply *fcall_act_complete(wf *w, const char *seq,
+                                      const char *attempt, const char *entry,
+                                      const char *outcome, const char *data)
+{
+    return fcall_act_outcome(w, seq, attempt, entry, outcome, data, "-1");
 }
 
 static redisReply *fcall_act_release(wf *w, const char *seq,
@@ -499,7 +522,7 @@ Test(lua_library, wft_complete_writes_commands_then_the_buffered_signal)
     cr_assert_str_eq(last_entry_field(w.wft, "token", NULL, 0), "2");
     /* the activity task, and its attempt in the pa hash */
     cr_assert_str_eq(last_entry_field(w.act, "seq", NULL, 0), "1");
-    cr_assert_str_eq(hget(w.k.pa, "1.attempt"), "1");
+    cr_assert_str_eq(pa_state(w.k.pa, "1", 0), "1");
     char member[DURO_KEY_MAX];
     duro_timer_member(member, sizeof(member), 't', "run-1", 2, 0, "q", NULL,
                       "order-6");
@@ -529,8 +552,8 @@ Test(lua_library, heartbeat_records_time_and_details_of_the_current_attempt)
                           "[5]",      "{}", "1000",        "0", "0"};
     ok(fcall_wft_complete(&w, "1", entry, "1", cmds, 10), "complete");
     ok(fcall_act_heartbeat(&w, "1", "1"), "heartbeat");
-    cr_assert_neq(hget(w.k.pa, "1.hb")[0], '\0');
-    cr_assert_str_eq(hget(w.k.pa, "1.details"), "{\"at\":7}");
+    cr_assert_neq(pa_state(w.k.pa, "1", 3)[0], '\0');
+    cr_assert(strstr(hget(w.k.pa, "1"), "{\"at\":7}"), "%s", hget(w.k.pa, "1"));
     error_starts(fcall_act_heartbeat(&w, "1", "2"), "DURO_STALE");
     duro_test_finish(&h);
 }
@@ -646,7 +669,7 @@ Test(lua_library, act_complete_resolves_the_attempt_and_wakes_the_run)
     cr_assert_str_eq(event_types(w.k.hist),
                      "WorkflowStarted WorkflowTaskCompleted ActivityScheduled "
                      "ActivityCompleted");
-    cr_assert_str_eq(hget(w.k.pa, "1.attempt"), "");
+    cr_assert_str_eq(pa_state(w.k.pa, "1", 0), "");
     cr_assert_str_eq(hget(w.k.wf, "token"), "2");
     cr_assert_eq(count("XLEN", w.act), 0, "the task was not acknowledged");
     /* the same completion again finds no attempt */
@@ -662,7 +685,7 @@ Test(lua_library, act_complete_of_another_attempt_is_stale)
     with_activity(&w, "order-14", act_entry, sizeof(act_entry));
     error_starts(fcall_act_complete(&w, "1", "2", act_entry, "completed", "{}"),
                  "DURO_STALE");
-    cr_assert_str_eq(hget(w.k.pa, "1.attempt"), "1");
+    cr_assert_str_eq(pa_state(w.k.pa, "1", 0), "1");
     cr_assert_str_eq(event_types(w.k.hist),
                      "WorkflowStarted WorkflowTaskCompleted ActivityScheduled");
     duro_test_finish(&h);
@@ -679,7 +702,7 @@ Test(lua_library, act_release_puts_the_same_attempt_back)
     cr_assert_str_eq(last_entry_field(w.act, "seq", again, sizeof(again)), "1");
     cr_assert_str_neq(again, act_entry);
     cr_assert_eq(count("XLEN", w.act), 1);
-    cr_assert_str_eq(hget(w.k.pa, "1.attempt"), "1");
+    cr_assert_str_eq(pa_state(w.k.pa, "1", 0), "1");
     rep = fcall_act_release(&w, "1", "1", act_entry);
     cr_assert_str_eq(rep->str, "orphan", "the old entry is no longer it");
     freeReplyObject(rep);
@@ -744,5 +767,100 @@ Test(lua_library, signal_with_start_starts_then_signals)
     freeReplyObject(rep);
     cr_assert_str_eq(hget(w.k.wf, "bufn"), "1", "the task is still out");
     error_starts(fcall_signal_with_start(&w, "run-0"), "DURO_STALE");
+    duro_test_finish(&h);
+}
+
+/* old_layout rewrites activity 1 of w as library 27 and older stored it:
+ * one hash field per part ("<seq>.<name>"), as a run in flight across the
+ * upgrade holds it. */
+static void old_layout(wf *w, const char *act_entry)
+{
+    const char *q = strstr(w->act, ":act:") + 5;
+    freeReplyObject(cmd("DEL", w->k.pa, NULL));
+    freeReplyObject(cmd("HSET", w->k.pa, "1.name", "charge", "1.queue", q,
+                        "1.input", "[5]", "1.opts", "{}", "1.attempt", "1",
+                        "1.entry", act_entry, "1.stc", "1000", "1.hbt", "0",
+                        "1.sched", "1", "1.deadline", "0", NULL));
+}
+
+Test(lua_library, an_activity_pending_in_the_old_layout_completes)
+{
+    wf w;
+    char act_entry[64];
+    with_activity(&w, "order-30", act_entry, sizeof(act_entry));
+    old_layout(&w, act_entry);
+    redisReply *rep = fcall_act_complete(&w, "1", "1", act_entry, "completed",
+                                         "{\"seq\":1,\"result\":5}");
+    cr_assert_neq(rep->type, REDIS_REPLY_ERROR, "%s", rep->str);
+    cr_assert_str_eq(rep->str, "resolved");
+    freeReplyObject(rep);
+    cr_assert_str_eq(event_types(w.k.hist),
+                     "WorkflowStarted WorkflowTaskCompleted ActivityScheduled "
+                     "ActivityCompleted");
+    cr_assert_eq(count("EXISTS", w.k.pa), 0, "fields left behind");
+    duro_test_finish(&h);
+}
+
+Test(lua_library, an_old_layout_activity_heartbeats_retries_then_completes)
+{
+    wf w;
+    char act_entry[64], again[64];
+    with_activity(&w, "order-31", act_entry, sizeof(act_entry));
+    old_layout(&w, act_entry);
+    ok(fcall_act_heartbeat(&w, "1", "1"), "heartbeat");
+    /* rewritten once into the two records, the old fields gone */
+    cr_assert_str_eq(hget(w.k.pa, "1.attempt"), "");
+    cr_assert_eq(count("HLEN", w.k.pa), 2);
+    cr_assert_str_eq(hget(w.k.pa, "1.s"), "1000,0,1,6,2;charge{}[5]");
+    cr_assert_neq(pa_state(w.k.pa, "1", 3)[0], '\0');
+    /* a retry at once queues attempt 2 with the old name and input */
+    redisReply *rep =
+        fcall_act_outcome(&w, "1", "1", act_entry, "failed", "{}", "0");
+    cr_assert_neq(rep->type, REDIS_REPLY_ERROR, "%s", rep->str);
+    cr_assert_str_eq(rep->str, "retrying");
+    freeReplyObject(rep);
+    cr_assert_str_eq(last_entry_field(w.act, "attempt", NULL, 0), "2");
+    cr_assert_str_eq(last_entry_field(w.act, "name", NULL, 0), "charge");
+    cr_assert_str_eq(last_entry_field(w.act, "input", NULL, 0), "[5]");
+    cr_assert_str_eq(last_entry_field(w.act, "details", NULL, 0), "{\"at\":7}");
+    last_entry_field(w.act, "seq", again, sizeof(again));
+    cr_assert_str_eq(pa_state(w.k.pa, "1", 0), "2");
+    cr_assert_str_eq(pa_state(w.k.pa, "1", 1), again);
+    rep = fcall_act_complete(&w, "1", "2", again, "completed",
+                             "{\"seq\":1,\"result\":5}");
+    cr_assert_str_eq(rep->str, "resolved", "%s", rep->str);
+    freeReplyObject(rep);
+    cr_assert_eq(count("EXISTS", w.k.pa), 0, "fields left behind");
+    duro_test_finish(&h);
+}
+
+/* describe (client_describe.c) reads a pending activity in either layout:
+ * the records since library 28, and the fields of a run in flight. */
+Test(lua_library, describe_shows_a_pending_activity_in_either_layout)
+{
+    wf w;
+    char act_entry[64];
+    with_activity(&w, "order-32", act_entry, sizeof(act_entry));
+    freeReplyObject(cmd("HSET", DURO_META_KEY, "partitions", "4", NULL));
+    setenv("DURO_PARTITIONS", "4", 1); /* PARTS, as the keys above */
+    duro_client *c = duro_test_client(&h);
+    unsetenv("DURO_PARTITIONS");
+    for (int old = 0; old < 2; old++) {
+        if (old) old_layout(&w, act_entry);
+        cJSON *d = NULL;
+        cr_assert_eq(duro_client_describe(c, w.id, &d), 0, "%s",
+                     duro_client_errstr(c));
+        cJSON *pa = cJSON_GetObjectItem(d, "pendingActivities");
+        cr_assert_eq(cJSON_GetArraySize(pa), 1, "old=%d", old);
+        cJSON *a = cJSON_GetArrayItem(pa, 0);
+        cr_assert_eq(cJSON_GetObjectItem(a, "seq")->valuedouble, 1);
+        cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(a, "name")),
+                         "charge", "old=%d", old);
+        cr_assert_eq(cJSON_GetObjectItem(a, "attempt")->valuedouble, 1);
+        cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(a, "state")),
+                         "scheduled");
+        cJSON_Delete(d);
+    }
+    duro_client_free(c);
     duro_test_finish(&h);
 }
