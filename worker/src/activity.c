@@ -169,6 +169,9 @@ static void act_complete_argv(const duro_actx *c, const char *data,
                                     .sticky = c->w->sticky_keys ? c->w->identity
                                                                 : NULL,
                                     .sticky_ms = c->w->sticky_ms};
+        eager.eager_stream =
+            duro__act_eager_ask(c->w, c->partition, &eager.eager_n);
+        eager.eager_consumer = c->w->identity;
     }
     duro_fcall_act_complete(a, ks, &at, &res, expected, cm ? &eager : NULL);
 }
@@ -542,6 +545,52 @@ void duro__act_run(duro_worker *w, duro_actx *c)
         w->completing++;
         send_completion(c, true);
     }
+}
+
+/* ---- Eager dispatch (docs/internals.md, "Eager activity dispatch") ---- */
+
+/* EAGER_MAX: the most activity tasks one commit takes for this worker */
+#define EAGER_MAX 16
+
+const char *duro__act_eager_ask(duro_worker *w, int p, int *n)
+{
+    *n = 0;
+    if (!w->eager_acts || w->stopping || !w->activities || !w->act_keys ||
+        p < 0 || p >= w->partitions || !w->act_conn ||
+        !duro_aredis_connected(w->act_conn))
+        return NULL;
+    if (w->stream_broken &&
+        w->stream_broken[DURO_STREAM_ACT * w->partitions + p])
+        return NULL;
+    /* a rate-limited queue's tasks go out through its token bucket only */
+    if (!w->rate_known || w->rate[DURO_RATE_ACT].rate > 0) return NULL;
+    int room = w->activity_threads - duro__pool_busy(w->pool) - w->act_fair;
+    if (room <= 0) return NULL;
+    *n = room < EAGER_MAX ? room : EAGER_MAX;
+    return w->act_keys[p];
+}
+
+void duro__act_eager_take(duro_worker *w, const redisReply *entries)
+{
+    if (!entries || entries->type != REDIS_REPLY_ARRAY) return;
+    for (size_t s = 0; s < entries->elements; s++) {
+        const redisReply *sr = entries->element[s];
+        if (sr->type != REDIS_REPLY_ARRAY || sr->elements != 2 ||
+            sr->element[0]->type != REDIS_REPLY_STRING ||
+            sr->element[1]->type != REDIS_REPLY_ARRAY)
+            continue;
+        for (size_t i = 0; i < sr->element[1]->elements; i++) {
+            const redisReply *e = sr->element[1]->element[i];
+            w->eager_acts_taken++;
+            duro_debug("ACT-EAGER stream=%s entry=%s", sr->element[0]->str,
+                       e->type == REDIS_REPLY_ARRAY && e->elements == 2 &&
+                               e->element[0]->type == REDIS_REPLY_STRING
+                           ? e->element[0]->str
+                           : "?");
+        }
+    }
+    /* the same intake as the worker's own read: admission, levels, logs */
+    duro__level_entries(w, entries, run_entry);
 }
 
 static void on_read(duro_aredis *r, redisReply *reply, void *arg)

@@ -205,7 +205,7 @@ static void on_commit_reply(duro_aredis *r, redisReply *reply, void *arg)
         task_done(t, false);
         return;
     }
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
         reply->element[0]->type != REDIS_REPLY_INTEGER) {
         duro_warn("COMMIT-REPLY wf=%s unexpected reply type=%d elements=%zu",
                   t->id, reply->type,
@@ -218,6 +218,8 @@ static void on_commit_reply(duro_aredis *r, redisReply *reply, void *arg)
                     reply->element[1]->integer > t->wf->applied;
     w->wft_done++;
     duro__worker_count_run(w, t->wf, t->first);
+    /* activities this commit queued, taken for this worker (eager) */
+    if (reply->elements > 2) duro__act_eager_take(w, reply->element[2]);
     if (w->metrics_addr) {
         char label[DURO_QUEUE_MAX + 16] = "";
         duro_metrics_observe(
@@ -254,6 +256,8 @@ static void wft_complete_argv(const wft_task *t, const duro__commit *c,
                             .acts = acts,
                             .sticky = w->sticky_keys ? w->identity : NULL,
                             .sticky_ms = w->sticky_ms};
+    fc.eager_stream = duro__act_eager_ask(w, t->partition, &fc.eager_n);
+    fc.eager_consumer = w->identity;
     duro_fcall_wft_complete(a, k, &ft, &fc);
 }
 

@@ -126,11 +126,12 @@ static void close_all(duro_worker *w)
     duro_info(
         "STOPPED workflow_tasks=%llu activities=%llu eager=%llu "
         "replays=%llu cache_hits=%llu cache_misses=%llu "
-        "first_tasks=%llu sticky_tasks=%llu",
+        "first_tasks=%llu sticky_tasks=%llu eager_activities=%llu",
         (unsigned long long)w->wft_done, (unsigned long long)w->act_done,
         (unsigned long long)w->eager_done, (unsigned long long)w->replays,
         (unsigned long long)w->cache.hits, (unsigned long long)w->cache.misses,
-        (unsigned long long)w->wft_first, (unsigned long long)w->sticky_tasks);
+        (unsigned long long)w->wft_first, (unsigned long long)w->sticky_tasks,
+        (unsigned long long)w->eager_acts_taken);
     if (w->per_partition)
         duro_info("READS-PER-PARTITION rounds=%llu reads=%llu wakes=%llu "
                   "sweeps=%llu",

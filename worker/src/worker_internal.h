@@ -355,6 +355,11 @@ typedef struct duro_worker {
     /* counters (metrics) */
     uint64_t wft_done, wft_failed, wft_stale, act_done, act_failed, replays,
         dead_letters, eager_done, eager_fallbacks;
+    /* eager activity dispatch (activity.c): whether this worker asks its
+     * commits for the activities they queue on its queue, and how many
+     * came that way */
+    bool eager_acts;
+    uint64_t eager_acts_taken;
     /* workflow tasks that ran a run's code for the first time: a cache
      * miss that could not have been a hit (the bench's hit ratio) */
     uint64_t wft_first;
@@ -658,6 +663,13 @@ void duro__conc_release(duro_worker *w, duro_actx *c);
 /* activity.c: duro__act_run hands c to the pool; duro__act_defer puts it
  * back in its queue for delay_ms (it must not start yet). */
 void duro__act_run(duro_worker *w, duro_actx *c);
+/* eager activity dispatch (activity.c; docs/internals.md): what a commit of
+ * a run in partition p asks for: the activity stream of this worker's queue
+ * there, and *n (its free slots, capped), or NULL (none: off, stopping, no
+ * room, a rate-limited queue); duro__act_eager_take hands the entries a
+ * commit's reply brought (an XREADGROUP reply) to the read's intake. */
+const char *duro__act_eager_ask(duro_worker *w, int p, int *n);
+void duro__act_eager_take(duro_worker *w, const redisReply *entries);
 void duro__act_defer(duro_actx *c, int64_t delay_ms);
 void duro__rate_read(duro_worker *w, int kind, const redisReply *reply);
 /* duro__rate_count: the entries of an XREADGROUP reply that take a token

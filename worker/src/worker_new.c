@@ -49,6 +49,9 @@ int duro_worker_new(duro_worker **out, const duro_worker_opts *o)
         o->shutdown_grace_ms > 0 ? o->shutdown_grace_ms : 30000;
     w->workflow_stack_size = o->workflow_stack_size;
     w->codec = o->codec;
+    const char *eager = getenv("DURO_EAGER_ACTIVITIES");
+    w->eager_acts =
+        o->eager_activities >= 0 && !(eager && strcmp(eager, "0") == 0);
     w->sticky_ms = o->sticky_schedule_to_start_ms < 0 ? 0
                    : o->sticky_schedule_to_start_ms > 0
                        ? o->sticky_schedule_to_start_ms
