@@ -42,6 +42,7 @@ static void send_completion(duro_actx *c, bool eager);
 /* end_eager settles the run an eager completion advanced (runs.c). */
 static void end_eager(duro_actx *c, const redisReply *reply)
 {
+    duro__act_eager_end(c->w, &c->eager_n);
     duro_wf *wf = c->eager;
     if (!wf) return;
     c->eager = NULL;
@@ -145,10 +146,9 @@ static duro_fcall_attempt attempt_of(const duro_actx *c)
 /* act_complete_argv: FCALL duro_act_complete for the outcome, with the
  * eager commit cm (NULL: none; expected is the history length it follows);
  * a borrows from its arguments and from ks, which it fills. */
-static void act_complete_argv(const duro_actx *c, const char *data,
-                              int64_t delay, const char *failure,
-                              const duro__commit *cm, int64_t expected,
-                              act_keys *ks, duro_argv *a)
+static void act_complete_argv(duro_actx *c, const char *data, int64_t delay,
+                              const char *failure, const duro__commit *cm,
+                              int64_t expected, act_keys *ks, duro_argv *a)
 {
     act_keys_init(ks, c);
     duro_fcall_attempt at = attempt_of(c);
@@ -170,8 +170,9 @@ static void act_complete_argv(const duro_actx *c, const char *data,
                                                                 : NULL,
                                     .sticky_ms = c->w->sticky_ms};
         eager.eager_stream =
-            duro__act_eager_ask(c->w, c->partition, &eager.eager_n);
+            duro__act_eager_ask(c->w, c->partition, cm, &eager.eager_n);
         eager.eager_consumer = c->w->identity;
+        c->eager_n = eager.eager_n;
     }
     duro_fcall_act_complete(a, ks, &at, &res, expected, cm ? &eager : NULL);
 }
@@ -552,7 +553,8 @@ void duro__act_run(duro_worker *w, duro_actx *c)
 /* EAGER_MAX: the most activity tasks one commit takes for this worker */
 #define EAGER_MAX 16
 
-const char *duro__act_eager_ask(duro_worker *w, int p, int *n)
+const char *duro__act_eager_ask(duro_worker *w, int p, const duro__commit *cm,
+                                int *n)
 {
     *n = 0;
     if (!w->eager_acts || w->stopping || !w->activities || !w->act_keys ||
@@ -564,10 +566,25 @@ const char *duro__act_eager_ask(duro_worker *w, int p, int *n)
         return NULL;
     /* a rate-limited queue's tasks go out through its token bucket only */
     if (!w->rate_known || w->rate[DURO_RATE_ACT].rate > 0) return NULL;
-    int room = w->activity_threads - duro__pool_busy(w->pool) - w->act_fair;
-    if (room <= 0) return NULL;
-    *n = room < EAGER_MAX ? room : EAGER_MAX;
+    /* the pool's free slots, less those other commits in flight asked
+     * for, and one for the worker's own read while it waits: a task
+     * waiting at a higher priority level comes through that read (a slow
+     * worker of one slot keeps priority order; duro/priority.h) */
+    int room = w->activity_threads - duro__pool_busy(w->pool) - w->act_fair -
+               w->eager_asked - (w->act_reading ? 1 : 0);
+    int want = duro__commit_acts_to(cm, w->act_keys[p]);
+    if (want > room) want = room;
+    if (want > EAGER_MAX) want = EAGER_MAX;
+    if (want <= 0) return NULL;
+    *n = want;
+    w->eager_asked += *n;
     return w->act_keys[p];
+}
+
+void duro__act_eager_end(duro_worker *w, int *n)
+{
+    w->eager_asked -= *n;
+    *n = 0;
 }
 
 void duro__act_eager_take(duro_worker *w, const redisReply *entries)

@@ -54,6 +54,7 @@ static void task_done(wft_task *t, bool keep_run)
 {
     duro_worker *w = t->w;
     duro_wf *wf = t->wf;
+    duro__act_eager_end(w, &t->eager_n);
     task_free(t);
     w->wft_inflight--;
     if (wf) duro__run_release(w, wf, keep_run);
@@ -235,7 +236,7 @@ static void on_commit_reply(duro_aredis *r, redisReply *reply, void *arg)
 
 /* wft_complete_argv: FCALL duro_wft_complete for the task and its encoded
  * commands; a borrows from c and k, which it fills. */
-static void wft_complete_argv(const wft_task *t, const duro__commit *c,
+static void wft_complete_argv(wft_task *t, const duro__commit *c,
                               duro_wf_keys *k, duro_argv *a)
 {
     duro_worker *w = t->w;
@@ -256,8 +257,10 @@ static void wft_complete_argv(const wft_task *t, const duro__commit *c,
                             .acts = acts,
                             .sticky = w->sticky_keys ? w->identity : NULL,
                             .sticky_ms = w->sticky_ms};
-    fc.eager_stream = duro__act_eager_ask(w, t->partition, &fc.eager_n);
+    duro__act_eager_end(w, &t->eager_n); /* a commit sent again asks anew */
+    fc.eager_stream = duro__act_eager_ask(w, t->partition, c, &fc.eager_n);
     fc.eager_consumer = w->identity;
+    t->eager_n = fc.eager_n;
     duro_fcall_wft_complete(a, k, &ft, &fc);
 }
 

@@ -165,6 +165,7 @@ typedef struct wft_task {
     const char *req_what; /* for the logs */
     duro__later retry;
     duro__run_waiter waiting; /* on a busy run (its pending task) */
+    int eager_n; /* activity slots its commit asked for (activity.c) */
 } wft_task;
 
 /* duro_actx_state: where an activity attempt is (loop thread only).
@@ -232,6 +233,7 @@ struct duro_actx {
     bool hb_pending;
     /* loop thread */
     duro_wf *eager;        /* the cached run this completion also advances */
+    int eager_n;           /* activity slots its eager commit asked for */
     duro__later retry;     /* a completion Redis refused for now */
     char *hb_sent;         /* the last heartbeat sent, for a retry */
     duro__later hb_retry;  /* a heartbeat Redis refused for now */
@@ -359,6 +361,7 @@ typedef struct duro_worker {
      * commits for the activities they queue on its queue, and how many
      * came that way */
     bool eager_acts;
+    int eager_asked; /* slots asked for by commits not answered yet */
     uint64_t eager_acts_taken;
     /* workflow tasks that ran a run's code for the first time: a cache
      * miss that could not have been a hit (the bench's hit ratio) */
@@ -663,12 +666,18 @@ void duro__conc_release(duro_worker *w, duro_actx *c);
 /* activity.c: duro__act_run hands c to the pool; duro__act_defer puts it
  * back in its queue for delay_ms (it must not start yet). */
 void duro__act_run(duro_worker *w, duro_actx *c);
-/* eager activity dispatch (activity.c; docs/internals.md): what a commit of
- * a run in partition p asks for: the activity stream of this worker's queue
- * there, and *n (its free slots, capped), or NULL (none: off, stopping, no
- * room, a rate-limited queue); duro__act_eager_take hands the entries a
- * commit's reply brought (an XREADGROUP reply) to the read's intake. */
-const char *duro__act_eager_ask(duro_worker *w, int p, int *n);
+/* eager activity dispatch (activity.c; docs/internals.md): what commit cm
+ * of a run in partition p asks for: the activity stream of this worker's
+ * queue there, and *n (as many as cm schedules there, at most its free
+ * slots), or NULL (none: off, stopping, no room, a rate-limited queue, no
+ * activity of cm goes there); the n slots stay reserved until
+ * duro__act_eager_end(w, n) once its reply came (or never will).
+ * duro__act_eager_take hands the entries a commit's reply brought (an
+ * XREADGROUP reply) to the read's intake. */
+struct duro__commit;
+const char *duro__act_eager_ask(duro_worker *w, int p,
+                                const struct duro__commit *cm, int *n);
+void duro__act_eager_end(duro_worker *w, int *n);
 void duro__act_eager_take(duro_worker *w, const redisReply *entries);
 void duro__act_defer(duro_actx *c, int64_t delay_ms);
 void duro__rate_read(duro_worker *w, int kind, const redisReply *reply);
