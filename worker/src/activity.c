@@ -633,7 +633,9 @@ void duro__act_poll(duro_worker *w)
         !w->activities || !duro_aredis_connected(w->act_conn))
         return;
     if (w->per_partition && w->act_pr.ndue == 0) return;
-    int room = w->activity_threads - duro__pool_busy(w->pool) - w->act_fair;
+    /* slots asked for by commits in flight (eager dispatch) are taken */
+    int room = w->activity_threads - duro__pool_busy(w->pool) - w->act_fair -
+               w->eager_asked;
     if (room <= 0 || (room = duro__rate_gate(w, DURO_RATE_ACT, room)) <= 0)
         return;
     int per_stream = (room + w->partitions - 1) / w->partitions;
