@@ -589,7 +589,9 @@ void duro__act_eager_end(duro_worker *w, int *n)
 
 void duro__act_eager_take(duro_worker *w, const redisReply *entries)
 {
-    if (!entries || entries->type != REDIS_REPLY_ARRAY) return;
+    if (!entries || entries->type != REDIS_REPLY_ARRAY ||
+        entries->elements == 0)
+        return;
     for (size_t s = 0; s < entries->elements; s++) {
         const redisReply *sr = entries->element[s];
         if (sr->type != REDIS_REPLY_ARRAY || sr->elements != 2 ||
