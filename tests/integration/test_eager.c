@@ -301,13 +301,18 @@ Test(eager, with_two_workers_each_activity_runs_where_its_run_committed)
     long eb = stopped_count(b, "eager_activities");
     int ra = duro_test_count_lines(la, "echo "),
         rb = duro_test_count_lines(lb, "echo ");
-    cr_log_info("wa ran %d (%ld eagerly), wb ran %d (%ld eagerly)", ra, ea, rb,
-                eb);
+    cr_log_info("wa ran %d (%ld eagerly), wb ran %d (%ld eagerly); eager "
+                "commits %ld + %ld",
+                ra, ea, rb, eb, stopped_count(a, "eager"),
+                stopped_count(b, "eager"));
     cr_assert_eq(ra + rb, N * ACTS);
     /* every activity came to its worker through the commit that
      * scheduled it, none through a read of the shared queue */
     cr_assert_eq(ea, ra, "wa: %ld of %d activities eager", ea, ra);
     cr_assert_eq(eb, rb, "wb: %ld of %d activities eager", eb, rb);
+    /* so each completion committed its run's next task itself (eager) */
+    cr_assert_eq(stopped_count(a, "eager") + stopped_count(b, "eager"),
+                 N * ACTS);
     duro_client_free(c);
     duro_test_finish(&h);
 }
