@@ -407,3 +407,155 @@ Test(eager, a_worker_killed_holding_eager_activities_loses_none)
     duro_client_free(c);
     duro_test_finish(&h);
 }
+
+/* ---- Tasks that find no thread free ---- */
+
+/* log_count: the lines of child pid's log that contain s. */
+static int log_count(pid_t pid, const char *s)
+{
+    int n = 0;
+    for (int i = 0; i < h.nchildren; i++) {
+        if (h.children[i].pid != pid) continue;
+        FILE *f = fopen(h.children[i].log, "r");
+        char line[1024];
+        while (f && fgets(line, sizeof(line), f))
+            n += strstr(line, s) != NULL;
+        if (f) fclose(f);
+    }
+    return n;
+}
+
+/* napped_in: whether the execution log at path has a nap of workflow id. */
+static bool napped_in(const char *path, const char *id)
+{
+    char prefix[96];
+    snprintf(prefix, sizeof(prefix), "nap %s/", id);
+    return duro_test_count_lines(path, prefix) > 0;
+}
+
+/* one_thread_worker: a worker with a single activity thread. */
+static pid_t one_thread_worker(const char *name, const char *log)
+{
+    setenv("DURO_TEST_LOG", log, 1);
+    pid_t p =
+        duro_test_spawn(&h, "duro-test-worker", "--identity", name,
+                        "--activity-threads", "1", "--log-level=debug", NULL);
+    unsetenv("DURO_TEST_LOG");
+    return p;
+}
+
+/* start_nap starts napper id ({"ms"}, start-to-close stc, 0: 10 s) and
+ * waits until worker pid took its nap eagerly (its `took`-th). */
+static void start_nap(duro_client *c, pid_t pid, const char *id, int ms,
+                      int stc, int took)
+{
+    char in[128];
+    snprintf(in, sizeof(in), "{\"ms\":%d,\"retry_ms\":10,\"stc\":%d}", ms, stc);
+    duro_test_start(c, id, "napper", "test", in, 0);
+    cr_assert(duro_test_wait_until(log_count(pid, "ACT-EAGER ") >= took, 10000),
+              "%s's nap not taken eagerly (%d)", id,
+              log_count(pid, "ACT-EAGER "));
+}
+
+Test(eager, a_task_taken_past_the_free_threads_goes_back_within_the_bound)
+{
+    duro_test_spawn(&h, "duro-scheduler", NULL);
+    char la[PATH_MAX + 32], lb[PATH_MAX + 32];
+    snprintf(la, sizeof(la), "%s/exec-wa.log", h.dir);
+    snprintf(lb, sizeof(lb), "%s/exec-wb.log", h.dir);
+    pid_t a = one_thread_worker("oa", la);
+    cr_assert(
+        duro_test_wait_until(duro_test_log_contains(&h, a, "REDIS UP"), 10000));
+    duro_client *c = duro_test_client(&h);
+    /* oa's one thread runs the first nap (3 s); the second, taken by its
+     * commit all the same, waits for that thread */
+    start_nap(c, a, "back-0", 3000, 0, 1);
+    start_nap(c, a, "back-1", 3000, 0, 2);
+    int64_t t0 = duro_test_mono_ms();
+    cr_assert(
+        duro_test_wait_until(
+            duro_test_log_contains(&h, a, "ACT-WAIT-BACK wf=back-1"), 5000),
+        "the waiting nap was not handed back");
+    int64_t waited = duro_test_mono_ms() - t0;
+    cr_log_info("handed back after %lldms", (long long)waited);
+    /* the bound is 200ms; the scheduler's reclaim looks at entries idle
+     * for 1 s and more */
+    cr_assert_lt(waited, 1000);
+    /* another worker, free, runs it long before oa's thread is */
+    pid_t b = test_worker("ob", lb, NULL);
+    cJSON *d = duro_test_result(c, "back-1", 30000);
+    cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED");
+    cJSON_Delete(d);
+    cr_assert(napped_in(lb, "back-1") && !napped_in(la, "back-1"),
+              "back-1 did not run on ob (only)");
+    cr_assert(duro_test_alive(&h, a));
+    d = duro_test_result(c, "back-0", 30000);
+    cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED");
+    cJSON_Delete(d);
+    /* each nap ran once, in its first attempt: the hand-back put the
+     * same attempt back */
+    cr_assert_eq(duro_test_count_lines(la, "nap ") +
+                     duro_test_count_lines(lb, "nap "),
+                 2);
+    const char *ids[] = {"back-0", "back-1"};
+    for (int i = 0; i < 2; i++) {
+        cJSON *hist = duro_test_history(c, ids[i]);
+        cr_assert_eq(duro_test_count_events(hist, "ActivityScheduled"), 1);
+        cr_assert_eq(duro_test_count_events(hist, "ActivityCompleted"), 1);
+        cr_assert_eq(duro_test_count_events(hist, "ActivityFailed"), 0);
+        cJSON_Delete(hist);
+    }
+    duro_test_kill(&h, a, SIGTERM);
+    duro_test_kill(&h, b, SIGTERM);
+    cr_assert(duro_test_wait_until(
+        !duro_test_alive(&h, a) && !duro_test_alive(&h, b), 20000));
+    cr_assert_geq(stopped_count(a, "waited_back"), 1);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+Test(eager, a_worker_killed_with_eager_tasks_waiting_loses_none)
+{
+    duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "100ms", NULL);
+    char la[PATH_MAX + 32], lb[PATH_MAX + 32];
+    snprintf(la, sizeof(la), "%s/exec-wka.log", h.dir);
+    snprintf(lb, sizeof(lb), "%s/exec-wkb.log", h.dir);
+    /* a task waits for a thread for up to a minute here, capped at a
+     * tenth of its start-to-close (12 s): the kill finds it waiting */
+    setenv("DURO_ACTIVITY_WAIT_MS", "60000", 1);
+    pid_t a = one_thread_worker("wka", la);
+    unsetenv("DURO_ACTIVITY_WAIT_MS");
+    cr_assert(
+        duro_test_wait_until(duro_test_log_contains(&h, a, "REDIS UP"), 10000));
+    duro_client *c = duro_test_client(&h);
+    int parts = duro_client_partitions(c);
+    redisContext *r = duro_test_redis(&h);
+    /* attempt 1 naps a minute, a retry 10ms */
+    start_nap(c, a, "wk-0", 60000, 12000, 1);
+    start_nap(c, a, "wk-1", 60000, 12000, 2);
+    cr_assert(duro_test_wait_until(act_pending(r, parts, "wka") == 2, 10000));
+    cr_assert_eq(duro_test_count_lines(la, "nap "), 1, "one nap started");
+    cr_assert_eq(log_count(a, "ACT-WAIT-BACK"), 0);
+    duro_test_kill(&h, a, SIGKILL);
+    /* the scheduler reclaims both after their start-to-close; a second
+     * worker runs the retries */
+    test_worker("wkb", lb, NULL);
+    const char *ids[] = {"wk-0", "wk-1"};
+    for (int i = 0; i < 2; i++) {
+        cJSON *d = duro_test_result(c, ids[i], 60000);
+        cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED", "%s", ids[i]);
+        cJSON_Delete(d);
+        cJSON *hist = duro_test_history(c, ids[i]);
+        cr_assert_eq(duro_test_count_events(hist, "ActivityScheduled"), 1);
+        cr_assert_eq(duro_test_count_events(hist, "ActivityCompleted"), 1);
+        cJSON_Delete(hist);
+        cr_assert(napped_in(lb, ids[i]), "%s's retry did not run", ids[i]);
+    }
+    /* wk-1 never ran on wka; each retry ran once on wkb */
+    cr_assert(!napped_in(la, "wk-1"));
+    cr_assert_eq(duro_test_count_lines(lb, "nap "), 2);
+    cr_assert_eq(act_pending(r, parts, "wka"), 0, "wka's entries left pending");
+    redisFree(r);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}

@@ -533,11 +533,15 @@ static void run_entry(duro_worker *w, const char *stream,
                         &w->act_fair))
         return;
     duro_actx *c = actx_from_entry(w, stream, entry);
+    if (c) c->eager_in = w->eager_intake;
     if (!c || duro__conc_gate(w, c)) return;
     duro__act_run(w, c);
 }
 
-void duro__act_run(duro_worker *w, duro_actx *c)
+static bool wait_for_thread(duro_worker *w, duro_actx *c);
+
+/* submit hands c to the pool. */
+static void submit(duro_worker *w, duro_actx *c)
 {
     inflight_add(w, c);
     if (duro__pool_submit(w->pool, c) != 0) {
@@ -548,10 +552,160 @@ void duro__act_run(duro_worker *w, duro_actx *c)
     }
 }
 
+void duro__act_run(duro_worker *w, duro_actx *c)
+{
+    /* one refused before it ran takes no time */
+    if (c->failed || !wait_for_thread(w, c)) submit(w, c);
+}
+
 /* ---- Eager dispatch (docs/internals.md, "Eager activity dispatch") ---- */
 
 /* EAGER_MAX: the most activity tasks one commit takes for this worker */
 #define EAGER_MAX 16
+
+/* free_threads: the pool's threads that take a job at once. */
+static int free_threads(const duro_worker *w)
+{
+    int n = w->activity_threads - duro__pool_busy(w->pool);
+    return n > 0 ? n : 0;
+}
+
+/* wait_limit_ms: how long task c may wait for a thread: the bound,
+ * and never more than a tenth of its start-to-close or heartbeat timeout,
+ * whose clocks (the entry's pending idle time) run while it waits. */
+static int64_t wait_limit_ms(const duro_worker *w, const duro_actx *c)
+{
+    int64_t ms = w->act_wait_ms;
+    static const char *const timeouts[] = {"startToCloseMs",
+                                           "heartbeatTimeoutMs"};
+    for (int i = 0; i < 2; i++) {
+        double t = cJSON_GetNumberValue(
+            cJSON_GetObjectItemCaseSensitive(c->opts, timeouts[i]));
+        if (t > 0 && t / 10 < (double)ms) ms = (int64_t)(t / 10);
+    }
+    return ms;
+}
+
+/* hand_back_waiting gives a task that never started back to the shared
+ * queue: the same attempt, at once (duro_act_release), for a worker with
+ * a free thread. */
+static void hand_back_waiting(duro_actx *c, const char *why)
+{
+    duro_worker *w = c->w;
+    w->act_waited_back++;
+    duro_info("ACT-WAIT-BACK wf=%s activity=%s seq=%s attempt=%d eager=%d %s",
+              c->id, c->name, c->seq, c->attempt, c->eager_in ? 1 : 0, why);
+    duro__conc_release(w, c);
+    c->state = DURO_ACTX_RELEASING;
+    send_release(c);
+    duro__actx_unref(c);
+}
+
+static duro_actx *pop_waiting(duro_worker *w)
+{
+    duro_actx *c = w->act_waiting;
+    w->act_waiting = duro__actx_next(c);
+    if (!w->act_waiting) w->act_waiting_tail = NULL;
+    w->act_nwaiting--;
+    c->link.next = NULL;
+    return c;
+}
+
+static void on_wait_due(duro__later *l);
+
+/* arm_wait: the wait timer goes off when the first waiting task is due
+ * (limits differ: a task's own timeouts may shorten its). */
+static void arm_wait(duro_worker *w)
+{
+    duro__later *l = &w->act_wait_due;
+    if (!w->act_waiting) {
+        duro__later_cancel(w, l);
+        return;
+    }
+    int64_t due = w->act_waiting->wait_until_ms;
+    for (duro_actx *c = w->act_waiting; c; c = duro__actx_next(c))
+        if (c->wait_until_ms < due) due = c->wait_until_ms;
+    if (l->waiting && l->due_ms <= due) return;
+    duro__later_cancel(w, l);
+    duro__call_at(w, l, on_wait_due, due);
+}
+
+/* on_wait_due hands back the waiting tasks past their limit (the list
+ * holds at most activity_threads). */
+static void on_wait_due(duro__later *l)
+{
+    duro_worker *w =
+        (duro_worker *)((char *)l - offsetof(duro_worker, act_wait_due));
+    int64_t now = duro_mono_ms();
+    duro_actx *keep = NULL, *tail = NULL, *due = NULL;
+    int kept = 0;
+    while (w->act_waiting) {
+        duro_actx *c = pop_waiting(w);
+        if (c->wait_until_ms <= now) {
+            c->link.next = due ? &due->link : NULL;
+            due = c;
+            continue;
+        }
+        if (tail)
+            tail->link.next = &c->link;
+        else
+            keep = c;
+        tail = c;
+        kept++;
+    }
+    w->act_waiting = keep;
+    w->act_waiting_tail = tail;
+    w->act_nwaiting = kept;
+    while (due) {
+        duro_actx *c = due;
+        due = duro__actx_next(c);
+        c->link.next = NULL;
+        hand_back_waiting(c, "no thread free in time");
+    }
+    arm_wait(w);
+}
+
+/* wait_for_thread: true when c waits for a thread, behind those that
+ * wait already (or went back at once: stopping, or an eager task beyond
+ * the bound); false: run it now. A read's tasks past the free threads (a
+ * read that went out before a commit's eager tasks took them, a priority
+ * level's tasks past the room) wait too, but no more than the read took:
+ * nothing sits unstarted for longer than act_wait_ms. */
+static bool wait_for_thread(duro_worker *w, duro_actx *c)
+{
+    if (!w->act_waiting && free_threads(w) > 0) return false;
+    if (w->stopping ||
+        (c->eager_in && w->act_nwaiting >= w->activity_threads)) {
+        hand_back_waiting(c, "too many waiting");
+        return true;
+    }
+    c->state = DURO_ACTX_WAITING;
+    c->wait_until_ms = duro_mono_ms() + wait_limit_ms(w, c);
+    if (w->act_waiting_tail)
+        w->act_waiting_tail->link.next = &c->link;
+    else
+        w->act_waiting = c;
+    w->act_waiting_tail = c;
+    w->act_nwaiting++;
+    arm_wait(w);
+    return true;
+}
+
+/* run_waiting starts waiting tasks, in order, while threads are free. */
+static void run_waiting(duro_worker *w)
+{
+    while (w->act_waiting && free_threads(w) > 0 && !w->stopping) {
+        duro_actx *c = pop_waiting(w);
+        submit(w, c);
+    }
+}
+
+void duro__act_release_waiting(duro_worker *w)
+{
+    while (w->act_waiting)
+        hand_back_waiting(pop_waiting(w), "stopping");
+    arm_wait(w);
+}
 
 const char *duro__act_eager_ask(duro_worker *w, int p, const duro__commit *cm,
                                 int *n)
@@ -566,12 +720,17 @@ const char *duro__act_eager_ask(duro_worker *w, int p, const duro__commit *cm,
         return NULL;
     /* a rate-limited queue's tasks go out through its token bucket only */
     if (!w->rate_known || w->rate[DURO_RATE_ACT].rate > 0) return NULL;
-    /* the pool's free slots, less those other commits in flight asked
-     * for, and one for the worker's own read while it waits: a task
-     * waiting at a higher priority level comes through that read (a slow
-     * worker of one slot keeps priority order; duro/priority.h) */
-    int room = w->activity_threads - duro__pool_busy(w->pool) - w->act_fair -
-               w->eager_asked - (w->act_reading ? 1 : 0);
+    /* no slot is reserved: what finds no thread free waits for one, at
+     * most act_wait_ms, then goes back to the shared queue. How many may
+     * wait: as many as the pool has threads -- a backlog one round of the
+     * pool drains, so a task seldom waits long, and a burst of commits
+     * cannot pile up work that idle workers could run. Commits in flight
+     * may all land in that queue; the threads the worker's own read may
+     * fill are not free. */
+    int free =
+        free_threads(w) - (w->act_reading ? w->act_read_room : 0) - w->act_fair;
+    int room = (free > 0 ? free : 0) + w->activity_threads - w->act_nwaiting -
+               w->eager_asked;
     int want = duro__commit_acts_to(cm, w->act_keys[p]);
     if (want > room) want = room;
     if (want > EAGER_MAX) want = EAGER_MAX;
@@ -609,7 +768,9 @@ void duro__act_eager_take(duro_worker *w, const redisReply *entries)
         }
     }
     /* the same intake as the worker's own read: admission, levels, logs */
+    w->eager_intake = true;
     duro__level_entries(w, entries, run_entry);
+    w->eager_intake = false;
 }
 
 static void on_read(duro_aredis *r, redisReply *reply, void *arg)
@@ -631,13 +792,14 @@ static void on_round(duro_worker *w)
 
 void duro__act_poll(duro_worker *w)
 {
+    run_waiting(w);
     if (w->act_reading || w->stopping || w->probing || !w->act_conn ||
         !w->activities || !duro_aredis_connected(w->act_conn))
         return;
     if (w->per_partition && w->act_pr.ndue == 0) return;
-    /* slots asked for by commits in flight (eager dispatch) are taken */
+    /* only free threads: eager tasks waiting for one go first */
     int room = w->activity_threads - duro__pool_busy(w->pool) - w->act_fair -
-               w->eager_asked;
+               w->act_nwaiting;
     if (room <= 0 || (room = duro__rate_gate(w, DURO_RATE_ACT, room)) <= 0)
         return;
     int per_stream = (room + w->partitions - 1) / w->partitions;
@@ -656,14 +818,18 @@ void duro__act_poll(duro_worker *w)
         w->act_pr.done = on_round;
         if (duro__pread_send(&w->act_pr, w->act_conn, kinds,
                              (int)(sizeof(kinds) / sizeof(kinds[0])),
-                             (room + n - 1) / n) > 0)
+                             (room + n - 1) / n) > 0) {
             w->act_reading = true;
+            w->act_read_room = room;
+        }
         return;
     }
     duro_argv a;
     if (duro__xreadgroup_argv(w, &a, per_stream, kinds,
                               (int)(sizeof(kinds) / sizeof(kinds[0]))) > 0 &&
-        duro_aredis_command(w->act_conn, on_read, w, &a) == 0)
+        duro_aredis_command(w->act_conn, on_read, w, &a) == 0) {
         w->act_reading = true;
+        w->act_read_room = room;
+    }
     duro_argv_free(&a);
 }
