@@ -570,6 +570,18 @@ static int free_threads(const duro_worker *w)
     return n > 0 ? n : 0;
 }
 
+/* waiting_max: how many eager tasks may wait for a thread: four rounds
+ * of the pool. The time bound (act_wait_ms) is what keeps a waiting task
+ * from eating into its start-to-close; this one keeps a burst of commits
+ * from taking work that idle workers could run and handing it back (a
+ * round trip each). Not fewer: replies come in bursts, before the pool's
+ * done callbacks free their threads (the saturating bench handed back 29%
+ * of its eager tasks at once with one round, 2% with four). */
+static int waiting_max(const duro_worker *w)
+{
+    return 4 * w->activity_threads;
+}
+
 /* wait_limit_ms: how long task c may wait for a thread: the bound,
  * and never more than a tenth of its start-to-close or heartbeat timeout,
  * whose clocks (the entry's pending idle time) run while it waits. */
@@ -607,6 +619,7 @@ static duro_actx *pop_waiting(duro_worker *w)
     w->act_waiting = duro__actx_next(c);
     if (!w->act_waiting) w->act_waiting_tail = NULL;
     w->act_nwaiting--;
+    if (c->eager_in) w->act_nwaiting_eager--;
     c->link.next = NULL;
     return c;
 }
@@ -638,7 +651,7 @@ static void on_wait_due(duro__later *l)
         (duro_worker *)((char *)l - offsetof(duro_worker, act_wait_due));
     int64_t now = duro_mono_ms();
     duro_actx *keep = NULL, *tail = NULL, *due = NULL;
-    int kept = 0;
+    int kept = 0, eager = 0;
     while (w->act_waiting) {
         duro_actx *c = pop_waiting(w);
         if (c->wait_until_ms <= now) {
@@ -652,10 +665,12 @@ static void on_wait_due(duro__later *l)
             keep = c;
         tail = c;
         kept++;
+        eager += c->eager_in;
     }
     w->act_waiting = keep;
     w->act_waiting_tail = tail;
     w->act_nwaiting = kept;
+    w->act_nwaiting_eager = eager;
     while (due) {
         duro_actx *c = due;
         due = duro__actx_next(c);
@@ -675,7 +690,7 @@ static bool wait_for_thread(duro_worker *w, duro_actx *c)
 {
     if (!w->act_waiting && free_threads(w) > 0) return false;
     if (w->stopping ||
-        (c->eager_in && w->act_nwaiting >= w->activity_threads)) {
+        (c->eager_in && w->act_nwaiting_eager >= waiting_max(w))) {
         hand_back_waiting(c, "too many waiting");
         return true;
     }
@@ -687,6 +702,7 @@ static bool wait_for_thread(duro_worker *w, duro_actx *c)
         w->act_waiting = c;
     w->act_waiting_tail = c;
     w->act_nwaiting++;
+    w->act_nwaiting_eager += c->eager_in;
     arm_wait(w);
     return true;
 }
@@ -720,17 +736,11 @@ const char *duro__act_eager_ask(duro_worker *w, int p, const duro__commit *cm,
         return NULL;
     /* a rate-limited queue's tasks go out through its token bucket only */
     if (!w->rate_known || w->rate[DURO_RATE_ACT].rate > 0) return NULL;
-    /* no slot is reserved: what finds no thread free waits for one, at
-     * most act_wait_ms, then goes back to the shared queue. How many may
-     * wait: as many as the pool has threads -- a backlog one round of the
-     * pool drains, so a task seldom waits long, and a burst of commits
-     * cannot pile up work that idle workers could run. Commits in flight
-     * may all land in that queue; the threads the worker's own read may
-     * fill are not free. */
-    int free =
-        free_threads(w) - (w->act_reading ? w->act_read_room : 0) - w->act_fair;
-    int room = (free > 0 ? free : 0) + w->activity_threads - w->act_nwaiting -
-               w->eager_asked;
+    /* no slot is reserved, and commits in flight are not counted: a
+     * task that finds no thread free waits for one (at most act_wait_ms,
+     * then it goes back to the shared queue), so a commit asks while
+     * fewer than waiting_max wait */
+    int room = waiting_max(w) - w->act_nwaiting_eager;
     int want = duro__commit_acts_to(cm, w->act_keys[p]);
     if (want > room) want = room;
     if (want > EAGER_MAX) want = EAGER_MAX;
@@ -818,18 +828,14 @@ void duro__act_poll(duro_worker *w)
         w->act_pr.done = on_round;
         if (duro__pread_send(&w->act_pr, w->act_conn, kinds,
                              (int)(sizeof(kinds) / sizeof(kinds[0])),
-                             (room + n - 1) / n) > 0) {
+                             (room + n - 1) / n) > 0)
             w->act_reading = true;
-            w->act_read_room = room;
-        }
         return;
     }
     duro_argv a;
     if (duro__xreadgroup_argv(w, &a, per_stream, kinds,
                               (int)(sizeof(kinds) / sizeof(kinds[0]))) > 0 &&
-        duro_aredis_command(w->act_conn, on_read, w, &a) == 0) {
+        duro_aredis_command(w->act_conn, on_read, w, &a) == 0)
         w->act_reading = true;
-        w->act_read_room = room;
-    }
     duro_argv_free(&a);
 }

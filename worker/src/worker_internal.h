@@ -373,14 +373,14 @@ typedef struct duro_worker {
     int eager_asked; /* tasks asked for by commits not answered yet */
     uint64_t eager_acts_taken;
     /* activity tasks taken (eagerly or by a read) that found no thread
-     * free: FIFO; each handed back after act_wait_ms (activity.c) */
+     * free: FIFO; each handed back after act_wait_ms; eager ones at most
+     * four per thread (activity.c) */
     struct duro_actx *act_waiting, *act_waiting_tail;
-    int act_nwaiting;
+    int act_nwaiting, act_nwaiting_eager; /* all; eager_in ones */
     int64_t act_wait_ms;
     duro__later act_wait_due;
     uint64_t act_waited_back;
     bool eager_intake; /* run_entry is taking a commit's reply's tasks */
-    int act_read_room; /* the threads the activity read out may fill */
     /* workflow tasks that ran a run's code for the first time: a cache
      * miss that could not have been a hit (the bench's hit ratio) */
     uint64_t wft_first;
@@ -687,7 +687,7 @@ void duro__act_run(duro_worker *w, duro_actx *c);
 /* eager activity dispatch (activity.c; docs/internals.md): what commit cm
  * of a run in partition p asks for: the activity stream of this worker's
  * queue there, and *n (as many as cm schedules there, at most EAGER_MAX,
- * and no more than could wait for a thread within the bound), or NULL
+ * while fewer eager tasks than the bound wait for a thread), or NULL
  * (none: off, stopping, no room, a rate-limited queue, no activity of cm
  * goes there); the n count as asked until duro__act_eager_end(w, n) once
  * its reply came (or never will). duro__act_eager_take hands the entries a
