@@ -63,6 +63,10 @@ const duro__acl_grant duro__acl_commands[] = {
     {"xadd", FN}, /* tasks; duro:dead; a client's query */
     {"xdel", FN},
     {"xtrim", FN}, /* task streams, after an ack (docs/internals.md) */
+    /* workers' reads; a commit's eager activity dispatch reads for its
+     * worker (duro_wft_complete, duro_act_complete: callers of every
+     * role) */
+    {"xreadgroup", FN},
     {"xrevrange", FN},
     {"zadd", FN},
     {"zrange", FN},
@@ -91,7 +95,6 @@ const duro__acl_grant duro__acl_commands[] = {
     {"zremrangebyscore", FN},
     {"pexpireat", FN},
     /* workers: task streams, histories, query answers, shutdown */
-    {"xreadgroup", W},
     {"xgroup|create", W},
     {"xgroup|delconsumer", W},
     {"xclaim", W}, /* an asynchronous activity's task to DURO_ASYNC_CONSUMER */

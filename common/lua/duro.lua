@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 29
+local DURO_LIBRARY_VERSION = 30
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -2603,6 +2603,81 @@ local function fail_task(w, k, run, msg, backoff)
     end
 end
 
+-- ---- Eager activity dispatch (docs/internals.md, "Eager activity dispatch")
+--
+-- A commit (duro_wft_complete, duro_act_complete's eager tail) may take,
+-- for the committing worker, the activity tasks it just queued: the worker
+-- names itself and its free slots after the sticky pair, and the KEYS
+-- indexes of the activity streams of the queue it polls:
+--   ... [sticky_worker sticky_ms [eager_consumer eager_n key_index...]]
+-- After the commands are applied, one XREADGROUP ... COUNT n per stream
+-- the commit queued into (of those named, at the activity's priority
+-- level; not a fair stream, whose tasks go out by key) reads for that
+-- consumer, exactly as the worker's own read would: the entries are then
+-- pending under its name, so every path of a read entry (ack, heartbeat,
+-- release, reclaim of a dead worker's entries) applies. An older entry of
+-- the backlog may come instead of the new one: the worker serves that
+-- queue. The reply's last element is the entries, shaped as an XREADGROUP
+-- reply ({{stream, {{id, {field, value...}}...}}...}, possibly empty).
+
+-- eager_take (below) is what the two commit Functions call.
+local eager_take
+do -- the section's helpers end with it (Lua: 200 locals per chunk)
+    -- ACTIVITY_OPTS_AT: an activity command's options, past its kind
+    local ACTIVITY_OPTS_AT = 6
+
+    -- eager_streams: the streams (in order, once each) that the activity
+    -- commands in args[first..] queued into, of the KEYS indexes eligible.
+    local function eager_streams(w, keys, args, first, ncmd, eligible)
+        local out, seen, i = {}, {}, first
+        for _ = 1, ncmd do
+            local kind = COMMANDS[args[i]]
+            if kind == COMMANDS.activity and
+                eligible[args[i + kind.key_at]] then
+                local opts = args[i + ACTIVITY_OPTS_AT]
+                local fkey = act_fairness(w, opts)
+                local s = prio_stream(keys[tonumber(args[i + kind.key_at])],
+                                      act_priority(w, opts))
+                if (not fkey or fkey == '') and not seen[s] then
+                    seen[s] = true
+                    out[#out + 1] = s
+                end
+            end
+            i = i + 1 + kind.arity
+        end
+        return out
+    end
+
+    -- eager_take reads, for consumer args[at] with room for args[at + 1]
+    -- tasks, the tasks of the eligible streams (args[at + 2..]) that this
+    -- commit queued into; nil when the call asked for none (an older
+    -- worker, or no room), else the entries (maybe none). Only while the
+    -- run is still the one committed: a closed run's tasks are dropped by
+    -- whoever reads them.
+    eager_take = function(w, run, keys, args, first, ncmd, at)
+        local consumer, n = args[at], tonumber(args[at + 1] or '')
+        if not consumer or consumer == '' or not n or n < 1 then
+            return nil
+        end
+        local got = {}
+        if w.status ~= 'RUNNING' or w.run ~= run then return got end
+        local eligible = {}
+        for j = at + 2, #args do eligible[args[j]] = true end
+        local streams = eager_streams(w, keys, args, first, ncmd, eligible)
+        for j = 1, #streams do
+            if n < 1 then break end
+            -- pcall: a level stream without the group yet (NOGROUP) has none
+            local r = redis.pcall('XREADGROUP', 'GROUP', GROUP, consumer,
+                                  'COUNT', n, 'STREAMS', streams[j], '>')
+            if type(r) == 'table' and not r.err and r[1] then
+                got[#got + 1] = r[1]
+                n = n - #r[1][2]
+            end
+        end
+        return got
+    end
+end
+
 -- duro_wft_complete 8+A wf hist buf wft timers pa idx_open idx_closed
 --                   act_1..act_A  run token entry wtc_data ncmd cmd...
 --                   [sticky_worker sticky_ms]
@@ -2654,6 +2729,8 @@ local function duro_wft_complete(k, args, keys)
         set_sticky(w, args[tail], args[tail + 1])
         if drain_buffer(w) > 0 then schedule_wft(w) end
     end
+    local got = eager_take(w, run, keys, args, 6, ncmd, tail + 2)
+    if got then return {last, w.hlen, got} end
     return {last, w.hlen}
 end
 
@@ -2755,6 +2832,9 @@ local function duro_act_complete(k, args, keys)
             if w.status == 'RUNNING' then
                 set_sticky(w, args[tail], args[tail + 1])
             end
+            local got = eager_take(w, run, keys, args, 12, tonumber(args[11]),
+                                   tail + 2)
+            if got then return {'eager', last, w.hlen, got} end
             return {'eager', last, w.hlen}
         end
         resolve_activity(w, seq, 'ActivityCompleted', data, st)
@@ -2856,7 +2936,6 @@ end
 -- while the rest of the queue moves on. The count goes on only while the
 -- token is the one the last timeout issued: a commit, a failed task or a
 -- new task each issue another, which starts it over.
-local WFT_TIMEOUT_BACKOFF_MAX = 600000
 local function duro_wft_timeout(k, args)
     local run, token, entry = args[1], args[2], args[3]
     local idle = tonumber(args[4]) or 0
@@ -2880,7 +2959,7 @@ local function duro_wft_timeout(k, args)
         enqueue_wft(w, newtoken)
         return 'timedout'
     end
-    local backoff = math.min(1000 * 2 ^ (count - 2), WFT_TIMEOUT_BACKOFF_MAX)
+    local backoff = math.min(1000 * 2 ^ (count - 2), 600000)
     set(w, 'wft_error', 'workflow task timed out ' .. str(count) ..
         ' times in a row; the worker running it may have crashed; retry in ' ..
         str(backoff / 1000) .. 's')

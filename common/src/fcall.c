@@ -1,5 +1,6 @@
 /* fcall.c: one builder per Redis Function (the key contract: fcall.h). */
 #include <stdlib.h>
+#include <string.h>
 
 #include "duro/fcall.h"
 #include "duro/log.h"
@@ -71,16 +72,38 @@ static void begin(duro_argv *a, const char *fn, const duro_wf_keys *k,
     }
 }
 
-static void push_commit(duro_argv *a, const duro_fcall_commit *c)
+/* eager_keys: how many of c's activity streams are its eager_stream (the
+ * eager tail names them by KEYS index, the first being act_base). */
+static int eager_keys(const duro_fcall_commit *c)
+{
+    int n = 0;
+    if (!c->eager_consumer || !*c->eager_consumer || c->eager_n <= 0 ||
+        !c->eager_stream)
+        return 0;
+    for (int i = 0; i < c->nacts; i++)
+        n += strcmp(c->acts[i], c->eager_stream) == 0;
+    return n;
+}
+
+/* push_commit: wtc_data ncmd cmd... [sticky_worker sticky_ms
+ * [eager_consumer eager_n key_index...]] */
+static void push_commit(duro_argv *a, const duro_fcall_commit *c, int act_base)
 {
     duro_argv_push(a, c->wtc_data);
     duro_argv_pushll(a, c->ncmd);
     for (int i = 0; c->cmds && i < c->cmds->argc; i++)
         duro_argv_pushn(a, c->cmds->argv[i], c->cmds->lens[i]);
-    if (c->sticky) {
-        duro_argv_push(a, c->sticky);
-        duro_argv_pushll(a, c->sticky_ms);
+    bool eager = eager_keys(c) > 0;
+    if (c->sticky || eager) { /* "" 0: sticky to no one, as when absent */
+        duro_argv_push(a, c->sticky ? c->sticky : "");
+        duro_argv_pushll(a, c->sticky ? c->sticky_ms : 0);
     }
+    if (!eager) return;
+    duro_argv_push(a, c->eager_consumer);
+    duro_argv_pushll(a, c->eager_n);
+    for (int i = 0; i < c->nacts; i++)
+        if (strcmp(c->acts[i], c->eager_stream) == 0)
+            duro_argv_pushll(a, act_base + i);
 }
 
 /* ---- Starting and delivering (client) ---- */
@@ -275,7 +298,7 @@ static void push_task(duro_argv *a, const duro_fcall_task *t)
 
 /* FCALL duro_wft_complete 8+A wf hist buf wft timers pa idx_open
  *       idx_closed act_1..act_A  run token entry wtc_data ncmd cmd...
- *       [sticky_worker sticky_ms] */
+ *       [sticky_worker sticky_ms [eager_consumer eager_n key_index...]] */
 void duro_fcall_wft_complete(duro_argv *a, const duro_wf_keys *k,
                              const duro_fcall_task *t,
                              const duro_fcall_commit *c)
@@ -283,7 +306,7 @@ void duro_fcall_wft_complete(duro_argv *a, const duro_wf_keys *k,
     begin(a, "duro_wft_complete", k, DURO_FCALL_WFT_COMPLETE_KEYS, 0, c->nacts,
           c->acts);
     push_task(a, t);
-    push_commit(a, c);
+    push_commit(a, c, DURO_FCALL_WFT_COMPLETE_ACT_BASE);
 }
 
 /* FCALL duro_wft_fail 5 wf hist buf wft timers  run token entry message
@@ -332,7 +355,7 @@ static void push_attempt(duro_argv *a, const duro_fcall_attempt *at)
 /* FCALL duro_act_complete 9+A wf hist buf wft timers pa idx_open idx_closed
  *       act act_1..act_A  run seq attempt entry outcome data retry_delay_ms
  *       failure [expected_hlen wtc_data ncmd cmd... [sticky_worker
- *       sticky_ms]] */
+ *       sticky_ms [eager_consumer eager_n key_index...]]] */
 void duro_fcall_act_complete(duro_argv *a, const duro_wf_keys *k,
                              const duro_fcall_attempt *at,
                              const duro_fcall_act_result *r,
@@ -349,7 +372,7 @@ void duro_fcall_act_complete(duro_argv *a, const duro_wf_keys *k,
     duro_argv_push(a, r->failure ? r->failure : "");
     if (eager) {
         duro_argv_pushll(a, expected_hlen);
-        push_commit(a, eager);
+        push_commit(a, eager, DURO_FCALL_ACT_COMPLETE_ACT_BASE);
     }
 }
 

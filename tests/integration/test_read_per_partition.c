@@ -100,7 +100,9 @@ static read_stats worker_reads(const char *text)
         const char *end = strchr(l, '\n');
         size_t ll = end ? (size_t)(end - l) : strlen(l);
         char *line = strndup(l, ll);
-        if (strstr(line, "\"XREADGROUP\"") &&
+        /* not one a Function runs ("[0 lua]": a commit's eager activity
+         * dispatch reads for its worker) */
+        if (strstr(line, "\"XREADGROUP\"") && !strstr(line, " lua] ") &&
             (strstr(line, ":wft:test\"") || strstr(line, ":act:test\""))) {
             s.reads++;
             s.blocking += strstr(line, "\"BLOCK\"") != NULL;

@@ -514,3 +514,53 @@ Test(fcall, history_upgrade)
     check_args(&a, check_keys(&a, "duro_history_upgrade", 0, NULL), NULL, 0);
     duro_argv_free(&a);
 }
+
+/* eager activity dispatch: the committing worker names itself, its room
+ * and the KEYS index of each activity stream that is its own queue's,
+ * after the sticky pair (sent as "" 0 when it keeps no run) */
+Test(fcall, eager_activity_tail)
+{
+    duro_wf_keys k = keys_full();
+    duro_argv cmds = commands();
+    const char *acts[] = {"duro:{p1}:act:a", "duro:{p1}:act:b"};
+    duro_fcall_commit c = {.wtc_data = "{\"now\":1}",
+                           .ncmd = 1,
+                           .cmds = &cmds,
+                           .nacts = 2,
+                           .acts = acts,
+                           .eager_consumer = "worker-7",
+                           .eager_n = 4,
+                           .eager_stream = "duro:{p1}:act:b"};
+    duro_argv a;
+    duro_fcall_wft_complete(&a, &k, &TASK, &c);
+    CHECK_ARGS(&a, check_keys(&a, "duro_wft_complete", 2, acts), "run-1", "4",
+               "1-1", "{\"now\":1}", "1", "timer", "1", "{\"seq\":1}", "60000",
+               "", "0", "worker-7", "4", "10");
+    duro_argv_free(&a);
+
+    c.sticky = "worker-7";
+    c.sticky_ms = 5000;
+    duro_fcall_act_complete(
+        &a, &k, &ATTEMPT,
+        &(duro_fcall_act_result){.data = "{}", .retry_delay_ms = -1}, 17, &c);
+    CHECK_ARGS(&a, check_keys(&a, "duro_act_complete", 2, acts), "run-1", "2",
+               "3", "5-0", "completed", "{}", "-1", "", "17", "{\"now\":1}",
+               "1", "timer", "1", "{\"seq\":1}", "60000", "worker-7", "5000",
+               "worker-7", "4", "11");
+    duro_argv_free(&a);
+
+    /* no room, or a commit that names another queue only: no tail */
+    const char *none[] = {"", "duro:{p1}:act:c"};
+    for (int i = 0; i < 2; i++) {
+        c.eager_n = i == 0 ? 0 : 4;
+        c.eager_stream = i == 0 ? "duro:{p1}:act:b" : none[1];
+        duro_fcall_wft_complete(&a, &k, &TASK, &c);
+        CHECK_ARGS(&a, check_keys(&a, "duro_wft_complete", 2, acts), "run-1",
+                   "4", "1-1", "{\"now\":1}", "1", "timer", "1", "{\"seq\":1}",
+                   "60000", "worker-7", "5000");
+        cr_assert_eq(a.argc, check_keys(&a, "duro_wft_complete", 2, acts) + 11,
+                     "%s", none[i]);
+        duro_argv_free(&a);
+    }
+    duro_argv_free(&cmds);
+}

@@ -42,6 +42,7 @@ static void send_completion(duro_actx *c, bool eager);
 /* end_eager settles the run an eager completion advanced (runs.c). */
 static void end_eager(duro_actx *c, const redisReply *reply)
 {
+    duro__act_eager_end(c->w, &c->eager_n);
     duro_wf *wf = c->eager;
     if (!wf) return;
     c->eager = NULL;
@@ -145,10 +146,9 @@ static duro_fcall_attempt attempt_of(const duro_actx *c)
 /* act_complete_argv: FCALL duro_act_complete for the outcome, with the
  * eager commit cm (NULL: none; expected is the history length it follows);
  * a borrows from its arguments and from ks, which it fills. */
-static void act_complete_argv(const duro_actx *c, const char *data,
-                              int64_t delay, const char *failure,
-                              const duro__commit *cm, int64_t expected,
-                              act_keys *ks, duro_argv *a)
+static void act_complete_argv(duro_actx *c, const char *data, int64_t delay,
+                              const char *failure, const duro__commit *cm,
+                              int64_t expected, act_keys *ks, duro_argv *a)
 {
     act_keys_init(ks, c);
     duro_fcall_attempt at = attempt_of(c);
@@ -169,6 +169,10 @@ static void act_complete_argv(const duro_actx *c, const char *data,
                                     .sticky = c->w->sticky_keys ? c->w->identity
                                                                 : NULL,
                                     .sticky_ms = c->w->sticky_ms};
+        eager.eager_stream =
+            duro__act_eager_ask(c->w, c->partition, cm, &eager.eager_n);
+        eager.eager_consumer = c->w->identity;
+        c->eager_n = eager.eager_n;
     }
     duro_fcall_act_complete(a, ks, &at, &res, expected, cm ? &eager : NULL);
 }
@@ -529,11 +533,15 @@ static void run_entry(duro_worker *w, const char *stream,
                         &w->act_fair))
         return;
     duro_actx *c = actx_from_entry(w, stream, entry);
+    if (c) c->eager_in = w->eager_intake;
     if (!c || duro__conc_gate(w, c)) return;
     duro__act_run(w, c);
 }
 
-void duro__act_run(duro_worker *w, duro_actx *c)
+static bool wait_for_thread(duro_worker *w, duro_actx *c);
+
+/* submit hands c to the pool. */
+static void submit(duro_worker *w, duro_actx *c)
 {
     inflight_add(w, c);
     if (duro__pool_submit(w->pool, c) != 0) {
@@ -542,6 +550,237 @@ void duro__act_run(duro_worker *w, duro_actx *c)
         w->completing++;
         send_completion(c, true);
     }
+}
+
+void duro__act_run(duro_worker *w, duro_actx *c)
+{
+    /* one refused before it ran takes no time */
+    if (c->failed || !wait_for_thread(w, c)) submit(w, c);
+}
+
+/* ---- Eager dispatch (docs/internals.md, "Eager activity dispatch") ---- */
+
+/* EAGER_MAX: the most activity tasks one commit takes for this worker */
+#define EAGER_MAX 16
+
+/* free_threads: the pool's threads that take a job at once. */
+static int free_threads(const duro_worker *w)
+{
+    int n = w->activity_threads - duro__pool_busy(w->pool);
+    return n > 0 ? n : 0;
+}
+
+/* waiting_max: how many eager tasks may wait for a thread: four rounds
+ * of the pool. The time bound (act_wait_ms) is what keeps a waiting task
+ * from eating into its start-to-close; this one keeps a burst of commits
+ * from taking work that idle workers could run and handing it back (a
+ * round trip each). Not fewer: replies come in bursts, before the pool's
+ * done callbacks free their threads (the saturating bench handed back 29%
+ * of its eager tasks at once with one round, 2% with four). */
+static int waiting_max(const duro_worker *w)
+{
+    return 4 * w->activity_threads;
+}
+
+/* wait_limit_ms: how long task c may wait for a thread: the bound,
+ * and never more than a tenth of its start-to-close or heartbeat timeout,
+ * whose clocks (the entry's pending idle time) run while it waits. */
+static int64_t wait_limit_ms(const duro_worker *w, const duro_actx *c)
+{
+    int64_t ms = w->act_wait_ms;
+    static const char *const timeouts[] = {"startToCloseMs",
+                                           "heartbeatTimeoutMs"};
+    for (int i = 0; i < 2; i++) {
+        double t = cJSON_GetNumberValue(
+            cJSON_GetObjectItemCaseSensitive(c->opts, timeouts[i]));
+        if (t > 0 && t / 10 < (double)ms) ms = (int64_t)(t / 10);
+    }
+    return ms;
+}
+
+/* hand_back_waiting gives a task that never started back to the shared
+ * queue: the same attempt, at once (duro_act_release), for a worker with
+ * a free thread. */
+static void hand_back_waiting(duro_actx *c, const char *why)
+{
+    duro_worker *w = c->w;
+    w->act_waited_back++;
+    duro_info("ACT-WAIT-BACK wf=%s activity=%s seq=%s attempt=%d eager=%d %s",
+              c->id, c->name, c->seq, c->attempt, c->eager_in ? 1 : 0, why);
+    duro__conc_release(w, c);
+    c->state = DURO_ACTX_RELEASING;
+    send_release(c);
+    duro__actx_unref(c);
+}
+
+static duro_actx *pop_waiting(duro_worker *w)
+{
+    duro_actx *c = w->act_waiting;
+    w->act_waiting = duro__actx_next(c);
+    if (!w->act_waiting) w->act_waiting_tail = NULL;
+    w->act_nwaiting--;
+    if (c->eager_in) w->act_nwaiting_eager--;
+    c->link.next = NULL;
+    return c;
+}
+
+static void on_wait_due(duro__later *l);
+
+/* arm_wait: the wait timer goes off when the first waiting task is due
+ * (limits differ: a task's own timeouts may shorten its). */
+static void arm_wait(duro_worker *w)
+{
+    duro__later *l = &w->act_wait_due;
+    if (!w->act_waiting) {
+        duro__later_cancel(w, l);
+        return;
+    }
+    int64_t due = w->act_waiting->wait_until_ms;
+    for (duro_actx *c = w->act_waiting; c; c = duro__actx_next(c))
+        if (c->wait_until_ms < due) due = c->wait_until_ms;
+    if (l->waiting && l->due_ms <= due) return;
+    duro__later_cancel(w, l);
+    duro__call_at(w, l, on_wait_due, due);
+}
+
+/* on_wait_due hands back the waiting tasks past their limit (the list
+ * holds at most activity_threads). */
+static void on_wait_due(duro__later *l)
+{
+    duro_worker *w =
+        (duro_worker *)((char *)l - offsetof(duro_worker, act_wait_due));
+    int64_t now = duro_mono_ms();
+    duro_actx *keep = NULL, *tail = NULL, *due = NULL;
+    int kept = 0, eager = 0;
+    while (w->act_waiting) {
+        duro_actx *c = pop_waiting(w);
+        if (c->wait_until_ms <= now) {
+            c->link.next = due ? &due->link : NULL;
+            due = c;
+            continue;
+        }
+        if (tail)
+            tail->link.next = &c->link;
+        else
+            keep = c;
+        tail = c;
+        kept++;
+        eager += c->eager_in;
+    }
+    w->act_waiting = keep;
+    w->act_waiting_tail = tail;
+    w->act_nwaiting = kept;
+    w->act_nwaiting_eager = eager;
+    while (due) {
+        duro_actx *c = due;
+        due = duro__actx_next(c);
+        c->link.next = NULL;
+        hand_back_waiting(c, "no thread free in time");
+    }
+    arm_wait(w);
+}
+
+/* wait_for_thread: true when c waits for a thread, behind those that
+ * wait already (or went back at once: stopping, or an eager task beyond
+ * the bound); false: run it now. A read's tasks past the free threads (a
+ * read that went out before a commit's eager tasks took them, a priority
+ * level's tasks past the room) wait too, but no more than the read took:
+ * nothing sits unstarted for longer than act_wait_ms. */
+static bool wait_for_thread(duro_worker *w, duro_actx *c)
+{
+    if (!w->act_waiting && free_threads(w) > 0) return false;
+    if (w->stopping ||
+        (c->eager_in && w->act_nwaiting_eager >= waiting_max(w))) {
+        hand_back_waiting(c, "too many waiting");
+        return true;
+    }
+    c->state = DURO_ACTX_WAITING;
+    c->wait_until_ms = duro_mono_ms() + wait_limit_ms(w, c);
+    if (w->act_waiting_tail)
+        w->act_waiting_tail->link.next = &c->link;
+    else
+        w->act_waiting = c;
+    w->act_waiting_tail = c;
+    w->act_nwaiting++;
+    w->act_nwaiting_eager += c->eager_in;
+    arm_wait(w);
+    return true;
+}
+
+/* run_waiting starts waiting tasks, in order, while threads are free. */
+static void run_waiting(duro_worker *w)
+{
+    while (w->act_waiting && free_threads(w) > 0 && !w->stopping) {
+        duro_actx *c = pop_waiting(w);
+        submit(w, c);
+    }
+}
+
+void duro__act_release_waiting(duro_worker *w)
+{
+    while (w->act_waiting)
+        hand_back_waiting(pop_waiting(w), "stopping");
+    arm_wait(w);
+}
+
+const char *duro__act_eager_ask(duro_worker *w, int p, const duro__commit *cm,
+                                int *n)
+{
+    *n = 0;
+    if (!w->eager_acts || w->stopping || !w->activities || !w->act_keys ||
+        p < 0 || p >= w->partitions || !w->act_conn ||
+        !duro_aredis_connected(w->act_conn))
+        return NULL;
+    if (w->stream_broken &&
+        w->stream_broken[DURO_STREAM_ACT * w->partitions + p])
+        return NULL;
+    /* a rate-limited queue's tasks go out through its token bucket only */
+    if (!w->rate_known || w->rate[DURO_RATE_ACT].rate > 0) return NULL;
+    /* no slot is reserved, and commits in flight are not counted: a
+     * task that finds no thread free waits for one (at most act_wait_ms,
+     * then it goes back to the shared queue), so a commit asks while
+     * fewer than waiting_max wait */
+    int room = waiting_max(w) - w->act_nwaiting_eager;
+    int want = duro__commit_acts_to(cm, w->act_keys[p]);
+    if (want > room) want = room;
+    if (want > EAGER_MAX) want = EAGER_MAX;
+    if (want <= 0) return NULL;
+    *n = want;
+    w->eager_asked += *n;
+    return w->act_keys[p];
+}
+
+void duro__act_eager_end(duro_worker *w, int *n)
+{
+    w->eager_asked -= *n;
+    *n = 0;
+}
+
+void duro__act_eager_take(duro_worker *w, const redisReply *entries)
+{
+    if (!entries || entries->type != REDIS_REPLY_ARRAY ||
+        entries->elements == 0)
+        return;
+    for (size_t s = 0; s < entries->elements; s++) {
+        const redisReply *sr = entries->element[s];
+        if (sr->type != REDIS_REPLY_ARRAY || sr->elements != 2 ||
+            sr->element[0]->type != REDIS_REPLY_STRING ||
+            sr->element[1]->type != REDIS_REPLY_ARRAY)
+            continue;
+        for (size_t i = 0; i < sr->element[1]->elements; i++) {
+            const redisReply *e = sr->element[1]->element[i];
+            w->eager_acts_taken++;
+            duro_debug("ACT-EAGER stream=%s entry=%s", sr->element[0]->str,
+                       e->type == REDIS_REPLY_ARRAY && e->elements == 2 &&
+                               e->element[0]->type == REDIS_REPLY_STRING
+                           ? e->element[0]->str
+                           : "?");
+        }
+    }
+    /* the same intake as the worker's own read: admission, levels, logs */
+    w->eager_intake = true;
+    duro__level_entries(w, entries, run_entry);
+    w->eager_intake = false;
 }
 
 static void on_read(duro_aredis *r, redisReply *reply, void *arg)
@@ -563,11 +802,14 @@ static void on_round(duro_worker *w)
 
 void duro__act_poll(duro_worker *w)
 {
+    run_waiting(w);
     if (w->act_reading || w->stopping || w->probing || !w->act_conn ||
         !w->activities || !duro_aredis_connected(w->act_conn))
         return;
     if (w->per_partition && w->act_pr.ndue == 0) return;
-    int room = w->activity_threads - duro__pool_busy(w->pool) - w->act_fair;
+    /* only free threads: eager tasks waiting for one go first */
+    int room = w->activity_threads - duro__pool_busy(w->pool) - w->act_fair -
+               w->act_nwaiting;
     if (room <= 0 || (room = duro__rate_gate(w, DURO_RATE_ACT, room)) <= 0)
         return;
     int per_stream = (room + w->partitions - 1) / w->partitions;

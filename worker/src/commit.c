@@ -14,6 +14,7 @@ static int key_index(duro__commit *c, int key_base, const char *key)
         if (strcmp(c->extra[i], key) == 0) return key_base + i;
     if (c->nextra == DURO_MAX_ACT_QUEUES) return -1;
     snprintf(c->extra[c->nextra], sizeof(c->extra[0]), "%s", key);
+    c->nacts[c->nextra] = 0;
     return key_base + c->nextra++;
 }
 
@@ -67,6 +68,7 @@ int duro__commit_encode(duro__commit *c, const duro_keyspace *ks, int partition,
         case CMD_ACTIVITY:
             if ((ki = stream_index(c, partition, key_base, m->queue)) < 0)
                 return DURO_EINVAL;
+            c->nacts[ki - key_base]++;
             duro_argv_push(a, "activity");
             duro_argv_pushll(a, m->seq);
             duro_argv_push(a, m->data);
@@ -149,6 +151,13 @@ int duro__commit_encode(duro__commit *c, const duro_keyspace *ks, int partition,
             break;
         }
     }
+    return 0;
+}
+
+int duro__commit_acts_to(const duro__commit *c, const char *key)
+{
+    for (int i = 0; key && i < c->nextra; i++)
+        if (strcmp(c->extra[i], key) == 0) return c->nacts[i];
     return 0;
 }
 

@@ -17,8 +17,9 @@ typedef struct duro__commit {
     int ncmd;
     int nextra;
     char extra[DURO_MAX_ACT_QUEUES][DURO_KEY_MAX];
-    char wtc[96];            /* WorkflowTaskCompleted data */
-    const duro_keyspace *ks; /* the run's namespace */
+    int nacts[DURO_MAX_ACT_QUEUES]; /* activities scheduled on extra[i] */
+    char wtc[96];                   /* WorkflowTaskCompleted data */
+    const duro_keyspace *ks;        /* the run's namespace */
 } duro__commit;
 
 /* duro__commit_encode takes over cmds and encodes them for a run in
@@ -29,5 +30,9 @@ typedef struct duro__commit {
 int duro__commit_encode(duro__commit *c, const duro_keyspace *ks, int partition,
                         int key_base, duro__cmd *cmds, int64_t now);
 void duro__commit_free(duro__commit *c);
+
+/* duro__commit_acts_to: how many activities the commands schedule on
+ * activity stream key (eager activity dispatch asks for that many). */
+int duro__commit_acts_to(const duro__commit *c, const char *key);
 
 #endif

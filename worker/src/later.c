@@ -51,6 +51,18 @@ static void on_retry_timer(uv_timer_t *h)
     arm_retry_timer(w);
 }
 
+void duro__later_cancel(duro_worker *w, duro__later *l)
+{
+    if (!l->waiting) return;
+    for (duro__later **p = &w->later; *p; p = &(*p)->next)
+        if (*p == l) {
+            *p = l->next;
+            break;
+        }
+    l->next = NULL;
+    l->waiting = false;
+}
+
 void duro__retry_later(duro_worker *w, duro__later *l, duro__later_fn fn)
 {
     l->tries++;

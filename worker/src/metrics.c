@@ -103,6 +103,8 @@ static const char *const FAMILIES[][3] = {
      "Runs evicted from the sticky cache."},
     {"duro_worker_sticky_tasks_total", "counter",
      "Workflow tasks read from this worker's own (sticky) streams."},
+    {"duro_worker_eager_activities_total", "counter",
+     "Activity tasks taken by this worker's own commits (eager dispatch)."},
     {"duro_worker_workflow_tasks_inflight", "gauge",
      "Workflow tasks being processed."},
     {"duro_worker_activities_running", "gauge",
@@ -206,6 +208,8 @@ static int put_sample(wmetrics *e, const duro_worker *w, int pool_busy)
                              (double)w->cache.evictions);
     duro_metrics_set_counter(m, "duro_worker_sticky_tasks_total", q,
                              (double)w->sticky_tasks);
+    duro_metrics_set_counter(m, "duro_worker_eager_activities_total", q,
+                             (double)w->eager_acts_taken);
     duro_metrics_set(m, "duro_worker_workflow_tasks_inflight", q,
                      w->wft_inflight);
     if (pool_busy >= 0)

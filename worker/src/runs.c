@@ -124,13 +124,14 @@ duro_wf *duro__run_eager_begin(duro_worker *w, const char *id, const char *run,
 void duro__run_eager_end(duro_worker *w, duro_wf *wf, const redisReply *reply)
 {
     bool accepted = reply && reply->type == REDIS_REPLY_ARRAY &&
-                    reply->elements == 3 &&
+                    reply->elements >= 3 &&
                     reply->element[1]->type == REDIS_REPLY_INTEGER;
     if (accepted) {
         wf->applied = reply->element[1]->integer;
         w->eager_done++;
         w->wft_done++;
         duro__worker_count_run(w, wf, false);
+        if (reply->elements > 3) duro__act_eager_take(w, reply->element[3]);
     } else {
         w->eager_fallbacks++;
     }

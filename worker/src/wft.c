@@ -54,6 +54,7 @@ static void task_done(wft_task *t, bool keep_run)
 {
     duro_worker *w = t->w;
     duro_wf *wf = t->wf;
+    duro__act_eager_end(w, &t->eager_n);
     task_free(t);
     w->wft_inflight--;
     if (wf) duro__run_release(w, wf, keep_run);
@@ -205,7 +206,7 @@ static void on_commit_reply(duro_aredis *r, redisReply *reply, void *arg)
         task_done(t, false);
         return;
     }
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
         reply->element[0]->type != REDIS_REPLY_INTEGER) {
         duro_warn("COMMIT-REPLY wf=%s unexpected reply type=%d elements=%zu",
                   t->id, reply->type,
@@ -218,6 +219,8 @@ static void on_commit_reply(duro_aredis *r, redisReply *reply, void *arg)
                     reply->element[1]->integer > t->wf->applied;
     w->wft_done++;
     duro__worker_count_run(w, t->wf, t->first);
+    /* activities this commit queued, taken for this worker (eager) */
+    if (reply->elements > 2) duro__act_eager_take(w, reply->element[2]);
     if (w->metrics_addr) {
         char label[DURO_QUEUE_MAX + 16] = "";
         duro_metrics_observe(
@@ -233,7 +236,7 @@ static void on_commit_reply(duro_aredis *r, redisReply *reply, void *arg)
 
 /* wft_complete_argv: FCALL duro_wft_complete for the task and its encoded
  * commands; a borrows from c and k, which it fills. */
-static void wft_complete_argv(const wft_task *t, const duro__commit *c,
+static void wft_complete_argv(wft_task *t, const duro__commit *c,
                               duro_wf_keys *k, duro_argv *a)
 {
     duro_worker *w = t->w;
@@ -254,6 +257,10 @@ static void wft_complete_argv(const wft_task *t, const duro__commit *c,
                             .acts = acts,
                             .sticky = w->sticky_keys ? w->identity : NULL,
                             .sticky_ms = w->sticky_ms};
+    duro__act_eager_end(w, &t->eager_n); /* a commit sent again asks anew */
+    fc.eager_stream = duro__act_eager_ask(w, t->partition, c, &fc.eager_n);
+    fc.eager_consumer = w->identity;
+    t->eager_n = fc.eager_n;
     duro_fcall_wft_complete(a, k, &ft, &fc);
 }
 

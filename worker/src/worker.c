@@ -48,6 +48,7 @@ static void begin_stop(duro_worker *w, const char *why)
     if (w->act_reading) unblock(w, w->act_client_id);
     if (w->qry_reading) unblock(w, w->qry_client_id);
     atomic_store(&w->handing_back, true);
+    duro__act_release_waiting(w);
     w->stop_deadline_ms = duro_mono_ms() + w->shutdown_grace_ms;
     duro_info("STOPPING reason=%s inflight_workflow_tasks=%d activities=%d",
               why, w->wft_inflight, w->pool ? duro__pool_busy(w->pool) : 0);
@@ -128,11 +129,14 @@ static void close_all(duro_worker *w)
     duro_info(
         "STOPPED workflow_tasks=%llu activities=%llu eager=%llu "
         "replays=%llu cache_hits=%llu cache_misses=%llu "
-        "first_tasks=%llu sticky_tasks=%llu",
+        "first_tasks=%llu sticky_tasks=%llu eager_activities=%llu "
+        "waited_back=%llu",
         (unsigned long long)w->wft_done, (unsigned long long)w->act_done,
         (unsigned long long)w->eager_done, (unsigned long long)w->replays,
         (unsigned long long)w->cache.hits, (unsigned long long)w->cache.misses,
-        (unsigned long long)w->wft_first, (unsigned long long)w->sticky_tasks);
+        (unsigned long long)w->wft_first, (unsigned long long)w->sticky_tasks,
+        (unsigned long long)w->eager_acts_taken,
+        (unsigned long long)w->act_waited_back);
     if (w->per_partition)
         duro_info("READS-PER-PARTITION rounds=%llu reads=%llu wakes=%llu "
                   "sweeps=%llu",

@@ -74,6 +74,9 @@ void duro__retry_later(struct duro_worker *w, duro__later *l,
  * when l is queued already. */
 void duro__call_at(struct duro_worker *w, duro__later *l, duro__later_fn fn,
                    int64_t due_ms);
+/* duro__later_cancel takes l off the queue (nothing when not queued); the
+ * timer may still go off once, early, for nothing. */
+void duro__later_cancel(struct duro_worker *w, duro__later *l);
 
 /* duro__bucket: one of the task queue's rate limits as a worker sees it
  * (ratelimit.c): DURO_RATE_ACT activity tasks, DURO_RATE_WFT workflow
@@ -165,6 +168,7 @@ typedef struct wft_task {
     const char *req_what; /* for the logs */
     duro__later retry;
     duro__run_waiter waiting; /* on a busy run (its pending task) */
+    int eager_n; /* activity slots its commit asked for (activity.c) */
 } wft_task;
 
 /* duro_actx_state: where an activity attempt is (loop thread only).
@@ -189,6 +193,7 @@ typedef struct wft_task {
  */
 typedef enum {
     DURO_ACTX_READ,
+    DURO_ACTX_WAITING, /* taken, no thread free yet (activity.c) */
     DURO_ACTX_RUNNING,
     DURO_ACTX_COMPLETING,
     DURO_ACTX_HELD,
@@ -232,10 +237,16 @@ struct duro_actx {
     bool hb_pending;
     /* loop thread */
     duro_wf *eager;        /* the cached run this completion also advances */
+    int eager_n;           /* activity slots its eager commit asked for */
     duro__later retry;     /* a completion Redis refused for now */
     char *hb_sent;         /* the last heartbeat sent, for a retry */
     duro__later hb_retry;  /* a heartbeat Redis refused for now */
     duro__later rel_retry; /* a hand-back Redis refused for now */
+    /* eager_in: came in a commit's reply (eager dispatch); while WAITING
+     * (on w->act_waiting), handed back at wait_until_ms unless a thread
+     * took it first */
+    bool eager_in;
+    int64_t wait_until_ms;
 };
 
 /* duro__actx_next: the attempt after c on the list its state names. */
@@ -359,6 +370,21 @@ typedef struct duro_worker {
     /* counters (metrics) */
     uint64_t wft_done, wft_failed, wft_stale, act_done, act_failed, replays,
         dead_letters, eager_done, eager_fallbacks;
+    /* eager activity dispatch (activity.c): whether this worker asks its
+     * commits for the activities they queue on its queue, and how many
+     * came that way */
+    bool eager_acts;
+    int eager_asked; /* tasks asked for by commits not answered yet */
+    uint64_t eager_acts_taken;
+    /* activity tasks taken (eagerly or by a read) that found no thread
+     * free: FIFO; each handed back after act_wait_ms; eager ones at most
+     * four per thread (activity.c) */
+    struct duro_actx *act_waiting, *act_waiting_tail;
+    int act_nwaiting, act_nwaiting_eager; /* all; eager_in ones */
+    int64_t act_wait_ms;
+    duro__later act_wait_due;
+    uint64_t act_waited_back;
+    bool eager_intake; /* run_entry is taking a commit's reply's tasks */
     /* workflow tasks that ran a run's code for the first time: a cache
      * miss that could not have been a hit (the bench's hit ratio) */
     uint64_t wft_first;
@@ -665,6 +691,27 @@ void duro__conc_release(duro_worker *w, duro_actx *c);
 /* activity.c: duro__act_run hands c to the pool; duro__act_defer puts it
  * back in its queue for delay_ms (it must not start yet). */
 void duro__act_run(duro_worker *w, duro_actx *c);
+/* eager activity dispatch (activity.c; docs/internals.md): what commit cm
+ * of a run in partition p asks for: the activity stream of this worker's
+ * queue there, and *n (as many as cm schedules there, at most EAGER_MAX,
+ * while fewer eager tasks than the bound wait for a thread), or NULL
+ * (none: off, stopping, no room, a rate-limited queue, no activity of cm
+ * goes there); the n count as asked until duro__act_eager_end(w, n) once
+ * its reply came (or never will). duro__act_eager_take hands the entries a
+ * commit's reply brought (an XREADGROUP reply) to the read's intake. A
+ * task taken either way that finds no thread free waits (WAITING) at most
+ * w->act_wait_ms, then goes back to the shared queue;
+ * duro__act_release_waiting hands back every waiting one (stopping). */
+struct duro__commit;
+const char *duro__act_eager_ask(duro_worker *w, int p,
+                                const struct duro__commit *cm, int *n);
+void duro__act_eager_end(duro_worker *w, int *n);
+void duro__act_eager_take(duro_worker *w, const redisReply *entries);
+void duro__act_release_waiting(duro_worker *w);
+/* DURO__ACT_WAIT_MS: the default of $DURO_ACTIVITY_WAIT_MS, the longest a
+ * task taken waits for a thread before it is handed back (docs/internals.md,
+ * "Eager activity dispatch": well below the reclaim's 1 s minimum idle). */
+#define DURO__ACT_WAIT_MS 200
 void duro__act_defer(duro_actx *c, int64_t delay_ms);
 void duro__rate_read(duro_worker *w, int kind, const redisReply *reply);
 /* duro__rate_count: the entries of an XREADGROUP reply that take a token

@@ -49,6 +49,13 @@ int duro_worker_new(duro_worker **out, const duro_worker_opts *o)
         o->shutdown_grace_ms > 0 ? o->shutdown_grace_ms : 30000;
     w->workflow_stack_size = o->workflow_stack_size;
     w->codec = o->codec;
+    const char *eager = getenv("DURO_EAGER_ACTIVITIES");
+    w->eager_acts =
+        o->eager_activities >= 0 && !(eager && strcmp(eager, "0") == 0);
+    const char *wait = getenv("DURO_ACTIVITY_WAIT_MS");
+    long long wait_ms = wait && *wait ? atoll(wait) : 0;
+    w->act_wait_ms =
+        wait_ms > 0 && wait_ms <= 60000 ? wait_ms : DURO__ACT_WAIT_MS;
     w->sticky_ms = o->sticky_schedule_to_start_ms < 0 ? 0
                    : o->sticky_schedule_to_start_ms > 0
                        ? o->sticky_schedule_to_start_ms

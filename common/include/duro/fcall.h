@@ -94,6 +94,13 @@ typedef struct {
      * (docs/internals.md, "Sticky execution"); NULL: none */
     const char *sticky;
     long long sticky_ms;
+    /* eager activity dispatch (docs/internals.md): the Function reads, for
+     * consumer eager_consumer, up to eager_n of the tasks the commit queues
+     * into eager_stream (an activity stream among acts: the one of the
+     * queue the worker polls) and returns them; 0 or NULL: none */
+    const char *eager_consumer;
+    int eager_n;
+    const char *eager_stream;
 } duro_fcall_commit;
 
 /* duro_fcall_start: duro_start. hist_cur and cur_run name the RUNNING run

@@ -479,6 +479,12 @@ typedef struct {
     int64_t sticky_schedule_to_start_ms;
     const char *namespace_; /* $DURO_NAMESPACE, else "default":
                                the namespace whose tasks it runs */
+    /* eager_activities: 0, on: a commit of this worker that schedules
+     * activities on its own queue takes them for this worker at once (one
+     * that finds no thread free within $DURO_ACTIVITY_WAIT_MS, 200 ms,
+     * goes back to the shared queue; docs/internals.md, "Eager activity
+     * dispatch"); < 0: off, as is $DURO_EAGER_ACTIVITIES=0. */
+    int eager_activities;
 } duro_worker_opts;
 
 /* DURO_STICKY_SCHEDULE_TO_START_MS: the default of
