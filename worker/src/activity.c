@@ -19,21 +19,15 @@
 #include "duro/clock.h"
 #include "duro/errno.h"
 #include "duro/history.h"
-#include "duro/ids.h"
-#include "duro/json.h"
 #include "duro/fcall.h"
 #include "duro/keys.h"
 #include "duro/log.h"
 #include "duro/metrics.h"
 #include "duro/retry.h"
 #include "commit.h"
-#include "duro/stream_fields.h"
-#include "duro/reply.h"
 #include "worker_internal.h"
 
 #define RELEASE_TRIES 6 /* a refused hand-back: ~3s of backoff at most */
-
-/* ---- Completion ---- */
 
 /* ---- Completion ---- */
 
@@ -47,6 +41,10 @@ static void end_eager(duro_actx *c, const redisReply *reply)
     if (!wf) return;
     c->eager = NULL;
     duro__run_eager_end(c->w, wf, reply);
+    /* an accepted eager commit's reply ends with the activity tasks it
+     * took for this worker (eager dispatch) */
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements > 3)
+        duro__act_eager_take(c->w, reply->element[3]);
 }
 
 static void queue_unsent(duro_actx *c)
@@ -127,56 +125,6 @@ static bool hold_for_run(duro_actx *c)
     return true;
 }
 
-/* act_keys: the keys of an attempt's Function calls; an argv borrows them,
- * so they live in the caller's frame until the call is sent. */
-typedef duro_wf_keys act_keys;
-
-static void act_keys_init(act_keys *k, const duro_actx *c)
-{
-    duro_wf_keys_init(k, &c->w->ks, c->id, c->run);
-    duro_wf_keys_queues(k, c->wfqueue, c->actqueue);
-}
-
-static duro_fcall_attempt attempt_of(const duro_actx *c)
-{
-    return (duro_fcall_attempt){
-        .run = c->run, .seq = c->seq, .attempt = c->attempt, .entry = c->entry};
-}
-
-/* act_complete_argv: FCALL duro_act_complete for the outcome, with the
- * eager commit cm (NULL: none; expected is the history length it follows);
- * a borrows from its arguments and from ks, which it fills. */
-static void act_complete_argv(duro_actx *c, const char *data, int64_t delay,
-                              const char *failure, const duro__commit *cm,
-                              int64_t expected, act_keys *ks, duro_argv *a)
-{
-    act_keys_init(ks, c);
-    duro_fcall_attempt at = attempt_of(c);
-    duro_fcall_act_result res = {.failed = c->failed,
-                                 .data = data,
-                                 .retry_delay_ms = delay,
-                                 .failure = failure};
-    duro_fcall_commit eager = {0};
-    const char *acts[DURO_MAX_ACT_QUEUES];
-    if (cm) {
-        for (int i = 0; i < cm->nextra; i++)
-            acts[i] = cm->extra[i];
-        eager = (duro_fcall_commit){.wtc_data = cm->wtc,
-                                    .ncmd = cm->ncmd,
-                                    .cmds = &cm->args,
-                                    .nacts = cm->nextra,
-                                    .acts = acts,
-                                    .sticky = c->w->sticky_keys ? c->w->identity
-                                                                : NULL,
-                                    .sticky_ms = c->w->sticky_ms};
-        eager.eager_stream =
-            duro__act_eager_ask(c->w, c->partition, cm, &eager.eager_n);
-        eager.eager_consumer = c->w->identity;
-        c->eager_n = eager.eager_n;
-    }
-    duro_fcall_act_complete(a, ks, &at, &res, expected, cm ? &eager : NULL);
-}
-
 /* try_eager: the eager commit of this completion (runs.c), or NULL. */
 static duro__commit *try_eager(duro_actx *c, const char *data,
                                int64_t *expected)
@@ -213,9 +161,9 @@ static void send_completion(duro_actx *c, bool eager)
     int64_t expected = 0;
     duro__commit *cm =
         !c->failed && eager ? try_eager(c, data, &expected) : NULL;
-    act_keys ks;
+    duro_wf_keys ks;
     duro_argv a;
-    act_complete_argv(c, data, delay, failure, cm, expected, &ks, &a);
+    duro__act_complete_argv(c, data, delay, failure, cm, expected, &ks, &a);
     /* the command is copied when sent: only then may what it borrows go */
     if (duro_aredis_command(w->cmd, on_complete_reply, c, &a) != 0) {
         end_eager(c, NULL);
@@ -309,22 +257,12 @@ static void on_release_reply(duro_aredis *r, redisReply *reply, void *arg)
     finish_release(c);
 }
 
-/* act_release_argv: FCALL duro_act_release; a borrows from c and from ks,
- * which it fills. */
-static void act_release_argv(const duro_actx *c, act_keys *ks, duro_argv *a)
-{
-    act_keys_init(ks, c);
-    duro_fcall_attempt at = attempt_of(c);
-    duro_fcall_act_release(a, ks, &at);
-    if (c->defer_ms > 0) duro_argv_pushll(a, (long long)c->defer_ms);
-}
-
 /* release_call sends FCALL duro_act_release; 0 or DURO_ECONN. */
 static int release_call(duro_actx *c)
 {
-    act_keys ks;
+    duro_wf_keys ks;
     duro_argv a;
-    act_release_argv(c, &ks, &a);
+    duro__act_release_argv(c, &ks, &a);
     int rc = duro_aredis_command(c->w->cmd, on_release_reply, c, &a);
     duro_argv_free(&a);
     return rc;
@@ -415,115 +353,6 @@ void duro__act_pool_done(void *job)
     duro__act_poll(w);
 }
 
-/* entry_strings: an activity task's string fields, copied. */
-typedef struct {
-    char *attempt, *input, *opts, *details;
-} entry_strings;
-
-static void entry_strings_free(entry_strings *e)
-{
-    free(e->attempt);
-    free(e->input);
-    free(e->opts);
-    free(e->details);
-}
-
-/* copy_fields copies the entry's fields into c and e; false when out of
- * memory (a missing field is left NULL for validation to refuse). */
-static bool copy_fields(duro_actx *c, const char *stream,
-                        const redisReply *entry, entry_strings *e)
-{
-    const redisReply *f = entry->element[1];
-    bool oom = false;
-    c->entry = strdup(entry->element[0]->str);
-    oom |= duro__stream_field_dup(f, "id", &c->id) != 0;
-    oom |= duro__stream_field_dup(f, "run", &c->run) != 0;
-    oom |= duro__stream_field_dup(f, "seq", &c->seq) != 0;
-    oom |= duro__stream_field_dup(f, "name", &c->name) != 0;
-    oom |= duro__stream_field_dup(f, "wfqueue", &c->wfqueue) != 0;
-    oom |= duro__stream_field_dup(f, "attempt", &e->attempt) != 0;
-    oom |= duro__stream_field_dup(f, "input", &e->input) != 0;
-    oom |= duro__stream_field_dup(f, "opts", &e->opts) != 0;
-    oom |= duro__stream_field_dup(f, "details", &e->details) != 0;
-    const char *q = strstr(stream, ":act:");
-    c->actqueue = strdup(q ? q + 5 : "");
-    return !oom && c->entry && c->actqueue;
-}
-
-/* actx_from_entry validates an activity task; garbage is dead-lettered. An
- * entry that cannot be copied for want of memory stays pending: its
- * start-to-close timeout retries it. */
-static duro_actx *actx_from_entry(duro_worker *w, const char *stream,
-                                  const redisReply *entry)
-{
-    if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2 ||
-        entry->element[0]->type != REDIS_REPLY_STRING) {
-        duro__dead_letter(w, stream, entry, "malformed stream entry");
-        return NULL;
-    }
-    duro_actx *c = duro__actx_new(w);
-    entry_strings e = {0};
-    if (!c || !copy_fields(c, stream, entry, &e)) {
-        duro_warn_limited(NULL, "ACT-OOM stream=%s entry=%s: left pending",
-                          stream, entry->element[0]->str);
-        entry_strings_free(&e);
-        if (c) duro__actx_unref(c);
-        return NULL;
-    }
-    char err[256] = "";
-    c->partition = duro__partition_of_key(stream);
-    int64_t seqn = 0, attempt = 0;
-    if (!c->seq || !duro__parse_i64(c->seq, &seqn)) seqn = 0;
-    if (!e.attempt || !duro__parse_i64(e.attempt, &attempt) ||
-        attempt > INT32_MAX)
-        attempt = 0;
-    c->attempt = (int)attempt;
-    if (!c->id || !c->run || !c->seq || !c->name || !c->wfqueue || !e.input ||
-        !e.opts || seqn < 1 || c->attempt < 1 || !*c->run ||
-        strlen(c->run) > DURO_UUID_LEN ||
-        duro_id_check(c->id, err, sizeof(err)) != 0 ||
-        duro_name_check("queue", c->wfqueue, err, sizeof(err)) != 0 ||
-        duro_partition_of(c->id, w->partitions) != c->partition ||
-        duro_json_parse(e.opts, strlen(e.opts), w->max_payload, &c->opts, err,
-                        sizeof(err)) != 0) {
-        duro__dead_letter(w, stream, entry,
-                          err[0] ? err : "activity task missing fields");
-        entry_strings_free(&e);
-        duro__actx_unref(c);
-        return NULL;
-    }
-    /* scoped to the run: a reused workflow id starts a run whose activities
-     * must run again, not match the previous run's records */
-    if (asprintf(&c->idempotency_key, "%s/%s/%s", c->id, c->run, c->seq) < 0) {
-        c->idempotency_key = NULL;
-        duro_warn_limited(NULL, "ACT-OOM stream=%s entry=%s: left pending",
-                          stream, c->entry);
-        entry_strings_free(&e);
-        duro__actx_unref(c);
-        return NULL;
-    }
-    if (e.details)
-        duro_codec_parse(w->codec, e.details, w->max_payload, &c->prev_details,
-                         err, sizeof(err));
-    act_reg *reg = w->activities;
-    int rc;
-    while (reg && strcmp(reg->name, c->name) != 0)
-        reg = reg->next;
-    c->reg = reg;
-    if (!reg)
-        duro_actx_fail(c, "ActivityNotRegistered", false,
-                       "activity \"%s\" is not registered on this worker",
-                       c->name);
-    else if ((rc = duro_codec_parse(w->codec, e.input, w->max_payload,
-                                    &c->input, err, sizeof(err))) != 0)
-        /* a missing key may be on its way to this worker: retry */
-        duro_actx_fail(c,
-                       rc == DURO_ECODEC ? "PayloadCodecError" : "InvalidInput",
-                       rc != DURO_ECODEC, "activity input: %s", err);
-    entry_strings_free(&e);
-    return c;
-}
-
 /* run_entry hands a valid activity task to the pool, once its
  * concurrency key (if any) gives it a slot. */
 static void run_entry(duro_worker *w, const char *stream,
@@ -532,7 +361,7 @@ static void run_entry(duro_worker *w, const char *stream,
     if (duro__fair_bell(w, stream, entry, run_entry, duro__act_poll,
                         &w->act_fair))
         return;
-    duro_actx *c = actx_from_entry(w, stream, entry);
+    duro_actx *c = duro__actx_from_entry(w, stream, entry);
     if (c) c->eager_in = w->eager_intake;
     if (!c || duro__conc_gate(w, c)) return;
     duro__act_run(w, c);
@@ -559,44 +388,6 @@ void duro__act_run(duro_worker *w, duro_actx *c)
 }
 
 /* ---- Eager dispatch (docs/internals.md, "Eager activity dispatch") ---- */
-
-/* EAGER_MAX: the most activity tasks one commit takes for this worker */
-#define EAGER_MAX 16
-
-/* free_threads: the pool's threads that take a job at once. */
-static int free_threads(const duro_worker *w)
-{
-    int n = w->activity_threads - duro__pool_busy(w->pool);
-    return n > 0 ? n : 0;
-}
-
-/* waiting_max: how many eager tasks may wait for a thread: four rounds
- * of the pool. The time bound (act_wait_ms) is what keeps a waiting task
- * from eating into its start-to-close; this one keeps a burst of commits
- * from taking work that idle workers could run and handing it back (a
- * round trip each). Not fewer: replies come in bursts, before the pool's
- * done callbacks free their threads (the saturating bench handed back 29%
- * of its eager tasks at once with one round, 2% with four). */
-static int waiting_max(const duro_worker *w)
-{
-    return 4 * w->activity_threads;
-}
-
-/* wait_limit_ms: how long task c may wait for a thread: the bound,
- * and never more than a tenth of its start-to-close or heartbeat timeout,
- * whose clocks (the entry's pending idle time) run while it waits. */
-static int64_t wait_limit_ms(const duro_worker *w, const duro_actx *c)
-{
-    int64_t ms = w->act_wait_ms;
-    static const char *const timeouts[] = {"startToCloseMs",
-                                           "heartbeatTimeoutMs"};
-    for (int i = 0; i < 2; i++) {
-        double t = cJSON_GetNumberValue(
-            cJSON_GetObjectItemCaseSensitive(c->opts, timeouts[i]));
-        if (t > 0 && t / 10 < (double)ms) ms = (int64_t)(t / 10);
-    }
-    return ms;
-}
 
 /* hand_back_waiting gives a task that never started back to the shared
  * queue: the same attempt, at once (duro_act_release), for a worker with
@@ -688,14 +479,14 @@ static void on_wait_due(duro__later *l)
  * nothing sits unstarted for longer than act_wait_ms. */
 static bool wait_for_thread(duro_worker *w, duro_actx *c)
 {
-    if (!w->act_waiting && free_threads(w) > 0) return false;
+    if (!w->act_waiting && duro__act_free_threads(w) > 0) return false;
     if (w->stopping ||
-        (c->eager_in && w->act_nwaiting_eager >= waiting_max(w))) {
+        (c->eager_in && w->act_nwaiting_eager >= duro__act_waiting_max(w))) {
         hand_back_waiting(c, "too many waiting");
         return true;
     }
     c->state = DURO_ACTX_WAITING;
-    c->wait_until_ms = duro_mono_ms() + wait_limit_ms(w, c);
+    c->wait_until_ms = duro_mono_ms() + duro__act_wait_limit_ms(w, c);
     if (w->act_waiting_tail)
         w->act_waiting_tail->link.next = &c->link;
     else
@@ -710,7 +501,7 @@ static bool wait_for_thread(duro_worker *w, duro_actx *c)
 /* run_waiting starts waiting tasks, in order, while threads are free. */
 static void run_waiting(duro_worker *w)
 {
-    while (w->act_waiting && free_threads(w) > 0 && !w->stopping) {
+    while (w->act_waiting && duro__act_free_threads(w) > 0 && !w->stopping) {
         duro_actx *c = pop_waiting(w);
         submit(w, c);
     }
@@ -721,39 +512,6 @@ void duro__act_release_waiting(duro_worker *w)
     while (w->act_waiting)
         hand_back_waiting(pop_waiting(w), "stopping");
     arm_wait(w);
-}
-
-const char *duro__act_eager_ask(duro_worker *w, int p, const duro__commit *cm,
-                                int *n)
-{
-    *n = 0;
-    if (!w->eager_acts || w->stopping || !w->activities || !w->act_keys ||
-        p < 0 || p >= w->partitions || !w->act_conn ||
-        !duro_aredis_connected(w->act_conn))
-        return NULL;
-    if (w->stream_broken &&
-        w->stream_broken[DURO_STREAM_ACT * w->partitions + p])
-        return NULL;
-    /* a rate-limited queue's tasks go out through its token bucket only */
-    if (!w->rate_known || w->rate[DURO_RATE_ACT].rate > 0) return NULL;
-    /* no slot is reserved, and commits in flight are not counted: a
-     * task that finds no thread free waits for one (at most act_wait_ms,
-     * then it goes back to the shared queue), so a commit asks while
-     * fewer than waiting_max wait */
-    int room = waiting_max(w) - w->act_nwaiting_eager;
-    int want = duro__commit_acts_to(cm, w->act_keys[p]);
-    if (want > room) want = room;
-    if (want > EAGER_MAX) want = EAGER_MAX;
-    if (want <= 0) return NULL;
-    *n = want;
-    w->eager_asked += *n;
-    return w->act_keys[p];
-}
-
-void duro__act_eager_end(duro_worker *w, int *n)
-{
-    w->eager_asked -= *n;
-    *n = 0;
 }
 
 void duro__act_eager_take(duro_worker *w, const redisReply *entries)

@@ -131,7 +131,6 @@ void duro__run_eager_end(duro_worker *w, duro_wf *wf, const redisReply *reply)
         w->eager_done++;
         w->wft_done++;
         duro__worker_count_run(w, wf, false);
-        if (reply->elements > 3) duro__act_eager_take(w, reply->element[3]);
     } else {
         w->eager_fallbacks++;
     }

@@ -707,6 +707,25 @@ const char *duro__act_eager_ask(duro_worker *w, int p,
                                 const struct duro__commit *cm, int *n);
 void duro__act_eager_end(duro_worker *w, int *n);
 void duro__act_eager_take(duro_worker *w, const redisReply *entries);
+/* act_eager.c: the pool's threads free now; how many eager tasks may wait
+ * for a thread; how long task c may wait for one (ms). */
+int duro__act_free_threads(const duro_worker *w);
+int duro__act_waiting_max(const duro_worker *w);
+int64_t duro__act_wait_limit_ms(const duro_worker *w, const duro_actx *c);
+/* act_entry.c: duro__actx_from_entry validates an activity task's stream
+ * entry into a new duro_actx (the caller's reference), or NULL: garbage is
+ * dead-lettered, and an entry that cannot be copied for want of memory
+ * stays pending (its start-to-close timeout retries it). */
+duro_actx *duro__actx_from_entry(duro_worker *w, const char *stream,
+                                 const redisReply *entry);
+/* act_argv.c: FCALL duro_act_complete for c's outcome, with the eager
+ * commit cm (NULL: none; expected is the history length it follows), and
+ * FCALL duro_act_release; a borrows from the arguments and from ks, which
+ * it fills, so ks lives until the call is sent. */
+void duro__act_complete_argv(duro_actx *c, const char *data, int64_t delay,
+                             const char *failure, const struct duro__commit *cm,
+                             int64_t expected, duro_wf_keys *ks, duro_argv *a);
+void duro__act_release_argv(const duro_actx *c, duro_wf_keys *ks, duro_argv *a);
 void duro__act_release_waiting(duro_worker *w);
 /* DURO__ACT_WAIT_MS: the default of $DURO_ACTIVITY_WAIT_MS, the longest a
  * task taken waits for a thread before it is handed back (docs/internals.md,

@@ -53,7 +53,9 @@ int duro_worker_new(duro_worker **out, const duro_worker_opts *o)
     w->eager_acts =
         o->eager_activities >= 0 && !(eager && strcmp(eager, "0") == 0);
     const char *wait = getenv("DURO_ACTIVITY_WAIT_MS");
-    long long wait_ms = wait && *wait ? atoll(wait) : 0;
+    char *end = NULL;
+    long long wait_ms = wait && *wait ? strtoll(wait, &end, 10) : 0;
+    if (end && *end) wait_ms = 0; /* not a number: the default */
     w->act_wait_ms =
         wait_ms > 0 && wait_ms <= 60000 ? wait_ms : DURO__ACT_WAIT_MS;
     w->sticky_ms = o->sticky_schedule_to_start_ms < 0 ? 0
