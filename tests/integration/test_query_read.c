@@ -26,43 +26,6 @@ static void setup(void)
 
 TestSuite(query_read, .init = setup, .fini = duro_test_fini, .timeout = 90);
 
-/* monitor: a connection in MONITOR mode; seen() collects what it saw. */
-static redisContext *monitor(void)
-{
-    redisContext *m = duro_test_redis(&h);
-    redisReply *r = redisCommand(m, "MONITOR");
-    cr_assert(r && r->type == REDIS_REPLY_STATUS, "MONITOR");
-    freeReplyObject(r);
-    return m;
-}
-
-/* seen: the lines m received until 300ms pass without one, in a malloc'd
- * text; m is freed. */
-static char *seen(redisContext *m)
-{
-    struct timeval tv = {0, 300000};
-    redisSetTimeout(m, tv);
-    size_t len = 0, cap = 1 << 16;
-    char *out = malloc(cap);
-    cr_assert(out);
-    out[0] = '\0';
-    void *reply;
-    while (redisGetReply(m, &reply) == REDIS_OK) {
-        redisReply *r = reply;
-        if (r->type == REDIS_REPLY_STATUS) {
-            while (len + r->len + 2 > cap)
-                cr_assert(out = realloc(out, cap *= 2));
-            memcpy(out + len, r->str, r->len);
-            len += r->len;
-            out[len++] = '\n';
-            out[len] = '\0';
-        }
-        freeReplyObject(r);
-    }
-    redisFree(m);
-    return out;
-}
-
 /* count_lines: lines holding every one of the NULL-ended words and none
  * of `without` (NULL: no such word). */
 static int count_lines(const char *text, const char *without, ...)
@@ -116,7 +79,7 @@ Test(query_read, task_reads_name_no_query_stream_and_queries_still_answer)
     query_stage(c, "qr-gate");
     /* the worker idles now, its reads blocked: a query wakes its own read
      * at once (the blocked reads' timeout is 2s) */
-    redisContext *m = monitor();
+    redisContext *m = duro_test_monitor(&h);
     int64_t took = query_stage(c, "qr-gate");
     cr_assert_lt(took, 1500, "a query took %lld ms", (long long)took);
     cr_assert_eq(
@@ -124,7 +87,7 @@ Test(query_read, task_reads_name_no_query_stream_and_queries_still_answer)
     cJSON *d = duro_test_result(c, "qr-gate", 20000);
     cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED");
     cJSON_Delete(d);
-    char *text = seen(m);
+    char *text = duro_test_monitor_seen(m);
     /* the workflow-task read was sent (the signal's task) ... */
     cr_assert_gt(count_lines(text, NULL, "\"XREADGROUP\"", ":wft:test\"",
                              "\"BLOCK\"", NULL),

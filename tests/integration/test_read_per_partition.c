@@ -27,33 +27,6 @@ TestSuite(read_per_partition, .init = setup, .fini = duro_test_fini,
 
 /* ---- Watching Redis ---- */
 
-/* seen: the lines m (duro_test_monitor's) has received so far (until 300ms pass
- * without one), one per line in a malloc'd text; m is freed. */
-static char *seen(redisContext *m)
-{
-    struct timeval tv = {0, 300000};
-    redisSetTimeout(m, tv);
-    size_t len = 0, cap = 1 << 16;
-    char *out = malloc(cap);
-    cr_assert(out);
-    out[0] = '\0';
-    void *reply;
-    while (redisGetReply(m, &reply) == REDIS_OK) {
-        redisReply *r = reply;
-        if (r->type == REDIS_REPLY_STATUS) {
-            while (len + r->len + 2 > cap)
-                cr_assert(out = realloc(out, cap *= 2));
-            memcpy(out + len, r->str, r->len);
-            len += r->len;
-            out[len++] = '\n';
-            out[len] = '\0';
-        }
-        freeReplyObject(r);
-    }
-    redisFree(m);
-    return out;
-}
-
 /* count_lines: lines of text holding every one of the NULL-ended words. */
 static int count_lines(const char *text, ...)
 {
@@ -193,7 +166,7 @@ static char *watched_run(bool per_partition, const char *prefix)
     snprintf(id, sizeof(id), "%s-nap", prefix);
     run_napper(c, id);
     duro_client_free(c);
-    return seen(m);
+    return duro_test_monitor_seen(m);
 }
 
 /* run_timed runs test_worker's "activities" with input to completion
@@ -276,7 +249,7 @@ Test(read_per_partition, a_task_without_a_wake_is_read_by_the_sweep)
     duro_client *c = duro_test_client(&h);
     /* a workflow task, then an activity task: two sweeps at most */
     int64_t took = run_timed(c, "swept", "{\"n\":1}");
-    char *text = seen(m);
+    char *text = duro_test_monitor_seen(m);
     cr_assert_eq(count_lines(text, "\"SPUBLISH\"", NULL), 0);
     free(text);
     cr_assert_lt(took, 5000, "two tasks took %lldms to be read",

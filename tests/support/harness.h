@@ -466,6 +466,11 @@ void duro_test_assert_echoed(const cJSON *d, const char *id, int n);
  * it (redisGetReply) and frees it (redisFree). */
 redisContext *duro_test_monitor(duro_test_harness *h);
 
+/* duro_test_monitor_seen: the commands monitor connection m received until
+ * 300ms pass without one, one per line, in a malloc'd text the caller
+ * frees; m is freed. */
+char *duro_test_monitor_seen(redisContext *m);
+
 /* duro_test_library_code: the code of the library loaded in the server
  * c is connected to (FUNCTION LIST WITHCODE), malloc'd: the caller frees
  * it. Asserts that exactly one library (Duro's) is loaded. */

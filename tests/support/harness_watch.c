@@ -17,6 +17,31 @@ redisContext *duro_test_monitor(duro_test_harness *h)
     return m;
 }
 
+char *duro_test_monitor_seen(redisContext *m)
+{
+    struct timeval tv = {0, 300000};
+    redisSetTimeout(m, tv);
+    size_t len = 0, cap = 1 << 16;
+    char *out = malloc(cap);
+    cr_assert(out);
+    out[0] = '\0';
+    void *reply;
+    while (redisGetReply(m, &reply) == REDIS_OK) {
+        redisReply *r = reply;
+        if (r->type == REDIS_REPLY_STATUS) {
+            while (len + r->len + 2 > cap)
+                cr_assert(out = realloc(out, cap *= 2));
+            memcpy(out + len, r->str, r->len);
+            len += r->len;
+            out[len++] = '\n';
+            out[len] = '\0';
+        }
+        freeReplyObject(r);
+    }
+    redisFree(m);
+    return out;
+}
+
 char *duro_test_library_code(redisContext *c)
 {
     redisReply *r = redisCommand(c, "FUNCTION LIST WITHCODE");
