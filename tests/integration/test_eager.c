@@ -312,7 +312,7 @@ Test(eager, with_two_workers_each_activity_runs_where_its_run_committed)
     cr_assert_eq(eb, rb, "wb: %ld of %d activities eager", eb, rb);
     /* so each completion committed its run's next task itself (eager) */
     cr_assert_eq(stopped_count(a, "eager") + stopped_count(b, "eager"),
-                 N * ACTS);
+                 (long)N * ACTS);
     duro_client_free(c);
     duro_test_finish(&h);
 }
