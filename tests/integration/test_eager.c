@@ -228,26 +228,6 @@ Test(eager, an_activity_on_a_queue_the_worker_does_not_poll_is_not_taken)
 
 /* ---- Real workers ---- */
 
-/* stopped_count: the number after " name=" in the STOPPED line of the log
- * of child pid, or -1. */
-static long stopped_count(pid_t pid, const char *name)
-{
-    for (int i = 0; i < h.nchildren; i++) {
-        if (h.children[i].pid != pid) continue;
-        FILE *f = fopen(h.children[i].log, "r");
-        char line[1024], key[64];
-        long v = -1;
-        snprintf(key, sizeof(key), " %s=", name);
-        while (f && fgets(line, sizeof(line), f)) {
-            const char *p = strstr(line, " STOPPED ");
-            if (p && (p = strstr(p, key))) v = strtol(p + strlen(key), 0, 10);
-        }
-        if (f) fclose(f);
-        return v;
-    }
-    return -1;
-}
-
 /* ran_in: whether the execution log at path (lines "echo <id>/<seq>
  * <attempt>", $DURO_TEST_LOG) has an activity of workflow id. */
 static bool ran_in(const char *path, const char *id)
@@ -297,21 +277,22 @@ Test(eager, with_two_workers_each_activity_runs_where_its_run_committed)
     duro_test_kill(&h, b, SIGTERM);
     cr_assert(duro_test_wait_until(
         !duro_test_alive(&h, a) && !duro_test_alive(&h, b), 20000));
-    long ea = stopped_count(a, "eager_activities");
-    long eb = stopped_count(b, "eager_activities");
+    long ea = duro_test_stopped_count(&h, a, "eager_activities");
+    long eb = duro_test_stopped_count(&h, b, "eager_activities");
     int ra = duro_test_count_lines(la, "echo "),
         rb = duro_test_count_lines(lb, "echo ");
     cr_log_info("wa ran %d (%ld eagerly), wb ran %d (%ld eagerly); eager "
                 "commits %ld + %ld",
-                ra, ea, rb, eb, stopped_count(a, "eager"),
-                stopped_count(b, "eager"));
+                ra, ea, rb, eb, duro_test_stopped_count(&h, a, "eager"),
+                duro_test_stopped_count(&h, b, "eager"));
     cr_assert_eq(ra + rb, N * ACTS);
     /* every activity came to its worker through the commit that
      * scheduled it, none through a read of the shared queue */
     cr_assert_eq(ea, ra, "wa: %ld of %d activities eager", ea, ra);
     cr_assert_eq(eb, rb, "wb: %ld of %d activities eager", eb, rb);
     /* so each completion committed its run's next task itself (eager) */
-    cr_assert_eq(stopped_count(a, "eager") + stopped_count(b, "eager"),
+    cr_assert_eq(duro_test_stopped_count(&h, a, "eager") +
+                     duro_test_stopped_count(&h, b, "eager"),
                  (long)N * ACTS);
     duro_client_free(c);
     duro_test_finish(&h);
@@ -333,7 +314,7 @@ Test(eager, off_by_environment_the_shared_queue_serves_every_activity)
     duro_test_kill(&h, a, SIGTERM);
     cr_assert(duro_test_wait_until(!duro_test_alive(&h, a), 20000));
     cr_assert_eq(duro_test_count_lines(la, "echo "), 3);
-    cr_assert_eq(stopped_count(a, "eager_activities"), 0);
+    cr_assert_eq(duro_test_stopped_count(&h, a, "eager_activities"), 0);
     duro_client_free(c);
     duro_test_finish(&h);
 }
@@ -509,7 +490,7 @@ Test(eager, a_task_taken_past_the_free_threads_goes_back_within_the_bound)
     duro_test_kill(&h, b, SIGTERM);
     cr_assert(duro_test_wait_until(
         !duro_test_alive(&h, a) && !duro_test_alive(&h, b), 20000));
-    cr_assert_geq(stopped_count(a, "waited_back"), 1);
+    cr_assert_geq(duro_test_stopped_count(&h, a, "waited_back"), 1);
     duro_client_free(c);
     duro_test_finish(&h);
 }

@@ -61,26 +61,6 @@ static int events(duro_client *c, const char *id, const char *type)
     return n;
 }
 
-/* stopped_count: the number after " name=" in the STOPPED line of the
- * log of child pid (stopped), or -1. */
-static long stopped_count(pid_t pid, const char *name)
-{
-    for (int i = 0; i < h.nchildren; i++) {
-        if (h.children[i].pid != pid) continue;
-        FILE *f = fopen(h.children[i].log, "r");
-        char line[1024], key[64];
-        long v = -1;
-        snprintf(key, sizeof(key), " %s=", name);
-        while (f && fgets(line, sizeof(line), f)) {
-            const char *p = strstr(line, " STOPPED ");
-            if (p && (p = strstr(p, key))) v = strtol(p + strlen(key), 0, 10);
-        }
-        if (f) fclose(f);
-        return v;
-    }
-    return -1;
-}
-
 /* wait_stopped stops worker pid with SIGTERM and waits for its exit. */
 static void wait_stopped(pid_t pid)
 {
@@ -130,10 +110,10 @@ static long run_two_workers(const char *sticky, long *hits, long *via_sticky)
     *hits = *via_sticky = 0;
     pid_t ws[] = {a, b};
     for (int i = 0; i < 2; i++) {
-        misses += stopped_count(ws[i], "cache_misses");
-        first += stopped_count(ws[i], "first_tasks");
-        *hits += stopped_count(ws[i], "cache_hits");
-        *via_sticky += stopped_count(ws[i], "sticky_tasks");
+        misses += duro_test_stopped_count(&h, ws[i], "cache_misses");
+        first += duro_test_stopped_count(&h, ws[i], "first_tasks");
+        *hits += duro_test_stopped_count(&h, ws[i], "cache_hits");
+        *via_sticky += duro_test_stopped_count(&h, ws[i], "sticky_tasks");
     }
     duro_client_free(c);
     return misses - first;

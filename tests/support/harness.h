@@ -432,6 +432,12 @@ void duro_test_wait_up(duro_test_harness *h, pid_t pid, int64_t timeout_ms);
 pid_t duro_test_spawn_up(duro_test_harness *h, int64_t timeout_ms,
                          const char *prog, ...) __attribute__((sentinel));
 
+/* duro_test_stopped_count: the number after " name=" in the STOPPED line
+ * (the counters a stopping worker logs) of the log of child pid, or -1
+ * when the child or the counter is not there. */
+long duro_test_stopped_count(const duro_test_harness *h, pid_t pid,
+                             const char *name);
+
 /* duro_test_spawn_scheduler_and_worker starts duro-scheduler
  * (--scan-interval 100ms), then duro-test-worker, on $DURO_REDIS_URL,
  * each waited for as duro_test_spawn_up does: pids[0] is the

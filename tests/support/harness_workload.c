@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
@@ -50,6 +51,25 @@ void duro_test_spawn_scheduler_and_worker(duro_test_harness *h,
     pids[0] = duro_test_spawn_up(h, timeout_ms, "duro-scheduler",
                                  "--scan-interval", SCHEDULER_SCAN, NULL);
     pids[1] = duro_test_spawn_up(h, timeout_ms, "duro-test-worker", NULL);
+}
+
+long duro_test_stopped_count(const duro_test_harness *h, pid_t pid,
+                             const char *name)
+{
+    for (int i = 0; i < h->nchildren; i++) {
+        if (h->children[i].pid != pid) continue;
+        FILE *f = fopen(h->children[i].log, "r");
+        char line[1024], key[64];
+        long v = -1;
+        snprintf(key, sizeof(key), " %s=", name);
+        while (f && fgets(line, sizeof(line), f)) {
+            const char *p = strstr(line, " STOPPED ");
+            if (p && (p = strstr(p, key))) v = strtol(p + strlen(key), 0, 10);
+        }
+        if (f) fclose(f);
+        return v;
+    }
+    return -1;
 }
 
 /* ---- Clients ---- */
