@@ -35,15 +35,6 @@ static redisReply *cmd(redisContext *r, const char *fmt, ...)
     return rep;
 }
 
-static int64_t redis_now_ms(redisContext *r)
-{
-    redisReply *t = cmd(r, "TIME");
-    int64_t ms = strtoll(t->element[0]->str, NULL, 10) * 1000 +
-                 strtoll(t->element[1]->str, NULL, 10) / 1000;
-    freeReplyObject(t);
-    return ms;
-}
-
 static void zadd(redisContext *r, const char *key, int64_t score,
                  const char *member)
 {
@@ -105,7 +96,7 @@ Test(scheduler_timers, a_due_timer_fires_once_and_a_future_one_waits)
     a_run(c, r, "tm-1", &k, run, sizeof(run));
     duro_timer_member(later, sizeof(later), 't', run, 2, 0, "q", NULL, "tm-1");
     duro_timer_member(due, sizeof(due), 't', run, 1, 0, "q", NULL, "tm-1");
-    int64_t now = redis_now_ms(r);
+    int64_t now = duro_test_redis_now_ms(r);
     zadd(r, k.timers, now + 600000, later);
     zadd(r, k.timers, now - 1, due);
     cr_assert_str_eq(bufn(r, &k), "0");
@@ -133,7 +124,7 @@ Test(scheduler_timers, malformed_members_are_dropped_not_fired)
     }
     cr_assert_neq(duro_partition_of(id, parts), k.partition);
     duro_timer_member(other, sizeof(other), 't', run, 1, 0, "q", NULL, id);
-    int64_t now = redis_now_ms(r);
+    int64_t now = duro_test_redis_now_ms(r);
     zadd(r, k.timers, now - 1, "no-pipes-at-all");
     zadd(r, k.timers, now - 1, other);
 
@@ -155,7 +146,7 @@ Test(scheduler_timers, a_timer_of_a_replaced_run_is_removed_without_effect)
     a_run(c, r, "tm-3", &k, run, sizeof(run));
     duro_timer_member(stale, sizeof(stale), 't', "an-older-run", 1, 0, "q",
                       NULL, "tm-3");
-    zadd(r, k.timers, redis_now_ms(r) - 1, stale);
+    zadd(r, k.timers, duro_test_redis_now_ms(r) - 1, stale);
 
     duro_test_spawn(&h, "duro-scheduler", NULL);
     cr_assert(wait_gone(r, k.timers, stale), "the stale timer stayed");

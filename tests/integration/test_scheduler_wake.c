@@ -52,15 +52,6 @@ static redisReply *cmd(redisContext *r, const char *fmt, ...)
     return rep;
 }
 
-static int64_t redis_now_ms(redisContext *r)
-{
-    redisReply *t = cmd(r, "TIME");
-    int64_t ms = strtoll(t->element[0]->str, NULL, 10) * 1000 +
-                 strtoll(t->element[1]->str, NULL, 10) / 1000;
-    freeReplyObject(t);
-    return ms;
-}
-
 /* hget: field of key, "" when there is none (static buffer). */
 static const char *hget(redisContext *r, const char *key, const char *field)
 {
@@ -160,7 +151,7 @@ Test(scheduler_wake, a_timer_redis_calls_early_is_fetched_again_soon)
     duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(parts), "ck-1", run);
     duro_timer_member(member, sizeof(member), 't', run, 1, 0, "q", NULL,
                       "ck-1");
-    int64_t due = redis_now_ms(r) + 1500;
+    int64_t due = duro_test_redis_now_ms(r) + 1500;
     redisReply *rep =
         cmd(r, "ZADD %s %lld %s", k.timers, (long long)due, member);
     cr_assert_eq(rep->type, REDIS_REPLY_INTEGER);
@@ -173,7 +164,7 @@ Test(scheduler_wake, a_timer_redis_calls_early_is_fetched_again_soon)
     int64_t fired_at = 0;
     for (int i = 0; i < 250 && !fired_at; i++) { /* 5 s at most */
         rep = cmd(r, "ZSCORE %s %s", k.timers, member);
-        if (rep->type == REDIS_REPLY_NIL) fired_at = redis_now_ms(r);
+        if (rep->type == REDIS_REPLY_NIL) fired_at = duro_test_redis_now_ms(r);
         freeReplyObject(rep);
         if (!fired_at) duro_test_sleep_ms(20);
     }

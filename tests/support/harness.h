@@ -477,6 +477,10 @@ redisContext *duro_test_monitor(duro_test_harness *h);
  * frees; m is freed. */
 char *duro_test_monitor_seen(redisContext *m);
 
+/* duro_test_redis_now_ms: the clock of the server c is connected to
+ * (TIME), in ms since the epoch; asserts. */
+int64_t duro_test_redis_now_ms(redisContext *c);
+
 /* duro_test_library_code: the code of the library loaded in the server
  * c is connected to (FUNCTION LIST WITHCODE), malloc'd: the caller frees
  * it. Asserts that exactly one library (Duro's) is loaded. */

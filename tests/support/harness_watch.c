@@ -42,6 +42,17 @@ char *duro_test_monitor_seen(redisContext *m)
     return out;
 }
 
+int64_t duro_test_redis_now_ms(redisContext *c)
+{
+    redisReply *t = redisCommand(c, "TIME");
+    cr_assert(t && t->type == REDIS_REPLY_ARRAY && t->elements == 2, "TIME: %s",
+              c->errstr);
+    int64_t ms = strtoll(t->element[0]->str, NULL, 10) * 1000 +
+                 strtoll(t->element[1]->str, NULL, 10) / 1000;
+    freeReplyObject(t);
+    return ms;
+}
+
 char *duro_test_library_code(redisContext *c)
 {
     redisReply *r = redisCommand(c, "FUNCTION LIST WITHCODE");
