@@ -4,18 +4,21 @@
  * holds it, read by the C readers: describe (client_describe.c), `duro
  * activity` by workflow and activity id or by task token
  * (client_activity.c), and the scheduler's schedule-to-start retry delay
- * (scheduler/src/timers.c). Each must answer as it does for the two
- * packed records.
+ * (scheduler/src/timers_sts.c). Each must answer as it does for the two
+ * packed records. A damaged record, or a pending-activity key of another
+ * type, is a clear error: no crash, no silent wrong answer.
  *
  * The worker is embedded in the test process (its activity completes
  * later, from outside, so the attempt stays pending); the scheduler and
  * the CLI are the real programs. */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "duro/errno.h"
 #include "duro/keys.h"
 #include "duro/pa_record.h"
 #include "duro/worker.h"
@@ -482,6 +485,198 @@ Test(pa_fallback, schedule_to_start_retry_reads_the_old_layout)
         cr_assert_eq(duro_test_num(a, "attempt", 0), 2, "%s", ids[i]);
         cr_assert_str_eq(duro_test_str(a, "state"), "backoff", "%s", ids[i]);
         cJSON_Delete(d);
+    }
+    redisFree(r);
+    duro_client_free(c);
+    worker_stop(&e);
+    duro_test_finish(&h);
+}
+
+/* ---- Damaged records ---- */
+
+/* describe_fails: `duro workflow describe` of id fails, its message holding
+ * each of the NULL-terminated texts; and so does the client's describe, with
+ * code. */
+static void describe_fails(duro_client *c, const char *id, int code,
+                           const char *why, ...)
+{
+    duro_test_output o;
+    CLI(&o, "workflow", "describe", "--workflow-id", id, "-o", "json");
+    cr_assert_neq(o.exit_code, 0, "describe passed: %s", o.out);
+    cr_assert(o.exit_code > 0, "describe crashed: %s", o.err);
+    va_list ap;
+    va_start(ap, why);
+    for (const char *s = why; s; s = va_arg(ap, const char *))
+        cr_assert(strstr(o.err, s), "no \"%s\" in: %s", s, o.err);
+    va_end(ap);
+    duro_test_output_free(&o);
+    cJSON *d = NULL;
+    cr_assert_eq(duro_client_describe(c, id, &d), code, "%s",
+                 duro_client_errstr(c));
+    cr_assert_null(d);
+}
+
+/* activity_fails: `duro activity <verb>` of activity 1 of id fails with
+ * a message holding why; and so does the client's call, with code. */
+static void activity_fails(duro_client *c, const char *id, const char *verb,
+                           int code, const char *why)
+{
+    duro_test_output o;
+    CLI(&o, "activity", verb, "--workflow-id", id, "--activity-id", "1");
+    cr_assert(o.exit_code > 0, "activity %s: exit %d: %s", verb, o.exit_code,
+              o.err);
+    cr_assert(strstr(o.err, why), "no \"%s\" in: %s", why, o.err);
+    duro_test_output_free(&o);
+    duro_activity_ref ref = {.workflow_id = id, .activity_id = 1};
+    int rc = strcmp(verb, "fail") == 0
+                 ? duro_client_activity_fail(c, &ref, NULL, "x", false)
+                 : duro_client_activity_complete(c, &ref, "1");
+    cr_assert_eq(rc, code, "activity %s: %d %s", verb, rc,
+                 duro_client_errstr(c));
+}
+
+static void hset1(redisContext *r, const char *key, const char *field,
+                  const char *value)
+{
+    redisReply *rep =
+        cmdv(r, 4, (const char *[]){"HSET", key, field, value}, NULL);
+    cr_assert_neq(rep->type, REDIS_REPLY_ERROR, "%s", rep->str);
+    freeReplyObject(rep);
+}
+
+/* cut_after_header: record rec cut one byte after its header's ';' (its
+ * parts, 3 bytes at least, then run past its end), into buf. */
+static void cut_after_header(char *buf, size_t size, const char *rec)
+{
+    const char *semi = strchr(rec, ';');
+    cr_assert(semi, "%s", rec);
+    snprintf(buf, size, "%.*s", (int)(semi - rec + 2), rec);
+}
+
+/* A state record cut short (its lengths run past its end, or its header
+ * ends early), a schedule record cut short, a pending-activity key that
+ * is no hash: describe and `duro activity` by id say so and fail; none
+ * reads it as "not pending" or as an activity without a name. Whole
+ * again, the activity completes. */
+Test(pa_fallback, damaged_records_are_clear_errors_for_the_client)
+{
+    embedded e;
+    worker_start(&e);
+    duro_client *c = duro_test_client(&h);
+    redisContext *r = duro_test_redis(&h);
+    start(c, "pa-bad", 0, "", 0);
+    cr_assert(duro_test_wait_until(token_of(0) != NULL, 10000));
+    duro_wf_keys k;
+    keys_of(c, "pa-bad", NULL, QUEUE, &k);
+    size_t ls, lc;
+    char *st = hget_dup(r, k.pa, "1", &ls), *sc = hget_dup(r, k.pa, "1.s", &lc);
+    cr_assert(st && sc && ls > 4);
+    char cut[256];
+    /* the record cut after its header's first byte: its lengths run past
+     * its end */
+    cut_after_header(cut, sizeof(cut), st);
+    hset1(r, k.pa, "1", cut);
+    describe_fails(c, "pa-bad", DURO_EPROTO, "activity 1", "damaged", NULL);
+    activity_fails(c, "pa-bad", "complete", DURO_EPROTO, "damaged");
+    activity_fails(c, "pa-bad", "fail", DURO_EPROTO, "damaged");
+    /* the header cut: no ';' */
+    hset1(r, k.pa, "1", "1,");
+    describe_fails(c, "pa-bad", DURO_EPROTO, "activity 1", "damaged", NULL);
+    activity_fails(c, "pa-bad", "complete", DURO_EPROTO, "damaged");
+    /* the state whole, the schedule cut: the name and policy unknown */
+    hset1(r, k.pa, "1", st);
+    cut_after_header(cut, sizeof(cut), sc);
+    hset1(r, k.pa, "1.s", cut);
+    describe_fails(c, "pa-bad", DURO_EPROTO, "activity 1", "damaged", NULL);
+    activity_fails(c, "pa-bad", "fail", DURO_EPROTO, "damaged");
+    /* a key of another type */
+    freeReplyObject(cmdv(r, 2, (const char *[]){"DEL", k.pa}, NULL));
+    freeReplyObject(
+        cmdv(r, 3, (const char *[]){"SET", k.pa, "not a hash"}, NULL));
+    describe_fails(c, "pa-bad", DURO_EPROTO, "WRONGTYPE", NULL);
+    activity_fails(c, "pa-bad", "complete", DURO_EREDIS, "WRONGTYPE");
+    /* whole again: the activity completes */
+    freeReplyObject(cmdv(r, 2, (const char *[]){"DEL", k.pa}, NULL));
+    hset1(r, k.pa, "1", st);
+    hset1(r, k.pa, "1.s", sc);
+    duro_activity_ref ref = {.workflow_id = "pa-bad", .activity_id = 1};
+    cr_assert_eq(duro_client_activity_complete(c, &ref, "3"), 0, "%s",
+                 duro_client_errstr(c));
+    cJSON *d = duro_test_result(c, "pa-bad", 20000);
+    cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED");
+    cJSON_Delete(d);
+    free(st);
+    free(sc);
+    redisFree(r);
+    duro_client_free(c);
+    worker_stop(&e);
+    duro_test_finish(&h);
+}
+
+/* The scheduler, due to fire a schedule-to-start timeout whose schedule
+ * record is damaged (or whose key is no hash), cannot know the retry
+ * policy: it says so and keeps the timer (held, tried again), rather than
+ * firing it without a retry. Whole again, it fires and retries. */
+Test(pa_fallback, damaged_records_hold_the_schedule_to_start_timer)
+{
+    embedded e;
+    worker_start(&e);
+    duro_client *c = duro_test_client(&h);
+    redisContext *r = duro_test_redis(&h);
+    const char *ids[] = {"sts-cut", "sts-type"};
+    duro_wf_keys k[2];
+    char run[2][64], *sc[2], *st[2], m[2][256];
+    size_t len;
+    for (int i = 0; i < 2; i++) {
+        start(c, ids[i], i, NOBODY, 300);
+        keys_of(c, ids[i], NULL, NOBODY, &k[i]);
+        wait_pending(r, k[i].pa);
+        run_of(c, ids[i], run[i], sizeof(run[i]));
+        st[i] = hget_dup(r, k[i].pa, "1", &len);
+        sc[i] = hget_dup(r, k[i].pa, "1.s", &len);
+        snprintf(m[i], sizeof(m[i]), "q|%s|1|1|%s|%s|%s", run[i], QUEUE, NOBODY,
+                 ids[i]);
+        cr_assert_gt(timer_due(r, k[i].timers, m[i]), 0, "no timer %s", m[i]);
+    }
+    char cut[256];
+    cut_after_header(cut, sizeof(cut), sc[0]);
+    hset1(r, k[0].pa, "1.s", cut);
+    freeReplyObject(cmdv(r, 2, (const char *[]){"DEL", k[1].pa}, NULL));
+    freeReplyObject(
+        cmdv(r, 3, (const char *[]){"SET", k[1].pa, "not a hash"}, NULL));
+    pid_t s = duro_test_spawn_up(&h, 5000, "duro-scheduler", "--scan-interval",
+                                 "100ms", NULL);
+    const char *said[] = {"FIRE DAMAGED wf=sts-cut kind=q a=1 field=1.s",
+                          "FIRE FAILED wf=sts-type kind=q a=1 err=WRONGTYPE"};
+    for (int i = 0; i < 2; i++)
+        cr_assert(
+            duro_test_wait_until(duro_test_log_contains(&h, s, said[i]), 5000),
+            "the scheduler never said: %s", said[i]);
+    duro_test_sleep_ms(500); /* rounds go on: the timers stay */
+    cr_assert(duro_test_alive(&h, s));
+    for (int i = 0; i < 2; i++) {
+        cr_assert_gt(timer_due(r, k[i].timers, m[i]), 0,
+                     "%s: the timer was fired or dropped", ids[i]);
+        cJSON *hist = duro_test_history(c, ids[i]);
+        cr_assert_eq(duro_test_count_events(hist, "ActivityTimedOut"), 0,
+                     "%s timed out without its policy", ids[i]);
+        cJSON_Delete(hist);
+    }
+    /* whole again: fired, and retried by the policy */
+    freeReplyObject(cmdv(r, 2, (const char *[]){"DEL", k[1].pa}, NULL));
+    for (int i = 0; i < 2; i++) {
+        hset1(r, k[i].pa, "1", st[i]);
+        hset1(r, k[i].pa, "1.s", sc[i]);
+    }
+    for (int i = 0; i < 2; i++) {
+        char rm[256];
+        snprintf(rm, sizeof(rm), "r|%s|1|2|%s|%s|%s", run[i], QUEUE, NOBODY,
+                 ids[i]);
+        cr_assert(
+            duro_test_wait_until(timer_due(r, k[i].timers, rm) > 0, 15000),
+            "%s: no retry once the record was whole", ids[i]);
+        free(st[i]);
+        free(sc[i]);
     }
     redisFree(r);
     duro_client_free(c);
