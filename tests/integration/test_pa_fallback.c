@@ -579,6 +579,11 @@ Test(pa_fallback, damaged_records_are_clear_errors_for_the_client)
     describe_fails(c, "pa-bad", DURO_EPROTO, "activity 1", "damaged", NULL);
     activity_fails(c, "pa-bad", "complete", DURO_EPROTO, "damaged");
     activity_fails(c, "pa-bad", "fail", DURO_EPROTO, "damaged");
+    duro_test_output o; /* a token's call reads the records too */
+    CLI(&o, "activity", "complete", "--task-token", token_of(0));
+    cr_assert(o.exit_code > 0 && strstr(o.err, "damaged"), "exit %d: %s",
+              o.exit_code, o.err);
+    duro_test_output_free(&o);
     /* the header cut: no ';' */
     hset1(r, k.pa, "1", "1,");
     describe_fails(c, "pa-bad", DURO_EPROTO, "activity 1", "damaged", NULL);
