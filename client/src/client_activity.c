@@ -36,28 +36,33 @@ typedef struct {
 /* pa_values: activity seq's attempt, entry, queue and options from the
  * HMGET of read_pa: its state and schedule records (v[0], v[1]), or the
  * fields of library 27 and older (v[2..5]) for a run in flight across
- * the upgrade. Copies into out[] (each NUL-terminated). */
-static void pa_values(redisReply *const *e, char *out[4])
+ * the upgrade. Copies into out[] (each NUL-terminated). Returns false
+ * when a record is there and damaged: read as absent, the activity would
+ * be "not pending", or failed with the default retry policy. */
+static bool pa_values(redisReply *const *e, char *out[4])
 {
     duro_pa_state st;
     duro_pa_sched sc;
     const char *s = duro__reply_str(e[0]);
-    if (s && duro_pa_state_parse(s, e[0]->len, &st)) {
+    if (s) {
+        if (!duro_pa_state_parse(s, e[0]->len, &st)) return false;
         duro_pa_part p[4] = {st.attempt, st.entry, st.queue, {NULL, 0}};
         s = duro__reply_str(e[1]);
-        if (s && duro_pa_sched_parse(s, e[1]->len, &sc)) p[3] = sc.opts;
+        if (s && !duro_pa_sched_parse(s, e[1]->len, &sc)) return false;
+        if (s) p[3] = sc.opts;
         for (int i = 0; i < 4; i++) {
             out[i] = p[i].s ? malloc(p[i].len + 1) : NULL;
             if (!out[i]) continue;
             memcpy(out[i], p[i].s, p[i].len);
             out[i][p[i].len] = '\0';
         }
-        return;
+        return true;
     }
     for (int i = 0; i < 4; i++) {
         s = duro__reply_str(e[i + 2]);
         out[i] = s ? strdup(s) : NULL;
     }
+    return true;
 }
 
 /* read_pa: HMGET the activity's attempt, entry, queue and options; a
@@ -79,10 +84,14 @@ static int read_pa(duro_client *c, target *t, char *queue, size_t qsize)
     duro_argv_free(&a);
     if (!r) return rc;
     char *v[4] = {NULL, NULL, NULL, NULL};
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 6)
-        pa_values(r->element, v);
+    bool shaped = r->type == REDIS_REPLY_ARRAY && r->elements == 6;
     int64_t attempt = 0;
-    if (!v[0]) {
+    if (shaped && !pa_values(r->element, v)) {
+        rc = duro__fail(c, DURO_EPROTO,
+                        "activity %s of workflow %s: damaged pending-activity "
+                        "record",
+                        t->seq, t->id);
+    } else if (!v[0]) {
         rc = duro__fail(c, DURO_ENOTFOUND,
                         "activity %s of workflow %s is not pending (it "
                         "completed, was canceled, or never was scheduled)",

@@ -90,22 +90,24 @@ static int64_t part_i64(duro_pa_part p)
 }
 
 /* packed_activity fills o from the records "<seq>" (state) and "<seq>.s"
- * (schedule, for the name); false when the state record is absent or
- * malformed (then the fields of library 27 and older are read). */
-static bool packed_activity(cJSON *o, const redisReply *pa, long long seq)
+ * (schedule, for the name). Returns 1, 0 when the state record is absent
+ * (then the fields of library 27 and older are read), or DURO_EPROTO when
+ * a record is there and damaged: shown as absent it would say "no name,
+ * attempt 0, in backoff", which is not what Redis holds. */
+static int packed_activity(cJSON *o, const redisReply *pa, long long seq)
 {
     char f[48];
     snprintf(f, sizeof(f), "%lld", seq);
     const redisReply *r = duro__reply_kv(pa, f);
     duro_pa_state st;
-    if (!duro__reply_str(r) || !duro_pa_state_parse(r->str, r->len, &st))
-        return false;
+    if (!duro__reply_str(r)) return 0;
+    if (!duro_pa_state_parse(r->str, r->len, &st)) return DURO_EPROTO;
     snprintf(f, sizeof(f), "%lld.s", seq);
     r = duro__reply_kv(pa, f);
     duro_pa_sched sc;
-    char *name = duro__reply_str(r) && duro_pa_sched_parse(r->str, r->len, &sc)
-                     ? part_dup(sc.name)
-                     : NULL;
+    bool sched = duro__reply_str(r) != NULL;
+    if (sched && !duro_pa_sched_parse(r->str, r->len, &sc)) return DURO_EPROTO;
+    char *name = sched ? part_dup(sc.name) : NULL;
     if (name)
         cJSON_AddStringToObject(o, "name", name);
     else
@@ -117,15 +119,20 @@ static bool packed_activity(cJSON *o, const redisReply *pa, long long seq)
     cJSON_AddItemToObject(o, "lastFailure",
                           duro__json_value(st.failure.s, st.failure.len));
     duro__add_time(o, "lastHeartbeat", part_i64(st.hb));
-    return true;
+    return 1;
 }
 
-static cJSON *pending_activity(const redisReply *pa, long long seq)
+/* pending_activity: activity seq as describe shows it into *out, from its
+ * records or else the fields of library 27 and older; 0, DURO_EPROTO (a
+ * damaged record) or DURO_ENOMEM. */
+static int pending_activity(const redisReply *pa, long long seq, cJSON **out)
 {
     char f[48];
-    cJSON *o = cJSON_CreateObject();
+    cJSON *o = *out = cJSON_CreateObject();
+    if (!o) return DURO_ENOMEM;
     cJSON_AddNumberToObject(o, "seq", (double)seq);
-    if (packed_activity(o, pa, seq)) return o;
+    int packed = packed_activity(o, pa, seq);
+    if (packed != 0) return packed < 0 ? packed : 0;
     snprintf(f, sizeof(f), "%lld.name", seq);
     const char *name = hstr(pa, f);
     if (name)
@@ -142,24 +149,46 @@ static cJSON *pending_activity(const redisReply *pa, long long seq)
     add_json(o, "lastFailure", pa, f);
     snprintf(f, sizeof(f), "%lld.hb", seq);
     duro__add_time(o, "lastHeartbeat", hint(pa, f, 0));
-    return o;
+    return 0;
 }
 
-/* pending_activities: the array for describe, or NULL when out of memory. */
-static cJSON *pending_activities(const redisReply *pa)
+/* pending_activities: the array for describe into *out, from pa (the
+ * HGETALL of the pending-activity hash); 0, or fails c with the damaged
+ * activity named (DURO_EPROTO), Redis' refusal (a key of another type),
+ * or DURO_ENOMEM. */
+static int pending_activities(duro_client *c, const char *id,
+                              const redisReply *pa, cJSON **out)
 {
-    cJSON *arr = cJSON_CreateArray();
-    if (!arr || !pa || pa->type != REDIS_REPLY_ARRAY) return arr;
+    *out = NULL;
+    if (pa->type == REDIS_REPLY_ERROR) {
+        int code = duro_redis_error_code(pa->str);
+        return duro__fail(c, code ? code : DURO_EREDIS,
+                          "workflow %s: its pending activities: redis: %s", id,
+                          pa->str ? pa->str : "");
+    }
+    cJSON *arr = *out = cJSON_CreateArray();
+    if (!arr) return duro__fail(c, DURO_ENOMEM, "out of memory");
+    if (pa->type != REDIS_REPLY_ARRAY) return 0;
     long long *seqs;
     size_t n;
-    if (pa_seqs(pa, &seqs, &n) < 0) {
-        cJSON_Delete(arr);
-        return NULL;
+    int rc = pa_seqs(pa, &seqs, &n);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        cJSON *o;
+        rc = pending_activity(pa, seqs[i], &o);
+        cJSON_AddItemToArray(arr, o);
+        if (rc == DURO_EPROTO)
+            rc = duro__fail(c, rc,
+                            "workflow %s: activity %lld: damaged "
+                            "pending-activity record",
+                            id, seqs[i]);
     }
-    for (size_t i = 0; i < n; i++)
-        cJSON_AddItemToArray(arr, pending_activity(pa, seqs[i]));
     free(seqs);
-    return arr;
+    if (rc == DURO_ENOMEM) rc = duro__fail(c, rc, "out of memory");
+    if (rc < 0) {
+        cJSON_Delete(arr);
+        *out = NULL;
+    }
+    return rc;
 }
 
 static cJSON *workflow_task(const redisReply *h)
@@ -206,12 +235,17 @@ static void add_reset_links(cJSON *o, const redisReply *h)
     }
 }
 
+/* describe_object: the describe of hash h with its pending activities
+ * acts (taken, freed on failure), or NULL when out of memory. */
 static cJSON *describe_object(duro_client *c, const char *id,
-                              const redisReply *h, const redisReply *pa)
+                              const redisReply *h, cJSON *acts)
 {
     const char *status = hstr(h, "status");
     cJSON *o = cJSON_CreateObject();
-    if (!o) return NULL;
+    if (!o) {
+        cJSON_Delete(acts);
+        return NULL;
+    }
     cJSON_AddStringToObject(o, "workflowId", id);
     cJSON_AddStringToObject(o, "runId", hstr(h, "run"));
     cJSON_AddStringToObject(o, "type", hstr(h, "type") ? hstr(h, "type") : "");
@@ -242,8 +276,7 @@ static cJSON *describe_object(duro_client *c, const char *id,
                                 (double)hint(h, "fweight", 1));
     }
     duro__describe_family(o, h);
-    cJSON *acts = pending_activities(pa);
-    if (!acts || !cJSON_AddItemToObject(o, "pendingActivities", acts)) {
+    if (!cJSON_AddItemToObject(o, "pendingActivities", acts)) {
         cJSON_Delete(acts);
         cJSON_Delete(o);
         return NULL;
@@ -273,6 +306,7 @@ int duro_client_describe(duro_client *c, const char *workflow_id, cJSON **out)
     duro_argv_free(&cmds[1]);
     if (rc < 0) return rc;
     const redisReply *h = r[0];
+    cJSON *acts = NULL;
     if (h->type == REDIS_REPLY_ERROR)
         rc = duro__fail(c, DURO_EREDIS, "redis: %s", h->str ? h->str : "");
     else if (h->type != REDIS_REPLY_ARRAY || h->elements == 0)
@@ -282,9 +316,11 @@ int duro_client_describe(duro_client *c, const char *workflow_id, cJSON **out)
         rc = duro__fail(c, DURO_EPROTO,
                         "workflow %s: its hash lacks a valid status or run",
                         workflow_id);
-    else if (!(*out = describe_object(c, workflow_id, h, r[1])))
+    else if ((rc = pending_activities(c, workflow_id, r[1], &acts)) == 0 &&
+             !(*out = describe_object(c, workflow_id, h, acts)))
         rc = duro__fail(c, DURO_ENOMEM, "out of memory");
-    else if ((rc = duro__vis_describe(c, k.partition, hstr(h, "run"), *out))) {
+    if (*out &&
+        (rc = duro__vis_describe(c, k.partition, hstr(h, "run"), *out))) {
         cJSON_Delete(*out);
         *out = NULL;
     }

@@ -3,21 +3,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
 #include "duro/errno.h"
 #include "duro/fcall.h"
 #include "duro/ids.h"
-#include "duro/json.h"
 #include "duro/keys.h"
 #include "duro/log.h"
-#include "duro/pa_record.h"
 #include "duro/priority.h"
 #include "duro/retry.h"
-#include "duro/retry_policy.h"
 #include "sched_internal.h"
 #include "schedules_int.h"
 #include "timers_held.h"
+#include "timers_sts.h"
 #include "transfer.h"
 
 /*
@@ -241,33 +237,41 @@ static void fire_free(fire *f)
     free(f);
 }
 
+/* fire_refused: the member of f stays in the set, Redis having refused
+ * its fire or the read before it (err): refused for now (code transient),
+ * the partition backs off; else the member is held (backed off alone). */
+static void fire_refused(part *pt, const fire *f, int code, const char *err)
+{
+    sched *s = pt->s;
+    pt->kept++;
+    s->st.fire_errors++;
+    sched_redis_error(s);
+    stats_count(s, M_TIMERS_SKIPPED, "reason", "failed");
+    if (duro_err_is_transient(code)) {
+        pt->transient++;
+    } else {
+        pt->errors++;
+        held_add(pt, f->member, f->len);
+    }
+    duro_warn_limited(NULL,
+                      "FIRE FAILED wf=%s kind=%c a=%lld err=%s (kept, tried "
+                      "again later)",
+                      f->id, f->kind, f->a, err);
+}
+
 static void on_fired(duro_aredis *r, redisReply *reply, void *arg)
 {
     fire *f = arg;
     part *pt = f->pt;
-    sched *s = pt->s;
     if (!reply) {
         pt->aborted = 1;
     } else if (duro__reply_is_error(reply)) {
-        int code = duro_redis_error_code(reply->str);
-        pt->kept++; /* the Function leaves the member in the set */
-        s->st.fire_errors++;
-        sched_redis_error(s);
-        stats_count(s, M_TIMERS_SKIPPED, "reason", "failed");
-        if (duro_err_is_transient(code)) {
-            pt->transient++;
-        } else {
-            pt->errors++;
-            held_add(pt, f->member, f->len);
-        }
-        duro_warn_limited(NULL,
-                          "FIRE FAILED wf=%s kind=%c a=%lld err=%s (kept, "
-                          "tried again later)",
-                          f->id, f->kind, f->a, reply->str);
+        /* the Function leaves the member in the set */
+        fire_refused(pt, f, duro_redis_error_code(reply->str), reply->str);
     } else {
         held *h = held_lookup(pt, f->member, f->len);
         if (h) held_remove(pt, h);
-        count_result(s, f, reply);
+        count_result(pt->s, f, reply);
     }
     fire_free(f);
     fire_answered(pt);
@@ -338,53 +342,38 @@ static int send_fire(part *pt, fire *f, const duro_timer_ref *t,
     return rc;
 }
 
-/* HGET pa <seq>.opts -> the activity's options, or nil (it is gone: the
- * Function then finds nothing to do). A schedule-to-start timeout is
- * retried by the activity's policy, which only C computes. */
+/* HMGET pa <seq>.s <seq>.opts -> the activity's options. A
+ * schedule-to-start timeout is retried by the activity's policy, which
+ * only C computes (timers_sts.c). A damaged record, or a key of another
+ * type, holds the member as a fire that fails for its own reason. */
 static void on_sts_opts(duro_aredis *r, redisReply *reply, void *arg)
 {
     fire *f = arg;
     part *pt = f->pt;
-    if (!reply || duro__reply_is_error(reply)) {
-        /* like a refused fire: the member stays, a later round retries */
-        if (!reply)
-            pt->aborted = 1;
-        else if (duro_err_is_transient(duro_redis_error_code(reply->str)))
-            pt->transient++;
-        else
-            pt->errors++;
-        pt->kept++;
-        fire_free(f);
-        fire_answered(pt);
-        return;
-    }
     int64_t delay = -1;
-    cJSON *opts = NULL;
-    char err[128];
-    /* the options: in the schedule record, else the field before it */
-    duro_pa_sched sc;
-    duro_pa_part o = {NULL, 0};
-    const redisReply *e0 =
-        reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
-            ? reply->element[0]
-            : NULL;
-    if (e0 && duro__reply_str(e0) && duro_pa_sched_parse(e0->str, e0->len, &sc))
-        o = sc.opts;
-    else if (e0 && duro__reply_str(reply->element[1]))
-        o = (duro_pa_part){reply->element[1]->str, reply->element[1]->len};
-    if (o.s &&
-        duro_json_parse(o.s, o.len, DURO_DEFAULT_MAX_PAYLOAD, &opts, err,
-                        sizeof(err)) == 0 &&
-        cJSON_IsObject(opts))
-        delay =
-            duro__retry_delay_of(opts, f->t.b > 1000000 ? 1000000 : (int)f->t.b,
-                                 "TimeoutError", false);
-    cJSON_Delete(opts);
-    if (send_fire(pt, f, &f->t, f->member, f->len, delay) != 0) {
+    if (!reply) { /* like a lost fire: a later round retries */
         pt->aborted = 1;
-        fire_free(f);
-        fire_answered(pt);
+        pt->kept++;
+    } else if (duro__reply_is_error(reply)) { /* a key of another type */
+        fire_refused(pt, f, duro_redis_error_code(reply->str), reply->str);
+    } else if (!timers_sts_delay(reply, f->t.b, &delay)) {
+        pt->kept++;
+        pt->errors++;
+        pt->s->st.fire_errors++;
+        stats_count(pt->s, M_TIMERS_SKIPPED, "reason", "failed");
+        held_add(pt, f->member, f->len);
+        duro_warn_limited(NULL,
+                          "FIRE DAMAGED wf=%s kind=%c a=%lld field=%lld.s: "
+                          "damaged pending-activity record (kept, tried "
+                          "again later)",
+                          f->id, f->kind, f->a, f->a);
+    } else if (send_fire(pt, f, &f->t, f->member, f->len, delay) == 0) {
+        return;
+    } else {
+        pt->aborted = 1;
     }
+    fire_free(f);
+    fire_answered(pt);
 }
 
 /* send_sts_fire: a q timer reads its activity's retry policy first. */
