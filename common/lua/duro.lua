@@ -1805,21 +1805,28 @@ local function start_run(k, args, extra_type, extra_data, vis, fill)
     -- first write (duro_start)
     if fill then redis.call('DEL', k.buf, k.pa, k.hist) end
     -- what a reset recorded describes the run it made, not this one
+    -- (and the fields a start no longer writes empty, below: an earlier
+    -- run's result, failure and close time; wft_error and
+    -- cancel_requested go at its close, but in a hash of library 30)
     if prev then
         redis.call('HDEL', k.wf, 'reset_from', 'reset_reason',
-                   'continued_from', 'parent', 'children', 'child_max')
+                   'continued_from', 'parent', 'children', 'child_max',
+                   'result', 'failure', 'close_ms', 'wft_error',
+                   'cancel_requested')
     end
     -- the hash of a closed run expires (close): not this new run's
     if prev then redis.call('PERSIST', k.wf) end
     local ets, rts = str(exec_timeout), str(run_timeout)
     -- the new run's fields: written as set() would, in two constructors
-    -- sized once (a table grown field by field rehashes as it grows)
+    -- sized once (a table grown field by field rehashes as it grows).
+    -- result, failure, close_ms, wft_error and cancel_requested are not
+    -- written empty ('', '0'): every reader takes a missing one so (~100 B
+    -- less per start in the AOF); a close or a set() writes them
     local dirty = {run = run, type = wtype, queue = queue,
-                   status = 'RUNNING', input = input, result = '',
-                   failure = '', start_ms = nows, close_ms = '', wft = '0',
-                   wft_entry = '', wft_attempt = '1', wft_error = '',
+                   status = 'RUNNING', input = input, start_ms = nows,
+                   wft = '0', wft_entry = '', wft_attempt = '1',
                    wft_timeout = str(wft_timeout), exec_timeout = ets,
-                   cancel_requested = '0', bufn = '0', sticky = '',
+                   bufn = '0', sticky = '',
                    wft_sticky = '', run_timeout = rts, opt = '0',
                    token = false, hlen = false, priority = false,
                    fkey = false, fweight = false, retention = false}
