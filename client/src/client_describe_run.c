@@ -32,6 +32,11 @@ static int old_run(duro_client *c, const char *id, const char *run, cJSON **out)
     cJSON *row = r[0]->type == REDIS_REPLY_ARRAY && r[0]->elements > 0
                      ? duro__vis_row_json(r[0])
                      : NULL;
+    /* a row written by library 31 or newer has no `run`: its key names it */
+    const cJSON *rid = cJSON_GetObjectItemCaseSensitive(row, "runId");
+    if (cJSON_IsString(rid) && !*rid->valuestring)
+        cJSON_ReplaceItemInObjectCaseSensitive(row, "runId",
+                                               cJSON_CreateString(run));
     const cJSON *wid = cJSON_GetObjectItemCaseSensitive(row, "workflowId");
     if (r[0]->type == REDIS_REPLY_ERROR)
         rc = duro__fail(c, DURO_EREDIS, "redis: %s", r[0]->str);

@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 30
+local DURO_LIBRARY_VERSION = 31
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -1002,8 +1002,11 @@ local CLOSED_DROP = {'wft', 'wft_entry', 'wft_attempt', 'wft_error',
 -- keyword) the caller would otherwise have to read first. Every write
 -- goes through vcall, which skips a key of the wrong type: visibility may
 -- then miss a row, but a start or a close never stops halfway.
---   <prefix>:vis:<run>          hash: id run type queue status start close
---                                memo a:<Name> (type letter + JSON value)
+--   <prefix>:vis:<run>          hash: id type queue status start close
+--                                memo a:<Name> (type letter + JSON value);
+--                                no `run` (its key names it; readers add
+--                                it: row_run), but in a row written by
+--                                library 30 or older
 --   <prefix>:vx:start           zset run -> start ms (every run)
 --   <prefix>:vx:close           zset run -> close ms (closed runs)
 --   <prefix>:vx:status:<STATUS> zset run -> start ms
@@ -1177,8 +1180,8 @@ local function vis_start(wf_key, id, run, wtype, queue, now, memo, prepared)
     local prefix = slot_prefix_of(wf_key)
     local row = prefix .. ':vis:' .. run
     local start = type(now) == 'string' and now or str(now)
-    vcall('HSET', row, 'id', id, 'run', run, 'type', wtype, 'queue', queue,
-          'status', 'RUNNING', 'start', start)
+    vcall('HSET', row, 'id', id, 'type', wtype, 'queue', queue, 'status',
+          'RUNNING', 'start', start)
     if memo and memo ~= '' then vcall('HSET', row, 'memo', memo) end
     vcall('ZADD', prefix .. ':vx:start', start, run)
     vcall('ZADD', prefix .. ':vx:status:RUNNING', start, run)
@@ -1802,21 +1805,28 @@ local function start_run(k, args, extra_type, extra_data, vis, fill)
     -- first write (duro_start)
     if fill then redis.call('DEL', k.buf, k.pa, k.hist) end
     -- what a reset recorded describes the run it made, not this one
+    -- (and the fields a start no longer writes empty, below: an earlier
+    -- run's result, failure and close time; wft_error and
+    -- cancel_requested go at its close, but in a hash of library 30)
     if prev then
         redis.call('HDEL', k.wf, 'reset_from', 'reset_reason',
-                   'continued_from', 'parent', 'children', 'child_max')
+                   'continued_from', 'parent', 'children', 'child_max',
+                   'result', 'failure', 'close_ms', 'wft_error',
+                   'cancel_requested')
     end
     -- the hash of a closed run expires (close): not this new run's
     if prev then redis.call('PERSIST', k.wf) end
     local ets, rts = str(exec_timeout), str(run_timeout)
     -- the new run's fields: written as set() would, in two constructors
-    -- sized once (a table grown field by field rehashes as it grows)
+    -- sized once (a table grown field by field rehashes as it grows).
+    -- result, failure, close_ms, wft_error and cancel_requested are not
+    -- written empty ('', '0'): every reader takes a missing one so (~100 B
+    -- less per start in the AOF); a close or a set() writes them
     local dirty = {run = run, type = wtype, queue = queue,
-                   status = 'RUNNING', input = input, result = '',
-                   failure = '', start_ms = nows, close_ms = '', wft = '0',
-                   wft_entry = '', wft_attempt = '1', wft_error = '',
+                   status = 'RUNNING', input = input, start_ms = nows,
+                   wft = '0', wft_entry = '', wft_attempt = '1',
                    wft_timeout = str(wft_timeout), exec_timeout = ets,
-                   cancel_requested = '0', bufn = '0', sticky = '',
+                   bufn = '0', sticky = '',
                    wft_sticky = '', run_timeout = rts, opt = '0',
                    token = false, hlen = false, priority = false,
                    fkey = false, fweight = false, retention = false}
@@ -3400,6 +3410,16 @@ do -- the section's helpers end with it (Lua: 200 locals per chunk)
 
     local SCAN_CHUNK = 128
 
+    -- row_run: a row's fields (HGETALL) with its run id `run`: a row
+    -- written by library 31 or newer has no `run` field (its key names it)
+    local function row_run(flat, run)
+        for j = 1, #flat, 2 do
+            if flat[j] == 'run' then return flat end
+        end
+        flat[#flat + 1], flat[#flat + 2] = 'run', run
+        return flat
+    end
+
     -- scan_start: where a scan of key begins without a cursor: at the bound
     -- the order allows (lo/hi: score bounds, nil for none).
     local function scan_start(key, desc, lo, hi)
@@ -3464,6 +3484,7 @@ do -- the section's helpers end with it (Lua: 200 locals per chunk)
                         seen = seen + 1
                         local flat = redis.call('HGETALL', prefix .. ':vis:' .. m)
                         local ok = #flat > 0
+                        if ok then flat = row_run(flat, m) end
                         if ok and filter then
                             local row = {}
                             for j = 1, #flat, 2 do row[flat[j]] = flat[j + 1] end

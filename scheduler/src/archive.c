@@ -30,7 +30,7 @@ static const char *hfield(const redisReply *h, const char *name)
     return NULL;
 }
 
-cJSON *archive_meta(const nspace *ns, const redisReply *row)
+cJSON *archive_meta(const nspace *ns, const redisReply *row, const char *run)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
@@ -42,6 +42,9 @@ cJSON *archive_meta(const nspace *ns, const redisReply *row)
                                           {"status", "status"}};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
         const char *v = hfield(row, strs[i][0]);
+        /* a row written by library 31 or newer has no `run`: its key
+         * names it */
+        if (!v && i == 1) v = run;
         cJSON_AddStringToObject(o, strs[i][1], v ? v : "");
     }
     const char *start = hfield(row, "start"), *close = hfield(row, "close");

@@ -242,10 +242,11 @@ void sweep_part(part *pt);
 
 /* ---- archive.c ---- */
 
-/* archive_meta: the archive line of a run without its history, from its
- * visibility row (HGETALL reply: id, run, type, queue, status, start,
- * close); NULL when out of memory. */
-cJSON *archive_meta(const nspace *ns, const redisReply *row);
+/* archive_meta: the archive line of run `run` without its history, from
+ * its visibility row (HGETALL reply: id, type, queue, status, start,
+ * close; `run` too in a row written by library 30 or older); NULL when
+ * out of memory. */
+cJSON *archive_meta(const nspace *ns, const redisReply *row, const char *run);
 /* archive_run adds hist (the run's XRANGE) to meta and appends it as one
  * line to <archive_dir>/<namespace>-<YYYY-MM-DD>.jsonl (the day it closed,
  * UTC), flushed to disk. Returns 0, or -1 (logged) when not written. */

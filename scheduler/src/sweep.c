@@ -138,7 +138,7 @@ static void on_row(duro_aredis *r, redisReply *reply, void *arg)
         purge(it);
         return;
     }
-    if (!(it->meta = archive_meta(pt->ns, reply))) {
+    if (!(it->meta = archive_meta(pt->ns, reply, it->run))) {
         item_done(it, 0);
         return;
     }

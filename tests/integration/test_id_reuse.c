@@ -424,3 +424,89 @@ Test(id_reuse, cli_start_takes_the_policy)
     duro_client_free(c);
     duro_test_finish(&h);
 }
+
+/* ---- The fields a start leaves out ---- */
+
+/* EMPTY_AT_START: the fields a start wrote empty up to library 30. */
+static const char *const EMPTY_AT_START[] = {"result", "failure", "close_ms",
+                                             "wft_error", "cancel_requested"};
+#define N_EMPTY 5
+
+/* absent_fields: how many of EMPTY_AT_START id's hash has. */
+static int present_fields(duro_client *c, redisContext *r, const char *id)
+{
+    duro_wf_keys k;
+    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(duro_client_partitions(c)), id,
+                      NULL);
+    int n = 0;
+    for (int i = 0; i < N_EMPTY; i++) {
+        redisReply *x =
+            redisCommand(r, "HEXISTS %s %s", k.wf, EMPTY_AT_START[i]);
+        cr_assert(x && x->type == REDIS_REPLY_INTEGER);
+        n += (int)x->integer;
+        freeReplyObject(x);
+    }
+    return n;
+}
+
+/* running_described: describe of id answers a RUNNING run `run` with no
+ * close time, result, failure or workflow task error. */
+static void running_described(duro_client *c, const char *id, const char *run)
+{
+    cJSON *d = NULL;
+    cr_assert_eq(duro_client_describe(c, id, &d), 0, "%s",
+                 duro_client_errstr(c));
+    cr_assert_str_eq(duro_test_str(d, "runId"), run);
+    cr_assert_str_eq(duro_test_str(d, "status"), "RUNNING");
+    const cJSON *close = cJSON_GetObjectItem(d, "closeTime");
+    cr_assert(!close || cJSON_IsNull(close), "a running run has a close time");
+    cr_assert_null(cJSON_GetObjectItem(d, "result"));
+    cr_assert_null(cJSON_GetObjectItem(d, "failure"));
+    const cJSON *wt = cJSON_GetObjectItem(d, "workflowTask");
+    cr_assert(cJSON_IsNull(cJSON_GetObjectItem(wt, "lastError")));
+    cJSON_Delete(d);
+}
+
+/* A start no longer writes result, failure, close_ms, wft_error and
+ * cancel_requested empty (~100 B less per start in the AOF): a new run of
+ * a reused id holds none of the closed run's, and a hash written by
+ * library 30 (those fields empty) still closes and describes right. */
+Test(id_reuse, a_new_run_holds_no_field_of_the_closed_one)
+{
+    duro_test_spawn(&h, "duro-test-worker", NULL);
+    duro_client *c = duro_test_client(&h);
+    redisContext *r = duro_test_redis(&h);
+    char run[DURO_UUID_LEN + 1], again[DURO_UUID_LEN + 1];
+    closed(c, "nf", "COMPLETED", run);
+    cr_assert_eq(present_fields(c, r, "nf"), 2, "result and close_ms");
+    start_ok(c, "nf", "t", "nobody", NULL, DURO_ID_REUSE_ALLOW_DUPLICATE,
+             again);
+    cr_assert_eq(present_fields(c, r, "nf"), 0);
+    running_described(c, "nf", again);
+
+    /* the same run as library 30 wrote it */
+    duro_wf_keys k;
+    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(duro_client_partitions(c)),
+                      "nf", NULL);
+    freeReplyObject(redisCommand(r,
+                                 "HSET %s result %s failure %s close_ms %s "
+                                 "wft_error %s cancel_requested 0",
+                                 k.wf, "", "", "", ""));
+    cr_assert_eq(present_fields(c, r, "nf"), N_EMPTY);
+    running_described(c, "nf", again);
+    cr_assert_eq(duro_client_terminate(c, "nf", "test"), 0);
+    cJSON *d = NULL;
+    cr_assert_eq(duro_client_describe(c, "nf", &d), 0);
+    cr_assert_str_eq(duro_test_str(d, "status"), "TERMINATED");
+    cr_assert_not_null(cJSON_GetObjectItem(d, "failure"));
+    cr_assert(!cJSON_IsNull(cJSON_GetObjectItem(d, "closeTime")));
+    cJSON_Delete(d);
+    /* failure and close_ms: the close dropped result and the open run's */
+    cr_assert_eq(present_fields(c, r, "nf"), 2);
+    start_ok(c, "nf", "t", "nobody", NULL, DURO_ID_REUSE_ALLOW_DUPLICATE, run);
+    cr_assert_eq(present_fields(c, r, "nf"), 0);
+    running_described(c, "nf", run);
+    redisFree(r);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}

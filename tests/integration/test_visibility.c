@@ -874,3 +874,80 @@ Test(visibility, a_run_without_a_row_gets_one_when_it_closes)
     duro_client_free(c);
     duro_test_finish(&h);
 }
+
+/* row_has_run: whether run's row (workflow id's partition) has a `run`
+ * field. */
+static bool row_has_run(duro_client *c, redisContext *r, const char *id,
+                        const char *run)
+{
+    duro_wf_keys k;
+    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(duro_client_partitions(c)), id,
+                      run);
+    redisReply *x =
+        redisCommand(r, "HEXISTS duro:{p%d}:vis:%s run", k.partition, run);
+    cr_assert(x && x->type == REDIS_REPLY_INTEGER);
+    bool has = x->integer == 1;
+    freeReplyObject(x);
+    return has;
+}
+
+static void set_row_run(duro_client *c, redisContext *r, const char *id,
+                        const char *run)
+{
+    duro_wf_keys k;
+    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(duro_client_partitions(c)), id,
+                      run);
+    freeReplyObject(redisCommand(r, "HSET duro:{p%d}:vis:%s run %s",
+                                 k.partition, run, run));
+}
+
+/* expect_run: the query lists one row, of run `run`. */
+static void expect_run(duro_client *c, const char *query, const char *run)
+{
+    cJSON *rows = list(c, query);
+    cr_assert_eq(cJSON_GetArraySize(rows), 1, "%s", query);
+    cr_assert_str_eq(duro_test_str(cJSON_GetArrayItem(rows, 0), "runId"), run,
+                     "%s", query);
+    cJSON_Delete(rows);
+}
+
+/* A row holds no `run` (its key names it: 50 bytes less per start in the
+ * AOF and in memory); list, a RunId filter and describing an older run
+ * answer its run id as before, and so do rows written with the field (by
+ * library 30 or older). */
+Test(visibility, a_row_names_its_run_by_its_key_and_old_rows_still_read)
+{
+    duro_client *c = duro_test_client(&h);
+    redisContext *r = duro_test_redis(&h);
+    char run1[DURO_UUID_LEN + 1], old[DURO_UUID_LEN + 1],
+        cur[DURO_UUID_LEN + 1];
+    start_with(c, "rk1", "t", "q", NULL, run1);
+    start_with(c, "rk2", "t", "q", NULL, old);
+    terminate(c, "rk2");
+    start_with(c, "rk2", "t", "q", NULL, cur);
+    cr_assert_not(row_has_run(c, r, "rk1", run1), "a new row holds its run");
+    cr_assert_not(row_has_run(c, r, "rk2", old), "a closed row holds its run");
+    char q[128];
+    for (int layout = 0; layout < 2; layout++) {
+        expect_run(c, "WorkflowId = 'rk1'", run1);
+        snprintf(q, sizeof(q), "RunId = '%s'", run1);
+        expect_run(c, q, run1);
+        snprintf(q, sizeof(q), "RunId = '%s'", old);
+        expect_run(c, q, old);
+        int64_t n = -1;
+        cr_assert_eq(duro_client_count(c, q, &n), 0);
+        cr_assert_eq(n, 1);
+        cJSON *d = NULL;
+        cr_assert_eq(duro_client_describe_run(c, "rk2", old, &d), 0, "%s",
+                     duro_client_errstr(c));
+        cr_assert_str_eq(duro_test_str(d, "runId"), old);
+        cr_assert_str_eq(duro_test_str(d, "status"), "TERMINATED");
+        cJSON_Delete(d);
+        /* the same rows as library 30 wrote them: with `run` */
+        set_row_run(c, r, "rk1", run1);
+        set_row_run(c, r, "rk2", old);
+    }
+    redisFree(r);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
