@@ -479,12 +479,14 @@ do
                 end
             end
         end
+        -- emptied as it is read (a traversal may clear the fields it
+        -- visits), not replaced by a new table
         for f, v in pairs(d) do
             args[n + 1], args[n + 2] = f, v
             n = n + 2
+            d[f] = nil
         end
         if n > 0 then redis.call('HSET', w.k.wf, unpack(args, 1, n)) end
-        w.dirty = {}
     end
 end
 
@@ -700,7 +702,13 @@ local PRIORITY_DEFAULT = '3'
 -- prio_stream: the stream of level prio (nil/''/'3': the plain one) for a
 -- task stream key, whatever level or sticky suffix that key carries.
 local function prio_stream(key, prio)
-    local base = string.match(key, '^[^#!~]*')
+    -- most keys carry no suffix: three plain finds (memchr) then, and the
+    -- key itself (a class tried at every position costs more than the
+    -- anchored match, which makes a string)
+    local base = (string.find(key, '#', 1, true) or
+                  string.find(key, '!', 1, true) or
+                  string.find(key, '~', 1, true)) and
+                     string.match(key, '^[^#!~]*') or key
     if not prio or prio == '' or prio == PRIORITY_DEFAULT then return base end
     return base .. '!' .. prio
 end
@@ -737,7 +745,10 @@ end
 -- another type answers DURO_WRONGTYPE (read): a new id's start has it as
 -- its first write, unchecked before (duro_start).
 local function task_xadd(s, ...)
-    local level = not WAKE_WORKERS and string.match(s, '!(%d)$')
+    -- a plain find first: most streams are no level's (a pattern ending
+    -- in '$' is tried at every position of s)
+    local level = not WAKE_WORKERS and string.find(s, '!', 1, true) and
+                      string.match(s, '!(%d)$')
     if not level then return read('stream', 'XADD', s, '*', ...) end
     local idle = level_idle(s)
     local entry = redis.call('XADD', s, '*', ...)
@@ -895,8 +906,19 @@ local function set_sticky(w, worker, ms)
     if worker ~= '' and w.sticky_ms ~= ms then set(w, 'sticky_ms', ms) end
 end
 
+-- append encodes an event (as event() does) and appends it (as
+-- push_event does), in one function: it runs for every event a call
+-- writes, and a call costs the interpreter as much as a few table reads.
 local function append(w, etype, data)
-    push_event(w, event(etype, now_str(w), data))
+    w.hlen = w.hlen + 1
+    local ev = w.hnew
+    if not ev then
+        ev = {}
+        w.hnew = ev
+    end
+    ev[#ev + 1] = (EVENT_CODE[etype] or etype) .. '\n' ..
+                      (w.nows or now_str(w)) .. '\n' .. data
+    w.hdirty = true
 end
 
 -- FIRST_EVENT_INLINE: the largest history a run's first task carries in
@@ -2172,12 +2194,25 @@ end
 local COMMANDS = {}
 
 -- command completes a kind's entry: its arity and key_at (numeric loop:
--- it runs while the library loads, which has no pairs/ipairs).
+-- it runs while the library loads, which has no pairs/ipairs). A kind's
+-- `load` (apply_commands reads its fields through it) is held to its
+-- fields here: each field must get its own argument.
 local function command(kind)
     kind.arity = #kind.fields
+    local probe = {}
     for j = 1, kind.arity do
         if kind.fields[j] == 'key' then kind.key_at = j end
         if kind.fields[j] == 'key2' then kind.key2_at = j end
+        probe[j + 1] = kind.fields[j]
+    end
+    if kind.load then
+        local c = {}
+        kind.load(c, probe, 1)
+        for j = 1, kind.arity do
+            if c[kind.fields[j]] ~= kind.fields[j] then
+                error('load does not follow the fields at ' .. kind.fields[j])
+            end
+        end
     end
     return kind
 end
@@ -2215,6 +2250,13 @@ COMMANDS.activity = command{
     -- (field 6) a q timer (the lists made once: a table per call costs
     -- its allocation and collection)
     pa = {'pa'}, pa_timers = {'pa', 'timers'},
+    -- load: apply_commands' reading of the fields, spelled out for the
+    -- most frequent command (a loop over `fields` costs twice as much)
+    load = function(c, args, i)
+        c.seq, c.data, c.key, c.name, c.input, c.opts, c.stc, c.hbt, c.stc2 =
+            args[i + 1], args[i + 2], args[i + 3], args[i + 4], args[i + 5],
+            args[i + 6], args[i + 7], args[i + 8], args[i + 9]
+    end,
     touches = function(args, i)
         local kind = COMMANDS.activity
         return ((num(args[i + 9]) or 0) > 0 or sts_of(args[i + 6])) and
@@ -2616,8 +2658,12 @@ do
         local i, c = first, CMD
         for _ = 1, ncmd do
             local kind = COMMANDS[args[i]]
-            local fields = kind.fields
-            for j = 1, kind.arity do c[fields[j]] = args[i + j] end
+            local fields, load = kind.fields, kind.load
+            if load then
+                load(c, args, i)
+            else
+                for j = 1, kind.arity do c[fields[j]] = args[i + j] end
+            end
             if kind.key_at then c.key = num(c.key) end
             if kind.key2_at then c.key2 = num(c.key2) end
             kind.apply(w, c, keys)
