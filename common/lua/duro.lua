@@ -434,6 +434,12 @@ local function flush_history(w)
     local ev = w.hnew
     if not ev then return end
     w.hnew = nil
+    -- most calls append a few events: one RPUSH of them all, without the
+    -- paging loop's math.min (a global read and a C call)
+    if #ev <= HISTORY_PUSH then
+        redis.call('RPUSH', w.k.hist, unpack(ev))
+        return
+    end
     for i = 1, #ev, HISTORY_PUSH do
         redis.call('RPUSH', w.k.hist,
                    unpack(ev, i, math.min(i + HISTORY_PUSH - 1, #ev)))
@@ -518,11 +524,12 @@ local KEY_TYPE = {wf = 'hash', hist = 'list', buf = 'list', wft = 'stream',
 -- TYPE costs about 1us of Redis CPU in the hot Functions, so they check
 -- only what they could fail on, and none that the call has already
 -- found to be of the type wanted (CHECKED).
-local function check_types(keys, types, rest)
+local function check_types(keys, types, rest, from)
     if #keys < #types then
         return fail('DURO_BADARG', 'needs ' .. #types .. ' keys')
     end
-    for i = 1, #keys do
+    -- from: the first key whose entry is not '-' (txn knows it)
+    for i = from or 1, #keys do
         local key, want = keys[i], types[i] or rest or '-'
         if want ~= '-' and CHECKED[key] ~= want then
             local got = redis.call('TYPE', key)['ok']
@@ -618,12 +625,18 @@ local function txn(fn, spec)
     -- a Function that TYPE-checks no key of its own (all '-', no rest)
     -- skips check_types' loop over KEYS but for its count
     local ntypes, any = #types, spec.rest ~= nil
-    for i = 1, ntypes do any = any or types[i] ~= '-' end
+    -- from: where check_types' loop starts (past a prefix all '-')
+    local from = ntypes + 1
+    for i = ntypes, 1, -1 do
+        if types[i] ~= '-' then
+            any, from = true, i
+        end
+    end
     local k = {}
     return function(keys, args)
         CHECKED = {}
         if any then
-            local bad = check_types(keys, types, spec.rest)
+            local bad = check_types(keys, types, spec.rest, from)
             if bad then return bad end
         elseif #keys < ntypes then
             return fail('DURO_BADARG', 'needs ' .. ntypes .. ' keys')
