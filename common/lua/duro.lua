@@ -61,6 +61,26 @@ do
     end
 end
 
+-- num: tonumber of a value the hot Functions parse again and again (the
+-- arguments' counts, indexes, attempts and timeouts, a history length),
+-- kept once parsed: tonumber runs strtod (~500 instructions for "1"), a
+-- table read costs a tenth. What is kept is bounded (4,096 values); a
+-- value that is no number (or NaN) is parsed each time.
+local num
+do
+    local NUM, kept = {}, 0
+    num = function(v)
+        local n = NUM[v]
+        if n then return n end
+        n = tonumber(v)
+        if n and n == n and kept < 4096 then
+            NUM[v] = n
+            kept = kept + 1
+        end
+        return n
+    end
+end
+
 -- now_ms: Redis' clock, the only one a Function reads. The marker below is
 -- the test clock's seam: the time-skipping test environment (testing/)
 -- loads the library with it replaced by its virtual clock's offset, into a
@@ -371,7 +391,7 @@ local function load_wf(k, now)
     -- every position of the key)
     local at = string.find(k.wf, '}:wf:', 1, true)
     w.id = at and string.sub(k.wf, at + 5)
-    w.hlen = tonumber(w.hlen) or 0
+    w.hlen = num(w.hlen) or 0
     -- event N is element N of the history list: a list of another length
     -- than hlen (edited by hand, or hlen damaged) would give the events
     -- appended now the wrong ids, so refuse the call before its first
@@ -414,6 +434,12 @@ local function flush_history(w)
     local ev = w.hnew
     if not ev then return end
     w.hnew = nil
+    -- most calls append a few events: one RPUSH of them all, without the
+    -- paging loop's math.min (a global read and a C call)
+    if #ev <= HISTORY_PUSH then
+        redis.call('RPUSH', w.k.hist, unpack(ev))
+        return
+    end
     for i = 1, #ev, HISTORY_PUSH do
         redis.call('RPUSH', w.k.hist,
                    unpack(ev, i, math.min(i + HISTORY_PUSH - 1, #ev)))
@@ -459,12 +485,14 @@ do
                 end
             end
         end
+        -- emptied as it is read (a traversal may clear the fields it
+        -- visits), not replaced by a new table
         for f, v in pairs(d) do
             args[n + 1], args[n + 2] = f, v
             n = n + 2
+            d[f] = nil
         end
         if n > 0 then redis.call('HSET', w.k.wf, unpack(args, 1, n)) end
-        w.dirty = {}
     end
 end
 
@@ -496,11 +524,12 @@ local KEY_TYPE = {wf = 'hash', hist = 'list', buf = 'list', wft = 'stream',
 -- TYPE costs about 1us of Redis CPU in the hot Functions, so they check
 -- only what they could fail on, and none that the call has already
 -- found to be of the type wanted (CHECKED).
-local function check_types(keys, types, rest)
+local function check_types(keys, types, rest, from)
     if #keys < #types then
         return fail('DURO_BADARG', 'needs ' .. #types .. ' keys')
     end
-    for i = 1, #keys do
+    -- from: the first key whose entry is not '-' (txn knows it)
+    for i = from or 1, #keys do
         local key, want = keys[i], types[i] or rest or '-'
         if want ~= '-' and CHECKED[key] ~= want then
             local got = redis.call('TYPE', key)['ok']
@@ -596,12 +625,18 @@ local function txn(fn, spec)
     -- a Function that TYPE-checks no key of its own (all '-', no rest)
     -- skips check_types' loop over KEYS but for its count
     local ntypes, any = #types, spec.rest ~= nil
-    for i = 1, ntypes do any = any or types[i] ~= '-' end
+    -- from: where check_types' loop starts (past a prefix all '-')
+    local from = ntypes + 1
+    for i = ntypes, 1, -1 do
+        if types[i] ~= '-' then
+            any, from = true, i
+        end
+    end
     local k = {}
     return function(keys, args)
         CHECKED = {}
         if any then
-            local bad = check_types(keys, types, spec.rest)
+            local bad = check_types(keys, types, spec.rest, from)
             if bad then return bad end
         elseif #keys < ntypes then
             return fail('DURO_BADARG', 'needs ' .. ntypes .. ' keys')
@@ -680,7 +715,13 @@ local PRIORITY_DEFAULT = '3'
 -- prio_stream: the stream of level prio (nil/''/'3': the plain one) for a
 -- task stream key, whatever level or sticky suffix that key carries.
 local function prio_stream(key, prio)
-    local base = string.match(key, '^[^#!~]*')
+    -- most keys carry no suffix: three plain finds (memchr) then, and the
+    -- key itself (a class tried at every position costs more than the
+    -- anchored match, which makes a string)
+    local base = (string.find(key, '#', 1, true) or
+                  string.find(key, '!', 1, true) or
+                  string.find(key, '~', 1, true)) and
+                     string.match(key, '^[^#!~]*') or key
     if not prio or prio == '' or prio == PRIORITY_DEFAULT then return base end
     return base .. '!' .. prio
 end
@@ -717,7 +758,10 @@ end
 -- another type answers DURO_WRONGTYPE (read): a new id's start has it as
 -- its first write, unchecked before (duro_start).
 local function task_xadd(s, ...)
-    local level = not WAKE_WORKERS and string.match(s, '!(%d)$')
+    -- a plain find first: most streams are no level's (a pattern ending
+    -- in '$' is tried at every position of s)
+    local level = not WAKE_WORKERS and string.find(s, '!', 1, true) and
+                      string.match(s, '!(%d)$')
     if not level then return read('stream', 'XADD', s, '*', ...) end
     local idle = level_idle(s)
     local entry = redis.call('XADD', s, '*', ...)
@@ -875,8 +919,19 @@ local function set_sticky(w, worker, ms)
     if worker ~= '' and w.sticky_ms ~= ms then set(w, 'sticky_ms', ms) end
 end
 
+-- append encodes an event (as event() does) and appends it (as
+-- push_event does), in one function: it runs for every event a call
+-- writes, and a call costs the interpreter as much as a few table reads.
 local function append(w, etype, data)
-    push_event(w, event(etype, now_str(w), data))
+    w.hlen = w.hlen + 1
+    local ev = w.hnew
+    if not ev then
+        ev = {}
+        w.hnew = ev
+    end
+    ev[#ev + 1] = (EVENT_CODE[etype] or etype) .. '\n' ..
+                      (w.nows or now_str(w)) .. '\n' .. data
+    w.hdirty = true
 end
 
 -- FIRST_EVENT_INLINE: the largest history a run's first task carries in
@@ -1525,8 +1580,8 @@ do
         if not p then
             error({err = 'DURO_CORRUPT ' .. key .. ' pending activity record'})
         end
-        local q = p + tonumber(lq)
-        local d = q + tonumber(ld)
+        local q = p + num(lq)
+        local d = q + num(ld)
         return {attempt = a, entry = e, deadline = dl, hb = hb,
                 queue = string.sub(rec, p, q - 1),
                 details = string.sub(rec, q, d - 1), failure = string.sub(rec, d)}
@@ -1535,7 +1590,7 @@ do
     pa_sched_enc = function(name, opts, input, stc, hbt, sched)
         name, opts = name or '', opts or ''
         return (stc or '0') .. ',' .. (hbt or '0') .. ',' .. (sched or '') ..
-                   ',' .. #name .. ',' .. #opts .. ';' .. name .. opts ..
+                   ',' .. str(#name) .. ',' .. str(#opts) .. ';' .. name .. opts ..
                    (input or '')
     end
 
@@ -2162,12 +2217,25 @@ end
 local COMMANDS = {}
 
 -- command completes a kind's entry: its arity and key_at (numeric loop:
--- it runs while the library loads, which has no pairs/ipairs).
+-- it runs while the library loads, which has no pairs/ipairs). A kind's
+-- `load` (apply_commands reads its fields through it) is held to its
+-- fields here: each field must get its own argument.
 local function command(kind)
     kind.arity = #kind.fields
+    local probe = {}
     for j = 1, kind.arity do
         if kind.fields[j] == 'key' then kind.key_at = j end
         if kind.fields[j] == 'key2' then kind.key2_at = j end
+        probe[j + 1] = kind.fields[j]
+    end
+    if kind.load then
+        local c = {}
+        kind.load(c, probe, 1)
+        for j = 1, kind.arity do
+            if c[kind.fields[j]] ~= kind.fields[j] then
+                error('load does not follow the fields at ' .. kind.fields[j])
+            end
+        end
     end
     return kind
 end
@@ -2179,15 +2247,16 @@ local function schedule_activity(w, act, c)
     act = prio_stream(act, act_priority(w, c.opts))
     local fkey, fw = act_fairness(w, c.opts)
     if fkey == '' then fkey = nil end
-    local stc2 = tonumber(c.stc2) or 0
+    local stc2 = num(c.stc2) or 0
     local entry = fair_xadd(act, fkey, fw, 'id', w.id, 'run', w.run, 'seq',
                             c.seq, 'attempt', '1', 'name', c.name, 'input',
                             c.input, 'opts', c.opts, 'wfqueue', w.queue)
     if fkey then act = act .. '~' .. fkey end
     local q = queue_of(act)
+    -- str(#q): a number concatenated is formatted by sprintf('%.14g')
     redis.call('HSET', w.k.pa, c.seq,
                '1,' .. entry .. ',' .. (stc2 > 0 and str(w.now + stc2) or '0') ..
-                   ',,' .. #q .. ',0;' .. q, c.seq .. '.s',
+                   ',,' .. str(#q) .. ',0;' .. q, c.seq .. '.s',
                pa_sched_enc(c.name, c.opts, c.input, c.stc, c.hbt, now_str(w)))
     if stc2 > 0 then
         add_timer(w.k.timers, w.now + stc2,
@@ -2201,10 +2270,20 @@ COMMANDS.activity = command{
     fields = {'seq', 'data', 'key', 'name', 'input', 'opts', 'stc', 'hbt',
               'stc2'},
     -- stc2 (field 9) > 0 adds an s timer, a schedule-to-start in opts
-    -- (field 6) a q timer
+    -- (field 6) a q timer (the lists made once: a table per call costs
+    -- its allocation and collection)
+    pa = {'pa'}, pa_timers = {'pa', 'timers'},
+    -- load: apply_commands' reading of the fields, spelled out for the
+    -- most frequent command (a loop over `fields` costs twice as much)
+    load = function(c, args, i)
+        c.seq, c.data, c.key, c.name, c.input, c.opts, c.stc, c.hbt, c.stc2 =
+            args[i + 1], args[i + 2], args[i + 3], args[i + 4], args[i + 5],
+            args[i + 6], args[i + 7], args[i + 8], args[i + 9]
+    end,
     touches = function(args, i)
-        return ((tonumber(args[i + 9]) or 0) > 0 or sts_of(args[i + 6])) and
-                   {'pa', 'timers'} or {'pa'}
+        local kind = COMMANDS.activity
+        return ((num(args[i + 9]) or 0) > 0 or sts_of(args[i + 6])) and
+                   kind.pa_timers or kind.pa
     end,
     apply = function(w, c, keys)
         append(w, 'ActivityScheduled', c.data)
@@ -2472,11 +2551,6 @@ COMMANDS.continue_as_new = command{
     apply = function(w, c, keys) continue_as_new(w, c, keys) end,
 }
 
--- key_in_range: v is a KEYS index in minkey..nkeys.
-local function key_in_range(v, minkey, nkeys)
-    local ki = tonumber(v)
-    return ki and ki >= minkey and ki <= nkeys
-end
 
 -- update_done: an update's handler returned (the task that applied its
 -- UpdateAccepted): UpdateCompleted(data), the outcome recorded in place
@@ -2507,26 +2581,35 @@ COMMANDS.update_done = command{
 -- after the list (a sticky worker's, duro_wft_complete), and, when a
 -- kind's own check (k: the call's keys) refuses a command, its message:
 -- that fails the task rather than the call (see fail_task).
-local function check_commands(args, first, ncmd, minkey, nkeys, k)
-    local i, closes = first, false
-    for _ = 1, ncmd do
-        local kind = COMMANDS[args[i]]
-        if not kind then return 'unknown command ' .. tostring(args[i]) end
-        closes = closes or kind.closes == true
-        if kind.check and i + kind.arity <= #args then
-            local err = kind.check(k, args[i + 1], args, i)
-            if err then return nil, closes, nil, err end
-        end
-        if kind.key_at and not key_in_range(args[i + kind.key_at], minkey,
-                                            nkeys) or
-            kind.key2_at and not key_in_range(args[i + kind.key2_at], minkey,
-                                              nkeys) then
-            return 'activity key index out of range'
-        end
-        i = i + 1 + kind.arity
-        if i - 1 > #args then return 'truncated command list' end
+local check_commands
+do
+    -- key_in_range: v is a KEYS index in minkey..nkeys.
+    local function key_in_range(v, minkey, nkeys)
+        local ki = num(v)
+        return ki and ki >= minkey and ki <= nkeys
     end
-    return nil, closes, i
+
+    check_commands = function(args, first, ncmd, minkey, nkeys, k)
+        local i, closes = first, false
+        for _ = 1, ncmd do
+            local kind = COMMANDS[args[i]]
+            if not kind then return 'unknown command ' .. tostring(args[i]) end
+            closes = closes or kind.closes == true
+            if kind.check and i + kind.arity <= #args then
+                local err = kind.check(k, args[i + 1], args, i)
+                if err then return nil, closes, nil, err end
+            end
+            if kind.key_at and not key_in_range(args[i + kind.key_at], minkey,
+                                                nkeys) or
+                kind.key2_at and not key_in_range(args[i + kind.key2_at], minkey,
+                                                  nkeys) then
+                return 'activity key index out of range'
+            end
+            i = i + 1 + kind.arity
+            if i - 1 > #args then return 'truncated command list' end
+        end
+        return nil, closes, i
+    end
 end
 
 -- command_keys adds to need the keys of the call (names of k) that the
@@ -2536,45 +2619,80 @@ local function command_keys(w, args, first, ncmd, need)
     local i = first
     for _ = 1, ncmd do
         local kind = COMMANDS[args[i]]
-        local t = kind.touches or {}
-        if type(t) == 'function' then t = t(args, i, w) end
-        for j = 1, #t do need[t[j]] = true end
+        local t = kind.touches
+        if t then
+            if type(t) == 'function' then t = t(args, i, w) end
+            for j = 1, #t do need[t[j]] = true end
+        end
         i = i + 1 + kind.arity
     end
     return need
 end
 
 -- check_needed TYPE-checks the keys named in need (names of k): a call's
--- keys that it writes after its first write, found before that write.
-local function check_needed(k, need)
-    local keys, types = {}, {}
-    for name in pairs(need) do
-        keys[#keys + 1], types[#types + 1] = k[name], KEY_TYPE[name]
+-- keys that it writes after its first write, found before that write;
+-- and, when `from` is given, keys[from..] (a commit's activity streams)
+-- as streams, but for `skip`. As check_types does, one TYPE per key not
+-- yet found to be of its type (CHECKED), without lists made for it.
+local check_needed
+do
+    local function check_key(key, want)
+        if CHECKED[key] == want then return nil end
+        local got = redis.call('TYPE', key)['ok']
+        if got ~= 'none' and got ~= want then
+            return fail('DURO_WRONGTYPE',
+                        key .. ' is a ' .. got .. ', expected ' .. want)
+        end
+        CHECKED[key] = want
+        return nil
     end
-    if #keys == 0 then return nil end
-    return check_types(keys, types)
-end
 
--- CMD: the table apply_commands reads each command into, kept from call
--- to call (each kind assigns all its fields before its apply reads them),
--- so that it does not grow, rehashing, in every call.
-local CMD = {}
+    check_needed = function(k, need, keys, from, skip)
+        for name in pairs(need) do
+            local key = k[name]
+            if not key then
+                return fail('DURO_BADARG', 'needs the ' .. name .. ' key')
+            end
+            local bad = check_key(key, KEY_TYPE[name])
+            if bad then return bad end
+        end
+        for j = from or 1, from and #keys or 0 do
+            local key = keys[j]
+            if key ~= skip then
+                local bad = check_key(key, 'stream')
+                if bad then return bad end
+            end
+        end
+        return nil
+    end
+end
 
 -- apply_commands writes each command's event and effect (checked before
 -- any write by check_commands), up to the one that closes the run. Each
 -- command is read into c by its field names (one table for the call: an
 -- apply reads only its own kind's fields).
-local function apply_commands(w, keys, args, first, ncmd)
-    local i, c = first, CMD
-    for _ = 1, ncmd do
-        local kind = COMMANDS[args[i]]
-        local fields = kind.fields
-        for j = 1, kind.arity do c[fields[j]] = args[i + j] end
-        if kind.key_at then c.key = tonumber(c.key) end
-        if kind.key2_at then c.key2 = tonumber(c.key2) end
-        kind.apply(w, c, keys)
-        i = i + 1 + kind.arity
-        if w.status ~= 'RUNNING' then break end
+local apply_commands
+do
+    -- CMD: the table each command is read into, kept from call to call
+    -- (each kind assigns all its fields before its apply reads them), so
+    -- that it does not grow, rehashing, in every call.
+    local CMD = {}
+    apply_commands = function(w, keys, args, first, ncmd)
+        local i, c = first, CMD
+        for _ = 1, ncmd do
+            local kind = COMMANDS[args[i]]
+            local fields, load = kind.fields, kind.load
+            if load then
+                load(c, args, i)
+            else
+                for j = 1, kind.arity do c[fields[j]] = args[i + j] end
+            end
+            if kind.key_at then c.key = num(c.key) end
+            if kind.key2_at then c.key2 = num(c.key2) end
+            kind.apply(w, c, keys)
+            i = i + 1 + kind.arity
+            if w.status ~= 'RUNNING' then break end
+        end
     end
 end
 
@@ -2636,21 +2754,31 @@ do -- the section's helpers end with it (Lua: 200 locals per chunk)
     -- ACTIVITY_OPTS_AT: an activity command's options, past its kind
     local ACTIVITY_OPTS_AT = 6
 
+    -- listed: whether v is among args[from..] (the eligible KEYS indexes:
+    -- one or a few, scanned rather than made a set per call).
+    local function listed(args, from, v)
+        for j = from, #args do
+            if args[j] == v then return true end
+        end
+        return false
+    end
+
     -- eager_streams: the streams (in order, once each) that the activity
-    -- commands in args[first..] queued into, of the KEYS indexes eligible.
-    local function eager_streams(w, keys, args, first, ncmd, eligible)
-        local out, seen, i = {}, {}, first
+    -- commands in args[first..] queued into, of the KEYS indexes eligible
+    -- (args[from..]); nil when none.
+    local function eager_streams(w, keys, args, first, ncmd, from)
+        local out, i = nil, first
         for _ = 1, ncmd do
             local kind = COMMANDS[args[i]]
             if kind == COMMANDS.activity and
-                eligible[args[i + kind.key_at]] then
+                listed(args, from, args[i + kind.key_at]) then
                 local opts = args[i + ACTIVITY_OPTS_AT]
                 local fkey = act_fairness(w, opts)
-                local s = prio_stream(keys[tonumber(args[i + kind.key_at])],
-                                      act_priority(w, opts))
-                if (not fkey or fkey == '') and not seen[s] then
-                    seen[s] = true
-                    out[#out + 1] = s
+                if not fkey or fkey == '' then
+                    local s = prio_stream(keys[num(args[i + kind.key_at])],
+                                          act_priority(w, opts))
+                    out = out or {}
+                    if not listed(out, 1, s) then out[#out + 1] = s end
                 end
             end
             i = i + 1 + kind.arity
@@ -2665,20 +2793,21 @@ do -- the section's helpers end with it (Lua: 200 locals per chunk)
     -- run is still the one committed: a closed run's tasks are dropped by
     -- whoever reads them.
     eager_take = function(w, run, keys, args, first, ncmd, at)
-        local consumer, n = args[at], tonumber(args[at + 1] or '')
+        local consumer, n = args[at], num(args[at + 1] or '')
         if not consumer or consumer == '' or not n or n < 1 then
             return nil
         end
         local got = {}
         if w.status ~= 'RUNNING' or w.run ~= run then return got end
-        local eligible = {}
-        for j = at + 2, #args do eligible[args[j]] = true end
-        local streams = eager_streams(w, keys, args, first, ncmd, eligible)
-        for j = 1, #streams do
+        local streams = eager_streams(w, keys, args, first, ncmd, at + 2)
+        for j = 1, streams and #streams or 0 do
             if n < 1 then break end
-            -- pcall: a level stream without the group yet (NOGROUP) has none
+            -- pcall: a level stream without the group yet (NOGROUP) has
+            -- none. COUNT as text (str: kept for small integers), where a
+            -- number argument costs redis.call a '%.17g' sprintf.
             local r = redis.pcall('XREADGROUP', 'GROUP', GROUP, consumer,
-                                  'COUNT', n, 'STREAMS', streams[j], '>')
+                                  'COUNT', n % 1 == 0 and str(n) or n,
+                                  'STREAMS', streams[j], '>')
             if type(r) == 'table' and not r.err and r[1] then
                 got[#got + 1] = r[1]
                 n = n - #r[1][2]
@@ -2698,7 +2827,7 @@ end
 local WFT_COMPLETE_KEYS = 8
 local function duro_wft_complete(k, args, keys)
     local run, token, entry, wtc = args[1], args[2], args[3], args[4]
-    local ncmd = tonumber(args[5])
+    local ncmd = num(args[5])
     if not (run and token and entry and wtc and ncmd) then
         return fail('DURO_BADARG', 'duro_wft_complete needs 5 arguments')
     end
@@ -2772,24 +2901,11 @@ end
 -- The commands' activity streams are KEYS[10..9+A] (ACT_COMPLETE_KEYS + 1).
 local ACT_COMPLETE_KEYS = 9
 
--- check_act_keys TYPE-checks the commands' activity streams of a
--- duro_act_complete but for the one it acks from (act, with an entry):
--- ack_first checks that one, as the call's first write. Most often the
--- next activity goes to the same queue, so this saves a TYPE per call.
-local function check_act_keys(keys, act, entry)
-    local acts = {}
-    for j = ACT_COMPLETE_KEYS + 1, #keys do
-        if keys[j] ~= act or not entry or entry == '' then
-            acts[#acts + 1] = keys[j]
-        end
-    end
-    return check_types(acts, {}, 'stream')
-end
 local function duro_act_complete(k, args, keys)
     local act = k.act
     local run, seq, attempt, entry, outcome, data = args[1], args[2],
-        tonumber(args[3]), args[4], args[5], args[6]
-    local delay = tonumber(args[7]) or -1
+        num(args[3]), args[4], args[5], args[6]
+    local delay = num(args[7]) or -1
     local failure = args[8] or ''
     if not (run and seq and attempt and entry and data) or
         (outcome ~= 'completed' and outcome ~= 'failed') then
@@ -2797,14 +2913,16 @@ local function duro_act_complete(k, args, keys)
     end
     local w = load_wf(k)
     local st = w and current(w, run) and pa_state(w, seq)
-    if st and tonumber(st.attempt) ~= attempt then st = nil end
+    if st and num(st.attempt) ~= attempt then st = nil end
     -- an eager commit that closes the run writes the indexes: checked
     -- before the ack, the call's first write
     local eager, tail = false, nil
     local need = {}
-    if st and outcome == 'completed' then
-        local expected, ncmd = tonumber(args[9]), tonumber(args[11])
-        if expected and ncmd and w.wft == '0' and w.hlen == expected then
+    -- ncmd: the eager tail's command count (parsed once)
+    local ncmd = st and outcome == 'completed' and num(args[11])
+    if ncmd then
+        local expected = num(args[9])
+        if expected and w.wft == '0' and w.hlen == expected then
             local bad, closes, task_err
             bad, closes, tail, task_err = check_commands(
                 args, 12, ncmd, ACT_COMPLETE_KEYS + 1, #keys, k)
@@ -2828,7 +2946,12 @@ local function duro_act_complete(k, args, keys)
             if w.wft == '1' then need.buf = true else need.wft = true end
         end
     end
-    local wrong = check_needed(k, need) or check_act_keys(keys, act, entry)
+    -- and the commands' activity streams, but for the one it acks from
+    -- (act, with an entry): ack_first checks that one, as the call's
+    -- first write (most often the next activity goes to the same queue,
+    -- so this saves a TYPE per call)
+    local wrong = check_needed(k, need, keys, ACT_COMPLETE_KEYS + 1,
+                               entry ~= '' and act)
     if wrong then return wrong end
     ack_first(act, entry)
     if not st then
@@ -2837,13 +2960,11 @@ local function duro_act_complete(k, args, keys)
     if outcome == 'completed' then
         if eager then
             resolve_activity(w, seq, 'ActivityCompleted', data, st, true)
-            local last = commit_task(w, keys, args, 12, tonumber(args[11]),
-                                     args[10])
+            local last = commit_task(w, keys, args, 12, ncmd, args[10])
             if w.status == 'RUNNING' then
                 set_sticky(w, args[tail], args[tail + 1])
             end
-            local got = eager_take(w, run, keys, args, 12, tonumber(args[11]),
-                                   tail + 2)
+            local got = eager_take(w, run, keys, args, 12, ncmd, tail + 2)
             if got then return {'eager', last, w.hlen, got} end
             return {'eager', last, w.hlen}
         end
@@ -3794,7 +3915,7 @@ redis.register_function('duro_wft_fail', txn(duro_wft_fail, {
     keys = 5, check = {'buf', 'wft', 'timers'}}))
 -- pa: read (pa_state) before the first write; act: its ack, the first
 -- write; buf, wft, timers: checked by the body when the call writes them
--- act_1..act_A: by the body (check_act_keys), before its first write
+-- act_1..act_A: by the body (check_needed), before its first write
 redis.register_function('duro_act_complete', txn(duro_act_complete, {
     keys = ACT_COMPLETE_KEYS}))
 redis.register_function('duro_act_heartbeat', txn(duro_act_heartbeat, {
