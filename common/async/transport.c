@@ -33,6 +33,13 @@
 #include "transport_sub.h"
 
 #define READ_CHUNK 16384
+/* The reader's buffer is kept while this much of it is free. hiredis's
+ * default (16 KB) frees it whenever a read has been parsed to the end and
+ * it has more free: a read of READ_CHUNK bytes grows it to 32 KB, so every
+ * read under load freed and allocated 32 KB again (a large-bin malloc,
+ * which makes glibc consolidate its fast bins). A buffer grown past this
+ * by a large reply is still given back once it is parsed. */
+#define READER_KEEP (256 * 1024)
 
 enum tstate { T_CONNECTING, T_HANDSHAKE, T_UP, T_DEAD };
 
@@ -384,6 +391,7 @@ duro__tconn *duro__tconn_new(uv_loop_t *loop, const duro_redis_url *url,
     *code = DURO_ENOMEM;
     snprintf(err, errsize, "out of memory");
     if (!t || !(t->reader = redisReaderCreate())) goto fail;
+    t->reader->maxbuf = READER_KEEP;
     t->fd = -1;
     if (url->tls && !(ctx = duro__tls_ctx_new(url, err, errsize))) {
         *code = DURO_EINVAL;
