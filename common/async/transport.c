@@ -39,7 +39,7 @@
  * read under load freed and allocated 32 KB again (a large-bin malloc,
  * which makes glibc consolidate its fast bins). A buffer grown past this
  * by a large reply is still given back once it is parsed. */
-#define READER_KEEP (256 * 1024)
+#define READER_KEEP ((size_t)256 * 1024)
 
 enum tstate { T_CONNECTING, T_HANDSHAKE, T_UP, T_DEAD };
 
