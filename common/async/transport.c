@@ -29,6 +29,7 @@
 #include "duro/errno.h"
 #include "tls.h"
 #include "transport.h"
+#include "transport_resp.h"
 #include "transport_socket.h"
 #include "transport_sub.h"
 
@@ -432,7 +433,8 @@ fail:
 
 /* ---- Commands ---- */
 
-static int append(duro__tconn *t, const char *s, size_t len)
+/* reserve makes room for len more bytes of output. 0 or -1. */
+static int reserve(duro__tconn *t, size_t len)
 {
     if (t->olen + len > t->ocap) {
         size_t cap = t->ocap ? t->ocap : 4096;
@@ -443,8 +445,6 @@ static int append(duro__tconn *t, const char *s, size_t len)
         t->obuf = n;
         t->ocap = cap;
     }
-    memcpy(t->obuf + t->olen, s, len);
-    t->olen += len;
     return 0;
 }
 
@@ -503,12 +503,12 @@ int duro__tconn_command(duro__tconn *t, duro__tconn_reply_fn fn, void *privdata,
 {
     if (t->st == T_DEAD || t->freeing || t->disconnecting || argc < 1)
         return -1;
-    char *cmd = NULL;
-    int len = redisFormatCommandArgv(&cmd, argc, argv, lens);
-    if (len < 0) return -1;
     size_t before = t->olen;
-    int rc = append(t, cmd, (size_t)len);
-    redisFreeCommand(cmd);
+    /* formatted in place (transport_resp.c) */
+    int rc = reserve(t, duro__resp_len(argc, argv, lens));
+    if (rc == 0)
+        t->olen = (size_t)(duro__resp_put(t->obuf + t->olen, argc, argv, lens) -
+                           t->obuf);
     if (rc == 0 && track(t, fn, privdata, argc, argv, lens) != 0) {
         t->olen = before;
         rc = -1;
