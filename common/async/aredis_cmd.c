@@ -36,36 +36,37 @@ typedef struct req {
     int wait_lost;  /* WAIT could not be queued behind this send */
     redisReply *held;
     int argc;
-    const char **argv;
+    const char **argv; /* these three point into the req's own block */
     size_t *lens;
-    char *blob; /* the argument bytes, one allocation */
+    char *blob; /* the argument bytes */
 } req;
 
 static void req_free(req *q)
 {
     if (!q) return;
     if (q->held) freeReplyObject(q->held);
-    free(q->argv);
-    free(q->lens);
-    free(q->blob);
     free(q);
 }
 
 static req *req_new(duro_aredis *r, duro_aredis_cb cb, void *arg,
                     const duro_argv *a)
 {
-    req *q = calloc(1, sizeof(*q));
-    if (!q) return NULL;
+    /* one block: the req, argv, lens, then the bytes (one malloc and one
+     * free per command instead of four each: every Function call and
+     * read of a worker comes through here) */
     size_t total = 0;
     for (int i = 0; i < a->argc; i++)
         total += a->lens[i] + 1;
-    q->argv = calloc((size_t)a->argc + 1, sizeof(*q->argv));
-    q->lens = calloc((size_t)a->argc + 1, sizeof(*q->lens));
-    q->blob = malloc(total + 1);
-    if (!q->argv || !q->lens || !q->blob) {
-        req_free(q);
-        return NULL;
-    }
+    size_t n = (size_t)a->argc + 1;
+    req *q = malloc(sizeof(*q) + n * (sizeof(*q->argv) + sizeof(*q->lens)) +
+                    total + 1);
+    if (!q) return NULL;
+    memset(q, 0, sizeof(*q));
+    q->argv = (const char **)(q + 1);
+    q->lens = (size_t *)(q->argv + n);
+    q->blob = (char *)(q->lens + n);
+    q->argv[a->argc] = NULL;
+    q->lens[a->argc] = 0;
     char *p = q->blob;
     for (int i = 0; i < a->argc; i++) {
         memcpy(p, a->argv[i], a->lens[i]);

@@ -29,10 +29,18 @@
 #include "duro/errno.h"
 #include "tls.h"
 #include "transport.h"
+#include "transport_resp.h"
 #include "transport_socket.h"
 #include "transport_sub.h"
 
 #define READ_CHUNK 16384
+/* The reader's buffer is kept while this much of it is free. hiredis's
+ * default (16 KB) frees it whenever a read has been parsed to the end and
+ * it has more free: a read of READ_CHUNK bytes grows it to 32 KB, so every
+ * read under load freed and allocated 32 KB again (a large-bin malloc,
+ * which makes glibc consolidate its fast bins). A buffer grown past this
+ * by a large reply is still given back once it is parsed. */
+#define READER_KEEP ((size_t)256 * 1024)
 
 enum tstate { T_CONNECTING, T_HANDSHAKE, T_UP, T_DEAD };
 
@@ -384,6 +392,7 @@ duro__tconn *duro__tconn_new(uv_loop_t *loop, const duro_redis_url *url,
     *code = DURO_ENOMEM;
     snprintf(err, errsize, "out of memory");
     if (!t || !(t->reader = redisReaderCreate())) goto fail;
+    t->reader->maxbuf = READER_KEEP;
     t->fd = -1;
     if (url->tls && !(ctx = duro__tls_ctx_new(url, err, errsize))) {
         *code = DURO_EINVAL;
@@ -424,7 +433,8 @@ fail:
 
 /* ---- Commands ---- */
 
-static int append(duro__tconn *t, const char *s, size_t len)
+/* reserve makes room for len more bytes of output. 0 or -1. */
+static int reserve(duro__tconn *t, size_t len)
 {
     if (t->olen + len > t->ocap) {
         size_t cap = t->ocap ? t->ocap : 4096;
@@ -435,8 +445,6 @@ static int append(duro__tconn *t, const char *s, size_t len)
         t->obuf = n;
         t->ocap = cap;
     }
-    memcpy(t->obuf + t->olen, s, len);
-    t->olen += len;
     return 0;
 }
 
@@ -495,12 +503,12 @@ int duro__tconn_command(duro__tconn *t, duro__tconn_reply_fn fn, void *privdata,
 {
     if (t->st == T_DEAD || t->freeing || t->disconnecting || argc < 1)
         return -1;
-    char *cmd = NULL;
-    int len = redisFormatCommandArgv(&cmd, argc, argv, lens);
-    if (len < 0) return -1;
     size_t before = t->olen;
-    int rc = append(t, cmd, (size_t)len);
-    redisFreeCommand(cmd);
+    /* formatted in place (transport_resp.c) */
+    int rc = reserve(t, duro__resp_len(argc, argv, lens));
+    if (rc == 0)
+        t->olen = (size_t)(duro__resp_put(t->obuf + t->olen, argc, argv, lens) -
+                           t->obuf);
     if (rc == 0 && track(t, fn, privdata, argc, argv, lens) != 0) {
         t->olen = before;
         rc = -1;

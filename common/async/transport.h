@@ -1,6 +1,7 @@
 /* transport.h: the byte transport under duro_aredis: one Redis connection
  * on a libuv loop, plain TCP or TLS (OpenSSL), with hiredis's reply reader
- * and command formatter. See docs/internals.md, "Transport".
+ * and the wire format of its command formatter (transport_resp.c). See
+ * docs/internals.md, "Transport".
  *
  * It keeps the contract of hiredis 0.14's async context that aredis.c was
  * written against, so that the reconnect logic did not change:

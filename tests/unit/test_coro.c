@@ -146,6 +146,32 @@ Test(coro, free_suspended)
     }
 }
 
+Test(coro, freed_stacks_kept_past_a_burst)
+{
+    /* A worker frees as many stacks as it ran runs at once: a burst of
+     * runs larger than the old cache (64) must not unmap the rest, and the
+     * next burst takes them back instead of mapping new ones. */
+    enum { BURST = 300 };
+    static duro__coro *c[BURST];
+    int before = duro__coro_stacks_cached();
+    for (int i = 0; i < BURST; i++) {
+        cr_assert_eq(duro__coro_new(&c[i], 0, yield_forever, NULL), 0);
+        duro__coro_resume(c[i]);
+    }
+    int taken = before - duro__coro_stacks_cached(); /* reused */
+    for (int i = 0; i < BURST; i++)
+        duro__coro_free(c[i]);
+    cr_assert_eq(duro__coro_stacks_cached(), before - taken + BURST,
+                 "kept %d of %d freed stacks", duro__coro_stacks_cached(),
+                 BURST);
+    for (int i = 0; i < BURST; i++)
+        cr_assert_eq(duro__coro_new(&c[i], 0, yield_forever, NULL), 0);
+    cr_assert_eq(duro__coro_stacks_cached(), before - taken,
+                 "the second burst mapped new stacks");
+    for (int i = 0; i < BURST; i++)
+        duro__coro_free(c[i]);
+}
+
 Test(coro, free_never_started_and_null)
 {
     duro__coro *c;

@@ -125,20 +125,17 @@ static bool hold_for_run(duro_actx *c)
     return true;
 }
 
-/* try_eager: the eager commit of this completion (runs.c), or NULL. */
+/* try_eager: the eager commit of this completion (runs.c) encoded into
+ * *cm, or NULL. cm is the caller's (on the loop's stack: the struct is
+ * ~10 KB, and a heap block that size per completion made glibc's malloc
+ * consolidate its fast bins every time). */
 static duro__commit *try_eager(duro_actx *c, const char *data,
-                               int64_t *expected)
+                               int64_t *expected, duro__commit *cm)
 {
-    duro__commit *cm = malloc(sizeof(*cm));
-    if (!cm) return NULL; /* a plain completion then */
     c->eager = duro__run_eager_begin(c->w, c->id, c->run, c->partition,
                                      DURO_FCALL_ACT_COMPLETE_ACT_BASE, data, cm,
                                      expected);
-    if (!c->eager) {
-        free(cm);
-        return NULL;
-    }
-    return cm;
+    return c->eager ? cm : NULL;
 }
 
 /* send_completion reports the outcome; eager: it may also commit the run's
@@ -159,8 +156,9 @@ static void send_completion(duro_actx *c, bool eager)
         return;
     }
     int64_t expected = 0;
+    duro__commit cmb;
     duro__commit *cm =
-        !c->failed && eager ? try_eager(c, data, &expected) : NULL;
+        !c->failed && eager ? try_eager(c, data, &expected, &cmb) : NULL;
     duro_wf_keys ks;
     duro_argv a;
     duro__act_complete_argv(c, data, delay, failure, cm, expected, &ks, &a);
@@ -170,10 +168,7 @@ static void send_completion(duro_actx *c, bool eager)
         queue_unsent(c);
     }
     duro_argv_free(&a);
-    if (cm) {
-        duro__commit_free(cm);
-        free(cm);
-    }
+    if (cm) duro__commit_free(cm);
     free(data);
     free(failure);
 }

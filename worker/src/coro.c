@@ -78,8 +78,9 @@ static __thread sigjmp_buf escape __attribute__((tls_model("initial-exec")));
 
 /* ---- Stacks ---- */
 
-/* Freed stacks, reused as is (no madvise: a worker's stacks are few and
- * hot). A worker uses one size, so a stack of another size is simply not
+/* Freed stacks, reused as is (no madvise: that would cost the TLB
+ * shootdown munmap costs), last freed first. A worker uses one size, so
+ * the first one looked at fits; a stack of another size is simply not
  * found. Shared by all threads, hence the lock. */
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
@@ -124,6 +125,14 @@ static bool cache_push(char *map, size_t size)
     }
     pthread_mutex_unlock(&cache_lock);
     return kept;
+}
+
+int duro__coro_stacks_cached(void)
+{
+    pthread_mutex_lock(&cache_lock);
+    int n = cache_len;
+    pthread_mutex_unlock(&cache_lock);
+    return n;
 }
 
 /* stack_alloc maps a guard page plus at least usable bytes of stack.

@@ -36,8 +36,17 @@ typedef void (*duro__coro_fn)(void *arg);
 #define DURO__CORO_STACK_MAX ((size_t)1024 * 1024 * 1024)
 
 /* DURO__CORO_CACHE_MAX is how many freed stacks are kept for reuse
- * (by a coroutine of the same size) instead of being unmapped. */
-#define DURO__CORO_CACHE_MAX 64
+ * (by a coroutine of the same size) instead of being unmapped. A worker
+ * frees as many stacks as it ran runs at once (the run cache holds up to
+ * --cache-size suspended runs, 10000 by default): unmapping each one cost
+ * a munmap with its TLB shootdown, a sixth of the worker's CPU in a burst
+ * of 2000 workflows, and the next burst mapped and faulted them in again.
+ * A kept stack holds only the pages its coroutine touched, which the
+ * worker held anyway while the coroutine lived. */
+#define DURO__CORO_CACHE_MAX 16384
+
+/* duro__coro_stacks_cached: freed stacks kept for reuse now (tests). */
+int duro__coro_stacks_cached(void);
 
 /* ---- Overflow and crashes ----
  *
