@@ -517,3 +517,23 @@ Test(pa_damaged, an_old_layout_record_still_upgrades)
     free(st);
     duro_test_finish(&h);
 }
+
+/* A completion reads the state's lean part (attempt, deadline, queue):
+ * its schedule-to-close timer, named by the queue, goes with it, and both
+ * records go when the call ends. */
+Test(pa_damaged, a_completion_removes_the_timer_its_queue_names)
+{
+    run s;
+    run_init(&s, "pa-lean");
+    redisReply *rep = cmd(s.r, "ZSCORE", s.k.timers, s.s_member, NULL);
+    cr_assert_eq(rep->type, REDIS_REPLY_STRING, "no s timer %s", s.s_member);
+    freeReplyObject(rep);
+    cr_assert(call(&s, ACT_COMPLETE, "untouched", false), "%s", failures);
+    rep = cmd(s.r, "ZSCORE", s.k.timers, s.s_member, NULL);
+    cr_assert_eq(rep->type, REDIS_REPLY_NIL, "s timer left");
+    freeReplyObject(rep);
+    rep = cmd(s.r, "HLEN", s.k.pa, NULL);
+    cr_assert_eq(rep->integer, 0);
+    freeReplyObject(rep);
+    duro_test_finish(&h);
+}
