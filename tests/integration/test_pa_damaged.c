@@ -108,9 +108,9 @@ static bool same(const saved *a, const saved *b, char *why, size_t size)
     }
     for (size_t i = 0; i < a->keys->elements; i++) {
         const char *key = a->keys->element[i]->str;
-        if (strcmp(key, b->keys->element[i]->str) ||
+        if (strcmp(key, b->keys->element[i]->str) != 0 ||
             a->dumps[i]->len != b->dumps[i]->len ||
-            memcmp(a->dumps[i]->str, b->dumps[i]->str, a->dumps[i]->len)) {
+            memcmp(a->dumps[i]->str, b->dumps[i]->str, a->dumps[i]->len) != 0) {
             snprintf(why, size, "%s changed", key);
             return false;
         }
