@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 32
+local DURO_LIBRARY_VERSION = 33
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -1571,20 +1571,64 @@ do
                    ',' .. #d .. ';' .. q .. d .. (st.failure or '')
     end
 
-    -- pa_state_dec: the state record as a table ({} when rec is nil); a
-    -- record of another shape is corrupt and refused.
-    local function pa_state_dec(rec, key)
+    -- ('').find: the string library, reachable while the library loads
+    local find, sub = ('').find, ('').sub
+
+    -- pa_bad refuses activity seq's damaged record (field `field` of
+    -- hash key): never read as a cut-off queue, details or input.
+    local function pa_bad(key, seq, field, why)
+        error({err = 'DURO_CORRUPT ' .. key .. ' pending activity record ' ..
+                   field .. ' of seq ' .. tostring(seq) .. ': ' .. why})
+    end
+
+    -- The headers, matched by one find each (its captures are the
+    -- fields; plain finds per comma cost more calls than they save), then
+    -- the measured parts checked to fit: a record cut short or with a
+    -- length past its end is refused, never read cut off.
+    local STATE_HEAD = '^([^,]*),([^,]*),([^,]*),([^,]*),(%d+),(%d+);'
+    local SCHED_HEAD = '^([^,]*),([^,]*),([^,]*),(%d+),(%d+);'
+    -- LEAN_HEAD: a completion's fields alone (attempt, deadline), the
+    -- others' shape still checked
+    local LEAN_HEAD = '^([^,]*),[^,]*,([^,]*),[^,]*,(%d+),(%d+);'
+    local BAD_HEAD = 'header not of its shape'
+
+    local function past_end(last, len)
+        return 'lengths past its end (' .. str(last) .. ' > ' .. str(len) ..
+                   ' bytes)'
+    end
+
+    -- pa_state_dec: activity seq's state record (field seq of hash key) as
+    -- a table ({} when rec is nil); a damaged record is refused (pa_bad).
+    local function pa_state_dec(rec, key, seq)
         if not rec then return {} end
-        local a, e, dl, hb, lq, ld, p = string.match(rec,
-            '^([^,]*),([^,]*),([^,]*),([^,]*),(%d+),(%d+);()')
-        if not p then
-            error({err = 'DURO_CORRUPT ' .. key .. ' pending activity record'})
-        end
-        local q = p + num(lq)
-        local d = q + num(ld)
+        local _, h, a, e, dl, hb, lq, ld = find(rec, STATE_HEAD)
+        if not h then pa_bad(key, seq, seq, BAD_HEAD) end
+        local q = h + 1 + lq -- string lengths: coerced as numbers
+        local d = q + ld
+        if d - 1 > #rec then pa_bad(key, seq, seq, past_end(d - 1, #rec)) end
         return {attempt = a, entry = e, deadline = dl, hb = hb,
-                queue = string.sub(rec, p, q - 1),
-                details = string.sub(rec, q, d - 1), failure = string.sub(rec, d)}
+                queue = sub(rec, h + 1, q - 1), details = sub(rec, q, d - 1),
+                failure = sub(rec, d)}
+    end
+
+    -- pa_lean_dec: the part of the state a completion reads (attempt,
+    -- deadline, and queue when a deadline is set: the s timer's name), all
+    -- of the record checked, in LEAN: one table rewritten whole by each
+    -- read (a table made and collected per completion cost ~2k
+    -- instructions), read by that call alone; pa_put refuses it (it lacks
+    -- the other fields).
+    local LEAN = {lean = true}
+    local function pa_lean_dec(rec, key, seq)
+        local _, h, a, dl, lq, ld = find(rec, LEAN_HEAD)
+        if not h then pa_bad(key, seq, seq, BAD_HEAD) end
+        local q = h + 1 + lq
+        if q + ld - 1 > #rec then
+            pa_bad(key, seq, seq, past_end(q + ld - 1, #rec))
+        end
+        local st = LEAN
+        st.attempt, st.deadline = a, dl
+        st.queue = dl ~= '0' and sub(rec, h + 1, q - 1) or nil
+        return st
     end
 
     pa_sched_enc = function(name, opts, input, stc, hbt, sched)
@@ -1595,23 +1639,24 @@ do
     end
 
     -- pa_sched: activity seq's schedule record as a table (fields name, opts,
-    -- input, stc, hbt, sched), {} when absent.
+    -- input, stc, hbt, sched), {} when absent; a damaged record is refused
+    -- (pa_bad). Read before the call's first write by every call that may
+    -- queue an attempt (enqueue_activity takes it as sc).
     pa_sched = function(w, seq)
-        local rec = redis.call('HGET', w.k.pa, seq .. '.s')
+        local field = seq .. '.s'
+        local rec = redis.call('HGET', w.k.pa, field)
         if not rec then return {} end
-        local stc, hbt, sched, ln, lo, p = string.match(rec,
-            '^([^,]*),([^,]*),([^,]*),(%d+),(%d+);()')
-        if not p then
-            error({err = 'DURO_CORRUPT ' .. w.k.pa .. ' pending activity record'})
-        end
-        local o = p + tonumber(ln)
-        local i = o + tonumber(lo)
-        return {stc = stc, hbt = hbt, sched = sched,
-                name = string.sub(rec, p, o - 1), opts = string.sub(rec, o, i - 1),
-                input = string.sub(rec, i)}
+        local _, h, stc, hbt, sched, ln, lo = find(rec, SCHED_HEAD)
+        if not h then pa_bad(w.k.pa, seq, field, BAD_HEAD) end
+        local o = h + 1 + ln
+        local i = o + lo
+        if i - 1 > #rec then pa_bad(w.k.pa, seq, field, past_end(i - 1, #rec)) end
+        return {stc = stc, hbt = hbt, sched = sched, name = sub(rec, h + 1, o - 1),
+                opts = sub(rec, o, i - 1), input = sub(rec, i)}
     end
 
     pa_put = function(w, seq, st)
+        if st.lean then error('pa_put of a lean state (pa_state lean)') end
         redis.call('HSET', w.k.pa, seq, pa_state_enc(st))
     end
 
@@ -1635,10 +1680,14 @@ do
 
     -- pa_state reads activity seq's state in one call: a table with fields
     -- attempt (nil when it is not pending), entry, queue, deadline, hb,
-    -- details, failure.
-    pa_state = function(w, seq)
+    -- details, failure; lean: attempt, deadline and queue alone (see
+    -- pa_lean_dec), for a call that only resolves the activity.
+    pa_state = function(w, seq, lean)
         local rec = read('hash', 'HGET', w.k.pa, seq)
-        if rec then return pa_state_dec(rec, w.k.pa) end
+        if rec then
+            if lean then return pa_lean_dec(rec, w.k.pa, seq) end
+            return pa_state_dec(rec, w.k.pa, seq)
+        end
         -- the layout before: one probe, then a full read and rewrite once
         if not redis.call('HGET', w.k.pa, seq .. '.attempt') then return {} end
         return pa_upgrade(w, seq)
@@ -1671,9 +1720,10 @@ end
 
 -- enqueue_activity puts an attempt in the queue and records its entry in
 -- st, the activity's state (pa_state, with the attempt's fields set),
--- written once here; name, input and opts come from its schedule record.
-local function enqueue_activity(w, act, seq, attempt, st)
-    local sc = pa_sched(w, seq)
+-- written once here; name, input and opts come from its schedule record
+-- sc (pa_sched, read by the caller before its first write: a damaged one
+-- then refuses the call whole).
+local function enqueue_activity(w, act, seq, attempt, st, sc)
     local v = {sc.name or '', sc.input or '', sc.opts or '', st.details}
     local entry
     -- act names the attempt's stream as recorded: a fair one rings too
@@ -1741,15 +1791,16 @@ end
 
 -- retry_or_resolve retries a failed attempt when the policy's delay allows
 -- it before the schedule-to-close deadline, else resolves the activity.
+-- sc: the schedule record (pa_sched), needed when delay is 0 (queued now).
 local function retry_or_resolve(w, act, seq, attempt, delay, failure,
-                                etype, data, st)
+                                etype, data, st, sc)
     local deadline = tonumber(st.deadline) or 0
     if delay >= 0 and (deadline == 0 or w.now + delay < deadline) then
         local next_attempt = attempt + 1
         st.attempt, st.failure, st.hb, st.entry = tostring(next_attempt),
                                                   failure, '', ''
         if delay == 0 then
-            enqueue_activity(w, act, seq, next_attempt, st)
+            enqueue_activity(w, act, seq, next_attempt, st, sc)
         else
             pa_put(w, seq, st)
             add_timer(w.k.timers, w.now + delay,
@@ -2316,6 +2367,12 @@ COMMANDS.marker = command{
 
 COMMANDS.cancel_activity = command{
     fields = {'seq', 'data', 'key'}, touches = {'pa', 'timers'},
+    -- the activity's state read once before the commit's first write: a
+    -- damaged record refuses the call whole (pa_state raises DURO_CORRUPT)
+    check = function(k, seq)
+        pa_state({k = k}, seq)
+        return nil
+    end,
     apply = function(w, c, keys)
         append(w, 'ActivityCancelRequested', c.data)
         abandon_activity(w, keys[c.key], c.seq)
@@ -2912,7 +2969,9 @@ local function duro_act_complete(k, args, keys)
         return fail('DURO_BADARG', 'duro_act_complete arguments')
     end
     local w = load_wf(k)
-    local st = w and current(w, run) and pa_state(w, seq)
+    -- a completion only resolves the activity: its lean state
+    local st = w and current(w, run) and
+                   pa_state(w, seq, outcome == 'completed')
     if st and num(st.attempt) ~= attempt then st = nil end
     -- an eager commit that closes the run writes the indexes: checked
     -- before the ack, the call's first write
@@ -2953,6 +3012,9 @@ local function duro_act_complete(k, args, keys)
     local wrong = check_needed(k, need, keys, ACT_COMPLETE_KEYS + 1,
                                entry ~= '' and act)
     if wrong then return wrong end
+    -- a failure retried at once queues the attempt: its schedule record,
+    -- read (and checked) before the first write
+    local sc = st and outcome == 'failed' and delay == 0 and pa_sched(w, seq)
     ack_first(act, entry)
     if not st then
         return fail('DURO_STALE', 'activity attempt no longer current')
@@ -2972,7 +3034,7 @@ local function duro_act_complete(k, args, keys)
         return 'resolved'
     end
     return retry_or_resolve(w, act, seq, attempt, delay, failure,
-                            'ActivityFailed', data, st)
+                            'ActivityFailed', data, st, sc)
 end
 
 -- duro_act_release 9 wf hist buf wft timers pa idx_open idx_closed act
@@ -2994,6 +3056,7 @@ local function duro_act_release(k, args)
         ack(act, entry)
         return 'orphan'
     end
+    local sc = delay <= 0 and pa_sched(w, seq) -- before the first write
     ack(act, entry)
     if delay > 0 then
         st.entry = ''
@@ -3003,7 +3066,7 @@ local function duro_act_release(k, args)
                                w.id))
         return 'deferred'
     end
-    enqueue_activity(w, act, seq, attempt, st)
+    enqueue_activity(w, act, seq, attempt, st, sc)
     return 'released'
 end
 
@@ -3052,7 +3115,8 @@ local function duro_act_timeout(k, args)
     end
     ack(act, entry)
     retry_or_resolve(w, act, seq, attempt, delay, timeout_failure(kind),
-                     'ActivityTimedOut', timed_out_data(seq, attempt, kind), st)
+                     'ActivityTimedOut', timed_out_data(seq, attempt, kind), st,
+                     sc)
     return 'timedout'
 end
 
@@ -3128,9 +3192,9 @@ end
 -- times out (SCHEDULE_TO_START) and is retried after `delay` (-1: not)
 -- or resolved, as any timed-out attempt. Taken by a worker, finished or
 -- moved on, nothing happens: no call disarms the timer when a worker
--- takes the task, so the start path costs nothing.
-local function sts_due(w, act, m, delay)
-    local st = pa_state(w, m.a)
+-- takes the task, so the start path costs nothing. st and sc: the
+-- activity's records (sc when delay is 0), read before the first write.
+local function sts_due(w, act, m, delay, st, sc)
     if st.attempt ~= m.b or not st.entry then return 'ignored' end
     -- entry '': the attempt waits for its 'r' timer, put back by a worker
     -- because its concurrency key was full: not started either
@@ -3148,7 +3212,7 @@ local function sts_due(w, act, m, delay)
     end
     local kind = 'SCHEDULE_TO_START'
     retry_or_resolve(w, act, m.a, tonumber(m.b), delay, timeout_failure(kind),
-                     'ActivityTimedOut', timed_out_data(m.a, m.b, kind), st)
+                     'ActivityTimedOut', timed_out_data(m.a, m.b, kind), st, sc)
     return 'fired'
 end
 
@@ -3181,16 +3245,25 @@ local function duro_timer_fire(k, args)
         bad = check_close(k, w)
     end
     if bad then return bad end
+    -- an activity's timer: its records read (a damaged one refuses the
+    -- fire, keeping the timer), the schedule when the fire may queue an
+    -- attempt (a retry: always; schedule-to-start: when retried at once)
+    local st, sc, delay
+    if m.kind == 'r' or m.kind == 's' or m.kind == 'q' then
+        st, delay = pa_state(w, m.a), tonumber(args[2]) or -1
+        if st.attempt == m.b and (m.kind == 'r' and st.entry == '' or
+            m.kind == 'q' and delay == 0) then
+            sc = pa_sched(w, m.a)
+        end
+    end
     -- validated: the timer goes with the writes it causes, never before
     redis.call('ZREM', k.timers, member)
     if m.kind == 't' then
         deliver(w, 'TimerFired', '{"seq":' .. m.a .. '}')
     elseif m.kind == 'r' then
-        local st = pa_state(w, m.a)
         if st.attempt ~= m.b or st.entry ~= '' then return 'ignored' end
-        enqueue_activity(w, act, m.a, m.b, st)
+        enqueue_activity(w, act, m.a, m.b, st, sc)
     elseif m.kind == 's' then
-        local st = pa_state(w, m.a)
         if not st.attempt then return 'ignored' end
         ack(act, st.entry)
         resolve_activity(w, m.a, 'ActivityTimedOut',
@@ -3201,7 +3274,7 @@ local function duro_timer_fire(k, args)
     elseif m.kind == 'k' then
         return sticky_due(w, member)
     elseif m.kind == 'q' then
-        return sts_due(w, act, m, tonumber(args[2]) or -1)
+        return sts_due(w, act, m, delay, st, sc)
     elseif m.kind == 'x' then
         append(w, 'WorkflowTimedOut', '{"timeoutType":"EXECUTION"}')
         close(w, 'TIMED_OUT', 'failure',
