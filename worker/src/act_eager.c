@@ -175,7 +175,8 @@ int duro__act_eager_entries(const redisReply *reply, size_t at,
     return 0;
 }
 
-void duro__act_eager_reply(duro_worker *w, const redisReply *reply, size_t at)
+void duro__act_eager_reply(duro_worker *w, const redisReply *reply, size_t at,
+                           duro__eager_intake take)
 {
     const redisReply *entries;
     void *owned;
@@ -189,6 +190,6 @@ void duro__act_eager_reply(duro_worker *w, const redisReply *reply, size_t at)
                           reply->elements, duro_strerror(rc));
         return;
     }
-    if (entries) duro__act_eager_take(w, entries);
+    if (entries) take(w, entries);
     free(owned);
 }
