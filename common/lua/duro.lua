@@ -2744,9 +2744,10 @@ end
 -- consumer, exactly as the worker's own read would: the entries are then
 -- pending under its name, so every path of a read entry (ack, heartbeat,
 -- release, reclaim of a dead worker's entries) applies. An older entry of
--- the backlog may come instead of the new one: the worker serves that
--- queue. The reply's last element is the entries, shaped as an XREADGROUP
--- reply ({{stream, {{id, {field, value...}}...}}...}, possibly empty).
+-- the backlog may come instead of the new one, whole: the worker serves
+-- that queue. The entries follow the reply's other elements, flat
+-- (eager_take says how; an older worker's are its last element, shaped as
+-- an XREADGROUP reply).
 
 -- eager_take (below) is what the two commit Functions call.
 local eager_take
@@ -2795,8 +2796,8 @@ do -- the section's helpers end with it (Lua: 200 locals per chunk)
     -- takes them flat, out's elements continuing with, per stream,
     -- `stream, count`, then per entry `id, {field, value...}` (XREADGROUP's
     -- own table of the entry's fields): each nested table costs Redis
-    -- ~1.5k instructions to convert back, and a copy of the fields into
-    -- out costs the Lua more than that (docs/benchmarks.md). A positive
+    -- ~2.4k instructions to convert back, and a copy of an entry's fields
+    -- into out would cost the Lua ~7k (docs/benchmarks.md). A positive
     -- count (an older worker) gets one more element, the entries shaped
     -- as an XREADGROUP reply ({{stream, {{id, {field, value...}}...}}...},
     -- possibly empty).
