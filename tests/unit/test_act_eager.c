@@ -203,3 +203,37 @@ Test(act_eager, a_malformed_tail_is_refused_whole, .fini = reset)
     cr_assert_eq(got->element[0]->element[1]->elements, 0);
     free(owned);
 }
+
+/* ---- Handing them to the intake ---- */
+
+static int intakes;
+static const redisReply *intake_got;
+
+static void intake(duro_worker *w, const redisReply *entries)
+{
+    (void)w;
+    intakes++;
+    intake_got = entries;
+    /* the view lives while the intake runs: read it all */
+    cr_assert_eq(entries->element[0]->element[1]->elements, 1);
+    cr_assert_str_eq(
+        entries->element[0]->element[1]->element[0]->element[0]->str, "5-1");
+}
+
+/* a good tail reaches the intake once; a malformed one never (its tasks
+ * stay pending: nothing is handed back or run) */
+Test(act_eager, only_a_well_formed_tail_reaches_the_intake, .fini = reset)
+{
+    intakes = 0;
+    redisReply *good =
+        arr(6, i(5), i(6), s("duro:{p1}:act:q"), i(1), s("5-1"), fields("5"));
+    duro__act_eager_reply(NULL, good, 2, intake);
+    cr_assert_eq(intakes, 1);
+    cr_assert_not_null(intake_got);
+    redisReply *bad =
+        arr(6, i(5), i(6), s("duro:{p1}:act:q"), i(3), s("5-1"), fields("5"));
+    duro__act_eager_reply(NULL, bad, 2, intake);
+    redisReply *none = arr(2, i(5), i(6));
+    duro__act_eager_reply(NULL, none, 2, intake);
+    cr_assert_eq(intakes, 1);
+}
