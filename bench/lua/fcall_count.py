@@ -88,6 +88,24 @@ def fcall(c, name, keys, args):
     return c.call('FCALL', name, len(keys), *keys, *args)
 
 
+def taken(r, flat, seq):
+    """(entry id, history length) of a commit's reply ({last, hlen, ...} or
+    {'eager', last, hlen, ...}) that took one activity task, checked to be
+    activity seq's: spliced flat after hlen from library 34 (stream, 1, id,
+    {fields}), else its last element, XREADGROUP-shaped."""
+    at = 2 if r[0] == 'eager' else 1
+    if flat:
+        if len(r) != at + 5 or r[at + 2] != 1:
+            raise RuntimeError('flat eager reply %r' % (r,))
+        eid, fv = r[at + 3], r[at + 4]
+    else:
+        eid, fv = r[-1][0][1][0][0], r[-1][0][1][0][1]
+    fields = dict(zip(fv[0::2], fv[1::2]))
+    if fields.get('seq') != str(seq):
+        raise RuntimeError('took %r, not seq %d' % (fields, seq))
+    return eid, r[at]
+
+
 def main():
     lua = sys.argv[1]
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 200
@@ -113,6 +131,9 @@ def main():
                 time.sleep(0.1)
         with open(lua) as f:
             c.call('FUNCTION', 'LOAD', 'REPLACE', f.read())
+        # a negative count asks for the flat eager reply (library 34 on)
+        flat = c.call('FCALL', 'duro_version', '0') >= 34
+        room = '-1' if flat else '1'
         act = P + 'act:bench'
         for stream in (P + 'wft:bench', act):
             c.call('XGROUP', 'CREATE', stream, 'duro', '$', 'MKSTREAM')
@@ -147,14 +168,14 @@ def main():
             r = fcall(c, 'duro_wft_complete', k + [act],
                       ['R%d' % i, '1', state[i]['entry'], now, '1',
                        'activity', '1', scheduled(1), '9', 'noop', '0', OPTS,
-                       '5000', '0', '0', WORKER, '5000', WORKER, '1', '9'])
+                       '5000', '0', '0', WORKER, '5000', WORKER, room, '9'])
             state[i] = {'r': r}
         dump()
         for seq in (1, 2, 3):
             for i in range(1, n + 1):
                 k = keys8(i)
                 r = state[i]['r']
-                entry, hlen = r[-1][0][1][0][0], r[-2]
+                entry, hlen = taken(r, flat, seq)
                 done = '{"seq":%d,"attempt":1,"result":%d}' % (seq, seq - 1)
                 base = ['R%d' % i, str(seq), '1', entry, 'completed', done,
                         '-1', '', str(hlen), now, '1']
@@ -163,7 +184,7 @@ def main():
                               base + ['activity', str(seq + 1),
                                       scheduled(seq + 1), '10', 'noop',
                                       str(seq), OPTS, '5000', '0', '0',
-                                      WORKER, '5000', WORKER, '1', '10'])
+                                      WORKER, '5000', WORKER, room, '10'])
                 else:
                     r = fcall(c, 'duro_act_complete', k + [act],
                               base + ['complete', '{"result":{"done":3}}',

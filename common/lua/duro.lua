@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 33
+local DURO_LIBRARY_VERSION = 34
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -2801,9 +2801,10 @@ end
 -- consumer, exactly as the worker's own read would: the entries are then
 -- pending under its name, so every path of a read entry (ack, heartbeat,
 -- release, reclaim of a dead worker's entries) applies. An older entry of
--- the backlog may come instead of the new one: the worker serves that
--- queue. The reply's last element is the entries, shaped as an XREADGROUP
--- reply ({{stream, {{id, {field, value...}}...}}...}, possibly empty).
+-- the backlog may come instead of the new one, whole: the worker serves
+-- that queue. The entries follow the reply's other elements, flat
+-- (eager_take says how; an older worker's are its last element, shaped as
+-- an XREADGROUP reply).
 
 -- eager_take (below) is what the two commit Functions call.
 local eager_take
@@ -2843,19 +2844,31 @@ do -- the section's helpers end with it (Lua: 200 locals per chunk)
         return out
     end
 
-    -- eager_take reads, for consumer args[at] with room for args[at + 1]
+    -- eager_take reads, for consumer args[at] with room for |args[at + 1]|
     -- tasks, the tasks of the eligible streams (args[at + 2..]) that this
-    -- commit queued into; nil when the call asked for none (an older
-    -- worker, or no room), else the entries (maybe none). Only while the
-    -- run is still the one committed: a closed run's tasks are dropped by
-    -- whoever reads them.
-    eager_take = function(w, run, keys, args, first, ncmd, at)
+    -- commit queued into, and appends them to the reply out; nothing when
+    -- the call asked for none (an older worker, or no room). Only while
+    -- the run is still the one committed: a closed run's tasks are dropped
+    -- by whoever reads them. A negative count (a worker of library 34 on)
+    -- takes them flat, out's elements continuing with, per stream,
+    -- `stream, count`, then per entry `id, {field, value...}` (XREADGROUP's
+    -- own table of the entry's fields): each nested table costs Redis
+    -- ~2.4k instructions to convert back, and a copy of an entry's fields
+    -- into out would cost the Lua ~7k (docs/benchmarks.md). A positive
+    -- count (an older worker) gets one more element, the entries shaped
+    -- as an XREADGROUP reply ({{stream, {{id, {field, value...}}...}}...},
+    -- possibly empty).
+    eager_take = function(w, run, keys, args, first, ncmd, at, out)
         local consumer, n = args[at], num(args[at + 1] or '')
-        if not consumer or consumer == '' or not n or n < 1 then
-            return nil
+        local flat = n and n < 0
+        if flat then n = -n end
+        if not consumer or consumer == '' or not n or n < 1 then return end
+        local m = #out
+        if not flat then
+            m = m + 1
+            out[m] = {}
         end
-        local got = {}
-        if w.status ~= 'RUNNING' or w.run ~= run then return got end
+        if w.status ~= 'RUNNING' or w.run ~= run then return end
         local streams = eager_streams(w, keys, args, first, ncmd, at + 2)
         for j = 1, streams and #streams or 0 do
             if n < 1 then break end
@@ -2865,12 +2878,24 @@ do -- the section's helpers end with it (Lua: 200 locals per chunk)
             local r = redis.pcall('XREADGROUP', 'GROUP', GROUP, consumer,
                                   'COUNT', n % 1 == 0 and str(n) or n,
                                   'STREAMS', streams[j], '>')
-            if type(r) == 'table' and not r.err and r[1] then
-                got[#got + 1] = r[1]
-                n = n - #r[1][2]
+            local sr = type(r) == 'table' and not r.err and r[1]
+            if sr then
+                local entries = sr[2]
+                local ne = #entries
+                n = n - ne
+                if flat then
+                    out[m + 1], out[m + 2] = sr[1], ne
+                    m = m + 2
+                    for e = 1, ne do
+                        out[m + 1], out[m + 2] = entries[e][1], entries[e][2]
+                        m = m + 2
+                    end
+                else
+                    local got = out[m]
+                    got[#got + 1] = sr
+                end
             end
         end
-        return got
     end
 end
 
@@ -2925,9 +2950,9 @@ local function duro_wft_complete(k, args, keys)
         set_sticky(w, args[tail], args[tail + 1])
         if drain_buffer(w) > 0 then schedule_wft(w) end
     end
-    local got = eager_take(w, run, keys, args, 6, ncmd, tail + 2)
-    if got then return {last, w.hlen, got} end
-    return {last, w.hlen}
+    local reply = {last, w.hlen}
+    eager_take(w, run, keys, args, 6, ncmd, tail + 2, reply)
+    return reply
 end
 
 -- duro_wft_fail 5 wf hist buf wft timers  run token entry message backoff_ms
@@ -3026,9 +3051,9 @@ local function duro_act_complete(k, args, keys)
             if w.status == 'RUNNING' then
                 set_sticky(w, args[tail], args[tail + 1])
             end
-            local got = eager_take(w, run, keys, args, 12, ncmd, tail + 2)
-            if got then return {'eager', last, w.hlen, got} end
-            return {'eager', last, w.hlen}
+            local reply = {'eager', last, w.hlen}
+            eager_take(w, run, keys, args, 12, ncmd, tail + 2, reply)
+            return reply
         end
         resolve_activity(w, seq, 'ActivityCompleted', data, st)
         return 'resolved'

@@ -100,7 +100,9 @@ static void push_commit(duro_argv *a, const duro_fcall_commit *c, int act_base)
     }
     if (!eager) return;
     duro_argv_push(a, c->eager_consumer);
-    duro_argv_pushll(a, c->eager_n);
+    /* negative: the tasks come back flat (library 34), where an older
+     * library takes none rather than answer in a shape we do not read */
+    duro_argv_pushll(a, -(long long)c->eager_n);
     for (int i = 0; i < c->nacts; i++)
         if (strcmp(c->acts[i], c->eager_stream) == 0)
             duro_argv_pushll(a, act_base + i);
@@ -298,7 +300,7 @@ static void push_task(duro_argv *a, const duro_fcall_task *t)
 
 /* FCALL duro_wft_complete 8+A wf hist buf wft timers pa idx_open
  *       idx_closed act_1..act_A  run token entry wtc_data ncmd cmd...
- *       [sticky_worker sticky_ms [eager_consumer eager_n key_index...]] */
+ *       [sticky_worker sticky_ms [eager_consumer -eager_n key_index...]] */
 void duro_fcall_wft_complete(duro_argv *a, const duro_wf_keys *k,
                              const duro_fcall_task *t,
                              const duro_fcall_commit *c)
@@ -355,7 +357,7 @@ static void push_attempt(duro_argv *a, const duro_fcall_attempt *at)
 /* FCALL duro_act_complete 9+A wf hist buf wft timers pa idx_open idx_closed
  *       act act_1..act_A  run seq attempt entry outcome data retry_delay_ms
  *       failure [expected_hlen wtc_data ncmd cmd... [sticky_worker
- *       sticky_ms [eager_consumer eager_n key_index...]]] */
+ *       sticky_ms [eager_consumer -eager_n key_index...]]] */
 void duro_fcall_act_complete(duro_argv *a, const duro_wf_keys *k,
                              const duro_fcall_attempt *at,
                              const duro_fcall_act_result *r,

@@ -127,29 +127,61 @@ static bool undelivered(redisContext *r, const char *stream)
     return got;
 }
 
+/* field_is: whether the entry's fields (an array) hold name = value. */
+static bool field_is(const redisReply *f, const char *name, const char *value)
+{
+    for (size_t i = 0; i + 1 < f->elements; i += 2)
+        if (!strcmp(f->element[i]->str, name) &&
+            !strcmp(f->element[i + 1]->str, value))
+            return true;
+    return false;
+}
+
 Test(eager, a_commit_takes_the_activity_it_queues_for_the_committer)
 {
     one_task t;
     task_init(&t, "eager-fn");
     redisReply *rep = commit(&t, 9, "w1", 4, t.k.act);
-    cr_assert_eq(rep->elements, 3, "no eager entries in the reply");
-    /* shaped as an XREADGROUP reply: {{stream, {{id, {fields}}}}} */
-    const redisReply *got = rep->element[2];
-    cr_assert_eq(got->type, REDIS_REPLY_ARRAY);
-    cr_assert_eq(got->elements, 1);
-    cr_assert_str_eq(got->element[0]->element[0]->str, t.k.act);
-    const redisReply *entries = got->element[0]->element[1];
-    cr_assert_eq(entries->elements, 1);
-    const redisReply *f = entries->element[0]->element[1];
-    bool seq1 = false;
-    for (size_t i = 0; i + 1 < f->elements; i += 2)
-        seq1 |= !strcmp(f->element[i]->str, "seq") &&
-                !strcmp(f->element[i + 1]->str, "1");
-    cr_assert(seq1, "the entry is not activity 1's");
+    /* flat after last and hlen: stream, count, then id, {fields} */
+    cr_assert_eq(rep->elements, 6, "no eager entries in the reply");
+    cr_assert_eq(rep->element[2]->type, REDIS_REPLY_STRING);
+    cr_assert_str_eq(rep->element[2]->str, t.k.act);
+    cr_assert_eq(rep->element[3]->type, REDIS_REPLY_INTEGER);
+    cr_assert_eq(rep->element[3]->integer, 1);
+    cr_assert_eq(rep->element[4]->type, REDIS_REPLY_STRING);
+    cr_assert_eq(rep->element[5]->type, REDIS_REPLY_ARRAY);
+    cr_assert(field_is(rep->element[5], "seq", "1"),
+              "the entry is not activity 1's");
     freeReplyObject(rep);
     /* pending under the committer, as if it had read it itself */
     cr_assert_eq(pending_of(t.r, t.k.act, "w1"), 1);
     cr_assert(!undelivered(t.r, t.k.act), "the task was left in the queue");
+    task_free(&t);
+}
+
+/* An older entry of the backlog comes first, whole, then the new one. */
+Test(eager, a_backlog_entry_comes_whole_before_the_commit_s_own)
+{
+    one_task t;
+    task_init(&t, "eager-backlog");
+    redisReply *x =
+        redisCommand(t.r, "XADD %s * id older run R1 seq 7 input 42", t.k.act);
+    cr_assert(x && x->type == REDIS_REPLY_STRING);
+    char older[64];
+    snprintf(older, sizeof(older), "%s", x->str);
+    freeReplyObject(x);
+    redisReply *rep = commit(&t, 9, "w1", 4, t.k.act);
+    cr_assert_eq(rep->elements, 8, "stream, 2, and two entries");
+    cr_assert_str_eq(rep->element[2]->str, t.k.act);
+    cr_assert_eq(rep->element[3]->integer, 2);
+    cr_assert_str_eq(rep->element[4]->str, older);
+    const redisReply *f = rep->element[5];
+    cr_assert_eq(f->elements, 8, "the backlog entry's 4 fields");
+    cr_assert(field_is(f, "id", "older") && field_is(f, "seq", "7") &&
+              field_is(f, "input", "42"));
+    cr_assert(field_is(rep->element[7], "seq", "1"));
+    freeReplyObject(rep);
+    cr_assert_eq(pending_of(t.r, t.k.act, "w1"), 2);
     task_free(&t);
 }
 
@@ -198,6 +230,33 @@ Test(eager, no_tail_or_a_count_of_0_leaves_the_activity_to_the_queue)
     freeReplyObject(rep);
     cr_assert(undelivered(t.r, t.k.act));
     task_free(&t);
+
+    /* a worker before library 34 sends a positive count: its entries come
+     * as the one XREADGROUP reply it reads ({{stream, {{id, {fields}}}}}) */
+    task_init(&t, "eager-raw2");
+    argv[13] = t.token;
+    argv[14] = t.entry;
+    argv[12] = t.run;
+    const char *k[] = {t.k.wf, t.k.hist,   t.k.buf,    t.k.wft, t.k.timers,
+                       t.k.pa, t.k.timers, t.k.timers, t.k.act};
+    for (int i = 0; i < 9; i++)
+        argv[3 + i] = k[i];
+    argv[30] = "1";
+    rep = redisCommandArgv(t.r, (int)(sizeof(argv) / sizeof(argv[0])), argv,
+                           NULL);
+    cr_assert(rep && rep->type == REDIS_REPLY_ARRAY, "%s",
+              rep && rep->type == REDIS_REPLY_ERROR ? rep->str : "?");
+    cr_assert_eq(rep->elements, 3);
+    const redisReply *got = rep->element[2];
+    cr_assert_eq(got->type, REDIS_REPLY_ARRAY);
+    cr_assert_eq(got->elements, 1);
+    cr_assert_str_eq(got->element[0]->element[0]->str, t.k.act);
+    const redisReply *entries = got->element[0]->element[1];
+    cr_assert_eq(entries->elements, 1);
+    cr_assert(field_is(entries->element[0]->element[1], "seq", "1"));
+    freeReplyObject(rep);
+    cr_assert_eq(pending_of(t.r, t.k.act, "w1"), 1);
+    task_free(&t);
 }
 
 Test(eager, an_activity_on_a_queue_the_worker_does_not_poll_is_not_taken)
@@ -207,8 +266,7 @@ Test(eager, an_activity_on_a_queue_the_worker_does_not_poll_is_not_taken)
     /* the worker polls queue eager-other (KEYS[9]); the activity goes to
      * "elsewhere" (KEYS[10]) */
     redisReply *rep = commit(&t, 10, "w1", 4, t.k.act);
-    cr_assert_eq(rep->elements, 3);
-    cr_assert_eq(rep->element[2]->elements, 0, "a task taken from elsewhere");
+    cr_assert_eq(rep->elements, 2, "a task taken from elsewhere");
     freeReplyObject(rep);
     cr_assert_eq(pending_of(t.r, t.other, "w1"), 0);
     cr_assert(undelivered(t.r, t.other), "elsewhere's task was taken");

@@ -516,8 +516,9 @@ Test(fcall, history_upgrade)
 }
 
 /* eager activity dispatch: the committing worker names itself, its room
- * and the KEYS index of each activity stream that is its own queue's,
- * after the sticky pair (sent as "" 0 when it keeps no run) */
+ * (negated: the tasks come back flat, library 34) and the KEYS index of
+ * each activity stream that is its own queue's, after the sticky pair
+ * (sent as "" 0 when it keeps no run) */
 Test(fcall, eager_activity_tail)
 {
     duro_wf_keys k = keys_full();
@@ -535,7 +536,7 @@ Test(fcall, eager_activity_tail)
     duro_fcall_wft_complete(&a, &k, &TASK, &c);
     CHECK_ARGS(&a, check_keys(&a, "duro_wft_complete", 2, acts), "run-1", "4",
                "1-1", "{\"now\":1}", "1", "timer", "1", "{\"seq\":1}", "60000",
-               "", "0", "worker-7", "4", "10");
+               "", "0", "worker-7", "-4", "10");
     duro_argv_free(&a);
 
     c.sticky = "worker-7";
@@ -546,7 +547,7 @@ Test(fcall, eager_activity_tail)
     CHECK_ARGS(&a, check_keys(&a, "duro_act_complete", 2, acts), "run-1", "2",
                "3", "5-0", "completed", "{}", "-1", "", "17", "{\"now\":1}",
                "1", "timer", "1", "{\"seq\":1}", "60000", "worker-7", "5000",
-               "worker-7", "4", "11");
+               "worker-7", "-4", "11");
     duro_argv_free(&a);
 
     /* no room, or a commit that names another queue only: no tail */

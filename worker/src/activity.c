@@ -44,7 +44,7 @@ static void end_eager(duro_actx *c, const redisReply *reply)
     /* an accepted eager commit's reply ends with the activity tasks it
      * took for this worker (eager dispatch) */
     if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements > 3)
-        duro__act_eager_take(c->w, reply->element[3]);
+        duro__act_eager_reply(c->w, reply, 3, duro__act_eager_take);
 }
 
 static void queue_unsent(duro_actx *c)

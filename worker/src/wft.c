@@ -220,7 +220,7 @@ static void on_commit_reply(duro_aredis *r, redisReply *reply, void *arg)
     w->wft_done++;
     duro__worker_count_run(w, t->wf, t->first);
     /* activities this commit queued, taken for this worker (eager) */
-    if (reply->elements > 2) duro__act_eager_take(w, reply->element[2]);
+    duro__act_eager_reply(w, reply, 2, duro__act_eager_take);
     if (w->metrics_addr) {
         char label[DURO_QUEUE_MAX + 16] = "";
         duro_metrics_observe(

@@ -707,6 +707,19 @@ const char *duro__act_eager_ask(duro_worker *w, int p,
                                 const struct duro__commit *cm, int *n);
 void duro__act_eager_end(duro_worker *w, int *n);
 void duro__act_eager_take(duro_worker *w, const redisReply *entries);
+/* act_eager.c: duro__act_eager_reply hands the tasks a commit's reply took
+ * (its elements from `at` on: flat, per stream `stream, count`, then per
+ * entry `id, {field, value...}`) to take, duro__act_eager_take (passed in:
+ * act_eager.c sits below activity.c); a malformed tail is logged
+ * (ACT-EAGER-BAD) and its tasks left pending.
+ * duro__act_eager_entries reads that tail back into an XREADGROUP reply:
+ * 0 with *entries (NULL: none), or DURO_EPROTO / DURO_ENOMEM; free(*owned)
+ * after use (*entries may point into reply). */
+typedef void (*duro__eager_intake)(duro_worker *w, const redisReply *entries);
+void duro__act_eager_reply(duro_worker *w, const redisReply *reply, size_t at,
+                           duro__eager_intake take);
+int duro__act_eager_entries(const redisReply *reply, size_t at,
+                            const redisReply **entries, void **owned);
 /* act_eager.c: the pool's threads free now; how many eager tasks may wait
  * for a thread; how long task c may wait for one (ms). */
 int duro__act_free_threads(const duro_worker *w);

@@ -97,7 +97,9 @@ typedef struct {
     /* eager activity dispatch (docs/internals.md): the Function reads, for
      * consumer eager_consumer, up to eager_n of the tasks the commit queues
      * into eager_stream (an activity stream among acts: the one of the
-     * queue the worker polls) and returns them; 0 or NULL: none */
+     * queue the worker polls) and returns them, flat after the reply's
+     * other elements (sent as -eager_n: docs/internals.md, "Eager
+     * activity dispatch"); 0 or NULL: none */
     const char *eager_consumer;
     int eager_n;
     const char *eager_stream;
