@@ -30,24 +30,9 @@ TestSuite(continue_as_new, .init = setup, .fini = duro_test_fini,
 
 /* ---- Helpers ---- */
 
-static redisReply *cmd(redisContext *r, ...)
-{
-    const char *argv[16];
-    int n = 0;
-    va_list ap;
-    va_start(ap, r);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) && n < 16)
-        argv[n++] = a;
-    va_end(ap);
-    redisReply *rep = redisCommandArgv(r, n, argv, NULL);
-    cr_assert(rep, "redis: %s", r->errstr);
-    return rep;
-}
-
 static char *hget(redisContext *r, const char *key, const char *field)
 {
-    redisReply *rep = cmd(r, "HGET", key, field, NULL);
+    redisReply *rep = duro_test_cmd(r, "HGET", key, field, NULL);
     char *s = strdup(rep->type == REDIS_REPLY_STRING ? rep->str : "");
     freeReplyObject(rep);
     return s;
@@ -101,10 +86,10 @@ static int history_lengths(redisContext *r, const char *id, long long *lens,
 {
     char pattern[256];
     snprintf(pattern, sizeof(pattern), "*:h:%s:*", id);
-    redisReply *rep = cmd(r, "KEYS", pattern, NULL);
+    redisReply *rep = duro_test_cmd(r, "KEYS", pattern, NULL);
     int n = 0;
     for (size_t i = 0; i < rep->elements && n < max; i++) {
-        redisReply *l = cmd(r, "LLEN", rep->element[i]->str, NULL);
+        redisReply *l = duro_test_cmd(r, "LLEN", rep->element[i]->str, NULL);
         lens[n++] = l->integer;
         freeReplyObject(l);
     }
@@ -130,8 +115,8 @@ Test(continue_as_new, signal_mid_transition_goes_to_new_run)
     char *old = hget(r, k.wf, "run");
     duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(parts), id, old);
     duro_wf_keys_queues(&k, QUEUE, NULL);
-    freeReplyObject(
-        cmd(r, "XGROUP", "CREATE", k.wft, DURO_GROUP, "0", "MKSTREAM", NULL));
+    freeReplyObject(duro_test_cmd(r, "XGROUP", "CREATE", k.wft, DURO_GROUP, "0",
+                                  "MKSTREAM", NULL));
     char entry[64], token[32];
     duro_test_claim_task(r, k.wft, "fake", "token", entry, sizeof(entry), token,
                          sizeof(token));

@@ -30,22 +30,6 @@ typedef struct {
     char run[DURO_UUID_LEN + 1];
 } fake;
 
-/* cmd runs a command given as NULL-terminated strings. */
-static redisReply *cmd(redisContext *r, ...)
-{
-    const char *argv[64];
-    int n = 0;
-    va_list ap;
-    va_start(ap, r);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) && n < 64)
-        argv[n++] = a;
-    va_end(ap);
-    redisReply *rep = redisCommandArgv(r, n, argv, NULL);
-    cr_assert(rep, "redis: %s", r->errstr);
-    return rep;
-}
-
 /* fcall sends a call built by a duro_fcall_* builder and frees it. */
 static redisReply *fcall(fake *f, duro_argv *a)
 {
@@ -62,16 +46,16 @@ static void fake_init(fake *f, duro_client *c, const char *id)
     duro_test_start(c, id, "activities", "test", "{\"n\":1}", 0);
     redisReply *rep = NULL;
     duro_wf_keys_init(&f->k, DURO_KEYSPACE_DEFAULT(parts), id, NULL);
-    rep = cmd(f->r, "HGET", f->k.wf, "run", NULL);
+    rep = duro_test_cmd(f->r, "HGET", f->k.wf, "run", NULL);
     cr_assert_eq(rep->type, REDIS_REPLY_STRING);
     snprintf(f->run, sizeof(f->run), "%s", rep->str);
     freeReplyObject(rep);
     duro_wf_keys_init(&f->k, DURO_KEYSPACE_DEFAULT(parts), id, f->run);
     duro_wf_keys_queues(&f->k, "test", "test");
-    freeReplyObject(cmd(f->r, "XGROUP", "CREATE", f->k.wft, DURO_GROUP, "0",
-                        "MKSTREAM", NULL));
-    freeReplyObject(cmd(f->r, "XGROUP", "CREATE", f->k.act, DURO_GROUP, "0",
-                        "MKSTREAM", NULL));
+    freeReplyObject(duro_test_cmd(f->r, "XGROUP", "CREATE", f->k.wft,
+                                  DURO_GROUP, "0", "MKSTREAM", NULL));
+    freeReplyObject(duro_test_cmd(f->r, "XGROUP", "CREATE", f->k.act,
+                                  DURO_GROUP, "0", "MKSTREAM", NULL));
 }
 
 /* read_task claims one entry of stream as consumer "fake": its entry id
@@ -85,7 +69,7 @@ static void read_task(fake *f, const char *stream, const char *field,
 
 static long long xlen(fake *f)
 {
-    redisReply *rep = cmd(f->r, "LLEN", f->k.hist, NULL);
+    redisReply *rep = duro_test_cmd(f->r, "LLEN", f->k.hist, NULL);
     long long n = rep->integer;
     freeReplyObject(rep);
     return n;
@@ -93,7 +77,7 @@ static long long xlen(fake *f)
 
 static char *hget(fake *f, const char *field)
 {
-    redisReply *rep = cmd(f->r, "HGET", f->k.wf, field, NULL);
+    redisReply *rep = duro_test_cmd(f->r, "HGET", f->k.wf, field, NULL);
     char *s = strdup(rep->type == REDIS_REPLY_STRING ? rep->str : "");
     freeReplyObject(rep);
     return s;
@@ -151,7 +135,7 @@ static void assert_stale(redisReply *rep, const char *what)
 
 static void assert_pending_empty(fake *f, const char *stream)
 {
-    redisReply *rep = cmd(f->r, "XPENDING", stream, DURO_GROUP, NULL);
+    redisReply *rep = duro_test_cmd(f->r, "XPENDING", stream, DURO_GROUP, NULL);
     cr_assert_eq(rep->element[0]->integer, 0, "%s still has pending entries",
                  stream);
     freeReplyObject(rep);

@@ -30,45 +30,7 @@ static void setup(void)
 TestSuite(functions_atomic, .init = setup, .fini = duro_test_fini,
           .timeout = 60);
 
-#define MAX_ARGS 40
-
 /* ---- Redis helpers ---- */
-
-static redisReply *cmdv(redisContext *r, int argc, const char **argv)
-{
-    redisReply *rep = redisCommandArgv(r, argc, argv, NULL);
-    cr_assert(rep, "redis: %s", r->errstr);
-    return rep;
-}
-
-/* cmd runs a command given as NULL-terminated strings. */
-static redisReply *cmd(redisContext *r, ...)
-{
-    const char *argv[MAX_ARGS];
-    int n = 0;
-    va_list ap;
-    va_start(ap, r);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) && n < MAX_ARGS)
-        argv[n++] = a;
-    va_end(ap);
-    return cmdv(r, n, argv);
-}
-
-static void run_ok(redisContext *r, ...)
-{
-    const char *argv[MAX_ARGS];
-    int n = 0;
-    va_list ap;
-    va_start(ap, r);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) && n < MAX_ARGS)
-        argv[n++] = a;
-    va_end(ap);
-    redisReply *rep = cmdv(r, n, argv);
-    cr_assert_neq(rep->type, REDIS_REPLY_ERROR, "%s: %s", argv[0], rep->str);
-    freeReplyObject(rep);
-}
 
 /* snapshot: "key\ttype\thex(DUMP)\n" for every key of partition p, sorted
  * by key. Caller frees. */
@@ -81,15 +43,15 @@ static char *snapshot(redisContext *r, int p)
 {
     char pattern[64];
     snprintf(pattern, sizeof(pattern), "duro:{p%d}:*", p);
-    redisReply *keys = cmd(r, "KEYS", pattern, NULL);
+    redisReply *keys = duro_test_cmd(r, "KEYS", pattern, NULL);
     cr_assert_eq(keys->type, REDIS_REPLY_ARRAY);
     size_t n = keys->elements;
     char **lines = calloc(n + 1, sizeof(char *));
     size_t total = 1;
     for (size_t i = 0; i < n; i++) {
         const char *key = keys->element[i]->str;
-        redisReply *t = cmd(r, "TYPE", key, NULL);
-        redisReply *d = cmd(r, "DUMP", key, NULL);
+        redisReply *t = duro_test_cmd(r, "TYPE", key, NULL);
+        redisReply *d = duro_test_cmd(r, "DUMP", key, NULL);
         size_t len = strlen(key) + strlen(t->str) + 2 * d->len + 4;
         lines[i] = malloc(len);
         int off = snprintf(lines[i], len, "%s\t%s\t", key, t->str);
@@ -219,7 +181,7 @@ static void state_init2(run_state *s, const char *id, bool task)
     int parts = duro_client_partitions(s->c);
     duro_test_start(s->c, id, "t", id, NULL, 0);
     duro_wf_keys_init(&s->k, DURO_KEYSPACE_DEFAULT(parts), id, NULL);
-    redisReply *rep = cmd(s->r, "HGET", s->k.wf, "run", NULL);
+    redisReply *rep = duro_test_cmd(s->r, "HGET", s->k.wf, "run", NULL);
     cr_assert_eq(rep->type, REDIS_REPLY_STRING);
     snprintf(s->run, sizeof(s->run), "%s", rep->str);
     freeReplyObject(rep);
@@ -228,10 +190,10 @@ static void state_init2(run_state *s, const char *id, bool task)
     duro_uuid_v4(s->new_run);
     duro_wf_keys_init(&s->nk, DURO_KEYSPACE_DEFAULT(parts), id, s->new_run);
     duro_wf_keys_queues(&s->nk, id, id);
-    run_ok(s->r, "XGROUP", "CREATE", s->k.wft, DURO_GROUP, "0", "MKSTREAM",
-           NULL);
-    run_ok(s->r, "XGROUP", "CREATE", s->k.act, DURO_GROUP, "0", "MKSTREAM",
-           NULL);
+    duro_test_cmd_ok(s->r, "XGROUP", "CREATE", s->k.wft, DURO_GROUP, "0",
+                     "MKSTREAM", NULL);
+    duro_test_cmd_ok(s->r, "XGROUP", "CREATE", s->k.act, DURO_GROUP, "0",
+                     "MKSTREAM", NULL);
 
     /* the first task schedules activity 1 (start-to-close 1s,
      * schedule-to-close 1ms) and timer 1 (due now) */
@@ -271,7 +233,7 @@ static void state_init2(run_state *s, const char *id, bool task)
 
 static bool timer_present(run_state *s, const char *member)
 {
-    redisReply *rep = cmd(s->r, "ZSCORE", s->k.timers, member, NULL);
+    redisReply *rep = duro_test_cmd(s->r, "ZSCORE", s->k.timers, member, NULL);
     bool there = rep->type == REDIS_REPLY_STRING;
     freeReplyObject(rep);
     return there;
@@ -287,10 +249,11 @@ static void save(run_state *s, saved *sv)
 {
     char pattern[64];
     snprintf(pattern, sizeof(pattern), "duro:{p%d}:*", s->k.partition);
-    sv->keys = cmd(s->r, "KEYS", pattern, NULL);
+    sv->keys = duro_test_cmd(s->r, "KEYS", pattern, NULL);
     cr_assert_lt(sv->keys->elements, 256);
     for (size_t i = 0; i < sv->keys->elements; i++)
-        sv->dumps[i] = cmd(s->r, "DUMP", sv->keys->element[i]->str, NULL);
+        sv->dumps[i] =
+            duro_test_cmd(s->r, "DUMP", sv->keys->element[i]->str, NULL);
 }
 
 /* put_back restores the partition as save found it and frees sv. */
@@ -298,9 +261,9 @@ static void put_back(run_state *s, saved *sv)
 {
     char pattern[64];
     snprintf(pattern, sizeof(pattern), "duro:{p%d}:*", s->k.partition);
-    redisReply *now = cmd(s->r, "KEYS", pattern, NULL);
+    redisReply *now = duro_test_cmd(s->r, "KEYS", pattern, NULL);
     for (size_t i = 0; i < now->elements; i++)
-        run_ok(s->r, "DEL", now->element[i]->str, NULL);
+        duro_test_cmd_ok(s->r, "DEL", now->element[i]->str, NULL);
     freeReplyObject(now);
     for (size_t i = 0; i < sv->keys->elements; i++) {
         const char *key = sv->keys->element[i]->str;
@@ -335,8 +298,8 @@ static void tamper_each_key(run_state *s, fn_call *f, const char *ok_reply,
         const char *key = f->a.argv[3 + i];
         saved sv;
         save(s, &sv);
-        run_ok(s->r, "DEL", key, NULL);
-        run_ok(s->r, "SET", key, "tampered", NULL);
+        duro_test_cmd_ok(s->r, "DEL", key, NULL);
+        duro_test_cmd_ok(s->r, "SET", key, "tampered", NULL);
         char *before = snapshot(s->r, s->k.partition);
         bool t_before = timer_present(s, s->t_member);
         bool s_before = timer_present(s, s->s_member);
@@ -468,7 +431,7 @@ Test(functions_atomic, start_of_a_new_id)
 {
     run_state s;
     state_init(&s, "fr");
-    run_ok(s.r, "DEL", s.k.wf, NULL);
+    duro_test_cmd_ok(s.r, "DEL", s.k.wf, NULL);
     duro_fcall_start_args st = {.id = s.id,
                                 .run = s.new_run,
                                 .type = "t",
@@ -570,7 +533,8 @@ Test(functions_atomic, workflow_task_calls)
     /* its task waits in worker wx's sticky stream: the release moves it to
      * the shared one (hist and buf: in its prefix, unused) */
     state_init(&s, "wft-sticky");
-    run_ok(s.r, "HSET", s.k.wf, "sticky", "wx", "wft_sticky", "wx", NULL);
+    duro_test_cmd_ok(s.r, "HSET", s.k.wf, "sticky", "wx", "wft_sticky", "wx",
+                     NULL);
     duro_fcall_sticky_release(&f.a, fn_keys(&f, &s.k, true), s.run, "wx");
     tamper_each_key(&s, &f, "moved", unused_timeout);
     fn_free(&f);
@@ -614,7 +578,7 @@ Test(functions_atomic, activity_calls)
     state_init2(&s, "act-eager", false);
     at = (duro_fcall_attempt){
         .run = s.run, .seq = "1", .attempt = 1, .entry = s.act_entry};
-    redisReply *hlen = cmd(s.r, "HGET", s.k.wf, "hlen", NULL);
+    redisReply *hlen = duro_test_cmd(s.r, "HGET", s.k.wf, "hlen", NULL);
     duro_fcall_act_complete(
         &f.a, fn_keys(&f, &s.k, true), &at, &res, strtoll(hlen->str, NULL, 10),
         fn_commit(&f, 1, "complete", "{\"result\":1}", "1", NULL));
@@ -637,7 +601,7 @@ Test(functions_atomic, eager_commit_scheduling_on_the_same_queue)
     duro_fcall_attempt at = {
         .run = s.run, .seq = "1", .attempt = 1, .entry = s.act_entry};
     duro_fcall_act_result res = {.data = "{\"seq\":1}", .retry_delay_ms = -1};
-    redisReply *hlen = cmd(s.r, "HGET", s.k.wf, "hlen", NULL);
+    redisReply *hlen = duro_test_cmd(s.r, "HGET", s.k.wf, "hlen", NULL);
     duro_fcall_act_complete(
         &f.a, fn_keys(&f, &s.k, true), &at, &res, strtoll(hlen->str, NULL, 10),
         fn_commit(&f, 1, "activity", "2", "{\"seq\":2}", "10", "echo", "null",
@@ -648,8 +612,8 @@ Test(functions_atomic, eager_commit_scheduling_on_the_same_queue)
                                   s.k.wft, NULL};
     tamper_each_key(&s, &f, "eager", unused);
     /* activity 1's records went when the call ended; activity 2's are new */
-    redisReply *old = cmd(s.r, "HEXISTS", s.k.pa, "1.s", NULL);
-    redisReply *now = cmd(s.r, "HEXISTS", s.k.pa, "2.s", NULL);
+    redisReply *old = duro_test_cmd(s.r, "HEXISTS", s.k.pa, "1.s", NULL);
+    redisReply *now = duro_test_cmd(s.r, "HEXISTS", s.k.pa, "2.s", NULL);
     cr_assert_eq(old->integer, 0);
     cr_assert_eq(now->integer, 1);
     freeReplyObject(old);
@@ -722,8 +686,8 @@ Test(functions_atomic, a_history_with_events_past_its_length_is_refused)
 {
     run_state s;
     state_init(&s, "tail");
-    redisReply *good = cmd(s.r, "DUMP", s.k.hist, NULL);
-    run_ok(s.r, "RPUSH", s.k.hist, "Garbage\n1\n{}", NULL);
+    redisReply *good = duro_test_cmd(s.r, "DUMP", s.k.hist, NULL);
+    duro_test_cmd_ok(s.r, "RPUSH", s.k.hist, "Garbage\n1\n{}", NULL);
     fn_call f = {0};
     duro_fcall_timer_fire(&f.a, fn_keys(&f, &s.k, false), s.t_member,
                           strlen(s.t_member));
@@ -743,7 +707,7 @@ Test(functions_atomic, a_history_with_events_past_its_length_is_refused)
     cr_assert(strstr(duro_client_errstr(s.c), "not its length"), "%s",
               duro_client_errstr(s.c));
     /* the history as it was lets the calls through again */
-    run_ok(s.r, "DEL", s.k.hist, NULL);
+    duro_test_cmd_ok(s.r, "DEL", s.k.hist, NULL);
     const char *argv[] = {"RESTORE", s.k.hist, "0", good->str};
     size_t lens[] = {7, strlen(s.k.hist), 1, good->len};
     freeReplyObject(redisCommandArgv(s.r, 4, argv, lens));
@@ -779,17 +743,17 @@ Test(functions_atomic, a_refused_timer_fires_once_the_history_is_repaired)
                       0, "test", NULL, "fix");
     cJSON_Delete(d);
 
-    redisReply *good = cmd(r, "DUMP", k.hist, NULL);
-    run_ok(r, "DEL", k.hist, NULL);
-    run_ok(r, "SET", k.hist, "damaged", NULL);
+    redisReply *good = duro_test_cmd(r, "DUMP", k.hist, NULL);
+    duro_test_cmd_ok(r, "DEL", k.hist, NULL);
+    duro_test_cmd_ok(r, "SET", k.hist, "damaged", NULL);
     cr_assert(duro_test_wait_until(
         duro_test_log_contains(&h, sched, "FIRE FAILED"), 5000));
-    redisReply *rep = cmd(r, "ZSCORE", k.timers, member, NULL);
+    redisReply *rep = duro_test_cmd(r, "ZSCORE", k.timers, member, NULL);
     cr_assert_eq(rep->type, REDIS_REPLY_STRING, "the refused timer is gone");
     freeReplyObject(rep);
     cr_assert(duro_test_log_contains(&h, sched, "DURO_WRONGTYPE"));
 
-    run_ok(r, "DEL", k.hist, NULL);
+    duro_test_cmd_ok(r, "DEL", k.hist, NULL);
     const char *argv[] = {"RESTORE", k.hist, "0", good->str};
     size_t lens[] = {7, strlen(k.hist), 1, good->len};
     freeReplyObject(redisCommandArgv(r, 4, argv, lens));
@@ -809,7 +773,7 @@ Test(functions_atomic, a_refused_timer_fires_once_the_history_is_repaired)
 
 static long long used_memory(redisContext *r)
 {
-    redisReply *rep = cmd(r, "INFO", "memory", NULL);
+    redisReply *rep = duro_test_cmd(r, "INFO", "memory", NULL);
     const char *p = strstr(rep->str, "used_memory:");
     cr_assert(p);
     long long n = strtoll(p + strlen("used_memory:"), NULL, 10);
@@ -824,10 +788,11 @@ Test(functions_atomic, out_of_memory_refuses_a_call_whole)
 {
     run_state s;
     state_init(&s, "oom");
-    run_ok(s.r, "CONFIG", "SET", "maxmemory-policy", "noeviction", NULL);
+    duro_test_cmd_ok(s.r, "CONFIG", "SET", "maxmemory-policy", "noeviction",
+                     NULL);
 
     /* over the limit at the start: refused, nothing written */
-    run_ok(s.r, "CONFIG", "SET", "maxmemory", "1", NULL);
+    duro_test_cmd_ok(s.r, "CONFIG", "SET", "maxmemory", "1", NULL);
     char *before = snapshot(s.r, s.k.partition);
     int rc = duro_client_signal(s.c, s.id, "x", NULL, NULL);
     cr_assert_eq(rc, DURO_EAGAIN, "signal under OOM: %d %s", rc,
@@ -850,11 +815,11 @@ Test(functions_atomic, out_of_memory_refuses_a_call_whole)
      * arguments) and 6.8 MB after it (the input stored twice, in the
      * activity task and the pending activity); a limit at 5.5 MB is crossed
      * inside the call, which still completes whole */
-    run_ok(s.r, "CONFIG", "SET", "maxmemory", "0", NULL);
+    duro_test_cmd_ok(s.r, "CONFIG", "SET", "maxmemory", "0", NULL);
     char limit[32];
     long long base = used_memory(s.r);
     snprintf(limit, sizeof(limit), "%lld", base + 5632LL * 1024);
-    run_ok(s.r, "CONFIG", "SET", "maxmemory", limit, NULL);
+    duro_test_cmd_ok(s.r, "CONFIG", "SET", "maxmemory", limit, NULL);
     size_t big = 2 * 1024 * 1024 - 64;
     char *input = malloc(big + 3);
     input[0] = '"';
@@ -874,16 +839,16 @@ Test(functions_atomic, out_of_memory_refuses_a_call_whole)
     cr_assert_gt(used_memory(s.r), strtoll(limit, NULL, 10),
                  "the call stayed under");
     /* the schedule record: a short header, name, options, then the input */
-    rep = cmd(s.r, "HSTRLEN", s.k.pa, "2.s", NULL);
+    rep = duro_test_cmd(s.r, "HSTRLEN", s.k.pa, "2.s", NULL);
     cr_assert_geq(rep->integer, (long long)big + 2);
     cr_assert_lt(rep->integer, (long long)big + 2 + 64);
     freeReplyObject(rep);
-    rep = cmd(s.r, "HGET", s.k.wf, "wft", NULL);
+    rep = duro_test_cmd(s.r, "HGET", s.k.wf, "wft", NULL);
     cr_assert_str_eq(rep->str, "0", "the commit stopped before its end");
     freeReplyObject(rep);
     /* and the next call is refused whole */
     cr_assert_eq(duro_client_signal(s.c, s.id, "x", NULL, NULL), DURO_EAGAIN);
-    run_ok(s.r, "CONFIG", "SET", "maxmemory", "0", NULL);
+    duro_test_cmd_ok(s.r, "CONFIG", "SET", "maxmemory", "0", NULL);
     duro_test_finish(&h);
 }
 

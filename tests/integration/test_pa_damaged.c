@@ -30,41 +30,6 @@ static void setup(void)
 
 TestSuite(pa_damaged, .init = setup, .fini = duro_test_fini, .timeout = 120);
 
-#define MAX_ARGS 16
-
-/* cmd runs a command given as NULL-terminated strings. */
-static redisReply *cmd(redisContext *r, ...)
-{
-    const char *argv[MAX_ARGS];
-    int n = 0;
-    va_list ap;
-    va_start(ap, r);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) && n < MAX_ARGS)
-        argv[n++] = a;
-    va_end(ap);
-    redisReply *rep = redisCommandArgv(r, n, argv, NULL);
-    cr_assert(rep, "redis: %s", r->errstr);
-    cr_assert_neq(rep->type, REDIS_REPLY_ERROR, "%s: %s", argv[0], rep->str);
-    return rep;
-}
-
-static void run_ok(redisContext *r, ...)
-{
-    const char *argv[MAX_ARGS];
-    int n = 0;
-    va_list ap;
-    va_start(ap, r);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) && n < MAX_ARGS)
-        argv[n++] = a;
-    va_end(ap);
-    redisReply *rep = redisCommandArgv(r, n, argv, NULL);
-    cr_assert(rep && rep->type != REDIS_REPLY_ERROR, "%s: %s", argv[0],
-              rep ? rep->str : r->errstr);
-    freeReplyObject(rep);
-}
-
 /* ---- The partition, saved and compared ---- */
 
 /* saved: every key of a partition (sorted) with its DUMP. */
@@ -84,11 +49,12 @@ static void save(redisContext *r, int p, saved *sv)
 {
     char pattern[64];
     snprintf(pattern, sizeof(pattern), "duro:{p%d}:*", p);
-    sv->keys = cmd(r, "KEYS", pattern, NULL);
+    sv->keys = duro_test_cmd(r, "KEYS", pattern, NULL);
     cr_assert_lt(sv->keys->elements, 64);
     qsort(sv->keys->element, sv->keys->elements, sizeof(redisReply *), by_str);
     for (size_t i = 0; i < sv->keys->elements; i++)
-        sv->dumps[i] = cmd(r, "DUMP", sv->keys->element[i]->str, NULL);
+        sv->dumps[i] =
+            duro_test_cmd(r, "DUMP", sv->keys->element[i]->str, NULL);
 }
 
 static void saved_free(saved *sv)
@@ -123,9 +89,9 @@ static void put_back(redisContext *r, int p, const saved *sv)
 {
     char pattern[64];
     snprintf(pattern, sizeof(pattern), "duro:{p%d}:*", p);
-    redisReply *now = cmd(r, "KEYS", pattern, NULL);
+    redisReply *now = duro_test_cmd(r, "KEYS", pattern, NULL);
     for (size_t i = 0; i < now->elements; i++)
-        run_ok(r, "DEL", now->element[i]->str, NULL);
+        duro_test_cmd_ok(r, "DEL", now->element[i]->str, NULL);
     freeReplyObject(now);
     for (size_t i = 0; i < sv->keys->elements; i++) {
         const char *key = sv->keys->element[i]->str;
@@ -159,15 +125,15 @@ static void run_init(run *s, const char *id)
     int parts = duro_client_partitions(c);
     duro_test_start(c, id, "t", id, NULL, 0);
     duro_wf_keys_init(&s->k, DURO_KEYSPACE_DEFAULT(parts), id, NULL);
-    redisReply *rep = cmd(s->r, "HGET", s->k.wf, "run", NULL);
+    redisReply *rep = duro_test_cmd(s->r, "HGET", s->k.wf, "run", NULL);
     snprintf(s->run, sizeof(s->run), "%s", rep->str);
     freeReplyObject(rep);
     duro_wf_keys_init(&s->k, DURO_KEYSPACE_DEFAULT(parts), id, s->run);
     duro_wf_keys_queues(&s->k, id, id);
-    run_ok(s->r, "XGROUP", "CREATE", s->k.wft, DURO_GROUP, "0", "MKSTREAM",
-           NULL);
-    run_ok(s->r, "XGROUP", "CREATE", s->k.act, DURO_GROUP, "0", "MKSTREAM",
-           NULL);
+    duro_test_cmd_ok(s->r, "XGROUP", "CREATE", s->k.wft, DURO_GROUP, "0",
+                     "MKSTREAM", NULL);
+    duro_test_cmd_ok(s->r, "XGROUP", "CREATE", s->k.act, DURO_GROUP, "0",
+                     "MKSTREAM", NULL);
     char entry[64], token[32], seq[8];
     duro_test_claim_task(s->r, s->k.wft, "t", "token", entry, sizeof(entry),
                          token, sizeof(token));
@@ -200,7 +166,7 @@ static void run_init(run *s, const char *id)
 /* field: the value of pa field f (caller frees). */
 static char *field(run *s, const char *f)
 {
-    redisReply *rep = cmd(s->r, "HGET", s->k.pa, f, NULL);
+    redisReply *rep = duro_test_cmd(s->r, "HGET", s->k.pa, f, NULL);
     cr_assert_eq(rep->type, REDIS_REPLY_STRING, "pa %s absent", f);
     char *v = strdup(rep->str);
     freeReplyObject(rep);
@@ -255,14 +221,14 @@ static void prepare(run *s, call_kind c, char *token, size_t tsize,
                     char *wft_entry, size_t esize)
 {
     if (c == FIRE_S) {
-        run_ok(s->r, "ZADD", s->k.timers, "1", s->s_member, NULL);
+        duro_test_cmd_ok(s->r, "ZADD", s->k.timers, "1", s->s_member, NULL);
     } else if (c == FIRE_R) {
         char *st = waiting_state(s);
-        run_ok(s->r, "HSET", s->k.pa, "1", st, NULL);
+        duro_test_cmd_ok(s->r, "HSET", s->k.pa, "1", st, NULL);
         free(st);
-        run_ok(s->r, "ZADD", s->k.timers, "1", s->r_member, NULL);
+        duro_test_cmd_ok(s->r, "ZADD", s->k.timers, "1", s->r_member, NULL);
     } else if (c == FIRE_Q) {
-        run_ok(s->r, "ZADD", s->k.timers, "1", s->q_member, NULL);
+        duro_test_cmd_ok(s->r, "ZADD", s->k.timers, "1", s->q_member, NULL);
     } else if (c == CANCEL) {
         cr_assert_eq(duro_client_signal(s->c, s->id, "poke", NULL, NULL), 0);
         duro_test_claim_task(s->r, s->k.wft, "t", "token", wft_entry, esize,
@@ -394,7 +360,7 @@ static void damage(run *s, damage_kind d)
     default:
         cr_assert_fail("damage %d", d);
     }
-    run_ok(s->r, "HSET", s->k.pa, f, bad, NULL);
+    duro_test_cmd_ok(s->r, "HSET", s->k.pa, f, bad, NULL);
     free(rec);
     free(bad);
 }
@@ -494,7 +460,7 @@ Test(pa_damaged, an_old_layout_record_still_upgrades)
     cr_assert_eq(sscanf(st, "1,%63[^,],%31[^,],", entry, deadline), 2, "%s",
                  st);
     const char *queue = strchr(st, ';') + 1;
-    run_ok(s.r, "HDEL", s.k.pa, "1", "1.s", NULL);
+    duro_test_cmd_ok(s.r, "HDEL", s.k.pa, "1", "1.s", NULL);
     const char *argv[] = {
         "HSET",      s.k.pa, "1.name",     "echo",   "1.queue",   queue,
         "1.input",   "null", "1.opts",     "{}",     "1.attempt", "1",
@@ -509,7 +475,7 @@ Test(pa_damaged, an_old_layout_record_still_upgrades)
     char *now = field(&s, "1"), *sc = field(&s, "1.s");
     cr_assert(strstr(now, queue) && strstr(sc, "echo{}null"), "%s / %s", now,
               sc);
-    rep = cmd(s.r, "HEXISTS", s.k.pa, "1.attempt", NULL);
+    rep = duro_test_cmd(s.r, "HEXISTS", s.k.pa, "1.attempt", NULL);
     cr_assert_eq(rep->integer, 0);
     freeReplyObject(rep);
     free(now);
@@ -525,14 +491,15 @@ Test(pa_damaged, a_completion_removes_the_timer_its_queue_names)
 {
     run s;
     run_init(&s, "pa-lean");
-    redisReply *rep = cmd(s.r, "ZSCORE", s.k.timers, s.s_member, NULL);
+    redisReply *rep =
+        duro_test_cmd(s.r, "ZSCORE", s.k.timers, s.s_member, NULL);
     cr_assert_eq(rep->type, REDIS_REPLY_STRING, "no s timer %s", s.s_member);
     freeReplyObject(rep);
     cr_assert(call(&s, ACT_COMPLETE, "untouched", false), "%s", failures);
-    rep = cmd(s.r, "ZSCORE", s.k.timers, s.s_member, NULL);
+    rep = duro_test_cmd(s.r, "ZSCORE", s.k.timers, s.s_member, NULL);
     cr_assert_eq(rep->type, REDIS_REPLY_NIL, "s timer left");
     freeReplyObject(rep);
-    rep = cmd(s.r, "HLEN", s.k.pa, NULL);
+    rep = duro_test_cmd(s.r, "HLEN", s.k.pa, NULL);
     cr_assert_eq(rep->integer, 0);
     freeReplyObject(rep);
     duro_test_finish(&h);

@@ -477,6 +477,16 @@ redisContext *duro_test_monitor(duro_test_harness *h);
  * frees; m is freed. */
 char *duro_test_monitor_seen(redisContext *m);
 
+/* duro_test_cmd runs a command given as NULL-terminated strings (at most
+ * DURO_TEST_CMD_MAX) on c and returns its reply, error replies included;
+ * asserts that a reply came. The caller frees it. */
+#define DURO_TEST_CMD_MAX 64
+redisReply *duro_test_cmd(redisContext *c, ...) __attribute__((sentinel));
+
+/* duro_test_cmd_ok runs a command as duro_test_cmd does and asserts that
+ * Redis did not answer with an error; the reply is freed. */
+void duro_test_cmd_ok(redisContext *c, ...) __attribute__((sentinel));
+
 /* duro_test_redis_now_ms: the clock of the server c is connected to
  * (TIME), in ms since the epoch; asserts. */
 int64_t duro_test_redis_now_ms(redisContext *c);

@@ -1,7 +1,9 @@
 /* harness_watch.c: what a test server is sent and what it holds, for the
  * integration tests that check Duro's commands (see harness.h): a
- * MONITOR connection, and the code of the library loaded there. */
+ * MONITOR connection, commands sent by hand, its clock, and the code of
+ * the library loaded there. */
 #include <criterion/criterion.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +42,49 @@ char *duro_test_monitor_seen(redisContext *m)
     }
     redisFree(m);
     return out;
+}
+
+/* cmd_argv runs argv[0..n) on c, asserting that a reply came. */
+static redisReply *cmd_argv(redisContext *c, int n, const char **argv)
+{
+    redisReply *rep = redisCommandArgv(c, n, argv, NULL);
+    cr_assert(rep, "%s: %s", n ? argv[0] : "(none)", c->errstr);
+    return rep;
+}
+
+/* collect_cmd reads the NULL-terminated strings of ap into argv. */
+static int collect_cmd(va_list ap, const char **argv)
+{
+    int n = 0;
+    const char *a;
+    while ((a = va_arg(ap, const char *))) {
+        cr_assert_lt(n, DURO_TEST_CMD_MAX, "over %d arguments",
+                     DURO_TEST_CMD_MAX);
+        argv[n++] = a;
+    }
+    return n;
+}
+
+redisReply *duro_test_cmd(redisContext *c, ...)
+{
+    const char *argv[DURO_TEST_CMD_MAX];
+    va_list ap;
+    va_start(ap, c);
+    int n = collect_cmd(ap, argv);
+    va_end(ap);
+    return cmd_argv(c, n, argv);
+}
+
+void duro_test_cmd_ok(redisContext *c, ...)
+{
+    const char *argv[DURO_TEST_CMD_MAX];
+    va_list ap;
+    va_start(ap, c);
+    int n = collect_cmd(ap, argv);
+    va_end(ap);
+    redisReply *rep = cmd_argv(c, n, argv);
+    cr_assert_neq(rep->type, REDIS_REPLY_ERROR, "%s: %s", argv[0], rep->str);
+    freeReplyObject(rep);
 }
 
 int64_t duro_test_redis_now_ms(redisContext *c)
