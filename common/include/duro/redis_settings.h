@@ -8,9 +8,10 @@
  * (XREADGROUP >, XDEL) walk the stream node from its first entry, and
  * Duro trims its task streams by whole nodes (XTRIM MINID ~), so a node
  * holds up to that many delivered entries in front of the next one. 16
- * cut the instructions of the bench chain's Functions by 3.9% at no cost
- * in memory per workflow; a long stream (a backlog) takes ~18% more
- * memory per entry. README, "Running Redis for Duro", has the figures.
+ * cut the instructions of the bench chain's Functions by 3.4-3.8% and
+ * Redis CPU per workflow by ~7%, at no cost in memory per workflow; a long
+ * stream (a backlog) takes ~18% more memory per entry. README, "Running
+ * Redis for Duro", and docs/benchmarks.md have the figures.
  * Duro is correct without it (a managed Redis may not allow it), only
  * slower. */
 #ifndef DURO_REDIS_SETTINGS_H
