@@ -9,7 +9,8 @@
 //
 // The driver (this process) starts its own redis-server with Duro's bench
 // configuration (127.0.0.1, a free port, its own temp dir, appendonly yes,
-// appendfsync everysec, no RDB snapshots), runs the worker in a child process
+// appendfsync everysec, no RDB snapshots, Duro's server settings and the
+// words of $DURO_REDIS_ARGS, as duro-bench adds them), runs the worker in a child process
 // (as Duro's bench runs bench-worker beside its driver), adds the chains'
 // first jobs and timestamps each chain's end when the worker reports that
 // its step 3 completed (the worker's 'completed' event fires after BullMQ's
@@ -32,6 +33,10 @@ const QUEUE = 'chain';
 const STEPS = 3;
 const CONCURRENCY = 50;
 const WINDOW = 256; // first jobs in flight, as Duro's BENCH_WINDOW
+// The redis-server settings beyond persistence that duro-bench runs
+// (common/include/duro/redis_settings.h): both peers run the same server,
+// and compare.mjs refuses runs whose settings differ.
+const REDIS_SETTINGS = ['--stream-node-max-entries', '16'];
 
 function parseArgs(argv) {
   const o = { n: 2000, latency: 200, warmup: 10, redisServer: 'redis-server',
@@ -120,9 +125,12 @@ async function startRedis(o, dir) {
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir,
                 '--appendonly', 'yes', '--appendfsync', 'everysec',
                 '--save', '', '--daemonize', 'no', '--protected-mode', 'no'];
+  const settings = [...REDIS_SETTINGS,
+                    ...(process.env.DURO_REDIS_ARGS || '').split(/\s+/).filter(Boolean)];
+  args.push(...settings);
   const proc = spawn(o.redisServer, args, { stdio: 'ignore' });
   const cmd = `${o.redisServer} ${args.join(' ').replace("--save  ", "--save '' ")}`;
-  return { port, proc, cmd };
+  return { port, proc, cmd, settings: settings.join(' ') };
 }
 
 async function connect(IORedis, port) {
@@ -332,7 +340,8 @@ async function runDriver(o) {
   const dir = mkdtempSync(join(process.env.TMPDIR || tmpdir(), 'duro-bench-bullmq.'));
   const redis = await startRedis(o, dir);
   const out = { peer: 'bullmq', bullmq_version: readVersion(o.bullmqDir),
-                node_version: process.version, redis: redis.cmd, workloads: {} };
+                node_version: process.version, redis: redis.cmd,
+                redis_settings: redis.settings, workloads: {} };
   let code = 0;
   let ctx = null;
   const cleanup = async () => {

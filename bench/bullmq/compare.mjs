@@ -8,7 +8,8 @@
 // each figure Duro's median, BullMQ's median, min-max of each, the ratio of
 // the medians and the target of issue 17. A run that failed its
 // verification, or is missing, makes the exit status 1: its figures are
-// not printed as if they were good.
+// not printed as if they were good; so do runs whose redis-server settings
+// (redis_settings of each document) differ.
 import { readFileSync, writeFileSync } from 'node:fs';
 
 const FIGURES = [
@@ -75,6 +76,15 @@ function main() {
   bull.forEach((d, i) => {
     if (!d.ok) { bad++; console.error(`compare: BullMQ run ${i + 1} failed (${o.bullmq[i]})`); }
   });
+  // the comparison holds only on one server configuration for both
+  const settings = new Set([...duro, ...bull].filter((d) => d.ok)
+    .map((d) => d.redis_settings ?? '(not recorded)'));
+  if (settings.size > 1) {
+    bad++;
+    console.error(`compare: the runs' redis-server settings differ: ${[...settings].join(' | ')}`);
+  } else if (settings.size === 1) {
+    console.log(`# redis-server settings of both peers: ${[...settings][0] || '(none)'}`);
+  }
   const good = (docs) => docs.filter((d) => d.ok);
   const rows = [];
   console.log(`\n${'figure'.padEnd(30)} ${'Duro median (min-max)'.padEnd(26)} ` +

@@ -10,7 +10,12 @@ library from DURO_LUA, and runs the bench chain's calls for N workflows
 (the FCALLs of TRACE: duro_start, the first task's duro_wft_complete, three
 eager duro_act_complete, the last closing the run), one phase per call
 kind, dumping callgrind's counters after each phase, then prints the
-instructions per call of each phase and per workflow.
+instructions per call of each phase and per workflow, and the memory
+per workflow (INFO used_memory, and used_memory_dataset, after the last
+phase minus before the first).
+
+$DURO_REDIS_ARGS: extra redis-server arguments, split on blanks (e.g.
+DURO_REDIS_ARGS="--stream-node-max-entries 16"), to measure a setting.
 
 usage: fcall_count.py DURO_LUA [N]   (needs redis-server and valgrind)
 """
@@ -84,6 +89,15 @@ def scheduled(seq):
             '"options":%s}' % (seq, seq - 1, OPTS))
 
 
+def used_memory(c):
+    """INFO's (used_memory, used_memory_dataset): the second leaves out
+    the client and AOF buffers, whose size at the moment of reading is
+    noise of a few hundred bytes per workflow at N=200."""
+    info = dict(line.split(':', 1) for line in
+                c.call('INFO', 'memory').splitlines() if ':' in line)
+    return int(info['used_memory']), int(info['used_memory_dataset'])
+
+
 def fcall(c, name, keys, args):
     return c.call('FCALL', name, len(keys), *keys, *args)
 
@@ -119,7 +133,8 @@ def main():
         ['valgrind', '--tool=callgrind', '--toggle-collect=fcallCommand',
          '--callgrind-out-file=' + out, 'redis-server', '--port', str(port),
          '--bind', '127.0.0.1', '--dir', tmp, '--appendonly', 'yes',
-         '--appendfsync', 'everysec', '--save', ''],
+         '--appendfsync', 'everysec', '--save', ''] +
+        os.environ.get('DURO_REDIS_ARGS', '').split(),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(600):
@@ -149,6 +164,7 @@ def main():
             c.call('PING')  # wakes it to write the dump
 
         dump()
+        mem0 = used_memory(c)
         for i in range(1, n + 1):
             k = keys8(i)
             run = 'R%d' % i
@@ -198,6 +214,7 @@ def main():
             st = c.call('HGET', P + 'wf:t%d' % i, 'status')
             if st != 'COMPLETED':
                 raise RuntimeError('t%d is %s' % (i, st))
+        mem = [a - b for a, b in zip(used_memory(c), mem0)]
     finally:
         proc.terminate()
         proc.wait()
@@ -222,6 +239,10 @@ def main():
         whole += per
         print('  %-28s %8.1f' % (name, per / 1000))
     print('  %-28s %8.1f' % ('one workflow', whole / 1000))
+    print('  %-28s %8.0f bytes (dataset %.0f)' % ('memory per workflow',
+                                                  mem[0] / n, mem[1] / n))
+    if os.environ.get('DURO_REDIS_ARGS'):
+        print('  (redis-server %s)' % os.environ['DURO_REDIS_ARGS'])
     if os.environ.get("DURO_KEEP"):
         print("  (callgrind dumps kept in %s)" % tmp)
     else:

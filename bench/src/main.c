@@ -21,11 +21,13 @@ static void usage(FILE *f)
         "usage: duro-bench [options]\n"
         "\n"
         "Starts its own redis-server (appendonly yes, appendfsync\n"
-        "everysec) on a free port, then per workload one duro-scheduler\n"
-        "and W bench-worker processes (from this program's directory),\n"
-        "runs the workload, verifies every workflow it started and\n"
-        "prints one line per workload. Exits 1 when a workflow did not\n"
-        "complete with the expected result.\n"
+        "everysec, stream-node-max-entries 16 as `duro dev` runs it, then\n"
+        "the words of $DURO_REDIS_ARGS, e.g. \"--stream-node-max-entries\n"
+        "100\" to measure a setting) on a free port, then per workload\n"
+        "one duro-scheduler and W bench-worker processes (from this\n"
+        "program's directory), runs the workload, verifies every\n"
+        "workflow it started and prints one line per workload. Exits 1\n"
+        "when a workflow did not complete with the expected result.\n"
         "\n"
         "Workloads: throughput, latency, fanout, replay, cache, timers,\n"
         "soak (docs/benchmarks.md).\n"
@@ -324,6 +326,8 @@ int main(int argc, char **argv)
     cJSON *machine = cJSON_AddObjectToObject(b->json, "machine");
     machine_info(b, machine);
     cJSON_AddStringToObject(b->json, "command", b->cmdline);
+    /* compare.mjs of --vs bullmq checks both peers ran these */
+    cJSON_AddStringToObject(b->json, "redis_settings", b->redis_settings);
     cJSON_AddBoolToObject(b->json, "quick", b->o.quick);
     cJSON_AddBoolToObject(b->json, "payloadCodec", b->codec != NULL);
     if (b->codec)

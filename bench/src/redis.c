@@ -13,11 +13,44 @@
 #include "duro/history.h"
 #include "duro/keys.h"
 #include "duro/redis.h"
+#include "duro/redis_settings.h"
 #include "duro/reply.h"
 
 #define CMD_TIMEOUT_MS 30000
 
 /* ---- redis-server ---- */
+
+/* settings_args appends Duro's server settings (duro/redis_settings.h,
+ * as `duro dev` and docker-compose.yml run them), then the words of
+ * $DURO_REDIS_ARGS (redis-server arguments split on blanks, e.g.
+ * "--stream-node-max-entries 100", to measure a setting: a later one
+ * wins), at argv[*argc], at most up to argv[max - 1], and to settings, the
+ * line the report shows. chain.mjs of --vs bullmq runs the same, so both
+ * peers run the same server. 0, or -1 when too many. */
+static int settings_args(char **argv, int *argc, int max, char *settings,
+                         size_t size)
+{
+    static const char *const ours[] = {DURO_REDIS_SETTINGS_ARGV};
+    static char words[1024]; /* static: the argv outlives this call */
+    const char *env = getenv("DURO_REDIS_ARGS");
+    snprintf(words, sizeof(words), "%s", env ? env : "");
+    snprintf(settings, size, "%s", DURO_REDIS_SETTINGS_TEXT);
+    for (int i = 0; i < DURO_REDIS_SETTINGS_ARGC && *argc < max - 1; i++)
+        argv[(*argc)++] = (char *)ours[i];
+    char *save = NULL;
+    for (char *w = strtok_r(words, " \t\n", &save); w;
+         w = strtok_r(NULL, " \t\n", &save)) {
+        if (*argc >= max - 1) {
+            fprintf(stderr, "duro-bench: too many words in DURO_REDIS_ARGS\n");
+            return -1;
+        }
+        argv[(*argc)++] = w;
+        size_t l = strlen(settings);
+        snprintf(settings + l, size - l, " %s", w);
+    }
+    argv[*argc] = NULL;
+    return 0;
+}
 
 int bench_redis_start(bench *b)
 {
@@ -30,7 +63,7 @@ int bench_redis_start(bench *b)
              b->over_tls ? "rediss" : "redis", b->port);
     char port[16];
     snprintf(port, sizeof(port), "%d", b->port);
-    char *argv[32] = {(char *)b->o.redis_server,
+    char *argv[64] = {(char *)b->o.redis_server,
                       "--port",
                       port,
                       "--bind",
@@ -56,8 +89,17 @@ int bench_redis_start(bench *b)
              "%s --port %d --bind 127.0.0.1 --dir %s --appendonly yes "
              "--appendfsync everysec --save ''",
              b->o.redis_server, b->port, b->tmpdir);
+    int argc = 17;
+    while (argv[argc])
+        argc++;
+    if (settings_args(argv, &argc, 64, b->redis_settings,
+                      sizeof(b->redis_settings)) < 0)
+        return -1;
+    size_t l = strlen(b->redis_cmd);
+    snprintf(b->redis_cmd + l, sizeof(b->redis_cmd) - l, " %s",
+             b->redis_settings);
     if (b->over_tls) {
-        size_t l = strlen(b->redis_cmd);
+        l = strlen(b->redis_cmd);
         snprintf(b->redis_cmd + l, sizeof(b->redis_cmd) - l,
                  " (TLS only: --port 0 --tls-port %d, certificates in %s/tls)",
                  b->port, b->tmpdir);
