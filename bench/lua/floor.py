@@ -4,7 +4,10 @@ at best on this redis-server, in instructions counted by callgrind
 (deterministic: two runs agree within 0.1%). docs/benchmarks.md, "The floor
 of one Function per step", holds its figures and what they mean.
 
-usage: bench/lua/floor.py [DURO_LUA] [N]    (needs redis-server, valgrind)
+usage: bench/lua/floor.py [--chain] [--whole] [--variants duro,a,...]
+                         [DURO_LUA] [N]     (needs redis-server, valgrind)
+  --chain: part 3 only; --whole: the whole-server run only; N: calls per
+  figure (200).
 
 Every figure is measured twice, on two private redis-servers (127.0.0.1, a
 free port, AOF on as in the bench) run one after the other under callgrind:
@@ -431,8 +434,9 @@ def chain(srv, n, variant, duro_lua):
         fn = {'start': 'duro_start', 'wft': 'duro_wft_complete',
               'act': 'duro_act_complete'}
     else:
-        load(c, os.path.join(FLOOR, 'lean_%s.lua' % variant))
-        fn = {k: 'floor_%s_%s' % (variant, k) for k in ('start', 'wft', 'act')}
+        lib = 'd' if variant == 'e' else variant
+        load(c, os.path.join(FLOOR, 'lean_%s.lua' % lib))
+        fn = {k: 'floor_%s_%s' % (lib, k) for k in ('start', 'wft', 'act')}
     p = 'duro:{v%s}:' % variant
     for stream in (p + 'wft:bench', p + 'act:bench'):
         c.call('XGROUP', 'CREATE', stream, 'duro', '$', 'MKSTREAM')
@@ -468,24 +472,45 @@ def chain(srv, n, variant, duro_lua):
                         raise RuntimeError('close of t%d: %r' % (i, r))
         return run
 
+    before = commands_run(c)
     out = [measure(srv, n, f) for f in (start, wft, act(1), act(2), act(3))]
+    ncmd = (commands_run(c) - before) / n
     if variant == 'd':
         def drain():
             while fcall('floor_d_drain', [p + 'visq'], ['100']):
                 pass
         out.append(measure(srv, n, drain))
+    elif variant == 'e':
+        def drain():
+            while c.call('LPOP', p + 'visq', '100'):
+                pass
+        out.append(measure(srv, n, drain))
     for i in (1, n):
         k = keys8(p, i)
-        if variant in ('c', 'd'):
+        if variant in ('c', 'd', 'e'):
             st = c.call('HGET', k[0], 's').split('|')[1]
         else:
             st = c.call('HGET', k[0], 'status')
         hl = c.call('LLEN', k[1])
-        vis = c.call('HGET', p + 'vis:R%d' % i, 'status')
+        if variant == 'e':  # the rows are the indexer's, outside Redis
+            vis = 'COMPLETED' if c.call('LLEN', p + 'visq') == 0 else None
+        else:
+            vis = c.call('HGET', p + 'vis:R%d' % i, 'status')
         if st != 'COMPLETED' or hl != 12 or vis != 'COMPLETED':
             raise RuntimeError('%s: t%d is %s, history %s, visibility %s' %
                                (variant, i, st, hl, vis))
-    return out
+    return out, ncmd
+
+
+def commands_run(c):
+    """Commands the server ran (INFO commandstats, Functions' redis.calls
+    included), but PING (the dumps') and INFO."""
+    total = 0
+    for line in c.call('INFO', 'commandstats').splitlines():
+        if line.startswith('cmdstat_') and not line.startswith(
+                ('cmdstat_ping:', 'cmdstat_info:')):
+            total += int(line.split('calls=')[1].split(',')[0])
+    return total
 
 
 VARIANTS = [
@@ -494,14 +519,21 @@ VARIANTS = [
     ('b', '(b) = (a) leased, no activity stream entry'),
     ('c', '(c) = (b) packed state, pending record in wf hash'),
     ('d', '(d) = (c) visibility batched (+ its drain)'),
+    ('e', '(d\') = (d), the lines read by an indexer outside Redis'),
 ]
+DRAIN = {'d': 'visibility drain (floor_d_drain, 100 lines a call)',
+         'e': 'the indexer\'s LPOP visq 100'}
 
 
-def run_server(whole, n, duro_lua):
+def run_server(whole, n, duro_lua, parts, variants):
     srv = Server(whole)
     try:
-        res = {'p1': part1(srv, n, duro_lua), 'p2': part2(srv, n)}
-        res['p3'] = {v: chain(srv, n, v, duro_lua) for v, _ in VARIANTS}
+        res = {}
+        if 1 in parts:
+            res['p1'] = part1(srv, n, duro_lua)
+        if 2 in parts:
+            res['p2'] = part2(srv, n)
+        res['p3'] = {v: chain(srv, n, v, duro_lua) for v in variants}
         if whole:
             res['cron'] = srv.cron
             srv.dump()
@@ -515,42 +547,65 @@ def run_server(whole, n, duro_lua):
 
 
 def k(x):
-    return '%8.1f' % (x / 1000)
+    return '%8.1f' % (x / 1000) if x is not None else '%8s' % '-'
 
 
 def main():
     args = sys.argv[1:]
     root = os.path.dirname(os.path.dirname(HERE))
     duro_lua = os.path.join(root, 'common', 'lua', 'duro.lua')
+    parts, only_whole = (1, 2, 3), False
+    variants = [v for v, _ in VARIANTS]
+    while args and args[0].startswith('--'):
+        a = args.pop(0)
+        if a == '--chain':
+            parts = (3,)
+        elif a == '--whole':
+            only_whole = True
+        elif a == '--variants' and args:
+            variants = args.pop(0).split(',')
+        else:
+            sys.exit(__doc__)
     if args and not args[0].isdigit():
         duro_lua = args.pop(0)
     n = int(args[0]) if args else 200
-    fc = run_server(False, n, duro_lua)
-    ws = run_server(True, n, duro_lua)
+    ws = run_server(True, n, duro_lua, parts, variants)
+    fc = (ws if only_whole else
+          run_server(False, n, duro_lua, parts, variants))
+    fcv = (lambda x: None) if only_whole else (lambda x: x)
     print('floor.py: %d calls per figure, thousands of instructions '
           '(callgrind); FCALL: inside fcallCommand; whole: the whole '
-          'redis-server' % n)
-    print('\n1. Fixed cost of an FCALL, per call')
-    print('  %-52s %8s %8s' % ('', 'FCALL', 'whole'))
-    for (label, a), (_, b) in zip(fc['p1'], ws['p1']):
-        print('  %-52s %s %s' % (label, k(a), k(b)))
-    print('\n2. One redis.call by command: Function minus the no-op of the '
-          'same shape;\n   the same command sent by a client (whole), and '
-          'that minus a PING')
-    print('  %-42s %8s %8s %8s %8s' % ('', 'FCALL', 'whole', 'client',
-                                       '-PING'))
-    for (label, a, _, _), (_, b, cl, clp) in zip(fc['p2'], ws['p2']):
-        print('  %-42s %s %s %s %s' % (label, k(a), k(b), k(cl), k(clp)))
+          'redis-server but serverCron' % n)
+    if 1 in parts:
+        print('\n1. Fixed cost of an FCALL, per call')
+        print('  %-52s %8s %8s' % ('', 'FCALL', 'whole'))
+        for (label, a), (_, b) in zip(fc['p1'], ws['p1']):
+            print('  %-52s %s %s' % (label, k(fcv(a)), k(b)))
+    if 2 in parts:
+        print('\n2. One redis.call by command: Function minus the no-op of '
+              'the same shape;\n   the same command sent by a client '
+              '(whole), and that minus a PING')
+        print('  %-42s %8s %8s %8s %8s' % ('', 'FCALL', 'whole', 'client',
+                                           '-PING'))
+        for (label, a, _, _), (_, b, cl, clp) in zip(fc['p2'], ws['p2']):
+            print('  %-42s %s %s %s %s' % (label, k(fcv(a)), k(b), k(cl),
+                                           k(clp)))
     print('\n3. The bench chain per workflow (FCALL / whole)')
     print('  %-52s %8s %8s' % ('', 'FCALL', 'whole'))
     for v, label in VARIANTS:
-        a, b = fc['p3'][v], ws['p3'][v]
-        print('  %s' % label)
-        names = CHAIN + (['visibility drain (100 lines a call)']
-                         if v == 'd' else [])
+        if v not in variants:
+            continue
+        (a, _), (b, ncmd) = fc['p3'][v], ws['p3'][v]
+        print('  %s: %.1f commands per workflow (FCALLs, their redis.calls, '
+              'the XREADGROUP)' % (label, ncmd))
+        names = CHAIN + ([DRAIN[v]] if v in DRAIN else [])
         for name, x, y in zip(names, a, b):
-            print('    %-50s %s %s' % (name, k(x), k(y)))
-        print('    %-50s %s %s' % ('one workflow', k(sum(a)), k(sum(b))))
+            print('    %-50s %s %s' % (name, k(fcv(x)), k(y)))
+        if v in DRAIN:
+            print('    %-50s %s %s' % ('one workflow, without the drain',
+                                        k(fcv(sum(a[:-1]))), k(sum(b[:-1]))))
+        print('    %-50s %s %s' % ('one workflow', k(fcv(sum(a))),
+                                    k(sum(b))))
     print('\n  whole server: serverCron taken out, %.0fM instructions in all;'
           '\n  idle without it: %.1fk instructions/s'
           % (ws['cron'] / 1e6, ws['idle'] / 1000))
