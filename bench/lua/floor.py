@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """bench/lua/floor.py: what one Redis Function call per state change costs
 at best on this redis-server, in instructions counted by callgrind
-(deterministic: two runs agree within 0.1%). docs/benchmarks.md, "The floor
+(deterministic: two runs agree within 0.5%). docs/benchmarks.md, "The floor
 of one Function per step", holds its figures and what they mean.
 
 usage: bench/lua/floor.py [--chain] [--whole] [--variants duro,a,...]
@@ -14,8 +14,8 @@ free port, AOF on as in the bench) run one after the other under callgrind:
 once with `--toggle-collect=fcallCommand` (instructions inside FCALL, the
 figure of bench/lua/fcall_count.py) and once for the WHOLE server (the
 query read and parsed, the reply written, the AOF fed, the event loop: all
-in user space; the kernel's share of a read or write is not counted). A
-phase of N identical calls is bracketed by `callgrind_control -d` and
+in user space; the kernel's share of a read or write is not counted;
+serverCron, which runs by the clock, taken out). A phase of N identical calls is bracketed by `callgrind_control -d` and
 divided by N. Three parts:
 
  1. the fixed cost of an FCALL: a Function that returns at once, by its
@@ -27,7 +27,10 @@ divided by N. Three parts:
  3. the bench chain's five calls per workflow (start, the first task's
     completion, three eager activity completions, the last closing the
     run) by the real library and by four lean variants
-    (bench/lua/floor/lean_[abcd].lua; each file says what it drops).
+    (bench/lua/floor/lean_[abcd].lua; each file says what it drops), and
+    (d'): (d)'s visibility lines read out by a client (an indexer outside
+    Redis) instead of its drain Function.
+BullMQ's chain on the same terms: bench/lua/floor_bullmq.mjs.
 """
 import os
 import shutil
