@@ -2,14 +2,18 @@
  * activity dispatch, commits and completions pipelined on one connection)
  * while the operator breaks things under it: the worker's connections
  * killed (CLIENT KILL) again and again mid-pipeline, Redis restarted from
- * its append-only file, the worker killed with SIGKILL and started again.
- * Every workflow completes, each of its activities is recorded once, and
- * the worker does not crash. */
+ * its append-only file (and slow to load it: LOADING), the worker killed
+ * with SIGKILL, Redis refusing calls (OOM under maxmemory, BUSY behind a
+ * long script) and each key of a run the wrong type in turn. Every
+ * workflow completes, each of its activities is recorded once, and no
+ * process dies (an ASan build: no leak either). */
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "duro/keys.h"
 #include "harness.h"
 
 static duro_test_harness h;
@@ -22,7 +26,7 @@ static void setup(void)
 TestSuite(burst_faults, .init = setup, .fini = duro_test_fini, .timeout = 90);
 
 /* burst_start starts `bench` workflows <prefix>-<from> to <prefix>-<to - 1>
- * (3 activities, a 200 ms durable sleep between two: every run stays in
+ * (3 activities, a 300 ms durable sleep between two: every run stays in
  * flight for a while, so a fault finds hundreds mid-way), with a workflow
  * task timeout of task_ms. */
 static void burst_start(duro_client *c, const char *prefix, int from, int to,
@@ -32,7 +36,7 @@ static void burst_start(duro_client *c, const char *prefix, int from, int to,
         char id[64];
         snprintf(id, sizeof(id), "%s-%d", prefix, i);
         duro_test_start(c, id, "bench", "bench",
-                        "{\"activities\":3,\"sleep\":\"200ms\"}", task_ms);
+                        "{\"activities\":3,\"sleep\":\"300ms\"}", task_ms);
     }
 }
 
@@ -81,13 +85,13 @@ static void burst_check(duro_client *c, const char *prefix, int n)
     }
 }
 
-/* midway: the fault comes mid-burst: at least a tenth of the n runs
+/* midway: the fault comes mid-burst: at least a twentieth of the n runs
  * started so far are still running. */
 static void midway(duro_client *c, int n)
 {
     int64_t done = completed(c);
     cr_log_info("%lld of %d completed at the fault", (long long)done, n);
-    cr_assert(done >= 0 && done < n - n / 10,
+    cr_assert(done >= 0 && done < n - n / 20,
               "the burst was over before the fault");
 }
 
@@ -186,6 +190,258 @@ Test(burst_faults, worker_killed_mid_burst_then_restarted)
     pid_t w2 = duro_test_spawn_up(&h, 10000, "bench-worker", NULL);
     burst_check(c, "kw", N);
     cr_assert(duro_test_alive(&h, w2), "the restarted worker died");
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+/* ---- Redis answering errors mid-burst ---- */
+
+/* error_count: how many replies of error kind `word` (OOM, BUSY,
+ * LOADING) Redis sent since it started (INFO errorstats). */
+static long long error_count(redisContext *r, const char *word)
+{
+    redisReply *rep = duro_test_cmd(r, "INFO", "errorstats", NULL);
+    long long n = 0;
+    char key[64];
+    snprintf(key, sizeof(key), "errorstat_%s:count=", word);
+    const char *p = rep->str ? strstr(rep->str, key) : NULL;
+    if (p) n = strtoll(p + strlen(key), NULL, 10);
+    freeReplyObject(rep);
+    return n;
+}
+
+/* spell_burst starts a burst of n, runs spell (which makes Redis refuse
+ * calls for a while) mid-way, and checks that every run completed once
+ * and that Redis refused something (`word` errors). */
+static void spell_burst(const char *prefix, int n, const char *word,
+                        void (*spell)(redisContext *r))
+{
+    pid_t sched = duro_test_spawn_up(&h, 10000, "duro-scheduler",
+                                     "--scan-interval", "100ms", NULL);
+    pid_t bw = duro_test_spawn_up(&h, 10000, "bench-worker", NULL);
+    duro_client *c = duro_test_client(&h);
+    burst_start(c, prefix, 0, n, 2000);
+    midway(c, n);
+    redisContext *r = duro_test_redis(&h);
+    long long before = error_count(r, word);
+    spell(r);
+    cr_assert_gt(error_count(r, word), before,
+                 "the spell refused nothing: the test proves nothing");
+    redisFree(r);
+    burst_check(c, prefix, n);
+    cr_assert(duro_test_alive(&h, bw), "the bench worker died");
+    cr_assert(duro_test_alive(&h, sched), "the scheduler died");
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+/* oom: every call that may write refused for 1.5 s (maxmemory 1,
+ * noeviction): eager commits, completions, timer fires. */
+static void oom(redisContext *r)
+{
+    duro_test_cmd_ok(r, "CONFIG", "SET", "maxmemory-policy", "noeviction",
+                     NULL);
+    duro_test_cmd_ok(r, "CONFIG", "SET", "maxmemory", "1", NULL);
+    duro_test_sleep_ms(1500);
+    duro_test_cmd_ok(r, "CONFIG", "SET", "maxmemory", "0", NULL);
+}
+
+Test(burst_faults, out_of_memory_spell_mid_burst)
+{
+    spell_burst("om", 1000, "OOM", oom);
+}
+
+/* busy: a script spinning 1.2 s, every other client answered BUSY. */
+static void busy(redisContext *r)
+{
+    duro_test_cmd_ok(r, "CONFIG", "SET", "busy-reply-threshold", "50", NULL);
+    redisReply *rep = redisCommand(
+        r, "EVAL %s 0 1200",
+        "local function ms() local t = redis.call('TIME') "
+        "return t[1] * 1000 + t[2] / 1000 end "
+        "local s = ms() while ms() - s < tonumber(ARGV[1]) do end return 1");
+    cr_assert(rep && rep->type == REDIS_REPLY_INTEGER, "%s",
+              rep ? rep->str : r->errstr);
+    freeReplyObject(rep);
+}
+
+Test(burst_faults, busy_script_spell_mid_burst)
+{
+    spell_burst("bz", 1000, "BUSY", busy);
+}
+
+/* Redis restarted mid-burst from an AOF whose base holds the burst's keys,
+ * each loaded slowly (key-load-delay): every connection that comes back
+ * meanwhile is answered LOADING. */
+Test(burst_faults, loading_after_a_restart_mid_burst)
+{
+    enum { N = 1000 };
+    redisContext *r = duro_test_redis(&h);
+    duro_test_cmd_ok(r, "CONFIG", "SET", "appendonly", "yes", NULL);
+    pid_t sched = duro_test_spawn_up(&h, 10000, "duro-scheduler",
+                                     "--scan-interval", "100ms", NULL);
+    pid_t bw = duro_test_spawn_up(&h, 10000, "bench-worker", NULL);
+    duro_client *c = duro_test_client(&h);
+    burst_start(c, "ld", 0, N, 2000);
+    midway(c, N);
+    duro_client_free(c);
+    /* the keys into the AOF's base (an RDB), which key-load-delay slows */
+    redisReply *rep = redisCommand(r, "BGREWRITEAOF");
+    freeReplyObject(rep);
+    cr_assert(duro_test_wait_until(
+                  ({
+                      redisReply *i = redisCommand(r, "INFO persistence");
+                      bool idle = i && i->str &&
+                                  strstr(i->str, "aof_rewrite_in_progress:0") &&
+                                  strstr(i->str, "aof_rewrite_scheduled:0");
+                      freeReplyObject(i);
+                      idle;
+                  }),
+                  10000),
+              "the AOF was never rewritten");
+    redisFree(r);
+    duro_test_redis_restart(
+        &h, SIGTERM, 100, "yes",
+        (const char *const[]){"--key-load-delay", "300", NULL});
+    /* a worker and a scheduler that start while Redis is still loading
+     * (an operator restarting everything at once) */
+    pid_t bw2 = duro_test_spawn(&h, "bench-worker", NULL);
+    pid_t sched2 =
+        duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "100ms", NULL);
+    r = duro_test_redis(&h);
+    cr_assert(duro_test_wait_until(({
+                                       redisReply *p = redisCommand(r, "PING");
+                                       bool up =
+                                           p && p->type == REDIS_REPLY_STATUS;
+                                       freeReplyObject(p);
+                                       up;
+                                   }),
+                                   20000),
+              "Redis never finished loading");
+    cr_assert_gt(error_count(r, "LOADING"), 0,
+                 "nothing met LOADING: the test proves nothing");
+    duro_test_cmd_ok(r, "CONFIG", "SET", "key-load-delay", "0", NULL);
+    redisFree(r);
+    c = duro_test_client(&h);
+    burst_check(c, "ld", N);
+    cr_assert(duro_test_alive(&h, bw), "the bench worker died");
+    cr_assert(duro_test_alive(&h, sched), "the scheduler died");
+    duro_test_wait_up(&h, bw2, 10000);
+    duro_test_wait_up(&h, sched2, 10000);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+/* ---- A key of the wrong type mid-burst ---- */
+
+/* swap_in puts a string where key was, atomically (the key kept aside as
+ * key + ":saved", so that nothing written in between is lost or made). */
+static void swap_in(redisContext *r, const char *key)
+{
+    char saved[DURO_KEY_MAX + 8];
+    snprintf(saved, sizeof(saved), "%s:saved", key);
+    redisReply *rep = redisCommand(
+        r, "EVAL %s 2 %s %s",
+        "if redis.call('EXISTS', KEYS[1]) == 1 then "
+        "redis.call('RENAME', KEYS[1], KEYS[2]) end "
+        "redis.call('SET', KEYS[1], 'not what you expect') return 1",
+        key, saved);
+    cr_assert(rep && rep->type == REDIS_REPLY_INTEGER, "swap %s: %s", key,
+              rep ? rep->str : r->errstr);
+    freeReplyObject(rep);
+}
+
+/* swap_out puts key back as it was. */
+static void swap_out(redisContext *r, const char *key)
+{
+    char saved[DURO_KEY_MAX + 8];
+    snprintf(saved, sizeof(saved), "%s:saved", key);
+    redisReply *rep = redisCommand(
+        r, "EVAL %s 2 %s %s",
+        "redis.call('DEL', KEYS[1]) if redis.call('EXISTS', KEYS[2]) == 1 "
+        "then redis.call('RENAME', KEYS[2], KEYS[1]) end return 1",
+        key, saved);
+    cr_assert(rep && rep->type == REDIS_REPLY_INTEGER, "restore %s: %s", key,
+              rep ? rep->str : r->errstr);
+    freeReplyObject(rep);
+}
+
+/* wrongtype_count: the calls Redis refused for a key of the wrong type
+ * (by a Function's check or by the command itself). */
+static long long wrongtype_count(redisContext *r)
+{
+    return error_count(r, "WRONGTYPE") + error_count(r, "DURO_WRONGTYPE");
+}
+
+/* activities_done: ActivityCompleted events in id's history. */
+static int activities_done(duro_client *c, const char *id)
+{
+    cJSON *hist = NULL;
+    int n = 0;
+    if (duro_client_history(c, id, NULL, &hist) == 0)
+        n = duro_test_count_events(hist, "ActivityCompleted");
+    cJSON_Delete(hist);
+    return n;
+}
+
+/* run_of: the current run id of workflow id. */
+static void run_of(duro_client *c, const char *id, char *run, size_t size)
+{
+    cJSON *d = NULL;
+    cr_assert_eq(duro_client_describe(c, id, &d), 0, "%s", id);
+    snprintf(run, size, "%s", duro_test_str(d, "runId"));
+    cJSON_Delete(d);
+}
+
+/* Each key a run's Functions expect to be a hash, list, stream or sorted
+ * set is, in turn, a string for 600 ms while the burst goes on: the calls
+ * that meet it are refused whole (DURO_WRONGTYPE / WRONGTYPE), the worker
+ * and the scheduler go on with the rest, and once the key is back every
+ * run (those of its partition included) completes, once. */
+Test(burst_faults, each_key_of_the_wrong_type_in_turn_mid_burst)
+{
+    enum { N = 400, STEPS = 16 };
+    pid_t sched = duro_test_spawn_up(&h, 10000, "duro-scheduler",
+                                     "--scan-interval", "100ms", NULL);
+    pid_t bw = duro_test_spawn_up(&h, 10000, "bench-worker", NULL);
+    duro_client *c = duro_test_client(&h);
+    /* the run whose keys go wrong: busy through all the spells (~5 s) */
+    duro_test_start(c, "wt-long", "bench", "bench",
+                    "{\"activities\":16,\"sleep\":\"300ms\"}", 1000);
+    burst_start(c, "wt", 0, N, 1000);
+    midway(c, N);
+    cr_assert(duro_test_wait_until(activities_done(c, "wt-long") >= 1, 10000),
+              "wt-long made no progress");
+    redisContext *r = duro_test_redis(&h);
+    char run[DURO_UUID_LEN + 1];
+    run_of(c, "wt-long", run, sizeof(run));
+    duro_wf_keys k;
+    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(DURO_DEFAULT_PARTITIONS),
+                      "wt-long", run);
+    duro_wf_keys_queues(&k, "bench", "bench");
+    const char *keys[] = {k.wf, k.hist, k.pa, k.buf, k.timers, k.act, k.wft};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        long long before = wrongtype_count(r);
+        swap_in(r, keys[i]);
+        duro_test_sleep_ms(600);
+        swap_out(r, keys[i]);
+        cr_log_info("%s: %lld refused, %d activities done", keys[i],
+                    wrongtype_count(r) - before, activities_done(c, "wt-long"));
+    }
+    redisFree(r);
+    burst_check(c, "wt", N);
+    cJSON *d = duro_test_result(c, "wt-long", 30000);
+    cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED");
+    cr_assert_eq(duro_test_num(cJSON_GetObjectItem(d, "result"), "done", 0),
+                 STEPS);
+    cJSON_Delete(d);
+    cJSON *hist = duro_test_history(c, "wt-long");
+    cr_assert_eq(duro_test_count_events(hist, "ActivityCompleted"), STEPS);
+    cr_assert_eq(duro_test_count_events(hist, "ActivityScheduled"), STEPS);
+    cr_assert_eq(duro_test_count_events(hist, "WorkflowCompleted"), 1);
+    cJSON_Delete(hist);
+    cr_assert(duro_test_alive(&h, bw), "the bench worker died");
+    cr_assert(duro_test_alive(&h, sched), "the scheduler died");
     duro_client_free(c);
     duro_test_finish(&h);
 }
