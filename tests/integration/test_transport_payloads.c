@@ -5,7 +5,8 @@
  * arguments, binary bytes (NUL, CRLF, '$', '*'), a 4 MB value, 10,000
  * arguments in one command, and large replies in a row followed by small
  * ones must all reach Redis and come back byte for byte as a plain
- * hiredis connection reads them. */
+ * hiredis connection reads them; and a connection killed mid-command
+ * leaves nothing of that command in front of the next ones. */
 #include <criterion/criterion.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -303,6 +304,71 @@ Test(transport_payloads, large_replies_in_a_row_then_small_ones_read_whole)
     got_free(set, NS);
     for (int i = 0; i < NS; i++)
         free(vals[i]);
+    redisFree(sync);
+    close_down(r);
+}
+
+/* The connection killed (CLIENT KILL) while a 32 MB command is still being
+ * written: every command in flight is answered NULL, none gets another's
+ * reply, and after the reconnect the commands formatted into the new
+ * connection's buffer reach Redis whole (nothing of the cut one before
+ * them). */
+Test(transport_payloads, a_connection_killed_mid_command_leaves_nothing_behind)
+{
+    duro_aredis *r = open_up();
+    redisContext *sync = duro_test_redis(&h);
+    size_t big = 32u << 20;
+    char *v = fill(big, 3);
+    enum { AFTER = 20 };
+    got set = {0}, after[AFTER] = {0};
+    queue_cmd(r, &set, 3, (const char *[]){"SET", "p:cut", v},
+              (const size_t[]){3, 5, big});
+    for (int i = 0; i < AFTER; i++)
+        queue_cmd(r, &after[i], 2, (const char *[]){"ECHO", "x"}, NULL);
+    uv_run(&loop, UV_RUN_NOWAIT); /* some of it written, not all */
+    unsigned long before = duro_aredis_reconnects(r);
+    freeReplyObject(
+        duro_test_cmd(sync, "CLIENT", "KILL", "TYPE", "normal", NULL));
+    int64_t end = duro_test_mono_ms() + 20000;
+    while (!after[AFTER - 1].answered && duro_test_mono_ms() < end)
+        uv_run(&loop, UV_RUN_ONCE);
+    cr_assert(set.answered && after[AFTER - 1].answered, "never answered");
+    for (int i = 0; i < AFTER; i++) {
+        cr_assert(after[i].answered, "command %d never answered", i);
+        /* its own reply, or none (lost with the connection) */
+        cr_assert(!after[i].reply || (after[i].reply->len == 1 &&
+                                      after[i].reply->str[0] == 'x'),
+                  "command %d got another's reply", i);
+    }
+    /* all of the value or none of it */
+    redisReply *s = duro_test_cmd(sync, "STRLEN", "p:cut", NULL);
+    cr_assert(s->integer == 0 || s->integer == (long long)big, "%lld bytes",
+              s->integer);
+    int lost = 0;
+    for (int i = 0; i < AFTER; i++)
+        lost += !after[i].reply;
+    cr_log_info("the SET %s, %d of %d commands after it lost",
+                set.reply ? "answered" : "lost", lost, AFTER);
+    freeReplyObject(s);
+    end = duro_test_mono_ms() + 10000;
+    while ((duro_aredis_reconnects(r) == before || !duro_aredis_connected(r)) &&
+           duro_test_mono_ms() < end)
+        uv_run(&loop, UV_RUN_ONCE);
+    cr_assert(duro_aredis_connected(r), "never reconnected");
+    const char bin[] = {'a', '\0', '\r', '\n', '*', '2'};
+    got set2 = {0}, get2 = {0};
+    queue_cmd(r, &set2, 3, (const char *[]){"SET", "p:after", bin},
+              (const size_t[]){3, 7, sizeof(bin)});
+    queue_cmd(r, &get2, 2, (const char *[]){"GET", "p:after"}, NULL);
+    wait_all(&set2, 1);
+    wait_all(&get2, 1);
+    cr_assert_eq(get2.reply->len, sizeof(bin));
+    cr_assert_eq(memcmp(get2.reply->str, bin, sizeof(bin)), 0);
+    got_free(&set, 1);
+    got_free(after, AFTER);
+    got_free(&set2, 1);
+    got_free(&get2, 1);
+    free(v);
     redisFree(sync);
     close_down(r);
 }
