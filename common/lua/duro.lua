@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 34
+local DURO_LIBRARY_VERSION = 35
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -64,8 +64,11 @@ end
 -- num: tonumber of a value the hot Functions parse again and again (the
 -- arguments' counts, indexes, attempts and timeouts, a history length),
 -- kept once parsed: tonumber runs strtod (~500 instructions for "1"), a
--- table read costs a tenth. What is kept is bounded (4,096 values); a
--- value that is no number (or NaN) is parsed each time.
+-- table read costs a tenth. What is kept is bounded (4,096 values of at
+-- most 24 bytes: the Lua state outlives the call and maxmemory does not
+-- count it, and a number's text can be padded with spaces or zeros to any
+-- length by a caller); a value that is no number (or NaN) or a longer
+-- text is parsed each time.
 local num
 do
     local NUM, kept = {}, 0
@@ -73,7 +76,8 @@ do
         local n = NUM[v]
         if n then return n end
         n = tonumber(v)
-        if n and n == n and kept < 4096 then
+        if n and n == n and kept < 4096 and
+            (type(v) ~= 'string' or #v <= 24) then
             NUM[v] = n
             kept = kept + 1
         end

@@ -457,10 +457,23 @@ void duro_test_redis_restart(duro_test_harness *h, int stop_signal,
                              int64_t down_ms, const char *appendonly,
                              const char *const *extra)
 {
+    duro_test_redis_stop(h, stop_signal);
+    duro_test_sleep_ms(down_ms); /* the outage itself */
+    duro_test_redis_start_again(h, appendonly, extra);
+}
+
+void duro_test_redis_stop(duro_test_harness *h, int stop_signal)
+{
+    cr_assert_gt(h->redis_pid, 0, "no redis-server to stop");
     kill(h->redis_pid, stop_signal);
     waitpid(h->redis_pid, NULL, 0);
     h->redis_pid = 0;
-    duro_test_sleep_ms(down_ms); /* the outage itself */
+}
+
+void duro_test_redis_start_again(duro_test_harness *h, const char *appendonly,
+                                 const char *const *extra)
+{
+    cr_assert_eq(h->redis_pid, 0, "redis-server still runs");
     char port[16], log[PATH_MAX + 32];
     snprintf(port, sizeof(port), "%d", h->redis_port);
     snprintf(log, sizeof(log), "%s/redis.log", h->dir);

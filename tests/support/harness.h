@@ -390,6 +390,14 @@ void duro_test_redis_restart(duro_test_harness *h, int stop_signal,
                              int64_t down_ms, const char *appendonly,
                              const char *const *extra);
 
+/* duro_test_redis_stop and duro_test_redis_start_again are the two halves
+ * of duro_test_redis_restart, for a test that changes the server's files
+ * while it is down (e.g. cuts the end off its append-only file, as a
+ * power loss would). */
+void duro_test_redis_stop(duro_test_harness *h, int stop_signal);
+void duro_test_redis_start_again(duro_test_harness *h, const char *appendonly,
+                                 const char *const *extra);
+
 /* duro_test_claim_task reads one new entry of task stream `stream` as
  * consumer `consumer` of Duro's group, as a worker would: its entry id and
  * the value of `field` (both asserted present). */

@@ -10,7 +10,9 @@
  * one lost with the connection or refused for now (OOM, BUSY, ...) is sent
  * again after a backoff, the run staying busy meanwhile. A commit that
  * fails otherwise drops the run from the cache, because its in-memory state
- * may now be ahead of the history; the next task replays. A task lost with
+ * may now be ahead of the history; the next task replays. So does a task
+ * of a cached run whose history turns out shorter than what the run
+ * applied (Redis lost answered writes: on_history_len). A task lost with
  * a crash is re-issued by the scheduler after the workflow-task timeout,
  * with a new token (which fences off a late resend of the old one).
  */
@@ -33,19 +35,6 @@
 #include "commit.h"
 #include "worker_internal.h"
 
-static void task_free(wft_task *t)
-{
-    duro_argv_free(&t->req);
-    free(t->req_buf);
-    free(t->id);
-    free(t->run);
-    free(t->token);
-    free(t->entry);
-    free(t->h1);
-    free(t->fair_stream);
-    free(t);
-}
-
 static void start_task(wft_task *t);
 
 /* task_done ends a task: the run is released (or dropped) and a task that
@@ -55,7 +44,7 @@ static void task_done(wft_task *t, bool keep_run)
     duro_worker *w = t->w;
     duro_wf *wf = t->wf;
     duro__act_eager_end(w, &t->eager_n);
-    task_free(t);
+    duro__wft_task_free(t);
     w->wft_inflight--;
     if (wf) duro__run_release(w, wf, keep_run);
     duro__wft_poll(w);
@@ -337,6 +326,39 @@ static void run_and_commit(wft_task *t)
 
 static void apply_history(wft_task *t, const redisReply *reply);
 
+/* on_history_len: LLEN of the history of a cached run whose read found no
+ * event after the ones it applied. Fewer events than it applied: Redis
+ * lost writes the worker saw answered (a restart that had not synced its
+ * append-only file, a failover to a replica behind its master), and the
+ * cached run is ahead of the history: run on, its code would commit
+ * nothing new and the run would wait forever. The task fails instead
+ * (which drops the run from the cache), and its next attempt replays the
+ * history as Redis has it. */
+static void on_history_len(duro_aredis *r, redisReply *reply, void *arg)
+{
+    wft_task *t = arg;
+    if (retry_transient(t, reply)) return;
+    if (!reply || reply->type != REDIS_REPLY_INTEGER) {
+        duro_warn("HISTORY-READ wf=%s err=%s", t->id,
+                  reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "?");
+        task_done(t, false);
+        return;
+    }
+    t->len_known = true;
+    if (reply->integer < t->wf->applied) {
+        char msg[256];
+        snprintf(msg, sizeof(msg),
+                 "the history holds %lld events, fewer than the %lld this "
+                 "worker's cached run applied: Redis lost writes it had "
+                 "answered; replayed from the history",
+                 reply->integer, (long long)t->wf->applied);
+        fail_task(t, DURO_ESTALE, msg);
+        return;
+    }
+    redisReply none = {.type = REDIS_REPLY_ARRAY, .elements = 0};
+    apply_history(t, &none);
+}
+
 static void on_history(duro_aredis *r, redisReply *reply, void *arg)
 {
     wft_task *t = arg;
@@ -353,6 +375,19 @@ static void on_history(duro_aredis *r, redisReply *reply, void *arg)
     if (!reply || reply->type != REDIS_REPLY_ARRAY) {
         duro_warn("HISTORY-READ wf=%s err=?", t->id);
         task_done(t, false);
+        return;
+    }
+    if (reply->elements == 0 && t->wf && !t->len_known) {
+        /* a task of a cached run with nothing new to apply: is the history
+         * as long as what the run applied? (on_history_len) */
+        duro_wf_keys k;
+        duro_wf_keys_init(&k, &t->w->ks, t->id, t->run);
+        duro_argv a;
+        duro_argv_init(&a);
+        duro_argv_push(&a, "LLEN");
+        duro_argv_push(&a, k.hist);
+        send_kept(t, &a, "history length", on_history_len);
+        duro_argv_free(&a);
         return;
     }
     apply_history(t, reply);
@@ -383,6 +418,7 @@ static void apply_history(wft_task *t, const redisReply *reply)
         return;
     }
     if (reply->elements == DURO_HISTORY_PAGE) {
+        t->len_known = true; /* as long as applied, at least */
         fetch_history(t);
         return;
     }
@@ -413,7 +449,8 @@ static void start_task(wft_task *t)
     duro_wf *wf =
         duro__run_acquire(w, t->id, t->run, &t->waiting, &waits, &stale);
     if (stale) {
-        task_free((wft_task *)((char *)stale - offsetof(wft_task, waiting)));
+        duro__wft_task_free(
+            (wft_task *)((char *)stale - offsetof(wft_task, waiting)));
         w->wft_inflight--;
     }
     if (waits) return;
@@ -441,73 +478,6 @@ static void on_run_released(duro__run_waiter *wt, bool kept)
 
 /* ---- Reading tasks ---- */
 
-static wft_task *task_from_entry(duro_worker *w, const char *stream,
-                                 const redisReply *entry)
-{
-    if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2 ||
-        entry->element[0]->type != REDIS_REPLY_STRING) {
-        duro__dead_letter(w, stream, entry, "malformed stream entry");
-        return NULL;
-    }
-    const redisReply *fields = entry->element[1];
-    if (fields->type == REDIS_REPLY_NIL) {
-        /* taken back from our pending entries (recover): deleted since */
-        duro__stream_ack(w, stream, entry->element[0]->str);
-        return NULL;
-    }
-    const redisReply *id = duro_stream_field(fields, "id");
-    const redisReply *run = duro_stream_field(fields, "run");
-    const redisReply *token = duro_stream_field(fields, "token");
-    char err[128];
-    if (!id || !run || !token || duro_id_check(id->str, err, sizeof(err)) ||
-        strlen(run->str) > DURO_UUID_LEN || !*run->str || !*token->str) {
-        duro__dead_letter(w, stream, entry,
-                          "workflow task without valid id, run and token");
-        return NULL;
-    }
-    int p = duro_partition_of(id->str, w->partitions);
-    bool sticky = duro__sticky_stream(w, stream, p);
-    int level = sticky ? DURO_PRIORITY_DEFAULT : duro_priority_of_key(stream);
-    /* a fairness key's stream is its level's stream and "~<key>" */
-    size_t plain = strcspn(stream, "~");
-    const char *want = duro__wft_task_key(w, p, false, level);
-    if (!sticky && (strncmp(stream, want, plain) != 0 || want[plain] != '\0')) {
-        duro__dead_letter(w, stream, entry,
-                          "workflow task in the wrong partition");
-        return NULL;
-    }
-    wft_task *t = calloc(1, sizeof(*t));
-    if (!t) return NULL; /* left pending: claimed again after its timeout */
-    t->w = w;
-    t->id = strdup(id->str);
-    t->run = strdup(run->str);
-    t->token = strdup(token->str);
-    t->entry = strdup(entry->element[0]->str);
-    t->partition = p;
-    t->sticky = sticky;
-    t->level = level;
-    if (stream[plain] == '~' && !(t->fair_stream = strdup(stream))) {
-        task_free(t);
-        return NULL;
-    }
-    if (sticky) w->sticky_tasks++;
-    t->waiting.fn = on_run_released;
-    if (!t->id || !t->run || !t->token || !t->entry) {
-        task_free(t);
-        return NULL;
-    }
-    const redisReply *h1 = duro_stream_field(fields, "h1");
-    if (h1 && h1->type == REDIS_REPLY_STRING && h1->len > 0) {
-        t->h1 = malloc(h1->len + 1);
-        if (t->h1) { /* else read with LRANGE */
-            memcpy(t->h1, h1->str, h1->len);
-            t->h1[h1->len] = '\0';
-            t->h1_len = h1->len;
-        }
-    }
-    return t;
-}
-
 /* dispatch starts a workflow task or, from a query stream, a query. */
 static void dispatch(duro_worker *w, const char *stream,
                      const redisReply *entry)
@@ -519,8 +489,9 @@ static void dispatch(duro_worker *w, const char *stream,
     if (duro__fair_bell(w, stream, entry, dispatch, duro__wft_poll,
                         &w->wft_fair))
         return;
-    wft_task *t = task_from_entry(w, stream, entry);
+    wft_task *t = duro__wft_task_from_entry(w, stream, entry);
     if (!t) return;
+    t->waiting.fn = on_run_released;
     w->wft_inflight++;
     start_task(t);
 }

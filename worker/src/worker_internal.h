@@ -169,7 +169,20 @@ typedef struct wft_task {
     duro__later retry;
     duro__run_waiter waiting; /* on a busy run (its pending task) */
     int eager_n; /* activity slots its commit asked for (activity.c) */
+    /* the history is known to be as long as the run applied: a page came
+     * full, or LLEN said so (a cached run's read that finds nothing new
+     * asks, in case Redis lost writes the run applied: wft.c) */
+    bool len_known;
 } wft_task;
+
+/* duro__wft_task_from_entry (wft_entry.c): the task of an entry read from
+ * workflow-task stream `stream`, or NULL: an invalid entry is dead-lettered
+ * (duro__dead_letter), one deleted since it was delivered acknowledged;
+ * out of memory, it stays pending for the task timeout. Its waiting.fn is
+ * the caller's to set. duro__wft_task_free frees a task. */
+wft_task *duro__wft_task_from_entry(struct duro_worker *w, const char *stream,
+                                    const redisReply *entry);
+void duro__wft_task_free(wft_task *t);
 
 /* duro_actx_state: where an activity attempt is (loop thread only).
  *
