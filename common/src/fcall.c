@@ -1,4 +1,5 @@
 /* fcall.c: one builder per Redis Function (the key contract: fcall.h). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,8 +102,16 @@ static void push_commit(duro_argv *a, const duro_fcall_commit *c, int act_base)
     if (!eager) return;
     duro_argv_push(a, c->eager_consumer);
     /* negative: the tasks come back flat (library 34), where an older
-     * library takes none rather than answer in a shape we do not read */
-    duro_argv_pushll(a, -(long long)c->eager_n);
+     * library takes none rather than answer in a shape we do not read;
+     * `L<n>`: leased (library 35), which a library 34 reads as none (its
+     * parse of the count refuses it) */
+    if (c->eager_lease) {
+        char n[24];
+        snprintf(n, sizeof(n), "L%d", c->eager_n);
+        duro_argv_push(a, n);
+    } else {
+        duro_argv_pushll(a, -(long long)c->eager_n);
+    }
     for (int i = 0; i < c->nacts; i++)
         if (strcmp(c->acts[i], c->eager_stream) == 0)
             duro_argv_pushll(a, act_base + i);
