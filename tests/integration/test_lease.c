@@ -73,13 +73,13 @@ static void task_free(one_task *t)
  * own queue with start-to-close stc and heartbeat timeout hbt (ms), the
  * eager tail asking worker w1 for 4 tasks: leased (lease) or, as a worker
  * of library 34 asks, as stream entries. Returns the reply. */
-static redisReply *commit(one_task *t, const char *stc, const char *hbt,
-                          bool lease)
+static redisReply *commit_opts(one_task *t, const char *stc, const char *hbt,
+                               bool lease, const char *opts)
 {
     duro_argv cmds, a;
     duro_argv_init(&cmds);
     const char *fields[] = {"activity", "1",  "{\"seq\":1}", "9", "echo",
-                            "null",     "{}", stc,           hbt, "0"};
+                            "null",     opts, stc,           hbt, "0"};
     for (int i = 0; i < 10; i++)
         duro_argv_push(&cmds, fields[i]);
     const char *acts[] = {t->k.act};
@@ -103,6 +103,12 @@ static redisReply *commit(one_task *t, const char *stc, const char *hbt,
         rep->element[4]->type == REDIS_REPLY_STRING)
         snprintf(t->lease, sizeof(t->lease), "%s", rep->element[4]->str);
     return rep;
+}
+
+static redisReply *commit(one_task *t, const char *stc, const char *hbt,
+                          bool lease)
+{
+    return commit_opts(t, stc, hbt, lease, "{}");
 }
 
 /* call runs a Function call built into a (freed) and returns its reply. */
@@ -433,5 +439,31 @@ Test(lease, a_damaged_record_refuses_the_lease_paths_before_a_write)
     free(good);
     damage(&t, "1.s"); /* the fire reads the schedule: stc, hbt */
     assert_refused_unchanged(&t, fire_lease);
+    task_free(&t);
+}
+
+/* The scheduler fires the l timer, computing the retry delay from the
+ * activity's options as it does for an idle stream entry's timeout. */
+Test(lease, the_scheduler_times_a_dead_lease_out_and_retries_it)
+{
+    one_task t;
+    task_init(&t, "lease-sched");
+    freeReplyObject(commit_opts(
+        &t, "300", "0", true,
+        "{\"retry\":{\"initialIntervalMs\":10,\"maximumAttempts\":3}}"));
+    cr_assert_eq(integer(t.r, "XLEN", t.k.act), 0);
+    duro_test_spawn(&h, "duro-scheduler", NULL);
+    /* attempt 2 comes through the stream after its 10 ms retry delay */
+    cr_assert(duro_test_wait_until(integer(t.r, "XLEN", t.k.act) == 1, 15000),
+              "the leased attempt was not timed out and retried");
+    redisReply *rep = duro_test_cmd(t.r, "XRANGE", t.k.act, "-", "+", NULL);
+    cr_assert(field_is(rep->element[0]->element[1], "attempt", "2"));
+    freeReplyObject(rep);
+    cr_assert_eq(score(&t), -1);
+    redisReply *hist = duro_test_cmd(t.r, "HGET", t.k.pa, "1", NULL);
+    cr_assert(hist->type == REDIS_REPLY_STRING &&
+                  strstr(hist->str, "START_TO_CLOSE"),
+              "failure not recorded");
+    freeReplyObject(hist);
     task_free(&t);
 }
