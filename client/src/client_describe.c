@@ -114,7 +114,11 @@ static int packed_activity(cJSON *o, const redisReply *pa, long long seq)
         cJSON_AddNullToObject(o, "name");
     free(name);
     cJSON_AddNumberToObject(o, "attempt", (double)part_i64(st.attempt));
-    cJSON_AddStringToObject(o, "state", st.entry.len ? "scheduled" : "backoff");
+    /* a lease (eager dispatch): started by the worker that committed it */
+    cJSON_AddStringToObject(o, "state",
+                            !st.entry.len          ? "backoff"
+                            : st.entry.s[0] == 'L' ? "started"
+                                                   : "scheduled");
     /* the failure ends the record: NUL-terminated there */
     cJSON_AddItemToObject(o, "lastFailure",
                           duro__json_value(st.failure.s, st.failure.len));

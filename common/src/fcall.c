@@ -1,5 +1,4 @@
 /* fcall.c: one builder per Redis Function (the key contract: fcall.h). */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,9 +105,7 @@ static void push_commit(duro_argv *a, const duro_fcall_commit *c, int act_base)
      * `L<n>`: leased (library 35), which a library 34 reads as none (its
      * parse of the count refuses it) */
     if (c->eager_lease) {
-        char n[24];
-        snprintf(n, sizeof(n), "L%d", c->eager_n);
-        duro_argv_push(a, n);
+        duro_argv_pushf(a, "L%d", c->eager_n); /* owned: push borrows */
     } else {
         duro_argv_pushll(a, -(long long)c->eager_n);
     }
