@@ -148,7 +148,9 @@ static int pending_activity(const redisReply *pa, long long seq, cJSON **out)
     snprintf(f, sizeof(f), "%lld.entry", seq);
     const char *entry = hstr(pa, f);
     cJSON_AddStringToObject(o, "state",
-                            entry && *entry ? "scheduled" : "backoff");
+                            !entry || !*entry            ? "backoff"
+                            : duro_entry_is_lease(entry) ? "started"
+                                                         : "scheduled");
     snprintf(f, sizeof(f), "%lld.failure", seq);
     add_json(o, "lastFailure", pa, f);
     snprintf(f, sizeof(f), "%lld.hb", seq);

@@ -217,7 +217,7 @@ end
 -- An attempt that a commit hands its own worker (eager dispatch, when the
 -- worker asks for leases) is recorded as started by that worker instead
 -- of going through the queue's stream: its state's entry is a lease,
--- `L<started ms>-<attempt>` (a stream id is digits, `<ms>-<seq>`, so no
+-- `L<started ms>-<seq>-<attempt>` (a stream id is digits, `<ms>-<seq>`, so no
 -- entry of a stream has this form), and the partition's timers hold an
 -- `l` timer at its start-to-close (or heartbeat) deadline, which times the
 -- attempt out as the reclaim of an idle stream entry does (lease_due).
@@ -230,9 +230,10 @@ do
     LEASE.is = function(entry)
         return entry ~= nil and byte(entry, 1) == 76 -- 'L'
     end
-    -- LEASE.entry: the lease of an attempt started at now_ms
-    LEASE.entry = function(now_ms, attempt)
-        return 'L' .. str(now_ms) .. '-' .. attempt
+    -- LEASE.entry: the lease of activity seq's attempt started at now_ms
+    -- (seq: distinct within a reply, as the ids of a stream's entries)
+    LEASE.entry = function(now_ms, seq, attempt)
+        return 'L' .. str(now_ms) .. '-' .. seq .. '-' .. attempt
     end
     -- LEASE.started: when the leased attempt started (ms), nil when entry
     -- is no lease
@@ -259,7 +260,8 @@ do
     -- LEASE.ask: a commit's request for leases, in its eager tail
     -- (consumer at args[at], then `L<n>`, then the eligible KEYS indexes):
     -- w.lease = {n = how many, args, from = the first index's position,
-    -- got = the leases made, 3 slots each: stream, entry, command}. A
+    -- got = the leases made, 6 slots each: stream, entry, and the
+    -- command's seq, name, input, opts}. A
     -- count of another form asks for none (eager_take reads it).
     LEASE.ask = function(w, args, at)
         local consumer, n = args[at], args[at + 1]
@@ -288,11 +290,14 @@ do
         local due = LEASE.due(w.now, num(c.stc) or 0, num(c.hbt) or 0, 0)
         if not due then return nil end
         l.n = l.n - 1
-        local entry = LEASE.entry(w.now, '1')
+        local entry = LEASE.entry(w.now, c.seq, '1')
         redis.call('ZADD', w.k.timers, str(due),
                    LEASE.member(w, c.seq, '1', queue_of(act)))
+        -- c's fields copied: apply_commands loads every command into one
+        -- table
         local got, n = l.got, #l.got
-        got[n + 1], got[n + 2], got[n + 3] = act, entry, c
+        got[n + 1], got[n + 2], got[n + 3], got[n + 4], got[n + 5],
+            got[n + 6] = act, entry, c.seq, c.name, c.input, c.opts
         return entry
     end
 end
@@ -2958,8 +2963,7 @@ do -- the section's helpers end with it (Lua: 200 locals per chunk)
     -- reads them as it reads entries.
     local function lease_reply(w, out)
         local got, m, at = w.lease.got, #out, nil
-        for j = 1, #got, 3 do
-            local c = got[j + 2]
+        for j = 1, #got, 6 do
             if at and out[at - 1] == got[j] then
                 out[at] = out[at] + 1
             else
@@ -2968,9 +2972,9 @@ do -- the section's helpers end with it (Lua: 200 locals per chunk)
                 at = m
             end
             out[m + 1], out[m + 2] = got[j + 1], {
-                'id', w.id, 'run', w.run, 'seq', c.seq, 'attempt', '1',
-                'name', c.name, 'input', c.input, 'opts', c.opts, 'wfqueue',
-                w.queue}
+                'id', w.id, 'run', w.run, 'seq', got[j + 2], 'attempt', '1',
+                'name', got[j + 3], 'input', got[j + 4], 'opts', got[j + 5],
+                'wfqueue', w.queue}
             m = m + 2
         end
     end

@@ -3,11 +3,11 @@
  * A commit whose worker asks for leases (`L<n>` in the eager tail) records
  * the activity tasks it queues on the worker's own queue as started by
  * that worker: no stream entry (no XADD, XREADGROUP or XACK), the pending
- * activity's entry a lease `L<started>-<attempt>`, and an `l` timer at the
- * attempt's start-to-close (or heartbeat) deadline that times it out as
- * the reclaim of an idle entry would. These tests call the Functions by
- * hand (no worker: the test claims the workflow task itself, as
- * test_eager.c does); test_lease_workers.c runs real workers. */
+ * activity's entry a lease `L<started>-<seq>-<attempt>`, and an `l` timer at
+ * the attempt's start-to-close (or heartbeat) deadline that times it out as the
+ * reclaim of an idle entry would. These tests call the Functions by hand (no
+ * worker: the test claims the workflow task itself, as test_eager.c does);
+ * test_lease_workers.c runs real workers. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -246,6 +246,15 @@ Test(lease, a_lease_starts_the_attempt_without_any_stream_command)
     long long due = score(&t);
     cr_assert(due >= before + 10000 && due <= redis_now_ms(t.r) + 10000,
               "l timer due %lld", due);
+    /* describe shows it started */
+    cJSON *d = NULL;
+    cr_assert_eq(duro_client_describe(t.c, "lease-fn", &d), 0);
+    const cJSON *pend = cJSON_GetObjectItem(d, "pendingActivities");
+    cr_assert_eq(cJSON_GetArraySize(pend), 1);
+    cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(
+                         cJSON_GetArrayItem(pend, 0), "state")),
+                     "started");
+    cJSON_Delete(d);
     /* completing it drops the timer: no XACK */
     duro_test_cmd_ok(t.r, "CONFIG", "RESETSTAT", NULL);
     assert_str_reply(complete(&t, 1, t.lease), "resolved");
@@ -465,5 +474,48 @@ Test(lease, the_scheduler_times_a_dead_lease_out_and_retries_it)
                   strstr(hist->str, "START_TO_CLOSE"),
               "failure not recorded");
     freeReplyObject(hist);
+    task_free(&t);
+}
+
+/* Two activities in one commit: each lease carries its own task's fields
+ * (the commands are loaded into one table: a lease must copy them) and
+ * its own id. */
+Test(lease, each_lease_of_a_commit_is_its_own_task)
+{
+    one_task t;
+    task_init(&t, "lease-two");
+    duro_argv cmds, a;
+    duro_argv_init(&cmds);
+    const char *fields[] = {"activity", "1",  "{\"seq\":1}", "9", "echo",
+                            "\"one\"",  "{}", "10000",       "0", "0",
+                            "activity", "2",  "{\"seq\":2}", "9", "add_one",
+                            "\"two\"",  "{}", "10000",       "0", "0"};
+    for (int i = 0; i < 20; i++)
+        duro_argv_push(&cmds, fields[i]);
+    const char *acts[] = {t.k.act};
+    duro_fcall_commit c = {.wtc_data = "{}",
+                           .ncmd = 2,
+                           .cmds = &cmds,
+                           .nacts = 1,
+                           .acts = acts,
+                           .eager_consumer = "w1",
+                           .eager_n = 4,
+                           .eager_stream = t.k.act,
+                           .eager_lease = true};
+    duro_fcall_task ft = {.run = t.run, .token = t.token, .entry = t.entry};
+    duro_fcall_wft_complete(&a, &t.k, &ft, &c);
+    redisReply *rep = call(&t, &a);
+    duro_argv_free(&cmds);
+    /* last, hlen, stream, 2, id1, {fields1}, id2, {fields2} */
+    cr_assert_eq(rep->elements, 8, "two leases under one stream");
+    cr_assert_eq(rep->element[3]->integer, 2);
+    cr_assert_str_neq(rep->element[4]->str, rep->element[6]->str);
+    const redisReply *f1 = rep->element[5], *f2 = rep->element[7];
+    cr_assert(field_is(f1, "seq", "1") && field_is(f1, "name", "echo") &&
+              field_is(f1, "input", "\"one\""));
+    cr_assert(field_is(f2, "seq", "2") && field_is(f2, "name", "add_one") &&
+              field_is(f2, "input", "\"two\""));
+    freeReplyObject(rep);
+    cr_assert_eq(integer(t.r, "XLEN", t.k.act), 0);
     task_free(&t);
 }

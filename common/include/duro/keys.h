@@ -23,7 +23,7 @@
  * or deletes it. */
 #define DURO_ASYNC_CONSUMER "duro-async-completion"
 /* duro_entry_is_lease: whether an activity attempt's entry is a lease,
- * `L<started ms>-<attempt>` (eager dispatch since library 35: the attempt
+ * `L<started ms>-<seq>-<attempt>` (eager dispatch since library 35: the attempt
  * was started by the committing worker and is in no stream), rather than
  * a stream entry id (digits). */
 #define duro_entry_is_lease(entry) ((entry) != NULL && (entry)[0] == 'L')
