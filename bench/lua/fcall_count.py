@@ -102,11 +102,12 @@ def fcall(c, name, keys, args):
     return c.call('FCALL', name, len(keys), *keys, *args)
 
 
-def taken(r, flat, seq):
+def taken(r, flat, seq, lease):
     """(entry id, history length) of a commit's reply ({last, hlen, ...} or
     {'eager', last, hlen, ...}) that took one activity task, checked to be
     activity seq's: spliced flat after hlen from library 34 (stream, 1, id,
-    {fields}), else its last element, XREADGROUP-shaped."""
+    {fields}), else its last element, XREADGROUP-shaped; lease: the
+    entry is a lease (library 35)."""
     at = 2 if r[0] == 'eager' else 1
     if flat:
         if len(r) != at + 5 or r[at + 2] != 1:
@@ -117,6 +118,8 @@ def taken(r, flat, seq):
     fields = dict(zip(fv[0::2], fv[1::2]))
     if fields.get('seq') != str(seq):
         raise RuntimeError('took %r, not seq %d' % (fields, seq))
+    if lease and not eid.startswith('L'):
+        raise RuntimeError('took entry %r, not a lease' % (eid,))
     return eid, r[at]
 
 
@@ -146,9 +149,11 @@ def main():
                 time.sleep(0.1)
         with open(lua) as f:
             c.call('FUNCTION', 'LOAD', 'REPLACE', f.read())
-        # a negative count asks for the flat eager reply (library 34 on)
-        flat = c.call('FCALL', 'duro_version', '0') >= 34
-        room = '-1' if flat else '1'
+        # a negative count asks for the flat eager reply (library 34 on),
+        # L<n> for leases (library 35 on: no stream entry, a lease id)
+        version = c.call('FCALL', 'duro_version', '0')
+        flat = version >= 34
+        room = 'L1' if version >= 35 else '-1' if flat else '1'
         act = P + 'act:bench'
         for stream in (P + 'wft:bench', act):
             c.call('XGROUP', 'CREATE', stream, 'duro', '$', 'MKSTREAM')
@@ -191,7 +196,7 @@ def main():
             for i in range(1, n + 1):
                 k = keys8(i)
                 r = state[i]['r']
-                entry, hlen = taken(r, flat, seq)
+                entry, hlen = taken(r, flat, seq, room.startswith('L'))
                 done = '{"seq":%d,"attempt":1,"result":%d}' % (seq, seq - 1)
                 base = ['R%d' % i, str(seq), '1', entry, 'completed', done,
                         '-1', '', str(hlen), now, '1']

@@ -114,7 +114,11 @@ static int packed_activity(cJSON *o, const redisReply *pa, long long seq)
         cJSON_AddNullToObject(o, "name");
     free(name);
     cJSON_AddNumberToObject(o, "attempt", (double)part_i64(st.attempt));
-    cJSON_AddStringToObject(o, "state", st.entry.len ? "scheduled" : "backoff");
+    /* a lease (eager dispatch): started by the worker that committed it */
+    cJSON_AddStringToObject(o, "state",
+                            !st.entry.len          ? "backoff"
+                            : st.entry.s[0] == 'L' ? "started"
+                                                   : "scheduled");
     /* the failure ends the record: NUL-terminated there */
     cJSON_AddItemToObject(o, "lastFailure",
                           duro__json_value(st.failure.s, st.failure.len));
@@ -144,7 +148,9 @@ static int pending_activity(const redisReply *pa, long long seq, cJSON **out)
     snprintf(f, sizeof(f), "%lld.entry", seq);
     const char *entry = hstr(pa, f);
     cJSON_AddStringToObject(o, "state",
-                            entry && *entry ? "scheduled" : "backoff");
+                            !entry || !*entry            ? "backoff"
+                            : duro_entry_is_lease(entry) ? "started"
+                                                         : "scheduled");
     snprintf(f, sizeof(f), "%lld.failure", seq);
     add_json(o, "lastFailure", pa, f);
     snprintf(f, sizeof(f), "%lld.hb", seq);

@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 35
+local DURO_LIBRARY_VERSION = 36
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -215,8 +215,99 @@ local function ack_trim(stream, entry, acked)
     redis.call('XTRIM', stream, 'MINID', '~', first and first[1] or entry)
 end
 
+-- ---- Leased activity attempts (docs/internals.md, "Eager activity
+-- dispatch") ----
+--
+-- An attempt that a commit hands its own worker (eager dispatch, when the
+-- worker asks for leases) is recorded as started by that worker instead
+-- of going through the queue's stream: its state's entry is a lease,
+-- `L<started ms>-<seq>-<attempt>` (a stream id is digits, `<ms>-<seq>`, so no
+-- entry of a stream has this form), and the partition's timers hold an
+-- `l` timer at its start-to-close (or heartbeat) deadline, which times the
+-- attempt out as the reclaim of an idle stream entry does (lease_due).
+-- The paths that ack an attempt's entry leave a lease alone (ack,
+-- ack_first): the lease is not in any stream.
+local LEASE = {}
+do
+    local byte = ('').byte
+    -- LEASE.is: whether entry (a string or nil) is a lease
+    LEASE.is = function(entry)
+        return entry ~= nil and byte(entry, 1) == 76 -- 'L'
+    end
+    -- LEASE.entry: the lease of activity seq's attempt started at now_ms
+    -- (seq: distinct within a reply, as the ids of a stream's entries)
+    LEASE.entry = function(now_ms, seq, attempt)
+        return 'L' .. str(now_ms) .. '-' .. seq .. '-' .. attempt
+    end
+    -- LEASE.started: when the leased attempt started (ms), nil when entry
+    -- is no lease
+    LEASE.started = function(entry)
+        return tonumber(string.match(entry, '^L(%d+)%-'))
+    end
+    -- LEASE.due: when a leased attempt started at `started` times out, its
+    -- last heartbeat at hb (0: none): the earlier of its start-to-close and
+    -- its heartbeat timeout (ms; 0 = none), nil when it has neither
+    LEASE.due = function(started, stc, hbt, hb)
+        local due
+        if stc > 0 then due = started + stc end
+        if hbt > 0 then
+            local h = math.max(started, hb) + hbt
+            if not due or h < due then due = h end
+        end
+        return due
+    end
+    -- LEASE.member: the `l` timer of run w's leased attempt of activity
+    -- seq, its queue actq as recorded
+    LEASE.member = function(w, seq, attempt, actq)
+        return timer_member('l', w.run, seq, attempt, w.queue, actq, w.id)
+    end
+    -- LEASE.ask: a commit's request for leases, in its eager tail
+    -- (consumer at args[at], then `L<n>`, then the eligible KEYS indexes):
+    -- w.lease = {n = how many, args, from = the first index's position,
+    -- got = the leases made, 6 slots each: stream, entry, and the
+    -- command's seq, name, input, opts}. A
+    -- count of another form asks for none (eager_take reads it).
+    LEASE.ask = function(w, args, at)
+        local consumer, n = args[at], args[at + 1]
+        n = n and byte(n, 1) == 76 and tonumber(string.match(n, '^L(%d+)$'))
+        if not consumer or consumer == '' or not n or n < 1 then return end
+        w.lease = {n = math.min(n, 64), args = args, from = at + 2, got = {}}
+    end
+    -- LEASE.take: the lease of activity command c's first attempt, for
+    -- stream act (its level's; never a fair one), when the commit asked
+    -- for one, has room left and named act's KEYS index, and the activity
+    -- has a deadline to time it out by; nil when it goes to the stream.
+    -- The l timer is a plain ZADD: no wake-up (the scheduler's scan
+    -- finds it, as sticky timers).
+    LEASE.take = function(w, c, act)
+        local l = w.lease
+        if l.n < 1 then return nil end
+        -- c.key: the KEYS index, a number by now (apply_commands)
+        local args, key, named = l.args, num(c.key), false
+        for j = l.from, #args do
+            if num(args[j]) == key then
+                named = true
+                break
+            end
+        end
+        if not named then return nil end
+        local due = LEASE.due(w.now, num(c.stc) or 0, num(c.hbt) or 0, 0)
+        if not due then return nil end
+        l.n = l.n - 1
+        local entry = LEASE.entry(w.now, c.seq, '1')
+        redis.call('ZADD', w.k.timers, str(due),
+                   LEASE.member(w, c.seq, '1', queue_of(act)))
+        -- c's fields copied: apply_commands loads every command into one
+        -- table
+        local got, n = l.got, #l.got
+        got[n + 1], got[n + 2], got[n + 3], got[n + 4], got[n + 5],
+            got[n + 6] = act, entry, c.seq, c.name, c.input, c.opts
+        return entry
+    end
+end
+
 local function ack(stream, entry)
-    if entry and entry ~= '' then
+    if entry and entry ~= '' and not LEASE.is(entry) then
         ack_trim(stream, entry, redis.call('XACK', stream, GROUP, entry))
     end
 end
@@ -226,7 +317,7 @@ end
 -- TYPE check would, so the stream needs no TYPE of its own. Returns
 -- whether it acked (an empty entry writes nothing and checks nothing).
 local function ack_first(stream, entry)
-    if not entry or entry == '' then return false end
+    if not entry or entry == '' or LEASE.is(entry) then return false end
     local r = redis.pcall('XACK', stream, GROUP, entry)
     if type(r) == 'table' and r.err then
         if string.find(r.err, 'WRONGTYPE', 1, true) then
@@ -1726,8 +1817,9 @@ end
 -- st, the activity's state (pa_state, with the attempt's fields set),
 -- written once here; name, input and opts come from its schedule record
 -- sc (pa_sched, read by the caller before its first write: a damaged one
--- then refuses the call whole).
-local function enqueue_activity(w, act, seq, attempt, st, sc)
+-- then refuses the call whole). started: the attempt was started (a
+-- lease handed back): its schedule-to-start was satisfied, no q timer.
+local function enqueue_activity(w, act, seq, attempt, st, sc, started)
     local v = {sc.name or '', sc.input or '', sc.opts or '', st.details}
     local entry
     -- act names the attempt's stream as recorded: a fair one rings too
@@ -1744,7 +1836,7 @@ local function enqueue_activity(w, act, seq, attempt, st, sc)
     end
     st.entry = entry
     pa_put(w, seq, st)
-    arm_sts(w, act, seq, attempt, v[3])
+    if not started then arm_sts(w, act, seq, attempt, v[3]) end
 end
 
 -- resolve_activity removes a pending activity and delivers its outcome
@@ -1789,7 +1881,8 @@ local function abandon_activity(w, act, seq)
     redis.call('ZREM', w.k.timers,
                timer_member('r', w.run, seq, v[1], w.queue, v[3], w.id),
                timer_member('s', w.run, seq, 0, w.queue, v[3], w.id),
-               timer_member('q', w.run, seq, v[1], w.queue, v[3], w.id))
+               timer_member('q', w.run, seq, v[1], w.queue, v[3], w.id),
+               LEASE.member(w, seq, v[1], v[3]))
     redis.call('HDEL', w.k.pa, unpack(pa_names(seq)))
 end
 
@@ -2303,9 +2396,15 @@ local function schedule_activity(w, act, c)
     local fkey, fw = act_fairness(w, c.opts)
     if fkey == '' then fkey = nil end
     local stc2 = num(c.stc2) or 0
-    local entry = fair_xadd(act, fkey, fw, 'id', w.id, 'run', w.run, 'seq',
-                            c.seq, 'attempt', '1', 'name', c.name, 'input',
-                            c.input, 'opts', c.opts, 'wfqueue', w.queue)
+    -- leased (started by the committing worker): no stream entry, and no
+    -- schedule-to-start timer (the lease starts it)
+    local entry = not fkey and w.lease and LEASE.take(w, c, act)
+    local leased = entry
+    if not entry then
+        entry = fair_xadd(act, fkey, fw, 'id', w.id, 'run', w.run, 'seq',
+                          c.seq, 'attempt', '1', 'name', c.name, 'input',
+                          c.input, 'opts', c.opts, 'wfqueue', w.queue)
+    end
     if fkey then act = act .. '~' .. fkey end
     local q = queue_of(act)
     -- str(#q): a number concatenated is formatted by sprintf('%.14g')
@@ -2318,7 +2417,7 @@ local function schedule_activity(w, act, c)
                   timer_member('s', w.run, c.seq, 0, w.queue, queue_of(act),
                                w.id))
     end
-    arm_sts(w, act, c.seq, 1, c.opts)
+    if not leased then arm_sts(w, act, c.seq, 1, c.opts) end
 end
 
 COMMANDS.activity = command{
@@ -2862,7 +2961,37 @@ do -- the section's helpers end with it (Lua: 200 locals per chunk)
     -- count (an older worker) gets one more element, the entries shaped
     -- as an XREADGROUP reply ({{stream, {{id, {field, value...}}...}}...},
     -- possibly empty).
+    -- lease_reply appends w's leases (LEASE.take), flat as eager_take's
+    -- entries, a run of leases of one stream under one `stream, count`:
+    -- the fields a stream entry of the attempt would hold, so the worker
+    -- reads them as it reads entries.
+    local function lease_reply(w, out)
+        local got, m, at = w.lease.got, #out, nil
+        for j = 1, #got, 6 do
+            if at and out[at - 1] == got[j] then
+                out[at] = out[at] + 1
+            else
+                out[m + 1], out[m + 2] = got[j], 1
+                m = m + 2
+                at = m
+            end
+            out[m + 1], out[m + 2] = got[j + 1], {
+                'id', w.id, 'run', w.run, 'seq', got[j + 2], 'attempt', '1',
+                'name', got[j + 3], 'input', got[j + 4], 'opts', got[j + 5],
+                'wfqueue', w.queue}
+            m = m + 2
+        end
+    end
+
     eager_take = function(w, run, keys, args, first, ncmd, at, out)
+        -- leases (LEASE.ask): made by the commands, handed out while the
+        -- run is open (a closed run's l timers fire ignored)
+        if w.lease then
+            if w.status == 'RUNNING' and w.run == run then
+                lease_reply(w, out)
+            end
+            return
+        end
         local consumer, n = args[at], num(args[at + 1] or '')
         local flat = n and n < 0
         if flat then n = -n end
@@ -2942,6 +3071,8 @@ local function duro_wft_complete(k, args, keys)
         need.buf = true
         if entry == '' then need.wft = true end
     end
+    LEASE.ask(w, args, tail + 2)
+    if w.lease then need.timers = true end
     local wrong = (closes and check_close(k, w)) or check_needed(k, need)
     if wrong then return wrong end
     ack_first(k.wft, entry)
@@ -3017,19 +3148,27 @@ local function duro_act_complete(k, args, keys)
             local wrong = not bad and closes and check_close(k, w)
             if wrong then return wrong end
             eager = not bad and not task_err
-            if eager then command_keys(w, args, 12, ncmd, need) end
+            if eager then
+                command_keys(w, args, 12, ncmd, need)
+                LEASE.ask(w, args, tail + 2)
+                if w.lease then need.timers = true end
+            end
         end
     end
+    -- a leased attempt (LEASE): its l timer goes instead of an ack
+    local leased = LEASE.is(entry)
     -- the keys written after the first write (the ack, which checks act;
     -- pa was read by pa_state): the s timer, and the buffer or the task
     -- stream that delivering the outcome writes; a failure may retry
     -- (timers, act) or resolve
     if st then
-        if st.deadline and st.deadline ~= '0' then need.timers = true end
+        if leased or st.deadline and st.deadline ~= '0' then
+            need.timers = true
+        end
         if outcome == 'failed' then
             -- act: checked by the ack when there is an entry to ack
             need.timers, need.buf, need.wft = true, true, true
-            if entry == '' then need.act = true end
+            if entry == '' or leased then need.act = true end
         elseif not eager then
             if w.wft == '1' then need.buf = true else need.wft = true end
         end
@@ -3039,7 +3178,7 @@ local function duro_act_complete(k, args, keys)
     -- first write (most often the next activity goes to the same queue,
     -- so this saves a TYPE per call)
     local wrong = check_needed(k, need, keys, ACT_COMPLETE_KEYS + 1,
-                               entry ~= '' and act)
+                               entry ~= '' and not leased and act)
     if wrong then return wrong end
     -- a failure retried at once queues the attempt: its schedule record,
     -- read (and checked) before the first write
@@ -3047,6 +3186,10 @@ local function duro_act_complete(k, args, keys)
     ack_first(act, entry)
     if not st then
         return fail('DURO_STALE', 'activity attempt no longer current')
+    end
+    if leased then
+        redis.call('ZREM', k.timers,
+                   LEASE.member(w, seq, str(attempt), queue_of(act)))
     end
     if outcome == 'completed' then
         if eager then
@@ -3086,6 +3229,11 @@ local function duro_act_release(k, args)
         return 'orphan'
     end
     local sc = delay <= 0 and pa_sched(w, seq) -- before the first write
+    local leased = LEASE.is(entry)
+    if leased then -- the same attempt, no longer held: its timer goes
+        redis.call('ZREM', k.timers,
+                   LEASE.member(w, seq, str(attempt), queue_of(act)))
+    end
     ack(act, entry)
     if delay > 0 then
         st.entry = ''
@@ -3095,7 +3243,7 @@ local function duro_act_release(k, args)
                                w.id))
         return 'deferred'
     end
-    enqueue_activity(w, act, seq, attempt, st, sc)
+    enqueue_activity(w, act, seq, attempt, st, sc, leased)
     return 'released'
 end
 
@@ -3224,7 +3372,9 @@ end
 -- takes the task, so the start path costs nothing. st and sc: the
 -- activity's records (sc when delay is 0), read before the first write.
 local function sts_due(w, act, m, delay, st, sc)
-    if st.attempt ~= m.b or not st.entry then return 'ignored' end
+    if st.attempt ~= m.b or not st.entry or LEASE.is(st.entry) then
+        return 'ignored'
+    end
     -- entry '': the attempt waits for its 'r' timer, put back by a worker
     -- because its concurrency key was full: not started either
     if st.entry ~= '' then
@@ -3245,9 +3395,39 @@ local function sts_due(w, act, m, delay, st, sc)
     return 'fired'
 end
 
+-- lease_due handles a due 'l' timer (a leased attempt, see LEASE): the
+-- attempt still holding that lease times out as the reclaim of an idle
+-- stream entry times it out (duro_act_timeout): START_TO_CLOSE past its
+-- start-to-close, HEARTBEAT when no heartbeat came for its heartbeat
+-- timeout, retried after `delay` (-1: not) or resolved; heartbeats came
+-- meanwhile: the timer comes back at the new deadline (a heartbeat itself
+-- writes no timer). Finished, superseded or handed back: nothing
+-- ('ignored'). st and sc: the activity's records, read before the first
+-- write.
+local function lease_due(w, act, m, delay, st, sc)
+    local started = st.attempt == m.b and LEASE.is(st.entry) and
+                        LEASE.started(st.entry)
+    if not started then return 'ignored' end
+    local stc, hbt, hb = num(sc.stc) or 0, num(sc.hbt) or 0,
+                         tonumber(st.hb) or 0
+    local kind
+    if stc > 0 and w.now >= started + stc then
+        kind = 'START_TO_CLOSE'
+    elseif hbt > 0 and w.now - math.max(started, hb) >= hbt then
+        kind = 'HEARTBEAT'
+    else
+        local due = LEASE.due(started, stc, hbt, hb)
+        if due then redis.call('ZADD', w.k.timers, str(due), m.member) end
+        return 'fired'
+    end
+    retry_or_resolve(w, act, m.a, tonumber(m.b), delay, timeout_failure(kind),
+                     'ActivityTimedOut', timed_out_data(m.a, m.b, kind), st, sc)
+    return 'fired'
+end
+
 -- duro_timer_fire 9 wf hist buf wft timers pa idx_open idx_closed act
 --                 member [retry_delay_ms]
--- (retry_delay_ms: for q timers, the delay before the next attempt if the
+-- (retry_delay_ms: for q and l timers, the delay before the next attempt if the
 -- waiting one times out; -1 or absent: no retry)
 local function duro_timer_fire(k, args)
     local act = k.act
@@ -3268,7 +3448,7 @@ local function duro_timer_fire(k, args)
         return 'ignored'
     end
     local bad
-    if m.kind == 'r' or m.kind == 's' or m.kind == 'q' then
+    if m.kind == 'r' or m.kind == 's' or m.kind == 'q' or m.kind == 'l' then
         bad = check_types({act}, {'stream'})
     elseif m.kind == 'x' or m.kind == 'n' then
         bad = check_close(k, w)
@@ -3278,10 +3458,10 @@ local function duro_timer_fire(k, args)
     -- fire, keeping the timer), the schedule when the fire may queue an
     -- attempt (a retry: always; schedule-to-start: when retried at once)
     local st, sc, delay
-    if m.kind == 'r' or m.kind == 's' or m.kind == 'q' then
+    if m.kind == 'r' or m.kind == 's' or m.kind == 'q' or m.kind == 'l' then
         st, delay = pa_state(w, m.a), tonumber(args[2]) or -1
         if st.attempt == m.b and (m.kind == 'r' and st.entry == '' or
-            m.kind == 'q' and delay == 0) then
+            m.kind == 'q' and delay == 0 or m.kind == 'l') then
             sc = pa_sched(w, m.a)
         end
     end
@@ -3295,6 +3475,10 @@ local function duro_timer_fire(k, args)
     elseif m.kind == 's' then
         if not st.attempt then return 'ignored' end
         ack(act, st.entry)
+        if LEASE.is(st.entry) then
+            redis.call('ZREM', w.k.timers,
+                       LEASE.member(w, m.a, st.attempt, m.actq))
+        end
         resolve_activity(w, m.a, 'ActivityTimedOut',
                          timed_out_data(m.a, st.attempt, 'SCHEDULE_TO_CLOSE'), st)
     elseif m.kind == 'w' then
@@ -3304,6 +3488,9 @@ local function duro_timer_fire(k, args)
         return sticky_due(w, member)
     elseif m.kind == 'q' then
         return sts_due(w, act, m, delay, st, sc)
+    elseif m.kind == 'l' then
+        m.member = member
+        return lease_due(w, act, m, delay, st, sc)
     elseif m.kind == 'x' then
         append(w, 'WorkflowTimedOut', '{"timeoutType":"EXECUTION"}')
         close(w, 'TIMED_OUT', 'failure',

@@ -101,8 +101,14 @@ static void push_commit(duro_argv *a, const duro_fcall_commit *c, int act_base)
     if (!eager) return;
     duro_argv_push(a, c->eager_consumer);
     /* negative: the tasks come back flat (library 34), where an older
-     * library takes none rather than answer in a shape we do not read */
-    duro_argv_pushll(a, -(long long)c->eager_n);
+     * library takes none rather than answer in a shape we do not read;
+     * `L<n>`: leased (library 35), which a library 34 reads as none (its
+     * parse of the count refuses it) */
+    if (c->eager_lease) {
+        duro_argv_pushf(a, "L%d", c->eager_n); /* owned: push borrows */
+    } else {
+        duro_argv_pushll(a, -(long long)c->eager_n);
+    }
     for (int i = 0; i < c->nacts; i++)
         if (strcmp(c->acts[i], c->eager_stream) == 0)
             duro_argv_pushll(a, act_base + i);

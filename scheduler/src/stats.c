@@ -24,6 +24,7 @@ static const struct {
     {'k', "sticky_schedule_to_start"},
     {'n', "run_timeout"},
     {'q', "schedule_to_start"}, /* fired: an activity attempt timed out */
+    {'l', "activity_lease"},    /* fired: a leased attempt checked (eager) */
 };
 #define NKINDS (sizeof(KINDS) / sizeof(KINDS[0]))
 
@@ -41,7 +42,8 @@ static const char *const FAMILIES[][3] = {
      "Timers fired, by kind (timer, activity_retry, schedule_to_close, "
      "workflow_task_retry, execution_timeout, sticky_schedule_to_start, "
      "run_timeout, schedule_to_start: an activity attempt no worker took "
-     "in time)."},
+     "in time, activity_lease: an eagerly leased attempt's timeout "
+     "checked)."},
     {M_TIMERS_SKIPPED, "counter",
      "Due timers not fired, by reason (gone: another scheduler fired it; "
      "ignored: the run moved on; malformed; failed: the Function erred)."},

@@ -318,14 +318,15 @@ static const char *check_timer(const part *pt, const duro_timer_ref *t)
         return "workflow id belongs to another partition";
     if (duro_name_check("queue", t->wfqueue, err, sizeof(err)))
         return "bad workflow queue";
-    if (strchr("rsq", t->kind) &&
+    if (strchr("rsql", t->kind) &&
         duro_priority_queue_check(t->actqueue, err, sizeof(err)))
         return "bad activity queue";
     return NULL;
 }
 
 /* send_fire: FCALL duro_timer_fire (duro_fcall_timer_fire); the act key
- * only for r, s and q timers; a q timer's retry delay (-1: none) after. */
+ * only for r, s, q and l timers; a q or l timer's retry delay (-1: none)
+ * after. */
 static int send_fire(part *pt, fire *f, const duro_timer_ref *t,
                      const char *member, size_t len, int64_t delay)
 {
@@ -333,10 +334,11 @@ static int send_fire(part *pt, fire *f, const duro_timer_ref *t,
     duro_wf_keys k;
     duro_wf_keys_init(&k, &pt->ns->ks, t->id, t->run);
     duro_wf_keys_queues(&k, t->wfqueue,
-                        strchr("rsq", t->kind) ? t->actqueue : NULL);
+                        strchr("rsql", t->kind) ? t->actqueue : NULL);
     duro_argv a;
     duro_fcall_timer_fire(&a, &k, member, len);
-    if (t->kind == 'q') duro_argv_pushll(&a, (long long)delay);
+    if (t->kind == 'q' || t->kind == 'l')
+        duro_argv_pushll(&a, (long long)delay);
     int rc = sched_cmd(s, on_fired, f, &a);
     duro_argv_free(&a);
     return rc;
@@ -376,7 +378,9 @@ static void on_sts_opts(duro_aredis *r, redisReply *reply, void *arg)
     fire_answered(pt);
 }
 
-/* send_sts_fire: a q timer reads its activity's retry policy first. */
+/* send_sts_fire: a q timer (schedule-to-start) or an l timer (a leased
+ * attempt's start-to-close or heartbeat timeout) reads its activity's
+ * retry policy first: both may time the attempt out. */
 static int send_sts_fire(part *pt, fire *f)
 {
     duro_wf_keys k;
@@ -453,7 +457,7 @@ static void fire_member(part *pt, const redisReply *m, const redisReply *sc)
         free(copy);
         return;
     }
-    if (!strchr("trswxknq", t.kind))
+    if (!strchr("trswxknql", t.kind))
         duro_warn("TIMER UNKNOWN KIND kind=%c wf=%s: passing it to the "
                   "Functions anyway",
                   t.kind, t.id);
@@ -466,8 +470,9 @@ static void fire_member(part *pt, const redisReply *m, const redisReply *sc)
                 .member = raw,
                 .len = m->len,
                 .t = t};
-    if ((t.kind == 'q' ? send_sts_fire(pt, f)
-                       : send_fire(pt, f, &t, m->str, m->len, -1)) == 0) {
+    if ((t.kind == 'q' || t.kind == 'l'
+             ? send_sts_fire(pt, f)
+             : send_fire(pt, f, &t, m->str, m->len, -1)) == 0) {
         pt->inflight++;
     } else {
         pt->aborted = 1;

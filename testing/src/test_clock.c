@@ -104,7 +104,9 @@ int testing__clock_start(redisContext *c, int64_t start_ms)
 
 /* IDLE_SCRIPT: EVAL 1 duro:test:clock target. Busy (0) while a task
  * stream holds an entry not yet read or read and not acknowledged (a task
- * queued or running), a timer is due (the scheduler is about to fire
+ * queued or running), a timers set holds an `l` member (an activity
+ * leased by the worker whose commit scheduled it: running, in no
+ * stream), a timer is due (the scheduler is about to fire
  * it) or a schedule's fire is in flight (its hash holds the fire's claim:
  * the scheduler starts its workflows between the claim and the fire's
  * record, with the timer moved a lease ahead). Idle (1) otherwise: then, when
@@ -149,6 +151,13 @@ static const char IDLE_SCRIPT[] =
     "        return {0, now, -1, off, k}\n"
     "      end\n"
     "    elseif string.sub(k, -7) == ':timers' then\n"
+    "      local lc = '0'\n"
+    "      repeat\n"
+    "        local l = redis.call('ZSCAN', k, lc, 'MATCH', 'l|*', 'COUNT', "
+    "1000)\n"
+    "        if #l[2] > 0 then return {0, now, -1, off, k} end\n"
+    "        lc = l[1]\n"
+    "      until lc == '0'\n"
     "      local first = redis.call('ZRANGE', k, 0, 0, 'WITHSCORES')\n"
     "      if #first > 0 then\n"
     "        local due = tonumber(first[2])\n"

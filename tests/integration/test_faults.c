@@ -40,6 +40,14 @@ static long long pending_on(const char *kind, const char *queue, const char *id)
                       ? rep->element[0]->integer
                       : 0;
     if (rep) freeReplyObject(rep);
+    /* an activity leased by the worker that committed it (library 35)
+     * is held by its l timer, in no stream */
+    rep = strcmp(kind, "act") == 0
+              ? redisCommand(r, "ZRANGE duro:{p%d}:timers 0 -1", p)
+              : NULL;
+    for (size_t i = 0; rep && i < rep->elements; i++)
+        n += !strncmp(rep->element[i]->str, "l|", 2);
+    if (rep) freeReplyObject(rep);
     redisFree(r);
     return n;
 }

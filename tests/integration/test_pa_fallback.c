@@ -104,8 +104,12 @@ static void *run_worker(void *arg)
 
 static void worker_start(embedded *e)
 {
-    duro_worker_opts o = {
-        .redis_url = h.redis_url, .task_queue = QUEUE, .log_level = "warn"};
+    /* eager off: the tasks go through the stream, whose pending entries
+     * the tests read (an eager one is leased: test_lease*.c) */
+    duro_worker_opts o = {.redis_url = h.redis_url,
+                          .task_queue = QUEUE,
+                          .log_level = "warn",
+                          .eager_activities = -1};
     cr_assert_eq(duro_worker_new(&e->w, &o), 0);
     duro_worker_register_workflow(e->w, "paWf", pa_wf);
     duro_worker_register_activity(e->w, "later", later, NULL);

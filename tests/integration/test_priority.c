@@ -162,7 +162,11 @@ Test(priority, prioritized_activity_survives_worker_kill)
 {
     pid_t sched =
         duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "100ms", NULL);
+    /* eager off: the task goes through its level's stream (an eager one
+     * is leased, in no stream: test_lease_workers.c) */
+    setenv("DURO_EAGER_ACTIVITIES", "0", 1);
     pid_t w1 = duro_test_spawn(&h, "duro-test-worker", NULL);
+    unsetenv("DURO_EAGER_ACTIVITIES");
     duro_client *c = duro_test_client(&h);
     start(c, "hi-0", "{\"ms\":30000,\"retry_ms\":10,\"stc\":1500}", 1);
     cr_assert(duro_test_wait_until(duro_test_count_lines(exec_log, "nap ") == 1,

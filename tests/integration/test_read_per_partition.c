@@ -142,7 +142,11 @@ static pid_t spawn_worker(bool per_partition)
     /* this test process's clients (a query sends its wake) and the
      * worker do what the test says, whatever the suite runs with */
     setenv("DURO_READ_PER_PARTITION", per_partition ? "1" : "0", 1);
+    /* eager off: activity tasks go through their streams and wake the
+     * reader (an eager one is leased, in no stream) */
+    setenv("DURO_EAGER_ACTIVITIES", "0", 1);
     pid_t pid = duro_test_spawn(&h, "duro-test-worker", NULL);
+    unsetenv("DURO_EAGER_ACTIVITIES");
     if (per_partition)
         cr_assert(
             duro_test_wait_until(

@@ -176,6 +176,11 @@ static long long pending_acts(redisContext *r)
             rep->element[0]->type == REDIS_REPLY_INTEGER)
             n += rep->element[0]->integer;
         freeReplyObject(rep);
+        /* leased by the committing worker (library 35): an l timer */
+        rep = redisCommand(r, "ZRANGE duro:{p%d}:timers 0 -1", p);
+        for (size_t i = 0; rep && i < rep->elements; i++)
+            n += !strncmp(rep->element[i]->str, "l|", 2);
+        freeReplyObject(rep);
     }
     return n;
 }

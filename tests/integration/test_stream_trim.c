@@ -269,7 +269,11 @@ Test(stream_trim, streams_stay_bounded_under_load)
     char addr[64];
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
     duro_test_spawn(&h, "duro-scheduler", NULL);
+    /* eager off: the activity tasks go through their streams (eager ones
+     * are leased, in no stream) */
+    setenv("DURO_EAGER_ACTIVITIES", "0", 1);
     duro_test_spawn(&h, "bench-worker", "--metrics-addr", addr, NULL);
+    unsetenv("DURO_EAGER_ACTIVITIES");
     duro_client *c = duro_test_client(&h);
     freeReplyObject(redisCommand(r, "CONFIG RESETSTAT"));
     char id[32];

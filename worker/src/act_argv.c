@@ -44,6 +44,7 @@ void duro__act_complete_argv(duro_actx *c, const char *data, int64_t delay,
         eager.eager_stream =
             duro__act_eager_ask(c->w, c->partition, cm, &eager.eager_n);
         eager.eager_consumer = c->w->identity;
+        eager.eager_lease = true; /* library 35: no stream entry */
         c->eager_n = eager.eager_n;
     }
     duro_fcall_act_complete(a, ks, &at, &res, expected, cm ? &eager : NULL);

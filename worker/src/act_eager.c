@@ -182,11 +182,13 @@ void duro__act_eager_reply(duro_worker *w, const redisReply *reply, size_t at,
     void *owned;
     int rc = duro__act_eager_entries(reply, at, &entries, &owned);
     if (rc != 0) {
-        /* the entries stay pending under this worker's name: reclaimed
-         * after their start-to-close timeout, as a lost reply's are */
+        /* the leases it made time out by their l timers (the entries
+         * of a library 34 stay pending under this worker's name): their
+         * attempts are retried after their start-to-close timeout, as a
+         * lost reply's are */
         duro_warn_limited("ACT-EAGER-BAD",
                           "ACT-EAGER-BAD elements=%zu err=%s: the tasks a "
-                          "commit took are left pending",
+                          "commit took are left to their timeouts",
                           reply->elements, duro_strerror(rc));
         return;
     }

@@ -15,7 +15,11 @@
  * (XGROUP DELCONSUMER), and with it every entry still pending on it, which
  * would take the attempt out of the scheduler's sight (XPENDING) and so
  * out of its timeouts. The move keeps the entry's idle time (IDLE: the
- * time since the attempt began), so the start-to-close counts from then. */
+ * time since the attempt began), so the start-to-close counts from then.
+ *
+ * A leased attempt (eager dispatch, library 35: its entry `L...` is in no
+ * stream) needs no move: its l timer, armed when it started, watches its
+ * start-to-close and heartbeat timeouts whatever becomes of this worker. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +74,10 @@ void duro__act_park(duro_worker *w, duro_actx *c)
 {
     duro_info("ACT-ASYNC wf=%s activity=%s seq=%s attempt=%d", c->id, c->name,
               c->seq, c->attempt);
+    if (duro_entry_is_lease(c->entry)) {
+        duro__actx_unref(c); /* the pool's room was polled for at park time */
+        return;
+    }
     char key[DURO_KEY_MAX];
     duro_key_act(key, sizeof(key), &w->ks, c->partition, c->actqueue);
     int64_t idle_ms = (duro_mono_us() - c->started_us) / 1000;

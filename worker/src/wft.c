@@ -249,6 +249,7 @@ static void wft_complete_argv(wft_task *t, const duro__commit *c,
     duro__act_eager_end(w, &t->eager_n); /* a commit sent again asks anew */
     fc.eager_stream = duro__act_eager_ask(w, t->partition, c, &fc.eager_n);
     fc.eager_consumer = w->identity;
+    fc.eager_lease = true; /* library 35: leased, no stream entry */
     t->eager_n = fc.eager_n;
     duro_fcall_wft_complete(a, k, &ft, &fc);
 }

@@ -103,6 +103,11 @@ typedef struct {
     const char *eager_consumer;
     int eager_n;
     const char *eager_stream;
+    /* eager_lease: the tasks are leased instead (library 35, sent as
+     * `L<eager_n>`): recorded as started by eager_consumer with no stream
+     * entry, each with an entry `L<started>-<seq>-<attempt>` to pass back as a
+     * stream entry's id (docs/internals.md, "Eager activity dispatch") */
+    bool eager_lease;
 } duro_fcall_commit;
 
 /* duro_fcall_start: duro_start. hist_cur and cur_run name the RUNNING run

@@ -22,6 +22,11 @@
  * for an asynchronous completion (worker/src/sdk_async.c); no worker reads
  * or deletes it. */
 #define DURO_ASYNC_CONSUMER "duro-async-completion"
+/* duro_entry_is_lease: whether an activity attempt's entry is a lease,
+ * `L<started ms>-<seq>-<attempt>` (eager dispatch since library 35: the attempt
+ * was started by the committing worker and is in no stream), rather than
+ * a stream entry id (digits). */
+#define duro_entry_is_lease(entry) ((entry) != NULL && (entry)[0] == 'L')
 #define DURO_DEFAULT_PARTITIONS 16
 #define DURO_META_KEY "duro:meta"
 #define DURO_QUEUES_KEY "duro:queues"
