@@ -9,8 +9,8 @@
 //
 // The driver (this process) starts its own redis-server with Duro's bench
 // configuration (127.0.0.1, a free port, its own temp dir, appendonly yes,
-// appendfsync everysec, no RDB snapshots, Duro's server settings and the
-// words of $DURO_REDIS_ARGS, as duro-bench adds them), runs the worker in a child process
+// appendfsync everysec, no RDB snapshots, and the words of $DURO_REDIS_ARGS
+// as duro-bench adds them), runs the worker in a child process
 // (as Duro's bench runs bench-worker beside its driver), adds the chains'
 // first jobs and timestamps each chain's end when the worker reports that
 // its step 3 completed (the worker's 'completed' event fires after BullMQ's
@@ -33,10 +33,6 @@ const QUEUE = 'chain';
 const STEPS = 3;
 const CONCURRENCY = 50;
 const WINDOW = 256; // first jobs in flight, as Duro's BENCH_WINDOW
-// The redis-server settings beyond persistence that duro-bench runs
-// (common/include/duro/redis_settings.h): both peers run the same server,
-// and compare.mjs refuses runs whose settings differ.
-const REDIS_SETTINGS = ['--stream-node-max-entries', '16'];
 
 function parseArgs(argv) {
   const o = { n: 2000, latency: 200, warmup: 10, redisServer: 'redis-server',
@@ -125,8 +121,9 @@ async function startRedis(o, dir) {
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir,
                 '--appendonly', 'yes', '--appendfsync', 'everysec',
                 '--save', '', '--daemonize', 'no', '--protected-mode', 'no'];
-  const settings = [...REDIS_SETTINGS,
-                    ...(process.env.DURO_REDIS_ARGS || '').split(/\s+/).filter(Boolean)];
+  // $DURO_REDIS_ARGS, as duro-bench adds it: both peers run the same
+  // server, and compare.mjs refuses runs whose settings differ
+  const settings = (process.env.DURO_REDIS_ARGS || '').split(/\s+/).filter(Boolean);
   args.push(...settings);
   const proc = spawn(o.redisServer, args, { stdio: 'ignore' });
   const cmd = `${o.redisServer} ${args.join(' ').replace("--save  ", "--save '' ")}`;

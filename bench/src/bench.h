@@ -61,7 +61,7 @@ typedef struct {
                     256]; /* last worker command line, for the report */
     char sched_cmd[PATH_MAX + 64];
     char redis_cmd[2 * PATH_MAX + 1536];
-    /* the server settings beyond persistence (both peers run them) */
+    /* $DURO_REDIS_ARGS, as given to redis-server (both peers run them) */
     char redis_settings[1280];
     redisContext *rc;    /* the driver's command connection */
     duro_client *client; /* signals, queries */

@@ -13,30 +13,25 @@
 #include "duro/history.h"
 #include "duro/keys.h"
 #include "duro/redis.h"
-#include "duro/redis_settings.h"
 #include "duro/reply.h"
 
 #define CMD_TIMEOUT_MS 30000
 
 /* ---- redis-server ---- */
 
-/* settings_args appends Duro's server settings (duro/redis_settings.h,
- * as `duro dev` and docker-compose.yml run them), then the words of
- * $DURO_REDIS_ARGS (redis-server arguments split on blanks, e.g.
- * "--stream-node-max-entries 100", to measure a setting: a later one
- * wins), at argv[*argc], at most up to argv[max - 1], and to settings, the
- * line the report shows. chain.mjs of --vs bullmq runs the same, so both
- * peers run the same server. 0, or -1 when too many. */
+/* settings_args appends the words of $DURO_REDIS_ARGS (redis-server
+ * arguments split on blanks, e.g. "--stream-node-max-entries 16", to
+ * measure a server setting; Redis' defaults otherwise), at argv[*argc],
+ * at most up to argv[max - 1], and to settings, the line the report
+ * shows. chain.mjs of --vs bullmq adds the same, so both peers run the
+ * same server. 0, or -1 when too many. */
 static int settings_args(char **argv, int *argc, int max, char *settings,
                          size_t size)
 {
-    static const char *const ours[] = {DURO_REDIS_SETTINGS_ARGV};
     static char words[1024]; /* static: the argv outlives this call */
     const char *env = getenv("DURO_REDIS_ARGS");
     snprintf(words, sizeof(words), "%s", env ? env : "");
-    snprintf(settings, size, "%s", DURO_REDIS_SETTINGS_TEXT);
-    for (int i = 0; i < DURO_REDIS_SETTINGS_ARGC && *argc < max - 1; i++)
-        argv[(*argc)++] = (char *)ours[i];
+    settings[0] = '\0';
     char *save = NULL;
     for (char *w = strtok_r(words, " \t\n", &save); w;
          w = strtok_r(NULL, " \t\n", &save)) {
@@ -46,7 +41,7 @@ static int settings_args(char **argv, int *argc, int max, char *settings,
         }
         argv[(*argc)++] = w;
         size_t l = strlen(settings);
-        snprintf(settings + l, size - l, " %s", w);
+        snprintf(settings + l, size - l, "%s%s", l ? " " : "", w);
     }
     argv[*argc] = NULL;
     return 0;
@@ -96,8 +91,9 @@ int bench_redis_start(bench *b)
                       sizeof(b->redis_settings)) < 0)
         return -1;
     size_t l = strlen(b->redis_cmd);
-    snprintf(b->redis_cmd + l, sizeof(b->redis_cmd) - l, " %s",
-             b->redis_settings);
+    if (b->redis_settings[0])
+        snprintf(b->redis_cmd + l, sizeof(b->redis_cmd) - l, " %s",
+                 b->redis_settings);
     if (b->over_tls) {
         l = strlen(b->redis_cmd);
         snprintf(b->redis_cmd + l, sizeof(b->redis_cmd) - l,

@@ -1,7 +1,7 @@
 /* cli_dev_redis.c: the redis-server processes of `duro dev` (cli_dev.c,
  * and each node of --cluster N: cli_dev_cluster.c): started so that they
- * never outlive us, with Duro's server settings (duro/redis_settings.h),
- * waited for, and stopped in order (SIGTERM: the AOF is written). */
+ * never outlive us, waited for, and stopped in order (SIGTERM: the AOF is
+ * written). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "cli_dev_redis.h"
-#include "duro/redis_settings.h"
 
 #define REDIS_WAIT_MS 5000
 #define REDIS_STOP_MS 5000
@@ -96,10 +95,6 @@ pid_t cli_dev_spawn_redis(const char *prog, const char *dir, int port,
     int argc = 15;
     while (argv[argc])
         argc++;
-    /* before the extra ones, which may override them */
-    static const char *const settings[] = {DURO_REDIS_SETTINGS_ARGV};
-    for (int i = 0; i < DURO_REDIS_SETTINGS_ARGC; i++)
-        argv[argc++] = (char *)settings[i];
     for (int i = 0; extra && extra[i] && argc < 47; i++)
         argv[argc++] = (char *)extra[i];
     argv[argc] = NULL;

@@ -87,38 +87,6 @@ Test(cli_ops, dev_server_dies_with_duro_dev_even_by_sigkill)
     duro_test_finish(&h);
 }
 
-/* The dev redis-server runs with Duro's server settings (duro/
- * redis_settings.h: stream-node-max-entries 16, not Redis' 100), as
- * docker-compose.yml's and the bench's do. */
-Test(cli_ops, dev_server_runs_with_duros_redis_settings)
-{
-    int p = duro_test_free_port();
-    char port[16], dir[PATH_MAX + 16];
-    snprintf(port, sizeof(port), "%d", p);
-    snprintf(dir, sizeof(dir), "%s/devdata", h.dir);
-    pid_t dev =
-        duro_test_spawn(&h, "duro", "dev", "--port", port, "--dir", dir, NULL);
-    cr_assert(duro_test_wait_until(
-                  duro_test_log_contains(&h, dev, "dev server ready"), 10000),
-              "duro dev did not come up");
-    struct timeval tv = {5, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", p, tv);
-    cr_assert(c && !c->err, "cannot connect to the dev redis-server");
-    redisSetTimeout(c, tv);
-    redisReply *r =
-        duro_test_cmd(c, "CONFIG", "GET", "stream-node-max-entries", NULL);
-    cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-                  r->element[1]->type == REDIS_REPLY_STRING,
-              "CONFIG GET stream-node-max-entries: unexpected reply");
-    cr_expect_str_eq(r->element[1]->str, "16",
-                     "the dev redis-server runs stream-node-max-entries %s",
-                     r->element[1]->str);
-    freeReplyObject(r);
-    redisFree(c);
-    duro_test_kill(&h, dev, SIGTERM);
-    duro_test_finish(&h);
-}
-
 /* ---- --status in any case ---- */
 
 /* A second cancel is not an error: the client returns 0 (its promise is 0
