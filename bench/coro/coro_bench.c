@@ -8,6 +8,13 @@
  * makes, with whichever switch coro.c was built with. Each is run
  * `reps` times, interleaved; the best run counts (the least disturbed by
  * the other processes on the machine), and the median is printed too.
+ *
+ * A second line times a coroutine's start and end (duro__coro_new +
+ * duro__coro_free, the stack taken from and given back to the cache of
+ * freed stacks, coro_stack.c): with one stack size, then with a second
+ * size after a burst of DURO__CORO_CACHE_MAX coroutines of the first left
+ * the cache full of its stacks (two workers with different
+ * workflow_stack_size in one process).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +99,59 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* ---- Coroutine start: new + free, the stack from the cache ---- */
+
+#define SIZE_OTHER ((size_t)64 * 1024) /* the second size; first: default */
+
+/* start_ns: ns per duro__coro_new + duro__coro_free of a stack of size. */
+static double start_ns(size_t size, long n)
+{
+    int64_t t0 = now_ns();
+    for (long i = 0; i < n; i++) {
+        duro__coro *c;
+        if (duro__coro_new(&c, size, spin, NULL) != 0) return -1;
+        duro__coro_free(c);
+    }
+    return (double)(now_ns() - t0) / (double)n;
+}
+
+/* burst: DURO__CORO_CACHE_MAX coroutines of the default size at once,
+ * then all freed: the cache is full of their stacks. */
+static int burst(void)
+{
+    static duro__coro *cs[DURO__CORO_CACHE_MAX];
+    int rc = 0, made = 0;
+    for (; made < DURO__CORO_CACHE_MAX; made++)
+        if (duro__coro_new(&cs[made], 0, spin, NULL) != 0) {
+            rc = -1;
+            break;
+        }
+    for (int i = 0; i < made; i++)
+        duro__coro_free(cs[i]);
+    return rc;
+}
+
+static int start_bench(long n)
+{
+    double one[REPS], two[REPS];
+    start_ns(0, 1000); /* warm up */
+    for (int r = 0; r < REPS; r++)
+        one[r] = start_ns(0, n);
+    if (burst() != 0) return -1;
+    start_ns(SIZE_OTHER, 10);
+    for (int r = 0; r < REPS; r++)
+        two[r] = start_ns(SIZE_OTHER, n);
+    qsort(one, REPS, sizeof(double), cmp_double);
+    qsort(two, REPS, sizeof(double), cmp_double);
+    if (one[0] < 0 || two[0] < 0) return -1;
+    printf("coro start: ns per duro__coro_new + free, best (median) of %d "
+           "runs: one stack size %.1f (%.1f); a second size after a "
+           "%d-stack burst of the first %.1f (%.1f); %ld a run\n",
+           REPS, one[0], one[REPS / 2], DURO__CORO_CACHE_MAX, two[0],
+           two[REPS / 2], n);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     long n = 1000000;
@@ -141,5 +201,9 @@ int main(int argc, char **argv)
     printf("; duro__coro resume+yield with %s %.1f (%.1f); %ld round trips "
            "a run\n",
            DURO__CORO_SWITCH_NAME, c[0], c[REPS / 2], n);
+    if (start_bench(n / 50) != 0) {
+        fprintf(stderr, "duro-bench-coro: out of memory\n");
+        return 2;
+    }
     return 0;
 }

@@ -1,5 +1,6 @@
-/* coro.c: stackful coroutines with guarded, cached stacks, switched by
- * coro_switch.c (assembly on x86_64 and aarch64, ucontext elsewhere). */
+/* coro.c: stackful coroutines with guarded stacks, kept for reuse by
+ * coro_stack.c and switched by coro_switch.c (assembly on x86_64 and
+ * aarch64, ucontext elsewhere). */
 #include <assert.h>
 #include <errno.h>
 #include <link.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "coro.h"
+#include "coro_stack.h"
 #include "coro_switch.h"
 
 #ifdef DURO_ASAN
@@ -78,17 +80,6 @@ static __thread sigjmp_buf escape __attribute__((tls_model("initial-exec")));
 
 /* ---- Stacks ---- */
 
-/* Freed stacks, reused as is (no madvise: that would cost the TLB
- * shootdown munmap costs), last freed first. A worker uses one size, so
- * the first one looked at fits; a stack of another size is simply not
- * found. Shared by all threads, hence the lock. */
-static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-    char *map;
-    size_t size;
-} cache[DURO__CORO_CACHE_MAX];
-static int cache_len;
-
 static size_t page_size(void)
 {
     return (size_t)sysconf(_SC_PAGESIZE);
@@ -100,39 +91,15 @@ static size_t round_to_page(size_t n)
     return (n + page - 1) / page * page;
 }
 
-static char *cache_pop(size_t size)
-{
-    char *map = NULL;
-    pthread_mutex_lock(&cache_lock);
-    for (int i = cache_len - 1; i >= 0; i--) {
-        if (cache[i].size != size) continue;
-        map = cache[i].map;
-        cache[i] = cache[--cache_len];
-        break;
-    }
-    pthread_mutex_unlock(&cache_lock);
-    return map;
-}
-
-static bool cache_push(char *map, size_t size)
-{
-    bool kept = false;
-    pthread_mutex_lock(&cache_lock);
-    if (cache_len < DURO__CORO_CACHE_MAX) {
-        cache[cache_len].map = map;
-        cache[cache_len++].size = size;
-        kept = true;
-    }
-    pthread_mutex_unlock(&cache_lock);
-    return kept;
-}
-
 int duro__coro_stacks_cached(void)
 {
-    pthread_mutex_lock(&cache_lock);
-    int n = cache_len;
-    pthread_mutex_unlock(&cache_lock);
-    return n;
+    return duro__coro_stack_count(0);
+}
+
+int duro__coro_stacks_cached_of(size_t stack_size)
+{
+    if (stack_size == 0) stack_size = DURO__CORO_STACK_DEFAULT;
+    return duro__coro_stack_count(round_to_page(stack_size) + page_size());
 }
 
 /* stack_alloc maps a guard page plus at least usable bytes of stack.
@@ -143,7 +110,7 @@ static char *stack_alloc(size_t usable, size_t *map_size)
     char *map;
 
     *map_size = round_to_page(usable) + page;
-    if ((map = cache_pop(*map_size)) != NULL) return map;
+    if ((map = duro__coro_stack_take(*map_size)) != NULL) return map;
     map = mmap(NULL, *map_size, PROT_READ | PROT_WRITE,
                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (map == MAP_FAILED) {
@@ -158,17 +125,19 @@ static char *stack_alloc(size_t usable, size_t *map_size)
     return map;
 }
 
-/* stack_release caches or unmaps a stack. An abandoned coroutine leaves
- * its frames' redzones poisoned in ASan's shadow, and the trampoline frame
- * of a finished one never returns, so the shadow is cleared before the
- * memory can be handed out again. */
+/* stack_release keeps (coro_stack.c) or unmaps a stack, or keeps it and
+ * unmaps another it evicted. An abandoned coroutine leaves its frames'
+ * redzones poisoned in ASan's shadow, and the trampoline frame of a
+ * finished one never returns, so the shadow is cleared before the memory
+ * can be handed out again (or the cache writes its link at the top). */
 static void stack_release(char *map, size_t map_size)
 {
 #ifdef DURO_ASAN
     ASAN_UNPOISON_MEMORY_REGION(map + page_size(), map_size - page_size());
 #endif
-    if (cache_push(map, map_size)) return;
-    munmap(map, map_size);
+    size_t unmap_size;
+    char *unmap = duro__coro_stack_put(map, map_size, &unmap_size);
+    if (unmap != NULL) munmap(unmap, unmap_size);
 }
 
 /* ---- Switching ---- */

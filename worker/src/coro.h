@@ -36,17 +36,24 @@ typedef void (*duro__coro_fn)(void *arg);
 #define DURO__CORO_STACK_MAX ((size_t)1024 * 1024 * 1024)
 
 /* DURO__CORO_CACHE_MAX is how many freed stacks are kept for reuse
- * (by a coroutine of the same size) instead of being unmapped. A worker
- * frees as many stacks as it ran runs at once (the run cache holds up to
- * --cache-size suspended runs, 10000 by default): unmapping each one cost
- * a munmap with its TLB shootdown, a sixth of the worker's CPU in a burst
- * of 2000 workflows, and the next burst mapped and faulted them in again.
- * A kept stack holds only the pages its coroutine touched, which the
- * worker held anyway while the coroutine lived. */
+ * (by a coroutine of the same size) instead of being unmapped, in all
+ * sizes together (coro_stack.h: one free list per size, O(1) to take and
+ * keep). A worker frees as many stacks as it ran runs at once (the run
+ * cache holds up to --cache-size suspended runs, 10000 by default):
+ * unmapping each one cost a munmap with its TLB shootdown, a sixth of the
+ * worker's CPU in a burst of 2000 workflows, and the next burst mapped and
+ * faulted them in again. A kept stack holds only the pages its coroutine
+ * touched, which the worker held anyway while the coroutine lived, and
+ * two of the process's memory mappings (vm.max_map_count, 65530 by
+ * default), hence one bound for all sizes rather than one per size. */
 #define DURO__CORO_CACHE_MAX 16384
 
 /* duro__coro_stacks_cached: freed stacks kept for reuse now (tests). */
 int duro__coro_stacks_cached(void);
+
+/* duro__coro_stacks_cached_of: those of stack_size usable bytes (0 =
+ * DURO__CORO_STACK_DEFAULT), as duro__coro_new rounds it (tests). */
+int duro__coro_stacks_cached_of(size_t stack_size);
 
 /* ---- Overflow and crashes ----
  *
