@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 36
+local DURO_LIBRARY_VERSION = 37
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -260,6 +260,16 @@ do
     -- seq, its queue actq as recorded
     LEASE.member = function(w, seq, attempt, actq)
         return timer_member('l', w.run, seq, attempt, w.queue, actq, w.id)
+    end
+    -- LEASE.drop: a stale call's (the run closed or moved on) removal of
+    -- the l timer of run's attempt of seq it answers for, when entry is a
+    -- lease (w loaded, the workflow's): as a stale call acks its stream
+    -- entry, so that nothing waits on a finished attempt (the test
+    -- clock's idle check counts every l timer as a running attempt)
+    LEASE.drop = function(w, run, seq, attempt, entry, actq)
+        if not (w and LEASE.is(entry)) then return end
+        redis.call('ZREM', w.k.timers, timer_member('l', run, seq, str(attempt),
+                                                    w.queue, actq, w.id))
     end
     -- LEASE.ask: a commit's request for leases, in its eager tail
     -- (consumer at args[at], then `L<n>`, then the eligible KEYS indexes):
@@ -1803,23 +1813,27 @@ end
 -- arm_sts adds the 'q' timer of an attempt just queued when its activity
 -- has a schedule-to-start timeout (see sts_due). An attempt queued again
 -- (handed back, or put back because its concurrency key was full) keeps
--- its first deadline: it has not started yet.
-local function arm_sts(w, act, seq, attempt, opts)
+-- its first deadline: it has not started yet. from: when the attempt was
+-- first queued, for a lease handed back (LEASE: started, so no q timer
+-- was armed then): armed at from + its schedule-to-start, as the q timer
+-- of a stream entry read at `from` would still be; none when that is
+-- past (that q timer would have fired `ignored` while the entry ran).
+local function arm_sts(w, act, seq, attempt, opts, from)
     local ms = sts_of(opts)
-    if not ms then return end
+    if not ms or from and from + ms <= w.now then return end
     local member = timer_member('q', w.run, seq, attempt, w.queue,
                                 queue_of(act), w.id)
     if redis.call('ZSCORE', w.k.timers, member) then return end
-    add_timer(w.k.timers, w.now + ms, member)
+    add_timer(w.k.timers, (from or w.now) + ms, member)
 end
 
 -- enqueue_activity puts an attempt in the queue and records its entry in
 -- st, the activity's state (pa_state, with the attempt's fields set),
 -- written once here; name, input and opts come from its schedule record
 -- sc (pa_sched, read by the caller before its first write: a damaged one
--- then refuses the call whole). started: the attempt was started (a
--- lease handed back): its schedule-to-start was satisfied, no q timer.
-local function enqueue_activity(w, act, seq, attempt, st, sc, started)
+-- then refuses the call whole). from: when a lease handed back was
+-- first queued (arm_sts), nil for now.
+local function enqueue_activity(w, act, seq, attempt, st, sc, from)
     local v = {sc.name or '', sc.input or '', sc.opts or '', st.details}
     local entry
     -- act names the attempt's stream as recorded: a fair one rings too
@@ -1836,7 +1850,7 @@ local function enqueue_activity(w, act, seq, attempt, st, sc, started)
     end
     st.entry = entry
     pa_put(w, seq, st)
-    if not started then arm_sts(w, act, seq, attempt, v[3]) end
+    arm_sts(w, act, seq, attempt, v[3], from)
 end
 
 -- resolve_activity removes a pending activity and delivers its outcome
@@ -3185,6 +3199,7 @@ local function duro_act_complete(k, args, keys)
     local sc = st and outcome == 'failed' and delay == 0 and pa_sched(w, seq)
     ack_first(act, entry)
     if not st then
+        LEASE.drop(w, run, seq, attempt, entry, queue_of(act))
         return fail('DURO_STALE', 'activity attempt no longer current')
     end
     if leased then
@@ -3226,11 +3241,14 @@ local function duro_act_release(k, args)
     local st = w and current(w, run) and pa_state(w, seq)
     if not st or tonumber(st.attempt) ~= attempt or st.entry ~= entry then
         ack(act, entry)
+        LEASE.drop(w, run, seq, attempt, entry, queue_of(act))
         return 'orphan'
     end
-    local sc = delay <= 0 and pa_sched(w, seq) -- before the first write
-    local leased = LEASE.is(entry)
-    if leased then -- the same attempt, no longer held: its timer goes
+    -- a lease: when it started (its schedule-to-start counts from then,
+    -- arm_sts), and the options that say it, read before the first write
+    local from = LEASE.is(entry) and LEASE.started(entry)
+    local sc = (delay <= 0 or from) and pa_sched(w, seq)
+    if from then -- the same attempt, no longer held: its timer goes
         redis.call('ZREM', k.timers,
                    LEASE.member(w, seq, str(attempt), queue_of(act)))
     end
@@ -3241,9 +3259,12 @@ local function duro_act_release(k, args)
         add_timer(k.timers, w.now + delay,
                   timer_member('r', run, seq, attempt, w.queue, queue_of(act),
                                w.id))
+        -- the q timer a stream entry put back keeps (its r timer's
+        -- enqueue then finds it)
+        if from then arm_sts(w, act, seq, attempt, sc.opts, from) end
         return 'deferred'
     end
-    enqueue_activity(w, act, seq, attempt, st, sc, leased)
+    enqueue_activity(w, act, seq, attempt, st, sc, from or nil)
     return 'released'
 end
 
