@@ -271,6 +271,25 @@ do
         redis.call('ZREM', w.k.timers, timer_member('l', run, seq, str(attempt),
                                                     w.queue, actq, w.id))
     end
+    -- LEASE.drop_first is LEASE.drop as a call's first write, as ack_first
+    -- is the ack: a timers key of another type fails the ZREM before
+    -- anything is written and raises DURO_WRONGTYPE, so the call needs no
+    -- TYPE of timers (duro_act_complete: whether current or stale).
+    -- Returns whether it ran (a lease and w).
+    LEASE.drop_first = function(w, run, seq, attempt, entry, actq)
+        if not (w and LEASE.is(entry)) then return false end
+        local r = redis.pcall('ZREM', w.k.timers,
+                              timer_member('l', run, seq, str(attempt),
+                                           w.queue, actq, w.id))
+        if type(r) == 'table' and r.err then
+            if string.find(r.err, 'WRONGTYPE', 1, true) then
+                wrongtype(w.k.timers, 'zset')
+            end
+            error(r)
+        end
+        CHECKED[w.k.timers] = 'zset'
+        return true
+    end
     -- LEASE.ask: a commit's request for leases, in its eager tail
     -- (consumer at args[at], then `L<n>`, then the eligible KEYS indexes):
     -- w.lease = {n = how many, args, from = the first index's position,
@@ -3190,21 +3209,21 @@ local function duro_act_complete(k, args, keys)
     -- and the commands' activity streams, but for the one it acks from
     -- (act, with an entry): ack_first checks that one, as the call's
     -- first write (most often the next activity goes to the same queue,
-    -- so this saves a TYPE per call)
+    -- so this saves a TYPE per call); a lease's l timer goes instead, the
+    -- first write that checks timers (LEASE.drop_first: w is loaded when
+    -- st is, and need is empty without st)
+    if leased and w then need.timers = nil end
     local wrong = check_needed(k, need, keys, ACT_COMPLETE_KEYS + 1,
                                entry ~= '' and not leased and act)
     if wrong then return wrong end
     -- a failure retried at once queues the attempt: its schedule record,
     -- read (and checked) before the first write
     local sc = st and outcome == 'failed' and delay == 0 and pa_sched(w, seq)
-    ack_first(act, entry)
-    if not st then
-        LEASE.drop(w, run, seq, attempt, entry, queue_of(act))
-        return fail('DURO_STALE', 'activity attempt no longer current')
+    if not LEASE.drop_first(w, run, seq, attempt, entry, queue_of(act)) then
+        ack_first(act, entry)
     end
-    if leased then
-        redis.call('ZREM', k.timers,
-                   LEASE.member(w, seq, str(attempt), queue_of(act)))
+    if not st then
+        return fail('DURO_STALE', 'activity attempt no longer current')
     end
     if outcome == 'completed' then
         if eager then

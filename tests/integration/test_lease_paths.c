@@ -372,3 +372,84 @@ Test(lease_paths, an_outside_failure_by_token_retries_a_lease)
     free(token);
     task_free(&t);
 }
+
+/* dump_all: the partition's keys and DUMPs, one string (caller frees) */
+static char *dump_all(one_task *t)
+{
+    char pattern[64];
+    snprintf(pattern, sizeof(pattern), "duro:{p%d}:*",
+             duro_partition_of(t->id, duro_client_partitions(t->c)));
+    redisReply *keys = duro_test_cmd(t->r, "KEYS", pattern, NULL);
+    size_t cap = 1, len = 0;
+    char *out = calloc(1, 1);
+    for (size_t i = 0; i < keys->elements; i++) {
+        redisReply *d = duro_test_cmd(t->r, "DUMP", keys->element[i]->str, NULL);
+        size_t kl = strlen(keys->element[i]->str);
+        cap += kl + d->len + 2;
+        out = realloc(out, cap);
+        memcpy(out + len, keys->element[i]->str, kl);
+        len += kl;
+        out[len++] = '=';
+        memcpy(out + len, d->str, d->len);
+        len += d->len;
+        out[len++] = ';';
+        out[len] = '\0';
+        freeReplyObject(d);
+    }
+    freeReplyObject(keys);
+    return out;
+}
+
+/* refused_unchanged: key made a string, the completion (failed or not) of
+ * the lease is refused (DURO_WRONGTYPE when want_wrongtype) and changes
+ * nothing; the key is then put back. */
+static void refused_unchanged(one_task *t, const char *key, bool failed,
+                              bool want_wrongtype)
+{
+    char saved[600];
+    snprintf(saved, sizeof(saved), "%s:saved", key);
+    redisReply *rep = duro_test_cmd(t->r, "EXISTS", key, NULL);
+    bool existed = rep->integer == 1;
+    freeReplyObject(rep);
+    if (existed) duro_test_cmd_ok(t->r, "RENAME", key, saved, NULL);
+    duro_test_cmd_ok(t->r, "SET", key, "x", NULL);
+    char *before = dump_all(t);
+    rep = complete(t, failed, 0);
+    cr_assert_eq(rep->type, REDIS_REPLY_ERROR, "%s tampered: accepted", key);
+    cr_assert(!want_wrongtype || !strncmp(rep->str, "DURO_WRONGTYPE", 14),
+              "%s tampered: %s", key, rep->str);
+    freeReplyObject(rep);
+    char *after = dump_all(t);
+    cr_assert(!strcmp(before, after), "%s tampered: the call wrote", key);
+    free(before);
+    free(after);
+    duro_test_cmd_ok(t->r, "DEL", key, NULL);
+    if (existed) duro_test_cmd_ok(t->r, "RENAME", saved, key, NULL);
+}
+
+/* A leased completion checks the timers key by its first write, the l
+ * timer's ZREM (no TYPE): a key of another type refuses it whole, for a
+ * current attempt completed or failed and for a stale one. */
+Test(lease_paths, a_lease_completion_with_a_key_of_another_type_writes_nothing)
+{
+    for (int failed = 0; failed < 2; failed++) {
+        one_task t;
+        lease_task(&t, failed ? "lp-type-f" : "lp-type-c", "{}", "600000",
+                   "0");
+        /* the keys the call writes: a failure retries (act, timers) */
+        const char *keys[] = {t.k.timers, t.k.wft, t.k.act, t.k.buf};
+        for (int i = 0; i < (failed ? 4 : 2); i++)
+            refused_unchanged(&t, keys[i], failed, true);
+        assert_str_reply(complete(&t, failed, 0),
+                         failed ? "retrying" : "resolved");
+        cr_assert_eq(score(&t, 'l'), -1);
+        task_free(&t);
+    }
+    one_task t;
+    lease_task(&t, "lp-type-s", "{}", "600000", "0");
+    cr_assert_eq(duro_client_terminate(t.c, t.id, "test"), 0);
+    refused_unchanged(&t, t.k.timers, false, true);
+    assert_stale(complete(&t, false, -1));
+    cr_assert_eq(score(&t, 'l'), -1);
+    task_free(&t);
+}
