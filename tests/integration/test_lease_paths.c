@@ -383,7 +383,8 @@ static char *dump_all(one_task *t)
     size_t cap = 1, len = 0;
     char *out = calloc(1, 1);
     for (size_t i = 0; i < keys->elements; i++) {
-        redisReply *d = duro_test_cmd(t->r, "DUMP", keys->element[i]->str, NULL);
+        redisReply *d =
+            duro_test_cmd(t->r, "DUMP", keys->element[i]->str, NULL);
         size_t kl = strlen(keys->element[i]->str);
         cap += kl + d->len + 2;
         out = realloc(out, cap);
@@ -434,8 +435,7 @@ Test(lease_paths, a_lease_completion_with_a_key_of_another_type_writes_nothing)
 {
     for (int failed = 0; failed < 2; failed++) {
         one_task t;
-        lease_task(&t, failed ? "lp-type-f" : "lp-type-c", "{}", "600000",
-                   "0");
+        lease_task(&t, failed ? "lp-type-f" : "lp-type-c", "{}", "600000", "0");
         /* the keys the call writes: a failure retries (act, timers) */
         const char *keys[] = {t.k.timers, t.k.wft, t.k.act, t.k.buf};
         for (int i = 0; i < (failed ? 4 : 2); i++)
@@ -451,5 +451,37 @@ Test(lease_paths, a_lease_completion_with_a_key_of_another_type_writes_nothing)
     refused_unchanged(&t, t.k.timers, false, true);
     assert_stale(complete(&t, false, -1));
     cr_assert_eq(score(&t, 'l'), -1);
+    task_free(&t);
+}
+
+/* The workflow cancels a leased activity (a commit's cancel_activity, its
+ * task brought by a signal): the l timer goes with the pending activity,
+ * as the stream entry is acked, and the holder's late completion is
+ * fenced. */
+Test(lease_paths, a_cancelled_lease_leaves_no_timer)
+{
+    one_task t;
+    lease_task(&t, "lp-cancel", "{}", "600000", "0");
+    char run[DURO_UUID_LEN + 1];
+    cr_assert_eq(duro_client_signal(t.c, t.id, "go", NULL, run), 0);
+    duro_test_claim_task(t.r, t.k.wft, "t", "token", t.entry, sizeof(t.entry),
+                         t.token, sizeof(t.token));
+    duro_argv cmds, a;
+    duro_argv_init(&cmds);
+    const char *fields[] = {"cancel_activity", "1", "{\"seq\":1}", "9"};
+    for (int i = 0; i < 4; i++)
+        duro_argv_push(&cmds, fields[i]);
+    const char *acts[] = {t.k.act};
+    duro_fcall_commit c = {
+        .wtc_data = "{}", .ncmd = 1, .cmds = &cmds, .nacts = 1, .acts = acts};
+    duro_fcall_task ft = {.run = t.run, .token = t.token, .entry = t.entry};
+    duro_fcall_wft_complete(&a, &t.k, &ft, &c);
+    redisReply *rep = call(&t, &a);
+    duro_argv_free(&cmds);
+    cr_assert_neq(rep->type, REDIS_REPLY_ERROR, "%s", rep->str);
+    freeReplyObject(rep);
+    cr_assert_not(pending(&t, NULL));
+    cr_assert_eq(score(&t, 'l'), -1, "the l timer outlived the cancel");
+    assert_stale(complete(&t, false, -1));
     task_free(&t);
 }
