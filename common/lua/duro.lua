@@ -290,6 +290,12 @@ do
         CHECKED[w.k.timers] = 'zset'
         return true
     end
+    -- A commit that closes the run (or continues it as new) asks for no
+    -- leases (its callers): its activities go to the stream, as with no
+    -- lease, where a worker runs them and its stale completion acks
+    -- them; a lease would not be handed out (eager_take: the run is
+    -- closed) and its l timer, which the test clock counts as running,
+    -- would wait for its start-to-close.
     -- LEASE.ask: a commit's request for leases, in its eager tail
     -- (consumer at args[at], then `L<n>`, then the eligible KEYS indexes):
     -- w.lease = {n = how many, args, from = the first index's position,
@@ -3018,7 +3024,7 @@ do -- the section's helpers end with it (Lua: 200 locals per chunk)
 
     eager_take = function(w, run, keys, args, first, ncmd, at, out)
         -- leases (LEASE.ask): made by the commands, handed out while the
-        -- run is open (a closed run's l timers fire ignored)
+        -- run is open (a commit that closes it asks for none)
         if w.lease then
             if w.status == 'RUNNING' and w.run == run then
                 lease_reply(w, out)
@@ -3104,7 +3110,8 @@ local function duro_wft_complete(k, args, keys)
         need.buf = true
         if entry == '' then need.wft = true end
     end
-    LEASE.ask(w, args, tail + 2)
+    -- a commit that closes the run leases nothing (see LEASE.ask)
+    if not closes then LEASE.ask(w, args, tail + 2) end
     if w.lease then need.timers = true end
     local wrong = (closes and check_close(k, w)) or check_needed(k, need)
     if wrong then return wrong end
@@ -3183,7 +3190,7 @@ local function duro_act_complete(k, args, keys)
             eager = not bad and not task_err
             if eager then
                 command_keys(w, args, 12, ncmd, need)
-                LEASE.ask(w, args, tail + 2)
+                if not closes then LEASE.ask(w, args, tail + 2) end
                 if w.lease then need.timers = true end
             end
         end
