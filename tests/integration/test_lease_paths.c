@@ -97,7 +97,7 @@ static void lease_task(one_task *t, const char *id, const char *opts,
               "no lease made");
     snprintf(t->lease, sizeof(t->lease), "%s", rep->element[4]->str);
     freeReplyObject(rep);
-    t->started = atoll(t->lease + 1);
+    t->started = strtoll(t->lease + 1, NULL, 10);
 }
 
 static void task_free(one_task *t)
@@ -173,7 +173,8 @@ static long long score(one_task *t, char kind)
     char m[512];
     redisReply *rep = duro_test_cmd(t->r, "ZSCORE", t->k.timers,
                                     member(t, kind, m, sizeof(m)), NULL);
-    long long s = rep->type == REDIS_REPLY_STRING ? atoll(rep->str) : -1;
+    long long s =
+        rep->type == REDIS_REPLY_STRING ? strtoll(rep->str, NULL, 10) : -1;
     freeReplyObject(rep);
     return s;
 }
@@ -181,8 +182,8 @@ static long long score(one_task *t, char kind)
 static long long redis_now_ms(redisContext *r)
 {
     redisReply *rep = duro_test_cmd(r, "TIME", NULL);
-    long long ms =
-        atoll(rep->element[0]->str) * 1000 + atoll(rep->element[1]->str) / 1000;
+    long long ms = strtoll(rep->element[0]->str, NULL, 10) * 1000 +
+                   strtoll(rep->element[1]->str, NULL, 10) / 1000;
     freeReplyObject(rep);
     return ms;
 }
@@ -202,7 +203,7 @@ static bool pending(one_task *t, long long *attempt)
 {
     redisReply *rep = duro_test_cmd(t->r, "HGET", t->k.pa, "1", NULL);
     bool is = rep->type == REDIS_REPLY_STRING;
-    if (is && attempt) *attempt = atoll(rep->str);
+    if (is && attempt) *attempt = strtoll(rep->str, NULL, 10);
     freeReplyObject(rep);
     return is;
 }
