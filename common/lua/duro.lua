@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 36
+local DURO_LIBRARY_VERSION = 37
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -261,6 +261,41 @@ do
     LEASE.member = function(w, seq, attempt, actq)
         return timer_member('l', w.run, seq, attempt, w.queue, actq, w.id)
     end
+    -- LEASE.drop: a stale call's (the run closed or moved on) removal of
+    -- the l timer of run's attempt of seq it answers for, when entry is a
+    -- lease (w loaded, the workflow's): as a stale call acks its stream
+    -- entry, so that nothing waits on a finished attempt (the test
+    -- clock's idle check counts every l timer as a running attempt)
+    LEASE.drop = function(w, run, seq, attempt, entry, actq)
+        if not (w and LEASE.is(entry)) then return end
+        redis.call('ZREM', w.k.timers, timer_member('l', run, seq, str(attempt),
+                                                    w.queue, actq, w.id))
+    end
+    -- LEASE.drop_first is LEASE.drop as a call's first write, as ack_first
+    -- is the ack: a timers key of another type fails the ZREM before
+    -- anything is written and raises DURO_WRONGTYPE, so the call needs no
+    -- TYPE of timers (duro_act_complete: whether current or stale).
+    -- Returns whether it ran (a lease and w).
+    LEASE.drop_first = function(w, run, seq, attempt, entry, actq)
+        if not (w and LEASE.is(entry)) then return false end
+        local r = redis.pcall('ZREM', w.k.timers,
+                              timer_member('l', run, seq, str(attempt),
+                                           w.queue, actq, w.id))
+        if type(r) == 'table' and r.err then
+            if string.find(r.err, 'WRONGTYPE', 1, true) then
+                wrongtype(w.k.timers, 'zset')
+            end
+            error(r)
+        end
+        CHECKED[w.k.timers] = 'zset'
+        return true
+    end
+    -- A commit that closes the run (or continues it as new) asks for no
+    -- leases (its callers): its activities go to the stream, as with no
+    -- lease, where a worker runs them and its stale completion acks
+    -- them; a lease would not be handed out (eager_take: the run is
+    -- closed) and its l timer, which the test clock counts as running,
+    -- would wait for its start-to-close.
     -- LEASE.ask: a commit's request for leases, in its eager tail
     -- (consumer at args[at], then `L<n>`, then the eligible KEYS indexes):
     -- w.lease = {n = how many, args, from = the first index's position,
@@ -1803,23 +1838,27 @@ end
 -- arm_sts adds the 'q' timer of an attempt just queued when its activity
 -- has a schedule-to-start timeout (see sts_due). An attempt queued again
 -- (handed back, or put back because its concurrency key was full) keeps
--- its first deadline: it has not started yet.
-local function arm_sts(w, act, seq, attempt, opts)
+-- its first deadline: it has not started yet. from: when the attempt was
+-- first queued, for a lease handed back (LEASE: started, so no q timer
+-- was armed then): armed at from + its schedule-to-start, as the q timer
+-- of a stream entry read at `from` would still be; none when that is
+-- past (that q timer would have fired `ignored` while the entry ran).
+local function arm_sts(w, act, seq, attempt, opts, from)
     local ms = sts_of(opts)
-    if not ms then return end
+    if not ms or from and from + ms <= w.now then return end
     local member = timer_member('q', w.run, seq, attempt, w.queue,
                                 queue_of(act), w.id)
     if redis.call('ZSCORE', w.k.timers, member) then return end
-    add_timer(w.k.timers, w.now + ms, member)
+    add_timer(w.k.timers, (from or w.now) + ms, member)
 end
 
 -- enqueue_activity puts an attempt in the queue and records its entry in
 -- st, the activity's state (pa_state, with the attempt's fields set),
 -- written once here; name, input and opts come from its schedule record
 -- sc (pa_sched, read by the caller before its first write: a damaged one
--- then refuses the call whole). started: the attempt was started (a
--- lease handed back): its schedule-to-start was satisfied, no q timer.
-local function enqueue_activity(w, act, seq, attempt, st, sc, started)
+-- then refuses the call whole). from: when a lease handed back was
+-- first queued (arm_sts), nil for now.
+local function enqueue_activity(w, act, seq, attempt, st, sc, from)
     local v = {sc.name or '', sc.input or '', sc.opts or '', st.details}
     local entry
     -- act names the attempt's stream as recorded: a fair one rings too
@@ -1836,7 +1875,7 @@ local function enqueue_activity(w, act, seq, attempt, st, sc, started)
     end
     st.entry = entry
     pa_put(w, seq, st)
-    if not started then arm_sts(w, act, seq, attempt, v[3]) end
+    arm_sts(w, act, seq, attempt, v[3], from)
 end
 
 -- resolve_activity removes a pending activity and delivers its outcome
@@ -2985,7 +3024,7 @@ do -- the section's helpers end with it (Lua: 200 locals per chunk)
 
     eager_take = function(w, run, keys, args, first, ncmd, at, out)
         -- leases (LEASE.ask): made by the commands, handed out while the
-        -- run is open (a closed run's l timers fire ignored)
+        -- run is open (a commit that closes it asks for none)
         if w.lease then
             if w.status == 'RUNNING' and w.run == run then
                 lease_reply(w, out)
@@ -3071,7 +3110,8 @@ local function duro_wft_complete(k, args, keys)
         need.buf = true
         if entry == '' then need.wft = true end
     end
-    LEASE.ask(w, args, tail + 2)
+    -- a commit that closes the run leases nothing (see LEASE.ask)
+    if not closes then LEASE.ask(w, args, tail + 2) end
     if w.lease then need.timers = true end
     local wrong = (closes and check_close(k, w)) or check_needed(k, need)
     if wrong then return wrong end
@@ -3150,7 +3190,7 @@ local function duro_act_complete(k, args, keys)
             eager = not bad and not task_err
             if eager then
                 command_keys(w, args, 12, ncmd, need)
-                LEASE.ask(w, args, tail + 2)
+                if not closes then LEASE.ask(w, args, tail + 2) end
                 if w.lease then need.timers = true end
             end
         end
@@ -3176,20 +3216,21 @@ local function duro_act_complete(k, args, keys)
     -- and the commands' activity streams, but for the one it acks from
     -- (act, with an entry): ack_first checks that one, as the call's
     -- first write (most often the next activity goes to the same queue,
-    -- so this saves a TYPE per call)
+    -- so this saves a TYPE per call); a lease's l timer goes instead, the
+    -- first write that checks timers (LEASE.drop_first: w is loaded when
+    -- st is, and need is empty without st)
+    if leased and w then need.timers = nil end
     local wrong = check_needed(k, need, keys, ACT_COMPLETE_KEYS + 1,
                                entry ~= '' and not leased and act)
     if wrong then return wrong end
     -- a failure retried at once queues the attempt: its schedule record,
     -- read (and checked) before the first write
     local sc = st and outcome == 'failed' and delay == 0 and pa_sched(w, seq)
-    ack_first(act, entry)
+    if not LEASE.drop_first(w, run, seq, attempt, entry, queue_of(act)) then
+        ack_first(act, entry)
+    end
     if not st then
         return fail('DURO_STALE', 'activity attempt no longer current')
-    end
-    if leased then
-        redis.call('ZREM', k.timers,
-                   LEASE.member(w, seq, str(attempt), queue_of(act)))
     end
     if outcome == 'completed' then
         if eager then
@@ -3226,11 +3267,14 @@ local function duro_act_release(k, args)
     local st = w and current(w, run) and pa_state(w, seq)
     if not st or tonumber(st.attempt) ~= attempt or st.entry ~= entry then
         ack(act, entry)
+        LEASE.drop(w, run, seq, attempt, entry, queue_of(act))
         return 'orphan'
     end
-    local sc = delay <= 0 and pa_sched(w, seq) -- before the first write
-    local leased = LEASE.is(entry)
-    if leased then -- the same attempt, no longer held: its timer goes
+    -- a lease: when it started (its schedule-to-start counts from then,
+    -- arm_sts), and the options that say it, read before the first write
+    local from = LEASE.is(entry) and LEASE.started(entry)
+    local sc = (delay <= 0 or from) and pa_sched(w, seq)
+    if from then -- the same attempt, no longer held: its timer goes
         redis.call('ZREM', k.timers,
                    LEASE.member(w, seq, str(attempt), queue_of(act)))
     end
@@ -3241,9 +3285,12 @@ local function duro_act_release(k, args)
         add_timer(k.timers, w.now + delay,
                   timer_member('r', run, seq, attempt, w.queue, queue_of(act),
                                w.id))
+        -- the q timer a stream entry put back keeps (its r timer's
+        -- enqueue then finds it)
+        if from then arm_sts(w, act, seq, attempt, sc.opts, from) end
         return 'deferred'
     end
-    enqueue_activity(w, act, seq, attempt, st, sc, leased)
+    enqueue_activity(w, act, seq, attempt, st, sc, from or nil)
     return 'released'
 end
 
