@@ -16,7 +16,7 @@
 
 #include "duro/fcall.h"
 #include "duro/keys.h"
-#include "harness.h"
+#include "harness_task.h"
 
 static duro_test_harness h;
 
@@ -27,46 +27,18 @@ static void setup(void)
 
 TestSuite(lease, .init = setup, .fini = duro_test_fini, .timeout = 120);
 
-/* one_task: workflow `id` on queue `id`, its first workflow task claimed */
-typedef struct {
-    redisContext *r;
-    duro_client *c;
-    duro_wf_keys k;
-    int p;
-    char run[DURO_UUID_LEN + 1], entry[64], token[32];
-    char lease[64];   /* the lease the commit made ("" when none) */
-    char member[512]; /* its l timer */
-} one_task;
+/* one_task: workflow `id` on queue `id`, its first workflow task claimed
+ * (harness_task.h) */
+typedef duro_test_task one_task;
 
 static void task_init(one_task *t, const char *id)
 {
-    memset(t, 0, sizeof(*t));
-    t->r = duro_test_redis(&h);
-    t->c = duro_test_client(&h);
-    int parts = duro_client_partitions(t->c);
-    t->p = duro_partition_of(id, parts);
-    duro_test_start(t->c, id, "t", id, NULL, 0);
-    duro_wf_keys_init(&t->k, DURO_KEYSPACE_DEFAULT(parts), id, NULL);
-    redisReply *rep = duro_test_cmd(t->r, "HGET", t->k.wf, "run", NULL);
-    cr_assert(rep->type == REDIS_REPLY_STRING);
-    snprintf(t->run, sizeof(t->run), "%s", rep->str);
-    freeReplyObject(rep);
-    duro_wf_keys_init(&t->k, DURO_KEYSPACE_DEFAULT(parts), id, t->run);
-    duro_wf_keys_queues(&t->k, id, id);
-    const char *streams[] = {t->k.wft, t->k.act};
-    for (int i = 0; i < 2; i++)
-        freeReplyObject(redisCommand(t->r, "XGROUP CREATE %s %s 0 MKSTREAM",
-                                     streams[i], DURO_GROUP));
-    duro_test_claim_task(t->r, t->k.wft, "t", "token", t->entry,
-                         sizeof(t->entry), t->token, sizeof(t->token));
-    snprintf(t->member, sizeof(t->member), "l|%s|1|1|%s|%s|%s", t->run, id, id,
-             id);
+    duro_test_task_init(&h, t, id);
 }
 
 static void task_free(one_task *t)
 {
-    redisFree(t->r);
-    duro_client_free(t->c);
+    duro_test_task_free(t);
 }
 
 /* commit: duro_wft_complete scheduling activity 1 (echo) on the worker's
@@ -76,33 +48,7 @@ static void task_free(one_task *t)
 static redisReply *commit_opts(one_task *t, const char *stc, const char *hbt,
                                bool lease, const char *opts)
 {
-    duro_argv cmds, a;
-    duro_argv_init(&cmds);
-    const char *fields[] = {"activity", "1",  "{\"seq\":1}", "9", "echo",
-                            "null",     opts, stc,           hbt, "0"};
-    for (int i = 0; i < 10; i++)
-        duro_argv_push(&cmds, fields[i]);
-    const char *acts[] = {t->k.act};
-    duro_fcall_commit c = {.wtc_data = "{}",
-                           .ncmd = 1,
-                           .cmds = &cmds,
-                           .nacts = 1,
-                           .acts = acts,
-                           .eager_consumer = "w1",
-                           .eager_n = 4,
-                           .eager_stream = t->k.act,
-                           .eager_lease = lease};
-    duro_fcall_task ft = {.run = t->run, .token = t->token, .entry = t->entry};
-    duro_fcall_wft_complete(&a, &t->k, &ft, &c);
-    redisReply *rep = redisCommandArgv(t->r, a.argc, a.argv, a.lens);
-    duro_argv_free(&a);
-    duro_argv_free(&cmds);
-    cr_assert(rep && rep->type == REDIS_REPLY_ARRAY, "%s",
-              rep && rep->type == REDIS_REPLY_ERROR ? rep->str : "?");
-    if (lease && rep->elements == 6 &&
-        rep->element[4]->type == REDIS_REPLY_STRING)
-        snprintf(t->lease, sizeof(t->lease), "%s", rep->element[4]->str);
-    return rep;
+    return duro_test_task_commit(t, opts, stc, hbt, "0", lease);
 }
 
 static redisReply *commit(one_task *t, const char *stc, const char *hbt,
@@ -163,7 +109,8 @@ static long long score(one_task *t)
 {
     redisReply *rep =
         duro_test_cmd(t->r, "ZSCORE", t->k.timers, t->member, NULL);
-    long long s = rep->type == REDIS_REPLY_STRING ? atoll(rep->str) : -1;
+    long long s =
+        rep->type == REDIS_REPLY_STRING ? strtoll(rep->str, NULL, 10) : -1;
     freeReplyObject(rep);
     return s;
 }
@@ -171,8 +118,8 @@ static long long score(one_task *t)
 static long long redis_now_ms(redisContext *r)
 {
     redisReply *rep = duro_test_cmd(r, "TIME", NULL);
-    long long ms =
-        atoll(rep->element[0]->str) * 1000 + atoll(rep->element[1]->str) / 1000;
+    long long ms = strtoll(rep->element[0]->str, NULL, 10) * 1000 +
+                   strtoll(rep->element[1]->str, NULL, 10) / 1000;
     freeReplyObject(rep);
     return ms;
 }
@@ -193,7 +140,7 @@ static long long called(redisContext *r, const char *cmd)
     char want[64];
     snprintf(want, sizeof(want), "cmdstat_%s:calls=", cmd);
     const char *at = strstr(rep->str, want);
-    long long n = at ? atoll(at + strlen(want)) : 0;
+    long long n = at ? strtoll(at + strlen(want), NULL, 10) : 0;
     freeReplyObject(rep);
     return n;
 }

@@ -16,7 +16,7 @@
 #include "duro/fcall.h"
 #include "duro/keys.h"
 #include "duro/task_token.h"
-#include "harness.h"
+#include "harness_task.h"
 
 static duro_test_harness h;
 
@@ -28,15 +28,9 @@ static void setup(void)
 TestSuite(lease_paths, .init = setup, .fini = duro_test_fini, .timeout = 120);
 
 /* one_task: workflow `id` on queue `id`, its first workflow task claimed,
- * then committed scheduling activity 1 leased to worker w1 */
-typedef struct {
-    redisContext *r;
-    duro_client *c;
-    duro_wf_keys k;
-    char id[32], run[DURO_UUID_LEN + 1], entry[64], token[32];
-    char lease[64];
-    long long started; /* the lease's <started> */
-} one_task;
+ * then committed scheduling activity 1 leased to worker w1
+ * (harness_task.h) */
+typedef duro_test_task one_task;
 
 /* member: t's timer of kind (l, q, r: attempt 1; s: 0) into out */
 static const char *member(const one_task *t, char kind, char *out, size_t n)
@@ -51,59 +45,15 @@ static const char *member(const one_task *t, char kind, char *out, size_t n)
 static void lease_task(one_task *t, const char *id, const char *opts,
                        const char *stc, const char *stc2)
 {
-    memset(t, 0, sizeof(*t));
-    snprintf(t->id, sizeof(t->id), "%s", id);
-    t->r = duro_test_redis(&h);
-    t->c = duro_test_client(&h);
-    int parts = duro_client_partitions(t->c);
-    duro_test_start(t->c, id, "t", id, NULL, 0);
-    duro_wf_keys_init(&t->k, DURO_KEYSPACE_DEFAULT(parts), id, NULL);
-    redisReply *rep = duro_test_cmd(t->r, "HGET", t->k.wf, "run", NULL);
-    cr_assert(rep->type == REDIS_REPLY_STRING);
-    snprintf(t->run, sizeof(t->run), "%s", rep->str);
+    duro_test_task_init(&h, t, id);
+    redisReply *rep = duro_test_task_commit(t, opts, stc, "0", stc2, true);
+    cr_assert(rep->elements == 6 && t->lease[0] == 'L', "no lease made");
     freeReplyObject(rep);
-    duro_wf_keys_init(&t->k, DURO_KEYSPACE_DEFAULT(parts), id, t->run);
-    duro_wf_keys_queues(&t->k, id, id);
-    const char *streams[] = {t->k.wft, t->k.act};
-    for (int i = 0; i < 2; i++)
-        freeReplyObject(redisCommand(t->r, "XGROUP CREATE %s %s 0 MKSTREAM",
-                                     streams[i], DURO_GROUP));
-    duro_test_claim_task(t->r, t->k.wft, "t", "token", t->entry,
-                         sizeof(t->entry), t->token, sizeof(t->token));
-    duro_argv cmds, a;
-    duro_argv_init(&cmds);
-    const char *fields[] = {"activity", "1",  "{\"seq\":1}", "9", "echo",
-                            "null",     opts, stc,           "0", stc2};
-    for (int i = 0; i < 10; i++)
-        duro_argv_push(&cmds, fields[i]);
-    const char *acts[] = {t->k.act};
-    duro_fcall_commit c = {.wtc_data = "{}",
-                           .ncmd = 1,
-                           .cmds = &cmds,
-                           .nacts = 1,
-                           .acts = acts,
-                           .eager_consumer = "w1",
-                           .eager_n = 4,
-                           .eager_stream = t->k.act,
-                           .eager_lease = true};
-    duro_fcall_task ft = {.run = t->run, .token = t->token, .entry = t->entry};
-    duro_fcall_wft_complete(&a, &t->k, &ft, &c);
-    rep = redisCommandArgv(t->r, a.argc, a.argv, a.lens);
-    duro_argv_free(&a);
-    duro_argv_free(&cmds);
-    cr_assert(rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 6 &&
-                  rep->element[4]->type == REDIS_REPLY_STRING &&
-                  rep->element[4]->str[0] == 'L',
-              "no lease made");
-    snprintf(t->lease, sizeof(t->lease), "%s", rep->element[4]->str);
-    freeReplyObject(rep);
-    t->started = strtoll(t->lease + 1, NULL, 10);
 }
 
 static void task_free(one_task *t)
 {
-    redisFree(t->r);
-    duro_client_free(t->c);
+    duro_test_task_free(t);
 }
 
 static redisReply *call(one_task *t, duro_argv *a)
