@@ -432,10 +432,16 @@ def chain(srv, n, variant, duro_lua):
     """Instructions per call of each of the chain's phases (and the
     visibility drain of (d)), for n workflows."""
     c = srv.c
+    # the eager count: leases (`L1`) from library 35 on, as a worker asks;
+    # the flat stream-entry reply (-1) before (library 34) and for the
+    # lean variants, which read either
+    eager = '-1'
     if variant == 'duro':
         load(c, duro_lua)
         fn = {'start': 'duro_start', 'wft': 'duro_wft_complete',
               'act': 'duro_act_complete'}
+        if c.call('FCALL', 'duro_version', '0') >= 35:
+            eager = 'L1'
     else:
         lib = 'd' if variant == 'e' else variant
         load(c, os.path.join(FLOOR, 'lean_%s.lua' % lib))
@@ -458,7 +464,9 @@ def chain(srv, n, variant, duro_lua):
 
     def wft():
         for i in range(1, n + 1):
-            r = fcall(fn['wft'], keys10(p, i)[:9], wft_args(i, state[i]))
+            a = wft_args(i, state[i])
+            a[-2] = eager
+            r = fcall(fn['wft'], keys10(p, i)[:9], a)
             state[i] = taken(variant, r, 1)
 
     def act(seq):
@@ -468,6 +476,7 @@ def chain(srv, n, variant, duro_lua):
                 k = keys10(p, i)
                 if seq < 3:
                     a = act_args(i, seq, entry, hlen)
+                    a[-2] = eager
                     state[i] = taken(variant, fcall(fn['act'], k, a), seq + 1)
                 else:
                     r = fcall(fn['act'], k[:9], close_args(i, entry, hlen))
