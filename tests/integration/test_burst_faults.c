@@ -74,17 +74,7 @@ static void burst_check(duro_client *c, const char *prefix, int n)
         cr_assert_eq(duro_test_count_events(hist, "TimerFired"), 2, "%s", id);
         cr_assert_eq(duro_test_count_events(hist, "WorkflowCompleted"), 1, "%s",
                      id);
-        int seen[4] = {0};
-        const cJSON *e;
-        cJSON_ArrayForEach(e, hist)
-        {
-            if (strcmp(duro_test_str(e, "type"), "ActivityCompleted") != 0)
-                continue;
-            int seq = (int)duro_test_num(duro_test_event_data(e), "seq", 0);
-            cr_assert(seq >= 1 && seq <= 3, "%s: seq %d", id, seq);
-            cr_assert_eq(seen[seq]++, 0, "%s: activity %d completed twice", id,
-                         seq);
-        }
+        duro_test_assert_each_activity_once(hist, id, 3);
         cJSON_Delete(hist);
     }
 }
@@ -554,17 +544,7 @@ Test(burst_faults, power_lost_mid_burst_takes_the_unsynced_tail)
         cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED", "%s", id);
         cJSON_Delete(d);
         cJSON *hist = duro_test_history(c, id);
-        int seen[4] = {0};
-        const cJSON *e;
-        cJSON_ArrayForEach(e, hist)
-        {
-            if (strcmp(duro_test_str(e, "type"), "ActivityCompleted") != 0)
-                continue;
-            int seq = (int)duro_test_num(duro_test_event_data(e), "seq", 0);
-            cr_assert(seq >= 1 && seq <= 3, "%s: seq %d", id, seq);
-            cr_assert_eq(seen[seq]++, 0, "%s: activity %d completed twice", id,
-                         seq);
-        }
+        duro_test_assert_each_activity_once(hist, id, 3);
         cr_assert_eq(duro_test_count_events(hist, "ActivityCompleted"), 3, "%s",
                      id);
         cr_assert_eq(duro_test_count_events(hist, "WorkflowCompleted"), 1, "%s",

@@ -127,16 +127,6 @@ static bool undelivered(redisContext *r, const char *stream)
     return got;
 }
 
-/* field_is: whether the entry's fields (an array) hold name = value. */
-static bool field_is(const redisReply *f, const char *name, const char *value)
-{
-    for (size_t i = 0; i + 1 < f->elements; i += 2)
-        if (!strcmp(f->element[i]->str, name) &&
-            !strcmp(f->element[i + 1]->str, value))
-            return true;
-    return false;
-}
-
 Test(eager, a_commit_takes_the_activity_it_queues_for_the_committer)
 {
     one_task t;
@@ -150,7 +140,7 @@ Test(eager, a_commit_takes_the_activity_it_queues_for_the_committer)
     cr_assert_eq(rep->element[3]->integer, 1);
     cr_assert_eq(rep->element[4]->type, REDIS_REPLY_STRING);
     cr_assert_eq(rep->element[5]->type, REDIS_REPLY_ARRAY);
-    cr_assert(field_is(rep->element[5], "seq", "1"),
+    cr_assert(duro_test_field_is(rep->element[5], "seq", "1"),
               "the entry is not activity 1's");
     freeReplyObject(rep);
     /* pending under the committer, as if it had read it itself */
@@ -177,9 +167,10 @@ Test(eager, a_backlog_entry_comes_whole_before_the_commit_s_own)
     cr_assert_str_eq(rep->element[4]->str, older);
     const redisReply *f = rep->element[5];
     cr_assert_eq(f->elements, 8, "the backlog entry's 4 fields");
-    cr_assert(field_is(f, "id", "older") && field_is(f, "seq", "7") &&
-              field_is(f, "input", "42"));
-    cr_assert(field_is(rep->element[7], "seq", "1"));
+    cr_assert(duro_test_field_is(f, "id", "older") &&
+              duro_test_field_is(f, "seq", "7") &&
+              duro_test_field_is(f, "input", "42"));
+    cr_assert(duro_test_field_is(rep->element[7], "seq", "1"));
     freeReplyObject(rep);
     cr_assert_eq(pending_of(t.r, t.k.act, "w1"), 2);
     task_free(&t);
@@ -253,7 +244,7 @@ Test(eager, no_tail_or_a_count_of_0_leaves_the_activity_to_the_queue)
     cr_assert_str_eq(got->element[0]->element[0]->str, t.k.act);
     const redisReply *entries = got->element[0]->element[1];
     cr_assert_eq(entries->elements, 1);
-    cr_assert(field_is(entries->element[0]->element[1], "seq", "1"));
+    cr_assert(duro_test_field_is(entries->element[0]->element[1], "seq", "1"));
     freeReplyObject(rep);
     cr_assert_eq(pending_of(t.r, t.k.act, "w1"), 1);
     task_free(&t);

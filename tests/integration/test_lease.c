@@ -151,16 +151,6 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-/* field_is: whether the entry's fields (an array) hold name = value. */
-static bool field_is(const redisReply *f, const char *name, const char *value)
-{
-    for (size_t i = 0; i + 1 < f->elements; i += 2)
-        if (!strcmp(f->element[i]->str, name) &&
-            !strcmp(f->element[i + 1]->str, value))
-            return true;
-    return false;
-}
-
 Test(lease, a_lease_starts_the_attempt_without_any_stream_command)
 {
     one_task t;
@@ -174,10 +164,14 @@ Test(lease, a_lease_starts_the_attempt_without_any_stream_command)
     cr_assert_eq(rep->element[3]->integer, 1);
     cr_assert_eq(t.lease[0], 'L', "entry %s is no lease", t.lease);
     const redisReply *f = rep->element[5];
-    cr_assert(field_is(f, "id", "lease-fn") && field_is(f, "run", t.run) &&
-              field_is(f, "seq", "1") && field_is(f, "attempt", "1") &&
-              field_is(f, "name", "echo") && field_is(f, "input", "null") &&
-              field_is(f, "opts", "{}") && field_is(f, "wfqueue", "lease-fn"));
+    cr_assert(duro_test_field_is(f, "id", "lease-fn") &&
+              duro_test_field_is(f, "run", t.run) &&
+              duro_test_field_is(f, "seq", "1") &&
+              duro_test_field_is(f, "attempt", "1") &&
+              duro_test_field_is(f, "name", "echo") &&
+              duro_test_field_is(f, "input", "null") &&
+              duro_test_field_is(f, "opts", "{}") &&
+              duro_test_field_is(f, "wfqueue", "lease-fn"));
     freeReplyObject(rep);
     /* the commit acked its workflow task entry, and that alone */
     cr_assert_eq(called(t.r, "xadd"), 0);
@@ -311,7 +305,7 @@ Test(lease, a_release_puts_the_same_attempt_in_the_stream)
     cr_assert_eq(score(&t), -1, "the l timer outlived the release");
     redisReply *rep = duro_test_cmd(t.r, "XRANGE", t.k.act, "-", "+", NULL);
     cr_assert_eq(rep->elements, 1);
-    cr_assert(field_is(rep->element[0]->element[1], "attempt", "1"));
+    cr_assert(duro_test_field_is(rep->element[0]->element[1], "attempt", "1"));
     char *st = state(&t), want[96];
     snprintf(want, sizeof(want), "1,%s,", rep->element[0]->element[0]->str);
     cr_assert(st && !strncmp(st, want, strlen(want)), "state %s", st);
@@ -413,7 +407,7 @@ Test(lease, the_scheduler_times_a_dead_lease_out_and_retries_it)
     cr_assert(duro_test_wait_until(integer(t.r, "XLEN", t.k.act) == 1, 15000),
               "the leased attempt was not timed out and retried");
     redisReply *rep = duro_test_cmd(t.r, "XRANGE", t.k.act, "-", "+", NULL);
-    cr_assert(field_is(rep->element[0]->element[1], "attempt", "2"));
+    cr_assert(duro_test_field_is(rep->element[0]->element[1], "attempt", "2"));
     freeReplyObject(rep);
     cr_assert_eq(score(&t), -1);
     redisReply *hist = duro_test_cmd(t.r, "HGET", t.k.pa, "1", NULL);
@@ -431,37 +425,23 @@ Test(lease, each_lease_of_a_commit_is_its_own_task)
 {
     one_task t;
     task_init(&t, "lease-two");
-    duro_argv cmds, a;
-    duro_argv_init(&cmds);
     const char *fields[] = {"activity", "1",  "{\"seq\":1}", "9", "echo",
                             "\"one\"",  "{}", "10000",       "0", "0",
                             "activity", "2",  "{\"seq\":2}", "9", "add_one",
                             "\"two\"",  "{}", "10000",       "0", "0"};
-    for (int i = 0; i < 20; i++)
-        duro_argv_push(&cmds, fields[i]);
-    const char *acts[] = {t.k.act};
-    duro_fcall_commit c = {.wtc_data = "{}",
-                           .ncmd = 2,
-                           .cmds = &cmds,
-                           .nacts = 1,
-                           .acts = acts,
-                           .eager_consumer = "w1",
-                           .eager_n = 4,
-                           .eager_stream = t.k.act,
-                           .eager_lease = true};
-    duro_fcall_task ft = {.run = t.run, .token = t.token, .entry = t.entry};
-    duro_fcall_wft_complete(&a, &t.k, &ft, &c);
-    redisReply *rep = call(&t, &a);
-    duro_argv_free(&cmds);
+    redisReply *rep =
+        duro_test_task_commit_cmds(&t, fields, 20, 2, DURO_TEST_EAGER_LEASES);
     /* last, hlen, stream, 2, id1, {fields1}, id2, {fields2} */
     cr_assert_eq(rep->elements, 8, "two leases under one stream");
     cr_assert_eq(rep->element[3]->integer, 2);
     cr_assert_str_neq(rep->element[4]->str, rep->element[6]->str);
     const redisReply *f1 = rep->element[5], *f2 = rep->element[7];
-    cr_assert(field_is(f1, "seq", "1") && field_is(f1, "name", "echo") &&
-              field_is(f1, "input", "\"one\""));
-    cr_assert(field_is(f2, "seq", "2") && field_is(f2, "name", "add_one") &&
-              field_is(f2, "input", "\"two\""));
+    cr_assert(duro_test_field_is(f1, "seq", "1") &&
+              duro_test_field_is(f1, "name", "echo") &&
+              duro_test_field_is(f1, "input", "\"one\""));
+    cr_assert(duro_test_field_is(f2, "seq", "2") &&
+              duro_test_field_is(f2, "name", "add_one") &&
+              duro_test_field_is(f2, "input", "\"two\""));
     freeReplyObject(rep);
     cr_assert_eq(integer(t.r, "XLEN", t.k.act), 0);
     task_free(&t);

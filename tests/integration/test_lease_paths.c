@@ -417,18 +417,9 @@ Test(lease_paths, a_cancelled_lease_leaves_no_timer)
     cr_assert_eq(duro_client_signal(t.c, t.id, "go", NULL, run), 0);
     duro_test_claim_task(t.r, t.k.wft, "t", "token", t.entry, sizeof(t.entry),
                          t.token, sizeof(t.token));
-    duro_argv cmds, a;
-    duro_argv_init(&cmds);
     const char *fields[] = {"cancel_activity", "1", "{\"seq\":1}", "9"};
-    for (int i = 0; i < 4; i++)
-        duro_argv_push(&cmds, fields[i]);
-    const char *acts[] = {t.k.act};
-    duro_fcall_commit c = {
-        .wtc_data = "{}", .ncmd = 1, .cmds = &cmds, .nacts = 1, .acts = acts};
-    duro_fcall_task ft = {.run = t.run, .token = t.token, .entry = t.entry};
-    duro_fcall_wft_complete(&a, &t.k, &ft, &c);
-    redisReply *rep = call(&t, &a);
-    duro_argv_free(&cmds);
+    redisReply *rep =
+        duro_test_task_commit_cmds(&t, fields, 4, 1, DURO_TEST_EAGER_NONE);
     cr_assert_neq(rep->type, REDIS_REPLY_ERROR, "%s", rep->str);
     freeReplyObject(rep);
     cr_assert_not(pending(&t, NULL));
@@ -444,45 +435,12 @@ Test(lease_paths, a_cancelled_lease_leaves_no_timer)
 Test(lease_paths, a_commit_that_closes_the_run_leases_nothing)
 {
     one_task t;
-    memset(&t, 0, sizeof(t));
-    snprintf(t.id, sizeof(t.id), "lp-close");
-    t.r = duro_test_redis(&h);
-    t.c = duro_test_client(&h);
-    int parts = duro_client_partitions(t.c);
-    duro_test_start(t.c, t.id, "t", t.id, NULL, 0);
-    duro_wf_keys_init(&t.k, DURO_KEYSPACE_DEFAULT(parts), t.id, NULL);
-    redisReply *rep = duro_test_cmd(t.r, "HGET", t.k.wf, "run", NULL);
-    snprintf(t.run, sizeof(t.run), "%s", rep->str);
-    freeReplyObject(rep);
-    duro_wf_keys_init(&t.k, DURO_KEYSPACE_DEFAULT(parts), t.id, t.run);
-    duro_wf_keys_queues(&t.k, t.id, t.id);
-    const char *streams[] = {t.k.wft, t.k.act};
-    for (int i = 0; i < 2; i++)
-        freeReplyObject(redisCommand(t.r, "XGROUP CREATE %s %s 0 MKSTREAM",
-                                     streams[i], DURO_GROUP));
-    duro_test_claim_task(t.r, t.k.wft, "t", "token", t.entry, sizeof(t.entry),
-                         t.token, sizeof(t.token));
-    duro_argv cmds, a;
-    duro_argv_init(&cmds);
+    duro_test_task_init(&h, &t, "lp-close");
     const char *fields[] = {
         "activity", "1", "{\"seq\":1}", "9",        "echo", "null", "{}",
         "600000",   "0", "0",           "complete", "{}",   "7"};
-    for (int i = 0; i < 13; i++)
-        duro_argv_push(&cmds, fields[i]);
-    const char *acts[] = {t.k.act};
-    duro_fcall_commit c = {.wtc_data = "{}",
-                           .ncmd = 2,
-                           .cmds = &cmds,
-                           .nacts = 1,
-                           .acts = acts,
-                           .eager_consumer = "w1",
-                           .eager_n = 4,
-                           .eager_stream = t.k.act,
-                           .eager_lease = true};
-    duro_fcall_task ft = {.run = t.run, .token = t.token, .entry = t.entry};
-    duro_fcall_wft_complete(&a, &t.k, &ft, &c);
-    rep = call(&t, &a);
-    duro_argv_free(&cmds);
+    redisReply *rep =
+        duro_test_task_commit_cmds(&t, fields, 13, 2, DURO_TEST_EAGER_LEASES);
     cr_assert(rep->type == REDIS_REPLY_ARRAY && rep->elements == 2,
               "a task handed out by a closing commit");
     freeReplyObject(rep);

@@ -367,6 +367,17 @@ cJSON *duro_test_history(duro_client *c, const char *id);
 
 /* duro_test_count_events: events of `type` in a history array. */
 int duro_test_count_events(const cJSON *history, const char *type);
+
+/* duro_test_assert_each_activity_once asserts that history (of workflow
+ * id) records ActivityCompleted at most once for each seq, each in
+ * 1..max_seq. */
+void duro_test_assert_each_activity_once(const cJSON *history, const char *id,
+                                         int max_seq);
+
+/* duro_test_field_is: whether the fields of a stream entry (an array of
+ * name, value...) hold name = value. */
+bool duro_test_field_is(const redisReply *fields, const char *name,
+                        const char *value);
 /* duro_test_find_event: the n-th (0-based) event of `type`, or NULL. */
 const cJSON *duro_test_find_event(const cJSON *history, const char *type,
                                   int n);

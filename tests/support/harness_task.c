@@ -42,39 +42,52 @@ void duro_test_task_free(duro_test_task *t)
     duro_client_free(t->c);
 }
 
-redisReply *duro_test_task_commit(duro_test_task *t, const char *opts,
-                                  const char *stc, const char *hbt,
-                                  const char *stc2, bool lease)
+redisReply *duro_test_task_commit_cmds(duro_test_task *t,
+                                       const char *const *fields, int nfields,
+                                       int ncmd, int eager)
 {
     duro_argv cmds, a;
     duro_argv_init(&cmds);
-    const char *fields[] = {"activity", "1",  "{\"seq\":1}", "9", "echo",
-                            "null",     opts, stc,           hbt, stc2};
-    for (int i = 0; i < 10; i++)
+    for (int i = 0; i < nfields; i++)
         duro_argv_push(&cmds, fields[i]);
     const char *acts[] = {t->k.act};
     duro_fcall_commit c = {.wtc_data = "{}",
-                           .ncmd = 1,
+                           .ncmd = ncmd,
                            .cmds = &cmds,
                            .nacts = 1,
-                           .acts = acts,
-                           .eager_consumer = "w1",
-                           .eager_n = 4,
-                           .eager_stream = t->k.act,
-                           .eager_lease = lease};
+                           .acts = acts};
+    if (eager != DURO_TEST_EAGER_NONE) {
+        c.eager_consumer = "w1";
+        c.eager_n = 4;
+        c.eager_stream = t->k.act;
+        c.eager_lease = eager == DURO_TEST_EAGER_LEASES;
+    }
     duro_fcall_task ft = {.run = t->run, .token = t->token, .entry = t->entry};
     duro_fcall_wft_complete(&a, &t->k, &ft, &c);
     redisReply *rep = redisCommandArgv(t->r, a.argc, a.argv, a.lens);
     duro_argv_free(&a);
     duro_argv_free(&cmds);
-    cr_assert(rep && rep->type == REDIS_REPLY_ARRAY, "%s",
-              rep && rep->type == REDIS_REPLY_ERROR ? rep->str : "?");
+    cr_assert(rep, "redis: %s", t->r->errstr);
     /* flat: ok, ..., stream, count, id, {fields}: a lease id starts with L */
-    if (lease && rep->elements == 6 &&
+    if (c.eager_lease && rep->type == REDIS_REPLY_ARRAY && rep->elements == 6 &&
         rep->element[4]->type == REDIS_REPLY_STRING &&
         rep->element[4]->str[0] == 'L') {
         snprintf(t->lease, sizeof(t->lease), "%s", rep->element[4]->str);
         t->started = strtoll(t->lease + 1, NULL, 10);
     }
+    return rep;
+}
+
+redisReply *duro_test_task_commit(duro_test_task *t, const char *opts,
+                                  const char *stc, const char *hbt,
+                                  const char *stc2, bool lease)
+{
+    const char *fields[] = {"activity", "1",  "{\"seq\":1}", "9", "echo",
+                            "null",     opts, stc,           hbt, stc2};
+    redisReply *rep = duro_test_task_commit_cmds(
+        t, fields, 10, 1,
+        lease ? DURO_TEST_EAGER_LEASES : DURO_TEST_EAGER_ENTRIES);
+    cr_assert(rep->type == REDIS_REPLY_ARRAY, "%s",
+              rep->type == REDIS_REPLY_ERROR ? rep->str : "?");
     return rep;
 }

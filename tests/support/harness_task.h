@@ -28,6 +28,18 @@ void duro_test_task_init(duro_test_harness *h, duro_test_task *t,
                          const char *id);
 void duro_test_task_free(duro_test_task *t);
 
+/* duro_test_task_commit_cmds: duro_wft_complete of t's claimed task with
+ * the ncmd commands whose nfields words are fields (as the worker encodes
+ * them), naming the run's own activity stream; eager: DURO_TEST_EAGER_NONE
+ * (no eager tail), _ENTRIES (worker "w1" asks for 4 tasks as a worker of
+ * library 34 does: stream entries) or _LEASES (leased). The reply (not
+ * NULL; the caller frees it); a lease it made is kept in t->lease and
+ * t->started. */
+enum { DURO_TEST_EAGER_NONE, DURO_TEST_EAGER_ENTRIES, DURO_TEST_EAGER_LEASES };
+redisReply *duro_test_task_commit_cmds(duro_test_task *t,
+                                       const char *const *fields, int nfields,
+                                       int ncmd, int eager);
+
 /* duro_test_task_commit: duro_wft_complete of t's claimed task scheduling
  * activity 1 ("echo", input null) on the run's own queue with task options
  * opts, start-to-close stc, heartbeat timeout hbt and schedule-to-close

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "duro/history.h"
 #include "harness.h"
 
 #define MAX_ARGS 64
@@ -111,4 +112,28 @@ void duro_test_assert_echoed(const cJSON *d, const char *id, int n)
     for (int i = 0; i < n; i++)
         cr_assert_eq(cJSON_GetNumberValue(cJSON_GetArrayItem(echoed, i)), i,
                      "%s", id);
+}
+
+void duro_test_assert_each_activity_once(const cJSON *history, const char *id,
+                                         int max_seq)
+{
+    int seen[64] = {0};
+    cr_assert(max_seq > 0 && max_seq < 64);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, history)
+    {
+        if (strcmp(duro_test_str(e, "type"), "ActivityCompleted") != 0)
+            continue;
+        int seq = (int)duro_test_num(duro_test_event_data(e), "seq", 0);
+        cr_assert(seq >= 1 && seq <= max_seq, "%s: seq %d", id, seq);
+        cr_assert_eq(seen[seq]++, 0, "%s: activity %d completed twice", id,
+                     seq);
+    }
+}
+
+bool duro_test_field_is(const redisReply *fields, const char *name,
+                        const char *value)
+{
+    const redisReply *v = duro_stream_field(fields, name);
+    return v && v->type == REDIS_REPLY_STRING && strcmp(v->str, value) == 0;
 }
