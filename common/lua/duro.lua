@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 37
+local DURO_LIBRARY_VERSION = 39
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -1172,11 +1172,19 @@ end
 -- CLOSED_DROP: the workflow hash fields only an open run needs (workflow
 -- task bookkeeping, timeouts, the buffer count), removed when it closes so
 -- that a closed run's hash holds what describe shows; a new run of the id
--- writes them again.
+-- writes them again. CLOSED_DROP.result and .failure: close's HDEL
+-- arguments, built once (a list grown field by field per call rehashes
+-- as it grows), for a run closing with a result (its empty failure goes
+-- too) or with a failure (the empty result goes).
 local CLOSED_DROP = {'wft', 'wft_entry', 'wft_attempt', 'wft_error',
                      'wft_timeouts', 'wft_timeout', 'exec_timeout', 'bufn',
                      'cancel_requested', 'sticky', 'sticky_ms', 'wft_sticky',
                      'run_timeout', 'upend'}
+CLOSED_DROP.result, CLOSED_DROP.failure = {'failure'}, {'result'}
+for j = 1, #CLOSED_DROP do
+    CLOSED_DROP.result[j + 1] = CLOSED_DROP[j]
+    CLOSED_DROP.failure[j + 1] = CLOSED_DROP[j]
+end
 
 -- ---- Visibility ----------------------------------------------------------
 
@@ -1371,7 +1379,7 @@ local function vis_start(wf_key, id, run, wtype, queue, now, memo, prepared)
     vcall('ZADD', prefix .. ':vx:start', start, run)
     vcall('ZADD', prefix .. ':vx:status:RUNNING', start, run)
     vcall('ZADD', prefix .. ':vx:type:' .. wtype, start, run)
-    sa_apply(prefix, run, start, prepared or {})
+    if prepared and #prepared > 0 then sa_apply(prefix, run, start, prepared) end
 end
 
 -- vis_row_start returns the start ms of w's run's row, writing the row
@@ -1391,17 +1399,17 @@ end
 -- row): a row that the HSET finds without a status (a run started before
 -- rows existed: an upgrade) is written first, then closed.
 local function vis_close(w, status)
-    local prefix = slot_prefix_of(w.k.wf)
-    local row = prefix .. ':vis:' .. w.run
+    local prefix, run, closed = slot_prefix_of(w.k.wf), w.run, now_str(w)
+    local row = prefix .. ':vis:' .. run
     local start = w.start_ms
-    local added = vcall('HSET', row, 'status', status, 'close', now_str(w))
+    local added = vcall('HSET', row, 'status', status, 'close', closed)
     if added == 2 or not start or start == '' then
         start = vis_row_start(w)
-        vcall('HSET', row, 'status', status, 'close', now_str(w))
+        vcall('HSET', row, 'status', status, 'close', closed)
     end
-    vcall('ZREM', prefix .. ':vx:status:RUNNING', w.run)
-    vcall('ZADD', prefix .. ':vx:status:' .. status, start, w.run)
-    vcall('ZADD', prefix .. ':vx:close', now_str(w), w.run)
+    vcall('ZREM', prefix .. ':vx:status:RUNNING', run)
+    vcall('ZADD', prefix .. ':vx:status:' .. status, start, run)
+    vcall('ZADD', prefix .. ':vx:close', closed, run)
 end
 
 -- vis_carry: what a reset's new run keeps of the run it was reset from,
@@ -1554,6 +1562,9 @@ end
 -- xfer_close: a closing run reports its close to its parent (a child's
 -- `parent`) and applies its close policy to its open children.
 local function xfer_close(w, status, field, value)
+    -- a run that never had a parent or a child (most: neither field was
+    -- ever written) has nothing to report or to apply
+    if not w.parent and not w.children then return end
     -- a continued run's chain goes on: its next run keeps the parent,
     -- which hears of the chain's close, not of this run's
     local parent = status ~= 'CONTINUED_AS_NEW' and w.parent and
@@ -1591,9 +1602,19 @@ end
 -- older run's history and for a project without a scheduler.
 local DEFAULT_RETENTION = 259200000
 
-local function retention_ttl(retention)
-    local ms = tonumber(retention) or DEFAULT_RETENTION
-    return ms + math.floor(ms / 10) + 5000
+-- retention_ttl: that expiry (ms, as text) for a run's `retention` field
+-- (nil or false: the default's, formatted once: a library's chunk cannot
+-- reach math or string while it loads, hence on its first use).
+local retention_ttl
+do
+    local function ttl(ms) return str(ms + math.floor(ms / 10) + 5000) end
+    local default_ttl
+    retention_ttl = function(retention)
+        local ms = retention and tonumber(retention)
+        if ms then return ttl(ms) end
+        default_ttl = default_ttl or ttl(DEFAULT_RETENTION)
+        return default_ttl
+    end
 end
 
 -- fail_updates: the run's updates accepted and not completed (`upend`
@@ -1628,13 +1649,15 @@ local function close(w, status, field, value)
     set(w, 'status', status)
     set(w, 'close_ms', now_str(w))
     set(w, field, value)
-    local drop = {field == 'result' and 'failure' or 'result'}
+    -- what the call changed of the dropped fields is not written back; a
+    -- field the call left alone is not cleared (in Lua 5.1 assigning nil
+    -- to a missing key adds it, growing the table)
+    local dirty = w.dirty
     for j = 1, #CLOSED_DROP do
         local f = CLOSED_DROP[j]
-        drop[j + 1] = f
-        w.dirty[f] = nil
+        if dirty[f] ~= nil then dirty[f] = nil end
     end
-    redis.call('HDEL', w.k.wf, unpack(drop))
+    redis.call('HDEL', w.k.wf, unpack(CLOSED_DROP[field]))
     w.wft, w.wft_entry, w.bufn = '0', '', '0'
     vis_close(w, status)
     xfer_close(w, status, field, value)
@@ -1647,7 +1670,7 @@ local function close(w, status, field, value)
         redis.call('ZREM', w.k.timers,
                    timer_member('n', w.run, 0, 0, w.queue, '-', w.id))
     end
-    local ttl = str(retention_ttl(w.retention))
+    local ttl = retention_ttl(w.retention)
     redis.call('PEXPIRE', w.k.wf, ttl)
     if w.k.hist then redis.call('PEXPIRE', w.k.hist, ttl) end
     -- on a cluster a sharded channel: served by the partition's master
@@ -2116,8 +2139,8 @@ local function start_run(k, args, extra_type, extra_data, vis, fill)
     if h1 and #h1 > FIRST_EVENT_INLINE then h1 = nil end
     schedule_wft(w, h1 or nil)
     if not fill then redis.call('DEL', k.buf, k.pa, k.hist) end
-    vis = vis or {}
-    vis_start(k.wf, id, run, wtype, queue, nows, vis.memo, vis.sa)
+    vis_start(k.wf, id, run, wtype, queue, nows, vis and vis.memo,
+              vis and vis.sa)
     if exec_timeout > 0 then
         add_timer(k.timers, tonumber(args.exec_deadline) or now + exec_timeout,
                   timer_member('x', run, 0, 0, queue, '-', id))
@@ -2132,10 +2155,20 @@ end
 -- start_vis checks a start's memo and search attributes (ARGV memo_at,
 -- memo_at + 1) before anything is written: {memo, sa} or nil and the
 -- error to answer.
-local function start_vis(k, args, memo_at)
-    local sa, err = sa_prepare(slot_prefix_of(k.wf), args[memo_at + 1])
-    if not sa then return nil, fail('DURO_BADARG', err) end
-    return {memo = args[memo_at], sa = sa}
+local start_vis
+do
+    -- a start with neither (most): nothing to check (no registry read),
+    -- one table for them all (read only)
+    local NONE = {}
+    start_vis = function(k, args, memo_at)
+        local memo, attrs = args[memo_at], args[memo_at + 1]
+        if (memo == nil or memo == '') and (attrs == nil or attrs == '') then
+            return NONE
+        end
+        local sa, err = sa_prepare(slot_prefix_of(k.wf), attrs)
+        if not sa then return nil, fail('DURO_BADARG', err) end
+        return {memo = memo, sa = sa}
+    end
 end
 
 local function start_args_ok(args)
@@ -2226,17 +2259,20 @@ local function duro_start(k, args)
         return fail('DURO_BADARG', 'fairness key must be 1..64 of ' ..
                         '[A-Za-z0-9._:-], its weight 1..1000')
     end
-    args.fkey, args.fweight = fkey, fkey and fweight or nil
     local prev = read('hash', 'HMGET', k.wf, 'status', 'run', 'token',
                       'retention', 'priority', 'fkey', 'fweight')
     local refused = reuse_refused(policy, prev[1], prev[2])
     if refused then return refused end
     local vis, bad = start_vis(k, args, 12)
     if not vis then return bad end
-    args.priority = priority
+    -- what start_run takes, in one table built whole: fields added to
+    -- ARGV's table one by one would grow (rehash) it at each
+    local sargs = {args[1], args[2], args[3], args[4], args[5], args[6],
+                   args[7], args[8], priority = priority, fkey = fkey,
+                   fweight = fkey and fweight or nil, run_timeout = args[14],
+                   retention = args[11], prev = false}
     -- timers: written by an execution or run timeout, or by closing the
     -- running run (TerminateIfRunning), not by most starts
-    args.run_timeout = args[14]
     if (tonumber(args[7]) or 0) > 0 or (tonumber(args[14]) or 0) > 0 or
         prev[1] == 'RUNNING' then
         local wrong = check_types({k.timers}, {'zset'})
@@ -2255,11 +2291,11 @@ local function duro_start(k, args)
     if prev[1] == 'RUNNING' then
         local stale = terminate_for(k, k.hist_cur, args[10] or '', args[2])
         if stale then return stale end
+        sargs.prev = nil
     else
-        args.prev = {prev[3], prev[4], prev[5], prev[6], prev[7]}
+        sargs.prev = {prev[3], prev[4], prev[5], prev[6], prev[7]}
     end
-    args.retention = args[11]
-    return start_run(k, args, nil, nil, vis)
+    return start_run(k, sargs, nil, nil, vis)
 end
 
 -- load_running loads the workflow for an inbound event to run `run`:
