@@ -2162,7 +2162,9 @@ do
         if prev then redis.call('PERSIST', k.wf) end
         local ets, rts = str(exec_timeout), str(run_timeout)
         -- the new run's fields: written as set() would, in two constructors
-        -- sized once (a table grown field by field rehashes as it grows).
+        -- sized once (a table grown field by field rehashes as it grows:
+        -- token and hlen, which every start writes later, are named so
+        -- that the table gets 32 slots, room for them and the options).
         -- result, failure, close_ms, wft_error and cancel_requested are not
         -- written empty ('', '0'): every reader takes a missing one so (~100 B
         -- less per start in the AOF); a close or a set() writes them
@@ -2170,27 +2172,21 @@ do
                        status = 'RUNNING', input = input, start_ms = nows,
                        wft = '0', wft_entry = '', wft_attempt = '1',
                        wft_timeout = ms_text(args[8], wft_timeout),
-                       exec_timeout = ets,
-                       bufn = '0', sticky = '',
+                       exec_timeout = ets, bufn = '0', sticky = '',
                        wft_sticky = '', run_timeout = rts, opt = '0',
-                       token = false, hlen = false, priority = false,
-                       fkey = false, fweight = false, retention = false}
-        dirty.token, dirty.hlen, dirty.priority, dirty.fkey = nil, nil, nil, nil
-        dirty.fweight, dirty.retention = nil, nil
+                       token = false, hlen = false}
+        dirty.token, dirty.hlen = nil, nil
         -- the context: the fields load_wf would read (type, input and the
-        -- empty ones are no context's: no reader takes them from one), in
-        -- fewer than 32 slots (the table's size, so one allocation)
+        -- empty ones are no context's: no reader takes them from one). Its
+        -- 22 fields size it to 32 slots, one allocation: the ones a call
+        -- adds later (hnew, hdirty, priority, ...) fit without growing it
         local w = {k = k, now = now, nows = nows, dirty = dirty, id = id,
                    first = WF_FIELDS.start, hlen = 0, token = prev or '0',
                    run = run, queue = queue, status = 'RUNNING',
                    start_ms = nows, wft = '0', wft_entry = '',
                    wft_attempt = '1', wft_timeout = dirty.wft_timeout,
                    exec_timeout = ets, bufn = '0', sticky = '',
-                   wft_sticky = '', run_timeout = rts, opt = '0',
-                   hnew = false, hdirty = false, priority = false,
-                   fkey = false, fweight = false, retention = false}
-        w.hnew, w.hdirty, w.priority, w.fkey = nil, nil, nil, nil
-        w.fweight, w.retention = nil, nil
+                   wft_sticky = '', run_timeout = rts, opt = '0'}
         LOADED[#LOADED + 1] = w
         if args.priority then
             set(w, 'priority', args.priority)
@@ -2257,11 +2253,10 @@ do
     end
 end
 
+-- start_args_ok: ARGV holds the six arguments every start needs (a list
+-- without holes: its sixth there, the five before it are)
 local function start_args_ok(args)
-    for i = 1, 6 do
-        if not args[i] then return false end
-    end
-    return true
+    return args[6] ~= nil
 end
 
 -- ---- Id reuse ------------------------------------------------------------
