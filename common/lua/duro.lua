@@ -1378,15 +1378,15 @@ do
     -- hashing, allocation and collection). The Lua state outlives the
     -- call and maxmemory does not count it: what is kept is bounded in
     -- count and size (PART_MAX prefixes of at most PART_LEN bytes, each
-    -- with its statuses and at most PART_TYPES types of at most PART_LEN
-    -- bytes); a longer one is made per call.
+    -- with at most PART_NAMES statuses and as many types of at most
+    -- PART_LEN bytes); a longer one is made per call.
     local PART, kept = {}, 0
-    local PART_MAX, PART_LEN, PART_TYPES = 1024, 64, 64
+    local PART_MAX, PART_LEN, PART_NAMES = 1024, 64, 64
     local function make(prefix, wf_key)
         return {prefix = prefix, start = prefix .. ':vx:start',
                 close = prefix .. ':vx:close',
                 running = prefix .. ':vx:status:RUNNING', status = {},
-                type = {}, types = 0,
+                type = {}, named = {status = 0, type = 0},
                 -- what prefix_of and partition_of find in any key with
                 -- this slot prefix
                 channel = prefix_of(wf_key) .. 'closed:{p' ..
@@ -1404,22 +1404,17 @@ do
         return p
     end
 
-    -- status_key, type_key: a status's and a type's index key
-    local function status_key(p, status)
-        local key = p.status[status]
+    -- index_key: the index `<prefix>:vx:<kind>:<name>` of partition p
+    -- (kind 'status' or 'type'), kept in p[kind] while there is room
+    local function index_key(p, kind, name)
+        local names = p[kind]
+        local key = names[name]
         if key then return key end
-        key = p.prefix .. ':vx:status:' .. status
-        -- statuses are few (and their names the library's own)
-        p.status[status] = key
-        return key
-    end
-    local function type_key(p, wtype)
-        local key = p.type[wtype]
-        if key then return key end
-        key = p.prefix .. ':vx:type:' .. wtype
-        if p.types < PART_TYPES and #wtype <= PART_LEN then
-            p.type[wtype] = key
-            p.types = p.types + 1
+        key = p.prefix .. ':vx:' .. kind .. ':' .. name
+        local n = p.named[kind]
+        if n < PART_NAMES and #name <= PART_LEN then
+            names[name] = key
+            p.named[kind] = n + 1
         end
         return key
     end
@@ -1433,7 +1428,7 @@ do
         if memo and memo ~= '' then vcall('HSET', row, 'memo', memo) end
         vcall('ZADD', p.start, start, run)
         vcall('ZADD', p.running, start, run)
-        vcall('ZADD', type_key(p, wtype), start, run)
+        vcall('ZADD', index_key(p, 'type', wtype), start, run)
         if prepared and #prepared > 0 then
             sa_apply(p.prefix, run, start, prepared)
         end
@@ -1446,9 +1441,9 @@ do
         local start = vcall('HGET', prefix .. ':vis:' .. w.run, 'start')
         if type(start) == 'string' then return start end
         local v = redis.call('HMGET', w.k.wf, 'type', 'queue', 'start_ms')
-        local start = str(tonumber(v[3]) or w.now)
-        vis_start(w.k.wf, w.id, w.run, v[1] or '', v[2] or '', start)
-        return start
+        local ms = str(tonumber(v[3]) or w.now)
+        vis_start(w.k.wf, w.id, w.run, v[1] or '', v[2] or '', ms)
+        return ms
     end
 
     -- vis_close moves w's run to its closed status. The row's start is
@@ -1466,7 +1461,7 @@ do
             vcall('HSET', row, 'status', status, 'close', closed)
         end
         vcall('ZREM', p.running, run)
-        vcall('ZADD', status_key(p, status), start, run)
+        vcall('ZADD', index_key(p, 'status', status), start, run)
         vcall('ZADD', p.close, closed, run)
         return p
     end
