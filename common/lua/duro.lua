@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 37
+local DURO_LIBRARY_VERSION = 39
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -1172,11 +1172,19 @@ end
 -- CLOSED_DROP: the workflow hash fields only an open run needs (workflow
 -- task bookkeeping, timeouts, the buffer count), removed when it closes so
 -- that a closed run's hash holds what describe shows; a new run of the id
--- writes them again.
+-- writes them again. CLOSED_DROP.result and .failure: close's HDEL
+-- arguments, built once (a list grown field by field per call rehashes
+-- as it grows), for a run closing with a result (its empty failure goes
+-- too) or with a failure (the empty result goes).
 local CLOSED_DROP = {'wft', 'wft_entry', 'wft_attempt', 'wft_error',
                      'wft_timeouts', 'wft_timeout', 'exec_timeout', 'bufn',
                      'cancel_requested', 'sticky', 'sticky_ms', 'wft_sticky',
                      'run_timeout', 'upend'}
+CLOSED_DROP.result, CLOSED_DROP.failure = {'failure'}, {'result'}
+for j = 1, #CLOSED_DROP do
+    CLOSED_DROP.result[j + 1] = CLOSED_DROP[j]
+    CLOSED_DROP.failure[j + 1] = CLOSED_DROP[j]
+end
 
 -- ---- Visibility ----------------------------------------------------------
 
@@ -1360,48 +1368,103 @@ local function sa_apply(prefix, run, start, prepared)
     end
 end
 
--- vis_start writes a new run's row and indexes (now: ms, or their text).
-local function vis_start(wf_key, id, run, wtype, queue, now, memo, prepared)
-    local prefix = slot_prefix_of(wf_key)
-    local row = prefix .. ':vis:' .. run
-    local start = type(now) == 'string' and now or str(now)
-    vcall('HSET', row, 'id', id, 'type', wtype, 'queue', queue, 'status',
-          'RUNNING', 'start', start)
-    if memo and memo ~= '' then vcall('HSET', row, 'memo', memo) end
-    vcall('ZADD', prefix .. ':vx:start', start, run)
-    vcall('ZADD', prefix .. ':vx:status:RUNNING', start, run)
-    vcall('ZADD', prefix .. ':vx:type:' .. wtype, start, run)
-    sa_apply(prefix, run, start, prepared or {})
-end
-
--- vis_row_start returns the start ms of w's run's row, writing the row
--- first for a run started before rows existed (an upgrade).
-local function vis_row_start(w)
-    local prefix = slot_prefix_of(w.k.wf)
-    local start = vcall('HGET', prefix .. ':vis:' .. w.run, 'start')
-    if type(start) == 'string' then return start end
-    local v = redis.call('HMGET', w.k.wf, 'type', 'queue', 'start_ms')
-    vis_start(w.k.wf, w.id, w.run, v[1] or '', v[2] or '',
-              tonumber(v[3]) or w.now)
-    return str(tonumber(v[3]) or w.now)
-end
-
--- vis_close moves w's run to its closed status. The row's start is the
--- hash's start_ms (read by load_wf, rather than a command to read the
--- row): a row that the HSET finds without a status (a run started before
--- rows existed: an upgrade) is written first, then closed.
-local function vis_close(w, status)
-    local prefix = slot_prefix_of(w.k.wf)
-    local row = prefix .. ':vis:' .. w.run
-    local start = w.start_ms
-    local added = vcall('HSET', row, 'status', status, 'close', now_str(w))
-    if added == 2 or not start or start == '' then
-        start = vis_row_start(w)
-        vcall('HSET', row, 'status', status, 'close', now_str(w))
+-- vis_start, vis_row_start and vis_close: in a do block (the chunk's 200
+-- locals), with the cache of key names they share.
+local vis_start, vis_row_start, vis_close
+do
+    -- part_keys: the names of the partition's visibility index keys and
+    -- of its close notice channel, for the slot prefix of wf_key, made
+    -- once per partition rather than per call (a new string costs its
+    -- hashing, allocation and collection). The Lua state outlives the
+    -- call and maxmemory does not count it: what is kept is bounded in
+    -- count and size (PART_MAX prefixes of at most PART_LEN bytes, each
+    -- with at most PART_NAMES statuses and as many types of at most
+    -- PART_LEN bytes); a longer one is made per call.
+    local PART, kept = {}, 0
+    local PART_MAX, PART_LEN, PART_NAMES = 1024, 64, 64
+    local function make(prefix, wf_key)
+        return {prefix = prefix, start = prefix .. ':vx:start',
+                close = prefix .. ':vx:close',
+                running = prefix .. ':vx:status:RUNNING', status = {},
+                type = {}, named = {status = 0, type = 0},
+                -- what prefix_of and partition_of find in any key with
+                -- this slot prefix
+                channel = prefix_of(wf_key) .. 'closed:{p' ..
+                    partition_of(wf_key) .. '}'}
     end
-    vcall('ZREM', prefix .. ':vx:status:RUNNING', w.run)
-    vcall('ZADD', prefix .. ':vx:status:' .. status, start, w.run)
-    vcall('ZADD', prefix .. ':vx:close', now_str(w), w.run)
+    local function part_keys(wf_key)
+        local prefix = slot_prefix_of(wf_key)
+        local p = PART[prefix]
+        if p then return p end
+        p = make(prefix, wf_key)
+        if kept < PART_MAX and #prefix <= PART_LEN then
+            PART[prefix] = p
+            kept = kept + 1
+        end
+        return p
+    end
+
+    -- index_key: the index `<prefix>:vx:<kind>:<name>` of partition p
+    -- (kind 'status' or 'type'), kept in p[kind] while there is room
+    local function index_key(p, kind, name)
+        local names = p[kind]
+        local key = names[name]
+        if key then return key end
+        key = p.prefix .. ':vx:' .. kind .. ':' .. name
+        local n = p.named[kind]
+        if n < PART_NAMES and #name <= PART_LEN then
+            names[name] = key
+            p.named[kind] = n + 1
+        end
+        return key
+    end
+
+    -- vis_start writes a new run's row and indexes (start: ms as text).
+    vis_start = function(wf_key, id, run, wtype, queue, start, memo, prepared)
+        local p = part_keys(wf_key)
+        local row = p.prefix .. ':vis:' .. run
+        vcall('HSET', row, 'id', id, 'type', wtype, 'queue', queue, 'status',
+              'RUNNING', 'start', start)
+        if memo and memo ~= '' then vcall('HSET', row, 'memo', memo) end
+        vcall('ZADD', p.start, start, run)
+        vcall('ZADD', p.running, start, run)
+        vcall('ZADD', index_key(p, 'type', wtype), start, run)
+        if prepared and #prepared > 0 then
+            sa_apply(p.prefix, run, start, prepared)
+        end
+    end
+
+    -- vis_row_start returns the start ms of w's run's row, writing the
+    -- row first for a run started before rows existed (an upgrade).
+    vis_row_start = function(w)
+        local prefix = slot_prefix_of(w.k.wf)
+        local start = vcall('HGET', prefix .. ':vis:' .. w.run, 'start')
+        if type(start) == 'string' then return start end
+        local v = redis.call('HMGET', w.k.wf, 'type', 'queue', 'start_ms')
+        local ms = str(tonumber(v[3]) or w.now)
+        vis_start(w.k.wf, w.id, w.run, v[1] or '', v[2] or '', ms)
+        return ms
+    end
+
+    -- vis_close moves w's run to its closed status. The row's start is
+    -- the hash's start_ms (read by load_wf, rather than a command to read
+    -- the row): a row that the HSET finds without a status (a run started
+    -- before rows existed: an upgrade) is written first, then closed.
+    -- Returns the partition's key names (part_keys).
+    vis_close = function(w, status)
+        local p, run, closed = part_keys(w.k.wf), w.run, now_str(w)
+        local row = p.prefix .. ':vis:' .. run
+        local start = w.start_ms
+        local added = vcall('HSET', row, 'status', status, 'close', closed)
+        if added == 2 or not start or start == '' then
+            start = vis_row_start(w)
+            vcall('HSET', row, 'status', status, 'close', closed)
+        end
+        vcall('ZREM', p.running, run)
+        vcall('ZADD', index_key(p, 'status', status), start, run)
+        vcall('ZADD', p.close, closed, run)
+        return p
+    end
 end
 
 -- vis_carry: what a reset's new run keeps of the run it was reset from,
@@ -1554,6 +1617,9 @@ end
 -- xfer_close: a closing run reports its close to its parent (a child's
 -- `parent`) and applies its close policy to its open children.
 local function xfer_close(w, status, field, value)
+    -- a run that never had a parent or a child (most: neither field was
+    -- ever written) has nothing to report or to apply
+    if not w.parent and not w.children then return end
     -- a continued run's chain goes on: its next run keeps the parent,
     -- which hears of the chain's close, not of this run's
     local parent = status ~= 'CONTINUED_AS_NEW' and w.parent and
@@ -1591,9 +1657,19 @@ end
 -- older run's history and for a project without a scheduler.
 local DEFAULT_RETENTION = 259200000
 
-local function retention_ttl(retention)
-    local ms = tonumber(retention) or DEFAULT_RETENTION
-    return ms + math.floor(ms / 10) + 5000
+-- retention_ttl: that expiry (ms, as text) for a run's `retention` field
+-- (nil or false: the default's, formatted once: a library's chunk cannot
+-- reach math or string while it loads, hence on its first use).
+local retention_ttl
+do
+    local function ttl(ms) return str(ms + math.floor(ms / 10) + 5000) end
+    local default_ttl
+    retention_ttl = function(retention)
+        local ms = retention and tonumber(retention)
+        if ms then return ttl(ms) end
+        default_ttl = default_ttl or ttl(DEFAULT_RETENTION)
+        return default_ttl
+    end
 end
 
 -- fail_updates: the run's updates accepted and not completed (`upend`
@@ -1601,7 +1677,9 @@ end
 -- closes: their waiting callers are answered now rather than at the end
 -- of their timeouts, and the outcome is recorded for a repeated id.
 local function fail_updates(w, status)
-    if (tonumber(w.upend) or 0) <= 0 then return end
+    -- (most runs never had an update: no field, no tonumber)
+    local pending = w.upend and tonumber(w.upend)
+    if not pending or pending <= 0 then return end
     local outcome = '{"ok":false,"error":' ..
                         json_str('the workflow run closed (' .. status ..
                                      ') before the update completed') .. '}'
@@ -1628,15 +1706,17 @@ local function close(w, status, field, value)
     set(w, 'status', status)
     set(w, 'close_ms', now_str(w))
     set(w, field, value)
-    local drop = {field == 'result' and 'failure' or 'result'}
+    -- what the call changed of the dropped fields is not written back; a
+    -- field the call left alone is not cleared (in Lua 5.1 assigning nil
+    -- to a missing key adds it, growing the table)
+    local dirty = w.dirty
     for j = 1, #CLOSED_DROP do
         local f = CLOSED_DROP[j]
-        drop[j + 1] = f
-        w.dirty[f] = nil
+        if dirty[f] ~= nil then dirty[f] = nil end
     end
-    redis.call('HDEL', w.k.wf, unpack(drop))
+    redis.call('HDEL', w.k.wf, unpack(CLOSED_DROP[field]))
     w.wft, w.wft_entry, w.bufn = '0', '', '0'
-    vis_close(w, status)
+    local part = vis_close(w, status)
     xfer_close(w, status, field, value)
     redis.call('DEL', w.k.buf, w.k.pa)
     if w.exec_timeout and w.exec_timeout ~= '0' then
@@ -1647,13 +1727,12 @@ local function close(w, status, field, value)
         redis.call('ZREM', w.k.timers,
                    timer_member('n', w.run, 0, 0, w.queue, '-', w.id))
     end
-    local ttl = str(retention_ttl(w.retention))
+    local ttl = retention_ttl(w.retention)
     redis.call('PEXPIRE', w.k.wf, ttl)
     if w.k.hist then redis.call('PEXPIRE', w.k.hist, ttl) end
     -- on a cluster a sharded channel: served by the partition's master
     -- alone, where classic pub/sub would reach every node
-    redis.call(SHARDED_WAKE and 'SPUBLISH' or 'PUBLISH', prefix_of(w.k.wf) ..
-                   'closed:{p' .. partition_of(w.k.wf) .. '}', w.id)
+    redis.call(SHARDED_WAKE and 'SPUBLISH' or 'PUBLISH', part.channel, w.id)
 end
 
 -- ---- Activities ----------------------------------------------------------
@@ -2030,119 +2109,149 @@ end
 -- args.exec_deadline, when given, is the absolute time the execution
 -- timeout ends (a continued run keeps its chain's), else start +
 -- exec_timeout. Returns the run id.
-local function start_run(k, args, extra_type, extra_data, vis, fill)
-    local id, run, wtype, queue, input, started = args[1], args[2], args[3],
-                                                  args[4], args[5], args[6]
-    local exec_timeout = tonumber(args[7]) or 0
-    local wft_timeout = tonumber(args[8]) or 10000
-    local run_timeout = tonumber(args.run_timeout) or 0
-    local now = now_ms()
-    local nows = str(now)
-    local pv = args.prev or
-                   redis.call('HMGET', k.wf, 'token', 'retention', 'priority',
-                              'fkey', 'fweight')
-    local prev = pv[1]
-    -- a reset's fill writes the new pending activities: their hash goes
-    -- first; otherwise after the task's XADD, which may be the call's
-    -- first write (duro_start)
-    if fill then redis.call('DEL', k.buf, k.pa, k.hist) end
-    -- what a reset recorded describes the run it made, not this one
-    -- (and the fields a start no longer writes empty, below: an earlier
-    -- run's result, failure and close time; wft_error and
-    -- cancel_requested go at its close, but in a hash of library 30)
-    if prev then
-        redis.call('HDEL', k.wf, 'reset_from', 'reset_reason',
-                   'continued_from', 'parent', 'children', 'child_max',
-                   'result', 'failure', 'close_ms', 'wft_error',
-                   'cancel_requested')
+local start_run
+do
+    -- ms_text: the text str gives number n of argument text v (a workflow
+    -- task timeout), kept by v: a start's timeouts are a few values, and a
+    -- string.format costs as much as a small command. What is kept is
+    -- bounded as num's cache is (count, and the length of a kept text).
+    local TEXT, kept = {}, 0
+    local function ms_text(v, n)
+        local t = TEXT[v]
+        if t then return t end
+        t = str(n)
+        if v and kept < 256 and #v <= 24 then
+            TEXT[v] = t
+            kept = kept + 1
+        end
+        return t
     end
-    -- the hash of a closed run expires (close): not this new run's
-    if prev then redis.call('PERSIST', k.wf) end
-    local ets, rts = str(exec_timeout), str(run_timeout)
-    -- the new run's fields: written as set() would, in two constructors
-    -- sized once (a table grown field by field rehashes as it grows).
-    -- result, failure, close_ms, wft_error and cancel_requested are not
-    -- written empty ('', '0'): every reader takes a missing one so (~100 B
-    -- less per start in the AOF); a close or a set() writes them
-    local dirty = {run = run, type = wtype, queue = queue,
-                   status = 'RUNNING', input = input, start_ms = nows,
-                   wft = '0', wft_entry = '', wft_attempt = '1',
-                   wft_timeout = str(wft_timeout), exec_timeout = ets,
-                   bufn = '0', sticky = '',
-                   wft_sticky = '', run_timeout = rts, opt = '0',
-                   token = false, hlen = false, priority = false,
-                   fkey = false, fweight = false, retention = false}
-    dirty.token, dirty.hlen, dirty.priority, dirty.fkey = nil, nil, nil, nil
-    dirty.fweight, dirty.retention = nil, nil
-    local w = {k = k, now = now, nows = nows, dirty = dirty, id = id,
-               first = WF_FIELDS.start, hlen = 0, token = prev or '0', run = run, type = wtype,
-               queue = queue, status = 'RUNNING', input = input,
-               result = '', failure = '', start_ms = nows, close_ms = '',
-               wft = '0', wft_entry = '', wft_attempt = '1', wft_error = '',
-               wft_timeout = dirty.wft_timeout, exec_timeout = ets,
-               cancel_requested = '0', bufn = '0', sticky = '',
-               wft_sticky = '', run_timeout = rts, opt = '0', hnew = false,
-               hdirty = false, priority = false, fkey = false,
-               fweight = false, retention = false}
-    w.hnew, w.hdirty, w.priority, w.fkey, w.fweight = nil, nil, nil, nil, nil
-    w.retention = nil
-    LOADED[#LOADED + 1] = w
-    if args.priority then
-        set(w, 'priority', args.priority)
-    elseif pv[3] then
-        redis.call('HDEL', k.wf, 'priority') -- an earlier run's
+
+    start_run = function(k, args, extra_type, extra_data, vis, fill)
+        local id, run, wtype, queue, input, started = args[1], args[2], args[3],
+                                                      args[4], args[5], args[6]
+        local exec_timeout = num(args[7]) or 0
+        local wft_timeout = num(args[8]) or 10000
+        local run_timeout = num(args.run_timeout) or 0
+        local now = now_ms()
+        local nows = str(now)
+        local pv = args.prev or
+                       redis.call('HMGET', k.wf, 'token', 'retention',
+                                  'priority', 'fkey', 'fweight')
+        local prev = pv[1]
+        -- a reset's fill writes the new pending activities: their hash goes
+        -- first; otherwise after the task's XADD, which may be the call's
+        -- first write (duro_start)
+        if fill then redis.call('DEL', k.buf, k.pa, k.hist) end
+        -- what a reset recorded describes the run it made, not this one
+        -- (and the fields a start no longer writes empty, below: an earlier
+        -- run's result, failure and close time; wft_error and
+        -- cancel_requested go at its close, but in a hash of library 30)
+        if prev then
+            redis.call('HDEL', k.wf, 'reset_from', 'reset_reason',
+                       'continued_from', 'parent', 'children', 'child_max',
+                       'result', 'failure', 'close_ms', 'wft_error',
+                       'cancel_requested')
+        end
+        -- the hash of a closed run expires (close): not this new run's
+        if prev then redis.call('PERSIST', k.wf) end
+        local ets, rts = str(exec_timeout), str(run_timeout)
+        -- the new run's fields: written as set() would, in two constructors
+        -- sized once (a table grown field by field rehashes as it grows:
+        -- token and hlen, which every start writes later, are named so
+        -- that the table gets 32 slots, room for them and the options).
+        -- result, failure, close_ms, wft_error and cancel_requested are not
+        -- written empty ('', '0'): every reader takes a missing one so (~100 B
+        -- less per start in the AOF); a close or a set() writes them
+        local dirty = {run = run, type = wtype, queue = queue,
+                       status = 'RUNNING', input = input, start_ms = nows,
+                       wft = '0', wft_entry = '', wft_attempt = '1',
+                       wft_timeout = ms_text(args[8], wft_timeout),
+                       exec_timeout = ets, bufn = '0', sticky = '',
+                       wft_sticky = '', run_timeout = rts, opt = '0',
+                       token = false, hlen = false}
+        dirty.token, dirty.hlen = nil, nil
+        -- the context: the fields load_wf would read (type, input and the
+        -- empty ones are no context's: no reader takes them from one). Its
+        -- 22 fields size it to 32 slots, one allocation: the ones a call
+        -- adds later (hnew, hdirty, priority, ...) fit without growing it
+        local w = {k = k, now = now, nows = nows, dirty = dirty, id = id,
+                   first = WF_FIELDS.start, hlen = 0, token = prev or '0',
+                   run = run, queue = queue, status = 'RUNNING',
+                   start_ms = nows, wft = '0', wft_entry = '',
+                   wft_attempt = '1', wft_timeout = dirty.wft_timeout,
+                   exec_timeout = ets, bufn = '0', sticky = '',
+                   wft_sticky = '', run_timeout = rts, opt = '0'}
+        LOADED[#LOADED + 1] = w
+        if args.priority then
+            set(w, 'priority', args.priority)
+        elseif pv[3] then
+            redis.call('HDEL', k.wf, 'priority') -- an earlier run's
+        end
+        if args.fkey then
+            set(w, 'fkey', args.fkey)
+            if args.fweight then set(w, 'fweight', args.fweight) end
+        end
+        if pv[4] and not args.fkey then redis.call('HDEL', k.wf, 'fkey') end
+        if pv[5] and not args.fweight then
+            redis.call('HDEL', k.wf, 'fweight')
+        end
+        local retention = num(args.retention)
+        if retention and retention > 0 and retention ~= DEFAULT_RETENTION then
+            set(w, 'retention', str(retention))
+            w.retention = str(retention)
+        elseif pv[2] then
+            redis.call('HDEL', k.wf, 'retention') -- an earlier run's
+        end
+        if fill then
+            fill(w)
+        else
+            append(w, 'WorkflowStarted', started)
+            if extra_type then append(w, extra_type, extra_data) end
+        end
+        -- a plain start's task carries the run's one event (enqueue_wft)
+        local h1 = w.hlen == 1 and w.hnew and w.hnew[1]
+        if h1 and #h1 > FIRST_EVENT_INLINE then h1 = nil end
+        schedule_wft(w, h1 or nil)
+        if not fill then redis.call('DEL', k.buf, k.pa, k.hist) end
+        vis_start(k.wf, id, run, wtype, queue, nows, vis and vis.memo,
+                  vis and vis.sa)
+        if exec_timeout > 0 then
+            add_timer(k.timers,
+                      tonumber(args.exec_deadline) or now + exec_timeout,
+                      timer_member('x', run, 0, 0, queue, '-', id))
+        end
+        if run_timeout > 0 then
+            add_timer(k.timers, now + run_timeout,
+                      timer_member('n', run, 0, 0, queue, '-', id))
+        end
+        return run
     end
-    if args.fkey then
-        set(w, 'fkey', args.fkey)
-        if args.fweight then set(w, 'fweight', args.fweight) end
-    end
-    if pv[4] and not args.fkey then redis.call('HDEL', k.wf, 'fkey') end
-    if pv[5] and not args.fweight then redis.call('HDEL', k.wf, 'fweight') end
-    local retention = tonumber(args.retention)
-    if retention and retention > 0 and retention ~= DEFAULT_RETENTION then
-        set(w, 'retention', str(retention))
-        w.retention = str(retention)
-    elseif pv[2] then
-        redis.call('HDEL', k.wf, 'retention') -- an earlier run's
-    end
-    if fill then
-        fill(w)
-    else
-        append(w, 'WorkflowStarted', started)
-        if extra_type then append(w, extra_type, extra_data) end
-    end
-    -- a plain start's task carries the run's one event (enqueue_wft)
-    local h1 = w.hlen == 1 and w.hnew and w.hnew[1]
-    if h1 and #h1 > FIRST_EVENT_INLINE then h1 = nil end
-    schedule_wft(w, h1 or nil)
-    if not fill then redis.call('DEL', k.buf, k.pa, k.hist) end
-    vis = vis or {}
-    vis_start(k.wf, id, run, wtype, queue, nows, vis.memo, vis.sa)
-    if exec_timeout > 0 then
-        add_timer(k.timers, tonumber(args.exec_deadline) or now + exec_timeout,
-                  timer_member('x', run, 0, 0, queue, '-', id))
-    end
-    if run_timeout > 0 then
-        add_timer(k.timers, now + run_timeout,
-                  timer_member('n', run, 0, 0, queue, '-', id))
-    end
-    return run
 end
 
 -- start_vis checks a start's memo and search attributes (ARGV memo_at,
 -- memo_at + 1) before anything is written: {memo, sa} or nil and the
 -- error to answer.
-local function start_vis(k, args, memo_at)
-    local sa, err = sa_prepare(slot_prefix_of(k.wf), args[memo_at + 1])
-    if not sa then return nil, fail('DURO_BADARG', err) end
-    return {memo = args[memo_at], sa = sa}
+local start_vis
+do
+    -- a start with neither (most): nothing to check (no registry read),
+    -- one table for them all (read only)
+    local NONE = {}
+    start_vis = function(k, args, memo_at)
+        local memo, attrs = args[memo_at], args[memo_at + 1]
+        if (memo == nil or memo == '') and (attrs == nil or attrs == '') then
+            return NONE
+        end
+        local sa, err = sa_prepare(slot_prefix_of(k.wf), attrs)
+        if not sa then return nil, fail('DURO_BADARG', err) end
+        return {memo = memo, sa = sa}
+    end
 end
 
+-- start_args_ok: ARGV holds the six arguments every start needs (a list
+-- without holes: its sixth there, the five before it are)
 local function start_args_ok(args)
-    for i = 1, 6 do
-        if not args[i] then return false end
-    end
-    return true
+    return args[6] ~= nil
 end
 
 -- ---- Id reuse ------------------------------------------------------------
@@ -2217,28 +2326,31 @@ local function duro_start(k, args)
     if not REUSE[policy] then
         return fail('DURO_BADARG', 'unknown id reuse policy ' .. policy)
     end
-    local priority = priority_arg(args[15])
+    -- (most starts give neither: no call to check what is not there)
+    local priority = args[15] and priority_arg(args[15])
     if priority == false then
         return fail('DURO_BADARG', 'priority must be 1..5')
     end
-    local fkey, fweight = fair_key_arg(args[16]), fair_weight_arg(args[17])
+    local fkey = args[16] and fair_key_arg(args[16])
+    local fweight = args[17] and fair_weight_arg(args[17])
     if fkey == false or fweight == false then
         return fail('DURO_BADARG', 'fairness key must be 1..64 of ' ..
                         '[A-Za-z0-9._:-], its weight 1..1000')
     end
-    args.fkey, args.fweight = fkey, fkey and fweight or nil
-    local prev = read('hash', 'HMGET', k.wf, 'status', 'run', 'token',
-                      'retention', 'priority', 'fkey', 'fweight')
-    local refused = reuse_refused(policy, prev[1], prev[2])
+    -- in the order start_run takes them as args.prev (token, retention,
+    -- priority, fkey, fweight), then status and run: the reply itself is
+    -- handed on, not copied
+    local prev = read('hash', 'HMGET', k.wf, 'token', 'retention',
+                      'priority', 'fkey', 'fweight', 'status', 'run')
+    local status = prev[6]
+    local refused = reuse_refused(policy, status, prev[7])
     if refused then return refused end
     local vis, bad = start_vis(k, args, 12)
     if not vis then return bad end
-    args.priority = priority
     -- timers: written by an execution or run timeout, or by closing the
     -- running run (TerminateIfRunning), not by most starts
-    args.run_timeout = args[14]
-    if (tonumber(args[7]) or 0) > 0 or (tonumber(args[14]) or 0) > 0 or
-        prev[1] == 'RUNNING' then
+    if (num(args[7]) or 0) > 0 or (num(args[14]) or 0) > 0 or
+        status == 'RUNNING' then
         local wrong = check_types({k.timers}, {'zset'})
         if wrong then return wrong end
     end
@@ -2246,19 +2358,23 @@ local function duro_start(k, args)
     -- DURO_WRONGTYPE itself (task_xadd), so it needs no TYPE; an id with
     -- a hash (start_run's PERSIST and HDELs, a TerminateIfRunning close)
     -- or a fairness key (its stream's bookkeeping comes first) does
-    local fresh = not fkey
-    for i = 1, 7 do fresh = fresh and not prev[i] end
-    if not fresh then
+    if fkey or prev[1] or prev[2] or prev[3] or prev[4] or prev[5] or
+        status or prev[7] then
         local wrong = check_types({k.wft}, {'stream'})
         if wrong then return wrong end
     end
-    if prev[1] == 'RUNNING' then
+    if status == 'RUNNING' then
         local stale = terminate_for(k, k.hist_cur, args[10] or '', args[2])
         if stale then return stale end
     else
-        args.prev = {prev[3], prev[4], prev[5], prev[6], prev[7]}
+        args.prev = prev
     end
+    -- start_run's named arguments, in ARGV's table: only those given (a
+    -- field added grows the table: nil added to a missing key too)
     args.retention = args[11]
+    if args[14] then args.run_timeout = args[14] end
+    if priority then args.priority = priority end
+    if fkey then args.fkey, args.fweight = fkey, fweight end
     return start_run(k, args, nil, nil, vis)
 end
 
@@ -2625,19 +2741,24 @@ COMMANDS.upsert_sa = command{
 }
 
 -- closing commands: the event, then the run closes with `field` = value
-local function closing(etype, status, field, value_field)
-    return command{
-        fields = {'data', value_field}, closes = true,
-        -- close removes the x timer (buf and pa it only deletes)
-        touches = function(_, _, w)
-            return (w.exec_timeout ~= '0' or (w.run_timeout or '0') ~= '0') and
-                       {'timers'} or {}
-        end,
-        apply = function(w, c)
-            append(w, etype, c.data)
-            close(w, status, field, c[value_field])
-        end,
-    }
+local closing
+do
+    -- what touches answers: read only, shared by every call
+    local TIMERS, NONE = {'timers'}, {}
+    closing = function(etype, status, field, value_field)
+        return command{
+            fields = {'data', value_field}, closes = true,
+            -- close removes the x timer (buf and pa it only deletes)
+            touches = function(_, _, w)
+                return (w.exec_timeout ~= '0' or
+                           (w.run_timeout or '0') ~= '0') and TIMERS or NONE
+            end,
+            apply = function(w, c)
+                append(w, etype, c.data)
+                close(w, status, field, c[value_field])
+            end,
+        }
+    end
 end
 COMMANDS.complete = closing('WorkflowCompleted', 'COMPLETED', 'result', 'result')
 COMMANDS.fail = closing('WorkflowFailed', 'FAILED', 'failure', 'failure')
@@ -3988,7 +4109,7 @@ do -- the section's helpers end with it (Lua: 200 locals per chunk)
             if v[1] and v[4] and
                 redis.call('EXISTS', prefix .. ':vis:' .. v[1]) == 0 then
                 vis_start(wf, id, v[1], v[2] or '', v[3] or '',
-                          tonumber(v[5]) or 0)
+                          str(tonumber(v[5]) or 0))
                 if v[4] ~= 'RUNNING' then
                     vis_close({k = {wf = wf}, id = id, run = v[1],
                                now = tonumber(v[6]) or 0}, v[4])

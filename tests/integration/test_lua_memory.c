@@ -37,16 +37,32 @@ static long long info_num(redisContext *r, const char *field)
     return n;
 }
 
-Test(lua_memory, padded_numbers_are_not_kept_from_call_to_call)
+/* load_library loads the library into r's server. */
+static void load_library(redisContext *r)
 {
-    enum { CALLS = 64, PAD = 1024 * 1024 };
-    redisContext *r = duro_test_redis(&h);
     const char *load[] = {"FUNCTION", "LOAD", "REPLACE", duro_lua_source()};
     size_t load_lens[] = {8, 4, 7, duro_lua_source_len()};
     redisReply *rep = redisCommandArgv(r, 4, load, load_lens);
     cr_assert(rep && rep->type != REDIS_REPLY_ERROR, "FUNCTION LOAD: %s",
               rep ? rep->str : r->errstr);
     freeReplyObject(rep);
+}
+
+/* collect_garbage: enough small calls of the library for Lua to collect
+ * what earlier calls left behind (a script of its own, which runs in
+ * another Lua state, cannot make it) */
+static void collect_garbage(redisContext *r)
+{
+    for (int i = 0; i < 200; i++)
+        freeReplyObject(duro_test_cmd(r, "FCALL", "duro_version", "0", NULL));
+}
+
+Test(lua_memory, padded_numbers_are_not_kept_from_call_to_call)
+{
+    enum { CALLS = 64, PAD = 1024 * 1024 };
+    redisContext *r = duro_test_redis(&h);
+    load_library(r);
+    redisReply *rep = NULL;
     long long before = info_num(r, "used_memory_vm_functions");
     /* a workflow task completion of no run, its command count "1" padded
      * with spaces, each call's text another (one more space): the count is
@@ -84,16 +100,77 @@ Test(lua_memory, padded_numbers_are_not_kept_from_call_to_call)
         count[len] = ' ';
     }
     free(count);
-    /* what the calls left behind once Lua collects its garbage (a script
-     * of its own, which runs in another Lua state, cannot make it: enough
-     * small calls of the library's do) */
-    for (int i = 0; i < 200; i++)
-        freeReplyObject(duro_test_cmd(r, "FCALL", "duro_version", "0", NULL));
+    /* what the calls left behind once Lua collects its garbage */
+    collect_garbage(r);
     long long after = info_num(r, "used_memory_vm_functions");
     cr_log_info("Functions' Lua memory %lld -> %lld bytes", before, after);
     cr_assert_lt(after - before, (long long)PAD * CALLS / 4,
                  "%lld MB kept after %d calls with a %d MB argument",
                  (after - before) >> 20, CALLS, PAD >> 20);
+    redisFree(r);
+    duro_test_finish(&h);
+}
+
+/* The library also keeps, by partition, the names of its visibility keys
+ * and close channel (with a type's index key per workflow type), and the
+ * text of a start's workflow task timeout: a long namespace, type or
+ * timeout text is made per call, not kept. */
+Test(lua_memory, long_names_and_timeout_texts_are_not_kept)
+{
+    enum { CALLS = 64, PAD = 64 * 1024, NS = 16 * 1024 };
+    redisContext *r = duro_test_redis(&h);
+    load_library(r);
+    long long before = info_num(r, "used_memory_vm_functions");
+    /* each call another namespace, type and timeout text: a type of PAD
+     * bytes, a timeout "10000" after up to PAD spaces (one fewer each
+     * call), a namespace of NS */
+    char *type = malloc(PAD + 1), *timeout = malloc(PAD + 6);
+    char *ns = malloc(NS + 1);
+    cr_assert(type && timeout && ns);
+    memset(type, 't', PAD);
+    memset(timeout, ' ', PAD);
+    memcpy(timeout + PAD, "10000", 6);
+    memset(ns, 'n', NS);
+    type[PAD] = ns[NS] = '\0';
+    static const char *const names[] = {"wf:x",     "h:x:r",     "buf:x",
+                                        "wft:q",    "timers",    "pa:x",
+                                        "idx:open", "idx:closed"};
+    for (int i = 0; i < CALLS; i++) {
+        type[i] = ns[i] = 'a';
+        char *keys[8];
+        for (int j = 0; j < 8; j++) {
+            size_t n = NS + 64;
+            keys[j] = malloc(n);
+            cr_assert_not_null(keys[j]);
+            snprintf(keys[j], n, "duro:ns:%s:{p0}:%s", ns, names[j]);
+        }
+        const char *argv[19] = {"FCALL", "duro_start", "8"};
+        for (int j = 0; j < 8; j++)
+            argv[3 + j] = keys[j];
+        const char *args[] = {"x",  "r",  type, "q",
+                              "{}", "{}", "0",  timeout + i};
+        for (int j = 0; j < 8; j++)
+            argv[11 + j] = args[j];
+        size_t lens[19];
+        for (int j = 0; j < 19; j++)
+            lens[j] = strlen(argv[j]);
+        redisReply *rep = redisCommandArgv(r, 19, argv, lens);
+        cr_assert(rep && rep->type == REDIS_REPLY_STRING, "start %d: %s", i,
+                  rep ? rep->str : r->errstr);
+        freeReplyObject(rep);
+        for (int j = 0; j < 8; j++)
+            free(keys[j]);
+        type[i] = ns[i] = i % 2 ? 'b' : 'c';
+    }
+    free(type);
+    free(timeout);
+    free(ns);
+    collect_garbage(r);
+    long long after = info_num(r, "used_memory_vm_functions");
+    cr_log_info("Functions' Lua memory %lld -> %lld bytes", before, after);
+    cr_assert_lt(after - before, (long long)(2 * PAD + 4 * NS) * CALLS / 8,
+                 "%lld KB kept after %d starts with long names",
+                 (after - before) >> 10, CALLS);
     redisFree(r);
     duro_test_finish(&h);
 }
