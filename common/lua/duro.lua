@@ -1379,9 +1379,11 @@ do
     -- call and maxmemory does not count it: what is kept is bounded in
     -- count and size (PART_MAX prefixes of at most PART_LEN bytes, each
     -- with at most PART_NAMES statuses and as many types of at most
-    -- PART_LEN bytes); a longer one is made per call.
+    -- PART_LEN bytes); a longer one is made per call. At most ~2 MB in
+    -- all (256 x 2 x 32 names of ~130 bytes): 16 partitions of a few
+    -- namespaces and types use a fraction of it.
     local PART, kept = {}, 0
-    local PART_MAX, PART_LEN, PART_NAMES = 1024, 64, 64
+    local PART_MAX, PART_LEN, PART_NAMES = 256, 64, 32
     local function make(prefix, wf_key)
         return {prefix = prefix, start = prefix .. ':vx:start',
                 close = prefix .. ':vx:close',
