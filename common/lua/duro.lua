@@ -270,10 +270,17 @@ do
     LEASE.is = function(entry)
         return entry ~= nil and byte(entry, 1) == 76 -- 'L'
     end
-    -- LEASE.entry: the lease of activity seq's attempt started at now_ms
-    -- (seq: distinct within a reply, as the ids of a stream's entries)
-    LEASE.entry = function(now_ms, seq, attempt)
-        return 'L' .. str(now_ms) .. '-' .. seq .. '-' .. attempt
+    -- LEASE.entry: the lease of activity seq's attempt started at w.now
+    -- (seq: distinct within a reply, as the ids of a stream's entries);
+    -- the time as the call's events write it (w.nows: formatted once per
+    -- call, a string.format costs ~2k instructions)
+    LEASE.entry = function(w, seq, attempt)
+        local t = w.nows
+        if not t then
+            t = str(w.now)
+            w.nows = t
+        end
+        return 'L' .. t .. '-' .. seq .. '-' .. attempt
     end
     -- LEASE.started: when the leased attempt started (ms), nil when entry
     -- is no lease
@@ -344,16 +351,16 @@ do
         return byte(v, 1) == 76 and tonumber(string.match(v, '^L(%d+)$'))
     end, 256)
     -- ASKED: the one w.lease of a call (a commit asks once per call),
-    -- emptied and refilled rather than made anew: two tables made and
-    -- collected per commit cost ~2k instructions
-    local ASKED = {n = 0, args = false, from = 0, got = {}}
+    -- refilled rather than made anew: two tables made and collected per
+    -- commit cost ~2k instructions. got holds ngot slots of this call's
+    -- leases (the rest: an earlier call's, never read).
+    local ASKED = {n = 0, args = false, from = 0, got = {}, ngot = 0}
     LEASE.ask = function(w, args, at)
         local consumer, n = args[at], args[at + 1]
         n = n and count_of(n)
         if not consumer or consumer == '' or not n or n < 1 then return end
-        local l, got = ASKED, ASKED.got
-        for j = #got, 1, -1 do got[j] = nil end
-        l.n, l.args, l.from = math.min(n, 64), args, at + 2
+        local l = ASKED
+        l.n, l.args, l.from, l.ngot = math.min(n, 64), args, at + 2, 0
         w.lease = l
     end
     -- LEASE.take: the lease of activity command c's first attempt, for
@@ -377,14 +384,15 @@ do
         local due = LEASE.due(w.now, num(c.stc) or 0, num(c.hbt) or 0, 0)
         if not due then return nil end
         l.n = l.n - 1
-        local entry = LEASE.entry(w.now, c.seq, '1')
+        local entry = LEASE.entry(w, c.seq, '1')
         redis.call('ZADD', w.k.timers, str(due),
                    LEASE.member(w, c.seq, '1', queue_of(act)))
         -- c's fields copied: apply_commands loads every command into one
         -- table
-        local got, n = l.got, #l.got
+        local got, n = l.got, l.ngot
         got[n + 1], got[n + 2], got[n + 3], got[n + 4], got[n + 5],
             got[n + 6] = act, entry, c.seq, c.name, c.input, c.opts
+        l.ngot = n + 6
         return entry
     end
 end
@@ -3110,7 +3118,7 @@ do -- the section's helpers end with it (Lua: 200 locals per chunk)
     -- reads them as it reads entries.
     local function lease_reply(w, out)
         local got, m, at = w.lease.got, #out, nil
-        for j = 1, #got, 6 do
+        for j = 1, w.lease.ngot, 6 do
             if at and out[at - 1] == got[j] then
                 out[at] = out[at] + 1
             else
@@ -3123,6 +3131,8 @@ do -- the section's helpers end with it (Lua: 200 locals per chunk)
                 'name', got[j + 3], 'input', got[j + 4], 'opts', got[j + 5],
                 'wfqueue', w.queue}
             m = m + 2
+            -- the payload, let go (ASKED outlives the call)
+            got[j + 4] = false
         end
     end
 
