@@ -244,7 +244,8 @@ do
         -- the XACK took entry, so it is an id: <ms>-<seq> (or <ms>),
         -- digits only, neither part empty
         local dash = string.find(entry, '-', 1, true)
-        local n = dash and low3(entry, 1, dash - 1) + low3(entry, dash + 1, #entry)
+        local n = dash and
+                      low3(entry, 1, dash - 1) + low3(entry, dash + 1, #entry)
         if (n or 0) % TRIM_EVERY ~= 0 then return end
         local first = redis.call('XPENDING', stream, GROUP, '-', '+', 1)[1]
         redis.call('XTRIM', stream, 'MINID', '~', first and first[1] or entry)
@@ -353,7 +354,9 @@ do
     -- ASKED: the one w.lease of a call (a commit asks once per call),
     -- refilled rather than made anew: two tables made and collected per
     -- commit cost ~2k instructions. got holds ngot slots of this call's
-    -- leases (the rest: an earlier call's, never read).
+    -- leases (the rest: an earlier call's, never read); eager_take lets
+    -- go of what would keep a call's payloads alive past it (args, each
+    -- lease's input).
     local ASKED = {n = 0, args = false, from = 0, got = {}, ngot = 0}
     LEASE.ask = function(w, args, at)
         local consumer, n = args[at], args[at + 1]
@@ -3143,6 +3146,8 @@ do -- the section's helpers end with it (Lua: 200 locals per chunk)
             if w.status == 'RUNNING' and w.run == run then
                 lease_reply(w, out)
             end
+            -- the call's arguments let go (LEASE.ask's table outlives it)
+            w.lease.args = false
             return
         end
         local consumer, n = args[at], num(args[at + 1] or '')
