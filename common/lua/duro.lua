@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 39
+local DURO_LIBRARY_VERSION = 40
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -128,6 +128,27 @@ local function read(want, cmd, key, ...)
     return r
 end
 
+-- kept: fn (of one string, whose result depends on it alone) with its
+-- results kept per argument: the hot Functions ask the same questions of
+-- the same keys and options call after call (a stream's queue, its
+-- level's base, an activity's options), and a table read costs a tenth
+-- of the pattern or finds that answer them. Bounded as num's cache is
+-- (the Lua state outlives the call and maxmemory does not count it): at
+-- most `most` texts of at most 256 bytes; others are answered each time.
+local function kept(fn, most)
+    local KEPT, n = {}, 0
+    return function(s)
+        local r = KEPT[s]
+        if r ~= nil then return r or nil end
+        r = fn(s)
+        if n < most and #s <= 256 then
+            KEPT[s] = r or false
+            n = n + 1
+        end
+        return r
+    end
+end
+
 local function partition_of(key)
     return string.match(key, '{p(%d+)}') or '0'
 end
@@ -145,9 +166,11 @@ local function wake_message(key)
     return partition_of(key) .. (ns and (':' .. ns) or '')
 end
 
-local function queue_of(stream_key)
+-- queue_of: what follows a task stream key's kind ("<prefix>{pN}:act:"),
+-- kept (an unanchored pattern is tried at every position of the key).
+local queue_of = kept(function(stream_key)
     return string.match(stream_key, '}:[a-z]+:(.*)$')
-end
+end, 4096)
 
 -- json_str quotes a string for embedding in JSON (our own words only).
 local function json_str(s)
@@ -197,22 +220,36 @@ end
 -- scheduler scans, and an entry that was not pending (never delivered: a
 -- task taken back from its queue; or acked already, so that no worker
 -- reads it) are deleted one by one as before.
-local TRIM_EVERY = 8
+local ack_trim
+do
+    local TRIM_EVERY = 8
+    local byte = ('').byte
 
-local function ack_trim(stream, entry, acked)
-    if acked == 0 or string.find(stream, '#', 1, true) then
-        redis.call('XDEL', stream, entry)
-        return
+    -- low3: the number the last (up to) three digits of s[i..j] write:
+    -- (ms + seq) % 8 is (low3(ms) + low3(seq)) % 8, as 1000 is a multiple
+    -- of 8, read with one string.byte instead of two string.sub and two
+    -- strtod of the whole id (~6k instructions)
+    local function low3(s, i, j)
+        local a, b, c = byte(s, j - 2 < i and i or j - 2, j)
+        if c then return (a - 48) * 100 + (b - 48) * 10 + c - 48 end
+        if b then return (a - 48) * 10 + b - 48 end
+        return a - 48
     end
-    -- the XACK took entry, so it is an id: <ms>-<seq> (or <ms>), digits
-    -- only; a plain find and arithmetic read it for a fifth of what a
-    -- pattern and two tonumber cost
-    local dash = string.find(entry, '-', 1, true)
-    local n = dash and
-                  string.sub(entry, 1, dash - 1) + string.sub(entry, dash + 1)
-    if (n or 0) % TRIM_EVERY ~= 0 then return end
-    local first = redis.call('XPENDING', stream, GROUP, '-', '+', 1)[1]
-    redis.call('XTRIM', stream, 'MINID', '~', first and first[1] or entry)
+
+    ack_trim = function(stream, entry, acked)
+        if acked == 0 or string.find(stream, '#', 1, true) then
+            redis.call('XDEL', stream, entry)
+            return
+        end
+        -- the XACK took entry, so it is an id: <ms>-<seq> (or <ms>),
+        -- digits only, neither part empty
+        local dash = string.find(entry, '-', 1, true)
+        local n = dash and
+                      low3(entry, 1, dash - 1) + low3(entry, dash + 1, #entry)
+        if (n or 0) % TRIM_EVERY ~= 0 then return end
+        local first = redis.call('XPENDING', stream, GROUP, '-', '+', 1)[1]
+        redis.call('XTRIM', stream, 'MINID', '~', first and first[1] or entry)
+    end
 end
 
 -- ---- Leased activity attempts (docs/internals.md, "Eager activity
@@ -234,10 +271,17 @@ do
     LEASE.is = function(entry)
         return entry ~= nil and byte(entry, 1) == 76 -- 'L'
     end
-    -- LEASE.entry: the lease of activity seq's attempt started at now_ms
-    -- (seq: distinct within a reply, as the ids of a stream's entries)
-    LEASE.entry = function(now_ms, seq, attempt)
-        return 'L' .. str(now_ms) .. '-' .. seq .. '-' .. attempt
+    -- LEASE.entry: the lease of activity seq's attempt started at w.now
+    -- (seq: distinct within a reply, as the ids of a stream's entries);
+    -- the time as the call's events write it (w.nows: formatted once per
+    -- call, a string.format costs ~2k instructions)
+    LEASE.entry = function(w, seq, attempt)
+        local t = w.nows
+        if not t then
+            t = str(w.now)
+            w.nows = t
+        end
+        return 'L' .. t .. '-' .. seq .. '-' .. attempt
     end
     -- LEASE.started: when the leased attempt started (ms), nil when entry
     -- is no lease
@@ -302,11 +346,25 @@ do
     -- got = the leases made, 6 slots each: stream, entry, and the
     -- command's seq, name, input, opts}. A
     -- count of another form asks for none (eager_take reads it).
+    -- count_of: the number of leases `L<n>` asks for, nil for another
+    -- form (kept: a worker asks with the same few texts call after call)
+    local count_of = kept(function(v)
+        return byte(v, 1) == 76 and tonumber(string.match(v, '^L(%d+)$'))
+    end, 256)
+    -- ASKED: the one w.lease of a call (a commit asks once per call),
+    -- refilled rather than made anew: two tables made and collected per
+    -- commit cost ~2k instructions. got holds ngot slots of this call's
+    -- leases (the rest: an earlier call's, never read); eager_take lets
+    -- go of what would keep a call's payloads alive past it (args, each
+    -- lease's input).
+    local ASKED = {n = 0, args = false, from = 0, got = {}, ngot = 0}
     LEASE.ask = function(w, args, at)
         local consumer, n = args[at], args[at + 1]
-        n = n and byte(n, 1) == 76 and tonumber(string.match(n, '^L(%d+)$'))
+        n = n and count_of(n)
         if not consumer or consumer == '' or not n or n < 1 then return end
-        w.lease = {n = math.min(n, 64), args = args, from = at + 2, got = {}}
+        local l = ASKED
+        l.n, l.args, l.from, l.ngot = math.min(n, 64), args, at + 2, 0
+        w.lease = l
     end
     -- LEASE.take: the lease of activity command c's first attempt, for
     -- stream act (its level's; never a fair one), when the commit asked
@@ -329,14 +387,15 @@ do
         local due = LEASE.due(w.now, num(c.stc) or 0, num(c.hbt) or 0, 0)
         if not due then return nil end
         l.n = l.n - 1
-        local entry = LEASE.entry(w.now, c.seq, '1')
+        local entry = LEASE.entry(w, c.seq, '1')
         redis.call('ZADD', w.k.timers, str(due),
                    LEASE.member(w, c.seq, '1', queue_of(act)))
         -- c's fields copied: apply_commands loads every command into one
         -- table
-        local got, n = l.got, #l.got
+        local got, n = l.got, l.ngot
         got[n + 1], got[n + 2], got[n + 3], got[n + 4], got[n + 5],
             got[n + 6] = act, entry, c.seq, c.name, c.input, c.opts
+        l.ngot = n + 6
         return entry
     end
 end
@@ -494,8 +553,12 @@ end
 
 -- LOADED holds the contexts of the current call; the wrapper every
 -- Function is registered through writes their changed fields back in one
--- HSET each when the call returns.
-local LOADED = {}
+-- HSET each when the call returns. LOADED.dirty: the contexts' tables of
+-- changed fields (w.dirty), one per position in LOADED, kept from call to
+-- call: flush empties each as it writes it, and a table grown anew to a
+-- commit's 6 fields rehashes 4 times (~5k instructions); txn empties
+-- those of a call that raised an error (dirty_reset).
+local LOADED = {dirty = {}}
 
 -- load_wf reads the workflow hash into a context. k names the keys the
 -- Function uses (keys_of): wf, hist, buf, wft, timers, pa, idx_open,
@@ -507,8 +570,15 @@ local function load_wf(k, now)
                   redis.call('HMGET', k.wf, unpack(OPT.fields))
     -- one constructor, sized once, rather than a table grown by 22
     -- inserts (each growth rehashes it); the order is WF_FIELDS'
-    local w = {k = k, now = now or now_ms(), dirty = {}, id = false,
+    local slot = #LOADED + 1
+    local dirty = LOADED.dirty[slot]
+    if not dirty then
+        dirty = {}
+        LOADED.dirty[slot] = dirty
+    end
+    local w = {k = k, now = now or now_ms(), dirty = dirty, id = false,
                nows = false, hnew = false, hdirty = false, pa_drop = false,
+               hist_of = false,
                run = v[1], status = v[2], hlen = v[3], token = v[4],
                wft = v[5], wft_entry = v[6], queue = v[7],
                wft_attempt = v[8], wft_timeout = v[9],
@@ -527,13 +597,15 @@ local function load_wf(k, now)
     -- appended now the wrong ids, so refuse the call before its first
     -- write (LLEN is O(1) and checks the type too)
     if k.hist and string.sub(k.hist, -(#w.run + 1)) == ':' .. w.run then
+        -- hist_of: the run k.hist was found to belong to (current)
+        w.hist_of = w.run
         local n = history_len(k.hist)
         if n ~= w.hlen then
             error({err = 'DURO_CORRUPT ' .. k.hist .. ' has ' .. str(n) ..
                        ' events, not its length ' .. str(w.hlen)})
         end
     end
-    LOADED[#LOADED + 1] = w
+    LOADED[slot] = w
     return w
 end
 
@@ -771,11 +843,19 @@ local function txn(fn, spec)
         elseif #keys < ntypes then
             return fail('DURO_BADARG', 'needs ' .. ntypes .. ' keys')
         end
-        -- emptied, not made anew (a call that raised an error left its
-        -- contexts there, unflushed)
-        for i = #LOADED, 1, -1 do LOADED[i] = nil end
+        -- contexts left by a call that raised an error, unflushed: their
+        -- changes dropped (LOADED.dirty's tables are reused)
+        for i = #LOADED, 1, -1 do
+            local d = LOADED[i].dirty
+            for f in pairs(d) do d[f] = nil end
+            LOADED[i] = nil
+        end
         local r = fn(keys_of(keys, c, k), args, keys)
-        for i = 1, #LOADED do flush(LOADED[i]) end
+        -- emptied as flushed, not made anew
+        for i = 1, #LOADED do
+            flush(LOADED[i])
+            LOADED[i] = nil
+        end
         return r
     end
 end
@@ -784,7 +864,9 @@ end
 -- the history key the caller passed belongs to that run.
 local function current(w, run)
     if not w or w.run ~= run or w.status ~= 'RUNNING' then return false end
-    if w.k.hist and string.sub(w.k.hist, -(#run + 1)) ~= ':' .. run then
+    -- load_wf found most calls' history key to be the run's (hist_of)
+    if w.k.hist and w.hist_of ~= run and
+        string.sub(w.k.hist, -(#run + 1)) ~= ':' .. run then
         return false
     end
     return true
@@ -844,16 +926,26 @@ local PRIORITY_DEFAULT = '3'
 
 -- prio_stream: the stream of level prio (nil/''/'3': the plain one) for a
 -- task stream key, whatever level or sticky suffix that key carries.
-local function prio_stream(key, prio)
-    -- most keys carry no suffix: three plain finds (memchr) then, and the
-    -- key itself (a class tried at every position costs more than the
-    -- anchored match, which makes a string)
-    local base = (string.find(key, '#', 1, true) or
-                  string.find(key, '!', 1, true) or
-                  string.find(key, '~', 1, true)) and
-                     string.match(key, '^[^#!~]*') or key
-    if not prio or prio == '' or prio == PRIORITY_DEFAULT then return base end
-    return base .. '!' .. prio
+local prio_stream
+do
+    -- base_of: the key without its suffixes, kept (the same few stream
+    -- keys come in every call). Most keys carry no suffix: three plain
+    -- finds (memchr) then, and the key itself (a class tried at every
+    -- position costs more than the anchored match, which makes a string)
+    local base_of = kept(function(key)
+        return (string.find(key, '#', 1, true) or
+                string.find(key, '!', 1, true) or
+                string.find(key, '~', 1, true)) and
+                   string.match(key, '^[^#!~]*') or key
+    end, 4096)
+
+    prio_stream = function(key, prio)
+        local base = base_of(key)
+        if not prio or prio == '' or prio == PRIORITY_DEFAULT then
+            return base
+        end
+        return base .. '!' .. prio
+    end
 end
 
 -- A worker on one node reads a level's stream of a partition only while
@@ -914,15 +1006,23 @@ end
 
 -- act_priority: an activity's own priority from its options JSON (the
 -- field "priority"; decoded only when the text names it), else the run's.
-local function act_priority(w, opts)
-    if opts and string.find(opts, '"priority"', 1, true) then
+local act_priority
+do
+    -- opts_priority: the level opts names, kept per options text (the
+    -- same few come call after call: a table read for a find)
+    local opts_priority = kept(function(opts)
+        if not string.find(opts, '"priority"', 1, true) then return nil end
         local ok, o = pcall(cjson.decode, opts)
         local p = ok and type(o) == 'table' and tonumber(o.priority)
         if p and p >= 1 and p <= 5 and p == math.floor(p) then
             return str(p)
         end
+        return nil
+    end, 1024)
+
+    act_priority = function(w, opts)
+        return opts and opts_priority(opts) or w.priority
     end
-    return w.priority
 end
 
 -- ---- Fairness (docs/internals.md, "Fairness") ---------------------------
@@ -962,18 +1062,25 @@ end
 
 -- act_fairness: an activity's own fairness key and weight from its
 -- options JSON (decoded only when the text names one), else the run's.
-local function act_fairness(w, opts)
-    if opts and string.find(opts, '"fairnessKey"', 1, true) then
+local act_fairness
+do
+    -- opts_fairness: {key, weight} of opts, nil when it names no valid
+    -- key, kept per options text (as opts_priority)
+    local opts_fairness = kept(function(opts)
+        if not string.find(opts, '"fairnessKey"', 1, true) then return nil end
         local ok, o = pcall(cjson.decode, opts)
         local key = ok and type(o) == 'table' and
                         fair_key_arg(type(o.fairnessKey) == 'string' and
                                          o.fairnessKey or nil)
-        if key then
-            local wt = fair_weight_arg(tostring(o.fairnessWeight or ''))
-            return key, wt or nil
-        end
+        if not key then return nil end
+        return {key, fair_weight_arg(tostring(o.fairnessWeight or '')) or nil}
+    end, 1024)
+
+    act_fairness = function(w, opts)
+        local f = opts and opts_fairness(opts)
+        if f then return f[1], f[2] end
+        return w.fkey, w.fweight
     end
-    return w.fkey, w.fweight
 end
 
 local function fair_index(s)
@@ -1908,12 +2015,20 @@ end
 -- sts_of: an activity's schedule-to-start timeout in ms from its options
 -- (written by the SDK only when set), nil when it has none: one plain
 -- find when unset, so activities without it pay nothing more.
-local function sts_of(opts)
-    if not opts or not string.find(opts, 'scheduleToStartMs', 1, true) then
-        return nil
+local sts_of
+do
+    -- kept per options text (as opts_priority)
+    local opts_sts = kept(function(opts)
+        if not string.find(opts, 'scheduleToStartMs', 1, true) then
+            return nil
+        end
+        local ms = tonumber(string.match(opts, '"scheduleToStartMs":(%d+)'))
+        return ms and ms > 0 and ms or nil
+    end, 1024)
+
+    sts_of = function(opts)
+        return opts and opts_sts(opts) or nil
     end
-    local ms = tonumber(string.match(opts, '"scheduleToStartMs":(%d+)'))
-    return ms and ms > 0 and ms or nil
 end
 
 -- arm_sts adds the 'q' timer of an attempt just queued when its activity
@@ -3129,7 +3244,7 @@ do -- the section's helpers end with it (Lua: 200 locals per chunk)
     -- reads them as it reads entries.
     local function lease_reply(w, out)
         local got, m, at = w.lease.got, #out, nil
-        for j = 1, #got, 6 do
+        for j = 1, w.lease.ngot, 6 do
             if at and out[at - 1] == got[j] then
                 out[at] = out[at] + 1
             else
@@ -3142,6 +3257,8 @@ do -- the section's helpers end with it (Lua: 200 locals per chunk)
                 'name', got[j + 3], 'input', got[j + 4], 'opts', got[j + 5],
                 'wfqueue', w.queue}
             m = m + 2
+            -- the payload, let go (ASKED outlives the call)
+            got[j + 4] = false
         end
     end
 
@@ -3152,6 +3269,8 @@ do -- the section's helpers end with it (Lua: 200 locals per chunk)
             if w.status == 'RUNNING' and w.run == run then
                 lease_reply(w, out)
             end
+            -- the call's arguments let go (LEASE.ask's table outlives it)
+            w.lease.args = false
             return
         end
         local consumer, n = args[at], num(args[at + 1] or '')

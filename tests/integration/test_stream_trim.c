@@ -328,3 +328,47 @@ Test(stream_trim, streams_stay_bounded_under_load)
     }
     duro_test_finish(&h);
 }
+
+/* An ack trims when its entry's id, <ms>-<seq>, has ms + seq a multiple
+ * of 8 (TRIM_EVERY), computed exactly whatever the digits: short parts,
+ * carries past the last three digits, and an ms beyond 2^53 (a double
+ * would round it). One entry per stream, acked through a Function; the
+ * XTRIM is counted (INFO commandstats). */
+Test(stream_trim, the_trim_cadence_follows_the_id_exactly)
+{
+    static const char *const ids[] = {
+        "1-7",
+        "1-6",
+        "5-3",
+        "999-1",
+        "12-4",
+        "100-4",
+        "123456-44",
+        "1000000-0",
+        "7-1001",
+        "7-1000",
+        "1795846369036-12",
+        "1795846369036-13",
+        "18014398509481985-7",
+        "18014398509481985-6",
+    };
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+        char *dash = NULL;
+        unsigned long long ms = strtoull(ids[i], &dash, 10);
+        cr_assert(dash && *dash == '-', "%s", ids[i]);
+        unsigned long long seq = strtoull(dash + 1, NULL, 10);
+        bool trims = (ms + seq) % 8 == 0;
+        freeReplyObject(redisCommand(r, "DEL %s", S));
+        freeReplyObject(redisCommand(r, "XGROUP CREATE %s duro 0 MKSTREAM", S));
+        redisReply *rep = redisCommand(r, "XADD %s %s bell 1", S, ids[i]);
+        cr_assert(rep && rep->type == REDIS_REPLY_STRING, "XADD %s", ids[i]);
+        freeReplyObject(rep);
+        freeReplyObject(redisCommand(
+            r, "XREADGROUP GROUP duro c1 COUNT 1 STREAMS %s >", S));
+        freeReplyObject(redisCommand(r, "CONFIG RESETSTAT"));
+        took(ids[i]);
+        cr_assert_eq(group_field(S, "pending"), 0, "%s not acked", ids[i]);
+        cr_assert_eq(calls("xtrim"), trims ? 1 : 0, "%s: %s", ids[i],
+                     trims ? "not trimmed" : "trimmed");
+    }
+}
