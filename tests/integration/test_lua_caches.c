@@ -178,18 +178,27 @@ static char *hget(redisContext *r, const char *key, const char *field)
 }
 
 /* Namespaces "default", "a" and "ab" (a prefix of another's name), types
- * "t", "t2" and "t" again: starts and closes interleaved, each run in the
- * indexes of its own namespace, type and status alone. */
-enum { NNS = 3, NTYPES = 3, NRUNS = NNS * NTYPES };
+ * "t", "t2", "u2" (as long as "t2") and "t" again: starts and closes
+ * interleaved, each run in the indexes of its own namespace, type and
+ * status alone. */
+enum { NNS = 3, NTYPES = 4, NRUNS = 2 * NNS * NTYPES };
 static const char *const NSS[NNS] = {"default", "a", "ab"};
-static const char *const TYPES[NTYPES] = {"t", "t2", "t"};
+static const char *const TYPES[NTYPES] = {"t", "t2", "u2", "t"};
 
+/* runs_init: each namespace and type twice: in partition 0 (every name
+ * met in one partition's names), then spread over the partitions */
 static void runs_init(one_run *w, const char *round)
 {
     for (int i = 0; i < NRUNS; i++) {
+        int half = NNS * NTYPES, j = i % half;
+        int want = i < half ? 0 : i % PARTS;
         char id[64];
-        snprintf(id, sizeof(id), "%s-%d", round, i);
-        run_init(&w[i], NSS[i % NNS], id, TYPES[i / NNS], "q");
+        for (int n = 0;; n++) {
+            cr_assert_lt(n, 1000);
+            snprintf(id, sizeof(id), "%s-%d-%d", round, i, n);
+            if (duro_partition_of(id, PARTS) == want) break;
+        }
+        run_init(&w[i], NSS[j % NNS], id, TYPES[j / NNS], "q");
     }
 }
 
@@ -343,7 +352,8 @@ Test(lua_caches, workflow_task_timeout_texts_each_their_own)
 Test(lua_caches, backfilled_statuses_each_in_their_own_index)
 {
     static const char *const statuses[] = {
-        "COMPLETED", "COMPLETE", "COMPLETEDX", "C", "FAILED", "COMPLETED"};
+        "COMPLETED", "COMPLETE", "COMPLETEDX", "C",
+        "FAILED",    "CANCELED", "TIMED_OUT",  "COMPLETED"};
     enum { N = sizeof(statuses) / sizeof(statuses[0]) };
     redisContext *r = duro_test_redis(&h);
     load_lib(r, false);
