@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 39
+local DURO_LIBRARY_VERSION = 40
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -622,7 +622,18 @@ do
             n = n + 2
             d[f] = nil
         end
-        if n > 0 then redis.call('HSET', w.k.wf, unpack(args, 1, n)) end
+        -- a page of fields per HSET past unpack's limit (~8000 values): a
+        -- close answers each pending update in a field (fail_updates),
+        -- and a call that stopped there would leave the run open with its
+        -- close written everywhere else
+        if n > 2 * HISTORY_PUSH then
+            for i = 1, n, 2 * HISTORY_PUSH do
+                redis.call('HSET', w.k.wf, unpack(args, i, math.min(
+                    i + 2 * HISTORY_PUSH - 1, n)))
+            end
+        elseif n > 0 then
+            redis.call('HSET', w.k.wf, unpack(args, 1, n))
+        end
     end
 end
 

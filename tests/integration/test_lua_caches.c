@@ -563,3 +563,54 @@ Test(lua_caches, leases_name_their_own_queue)
     redisFree(r);
     duro_test_finish(&h);
 }
+
+/* ---- The fields a call changed, written back at its end ---- */
+
+/* A close answers every update still pending (fail_updates): a run with
+ * thousands of them changes as many hash fields in one call, more than
+ * one command's arguments can take from Lua at once (unpack's limit is
+ * ~8000 values), and its close must still end whole. */
+Test(lua_caches, close_with_thousands_of_pending_updates)
+{
+    enum { UPDATES = 4100 };
+    redisContext *r = duro_test_redis(&h);
+    load_lib(r, false);
+    one_run w;
+    run_init(&w, "default", "upd", "t", "q");
+    start(r, &w, "10000");
+    char reply[256];
+    snprintf(reply, sizeof(reply), "%s:qreply:c", w.slot);
+    for (int i = 0; i < UPDATES; i++) {
+        char uid[32];
+        snprintf(uid, sizeof(uid), "u%d", i);
+        duro_argv a;
+        duro_fcall_update(&a, &w.k, w.run, uid, "{}", reply);
+        cr_assert_eq(redisAppendCommandArgv(r, a.argc, a.argv, a.lens),
+                     REDIS_OK);
+        duro_argv_free(&a);
+    }
+    for (int i = 0; i < UPDATES; i++) {
+        redisReply *rep = NULL;
+        cr_assert_eq(redisGetReply(r, (void **)&rep), REDIS_OK);
+        cr_assert(rep->type == REDIS_REPLY_ARRAY, "update %d: %s", i,
+                  rep->type == REDIS_REPLY_ERROR ? rep->str : "?");
+        freeReplyObject(rep);
+    }
+    terminate(r, &w);
+    char *status = hget(r, w.k.wf, "status");
+    cr_assert_not_null(status);
+    cr_assert_str_eq(status, "TERMINATED");
+    free(status);
+    /* every update answered, in the hash and in the caller's list */
+    char field[128];
+    snprintf(field, sizeof(field), "u:%s:u%d", w.run, UPDATES - 1);
+    char *outcome = hget(r, w.k.wf, field);
+    cr_assert(outcome && outcome[0] == '{', "%s: %s", field,
+              outcome ? outcome : "(none)");
+    free(outcome);
+    redisReply *rep = duro_test_cmd(r, "LLEN", reply, NULL);
+    cr_assert_eq(rep->integer, UPDATES);
+    freeReplyObject(rep);
+    redisFree(r);
+    duro_test_finish(&h);
+}
