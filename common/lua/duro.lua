@@ -579,7 +579,7 @@ end
 -- flush writes what the call changed of w: its events, the fields of the
 -- activities it resolved, its hash fields (one HSET, its arguments in a
 -- table kept from call to call: one grown by two per field rehashes as
--- it grows).
+-- it grows; emptied once written).
 local flush
 do
     local args = {}
@@ -634,6 +634,9 @@ do
         elseif n > 0 then
             redis.call('HSET', w.k.wf, unpack(args, 1, n))
         end
+        -- let go of what was written (a start's input, a close's result):
+        -- args outlives the call, in Lua memory maxmemory does not count
+        for i = 1, n do args[i] = false end
     end
 end
 

@@ -614,3 +614,57 @@ Test(lua_caches, close_with_thousands_of_pending_updates)
     redisFree(r);
     duro_test_finish(&h);
 }
+
+/* info_num: the value of `field` in INFO memory */
+static long long info_num(redisContext *r, const char *field)
+{
+    redisReply *rep = duro_test_cmd(r, "INFO", "memory", NULL);
+    char key[64];
+    snprintf(key, sizeof(key), "\r\n%s:", field);
+    const char *p = rep->str ? strstr(rep->str, key) : NULL;
+    cr_assert_not_null(p, "no %s in INFO memory", field);
+    long long n = strtoll(p + strlen(key), NULL, 10);
+    freeReplyObject(rep);
+    return n;
+}
+
+/* The table flush gathers a call's HSET arguments in is kept from call to
+ * call: what it held (a start's input, a close's result) must not stay
+ * referenced once written, in Lua memory that maxmemory does not count. */
+Test(lua_caches, written_payloads_are_not_kept)
+{
+    enum { PAYLOAD = 4 * 1024 * 1024 };
+    redisContext *r = duro_test_redis(&h);
+    load_lib(r, false);
+    /* a small start first, then the measure */
+    one_run w0, w;
+    run_init(&w0, "default", "small", "t", "q");
+    start(r, &w0, "10000");
+    for (int i = 0; i < 200; i++)
+        freeReplyObject(duro_test_cmd(r, "FCALL", "duro_version", "0", NULL));
+    long long before = info_num(r, "used_memory_vm_functions");
+    char *input = malloc(PAYLOAD + 3);
+    cr_assert_not_null(input);
+    input[0] = '"';
+    memset(input + 1, 'x', PAYLOAD);
+    input[PAYLOAD + 1] = '"';
+    input[PAYLOAD + 2] = '\0';
+    run_init(&w, "default", "big", "t", "q");
+    const char *keys[] = {w.k.wf,     w.k.hist, w.k.buf,      w.k.wft,
+                          w.k.timers, w.k.pa,   w.k.idx_open, w.k.idx_closed};
+    const char *args[] = {w.id,  w.run, w.type, w.queue,
+                          input, "{}",  "0",    "10000"};
+    freeReplyObject(fcall(r, "duro_start", 8, keys, 8, args));
+    free(input);
+    /* calls that write a few fields, then enough for Lua to collect */
+    terminate(r, &w0);
+    for (int i = 0; i < 200; i++)
+        freeReplyObject(duro_test_cmd(r, "FCALL", "duro_version", "0", NULL));
+    long long after = info_num(r, "used_memory_vm_functions");
+    cr_log_info("Functions' Lua memory %lld -> %lld bytes", before, after);
+    cr_assert_lt(after - before, PAYLOAD / 2,
+                 "%lld KB kept after a start with a %d KB input",
+                 (after - before) >> 10, PAYLOAD >> 10);
+    redisFree(r);
+    duro_test_finish(&h);
+}
