@@ -668,3 +668,71 @@ Test(lua_caches, written_payloads_are_not_kept)
     redisFree(r);
     duro_test_finish(&h);
 }
+
+/* fields: HMGET of t's hash fields names (n of them) into out (caller
+ * frees each; "" when absent) */
+static void fields_of(duro_test_task *t, const char *const *names, int n,
+                      char **out)
+{
+    for (int i = 0; i < n; i++) {
+        char *v = hget(t->r, t->k.wf, names[i]);
+        out[i] = v ? v : strdup("");
+    }
+}
+
+/* A call that raised an error halfway (here an XADD that fails: the
+ * activity stream has used its last possible id) leaves what it changed
+ * unwritten: none of it may be written by the next call, into another
+ * workflow's hash. */
+Test(lua_caches, a_failed_call_leaves_nothing_to_the_next)
+{
+    redisContext *r = duro_test_redis(&h);
+    load_lib(r, false);
+    duro_test_task a, b;
+    duro_test_task_init(&h, &a, "fa");
+    duro_test_task_init(&h, &b, "fb");
+    freeReplyObject(duro_test_cmd(r, "XADD", a.k.act,
+                                  "18446744073709551615-18446744073709551615",
+                                  "f", "v", NULL));
+    static const char *const names[] = {
+        "run",  "status", "hlen",     "wft",       "wft_entry", "token",
+        "bufn", "queue",  "children", "child_max", "opt"};
+    enum { N = sizeof(names) / sizeof(names[0]) };
+    char *before[N], *after[N];
+    fields_of(&b, names, N, before);
+    /* a child first (it counts the run's children: changed fields),
+     * then the activity whose XADD fails */
+    const char *fields[] = {
+        "child",   "2",           "{\"seq\":2}", "fc",
+        "t",       "q",           "null",        "AllowDuplicate",
+        "Abandon", "0",           "10000",       "activity",
+        "1",       "{\"seq\":1}", "9",           "echo",
+        "null",    "{}",          "10000",       "0",
+        "0"};
+    redisReply *rep =
+        duro_test_task_commit_cmds(&a, fields, 21, 2, DURO_TEST_EAGER_NONE);
+    cr_assert(rep->type == REDIS_REPLY_ERROR, "the commit did not fail");
+    cr_log_info("commit: %s", rep->str);
+    freeReplyObject(rep);
+    /* a signal to b: one context, b's, loaded where a's was */
+    duro_argv s;
+    duro_fcall_signal(&s, &b.k, b.run, "{\"name\":\"x\"}");
+    rep = redisCommandArgv(r, s.argc, s.argv, s.lens);
+    duro_argv_free(&s);
+    cr_assert(rep && rep->type != REDIS_REPLY_ERROR, "signal: %s",
+              rep ? rep->str : r->errstr);
+    freeReplyObject(rep);
+    fields_of(&b, names, N, after);
+    for (int i = 0; i < N; i++) {
+        /* the signal buffers (a task is outstanding): bufn alone moves */
+        if (strcmp(names[i], "bufn") != 0)
+            cr_assert_str_eq(after[i], before[i], "%s of fb: %s, was %s",
+                             names[i], after[i], before[i]);
+        free(before[i]);
+        free(after[i]);
+    }
+    duro_test_task_free(&a);
+    duro_test_task_free(&b);
+    redisFree(r);
+    duro_test_finish(&h);
+}
