@@ -820,3 +820,63 @@ Test(lua_caches, kept_visibility_names_at_their_bound)
     redisFree(r);
     duro_test_finish(&h);
 }
+
+/* Starts on thousands of task queues of the longest kept key length (a
+ * queue's stream key, 256 bytes): what the library keeps per stream key
+ * (its base, its queue) stays bounded in count. */
+Test(lua_caches, kept_stream_keys_at_their_bound)
+{
+    enum { QUEUES = 12000 };
+    redisContext *r = duro_test_redis(&h);
+    load_lib(r, false);
+    for (int i = 0; i < 200; i++)
+        freeReplyObject(duro_test_cmd(r, "FCALL", "duro_version", "0", NULL));
+    long long before = info_num(r, "used_memory_vm_functions");
+    for (int i = 0; i < QUEUES; i++) {
+        char id[32], queue[256];
+        snprintf(id, sizeof(id), "sq%d", i);
+        memset(queue, 'q', sizeof(queue) - 1);
+        queue[sizeof(queue) - 1] = '\0';
+        one_run w;
+        run_init(&w, "default", id, "t", "q");
+        /* "duro:{pN}:wft:<queue>": 256 bytes */
+        int room = 256 - (int)strlen(w.k.wft) + 1;
+        cr_assert_gt(room, 8);
+        snprintf(queue + room - 8, 9, "%08d", i);
+        run_init(&w, "default", id, "t", queue);
+        cr_assert_eq(strlen(w.k.wft), 256);
+        const char *keys[] = {w.k.wf,       w.k.hist,      w.k.buf,
+                              w.k.wft,      w.k.timers,    w.k.pa,
+                              w.k.idx_open, w.k.idx_closed};
+        const char *args[] = {w.id,   w.run, w.type, w.queue,
+                              "null", "{}",  "0",    "10000"};
+        const char *argv[19] = {"FCALL", "duro_start", "8"};
+        size_t lens[19];
+        for (int j = 0; j < 8; j++) {
+            argv[3 + j] = keys[j];
+            argv[11 + j] = args[j];
+        }
+        for (int j = 0; j < 19; j++)
+            lens[j] = strlen(argv[j]);
+        cr_assert_eq(redisAppendCommandArgv(r, 19, argv, lens), REDIS_OK);
+        if (i % 100 == 99 || i == QUEUES - 1) {
+            for (int j = i % 100; j >= 0; j--) {
+                redisReply *rep = NULL;
+                cr_assert_eq(redisGetReply(r, (void **)&rep), REDIS_OK);
+                cr_assert(rep->type == REDIS_REPLY_STRING, "start: %s",
+                          rep->type == REDIS_REPLY_ERROR ? rep->str : "?");
+                freeReplyObject(rep);
+            }
+        }
+    }
+    for (int i = 0; i < 200; i++)
+        freeReplyObject(duro_test_cmd(r, "FCALL", "duro_version", "0", NULL));
+    long long after = info_num(r, "used_memory_vm_functions");
+    cr_log_info("Functions' Lua memory %lld -> %lld bytes (%lld KB kept)",
+                before, after, (after - before) >> 10);
+    /* 4096 keys kept at most (~1.3 MB); unbounded, ~4 MB */
+    cr_assert_lt(after - before, 5LL << 19, "%lld KB kept",
+                 (after - before) >> 10);
+    redisFree(r);
+    duro_test_finish(&h);
+}
