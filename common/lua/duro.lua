@@ -634,9 +634,10 @@ do
         elseif n > 0 then
             redis.call('HSET', w.k.wf, unpack(args, 1, n))
         end
-        -- let go of what was written (a start's input, a close's result):
-        -- args outlives the call, in Lua memory maxmemory does not count
-        for i = 1, n do args[i] = false end
+        -- let go of the values written (a start's input, a close's
+        -- result): args outlives the call, in Lua memory maxmemory does
+        -- not count (the names: the library's own, or short)
+        for i = 2, n, 2 do args[i] = false end
     end
 end
 
