@@ -651,7 +651,7 @@ end
 -- flush writes what the call changed of w: its events, the fields of the
 -- activities it resolved, its hash fields (one HSET, its arguments in a
 -- table kept from call to call: one grown by two per field rehashes as
--- it grows).
+-- it grows; emptied once written).
 local flush
 do
     local args = {}
@@ -694,7 +694,22 @@ do
             n = n + 2
             d[f] = nil
         end
-        if n > 0 then redis.call('HSET', w.k.wf, unpack(args, 1, n)) end
+        -- a page of fields per HSET past unpack's limit (~8000 values): a
+        -- close answers each pending update in a field (fail_updates),
+        -- and a call that stopped there would leave the run open with its
+        -- close written everywhere else
+        if n > 2 * HISTORY_PUSH then
+            for i = 1, n, 2 * HISTORY_PUSH do
+                redis.call('HSET', w.k.wf, unpack(args, i, math.min(
+                    i + 2 * HISTORY_PUSH - 1, n)))
+            end
+        elseif n > 0 then
+            redis.call('HSET', w.k.wf, unpack(args, 1, n))
+        end
+        -- let go of the values written (a start's input, a close's
+        -- result): args outlives the call, in Lua memory maxmemory does
+        -- not count (the names: the library's own, or short)
+        for i = 2, n, 2 do args[i] = false end
     end
 end
 
