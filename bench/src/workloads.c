@@ -381,11 +381,12 @@ int bench_latency(bench *b, cJSON *out)
     bench_track_use(t);
     int rc = 0;
     bench_info i0 = {0}, i1;
-    double wcsw0 = 0;
+    double wcsw0 = 0, wcpu0 = 0;
     for (int i = 0; i < n + warm && rc == 0; i++) {
         if (i == warm) { /* wake-ups and socket reads of the timed ones */
             bench_info_read(b, &i0);
             wcsw0 = workers_ctxsw(b);
+            wcpu0 = workers_cpu_ms(b);
         }
         rc = bench_start_many(b, t, i, 1, "bench", bench_input_activities,
                               &acts, 1);
@@ -400,6 +401,7 @@ int bench_latency(bench *b, cJSON *out)
     }
     bench_track_use(NULL);
     double wcsw = (workers_ctxsw(b) - wcsw0) / n;
+    double wcpu = (workers_cpu_ms(b) - wcpu0) / n;
     bench_info_read(b, &i1);
     if (rc == 0) {
         double *lat = latencies_ms(t, warm, n);
@@ -416,9 +418,10 @@ int bench_latency(bench *b, cJSON *out)
          * that arrived apart (the bench driver's own INFO reads included) */
         double rd = (double)(i1.reads - i0.reads) / n;
         double wr = (double)(i1.writes - i0.writes) / n;
-        printf("  per wf: worker %.1f context switches; redis %.1f socket "
-               "reads, %.1f socket writes\n",
-               wcsw, rd, wr);
+        printf("  per wf: worker %.1f context switches, %.3f ms CPU; redis "
+               "%.1f socket reads, %.1f socket writes\n",
+               wcsw, wcpu, rd, wr);
+        cJSON_AddNumberToObject(out, "worker_cpu_ms_per_wf", wcpu);
         cJSON_AddNumberToObject(out, "worker_ctxsw_per_wf", wcsw);
         cJSON_AddNumberToObject(out, "redis_reads_per_wf", rd);
         cJSON_AddNumberToObject(out, "redis_writes_per_wf", wr);
