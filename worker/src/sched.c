@@ -15,7 +15,7 @@
  * Measured (docs/benchmarks.md, "SCHED_BATCH for the worker's threads"):
  * Redis preempted about half as often, the worker's context switches per
  * workflow 5.2 -> 1.5, 4 workers no longer slower than one; 2 workers
- * still are (0.92x). A nice of +5 on the pool threads as well was tried
+ * still are (0.91x). A nice of +5 on the pool threads as well was tried
  * and not taken: no better, and it would lower user activities'
  * priority against every other process of the machine.
  */
