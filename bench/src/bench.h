@@ -103,6 +103,9 @@ double bench_proc_cpu_ms(pid_t pid);
  * pid, from /proc/<pid>/task/<tid>/status, or -1. Threads that exited are
  * not counted: the workers keep theirs for their whole life. */
 long bench_proc_ctxsw(pid_t pid);
+/* bench_proc_ctxsw_of: the same, and the involuntary ones (preemptions:
+ * the thread could have run on) in *nonvoluntary when not NULL. */
+long bench_proc_ctxsw_of(pid_t pid, long *nonvoluntary);
 
 /* ---- redis.c: redis-server, INFO, starts, completions, verification ---- */
 
@@ -117,6 +120,8 @@ typedef struct {
     double cpu_ms;       /* used_cpu_sys + used_cpu_user */
     long long calls;     /* sum of commandstats calls */
     long long processed; /* total_commands_processed */
+    long long reads;     /* total_reads_processed: reads from client sockets */
+    long long writes;    /* total_writes_processed: writes to them */
     long long used_memory;
     int ncmds;
     char cmd[128][32];

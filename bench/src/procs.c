@@ -228,6 +228,12 @@ double bench_proc_cpu_ms(pid_t pid)
 
 long bench_proc_ctxsw(pid_t pid)
 {
+    return bench_proc_ctxsw_of(pid, NULL);
+}
+
+long bench_proc_ctxsw_of(pid_t pid, long *nonvoluntary)
+{
+    if (nonvoluntary) *nonvoluntary = 0;
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
     DIR *d = opendir(path);
@@ -243,8 +249,11 @@ long bench_proc_ctxsw(pid_t pid)
         while (f && fgets(line, sizeof(line), f)) {
             const char *v = strchr(line, ':');
             if (v && (strncmp(line, "voluntary_ctxt_switches:", 24) == 0 ||
-                      strncmp(line, "nonvoluntary_ctxt_switches:", 27) == 0))
-                sum += strtol(v + 1, NULL, 10);
+                      strncmp(line, "nonvoluntary_ctxt_switches:", 27) == 0)) {
+                long n = strtol(v + 1, NULL, 10);
+                sum += n;
+                if (nonvoluntary && line[0] == 'n') *nonvoluntary += n;
+            }
         }
         if (f) fclose(f);
     }

@@ -213,6 +213,10 @@ int bench_info_read(bench *b, bench_info *out)
         out->cpu_ms += strtod(v, NULL) * 1000;
     if ((v = info_field(s, "total_commands_processed")))
         out->processed = strtoll(v, NULL, 10);
+    if ((v = info_field(s, "total_reads_processed")))
+        out->reads = strtoll(v, NULL, 10);
+    if ((v = info_field(s, "total_writes_processed")))
+        out->writes = strtoll(v, NULL, 10);
     if ((v = info_field(s, "used_memory")))
         out->used_memory = strtoll(v, NULL, 10);
     for (const char *p = s; (p = strstr(p, "\ncmdstat_")); p++) {

@@ -213,6 +213,38 @@ static double client_calls(const bench_info *i0, const bench_info *i1)
     return (double)sum;
 }
 
+/* io_figures prints (and adds to out) the load-independent figures of
+ * how the clients talk to Redis, per workflow: a socket read that brings
+ * fewer commands means less pipelining, an XREADGROUP more is a blocked
+ * read's wake-up (and its re-arming) more, and redis-server's involuntary
+ * context switches are the times it could have run on but lost its core
+ * (its voluntary ones, the times it had nothing to do). */
+static void io_figures(const bench_info *i0, const bench_info *i1, int n,
+                       double proc_wf, long csw, long preempted, cJSON *out)
+{
+    double xrg = 0;
+    for (int j = 0; j < i1->ncmds; j++) {
+        if (strcmp(i1->cmd[j], "xreadgroup") != 0) continue;
+        long long before = 0;
+        for (int m = 0; m < i0->ncmds; m++)
+            if (!strcmp(i0->cmd[m], "xreadgroup")) before = i0->cmd_calls[m];
+        xrg = (double)(i1->cmd_calls[j] - before) / n;
+    }
+    double reads_wf = (double)(i1->reads - i0->reads) / n;
+    double writes_wf = (double)(i1->writes - i0->writes) / n;
+    printf("  redis per wf: %.2f socket reads, %.2f socket writes, %.1f "
+           "client commands per read, %.3f XREADGROUP; redis-server %.3f "
+           "context switches (%.3f preempted)\n",
+           reads_wf, writes_wf, reads_wf > 0 ? proc_wf / reads_wf : 0, xrg,
+           (double)csw / n, (double)preempted / n);
+    cJSON_AddNumberToObject(out, "redis_reads_per_wf", reads_wf);
+    cJSON_AddNumberToObject(out, "redis_writes_per_wf", writes_wf);
+    cJSON_AddNumberToObject(out, "redis_xreadgroup_per_wf", xrg);
+    cJSON_AddNumberToObject(out, "redis_ctxsw_per_wf", (double)csw / n);
+    cJSON_AddNumberToObject(out, "redis_preempted_per_wf",
+                            (double)preempted / n);
+}
+
 int bench_throughput(bench *b, int w, cJSON *out)
 {
     int n = b->o.n > 0 ? b->o.n : b->o.quick ? 200 : 2000, acts = 3;
@@ -225,6 +257,7 @@ int bench_throughput(bench *b, int w, cJSON *out)
     bench_info_read(b, &i0);
     double wcpu0 = workers_cpu_ms(b), scpu0 = bench_proc_cpu_ms(b->sched_pid);
     double wcsw0 = workers_ctxsw(b);
+    long rinv0, rinv1, rcsw0 = bench_proc_ctxsw_of(b->redis_pid, &rinv0);
 
     int rc = bench_start_many(b, t, 0, n, "bench", bench_input_activities,
                               &acts, BENCH_WINDOW);
@@ -234,6 +267,7 @@ int bench_throughput(bench *b, int w, cJSON *out)
     bench_info_read(b, &i1);
     double wcpu = workers_cpu_ms(b) - wcpu0;
     double wcsw = workers_ctxsw(b) - wcsw0;
+    long rcsw = bench_proc_ctxsw_of(b->redis_pid, &rinv1) - rcsw0;
     double scpu = bench_proc_cpu_ms(b->sched_pid) - scpu0;
     long hwm = workers_max_kb(b, "VmHWM:");
     bench_track_use(NULL);
@@ -288,6 +322,7 @@ int bench_throughput(bench *b, int w, cJSON *out)
             (double)(started - t->start_us[0]) / 1e6, cpu_wf, calls_wf, proc_wf,
             mem_wf, (double)hwm / 1024.0, wcpu / n, wcsw / n, scpu);
         printf("  redis calls/wf by command: %s\n", top);
+        io_figures(&i0, &i1, n, proc_wf, rcsw, rinv1 - rinv0, out);
         cJSON_AddNumberToObject(out, "workers", w);
         cJSON_AddNumberToObject(out, "workflows", n);
         cJSON_AddNumberToObject(out, "activities_per_workflow", acts);
@@ -345,7 +380,14 @@ int bench_latency(bench *b, cJSON *out)
     bench_track *t = bench_track_new("lat-", n + warm);
     bench_track_use(t);
     int rc = 0;
+    bench_info i0 = {0}, i1;
+    double wcsw0 = 0, wcpu0 = 0;
     for (int i = 0; i < n + warm && rc == 0; i++) {
+        if (i == warm) { /* wake-ups and socket reads of the timed ones */
+            bench_info_read(b, &i0);
+            wcsw0 = workers_ctxsw(b);
+            wcpu0 = workers_cpu_ms(b);
+        }
         rc = bench_start_many(b, t, i, 1, "bench", bench_input_activities,
                               &acts, 1);
         if (rc == 0 && bench_track_wait(t, i + 1, 10000) < i + 1) {
@@ -358,6 +400,9 @@ int bench_latency(bench *b, cJSON *out)
         }
     }
     bench_track_use(NULL);
+    double wcsw = (workers_ctxsw(b) - wcsw0) / n;
+    double wcpu = (workers_cpu_ms(b) - wcpu0) / n;
+    bench_info_read(b, &i1);
     if (rc == 0) {
         double *lat = latencies_ms(t, warm, n);
         double p50 = bench_percentile(lat, n, 0.50);
@@ -368,6 +413,18 @@ int bench_latency(bench *b, cJSON *out)
                "W=%d: start-to-close p50 %.2f ms (target <= 2) p99 %.2f ms "
                "(<= 10) max %.2f ms\n",
                n, acts, warm, w, p50, p99, max);
+        /* load-independent: each context switch of a worker's thread is
+         * a sleep and a wake-up; Redis's socket reads count the commands
+         * that arrived apart (the bench driver's own INFO reads included) */
+        double rd = (double)(i1.reads - i0.reads) / n;
+        double wr = (double)(i1.writes - i0.writes) / n;
+        printf("  per wf: worker %.1f context switches, %.3f ms CPU; redis "
+               "%.1f socket reads, %.1f socket writes\n",
+               wcsw, wcpu, rd, wr);
+        cJSON_AddNumberToObject(out, "worker_cpu_ms_per_wf", wcpu);
+        cJSON_AddNumberToObject(out, "worker_ctxsw_per_wf", wcsw);
+        cJSON_AddNumberToObject(out, "redis_reads_per_wf", rd);
+        cJSON_AddNumberToObject(out, "redis_writes_per_wf", wr);
         cJSON_AddNumberToObject(out, "workers", w);
         cJSON_AddNumberToObject(out, "workflows", n);
         cJSON_AddNumberToObject(out, "warmup", warm);

@@ -308,3 +308,33 @@ Test(pool, jobs_one_at_a_time_each_run_once, .init = setup)
     cr_assert_eq(done_calls, N);
     assert_once(jobs, N);
 }
+
+/* jobs that finish while the loop is away are handed back in one
+ * wake-up (the bell coalesces), each done called once */
+Test(pool, jobs_finished_while_the_loop_is_away_cost_one_wake_up, .init = setup)
+{
+    enum { N = 50 };
+    static job jobs[N];
+    uv_loop_t loop;
+
+    uv_loop_init(&loop);
+    cr_assert_eq(duro__pool_new(&pool, &loop, 4, work, done), 0);
+    expect = -1; /* closed below, once counted */
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(duro__pool_submit(pool, &jobs[i]), 0);
+    /* the loop does not run until every job has worked (bounded wait) */
+    for (int spins = 0; spins < 4000; spins++) {
+        int worked = 0;
+        for (int i = 0; i < N; i++)
+            worked += atomic_load(&jobs[i].worked);
+        if (worked == N) break;
+        uv_sleep(1);
+    }
+    uv_run(&loop, UV_RUN_NOWAIT);
+    cr_assert_eq(done_calls, N, "%d of %d done after one turn", done_calls, N);
+    cr_assert_eq(duro__pool_wakeups(pool), 1, "%llu wake-ups",
+                 (unsigned long long)duro__pool_wakeups(pool));
+    duro__pool_close(pool, on_closed, &closed_calls);
+    finish(&loop);
+    assert_once(jobs, N);
+}

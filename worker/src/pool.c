@@ -3,14 +3,16 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "bell.h"
 #include "pool.h"
 
 /* Jobs move through two mutex-guarded FIFOs, in the same item: the loop
  * pushes to todo; a thread pops, runs work(job) without the lock, pushes
- * the item to finished and calls uv_async_send -- the only libuv call a
- * pool thread makes. uv_async_send coalesces, so one on_async callback
- * swaps out the whole finished list and calls done for each item, then
- * frees it.
+ * the item to finished and rings the loop's bell (bell.c: not a
+ * uv_async_t, whose receiving side in libuv 1.44 spins while a sender is
+ * inside uv_async_send). Rings coalesce, so one on_bell callback swaps
+ * out the whole finished list and calls done for each item, then frees
+ * it.
  *
  * Waking threads is what a hand-off costs (a futex system call for the
  * waker, a context switch for the woken), so the pool wakes only the
@@ -27,7 +29,7 @@
  * Closing never waits for jobs: it marks the pool closing, and whichever
  * comes later -- close itself, or the drain that brings busy to 0 -- stops
  * the now idle workers, joins them (they exit at once), and closes the
- * async handle, whose close callback frees the pool. */
+ * bell, whose close callback frees the pool. */
 
 typedef struct item {
     struct item *next;
@@ -41,7 +43,7 @@ typedef struct {
 
 struct duro__pool {
     uv_loop_t *loop;
-    uv_async_t async; /* sent by workers whenever finished grows */
+    duro__bell bell; /* rung by workers whenever finished grows */
     duro__pool_work_fn work;
     duro__pool_done_fn done;
     uv_thread_t *threads;
@@ -59,7 +61,7 @@ struct duro__pool {
     /* Loop thread only. */
     int busy;       /* submitted, done not yet called */
     bool closing;   /* duro__pool_close() was called */
-    bool finishing; /* threads joined, async handle closing */
+    bool finishing; /* threads joined, bell closing */
     duro__pool_close_cb on_closed;
     void *close_arg;
 };
@@ -137,7 +139,7 @@ static void worker(void *arg)
         wake = false;
         item *next = p->todo.head != NULL ? take(p, &wake) : NULL;
         uv_mutex_unlock(&p->lock);
-        uv_async_send(&p->async);
+        duro__bell_ring(&p->bell);
         if (next == NULL) {
             uv_mutex_lock(&p->lock);
             next = take(p, &wake);
@@ -168,9 +170,9 @@ static void release(duro__pool *p)
     free(p);
 }
 
-static void on_async_closed(uv_handle_t *h)
+static void on_bell_closed(duro__bell *b)
 {
-    duro__pool *p = h->data;
+    duro__pool *p = b->data;
     duro__pool_close_cb cb = p->on_closed;
     void *arg = p->close_arg;
 
@@ -185,12 +187,12 @@ static void finish_close(duro__pool *p)
     if (p->finishing) return;
     p->finishing = true;
     stop_threads(p, p->nthreads);
-    uv_close((uv_handle_t *)&p->async, on_async_closed);
+    duro__bell_close(&p->bell, on_bell_closed);
 }
 
-static void on_async(uv_async_t *h)
+static void on_bell(duro__bell *b)
 {
-    duro__pool *p = h->data;
+    duro__pool *p = b->data;
     item *list, *it;
 
     uv_mutex_lock(&p->lock);
@@ -234,16 +236,15 @@ int duro__pool_new(duro__pool **out, uv_loop_t *loop, int threads,
     p->done = done;
     p->nthreads = threads;
     /* Threads first: until a job is submitted they only wait on wake, and
-     * an async handle, once initialised, can only be released by the loop.
-     */
+     * a bell, once initialised, can only be released by the loop. */
     for (started = 0; started < threads; started++)
         if (uv_thread_create(&p->threads[started], worker, p) != 0) break;
-    if (started < threads || uv_async_init(loop, &p->async, on_async) != 0) {
+    if (started < threads || duro__bell_init(loop, &p->bell, on_bell) != 0) {
         stop_threads(p, started);
         release(p);
         return -1;
     }
-    p->async.data = p;
+    p->bell.data = p;
     *out = p;
     return 0;
 }
@@ -263,6 +264,11 @@ int duro__pool_submit(duro__pool *p, void *job)
     uv_mutex_unlock(&p->lock);
     if (wake) uv_cond_signal(&p->wake);
     return 0;
+}
+
+uint64_t duro__pool_wakeups(const duro__pool *p)
+{
+    return p->bell.answered;
 }
 
 int duro__pool_busy(const duro__pool *p)

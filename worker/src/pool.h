@@ -2,6 +2,7 @@
 #ifndef DURO_POOL_H
 #define DURO_POOL_H
 
+#include <stdint.h>
 #include <uv.h>
 
 /* duro__pool runs jobs on its own threads and calls done for each one on
@@ -23,9 +24,9 @@ typedef void (*duro__pool_close_cb)(void *arg);
 
 /* duro__pool_new starts threads (>= 1) workers that call work and wakes
  * loop to call done. Returns 0 and stores the pool in *out, or -1 (threads
- * < 1, out of memory, or a thread or uv_async that cannot be created; *out
- * is untouched). The pool holds one referenced uv_async handle on loop
- * until duro__pool_close() finishes. */
+ * < 1, out of memory, or a thread or descriptor that cannot be created;
+ * *out is untouched). The pool holds one referenced uv_poll handle on
+ * loop (its bell: bell.h) until duro__pool_close() finishes. */
 int duro__pool_new(duro__pool **out, uv_loop_t *loop, int threads,
                    duro__pool_work_fn work, duro__pool_done_fn done);
 
@@ -34,12 +35,17 @@ int duro__pool_new(duro__pool **out, uv_loop_t *loop, int threads,
  * job). Submitting to a closing pool is a bug. */
 int duro__pool_submit(duro__pool *p, void *job);
 
+/* duro__pool_wakeups: the times the loop woke for finished jobs (each
+ * answers one or more; jobs that finish while the loop is busy share
+ * one). Loop thread only. */
+uint64_t duro__pool_wakeups(const duro__pool *p);
+
 /* duro__pool_busy counts jobs submitted but whose done has not been called
  * yet (a done callback no longer counts its own job). Loop thread only. */
 int duro__pool_busy(const duro__pool *p);
 
 /* duro__pool_close lets queued and running jobs finish and their done
- * callbacks run, then joins the threads, closes the uv_async handle and
+ * callbacks run, then joins the threads, closes the bell and
  * frees the pool; on_closed(arg) (may be NULL) runs after that, from the
  * loop. Never blocks on jobs. Loop thread only, once; may be called from a
  * done callback. Afterwards p may only be given to duro__pool_busy(), and

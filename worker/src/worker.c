@@ -477,7 +477,9 @@ int duro_worker_run(duro_worker *w)
         return duro__worker_seterr(w, rc, "metrics cannot serve %s: %s",
                                    w->metrics_addr, why);
     }
+    int sched_old = duro__sched_batch_enter(w);
     rc = run(w);
+    duro__sched_leave(sched_old);
     duro__worker_metrics_stop(w);
     return rc;
 }

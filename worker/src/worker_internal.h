@@ -387,6 +387,9 @@ typedef struct duro_worker {
      * commits for the activities they queue on its queue, and how many
      * came that way */
     bool eager_acts;
+    /* sched_batch: the loop and pool threads run under SCHED_BATCH
+     * (sched.c) */
+    bool sched_batch;
     int eager_asked; /* tasks asked for by commits not answered yet */
     uint64_t eager_acts_taken;
     /* activity tasks taken (eagerly or by a read) that found no thread
@@ -796,6 +799,12 @@ int duro__worker_connect(duro_worker *w, char *errbuf, size_t errsize);
 int duro__log_level_parse(const char *name);
 /* duro__worker_seterr keeps code and the formatted message as the
  * worker's last error (duro_worker_errstr); returns code. */
+/* duro__sched_batch_enter puts the calling thread (the loop's) under
+ * SCHED_BATCH when w->sched_batch and it is under SCHED_OTHER, before the
+ * pools' threads are created (they inherit it); returns the policy to give
+ * duro__sched_leave, or -1 when nothing changed (sched.c). */
+int duro__sched_batch_enter(const duro_worker *w);
+void duro__sched_leave(int old);
 int duro__worker_seterr(duro_worker *w, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -52,6 +52,8 @@ int duro_worker_new(duro_worker **out, const duro_worker_opts *o)
     const char *eager = getenv("DURO_EAGER_ACTIVITIES");
     w->eager_acts =
         o->eager_activities >= 0 && !(eager && strcmp(eager, "0") == 0);
+    const char *batch = getenv("DURO_SCHED_BATCH");
+    w->sched_batch = o->sched_batch >= 0 && !(batch && strcmp(batch, "0") == 0);
     const char *wait = getenv("DURO_ACTIVITY_WAIT_MS");
     char *end = NULL;
     long long wait_ms = wait && *wait ? strtoll(wait, &end, 10) : 0;

@@ -485,6 +485,14 @@ typedef struct {
      * goes back to the shared queue; docs/internals.md, "Eager activity
      * dispatch"); < 0: off, as is $DURO_EAGER_ACTIVITIES=0. */
     int eager_activities;
+    /* sched_batch: 0, on: duro_worker_run's thread (the worker's loop) and
+     * the activity threads run under SCHED_BATCH (no wake-up preemption,
+     * nice unchanged), so that a worker thread woken by a reply does not
+     * take the core from a running redis-server on the same machine
+     * (docs/internals.md, "Worker threads' scheduling"); the calling
+     * thread's policy is put back when duro_worker_run returns. < 0: off,
+     * as is $DURO_SCHED_BATCH=0. */
+    int sched_batch;
 } duro_worker_opts;
 
 /* DURO_STICKY_SCHEDULE_TO_START_MS: the default of
