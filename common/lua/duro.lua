@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 41
+local DURO_LIBRARY_VERSION = 42
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -252,6 +252,17 @@ do
     end
 end
 
+-- now_str: the call's time as text, formatted once per context (a
+-- string.format costs as much as a small Redis command).
+local function now_str(w)
+    local t = w.nows
+    if not t then
+        t = str(w.now)
+        w.nows = t
+    end
+    return t
+end
+
 -- ---- Leased activity attempts (docs/internals.md, "Eager activity
 -- dispatch") ----
 --
@@ -273,15 +284,9 @@ do
     end
     -- LEASE.entry: the lease of activity seq's attempt started at w.now
     -- (seq: distinct within a reply, as the ids of a stream's entries);
-    -- the time as the call's events write it (w.nows: formatted once per
-    -- call, a string.format costs ~2k instructions)
+    -- the time as the call's events write it (now_str)
     LEASE.entry = function(w, seq, attempt)
-        local t = w.nows
-        if not t then
-            t = str(w.now)
-            w.nows = t
-        end
-        return 'L' .. t .. '-' .. seq .. '-' .. attempt
+        return 'L' .. now_str(w) .. '-' .. seq .. '-' .. attempt
     end
     -- LEASE.started: when the leased attempt started (ms), nil when entry
     -- is no lease
@@ -474,9 +479,20 @@ local function event(etype, ts, data)
     return (EVENT_CODE[etype] or etype) .. '\n' .. ts .. '\n' .. data
 end
 
--- HISTORY_PUSH: events per RPUSH when a call appends many (unpack's
--- limit on arguments is about 8000).
-local HISTORY_PUSH = 1000
+-- call_paged runs `cmd key` with the values t[1..n]: in one call for most,
+-- in pages past unpack's limit on arguments (about 8000): 1000 items per
+-- call, an item being `width` values (1: list elements, 2: a hash's
+-- field and value). Nothing for n = 0.
+local function call_paged(cmd, key, t, n, width)
+    local per = 1000 * width
+    if n <= per then
+        if n > 0 then redis.call(cmd, key, unpack(t, 1, n)) end
+        return
+    end
+    for i = 1, n, per do
+        redis.call(cmd, key, unpack(t, i, math.min(i + per - 1, n)))
+    end
+end
 
 -- upgrade_history turns a history written by library 11 or older (a
 -- stream: entry N-0 is event N, fields type, ts, data) into the list this
@@ -496,10 +512,7 @@ local function upgrade_history(key)
         items[i] = event(f.type or '', f.ts or '0', f.data or '{}')
     end
     redis.call('DEL', key)
-    for i = 1, #items, HISTORY_PUSH do
-        redis.call('RPUSH', key,
-                   unpack(items, i, math.min(i + HISTORY_PUSH - 1, #items)))
-    end
+    call_paged('RPUSH', key, items, #items, 1)
     return #items
 end
 
@@ -609,17 +622,6 @@ local function load_wf(k, now)
     return w
 end
 
--- now_str: the call's time as text, formatted once per context (a
--- string.format costs as much as a small Redis command).
-local function now_str(w)
-    local t = w.nows
-    if not t then
-        t = str(w.now)
-        w.nows = t
-    end
-    return t
-end
-
 -- set changes a field of the workflow hash (written when the call ends);
 -- values are strings, as HMGET returns them.
 local function set(w, field, value)
@@ -636,16 +638,7 @@ local function flush_history(w)
     local ev = w.hnew
     if not ev then return end
     w.hnew = nil
-    -- most calls append a few events: one RPUSH of them all, without the
-    -- paging loop's math.min (a global read and a C call)
-    if #ev <= HISTORY_PUSH then
-        redis.call('RPUSH', w.k.hist, unpack(ev))
-        return
-    end
-    for i = 1, #ev, HISTORY_PUSH do
-        redis.call('RPUSH', w.k.hist,
-                   unpack(ev, i, math.min(i + HISTORY_PUSH - 1, #ev)))
-    end
+    call_paged('RPUSH', w.k.hist, ev, #ev, 1)
 end
 
 -- flush writes what the call changed of w: its events, the fields of the
@@ -694,18 +687,10 @@ do
             n = n + 2
             d[f] = nil
         end
-        -- a page of fields per HSET past unpack's limit (~8000 values): a
-        -- close answers each pending update in a field (fail_updates),
-        -- and a call that stopped there would leave the run open with its
-        -- close written everywhere else
-        if n > 2 * HISTORY_PUSH then
-            for i = 1, n, 2 * HISTORY_PUSH do
-                redis.call('HSET', w.k.wf, unpack(args, i, math.min(
-                    i + 2 * HISTORY_PUSH - 1, n)))
-            end
-        elseif n > 0 then
-            redis.call('HSET', w.k.wf, unpack(args, 1, n))
-        end
+        -- paged: a close answers each pending update in a field
+        -- (fail_updates), and a call that stopped at unpack's limit would
+        -- leave the run open with its close written everywhere else
+        call_paged('HSET', w.k.wf, args, n, 2)
         -- let go of the values written (a start's input, a close's
         -- result): args outlives the call, in Lua memory maxmemory does
         -- not count (the names: the library's own, or short)
@@ -2243,21 +2228,14 @@ end
 -- exec_timeout. Returns the run id.
 local start_run
 do
-    -- ms_text: the text str gives number n of argument text v (a workflow
-    -- task timeout), kept by v: a start's timeouts are a few values, and a
-    -- string.format costs as much as a small command. What is kept is
-    -- bounded as num's cache is (count, and the length of a kept text).
-    local TEXT, kept = {}, 0
-    local function ms_text(v, n)
-        local t = TEXT[v]
-        if t then return t end
-        t = str(n)
-        if v and kept < 256 and #v <= 24 then
-            TEXT[v] = t
-            kept = kept + 1
-        end
-        return t
-    end
+    -- ms_text: the text str gives of argument text v (a workflow task
+    -- timeout), nil when v is no number; kept by v: a start's timeouts
+    -- are a few values, and a string.format costs as much as a small
+    -- command
+    local ms_text = kept(function(v)
+        local n = num(v)
+        return n and str(n)
+    end, 256)
 
     start_run = function(k, args, extra_type, extra_data, vis, fill)
         local id, run, wtype, queue, input, started = args[1], args[2], args[3],
@@ -2298,7 +2276,8 @@ do
         local dirty = {run = run, type = wtype, queue = queue,
                        status = 'RUNNING', input = input, start_ms = nows,
                        wft = '0', wft_entry = '', wft_attempt = '1',
-                       wft_timeout = ms_text(args[8], wft_timeout),
+                       wft_timeout = args[8] and ms_text(args[8]) or
+                           str(wft_timeout),
                        exec_timeout = ets, bufn = '0', sticky = '',
                        wft_sticky = '', run_timeout = rts, opt = '0',
                        token = false, hlen = false}
