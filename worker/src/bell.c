@@ -12,6 +12,7 @@
  * worst one wake-up more, whose cb finds nothing). */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include "bell.h"
@@ -86,6 +87,12 @@ void duro__bell_ring(duro__bell *b)
         n = write(b->wfd, &one, b->wfd == b->rfd ? sizeof(one) : 1);
     while (n < 0 && errno == EINTR);
     /* EAGAIN: a full pipe or eventfd counter is readable already */
+}
+
+bool duro__bell_heard(const duro__bell *b)
+{
+    struct pollfd pfd = {.fd = b->rfd, .events = POLLIN};
+    return poll(&pfd, 1, 0) == 1;
 }
 
 static void on_closed(uv_handle_t *h)

@@ -4,6 +4,7 @@
 #define DURO_BELL_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -35,6 +36,10 @@ int duro__bell_init(uv_loop_t *loop, duro__bell *b, duro__bell_cb cb);
  * the ring is visible to the cb it causes (which may run for an earlier
  * ring: the owner's queue, read under its own lock, is the truth). */
 void duro__bell_ring(duro__bell *b);
+
+/* duro__bell_heard: whether a ring waits for the loop's answer (its
+ * write has reached the descriptor). Any thread; for tests. */
+bool duro__bell_heard(const duro__bell *b);
 
 /* duro__bell_close stops the bell; closed(b) runs from the loop once the
  * handle is closed and the descriptors released (then b may be freed).

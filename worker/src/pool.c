@@ -271,6 +271,16 @@ uint64_t duro__pool_wakeups(const duro__pool *p)
     return p->bell.answered;
 }
 
+int duro__pool_ready(duro__pool *p)
+{
+    int n = 0;
+    uv_mutex_lock(&p->lock);
+    for (const item *it = p->finished.head; it != NULL; it = it->next)
+        n++;
+    uv_mutex_unlock(&p->lock);
+    return duro__bell_heard(&p->bell) ? n : 0;
+}
+
 int duro__pool_busy(const duro__pool *p)
 {
     return p->busy;

@@ -40,6 +40,12 @@ int duro__pool_submit(duro__pool *p, void *job);
  * one). Loop thread only. */
 uint64_t duro__pool_wakeups(const duro__pool *p);
 
+/* duro__pool_ready: the finished jobs waiting for the loop once the bell
+ * rung for them has been heard (0 before: the loop's next turn might not
+ * see them). Any thread; for tests that must know what one turn of the
+ * loop will hand back. */
+int duro__pool_ready(duro__pool *p);
+
 /* duro__pool_busy counts jobs submitted but whose done has not been called
  * yet (a done callback no longer counts its own job). Loop thread only. */
 int duro__pool_busy(const duro__pool *p);
