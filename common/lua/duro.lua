@@ -719,7 +719,7 @@ local KEY_TYPE = {wf = 'hash', hist = 'list', buf = 'list', wft = 'stream',
 -- count (HLEN, LLEN, ZCARD, XLEN, SCARD): O(1), 0 for a missing
 -- key, WRONGTYPE for another type, and a number reply, where TYPE's
 -- status reply costs a Function a table ({ok = ...}) and its type's
--- name compared (docs/benchmarks.md: an XLEN or ZCARD probe costs ~2k
+-- name compared (docs/benchmarks.md: a ZCARD or HLEN probe costs ~1.7k
 -- instructions less than a TYPE). TYPE runs on the error path alone, to
 -- name what the key is; a type with no count command is TYPE'd.
 local probe
