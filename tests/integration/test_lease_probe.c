@@ -150,32 +150,46 @@ static void commit_refused_whole(duro_test_task *t, const cmds *c, int eager,
     freeReplyObject(rep);
 }
 
+/* to_stream: workflow id's commit of nact activities (options opts,
+ * start-to-close stc) on its own queue, asking as eager says, none of
+ * them leased: their stream is written, so made a string it refuses the
+ * commit before its first write */
+static void to_stream(const char *id, const char *opts, const char *stc,
+                      int eager, int nact)
+{
+    duro_test_task t;
+    duro_test_task_init(&h, &t, id);
+    cmds c = {.n = 0};
+    for (int s = 1; s <= nact; s++)
+        add_activity(&c, s, "9", opts, stc);
+    commit_refused_whole(&t, &c, eager, t.k.act);
+    duro_test_task_free(&t);
+}
+
 /* A commit whose activity goes to the stream writes the stream: made a
  * string, the commit is refused before its first write, when the commit
  * asks for no lease, when the activity has no deadline to time a lease
  * out by, when it has a fairness key, and when the request is full (four
  * asked, a fifth activity). */
-Test(lease_probe, a_commit_to_the_stream_is_refused_whole)
+Test(lease_probe, no_lease_asked_probes_the_stream)
 {
-    struct {
-        const char *id, *opts, *stc;
-        int eager, nact;
-    } cases[] = {
-        {"lpr-none", "{}", "600000", DURO_TEST_EAGER_NONE, 1},
-        {"lpr-nodeadline", "{}", "0", DURO_TEST_EAGER_LEASES, 1},
-        {"lpr-fair", "{\"fairnessKey\":\"k\"}", "600000",
-         DURO_TEST_EAGER_LEASES, 1},
-        {"lpr-full", "{}", "600000", DURO_TEST_EAGER_LEASES, 5},
-    };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        duro_test_task t;
-        duro_test_task_init(&h, &t, cases[i].id);
-        cmds c = {.n = 0};
-        for (int s = 1; s <= cases[i].nact; s++)
-            add_activity(&c, s, "9", cases[i].opts, cases[i].stc);
-        commit_refused_whole(&t, &c, cases[i].eager, t.k.act);
-        duro_test_task_free(&t);
-    }
+    to_stream("lpr-none", "{}", "600000", DURO_TEST_EAGER_NONE, 1);
+}
+
+Test(lease_probe, no_deadline_probes_the_stream)
+{
+    to_stream("lpr-nodeadline", "{}", "0", DURO_TEST_EAGER_LEASES, 1);
+}
+
+Test(lease_probe, a_fairness_key_probes_the_stream)
+{
+    to_stream("lpr-fair", "{\"fairnessKey\":\"k\"}", "600000",
+              DURO_TEST_EAGER_LEASES, 1);
+}
+
+Test(lease_probe, a_full_request_probes_the_stream)
+{
+    to_stream("lpr-full", "{}", "600000", DURO_TEST_EAGER_LEASES, 5);
 }
 
 /* A leased commit writes no stream: its activity stream a string, the
@@ -284,6 +298,73 @@ Test(lease_probe, an_eager_completion_probes_only_a_stream_it_writes)
     cr_assert(still_string(&t, t.k.act), "the stream was written");
     rep = duro_test_cmd(t.r, "HEXISTS", t.k.pa, "2", NULL);
     cr_assert_eq(rep->integer, 1, "activity 2 is not pending");
+    freeReplyObject(rep);
+    put_back(&t, t.k.act);
+    duro_test_task_free(&t);
+}
+
+/* two_queues: duro_wft_complete of t's claimed task with activity 1 on
+ * KEYS[9] (t's queue, whose stream the commit names for leases) and
+ * activity 2 on KEYS[10], another queue's stream `other` (not named:
+ * its task goes to the stream), both with a start-to-close */
+static redisReply *two_queues(duro_test_task *t, const char *other)
+{
+    cmds c = {.n = 0};
+    add_activity(&c, 1, "9", "{}", "600000");
+    add_activity(&c, 2, "10", "{}", "600000");
+    duro_argv cv, a;
+    duro_argv_init(&cv);
+    for (int i = 0; i < 20; i++)
+        duro_argv_push(&cv, c.w[i]);
+    const char *acts[] = {t->k.act, other};
+    duro_fcall_commit fc = {.wtc_data = "{}",
+                            .ncmd = 2,
+                            .cmds = &cv,
+                            .nacts = 2,
+                            .acts = acts,
+                            .eager_consumer = "w1",
+                            .eager_n = 4,
+                            .eager_stream = t->k.act,
+                            .eager_lease = true};
+    duro_fcall_task ft = {.run = t->run, .token = t->token, .entry = t->entry};
+    duro_fcall_wft_complete(&a, &t->k, &ft, &fc);
+    redisReply *rep = redisCommandArgv(t->r, a.argc, a.argv, a.lens);
+    duro_argv_free(&a);
+    duro_argv_free(&cv);
+    cr_assert(rep, "redis: %s", t->r->errstr);
+    return rep;
+}
+
+/* A lease comes only from a stream the commit names: of two activities,
+ * the one on another queue goes to its stream, which is probed (a string:
+ * refused whole), while the leased one's stream is not (a string:
+ * accepted, left as it was). */
+Test(lease_probe, only_a_named_stream_is_leased_and_left_unprobed)
+{
+    duro_test_task t;
+    duro_test_task_init(&h, &t, "lpr-two");
+    char other[sizeof(t.k.act) + 2];
+    snprintf(other, sizeof(other), "%sx", t.k.act);
+    make_string(&t, other);
+    char *before = dump_all(&t);
+    refused(two_queues(&t, other), other);
+    char *after = dump_all(&t);
+    cr_assert_str_eq(after, before, "the refused commit wrote");
+    free(before);
+    free(after);
+    put_back(&t, other);
+
+    make_string(&t, t.k.act);
+    redisReply *rep = two_queues(&t, other);
+    cr_assert(rep->type == REDIS_REPLY_ARRAY && rep->elements == 6 &&
+                  rep->element[4]->type == REDIS_REPLY_STRING &&
+                  rep->element[4]->str[0] == 'L',
+              "one lease: %s",
+              rep->type == REDIS_REPLY_ERROR ? rep->str : "not one lease");
+    freeReplyObject(rep);
+    cr_assert(still_string(&t, t.k.act), "the leased one's stream written");
+    rep = duro_test_cmd(t.r, "XLEN", other, NULL);
+    cr_assert_eq(rep->integer, 1, "activity 2 is not in its stream");
     freeReplyObject(rep);
     put_back(&t, t.k.act);
     duro_test_task_free(&t);
