@@ -59,6 +59,11 @@ const duro__acl_grant duro__acl_commands[] = {
     {"rpush", FN},    /* the buffer; a worker's query answer */
     {"time", FN},
     {"type", FN},
+    /* a key's type probed by its count, before a call's first write
+     * (probe in duro.lua); XLEN also workers' and clients' backlog */
+    {"hlen", FN},
+    {"scard", FN},
+    {"xlen", FN},
     {"xack", FN},
     {"xadd", FN}, /* tasks; duro:dead; a client's query */
     {"xdel", FN},
@@ -101,9 +106,8 @@ const duro__acl_grant duro__acl_commands[] = {
     {"xrange", W | S | C},
     {"expire", W},
     {"client|id", W},
-    {"client|unblock", W}, /* wakes its own blocked reads on stop */
-    {"ssubscribe", W | C}, /* a cluster: <prefix>{pN}:wake, closed:{pN} */
-    {"xlen", W | C},
+    {"client|unblock", W},       /* wakes its own blocked reads on stop */
+    {"ssubscribe", W | C},       /* a cluster: <prefix>{pN}:wake, closed:{pN} */
     {"xinfo|groups", W | S | C}, /* backlog; the scheduler's trim.c */
     /* schedulers: timers, the reclaim scan, wake-ups */
     {"subscribe", S | C},     /* duro:wake; a client's duro:closed:{pN} */

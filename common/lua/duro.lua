@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 42
+local DURO_LIBRARY_VERSION = 44
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -347,9 +347,11 @@ do
     -- would wait for its start-to-close.
     -- LEASE.ask: a commit's request for leases, in its eager tail
     -- (consumer at args[at], then `L<n>`, then the eligible KEYS indexes):
-    -- w.lease = {n = how many, args, from = the first index's position,
-    -- got = the leases made, 6 slots each: stream, entry, and the
-    -- command's seq, name, input, opts}. A
+    -- w.lease = {n = how many are left to plan, args, from = the first
+    -- index's position, the plan (LEASE.plan): at = the leased commands'
+    -- positions in args, due = their leases' deadlines, np = how many,
+    -- nt = the next LEASE.take looks for; got = the leases made, 6 slots
+    -- each: stream, entry, and the command's seq, name, input, opts}. A
     -- count of another form asks for none (eager_take reads it).
     -- count_of: the number of leases `L<n>` asks for, nil for another
     -- form (kept: a worker asks with the same few texts call after call)
@@ -361,37 +363,36 @@ do
     -- commit cost ~2k instructions. got holds ngot slots of this call's
     -- leases (the rest: an earlier call's, never read); eager_take lets
     -- go of what would keep a call's payloads alive past it (args, each
-    -- lease's input).
-    local ASKED = {n = 0, args = false, from = 0, got = {}, ngot = 0}
+    -- lease's input). at and due hold np slots of this call's plan (at
+    -- most 64: n's cap).
+    local ASKED = {n = 0, args = false, from = 0, got = {}, ngot = 0,
+                   at = {}, due = {}, np = 0, nt = 1}
     LEASE.ask = function(w, args, at)
         local consumer, n = args[at], args[at + 1]
         n = n and count_of(n)
         if not consumer or consumer == '' or not n or n < 1 then return end
         local l = ASKED
         l.n, l.args, l.from, l.ngot = math.min(n, 64), args, at + 2, 0
+        l.np, l.nt = 0, 1
         w.lease = l
     end
     -- LEASE.take: the lease of activity command c's first attempt, for
-    -- stream act (its level's; never a fair one), when the commit asked
-    -- for one, has room left and named act's KEYS index, and the activity
-    -- has a deadline to time it out by; nil when it goes to the stream.
+    -- stream act (its level's; never a fair one), when the check phase
+    -- planned one for it (LEASE.plan, by c.at, its position in the
+    -- arguments: apply_commands applies the commands in the plan's
+    -- order); nil when it goes to the stream.
     -- The l timer is a plain ZADD: no wake-up (the scheduler's scan
     -- finds it, as sticky timers).
     LEASE.take = function(w, c, act)
         local l = w.lease
-        if l.n < 1 then return nil end
-        -- c.key: the KEYS index, a number by now (apply_commands)
-        local args, key, named = l.args, num(c.key), false
-        for j = l.from, #args do
-            if num(args[j]) == key then
-                named = true
-                break
-            end
+        local j, at, np = l.nt, l.at, l.np
+        while j <= np and at[j] < c.at do j = j + 1 end
+        if j > np or at[j] ~= c.at then
+            l.nt = j
+            return nil
         end
-        if not named then return nil end
-        local due = LEASE.due(w.now, num(c.stc) or 0, num(c.hbt) or 0, 0)
-        if not due then return nil end
-        l.n = l.n - 1
+        l.nt = j + 1
+        local due = l.due[j]
         local entry = LEASE.entry(w, c.seq, '1')
         redis.call('ZADD', w.k.timers, str(due),
                    LEASE.member(w, c.seq, '1', queue_of(act)))
@@ -712,18 +713,59 @@ local KEY_TYPE = {wf = 'hash', hist = 'list', buf = 'list', wft = 'stream',
                   timers = 'zset', pa = 'hash', idx_open = 'zset',
                   idx_closed = 'zset', act = 'stream'}
 
+-- probe answers nil when key is a `want` or absent, else DURO_WRONGTYPE
+-- naming it, its type and want (an error reply); skipped for a key the
+-- call has found to be a `want` (CHECKED). The probe is the type's own
+-- count (HLEN, LLEN, ZCARD, XLEN, SCARD): O(1), 0 for a missing
+-- key, WRONGTYPE for another type, and a number reply, where TYPE's
+-- status reply costs a Function a table ({ok = ...}) and its type's
+-- name compared (docs/benchmarks.md: a ZCARD or HLEN probe costs ~1.7k
+-- instructions less than a TYPE). TYPE runs on the error path alone, to
+-- name what the key is; a type with no count command is TYPE'd.
+local probe
+do
+    local COUNT = {hash = 'HLEN', list = 'LLEN', zset = 'ZCARD',
+                   stream = 'XLEN', set = 'SCARD'}
+    local function refused(key, want)
+        local got = redis.call('TYPE', key)['ok']
+        if got == 'none' or got == want then return nil end
+        return fail('DURO_WRONGTYPE',
+                    key .. ' is a ' .. got .. ', expected ' .. want)
+    end
+    probe = function(key, want)
+        if CHECKED[key] == want then return nil end
+        local cmd = COUNT[want]
+        if not cmd then
+            local bad = refused(key, want)
+            if bad then return bad end
+        else
+            local r = redis.pcall(cmd, key)
+            if type(r) == 'table' and r.err then
+                if not string.find(r.err, 'WRONGTYPE', 1, true) then
+                    return r
+                end
+                -- (r: a WRONGTYPE that TYPE does not explain, which
+                -- nothing between the two commands could cause)
+                return refused(key, want) or r
+            end
+        end
+        CHECKED[key] = want
+        return nil
+    end
+end
+
 -- check_types answers an error reply when KEYS has fewer keys than types
 -- lists, or a key exists with another type than its entry. Redis does not
 -- roll back a Function that fails halfway, so a key made a string by hand
 -- must stop the call before its first write, not at the XADD that would
--- fail after a ZREM or an XACK. One TYPE per distinct key (O(1), no
+-- fail after a ZREM or an XACK. One probe per distinct key (O(1), no
 -- payload); keys past the list have type `rest` ('-' when nil).
 -- '-' skips the check, for a key the Function itself checks before its
 -- first write: the workflow hash and the run's history (load_wf reads
 -- them; duro_act_complete the pending activities, pa_state), keys it only
 -- DELs, the idx_open/idx_closed slots (no longer written but by
 -- duro_purge, which checks them). Each
--- TYPE costs about 1us of Redis CPU in the hot Functions, so they check
+-- probe costs about 1us of Redis CPU in the hot Functions, so they check
 -- only what they could fail on, and none that the call has already
 -- found to be of the type wanted (CHECKED).
 local function check_types(keys, types, rest, from)
@@ -732,14 +774,10 @@ local function check_types(keys, types, rest, from)
     end
     -- from: the first key whose entry is not '-' (txn knows it)
     for i = from or 1, #keys do
-        local key, want = keys[i], types[i] or rest or '-'
-        if want ~= '-' and CHECKED[key] ~= want then
-            local got = redis.call('TYPE', key)['ok']
-            if got ~= 'none' and got ~= want then
-                return fail('DURO_WRONGTYPE',
-                            key .. ' is a ' .. got .. ', expected ' .. want)
-            end
-            CHECKED[key] = want
+        local want = types[i] or rest or '-'
+        if want ~= '-' then
+            local bad = probe(keys[i], want)
+            if bad then return bad end
         end
     end
     return nil
@@ -761,15 +799,6 @@ local function check_close(k, w)
                        {'hash'})
 end
 
--- set_of: a list as a set (numeric loop: the library's load-time
--- environment has no pairs/ipairs).
-local function set_of(list)
-    local t = {}
-    list = list or {}
-    for i = 1, #list do t[list[i]] = true end
-    return t
-end
-
 -- contract derives from a Function's spec what txn needs: the names
 -- keys_of must drop (unused slots and the canonical names past the
 -- prefix), the extras, and the type txn checks for each key ('-': not
@@ -778,6 +807,14 @@ end
 -- the Function checks itself or only deletes), extra (names of the keys
 -- after the prefix), rest (the type of keys past those).
 local function contract(spec)
+    -- set_of: a list as a set (numeric loop: the library's load-time
+    -- environment has no pairs/ipairs)
+    local function set_of(list)
+        local t = {}
+        list = list or {}
+        for i = 1, #list do t[list[i]] = true end
+        return t
+    end
     local unused, check = set_of(spec.unused), set_of(spec.check)
     local c = {keys = spec.keys, clear = {}, extra = spec.extra or {}}
     local types = {}
@@ -2659,14 +2696,15 @@ end
 -- command, or a reset re-creating what was pending at its point.
 local function schedule_activity(w, act, c)
     act = prio_stream(act, act_priority(w, c.opts))
-    local fkey, fw = act_fairness(w, c.opts)
-    if fkey == '' then fkey = nil end
     local stc2 = num(c.stc2) or 0
     -- leased (started by the committing worker): no stream entry, and no
-    -- schedule-to-start timer (the lease starts it)
-    local entry = not fkey and w.lease and LEASE.take(w, c, act)
-    local leased = entry
+    -- schedule-to-start timer (the lease starts it); LEASE.plan leases
+    -- none with a fairness key, so fkey is read only for the stream
+    local entry = w.lease and LEASE.take(w, c, act)
+    local leased, fkey, fw = entry, nil, nil
     if not entry then
+        fkey, fw = act_fairness(w, c.opts)
+        if fkey == '' then fkey = nil end
         entry = fair_xadd(act, fkey, fw, 'id', w.id, 'run', w.run, 'seq',
                           c.seq, 'attempt', '1', 'name', c.name, 'input',
                           c.input, 'opts', c.opts, 'wfqueue', w.queue)
@@ -3043,11 +3081,58 @@ do
     end
 end
 
--- command_keys adds to need the keys of the call (names of k) that the
--- commands write past their first write and that no read checks before:
--- each kind's `touches` (a list, or a function of its args and w).
-local function command_keys(w, args, first, ncmd, need)
-    local i = first
+-- LEASE.plan: whether the activity command at args[i] (its fields after
+-- it) is leased, decided once, in the call's check phase (command_keys,
+-- after LEASE.ask), for LEASE.take to follow, so that the two cannot
+-- disagree: the commit asked for leases and has room left, named the
+-- command's KEYS index among those a lease may come from, the activity
+-- has no fairness key (its task goes out by key, through its stream)
+-- and has a deadline to time the lease out by (start-to-close or
+-- heartbeat). A leased activity writes no stream (its l timer goes to
+-- timers instead), so the check phase probes no stream for it. Records
+-- the command's position and the lease's due in w.lease (at, due, np).
+do
+    local A = COMMANDS.activity
+    local KEY, OPTS, STC, HBT = A.key_at, 6, 7, 8
+    if A.fields[OPTS] ~= 'opts' or A.fields[STC] ~= 'stc' or
+        A.fields[HBT] ~= 'hbt' then
+        error('LEASE.plan reads opts, stc and hbt at 6, 7 and 8')
+    end
+    LEASE.plan = function(w, args, i)
+        local l = w.lease
+        if not l or l.n < 1 then return false end
+        -- named: by the index's text, as eager_take's listed (a worker
+        -- writes both alike; another spelling goes to the stream)
+        local key, named = args[i + KEY], false
+        for j = l.from, #args do
+            if args[j] == key then
+                named = true
+                break
+            end
+        end
+        if not named then return false end
+        local due = LEASE.due(w.now, num(args[i + STC]) or 0,
+                              num(args[i + HBT]) or 0, 0)
+        if not due then return false end
+        local fkey = act_fairness(w, args[i + OPTS])
+        if fkey and fkey ~= '' then return false end
+        l.n = l.n - 1
+        local m = l.np + 1
+        l.at[m], l.due[m], l.np = i, due, m
+        return true
+    end
+end
+
+-- command_keys adds to need what the commands write past the call's first
+-- write and no read checks before: the keys of the call (names of k, set
+-- to true) each kind's `touches` names (a list, or a function of its args
+-- and w), and, in need's list part, the KEYS a command names by index
+-- (an activity's stream, but for one LEASE.plan leases; continue_as_new's
+-- two), which check_needed probes as streams. KEYS no command names are
+-- not written (eager_take reads only the streams the commands queued
+-- into), so they need no probe.
+local function command_keys(w, args, keys, first, ncmd, need)
+    local i, act = first, COMMANDS.activity
     for _ = 1, ncmd do
         local kind = COMMANDS[args[i]]
         local t = kind.touches
@@ -3055,47 +3140,42 @@ local function command_keys(w, args, first, ncmd, need)
             if type(t) == 'function' then t = t(args, i, w) end
             for j = 1, #t do need[t[j]] = true end
         end
+        local at = kind.key_at
+        if at and not (kind == act and LEASE.plan(w, args, i)) then
+            need[#need + 1] = keys[num(args[i + at])]
+        end
+        at = kind.key2_at
+        if at then need[#need + 1] = keys[num(args[i + at])] end
         i = i + 1 + kind.arity
     end
     return need
 end
 
--- check_needed TYPE-checks the keys named in need (names of k): a call's
--- keys that it writes after its first write, found before that write;
--- and, when `from` is given, keys[from..] (a commit's activity streams)
--- as streams, but for `skip`. As check_types does, one TYPE per key not
--- yet found to be of its type (CHECKED), without lists made for it.
-local check_needed
-do
-    local function check_key(key, want)
-        if CHECKED[key] == want then return nil end
-        local got = redis.call('TYPE', key)['ok']
-        if got ~= 'none' and got ~= want then
-            return fail('DURO_WRONGTYPE',
-                        key .. ' is a ' .. got .. ', expected ' .. want)
-        end
-        CHECKED[key] = want
-        return nil
-    end
-
-    check_needed = function(k, need, keys, from, skip)
-        for name in pairs(need) do
+-- check_needed probes (probe) the keys in need (command_keys): a call's
+-- keys that it writes after its first write, found before that write:
+-- the names of k set to true, as their KEY_TYPE, and the KEYS in its list
+-- part as streams, but for `skip` (a stream the call's first write
+-- checks). As check_types does, one probe per key not yet found to be of
+-- its type (CHECKED).
+local function check_needed(k, need, skip)
+    for name, v in pairs(need) do
+        if v == true then
             local key = k[name]
             if not key then
                 return fail('DURO_BADARG', 'needs the ' .. name .. ' key')
             end
-            local bad = check_key(key, KEY_TYPE[name])
+            local bad = probe(key, KEY_TYPE[name])
             if bad then return bad end
         end
-        for j = from or 1, from and #keys or 0 do
-            local key = keys[j]
-            if key ~= skip then
-                local bad = check_key(key, 'stream')
-                if bad then return bad end
-            end
-        end
-        return nil
     end
+    for j = 1, #need do
+        local key = need[j]
+        if key ~= skip then
+            local bad = probe(key, 'stream')
+            if bad then return bad end
+        end
+    end
+    return nil
 end
 
 -- apply_commands writes each command's event and effect (checked before
@@ -3118,7 +3198,9 @@ do
             else
                 for j = 1, kind.arity do c[fields[j]] = args[i + j] end
             end
-            if kind.key_at then c.key = num(c.key) end
+            -- c.at: where the command sits (LEASE.take finds its plan
+            -- by it)
+            if kind.key_at then c.key, c.at = num(c.key), i end
             if kind.key2_at then c.key2 = num(c.key2) end
             kind.apply(w, c, keys)
             i = i + 1 + kind.arity
@@ -3341,13 +3423,14 @@ local function duro_wft_complete(k, args, keys)
     -- the keys written after the first write (the ack, which checks wft):
     -- what the commands touch, the buffer when it holds events (and wft,
     -- for the task they make, when there was no entry to ack)
-    local need = command_keys(w, args, 6, ncmd, {})
+    -- a commit that closes the run leases nothing (see LEASE.ask); asked
+    -- first, as command_keys plans the leases (LEASE.plan)
+    if not closes then LEASE.ask(w, args, tail + 2) end
+    local need = command_keys(w, args, keys, 6, ncmd, {})
     if w.bufn ~= '0' then
         need.buf = true
         if entry == '' then need.wft = true end
     end
-    -- a commit that closes the run leases nothing (see LEASE.ask)
-    if not closes then LEASE.ask(w, args, tail + 2) end
     if w.lease then need.timers = true end
     local wrong = (closes and check_close(k, w)) or check_needed(k, need)
     if wrong then return wrong end
@@ -3425,8 +3508,8 @@ local function duro_act_complete(k, args, keys)
             if wrong then return wrong end
             eager = not bad and not task_err
             if eager then
-                command_keys(w, args, 12, ncmd, need)
                 if not closes then LEASE.ask(w, args, tail + 2) end
+                command_keys(w, args, keys, 12, ncmd, need)
                 if w.lease then need.timers = true end
             end
         end
@@ -3449,15 +3532,15 @@ local function duro_act_complete(k, args, keys)
             if w.wft == '1' then need.buf = true else need.wft = true end
         end
     end
-    -- and the commands' activity streams, but for the one it acks from
-    -- (act, with an entry): ack_first checks that one, as the call's
-    -- first write (most often the next activity goes to the same queue,
-    -- so this saves a TYPE per call); a lease's l timer goes instead, the
-    -- first write that checks timers (LEASE.drop_first: w is loaded when
-    -- st is, and need is empty without st)
+    -- and the streams the commands write (command_keys: none for an
+    -- activity leased, none without an eager commit), but for the one it
+    -- acks from (act, with an entry): ack_first checks that one, as the
+    -- call's first write (most often the next activity goes to the same
+    -- queue, so this saves a probe per call); a lease's l timer goes
+    -- instead, the first write that checks timers (LEASE.drop_first: w is
+    -- loaded when st is, and need is empty without st)
     if leased and w then need.timers = nil end
-    local wrong = check_needed(k, need, keys, ACT_COMPLETE_KEYS + 1,
-                               entry ~= '' and not leased and act)
+    local wrong = check_needed(k, need, entry ~= '' and not leased and act)
     if wrong then return wrong end
     -- a failure retried at once queues the attempt: its schedule record,
     -- read (and checked) before the first write
@@ -4461,12 +4544,11 @@ redis.register_function{function_name = 'duro_version',
                         flags = {'no-writes'}}
 
 -- Each Function's key contract (see contract): its prefix of KEY_ORDER,
--- the keys of it that it ignores, the ones txn TYPE-checks before the
+-- the keys of it that it ignores, the ones txn probes before the
 -- body; the others are checked by the body before its first write (wf
 -- and the run's history by load_wf; pa where read first), only deleted
 -- (buf, pa, the new run's history when a run closes or starts), or
 -- checked only when the call closes the run (check_close: nothing now).
-local S = 'stream'
 local DELIVER = {keys = 4, check = {'buf', 'wft'}}
 -- buf and pa: DEL'd by a start; hist_cur: read by load_wf
 -- timers: by the body, when the start writes it; idx_open, idx_closed:
@@ -4480,14 +4562,16 @@ local ACT_ATTEMPT = {keys = 9, unused = {'idx_open', 'idx_closed'},
 
 redis.register_function('duro_start', txn(duro_start, START))
 -- buf, timers, pa: checked by the body when the call writes them
--- (check_needed); wft by its ack, the first write
+-- (check_needed); wft by its ack, the first write; act_1..act_A: by the
+-- body, those the commands write (command_keys: not a leased activity's)
 redis.register_function('duro_wft_complete', txn(duro_wft_complete, {
-    keys = WFT_COMPLETE_KEYS, rest = S}))
+    keys = WFT_COMPLETE_KEYS}))
 redis.register_function('duro_wft_fail', txn(duro_wft_fail, {
     keys = 5, check = {'buf', 'wft', 'timers'}}))
 -- pa: read (pa_state) before the first write; act: its ack, the first
 -- write; buf, wft, timers: checked by the body when the call writes them
--- act_1..act_A: by the body (check_needed), before its first write
+-- act_1..act_A: by the body (check_needed), those the commands write
+-- (command_keys: not a leased activity's), before its first write
 redis.register_function('duro_act_complete', txn(duro_act_complete, {
     keys = ACT_COMPLETE_KEYS}))
 redis.register_function('duro_act_heartbeat', txn(duro_act_heartbeat, {

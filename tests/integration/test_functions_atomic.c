@@ -512,22 +512,24 @@ Test(functions_atomic, workflow_task_calls)
                             fn_commit(&f, 2, "timer", "2", "{\"seq\":2}",
                                       "60000", "complete", "{\"result\":1}",
                                       "1", NULL));
-    /* the buffer is empty and the pending activities only deleted: a
-     * commit checks only what it writes */
-    const char *const unused_done[] = {s.k.buf, s.k.pa, NULL};
+    /* the buffer is empty and the pending activities only deleted, and
+     * no command names the activity stream in KEYS: a commit checks only
+     * what it writes */
+    const char *const unused_done[] = {s.k.buf, s.k.pa, s.k.act, NULL};
     tamper_each_key(&s, &f, NULL, unused_done);
 
     /* a signal buffered while the task is out: the commit appends it, so
      * the buffer is checked; a marker touches neither timers nor pending
-     * activities, and the run stays open (the indexes are not written) */
+     * activities nor an activity stream, and the run stays open (the
+     * indexes are not written) */
     state_init(&s, "wft-buf");
     cr_assert_eq(duro_client_signal(s.c, s.id, "poke", NULL, NULL), 0, "%s",
                  duro_client_errstr(s.c));
     t = (duro_fcall_task){.run = s.run, .token = s.token, .entry = s.wft_entry};
     duro_fcall_wft_complete(&f.a, fn_keys(&f, &s.k, true), &t,
                             fn_commit(&f, 1, "marker", "{}", NULL));
-    const char *const unused_buf[] = {s.k.timers, s.k.pa, s.k.idx_open,
-                                      s.k.idx_closed, NULL};
+    const char *const unused_buf[] = {s.k.timers,   s.k.pa,         s.k.act,
+                                      s.k.idx_open, s.k.idx_closed, NULL};
     tamper_each_key(&s, &f, NULL, unused_buf);
 
     /* its task waits in worker wx's sticky stream: the release moves it to

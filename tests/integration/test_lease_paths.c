@@ -324,7 +324,9 @@ Test(lease_paths, an_outside_failure_by_token_retries_a_lease)
     task_free(&t);
 }
 
-/* dump_all: the partition's keys and DUMPs, one string (caller frees) */
+/* dump_all: the partition's keys and DUMPs in hex (a DUMP holds NUL
+ * bytes, where a comparison of the raw texts would stop), one string
+ * (caller frees) */
 static char *dump_all(one_task *t)
 {
     char pattern[64];
@@ -337,13 +339,13 @@ static char *dump_all(one_task *t)
         redisReply *d =
             duro_test_cmd(t->r, "DUMP", keys->element[i]->str, NULL);
         size_t kl = strlen(keys->element[i]->str);
-        cap += kl + d->len + 2;
+        cap += kl + 2 * d->len + 2;
         out = realloc(out, cap);
         memcpy(out + len, keys->element[i]->str, kl);
         len += kl;
         out[len++] = '=';
-        memcpy(out + len, d->str, d->len);
-        len += d->len;
+        for (size_t j = 0; j < d->len; j++, len += 2)
+            snprintf(out + len, 3, "%02x", (unsigned char)d->str[j]);
         out[len++] = ';';
         out[len] = '\0';
         freeReplyObject(d);
