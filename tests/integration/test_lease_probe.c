@@ -65,7 +65,7 @@ static char *dump_all(duro_test_task *t)
  * key + ":saved", for put_back) */
 static void make_string(duro_test_task *t, const char *key)
 {
-    char saved[600];
+    char saved[1400]; /* a key name (up to ~1.2 KB) and ":saved" */
     snprintf(saved, sizeof(saved), "%s:saved", key);
     redisReply *rep = duro_test_cmd(t->r, "EXISTS", key, NULL);
     bool existed = rep->integer == 1;
@@ -76,7 +76,7 @@ static void make_string(duro_test_task *t, const char *key)
 
 static void put_back(duro_test_task *t, const char *key)
 {
-    char saved[600];
+    char saved[1400]; /* a key name (up to ~1.2 KB) and ":saved" */
     snprintf(saved, sizeof(saved), "%s:saved", key);
     duro_test_cmd_ok(t->r, "DEL", key, NULL);
     redisReply *rep = duro_test_cmd(t->r, "EXISTS", saved, NULL);
