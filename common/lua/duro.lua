@@ -545,9 +545,13 @@ local WF_FIELDS = {'run', 'status', 'hlen', 'wft', 'queue', 'sticky',
                    'sticky_ms', 'opt', 'token', 'bufn', 'wft_sticky',
                    'wft_entry', 'wft_attempt', 'wft_timeout', 'exec_timeout',
                    'run_timeout', 'start_ms'}
--- hot.act: an activity's completion (duro_act_complete); hot.wft: every
--- other call
-WF_FIELDS.hot = {act = 8, wft = 11}
+-- hot.act: an activity's completion (duro_act_complete), release or
+-- heartbeat; hot.wft: a commit, an inbound event (signal, cancel, update),
+-- an activity's timeout, a sticky worker's release; hot.timer: a timer's
+-- fire, by its kind (none: all 17, as for every other Function: a task's
+-- fallback, retry or timeout, a run's timeout reads the others)
+WF_FIELDS.hot = {act = 8, wft = 11,
+                 timer = {t = 11, r = 11, s = 11, q = 11, l = 11}}
 -- at: each field's position in WF_FIELDS
 WF_FIELDS.at = {}
 for i = 1, #WF_FIELDS do WF_FIELDS.at[WF_FIELDS[i]] = i end
@@ -2546,7 +2550,7 @@ end
 -- load_running loads the workflow for an inbound event to run `run`:
 -- returns its context, or nil and the error to answer.
 local function load_running(k, run)
-    local w = load_wf(k)
+    local w = load_wf(k, nil, WF_FIELDS.hot.wft)
     if not w then return nil, fail('DURO_NOT_FOUND', 'no such workflow') end
     if w.status ~= 'RUNNING' then
         return nil, fail('DURO_NOT_RUNNING', w.status)
@@ -3576,7 +3580,7 @@ local function duro_act_release(k, args)
     local run, seq, attempt, entry = args[1], args[2], tonumber(args[3]),
                                      args[4]
     local delay = tonumber(args[5]) or 0
-    local w = load_wf(k)
+    local w = load_wf(k, nil, WF_FIELDS.hot.act)
     local st = w and current(w, run) and pa_state(w, seq)
     if not st or tonumber(st.attempt) ~= attempt or st.entry ~= entry then
         ack(act, entry)
@@ -3612,7 +3616,7 @@ end
 local function duro_act_heartbeat(k, args)
     local run, seq, attempt, details = args[1], args[2], tonumber(args[3]),
                                        args[4]
-    local w = load_wf(k)
+    local w = load_wf(k, nil, WF_FIELDS.hot.act)
     local st = current(w, run) and pa_state(w, seq)
     if not st or tonumber(st.attempt) ~= attempt then
         return fail('DURO_STALE', 'activity attempt no longer current')
@@ -3632,7 +3636,7 @@ local function duro_act_timeout(k, args)
                                      args[4]
     local idle = tonumber(args[5]) or 0
     local delay = tonumber(args[6]) or -1
-    local w = load_wf(k)
+    local w = load_wf(k, nil, WF_FIELDS.hot.wft)
     local st = w and current(w, run) and seq and pa_state(w, seq)
     if not st or tonumber(st.attempt) ~= attempt or st.entry ~= entry then
         ack(act, entry)
@@ -3802,7 +3806,7 @@ local function duro_timer_fire(k, args)
     -- an outbox record is carried by duro_xfer_take/apply/ack: a scheduler
     -- of an older release that hands it here must not remove it
     if m and m.kind == 'o' then return 'ignored' end
-    local w = m and load_wf(k, now)
+    local w = m and load_wf(k, now, WF_FIELDS.hot.timer[m.kind])
     if not m or not current(w, m.run) then
         redis.call('ZREM', k.timers, member)
         return 'ignored'
@@ -3897,7 +3901,7 @@ local function duro_sticky_release(k, args)
     if not (run and worker and worker ~= '') then
         return fail('DURO_BADARG', 'duro_sticky_release needs 2 arguments')
     end
-    local w = load_wf(k)
+    local w = load_wf(k, nil, WF_FIELDS.hot.wft)
     if not current(w, run) then return 'none' end
     if w.wft == '1' and w.wft_sticky == worker and w.wft_entry ~= '' then
         unstick(w)

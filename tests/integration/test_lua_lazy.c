@@ -404,3 +404,53 @@ Test(lua_lazy, runs_with_timeouts_close_whole)
     redisFree(r);
     duro_test_finish(&h);
 }
+
+/* A timer that fires for a run whose worker keeps it queues the task to
+ * that worker's stream; the worker's release moves it to the shared
+ * stream under the next token, acking the sticky entry (its id:
+ * wft_entry). */
+Test(lua_lazy, a_released_worker_s_task_moves_to_the_shared_stream)
+{
+    redisContext *r = duro_test_redis(&h);
+    duro_test_lua_load(r, false);
+    lazy_run s;
+    run_start(r, &s, "released", 10000, 0, 0);
+    const char *const TIMER[] = {"timer", "1", "{\"seq\":1}", "60000", NULL};
+    redisReply *rep = commit(&s, "wx", 1, TIMER);
+    cr_assert(rep->type == REDIS_REPLY_ARRAY, "commit: %s",
+              rep->type == REDIS_REPLY_ERROR ? rep->str : "?");
+    freeReplyObject(rep);
+    duro_argv a;
+    char tmember[512];
+    fire(&s, timer(&s, 't', "1", tmember, sizeof(tmember)), "fired");
+    assert_field(&s, "token", "2");
+    assert_field(&s, "wft_sticky", "wx");
+    char sticky[sizeof(s.w.k.wft) + 8], member[512];
+    snprintf(sticky, sizeof(sticky), "%s#wx", s.w.k.wft);
+    assert_last_token(&s, sticky, "2");
+    /* the worker read it, then stops */
+    freeReplyObject(
+        redisCommand(r, "XGROUP CREATE %s %s 0", sticky, DURO_GROUP));
+    char entry[64], tok[32];
+    duro_test_claim_task(r, sticky, "wx", "token", entry, sizeof(entry), tok,
+                         sizeof(tok));
+    duro_fcall_sticky_release(&a, &s.w.k, s.w.run, "wx");
+    rep = redisCommandArgv(r, a.argc, a.argv, a.lens);
+    duro_argv_free(&a);
+    cr_assert(rep && rep->type == REDIS_REPLY_STRING, "release: %s",
+              rep ? rep->str : r->errstr);
+    cr_assert_str_eq(rep->str, "moved");
+    freeReplyObject(rep);
+    assert_field(&s, "token", "3");
+    assert_field(&s, "wft_sticky", "");
+    assert_field(&s, "sticky", "");
+    assert_last_token(&s, s.w.k.wft, "3");
+    cr_assert(!timer_present(&s, timer(&s, 'k', "2", member, sizeof(member))),
+              "the k timer of token 2 stayed");
+    rep = duro_test_cmd(r, "XPENDING", sticky, DURO_GROUP, NULL);
+    cr_assert(rep->type == REDIS_REPLY_ARRAY && rep->element[0]->integer == 0,
+              "the sticky entry %s was not acked", entry);
+    freeReplyObject(rep);
+    redisFree(r);
+    duro_test_finish(&h);
+}
