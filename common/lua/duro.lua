@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 44
+local DURO_LIBRARY_VERSION = 45
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -532,12 +532,30 @@ end
 
 -- ---- Workflow context ----------------------------------------------------
 
--- load_wf's constructor follows this order: the fields every run has,
--- `opt`, then start_ms (the score of a closing run's visibility indexes).
-local WF_FIELDS = {'run', 'status', 'hlen', 'token', 'wft', 'wft_entry',
-                   'queue', 'wft_attempt', 'wft_timeout', 'exec_timeout',
-                   'bufn', 'sticky', 'sticky_ms', 'wft_sticky',
-                   'run_timeout', 'opt', 'start_ms'}
+-- WF_FIELDS: the fields of the workflow hash a context holds, in the order
+-- load_wf reads them. The two hot calls' HMGET reads only the first ones
+-- (WF_FIELDS.hot: what they read, recorded over the integration suite):
+-- the 8 an activity's completion with an eager task reads, then the 3 a
+-- commit adds. The others (a task timing out, failing or retried, a
+-- run's timeouts, its close) are read by one more HMGET the first time
+-- such a call reads any of them (WF_FIELDS.meta). Each field named costs
+-- the HMGET ~2.3k instructions; the second HMGET, ~30k: a call that is
+-- known to read them (WF_FIELDS.hot_of), and every other Function, reads
+-- all 17 at once.
+local WF_FIELDS = {'run', 'status', 'hlen', 'wft', 'queue', 'sticky',
+                   'sticky_ms', 'opt', 'token', 'bufn', 'wft_sticky',
+                   'wft_entry', 'wft_attempt', 'wft_timeout', 'exec_timeout',
+                   'run_timeout', 'start_ms'}
+-- hot.act: an activity's completion (duro_act_complete), release or
+-- heartbeat; hot.wft: a commit, an inbound event (signal, cancel, update),
+-- an activity's timeout, a sticky worker's release; hot.timer: a timer's
+-- fire, by its kind (none: all 17, as for every other Function: a task's
+-- fallback, retry or timeout, a run's timeout reads the others)
+WF_FIELDS.hot = {act = 8, wft = 11,
+                 timer = {t = 11, r = 11, s = 11, q = 11, l = 11}}
+-- at: each field's position in WF_FIELDS
+WF_FIELDS.at = {}
+for i = 1, #WF_FIELDS do WF_FIELDS.at[WF_FIELDS[i]] = i end
 -- The optional fields: those most runs never have. A field a hash lacks costs
 -- HMGET a scan of the whole hash (a small hash is one listpack, searched
 -- from its start per field), so they are read only when `opt` is not '0':
@@ -546,8 +564,11 @@ local WF_FIELDS = {'run', 'status', 'hlen', 'token', 'wft', 'wft_entry',
 -- (written by library 26 or older) reads them all.
 -- OPT holds them (fields), the same as a set (is), and what load_wf reads
 -- for a hash without any (none): one local, for the chunk's limit of 200.
+-- none holds false for each (a hash's missing field, as HMGET answers it):
+-- a context's field that is nil would cost a read WF_FIELDS.meta's call.
 local OPT = {fields = {'retention', 'priority', 'fkey', 'fweight', 'parent',
-                       'children', 'upend'}, is = {}, none = {}}
+                       'children', 'upend'}, is = {},
+             none = {false, false, false, false, false, false, false}}
 for i = 1, #OPT.fields do OPT.is[OPT.fields[i]] = true end
 -- WF_FIELDS.start: the fields a start writes (start_run), in the order
 -- flush writes them: the hot ones first (a new hash's listpack keeps the
@@ -560,9 +581,9 @@ WF_FIELDS.start = {'run', 'status', 'hlen', 'token', 'wft', 'wft_entry',
                    'start_ms', 'type', 'input', 'result', 'failure',
                    'close_ms', 'wft_error', 'cancel_requested', 'priority',
                    'fkey', 'fweight', 'retention'}
-if #WF_FIELDS ~= 17 or #OPT.fields ~= 7 then
-    error('load_wf names 17 + 7 fields in its constructor: keep it to ' ..
-              'WF_FIELDS and OPT.fields')
+if #WF_FIELDS ~= 17 or #OPT.fields ~= 7 or WF_FIELDS[8] ~= 'opt' then
+    error('load_wf names 17 + 7 fields in its constructor, opt 8th: ' ..
+              'keep it to WF_FIELDS and OPT.fields')
 end
 
 -- LOADED holds the contexts of the current call; the wrapper every
@@ -574,16 +595,49 @@ end
 -- those of a call that raised an error (dirty_reset).
 local LOADED = {dirty = {}}
 
+-- WF_FIELDS.load reads, in one HMGET, the fields of WF_FIELDS that
+-- load_wf left out of context w (w.rest: how many it read), but for those
+-- the call already changed (set): a call reads the hash as it was when
+-- loaded. close, which deletes some of them from the hash, loads them
+-- first. A field the hash lacks becomes false, as in load_wf, so that a
+-- second read finds it without another HMGET.
+WF_FIELDS.load = function(w)
+    local n = w.rest
+    if not n then return end
+    w.rest = false
+    local v = redis.call('HMGET', w.k.wf, unpack(WF_FIELDS, n + 1))
+    local d = w.dirty
+    for i = n + 1, #WF_FIELDS do
+        local f = WF_FIELDS[i]
+        if d[f] == nil then w[f] = v[i - n] end
+    end
+end
+-- WF_FIELDS.meta: the metatable of a context load_wf read in part. A read
+-- of a missing field of WF_FIELDS loads them all (WF_FIELDS.load): no
+-- reader has to know which fields were read. Other missing names (a
+-- context's own: lease, first, ...) are false in the context, not nil,
+-- where a hot call reads them, so that they cost no call to __index.
+WF_FIELDS.meta = {__index = function(w, f)
+    local i = WF_FIELDS.at[f]
+    if not i or not w.rest or i <= w.rest then return nil end
+    WF_FIELDS.load(w)
+    return rawget(w, f)
+end}
+
 -- load_wf reads the workflow hash into a context. k names the keys the
 -- Function uses (keys_of): wf, hist, buf, wft, timers, pa, idx_open,
--- idx_closed, act.
-local function load_wf(k, now)
-    local v = read('hash', 'HMGET', k.wf, unpack(WF_FIELDS))
+-- idx_closed, act. hot: how many of WF_FIELDS to read now (the rest when
+-- first read: WF_FIELDS.meta), all when nil.
+local function load_wf(k, now, hot)
+    hot = hot or #WF_FIELDS
+    local v = read('hash', 'HMGET', k.wf, unpack(WF_FIELDS, 1, hot))
     if not v[1] then return nil end
-    local o = v[16] == '0' and OPT.none or
+    local o = v[8] == '0' and OPT.none or
                   redis.call('HMGET', k.wf, unpack(OPT.fields))
     -- one constructor, sized once, rather than a table grown by 22
-    -- inserts (each growth rehashes it); the order is WF_FIELDS'
+    -- inserts (each growth rehashes it); the order is WF_FIELDS'. The
+    -- fields past hot are nil until read (WF_FIELDS.meta); named here,
+    -- so that loading them does not grow the table.
     local slot = #LOADED + 1
     local dirty = LOADED.dirty[slot]
     if not dirty then
@@ -592,15 +646,16 @@ local function load_wf(k, now)
     end
     local w = {k = k, now = now or now_ms(), dirty = dirty, id = false,
                nows = false, hnew = false, hdirty = false, pa_drop = false,
-               hist_of = false,
-               run = v[1], status = v[2], hlen = v[3], token = v[4],
-               wft = v[5], wft_entry = v[6], queue = v[7],
-               wft_attempt = v[8], wft_timeout = v[9],
-               exec_timeout = v[10], bufn = v[11], sticky = v[12],
-               sticky_ms = v[13], wft_sticky = v[14], run_timeout = v[15],
-               opt = v[16], start_ms = v[17], retention = o[1], priority = o[2], fkey = o[3],
+               hist_of = false, lease = false, first = false,
+               rest = hot < #WF_FIELDS and hot,
+               run = v[1], status = v[2], hlen = v[3], wft = v[4],
+               queue = v[5], sticky = v[6], sticky_ms = v[7], opt = v[8],
+               token = v[9], bufn = v[10], wft_sticky = v[11],
+               wft_entry = v[12], wft_attempt = v[13], wft_timeout = v[14],
+               exec_timeout = v[15], run_timeout = v[16], start_ms = v[17],
+               retention = o[1], priority = o[2], fkey = o[3],
                fweight = o[4], parent = o[5], children = o[6], upend = o[7]}
-    w.nows, w.hnew, w.hdirty, w.pa_drop = nil, nil, nil, nil
+    if w.rest then setmetatable(w, WF_FIELDS.meta) end
     -- what follows the first '}:wf:' (a plain find: a pattern tries
     -- every position of the key)
     local at = string.find(k.wf, '}:wf:', 1, true)
@@ -638,7 +693,7 @@ end
 local function flush_history(w)
     local ev = w.hnew
     if not ev then return end
-    w.hnew = nil
+    w.hnew = false
     call_paged('RPUSH', w.k.hist, ev, #ev, 1)
 end
 
@@ -655,14 +710,14 @@ do
         -- a run the call closed lost its whole pending-activities hash (close)
         local drop = w.pa_drop
         if drop then
-            w.pa_drop = nil
+            w.pa_drop = false
             if w.status == 'RUNNING' then
                 redis.call('HDEL', w.k.pa, unpack(drop))
             end
         end
         -- hlen: formatted once, however many events the call appended
         if w.hdirty then
-            w.hdirty = nil
+            w.hdirty = false
             w.dirty.hlen = str(w.hlen)
         end
         local n, d = 0, w.dirty
@@ -670,7 +725,7 @@ do
         -- loaded context's few) by pairs
         local first = w.first
         if first then
-            w.first = nil
+            w.first = false
             for j = 1, #first do
                 local f = first[j]
                 local v = d[f]
@@ -1848,6 +1903,9 @@ end
 -- `field` (result or failure) gets value; the other one, empty since the
 -- start, goes with the open run's fields.
 local function close(w, status, field, value)
+    -- the fields load_wf left out, read before the HDEL below deletes some
+    -- (a run's timeouts: read below; start_ms: vis_close)
+    WF_FIELDS.load(w)
     fail_updates(w, status)
     set(w, 'status', status)
     set(w, 'close_ms', now_str(w))
@@ -2529,7 +2587,7 @@ end
 -- load_running loads the workflow for an inbound event to run `run`:
 -- returns its context, or nil and the error to answer.
 local function load_running(k, run)
-    local w = load_wf(k)
+    local w = load_wf(k, nil, WF_FIELDS.hot.wft)
     if not w then return nil, fail('DURO_NOT_FOUND', 'no such workflow') end
     if w.status ~= 'RUNNING' then
         return nil, fail('DURO_NOT_RUNNING', w.status)
@@ -3081,6 +3139,26 @@ do
     end
 end
 
+-- WF_FIELDS.hot_of: how many of WF_FIELDS a commit's call (its command
+-- list at args[first], ncmd commands) has load_wf read at once: all when
+-- a command closes the run (a close reads the others: the run's
+-- timeouts, start_ms) or there is no list (an activity's completion
+-- without an eager task: it queues a task, reading its token), else hot.
+-- Only a choice of what to read first: a list it cannot walk is left to
+-- check_commands, and a wrong choice costs one more HMGET, never a wrong
+-- value (WF_FIELDS.meta).
+WF_FIELDS.hot_of = function(args, first, ncmd, hot)
+    if not ncmd then return #WF_FIELDS end
+    local i = first
+    for _ = 1, ncmd do
+        local kind = COMMANDS[args[i]]
+        if not kind then return hot end
+        if kind.closes then return #WF_FIELDS end
+        i = i + 1 + kind.arity
+    end
+    return hot
+end
+
 -- LEASE.plan: whether the activity command at args[i] (its fields after
 -- it) is leased, decided once, in the call's check phase (command_keys,
 -- after LEASE.ask), for LEASE.take to follow, so that the two cannot
@@ -3403,7 +3481,8 @@ local function duro_wft_complete(k, args, keys)
     if not (run and token and entry and wtc and ncmd) then
         return fail('DURO_BADARG', 'duro_wft_complete needs 5 arguments')
     end
-    local w = load_wf(k)
+    local w = load_wf(k, nil, WF_FIELDS.hot_of(args, 6, ncmd,
+                                               WF_FIELDS.hot.wft))
     if not current(w, run) or w.token ~= token or w.wft ~= '1' then
         ack_first(k.wft, entry)
         return fail('DURO_STALE', 'workflow task token no longer current')
@@ -3487,7 +3566,9 @@ local function duro_act_complete(k, args, keys)
         (outcome ~= 'completed' and outcome ~= 'failed') then
         return fail('DURO_BADARG', 'duro_act_complete arguments')
     end
-    local w = load_wf(k)
+    local w = load_wf(k, nil, WF_FIELDS.hot_of(
+                          args, 12, outcome == 'completed' and num(args[11]),
+                          WF_FIELDS.hot.act))
     -- a completion only resolves the activity: its lean state
     local st = w and current(w, run) and
                    pa_state(w, seq, outcome == 'completed')
@@ -3582,7 +3663,7 @@ local function duro_act_release(k, args)
     local run, seq, attempt, entry = args[1], args[2], tonumber(args[3]),
                                      args[4]
     local delay = tonumber(args[5]) or 0
-    local w = load_wf(k)
+    local w = load_wf(k, nil, WF_FIELDS.hot.act)
     local st = w and current(w, run) and pa_state(w, seq)
     if not st or tonumber(st.attempt) ~= attempt or st.entry ~= entry then
         ack(act, entry)
@@ -3618,7 +3699,7 @@ end
 local function duro_act_heartbeat(k, args)
     local run, seq, attempt, details = args[1], args[2], tonumber(args[3]),
                                        args[4]
-    local w = load_wf(k)
+    local w = load_wf(k, nil, WF_FIELDS.hot.act)
     local st = current(w, run) and pa_state(w, seq)
     if not st or tonumber(st.attempt) ~= attempt then
         return fail('DURO_STALE', 'activity attempt no longer current')
@@ -3638,7 +3719,7 @@ local function duro_act_timeout(k, args)
                                      args[4]
     local idle = tonumber(args[5]) or 0
     local delay = tonumber(args[6]) or -1
-    local w = load_wf(k)
+    local w = load_wf(k, nil, WF_FIELDS.hot.wft)
     local st = w and current(w, run) and seq and pa_state(w, seq)
     if not st or tonumber(st.attempt) ~= attempt or st.entry ~= entry then
         ack(act, entry)
@@ -3808,7 +3889,7 @@ local function duro_timer_fire(k, args)
     -- an outbox record is carried by duro_xfer_take/apply/ack: a scheduler
     -- of an older release that hands it here must not remove it
     if m and m.kind == 'o' then return 'ignored' end
-    local w = m and load_wf(k, now)
+    local w = m and load_wf(k, now, WF_FIELDS.hot.timer[m.kind])
     if not m or not current(w, m.run) then
         redis.call('ZREM', k.timers, member)
         return 'ignored'
@@ -3903,7 +3984,7 @@ local function duro_sticky_release(k, args)
     if not (run and worker and worker ~= '') then
         return fail('DURO_BADARG', 'duro_sticky_release needs 2 arguments')
     end
-    local w = load_wf(k)
+    local w = load_wf(k, nil, WF_FIELDS.hot.wft)
     if not current(w, run) then return 'none' end
     if w.wft == '1' and w.wft_sticky == worker and w.wft_entry ~= '' then
         unstick(w)
