@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 45
+local DURO_LIBRARY_VERSION = 46
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -4720,9 +4720,13 @@ do -- the schedules section's locals end with it (Lua: 200 per chunk)
         return nil
     end
 
-    -- sched_checked wraps fn to check its KEYS' types first.
+    -- sched_checked wraps fn to check its KEYS' types first. CHECKED
+    -- emptied first, as txn does: what an earlier call found of a key (a
+    -- zset) is no proof now, and a key made a string since would pass the
+    -- check, to fail the call halfway at its first ZADD.
     local function sched_checked(fn, types)
         return function(keys, args)
+            CHECKED = {}
             local bad = check_types(keys, types)
             if bad then return bad end
             return fn(keys, args)
