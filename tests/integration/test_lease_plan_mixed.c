@@ -8,8 +8,9 @@
  * probed (made a string by hand, it refuses the commit before its first
  * write). Also the eligible KEYS indexes spelled otherwise than the
  * command's ("09" for 9), and every probe's wrong type (string, list,
- * set, zset, hash, stream) for each type a commit probes. DURO_TEST_LUA
- * loads another duro.lua (harness_lua.h). */
+ * set, zset, hash, stream) for each type a commit probes; the mixed
+ * commit again with the library's Cluster copy. DURO_TEST_LUA loads
+ * another duro.lua (harness_lua.h). */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -275,6 +276,14 @@ static void task(duro_test_task *t, const char *id)
     duro_test_lua_load(t->r, false);
 }
 
+/* task_sharded: as task, the library's Cluster copy loaded (SHARDED_WAKE:
+ * each task added also SPUBLISHes, which one node runs too) */
+static void task_sharded(duro_test_task *t, const char *id)
+{
+    duro_test_task_init(&h, t, id);
+    duro_test_lua_load(t->r, true);
+}
+
 /* mixed: the six ways of one commit (p), two leases asked on KEYS[9]:
  * 1 leased; 2 no deadline; 3 a fairness key; 4 on KEYS[10], not eligible;
  * 5 leased; 6 past the request's two */
@@ -288,14 +297,16 @@ static void mixed(plan *p)
     add(p, 6, "9", "{}", "600000");
 }
 
-/* One commit's six activities: the plan's two leases are the reply's and
- * the l timers', the four others are in their streams; each stream a
- * non-leased activity is written to, made any other type, refuses the
- * commit whole before its first write. */
-Test(lease_plan_mixed, each_activity_goes_where_the_plan_says)
+/* mixed_commit: workflow id's commit of mixed() (library loaded by
+ * load): the plan's two leases are the reply's and the l timers', the
+ * four others are in their streams; each stream a non-leased activity is
+ * written to, made any other type, refuses the commit whole before its
+ * first write. */
+static void mixed_commit(const char *id,
+                         void (*load)(duro_test_task *, const char *))
 {
     duro_test_task t;
-    task(&t, "lpm-mixed");
+    load(&t, id);
     plan p;
     plan_init(&p, &t);
     mixed(&p);
@@ -322,6 +333,20 @@ Test(lease_plan_mixed, each_activity_goes_where_the_plan_says)
     seqs(&t, fair, got, sizeof(got));
     cr_assert_str_eq(got, ",3,", "%s holds %s", fair, got);
     duro_test_task_free(&t);
+}
+
+/* One commit's six activities go where the plan says. */
+Test(lease_plan_mixed, each_activity_goes_where_the_plan_says)
+{
+    mixed_commit("lpm-mixed", task);
+    duro_test_finish(&h);
+}
+
+/* The Cluster copy of the library (duro_lua_library_source's, with
+ * SHARDED_WAKE) plans, probes and writes the same. */
+Test(lease_plan_mixed, the_cluster_copy_plans_alike)
+{
+    mixed_commit("lpm-sharded", task_sharded);
     duro_test_finish(&h);
 }
 
