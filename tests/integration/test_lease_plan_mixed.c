@@ -501,3 +501,55 @@ Test(lease_plan_mixed, each_wrong_type_is_named_before_any_write)
     duro_test_task_free(&t);
     duro_test_finish(&h);
 }
+
+/* An activity with a fairness key goes to its key's stream beside its
+ * queue's (`<stream>~<key>`) and writes the queue's fair keys (the ready
+ * zset `<stream>~`, the hash `<stream>~~`, the partition's fair set); one
+ * with a priority goes to its level's stream (`<stream>!1`). Each made
+ * another type by hand refuses the commit before its first write, naming
+ * it (library 45: Redis's WRONGTYPE at the XADD or SADD, the task acked
+ * and the history written). */
+Test(lease_plan_mixed, fair_and_level_keys_are_probed)
+{
+    duro_test_task t;
+    task(&t, "lpm-fair");
+    plan p;
+    plan_init(&p, &t);
+    p.count = "L1";
+    p.index[0] = "10"; /* none of these on KEYS[9] is leased */
+    add(&p, 1, "9", "{\"fairnessKey\":\"k\"}", "600000");
+    add(&p, 2, "9", "{\"priority\":1}", "600000");
+    char fair[sizeof(t.k.act) + 8], ready[sizeof(t.k.act) + 8],
+        meta[sizeof(t.k.act) + 8], set[sizeof(t.k.act) + 8],
+        level[sizeof(t.k.act) + 8];
+    snprintf(fair, sizeof(fair), "%s~k", t.k.act);
+    snprintf(ready, sizeof(ready), "%s~", t.k.act);
+    snprintf(meta, sizeof(meta), "%s~~", t.k.act);
+    snprintf(set, sizeof(set), "duro:{p%d}:fair:%s", t.p, t.id);
+    snprintf(level, sizeof(level), "%s!1", t.k.act);
+    const struct {
+        const char *key, *want;
+    } keys[] = {{fair, "stream"},
+                {ready, "zset"},
+                {meta, "hash"},
+                {set, "set"},
+                {level, "stream"}};
+    for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+        for (size_t i = 0; i < sizeof(TYPES) / sizeof(TYPES[0]); i++)
+            if (strcmp(TYPES[i], keys[k].want) != 0)
+                refused_as(&t, &p, keys[k].key, TYPES[i], keys[k].want);
+    redisReply *rep = commit(&t, &p);
+    cr_assert_eq(rep->type, REDIS_REPLY_ARRAY, "commit: %s",
+                 rep->type == REDIS_REPLY_ERROR ? rep->str : "?");
+    freeReplyObject(rep);
+    char got[128];
+    seqs(&t, fair, got, sizeof(got));
+    cr_assert_str_eq(got, ",1,", "%s holds %s", fair, got);
+    seqs(&t, level, got, sizeof(got));
+    cr_assert_str_eq(got, ",2,", "%s holds %s", level, got);
+    rep = duro_test_cmd(t.r, "SISMEMBER", set, fair, NULL);
+    cr_assert_eq(rep->integer, 1, "%s not in %s", fair, set);
+    freeReplyObject(rep);
+    duro_test_task_free(&t);
+    duro_test_finish(&h);
+}
