@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 45
+local DURO_LIBRARY_VERSION = 46
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -3209,6 +3209,31 @@ end
 -- two), which check_needed probes as streams. KEYS no command names are
 -- not written (eager_take reads only the streams the commands queued
 -- into), so they need no probe.
+-- An activity that goes to a stream with a priority (its own or the
+-- run's) or a fairness key writes more than its queue's stream s: the
+-- level's stream, and with a key, that key's stream beside it and the
+-- fair keys fair_added writes. written adds them to need (need.typed:
+-- key, then type) for check_needed: a key of another type would fail the
+-- XADD, SADD, ... after the call's first write. The level bells
+-- (task_xadd) are left out: in partition 0's slot, not the call's. (A
+-- field: the main chunk is at Lua's limit of 200 locals.)
+COMMANDS.activity.written = function(w, args, i, s, need)
+    local opts = args[i + 6]
+    local prio, fkey = act_priority(w, opts), act_fairness(w, opts)
+    if fkey == '' then fkey = nil end
+    if not (prio or fkey) or not s then return end
+    s = prio_stream(s, prio)
+    need[#need + 1] = s
+    if not fkey then return end
+    local t = need.typed or {}
+    need.typed = t
+    local n = #t
+    t[n + 1], t[n + 2], t[n + 3], t[n + 4] = s .. '~' .. fkey, 'stream',
+                                              s .. '~', 'zset'
+    t[n + 5], t[n + 6], t[n + 7], t[n + 8] = s .. '~~', 'hash',
+                                              fair_index(s), 'set'
+end
+
 local function command_keys(w, args, keys, first, ncmd, need)
     local i, act = first, COMMANDS.activity
     for _ = 1, ncmd do
@@ -3220,7 +3245,9 @@ local function command_keys(w, args, keys, first, ncmd, need)
         end
         local at = kind.key_at
         if at and not (kind == act and LEASE.plan(w, args, i)) then
-            need[#need + 1] = keys[num(args[i + at])]
+            local s = keys[num(args[i + at])]
+            need[#need + 1] = s
+            if kind == act then act.written(w, args, i, s, need) end
         end
         at = kind.key2_at
         if at then need[#need + 1] = keys[num(args[i + at])] end
@@ -3252,6 +3279,13 @@ local function check_needed(k, need, skip)
             local bad = probe(key, 'stream')
             if bad then return bad end
         end
+    end
+    -- an activity's fair keys (COMMANDS.activity.written), each with its
+    -- type
+    local t = need.typed
+    for j = 1, t and #t or 0, 2 do
+        local bad = probe(t[j], t[j + 1])
+        if bad then return bad end
     end
     return nil
 end
@@ -4720,9 +4754,13 @@ do -- the schedules section's locals end with it (Lua: 200 per chunk)
         return nil
     end
 
-    -- sched_checked wraps fn to check its KEYS' types first.
+    -- sched_checked wraps fn to check its KEYS' types first. CHECKED
+    -- emptied first, as txn does: what an earlier call found of a key (a
+    -- zset) is no proof now, and a key made a string since would pass the
+    -- check, to fail the call halfway at its first ZADD.
     local function sched_checked(fn, types)
         return function(keys, args)
+            CHECKED = {}
             local bad = check_types(keys, types)
             if bad then return bad end
             return fn(keys, args)
