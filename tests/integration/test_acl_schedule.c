@@ -36,8 +36,8 @@ static const char *url(const char *role)
     return buf[i];
 }
 
-/* create_user: the lines `duro operator acl --role role` prints, sent to
- * Redis word by word, as redis-cli would */
+/* create_user: role's password file and its user, from the lines `duro
+ * operator acl --role role` prints (duro_test_acl_apply) */
 static void create_user(const char *role)
 {
     char path[PATH_MAX + 64];
@@ -46,25 +46,7 @@ static void create_user(const char *role)
     cr_assert(f);
     fprintf(f, "%s\n", password(role));
     fclose(f);
-    duro_test_output o;
-    duro_test_run(&h, &o, 10000, "duro", "operator", "acl", "--role", role,
-                  "--password-file", path, NULL);
-    cr_assert_eq(o.exit_code, 0, "operator acl: %s", o.err);
-    char *save = NULL;
-    for (char *line = strtok_r(o.out, "\n", &save); line;
-         line = strtok_r(NULL, "\n", &save)) {
-        const char *argv[128];
-        int argc = 0;
-        char *s2 = NULL;
-        for (char *w = strtok_r(line, " ", &s2); w && argc < 128;
-             w = strtok_r(NULL, " ", &s2))
-            argv[argc++] = w;
-        redisReply *r = redisCommandArgv(root, argc, argv, NULL);
-        cr_assert(r && r->type == REDIS_REPLY_STATUS, "ACL SETUSER: %s",
-                  r ? r->str : root->errstr);
-        freeReplyObject(r);
-    }
-    duro_test_output_free(&o);
+    duro_test_acl_apply(&h, root, role, path, password(role));
 }
 
 static void setup(void)

@@ -357,38 +357,6 @@ Test(burst_faults, loading_after_a_restart_mid_burst)
 
 /* ---- A key of the wrong type mid-burst ---- */
 
-/* swap_in puts a string where key was, atomically (the key kept aside as
- * key + ":saved", so that nothing written in between is lost or made). */
-static void swap_in(redisContext *r, const char *key)
-{
-    char saved[DURO_KEY_MAX + 8];
-    snprintf(saved, sizeof(saved), "%s:saved", key);
-    redisReply *rep = redisCommand(
-        r, "EVAL %s 2 %s %s",
-        "if redis.call('EXISTS', KEYS[1]) == 1 then "
-        "redis.call('RENAME', KEYS[1], KEYS[2]) end "
-        "redis.call('SET', KEYS[1], 'not what you expect') return 1",
-        key, saved);
-    cr_assert(rep && rep->type == REDIS_REPLY_INTEGER, "swap %s: %s", key,
-              rep ? rep->str : r->errstr);
-    freeReplyObject(rep);
-}
-
-/* swap_out puts key back as it was. */
-static void swap_out(redisContext *r, const char *key)
-{
-    char saved[DURO_KEY_MAX + 8];
-    snprintf(saved, sizeof(saved), "%s:saved", key);
-    redisReply *rep = redisCommand(
-        r, "EVAL %s 2 %s %s",
-        "redis.call('DEL', KEYS[1]) if redis.call('EXISTS', KEYS[2]) == 1 "
-        "then redis.call('RENAME', KEYS[2], KEYS[1]) end return 1",
-        key, saved);
-    cr_assert(rep && rep->type == REDIS_REPLY_INTEGER, "restore %s: %s", key,
-              rep ? rep->str : r->errstr);
-    freeReplyObject(rep);
-}
-
 /* wrongtype_count: the calls Redis refused for a key of the wrong type
  * (by a Function's check or by the command itself). */
 static long long wrongtype_count(redisContext *r)
@@ -445,9 +413,9 @@ Test(burst_faults, each_key_of_the_wrong_type_in_turn_mid_burst)
     const char *keys[] = {k.wf, k.hist, k.pa, k.buf, k.timers, k.act, k.wft};
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         long long before = wrongtype_count(r);
-        swap_in(r, keys[i]);
+        duro_test_key_swap_in(r, keys[i]);
         duro_test_sleep_ms(600);
-        swap_out(r, keys[i]);
+        duro_test_key_swap_out(r, keys[i]);
         cr_log_info("%s: %lld refused, %d activities done", keys[i],
                     wrongtype_count(r) - before, activities_done(c, "wt-long"));
     }

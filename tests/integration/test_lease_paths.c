@@ -324,34 +324,11 @@ Test(lease_paths, an_outside_failure_by_token_retries_a_lease)
     task_free(&t);
 }
 
-/* dump_all: the partition's keys and DUMPs in hex (a DUMP holds NUL
- * bytes, where a comparison of the raw texts would stop), one string
- * (caller frees) */
+/* dump_all: t's partition (duro_test_partition_dump; caller frees) */
 static char *dump_all(one_task *t)
 {
-    char pattern[64];
-    snprintf(pattern, sizeof(pattern), "duro:{p%d}:*",
-             duro_partition_of(t->id, duro_client_partitions(t->c)));
-    redisReply *keys = duro_test_cmd(t->r, "KEYS", pattern, NULL);
-    size_t cap = 1, len = 0;
-    char *out = calloc(1, 1);
-    for (size_t i = 0; i < keys->elements; i++) {
-        redisReply *d =
-            duro_test_cmd(t->r, "DUMP", keys->element[i]->str, NULL);
-        size_t kl = strlen(keys->element[i]->str);
-        cap += kl + 2 * d->len + 2;
-        out = realloc(out, cap);
-        memcpy(out + len, keys->element[i]->str, kl);
-        len += kl;
-        out[len++] = '=';
-        for (size_t j = 0; j < d->len; j++, len += 2)
-            snprintf(out + len, 3, "%02x", (unsigned char)d->str[j]);
-        out[len++] = ';';
-        out[len] = '\0';
-        freeReplyObject(d);
-    }
-    freeReplyObject(keys);
-    return out;
+    return duro_test_partition_dump(
+        t->r, duro_partition_of(t->id, duro_client_partitions(t->c)));
 }
 
 /* refused_unchanged: key made a string, the completion (failed or not) of
@@ -360,15 +337,9 @@ static char *dump_all(one_task *t)
 static void refused_unchanged(one_task *t, const char *key, bool failed,
                               bool want_wrongtype)
 {
-    char saved[600];
-    snprintf(saved, sizeof(saved), "%s:saved", key);
-    redisReply *rep = duro_test_cmd(t->r, "EXISTS", key, NULL);
-    bool existed = rep->integer == 1;
-    freeReplyObject(rep);
-    if (existed) duro_test_cmd_ok(t->r, "RENAME", key, saved, NULL);
-    duro_test_cmd_ok(t->r, "SET", key, "x", NULL);
+    duro_test_key_swap_in(t->r, key);
     char *before = dump_all(t);
-    rep = complete(t, failed, 0);
+    redisReply *rep = complete(t, failed, 0);
     cr_assert_eq(rep->type, REDIS_REPLY_ERROR, "%s tampered: accepted", key);
     cr_assert(!want_wrongtype || !strncmp(rep->str, "DURO_WRONGTYPE", 14),
               "%s tampered: %s", key, rep->str);
@@ -377,8 +348,7 @@ static void refused_unchanged(one_task *t, const char *key, bool failed,
     cr_assert(!strcmp(before, after), "%s tampered: the call wrote", key);
     free(before);
     free(after);
-    duro_test_cmd_ok(t->r, "DEL", key, NULL);
-    if (existed) duro_test_cmd_ok(t->r, "RENAME", saved, key, NULL);
+    duro_test_key_swap_out(t->r, key);
 }
 
 /* A leased completion checks the timers key by its first write, the l

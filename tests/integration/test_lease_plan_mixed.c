@@ -167,39 +167,10 @@ static void l_timers(duro_test_task *t, char *out, size_t size)
     freeReplyObject(rep);
 }
 
-static int by_str(const void *a, const void *b)
-{
-    const redisReply *x = *(const redisReply *const *)a;
-    const redisReply *y = *(const redisReply *const *)b;
-    return strcmp(x->str, y->str);
-}
-
-/* dump_all: every key of t's partition with its DUMP in hex, as one text
- * (equal before and after a call that wrote nothing) */
+/* dump_all: t's partition (duro_test_partition_dump) */
 static char *dump_all(duro_test_task *t)
 {
-    char pattern[64];
-    snprintf(pattern, sizeof(pattern), "duro:{p%d}:*", t->p);
-    redisReply *keys = duro_test_cmd(t->r, "KEYS", pattern, NULL);
-    qsort(keys->element, keys->elements, sizeof(redisReply *), by_str);
-    size_t len = 0;
-    char *out = calloc(1, 1);
-    for (size_t i = 0; i < keys->elements; i++) {
-        const char *key = keys->element[i]->str;
-        redisReply *d = duro_test_cmd(t->r, "DUMP", key, NULL);
-        size_t kl = strlen(key);
-        out = realloc(out, len + kl + 2 * d->len + 3);
-        memcpy(out + len, key, kl);
-        len += kl;
-        out[len++] = '=';
-        for (size_t j = 0; j < d->len; j++, len += 2)
-            snprintf(out + len, 3, "%02x", (unsigned char)d->str[j]);
-        out[len++] = ';';
-        out[len] = '\0';
-        freeReplyObject(d);
-    }
-    freeReplyObject(keys);
-    return out;
+    return duro_test_partition_dump(t->r, t->p);
 }
 
 /* ---- Keys of a wrong type ---- */

@@ -24,64 +24,10 @@ static void setup(void)
 
 TestSuite(lease_probe, .init = setup, .fini = duro_test_fini, .timeout = 120);
 
-static int by_str(const void *a, const void *b)
-{
-    const redisReply *x = *(const redisReply *const *)a;
-    const redisReply *y = *(const redisReply *const *)b;
-    return strcmp(x->str, y->str);
-}
-
-/* dump_all: every key of t's partition with its DUMP in hex (a DUMP holds
- * NUL bytes), as one text: equal before and after a call that wrote
- * nothing */
+/* dump_all: t's partition (duro_test_partition_dump) */
 static char *dump_all(duro_test_task *t)
 {
-    char pattern[64];
-    snprintf(pattern, sizeof(pattern), "duro:{p%d}:*", t->p);
-    redisReply *keys = duro_test_cmd(t->r, "KEYS", pattern, NULL);
-    /* in one order, whatever the order KEYS walks the keyspace in */
-    qsort(keys->element, keys->elements, sizeof(redisReply *), by_str);
-    size_t len = 0;
-    char *out = calloc(1, 1);
-    for (size_t i = 0; i < keys->elements; i++) {
-        const char *key = keys->element[i]->str;
-        redisReply *d = duro_test_cmd(t->r, "DUMP", key, NULL);
-        size_t kl = strlen(key);
-        out = realloc(out, len + kl + 2 * d->len + 3);
-        memcpy(out + len, key, kl);
-        len += kl;
-        out[len++] = '=';
-        for (size_t j = 0; j < d->len; j++, len += 2)
-            snprintf(out + len, 3, "%02x", (unsigned char)d->str[j]);
-        out[len++] = ';';
-        out[len] = '\0';
-        freeReplyObject(d);
-    }
-    freeReplyObject(keys);
-    return out;
-}
-
-/* make_string: key made a string by hand (what it held kept aside, under
- * key + ":saved", for put_back) */
-static void make_string(duro_test_task *t, const char *key)
-{
-    char saved[1400]; /* a key name (up to ~1.2 KB) and ":saved" */
-    snprintf(saved, sizeof(saved), "%s:saved", key);
-    redisReply *rep = duro_test_cmd(t->r, "EXISTS", key, NULL);
-    bool existed = rep->integer == 1;
-    freeReplyObject(rep);
-    if (existed) duro_test_cmd_ok(t->r, "RENAME", key, saved, NULL);
-    duro_test_cmd_ok(t->r, "SET", key, "x", NULL);
-}
-
-static void put_back(duro_test_task *t, const char *key)
-{
-    char saved[1400]; /* a key name (up to ~1.2 KB) and ":saved" */
-    snprintf(saved, sizeof(saved), "%s:saved", key);
-    duro_test_cmd_ok(t->r, "DEL", key, NULL);
-    redisReply *rep = duro_test_cmd(t->r, "EXISTS", saved, NULL);
-    if (rep->integer == 1) duro_test_cmd_ok(t->r, "RENAME", saved, key, NULL);
-    freeReplyObject(rep);
+    return duro_test_partition_dump(t->r, t->p);
 }
 
 static bool still_string(duro_test_task *t, const char *key)
@@ -136,14 +82,14 @@ static void refused(redisReply *rep, const char *key)
 static void commit_refused_whole(duro_test_task *t, const cmds *c, int eager,
                                  const char *key)
 {
-    make_string(t, key);
+    duro_test_key_swap_in(t->r, key);
     char *before = dump_all(t);
     refused(commit(t, c, eager), key);
     char *after = dump_all(t);
     cr_assert_str_eq(after, before, "%s a string: the commit wrote", key);
     free(before);
     free(after);
-    put_back(t, key);
+    duro_test_key_swap_out(t->r, key);
     redisReply *rep = commit(t, c, eager);
     cr_assert_eq(rep->type, REDIS_REPLY_ARRAY, "%s put back: %s", key,
                  rep->type == REDIS_REPLY_ERROR ? rep->str : "?");
@@ -204,7 +150,7 @@ Test(lease_probe, a_leased_commit_writes_no_stream)
     add_activity(&c, 1, "9", "{}", "600000");
     const char *written[] = {t.k.timers, t.k.pa};
     for (int i = 0; i < 2; i++) {
-        make_string(&t, written[i]);
+        duro_test_key_swap_in(t.r, written[i]);
         char *before = dump_all(&t);
         refused(commit(&t, &c, DURO_TEST_EAGER_LEASES), written[i]);
         char *after = dump_all(&t);
@@ -212,9 +158,9 @@ Test(lease_probe, a_leased_commit_writes_no_stream)
                          written[i]);
         free(before);
         free(after);
-        put_back(&t, written[i]);
+        duro_test_key_swap_out(t.r, written[i]);
     }
-    make_string(&t, t.k.act);
+    duro_test_key_swap_in(t.r, t.k.act);
     redisReply *rep = commit(&t, &c, DURO_TEST_EAGER_LEASES);
     cr_assert(rep->type == REDIS_REPLY_ARRAY && rep->elements == 6,
               "the leased commit: %s",
@@ -228,7 +174,7 @@ Test(lease_probe, a_leased_commit_writes_no_stream)
     rep = duro_test_cmd(t.r, "HEXISTS", t.k.pa, "1", NULL);
     cr_assert_eq(rep->integer, 1, "activity 1 is not pending");
     freeReplyObject(rep);
-    put_back(&t, t.k.act);
+    duro_test_key_swap_out(t.r, t.k.act);
     duro_test_task_free(&t);
 }
 
@@ -280,7 +226,7 @@ Test(lease_probe, an_eager_completion_probes_only_a_stream_it_writes)
     duro_test_task_init(&h, &t, "lpr-eager");
     freeReplyObject(duro_test_task_commit(&t, "{}", "600000", "0", "0", true));
     cr_assert(t.lease[0] == 'L', "no lease made");
-    make_string(&t, t.k.act);
+    duro_test_key_swap_in(t.r, t.k.act);
     char *before = dump_all(&t);
     refused(eager_complete(&t, "0"), t.k.act);
     char *after = dump_all(&t);
@@ -299,7 +245,7 @@ Test(lease_probe, an_eager_completion_probes_only_a_stream_it_writes)
     rep = duro_test_cmd(t.r, "HEXISTS", t.k.pa, "2", NULL);
     cr_assert_eq(rep->integer, 1, "activity 2 is not pending");
     freeReplyObject(rep);
-    put_back(&t, t.k.act);
+    duro_test_key_swap_out(t.r, t.k.act);
     duro_test_task_free(&t);
 }
 
@@ -345,16 +291,16 @@ Test(lease_probe, only_a_named_stream_is_leased_and_left_unprobed)
     duro_test_task_init(&h, &t, "lpr-two");
     char other[sizeof(t.k.act) + 2];
     snprintf(other, sizeof(other), "%sx", t.k.act);
-    make_string(&t, other);
+    duro_test_key_swap_in(t.r, other);
     char *before = dump_all(&t);
     refused(two_queues(&t, other), other);
     char *after = dump_all(&t);
     cr_assert_str_eq(after, before, "the refused commit wrote");
     free(before);
     free(after);
-    put_back(&t, other);
+    duro_test_key_swap_out(t.r, other);
 
-    make_string(&t, t.k.act);
+    duro_test_key_swap_in(t.r, t.k.act);
     redisReply *rep = two_queues(&t, other);
     cr_assert(rep->type == REDIS_REPLY_ARRAY && rep->elements == 6 &&
                   rep->element[4]->type == REDIS_REPLY_STRING &&
@@ -366,6 +312,6 @@ Test(lease_probe, only_a_named_stream_is_leased_and_left_unprobed)
     rep = duro_test_cmd(t.r, "XLEN", other, NULL);
     cr_assert_eq(rep->integer, 1, "activity 2 is not in its stream");
     freeReplyObject(rep);
-    put_back(&t, t.k.act);
+    duro_test_key_swap_out(t.r, t.k.act);
     duro_test_task_free(&t);
 }

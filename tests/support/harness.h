@@ -345,6 +345,27 @@ void duro_test_run(duro_test_harness *h, duro_test_output *o,
     __attribute__((sentinel));
 void duro_test_output_free(duro_test_output *o);
 
+/* duro_test_acl_apply makes role's Redis user as an operator would: it runs
+ * `duro operator acl --role role --password-file password_file` and sends
+ * each line printed to root (a connection allowed ACL SETUSER), word by
+ * word, as redis-cli would; asserts each is accepted, and that no line
+ * holds secret (the password itself; NULL: not checked). */
+void duro_test_acl_apply(duro_test_harness *h, redisContext *root,
+                         const char *role, const char *password_file,
+                         const char *secret);
+
+/* duro_test_key_swap_in puts a string where key was, atomically (what key
+ * held kept aside as key + ":saved", so that nothing written in between is
+ * lost or made); duro_test_key_swap_out puts key back as it was. */
+void duro_test_key_swap_in(redisContext *r, const char *key);
+void duro_test_key_swap_out(redisContext *r, const char *key);
+
+/* duro_test_partition_dump: every key of partition p with its DUMP in hex
+ * (a DUMP holds NUL bytes, where a comparison of raw texts would stop),
+ * sorted by name, as one text: equal before and after a call that wrote
+ * nothing. The caller frees it. */
+char *duro_test_partition_dump(redisContext *r, int p);
+
 /* ---- Redis and client access ---- */
 
 /* duro_test_redis: a new hiredis connection to the test server (asserts). */
