@@ -191,21 +191,21 @@ static int check_user(checker *ck, const char *user, const char *node,
     char why[MAX_ROWS][WHY_SIZE];
     int rc = is_duro(ck, user, &duro);
     if (rc || !duro) return rc;
-    for (int i = 0; duro__acl_functions[i].name && i < MAX_ROWS; i++) {
+    for (int i = 0; i < MAX_ROWS && duro__acl_functions[i].name; i++) {
         rc = function(ck, user, i, why[i]);
         if (rc == DURO_ECONN) return rc;
         held[i] = rc == GRANTED;
     }
     unsigned role = role_of(user, held);
     cJSON *missing = cli_checked(cJSON_CreateArray());
-    for (int i = 0; duro__acl_functions[i].name && i < MAX_ROWS; i++) {
+    for (int i = 0; i < MAX_ROWS && duro__acl_functions[i].name; i++) {
         const duro__acl_grant *g = &duro__acl_functions[i];
         if (duro__acl_has(g, role) && !held[i])
             add_missing(missing,
                         (g->roles & DURO_ACL_RO) ? "fcall_ro|%s" : "fcall|%s",
                         g->name, why[i]);
     }
-    for (int i = 0; duro__acl_commands[i].name && i < MAX_ROWS; i++) {
+    for (int i = 0; i < MAX_ROWS && duro__acl_commands[i].name; i++) {
         if (!duro__acl_has(&duro__acl_commands[i], role)) continue;
         char reason[WHY_SIZE];
         rc = command(ck, user, i, reason);
@@ -294,8 +294,8 @@ int cli_acl_check_report(const cJSON *users, bool json)
     if (json) {
         cJSON *o = cli_checked(cJSON_CreateObject());
         cJSON *e = cli_checked(cJSON_AddObjectToObject(o, "error"));
-        cli_checked(cJSON_AddStringToObject(e, "code",
-                                            cli_err_code(DURO_EAUTH)));
+        cli_checked(
+            cJSON_AddStringToObject(e, "code", cli_err_code(DURO_EAUTH)));
         cli_checked(cJSON_AddStringToObject(e, "message", msg));
         cJSON_AddItemToObject(e, "aclUsers",
                               cli_checked(cJSON_Duplicate(users, true)));
@@ -316,8 +316,8 @@ int cli_acl_check_report(const cJSON *users, bool json)
                 cJSON_GetStringValue(cJSON_GetObjectItem(u, "role")));
         const cJSON *m;
         cJSON_ArrayForEach(m, cJSON_GetObjectItem(u, "missing"))
-        fprintf(stderr, " %s",
-                cJSON_GetStringValue(cJSON_GetObjectItem(m, "grant")));
+            fprintf(stderr, " %s",
+                    cJSON_GetStringValue(cJSON_GetObjectItem(m, "grant")));
         fputc('\n', stderr);
     }
     fprintf(stderr, "Apply this build's rules again, as Redis' administrator "
@@ -360,8 +360,8 @@ int cli_acl_check(const cli_ctx *ctx, duro_cluster_sync *r, const char **state)
             break;
         }
         if (sharded)
-            snprintf(node, sizeof(node), "%s:%d", c->tcp.host ? c->tcp.host : "?",
-                     c->tcp.port);
+            snprintf(node, sizeof(node), "%s:%d",
+                     c->tcp.host ? c->tcp.host : "?", c->tcp.port);
         rc = cli_acl_check_node(c, sharded ? node : NULL, users, err,
                                 sizeof(err));
     }

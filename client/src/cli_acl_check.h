@@ -37,7 +37,6 @@ int cli_acl_check_report(const cJSON *users, bool json);
  * CLI_OK to go on, with *state "passed", or "unchecked" after a warning
  * that init's own user may not run ACL USERS or ACL DRYRUN; else an exit
  * status after printing why (the findings, cli_acl_check_report). */
-int cli_acl_check(const cli_ctx *ctx, duro_cluster_sync *r,
-                  const char **state);
+int cli_acl_check(const cli_ctx *ctx, duro_cluster_sync *r, const char **state);
 
 #endif

@@ -43,8 +43,7 @@ static void apply_as(const char *role, const char *user, const char *drop)
 {
     duro_test_output o;
     duro_test_run(&h, &o, 10000, "duro", "operator", "acl", "--role", role,
-                  "--user", user, "--password-file", password_file(role),
-                  NULL);
+                  "--user", user, "--password-file", password_file(role), NULL);
     cr_assert_eq(o.exit_code, 0, "operator acl: %s", o.err);
     const char *argv[128];
     int argc = 0;
@@ -99,8 +98,8 @@ static void init(duro_test_output *o, const char *a1, const char *a2)
     char url[160];
     snprintf(url, sizeof(url), "redis://duro-admin:Pw-admin-c41@127.0.0.1:%d",
              h.redis_port);
-    duro_test_run(&h, o, 20000, "duro", "--redis", url, "operator", "init",
-                  a1, a2, NULL);
+    duro_test_run(&h, o, 20000, "duro", "--redis", url, "operator", "init", a1,
+                  a2, NULL);
 }
 
 static bool library_loaded(void)
@@ -167,8 +166,8 @@ Test(acl_check, worker_without_hlen_stops_init_before_anything_changes)
     duro_test_output o;
     init(&o, NULL, NULL);
     assert_stopped(&o);
-    cr_assert(strstr(o.err, "user duro-worker (role worker) lacks: hlen"),
-              "%s", o.err);
+    cr_assert(strstr(o.err, "user duro-worker (role worker) lacks: hlen"), "%s",
+              o.err);
     cr_assert(strstr(o.err, "duro operator acl --role worker --user "
                             "duro-worker --password-file"),
               "%s", o.err);
@@ -200,8 +199,8 @@ Test(acl_check, findings_are_data_with_json_output)
                      "hlen");
     cr_assert_str_eq(duro_test_str(cJSON_GetArrayItem(missing, 1), "grant"),
                      "xlen");
-    cr_assert(strstr(duro_test_str(cJSON_GetArrayItem(missing, 0), "why"),
-                     "hlen"));
+    cr_assert(
+        strstr(duro_test_str(cJSON_GetArrayItem(missing, 0), "why"), "hlen"));
     cJSON_Delete(v);
     duro_test_output_free(&o);
 }
