@@ -12,8 +12,9 @@
  * on the duro: keys. What the ACL keeps from a role is everything else:
  * other applications' keys, the Functions it does not call (a client
  * cannot complete a workflow task), and administration (FLUSHALL, CONFIG,
- * KEYS, FUNCTION LOAD/FLUSH/DELETE, SHUTDOWN, ACL, DEBUG, ...), which no
- * role but admin's FUNCTION LOAD holds. */
+ * KEYS, FUNCTION LOAD/FLUSH/DELETE, SHUTDOWN, ACL, DEBUG, ...), of which
+ * admin holds FUNCTION LOAD, and ACL USERS and ACL DRYRUN (init's check
+ * of the other users, cli_acl_check.c) only. */
 #include <string.h>
 
 #include "acl_roles.h"
@@ -26,7 +27,7 @@
 /* FN: the roles that call Functions which write (every one of them). */
 #define FN (W | S | C)
 /* RO: a Function called with FCALL_RO (read-only), granted as such. */
-#define RO (1u << 7)
+#define RO DURO_ACL_RO
 
 /* ---- Commands ---- */
 
@@ -122,6 +123,11 @@ const duro__acl_grant duro__acl_commands[] = {
     {"function|load", A},
     {"scan", A},
     {"unlink", A},
+    /* init first checks every Duro user's grants (cli_acl_check.c): the
+     * names and one DRYRUN per grant; not ACL GETUSER or ACL LIST, which
+     * show password hashes */
+    {"acl|users", A},
+    {"acl|dryrun", A},
     {NULL, 0},
 };
 

@@ -13,6 +13,8 @@
 #define DURO_ACL_SCHEDULER 2u
 #define DURO_ACL_CLIENT 4u
 #define DURO_ACL_ADMIN 8u
+/* DURO_ACL_RO: on a Function's row, granted as FCALL_RO (read-only). */
+#define DURO_ACL_RO (1u << 7)
 
 /* duro__acl_grant: one command (a "command|subcommand" or
  * "command|first-arg" pair) or one Function, and the roles that need it.

@@ -1,7 +1,9 @@
 /* cli_init.c: `duro operator init`: prepares a Redis for Duro as the
  * admin role: loads the Functions library when it is missing or older than
  * this build's (on a Redis Cluster: its sharded copy, on every master),
- * and creates duro:meta with the partition count. Workers,
+ * and creates duro:meta with the partition count; first it checks that each
+ * Redis user of a Duro role holds this build's grants (cli_acl_check.c),
+ * and stops, changing nothing, when one does not. Workers,
  * schedulers and clients that run as restricted users may not do either
  * (docs: README, "Security"). */
 #include <stdio.h>
@@ -9,6 +11,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_acl_check.h"
 #include "duro/cluster_sync.h"
 #include "duro/errno.h"
 #include "duro/keys.h"
@@ -19,6 +22,10 @@ const cli_opt cli_init_opts[] = {
     {"partitions", 0, "N",
      "partition count of a new duro:meta (default $DURO_PARTITIONS, else 16); "
      "an existing one must match",
+     false},
+    {"skip-acl-check", 0, NULL,
+     "load the library even when a Duro user's ACL lacks a grant of this "
+     "build's rules (a warning, not an error)",
      false},
     {0},
 };
@@ -143,6 +150,17 @@ int cli_init(cli_ctx *ctx)
     bool loaded = false, created = false;
     int parts = 0, masters = duro_cluster_sync_masters(c);
     bool cluster = duro_cluster_sync_is_cluster(c);
+    const char *acl = "skipped";
+    if (cli_get(ctx, "skip-acl-check")) {
+        fprintf(stderr, "duro: warning: --skip-acl-check: the Duro users' ACL "
+                        "grants were not checked\n");
+    } else {
+        int status = cli_acl_check(ctx, c, &acl);
+        if (status != CLI_OK) {
+            duro_cluster_sync_free(c);
+            return status;
+        }
+    }
     rc = load_all(c, &before, &loaded, err, sizeof(err));
     if (rc == DURO_EAUTH)
         snprintf(err + strlen(err), sizeof(err) - strlen(err),
@@ -158,6 +176,7 @@ int cli_init(cli_ctx *ctx)
         cJSON_AddBoolToObject(o, "functionsLoaded", loaded);
         cJSON_AddNumberToObject(o, "partitions", parts);
         cJSON_AddBoolToObject(o, "metaCreated", created);
+        cJSON_AddStringToObject(o, "aclCheck", acl);
         if (cluster) cJSON_AddNumberToObject(o, "clusterMasters", masters);
         return cli_print_owned(ctx, o, NULL);
     }
