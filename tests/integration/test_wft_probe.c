@@ -37,13 +37,12 @@ typedef struct {
     int parts, p, prio;
     const char *fkey;
     char id[32], queue[32];
-    char task[KEY_LEN];  /* where its workflow tasks go */
-    char act[KEY_LEN];   /* where its activities go */
-    char entry[64], token[32];     /* the workflow task claimed */
-    char aentry[64], attempt[16];  /* the activity attempt claimed */
-    /* keys: what a task of the run writes past k.wft (on the queue of
-     * call_continue's new run when wf_init's next), k.wft too with a
-     * fairness key (the bell) */
+    char task[KEY_LEN];           /* where its workflow tasks go */
+    char act[KEY_LEN];            /* where its activities go */
+    char entry[64], token[32];    /* the workflow task claimed */
+    char aentry[64], attempt[16]; /* the activity attempt claimed */
+    /* keys: what its task writes past k.wft (on call_continue's queue
+     * when wf_init's next), and k.wft with a fairness key (the bell) */
     char keys[KEYS_MAX][KEY_LEN];
     int nkeys;
 } wf;
@@ -126,8 +125,8 @@ static redisReply *call_start(wf *w)
 static void claim(wf *w, const char *s, const char *field, char *entry,
                   size_t esize, char *value, size_t vsize)
 {
-    freeReplyObject(redisCommand(w->r, "XGROUP CREATE %s %s 0 MKSTREAM", s,
-                                 DURO_GROUP));
+    freeReplyObject(
+        redisCommand(w->r, "XGROUP CREATE %s %s 0 MKSTREAM", s, DURO_GROUP));
     duro_test_claim_task(w->r, s, "t", field, entry, esize, value, vsize);
 }
 
@@ -143,8 +142,8 @@ static duro_wf_keys task_keys(const wf *w)
  * words), their activity streams acts[0..nacts), by sticky worker sticky
  * (NULL: none) */
 static redisReply *commit(wf *w, const char *const *cmd, int n, int ncmd,
-                             const char *const *acts, int nacts,
-                             const char *sticky)
+                          const char *const *acts, int nacts,
+                          const char *sticky)
 {
     duro_argv cmds, a;
     duro_argv_init(&cmds);
@@ -211,8 +210,8 @@ static void timed(wf *w)
 static void acting(wf *w)
 {
     started(w);
-    const char *cmd[] = {"activity", "1",  "{\"seq\":1}", "9",      "echo",
-                         "null",     "{}", "600000",      "0",      "0"};
+    const char *cmd[] = {"activity", "1",  "{\"seq\":1}", "9", "echo",
+                         "null",     "{}", "600000",      "0", "0"};
     const char *acts[] = {w->k.act};
     ok(commit(w, cmd, 10, 1, acts, 1, NULL), "commit activity");
     claim(w, w->act, "attempt", w->aentry, sizeof(w->aentry), w->attempt,
@@ -285,8 +284,8 @@ static redisReply *call_continue(wf *w)
     duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(w->parts), w->id, "r2");
     duro_wf_keys_queues(&k, queue, queue);
     const char *acts[] = {k.hist, k.wft};
-    const char *cmd[] = {"continue_as_new", "{}", "r2", "9", "10", "t",
-                         queue, "null", "0", "0"};
+    const char *cmd[] = {
+        "continue_as_new", "{}", "r2", "9", "10", "t", queue, "null", "0", "0"};
     return commit(w, cmd, 10, 1, acts, 2, NULL);
 }
 
@@ -311,8 +310,7 @@ static redisReply *call_wft_fail(wf *w)
 static redisReply *call_timer_fire(wf *w)
 {
     const char *prefix = "t|r1|1|";
-    redisReply *m = duro_test_cmd(w->r, "ZRANGE", w->k.timers, "0", "-1",
-                                  NULL);
+    redisReply *m = duro_test_cmd(w->r, "ZRANGE", w->k.timers, "0", "-1", NULL);
     const char *member = NULL;
     for (size_t i = 0; i < m->elements; i++)
         if (!strncmp(m->element[i]->str, prefix, strlen(prefix)))
@@ -427,8 +425,10 @@ static redisReply *call_xfer_signal(wf *w)
 static redisReply *call_xfer_start(wf *w)
 {
     char flow[32], body[512];
-    if (w->fkey) snprintf(flow, sizeof(flow), "\"fkey\":\"%s\"", w->fkey);
-    else snprintf(flow, sizeof(flow), "\"priority\":\"%d\"", w->prio);
+    if (w->fkey)
+        snprintf(flow, sizeof(flow), "\"fkey\":\"%s\"", w->fkey);
+    else
+        snprintf(flow, sizeof(flow), "\"priority\":\"%d\"", w->prio);
     snprintf(body, sizeof(body),
              "{\"op\":\"start\",\"id\":\"%s\",\"run\":\"r1\","
              "\"type\":\"t\",\"queue\":\"%s\",\"input\":\"null\","
@@ -588,8 +588,8 @@ Test(wft_probe, sticky_stream_falls_back)
         ok(call_timer_fire(&w), "timer fire");
         redisReply *e = duro_test_cmd(w.r, "HGET", w.k.wf, "wft_entry", NULL);
         cr_assert(e->type == REDIS_REPLY_STRING && e->len, "no task");
-        redisReply *x = duro_test_cmd(w.r, "XRANGE", w.task, e->str, e->str,
-                                      NULL);
+        redisReply *x =
+            duro_test_cmd(w.r, "XRANGE", w.task, e->str, e->str, NULL);
         cr_assert_eq(x->elements, 1, "task %s not in %s", e->str, w.task);
         freeReplyObject(e);
         freeReplyObject(x);
