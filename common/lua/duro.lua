@@ -1310,6 +1310,20 @@ local function split_fair(key)
     return key, nil
 end
 
+-- TASK.act_written adds to need (TASK.written) the keys an activity
+-- attempt queued again into the stream it was recorded in (act, as
+-- enqueue_activity takes it) writes past act itself: for a fair key's
+-- stream `<s>~<key>`, the key's fair keys and the bell in s (its level
+-- kept). A retry at once, a hand-back or an 'r' timer writes them after
+-- the call's first write (the ack, a timer's ZREM). Returns need.
+TASK.act_written = function(act, need)
+    -- most attempts have no key: one plain find
+    if not string.find(act, '~', 1, true) then return need end
+    local s, fkey = split_fair(act)
+    if fkey then TASK.written(s, string.match(s, '!(%d)$'), fkey, need) end
+    return need
+end
+
 -- wft_target: the sticky worker for the run's next task, or '' (the
 -- shared stream): none, or a call without the timers key (signal,
 -- cancel), which could not arm the fallback.
@@ -3733,6 +3747,8 @@ local function duro_act_complete(k, args, keys)
             -- act: checked by the ack when there is an entry to ack
             need.timers, need.buf, need.wft = true, true, true
             if entry == '' or leased then need.act = true end
+            -- retried at once: its fair keys (TASK.act_written)
+            if delay == 0 then TASK.act_written(act, need) end
         elseif not eager then
             if w.wft == '1' then need.buf = true else need.wft = true end
         end
@@ -3803,6 +3819,9 @@ local function duro_act_release(k, args)
     -- arm_sts), and the options that say it, read before the first write
     local from = LEASE.is(entry) and LEASE.started(entry)
     local sc = (delay <= 0 or from) and pa_sched(w, seq)
+    -- queued again at once: its fair keys (TASK.act_written)
+    local wrong = delay <= 0 and TASK.probe(TASK.act_written(act, {}))
+    if wrong then return wrong end
     if from then -- the same attempt, no longer held: its timer goes
         redis.call('ZREM', k.timers,
                    LEASE.member(w, seq, str(attempt), queue_of(act)))
@@ -3866,8 +3885,10 @@ local function duro_act_timeout(k, args)
     else
         return 'alive'
     end
-    -- resolved, the timeout is delivered (TASK.wft_check)
-    local wrong = TASK.wft_check(w, true)
+    -- resolved, the timeout is delivered (TASK.wft_check); retried at
+    -- once, the attempt's fair keys (TASK.act_written)
+    local wrong = TASK.wft_check(w, true) or
+                      delay == 0 and TASK.probe(TASK.act_written(act, {}))
     if wrong then return wrong end
     ack(act, entry)
     retry_or_resolve(w, act, seq, attempt, delay, timeout_failure(kind),
@@ -4035,10 +4056,15 @@ local function duro_timer_fire(k, args)
     elseif m.kind == 'x' or m.kind == 'n' then
         bad = check_close(k, w)
     end
-    -- a fire that may queue a workflow task: its keys (TASK.TIMER)
+    -- a fire that may queue a workflow task: its keys (TASK.TIMER); one
+    -- that may queue an attempt again (r; q and l retried at once): the
+    -- attempt's fair keys (TASK.act_written)
     local delivering = TASK.TIMER[m.kind]
     if not bad and delivering ~= nil then
         bad = TASK.wft_check(w, delivering)
+    end
+    if not bad and (m.kind == 'r' or m.kind == 'q' or m.kind == 'l') then
+        bad = TASK.probe(TASK.act_written(act, {}))
     end
     if bad then return bad end
     -- an activity's timer: its records read (a damaged one refuses the

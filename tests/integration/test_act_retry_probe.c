@@ -61,8 +61,8 @@ static void attempt_init(attempt *a, const char *id)
     snprintf(a->k.act, sizeof(a->k.act), "%.*s", (int)sizeof(a->k.act) - 3,
              act);
     strcat(a->k.act, "~k");
-    freeReplyObject(redisCommand(a->t.r, "XGROUP CREATE %s %s 0", a->k.act,
-                                 DURO_GROUP));
+    freeReplyObject(
+        redisCommand(a->t.r, "XGROUP CREATE %s %s 0", a->k.act, DURO_GROUP));
     duro_test_claim_task(a->t.r, a->k.act, "w", "attempt", a->entry,
                          sizeof(a->entry), a->number, sizeof(a->number));
     snprintf(a->keys[0], KEY_LEN, "%s~", act);
