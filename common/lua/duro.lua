@@ -4245,8 +4245,19 @@ local function duro_reset(k, args, keys)
     local status = read('hash', 'HMGET', k.wf, 'status', 'run', 'wft_timeout',
                         'retention', 'priority', 'fkey', 'fweight')
     if not status[1] then return fail('DURO_NOT_FOUND', 'no such workflow') end
-    -- the new run keeps the priority and fairness key: its task's keys
-    wrong = TASK.check(k.wft, status[5], status[6])
+    -- the new run keeps the priority and fairness key: its task's keys,
+    -- and those of the activities it re-creates (each with its own
+    -- priority and key or the run's: schedule_activity)
+    local flow = {priority = status[5], fkey = status[6]}
+    local need = TASK.written(k.wft, status[5], status[6], {})
+    for _, c in ipairs(pending) do
+        if c.kind == 'activity' then
+            local prio = act_priority(flow, c.opts)
+            local fkey = act_fairness(flow, c.opts)
+            if prio or fkey then TASK.written(keys[c.key], prio, fkey, need) end
+        end
+    end
+    wrong = TASK.probe(need)
     if wrong then return wrong end
     local w
     if status[1] == 'RUNNING' then

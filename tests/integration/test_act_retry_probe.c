@@ -5,8 +5,10 @@
  * none of them in the call's KEYS. Each made a string by hand, the call
  * must answer DURO_WRONGTYPE naming it and write nothing (the partition's
  * dump unchanged); the key put back, the same call succeeds (library 47,
- * TASK.act_written in common/lua/duro.lua). DURO_TEST_LUA loads another
- * duro.lua (harness_lua.h). */
+ * TASK.act_written in common/lua/duro.lua). So must a reset that
+ * re-creates a pending activity with its own priority (the level's
+ * stream) or fairness key (the key's stream and fair keys) (TASK.written).
+ * DURO_TEST_LUA loads another duro.lua (harness_lua.h). */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,4 +207,93 @@ Test(act_retry_probe, handed_back)
 Test(act_retry_probe, retry_timer_fired)
 {
     probed("rr", retry_timed, call_timer);
+}
+
+/* ---- A reset re-creating a pending activity ---- */
+
+/* reset: t's run (its first task committed) reset to event 2 as run "r2",
+ * re-creating activity 1 with options opts on the run's activity queue */
+static redisReply *reset(duro_test_task *t, const char *opts)
+{
+    duro_wf_keys k = t->k;
+    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(duro_client_partitions(t->c)),
+                      t->id, "r2");
+    duro_wf_keys_queues(&k, t->id, t->id);
+    duro_argv pend, v;
+    duro_argv_init(&pend);
+    const char *f[] = {"activity", "1",    "11", "echo", "null",
+                       opts,       "6000", "0",  "0"};
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+        duro_argv_push(&pend, f[i]);
+    const char *acts[] = {t->k.act};
+    duro_fcall_reset_args r = {.id = t->id,
+                               .run = "r2",
+                               .src_run = t->run,
+                               .cur_run = t->run,
+                               .hist_cur = t->k.hist,
+                               .hist_src = t->k.hist,
+                               .event_id = 2,
+                               .reason = "probe",
+                               .type = "t",
+                               .queue = t->id,
+                               .input = "null",
+                               .npend = 1,
+                               .pending = &pend,
+                               .nacts = 1,
+                               .acts = acts};
+    duro_fcall_reset(&v, &k, &r);
+    redisReply *rep = redisCommandArgv(t->r, v.argc, v.argv, v.lens);
+    duro_argv_free(&v);
+    duro_argv_free(&pend);
+    cr_assert(rep, "redis: %s", t->r->errstr);
+    return rep;
+}
+
+/* Each key the re-created activity writes (suffix of the activity stream;
+ * the fair set spelled out) made a string: the reset is refused whole. */
+Test(act_retry_probe, reset_recreating_an_activity)
+{
+    const struct {
+        const char *opts, *suffix;
+    } cases[] = {{"{\"priority\":1}", "!1"},
+                 {"{\"fairnessKey\":\"k\"}", "~k"},
+                 {"{\"fairnessKey\":\"k\"}", "~"},
+                 {"{\"fairnessKey\":\"k\"}", "~~"},
+                 {"{\"fairnessKey\":\"k\"}", NULL}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char id[32], key[KEY_LEN];
+        snprintf(id, sizeof(id), "rs-%zu", i);
+        duro_test_task t;
+        duro_test_task_init(&h, &t, id);
+        duro_test_lua_load(t.r, false);
+        redisReply *rep =
+            duro_test_task_commit_cmds(&t, NULL, 0, 0, DURO_TEST_EAGER_NONE);
+        cr_assert(rep->type != REDIS_REPLY_ERROR, "commit: %s", rep->str);
+        freeReplyObject(rep);
+        if (cases[i].suffix)
+            snprintf(key, sizeof(key), "%s%s", t.k.act, cases[i].suffix);
+        else
+            snprintf(key, sizeof(key), "duro:{p%d}:fair:%s", t.p, t.id);
+        duro_test_key_swap_in(t.r, key);
+        char *before = duro_test_partition_dump(t.r, t.p);
+        rep = reset(&t, cases[i].opts);
+        char *after = duro_test_partition_dump(t.r, t.p);
+        cr_assert(rep->type == REDIS_REPLY_ERROR &&
+                      strstr(rep->str, "DURO_WRONGTYPE") &&
+                      strstr(rep->str, key),
+                  "%s a string: answered %s", key,
+                  rep->type == REDIS_REPLY_ERROR ? rep->str : "no error");
+        cr_assert(strcmp(before, after) == 0,
+                  "%s a string: the reset wrote before it failed", key);
+        freeReplyObject(rep);
+        free(before);
+        free(after);
+        duro_test_key_swap_out(t.r, key);
+        rep = reset(&t, cases[i].opts);
+        cr_assert(rep->type != REDIS_REPLY_ERROR, "%s put back: %s", key,
+                  rep->str);
+        freeReplyObject(rep);
+        duro_test_task_free(&t);
+    }
+    duro_test_finish(&h);
 }
