@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 46
+local DURO_LIBRARY_VERSION = 47
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -1175,16 +1175,95 @@ do
     end
 end
 
-local function fair_index(s)
+-- TASK: what a task's XADD writes beyond its queue's stream, known in
+-- one place for the checks before a call's first write (one local: the
+-- main chunk is at Lua's limit of 200).
+local TASK = {}
+
+-- TASK.fair_index: the partition's set of the fair streams of stream s's
+-- queue (the scheduler's reclaim scan reads it).
+TASK.fair_index = function(s)
     local head, queue = string.match(s, '^(.-{p%d+}):%a+:([^!~#]*)')
     return head .. ':fair:' .. queue
 end
+
+-- TASK.written adds to need (check_needed's shape: its list part probed
+-- as streams, need.typed as key, then type) the keys a task for stream s
+-- writes with priority prio and fairness key fkey (nil, false or '':
+-- none) that a probe of s alone misses: the level's stream (prio_stream)
+-- and, with a key, the key's stream beside it, the ready zset, the meta
+-- hash and the partition's set of fair streams (fair_xadd, fair_added).
+-- A key of another type would fail the XADD, ZADD, HINCRBY or SADD
+-- after the call's first write. Nothing for a task with neither (the
+-- hot path). The level bells (task_xadd) are left out: in partition 0's
+-- slot, not the call's. Returns need.
+TASK.written = function(s, prio, fkey, need)
+    if fkey == '' then fkey = nil end
+    if not (prio and prio ~= '' or fkey) or not s then return need end
+    s = prio_stream(s, prio)
+    need[#need + 1] = s
+    if not fkey then return need end
+    local t = need.typed or {}
+    need.typed = t
+    local n = #t
+    t[n + 1], t[n + 2], t[n + 3], t[n + 4] = s .. '~' .. fkey, 'stream',
+                                              s .. '~', 'zset'
+    t[n + 5], t[n + 6], t[n + 7], t[n + 8] = s .. '~~', 'hash',
+                                              TASK.fair_index(s), 'set'
+    return need
+end
+
+-- TASK.probe probes (probe) the keys need lists (TASK.written): its list
+-- part as streams, but for `skip` (a stream the call's first write
+-- checks), then need.typed, each as its type. nil, or the error reply.
+TASK.probe = function(need, skip)
+    for j = 1, #need do
+        local key = need[j]
+        if key ~= skip then
+            local bad = probe(key, 'stream')
+            if bad then return bad end
+        end
+    end
+    local t = need.typed
+    for j = 1, t and #t or 0, 2 do
+        local bad = probe(t[j], t[j + 1])
+        if bad then return bad end
+    end
+    return nil
+end
+
+-- TASK.check: nil when the keys a task for stream s with priority prio
+-- and fairness key fkey writes (TASK.written) are of their types or
+-- absent, else DURO_WRONGTYPE naming the first that is not.
+TASK.check = function(s, prio, fkey)
+    if not (prio or fkey) then return nil end
+    return TASK.probe(TASK.written(s, prio, fkey, {}))
+end
+
+-- TASK.wft_check: TASK.check for run w's next workflow task (enqueue_wft:
+-- the run's priority and fairness key, its queue's shared stream, which
+-- is also where a sticky task falls back to). delivering: the call
+-- delivers an inbound event (deliver), which queues a task only when
+-- none is outstanding. Called before a call's first write by every
+-- Function that may queue one; a run with neither costs two reads.
+TASK.wft_check = function(w, delivering)
+    if not (w.priority or w.fkey) then return nil end
+    if delivering and w.wft == '1' then return nil end
+    return TASK.check(w.k.wft, w.priority, w.fkey)
+end
+
+-- TASK.TIMER: the timer kinds whose fire may queue a workflow task
+-- (duro_timer_fire), as TASK.wft_check's `delivering`: a timer fired or
+-- an activity resolved (by its schedule-to-close, schedule-to-start or
+-- lease timeout) delivers an event (true); a task's retry ('w') and its
+-- move off a sticky stream ('k') queue one (false).
+TASK.TIMER = {t = true, s = true, q = true, l = true, w = false, k = false}
 
 -- fair_added: a task just went to stream `<s>~<fkey>`: the key is made
 -- ready (at the current virtual time when it was not) and s gets a bell.
 local function fair_added(s, fkey, weight)
     local fs, ready, meta = s .. '~' .. fkey, s .. '~', s .. '~~'
-    redis.call('SADD', fair_index(s), fs)
+    redis.call('SADD', TASK.fair_index(s), fs)
     redis.call('HINCRBY', meta, 'n:' .. fkey, 1)
     redis.call('HINCRBY', meta, 'a:' .. fkey, 1)
     if not redis.call('ZSCORE', ready, fkey) then
@@ -1229,6 +1308,20 @@ local function split_fair(key)
     local s, fkey = string.match(key, '^(.-)~([^~]+)$')
     if s then return s, fkey end
     return key, nil
+end
+
+-- TASK.act_written adds to need (TASK.written) the keys an activity
+-- attempt queued again into the stream it was recorded in (act, as
+-- enqueue_activity takes it) writes past act itself: for a fair key's
+-- stream `<s>~<key>`, the key's fair keys and the bell in s (its level
+-- kept). A retry at once, a hand-back or an 'r' timer writes them after
+-- the call's first write (the ack, a timer's ZREM). Returns need.
+TASK.act_written = function(act, need)
+    -- most attempts have no key: one plain find
+    if not string.find(act, '~', 1, true) then return need end
+    local s, fkey = split_fair(act)
+    if fkey then TASK.written(s, string.match(s, '!(%d)$'), fkey, need) end
+    return need
 end
 
 -- wft_target: the sticky worker for the run's next task, or '' (the
@@ -2569,6 +2662,11 @@ local function duro_start(k, args)
         local wrong = check_types({k.wft}, {'stream'})
         if wrong then return wrong end
     end
+    -- and the level's stream and fair keys its task writes (TASK.written)
+    if priority or fkey then
+        local wrong = TASK.check(k.wft, priority, fkey)
+        if wrong then return wrong end
+    end
     if status == 'RUNNING' then
         local stale = terminate_for(k, k.hist_cur, args[10] or '', args[2])
         if stale then return stale end
@@ -2602,6 +2700,8 @@ local function duro_signal(k, args)
     if not (run and data) then return fail('DURO_BADARG', 'duro_signal') end
     local w, err = load_running(k, run)
     if not w then return err end
+    local wrong = TASK.wft_check(w, true)
+    if wrong then return wrong end
     deliver(w, 'SignalReceived', data)
     return w.run
 end
@@ -2628,6 +2728,8 @@ local function duro_signal_with_start(k, args)
         k.hist = k.hist_cur
         local w = load_wf(k)
         if not current(w, cur_run) then return fail('DURO_STALE', prev[2]) end
+        local wrong = TASK.wft_check(w, true)
+        if wrong then return wrong end
         deliver(w, 'SignalReceived', signal)
         return {cur_run, 'signaled'}
     end
@@ -2642,6 +2744,8 @@ local function duro_signal_with_start(k, args)
                         '1..64 of [A-Za-z0-9._:-], its weight 1..1000')
     end
     if not args.fkey then args.fweight = nil end
+    local wrong = TASK.check(k.wft, args.priority, args.fkey)
+    if wrong then return wrong end
     args.retention = args[12]
     args.run_timeout = args[15]
     return {start_run(k, args, 'SignalReceived', signal, vis), 'started'}
@@ -2655,6 +2759,8 @@ local function duro_cancel(k, args)
     if redis.call('HGET', k.wf, 'cancel_requested') == '1' then
         return 'already'
     end
+    local wrong = TASK.wft_check(w, true)
+    if wrong then return wrong end
     set(w, 'cancel_requested', '1')
     deliver(w, 'CancelRequested', data)
     return 'ok'
@@ -2709,6 +2815,8 @@ local function duro_update(k, args)
         set(w, field, 'P ' .. table.concat(keys, ' ', from))
         return {'waiting'}
     end
+    local wrong = TASK.wft_check(w, true)
+    if wrong then return wrong end
     deliver(w, 'UpdateAccepted', data)
     set(w, field, 'P ' .. reply)
     set(w, 'upend', str((tonumber(w.upend) or 0) + 1))
@@ -3212,26 +3320,17 @@ end
 -- An activity that goes to a stream with a priority (its own or the
 -- run's) or a fairness key writes more than its queue's stream s: the
 -- level's stream, and with a key, that key's stream beside it and the
--- fair keys fair_added writes. written adds them to need (need.typed:
--- key, then type) for check_needed: a key of another type would fail the
--- XADD, SADD, ... after the call's first write. The level bells
--- (task_xadd) are left out: in partition 0's slot, not the call's. (A
--- field: the main chunk is at Lua's limit of 200 locals.)
+-- fair keys fair_added writes. written adds them to need (TASK.written)
+-- for check_needed: a key of another type would fail the XADD, SADD, ...
+-- after the call's first write. So does a continue-as-new for its new
+-- run's first workflow task (on its queue's stream, key2), which keeps
+-- the run's priority and fairness key. (A field: the main chunk is at
+-- Lua's limit of 200 locals.)
 COMMANDS.activity.written = function(w, args, i, s, need)
     local opts = args[i + 6]
     local prio, fkey = act_priority(w, opts), act_fairness(w, opts)
-    if fkey == '' then fkey = nil end
-    if not (prio or fkey) or not s then return end
-    s = prio_stream(s, prio)
-    need[#need + 1] = s
-    if not fkey then return end
-    local t = need.typed or {}
-    need.typed = t
-    local n = #t
-    t[n + 1], t[n + 2], t[n + 3], t[n + 4] = s .. '~' .. fkey, 'stream',
-                                              s .. '~', 'zset'
-    t[n + 5], t[n + 6], t[n + 7], t[n + 8] = s .. '~~', 'hash',
-                                              fair_index(s), 'set'
+    -- (most have neither: no call)
+    if prio or fkey then TASK.written(s, prio, fkey, need) end
 end
 
 local function command_keys(w, args, keys, first, ncmd, need)
@@ -3250,7 +3349,15 @@ local function command_keys(w, args, keys, first, ncmd, need)
             if kind == act then act.written(w, args, i, s, need) end
         end
         at = kind.key2_at
-        if at then need[#need + 1] = keys[num(args[i + at])] end
+        if at then
+            -- (a continue-as-new's new run's stream, the one kind with
+            -- a key2)
+            local s = keys[num(args[i + at])]
+            need[#need + 1] = s
+            if w.priority or w.fkey then
+                TASK.written(s, w.priority, w.fkey, need)
+            end
+        end
         i = i + 1 + kind.arity
     end
     return need
@@ -3273,21 +3380,8 @@ local function check_needed(k, need, skip)
             if bad then return bad end
         end
     end
-    for j = 1, #need do
-        local key = need[j]
-        if key ~= skip then
-            local bad = probe(key, 'stream')
-            if bad then return bad end
-        end
-    end
-    -- an activity's fair keys (COMMANDS.activity.written), each with its
-    -- type
-    local t = need.typed
-    for j = 1, t and #t or 0, 2 do
-        local bad = probe(t[j], t[j + 1])
-        if bad then return bad end
-    end
-    return nil
+    -- the streams, and a task's level and fair keys (TASK.written)
+    return TASK.probe(need, skip)
 end
 
 -- apply_commands writes each command's event and effect (checked before
@@ -3535,7 +3629,8 @@ local function duro_wft_complete(k, args, keys)
     end
     -- the keys written after the first write (the ack, which checks wft):
     -- what the commands touch, the buffer when it holds events (and wft,
-    -- for the task they make, when there was no entry to ack)
+    -- for the task they make, when there was no entry to ack; that task's
+    -- level and fair keys, TASK.written)
     -- a commit that closes the run leases nothing (see LEASE.ask); asked
     -- first, as command_keys plans the leases (LEASE.plan)
     if not closes then LEASE.ask(w, args, tail + 2) end
@@ -3543,6 +3638,9 @@ local function duro_wft_complete(k, args, keys)
     if w.bufn ~= '0' then
         need.buf = true
         if entry == '' then need.wft = true end
+        if w.priority or w.fkey then
+            TASK.written(k.wft, w.priority, w.fkey, need)
+        end
     end
     if w.lease then need.timers = true end
     local wrong = (closes and check_close(k, w)) or check_needed(k, need)
@@ -3567,8 +3665,14 @@ local function duro_wft_fail(k, args)
     local run, token, entry, msg = args[1], args[2], args[3], args[4]
     local backoff = tonumber(args[5]) or 0
     local w = load_wf(k)
+    local live = current(w, run) and w.token == token and w.wft == '1'
+    -- a task again at once (fail_task): its keys before the ack
+    if live and backoff == 0 then
+        local wrong = TASK.wft_check(w)
+        if wrong then return wrong end
+    end
     ack(k.wft, entry)
-    if not current(w, run) or w.token ~= token or w.wft ~= '1' then
+    if not live then
         return fail('DURO_STALE', 'workflow task token no longer current')
     end
     fail_task(w, k, run, msg, backoff)
@@ -3643,8 +3747,15 @@ local function duro_act_complete(k, args, keys)
             -- act: checked by the ack when there is an entry to ack
             need.timers, need.buf, need.wft = true, true, true
             if entry == '' or leased then need.act = true end
+            -- retried at once: its fair keys (TASK.act_written)
+            if delay == 0 then TASK.act_written(act, need) end
         elseif not eager then
             if w.wft == '1' then need.buf = true else need.wft = true end
+        end
+        -- a task for the outcome delivered (none is outstanding): its
+        -- level and fair keys (TASK.written)
+        if not eager and w.wft ~= '1' and (w.priority or w.fkey) then
+            TASK.written(k.wft, w.priority, w.fkey, need)
         end
     end
     -- and the streams the commands write (command_keys: none for an
@@ -3708,6 +3819,9 @@ local function duro_act_release(k, args)
     -- arm_sts), and the options that say it, read before the first write
     local from = LEASE.is(entry) and LEASE.started(entry)
     local sc = (delay <= 0 or from) and pa_sched(w, seq)
+    -- queued again at once: its fair keys (TASK.act_written)
+    local wrong = delay <= 0 and TASK.probe(TASK.act_written(act, {}))
+    if wrong then return wrong end
     if from then -- the same attempt, no longer held: its timer goes
         redis.call('ZREM', k.timers,
                    LEASE.member(w, seq, str(attempt), queue_of(act)))
@@ -3771,6 +3885,11 @@ local function duro_act_timeout(k, args)
     else
         return 'alive'
     end
+    -- resolved, the timeout is delivered (TASK.wft_check); retried at
+    -- once, the attempt's fair keys (TASK.act_written)
+    local wrong = TASK.wft_check(w, true) or
+                      delay == 0 and TASK.probe(TASK.act_written(act, {}))
+    if wrong then return wrong end
     ack(act, entry)
     retry_or_resolve(w, act, seq, attempt, delay, timeout_failure(kind),
                      'ActivityTimedOut', timed_out_data(seq, attempt, kind), st,
@@ -3798,6 +3917,9 @@ local function duro_wft_timeout(k, args)
         return 'orphan'
     end
     if idle < (tonumber(w.wft_timeout) or 10000) then return 'alive' end
+    -- the task again (at once the first time): its keys before the ack
+    local wrong = TASK.wft_check(w)
+    if wrong then return wrong end
     ack(k.wft, entry)
     set_sticky(w, '') -- its worker may be gone: the next tasks go to any
     local prev = redis.call('HGET', k.wf, 'wft_timeouts') or ''
@@ -3934,6 +4056,16 @@ local function duro_timer_fire(k, args)
     elseif m.kind == 'x' or m.kind == 'n' then
         bad = check_close(k, w)
     end
+    -- a fire that may queue a workflow task: its keys (TASK.TIMER); one
+    -- that may queue an attempt again (r; q and l retried at once): the
+    -- attempt's fair keys (TASK.act_written)
+    local delivering = TASK.TIMER[m.kind]
+    if not bad and delivering ~= nil then
+        bad = TASK.wft_check(w, delivering)
+    end
+    if not bad and (m.kind == 'r' or m.kind == 'q' or m.kind == 'l') then
+        bad = TASK.probe(TASK.act_written(act, {}))
+    end
     if bad then return bad end
     -- an activity's timer: its records read (a damaged one refuses the
     -- fire, keeping the timer), the schedule when the fire may queue an
@@ -4021,6 +4153,8 @@ local function duro_sticky_release(k, args)
     local w = load_wf(k, nil, WF_FIELDS.hot.wft)
     if not current(w, run) then return 'none' end
     if w.wft == '1' and w.wft_sticky == worker and w.wft_entry ~= '' then
+        local wrong = TASK.wft_check(w)
+        if wrong then return wrong end
         unstick(w)
         return 'moved'
     end
@@ -4111,6 +4245,20 @@ local function duro_reset(k, args, keys)
     local status = read('hash', 'HMGET', k.wf, 'status', 'run', 'wft_timeout',
                         'retention', 'priority', 'fkey', 'fweight')
     if not status[1] then return fail('DURO_NOT_FOUND', 'no such workflow') end
+    -- the new run keeps the priority and fairness key: its task's keys,
+    -- and those of the activities it re-creates (each with its own
+    -- priority and key or the run's: schedule_activity)
+    local flow = {priority = status[5], fkey = status[6]}
+    local need = TASK.written(k.wft, status[5], status[6], {})
+    for _, c in ipairs(pending) do
+        if c.kind == 'activity' then
+            local prio = act_priority(flow, c.opts)
+            local fkey = act_fairness(flow, c.opts)
+            if prio or fkey then TASK.written(keys[c.key], prio, fkey, need) end
+        end
+    end
+    wrong = TASK.probe(need)
+    if wrong then return wrong end
     local w
     if status[1] == 'RUNNING' then
         if status[2] ~= cur then return fail('DURO_STALE', status[2]) end
@@ -4551,6 +4699,8 @@ do -- the section's locals end with it (Lua: 200 per chunk)
         -- the child inherits its parent's priority and fairness key
         args.priority, args.fkey = r.priority, r.fkey
         args.fweight = r.fkey and r.fweight or nil
+        local wrong = TASK.check(k.wft, r.priority, r.fkey)
+        if wrong then return wrong end
         start_run(k, args)
         -- through the new run's context (set: its `opt` follows)
         set(LOADED[#LOADED], 'parent', cjson.encode(
@@ -4598,6 +4748,8 @@ do -- the section's locals end with it (Lua: 200 per chunk)
             return 'notfound'
         end
         if not current(w, w.run) then return fail('DURO_STALE', 'run changed') end
+        local wrong = r.op ~= 'terminate' and TASK.wft_check(w, true)
+        if wrong then return wrong end
         if r.op == 'terminate' then
             local ok, d = pcall(cjson.decode, r.data or '{}')
             local reason = ok and type(d) == 'table' and d.reason or 'terminated'
@@ -4635,6 +4787,7 @@ do -- the section's locals end with it (Lua: 200 per chunk)
         local outcome
         if r.op == 'start' then
             outcome = xfer_start(k, r)
+            if type(outcome) == 'table' then return outcome end
         elseif r.op == 'deliver' or r.op == 'cancel' or r.op == 'terminate' then
             outcome = xfer_deliver(k, r)
             if type(outcome) == 'table' then return outcome end
