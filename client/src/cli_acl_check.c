@@ -60,8 +60,11 @@ typedef struct {
 /* ---- ACL DRYRUN ---- */
 
 /* dryrun: ACL DRYRUN user words[0..n) followed by `extra` PROBE_KEYs.
- * Returns GRANTED, DENIED (Redis' reason in why), BAD_ARGS (an error
- * reply, in why) or DURO_ECONN (in ck->err). */
+ * Returns GRANTED, DENIED (Redis' reason in why), BAD_ARGS (an ERR reply:
+ * arity, an unknown command or user; in why), or a negative DURO_E* (in
+ * ck->err): the connection, or any other error reply (BUSY, LOADING,
+ * NOPERM, ...), which says nothing of the user and must not pass for a
+ * refusal or a non-Duro user. */
 static int dryrun(checker *ck, const char *user, const char *const *words,
                   int n, int extra, char *why)
 {
@@ -80,8 +83,10 @@ static int dryrun(checker *ck, const char *user, const char *const *words,
         return DURO_ECONN;
     }
     int rc = r->type == REDIS_REPLY_STATUS  ? GRANTED
-             : r->type == REDIS_REPLY_ERROR ? BAD_ARGS
+             : r->type == REDIS_REPLY_ERROR ? duro_redis_error_code(r->str)
                                             : DENIED;
+    if (rc == DURO_EREDIS) rc = BAD_ARGS;
+    if (rc < 0) snprintf(ck->err, ck->errsize, "ACL DRYRUN: %s", r->str);
     snprintf(why, WHY_SIZE, "%s",
              r->str && r->type != REDIS_REPLY_STATUS ? r->str : "");
     freeReplyObject(r);
@@ -105,6 +110,7 @@ static int command(checker *ck, const char *user, int i, char *why)
     int last = ck->extra[i] ? first : MAX_EXTRA;
     for (int n = first; n <= last; n++) {
         int rc = dryrun(ck, user, words, bar ? 2 : 1, n, why);
+        if (rc < 0) return rc;
         if (rc != BAD_ARGS) {
             ck->extra[i] = n + 1;
             return rc;
@@ -138,10 +144,10 @@ static int is_duro(checker *ck, const char *user, bool *yes)
     char why[WHY_SIZE];
     *yes = false;
     int rc = dryrun(ck, user, version, 3, 0, why);
-    if (rc != GRANTED) return rc == DURO_ECONN ? rc : 0;
+    if (rc != GRANTED) return rc < 0 ? rc : 0;
     for (size_t i = 0; i < sizeof(nwords) / sizeof(*nwords) && !*yes; i++) {
         rc = dryrun(ck, user, writes[i], nwords[i], 0, why);
-        if (rc == DURO_ECONN) return rc;
+        if (rc < 0) return rc;
         *yes = rc == GRANTED;
     }
     return 0;
@@ -193,7 +199,7 @@ static int check_user(checker *ck, const char *user, const char *node,
     if (rc || !duro) return rc;
     for (int i = 0; i < MAX_ROWS && duro__acl_functions[i].name; i++) {
         rc = function(ck, user, i, why[i]);
-        if (rc == DURO_ECONN) return rc;
+        if (rc < 0) return rc;
         held[i] = rc == GRANTED;
     }
     unsigned role = role_of(user, held);
@@ -209,7 +215,7 @@ static int check_user(checker *ck, const char *user, const char *node,
         if (!duro__acl_has(&duro__acl_commands[i], role)) continue;
         char reason[WHY_SIZE];
         rc = command(ck, user, i, reason);
-        if (rc == DURO_ECONN) {
+        if (rc < 0) {
             cJSON_Delete(missing);
             return rc;
         }
@@ -367,12 +373,15 @@ int cli_acl_check(const cli_ctx *ctx, duro_cluster_sync *r, const char **state)
     }
     int status = CLI_OK;
     *state = "passed";
-    if (rc == DURO_ECONN || rc == DURO_ENOMEM) {
+    if (rc && rc != DURO_EAUTH && rc != DURO_EREDIS) {
+        /* the server could not answer (BUSY, LOADING, the connection): a
+         * check that did not run is no reason to load unchecked */
         status = cli_fail_err(rc, "%s", err);
     } else if (rc) {
-        /* Init's own user may not ask: its rule predates this check (an
-         * admin user made before this build), or the server refuses ACL
-         * commands (managed Redis). Warn and go on rather than stop: the
+        /* Init's own user may not ask (NOPERM): its rule predates this
+         * check (an admin user made before this build), or the server
+         * refuses ACL commands (managed Redis: ERR unknown command).
+         * Warn and go on rather than stop: the
          * first case is one upgrade, whose own README steps apply the
          * rules again before init; the second would need
          * --skip-acl-check at every init, which hides this warning too. */

@@ -21,7 +21,9 @@
  * reach a duro:{p0} key; its role is the one its name says (duro-ROLE),
  * else the role whose Functions it holds most closely.
  * Returns 0 when checked; DURO_EAUTH when c's own user may not run ACL
- * USERS or ACL DRYRUN (Redis' answer in err); DURO_ECONN or DURO_EPROTO
+ * USERS or ACL DRYRUN, DURO_EREDIS when the server has no such command
+ * (Redis' answer in err); else DURO_ECONN, DURO_EPROTO, or the code of
+ * the error Redis answered instead (DURO_EAGAIN: BUSY, LOADING, ...),
  * with a message in err. */
 int cli_acl_check_node(redisContext *c, const char *node, cJSON *users,
                        char *err, size_t errsize);
@@ -35,8 +37,10 @@ int cli_acl_check_report(const cJSON *users, bool json);
 /* cli_acl_check runs cli_acl_check_node on every master of r (users are
  * per node on a Redis Cluster; one server: itself) and reports: returns
  * CLI_OK to go on, with *state "passed", or "unchecked" after a warning
- * that init's own user may not run ACL USERS or ACL DRYRUN; else an exit
- * status after printing why (the findings, cli_acl_check_report). */
+ * that init's own user may not run ACL USERS or ACL DRYRUN (or the server
+ * has no ACL commands); else an exit status after printing why (the
+ * findings, cli_acl_check_report; or the error that kept a server from
+ * answering, such as BUSY: a check that did not run is no pass). */
 int cli_acl_check(const cli_ctx *ctx, duro_cluster_sync *r, const char **state);
 
 #endif
