@@ -288,6 +288,62 @@ int cli_acl_check_node(redisContext *c, const char *node, cJSON *users,
 
 /* ---- Report ---- */
 
+/* SHELL_SAFE: the characters no shell gives a meaning to. */
+#define SHELL_SAFE                                                             \
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.,:@%+=-/"
+
+/* shell_word prints s to stderr as one shell word: bare when it is safe,
+ * else single-quoted, since a Redis user name may hold any byte but a
+ * space or NUL (a | or ; in it would end the printed command line). */
+static void shell_word(const char *s)
+{
+    if (s[0] && s[strspn(s, SHELL_SAFE)] == '\0') {
+        fputs(s, stderr);
+        return;
+    }
+    fputc('\'', stderr);
+    for (; *s; s++)
+        if (*s == '\'')
+            fputs("'\\''", stderr);
+        else
+            fputc(*s, stderr);
+    fputc('\'', stderr);
+}
+
+/* print_fix prints the command line that gives user finding u what it
+ * lacks. A user named duro-ROLE gets its role's rule again (reset: it
+ * holds that rule only). One named otherwise was judged by its Functions
+ * and may be an application's user too (~* +@all -@dangerous): the rule
+ * would reset its own rights, so it gets ACL SETUSER of what it lacks. */
+static void print_fix(const cJSON *u)
+{
+    const char *user = cJSON_GetStringValue(cJSON_GetObjectItem(u, "user"));
+    const char *role = cJSON_GetStringValue(cJSON_GetObjectItem(u, "role"));
+    const char *node = cJSON_GetStringValue(cJSON_GetObjectItem(u, "node"));
+    bool named = strncmp(user, "duro-", 5) == 0 && strcmp(user + 5, role) == 0;
+    if (named)
+        fprintf(stderr,
+                "  duro operator acl --role %s --user %s "
+                "--password-file FILE | ",
+                role, user);
+    fputs(named ? "redis-cli" : "  redis-cli", stderr);
+    if (node) fprintf(stderr, " -u redis://%s", node);
+    if (!named) {
+        fputs(" ACL SETUSER ", stderr);
+        shell_word(user);
+        const cJSON *m;
+        cJSON_ArrayForEach(m, cJSON_GetObjectItem(u, "missing"))
+        {
+            char grant[96];
+            snprintf(grant, sizeof(grant), "+%s",
+                     cJSON_GetStringValue(cJSON_GetObjectItem(m, "grant")));
+            fputc(' ', stderr);
+            shell_word(grant);
+        }
+    }
+    fputc('\n', stderr);
+}
+
 int cli_acl_check_report(const cJSON *users, bool json)
 {
     int n = cJSON_GetArraySize(users);
@@ -327,20 +383,11 @@ int cli_acl_check_report(const cJSON *users, bool json)
         fputc('\n', stderr);
     }
     fprintf(stderr, "Apply this build's rules again, as Redis' administrator "
-                    "(on a Redis Cluster: on every node), with each user's "
-                    "own password:\n");
-    cJSON_ArrayForEach(u, users)
-    {
-        fprintf(stderr,
-                "  duro operator acl --role %s --user %s --password-file "
-                "FILE | redis-cli%s%s\n",
-                cJSON_GetStringValue(cJSON_GetObjectItem(u, "role")),
-                cJSON_GetStringValue(cJSON_GetObjectItem(u, "user")),
-                cJSON_GetObjectItem(u, "node") ? " -u redis://" : "",
-                cJSON_GetObjectItem(u, "node")
-                    ? cJSON_GetStringValue(cJSON_GetObjectItem(u, "node"))
-                    : "");
-    }
+                    "(on a Redis Cluster: on every node): a duro-ROLE user's "
+                    "whole rule, with its own password; to a user named "
+                    "otherwise (an application's too, perhaps), the grants "
+                    "it lacks:\n");
+    cJSON_ArrayForEach(u, users) print_fix(u);
     fprintf(stderr, "  redis-cli ACL SAVE   # with an aclfile; or CONFIG "
                     "REWRITE\nthen run `duro operator init` again (or with "
                     "--skip-acl-check, to load the library anyway)\n");

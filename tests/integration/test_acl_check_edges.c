@@ -182,6 +182,52 @@ Test(acl_check_edges, a_disabled_user_is_reported_as_well)
     duro_test_output_free(&o);
 }
 
+/* ---- The fix printed ---- */
+
+Test(acl_check_edges, a_user_named_otherwise_is_not_told_to_reset)
+{
+    /* an application's user without @dangerous holds every Function, so
+     * it is judged admin; Duro's admin rule would take its own keys away:
+     * the fix adds what it lacks instead */
+    send_words("ACL SETUSER app on nopass ~* &* +@all -@dangerous");
+    duro_test_output o;
+    init(&o, NULL, NULL);
+    assert_stopped(&o);
+    cr_assert(strstr(o.err, "user app (role admin) lacks: role client|unblock "
+                            "acl|users acl|dryrun\n"),
+              "%s", o.err);
+    cr_assert(strstr(o.err, "  redis-cli ACL SETUSER app +role "
+                            "'+client|unblock' '+acl|users' '+acl|dryrun'\n"),
+              "%s", o.err);
+    cr_assert_null(strstr(o.err, "--user app"), "%s", o.err);
+    duro_test_output_free(&o);
+}
+
+Test(acl_check_edges, an_odd_user_name_is_quoted_for_the_shell)
+{
+    const char *name = "o'dd|n;ame$x";
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "ACL SETUSER %s on nopass ~* &* +@all -hlen",
+             name);
+    send_words(cmd);
+    duro_test_output o;
+    init(&o, NULL, NULL);
+    assert_stopped(&o);
+    cr_assert(strstr(o.err, "user o'dd|n;ame$x (role admin) lacks: hlen\n"),
+              "%s", o.err);
+    cr_assert(strstr(o.err, "ACL SETUSER 'o'\\''dd|n;ame$x' +hlen\n"), "%s",
+              o.err);
+    duro_test_output_free(&o);
+    init(&o, "-o", "json");
+    cJSON *v = cJSON_Parse(o.err);
+    cr_assert(v, "not JSON: %s", o.err);
+    const cJSON *u = cJSON_GetArrayItem(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(v, "error"), "aclUsers"), 0);
+    cr_assert_str_eq(duro_test_str(u, "user"), name);
+    cJSON_Delete(v);
+    duro_test_output_free(&o);
+}
+
 /* ---- Init's own user ---- */
 
 Test(acl_check_edges, an_admin_that_may_not_list_users_says_so)
@@ -218,6 +264,16 @@ Test(acl_check_edges, skipped_shows_in_json)
 
 /* ---- A server that cannot answer ---- */
 
+/* busy_now: c's server answers BUSY (a script runs past the threshold). */
+static bool busy_now(redisContext *c)
+{
+    redisReply *r = redisCommand(c, "PING");
+    bool busy =
+        r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "BUSY", 4) == 0;
+    freeReplyObject(r);
+    return busy;
+}
+
 Test(acl_check_edges, a_busy_server_stops_init_rather_than_skip_the_check)
 {
     redisReply *r = redisCommand(root, "CONFIG SET busy-reply-threshold 10");
@@ -232,15 +288,7 @@ Test(acl_check_edges, a_busy_server_stops_init_rather_than_skip_the_check)
     while (!done)
         cr_assert_eq(redisBufferWrite(busy, &done), REDIS_OK);
     redisContext *probe = duro_test_redis(&h);
-    bool is_busy = duro_test_wait_until(
-        ({
-            redisReply *p = redisCommand(probe, "PING");
-            bool b = p && p->type == REDIS_REPLY_ERROR &&
-                     strncmp(p->str, "BUSY", 4) == 0;
-            freeReplyObject(p);
-            b;
-        }),
-        10000);
+    bool is_busy = duro_test_wait_until(busy_now(probe), 10000);
     cr_assert(is_busy, "the script did not make Redis busy");
     duro_test_output o;
     init(&o, "-o", "json");
@@ -276,8 +324,8 @@ Test(acl_check_edges, two_hundred_users_are_each_checked)
     char *line = rule("worker", "w-000", NULL);
     for (int i = 0; i < 150; i++) {
         char cmd[128];
-        snprintf(cmd, sizeof(cmd), "ACL SETUSER app-%03d on nopass ~a%d:* +@all",
-                 i, i);
+        snprintf(cmd, sizeof(cmd),
+                 "ACL SETUSER app-%03d on nopass ~a%d:* +@all", i, i);
         send_words(cmd);
     }
     for (int i = 0; i < 50; i++) {
@@ -292,8 +340,7 @@ Test(acl_check_edges, two_hundred_users_are_each_checked)
     free(line);
     duro_test_output o;
     init(&o, NULL, NULL);
-    cr_log_info("init with 200 users more: %lld ms",
-                (long long)o.elapsed_ms);
+    cr_log_info("init with 200 users more: %lld ms", (long long)o.elapsed_ms);
     assert_stopped(&o);
     cr_assert(strstr(o.err, "1 Redis user of Duro lacks"), "%s", o.err);
     cr_assert(strstr(o.err, "user w-049 (role worker) lacks: hlen\n"), "%s",
