@@ -23,6 +23,10 @@
  *                                 the key duro:{p0}:x (also a channel name
  *                                 under &duro:*), so that a key or channel
  *                                 pattern the user lacks shows too.
+ * A user that may write no default namespace's key is tried with each
+ * registered namespace's (duro:ns:NAME:{p0}:x, SMEMBERS duro:namespaces):
+ * an operator may have narrowed a role's rule to one namespace, and such
+ * a user is as refused as any by a new library's command.
  * DRYRUN answers +OK when allowed, a bulk string saying why not when
  * refused, and an error when the arguments do not fit the command's
  * arity (checked before the user's rights, whoever the user): the first
@@ -35,11 +39,14 @@
 #include "cli.h"
 #include "cli_acl_check.h"
 #include "duro/errno.h"
+#include "duro/keys.h"
 #include "duro/redis.h"
 
-/* PROBE_KEY: a key of partition 0 of the default namespace, and a name
- * under the channels' pattern. */
-#define PROBE_KEY "duro:{p0}:x"
+/* PROBE_SUFFIX: after a namespace's prefix ("duro:" for default), a key
+ * of partition 0, and a name under the channels' pattern. */
+#define PROBE_SUFFIX "{p0}:x"
+/* MAX_SPACES: the most registered namespaces tried per user. */
+#define MAX_SPACES 64
 /* MAX_EXTRA: the most arguments tried after a command's name (XREADGROUP
  * needs 6). */
 #define MAX_EXTRA 8
@@ -48,10 +55,14 @@
 
 enum { DENIED = 0, GRANTED = 1, BAD_ARGS = 2 };
 
-/* checker: one server's check; extra[i]: 1 + the argument count that fits
- * command row i, 0 while unknown. */
+/* checker: one server's check; key: the probe key of the user being
+ * judged (a namespace's it may write); spaces: the registered namespaces
+ * (SMEMBERS reply, borrowed; NULL: none); extra[i]: 1 + the argument
+ * count that fits command row i, 0 while unknown. */
 typedef struct {
     redisContext *c;
+    char key[DURO_PREFIX_MAX + sizeof(PROBE_SUFFIX)];
+    const redisReply *spaces;
     int extra[MAX_ROWS];
     char *err;
     size_t errsize;
@@ -59,7 +70,7 @@ typedef struct {
 
 /* ---- ACL DRYRUN ---- */
 
-/* dryrun: ACL DRYRUN user words[0..n) followed by `extra` PROBE_KEYs.
+/* dryrun: ACL DRYRUN user words[0..n) followed by `extra` ck->keys.
  * Returns GRANTED, DENIED (Redis' reason in why), BAD_ARGS (an ERR reply:
  * arity, an unknown command or user; in why), or a negative DURO_E* (in
  * ck->err): the connection, or any other error reply (BUSY, LOADING,
@@ -76,7 +87,7 @@ static int dryrun(checker *ck, const char *user, const char *const *words,
     for (int i = 0; i < n && i < 4; i++)
         argv[argc++] = words[i];
     for (int i = 0; i < extra && i < MAX_EXTRA; i++)
-        argv[argc++] = PROBE_KEY;
+        argv[argc++] = ck->key;
     redisReply *r = redisCommandArgv(ck->c, argc, argv, NULL);
     if (!r) {
         snprintf(ck->err, ck->errsize, "ACL DRYRUN: %s", ck->c->errstr);
@@ -131,26 +142,53 @@ static int function(checker *ck, const char *user, int i, char *why)
 
 /* ---- Judging a user ---- */
 
-/* is_duro: user may call duro_version and write a duro:{p0} key. */
-static int is_duro(checker *ck, const char *user, bool *yes)
+/* probe_key sets ck->key to namespace ns's probe key (NULL: default's);
+ * false for a name that is none (the registry is data from outside). */
+static bool probe_key(checker *ck, const char *ns)
 {
-    static const char *const version[] = {"FCALL", "duro_version", "0"};
-    static const char *const writes[][5] = {
-        {"HSET", PROBE_KEY, "f", "v"},
-        {"XADD", PROBE_KEY, "*", "f", "v"},
-        {"ZADD", PROBE_KEY, "1", "m"},
+    duro_keyspace ks;
+    if (duro_keyspace_init(&ks, ns, 0) != 0) return false;
+    snprintf(ck->key, sizeof(ck->key), "%s" PROBE_SUFFIX, ks.prefix);
+    return true;
+}
+
+/* may_write: user may write ck->key (HSET, XADD or ZADD). */
+static int may_write(checker *ck, const char *user, bool *yes)
+{
+    const char *const writes[][5] = {
+        {"HSET", ck->key, "f", "v"},
+        {"XADD", ck->key, "*", "f", "v"},
+        {"ZADD", ck->key, "1", "m"},
     };
     static const int nwords[] = {4, 5, 4};
     char why[WHY_SIZE];
     *yes = false;
-    int rc = dryrun(ck, user, version, 3, 0, why);
-    if (rc != GRANTED) return rc < 0 ? rc : 0;
     for (size_t i = 0; i < sizeof(nwords) / sizeof(*nwords) && !*yes; i++) {
-        rc = dryrun(ck, user, writes[i], nwords[i], 0, why);
+        int rc = dryrun(ck, user, writes[i], nwords[i], 0, why);
         if (rc < 0) return rc;
         *yes = rc == GRANTED;
     }
     return 0;
+}
+
+/* is_duro: user may call duro_version and write a key of the default
+ * namespace or of a registered one (ck->key then that key). */
+static int is_duro(checker *ck, const char *user, bool *yes)
+{
+    static const char *const version[] = {"FCALL", "duro_version", "0"};
+    char why[WHY_SIZE];
+    *yes = false;
+    probe_key(ck, NULL);
+    int rc = dryrun(ck, user, version, 3, 0, why);
+    if (rc != GRANTED) return rc < 0 ? rc : 0;
+    rc = may_write(ck, user, yes);
+    size_t n = ck->spaces ? ck->spaces->elements : 0;
+    for (size_t i = 0; rc == 0 && !*yes && i < n && i < MAX_SPACES; i++) {
+        const redisReply *e = ck->spaces->element[i];
+        if (e->type == REDIS_REPLY_STRING && probe_key(ck, e->str))
+            rc = may_write(ck, user, yes);
+    }
+    return rc;
 }
 
 /* role_of: the role user's name says (duro-ROLE), else the one whose
@@ -271,10 +309,11 @@ static int may_check(checker *ck, redisReply **names)
     return 0;
 }
 
-int cli_acl_check_node(redisContext *c, const char *node, cJSON *users,
-                       char *err, size_t errsize)
+int cli_acl_check_node(redisContext *c, const char *node,
+                       const redisReply *spaces, cJSON *users, char *err,
+                       size_t errsize)
 {
-    checker ck = {.c = c, .err = err, .errsize = errsize};
+    checker ck = {.c = c, .spaces = spaces, .err = err, .errsize = errsize};
     redisReply *names;
     int rc = may_check(&ck, &names);
     for (size_t i = 0; rc == 0 && i < names->elements; i++) {
@@ -396,6 +435,24 @@ int cli_acl_check_report(const cJSON *users, bool json)
 
 /* ---- Every master ---- */
 
+/* namespaces: the registered namespaces' names (an array reply, the
+ * caller's), or NULL when they cannot be read: then only the default
+ * namespace's users are found, and ACL USERS meets the same trouble. */
+static redisReply *namespaces(duro_cluster_sync *r)
+{
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "SMEMBERS");
+    duro_argv_push(&a, DURO_NAMESPACES_KEY);
+    redisReply *reply = duro_cluster_sync_call(r, &a);
+    duro_argv_free(&a);
+    if (reply && reply->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(reply);
+        reply = NULL;
+    }
+    return reply;
+}
+
 int cli_acl_check(const cli_ctx *ctx, duro_cluster_sync *r, const char **state)
 {
     bool sharded = duro_cluster_sync_is_cluster(r);
@@ -403,6 +460,7 @@ int cli_acl_check(const cli_ctx *ctx, duro_cluster_sync *r, const char **state)
     cJSON *users = cli_checked(cJSON_CreateArray());
     char err[512] = "";
     int rc = 0;
+    redisReply *spaces = namespaces(r);
     for (int i = 0; rc == 0 && i < n; i++) {
         redisContext *c = sharded ? duro_cluster_sync_master_context(r, i)
                                   : duro_cluster_sync_context(r, -1);
@@ -415,7 +473,7 @@ int cli_acl_check(const cli_ctx *ctx, duro_cluster_sync *r, const char **state)
         if (sharded)
             snprintf(node, sizeof(node), "%s:%d",
                      c->tcp.host ? c->tcp.host : "?", c->tcp.port);
-        rc = cli_acl_check_node(c, sharded ? node : NULL, users, err,
+        rc = cli_acl_check_node(c, sharded ? node : NULL, spaces, users, err,
                                 sizeof(err));
     }
     int status = CLI_OK;
@@ -446,5 +504,6 @@ int cli_acl_check(const cli_ctx *ctx, duro_cluster_sync *r, const char **state)
         status = cli_acl_check_report(users, ctx->json || cli_json_errors);
     }
     cJSON_Delete(users);
+    if (spaces) freeReplyObject(spaces);
     return status;
 }

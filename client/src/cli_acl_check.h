@@ -18,15 +18,16 @@
  *   {"user": NAME, "role": ROLE, "node": NODE (when node is not NULL),
  *    "missing": [{"grant": "hlen", "why": Redis' answer}, ...]}.
  * A user is a Duro role's when it may run `FCALL duro_version` and
- * reach a duro:{p0} key; its role is the one its name says (duro-ROLE),
- * else the role whose Functions it holds most closely.
- * Returns 0 when checked; DURO_EAUTH when c's own user may not run ACL
- * USERS or ACL DRYRUN, DURO_EREDIS when the server has no such command
- * (Redis' answer in err); else DURO_ECONN, DURO_EPROTO, or the code of
- * the error Redis answered instead (DURO_EAGAIN: BUSY, LOADING, ...),
- * with a message in err. */
-int cli_acl_check_node(redisContext *c, const char *node, cJSON *users,
-                       char *err, size_t errsize);
+ * write a duro:{p0} key, or that of a namespace in spaces (the reply of
+ * SMEMBERS duro:namespaces; NULL: none); its role is the one its name says
+ * (duro-ROLE), else the role whose Functions it holds most closely. Returns 0
+ * when checked; DURO_EAUTH when c's own user may not run ACL USERS or ACL
+ * DRYRUN, DURO_EREDIS when the server has no such command (Redis' answer in
+ * err); else DURO_ECONN, DURO_EPROTO, or the code of the error Redis answered
+ * instead (DURO_EAGAIN: BUSY, LOADING, ...), with a message in err. */
+int cli_acl_check_node(redisContext *c, const char *node,
+                       const redisReply *spaces, cJSON *users, char *err,
+                       size_t errsize);
 
 /* cli_acl_check_report prints the findings of cli_acl_check_node (users,
  * not empty): per user its role and the grants it lacks, and the lines

@@ -160,6 +160,46 @@ Test(acl_check_edges, duro_prefixed_names_that_are_no_role_are_judged)
     duro_test_output_free(&o);
 }
 
+/* ---- A user of one namespace ---- */
+
+/* swap_word: line with word (a whole word) replaced by with (caller frees). */
+static char *swap_word(const char *line, const char *word, const char *with)
+{
+    char pattern[64];
+    snprintf(pattern, sizeof(pattern), " %s ", word);
+    const char *at = strstr(line, pattern);
+    cr_assert(at, "no %s in %s", word, line);
+    size_t head = (size_t)(at - line) + 1;
+    char *out = malloc(strlen(line) + strlen(with) + 1);
+    cr_assert(out);
+    snprintf(out, strlen(line) + strlen(with) + 1, "%.*s%s%s", (int)head, line,
+             with, at + strlen(pattern) - 1);
+    return out;
+}
+
+Test(acl_check_edges, a_user_of_one_namespace_is_checked_too)
+{
+    /* namespace shop's worker, written by an operator who narrowed the
+     * role's rule to shop's keys (duro:ns:shop:...): it cannot write a
+     * default namespace's key, and lacks HLEN */
+    redisReply *r = redisCommand(root, "SADD duro:namespaces shop other");
+    cr_assert(r && r->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(r);
+    char *line = rule("worker", "shop-worker", "+hlen ");
+    char *a = swap_word(line, "~duro:{*", "");
+    char *b = swap_word(a, "~duro:ns:*", "~duro:ns:shop:*");
+    send_words(b);
+    free(line);
+    free(a);
+    free(b);
+    duro_test_output o;
+    init(&o, NULL, NULL);
+    assert_stopped(&o);
+    cr_assert(strstr(o.err, "user shop-worker (role worker) lacks: hlen\n"),
+              "%s", o.err);
+    duro_test_output_free(&o);
+}
+
 /* ---- A disabled user ---- */
 
 Test(acl_check_edges, a_disabled_user_is_reported_as_well)
