@@ -40,6 +40,7 @@
 #include "cli_acl_check.h"
 #include "duro/errno.h"
 #include "duro/keys.h"
+#include "duro/log.h"
 #include "duro/redis.h"
 
 /* PROBE_SUFFIX: after a namespace's prefix ("duro:" for default), a key
@@ -309,11 +310,23 @@ static int may_check(checker *ck, redisReply **names)
     return 0;
 }
 
+/* rows: the rows of table t before its {NULL, 0} end; more than MAX_ROWS
+ * would go unchecked past the checker's arrays, silently. */
+static int rows(const duro__acl_grant *t)
+{
+    int n = 0;
+    while (t[n].name)
+        n++;
+    return n;
+}
+
 int cli_acl_check_node(redisContext *c, const char *node,
                        const redisReply *spaces, cJSON *users, char *err,
                        size_t errsize)
 {
     checker ck = {.c = c, .spaces = spaces, .err = err, .errsize = errsize};
+    duro_assert(rows(duro__acl_commands) <= MAX_ROWS &&
+                rows(duro__acl_functions) <= MAX_ROWS);
     redisReply *names;
     int rc = may_check(&ck, &names);
     for (size_t i = 0; rc == 0 && i < names->elements; i++) {
