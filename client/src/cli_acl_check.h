@@ -38,10 +38,11 @@ int cli_acl_check_report(const cJSON *users, bool json);
 /* cli_acl_check runs cli_acl_check_node on every master of r (users are
  * per node on a Redis Cluster; one server: itself) and reports: returns
  * CLI_OK to go on, with *state "passed", or "unchecked" after a warning
- * that init's own user may not run ACL USERS or ACL DRYRUN (or the server
- * has no ACL commands); else an exit status after printing why (the
- * findings, cli_acl_check_report; or the error that kept a server from
- * answering, such as BUSY: a check that did not run is no pass). */
+ * that init's own user may not run ACL USERS or ACL DRYRUN on a server
+ * (or it has no ACL commands) and the others found nothing; else an exit status
+ * after printing why (the findings, cli_acl_check_report; or the error that
+ * kept a server from answering, such as BUSY: a check that did not run is no
+ * pass). */
 int cli_acl_check(const cli_ctx *ctx, duro_cluster_sync *r, const char **state);
 
 #endif

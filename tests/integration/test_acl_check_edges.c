@@ -387,3 +387,73 @@ Test(acl_check_edges, two_hundred_users_are_each_checked)
               o.err);
     duro_test_output_free(&o);
 }
+
+/* ---- Redis Cluster: a master that may not be asked ---- */
+
+static void cluster_setup(void)
+{
+    duro_test_cluster_start(&h, 3, 0, NULL);
+    unsetenv("DURO_REDIS_URL");
+    unsetenv("DURO_PARTITIONS");
+}
+
+TestSuite(acl_check_edges_cluster, .init = cluster_setup, .fini = fini,
+          .timeout = 180);
+
+/* on_node sends cmd (no argument with a space) to cluster node i. */
+static void on_node(int i, const char *cmd)
+{
+    root = duro_test_cluster_redis(&h, i);
+    send_words(cmd);
+    redisFree(root);
+    root = NULL;
+}
+
+Test(acl_check_edges_cluster, one_refusing_master_does_not_hide_the_others)
+{
+    /* every master has a user lacking HLEN; on one, init's own user (the
+     * default) may not run ACL USERS: whichever order the masters come
+     * in, the other two are checked and their findings stop init */
+    for (int i = 0; i < 3; i++)
+        on_node(i, "ACL SETUSER app on nopass ~* &* +@all -hlen");
+    on_node(1, "ACL SETUSER default -acl|users");
+    duro_test_output o;
+    duro_test_run(&h, &o, 30000, "duro", "--redis", h.cluster.seed_url,
+                  "operator", "init", NULL);
+    cr_assert_neq(o.exit_code, 0, "init went on: %s\n%s", o.out, o.err);
+    for (int i = 0; i < 3; i++) {
+        char want[128];
+        snprintf(want, sizeof(want),
+                 "user app on 127.0.0.1:%d (role admin) lacks: hlen\n",
+                 h.cluster.node[i].port);
+        if (i == 1)
+            cr_assert_null(strstr(o.err, want), "%s", o.err);
+        else
+            cr_assert(strstr(o.err, want), "%s", o.err);
+    }
+    for (int i = 0; i < 3; i++) {
+        redisContext *c = duro_test_cluster_redis(&h, i);
+        redisReply *r = redisCommand(c, "FUNCTION LIST LIBRARYNAME duro");
+        cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements == 0,
+                  "node %d has the library", i);
+        freeReplyObject(r);
+        redisFree(c);
+    }
+    duro_test_output_free(&o);
+}
+
+Test(acl_check_edges_cluster, a_refusing_master_is_named_in_the_warning)
+{
+    on_node(2, "ACL SETUSER default -acl|dryrun");
+    duro_test_output o;
+    duro_test_run(&h, &o, 30000, "duro", "--redis", h.cluster.seed_url,
+                  "operator", "init", NULL);
+    cr_assert_eq(o.exit_code, 0, "init: %s", o.err);
+    char want[160];
+    snprintf(want, sizeof(want),
+             "could not check the Duro users' ACL grants before loading the "
+             "Functions library (127.0.0.1:%d: ACL DRYRUN: NOPERM",
+             h.cluster.node[2].port);
+    cr_assert(strstr(o.err, want), "%s", o.err);
+    duro_test_output_free(&o);
+}
