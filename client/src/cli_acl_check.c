@@ -376,11 +376,30 @@ static void shell_word(const char *s)
     fputc('\'', stderr);
 }
 
+/* fix_word: the ACL SETUSER word that gives what missing entry m lacks,
+ * in out: the command (+hlen), or, when Redis refused the probe key or
+ * channel rather than the command, the pattern (the key's namespace's
+ * partitions, ~duro:{* or ~duro:ns:NAME:{*; the channels, &duro:*). */
+static void fix_word(const cJSON *m, char *out, size_t size)
+{
+    const char *grant = cJSON_GetStringValue(cJSON_GetObjectItem(m, "grant"));
+    const char *why = cJSON_GetStringValue(cJSON_GetObjectItem(m, "why"));
+    const char *quote = why ? strchr(why, '\'') : NULL;
+    const char *part = quote ? strstr(quote, PROBE_SUFFIX "' key") : NULL;
+    if (quote && strstr(quote, PROBE_SUFFIX "' channel"))
+        snprintf(out, size, "%s", DURO_ACL_CHANNELS);
+    else if (part)
+        snprintf(out, size, "~%.*s{*", (int)(part - quote - 1), quote + 1);
+    else
+        snprintf(out, size, "+%s", grant);
+}
+
 /* print_fix prints the command line that gives user finding u what it
  * lacks. A user named duro-ROLE gets its role's rule again (reset: it
  * holds that rule only). One named otherwise was judged by its Functions
- * and may be an application's user too (~* +@all -@dangerous): the rule
- * would reset its own rights, so it gets ACL SETUSER of what it lacks. */
+ * and may be an application's user too (~* +@all -@dangerous), or one
+ * narrowed to a namespace: the rule would reset its own rights, so it
+ * gets ACL SETUSER of what it lacks, each word once. */
 static void print_fix(const cJSON *u)
 {
     const char *user = cJSON_GetStringValue(cJSON_GetObjectItem(u, "user"));
@@ -398,13 +417,16 @@ static void print_fix(const cJSON *u)
         fputs(" ACL SETUSER ", stderr);
         shell_word(user);
         const cJSON *m;
+        char said[2][96] = {"", ""}; /* the patterns printed */
         cJSON_ArrayForEach(m, cJSON_GetObjectItem(u, "missing"))
         {
-            char grant[96];
-            snprintf(grant, sizeof(grant), "+%s",
-                     cJSON_GetStringValue(cJSON_GetObjectItem(m, "grant")));
+            char word[96];
+            fix_word(m, word, sizeof(word));
+            int kind = word[0] == '~' ? 0 : word[0] == '&' ? 1 : -1;
+            if (kind >= 0 && strcmp(said[kind], word) == 0) continue;
+            if (kind >= 0) snprintf(said[kind], sizeof(said[kind]), "%s", word);
             fputc(' ', stderr);
-            shell_word(grant);
+            shell_word(word);
         }
     }
     fputc('\n', stderr);

@@ -285,6 +285,37 @@ Test(acl_check_edges, an_odd_user_name_is_quoted_for_the_shell)
     duro_test_output_free(&o);
 }
 
+Test(acl_check_edges, a_missing_key_or_channel_is_the_fix_not_the_command)
+{
+    /* named otherwise: a scheduler without channels, and a worker that
+     * may write its keys but not read them; +publish or +hget would
+     * change nothing, the pattern is what they lack */
+    char *line = rule("scheduler", "timers-b", NULL);
+    send_words(line);
+    free(line);
+    send_words("ACL SETUSER timers-b resetchannels");
+    line = rule("worker", "keys-a", NULL);
+    char *a = swap_word(line, "%R~duro:*", "");
+    char *b = swap_word(a, "~duro:{*", "%W~duro:{*");
+    send_words(b);
+    free(line);
+    free(a);
+    free(b);
+    duro_test_output o;
+    init(&o, NULL, NULL);
+    assert_stopped(&o);
+    cr_assert(strstr(o.err, "user timers-b (role scheduler) lacks: publish "
+                            "spublish subscribe\n"),
+              "%s", o.err);
+    cr_assert(strstr(o.err, "  redis-cli ACL SETUSER timers-b '&duro:*'\n"),
+              "%s", o.err);
+    cr_assert(strstr(o.err, "user keys-a (role worker) lacks: hget hgetall"),
+              "%s", o.err);
+    cr_assert(strstr(o.err, "  redis-cli ACL SETUSER keys-a '~duro:{*'\n"),
+              "%s", o.err);
+    duro_test_output_free(&o);
+}
+
 /* ---- Init's own user ---- */
 
 Test(acl_check_edges, an_admin_that_may_not_list_users_says_so)
