@@ -189,15 +189,17 @@ static int get_fairness(const cli_ctx *ctx, duro_start_opts *o)
     if (!v) return 0;
     char *end;
     long n = strtol(v, &end, 10);
-    if (*v && !*end && n >= 1 && n <= 1000 && o->fairness_key) {
-        o->fairness_weight = (int)n;
-        return 0;
+    if (!*v || *end || n < 1 || n > 1000) {
+        cli_usage(ctx, "--fairness-weight: \"%s\" is not 1..1000", v);
+        return -1;
     }
-    cli_usage(ctx,
-              "--fairness-weight: \"%s\" is not 1..1000 (with "
-              "--fairness-key)",
-              v);
-    return -1;
+    if (!o->fairness_key) {
+        cli_usage(ctx, "--fairness-weight needs --fairness-key (the weight "
+                       "is that key's share)");
+        return -1;
+    }
+    o->fairness_weight = (int)n;
+    return 0;
 }
 
 int cli_get_start_opts(const cli_ctx *ctx, duro_start_opts *o)
