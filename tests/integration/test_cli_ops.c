@@ -294,6 +294,34 @@ Test(cli_ops, result_warns_once_when_no_worker_polls_and_keeps_waiting)
     duro_test_finish(&h);
 }
 
+/* A run with a priority (or a fairness key, whose bell goes to its
+ * level's stream) waits in its level's stream: the warning looks there. */
+Test(cli_ops, result_warns_for_a_run_with_a_priority_or_fairness_key)
+{
+    static const char *const starts[][2] = {{"--priority", "1"},
+                                            {"--fairness-key", "tenant-a"}};
+    for (int i = 0; i < 2; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "lonely-%d", i);
+        duro_test_output o;
+        duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "start", "-w", id,
+                      "--type", "bench", "--task-queue", "bench", starts[i][0],
+                      starts[i][1], NULL);
+        cr_assert_eq(o.exit_code, 0, "start: %s", o.err);
+        duro_test_output_free(&o);
+        /* killed after 4s: it waits for ever */
+        setenv("DURO_RESULT_WARN_AFTER", "300ms", 1);
+        duro_test_run(&h, &o, 4000, "duro", "workflow", "result", "-w", id,
+                      NULL);
+        unsetenv("DURO_RESULT_WARN_AFTER");
+        cr_assert(o.timed_out, "result returned: %s %s", o.out, o.err);
+        cr_assert(strstr(o.err, NO_WORKER), "%s %s: no warning: %s",
+                  starts[i][0], starts[i][1], o.err);
+        duro_test_output_free(&o);
+    }
+    duro_test_finish(&h);
+}
+
 Test(cli_ops, result_does_not_warn_while_a_worker_polls)
 {
     duro_test_spawn(&h, "duro-scheduler", NULL);
