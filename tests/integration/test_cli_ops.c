@@ -143,6 +143,9 @@ Test(cli_ops, list_status_accepts_any_case)
                   "sleeping", NULL);
     cr_assert_eq(o.exit_code, 2, "an unknown status is a usage error: %s",
                  o.err);
+    /* named as the flag the user gave, not as a column of a query */
+    cr_assert(strstr(o.err, "--status: \"sleeping\" is not one of RUNNING"),
+              "%s", o.err);
     duro_test_output_free(&o);
     duro_test_finish(&h);
 }
