@@ -43,6 +43,25 @@ static int parse_limit(const cli_ctx *ctx, int *limit)
     return 0;
 }
 
+#define STATUS_WORDS                                                           \
+    "RUNNING, COMPLETED, FAILED, CANCELED, TERMINATED, TIMED_OUT, "            \
+    "CONTINUED_AS_NEW"
+
+/* known_status: up (--status upper-cased, '-' as '_') is a status the
+ * query takes, in our spelling or Temporal's (TIMEDOUT): checked here so
+ * that the error names --status rather than a column of a query the user
+ * did not write. */
+static bool known_status(const char *up)
+{
+    static const char *const words[] = {
+        "RUNNING",  "COMPLETED",        "FAILED",
+        "CANCELED", "TERMINATED",       "TIMED_OUT",
+        "TIMEDOUT", "CONTINUED_AS_NEW", "CONTINUEDASNEW"};
+    for (size_t i = 0; i < sizeof(words) / sizeof(*words); i++)
+        if (strcmp(up, words[i]) == 0) return true;
+    return false;
+}
+
 /* build_query: --query, or the query --status and --type stand for (a
  * status word and a name: duro_name_check allows no quote). NULL after a
  * usage error. */
@@ -70,8 +89,13 @@ static char *build_query(const cli_ctx *ctx)
                 (char)(status[i] == '-' ? '_'
                                         : toupper((unsigned char)status[i]));
         up[i] = '\0';
-        n += (size_t)snprintf(out, cap, "ExecutionStatus='%s'",
-                              strchr(up, '\'') ? "?" : up);
+        if (!known_status(up)) {
+            cli_usage(ctx, "--status: \"%s\" is not one of %s (any case)",
+                      status, STATUS_WORDS);
+            free(out);
+            return NULL;
+        }
+        n += (size_t)snprintf(out, cap, "ExecutionStatus='%s'", up);
     }
     if (type)
         snprintf(out + n, cap - n, "%sWorkflowType='%s'", n ? " AND " : "",

@@ -189,15 +189,17 @@ static int get_fairness(const cli_ctx *ctx, duro_start_opts *o)
     if (!v) return 0;
     char *end;
     long n = strtol(v, &end, 10);
-    if (*v && !*end && n >= 1 && n <= 1000 && o->fairness_key) {
-        o->fairness_weight = (int)n;
-        return 0;
+    if (!*v || *end || n < 1 || n > 1000) {
+        cli_usage(ctx, "--fairness-weight: \"%s\" is not 1..1000", v);
+        return -1;
     }
-    cli_usage(ctx,
-              "--fairness-weight: \"%s\" is not 1..1000 (with "
-              "--fairness-key)",
-              v);
-    return -1;
+    if (!o->fairness_key) {
+        cli_usage(ctx, "--fairness-weight needs --fairness-key (the weight "
+                       "is that key's share)");
+        return -1;
+    }
+    o->fairness_weight = (int)n;
+    return 0;
 }
 
 int cli_get_start_opts(const cli_ctx *ctx, duro_start_opts *o)
@@ -215,10 +217,12 @@ int cli_get_start_opts(const cli_ctx *ctx, duro_start_opts *o)
     return 0;
 }
 
-/* read_input reads at most the payload limit + 1 bytes of path (so that
- * the client reports an oversized input). NULL after printing an error. */
-static char *read_input(const char *path)
+/* read_input reads path, at most the payload limit. NULL after printing
+ * an error, *rc the exit status: CLI_USAGE for a file over the limit (as
+ * an --input over it), CLI_FAILED when it cannot be read. */
+static char *read_input(const cli_ctx *ctx, const char *path, int *rc)
 {
+    *rc = CLI_FAILED;
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     if (!f) {
         cli_fail_err(DURO_EINVAL, "cannot open %s: %s", path, strerror(errno));
@@ -238,6 +242,14 @@ static char *read_input(const char *path)
     }
     bool bad = ferror(f) || memchr(buf, '\0', n);
     if (f != stdin) fclose(f);
+    if (!bad && n == cap) {
+        /* the client would report the cap + 1 bytes read as its size */
+        free(buf);
+        *rc = cli_usage_err(ctx, DURO_ETOOBIG,
+                            "%s: more than %zu bytes, the payload limit", path,
+                            (size_t)DURO_DEFAULT_MAX_PAYLOAD);
+        return NULL;
+    }
     if (bad) {
         free(buf);
         cli_fail_err(DURO_EINVAL, "cannot read %s (or it holds a NUL byte)",
@@ -257,7 +269,8 @@ int cli_get_input(const cli_ctx *ctx, const char *name, const char *file_name,
     if (*input && file)
         return cli_usage(ctx, "give --%s or --%s, not both", name, file_name);
     if (!file) return 0;
-    if (!(*owned = read_input(file))) return CLI_FAILED;
+    int rc;
+    if (!(*owned = read_input(ctx, file, &rc))) return rc;
     *input = *owned;
     return 0;
 }

@@ -3,7 +3,8 @@
  * instead of waiting silently forever.
  *
  * "No worker polls" is decided from Redis alone, on the workflow-task
- * stream of the workflow's partition (duro:{pN}:wft:<queue>):
+ * stream of the workflow's partition and priority level
+ * (duro:{pN}:wft:<queue>[!<level>]):
  *  - a workflow task entry that the group has not delivered to anyone for
  *    STUCK_MS (by Redis' clock: entry ids are Redis ms) is the evidence: a
  *    worker blocked in XREADGROUP on that stream is handed a new entry at
@@ -26,6 +27,7 @@
 #include "duro/config.h"
 #include "duro/duration.h"
 #include "duro/keys.h"
+#include "duro/priority.h"
 #include "duro/redis.h"
 #include "duro/reply.h"
 
@@ -120,6 +122,13 @@ static bool no_poller(cli_ctx *ctx, duro_cluster_sync **conn, const char *id,
     const char *q = cJSON_GetStringValue(cJSON_GetObjectItem(d, "taskQueue"));
     bool open = st && strcmp(st, "RUNNING") == 0 && q;
     if (open) snprintf(pc->queue, sizeof(pc->queue), "%s", q);
+    /* a run's tasks wait in its level's stream (a fairness key's bell too:
+     * docs/internals.md, "Priorities", "Fairness") */
+    const cJSON *pr = cJSON_GetObjectItem(d, "priority");
+    int level = cJSON_IsNumber(pr) && pr->valueint >= DURO_PRIORITY_MIN &&
+                        pr->valueint <= DURO_PRIORITY_MAX
+                    ? pr->valueint
+                    : DURO_PRIORITY_DEFAULT;
     cJSON_Delete(d);
     if (!open) return false;
     if (!*conn) {
@@ -131,12 +140,13 @@ static bool no_poller(cli_ctx *ctx, duro_cluster_sync **conn, const char *id,
             duro_cluster_sync_open(&url, CONNECT_MS, conn, err, sizeof(err));
         if (!*conn) return false;
     }
-    char key[DURO_KEY_MAX];
+    char base[DURO_KEY_MAX], key[DURO_KEY_MAX];
     duro_keyspace ks;
     duro_keyspace_init(&ks, duro_client_namespace(ctx->client),
                        duro_client_partitions(ctx->client));
     int p = duro_partition_of(id, ks.partitions);
-    duro_key_wft(key, sizeof(key), &ks, p, pc->queue);
+    duro_key_wft(base, sizeof(base), &ks, p, pc->queue);
+    duro_priority_key(key, sizeof(key), base, level);
     /* on a cluster, the master serving the stream's slot */
     redisContext *c = duro_cluster_sync_context(
         *conn, duro_cluster_sync_is_cluster(*conn)

@@ -175,7 +175,10 @@ static void print_describe(const cJSON *d)
     printf("%-18s %s\n", "Close time", str_or(d, "closeTime", "-"));
     printf("%-18s %.0f\n", "History length",
            cJSON_GetNumberValue(cJSON_GetObjectItem(d, "historyLength")));
-    print_json_line("Input", cJSON_GetObjectItem(d, "input"));
+    /* an older run's description (--run-id) has neither input nor task:
+       its history has the input (history --run-id) */
+    if (cJSON_HasObjectItem(d, "input"))
+        print_json_line("Input", cJSON_GetObjectItem(d, "input"));
     if (cJSON_HasObjectItem(d, "result"))
         print_json_line("Result", cJSON_GetObjectItem(d, "result"));
     const cJSON *failure = cJSON_GetObjectItem(d, "failure");
@@ -186,7 +189,7 @@ static void print_describe(const cJSON *d)
     if (cJSON_IsTrue(cJSON_GetObjectItem(t, "pending")))
         printf("%-18s pending, attempt %.0f\n", "Workflow task",
                cJSON_GetNumberValue(cJSON_GetObjectItem(t, "attempt")));
-    else
+    else if (t)
         printf("%-18s none pending\n", "Workflow task");
     const char *le = str_or(t, "lastError", NULL);
     if (le) printf("%-18s %s\n", "Last task error", le);

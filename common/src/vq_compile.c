@@ -142,7 +142,7 @@ static cJSON *value(ctx *c, const char *field, char t, const duro_vq_lit *l,
                 *rc = fail(c, l->col,
                            "unknown ExecutionStatus '%.40s' (Running, "
                            "Completed, Failed, Canceled, Terminated, "
-                           "TimedOut)%s",
+                           "TimedOut, ContinuedAsNew)%s",
                            l->s, "");
                 return NULL;
             }

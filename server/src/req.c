@@ -103,9 +103,13 @@ duro_client *srv_client(srv_req *r)
     const char *ns = r->ns ? r->ns : "default";
     r->client = srv_pool_take(r->pool, ns, &rc, err, sizeof(err));
     if (r->client) return r->client;
-    if (rc == DURO_ENOTFOUND || rc == DURO_EINVAL)
+    /* err names the namespace already ("namespace shop not found (create
+       it: ...)", "namespace \"a b\" has a character outside ...") */
+    if ((rc == DURO_ENOTFOUND || rc == DURO_EINVAL) && err[0])
+        srv_error(r, MHD_HTTP_NOT_FOUND, "NOT_FOUND", "%s", err);
+    else if (rc == DURO_ENOTFOUND || rc == DURO_EINVAL)
         srv_error(r, MHD_HTTP_NOT_FOUND, "NOT_FOUND",
-                  "namespace %.128s not found: %s", ns, err);
+                  "namespace %.128s not found", ns);
     else {
         const char *code = "UNAVAILABLE";
         unsigned status = srv_status_of(rc, &code);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "duro/json.h"
 #include "harness.h"
 
 static duro_test_harness h;
@@ -148,6 +149,37 @@ Test(cli, invalid_json_input_is_a_clear_error)
                   "--workflow-id", "badjson", NULL);
     cr_assert_neq(o.exit_code, 0, "describe found it: %s", o.out);
     cr_assert(strstr(o.err, "not found"), "stderr: %s", o.err);
+    duro_test_output_free(&o);
+    duro_test_finish(&h);
+}
+
+/* An --input-file over the payload limit is refused as such, with the
+ * limit, not with the size of the part the CLI read of it. */
+Test(cli, input_file_over_the_limit_names_the_limit)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s/big.json", h.dir);
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    fputc('"', f);
+    for (size_t i = 0; i < 3 * DURO_DEFAULT_MAX_PAYLOAD; i++)
+        fputc('a', f);
+    fputc('"', f);
+    cr_assert_eq(fclose(f), 0);
+    duro_test_output o;
+    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "start", "--workflow-id",
+                  "big", "--type", "bench", "--task-queue", "bench",
+                  "--input-file", path, NULL);
+    cr_assert_eq(o.exit_code, 2, "%s%s", o.out, o.err);
+    cr_assert(strstr(o.err, "more than 2097152 bytes, the payload limit"),
+              "stderr: %s", o.err);
+    duro_test_output_free(&o);
+    duro_test_run(&h, &o, RUN_MS, "duro", "-o", "json", "workflow", "start",
+                  "--workflow-id", "big", "--type", "bench", "--task-queue",
+                  "bench", "--input-file", path, NULL);
+    cr_assert_eq(o.exit_code, 2, "%s%s", o.out, o.err);
+    cr_assert(strstr(o.err, "\"code\":\"PAYLOAD_TOO_LARGE\""), "stderr: %s",
+              o.err);
     duro_test_output_free(&o);
     duro_test_finish(&h);
 }

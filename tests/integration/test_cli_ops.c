@@ -143,6 +143,9 @@ Test(cli_ops, list_status_accepts_any_case)
                   "sleeping", NULL);
     cr_assert_eq(o.exit_code, 2, "an unknown status is a usage error: %s",
                  o.err);
+    /* named as the flag the user gave, not as a column of a query */
+    cr_assert(strstr(o.err, "--status: \"sleeping\" is not one of RUNNING"),
+              "%s", o.err);
     duro_test_output_free(&o);
     duro_test_finish(&h);
 }
@@ -291,6 +294,34 @@ Test(cli_ops, result_warns_once_when_no_worker_polls_and_keeps_waiting)
     cr_assert_eq(count_substr(log, NO_WORKER), 1, "warned more than once: %s",
                  log);
     free(log);
+    duro_test_finish(&h);
+}
+
+/* A run with a priority (or a fairness key, whose bell goes to its
+ * level's stream) waits in its level's stream: the warning looks there. */
+Test(cli_ops, result_warns_for_a_run_with_a_priority_or_fairness_key)
+{
+    static const char *const starts[][2] = {{"--priority", "1"},
+                                            {"--fairness-key", "tenant-a"}};
+    for (int i = 0; i < 2; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "lonely-%d", i);
+        duro_test_output o;
+        duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "start", "-w", id,
+                      "--type", "bench", "--task-queue", "bench", starts[i][0],
+                      starts[i][1], NULL);
+        cr_assert_eq(o.exit_code, 0, "start: %s", o.err);
+        duro_test_output_free(&o);
+        /* killed after 4s: it waits for ever */
+        setenv("DURO_RESULT_WARN_AFTER", "300ms", 1);
+        duro_test_run(&h, &o, 4000, "duro", "workflow", "result", "-w", id,
+                      NULL);
+        unsetenv("DURO_RESULT_WARN_AFTER");
+        cr_assert(o.timed_out, "result returned: %s %s", o.out, o.err);
+        cr_assert(strstr(o.err, NO_WORKER), "%s %s: no warning: %s",
+                  starts[i][0], starts[i][1], o.err);
+        duro_test_output_free(&o);
+    }
     duro_test_finish(&h);
 }
 

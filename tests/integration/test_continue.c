@@ -273,6 +273,9 @@ Test(continue_as_new, counter_through_the_cli)
     out = cli(0, "workflow", "describe", "--workflow-id", "counter-1",
               "--run-id", prev, NULL);
     cr_assert(strstr(out, "CONTINUED_AS_NEW") && strstr(out, prev), "%s", out);
+    /* its description has no input: not shown as null */
+    cr_assert_null(strstr(out, "Input"), "%s", out);
+    cr_assert_null(strstr(out, "Workflow task"), "%s", out);
     free(out);
 }
 

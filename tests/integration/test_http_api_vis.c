@@ -136,14 +136,22 @@ Test(http_api_vis, namespaces_isolate_and_unknown_is_404)
     r = http(port, "GET", "/api/v1/namespaces/nowhere/workflows", NULL, NULL);
     cr_expect_eq(r.status, 404, "%s", r.body);
     cr_expect_str_eq(jstr(&r, "code"), "NOT_FOUND");
-    cr_expect(strstr(jstr(&r, "message"), "nowhere"), "%s", r.body);
+    cr_expect_str_eq(jstr(&r, "message"),
+                     "namespace nowhere not found (create it: duro operator "
+                     "namespace create -n nowhere)");
     resp_free(&r);
     expect_error(http(port, "POST", "/api/v1/namespaces/nowhere/workflows/x",
                       NULL, GATE),
                  404, "NOT_FOUND");
-    expect_error(http(port, "GET", "/api/v1/namespaces/bad%20name/workflows",
-                      NULL, NULL),
-                 404, "NOT_FOUND");
+    r = http(port, "GET", "/api/v1/namespaces/bad%20name/workflows", NULL,
+             NULL);
+    cr_expect_eq(r.status, 404, "%s", r.body);
+    cr_expect_str_eq(jstr(&r, "code"), "NOT_FOUND");
+    /* the reason, not "not found" followed by the reason */
+    cr_expect_str_eq(jstr(&r, "message"),
+                     "namespace \"bad name\" has a character outside "
+                     "[A-Za-z0-9._-]");
+    resp_free(&r);
     duro_test_finish(&h);
 }
 

@@ -202,6 +202,21 @@ Test(priority, cli_priority_flag)
     cr_assert_neq(o.exit_code, 0);
     cr_assert(strstr(o.err, "--priority"), "%s", o.err);
     duro_test_output_free(&o);
+    /* a weight in range without a key: the key is what is missing */
+    duro_test_run(&h, &o, 10000, "duro", "workflow", "start", "--workflow-id",
+                  "cli-2", "--type", "napper", "--task-queue", "test",
+                  "--fairness-weight", "2", NULL);
+    cr_assert_eq(o.exit_code, 2, "%s%s", o.out, o.err);
+    cr_assert(strstr(o.err, "--fairness-weight needs --fairness-key"), "%s",
+              o.err);
+    duro_test_output_free(&o);
+    duro_test_run(&h, &o, 10000, "duro", "workflow", "start", "--workflow-id",
+                  "cli-2", "--type", "napper", "--task-queue", "test",
+                  "--fairness-key", "t1", "--fairness-weight", "0", NULL);
+    cr_assert_eq(o.exit_code, 2, "%s%s", o.out, o.err);
+    cr_assert(strstr(o.err, "--fairness-weight: \"0\" is not 1..1000"), "%s",
+              o.err);
+    duro_test_output_free(&o);
     redisContext *r = duro_test_redis(&h);
     char k[128];
     redisReply *rep =

@@ -178,6 +178,9 @@ Test(vquery, compile_checks_fields_and_types)
     compile_bad("Vip > true", "column 1: Vip does not take > (a Bool)");
     compile_bad("Amount STARTS_WITH 1", "does not take STARTS_WITH");
     compile_bad("ExecutionStatus = 'Sleeping'", "unknown ExecutionStatus");
+    /* the list names every status a query takes */
+    compile_bad("ExecutionStatus = 'Sleeping'",
+                "Terminated, TimedOut, ContinuedAsNew)");
     compile_bad("WorkflowId = 'a' OR Nope = 1", "column 21: unknown field");
 }
 
