@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 47
+local DURO_LIBRARY_VERSION = 48
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -1252,12 +1252,48 @@ TASK.wft_check = function(w, delivering)
     return TASK.check(w.k.wft, w.priority, w.fkey)
 end
 
--- TASK.TIMER: the timer kinds whose fire may queue a workflow task
--- (duro_timer_fire), as TASK.wft_check's `delivering`: a timer fired or
--- an activity resolved (by its schedule-to-close, schedule-to-start or
--- lease timeout) delivers an event (true); a task's retry ('w') and its
--- move off a sticky stream ('k') queue one (false).
-TASK.TIMER = {t = true, s = true, q = true, l = true, w = false, k = false}
+-- TASK.retries: a failed or timed-out attempt of activity record st is
+-- retried after delay ms (-1: not), not resolved (retry_or_resolve): the
+-- delay ends before its schedule-to-close deadline.
+TASK.retries = function(w, st, delay)
+    local deadline = tonumber(st.deadline) or 0
+    return delay >= 0 and (deadline == 0 or w.now + delay < deadline)
+end
+
+-- TASK.fires: what the fire of timer m (parse_member) of run w would
+-- queue, found before its first write from what the fire reads (st, the
+-- activity's record, and delay, for r, s, q and l timers): the workflow
+-- task's `delivering` (TASK.wft_check; nil: none) and whether an attempt
+-- goes again at once (TASK.act_written). A timer fired or an activity
+-- resolved (schedule-to-close, schedule-to-start or lease timeout, not
+-- retried) delivers an event (true); a task's retry ('w') and its move
+-- off a sticky stream ('k') queue one (false). A fire that will be
+-- ignored (sticky_due, sts_due, lease_due and the 'w' and 'r' cases)
+-- queues nothing: a damaged key it would not write must not refuse it,
+-- keeping its timer firing forever.
+TASK.fires = function(w, m, st, delay)
+    local kind = m.kind
+    if kind == 't' then return true, false end
+    if kind == 'w' then
+        return (w.token == m.a and w.wft_entry == '') and false or nil, false
+    end
+    if kind == 'k' then
+        local live = w.token == m.a and w.wft == '1' and
+                         (w.wft_sticky or '') ~= '' and w.wft_entry ~= ''
+        return live and false or nil, false
+    end
+    if kind == 'r' then return nil, st.attempt == m.b and st.entry == '' end
+    if kind == 's' then return st.attempt and true or nil, false end
+    local live
+    if kind == 'q' then
+        live = st.attempt == m.b and st.entry and not LEASE.is(st.entry)
+    elseif kind == 'l' then
+        live = st.attempt == m.b and LEASE.is(st.entry)
+    end
+    if not live then return nil, false end
+    if TASK.retries(w, st, delay) then return nil, delay == 0 end
+    return true, false
+end
 
 -- fair_added: a task just went to stream `<s>~<fkey>`: the key is made
 -- ready (at the current virtual time when it was not) and s gets a bell.
@@ -2314,8 +2350,7 @@ end
 -- sc: the schedule record (pa_sched), needed when delay is 0 (queued now).
 local function retry_or_resolve(w, act, seq, attempt, delay, failure,
                                 etype, data, st, sc)
-    local deadline = tonumber(st.deadline) or 0
-    if delay >= 0 and (deadline == 0 or w.now + delay < deadline) then
+    if TASK.retries(w, st, delay) then
         local next_attempt = attempt + 1
         st.attempt, st.failure, st.hb, st.entry = tostring(next_attempt),
                                                   failure, '', ''
@@ -3171,6 +3206,9 @@ COMMANDS.continue_as_new = command{
     fields = {'data', 'run', 'key', 'key2', 'type', 'queue', 'input',
               'run_timeout', 'wft_timeout'},
     closes = true, touches = {'timers', 'buf'},
+    -- key: the new run's history, a list that start_run DELs before it
+    -- writes it, whatever its type: not probed (command_keys)
+    unprobed = true,
     check = function(k, _, args, i)
         local run, wtype, queue = args[i + 2], args[i + 5], args[i + 6]
         if not string.match(run or '', '^[%w%-]+$') or
@@ -3314,7 +3352,8 @@ end
 -- to true) each kind's `touches` names (a list, or a function of its args
 -- and w), and, in need's list part, the KEYS a command names by index
 -- (an activity's stream, but for one LEASE.plan leases; continue_as_new's
--- two), which check_needed probes as streams. KEYS no command names are
+-- queue stream key2, not its `key`, a kind marked unprobed), which
+-- check_needed probes as streams. KEYS no command names are
 -- not written (eager_take reads only the streams the commands queued
 -- into), so they need no probe.
 -- An activity that goes to a stream with a priority (its own or the
@@ -3342,7 +3381,7 @@ local function command_keys(w, args, keys, first, ncmd, need)
             if type(t) == 'function' then t = t(args, i, w) end
             for j = 1, #t do need[t[j]] = true end
         end
-        local at = kind.key_at
+        local at = not kind.unprobed and kind.key_at
         if at and not (kind == act and LEASE.plan(w, args, i)) then
             local s = keys[num(args[i + at])]
             need[#need + 1] = s
@@ -3752,9 +3791,11 @@ local function duro_act_complete(k, args, keys)
         elseif not eager then
             if w.wft == '1' then need.buf = true else need.wft = true end
         end
-        -- a task for the outcome delivered (none is outstanding): its
-        -- level and fair keys (TASK.written)
-        if not eager and w.wft ~= '1' and (w.priority or w.fkey) then
+        -- a task for the outcome delivered (none is outstanding; a
+        -- failure retried delivers none): its level and fair keys
+        -- (TASK.written)
+        if not eager and w.wft ~= '1' and (w.priority or w.fkey) and
+            not (outcome == 'failed' and TASK.retries(w, st, delay)) then
             TASK.written(k.wft, w.priority, w.fkey, need)
         end
     end
@@ -3886,9 +3927,14 @@ local function duro_act_timeout(k, args)
         return 'alive'
     end
     -- resolved, the timeout is delivered (TASK.wft_check); retried at
-    -- once, the attempt's fair keys (TASK.act_written)
-    local wrong = TASK.wft_check(w, true) or
-                      delay == 0 and TASK.probe(TASK.act_written(act, {}))
+    -- once, the attempt's fair keys (TASK.act_written); retried later,
+    -- neither (an 'r' timer)
+    local wrong
+    if not TASK.retries(w, st, delay) then
+        wrong = TASK.wft_check(w, true)
+    elseif delay == 0 then
+        wrong = TASK.probe(TASK.act_written(act, {}))
+    end
     if wrong then return wrong end
     ack(act, entry)
     retry_or_resolve(w, act, seq, attempt, delay, timeout_failure(kind),
@@ -3917,14 +3963,17 @@ local function duro_wft_timeout(k, args)
         return 'orphan'
     end
     if idle < (tonumber(w.wft_timeout) or 10000) then return 'alive' end
-    -- the task again (at once the first time): its keys before the ack
-    local wrong = TASK.wft_check(w)
-    if wrong then return wrong end
-    ack(k.wft, entry)
-    set_sticky(w, '') -- its worker may be gone: the next tasks go to any
     local prev = redis.call('HGET', k.wf, 'wft_timeouts') or ''
     local n, at = string.match(prev, '^(%d+):(%d+)$')
     local count = (at == token) and tonumber(n) + 1 or 1
+    -- the task again at once the first time: its keys before the ack
+    -- (later, a 'w' timer's fire probes them)
+    if count == 1 then
+        local wrong = TASK.wft_check(w)
+        if wrong then return wrong end
+    end
+    ack(k.wft, entry)
+    set_sticky(w, '') -- its worker may be gone: the next tasks go to any
     local newtoken = next_token(w)
     set(w, 'wft_timeouts', str(count) .. ':' .. newtoken)
     set(w, 'wft_attempt', str((tonumber(w.wft_attempt) or 1) + 1))
@@ -4056,16 +4105,6 @@ local function duro_timer_fire(k, args)
     elseif m.kind == 'x' or m.kind == 'n' then
         bad = check_close(k, w)
     end
-    -- a fire that may queue a workflow task: its keys (TASK.TIMER); one
-    -- that may queue an attempt again (r; q and l retried at once): the
-    -- attempt's fair keys (TASK.act_written)
-    local delivering = TASK.TIMER[m.kind]
-    if not bad and delivering ~= nil then
-        bad = TASK.wft_check(w, delivering)
-    end
-    if not bad and (m.kind == 'r' or m.kind == 'q' or m.kind == 'l') then
-        bad = TASK.probe(TASK.act_written(act, {}))
-    end
     if bad then return bad end
     -- an activity's timer: its records read (a damaged one refuses the
     -- fire, keeping the timer), the schedule when the fire may queue an
@@ -4078,6 +4117,12 @@ local function duro_timer_fire(k, args)
             sc = pa_sched(w, m.a)
         end
     end
+    -- a fire that queues a workflow task: its keys; one that queues an
+    -- attempt again at once: the attempt's fair keys (TASK.fires)
+    local delivering, again = TASK.fires(w, m, st, delay)
+    bad = delivering ~= nil and TASK.wft_check(w, delivering) or
+              again and TASK.probe(TASK.act_written(act, {}))
+    if bad then return bad end
     -- validated: the timer goes with the writes it causes, never before
     redis.call('ZREM', k.timers, member)
     if m.kind == 't' then
@@ -4748,7 +4793,12 @@ do -- the section's locals end with it (Lua: 200 per chunk)
             return 'notfound'
         end
         if not current(w, w.run) then return fail('DURO_STALE', 'run changed') end
-        local wrong = r.op ~= 'terminate' and TASK.wft_check(w, true)
+        -- a cancel already requested delivers nothing (nor probes)
+        local again = r.op == 'cancel' and
+                          redis.call('HMGET', k.wf, 'cancel_requested')[1] ==
+                          '1'
+        local wrong = r.op ~= 'terminate' and not again and
+                          TASK.wft_check(w, true)
         if wrong then return wrong end
         if r.op == 'terminate' then
             local ok, d = pcall(cjson.decode, r.data or '{}')
@@ -4757,7 +4807,7 @@ do -- the section's locals end with it (Lua: 200 per chunk)
             if bad then return bad end
             terminate_run(w, r.data or '{}', tostring(reason))
         elseif r.op == 'cancel' then
-            if redis.call('HMGET', k.wf, 'cancel_requested')[1] ~= '1' then
+            if not again then
                 set(w, 'cancel_requested', '1')
                 deliver(w, 'CancelRequested', r.data or '{}')
             end

@@ -1,0 +1,600 @@
+/* test_task_probe_edges.c: the edges of the probes of a task's level and
+ * fair keys before a call's first write (TASK, common/lua/duro.lua). They
+ * must refuse nothing else: a call that queues no task of the run (a retry
+ * later, a timer ignored, a cancel asked again) goes through with the
+ * run's task keys damaged, or it would fire for ever; a continue-as-new
+ * writes its new run's history whatever was there; keys of the right type
+ * but unusual pass; a next run with other options, an activity's own
+ * priority, priority 3 given and an empty fairness key probe what they
+ * write. Each with the library and its Cluster copy (SHARDED_WAKE);
+ * DURO_TEST_LUA loads another duro.lua (harness_lua.h). */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "duro/fcall.h"
+#include "harness_lua.h"
+
+static duro_test_harness h;
+
+static void setup(void)
+{
+    duro_test_redis_start(&h);
+}
+
+TestSuite(task_probe_edges, .init = setup, .fini = duro_test_fini,
+          .timeout = 120);
+
+enum { KEY_LEN = DURO_KEY_MAX + 16 };
+
+/* wf: run "r1" of workflow id on queue id, with priority prio (0: none)
+ * or fairness key fkey (NULL: none), the library's Cluster copy loaded
+ * when sharded */
+typedef struct {
+    redisContext *r;
+    duro_wf_keys k; /* k.wft, k.act: the queue's plain streams */
+    int parts, p, prio;
+    const char *fkey;
+    char id[40];
+    char task[KEY_LEN];           /* where its workflow tasks go */
+    char act[KEY_LEN];            /* where its activities go */
+    char entry[64], token[32];    /* the workflow task claimed */
+    char aentry[64], attempt[16]; /* the activity attempt claimed */
+    int f, v;                     /* its flow and variant (each) */
+} wf;
+
+static void suffixed(char *out, const char *base, int prio, const char *fkey)
+{
+    if (fkey)
+        snprintf(out, KEY_LEN, "%s~%s", base, fkey);
+    else if (prio)
+        snprintf(out, KEY_LEN, "%s!%d", base, prio);
+    else
+        snprintf(out, KEY_LEN, "%s", base);
+}
+
+static void wf_init(wf *w, const char *id, int prio, const char *fkey,
+                    bool sharded)
+{
+    memset(w, 0, sizeof(*w));
+    w->r = duro_test_redis(&h);
+    duro_client *c = duro_test_client(&h);
+    w->parts = duro_client_partitions(c);
+    duro_client_free(c);
+    duro_test_lua_load(w->r, sharded);
+    snprintf(w->id, sizeof(w->id), "%s%s", id, sharded ? "-c" : "");
+    w->prio = prio;
+    w->fkey = fkey;
+    w->p = duro_partition_of(w->id, w->parts);
+    duro_wf_keys_init(&w->k, DURO_KEYSPACE_DEFAULT(w->parts), w->id, "r1");
+    duro_wf_keys_queues(&w->k, w->id, w->id);
+    suffixed(w->task, w->k.wft, prio, fkey);
+    suffixed(w->act, w->k.act, prio, fkey);
+}
+
+static redisReply *fcall(wf *w, duro_argv *a)
+{
+    redisReply *rep = redisCommandArgv(w->r, a->argc, a->argv, a->lens);
+    duro_argv_free(a);
+    cr_assert(rep, "redis: %s", w->r->errstr);
+    return rep;
+}
+
+static void ok(redisReply *rep, const char *what)
+{
+    cr_assert(rep->type != REDIS_REPLY_ERROR, "%s: %s", what, rep->str);
+    freeReplyObject(rep);
+}
+
+/* passes: call, with key made a string, succeeds (and answers `want`
+ * when not NULL) */
+static void passes(wf *w, const char *key, redisReply *rep, const char *want,
+                   const char *what)
+{
+    cr_assert(rep->type != REDIS_REPLY_ERROR &&
+                  (!want || (rep->str && !strcmp(rep->str, want))),
+              "%s (%s), %s damaged: answered %s", what, w->id, key,
+              rep->str ? rep->str : "no string");
+    freeReplyObject(rep);
+}
+
+/* refused: the call answered DURO_WRONGTYPE naming key */
+static void refused(wf *w, const char *key, redisReply *rep, const char *what)
+{
+    cr_assert(rep->type == REDIS_REPLY_ERROR &&
+                  strstr(rep->str, "DURO_WRONGTYPE") && strstr(rep->str, key),
+              "%s (%s), %s a string: answered %s", what, w->id, key,
+              rep->type == REDIS_REPLY_ERROR ? rep->str : "no error");
+    freeReplyObject(rep);
+}
+
+static duro_fcall_start_args start_args(const wf *w, const char *run)
+{
+    duro_fcall_start_args s = {.id = w->id,
+                               .run = run,
+                               .type = "t",
+                               .queue = w->id,
+                               .input = "null",
+                               .started_data = "{}",
+                               .wft_timeout_ms = 10000,
+                               .priority = w->prio,
+                               .fairness_key = w->fkey};
+    return s;
+}
+
+static redisReply *call_start(wf *w)
+{
+    duro_argv a;
+    duro_fcall_start_args s = start_args(w, "r1");
+    duro_fcall_start(&a, &w->k, &s, NULL, NULL);
+    return fcall(w, &a);
+}
+
+/* claim: the next entry of stream s as a worker reads it */
+static void claim(wf *w, const char *s, const char *field, char *entry,
+                  size_t esize, char *value, size_t vsize)
+{
+    freeReplyObject(
+        redisCommand(w->r, "XGROUP CREATE %s %s 0 MKSTREAM", s, DURO_GROUP));
+    duro_test_claim_task(w->r, s, "t", field, entry, esize, value, vsize);
+}
+
+/* commit: duro_wft_complete of w's claimed task with ncmd commands (n
+ * words), their streams acts[0..nacts) */
+static redisReply *commit(wf *w, const char *const *cmd, int n, int ncmd,
+                          const char *const *acts, int nacts)
+{
+    duro_argv cmds, a;
+    duro_argv_init(&cmds);
+    for (int i = 0; i < n; i++)
+        duro_argv_push(&cmds, cmd[i]);
+    duro_fcall_commit c = {.wtc_data = "{}",
+                           .ncmd = ncmd,
+                           .cmds = &cmds,
+                           .nacts = nacts,
+                           .acts = acts};
+    duro_fcall_task t = {.run = "r1", .token = w->token, .entry = w->entry};
+    duro_wf_keys k = w->k;
+    snprintf(k.wft, sizeof(k.wft), "%.*s", (int)sizeof(k.wft) - 1, w->task);
+    duro_fcall_wft_complete(&a, &k, &t, &c);
+    redisReply *rep = fcall(w, &a);
+    duro_argv_free(&cmds);
+    return rep;
+}
+
+/* started: w started, its first task claimed; idle: and committed */
+static void started(wf *w)
+{
+    ok(call_start(w), "start");
+    claim(w, w->task, "token", w->entry, sizeof(w->entry), w->token,
+          sizeof(w->token));
+}
+
+static void idle(wf *w)
+{
+    started(w);
+    ok(commit(w, NULL, 0, 0, NULL, 0), "commit");
+}
+
+/* acting: idle but for activity 1 scheduled with options opts
+ * (start-to-close 10 min), its first attempt claimed from w->act */
+static void acting(wf *w, const char *opts)
+{
+    started(w);
+    const char *cmd[] = {"activity", "1",  "{\"seq\":1}", "9", "echo",
+                         "null",     opts, "600000",      "0", "0"};
+    const char *acts[] = {w->k.act};
+    ok(commit(w, cmd, 10, 1, acts, 1), "commit activity");
+    claim(w, w->act, "attempt", w->aentry, sizeof(w->aentry), w->attempt,
+          sizeof(w->attempt));
+}
+
+static duro_fcall_attempt attempt_of(const wf *w, duro_wf_keys *k)
+{
+    *k = w->k;
+    snprintf(k->act, sizeof(k->act), "%.*s", (int)sizeof(k->act) - 1, w->act);
+    duro_fcall_attempt at = {.run = "r1",
+                             .seq = "1",
+                             .attempt = strtoll(w->attempt, NULL, 10),
+                             .entry = w->aentry};
+    return at;
+}
+
+/* act_call: duro_act_timeout of w's claimed attempt (timeout), else
+ * duro_act_complete of its failure, retried after delay (-1: not) */
+static redisReply *act_call(wf *w, bool timeout, long long delay)
+{
+    duro_wf_keys k;
+    duro_fcall_attempt at = attempt_of(w, &k);
+    duro_fcall_act_result r = {.failed = true,
+                               .data = "{}",
+                               .retry_delay_ms = delay,
+                               .failure = "{\"message\":\"no\"}"};
+    duro_argv a;
+    if (timeout)
+        duro_fcall_act_timeout(&a, &k, &at, 700000, delay);
+    else
+        duro_fcall_act_complete(&a, &k, &at, &r, 0, NULL);
+    return fcall(w, &a);
+}
+
+/* xfer_cancel: duro_xfer_apply of a cancel from another partition's
+ * workflow (record `<id>.<n>`) */
+static redisReply *xfer_cancel(wf *w, int n)
+{
+    char outbox[KEY_LEN], mark[KEY_LEN], rid[56], body[256];
+    snprintf(rid, sizeof(rid), "%s.%d", w->id, n);
+    snprintf(outbox, sizeof(outbox), "duro:{p%d}:outbox", w->p);
+    snprintf(mark, sizeof(mark), "duro:{p%d}:xd:%s", w->p, rid);
+    snprintf(body, sizeof(body),
+             "{\"op\":\"cancel\",\"id\":\"%s\",\"run\":\"r1\",\"data\":\"{}\"}",
+             w->id);
+    const duro_wf_keys *k = &w->k;
+    const char *keys[] = {k->wf, k->hist,     k->buf,        k->wft, k->timers,
+                          k->pa, k->idx_open, k->idx_closed, outbox, mark};
+    duro_argv a;
+    duro_argv_fcall(&a, "duro_xfer_apply", 10, keys);
+    duro_argv_push(&a, rid);
+    duro_argv_push(&a, body);
+    return fcall(w, &a);
+}
+
+/* fire: timer `<kind>|r1|<a>|<b>|<queue>|<actq>|<id>` added due at 1 and
+ * fired */
+static redisReply *fire(wf *w, const char *kind, const char *a, const char *b,
+                        const char *actq)
+{
+    char member[256];
+    snprintf(member, sizeof(member), "%s|r1|%s|%s|%s|%s|%s", kind, a, b, w->id,
+             actq, w->id);
+    freeReplyObject(
+        duro_test_cmd(w->r, "ZADD", w->k.timers, "1", member, NULL));
+    duro_argv args;
+    duro_fcall_timer_fire(&args, &w->k, member, strlen(member));
+    return fcall(w, &args);
+}
+
+static long long llen(wf *w, const char *key, const char *cmd)
+{
+    redisReply *rep = duro_test_cmd(w->r, cmd, key, NULL);
+    cr_assert(rep->type == REDIS_REPLY_INTEGER, "%s %s: %s", cmd, key,
+              rep->type == REDIS_REPLY_ERROR ? rep->str : "no integer");
+    long long n = rep->integer;
+    freeReplyObject(rep);
+    return n;
+}
+
+/* SIDE: the keys beside w's queue's plain stream, by index (side) */
+enum { READY, META, FAIR_SET, LEVEL3, NSIDE };
+
+static void side(const wf *w, char out[NSIDE][KEY_LEN])
+{
+    snprintf(out[READY], KEY_LEN, "%s~", w->k.wft);
+    snprintf(out[META], KEY_LEN, "%s~~", w->k.wft);
+    snprintf(out[FAIR_SET], KEY_LEN, "duro:{p%d}:fair:%s", w->p, w->id);
+    snprintf(out[LEVEL3], KEY_LEN, "%s!3", w->k.wft);
+}
+
+/* KEYS8: the 8 keys of duro_start and duro_terminate */
+#define KEYS8(k)                                                               \
+    {                                                                          \
+        (k).wf, (k).hist, (k).buf, (k).wft, (k).timers, (k).pa, (k).idx_open,  \
+            (k).idx_closed                                                     \
+    }
+
+/* has_task: the run's task (wft_entry) is in w->task */
+static bool has_task(wf *w)
+{
+    char *e = duro_test_hget(w->r, w->k.wf, "wft_entry");
+    cr_assert(e && *e, "%s: no wft_entry", w->id);
+    redisReply *x = duro_test_cmd(w->r, "XRANGE", w->task, e, e, NULL);
+    bool found = x->type == REDIS_REPLY_ARRAY && x->elements == 1;
+    freeReplyObject(x);
+    free(e);
+    return found;
+}
+
+/* has_timer: w's timers hold one starting with prefix */
+static bool has_timer(wf *w, const char *prefix)
+{
+    redisReply *m = duro_test_cmd(w->r, "ZRANGE", w->k.timers, "0", "-1", NULL);
+    bool found = false;
+    for (size_t i = 0; i < m->elements; i++)
+        found |= !strncmp(m->element[i]->str, prefix, strlen(prefix));
+    freeReplyObject(m);
+    return found;
+}
+
+/* FLOWS: the runs a test makes: priority 2, fairness key k, neither */
+static const struct {
+    int prio;
+    const char *fkey;
+} FLOWS[] = {{2, NULL}, {0, "k"}, {0, NULL}};
+
+/* each: body(w) for a fresh run `name`-f-v of each flow FLOWS[f],
+ * f in [f0, f1), and each variant v < nv, with the library and with its
+ * Cluster copy */
+static void each(const char *name, int f0, int f1, int nv, void (*body)(wf *))
+{
+    for (int c = 0; c < 2; c++)
+        for (int f = f0; f < f1; f++)
+            for (int v = 0; v < nv; v++) {
+                char id[32];
+                snprintf(id, sizeof(id), "%s-%d-%d", name, f, v);
+                wf w;
+                wf_init(&w, id, FLOWS[f].prio, FLOWS[f].fkey, c);
+                w.f = f;
+                w.v = v;
+                body(&w);
+                redisFree(w.r);
+            }
+    duro_test_finish(&h);
+}
+
+/* ---- A continue-as-new's new history ---- */
+
+/* The new run's history key held something (v: a list, a string):
+ * start_run DELs it before writing it, so the commit must not probe it
+ * (library 47 probed it as a stream: the commit refused for ever). */
+static void continue_over(wf *w)
+{
+    started(w);
+    duro_wf_keys k2 = w->k;
+    duro_wf_keys_init(&k2, DURO_KEYSPACE_DEFAULT(w->parts), w->id, "r2");
+    duro_wf_keys_queues(&k2, w->id, w->id);
+    freeReplyObject(
+        w->v ? duro_test_cmd(w->r, "SET", k2.hist, "junk", NULL)
+             : duro_test_cmd(w->r, "RPUSH", k2.hist, "j", "j", NULL));
+    const char *acts[] = {k2.hist, k2.wft};
+    const char *cmd[] = {
+        "continue_as_new", "{}", "r2", "9", "10", "t", w->id, "null", "0", "0"};
+    passes(w, k2.hist, commit(w, cmd, 10, 1, acts, 2), NULL, "continue");
+    cr_assert_eq(llen(w, k2.hist, "LLEN"), 1, "%s", w->id);
+    char *run = duro_test_hget(w->r, w->k.wf, "run");
+    cr_assert_str_eq(run, "r2");
+    free(run);
+    redisReply *e = duro_test_cmd(w->r, "LINDEX", k2.hist, "0", NULL);
+    cr_assert(e->type == REDIS_REPLY_STRING &&
+                  strstr(e->str, "continuedExecutionRunId"),
+              "%s: the new run's first event: %s", w->id,
+              e->type == REDIS_REPLY_STRING ? e->str : "none");
+    freeReplyObject(e);
+    cr_assert(has_task(w), "%s: no task for r2", w->id);
+}
+
+Test(task_probe_edges, continue_as_new_over_any_history)
+{
+    each("ca", 0, 3, 2, continue_over);
+}
+
+/* ---- Calls that queue no workflow task ---- */
+
+/* An activity timed out and retried (v 0: later, an 'r' timer; 1: at
+ * once, to its own stream) delivers nothing: the run's task keys are not
+ * its concern. Resolved (v 2: no retry), it delivers the timeout and is
+ * refused. */
+static void act_timeout_retried(wf *w)
+{
+    static const long long DELAY[] = {5000, 0, -1};
+    acting(w, "{}");
+    duro_test_key_swap_in(w->r, w->task);
+    redisReply *rep = act_call(w, true, DELAY[w->v]);
+    if (DELAY[w->v] < 0)
+        refused(w, w->task, rep, "act timeout resolved");
+    else
+        passes(w, w->task, rep, "timedout", "act timeout retried");
+}
+
+Test(task_probe_edges, act_timeout_retried_ignores_the_runs_task_keys)
+{
+    each("at", 0, 2, 3, act_timeout_retried);
+}
+
+/* A failed attempt retried later delivers nothing either. */
+static void act_failure_retried(wf *w)
+{
+    acting(w, "{}");
+    duro_test_key_swap_in(w->r, w->task);
+    passes(w, w->task, act_call(w, false, 5000), NULL, "failure retried");
+    cr_assert(has_timer(w, "r|r1|1|2|"), "%s: no r timer", w->id);
+}
+
+Test(task_probe_edges, act_failure_retried_ignores_the_runs_task_keys)
+{
+    each("af", 0, 2, 1, act_failure_retried);
+}
+
+/* Timers whose fire is ignored (a 'w' or 'k' of another token, an 's',
+ * 'q' or 'l' of no activity): nothing queued, the timer goes. */
+static void ignored_timer(wf *w)
+{
+    static const char *const T[][3] = {{"w", "999", "0"},
+                                       {"k", "999", "0"},
+                                       {"s", "7", "0"},
+                                       {"q", "7", "1"},
+                                       {"l", "7", "1"}};
+    idle(w);
+    duro_test_key_swap_in(w->r, w->task);
+    passes(w, w->task, fire(w, T[w->v][0], T[w->v][1], T[w->v][2], w->id),
+           "ignored", T[w->v][0]);
+    cr_assert_eq(llen(w, w->k.timers, "ZCARD"), 0, "%s: timer kept", w->id);
+}
+
+Test(task_probe_edges, ignored_timers_ignore_the_runs_task_keys)
+{
+    each("it", 0, 2, 5, ignored_timer);
+}
+
+static redisReply *call_wft_timeout(wf *w)
+{
+    duro_fcall_task t = {.run = "r1", .token = w->token, .entry = w->entry};
+    duro_wf_keys k = w->k;
+    snprintf(k.wft, sizeof(k.wft), "%.*s", (int)sizeof(k.wft) - 1, w->task);
+    duro_argv a;
+    duro_fcall_wft_timeout(&a, &k, &t, 60000);
+    return fcall(w, &a);
+}
+
+/* A workflow task timed out a second time in a row comes back through a
+ * 'w' timer, not at once: that timeout queues nothing. The first one,
+ * which queues the task again, is refused. (The fair run's meta hash: the
+ * task's own stream is the one the call acks from.) */
+static void wft_timeout_again(wf *w)
+{
+    char sk[NSIDE][KEY_LEN];
+    side(w, sk);
+    const char *meta = sk[META];
+    started(w);
+    duro_test_key_swap_in(w->r, meta);
+    refused(w, meta, call_wft_timeout(w), "first timeout");
+    duro_test_key_swap_out(w->r, meta);
+    ok(call_wft_timeout(w), "first timeout");
+    claim(w, w->task, "token", w->entry, sizeof(w->entry), w->token,
+          sizeof(w->token));
+    duro_test_key_swap_in(w->r, meta);
+    passes(w, meta, call_wft_timeout(w), "timedout", "second timeout");
+    cr_assert(has_timer(w, "w|r1|"), "%s: no w timer", w->id);
+}
+
+Test(task_probe_edges, wft_timeout_again_ignores_the_runs_task_keys)
+{
+    each("wt", 1, 2, 1, wft_timeout_again);
+}
+
+/* A cancel from another partition, asked again once the first was
+ * delivered and handled, delivers nothing. */
+static void xfer_cancel_again(wf *w)
+{
+    idle(w);
+    ok(xfer_cancel(w, 1), "xfer cancel");
+    claim(w, w->task, "token", w->entry, sizeof(w->entry), w->token,
+          sizeof(w->token));
+    ok(commit(w, NULL, 0, 0, NULL, 0), "commit");
+    duro_test_key_swap_in(w->r, w->task);
+    passes(w, w->task, xfer_cancel(w, 2), "delivered", "cancel again");
+}
+
+Test(task_probe_edges, xfer_cancel_again_ignores_the_runs_task_keys)
+{
+    each("xc", 0, 2, 1, xfer_cancel_again);
+}
+
+/* ---- What a task writes, and only that ---- */
+
+/* A new run of a closed one with other options (signal-with-start) probes
+ * its own keys, not the closed run's: a fairness key after a priority,
+ * and the other way round. */
+static void next_run(wf *w)
+{
+    idle(w);
+    const char *keys8[] = KEYS8(w->k);
+    duro_argv a;
+    duro_argv_fcall(&a, "duro_terminate", 8, keys8);
+    duro_argv_push(&a, "{}");
+    ok(fcall(w, &a), "terminate");
+    char old_task[KEY_LEN], new_task[KEY_LEN];
+    snprintf(old_task, sizeof(old_task), "%s", w->task);
+    w->prio = w->f ? 4 : 0;
+    w->fkey = w->f ? NULL : "m";
+    suffixed(new_task, w->k.wft, w->prio, w->fkey);
+    duro_wf_keys k = w->k;
+    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(w->parts), w->id, "r2");
+    duro_wf_keys_queues(&k, w->id, w->id);
+    duro_fcall_start_args s = start_args(w, "r2");
+    duro_test_key_swap_in(w->r, new_task);
+    duro_fcall_signal_with_start(&a, &k, &s, "{}", w->k.hist, NULL);
+    refused(w, new_task, fcall(w, &a), "sws, its own key");
+    duro_test_key_swap_out(w->r, new_task);
+    duro_test_key_swap_in(w->r, old_task);
+    duro_fcall_signal_with_start(&a, &k, &s, "{}", w->k.hist, NULL);
+    passes(w, old_task, fcall(w, &a), NULL, "sws, the old key");
+    cr_assert_eq(llen(w, new_task, "XLEN"), 1, "%s", w->id);
+}
+
+Test(task_probe_edges, next_run_with_other_options)
+{
+    each("nr", 0, 2, 1, next_run);
+}
+
+/* ACT_PRIO4: activity 1 with priority 4 (start-to-close 10 min) */
+static const char *const ACT_PRIO4[] = {
+    "activity",         "1",      "{\"seq\":1}", "9", "echo", "null",
+    "{\"priority\":4}", "600000", "0",           "0"};
+
+/* An activity with a priority of its own (4) in a run of priority 2: its
+ * level's stream is probed (v 1: refused), not the run's (v 0). */
+static void activity_priority(wf *w)
+{
+    char own[KEY_LEN];
+    started(w);
+    snprintf(own, sizeof(own), "%s!4", w->k.act);
+    duro_test_key_swap_in(w->r, w->v ? own : w->act);
+    const char *acts[] = {w->k.act};
+    redisReply *rep = commit(w, ACT_PRIO4, 10, 1, acts, 1);
+    if (w->v) {
+        refused(w, own, rep, "activity at priority 4");
+        return;
+    }
+    passes(w, w->act, rep, NULL, "activity at priority 4");
+    cr_assert_eq(llen(w, own, "XLEN"), 1, "%s", w->id);
+}
+
+Test(task_probe_edges, activity_priority_other_than_the_runs)
+{
+    each("ap", 0, 1, 2, activity_priority);
+}
+
+/* Priority 3 given (the default: no level stream) and an empty fairness
+ * key (none) write the queue's plain stream only: the keys a level or a
+ * key would have are not probed. */
+static void default_flow(wf *w)
+{
+    char sk[NSIDE][KEY_LEN];
+    side(w, sk);
+    for (int i = 0; i < NSIDE; i++)
+        duro_test_key_swap_in(w->r, sk[i]);
+    const char *keys8[] = KEYS8(w->k);
+    const char *args[] = {
+        w->id, "r1", "t", w->id, "null", "{}", "0", "10000", "AllowDuplicate",
+        "",    "0",  "",  "",    "0",    "3",  "",  ""};
+    freeReplyObject(duro_test_fcall(w->r, "duro_start", 8, keys8, 17, args));
+    cr_assert_eq(llen(w, w->k.wft, "XLEN"), 1, "%s", w->id);
+    char *p = duro_test_hget(w->r, w->k.wf, "priority");
+    char *fk = duro_test_hget(w->r, w->k.wf, "fkey");
+    cr_assert(!p && !fk, "%s: priority %s, fkey %s", w->id, p ? p : "-",
+              fk ? fk : "-");
+}
+
+Test(task_probe_edges, priority_3_and_empty_key_are_none)
+{
+    each("p3", 2, 3, 1, default_flow);
+}
+
+/* Keys of the right type but unusual: the level's or the key's stream
+ * empty with no group, the ready zset and the meta hash holding other
+ * keys, the partition's fair set other streams. */
+static void unusual_keys(wf *w)
+{
+    freeReplyObject(duro_test_cmd(w->r, "XADD", w->task, "*", "a", "1", NULL));
+    freeReplyObject(duro_test_cmd(w->r, "XTRIM", w->task, "MAXLEN", "0", NULL));
+    char sk[NSIDE][KEY_LEN];
+    side(w, sk);
+    if (w->fkey) {
+        freeReplyObject(duro_test_cmd(w->r, "ZADD", sk[READY], "5", "o", NULL));
+        freeReplyObject(
+            duro_test_cmd(w->r, "HSET", sk[META], "n:o", "1", NULL));
+        freeReplyObject(duro_test_cmd(w->r, "SADD", sk[FAIR_SET], "x~o", NULL));
+    }
+    started(w);
+    cr_assert_eq(llen(w, w->task, "XLEN"), 1, "%s", w->id);
+    if (w->fkey) {
+        cr_assert_eq(llen(w, sk[READY], "ZCARD"), 2, "%s", w->id);
+        cr_assert_eq(llen(w, sk[FAIR_SET], "SCARD"), 2, "%s", w->id);
+    }
+}
+
+Test(task_probe_edges, unusual_keys_of_the_right_type_pass)
+{
+    each("uk", 0, 2, 1, unusual_keys);
+}
