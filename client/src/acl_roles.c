@@ -52,7 +52,7 @@ const duro__acl_grant duro__acl_commands[] = {
     {"hdel", FN},
     {"hmget", FN},
     {"hset", FN},
-    {"lindex", FN}, /* a reset checks its point */
+    {"lindex", FN}, /* a reset checks its point; an older run's ends */
     {"llen", FN},   /* a history's length */
     {"lrange", FN},
     {"publish", FN},  /* duro:wake, duro:closed:{pN} */

@@ -91,7 +91,8 @@ static const cli_opt DESCRIBE_OPTS[] = {
     OPT_WORKFLOW_ID,
     {"run-id", 'r', "RUN",
      "a run of the workflow (default: the current one); an older run, e.g. "
-     "one that continued as new, is described from its visibility row",
+     "one that continued as new, is described from its visibility row and "
+     "its history (input, result or failure)",
      false},
     {0}};
 
@@ -175,8 +176,8 @@ static void print_describe(const cJSON *d)
     printf("%-18s %s\n", "Close time", str_or(d, "closeTime", "-"));
     printf("%-18s %.0f\n", "History length",
            cJSON_GetNumberValue(cJSON_GetObjectItem(d, "historyLength")));
-    /* an older run's description (--run-id) has neither input nor task:
-       its history has the input (history --run-id) */
+    /* an older run's description (--run-id) has no task, nor an input
+       when its history is gone or damaged */
     if (cJSON_HasObjectItem(d, "input"))
         print_json_line("Input", cJSON_GetObjectItem(d, "input"));
     if (cJSON_HasObjectItem(d, "result"))
@@ -185,6 +186,8 @@ static void print_describe(const cJSON *d)
     if (failure && !cJSON_IsNull(failure)) print_json_line("Failure", failure);
     const char *from = str_or(d, "continuedFromRunId", NULL);
     if (from) printf("%-18s %s\n", "Continued from", from);
+    const char *as = str_or(d, "continuedAsRunId", NULL);
+    if (as) printf("%-18s %s\n", "Continued as", as);
     const cJSON *t = cJSON_GetObjectItem(d, "workflowTask");
     if (cJSON_IsTrue(cJSON_GetObjectItem(t, "pending")))
         printf("%-18s pending, attempt %.0f\n", "Workflow task",

@@ -223,6 +223,40 @@ Test(continue_as_new, signal_mid_transition_goes_to_new_run)
 
 /* ---- The counter sample ---- */
 
+/* walk_back_the_chain follows continuedFromRunId from run `run` of
+ * counter-1 (describe --run-id -o json) to the chain's first run: each
+ * older run shows its input, the run it continued as and the null failure
+ * the hash keeps for a continue-as-new; the first run's input is the
+ * start's. */
+static void walk_back_the_chain(const char *run)
+{
+    char cur[64], next[64] = "";
+    snprintf(cur, sizeof(cur), "%s", run);
+    int older = 0;
+    for (; older < 4 && *cur; older++) {
+        char *out = cli(0, "workflow", "describe", "--workflow-id", "counter-1",
+                        "--run-id", cur, "-o", "json", NULL);
+        cJSON *d = cJSON_Parse(out);
+        cr_assert_str_eq(duro_test_str(d, "status"), "CONTINUED_AS_NEW", "%s",
+                         out);
+        cr_assert(cJSON_IsObject(cJSON_GetObjectItem(d, "input")), "%s", out);
+        cr_assert(cJSON_IsNull(cJSON_GetObjectItem(d, "failure")), "%s", out);
+        cr_assert_not(cJSON_HasObjectItem(d, "result"), "%s", out);
+        cr_assert(!*next || !strcmp(duro_test_str(d, "continuedAsRunId"), next),
+                  "%s", out);
+        const char *from = duro_test_str(d, "continuedFromRunId");
+        if (!*from)
+            cr_assert_eq(
+                duro_test_num(cJSON_GetObjectItem(d, "input"), "to", -1), 10,
+                "the first run's input: %s", out);
+        snprintf(next, sizeof(next), "%s", cur);
+        snprintf(cur, sizeof(cur), "%s", from);
+        cJSON_Delete(d);
+        free(out);
+    }
+    cr_assert_eq(older, 3, "three runs before the last");
+}
+
 /* The sample through the CLI: 10 steps, a new run every 3, four runs; no
  * run's history holds more than its own steps. */
 Test(continue_as_new, counter_through_the_cli)
@@ -273,10 +307,11 @@ Test(continue_as_new, counter_through_the_cli)
     out = cli(0, "workflow", "describe", "--workflow-id", "counter-1",
               "--run-id", prev, NULL);
     cr_assert(strstr(out, "CONTINUED_AS_NEW") && strstr(out, prev), "%s", out);
-    /* its description has no input: not shown as null */
-    cr_assert_null(strstr(out, "Input"), "%s", out);
+    /* its input from its history; a closed run has no workflow task */
+    cr_assert(strstr(out, "Input"), "%s", out);
     cr_assert_null(strstr(out, "Workflow task"), "%s", out);
     free(out);
+    walk_back_the_chain(prev);
 }
 
 /* Query and signal name no run: they reach whichever run is current while

@@ -237,7 +237,7 @@ Test(http_api_vis, search_attributes_and_memo)
 Test(http_api_vis, describe_an_older_run)
 {
     int port = start_server(NULL);
-    start(port, NS, "r1", ",\"memo\":{\"run\":1}");
+    start(port, NS, "r1", ",\"memo\":{\"run\":1},\"input\":{\"n\":7}");
     http_resp r = http(port, "GET", NS "/workflows/r1", NULL, NULL);
     char first[64];
     snprintf(first, sizeof(first), "%s", jstr(&r, "runId"));
@@ -261,6 +261,13 @@ Test(http_api_vis, describe_an_older_run)
     cr_expect_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(
                      cJSON_GetObjectItem(r.json, "memo"), "run")),
                  1, "%s", r.body);
+    /* its input and failure from its history, as while it was current */
+    cr_expect_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(
+                     cJSON_GetObjectItem(r.json, "input"), "n")),
+                 7, "%s", r.body);
+    const char *ft = cJSON_GetStringValue(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(r.json, "failure"), "type"));
+    cr_expect(ft && !strcmp(ft, "Terminated"), "%s", r.body);
     resp_free(&r);
     r = http(port, "GET", NS "/workflows/r1", NULL, NULL);
     cr_expect_str_neq(jstr(&r, "runId"), first);

@@ -226,9 +226,17 @@ DURO_EXPORT int duro_client_describe(duro_client *c, const char *workflow_id,
 
 /* duro_client_describe_run describes run `run_id` of the workflow (NULL
  * or "": the current run, as duro_client_describe). An older run of a
- * reused id is closed and answers from its visibility row and history:
+ * reused id or of a continue-as-new chain is closed and answers from its
+ * visibility row and its history (first and last events):
  * {"workflowId","runId","type","taskQueue","status","startTime",
- * "closeTime","historyLength","searchAttributes","memo"}. Returns 0 and
+ * "closeTime","historyLength","searchAttributes","memo","input",
+ * "result" (COMPLETED) or "failure" (any other status; null for
+ * CANCELED and CONTINUED_AS_NEW, as the current run's describe),
+ * "continuedFromRunId" (a run started by continue-as-new),
+ * "continuedAsRunId" (a run that continued as new)}, payloads decoded
+ * with the client's codec as duro_client_describe decodes them. A
+ * history gone (retention), damaged or of library 11 and older leaves
+ * out what it would have given; the rest still comes back. Returns 0 and
  * *out, DURO_ENOTFOUND (no such run of this workflow, or its row is past
  * retention), DURO_EINVAL (bad workflow id), DURO_ECONN / DURO_EREDIS. */
 DURO_EXPORT int duro_client_describe_run(duro_client *c,
