@@ -13,77 +13,29 @@
 static duro_test_harness h;
 static redisContext *root; /* the default user: every right */
 
-static const char *const ROLES[] = {"worker", "scheduler", "client", "admin"};
+#define TAG "c41"
 
-/* ---- Users ---- */
-
-static const char *password_file(const char *role)
-{
-    static char path[4][PATH_MAX + 64];
-    int i = 0;
-    while (strcmp(ROLES[i], role) != 0)
-        i++;
-    snprintf(path[i], sizeof(path[i]), "%s/pw-%s", h.dir, role);
-    return path[i];
-}
-
-/* acl sends fmt (one %s: arg) word by word, as redis-cli would. */
+/* acl sends fmt (one %s: arg) as redis-cli would. */
 static void acl(const char *fmt, const char *arg)
 {
-    char cmd[256], copy[256];
+    char cmd[256];
     snprintf(cmd, sizeof(cmd), fmt, arg);
-    snprintf(copy, sizeof(copy), "%s", cmd);
-    const char *argv[32];
-    int argc = 0;
-    char *save = NULL;
-    for (char *w = strtok_r(copy, " ", &save); w && argc < 32;
-         w = strtok_r(NULL, " ", &save))
-        argv[argc++] = w;
-    redisReply *r = redisCommandArgv(root, argc, argv, NULL);
-    cr_assert(r && r->type == REDIS_REPLY_STATUS, "%s: %s", cmd,
-              r ? r->str : root->errstr);
-    freeReplyObject(r);
+    duro_test_acl_send(root, cmd);
 }
 
-/* apply_as: role's line from `duro operator acl --user user`, without the
- * word `drop` (NULL: the whole line), sent as redis-cli would. */
+/* apply_as: role's rule for user without the word drop (NULL: whole). */
 static void apply_as(const char *role, const char *user, const char *drop)
 {
-    duro_test_output o;
-    duro_test_run(&h, &o, 10000, "duro", "operator", "acl", "--role", role,
-                  "--user", user, "--password-file", password_file(role), NULL);
-    cr_assert_eq(o.exit_code, 0, "operator acl: %s", o.err);
-    const char *argv[128];
-    int argc = 0;
-    bool dropped = drop == NULL;
-    char *save = NULL;
-    for (char *w = strtok_r(o.out, " \n", &save); w && argc < 128;
-         w = strtok_r(NULL, " \n", &save)) {
-        if (drop && strcmp(w, drop) == 0) {
-            dropped = true;
-            continue;
-        }
-        argv[argc++] = w;
-    }
-    cr_assert(dropped, "no %s in the %s line", drop, role);
-    redisReply *r = redisCommandArgv(root, argc, argv, NULL);
-    cr_assert(r && r->type == REDIS_REPLY_STATUS, "ACL SETUSER: %s",
-              r ? r->str : root->errstr);
-    freeReplyObject(r);
-    duro_test_output_free(&o);
+    char *line = duro_test_acl_rule(&h, role, user, drop);
+    duro_test_acl_send(root, line);
+    free(line);
 }
 
 static void setup(void)
 {
     duro_test_redis_start(&h);
     root = duro_test_redis(&h);
-    for (int i = 0; i < 4; i++) {
-        FILE *f = fopen(password_file(ROLES[i]), "w");
-        cr_assert(f);
-        fprintf(f, "Pw-%s-c41\n", ROLES[i]);
-        fclose(f);
-        duro_test_acl_apply(&h, root, ROLES[i], password_file(ROLES[i]), NULL);
-    }
+    duro_test_acl_users(&h, root, TAG);
     unsetenv("DURO_REDIS_URL");
     unsetenv("DURO_PARTITIONS");
 }
@@ -99,24 +51,14 @@ TestSuite(acl_check, .init = setup, .fini = fini, .timeout = 120);
 
 /* ---- Helpers ---- */
 
-/* init runs `duro operator init` as duro-admin with up to two more
- * arguments (NULL: none). */
 static void init(duro_test_output *o, const char *a1, const char *a2)
 {
-    char url[160];
-    snprintf(url, sizeof(url), "redis://duro-admin:Pw-admin-c41@127.0.0.1:%d",
-             h.redis_port);
-    duro_test_run(&h, o, 20000, "duro", "--redis", url, "operator", "init", a1,
-                  a2, NULL);
+    duro_test_acl_init(&h, o, TAG, 20000, a1, a2);
 }
 
 static bool library_loaded(void)
 {
-    redisReply *r = redisCommand(root, "FUNCTION LIST LIBRARYNAME duro");
-    cr_assert(r && r->type == REDIS_REPLY_ARRAY);
-    bool loaded = r->elements > 0;
-    freeReplyObject(r);
-    return loaded;
+    return duro_test_library_loaded(root);
 }
 
 static bool meta_exists(void)
@@ -282,7 +224,7 @@ Test(acl_check, an_admin_that_may_not_ask_says_it_could_not_check)
 static void cluster_setup(void)
 {
     duro_test_cluster_start(&h, 3, 0, NULL);
-    FILE *f = fopen(password_file("worker"), "w");
+    FILE *f = fopen(duro_test_acl_password_file(&h, "worker"), "w");
     cr_assert(f);
     fprintf(f, "Pw-worker-c41\n");
     fclose(f);

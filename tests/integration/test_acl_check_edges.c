@@ -15,66 +15,25 @@
 static duro_test_harness h;
 static redisContext *root; /* the default user: every right */
 
-static const char *const ROLES[] = {"worker", "scheduler", "client", "admin"};
+#define TAG "e13"
 
-static const char *password_file(const char *role)
-{
-    static char path[4][PATH_MAX + 64];
-    int i = 0;
-    while (strcmp(ROLES[i], role) != 0)
-        i++;
-    snprintf(path[i], sizeof(path[i]), "%s/pw-%s", h.dir, role);
-    return path[i];
-}
-
-/* send_words sends line (words split at spaces and newlines) to root as
- * one command, as redis-cli would, and asserts +OK. */
 static void send_words(const char *line)
 {
-    char copy[4096];
-    snprintf(copy, sizeof(copy), "%s", line);
-    const char *argv[160];
-    int argc = 0;
-    char *save = NULL;
-    for (char *w = strtok_r(copy, " \n", &save); w && argc < 160;
-         w = strtok_r(NULL, " \n", &save))
-        argv[argc++] = w;
-    redisReply *r = redisCommandArgv(root, argc, argv, NULL);
-    cr_assert(r && r->type == REDIS_REPLY_STATUS, "%.80s: %s", line,
-              r ? r->str : root->errstr);
-    freeReplyObject(r);
+    duro_test_acl_send(root, line);
 }
 
-/* rule: role's ACL SETUSER line for user from `duro operator acl`, without
- * the word `drop` (NULL: the whole line); the caller frees it. */
+/* rule: role's rule for user without the word drop (NULL: whole); the
+ * caller frees it */
 static char *rule(const char *role, const char *user, const char *drop)
 {
-    duro_test_output o;
-    duro_test_run(&h, &o, 10000, "duro", "operator", "acl", "--role", role,
-                  "--user", user, "--password-file", password_file(role), NULL);
-    cr_assert_eq(o.exit_code, 0, "operator acl: %s", o.err);
-    char *line = strdup(o.out);
-    cr_assert(line);
-    if (drop) {
-        char *at = strstr(line, drop);
-        cr_assert(at, "no %s in the %s line", drop, role);
-        memset(at, ' ', strlen(drop));
-    }
-    duro_test_output_free(&o);
-    return line;
+    return duro_test_acl_rule(&h, role, user, drop);
 }
 
 static void setup(void)
 {
     duro_test_redis_start(&h);
     root = duro_test_redis(&h);
-    for (int i = 0; i < 4; i++) {
-        FILE *f = fopen(password_file(ROLES[i]), "w");
-        cr_assert(f);
-        fprintf(f, "Pw-%s-e13\n", ROLES[i]);
-        fclose(f);
-        duro_test_acl_apply(&h, root, ROLES[i], password_file(ROLES[i]), NULL);
-    }
+    duro_test_acl_users(&h, root, TAG);
     unsetenv("DURO_REDIS_URL");
     unsetenv("DURO_PARTITIONS");
 }
@@ -88,24 +47,14 @@ static void fini(void)
 
 TestSuite(acl_check_edges, .init = setup, .fini = fini, .timeout = 120);
 
-/* init runs `duro operator init` as duro-admin with up to two more
- * arguments (NULL: none). */
 static void init(duro_test_output *o, const char *a1, const char *a2)
 {
-    char url[160];
-    snprintf(url, sizeof(url), "redis://duro-admin:Pw-admin-e13@127.0.0.1:%d",
-             h.redis_port);
-    duro_test_run(&h, o, 60000, "duro", "--redis", url, "operator", "init", a1,
-                  a2, NULL);
+    duro_test_acl_init(&h, o, TAG, 60000, a1, a2);
 }
 
 static bool library_loaded(void)
 {
-    redisReply *r = redisCommand(root, "FUNCTION LIST LIBRARYNAME duro");
-    cr_assert(r && r->type == REDIS_REPLY_ARRAY);
-    bool loaded = r->elements > 0;
-    freeReplyObject(r);
-    return loaded;
+    return duro_test_library_loaded(root);
 }
 
 static void assert_stopped(const duro_test_output *o)
@@ -148,7 +97,7 @@ Test(acl_check_edges, duro_prefixed_names_that_are_no_role_are_judged)
     /* duro-app (duro dev --acl's application user) holds no Function: not
      * Duro's; duro-workerX is a worker by its Functions, lacking HLEN */
     send_words("ACL SETUSER duro-app on nopass ~food:* &* +@all");
-    char *line = rule("worker", "duro-workerX", "+hlen ");
+    char *line = rule("worker", "duro-workerX", "+hlen");
     send_words(line);
     free(line);
     duro_test_output o;
@@ -185,7 +134,7 @@ Test(acl_check_edges, a_user_of_one_namespace_is_checked_too)
     redisReply *r = redisCommand(root, "SADD duro:namespaces shop other");
     cr_assert(r && r->type == REDIS_REPLY_INTEGER);
     freeReplyObject(r);
-    char *line = rule("worker", "shop-worker", "+hlen ");
+    char *line = rule("worker", "shop-worker", "+hlen");
     char *a = swap_word(line, "~duro:{*", "");
     char *b = swap_word(a, "~duro:ns:*", "~duro:ns:shop:*");
     send_words(b);

@@ -354,6 +354,39 @@ void duro_test_acl_apply(duro_test_harness *h, redisContext *root,
                          const char *role, const char *password_file,
                          const char *secret);
 
+/* duro_test_acl_password_file: where role's password file is, in h's
+ * directory (a buffer per role, good for the test's life). */
+const char *duro_test_acl_password_file(const duro_test_harness *h,
+                                        const char *role);
+
+/* duro_test_acl_users makes the four duro-<role> users by this build's
+ * rules (duro_test_acl_apply), each with the password "Pw-<role>-<tag>"
+ * in its duro_test_acl_password_file. */
+void duro_test_acl_users(duro_test_harness *h, redisContext *root,
+                         const char *tag);
+
+/* duro_test_acl_send sends line to root as one command, its words split at
+ * blanks and newlines as redis-cli would split them; asserts +OK. */
+void duro_test_acl_send(redisContext *root, const char *line);
+
+/* duro_test_acl_rule: role's ACL SETUSER line for user, as `duro operator
+ * acl --role role --user user` prints it with role's password file,
+ * without the word drop (NULL: none; asserted present). The caller frees
+ * it. */
+char *duro_test_acl_rule(duro_test_harness *h, const char *role,
+                         const char *user, const char *drop);
+
+/* duro_test_acl_init runs `duro operator init` as duro-admin (made by
+ * duro_test_acl_users with tag) with up to two more arguments (NULL:
+ * none), waiting up to timeout_ms. */
+void duro_test_acl_init(duro_test_harness *h, duro_test_output *o,
+                        const char *tag, int64_t timeout_ms, const char *a1,
+                        const char *a2);
+
+/* duro_test_library_loaded: whether root's server holds the duro Functions
+ * library. */
+bool duro_test_library_loaded(redisContext *root);
+
 /* duro_test_key_swap_in puts a string where key was, atomically (what key
  * held kept aside as key + ":saved", so that nothing written in between is
  * lost or made); duro_test_key_swap_out puts key back as it was. */
