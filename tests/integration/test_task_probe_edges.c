@@ -34,16 +34,6 @@ enum { KEY_LEN = DURO_TEST_RUN_KEY_LEN };
  * when sharded; f and v: its flow and variant (each) (harness_run.h) */
 typedef duro_test_wf wf;
 
-static redisReply *fcall(wf *w, duro_argv *a)
-{
-    return duro_test_argv_call(w->r, a);
-}
-
-static void ok(redisReply *rep, const char *what)
-{
-    duro_test_run_ok(rep, what);
-}
-
 /* passes: call, with key made a string, succeeds (and answers `want`
  * when not NULL) */
 static void passes(wf *w, const char *key, redisReply *rep, const char *want,
@@ -64,36 +54,12 @@ static void refused(wf *w, const char *key, redisReply *rep, const char *what)
     duro_test_wrongtype(rep, key, run);
 }
 
-/* claim: the next entry of stream s as a worker reads it */
-static void claim(wf *w, const char *s, const char *field, char *entry,
-                  size_t esize, char *value, size_t vsize)
-{
-    duro_test_run_claim(w, s, field, entry, esize, value, vsize);
-}
-
 /* commit: duro_wft_complete of w's claimed task with ncmd commands (n
  * words), their streams acts[0..nacts) */
 static redisReply *commit(wf *w, const char *const *cmd, int n, int ncmd,
                           const char *const *acts, int nacts)
 {
     return duro_test_run_commit(w, cmd, n, ncmd, acts, nacts, NULL);
-}
-
-/* started: w started, its first task claimed; idle: and committed;
- * acting: activity 1 scheduled with options opts, its attempt claimed */
-static void started(wf *w)
-{
-    duro_test_run_started(w);
-}
-
-static void idle(wf *w)
-{
-    duro_test_run_idle(w);
-}
-
-static void acting(wf *w, const char *opts)
-{
-    duro_test_run_acting(w, opts);
 }
 
 /* act_call: duro_act_timeout of w's claimed attempt (timeout), else
@@ -111,7 +77,7 @@ static redisReply *act_call(wf *w, bool timeout, long long delay)
         duro_fcall_act_timeout(&a, &k, &at, 700000, delay);
     else
         duro_fcall_act_complete(&a, &k, &at, &r, 0, NULL);
-    return fcall(w, &a);
+    return duro_test_argv_call(w->r, &a);
 }
 
 /* xfer_cancel: duro_xfer_apply of a cancel from another partition's
@@ -137,7 +103,7 @@ static redisReply *fire(wf *w, const char *kind, const char *a, const char *b,
         duro_test_cmd(w->r, "ZADD", w->k.timers, "1", member, NULL));
     duro_argv args;
     duro_fcall_timer_fire(&args, &w->k, member, strlen(member));
-    return fcall(w, &args);
+    return duro_test_argv_call(w->r, &args);
 }
 
 static long long llen(wf *w, const char *key, const char *cmd)
@@ -224,7 +190,7 @@ static void each(const char *name, int f0, int f1, int nv, void (*body)(wf *))
  * (library 47 probed it as a stream: the commit refused for ever). */
 static void continue_over(wf *w)
 {
-    started(w);
+    duro_test_run_started(w);
     duro_wf_keys k2 = duro_test_run_keys(w, "r2", w->id);
     freeReplyObject(
         w->v ? duro_test_cmd(w->r, "SET", k2.hist, "junk", NULL)
@@ -260,7 +226,7 @@ Test(task_probe_edges, continue_as_new_over_any_history)
 static void act_timeout_retried(wf *w)
 {
     static const long long DELAY[] = {5000, 0, -1};
-    acting(w, "{}");
+    duro_test_run_acting(w, "{}");
     duro_test_key_swap_in(w->r, w->task);
     redisReply *rep = act_call(w, true, DELAY[w->v]);
     if (DELAY[w->v] < 0)
@@ -277,7 +243,7 @@ Test(task_probe_edges, act_timeout_retried_ignores_the_runs_task_keys)
 /* A failed attempt retried later delivers nothing either. */
 static void act_failure_retried(wf *w)
 {
-    acting(w, "{}");
+    duro_test_run_acting(w, "{}");
     duro_test_key_swap_in(w->r, w->task);
     passes(w, w->task, act_call(w, false, 5000), NULL, "failure retried");
     cr_assert(has_timer(w, "r|r1|1|2|"), "%s: no r timer", w->id);
@@ -297,7 +263,7 @@ static void ignored_timer(wf *w)
                                        {"s", "7", "0"},
                                        {"q", "7", "1"},
                                        {"l", "7", "1"}};
-    idle(w);
+    duro_test_run_idle(w);
     duro_test_key_swap_in(w->r, w->task);
     passes(w, w->task, fire(w, T[w->v][0], T[w->v][1], T[w->v][2], w->id),
            "ignored", T[w->v][0]);
@@ -309,11 +275,6 @@ Test(task_probe_edges, ignored_timers_ignore_the_runs_task_keys)
     each("it", 0, 2, 5, ignored_timer);
 }
 
-static redisReply *call_wft_timeout(wf *w)
-{
-    return duro_test_run_wft_timeout(w);
-}
-
 /* A workflow task timed out a second time in a row comes back through a
  * 'w' timer, not at once: that timeout queues nothing. The first one,
  * which queues the task again, is refused. (The fair run's meta hash: the
@@ -323,15 +284,15 @@ static void wft_timeout_again(wf *w)
     char sk[NSIDE][KEY_LEN];
     side(w, sk);
     const char *meta = sk[META];
-    started(w);
+    duro_test_run_started(w);
     duro_test_key_swap_in(w->r, meta);
-    refused(w, meta, call_wft_timeout(w), "first timeout");
+    refused(w, meta, duro_test_run_wft_timeout(w), "first timeout");
     duro_test_key_swap_out(w->r, meta);
-    ok(call_wft_timeout(w), "first timeout");
-    claim(w, w->task, "token", w->entry, sizeof(w->entry), w->token,
-          sizeof(w->token));
+    duro_test_run_ok(duro_test_run_wft_timeout(w), "first timeout");
+    duro_test_run_claim(w, w->task, "token", w->entry, sizeof(w->entry),
+                        w->token, sizeof(w->token));
     duro_test_key_swap_in(w->r, meta);
-    passes(w, meta, call_wft_timeout(w), "timedout", "second timeout");
+    passes(w, meta, duro_test_run_wft_timeout(w), "timedout", "second timeout");
     cr_assert(has_timer(w, "w|r1|"), "%s: no w timer", w->id);
 }
 
@@ -344,11 +305,11 @@ Test(task_probe_edges, wft_timeout_again_ignores_the_runs_task_keys)
  * delivered and handled, delivers nothing. */
 static void xfer_cancel_again(wf *w)
 {
-    idle(w);
-    ok(xfer_cancel(w, 1), "xfer cancel");
-    claim(w, w->task, "token", w->entry, sizeof(w->entry), w->token,
-          sizeof(w->token));
-    ok(commit(w, NULL, 0, 0, NULL, 0), "commit");
+    duro_test_run_idle(w);
+    duro_test_run_ok(xfer_cancel(w, 1), "xfer cancel");
+    duro_test_run_claim(w, w->task, "token", w->entry, sizeof(w->entry),
+                        w->token, sizeof(w->token));
+    duro_test_run_ok(commit(w, NULL, 0, 0, NULL, 0), "commit");
     duro_test_key_swap_in(w->r, w->task);
     passes(w, w->task, xfer_cancel(w, 2), "delivered", "cancel again");
 }
@@ -365,12 +326,12 @@ Test(task_probe_edges, xfer_cancel_again_ignores_the_runs_task_keys)
  * and the other way round. */
 static void next_run(wf *w)
 {
-    idle(w);
+    duro_test_run_idle(w);
     const char *keys8[] = KEYS8(w->k);
     duro_argv a;
     duro_argv_fcall(&a, "duro_terminate", 8, keys8);
     duro_argv_push(&a, "{}");
-    ok(fcall(w, &a), "terminate");
+    duro_test_run_ok(duro_test_argv_call(w->r, &a), "terminate");
     char old_task[KEY_LEN], new_task[KEY_LEN];
     snprintf(old_task, sizeof(old_task), "%s", w->task);
     w->prio = w->f ? 4 : 0;
@@ -380,11 +341,12 @@ static void next_run(wf *w)
     duro_fcall_start_args s = duro_test_run_start_args(w, "r2");
     duro_test_key_swap_in(w->r, new_task);
     duro_fcall_signal_with_start(&a, &k, &s, "{}", w->k.hist, NULL);
-    refused(w, new_task, fcall(w, &a), "sws, its own key");
+    refused(w, new_task, duro_test_argv_call(w->r, &a), "sws, its own key");
     duro_test_key_swap_out(w->r, new_task);
     duro_test_key_swap_in(w->r, old_task);
     duro_fcall_signal_with_start(&a, &k, &s, "{}", w->k.hist, NULL);
-    passes(w, old_task, fcall(w, &a), NULL, "sws, the old key");
+    passes(w, old_task, duro_test_argv_call(w->r, &a), NULL,
+           "sws, the old key");
     cr_assert_eq(llen(w, new_task, "XLEN"), 1, "%s", w->id);
 }
 
@@ -403,7 +365,7 @@ static const char *const ACT_PRIO4[] = {
 static void activity_priority(wf *w)
 {
     char own[KEY_LEN];
-    started(w);
+    duro_test_run_started(w);
     snprintf(own, sizeof(own), "%s!4", w->k.act);
     duro_test_key_swap_in(w->r, w->v ? own : w->act);
     const char *acts[] = {w->k.act};
@@ -462,7 +424,7 @@ static void unusual_keys(wf *w)
             duro_test_cmd(w->r, "HSET", sk[META], "n:o", "1", NULL));
         freeReplyObject(duro_test_cmd(w->r, "SADD", sk[FAIR_SET], "x~o", NULL));
     }
-    started(w);
+    duro_test_run_started(w);
     cr_assert_eq(llen(w, w->task, "XLEN"), 1, "%s", w->id);
     if (w->fkey) {
         cr_assert_eq(llen(w, sk[READY], "ZCARD"), 2, "%s", w->id);

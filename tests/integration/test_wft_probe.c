@@ -52,16 +52,6 @@ static int written(const wf *w, bool next, char keys[KEYS_MAX][KEY_LEN])
     return 5;
 }
 
-static redisReply *fcall(wf *w, duro_argv *a)
-{
-    return duro_test_argv_call(w->r, a);
-}
-
-static void ok(redisReply *rep, const char *what)
-{
-    duro_test_run_ok(rep, what);
-}
-
 /* commit: duro_wft_complete of w's claimed task with ncmd commands (n
  * words), their activity streams acts[0..nacts), by sticky worker sticky
  * (NULL: none) */
@@ -72,46 +62,30 @@ static redisReply *commit(wf *w, const char *const *cmd, int n, int ncmd,
     return duro_test_run_commit(w, cmd, n, ncmd, acts, nacts, sticky);
 }
 
-static redisReply *call_start(wf *w)
-{
-    return duro_test_run_start(w);
-}
-
 static redisReply *call_signal(wf *w)
 {
     duro_argv a;
     duro_fcall_signal(&a, &w->k, "r1", "{\"name\":\"s\"}");
-    return fcall(w, &a);
+    return duro_test_argv_call(w->r, &a);
 }
 
 /* ---- The states a call finds ---- */
 
 static redisReply *call_timer_fire(wf *w);
 
-/* started: w started, its first task claimed; idle: and committed */
-static void started(wf *w)
-{
-    duro_test_run_started(w);
-}
-
-static void idle(wf *w)
-{
-    duro_test_run_idle(w);
-}
-
 /* buffered: started, a signal buffered while its task is outstanding */
 static void buffered(wf *w)
 {
-    started(w);
-    ok(call_signal(w), "signal");
+    duro_test_run_started(w);
+    duro_test_run_ok(call_signal(w), "signal");
 }
 
 /* timed: idle but for a timer started, due now */
 static void timed(wf *w)
 {
-    started(w);
+    duro_test_run_started(w);
     const char *cmd[] = {"timer", "1", "{\"seq\":1}", "0"};
-    ok(commit(w, cmd, 4, 1, NULL, 0, NULL), "commit timer");
+    duro_test_run_ok(commit(w, cmd, 4, 1, NULL, 0, NULL), "commit timer");
 }
 
 /* acting: idle but for activity 1 scheduled (start-to-close 10 min), its
@@ -125,10 +99,10 @@ static void acting(wf *w)
  * in its sticky stream, queued by the timer it started */
 static void sticky(wf *w)
 {
-    started(w);
+    duro_test_run_started(w);
     const char *cmd[] = {"timer", "1", "{\"seq\":1}", "0"};
-    ok(commit(w, cmd, 4, 1, NULL, 0, "w1"), "commit timer as w1");
-    ok(call_timer_fire(w), "timer fire");
+    duro_test_run_ok(commit(w, cmd, 4, 1, NULL, 0, "w1"), "commit timer as w1");
+    duro_test_run_ok(call_timer_fire(w), "timer fire");
 }
 
 /* ---- The calls ---- */
@@ -137,7 +111,7 @@ static redisReply *call_cancel(wf *w)
 {
     duro_argv a;
     duro_fcall_cancel(&a, &w->k, "r1", "{}");
-    return fcall(w, &a);
+    return duro_test_argv_call(w->r, &a);
 }
 
 static redisReply *call_update(wf *w)
@@ -146,7 +120,7 @@ static redisReply *call_update(wf *w)
     snprintf(reply, sizeof(reply), "duro:{p%d}:qreply:u1", w->p);
     duro_argv a;
     duro_fcall_update(&a, &w->k, "r1", "u1", "{}", reply);
-    return fcall(w, &a);
+    return duro_test_argv_call(w->r, &a);
 }
 
 /* call_sws_signal: duro_signal_with_start, r1 running: signaled */
@@ -156,7 +130,7 @@ static redisReply *call_sws_signal(wf *w)
     duro_fcall_start_args s = duro_test_run_start_args(w, "r2");
     duro_argv a;
     duro_fcall_signal_with_start(&a, &k, &s, "{}", w->k.hist, "r1");
-    return fcall(w, &a);
+    return duro_test_argv_call(w->r, &a);
 }
 
 /* call_sws_start: duro_signal_with_start of a new id: started */
@@ -165,7 +139,7 @@ static redisReply *call_sws_start(wf *w)
     duro_fcall_start_args s = duro_test_run_start_args(w, "r1");
     duro_argv a;
     duro_fcall_signal_with_start(&a, &w->k, &s, "{}", w->k.hist, NULL);
-    return fcall(w, &a);
+    return duro_test_argv_call(w->r, &a);
 }
 
 /* call_commit: the claimed task committed with no command: the buffered
@@ -188,18 +162,13 @@ static redisReply *call_continue(wf *w)
     return commit(w, cmd, 10, 1, acts, 2, NULL);
 }
 
-static redisReply *call_wft_timeout(wf *w)
-{
-    return duro_test_run_wft_timeout(w);
-}
-
 static redisReply *call_wft_fail(wf *w)
 {
     duro_fcall_task t = {.run = "r1", .token = w->token, .entry = w->entry};
     duro_wf_keys k = duro_test_run_task_keys(w);
     duro_argv a;
     duro_fcall_wft_fail(&a, &k, &t, "boom", 0);
-    return fcall(w, &a);
+    return duro_test_argv_call(w->r, &a);
 }
 
 static redisReply *call_timer_fire(wf *w)
@@ -213,7 +182,8 @@ static redisReply *call_timer_fire(wf *w)
     cr_assert(member, "no timer %s...", prefix);
     duro_argv a;
     duro_fcall_timer_fire(&a, &w->k, member, strlen(member));
-    redisReply *rep = fcall(w, &a); /* (a borrows the member) */
+    redisReply *rep =
+        duro_test_argv_call(w->r, &a); /* (a borrows the member) */
     freeReplyObject(m);
     return rep;
 }
@@ -225,7 +195,7 @@ static redisReply *call_act_complete(wf *w)
     duro_fcall_act_result r = {.data = "{}", .retry_delay_ms = -1};
     duro_argv a;
     duro_fcall_act_complete(&a, &k, &at, &r, 0, NULL);
-    return fcall(w, &a);
+    return duro_test_argv_call(w->r, &a);
 }
 
 static redisReply *call_act_timeout(wf *w)
@@ -234,14 +204,14 @@ static redisReply *call_act_timeout(wf *w)
     duro_fcall_attempt at = duro_test_run_attempt(w, &k);
     duro_argv a;
     duro_fcall_act_timeout(&a, &k, &at, 700000, -1);
-    return fcall(w, &a);
+    return duro_test_argv_call(w->r, &a);
 }
 
 static redisReply *call_sticky_release(wf *w)
 {
     duro_argv a;
     duro_fcall_sticky_release(&a, &w->k, "r1", "w1");
-    return fcall(w, &a);
+    return duro_test_argv_call(w->r, &a);
 }
 
 /* call_reset: run r1 (idle) reset to its first task's completion (event
@@ -265,7 +235,7 @@ static redisReply *call_reset(wf *w)
                                .pending = &pend};
     duro_argv a;
     duro_fcall_reset(&a, &k, &r);
-    redisReply *rep = fcall(w, &a);
+    redisReply *rep = duro_test_argv_call(w->r, &a);
     duro_argv_free(&pend);
     return rep;
 }
@@ -308,7 +278,7 @@ static void refused(wf *w, const char *key, redisReply *(*call)(wf *))
 {
     char *before = duro_test_probe_in(w->r, w->p, key);
     duro_test_probe_refused(w->r, w->p, key, before, call(w), w->id);
-    ok(call(w), key);
+    duro_test_run_ok(call(w), key);
 }
 
 /* probed_on: for a run with priority 2 and one with fairness key k, each
@@ -339,7 +309,7 @@ static void probed_on(const char *name, void (*prep)(wf *),
 
 Test(wft_probe, start)
 {
-    probed_on("st", NULL, call_start, false);
+    probed_on("st", NULL, duro_test_run_start, false);
 }
 
 Test(wft_probe, signal_with_start_starting)
@@ -349,22 +319,22 @@ Test(wft_probe, signal_with_start_starting)
 
 Test(wft_probe, signal)
 {
-    probed_on("sg", idle, call_signal, false);
+    probed_on("sg", duro_test_run_idle, call_signal, false);
 }
 
 Test(wft_probe, signal_with_start_signaling)
 {
-    probed_on("swg", idle, call_sws_signal, false);
+    probed_on("swg", duro_test_run_idle, call_sws_signal, false);
 }
 
 Test(wft_probe, cancel)
 {
-    probed_on("cn", idle, call_cancel, false);
+    probed_on("cn", duro_test_run_idle, call_cancel, false);
 }
 
 Test(wft_probe, update)
 {
-    probed_on("up", idle, call_update, false);
+    probed_on("up", duro_test_run_idle, call_update, false);
 }
 
 Test(wft_probe, commit_after_buffered_events)
@@ -374,17 +344,17 @@ Test(wft_probe, commit_after_buffered_events)
 
 Test(wft_probe, continue_as_new)
 {
-    probed_on("ca", started, call_continue, true);
+    probed_on("ca", duro_test_run_started, call_continue, true);
 }
 
 Test(wft_probe, wft_timeout)
 {
-    probed_on("wt", started, call_wft_timeout, false);
+    probed_on("wt", duro_test_run_started, duro_test_run_wft_timeout, false);
 }
 
 Test(wft_probe, wft_fail_at_once)
 {
-    probed_on("wf", started, call_wft_fail, false);
+    probed_on("wf", duro_test_run_started, call_wft_fail, false);
 }
 
 Test(wft_probe, timer_fire)
@@ -409,12 +379,12 @@ Test(wft_probe, sticky_release)
 
 Test(wft_probe, reset)
 {
-    probed_on("rs", idle, call_reset, false);
+    probed_on("rs", duro_test_run_idle, call_reset, false);
 }
 
 Test(wft_probe, xfer_apply_delivering)
 {
-    probed_on("xd", idle, call_xfer_signal, false);
+    probed_on("xd", duro_test_run_idle, call_xfer_signal, false);
 }
 
 Test(wft_probe, xfer_apply_starting)
@@ -430,13 +400,14 @@ Test(wft_probe, sticky_stream_falls_back)
         wf w;
         duro_test_run_init(&h, &w, f ? "sf-1" : "sf-0", f ? 0 : 2,
                            f ? "k" : NULL, false);
-        started(&w);
+        duro_test_run_started(&w);
         const char *cmd[] = {"timer", "1", "{\"seq\":1}", "0"};
-        ok(commit(&w, cmd, 4, 1, NULL, 0, "w1"), "commit timer as w1");
+        duro_test_run_ok(commit(&w, cmd, 4, 1, NULL, 0, "w1"),
+                         "commit timer as w1");
         char s[KEY_LEN];
         snprintf(s, sizeof(s), "%s#w1", w.k.wft);
         duro_test_key_swap_in(w.r, s);
-        ok(call_timer_fire(&w), "timer fire");
+        duro_test_run_ok(call_timer_fire(&w), "timer fire");
         redisReply *e = duro_test_cmd(w.r, "HGET", w.k.wf, "wft_entry", NULL);
         cr_assert(e->type == REDIS_REPLY_STRING && e->len, "no task");
         redisReply *x =
