@@ -16,6 +16,7 @@
 
 #include "duro/fcall.h"
 #include "harness_lua.h"
+#include "harness_run.h"
 #include "harness_task.h"
 
 static duro_test_harness h;
@@ -75,10 +76,7 @@ static void attempt_init(attempt *a, const char *id)
 
 static redisReply *fcall(attempt *a, duro_argv *v)
 {
-    redisReply *rep = redisCommandArgv(a->t.r, v->argc, v->argv, v->lens);
-    duro_argv_free(v);
-    cr_assert(rep, "redis: %s", a->t.r->errstr);
-    return rep;
+    return duro_test_argv_call(a->t.r, v);
 }
 
 static duro_fcall_attempt attempt_of(const attempt *a)
@@ -165,22 +163,9 @@ static void probed(const char *name, void (*prep)(attempt *),
         attempt_init(&a, id);
         if (prep) prep(&a);
         const char *key = a.keys[i];
-        duro_test_key_swap_in(a.t.r, key);
-        char *before = duro_test_partition_dump(a.t.r, a.t.p);
+        char *before = duro_test_probe_in(a.t.r, a.t.p, key);
+        duro_test_probe_refused(a.t.r, a.t.p, key, before, call(&a), a.t.id);
         redisReply *rep = call(&a);
-        char *after = duro_test_partition_dump(a.t.r, a.t.p);
-        cr_assert(rep->type == REDIS_REPLY_ERROR &&
-                      strstr(rep->str, "DURO_WRONGTYPE") &&
-                      strstr(rep->str, key),
-                  "%s a string: answered %s", key,
-                  rep->type == REDIS_REPLY_ERROR ? rep->str : "no error");
-        cr_assert(strcmp(before, after) == 0,
-                  "%s a string: the call wrote before it failed", key);
-        freeReplyObject(rep);
-        free(before);
-        free(after);
-        duro_test_key_swap_out(a.t.r, key);
-        rep = call(&a);
         cr_assert(rep->type != REDIS_REPLY_ERROR, "%s put back: %s", key,
                   rep->str);
         freeReplyObject(rep);
@@ -242,10 +227,8 @@ static redisReply *reset(duro_test_task *t, const char *opts)
                                .nacts = 1,
                                .acts = acts};
     duro_fcall_reset(&v, &k, &r);
-    redisReply *rep = redisCommandArgv(t->r, v.argc, v.argv, v.lens);
-    duro_argv_free(&v);
+    redisReply *rep = duro_test_argv_call(t->r, &v);
     duro_argv_free(&pend);
-    cr_assert(rep, "redis: %s", t->r->errstr);
     return rep;
 }
 
@@ -274,21 +257,9 @@ Test(act_retry_probe, reset_recreating_an_activity)
             snprintf(key, sizeof(key), "%s%s", t.k.act, cases[i].suffix);
         else
             snprintf(key, sizeof(key), "duro:{p%d}:fair:%s", t.p, t.id);
-        duro_test_key_swap_in(t.r, key);
-        char *before = duro_test_partition_dump(t.r, t.p);
-        rep = reset(&t, cases[i].opts);
-        char *after = duro_test_partition_dump(t.r, t.p);
-        cr_assert(rep->type == REDIS_REPLY_ERROR &&
-                      strstr(rep->str, "DURO_WRONGTYPE") &&
-                      strstr(rep->str, key),
-                  "%s a string: answered %s", key,
-                  rep->type == REDIS_REPLY_ERROR ? rep->str : "no error");
-        cr_assert(strcmp(before, after) == 0,
-                  "%s a string: the reset wrote before it failed", key);
-        freeReplyObject(rep);
-        free(before);
-        free(after);
-        duro_test_key_swap_out(t.r, key);
+        char *before = duro_test_probe_in(t.r, t.p, key);
+        duro_test_probe_refused(t.r, t.p, key, before, reset(&t, cases[i].opts),
+                                "reset");
         rep = reset(&t, cases[i].opts);
         cr_assert(rep->type != REDIS_REPLY_ERROR, "%s put back: %s", key,
                   rep->str);

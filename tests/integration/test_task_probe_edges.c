@@ -15,6 +15,7 @@
 
 #include "duro/fcall.h"
 #include "harness_lua.h"
+#include "harness_run.h"
 
 static duro_test_harness h;
 
@@ -26,66 +27,12 @@ static void setup(void)
 TestSuite(task_probe_edges, .init = setup, .fini = duro_test_fini,
           .timeout = 120);
 
-enum { KEY_LEN = DURO_KEY_MAX + 16 };
+enum { KEY_LEN = DURO_TEST_RUN_KEY_LEN };
 
 /* wf: run "r1" of workflow id on queue id, with priority prio (0: none)
  * or fairness key fkey (NULL: none), the library's Cluster copy loaded
- * when sharded */
-typedef struct {
-    redisContext *r;
-    duro_wf_keys k; /* k.wft, k.act: the queue's plain streams */
-    int parts, p, prio;
-    const char *fkey;
-    char id[40];
-    char task[KEY_LEN];           /* where its workflow tasks go */
-    char act[KEY_LEN];            /* where its activities go */
-    char entry[64], token[32];    /* the workflow task claimed */
-    char aentry[64], attempt[16]; /* the activity attempt claimed */
-    int f, v;                     /* its flow and variant (each) */
-} wf;
-
-static void suffixed(char *out, const char *base, int prio, const char *fkey)
-{
-    if (fkey)
-        snprintf(out, KEY_LEN, "%s~%s", base, fkey);
-    else if (prio)
-        snprintf(out, KEY_LEN, "%s!%d", base, prio);
-    else
-        snprintf(out, KEY_LEN, "%s", base);
-}
-
-static void wf_init(wf *w, const char *id, int prio, const char *fkey,
-                    bool sharded)
-{
-    memset(w, 0, sizeof(*w));
-    w->r = duro_test_redis(&h);
-    duro_client *c = duro_test_client(&h);
-    w->parts = duro_client_partitions(c);
-    duro_client_free(c);
-    duro_test_lua_load(w->r, sharded);
-    snprintf(w->id, sizeof(w->id), "%s%s", id, sharded ? "-c" : "");
-    w->prio = prio;
-    w->fkey = fkey;
-    w->p = duro_partition_of(w->id, w->parts);
-    duro_wf_keys_init(&w->k, DURO_KEYSPACE_DEFAULT(w->parts), w->id, "r1");
-    duro_wf_keys_queues(&w->k, w->id, w->id);
-    suffixed(w->task, w->k.wft, prio, fkey);
-    suffixed(w->act, w->k.act, prio, fkey);
-}
-
-static redisReply *fcall(wf *w, duro_argv *a)
-{
-    redisReply *rep = redisCommandArgv(w->r, a->argc, a->argv, a->lens);
-    duro_argv_free(a);
-    cr_assert(rep, "redis: %s", w->r->errstr);
-    return rep;
-}
-
-static void ok(redisReply *rep, const char *what)
-{
-    cr_assert(rep->type != REDIS_REPLY_ERROR, "%s: %s", what, rep->str);
-    freeReplyObject(rep);
-}
+ * when sharded; f and v: its flow and variant (each) (harness_run.h) */
+typedef duro_test_wf wf;
 
 /* passes: call, with key made a string, succeeds (and answers `want`
  * when not NULL) */
@@ -102,42 +49,9 @@ static void passes(wf *w, const char *key, redisReply *rep, const char *want,
 /* refused: the call answered DURO_WRONGTYPE naming key */
 static void refused(wf *w, const char *key, redisReply *rep, const char *what)
 {
-    cr_assert(rep->type == REDIS_REPLY_ERROR &&
-                  strstr(rep->str, "DURO_WRONGTYPE") && strstr(rep->str, key),
-              "%s (%s), %s a string: answered %s", what, w->id, key,
-              rep->type == REDIS_REPLY_ERROR ? rep->str : "no error");
-    freeReplyObject(rep);
-}
-
-static duro_fcall_start_args start_args(const wf *w, const char *run)
-{
-    duro_fcall_start_args s = {.id = w->id,
-                               .run = run,
-                               .type = "t",
-                               .queue = w->id,
-                               .input = "null",
-                               .started_data = "{}",
-                               .wft_timeout_ms = 10000,
-                               .priority = w->prio,
-                               .fairness_key = w->fkey};
-    return s;
-}
-
-static redisReply *call_start(wf *w)
-{
-    duro_argv a;
-    duro_fcall_start_args s = start_args(w, "r1");
-    duro_fcall_start(&a, &w->k, &s, NULL, NULL);
-    return fcall(w, &a);
-}
-
-/* claim: the next entry of stream s as a worker reads it */
-static void claim(wf *w, const char *s, const char *field, char *entry,
-                  size_t esize, char *value, size_t vsize)
-{
-    freeReplyObject(
-        redisCommand(w->r, "XGROUP CREATE %s %s 0 MKSTREAM", s, DURO_GROUP));
-    duro_test_claim_task(w->r, s, "t", field, entry, esize, value, vsize);
+    char run[96];
+    snprintf(run, sizeof(run), "%s (%s)", what, w->id);
+    duro_test_wrongtype(rep, key, run);
 }
 
 /* commit: duro_wft_complete of w's claimed task with ncmd commands (n
@@ -145,60 +59,7 @@ static void claim(wf *w, const char *s, const char *field, char *entry,
 static redisReply *commit(wf *w, const char *const *cmd, int n, int ncmd,
                           const char *const *acts, int nacts)
 {
-    duro_argv cmds, a;
-    duro_argv_init(&cmds);
-    for (int i = 0; i < n; i++)
-        duro_argv_push(&cmds, cmd[i]);
-    duro_fcall_commit c = {.wtc_data = "{}",
-                           .ncmd = ncmd,
-                           .cmds = &cmds,
-                           .nacts = nacts,
-                           .acts = acts};
-    duro_fcall_task t = {.run = "r1", .token = w->token, .entry = w->entry};
-    duro_wf_keys k = w->k;
-    snprintf(k.wft, sizeof(k.wft), "%.*s", (int)sizeof(k.wft) - 1, w->task);
-    duro_fcall_wft_complete(&a, &k, &t, &c);
-    redisReply *rep = fcall(w, &a);
-    duro_argv_free(&cmds);
-    return rep;
-}
-
-/* started: w started, its first task claimed; idle: and committed */
-static void started(wf *w)
-{
-    ok(call_start(w), "start");
-    claim(w, w->task, "token", w->entry, sizeof(w->entry), w->token,
-          sizeof(w->token));
-}
-
-static void idle(wf *w)
-{
-    started(w);
-    ok(commit(w, NULL, 0, 0, NULL, 0), "commit");
-}
-
-/* acting: idle but for activity 1 scheduled with options opts
- * (start-to-close 10 min), its first attempt claimed from w->act */
-static void acting(wf *w, const char *opts)
-{
-    started(w);
-    const char *cmd[] = {"activity", "1",  "{\"seq\":1}", "9", "echo",
-                         "null",     opts, "600000",      "0", "0"};
-    const char *acts[] = {w->k.act};
-    ok(commit(w, cmd, 10, 1, acts, 1), "commit activity");
-    claim(w, w->act, "attempt", w->aentry, sizeof(w->aentry), w->attempt,
-          sizeof(w->attempt));
-}
-
-static duro_fcall_attempt attempt_of(const wf *w, duro_wf_keys *k)
-{
-    *k = w->k;
-    snprintf(k->act, sizeof(k->act), "%.*s", (int)sizeof(k->act) - 1, w->act);
-    duro_fcall_attempt at = {.run = "r1",
-                             .seq = "1",
-                             .attempt = strtoll(w->attempt, NULL, 10),
-                             .entry = w->aentry};
-    return at;
+    return duro_test_run_commit(w, cmd, n, ncmd, acts, nacts, NULL);
 }
 
 /* act_call: duro_act_timeout of w's claimed attempt (timeout), else
@@ -206,7 +67,7 @@ static duro_fcall_attempt attempt_of(const wf *w, duro_wf_keys *k)
 static redisReply *act_call(wf *w, bool timeout, long long delay)
 {
     duro_wf_keys k;
-    duro_fcall_attempt at = attempt_of(w, &k);
+    duro_fcall_attempt at = duro_test_run_attempt(w, &k);
     duro_fcall_act_result r = {.failed = true,
                                .data = "{}",
                                .retry_delay_ms = delay,
@@ -216,28 +77,18 @@ static redisReply *act_call(wf *w, bool timeout, long long delay)
         duro_fcall_act_timeout(&a, &k, &at, 700000, delay);
     else
         duro_fcall_act_complete(&a, &k, &at, &r, 0, NULL);
-    return fcall(w, &a);
+    return duro_test_argv_call(w->r, &a);
 }
 
 /* xfer_cancel: duro_xfer_apply of a cancel from another partition's
  * workflow (record `<id>.<n>`) */
 static redisReply *xfer_cancel(wf *w, int n)
 {
-    char outbox[KEY_LEN], mark[KEY_LEN], rid[56], body[256];
-    snprintf(rid, sizeof(rid), "%s.%d", w->id, n);
-    snprintf(outbox, sizeof(outbox), "duro:{p%d}:outbox", w->p);
-    snprintf(mark, sizeof(mark), "duro:{p%d}:xd:%s", w->p, rid);
+    char body[256];
     snprintf(body, sizeof(body),
              "{\"op\":\"cancel\",\"id\":\"%s\",\"run\":\"r1\",\"data\":\"{}\"}",
              w->id);
-    const duro_wf_keys *k = &w->k;
-    const char *keys[] = {k->wf, k->hist,     k->buf,        k->wft, k->timers,
-                          k->pa, k->idx_open, k->idx_closed, outbox, mark};
-    duro_argv a;
-    duro_argv_fcall(&a, "duro_xfer_apply", 10, keys);
-    duro_argv_push(&a, rid);
-    duro_argv_push(&a, body);
-    return fcall(w, &a);
+    return duro_test_run_xfer(w, n, body);
 }
 
 /* fire: timer `<kind>|r1|<a>|<b>|<queue>|<actq>|<id>` added due at 1 and
@@ -252,7 +103,7 @@ static redisReply *fire(wf *w, const char *kind, const char *a, const char *b,
         duro_test_cmd(w->r, "ZADD", w->k.timers, "1", member, NULL));
     duro_argv args;
     duro_fcall_timer_fire(&args, &w->k, member, strlen(member));
-    return fcall(w, &args);
+    return duro_test_argv_call(w->r, &args);
 }
 
 static long long llen(wf *w, const char *key, const char *cmd)
@@ -323,7 +174,7 @@ static void each(const char *name, int f0, int f1, int nv, void (*body)(wf *))
                 char id[32];
                 snprintf(id, sizeof(id), "%s-%d-%d", name, f, v);
                 wf w;
-                wf_init(&w, id, FLOWS[f].prio, FLOWS[f].fkey, c);
+                duro_test_run_init(&h, &w, id, FLOWS[f].prio, FLOWS[f].fkey, c);
                 w.f = f;
                 w.v = v;
                 body(&w);
@@ -339,10 +190,8 @@ static void each(const char *name, int f0, int f1, int nv, void (*body)(wf *))
  * (library 47 probed it as a stream: the commit refused for ever). */
 static void continue_over(wf *w)
 {
-    started(w);
-    duro_wf_keys k2 = w->k;
-    duro_wf_keys_init(&k2, DURO_KEYSPACE_DEFAULT(w->parts), w->id, "r2");
-    duro_wf_keys_queues(&k2, w->id, w->id);
+    duro_test_run_started(w);
+    duro_wf_keys k2 = duro_test_run_keys(w, "r2", w->id);
     freeReplyObject(
         w->v ? duro_test_cmd(w->r, "SET", k2.hist, "junk", NULL)
              : duro_test_cmd(w->r, "RPUSH", k2.hist, "j", "j", NULL));
@@ -377,7 +226,7 @@ Test(task_probe_edges, continue_as_new_over_any_history)
 static void act_timeout_retried(wf *w)
 {
     static const long long DELAY[] = {5000, 0, -1};
-    acting(w, "{}");
+    duro_test_run_acting(w, "{}");
     duro_test_key_swap_in(w->r, w->task);
     redisReply *rep = act_call(w, true, DELAY[w->v]);
     if (DELAY[w->v] < 0)
@@ -394,7 +243,7 @@ Test(task_probe_edges, act_timeout_retried_ignores_the_runs_task_keys)
 /* A failed attempt retried later delivers nothing either. */
 static void act_failure_retried(wf *w)
 {
-    acting(w, "{}");
+    duro_test_run_acting(w, "{}");
     duro_test_key_swap_in(w->r, w->task);
     passes(w, w->task, act_call(w, false, 5000), NULL, "failure retried");
     cr_assert(has_timer(w, "r|r1|1|2|"), "%s: no r timer", w->id);
@@ -414,7 +263,7 @@ static void ignored_timer(wf *w)
                                        {"s", "7", "0"},
                                        {"q", "7", "1"},
                                        {"l", "7", "1"}};
-    idle(w);
+    duro_test_run_idle(w);
     duro_test_key_swap_in(w->r, w->task);
     passes(w, w->task, fire(w, T[w->v][0], T[w->v][1], T[w->v][2], w->id),
            "ignored", T[w->v][0]);
@@ -426,16 +275,6 @@ Test(task_probe_edges, ignored_timers_ignore_the_runs_task_keys)
     each("it", 0, 2, 5, ignored_timer);
 }
 
-static redisReply *call_wft_timeout(wf *w)
-{
-    duro_fcall_task t = {.run = "r1", .token = w->token, .entry = w->entry};
-    duro_wf_keys k = w->k;
-    snprintf(k.wft, sizeof(k.wft), "%.*s", (int)sizeof(k.wft) - 1, w->task);
-    duro_argv a;
-    duro_fcall_wft_timeout(&a, &k, &t, 60000);
-    return fcall(w, &a);
-}
-
 /* A workflow task timed out a second time in a row comes back through a
  * 'w' timer, not at once: that timeout queues nothing. The first one,
  * which queues the task again, is refused. (The fair run's meta hash: the
@@ -445,15 +284,15 @@ static void wft_timeout_again(wf *w)
     char sk[NSIDE][KEY_LEN];
     side(w, sk);
     const char *meta = sk[META];
-    started(w);
+    duro_test_run_started(w);
     duro_test_key_swap_in(w->r, meta);
-    refused(w, meta, call_wft_timeout(w), "first timeout");
+    refused(w, meta, duro_test_run_wft_timeout(w), "first timeout");
     duro_test_key_swap_out(w->r, meta);
-    ok(call_wft_timeout(w), "first timeout");
-    claim(w, w->task, "token", w->entry, sizeof(w->entry), w->token,
-          sizeof(w->token));
+    duro_test_run_ok(duro_test_run_wft_timeout(w), "first timeout");
+    duro_test_run_claim(w, w->task, "token", w->entry, sizeof(w->entry),
+                        w->token, sizeof(w->token));
     duro_test_key_swap_in(w->r, meta);
-    passes(w, meta, call_wft_timeout(w), "timedout", "second timeout");
+    passes(w, meta, duro_test_run_wft_timeout(w), "timedout", "second timeout");
     cr_assert(has_timer(w, "w|r1|"), "%s: no w timer", w->id);
 }
 
@@ -466,11 +305,11 @@ Test(task_probe_edges, wft_timeout_again_ignores_the_runs_task_keys)
  * delivered and handled, delivers nothing. */
 static void xfer_cancel_again(wf *w)
 {
-    idle(w);
-    ok(xfer_cancel(w, 1), "xfer cancel");
-    claim(w, w->task, "token", w->entry, sizeof(w->entry), w->token,
-          sizeof(w->token));
-    ok(commit(w, NULL, 0, 0, NULL, 0), "commit");
+    duro_test_run_idle(w);
+    duro_test_run_ok(xfer_cancel(w, 1), "xfer cancel");
+    duro_test_run_claim(w, w->task, "token", w->entry, sizeof(w->entry),
+                        w->token, sizeof(w->token));
+    duro_test_run_ok(commit(w, NULL, 0, 0, NULL, 0), "commit");
     duro_test_key_swap_in(w->r, w->task);
     passes(w, w->task, xfer_cancel(w, 2), "delivered", "cancel again");
 }
@@ -487,28 +326,27 @@ Test(task_probe_edges, xfer_cancel_again_ignores_the_runs_task_keys)
  * and the other way round. */
 static void next_run(wf *w)
 {
-    idle(w);
+    duro_test_run_idle(w);
     const char *keys8[] = KEYS8(w->k);
     duro_argv a;
     duro_argv_fcall(&a, "duro_terminate", 8, keys8);
     duro_argv_push(&a, "{}");
-    ok(fcall(w, &a), "terminate");
+    duro_test_run_ok(duro_test_argv_call(w->r, &a), "terminate");
     char old_task[KEY_LEN], new_task[KEY_LEN];
     snprintf(old_task, sizeof(old_task), "%s", w->task);
     w->prio = w->f ? 4 : 0;
     w->fkey = w->f ? NULL : "m";
-    suffixed(new_task, w->k.wft, w->prio, w->fkey);
-    duro_wf_keys k = w->k;
-    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(w->parts), w->id, "r2");
-    duro_wf_keys_queues(&k, w->id, w->id);
-    duro_fcall_start_args s = start_args(w, "r2");
+    duro_test_run_suffixed(new_task, w->k.wft, w->prio, w->fkey);
+    duro_wf_keys k = duro_test_run_keys(w, "r2", w->id);
+    duro_fcall_start_args s = duro_test_run_start_args(w, "r2");
     duro_test_key_swap_in(w->r, new_task);
     duro_fcall_signal_with_start(&a, &k, &s, "{}", w->k.hist, NULL);
-    refused(w, new_task, fcall(w, &a), "sws, its own key");
+    refused(w, new_task, duro_test_argv_call(w->r, &a), "sws, its own key");
     duro_test_key_swap_out(w->r, new_task);
     duro_test_key_swap_in(w->r, old_task);
     duro_fcall_signal_with_start(&a, &k, &s, "{}", w->k.hist, NULL);
-    passes(w, old_task, fcall(w, &a), NULL, "sws, the old key");
+    passes(w, old_task, duro_test_argv_call(w->r, &a), NULL,
+           "sws, the old key");
     cr_assert_eq(llen(w, new_task, "XLEN"), 1, "%s", w->id);
 }
 
@@ -527,7 +365,7 @@ static const char *const ACT_PRIO4[] = {
 static void activity_priority(wf *w)
 {
     char own[KEY_LEN];
-    started(w);
+    duro_test_run_started(w);
     snprintf(own, sizeof(own), "%s!4", w->k.act);
     duro_test_key_swap_in(w->r, w->v ? own : w->act);
     const char *acts[] = {w->k.act};
@@ -586,7 +424,7 @@ static void unusual_keys(wf *w)
             duro_test_cmd(w->r, "HSET", sk[META], "n:o", "1", NULL));
         freeReplyObject(duro_test_cmd(w->r, "SADD", sk[FAIR_SET], "x~o", NULL));
     }
-    started(w);
+    duro_test_run_started(w);
     cr_assert_eq(llen(w, w->task, "XLEN"), 1, "%s", w->id);
     if (w->fkey) {
         cr_assert_eq(llen(w, sk[READY], "ZCARD"), 2, "%s", w->id);

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "duro/fcall.h"
-#include "harness_lua.h"
+#include "harness_run.h"
 
 static duro_test_harness h;
 
@@ -25,117 +25,31 @@ static void setup(void)
 
 TestSuite(wft_probe, .init = setup, .fini = duro_test_fini, .timeout = 120);
 
-/* ---- A run by hand ---- */
+/* ---- A run by hand (harness_run.h) ---- */
 
-enum { KEY_LEN = DURO_KEY_MAX + 16, KEYS_MAX = 5 };
+enum { KEY_LEN = DURO_TEST_RUN_KEY_LEN, KEYS_MAX = 5 };
 
-/* wf: run "r1" of workflow id on queue id (activities too), started with
- * priority prio (0: none) or fairness key fkey (NULL: none) */
-typedef struct {
-    redisContext *r;
-    duro_wf_keys k; /* k.wft, k.act: the queue's plain streams */
-    int parts, p, prio;
-    const char *fkey;
-    char id[32], queue[32];
-    char task[KEY_LEN];           /* where its workflow tasks go */
-    char act[KEY_LEN];            /* where its activities go */
-    char entry[64], token[32];    /* the workflow task claimed */
-    char aentry[64], attempt[16]; /* the activity attempt claimed */
-    /* keys: what its task writes past k.wft (on call_continue's queue
-     * when wf_init's next), and k.wft with a fairness key (the bell) */
-    char keys[KEYS_MAX][KEY_LEN];
-    int nkeys;
-} wf;
+/* wf: run "r1" of workflow id on queue id, started with priority prio (0:
+ * none) or fairness key fkey (NULL: none) */
+typedef duro_test_wf wf;
 
-static void wf_init(wf *w, const char *id, int prio, const char *fkey,
-                    bool next)
+/* written: what w's task writes past k.wft (on call_continue's queue when
+ * next), and k.wft with a fairness key (the bell); their count */
+static int written(const wf *w, bool next, char keys[KEYS_MAX][KEY_LEN])
 {
-    memset(w, 0, sizeof(*w));
-    w->r = duro_test_redis(&h);
-    duro_client *c = duro_test_client(&h);
-    int parts = duro_client_partitions(c);
-    duro_client_free(c);
-    w->parts = parts;
-    duro_test_lua_load(w->r, false);
-    snprintf(w->id, sizeof(w->id), "%s", id);
-    snprintf(w->queue, sizeof(w->queue), "%s", id);
-    w->prio = prio;
-    w->fkey = fkey;
-    w->p = duro_partition_of(id, parts);
-    duro_wf_keys_init(&w->k, DURO_KEYSPACE_DEFAULT(parts), id, "r1");
-    duro_wf_keys_queues(&w->k, w->queue, w->queue);
-    char kq[40], wft[DURO_KEY_MAX];
-    snprintf(kq, sizeof(kq), "%s%s", id, next ? "n" : "");
-    duro_key_wft(wft, sizeof(wft), DURO_KEYSPACE_DEFAULT(parts), w->p, kq);
-    if (fkey) {
-        snprintf(w->task, sizeof(w->task), "%s~%s", w->k.wft, fkey);
-        snprintf(w->act, sizeof(w->act), "%s~%s", w->k.act, fkey);
-        snprintf(w->keys[0], KEY_LEN, "%s~%s", wft, fkey);
-        snprintf(w->keys[1], KEY_LEN, "%s~", wft);
-        snprintf(w->keys[2], KEY_LEN, "%s~~", wft);
-        snprintf(w->keys[3], KEY_LEN, "duro:{p%d}:fair:%s", w->p, kq);
-        snprintf(w->keys[4], KEY_LEN, "%s", wft); /* the bell's */
-        w->nkeys = 5;
-    } else {
-        snprintf(w->task, sizeof(w->task), "%s!%d", w->k.wft, prio);
-        snprintf(w->act, sizeof(w->act), "%s!%d", w->k.act, prio);
-        snprintf(w->keys[0], KEY_LEN, "%s!%d", wft, prio);
-        w->nkeys = 1;
+    char kq[48], wft[DURO_KEY_MAX];
+    snprintf(kq, sizeof(kq), "%s%s", w->id, next ? "n" : "");
+    duro_key_wft(wft, sizeof(wft), DURO_KEYSPACE_DEFAULT(w->parts), w->p, kq);
+    if (!w->fkey) {
+        snprintf(keys[0], KEY_LEN, "%s!%d", wft, w->prio);
+        return 1;
     }
-}
-
-static redisReply *fcall(wf *w, duro_argv *a)
-{
-    redisReply *rep = redisCommandArgv(w->r, a->argc, a->argv, a->lens);
-    duro_argv_free(a);
-    cr_assert(rep, "redis: %s", w->r->errstr);
-    return rep;
-}
-
-static void ok(redisReply *rep, const char *what)
-{
-    cr_assert(rep->type != REDIS_REPLY_ERROR, "%s: %s", what, rep->str);
-    freeReplyObject(rep);
-}
-
-/* start_args: w's start (run r1, or run) */
-static duro_fcall_start_args start_args(const wf *w, const char *run)
-{
-    duro_fcall_start_args s = {.id = w->id,
-                               .run = run,
-                               .type = "t",
-                               .queue = w->queue,
-                               .input = "null",
-                               .started_data = "{}",
-                               .wft_timeout_ms = 10000,
-                               .priority = w->prio,
-                               .fairness_key = w->fkey};
-    return s;
-}
-
-static redisReply *call_start(wf *w)
-{
-    duro_argv a;
-    duro_fcall_start_args s = start_args(w, "r1");
-    duro_fcall_start(&a, &w->k, &s, NULL, NULL);
-    return fcall(w, &a);
-}
-
-/* claim: the first entry of stream s as a worker reads it (entry, field) */
-static void claim(wf *w, const char *s, const char *field, char *entry,
-                  size_t esize, char *value, size_t vsize)
-{
-    freeReplyObject(
-        redisCommand(w->r, "XGROUP CREATE %s %s 0 MKSTREAM", s, DURO_GROUP));
-    duro_test_claim_task(w->r, s, "t", field, entry, esize, value, vsize);
-}
-
-/* task_keys: w's keys with wft the stream its task was read from */
-static duro_wf_keys task_keys(const wf *w)
-{
-    duro_wf_keys k = w->k;
-    snprintf(k.wft, sizeof(k.wft), "%.*s", (int)sizeof(k.wft) - 1, w->task);
-    return k;
+    snprintf(keys[0], KEY_LEN, "%s~%s", wft, w->fkey);
+    snprintf(keys[1], KEY_LEN, "%s~", wft);
+    snprintf(keys[2], KEY_LEN, "%s~~", wft);
+    snprintf(keys[3], KEY_LEN, "duro:{p%d}:fair:%s", w->p, kq);
+    snprintf(keys[4], KEY_LEN, "%s", wft); /* the bell's */
+    return 5;
 }
 
 /* commit: duro_wft_complete of w's claimed task with ncmd commands (n
@@ -145,87 +59,50 @@ static redisReply *commit(wf *w, const char *const *cmd, int n, int ncmd,
                           const char *const *acts, int nacts,
                           const char *sticky)
 {
-    duro_argv cmds, a;
-    duro_argv_init(&cmds);
-    for (int i = 0; i < n; i++)
-        duro_argv_push(&cmds, cmd[i]);
-    duro_fcall_commit c = {.wtc_data = "{}",
-                           .ncmd = ncmd,
-                           .cmds = &cmds,
-                           .nacts = nacts,
-                           .acts = acts,
-                           .sticky = sticky,
-                           .sticky_ms = sticky ? 600000 : 0};
-    duro_fcall_task t = {.run = "r1", .token = w->token, .entry = w->entry};
-    duro_wf_keys k = task_keys(w);
-    duro_fcall_wft_complete(&a, &k, &t, &c);
-    redisReply *rep = fcall(w, &a);
-    duro_argv_free(&cmds);
-    return rep;
+    return duro_test_run_commit(w, cmd, n, ncmd, acts, nacts, sticky);
 }
 
 static redisReply *call_signal(wf *w)
 {
     duro_argv a;
     duro_fcall_signal(&a, &w->k, "r1", "{\"name\":\"s\"}");
-    return fcall(w, &a);
+    return duro_test_argv_call(w->r, &a);
 }
 
 /* ---- The states a call finds ---- */
 
 static redisReply *call_timer_fire(wf *w);
 
-/* started: w started, its first task claimed */
-static void started(wf *w)
-{
-    ok(call_start(w), "start");
-    claim(w, w->task, "token", w->entry, sizeof(w->entry), w->token,
-          sizeof(w->token));
-}
-
-/* idle: started, its first task committed: no task outstanding */
-static void idle(wf *w)
-{
-    started(w);
-    ok(commit(w, NULL, 0, 0, NULL, 0, NULL), "commit");
-}
-
 /* buffered: started, a signal buffered while its task is outstanding */
 static void buffered(wf *w)
 {
-    started(w);
-    ok(call_signal(w), "signal");
+    duro_test_run_started(w);
+    duro_test_run_ok(call_signal(w), "signal");
 }
 
 /* timed: idle but for a timer started, due now */
 static void timed(wf *w)
 {
-    started(w);
+    duro_test_run_started(w);
     const char *cmd[] = {"timer", "1", "{\"seq\":1}", "0"};
-    ok(commit(w, cmd, 4, 1, NULL, 0, NULL), "commit timer");
+    duro_test_run_ok(commit(w, cmd, 4, 1, NULL, 0, NULL), "commit timer");
 }
 
 /* acting: idle but for activity 1 scheduled (start-to-close 10 min), its
  * first attempt claimed */
 static void acting(wf *w)
 {
-    started(w);
-    const char *cmd[] = {"activity", "1",  "{\"seq\":1}", "9", "echo",
-                         "null",     "{}", "600000",      "0", "0"};
-    const char *acts[] = {w->k.act};
-    ok(commit(w, cmd, 10, 1, acts, 1, NULL), "commit activity");
-    claim(w, w->act, "attempt", w->aentry, sizeof(w->aentry), w->attempt,
-          sizeof(w->attempt));
+    duro_test_run_acting(w, "{}");
 }
 
 /* sticky: the task worker w1 committed (keeping the run) is outstanding
  * in its sticky stream, queued by the timer it started */
 static void sticky(wf *w)
 {
-    started(w);
+    duro_test_run_started(w);
     const char *cmd[] = {"timer", "1", "{\"seq\":1}", "0"};
-    ok(commit(w, cmd, 4, 1, NULL, 0, "w1"), "commit timer as w1");
-    ok(call_timer_fire(w), "timer fire");
+    duro_test_run_ok(commit(w, cmd, 4, 1, NULL, 0, "w1"), "commit timer as w1");
+    duro_test_run_ok(call_timer_fire(w), "timer fire");
 }
 
 /* ---- The calls ---- */
@@ -234,7 +111,7 @@ static redisReply *call_cancel(wf *w)
 {
     duro_argv a;
     duro_fcall_cancel(&a, &w->k, "r1", "{}");
-    return fcall(w, &a);
+    return duro_test_argv_call(w->r, &a);
 }
 
 static redisReply *call_update(wf *w)
@@ -243,28 +120,26 @@ static redisReply *call_update(wf *w)
     snprintf(reply, sizeof(reply), "duro:{p%d}:qreply:u1", w->p);
     duro_argv a;
     duro_fcall_update(&a, &w->k, "r1", "u1", "{}", reply);
-    return fcall(w, &a);
+    return duro_test_argv_call(w->r, &a);
 }
 
 /* call_sws_signal: duro_signal_with_start, r1 running: signaled */
 static redisReply *call_sws_signal(wf *w)
 {
-    duro_wf_keys k = w->k;
-    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(w->parts), w->id, "r2");
-    duro_wf_keys_queues(&k, w->queue, w->queue);
-    duro_fcall_start_args s = start_args(w, "r2");
+    duro_wf_keys k = duro_test_run_keys(w, "r2", w->id);
+    duro_fcall_start_args s = duro_test_run_start_args(w, "r2");
     duro_argv a;
     duro_fcall_signal_with_start(&a, &k, &s, "{}", w->k.hist, "r1");
-    return fcall(w, &a);
+    return duro_test_argv_call(w->r, &a);
 }
 
 /* call_sws_start: duro_signal_with_start of a new id: started */
 static redisReply *call_sws_start(wf *w)
 {
-    duro_fcall_start_args s = start_args(w, "r1");
+    duro_fcall_start_args s = duro_test_run_start_args(w, "r1");
     duro_argv a;
     duro_fcall_signal_with_start(&a, &w->k, &s, "{}", w->k.hist, NULL);
-    return fcall(w, &a);
+    return duro_test_argv_call(w->r, &a);
 }
 
 /* call_commit: the claimed task committed with no command: the buffered
@@ -278,33 +153,22 @@ static redisReply *call_commit(wf *w)
  * new run keeps the priority and fairness key */
 static redisReply *call_continue(wf *w)
 {
-    char queue[40];
+    char queue[48];
     snprintf(queue, sizeof(queue), "%sn", w->id);
-    duro_wf_keys k = w->k;
-    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(w->parts), w->id, "r2");
-    duro_wf_keys_queues(&k, queue, queue);
+    duro_wf_keys k = duro_test_run_keys(w, "r2", queue);
     const char *acts[] = {k.hist, k.wft};
     const char *cmd[] = {
         "continue_as_new", "{}", "r2", "9", "10", "t", queue, "null", "0", "0"};
     return commit(w, cmd, 10, 1, acts, 2, NULL);
 }
 
-static redisReply *call_wft_timeout(wf *w)
-{
-    duro_fcall_task t = {.run = "r1", .token = w->token, .entry = w->entry};
-    duro_wf_keys k = task_keys(w);
-    duro_argv a;
-    duro_fcall_wft_timeout(&a, &k, &t, 60000);
-    return fcall(w, &a);
-}
-
 static redisReply *call_wft_fail(wf *w)
 {
     duro_fcall_task t = {.run = "r1", .token = w->token, .entry = w->entry};
-    duro_wf_keys k = task_keys(w);
+    duro_wf_keys k = duro_test_run_task_keys(w);
     duro_argv a;
     duro_fcall_wft_fail(&a, &k, &t, "boom", 0);
-    return fcall(w, &a);
+    return duro_test_argv_call(w->r, &a);
 }
 
 static redisReply *call_timer_fire(wf *w)
@@ -318,59 +182,43 @@ static redisReply *call_timer_fire(wf *w)
     cr_assert(member, "no timer %s...", prefix);
     duro_argv a;
     duro_fcall_timer_fire(&a, &w->k, member, strlen(member));
-    redisReply *rep = redisCommandArgv(w->r, a.argc, a.argv, a.lens);
-    duro_argv_free(&a);
+    redisReply *rep =
+        duro_test_argv_call(w->r, &a); /* (a borrows the member) */
     freeReplyObject(m);
-    cr_assert(rep, "redis: %s", w->r->errstr);
     return rep;
-}
-
-/* attempt_of: w's claimed attempt, k: w's keys with act the stream it was
- * read from */
-static duro_fcall_attempt attempt_of(const wf *w, duro_wf_keys *k)
-{
-    *k = w->k;
-    snprintf(k->act, sizeof(k->act), "%.*s", (int)sizeof(k->act) - 1, w->act);
-    duro_fcall_attempt at = {.run = "r1",
-                             .seq = "1",
-                             .attempt = strtoll(w->attempt, NULL, 10),
-                             .entry = w->aentry};
-    return at;
 }
 
 static redisReply *call_act_complete(wf *w)
 {
     duro_wf_keys k;
-    duro_fcall_attempt at = attempt_of(w, &k);
+    duro_fcall_attempt at = duro_test_run_attempt(w, &k);
     duro_fcall_act_result r = {.data = "{}", .retry_delay_ms = -1};
     duro_argv a;
     duro_fcall_act_complete(&a, &k, &at, &r, 0, NULL);
-    return fcall(w, &a);
+    return duro_test_argv_call(w->r, &a);
 }
 
 static redisReply *call_act_timeout(wf *w)
 {
     duro_wf_keys k;
-    duro_fcall_attempt at = attempt_of(w, &k);
+    duro_fcall_attempt at = duro_test_run_attempt(w, &k);
     duro_argv a;
     duro_fcall_act_timeout(&a, &k, &at, 700000, -1);
-    return fcall(w, &a);
+    return duro_test_argv_call(w->r, &a);
 }
 
 static redisReply *call_sticky_release(wf *w)
 {
     duro_argv a;
     duro_fcall_sticky_release(&a, &w->k, "r1", "w1");
-    return fcall(w, &a);
+    return duro_test_argv_call(w->r, &a);
 }
 
 /* call_reset: run r1 (idle) reset to its first task's completion (event
  * 2) as run r2, which keeps the priority and fairness key */
 static redisReply *call_reset(wf *w)
 {
-    duro_wf_keys k = w->k;
-    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(w->parts), w->id, "r2");
-    duro_wf_keys_queues(&k, w->queue, w->queue);
+    duro_wf_keys k = duro_test_run_keys(w, "r2", w->id);
     duro_argv pend;
     duro_argv_init(&pend);
     duro_fcall_reset_args r = {.id = w->id,
@@ -382,31 +230,14 @@ static redisReply *call_reset(wf *w)
                                .event_id = 2,
                                .reason = "probe",
                                .type = "t",
-                               .queue = w->queue,
+                               .queue = w->id,
                                .input = "null",
                                .pending = &pend};
     duro_argv a;
     duro_fcall_reset(&a, &k, &r);
-    redisReply *rep = fcall(w, &a);
+    redisReply *rep = duro_test_argv_call(w->r, &a);
     duro_argv_free(&pend);
     return rep;
-}
-
-/* xfer: duro_xfer_apply of record `<id>.<n>` (body) to w's partition */
-static redisReply *xfer(wf *w, int n, const char *body)
-{
-    char outbox[KEY_LEN], mark[KEY_LEN], rid[48];
-    snprintf(rid, sizeof(rid), "%s.%d", w->id, n);
-    snprintf(outbox, sizeof(outbox), "duro:{p%d}:outbox", w->p);
-    snprintf(mark, sizeof(mark), "duro:{p%d}:xd:%s", w->p, rid);
-    const duro_wf_keys *k = &w->k;
-    const char *keys[] = {k->wf, k->hist,     k->buf,        k->wft, k->timers,
-                          k->pa, k->idx_open, k->idx_closed, outbox, mark};
-    duro_argv a;
-    duro_argv_fcall(&a, "duro_xfer_apply", 10, keys);
-    duro_argv_push(&a, rid);
-    duro_argv_push(&a, body);
-    return fcall(w, &a);
 }
 
 /* call_xfer_signal: a signal from another partition's workflow */
@@ -417,7 +248,7 @@ static redisReply *call_xfer_signal(wf *w)
              "{\"op\":\"deliver\",\"id\":\"%s\",\"run\":\"r1\","
              "\"event\":\"SignalReceived\",\"data\":\"{}\"}",
              w->id);
-    return xfer(w, 4, body);
+    return duro_test_run_xfer(w, 4, body);
 }
 
 /* call_xfer_start: w started as the child of another partition's
@@ -435,8 +266,8 @@ static redisReply *call_xfer_start(wf *w)
              "\"started\":\"{}\",\"exec_timeout\":\"0\","
              "\"wft_timeout\":\"10000\",\"parent\":\"pa\","
              "\"parent_run\":\"pr\",\"seq\":\"1\",%s}",
-             w->id, w->queue, flow);
-    return xfer(w, 2, body);
+             w->id, w->id, flow);
+    return duro_test_run_xfer(w, 2, body);
 }
 
 /* ---- The check ---- */
@@ -445,21 +276,9 @@ static redisReply *call_xfer_start(wf *w)
  * leaves w's partition as it was; the key put back, call succeeds */
 static void refused(wf *w, const char *key, redisReply *(*call)(wf *))
 {
-    duro_test_key_swap_in(w->r, key);
-    char *before = duro_test_partition_dump(w->r, w->p);
-    redisReply *rep = call(w);
-    char *after = duro_test_partition_dump(w->r, w->p);
-    cr_assert(rep->type == REDIS_REPLY_ERROR &&
-                  strstr(rep->str, "DURO_WRONGTYPE") && strstr(rep->str, key),
-              "%s (%s) a string: answered %s", key, w->id,
-              rep->type == REDIS_REPLY_ERROR ? rep->str : "no error");
-    cr_assert(strcmp(before, after) == 0,
-              "%s (%s) a string: the call wrote before it failed", key, w->id);
-    freeReplyObject(rep);
-    free(before);
-    free(after);
-    duro_test_key_swap_out(w->r, key);
-    ok(call(w), key);
+    char *before = duro_test_probe_in(w->r, w->p, key);
+    duro_test_probe_refused(w->r, w->p, key, before, call(w), w->id);
+    duro_test_run_ok(call(w), key);
 }
 
 /* probed_on: for a run with priority 2 and one with fairness key k, each
@@ -474,13 +293,14 @@ static void probed_on(const char *name, void (*prep)(wf *),
             char id[32];
             snprintf(id, sizeof(id), "%s-%d-%d", name, f, i);
             wf w;
-            wf_init(&w, id, f ? 0 : 2, f ? "k" : NULL, next);
-            if (i >= w.nkeys) {
+            duro_test_run_init(&h, &w, id, f ? 0 : 2, f ? "k" : NULL, false);
+            char keys[KEYS_MAX][KEY_LEN];
+            if (i >= written(&w, next, keys)) {
                 redisFree(w.r);
                 break;
             }
             if (prep) prep(&w);
-            refused(&w, w.keys[i], call);
+            refused(&w, keys[i], call);
             redisFree(w.r);
         }
     }
@@ -489,7 +309,7 @@ static void probed_on(const char *name, void (*prep)(wf *),
 
 Test(wft_probe, start)
 {
-    probed_on("st", NULL, call_start, false);
+    probed_on("st", NULL, duro_test_run_start, false);
 }
 
 Test(wft_probe, signal_with_start_starting)
@@ -499,22 +319,22 @@ Test(wft_probe, signal_with_start_starting)
 
 Test(wft_probe, signal)
 {
-    probed_on("sg", idle, call_signal, false);
+    probed_on("sg", duro_test_run_idle, call_signal, false);
 }
 
 Test(wft_probe, signal_with_start_signaling)
 {
-    probed_on("swg", idle, call_sws_signal, false);
+    probed_on("swg", duro_test_run_idle, call_sws_signal, false);
 }
 
 Test(wft_probe, cancel)
 {
-    probed_on("cn", idle, call_cancel, false);
+    probed_on("cn", duro_test_run_idle, call_cancel, false);
 }
 
 Test(wft_probe, update)
 {
-    probed_on("up", idle, call_update, false);
+    probed_on("up", duro_test_run_idle, call_update, false);
 }
 
 Test(wft_probe, commit_after_buffered_events)
@@ -524,17 +344,17 @@ Test(wft_probe, commit_after_buffered_events)
 
 Test(wft_probe, continue_as_new)
 {
-    probed_on("ca", started, call_continue, true);
+    probed_on("ca", duro_test_run_started, call_continue, true);
 }
 
 Test(wft_probe, wft_timeout)
 {
-    probed_on("wt", started, call_wft_timeout, false);
+    probed_on("wt", duro_test_run_started, duro_test_run_wft_timeout, false);
 }
 
 Test(wft_probe, wft_fail_at_once)
 {
-    probed_on("wf", started, call_wft_fail, false);
+    probed_on("wf", duro_test_run_started, call_wft_fail, false);
 }
 
 Test(wft_probe, timer_fire)
@@ -559,12 +379,12 @@ Test(wft_probe, sticky_release)
 
 Test(wft_probe, reset)
 {
-    probed_on("rs", idle, call_reset, false);
+    probed_on("rs", duro_test_run_idle, call_reset, false);
 }
 
 Test(wft_probe, xfer_apply_delivering)
 {
-    probed_on("xd", idle, call_xfer_signal, false);
+    probed_on("xd", duro_test_run_idle, call_xfer_signal, false);
 }
 
 Test(wft_probe, xfer_apply_starting)
@@ -578,14 +398,16 @@ Test(wft_probe, sticky_stream_falls_back)
 {
     for (int f = 0; f < 2; f++) {
         wf w;
-        wf_init(&w, f ? "sf-1" : "sf-0", f ? 0 : 2, f ? "k" : NULL, false);
-        started(&w);
+        duro_test_run_init(&h, &w, f ? "sf-1" : "sf-0", f ? 0 : 2,
+                           f ? "k" : NULL, false);
+        duro_test_run_started(&w);
         const char *cmd[] = {"timer", "1", "{\"seq\":1}", "0"};
-        ok(commit(&w, cmd, 4, 1, NULL, 0, "w1"), "commit timer as w1");
+        duro_test_run_ok(commit(&w, cmd, 4, 1, NULL, 0, "w1"),
+                         "commit timer as w1");
         char s[KEY_LEN];
         snprintf(s, sizeof(s), "%s#w1", w.k.wft);
         duro_test_key_swap_in(w.r, s);
-        ok(call_timer_fire(&w), "timer fire");
+        duro_test_run_ok(call_timer_fire(&w), "timer fire");
         redisReply *e = duro_test_cmd(w.r, "HGET", w.k.wf, "wft_entry", NULL);
         cr_assert(e->type == REDIS_REPLY_STRING && e->len, "no task");
         redisReply *x =
