@@ -507,7 +507,7 @@ int cli_acl_check(const cli_ctx *ctx, duro_cluster_sync *r, const char **state)
     bool sharded = duro_cluster_sync_is_cluster(r);
     int n = duro_cluster_sync_masters(r);
     cJSON *users = cli_checked(cJSON_CreateArray());
-    char err[512] = "", refused[600] = "";
+    char err[512] = "", refused[300 + 2 + 512] = "";
     int rc = 0;
     redisReply *spaces = namespaces(r);
     for (int i = 0; rc == 0 && i < n; i++) {
