@@ -200,7 +200,14 @@
     const refresh = async () => {
       let d;
       try { d = await api.describe(id, runId); showError(errorBox(), null); }
-      catch (e) { showError(errorBox(), e); return; }
+      catch (e) {
+        showError(errorBox(), e);
+        if (e.status === 404) { // no such workflow or run: nothing to act on, nor to poll for
+          for (const b of ['signal', 'cancel', 'terminate']) $(b).disabled = true;
+          stop();
+        }
+        return;
+      }
       summary(d); outcome(d); pending(d); attrs(d);
       $('input').textContent = json(d.input === undefined ? null : d.input);
       const closed = d.status !== 'RUNNING';

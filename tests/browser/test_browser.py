@@ -397,6 +397,13 @@ def run(d, base):
     wait_until("the confirmation", lambda: d.switch_to.alert).accept()
     wait_until("TERMINATED", lambda: "TERMINATED" in text_of(d, "summary"))
 
+    # an id with no workflow: the error, and no button to press
+    d.get(f"{base}/workflow.html?id=no-such-order")
+    wait_until("the not-found error", lambda: "not found" in
+               text_of(d, "error"))
+    assert not d.find_element(By.ID, "signal").is_enabled()
+    assert not d.find_element(By.ID, "terminate").is_enabled()
+
     d.get(f"{base}/task-queues.html?queue=durable-food")
     wait_until("the queue stats", lambda: d.find_element(
         By.CSS_SELECTOR, "#stats td.backlog"))
