@@ -14,6 +14,10 @@
 #include "food.h"
 
 static char redis_url[512];
+/* ns: the worker's --namespace, where the attribute must be registered
+ * (a client of the default namespace registered it there, and every order
+ * of `food-worker --namespace shop` failed its first workflow task). */
+static char ns[256];
 
 static void *setup_main(void *arg)
 {
@@ -21,7 +25,9 @@ static void *setup_main(void *arg)
     for (int attempt = 0; attempt < 30; attempt++) {
         duro_client *c;
         char err[256];
-        int rc = duro_client_new(&c, redis_url, err, sizeof(err));
+        duro_client_opts o = {.redis_url = redis_url[0] ? redis_url : NULL,
+                              .namespace_ = ns[0] ? ns : NULL};
+        int rc = duro_client_new_opts(&c, &o, err, sizeof(err));
         if (rc == 0) {
             rc = duro_client_search_attribute_create(c, FOOD_STATE_ATTRIBUTE,
                                                      "Keyword");
@@ -52,6 +58,10 @@ void food_setup_start(int argc, char **argv)
             snprintf(redis_url, sizeof(redis_url), "%s", argv[i + 1]);
         else if (strncmp(argv[i], "--redis=", 8) == 0)
             snprintf(redis_url, sizeof(redis_url), "%s", argv[i] + 8);
+        else if (strcmp(argv[i], "--namespace") == 0 && i + 1 < argc)
+            snprintf(ns, sizeof(ns), "%s", argv[i + 1]);
+        else if (strncmp(argv[i], "--namespace=", 12) == 0)
+            snprintf(ns, sizeof(ns), "%s", argv[i] + 12);
     }
     pthread_t t;
     if (pthread_create(&t, NULL, setup_main, NULL) == 0) pthread_detach(t);

@@ -2,7 +2,10 @@
 // web UI and the food app, plus a few DOM helpers. No framework, no build.
 'use strict';
 const Duro = (() => {
-  const NS = '/api/v1/namespaces/default';
+  // NAMESPACE: the page's namespace, from ?namespace= (default "default");
+  // the UI's links carry it on (nsHref) so a namespace's pages stay in it.
+  const NAMESPACE = new URLSearchParams(location.search).get('namespace') || 'default';
+  const NS = '/api/v1/namespaces/' + encodeURIComponent(NAMESPACE);
   const TOKEN_KEY = 'duroToken';
 
   // el builds an element: attrs are properties (class via className, on*
@@ -66,9 +69,10 @@ const Duro = (() => {
       if (token) q.set('nextPageToken', token);
       return call('GET', '/workflows?' + q);
     },
-    describe: (id) => call('GET', wf(id)),
-    history: (id, token, pageSize) => {
+    describe: (id, runId) => call('GET', wf(id) + (runId ? '?runId=' + enc(runId) : '')),
+    history: (id, token, pageSize, runId) => {
       const q = new URLSearchParams({ pageSize: pageSize || 1000 });
+      if (runId) q.set('runId', runId);
       if (token) q.set('nextPageToken', token);
       return call('GET', wf(id) + '/history?' + q);
     },
@@ -103,13 +107,22 @@ const Duro = (() => {
   function failureText(f) {
     if (f === undefined || f === null) return '';
     if (typeof f === 'string') return f;
-    return f.message || json(f);
+    return f.message || f.type || json(f); // a terminate without a reason: "Terminated"
   }
   function param(name) { return new URLSearchParams(location.search).get(name); }
+  // nsHref: a UI address with its parameters, plus ?namespace= when the
+  // page is not in the default namespace.
+  function nsHref(path, params) {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(params || {})) if (v) q.set(k, v);
+    if (NAMESPACE !== 'default') q.set('namespace', NAMESPACE);
+    const s = q.toString();
+    return s ? path + '?' + s : path;
+  }
   function showError(box, e) {
     box.textContent = e ? String(e.message || e) : '';
     box.classList.toggle('hidden', !e);
   }
 
-  return { api, el, every, fmtTime, json, failureText, param, showError, ApiError };
+  return { api, el, every, fmtTime, json, failureText, param, showError, ApiError, NAMESPACE, nsHref };
 })();

@@ -2,11 +2,21 @@
 // public HTTP API only (docs/http-api.md).
 'use strict';
 (() => {
-  const { api, el, every, fmtTime, json, failureText, param, showError } = Duro;
+  const { api, el, every, fmtTime, json, failureText, param, showError, NAMESPACE, nsHref } = Duro;
   const $ = (id) => document.getElementById(id);
   const errorBox = () => $('error');
   const status = (s) => el('span', { className: 'status ' + s }, s);
-  const wfLink = (id) => el('a', { href: '/workflow.html?id=' + encodeURIComponent(id) }, id);
+  // wfLink: one run's page (a list has a row per run: older runs of a
+  // continue-as-new chain or of a reused id open as themselves)
+  const wfLink = (id, runId, text) => el('a', { href: nsHref('/workflow.html', { id, runId }) }, text || id);
+
+  // the header's links stay in the page's namespace, which it names
+  for (const a of document.querySelectorAll('header a')) {
+    const path = a.getAttribute('href');
+    if (path === '/' || path === '/task-queues.html') a.href = nsHref(path);
+  }
+  if (NAMESPACE !== 'default')
+    document.querySelector('header .brand').after(el('span', { className: 'ns', id: 'namespace-name' }, 'namespace ' + NAMESPACE));
   const quote = (s) => '"' + s.replace(/"/g, '""') + '"';
 
   // ---- Workflows ----
@@ -16,6 +26,7 @@
     $('status').value = sp.get('status') || '';
     $('type').value = sp.get('type') || '';
     $('query').value = sp.get('query') || '';
+    $('namespace').value = NAMESPACE;
     const size = Math.min(Math.max(parseInt(sp.get('pageSize'), 10) || 50, 1), 1000);
     let pages = ['']; // the token of each page seen, for paging back to the first
     let next = '';
@@ -33,8 +44,8 @@
       let r;
       try { r = await api.list(query(), size, token); showError(errorBox(), null); }
       catch (e) { showError(errorBox(), e); return; }
-      const rows = (r.executions || []).map((w) => el('tr', { 'data-id': w.workflowId },
-        el('td', {}, wfLink(w.workflowId)), el('td', {}, w.workflowType), el('td', {}, status(w.status)),
+      const rows = (r.executions || []).map((w) => el('tr', { 'data-id': w.workflowId, 'data-run': w.runId },
+        el('td', {}, wfLink(w.workflowId, w.runId)), el('td', {}, w.workflowType), el('td', {}, status(w.status)),
         el('td', { className: 'hide-narrow' }, fmtTime(w.startTime)),
         el('td', { className: 'hide-narrow' }, fmtTime(w.closeTime))));
       $('rows').replaceChildren(...rows);
@@ -50,6 +61,9 @@
       const u = new URLSearchParams();
       for (const k of ['status', 'type', 'query']) if ($(k).value.trim()) u.set(k, $(k).value.trim());
       if (sp.get('pageSize')) u.set('pageSize', size);
+      const ns = $('namespace').value.trim() || 'default';
+      if (ns !== 'default') u.set('namespace', ns);
+      if (ns !== NAMESPACE) { location.search = '?' + u; return; } // the API's base changes
       history.replaceState(null, '', '?' + u);
       pages = [''];
       load();
@@ -62,11 +76,11 @@
 
   // ---- One workflow ----
 
-  async function fullHistory(id) {
+  async function fullHistory(id, runId) {
     const events = [];
     let token = '';
     for (let page = 0; page < 20; page++) { // 20,000 events at most
-      const r = await api.history(id, token, 1000);
+      const r = await api.history(id, token, 1000, runId);
       events.push(...r.events);
       if (!r.nextPageToken || !r.events.length) break;
       token = r.nextPageToken;
@@ -95,14 +109,18 @@
     return out;
   }
 
+  const MAX_LANES = 200; // a history of thousands of activities: the first ones, and a note
+
   function drawTimeline(box, events, closed) {
-    const list = spans(events);
+    const all = spans(events);
+    const list = all.slice(0, MAX_LANES);
     if (!events.length || !list.length) { box.replaceChildren(el('span', { className: 'note' }, 'No activity or timer yet.')); return; }
     const t0 = new Date(events[0].time).getTime();
     const tEnd = closed ? new Date(events[events.length - 1].time).getTime() : Date.now();
     const span = Math.max(tEnd - t0, 1);
     const lanes = list.map((s) => {
       const end = s.end === null ? tEnd : s.end;
+      if (s.end === null && closed) s.how = 'not finished when the run closed';
       const bar = el('div', { className: 'bar ' + s.kind + (/^(Failed|TimedOut)$/.test(s.how) ? ' failed' : s.how === 'Canceled' ? ' canceled' : '') + (s.end === null ? ' open' : ''),
         title: s.label + ': ' + ((end - s.start) / 1000).toFixed(3) + 's ' + (s.how || 'open') }, s.label);
       bar.style.left = ((s.start - t0) / span * 100).toFixed(2) + '%';
@@ -110,14 +128,19 @@
       return el('div', {}, el('div', { className: 'label' }, s.label + ' · ' + (s.how || 'open') + ' · ' + ((end - s.start) / 1000).toFixed(2) + 's'),
         el('div', { className: 'lane' }, bar));
     });
+    if (all.length > list.length)
+      lanes.push(el('p', { className: 'note', id: 'timeline-more' }, 'and ' + (all.length - list.length) + ' more (the history below has every event)'));
     box.replaceChildren(...lanes);
   }
 
   function summary(d) {
     const items = [['Workflow id', d.workflowId], ['Run id', d.runId], ['Type', d.workflowType],
-      ['Task queue', el('a', { href: '/task-queues.html?queue=' + encodeURIComponent(d.taskQueue) }, d.taskQueue)],
+      ['Task queue', el('a', { href: nsHref('/task-queues.html', { queue: d.taskQueue }) }, d.taskQueue)],
       ['Status', status(d.status)], ['Started', fmtTime(d.startTime)], ['Closed', fmtTime(d.closeTime)],
       ['History events', d.historyLength]];
+    if (d.continuedFromRunId) items.push(['Continued from', wfLink(d.workflowId, d.continuedFromRunId, d.continuedFromRunId)]);
+    if (d.continuedAsRunId) items.push(['Continued as', wfLink(d.workflowId, d.continuedAsRunId, d.continuedAsRunId)]);
+    if (param('runId')) items.push(['Latest run', wfLink(d.workflowId, null, 'the workflow\'s latest run')]);
     if (d.workflowTask && d.workflowTask.pending)
       items.push(['Workflow task', 'pending, attempt ' + d.workflowTask.attempt + (d.workflowTask.lastError ? ', last error: ' + failureText(d.workflowTask.lastError) : '')]);
     $('summary').replaceChildren(...items.flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v === undefined || v === null ? '' : v)]));
@@ -126,7 +149,12 @@
   function outcome(d) {
     const box = $('outcome');
     if (d.status === 'COMPLETED') box.replaceChildren(el('h2', {}, 'Result'), el('pre', { id: 'result' }, json(d.result === undefined ? null : d.result)));
-    else if (d.status !== 'RUNNING') box.replaceChildren(el('h2', {}, 'Failure'), el('div', { className: 'error', id: 'failure' }, failureText(d.failure) || d.status), d.failure && typeof d.failure === 'object' ? el('pre', {}, json(d.failure)) : null);
+    else if (d.status === 'CONTINUED_AS_NEW') // not a failure: the chain goes on in the next run
+      box.replaceChildren(el('h2', {}, 'Continued as new'), el('p', { className: 'note', id: 'continued' },
+        'This run continued as a new run', d.continuedAsRunId ? ': ' : '.', d.continuedAsRunId ? wfLink(d.workflowId, d.continuedAsRunId, d.continuedAsRunId) : ''));
+    else if (d.status !== 'RUNNING') // (replaceChildren would show a null as the text "null")
+      box.replaceChildren(...[el('h2', {}, 'Failure'), el('div', { className: 'error', id: 'failure' }, failureText(d.failure) || d.status),
+        d.failure && typeof d.failure === 'object' ? el('pre', {}, json(d.failure)) : null].filter(Boolean));
     else box.replaceChildren();
   }
 
@@ -164,20 +192,28 @@
 
   function workflowPage() {
     const id = param('id');
+    const runId = param('runId') || undefined; // a run of the id; else its latest
     if (!id) { showError(errorBox(), new Error('no workflow id in the address (?id=...)')); return; }
     $('title').textContent = id;
     document.title = id + ' · Duro';
     let lastLen = -1, events = [], closedSeen = false, stop = () => {};
     const refresh = async () => {
       let d;
-      try { d = await api.describe(id); showError(errorBox(), null); }
-      catch (e) { showError(errorBox(), e); return; }
+      try { d = await api.describe(id, runId); showError(errorBox(), null); }
+      catch (e) {
+        showError(errorBox(), e);
+        if (e.status === 404) { // no such workflow or run: nothing to act on, nor to poll for
+          for (const b of ['signal', 'cancel', 'terminate']) $(b).disabled = true;
+          stop();
+        }
+        return;
+      }
       summary(d); outcome(d); pending(d); attrs(d);
       $('input').textContent = json(d.input === undefined ? null : d.input);
       const closed = d.status !== 'RUNNING';
       for (const b of ['signal', 'cancel', 'terminate']) $(b).disabled = closed;
       if (d.historyLength !== lastLen) { // read it again only when it grew
-        events = await fullHistory(id);
+        events = await fullHistory(id, runId);
         lastLen = d.historyLength;
         historyTable(events);
       }
@@ -240,7 +276,7 @@
     }
     $('pick').addEventListener('submit', (ev) => {
       ev.preventDefault();
-      history.replaceState(null, '', '?queue=' + encodeURIComponent($('queue').value.trim()));
+      history.replaceState(null, '', nsHref('/task-queues.html', { queue: $('queue').value.trim() }));
       load();
     });
     every(3000, () => ($('auto').checked ? load() : null));

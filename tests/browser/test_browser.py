@@ -8,7 +8,10 @@ order on the menu page and see Paid; Pick up then Deliver on the driver
 page; the order page shows Delivered, then the completed order; an order
 left alone is refunded and fails "Not picked up in time"; the UI's
 workflow page shows the order's history, and a signal sent with its
-button reaches the workflow. Screenshots of every page go to ARTIFACTS.
+button reaches the workflow; each run of a continue-as-new chain (the
+samples-worker's counter) opens as itself; a namespace's pages stay in
+it; no page asks for a missing favicon. Screenshots of every page go to
+ARTIFACTS.
 
 usage: test_browser.py BIN_DIR ARTIFACTS_DIR
 Exits 77 (ctest: skipped) when selenium or chromium is missing, unless
@@ -121,6 +124,7 @@ def start_stack():
     spawn("scheduler", [os.path.join(BIN, "duro-scheduler"),
                         "--scan-interval", "100ms"], env)
     spawn("food-worker", [os.path.join(BIN, "food-worker")], env)
+    spawn("samples-worker", [os.path.join(BIN, "samples-worker")], env)
     spawn("server", [os.path.join(BIN, "duro"), "server", "--http",
                      f"127.0.0.1:{hport}"], env)
     base = f"http://127.0.0.1:{hport}"
@@ -168,6 +172,7 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 def browser():
     o = webdriver.ChromeOptions()
     o.binary_location = CHROMIUM
+    o.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     for a in ["--headless=new", "--no-sandbox", "--disable-gpu",
               "--disable-dev-shm-usage", "--window-size=1200,1000",
               f"--user-data-dir={os.path.join(tmp, 'chromium')}"]:
@@ -256,7 +261,13 @@ def main():
     d = browser()
     try:
         run(d, base)
+        run_runs(d, base)
+        run_namespace(d, base)
         run_token(d, token_server(redis_port))
+        # every page loaded so far: none asked for /favicon.ico (a 404
+        # in the console of every page)
+        logs = [e["message"] for e in d.get_log("browser")]
+        assert not [m for m in logs if "favicon" in m], logs
         print("test_browser: ok")
     finally:
         d.quit()
@@ -386,10 +397,86 @@ def run(d, base):
     wait_until("the confirmation", lambda: d.switch_to.alert).accept()
     wait_until("TERMINATED", lambda: "TERMINATED" in text_of(d, "summary"))
 
+    # an id with no workflow: the error, and no button to press
+    d.get(f"{base}/workflow.html?id=no-such-order")
+    wait_until("the not-found error", lambda: "not found" in
+               text_of(d, "error"))
+    assert not d.find_element(By.ID, "signal").is_enabled()
+    assert not d.find_element(By.ID, "terminate").is_enabled()
+
     d.get(f"{base}/task-queues.html?queue=durable-food")
     wait_until("the queue stats", lambda: d.find_element(
         By.CSS_SELECTOR, "#stats td.backlog"))
     shot(d, "ui-task-queues")
+
+
+def run_runs(d, base):
+    """Each row of the list is a run: an older run of a continue-as-new
+    chain opens as itself (its input, "Continued as" the next run, no
+    failure), and links on to the next run."""
+    ns = base + "/api/v1/namespaces/default"
+    st, _, body = http("POST", ns + "/workflows/counter-ui", {
+        "workflowType": "counter", "taskQueue": "samples",
+        "input": {"to": 4, "every": 2}})
+    assert st == 200, (st, body)
+    first_run = json.loads(body)["runId"]
+    st, _, body = http("GET", ns + "/workflows/counter-ui/result?wait=8s")
+    assert st == 200 and json.loads(body)["status"] == "COMPLETED", body
+    last_run = json.loads(body)["runId"]
+    d.get(f"{base}/?type=counter")
+    first = wait_until("the first run listed", lambda: d.find_element(
+        By.CSS_SELECTOR, f'tr[data-run="{first_run}"] a'))
+    first.click()
+    wait_until("the first run's page", lambda: "CONTINUED_AS_NEW" in
+               text_of(d, "summary"))
+    assert first_run in text_of(d, "summary"), text_of(d, "summary")
+    assert '"every": 2' in text_of(d, "input"), text_of(d, "input")
+    assert not d.find_elements(By.ID, "failure"), text_of(d, "outcome")
+    assert "null" not in text_of(d, "outcome"), text_of(d, "outcome")
+    assert "Continued as new" in text_of(d, "outcome")
+    shot(d, "ui-workflow-continued")
+    d.find_element(By.CSS_SELECTOR, "#continued a").click()
+    wait_until("the second run's page", lambda: "Continued from" in
+               text_of(d, "summary") and first_run in text_of(d, "summary"))
+    assert last_run in text_of(d, "summary"), text_of(d, "summary")
+    assert '"count": 4' in text_of(d, "outcome"), text_of(d, "outcome")
+
+    # a terminate without a reason: the failure says Terminated, once
+    st, _, body = http("POST", ns + "/workflows/acc-ui", {
+        "workflowType": "accumulator", "taskQueue": "samples"})
+    assert st == 200, (st, body)
+    d.get(f"{base}/workflow.html?id=acc-ui")
+    wait_until("the running accumulator", lambda: "RUNNING" in
+               text_of(d, "summary"))
+    d.find_element(By.ID, "terminate").click()
+    wait_until("the confirmation", lambda: d.switch_to.alert).accept()
+    wait_until("the failure", lambda: text_of(d, "failure") == "Terminated")
+
+
+def run_namespace(d, base):
+    """?namespace= lists, shows and links within that namespace."""
+    env = dict(os.environ, DURO_REDIS_URL=f"redis://127.0.0.1:{redis_port}")
+    subprocess.run([os.path.join(BIN, "duro"), "operator", "namespace",
+                    "create", "-n", "shop"], env=env, check=True,
+                   timeout=30, stdout=subprocess.DEVNULL)
+    st, _, body = http("POST", base + "/api/v1/namespaces/shop/workflows/"
+                       "shop-order", {"workflowType": "order",
+                                      "taskQueue": "durable-food"})
+    assert st == 200, (st, body)
+    d.get(f"{base}/?namespace=shop")
+    link = wait_until("the shop's order", lambda: d.find_element(
+        By.CSS_SELECTOR, 'tr[data-id="shop-order"] a'))
+    assert "namespace shop" in text_of(d, "namespace-name")
+    for a in d.find_elements(By.CSS_SELECTOR, "header a"):
+        if a.text in ("Workflows", "Task queues"):
+            assert "namespace=shop" in a.get_attribute("href"), a.text
+    shot(d, "ui-workflows-namespace")
+    link.click()
+    wait_until("the shop's order page", lambda: "shop-order" in
+               text_of(d, "summary"))
+    tq = d.find_element(By.CSS_SELECTOR, "#summary a[href*=task-queues]")
+    assert "namespace=shop" in tq.get_attribute("href"), \
+        tq.get_attribute("href")
 
 
 if __name__ == "__main__":

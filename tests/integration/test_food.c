@@ -1015,3 +1015,31 @@ Test(food_cluster, an_order_completes_on_a_cluster)
     duro_client_free(c);
     duro_test_finish(&h);
 }
+
+/* `food-worker --namespace shop` (README) registers OrderState in shop,
+ * where its orders upsert it: registered in the default namespace
+ * instead, every order's first workflow task failed for ever. */
+Test(food, worker_in_a_namespace_registers_order_state_there)
+{
+    duro_client *admin = duro_test_client(&h);
+    int rc = duro_client_namespace_create(admin, "shop", 0, NULL);
+    cr_assert_eq(rc, 0, "create shop: %s", duro_client_errstr(admin));
+    duro_client_free(admin);
+    pid_t s =
+        duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "100ms", NULL);
+    pid_t w = duro_test_spawn(&h, "food-worker", "--namespace", "shop", NULL);
+    duro_test_wait_up(&h, s, 5000);
+    duro_test_wait_up(&h, w, 5000);
+
+    duro_client *c = NULL;
+    char err[256];
+    duro_client_opts o = {.namespace_ = "shop"};
+    rc = duro_client_new_opts(&c, &o, err, sizeof(err));
+    cr_assert_eq(rc, 0, "client for shop: %s", err);
+    start_order(c, "shop-1",
+                "{\"productId\":2,\"pickupTimeout\":\"30s\","
+                "\"deliveryTimeout\":\"30s\"}");
+    wait_state(c, "shop-1", "Paid");
+    duro_client_free(c);
+    duro_test_finish(&h);
+}

@@ -33,7 +33,7 @@ export declare class DuroClient {
     }>;
     /** Closes the run at once as TERMINATED. */
     terminate(workflowId: string, reason?: string): Promise<void>;
-    /** The describe object of the current run (`runId`: 404 unless current). */
+    /** The describe object of the current run, or of the run `runId` names. */
     describe(workflowId: string, options?: DescribeOptions): Promise<WorkflowExecution>;
     /**
      * Waits for the run to close and answers its result when it COMPLETED;

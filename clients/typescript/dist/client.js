@@ -86,7 +86,7 @@ export class DuroClient {
     async terminate(workflowId, reason) {
         await this.request("POST", wf(workflowId, "terminate"), { body: { reason } });
     }
-    /** The describe object of the current run (`runId`: 404 unless current). */
+    /** The describe object of the current run, or of the run `runId` names. */
     describe(workflowId, options = {}) {
         return this.request("GET", wf(workflowId), { params: { runId: options.runId } });
     }

@@ -5,7 +5,9 @@ export declare type Json = null | boolean | number | string | Json[] | {
 /** A duration: milliseconds, or a string the server reads such as `"30s"`. */
 export declare type Duration = number | string;
 export declare type IdReusePolicy = "AllowDuplicate" | "AllowDuplicateFailedOnly" | "RejectDuplicate" | "TerminateIfRunning";
-export declare type WorkflowStatus = "RUNNING" | "COMPLETED" | "FAILED" | "CANCELED" | "TERMINATED" | "TIMED_OUT";
+/** A run's status; CONTINUED_AS_NEW: an older run of a chain, which went
+ * on as its `continuedAsRunId`. */
+export declare type WorkflowStatus = "RUNNING" | "COMPLETED" | "FAILED" | "CANCELED" | "TERMINATED" | "TIMED_OUT" | "CONTINUED_AS_NEW";
 export interface DuroClientOptions {
     /** e.g. `http://127.0.0.1:8233` (where `duro server` listens). */
     baseUrl: string;
@@ -64,6 +66,10 @@ export interface WorkflowExecution {
     pendingActivities?: PendingActivity[];
     searchAttributes?: Record<string, Json>;
     memo?: Record<string, Json>;
+    /** The run this one continued from (continue-as-new), when it did. */
+    continuedFromRunId?: string;
+    /** The run this one continued as (status CONTINUED_AS_NEW), when known. */
+    continuedAsRunId?: string;
     [key: string]: unknown;
 }
 export interface StartResult {
@@ -84,7 +90,11 @@ export interface ResultOptions {
     wait?: number;
 }
 export interface DescribeOptions {
-    /** 404 unless it is the current run. */
+    /**
+     * A run of the id, current or older (of a reused id or a continue-as-new
+     * chain: its input, result or failure and chain links, from its
+     * history); 404 when the id has no such run.
+     */
     runId?: string;
 }
 export interface HistoryOptions {

@@ -149,7 +149,7 @@ export class DuroClient {
                        { body: { reason } });
   }
 
-  /** The describe object of the current run (`runId`: 404 unless current). */
+  /** The describe object of the current run, or of the run `runId` names. */
   describe(workflowId: string,
            options: DescribeOptions = {}): Promise<WorkflowExecution> {
     return this.request<WorkflowExecution>(

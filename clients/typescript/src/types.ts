@@ -19,13 +19,16 @@ export type IdReusePolicy =
   | "RejectDuplicate"
   | "TerminateIfRunning";
 
+/** A run's status; CONTINUED_AS_NEW: an older run of a chain, which went
+ * on as its `continuedAsRunId`. */
 export type WorkflowStatus =
   | "RUNNING"
   | "COMPLETED"
   | "FAILED"
   | "CANCELED"
   | "TERMINATED"
-  | "TIMED_OUT";
+  | "TIMED_OUT"
+  | "CONTINUED_AS_NEW";
 
 export interface DuroClientOptions {
   /** e.g. `http://127.0.0.1:8233` (where `duro server` listens). */
@@ -89,6 +92,10 @@ export interface WorkflowExecution {
   pendingActivities?: PendingActivity[];
   searchAttributes?: Record<string, Json>;
   memo?: Record<string, Json>;
+  /** The run this one continued from (continue-as-new), when it did. */
+  continuedFromRunId?: string;
+  /** The run this one continued as (status CONTINUED_AS_NEW), when known. */
+  continuedAsRunId?: string;
   [key: string]: unknown;
 }
 
@@ -113,7 +120,11 @@ export interface ResultOptions {
 }
 
 export interface DescribeOptions {
-  /** 404 unless it is the current run. */
+  /**
+   * A run of the id, current or older (of a reused id or a continue-as-new
+   * chain: its input, result or failure and chain links, from its
+   * history); 404 when the id has no such run.
+   */
   runId?: string;
 }
 

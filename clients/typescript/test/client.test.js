@@ -67,6 +67,24 @@ describe("DuroClient against duro server", { skip: skip ?? false }, () => {
     assert.ok(closed.closeTime);
   });
 
+  test("describe of an older run of a continue-as-new chain", T, async () => {
+    // the test worker's "chain" continues as new until runs is 1
+    const { runId } = await client.start("ts-chain", {
+      workflowType: "chain", taskQueue: "test", input: { n: 1, runs: 2 },
+    });
+    assert.equal(await client.result("ts-chain", { wait: 20_000 }), 3);
+    const latest = await client.describe("ts-chain");
+    assert.notEqual(latest.runId, runId);
+    assert.equal(latest.continuedFromRunId, runId);
+    const older = await client.describe("ts-chain", { runId });
+    assert.equal(older.runId, runId);
+    assert.equal(older.status, "CONTINUED_AS_NEW");
+    assert.deepEqual(older.input, { n: 1, runs: 2 });
+    assert.equal(older.continuedAsRunId, latest.runId);
+    const h = await client.history("ts-chain", { runId, pageSize: 1 });
+    assert.equal(h.events[0].data.runId, runId);
+  });
+
   test("start of a running id: WorkflowAlreadyStartedError (409)", T,
        async () => {
     await client.start("ts-dup", { workflowType: "gate", taskQueue: "test" });

@@ -40,6 +40,16 @@ export async function getOrderStatus(orderId: string): Promise<OrderStatus> {
   }
 }
 
+// the run after an older run of a continue-as-new chain
+export async function nextRun(id: string, runId: string):
+    Promise<string | undefined> {
+  const older = await duro.describe(id, { runId });
+  if (older.status !== "CONTINUED_AS_NEW") return undefined;
+  const before: string | undefined = older.continuedFromRunId;
+  void before;
+  return older.continuedAsRunId;
+}
+
 export async function waiting(): Promise<WorkflowExecution[]> {
   const out: WorkflowExecution[] = [];
   for await (const ex of duro.listAll({ query: 'WorkflowType = "order"' }))
