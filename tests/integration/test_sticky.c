@@ -91,6 +91,11 @@ static long run_two_workers(const char *sticky, long *hits, long *via_sticky)
     enum { N = 30 };
     duro_test_spawn(&h, "duro-scheduler", NULL);
     pid_t a = worker("wa", sticky), b = worker("wb", sticky);
+    /* both reading before the first start: a worker still starting (slow
+     * under ASan) leaves every task to the other, and "off" then shows no
+     * replay to tell sticky execution apart by */
+    duro_test_wait_up(&h, a, 20000);
+    duro_test_wait_up(&h, b, 20000);
     duro_client *c = duro_test_client(&h);
     char id[32];
     for (int i = 0; i < N; i++) {
