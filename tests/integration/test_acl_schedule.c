@@ -40,12 +40,10 @@ static const char *url(const char *role)
  * operator acl --role role` prints (duro_test_acl_apply) */
 static void create_user(const char *role)
 {
-    char path[PATH_MAX + 64];
-    snprintf(path, sizeof(path), "%s/pw-%s", h.dir, role);
-    FILE *f = fopen(path, "w");
-    cr_assert(f);
-    fprintf(f, "%s\n", password(role));
-    fclose(f);
+    char name[32], text[128], path[PATH_MAX + 64];
+    snprintf(name, sizeof(name), "pw-%s", role);
+    snprintf(text, sizeof(text), "%s\n", password(role));
+    duro_test_write_file(&h, name, text, path, sizeof(path));
     duro_test_acl_apply(&h, root, role, path, password(role));
 }
 

@@ -23,12 +23,7 @@ static void setup(void)
 {
     duro_test_redis_start(&h);
     char path[PATH_MAX + 64];
-    snprintf(path, sizeof(path), "%s/codec.keys", h.dir);
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f);
-    fputs(KEY_LINE, f);
-    fclose(f);
-    chmod(path, 0600);
+    duro_test_write_file(&h, "codec.keys", KEY_LINE, path, sizeof(path));
     setenv(DURO_CODEC_KEY_FILE_ENV, path, 1);
 }
 

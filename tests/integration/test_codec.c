@@ -26,22 +26,11 @@
 static duro_test_harness h;
 static char key_path[PATH_MAX + 64];
 
-/* write_key writes a 0600 key file into the harness dir. */
-static void write_key(char *path, size_t size, const char *name,
-                      const char *text)
-{
-    snprintf(path, size, "%s/%s", h.dir, name);
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f);
-    fputs(text, f);
-    fclose(f);
-    chmod(path, 0600);
-}
-
 static void setup(void)
 {
     duro_test_redis_start(&h);
-    write_key(key_path, sizeof(key_path), "codec.keys", KEY_LINE);
+    duro_test_write_file(&h, "codec.keys", KEY_LINE, key_path,
+                         sizeof(key_path));
     setenv(DURO_CODEC_KEY_FILE_ENV, key_path, 1);
 }
 
@@ -377,10 +366,11 @@ Test(codec, cli_decodes_with_the_key_and_says_why_not_without)
     }
     /* with a key file that lacks k1 */
     char other[PATH_MAX + 64];
-    write_key(
-        other, sizeof(other), "other.keys",
+    duro_test_write_file(
+        &h, "other.keys",
         "k9 "
-        "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f\n");
+        "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f\n",
+        other, sizeof(other));
     setenv(DURO_CODEC_KEY_FILE_ENV, other, 1);
     run_cli(&o, "describe", "-w", "enc-3");
     cr_assert(strstr(o.out, "<encrypted: key k1>"), "%s", o.out);
@@ -463,10 +453,12 @@ Test(codec, a_worker_without_the_key_fails_the_task_until_one_has_it)
 {
     spawn_scheduler();
     char other[PATH_MAX + 64];
-    write_key(other, sizeof(other), "other.keys",
-              "k9 "
-              "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
-              "\n");
+    duro_test_write_file(
+        &h, "other.keys",
+        "k9 "
+        "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+        "\n",
+        other, sizeof(other));
     setenv(DURO_CODEC_KEY_FILE_ENV, other, 1);
     pid_t a = spawn_worker(); /* holds k9 only */
     setenv(DURO_CODEC_KEY_FILE_ENV, key_path, 1);

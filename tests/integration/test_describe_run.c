@@ -30,18 +30,6 @@
 
 static duro_test_harness h;
 
-/* write_key writes a 0600 key file into the harness dir. */
-static void write_key(char *path, size_t size, const char *name,
-                      const char *text)
-{
-    snprintf(path, size, "%s/%s", h.dir, name);
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f);
-    fputs(text, f);
-    fclose(f);
-    chmod(path, 0600);
-}
-
 static void setup(void)
 {
     duro_test_redis_start(&h);
@@ -185,7 +173,8 @@ Test(describe_run, older_runs_show_input_and_outcome_as_when_current)
 Test(describe_run, encrypted_run_with_and_without_the_key)
 {
     char key_path[PATH_MAX + 64];
-    write_key(key_path, sizeof(key_path), "describe.keys", KEY_LINE);
+    duro_test_write_file(&h, "describe.keys", KEY_LINE, key_path,
+                         sizeof(key_path));
     setenv(DURO_CODEC_KEY_FILE_ENV, key_path, 1);
     duro_test_spawn_up(&h, 5000, "duro-test-worker", NULL);
     duro_codec *codec;
@@ -207,7 +196,8 @@ Test(describe_run, encrypted_run_with_and_without_the_key)
     /* without the key (a key file that lacks k1): the stored payload, as
        the current run's describe gives it */
     char other_path[PATH_MAX + 64];
-    write_key(other_path, sizeof(other_path), "other.keys", OTHER_KEY_LINE);
+    duro_test_write_file(&h, "other.keys", OTHER_KEY_LINE, other_path,
+                         sizeof(other_path));
     duro_codec *other;
     cr_assert_eq(duro_codec_aes_new(other_path, &other, err, sizeof(err)), 0,
                  "%s", err);

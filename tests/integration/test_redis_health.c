@@ -269,10 +269,7 @@ Test(redis_health, wrong_password_exits_non_zero_without_showing_it)
     duro_test_output_free(&o);
     /* the right one from a file: it comes up */
     char path[PATH_MAX + 16];
-    snprintf(path, sizeof(path), "%s/pw", h.dir);
-    FILE *f = fopen(path, "w");
-    fputs("right-pw\n", f);
-    fclose(f);
+    duro_test_write_file(&h, "pw", "right-pw\n", path, sizeof(path));
     setenv("DURO_REDIS_PASSWORD_FILE", path, 1);
     pid_t w = duro_test_spawn(&h, "duro-test-worker", NULL);
     duro_test_wait_up(&h, w, 10000);

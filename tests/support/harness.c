@@ -667,6 +667,19 @@ void duro_test_dir_start(duro_test_harness *h)
     make_dir(h);
 }
 
+void duro_test_write_file(const duro_test_harness *h, const char *name,
+                          const char *text, char *path, size_t size)
+{
+    int n = snprintf(path, size, "%s/%s", h->dir, name);
+    cr_assert(n > 0 && (size_t)n < size, "path of %s too long", name);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    cr_assert(fd >= 0, "%s: %s", path, strerror(errno));
+    FILE *f = fdopen(fd, "w");
+    cr_assert_not_null(f);
+    cr_assert(fputs(text, f) >= 0 && fclose(f) == 0, "%s: %s", path,
+              strerror(errno));
+}
+
 void duro__test_redis_start_as_set(duro_test_harness *h)
 {
     make_dir(h);

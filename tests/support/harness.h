@@ -108,6 +108,13 @@ void duro_test_redis_start(duro_test_harness *h);
  * cluster, `duro dev`). */
 void duro_test_dir_start(duro_test_harness *h);
 
+/* duro_test_write_file writes text into a new file `name` of the temp dir,
+ * mode 0600 (key and password files are refused when others may read
+ * them), and its path into path (size bytes). Fails the test when it
+ * cannot. */
+void duro_test_write_file(const duro_test_harness *h, const char *name,
+                          const char *text, char *path, size_t size);
+
 /* ---- Redis Cluster (harness_cluster.c) ---- */
 
 /* duro_test_cluster_opts: how duro_test_cluster_start runs the nodes.
