@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 48
+local DURO_LIBRARY_VERSION = 51
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -272,7 +272,7 @@ end
 -- `L<started ms>-<seq>-<attempt>` (a stream id is digits, `<ms>-<seq>`, so no
 -- entry of a stream has this form), and the partition's timers hold an
 -- `l` timer at its start-to-close (or heartbeat) deadline, which times the
--- attempt out as the reclaim of an idle stream entry does (lease_due).
+-- attempt out as the reclaim of an idle stream entry does (TASK.plan).
 -- The paths that ack an attempt's entry leave a lease alone (ack,
 -- ack_first): the lease is not in any stream.
 local LEASE = {}
@@ -1260,41 +1260,6 @@ TASK.retries = function(w, st, delay)
     return delay >= 0 and (deadline == 0 or w.now + delay < deadline)
 end
 
--- TASK.fires: what the fire of timer m (parse_member) of run w would
--- queue, found before its first write from what the fire reads (st, the
--- activity's record, and delay, for r, s, q and l timers): the workflow
--- task's `delivering` (TASK.wft_check; nil: none) and whether an attempt
--- goes again at once (TASK.act_written). A timer fired or an activity
--- resolved (schedule-to-close, schedule-to-start or lease timeout, not
--- retried) delivers an event (true); a task's retry ('w') and its move
--- off a sticky stream ('k') queue one (false). A fire that will be
--- ignored (sticky_due, sts_due, lease_due and the 'w' and 'r' cases)
--- queues nothing: a damaged key it would not write must not refuse it,
--- keeping its timer firing forever.
-TASK.fires = function(w, m, st, delay)
-    local kind = m.kind
-    if kind == 't' then return true, false end
-    if kind == 'w' then
-        return (w.token == m.a and w.wft_entry == '') and false or nil, false
-    end
-    if kind == 'k' then
-        local live = w.token == m.a and w.wft == '1' and
-                         (w.wft_sticky or '') ~= '' and w.wft_entry ~= ''
-        return live and false or nil, false
-    end
-    if kind == 'r' then return nil, st.attempt == m.b and st.entry == '' end
-    if kind == 's' then return st.attempt and true or nil, false end
-    local live
-    if kind == 'q' then
-        live = st.attempt == m.b and st.entry and not LEASE.is(st.entry)
-    elseif kind == 'l' then
-        live = st.attempt == m.b and LEASE.is(st.entry)
-    end
-    if not live then return nil, false end
-    if TASK.retries(w, st, delay) then return nil, delay == 0 end
-    return true, false
-end
-
 -- fair_added: a task just went to stream `<s>~<fkey>`: the key is made
 -- ready (at the current virtual time when it was not) and s gets a bell.
 local function fair_added(s, fkey, weight)
@@ -2256,7 +2221,7 @@ do
 end
 
 -- arm_sts adds the 'q' timer of an attempt just queued when its activity
--- has a schedule-to-start timeout (see sts_due). An attempt queued again
+-- has a schedule-to-start timeout (see TASK.plan). An attempt queued again
 -- (handed back, or put back because its concurrency key was full) keeps
 -- its first deadline: it has not started yet. from: when the attempt was
 -- first queued, for a lease handed back (LEASE: started, so no q timer
@@ -3993,88 +3958,123 @@ local function duro_wft_timeout(k, args)
     return 'timedout'
 end
 
--- sticky_due handles a due 'k' timer: the task still waits in its sticky
--- stream. Not taken (never delivered, or no such stream or group any
--- more: the worker is gone) it moves to the shared stream; taken and
--- running for less than the workflow task timeout, the timer comes back
--- when that would be over; running longer, it moves too (the worker most
--- likely died with it; if not, its commit is fenced off by the token).
-local function sticky_due(w, member)
-    if w.token ~= parse_member(member).a or w.wft ~= '1' or
-        (w.wft_sticky or '') == '' or w.wft_entry == '' then
-        return 'ignored'
+-- TASK.plan: what the fire of timer m (parse_member) of run w does,
+-- decided once from what the fire reads, before its first write: st, the
+-- activity's record, and delay, the retry delay (r, s, q and l timers);
+-- the sticky stream's and the activity stream's pending lists (k and q
+-- timers: reads). duro_timer_fire acts on the plan, and its probe reads
+-- it, so the keys probed are the keys the fire writes:
+-- a damaged key it would not write must not refuse it (keeping its timer
+-- firing forever), one it writes must (no half write). A table:
+--   action   'ignore' (the timer goes, 'ignored'), 'fire_timer' (t),
+--            'enqueue_wft' (w: the task after its backoff),
+--            'move_off_sticky' (k: unstick), 'recheck_sticky' (k: the
+--            task taken and running, the timer back at due),
+--            'enqueue_attempt' (r), 'close_activity' (s: schedule-to-
+--            close), 'time_out' (q, l: the attempt times out, `timeout`
+--            its kind, retried after delay or resolved), 'extend_lease'
+--            (l: heartbeats came, the timer back at due, nil: none),
+--            'time_out_run' (x, n: `timeout` its kind)
+--   delivers the workflow task the fire queues, TASK.wft_check's
+--            `delivering`: true (an event delivered), false (a task
+--            queued), nil (none)
+--   again    an attempt is queued again at once (TASK.act_written)
+--   sc       the schedule record (pa_sched), read when the fire may
+--            queue an attempt
+--   due      the timer's next due time (recheck_sticky, extend_lease)
+--   timeout  the timeout's kind (time_out, time_out_run)
+TASK.plan = function(w, act, m, st, delay)
+    local kind = m.kind
+    if kind == 't' then return {action = 'fire_timer', delivers = true} end
+    if kind == 'x' or kind == 'n' then
+        return {action = 'time_out_run',
+                timeout = kind == 'x' and 'EXECUTION' or 'RUN'}
     end
-    local p = redis.pcall('XPENDING', sticky_wft(w.k, w.wft_sticky), GROUP,
-                          w.wft_entry, w.wft_entry, 1)
-    local idle = type(p) == 'table' and p[1] and tonumber(p[1][3])
-    local limit = tonumber(w.wft_timeout) or 10000
-    if idle and idle < limit then
-        add_timer(w.k.timers, w.now + limit - idle, member)
-        return 'fired'
+    local ignore = {action = 'ignore'}
+    if kind == 'w' then
+        if w.token ~= m.a or w.wft_entry ~= '' then return ignore end
+        return {action = 'enqueue_wft', delivers = false}
     end
-    unstick(w)
-    return 'fired'
-end
-
--- sts_due handles a due 'q' timer (schedule-to-start): an attempt still
--- in its queue, delivered to no worker (not in the group's pending list),
--- times out (SCHEDULE_TO_START) and is retried after `delay` (-1: not)
--- or resolved, as any timed-out attempt. Taken by a worker, finished or
--- moved on, nothing happens: no call disarms the timer when a worker
--- takes the task, so the start path costs nothing. st and sc: the
--- activity's records (sc when delay is 0), read before the first write.
-local function sts_due(w, act, m, delay, st, sc)
-    if st.attempt ~= m.b or not st.entry or LEASE.is(st.entry) then
-        return 'ignored'
-    end
-    -- entry '': the attempt waits for its 'r' timer, put back by a worker
-    -- because its concurrency key was full: not started either
-    if st.entry ~= '' then
-        -- NOGROUP: no worker ever read the stream
-        local p = redis.pcall('XPENDING', act, GROUP, st.entry, st.entry, 1)
-        if type(p) == 'table' and p[1] then return 'ignored' end
-        if #redis.call('XRANGE', act, st.entry, st.entry) == 0 then
-            return 'ignored'
+    if kind == 'k' then
+        -- the task still waits in its sticky stream. Not taken (never
+        -- delivered, or no such stream or group any more: the worker is
+        -- gone) it moves to the shared stream; taken and running for less
+        -- than the workflow task timeout, the timer comes back when that
+        -- would be over; running longer, it moves too (the worker most
+        -- likely died with it; if not, its commit is fenced off by the
+        -- token)
+        if w.token ~= m.a or w.wft ~= '1' or (w.wft_sticky or '') == '' or
+            w.wft_entry == '' then
+            return ignore
         end
-        ack(act, st.entry)
-    else
-        redis.call('ZREM', w.k.timers,
-                   timer_member('r', w.run, m.a, m.b, w.queue, m.actq, w.id))
+        local p = redis.pcall('XPENDING', sticky_wft(w.k, w.wft_sticky), GROUP,
+                              w.wft_entry, w.wft_entry, 1)
+        local idle = type(p) == 'table' and p[1] and tonumber(p[1][3])
+        local limit = tonumber(w.wft_timeout) or 10000
+        if idle and idle < limit then
+            return {action = 'recheck_sticky', due = w.now + limit - idle}
+        end
+        return {action = 'move_off_sticky', delivers = false}
     end
-    local kind = 'SCHEDULE_TO_START'
-    retry_or_resolve(w, act, m.a, tonumber(m.b), delay, timeout_failure(kind),
-                     'ActivityTimedOut', timed_out_data(m.a, m.b, kind), st, sc)
-    return 'fired'
-end
-
--- lease_due handles a due 'l' timer (a leased attempt, see LEASE): the
--- attempt still holding that lease times out as the reclaim of an idle
--- stream entry times it out (duro_act_timeout): START_TO_CLOSE past its
--- start-to-close, HEARTBEAT when no heartbeat came for its heartbeat
--- timeout, retried after `delay` (-1: not) or resolved; heartbeats came
--- meanwhile: the timer comes back at the new deadline (a heartbeat itself
--- writes no timer). Finished, superseded or handed back: nothing
--- ('ignored'). st and sc: the activity's records, read before the first
--- write.
-local function lease_due(w, act, m, delay, st, sc)
-    local started = st.attempt == m.b and LEASE.is(st.entry) and
-                        LEASE.started(st.entry)
-    if not started then return 'ignored' end
-    local stc, hbt, hb = num(sc.stc) or 0, num(sc.hbt) or 0,
-                         tonumber(st.hb) or 0
-    local kind
-    if stc > 0 and w.now >= started + stc then
-        kind = 'START_TO_CLOSE'
-    elseif hbt > 0 and w.now - math.max(started, hb) >= hbt then
-        kind = 'HEARTBEAT'
-    else
-        local due = LEASE.due(started, stc, hbt, hb)
-        if due then redis.call('ZADD', w.k.timers, str(due), m.member) end
-        return 'fired'
+    if kind == 's' then
+        if not st.attempt then return ignore end
+        return {action = 'close_activity', delivers = true}
     end
-    retry_or_resolve(w, act, m.a, tonumber(m.b), delay, timeout_failure(kind),
-                     'ActivityTimedOut', timed_out_data(m.a, m.b, kind), st, sc)
-    return 'fired'
+    -- st: nil for a kind that names no activity (one this library does
+    -- not know)
+    if not st or st.attempt ~= m.b then return ignore end
+    if kind == 'r' then
+        if st.entry ~= '' then return ignore end
+        return {action = 'enqueue_attempt', again = true, sc = pa_sched(w, m.a)}
+    end
+    local plan
+    if kind == 'q' then
+        -- schedule-to-start: an attempt still in its queue, delivered to
+        -- no worker (not in the group's pending list), or waiting for its
+        -- 'r' timer (entry '', put back by a worker because its
+        -- concurrency key was full); taken by a worker, finished or moved
+        -- on, nothing happens (no call disarms the timer when a worker
+        -- takes the task, so the start path costs nothing)
+        if not st.entry or LEASE.is(st.entry) then return ignore end
+        if st.entry ~= '' then
+            -- NOGROUP: no worker ever read the stream
+            local p = redis.pcall('XPENDING', act, GROUP, st.entry, st.entry, 1)
+            if type(p) == 'table' and p[1] then return ignore end
+            if #redis.call('XRANGE', act, st.entry, st.entry) == 0 then
+                return ignore
+            end
+        end
+        plan = {action = 'time_out', timeout = 'SCHEDULE_TO_START'}
+        if delay == 0 then plan.sc = pa_sched(w, m.a) end
+    else
+        -- 'l': a leased attempt (see LEASE) still holding that lease
+        -- times out as the reclaim of an idle stream entry times it out
+        -- (duro_act_timeout): START_TO_CLOSE past its start-to-close,
+        -- HEARTBEAT when no heartbeat came for its heartbeat timeout;
+        -- heartbeats came meanwhile: the timer comes back at the new
+        -- deadline (a heartbeat itself writes no timer)
+        local started = LEASE.is(st.entry) and LEASE.started(st.entry)
+        if not started then return ignore end
+        local sc = pa_sched(w, m.a)
+        local stc, hbt, hb = num(sc.stc) or 0, num(sc.hbt) or 0,
+                             tonumber(st.hb) or 0
+        if stc > 0 and w.now >= started + stc then
+            plan = {action = 'time_out', timeout = 'START_TO_CLOSE', sc = sc}
+        elseif hbt > 0 and w.now - math.max(started, hb) >= hbt then
+            plan = {action = 'time_out', timeout = 'HEARTBEAT', sc = sc}
+        else
+            return {action = 'extend_lease',
+                    due = LEASE.due(started, stc, hbt, hb)}
+        end
+    end
+    -- timed out: retried (at once: the attempt queued again; later: an
+    -- 'r' timer) or resolved (its outcome delivered)
+    if TASK.retries(w, st, delay) then
+        plan.again = delay == 0
+    else
+        plan.delivers = true
+    end
+    return plan
 end
 
 -- duro_timer_fire 9 wf hist buf wft timers pa idx_open idx_closed act
@@ -4107,31 +4107,28 @@ local function duro_timer_fire(k, args)
     end
     if bad then return bad end
     -- an activity's timer: its records read (a damaged one refuses the
-    -- fire, keeping the timer), the schedule when the fire may queue an
-    -- attempt (a retry: always; schedule-to-start: when retried at once)
-    local st, sc, delay
+    -- fire, keeping the timer)
+    local st, delay
     if m.kind == 'r' or m.kind == 's' or m.kind == 'q' or m.kind == 'l' then
         st, delay = pa_state(w, m.a), tonumber(args[2]) or -1
-        if st.attempt == m.b and (m.kind == 'r' and st.entry == '' or
-            m.kind == 'q' and delay == 0 or m.kind == 'l') then
-            sc = pa_sched(w, m.a)
-        end
     end
-    -- a fire that queues a workflow task: its keys; one that queues an
-    -- attempt again at once: the attempt's fair keys (TASK.fires)
-    local delivering, again = TASK.fires(w, m, st, delay)
-    bad = delivering ~= nil and TASK.wft_check(w, delivering) or
-              again and TASK.probe(TASK.act_written(act, {}))
+    -- what the fire does (TASK.plan); a fire that queues a workflow task:
+    -- its keys; one that queues an attempt again at once: the attempt's
+    -- fair keys
+    local plan = TASK.plan(w, act, m, st, delay)
+    local action = plan.action
+    bad = plan.delivers ~= nil and TASK.wft_check(w, plan.delivers) or
+              plan.again and TASK.probe(TASK.act_written(act, {}))
     if bad then return bad end
     -- validated: the timer goes with the writes it causes, never before
     redis.call('ZREM', k.timers, member)
-    if m.kind == 't' then
+    if action == 'ignore' then
+        return 'ignored'
+    elseif action == 'fire_timer' then
         deliver(w, 'TimerFired', '{"seq":' .. m.a .. '}')
-    elseif m.kind == 'r' then
-        if st.attempt ~= m.b or st.entry ~= '' then return 'ignored' end
-        enqueue_activity(w, act, m.a, m.b, st, sc)
-    elseif m.kind == 's' then
-        if not st.attempt then return 'ignored' end
+    elseif action == 'enqueue_attempt' then
+        enqueue_activity(w, act, m.a, m.b, st, plan.sc)
+    elseif action == 'close_activity' then
         ack(act, st.entry)
         if LEASE.is(st.entry) then
             redis.call('ZREM', w.k.timers,
@@ -4139,26 +4136,37 @@ local function duro_timer_fire(k, args)
         end
         resolve_activity(w, m.a, 'ActivityTimedOut',
                          timed_out_data(m.a, st.attempt, 'SCHEDULE_TO_CLOSE'), st)
-    elseif m.kind == 'w' then
-        if w.token ~= m.a or w.wft_entry ~= '' then return 'ignored' end
+    elseif action == 'enqueue_wft' then
         enqueue_wft(w, m.a)
-    elseif m.kind == 'k' then
-        return sticky_due(w, member)
-    elseif m.kind == 'q' then
-        return sts_due(w, act, m, delay, st, sc)
-    elseif m.kind == 'l' then
-        m.member = member
-        return lease_due(w, act, m, delay, st, sc)
-    elseif m.kind == 'x' then
-        append(w, 'WorkflowTimedOut', '{"timeoutType":"EXECUTION"}')
-        close(w, 'TIMED_OUT', 'failure',
-              '{"message":"workflow execution timed out","type":"TimeoutError","nonRetryable":true}')
-    elseif m.kind == 'n' then
-        append(w, 'WorkflowTimedOut', '{"timeoutType":"RUN"}')
-        close(w, 'TIMED_OUT', 'failure',
-              '{"message":"workflow run timed out","type":"TimeoutError","nonRetryable":true}')
-    else
-        return 'ignored'
+    elseif action == 'recheck_sticky' then
+        add_timer(w.k.timers, plan.due, member)
+    elseif action == 'move_off_sticky' then
+        unstick(w)
+    elseif action == 'extend_lease' then
+        if plan.due then
+            redis.call('ZADD', w.k.timers, str(plan.due), member)
+        end
+    elseif action == 'time_out' then
+        if m.kind == 'q' then
+            -- off its queue: the stream entry, or the 'r' timer it waits for
+            if st.entry ~= '' then
+                ack(act, st.entry)
+            else
+                redis.call('ZREM', w.k.timers,
+                           timer_member('r', w.run, m.a, m.b, w.queue, m.actq,
+                                        w.id))
+            end
+        end
+        local t = plan.timeout
+        retry_or_resolve(w, act, m.a, tonumber(m.b), delay, timeout_failure(t),
+                         'ActivityTimedOut', timed_out_data(m.a, m.b, t), st,
+                         plan.sc)
+    elseif action == 'time_out_run' then
+        append(w, 'WorkflowTimedOut',
+               '{"timeoutType":"' .. plan.timeout .. '"}')
+        close(w, 'TIMED_OUT', 'failure', '{"message":"workflow ' ..
+                  (plan.timeout == 'RUN' and 'run' or 'execution') ..
+                  ' timed out","type":"TimeoutError","nonRetryable":true}')
     end
     return 'fired'
 end
