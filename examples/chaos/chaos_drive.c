@@ -215,6 +215,12 @@ static int start(driver *d, int i)
                          .task_queue = CHAOS_QUEUE,
                          .input = input,
                          .task_timeout_ms = 2000};
+    /* its priority and fairness key (chaos_flow_of); a counter's continued
+     * runs and a parent's children inherit them */
+    chaos_flow f = chaos_flow_of(seed);
+    o.priority = f.priority;
+    o.fairness_key = chaos_tenant(f.tenant);
+    o.fairness_weight = chaos_tenant_weight(f.tenant);
     return exactly_once(d, "start", id, exists, act_start, &o);
 }
 

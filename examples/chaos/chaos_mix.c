@@ -11,7 +11,10 @@
  * applied under exactly one idempotency key (a step run again by a
  * duplicated run or task would record a second one). A parent's history
  * holds each child initiated, started and completed once; each child is
- * then checked as a chain of its own.
+ * then checked as a chain of its own. Every workflow, and each child,
+ * must keep the priority and fairness key it was started with
+ * (chaos_flow.c), and the level and fair streams are scanned with the
+ * other task streams.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -192,6 +195,18 @@ static void check_workflow(checker *k, int i)
         k->parents++;
         break;
     }
+    /* the run options: its own, and its children's, which inherit them */
+    chaos_flow f = chaos_flow_of(seed);
+    chaos_check_flow(k, id, &f);
+    if (chaos_kind_of(seed) == CHAOS_KIND_PARENT) {
+        chaos_parent p;
+        chaos_parent_make(seed, &p);
+        for (int j = 0; j < p.n; j++) {
+            char cid[128];
+            chaos_child_id(cid, sizeof(cid), id, j);
+            chaos_check_flow(k, cid, &f);
+        }
+    }
     if (k->reports[R_LOST] > lost)
         k->lost++;
     else
@@ -222,7 +237,16 @@ static int scan_node(checker *k, int m, bool report_them)
         const redisReply *keys = r->element[1];
         for (size_t i = 0; i < keys->elements; i++) {
             const char *key = keys->element[i]->str;
-            if (!strstr(key, "}:wft:") && !strstr(key, "}:act:")) continue;
+            chaos_key_kind kind = chaos_key_kind_of(key);
+            if (kind == CHAOS_KEY_OTHER || kind == CHAOS_KEY_BELLS) continue;
+            if (kind == CHAOS_KEY_FAIR_READY || kind == CHAOS_KEY_FAIR_META) {
+                bad += chaos_check_fair_keys(k, key, kind, report_them);
+                continue;
+            }
+            if (report_them) {
+                k->level_streams += kind == CHAOS_KEY_LEVEL;
+                k->fair_streams += kind == CHAOS_KEY_FAIR;
+            }
             /* acknowledged entries may stay until a trim passes them:
              * what must be empty is the backlog and the pending list */
             redisReply *len = chaos_cmd(k, key, "XLEN %s", key);
@@ -315,11 +339,13 @@ int chaos_check(const chaos_args *a)
     printf("chaos: workflows=%d completed=%d lost=%d duplicated=%d kills=%d "
            "redis_restarts=%d wall=%s malformed=%d stuck=%d leftovers=%d "
            "unrecorded=%d dead=%d crashes=%d reexec=%lld unplanned_reexec=%lld "
-           "counters=%d parents=%d children=%d runs=%d steps=%d",
+           "counters=%d parents=%d children=%d runs=%d steps=%d prio=%d "
+           "fair=%d level_streams=%d fair_streams=%d",
            a->workflows, k.completed, k.lost, k.duplicated, a->kills,
            a->redis_restarts, a->wall ? a->wall : "?", k.malformed, k.stuck,
            k.leftovers, k.unrecorded, k.dead, a->crashes, reexec, k.unplanned,
-           k.counters, k.parents, k.children, k.runs, k.steps);
+           k.counters, k.parents, k.children, k.runs, k.steps, k.prio, k.fair,
+           k.level_streams, k.fair_streams);
     if (a->master_kills >= 0) printf(" master_kills=%d", a->master_kills);
     printf("\n");
     fflush(stdout);
