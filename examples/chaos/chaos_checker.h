@@ -24,6 +24,7 @@ typedef struct {
     /* workflows checked to run with a priority, with a fairness key; task
      * streams of a level (1, 2, 4, 5), of a fairness key, checked empty */
     int prio, fair, level_streams, fair_streams;
+    int sched; /* nominal times of the schedule checked */
     long long executions, distinct, unplanned;
     int reports[8];
     /* chaos:exec, sorted: "key attempt" strings */
@@ -74,6 +75,15 @@ void chaos_check_leftovers(checker *k, const char *id, const redisReply *h);
 
 /* chaos_check_steps checks the CHAOS_KIND_STEPS workflow id. */
 void chaos_check_steps(checker *k, const char *id, uint32_t seed);
+
+/* chaos_schedule_range: false when the drive ran no schedule
+ * (chaos_plan.h); else the schedule's id in id, and the nominal times
+ * [*first, *end) whose workflows must have completed once, after
+ * reporting as LOST (and counting in k->lost) a schedule that missed or
+ * skipped a time, was not paused, or stopped handling its times well
+ * before the pause (chaos_sched.c). */
+bool chaos_schedule_range(checker *k, char *id, size_t size, long long *first,
+                          long long *end);
 
 /* ---- Priorities and fairness keys (chaos_flow.c) ---- */
 

@@ -76,7 +76,8 @@ chaos_key_kind chaos_key_kind_of(const char *key)
         return CHAOS_KEY_FAIR;
     }
     const char *bang = strchr(q, '!');
-    if (bang) return strcmp(bang, "!0") == 0 ? CHAOS_KEY_BELLS : CHAOS_KEY_LEVEL;
+    if (bang)
+        return strcmp(bang, "!0") == 0 ? CHAOS_KEY_BELLS : CHAOS_KEY_LEVEL;
     return CHAOS_KEY_TASKS;
 }
 
@@ -91,10 +92,10 @@ int chaos_check_fair_keys(checker *k, const char *key, chaos_key_kind kind,
         if (!zset || n > 0) {
             bad++;
             if (report_them)
-                chaos_report(k, R_LEFTOVER, key, "%s%zu fair keys still ready%s%s",
-                             zset ? "" : "not a zset: ", n,
-                             n ? ", the first " : "",
-                             n ? r->element[0]->str : "");
+                chaos_report(
+                    k, R_LEFTOVER, key, "%s%zu fair keys still ready%s%s",
+                    zset ? "" : "not a zset: ", n, n ? ", the first " : "",
+                    n ? r->element[0]->str : "");
         }
         freeReplyObject(r);
         return bad;

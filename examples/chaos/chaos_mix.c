@@ -23,6 +23,7 @@
 #include "duro/clock.h"
 #include "duro/codec.h"
 #include "duro/config.h"
+#include "duro/cron.h"
 #include "duro/json.h"
 #include "duro/keys.h"
 #include "duro/stream_backlog.h"
@@ -100,8 +101,9 @@ static void check_chain(checker *k, const char *id, const chaos_counter *c,
                      *cur ? "more than " : "", n, c->runs);
 }
 
-/* check_counter checks the chaos-counter workflow id (a top-level one or a
- * child): its result, its chain of runs, each step applied once. */
+/* check_counter checks the chaos-counter workflow id (a top-level one, a
+ * child or a scheduled one): its result, its chain of runs, each step
+ * applied once. */
 static void check_counter(checker *k, const char *id, const chaos_counter *c)
 {
     const char *run;
@@ -213,6 +215,26 @@ static void check_workflow(checker *k, int i)
         k->completed++;
     if (k->reports[R_DUP] > dup) k->duplicated++;
     if (k->reports[R_MALFORMED] > malformed) k->malformed++;
+}
+
+/* check_schedule checks each nominal time of the chaos schedule as
+ * check_workflow does a mix workflow, counting it lost or duplicated. */
+static void check_schedule(checker *k)
+{
+    char id[64], when[DURO_RFC3339_LEN], wf[128];
+    long long t, end;
+    if (!chaos_schedule_range(k, id, sizeof(id), &t, &end)) return;
+    chaos_counter c = {.total = 1, .every = 1, .base = 0};
+    chaos_counter_fill(&c);
+    for (; t < end; t += CHAOS_SCHED_INTERVAL_MS) {
+        duro_rfc3339(t, when, sizeof(when));
+        snprintf(wf, sizeof(wf), "%s-%s", id, when);
+        int lost = k->reports[R_LOST], dup = k->reports[R_DUP];
+        check_counter(k, wf, &c);
+        if (k->reports[R_LOST] > lost) k->lost++;
+        if (k->reports[R_DUP] > dup) k->duplicated++;
+        k->sched++;
+    }
 }
 
 /* ---- Queues and timers ------------------------------------------------ */
@@ -334,18 +356,19 @@ int chaos_check(const chaos_args *a)
     chaos_load_exec(&k);
     for (int i = 0; i < a->workflows; i++)
         check_workflow(&k, i);
+    check_schedule(&k);
     check_queues(&k);
     long long reexec = k.executions - k.distinct;
     printf("chaos: workflows=%d completed=%d lost=%d duplicated=%d kills=%d "
            "redis_restarts=%d wall=%s malformed=%d stuck=%d leftovers=%d "
            "unrecorded=%d dead=%d crashes=%d reexec=%lld unplanned_reexec=%lld "
            "counters=%d parents=%d children=%d runs=%d steps=%d prio=%d "
-           "fair=%d level_streams=%d fair_streams=%d",
+           "fair=%d level_streams=%d fair_streams=%d sched=%d",
            a->workflows, k.completed, k.lost, k.duplicated, a->kills,
            a->redis_restarts, a->wall ? a->wall : "?", k.malformed, k.stuck,
            k.leftovers, k.unrecorded, k.dead, a->crashes, reexec, k.unplanned,
            k.counters, k.parents, k.children, k.runs, k.steps, k.prio, k.fair,
-           k.level_streams, k.fair_streams);
+           k.level_streams, k.fair_streams, k.sched);
     if (a->master_kills >= 0) printf(" master_kills=%d", a->master_kills);
     printf("\n");
     fflush(stdout);

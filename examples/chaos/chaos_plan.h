@@ -263,6 +263,25 @@ static inline void chaos_parent_make(uint32_t seed, chaos_parent *p)
     }
 }
 
+/* ---- The schedule ------------------------------------------------------
+ *
+ * During the drive an interval schedule (chaos_schedule_id, every
+ * CHAOS_SCHED_INTERVAL_MS, overlap AllowAll) starts a one-step
+ * chaos-counter (CHAOS_SCHED_INPUT) per nominal time, as workflow
+ * "<chaos_schedule_id>-<nominal time, RFC 3339>"; the driver pauses it at
+ * the end and records when in CHAOS_SCHED_KEY's field `paused_ms`. */
+#define CHAOS_SCHED_INTERVAL_MS 1000
+#define CHAOS_SCHED_KEY "chaos:sched"
+#define CHAOS_SCHED_INPUT                                                      \
+    "{\"total\":1,\"every\":1,\"base\":0,\"step\":0,\"runs\":0,\"sum\":0}"
+
+/* chaos_schedule_id writes "chaos-<run_seed>-s", the schedule's id and its
+ * workflows' id prefix. */
+static inline void chaos_schedule_id(char *buf, size_t size, uint64_t run_seed)
+{
+    snprintf(buf, size, "chaos-%llu-s", (unsigned long long)run_seed);
+}
+
 /* chaos_child_id writes child j's workflow id: "<parent id>/c<j>". */
 static inline void chaos_child_id(char *buf, size_t size, const char *parent,
                                   int j)

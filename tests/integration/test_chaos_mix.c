@@ -2,9 +2,11 @@
  * parents with children, runs and activities with priorities and fairness
  * keys (examples/chaos/chaos_plan.h). chaos-check must pass a clean run of
  * it, and must fail once a task was left in a fair stream, a fair key
- * still counts a task, a step was applied twice (a second idempotency key
- * for one counter step, as a re-run step or a duplicated run would leave)
- * or a child did not complete. */
+ * still counts a task, the schedule the drive runs marked a nominal time
+ * handled that started no workflow, a run lost its priority, a step was
+ * applied twice (a second
+ * idempotency key for one counter step, as a re-run step or a duplicated run
+ * would leave) or a child did not complete. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,6 +136,82 @@ static void fair_leftovers(redisContext *r)
     freeReplyObject(rep);
 }
 
+/* schedule_gap: the schedule marked one more nominal time handled than it
+ * started a workflow for fails the check (lost=1), whatever times the
+ * drive left it. */
+static void schedule_gap(redisContext *r)
+{
+    char id[64];
+    chaos_schedule_id(id, sizeof(id), SEED);
+    redisReply *rep = redisCommand(r, "HGET %s partitions", DURO_META_KEY);
+    cr_assert(rep && rep->type == REDIS_REPLY_STRING);
+    int partitions = (int)strtol(rep->str, NULL, 10);
+    freeReplyObject(rep);
+    duro_sched_keys sk;
+    duro_sched_keys_init(&sk, DURO_KEYSPACE_DEFAULT(partitions), id);
+    rep = redisCommand(r, "HMGET %s created_ms next_nominal", sk.sched);
+    cr_assert(rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+                  rep->element[0]->type == REDIS_REPLY_STRING &&
+                  rep->element[1]->type == REDIS_REPLY_STRING,
+              "no schedule %s", sk.sched);
+    long long step = CHAOS_SCHED_INTERVAL_MS;
+    long long first = (strtoll(rep->element[0]->str, NULL, 10) / step + 2) *
+                      step; /* the first time chaos-check checks */
+    long long next = strtoll(rep->element[1]->str, NULL, 10);
+    char was[32];
+    snprintf(was, sizeof(was), "%s", rep->element[1]->str);
+    freeReplyObject(rep);
+    rep = redisCommand(r, "HSET %s next_nominal %lld", sk.sched,
+                       (next > first ? next : first) + step);
+    cr_assert(rep && rep->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(rep);
+    char line[1024];
+    int rc = chaos_check("check", "--settle", "5s", line, sizeof(line));
+    cr_assert_neq(rc, 0, "%s", line);
+    cr_assert(strstr(line, "lost=1 duplicated=0 ") &&
+                  strstr(line, " leftovers=0 "),
+              "%s", line);
+    rep = redisCommand(r, "HSET %s next_nominal %s", sk.sched, was);
+    cr_assert(rep && rep->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(rep);
+}
+
+/* lost_priority: a workflow whose hash lost the priority it was started
+ * with fails the check (malformed=1). */
+static void lost_priority(redisContext *r)
+{
+    int i = 0;
+    while (i < WORKFLOWS && chaos_flow_of(chaos_seed_of(SEED, i)).priority < 4)
+        i++; /* 4 or 5: written in the hash (3 is not) */
+    cr_assert(i < WORKFLOWS, "seed %d starts no workflow at priority 4-5",
+              SEED);
+    char id[64];
+    chaos_workflow_id(id, sizeof(id), SEED, i);
+    redisReply *rep = redisCommand(r, "HGET %s partitions", DURO_META_KEY);
+    cr_assert(rep && rep->type == REDIS_REPLY_STRING);
+    int partitions = (int)strtol(rep->str, NULL, 10);
+    freeReplyObject(rep);
+    duro_wf_keys wk;
+    duro_wf_keys_init(&wk, DURO_KEYSPACE_DEFAULT(partitions), id, NULL);
+    rep = redisCommand(r, "HGET %s priority", wk.wf);
+    cr_assert(rep && rep->type == REDIS_REPLY_STRING, "%s: no priority", id);
+    char was[16];
+    snprintf(was, sizeof(was), "%s", rep->str);
+    freeReplyObject(rep);
+    rep = redisCommand(r, "HDEL %s priority", wk.wf);
+    cr_assert(rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 1);
+    freeReplyObject(rep);
+    char line[1024];
+    int rc = chaos_check("check", "--settle", "5s", line, sizeof(line));
+    cr_assert_neq(rc, 0, "%s", line);
+    cr_assert(strstr(line, "lost=0 duplicated=0 ") &&
+                  strstr(line, " malformed=1 "),
+              "%s", line);
+    rep = redisCommand(r, "HSET %s priority %s", wk.wf, was);
+    cr_assert(rep && rep->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(rep);
+}
+
 Test(chaos_mix, checks_out_then_fails_on_a_step_applied_twice_or_a_lost_child)
 {
     int counter = first_of(CHAOS_KIND_COUNTER, is_chain);
@@ -157,6 +235,8 @@ Test(chaos_mix, checks_out_then_fails_on_a_step_applied_twice_or_a_lost_child)
               "%s", line);
     redisContext *r = duro_test_redis(&h);
     fair_leftovers(r);
+    schedule_gap(r);
+    lost_priority(r);
 
     /* counter step 0 applied again under another run's idempotency key */
     char id[64], key[128];
