@@ -10,6 +10,7 @@
 #include <hiredis/hiredis.h>
 
 #include "duro/keys.h"
+#include "chaos_plan.h"
 #include "chaos_tool.h"
 
 /* checker: the counts behind the summary line. */
@@ -20,6 +21,10 @@ typedef struct {
     int completed, lost, duplicated, malformed, stuck, unrecorded;
     int leftovers, dead;
     int counters, parents, children, runs, steps;
+    /* workflows checked to run with a priority, with a fairness key; task
+     * streams of a level (1, 2, 4, 5), of a fairness key, checked empty */
+    int prio, fair, level_streams, fair_streams;
+    int sched; /* nominal times of the schedule checked */
     long long executions, distinct, unplanned;
     int reports[8];
     /* chaos:exec, sorted: "key attempt" strings */
@@ -70,5 +75,40 @@ void chaos_check_leftovers(checker *k, const char *id, const redisReply *h);
 
 /* chaos_check_steps checks the CHAOS_KIND_STEPS workflow id. */
 void chaos_check_steps(checker *k, const char *id, uint32_t seed);
+
+/* chaos_schedule_range: false when the drive ran no schedule
+ * (chaos_plan.h); else the schedule's id in id, and the nominal times
+ * [*first, *end) whose workflows must have completed once, after
+ * reporting as LOST (and counting in k->lost) a schedule that missed or
+ * skipped a time, was not paused, or stopped handling its times well
+ * before the pause (chaos_sched.c). */
+bool chaos_schedule_range(checker *k, char *id, size_t size, long long *first,
+                          long long *end);
+
+/* ---- Priorities and fairness keys (chaos_flow.c) ---- */
+
+/* chaos_check_flow: workflow id's hash (its current run) keeps the
+ * priority and fairness key f it was started with; a mismatch is
+ * MALFORMED. */
+void chaos_check_flow(checker *k, const char *id, const chaos_flow *f);
+
+/* chaos_key_kind: what a key of a task queue holds (docs/internals.md). */
+typedef enum {
+    CHAOS_KEY_OTHER,      /* not a task queue's */
+    CHAOS_KEY_TASKS,      /* a plain (level 3) or sticky task stream */
+    CHAOS_KEY_LEVEL,      /* <S>!L: the tasks of level L */
+    CHAOS_KEY_BELLS,      /* <S>!0: level bells; a dead worker's stay pending */
+    CHAOS_KEY_FAIR,       /* <S>~K: the tasks of fairness key K */
+    CHAOS_KEY_FAIR_READY, /* <S>~: the keys with tasks waiting */
+    CHAOS_KEY_FAIR_META,  /* <S>~~: virtual time and per-key counts */
+} chaos_key_kind;
+
+chaos_key_kind chaos_key_kind_of(const char *key);
+
+/* chaos_check_fair_keys counts what a fair ready zset or meta hash still
+ * holds of tasks (none should be waiting at the end); reports it when
+ * report_them. 0 for other kinds. */
+int chaos_check_fair_keys(checker *k, const char *key, chaos_key_kind kind,
+                          bool report_them);
 
 #endif

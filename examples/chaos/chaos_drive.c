@@ -215,6 +215,12 @@ static int start(driver *d, int i)
                          .task_queue = CHAOS_QUEUE,
                          .input = input,
                          .task_timeout_ms = 2000};
+    /* its priority and fairness key (chaos_flow_of); a counter's continued
+     * runs and a parent's children inherit them */
+    chaos_flow f = chaos_flow_of(seed);
+    o.priority = f.priority;
+    o.fairness_key = chaos_tenant(f.tenant);
+    o.fairness_weight = chaos_tenant_weight(f.tenant);
     return exactly_once(d, "start", id, exists, act_start, &o);
 }
 
@@ -228,6 +234,91 @@ static int act_signal(driver *d, const char *id, void *arg, bool uncertain)
         return ACT_FAILED;
     }
     return rc;
+}
+
+/* ---- The schedule ---- */
+
+/* sched_exists: 1 when schedule id exists, 0 when not, -1 when unknown. */
+static int sched_exists(driver *d, const char *id)
+{
+    if (!ensure_client(d)) return -1;
+    cJSON *out = NULL;
+    int rc = duro_client_schedule_describe(d->client, id, &out);
+    cJSON_Delete(out);
+    return rc == 0 ? 1 : rc == DURO_ENOTFOUND ? 0 : -1;
+}
+
+static int act_sched_create(driver *d, const char *id, void *arg,
+                            bool uncertain)
+{
+    int rc = duro_client_schedule_create(d->client, arg);
+    if (rc == 0 || (rc == DURO_EALREADY && uncertain)) return 0;
+    if (rc == DURO_EINVAL || rc == DURO_EALREADY) {
+        fprintf(stderr, "chaos-check: schedule create %s: %s\n", id,
+                duro_client_errstr(d->client));
+        return ACT_FAILED;
+    }
+    return rc;
+}
+
+/* never_known: a pause is repeated until it is acknowledged (pausing a
+ * paused schedule changes nothing). */
+static int never_known(driver *d, const char *id)
+{
+    (void)d, (void)id;
+    return 0;
+}
+
+static int act_sched_pause(driver *d, const char *id, void *arg, bool uncertain)
+{
+    (void)arg, (void)uncertain;
+    int rc = duro_client_schedule_pause(d->client, id, true, "chaos over");
+    if (rc == DURO_ENOTFOUND || rc == DURO_EINVAL) {
+        fprintf(stderr, "chaos-check: schedule pause %s: %s\n", id,
+                duro_client_errstr(d->client));
+        return ACT_FAILED;
+    }
+    return rc;
+}
+
+/* sched_start creates the chaos schedule (chaos_plan.h); 0 or -1. */
+static int sched_start(driver *d)
+{
+    char id[64];
+    chaos_schedule_id(id, sizeof(id), d->a->seed);
+    duro_schedule_opts o = {.schedule_id = id,
+                            .interval_ms = CHAOS_SCHED_INTERVAL_MS,
+                            .overlap_policy = "AllowAll",
+                            .type = CHAOS_COUNTER_TYPE,
+                            .task_queue = CHAOS_QUEUE,
+                            .input = CHAOS_SCHED_INPUT};
+    return exactly_once(d, "schedule create", id, sched_exists,
+                        act_sched_create, &o);
+}
+
+/* sched_stop pauses the schedule, then records when in CHAOS_SCHED_KEY. */
+static int sched_stop(driver *d)
+{
+    char id[64];
+    chaos_schedule_id(id, sizeof(id), d->a->seed);
+    if (exactly_once(d, "schedule pause", id, never_known, act_sched_pause,
+                     NULL) != 0)
+        return -1;
+    long long paused = (long long)duro_now_ms();
+    int64_t deadline = duro_mono_ms() + GIVE_UP_MS;
+    while (duro_mono_ms() < deadline) {
+        redisReply *r = ensure_raw(d)
+                            ? chaos_route_write(d->raw, CHAOS_SCHED_KEY,
+                                                "HSET %s paused_ms %lld",
+                                                CHAOS_SCHED_KEY, paused)
+                            : NULL;
+        bool ok = r && r->type == REDIS_REPLY_INTEGER;
+        if (r) freeReplyObject(r);
+        if (ok) return 0;
+        chaos_sleep_ms(RETRY_MS);
+    }
+    fprintf(stderr, "chaos-check: %s: gave up\n", CHAOS_SCHED_KEY);
+    return -1;
 }
 
 /* signal sends "go" to workflow i exactly once; 0, or -1 on giving up. */
@@ -267,6 +358,7 @@ int chaos_drive(const chaos_args *a)
     pending_signal *ps = calloc((size_t)a->workflows + 1, sizeof(*ps));
     int nps = 0, failed = 0, signals = 0;
     int64_t t0 = duro_mono_ms();
+    if (sched_start(&d) != 0) failed++;
     for (int i = 0; i < a->workflows && !failed; i++) {
         int64_t at = t0 + a->spread_ms * i / a->workflows;
         while (duro_mono_ms() < at) {
@@ -290,6 +382,7 @@ int chaos_drive(const chaos_args *a)
         failed += send_due(&d, ps, &nps);
         chaos_sleep_ms(20);
     }
+    if (!failed && sched_stop(&d) != 0) failed++;
     free(ps);
     duro_client_free(d.client);
     chaos_route_free(d.raw);

@@ -11,7 +11,10 @@
  * applied under exactly one idempotency key (a step run again by a
  * duplicated run or task would record a second one). A parent's history
  * holds each child initiated, started and completed once; each child is
- * then checked as a chain of its own.
+ * then checked as a chain of its own. Every workflow, and each child,
+ * must keep the priority and fairness key it was started with
+ * (chaos_flow.c), and the level and fair streams are scanned with the
+ * other task streams.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +23,7 @@
 #include "duro/clock.h"
 #include "duro/codec.h"
 #include "duro/config.h"
+#include "duro/cron.h"
 #include "duro/json.h"
 #include "duro/keys.h"
 #include "duro/stream_backlog.h"
@@ -97,8 +101,9 @@ static void check_chain(checker *k, const char *id, const chaos_counter *c,
                      *cur ? "more than " : "", n, c->runs);
 }
 
-/* check_counter checks the chaos-counter workflow id (a top-level one or a
- * child): its result, its chain of runs, each step applied once. */
+/* check_counter checks the chaos-counter workflow id (a top-level one, a
+ * child or a scheduled one): its result, its chain of runs, each step
+ * applied once. */
 static void check_counter(checker *k, const char *id, const chaos_counter *c)
 {
     const char *run;
@@ -192,12 +197,44 @@ static void check_workflow(checker *k, int i)
         k->parents++;
         break;
     }
+    /* the run options: its own, and its children's, which inherit them */
+    chaos_flow f = chaos_flow_of(seed);
+    chaos_check_flow(k, id, &f);
+    if (chaos_kind_of(seed) == CHAOS_KIND_PARENT) {
+        chaos_parent p;
+        chaos_parent_make(seed, &p);
+        for (int j = 0; j < p.n; j++) {
+            char cid[128];
+            chaos_child_id(cid, sizeof(cid), id, j);
+            chaos_check_flow(k, cid, &f);
+        }
+    }
     if (k->reports[R_LOST] > lost)
         k->lost++;
     else
         k->completed++;
     if (k->reports[R_DUP] > dup) k->duplicated++;
     if (k->reports[R_MALFORMED] > malformed) k->malformed++;
+}
+
+/* check_schedule checks each nominal time of the chaos schedule as
+ * check_workflow does a mix workflow, counting it lost or duplicated. */
+static void check_schedule(checker *k)
+{
+    char id[64], when[DURO_RFC3339_LEN], wf[128];
+    long long t, end;
+    if (!chaos_schedule_range(k, id, sizeof(id), &t, &end)) return;
+    chaos_counter c = {.total = 1, .every = 1, .base = 0};
+    chaos_counter_fill(&c);
+    for (; t < end; t += CHAOS_SCHED_INTERVAL_MS) {
+        duro_rfc3339(t, when, sizeof(when));
+        snprintf(wf, sizeof(wf), "%s-%s", id, when);
+        int lost = k->reports[R_LOST], dup = k->reports[R_DUP];
+        check_counter(k, wf, &c);
+        if (k->reports[R_LOST] > lost) k->lost++;
+        if (k->reports[R_DUP] > dup) k->duplicated++;
+        k->sched++;
+    }
 }
 
 /* ---- Queues and timers ------------------------------------------------ */
@@ -222,7 +259,16 @@ static int scan_node(checker *k, int m, bool report_them)
         const redisReply *keys = r->element[1];
         for (size_t i = 0; i < keys->elements; i++) {
             const char *key = keys->element[i]->str;
-            if (!strstr(key, "}:wft:") && !strstr(key, "}:act:")) continue;
+            chaos_key_kind kind = chaos_key_kind_of(key);
+            if (kind == CHAOS_KEY_OTHER || kind == CHAOS_KEY_BELLS) continue;
+            if (kind == CHAOS_KEY_FAIR_READY || kind == CHAOS_KEY_FAIR_META) {
+                bad += chaos_check_fair_keys(k, key, kind, report_them);
+                continue;
+            }
+            if (report_them) {
+                k->level_streams += kind == CHAOS_KEY_LEVEL;
+                k->fair_streams += kind == CHAOS_KEY_FAIR;
+            }
             /* acknowledged entries may stay until a trim passes them:
              * what must be empty is the backlog and the pending list */
             redisReply *len = chaos_cmd(k, key, "XLEN %s", key);
@@ -310,16 +356,19 @@ int chaos_check(const chaos_args *a)
     chaos_load_exec(&k);
     for (int i = 0; i < a->workflows; i++)
         check_workflow(&k, i);
+    check_schedule(&k);
     check_queues(&k);
     long long reexec = k.executions - k.distinct;
     printf("chaos: workflows=%d completed=%d lost=%d duplicated=%d kills=%d "
            "redis_restarts=%d wall=%s malformed=%d stuck=%d leftovers=%d "
            "unrecorded=%d dead=%d crashes=%d reexec=%lld unplanned_reexec=%lld "
-           "counters=%d parents=%d children=%d runs=%d steps=%d",
+           "counters=%d parents=%d children=%d runs=%d steps=%d prio=%d "
+           "fair=%d level_streams=%d fair_streams=%d sched=%d",
            a->workflows, k.completed, k.lost, k.duplicated, a->kills,
            a->redis_restarts, a->wall ? a->wall : "?", k.malformed, k.stuck,
            k.leftovers, k.unrecorded, k.dead, a->crashes, reexec, k.unplanned,
-           k.counters, k.parents, k.children, k.runs, k.steps);
+           k.counters, k.parents, k.children, k.runs, k.steps, k.prio, k.fair,
+           k.level_streams, k.fair_streams, k.sched);
     if (a->master_kills >= 0) printf(" master_kills=%d", a->master_kills);
     printf("\n");
     fflush(stdout);

@@ -12,7 +12,13 @@
  *    result in chaos_worker.c);
  *  - CHAOS_KIND_PARENT, type "chaos-parent", input {"seed": S}: starts the
  *    children of chaos_parent_make (chaos-counter workflows, some of them
- *    chains of continue-as-new runs), waits for all and sums their sums. */
+ *    chains of continue-as-new runs), waits for all and sums their sums.
+ *
+ * Independently of its kind, the seed gives a workflow its run options
+ * (chaos_flow_of: a priority, a fairness key, both or neither), which a
+ * counter's continued runs and a parent's children inherit, and each
+ * activity step of a steps workflow options of its own (chaos_step.flow):
+ * the order of tasks changes, never the outcome. */
 #ifndef DURO_CHAOS_PLAN_H
 #define DURO_CHAOS_PLAN_H
 
@@ -42,11 +48,18 @@ typedef enum {
     CHAOS_FANOUT, /* n activities "act" {"x": x+j} at once */
 } chaos_step_kind;
 
+/* chaos_flow: a run's or an activity's priority and fairness key. */
+typedef struct {
+    int priority; /* 1 (highest) .. 5; 0: none (the run's, or 3) */
+    int tenant;   /* fairness key chaos_tenant(tenant); -1: none */
+} chaos_flow;
+
 typedef struct {
     chaos_step_kind kind;
-    int x;      /* activity input */
-    int n;      /* FLAKY: failing attempts (1..2); FANOUT: width */
-    int64_t ms; /* SLEEP / WAIT duration */
+    chaos_flow flow; /* ACT, FLAKY, FANOUT: the activities' own options */
+    int x;           /* activity input */
+    int n;           /* FLAKY: failing attempts (1..2); FANOUT: width */
+    int64_t ms;      /* SLEEP / WAIT duration */
 } chaos_step;
 
 typedef struct {
@@ -85,6 +98,45 @@ static inline void chaos_workflow_id(char *buf, size_t size, uint64_t run_seed,
 static inline int64_t chaos_act_value(int x)
 {
     return 2 * (int64_t)x + 1;
+}
+
+/* ---- Priorities and fairness keys ---------------------------------- */
+
+#define CHAOS_TENANTS 4
+
+/* chaos_tenant: the fairness key of tenant t ("t0".."t3"), NULL for -1. */
+static inline const char *chaos_tenant(int t)
+{
+    static const char *const names[CHAOS_TENANTS] = {"t0", "t1", "t2", "t3"};
+    return t >= 0 && t < CHAOS_TENANTS ? names[t] : NULL;
+}
+
+/* chaos_tenant_weight: tenant t's fairness weight, the same wherever its
+ * key is given (0: the default, 1); t1 and t2 get more turns. */
+static inline int chaos_tenant_weight(int t)
+{
+    return t == 1 ? 2 : t == 2 ? 5 : 0;
+}
+
+/* chaos_flow_draw: a priority 1..5 one time in `one_in`, a tenant
+ * (independently) one time in `one_in`. */
+static inline chaos_flow chaos_flow_draw(uint64_t *s, int one_in)
+{
+    chaos_flow f = {0, -1};
+    if (chaos_mix(s) % (uint64_t)one_in == 0)
+        f.priority = 1 + (int)(chaos_mix(s) % 5);
+    if (chaos_mix(s) % (uint64_t)one_in == 0)
+        f.tenant = (int)(chaos_mix(s) % CHAOS_TENANTS);
+    return f;
+}
+
+/* chaos_flow_of: the run options the driver starts the workflow with seed
+ * seed with: a third get a priority, a third a fairness key (a ninth
+ * both). A stream of its own, so that the plans stay what they were. */
+static inline chaos_flow chaos_flow_of(uint32_t seed)
+{
+    uint64_t s = (uint64_t)seed ^ 0x666C6F77ull;
+    return chaos_flow_draw(&s, 3);
 }
 
 /* chaos_plan_make derives the plan of the workflow with input seed. */
@@ -136,6 +188,11 @@ static inline void chaos_plan_make(uint32_t seed, chaos_plan *p)
             break;
         }
     }
+    /* a quarter of the activity steps get a priority of their own, a
+     * quarter a fairness key (their own stream, as chaos_flow_of's) */
+    uint64_t fs = (uint64_t)seed ^ 0x61637466ull;
+    for (int i = 0; i < p->nsteps; i++)
+        p->steps[i].flow = chaos_flow_draw(&fs, 4);
 }
 
 /* ---- Continue-as-new and children ------------------------------------ */
@@ -204,6 +261,25 @@ static inline void chaos_parent_make(uint32_t seed, chaos_parent *p)
         chaos_counter_fill(c);
         p->sum += c->sum;
     }
+}
+
+/* ---- The schedule ------------------------------------------------------
+ *
+ * During the drive an interval schedule (chaos_schedule_id, every
+ * CHAOS_SCHED_INTERVAL_MS, overlap AllowAll) starts a one-step
+ * chaos-counter (CHAOS_SCHED_INPUT) per nominal time, as workflow
+ * "<chaos_schedule_id>-<nominal time, RFC 3339>"; the driver pauses it at
+ * the end and records when in CHAOS_SCHED_KEY's field `paused_ms`. */
+#define CHAOS_SCHED_INTERVAL_MS 1000
+#define CHAOS_SCHED_KEY "chaos:sched"
+#define CHAOS_SCHED_INPUT                                                      \
+    "{\"total\":1,\"every\":1,\"base\":0,\"step\":0,\"runs\":0,\"sum\":0}"
+
+/* chaos_schedule_id writes "chaos-<run_seed>-s", the schedule's id and its
+ * workflows' id prefix. */
+static inline void chaos_schedule_id(char *buf, size_t size, uint64_t run_seed)
+{
+    snprintf(buf, size, "chaos-%llu-s", (unsigned long long)run_seed);
 }
 
 /* chaos_child_id writes child j's workflow id: "<parent id>/c<j>". */

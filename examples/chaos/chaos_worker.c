@@ -5,6 +5,9 @@
  *   input  {"seed": S}            (S < 2^32)
  *   result {"sum": N, "signal": true|false}
  *
+ * An activity step of "chaos" may carry a priority and fairness key of
+ * its own (chaos_step.flow); the others take their run's.
+ *
  * "chaos-counter" and "chaos-parent" (chaos_plan.h) add continue-as-new
  * and child workflows to the mix:
  *
@@ -176,11 +179,25 @@ static int64_t result_v(const duro_result *r)
     return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : -1;
 }
 
-/* call runs one activity and adds its value to *sum; false on failure. */
-static bool call(duro_wf *wf, const char *name, int x, int fails, int64_t *sum)
+/* step_opts: act_opts with step st's own priority and fairness key (none:
+ * the run's). */
+static duro_activity_opts step_opts(const chaos_step *st)
 {
-    cJSON *in = act_input(x, fails);
-    duro_result r = duro_activity(wf, name, in, &act_opts);
+    duro_activity_opts o = act_opts;
+    o.priority = st->flow.priority;
+    o.fairness_key = chaos_tenant(st->flow.tenant);
+    o.fairness_weight = chaos_tenant_weight(st->flow.tenant);
+    return o;
+}
+
+/* call runs step st's activity name and adds its value to *sum; false on
+ * failure. */
+static bool call(duro_wf *wf, const char *name, const chaos_step *st, int fails,
+                 int64_t *sum)
+{
+    cJSON *in = act_input(st->x, fails);
+    duro_activity_opts o = step_opts(st);
+    duro_result r = duro_activity(wf, name, in, &o);
     cJSON_Delete(in);
     int64_t v = result_v(&r);
     if (v < 0) return false;
@@ -191,9 +208,10 @@ static bool call(duro_wf *wf, const char *name, int x, int fails, int64_t *sum)
 static bool fan_out(duro_wf *wf, const chaos_step *st, int64_t *sum)
 {
     duro_future *fs[CHAOS_MAX_FANOUT];
+    duro_activity_opts o = step_opts(st);
     for (int j = 0; j < st->n; j++) {
         cJSON *in = act_input(st->x + j, 0);
-        fs[j] = duro_activity_async(wf, "act", in, &act_opts);
+        fs[j] = duro_activity_async(wf, "act", in, &o);
         cJSON_Delete(in);
     }
     duro_await_all(wf, fs, st->n);
@@ -224,10 +242,10 @@ static cJSON *chaos(duro_wf *wf, const cJSON *input)
         bool ok = true;
         switch (st->kind) {
         case CHAOS_ACT:
-            ok = call(wf, "act", st->x, 0, &sum);
+            ok = call(wf, "act", st, 0, &sum);
             break;
         case CHAOS_FLAKY:
-            ok = call(wf, "flaky", st->x, st->n, &sum);
+            ok = call(wf, "flaky", st, st->n, &sum);
             break;
         case CHAOS_SLEEP:
             duro_sleep(wf, st->ms);

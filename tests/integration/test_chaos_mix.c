@@ -1,8 +1,12 @@
 /* test_chaos_mix.c: scripts/chaos's mix of continue-as-new counters and
- * parents with children (examples/chaos/chaos_plan.h). chaos-check must
- * pass a clean run of it, and must fail once a step was applied twice
- * (a second idempotency key for one counter step, as a re-run step or a
- * duplicated run would leave) or a child did not complete. */
+ * parents with children, runs and activities with priorities and fairness
+ * keys (examples/chaos/chaos_plan.h). chaos-check must pass a clean run of
+ * it, and must fail once a task was left in a fair stream, a fair key
+ * still counts a task, the schedule the drive runs marked a nominal time
+ * handled that started no workflow, a run lost its priority, a step was
+ * applied twice (a second
+ * idempotency key for one counter step, as a re-run step or a duplicated run
+ * would leave) or a child did not complete. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +81,137 @@ static bool has_chain_child(uint32_t seed)
     return false;
 }
 
+/* check_leftover: chaos-check check fails on one leftover and nothing
+ * else. */
+static void check_leftover(const char *what)
+{
+    char line[1024];
+    int rc = chaos_check("check", "--settle", "5s", line, sizeof(line));
+    cr_assert_neq(rc, 0, "%s: %s", what, line);
+    cr_assert(strstr(line, "lost=0 duplicated=0 ") &&
+                  strstr(line, " leftovers=1 "),
+              "%s: %s", what, line);
+}
+
+/* fair_leftovers: a task left in a fair stream, then a fair key still
+ * counted as waiting in its stream's meta hash, each fail the check. */
+static void fair_leftovers(redisContext *r)
+{
+    redisReply *rep = redisCommand(r, "SCAN 0 MATCH duro:{p*}:*:chaos~t* "
+                                      "TYPE stream COUNT 100000");
+    cr_assert(rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2);
+    cr_assert(rep->element[1]->elements > 0, "no fair stream");
+    char stream[256];
+    snprintf(stream, sizeof(stream), "%s", rep->element[1]->element[0]->str);
+    freeReplyObject(rep);
+    rep = redisCommand(r, "XADD %s * id left run over", stream);
+    cr_assert(rep && rep->type == REDIS_REPLY_STRING);
+    char entry[64];
+    snprintf(entry, sizeof(entry), "%s", rep->str);
+    freeReplyObject(rep);
+    check_leftover("an entry in a fair stream");
+    /* taken, acked and deleted as a worker would (a bare XDEL would leave
+     * the group's lag unknown) */
+    rep = redisCommand(r, "XREADGROUP GROUP duro test COUNT 1 STREAMS %s >",
+                       stream);
+    cr_assert(rep && rep->type == REDIS_REPLY_ARRAY);
+    freeReplyObject(rep);
+    rep = redisCommand(r, "XACK %s duro %s", stream, entry);
+    cr_assert(rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 1);
+    freeReplyObject(rep);
+    rep = redisCommand(r, "XDEL %s %s", stream, entry);
+    cr_assert(rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 1);
+    freeReplyObject(rep);
+
+    /* "<S>~K" -> "<S>~~": its key counted one task more than it holds */
+    const char *key = strrchr(stream, '~') + 1;
+    char meta[256];
+    snprintf(meta, sizeof(meta), "%.*s~", (int)(key - stream), stream);
+    rep = redisCommand(r, "HSET %s n:%s 1", meta, key);
+    cr_assert(rep && rep->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(rep);
+    check_leftover("a fair key counted waiting");
+    rep = redisCommand(r, "HDEL %s n:%s", meta, key);
+    cr_assert(rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 1);
+    freeReplyObject(rep);
+}
+
+/* schedule_gap: the schedule marked one more nominal time handled than it
+ * started a workflow for fails the check (lost=1), whatever times the
+ * drive left it. */
+static void schedule_gap(redisContext *r)
+{
+    char id[64];
+    chaos_schedule_id(id, sizeof(id), SEED);
+    redisReply *rep = redisCommand(r, "HGET %s partitions", DURO_META_KEY);
+    cr_assert(rep && rep->type == REDIS_REPLY_STRING);
+    int partitions = (int)strtol(rep->str, NULL, 10);
+    freeReplyObject(rep);
+    duro_sched_keys sk;
+    duro_sched_keys_init(&sk, DURO_KEYSPACE_DEFAULT(partitions), id);
+    rep = redisCommand(r, "HMGET %s created_ms next_nominal", sk.sched);
+    cr_assert(rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+                  rep->element[0]->type == REDIS_REPLY_STRING &&
+                  rep->element[1]->type == REDIS_REPLY_STRING,
+              "no schedule %s", sk.sched);
+    long long step = CHAOS_SCHED_INTERVAL_MS;
+    long long first = (strtoll(rep->element[0]->str, NULL, 10) / step + 2) *
+                      step; /* the first time chaos-check checks */
+    long long next = strtoll(rep->element[1]->str, NULL, 10);
+    char was[32];
+    snprintf(was, sizeof(was), "%s", rep->element[1]->str);
+    freeReplyObject(rep);
+    rep = redisCommand(r, "HSET %s next_nominal %lld", sk.sched,
+                       (next > first ? next : first) + step);
+    cr_assert(rep && rep->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(rep);
+    char line[1024];
+    int rc = chaos_check("check", "--settle", "5s", line, sizeof(line));
+    cr_assert_neq(rc, 0, "%s", line);
+    cr_assert(strstr(line, "lost=1 duplicated=0 ") &&
+                  strstr(line, " leftovers=0 "),
+              "%s", line);
+    rep = redisCommand(r, "HSET %s next_nominal %s", sk.sched, was);
+    cr_assert(rep && rep->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(rep);
+}
+
+/* lost_priority: a workflow whose hash lost the priority it was started
+ * with fails the check (malformed=1). */
+static void lost_priority(redisContext *r)
+{
+    int i = 0;
+    while (i < WORKFLOWS && chaos_flow_of(chaos_seed_of(SEED, i)).priority < 4)
+        i++; /* 4 or 5: written in the hash (3 is not) */
+    cr_assert(i < WORKFLOWS, "seed %d starts no workflow at priority 4-5",
+              SEED);
+    char id[64];
+    chaos_workflow_id(id, sizeof(id), SEED, i);
+    redisReply *rep = redisCommand(r, "HGET %s partitions", DURO_META_KEY);
+    cr_assert(rep && rep->type == REDIS_REPLY_STRING);
+    int partitions = (int)strtol(rep->str, NULL, 10);
+    freeReplyObject(rep);
+    duro_wf_keys wk;
+    duro_wf_keys_init(&wk, DURO_KEYSPACE_DEFAULT(partitions), id, NULL);
+    rep = redisCommand(r, "HGET %s priority", wk.wf);
+    cr_assert(rep && rep->type == REDIS_REPLY_STRING, "%s: no priority", id);
+    char was[16];
+    snprintf(was, sizeof(was), "%s", rep->str);
+    freeReplyObject(rep);
+    rep = redisCommand(r, "HDEL %s priority", wk.wf);
+    cr_assert(rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 1);
+    freeReplyObject(rep);
+    char line[1024];
+    int rc = chaos_check("check", "--settle", "5s", line, sizeof(line));
+    cr_assert_neq(rc, 0, "%s", line);
+    cr_assert(strstr(line, "lost=0 duplicated=0 ") &&
+                  strstr(line, " malformed=1 "),
+              "%s", line);
+    rep = redisCommand(r, "HSET %s priority %s", wk.wf, was);
+    cr_assert(rep && rep->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(rep);
+}
+
 Test(chaos_mix, checks_out_then_fails_on_a_step_applied_twice_or_a_lost_child)
 {
     int counter = first_of(CHAOS_KIND_COUNTER, is_chain);
@@ -94,12 +229,19 @@ Test(chaos_mix, checks_out_then_fails_on_a_step_applied_twice_or_a_lost_child)
               "%s", line);
     cr_assert(!strstr(line, "counters=0 ") && !strstr(line, "parents=0 "), "%s",
               line);
+    cr_assert(!strstr(line, " prio=0 ") && !strstr(line, " fair=0 ") &&
+                  !strstr(line, "level_streams=0 ") &&
+                  !strstr(line, "fair_streams=0"),
+              "%s", line);
+    redisContext *r = duro_test_redis(&h);
+    fair_leftovers(r);
+    schedule_gap(r);
+    lost_priority(r);
 
     /* counter step 0 applied again under another run's idempotency key */
     char id[64], key[128];
     chaos_workflow_id(id, sizeof(id), SEED, counter);
     snprintf(key, sizeof(key), "%s/00000000-0000-0000-0000-000000000000/1", id);
-    redisContext *r = duro_test_redis(&h);
     redisReply *rep =
         redisCommand(r, "XADD %s * key %s attempt 1 name act wf %s step 0",
                      CHAOS_EXEC_STREAM, key, id);
