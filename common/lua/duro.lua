@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 51
+local DURO_LIBRARY_VERSION = 54
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -3958,6 +3958,21 @@ local function duro_wft_timeout(k, args)
     return 'timedout'
 end
 
+-- TASK.entry_ok: nil when the entry of activity m.a's record st is one
+-- the fire of an s or q timer may ack or read as a stream id ('', a lease,
+-- `<ms>-<seq>`); another (a damaged record) refuses the fire before its
+-- first write, naming the record, where XACK or XRANGE would fail it with
+-- no key named (an s timer's after its ZREM: the timer lost, the
+-- activity never closed).
+TASK.entry_ok = function(w, m, st)
+    local e = st.entry
+    if e == '' or LEASE.is(e) or string.find(e, '^%d+%-%d+$') then
+        return nil
+    end
+    error({err = 'DURO_CORRUPT ' .. w.k.pa .. ' pending activity record ' ..
+               m.a .. ' of seq ' .. m.a .. ': entry not a stream id'})
+end
+
 -- TASK.plan: what the fire of timer m (parse_member) of run w does,
 -- decided once from what the fire reads, before its first write: st, the
 -- activity's record, and delay, the retry delay (r, s, q and l timers);
@@ -4018,6 +4033,7 @@ TASK.plan = function(w, act, m, st, delay)
     end
     if kind == 's' then
         if not st.attempt then return ignore end
+        TASK.entry_ok(w, m, st)
         return {action = 'close_activity', delivers = true}
     end
     -- st: nil for a kind that names no activity (one this library does
@@ -4036,6 +4052,7 @@ TASK.plan = function(w, act, m, st, delay)
         -- on, nothing happens (no call disarms the timer when a worker
         -- takes the task, so the start path costs nothing)
         if not st.entry or LEASE.is(st.entry) then return ignore end
+        TASK.entry_ok(w, m, st)
         if st.entry ~= '' then
             -- NOGROUP: no worker ever read the stream
             local p = redis.pcall('XPENDING', act, GROUP, st.entry, st.entry, 1)
