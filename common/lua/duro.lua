@@ -3998,6 +3998,12 @@ end
 --            queue an attempt
 --   due      the timer's next due time (recheck_sticky, extend_lease)
 --   timeout  the timeout's kind (time_out, time_out_run)
+--   act      the fire acks an entry of the activity stream (s); it is
+--            probed then, and when an attempt is queued again at once
+--            (again), not otherwise: a stale timer or a lease extended
+--            writes nothing there
+--   bad      the fire refused (the activity stream, of another type,
+--            is read: q), the reply
 TASK.plan = function(w, act, m, st, delay)
     local kind = m.kind
     if kind == 't' then return {action = 'fire_timer', delivers = true} end
@@ -4034,7 +4040,8 @@ TASK.plan = function(w, act, m, st, delay)
     if kind == 's' then
         if not st.attempt then return ignore end
         TASK.entry_ok(w, m, st)
-        return {action = 'close_activity', delivers = true}
+        return {action = 'close_activity', delivers = true,
+                act = st.entry ~= '' and not LEASE.is(st.entry)}
     end
     -- st: nil for a kind that names no activity (one this library does
     -- not know)
@@ -4054,6 +4061,10 @@ TASK.plan = function(w, act, m, st, delay)
         if not st.entry or LEASE.is(st.entry) then return ignore end
         TASK.entry_ok(w, m, st)
         if st.entry ~= '' then
+            -- the stream read (and acked if the attempt times out): of
+            -- another type, the fire is refused before the read
+            local bad = probe(act, 'stream')
+            if bad then return {bad = bad} end
             -- NOGROUP: no worker ever read the stream
             local p = redis.pcall('XPENDING', act, GROUP, st.entry, st.entry, 1)
             if type(p) == 'table' and p[1] then return ignore end
@@ -4117,9 +4128,7 @@ local function duro_timer_fire(k, args)
         return 'ignored'
     end
     local bad
-    if m.kind == 'r' or m.kind == 's' or m.kind == 'q' or m.kind == 'l' then
-        bad = check_types({act}, {'stream'})
-    elseif m.kind == 'x' or m.kind == 'n' then
+    if m.kind == 'x' or m.kind == 'n' then
         bad = check_close(k, w)
     end
     if bad then return bad end
@@ -4130,11 +4139,14 @@ local function duro_timer_fire(k, args)
         st, delay = pa_state(w, m.a), tonumber(args[2]) or -1
     end
     -- what the fire does (TASK.plan); a fire that queues a workflow task:
-    -- its keys; one that queues an attempt again at once: the attempt's
-    -- fair keys
+    -- its keys; one that acks an attempt's entry or queues an attempt
+    -- again at once: the activity stream, and for the latter the
+    -- attempt's fair keys
     local plan = TASK.plan(w, act, m, st, delay)
+    if plan.bad then return plan.bad end
     local action = plan.action
-    bad = plan.delivers ~= nil and TASK.wft_check(w, plan.delivers) or
+    bad = (plan.act or plan.again) and probe(act, 'stream') or
+              plan.delivers ~= nil and TASK.wft_check(w, plan.delivers) or
               plan.again and TASK.probe(TASK.act_written(act, {}))
     if bad then return bad end
     -- validated: the timer goes with the writes it causes, never before

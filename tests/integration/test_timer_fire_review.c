@@ -8,6 +8,9 @@
  * fire that queues the attempt, not one that is ignored. A `q` timer of an
  * attempt no worker read (no group) times out; of an entry deleted, it is
  * ignored; a `k` timer whose sticky stream is another type moves the task.
+ * An activity stream of another type refuses the fires that read or
+ * write it, and since library 54 those alone (a stale `r`, `s`, `q` or
+ * `l` timer, or a lease extended, was refused for ever before).
  * A timer fired twice (a scheduler's retry after a lost reply, or two
  * schedulers racing: each fire is one Function, so the second runs after
  * the first) writes once. Each with the library and its Cluster copy. */
@@ -229,8 +232,8 @@ Test(timer_fire_review, q_timer_of_a_malformed_entry_is_refused_whole)
 static void q_nogroup(wf *w)
 {
     acting(w, "{\"scheduleToStartMs\":60000}", "0");
-    freeReplyObject(redisCommand(w->r, "XGROUP DESTROY %s %s", w->act,
-                                 DURO_GROUP));
+    freeReplyObject(
+        redisCommand(w->r, "XGROUP DESTROY %s %s", w->act, DURO_GROUP));
     char q[256];
     timer(w, "q|r1|1|1|", q, sizeof(q));
     answered(w, fire(w, q, w->act), "fired", "the q timer");
@@ -238,8 +241,8 @@ static void q_nogroup(wf *w)
     cr_assert_null(st, "%s: activity 1 not resolved", w->id);
     free(st);
     answered(w, fire_again(w, q, w->act), "gone", "the q timer again");
-    cr_assert_eq(hist_count(w, "SCHEDULE_TO_START"), 1,
-                 "%s: not one timeout", w->id);
+    cr_assert_eq(hist_count(w, "SCHEDULE_TO_START"), 1, "%s: not one timeout",
+                 w->id);
 }
 
 Test(timer_fire_review, q_timer_of_a_stream_with_no_group_times_out_once)
@@ -330,4 +333,117 @@ static void k_wrongtype(wf *w)
 Test(timer_fire_review, k_timer_of_a_sticky_stream_of_another_type_moves)
 {
     each("rk", k_wrongtype);
+}
+
+/* refused_act: the fire of member, w's activity stream a string, refused
+ * whole (DURO_WRONGTYPE naming it); the stream put back */
+static void refused_act(wf *w, const char *member)
+{
+    freeReplyObject(
+        duro_test_cmd(w->r, "ZADD", w->k.timers, "1", member, NULL));
+    char *before = duro_test_probe_in(w->r, w->p, w->act);
+    duro_test_probe_refused(w->r, w->p, w->act, before,
+                            fire_again(w, member, w->act), member);
+}
+
+/* passed_act: the fire of member, w's activity stream a string, answered
+ * want, the stream left a string; put back */
+static void passed_act(wf *w, const char *member, const char *want)
+{
+    duro_test_key_swap_in(w->r, w->act);
+    answered(w, fire(w, member, w->act), want, member);
+    redisReply *t = duro_test_cmd(w->r, "TYPE", w->act, NULL);
+    cr_assert_str_eq(t->str, "string", "%s: %s written", w->id, w->act);
+    freeReplyObject(t);
+    duro_test_key_swap_out(w->r, w->act);
+}
+
+/* The activity stream of another type refuses the fire of an activity's
+ * timer that reads or writes it (an `s` timer acking its attempt's entry,
+ * a `q` timer reading it, an `r` timer queueing the attempt), and no fire
+ * that touches it not: an `r`, `s` or `q` timer of an attempt moved on.
+ * (Before library 54 every r, s, q and l fire probed it: a stale timer
+ * was refused for ever.) */
+static void act_wrongtype(wf *w)
+{
+    acting(w, "{\"scheduleToStartMs\":60000}", "600000");
+    duro_test_run_claim(w, w->act, "attempt", w->aentry, sizeof(w->aentry),
+                        w->attempt, sizeof(w->attempt));
+    char q[256], s[256], r[256], q2[256], r2[256];
+    timer(w, "q|r1|1|1|", q, sizeof(q));
+    timer(w, "s|r1|1|0|", s, sizeof(s));
+    const char *tail = strchr(q + 7, '|') + 1; /* <wfq>|<actq>|<id> */
+    snprintf(r, sizeof(r), "r|r1|1|1|%s", tail);
+    snprintf(q2, sizeof(q2), "q|r1|1|2|%s", tail);
+    snprintf(r2, sizeof(r2), "r|r1|1|2|%s", tail);
+    /* of another attempt: nothing read or written */
+    passed_act(w, q2, "ignored");
+    passed_act(w, r2, "ignored");
+    /* r of an attempt in its stream: ignored, the stream untouched */
+    passed_act(w, r, "ignored");
+    refused_act(w, q);
+    refused_act(w, s);
+    /* the attempt waiting for its r timer: the r timer queues it */
+    free(set_entry(w, ""));
+    refused_act(w, r);
+    answered(w, fire(w, s, w->act), "fired", "the s timer, put back");
+    /* the activity closed: its s timer again, with the stream a string */
+    passed_act(w, s, "ignored");
+}
+
+Test(timer_fire_review, activity_stream_of_another_type_refuses_only_its_use)
+{
+    each("ra", act_wrongtype);
+}
+
+/* leased: w started, its first task committed scheduling activity 1
+ * (start-to-close 10 min) leased to the committing worker */
+static void leased(wf *w)
+{
+    duro_test_run_started(w);
+    const char *cmd[] = {"activity", "1",  "{\"seq\":1}", "9", "echo",
+                         "null",     "{}", "600000",      "0", "0"};
+    duro_argv cmds, a;
+    duro_argv_init(&cmds);
+    for (int i = 0; i < 10; i++)
+        duro_argv_push(&cmds, cmd[i]);
+    const char *acts[] = {w->k.act};
+    duro_fcall_commit c = {.wtc_data = "{}",
+                           .ncmd = 1,
+                           .cmds = &cmds,
+                           .nacts = 1,
+                           .acts = acts,
+                           .eager_consumer = "w1",
+                           .eager_n = 4,
+                           .eager_stream = w->k.act,
+                           .eager_lease = true};
+    duro_fcall_task t = {.run = "r1", .token = w->token, .entry = w->entry};
+    duro_wf_keys k = duro_test_run_task_keys(w);
+    duro_fcall_wft_complete(&a, &k, &t, &c);
+    duro_test_run_ok(duro_test_argv_call(w->r, &a), "leased commit");
+    duro_argv_free(&cmds);
+}
+
+/* An `l` timer of a lease still alive comes back at its deadline: the
+ * activity stream, of another type, does not refuse it (it writes
+ * nothing there); an `l` timer of another attempt neither. (A fairness
+ * key takes no lease: priority only.) */
+static void lease_act_wrongtype(wf *w)
+{
+    if (w->f != 0) return;
+    leased(w);
+    char l[256], l2[256];
+    timer(w, "l|r1|1|1|", l, sizeof(l));
+    snprintf(l2, sizeof(l2), "l|r1|1|2|%s", strchr(l + 7, '|') + 1);
+    passed_act(w, l2, "ignored");
+    passed_act(w, l, "fired");
+    redisReply *d = duro_test_cmd(w->r, "ZSCORE", w->k.timers, l, NULL);
+    cr_assert(d->type == REDIS_REPLY_STRING && strtoll(d->str, NULL, 10) > 1,
+              "%s: %s not back", w->id, l);
+    freeReplyObject(d);
+}
+
+Test(timer_fire_review, lease_alive_ignores_an_activity_stream_of_another_type)
+{
+    each("rl", lease_act_wrongtype);
 }
