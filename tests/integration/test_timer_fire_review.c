@@ -7,7 +7,9 @@
  * XRANGE failed naming nothing). A damaged schedule record refuses an `r`
  * fire that queues the attempt, not one that is ignored. A `q` timer of an
  * attempt no worker read (no group) times out; of an entry deleted, it is
- * ignored; a `k` timer whose sticky stream is another type moves the task.
+ * ignored; a `k` timer whose sticky stream is another type, or has no
+ * group, moves the task; of a running task whose entry was deleted, it
+ * comes back.
  * An activity stream of another type refuses the fires that read or
  * write it, and since library 54 those alone (a stale `r`, `s`, `q` or
  * `l` timer, or a lease extended, was refused for ever before).
@@ -446,4 +448,43 @@ static void lease_act_wrongtype(wf *w)
 Test(timer_fire_review, lease_alive_ignores_an_activity_stream_of_another_type)
 {
     each("rl", lease_act_wrongtype);
+}
+
+/* A `k` timer of a sticky task a worker took moments ago: its entry
+ * deleted from the sticky stream (still pending in the group), the timer
+ * comes back; the group gone (XPENDING answers NOGROUP: the worker is
+ * gone), the task moves to the shared stream. */
+static void k_pending_reads(wf *w)
+{
+    duro_test_run_started(w);
+    duro_test_run_ok(duro_test_run_commit(w, NULL, 0, 0, NULL, 0, "s1"),
+                     "sticky commit");
+    char t[256];
+    snprintf(t, sizeof(t), "t|r1|1|0|%s|-|%s", w->id, w->id);
+    answered(w, fire(w, t, w->k.act), "fired", "the t timer");
+    char sticky[DURO_TEST_RUN_KEY_LEN], entry[64], token[32];
+    snprintf(sticky, sizeof(sticky), "%s#s1", w->k.wft);
+    duro_test_run_claim(w, sticky, "token", entry, sizeof(entry), token,
+                        sizeof(token));
+    duro_test_cmd_ok(w->r, "XDEL", sticky, entry, NULL);
+    char k[256];
+    timer(w, "k|r1|", k, sizeof(k));
+    answered(w, fire(w, k, w->k.act), "fired", "the k timer, entry deleted");
+    char *s = duro_test_hget(w->r, w->k.wf, "wft_sticky");
+    cr_assert(s && !strcmp(s, "s1"), "%s: moved while running", w->id);
+    free(s);
+    duro_test_cmd_ok(w->r, "XGROUP", "DESTROY", sticky, DURO_GROUP, NULL);
+    answered(w, fire(w, k, w->k.act), "fired", "the k timer, no group");
+    s = duro_test_hget(w->r, w->k.wf, "wft_sticky");
+    cr_assert(!s || !*s, "%s: still sticky", w->id);
+    free(s);
+    /* moved under a new token (an entry id may repeat in another stream) */
+    char *tk = duro_test_hget(w->r, w->k.wf, "token");
+    cr_assert(tk && strcmp(tk, token) != 0, "%s: the task not moved", w->id);
+    free(tk);
+}
+
+Test(timer_fire_review, k_timer_reads_the_sticky_pending_list)
+{
+    each("rp", k_pending_reads);
 }
