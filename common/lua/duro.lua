@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 51
+local DURO_LIBRARY_VERSION = 54
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -3958,6 +3958,21 @@ local function duro_wft_timeout(k, args)
     return 'timedout'
 end
 
+-- TASK.entry_ok: nil when the entry of activity m.a's record st is one
+-- the fire of an s or q timer may ack or read as a stream id ('', a lease,
+-- `<ms>-<seq>`); another (a damaged record) refuses the fire before its
+-- first write, naming the record, where XACK or XRANGE would fail it with
+-- no key named (an s timer's after its ZREM: the timer lost, the
+-- activity never closed).
+TASK.entry_ok = function(w, m, st)
+    local e = st.entry
+    if e == '' or LEASE.is(e) or string.find(e, '^%d+%-%d+$') then
+        return nil
+    end
+    error({err = 'DURO_CORRUPT ' .. w.k.pa .. ' pending activity record ' ..
+               m.a .. ' of seq ' .. m.a .. ': entry not a stream id'})
+end
+
 -- TASK.plan: what the fire of timer m (parse_member) of run w does,
 -- decided once from what the fire reads, before its first write: st, the
 -- activity's record, and delay, the retry delay (r, s, q and l timers);
@@ -3983,6 +3998,12 @@ end
 --            queue an attempt
 --   due      the timer's next due time (recheck_sticky, extend_lease)
 --   timeout  the timeout's kind (time_out, time_out_run)
+--   act      the fire acks an entry of the activity stream (s); it is
+--            probed then, and when an attempt is queued again at once
+--            (again), not otherwise: a stale timer or a lease extended
+--            writes nothing there
+--   bad      the fire refused (the activity stream, of another type,
+--            is read: q), the reply
 TASK.plan = function(w, act, m, st, delay)
     local kind = m.kind
     if kind == 't' then return {action = 'fire_timer', delivers = true} end
@@ -4018,7 +4039,9 @@ TASK.plan = function(w, act, m, st, delay)
     end
     if kind == 's' then
         if not st.attempt then return ignore end
-        return {action = 'close_activity', delivers = true}
+        TASK.entry_ok(w, m, st)
+        return {action = 'close_activity', delivers = true,
+                act = st.entry ~= '' and not LEASE.is(st.entry)}
     end
     -- st: nil for a kind that names no activity (one this library does
     -- not know)
@@ -4036,7 +4059,12 @@ TASK.plan = function(w, act, m, st, delay)
         -- on, nothing happens (no call disarms the timer when a worker
         -- takes the task, so the start path costs nothing)
         if not st.entry or LEASE.is(st.entry) then return ignore end
+        TASK.entry_ok(w, m, st)
         if st.entry ~= '' then
+            -- the stream read (and acked if the attempt times out): of
+            -- another type, the fire is refused before the read
+            local bad = probe(act, 'stream')
+            if bad then return {bad = bad} end
             -- NOGROUP: no worker ever read the stream
             local p = redis.pcall('XPENDING', act, GROUP, st.entry, st.entry, 1)
             if type(p) == 'table' and p[1] then return ignore end
@@ -4100,9 +4128,7 @@ local function duro_timer_fire(k, args)
         return 'ignored'
     end
     local bad
-    if m.kind == 'r' or m.kind == 's' or m.kind == 'q' or m.kind == 'l' then
-        bad = check_types({act}, {'stream'})
-    elseif m.kind == 'x' or m.kind == 'n' then
+    if m.kind == 'x' or m.kind == 'n' then
         bad = check_close(k, w)
     end
     if bad then return bad end
@@ -4113,11 +4139,14 @@ local function duro_timer_fire(k, args)
         st, delay = pa_state(w, m.a), tonumber(args[2]) or -1
     end
     -- what the fire does (TASK.plan); a fire that queues a workflow task:
-    -- its keys; one that queues an attempt again at once: the attempt's
-    -- fair keys
+    -- its keys; one that acks an attempt's entry or queues an attempt
+    -- again at once: the activity stream, and for the latter the
+    -- attempt's fair keys
     local plan = TASK.plan(w, act, m, st, delay)
+    if plan.bad then return plan.bad end
     local action = plan.action
-    bad = plan.delivers ~= nil and TASK.wft_check(w, plan.delivers) or
+    bad = (plan.act or plan.again) and probe(act, 'stream') or
+              plan.delivers ~= nil and TASK.wft_check(w, plan.delivers) or
               plan.again and TASK.probe(TASK.act_written(act, {}))
     if bad then return bad end
     -- validated: the timer goes with the writes it causes, never before
