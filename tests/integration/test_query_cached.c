@@ -29,9 +29,8 @@ enum { RUN_MS = 10000 };
 /* cli_out runs `duro workflow ...` (NULL-ended, up to 8 words), asserts it
  * exits 0 and returns its stdout without the trailing newline (caller
  * frees). */
-static char *cli_out(const char *a, const char *b, const char *c,
-                     const char *d, const char *e, const char *f,
-                     const char *g, const char *i)
+static char *cli_out(const char *a, const char *b, const char *c, const char *d,
+                     const char *e, const char *f, const char *g, const char *i)
 {
     duro_test_output o;
     duro_test_run(&h, &o, RUN_MS, "duro", "workflow", a, b, c, d, e, f, g, i,
