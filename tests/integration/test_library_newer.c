@@ -24,8 +24,7 @@ static void setup(void)
     duro_test_redis_start(&h);
 }
 
-TestSuite(library_newer, .init = setup, .fini = duro_test_fini,
-          .timeout = 60);
+TestSuite(library_newer, .init = setup, .fini = duro_test_fini, .timeout = 60);
 
 enum { NEWER = 999 };
 
@@ -84,8 +83,9 @@ Test(library_newer, the_cli_keeps_a_newer_library_without_its_function)
 
     duro_test_run(&h, &o, 10000, "duro", "workflow", "start", "-w", "n-1",
                   "--type", "echo", "-t", "q", NULL);
-    cr_assert_neq(o.exit_code, 0, "started against a library without "
-                                  "duro_start");
+    cr_assert_neq(o.exit_code, 0,
+                  "started against a library without "
+                  "duro_start");
     duro_test_output_free(&o);
     cr_assert_eq(library_version(r), NEWER,
                  "the CLI put its older library over the newer one");
