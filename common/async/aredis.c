@@ -221,7 +221,7 @@ static void up_with_library(duro_aredis *r)
     if (r->lib_check && r->lib_have >= 0 && r->lib_have < duro_lua_version()) {
         duro_info("FUNCTIONS name=%s have=%lld want=%d: loading", r->name,
                   r->lib_have, duro_lua_version());
-        duro__aredis_load_library(r);
+        duro__aredis_load_library(r, true);
     }
     become_up(r);
 }

@@ -117,6 +117,35 @@ static int send_req(duro_aredis *r, req *q)
     return 0;
 }
 
+/* on_version_reply: the version of the library a reload found already
+ * there. Older than ours (an older component put its copy back while this
+ * one was connected): ours goes over it. Ours or newer is kept: a newer
+ * library without a Function this build calls is not replaced by an older
+ * copy, which would serve the newer components unseen; the call fails. */
+static void on_version_reply(duro__tconn *ac, redisReply *rep, void *privdata)
+{
+    duro_aredis *r = privdata;
+    if (owner_of(ac) != r || !rep || rep->type != REDIS_REPLY_INTEGER) return;
+    if (rep->integer < duro_lua_version()) {
+        duro_info("FUNCTIONS name=%s have=%lld want=%d: loading", r->name,
+                  rep->integer, duro_lua_version());
+        duro__aredis_load_library(r, true);
+    } else if (rep->integer > duro_lua_version()) {
+        duro_warn_limited(NULL,
+                          "FUNCTIONS KEPT name=%s have=%lld ours=%d: a newer "
+                          "library, without a Function this build calls",
+                          r->name, rep->integer, duro_lua_version());
+    }
+}
+
+/* ask_version: FCALL duro_version 0, answered in on_version_reply. */
+static void ask_version(duro_aredis *r)
+{
+    const char *argv[3] = {"FCALL", "duro_version", "0"};
+    size_t lens[3] = {5, 12, 1};
+    duro__tconn_command(r->ac, on_version_reply, r, 3, argv, lens);
+}
+
 static void on_load_reply(duro__tconn *ac, redisReply *rep, void *privdata)
 {
     duro_aredis *r = privdata;
@@ -130,6 +159,9 @@ static void on_load_reply(duro__tconn *ac, redisReply *rep, void *privdata)
                            "may not load it; run `duro operator init` as the "
                            "admin role",
                            r->name, rep->str);
+    } else if (rep->type == REDIS_REPLY_ERROR && rep->str &&
+               strcasestr(rep->str, "already exists")) {
+        ask_version(r); /* a reload's LOAD, and a library is there */
     } else if (rep->type == REDIS_REPLY_ERROR) {
         duro_error_limited(NULL, "FUNCTIONS LOAD FAILED name=%s err=%s",
                            r->name, rep->str);
@@ -139,13 +171,19 @@ static void on_load_reply(duro__tconn *ac, redisReply *rep, void *privdata)
     }
 }
 
-int duro__aredis_load_library(duro_aredis *r)
+int duro__aredis_load_library(duro_aredis *r, bool replace)
 {
     size_t len = 0;
     const char *src = duro_lua_library_source(r->sharded_lib, &len);
     const char *argv[4] = {"FUNCTION", "LOAD", "REPLACE", src};
     size_t lens[4] = {8, 4, 7, len};
-    if (duro__tconn_command(r->ac, on_load_reply, r, 4, argv, lens) != 0)
+    int argc = 4;
+    if (!replace) { /* FUNCTION LOAD <src> */
+        argv[2] = src;
+        lens[2] = len;
+        argc = 3;
+    }
+    if (duro__tconn_command(r->ac, on_load_reply, r, argc, argv, lens) != 0)
         return DURO_ECONN;
     r->load_seq = ++r->send_seq;
     return 0;
@@ -154,7 +192,9 @@ int duro__aredis_load_library(duro_aredis *r)
 /* reload_and_resend answers "function not found": the library went away
  * (Redis restarted without persistence, FUNCTION FLUSH). One LOAD serves
  * every FCALL that was sent before it; replies come back in order, so the
- * resent FCALL always runs after the LOAD. Returns 0 if q was resent. */
+ * resent FCALL always runs after the LOAD. The LOAD replaces nothing: a
+ * library another component loaded meanwhile (perhaps a newer one) stays,
+ * and on_version_reply decides on it. Returns 0 if q was resent. */
 static int reload_and_resend(duro_aredis *r, req *q)
 {
     if (!r->ac || r->st != ST_UP) return DURO_ECONN;
@@ -163,7 +203,7 @@ static int reload_and_resend(duro_aredis *r, req *q)
         duro_mono_ms() - r->load_refused_ms < LOAD_RETRY_MS)
         return DURO_EAUTH;
     if (q->sent_seq > r->load_seq) {
-        if (duro__aredis_load_library(r) != 0) return DURO_ECONN;
+        if (duro__aredis_load_library(r, false) != 0) return DURO_ECONN;
         duro_warn_limited(NULL, "FUNCTIONS MISSING name=%s action=reload",
                           r->name);
     }

@@ -138,10 +138,12 @@ void duro__aredis_report_meta(duro_aredis *r);
 void duro__aredis_hs_note(duro_aredis *r, duro__tconn *ac, enum hs_kind kind,
                           redisReply *rep);
 
-/* duro__aredis_load_library sends FUNCTION LOAD REPLACE of the library
+/* duro__aredis_load_library sends FUNCTION LOAD [REPLACE] of the library
  * (the sharded copy when r->sharded_lib) on r's connection; its reply is
- * logged (aredis_cmd.c). 0 or DURO_ECONN. */
-int duro__aredis_load_library(duro_aredis *r);
+ * logged (aredis_cmd.c). Without `replace` (a reload after "function not
+ * found") a library already there stays, unless older than ours. 0 or
+ * DURO_ECONN. */
+int duro__aredis_load_library(duro_aredis *r, bool replace);
 
 /* duro__aredis_open: duro_aredis_new, with the router r becomes when its
  * URL or its server says Redis Cluster (aredis.c). */

@@ -390,11 +390,15 @@ redisReply *duro__redis_call_lib(redisContext *c, const duro_argv *a,
     moved_master(c, r);
     if (r && r->type == REDIS_REPLY_ERROR && is_fcall(a) &&
         duro_reply_is_missing_function(r->str)) {
-        /* Redis lost the library (restart without persistence): reload. */
+        /* Redis lost the library (restart without persistence): reload,
+         * unless the library there is ours or newer (another component
+         * loaded it meanwhile, or a newer release without this Function):
+         * an older copy put over it would serve the newer components,
+         * which do not look again until they reconnect. */
         char err[256];
         duro_warn_limited(NULL, "FUNCTIONS missing (%s): reloading", r->str);
-        int rc = duro__functions_load_copy(c, sharded, err, sizeof(err));
-        if (rc == DURO_EAUTH) {
+        int rc = duro__functions_ensure(c, sharded, err, sizeof(err));
+        if (rc == DURO_EAUTH || rc == DURO_EAGAIN) {
             duro_error_limited("FUNCTIONS reload refused",
                                "FUNCTIONS reload refused: %s: this user may "
                                "not load the library; run `duro operator "

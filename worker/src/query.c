@@ -1,5 +1,6 @@
-/* query.c: queries: answered from an idle cached run, or by replaying the
- * history into a throwaway run (which also serves closed workflows).
+/* query.c: queries: answered from an idle cached run whose history in
+ * Redis is as long as what it applied, or by replaying the history into a
+ * throwaway run (which also serves closed workflows).
  * Nothing here writes history; the answer goes to the client's reply list.
  * An update's validation rides the same path (entry field `kind` =
  * `update`): the answer says whether the validator accepts it.
@@ -192,6 +193,49 @@ static void fetch_page(query_task *q)
         query_free(q);
 }
 
+/* ---- The cached run ---- */
+
+/* cached_current: the idle cached run of the query's run when the history
+ * Redis holds has as many events as it applied (reply: LLEN of it). */
+static duro_wf *cached_current(const query_task *q, const redisReply *reply)
+{
+    duro_wf *wf = duro__cache_lookup(&q->w->cache, q->id);
+    if (!wf || wf->busy || strcmp(wf->run, q->run) != 0) return NULL;
+    if (!reply || reply->type != REDIS_REPLY_INTEGER) return NULL;
+    return reply->integer == wf->applied ? wf : NULL;
+}
+
+/* on_cached_len: the cached run answers when it is current; else (another
+ * worker advanced the run while this one kept its copy idle, as when
+ * workers join and leave in a rolling deploy, or Redis lost writes it had
+ * answered) the history is replayed, as for a run not cached. */
+static void on_cached_len(duro_aredis *r, redisReply *reply, void *arg)
+{
+    query_task *q = arg;
+    duro_wf *wf = cached_current(q, reply);
+    if (wf) {
+        answer_from(q, wf);
+        return;
+    }
+    fetch_page(q);
+}
+
+/* check_cached: LLEN of the run's history, to know whether the cached run
+ * holds all of it (its next workflow task would catch up, but a query has
+ * no task: answered from the cache alone it would show an older state). */
+static void check_cached(query_task *q)
+{
+    duro_wf_keys k;
+    duro_wf_keys_init(&k, &q->w->ks, q->id, q->run);
+    duro_argv a;
+    duro_argv_init(&a);
+    duro_argv_push(&a, "LLEN");
+    duro_argv_push(&a, k.hist);
+    if (duro_aredis_command(q->w->cmd, on_cached_len, q, &a) != 0)
+        query_free(q);
+    duro_argv_free(&a);
+}
+
 /* ---- Reading ---- */
 
 void duro__query_start(duro_worker *w, const char *stream,
@@ -268,7 +312,7 @@ void duro__query_start(duro_worker *w, const char *stream,
     }
     duro_wf *wf = duro__cache_lookup(&w->cache, q->id);
     if (wf && !wf->busy && strcmp(wf->run, q->run) == 0) {
-        answer_from(q, wf);
+        check_cached(q);
         return;
     }
     fetch_page(q);
