@@ -116,8 +116,9 @@ static int list_has_signal(const driver *d, const redisReply *r, int j)
     return 0;
 }
 
-/* has_signal: 1 when the current run of id holds a "go" signal in its
- * history or buffer, 0 when not, -1 when unknown. */
+/* has_signal: 1 when the current run of id holds a "go" signal (signal
+ * {"j": d->sig_j} when sig_j >= 0) in its history or buffer, 0 when not
+ * (or id has no run yet), -1 when unknown. */
 static int has_signal(driver *d, const char *id)
 {
     if (!ensure_raw(d) || !ensure_client(d)) return -1;
@@ -125,8 +126,10 @@ static int has_signal(driver *d, const char *id)
     duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(d->partitions), id, NULL);
     redisReply *r = chaos_route_cmd(d->raw, k.wf, "HGET %s run", k.wf);
     if (!r || r->type != REDIS_REPLY_STRING) {
+        /* no workflow yet: a signal-with-start that did not start it */
+        int none = r && r->type == REDIS_REPLY_NIL ? 0 : -1;
         if (r) freeReplyObject(r);
-        return -1;
+        return none;
     }
     duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(d->partitions), id, r->str);
     freeReplyObject(r);

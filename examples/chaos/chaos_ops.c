@@ -133,8 +133,8 @@ static void check_result(checker *k, const char *id, const chaos_ops *o,
              (!o->cleanup ||
               duro_json_int(v, "cleanup", -1) == chaos_act_value(o->x[1]));
     } else {
-        n = duro_json_int(v, o->mode == CHAOS_OPS_UPDATE ? "updates" : "signals",
-                          -1);
+        n = duro_json_int(
+            v, o->mode == CHAOS_OPS_UPDATE ? "updates" : "signals", -1);
         want = o->mode == CHAOS_OPS_UPDATE ? o->accepted : o->n;
         ok = sum == o->sum && n == want;
     }
