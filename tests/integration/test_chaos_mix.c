@@ -302,20 +302,39 @@ static bool is_cancel(uint32_t seed)
 }
 
 /* ops_tampered: an update id accepted twice (and another never), a
- * signal delivered twice (and another never), and a timer a canceled run
- * left behind each fail the check. */
+ * signal delivered twice (and another never), a result counting more
+ * updates than were accepted, and a timer a canceled run left behind each
+ * fail the check. */
 static void ops_tampered(redisContext *r, int upd, int sws, int cancel)
 {
     hist_swap(r, upd, "-u1\"", "-u0\"", "lost=1 duplicated=1 ");
     hist_swap(r, sws, "\"j\":1,", "\"j\":0,", "lost=1 duplicated=1 ");
 
+    /* a result that counts an update more than the history accepted */
     duro_wf_keys wk;
     char run[64], member[256];
+    current_keys(r, upd, &wk, run, sizeof(run));
+    redisReply *rep = redisCommand(r, "HGET %s result", wk.wf);
+    cr_assert(rep && rep->type == REDIS_REPLY_STRING);
+    char *was = strdup(rep->str);
+    freeReplyObject(rep);
+    rep = redisCommand(r, "HSET %s result {\"sum\":0,\"updates\":99}", wk.wf);
+    cr_assert(rep && rep->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(rep);
+    char line[1024];
+    int rc = chaos_check("check", "--settle", "5s", line, sizeof(line));
+    cr_assert_neq(rc, 0, "%s", line);
+    cr_assert(strstr(line, "lost=0 duplicated=1 "), "%s", line);
+    rep = redisCommand(r, "HSET %s result %s", wk.wf, was);
+    cr_assert(rep && rep->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(rep);
+    free(was);
+
     current_keys(r, cancel, &wk, run, sizeof(run));
     char id[64];
     chaos_workflow_id(id, sizeof(id), SEED, cancel);
     snprintf(member, sizeof(member), "t|%s|9|0|%s|-|%s", run, CHAOS_QUEUE, id);
-    redisReply *rep =
+    rep =
         redisCommand(r, "ZADD %s %lld %s", wk.timers, 4102444800000LL, member);
     cr_assert(rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 1);
     freeReplyObject(rep);
