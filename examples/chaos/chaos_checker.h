@@ -25,6 +25,9 @@ typedef struct {
      * streams of a level (1, 2, 4, 5), of a fairness key, checked empty */
     int prio, fair, level_streams, fair_streams;
     int sched; /* nominal times of the schedule checked */
+    /* chaos-ops workflows checked, by chaos_ops_mode: updates,
+     * signal-with-start, cancellation */
+    int ops[3];
     long long executions, distinct, unplanned;
     int reports[8];
     /* chaos:exec, sorted: "key attempt" strings */
@@ -39,7 +42,7 @@ enum { R_LOST, R_DUP, R_MALFORMED, R_STUCK, R_UNRECORDED, R_LEFTOVER };
 
 /* hist_expect: what a closed run's history must hold. */
 typedef struct {
-    int activities; /* ActivityScheduled events */
+    int activities; /* ActivityScheduled events (-1: any number) */
     int signals;    /* SignalReceived events */
     int children;   /* children started and completed */
     bool continued; /* it closes with WorkflowContinuedAsNew */
@@ -75,6 +78,9 @@ void chaos_check_leftovers(checker *k, const char *id, const redisReply *h);
 
 /* chaos_check_steps checks the CHAOS_KIND_STEPS workflow id. */
 void chaos_check_steps(checker *k, const char *id, uint32_t seed);
+
+/* chaos_check_ops checks the CHAOS_KIND_OPS workflow id (chaos_ops.c). */
+void chaos_check_ops(checker *k, const char *id, uint32_t seed);
 
 /* chaos_schedule_range: false when the drive ran no schedule
  * (chaos_plan.h); else the schedule's id in id, and the nominal times

@@ -1,6 +1,7 @@
-/* chaos_drive.c: chaos-check drive and wait: start the chaos workflows and
- * signal some of them while Redis, workers and schedulers are being
- * killed, then wait until every workflow has closed.
+/* chaos_drive.c: chaos-check drive and wait: start the chaos workflows,
+ * signal some of them, send updates, signal-with-start and cancels to the
+ * chaos-ops ones while Redis, workers and schedulers are being killed,
+ * then wait until every workflow has closed.
  *
  * Every call is retried until it is known to have taken effect exactly
  * once: a call that lost its connection may or may not have happened, so
@@ -14,6 +15,7 @@
 #include "duro/clock.h"
 #include "duro/config.h"
 #include "duro/history.h"
+#include "duro/json.h"
 #include "duro/keys.h"
 #include "duro/redis.h"
 #include "chaos_plan.h"
@@ -54,6 +56,7 @@ typedef struct {
     duro_client *client;
     chaos_route *raw;
     int partitions;
+    int sig_j; /* has_signal's question: signal {"j": sig_j} (-1: any) */
 } driver;
 
 static bool ensure_client(driver *d)
@@ -88,8 +91,9 @@ static int exists(driver *d, const char *id)
 }
 
 /* list_has_signal: 1 when an LRANGE reply of history or buffer elements
- * (the same encoding) holds a SignalReceived, 0 when not, -1 on error. */
-static int list_has_signal(const redisReply *r)
+ * (the same encoding) holds a SignalReceived (with input {"j": j} unless
+ * j < 0), 0 when not, -1 on error. */
+static int list_has_signal(const driver *d, const redisReply *r, int j)
 {
     if (!r || r->type != REDIS_REPLY_ARRAY) return -1;
     for (size_t i = 0; i < r->elements; i++) {
@@ -97,15 +101,24 @@ static int list_has_signal(const redisReply *r)
         if (duro_event_decode_reply(r->element[i], (int64_t)i + 1, &e, NULL,
                                     0) != 0)
             continue;
-        duro_event_type t = e.type;
+        bool hit = e.type == DURO_EVENT_SIGNAL_RECEIVED;
+        if (hit && j >= 0) {
+            const cJSON *in =
+                duro_codec_decode_event(d->a->codec, e.type, e.data, NULL, 0) ==
+                        0
+                    ? cJSON_GetObjectItemCaseSensitive(e.data, "input")
+                    : NULL;
+            hit = duro_json_int(in, "j", -1) == j;
+        }
         duro_event_free(&e);
-        if (t == DURO_EVENT_SIGNAL_RECEIVED) return 1;
+        if (hit) return 1;
     }
     return 0;
 }
 
-/* has_signal: 1 when the current run of id holds a "go" signal in its
- * history or buffer, 0 when not, -1 when unknown. */
+/* has_signal: 1 when the current run of id holds a "go" signal (signal
+ * {"j": d->sig_j} when sig_j >= 0) in its history or buffer, 0 when not
+ * (or id has no run yet), -1 when unknown. */
 static int has_signal(driver *d, const char *id)
 {
     if (!ensure_raw(d) || !ensure_client(d)) return -1;
@@ -113,17 +126,19 @@ static int has_signal(driver *d, const char *id)
     duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(d->partitions), id, NULL);
     redisReply *r = chaos_route_cmd(d->raw, k.wf, "HGET %s run", k.wf);
     if (!r || r->type != REDIS_REPLY_STRING) {
+        /* no workflow yet: a signal-with-start that did not start it */
+        int none = r && r->type == REDIS_REPLY_NIL ? 0 : -1;
         if (r) freeReplyObject(r);
-        return -1;
+        return none;
     }
     duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(d->partitions), id, r->str);
     freeReplyObject(r);
     r = chaos_route_cmd(d->raw, k.hist, "LRANGE %s 0 -1", k.hist);
-    int found = list_has_signal(r);
+    int found = list_has_signal(d, r, d->sig_j);
     if (r) freeReplyObject(r);
     if (found) return found;
     r = chaos_route_cmd(d->raw, k.buf, "LRANGE %s 0 -1", k.buf);
-    found = list_has_signal(r);
+    found = list_has_signal(d, r, d->sig_j);
     if (r) freeReplyObject(r);
     return found;
 }
@@ -191,6 +206,136 @@ static int act_start(driver *d, const char *id, void *arg, bool uncertain)
     return rc;
 }
 
+/* ---- Updates, signal-with-start, cancellation (chaos_plan.h) ---- */
+
+/* never_known: a call that is safe to repeat (an update with its id, a
+ * cancel, a schedule's pause) is repeated until it is answered. */
+static int never_known(driver *d, const char *id)
+{
+    (void)d, (void)id;
+    return 0;
+}
+
+/* sig_arg: signal j of a CHAOS_OPS_SWS workflow, by signal-with-start
+ * with o (NULL: a plain signal). */
+typedef struct {
+    const duro_start_opts *o;
+    int j, x;
+} sig_arg;
+
+static int act_ops_signal(driver *d, const char *id, void *arg, bool uncertain)
+{
+    (void)uncertain;
+    const sig_arg *g = arg;
+    char in[64], run[DURO_UUID_LEN + 1];
+    snprintf(in, sizeof(in), "{\"j\":%d,\"x\":%d}", g->j, g->x);
+    bool started = false;
+    int rc = g->o ? duro_client_signal_with_start(d->client, g->o, CHAOS_SIGNAL,
+                                                  in, run, &started)
+                  : duro_client_signal(d->client, id, CHAOS_SIGNAL, in, NULL);
+    if (rc == 0 && started != (g->j == 0)) {
+        fprintf(stderr, "chaos-check: signal %d of %s %s a run\n", g->j, id,
+                started ? "started" : "did not start");
+        return ACT_FAILED;
+    }
+    if (rc == 0) return 0;
+    if (rc == DURO_ENOTFOUND || rc == DURO_ENOTRUNNING || rc == DURO_EINVAL ||
+        rc == DURO_EALREADY) {
+        fprintf(stderr, "chaos-check: signal %d of %s: %s\n", g->j, id,
+                duro_client_errstr(d->client));
+        return ACT_FAILED;
+    }
+    return rc;
+}
+
+/* sws_signal sends signal j of ops to workflow id exactly once (by
+ * signal-with-start with o when ops->sws[j]); 0 or -1. */
+static int sws_signal(driver *d, const char *id, const duro_start_opts *o,
+                      const chaos_ops *ops, int j)
+{
+    sig_arg g = {ops->sws[j] ? o : NULL, j, ops->x[j]};
+    d->sig_j = j;
+    return exactly_once(d, ops->sws[j] ? "signal-with-start" : "signal", id,
+                        has_signal, act_ops_signal, &g);
+}
+
+/* update_arg: update j of a CHAOS_OPS_UPDATE workflow. */
+typedef struct {
+    const char *uid;
+    int x;
+} update_arg;
+
+/* act_update sends the update once; with its id, a repeat after a lost
+ * reply is answered from the record, so the driver repeats it until it
+ * gets an answer. A rejection (x < 0) is the answer it expects. */
+static int act_update(driver *d, const char *id, void *arg, bool uncertain)
+{
+    (void)uncertain;
+    const update_arg *u = arg;
+    char in[32], *res = NULL;
+    snprintf(in, sizeof(in), "{\"x\":%d}", u->x);
+    int rc =
+        duro_client_update(d->client, id, CHAOS_UPDATE, in, u->uid, 5000, &res);
+    free(res);
+    bool rejected =
+        rc == DURO_EINVAL && strstr(duro_client_errstr(d->client), "rejected");
+    if ((rc == 0 && u->x >= 0) || (rejected && u->x < 0)) return 0;
+    if (rc == 0 || rc == DURO_EINVAL || rc == DURO_ENOTFOUND ||
+        rc == DURO_ENOTRUNNING) {
+        fprintf(stderr, "chaos-check: update %s of %s: %s\n", u->uid, id,
+                rc == 0 ? "accepted, the validator should reject it"
+                        : duro_client_errstr(d->client));
+        return ACT_FAILED;
+    }
+    return rc;
+}
+
+static int act_cancel(driver *d, const char *id, void *arg, bool uncertain)
+{
+    (void)arg, (void)uncertain;
+    int rc = duro_client_cancel(d->client, id, "chaos", NULL);
+    if (rc == DURO_ENOTFOUND || rc == DURO_ENOTRUNNING) {
+        fprintf(stderr, "chaos-check: cancel %s: %s\n", id,
+                duro_client_errstr(d->client));
+        return ACT_FAILED;
+    }
+    return rc;
+}
+
+/* ops_drive sends workflow i's updates, signals or cancel (chaos_plan.h);
+ * returns the failures. */
+static int ops_drive(driver *d, int i)
+{
+    char id[64], uid[96];
+    chaos_workflow_id(id, sizeof(id), d->a->seed, i);
+    chaos_ops ops;
+    chaos_ops_make(chaos_seed_of(d->a->seed, i), &ops);
+    int failed = 0;
+    if (ops.mode == CHAOS_OPS_CANCEL)
+        return exactly_once(d, "cancel", id, never_known, act_cancel, NULL) !=
+               0;
+    duro_start_opts o = {.workflow_id = id,
+                         .type = CHAOS_OPS_TYPE,
+                         .task_queue = CHAOS_QUEUE,
+                         .task_timeout_ms = 2000};
+    char input[48];
+    snprintf(input, sizeof(input), "{\"seed\":%u}",
+             chaos_seed_of(d->a->seed, i));
+    o.input = input;
+    for (int j = 0; j < ops.n && !failed; j++) {
+        if (ops.mode == CHAOS_OPS_SWS) {
+            if (j > 0 && sws_signal(d, id, &o, &ops, j) != 0) failed++;
+            continue;
+        }
+        chaos_update_id(uid, sizeof(uid), id, j);
+        update_arg u = {uid, ops.x[j]};
+        for (int t = 0; t < (ops.twice[j] ? 2 : 1) && !failed; t++)
+            if (exactly_once(d, "update", id, never_known, act_update, &u) != 0)
+                failed++;
+    }
+    return failed;
+}
+
 /* start starts workflow i; 0 once it is known to exist, -1 on giving up. */
 static int start(driver *d, int i)
 {
@@ -211,6 +356,7 @@ static int start(driver *d, int i)
     duro_start_opts o = {.workflow_id = id,
                          .type = kind == CHAOS_KIND_COUNTER ? CHAOS_COUNTER_TYPE
                                  : kind == CHAOS_KIND_PARENT ? CHAOS_PARENT_TYPE
+                                 : kind == CHAOS_KIND_OPS    ? CHAOS_OPS_TYPE
                                                              : CHAOS_TYPE,
                          .task_queue = CHAOS_QUEUE,
                          .input = input,
@@ -221,6 +367,10 @@ static int start(driver *d, int i)
     o.priority = f.priority;
     o.fairness_key = chaos_tenant(f.tenant);
     o.fairness_weight = chaos_tenant_weight(f.tenant);
+    chaos_ops ops;
+    chaos_ops_make(seed, &ops);
+    if (kind == CHAOS_KIND_OPS && ops.mode == CHAOS_OPS_SWS)
+        return sws_signal(d, id, &o, &ops, 0);
     return exactly_once(d, "start", id, exists, act_start, &o);
 }
 
@@ -259,14 +409,6 @@ static int act_sched_create(driver *d, const char *id, void *arg,
         return ACT_FAILED;
     }
     return rc;
-}
-
-/* never_known: a pause is repeated until it is acknowledged (pausing a
- * paused schedule changes nothing). */
-static int never_known(driver *d, const char *id)
-{
-    (void)d, (void)id;
-    return 0;
 }
 
 static int act_sched_pause(driver *d, const char *id, void *arg, bool uncertain)
@@ -326,13 +468,16 @@ static int signal_go(driver *d, int i)
 {
     char id[64];
     chaos_workflow_id(id, sizeof(id), d->a->seed, i);
+    d->sig_j = -1;
     return exactly_once(d, "signal", id, has_signal, act_signal, NULL);
 }
 
-/* pending_signal: a signal to send at `due` (monotonic ms). */
+/* pending_signal: a signal to send at `due` (monotonic ms), or a chaos-ops
+ * workflow's updates, signals or cancel (ops). */
 typedef struct {
     int64_t due;
     int wf;
+    bool ops;
 } pending_signal;
 
 /* send_due sends the signals due by now; returns the failures. */
@@ -342,7 +487,10 @@ static int send_due(driver *d, pending_signal *ps, int *n)
     int64_t now = duro_mono_ms();
     for (int j = 0; j < *n; j++) {
         if (ps[j].due <= now) {
-            if (signal_go(d, ps[j].wf) != 0) failed++;
+            if (ps[j].ops)
+                failed += ops_drive(d, ps[j].wf);
+            else if (signal_go(d, ps[j].wf) != 0)
+                failed++;
             now = duro_mono_ms();
         } else {
             ps[kept++] = ps[j];
@@ -356,7 +504,7 @@ int chaos_drive(const chaos_args *a)
 {
     driver d = {.a = a};
     pending_signal *ps = calloc((size_t)a->workflows + 1, sizeof(*ps));
-    int nps = 0, failed = 0, signals = 0;
+    int nps = 0, failed = 0, signals = 0, n_ops = 0;
     int64_t t0 = duro_mono_ms();
     if (sched_start(&d) != 0) failed++;
     for (int i = 0; i < a->workflows && !failed; i++) {
@@ -373,8 +521,15 @@ int chaos_drive(const chaos_args *a)
         uint32_t seed = chaos_seed_of(a->seed, i);
         chaos_plan_make(seed, &p);
         if (chaos_kind_of(seed) == CHAOS_KIND_STEPS && p.signaled) {
-            ps[nps++] = (pending_signal){duro_mono_ms() + p.signal_delay_ms, i};
+            ps[nps++] =
+                (pending_signal){duro_mono_ms() + p.signal_delay_ms, i, false};
             signals++;
+        } else if (chaos_kind_of(seed) == CHAOS_KIND_OPS) {
+            chaos_ops ops;
+            chaos_ops_make(seed, &ops);
+            ps[nps++] =
+                (pending_signal){duro_mono_ms() + ops.delay_ms, i, true};
+            n_ops++;
         }
         failed += send_due(&d, ps, &nps);
     }
@@ -388,8 +543,9 @@ int chaos_drive(const chaos_args *a)
     chaos_route_free(d.raw);
     fprintf(stderr,
             "chaos-check: drive: %d workflows started, %d signals, "
+            "%d workflows with updates, signal-with-start or a cancel, "
             "%d failures, %.1fs\n",
-            a->workflows, signals, failed,
+            a->workflows, signals, n_ops, failed,
             (double)(duro_mono_ms() - t0) / 1000);
     return failed ? 1 : 0;
 }

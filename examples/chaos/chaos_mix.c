@@ -196,6 +196,9 @@ static void check_workflow(checker *k, int i)
         check_parent(k, id, seed);
         k->parents++;
         break;
+    case CHAOS_KIND_OPS:
+        chaos_check_ops(k, id, seed);
+        break;
     }
     /* the run options: its own, and its children's, which inherit them */
     chaos_flow f = chaos_flow_of(seed);
@@ -332,7 +335,7 @@ static void check_queues(checker *k)
     while (scan_streams(k, false) + scan_timers(k, false) > 0 &&
            duro_mono_ms() < deadline)
         chaos_sleep_ms(1000);
-    k->leftovers = scan_streams(k, true) + scan_timers(k, true);
+    k->leftovers += scan_streams(k, true) + scan_timers(k, true);
     redisReply *r = chaos_cmd(k, DURO_DEAD_KEY, "XLEN %s", DURO_DEAD_KEY);
     if (r->type == REDIS_REPLY_INTEGER && r->integer > 0) {
         k->dead = (int)r->integer;
@@ -363,12 +366,14 @@ int chaos_check(const chaos_args *a)
            "redis_restarts=%d wall=%s malformed=%d stuck=%d leftovers=%d "
            "unrecorded=%d dead=%d crashes=%d reexec=%lld unplanned_reexec=%lld "
            "counters=%d parents=%d children=%d runs=%d steps=%d prio=%d "
-           "fair=%d level_streams=%d fair_streams=%d sched=%d",
+           "fair=%d level_streams=%d fair_streams=%d sched=%d updates=%d "
+           "sws=%d canceled=%d",
            a->workflows, k.completed, k.lost, k.duplicated, a->kills,
            a->redis_restarts, a->wall ? a->wall : "?", k.malformed, k.stuck,
            k.leftovers, k.unrecorded, k.dead, a->crashes, reexec, k.unplanned,
            k.counters, k.parents, k.children, k.runs, k.steps, k.prio, k.fair,
-           k.level_streams, k.fair_streams, k.sched);
+           k.level_streams, k.fair_streams, k.sched, k.ops[CHAOS_OPS_UPDATE],
+           k.ops[CHAOS_OPS_SWS], k.ops[CHAOS_OPS_CANCEL]);
     if (a->master_kills >= 0) printf(" master_kills=%d", a->master_kills);
     printf("\n");
     fflush(stdout);

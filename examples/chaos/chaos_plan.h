@@ -12,7 +12,10 @@
  *    result in chaos_worker.c);
  *  - CHAOS_KIND_PARENT, type "chaos-parent", input {"seed": S}: starts the
  *    children of chaos_parent_make (chaos-counter workflows, some of them
- *    chains of continue-as-new runs), waits for all and sums their sums.
+ *    chains of continue-as-new runs), waits for all and sums their sums;
+ *  - CHAOS_KIND_OPS, type "chaos-ops", input {"seed": S}: takes updates,
+ *    is started and signaled by signal-with-start, or is canceled
+ *    (chaos_ops_make, below).
  *
  * Independently of its kind, the seed gives a workflow its run options
  * (chaos_flow_of: a priority, a fairness key, both or neither), which a
@@ -198,9 +201,11 @@ static inline void chaos_plan_make(uint32_t seed, chaos_plan *p)
 /* ---- Continue-as-new and children ------------------------------------ */
 
 typedef enum {
-    CHAOS_KIND_STEPS,   /* 70%: chaos_plan */
+    CHAOS_KIND_STEPS,   /* 58%: chaos_plan */
     CHAOS_KIND_COUNTER, /* 15%: chaos_counter, continues as new */
     CHAOS_KIND_PARENT,  /* 15%: chaos_parent, starts children */
+    CHAOS_KIND_OPS,     /* 12%: chaos_ops (updates, signal-with-start,
+                           cancellation) */
 } chaos_kind;
 
 /* chaos_kind_of: the kind of the workflow with seed seed (its own stream,
@@ -209,7 +214,8 @@ static inline chaos_kind chaos_kind_of(uint32_t seed)
 {
     uint64_t s = (uint64_t)seed ^ 0x6B696E64ull;
     int r = (int)(chaos_mix(&s) % 100);
-    return r < 70   ? CHAOS_KIND_STEPS
+    return r < 58   ? CHAOS_KIND_STEPS
+           : r < 70 ? CHAOS_KIND_OPS
            : r < 85 ? CHAOS_KIND_COUNTER
                     : CHAOS_KIND_PARENT;
 }
@@ -261,6 +267,77 @@ static inline void chaos_parent_make(uint32_t seed, chaos_parent *p)
         chaos_counter_fill(c);
         p->sum += c->sum;
     }
+}
+
+/* ---- Updates, signal-with-start, cancellation ------------------------
+ *
+ * A CHAOS_KIND_OPS workflow (type "chaos-ops", input {"seed": S}) does
+ * what chaos_ops_make's mode says:
+ *  - CHAOS_OPS_UPDATE: registers update CHAOS_UPDATE {"x"} (its validator
+ *    rejects x < 0; the handler adds x and answers {"n": updates so far})
+ *    and waits for `accepted` updates; result {"sum", "updates"}. The
+ *    driver sends update j with id "<wf>-u<j>", again with the same id
+ *    when twice[j] (a client's retry after a lost reply); the last update
+ *    is an accepted one, so that every rejection comes while it runs;
+ *  - CHAOS_OPS_SWS: started by signal-with-start of signal CHAOS_SIGNAL
+ *    {"j": 0, "x"}, then signals j = 1..n-1 (by signal-with-start when
+ *    sws[j], else a plain signal) to the running workflow, which waits
+ *    for all n; result {"sum", "signals"};
+ *  - CHAOS_OPS_CANCEL: sleeps CHAOS_SIGNAL_WAIT_MS (sleep) or runs
+ *    activity "slow" (which runs until it is canceled), the driver cancels
+ *    it delay_ms after the start; when cleanup it then runs one "act"
+ *    {"x"} and returns, closing CANCELED either way. */
+#define CHAOS_OPS_TYPE "chaos-ops"
+#define CHAOS_UPDATE "add"
+#define CHAOS_MAX_OPS 5
+
+typedef enum {
+    CHAOS_OPS_UPDATE,
+    CHAOS_OPS_SWS,
+    CHAOS_OPS_CANCEL
+} chaos_ops_mode;
+
+typedef struct {
+    chaos_ops_mode mode;
+    int n;                /* updates sent / signals sent */
+    int x[CHAOS_MAX_OPS]; /* update j's or signal j's "x" (< 0: rejected) */
+    bool twice[CHAOS_MAX_OPS]; /* update j sent twice with its id */
+    bool sws[CHAOS_MAX_OPS];   /* signal j by signal-with-start */
+    int accepted;              /* updates accepted */
+    int64_t sum;               /* the result's "sum" */
+    bool sleep, cleanup;       /* CANCEL: what is in flight, what follows */
+    int64_t delay_ms;          /* when the driver's updates, signals or
+                                  cancel come after the start */
+} chaos_ops;
+
+static inline void chaos_ops_make(uint32_t seed, chaos_ops *o)
+{
+    uint64_t s = (uint64_t)seed ^ 0x6F707321ull;
+    *o = (chaos_ops){0};
+    o->mode = (chaos_ops_mode)(chaos_mix(&s) % 3);
+    o->delay_ms = (int64_t)(chaos_mix(&s) % 1500);
+    o->n = 2 + (int)(chaos_mix(&s) % (CHAOS_MAX_OPS - 1));
+    for (int j = 0; j < o->n; j++) {
+        o->x[j] = 1 + (int)(chaos_mix(&s) % 1000);
+        if (o->mode == CHAOS_OPS_UPDATE && j < o->n - 1 &&
+            chaos_mix(&s) % 3 == 0)
+            o->x[j] = -o->x[j];
+        o->twice[j] = o->mode == CHAOS_OPS_UPDATE && chaos_mix(&s) % 2 == 0;
+        o->sws[j] = o->mode == CHAOS_OPS_SWS && (j == 0 || chaos_mix(&s) % 2);
+        if (o->x[j] > 0) {
+            o->accepted++;
+            o->sum += o->x[j];
+        }
+    }
+    o->sleep = chaos_mix(&s) % 2 == 0;
+    o->cleanup = chaos_mix(&s) % 2 == 0;
+}
+
+/* chaos_update_id writes update j's id: "<wf>-u<j>". */
+static inline void chaos_update_id(char *buf, size_t size, const char *wf,
+                                   int j)
+{
+    snprintf(buf, size, "%s-u%d", wf, j);
 }
 
 /* ---- The schedule ------------------------------------------------------

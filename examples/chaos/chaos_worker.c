@@ -144,6 +144,24 @@ static cJSON *flaky(duro_actx *ctx, const cJSON *input, void *arg)
     return value(input_x(input));
 }
 
+/* slow records itself, then runs until its attempt is canceled (the
+ * workflow's cancellation, learnt from a heartbeat) or 50s pass, far
+ * beyond the driver's cancel; a chaos-ops workflow is canceled while it
+ * runs (chaos_plan.h). */
+static cJSON *slow(duro_actx *ctx, const cJSON *input, void *arg)
+{
+    if (record(ctx, input, duro_worker_redis_url(arg)) != 0) {
+        duro_actx_fail(ctx, "RecordFailed", false, "cannot record execution");
+        return NULL;
+    }
+    for (int i = 0; i < 1000 && !duro_actx_is_canceled(ctx); i++) {
+        duro_actx_heartbeat(ctx, NULL);
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return value(input_x(input));
+}
+
 /* ---- The workflow ----------------------------------------------------- */
 
 static const duro_activity_opts act_opts = {
@@ -355,6 +373,104 @@ static cJSON *parent(duro_wf *wf, const cJSON *input)
     return out;
 }
 
+/* ---- Updates, signal-with-start, cancellation (chaos_plan.h) ---- */
+
+/* ops_state: a chaos-ops run's state, in duro_alloc memory. */
+typedef struct {
+    int count; /* updates applied, signals received */
+    int want;
+    int64_t sum;
+    bool seen[CHAOS_MAX_OPS]; /* signal j received */
+} ops_state;
+
+static bool ops_done(void *arg)
+{
+    const ops_state *s = arg;
+    return s->count >= s->want;
+}
+
+static const char *ops_validate(duro_wf *wf, const cJSON *input, void *arg)
+{
+    (void)wf, (void)arg;
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(input, "x");
+    return cJSON_IsNumber(x) && x->valuedouble >= 0 ? NULL : "x must be >= 0";
+}
+
+static cJSON *ops_add(duro_wf *wf, const cJSON *input, void *arg)
+{
+    (void)wf;
+    ops_state *s = arg;
+    s->count++;
+    s->sum += field(input, "x");
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddNumberToObject(out, "n", s->count);
+    return out;
+}
+
+/* ops_signal counts signal j once: a second delivery of it is not added,
+ * and the checker finds it in the history. */
+static void ops_signal(duro_wf *wf, const cJSON *input, void *arg)
+{
+    (void)wf;
+    ops_state *s = arg;
+    int j = field(input, "j");
+    if (j < 0 || j >= CHAOS_MAX_OPS || s->seen[j]) return;
+    s->seen[j] = true;
+    s->count++;
+    s->sum += field(input, "x");
+}
+
+static const duro_activity_opts slow_opts = {
+    .start_to_close_ms = 60000,
+    .heartbeat_timeout_ms = 5000,
+    .retry = {.initial_interval_ms = 100,
+              .backoff_coefficient = 2.0,
+              .maximum_interval_ms = 1000},
+};
+
+static cJSON *ops(duro_wf *wf, const cJSON *input)
+{
+    const cJSON *seed = cJSON_GetObjectItemCaseSensitive(input, "seed");
+    if (!cJSON_IsNumber(seed) || seed->valuedouble < 0 ||
+        seed->valuedouble > 4294967295.0)
+        return duro_fail(wf, "InvalidInput", "\"seed\" must be 0..2^32-1");
+    chaos_ops o;
+    chaos_ops_make((uint32_t)seed->valuedouble, &o);
+    ops_state *s = duro_alloc(wf, sizeof(*s));
+    cJSON *out = cJSON_CreateObject();
+    if (o.mode == CHAOS_OPS_CANCEL) {
+        /* a cancel that came before the first task: calls made after it
+         * run normally, so nothing is started to be canceled */
+        bool early = duro_is_canceled(wf);
+        if (!early && o.sleep) {
+            duro_sleep(wf, CHAOS_SIGNAL_WAIT_MS);
+        } else if (!early) {
+            cJSON *in = act_input(o.x[0], 0);
+            duro_result r = duro_activity(wf, "slow", in, &slow_opts);
+            cJSON_Delete(in);
+            (void)r;
+        }
+        if (o.cleanup) {
+            cJSON *in = act_input(o.x[1], 0);
+            duro_result r = duro_activity(wf, "act", in, &act_opts);
+            cJSON_Delete(in);
+            cJSON_AddNumberToObject(out, "cleanup", (double)result_v(&r));
+        }
+        cJSON_AddBoolToObject(out, "canceled", duro_is_canceled(wf));
+        return out;
+    }
+    s->want = o.mode == CHAOS_OPS_UPDATE ? o.accepted : o.n;
+    if (o.mode == CHAOS_OPS_UPDATE)
+        duro_on_update(wf, CHAOS_UPDATE, ops_add, ops_validate, s);
+    else
+        duro_on_signal(wf, CHAOS_SIGNAL, ops_signal, s);
+    duro_condition(wf, ops_done, s, 2 * (int64_t)CHAOS_SIGNAL_WAIT_MS);
+    cJSON_AddNumberToObject(out, "sum", (double)s->sum);
+    cJSON_AddNumberToObject(
+        out, o.mode == CHAOS_OPS_UPDATE ? "updates" : "signals", s->count);
+    return out;
+}
+
 int main(int argc, char **argv)
 {
     duro_worker *w;
@@ -365,7 +481,9 @@ int main(int argc, char **argv)
     duro_worker_register_workflow(w, CHAOS_COUNTER_TYPE, counter);
     duro_worker_register_workflow(w, CHAOS_PARENT_TYPE, parent);
     duro_worker_register_activity(w, "act", act, w);
+    duro_worker_register_workflow(w, CHAOS_OPS_TYPE, ops);
     duro_worker_register_activity(w, "flaky", flaky, w);
+    duro_worker_register_activity(w, "slow", slow, w);
     int rc = duro_worker_main(w, argc, argv);
     duro_worker_free(w);
     return rc;

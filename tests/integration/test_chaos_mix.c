@@ -1,12 +1,14 @@
 /* test_chaos_mix.c: scripts/chaos's mix of continue-as-new counters and
  * parents with children, runs and activities with priorities and fairness
- * keys (examples/chaos/chaos_plan.h). chaos-check must pass a clean run of
- * it, and must fail once a task was left in a fair stream, a fair key
- * still counts a task, the schedule the drive runs marked a nominal time
- * handled that started no workflow, a run lost its priority, a step was
- * applied twice (a second
- * idempotency key for one counter step, as a re-run step or a duplicated run
- * would leave) or a child did not complete. */
+ * keys, updates, signal-with-start and cancellation
+ * (examples/chaos/chaos_plan.h). chaos-check must pass a clean run of it,
+ * and must fail once a task was left in a fair stream, a fair key still
+ * counts a task, the schedule the drive runs marked a nominal time
+ * handled that started no workflow, a run lost its priority, an update id
+ * was accepted twice, a signal was delivered twice, a canceled run left a
+ * timer behind, a step was applied twice (a second idempotency key for one
+ * counter step, as a re-run step or a duplicated run would leave) or a
+ * child did not complete. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,9 +18,10 @@
 #include "harness.h"
 #include "../../examples/chaos/chaos_plan.h"
 
-/* SEED and WORKFLOWS: a run with counters that continue as new and a
- * parent whose children include a chain (asserted below). */
-#define SEED 7
+/* SEED and WORKFLOWS: a run with counters that continue as new, a parent
+ * whose children include a chain, and chaos-ops workflows of each mode
+ * (asserted below). */
+#define SEED 12
 #define WORKFLOWS 30
 
 static duro_test_harness h;
@@ -212,11 +215,145 @@ static void lost_priority(redisContext *r)
     freeReplyObject(rep);
 }
 
+static int partitions_of(redisContext *r)
+{
+    redisReply *rep = redisCommand(r, "HGET %s partitions", DURO_META_KEY);
+    cr_assert(rep && rep->type == REDIS_REPLY_STRING);
+    int partitions = (int)strtol(rep->str, NULL, 10);
+    freeReplyObject(rep);
+    return partitions;
+}
+
+/* current_keys: the keys of workflow i's current run, its id in run. */
+static void current_keys(redisContext *r, int i, duro_wf_keys *wk, char *run,
+                         size_t size)
+{
+    char id[64];
+    chaos_workflow_id(id, sizeof(id), SEED, i);
+    int partitions = partitions_of(r);
+    duro_wf_keys_init(wk, DURO_KEYSPACE_DEFAULT(partitions), id, NULL);
+    redisReply *rep = redisCommand(r, "HGET %s run", wk->wf);
+    cr_assert(rep && rep->type == REDIS_REPLY_STRING, "%s: no run", id);
+    snprintf(run, size, "%s", rep->str);
+    duro_wf_keys_init(wk, DURO_KEYSPACE_DEFAULT(partitions), id, rep->str);
+    freeReplyObject(rep);
+}
+
+/* hist_swap rewrites the first event of workflow i's history that holds
+ * `from` (replaced by `to`, as long), runs the check, which must fail with
+ * `want` in its summary, and restores the event. */
+static void hist_swap(redisContext *r, int i, const char *from, const char *to,
+                      const char *want)
+{
+    duro_wf_keys wk;
+    char run[64];
+    current_keys(r, i, &wk, run, sizeof(run));
+    redisReply *rep = redisCommand(r, "LRANGE %s 0 -1", wk.hist);
+    cr_assert(rep && rep->type == REDIS_REPLY_ARRAY);
+    size_t at = 0;
+    while (at < rep->elements && !strstr(rep->element[at]->str, from))
+        at++;
+    cr_assert(at < rep->elements, "%s: no event holds %s", wk.hist, from);
+    char *was = strdup(rep->element[at]->str);
+    freeReplyObject(rep);
+    char *now = strdup(was);
+    char *in = strstr(now, from);
+    for (size_t c = 0; to[c]; c++)
+        in[c] = to[c];
+    rep = redisCommand(r, "LSET %s %d %s", wk.hist, (int)at, now);
+    cr_assert(rep && rep->type == REDIS_REPLY_STATUS, "LSET %s: %s", wk.hist,
+              rep ? rep->str : r->errstr);
+    freeReplyObject(rep);
+    char line[1024];
+    int rc = chaos_check("check", "--settle", "5s", line, sizeof(line));
+    cr_assert_neq(rc, 0, "%s -> %s: %s", from, to, line);
+    cr_assert(strstr(line, want), "%s -> %s: %s", from, to, line);
+    rep = redisCommand(r, "LSET %s %d %s", wk.hist, (int)at, was);
+    cr_assert(rep && rep->type == REDIS_REPLY_STATUS);
+    freeReplyObject(rep);
+    free(was);
+    free(now);
+}
+
+static bool ops_mode_is(uint32_t seed, chaos_ops_mode mode)
+{
+    chaos_ops o;
+    chaos_ops_make(seed, &o);
+    return o.mode == mode;
+}
+
+/* updates_first_two: an update workflow whose updates 0 and 1 are
+ * accepted. */
+static bool updates_first_two(uint32_t seed)
+{
+    chaos_ops o;
+    chaos_ops_make(seed, &o);
+    return o.mode == CHAOS_OPS_UPDATE && o.x[0] > 0 && o.x[1] > 0;
+}
+
+static bool is_sws(uint32_t seed)
+{
+    return ops_mode_is(seed, CHAOS_OPS_SWS);
+}
+
+static bool is_cancel(uint32_t seed)
+{
+    return ops_mode_is(seed, CHAOS_OPS_CANCEL);
+}
+
+/* ops_tampered: an update id accepted twice (and another never), a
+ * signal delivered twice (and another never), a result counting more
+ * updates than were accepted, and a timer a canceled run left behind each
+ * fail the check. */
+static void ops_tampered(redisContext *r, int upd, int sws, int cancel)
+{
+    hist_swap(r, upd, "-u1\"", "-u0\"", "lost=1 duplicated=1 ");
+    hist_swap(r, sws, "\"j\":1,", "\"j\":0,", "lost=1 duplicated=1 ");
+
+    /* a result that counts an update more than the history accepted */
+    duro_wf_keys wk;
+    char run[64], member[256];
+    current_keys(r, upd, &wk, run, sizeof(run));
+    redisReply *rep = redisCommand(r, "HGET %s result", wk.wf);
+    cr_assert(rep && rep->type == REDIS_REPLY_STRING);
+    char *was = strdup(rep->str);
+    freeReplyObject(rep);
+    rep = redisCommand(r, "HSET %s result {\"sum\":0,\"updates\":99}", wk.wf);
+    cr_assert(rep && rep->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(rep);
+    char line[1024];
+    int rc = chaos_check("check", "--settle", "5s", line, sizeof(line));
+    cr_assert_neq(rc, 0, "%s", line);
+    cr_assert(strstr(line, "lost=0 duplicated=1 "), "%s", line);
+    rep = redisCommand(r, "HSET %s result %s", wk.wf, was);
+    cr_assert(rep && rep->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(rep);
+    free(was);
+
+    current_keys(r, cancel, &wk, run, sizeof(run));
+    char id[64];
+    chaos_workflow_id(id, sizeof(id), SEED, cancel);
+    snprintf(member, sizeof(member), "t|%s|9|0|%s|-|%s", run, CHAOS_QUEUE, id);
+    rep =
+        redisCommand(r, "ZADD %s %lld %s", wk.timers, 4102444800000LL, member);
+    cr_assert(rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 1);
+    freeReplyObject(rep);
+    check_leftover("a canceled run's timer");
+    rep = redisCommand(r, "ZREM %s %s", wk.timers, member);
+    cr_assert(rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 1);
+    freeReplyObject(rep);
+}
+
 Test(chaos_mix, checks_out_then_fails_on_a_step_applied_twice_or_a_lost_child)
 {
     int counter = first_of(CHAOS_KIND_COUNTER, is_chain);
     int parent = first_of(CHAOS_KIND_PARENT, has_chain_child);
-    cr_assert(counter >= 0 && parent >= 0, "seed %d lacks the mix", SEED);
+    int upd = first_of(CHAOS_KIND_OPS, updates_first_two);
+    int sws = first_of(CHAOS_KIND_OPS, is_sws);
+    int cancel = first_of(CHAOS_KIND_OPS, is_cancel);
+    cr_assert(counter >= 0 && parent >= 0 && upd >= 0 && sws >= 0 &&
+                  cancel >= 0,
+              "seed %d lacks the mix", SEED);
     duro_test_spawn(&h, "duro-scheduler", NULL);
     duro_test_spawn(&h, "chaos-worker", NULL);
     cr_assert_eq(chaos_check("drive", "--spread", "0s", NULL, 0), 0);
@@ -231,12 +368,15 @@ Test(chaos_mix, checks_out_then_fails_on_a_step_applied_twice_or_a_lost_child)
               line);
     cr_assert(!strstr(line, " prio=0 ") && !strstr(line, " fair=0 ") &&
                   !strstr(line, "level_streams=0 ") &&
-                  !strstr(line, "fair_streams=0"),
+                  !strstr(line, "fair_streams=0") &&
+                  !strstr(line, " updates=0") && !strstr(line, " sws=0") &&
+                  !strstr(line, " canceled=0"),
               "%s", line);
     redisContext *r = duro_test_redis(&h);
     fair_leftovers(r);
     schedule_gap(r);
     lost_priority(r);
+    ops_tampered(r, upd, sws, cancel);
 
     /* counter step 0 applied again under another run's idempotency key */
     char id[64], key[128];
