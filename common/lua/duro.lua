@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 54
+local DURO_LIBRARY_VERSION = 56
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -416,12 +416,19 @@ end
 -- the XACK before anything is written and answers DURO_WRONGTYPE, as a
 -- TYPE check would, so the stream needs no TYPE of its own. Returns
 -- whether it acked (an empty entry writes nothing and checks nothing).
+-- An entry that is no stream id (a caller's, or a task token's, damaged)
+-- answers DURO_BADARG naming it and the stream, where XACK's own error
+-- names neither; checked on XACK's failure alone, free when it acks.
 local function ack_first(stream, entry)
     if not entry or entry == '' or LEASE.is(entry) then return false end
     local r = redis.pcall('XACK', stream, GROUP, entry)
     if type(r) == 'table' and r.err then
         if string.find(r.err, 'WRONGTYPE', 1, true) then
             wrongtype(stream, 'stream')
+        end
+        if string.find(r.err, 'Invalid stream ID', 1, true) then
+            error({err = 'DURO_BADARG entry ' .. string.sub(entry, 1, 64) ..
+                       ' of ' .. stream .. ': not a stream id'})
         end
         error(r)
     end
@@ -2099,6 +2106,21 @@ do
     local LEAN_HEAD = '^([^,]*),[^,]*,([^,]*),[^,]*,(%d+),(%d+);'
     local BAD_HEAD = 'header not of its shape'
 
+    -- entry_bad: whether e, an attempt's entry, is none that the calls
+    -- reading it may ack or read as a stream id ('' waiting for its r
+    -- timer, a lease `L<ms>-<seq>-<attempt>`, a stream id `<ms>-<seq>`):
+    -- a record damaged by hand, refused when decoded whole, before the
+    -- call's first write, where an XACK or XRANGE of it would fail with no
+    -- key named, after writes (a cancel's event, a fire's timer). A
+    -- completion's lean decode does not read it (it acks its own entry).
+    local byte = ('').byte
+    local function entry_bad(e)
+        if e == '' then return false end
+        if byte(e) == 76 then return not find(e, '^L%d+%-%d+%-%d+$') end
+        return not find(e, '^%d+%-%d+$')
+    end
+    local BAD_ENTRY = 'entry not a stream id'
+
     local function past_end(last, len)
         return 'lengths past its end (' .. str(last) .. ' > ' .. str(len) ..
                    ' bytes)'
@@ -2113,6 +2135,7 @@ do
         local q = h + 1 + lq -- string lengths: coerced as numbers
         local d = q + ld
         if d - 1 > #rec then pa_bad(key, seq, seq, past_end(d - 1, #rec)) end
+        if entry_bad(e) then pa_bad(key, seq, seq, BAD_ENTRY) end
         return {attempt = a, entry = e, deadline = dl, hb = hb,
                 queue = sub(rec, h + 1, q - 1), details = sub(rec, q, d - 1),
                 failure = sub(rec, d)}
@@ -2176,6 +2199,9 @@ do
         for j = 1, #PA_FIELDS do f[j] = seq .. '.' .. PA_FIELDS[j] end
         local v = redis.call('HMGET', w.k.pa, unpack(f))
         if not v[5] then return {} end
+        if v[6] and entry_bad(v[6]) then
+            pa_bad(w.k.pa, seq, seq .. '.entry', BAD_ENTRY)
+        end
         local st = {attempt = v[5], entry = v[6] or '', deadline = v[10] or '0',
                     hb = v[11] or '', queue = v[2] or '', details = v[12] or '',
                     failure = v[13] or ''}
@@ -3958,21 +3984,6 @@ local function duro_wft_timeout(k, args)
     return 'timedout'
 end
 
--- TASK.entry_ok: nil when the entry of activity m.a's record st is one
--- the fire of an s or q timer may ack or read as a stream id ('', a lease,
--- `<ms>-<seq>`); another (a damaged record) refuses the fire before its
--- first write, naming the record, where XACK or XRANGE would fail it with
--- no key named (an s timer's after its ZREM: the timer lost, the
--- activity never closed).
-TASK.entry_ok = function(w, m, st)
-    local e = st.entry
-    if e == '' or LEASE.is(e) or string.find(e, '^%d+%-%d+$') then
-        return nil
-    end
-    error({err = 'DURO_CORRUPT ' .. w.k.pa .. ' pending activity record ' ..
-               m.a .. ' of seq ' .. m.a .. ': entry not a stream id'})
-end
-
 -- TASK.plan: what the fire of timer m (parse_member) of run w does,
 -- decided once from what the fire reads, before its first write: st, the
 -- activity's record, and delay, the retry delay (r, s, q and l timers);
@@ -4039,7 +4050,6 @@ TASK.plan = function(w, act, m, st, delay)
     end
     if kind == 's' then
         if not st.attempt then return ignore end
-        TASK.entry_ok(w, m, st)
         return {action = 'close_activity', delivers = true,
                 act = st.entry ~= '' and not LEASE.is(st.entry)}
     end
@@ -4059,7 +4069,6 @@ TASK.plan = function(w, act, m, st, delay)
         -- on, nothing happens (no call disarms the timer when a worker
         -- takes the task, so the start path costs nothing)
         if not st.entry or LEASE.is(st.entry) then return ignore end
-        TASK.entry_ok(w, m, st)
         if st.entry ~= '' then
             -- the stream read (and acked if the attempt times out): of
             -- another type, the fire is refused before the read
