@@ -55,20 +55,6 @@ static void each(const char *name, int nf, void (*body)(wf *))
     duro_test_finish(&h);
 }
 
-/* timer: the member of w's timers starting with prefix, copied to out
- * (asserts there is one) */
-static void timer(wf *w, const char *prefix, char *out, size_t size)
-{
-    redisReply *m = duro_test_cmd(w->r, "ZRANGE", w->k.timers, "0", "-1", NULL);
-    size_t i = 0;
-    while (i < m->elements &&
-           strncmp(m->element[i]->str, prefix, strlen(prefix)) != 0)
-        i++;
-    cr_assert(i < m->elements, "%s: no timer %s", w->id, prefix);
-    snprintf(out, size, "%s", m->element[i]->str);
-    freeReplyObject(m);
-}
-
 /* due: the score of member in w's timers, -1 when absent */
 static long long due(wf *w, const char *member)
 {
@@ -77,25 +63,6 @@ static long long due(wf *w, const char *member)
         s->type == REDIS_REPLY_STRING ? strtoll(s->str, NULL, 10) : -1;
     freeReplyObject(s);
     return d;
-}
-
-/* fire_due: timer member (due) fired, k.act being act; the reply
- * (caller frees it) */
-static redisReply *fire_due(wf *w, const char *member, const char *act)
-{
-    duro_wf_keys k = w->k;
-    snprintf(k.act, sizeof(k.act), "%.*s", (int)sizeof(k.act) - 1, act);
-    duro_argv a;
-    duro_fcall_timer_fire(&a, &k, member, strlen(member));
-    return duro_test_argv_call(w->r, &a);
-}
-
-/* fire: timer member made due at 1 and fired (fire_due) */
-static redisReply *fire(wf *w, const char *member, const char *act)
-{
-    freeReplyObject(
-        duro_test_cmd(w->r, "ZADD", w->k.timers, "1", member, NULL));
-    return fire_due(w, member, act);
 }
 
 /* fired_anyway: rep (the fire of member with w's task stream a string)
@@ -130,15 +97,15 @@ static void sticky_running(wf *w)
     /* an event: the next task goes to s1's stream, with its k timer */
     char t[256];
     snprintf(t, sizeof(t), "t|r1|1|0|%s|-|%s", w->id, w->id);
-    duro_test_run_ok(fire(w, t, w->k.act), "timer fire");
+    duro_test_run_ok(duro_test_run_fire_now(w, t, w->k.act), "timer fire");
     char sticky[DURO_TEST_RUN_KEY_LEN], entry[64], token[32];
     snprintf(sticky, sizeof(sticky), "%s#s1", w->k.wft);
     duro_test_run_claim(w, sticky, "token", entry, sizeof(entry), token,
                         sizeof(token));
     char k[256];
-    timer(w, "k|r1|", k, sizeof(k));
+    duro_test_run_timer(w, "k|r1|", k, sizeof(k));
     duro_test_key_swap_in(w->r, w->task);
-    fired_anyway(w, fire(w, k, w->k.act), k, "fired", true);
+    fired_anyway(w, duro_test_run_fire_now(w, k, w->k.act), k, "fired", true);
     char *we = duro_test_hget(w->r, w->k.wf, "wft_entry");
     cr_assert(we && !strcmp(we, entry), "%s: the task moved", w->id);
     free(we);
@@ -158,8 +125,8 @@ static void refused_whole(wf *w, const char *member, const char *act)
         duro_test_cmd(w->r, "ZADD", w->k.timers, "1", member, NULL));
     char *before = duro_test_probe_in(w->r, w->p, w->task);
     duro_test_probe_refused(w->r, w->p, w->task, before,
-                            fire_due(w, member, act), member);
-    redisReply *rep = fire(w, member, act);
+                            duro_test_run_fire(w, member, act), member);
+    redisReply *rep = duro_test_run_fire_now(w, member, act);
     cr_assert(rep->type == REDIS_REPLY_STRING && !strcmp(rep->str, "fired"),
               "%s: the fire of %s, put back: %s", w->id, member,
               rep->str ? rep->str : "no string");
@@ -178,9 +145,9 @@ static void sticky_undelivered(wf *w)
                      "sticky commit");
     char t[256];
     snprintf(t, sizeof(t), "t|r1|1|0|%s|-|%s", w->id, w->id);
-    duro_test_run_ok(fire(w, t, w->k.act), "timer fire");
+    duro_test_run_ok(duro_test_run_fire_now(w, t, w->k.act), "timer fire");
     char k[256];
-    timer(w, "k|r1|", k, sizeof(k));
+    duro_test_run_timer(w, "k|r1|", k, sizeof(k));
     refused_whole(w, k, w->k.act);
     char *sticky = duro_test_hget(w->r, w->k.wf, "wft_sticky");
     cr_assert(!sticky || !*sticky, "%s: still sticky", w->id);
@@ -202,7 +169,7 @@ static void wft_backoff(wf *w)
                         w->token, sizeof(w->token));
     duro_test_run_ok(duro_test_run_wft_timeout(w), "second timeout");
     char m[256];
-    timer(w, "w|r1|", m, sizeof(m));
+    duro_test_run_timer(w, "w|r1|", m, sizeof(m));
     refused_whole(w, m, w->k.act);
     char *e = duro_test_hget(w->r, w->k.wf, "wft_entry");
     cr_assert(e && *e, "%s: no task queued", w->id);
@@ -214,46 +181,17 @@ Test(timer_fire_plan, wft_backoff_probes_the_runs_task_keys)
     each("fw", 2, wft_backoff);
 }
 
-/* leased: w started, its first task committed scheduling activity 1
- * (start-to-close 10 min) on the run's activity queue, leased to the
- * committing worker */
-static void leased(wf *w)
-{
-    duro_test_run_started(w);
-    const char *cmd[] = {"activity", "1",  "{\"seq\":1}", "9", "echo",
-                         "null",     "{}", "600000",      "0", "0"};
-    duro_argv cmds, a;
-    duro_argv_init(&cmds);
-    for (int i = 0; i < 10; i++)
-        duro_argv_push(&cmds, cmd[i]);
-    const char *acts[] = {w->k.act};
-    duro_fcall_commit c = {.wtc_data = "{}",
-                           .ncmd = 1,
-                           .cmds = &cmds,
-                           .nacts = 1,
-                           .acts = acts,
-                           .eager_consumer = "w1",
-                           .eager_n = 4,
-                           .eager_stream = w->k.act,
-                           .eager_lease = true};
-    duro_fcall_task t = {.run = "r1", .token = w->token, .entry = w->entry};
-    duro_wf_keys k = duro_test_run_task_keys(w);
-    duro_fcall_wft_complete(&a, &k, &t, &c);
-    duro_test_run_ok(duro_test_argv_call(w->r, &a), "leased commit");
-    duro_argv_free(&cmds);
-}
-
 /* An `l` timer due before its lease's deadline (a heartbeat or, here, a
  * timer fired early by hand): the timer comes back at the deadline;
  * nothing is delivered, so a damaged task stream of the run's must not
  * refuse it. (A fairness key takes no lease: priority only.) */
 static void lease_alive(wf *w)
 {
-    leased(w);
+    duro_test_run_leased(w);
     char l[256];
-    timer(w, "l|r1|1|1|", l, sizeof(l));
+    duro_test_run_timer(w, "l|r1|1|1|", l, sizeof(l));
     duro_test_key_swap_in(w->r, w->task);
-    fired_anyway(w, fire(w, l, w->act), l, "fired", true);
+    fired_anyway(w, duro_test_run_fire_now(w, l, w->act), l, "fired", true);
     redisReply *hl = duro_test_cmd(w->r, "HLEN", w->k.pa, NULL);
     cr_assert(hl->integer > 0, "%s: activity 1 resolved", w->id);
     freeReplyObject(hl);
@@ -271,9 +209,9 @@ static void sts_taken(wf *w)
 {
     duro_test_run_acting(w, "{\"scheduleToStartMs\":60000}");
     char q[256];
-    timer(w, "q|r1|1|1|", q, sizeof(q));
+    duro_test_run_timer(w, "q|r1|1|1|", q, sizeof(q));
     duro_test_key_swap_in(w->r, w->task);
-    fired_anyway(w, fire(w, q, w->act), q, "ignored", false);
+    fired_anyway(w, duro_test_run_fire_now(w, q, w->act), q, "ignored", false);
 }
 
 Test(timer_fire_plan, sts_of_a_taken_attempt_ignores_the_runs_task_keys)

@@ -60,40 +60,6 @@ static void each(const char *name, void (*body)(wf *))
     duro_test_finish(&h);
 }
 
-/* timer: the member of w's timers starting with prefix, copied to out
- * (asserts there is one) */
-static void timer(wf *w, const char *prefix, char *out, size_t size)
-{
-    redisReply *m = duro_test_cmd(w->r, "ZRANGE", w->k.timers, "0", "-1", NULL);
-    size_t i = 0;
-    while (i < m->elements &&
-           strncmp(m->element[i]->str, prefix, strlen(prefix)) != 0)
-        i++;
-    cr_assert(i < m->elements, "%s: no timer %s", w->id, prefix);
-    snprintf(out, size, "%s", m->element[i]->str);
-    freeReplyObject(m);
-}
-
-/* fire_again: timer member fired as it stands, k.act being act (a
- * scheduler's retry, or another scheduler's fire of the same timer); the
- * reply (caller frees it) */
-static redisReply *fire_again(wf *w, const char *member, const char *act)
-{
-    duro_wf_keys k = w->k;
-    snprintf(k.act, sizeof(k.act), "%.*s", (int)sizeof(k.act) - 1, act);
-    duro_argv a;
-    duro_fcall_timer_fire(&a, &k, member, strlen(member));
-    return duro_test_argv_call(w->r, &a);
-}
-
-/* fire: timer member made due at 1 and fired (fire_again) */
-static redisReply *fire(wf *w, const char *member, const char *act)
-{
-    freeReplyObject(
-        duro_test_cmd(w->r, "ZADD", w->k.timers, "1", member, NULL));
-    return fire_again(w, member, act);
-}
-
 /* events: the length of w's history and buffer */
 static long long events(wf *w)
 {
@@ -172,7 +138,7 @@ static void refused(wf *w, const char *member)
     freeReplyObject(
         duro_test_cmd(w->r, "ZADD", w->k.timers, "1", member, NULL));
     char *before = duro_test_partition_dump(w->r, w->p);
-    redisReply *rep = fire(w, member, w->act);
+    redisReply *rep = duro_test_run_fire_now(w, member, w->act);
     char *after = duro_test_partition_dump(w->r, w->p);
     cr_assert(strcmp(before, after) == 0, "%s: the fire of %s wrote (%s)",
               w->id, member, rep->str ? rep->str : "no string");
@@ -193,12 +159,13 @@ static void s_malformed(wf *w)
 {
     acting(w, "{}", "600000");
     char s[256];
-    timer(w, "s|r1|1|0|", s, sizeof(s));
+    duro_test_run_timer(w, "s|r1|1|0|", s, sizeof(s));
     char *rec = set_entry(w, "not-an-id");
     refused(w, s);
     duro_test_cmd_ok(w->r, "HSET", w->k.pa, "1", rec, NULL);
     free(rec);
-    answered(w, fire(w, s, w->act), "fired", "the s timer, put back");
+    answered(w, duro_test_run_fire_now(w, s, w->act), "fired",
+             "the s timer, put back");
     char *st = duro_test_hget(w->r, w->k.pa, "1");
     cr_assert_null(st, "%s: activity 1 not closed", w->id);
     free(st);
@@ -215,12 +182,13 @@ static void q_malformed(wf *w)
 {
     acting(w, "{\"scheduleToStartMs\":60000}", "0");
     char q[256];
-    timer(w, "q|r1|1|1|", q, sizeof(q));
+    duro_test_run_timer(w, "q|r1|1|1|", q, sizeof(q));
     char *rec = set_entry(w, "x");
     refused(w, q);
     duro_test_cmd_ok(w->r, "HSET", w->k.pa, "1", rec, NULL);
     free(rec);
-    answered(w, fire(w, q, w->act), "fired", "the q timer, put back");
+    answered(w, duro_test_run_fire_now(w, q, w->act), "fired",
+             "the q timer, put back");
 }
 
 Test(timer_fire_review, q_timer_of_a_malformed_entry_is_refused_whole)
@@ -237,12 +205,12 @@ static void q_nogroup(wf *w)
     freeReplyObject(
         redisCommand(w->r, "XGROUP DESTROY %s %s", w->act, DURO_GROUP));
     char q[256];
-    timer(w, "q|r1|1|1|", q, sizeof(q));
-    answered(w, fire(w, q, w->act), "fired", "the q timer");
+    duro_test_run_timer(w, "q|r1|1|1|", q, sizeof(q));
+    answered(w, duro_test_run_fire_now(w, q, w->act), "fired", "the q timer");
     char *st = duro_test_hget(w->r, w->k.pa, "1");
     cr_assert_null(st, "%s: activity 1 not resolved", w->id);
     free(st);
-    answered(w, fire_again(w, q, w->act), "gone", "the q timer again");
+    answered(w, duro_test_run_fire(w, q, w->act), "gone", "the q timer again");
     cr_assert_eq(hist_count(w, "SCHEDULE_TO_START"), 1, "%s: not one timeout",
                  w->id);
 }
@@ -263,8 +231,8 @@ static void q_deleted(wf *w)
                      NULL);
     freeReplyObject(x);
     char q[256];
-    timer(w, "q|r1|1|1|", q, sizeof(q));
-    answered(w, fire(w, q, w->act), "ignored", "the q timer");
+    duro_test_run_timer(w, "q|r1|1|1|", q, sizeof(q));
+    answered(w, duro_test_run_fire_now(w, q, w->act), "ignored", "the q timer");
     char *st = duro_test_hget(w->r, w->k.pa, "1");
     cr_assert(st && st[0] == '1', "%s: activity 1 moved on: %s", w->id,
               st ? st : "(none)");
@@ -283,7 +251,7 @@ static void r_sched(wf *w)
 {
     acting(w, "{\"scheduleToStartMs\":60000}", "0");
     char q[256], r[256];
-    timer(w, "q|r1|1|1|", q, sizeof(q));
+    duro_test_run_timer(w, "q|r1|1|1|", q, sizeof(q));
     snprintf(r, sizeof(r), "r%s", q + 1);
     free(set_entry(w, ""));
     char *sc = duro_test_hget(w->r, w->k.pa, "1.s");
@@ -292,10 +260,12 @@ static void r_sched(wf *w)
     refused(w, r);
     char r2[256];
     snprintf(r2, sizeof(r2), "r|r1|1|2|%s", strchr(q + 7, '|') + 1);
-    answered(w, fire(w, r2, w->act), "ignored", "the r timer of attempt 2");
+    answered(w, duro_test_run_fire_now(w, r2, w->act), "ignored",
+             "the r timer of attempt 2");
     duro_test_cmd_ok(w->r, "HSET", w->k.pa, "1.s", sc, NULL);
     free(sc);
-    answered(w, fire(w, r, w->act), "fired", "the r timer, put back");
+    answered(w, duro_test_run_fire_now(w, r, w->act), "fired",
+             "the r timer, put back");
 }
 
 Test(timer_fire_review, r_timer_refused_by_a_damaged_schedule_only_when_live)
@@ -313,16 +283,17 @@ static void k_wrongtype(wf *w)
                      "sticky commit");
     char t[256];
     snprintf(t, sizeof(t), "t|r1|1|0|%s|-|%s", w->id, w->id);
-    answered(w, fire(w, t, w->k.act), "fired", "the t timer");
+    answered(w, duro_test_run_fire_now(w, t, w->k.act), "fired", "the t timer");
     long long n0 = events(w);
-    answered(w, fire_again(w, t, w->k.act), "gone", "the t timer again");
+    answered(w, duro_test_run_fire(w, t, w->k.act), "gone",
+             "the t timer again");
     cr_assert_eq(events(w), n0, "%s: the t timer delivered twice", w->id);
     char k[256];
-    timer(w, "k|r1|", k, sizeof(k));
+    duro_test_run_timer(w, "k|r1|", k, sizeof(k));
     char sticky[DURO_TEST_RUN_KEY_LEN];
     snprintf(sticky, sizeof(sticky), "%s#s1", w->k.wft);
     duro_test_key_swap_in(w->r, sticky);
-    answered(w, fire(w, k, w->k.act), "fired", "the k timer");
+    answered(w, duro_test_run_fire_now(w, k, w->k.act), "fired", "the k timer");
     char *s = duro_test_hget(w->r, w->k.wf, "wft_sticky");
     cr_assert(!s || !*s, "%s: still sticky", w->id);
     free(s);
@@ -345,7 +316,7 @@ static void refused_act(wf *w, const char *member)
         duro_test_cmd(w->r, "ZADD", w->k.timers, "1", member, NULL));
     char *before = duro_test_probe_in(w->r, w->p, w->act);
     duro_test_probe_refused(w->r, w->p, w->act, before,
-                            fire_again(w, member, w->act), member);
+                            duro_test_run_fire(w, member, w->act), member);
 }
 
 /* passed_act: the fire of member, w's activity stream a string, answered
@@ -353,7 +324,7 @@ static void refused_act(wf *w, const char *member)
 static void passed_act(wf *w, const char *member, const char *want)
 {
     duro_test_key_swap_in(w->r, w->act);
-    answered(w, fire(w, member, w->act), want, member);
+    answered(w, duro_test_run_fire_now(w, member, w->act), want, member);
     redisReply *t = duro_test_cmd(w->r, "TYPE", w->act, NULL);
     cr_assert_str_eq(t->str, "string", "%s: %s written", w->id, w->act);
     freeReplyObject(t);
@@ -372,8 +343,8 @@ static void act_wrongtype(wf *w)
     duro_test_run_claim(w, w->act, "attempt", w->aentry, sizeof(w->aentry),
                         w->attempt, sizeof(w->attempt));
     char q[256], s[256], r[256], q2[256], r2[256];
-    timer(w, "q|r1|1|1|", q, sizeof(q));
-    timer(w, "s|r1|1|0|", s, sizeof(s));
+    duro_test_run_timer(w, "q|r1|1|1|", q, sizeof(q));
+    duro_test_run_timer(w, "s|r1|1|0|", s, sizeof(s));
     const char *tail = strchr(q + 7, '|') + 1; /* <wfq>|<actq>|<id> */
     snprintf(r, sizeof(r), "r|r1|1|1|%s", tail);
     snprintf(q2, sizeof(q2), "q|r1|1|2|%s", tail);
@@ -388,7 +359,8 @@ static void act_wrongtype(wf *w)
     /* the attempt waiting for its r timer: the r timer queues it */
     free(set_entry(w, ""));
     refused_act(w, r);
-    answered(w, fire(w, s, w->act), "fired", "the s timer, put back");
+    answered(w, duro_test_run_fire_now(w, s, w->act), "fired",
+             "the s timer, put back");
     /* the activity closed: its s timer again, with the stream a string */
     passed_act(w, s, "ignored");
 }
@@ -398,34 +370,6 @@ Test(timer_fire_review, activity_stream_of_another_type_refuses_only_its_use)
     each("ra", act_wrongtype);
 }
 
-/* leased: w started, its first task committed scheduling activity 1
- * (start-to-close 10 min) leased to the committing worker */
-static void leased(wf *w)
-{
-    duro_test_run_started(w);
-    const char *cmd[] = {"activity", "1",  "{\"seq\":1}", "9", "echo",
-                         "null",     "{}", "600000",      "0", "0"};
-    duro_argv cmds, a;
-    duro_argv_init(&cmds);
-    for (int i = 0; i < 10; i++)
-        duro_argv_push(&cmds, cmd[i]);
-    const char *acts[] = {w->k.act};
-    duro_fcall_commit c = {.wtc_data = "{}",
-                           .ncmd = 1,
-                           .cmds = &cmds,
-                           .nacts = 1,
-                           .acts = acts,
-                           .eager_consumer = "w1",
-                           .eager_n = 4,
-                           .eager_stream = w->k.act,
-                           .eager_lease = true};
-    duro_fcall_task t = {.run = "r1", .token = w->token, .entry = w->entry};
-    duro_wf_keys k = duro_test_run_task_keys(w);
-    duro_fcall_wft_complete(&a, &k, &t, &c);
-    duro_test_run_ok(duro_test_argv_call(w->r, &a), "leased commit");
-    duro_argv_free(&cmds);
-}
-
 /* An `l` timer of a lease still alive comes back at its deadline: the
  * activity stream, of another type, does not refuse it (it writes
  * nothing there); an `l` timer of another attempt neither. (A fairness
@@ -433,9 +377,9 @@ static void leased(wf *w)
 static void lease_act_wrongtype(wf *w)
 {
     if (w->f != 0) return;
-    leased(w);
+    duro_test_run_leased(w);
     char l[256], l2[256];
-    timer(w, "l|r1|1|1|", l, sizeof(l));
+    duro_test_run_timer(w, "l|r1|1|1|", l, sizeof(l));
     snprintf(l2, sizeof(l2), "l|r1|1|2|%s", strchr(l + 7, '|') + 1);
     passed_act(w, l2, "ignored");
     passed_act(w, l, "fired");
@@ -461,20 +405,22 @@ static void k_pending_reads(wf *w)
                      "sticky commit");
     char t[256];
     snprintf(t, sizeof(t), "t|r1|1|0|%s|-|%s", w->id, w->id);
-    answered(w, fire(w, t, w->k.act), "fired", "the t timer");
+    answered(w, duro_test_run_fire_now(w, t, w->k.act), "fired", "the t timer");
     char sticky[DURO_TEST_RUN_KEY_LEN], entry[64], token[32];
     snprintf(sticky, sizeof(sticky), "%s#s1", w->k.wft);
     duro_test_run_claim(w, sticky, "token", entry, sizeof(entry), token,
                         sizeof(token));
     duro_test_cmd_ok(w->r, "XDEL", sticky, entry, NULL);
     char k[256];
-    timer(w, "k|r1|", k, sizeof(k));
-    answered(w, fire(w, k, w->k.act), "fired", "the k timer, entry deleted");
+    duro_test_run_timer(w, "k|r1|", k, sizeof(k));
+    answered(w, duro_test_run_fire_now(w, k, w->k.act), "fired",
+             "the k timer, entry deleted");
     char *s = duro_test_hget(w->r, w->k.wf, "wft_sticky");
     cr_assert(s && !strcmp(s, "s1"), "%s: moved while running", w->id);
     free(s);
     duro_test_cmd_ok(w->r, "XGROUP", "DESTROY", sticky, DURO_GROUP, NULL);
-    answered(w, fire(w, k, w->k.act), "fired", "the k timer, no group");
+    answered(w, duro_test_run_fire_now(w, k, w->k.act), "fired",
+             "the k timer, no group");
     s = duro_test_hget(w->r, w->k.wf, "wft_sticky");
     cr_assert(!s || !*s, "%s: still sticky", w->id);
     free(s);

@@ -160,6 +160,63 @@ duro_fcall_attempt duro_test_run_attempt(const duro_test_wf *w, duro_wf_keys *k)
     return at;
 }
 
+void duro_test_run_leased(duro_test_wf *w)
+{
+    duro_test_run_started(w);
+    const char *cmd[] = {"activity", "1",  "{\"seq\":1}", "9", "echo",
+                         "null",     "{}", "600000",      "0", "0"};
+    duro_argv cmds, a;
+    duro_argv_init(&cmds);
+    for (int i = 0; i < 10; i++)
+        duro_argv_push(&cmds, cmd[i]);
+    const char *acts[] = {w->k.act};
+    duro_fcall_commit c = {.wtc_data = "{}",
+                           .ncmd = 1,
+                           .cmds = &cmds,
+                           .nacts = 1,
+                           .acts = acts,
+                           .eager_consumer = "w1",
+                           .eager_n = 4,
+                           .eager_stream = w->k.act,
+                           .eager_lease = true};
+    duro_fcall_task t = {.run = "r1", .token = w->token, .entry = w->entry};
+    duro_wf_keys k = duro_test_run_task_keys(w);
+    duro_fcall_wft_complete(&a, &k, &t, &c);
+    duro_test_run_ok(duro_test_argv_call(w->r, &a), "leased commit");
+    duro_argv_free(&cmds);
+}
+
+void duro_test_run_timer(const duro_test_wf *w, const char *prefix, char *out,
+                         size_t size)
+{
+    redisReply *m = duro_test_cmd(w->r, "ZRANGE", w->k.timers, "0", "-1", NULL);
+    size_t i = 0;
+    while (i < m->elements &&
+           strncmp(m->element[i]->str, prefix, strlen(prefix)) != 0)
+        i++;
+    cr_assert(i < m->elements, "%s: no timer %s", w->id, prefix);
+    snprintf(out, size, "%s", m->element[i]->str);
+    freeReplyObject(m);
+}
+
+redisReply *duro_test_run_fire(duro_test_wf *w, const char *member,
+                               const char *act)
+{
+    duro_wf_keys k = w->k;
+    snprintf(k.act, sizeof(k.act), "%.*s", (int)sizeof(k.act) - 1, act);
+    duro_argv a;
+    duro_fcall_timer_fire(&a, &k, member, strlen(member));
+    return duro_test_argv_call(w->r, &a);
+}
+
+redisReply *duro_test_run_fire_now(duro_test_wf *w, const char *member,
+                                   const char *act)
+{
+    freeReplyObject(
+        duro_test_cmd(w->r, "ZADD", w->k.timers, "1", member, NULL));
+    return duro_test_run_fire(w, member, act);
+}
+
 redisReply *duro_test_run_wft_timeout(duro_test_wf *w)
 {
     duro_fcall_task t = {.run = "r1", .token = w->token, .entry = w->entry};

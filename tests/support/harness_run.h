@@ -101,6 +101,27 @@ void duro_test_run_acting(duro_test_wf *w, const char *opts);
 duro_fcall_attempt duro_test_run_attempt(const duro_test_wf *w,
                                          duro_wf_keys *k);
 
+/* duro_test_run_leased: started, its first task committed scheduling
+ * activity 1 ("echo", start-to-close 10 min) on the run's activity queue,
+ * leased to the committing worker "w1" (asserts). */
+void duro_test_run_leased(duro_test_wf *w);
+
+/* duro_test_run_timer: the member of w's timers starting with prefix,
+ * copied to out (asserts there is one). */
+void duro_test_run_timer(const duro_test_wf *w, const char *prefix, char *out,
+                         size_t size);
+
+/* duro_test_run_fire: duro_timer_fire of timer member as it stands (a
+ * scheduler's retry, another scheduler's fire), w's keys with act as the
+ * activity stream; the reply (caller frees it). */
+redisReply *duro_test_run_fire(duro_test_wf *w, const char *member,
+                               const char *act);
+
+/* duro_test_run_fire_now: timer member made due at 1, then fired
+ * (duro_test_run_fire). */
+redisReply *duro_test_run_fire_now(duro_test_wf *w, const char *member,
+                                   const char *act);
+
 /* duro_test_run_wft_timeout: duro_wft_timeout of w's claimed task (its
  * next try in 60 s); the reply (caller frees it). */
 redisReply *duro_test_run_wft_timeout(duro_test_wf *w);
