@@ -157,32 +157,6 @@ static bool has_timer(wf *w, const char *prefix)
     return found;
 }
 
-/* FLOWS: the runs a test makes: priority 2, fairness key k, neither */
-static const struct {
-    int prio;
-    const char *fkey;
-} FLOWS[] = {{2, NULL}, {0, "k"}, {0, NULL}};
-
-/* each: body(w) for a fresh run `name`-f-v of each flow FLOWS[f],
- * f in [f0, f1), and each variant v < nv, with the library and with its
- * Cluster copy */
-static void each(const char *name, int f0, int f1, int nv, void (*body)(wf *))
-{
-    for (int c = 0; c < 2; c++)
-        for (int f = f0; f < f1; f++)
-            for (int v = 0; v < nv; v++) {
-                char id[32];
-                snprintf(id, sizeof(id), "%s-%d-%d", name, f, v);
-                wf w;
-                duro_test_run_init(&h, &w, id, FLOWS[f].prio, FLOWS[f].fkey, c);
-                w.f = f;
-                w.v = v;
-                body(&w);
-                redisFree(w.r);
-            }
-    duro_test_finish(&h);
-}
-
 /* ---- A continue-as-new's new history ---- */
 
 /* The new run's history key held something (v: a list, a string):
@@ -214,7 +188,7 @@ static void continue_over(wf *w)
 
 Test(task_probe_edges, continue_as_new_over_any_history)
 {
-    each("ca", 0, 3, 2, continue_over);
+    duro_test_run_each(&h, "ca", 0, 3, 2, continue_over);
 }
 
 /* ---- Calls that queue no workflow task ---- */
@@ -237,7 +211,7 @@ static void act_timeout_retried(wf *w)
 
 Test(task_probe_edges, act_timeout_retried_ignores_the_runs_task_keys)
 {
-    each("at", 0, 2, 3, act_timeout_retried);
+    duro_test_run_each(&h, "at", 0, 2, 3, act_timeout_retried);
 }
 
 /* A failed attempt retried later delivers nothing either. */
@@ -251,7 +225,7 @@ static void act_failure_retried(wf *w)
 
 Test(task_probe_edges, act_failure_retried_ignores_the_runs_task_keys)
 {
-    each("af", 0, 2, 1, act_failure_retried);
+    duro_test_run_each(&h, "af", 0, 2, 1, act_failure_retried);
 }
 
 /* Timers whose fire is ignored (a 'w' or 'k' of another token, an 's',
@@ -272,7 +246,7 @@ static void ignored_timer(wf *w)
 
 Test(task_probe_edges, ignored_timers_ignore_the_runs_task_keys)
 {
-    each("it", 0, 2, 5, ignored_timer);
+    duro_test_run_each(&h, "it", 0, 2, 5, ignored_timer);
 }
 
 /* A workflow task timed out a second time in a row comes back through a
@@ -298,7 +272,7 @@ static void wft_timeout_again(wf *w)
 
 Test(task_probe_edges, wft_timeout_again_ignores_the_runs_task_keys)
 {
-    each("wt", 1, 2, 1, wft_timeout_again);
+    duro_test_run_each(&h, "wt", 1, 2, 1, wft_timeout_again);
 }
 
 /* A cancel from another partition, asked again once the first was
@@ -316,7 +290,7 @@ static void xfer_cancel_again(wf *w)
 
 Test(task_probe_edges, xfer_cancel_again_ignores_the_runs_task_keys)
 {
-    each("xc", 0, 2, 1, xfer_cancel_again);
+    duro_test_run_each(&h, "xc", 0, 2, 1, xfer_cancel_again);
 }
 
 /* ---- What a task writes, and only that ---- */
@@ -352,7 +326,7 @@ static void next_run(wf *w)
 
 Test(task_probe_edges, next_run_with_other_options)
 {
-    each("nr", 0, 2, 1, next_run);
+    duro_test_run_each(&h, "nr", 0, 2, 1, next_run);
 }
 
 /* ACT_PRIO4: activity 1 with priority 4 (start-to-close 10 min) */
@@ -380,7 +354,7 @@ static void activity_priority(wf *w)
 
 Test(task_probe_edges, activity_priority_other_than_the_runs)
 {
-    each("ap", 0, 1, 2, activity_priority);
+    duro_test_run_each(&h, "ap", 0, 1, 2, activity_priority);
 }
 
 /* Priority 3 given (the default: no level stream) and an empty fairness
@@ -406,7 +380,7 @@ static void default_flow(wf *w)
 
 Test(task_probe_edges, priority_3_and_empty_key_are_none)
 {
-    each("p3", 2, 3, 1, default_flow);
+    duro_test_run_each(&h, "p3", 2, 3, 1, default_flow);
 }
 
 /* Keys of the right type but unusual: the level's or the key's stream
@@ -434,5 +408,5 @@ static void unusual_keys(wf *w)
 
 Test(task_probe_edges, unusual_keys_of_the_right_type_pass)
 {
-    each("uk", 0, 2, 1, unusual_keys);
+    duro_test_run_each(&h, "uk", 0, 2, 1, unusual_keys);
 }

@@ -32,29 +32,6 @@ TestSuite(timer_fire_plan, .init = setup, .fini = duro_test_fini,
 
 typedef duro_test_wf wf;
 
-/* FLOWS: the runs a test makes: priority 2, fairness key k */
-static const struct {
-    int prio;
-    const char *fkey;
-} FLOWS[] = {{2, NULL}, {0, "k"}};
-
-/* each: body(w) for a fresh run `name`-f of each flow FLOWS[f], f in
- * [0, nf), with the library and with its Cluster copy */
-static void each(const char *name, int nf, void (*body)(wf *))
-{
-    for (int c = 0; c < 2; c++)
-        for (int f = 0; f < nf; f++) {
-            char id[32];
-            snprintf(id, sizeof(id), "%s-%d", name, f);
-            wf w;
-            duro_test_run_init(&h, &w, id, FLOWS[f].prio, FLOWS[f].fkey, c);
-            w.f = f;
-            body(&w);
-            redisFree(w.r);
-        }
-    duro_test_finish(&h);
-}
-
 /* due: the score of member in w's timers, -1 when absent */
 static long long due(wf *w, const char *member)
 {
@@ -113,7 +90,7 @@ static void sticky_running(wf *w)
 
 Test(timer_fire_plan, sticky_task_running_ignores_the_runs_task_keys)
 {
-    each("fk", 2, sticky_running);
+    duro_test_run_each(&h, "fk", 0, 2, 1, sticky_running);
 }
 
 /* refused_whole: the fire of member (k.act being act) with w's task
@@ -156,7 +133,7 @@ static void sticky_undelivered(wf *w)
 
 Test(timer_fire_plan, sticky_task_moved_probes_the_runs_task_keys)
 {
-    each("fm", 2, sticky_undelivered);
+    duro_test_run_each(&h, "fm", 0, 2, 1, sticky_undelivered);
 }
 
 /* A `w` timer (a workflow task timed out twice in a row, back after its
@@ -178,7 +155,7 @@ static void wft_backoff(wf *w)
 
 Test(timer_fire_plan, wft_backoff_probes_the_runs_task_keys)
 {
-    each("fw", 2, wft_backoff);
+    duro_test_run_each(&h, "fw", 0, 2, 1, wft_backoff);
 }
 
 /* An `l` timer due before its lease's deadline (a heartbeat or, here, a
@@ -199,7 +176,7 @@ static void lease_alive(wf *w)
 
 Test(timer_fire_plan, lease_alive_ignores_the_runs_task_keys)
 {
-    each("fl", 1, lease_alive);
+    duro_test_run_each(&h, "fl", 0, 1, 1, lease_alive);
 }
 
 /* A `q` timer (schedule-to-start) of an attempt a worker took: ignored,
@@ -216,5 +193,5 @@ static void sts_taken(wf *w)
 
 Test(timer_fire_plan, sts_of_a_taken_attempt_ignores_the_runs_task_keys)
 {
-    each("fq", 2, sts_taken);
+    duro_test_run_each(&h, "fq", 0, 2, 1, sts_taken);
 }

@@ -37,29 +37,6 @@ TestSuite(timer_fire_review, .init = setup, .fini = duro_test_fini,
 
 typedef duro_test_wf wf;
 
-/* FLOWS: the runs a test makes: priority 2, fairness key k */
-static const struct {
-    int prio;
-    const char *fkey;
-} FLOWS[] = {{2, NULL}, {0, "k"}};
-
-/* each: body(w) for a fresh run `name`-f of each flow FLOWS[f], f in
- * [0, 2), with the library and with its Cluster copy */
-static void each(const char *name, void (*body)(wf *))
-{
-    for (int c = 0; c < 2; c++)
-        for (int f = 0; f < 2; f++) {
-            char id[32];
-            snprintf(id, sizeof(id), "%s-%d", name, f);
-            wf w;
-            duro_test_run_init(&h, &w, id, FLOWS[f].prio, FLOWS[f].fkey, c);
-            w.f = f;
-            body(&w);
-            redisFree(w.r);
-        }
-    duro_test_finish(&h);
-}
-
 /* events: the length of w's history and buffer */
 static long long events(wf *w)
 {
@@ -173,7 +150,7 @@ static void s_malformed(wf *w)
 
 Test(timer_fire_review, s_timer_of_a_malformed_entry_is_refused_whole)
 {
-    each("rs", s_malformed);
+    duro_test_run_each(&h, "rs", 0, 2, 1, s_malformed);
 }
 
 /* A `q` timer (schedule-to-start) whose attempt's entry is not a stream
@@ -193,7 +170,7 @@ static void q_malformed(wf *w)
 
 Test(timer_fire_review, q_timer_of_a_malformed_entry_is_refused_whole)
 {
-    each("rq", q_malformed);
+    duro_test_run_each(&h, "rq", 0, 2, 1, q_malformed);
 }
 
 /* A `q` timer of an attempt in a stream no worker ever read (no group:
@@ -217,7 +194,7 @@ static void q_nogroup(wf *w)
 
 Test(timer_fire_review, q_timer_of_a_stream_with_no_group_times_out_once)
 {
-    each("rn", q_nogroup);
+    duro_test_run_each(&h, "rn", 0, 2, 1, q_nogroup);
 }
 
 /* A `q` timer of an attempt whose stream entry was deleted (trimmed by
@@ -241,7 +218,7 @@ static void q_deleted(wf *w)
 
 Test(timer_fire_review, q_timer_of_a_deleted_entry_is_ignored)
 {
-    each("rd", q_deleted);
+    duro_test_run_each(&h, "rd", 0, 2, 1, q_deleted);
 }
 
 /* An `r` timer of the attempt waiting for it (entry '') queues it, so a
@@ -270,7 +247,7 @@ static void r_sched(wf *w)
 
 Test(timer_fire_review, r_timer_refused_by_a_damaged_schedule_only_when_live)
 {
-    each("rr", r_sched);
+    duro_test_run_each(&h, "rr", 0, 2, 1, r_sched);
 }
 
 /* A `k` timer of a task never delivered whose sticky stream is another
@@ -305,7 +282,7 @@ static void k_wrongtype(wf *w)
 
 Test(timer_fire_review, k_timer_of_a_sticky_stream_of_another_type_moves)
 {
-    each("rk", k_wrongtype);
+    duro_test_run_each(&h, "rk", 0, 2, 1, k_wrongtype);
 }
 
 /* refused_act: the fire of member, w's activity stream a string, refused
@@ -367,7 +344,7 @@ static void act_wrongtype(wf *w)
 
 Test(timer_fire_review, activity_stream_of_another_type_refuses_only_its_use)
 {
-    each("ra", act_wrongtype);
+    duro_test_run_each(&h, "ra", 0, 2, 1, act_wrongtype);
 }
 
 /* An `l` timer of a lease still alive comes back at its deadline: the
@@ -391,7 +368,7 @@ static void lease_act_wrongtype(wf *w)
 
 Test(timer_fire_review, lease_alive_ignores_an_activity_stream_of_another_type)
 {
-    each("rl", lease_act_wrongtype);
+    duro_test_run_each(&h, "rl", 0, 2, 1, lease_act_wrongtype);
 }
 
 /* A `k` timer of a sticky task a worker took moments ago: its entry
@@ -432,5 +409,5 @@ static void k_pending_reads(wf *w)
 
 Test(timer_fire_review, k_timer_reads_the_sticky_pending_list)
 {
-    each("rp", k_pending_reads);
+    duro_test_run_each(&h, "rp", 0, 2, 1, k_pending_reads);
 }

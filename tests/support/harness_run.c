@@ -160,6 +160,29 @@ duro_fcall_attempt duro_test_run_attempt(const duro_test_wf *w, duro_wf_keys *k)
     return at;
 }
 
+void duro_test_run_each(duro_test_harness *h, const char *name, int f0, int f1,
+                        int nv, void (*body)(duro_test_wf *))
+{
+    static const struct {
+        int prio;
+        const char *fkey;
+    } flows[] = {{2, NULL}, {0, "k"}, {0, NULL}};
+    cr_assert(f0 >= 0 && f1 <= 3 && f0 < f1 && nv > 0);
+    for (int c = 0; c < 2; c++)
+        for (int f = f0; f < f1; f++)
+            for (int v = 0; v < nv; v++) {
+                char id[64];
+                snprintf(id, sizeof(id), "%s-%d-%d", name, f, v);
+                duro_test_wf w;
+                duro_test_run_init(h, &w, id, flows[f].prio, flows[f].fkey, c);
+                w.f = f;
+                w.v = v;
+                body(&w);
+                redisFree(w.r);
+            }
+    duro_test_finish(h);
+}
+
 void duro_test_run_leased(duro_test_wf *w)
 {
     duro_test_run_started(w);

@@ -101,6 +101,13 @@ void duro_test_run_acting(duro_test_wf *w, const char *opts);
 duro_fcall_attempt duro_test_run_attempt(const duro_test_wf *w,
                                          duro_wf_keys *k);
 
+/* duro_test_run_each: body(w) for a fresh run `name`-f-v of each flow f
+ * in [f0, f1) (0: priority 2; 1: fairness key "k"; 2: neither; in w->f)
+ * and each variant v < nv (w->v), with the library and with its Cluster
+ * copy; then duro_test_finish(h). */
+void duro_test_run_each(duro_test_harness *h, const char *name, int f0, int f1,
+                        int nv, void (*body)(duro_test_wf *));
+
 /* duro_test_run_leased: started, its first task committed scheduling
  * activity 1 ("echo", start-to-close 10 min) on the run's activity queue,
  * leased to the committing worker "w1" (asserts). */
