@@ -22,6 +22,7 @@
 #include "duro/keys.h"
 #include "duro/lua.h"
 #include "harness.h"
+#include "harness_aredis.h"
 
 static duro_test_harness h;
 
@@ -341,33 +342,10 @@ static char *node_url(const tcluster *c, int i, char *url)
     return url;
 }
 
-/* open_connected: open_aredis, connected within 10s. */
-static duro_aredis *open_connected(const char *url, const char *name)
-{
-    duro_aredis *r = open_aredis(url, name);
-    cr_assert(spin_until(is_connected, r, 10000), "%s not connected", name);
-    return r;
-}
-
-static void close_aredis(duro_aredis *r)
-{
-    duro_aredis_close(r);
-    int64_t end = duro_test_mono_ms() + 5000;
-    while (uv_run(&loop, UV_RUN_NOWAIT) && duro_test_mono_ms() < end)
-        duro_test_sleep_ms(1);
-    cr_assert_eq(uv_loop_close(&loop), 0, "handles left open");
-}
-
 /* send_cmd sends one command whose reply goes to t (not waited for). */
 static void send_cmd(duro_aredis *r, tally *t, int argc, const char **argv)
 {
-    duro_argv a;
-    duro_argv_init(&a);
-    for (int i = 0; i < argc; i++)
-        duro_argv_push(&a, argv[i]);
-    cr_assert_eq(duro_aredis_command(r, on_reply, t, &a), 0, "%s not sent",
-                 argv[0]);
-    duro_argv_free(&a);
+    duro_test_aredis_send(r, on_reply, t, argc, argv, NULL);
 }
 
 #define SEND(r, t, ...)                                                        \
@@ -412,12 +390,13 @@ Test(aredis_cluster, routes_each_partition_to_its_master)
     tcluster c;
     cluster_start(&c, 3, 0);
     char url[128];
-    duro_aredis *r = open_connected(node_url(&c, 1, url), "detect");
+    duro_aredis *r =
+        duro_test_aredis_open(&loop, node_url(&c, 1, url), "detect");
     cr_assert(duro_aredis_is_cluster(r), "a cluster node was not detected");
     check_partitions(r, &c, "v1");
     tally t = CMD(r, "PING"); /* keyless: any master */
     cr_assert_str_eq(t.last_str, "PONG");
-    close_aredis(r);
+    duro_test_aredis_close(&loop, r);
 
     /* redis+cluster:// seeds: the first seed is not even up */
     snprintf(url, sizeof(url), "redis+cluster://127.0.0.1:%d,127.0.0.1:%d",
@@ -426,14 +405,14 @@ Test(aredis_cluster, routes_each_partition_to_its_master)
     cr_assert(spin_until(is_connected, r, 15000), "not connected by seeds");
     cr_assert(duro_aredis_is_cluster(r));
     check_partitions(r, &c, "v2");
-    close_aredis(r);
+    duro_test_aredis_close(&loop, r);
 
     /* a standalone server stays one connection */
-    r = open_connected(h.redis_url, "single");
+    r = duro_test_aredis_open(&loop, h.redis_url, "single");
     cr_assert_not(duro_aredis_is_cluster(r));
     t = CMD(r, "SET", "{p0}:k", "v");
     cr_assert_eq(t.ok, 1);
-    close_aredis(r);
+    duro_test_aredis_close(&loop, r);
     duro_test_finish(&h);
 }
 
@@ -460,7 +439,8 @@ Test(aredis_cluster, follows_a_slot_moved_by_hand)
     tcluster c;
     cluster_start(&c, 3, 0);
     char url[128];
-    duro_aredis *r = open_connected(node_url(&c, 0, url), "moves");
+    duro_aredis *r =
+        duro_test_aredis_open(&loop, node_url(&c, 0, url), "moves");
     int slot = key_slot("{p1}:ctr");
     int from = owner(&c, 0, slot), to = (from + 1) % 3;
     /* a stream of INCRs in flight while the slot moves */
@@ -489,7 +469,7 @@ Test(aredis_cluster, follows_a_slot_moved_by_hand)
     cr_assert_str_eq(rep->str, "asked");
     freeReplyObject(rep);
     cr_assert(duro_aredis_connected(r));
-    close_aredis(r);
+    duro_test_aredis_close(&loop, r);
     duro_test_finish(&h);
 }
 
@@ -538,7 +518,8 @@ Test(aredis_cluster, tryagain_is_sent_again_until_the_move_ends)
     tcluster c;
     cluster_start(&c, 3, 0);
     char url[128];
-    duro_aredis *r = open_connected(node_url(&c, 0, url), "tryagain");
+    duro_aredis *r =
+        duro_test_aredis_open(&loop, node_url(&c, 0, url), "tryagain");
     cr_assert_eq(CMD(r, "SET", "{p7}:a", "1").ok, 1);
     cr_assert_eq(CMD(r, "SET", "{p7}:b", "2").ok, 1);
     int slot = key_slot("{p7}:a");
@@ -563,7 +544,7 @@ Test(aredis_cluster, tryagain_is_sent_again_until_the_move_ends)
     cr_assert_str_eq(m.err, "", "MGET: %s", m.err);
     cr_assert_str_eq(m.got[0], "1");
     cr_assert_str_eq(m.got[1], "2");
-    close_aredis(r);
+    duro_test_aredis_close(&loop, r);
     duro_test_finish(&h);
 }
 
@@ -600,7 +581,7 @@ Test(aredis_cluster, clusterdown_commands_are_sent_again_in_order)
     tcluster c;
     cluster_start(&c, 3, 0);
     char url[128];
-    duro_aredis *r = open_connected(node_url(&c, 0, url), "down");
+    duro_aredis *r = duro_test_aredis_open(&loop, node_url(&c, 0, url), "down");
     const char *key = "{p4}:list";
     int slot = key_slot(key);
     int o = owner(&c, 0, slot);
@@ -627,7 +608,7 @@ Test(aredis_cluster, clusterdown_commands_are_sent_again_in_order)
         cr_assert_eq(strtol(rep->element[i]->str, NULL, 10), (long)i + 1,
                      "out of order at %zu", i);
     freeReplyObject(rep);
-    close_aredis(r);
+    duro_test_aredis_close(&loop, r);
     duro_test_finish(&h);
 }
 
@@ -655,7 +636,8 @@ Test(aredis_cluster, functions_on_every_master)
     tcluster c;
     cluster_start(&c, 3, 0);
     char url[128];
-    duro_aredis *r = open_connected(node_url(&c, 0, url), "functions");
+    duro_aredis *r =
+        duro_test_aredis_open(&loop, node_url(&c, 0, url), "functions");
     /* each master's LOAD went out before anything else on its connection:
      * a command to every partition has waited for it */
     for (int p = 0; p < 16; p++) {
@@ -678,7 +660,7 @@ Test(aredis_cluster, functions_on_every_master)
     cr_assert_eq(t.last_int, duro_lua_version());
     cr_assert(has_sharded_library(&c, o), "not reloaded as the sharded copy");
     wait_everywhere(url, false); /* no replicas: NOREPLICAS everywhere */
-    close_aredis(r);
+    duro_test_aredis_close(&loop, r);
     duro_test_finish(&h);
 }
 
@@ -724,7 +706,7 @@ Test(aredis_cluster, a_master_added_later_gets_the_library)
     tcluster c;
     cluster_start(&c, 3, 0);
     char url[128];
-    duro_aredis *r = open_connected(node_url(&c, 0, url), "grow");
+    duro_aredis *r = duro_test_aredis_open(&loop, node_url(&c, 0, url), "grow");
     int added = add_node(&c);
     cr_assert_not(has_sharded_library(&c, added));
     const char *key = "{p9}:y";
@@ -738,7 +720,7 @@ Test(aredis_cluster, a_master_added_later_gets_the_library)
     cr_assert(has_sharded_library(&c, added),
               "the new master did not get the library on connect");
     cr_assert(duro_aredis_connected(r));
-    close_aredis(r);
+    duro_test_aredis_close(&loop, r);
     duro_test_finish(&h);
 }
 
@@ -782,7 +764,7 @@ Test(aredis_cluster, the_layout_check_runs_through_the_router)
     cr_assert(spin_until(fatal_seen, &fatal2, 10000), "no layout mismatch");
     cr_assert_eq(fatal2, DURO_EINVAL);
     duro_aredis_close(other);
-    close_aredis(r);
+    duro_test_aredis_close(&loop, r);
     duro_test_finish(&h);
 }
 
@@ -860,7 +842,7 @@ Test(aredis_cluster, ssubscribe_per_master_and_after_a_move)
     move_slot(&c, slot, from, (from + 1) % 3, NULL, NULL);
     expect_message(&c, &in, 3);
     expect_message(&c, &in, 4); /* the others still work */
-    close_aredis(r);
+    duro_test_aredis_close(&loop, r);
     duro_test_finish(&h);
 }
 
@@ -893,7 +875,7 @@ Test(aredis_cluster, subscribe_and_ssubscribe_on_one_server)
     redisFree(x);
     cr_assert(classic > 0 && sharded > 0, "classic=%d sharded=%d", classic,
               sharded);
-    close_aredis(r);
+    duro_test_aredis_close(&loop, r);
     duro_test_finish(&h);
 }
 
@@ -960,7 +942,8 @@ Test(aredis_cluster, follows_a_failover)
     tcluster c;
     cluster_start(&c, 6, 1);
     char url[128];
-    duro_aredis *r = open_connected(node_url(&c, 0, url), "failover");
+    duro_aredis *r =
+        duro_test_aredis_open(&loop, node_url(&c, 0, url), "failover");
     duro_aredis *sub = new_aredis(url, NULL, "failover-wake");
     int classic = 0;
     cr_assert_eq(duro_aredis_subscribe(sub, "duro:wake", on_count, &classic),
@@ -1004,7 +987,7 @@ Test(aredis_cluster, follows_a_failover)
     cr_assert(spin_publish(&c, witness, "PUBLISH duro:wake 1", &classic),
               "the classic subscription did not move");
     duro_aredis_close(sub);
-    close_aredis(r);
+    duro_test_aredis_close(&loop, r);
     duro_test_finish(&h);
 }
 
@@ -1058,7 +1041,7 @@ static duro_aredis *sched_cluster(tcluster *c)
 {
     cluster_start(c, 3, 0);
     char url[128];
-    duro_aredis *r = open_connected(node_url(c, 0, url), "test");
+    duro_aredis *r = duro_test_aredis_open(&loop, node_url(c, 0, url), "test");
     tally t = CMD(r, "HSET", DURO_META_KEY, "partitions", "16", "schema", "1");
     cr_assert_eq(t.ok, 1, "%s", t.last_err);
     int meta = owner(c, 0, key_slot(DURO_META_KEY));
@@ -1108,7 +1091,7 @@ Test(aredis_cluster, scheduler_fires_timers_on_every_master)
     pid_t s = duro_test_spawn(&h, "duro-scheduler", NULL);
     cr_assert(spin_until(all_fired, &f, 20000), "timers not fired everywhere");
     cr_assert(duro_test_log_contains(&h, s, "REDIS UP name=scheduler cluster"));
-    close_aredis(r);
+    duro_test_aredis_close(&loop, r);
     duro_test_finish(&h);
 }
 
@@ -1156,6 +1139,6 @@ Test(aredis_cluster, the_scheduler_wakes_from_every_master)
     }
     cr_assert(spin_until(all_timed_out, &cr, 15000),
               "execution timeouts not fired by wake-ups");
-    close_aredis(r);
+    duro_test_aredis_close(&loop, r);
     duro_test_finish(&h);
 }

@@ -12,6 +12,7 @@
 #include "duro/aredis.h"
 #include "duro/config.h"
 #include "harness.h"
+#include "harness_aredis.h"
 
 static duro_test_harness h;
 static uv_loop_t loop;
@@ -40,46 +41,6 @@ static void on_reply(duro_aredis *r, redisReply *reply, void *arg)
     if (reply && reply->type == REDIS_REPLY_INTEGER) t->len = reply->integer;
 }
 
-static duro_aredis *open_up(void)
-{
-    cr_assert_eq(uv_loop_init(&loop), 0);
-    duro_redis_url u;
-    char err[256];
-    cr_assert_eq(duro_redis_url_parse(h.redis_url, &u, err, sizeof(err)), 0,
-                 "%s", err);
-    duro_aredis *r = NULL;
-    cr_assert_eq(duro_aredis_new(&r, &loop, &u, "flush", NULL, NULL), 0);
-    int64_t end = duro_test_mono_ms() + 10000;
-    while (!duro_aredis_connected(r) && duro_test_mono_ms() < end) {
-        uv_run(&loop, UV_RUN_NOWAIT);
-        duro_test_sleep_ms(2);
-    }
-    cr_assert(duro_aredis_connected(r), "not connected");
-    return r;
-}
-
-static void close_down(duro_aredis *r)
-{
-    duro_aredis_close(r);
-    int64_t end = duro_test_mono_ms() + 5000;
-    while (uv_run(&loop, UV_RUN_NOWAIT) && duro_test_mono_ms() < end)
-        duro_test_sleep_ms(1);
-    cr_assert_eq(uv_loop_close(&loop), 0, "handles left open");
-}
-
-/* queue_cmd queues argv on r for t; the command leaves when the transport
- * decides. */
-static void queue_cmd(duro_aredis *r, tally *t, int argc, const char **argv,
-                      const size_t *lens)
-{
-    duro_argv a;
-    duro_argv_init(&a);
-    for (int i = 0; i < argc; i++)
-        duro_argv_pushn(&a, argv[i], lens ? lens[i] : strlen(argv[i]));
-    cr_assert_eq(duro_aredis_command(r, on_reply, t, &a), 0);
-    duro_argv_free(&a);
-}
-
 /* iterations_until_answered runs the loop one blocking iteration at a
  * time until t has its reply (at most 100, 10 s). */
 static int iterations_until_answered(tally *t)
@@ -96,36 +57,41 @@ static int iterations_until_answered(tally *t)
 
 Test(transport_flush, a_command_and_its_reply_take_one_iteration)
 {
-    duro_aredis *r = open_up();
+    duro_aredis *r = duro_test_aredis_open(&loop, h.redis_url, "flush");
     /* what the connection sent on its own when it came up is answered */
     tally first = {0};
-    queue_cmd(r, &first, 1, (const char *[]){"PING"}, NULL);
+    duro_test_aredis_send(r, on_reply, &first, 1, (const char *[]){"PING"},
+                          NULL);
     iterations_until_answered(&first);
     for (int i = 0; i < 5; i++) {
         tally t = {0};
-        queue_cmd(r, &t, 2, (const char *[]){"ECHO", "hello"}, NULL);
+        duro_test_aredis_send(r, on_reply, &t, 2,
+                              (const char *[]){"ECHO", "hello"}, NULL);
         /* one iteration writes before it blocks, then wakes for the reply;
          * waiting for "writable" first would take two */
         cr_assert_eq(iterations_until_answered(&t), 1, "round %d", i);
         cr_assert(t.ok);
         cr_assert_eq(t.len, 5);
     }
-    close_down(r);
+    duro_test_aredis_close(&loop, r);
 }
 
 Test(transport_flush, a_command_larger_than_the_socket_takes_leaves_whole)
 {
-    duro_aredis *r = open_up();
+    duro_aredis *r = duro_test_aredis_open(&loop, h.redis_url, "flush");
     size_t big = 8u << 20; /* far more than a socket buffer */
     char *v = malloc(big);
     cr_assert_not_null(v);
     memset(v, 'x', big);
     tally set = {0}, len = {0}, echo = {0};
-    queue_cmd(r, &set, 3, (const char *[]){"SET", "flush:big", v},
-              (const size_t[]){3, 9, big});
+    duro_test_aredis_send(r, on_reply, &set, 3,
+                          (const char *[]){"SET", "flush:big", v},
+                          (const size_t[]){3, 9, big});
     /* queued behind the big one, in the same iteration */
-    queue_cmd(r, &len, 2, (const char *[]){"STRLEN", "flush:big"}, NULL);
-    queue_cmd(r, &echo, 2, (const char *[]){"ECHO", "after"}, NULL);
+    duro_test_aredis_send(r, on_reply, &len, 2,
+                          (const char *[]){"STRLEN", "flush:big"}, NULL);
+    duro_test_aredis_send(r, on_reply, &echo, 2,
+                          (const char *[]){"ECHO", "after"}, NULL);
     free(v);
     int64_t end = duro_test_mono_ms() + 20000;
     while (echo.replies == 0 && duro_test_mono_ms() < end)
@@ -134,5 +100,5 @@ Test(transport_flush, a_command_larger_than_the_socket_takes_leaves_whole)
     cr_assert_eq(len.len, (long long)big);
     cr_assert_eq(echo.replies, 1);
     cr_assert_eq(echo.len, 5);
-    close_down(r);
+    duro_test_aredis_close(&loop, r);
 }

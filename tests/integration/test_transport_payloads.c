@@ -17,6 +17,7 @@
 #include "duro/aredis.h"
 #include "duro/config.h"
 #include "harness.h"
+#include "harness_aredis.h"
 
 static duro_test_harness h;
 static uv_loop_t loop;
@@ -67,44 +68,6 @@ static void on_reply(duro_aredis *r, redisReply *reply, void *arg)
     g->reply = reply ? copy_reply(reply) : NULL;
 }
 
-static duro_aredis *open_up(void)
-{
-    cr_assert_eq(uv_loop_init(&loop), 0);
-    duro_redis_url u;
-    char err[256];
-    cr_assert_eq(duro_redis_url_parse(h.redis_url, &u, err, sizeof(err)), 0,
-                 "%s", err);
-    duro_aredis *r = NULL;
-    cr_assert_eq(duro_aredis_new(&r, &loop, &u, "payloads", NULL, NULL), 0);
-    int64_t end = duro_test_mono_ms() + 10000;
-    while (!duro_aredis_connected(r) && duro_test_mono_ms() < end) {
-        uv_run(&loop, UV_RUN_NOWAIT);
-        duro_test_sleep_ms(2);
-    }
-    cr_assert(duro_aredis_connected(r), "not connected");
-    return r;
-}
-
-static void close_down(duro_aredis *r)
-{
-    duro_aredis_close(r);
-    int64_t end = duro_test_mono_ms() + 5000;
-    while (uv_run(&loop, UV_RUN_NOWAIT) && duro_test_mono_ms() < end)
-        duro_test_sleep_ms(1);
-    cr_assert_eq(uv_loop_close(&loop), 0, "handles left open");
-}
-
-static void queue_cmd(duro_aredis *r, got *g, int argc, const char **argv,
-                      const size_t *lens)
-{
-    duro_argv a;
-    duro_argv_init(&a);
-    for (int i = 0; i < argc; i++)
-        duro_argv_pushn(&a, argv[i], lens ? lens[i] : strlen(argv[i]));
-    cr_assert_eq(duro_aredis_command(r, on_reply, g, &a), 0);
-    duro_argv_free(&a);
-}
-
 /* wait_all runs the loop until every one of the n replies came (20 s). */
 static void wait_all(got *g, int n)
 {
@@ -147,7 +110,7 @@ static char *fill(size_t n, unsigned seed)
 
 Test(transport_payloads, empty_and_binary_keys_and_values_round_trip)
 {
-    duro_aredis *r = open_up();
+    duro_aredis *r = duro_test_aredis_open(&loop, h.redis_url, "payloads");
     redisContext *sync = duro_test_redis(&h);
     const char bin[] = {'a', '\0', '\r', '\n', '$', '3', '\r', '\n', '*'};
     const char binkey[] = {'k', '\0', '\r', '\n', 'k'};
@@ -164,11 +127,13 @@ Test(transport_payloads, empty_and_binary_keys_and_values_round_trip)
     enum { N = sizeof(cases) / sizeof(cases[0]) };
     got set[N] = {0}, get[N] = {0};
     for (int i = 0; i < N; i++) {
-        queue_cmd(r, &set[i], 3,
-                  (const char *[]){"SET", cases[i].key, cases[i].val},
-                  (const size_t[]){3, cases[i].klen, cases[i].vlen});
-        queue_cmd(r, &get[i], 2, (const char *[]){"GET", cases[i].key},
-                  (const size_t[]){3, cases[i].klen});
+        duro_test_aredis_send(
+            r, on_reply, &set[i], 3,
+            (const char *[]){"SET", cases[i].key, cases[i].val},
+            (const size_t[]){3, cases[i].klen, cases[i].vlen});
+        duro_test_aredis_send(r, on_reply, &get[i], 2,
+                              (const char *[]){"GET", cases[i].key},
+                              (const size_t[]){3, cases[i].klen});
     }
     wait_all(set, N);
     wait_all(get, N);
@@ -185,13 +150,13 @@ Test(transport_payloads, empty_and_binary_keys_and_values_round_trip)
     got_free(set, N);
     got_free(get, N);
     redisFree(sync);
-    close_down(r);
+    duro_test_aredis_close(&loop, r);
 }
 
 Test(transport_payloads, ten_thousand_arguments_of_every_length_round_trip)
 {
     enum { NARGS = 10000 };
-    duro_aredis *r = open_up();
+    duro_aredis *r = duro_test_aredis_open(&loop, h.redis_url, "payloads");
     redisContext *sync = duro_test_redis(&h);
     const char **argv = calloc(NARGS + 2, sizeof(*argv));
     size_t *lens = calloc(NARGS + 2, sizeof(*lens));
@@ -207,9 +172,10 @@ Test(transport_payloads, ten_thousand_arguments_of_every_length_round_trip)
         lens[i + 2] = n;
     }
     got push = {0}, range = {0};
-    queue_cmd(r, &push, NARGS + 2, argv, lens);
-    queue_cmd(r, &range, 4, (const char *[]){"LRANGE", "p:list", "0", "-1"},
-              NULL);
+    duro_test_aredis_send(r, on_reply, &push, NARGS + 2, argv, lens);
+    duro_test_aredis_send(r, on_reply, &range, 4,
+                          (const char *[]){"LRANGE", "p:list", "0", "-1"},
+                          NULL);
     wait_all(&push, 1);
     wait_all(&range, 1);
     cr_assert_eq(push.reply->integer, NARGS);
@@ -235,7 +201,7 @@ Test(transport_payloads, ten_thousand_arguments_of_every_length_round_trip)
     got_free(&push, 1);
     got_free(&range, 1);
     redisFree(sync);
-    close_down(r);
+    duro_test_aredis_close(&loop, r);
 }
 
 /* Large replies one after the other grow the reader's buffer past what it
@@ -244,7 +210,7 @@ Test(transport_payloads, ten_thousand_arguments_of_every_length_round_trip)
  * through the formatter too. */
 Test(transport_payloads, large_replies_in_a_row_then_small_ones_read_whole)
 {
-    duro_aredis *r = open_up();
+    duro_aredis *r = duro_test_aredis_open(&loop, h.redis_url, "payloads");
     redisContext *sync = duro_test_redis(&h);
     const size_t sizes[] = {4u << 20,
                             300u << 10,
@@ -263,8 +229,9 @@ Test(transport_payloads, large_replies_in_a_row_then_small_ones_read_whole)
     for (int i = 0; i < NS; i++) {
         vals[i] = fill(sizes[i], (unsigned)(i + 7));
         snprintf(key[i], sizeof(key[i]), "p:big:%d", i);
-        queue_cmd(r, &set[i], 3, (const char *[]){"SET", key[i], vals[i]},
-                  (const size_t[]){3, strlen(key[i]), sizes[i]});
+        duro_test_aredis_send(r, on_reply, &set[i], 3,
+                              (const char *[]){"SET", key[i], vals[i]},
+                              (const size_t[]){3, strlen(key[i]), sizes[i]});
     }
     wait_all(set, NS);
     for (int i = 0; i < NS; i++) {
@@ -279,10 +246,12 @@ Test(transport_payloads, large_replies_in_a_row_then_small_ones_read_whole)
         enum { SMALL = 200 };
         got big[NS] = {0}, small[SMALL] = {0};
         for (int i = 0; i < NS; i++)
-            queue_cmd(r, &big[i], 2, (const char *[]){"GET", key[i]}, NULL);
+            duro_test_aredis_send(r, on_reply, &big[i], 2,
+                                  (const char *[]){"GET", key[i]}, NULL);
         for (int i = 0; i < SMALL; i++)
-            queue_cmd(r, &small[i], 2,
-                      (const char *[]){"GET", key[NS - 1 - (i % 2)]}, NULL);
+            duro_test_aredis_send(
+                r, on_reply, &small[i], 2,
+                (const char *[]){"GET", key[NS - 1 - (i % 2)]}, NULL);
         wait_all(big, NS);
         wait_all(small, SMALL);
         for (int i = 0; i < NS; i++) {
@@ -305,7 +274,7 @@ Test(transport_payloads, large_replies_in_a_row_then_small_ones_read_whole)
     for (int i = 0; i < NS; i++)
         free(vals[i]);
     redisFree(sync);
-    close_down(r);
+    duro_test_aredis_close(&loop, r);
 }
 
 /* The connection killed (CLIENT KILL) while a 32 MB command is still being
@@ -315,16 +284,18 @@ Test(transport_payloads, large_replies_in_a_row_then_small_ones_read_whole)
  * them). */
 Test(transport_payloads, a_connection_killed_mid_command_leaves_nothing_behind)
 {
-    duro_aredis *r = open_up();
+    duro_aredis *r = duro_test_aredis_open(&loop, h.redis_url, "payloads");
     redisContext *sync = duro_test_redis(&h);
     size_t big = 32u << 20;
     char *v = fill(big, 3);
     enum { AFTER = 20 };
     got set = {0}, after[AFTER] = {0};
-    queue_cmd(r, &set, 3, (const char *[]){"SET", "p:cut", v},
-              (const size_t[]){3, 5, big});
+    duro_test_aredis_send(r, on_reply, &set, 3,
+                          (const char *[]){"SET", "p:cut", v},
+                          (const size_t[]){3, 5, big});
     for (int i = 0; i < AFTER; i++)
-        queue_cmd(r, &after[i], 2, (const char *[]){"ECHO", "x"}, NULL);
+        duro_test_aredis_send(r, on_reply, &after[i], 2,
+                              (const char *[]){"ECHO", "x"}, NULL);
     uv_run(&loop, UV_RUN_NOWAIT); /* some of it written, not all */
     unsigned long before = duro_aredis_reconnects(r);
     freeReplyObject(
@@ -357,9 +328,11 @@ Test(transport_payloads, a_connection_killed_mid_command_leaves_nothing_behind)
     cr_assert(duro_aredis_connected(r), "never reconnected");
     const char bin[] = {'a', '\0', '\r', '\n', '*', '2'};
     got set2 = {0}, get2 = {0};
-    queue_cmd(r, &set2, 3, (const char *[]){"SET", "p:after", bin},
-              (const size_t[]){3, 7, sizeof(bin)});
-    queue_cmd(r, &get2, 2, (const char *[]){"GET", "p:after"}, NULL);
+    duro_test_aredis_send(r, on_reply, &set2, 3,
+                          (const char *[]){"SET", "p:after", bin},
+                          (const size_t[]){3, 7, sizeof(bin)});
+    duro_test_aredis_send(r, on_reply, &get2, 2,
+                          (const char *[]){"GET", "p:after"}, NULL);
     wait_all(&set2, 1);
     wait_all(&get2, 1);
     cr_assert_eq(get2.reply->len, sizeof(bin));
@@ -370,5 +343,5 @@ Test(transport_payloads, a_connection_killed_mid_command_leaves_nothing_behind)
     got_free(&get2, 1);
     free(v);
     redisFree(sync);
-    close_down(r);
+    duro_test_aredis_close(&loop, r);
 }
