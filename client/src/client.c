@@ -354,6 +354,7 @@ int duro__read_head(duro_client *c, const char *id, duro__wf_head *h)
 {
     char why[256];
     h->run[0] = h->queue[0] = h->status[0] = '\0';
+    h->hlen = -1;
     if (duro_id_check(id, why, sizeof(why)) < 0)
         return duro__fail(c, DURO_EINVAL, "%s", why);
     duro_wf_keys_init(&h->k, duro__ks(c), id, NULL);
@@ -364,11 +365,12 @@ int duro__read_head(duro_client *c, const char *id, duro__wf_head *h)
     duro_argv_push(&a, "run");
     duro_argv_push(&a, "queue");
     duro_argv_push(&a, "status");
+    duro_argv_push(&a, "hlen");
     int rc;
     redisReply *r = duro__call(c, &a, false, &rc);
     duro_argv_free(&a);
     if (!r) return rc;
-    bool shaped = r->type == REDIS_REPLY_ARRAY && r->elements == 3;
+    bool shaped = r->type == REDIS_REPLY_ARRAY && r->elements == 4;
     const char *run = shaped ? duro__reply_str(r->element[0]) : NULL;
     const char *queue = shaped ? duro__reply_str(r->element[1]) : NULL;
     const char *status = shaped ? duro__reply_str(r->element[2]) : NULL;
@@ -382,6 +384,9 @@ int duro__read_head(duro_client *c, const char *id, duro__wf_head *h)
         snprintf(h->run, sizeof(h->run), "%s", run);
         snprintf(h->queue, sizeof(h->queue), "%s", queue);
         snprintf(h->status, sizeof(h->status), "%s", status);
+        const char *hlen = duro__reply_str(r->element[3]);
+        if (!hlen || !duro__parse_i64(hlen, &h->hlen) || h->hlen < 0)
+            h->hlen = -1;
         duro_wf_keys_init(&h->k, duro__ks(c), id, h->run);
     }
     freeReplyObject(r);

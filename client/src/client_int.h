@@ -110,11 +110,16 @@ typedef struct {
     char run[DURO_UUID_LEN + 1];
     char queue[DURO_QUEUE_MAX + 1];
     char status[16]; /* RUNNING, COMPLETED, ... */
+    /* hlen: the run's history length, read with run (the same HMGET), so
+     * a query can tell a worker how much of the history its answer must
+     * reflect; -1 when the hash holds none that parses */
+    int64_t hlen;
 } duro__wf_head;
 
-/* duro__read_head validates id and reads the current run, task queue and
- * status (one HMGET). DURO_ENOTFOUND (h->run and h->status left "") when
- * the workflow is absent, DURO_EPROTO when the hash is damaged. */
+/* duro__read_head validates id and reads the current run, task queue,
+ * status and history length (one HMGET). DURO_ENOTFOUND (h->run and
+ * h->status left "") when the workflow is absent, DURO_EPROTO when the
+ * hash is damaged (a missing or malformed hlen is not: h->hlen -1). */
 int duro__read_head(duro_client *c, const char *id, duro__wf_head *h);
 
 /* duro__query_send adds a query (kind NULL) or an update's validation

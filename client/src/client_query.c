@@ -72,7 +72,10 @@ static int send_with_wake(duro_client *c, const duro_argv *a, int partition,
 }
 
 /* XADD duro:{pN}:qry:<queue> MAXLEN ~ 1000 * id <id> run <run> name <name>
- *      input <json> reply <replykey> deadline <ms> [kind <kind>] */
+ *      input <json> reply <replykey> deadline <ms> [hlen <n>] [kind <kind>]
+ * hlen: the history length read with the run (h->hlen), when the hash had
+ * one: a worker holding the run idle with as many events applied answers
+ * from its cache without asking Redis how long the history is. */
 int duro__query_send(duro_client *c, const duro__wf_head *h, const char *id,
                      const char *name, const char *kind, const char *input,
                      const char *replykey, int64_t timeout_ms)
@@ -89,6 +92,10 @@ int duro__query_send(duro_client *c, const duro__wf_head *h, const char *id,
     for (size_t i = 0; i < sizeof(head) / sizeof(head[0]); i++)
         duro_argv_push(&a, head[i]);
     duro_argv_pushll(&a, (long long)duro_now_ms() + (long long)timeout_ms);
+    if (h->hlen >= 0) {
+        duro_argv_push(&a, "hlen");
+        duro_argv_pushll(&a, (long long)h->hlen);
+    }
     if (kind) {
         duro_argv_push(&a, "kind");
         duro_argv_push(&a, kind);

@@ -1,6 +1,7 @@
 /* query.c: queries: answered from an idle cached run whose history in
- * Redis is as long as what it applied, or by replaying the history into a
- * throwaway run (which also serves closed workflows).
+ * Redis is as long as what it applied (as the entry's hlen says, else as
+ * LLEN does), or by replaying the history into a throwaway run (which also
+ * serves closed workflows).
  * Nothing here writes history; the answer goes to the client's reply list.
  * An update's validation rides the same path (entry field `kind` =
  * `update`): the answer says whether the validator accepts it.
@@ -30,6 +31,10 @@ typedef struct {
     duro_wf *tmp;  /* the throwaway run of a replay */
     bool upgraded; /* duro_history_upgrade was called for its history */
     bool update;   /* an update's validation (sdk_update.c), not a query */
+    /* hlen: the run's history length the client read with the run (entry
+     * field hlen), -1 when the entry has none (an older client writes
+     * none) or one that is not a decimal >= 1 */
+    int64_t hlen;
 } query_task;
 
 static void query_free(query_task *q)
@@ -220,6 +225,20 @@ static void on_cached_len(duro_aredis *r, redisReply *reply, void *arg)
     fetch_page(q);
 }
 
+/* sent_current: whether wf, the idle cached run of the query's run,
+ * applied as many events as the run's history held when the client sent
+ * the query (entry field hlen). The client read run and hlen in one HMGET,
+ * and every Function that appends to a history writes hlen in the same
+ * call (docs/internals.md, "Signals, cancellation, queries"): wf then
+ * holds exactly the history as it was when the query was sent, so its
+ * answer shows a state no older than the query; events appended since
+ * came after the query, and a replay that read the history at that moment
+ * would not show them either. No LLEN: one round trip less. */
+static bool sent_current(const query_task *q, const duro_wf *wf)
+{
+    return q->hlen > 0 && q->hlen == wf->applied;
+}
+
 /* check_cached: LLEN of the run's history, to know whether the cached run
  * holds all of it (its next workflow task would catch up, but a query has
  * no task: answered from the cache alone it would show an older state). */
@@ -268,6 +287,11 @@ void duro__query_start(duro_worker *w, const char *stream,
     oom |= duro__stream_field_dup(f, "deadline", &deadline) != 0;
     char *kind = NULL;
     oom |= duro__stream_field_dup(f, "kind", &kind) != 0;
+    char *hlen = NULL;
+    oom |= duro__stream_field_dup(f, "hlen", &hlen) != 0;
+    /* a malformed hlen is as none: the LLEN check below decides */
+    if (!hlen || !duro__parse_i64(hlen, &q->hlen) || q->hlen < 1) q->hlen = -1;
+    free(hlen);
     q->update = kind && strcmp(kind, "update") == 0;
     free(kind);
     if (oom || !q->stream || !q->entry) {
@@ -312,7 +336,10 @@ void duro__query_start(duro_worker *w, const char *stream,
     }
     duro_wf *wf = duro__cache_lookup(&w->cache, q->id);
     if (wf && !wf->busy && strcmp(wf->run, q->run) == 0) {
-        check_cached(q);
+        if (sent_current(q, wf))
+            answer_from(q, wf);
+        else
+            check_cached(q); /* no hlen, a malformed one, or a mismatch */
         return;
     }
     fetch_page(q);
