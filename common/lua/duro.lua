@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 56
+local DURO_LIBRARY_VERSION = 59
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -1794,10 +1794,12 @@ local function vis_carry(wf_key, src)
 end
 
 -- vis_purge removes run's visibility row and its index entries (a run
--- removed by retention or `duro workflow delete`): 1 when it had a row.
--- Without one, the run's vx:start and vx:close entries still go (all the
--- sweep knows of it may be its vx:close entry).
-local function vis_purge(wf_key, run)
+-- of workflow id removed by retention or `duro workflow delete`): 1 when
+-- it had a row. Without one, the run's vx:start and vx:close entries
+-- still go (all the sweep knows of it may be its vx:close entry). A row
+-- of another workflow (a run id given with the wrong workflow id: rows
+-- are keyed by run alone) is not this call's: nothing goes, 0.
+local function vis_purge(wf_key, run, id)
     local prefix = slot_prefix_of(wf_key)
     local row = prefix .. ':vis:' .. run
     local flat = vcall('HGETALL', row)
@@ -1808,6 +1810,7 @@ local function vis_purge(wf_key, run)
     end
     local r = {}
     for i = 1, #flat, 2 do r[flat[i]] = flat[i + 1] end
+    if r.id and r.id ~= id then return 0 end
     vcall('ZREM', prefix .. ':vx:start', run)
     vcall('ZREM', prefix .. ':vx:close', run)
     if r.status then vcall('ZREM', prefix .. ':vx:status:' .. r.status, run) end
@@ -4697,7 +4700,7 @@ do -- the section's helpers end with it (Lua: 200 locals per chunk)
             else
                 n = n + redis.call('HDEL', k.wf, 'reset:' .. run)
             end
-            n = n + vis_purge(k.wf, run)
+            n = n + vis_purge(k.wf, run, id)
             return n > 0 and 1 or 0
         end
         if v[2] == 'RUNNING' then
@@ -4710,7 +4713,7 @@ do -- the section's helpers end with it (Lua: 200 locals per chunk)
         end
         if cutoff > 0 and (tonumber(v[3]) or 0) > cutoff then return 0 end
         redis.call('DEL', k.wf, k.hist, k.buf, k.pa)
-        vis_purge(k.wf, run)
+        vis_purge(k.wf, run, id)
         redis.call('ZREM', k.idx_closed, id)
         redis.call('ZREM', k.idx_open, id)
         return 1
