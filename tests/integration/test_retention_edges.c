@@ -1,12 +1,17 @@
 /* test_retention_edges.c: what deletion and archival must never lose: a
  * run id given with the wrong workflow id removes nothing of the run's own
- * workflow (visibility rows are keyed by run alone).
+ * workflow (visibility rows are keyed by run alone), and a partial line
+ * left in an archive file (a write that failed on a full disk) does not
+ * swallow the next run's line.
  *
  * Runs meant to stay RUNNING go to task queue "nobody". */
 #include <criterion/criterion.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "duro/keys.h"
 #include "harness.h"
@@ -102,6 +107,69 @@ Test(retention_edges, delete_with_another_workflows_run_id_removes_nothing)
     cr_assert_str_eq(duro_test_str(d, "status"), "RUNNING");
     cJSON_Delete(d);
     free(run);
+    redisFree(r);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+/* A write that failed half-way (a full disk) leaves a line without its
+ * end in the day's archive file; the sweep's next line must still read
+ * back once the run is removed. */
+Test(retention_edges, archive_after_a_partial_line_reads_back)
+{
+    char dir[PATH_MAX + 16];
+    snprintf(dir, sizeof(dir), "%s/archive", h.dir);
+    cr_assert_eq(mkdir(dir, 0755), 0);
+    duro_client *c = duro_test_client(&h);
+    cr_assert_eq(duro_client_namespace_create(c, "half", 1000, NULL), 0, "%s",
+                 duro_client_errstr(c));
+    duro_client_free(c);
+    char err[256];
+    duro_client_opts co = {.namespace_ = "half"};
+    cr_assert_eq(duro_client_new_opts(&c, &co, err, sizeof(err)), 0, "%s", err);
+    duro_test_spawn(&h, "duro-test-worker", "--namespace", "half", NULL);
+    duro_test_start(c, "h1", "activities", "test", NULL, 0);
+    cJSON *d = duro_test_result(c, "h1", 20000);
+    cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED");
+    cJSON_Delete(d);
+
+    /* the file of the day h1 closed, ending in half a line */
+    redisContext *r = duro_test_redis(&h);
+    int p = duro_partition_of("h1", duro_client_partitions(c));
+    redisReply *x =
+        redisCommand(r, "HGET duro:ns:half:{p%d}:wf:h1 close_ms", p);
+    cr_assert(x && x->type == REDIS_REPLY_STRING);
+    time_t closed = (time_t)(strtoll(x->str, NULL, 10) / 1000);
+    freeReplyObject(x);
+    struct tm tm;
+    gmtime_r(&closed, &tm);
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof(path), "%s/half-%04d-%02d-%02d.jsonl", dir,
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "%s", path);
+    fputs("{\"namespace\":\"half\",\"workflowId\":\"h0\",\"history\":[{\"ev",
+          f);
+    cr_assert_eq(fclose(f), 0);
+
+    duro_test_output o;
+    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "history", "-n", "half",
+                  "-w", "h1", "-o", "json", NULL);
+    cr_assert_eq(o.exit_code, 0, "history: %s", o.err);
+    char *live = strdup(o.out);
+    duro_test_output_free(&o);
+    duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "200ms",
+                    "--archive-dir", dir, NULL);
+    bool gone = duro_test_wait_until(
+        duro_client_describe(c, "h1", &d) == DURO_ENOTFOUND, 8000);
+    cr_assert(gone, "not swept");
+    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "history", "-n", "half",
+                  "-w", "h1", "--archived", "--archive-dir", dir, "-o", "json",
+                  NULL);
+    cr_assert_eq(o.exit_code, 0, "history --archived: %s", o.err);
+    cr_assert_str_eq(o.out, live);
+    duro_test_output_free(&o);
+    free(live);
     redisFree(r);
     duro_client_free(c);
     duro_test_finish(&h);
