@@ -1967,11 +1967,15 @@ local DEFAULT_RETENTION = 259200000
 -- reach math or string while it loads, hence on its first use).
 local retention_ttl
 do
+    -- MAX: 100 years, the longest retention an expiry takes: a longer one
+    -- (junk written into the registry by hand) overflows PEXPIRE, and every
+    -- close of the run would fail
+    local MAX = 3155760000000
     local function ttl(ms) return str(ms + math.floor(ms / 10) + 5000) end
     local default_ttl
     retention_ttl = function(retention)
         local ms = retention and tonumber(retention)
-        if ms then return ttl(ms) end
+        if ms and ms > 0 then return ttl(ms < MAX and ms or MAX) end
         default_ttl = default_ttl or ttl(DEFAULT_RETENTION)
         return default_ttl
     end

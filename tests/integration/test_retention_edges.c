@@ -2,7 +2,8 @@
  * run id given with the wrong workflow id removes nothing of the run's own
  * workflow (visibility rows are keyed by run alone), and a partial line
  * left in an archive file (a write that failed on a full disk) does not
- * swallow the next run's line.
+ * swallow the next run's line; a huge retention in the registry does
+ * not stop runs from closing.
  *
  * Runs meant to stay RUNNING go to task queue "nobody". */
 #include <criterion/criterion.h>
@@ -170,6 +171,40 @@ Test(retention_edges, archive_after_a_partial_line_reads_back)
     cr_assert_str_eq(o.out, live);
     duro_test_output_free(&o);
     free(live);
+    redisFree(r);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+/* A retention written into the registry by hand as a huge number (here
+ * 9e18 ms) reaches each run's start: its close must still succeed (the
+ * expiry is capped, not refused by PEXPIRE), and the run expire. */
+Test(retention_edges, huge_retention_in_the_registry_still_closes)
+{
+    duro_client *c = duro_test_client(&h);
+    cr_assert_eq(duro_client_namespace_create(c, "huge", 1000, NULL), 0, "%s",
+                 duro_client_errstr(c));
+    duro_client_free(c);
+    redisContext *r = duro_test_redis(&h);
+    redisReply *x = redisCommand(
+        r, "HSET duro:namespace:huge retention_ms 9000000000000000000");
+    cr_assert(x && x->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(x);
+    char err[256];
+    duro_client_opts co = {.namespace_ = "huge"};
+    cr_assert_eq(duro_client_new_opts(&c, &co, err, sizeof(err)), 0, "%s", err);
+    duro_test_start(c, "big", "activities", "nobody", NULL, 0);
+    cr_assert_eq(duro_client_terminate(c, "big", NULL), 0, "%s",
+                 duro_client_errstr(c));
+    cJSON *d = NULL;
+    cr_assert_eq(duro_client_describe(c, "big", &d), 0);
+    cr_assert_str_eq(duro_test_str(d, "status"), "TERMINATED");
+    cJSON_Delete(d);
+    int p = duro_partition_of("big", duro_client_partitions(c));
+    x = redisCommand(r, "PTTL duro:ns:huge:{p%d}:wf:big", p);
+    cr_assert(x && x->type == REDIS_REPLY_INTEGER && x->integer > 0,
+              "the closed run's hash expires");
+    freeReplyObject(x);
     redisFree(r);
     duro_client_free(c);
     duro_test_finish(&h);
