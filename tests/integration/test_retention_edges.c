@@ -3,7 +3,8 @@
  * workflow (visibility rows are keyed by run alone), and a partial line
  * left in an archive file (a write that failed on a full disk) does not
  * swallow the next run's line; a huge retention in the registry does
- * not stop runs from closing.
+ * not stop runs from closing, and a batch of vx:close entries the sweep
+ * cannot remove does not stall it.
  *
  * Runs meant to stay RUNNING go to task queue "nobody". */
 #include <criterion/criterion.h>
@@ -205,6 +206,66 @@ Test(retention_edges, huge_retention_in_the_registry_still_closes)
     cr_assert(x && x->type == REDIS_REPLY_INTEGER && x->integer > 0,
               "the closed run's hash expires");
     freeReplyObject(x);
+    redisFree(r);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+/* A batch of vx:close entries the sweep cannot remove (no row: written by
+ * hand; a running run's id) is stepped over: the closed run after them
+ * still goes, and the running one stays. */
+Test(retention_edges, junk_entries_do_not_stall_the_sweep)
+{
+    duro_client *c = duro_test_client(&h);
+    cr_assert_eq(duro_client_namespace_create(c, "junk", 1000, NULL), 0, "%s",
+                 duro_client_errstr(c));
+    duro_client_free(c);
+    char err[256];
+    duro_client_opts co = {.namespace_ = "junk"};
+    cr_assert_eq(duro_client_new_opts(&c, &co, err, sizeof(err)), 0, "%s", err);
+    int parts = duro_client_partitions(c);
+    int p = duro_partition_of("closed", parts);
+    char live[32] = "";
+    for (int i = 0; i < 10000 && !*live; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "live-%d", i);
+        if (duro_partition_of(id, parts) == p)
+            snprintf(live, sizeof(live), "%s", id);
+    }
+    duro_test_start(c, live, "activities", "nobody", NULL, 0);
+    char *live_run = current_run(c, live);
+    duro_test_start(c, "closed", "activities", "nobody", NULL, 0);
+    char *closed_run = current_run(c, "closed");
+    cr_assert_eq(duro_client_terminate(c, "closed", NULL), 0, "%s",
+                 duro_client_errstr(c));
+    redisContext *r = duro_test_redis(&h);
+    char vx[128];
+    snprintf(vx, sizeof(vx), "duro:ns:junk:{p%d}:vx:close", p);
+    for (int i = 1; i <= 3; i++) {
+        redisReply *x = redisCommand(r, "ZADD %s %d junk-%d", vx, i, i);
+        cr_assert(x && x->type == REDIS_REPLY_INTEGER);
+        freeReplyObject(x);
+    }
+    redisReply *x = redisCommand(r, "ZADD %s 4 %s", vx, live_run);
+    cr_assert(x && x->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(x);
+    duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "200ms", "--batch",
+                    "4", NULL);
+    /* its row: the hash's own expiry (retention + 5.1 s) does not take
+     * it, only the sweep does */
+    char row[128];
+    snprintf(row, sizeof(row), "duro:ns:junk:{p%d}:vis:%s", p, closed_run);
+    bool gone =
+        duro_test_wait_until(integer(r, "EXISTS %s%s", row, "") == 0, 8000);
+    cr_assert(gone, "the closed run behind the junk was not swept");
+    cJSON *d = NULL;
+    cr_assert_eq(duro_client_describe(c, live, &d), 0);
+    cr_assert_str_eq(duro_test_str(d, "status"), "RUNNING");
+    cJSON_Delete(d);
+    snprintf(row, sizeof(row), "duro:ns:junk:{p%d}:vis:%s", p, live_run);
+    cr_assert_eq(integer(r, "EXISTS %s%s", row, ""), 1, "live row gone");
+    free(live_run);
+    free(closed_run);
     redisFree(r);
     duro_client_free(c);
     duro_test_finish(&h);
