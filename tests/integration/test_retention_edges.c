@@ -4,10 +4,12 @@
  * left in an archive file (a write that failed on a full disk) does not
  * swallow the next run's line; a huge retention in the registry does
  * not stop runs from closing, and a batch of vx:close entries the sweep
- * cannot remove does not stall it.
+ * cannot remove does not stall it; a second archive line without events
+ * (two schedulers) does not hide the run's history.
  *
  * Runs meant to stay RUNNING go to task queue "nobody". */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -267,6 +269,68 @@ Test(retention_edges, junk_entries_do_not_stall_the_sweep)
     free(live_run);
     free(closed_run);
     redisFree(r);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+/* Two schedulers sweeping at once: one reads a run's row, the other
+ * archives and removes the run, the first reads its history then (gone)
+ * and writes a second line without events. The history read back is the
+ * full one. */
+Test(retention_edges, archived_line_without_events_does_not_hide_the_run)
+{
+    char dir[PATH_MAX + 16];
+    snprintf(dir, sizeof(dir), "%s/archive", h.dir);
+    duro_client *c = duro_test_client(&h);
+    cr_assert_eq(duro_client_namespace_create(c, "twice", 1000, NULL), 0, "%s",
+                 duro_client_errstr(c));
+    duro_client_free(c);
+    char err[256];
+    duro_client_opts co = {.namespace_ = "twice"};
+    cr_assert_eq(duro_client_new_opts(&c, &co, err, sizeof(err)), 0, "%s", err);
+    duro_test_spawn(&h, "duro-test-worker", "--namespace", "twice", NULL);
+    duro_test_start(c, "t1", "activities", "test", NULL, 0);
+    cJSON *d = duro_test_result(c, "t1", 20000);
+    cJSON_Delete(d);
+    duro_test_output o;
+    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "history", "-n", "twice",
+                  "-w", "t1", "-o", "json", NULL);
+    cr_assert_eq(o.exit_code, 0, "history: %s", o.err);
+    char *live = strdup(o.out);
+    duro_test_output_free(&o);
+    duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "200ms",
+                    "--archive-dir", dir, NULL);
+    bool gone = duro_test_wait_until(
+        duro_client_describe(c, "t1", &d) == DURO_ENOTFOUND, 8000);
+    cr_assert(gone, "not swept");
+
+    /* the day's file: its one line again, without events */
+    DIR *dd = opendir(dir);
+    cr_assert_not_null(dd);
+    struct dirent *e;
+    char path[PATH_MAX + 300] = "";
+    while ((e = readdir(dd)))
+        if (strncmp(e->d_name, "twice-", 6) == 0)
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+    closedir(dd);
+    FILE *f = fopen(path, "r+");
+    cr_assert_not_null(f, "%s", path);
+    static char line[1 << 16];
+    cr_assert_not_null(fgets(line, sizeof(line), f));
+    char *hist = strstr(line, ",\"history\":[");
+    cr_assert_not_null(hist, "%s", line);
+    snprintf(hist, sizeof(line) - (size_t)(hist - line), ",\"history\":[]}\n");
+    cr_assert_eq(fseek(f, 0, SEEK_END), 0);
+    cr_assert_gt(fputs(line, f), -1);
+    cr_assert_eq(fclose(f), 0);
+
+    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "history", "-n", "twice",
+                  "-w", "t1", "--archived", "--archive-dir", dir, "-o", "json",
+                  NULL);
+    cr_assert_eq(o.exit_code, 0, "history --archived: %s", o.err);
+    cr_assert_str_eq(o.out, live);
+    duro_test_output_free(&o);
+    free(live);
     duro_client_free(c);
     duro_test_finish(&h);
 }
