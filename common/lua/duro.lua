@@ -4686,8 +4686,8 @@ do -- the section's helpers end with it (Lua: 200 locals per chunk)
     -- cutoff_ms not 0, closed at or before cutoff_ms: the retention sweep)
     -- the hash, history, buffer, pending activities, visibility row and index
     -- entries; when the hash names another run (an older run of a reused id)
-    -- or is gone, that run's history, its `reset:<run>` field, its row and
-    -- index entries. idx_open/idx_closed entries of the id (written by a
+    -- or is gone, that run's history, its `reset:<run>` field and update
+    -- records (`u:<run>:<id>`), its row and index entries. idx_open/idx_closed entries of the id (written by a
     -- library before this one) go with the hash. Idempotent: a second call
     -- finds nothing and answers 0. Returns 1 when something was removed, 0
     -- when not (or not yet due), DURO_NOT_CLOSED for a running run (the sweep,
@@ -4698,11 +4698,26 @@ do -- the section's helpers end with it (Lua: 200 locals per chunk)
         local v = read('hash', 'HMGET', k.wf, 'run', 'status', 'close_ms')
         local id = string.match(k.wf, '}:wf:(.*)$')
         if v[1] ~= run then
+            -- the hash is the current run's: of that run, its update
+            -- records (u:<run>:<update id>) and reset:<run> are in it
+            local drop = {}
+            if v[1] then
+                local flat = redis.call('HGETALL', k.wf)
+                local pre = 'u:' .. run .. ':'
+                for i = 1, #flat, 2 do
+                    if string.sub(flat[i], 1, #pre) == pre then
+                        drop[#drop + 1] = flat[i]
+                    end
+                end
+                drop[#drop + 1] = 'reset:' .. run
+            end
             local n = redis.call('DEL', k.hist)
             if not v[1] then
                 n = n + redis.call('ZREM', k.idx_closed, id)
-            else
-                n = n + redis.call('HDEL', k.wf, 'reset:' .. run)
+            end
+            for i = 1, #drop, 1000 do
+                n = n + redis.call('HDEL', k.wf,
+                                   unpack(drop, i, math.min(i + 999, #drop)))
             end
             n = n + vis_purge(k.wf, run, id)
             return n > 0 and 1 or 0

@@ -5,7 +5,8 @@
  * swallow the next run's line; a huge retention in the registry does
  * not stop runs from closing, and a batch of vx:close entries the sweep
  * cannot remove does not stall it; a second archive line without events
- * (two schedulers) does not hide the run's history.
+ * (two schedulers) does not hide the run's history; an older run's update
+ * records go with it.
  *
  * Runs meant to stay RUNNING go to task queue "nobody". */
 #include <criterion/criterion.h>
@@ -331,6 +332,60 @@ Test(retention_edges, archived_line_without_events_does_not_hide_the_run)
     cr_assert_str_eq(o.out, live);
     duro_test_output_free(&o);
     free(live);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+/* The update records of an older run of a reused id live in the hash of
+ * the run after it: when retention removes the older run, they go too,
+ * and nothing of the running one. */
+Test(retention_edges, older_runs_update_records_go_with_it)
+{
+    duro_client *c = duro_test_client(&h);
+    cr_assert_eq(duro_client_namespace_create(c, "upd", 1000, NULL), 0, "%s",
+                 duro_client_errstr(c));
+    duro_client_free(c);
+    char err[256];
+    duro_client_opts co = {.namespace_ = "upd"};
+    cr_assert_eq(duro_client_new_opts(&c, &co, err, sizeof(err)), 0, "%s", err);
+    duro_test_spawn(&h, "duro-test-worker", "--namespace", "upd", NULL);
+    duro_test_start(c, "u1", "updatable", "test", NULL, 0);
+    char *res = NULL;
+    cr_assert_eq(
+        duro_client_update(c, "u1", "bump", "{\"n\":2}", "bump-1", 10000, &res),
+        0, "%s", duro_client_errstr(c));
+    free(res);
+    cr_assert_eq(duro_client_signal(c, "u1", "done", NULL, NULL), 0, "%s",
+                 duro_client_errstr(c));
+    cJSON *d = duro_test_result(c, "u1", 20000);
+    cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED");
+    cJSON_Delete(d);
+    char *old = current_run(c, "u1");
+    duro_test_start(c, "u1", "updatable", "nobody", NULL, 0);
+    char *now = current_run(c, "u1");
+    redisContext *r = duro_test_redis(&h);
+    int p = duro_partition_of("u1", duro_client_partitions(c));
+    char wf[128], field[128];
+    snprintf(wf, sizeof(wf), "duro:ns:upd:{p%d}:wf:u1", p);
+    snprintf(field, sizeof(field), "u:%s:bump-1", old);
+    cr_assert_eq(integer(r, "HEXISTS %s %s", wf, field), 1,
+                 "the update is recorded in the hash");
+    duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "200ms", NULL);
+    char row[128];
+    snprintf(row, sizeof(row), "duro:ns:upd:{p%d}:vis:%s", p, old);
+    bool gone =
+        duro_test_wait_until(integer(r, "EXISTS %s%s", row, "") == 0, 8000);
+    cr_assert(gone, "the older run was not swept");
+    cr_assert_eq(integer(r, "HEXISTS %s %s", wf, field), 0,
+                 "the older run's update record is left");
+    d = NULL;
+    cr_assert_eq(duro_client_describe(c, "u1", &d), 0);
+    cr_assert_str_eq(duro_test_str(d, "status"), "RUNNING");
+    cr_assert_str_eq(duro_test_str(d, "runId"), now);
+    cJSON_Delete(d);
+    free(old);
+    free(now);
+    redisFree(r);
     duro_client_free(c);
     duro_test_finish(&h);
 }
