@@ -157,6 +157,15 @@ static void on_row(duro_aredis *r, redisReply *reply, void *arg)
         purge(it);
         return;
     }
+    const char *status = field(reply, "status");
+    if (status && strcmp(status, "RUNNING") == 0) {
+        /* a running run's id in vx:close (by hand): duro_purge would keep
+         * it, but its archive line would be written again every pass */
+        duro_warn_limited(NULL, "SWEEP SKIPPED ns=%s run=%s reason=running",
+                          pt->ns->ks.ns, it->run);
+        item_done(it, 0);
+        return;
+    }
     if (!(it->meta = archive_meta(pt->ns, reply, it->run))) {
         item_done(it, 0);
         return;
