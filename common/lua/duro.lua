@@ -4687,8 +4687,9 @@ do -- the section's helpers end with it (Lua: 200 locals per chunk)
     -- the hash, history, buffer, pending activities, visibility row and index
     -- entries; when the hash names another run (an older run of a reused id)
     -- or is gone, that run's history, its `reset:<run>` field and update
-    -- records (`u:<run>:<id>`), its row and index entries. idx_open/idx_closed entries of the id (written by a
-    -- library before this one) go with the hash. Idempotent: a second call
+    -- records (`u:<run>:<id>`), its row and index entries. idx_open/
+    -- idx_closed entries of the id (written by a library before this
+    -- one) go with the hash. Idempotent: a second call
     -- finds nothing and answers 0. Returns 1 when something was removed, 0
     -- when not (or not yet due), DURO_NOT_CLOSED for a running run (the sweep,
     -- cutoff_ms not 0: 0, and a stale idx:closed entry goes).
