@@ -2,9 +2,13 @@
  * back from the files duro-scheduler --archive-dir writes (scheduler/src/
  * archive.c has the format): <dir>/<namespace>-<YYYY-MM-DD>.jsonl, one line
  * per run. A run archived twice (a crash between writing and removing it)
- * has two equal lines; the last one read wins. */
+ * has two equal lines; the last one read wins. Two schedulers sweeping at
+ * once can also write a second line without events (one read the run's
+ * row before the other removed it, its history after): of a run's lines,
+ * the one with the most events wins. */
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,10 +18,12 @@
 #include "duro/keys.h"
 
 /* best: the chosen line so far (the run asked for, else the id's run that
- * closed last). */
+ * closed last), its run id (in line) and its number of events. */
 typedef struct {
     cJSON *line;
     double close;
+    const char *run;
+    int events;
 } best;
 
 static void consider(best *b, cJSON *line, const char *id, const char *run)
@@ -26,15 +32,19 @@ static void consider(best *b, cJSON *line, const char *id, const char *run)
         cJSON_GetStringValue(cJSON_GetObjectItem(line, "workflowId"));
     const char *rid = cJSON_GetStringValue(cJSON_GetObjectItem(line, "runId"));
     double close = cJSON_GetNumberValue(cJSON_GetObjectItem(line, "closeTime"));
+    int events = cJSON_GetArraySize(cJSON_GetObjectItem(line, "history"));
+    bool same = b->line && rid && b->run && strcmp(rid, b->run) == 0;
     if (!wid || strcmp(wid, id) != 0 ||
         (run && (!rid || strcmp(rid, run) != 0)) ||
-        (b->line && close < b->close)) {
+        (b->line && close < b->close) || (same && events < b->events)) {
         cJSON_Delete(line);
         return;
     }
     cJSON_Delete(b->line);
     b->line = line;
     b->close = close;
+    b->run = rid;
+    b->events = events;
 }
 
 static void scan_file(const char *path, const char *id, const char *run,

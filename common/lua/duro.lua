@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 56
+local DURO_LIBRARY_VERSION = 59
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -1794,10 +1794,12 @@ local function vis_carry(wf_key, src)
 end
 
 -- vis_purge removes run's visibility row and its index entries (a run
--- removed by retention or `duro workflow delete`): 1 when it had a row.
--- Without one, the run's vx:start and vx:close entries still go (all the
--- sweep knows of it may be its vx:close entry).
-local function vis_purge(wf_key, run)
+-- of workflow id removed by retention or `duro workflow delete`): 1 when
+-- it had a row. Without one, the run's vx:start and vx:close entries
+-- still go (all the sweep knows of it may be its vx:close entry). A row
+-- of another workflow (a run id given with the wrong workflow id: rows
+-- are keyed by run alone) is not this call's: nothing goes, 0.
+local function vis_purge(wf_key, run, id)
     local prefix = slot_prefix_of(wf_key)
     local row = prefix .. ':vis:' .. run
     local flat = vcall('HGETALL', row)
@@ -1808,6 +1810,7 @@ local function vis_purge(wf_key, run)
     end
     local r = {}
     for i = 1, #flat, 2 do r[flat[i]] = flat[i + 1] end
+    if r.id and r.id ~= id then return 0 end
     vcall('ZREM', prefix .. ':vx:start', run)
     vcall('ZREM', prefix .. ':vx:close', run)
     if r.status then vcall('ZREM', prefix .. ':vx:status:' .. r.status, run) end
@@ -1964,11 +1967,15 @@ local DEFAULT_RETENTION = 259200000
 -- reach math or string while it loads, hence on its first use).
 local retention_ttl
 do
+    -- MAX: 100 years, the longest retention an expiry takes: a longer one
+    -- (junk written into the registry by hand) overflows PEXPIRE, and every
+    -- close of the run would fail
+    local MAX = 3155760000000
     local function ttl(ms) return str(ms + math.floor(ms / 10) + 5000) end
     local default_ttl
     retention_ttl = function(retention)
         local ms = retention and tonumber(retention)
-        if ms then return ttl(ms) end
+        if ms and ms > 0 then return ttl(ms < MAX and ms or MAX) end
         default_ttl = default_ttl or ttl(DEFAULT_RETENTION)
         return default_ttl
     end
@@ -4679,9 +4686,10 @@ do -- the section's helpers end with it (Lua: 200 locals per chunk)
     -- cutoff_ms not 0, closed at or before cutoff_ms: the retention sweep)
     -- the hash, history, buffer, pending activities, visibility row and index
     -- entries; when the hash names another run (an older run of a reused id)
-    -- or is gone, that run's history, its `reset:<run>` field, its row and
-    -- index entries. idx_open/idx_closed entries of the id (written by a
-    -- library before this one) go with the hash. Idempotent: a second call
+    -- or is gone, that run's history, its `reset:<run>` field and update
+    -- records (`u:<run>:<id>`), its row and index entries. idx_open/
+    -- idx_closed entries of the id (written by a library before this
+    -- one) go with the hash. Idempotent: a second call
     -- finds nothing and answers 0. Returns 1 when something was removed, 0
     -- when not (or not yet due), DURO_NOT_CLOSED for a running run (the sweep,
     -- cutoff_ms not 0: 0, and a stale idx:closed entry goes).
@@ -4691,13 +4699,28 @@ do -- the section's helpers end with it (Lua: 200 locals per chunk)
         local v = read('hash', 'HMGET', k.wf, 'run', 'status', 'close_ms')
         local id = string.match(k.wf, '}:wf:(.*)$')
         if v[1] ~= run then
+            -- the hash is the current run's: of that run, its update
+            -- records (u:<run>:<update id>) and reset:<run> are in it
+            local drop = {}
+            if v[1] then
+                local flat = redis.call('HGETALL', k.wf)
+                local pre = 'u:' .. run .. ':'
+                for i = 1, #flat, 2 do
+                    if string.sub(flat[i], 1, #pre) == pre then
+                        drop[#drop + 1] = flat[i]
+                    end
+                end
+                drop[#drop + 1] = 'reset:' .. run
+            end
             local n = redis.call('DEL', k.hist)
             if not v[1] then
                 n = n + redis.call('ZREM', k.idx_closed, id)
-            else
-                n = n + redis.call('HDEL', k.wf, 'reset:' .. run)
             end
-            n = n + vis_purge(k.wf, run)
+            for i = 1, #drop, 1000 do
+                n = n + redis.call('HDEL', k.wf,
+                                   unpack(drop, i, math.min(i + 999, #drop)))
+            end
+            n = n + vis_purge(k.wf, run, id)
             return n > 0 and 1 or 0
         end
         if v[2] == 'RUNNING' then
@@ -4710,7 +4733,7 @@ do -- the section's helpers end with it (Lua: 200 locals per chunk)
         end
         if cutoff > 0 and (tonumber(v[3]) or 0) > cutoff then return 0 end
         redis.call('DEL', k.wf, k.hist, k.buf, k.pa)
-        vis_purge(k.wf, run)
+        vis_purge(k.wf, run, id)
         redis.call('ZREM', k.idx_closed, id)
         redis.call('ZREM', k.idx_open, id)
         return 1

@@ -80,17 +80,30 @@ static cJSON *events_json(const redisReply *hist)
     return arr;
 }
 
+/* ends_open: whether the file of fd ends without a newline: the partial
+ * line of a write that failed (a full disk) or of a crash. */
+static int ends_open(int fd)
+{
+    struct stat st;
+    char last = '\n';
+    if (fstat(fd, &st) != 0 || st.st_size == 0) return 0;
+    return pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n';
+}
+
 /* write_line appends line and a newline in one writev (O_APPEND: never
- * interleaved with another writer's line), then fsyncs. */
+ * interleaved with another writer's line), then fsyncs. After a partial
+ * line it first ends that one, or the two would read as one bad line and
+ * this run would be lost from the archive once removed. */
 static int write_line(const char *path, const char *line)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) return -1;
-    size_t n = strlen(line);
-    struct iovec iov[2] = {{.iov_base = (void *)line, .iov_len = n},
+    size_t n = strlen(line), lead = (size_t)ends_open(fd);
+    struct iovec iov[3] = {{.iov_base = "\n", .iov_len = lead},
+                           {.iov_base = (void *)line, .iov_len = n},
                            {.iov_base = "\n", .iov_len = 1}};
-    ssize_t w = writev(fd, iov, 2);
-    int rc = w == (ssize_t)(n + 1) && fsync(fd) == 0 ? 0 : -1;
+    ssize_t w = writev(fd, iov, 3);
+    int rc = w == (ssize_t)(lead + n + 1) && fsync(fd) == 0 ? 0 : -1;
     if (close(fd) != 0) rc = -1;
     return rc;
 }

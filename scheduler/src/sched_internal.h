@@ -53,7 +53,14 @@ typedef struct part {
     int migrating;      /* a duro_vis_backfill call is in flight */
     int sweeping;       /* a retention sweep batch is in flight */
     int sweep_inflight; /* its commands not answered yet */
-    int sweep_full;     /* it filled the batch: go on at once */
+    int sweep_full;     /* it filled the batch: go on */
+    int sweep_failed;   /* one of its runs failed: go on at the next scan */
+    /* sweep_off: where the next batch starts in vx:close, past the
+     * entries earlier batches of this pass left (no row, a failed archive
+     * or purge), so that a batch of them does not stall the sweep; 0 again
+     * once a batch comes back short. sweep_left: the batch's so far. */
+    long long sweep_off;
+    long long sweep_left;
     int busy;
     int again;
     int full;      /* the batch in flight filled the LIMIT */

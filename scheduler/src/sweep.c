@@ -7,7 +7,11 @@
  * duro_purge, which checks again inside Redis what it may remove. A
  * sweep killed between the two archives the run again next time. The
  * hash and history also expire by themselves a little later (duro.lua,
- * close): the sweep is what removes the rows and index entries.
+ * close): the sweep is what removes the rows and index entries. The
+ * entries a batch leaves (a run whose row is gone, whose archive or purge
+ * failed) are stepped over by the next batches of the pass (LIMIT offset),
+ * and met again by the next pass, which starts from 0 once a batch comes
+ * back short: a batch full of them never stalls the sweep.
  *
  * Upgrade: the idx:open/idx:closed indexes of a library before this one
  * are migrated first (duro_vis_backfill writes the rows a closed run
@@ -29,17 +33,31 @@ typedef struct {
     char id[DURO_ID_MAX + 1];
     char run[RUN_MAX + 1];
     cJSON *meta; /* the run's fields for its archive line (archive_meta) */
+    int removed; /* duro_purge removed it: its entry is gone */
 } item;
+
+/* batch_done: the batch's last item answered. A full batch goes on past
+ * the entries it left (at once, or at the next scan after a failure); a
+ * short one ends the pass. */
+static void batch_done(part *pt)
+{
+    pt->sweeping = 0;
+    if (!pt->sweep_full) {
+        pt->sweep_off = 0;
+        return;
+    }
+    pt->sweep_off += pt->sweep_left;
+    if (!pt->sweep_failed && !pt->s->stopping) sweep_part(pt);
+}
 
 static void item_done(item *it, int ok)
 {
     part *pt = it->pt;
+    if (!it->removed) pt->sweep_left++;
     cJSON_Delete(it->meta);
     free(it);
-    if (!ok) pt->sweep_full = 0; /* not again at once: next scan */
-    if (--pt->sweep_inflight > 0) return;
-    pt->sweeping = 0;
-    if (pt->sweep_full && !pt->s->stopping) sweep_part(pt);
+    if (!ok) pt->sweep_failed = 1;
+    if (--pt->sweep_inflight == 0) batch_done(pt);
 }
 
 static int send_item(item *it, duro_aredis_cb cb, duro_argv *a)
@@ -54,6 +72,7 @@ static void on_purged(duro_aredis *r, redisReply *reply, void *arg)
     item *it = arg;
     long long v = 0;
     if (reply && duro__reply_int(reply, &v) && v == 1) {
+        it->removed = 1;
         it->pt->s->st.swept++;
         stats_count(it->pt->s, M_SWEPT, "namespace", it->pt->ns->ks.ns);
         duro_debug("SWEEP ns=%s wf=%s run=%s", it->pt->ns->ks.ns, it->id,
@@ -138,6 +157,15 @@ static void on_row(duro_aredis *r, redisReply *reply, void *arg)
         purge(it);
         return;
     }
+    const char *status = field(reply, "status");
+    if (status && strcmp(status, "RUNNING") == 0) {
+        /* a running run's id in vx:close (by hand): duro_purge would keep
+         * it, but its archive line would be written again every pass */
+        duro_warn_limited(NULL, "SWEEP SKIPPED ns=%s run=%s reason=running",
+                          pt->ns->ks.ns, it->run);
+        item_done(it, 0);
+        return;
+    }
     if (!(it->meta = archive_meta(pt->ns, reply, it->run))) {
         item_done(it, 0);
         return;
@@ -189,20 +217,21 @@ static void on_runs(duro_aredis *r, redisReply *reply, void *arg)
         return;
     }
     pt->sweep_full = reply->elements >= (size_t)pt->s->batch;
+    pt->sweep_failed = 0;
+    pt->sweep_left = 0;
     /* held until the loop is done, so no item finishes the batch early */
     pt->sweep_inflight++;
     char err[128];
     for (size_t i = 0; i < reply->elements; i++) {
         const char *run = duro__reply_str(reply->element[i]);
         if (!run || strlen(run) > RUN_MAX ||
-            duro_name_check("run", run, err, sizeof(err)))
+            duro_name_check("run", run, err, sizeof(err))) {
+            pt->sweep_left++;
             continue;
+        }
         start_item(pt, cutoff, run);
     }
-    if (--pt->sweep_inflight == 0) {
-        pt->sweeping = 0;
-        /* a full batch of nothing sweepable would loop: next scan */
-    }
+    if (--pt->sweep_inflight == 0) batch_done(pt);
 }
 
 static void migrate(part *pt);
@@ -266,7 +295,7 @@ void sweep_part(part *pt)
     duro_argv_push(&a, "-inf");
     duro_argv_pushll(&a, b->cutoff);
     duro_argv_push(&a, "LIMIT");
-    duro_argv_push(&a, "0");
+    duro_argv_pushll(&a, pt->sweep_off);
     duro_argv_pushll(&a, s->batch);
     if (sched_cmd(s, on_runs, b, &a) == 0)
         pt->sweeping = 1;
