@@ -66,7 +66,8 @@ static void fault(redisContext *r, int n)
 static void load_calls(redisContext *r, long long *calls, long long *failed)
 {
     redisReply *rep = duro_test_cmd(r, "INFO", "commandstats", NULL);
-    const char *p = rep->str ? strstr(rep->str, "cmdstat_function|load:") : NULL;
+    const char *p =
+        rep->str ? strstr(rep->str, "cmdstat_function|load:") : NULL;
     *calls = *failed = 0;
     if (p && (p = strstr(p, "calls="))) *calls = strtoll(p + 6, NULL, 10);
     if (p && (p = strstr(p, "failed_calls=")))
@@ -140,8 +141,8 @@ Test(library_reload, a_connected_worker_replaces_a_library_not_duros)
     duro_test_start(c, "fo-1", "hold", "test",
                     "{\"ms\":1000,\"timeoutMs\":3000}", 0);
     /* the activity runs: its completion is the worker's next call */
-    cr_assert(duro_test_wait_until(duro_test_count_lines(log, "hold ") == 1,
-                                   10000));
+    cr_assert(
+        duro_test_wait_until(duro_test_count_lines(log, "hold ") == 1, 10000));
     redisReply *rep = duro_test_cmd(
         r, "FUNCTION", "LOAD", "REPLACE",
         "#!lua name=duro\n"
