@@ -336,9 +336,12 @@ static int ensure_once(redisContext *c, bool sharded, bool replace_missing,
             duro_info("FUNCTIONS upgrade from=%lld to=%d", r->integer, ours);
             rc = load_or_wait(c, sharded, r->integer, true, err, errsize);
         } else if (r->integer > ours) {
-            duro_warn("FUNCTIONS newer library in redis version=%lld ours=%d: "
-                      "keeping it",
-                      r->integer, ours);
+            /* limited: a long-lived process (`duro server`) looks again at
+             * each call that finds a Function missing from it */
+            duro_warn_limited("FUNCTIONS newer",
+                              "FUNCTIONS newer library in redis "
+                              "version=%lld ours=%d: keeping it",
+                              r->integer, ours);
         }
     } else {
         set_err(err, errsize, "FCALL duro_version: unexpected reply type %d",
