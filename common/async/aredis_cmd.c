@@ -133,9 +133,9 @@ static void on_version_reply(duro__tconn *ac, redisReply *rep, void *privdata)
     if (rep->type == REDIS_REPLY_ERROR &&
         duro_reply_is_missing_function(rep->str)) {
         duro_warn_limited(NULL,
-                          "FUNCTIONS FOREIGN name=%s: the library named duro "
-                          "has no duro_version (not Duro's): loading ours "
-                          "over it",
+                          "FUNCTIONS FOREIGN name=%s: the library there has "
+                          "no duro_version (not Duro's, or gone again): "
+                          "loading ours over it",
                           r->name);
         duro__aredis_load_library(r, true);
         return;
