@@ -430,14 +430,9 @@ redisReply *duro__redis_call_lib(redisContext *c, const duro_argv *a,
         char err[256];
         duro_warn_limited(NULL, "FUNCTIONS missing (%s): reloading", r->str);
         int rc = duro__functions_ensure(c, sharded, err, sizeof(err));
-        if (rc == DURO_EAUTH || rc == DURO_EAGAIN) {
-            duro_error_limited("FUNCTIONS reload refused",
-                               "FUNCTIONS reload refused: %s: this user may "
-                               "not load the library; run `duro operator "
-                               "init` as the admin role",
-                               err);
-            return r;
-        }
+        /* err says why, with the remedy when the ACL refused the load
+         * (load_or_wait); a LOAD refused for memory (OOM) is no matter of
+         * rights */
         if (rc != 0) {
             duro_error_limited("FUNCTIONS reload failed",
                                "FUNCTIONS reload failed: %s", err);

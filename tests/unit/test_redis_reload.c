@@ -2,7 +2,8 @@
  * (duro_redis_call) against a scripted server, for the orders of events a
  * real Redis does not let a test choose: another component's library
  * arriving between this one's duro_version and its FUNCTION LOAD (all
- * components reload at once after a FUNCTION FLUSH). */
+ * components reload at once after a FUNCTION FLUSH); and what it logs
+ * when the LOAD is refused. */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 #include <hiredis/hiredis.h>
 
+#include "duro/log.h"
 #include "duro/redis.h"
 
 TestSuite(redis_reload, .timeout = 10);
@@ -21,9 +23,10 @@ TestSuite(redis_reload, .timeout = 10);
 /* fake: what the scripted server answers and what it saw. */
 typedef struct {
     int fd;
-    bool version_missing; /* duro_version never answers (not Duro's) */
-    int versions;         /* duro_version calls so far */
-    int loads, replaces;  /* FUNCTION LOAD without and with REPLACE */
+    bool version_missing;   /* duro_version never answers (not Duro's) */
+    const char *load_error; /* FUNCTION LOAD's answer, when it fails */
+    int versions;           /* duro_version calls so far */
+    int loads, replaces;    /* FUNCTION LOAD without and with REPLACE */
 } fake;
 
 /* read_command reads one command (a RESP array of bulk strings) from in:
@@ -52,6 +55,7 @@ static bool read_command(FILE *in, char words[3][32], int *argc)
 static const char *answer(fake *f, char words[3][32], int argc)
 {
     if (strcasecmp(words[0], "FUNCTION") == 0) {
+        if (f->load_error) return f->load_error;
         if (argc == 4 && strcasecmp(words[2], "REPLACE") == 0) {
             f->replaces++;
             return "$4\r\nduro\r\n";
@@ -130,4 +134,42 @@ Test(redis_reload, a_library_without_duro_version_is_replaced)
     cr_assert_eq(f.replaces, 1);
     cr_assert_eq(r->type, REDIS_REPLY_INTEGER, "%s", r->str ? r->str : "");
     freeReplyObject(r);
+}
+
+/* logged: the log lines of a test, one after another. */
+static char logged[4096];
+
+static void keep_line(duro_log_level level, const char *msg, void *arg)
+{
+    (void)level;
+    (void)arg;
+    size_t n = strlen(logged);
+    snprintf(logged + n, sizeof(logged) - n, "%s\n", msg);
+}
+
+Test(redis_reload, a_load_refused_for_memory_is_not_blamed_on_the_acl)
+{
+    fake f = {.load_error = "-OOM command not allowed when used memory > "
+                            "'maxmemory'.\r\n"};
+    duro_log_set_sink(keep_line, NULL);
+    redisReply *r = call(&f);
+    duro_log_set_sink(NULL, NULL);
+    cr_assert_eq(r->type, REDIS_REPLY_ERROR);
+    freeReplyObject(r);
+    cr_assert(strstr(logged, "OOM command not allowed"), "%s", logged);
+    cr_assert_null(strstr(logged, "may not load"), "%s", logged);
+}
+
+Test(redis_reload, a_load_the_acl_refuses_names_the_remedy)
+{
+    fake f = {.load_error = "-NOPERM this user has no permissions to run the "
+                            "'function|load' command\r\n"};
+    duro_log_set_sink(keep_line, NULL);
+    redisReply *r = call(&f);
+    duro_log_set_sink(NULL, NULL);
+    cr_assert_eq(r->type, REDIS_REPLY_ERROR);
+    freeReplyObject(r);
+    cr_assert(strstr(logged, "may not load it (NOPERM): run `duro operator "
+                             "init` as the admin role"),
+              "%s", logged);
 }
