@@ -102,9 +102,12 @@ Test(library_reload, flushes_under_a_burst_lose_and_repeat_nothing)
     }
     long long calls, failed;
     load_calls(r, &calls, &failed);
+    /* a Function call of the client: it reloads the library if the last
+     * fault left it missing */
+    int64_t done = completed(c);
     cr_log_info("%d faults, %lld FUNCTION LOADs (%lld failed), %lld of %d "
                 "completed after them",
-                faults, calls, failed, (long long)completed(c), N);
+                faults, calls, failed, (long long)done, N);
     for (int i = 0; i < N; i++) {
         char id[32];
         snprintf(id, sizeof(id), "fl-%d", i);
@@ -121,6 +124,7 @@ Test(library_reload, flushes_under_a_burst_lose_and_repeat_nothing)
         duro_test_assert_each_activity_once(hist, id, 3);
         cJSON_Delete(hist);
     }
+    /* ours, not an older or foreign copy */
     cr_assert_eq(version(r), duro_lua_version());
     cr_assert(duro_test_alive(&h, w1) && duro_test_alive(&h, w2),
               "a worker died");
@@ -139,8 +143,8 @@ Test(library_reload, a_connected_worker_replaces_a_library_not_duros)
     duro_client *c = duro_test_client(&h);
     redisContext *r = duro_test_redis(&h);
     duro_test_start(c, "fo-1", "hold", "test",
-                    "{\"ms\":1000,\"timeoutMs\":3000}", 0);
-    /* the activity runs: its completion is the worker's next call */
+                    "{\"ms\":3000,\"timeoutMs\":10000}", 0);
+    /* the activity runs (3 s): its completion is the worker's next call */
     cr_assert(
         duro_test_wait_until(duro_test_count_lines(log, "hold ") == 1, 10000));
     redisReply *rep = duro_test_cmd(
@@ -154,8 +158,8 @@ Test(library_reload, a_connected_worker_replaces_a_library_not_duros)
     cr_assert(duro_test_wait_until(version(r) == duro_lua_version(), 10000),
               "the worker left the library that is not Duro's in place");
     cr_assert(duro_test_log_contains(&h, w, "FUNCTIONS FOREIGN"));
-    /* the completion that met the foreign library failed: the attempt
-     * times out (a scheduler) and the next one completes */
+    /* the completion that met the foreign library failed: the worker
+     * sends it again (or the attempt times out: a scheduler) */
     duro_test_spawn_up(&h, 10000, "duro-scheduler", "--scan-interval", "100ms",
                        NULL);
     cJSON *d = duro_test_result(c, "fo-1", 30000);
