@@ -121,11 +121,26 @@ static int send_req(duro_aredis *r, req *q)
  * there. Older than ours (an older component put its copy back while this
  * one was connected): ours goes over it. Ours or newer is kept: a newer
  * library without a Function this build calls is not replaced by an older
- * copy, which would serve the newer components unseen; the call fails. */
+ * copy, which would serve the newer components unseen; the call fails.
+ * No duro_version at all: the library named duro is not Duro's (or went
+ * away again): ours goes over it, as the connect-time check and the
+ * synchronous reload do, rather than every call failing until a
+ * reconnect. */
 static void on_version_reply(duro__tconn *ac, redisReply *rep, void *privdata)
 {
     duro_aredis *r = privdata;
-    if (owner_of(ac) != r || !rep || rep->type != REDIS_REPLY_INTEGER) return;
+    if (owner_of(ac) != r || !rep) return;
+    if (rep->type == REDIS_REPLY_ERROR &&
+        duro_reply_is_missing_function(rep->str)) {
+        duro_warn_limited(NULL,
+                          "FUNCTIONS FOREIGN name=%s: the library there has "
+                          "no duro_version (not Duro's, or gone again): "
+                          "loading ours over it",
+                          r->name);
+        duro__aredis_load_library(r, true);
+        return;
+    }
+    if (rep->type != REDIS_REPLY_INTEGER) return;
     if (rep->integer < duro_lua_version()) {
         duro_info("FUNCTIONS name=%s have=%lld want=%d: loading", r->name,
                   rep->integer, duro_lua_version());

@@ -249,13 +249,18 @@ int duro_functions_load_sharded(redisContext *c, char *err, size_t errsize)
     return duro__functions_load_copy(c, true, err, errsize);
 }
 
-int duro__functions_load_copy(redisContext *c, bool sharded, char *err,
-                              size_t errsize)
+/* load_copy: FUNCTION LOAD [REPLACE] of the library (its sharded copy
+ * when sharded). Without REPLACE, a library already there is left alone:
+ * DURO_EALREADY. */
+static int load_copy(redisContext *c, bool sharded, bool replace, char *err,
+                     size_t errsize)
 {
-    /* FUNCTION LOAD REPLACE <source> */
+    /* FUNCTION LOAD [REPLACE] <source> */
     size_t len;
     const char *src = duro_lua_library_source(sharded, &len);
-    redisReply *r = redisCommand(c, "FUNCTION LOAD REPLACE %b", src, len);
+    redisReply *r = replace
+                        ? redisCommand(c, "FUNCTION LOAD REPLACE %b", src, len)
+                        : redisCommand(c, "FUNCTION LOAD %b", src, len);
     if (!r) {
         set_err(err, errsize, "FUNCTION LOAD: %s", c->errstr);
         return DURO_ECONN;
@@ -264,6 +269,8 @@ int duro__functions_load_copy(redisContext *c, bool sharded, char *err,
         set_err(err, errsize, "FUNCTION LOAD: %s", r->str);
         /* NOPERM (a restricted ACL user) -> DURO_EAUTH */
         int rc = duro_redis_error_code(r->str);
+        if (!replace && r->str && strcasestr(r->str, "already exists"))
+            rc = DURO_EALREADY;
         freeReplyObject(r);
         return rc;
     }
@@ -273,15 +280,22 @@ int duro__functions_load_copy(redisContext *c, bool sharded, char *err,
     return 0;
 }
 
+int duro__functions_load_copy(redisContext *c, bool sharded, char *err,
+                              size_t errsize)
+{
+    return load_copy(c, sharded, true, err, errsize);
+}
+
 /* load_or_wait loads the library that duro__functions_ensure found missing
- * (have == 0) or older. A user the ACL does not allow FUNCTION LOAD (the
+ * (have == 0) or older, with REPLACE when replace (else DURO_EALREADY when
+ * a library is there). A user the ACL does not allow FUNCTION LOAD (the
  * worker, scheduler and client roles) cannot: that is DURO_EAGAIN, with the
  * remedy in err, so that workers and schedulers wait, slowly, for an admin
  * to run `duro operator init`, rather than exit and crash-loop. */
 static int load_or_wait(redisContext *c, bool sharded, long long have,
-                        char *err, size_t errsize)
+                        bool replace, char *err, size_t errsize)
 {
-    int rc = duro__functions_load_copy(c, sharded, err, errsize);
+    int rc = load_copy(c, sharded, replace, err, errsize);
     if (rc != DURO_EAUTH) return rc;
     char why[32] = "missing";
     if (have) snprintf(why, sizeof(why), "at version %lld", have);
@@ -293,10 +307,11 @@ static int load_or_wait(redisContext *c, bool sharded, long long have,
     return DURO_EAGAIN;
 }
 
-/* duro__functions_ensure: FCALL duro_version 0, loading ours when missing or
- * older. A newer library is kept: another component was upgraded first. */
-int duro__functions_ensure(redisContext *c, bool sharded, char *err,
-                           size_t errsize)
+/* ensure_once: duro__functions_ensure's one look. A library it finds
+ * missing is loaded with REPLACE when replace_missing, else without:
+ * DURO_EALREADY when one was there by the time it loaded its own. */
+static int ensure_once(redisContext *c, bool sharded, bool replace_missing,
+                       char *err, size_t errsize)
 {
     redisReply *r = redisCommand(c, "FCALL duro_version 0");
     if (!r) {
@@ -307,7 +322,7 @@ int duro__functions_ensure(redisContext *c, bool sharded, char *err,
     int rc = 0;
     if (r->type == REDIS_REPLY_ERROR) {
         if (duro_reply_is_missing_function(r->str)) {
-            rc = load_or_wait(c, sharded, 0, err, errsize);
+            rc = load_or_wait(c, sharded, 0, replace_missing, err, errsize);
         } else if (r->str && strcasestr(r->str, "unknown command")) {
             set_err(err, errsize, "Redis 7.0 or newer is required (%s)",
                     r->str);
@@ -319,11 +334,14 @@ int duro__functions_ensure(redisContext *c, bool sharded, char *err,
     } else if (r->type == REDIS_REPLY_INTEGER) {
         if (r->integer < ours) {
             duro_info("FUNCTIONS upgrade from=%lld to=%d", r->integer, ours);
-            rc = load_or_wait(c, sharded, r->integer, err, errsize);
+            rc = load_or_wait(c, sharded, r->integer, true, err, errsize);
         } else if (r->integer > ours) {
-            duro_warn("FUNCTIONS newer library in redis version=%lld ours=%d: "
-                      "keeping it",
-                      r->integer, ours);
+            /* limited: a long-lived process (`duro server`) looks again at
+             * each call that finds a Function missing from it */
+            duro_warn_limited("FUNCTIONS newer",
+                              "FUNCTIONS newer library in redis "
+                              "version=%lld ours=%d: keeping it",
+                              r->integer, ours);
         }
     } else {
         set_err(err, errsize, "FCALL duro_version: unexpected reply type %d",
@@ -331,6 +349,20 @@ int duro__functions_ensure(redisContext *c, bool sharded, char *err,
         rc = DURO_EPROTO;
     }
     freeReplyObject(r);
+    return rc;
+}
+
+/* duro__functions_ensure: FCALL duro_version 0, loading ours when missing or
+ * older. A newer library is kept: another component was upgraded first.
+ * A missing one is loaded without REPLACE: components reload at once after
+ * a FUNCTION FLUSH, and another's copy, perhaps newer, may have come
+ * between our look and our load; then we look again, and a library still
+ * without duro_version (not Duro's) is replaced. */
+int duro__functions_ensure(redisContext *c, bool sharded, char *err,
+                           size_t errsize)
+{
+    int rc = ensure_once(c, sharded, false, err, errsize);
+    if (rc == DURO_EALREADY) rc = ensure_once(c, sharded, true, err, errsize);
     return rc;
 }
 
@@ -398,14 +430,9 @@ redisReply *duro__redis_call_lib(redisContext *c, const duro_argv *a,
         char err[256];
         duro_warn_limited(NULL, "FUNCTIONS missing (%s): reloading", r->str);
         int rc = duro__functions_ensure(c, sharded, err, sizeof(err));
-        if (rc == DURO_EAUTH || rc == DURO_EAGAIN) {
-            duro_error_limited("FUNCTIONS reload refused",
-                               "FUNCTIONS reload refused: %s: this user may "
-                               "not load the library; run `duro operator "
-                               "init` as the admin role",
-                               err);
-            return r;
-        }
+        /* err says why, with the remedy when the ACL refused the load
+         * (load_or_wait); a LOAD refused for memory (OOM) is no matter of
+         * rights */
         if (rc != 0) {
             duro_error_limited("FUNCTIONS reload failed",
                                "FUNCTIONS reload failed: %s", err);

@@ -7,7 +7,8 @@
  *
  * The newer library is this build's text with a higher version and one
  * Function renamed: the client's duro_start (the synchronous reload path,
- * the CLI) and the worker's duro_wft_complete (the asynchronous one). */
+ * the CLI and `duro server`) and the worker's duro_wft_complete (the
+ * asynchronous one). */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,13 +17,7 @@
 #include "duro/lua.h"
 #include "harness.h"
 #include "harness_lua.h"
-
-static duro_test_harness h;
-
-static void setup(void)
-{
-    duro_test_redis_start(&h);
-}
+#include "http_client.h" /* the harness h, setup, `duro server` */
 
 TestSuite(library_newer, .init = setup, .fini = duro_test_fini, .timeout = 60);
 
@@ -116,4 +111,54 @@ Test(library_newer, a_worker_keeps_a_newer_library_without_its_function)
               library_version(r));
     cr_assert_eq(library_version(r), NEWER);
     redisFree(r);
+}
+
+/* log_lines: lines of child pid's log that hold s. */
+static int log_lines(pid_t pid, const char *s)
+{
+    for (int i = 0; i < h.nchildren; i++) {
+        if (h.children[i].pid != pid) continue;
+        FILE *f = fopen(h.children[i].log, "r");
+        cr_assert(f, "%s", h.children[i].log);
+        char line[2048];
+        int n = 0;
+        while (fgets(line, sizeof(line), f))
+            n += strstr(line, s) != NULL;
+        fclose(f);
+        return n;
+    }
+    cr_assert_fail("no child %d", (int)pid);
+    return -1;
+}
+
+Test(library_newer,
+     the_server_keeps_a_newer_library_without_a_log_line_per_call)
+{
+    enum { CALLS = 6 };
+    redisContext *r = duro_test_redis(&h);
+    duro_test_output o;
+    duro_test_run(&h, &o, 10000, "duro", "operator", "init", NULL);
+    cr_assert_eq(o.exit_code, 0, "init: %s", o.err);
+    duro_test_output_free(&o);
+    int port = start_server(NULL);
+    load_newer(r, "duro_start");
+    for (int i = 0; i < CALLS; i++) {
+        char path[64];
+        snprintf(path, sizeof(path), NS "/workflows/n-%d", i);
+        http_resp resp =
+            http(port, "POST", path, NULL,
+                 "{\"workflowType\":\"echo\",\"taskQueue\":\"q\"}");
+        cr_assert_geq(resp.status, 400, "started without duro_start: %s",
+                      resp.body);
+        cr_assert(*jstr(&resp, "message"), "no message: %s", resp.body);
+        resp_free(&resp);
+    }
+    cr_assert_eq(library_version(r), NEWER,
+                 "the server put its older library over the newer one");
+    /* each call found the newer library again: said once, not per call */
+    int lines = log_lines(server_pid, "FUNCTIONS newer library");
+    cr_assert(lines >= 1 && lines < CALLS, "%d lines for %d calls", lines,
+              CALLS);
+    redisFree(r);
+    duro_test_finish(&h);
 }
