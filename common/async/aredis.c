@@ -215,13 +215,15 @@ static void become_cluster(duro_aredis *r, duro__tconn *ac)
 
 /* up_with_library: a cluster master whose library is missing or older than
  * ours gets it first (a master added later, a promoted replica): the LOAD
- * goes out before any command. */
+ * goes out before any command. A missing one is loaded without REPLACE, so
+ * that a newer library another component loaded since the handshake's look
+ * is not overwritten ("already exists": on_load_reply looks again). */
 static void up_with_library(duro_aredis *r)
 {
     if (r->lib_check && r->lib_have >= 0 && r->lib_have < duro_lua_version()) {
         duro_info("FUNCTIONS name=%s have=%lld want=%d: loading", r->name,
                   r->lib_have, duro_lua_version());
-        duro__aredis_load_library(r, true);
+        duro__aredis_load_library(r, r->lib_have > 0);
     }
     become_up(r);
 }
