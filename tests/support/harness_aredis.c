@@ -14,8 +14,7 @@ duro_aredis *duro_test_aredis_open(uv_loop_t *loop, const char *url,
     cr_assert_eq(uv_loop_init(loop), 0);
     duro_redis_url u;
     char err[256];
-    cr_assert_eq(duro_redis_url_parse(url, &u, err, sizeof(err)), 0, "%s",
-                 err);
+    cr_assert_eq(duro_redis_url_parse(url, &u, err, sizeof(err)), 0, "%s", err);
     duro_aredis *r = NULL;
     cr_assert_eq(duro_aredis_new(&r, loop, &u, name, NULL, NULL), 0);
     int64_t end = duro_test_mono_ms() + 10000;
