@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 56
+local DURO_LIBRARY_VERSION = 58
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -5003,6 +5003,20 @@ do -- the schedules section's locals end with it (Lua: 200 per chunk)
         return nil
     end
 
+    -- sched_int: integer field f of hash sched, 0 when absent or damaged
+    -- (not a whole number, as a hand edit may leave it). HINCRBY would
+    -- fail there after the Function's first write (half a fire recorded,
+    -- and the same failure at every fire after): the counters are read
+    -- before the first write and stored whole.
+    local function sched_int(sched, f)
+        local v = tonumber(redis.call('HGET', sched, f))
+        if not v or v % 1 ~= 0 or v <= -9007199254740992 or
+            v >= 9007199254740992 then
+            return 0
+        end
+        return v
+    end
+
     -- sched_checked wraps fn to check its KEYS' types first. CHECKED
     -- emptied first, as txn does: what an earlier call found of a key (a
     -- zset) is no proof now, and a key made a string since would pass the
@@ -5040,13 +5054,14 @@ do -- the schedules section's locals end with it (Lua: 200 per chunk)
         for i = 4, #args do hset[#hset + 1] = args[i] end
         hset[#hset + 1] = 'updated_ms'
         hset[#hset + 1] = str(now)
+        hset[#hset + 1] = 'rev'
+        hset[#hset + 1] = str(sched_int(sched, 'rev') + 1)
         if mode == 'create' then
             local init = {'created_ms', str(now), 'missed', '0', 'skipped', '0',
                           'actions', '0', 'running', '', 'buffer', ''}
             for i = 1, #init do hset[#hset + 1] = init[i] end
         end
         redis.call('HSET', unpack(hset))
-        redis.call('HINCRBY', sched, 'rev', 1)
         redis.call('SADD', scheds, id)
         if due == '-' then
             redis.call('ZREM', timers, sched_member(id))
@@ -5067,10 +5082,10 @@ do -- the schedules section's locals end with it (Lua: 200 per chunk)
         if redis.call('EXISTS', sched) == 0 then
             return fail('DURO_NOT_FOUND', 'schedule ' .. id)
         end
-        redis.call('HSET', sched, 'paused', paused, 'note', note)
         -- a fire in flight planned with the old state: it must not write
-        -- next_nominal or the timer over these
-        redis.call('HINCRBY', sched, 'rev', 1)
+        -- next_nominal or the timer over these (rev)
+        redis.call('HSET', sched, 'paused', paused, 'note', note, 'rev',
+                   str(sched_int(sched, 'rev') + 1))
         if paused == '1' then
             redis.call('ZREM', timers, sched_member(id))
         else
@@ -5141,8 +5156,9 @@ do -- the schedules section's locals end with it (Lua: 200 per chunk)
             redis.call('ZREM', timers, member)
             return 'gone'
         end
-        local token = str(now) .. '-' .. redis.call('HINCRBY', sched, 'claims', 1)
-        redis.call('HSET', sched, 'claim', token)
+        local claims = str(sched_int(sched, 'claims') + 1)
+        local token = str(now) .. '-' .. claims
+        redis.call('HSET', sched, 'claim', token, 'claims', claims)
         redis.call('ZADD', timers, str(now + lease), member)
         return {'claimed', token, str(now), redis.call('HGETALL', sched),
                 redis.call('LRANGE', req, 0, 99)}
@@ -5165,12 +5181,14 @@ do -- the schedules section's locals end with it (Lua: 200 per chunk)
         if bad then return bad end
         if redis.call('HGET', sched, 'claim') ~= token then return 'stale' end
         local now = now_ms()
+        local counts = {}
+        for n, f in ipairs({'missed', 'skipped', 'actions'}) do
+            counts[n] = str(sched_int(sched, f) + tonumber(args[7 + n]))
+        end
         redis.call('HDEL', sched, 'claim')
         redis.call('HSET', sched, 'running', args[6], 'buffer', args[7],
-                   'last_fire_ms', str(now))
-        redis.call('HINCRBY', sched, 'missed', tonumber(args[8]))
-        redis.call('HINCRBY', sched, 'skipped', tonumber(args[9]))
-        redis.call('HINCRBY', sched, 'actions', tonumber(args[10]))
+                   'last_fire_ms', str(now), 'missed', counts[1], 'skipped',
+                   counts[2], 'actions', counts[3])
         local nreq, requeue = tonumber(args[11]), args[12]
         if nreq > 0 then redis.call('LTRIM', req, nreq, -1) end
         if requeue ~= '' then redis.call('LPUSH', req, requeue) end

@@ -1,0 +1,122 @@
+/* test_schedules_damage.c: a schedule's hash edited by hand (anyone with
+ * Redis access can): a counter that is not a number does not cut a fire
+ * or a pause in half. No worker runs: a started workflow stays RUNNING. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "duro/keys.h"
+#include "harness.h"
+
+static duro_test_harness h;
+
+static void setup(void)
+{
+    duro_test_redis_start(&h);
+}
+
+TestSuite(schedules_damage, .init = setup, .fini = duro_test_fini,
+          .timeout = 90);
+
+/* ---- Helpers ---- */
+
+static duro_schedule_opts every_second(const char *id)
+{
+    duro_schedule_opts o = {0};
+    o.schedule_id = id;
+    o.interval_ms = 1000;
+    o.overlap_policy = "AllowAll";
+    o.type = "hold";
+    o.task_queue = "test";
+    o.input = "{\"n\":1}";
+    return o;
+}
+
+static double actions(duro_client *c, const char *id)
+{
+    cJSON *d = NULL;
+    cr_assert_eq(duro_client_schedule_describe(c, id, &d), 0, "describe %s",
+                 id);
+    double v = duro_test_num(cJSON_GetObjectItem(d, "state"), "actions", -1);
+    cJSON_Delete(d);
+    return v;
+}
+
+/* hset sets field of schedule id's hash to value, as a hand edit does. */
+static void hset(duro_client *c, const char *id, const char *field,
+                 const char *value)
+{
+    duro_sched_keys k;
+    duro_sched_keys_init(&k, DURO_KEYSPACE_DEFAULT(duro_client_partitions(c)),
+                         id);
+    redisContext *r = duro_test_redis(&h);
+    redisReply *rep = redisCommand(r, "HSET %s %s %s", k.sched, field, value);
+    cr_assert(rep && rep->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(rep);
+    redisFree(r);
+}
+
+/* hget: field of schedule id's hash (caller frees). */
+static char *hget(duro_client *c, const char *id, const char *field)
+{
+    duro_sched_keys k;
+    duro_sched_keys_init(&k, DURO_KEYSPACE_DEFAULT(duro_client_partitions(c)),
+                         id);
+    redisContext *r = duro_test_redis(&h);
+    redisReply *rep = redisCommand(r, "HGET %s %s", k.sched, field);
+    char *v = strdup(rep && rep->type == REDIS_REPLY_STRING ? rep->str : "");
+    freeReplyObject(rep);
+    redisFree(r);
+    return v;
+}
+
+static void assert_whole(duro_client *c, const char *id, const char *field)
+{
+    char *v = hget(c, id, field), *end;
+    (void)strtoll(v, &end, 10);
+    cr_assert(*v && !*end, "%s of %s is \"%s\", not a whole number", field, id,
+              v);
+    free(v);
+}
+
+/* ---- Tests ---- */
+
+/* Counters that are not whole numbers (a fire adds to missed, skipped,
+ * actions; a claim to claims; a pause or an update to rev): read as 0 and
+ * written whole, where HINCRBY failed after the Function's first write,
+ * every time again. */
+Test(schedules_damage, damaged_counters_are_repaired_not_fatal)
+{
+    duro_client *c = duro_test_client(&h);
+    duro_schedule_opts o = every_second("counts");
+    cr_assert_eq(duro_client_schedule_create(c, &o), 0);
+    o = every_second("claims");
+    cr_assert_eq(duro_client_schedule_create(c, &o), 0);
+    hset(c, "counts", "missed", "abc");
+    hset(c, "counts", "skipped", "1.5");
+    hset(c, "counts", "actions", "");
+    hset(c, "claims", "claims", "x");
+    duro_test_spawn(&h, "duro-scheduler", NULL);
+    cr_assert(duro_test_wait_until(actions(c, "counts") >= 2, 10000),
+              "the fires of a schedule with damaged counts failed");
+    cr_assert(duro_test_wait_until(actions(c, "claims") >= 2, 10000),
+              "the claims of a schedule with a damaged counter failed");
+    assert_whole(c, "counts", "missed");
+    assert_whole(c, "counts", "skipped");
+    assert_whole(c, "claims", "claims");
+
+    /* a pause and an update bump rev: all of it or nothing */
+    hset(c, "counts", "rev", "?");
+    cr_assert_eq(duro_client_schedule_pause(c, "counts", true, "held"), 0,
+                 "%s", duro_client_errstr(c));
+    assert_whole(c, "counts", "rev");
+    hset(c, "claims", "rev", "?");
+    o = every_second("claims");
+    o.paused = true;
+    cr_assert_eq(duro_client_schedule_update(c, &o), 0, "%s",
+                 duro_client_errstr(c));
+    assert_whole(c, "claims", "rev");
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
