@@ -1,6 +1,8 @@
 /* test_schedules_damage.c: a schedule's hash edited by hand (anyone with
- * Redis access can): a counter that is not a number does not cut a fire
- * or a pause in half. No worker runs: a started workflow stays RUNNING. */
+ * Redis access can): the scheduler logs what is wrong, starts nothing it
+ * cannot stand behind, and goes on with the other schedules; a counter
+ * that is not a number does not cut a fire or a pause in half. No worker
+ * runs: a started workflow stays RUNNING. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +73,20 @@ static char *hget(duro_client *c, const char *id, const char *field)
     return v;
 }
 
+/* workflows: how many workflows have an id that starts with prefix-. */
+static int workflows(const char *prefix)
+{
+    redisContext *r = duro_test_redis(&h);
+    char pattern[160];
+    snprintf(pattern, sizeof(pattern), "duro:{p*}:wf:%s-*", prefix);
+    redisReply *rep = redisCommand(r, "KEYS %s", pattern);
+    cr_assert(rep && rep->type == REDIS_REPLY_ARRAY);
+    int n = (int)rep->elements;
+    freeReplyObject(rep);
+    redisFree(r);
+    return n;
+}
+
 static void assert_whole(duro_client *c, const char *id, const char *field)
 {
     char *v = hget(c, id, field), *end;
@@ -108,8 +124,8 @@ Test(schedules_damage, damaged_counters_are_repaired_not_fatal)
 
     /* a pause and an update bump rev: all of it or nothing */
     hset(c, "counts", "rev", "?");
-    cr_assert_eq(duro_client_schedule_pause(c, "counts", true, "held"), 0,
-                 "%s", duro_client_errstr(c));
+    cr_assert_eq(duro_client_schedule_pause(c, "counts", true, "held"), 0, "%s",
+                 duro_client_errstr(c));
     assert_whole(c, "counts", "rev");
     hset(c, "claims", "rev", "?");
     o = every_second("claims");
@@ -117,6 +133,33 @@ Test(schedules_damage, damaged_counters_are_repaired_not_fatal)
     cr_assert_eq(duro_client_schedule_update(c, &o), 0, "%s",
                  duro_client_errstr(c));
     assert_whole(c, "claims", "rev");
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+/* An input that is not JSON: no run is started (its history would be
+ * one no worker can read, a run that holds the overlap policy forever);
+ * the scheduler says why, the other schedules go on, and the schedule
+ * fires again once repaired. */
+Test(schedules_damage, damaged_input_starts_nothing_others_go_on)
+{
+    duro_client *c = duro_test_client(&h);
+    duro_schedule_opts o = every_second("bad");
+    cr_assert_eq(duro_client_schedule_create(c, &o), 0);
+    o = every_second("good");
+    cr_assert_eq(duro_client_schedule_create(c, &o), 0);
+    hset(c, "bad", "input", "{\"n\":");
+    pid_t s = duro_test_spawn(&h, "duro-scheduler", NULL);
+    cr_assert(duro_test_wait_until(duro_test_log_contains(
+                                       &h, s, "SCHEDULE ACTION BAD sched=bad"),
+                                   10000),
+              "the scheduler did not say what is wrong with bad");
+    cr_assert(duro_test_wait_until(actions(c, "good") >= 2, 10000));
+    cr_assert_eq(workflows("bad"), 0, "a run was started with a bad input");
+    cr_assert_eq(actions(c, "bad"), 0);
+    hset(c, "bad", "input", "{\"n\":2}");
+    cr_assert(duro_test_wait_until(workflows("bad") >= 1, 15000),
+              "the repaired schedule never fired");
     duro_client_free(c);
     duro_test_finish(&h);
 }
