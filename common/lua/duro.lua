@@ -5035,7 +5035,8 @@ do -- the schedules section's locals end with it (Lua: 200 per chunk)
     -- (DURO_NOT_FOUND if absent; the others too): writes the fields (spec, action,
     -- policies, next_nominal), bumps `rev` (a fire in flight computed with the
     -- old spec then leaves the timer alone) and puts the timer at `due` ('-':
-    -- none, paused). State (counts, running, buffer, actions) survives update.
+    -- paused: a timer there stays, as duro_sched_pause leaves it). State
+    -- (counts, running, buffer, actions) survives update.
     local function duro_sched_upsert(keys, args)
         local sched, timers, scheds = keys[1], keys[4], keys[5]
         local id, mode, due = args[1], args[2], args[3]
@@ -5063,17 +5064,19 @@ do -- the schedules section's locals end with it (Lua: 200 per chunk)
         end
         redis.call('HSET', unpack(hset))
         redis.call('SADD', scheds, id)
-        if due == '-' then
-            redis.call('ZREM', timers, sched_member(id))
-        else
+        if due ~= '-' then
             add_timer(timers, tonumber(due), sched_member(id))
         end
         return 'ok'
     end
 
     -- duro_sched_pause 2 sched timers  id paused note next_nominal due
-    -- paused '1': no timer (a trigger still adds one); '0': the timer at due,
-    -- next_nominal from now on (times passed while paused are not acted on).
+    -- paused '1': the timer stays where it is (a trigger or backfill that
+    -- waits for it is acted on; the fire finds the schedule paused, takes
+    -- no scheduled time and removes it); '0' on a paused schedule: the
+    -- timer at due, next_nominal from now on (times passed while paused
+    -- are not acted on); '0' on one that is not paused only sets the note:
+    -- its times still to be taken (a catch-up) are kept.
     local function duro_sched_pause(keys, args)
         local sched, timers = keys[1], keys[2]
         local id, paused, note = args[1], args[2], args[3]
@@ -5082,13 +5085,15 @@ do -- the schedules section's locals end with it (Lua: 200 per chunk)
         if redis.call('EXISTS', sched) == 0 then
             return fail('DURO_NOT_FOUND', 'schedule ' .. id)
         end
+        if paused ~= '1' and redis.call('HGET', sched, 'paused') ~= '1' then
+            redis.call('HSET', sched, 'note', note)
+            return 'ok'
+        end
         -- a fire in flight planned with the old state: it must not write
         -- next_nominal or the timer over these (rev)
         redis.call('HSET', sched, 'paused', paused, 'note', note, 'rev',
                    str(sched_int(sched, 'rev') + 1))
-        if paused == '1' then
-            redis.call('ZREM', timers, sched_member(id))
-        else
+        if paused ~= '1' then
             redis.call('HSET', sched, 'next_nominal', args[4])
             if args[5] ~= '-' then
                 add_timer(timers, tonumber(args[5]), sched_member(id))

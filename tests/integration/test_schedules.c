@@ -176,6 +176,58 @@ Test(schedules, pause_stops_actions_until_unpaused)
     duro_test_finish(&h);
 }
 
+/* An unpause of a schedule that is not paused resumes nothing, so it
+ * drops nothing: the times a scheduler still has to take (here: none ran
+ * yet) are taken, from the first. */
+Test(schedules, unpause_of_an_active_schedule_keeps_its_pending_times)
+{
+    duro_client *c = duro_test_client(&h);
+    duro_schedule_opts o = every_second("keep", "AllowAll");
+    cr_assert_eq(duro_client_schedule_create(c, &o), 0);
+    duro_sched_keys k;
+    duro_sched_keys_init(&k, DURO_KEYSPACE_DEFAULT(duro_client_partitions(c)),
+                         "keep");
+    redisContext *r = duro_test_redis(&h);
+    redisReply *rep = redisCommand(r, "HGET %s next_nominal", k.sched);
+    int64_t first = strtoll(rep->str, NULL, 10);
+    freeReplyObject(rep);
+    redisFree(r);
+    cr_assert(duro_test_wait_until(redis_now() > first + 1500, 10000));
+    cr_assert_eq(duro_client_schedule_pause(c, "keep", false, "a no-op"), 0);
+    duro_test_spawn(&h, "duro-scheduler", NULL);
+    cr_assert(
+        duro_test_wait_until(state_num(c, "keep", "actions") >= 2, 10000));
+    char ids[64][128], want[128], t[DURO_RFC3339_LEN];
+    snprintf(want, sizeof(want), "keep-%s", duro_rfc3339(first, t, sizeof(t)));
+    cr_assert_geq(wf_ids("keep", ids, 64), 2);
+    cr_assert_str_eq(ids[0], want, "the unpause dropped the times before it");
+    cJSON *d = describe(c, "keep");
+    cr_assert_str_eq(duro_test_str(cJSON_GetObjectItem(d, "state"), "note"),
+                     "a no-op");
+    cJSON_Delete(d);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+/* A pause (or an update that pauses) while a trigger waits for the
+ * scheduler leaves the trigger's timer: a trigger acts while paused. */
+Test(schedules, a_pause_keeps_a_waiting_trigger)
+{
+    duro_client *c = duro_test_client(&h);
+    duro_schedule_opts o = every_second("held", "AllowAll");
+    o.interval_ms = (int64_t)3600 * 1000;
+    o.paused = true;
+    cr_assert_eq(duro_client_schedule_create(c, &o), 0);
+    cr_assert_eq(duro_client_schedule_trigger(c, "held"), 0);
+    cr_assert_eq(duro_client_schedule_update(c, &o), 0);
+    cr_assert_eq(duro_client_schedule_pause(c, "held", true, "still"), 0);
+    duro_test_spawn(&h, "duro-scheduler", NULL);
+    cr_assert(duro_test_wait_until(state_num(c, "held", "actions") == 1, 8000),
+              "the trigger was never acted on");
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
 Test(schedules, trigger_acts_now_even_when_paused)
 {
     duro_client *c = duro_test_client(&h);
