@@ -293,7 +293,11 @@ static int scheduled(sjob *j, int *budget)
                                     : duro_spec_next(&j->spec, j->now);
     long counted = 0;
     while (n >= 0 && n + duro_spec_jitter(j->id, n, j->jitter_ms) <= j->now) {
-        if (j->now - n > j->catchup_ms) {
+        /* the window counts from the time the action was due (nominal
+         * plus jitter), as Temporal's: a jitter wider than the window
+         * would otherwise make times fired on time count as missed */
+        if (j->now - n - duro_spec_jitter(j->id, n, j->jitter_ms) >
+            j->catchup_ms) {
             if (++counted > SCHED_MISSED_MAX) { /* jump to the window */
                 n = duro_spec_next(&j->spec, j->now - j->catchup_ms - 1);
                 continue;
