@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "duro/errno.h"
 #include "duro/json.h"
 #include "duro/log.h"
 #include "schedules_int.h"
@@ -74,16 +75,24 @@ static int load_spec(sjob *j, const redisReply *h)
     return 0;
 }
 
-/* action_ok: the action's type and queue are names (they make keys) and
- * its input is JSON. The hash is the client's, but anyone with Redis
- * access can edit it: a run started from a damaged one would have a
- * history no worker can read, and would hold the overlap policy forever. */
+/* action_ok: the action's type and queue are names (they make keys), its
+ * workflow id prefix leaves room for the time, and its input is JSON. The hash
+ * is the client's, but anyone with Redis access can edit it: a run started from
+ * a damaged one would have a history no worker can read, and would hold the
+ * overlap policy forever. */
 static int action_ok(const sjob *j)
 {
     char err[160], why[128] = "";
     cJSON *in = NULL;
+    const char *base = *j->prefix ? j->prefix : j->id;
     int rc = duro_name_check("workflow type", j->type, err, sizeof(err));
     if (rc == 0) rc = duro_name_check("task queue", j->queue, err, sizeof(err));
+    if (rc == 0) rc = duro_id_check(base, err, sizeof(err));
+    if (rc == 0 && strlen(base) + 1 + DURO_RFC3339_LEN > DURO_ID_MAX) {
+        /* schedules_wfid would make every workflow id empty */
+        snprintf(err, sizeof(err), "the workflow id prefix is too long");
+        rc = DURO_EINVAL;
+    }
     if (rc == 0 && *j->input) {
         rc = duro_json_parse(j->input, strlen(j->input),
                              DURO_DEFAULT_MAX_PAYLOAD, &in, why, sizeof(why));

@@ -87,6 +87,14 @@ static int workflows(const char *prefix)
     return n;
 }
 
+static long long claims(duro_client *c, const char *id)
+{
+    char *v = hget(c, id, "claims");
+    long long n = strtoll(v, NULL, 10);
+    free(v);
+    return n;
+}
+
 static void assert_whole(duro_client *c, const char *id, const char *field)
 {
     char *v = hget(c, id, field), *end;
@@ -137,10 +145,11 @@ Test(schedules_damage, damaged_counters_are_repaired_not_fatal)
     duro_test_finish(&h);
 }
 
-/* An input that is not JSON: no run is started (its history would be
- * one no worker can read, a run that holds the overlap policy forever);
- * the scheduler says why, the other schedules go on, and the schedule
- * fires again once repaired. */
+/* An input that is not JSON, or a prefix that leaves no room for the
+ * time (every workflow id would be empty): no run is started (one with
+ * such an input has a history no worker can read, and holds the overlap
+ * policy forever); the scheduler says why, the other schedules go on,
+ * and the schedule fires again once repaired. */
 Test(schedules_damage, damaged_input_starts_nothing_others_go_on)
 {
     duro_client *c = duro_test_client(&h);
@@ -148,14 +157,28 @@ Test(schedules_damage, damaged_input_starts_nothing_others_go_on)
     cr_assert_eq(duro_client_schedule_create(c, &o), 0);
     o = every_second("good");
     cr_assert_eq(duro_client_schedule_create(c, &o), 0);
+    o = every_second("long");
+    cr_assert_eq(duro_client_schedule_create(c, &o), 0);
     hset(c, "bad", "input", "{\"n\":");
+    char prefix[DURO_ID_MAX + 1];
+    memset(prefix, 'p', DURO_ID_MAX);
+    prefix[DURO_ID_MAX] = '\0';
+    hset(c, "long", "prefix", prefix); /* no room for the time */
     pid_t s = duro_test_spawn(&h, "duro-scheduler", NULL);
     cr_assert(duro_test_wait_until(duro_test_log_contains(
                                        &h, s, "SCHEDULE ACTION BAD sched=bad"),
                                    10000),
               "the scheduler did not say what is wrong with bad");
+    /* claimed twice: the first claim's fire is over (the log line of
+     * the second bad schedule is rate-limited with the first's) */
+    cr_assert(duro_test_wait_until(claims(c, "long") >= 2, 15000));
     cr_assert(duro_test_wait_until(actions(c, "good") >= 2, 10000));
     cr_assert_eq(workflows("bad"), 0, "a run was started with a bad input");
+    redisContext *r = duro_test_redis(&h);
+    redisReply *rep = redisCommand(r, "KEYS duro:{p*}:wf:");
+    cr_assert_eq(rep->elements, 0, "a run was started with an empty id");
+    freeReplyObject(rep);
+    redisFree(r);
     cr_assert_eq(actions(c, "bad"), 0);
     hset(c, "bad", "input", "{\"n\":2}");
     cr_assert(duro_test_wait_until(workflows("bad") >= 1, 15000),
