@@ -209,6 +209,40 @@ Test(schedules, unpause_of_an_active_schedule_keeps_its_pending_times)
     duro_test_finish(&h);
 }
 
+/* While paused, describe's next times are those an unpause would take:
+ * from now, not from where the pause left the schedule. */
+Test(schedules, a_paused_schedule_shows_next_times_from_now)
+{
+    duro_client *c = duro_test_client(&h);
+    duro_schedule_opts o = every_second("idle", "AllowAll");
+    o.paused = true;
+    cr_assert_eq(duro_client_schedule_create(c, &o), 0);
+    int64_t created = redis_now();
+    cr_assert(duro_test_wait_until(redis_now() > created + 2500, 10000));
+    int64_t before = redis_now();
+    cJSON *d = describe(c, "idle");
+    const cJSON *times = cJSON_GetObjectItem(d, "nextTimes");
+    cr_assert_eq(cJSON_GetArraySize(times), 5);
+    int64_t first;
+    cr_assert_eq(
+        duro_rfc3339_parse(cJSON_GetStringValue(cJSON_GetArrayItem(times, 0)),
+                           &first),
+        0);
+    cr_assert_gt(first, before, "a next time before now, never to be taken");
+    cJSON_Delete(d);
+    cJSON *rows = NULL;
+    cr_assert_eq(duro_client_schedule_list(c, &rows), 0);
+    int64_t listed = 0;
+    cr_assert_eq(
+        duro_rfc3339_parse(
+            duro_test_str(cJSON_GetArrayItem(rows, 0), "nextTime"), &listed),
+        0);
+    cr_assert_gt(listed, before, "list: a next time before now");
+    cJSON_Delete(rows);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
 /* A pause (or an update that pauses) while a trigger waits for the
  * scheduler leaves the trigger's timer: a trigger acts while paused. */
 Test(schedules, a_pause_keeps_a_waiting_trigger)
