@@ -5177,7 +5177,7 @@ do -- the schedules section's locals end with it (Lua: 200 per chunk)
     -- rest of a backfill, first), keeps the last actions. When the spec did
     -- not change since the claim (`rev`) it stores next_nominal and puts the
     -- timer at due ('-': none); requests left make it due now, a pause
-    -- removes it.
+    -- removes it unless starts are buffered.
     local function duro_sched_fire(keys, args)
         local sched, acts, req, timers = keys[1], keys[2], keys[3], keys[4]
         local id, token, rev = args[1], args[2], args[3]
@@ -5209,7 +5209,11 @@ do -- the schedules section's locals end with it (Lua: 200 per chunk)
         else
             due = tonumber(redis.call('ZSCORE', timers, member))
         end
-        if redis.call('HGET', sched, 'paused') == '1' then due = nil end
+        -- paused: no timer but for starts that wait (requests, and the
+        -- buffer: a backfill's times buffered behind its first start)
+        if redis.call('HGET', sched, 'paused') == '1' and args[7] == '' then
+            due = nil
+        end
         if redis.call('LLEN', req) > 0 then due = now end
         if due then
             add_timer(timers, due, member)

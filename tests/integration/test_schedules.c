@@ -307,6 +307,35 @@ Test(schedules, backfill_starts_every_time_of_a_past_range)
     duro_test_finish(&h);
 }
 
+/* A backfill on a paused schedule with BufferAll (what Temporal advises
+ * for backfills): the times buffered behind the first start when it
+ * closes, though the schedule is paused (the buffer keeps its timer). */
+Test(schedules, a_buffered_backfill_goes_on_while_paused)
+{
+    duro_client *c = duro_test_client(&h);
+    duro_schedule_opts o = every_second("bfp", "BufferAll");
+    o.interval_ms = 60000;
+    o.paused = true;
+    cr_assert_eq(duro_client_schedule_create(c, &o), 0);
+    duro_test_spawn(&h, "duro-scheduler", NULL);
+    int64_t start, end;
+    duro_rfc3339_parse("2026-01-01T10:00:00Z", &start);
+    duro_rfc3339_parse("2026-01-01T10:02:00Z", &end);
+    cr_assert_eq(duro_client_schedule_backfill(c, "bfp", start, end), 0);
+    cr_assert(
+        duro_test_wait_until(state_num(c, "bfp", "buffered") == 2, 10000));
+    cr_assert_eq(state_num(c, "bfp", "actions"), 1);
+    cr_assert_eq(duro_client_terminate(c, "bfp-2026-01-01T10:00:00Z", "test"),
+                 0);
+    cr_assert(duro_test_wait_until(state_num(c, "bfp", "actions") == 2, 8000),
+              "the buffered backfill waited for an unpause");
+    char ids[4][128];
+    cr_assert_eq(wf_ids("bfp", ids, 4), 2);
+    cr_assert_str_eq(ids[1], "bfp-2026-01-01T10:01:00Z");
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
 Test(schedules, skip_starts_nothing_while_one_runs_allow_all_does)
 {
     duro_client *c = duro_test_client(&h);
