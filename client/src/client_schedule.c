@@ -377,13 +377,17 @@ static cJSON *spec_json(const redisReply *h)
     return s;
 }
 
-/* next_times: the next n nominal times from the stored next one. */
+/* next_times: the next n nominal times from the stored next one; from
+ * now while paused (the stored one stays where the pause left it, and an
+ * unpause starts from now: times before are never taken). */
 static cJSON *next_times(duro_client *c, const redisReply *h, int n)
 {
     cJSON *arr = cJSON_CreateArray();
     duro_spec spec;
     if (spec_of(c, h, &spec)) return arr;
-    int64_t t = hll(h, "next_nominal");
+    int64_t t = hll(h, "next_nominal"), now;
+    if (hll(h, "paused") == 1 && redis_now(c, &now) == 0)
+        t = duro_spec_next(&spec, now);
     for (int i = 0; i < n && t > 0; i++, t = duro_spec_next(&spec, t)) {
         char s[DURO_RFC3339_LEN];
         cJSON_AddItemToArray(arr,
@@ -541,7 +545,15 @@ static int list_partition(duro_client *c, int p, cJSON *arr)
         cJSON_AddStringToObject(o, "type", hfield(h, "type"));
         cJSON_AddStringToObject(o, "taskQueue", hfield(h, "queue"));
         cJSON_AddBoolToObject(o, "paused", hll(h, "paused") == 1);
-        add_time(o, "nextTime", hll(h, "next_nominal"));
+        if (hll(h, "paused") == 1) { /* from now, as describe's */
+            cJSON *t = next_times(c, h, 1);
+            cJSON *first = cJSON_DetachItemFromArray(t, 0);
+            cJSON_AddItemToObject(o, "nextTime",
+                                  first ? first : cJSON_CreateNull());
+            cJSON_Delete(t);
+        } else {
+            add_time(o, "nextTime", hll(h, "next_nominal"));
+        }
         cJSON_AddItemToArray(arr, o);
         freeReplyObject(h);
     }

@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 59
+local DURO_LIBRARY_VERSION = 60
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -5026,6 +5026,20 @@ do -- the schedules section's locals end with it (Lua: 200 per chunk)
         return nil
     end
 
+    -- sched_int: integer field f of hash sched, 0 when absent or damaged
+    -- (not a whole number, as a hand edit may leave it). HINCRBY would
+    -- fail there after the Function's first write (half a fire recorded,
+    -- and the same failure at every fire after): the counters are read
+    -- before the first write and stored whole.
+    local function sched_int(sched, f)
+        local v = tonumber(redis.call('HGET', sched, f))
+        if not v or v % 1 ~= 0 or v <= -9007199254740992 or
+            v >= 9007199254740992 then
+            return 0
+        end
+        return v
+    end
+
     -- sched_checked wraps fn to check its KEYS' types first. CHECKED
     -- emptied first, as txn does: what an earlier call found of a key (a
     -- zset) is no proof now, and a key made a string since would pass the
@@ -5044,7 +5058,8 @@ do -- the schedules section's locals end with it (Lua: 200 per chunk)
     -- (DURO_NOT_FOUND if absent; the others too): writes the fields (spec, action,
     -- policies, next_nominal), bumps `rev` (a fire in flight computed with the
     -- old spec then leaves the timer alone) and puts the timer at `due` ('-':
-    -- none, paused). State (counts, running, buffer, actions) survives update.
+    -- paused: a timer there stays, as duro_sched_pause leaves it). State
+    -- (counts, running, buffer, actions) survives update.
     local function duro_sched_upsert(keys, args)
         local sched, timers, scheds = keys[1], keys[4], keys[5]
         local id, mode, due = args[1], args[2], args[3]
@@ -5063,25 +5078,28 @@ do -- the schedules section's locals end with it (Lua: 200 per chunk)
         for i = 4, #args do hset[#hset + 1] = args[i] end
         hset[#hset + 1] = 'updated_ms'
         hset[#hset + 1] = str(now)
+        hset[#hset + 1] = 'rev'
+        hset[#hset + 1] = str(sched_int(sched, 'rev') + 1)
         if mode == 'create' then
             local init = {'created_ms', str(now), 'missed', '0', 'skipped', '0',
                           'actions', '0', 'running', '', 'buffer', ''}
             for i = 1, #init do hset[#hset + 1] = init[i] end
         end
         redis.call('HSET', unpack(hset))
-        redis.call('HINCRBY', sched, 'rev', 1)
         redis.call('SADD', scheds, id)
-        if due == '-' then
-            redis.call('ZREM', timers, sched_member(id))
-        else
+        if due ~= '-' then
             add_timer(timers, tonumber(due), sched_member(id))
         end
         return 'ok'
     end
 
     -- duro_sched_pause 2 sched timers  id paused note next_nominal due
-    -- paused '1': no timer (a trigger still adds one); '0': the timer at due,
-    -- next_nominal from now on (times passed while paused are not acted on).
+    -- paused '1': the timer stays where it is (a trigger or backfill that
+    -- waits for it is acted on; the fire finds the schedule paused, takes
+    -- no scheduled time and removes it); '0' on a paused schedule: the
+    -- timer at due, next_nominal from now on (times passed while paused
+    -- are not acted on); '0' on one that is not paused only sets the note:
+    -- its times still to be taken (a catch-up) are kept.
     local function duro_sched_pause(keys, args)
         local sched, timers = keys[1], keys[2]
         local id, paused, note = args[1], args[2], args[3]
@@ -5090,13 +5108,15 @@ do -- the schedules section's locals end with it (Lua: 200 per chunk)
         if redis.call('EXISTS', sched) == 0 then
             return fail('DURO_NOT_FOUND', 'schedule ' .. id)
         end
-        redis.call('HSET', sched, 'paused', paused, 'note', note)
+        if paused ~= '1' and redis.call('HGET', sched, 'paused') ~= '1' then
+            redis.call('HSET', sched, 'note', note)
+            return 'ok'
+        end
         -- a fire in flight planned with the old state: it must not write
-        -- next_nominal or the timer over these
-        redis.call('HINCRBY', sched, 'rev', 1)
-        if paused == '1' then
-            redis.call('ZREM', timers, sched_member(id))
-        else
+        -- next_nominal or the timer over these (rev)
+        redis.call('HSET', sched, 'paused', paused, 'note', note, 'rev',
+                   str(sched_int(sched, 'rev') + 1))
+        if paused ~= '1' then
             redis.call('HSET', sched, 'next_nominal', args[4])
             if args[5] ~= '-' then
                 add_timer(timers, tonumber(args[5]), sched_member(id))
@@ -5164,8 +5184,9 @@ do -- the schedules section's locals end with it (Lua: 200 per chunk)
             redis.call('ZREM', timers, member)
             return 'gone'
         end
-        local token = str(now) .. '-' .. redis.call('HINCRBY', sched, 'claims', 1)
-        redis.call('HSET', sched, 'claim', token)
+        local claims = str(sched_int(sched, 'claims') + 1)
+        local token = str(now) .. '-' .. claims
+        redis.call('HSET', sched, 'claim', token, 'claims', claims)
         redis.call('ZADD', timers, str(now + lease), member)
         return {'claimed', token, str(now), redis.call('HGETALL', sched),
                 redis.call('LRANGE', req, 0, 99)}
@@ -5179,7 +5200,7 @@ do -- the schedules section's locals end with it (Lua: 200 per chunk)
     -- rest of a backfill, first), keeps the last actions. When the spec did
     -- not change since the claim (`rev`) it stores next_nominal and puts the
     -- timer at due ('-': none); requests left make it due now, a pause
-    -- removes it.
+    -- removes it unless starts are buffered.
     local function duro_sched_fire(keys, args)
         local sched, acts, req, timers = keys[1], keys[2], keys[3], keys[4]
         local id, token, rev = args[1], args[2], args[3]
@@ -5188,12 +5209,14 @@ do -- the schedules section's locals end with it (Lua: 200 per chunk)
         if bad then return bad end
         if redis.call('HGET', sched, 'claim') ~= token then return 'stale' end
         local now = now_ms()
+        local counts = {}
+        for n, f in ipairs({'missed', 'skipped', 'actions'}) do
+            counts[n] = str(sched_int(sched, f) + tonumber(args[7 + n]))
+        end
         redis.call('HDEL', sched, 'claim')
         redis.call('HSET', sched, 'running', args[6], 'buffer', args[7],
-                   'last_fire_ms', str(now))
-        redis.call('HINCRBY', sched, 'missed', tonumber(args[8]))
-        redis.call('HINCRBY', sched, 'skipped', tonumber(args[9]))
-        redis.call('HINCRBY', sched, 'actions', tonumber(args[10]))
+                   'last_fire_ms', str(now), 'missed', counts[1], 'skipped',
+                   counts[2], 'actions', counts[3])
         local nreq, requeue = tonumber(args[11]), args[12]
         if nreq > 0 then redis.call('LTRIM', req, nreq, -1) end
         if requeue ~= '' then redis.call('LPUSH', req, requeue) end
@@ -5209,7 +5232,11 @@ do -- the schedules section's locals end with it (Lua: 200 per chunk)
         else
             due = tonumber(redis.call('ZSCORE', timers, member))
         end
-        if redis.call('HGET', sched, 'paused') == '1' then due = nil end
+        -- paused: no timer but for starts that wait (requests, and the
+        -- buffer: a backfill's times buffered behind its first start)
+        if redis.call('HGET', sched, 'paused') == '1' and args[7] == '' then
+            due = nil
+        end
         if redis.call('LLEN', req) > 0 then due = now end
         if due then
             add_timer(timers, due, member)

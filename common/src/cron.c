@@ -129,12 +129,17 @@ static const struct {
 static int parse_cron(duro_spec *s, const char *expr, char *err, size_t n)
 {
     if (!expr) return fail(err, n, "no cron expression%s%s", "", "");
-    while (*expr == ' ')
+    while (*expr == ' ' || *expr == '\t')
         expr++;
     if (*expr == '@') {
+        /* blanks after the name too, as the 5-field form allows them */
+        size_t len = strcspn(expr, " \t");
         const char *found = NULL;
         for (size_t i = 0; i < sizeof(MACROS) / sizeof(MACROS[0]); i++)
-            if (strcasecmp(expr, MACROS[i].name) == 0) found = MACROS[i].expr;
+            if (strlen(MACROS[i].name) == len &&
+                strncasecmp(expr, MACROS[i].name, len) == 0 &&
+                expr[len + strspn(expr + len, " \t")] == '\0')
+                found = MACROS[i].expr;
         if (!found) return fail(err, n, "unknown macro \"%s\"%s", expr, "");
         expr = found;
     }

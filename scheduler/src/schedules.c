@@ -67,7 +67,10 @@ static void on_recorded(duro_aredis *r, redisReply *reply, void *arg)
 {
     sjob *j = arg;
     const char *res = duro__reply_str(reply) ? reply->str : "?";
-    if (duro__reply_is_error(reply)) sched_redis_error(j->s);
+    if (duro__reply_is_error(reply)) {
+        sched_redis_error(j->s);
+        res = reply->str; /* what refused it, in the log line below */
+    }
     if (strcmp(res, "fired") == 0) {
         const struct {
             const char *result;

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "duro/errno.h"
+#include "duro/json.h"
 #include "duro/log.h"
 #include "schedules_int.h"
 
@@ -73,6 +75,36 @@ static int load_spec(sjob *j, const redisReply *h)
     return 0;
 }
 
+/* action_ok: the action's type and queue are names (they make keys), its
+ * workflow id prefix leaves room for the time, and its input is JSON. The hash
+ * is the client's, but anyone with Redis access can edit it: a run started from
+ * a damaged one would have a history no worker can read, and would hold the
+ * overlap policy forever. */
+static int action_ok(const sjob *j)
+{
+    char err[160], why[128] = "";
+    cJSON *in = NULL;
+    const char *base = *j->prefix ? j->prefix : j->id;
+    int rc = duro_name_check("workflow type", j->type, err, sizeof(err));
+    if (rc == 0) rc = duro_name_check("task queue", j->queue, err, sizeof(err));
+    if (rc == 0) rc = duro_id_check(base, err, sizeof(err));
+    if (rc == 0 && strlen(base) + 1 + DURO_RFC3339_LEN > DURO_ID_MAX) {
+        /* schedules_wfid would make every workflow id empty */
+        snprintf(err, sizeof(err), "the workflow id prefix is too long");
+        rc = DURO_EINVAL;
+    }
+    if (rc == 0 && *j->input) {
+        rc = duro_json_parse(j->input, strlen(j->input),
+                             DURO_DEFAULT_MAX_PAYLOAD, &in, why, sizeof(why));
+        snprintf(err, sizeof(err), "input: %s", why);
+    }
+    cJSON_Delete(in);
+    if (rc)
+        duro_warn_limited(NULL, "SCHEDULE ACTION BAD sched=%s err=%s", j->id,
+                          err);
+    return rc;
+}
+
 sjob *schedules_job_new(sched *s, const char *id, const redisReply *reply)
 {
     if (reply->elements != 5 || !duro__reply_str(reply->element[1]) ||
@@ -119,7 +151,7 @@ sjob *schedules_job_new(sched *s, const char *id, const redisReply *reply)
         for (size_t i = 0; i < sizeof(POLICIES) / sizeof(POLICIES[0]); i++)
             if (strcasecmp(j->overlap, POLICIES[i]) == 0)
                 j->policy = (overlap_policy)i;
-        ok = *j->type && *j->queue && load_spec(j, h) == 0;
+        ok = action_ok(j) == 0 && load_spec(j, h) == 0;
     }
     free(running);
     free(buffer);
@@ -270,7 +302,11 @@ static int scheduled(sjob *j, int *budget)
                                     : duro_spec_next(&j->spec, j->now);
     long counted = 0;
     while (n >= 0 && n + duro_spec_jitter(j->id, n, j->jitter_ms) <= j->now) {
-        if (j->now - n > j->catchup_ms) {
+        /* the window counts from the time the action was due (nominal
+         * plus jitter), as Temporal's: a jitter wider than the window
+         * would otherwise make times fired on time count as missed */
+        if (j->now - n - duro_spec_jitter(j->id, n, j->jitter_ms) >
+            j->catchup_ms) {
             if (++counted > SCHED_MISSED_MAX) { /* jump to the window */
                 n = duro_spec_next(&j->spec, j->now - j->catchup_ms - 1);
                 continue;

@@ -176,6 +176,92 @@ Test(schedules, pause_stops_actions_until_unpaused)
     duro_test_finish(&h);
 }
 
+/* An unpause of a schedule that is not paused resumes nothing, so it
+ * drops nothing: the times a scheduler still has to take (here: none ran
+ * yet) are taken, from the first. */
+Test(schedules, unpause_of_an_active_schedule_keeps_its_pending_times)
+{
+    duro_client *c = duro_test_client(&h);
+    duro_schedule_opts o = every_second("keep", "AllowAll");
+    cr_assert_eq(duro_client_schedule_create(c, &o), 0);
+    duro_sched_keys k;
+    duro_sched_keys_init(&k, DURO_KEYSPACE_DEFAULT(duro_client_partitions(c)),
+                         "keep");
+    redisContext *r = duro_test_redis(&h);
+    redisReply *rep = redisCommand(r, "HGET %s next_nominal", k.sched);
+    int64_t first = strtoll(rep->str, NULL, 10);
+    freeReplyObject(rep);
+    redisFree(r);
+    cr_assert(duro_test_wait_until(redis_now() > first + 1500, 10000));
+    cr_assert_eq(duro_client_schedule_pause(c, "keep", false, "a no-op"), 0);
+    duro_test_spawn(&h, "duro-scheduler", NULL);
+    cr_assert(
+        duro_test_wait_until(state_num(c, "keep", "actions") >= 2, 10000));
+    char ids[64][128], want[128], t[DURO_RFC3339_LEN];
+    snprintf(want, sizeof(want), "keep-%s", duro_rfc3339(first, t, sizeof(t)));
+    cr_assert_geq(wf_ids("keep", ids, 64), 2);
+    cr_assert_str_eq(ids[0], want, "the unpause dropped the times before it");
+    cJSON *d = describe(c, "keep");
+    cr_assert_str_eq(duro_test_str(cJSON_GetObjectItem(d, "state"), "note"),
+                     "a no-op");
+    cJSON_Delete(d);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+/* While paused, describe's next times are those an unpause would take:
+ * from now, not from where the pause left the schedule. */
+Test(schedules, a_paused_schedule_shows_next_times_from_now)
+{
+    duro_client *c = duro_test_client(&h);
+    duro_schedule_opts o = every_second("idle", "AllowAll");
+    o.paused = true;
+    cr_assert_eq(duro_client_schedule_create(c, &o), 0);
+    int64_t created = redis_now();
+    cr_assert(duro_test_wait_until(redis_now() > created + 2500, 10000));
+    int64_t before = redis_now();
+    cJSON *d = describe(c, "idle");
+    const cJSON *times = cJSON_GetObjectItem(d, "nextTimes");
+    cr_assert_eq(cJSON_GetArraySize(times), 5);
+    int64_t first;
+    cr_assert_eq(
+        duro_rfc3339_parse(cJSON_GetStringValue(cJSON_GetArrayItem(times, 0)),
+                           &first),
+        0);
+    cr_assert_gt(first, before, "a next time before now, never to be taken");
+    cJSON_Delete(d);
+    cJSON *rows = NULL;
+    cr_assert_eq(duro_client_schedule_list(c, &rows), 0);
+    int64_t listed = 0;
+    cr_assert_eq(
+        duro_rfc3339_parse(
+            duro_test_str(cJSON_GetArrayItem(rows, 0), "nextTime"), &listed),
+        0);
+    cr_assert_gt(listed, before, "list: a next time before now");
+    cJSON_Delete(rows);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+/* A pause (or an update that pauses) while a trigger waits for the
+ * scheduler leaves the trigger's timer: a trigger acts while paused. */
+Test(schedules, a_pause_keeps_a_waiting_trigger)
+{
+    duro_client *c = duro_test_client(&h);
+    duro_schedule_opts o = every_second("held", "AllowAll");
+    o.interval_ms = (int64_t)3600 * 1000;
+    o.paused = true;
+    cr_assert_eq(duro_client_schedule_create(c, &o), 0);
+    cr_assert_eq(duro_client_schedule_trigger(c, "held"), 0);
+    cr_assert_eq(duro_client_schedule_update(c, &o), 0);
+    cr_assert_eq(duro_client_schedule_pause(c, "held", true, "still"), 0);
+    duro_test_spawn(&h, "duro-scheduler", NULL);
+    cr_assert(duro_test_wait_until(state_num(c, "held", "actions") == 1, 8000),
+              "the trigger was never acted on");
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
 Test(schedules, trigger_acts_now_even_when_paused)
 {
     duro_client *c = duro_test_client(&h);
@@ -217,6 +303,35 @@ Test(schedules, backfill_starts_every_time_of_a_past_range)
     cr_assert_eq(wf_ids("bf", ids, 8), 5);
     cr_assert_str_eq(ids[0], "bf-2026-01-01T10:00:00Z");
     cr_assert_str_eq(ids[4], "bf-2026-01-01T10:04:00Z");
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+/* A backfill on a paused schedule with BufferAll (what Temporal advises
+ * for backfills): the times buffered behind the first start when it
+ * closes, though the schedule is paused (the buffer keeps its timer). */
+Test(schedules, a_buffered_backfill_goes_on_while_paused)
+{
+    duro_client *c = duro_test_client(&h);
+    duro_schedule_opts o = every_second("bfp", "BufferAll");
+    o.interval_ms = 60000;
+    o.paused = true;
+    cr_assert_eq(duro_client_schedule_create(c, &o), 0);
+    duro_test_spawn(&h, "duro-scheduler", NULL);
+    int64_t start, end;
+    duro_rfc3339_parse("2026-01-01T10:00:00Z", &start);
+    duro_rfc3339_parse("2026-01-01T10:02:00Z", &end);
+    cr_assert_eq(duro_client_schedule_backfill(c, "bfp", start, end), 0);
+    cr_assert(
+        duro_test_wait_until(state_num(c, "bfp", "buffered") == 2, 10000));
+    cr_assert_eq(state_num(c, "bfp", "actions"), 1);
+    cr_assert_eq(duro_client_terminate(c, "bfp-2026-01-01T10:00:00Z", "test"),
+                 0);
+    cr_assert(duro_test_wait_until(state_num(c, "bfp", "actions") == 2, 8000),
+              "the buffered backfill waited for an unpause");
+    char ids[4][128];
+    cr_assert_eq(wf_ids("bfp", ids, 4), 2);
+    cr_assert_str_eq(ids[1], "bfp-2026-01-01T10:01:00Z");
     duro_client_free(c);
     duro_test_finish(&h);
 }

@@ -97,6 +97,9 @@ Test(cron, macros)
     NEXT("@monthly", NULL, "2026-01-31T00:30:00Z", "2026-02-01T00:00:00Z");
     NEXT("@yearly", NULL, "2026-01-01T00:30:00Z", "2027-01-01T00:00:00Z");
     NEXT("@annually", NULL, "2026-01-01T00:30:00Z", "2027-01-01T00:00:00Z");
+    /* blanks around a macro, as around the fields of the 5-field form */
+    NEXT(" @daily ", NULL, "2026-01-01T00:30:00Z", "2026-01-02T00:00:00Z");
+    NEXT("@daily\t", NULL, "2026-01-01T00:30:00Z", "2026-01-02T00:00:00Z");
 }
 
 Test(cron, month_ends_and_leap_years)
@@ -138,6 +141,8 @@ Test(cron, rejects_malformed)
                           "1,,2 * * * *",
                           ",1 * * * *",
                           "@sometimes",
+                          "@daily x",
+                          "@dailyx",
                           "1- * * * *"};
     for (size_t i = 0; i < sizeof(list) / sizeof(list[0]); i++)
         bad(list[i]);

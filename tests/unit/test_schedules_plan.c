@@ -205,3 +205,21 @@ Test(schedules_plan, jitter_delays_the_due_time_not_the_nominal)
     cr_assert_eq(j->nstarts, 0);
     done(j);
 }
+
+/* The catch-up window counts from when an action was due (nominal plus
+ * jitter): a time fired when due is never missed, however wide the
+ * jitter is next to the window. */
+Test(schedules_plan, a_jitter_wider_than_the_window_misses_nothing)
+{
+    int64_t n = T0 + 1000, jit = 0;
+    for (; (jit = duro_spec_jitter("s", n, 900)) <= 100; n += 1000)
+        ; /* a time whose jitter is wider than the window */
+    sjob *j = job("AllowAll", n + jit, n);
+    j->jitter_ms = 900;
+    j->catchup_ms = 100;
+    schedules_plan(j);
+    cr_assert_eq(j->missed, 0, "fired when due, counted missed");
+    cr_assert_eq(j->nstarts, 1);
+    cr_assert_eq(j->starts[0].nominal, n);
+    done(j);
+}
