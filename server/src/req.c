@@ -1,9 +1,11 @@
 /* req.c: reading a request (query string, JSON body) and answering it
  * with JSON, for the route handlers. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "duro/duration.h"
@@ -129,6 +131,19 @@ bool srv_namespace_ok(srv_req *r, const char *ns)
 bool srv_stopping(const srv_req *r)
 {
     return r->stopping && atomic_load(r->stopping);
+}
+
+bool srv_client_gone(const srv_req *r)
+{
+    const union MHD_ConnectionInfo *ci =
+        r->conn ? MHD_get_connection_info(r->conn,
+                                          MHD_CONNECTION_INFO_CONNECTION_FD)
+                : NULL;
+    if (!ci) return false;
+    char b;
+    ssize_t n = recv(ci->connect_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 ||
+           (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
 int64_t srv_mono_ms(void)

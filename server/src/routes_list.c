@@ -43,7 +43,8 @@ static bool wait_for_event(srv_req *r, long from, int64_t deadline)
         bool open = open_run(r, &hlen);
         if (hlen > from) return true;
         int64_t left = deadline - srv_mono_ms();
-        if (!open || left <= 0 || srv_stopping(r)) return false;
+        if (!open || left <= 0 || srv_stopping(r) || srv_client_gone(r))
+            return false;
         srv_sleep_ms(backoff < left ? backoff : left);
     }
 }

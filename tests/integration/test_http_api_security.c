@@ -258,6 +258,34 @@ Test(http_security, fuzz_bytes_paths_and_bodies_the_server_stays_up)
     duro_test_finish(&h);
 }
 
+/* A long poll whose client left ends at once: before, it held its thread
+ * and its connection slot for the whole wait (up to 60s), so clients that
+ * gave up on waits could take every slot of the server. */
+Test(http_security, a_long_poll_whose_client_left_frees_its_slot)
+{
+    const char *const ARGS[] = {"--max-connections", "1", NULL};
+    int port = start_server(ARGS);
+    /* no worker: the run stays RUNNING, the result wait waits */
+    http_resp r = http(port, "POST", NS "/workflows/lp", NULL, GATE);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+    int fd = connect_to(port);
+    cr_assert(fd >= 0);
+    static const char REQ[] =
+        "GET " NS "/workflows/lp/result?wait=60s HTTP/1.0\r\n\r\n";
+    write_all(fd, REQ, sizeof(REQ) - 1);
+    /* the wait holds the only slot: another connection is turned away */
+    cr_assert(duro_test_wait_until(
+                  duro_test_http_get(port, "/healthz", NULL, 0) != 200, 5000),
+              "the long poll does not hold the slot");
+    close(fd);
+    /* the server sees the client gone within a wait slice, not 60s later */
+    cr_expect(duro_test_wait_until(
+                  duro_test_http_get(port, "/healthz", NULL, 0) == 200, 20000),
+              "the slot of a client that left is still taken");
+    duro_test_finish(&h);
+}
+
 /* ---- TLS ---- */
 
 /* sh runs a shell command, its stdout into out; the exit status. */
