@@ -311,6 +311,19 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state,
     *state = NULL;
 }
 
+/* unescape percent-decodes the path and each query argument as
+ * libmicrohttpd does, except that %00 decodes to 0x01: the handlers get C
+ * strings, and a NUL would cut "a%00b" to "a", so that a request acted on
+ * another workflow, name or file than the one it names. As 0x01 the value
+ * keeps its length, and the checks that refuse control characters refuse
+ * it (400), as no route or file matches it (404). */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    for (char *p = strstr(s, "%00"); p; p = strstr(p + 3, "%00"))
+        p[2] = '1';
+    return MHD_http_unescape(s);
+}
+
 /* ---- Lifecycle ---- */
 
 static int fail(char *err, size_t errsize, int rc, const char *fmt, ...)
@@ -450,7 +463,8 @@ int duro_server_start(duro_server **out, const duro_server_opts *o, char *err,
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &ss,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cap,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_ARRAY,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_ARRAY,
         s->tls_cert ? tls : tls + 2, MHD_OPTION_END);
     if (!s->d) {
         server_free(s);

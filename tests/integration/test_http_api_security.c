@@ -286,6 +286,34 @@ Test(http_security, a_long_poll_whose_client_left_frees_its_slot)
     duro_test_finish(&h);
 }
 
+/* A %00 in the path or the query acts on nothing: libmicrohttpd hands
+ * over C strings, and its decoding cut "nul%00id" to "nul", so that the
+ * request started (or signalled, or served) another one than it named. */
+Test(http_security, a_nul_byte_in_an_id_or_path_is_refused_not_cut)
+{
+    int port = start_server(NULL);
+    expect_error(http(port, "POST", NS "/workflows/nul%00id", NULL, GATE), 400,
+                 "INVALID_ARGUMENT");
+    duro_client *c = duro_test_client(&h);
+    cJSON *d = NULL;
+    cr_expect_eq(duro_client_describe(c, "nul", &d), DURO_ENOTFOUND);
+    cJSON_Delete(d);
+    http_resp r = http(port, "POST", NS "/workflows/nul", NULL, GATE);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+    r = http(port, "GET", NS "/workflows/nul%00x", NULL, NULL);
+    cr_expect_neq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+    r = http(port, "GET", NS "/workflows/nul?runId=%00", NULL, NULL);
+    cr_expect_neq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+    r = http(port, "GET", "/index.html%00.js", NULL, NULL);
+    cr_expect_eq(r.status, 404, "%s", r.head);
+    resp_free(&r);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
 /* ---- TLS ---- */
 
 /* sh runs a shell command, its stdout into out; the exit status. */
