@@ -314,6 +314,43 @@ Test(http_security, a_nul_byte_in_an_id_or_path_is_refused_not_cut)
     duro_test_finish(&h);
 }
 
+/* A history long poll that meets a Redis gone away answers 503: it
+ * answered 200 with "nextPageToken": null, which tells a reader following
+ * the run that it has closed, so the reader stopped for good. */
+Test(http_security, a_history_long_poll_without_redis_is_503_not_the_end)
+{
+    const char *const ARGS[] = {"--max-connections", "1", NULL};
+    int port = start_server(ARGS);
+    http_resp r = http(port, "POST", NS "/workflows/hf", NULL, GATE);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+    r = http(port, "GET", NS "/workflows/hf/history?waitNewEvent=true&wait=0",
+             NULL, NULL);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    char path[256];
+    snprintf(path, sizeof(path),
+             "GET " NS "/workflows/hf/history?waitNewEvent=true&wait=60s"
+             "&nextPageToken=%s HTTP/1.0\r\n\r\n",
+             jstr(&r, "nextPageToken"));
+    cr_assert(*jstr(&r, "nextPageToken"), "%s", r.body);
+    resp_free(&r);
+    int fd = connect_to(port);
+    cr_assert(fd >= 0);
+    write_all(fd, path, strlen(path));
+    /* the long poll holds the only slot: it is waiting */
+    cr_assert(duro_test_wait_until(
+                  duro_test_http_get(port, "/healthz", NULL, 0) != 200, 5000),
+              "the long poll does not wait");
+    duro_test_redis_stop(&h, SIGKILL);
+    r = (http_resp){0};
+    read_resp(fd, &r);
+    cr_expect_eq(r.status, 503, "%s", r.body);
+    cr_expect_str_eq(jstr(&r, "code"), "UNAVAILABLE", "%s", r.body);
+    resp_free(&r);
+    duro_test_redis_start_again(&h, "no", NULL);
+    duro_test_finish(&h);
+}
+
 /* ---- TLS ---- */
 
 /* sh runs a shell command, its stdout into out; the exit status. */
