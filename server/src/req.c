@@ -193,8 +193,8 @@ bool srv_arg_duration(srv_req *r, const char *name, int64_t def, int64_t max_ms,
     char *end;
     long secs = strtol(v, &end, 10);
     int64_t ms;
-    if (*v && !*end && secs >= 0)
-        ms = (int64_t)secs * 1000;
+    if (*v && !*end && secs >= 0) /* seconds; past max_ms is max_ms */
+        ms = secs > max_ms / 1000 ? max_ms : (int64_t)secs * 1000;
     else if (duro_duration_parse(v, &ms) != 0 || ms < 0) {
         srv_error(r, MHD_HTTP_BAD_REQUEST, "INVALID_ARGUMENT",
                   "%s: want a duration such as 30s or 500ms, not \"%.64s\"",

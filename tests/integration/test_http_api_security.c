@@ -351,6 +351,29 @@ Test(http_security, a_history_long_poll_without_redis_is_503_not_the_end)
     duro_test_finish(&h);
 }
 
+/* ?wait= in seconds past the 60s bound waits 60s: the seconds were
+ * multiplied into milliseconds before the bound, so a wait of 2^63/1000
+ * seconds overflowed into a negative one and the wait did not wait. */
+Test(http_security, a_huge_wait_in_seconds_waits_the_longest_wait)
+{
+    const char *const ARGS[] = {"--max-connections", "1", NULL};
+    int port = start_server(ARGS);
+    http_resp r = http(port, "POST", NS "/workflows/hw", NULL, GATE);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+    int fd = connect_to(port);
+    cr_assert(fd >= 0);
+    static const char REQ[] = "GET " NS "/workflows/hw/result"
+                              "?wait=9223372036854776 HTTP/1.0\r\n\r\n";
+    write_all(fd, REQ, sizeof(REQ) - 1);
+    /* it waits, holding the only slot (a 504 at once would free it) */
+    cr_expect(duro_test_wait_until(
+                  duro_test_http_get(port, "/healthz", NULL, 0) != 200, 5000),
+              "the wait did not wait");
+    close(fd); /* the client leaves: the wait ends */
+    duro_test_finish(&h);
+}
+
 /* ---- TLS ---- */
 
 /* sh runs a shell command, its stdout into out; the exit status. */
