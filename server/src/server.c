@@ -44,6 +44,7 @@ struct duro_server {
 typedef struct {
     char *body;
     size_t len, cap;
+    size_t discarded; /* bytes of the body past max_body */
     bool too_big;
     int64_t t0_ms;
 } conn_state;
@@ -213,13 +214,18 @@ static enum MHD_Result on_headers(duro_server *s, struct MHD_Connection *c,
     return MHD_YES;
 }
 
-/* take_body appends one chunk, or discards it once over max_body. */
+/* take_body appends one chunk, or discards it once over max_body (the
+ * answer is a 413); false, closing the connection, once max_body more has
+ * been discarded: only a body without Content-Length (chunked) gets that
+ * far, and reading it to its end would let a client hold a thread for as
+ * long as it streams. */
 static bool take_body(duro_server *s, conn_state *st, const char *data,
                       size_t n)
 {
     if (st->too_big || st->len + n > s->max_body) {
         st->too_big = true;
-        return true;
+        st->discarded += n;
+        return st->discarded <= s->max_body;
     }
     if (st->len + n + 1 > st->cap) {
         size_t cap = st->cap ? st->cap : 4096;

@@ -374,6 +374,36 @@ Test(http_security, a_huge_wait_in_seconds_waits_the_longest_wait)
     duro_test_finish(&h);
 }
 
+/* A chunked body far over --max-body is cut off: the server read and
+ * discarded it to its end before answering 413, so a client streaming
+ * without end held a thread for as long as it liked. */
+Test(http_security, an_endless_chunked_body_is_cut_off)
+{
+    const char *const ARGS[] = {"--max-body", "1KiB", NULL};
+    int port = start_server(ARGS);
+    int fd = connect_to(port);
+    cr_assert(fd >= 0);
+    static const char HEAD[] =
+        "POST " NS "/workflows/big HTTP/1.1\r\nHost: x\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n";
+    cr_assert_eq(send(fd, HEAD, sizeof(HEAD) - 1, MSG_NOSIGNAL),
+                 (ssize_t)sizeof(HEAD) - 1);
+    static char chunk[8192 + 16];
+    int n = snprintf(chunk, sizeof(chunk), "%x\r\n", 8192);
+    memset(chunk + n, 'a', 8192);
+    memcpy(chunk + n + 8192, "\r\n", 2);
+    size_t len = (size_t)n + 8192 + 2;
+    /* 64 MiB, far past what the socket buffers hold: the server must
+     * close the connection long before */
+    bool cut = false;
+    for (int i = 0; i < 8192 && !cut; i++)
+        cut = send(fd, chunk, len, MSG_NOSIGNAL) != (ssize_t)len;
+    cr_expect(cut, "the server read a 64 MiB body with a 1 KiB limit");
+    close(fd);
+    cr_expect_eq(duro_test_http_get(port, "/healthz", NULL, 0), 200);
+    duro_test_finish(&h);
+}
+
 /* ---- TLS ---- */
 
 /* sh runs a shell command, its stdout into out; the exit status. */
