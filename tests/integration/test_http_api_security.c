@@ -46,6 +46,11 @@ Test(http_security, bearer_token_required_and_nothing_touched_without_it)
              "Authorization: Bearer new-token-0123456789abcdef\r\n", NULL);
     cr_expect_eq(r.status, 200, "%s", r.body);
     resp_free(&r);
+    /* the scheme is case-insensitive */
+    r = http(port, "GET", NS "/workflows/t1",
+             "Authorization: bearer new-token-0123456789abcdef\r\n", NULL);
+    cr_expect_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
     /* health probes need no token */
     cr_expect_eq(duro_test_http_get(port, "/healthz", NULL, 0), 200);
     duro_client_free(c);
