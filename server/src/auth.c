@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "auth.h"
 #include "sha256.h"
@@ -80,7 +81,8 @@ void srv_tokens_free(srv_tokens *t)
 bool srv_tokens_accept(const srv_tokens *t, const char *header)
 {
     static const char PREFIX[] = "Bearer ";
-    if (!header || strncmp(header, PREFIX, sizeof(PREFIX) - 1) != 0)
+    /* the scheme is case-insensitive (RFC 9110 11.1): "bearer" too */
+    if (!header || strncasecmp(header, PREFIX, sizeof(PREFIX) - 1) != 0)
         return false;
     const char *tok = header + sizeof(PREFIX) - 1;
     char got[65];

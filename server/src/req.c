@@ -1,9 +1,11 @@
 /* req.c: reading a request (query string, JSON body) and answering it
  * with JSON, for the route handlers. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "duro/duration.h"
@@ -131,6 +133,19 @@ bool srv_stopping(const srv_req *r)
     return r->stopping && atomic_load(r->stopping);
 }
 
+bool srv_client_gone(const srv_req *r)
+{
+    const union MHD_ConnectionInfo *ci =
+        r->conn ? MHD_get_connection_info(r->conn,
+                                          MHD_CONNECTION_INFO_CONNECTION_FD)
+                : NULL;
+    if (!ci) return false;
+    char b;
+    ssize_t n = recv(ci->connect_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 ||
+           (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 int64_t srv_mono_ms(void)
 {
     struct timespec ts;
@@ -178,8 +193,8 @@ bool srv_arg_duration(srv_req *r, const char *name, int64_t def, int64_t max_ms,
     char *end;
     long secs = strtol(v, &end, 10);
     int64_t ms;
-    if (*v && !*end && secs >= 0)
-        ms = (int64_t)secs * 1000;
+    if (*v && !*end && secs >= 0) /* seconds; past max_ms is max_ms */
+        ms = secs > max_ms / 1000 ? max_ms : (int64_t)secs * 1000;
     else if (duro_duration_parse(v, &ms) != 0 || ms < 0) {
         srv_error(r, MHD_HTTP_BAD_REQUEST, "INVALID_ARGUMENT",
                   "%s: want a duration such as 30s or 500ms, not \"%.64s\"",

@@ -69,12 +69,19 @@ unsigned srv_status_of(int rc, const char **code);
 
 /* ---- Waiting ---- */
 
-/* SRV_WAIT_SLICE_MS: a waiting handler looks at srv_stopping this often,
- * so that stopping the server never waits for a long poll to run out. */
+/* SRV_WAIT_SLICE_MS: a waiting handler looks at srv_stopping and
+ * srv_client_gone this often, so that neither a stopping server nor a
+ * client that left waits for a long poll to run out. */
 #define SRV_WAIT_SLICE_MS 500
 
 /* srv_stopping: the server is stopping (a waiting handler answers now). */
 bool srv_stopping(const srv_req *r);
+/* srv_client_gone: the client closed its connection (end of stream, or a
+ * reset, seen without reading anything), so a long poll ends at once
+ * instead of holding a thread and a connection slot for up to
+ * SRV_MAX_WAIT_MS. A client that half-closes after sending its request
+ * counts as gone (like nginx's default). */
+bool srv_client_gone(const srv_req *r);
 int64_t srv_mono_ms(void);
 void srv_sleep_ms(int64_t ms);
 

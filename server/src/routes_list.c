@@ -12,38 +12,45 @@
 /* ---- History ---- */
 
 /* open_run: whether the run the request reads (?runId=, else the current
- * one) is open, and its history length in *hlen (0 for a run that is no
- * longer the current one: it is closed and complete). false on error. */
-static bool open_run(srv_req *r, long *hlen)
+ * one) is open (*open), and its history length in *hlen (0 for a run that
+ * is no longer the current one: it is closed and complete). 0, or the
+ * client's error: a Redis that cannot be read says nothing about the run,
+ * and taking it for closed would end a reader's following for good. */
+static int open_run(srv_req *r, long *hlen, bool *open)
 {
     cJSON *d = NULL;
     *hlen = 0;
-    if (duro_client_describe(r->client, r->params[1], &d) < 0) return false;
+    *open = false;
+    int rc = duro_client_describe(r->client, r->params[1], &d);
+    if (rc < 0) return rc;
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(d, "status");
     const cJSON *run = cJSON_GetObjectItemCaseSensitive(d, "runId");
     const cJSON *len = cJSON_GetObjectItemCaseSensitive(d, "historyLength");
     const char *want = srv_arg(r, "runId");
     bool current =
         !want || (cJSON_IsString(run) && strcmp(run->valuestring, want) == 0);
-    bool open = current && cJSON_IsString(st) &&
-                strcmp(st->valuestring, "RUNNING") == 0;
+    *open = current && cJSON_IsString(st) &&
+            strcmp(st->valuestring, "RUNNING") == 0;
     if (current && cJSON_IsNumber(len)) *hlen = (long)len->valuedouble;
     cJSON_Delete(d);
-    return open;
+    return 0;
 }
 
 /* wait_for_event polls the run's history length (one hash read, not the
- * history) with backoff until it passes eventId `from`: true, the history
- * is worth reading again; false when the run closed or the deadline
- * passed first. */
-static bool wait_for_event(srv_req *r, long from, int64_t deadline)
+ * history) with backoff until it passes eventId `from`: 1, the history
+ * is worth reading again; 0 when the run closed, the deadline passed or
+ * the client left first; or the client's error. */
+static int wait_for_event(srv_req *r, long from, int64_t deadline)
 {
     for (int64_t backoff = 20;; backoff = backoff < 500 ? backoff * 2 : 500) {
         long hlen;
-        bool open = open_run(r, &hlen);
-        if (hlen > from) return true;
+        bool open;
+        int rc = open_run(r, &hlen, &open);
+        if (rc < 0) return rc;
+        if (hlen > from) return 1;
         int64_t left = deadline - srv_mono_ms();
-        if (!open || left <= 0 || srv_stopping(r)) return false;
+        if (!open || left <= 0 || srv_stopping(r) || srv_client_gone(r))
+            return 0;
         srv_sleep_ms(backoff < left ? backoff : left);
     }
 }
@@ -91,9 +98,14 @@ void srv_route_history(srv_req *r)
             return;
         }
         n = after(h, from, &first);
-        if (n > 0 || !wait_new || !wait_for_event(r, from, deadline)) break;
+        if (n > 0 || !wait_new || (rc = wait_for_event(r, from, deadline)) == 0)
+            break;
         cJSON_Delete(h);
         h = NULL;
+        if (rc < 0) {
+            srv_client_error(r, rc);
+            return;
+        }
     }
     cJSON *events = cJSON_CreateArray();
     long last = from;
@@ -108,8 +120,15 @@ void srv_route_history(srv_req *r)
     cJSON_AddItemToObject(a, "events", events);
     /* a run that closed after the history was read has events past
      * `last`: the token stays until the reader has its last event */
-    long hlen;
-    if (n > size || (wait_new && (open_run(r, &hlen) || last < hlen))) {
+    long hlen = 0;
+    bool open = false;
+    int rc = n <= size && wait_new ? open_run(r, &hlen, &open) : 0;
+    if (rc < 0) {
+        cJSON_Delete(a);
+        srv_client_error(r, rc);
+        return;
+    }
+    if (n > size || (wait_new && (open || last < hlen))) {
         char tok[32];
         snprintf(tok, sizeof(tok), "%ld", last);
         cJSON_AddStringToObject(a, "nextPageToken", tok);

@@ -269,14 +269,16 @@ void srv_route_result(srv_req *r)
     cJSON *d = NULL;
     int rc = 0;
     if (wait > 0) {
-        /* in slices, so that a stopping server does not wait it out */
+        /* in slices, so that neither a stopping server nor a client that
+         * left waits it out */
         int64_t deadline = srv_mono_ms() + wait, left = wait;
         do {
             rc = duro_client_result(
                 r->client, WORKFLOW_ID(r),
                 left < SRV_WAIT_SLICE_MS ? left : SRV_WAIT_SLICE_MS, &d);
             left = deadline - srv_mono_ms();
-        } while (rc == DURO_ETIMEDOUT && left > 0 && !srv_stopping(r));
+        } while (rc == DURO_ETIMEDOUT && left > 0 && !srv_stopping(r) &&
+                 !srv_client_gone(r));
         if (rc == DURO_ETIMEDOUT && srv_stopping(r)) {
             srv_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE",
                       "the server is stopping; ask again");

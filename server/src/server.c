@@ -44,6 +44,7 @@ struct duro_server {
 typedef struct {
     char *body;
     size_t len, cap;
+    size_t discarded; /* bytes of the body past max_body */
     bool too_big;
     int64_t t0_ms;
 } conn_state;
@@ -213,13 +214,18 @@ static enum MHD_Result on_headers(duro_server *s, struct MHD_Connection *c,
     return MHD_YES;
 }
 
-/* take_body appends one chunk, or discards it once over max_body. */
+/* take_body appends one chunk, or discards it once over max_body (the
+ * answer is a 413); false, closing the connection, once max_body more has
+ * been discarded: only a body without Content-Length (chunked) gets that
+ * far, and reading it to its end would let a client hold a thread for as
+ * long as it streams. */
 static bool take_body(duro_server *s, conn_state *st, const char *data,
                       size_t n)
 {
     if (st->too_big || st->len + n > s->max_body) {
         st->too_big = true;
-        return true;
+        st->discarded += n;
+        return st->discarded <= s->max_body;
     }
     if (st->len + n + 1 > st->cap) {
         size_t cap = st->cap ? st->cap : 4096;
@@ -309,6 +315,19 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state,
     free(st->body);
     free(st);
     *state = NULL;
+}
+
+/* unescape percent-decodes the path and each query argument as
+ * libmicrohttpd does, except that %00 decodes to 0x01: the handlers get C
+ * strings, and a NUL would cut "a%00b" to "a", so that a request acted on
+ * another workflow, name or file than the one it names. As 0x01 the value
+ * keeps its length, and the checks that refuse control characters refuse
+ * it (400), as no route or file matches it (404). */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    for (char *p = strstr(s, "%00"); p; p = strstr(p + 3, "%00"))
+        p[2] = '1';
+    return MHD_http_unescape(s);
 }
 
 /* ---- Lifecycle ---- */
@@ -450,7 +469,8 @@ int duro_server_start(duro_server **out, const duro_server_opts *o, char *err,
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &ss,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cap,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_ARRAY,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_ARRAY,
         s->tls_cert ? tls : tls + 2, MHD_OPTION_END);
     if (!s->d) {
         server_free(s);

@@ -46,6 +46,11 @@ Test(http_security, bearer_token_required_and_nothing_touched_without_it)
              "Authorization: Bearer new-token-0123456789abcdef\r\n", NULL);
     cr_expect_eq(r.status, 200, "%s", r.body);
     resp_free(&r);
+    /* the scheme is case-insensitive */
+    r = http(port, "GET", NS "/workflows/t1",
+             "Authorization: bearer new-token-0123456789abcdef\r\n", NULL);
+    cr_expect_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
     /* health probes need no token */
     cr_expect_eq(duro_test_http_get(port, "/healthz", NULL, 0), 200);
     duro_client_free(c);
@@ -255,6 +260,152 @@ Test(http_security, fuzz_bytes_paths_and_bodies_the_server_stays_up)
     r = http(port, "GET", NS "/workflows/f1", NULL, NULL);
     cr_expect_eq(r.status, 200, "%s", r.body);
     resp_free(&r);
+    duro_test_finish(&h);
+}
+
+/* A long poll whose client left ends at once: before, it held its thread
+ * and its connection slot for the whole wait (up to 60s), so clients that
+ * gave up on waits could take every slot of the server. */
+Test(http_security, a_long_poll_whose_client_left_frees_its_slot)
+{
+    const char *const ARGS[] = {"--max-connections", "1", NULL};
+    int port = start_server(ARGS);
+    /* no worker: the run stays RUNNING, the result wait waits */
+    http_resp r = http(port, "POST", NS "/workflows/lp", NULL, GATE);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+    int fd = connect_to(port);
+    cr_assert(fd >= 0);
+    static const char REQ[] =
+        "GET " NS "/workflows/lp/result?wait=60s HTTP/1.0\r\n\r\n";
+    write_all(fd, REQ, sizeof(REQ) - 1);
+    /* the wait holds the only slot: another connection is turned away */
+    cr_assert(duro_test_wait_until(
+                  duro_test_http_get(port, "/healthz", NULL, 0) != 200, 5000),
+              "the long poll does not hold the slot");
+    close(fd);
+    /* the server sees the client gone within a wait slice, not 60s later */
+    cr_expect(duro_test_wait_until(
+                  duro_test_http_get(port, "/healthz", NULL, 0) == 200, 20000),
+              "the slot of a client that left is still taken");
+    duro_test_finish(&h);
+}
+
+/* A %00 in the path or the query acts on nothing: libmicrohttpd hands
+ * over C strings, and its decoding cut "nul%00id" to "nul", so that the
+ * request started (or signalled, or served) another one than it named. */
+Test(http_security, a_nul_byte_in_an_id_or_path_is_refused_not_cut)
+{
+    int port = start_server(NULL);
+    expect_error(http(port, "POST", NS "/workflows/nul%00id", NULL, GATE), 400,
+                 "INVALID_ARGUMENT");
+    duro_client *c = duro_test_client(&h);
+    cJSON *d = NULL;
+    cr_expect_eq(duro_client_describe(c, "nul", &d), DURO_ENOTFOUND);
+    cJSON_Delete(d);
+    http_resp r = http(port, "POST", NS "/workflows/nul", NULL, GATE);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+    r = http(port, "GET", NS "/workflows/nul%00x", NULL, NULL);
+    cr_expect_neq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+    r = http(port, "GET", NS "/workflows/nul?runId=%00", NULL, NULL);
+    cr_expect_neq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+    r = http(port, "GET", "/index.html%00.js", NULL, NULL);
+    cr_expect_eq(r.status, 404, "%s", r.head);
+    resp_free(&r);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+/* A history long poll that meets a Redis gone away answers 503: it
+ * answered 200 with "nextPageToken": null, which tells a reader following
+ * the run that it has closed, so the reader stopped for good. */
+Test(http_security, a_history_long_poll_without_redis_is_503_not_the_end)
+{
+    const char *const ARGS[] = {"--max-connections", "1", NULL};
+    int port = start_server(ARGS);
+    http_resp r = http(port, "POST", NS "/workflows/hf", NULL, GATE);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+    r = http(port, "GET", NS "/workflows/hf/history?waitNewEvent=true&wait=0",
+             NULL, NULL);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    char path[256];
+    snprintf(path, sizeof(path),
+             "GET " NS "/workflows/hf/history?waitNewEvent=true&wait=60s"
+             "&nextPageToken=%s HTTP/1.0\r\n\r\n",
+             jstr(&r, "nextPageToken"));
+    cr_assert(*jstr(&r, "nextPageToken"), "%s", r.body);
+    resp_free(&r);
+    int fd = connect_to(port);
+    cr_assert(fd >= 0);
+    write_all(fd, path, strlen(path));
+    /* the long poll holds the only slot: it is waiting */
+    cr_assert(duro_test_wait_until(
+                  duro_test_http_get(port, "/healthz", NULL, 0) != 200, 5000),
+              "the long poll does not wait");
+    duro_test_redis_stop(&h, SIGKILL);
+    r = (http_resp){0};
+    read_resp(fd, &r);
+    cr_expect_eq(r.status, 503, "%s", r.body);
+    cr_expect_str_eq(jstr(&r, "code"), "UNAVAILABLE", "%s", r.body);
+    resp_free(&r);
+    duro_test_redis_start_again(&h, "no", NULL);
+    duro_test_finish(&h);
+}
+
+/* ?wait= in seconds past the 60s bound waits 60s: the seconds were
+ * multiplied into milliseconds before the bound, so a wait of 2^63/1000
+ * seconds overflowed into a negative one and the wait did not wait. */
+Test(http_security, a_huge_wait_in_seconds_waits_the_longest_wait)
+{
+    const char *const ARGS[] = {"--max-connections", "1", NULL};
+    int port = start_server(ARGS);
+    http_resp r = http(port, "POST", NS "/workflows/hw", NULL, GATE);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+    int fd = connect_to(port);
+    cr_assert(fd >= 0);
+    static const char REQ[] = "GET " NS "/workflows/hw/result"
+                              "?wait=9223372036854776 HTTP/1.0\r\n\r\n";
+    write_all(fd, REQ, sizeof(REQ) - 1);
+    /* it waits, holding the only slot (a 504 at once would free it) */
+    cr_expect(duro_test_wait_until(
+                  duro_test_http_get(port, "/healthz", NULL, 0) != 200, 5000),
+              "the wait did not wait");
+    close(fd); /* the client leaves: the wait ends */
+    duro_test_finish(&h);
+}
+
+/* A chunked body far over --max-body is cut off: the server read and
+ * discarded it to its end before answering 413, so a client streaming
+ * without end held a thread for as long as it liked. */
+Test(http_security, an_endless_chunked_body_is_cut_off)
+{
+    const char *const ARGS[] = {"--max-body", "1KiB", NULL};
+    int port = start_server(ARGS);
+    int fd = connect_to(port);
+    cr_assert(fd >= 0);
+    static const char HEAD[] =
+        "POST " NS "/workflows/big HTTP/1.1\r\nHost: x\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n";
+    cr_assert_eq(send(fd, HEAD, sizeof(HEAD) - 1, MSG_NOSIGNAL),
+                 (ssize_t)sizeof(HEAD) - 1);
+    static char chunk[8192 + 16];
+    int n = snprintf(chunk, sizeof(chunk), "%x\r\n", 8192);
+    memset(chunk + n, 'a', 8192);
+    memcpy(chunk + n + 8192, "\r\n", 2);
+    size_t len = (size_t)n + 8192 + 2;
+    /* 64 MiB, far past what the socket buffers hold: the server must
+     * close the connection long before */
+    bool cut = false;
+    for (int i = 0; i < 8192 && !cut; i++)
+        cut = send(fd, chunk, len, MSG_NOSIGNAL) != (ssize_t)len;
+    cr_expect(cut, "the server read a 64 MiB body with a 1 KiB limit");
+    close(fd);
+    cr_expect_eq(duro_test_http_get(port, "/healthz", NULL, 0), 200);
     duro_test_finish(&h);
 }
 
