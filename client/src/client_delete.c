@@ -1,5 +1,9 @@
 /* client_delete.c: duro_client_delete, a run removed at once as its
- * namespace's retention would remove it later (FCALL duro_purge). */
+ * namespace's retention would remove it later (FCALL duro_purge). It
+ * reads which run it removes, then acts on that run alone: a run that
+ * started in between (continue-as-new, signal-with-start, a new start of
+ * the id) is neither terminated nor removed. */
+#include <stdio.h>
 #include <string.h>
 
 #include "client_int.h"
@@ -27,9 +31,12 @@ static int purge(duro_client *c, const duro_wf_keys *k, const char *id,
     return rc < 0 ? rc : (int)v;
 }
 
-int duro_client_delete(duro_client *c, const char *workflow_id,
-                       const char *run_id)
+/* ---- Read, then act ---- */
+
+int duro__delete_read(duro_client *c, const char *workflow_id,
+                      const char *run_id, duro__delete_target *t)
 {
+    memset(t, 0, sizeof(*t));
     if (run_id && duro__check_run(run_id) < 0)
         return duro__fail(c, DURO_EINVAL, "bad run id");
     duro__wf_head h;
@@ -39,18 +46,38 @@ int duro_client_delete(duro_client *c, const char *workflow_id,
     if (!*run)
         return duro__fail(c, DURO_ENOTFOUND, "workflow %s not found",
                           workflow_id);
-    bool current = strcmp(run, h.run) == 0;
-    if (current && strcmp(h.status, "RUNNING") == 0) {
-        /* Temporal terminates a running execution before deleting it */
-        rc = duro_client_terminate(c, workflow_id, "deleted");
-        if (rc < 0 && rc != DURO_ENOTRUNNING) return rc;
+    snprintf(t->run, sizeof(t->run), "%s", run);
+    t->running = strcmp(run, h.run) == 0 && strcmp(h.status, "RUNNING") == 0;
+    return 0;
+}
+
+int duro__delete_act(duro_client *c, const char *workflow_id,
+                     const duro__delete_target *t)
+{
+    if (t->running) {
+        /* Temporal terminates a running execution before deleting it:
+         * this run only. DURO_ESTALE (another run replaced it: that one
+         * is not ours to end), DURO_ENOTRUNNING and DURO_ENOTFOUND all
+         * say it closed meanwhile; duro_purge judges what is left. */
+        int rc = duro__terminate_run(c, workflow_id, t->run, "deleted");
+        if (rc < 0 && rc != DURO_ENOTRUNNING && rc != DURO_ESTALE &&
+            rc != DURO_ENOTFOUND)
+            return rc;
     }
     duro_wf_keys k;
-    duro_wf_keys_init(&k, duro__ks(c), workflow_id, run);
-    rc = purge(c, &k, workflow_id, run);
+    duro_wf_keys_init(&k, duro__ks(c), workflow_id, t->run);
+    int rc = purge(c, &k, workflow_id, t->run);
     if (rc < 0) return rc;
     if (rc == 0)
         return duro__fail(c, DURO_ENOTFOUND, "workflow %s run %s not found",
-                          workflow_id, run);
+                          workflow_id, t->run);
     return 0;
+}
+
+int duro_client_delete(duro_client *c, const char *workflow_id,
+                       const char *run_id)
+{
+    duro__delete_target t;
+    int rc = duro__delete_read(c, workflow_id, run_id, &t);
+    return rc < 0 ? rc : duro__delete_act(c, workflow_id, &t);
 }

@@ -147,6 +147,35 @@ int duro__check_start(duro_client *c, const duro_start_opts *o);
  * policy. Returns DURO_EALREADY (client_start.c). */
 int duro__already_fail(duro_client *c, const char *errstr, const char *id);
 
+/* duro__terminate_run terminates run `run` of workflow_id (an id the
+ * caller checked) with {"reason": reason}, and no other: a run that
+ * replaced it since is left running (client_start.c). Returns 0,
+ * DURO_ESTALE (another run is the running one: `run` closed),
+ * DURO_ENOTRUNNING (the id's current run is closed), DURO_ENOTFOUND (no
+ * workflow hash), or DURO_ECONN / DURO_EREDIS, with the message. */
+int duro__terminate_run(duro_client *c, const char *workflow_id,
+                        const char *run, const char *reason);
+
+/* duro__delete_target: what duro_client_delete reads before it acts (the
+ * two halves are apart so a test can put a start between them). */
+typedef struct {
+    char run[DURO_UUID_LEN + 1]; /* the run to remove */
+    bool running; /* it was the id's current run, RUNNING, when read */
+} duro__delete_target;
+
+/* duro__delete_read validates workflow_id and run_id (NULL: the current
+ * run) and reads which run a delete removes into *t (client_delete.c).
+ * 0, DURO_EINVAL, DURO_ENOTFOUND (run_id NULL and no workflow), or
+ * DURO_ECONN / DURO_EREDIS / DURO_EPROTO, with the message. */
+int duro__delete_read(duro_client *c, const char *workflow_id,
+                      const char *run_id, duro__delete_target *t);
+/* duro__delete_act terminates t->run when it was running (by its run id:
+ * a run started since, by continue-as-new, signal-with-start or a new
+ * start, is not touched; one closed since is fine), then purges exactly
+ * t->run. duro_client_delete's returns (client_delete.c). */
+int duro__delete_act(duro_client *c, const char *workflow_id,
+                     const duro__delete_target *t);
+
 /* duro__started_data: WorkflowStarted's data for run, with the input text
  * embedded verbatim. Caller frees with cJSON_free; NULL when out of memory. */
 char *duro__started_data(const duro_start_opts *o, const char *run);

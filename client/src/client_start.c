@@ -280,13 +280,18 @@ static void count_terminated(duro_client *c, const char *wf_key)
     if (r) freeReplyObject(r);
 }
 
-/* terminate_run: FCALL duro_terminate (duro_fcall_terminate). */
+/* terminate_run: FCALL duro_terminate (duro_fcall_terminate) of run
+ * `run`, or of the current run read now when run is NULL. */
 static int terminate_run(duro_client *c, const char *workflow_id,
-                         const char *data)
+                         const char *run, const char *data)
 {
     duro_wf_keys k;
-    char run[DURO_UUID_LEN + 1];
-    int rc = duro__current_run(c, workflow_id, &k, run);
+    char cur[DURO_UUID_LEN + 1];
+    int rc = 0;
+    if (run)
+        duro_wf_keys_init(&k, duro__ks(c), workflow_id, run);
+    else
+        rc = duro__current_run(c, workflow_id, &k, cur);
     if (rc < 0) return rc;
     duro_argv a;
     duro_fcall_terminate(&a, &k, data);
@@ -309,7 +314,18 @@ int duro_client_terminate(duro_client *c, const char *workflow_id,
      * read the run again. */
     int rc = DURO_ESTALE;
     for (int i = 0; i < 3 && rc == DURO_ESTALE; i++)
-        rc = terminate_run(c, workflow_id, data);
+        rc = terminate_run(c, workflow_id, NULL, data);
+    cJSON_free(data);
+    return rc;
+}
+
+int duro__terminate_run(duro_client *c, const char *workflow_id,
+                        const char *run, const char *reason)
+{
+    int err = 0;
+    char *data = duro__reason_json(c, reason, &err);
+    if (!data) return err;
+    int rc = terminate_run(c, workflow_id, run, data);
     cJSON_free(data);
     return rc;
 }

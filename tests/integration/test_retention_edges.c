@@ -6,7 +6,8 @@
  * not stop runs from closing, and a batch of vx:close entries the sweep
  * cannot remove does not stall it; a second archive line without events
  * (two schedulers) does not hide the run's history; an older run's update
- * records go with it.
+ * records go with it; a delete leaves alone a run that replaced the one
+ * it read.
  *
  * Runs meant to stay RUNNING go to task queue "nobody". */
 #include <criterion/criterion.h>
@@ -18,6 +19,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "client_int.h"
 #include "duro/keys.h"
 #include "harness.h"
 
@@ -112,6 +114,66 @@ Test(retention_edges, delete_with_another_workflows_run_id_removes_nothing)
     cr_assert_str_eq(duro_test_str(d, "status"), "RUNNING");
     cJSON_Delete(d);
     free(run);
+    redisFree(r);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+/* exists: EXISTS of key fmt (one %d for the partition, one or two %s). */
+static long long exists(redisContext *r, const char *fmt, int p, const char *a,
+                        const char *b)
+{
+    char key[256];
+    snprintf(key, sizeof(key), fmt, p, a, b);
+    return integer(r, "EXISTS %s%s", key, "");
+}
+
+/* A delete reads which run it removes, then terminates and purges it; a
+ * run that replaced that one in between (here a start under
+ * TerminateIfRunning; continue-as-new and signal-with-start alike) is not
+ * the delete's: it keeps running with its row, and only the run read
+ * goes. Both with the current run and with --run-id naming the run read
+ * (the read and the act apart, as a start would fall between them). */
+Test(retention_edges, delete_spares_a_run_started_after_its_read)
+{
+    duro_client *c = duro_test_client(&h);
+    redisContext *r = duro_test_redis(&h);
+    int parts = duro_client_partitions(c);
+    for (int named = 0; named < 2; named++) {
+        char id[32];
+        snprintf(id, sizeof(id), "reused-%d", named);
+        int p = duro_partition_of(id, parts);
+        duro_test_start(c, id, "activities", "nobody", NULL, 0);
+        char *old = current_run(c, id);
+        duro__delete_target t;
+        cr_assert_eq(duro__delete_read(c, id, named ? old : NULL, &t), 0, "%s",
+                     duro_client_errstr(c));
+        cr_assert(t.running, "the run read is running");
+        duro_start_opts o = {0};
+        o.workflow_id = id;
+        o.type = "activities";
+        o.task_queue = "nobody";
+        o.id_reuse_policy = DURO_ID_REUSE_TERMINATE_IF_RUNNING;
+        char run[DURO_UUID_LEN + 1];
+        cr_assert_eq(duro_client_start(c, &o, run), 0, "%s",
+                     duro_client_errstr(c));
+        cr_assert_eq(duro__delete_act(c, id, &t), 0, "%s",
+                     duro_client_errstr(c));
+        cJSON *d = NULL;
+        cr_assert_eq(duro_client_describe(c, id, &d), 0, "%s",
+                     duro_client_errstr(c));
+        cr_assert_str_eq(duro_test_str(d, "runId"), run);
+        cr_assert_str_eq(duro_test_str(d, "status"), "RUNNING",
+                         "the new run was terminated by a delete of %s", old);
+        cJSON_Delete(d);
+        row_intact(r, p, run);
+        cr_assert_eq(exists(r, "duro:{p%d}:h:%s:%s", p, id, run), 1);
+        cr_assert_eq(exists(r, "duro:{p%d}:h:%s:%s", p, id, old), 0,
+                     "the run read keeps its history");
+        cr_assert_eq(exists(r, "duro:{p%d}:vis:%s%s", p, old, ""), 0,
+                     "the run read keeps its row");
+        free(old);
+    }
     redisFree(r);
     duro_client_free(c);
     duro_test_finish(&h);

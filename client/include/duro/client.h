@@ -433,7 +433,9 @@ DURO_EXPORT int duro_client_reset(duro_client *c, const duro_reset_opts *o,
 /* duro_client_delete removes a workflow run at once with everything it
  * owns (its hash and index entries when it is the id's current run, its
  * history), as retention would later; a RUNNING run is terminated first
- * (reason "deleted"). run_id NULL: the current run. Returns 0,
+ * (reason "deleted"). run_id NULL: the current run. It acts on the run it
+ * read alone: a run of the id that starts meanwhile (continue-as-new,
+ * signal-with-start, a new start) keeps running and stays. Returns 0,
  * DURO_ENOTFOUND (no such workflow or run), DURO_ECONN / DURO_EREDIS. */
 DURO_EXPORT int duro_client_delete(duro_client *c, const char *workflow_id,
                                    const char *run_id);
