@@ -54,8 +54,13 @@ static void on_read(duro_aredis *r, redisReply *reply, void *arg)
 
 void duro__qry_poll(duro_worker *w)
 {
+    /* a query is answered through w->cmd (its history read, its reply):
+     * one read while that connection is down could not be answered and
+     * would wait out the client's timeout, so none is read until it is
+     * up (on_conn_state polls again then) */
     if (w->qry_reading || w->stopping || w->probing || w->per_partition ||
-        !w->qry_conn || !duro_aredis_connected(w->qry_conn))
+        !w->qry_conn || !duro_aredis_connected(w->qry_conn) || !w->cmd ||
+        !duro_aredis_connected(w->cmd))
         return;
     static const int kinds[] = {DURO_STREAM_QRY};
     duro_argv a;

@@ -531,6 +531,9 @@ void duro__wft_poll(duro_worker *w)
                                 DURO_STREAM_WFT_L4, DURO_STREAM_WFT_L5,
                                 DURO_STREAM_QRY};
     if (w->per_partition) {
+        /* this read carries the queries: none while w->cmd, which answers
+         * them, is down (qread.c says why) */
+        if (!w->cmd || !duro_aredis_connected(w->cmd)) return;
         w->wft_pr.tag = "WFT-READ";
         w->wft_pr.fn = dispatch;
         w->wft_pr.done = on_round;
