@@ -1,7 +1,6 @@
 /* deadline.c: the header and body deadlines of `duro server` (deadline.h
  * says why): a list of the open connections under a mutex, and a thread
  * that sweeps it once a second. */
-#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -39,10 +38,14 @@ static int64_t due(const srv_deadlines *d, srv_part p)
 {
     int64_t now = srv_mono_ms();
     switch (p) {
-    case SRV_PART_HEADERS: return now + d->header_ms;
-    case SRV_PART_BODY: return now + d->body_ms;
-    case SRV_PART_NEXT: return now + d->idle_ms + d->header_ms;
-    case SRV_PART_ANSWER: break;
+    case SRV_PART_HEADERS:
+        return now + d->header_ms;
+    case SRV_PART_BODY:
+        return now + d->body_ms;
+    case SRV_PART_NEXT:
+        return now + d->idle_ms + d->header_ms;
+    case SRV_PART_ANSWER:
+        break;
     }
     return 0;
 }
@@ -76,16 +79,17 @@ void srv_deadlines_notify(void *cls, struct MHD_Connection *c,
     conn *e = *socket_context; /* MHD_CONNECTION_NOTIFY_CLOSED */
     if (!e) return;
     pthread_mutex_lock(&d->mu);
-    if (e->prev) e->prev->next = e->next;
-    else d->list = e->next;
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        d->list = e->next;
     if (e->next) e->next->prev = e->prev;
     pthread_mutex_unlock(&d->mu);
     free(e);
     *socket_context = NULL;
 }
 
-void srv_deadlines_enter(srv_deadlines *d, struct MHD_Connection *c,
-                         srv_part p)
+void srv_deadlines_enter(srv_deadlines *d, struct MHD_Connection *c, srv_part p)
 {
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -134,8 +138,8 @@ static void *run(void *arg)
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         ts.tv_sec += SWEEP_MS / 1000;
-        int rc = 0;
-        while (!d->stop && rc != ETIMEDOUT)
+        int rc = 0; /* 0 = woken (spuriously, or to stop) */
+        while (!d->stop && rc == 0)
             rc = pthread_cond_timedwait(&d->wake, &d->mu, &ts);
         if (d->stop) break;
         int closed[4] = {0};
@@ -148,8 +152,8 @@ static void *run(void *arg)
     return NULL;
 }
 
-int srv_deadlines_start(srv_deadlines **out, int64_t header_ms,
-                        int64_t body_ms, int64_t idle_ms, duro_metrics *m)
+int srv_deadlines_start(srv_deadlines **out, int64_t header_ms, int64_t body_ms,
+                        int64_t idle_ms, duro_metrics *m)
 {
     *out = NULL;
     srv_deadlines *d = calloc(1, sizeof(*d));

@@ -32,8 +32,8 @@ typedef enum {
 /* srv_deadlines_start starts the thread that enforces the deadlines (all
  * in milliseconds, above 0), counting the connections it closes in m
  * (which must outlive it). 0, or DURO_ENOMEM (no memory, or no thread). */
-int srv_deadlines_start(srv_deadlines **out, int64_t header_ms,
-                        int64_t body_ms, int64_t idle_ms, duro_metrics *m);
+int srv_deadlines_start(srv_deadlines **out, int64_t header_ms, int64_t body_ms,
+                        int64_t idle_ms, duro_metrics *m);
 
 /* srv_deadlines_notify is the MHD_OPTION_NOTIFY_CONNECTION callback (cls
  * the srv_deadlines): an entry per connection, waiting for its headers. */

@@ -101,19 +101,18 @@ Test(http_slow, slow_headers_are_cut_off_and_the_server_serves_again)
     settled(base);
     int fds[SLOW];
     /* the headers never end: a header line a byte a second */
-    int closed = slow_clients(port, fds,
-                              "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+    int closed =
+        slow_clients(port, fds, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ");
     cr_expect_eq(closed, SLOW, "%d of %d slow clients closed in 30s", closed,
                  SLOW);
     cr_expect(serves(port), "the slow clients keep the server from serving");
     for (int i = 0; i < SLOW; i++)
         close(fds[i]);
     cr_expect(idle(base), "threads %d (were %d), fds %d (were %d)",
-              entries(server_pid, "task"), base[0],
-              entries(server_pid, "fd"), base[1]);
+              entries(server_pid, "task"), base[0], entries(server_pid, "fd"),
+              base[1]);
     char text[16384];
-    cr_expect_eq(duro_test_http_get(port, "/metrics", text, sizeof(text)),
-                 200);
+    cr_expect_eq(duro_test_http_get(port, "/metrics", text, sizeof(text)), 200);
     cr_expect(strstr(text, "duro_http_slow_connections_closed_total{part="
                            "\"headers\"} 4"),
               "%s", text);
@@ -138,8 +137,8 @@ Test(http_slow, a_slow_body_is_cut_off)
     for (int i = 0; i < SLOW; i++)
         close(fds[i]);
     cr_expect(idle(base), "threads %d (were %d), fds %d (were %d)",
-              entries(server_pid, "task"), base[0],
-              entries(server_pid, "fd"), base[1]);
+              entries(server_pid, "task"), base[0], entries(server_pid, "fd"),
+              base[1]);
     duro_test_finish(&h);
 }
 
@@ -171,8 +170,7 @@ Test(http_slow, requests_in_time_are_served_on_a_kept_alive_connection)
     int port = start_server(ARGS);
     int fd = connect_to(port);
     cr_assert(fd >= 0);
-    static const char REQ[] =
-        "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    static const char REQ[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
     for (int i = 0; i < 2; i++) {
         if (i) duro_test_sleep_ms(3000); /* idle past --header-timeout */
         cr_assert_eq(send(fd, REQ, sizeof(REQ) - 1, MSG_NOSIGNAL),
