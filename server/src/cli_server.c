@@ -25,8 +25,14 @@ static const cli_opt SERVER_OPTS[] = {
      false},
     {"max-connections", 0, "N", "connections served at once (default 64)",
      false},
+    {"max-connections-per-ip", 0, "N",
+     "connections from one client address at once (default: no limit)", false},
     {"query-timeout", 0, "DURATION",
      "how long a query (default 10s) or an update (default 30s) waits", false},
+    {"header-timeout", 0, "DURATION",
+     "time a client has to send a request's headers (default 10s)", false},
+    {"body-timeout", 0, "DURATION",
+     "time a client has to send a request's body (default 60s)", false},
     {0},
 };
 
@@ -55,8 +61,21 @@ static int server_opts(cli_ctx *ctx, duro_server_opts *o)
             return cli_usage(ctx, "--max-connections wants 1..4096");
         o->max_connections = (int)n;
     }
-    if (cli_get_duration(ctx, "query-timeout", &o->query_timeout_ms))
+    if ((v = cli_get(ctx, "max-connections-per-ip"))) {
+        char *end;
+        long n = strtol(v, &end, 10);
+        if (!*v || *end || n < 1 || n > 4096)
+            return cli_usage(ctx, "--max-connections-per-ip wants 1..4096");
+        o->max_connections_per_ip = (int)n;
+    }
+    if (cli_get_duration(ctx, "query-timeout", &o->query_timeout_ms) ||
+        cli_get_duration(ctx, "header-timeout", &o->header_timeout_ms) ||
+        cli_get_duration(ctx, "body-timeout", &o->body_timeout_ms))
         return CLI_USAGE;
+    if ((cli_get(ctx, "header-timeout") && o->header_timeout_ms <= 0) ||
+        (cli_get(ctx, "body-timeout") && o->body_timeout_ms <= 0))
+        return cli_usage(ctx, "--header-timeout and --body-timeout must be "
+                              "above 0");
     return 0;
 }
 

@@ -6,7 +6,8 @@
  * A request goes: headers (auth, CORS preflight, Content-Length against
  * max_body) -> body chunks (kept up to max_body, the rest discarded and
  * answered 413) -> parse the body as a JSON object -> route -> answer. A
- * request refused before its body is read closes its connection. */
+ * request refused before its body is read closes its connection; one
+ * whose headers or body do not come in time is closed (deadline.c). */
 #include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "deadline.h"
 #include "duro/errno.h"
 #include "duro/log.h"
 #include "duro/metrics.h"
@@ -32,11 +34,13 @@ struct duro_server {
     srv_pool pool;
     atomic_bool stopping; /* waiting handlers answer once it is set */
     duro_metrics *m;      /* GET /metrics */
+    srv_deadlines *dl;    /* header and body deadlines: deadline.c */
     char *cors_origin;
     srv_tokens tokens;
     size_t max_body;
     int64_t query_timeout;
     int port, cap;
+    unsigned per_ip;          /* connections from one address; 0 = no limit */
     char *tls_cert, *tls_key; /* PEM text; MHD keeps pointers to them */
 };
 
@@ -292,6 +296,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     if (!st) {
         bool answered;
         enum MHD_Result rc = on_headers(s, c, url, method, &answered);
+        srv_deadlines_enter(s->dl, c,
+                            answered ? SRV_PART_ANSWER : SRV_PART_BODY);
         if (answered) return rc;
         st = calloc(1, sizeof(*st));
         if (!st) return MHD_NO;
@@ -304,12 +310,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         *data_size = 0;
         return MHD_YES;
     }
+    srv_deadlines_enter(s->dl, c, SRV_PART_ANSWER);
     return run_request(s, c, st, url, method);
 }
 
+/* on_completed: the request is over; a kept-alive connection waits for
+ * the next one. */
 static void on_completed(void *cls, struct MHD_Connection *c, void **state,
                          enum MHD_RequestTerminationCode toe)
 {
+    duro_server *s = cls;
+    srv_deadlines_enter(s->dl, c, SRV_PART_NEXT);
     conn_state *st = *state;
     if (!st) return;
     free(st->body);
@@ -394,6 +405,7 @@ static void server_free(duro_server *s)
 {
     if (!s) return;
     if (s->d) drain(s);
+    srv_deadlines_stop(s->dl); /* after the daemon: no connection left */
     srv_pool_close(&s->pool);
     duro_metrics_free(s->m);
     srv_tokens_free(&s->tokens);
@@ -411,8 +423,18 @@ static int configure(duro_server *s, const duro_server_opts *o, char *err,
     s->query_timeout =
         o->query_timeout_ms > 0 ? o->query_timeout_ms : 0; /* 0 = default */
     s->cors_origin = o->cors_origin ? strdup(o->cors_origin) : NULL;
+    s->per_ip =
+        o->max_connections_per_ip > 0 ? (unsigned)o->max_connections_per_ip : 0;
+    int64_t header_ms = o->header_timeout_ms > 0
+                            ? o->header_timeout_ms
+                            : DURO_SERVER_DEFAULT_HEADER_TIMEOUT_MS;
+    int64_t body_ms = o->body_timeout_ms > 0
+                          ? o->body_timeout_ms
+                          : DURO_SERVER_DEFAULT_BODY_TIMEOUT_MS;
     if (metrics_new(s) || srv_pool_init(&s->pool, o->redis_url, s->cap) ||
-        (o->cors_origin && !s->cors_origin))
+        (o->cors_origin && !s->cors_origin) ||
+        srv_deadlines_start(&s->dl, header_ms, body_ms,
+                            (int64_t)CONNECTION_TIMEOUT_S * 1000, s->m))
         return fail(err, errsize, DURO_ENOMEM, "out of memory");
     if (o->api_token_file &&
         srv_tokens_load(&s->tokens, o->api_token_file, err, errsize) < 0)
@@ -469,7 +491,9 @@ int duro_server_start(duro_server **out, const duro_server_opts *o, char *err,
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &ss,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cap,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->per_ip,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_NOTIFY_CONNECTION, srv_deadlines_notify, s->dl,
         MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_ARRAY,
         s->tls_cert ? tls : tls + 2, MHD_OPTION_END);
     if (!s->d) {

@@ -18,6 +18,15 @@
  * fields around it. */
 #define DURO_SERVER_DEFAULT_MAX_BODY (2 * 1024 * 1024 + 64 * 1024)
 #define DURO_SERVER_DEFAULT_CONNECTIONS 64
+/* DURO_SERVER_DEFAULT_HEADER_TIMEOUT_MS: the time a connection has to
+ * send a request's headers (Go's ReadHeaderTimeout, as commonly set);
+ * past it the connection is closed, so that clients sending their
+ * headers a byte at a time cannot hold every connection slot. */
+#define DURO_SERVER_DEFAULT_HEADER_TIMEOUT_MS 10000
+/* DURO_SERVER_DEFAULT_BODY_TIMEOUT_MS: the time from the end of the
+ * headers to the end of the body (nginx's client_body_timeout): a
+ * max_body body at about 300 kbit/s. */
+#define DURO_SERVER_DEFAULT_BODY_TIMEOUT_MS 60000
 
 typedef struct duro_server duro_server;
 
@@ -30,9 +39,12 @@ typedef struct {
     const char *cors_origin;    /* NULL = no CORS headers */
     const char *tls_cert;       /* PEM files: both or neither */
     const char *tls_key;
-    size_t max_body;          /* bytes; 0 = DURO_SERVER_DEFAULT_MAX_BODY */
-    int max_connections;      /* 0 = DURO_SERVER_DEFAULT_CONNECTIONS */
-    int64_t query_timeout_ms; /* 0 = DURO_QUERY_DEFAULT_TIMEOUT_MS */
+    size_t max_body;            /* bytes; 0 = DURO_SERVER_DEFAULT_MAX_BODY */
+    int max_connections;        /* 0 = DURO_SERVER_DEFAULT_CONNECTIONS */
+    int64_t query_timeout_ms;   /* 0 = DURO_QUERY_DEFAULT_TIMEOUT_MS */
+    int64_t header_timeout_ms;  /* 0 = DURO_SERVER_DEFAULT_HEADER_TIMEOUT_MS */
+    int64_t body_timeout_ms;    /* 0 = DURO_SERVER_DEFAULT_BODY_TIMEOUT_MS */
+    int max_connections_per_ip; /* 0 = no limit */
 } duro_server_opts;
 
 /* duro_server_start checks Redis once (so that a wrong URL fails here,

@@ -112,7 +112,7 @@ static inline http_resp http(int port, const char *method, const char *path,
     return r;
 }
 
-static const char *jstr(const http_resp *r, const char *name)
+static inline const char *jstr(const http_resp *r, const char *name)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(r->json, name);
     return cJSON_IsString(v) ? v->valuestring : "";
