@@ -33,10 +33,10 @@ TestSuite(aredis_reload, .init = setup, .fini = duro_test_fini, .timeout = 60);
 /* answer: the replies an FCALL got (its callback's runs). */
 typedef struct {
     int calls;
-    bool null;          /* the last was NULL (the connection went) */
-    bool missing;       /* the last was "function not found" */
-    long long integer;  /* the last one's integer, or -1 */
-    char err[160];      /* the last one's error, or "" */
+    bool null;         /* the last was NULL (the connection went) */
+    bool missing;      /* the last was "function not found" */
+    long long integer; /* the last one's integer, or -1 */
+    char err[160];     /* the last one's error, or "" */
 } answer;
 
 static void on_answer(duro_aredis *r, redisReply *rep, void *arg)
