@@ -278,7 +278,10 @@ static void on_conn_state(duro_aredis *r, bool connected, void *arg)
     if (!w->per_partition && duro_aredis_is_cluster(r) &&
         read_per_partition(w) != 0)
         begin_stop(w, "out of memory");
-    if (r == w->cmd) duro__act_flush_unsent(w);
+    if (r == w->cmd) {
+        duro__act_flush_unsent(w);
+        duro__streams_connected(w); /* a check a failed read asked for */
+    }
     if (r == w->wake_conn) {
         duro__pread_all_due(&w->wft_pr);
         duro__pread_all_due(&w->act_pr);
