@@ -1,8 +1,8 @@
 /* aredis_cmd.c: commands on a duro_aredis. Each command in flight keeps a
  * copy of its argv so that an FCALL that finds the Functions library
  * missing (Redis restarted without persistence, FUNCTION FLUSH) is resent
- * after one FUNCTION LOAD instead of failing. Connecting and the
- * handshake are aredis.c's. */
+ * once the reload has put ours there ("Reloading the library", below)
+ * instead of failing. Connecting and the handshake are aredis.c's. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
