@@ -28,8 +28,7 @@ TestSuite(read_recover, .init = setup, .fini = duro_test_fini, .timeout = 120);
 static long long xreadgroup_failed(redisContext *r)
 {
     redisReply *rep = duro_test_cmd(r, "INFO", "commandstats", NULL);
-    const char *p =
-        rep->str ? strstr(rep->str, "cmdstat_xreadgroup:") : NULL;
+    const char *p = rep->str ? strstr(rep->str, "cmdstat_xreadgroup:") : NULL;
     const char *end = p ? strchr(p, '\n') : NULL;
     long long n = 0;
     p = p ? strstr(p, "failed_calls=") : NULL;
