@@ -463,7 +463,6 @@ static void start_connect(duro_aredis *r)
     r->st = ST_CONNECTING;
     r->dying = 0;
     r->send_seq = 0;
-    r->load_seq = 0;
     r->ping_out = 0;
     r->sample_left = 0;
     uv_timer_start(&r->timer, on_timer, CONNECT_TIMEOUT_MS, 0);

@@ -1,8 +1,8 @@
 /* aredis_cmd.c: commands on a duro_aredis. Each command in flight keeps a
  * copy of its argv so that an FCALL that finds the Functions library
  * missing (Redis restarted without persistence, FUNCTION FLUSH) is resent
- * after one FUNCTION LOAD instead of failing. Connecting and the
- * handshake are aredis.c's. */
+ * once the reload has put ours there ("Reloading the library", below)
+ * instead of failing. Connecting and the handshake are aredis.c's. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +35,11 @@ typedef struct req {
     int delivered;  /* cb has run */
     int wait_lost;  /* WAIT could not be queued behind this send */
     redisReply *held;
+    /* a reload's (hold_for_reload): the "function not found" it got first,
+     * handed on if the reload fails; holding while the reload has it */
+    redisReply *first_err;
+    int holding;
+    struct req *next_held;
     int argc;
     const char **argv; /* these three point into the req's own block */
     size_t *lens;
@@ -45,6 +50,7 @@ static void req_free(req *q)
 {
     if (!q) return;
     if (q->held) freeReplyObject(q->held);
+    if (q->first_err) freeReplyObject(q->first_err);
     free(q);
 }
 
@@ -117,115 +123,6 @@ static int send_req(duro_aredis *r, req *q)
     return 0;
 }
 
-/* on_version_reply: the version of the library a reload found already
- * there. Older than ours (an older component put its copy back while this
- * one was connected): ours goes over it. Ours or newer is kept: a newer
- * library without a Function this build calls is not replaced by an older
- * copy, which would serve the newer components unseen; the call fails.
- * No duro_version at all: the library named duro is not Duro's (or went
- * away again): ours goes over it, as the connect-time check and the
- * synchronous reload do, rather than every call failing until a
- * reconnect. */
-static void on_version_reply(duro__tconn *ac, redisReply *rep, void *privdata)
-{
-    duro_aredis *r = privdata;
-    if (owner_of(ac) != r || !rep) return;
-    if (rep->type == REDIS_REPLY_ERROR &&
-        duro_reply_is_missing_function(rep->str)) {
-        duro_warn_limited(NULL,
-                          "FUNCTIONS FOREIGN name=%s: the library there has "
-                          "no duro_version (not Duro's, or gone again): "
-                          "loading ours over it",
-                          r->name);
-        duro__aredis_load_library(r, true);
-        return;
-    }
-    if (rep->type != REDIS_REPLY_INTEGER) return;
-    if (rep->integer < duro_lua_version()) {
-        duro_info("FUNCTIONS name=%s have=%lld want=%d: loading", r->name,
-                  rep->integer, duro_lua_version());
-        duro__aredis_load_library(r, true);
-    } else if (rep->integer > duro_lua_version()) {
-        duro_warn_limited(NULL,
-                          "FUNCTIONS KEPT name=%s have=%lld ours=%d: a newer "
-                          "library, without a Function this build calls",
-                          r->name, rep->integer, duro_lua_version());
-    }
-}
-
-/* ask_version: FCALL duro_version 0, answered in on_version_reply. */
-static void ask_version(duro_aredis *r)
-{
-    const char *argv[3] = {"FCALL", "duro_version", "0"};
-    size_t lens[3] = {5, 12, 1};
-    duro__tconn_command(r->ac, on_version_reply, r, 3, argv, lens);
-}
-
-static void on_load_reply(duro__tconn *ac, redisReply *rep, void *privdata)
-{
-    duro_aredis *r = privdata;
-    if (owner_of(ac) != r || !rep) return;
-    if (rep->type == REDIS_REPLY_ERROR &&
-        duro_redis_error_code(rep->str) == DURO_EAUTH) {
-        r->load_refused_ms = duro_mono_ms();
-        duro_error_limited("FUNCTIONS LOAD REFUSED",
-                           "FUNCTIONS LOAD REFUSED name=%s err=%s: the "
-                           "Functions library is missing or old and this user "
-                           "may not load it; run `duro operator init` as the "
-                           "admin role",
-                           r->name, rep->str);
-    } else if (rep->type == REDIS_REPLY_ERROR && rep->str &&
-               strcasestr(rep->str, "already exists")) {
-        ask_version(r); /* a reload's LOAD, and a library is there */
-    } else if (rep->type == REDIS_REPLY_ERROR) {
-        duro_error_limited(NULL, "FUNCTIONS LOAD FAILED name=%s err=%s",
-                           r->name, rep->str);
-    } else {
-        r->load_refused_ms = 0;
-        duro_info("FUNCTIONS LOADED name=%s", r->name);
-    }
-}
-
-int duro__aredis_load_library(duro_aredis *r, bool replace)
-{
-    size_t len = 0;
-    const char *src = duro_lua_library_source(r->sharded_lib, &len);
-    const char *argv[4] = {"FUNCTION", "LOAD", "REPLACE", src};
-    size_t lens[4] = {8, 4, 7, len};
-    int argc = 4;
-    if (!replace) { /* FUNCTION LOAD <src> */
-        argv[2] = src;
-        lens[2] = len;
-        argc = 3;
-    }
-    if (duro__tconn_command(r->ac, on_load_reply, r, argc, argv, lens) != 0)
-        return DURO_ECONN;
-    r->load_seq = ++r->send_seq;
-    return 0;
-}
-
-/* reload_and_resend answers "function not found": the library went away
- * (Redis restarted without persistence, FUNCTION FLUSH). One LOAD serves
- * every FCALL that was sent before it; replies come back in order, so the
- * resent FCALL always runs after the LOAD. The LOAD replaces nothing: a
- * library another component loaded meanwhile (perhaps a newer one) stays,
- * and on_version_reply decides on it. Returns 0 if q was resent. */
-static int reload_and_resend(duro_aredis *r, req *q)
-{
-    if (!r->ac || r->st != ST_UP) return DURO_ECONN;
-    /* refused lately: the FCALLs in between get their own error */
-    if (r->load_refused_ms &&
-        duro_mono_ms() - r->load_refused_ms < LOAD_RETRY_MS)
-        return DURO_EAUTH;
-    if (q->sent_seq > r->load_seq) {
-        if (duro__aredis_load_library(r, false) != 0) return DURO_ECONN;
-        duro_warn_limited(NULL, "FUNCTIONS MISSING name=%s action=reload",
-                          r->name);
-    }
-    q->retried = 1;
-    return send_req(r, q);
-}
-
 /* deliver runs q's callback once, with rep (borrowed). */
 static void deliver(req *q, redisReply *rep)
 {
@@ -237,7 +134,259 @@ static void deliver(req *q, redisReply *rep)
 /* release frees q once no transport callback is still to come for it. */
 static void release(req *q)
 {
-    if (q->pending == 0) req_free(q);
+    if (q->pending == 0 && !q->holding) req_free(q);
+}
+
+/* ---- Reloading the library ----
+ *
+ * An FCALL answered "function not found" is held, not resent at once: a
+ * plain LOAD may meet a library that is already there ("already exists"),
+ * older or not Duro's, which is only replaced after a look at its version;
+ * a command resent behind the LOAD would run against that library and
+ * fail (an activity's completion lost until its timeout). So one reload
+ * runs per connection, and every FCALL that fails meanwhile joins it:
+ *
+ *   LOAD ──OK──────────────────────────────────────────▶ resend held
+ *     │
+ *     └─already exists─▶ FCALL duro_version
+ *                          ├─ ours ──────────────────────▶ resend held
+ *                          ├─ older, none ─▶ LOAD REPLACE ─OK─▶ resend
+ *                          └─ newer (kept) ─────────────▶ fail held
+ *   refused, failed, any other answer ───────────────────▶ fail held
+ *   NULL (the connection ends) or an abandoned one ──────▶ NULL to held
+ *
+ * Failing hands each command the error it got first. Exactly one step's
+ * callback is out at a time, so the transport's NULL on teardown ends the
+ * reload once; a held command's callback runs once (deliver). */
+
+typedef struct duro__areload {
+    duro_aredis *r;
+    duro__tconn *ac; /* the connection it runs on */
+    req *held;       /* the FCALLs to resend, in order */
+    req **tail;
+} reload; /* r->reloading */
+
+enum verdict { V_RESEND, V_REPLACE, V_FAIL };
+
+/* finish ends a reload: resend (the library is ours now) or fail every
+ * held command; `gone`: the connection ended (NULL to each). */
+static void finish(reload *ld, enum verdict v, bool gone)
+{
+    duro_aredis *r = ld->r;
+    if (r->reloading == ld) r->reloading = NULL;
+    req *q = ld->held;
+    while (q) {
+        req *next = q->next_held;
+        q->next_held = NULL;
+        q->holding = 0;
+        if (v == V_RESEND && !gone && !q->delivered) {
+            /* its callback runs on the resent reply; or, the connection
+             * going, NULL: the caller sends it again once back */
+            if (r->ac != ld->ac || r->dying || send_req(r, q) != 0)
+                deliver(q, NULL);
+        } else {
+            /* NULL (no memory for the copy): as lost, sent again */
+            deliver(q, gone ? NULL : q->first_err);
+        }
+        release(q);
+        q = next;
+    }
+    free(ld);
+}
+
+/* version_verdict: what a reload does about the library found already
+ * there, from the reply of FCALL duro_version (logged). Older than ours
+ * (an older component put its copy back while this one was connected):
+ * ours goes over it. Ours: resent. Newer is kept: a newer library without
+ * a Function this build calls is not replaced by an older copy, which
+ * would serve the newer components unseen; the calls fail. No
+ * duro_version at all: the library named duro is not Duro's (or went away
+ * again): ours goes over it, as the connect-time check and the
+ * synchronous reload do, rather than every call failing until a
+ * reconnect. */
+static enum verdict version_verdict(duro_aredis *r, const redisReply *rep)
+{
+    if (rep->type == REDIS_REPLY_ERROR &&
+        duro_reply_is_missing_function(rep->str)) {
+        duro_warn_limited(NULL,
+                          "FUNCTIONS FOREIGN name=%s: the library there has "
+                          "no duro_version (not Duro's, or gone again): "
+                          "loading ours over it",
+                          r->name);
+        return V_REPLACE;
+    }
+    if (rep->type != REDIS_REPLY_INTEGER) return V_FAIL;
+    if (rep->integer < duro_lua_version()) {
+        duro_info("FUNCTIONS name=%s have=%lld want=%d: loading", r->name,
+                  rep->integer, duro_lua_version());
+        return V_REPLACE;
+    }
+    if (rep->integer > duro_lua_version()) {
+        duro_warn_limited(NULL,
+                          "FUNCTIONS KEPT name=%s have=%lld ours=%d: a newer "
+                          "library, without a Function this build calls",
+                          r->name, rep->integer, duro_lua_version());
+        return V_FAIL;
+    }
+    return V_RESEND;
+}
+
+/* load_verdict: what a LOAD's reply means for the held commands (logged);
+ * "already exists" (only a plain LOAD gets it) asks for the version. */
+static int load_verdict(duro_aredis *r, const redisReply *rep)
+{
+    if (rep->type == REDIS_REPLY_ERROR &&
+        duro_redis_error_code(rep->str) == DURO_EAUTH) {
+        r->load_refused_ms = duro_mono_ms();
+        duro_error_limited("FUNCTIONS LOAD REFUSED",
+                           "FUNCTIONS LOAD REFUSED name=%s err=%s: the "
+                           "Functions library is missing or old and this user "
+                           "may not load it; run `duro operator init` as the "
+                           "admin role",
+                           r->name, rep->str);
+        return V_FAIL;
+    }
+    if (rep->type == REDIS_REPLY_ERROR && rep->str &&
+        strcasestr(rep->str, "already exists"))
+        return V_REPLACE; /* look first: the caller asks the version */
+    if (rep->type == REDIS_REPLY_ERROR) {
+        duro_error_limited(NULL, "FUNCTIONS LOAD FAILED name=%s err=%s",
+                           r->name, rep->str);
+        return V_FAIL;
+    }
+    r->load_refused_ms = 0;
+    duro_info("FUNCTIONS LOADED name=%s", r->name);
+    return V_RESEND;
+}
+
+static int send_load(duro_aredis *r, bool replace, duro__tconn_reply_fn cb,
+                     void *privdata)
+{
+    size_t len = 0;
+    const char *src = duro_lua_library_source(r->sharded_lib, &len);
+    const char *argv[4] = {"FUNCTION", "LOAD", "REPLACE", src};
+    size_t lens[4] = {8, 4, 7, len};
+    int argc = 4;
+    if (!replace) { /* FUNCTION LOAD <src> */
+        argv[2] = src;
+        lens[2] = len;
+        argc = 3;
+    }
+    if (duro__tconn_command(r->ac, cb, privdata, argc, argv, lens) != 0)
+        return DURO_ECONN;
+    ++r->send_seq;
+    return 0;
+}
+
+/* on_replaced: the reply of the LOAD REPLACE a version look asked for. */
+static void on_replaced(duro__tconn *ac, redisReply *rep, void *privdata)
+{
+    reload *ld = privdata;
+    if (owner_of(ac) != ld->r || !rep) {
+        finish(ld, V_FAIL, true);
+        return;
+    }
+    finish(ld, load_verdict(ld->r, rep) == V_RESEND ? V_RESEND : V_FAIL, false);
+}
+
+static void on_version(duro__tconn *ac, redisReply *rep, void *privdata)
+{
+    reload *ld = privdata;
+    duro_aredis *r = ld->r;
+    if (owner_of(ac) != r || !rep) {
+        finish(ld, V_FAIL, true);
+        return;
+    }
+    enum verdict v = version_verdict(r, rep);
+    if (v == V_REPLACE && send_load(r, true, on_replaced, ld) == 0) return;
+    finish(ld, v == V_RESEND ? V_RESEND : V_FAIL, false);
+}
+
+/* on_loaded: the reply of the reload's plain LOAD. */
+static void on_loaded(duro__tconn *ac, redisReply *rep, void *privdata)
+{
+    reload *ld = privdata;
+    duro_aredis *r = ld->r;
+    if (owner_of(ac) != r || !rep) {
+        finish(ld, V_FAIL, true);
+        return;
+    }
+    int v = load_verdict(r, rep);
+    if (v == V_REPLACE) { /* already there: FCALL duro_version 0 */
+        const char *argv[3] = {"FCALL", "duro_version", "0"};
+        size_t lens[3] = {5, 12, 1};
+        if (duro__tconn_command(r->ac, on_version, ld, 3, argv, lens) == 0) {
+            ++r->send_seq;
+            return;
+        }
+        v = V_FAIL;
+    }
+    finish(ld, (enum verdict)v, false);
+}
+
+static void on_handshake_load(duro__tconn *ac, redisReply *rep, void *privdata);
+
+/* on_handshake_version, on_handshake_load: a LOAD that holds no command
+ * (the handshake's, up_with_library): "already exists" replaces only an
+ * older or foreign library, as a reload does. */
+static void on_handshake_version(duro__tconn *ac, redisReply *rep,
+                                 void *privdata)
+{
+    duro_aredis *r = privdata;
+    if (owner_of(ac) != r || !rep) return;
+    if (version_verdict(r, rep) == V_REPLACE)
+        (void)send_load(r, true, on_handshake_load, r);
+}
+
+static void on_handshake_load(duro__tconn *ac, redisReply *rep, void *privdata)
+{
+    duro_aredis *r = privdata;
+    if (owner_of(ac) != r || !rep) return;
+    if (load_verdict(r, rep) != V_REPLACE) return;
+    const char *argv[3] = {"FCALL", "duro_version", "0"};
+    size_t lens[3] = {5, 12, 1};
+    if (duro__tconn_command(r->ac, on_handshake_version, r, 3, argv, lens) == 0)
+        ++r->send_seq;
+}
+
+int duro__aredis_load_library(duro_aredis *r, bool replace)
+{
+    return send_load(r, replace, on_handshake_load, r);
+}
+
+/* hold_for_reload answers "function not found" (rep): the library went
+ * away (Redis restarted without persistence, FUNCTION FLUSH). q joins the
+ * connection's reload, or starts one with a plain LOAD: a library another
+ * component loaded meanwhile (perhaps a newer one) is not overwritten
+ * unseen. Returns 0 if q is held (its callback runs once the reload has
+ * decided). */
+static int hold_for_reload(duro_aredis *r, req *q, const redisReply *rep)
+{
+    if (!r->ac || r->st != ST_UP || r->dying) return DURO_ECONN;
+    reload *ld =
+        r->reloading && r->reloading->ac == r->ac ? r->reloading : NULL;
+    /* refused lately: the FCALLs in between get their own error */
+    if (!ld && r->load_refused_ms &&
+        duro_mono_ms() - r->load_refused_ms < LOAD_RETRY_MS)
+        return DURO_EAUTH;
+    if (!ld) {
+        if (!(ld = calloc(1, sizeof(*ld)))) return DURO_ENOMEM;
+        *ld = (reload){.r = r, .ac = r->ac};
+        ld->tail = &ld->held;
+        if (send_load(r, false, on_loaded, ld) != 0) {
+            free(ld);
+            return DURO_ECONN;
+        }
+        r->reloading = ld;
+        duro_warn_limited(NULL, "FUNCTIONS MISSING name=%s action=reload",
+                          r->name);
+    }
+    q->first_err = duro__reply_dup(rep);
+    q->retried = 1;
+    q->holding = 1;
+    *ld->tail = q;
+    ld->tail = &q->next_held;
+    return 0;
 }
 
 /* on_reply delivers one reply (or NULL on teardown) to its command; a
@@ -249,8 +398,8 @@ static void on_reply(duro__tconn *ac, redisReply *rep, void *privdata)
     q->pending--;
     if (rep && rep->type == REDIS_REPLY_ERROR && !q->retried && is_fcall(q) &&
         duro_reply_is_missing_function(rep->str) && owner_of(ac) == r &&
-        reload_and_resend(r, q) == 0)
-        return; /* q lives on; its callback runs on the resent reply */
+        hold_for_reload(r, q, rep) == 0)
+        return; /* q lives on; its callback runs once the reload decided */
     if (!rep && owner_of(ac) == r)
         r->dying = 1; /* going down: new commands get DURO_ECONN now */
     if (rep && rep->type == REDIS_REPLY_ERROR && r->url.sentinels > 0 &&

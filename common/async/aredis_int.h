@@ -98,8 +98,10 @@ struct duro_aredis {
     int down_logged; /* a DOWN line was written since the last UP */
     unsigned long reconnects;
     unsigned long long send_seq; /* commands written on this context */
-    unsigned long long load_seq; /* send_seq right after the last LOAD */
-    int64_t load_refused_ms;     /* when the ACL last refused a LOAD, or 0 */
+    /* the reload of the Functions library under way on this context
+     * (aredis_cmd.c), or NULL */
+    struct duro__areload *reloading;
+    int64_t load_refused_ms; /* when the ACL last refused a LOAD, or 0 */
     sub *subs;
     /* Redis Cluster (aredis_cluster.c). A router (cl set) has no connection
      * of its own: it routes over one child duro_aredis per master (parent
@@ -139,9 +141,10 @@ void duro__aredis_hs_note(duro_aredis *r, duro__tconn *ac, enum hs_kind kind,
                           redisReply *rep);
 
 /* duro__aredis_load_library sends FUNCTION LOAD [REPLACE] of the library
- * (the sharded copy when r->sharded_lib) on r's connection; its reply is
- * logged (aredis_cmd.c). Without `replace` (a reload after "function not
- * found") a library already there stays, unless older than ours. 0 or
+ * (the sharded copy when r->sharded_lib) on r's connection, for the
+ * handshake; its reply is logged (aredis_cmd.c). Without `replace` a
+ * library already there stays, unless older than ours or not Duro's.
+ * (A reload after "function not found" is aredis_cmd.c's own.) 0 or
  * DURO_ECONN. */
 int duro__aredis_load_library(duro_aredis *r, bool replace);
 

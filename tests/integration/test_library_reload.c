@@ -158,13 +158,16 @@ Test(library_reload, a_connected_worker_replaces_a_library_not_duros)
     cr_assert(duro_test_wait_until(version(r) == duro_lua_version(), 10000),
               "the worker left the library that is not Duro's in place");
     cr_assert(duro_test_log_contains(&h, w, "FUNCTIONS FOREIGN"));
-    /* the completion that met the foreign library failed: the worker
-     * sends it again (or the attempt times out: a scheduler) */
+    /* the completion that met the foreign library waits for ours and is
+     * sent again then: the attempt completes, it does not time out and
+     * run again (a scheduler would retry it) */
     duro_test_spawn_up(&h, 10000, "duro-scheduler", "--scan-interval", "100ms",
                        NULL);
     cJSON *d = duro_test_result(c, "fo-1", 30000);
     cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED");
     cJSON_Delete(d);
+    cr_assert_eq(duro_test_count_lines(log, "hold "), 1,
+                 "the activity ran again: its completion was lost");
     redisFree(r);
     duro_client_free(c);
     duro_test_finish(&h);

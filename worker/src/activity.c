@@ -556,8 +556,8 @@ static void on_round(duro_worker *w)
 void duro__act_poll(duro_worker *w)
 {
     run_waiting(w);
-    if (w->act_reading || w->stopping || w->probing || !w->act_conn ||
-        !w->activities || !duro_aredis_connected(w->act_conn))
+    if (w->act_reading || w->stopping || w->probing || duro__reads_held(w) ||
+        !w->act_conn || !w->activities || !duro_aredis_connected(w->act_conn))
         return;
     if (w->per_partition && w->act_pr.ndue == 0) return;
     /* only free threads: eager tasks waiting for one go first */

@@ -42,11 +42,11 @@ static void on_read(duro_aredis *r, redisReply *reply, void *arg)
     w->qry_reading = false;
     if (reply && reply->type == REDIS_REPLY_ERROR) {
         duro_warn_limited(NULL, "READ-FAILED read=QRY-READ err=%s", reply->str);
-        /* a bad key: the check reads again once it is done */
-        if (!duro_err_is_transient(duro_redis_error_code(reply->str)))
-            duro__streams_check(w, true);
-    } else if (reply && reply->type == REDIS_REPLY_ARRAY) {
-        dispatch(w, reply);
+        /* the check or the backoff reads again */
+        duro__read_failed(w, reply->str);
+    } else if (reply) {
+        duro__read_worked(w);
+        if (reply->type == REDIS_REPLY_ARRAY) dispatch(w, reply);
     } /* else nil (a timeout) or the connection lost (it reads when back) */
     duro__qry_poll(w);
     w->maybe_finish(w); /* a stopping worker waits for this read */
@@ -59,7 +59,8 @@ void duro__qry_poll(duro_worker *w)
      * would wait out the client's timeout, so none is read until it is
      * up (on_conn_state polls again then) */
     if (w->qry_reading || w->stopping || w->probing || w->per_partition ||
-        !w->qry_conn || !duro_aredis_connected(w->qry_conn) || !w->cmd ||
+        duro__reads_held(w) || !w->qry_conn ||
+        !duro_aredis_connected(w->qry_conn) || !w->cmd ||
         !duro_aredis_connected(w->cmd))
         return;
     static const int kinds[] = {DURO_STREAM_QRY};

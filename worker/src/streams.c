@@ -18,6 +18,7 @@
  * No read is sent while a check is out; the check's last reply polls
  * (through w->poll: calls go down from the lifecycle, never back up).
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,21 +114,78 @@ int duro__read_entries(duro_worker *w, const redisReply *reply, const char *tag,
     if (reply->type == REDIS_REPLY_ERROR) {
         duro__level_release(w, fn);
         duro_warn_limited(NULL, "READ-FAILED read=%s err=%s", tag, reply->str);
-        if (!duro_err_is_transient(duro_redis_error_code(reply->str)))
-            duro__streams_check(w, true);
-        return -1; /* the check or the tick reads again */
+        duro__read_failed(w, reply->str);
+        return -1; /* the check or the backoff reads again */
     }
+    duro__read_worked(w);
     if (reply->type == REDIS_REPLY_ARRAY) /* else nil: a timeout */
         return duro__level_entries(w, reply, fn);
     duro__level_release(w, fn);
     return 0;
 }
 
+/* ---- Backing off ----
+ *
+ * A read answered with an error is not sent again at once: after Redis
+ * lost its data the read connections may be back before the command
+ * connection the check needs, and every read would fail (NOGROUP) the
+ * moment it is sent, hundreds a second. The first failure checks the
+ * streams at once and reads again when the check is done; from the
+ * second on, the reads wait READ_BACKOFF_MAX_MS at most (jittered), then
+ * check (if the error asked for it) and read. */
+
+#define READ_BACKOFF_MAX_MS 2000
+
+static duro_worker *of_read_retry(duro__later *l)
+{
+    return (duro_worker *)(void *)((char *)l -
+                                   offsetof(duro_worker, read_retry));
+}
+
+/* read_again: the backoff is over: check (the check reads when done), or
+ * read. */
+static void read_again(duro__later *l)
+{
+    duro_worker *w = of_read_retry(l);
+    if (w->check_wanted) duro__streams_check(w, true);
+    if (w->probing == 0) w->poll(w);
+}
+
+void duro__read_failed(duro_worker *w, const char *err)
+{
+    if (!duro_err_is_transient(duro_redis_error_code(err)))
+        w->check_wanted = true;
+    if (w->read_retry.waiting) return; /* one backoff for every read */
+    duro__retry_later(w, &w->read_retry, read_again);
+    if (w->read_retry.tries == 1 && w->check_wanted)
+        duro__streams_check(w, true); /* reads at once when it is done */
+}
+
+void duro__read_worked(duro_worker *w)
+{
+    w->read_retry.tries = 0;
+}
+
+bool duro__reads_held(const duro_worker *w)
+{
+    return w->read_retry.waiting;
+}
+
+void duro__streams_connected(duro_worker *w)
+{
+    if (!w->check_wanted) return;
+    duro__later_cancel(w, &w->read_retry);
+    duro__streams_check(w, true);
+}
+
 /* ---- Checking ---- */
 
+/* probe_done: a check's last reply reads again, at once after the first
+ * failure (the check has recreated what the read missed). */
 static void probe_done(duro_worker *w)
 {
     if (--w->probing > 0) return;
+    if (w->read_retry.tries <= 1) duro__later_cancel(w, &w->read_retry);
     w->poll(w);
 }
 
@@ -197,6 +255,7 @@ void duro__streams_check(duro_worker *w, bool all)
         !(w->stream_broken = calloc((size_t)n, sizeof(bool))))
         return;
     w->next_recheck_ms = duro_mono_ms() + DURO_STREAM_RECHECK_MS;
+    w->check_wanted = false;
     w->probing = 1; /* held until every probe is sent */
     for (int i = 0; i < n; i++) {
         if ((!all && !w->stream_broken[i]) || !key_at(w, i)) continue;

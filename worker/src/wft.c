@@ -516,8 +516,8 @@ static void on_round(duro_worker *w)
 
 void duro__wft_poll(duro_worker *w)
 {
-    if (w->wft_reading || w->stopping || w->probing || !w->wft_conn ||
-        !duro_aredis_connected(w->wft_conn))
+    if (w->wft_reading || w->stopping || w->probing || duro__reads_held(w) ||
+        !w->wft_conn || !duro_aredis_connected(w->wft_conn))
         return;
     if (w->per_partition && w->wft_pr.ndue == 0) return;
     int room = w->max_workflow_tasks - w->wft_inflight - w->wft_fair;

@@ -280,6 +280,7 @@ static void on_conn_state(duro_aredis *r, bool connected, void *arg)
         begin_stop(w, "out of memory");
     if (r == w->cmd) {
         duro__act_flush_unsent(w);
+        duro__streams_connected(w); /* a check a failed read asked for */
         poll_all(w); /* the query reads wait for this connection */
     }
     if (r == w->wake_conn) {

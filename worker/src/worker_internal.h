@@ -337,9 +337,13 @@ typedef struct duro_worker {
     } level_held[2];
     int64_t *level_used_ms;
     int64_t next_level_check_ms;
-    int probing;                /* stream checks awaiting their reply */
-    int64_t next_recheck_ms;    /* when broken streams are looked at again */
-    atomic_bool running;        /* read by duro_worker_stop, any thread */
+    int probing; /* stream checks awaiting their reply */
+    /* the task reads after one failed, backing off (streams.c): tries
+     * counts the failures since the last read that worked */
+    duro__later read_retry;
+    bool check_wanted;       /* a failed read asked for a check not run yet */
+    int64_t next_recheck_ms; /* when broken streams are looked at again */
+    atomic_bool running;     /* read by duro_worker_stop, any thread */
     atomic_bool stop_requested; /* set by duro_worker_stop, any thread */
     bool stopping;              /* loop thread: the stop has begun */
     int nhandles;               /* of the loop's own handles, initialised */
@@ -547,12 +551,23 @@ int duro__xreadgroup_part_argv(duro_worker *w, duro_argv *a, long long count,
 typedef void (*duro_entry_fn)(duro_worker *w, const char *stream,
                               const redisReply *entry);
 /* duro__read_entries calls fn for every entry of an XREADGROUP reply. An
- * error is logged (rate-limited); one that is not transient (a stream of
- * the wrong type, a lost group) starts a check of every stream. Returns 0,
- * or -1 when the read failed (the reconnect, the check or the tick reads
+ * error is logged (rate-limited) and handed to duro__read_failed. Returns
+ * 0, or -1 when the read failed (the reconnect or the backoff reads
  * again). */
 int duro__read_entries(duro_worker *w, const redisReply *reply, const char *tag,
                        duro_entry_fn fn);
+/* duro__read_failed: a task read got the error reply err. The reads back
+ * off (jittered, doubling up to a bound, one backoff for all of them;
+ * duro__reads_held says so) until one works (duro__read_worked). An error
+ * that is not transient (a stream of the wrong type, a lost group) also
+ * checks every stream: the first failure at once, a repeated one when its
+ * backoff is over, and one that found the command connection down as soon
+ * as it is back (duro__streams_connected). */
+void duro__read_failed(duro_worker *w, const char *err);
+void duro__read_worked(duro_worker *w);
+bool duro__reads_held(const duro_worker *w);
+/* duro__streams_connected: the command connection came up. */
+void duro__streams_connected(duro_worker *w);
 /* duro__fair_bell: when entry is a bell of stream (a task with a
  * fairness key waits), takes a turn (fair.c): the task it brings goes to
  * fn, then poll runs; *turns counts the turns in flight. false: not a
