@@ -1,122 +1,185 @@
 /* client_result.c: waiting for a run's close on its partition's closed
- * channel. */
+ * channel, on one subscriber connection the client keeps between waits.
+ *
+ * A wait subscribes first, then reads the status, then waits for a
+ * message naming the workflow: a close published between the two reads is
+ * not missed. Callers wait in slices (duro server's long polls every
+ * 500 ms, so that a stopping server or a client that left ends the wait;
+ * the CLI between its no-poller checks), so the connection is not opened
+ * per call: the client keeps it (duro_client.sub), UNSUBSCRIBEs at the end
+ * of a call and SUBSCRIBEs again at the start of the next; the confirm of
+ * that SUBSCRIBE is read before the status, so the order above holds on
+ * every call. Replies to the earlier UNSUBSCRIBE, and messages that came
+ * before it, are read and dropped on the way to that confirm.
+ *
+ * The connection is waited on with poll(), never a socket timeout: hiredis
+ * marks a context that timed out in a read as failed for good, and a slice
+ * that ends is the common case here. It is dropped on any error (a lost
+ * connection, an error reply, no confirm in time: the call then opens a
+ * new one once), when the channel's node changes (a cluster), and in
+ * duro_client_free. On a cluster the channel is sharded: SSUBSCRIBE and
+ * SUNSUBSCRIBE on the master serving its slot.
+ */
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/time.h>
 #include <time.h>
 
 #include "client_int.h"
 #include "duro/clock.h"
 #include "duro/cluster.h"
 
-/* ---- Result ---- */
-
-static bool is_open(const cJSON *d)
-{
-    const char *s = cJSON_GetStringValue(cJSON_GetObjectItem(d, "status"));
-    return s && strcmp(s, "RUNNING") == 0;
-}
-
 /* RESUBSCRIBE: wait_message's answer when the cluster moved the
  * channel's slot (Redis 7 then sends "sunsubscribe"): subscribe again. */
 #define RESUBSCRIBE 1
 
-/* wait_message waits on the subscribed connection `sub` for a message
- * naming `id` ("message", or "smessage" on a cluster). Returns 0,
- * RESUBSCRIBE, DURO_ETIMEDOUT or DURO_ECONN. */
-static int wait_message(duro_client *c, redisContext *sub, const char *id,
-                        int64_t deadline)
-{
-    for (;;) {
-        struct timeval tv = {0, 0};
-        if (deadline) {
-            int64_t left = deadline - duro_mono_ms();
-            if (left <= 0) return DURO_ETIMEDOUT;
-            tv.tv_sec = (time_t)(left / 1000);
-            tv.tv_usec = (suseconds_t)(left % 1000) * 1000;
-        }
-        redisSetTimeout(sub, tv);
-        void *reply = NULL;
-        if (redisGetReply(sub, &reply) != REDIS_OK || !reply) {
-            if (deadline && duro_mono_ms() >= deadline - 5)
-                return DURO_ETIMEDOUT;
-            return duro__fail(c, DURO_ECONN,
-                              "lost the subscription to redis at %s:%d: %s",
-                              c->url.host, c->url.port, sub->errstr);
-        }
-        redisReply *m = reply;
-        const char *kind = m->type == REDIS_REPLY_ARRAY && m->elements == 3
-                               ? duro__reply_str(m->element[0])
-                               : NULL;
-        bool match =
-            kind &&
-            (strcmp(kind, "message") == 0 || strcmp(kind, "smessage") == 0) &&
-            duro__reply_str(m->element[2]) &&
-            strcmp(m->element[2]->str, id) == 0;
-        bool moved = kind && strcmp(kind, "sunsubscribe") == 0;
-        freeReplyObject(m);
-        if (match) return 0;
-        if (moved) return RESUBSCRIBE;
-    }
-}
-
 /* STALE_MAP: subscribe_at's answer when, on a cluster, the node it went
  * to no longer serves the channel (MOVED or ASK, a refused connection, a
  * slot between owners): the map is read again and the subscribe retried. */
-#define STALE_MAP 1
+#define STALE_MAP 2
 
-/* subscribe_at: one (S)SUBSCRIBE to chan on its own connection to url.
- * The connection, or NULL with 0 > DURO_E* or STALE_MAP in *code. */
-static redisContext *subscribe_at(duro_client *c, const duro_redis_url *url,
-                                  const char *chan, bool sharded, int *code)
+/* ---- Replies without socket timeouts ---- */
+
+/* next_reply reads the next reply of sub into *out, waiting with poll()
+ * until deadline (mono ms; 0: no deadline). 0, DURO_ETIMEDOUT (sub still
+ * usable: nothing was read) or DURO_ECONN (sub is not: sub->errstr). */
+static int next_reply(redisContext *sub, int64_t deadline, redisReply **out)
 {
-    redisContext *sub = NULL;
-    char why[300];
-    *code =
-        duro_redis_open(url, DURO_CLIENT_TIMEOUT_MS, &sub, why, sizeof(why));
-    if (*code) {
-        duro__fail(c, *code, "cannot connect to redis at %s:%d: %s", url->host,
-                   url->port, why);
-        if (sharded && duro_err_is_transient(*code)) *code = STALE_MAP;
-        return NULL;
+    *out = NULL;
+    int done = 0;
+    while (!done)
+        if (redisBufferWrite(sub, &done) != REDIS_OK) return DURO_ECONN;
+    for (;;) {
+        void *r = NULL;
+        if (redisGetReplyFromReader(sub, &r) != REDIS_OK) return DURO_ECONN;
+        if (r) {
+            *out = r;
+            return 0;
+        }
+        int wait = -1;
+        if (deadline) {
+            int64_t left = deadline - duro_mono_ms();
+            if (left <= 0) return DURO_ETIMEDOUT;
+            wait = left > 60000 ? 60000 : (int)left;
+        }
+        struct pollfd pfd = {sub->fd, POLLIN, 0};
+        int n = poll(&pfd, 1, wait);
+        if (n < 0 && errno != EINTR) return DURO_ECONN;
+        if (n > 0 && redisBufferRead(sub) != REDIS_OK) return DURO_ECONN;
     }
-    duro_redis_keepalive(sub);
-    const char *verb = sharded ? "SSUBSCRIBE" : "SUBSCRIBE";
-    redisReply *r = redisCommand(sub, "%s %s", verb, chan);
-    bool ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
-              duro__reply_str(r->element[0]) &&
-              strcasecmp(r->element[0]->str, verb) == 0;
-    duro_cluster_redirect to;
-    bool err = r && r->type == REDIS_REPLY_ERROR;
-    if (!ok) {
-        *code = err ? duro_redis_error_code(r->str) : DURO_ECONN;
-        duro__fail(c, *code, "cannot subscribe to %s: %s", chan,
-                   err ? r->str : sub->errstr);
-        if (sharded && ((err && duro_cluster_parse_redirect(r->str, &to)) ||
-                        duro_err_is_transient(*code)))
-            *code = STALE_MAP;
-    }
-    if (r) freeReplyObject(r);
-    if (!ok) {
-        redisFree(sub);
-        return NULL;
-    }
-    return sub;
 }
 
-/* subscribe: SUBSCRIBE to the partition's closed channel on its own
- * connection; on a cluster SSUBSCRIBE on the master serving the channel's
- * slot (the Functions SPUBLISH it there), reading the slot map again and
- * retrying (pauses of 20 ms doubling to 500 ms, for up to
- * DURO_CLUSTER_SYNC_RETRY_MS and never past deadline) while that master
- * moved the slot or is gone (a failover promotes its replica). */
-static int subscribe(duro_client *c, const char *id, int64_t deadline,
-                     redisContext **out)
+/* push_kind: the kind of a pub/sub push ("message", "subscribe", ...),
+ * or NULL when r is not one. */
+static const char *push_kind(const redisReply *r)
 {
-    char chan[DURO_SHORT_KEY_MAX];
-    duro_key_closed_channel(chan, sizeof(chan), duro__ks(c),
-                            duro_partition_of(id, c->partitions));
+    return r->type == REDIS_REPLY_ARRAY && r->elements == 3
+               ? duro__reply_str(r->element[0])
+               : NULL;
+}
+
+/* ---- Subscribing ---- */
+
+/* drop_sub closes the kept subscriber connection. */
+static void drop_sub(duro_client *c)
+{
+    if (c->sub) redisFree(c->sub);
+    c->sub = NULL;
+}
+
+/* confirm reads sub's replies until the (S)SUBSCRIBE confirm for chan,
+ * dropping what an earlier wait left (messages, its unsubscribe's
+ * confirm). 0, or a DURO_E* (an error reply's; DURO_ECONN: lost, or no
+ * answer within the client timeout) with the reply's text or the reason
+ * in why. */
+static int confirm(redisContext *sub, const char *verb, const char *chan,
+                   char *why, size_t whysize)
+{
+    int64_t deadline = duro_mono_ms() + DURO_CLIENT_TIMEOUT_MS;
+    for (;;) {
+        redisReply *r;
+        int rc = next_reply(sub, deadline, &r);
+        if (rc) {
+            snprintf(why, whysize, "%s",
+                     rc == DURO_ETIMEDOUT ? "no answer in time" : sub->errstr);
+            return DURO_ECONN;
+        }
+        const char *kind = push_kind(r);
+        if (r->type == REDIS_REPLY_ERROR) {
+            snprintf(why, whysize, "%s", r->str ? r->str : "");
+            rc = duro_redis_error_code(r->str);
+        } else if (kind && strcasecmp(kind, verb) == 0) {
+            bool ours = duro__reply_str(r->element[1]) &&
+                        strcmp(r->element[1]->str, chan) == 0;
+            if (!ours) {
+                snprintf(why, whysize, "confirm for another channel");
+                rc = DURO_EPROTO;
+            }
+        } else {
+            freeReplyObject(r);
+            continue;
+        }
+        freeReplyObject(r);
+        return rc;
+    }
+}
+
+/* subscribe_at: (S)SUBSCRIBE to chan on the kept connection when it goes
+ * to url, else on a new one (kept then). 0, or 0 > DURO_E* or STALE_MAP
+ * with the client's message set. */
+static int subscribe_at(duro_client *c, const duro_redis_url *url,
+                        const char *chan, bool sharded)
+{
+    const char *verb = sharded ? "SSUBSCRIBE" : "SUBSCRIBE";
+    char why[300];
+    if (c->sub && (c->sub_sharded != sharded || c->sub_port != url->port ||
+                   strcmp(c->sub_host, url->host) != 0))
+        drop_sub(c);
+    if (c->sub) {
+        if (redisAppendCommand(c->sub, "%s %s", verb, chan) == REDIS_OK &&
+            confirm(c->sub, verb, chan, why, sizeof(why)) == 0)
+            return 0;
+        drop_sub(c); /* gone while kept (a restart, a timeout): once anew */
+    }
+    redisContext *sub = NULL;
+    int code =
+        duro_redis_open(url, DURO_CLIENT_TIMEOUT_MS, &sub, why, sizeof(why));
+    if (code) {
+        duro__fail(c, code, "cannot connect to redis at %s:%d: %s", url->host,
+                   url->port, why);
+        return sharded && duro_err_is_transient(code) ? STALE_MAP : code;
+    }
+    duro_redis_keepalive(sub);
+    if (redisAppendCommand(sub, "%s %s", verb, chan) != REDIS_OK)
+        code = DURO_ENOMEM;
+    else
+        code = confirm(sub, verb, chan, why, sizeof(why));
+    if (code) {
+        duro__fail(c, code, "cannot subscribe to %s: %s", chan, why);
+        duro_cluster_redirect to;
+        redisFree(sub);
+        if (sharded && (duro_cluster_parse_redirect(why, &to) ||
+                        duro_err_is_transient(code)))
+            return STALE_MAP;
+        return code;
+    }
+    c->sub = sub;
+    snprintf(c->sub_host, sizeof(c->sub_host), "%s", url->host);
+    c->sub_port = url->port;
+    c->sub_sharded = sharded;
+    return 0;
+}
+
+/* subscribe: SUBSCRIBE to chan, the partition's closed channel; on a
+ * cluster SSUBSCRIBE on the master serving the channel's slot (the
+ * Functions SPUBLISH it there), reading the slot map again and retrying
+ * (pauses of 20 ms doubling to 500 ms, for up to DURO_CLUSTER_SYNC_RETRY_MS
+ * and never past deadline) while that master moved the slot or is gone (a
+ * failover promotes its replica). 0: c->sub is subscribed. */
+static int subscribe(duro_client *c, const char *chan, int64_t deadline)
+{
     int rc;
     duro_cluster_sync *conn = duro__conn(c, &rc);
     if (!conn) return rc;
@@ -130,14 +193,64 @@ static int subscribe(duro_client *c, const char *id, int64_t deadline,
                            conn, duro_cluster_slot(chan, strlen(chan)), &url))
             duro__fail(c, code = DURO_EAGAIN, "%s",
                        duro_cluster_sync_errstr(conn));
-        if (!code && (*out = subscribe_at(c, &url, chan, sharded, &code)))
-            return 0;
+        if (!code && !(code = subscribe_at(c, &url, chan, sharded))) return 0;
         if (!sharded || (code != STALE_MAP && code != DURO_EAGAIN) ||
             duro_mono_ms() + pause >= until)
             return code == STALE_MAP ? DURO_ECONN : code;
         struct timespec ts = {0, pause * 1000000L};
         nanosleep(&ts, NULL);
         duro_cluster_sync_refresh(conn);
+    }
+}
+
+/* unsubscribe ends the call's subscription on the kept connection; its
+ * confirm is read by the next call's subscribe (confirm). Dropped when
+ * that cannot be sent. */
+static void unsubscribe(duro_client *c, const char *chan)
+{
+    if (!c->sub) return;
+    bool sharded = c->sub_sharded;
+    int done = 0;
+    if (redisAppendCommand(c->sub, "%s %s",
+                           sharded ? "SUNSUBSCRIBE" : "UNSUBSCRIBE",
+                           chan) != REDIS_OK)
+        done = -1;
+    while (!done)
+        if (redisBufferWrite(c->sub, &done) != REDIS_OK) done = -1;
+    if (done < 0) drop_sub(c);
+}
+
+/* ---- Result ---- */
+
+static bool is_open(const cJSON *d)
+{
+    const char *s = cJSON_GetStringValue(cJSON_GetObjectItem(d, "status"));
+    return s && strcmp(s, "RUNNING") == 0;
+}
+
+/* wait_message waits on c->sub for a message naming `id` ("message", or
+ * "smessage" on a cluster). Returns 0, RESUBSCRIBE, DURO_ETIMEDOUT (the
+ * connection kept) or DURO_ECONN. */
+static int wait_message(duro_client *c, const char *id, int64_t deadline)
+{
+    for (;;) {
+        redisReply *m;
+        int rc = next_reply(c->sub, deadline, &m);
+        if (rc == DURO_ETIMEDOUT) return rc;
+        if (rc)
+            return duro__fail(c, DURO_ECONN,
+                              "lost the subscription to redis at %s:%d: %s",
+                              c->sub_host, c->sub_port, c->sub->errstr);
+        const char *kind = push_kind(m);
+        bool match =
+            kind &&
+            (strcmp(kind, "message") == 0 || strcmp(kind, "smessage") == 0) &&
+            duro__reply_str(m->element[2]) &&
+            strcmp(m->element[2]->str, id) == 0;
+        bool moved = kind && strcmp(kind, "sunsubscribe") == 0;
+        freeReplyObject(m);
+        if (match) return 0;
+        if (moved) return RESUBSCRIBE;
     }
 }
 
@@ -150,8 +263,10 @@ int duro_client_result(duro_client *c, const char *workflow_id,
     if (duro_id_check(workflow_id, why, sizeof(why)) < 0)
         return duro__fail(c, DURO_EINVAL, "%s", why);
     int64_t deadline = timeout_ms > 0 ? duro_mono_ms() + timeout_ms : 0;
-    redisContext *sub = NULL;
-    int rc = subscribe(c, workflow_id, deadline, &sub);
+    char chan[DURO_SHORT_KEY_MAX];
+    duro_key_closed_channel(chan, sizeof(chan), duro__ks(c),
+                            duro_partition_of(workflow_id, c->partitions));
+    int rc = subscribe(c, chan, deadline);
     if (rc) return rc;
     cJSON *d = NULL;
     for (;;) {
@@ -159,18 +274,15 @@ int duro_client_result(duro_client *c, const char *workflow_id,
         if (rc < 0 || !is_open(d)) break;
         cJSON_Delete(d);
         d = NULL;
-        rc = wait_message(c, sub, workflow_id, deadline);
+        rc = wait_message(c, workflow_id, deadline);
         /* on a cluster a lost subscription is a master gone (failover) */
         if (rc == DURO_ECONN && duro_cluster_sync_is_cluster(c->conn))
             rc = RESUBSCRIBE;
-        if (rc == RESUBSCRIBE) {
-            redisFree(sub);
-            sub = NULL;
-            if ((rc = subscribe(c, workflow_id, deadline, &sub))) return rc;
-        }
+        if (rc == RESUBSCRIBE || rc == DURO_ECONN) drop_sub(c);
+        if (rc == RESUBSCRIBE && (rc = subscribe(c, chan, deadline))) return rc;
         if (rc < 0) break;
     }
-    redisFree(sub);
+    unsubscribe(c, chan);
     if (rc == DURO_ETIMEDOUT)
         duro__fail(c, rc, "timed out waiting for workflow %s", workflow_id);
     if (rc == 0) *out = d;
