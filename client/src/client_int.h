@@ -37,6 +37,7 @@ struct duro_client {
     char sub_host[256];
     int sub_port;
     bool sub_sharded;
+    bool sub_once; /* UNSUBSCRIBE refused (an older ACL): sub per wait */
 };
 
 /* duro__ks: the client's keyspace with the partition count it knows now. */

@@ -138,9 +138,13 @@ static int subscribe_at(duro_client *c, const duro_redis_url *url,
                    strcmp(c->sub_host, url->host) != 0))
         drop_sub(c);
     if (c->sub) {
-        if (redisAppendCommand(c->sub, "%s %s", verb, chan) == REDIS_OK &&
-            confirm(c->sub, verb, chan, why, sizeof(why)) == 0)
-            return 0;
+        int rc = redisAppendCommand(c->sub, "%s %s", verb, chan) == REDIS_OK
+                     ? confirm(c->sub, verb, chan, why, sizeof(why))
+                     : DURO_ENOMEM;
+        if (rc == 0) return 0;
+        /* NOPERM: the earlier UNSUBSCRIBE was refused (an ACL set up
+         * before this build's grants): one connection per wait, as then */
+        if (rc == DURO_EAUTH) c->sub_once = true;
         drop_sub(c); /* gone while kept (a restart, a timeout): once anew */
     }
     redisContext *sub = NULL;
@@ -205,9 +209,10 @@ static int subscribe(duro_client *c, const char *chan, int64_t deadline)
 
 /* unsubscribe ends the call's subscription on the kept connection; its
  * confirm is read by the next call's subscribe (confirm). Dropped when
- * that cannot be sent. */
+ * that cannot be sent, or when the user may not send it (sub_once). */
 static void unsubscribe(duro_client *c, const char *chan)
 {
+    if (c->sub_once) drop_sub(c);
     if (!c->sub) return;
     bool sharded = c->sub_sharded;
     int done = 0;

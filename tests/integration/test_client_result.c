@@ -25,8 +25,7 @@ static void setup(void)
     duro_test_redis_start(&h);
 }
 
-TestSuite(client_result, .init = setup, .fini = duro_test_fini,
-          .timeout = 60);
+TestSuite(client_result, .init = setup, .fini = duro_test_fini, .timeout = 60);
 
 /* connects: Redis's total_connections_received (r's own connect is in). */
 static long connects(redisContext *r)
@@ -69,8 +68,8 @@ Test(client_result, slices_of_one_wait_share_one_connection)
     slices(c, "sl-1", SLICES);
     long after = connects(r);
     /* the first slice connects its subscriber, the others reuse it */
-    cr_assert_leq(after - before, 1, "%d slices made %ld connections",
-                  SLICES, after - before);
+    cr_assert_leq(after - before, 1, "%d slices made %ld connections", SLICES,
+                  after - before);
     /* a close between two slices: the next one sees it at once */
     cr_assert_eq(duro_client_terminate(c, "sl-1", "done"), 0);
     expect_closed(c, "sl-1", "TERMINATED");
@@ -100,9 +99,8 @@ static void *close_when_subscribed(void *arg)
     redisContext *r = redisConnect("127.0.0.1", k->port);
     k->rc = -1;
     for (int i = 0; r && !r->err && i < 5000; i++) {
-        redisReply *n = redisCommand(r, "PUBSUB %s %s",
-                                     k->sharded ? "SHARDNUMSUB" : "NUMSUB",
-                                     chan);
+        redisReply *n = redisCommand(
+            r, "PUBSUB %s %s", k->sharded ? "SHARDNUMSUB" : "NUMSUB", chan);
         bool on = n && n->type == REDIS_REPLY_ARRAY && n->elements == 2 &&
                   n->element[1]->integer > 0;
         if (n) freeReplyObject(n);
@@ -176,6 +174,48 @@ Test(client_result, a_kept_connection_that_was_killed_is_replaced)
     redisFree(r);
 }
 
+/* acl_log_count: how many times Redis refused `object` (ACL LOG). */
+static long acl_log_count(redisContext *r, const char *object)
+{
+    redisReply *l = redisCommand(r, "ACL LOG");
+    cr_assert(l && l->type == REDIS_REPLY_ARRAY);
+    long n = 0;
+    for (size_t i = 0; i < l->elements; i++) {
+        const redisReply *e = l->element[i];
+        bool it = false;
+        long count = 0;
+        for (size_t j = 0; j + 1 < e->elements; j += 2) {
+            const char *k = e->element[j]->str;
+            const redisReply *v = e->element[j + 1];
+            if (strcmp(k, "object") == 0 && v->str)
+                it = strcmp(v->str, object) == 0;
+            if (strcmp(k, "count") == 0) count = (long)v->integer;
+        }
+        if (it) n += count;
+    }
+    freeReplyObject(l);
+    return n;
+}
+
+Test(client_result, a_user_that_may_not_unsubscribe_still_waits)
+{
+    /* a Redis user set up before UNSUBSCRIBE was in the client role */
+    redisContext *r = duro_test_redis(&h);
+    freeReplyObject(redisCommand(r, "ACL SETUSER old on >pw ~* &* +@all "
+                                    "-unsubscribe -sunsubscribe"));
+    char url[128];
+    snprintf(url, sizeof(url), "redis://old:pw@127.0.0.1:%d", h.redis_port);
+    duro_client *c = duro_test_client_url(url);
+    duro_test_start(c, "sl-o", "noop", QUEUE, NULL, 0);
+    slices(c, "sl-o", 5);
+    /* refused once, then the client stopped keeping the connection */
+    cr_assert_eq(acl_log_count(r, "unsubscribe"), 1);
+    cr_assert_eq(duro_client_terminate(c, "sl-o", NULL), 0);
+    expect_closed(c, "sl-o", "TERMINATED");
+    duro_client_free(c);
+    redisFree(r);
+}
+
 /* ---- On a cluster ---- */
 
 static void cluster_setup(void)
@@ -184,8 +224,8 @@ static void cluster_setup(void)
     duro_test_cluster_start(&h, 3, 0, &o);
 }
 
-TestSuite(client_result_cluster, .init = cluster_setup,
-          .fini = duro_test_fini, .timeout = 120);
+TestSuite(client_result_cluster, .init = cluster_setup, .fini = duro_test_fini,
+          .timeout = 120);
 
 /* master_connects: connects() on the master serving id's partition. */
 static long master_connects(const char *id)
