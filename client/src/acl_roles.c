@@ -112,6 +112,8 @@ const duro__acl_grant duro__acl_commands[] = {
     {"xinfo|groups", W | S | C}, /* backlog; the scheduler's trim.c */
     /* schedulers: timers, the reclaim scan, wake-ups */
     {"subscribe", S | C},     /* duro:wake; a client's duro:closed:{pN} */
+    {"unsubscribe", C},       /* a client keeps its subscriber between waits */
+    {"sunsubscribe", C},      /* the same on a cluster */
     {"xpending", FN},         /* the reclaim scan; k, q timers; ack trims */
     {"smembers", S | C},      /* duro:queues */
     {"zrangebyscore", S | C}, /* timers, the sweep; delete */

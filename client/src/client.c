@@ -216,6 +216,7 @@ void duro_client_free(duro_client *c)
 {
     if (!c) return;
     duro_cluster_sync_free(c->conn);
+    if (c->sub) redisFree(c->sub);
     free(c);
 }
 

@@ -27,6 +27,17 @@ struct duro_client {
     duro_keyspace ks;       /* the namespace; partitions: see duro__ks */
     int64_t retention_ms;   /* the namespace's, as last read */
     int64_t retention_read; /* when (mono ms; 0: never) */
+    /* sub: duro_client_result's subscriber connection, kept between its
+     * calls (a long poll waits in 500 ms slices: one connection per wait,
+     * not per slice) and unsubscribed between them; NULL until the first
+     * wait and after an error. Like the client, used by one thread at a
+     * time. Connected to sub_host:sub_port (a cluster: the channel's
+     * master); sharded: SSUBSCRIBE there (client_result.c). */
+    redisContext *sub;
+    char sub_host[256];
+    int sub_port;
+    bool sub_sharded;
+    bool sub_once; /* UNSUBSCRIBE refused (an older ACL): sub per wait */
 };
 
 /* duro__ks: the client's keyspace with the partition count it knows now. */

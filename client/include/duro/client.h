@@ -247,7 +247,9 @@ DURO_EXPORT int duro_client_describe_run(duro_client *c,
  * and hands out its describe object; check "status", then "result" or
  * "failure". timeout_ms <= 0 waits without a limit. Waiting costs no
  * polling: the client subscribes to the partition's close channel on a
- * second connection. Returns 0 and *out, DURO_ETIMEDOUT, DURO_ENOTFOUND,
+ * second connection, which it keeps (unsubscribed) for its next wait, so
+ * that waiting in short slices does not connect per slice; it is closed by
+ * duro_client_free. Returns 0 and *out, DURO_ETIMEDOUT, DURO_ENOTFOUND,
  * DURO_ECONN / DURO_EREDIS. */
 DURO_EXPORT int duro_client_result(duro_client *c, const char *workflow_id,
                                    int64_t timeout_ms, cJSON **out);
