@@ -24,8 +24,7 @@ static void setup(void)
     duro_test_redis_start(&h);
 }
 
-TestSuite(query_startup, .init = setup, .fini = duro_test_fini,
-          .timeout = 120);
+TestSuite(query_startup, .init = setup, .fini = duro_test_fini, .timeout = 120);
 
 enum { ROUNDS = 20, QUERY_MS = 5000 };
 
@@ -70,7 +69,8 @@ Test(query_startup, a_query_waiting_when_the_worker_starts_is_answered)
         long long before = queued(r, 16);
         pthread_t t;
         cr_assert_eq(pthread_create(&t, NULL, ask, &a), 0);
-        cr_assert(duro_test_wait_until(queued(r, 16) > before, 5000), "round %d: the query never reached its stream", round);
+        cr_assert(duro_test_wait_until(queued(r, 16) > before, 5000),
+                  "round %d: the query never reached its stream", round);
         pid_t worker = duro_test_spawn(&h, "duro-test-worker", NULL);
         cr_assert_eq(pthread_join(t, NULL), 0);
         duro_test_kill(&h, worker, SIGTERM);
