@@ -396,7 +396,8 @@ Test(http_security, an_endless_chunked_body_is_cut_off)
     static char chunk[8192 + 16];
     int n = snprintf(chunk, sizeof(chunk), "%x\r\n", 8192);
     memset(chunk + n, 'a', 8192);
-    memcpy(chunk + n + 8192, "\r\n", 2);
+    chunk[n + 8192] = '\r';
+    chunk[n + 8192 + 1] = '\n';
     size_t len = (size_t)n + 8192 + 2;
     /* 64 MiB, far past what the socket buffers hold: the server must
      * close the connection long before */
