@@ -283,8 +283,6 @@ static void double_archive(const char *dir, const char *ns)
     cr_assert_eq(duro_test_count_lines(path, "{"), 2);
 }
 
-static int archive_lines(const char *dir, const char *ns, const char *s);
-
 /* The history read back from the archive is the one Redis had; a run
  * written twice (a crash between archiving and removing it) reads once. */
 Test(retention, archive_round_trip)
@@ -312,7 +310,8 @@ Test(retention, archive_round_trip)
     /* the row holds no `run` (library 31): the line names it all the same */
     char meta[128];
     snprintf(meta, sizeof(meta), "\"workflowId\":\"a1\",\"runId\":\"%s\"", run);
-    cr_assert_eq(archive_lines(dir, "arch", meta), 1, "no line has %s", meta);
+    cr_assert_eq(duro_test_archive_lines(dir, "arch", meta), 1,
+                 "no line has %s", meta);
     free(run);
 
     duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "history", "-n", "arch",
@@ -491,28 +490,6 @@ Test(retention, older_runs_go_while_the_current_one_runs)
     duro_test_finish(&h);
 }
 
-/* archive_lines: the lines of namespace ns's archive files in dir that
- * name s. */
-static int archive_lines(const char *dir, const char *ns, const char *s)
-{
-    DIR *d = opendir(dir);
-    if (!d) return 0;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (strncmp(e->d_name, ns, strlen(ns)) != 0) continue;
-        char path[PATH_MAX + 300];
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        FILE *f = fopen(path, "r");
-        static char line[1 << 16];
-        while (f && fgets(line, sizeof(line), f))
-            n += strstr(line, s) != NULL;
-        if (f) fclose(f);
-    }
-    closedir(d);
-    return n;
-}
-
 /* A sweep that stops between archiving runs and removing them (here its
  * Redis user may not DEL, so every duro_purge fails, then it is killed):
  * the next sweep archives each run once more and removes everything. */
@@ -540,15 +517,15 @@ Test(retention, sweep_killed_between_archive_and_purge_repeats_once)
     pid_t s = duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "100ms",
                               "--archive-dir", dir, NULL);
     setenv("DURO_REDIS_URL", saved, 1);
-    bool archived =
-        duro_test_wait_until(archive_lines(dir, "crash", runs[0]) >= 1 &&
-                                 archive_lines(dir, "crash", runs[1]) >= 1,
-                             8000);
+    bool archived = duro_test_wait_until(
+        duro_test_archive_lines(dir, "crash", runs[0]) >= 1 &&
+            duro_test_archive_lines(dir, "crash", runs[1]) >= 1,
+        8000);
     cr_assert(archived, "the first sweep did not archive both runs");
     duro_test_kill(&h, s, SIGKILL);
     duro_test_wait_exit(&h, s, 5000);
-    int before[2] = {archive_lines(dir, "crash", runs[0]),
-                     archive_lines(dir, "crash", runs[1])};
+    int before[2] = {duro_test_archive_lines(dir, "crash", runs[0]),
+                     duro_test_archive_lines(dir, "crash", runs[1])};
     int64_t n = -1;
     cr_assert_eq(duro_client_count(c, "", &n), 0);
     cr_assert_eq(n, 2, "archived, not removed: %lld", (long long)n);
@@ -557,9 +534,9 @@ Test(retention, sweep_killed_between_archive_and_purge_repeats_once)
                     "--archive-dir", dir, NULL);
     none_left(c, "crash", "crashy", runs, 2, 0);
     for (int i = 0; i < 2; i++) {
-        cr_assert_eq(archive_lines(dir, "crash", runs[i]), before[i] + 1,
-                     "run %d archived %d times, then %d", i + 1, before[i],
-                     archive_lines(dir, "crash", runs[i]));
+        cr_assert_eq(duro_test_archive_lines(dir, "crash", runs[i]),
+                     before[i] + 1, "run %d archived %d times, then %d", i + 1,
+                     before[i], duro_test_archive_lines(dir, "crash", runs[i]));
         free(runs[i]);
     }
     free(saved);

@@ -276,28 +276,6 @@ Test(retention_edges, huge_retention_in_the_registry_still_closes)
     duro_test_finish(&h);
 }
 
-/* archive_lines: the lines of namespace ns's archive files in dir that
- * name s. */
-static int archive_lines(const char *dir, const char *ns, const char *s)
-{
-    DIR *d = opendir(dir);
-    if (!d) return 0;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (strncmp(e->d_name, ns, strlen(ns)) != 0) continue;
-        char path[PATH_MAX + 300];
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        FILE *f = fopen(path, "r");
-        static char line[1 << 16];
-        while (f && fgets(line, sizeof(line), f))
-            n += strstr(line, s) != NULL;
-        if (f) fclose(f);
-    }
-    closedir(d);
-    return n;
-}
-
 /* A batch of vx:close entries the sweep cannot remove (no row: written by
  * hand; a running run's id) is stepped over: the closed run after them
  * still goes (archived), and the running one stays (not archived). */
@@ -354,8 +332,8 @@ Test(retention_edges, junk_entries_do_not_stall_the_sweep)
     snprintf(row, sizeof(row), "duro:ns:junk:{p%d}:vis:%s", p, live_run);
     cr_assert_eq(integer(r, "EXISTS %s%s", row, ""), 1, "live row gone");
     /* archived: the closed run, never the running one */
-    cr_assert_eq(archive_lines(dir, "junk", closed_run), 1);
-    cr_assert_eq(archive_lines(dir, "junk", live_run), 0,
+    cr_assert_eq(duro_test_archive_lines(dir, "junk", closed_run), 1);
+    cr_assert_eq(duro_test_archive_lines(dir, "junk", live_run), 0,
                  "a running run archived");
     free(live_run);
     free(closed_run);

@@ -938,3 +938,23 @@ bool duro_test_log_contains(duro_test_harness *h, pid_t pid, const char *s)
     fclose(f);
     return found;
 }
+
+int duro_test_archive_lines(const char *dir, const char *ns, const char *s)
+{
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, ns, strlen(ns)) != 0) continue;
+        char path[PATH_MAX + 300];
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        FILE *f = fopen(path, "r");
+        static char line[1 << 16];
+        while (f && fgets(line, sizeof(line), f))
+            n += strstr(line, s) != NULL;
+        if (f) fclose(f);
+    }
+    closedir(d);
+    return n;
+}

@@ -576,4 +576,8 @@ int64_t duro_test_redis_now_ms(redisContext *c);
  * it. Asserts that exactly one library (Duro's) is loaded. */
 char *duro_test_library_code(redisContext *c);
 
+/* duro_test_archive_lines: how many lines of namespace ns's archive files
+ * in dir (duro-scheduler --archive-dir) contain s. */
+int duro_test_archive_lines(const char *dir, const char *ns, const char *s);
+
 #endif
