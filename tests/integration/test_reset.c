@@ -297,6 +297,12 @@ Test(reset, an_event_that_is_not_a_task_completion_is_refused)
     cr_assert_eq(out.exit_code, 2, "%s", out.err);
     cr_assert(strstr(out.err, "TimerStarted"), "%s", out.err);
     duro_test_output_free(&out);
+    /* an id past what a long long holds is no event id, not the last one */
+    duro_test_run(&h, &out, 10000, "duro", "workflow", "reset", "-w", "rs-bad",
+                  "--event-id", "99999999999999999999", "--reason", "x", NULL);
+    cr_assert_eq(out.exit_code, 2, "%s", out.err);
+    cr_assert(strstr(out.err, "positive integer"), "%s", out.err);
+    duro_test_output_free(&out);
 
     /* the Function itself: event 3 named directly, nothing changes */
     redisContext *r = duro_test_redis(&h);
