@@ -1,6 +1,7 @@
 /* cli_reset.c: `duro workflow reset`: a new run from a workflow task of
  * one of the workflow's runs (duro_client_reset). Listed in
  * cli_workflow.c's command table. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,8 +29,9 @@ int cli_reset(cli_ctx *ctx)
         return cli_usage(ctx, "give exactly one of --event-id and --type");
     if (event) {
         char *end;
+        errno = 0;
         long long n = strtoll(event, &end, 10);
-        if (*end || end == event || n < 1)
+        if (*end || end == event || n < 1 || errno == ERANGE)
             return cli_usage(ctx,
                              "--event-id must be a positive integer, "
                              "not \"%s\"",

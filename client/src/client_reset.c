@@ -45,7 +45,13 @@ typedef struct {
     int nacts;
     char **strs; /* printed JSON the pending list borrows */
     int nstrs;
+    char **chain; /* histories of the runs src_run continued as, in order */
+    int nchain;
 } rs;
+
+/* RESET_CHAIN_MAX: the runs after src_run followed for their signals; a
+ * longer chain is refused rather than reset with signals left out. */
+#define RESET_CHAIN_MAX 1000
 
 static void rs_free(rs *r)
 {
@@ -56,6 +62,9 @@ static void rs_free(rs *r)
     for (int i = 0; i < r->nstrs; i++)
         cJSON_free(r->strs[i]);
     free(r->strs);
+    for (int i = 0; i < r->nchain; i++)
+        free(r->chain[i]);
+    free(r->chain);
 }
 
 /* load_events reads run's whole history (LRANGE 0 -1) and decodes it. */
@@ -216,6 +225,70 @@ static int find_pending(rs *r, int partition)
     return 0;
 }
 
+/* next_run: the run that last (a run's last event) continued as, copied
+ * to out; false when it did not continue as new. */
+static bool next_run(const duro_event *last, char out[DURO_UUID_LEN + 1])
+{
+    if (last->type != DURO_EVENT_WORKFLOW_CONTINUED_AS_NEW) return false;
+    snprintf(out, DURO_UUID_LEN + 1, "%s",
+             duro_json_str(last->data, "newExecutionRunId", ""));
+    return true;
+}
+
+/* add_chain appends run's history key to r->chain and reads its last
+ * event into *last (type 0 when the history is gone). */
+static int add_chain(rs *r, const char *run, duro_event *last)
+{
+    duro_client *c = r->c;
+    if (duro__check_run(run) < 0)
+        return duro__fail(c, DURO_EPROTO,
+                          "workflow %s: a run continued as a bad run id",
+                          r->o->workflow_id);
+    if (r->nchain == RESET_CHAIN_MAX)
+        return duro__fail(c, DURO_EINVAL,
+                          "workflow %s: more than %d runs continued from the "
+                          "run reset; their signals cannot all be applied "
+                          "again",
+                          r->o->workflow_id, RESET_CHAIN_MAX);
+    duro_wf_keys k;
+    duro_wf_keys_init(&k, duro__ks(c), r->o->workflow_id, run);
+    char **grown = realloc(r->chain, (size_t)(r->nchain + 1) * sizeof(char *));
+    if (!grown) return duro__fail(c, DURO_ENOMEM, "out of memory");
+    r->chain = grown;
+    if (!(r->chain[r->nchain] = strdup(k.hist)))
+        return duro__fail(c, DURO_ENOMEM, "out of memory");
+    r->nchain++;
+    int rc;
+    redisReply *rep = duro__history_range(c, &k, -1, -1, &rc);
+    if (!rep) return rc;
+    rc = 0;
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1) {
+        char why[256];
+        rc =
+            duro_event_decode_reply(rep->element[0], 1, last, why, sizeof(why));
+        if (rc) rc = duro__fail(c, rc, "%s", why);
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+/* follow_chain fills r->chain with the histories of the runs src_run
+ * continued as, one after the other, up to the chain's last run: their
+ * signals are applied again too (as Temporal's reset does). */
+static int follow_chain(rs *r)
+{
+    char run[DURO_UUID_LEN + 1];
+    bool more = next_run(&r->ev[r->nev - 1], run);
+    while (more) {
+        duro_event last = {0};
+        int rc = add_chain(r, run, &last);
+        more = rc == 0 && last.data && next_run(&last, run);
+        duro_event_free(&last);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
 static int reset_fail(duro_client *c, const redisReply *rep, const char *id)
 {
     const char *e = rep->str ? rep->str : "";
@@ -255,6 +328,7 @@ static int reset_once(duro_client *c, const duro_reset_opts *o,
                         "WorkflowStarted",
                         src);
     if (rc == 0) rc = find_pending(&r, ks.partition);
+    if (rc == 0) rc = follow_chain(&r);
     if (rc == 0) {
         const cJSON *sd = r.ev[0].data;
         const char *queue = duro_json_str(sd, "taskQueue", "");
@@ -277,6 +351,9 @@ static int reset_once(duro_client *c, const duro_reset_opts *o,
             .queue = queue,
             .input = input,
             .exec_timeout_ms = duro_json_int(sd, "executionTimeoutMs", 0),
+            .run_timeout_ms = duro_json_int(sd, "runTimeoutMs", 0),
+            .nchain = r.nchain,
+            .chain = (const char *const *)r.chain,
             .npend = r.npend,
             .pending = &r.pending,
             .nacts = r.nacts,

@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 60
+local DURO_LIBRARY_VERSION = 64
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -4288,7 +4288,8 @@ local function event_data(item)
 end
 
 -- reset_pending decodes the pending list of duro_reset (checked: a bad
--- one is refused before any write). Returns the list or nil and an error.
+-- one is refused before any write). Returns the list and the index of
+-- the argument after it, or nil and an error.
 local function reset_pending(args, first, n, nkeys)
     local list, i = {}, first
     for _ = 1, n do
@@ -4306,24 +4307,28 @@ local function reset_pending(args, first, n, nkeys)
         list[#list + 1] = c
         i = i + 1 + #fields
     end
-    return list
+    return list, i
 end
 
--- duro_reset 10+A wf hist buf wft timers pa idx_open idx_closed hist_cur
---     hist_src act_1..act_A  id run src_run cur_run event_id reason type
---     queue input exec_timeout_ms wft_timeout_ms npend pending...
+-- duro_reset 10+A+C wf hist buf wft timers pa idx_open idx_closed
+--     hist_cur hist_src act_1..act_A chain_1..chain_C  id run src_run
+--     cur_run event_id reason type queue input exec_timeout_ms
+--     wft_timeout_ms npend pending... [run_timeout_ms [C]]
 -- Starts run `run` (its history is `hist`) from run src_run's history
 -- (hist_src) up to event event_id, a WorkflowTaskCompleted: events
 -- 1..event_id-1 are copied as they are, so that task runs again; the
--- signals src_run received after that point (and, when it is the running
--- run, those still buffered) are appended again; then the work pending at
+-- signals src_run received after that point, then those of the runs it
+-- continued as (chain_1..chain_C, the client's walk of the chain; and,
+-- when src_run or chain_C is the running run, those still buffered) are
+-- appended again; then the work pending at
 -- the point is re-created as the client read it from the same events
 -- (pending: `activity seq key name input opts stc hbt stc2` (key: the KEYS
 -- index of its stream), `timer seq fire_in_ms`), and the first workflow
 -- task is queued. A RUNNING run (cur_run, history hist_cur) is terminated
 -- first. The hash records reset_from "<src_run> <event_id>" and
 -- reset_reason for the new run, and reset:<src_run> = run for the old one.
--- Returns run.
+-- run_timeout_ms (src_run's, from its WorkflowStarted; absent from clients
+-- older than library 64: none) limits the new run from now. Returns run.
 local function duro_reset(k, args, keys)
     local id, run, src, cur, n = args[1], args[2], args[3], args[4] or '',
                                  tonumber(args[5])
@@ -4332,10 +4337,22 @@ local function duro_reset(k, args, keys)
     if not (id and run and src and n and args[9] and npend) then
         return fail('DURO_BADARG', 'duro_reset arguments')
     end
-    local pending, bad = reset_pending(args, 13, npend, #keys)
-    if not pending then return fail('DURO_BADARG', bad) end
+    local pending, after = reset_pending(args, 13, npend, #keys)
+    if not pending then return fail('DURO_BADARG', after) end
+    local run_timeout, nchain = args[after], tonumber(args[after + 1] or '0')
+    if (run_timeout and not num(run_timeout)) or not nchain or nchain < 0 or
+        nchain % 1 ~= 0 or nchain > #keys - RESET_KEYS then
+        return fail('DURO_BADARG', 'duro_reset run_timeout_ms or chain')
+    end
+    local chain = {}
+    for i = #keys - nchain + 1, #keys do chain[#chain + 1] = keys[i] end
+    for _, c in ipairs(pending) do
+        if c.key and c.key > #keys - nchain then
+            return fail('DURO_BADARG', 'activity key index out of range')
+        end
+    end
     local acts, want = {}, {}
-    for i = RESET_KEYS + 1, #keys do
+    for i = RESET_KEYS + 1, #keys - nchain do
         acts[#acts + 1], want[#want + 1] = keys[i], 'stream'
     end
     local wrong = check_types(acts, want)
@@ -4386,7 +4403,15 @@ local function duro_reset(k, args, keys)
             signals[#signals + 1] = event_data(item)
         end
     end
-    if w and src == cur then
+    for _, key in ipairs(chain) do
+        history_len(key) -- a list (or none)
+        for _, item in ipairs(redis.call('LRANGE', key, 0, -1)) do
+            if is_code(item, 'SignalReceived') then
+                signals[#signals + 1] = event_data(item)
+            end
+        end
+    end
+    if w and (src == cur or chain[#chain] == k.hist_cur) then
         for _, item in ipairs(read('list', 'LRANGE', k.buf, 0, -1)) do
             if is_code(item, 'SignalReceived') then
                 signals[#signals + 1] = event_data(item)
@@ -4402,7 +4427,8 @@ local function duro_reset(k, args, keys)
     local wft_timeout = args[11] ~= '0' and args[11] or status[3] or '10000'
     local start = {id, run, args[7], args[8], args[9], '', args[10],
                    wft_timeout, retention = status[4], priority = status[5],
-                   fkey = status[6], fweight = status[7]}
+                   fkey = status[6], fweight = status[7],
+                   run_timeout = run_timeout}
     start_run(k, start, nil, nil, vis_carry(k.wf, src), function(nw)
         local canceled = false
         for _, item in ipairs(kept) do

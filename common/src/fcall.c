@@ -246,20 +246,22 @@ void duro_fcall_terminate(duro_argv *a, const duro_wf_keys *k, const char *data)
     duro_argv_push(a, data);
 }
 
-/* FCALL duro_reset 10+A wf hist buf wft timers pa idx_open idx_closed
- *       hist_cur hist_src act_1..act_A  id run src_run cur_run event_id
- *       reason type queue input exec_timeout_ms wft_timeout_ms npend
- *       pending... */
+/* FCALL duro_reset 10+A+C wf hist buf wft timers pa idx_open idx_closed
+ *       hist_cur hist_src act_1..act_A chain_1..chain_C  id run src_run
+ *       cur_run event_id reason type queue input exec_timeout_ms
+ *       wft_timeout_ms npend pending... run_timeout_ms C */
 void duro_fcall_reset(duro_argv *a, const duro_wf_keys *k,
                       const duro_fcall_reset_args *r)
 {
-    int nextra = 2 + r->nacts;
+    int nextra = 2 + r->nacts + r->nchain;
     const char **extra = malloc((size_t)nextra * sizeof(*extra));
     duro_assert(extra);
     extra[0] = r->hist_cur;
     extra[1] = r->hist_src;
     for (int i = 0; i < r->nacts; i++)
         extra[2 + i] = r->acts[i];
+    for (int i = 0; i < r->nchain; i++)
+        extra[2 + r->nacts + i] = r->chain[i];
     begin(a, "duro_reset", k, DURO_FCALL_RESET_KEYS, 0, nextra, extra);
     free(extra);
     duro_argv_push(a, r->id);
@@ -276,6 +278,8 @@ void duro_fcall_reset(duro_argv *a, const duro_wf_keys *k,
     duro_argv_pushll(a, r->npend);
     for (int i = 0; r->pending && i < r->pending->argc; i++)
         duro_argv_pushn(a, r->pending->argv[i], r->pending->lens[i]);
+    duro_argv_pushll(a, r->run_timeout_ms);
+    duro_argv_pushll(a, r->nchain);
 }
 
 /* FCALL duro_history_upgrade 2 wf hist  (wf unused) */

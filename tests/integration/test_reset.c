@@ -6,6 +6,7 @@
  * timer left pending, N "add" signals summed, then an echo of the sum;
  * with $DURO_TEST_BUG set in the worker its code fails instead. */
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -296,6 +297,12 @@ Test(reset, an_event_that_is_not_a_task_completion_is_refused)
     cr_assert_eq(out.exit_code, 2, "%s", out.err);
     cr_assert(strstr(out.err, "TimerStarted"), "%s", out.err);
     duro_test_output_free(&out);
+    /* an id past what a long long holds is no event id, not the last one */
+    duro_test_run(&h, &out, 10000, "duro", "workflow", "reset", "-w", "rs-bad",
+                  "--event-id", "99999999999999999999", "--reason", "x", NULL);
+    cr_assert_eq(out.exit_code, 2, "%s", out.err);
+    cr_assert(strstr(out.err, "positive integer"), "%s", out.err);
+    duro_test_output_free(&out);
 
     /* the Function itself: event 3 named directly, nothing changes */
     redisContext *r = duro_test_redis(&h);
@@ -328,6 +335,110 @@ Test(reset, an_event_that_is_not_a_task_completion_is_refused)
     cr_assert_str_eq(now, cur, "a refused reset changed the run");
     cr_assert_eq(wft_count(c, "rs-bad"), 1);
     redisFree(r);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+/* A run started with a run timeout and reset keeps it: the new run has
+ * its own `n` timer and times out as RUN, not running for ever. */
+Test(reset, a_reset_run_keeps_the_run_timeout)
+{
+    duro_test_spawn(&h, "duro-scheduler", NULL);
+    worker(false);
+    duro_client *c = duro_test_client(&h);
+    redisContext *r = duro_test_redis(&h);
+    duro_test_output out;
+    duro_test_run(&h, &out, 10000, "duro", "workflow", "start", "-w", "rs-rto",
+                  "--type", "resettable", "-t", "test", "-i", "{\"n\":1}",
+                  "--run-timeout", "2s", NULL);
+    cr_assert_eq(out.exit_code, 0, "%s%s", out.out, out.err);
+    duro_test_output_free(&out);
+    cr_assert(duro_test_wait_until(wft_count(c, "rs-rto") == 1, 10000));
+    char run[DURO_UUID_LEN + 1];
+    cr_assert_eq(
+        reset_to(c, "rs-rto", NULL, DURO_RESET_FIRST_WORKFLOW_TASK, 0, run), 0,
+        "%s", duro_client_errstr(c));
+    duro_wf_keys k;
+    duro_wf_keys_init(&k, DURO_KEYSPACE_DEFAULT(duro_client_partitions(c)),
+                      "rs-rto", run);
+    redisReply *rep = redisCommand(r, "HGET %s run_timeout", k.wf);
+    cr_assert(rep && rep->type == REDIS_REPLY_STRING);
+    cr_assert_str_eq(rep->str, "2000");
+    freeReplyObject(rep);
+    char member[256];
+    snprintf(member, sizeof(member), "n|%s|0|0|test|-|rs-rto", run);
+    rep = redisCommand(r, "ZSCORE %s %s", k.timers, member);
+    cr_assert(rep && rep->type == REDIS_REPLY_STRING, "no run timer %s",
+              member);
+    freeReplyObject(rep);
+    cJSON *d = duro_test_result(c, "rs-rto", 20000);
+    cr_assert_str_eq(duro_test_str(d, "status"), "TIMED_OUT");
+    cr_assert_str_eq(duro_test_str(d, "runId"), run);
+    cJSON_Delete(d);
+    redisFree(r);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+/* waits until the current run of id is no longer run (it continued) and
+ * copies the new one to run. */
+static void wait_next_run(duro_client *c, const char *id,
+                          char run[DURO_UUID_LEN + 1])
+{
+    char now[DURO_UUID_LEN + 1];
+    int64_t t0 = duro_test_mono_ms();
+    do {
+        cr_assert_lt(duro_test_mono_ms() - t0, 20000, "%s stays on run %s", id,
+                     run);
+        duro_test_sleep_ms(5);
+        current_run(c, id, now);
+    } while (!strcmp(now, run));
+    memcpy(run, now, sizeof(now));
+}
+
+/* An older run of a continue-as-new chain reset: the signals that the runs
+ * it continued as received (a closed one's, and the running one's) are
+ * applied again, each once, as Temporal's reset does along the chain. */
+Test(reset, an_older_run_of_a_chain_reset_reapplies_the_chains_signals)
+{
+    duro_test_spawn(&h, "duro-scheduler", NULL);
+    pid_t w = duro_test_spawn(&h, "samples-worker", NULL);
+    duro_client *c = duro_test_client(&h);
+    duro_start_opts so = {.workflow_id = "rs-chain",
+                          .type = "counter",
+                          .task_queue = "samples",
+                          .input = "{\"to\":100000000,\"every\":2}"};
+    char first[DURO_UUID_LEN + 1], run[DURO_UUID_LEN + 1];
+    cr_assert_eq(duro_client_start(c, &so, first), 0, "%s",
+                 duro_client_errstr(c));
+    memcpy(run, first, sizeof(run));
+    wait_next_run(c, "rs-chain", run);
+    /* one signal to a later run, which then continues (closes) */
+    cr_assert_eq(duro_client_signal(c, "rs-chain", "add", "{\"by\":1}", run), 0,
+                 "%s", duro_client_errstr(c));
+    wait_next_run(c, "rs-chain", run);
+    /* and one to the running run, no worker left to take it */
+    duro_test_kill(&h, w, SIGKILL);
+    duro_test_wait_exit(&h, w, 10000);
+    cr_assert(!duro_test_alive(&h, w));
+    cr_assert_eq(duro_client_signal(c, "rs-chain", "add", "{\"by\":2}", run), 0,
+                 "%s", duro_client_errstr(c));
+
+    char reset[DURO_UUID_LEN + 1];
+    cr_assert_eq(reset_to(c, "rs-chain", first, DURO_RESET_FIRST_WORKFLOW_TASK,
+                          0, reset),
+                 0, "%s", duro_client_errstr(c));
+    cJSON *nh = run_history(c, "rs-chain", reset);
+    cr_assert_eq(duro_test_count_events(nh, "SignalReceived"), 2);
+    double by = 0;
+    for (int i = 0; i < 2; i++)
+        by += duro_test_num(
+            cJSON_GetObjectItem(duro_test_event_data(duro_test_find_event(
+                                    nh, "SignalReceived", i)),
+                                "input"),
+            "by", 0);
+    cr_assert_eq(by, 3);
+    cJSON_Delete(nh);
     duro_client_free(c);
     duro_test_finish(&h);
 }

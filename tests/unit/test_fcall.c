@@ -494,13 +494,14 @@ Test(fcall, reset)
                                .exec_timeout_ms = 0,
                                .wft_timeout_ms = 0,
                                .npend = 1,
-                               .pending = &pend};
+                               .pending = &pend,
+                               .run_timeout_ms = 60000};
     duro_argv a;
     duro_fcall_reset(&a, &k, &r);
     const char *extra[] = {r.hist_cur, r.hist_src};
     CHECK_ARGS(&a, check_keys(&a, "duro_reset", 2, extra), "order-7", "run-2",
                "run-1", "", "5", "bug fixed", "order", "wfq", "null", "0", "0",
-               "1", "timer", "1", "5000");
+               "1", "timer", "1", "5000", "60000", "0");
     duro_argv_free(&a);
     duro_argv_free(&pend);
     cr_assert_eq(DURO_FCALL_RESET_ACT_BASE, 11);

@@ -142,7 +142,9 @@ DURO_EXPORT void duro_fcall_terminate(duro_argv *a, const duro_wf_keys *k,
  * run: k.hist is its history, k.wft its workflow task stream. pending holds
  * npend entries `activity seq key name input opts stc hbt stc2` (key: the
  * KEYS index of the activity's stream, acts[key - *_RESET_ACT_BASE]) or
- * `timer seq fire_in_ms`, pushed as they are. */
+ * `timer seq fire_in_ms`, pushed as they are. chain: the histories of the
+ * runs src_run continued as, in order, whose signals the new run gets
+ * again (KEYS after the activity streams, library 64). */
 typedef struct {
     const char *id, *run;
     const char *src_run;  /* the run reset, whose history is hist_src */
@@ -158,6 +160,9 @@ typedef struct {
     const duro_argv *pending;
     int nacts;
     const char *const *acts;
+    long long run_timeout_ms; /* src_run's; after pending (library 64) */
+    int nchain; /* keys after acts: the runs src_run continued as */
+    const char *const *chain;
 } duro_fcall_reset_args;
 
 /* duro_fcall_history_upgrade: duro_history_upgrade of k.hist (a history
