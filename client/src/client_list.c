@@ -22,6 +22,11 @@
 
 #define SCAN_BUDGET 2000
 #define COUNT_BUDGET 5000
+/* SCAN_WORK: the most filter tests (rows x the filter's terms) one scan
+ * call makes: Redis runs the call alone, ~1 us a test, so a filter of
+ * hundreds of terms examines fewer rows per call instead of holding Redis
+ * for seconds. */
+#define SCAN_WORK 20000
 
 /* one buffered row of a partition */
 typedef struct {
@@ -114,6 +119,15 @@ static void plan_keys(plan *pl, int p)
 
 /* ---- Scanning ---- */
 
+/* scan_budget: the index entries one scan call may examine. */
+static long long scan_budget(const duro_vq_compiled *q, bool count)
+{
+    long long budget = count ? COUNT_BUDGET : SCAN_BUDGET;
+    long long fit = SCAN_WORK / (q->terms > 0 ? q->terms : 1);
+    if (fit < 1) fit = 1;
+    return budget < fit ? budget : fit;
+}
+
 static void scan_argv(plan *pl, int p, const char *cursor, bool count,
                       duro_argv *a)
 {
@@ -128,7 +142,7 @@ static void scan_argv(plan *pl, int p, const char *cursor, bool count,
     duro_argv_push(a, pl->q.only_narrow && pl->narrowed ? "" : pl->filter);
     duro_argv_push(a, pl->q.desc ? "desc" : "asc");
     duro_argv_push(a, cursor);
-    duro_argv_pushll(a, count ? COUNT_BUDGET : SCAN_BUDGET);
+    duro_argv_pushll(a, scan_budget(&pl->q, count));
     duro_argv_pushll(a, pl->chunk);
     duro_argv_push(a, count ? "count" : "rows");
     if (pl->q.has_min || pl->q.has_max) {

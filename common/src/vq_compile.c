@@ -25,6 +25,7 @@ typedef struct {
     void *arg;
     char *err;
     size_t errsize;
+    int terms;
 } ctx;
 
 static const struct {
@@ -191,22 +192,67 @@ static const char *const OPS[] = {[DURO_VQ_EQ] = "=",
                                   [DURO_VQ_IS_NULL] = "null",
                                   [DURO_VQ_IS_NOT_NULL] = "notnull"};
 
+static cJSON *compile_node(ctx *c, const duro_vq_node *n, int *rc);
+
+/* operands lists, in order, the operands of the chain of n->kind nodes
+ * at n (`a AND b AND c` parses as ((a AND b) AND c)); *len counts them,
+ * and a NULL ops only counts. */
+static void operands(const duro_vq_node *n, duro_vq_kind kind,
+                     const duro_vq_node **ops, int *len)
+{
+    if (n->kind != kind) {
+        if (ops) ops[*len] = n;
+        ++*len;
+        return;
+    }
+    operands(n->l, kind, ops, len);
+    operands(n->r, kind, ops, len);
+}
+
+/* balanced compiles ops[lo..hi) joined by `o` ("and" or "or") as a
+ * balanced tree: a chain of N operands nests log2(N) deep, not N, and
+ * Redis's cjson refuses a filter nested over 1000 deep. */
+static cJSON *balanced(ctx *c, const char *o, const duro_vq_node **ops, int lo,
+                       int hi, int *rc)
+{
+    if (hi - lo == 1) return compile_node(c, ops[lo], rc);
+    int mid = lo + (hi - lo) / 2;
+    cJSON *n = cJSON_CreateObject(), *a = NULL;
+    if (!n || !cJSON_AddStringToObject(n, "o", o) ||
+        !(a = cJSON_AddArrayToObject(n, "a"))) {
+        cJSON_Delete(n);
+        *rc = DURO_ENOMEM;
+        return NULL;
+    }
+    cJSON *l = balanced(c, o, ops, lo, mid, rc);
+    cJSON *r = l ? balanced(c, o, ops, mid, hi, rc) : NULL;
+    if (l) cJSON_AddItemToArray(a, l);
+    if (r) cJSON_AddItemToArray(a, r);
+    if (!r) cJSON_Delete(n);
+    return r ? n : NULL;
+}
+
 static cJSON *compile_node(ctx *c, const duro_vq_node *n, int *rc)
 {
+    if (n->kind != DURO_VQ_CMP) {
+        int len = 0;
+        operands(n, n->kind, NULL, &len);
+        const duro_vq_node **ops = calloc((size_t)len, sizeof(void *));
+        if (!ops) {
+            *rc = DURO_ENOMEM;
+            return NULL;
+        }
+        len = 0;
+        operands(n, n->kind, ops, &len);
+        cJSON *t =
+            balanced(c, n->kind == DURO_VQ_AND ? "and" : "or", ops, 0, len, rc);
+        free(ops);
+        return t;
+    }
     cJSON *o = cJSON_CreateObject();
     if (!o) {
         *rc = DURO_ENOMEM;
         return NULL;
-    }
-    if (n->kind != DURO_VQ_CMP) {
-        cJSON_AddStringToObject(o, "o", n->kind == DURO_VQ_AND ? "and" : "or");
-        cJSON *a = cJSON_AddArrayToObject(o, "a");
-        cJSON *l = compile_node(c, n->l, rc);
-        cJSON *r = l ? compile_node(c, n->r, rc) : NULL;
-        if (l) cJSON_AddItemToArray(a, l);
-        if (r) cJSON_AddItemToArray(a, r);
-        if (!r) cJSON_Delete(o);
-        return r ? o : NULL;
     }
     char field[160], t = 0;
     if ((*rc = field_of(c, n, field, sizeof(field), &t))) goto fail;
@@ -217,6 +263,7 @@ static cJSON *compile_node(ctx *c, const duro_vq_node *n, int *rc)
         snprintf(e, c->errsize - (size_t)(e - c->err), " (a %s)", type_name(t));
         goto fail;
     }
+    c->terms += n->nvals > 0 ? n->nvals : 1;
     cJSON_AddStringToObject(o, "o", OPS[n->op]);
     cJSON_AddStringToObject(o, "f", field);
     char ts[2] = {t, 0};
@@ -332,6 +379,7 @@ int duro_vq_compile(const duro_vq *q, duro_vq_type_fn types, void *arg,
     int rc = 0;
     if (q->where && !(out->filter = compile_node(&c, q->where, &rc)))
         return rc ? rc : DURO_ENOMEM;
+    out->terms = c.terms;
     snprintf(out->order, sizeof(out->order), "%s",
              strcmp(q->order_field, "CloseTime") == 0 ? "close" : "start");
     out->desc = q->order_field[0] ? q->desc : true;

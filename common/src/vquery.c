@@ -38,6 +38,7 @@ typedef struct {
     char *err;
     size_t errsize;
     int rc;
+    int terms; /* values and IS [NOT] NULL conditions read so far */
 } parser;
 
 /* ---- Errors ---- */
@@ -74,6 +75,18 @@ static int expected(parser *p, const char *what)
     else
         snprintf(p->err, p->errsize, "column %d: expected %s, got %s",
                  p->tok.col, what, got);
+    return p->rc = DURO_EINVAL;
+}
+
+/* count_term counts a value or an IS [NOT] NULL at the current token and
+ * fails the parse past DURO_VQ_MAX_TERMS: Redis evaluates the filter
+ * against every row it scans, inside one Function call. */
+static int count_term(parser *p)
+{
+    if (++p->terms <= DURO_VQ_MAX_TERMS) return 0;
+    snprintf(p->err, p->errsize,
+             "column %d: a filter takes at most %d values and conditions",
+             p->tok.col, DURO_VQ_MAX_TERMS);
     return p->rc = DURO_EINVAL;
 }
 
@@ -233,6 +246,7 @@ static duro_vq_node *binary(parser *p, duro_vq_kind kind, duro_vq_node *l,
 /* literal reads one literal into n's next value. */
 static int literal(parser *p, duro_vq_node *n)
 {
+    if (count_term(p)) return p->rc;
     duro_vq_lit *v = realloc(n->vals, (size_t)(n->nvals + 1) * sizeof(*v));
     if (!v) return p->rc = DURO_ENOMEM;
     n->vals = v;
@@ -311,6 +325,7 @@ static int operator(parser *p, duro_vq_node *n)
         return literal(p, n);
     }
     if (accept_kw(p, "IS")) {
+        if (count_term(p)) return p->rc;
         n->op = accept_kw(p, "NOT") ? DURO_VQ_IS_NOT_NULL : DURO_VQ_IS_NULL;
         if (!accept_kw(p, "NULL")) return expected(p, "NULL");
         return 0;

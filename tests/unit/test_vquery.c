@@ -256,3 +256,58 @@ Test(vquery, rfc3339)
     cr_assert_eq(duro_vq_time_parse("2026-13-27T12:00:00Z", &ms), DURO_EINVAL);
     cr_assert_eq(duro_vq_time_parse("2026-11-27T12:00:00Zx", &ms), DURO_EINVAL);
 }
+
+/* depth: how deep the and/or nodes of a compiled filter nest. */
+static int depth(const cJSON *f)
+{
+    const cJSON *a = cJSON_GetObjectItem(f, "a");
+    if (!a) return 0;
+    int l = depth(cJSON_GetArrayItem(a, 0)),
+        r = depth(cJSON_GetArrayItem(a, 1));
+    return 1 + (l > r ? l : r);
+}
+
+Test(vquery, a_chain_compiles_balanced_in_order)
+{
+    /* a AND b AND c AND d: two levels, the operands left to right */
+    expect_filter("WorkflowId='a' AND WorkflowId='b' AND WorkflowId='c' AND "
+                  "WorkflowId='d'",
+                  "{\"o\":\"and\",\"a\":[{\"o\":\"and\",\"a\":["
+                  "{\"o\":\"=\",\"f\":\"id\",\"t\":\"K\",\"v\":[\"a\"]},"
+                  "{\"o\":\"=\",\"f\":\"id\",\"t\":\"K\",\"v\":[\"b\"]}]},"
+                  "{\"o\":\"and\",\"a\":["
+                  "{\"o\":\"=\",\"f\":\"id\",\"t\":\"K\",\"v\":[\"c\"]},"
+                  "{\"o\":\"=\",\"f\":\"id\",\"t\":\"K\",\"v\":[\"d\"]}]}]}");
+    size_t size = (size_t)32 * DURO_VQ_MAX_TERMS;
+    char *text = malloc(size), *e = text;
+    cr_assert_not_null(text);
+    for (int i = 0; i < DURO_VQ_MAX_TERMS; i++)
+        e += snprintf(e, size - (size_t)(e - text), "%sWorkflowId='%d'",
+                      i ? (i % 3 ? " OR " : " AND ") : "", i);
+    duro_vq_compiled c;
+    free(compiled(text, &c));
+    cr_assert_leq(depth(c.filter), 2 * 11, "depth %d", depth(c.filter));
+    cr_assert_eq(c.terms, DURO_VQ_MAX_TERMS);
+    duro_vq_compiled_free(&c);
+    free(text);
+}
+
+Test(vquery, terms_count_values_and_null_tests)
+{
+    duro_vq_compiled c;
+    free(compiled("WorkflowId IN ('a','b','c') OR (Amount BETWEEN 1 AND 2 "
+                  "AND Vip IS NOT NULL)",
+                  &c));
+    cr_assert_eq(c.terms, 6);
+    duro_vq_compiled_free(&c);
+    char *text = malloc((size_t)16 * DURO_VQ_MAX_TERMS), *e = text;
+    cr_assert_not_null(text);
+    e += sprintf(e, "WorkflowId IN ('0'");
+    for (int i = 1; i < DURO_VQ_MAX_TERMS; i++)
+        e += sprintf(e, ",'%d'", i);
+    sprintf(e, ")");
+    duro_vq_free(parse_ok(text));
+    sprintf(e, ") OR Vip IS NULL");
+    parse_bad(text, "a filter takes at most 1024 values and conditions");
+    free(text);
+}

@@ -78,8 +78,14 @@ typedef struct {
     bool desc;
 } duro_vq;
 
+/* DURO_VQ_MAX_TERMS: the most values (each literal, each of an IN list)
+ * and IS [NOT] NULL conditions a filter may hold (Elasticsearch's default
+ * max_clause_count, behind Temporal's visibility). */
+#define DURO_VQ_MAX_TERMS 1024
+
 /* duro_vq_parse parses text. Returns 0 and *out (free with duro_vq_free),
- * or DURO_EINVAL with "column N: expected ..." in err, or DURO_ENOMEM. */
+ * or DURO_EINVAL with "column N: expected ..." in err (also for more than
+ * DURO_VQ_MAX_TERMS), or DURO_ENOMEM. */
 DURO_EXPORT int duro_vq_parse(const char *text, duro_vq **out, char *err,
                               size_t errsize);
 DURO_EXPORT void duro_vq_free(duro_vq *q);
@@ -103,7 +109,9 @@ typedef const char *(*duro_vq_type_fn)(const char *name, void *arg);
  * "" when none), and only_narrow says the filter is that equality alone.
  * has_min/has_max bound the order field (StartTime or CloseTime, ms,
  * inclusive) where the top-level conjunction does, so that a scan starts
- * and stops at the bounds. */
+ * and stops at the bounds. terms measures what the filter costs per row
+ * (an IN of 5 values counts 5), so that a listing bounds the rows one
+ * Redis call examines. */
 typedef struct {
     cJSON *filter;
     char order[8];
@@ -113,6 +121,7 @@ typedef struct {
     bool only_narrow;
     bool has_min, has_max;
     int64_t min_ms, max_ms;
+    int terms; /* the values and IS [NOT] NULL tests filter makes per row */
 } duro_vq_compiled;
 
 /* duro_vq_compile checks q's fields (the standard ones and the custom
