@@ -2463,6 +2463,16 @@ do
                                                       args[4], args[5], args[6]
         local exec_timeout = num(args[7]) or 0
         local wft_timeout = num(args[8]) or 10000
+        -- WorkflowStarted tells workers a task timeout other than the
+        -- default: a local activity's budget within the task is four
+        -- fifths of it (worker/src/sdk_local.c); args[6] for a continued
+        -- run's fill
+        if wft_timeout ~= 10000 and started and #started > 2 and
+            string.sub(started, -1) == '}' then
+            started = string.sub(started, 1, -2) .. ',"taskTimeoutMs":' ..
+                          str(wft_timeout) .. '}'
+            args[6] = started
+        end
         local run_timeout = num(args.run_timeout) or 0
         local now = now_ms()
         local nows = str(now)
