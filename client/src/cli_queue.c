@@ -102,6 +102,10 @@ static int cmd_config(cli_ctx *ctx)
     double wps = number(ctx, "workflows-per-second");
     if (aps == -2 || burst == -2 || cpk == -2 || wps == -2) return CLI_USAGE;
     if (burst == 0) return cli_usage(ctx, "--burst: at least 1");
+    /* before the casts below: a double past INT_MAX has no int */
+    if (aps > 1e6 || wps > 1e6 || burst > 1e6 || cpk > 1e6)
+        return cli_usage(ctx, "a rate, --burst, --concurrency-per-key: at "
+                              "most 1000000");
     if (cpk != (int)cpk || burst != (int)burst)
         return cli_usage(ctx, "--burst, --concurrency-per-key: whole numbers");
     if (cli_connect(ctx)) return CLI_FAILED;

@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 64
+local DURO_LIBRARY_VERSION = 65
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -2463,6 +2463,16 @@ do
                                                       args[4], args[5], args[6]
         local exec_timeout = num(args[7]) or 0
         local wft_timeout = num(args[8]) or 10000
+        -- WorkflowStarted tells workers a task timeout other than the
+        -- default: a local activity's budget within the task is four
+        -- fifths of it (worker/src/sdk_local.c); args[6] for a continued
+        -- run's fill
+        if wft_timeout ~= 10000 and started and #started > 2 and
+            string.sub(started, -1) == '}' then
+            started = string.sub(started, 1, -2) .. ',"taskTimeoutMs":' ..
+                          str(wft_timeout) .. '}'
+            args[6] = started
+        end
         local run_timeout = num(args.run_timeout) or 0
         local now = now_ms()
         local nows = str(now)
@@ -5305,6 +5315,15 @@ do -- the flow control section's locals end with it (Lua: 200 per chunk)
               'wf_throttled'},
     }
 
+    -- finite: x when it is a number other than NaN and +-inf, else nil (a
+    -- bucket edited by hand: -inf tokens would stall the queue for ever,
+    -- an infinite burst lift the limit)
+    local function finite(x)
+        x = tonumber(x)
+        if x and x == x and x > -math.huge and x < math.huge then return x end
+        return nil
+    end
+
     -- duro_rate_take 1 flow  want force [act|wf]
     -- A worker about to read up to `want` tasks of the kind (default act)
     -- takes tokens: returns {granted, wait_ms} where wait_ms is when the next
@@ -5322,10 +5341,10 @@ do -- the flow control section's locals end with it (Lua: 200 per chunk)
         local v = redis.call('HMGET', key, f[1], f[2], f[3], f[4])
         local rate = tonumber(v[1]) or 0
         if rate <= 0 then return {math.max(want, 0), 0} end
-        local burst = math.max(tonumber(v[2]) or 1, 1)
+        local burst = math.max(finite(v[2]) or 1, 1)
         local now = now_ms()
-        local tokens = tonumber(v[3]) or burst
-        local ts = tonumber(v[4]) or now
+        local tokens = finite(v[3]) or burst
+        local ts = finite(v[4]) or now
         tokens = math.min(burst, tokens + math.max(now - ts, 0) * rate / 1000)
         local granted = want
         if not force and want > 0 then
@@ -5333,7 +5352,11 @@ do -- the flow control section's locals end with it (Lua: 200 per chunk)
         end
         tokens = math.min(burst, tokens - granted)
         local wait = 0
-        if tokens < 1 then wait = math.ceil((1 - tokens) * 1000 / rate) end
+        -- at most a day: a rate near 0 makes it infinite, which Redis
+        -- would reply as a negative integer
+        if tokens < 1 then
+            wait = math.min(math.ceil((1 - tokens) * 1000 / rate), 86400000)
+        end
         redis.call('HSET', key, f[3], string.format('%.6f', tokens), f[4],
                    str(now))
         if granted > 0 then redis.call('HINCRBY', key, f[5], granted) end

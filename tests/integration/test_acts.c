@@ -436,6 +436,31 @@ Test(acts, local_activity_retries_past_the_threshold_in_later_tasks)
     worker_stop(&e);
 }
 
+/* A run's own task timeout (2s here) bounds its local retries in a task,
+ * as the default one does: a retry that would start past four fifths of
+ * it waits on a durable timer. The worker used to assume 10s: the task
+ * retried locally until 2.8s, timed out at 2s, and its commit was refused,
+ * so every later task started over (here a sixth call, lucky, ended it). */
+Test(acts, local_retries_fit_a_short_task_timeout)
+{
+    spawn_scheduler();
+    embedded e;
+    worker_start(&e);
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "local-5", "localWf", QUEUE,
+                    "{\"failures\":4,\"intervalMs\":700,"
+                    "\"thresholdMs\":10000}",
+                    2000);
+    char *r = go_and_result(c, "local-5");
+    cr_assert_str_eq(r, "{\"calls\":5}");
+    free(r);
+    cr_assert_eq(atomic_load(&flaky_calls), 5);
+    cr_assert_geq(count_of(c, "local-5", "TimerFired"), 1,
+                  "no retry waited on a timer");
+    duro_client_free(c);
+    worker_stop(&e);
+}
+
 /* A new worker (an empty cache: the run is replayed) reads the marker and
  * does not call the function again. */
 Test(acts, local_activity_replay_uses_the_marker)

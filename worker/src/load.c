@@ -46,6 +46,8 @@ int duro__run_create(duro_worker *w, const char *id, const char *run,
         snprintf(err, errsize, "%s", duro_strerror(DURO_ENOMEM));
         return DURO_ENOMEM;
     }
+    /* only a timeout other than the default is recorded (start_run) */
+    wf->task_timeout_ms = duro_json_int(e->data, "taskTimeoutMs", 0);
     wf->stack_size = w->workflow_stack_size;
     wf->codec = w->codec;
     wf->worker = w;

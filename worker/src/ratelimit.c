@@ -27,6 +27,10 @@
 #include "worker_internal.h"
 
 #define RATE_REFRESH_TICKS 4 /* 2s at the worker's 500ms tick */
+/* RATE_WAIT_MAX_MS caps the wait for the next token: a slow rate (1 a day)
+ * or a damaged bucket, whose wait overflows, asks again this often rather
+ * than sleep for days or spin, and a limit raised meanwhile applies */
+#define RATE_WAIT_MAX_MS 2000
 
 static const char *const KIND_ARG[DURO_RATE_KINDS] = {"act", "wf"};
 static const char *const KIND_LOG[DURO_RATE_KINDS] = {"activities",
@@ -58,9 +62,12 @@ static void on_limit(duro_aredis *r, redisReply *reply, void *arg)
                           w->task_queue, reply->str);
     for (int k = 0; k < DURO_RATE_KINDS; k++) {
         double rate = reply_num(reply, (size_t)k);
-        if (rate != w->rate[k].rate)
+        if (rate != w->rate[k].rate) {
             duro_info("RATE-LIMIT queue=%s %s_per_second=%g", w->task_queue,
                       KIND_LOG[k], rate);
+            /* a wait for a token at the old rate ends: take at the new */
+            duro__later_cancel(w, &w->rate[k].wait);
+        }
         w->rate[k].rate = rate;
     }
     int cpk = (int)reply_num(reply, 2);
@@ -147,8 +154,10 @@ static void on_take(duro_aredis *r, redisReply *reply, void *arg)
         return;
     }
     b->waits++;
-    duro__call_at(w, &b->wait, poll_again,
-                  duro_mono_ms() + (wait > 0 ? wait : 1));
+    /* nothing granted and no wait: the Function's wait overflowed (a rate
+     * near 0, a bucket edited by hand) */
+    if (wait <= 0 || wait > RATE_WAIT_MAX_MS) wait = RATE_WAIT_MAX_MS;
+    duro__call_at(w, &b->wait, poll_again, duro_mono_ms() + wait);
 }
 
 int duro__rate_gate(duro_worker *w, int kind, int room)

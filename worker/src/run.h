@@ -248,6 +248,7 @@ struct duro_wf {
     bool local_refused;
     struct duro__local_job *local_job; /* the one running, NULL: none */
     int64_t local_deadline_ms;         /* duro_mono_ms; POOL only */
+    int64_t task_timeout_ms; /* WorkflowStarted's taskTimeoutMs; 0: 10s */
     void (*local_resume)(struct duro_wf *wf, void *arg);
     void *local_arg;
 };

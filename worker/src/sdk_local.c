@@ -346,6 +346,12 @@ static bool run_live(duro_wf *wf, local_call *lc)
     return false;
 }
 
+int64_t duro__local_budget_ms(const duro_wf *wf)
+{
+    int64_t t = wf->task_timeout_ms;
+    return t > 0 ? t - t / 5 : DURO__LOCAL_TASK_BUDGET_MS;
+}
+
 /* late fails the task of an attempt that ended past the task's
  * deadline: its commit would come after the task timed out. */
 static void late(duro_wf *wf, const char *name, local_call *lc)
@@ -353,10 +359,10 @@ static void late(duro_wf *wf, const char *name, local_call *lc)
     char msg[320];
     snprintf(msg, sizeof(msg),
              "local activity %s ran past the workflow task's deadline "
-             "(%d ms after the task started, the default task timeout "
-             "less a margin): the task is retried; keep local activities "
-             "short or run it as an activity",
-             name, DURO__LOCAL_TASK_BUDGET_MS);
+             "(%lld ms after the task started, the task timeout less a "
+             "margin): the task is retried; keep local activities short "
+             "or run it as an activity",
+             name, (long long)duro__local_budget_ms(wf));
     call_free(lc);
     duro__abort_task(wf, msg);
 }

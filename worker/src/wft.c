@@ -321,7 +321,7 @@ static void run_and_commit(wft_task *t)
     /* local activities on the pool; the task's budget counts from when
      * this worker took it */
     wf->local_mode = DURO__LOCAL_POOL;
-    wf->local_deadline_ms = t->started_us / 1000 + DURO__LOCAL_TASK_BUDGET_MS;
+    wf->local_deadline_ms = t->started_us / 1000 + duro__local_budget_ms(wf);
     code_ran(t, duro__run_advance(wf, duro_now_ms()));
 }
 

@@ -698,9 +698,11 @@ void duro__local_pool_work(void *job);
 void duro__local_pool_done(void *job);
 /* DURO__LOCAL_TASK_BUDGET_MS: how long after its start a workflow task may
  * still wait for a local activity: the default task timeout (10s) less a
- * margin for the commit. The worker does not know a run's own task
- * timeout; past this the task fails (sdk_local.c). */
+ * margin for the commit; past this the task fails (sdk_local.c). A run
+ * with a task timeout of its own (WorkflowStarted's taskTimeoutMs) has
+ * four fifths of it instead (duro__local_budget_ms). */
 #define DURO__LOCAL_TASK_BUDGET_MS 8000
+int64_t duro__local_budget_ms(const struct duro_wf *wf);
 /* duro__act_park: an attempt that completes asynchronously (sdk_async.c):
  * its entry moves to DURO_ASYNC_CONSUMER, pending until a client
  * completes it; takes c's reference. */
