@@ -174,6 +174,19 @@ int cli_get_duration(const cli_ctx *ctx, const char *name, int64_t *ms)
     return 0;
 }
 
+int cli_get_timeout(const cli_ctx *ctx, int64_t *ms)
+{
+    int64_t v = 0;
+    if (cli_get_duration(ctx, "timeout", &v)) return -1;
+    if (cli_get(ctx, "timeout") && v <= 0) {
+        cli_usage(ctx, "--timeout must be above 0 (leave it out for the "
+                       "default)");
+        return -1;
+    }
+    if (cli_get(ctx, "timeout")) *ms = v;
+    return 0;
+}
+
 static int get_id_reuse(const cli_ctx *ctx, duro_id_reuse_policy *p)
 {
     const char *v = cli_get(ctx, "id-reuse-policy");

@@ -281,3 +281,24 @@ Test(cli, an_answer_that_cannot_be_written_says_so)
               "stderr: %s", err);
     duro_test_finish(&h);
 }
+
+/* --timeout 0 used to mean the default for query, update and stack (a
+ * query waited 10s) and "for ever" for result */
+Test(cli, a_zero_timeout_is_a_usage_error)
+{
+    const char *verbs[][3] = {{"query", "--name", "q"},
+                              {"update", "--name", "u"},
+                              {"stack", "--workflow-id", "z"},
+                              {"result", "--workflow-id", "z"}};
+    for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
+        duro_test_output o;
+        duro_test_run(&h, &o, RUN_MS, "duro", "workflow", verbs[i][0],
+                      "--workflow-id", "z", verbs[i][1], verbs[i][2],
+                      "--timeout", "0", NULL);
+        cr_assert_eq(o.exit_code, 2, "%s: %s", verbs[i][0], o.err);
+        cr_assert(strstr(o.err, "--timeout must be above 0"), "%s: %s",
+                  verbs[i][0], o.err);
+        duro_test_output_free(&o);
+    }
+    duro_test_finish(&h);
+}
