@@ -38,6 +38,11 @@ struct duro_client {
     int sub_port;
     bool sub_sharded;
     bool sub_once; /* UNSUBSCRIBE refused (an older ACL): sub per wait */
+    /* failover_until: through Sentinel, when a wait that lost its master
+     * stops reconnecting (mono ms; 0: connected), kept across the slices
+     * of one wait; failover_pause: its next pause (client_result.c) */
+    int64_t failover_until;
+    int failover_pause;
 };
 
 /* duro__ks: the client's keyspace with the partition count it knows now. */

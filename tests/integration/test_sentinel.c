@@ -93,6 +93,19 @@ static bool replicas_online(int n)
     return online >= n;
 }
 
+/* closed_subscribers: the clients subscribed to a closed channel on the
+ * primary (a waiting `duro workflow result`). */
+static int closed_subscribers(void)
+{
+    redisContext *r = redisConnect("127.0.0.1", h.redis_port);
+    redisReply *rep =
+        r && !r->err ? redisCommand(r, "PUBSUB CHANNELS duro:closed:*") : NULL;
+    int n = rep && rep->type == REDIS_REPLY_ARRAY ? (int)rep->elements : 0;
+    freeReplyObject(rep);
+    if (r) redisFree(r);
+    return n;
+}
+
 /* followed: the worker's log says it found the master at one of ports. */
 static bool followed(pid_t w, const int *ports, int n)
 {
@@ -142,6 +155,14 @@ Test(sentinel, primary_killed_mid_run_every_workflow_completes)
 
     duro_client *c = duro_test_client_url(url);
     char id[32];
+    /* `duro workflow result` waits through the failover: it used to exit
+     * 1 at the first lost connection (the sleep outlasts the spawn's wait
+     * for a SIGTERM handler, which the CLI has not: 5 s) */
+    duro_test_start(c, "sent-cli", "sleep", "test", "{\"ms\":10000}", 0);
+    pid_t cli = duro_test_spawn(&h, "duro", "workflow", "result",
+                                "--workflow-id", "sent-cli", NULL);
+    cr_assert(duro_test_wait_until(closed_subscribers() > 0, 10000),
+              "duro workflow result did not subscribe");
     for (int i = 0; i < WORKFLOWS; i++) {
         snprintf(id, sizeof(id), "sent-%d", i);
         duro_test_start(c, id, "activities", "test", "{\"n\":6}", 0);
@@ -162,6 +183,10 @@ Test(sentinel, primary_killed_mid_run_every_workflow_completes)
     }
     duro_client_free(c);
     cr_assert(followed(w, rport, 2), "the worker did not follow the failover");
+    cr_assert_eq(duro_test_wait_exit(&h, cli, 60000), 0,
+                 "duro workflow result failed at the failover");
+    cr_assert(duro_test_log_contains(&h, cli, "\"after\""),
+              "duro workflow result printed no result");
     duro_test_finish(&h);
 }
 
