@@ -73,6 +73,11 @@ int duro__namespace_known(duro_client *c);
  * or NULL with *rc and the client's message set (too long, no memory). */
 char *duro__reason_json(duro_client *c, const char *reason, int *rc);
 
+/* duro__where names url's server for messages, into buf: "redis at
+ * host:port", or through Sentinel "redis master NAME (via Sentinel)"
+ * (its host:port is only the first sentinel's until resolved). */
+const char *duro__where(const duro_redis_url *url, char *buf, size_t size);
+
 /* duro__fail sets the client's message and returns code. */
 int duro__fail(duro_client *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -161,8 +161,9 @@ static int subscribe_at(duro_client *c, const duro_redis_url *url,
     int code =
         duro_redis_open(url, DURO_CLIENT_TIMEOUT_MS, &sub, why, sizeof(why));
     if (code) {
-        duro__fail(c, code, "cannot connect to redis at %s:%d: %s", url->host,
-                   url->port, why);
+        char at[300];
+        duro__fail(c, code, "cannot connect to %s: %s",
+                   duro__where(url, at, sizeof(at)), why);
         return sharded && duro_err_is_transient(code) ? STALE_MAP : code;
     }
     duro_redis_keepalive(sub);
@@ -243,6 +244,14 @@ static bool is_open(const cJSON *d)
     return s && strcmp(s, "RUNNING") == 0;
 }
 
+/* sub_where names c->sub's server for messages, into buf. */
+static const char *sub_where(const duro_client *c, char *buf, size_t size)
+{
+    if (c->url.sentinels > 0) return duro__where(&c->url, buf, size);
+    snprintf(buf, size, "redis at %s:%d", c->sub_host, c->sub_port);
+    return buf;
+}
+
 /* wait_message waits on c->sub for a message naming `id` ("message", or
  * "smessage" on a cluster). Returns 0, RESUBSCRIBE, DURO_ETIMEDOUT (the
  * connection kept) or DURO_ECONN. */
@@ -252,10 +261,10 @@ static int wait_message(duro_client *c, const char *id, int64_t deadline)
         redisReply *m;
         int rc = next_reply(c->sub, deadline, &m);
         if (rc == DURO_ETIMEDOUT) return rc;
+        char at[300];
         if (rc)
-            return duro__fail(c, DURO_ECONN,
-                              "lost the subscription to redis at %s:%d: %s",
-                              c->sub_host, c->sub_port, c->sub->errstr);
+            return duro__fail(c, DURO_ECONN, "lost the subscription to %s: %s",
+                              sub_where(c, at, sizeof(at)), c->sub->errstr);
         const char *kind = push_kind(m);
         bool match =
             kind &&

@@ -260,6 +260,10 @@ Test(sentinel, a_sentinel_that_answers_garbage_is_named_with_why)
     char *err = sentinel_error("*2\r\n$9\r\n127.0.0.1\r\n$3\r\nabc\r\n");
     cr_assert(strstr(err, "named master mymaster at a bad port \"abc\""),
               "stderr: %s", err);
+    /* it used to say "cannot connect to redis at <the first sentinel>" */
+    cr_assert(strstr(err, "cannot connect to redis master mymaster (via "
+                          "Sentinel): no sentinel gave"),
+              "stderr: %s", err);
     free(err);
     err = sentinel_error(NULL);
     cr_assert(strstr(err, "did not answer within 500ms"), "stderr: %s", err);
