@@ -302,3 +302,33 @@ Test(cli, a_zero_timeout_is_a_usage_error)
     }
     duro_test_finish(&h);
 }
+
+/* `duro server start` used to exit 1 for a wrong --http or a lone
+ * --tls-cert (the command line is wrong: 2), and report every failure
+ * as UNKNOWN with -o json */
+Test(cli, server_start_flag_errors_are_usage_errors)
+{
+    duro_test_output o;
+    duro_test_run(&h, &o, RUN_MS, "duro", "server", "start", "--http",
+                  "127.0.0.1:99999", NULL);
+    cr_assert_eq(o.exit_code, 2, "%s", o.err);
+    cr_assert(strstr(o.err, "--http 127.0.0.1:99999: want HOST:PORT"), "%s",
+              o.err);
+    duro_test_output_free(&o);
+
+    duro_test_run(&h, &o, RUN_MS, "duro", "server", "start", "--http",
+                  "127.0.0.1:0", "--tls-cert", "x.crt", NULL);
+    cr_assert_eq(o.exit_code, 2, "%s", o.err);
+    cr_assert(strstr(o.err, "--tls-cert and --tls-key go together"), "%s",
+              o.err);
+    duro_test_output_free(&o);
+
+    char url[64];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", duro_test_free_port());
+    duro_test_run(&h, &o, RUN_MS, "duro", "--redis", url, "server", "start",
+                  "--http", "127.0.0.1:0", "-o", "json", NULL);
+    cr_assert_eq(o.exit_code, 1, "%s", o.err);
+    cr_assert(strstr(o.err, "\"code\":\"UNAVAILABLE\""), "%s", o.err);
+    duro_test_output_free(&o);
+    duro_test_finish(&h);
+}
