@@ -285,7 +285,13 @@ static int read_keys(FILE *f, const char *path, keyring *r, char *err,
             return DURO_EINVAL;
         }
     }
+    int why = errno;
     OPENSSL_cleanse(line, sizeof(line));
+    if (ferror(f)) { /* a directory, an I/O error: not "no key" */
+        snprintf(err, errsize, "cannot read codec key file %s: %s", path,
+                 strerror(why));
+        return DURO_EINVAL;
+    }
     if (r->n == 0) {
         snprintf(err, errsize, "%s holds no key", path);
         return DURO_EINVAL;

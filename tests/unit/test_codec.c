@@ -261,6 +261,18 @@ Test(codec, long_comment_lines_are_skipped_whole)
     free(path);
 }
 
+/* a directory given as the key file used to be reported as holding no
+ * key */
+Test(codec, a_directory_as_key_file_is_named_so)
+{
+    duro_codec *c = (duro_codec *)1;
+    char err[256] = "";
+    cr_assert_eq(duro_codec_aes_new("/", &c, err, sizeof(err)), DURO_EINVAL);
+    cr_assert_null(c);
+    cr_assert(strstr(err, "cannot read codec key file /: Is a directory"), "%s",
+              err);
+}
+
 Test(codec, env_unset_means_no_codec)
 {
     unsetenv(DURO_CODEC_KEY_FILE_ENV);
