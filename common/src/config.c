@@ -63,14 +63,14 @@ static int password_from_env(duro_redis_url *out, char *err, size_t errsize)
     }
     char buf[sizeof(out->password) + 2];
     size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    int bad = ferror(f);
+    int bad = ferror(f) ? (errno ? errno : EIO) : 0; /* EISDIR: a directory */
     fclose(f);
     buf[n] = '\0';
     if (n > 0 && buf[n - 1] == '\n') buf[--n] = '\0';
     if (n > 0 && buf[n - 1] == '\r') buf[--n] = '\0';
     if (bad || n == 0 || n >= sizeof(out->password) || strlen(buf) != n) {
         snprintf(err, errsize, "DURO_REDIS_PASSWORD_FILE %.200s: %s", path,
-                 bad                ? "read error"
+                 bad                ? strerror(bad)
                  : n == 0           ? "empty"
                  : strlen(buf) != n ? "holds a NUL byte"
                                     : "password too long");

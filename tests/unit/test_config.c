@@ -216,6 +216,9 @@ Test(config, password_file_strips_one_trailing_newline_and_wins_over_env)
     bad(NULL, "empty");
     unlink(path);
     bad(NULL, "DURO_REDIS_PASSWORD_FILE");
+    /* it used to say "read error" */
+    setenv("DURO_REDIS_PASSWORD_FILE", "/", 1);
+    bad(NULL, "DURO_REDIS_PASSWORD_FILE /: Is a directory");
     clear_password_env();
 }
 
