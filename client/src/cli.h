@@ -174,6 +174,9 @@ const char *cli_get(const cli_ctx *ctx, const char *name);
 /* cli_get_duration: parses a duration option into *ms (unchanged when the
  * option is absent). Returns 0 or -1 after printing a usage error. */
 int cli_get_duration(const cli_ctx *ctx, const char *name, int64_t *ms);
+/* cli_get_timeout: --timeout as cli_get_duration reads it, refusing 0: a
+ * 0 that meant "the default" (10s, 30s) or "for ever" surprised. */
+int cli_get_timeout(const cli_ctx *ctx, int64_t *ms);
 /* cli_get_start_opts fills o (zeroed first) from the options every start
  * command takes: --workflow-id, --type, --task-queue, --execution-timeout,
  * --run-timeout, --task-timeout, --id-reuse-policy (not the input). Returns 0

@@ -1,6 +1,7 @@
 /* cli_main.c: the duro command: dispatch over the command tables and help.
  * What the commands share (errors, connecting, JSON and tables) is in
  * cli_out.c. */
+#include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -211,6 +212,14 @@ int main(int argc, char **argv)
     snprintf(ctx.path, sizeof(ctx.path), "duro %s", g->name);
     int rc = run_group(&ctx, g, argc - i - 1, argv + i + 1);
     duro_client_free(ctx.client);
-    if (fflush(stdout) != 0 && rc == CLI_OK) rc = CLI_FAILED;
+    /* a reader that went away (`| head`) needs no message; a full disk or
+     * a closed stdout does: the answer was lost */
+    errno = 0;
+    if ((fflush(stdout) != 0 || ferror(stdout)) && rc == CLI_OK) {
+        if (errno != EPIPE)
+            cli_fail("cannot write the output: %s",
+                     errno ? strerror(errno) : "write error");
+        rc = CLI_FAILED;
+    }
     return rc;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "duro/config.h"
 #include "duro/duration.h"
 #include "duro/errno.h"
 #include "duro/json.h"
@@ -44,8 +45,24 @@ static const cli_opt *find(const cli_opt *opts, const char *name, size_t len,
 static int set_global(cli_ctx *ctx, const cli_opt *o, const char *value)
 {
     if (strcmp(o->name, "redis") == 0) {
+        /* a URL that cannot be right is a wrong command line (exit 2); what
+         * the environment adds to it (password file, TLS) is read later */
+        duro_redis_url u;
+        char why[512];
+        if (duro_redis_url_parse(value, &u, why, sizeof(why)) &&
+            strncmp(why, "bad redis url", 13) == 0) {
+            cli_usage(ctx, "--redis: %s", why);
+            return -1;
+        }
         ctx->redis_url = value;
     } else if (strcmp(o->name, "redis-wait") == 0) {
+        char *end;
+        long n = strtol(value, &end, 10);
+        if (!*value || *end || n < 0 || n > DURO_REDIS_WAIT_MAX) {
+            cli_usage(ctx, "--redis-wait must be 0..%d replicas, not \"%s\"",
+                      DURO_REDIS_WAIT_MAX, value);
+            return -1;
+        }
         /* read where every URL is parsed (duro_redis_url_parse) */
         setenv("DURO_REDIS_WAIT", value, 1);
     } else if (strcmp(o->name, "namespace") == 0) {
@@ -154,6 +171,19 @@ int cli_get_duration(const cli_ctx *ctx, const char *name, int64_t *ms)
                   name, v);
         return -1;
     }
+    return 0;
+}
+
+int cli_get_timeout(const cli_ctx *ctx, int64_t *ms)
+{
+    int64_t v = 0;
+    if (cli_get_duration(ctx, "timeout", &v)) return -1;
+    if (cli_get(ctx, "timeout") && v <= 0) {
+        cli_usage(ctx, "--timeout must be above 0 (leave it out for the "
+                       "default)");
+        return -1;
+    }
+    if (cli_get(ctx, "timeout")) *ms = v;
     return 0;
 }
 

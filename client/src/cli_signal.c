@@ -180,7 +180,7 @@ int cli_query(cli_ctx *ctx)
 {
     const char *id = cli_get(ctx, "workflow-id"), *name = cli_get(ctx, "name");
     int64_t timeout = 0;
-    if (cli_get_duration(ctx, "timeout", &timeout)) return CLI_USAGE;
+    if (cli_get_timeout(ctx, &timeout)) return CLI_USAGE;
     /* Check here what the client would call invalid, so that DURO_EINVAL
      * from the call below is the worker's answer (exit 1), not usage. */
     char why[256];

@@ -75,7 +75,7 @@ static void print_stack(const cJSON *st)
 int cli_stack(cli_ctx *ctx)
 {
     int64_t timeout = 0;
-    if (cli_get_duration(ctx, "timeout", &timeout)) return CLI_USAGE;
+    if (cli_get_timeout(ctx, &timeout)) return CLI_USAGE;
     if (cli_connect(ctx)) return CLI_FAILED;
     cJSON *st;
     int rc = duro_client_stack(ctx->client, cli_get(ctx, "workflow-id"),

@@ -24,7 +24,7 @@ int cli_update(cli_ctx *ctx)
     const char *id = cli_get(ctx, "workflow-id"), *name = cli_get(ctx, "name");
     const char *uid = cli_get(ctx, "update-id");
     int64_t timeout = 0;
-    if (cli_get_duration(ctx, "timeout", &timeout)) return CLI_USAGE;
+    if (cli_get_timeout(ctx, &timeout)) return CLI_USAGE;
     /* Check here what the client would call invalid, so that DURO_EINVAL
      * from the call below is the workflow's answer (a rejection or the
      * handler's failure: exit 1), not usage. */

@@ -270,7 +270,7 @@ static int print_outcome(const cli_ctx *ctx, const cJSON *d)
 static int cmd_result(cli_ctx *ctx)
 {
     int64_t timeout = 0;
-    if (cli_get_duration(ctx, "timeout", &timeout)) return CLI_USAGE;
+    if (cli_get_timeout(ctx, &timeout)) return CLI_USAGE;
     if (cli_connect(ctx)) return CLI_FAILED;
     cJSON *d;
     const char *id = cli_get(ctx, "workflow-id");

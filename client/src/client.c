@@ -70,10 +70,20 @@ static const char *io_text(const char *s)
 
 /* ---- Lifecycle ---- */
 
+const char *duro__where(const duro_redis_url *url, char *buf, size_t size)
+{
+    if (url->sentinels > 0)
+        snprintf(buf, size, "redis master %s (via Sentinel)",
+                 url->sentinel_master);
+    else
+        snprintf(buf, size, "redis at %s:%d", url->host, url->port);
+    return buf;
+}
+
 duro_cluster_sync *duro__connect(const duro_redis_url *url, char *err,
                                  size_t errsize, int *code)
 {
-    char why[256] = "";
+    char why[256] = "", at[300];
     duro_cluster_sync *rc = NULL;
     int e = duro_cluster_sync_open(url, DURO_CLIENT_TIMEOUT_MS, &rc, why,
                                    sizeof(why));
@@ -81,14 +91,15 @@ duro_cluster_sync *duro__connect(const duro_redis_url *url, char *err,
     if (rc) return rc;
     /* common says "cannot reach redis at h:p: reason"; keep one wording. */
     static const char reach[] = "cannot reach redis at ";
-    if (strncmp(why, reach, sizeof(reach) - 1) == 0)
+    if (strncmp(why, reach, sizeof(reach) - 1) == 0 && url->sentinels <= 0)
         snprintf(err, errsize, "cannot connect to redis at %s",
                  why + sizeof(reach) - 1);
     else if (strncmp(why, "cannot connect", 14) == 0)
         snprintf(err, errsize, "%s", why);
     else
-        snprintf(err, errsize, "cannot connect to redis at %s:%d: %s",
-                 url->host, url->port, why[0] ? why : "unknown error");
+        snprintf(err, errsize, "cannot connect to %s: %s",
+                 duro__where(url, at, sizeof(at)),
+                 why[0] ? why : "unknown error");
     return NULL;
 }
 
@@ -190,8 +201,9 @@ int duro_client_new_opts(duro_client **out, const duro_client_opts *opts,
     rc = duro_cluster_sync_setup(c->conn, c->given, &c->partitions, why,
                                  sizeof(why));
     if (rc == DURO_ENOTFOUND) rc = learn_layout(c, why, sizeof(why));
+    char at[300];
     if (rc < 0)
-        snprintf(err, errsize, "redis at %s:%d: %s", c->url.host, c->url.port,
+        snprintf(err, errsize, "%s: %s", duro__where(&c->url, at, sizeof(at)),
                  strstr(why, "Resource temporarily") ? io_text(why) : why);
     if (rc < 0 || c->partitions <= 0) {
         if (rc >= 0) {
@@ -233,7 +245,8 @@ static int ensure(duro_client *c)
     char why[400] = "";
     int rc = learn_layout(c, why, sizeof(why));
     if (rc < 0) {
-        duro__fail(c, rc, "redis at %s:%d: %s", c->url.host, c->url.port, why);
+        char at[300];
+        duro__fail(c, rc, "%s: %s", duro__where(&c->url, at, sizeof(at)), why);
         duro_cluster_sync_free(c->conn);
         c->conn = NULL;
     }
@@ -253,9 +266,10 @@ bool duro__is_cluster(const duro_client *c)
 
 static int lost(duro_client *c)
 {
+    char at[300];
     return duro__fail(
-        c, DURO_ECONN, "lost the connection to redis at %s:%d: %s", c->url.host,
-        c->url.port,
+        c, DURO_ECONN, "lost the connection to %s: %s",
+        duro__where(&c->url, at, sizeof(at)),
         io_text(c->conn ? duro_cluster_sync_errstr(c->conn) : NULL));
 }
 

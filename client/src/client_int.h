@@ -38,6 +38,11 @@ struct duro_client {
     int sub_port;
     bool sub_sharded;
     bool sub_once; /* UNSUBSCRIBE refused (an older ACL): sub per wait */
+    /* failover_until: through Sentinel, when a wait that lost its master
+     * stops reconnecting (mono ms; 0: connected), kept across the slices
+     * of one wait; failover_pause: its next pause (client_result.c) */
+    int64_t failover_until;
+    int failover_pause;
 };
 
 /* duro__ks: the client's keyspace with the partition count it knows now. */
@@ -67,6 +72,11 @@ int duro__namespace_known(duro_client *c);
 /* duro__reason_json returns {"reason": reason} as text (cJSON_free it),
  * or NULL with *rc and the client's message set (too long, no memory). */
 char *duro__reason_json(duro_client *c, const char *reason, int *rc);
+
+/* duro__where names url's server for messages, into buf: "redis at
+ * host:port", or through Sentinel "redis master NAME (via Sentinel)"
+ * (its host:port is only the first sentinel's until resolved). */
+const char *duro__where(const duro_redis_url *url, char *buf, size_t size);
 
 /* duro__fail sets the client's message and returns code. */
 int duro__fail(duro_client *c, int code, const char *fmt, ...)

@@ -30,10 +30,20 @@
 #include "client_int.h"
 #include "duro/clock.h"
 #include "duro/cluster.h"
+#include "duro/log.h"
 
 /* RESUBSCRIBE: wait_message's answer when the cluster moved the
  * channel's slot (Redis 7 then sends "sunsubscribe"): subscribe again. */
 #define RESUBSCRIBE 1
+
+/* FAILOVER_WAIT_MS: how long a wait through Sentinel keeps reconnecting
+ * after its connection dropped, as a failover takes (the sentinels'
+ * down-after-milliseconds, 30 s by default, then the election), before
+ * it reports the loss; FAILOVER_PAUSE_MS: its pauses (100 ms doubling to
+ * 5 s, as a worker's reconnects). */
+#define FAILOVER_WAIT_MS 60000
+#define FAILOVER_PAUSE_MS 100
+#define FAILOVER_PAUSE_MAX_MS 5000
 
 /* STALE_MAP: subscribe_at's answer when, on a cluster, the node it went
  * to no longer serves the channel (MOVED or ASK, a refused connection, a
@@ -151,8 +161,9 @@ static int subscribe_at(duro_client *c, const duro_redis_url *url,
     int code =
         duro_redis_open(url, DURO_CLIENT_TIMEOUT_MS, &sub, why, sizeof(why));
     if (code) {
-        duro__fail(c, code, "cannot connect to redis at %s:%d: %s", url->host,
-                   url->port, why);
+        char at[300];
+        duro__fail(c, code, "cannot connect to %s: %s",
+                   duro__where(url, at, sizeof(at)), why);
         return sharded && duro_err_is_transient(code) ? STALE_MAP : code;
     }
     duro_redis_keepalive(sub);
@@ -233,6 +244,14 @@ static bool is_open(const cJSON *d)
     return s && strcmp(s, "RUNNING") == 0;
 }
 
+/* sub_where names c->sub's server for messages, into buf. */
+static const char *sub_where(const duro_client *c, char *buf, size_t size)
+{
+    if (c->url.sentinels > 0) return duro__where(&c->url, buf, size);
+    snprintf(buf, size, "redis at %s:%d", c->sub_host, c->sub_port);
+    return buf;
+}
+
 /* wait_message waits on c->sub for a message naming `id` ("message", or
  * "smessage" on a cluster). Returns 0, RESUBSCRIBE, DURO_ETIMEDOUT (the
  * connection kept) or DURO_ECONN. */
@@ -242,10 +261,10 @@ static int wait_message(duro_client *c, const char *id, int64_t deadline)
         redisReply *m;
         int rc = next_reply(c->sub, deadline, &m);
         if (rc == DURO_ETIMEDOUT) return rc;
+        char at[300];
         if (rc)
-            return duro__fail(c, DURO_ECONN,
-                              "lost the subscription to redis at %s:%d: %s",
-                              c->sub_host, c->sub_port, c->sub->errstr);
+            return duro__fail(c, DURO_ECONN, "lost the subscription to %s: %s",
+                              sub_where(c, at, sizeof(at)), c->sub->errstr);
         const char *kind = push_kind(m);
         bool match =
             kind &&
@@ -257,6 +276,44 @@ static int wait_message(duro_client *c, const char *id, int64_t deadline)
         if (match) return 0;
         if (moved) return RESUBSCRIBE;
     }
+}
+
+/* failover_pause: through Sentinel, a lost connection (DURO_ECONN) or a
+ * server that is not the master yet (DURO_EAGAIN) is a failover going on:
+ * pause and true while c->failover_until (set at the first loss) allows,
+ * so that the wait goes on with the promoted replica. False when it does
+ * not, or when deadline comes first (*rc then DURO_ETIMEDOUT: the next
+ * slice of a wait carries on where this one stopped). */
+static bool failover_pause(duro_client *c, int *rc, int64_t deadline)
+{
+    if (c->url.sentinels <= 0 || (*rc != DURO_ECONN && *rc != DURO_EAGAIN))
+        return false;
+    int64_t now = duro_mono_ms();
+    if (!c->failover_until) {
+        c->failover_until = now + FAILOVER_WAIT_MS;
+        c->failover_pause = FAILOVER_PAUSE_MS;
+        duro_warn("RESULT RECONNECT master=%s: %s", c->url.sentinel_master,
+                  c->errstr);
+    }
+    int ms = c->failover_pause;
+    if (now + ms >= c->failover_until) return false;
+    if (deadline && now + ms >= deadline) {
+        *rc = DURO_ETIMEDOUT;
+        return false;
+    }
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    c->failover_pause =
+        ms * 2 > FAILOVER_PAUSE_MAX_MS ? FAILOVER_PAUSE_MAX_MS : ms * 2;
+    return true;
+}
+
+/* timed_out: rc, with the message of a wait that ran out of time. */
+static int timed_out(duro_client *c, int rc, const char *workflow_id)
+{
+    if (rc == DURO_ETIMEDOUT)
+        duro__fail(c, rc, "timed out waiting for workflow %s", workflow_id);
+    return rc;
 }
 
 /* Subscribe first, then read: a close published in between is not missed. */
@@ -272,24 +329,36 @@ int duro_client_result(duro_client *c, const char *workflow_id,
     duro_key_closed_channel(chan, sizeof(chan), duro__ks(c),
                             duro_partition_of(workflow_id, c->partitions));
     int rc = subscribe(c, chan, deadline);
-    if (rc) return rc;
+    while (rc && failover_pause(c, &rc, deadline))
+        rc = subscribe(c, chan, deadline);
+    if (rc) return timed_out(c, rc, workflow_id);
     cJSON *d = NULL;
     for (;;) {
         rc = duro_client_describe(c, workflow_id, &d);
-        if (rc < 0 || !is_open(d)) break;
-        cJSON_Delete(d);
-        d = NULL;
-        rc = wait_message(c, workflow_id, deadline);
-        /* on a cluster a lost subscription is a master gone (failover) */
-        if (rc == DURO_ECONN && duro_cluster_sync_is_cluster(c->conn))
+        if (rc < 0 && failover_pause(c, &rc, deadline)) {
+            rc = RESUBSCRIBE; /* the subscription went with the master */
+        } else {
+            if (rc < 0 || !is_open(d)) break;
+            cJSON_Delete(d);
+            d = NULL;
+            c->failover_until = 0;
+            rc = wait_message(c, workflow_id, deadline);
+        }
+        /* on a cluster or through Sentinel a lost subscription is a
+         * master gone (failover) */
+        if (rc == DURO_ECONN &&
+            (duro_cluster_sync_is_cluster(c->conn) || c->url.sentinels > 0))
             rc = RESUBSCRIBE;
         if (rc == RESUBSCRIBE || rc == DURO_ECONN) drop_sub(c);
-        if (rc == RESUBSCRIBE && (rc = subscribe(c, chan, deadline))) return rc;
+        bool resubscribe = rc == RESUBSCRIBE;
+        if (resubscribe) rc = subscribe(c, chan, deadline);
+        while (resubscribe && rc && failover_pause(c, &rc, deadline))
+            rc = subscribe(c, chan, deadline);
+        if (resubscribe && rc) return timed_out(c, rc, workflow_id);
         if (rc < 0) break;
     }
     unsubscribe(c, chan);
-    if (rc == DURO_ETIMEDOUT)
-        duro__fail(c, rc, "timed out waiting for workflow %s", workflow_id);
+    if (rc >= 0) c->failover_until = 0;
     if (rc == 0) *out = d;
-    return rc;
+    return timed_out(c, rc, workflow_id);
 }

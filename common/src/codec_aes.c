@@ -249,10 +249,20 @@ static int read_keys(FILE *f, const char *path, keyring *r, char *err,
 {
     char line[512];
     int lineno = 0, cap = 0;
+    bool rest = false; /* line holds the rest of a comment over 511 bytes */
     while (fgets(line, sizeof(line), f)) {
-        lineno++;
+        bool more = !strchr(line, '\n') && !feof(f); /* the line goes on */
+        lineno += !rest;
         const char *p = line + strspn(line, " \t");
-        if (*p == '#' || *p == '\n' || *p == '\r' || *p == '\0') continue;
+        bool skip = rest || *p == '#' || *p == '\n' || *p == '\r' || !*p;
+        rest = skip && more;
+        if (skip) continue;
+        if (more) {
+            snprintf(err, errsize, "%s line %d: longer than %zu bytes", path,
+                     lineno, sizeof(line) - 2);
+            OPENSSL_cleanse(line, sizeof(line));
+            return DURO_EINVAL;
+        }
         if (r->n == cap) {
             cap = cap ? cap * 2 : 4;
             aes_key *v = realloc(r->keys, (size_t)cap * sizeof(*v));
@@ -275,7 +285,13 @@ static int read_keys(FILE *f, const char *path, keyring *r, char *err,
             return DURO_EINVAL;
         }
     }
+    int why = errno;
     OPENSSL_cleanse(line, sizeof(line));
+    if (ferror(f)) { /* a directory, an I/O error: not "no key" */
+        snprintf(err, errsize, "cannot read codec key file %s: %s", path,
+                 strerror(why));
+        return DURO_EINVAL;
+    }
     if (r->n == 0) {
         snprintf(err, errsize, "%s holds no key", path);
         return DURO_EINVAL;

@@ -1,6 +1,7 @@
 /* config.c: the Redis URL parser and environment lookups shared by programs. */
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,14 +63,14 @@ static int password_from_env(duro_redis_url *out, char *err, size_t errsize)
     }
     char buf[sizeof(out->password) + 2];
     size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    int bad = ferror(f);
+    int bad = ferror(f) ? (errno ? errno : EIO) : 0; /* EISDIR: a directory */
     fclose(f);
     buf[n] = '\0';
     if (n > 0 && buf[n - 1] == '\n') buf[--n] = '\0';
     if (n > 0 && buf[n - 1] == '\r') buf[--n] = '\0';
     if (bad || n == 0 || n >= sizeof(out->password) || strlen(buf) != n) {
         snprintf(err, errsize, "DURO_REDIS_PASSWORD_FILE %.200s: %s", path,
-                 bad                ? "read error"
+                 bad                ? strerror(bad)
                  : n == 0           ? "empty"
                  : strlen(buf) != n ? "holds a NUL byte"
                                     : "password too long");
@@ -160,7 +161,7 @@ static int hexval(char c)
 }
 
 /* decode copies s[0..len) into out, undoing %XX escapes. -1 if it does not
- * fit or an escape is malformed. */
+ * fit or an escape is malformed or is %00. */
 static int decode(const char *s, size_t len, char *out, size_t size)
 {
     size_t o = 0;
@@ -173,6 +174,7 @@ static int decode(const char *s, size_t len, char *out, size_t size)
             if (hi < 0 || lo < 0) return -1;
             c = (char)(hi * 16 + lo);
             i += 2;
+            if (c == '\0') return -1; /* %00 would cut the string short */
         }
         if (o + 1 >= size) return -1;
         out[o++] = c;
@@ -205,9 +207,16 @@ static int parse_userinfo(const char *s, size_t len, duro_redis_url *out)
                   sizeof(out->password));
 }
 
-/* parse_addrs reads "h1[:port],h2,..." (p up to end) into addr[*n]
- * (what: "sentinel" or "seed", for the messages). IPv6 hosts are not
- * supported (no brackets). */
+/* host_ok: no byte of a host name that a URL does not allow there. */
+static bool host_ok(const char *h, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)h[i] <= ' ' || strchr("@?#[]/", h[i])) return false;
+    return true;
+}
+
+/* parse_addrs reads "h1[:port],[v6][:port],..." (p up to end) into
+ * addr[*n] (what: "sentinel" or "seed", for the messages). */
 static int parse_addrs(const char *p, const char *end, duro_redis_addr *addr,
                        int *n, int max, int defport, const char *what,
                        char *err, size_t errsize, const char *url)
@@ -222,15 +231,29 @@ static int parse_addrs(const char *p, const char *end, duro_redis_addr *addr,
             return fail(err, errsize, why, url);
         }
         duro_redis_addr *a = &addr[*n];
-        const char *colon = memchr(item, ':', (size_t)(iend - item));
-        const char *hend = colon ? colon : iend;
-        size_t hl = (size_t)(hend - item);
-        if (hl == 0 || hl >= sizeof(a->host)) {
-            snprintf(why, sizeof(why), "a %s's host is empty or too long",
+        const char *host = item, *hend, *colon;
+        if (*item == '[') { /* [ipv6]:port */
+            const char *rb = memchr(item, ']', (size_t)(iend - item));
+            host = item + 1;
+            hend = rb ? rb : host;
+            colon = rb && rb + 1 < iend ? rb + 1 : NULL;
+            if (!rb || (colon && *colon != ':')) {
+                snprintf(why, sizeof(why), "a %s's [ipv6] host is malformed",
+                         what);
+                return fail(err, errsize, why, url);
+            }
+        } else {
+            colon = memchr(item, ':', (size_t)(iend - item));
+            hend = colon ? colon : iend;
+        }
+        size_t hl = (size_t)(hend - host);
+        if (hl == 0 || hl >= sizeof(a->host) || !host_ok(host, hl)) {
+            snprintf(why, sizeof(why),
+                     "a %s's host is empty, too long or has a bad character",
                      what);
             return fail(err, errsize, why, url);
         }
-        memcpy(a->host, item, hl);
+        memcpy(a->host, host, hl);
         a->host[hl] = '\0';
         a->port = defport;
         if (colon && parse_int(colon + 1, (size_t)(iend - colon - 1), 1, 65535,
@@ -339,6 +362,11 @@ int duro_redis_url_parse(const char *url, duro_redis_url *out, char *err,
             return fail(err, errsize, "bad or too long user or password", url);
         p = at + 1;
     }
+    if (strpbrk(p, "?#"))
+        return fail(err, errsize,
+                    "query options (?...) are not supported: give the "
+                    "database as /N and the rest in DURO_REDIS_* variables",
+                    url);
     if (out->sentinels) {
         out->sentinels = 0;
         int rc = parse_sentinels(p, out, err, errsize, url);

@@ -200,6 +200,12 @@ int duro__redis_open_mode(const duro_redis_url *given, int timeout_ms,
     if (rc) return rc;
     rc = hello(c, url, &is_cluster, err, errsize);
     if (rc == 0 && url->sentinels > 0) rc = check_master(c, url, err, errsize);
+    if (rc == DURO_ECONN && !pump && err && errsize) {
+        /* a TLS port drops a client that speaks plain RESP to it */
+        size_t n = strlen(err);
+        snprintf(err + n, errsize - n,
+                 " (if that port speaks TLS, use rediss://)");
+    }
     if (rc == DURO_ECONN && pump) {
         /* Under TLS 1.3 a server refuses a client certificate only after
          * the handshake: the pump knows why the first reply never came. */

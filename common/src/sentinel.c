@@ -1,4 +1,5 @@
 /* sentinel.c: finding the master through Redis Sentinel (sentinel.h). */
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,19 +52,27 @@ static int ask(const duro_redis_addr *s, const char *master,
     }
     redisReply *r =
         redisCommand(c, "SENTINEL get-master-addr-by-name %s", master);
-    int found = -1;
-    if (!r) {
+    int found = -1, why = errno;
+    if (!r && c->err == REDIS_ERR_IO && (why == EAGAIN || why == EWOULDBLOCK)) {
+        snprintf(err, errsize, "sentinel %s:%d did not answer within %dms",
+                 s->host, s->port, DURO_SENTINEL_TIMEOUT_MS);
+    } else if (!r) {
         snprintf(err, errsize, "sentinel %s:%d: %s", s->host, s->port,
                  c->errstr);
     } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
                r->element[0]->type == REDIS_REPLY_STRING &&
                r->element[1]->type == REDIS_REPLY_STRING &&
+               r->element[0]->len > 0 &&
                r->element[0]->len < sizeof(out->host)) {
         memcpy(out->host, r->element[0]->str, r->element[0]->len + 1);
         char *end;
         long port = strtol(r->element[1]->str, &end, 10);
         out->port = (int)port;
         found = *end == '\0' && port > 0 && port <= 65535 ? 1 : -1;
+        if (found < 0) /* else the message would be an earlier sentinel's */
+            snprintf(err, errsize,
+                     "sentinel %s:%d named master %s at a bad port \"%.16s\"",
+                     s->host, s->port, master, r->element[1]->str);
     } else if (r->type == REDIS_REPLY_NIL) {
         snprintf(err, errsize, "sentinel %s:%d does not know master %s",
                  s->host, s->port, master);

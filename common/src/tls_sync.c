@@ -189,8 +189,12 @@ static int handshake(SSL *ssl, int fd, int64_t deadline_ms, char *err,
         int w = wait_fd(fd, k == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT,
                         deadline_ms);
         if (w != 1) {
+            /* a plain Redis port reads a ClientHello as a command that
+             * never ends: it never answers */
             snprintf(err, errsize, "TLS handshake %s",
-                     w == 0 ? "timed out" : "failed");
+                     w == 0 ? "timed out: no TLS answer (a port without "
+                              "TLS? then use redis://)"
+                            : "failed");
             return DURO_ECONN;
         }
     }

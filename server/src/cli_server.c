@@ -94,8 +94,12 @@ static int cmd_server(cli_ctx *ctx)
     if (!getenv("DURO_LOG_LEVEL")) duro_log_set_level(DURO_LOG_INFO);
     duro_server *s;
     char err[512] = "";
-    if (duro_server_start(&s, &o, err, sizeof(err)) < 0)
-        return cli_fail("cannot start the HTTP API: %s", err);
+    rc = duro_server_start(&s, &o, err, sizeof(err));
+    /* what the server refuses in a flag ("--http x: want HOST:PORT",
+     * "--tls-cert and --tls-key go together") is a wrong command line */
+    if (rc == DURO_EINVAL && strncmp(err, "--", 2) == 0)
+        return cli_usage(ctx, "%s", err);
+    if (rc < 0) return cli_fail_err(rc, "cannot start the HTTP API: %s", err);
     printf("Duro HTTP API on %s://%s (port %d); OpenAPI document at "
            "/api/v1/openapi.json\n",
            o.tls_cert ? "https" : "http",

@@ -1,7 +1,10 @@
 /* test_cli.c: the real `duro` binary against a live worker. */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "duro/json.h"
 #include "harness.h"
@@ -207,6 +210,125 @@ Test(cli, unreachable_redis_fails_fast_with_a_clear_message)
     cr_assert(strstr(o.err, "cannot connect"), "stderr: %s", o.err);
     cr_assert(strstr(o.err, url + strlen("redis://")), "names the address: %s",
               o.err);
+    duro_test_output_free(&o);
+    duro_test_finish(&h);
+}
+
+/* a --redis or --redis-wait that cannot be right used to exit 1 (a
+ * runtime failure) with DURO_REDIS_WAIT named for --redis-wait */
+Test(cli, bad_redis_and_redis_wait_flags_are_usage_errors)
+{
+    duro_test_output o;
+    duro_test_run(&h, &o, RUN_MS, "duro", "--redis", "redis://127.0.0.1:70000",
+                  "workflow", "describe", "--workflow-id", "x", NULL);
+    cr_assert_eq(o.exit_code, 2, "stderr: %s", o.err);
+    cr_assert(strstr(o.err, "--redis: bad redis url"), "stderr: %s", o.err);
+    duro_test_output_free(&o);
+
+    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "describe",
+                  "--workflow-id", "x", "--redis-wait", "two", "-o", "json",
+                  NULL);
+    cr_assert_eq(o.exit_code, 2, "stderr: %s", o.err);
+    cr_assert(strstr(o.err, "\"INVALID_ARGUMENT\""), "stderr: %s", o.err);
+    cr_assert(strstr(o.err, "--redis-wait must be 0..64"), "stderr: %s", o.err);
+    duro_test_output_free(&o);
+    duro_test_finish(&h);
+}
+
+/* run_stdout_full runs argv (a NULL-terminated duro command line) with
+ * its stdout on /dev/full; its exit status, its stderr in err. */
+static int run_stdout_full(char *err, size_t size, const char *const *argv)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/duro", DURO_BIN_DIR);
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        int full = open("/dev/full", O_WRONLY);
+        if (full < 0 || dup2(full, 1) < 0 || dup2(p[1], 2) < 0) _exit(126);
+        close(p[0]);
+        execv(path, (char *const *)argv);
+        _exit(127);
+    }
+    close(p[1]);
+    size_t n = 0;
+    ssize_t r;
+    while (n + 1 < size && (r = read(p[0], err + n, size - n - 1)) > 0)
+        n += (size_t)r;
+    err[n] = '\0';
+    close(p[0]);
+    int st = 0;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* an answer that could not be written (a full disk, a closed stdout) used
+ * to exit 1 without a word */
+Test(cli, an_answer_that_cannot_be_written_says_so)
+{
+    duro_test_output o;
+    duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "start", "--workflow-id",
+                  "full-1", "--type", "t", "--task-queue", "q", NULL);
+    cr_assert_eq(o.exit_code, 0, "start: %s", o.err);
+    duro_test_output_free(&o);
+    char err[4096];
+    const char *argv[] = {"duro",          "workflow", "describe",
+                          "--workflow-id", "full-1",   NULL};
+    cr_assert_eq(run_stdout_full(err, sizeof(err), argv), 1, "stderr: %s", err);
+    cr_assert(strstr(err, "cannot write the output: No space left on device"),
+              "stderr: %s", err);
+    duro_test_finish(&h);
+}
+
+/* --timeout 0 used to mean the default for query, update and stack (a
+ * query waited 10s) and "for ever" for result */
+Test(cli, a_zero_timeout_is_a_usage_error)
+{
+    const char *verbs[][3] = {{"query", "--name", "q"},
+                              {"update", "--name", "u"},
+                              {"stack", "--workflow-id", "z"},
+                              {"result", "--workflow-id", "z"}};
+    for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
+        duro_test_output o;
+        duro_test_run(&h, &o, RUN_MS, "duro", "workflow", verbs[i][0],
+                      "--workflow-id", "z", verbs[i][1], verbs[i][2],
+                      "--timeout", "0", NULL);
+        cr_assert_eq(o.exit_code, 2, "%s: %s", verbs[i][0], o.err);
+        cr_assert(strstr(o.err, "--timeout must be above 0"), "%s: %s",
+                  verbs[i][0], o.err);
+        duro_test_output_free(&o);
+    }
+    duro_test_finish(&h);
+}
+
+/* `duro server start` used to exit 1 for a wrong --http or a lone
+ * --tls-cert (the command line is wrong: 2), and report every failure
+ * as UNKNOWN with -o json */
+Test(cli, server_start_flag_errors_are_usage_errors)
+{
+    duro_test_output o;
+    duro_test_run(&h, &o, RUN_MS, "duro", "server", "start", "--http",
+                  "127.0.0.1:99999", NULL);
+    cr_assert_eq(o.exit_code, 2, "%s", o.err);
+    cr_assert(strstr(o.err, "--http 127.0.0.1:99999: want HOST:PORT"), "%s",
+              o.err);
+    duro_test_output_free(&o);
+
+    duro_test_run(&h, &o, RUN_MS, "duro", "server", "start", "--http",
+                  "127.0.0.1:0", "--tls-cert", "x.crt", NULL);
+    cr_assert_eq(o.exit_code, 2, "%s", o.err);
+    cr_assert(strstr(o.err, "--tls-cert and --tls-key go together"), "%s",
+              o.err);
+    duro_test_output_free(&o);
+
+    char url[64];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", duro_test_free_port());
+    duro_test_run(&h, &o, RUN_MS, "duro", "--redis", url, "server", "start",
+                  "--http", "127.0.0.1:0", "-o", "json", NULL);
+    cr_assert_eq(o.exit_code, 1, "%s", o.err);
+    cr_assert(strstr(o.err, "\"code\":\"UNAVAILABLE\""), "%s", o.err);
     duro_test_output_free(&o);
     duro_test_finish(&h);
 }

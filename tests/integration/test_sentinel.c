@@ -5,12 +5,17 @@
  * promoted a replica. Commits wait for one replica (DURO_REDIS_WAIT=1), so
  * nothing acknowledged is lost in the failover. The harness starts and
  * stops the extra redis-servers. */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -88,6 +93,19 @@ static bool replicas_online(int n)
     return online >= n;
 }
 
+/* closed_subscribers: the clients subscribed to a closed channel on the
+ * primary (a waiting `duro workflow result`). */
+static int closed_subscribers(void)
+{
+    redisContext *r = redisConnect("127.0.0.1", h.redis_port);
+    redisReply *rep =
+        r && !r->err ? redisCommand(r, "PUBSUB CHANNELS duro:closed:*") : NULL;
+    int n = rep && rep->type == REDIS_REPLY_ARRAY ? (int)rep->elements : 0;
+    freeReplyObject(rep);
+    if (r) redisFree(r);
+    return n;
+}
+
 /* followed: the worker's log says it found the master at one of ports. */
 static bool followed(pid_t w, const int *ports, int n)
 {
@@ -137,6 +155,14 @@ Test(sentinel, primary_killed_mid_run_every_workflow_completes)
 
     duro_client *c = duro_test_client_url(url);
     char id[32];
+    /* `duro workflow result` waits through the failover: it used to exit
+     * 1 at the first lost connection (the sleep outlasts the spawn's wait
+     * for a SIGTERM handler, which the CLI has not: 5 s) */
+    duro_test_start(c, "sent-cli", "sleep", "test", "{\"ms\":10000}", 0);
+    pid_t cli = duro_test_spawn(&h, "duro", "workflow", "result",
+                                "--workflow-id", "sent-cli", NULL);
+    cr_assert(duro_test_wait_until(closed_subscribers() > 0, 10000),
+              "duro workflow result did not subscribe");
     for (int i = 0; i < WORKFLOWS; i++) {
         snprintf(id, sizeof(id), "sent-%d", i);
         duro_test_start(c, id, "activities", "test", "{\"n\":6}", 0);
@@ -157,5 +183,96 @@ Test(sentinel, primary_killed_mid_run_every_workflow_completes)
     }
     duro_client_free(c);
     cr_assert(followed(w, rport, 2), "the worker did not follow the failover");
+    cr_assert_eq(duro_test_wait_exit(&h, cli, 60000), 0,
+                 "duro workflow result failed at the failover");
+    cr_assert(duro_test_log_contains(&h, cli, "\"after\""),
+              "duro workflow result printed no result");
+    duro_test_finish(&h);
+}
+
+/* fake_sentinel: one connection on a loopback port, answered with reply
+ * (NULL: never answered) to whatever it sends first, held until the peer
+ * closes; every wait bounded. */
+typedef struct {
+    int fd, port;
+    const char *reply;
+} fake_sentinel;
+
+static void *fake_sentinel_serve(void *arg)
+{
+    fake_sentinel *f = arg;
+    struct pollfd p = {.fd = f->fd, .events = POLLIN};
+    if (poll(&p, 1, 10000) != 1) return NULL;
+    int c = accept(f->fd, NULL, NULL);
+    if (c < 0) return NULL;
+    char buf[512];
+    p.fd = c;
+    bool answered = false;
+    for (int i = 0; i < 100 && poll(&p, 1, 10000) == 1; i++) {
+        if (read(c, buf, sizeof(buf)) <= 0) break;
+        if (f->reply && !answered)
+            answered = write(c, f->reply, strlen(f->reply)) > 0;
+    }
+    close(c);
+    return NULL;
+}
+
+static void fake_sentinel_start(fake_sentinel *f, pthread_t *t)
+{
+    f->fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_geq(f->fd, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    cr_assert_eq(bind(f->fd, (struct sockaddr *)&a, len), 0);
+    cr_assert_eq(listen(f->fd, 4), 0);
+    cr_assert_eq(getsockname(f->fd, (struct sockaddr *)&a, &len), 0);
+    f->port = ntohs(a.sin_port);
+    cr_assert_eq(pthread_create(t, NULL, fake_sentinel_serve, f), 0);
+}
+
+/* sentinel_error: duro's stderr against a sentinel that answers reply. */
+static char *sentinel_error(const char *reply)
+{
+    fake_sentinel f = {.reply = reply};
+    pthread_t t;
+    fake_sentinel_start(&f, &t);
+    char url[96];
+    snprintf(url, sizeof(url), "redis+sentinel://127.0.0.1:%d/mymaster",
+             f.port);
+    duro_test_output o;
+    duro_test_run(&h, &o, 15000, "duro", "--redis", url, "workflow", "describe",
+                  "--workflow-id", "x", NULL);
+    pthread_join(t, NULL);
+    close(f.fd);
+    cr_assert_eq(o.exit_code, 1, "stderr: %s", o.err);
+    char *err = o.err;
+    o.err = NULL;
+    duro_test_output_free(&o);
+    return err;
+}
+
+/* a sentinel's answer with a port that is not one used to be reported
+ * with a message that was not its own ("no sentinel given"), and one
+ * that never answered as "Resource temporarily unavailable" */
+Test(sentinel, a_sentinel_that_answers_garbage_is_named_with_why)
+{
+    char *err = sentinel_error("*2\r\n$9\r\n127.0.0.1\r\n$3\r\nabc\r\n");
+    cr_assert(strstr(err, "named master mymaster at a bad port \"abc\""),
+              "stderr: %s", err);
+    /* it used to say "cannot connect to redis at <the first sentinel>" */
+    cr_assert(strstr(err, "cannot connect to redis master mymaster (via "
+                          "Sentinel): no sentinel gave"),
+              "stderr: %s", err);
+    free(err);
+    err = sentinel_error(NULL);
+    cr_assert(strstr(err, "did not answer within 500ms"), "stderr: %s", err);
+    free(err);
+    err = sentinel_error("HTTP/1.1 400 Bad Request\r\n\r\n");
+    cr_assert(strstr(err, "Protocol error"), "stderr: %s", err);
+    free(err);
+    err = sentinel_error("$-1\r\n");
+    cr_assert(strstr(err, "does not know master mymaster"), "stderr: %s", err);
+    free(err);
     duro_test_finish(&h);
 }

@@ -5,11 +5,15 @@
  * (wrong CA), a certificate for another name, a missing client
  * certificate under tls-auth-clients yes. DURO_REDIS_TLS_INSECURE=1 skips
  * verification and says so once. */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -253,5 +257,43 @@ Test(tls, duro_dev_tls_runs_a_workflow_with_its_generated_ca)
     char *out = run_workflow("dev-tls", "sleep", "{\"ms\":200}");
     cr_assert(strstr(out, "\"after\""), "%s", out);
     free(out);
+    duro_test_finish(&h);
+}
+
+/* rediss:// to a port without TLS (here one that accepts and never
+ * answers, as a plain Redis does a ClientHello) and redis:// to a TLS
+ * port used to say only "TLS handshake timed out" and "Connection reset
+ * by peer" */
+Test(tls, the_wrong_scheme_for_a_port_says_which_to_use)
+{
+    start(NULL, NULL);
+    use_ca("ca.crt");
+    char url[64];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", h.redis_port);
+    duro_test_output o;
+    duro_test_run(&h, &o, 15000, "duro", "--redis", url, "workflow", "list",
+                  NULL);
+    cr_assert_eq(o.exit_code, 1, "%s", o.err);
+    cr_assert(strstr(o.err, "if that port speaks TLS, use rediss://"), "%s",
+              o.err);
+    duro_test_output_free(&o);
+
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, len), 0);
+    cr_assert_eq(listen(fd, 4), 0);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    snprintf(url, sizeof(url), "rediss://127.0.0.1:%d", ntohs(a.sin_port));
+    duro_test_run(&h, &o, 15000, "duro", "--redis", url, "workflow", "list",
+                  NULL);
+    close(fd);
+    cr_assert(!o.timed_out, "duro hung");
+    cr_assert_eq(o.exit_code, 1, "%s", o.err);
+    cr_assert(strstr(o.err, "no TLS answer (a port without TLS? then use "
+                            "redis://)"),
+              "%s", o.err);
+    duro_test_output_free(&o);
     duro_test_finish(&h);
 }

@@ -233,6 +233,46 @@ Test(codec, key_file_errors_name_the_line)
     cr_assert(strstr(err, "/nonexistent/keys"));
 }
 
+/* a comment line over 511 bytes used to be read on as a key line: the
+ * file was refused ("line N+1: expected ...") */
+Test(codec, long_comment_lines_are_skipped_whole)
+{
+    char text[2048];
+    int n = snprintf(text, sizeof(text), "# ");
+    for (int i = 0; i < 1500; i++)
+        text[n++] = (char)('a' + i % 26);
+    snprintf(text + n, sizeof(text) - (size_t)n, "\n%s", KEY_A);
+    duro_codec *c = codec_of(text);
+    cr_assert(duro_codec_aes_has_key(c, "a1"));
+    duro_codec_aes_free(c);
+
+    /* a key line that long is refused by its own number */
+    n = snprintf(text, sizeof(text), "# one\n%.*s", (int)strlen(KEY_A) - 1,
+                 KEY_A);
+    for (int i = 0; i < 600; i++)
+        text[n++] = ' ';
+    text[n++] = 'x';
+    snprintf(text + n, sizeof(text) - (size_t)n, "\n");
+    char *path = key_file(text);
+    char err[256] = "";
+    cr_assert_eq(duro_codec_aes_new(path, &c, err, sizeof(err)), DURO_EINVAL);
+    cr_assert(strstr(err, "line 2: longer than 510 bytes"), "%s", err);
+    unlink(path);
+    free(path);
+}
+
+/* a directory given as the key file used to be reported as holding no
+ * key */
+Test(codec, a_directory_as_key_file_is_named_so)
+{
+    duro_codec *c = (duro_codec *)1;
+    char err[256] = "";
+    cr_assert_eq(duro_codec_aes_new("/", &c, err, sizeof(err)), DURO_EINVAL);
+    cr_assert_null(c);
+    cr_assert(strstr(err, "cannot read codec key file /: Is a directory"), "%s",
+              err);
+}
+
 Test(codec, env_unset_means_no_codec)
 {
     unsetenv(DURO_CODEC_KEY_FILE_ENV);

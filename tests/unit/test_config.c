@@ -144,7 +144,7 @@ Test(config, rejects_bad_ports_and_dbs)
     bad("redis://h:6379/x", "database");
     bad("redis://h:6379/-1", "database");
     bad("redis://h:6379/1/2", "database");
-    bad("redis://h:6379/1?x=y", "database");
+    bad("redis://h:6379/1?x=y", "query options");
     bad("redis://[::1", "ipv6");
     bad("redis://:p%4@h", "password");
     bad("redis://h o:1", "host");
@@ -216,6 +216,9 @@ Test(config, password_file_strips_one_trailing_newline_and_wins_over_env)
     bad(NULL, "empty");
     unlink(path);
     bad(NULL, "DURO_REDIS_PASSWORD_FILE");
+    /* it used to say "read error" */
+    setenv("DURO_REDIS_PASSWORD_FILE", "/", 1);
+    bad(NULL, "DURO_REDIS_PASSWORD_FILE /: Is a directory");
     clear_password_env();
 }
 
@@ -291,4 +294,51 @@ Test(config, sentinel_urls)
     /* found by fuzzing: no sentinel before the master's name */
     bad("redis+sentinel:///mymaster", "at least one sentinel");
     bad("redis+sentinel://u:p@/m", "at least one sentinel");
+}
+
+/* a query string used to be read as part of the port or the database, and
+ * the message blamed those */
+Test(config, query_options_are_refused_by_name)
+{
+    bad("redis://h:6379?db=1", "query options");
+    bad("redis://h?timeout=1s", "query options");
+    bad("rediss://h:6379/0?ssl_cert_reqs=none", "query options");
+    bad("redis+sentinel://s1:26379/m?x=1", "query options");
+    bad("redis+cluster://a:1,b:2?x=1", "query options");
+    bad("redis://h:6379#frag", "query options");
+    /* a '?' in the password is not a query */
+    duro_redis_url u = ok("redis://:p?w@h:1");
+    cr_assert_str_eq(u.password, "p?w");
+}
+
+/* %00 in the userinfo used to end the password there, silently */
+Test(config, percent_00_in_user_or_password_is_refused)
+{
+    clear_password_env();
+    bad("redis://:ab%00cd@h:1", "password");
+    bad("redis://u%00x:pw@h:1", "password");
+    duro_redis_url u = ok("redis://a%40b:p%25w%3A@h:1");
+    cr_assert_str_eq(u.user, "a@b");
+    cr_assert_str_eq(u.password, "p%w:");
+}
+
+/* a sentinel or seed given as [ipv6]:port used to fail as a bad port */
+Test(config, sentinels_and_seeds_take_bracketed_ipv6)
+{
+    duro_redis_url u = ok("redis+sentinel://[::1]:26380,[fe80::2],s3/m");
+    cr_assert_eq(u.sentinels, 3);
+    cr_assert_str_eq(u.sentinel[0].host, "::1");
+    cr_assert_eq(u.sentinel[0].port, 26380);
+    cr_assert_str_eq(u.sentinel[1].host, "fe80::2");
+    cr_assert_eq(u.sentinel[1].port, 26379);
+    cr_assert_str_eq(u.sentinel[2].host, "s3");
+    u = ok("redis+cluster://[::1]:7000,[::1]:7001");
+    cr_assert_eq(u.seeds, 2);
+    cr_assert_str_eq(u.seed[1].host, "::1");
+    cr_assert_eq(u.seed[1].port, 7001);
+    bad("redis+sentinel://[::1/m", "ipv6");
+    bad("redis+sentinel://[::1]x/m", "ipv6");
+    bad("redis+sentinel://[]:1/m", "host");
+    bad("redis+cluster://[::1]:0", "port");
+    bad("redis+sentinel://s 1:26379/m", "host");
 }
