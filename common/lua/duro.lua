@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 60
+local DURO_LIBRARY_VERSION = 63
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -1929,17 +1929,25 @@ local function xfer_close(w, status, field, value)
     -- which hears of the chain's close, not of this run's
     local parent = status ~= 'CONTINUED_AS_NEW' and w.parent and
                        w.parent ~= '' and json_obj(w.parent)
+    -- a parent field damaged by hand (not the {id, run, seq} of strings
+    -- xfer_start wrote) is no parent: the run still closes
+    local pseq = parent and type(parent.seq) == 'string' and
+                     string.match(parent.seq, '^[1-9]%d*$')
+    if not (pseq and type(parent.id) == 'string' and
+            type(parent.run) == 'string') then
+        parent = nil
+    end
     local children = take_children(w)
     w.dirty.children, w.dirty.child_max = nil, nil
     if w.children then redis.call('HDEL', w.k.wf, 'children', 'child_max') end
     if not parent and #children == 0 then return end
     local outbox = outbox_of(w.k.wf)
     local timers = w.k.timers or (slot_prefix_of(w.k.wf) .. ':timers')
-    if parent and parent.id then
+    if parent then
         xfer_put(outbox, timers, w.now, w.id, w.run, 0, XFER.closed,
                  {op = 'deliver', id = parent.id, run = parent.run,
-                  event = CHILD_CLOSE_EVENT[status], child = parent.seq,
-                  data = '{"seq":' .. parent.seq .. ',"workflowId":' ..
+                  event = CHILD_CLOSE_EVENT[status], child = pseq,
+                  data = '{"seq":' .. pseq .. ',"workflowId":' ..
                       json_str(w.id) .. ',"runId":"' .. w.run .. '","' ..
                       field .. '":' .. value .. '}'})
     end
@@ -1947,9 +1955,13 @@ local function xfer_close(w, status, field, value)
         local seq, c = sc.seq, sc.c
         if c.policy ~= 'Abandon' then
             local reason = 'parent ' .. w.id .. ' closed (' .. status .. ')'
+            -- parent, parent_run: the policy reaches the child's chain
+            -- (a run it continued as new keeps its parent), not only the
+            -- run that started
             xfer_put(outbox, timers, w.now, w.id, w.run, seq, XFER.policy,
                      {op = c.policy == 'RequestCancel' and 'cancel' or
                           'terminate', id = c.id, run = c.run,
+                      parent = w.id, parent_run = w.run,
                       data = '{"reason":' .. json_str(reason) .. '}'})
         end
     end
@@ -4852,13 +4864,23 @@ do -- the section's locals end with it (Lua: 200 per chunk)
         return 'delivered'
     end
 
+    -- xfer_targets: running run w is the one record r names: a parent's
+    -- close policy names its child's chain (w's parent is r's sender),
+    -- anything else a run (or none: the current one).
+    local function xfer_targets(w, r)
+        if r.parent_run then
+            local p = json_obj(w.parent)
+            return p.id == r.parent and p.run == r.parent_run
+        end
+        return not r.run or r.run == '' or r.run == w.run
+    end
+
     -- xfer_deliver applies a record to a running workflow: an inbound event
     -- (deliver), a cancellation request (cancel) or a termination
     -- (terminate); 'notfound' when there is no such running run.
     local function xfer_deliver(k, r)
         local w = load_wf(k)
-        if not w or w.status ~= 'RUNNING' or
-            (r.run and r.run ~= '' and r.run ~= w.run) then
+        if not w or w.status ~= 'RUNNING' or not xfer_targets(w, r) then
             return 'notfound'
         end
         if not current(w, w.run) then return fail('DURO_STALE', 'run changed') end
