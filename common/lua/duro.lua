@@ -4910,6 +4910,48 @@ do -- the section's locals end with it (Lua: 200 per chunk)
         return 'delivered'
     end
 
+    -- XFER_NEED: the fields each record op must have (a record that asks
+    -- for a reply, reply_id, also XFER_NEED.reply).
+    local XFER_NEED = {
+        start = {'id', 'run', 'type', 'queue', 'input', 'started', 'parent',
+                 'parent_run', 'seq'},
+        deliver = {'id', 'event', 'data'}, cancel = {'id'},
+        terminate = {'id'},
+        reply = {'reply_run', 'reply_b', 'reply_ok', 'reply_fail', 'seq'}}
+
+    -- xfer_bad: why record r (decoded) is not one this library wrote, or
+    -- nil: no field an object, an array or true (payloads are JSON text;
+    -- an absent option may be false), the op's fields strings, seq, child and
+    -- reply_b counts. A record damaged by hand is refused before anything
+    -- is written (and dropped), not retried forever.
+    local function xfer_bad(r)
+        local need = XFER_NEED[r.op]
+        if not need or r.op == 'reply' then
+            return 'unknown record op ' .. tostring(r.op)
+        end
+        for f, v in pairs(r) do
+            if type(f) ~= 'string' or type(v) == 'table' or v == true then
+                return 'field ' .. tostring(f) .. ' is not a string'
+            end
+        end
+        for _, f in ipairs(need) do
+            if type(r[f]) ~= 'string' then return 'no string ' .. f end
+        end
+        if r.reply_id and type(r.reply_id) ~= 'string' then
+            return 'no string reply_id'
+        end
+        for _, f in ipairs(r.reply_id and XFER_NEED.reply or {}) do
+            if type(r[f]) ~= 'string' then return 'no string ' .. f end
+        end
+        for _, f in ipairs({'seq', 'child', 'reply_b'}) do
+            if r[f] and (type(r[f]) ~= 'string' or
+                         not string.match(r[f], '^%d+$')) then
+                return 'field ' .. f .. ' is not a count'
+            end
+        end
+        return nil
+    end
+
     -- duro_xfer_apply 10 wf hist buf wft timers pa idx_open idx_closed outbox
     --                 mark  rid body
     -- Applies outbox record rid (body) to the partition of its target, once:
@@ -4923,6 +4965,10 @@ do -- the section's locals end with it (Lua: 200 per chunk)
         if not rid or not ok or type(r) ~= 'table' then
             return fail('DURO_BADARG', 'duro_xfer_apply needs rid body')
         end
+        local bad = xfer_bad(r)
+        if bad then
+            return fail('DURO_BADARG', 'record ' .. rid .. ': ' .. bad)
+        end
         local done = read('hash', 'HMGET', k.mark, 'o')[1]
         if done then return done end
         local outcome
@@ -4933,8 +4979,6 @@ do -- the section's locals end with it (Lua: 200 per chunk)
             outcome = xfer_deliver(k, r)
             if type(outcome) == 'table' then return outcome end
             xfer_reply(k, r, outcome, now_ms())
-        else
-            return fail('DURO_BADARG', 'unknown record op ' .. tostring(r.op))
         end
         redis.call('HSET', k.mark, 'o', outcome)
         redis.call('PEXPIRE', k.mark, XFER_MARK_TTL_MS)

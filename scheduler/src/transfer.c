@@ -35,7 +35,9 @@
  * A record that is not a start first reads its target's current run and
  * task queue (HMGET), which name the keys the apply needs; a run changed
  * in between makes the apply answer DURO_STALE and the record is taken
- * again after its lease. DURO_XFER_CRASH=take|apply (a test seam) makes
+ * again after its lease. A record that is not JSON, names no valid
+ * target, or that the apply refuses as malformed (DURO_BADARG) is
+ * dropped with a warning. DURO_XFER_CRASH=take|apply (a test seam) makes
  * the process exit right after that step's reply, as a crash would.
  */
 
@@ -153,6 +155,15 @@ static void send_ack(xfer *x)
 static void on_applied(duro_aredis *r, redisReply *reply, void *arg)
 {
     xfer *x = arg;
+    /* a record the Function refuses as not its own (DURO_BADARG: damaged
+     * by hand) would fail the same way after every lease: it goes */
+    if (reply && duro__reply_is_error(reply) && reply->str &&
+        strncmp(reply->str, "DURO_BADARG ", 12) == 0) {
+        duro_warn("XFER MALFORMED record=%s reason=%s (dropped)", x->rid,
+                  reply->str + 12);
+        send_ack(x);
+        return;
+    }
     if (failed(x, "apply", reply)) {
         xfer_end(x);
         return;
