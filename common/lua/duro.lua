@@ -4755,10 +4755,13 @@ end
 -- ---- Crossing partitions: the Functions ---------------------------------
 do -- the section's locals end with it (Lua: 200 per chunk)
 
-    -- duro_xfer_take 2 timers outbox  member lease_ms
+    -- duro_xfer_take 2 timers outbox  member lease_ms [until]
     -- Takes the due outbox record of member for lease_ms (its member is due
     -- again then: a processor that dies mid-way is replaced). Returns
-    -- {"taken", body}, {"busy"} (another holds it) or {"gone"}.
+    -- {"taken", body}, with a third argument {"taken", body, until} (the
+    -- lease's end, ms, which the apply and the ack are fenced by; a
+    -- scheduler older than library 63 reads two elements), {"busy"}
+    -- (another holds it) or {"gone"}.
     local function duro_xfer_take(keys, args)
         local timers, outbox, member = keys[1], keys[2], args[1]
         local lease = tonumber(args[2]) or XFER_LEASE_MS
@@ -4774,16 +4777,22 @@ do -- the section's locals end with it (Lua: 200 per chunk)
             return {'gone'}
         end
         redis.call('ZADD', timers, 'XX', str(now + lease), member)
+        if args[3] then return {'taken', body, str(now + lease)} end
         return {'taken', body}
     end
 
-    -- duro_xfer_ack 2 timers outbox  member
-    -- The record was applied: it goes.
+    -- duro_xfer_ack 2 timers outbox  member [until]
+    -- The record was applied: it goes ('ok'). With until (the take's), only
+    -- while that lease holds it: 'lost' when another take holds it since,
+    -- whose apply may still come, so its mark must stay.
     local function duro_xfer_ack(keys, args)
         local m = args[1] and parse_member(args[1])
         if not m or m.kind ~= 'o' then return fail('DURO_BADARG', 'not a record') end
-        read('zset', 'ZSCORE', keys[1], args[1])
+        local due = read('zset', 'ZSCORE', keys[1], args[1])
         read('hash', 'HMGET', keys[2], 'x')
+        if args[2] and due and tonumber(due) ~= tonumber(args[2]) then
+            return 'lost'
+        end
         redis.call('ZREM', keys[1], args[1])
         redis.call('HDEL', keys[2], xfer_rid(m.run, m.a, m.b))
         return 'ok'
@@ -4953,7 +4962,7 @@ do -- the section's locals end with it (Lua: 200 per chunk)
     end
 
     -- duro_xfer_apply 10 wf hist buf wft timers pa idx_open idx_closed outbox
-    --                 mark  rid body
+    --                 mark  rid body [until]
     -- Applies outbox record rid (body) to the partition of its target, once:
     -- mark remembers its outcome, answered again to a repeated call. hist is
     -- the history of the run the caller found current (a start: the new
@@ -4964,6 +4973,12 @@ do -- the section's locals end with it (Lua: 200 per chunk)
         local ok, r = pcall(cjson.decode, body or '')
         if not rid or not ok or type(r) ~= 'table' then
             return fail('DURO_BADARG', 'duro_xfer_apply needs rid body')
+        end
+        -- a take whose lease is over may have been overtaken, applied and
+        -- forgotten (its mark gone): it applies nothing
+        if args[3] and now_ms() > (tonumber(args[3]) or 0) then
+            return fail('DURO_STALE', 'the lease of record ' .. rid ..
+                            ' is over')
         end
         local bad = xfer_bad(r)
         if bad then
