@@ -207,6 +207,54 @@ static int add_pending(rs *r, const duro_event *s, int partition)
     return 0;
 }
 
+/* closes_xfer: e answers the child start or external signal/cancel that
+ * event s initiated (its outcome reached the run). */
+static bool closes_xfer(const duro_event *s, const duro_event *e)
+{
+    if (duro_event_seq(e) != duro_event_seq(s)) return false;
+    switch (s->type) {
+    case DURO_EVENT_CHILD_INITIATED:
+        return e->type == DURO_EVENT_CHILD_START_FAILED ||
+               e->type == DURO_EVENT_CHILD_COMPLETED ||
+               e->type == DURO_EVENT_CHILD_FAILED ||
+               e->type == DURO_EVENT_CHILD_CANCELED ||
+               e->type == DURO_EVENT_CHILD_TERMINATED ||
+               e->type == DURO_EVENT_CHILD_TIMED_OUT;
+    case DURO_EVENT_EXTERNAL_SIGNAL_INITIATED:
+        return e->type == DURO_EVENT_EXTERNAL_SIGNALED ||
+               e->type == DURO_EVENT_EXTERNAL_SIGNAL_FAILED;
+    default:
+        return e->type == DURO_EVENT_EXTERNAL_CANCEL_REQUESTED ||
+               e->type == DURO_EVENT_EXTERNAL_CANCEL_FAILED;
+    }
+}
+
+/* open_xfer refuses a point where a child workflow, or a signal or cancel
+ * of another workflow, is still open: its outcome is addressed to the run
+ * being reset, so the new run would wait for it forever. */
+static int open_xfer(rs *r, const char *run)
+{
+    size_t end = (size_t)r->point - 1;
+    for (size_t i = 0; i < end; i++) {
+        const duro_event *s = &r->ev[i];
+        if (s->type != DURO_EVENT_CHILD_INITIATED &&
+            s->type != DURO_EVENT_EXTERNAL_SIGNAL_INITIATED &&
+            s->type != DURO_EVENT_EXTERNAL_CANCEL_INITIATED)
+            continue;
+        bool done = false;
+        for (size_t j = i + 1; j < end && !done; j++)
+            done = closes_xfer(s, &r->ev[j]);
+        if (!done)
+            return duro__fail(r->c, DURO_EINVAL,
+                              "event %" PRId64 " of run %s (%s) is still "
+                              "open at event %" PRId64 ": its outcome goes "
+                              "to that run; reset to a point before it or "
+                              "after its outcome",
+                              s->id, run, duro_event_name(s->type), r->point);
+    }
+    return 0;
+}
+
 /* find_pending fills the pending list from events 1..point-1. */
 static int find_pending(rs *r, int partition)
 {
@@ -327,6 +375,7 @@ static int reset_once(duro_client *c, const duro_reset_opts *o,
                         "run %s does not start with "
                         "WorkflowStarted",
                         src);
+    if (rc == 0) rc = open_xfer(&r, src);
     if (rc == 0) rc = find_pending(&r, ks.partition);
     if (rc == 0) rc = follow_chain(&r);
     if (rc == 0) {

@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 65
+local DURO_LIBRARY_VERSION = 66
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -1929,17 +1929,25 @@ local function xfer_close(w, status, field, value)
     -- which hears of the chain's close, not of this run's
     local parent = status ~= 'CONTINUED_AS_NEW' and w.parent and
                        w.parent ~= '' and json_obj(w.parent)
+    -- a parent field damaged by hand (not the {id, run, seq} of strings
+    -- xfer_start wrote) is no parent: the run still closes
+    local pseq = parent and type(parent.seq) == 'string' and
+                     string.match(parent.seq, '^[1-9]%d*$')
+    if not (pseq and type(parent.id) == 'string' and
+            type(parent.run) == 'string') then
+        parent = nil
+    end
     local children = take_children(w)
     w.dirty.children, w.dirty.child_max = nil, nil
     if w.children then redis.call('HDEL', w.k.wf, 'children', 'child_max') end
     if not parent and #children == 0 then return end
     local outbox = outbox_of(w.k.wf)
     local timers = w.k.timers or (slot_prefix_of(w.k.wf) .. ':timers')
-    if parent and parent.id then
+    if parent then
         xfer_put(outbox, timers, w.now, w.id, w.run, 0, XFER.closed,
                  {op = 'deliver', id = parent.id, run = parent.run,
-                  event = CHILD_CLOSE_EVENT[status], child = parent.seq,
-                  data = '{"seq":' .. parent.seq .. ',"workflowId":' ..
+                  event = CHILD_CLOSE_EVENT[status], child = pseq,
+                  data = '{"seq":' .. pseq .. ',"workflowId":' ..
                       json_str(w.id) .. ',"runId":"' .. w.run .. '","' ..
                       field .. '":' .. value .. '}'})
     end
@@ -1947,9 +1955,13 @@ local function xfer_close(w, status, field, value)
         local seq, c = sc.seq, sc.c
         if c.policy ~= 'Abandon' then
             local reason = 'parent ' .. w.id .. ' closed (' .. status .. ')'
+            -- parent, parent_run: the policy reaches the child's chain
+            -- (a run it continued as new keeps its parent), not only the
+            -- run that started
             xfer_put(outbox, timers, w.now, w.id, w.run, seq, XFER.policy,
                      {op = c.policy == 'RequestCancel' and 'cancel' or
                           'terminate', id = c.id, run = c.run,
+                      parent = w.id, parent_run = w.run,
                       data = '{"reason":' .. json_str(reason) .. '}'})
         end
     end
@@ -4779,10 +4791,13 @@ end
 -- ---- Crossing partitions: the Functions ---------------------------------
 do -- the section's locals end with it (Lua: 200 per chunk)
 
-    -- duro_xfer_take 2 timers outbox  member lease_ms
+    -- duro_xfer_take 2 timers outbox  member lease_ms [until]
     -- Takes the due outbox record of member for lease_ms (its member is due
     -- again then: a processor that dies mid-way is replaced). Returns
-    -- {"taken", body}, {"busy"} (another holds it) or {"gone"}.
+    -- {"taken", body}, with a third argument {"taken", body, until} (the
+    -- lease's end, ms, which the apply and the ack are fenced by; a
+    -- scheduler older than library 66 reads two elements), {"busy"}
+    -- (another holds it) or {"gone"}.
     local function duro_xfer_take(keys, args)
         local timers, outbox, member = keys[1], keys[2], args[1]
         local lease = tonumber(args[2]) or XFER_LEASE_MS
@@ -4798,16 +4813,22 @@ do -- the section's locals end with it (Lua: 200 per chunk)
             return {'gone'}
         end
         redis.call('ZADD', timers, 'XX', str(now + lease), member)
+        if args[3] then return {'taken', body, str(now + lease)} end
         return {'taken', body}
     end
 
-    -- duro_xfer_ack 2 timers outbox  member
-    -- The record was applied: it goes.
+    -- duro_xfer_ack 2 timers outbox  member [until]
+    -- The record was applied: it goes ('ok'). With until (the take's), only
+    -- while that lease holds it: 'lost' when another take holds it since,
+    -- whose apply may still come, so its mark must stay.
     local function duro_xfer_ack(keys, args)
         local m = args[1] and parse_member(args[1])
         if not m or m.kind ~= 'o' then return fail('DURO_BADARG', 'not a record') end
-        read('zset', 'ZSCORE', keys[1], args[1])
+        local due = read('zset', 'ZSCORE', keys[1], args[1])
         read('hash', 'HMGET', keys[2], 'x')
+        if args[2] and due and tonumber(due) ~= tonumber(args[2]) then
+            return 'lost'
+        end
         redis.call('ZREM', keys[1], args[1])
         redis.call('HDEL', keys[2], xfer_rid(m.run, m.a, m.b))
         return 'ok'
@@ -4888,13 +4909,23 @@ do -- the section's locals end with it (Lua: 200 per chunk)
         return 'delivered'
     end
 
+    -- xfer_targets: running run w is the one record r names: a parent's
+    -- close policy names its child's chain (w's parent is r's sender),
+    -- anything else a run (or none: the current one).
+    local function xfer_targets(w, r)
+        if r.parent_run then
+            local p = json_obj(w.parent)
+            return p.id == r.parent and p.run == r.parent_run
+        end
+        return not r.run or r.run == '' or r.run == w.run
+    end
+
     -- xfer_deliver applies a record to a running workflow: an inbound event
     -- (deliver), a cancellation request (cancel) or a termination
     -- (terminate); 'notfound' when there is no such running run.
     local function xfer_deliver(k, r)
         local w = load_wf(k)
-        if not w or w.status ~= 'RUNNING' or
-            (r.run and r.run ~= '' and r.run ~= w.run) then
+        if not w or w.status ~= 'RUNNING' or not xfer_targets(w, r) then
             return 'notfound'
         end
         if not current(w, w.run) then return fail('DURO_STALE', 'run changed') end
@@ -4924,8 +4955,50 @@ do -- the section's locals end with it (Lua: 200 per chunk)
         return 'delivered'
     end
 
+    -- XFER_NEED: the fields each record op must have (a record that asks
+    -- for a reply, reply_id, also XFER_NEED.reply).
+    local XFER_NEED = {
+        start = {'id', 'run', 'type', 'queue', 'input', 'started', 'parent',
+                 'parent_run', 'seq'},
+        deliver = {'id', 'event', 'data'}, cancel = {'id'},
+        terminate = {'id'},
+        reply = {'reply_run', 'reply_b', 'reply_ok', 'reply_fail', 'seq'}}
+
+    -- xfer_bad: why record r (decoded) is not one this library wrote, or
+    -- nil: no field an object, an array or true (payloads are JSON text;
+    -- an absent option may be false), the op's fields strings, seq, child and
+    -- reply_b counts. A record damaged by hand is refused before anything
+    -- is written (and dropped), not retried forever.
+    local function xfer_bad(r)
+        local need = XFER_NEED[r.op]
+        if not need or r.op == 'reply' then
+            return 'unknown record op ' .. tostring(r.op)
+        end
+        for f, v in pairs(r) do
+            if type(f) ~= 'string' or type(v) == 'table' or v == true then
+                return 'field ' .. tostring(f) .. ' is not a string'
+            end
+        end
+        for _, f in ipairs(need) do
+            if type(r[f]) ~= 'string' then return 'no string ' .. f end
+        end
+        if r.reply_id and type(r.reply_id) ~= 'string' then
+            return 'no string reply_id'
+        end
+        for _, f in ipairs(r.reply_id and XFER_NEED.reply or {}) do
+            if type(r[f]) ~= 'string' then return 'no string ' .. f end
+        end
+        for _, f in ipairs({'seq', 'child', 'reply_b'}) do
+            if r[f] and (type(r[f]) ~= 'string' or
+                         not string.match(r[f], '^%d+$')) then
+                return 'field ' .. f .. ' is not a count'
+            end
+        end
+        return nil
+    end
+
     -- duro_xfer_apply 10 wf hist buf wft timers pa idx_open idx_closed outbox
-    --                 mark  rid body
+    --                 mark  rid body [until]
     -- Applies outbox record rid (body) to the partition of its target, once:
     -- mark remembers its outcome, answered again to a repeated call. hist is
     -- the history of the run the caller found current (a start: the new
@@ -4937,6 +5010,16 @@ do -- the section's locals end with it (Lua: 200 per chunk)
         if not rid or not ok or type(r) ~= 'table' then
             return fail('DURO_BADARG', 'duro_xfer_apply needs rid body')
         end
+        -- a take whose lease is over may have been overtaken, applied and
+        -- forgotten (its mark gone): it applies nothing
+        if args[3] and now_ms() > (tonumber(args[3]) or 0) then
+            return fail('DURO_STALE', 'the lease of record ' .. rid ..
+                            ' is over')
+        end
+        local bad = xfer_bad(r)
+        if bad then
+            return fail('DURO_BADARG', 'record ' .. rid .. ': ' .. bad)
+        end
         local done = read('hash', 'HMGET', k.mark, 'o')[1]
         if done then return done end
         local outcome
@@ -4947,8 +5030,6 @@ do -- the section's locals end with it (Lua: 200 per chunk)
             outcome = xfer_deliver(k, r)
             if type(outcome) == 'table' then return outcome end
             xfer_reply(k, r, outcome, now_ms())
-        else
-            return fail('DURO_BADARG', 'unknown record op ' .. tostring(r.op))
         end
         redis.call('HSET', k.mark, 'o', outcome)
         redis.call('PEXPIRE', k.mark, XFER_MARK_TTL_MS)

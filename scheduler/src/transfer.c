@@ -23,19 +23,25 @@
  *
  *   take   (source) duro_xfer_take: the member is due again in
  *          XFER_LEASE_MS, so no other scheduler takes it meanwhile, and a
- *          scheduler that dies between the steps is replaced then;
+ *          scheduler that dies between the steps is replaced then; it
+ *          answers the lease's end (until);
  *   apply  (target) duro_xfer_apply: idempotent by the record id (a mark
  *          in the target partition keeps the outcome); a report for the
  *          sender is written there, as a record of the target partition;
- *   ack    (source) duro_xfer_ack: the record goes;
+ *          refused (DURO_STALE) once the lease is over;
+ *   ack    (source) duro_xfer_ack: the record goes, unless another take
+ *          holds it since ('lost');
  *   forget (target) DEL of the mark: no call can apply the record any
- *          more, so the mark's only use is over (a scheduler that dies
- *          before leaves it to its expiry).
+ *          more (no other take holds it, and a take whose lease is over
+ *          applies nothing), so the mark's only use is over (a scheduler
+ *          that dies before leaves it to its expiry).
  *
  * A record that is not a start first reads its target's current run and
  * task queue (HMGET), which name the keys the apply needs; a run changed
  * in between makes the apply answer DURO_STALE and the record is taken
- * again after its lease. DURO_XFER_CRASH=take|apply (a test seam) makes
+ * again after its lease. A record that is not JSON, names no valid
+ * target, or that the apply refuses as malformed (DURO_BADARG) is
+ * dropped with a warning. DURO_XFER_CRASH=take|apply (a test seam) makes
  * the process exit right after that step's reply, as a crash would.
  */
 
@@ -53,8 +59,9 @@ typedef struct {
     const char *id; /* the target workflow (in body) */
     char run[RUN_MAX + 1];
     char queue[DURO_QUEUE_MAX + 1];
-    int tp;      /* the target partition */
-    int applied; /* the apply answered: its mark exists */
+    char until[32]; /* the take's lease end (Redis ms) */
+    int tp;         /* the target partition */
+    int applied;    /* the apply answered: its mark exists */
 } xfer;
 
 static void xfer_end(xfer *x)
@@ -128,7 +135,9 @@ static void forget(xfer *x)
 static void on_acked(duro_aredis *r, redisReply *reply, void *arg)
 {
     xfer *x = arg;
-    if (failed(x, "ack", reply) || !x->applied)
+    /* lost: another take holds the record, and its apply needs the mark */
+    if (failed(x, "ack", reply) || !x->applied ||
+        (duro__reply_str(reply) && strcmp(reply->str, "lost") == 0))
         xfer_end(x);
     else
         forget(x);
@@ -144,6 +153,7 @@ static void send_ack(xfer *x)
     duro_argv a;
     duro_argv_fcall(&a, "duro_xfer_ack", 2, keys);
     duro_argv_pushn(&a, x->member, x->len);
+    duro_argv_push(&a, x->until);
     if (sched_cmd(pt->s, on_acked, x, &a) != 0) xfer_end(x);
     duro_argv_free(&a);
 }
@@ -153,6 +163,15 @@ static void send_ack(xfer *x)
 static void on_applied(duro_aredis *r, redisReply *reply, void *arg)
 {
     xfer *x = arg;
+    /* a record the Function refuses as not its own (DURO_BADARG: damaged
+     * by hand) would fail the same way after every lease: it goes */
+    if (reply && duro__reply_is_error(reply) && reply->str &&
+        strncmp(reply->str, "DURO_BADARG ", 12) == 0) {
+        duro_warn("XFER MALFORMED record=%s reason=%s (dropped)", x->rid,
+                  reply->str + 12);
+        send_ack(x);
+        return;
+    }
     if (failed(x, "apply", reply)) {
         xfer_end(x);
         return;
@@ -180,6 +199,7 @@ static void send_apply(xfer *x)
     duro_argv_fcall(&a, "duro_xfer_apply", 10, keys);
     duro_argv_push(&a, x->rid);
     duro_argv_push(&a, x->body_text);
+    duro_argv_push(&a, x->until);
     if (sched_cmd(x->pt->s, on_applied, x, &a) != 0) xfer_end(x);
     duro_argv_free(&a);
 }
@@ -259,11 +279,13 @@ static void on_taken(duro_aredis *r, redisReply *reply, void *arg)
     const char *st = reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1
                          ? duro__reply_str(reply->element[0])
                          : NULL;
-    if (!st || strcmp(st, "taken") != 0 || reply->elements != 2 ||
-        !duro__reply_str(reply->element[1])) {
+    if (!st || strcmp(st, "taken") != 0 || reply->elements != 3 ||
+        !duro__reply_str(reply->element[1]) ||
+        !duro__reply_str(reply->element[2])) {
         xfer_end(x); /* gone, or another scheduler holds it */
         return;
     }
+    snprintf(x->until, sizeof(x->until), "%s", reply->element[2]->str);
     x->body_text = strdup(reply->element[1]->str);
     const char *why = x->body_text ? parse_body(x) : "out of memory";
     if (why) {
@@ -299,6 +321,7 @@ int transfer_take(part *pt, const char *member, size_t len,
     duro_argv_fcall(&a, "duro_xfer_take", 2, keys);
     duro_argv_pushn(&a, member, len);
     duro_argv_pushll(&a, XFER_LEASE_MS);
+    duro_argv_push(&a, "until");
     int rc = sched_cmd(pt->s, on_taken, x, &a);
     duro_argv_free(&a);
     if (rc != 0) {

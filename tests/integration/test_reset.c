@@ -443,6 +443,35 @@ Test(reset, an_older_run_of_a_chain_reset_reapplies_the_chains_signals)
     duro_test_finish(&h);
 }
 
+/* A child started before the point and open there reports its close to
+ * the run the reset replaces, never to the new run, which would wait for
+ * it forever: the reset is refused, nothing changes. */
+Test(reset, a_point_with_an_open_child_is_refused)
+{
+    duro_test_spawn(&h, "duro-scheduler", NULL);
+    worker(false);
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "rs-parent", "child-policy", "test",
+                    "{\"childId\":\"rs-kid\",\"policy\":\"Abandon\"}", 0);
+    /* the task after ChildWorkflowStarted: the child is open there */
+    cr_assert(duro_test_wait_until(wft_count(c, "rs-parent") == 2, 10000));
+    char run[DURO_UUID_LEN + 1], cur[DURO_UUID_LEN + 1], now[DURO_UUID_LEN + 1];
+    current_run(c, "rs-parent", cur);
+    cr_assert_eq(
+        reset_to(c, "rs-parent", NULL, DURO_RESET_LAST_WORKFLOW_TASK, 0, run),
+        DURO_EINVAL, "the reset went through");
+    cr_assert(strstr(duro_client_errstr(c), "ChildWorkflowInitiated"), "%s",
+              duro_client_errstr(c));
+    current_run(c, "rs-parent", now);
+    cr_assert_str_eq(now, cur, "a refused reset changed the run");
+    cJSON *d = NULL;
+    cr_assert_eq(duro_client_describe(c, "rs-parent", &d), 0);
+    cr_assert_str_eq(duro_test_str(d, "status"), "RUNNING");
+    cJSON_Delete(d);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}
+
 /* ---- Fencing ---- */
 
 /* A worker that holds the old run's workflow task when the reset happens

@@ -825,8 +825,25 @@ static cJSON *wf_child_outcome(duro_wf *wf, const cJSON *input)
     return res;
 }
 
+/* wf_renew continues as new until input.runs is 1, then sleeps a minute:
+ * a child whose run is no longer the one its parent started. */
+static cJSON *wf_renew(duro_wf *wf, const cJSON *input)
+{
+    int runs = input_int(input, "runs", 1);
+    if (runs <= 1) {
+        duro_sleep(wf, 60000);
+        return cJSON_CreateObject();
+    }
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddNumberToObject(c, "runs", runs - 1);
+    cJSON *ret = duro_continue_as_new(wf, c, NULL);
+    cJSON_Delete(c);
+    return ret;
+}
+
 static void register_child_workflows(duro_worker *w)
 {
+    duro_worker_register_workflow(w, "renew", wf_renew);
     duro_worker_register_workflow(w, "child-outcome", wf_child_outcome);
     duro_worker_register_workflow(w, "child-policy", wf_child_policy);
     duro_worker_register_workflow(w, "cancel-other", wf_cancel_other);
