@@ -83,7 +83,7 @@ static long long throttled(redisContext *r, const char *queue)
 {
     redisReply *x = redisCommand(r, "HGET duro:{q:%s}:flow throttled", queue);
     cr_assert(x);
-    long long n = x->type == REDIS_REPLY_STRING ? atoll(x->str) : 0;
+    long long n = x->type == REDIS_REPLY_STRING ? strtoll(x->str, NULL, 10) : 0;
     freeReplyObject(x);
     return n;
 }
