@@ -1,9 +1,12 @@
 /* test_testenv.c: the time-skipping test environment (duro/testing.h):
  * a one-hour durable sleep completes in well under a second of wall time
  * with the workflow's own clock an hour on, a test moves the clock by hand
- * without overtaking a timer, and a cron schedule in a time zone fires
- * across both daylight-saving changes of a year as the clock passes them. */
+ * without overtaking a timer, a cron schedule in a time zone fires across both
+ * daylight-saving changes of a year as the clock passes them, and an
+ * environment made by a thread that then ends keeps its server. */
 #include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,4 +238,52 @@ Test(testenv_setup, a_missing_redis_server_is_not_found_and_leaves_none)
     o.redis_server = NULL; /* the failed one is gone: a new one may start */
     cr_assert_eq(duro_testenv_new(&e, &o), 0);
     duro_testenv_free(e);
+}
+
+/* make_env: an environment made, and started, by a thread that then ends
+ * (a fixture made on a setup thread). */
+static void *make_env(void *arg)
+{
+    duro_testenv_opts o = {.task_queue = QUEUE};
+    int *rc = arg;
+    *rc = duro_testenv_new(&env, &o);
+    if (*rc == 0) {
+        duro_worker_register_workflow(duro_testenv_worker(env), "tick", tick);
+        *rc = duro_testenv_start(env);
+    }
+    return NULL;
+}
+
+Test(testenv_setup, a_server_outlives_the_thread_that_made_the_environment)
+{
+    pthread_t t;
+    int rc = -1;
+    cr_assert_eq(pthread_create(&t, NULL, make_env, &rc), 0);
+    pthread_join(t, NULL);
+    cr_assert_eq(rc, 0);
+    /* a server stopped by that thread's end (its parent death signal)
+     * shuts down within a cron tick of its own (100ms): PINGed across half
+     * a second, it would stop answering */
+    const char *colon = strrchr(duro_testenv_redis_url(env), ':');
+    cr_assert_not_null(colon);
+    int port = (int)strtol(colon + 1, NULL, 10);
+    for (int i = 0; i < 50; i++) {
+        redisContext *c = redisConnect("127.0.0.1", port);
+        redisReply *r = c && !c->err ? redisCommand(c, "PING") : NULL;
+        bool up = r && r->type == REDIS_REPLY_STATUS;
+        freeReplyObject(r);
+        redisFree(c);
+        cr_assert(up, "the server stopped with the thread (PING %d)", i);
+        struct timespec ts = {0, 10000000L};
+        nanosleep(&ts, NULL);
+    }
+    duro_start_opts s = {
+        .workflow_id = "tick-1", .type = "tick", .task_queue = QUEUE};
+    char run[DURO_UUID_LEN + 1];
+    cr_assert_eq(duro_client_start(duro_testenv_client(env), &s, run), 0);
+    cJSON *d = NULL;
+    cr_assert_eq(duro_testenv_result(env, "tick-1", &d), 0);
+    cJSON_Delete(d);
+    duro_testenv_free(env);
+    env = NULL;
 }
