@@ -229,10 +229,17 @@ int duro_testenv_settle(duro_testenv *env)
     return wait_until(env, 0, NULL, NULL);
 }
 
+/* CLOCK_MAX_MS: 2^53, where the Functions' numbers (doubles) stop being
+ * exact; a sleep that would take the clock past it is refused, as is one
+ * that would overflow the sum (a target below zero would mean "to the next
+ * timer" to the idle step). */
+#define CLOCK_MAX_MS (INT64_C(1) << 53)
+
 int duro_testenv_sleep(duro_testenv *env, int64_t ms)
 {
-    if (ms < 0) return DURO_EINVAL;
-    return wait_until(env, duro_now_ms() + ms, NULL, NULL);
+    int64_t now = duro_now_ms();
+    if (ms < 0 || ms > CLOCK_MAX_MS - now) return DURO_EINVAL;
+    return wait_until(env, now + ms, NULL, NULL);
 }
 
 /* result_wait: where duro_testenv_result keeps its workflow and answer. */

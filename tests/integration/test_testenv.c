@@ -1,7 +1,8 @@
 /* test_testenv.c: the time-skipping test environment (duro/testing.h):
  * a one-hour durable sleep completes in well under a second of wall time
  * with the workflow's own clock an hour on, a test moves the clock by hand
- * without overtaking a timer, a cron schedule in a time zone fires across both
+ * without overtaking a timer (and cannot move it past what the Functions
+ * count exactly), a cron schedule in a time zone fires across both
  * daylight-saving changes of a year as the clock passes them, and an
  * environment made by a thread that then ends keeps its server. */
 #include <criterion/criterion.h>
@@ -125,6 +126,18 @@ Test(testenv, sleep_moves_the_clock_by_hand_and_fires_what_is_due)
     cr_assert_eq(duro_testenv_sleep(env, duro_minutes(10)), 0);
     cr_assert_not(running("nap-20m"), "not fired by minute 21");
     cr_assert_lt(wall_ms() - t0, 1000);
+}
+
+Test(testenv, a_sleep_past_the_clocks_range_is_refused)
+{
+    start_nap("nap-far", duro_minutes(10));
+    cr_assert_eq(duro_testenv_settle(env), 0);
+    int64_t v0 = duro_testenv_now_ms(env);
+    /* now + INT64_MAX overflows; the Functions count in doubles */
+    cr_assert_eq(duro_testenv_sleep(env, INT64_MAX), DURO_EINVAL);
+    cr_assert_eq(duro_testenv_sleep(env, INT64_C(1) << 53), DURO_EINVAL);
+    cr_assert(running("nap-far"), "the refused sleep fired a timer");
+    cr_assert_lt(duro_testenv_now_ms(env) - v0, duro_minutes(1));
 }
 
 Test(testenv, a_second_environment_in_the_process_is_refused)
