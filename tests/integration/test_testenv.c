@@ -148,6 +148,31 @@ Test(testenv, a_second_environment_in_the_process_is_refused)
     cr_assert_null(other);
 }
 
+/* A sleep "forever", past where the clock can go: the wait for its result
+ * runs out, the clock where it was. */
+static void setup_short_wait(void)
+{
+    duro_testenv_opts o = {.task_queue = QUEUE, .wait_ms = 300};
+    cr_assert_eq(duro_testenv_new(&env, &o), 0);
+    duro_worker_register_workflow(duro_testenv_worker(env), "nap", nap);
+    cr_assert_eq(duro_testenv_start(env), 0);
+}
+
+TestSuite(testenv_far, .init = setup_short_wait, .fini = teardown,
+          .timeout = 60);
+
+Test(testenv_far, a_timer_past_the_clocks_range_is_never_jumped_to)
+{
+    int64_t v0 = duro_testenv_now_ms(env);
+    start_nap("nap-forever", INT64_C(4000000000000000000));
+    cJSON *d = NULL;
+    cr_assert_eq(duro_testenv_result(env, "nap-forever", &d), DURO_ETIMEDOUT);
+    cr_assert_null(d);
+    int64_t moved = duro_testenv_now_ms(env) - v0;
+    cr_assert(moved >= 0 && moved < duro_minutes(1), "the clock moved %lldms",
+              (long long)moved);
+}
+
 /* ---- A cron schedule across daylight-saving changes ---- */
 
 static int64_t at(const char *rfc3339)
