@@ -213,14 +213,21 @@ static int wait_until(duro_testenv *env, int64_t target,
         int idle = 0;
         bool moved = false;
         int64_t now = 0;
+        why[0] = '\0'; /* what keeps it busy now, not some step ago */
         int rc = testing__idle_step(env->ctl, target, &idle, &now, &moved, why,
                                     sizeof(why));
         if (rc) return rc;
         if (!done && idle && now >= target) return 0;
         if (!moved) nap(); /* after a jump, look again at once */
     } while (testing__real_mono_ms() < until);
-    duro_warn("TESTENV TIMEOUT wait=%lldms busy=%s", (long long)env->wait_ms,
-              why[0] ? why : "-");
+    if (why[0])
+        duro_warn("TESTENV TIMEOUT wait=%lldms busy=%s",
+                  (long long)env->wait_ms, why);
+    else /* only a result's wait ends idle: nothing comes by itself */
+        duro_warn("TESTENV TIMEOUT wait=%lldms idle: no timer left to move "
+                  "the clock to; the workflow waits for a signal, an update "
+                  "or a cancel",
+                  (long long)env->wait_ms);
     return DURO_ETIMEDOUT;
 }
 

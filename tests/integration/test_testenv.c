@@ -15,6 +15,7 @@
 
 #include "duro/cron.h"
 #include "duro/duration.h"
+#include "duro/log.h"
 #include "duro/testing.h"
 #include "harness.h"
 
@@ -149,13 +150,20 @@ Test(testenv, a_second_environment_in_the_process_is_refused)
 }
 
 /* A sleep "forever", past where the clock can go: the wait for its result
- * runs out, the clock where it was. */
+ * runs out, the clock where it was, and says it was idle. */
 static void setup_short_wait(void)
 {
     duro_testenv_opts o = {.task_queue = QUEUE, .wait_ms = 300};
     cr_assert_eq(duro_testenv_new(&env, &o), 0);
     duro_worker_register_workflow(duro_testenv_worker(env), "nap", nap);
     cr_assert_eq(duro_testenv_start(env), 0);
+}
+
+/* keep_timeout_line keeps the environment's TIMEOUT line in arg. */
+static void keep_timeout_line(duro_log_level level, const char *msg, void *arg)
+{
+    (void)level;
+    if (strstr(msg, "TESTENV TIMEOUT")) snprintf(arg, 512, "%s", msg);
 }
 
 TestSuite(testenv_far, .init = setup_short_wait, .fini = teardown,
@@ -171,6 +179,21 @@ Test(testenv_far, a_timer_past_the_clocks_range_is_never_jumped_to)
     int64_t moved = duro_testenv_now_ms(env) - v0;
     cr_assert(moved >= 0 && moved < duro_minutes(1), "the clock moved %lldms",
               (long long)moved);
+}
+
+Test(testenv_far, a_wait_that_runs_out_idle_says_so)
+{
+    start_nap("nap-idle", INT64_C(4000000000000000000));
+    static char timeout_line[512];
+    duro_log_set_sink(keep_timeout_line, timeout_line);
+    cJSON *d = NULL;
+    int rc = duro_testenv_result(env, "nap-idle", &d);
+    duro_log_set_sink(NULL, NULL);
+    cr_assert_eq(rc, DURO_ETIMEDOUT);
+    /* idle all along: the start's task, long done, is not named busy */
+    cr_assert(strstr(timeout_line, "TESTENV TIMEOUT") &&
+                  strstr(timeout_line, " idle: "),
+              "%s", timeout_line);
 }
 
 /* ---- A cron schedule across daylight-saving changes ---- */
