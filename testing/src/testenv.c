@@ -39,6 +39,12 @@ static void nap(void)
     nanosleep(&ts, NULL);
 }
 
+/* CLOCK_MAX_MS: 2^53, where the Functions' numbers (doubles) stop being
+ * exact; a start or a sleep that would take the clock past it is refused,
+ * as is one that would overflow the sum (a target below zero would mean
+ * "to the next timer" to the idle step). */
+#define CLOCK_MAX_MS (INT64_C(1) << 53)
+
 /* one environment per process: the clock is the process's */
 static atomic_int live;
 
@@ -82,9 +88,9 @@ int duro_testenv_new(duro_testenv **out, const duro_testenv_opts *o)
 {
     *out = NULL;
     if (!o || !o->task_queue || !*o->task_queue || o->wait_ms < 0 ||
-        o->start_ms < 0) {
+        o->start_ms < 0 || o->start_ms > CLOCK_MAX_MS) {
         duro_error("TESTENV bad options: a task queue is required, wait_ms "
-                   "and start_ms >= 0");
+                   "and start_ms >= 0, start_ms <= 2^53");
         return DURO_EINVAL;
     }
     int expect = 0;
@@ -235,12 +241,6 @@ int duro_testenv_settle(duro_testenv *env)
 {
     return wait_until(env, 0, NULL, NULL);
 }
-
-/* CLOCK_MAX_MS: 2^53, where the Functions' numbers (doubles) stop being
- * exact; a sleep that would take the clock past it is refused, as is one
- * that would overflow the sum (a target below zero would mean "to the next
- * timer" to the idle step). */
-#define CLOCK_MAX_MS (INT64_C(1) << 53)
 
 int duro_testenv_sleep(duro_testenv *env, int64_t ms)
 {

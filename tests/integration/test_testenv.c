@@ -289,6 +289,18 @@ Test(testenv_dst, cron_in_a_time_zone_across_the_autumn_change,
 
 TestSuite(testenv_setup, .timeout = 30);
 
+Test(testenv_setup, a_start_past_the_clocks_range_is_refused)
+{
+    duro_testenv *e = NULL;
+    duro_testenv_opts o = {.task_queue = QUEUE, .start_ms = INT64_MAX};
+    cr_assert_eq(duro_testenv_new(&e, &o), DURO_EINVAL);
+    cr_assert_null(e);
+    o.start_ms = INT64_C(1) << 53; /* the last exact one */
+    cr_assert_eq(duro_testenv_new(&e, &o), 0);
+    cr_assert_geq(duro_testenv_now_ms(e), INT64_C(1) << 53);
+    duro_testenv_free(e);
+}
+
 Test(testenv_setup, a_missing_redis_server_is_not_found_and_leaves_none)
 {
     duro_testenv *e = NULL;

@@ -58,7 +58,8 @@ typedef struct {
 /* duro_testenv_new starts redis-server, loads the Functions with the test
  * clock and creates the worker (register on duro_testenv_worker, then
  * duro_testenv_start). Returns 0,
- * DURO_EINVAL (no task queue, or an environment already exists),
+ * DURO_EINVAL (no task queue, wait_ms or start_ms < 0, start_ms past 2^53,
+ * or an environment already exists),
  * DURO_ENOTFOUND (no redis-server), DURO_ECONN, DURO_ENOMEM; the reason is
  * logged. The clock starts at o->start_ms, else at the real time. */
 DURO_EXPORT int duro_testenv_new(duro_testenv **out,
