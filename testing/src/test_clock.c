@@ -111,7 +111,9 @@ int testing__clock_start(redisContext *c, int64_t start_ms)
  * the scheduler starts its workflows between the claim and the fire's
  * record, with the timer moved a lease ahead). Idle (1) otherwise: then, when
  * target > now, the clock moves to the earliest timer or to target, whichever
- * is first; target -1: to the earliest timer, if any. Returns {state, now,
+ * is first; target -1: to the earliest timer, if any. A timer past 2^53 ms
+ * (a sleep "forever": the numbers stop being exact, and the offset would
+ * not fit the int64 the caller reads) is never a next one. Returns {state, now,
  * next, offset, what} (next -1: no timer; offset: virtual minus real;
  * what, when busy: the key that keeps it busy; when idle: the duro:wake
  * message of the partition whose timer is now due,
@@ -162,7 +164,9 @@ static const char IDLE_SCRIPT[] =
     "      if #first > 0 then\n"
     "        local due = tonumber(first[2])\n"
     "        if due <= now then return {0, now, due, off, k} end\n"
-    "        if not nxt or due < nxt then nxt, nxtkey = due, k end\n"
+    "        if due <= 9007199254740992 and (not nxt or due < nxt) then\n"
+    "          nxt, nxtkey = due, k\n"
+    "        end\n"
     "      end\n"
     "    end\n"
     "  end\n"

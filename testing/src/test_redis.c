@@ -4,7 +4,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -39,12 +42,14 @@ static int free_port(void)
     return port;
 }
 
-static void exec_redis(const char *prog, int port)
+static void exec_redis(const char *prog, int port, pid_t parent)
 {
     char p[16];
     snprintf(p, sizeof(p), "%d", port);
-    /* ends with the test process, even one killed by a test timeout */
+    /* ends with the keeper thread, so with the test process, even one
+     * killed by a test timeout (and one that died before this line) */
     prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) _exit(127);
     int null = open("/dev/null", O_RDWR);
     if (null >= 0) { /* nothing of the test's output held open */
         dup2(null, STDIN_FILENO);
@@ -55,6 +60,24 @@ static void exec_redis(const char *prog, int port)
     execlp(prog, prog, "--port", p, "--bind", "127.0.0.1", "--save", "",
            "--appendonly", "no", "--dir", "/tmp", (char *)NULL);
     _exit(127);
+}
+
+/* keeper: forks the server and waits for its end (testing_redis). */
+static void *keeper(void *arg)
+{
+    testing_redis *r = arg;
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) exec_redis(r->prog, r->port, parent);
+    int status = -1;
+    if (pid > 0) {
+        atomic_store(&r->pid, pid);
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+    }
+    r->status = status;
+    atomic_store(&r->exited, true);
+    return NULL;
 }
 
 static int64_t real_mono_ms(void)
@@ -72,25 +95,28 @@ static void nap_ms(int ms)
 
 int testing__redis_start(testing_redis *r, const char *prog)
 {
-    r->pid = -1;
+    atomic_store(&r->pid, -1);
+    atomic_store(&r->exited, false);
+    r->prog = prog;
     r->port = free_port();
     if (r->port < 0) return DURO_ECONN;
-    pid_t pid = fork();
-    if (pid < 0) return DURO_ENOMEM;
-    if (pid == 0) exec_redis(prog, r->port);
-    r->pid = pid;
+    if (pthread_create(&r->keeper, NULL, keeper, r) != 0) return DURO_ENOMEM;
+    r->keeper_running = true;
     snprintf(r->url, sizeof(r->url), "redis://127.0.0.1:%d", r->port);
     int64_t until = real_mono_ms() + START_WAIT_MS;
     while (real_mono_ms() < until) {
-        int status;
-        if (waitpid(pid, &status, WNOHANG) == pid) {
-            r->pid = -1;
+        if (atomic_load(&r->exited)) {
+            int status = r->status;
+            testing__redis_stop(r);
+            if (status == -1) return DURO_ENOMEM; /* no fork */
             bool missing = WIFEXITED(status) && WEXITSTATUS(status) == 127;
             duro_error("TESTENV redis-server %s (%s)",
                        missing ? "not found on PATH" : "exited at start", prog);
             return missing ? DURO_ENOTFOUND : DURO_ECONN;
         }
-        redisContext *c = redisConnect("127.0.0.1", r->port);
+        redisContext *c = atomic_load(&r->pid) > 0
+                              ? redisConnect("127.0.0.1", r->port)
+                              : NULL;
         if (c && !c->err) {
             redisReply *rep = redisCommand(c, "PING");
             bool up = rep && rep->type == REDIS_REPLY_STATUS;
@@ -109,16 +135,21 @@ int testing__redis_start(testing_redis *r, const char *prog)
 
 void testing__redis_stop(testing_redis *r)
 {
-    if (r->pid <= 0) return;
-    kill(r->pid, SIGTERM);
+    if (!r->keeper_running) return;
+    /* not once reaped: the PID could be another process's by then */
+    pid_t pid = atomic_load(&r->pid);
+    if (pid > 0 && !atomic_load(&r->exited)) kill(pid, SIGTERM);
     int64_t until = real_mono_ms() + STOP_WAIT_MS;
-    while (waitpid(r->pid, NULL, WNOHANG) == 0) {
+    while (!atomic_load(&r->exited)) {
         if (real_mono_ms() >= until) {
-            kill(r->pid, SIGKILL);
-            waitpid(r->pid, NULL, 0);
-            break;
+            /* a fork not yet published (pid -1) has exited or will */
+            pid = atomic_load(&r->pid);
+            if (pid > 0 && !atomic_load(&r->exited)) kill(pid, SIGKILL);
+            until = INT64_MAX;
         }
         nap_ms(2);
     }
-    r->pid = -1;
+    pthread_join(r->keeper, NULL);
+    r->keeper_running = false;
+    atomic_store(&r->pid, -1);
 }

@@ -39,6 +39,12 @@ static void nap(void)
     nanosleep(&ts, NULL);
 }
 
+/* CLOCK_MAX_MS: 2^53, where the Functions' numbers (doubles) stop being
+ * exact; a start or a sleep that would take the clock past it is refused,
+ * as is one that would overflow the sum (a target below zero would mean
+ * "to the next timer" to the idle step). */
+#define CLOCK_MAX_MS (INT64_C(1) << 53)
+
 /* one environment per process: the clock is the process's */
 static atomic_int live;
 
@@ -82,9 +88,9 @@ int duro_testenv_new(duro_testenv **out, const duro_testenv_opts *o)
 {
     *out = NULL;
     if (!o || !o->task_queue || !*o->task_queue || o->wait_ms < 0 ||
-        o->start_ms < 0) {
+        o->start_ms < 0 || o->start_ms > CLOCK_MAX_MS) {
         duro_error("TESTENV bad options: a task queue is required, wait_ms "
-                   "and start_ms >= 0");
+                   "and start_ms >= 0, start_ms <= 2^53");
         return DURO_EINVAL;
     }
     int expect = 0;
@@ -213,14 +219,21 @@ static int wait_until(duro_testenv *env, int64_t target,
         int idle = 0;
         bool moved = false;
         int64_t now = 0;
+        why[0] = '\0'; /* what keeps it busy now, not some step ago */
         int rc = testing__idle_step(env->ctl, target, &idle, &now, &moved, why,
                                     sizeof(why));
         if (rc) return rc;
         if (!done && idle && now >= target) return 0;
         if (!moved) nap(); /* after a jump, look again at once */
     } while (testing__real_mono_ms() < until);
-    duro_warn("TESTENV TIMEOUT wait=%lldms busy=%s", (long long)env->wait_ms,
-              why[0] ? why : "-");
+    if (why[0])
+        duro_warn("TESTENV TIMEOUT wait=%lldms busy=%s",
+                  (long long)env->wait_ms, why);
+    else /* only a result's wait ends idle: nothing comes by itself */
+        duro_warn("TESTENV TIMEOUT wait=%lldms idle: no timer left to move "
+                  "the clock to; the workflow waits for a signal, an update "
+                  "or a cancel",
+                  (long long)env->wait_ms);
     return DURO_ETIMEDOUT;
 }
 
@@ -231,8 +244,9 @@ int duro_testenv_settle(duro_testenv *env)
 
 int duro_testenv_sleep(duro_testenv *env, int64_t ms)
 {
-    if (ms < 0) return DURO_EINVAL;
-    return wait_until(env, duro_now_ms() + ms, NULL, NULL);
+    int64_t now = duro_now_ms();
+    if (ms < 0 || ms > CLOCK_MAX_MS - now) return DURO_EINVAL;
+    return wait_until(env, now + ms, NULL, NULL);
 }
 
 /* result_wait: where duro_testenv_result keeps its workflow and answer. */

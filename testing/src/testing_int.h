@@ -3,6 +3,8 @@
 #define DURO_TESTING_INT_H
 
 #include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,22 +17,36 @@
 
 /* ---- test_redis.c ---- */
 
+/* testing_redis: the server and its keeper, a thread of the environment's
+ * own that forks it and waits for its end. The server's parent death
+ * signal follows the thread that forked it (prctl(2)), not the process:
+ * forked by the caller's thread, the server would stop when that thread
+ * ends (an environment made on a setup thread), so the keeper forks it and
+ * lives as long as it does. */
 typedef struct {
-    pid_t pid; /* -1: not running */
+    atomic_int pid; /* -1: not running */
     int port;
     char url[64];
+    const char *prog;
+    pthread_t keeper;
+    bool keeper_running;
+    atomic_bool exited; /* the keeper has reaped it (or could not fork) */
+    int status;         /* waitpid's, once exited; -1: fork failed */
 } testing_redis;
 
-/* testing__redis_start runs prog on a free port of 127.0.0.1 and waits
- * for its PING. 0, DURO_ENOTFOUND (no such program), DURO_ECONN. */
+/* testing__redis_start runs prog on a free port of 127.0.0.1 (forked by
+ * the keeper thread) and waits for its PING. 0, DURO_ENOTFOUND (no such
+ * program), DURO_ECONN. */
 int testing__redis_start(testing_redis *r, const char *prog);
-/* testing__redis_stop: SIGTERM, then SIGKILL after 3s; reaps it. */
+/* testing__redis_stop: SIGTERM, then SIGKILL after 3s; joins the keeper,
+ * which reaps it. */
 void testing__redis_stop(testing_redis *r);
 
 /* ---- test_clock.c ---- */
 
 /* testing__clock_install puts the virtual clock (offset 0) under
- * duro_now_ms/duro_mono_ms/duro_mono_us; uninstall restores the real. */
+ * duro_now_ms (the monotonic clocks stay real); uninstall restores the
+ * real one. */
 void testing__clock_install(void);
 void testing__clock_uninstall(void);
 /* testing__real_mono_ms: the real monotonic clock, for wall-time limits. */

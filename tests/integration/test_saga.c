@@ -1,11 +1,13 @@
 /* test_saga.c: the saga helper (worker.h, "Sagas") in a worker embedded in
  * the test process: compensations run newest first, or all at once, each
  * with its own retry policy, and a cancellation of the workflow cancels
- * none of them. What ran is read back from the history. */
+ * none of them; a compensation keeps the options it was added with, keys
+ * included. What ran is read back from the history. */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -144,6 +146,20 @@ static cJSON *canceled_before(duro_wf *wf, const cJSON *input)
     return NULL;
 }
 
+/* keyed_undo: compensation "undo1" keyed by a buffer of the caller's that
+ * holds another key by the time the saga compensates. */
+static cJSON *keyed_undo(duro_wf *wf, const cJSON *input)
+{
+    (void)input;
+    duro_saga *s = duro_saga_new(wf, NULL);
+    char key[32];
+    snprintf(key, sizeof(key), "tenant-a");
+    duro_activity_opts o = {.fairness_key = key, .concurrency_key = key};
+    duro_saga_add(s, "undo1", NULL, &o);
+    snprintf(key, sizeof(key), "tenant-b"); /* the buffer, reused */
+    return cJSON_CreateNumber(duro_saga_compensate(s));
+}
+
 static void *run_worker(void *arg)
 {
     duro_worker_run(arg);
@@ -159,6 +175,7 @@ static void register_all(duro_worker *w)
     duro_worker_register_workflow(w, "canceledWhileCompensating",
                                   canceled_while_compensating);
     duro_worker_register_workflow(w, "canceledBefore", canceled_before);
+    duro_worker_register_workflow(w, "keyedUndo", keyed_undo);
     const char *oks[] = {"do1", "do2", "do3", "undo1", "undo2", "undo3"};
     for (size_t i = 0; i < sizeof(oks) / sizeof(oks[0]); i++)
         duro_worker_register_activity(w, oks[i], ok_activity, NULL);
@@ -329,5 +346,27 @@ Test(saga, compensations_run_after_a_cancellation)
     activity_events(c, "cancel-before", ev, sizeof(ev));
     cr_assert_str_eq(ev, "S:do1,C,S:undo1,C");
     assert_replays("cancel-before");
+    stop_worker(c);
+}
+
+Test(saga, a_compensation_keeps_the_keys_it_was_added_with)
+{
+    duro_client *c = start_worker();
+    duro_test_start(c, "keyed", "keyedUndo", QUEUE, "{}", 0);
+    char *r = result_text(c, "keyed");
+    cr_assert_str_eq(r, "0");
+    free(r);
+    cJSON *hist = duro_test_history(c, "keyed");
+    const cJSON *e, *opts = NULL;
+    cJSON_ArrayForEach(e, hist)
+    {
+        if (!strcmp(duro_test_str(e, "type"), "ActivityScheduled"))
+            opts = cJSON_GetObjectItem(duro_test_event_data(e), "options");
+    }
+    cr_assert_not_null(opts);
+    cr_assert_str_eq(duro_test_str(opts, "fairnessKey"), "tenant-a");
+    cr_assert_str_eq(duro_test_str(opts, "concurrencyKey"), "tenant-a");
+    cJSON_Delete(hist);
+    assert_replays("keyed");
     stop_worker(c);
 }

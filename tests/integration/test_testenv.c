@@ -1,9 +1,13 @@
 /* test_testenv.c: the time-skipping test environment (duro/testing.h):
  * a one-hour durable sleep completes in well under a second of wall time
  * with the workflow's own clock an hour on, a test moves the clock by hand
- * without overtaking a timer, and a cron schedule in a time zone fires
- * across both daylight-saving changes of a year as the clock passes them. */
+ * without overtaking a timer (and cannot move it past what the Functions
+ * count exactly), a cron schedule in a time zone fires across both
+ * daylight-saving changes of a year as the clock passes them, and an
+ * environment made by a thread that then ends keeps its server. */
 #include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +15,7 @@
 
 #include "duro/cron.h"
 #include "duro/duration.h"
+#include "duro/log.h"
 #include "duro/testing.h"
 #include "harness.h"
 
@@ -124,12 +129,71 @@ Test(testenv, sleep_moves_the_clock_by_hand_and_fires_what_is_due)
     cr_assert_lt(wall_ms() - t0, 1000);
 }
 
+Test(testenv, a_sleep_past_the_clocks_range_is_refused)
+{
+    start_nap("nap-far", duro_minutes(10));
+    cr_assert_eq(duro_testenv_settle(env), 0);
+    int64_t v0 = duro_testenv_now_ms(env);
+    /* now + INT64_MAX overflows; the Functions count in doubles */
+    cr_assert_eq(duro_testenv_sleep(env, INT64_MAX), DURO_EINVAL);
+    cr_assert_eq(duro_testenv_sleep(env, INT64_C(1) << 53), DURO_EINVAL);
+    cr_assert(running("nap-far"), "the refused sleep fired a timer");
+    cr_assert_lt(duro_testenv_now_ms(env) - v0, duro_minutes(1));
+}
+
 Test(testenv, a_second_environment_in_the_process_is_refused)
 {
     duro_testenv *other = NULL;
     duro_testenv_opts o = {.task_queue = QUEUE};
     cr_assert_eq(duro_testenv_new(&other, &o), DURO_EINVAL);
     cr_assert_null(other);
+}
+
+/* A sleep "forever", past where the clock can go: the wait for its result
+ * runs out, the clock where it was, and says it was idle. */
+static void setup_short_wait(void)
+{
+    duro_testenv_opts o = {.task_queue = QUEUE, .wait_ms = 300};
+    cr_assert_eq(duro_testenv_new(&env, &o), 0);
+    duro_worker_register_workflow(duro_testenv_worker(env), "nap", nap);
+    cr_assert_eq(duro_testenv_start(env), 0);
+}
+
+/* keep_timeout_line keeps the environment's TIMEOUT line in arg. */
+static void keep_timeout_line(duro_log_level level, const char *msg, void *arg)
+{
+    (void)level;
+    if (strstr(msg, "TESTENV TIMEOUT")) snprintf(arg, 512, "%s", msg);
+}
+
+TestSuite(testenv_far, .init = setup_short_wait, .fini = teardown,
+          .timeout = 60);
+
+Test(testenv_far, a_timer_past_the_clocks_range_is_never_jumped_to)
+{
+    int64_t v0 = duro_testenv_now_ms(env);
+    start_nap("nap-forever", INT64_C(4000000000000000000));
+    cJSON *d = NULL;
+    cr_assert_eq(duro_testenv_result(env, "nap-forever", &d), DURO_ETIMEDOUT);
+    cr_assert_null(d);
+    int64_t moved = duro_testenv_now_ms(env) - v0;
+    cr_assert(moved >= 0 && moved < duro_minutes(1), "the clock moved %lldms",
+              (long long)moved);
+}
+
+Test(testenv_far, a_wait_that_runs_out_idle_says_so)
+{
+    start_nap("nap-idle", INT64_C(4000000000000000000));
+    static char timeout_line[512];
+    duro_log_set_sink(keep_timeout_line, timeout_line);
+    cJSON *d = NULL;
+    int rc = duro_testenv_result(env, "nap-idle", &d);
+    duro_log_set_sink(NULL, NULL);
+    cr_assert_eq(rc, DURO_ETIMEDOUT);
+    /* idle all along: the start's task, long done, is not named busy */
+    cr_assert(strstr(timeout_line, "TESTENV TIMEOUT") &&
+                  strstr(timeout_line, " idle: "),
+              "%s", timeout_line);
 }
 
 /* ---- A cron schedule across daylight-saving changes ---- */
@@ -225,6 +289,18 @@ Test(testenv_dst, cron_in_a_time_zone_across_the_autumn_change,
 
 TestSuite(testenv_setup, .timeout = 30);
 
+Test(testenv_setup, a_start_past_the_clocks_range_is_refused)
+{
+    duro_testenv *e = NULL;
+    duro_testenv_opts o = {.task_queue = QUEUE, .start_ms = INT64_MAX};
+    cr_assert_eq(duro_testenv_new(&e, &o), DURO_EINVAL);
+    cr_assert_null(e);
+    o.start_ms = INT64_C(1) << 53; /* the last exact one */
+    cr_assert_eq(duro_testenv_new(&e, &o), 0);
+    cr_assert_geq(duro_testenv_now_ms(e), INT64_C(1) << 53);
+    duro_testenv_free(e);
+}
+
 Test(testenv_setup, a_missing_redis_server_is_not_found_and_leaves_none)
 {
     duro_testenv *e = NULL;
@@ -235,4 +311,52 @@ Test(testenv_setup, a_missing_redis_server_is_not_found_and_leaves_none)
     o.redis_server = NULL; /* the failed one is gone: a new one may start */
     cr_assert_eq(duro_testenv_new(&e, &o), 0);
     duro_testenv_free(e);
+}
+
+/* make_env: an environment made, and started, by a thread that then ends
+ * (a fixture made on a setup thread). */
+static void *make_env(void *arg)
+{
+    duro_testenv_opts o = {.task_queue = QUEUE};
+    int *rc = arg;
+    *rc = duro_testenv_new(&env, &o);
+    if (*rc == 0) {
+        duro_worker_register_workflow(duro_testenv_worker(env), "tick", tick);
+        *rc = duro_testenv_start(env);
+    }
+    return NULL;
+}
+
+Test(testenv_setup, a_server_outlives_the_thread_that_made_the_environment)
+{
+    pthread_t t;
+    int rc = -1;
+    cr_assert_eq(pthread_create(&t, NULL, make_env, &rc), 0);
+    pthread_join(t, NULL);
+    cr_assert_eq(rc, 0);
+    /* a server stopped by that thread's end (its parent death signal)
+     * shuts down within a cron tick of its own (100ms): PINGed across half
+     * a second, it would stop answering */
+    const char *colon = strrchr(duro_testenv_redis_url(env), ':');
+    cr_assert_not_null(colon);
+    int port = (int)strtol(colon + 1, NULL, 10);
+    for (int i = 0; i < 50; i++) {
+        redisContext *c = redisConnect("127.0.0.1", port);
+        redisReply *r = c && !c->err ? redisCommand(c, "PING") : NULL;
+        bool up = r && r->type == REDIS_REPLY_STATUS;
+        freeReplyObject(r);
+        redisFree(c);
+        cr_assert(up, "the server stopped with the thread (PING %d)", i);
+        struct timespec ts = {0, 10000000L};
+        nanosleep(&ts, NULL);
+    }
+    duro_start_opts s = {
+        .workflow_id = "tick-1", .type = "tick", .task_queue = QUEUE};
+    char run[DURO_UUID_LEN + 1];
+    cr_assert_eq(duro_client_start(duro_testenv_client(env), &s, run), 0);
+    cJSON *d = NULL;
+    cr_assert_eq(duro_testenv_result(env, "tick-1", &d), 0);
+    cJSON_Delete(d);
+    duro_testenv_free(env);
+    env = NULL;
 }

@@ -58,6 +58,8 @@ int duro_saga_add(duro_saga *s, const char *activity, const cJSON *input,
     if (opts) {
         c->opts = *opts;
         c->opts.task_queue = copy(wf, opts->task_queue);
+        c->opts.fairness_key = copy(wf, opts->fairness_key);
+        c->opts.concurrency_key = copy(wf, opts->concurrency_key);
         for (int i = 0; i < DURO_RETRY_MAX_NON_RETRYABLE; i++)
             c->opts.retry.non_retryable[i] =
                 copy(wf, opts->retry.non_retryable[i]);

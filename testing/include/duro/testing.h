@@ -15,7 +15,8 @@
  *   cr_assert_eq(duro_testenv_start(env), 0);
  *   duro_start_opts s = {.workflow_id = "o-1", .type = "order",
  *                        .task_queue = "orders"};
- *   duro_client_start(duro_testenv_client(env), &s, NULL, 0);
+ *   char run[DURO_UUID_LEN + 1];
+ *   duro_client_start(duro_testenv_client(env), &s, run);
  *   cJSON *d;
  *   cr_assert_eq(duro_testenv_result(env, "o-1", &d), 0);  // skips time
  *   duro_testenv_free(env);
@@ -57,7 +58,8 @@ typedef struct {
 /* duro_testenv_new starts redis-server, loads the Functions with the test
  * clock and creates the worker (register on duro_testenv_worker, then
  * duro_testenv_start). Returns 0,
- * DURO_EINVAL (no task queue, or an environment already exists),
+ * DURO_EINVAL (no task queue, wait_ms or start_ms < 0, start_ms past 2^53,
+ * or an environment already exists),
  * DURO_ENOTFOUND (no redis-server), DURO_ECONN, DURO_ENOMEM; the reason is
  * logged. The clock starts at o->start_ms, else at the real time. */
 DURO_EXPORT int duro_testenv_new(duro_testenv **out,
@@ -90,8 +92,10 @@ DURO_EXPORT int duro_testenv_result(duro_testenv *env, const char *workflow_id,
 
 /* duro_testenv_sleep moves the clock forward by ms, firing the timers due
  * on the way in order and letting the work each causes finish before the
- * next, as if that much time had passed. Returns 0 or DURO_ETIMEDOUT (the
- * work did not settle within wait_ms of wall time). */
+ * next, as if that much time had passed. Returns 0, DURO_EINVAL (ms < 0,
+ * or past 2^53 ms since the epoch, where the Functions' numbers stop being
+ * exact) or DURO_ETIMEDOUT (the work did not settle within wait_ms of wall
+ * time). */
 DURO_EXPORT int duro_testenv_sleep(duro_testenv *env, int64_t ms);
 
 /* duro_testenv_settle waits, without moving the clock, until no task is
