@@ -205,7 +205,7 @@ static int start_once(duro_client *c, const duro_start_opts *o,
     if (!r) return rc;
     if (r->type == REDIS_REPLY_ERROR)
         rc = fcall_fail(c, r, o->workflow_id);
-    else
+    else if (run_id)
         snprintf(run_id, DURO_UUID_LEN + 1, "%s", run);
     freeReplyObject(r);
     return rc;

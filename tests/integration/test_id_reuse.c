@@ -188,6 +188,22 @@ Test(id_reuse, allow_duplicate_is_the_default)
     duro_test_finish(&h);
 }
 
+/* A caller that follows the workflow by its id needs no run id back: a
+ * NULL buffer starts it (and a refusal still says why). */
+Test(id_reuse, a_start_without_a_run_id_buffer)
+{
+    duro_client *c = duro_test_client(&h);
+    start_ok(c, "no-buf", "t", "nobody", NULL, DURO_ID_REUSE_ALLOW_DUPLICATE,
+             NULL);
+    char *run = current_run(c, "no-buf");
+    cr_assert_eq(strlen(run), DURO_UUID_LEN);
+    cr_assert_eq(start(c, "no-buf", "t", "nobody", NULL,
+                       DURO_ID_REUSE_ALLOW_DUPLICATE, NULL),
+                 DURO_EALREADY);
+    free(run);
+    duro_client_free(c);
+}
+
 Test(id_reuse, allow_duplicate_failed_only_needs_a_failed_close)
 {
     duro_test_spawn(&h, "duro-test-worker", NULL);

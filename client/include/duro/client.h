@@ -183,7 +183,8 @@ typedef struct {
 } duro_start_opts;
 
 /* duro_client_start starts a new run of workflow `workflow_id` and writes
- * its run id (DURO_UUID_LEN chars + NUL) into run_id. Whether an id that
+ * its run id (DURO_UUID_LEN chars + NUL) into run_id (NULL: not wanted,
+ * e.g. when the caller follows the workflow by its id). Whether an id that
  * already has a run may get a new one is o->id_reuse_policy's call (by
  * default: once the previous run has closed). Returns 0,
  * DURO_EALREADY when the policy refuses (the message names the run that
