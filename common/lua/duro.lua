@@ -2869,6 +2869,12 @@ local function duro_update(k, args)
     local field = update_field(run, uid)
     local rec = read('hash', 'HGET', k.wf, field)
     if rec and string.sub(rec, 1, 1) == '{' then return {'done', rec} end
+    -- neither an outcome nor waiters (edited by hand): no UpdateAccepted
+    -- of it would ever complete, so its callers would wait in vain
+    if rec and string.sub(rec, 1, 2) ~= 'P ' then
+        return fail('DURO_CORRUPT', 'update record ' .. field ..
+                        ' is neither an outcome nor P <replykey>...')
+    end
     local w, err = load_running(k, run)
     if not w then return err end
     if rec then
