@@ -401,3 +401,34 @@ Test(updates, a_damaged_update_record_is_a_clear_error)
     cr_assert_null(res);
     duro_client_free(c);
 }
+
+/* `workflow update` and `workflow query` read their input from a file, as
+ * `signal` does: an argument holds at most 128 KiB on Linux, far below
+ * the payload limit. */
+Test(updates, update_and_query_read_their_input_from_a_file)
+{
+    spawn_worker();
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "u-file", "updatable", QUEUE, NULL, 1000);
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s/input.json", h.dir);
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    fputs("{\"n\":2,\"pad\":\"", f);
+    for (int i = 0; i < 300 * 1024; i++)
+        fputc('a', f);
+    fputs("\"}", f);
+    cr_assert_eq(fclose(f), 0);
+    duro_test_output o;
+    duro_test_run(&h, &o, 20000, "duro", "workflow", "update", "-w", "u-file",
+                  "--name", "bump", "--input-file", path, NULL);
+    cr_assert_eq(o.exit_code, 0, "%s", o.err);
+    cr_assert_str_eq(o.out, "2\n");
+    duro_test_output_free(&o);
+    duro_test_run(&h, &o, 20000, "duro", "workflow", "query", "-w", "u-file",
+                  "--name", "count", "--input-file", path, NULL);
+    cr_assert_eq(o.exit_code, 0, "%s", o.err);
+    cr_assert_str_eq(o.out, "2\n");
+    duro_test_output_free(&o);
+    duro_client_free(c);
+}
