@@ -151,6 +151,8 @@ const cli_opt cli_query_opts[] = {
     OPT_WORKFLOW_ID,
     {"name", 0, "NAME", "query name", true},
     {"input", 'i', "JSON", "query input as JSON text (default null)", false},
+    {"input-file", 0, "PATH", "read the input JSON from a file (- = stdin)",
+     false},
     {"timeout", 0, "DURATION", "wait this long for a worker (default 10s)",
      false},
     {0},
@@ -187,10 +189,17 @@ int cli_query(cli_ctx *ctx)
     if (duro_id_check(id, why, sizeof(why)) < 0 ||
         duro_name_check("query name", name, why, sizeof(why)) < 0)
         return cli_usage(ctx, "%s", why);
-    if (cli_connect(ctx)) return CLI_FAILED;
+    const char *input;
+    char *text;
+    int in = cli_get_input(ctx, "input", "input-file", &input, &text);
+    if (in) return in;
+    if (cli_connect(ctx)) {
+        free(text);
+        return CLI_FAILED;
+    }
     char *result;
-    int rc = duro_client_query(ctx->client, id, name, cli_get(ctx, "input"),
-                               timeout, &result);
+    int rc = duro_client_query(ctx->client, id, name, input, timeout, &result);
+    free(text);
     if (rc == DURO_EINVAL)
         return cli_fail_err(rc, "%s", duro_client_errstr(ctx->client));
     if (rc < 0) return cli_client_fail(ctx, rc);

@@ -10,6 +10,8 @@ const cli_opt cli_update_opts[] = {
     {"workflow-id", 'w', "ID", "workflow id", true},
     {"name", 0, "NAME", "update name", true},
     {"input", 'i', "JSON", "update input as JSON text (default null)", false},
+    {"input-file", 0, "PATH", "read the input JSON from a file (- = stdin)",
+     false},
     {"update-id", 0, "ID",
      "idempotency key: an id already accepted is answered with its recorded "
      "outcome, never applied again (default: a new uuid)",
@@ -33,10 +35,18 @@ int cli_update(cli_ctx *ctx)
         duro_name_check("update name", name, why, sizeof(why)) < 0 ||
         (uid && duro_name_check("update id", uid, why, sizeof(why)) < 0))
         return cli_usage(ctx, "%s", why);
-    if (cli_connect(ctx)) return CLI_FAILED;
+    const char *input;
+    char *text;
+    int in = cli_get_input(ctx, "input", "input-file", &input, &text);
+    if (in) return in;
+    if (cli_connect(ctx)) {
+        free(text);
+        return CLI_FAILED;
+    }
     char *result;
-    int rc = duro_client_update(ctx->client, id, name, cli_get(ctx, "input"),
-                                uid, timeout, &result);
+    int rc =
+        duro_client_update(ctx->client, id, name, input, uid, timeout, &result);
+    free(text);
     if (rc == DURO_EINVAL)
         return cli_fail_err(rc, "%s", duro_client_errstr(ctx->client));
     if (rc < 0) return cli_client_fail(ctx, rc);

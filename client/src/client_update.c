@@ -52,6 +52,13 @@ static int take_outcome(duro_client *c, const char *name, const char *s,
         char msg[1024];
         snprintf(msg, sizeof(msg), "%s", duro_client_errstr(c));
         rc = duro__fail(c, rc, "update %s failed: %s", name, msg);
+    } else if (rc == DURO_EPROTO) {
+        /* said as a query's answer ("query N: malformed answer: ...") */
+        const char *e = duro_client_errstr(c);
+        const char *why = strstr(e, ": ");
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "%s", why ? why + 2 : e);
+        rc = duro__fail(c, rc, "update %s: %s", name, msg);
     }
     return rc;
 }

@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 66
+local DURO_LIBRARY_VERSION = 67
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -1993,6 +1993,29 @@ do
     end
 end
 
+-- reply_key_ok: a caller's reply list must be a reply key of this
+-- partition, so that no update writes any other key: checked when
+-- duro_update records it, and again when answer_waiters answers it (a
+-- record edited by hand may name any key, and the PEXPIRE would make
+-- that key, duro:meta or another workflow's hash, expire).
+local function reply_key_ok(k, key)
+    local pre = slot_prefix_of(k.wf) .. ':qreply:'
+    return key and string.sub(key, 1, #pre) == pre and #key > #pre
+end
+
+-- answer_waiters pushes outcome to the reply lists of update record rec
+-- (`P <replykey>...`) that are reply keys of w's partition (pcall: a
+-- reply list made something else by hand must not stop the call
+-- halfway).
+local function answer_waiters(w, rec, outcome)
+    for key in string.gmatch(string.sub(rec, 3), '%S+') do
+        if reply_key_ok(w.k, key) then
+            redis.pcall('RPUSH', key, outcome)
+            redis.pcall('PEXPIRE', key, 60000)
+        end
+    end
+end
+
 -- fail_updates: the run's updates accepted and not completed (`upend`
 -- counts them, so a run without any reads nothing more) fail as the run
 -- closes: their waiting callers are answered now rather than at the end
@@ -2010,10 +2033,7 @@ local function fail_updates(w, status)
         local f = flat[i]
         local rec = w.dirty[f] or flat[i + 1]
         if string.sub(f, 1, #pre) == pre and string.sub(rec, 1, 2) == 'P ' then
-            for key in string.gmatch(string.sub(rec, 3), '%S+') do
-                redis.pcall('RPUSH', key, outcome)
-                redis.pcall('PEXPIRE', key, 60000)
-            end
+            answer_waiters(w, rec, outcome)
             set(w, f, outcome)
         end
     end
@@ -2834,13 +2854,6 @@ local function update_field(run, uid)
     return 'u:' .. run .. ':' .. uid
 end
 
--- reply_key_ok: a caller's reply list must be a reply key of this
--- partition, so that no update writes any other key.
-local function reply_key_ok(k, key)
-    local pre = slot_prefix_of(k.wf) .. ':qreply:'
-    return key and string.sub(key, 1, #pre) == pre and #key > #pre
-end
-
 -- duro_update 4 wf hist buf wft  run update_id data reply_key
 -- An update the worker's validator accepted: appends (or buffers)
 -- UpdateAccepted(data) and records the caller's reply list, once per
@@ -2856,6 +2869,12 @@ local function duro_update(k, args)
     local field = update_field(run, uid)
     local rec = read('hash', 'HGET', k.wf, field)
     if rec and string.sub(rec, 1, 1) == '{' then return {'done', rec} end
+    -- neither an outcome nor waiters (edited by hand): no UpdateAccepted
+    -- of it would ever complete, so its callers would wait in vain
+    if rec and string.sub(rec, 1, 2) ~= 'P ' then
+        return fail('DURO_CORRUPT', 'update record ' .. field ..
+                        ' is neither an outcome nor P <replykey>...')
+    end
     local w, err = load_running(k, run)
     if not w then return err end
     if rec then
@@ -3247,10 +3266,8 @@ COMMANDS.continue_as_new = command{
 
 -- update_done: an update's handler returned (the task that applied its
 -- UpdateAccepted): UpdateCompleted(data), the outcome recorded in place
--- of the waiters, each of which gets it in its reply list (derived from
--- the partition's prefix and checked by duro_update, like the visibility
--- keys; pcall: a reply list made something else by hand must not stop
--- the commit halfway).
+-- of the waiters, each of which gets it in its reply list
+-- (answer_waiters: only reply keys of the partition).
 COMMANDS.update_done = command{
     fields = {'uid', 'data', 'outcome'},
     apply = function(w, c)
@@ -3258,10 +3275,7 @@ COMMANDS.update_done = command{
         local field = update_field(w.run, c.uid)
         local rec = w.dirty[field] or redis.call('HGET', w.k.wf, field)
         if rec and string.sub(rec, 1, 2) == 'P ' then
-            for key in string.gmatch(string.sub(rec, 3), '%S+') do
-                redis.pcall('RPUSH', key, c.outcome)
-                redis.pcall('PEXPIRE', key, 60000)
-            end
+            answer_waiters(w, rec, c.outcome)
             set(w, 'upend', str(math.max(0, (tonumber(w.upend) or 0) - 1)))
         end
         set(w, field, c.outcome)

@@ -362,3 +362,73 @@ Test(updates, closing_the_run_answers_a_waiting_update)
     duro_client_free(c);
     unsetenv("DURO_TEST_UPDATE_CRASH");
 }
+
+/* An update record edited by hand: one that is neither an outcome nor
+ * `P <replykey>...` is refused at once, named, rather than taken as
+ * accepted (its callers used to wait out their timeout, told that it was
+ * accepted and would be applied once); a malformed outcome is said as the
+ * update's, not as a query's. */
+Test(updates, a_damaged_update_record_is_a_clear_error)
+{
+    spawn_worker();
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "u-dmg", "updatable", QUEUE, NULL, 1000);
+    char *res = NULL;
+    int rc =
+        duro_client_update(c, "u-dmg", "bump", "{\"n\":1}", "b-1", 10000, &res);
+    cr_assert_eq(rc, 0, "%d %s", rc, duro_client_errstr(c));
+    free(res);
+    res = NULL;
+    cJSON *d = NULL;
+    cr_assert_eq(duro_client_describe(c, "u-dmg", &d), 0);
+    char run[64];
+    snprintf(run, sizeof(run), "%s", duro_test_str(d, "runId"));
+    cJSON_Delete(d);
+    redisContext *r = duro_test_redis(&h);
+    redisReply *k = redisCommand(r, "KEYS duro:*:wf:u-dmg");
+    cr_assert(k && k->elements == 1);
+    freeReplyObject(redisCommand(r, "HSET %s u:%s:b-2 xyz u:%s:b-1 {bad",
+                                 k->element[0]->str, run, run));
+    freeReplyObject(k);
+    redisFree(r);
+    rc = duro_client_update(c, "u-dmg", "bump", "{\"n\":1}", "b-2", 5000, &res);
+    cr_assert_eq(rc, DURO_EPROTO, "%d %s", rc, duro_client_errstr(c));
+    cr_assert(strstr(duro_client_errstr(c), "u:"), "%s", duro_client_errstr(c));
+    rc = duro_client_update(c, "u-dmg", "bump", "{\"n\":1}", "b-1", 5000, &res);
+    cr_assert_eq(rc, DURO_EPROTO, "%d %s", rc, duro_client_errstr(c));
+    cr_assert(strncmp(duro_client_errstr(c), "update bump: ", 13) == 0, "%s",
+              duro_client_errstr(c));
+    cr_assert_null(res);
+    duro_client_free(c);
+}
+
+/* `workflow update` and `workflow query` read their input from a file, as
+ * `signal` does: an argument holds at most 128 KiB on Linux, far below
+ * the payload limit. */
+Test(updates, update_and_query_read_their_input_from_a_file)
+{
+    spawn_worker();
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "u-file", "updatable", QUEUE, NULL, 1000);
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s/input.json", h.dir);
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    fputs("{\"n\":2,\"pad\":\"", f);
+    for (int i = 0; i < 300 * 1024; i++)
+        fputc('a', f);
+    fputs("\"}", f);
+    cr_assert_eq(fclose(f), 0);
+    duro_test_output o;
+    duro_test_run(&h, &o, 20000, "duro", "workflow", "update", "-w", "u-file",
+                  "--name", "bump", "--input-file", path, NULL);
+    cr_assert_eq(o.exit_code, 0, "%s", o.err);
+    cr_assert_str_eq(o.out, "2\n");
+    duro_test_output_free(&o);
+    duro_test_run(&h, &o, 20000, "duro", "workflow", "query", "-w", "u-file",
+                  "--name", "count", "--input-file", path, NULL);
+    cr_assert_eq(o.exit_code, 0, "%s", o.err);
+    cr_assert_str_eq(o.out, "2\n");
+    duro_test_output_free(&o);
+    duro_client_free(c);
+}

@@ -257,6 +257,19 @@ static void check_cached(query_task *q)
 
 /* ---- Reading ---- */
 
+/* reply_key_ok: whether reply is a reply list of the query stream's
+ * partition ("<prefix>{pN}:qreply:<uuid>", as the client makes it): the
+ * answer is an RPUSH and an EXPIRE, so an entry edited by hand must not
+ * name another key (a workflow id may hold ":qreply:", and its hash would
+ * expire). */
+static bool reply_key_ok(const duro_worker *w, int partition, const char *reply)
+{
+    char pre[DURO_SHORT_KEY_MAX];
+    duro_key_qreply(pre, sizeof(pre), &w->ks, partition, "");
+    size_t n = strlen(pre);
+    return strncmp(reply, pre, n) == 0 && reply[n] != '\0';
+}
+
 void duro__query_start(duro_worker *w, const char *stream,
                        const redisReply *entry)
 {
@@ -308,7 +321,7 @@ void duro__query_start(duro_worker *w, const char *stream,
               duro_id_check(q->id, err, sizeof(err)) == 0 &&
               duro_partition_of(q->id, w->partitions) ==
                   duro__partition_of_key(stream) &&
-              strstr(q->reply, ":qreply:") != NULL;
+              reply_key_ok(w, duro__partition_of_key(stream), q->reply);
     if (ok && input &&
         duro_codec_parse(w->codec, input, w->max_payload, &q->input, err,
                          sizeof(err)) != 0) {
@@ -324,7 +337,8 @@ void duro__query_start(duro_worker *w, const char *stream,
     if (!ok) {
         duro__dead_letter(w, stream, entry,
                           err[0] ? err
-                                 : "query without id, run, name and reply");
+                                 : "query without id, run, name and a reply "
+                                   "list of its partition");
         free(q->reply);
         q->reply = NULL;
         query_free(q);
