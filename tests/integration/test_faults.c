@@ -171,6 +171,42 @@ Test(faults, activity_result_computed_while_redis_is_down_is_delivered)
     duro_test_finish(&h);
 }
 
+/* A stop while Redis is away can hand nothing back: an activity finished
+ * meanwhile keeps its result until the grace is over, one still running
+ * cannot be released. Both are then retried after their timeouts; the log
+ * must say so rather than read as a clean hand-back. */
+Test(faults, sigterm_during_an_outage_says_what_it_could_not_hand_back)
+{
+    pid_t w = duro_test_spawn_up(&h, 5000, "duro-test-worker",
+                                 "--shutdown-grace", "4s", NULL);
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "outstop-done", "hold", "test", "{\"ms\":1000}", 0);
+    duro_test_start(c, "outstop-busy", "hold", "test", "{\"ms\":20000}", 0);
+    cr_assert(
+        duro_test_wait_until(pending_on("act", "test", "outstop-done") == 1 &&
+                                 pending_on("act", "test", "outstop-busy") == 1,
+                             5000));
+    duro_client_free(c);
+
+    duro_test_redis_stop(&h, SIGKILL);
+    duro_test_kill(&h, w, SIGTERM);
+    cr_assert(duro_test_wait_until(!duro_test_alive(&h, w), 15000),
+              "the worker did not stop after its grace period");
+    duro_test_child *ch = child(w);
+    cr_assert(WIFEXITED(ch->status) && WEXITSTATUS(ch->status) == 0,
+              "SIGTERM is a clean stop (status %d)", ch->status);
+    cr_assert(duro_test_log_contains(&h, w,
+                                     "results=1 workflow_tasks=0 "
+                                     "not delivered"),
+              "the finished activity's undelivered result is reported");
+    cr_assert(duro_test_log_contains(&h, w,
+                                     "wf=outstop-busy activity=hold seq=1 "
+                                     "attempt=1 not sent (Redis away)"),
+              "the running activity's hand-back is reported as not sent");
+    duro_test_redis_start_again(&h, "no", NULL);
+    duro_test_finish(&h);
+}
+
 /* export writes the history of id to <dir>/<file> and returns its path. */
 static char *export(const char *id, const char *file)
 {

@@ -153,6 +153,18 @@ static void leave_groups(duro_worker *w)
     duro__groups_leave(w, close_all);
 }
 
+/* warn_undelivered: at a stop past the grace, what Redis never took (it
+ * was away or refusing the whole time) goes with the process. Said once,
+ * as it is not lost work but work done twice: those activities run again,
+ * and those workflow tasks move, after their timeouts. */
+static void warn_undelivered(duro_worker *w)
+{
+    if (w->completing == 0 && w->wft_inflight == 0) return;
+    duro_warn("STOP-GRACE-OVER results=%d workflow_tasks=%d not delivered: "
+              "they are retried after their timeouts",
+              w->completing, w->wft_inflight);
+}
+
 /* maybe_finish (w->maybe_finish) closes the worker once stopping and idle:
  * no blocking read outstanding, no workflow task or activity in progress,
  * every outcome delivered. After the grace period, activities still
@@ -176,12 +188,14 @@ static void maybe_finish(duro_worker *w)
             duro__act_release_inflight(w);
         }
         if (w->releasing > 0) return;
+        warn_undelivered(w);
         /* the pool's threads cannot be stopped: leave them to the exit */
         atomic_store(&w->running, false);
         uv_stop(&w->loop);
         return;
     }
     if (w->releasing > 0) return;
+    if (late) warn_undelivered(w);
     if (late && duro__pool_busy(w->local_pool) > 0) {
         /* a local activity still running past the grace period: its
          * task is left to its timeout, its thread to the exit */
