@@ -452,6 +452,9 @@ static int run(duro_worker *w)
     uv_signal_start(&w->sigterm, on_signal, SIGTERM);
     uv_signal_start(&w->sigint, on_signal, SIGINT);
     uv_timer_start(&w->tick, on_tick, TICK_MS, TICK_MS);
+    /* the loop's first sample: from here on, a loop that stops turning
+     * (workflow code that never yields) fails /healthz */
+    if (w->metrics_addr) duro__worker_metrics_sample(w);
     duro_aredis_guard_opts g = {.on_fatal = on_fatal, .arg = w};
     duro_aredis_guard(w->wft_conn, &g);
     duro_aredis_guard(w->act_conn, &g);

@@ -283,6 +283,7 @@ typedef struct duro_worker {
     size_t workflow_stack_size; /* 0: DURO__CORO_STACK_DEFAULT */
     int64_t shutdown_grace_ms;
     int64_t stall_timeout_ms; /* Redis stall bound (readiness) */
+    int64_t loop_stall_ms;    /* loop stall bound (liveness) */
     int fatal;                /* DURO_E* that stopped the worker, or 0 */
     duro_redis_url url;
 
