@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,6 +205,70 @@ Test(faults, sigterm_during_an_outage_says_what_it_could_not_hand_back)
                                      "attempt=1 not sent (Redis away)"),
               "the running activity's hand-back is reported as not sent");
     duro_test_redis_start_again(&h, "no", NULL);
+    duro_test_finish(&h);
+}
+
+/* sticky_of: the worker a run's next workflow task waits for ("" none). */
+static void sticky_of(const char *id, char *out, size_t size)
+{
+    char key[DURO_KEY_MAX];
+    snprintf(key, sizeof(key), "duro:{p%d}:wf:%s",
+             duro_partition_of(id, DURO_DEFAULT_PARTITIONS), id);
+    redisContext *r = duro_test_redis(&h);
+    redisReply *rep = redisCommand(r, "HGET %s sticky", key);
+    snprintf(out, size, "%s",
+             rep && rep->type == REDIS_REPLY_STRING ? rep->str : "");
+    freeReplyObject(rep);
+    redisFree(r);
+}
+
+/* A stop past the grace (an activity still running) hands its cached runs
+ * back too: else the run's next task waits out the sticky schedule-to-
+ * start timeout for a worker that is gone. */
+Test(faults, sigterm_past_the_grace_hands_the_cached_run_back)
+{
+    pid_t w =
+        duro_test_spawn_up(&h, 5000, "duro-test-worker", "--identity",
+                           "grace-over", "--shutdown-grace", "500ms", NULL);
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "graceover-1", "hold", "test", "{\"ms\":20000}", 0);
+    cr_assert(duro_test_wait_until(
+        pending_on("act", "test", "graceover-1") == 1, 5000));
+    char sticky[128];
+    sticky_of("graceover-1", sticky, sizeof(sticky));
+    cr_assert_str_eq(sticky, "grace-over", "the run is not sticky to it");
+    duro_client_free(c);
+
+    duro_test_kill(&h, w, SIGTERM);
+    cr_assert(duro_test_wait_until(!duro_test_alive(&h, w), 10000));
+    cr_assert(duro_test_log_contains(&h, w, "STICKY-HANDBACK runs=1"));
+    sticky_of("graceover-1", sticky, sizeof(sticky));
+    cr_assert_str_eq(sticky, "", "the stopped worker still holds the run");
+    duro_test_finish(&h);
+}
+
+/* A Redis that stops answering (not gone: stalled) must not hold a stop
+ * forever: past the grace and the stall timeout, the worker exits. */
+Test(faults, sigterm_while_redis_does_not_answer_stops_in_bounded_time)
+{
+    pid_t w =
+        duro_test_spawn_up(&h, 5000, "duro-test-worker", "--shutdown-grace",
+                           "500ms", "--redis-stall-timeout", "1s", NULL);
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "stalled-1", "hold", "test", "{\"ms\":20000}", 0);
+    cr_assert(duro_test_wait_until(pending_on("act", "test", "stalled-1") == 1,
+                                   5000));
+    duro_client_free(c);
+
+    kill(h.redis_pid, SIGSTOP);
+    duro_test_kill(&h, w, SIGTERM);
+    bool stopped = duro_test_wait_until(!duro_test_alive(&h, w), 15000);
+    kill(h.redis_pid, SIGCONT);
+    cr_assert(stopped, "the stop waited for a Redis that does not answer");
+    duro_test_child *ch = child(w);
+    cr_assert(WIFEXITED(ch->status) && WEXITSTATUS(ch->status) == 0,
+              "a forced stop is still a clean exit (status %d)", ch->status);
+    cr_assert(duro_test_log_contains(&h, w, "STOP-FORCED"));
     duro_test_finish(&h);
 }
 

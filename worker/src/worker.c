@@ -165,6 +165,12 @@ static void warn_undelivered(duro_worker *w)
               w->completing, w->wft_inflight);
 }
 
+/* stop_loop ends a stop that leaves activity threads running. */
+static void stop_loop(duro_worker *w)
+{
+    uv_stop(&w->loop);
+}
+
 /* maybe_finish (w->maybe_finish) closes the worker once stopping and idle:
  * no blocking read outstanding, no workflow task or activity in progress,
  * every outcome delivered. After the grace period, activities still
@@ -189,9 +195,14 @@ static void maybe_finish(duro_worker *w)
         }
         if (w->releasing > 0) return;
         warn_undelivered(w);
-        /* the pool's threads cannot be stopped: leave them to the exit */
+        /* the pool's threads cannot be stopped: leave them to the exit,
+         * once the cached runs are handed back (their next tasks would
+         * otherwise wait out the sticky schedule-to-start timeout) */
         atomic_store(&w->running, false);
-        uv_stop(&w->loop);
+        if (w->completing == 0 && w->wft_inflight == 0)
+            duro__sticky_hand_back(w, stop_loop);
+        else
+            uv_stop(&w->loop);
         return;
     }
     if (w->releasing > 0) return;
@@ -206,7 +217,7 @@ static void maybe_finish(duro_worker *w)
         return;
     }
     atomic_store(&w->running, false);
-    if (!late && w->completing == 0 && w->wft_inflight == 0)
+    if (w->completing == 0 && w->wft_inflight == 0)
         duro__sticky_hand_back(w, leave_groups);
     else
         close_all(w);
@@ -233,6 +244,19 @@ static void on_tick(uv_timer_t *h)
         duro__pread_tick(&w->act_pr);
     }
     poll_all(w);
+    /* a stop waits for Redis' answers (blocking reads unblocked, hand-
+     * backs); a Redis that stopped answering must not hold it forever */
+    if (w->stopping && !w->stop_forced &&
+        duro_mono_ms() >= w->stop_deadline_ms + w->stall_timeout_ms) {
+        duro_warn("STOP-FORCED Redis did not answer within the shutdown "
+                  "grace and the stall timeout (%lldms): what was not "
+                  "handed back is retried after its timeout",
+                  (long long)w->stall_timeout_ms);
+        w->stop_forced = true;
+        atomic_store(&w->running, false);
+        uv_stop(&w->loop);
+        return;
+    }
     if (w->stopping && duro__pool_busy(w->pool) > 0 &&
         duro_mono_ms() >= w->stop_deadline_ms)
         duro_warn(
@@ -473,6 +497,11 @@ static int run(duro_worker *w)
     if (duro__early_stop() || atomic_load(&w->stop_requested))
         begin_stop(w, "stop requested");
     uv_run(&w->loop, UV_RUN_DEFAULT);
+    if (w->stop_forced) {
+        duro_info("STOPPED without Redis' answers (see STOP-FORCED)");
+        return duro__worker_seterr(w, DURO_ETIMEDOUT,
+                                   "Redis did not answer the stop");
+    }
     if (w->abandoned) {
         duro_info("STOPPED with activities still running (handed back)");
         return duro__worker_seterr(w, DURO_ETIMEDOUT,

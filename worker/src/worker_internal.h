@@ -350,6 +350,7 @@ typedef struct duro_worker {
     int nhandles;               /* of the loop's own handles, initialised */
     atomic_bool handing_back;   /* pool threads skip jobs they have not begun */
     bool abandoned;      /* stopped with activity threads still running */
+    bool stop_forced;    /* stopped without Redis' answers (on_tick) */
     duro_actx *inflight; /* activities submitted to the pool */
     int releasing;       /* hand-back calls awaiting their reply */
     int leaving;         /* XGROUP DELCONSUMER replies still to come */
