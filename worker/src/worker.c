@@ -566,7 +566,8 @@ void duro_worker_stop(duro_worker *w)
 void duro_worker_free(duro_worker *w)
 {
     if (!w) return;
-    if (w->abandoned) return; /* activity threads may still use it */
+    /* activity threads, or the loop left open, may still use it */
+    if (w->abandoned || w->stop_forced) return;
     duro__cache_close(&w->cache);
     while (w->workflows) {
         wf_reg *r = w->workflows;

@@ -518,9 +518,10 @@ DURO_EXPORT int duro_worker_register_activity(duro_worker *w, const char *name,
  * tasks until duro_worker_stop or SIGTERM/SIGINT. Stopping stops claiming,
  * hands back activities queued here but not begun, and gives running ones
  * the shutdown grace to finish. Returns 0 after a clean stop;
- * DURO_ETIMEDOUT when activities were still running after the grace: they
- * were handed back to other workers, their threads still run, and the
- * caller should exit the process (duro_worker_free then does nothing); or
+ * DURO_ETIMEDOUT when activities were still running after the grace (they
+ * were handed back to other workers, their threads still run) or Redis did
+ * not answer the stop for redis_stall_timeout_ms after it: the caller
+ * should exit the process (duro_worker_free then does nothing); or
  * another negative DURO_E* when it could not start. */
 DURO_EXPORT int duro_worker_run(duro_worker *w);
 /* duro_worker_redis_url: the Redis URL the worker uses (after flags and
