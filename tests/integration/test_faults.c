@@ -247,6 +247,27 @@ Test(faults, sigterm_past_the_grace_hands_the_cached_run_back)
     duro_test_finish(&h);
 }
 
+/* With Redis gone, the cached runs cannot be handed back: their next
+ * tasks wait out the sticky schedule-to-start timeout, and the stop says
+ * so. */
+Test(faults, sigterm_during_an_outage_says_the_runs_stay_sticky)
+{
+    pid_t w = duro_test_spawn_up(&h, 5000, "duro-test-worker",
+                                 "--shutdown-grace", "500ms", NULL);
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "outsticky-1", "hold", "test", "{\"ms\":20000}", 0);
+    cr_assert(duro_test_wait_until(
+        pending_on("act", "test", "outsticky-1") == 1, 5000));
+    duro_client_free(c);
+
+    duro_test_redis_stop(&h, SIGKILL);
+    duro_test_kill(&h, w, SIGTERM);
+    cr_assert(duro_test_wait_until(!duro_test_alive(&h, w), 15000));
+    cr_assert(duro_test_log_contains(&h, w, "STICKY-HANDBACK-SKIPPED runs=1"));
+    duro_test_redis_start_again(&h, "no", NULL);
+    duro_test_finish(&h);
+}
+
 /* A Redis that stops answering (not gone: stalled) must not hold a stop
  * forever: past the grace and the stall timeout, the worker exits. */
 Test(faults, sigterm_while_redis_does_not_answer_stops_in_bounded_time)
