@@ -1,5 +1,6 @@
 /* http.c: /metrics, /healthz and /readyz on libmicrohttpd's own thread. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -22,6 +23,8 @@ struct duro_http {
     duro_metrics *m;
     duro_http_ready_cb ready;
     void *arg;
+    _Atomic(duro_http_ready_cb) live; /* set after start, read by MHD */
+    void *_Atomic live_arg;
     int port;
 };
 
@@ -63,8 +66,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         return reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8",
                      text, 1);
     }
-    if (strcmp(url, "/healthz") == 0)
-        return reply(c, MHD_HTTP_OK, TEXT, "ok\n", 0);
+    if (strcmp(url, "/healthz") == 0) {
+        duro_http_ready_cb live = atomic_load(&h->live);
+        void *live_arg = atomic_load(&h->live_arg); /* stored before live */
+        if (!live || live(live_arg))
+            return reply(c, MHD_HTTP_OK, TEXT, "ok\n", 0);
+        return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, TEXT, "stuck\n", 0);
+    }
     if (strcmp(url, "/readyz") == 0) {
         if (!h->ready || h->ready(h->arg))
             return reply(c, MHD_HTTP_OK, TEXT, "ready\n", 0);
@@ -160,6 +168,13 @@ static int listen_on(const char *addr, const struct sockaddr_storage *ss,
 }
 
 /* ---- Lifecycle ---- */
+
+void duro_http_set_live(duro_http *h, duro_http_ready_cb live, void *arg)
+{
+    if (!h) return;
+    atomic_store(&h->live_arg, arg); /* before live: never live(old arg) */
+    atomic_store(&h->live, live);
+}
 
 int duro_http_start(duro_http **out, const char *addr, duro_metrics *m,
                     duro_http_ready_cb ready, void *arg)

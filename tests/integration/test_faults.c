@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,6 +169,127 @@ Test(faults, activity_result_computed_while_redis_is_down_is_delivered)
     cr_assert_eq(duro_test_count_events(hist, "ActivityCompleted"), 1);
     cJSON_Delete(hist);
     duro_client_free(c);
+    duro_test_finish(&h);
+}
+
+/* A stop while Redis is away can hand nothing back: an activity finished
+ * meanwhile keeps its result until the grace is over, one still running
+ * cannot be released. Both are then retried after their timeouts; the log
+ * must say so rather than read as a clean hand-back. */
+Test(faults, sigterm_during_an_outage_says_what_it_could_not_hand_back)
+{
+    pid_t w = duro_test_spawn_up(&h, 5000, "duro-test-worker",
+                                 "--shutdown-grace", "4s", NULL);
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "outstop-done", "hold", "test", "{\"ms\":1000}", 0);
+    duro_test_start(c, "outstop-busy", "hold", "test", "{\"ms\":20000}", 0);
+    cr_assert(
+        duro_test_wait_until(pending_on("act", "test", "outstop-done") == 1 &&
+                                 pending_on("act", "test", "outstop-busy") == 1,
+                             5000));
+    duro_client_free(c);
+
+    duro_test_redis_stop(&h, SIGKILL);
+    duro_test_kill(&h, w, SIGTERM);
+    cr_assert(duro_test_wait_until(!duro_test_alive(&h, w), 15000),
+              "the worker did not stop after its grace period");
+    duro_test_child *ch = child(w);
+    cr_assert(WIFEXITED(ch->status) && WEXITSTATUS(ch->status) == 0,
+              "SIGTERM is a clean stop (status %d)", ch->status);
+    cr_assert(duro_test_log_contains(&h, w,
+                                     "results=1 workflow_tasks=0 "
+                                     "not delivered"),
+              "the finished activity's undelivered result is reported");
+    cr_assert(duro_test_log_contains(&h, w,
+                                     "wf=outstop-busy activity=hold seq=1 "
+                                     "attempt=1 not sent (Redis away)"),
+              "the running activity's hand-back is reported as not sent");
+    duro_test_redis_start_again(&h, "no", NULL);
+    duro_test_finish(&h);
+}
+
+/* sticky_of: the worker a run's next workflow task waits for ("" none). */
+static void sticky_of(const char *id, char *out, size_t size)
+{
+    char key[DURO_KEY_MAX];
+    snprintf(key, sizeof(key), "duro:{p%d}:wf:%s",
+             duro_partition_of(id, DURO_DEFAULT_PARTITIONS), id);
+    redisContext *r = duro_test_redis(&h);
+    redisReply *rep = redisCommand(r, "HGET %s sticky", key);
+    snprintf(out, size, "%s",
+             rep && rep->type == REDIS_REPLY_STRING ? rep->str : "");
+    freeReplyObject(rep);
+    redisFree(r);
+}
+
+/* A stop past the grace (an activity still running) hands its cached runs
+ * back too: else the run's next task waits out the sticky schedule-to-
+ * start timeout for a worker that is gone. */
+Test(faults, sigterm_past_the_grace_hands_the_cached_run_back)
+{
+    pid_t w =
+        duro_test_spawn_up(&h, 5000, "duro-test-worker", "--identity",
+                           "grace-over", "--shutdown-grace", "500ms", NULL);
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "graceover-1", "hold", "test", "{\"ms\":20000}", 0);
+    cr_assert(duro_test_wait_until(
+        pending_on("act", "test", "graceover-1") == 1, 5000));
+    char sticky[128];
+    sticky_of("graceover-1", sticky, sizeof(sticky));
+    cr_assert_str_eq(sticky, "grace-over", "the run is not sticky to it");
+    duro_client_free(c);
+
+    duro_test_kill(&h, w, SIGTERM);
+    cr_assert(duro_test_wait_until(!duro_test_alive(&h, w), 10000));
+    cr_assert(duro_test_log_contains(&h, w, "STICKY-HANDBACK runs=1"));
+    sticky_of("graceover-1", sticky, sizeof(sticky));
+    cr_assert_str_eq(sticky, "", "the stopped worker still holds the run");
+    duro_test_finish(&h);
+}
+
+/* With Redis gone, the cached runs cannot be handed back: their next
+ * tasks wait out the sticky schedule-to-start timeout, and the stop says
+ * so. */
+Test(faults, sigterm_during_an_outage_says_the_runs_stay_sticky)
+{
+    pid_t w = duro_test_spawn_up(&h, 5000, "duro-test-worker",
+                                 "--shutdown-grace", "500ms", NULL);
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "outsticky-1", "hold", "test", "{\"ms\":20000}", 0);
+    cr_assert(duro_test_wait_until(
+        pending_on("act", "test", "outsticky-1") == 1, 5000));
+    duro_client_free(c);
+
+    duro_test_redis_stop(&h, SIGKILL);
+    duro_test_kill(&h, w, SIGTERM);
+    cr_assert(duro_test_wait_until(!duro_test_alive(&h, w), 15000));
+    cr_assert(duro_test_log_contains(&h, w, "STICKY-HANDBACK-SKIPPED runs=1"));
+    duro_test_redis_start_again(&h, "no", NULL);
+    duro_test_finish(&h);
+}
+
+/* A Redis that stops answering (not gone: stalled) must not hold a stop
+ * forever: past the grace and the stall timeout, the worker exits. */
+Test(faults, sigterm_while_redis_does_not_answer_stops_in_bounded_time)
+{
+    pid_t w =
+        duro_test_spawn_up(&h, 5000, "duro-test-worker", "--shutdown-grace",
+                           "500ms", "--redis-stall-timeout", "1s", NULL);
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "stalled-1", "hold", "test", "{\"ms\":20000}", 0);
+    cr_assert(duro_test_wait_until(pending_on("act", "test", "stalled-1") == 1,
+                                   5000));
+    duro_client_free(c);
+
+    kill(h.redis_pid, SIGSTOP);
+    duro_test_kill(&h, w, SIGTERM);
+    bool stopped = duro_test_wait_until(!duro_test_alive(&h, w), 15000);
+    kill(h.redis_pid, SIGCONT);
+    cr_assert(stopped, "the stop waited for a Redis that does not answer");
+    duro_test_child *ch = child(w);
+    cr_assert(WIFEXITED(ch->status) && WEXITSTATUS(ch->status) == 0,
+              "a forced stop is still a clean exit (status %d)", ch->status);
+    cr_assert(duro_test_log_contains(&h, w, "STOP-FORCED"));
     duro_test_finish(&h);
 }
 

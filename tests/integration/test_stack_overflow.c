@@ -452,3 +452,35 @@ Test(stack_overflow, timeouts_in_a_row_back_off_and_a_commit_starts_over)
     duro_client_free(c);
     duro_test_finish(&h);
 }
+
+/* ---- Workflow code that never yields ---- */
+
+/* healthz: the worker's /healthz status on port (-1: no answer). */
+static int healthz(int port)
+{
+    return duro_test_http_get(port, "/healthz", NULL, 0);
+}
+
+/* A loop without a yield holds the worker's loop: C code cannot be
+ * preempted, so only a restart frees the worker. Its liveness probe must
+ * say so, or the worker stays stuck for good under an orchestrator. */
+Test(stack_overflow, a_workflow_that_never_yields_fails_the_liveness_probe)
+{
+    int port = duro_test_free_port();
+    char addr[32];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+    duro_test_spawn_up(&h, 5000, "duro-test-worker", "--metrics-addr", addr,
+                       "--loop-stall-timeout", "1s", NULL);
+    cr_assert(duro_test_wait_until(healthz(port) == 200, 5000));
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "spinner", "spin", "test", "{\"ms\":8000}", 0);
+    cr_assert(duro_test_wait_until(healthz(port) == 503, 7000),
+              "/healthz stayed 200 while workflow code held the loop");
+    /* the loop turns again once the code returns: live again */
+    cr_assert(duro_test_wait_until(healthz(port) == 200, 20000));
+    cJSON *d = duro_test_result(c, "spinner", 30000);
+    cr_assert_str_eq(duro_test_str(d, "status"), "COMPLETED");
+    cJSON_Delete(d);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}

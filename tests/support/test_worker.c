@@ -16,6 +16,7 @@
  *   resettable        {"n":N}  -> {"sum","echo"}        N "add" signals
  *   updatable         null     -> {"count":C}           updates "bump" and
  *                     "broken", signal "done" (test_updates.c, below)
+ *   spin              {"ms":M} -> "spun"                M ms without yielding
  *
  * Activities append "<name> <workflowId>/<seq> <attempt>" to the file named
  * by $DURO_TEST_LOG, when set, so that tests can count executions without
@@ -596,8 +597,24 @@ static cJSON *wf_abort(duro_wf *wf, const cJSON *input)
     abort();
 }
 
+/* wf_spin: workflow code that runs input.ms (default 1000) without ever
+ * yielding, as a loop that forgot its exit would: it holds the loop. */
+static cJSON *wf_spin(duro_wf *wf, const cJSON *input)
+{
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    long long ms = input_int(input, "ms", 1000), ran;
+    do {
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        ran = (t.tv_sec - t0.tv_sec) * 1000LL +
+              (t.tv_nsec - t0.tv_nsec) / 1000000;
+    } while (ran < ms);
+    return cJSON_CreateString("spun");
+}
+
 static void register_stack_workflows(duro_worker *w)
 {
+    duro_worker_register_workflow(w, "spin", wf_spin);
     duro_worker_register_workflow(w, "stack-array", wf_stack_array);
     duro_worker_register_workflow(w, "stack-recursion", wf_stack_recursion);
     duro_worker_register_workflow(w, "abort", wf_abort);

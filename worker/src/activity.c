@@ -270,6 +270,11 @@ static void send_release(duro_actx *c)
     c->refs++;
     w->releasing++;
     if (release_call(c) != 0) {
+        /* Redis is away: nothing can hand it back; say so, or the stop
+         * would read as if another worker could take it at once */
+        duro_info("HAND-BACK wf=%s activity=%s seq=%s attempt=%d not sent "
+                  "(Redis away): the timeout will retry it",
+                  c->id, c->name, c->seq, c->attempt);
         w->releasing--;
         duro__actx_unref(c);
     }

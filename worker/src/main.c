@@ -53,6 +53,12 @@ static void usage(FILE *out, const char *prog, const duro_worker *w)
         "a PING\n"
         "                              this long "
         "[$DURO_REDIS_STALL_TIMEOUT, 5s]\n"
+        "  --loop-stall-timeout D      /healthz says 503 once the worker's "
+        "loop has\n"
+        "                              not turned this long (workflow code "
+        "that\n"
+        "                              never yields) "
+        "[$DURO_LOOP_STALL_TIMEOUT, 60s]\n"
         "  --redis-wait N              replicas that must confirm each write "
         "(WAIT)\n"
         "                              [$DURO_REDIS_WAIT, 0]\n"
@@ -191,6 +197,9 @@ static int apply_env(duro_worker *w)
     if ((v = getenv("DURO_REDIS_STALL_TIMEOUT")) && *v &&
         parse_duration("DURO_REDIS_STALL_TIMEOUT", v, &w->stall_timeout_ms))
         return -1;
+    if ((v = getenv("DURO_LOOP_STALL_TIMEOUT")) && *v &&
+        parse_duration("DURO_LOOP_STALL_TIMEOUT", v, &w->loop_stall_ms))
+        return -1;
     return 0;
 }
 
@@ -270,7 +279,8 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
         O_CODEC,
         O_STICKY,
         O_NAMESPACE,
-        O_WAIT
+        O_WAIT,
+        O_LOOP_STALL
     };
     static const struct option longopts[] = {
         {"redis", required_argument, NULL, O_REDIS},
@@ -291,6 +301,7 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
         {"sticky-schedule-to-start", required_argument, NULL, O_STICKY},
         {"namespace", required_argument, NULL, O_NAMESPACE},
         {"redis-wait", required_argument, NULL, O_WAIT},
+        {"loop-stall-timeout", required_argument, NULL, O_LOOP_STALL},
         {NULL, 0, NULL, 0},
     };
     int c, bad = 0;
@@ -352,6 +363,10 @@ int duro_worker_main(duro_worker *w, int argc, char **argv)
         case O_STALL:
             bad |= parse_duration("--redis-stall-timeout", optarg,
                                   &w->stall_timeout_ms);
+            break;
+        case O_LOOP_STALL:
+            bad |= parse_duration("--loop-stall-timeout", optarg,
+                                  &w->loop_stall_ms);
             break;
         case O_CODEC:
             key_file = optarg;

@@ -62,6 +62,7 @@ typedef struct wmetrics {
     duro_redis_url url;
     atomic_llong sampled_mono; /* last duro__worker_metrics_sample, ms */
     atomic_int ready;          /* as of that sample */
+    int64_t loop_stall_ms;     /* no sample this long: not live */
 
     pthread_t backlog_thread;
     int backlog_started;
@@ -273,6 +274,16 @@ static int on_ready(void *arg)
     return sample_fresh(e) ? atomic_load(&e->ready) : 0;
 }
 
+/* on_live: a loop that has not sampled for loop_stall_ms is stuck
+ * (workflow code that never yields). Before its first sample, taken as
+ * the loop starts, the worker is still waiting for Redis: live. */
+static int on_live(void *arg)
+{
+    wmetrics *e = arg;
+    long long t = atomic_load(&e->sampled_mono);
+    return !t || duro_mono_ms() - t < e->loop_stall_ms;
+}
+
 /* ---- Workflow counts ---- */
 
 /* close_status: how a done run closed; the same choice as the engine's
@@ -466,11 +477,13 @@ int duro__worker_metrics_start(duro_worker *w, const char *addr)
     duro_metrics_label(e->queue_label, sizeof(e->queue_label), "task_queue",
                        w->task_queue);
     describe(e, program_invocation_short_name);
+    e->loop_stall_ms = w->loop_stall_ms;
     int rc = duro_http_start(&e->http, addr, e->m, on_ready, e);
     if (rc) {
         endpoint_free(e);
         return rc;
     }
+    duro_http_set_live(e->http, on_live, e);
     e->backlog_started =
         pthread_create(&e->backlog_thread, NULL, backlog_main, e) == 0;
     if (!e->backlog_started) duro_warn("METRICS backlog thread not started");

@@ -68,9 +68,24 @@ static void on_handed_back(duro_aredis *r, redisReply *reply, void *arg)
     w->handed_back(w);
 }
 
+/* cached_runs: the runs a hand-back gives up. */
+static int cached_runs(const duro_worker *w)
+{
+    int n = 0;
+    for (const duro_wf *wf = w->cache.head; wf; wf = wf->lru_next)
+        n += wf->started && !wf->done;
+    return n;
+}
+
 void duro__sticky_hand_back(duro_worker *w, void (*done)(duro_worker *w))
 {
     if (!w->sticky_keys || !w->cmd || !duro_aredis_connected(w->cmd)) {
+        int runs = w->sticky_keys ? cached_runs(w) : 0;
+        if (runs > 0)
+            duro_warn("STICKY-HANDBACK-SKIPPED runs=%d: Redis is away, "
+                      "their next tasks wait out the schedule-to-start "
+                      "timeout",
+                      runs);
         done(w);
         return;
     }

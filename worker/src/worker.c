@@ -153,6 +153,24 @@ static void leave_groups(duro_worker *w)
     duro__groups_leave(w, close_all);
 }
 
+/* warn_undelivered: at a stop past the grace, what Redis never took (it
+ * was away or refusing the whole time) goes with the process. Said once,
+ * as it is not lost work but work done twice: those activities run again,
+ * and those workflow tasks move, after their timeouts. */
+static void warn_undelivered(duro_worker *w)
+{
+    if (w->completing == 0 && w->wft_inflight == 0) return;
+    duro_warn("STOP-GRACE-OVER results=%d workflow_tasks=%d not delivered: "
+              "they are retried after their timeouts",
+              w->completing, w->wft_inflight);
+}
+
+/* stop_loop ends a stop that leaves activity threads running. */
+static void stop_loop(duro_worker *w)
+{
+    uv_stop(&w->loop);
+}
+
 /* maybe_finish (w->maybe_finish) closes the worker once stopping and idle:
  * no blocking read outstanding, no workflow task or activity in progress,
  * every outcome delivered. After the grace period, activities still
@@ -176,12 +194,19 @@ static void maybe_finish(duro_worker *w)
             duro__act_release_inflight(w);
         }
         if (w->releasing > 0) return;
-        /* the pool's threads cannot be stopped: leave them to the exit */
+        warn_undelivered(w);
+        /* the pool's threads cannot be stopped: leave them to the exit,
+         * once the cached runs are handed back (their next tasks would
+         * otherwise wait out the sticky schedule-to-start timeout) */
         atomic_store(&w->running, false);
-        uv_stop(&w->loop);
+        if (w->completing == 0 && w->wft_inflight == 0)
+            duro__sticky_hand_back(w, stop_loop);
+        else
+            uv_stop(&w->loop);
         return;
     }
     if (w->releasing > 0) return;
+    if (late) warn_undelivered(w);
     if (late && duro__pool_busy(w->local_pool) > 0) {
         /* a local activity still running past the grace period: its
          * task is left to its timeout, its thread to the exit */
@@ -192,7 +217,7 @@ static void maybe_finish(duro_worker *w)
         return;
     }
     atomic_store(&w->running, false);
-    if (!late && w->completing == 0 && w->wft_inflight == 0)
+    if (w->completing == 0 && w->wft_inflight == 0)
         duro__sticky_hand_back(w, leave_groups);
     else
         close_all(w);
@@ -219,6 +244,19 @@ static void on_tick(uv_timer_t *h)
         duro__pread_tick(&w->act_pr);
     }
     poll_all(w);
+    /* a stop waits for Redis' answers (blocking reads unblocked, hand-
+     * backs); a Redis that stopped answering must not hold it forever */
+    if (w->stopping && !w->stop_forced &&
+        duro_mono_ms() >= w->stop_deadline_ms + w->stall_timeout_ms) {
+        duro_warn("STOP-FORCED Redis did not answer within the shutdown "
+                  "grace and the stall timeout (%lldms): what was not "
+                  "handed back is retried after its timeout",
+                  (long long)w->stall_timeout_ms);
+        w->stop_forced = true;
+        atomic_store(&w->running, false);
+        uv_stop(&w->loop);
+        return;
+    }
     if (w->stopping && duro__pool_busy(w->pool) > 0 &&
         duro_mono_ms() >= w->stop_deadline_ms)
         duro_warn(
@@ -438,6 +476,9 @@ static int run(duro_worker *w)
     uv_signal_start(&w->sigterm, on_signal, SIGTERM);
     uv_signal_start(&w->sigint, on_signal, SIGINT);
     uv_timer_start(&w->tick, on_tick, TICK_MS, TICK_MS);
+    /* the loop's first sample: from here on, a loop that stops turning
+     * (workflow code that never yields) fails /healthz */
+    if (w->metrics_addr) duro__worker_metrics_sample(w);
     duro_aredis_guard_opts g = {.on_fatal = on_fatal, .arg = w};
     duro_aredis_guard(w->wft_conn, &g);
     duro_aredis_guard(w->act_conn, &g);
@@ -456,6 +497,11 @@ static int run(duro_worker *w)
     if (duro__early_stop() || atomic_load(&w->stop_requested))
         begin_stop(w, "stop requested");
     uv_run(&w->loop, UV_RUN_DEFAULT);
+    if (w->stop_forced) {
+        duro_info("STOPPED without Redis' answers (see STOP-FORCED)");
+        return duro__worker_seterr(w, DURO_ETIMEDOUT,
+                                   "Redis did not answer the stop");
+    }
     if (w->abandoned) {
         duro_info("STOPPED with activities still running (handed back)");
         return duro__worker_seterr(w, DURO_ETIMEDOUT,
@@ -520,7 +566,8 @@ void duro_worker_stop(duro_worker *w)
 void duro_worker_free(duro_worker *w)
 {
     if (!w) return;
-    if (w->abandoned) return; /* activity threads may still use it */
+    /* activity threads, or the loop left open, may still use it */
+    if (w->abandoned || w->stop_forced) return;
     duro__cache_close(&w->cache);
     while (w->workflows) {
         wf_reg *r = w->workflows;

@@ -283,6 +283,7 @@ typedef struct duro_worker {
     size_t workflow_stack_size; /* 0: DURO__CORO_STACK_DEFAULT */
     int64_t shutdown_grace_ms;
     int64_t stall_timeout_ms; /* Redis stall bound (readiness) */
+    int64_t loop_stall_ms;    /* loop stall bound (liveness) */
     int fatal;                /* DURO_E* that stopped the worker, or 0 */
     duro_redis_url url;
 
@@ -349,6 +350,7 @@ typedef struct duro_worker {
     int nhandles;               /* of the loop's own handles, initialised */
     atomic_bool handing_back;   /* pool threads skip jobs they have not begun */
     bool abandoned;      /* stopped with activity threads still running */
+    bool stop_forced;    /* stopped without Redis' answers (on_tick) */
     duro_actx *inflight; /* activities submitted to the pool */
     int releasing;       /* hand-back calls awaiting their reply */
     int leaving;         /* XGROUP DELCONSUMER replies still to come */

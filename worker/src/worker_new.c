@@ -43,6 +43,8 @@ int duro_worker_new(duro_worker **out, const duro_worker_opts *o)
     w->stall_timeout_ms = o->redis_stall_timeout_ms > 0
                               ? o->redis_stall_timeout_ms
                               : DURO_REDIS_STALL_TIMEOUT_MS;
+    w->loop_stall_ms =
+        o->loop_stall_timeout_ms > 0 ? o->loop_stall_timeout_ms : 60000;
     w->max_payload =
         o->max_payload > 0 ? o->max_payload : DURO_DEFAULT_MAX_PAYLOAD;
     w->shutdown_grace_ms =

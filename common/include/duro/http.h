@@ -3,7 +3,9 @@
  *
  *   GET /metrics   200, the registry in the Prometheus text format
  *                  (Content-Type: text/plain; version=0.0.4)
- *   GET /healthz   200 "ok" while the process runs (liveness)
+ *   GET /healthz   200 "ok" while the process runs and live(arg), when
+ *                  set (duro_http_set_live), returns nonzero, else 503
+ *                  "stuck" (liveness: e.g. a loop that stopped turning)
  *   GET /readyz    200 "ready" when ready(arg) returns nonzero, else 503
  *                  "not ready" (readiness: e.g. Redis connected)
  *   anything else  404 (405 for a method other than GET or HEAD)
@@ -29,6 +31,13 @@ typedef int (*duro_http_ready_cb)(void *arg);
 DURO_EXPORT int duro_http_start(duro_http **out, const char *addr,
                                 duro_metrics *m, duro_http_ready_cb ready,
                                 void *arg);
+
+/* duro_http_set_live makes /healthz answer 503 while live(arg) returns 0;
+ * call it before the first probe can matter (right after duro_http_start),
+ * as the server's thread may read it at any time. live runs on that
+ * thread, as ready does. NULL: always live. */
+DURO_EXPORT void duro_http_set_live(duro_http *h, duro_http_ready_cb live,
+                                    void *arg);
 
 /* duro_http_port: the port the server listens on. */
 DURO_EXPORT int duro_http_port(const duro_http *h);

@@ -493,6 +493,12 @@ typedef struct {
      * thread's policy is put back when duro_worker_run returns. < 0: off,
      * as is $DURO_SCHED_BATCH=0. */
     int sched_batch;
+    /* loop_stall_timeout_ms: 60s. With metrics_addr, /healthz answers 503
+     * once the worker's loop has not turned this long: workflow code that
+     * loops without yielding holds the loop (C code cannot be preempted),
+     * and only a restart frees the worker; its task meanwhile moves to
+     * another worker after the workflow task timeout (README). */
+    int64_t loop_stall_timeout_ms;
 } duro_worker_opts;
 
 /* DURO_STICKY_SCHEDULE_TO_START_MS: the default of
@@ -512,9 +518,10 @@ DURO_EXPORT int duro_worker_register_activity(duro_worker *w, const char *name,
  * tasks until duro_worker_stop or SIGTERM/SIGINT. Stopping stops claiming,
  * hands back activities queued here but not begun, and gives running ones
  * the shutdown grace to finish. Returns 0 after a clean stop;
- * DURO_ETIMEDOUT when activities were still running after the grace: they
- * were handed back to other workers, their threads still run, and the
- * caller should exit the process (duro_worker_free then does nothing); or
+ * DURO_ETIMEDOUT when activities were still running after the grace (they
+ * were handed back to other workers, their threads still run) or Redis did
+ * not answer the stop for redis_stall_timeout_ms after it: the caller
+ * should exit the process (duro_worker_free then does nothing); or
  * another negative DURO_E* when it could not start. */
 DURO_EXPORT int duro_worker_run(duro_worker *w);
 /* duro_worker_redis_url: the Redis URL the worker uses (after flags and
@@ -548,7 +555,8 @@ DURO_EXPORT int duro_replay_history(duro_worker *w, const char *history_json,
  * variables, then the standard flags (--redis, --task-queue,
  * --activity-threads, --max-workflow-tasks, --cache-size, --shutdown-grace,
  * --identity, --metrics-addr, --log-level, --workflow-stack-size,
- * --partitions, --redis-stall-timeout, --codec-key-file FILE,
+ * --partitions, --redis-stall-timeout, --loop-stall-timeout,
+ * --codec-key-file FILE,
  * --replay FILE, --help), each
  * overriding the matching duro_worker_opts field w was created with; it
  * registers nothing, runs the worker and returns the process exit code
