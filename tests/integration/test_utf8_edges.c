@@ -34,9 +34,8 @@ Test(utf8_edges, the_client_refuses_ids_names_and_payloads_that_are_not_utf8)
 {
     duro_client *c = duro_test_client(&h);
     char run[DURO_UUID_LEN + 1];
-    duro_start_opts o = {.workflow_id = "u8\xff",
-                         .type = "gate",
-                         .task_queue = "nobody"};
+    duro_start_opts o = {
+        .workflow_id = "u8\xff", .type = "gate", .task_queue = "nobody"};
     cr_assert_eq(duro_client_start(c, &o, run), DURO_EINVAL);
     cr_assert(strstr(duro_client_errstr(c), "not valid UTF-8 (byte 2)"), "%s",
               duro_client_errstr(c));
@@ -46,11 +45,10 @@ Test(utf8_edges, the_client_refuses_ids_names_and_payloads_that_are_not_utf8)
     cr_assert(strstr(duro_client_errstr(c), "input: invalid UTF-8 at byte 6"),
               "%s", duro_client_errstr(c));
     o.input = "{\"a\":\"caf\xc3\xa9\"}";
-    cr_assert_eq(duro_client_start(c, &o, run), 0, "%s",
-                 duro_client_errstr(c));
-    cr_assert_eq(duro_client_signal(c, "u8-ok", "open", "\"\xed\xa0\x80\"",
-                                     run),
-                 DURO_EJSON);
+    cr_assert_eq(duro_client_start(c, &o, run), 0, "%s", duro_client_errstr(c));
+    cr_assert_eq(
+        duro_client_signal(c, "u8-ok", "open", "\"\xed\xa0\x80\"", run),
+        DURO_EJSON);
     cr_assert(strstr(duro_client_errstr(c), "invalid UTF-8 at byte 1"), "%s",
               duro_client_errstr(c));
     duro_client_free(c);
@@ -90,10 +88,10 @@ Test(utf8_edges, the_cli_refuses_bad_flags_and_files_and_prints_valid_json)
     duro_test_output_free(&o);
     duro_client *c = duro_test_client(&h);
     redisContext *r = duro_test_redis(&h);
-    redisReply *rep = redisCommand(
-        r, "HSET duro:{p%d}:wf:u8-cli input %b",
-        duro_partition_of("u8-cli", duro_client_partitions(c)),
-        "\"caf\xe9\"", (size_t)6);
+    redisReply *rep =
+        redisCommand(r, "HSET duro:{p%d}:wf:u8-cli input %b",
+                     duro_partition_of("u8-cli", duro_client_partitions(c)),
+                     "\"caf\xe9\"", (size_t)6);
     cr_assert(rep && rep->type == REDIS_REPLY_INTEGER);
     freeReplyObject(rep);
     duro_test_run(&h, &o, RUN_MS, "duro", "workflow", "describe", "-w",

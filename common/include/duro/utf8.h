@@ -19,10 +19,10 @@ DURO_EXPORT int duro_utf8_check(const char *s, size_t len, size_t *bad);
 /* duro_utf8_mend takes the NUL-terminated heap string s (NULL passes
  * through) and returns it unchanged when it is well-formed, else a new
  * heap copy where each ill-formed byte became U+FFFD and s is freed.
- * Returns NULL (s freed) when out of memory. Caller frees with duro_free() (free()
- * unless duro_set_allocator replaced it):
- * for JSON printed from what is already stored (ids and payloads written
- * before input was checked), so that the output is valid JSON. */
+ * Returns NULL (s freed) when out of memory. Caller frees with duro_free()
+ * (free() unless duro_set_allocator replaced it): for JSON printed from what is
+ * already stored (ids and payloads written before input was checked), so that
+ * the output is valid JSON. */
 DURO_EXPORT char *duro_utf8_mend(char *s);
 
 #ifdef __cplusplus
