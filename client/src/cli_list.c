@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "duro/utf8.h"
 #include "cli.h"
 
 const cli_opt cli_list_opts[] = {
@@ -108,7 +109,7 @@ static char *build_query(const cli_ctx *ctx)
 static char *json_cell(const cJSON *v)
 {
     if (!v || cJSON_IsNull(v) || (cJSON_IsObject(v) && !v->child)) return NULL;
-    return cJSON_PrintUnformatted(v);
+    return duro_utf8_mend(cJSON_PrintUnformatted(v));
 }
 
 static void print_rows(const cJSON *rows)

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "duro/json.h"
+#include "duro/utf8.h"
 #include "cli.h"
 #include "duro/errno.h"
 #include "duro/log.h"
@@ -69,7 +71,7 @@ void cli_verror(int err, const char *prefix, const char *fmt, va_list ap)
     cJSON *o = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(o, "error");
     cJSON_AddStringToObject(e, "code", cli_err_code(err));
     cJSON_AddStringToObject(e, "message", msg);
-    char *text = cJSON_PrintUnformatted(o);
+    char *text = duro_utf8_mend(cJSON_PrintUnformatted(o));
     fprintf(stderr, "%s\n", text ? text : "{\"error\":{\"code\":\"UNKNOWN\"}}");
     cJSON_free(text);
     cJSON_Delete(o);
@@ -157,7 +159,7 @@ static void print_value(const cJSON *v, int depth)
 {
     bool obj = cJSON_IsObject(v);
     if ((!obj && !cJSON_IsArray(v)) || !v->child) {
-        char *s = obj ? NULL : cJSON_PrintUnformatted(v);
+        char *s = obj ? NULL : duro_utf8_mend(cJSON_PrintUnformatted(v));
         fputs(obj ? "{}" : s ? s : "null", stdout);
         cJSON_free(s);
         return;
@@ -167,7 +169,7 @@ static void print_value(const cJSON *v, int depth)
         printf("\n%*s", 2 * (depth + 1), "");
         if (obj) {
             cJSON *k = cJSON_CreateString(c->string ? c->string : "");
-            char *ks = k ? cJSON_PrintUnformatted(k) : NULL;
+            char *ks = k ? duro_utf8_mend(cJSON_PrintUnformatted(k)) : NULL;
             printf("%s: ", ks ? ks : "\"\"");
             cJSON_free(ks);
             cJSON_Delete(k);
@@ -200,7 +202,7 @@ int cli_print_owned(const cli_ctx *ctx, cJSON *v, void (*text)(const cJSON *))
 
 char *cli_json_text(const cJSON *v)
 {
-    return cli_checked(v ? cJSON_PrintUnformatted(v) : strdup("null"));
+    return cli_checked(v ? duro_json_print_out(v) : strdup("null"));
 }
 
 /* ---- Tables ---- */

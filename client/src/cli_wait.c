@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "duro/utf8.h"
 #include "cli.h"
 #include "duro/cluster.h"
 #include "duro/cluster_sync.h"
@@ -187,7 +188,7 @@ static void warn(const poll_check *pc, const char *id)
     cJSON *o = cJSON_CreateObject(), *w = cJSON_AddObjectToObject(o, "warning");
     cJSON_AddStringToObject(w, "code", "NO_WORKER_POLLING");
     cJSON_AddStringToObject(w, "message", msg);
-    char *text = cJSON_PrintUnformatted(o);
+    char *text = duro_utf8_mend(cJSON_PrintUnformatted(o));
     if (text) fprintf(stderr, "%s\n", text);
     cJSON_free(text);
     cJSON_Delete(o);

@@ -17,6 +17,7 @@
 
 #include "client_int.h"
 #include "duro/json.h"
+#include "duro/utf8.h"
 #include "duro/pa_record.h"
 #include "duro/retry_policy.h"
 #include "duro/task_token.h"
@@ -244,8 +245,8 @@ static int check_json(duro_client *c, const char *what, const char *json)
     const char *in = json ? json : "null";
     cJSON *parsed = NULL;
     char why[256];
-    int rc = duro_json_parse(in, strlen(in), DURO_DEFAULT_MAX_PAYLOAD, &parsed,
-                             why, sizeof(why));
+    int rc = duro_json_parse_input(in, strlen(in), DURO_DEFAULT_MAX_PAYLOAD,
+                                   &parsed, why, sizeof(why));
     cJSON_Delete(parsed);
     return rc < 0 ? duro__fail(c, rc, "%s: %s", what, why) : 0;
 }
@@ -282,6 +283,13 @@ int duro_client_activity_fail(duro_client *c, const duro_activity_ref *ref,
                               const char *type, const char *message,
                               bool non_retryable)
 {
+    size_t at;
+    if (message && duro_utf8_check(message, strlen(message), &at) < 0)
+        return duro__fail(c, DURO_EINVAL,
+                          "failure message is not valid UTF-8 (byte %zu)", at);
+    if (type && duro_utf8_check(type, strlen(type), &at) < 0)
+        return duro__fail(c, DURO_EINVAL,
+                          "failure type is not valid UTF-8 (byte %zu)", at);
     target t;
     int rc = resolve(c, ref, &t);
     if (rc < 0) {

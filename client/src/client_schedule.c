@@ -87,8 +87,8 @@ static int check_opts(duro_client *c, const duro_schedule_opts *o,
     const char *base = o->workflow_id_prefix && *o->workflow_id_prefix
                            ? o->workflow_id_prefix
                            : o->schedule_id;
-    if (duro_id_check(o->schedule_id, why, sizeof(why)) < 0 ||
-        duro_id_check(base, why, sizeof(why)) < 0 ||
+    if (duro_id_check_input(o->schedule_id, why, sizeof(why)) < 0 ||
+        duro_id_check_input(base, why, sizeof(why)) < 0 ||
         duro_name_check("workflow type", o->type, why, sizeof(why)) < 0 ||
         duro_name_check("task queue", o->task_queue, why, sizeof(why)) < 0)
         return duro__fail(c, DURO_EINVAL, "%s", why);
@@ -107,8 +107,8 @@ static int check_opts(duro_client *c, const duro_schedule_opts *o,
         return duro__fail(c, DURO_EINVAL, "negative jitter or catch-up window");
     const char *in = o->input ? o->input : "null";
     cJSON *parsed = NULL;
-    int rc = duro_json_parse(in, strlen(in), DURO_DEFAULT_MAX_PAYLOAD, &parsed,
-                             why, sizeof(why));
+    int rc = duro_json_parse_input(in, strlen(in), DURO_DEFAULT_MAX_PAYLOAD,
+                                   &parsed, why, sizeof(why));
     if (rc < 0) return duro__fail(c, rc, "input: %s", why);
     cJSON_Delete(parsed);
     if ((o->cron && *o->cron) == (o->interval_ms > 0))

@@ -108,8 +108,8 @@ static int signal_data(duro_client *c, const char *name, const char *input,
         return duro__fail(c, DURO_EINVAL, "%s", why);
     const char *in = input ? input : "null";
     cJSON *parsed = NULL;
-    int rc = duro_json_parse(in, strlen(in), DURO_DEFAULT_MAX_PAYLOAD, &parsed,
-                             why, sizeof(why));
+    int rc = duro_json_parse_input(in, strlen(in), DURO_DEFAULT_MAX_PAYLOAD,
+                                   &parsed, why, sizeof(why));
     if (rc < 0) return duro__fail(c, rc, "signal input: %s", why);
     cJSON_Delete(parsed);
     char *sealed;

@@ -89,7 +89,7 @@ int duro__check_start(duro_client *c, const duro_start_opts *o)
     char why[256];
     if (!o || !o->workflow_id)
         return duro__fail(c, DURO_EINVAL, "workflow id is required");
-    if (duro_id_check(o->workflow_id, why, sizeof(why)) < 0 ||
+    if (duro_id_check_input(o->workflow_id, why, sizeof(why)) < 0 ||
         duro_name_check("workflow type", o->type, why, sizeof(why)) < 0 ||
         duro_name_check("task queue", o->task_queue, why, sizeof(why)) < 0)
         return duro__fail(c, DURO_EINVAL, "%s", why);
@@ -120,8 +120,8 @@ int duro__check_start(duro_client *c, const duro_start_opts *o)
             (int)o->id_reuse_policy);
     const char *in = o->input ? o->input : "null";
     cJSON *parsed = NULL;
-    int rc = duro_json_parse(in, strlen(in), DURO_DEFAULT_MAX_PAYLOAD, &parsed,
-                             why, sizeof(why));
+    int rc = duro_json_parse_input(in, strlen(in), DURO_DEFAULT_MAX_PAYLOAD,
+                                   &parsed, why, sizeof(why));
     if (rc < 0) return duro__fail(c, rc, "input: %s", why);
     cJSON_Delete(parsed);
     return 0;

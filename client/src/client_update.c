@@ -35,8 +35,9 @@ static int check_update(duro_client *c, const char *name, const char *input,
     if (timeout_ms < 0 || timeout_ms > MAX_TIMEOUT_MS)
         return duro__fail(c, DURO_EINVAL, "update timeout out of range");
     cJSON *parsed = NULL;
-    int rc = duro_json_parse(input, strlen(input), DURO_DEFAULT_MAX_PAYLOAD,
-                             &parsed, why, sizeof(why));
+    int rc =
+        duro_json_parse_input(input, strlen(input), DURO_DEFAULT_MAX_PAYLOAD,
+                              &parsed, why, sizeof(why));
     if (rc < 0) return duro__fail(c, rc, "update input: %s", why);
     cJSON_Delete(parsed);
     return 0;

@@ -16,6 +16,7 @@
 #include "client_int.h"
 #include "client_vis.h"
 #include "duro/json.h"
+#include "duro/utf8.h"
 
 static const char *const SA_TYPES[] = {
     "Keyword", "Text", "Int", "Double", "Bool", "Datetime", "KeywordList"};
@@ -270,9 +271,9 @@ int duro__vis_start_args(duro_client *c, const duro_start_opts *o,
     char why[256];
     if (o->memo) {
         cJSON *m = NULL;
-        int rc =
-            duro_json_parse(o->memo, strlen(o->memo), DURO_DEFAULT_MAX_PAYLOAD,
-                            &m, why, sizeof(why));
+        int rc = duro_json_parse_input(o->memo, strlen(o->memo),
+                                       DURO_DEFAULT_MAX_PAYLOAD, &m, why,
+                                       sizeof(why));
         if (rc < 0) return duro__fail(c, rc, "memo: %s", why);
         bool obj = cJSON_IsObject(m);
         cJSON_Delete(m);
@@ -289,7 +290,15 @@ int duro__vis_start_args(duro_client *c, const duro_start_opts *o,
         if (rc < 0) return rc;
     }
     *sa_text = cJSON_PrintUnformatted(o->search_attributes);
-    return *sa_text ? 0 : duro__fail(c, DURO_ENOMEM, "out of memory");
+    if (!*sa_text) return duro__fail(c, DURO_ENOMEM, "out of memory");
+    size_t at;
+    if (duro_utf8_check(*sa_text, strlen(*sa_text), &at) < 0) {
+        cJSON_free(*sa_text);
+        *sa_text = NULL;
+        return duro__fail(c, DURO_EJSON,
+                          "search attributes: invalid UTF-8 at byte %zu", at);
+    }
+    return 0;
 }
 
 /* ---- Backfill ---- */

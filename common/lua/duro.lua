@@ -26,7 +26,7 @@
 -- block that registers them (crossing partitions, schedules, flow
 -- control), or that assigns its Functions to locals declared before it
 -- (visibility reads), so that its locals end with it.
-local DURO_LIBRARY_VERSION = 67
+local DURO_LIBRARY_VERSION = 70
 local GROUP = 'duro'
 -- SHARDED_WAKE: true in the copy loaded on a Redis Cluster
 -- (duro_lua_library_source): a Function that adds a task also SPUBLISHes
@@ -4901,9 +4901,18 @@ do -- the section's locals end with it (Lua: 200 per chunk)
     -- xfer_child_event delivers a child's report to its parent w: the parent's
     -- `child:<seq>` field makes it once only (ChildWorkflowStarted first,
     -- even when the close report comes before the start's).
-    local function xfer_child_event(w, r)
+    -- A field damaged by hand (not a JSON object, id or run not strings)
+    -- is refused before anything is written: DURO_BADARG drops the record
+    -- instead of a Lua error that would retry it forever.
+    local function xfer_child_event(w, r, rid)
         local field = 'child:' .. r.child
-        local c = json_obj(redis.call('HMGET', w.k.wf, field)[1])
+        local raw = redis.call('HMGET', w.k.wf, field)[1]
+        local ok, c = pcall(cjson.decode, raw or '{}')
+        if not ok or type(c) ~= 'table' or
+            (raw and (type(c.id) ~= 'string' or type(c.run) ~= 'string')) then
+            return fail('DURO_BADARG', 'record ' .. rid .. ': parent ' ..
+                            w.id .. ' field ' .. field .. ' is damaged')
+        end
         if not c.id or (r.event == 'ChildWorkflowStarted' and c.started) then
             return 'duplicate'
         end
@@ -4937,7 +4946,7 @@ do -- the section's locals end with it (Lua: 200 per chunk)
     -- xfer_deliver applies a record to a running workflow: an inbound event
     -- (deliver), a cancellation request (cancel) or a termination
     -- (terminate); 'notfound' when there is no such running run.
-    local function xfer_deliver(k, r)
+    local function xfer_deliver(k, r, rid)
         local w = load_wf(k)
         if not w or w.status ~= 'RUNNING' or not xfer_targets(w, r) then
             return 'notfound'
@@ -4962,7 +4971,7 @@ do -- the section's locals end with it (Lua: 200 per chunk)
                 deliver(w, 'CancelRequested', r.data or '{}')
             end
         elseif r.child then
-            return xfer_child_event(w, r)
+            return xfer_child_event(w, r, rid)
         else
             deliver(w, r.event, r.data)
         end
@@ -5041,7 +5050,7 @@ do -- the section's locals end with it (Lua: 200 per chunk)
             outcome = xfer_start(k, r)
             if type(outcome) == 'table' then return outcome end
         elseif r.op == 'deliver' or r.op == 'cancel' or r.op == 'terminate' then
-            outcome = xfer_deliver(k, r)
+            outcome = xfer_deliver(k, r, rid)
             if type(outcome) == 'table' then return outcome end
             xfer_reply(k, r, outcome, now_ms())
         end

@@ -9,6 +9,7 @@
 #include "duro/errno.h"
 #include "duro/history.h"
 #include "duro/json.h"
+#include "duro/utf8.h"
 
 static int oom(char *err, size_t errsize)
 {
@@ -47,6 +48,13 @@ int duro_codec_encode_json(const duro_codec *c, const cJSON *v, char **out,
     *out = NULL;
     char *text = v ? cJSON_PrintUnformatted(v) : strdup("null");
     if (!text) return oom(err, errsize);
+    size_t at;
+    if (duro_utf8_check(text, strlen(text), &at) < 0) {
+        free(text);
+        if (err && errsize)
+            snprintf(err, errsize, "invalid UTF-8 at byte %zu", at);
+        return DURO_EJSON;
+    }
     if (!c || !c->encode) {
         *out = text;
         return 0;

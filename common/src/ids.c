@@ -9,6 +9,7 @@
 
 #include "duro/errno.h"
 #include "duro/ids.h"
+#include "duro/utf8.h"
 
 /* fill_random: getrandom, with a weak fallback that cannot fail, since a
  * run id must always be produced. */
@@ -79,6 +80,19 @@ int duro_id_check(const char *id, char *err, size_t errsize)
     if (spaces == n)
         return fail(err, errsize, "%s must not be blank", "workflow id");
     return 0;
+}
+
+int duro_id_check_input(const char *id, char *err, size_t errsize)
+{
+    int rc = duro_id_check(id, err, errsize);
+    size_t at;
+    if (rc == 0 && duro_utf8_check(id, strlen(id), &at) != 0) {
+        if (err && errsize)
+            snprintf(err, errsize, "workflow id is not valid UTF-8 (byte %zu)",
+                     at);
+        return DURO_EINVAL;
+    }
+    return rc;
 }
 
 static int name_char_ok(unsigned char c)

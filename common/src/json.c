@@ -7,6 +7,7 @@
 #include "alloc_internal.h"
 #include "duro/errno.h"
 #include "duro/json.h"
+#include "duro/utf8.h"
 
 int duro_json_parse(const char *s, size_t len, size_t max, cJSON **out,
                     char *err, size_t errsize)
@@ -52,6 +53,24 @@ int duro_json_parse(const char *s, size_t len, size_t max, cJSON **out,
     }
     *out = v;
     return 0;
+}
+
+int duro_json_parse_input(const char *s, size_t len, size_t max, cJSON **out,
+                          char *err, size_t errsize)
+{
+    size_t at;
+    *out = NULL;
+    if (s && len <= max && duro_utf8_check(s, len, &at) != 0) {
+        if (err && errsize)
+            snprintf(err, errsize, "invalid UTF-8 at byte %zu", at);
+        return DURO_EJSON;
+    }
+    return duro_json_parse(s, len, max, out, err, errsize);
+}
+
+char *duro_json_print_out(const cJSON *v)
+{
+    return duro_utf8_mend(duro_json_print(v));
 }
 
 char *duro_json_print(const cJSON *v)

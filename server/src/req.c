@@ -10,6 +10,7 @@
 
 #include "duro/duration.h"
 #include "duro/errno.h"
+#include "duro/json.h"
 #include "req.h"
 
 /* ---- Answers ---- */
@@ -17,7 +18,7 @@
 void srv_json(srv_req *r, unsigned status, cJSON *v)
 {
     free(r->answer);
-    r->answer = v ? cJSON_PrintUnformatted(v) : NULL;
+    r->answer = v ? duro_json_print_out(v) : NULL;
     cJSON_Delete(v);
     r->status = status;
     if (!r->answer) { /* out of memory: a static answer (server.c) */

@@ -22,6 +22,7 @@
 #include "duro/errno.h"
 #include "duro/log.h"
 #include "duro/metrics.h"
+#include "duro/utf8.h"
 #include "req.h"
 #include "server.h"
 #include "static.h"
@@ -247,6 +248,25 @@ static bool take_body(duro_server *s, conn_state *st, const char *data,
 }
 
 /* run_request: the whole body is in; parse it and route. */
+/* bad_utf8_arg: a query argument iterator that stops at the first key
+ * or value that is not well-formed UTF-8, leaving its key (or "a key",
+ * itself not printable) in *cls. */
+static enum MHD_Result bad_utf8_arg(void *cls, enum MHD_ValueKind kind,
+                                    const char *key, const char *value)
+{
+    (void)kind;
+    const char **bad = cls;
+    if (key && duro_utf8_check(key, strlen(key), NULL) < 0) {
+        *bad = "(a key)";
+        return MHD_NO;
+    }
+    if (value && duro_utf8_check(value, strlen(value), NULL) < 0) {
+        *bad = key;
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
 static enum MHD_Result run_request(duro_server *s, struct MHD_Connection *c,
                                    conn_state *st, const char *url,
                                    const char *method)
@@ -267,7 +287,20 @@ static enum MHD_Result run_request(duro_server *s, struct MHD_Connection *c,
                  .stopping = &s->stopping};
     r.body = st->body;
     r.body_len = st->len;
-    if (st->len > 0) {
+    size_t at;
+    const char *bad_arg = NULL;
+    if (duro_utf8_check(url, strlen(url), &at) < 0)
+        srv_error(&r, MHD_HTTP_BAD_REQUEST, "INVALID_ARGUMENT",
+                  "path is not valid UTF-8 (byte %zu)", at);
+    else if (MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, bad_utf8_arg,
+                                       &bad_arg) &&
+             bad_arg)
+        srv_error(&r, MHD_HTTP_BAD_REQUEST, "INVALID_ARGUMENT",
+                  "query argument %.64s is not valid UTF-8", bad_arg);
+    else if (st->len > 0 && duro_utf8_check(st->body, st->len, &at) < 0)
+        srv_error(&r, MHD_HTTP_BAD_REQUEST, "INVALID_JSON",
+                  "body: invalid UTF-8 at byte %zu", at);
+    else if (st->len > 0) {
         r.json = cJSON_ParseWithLength(st->body, st->len);
         if (!r.json || !cJSON_IsObject(r.json))
             srv_error(&r, MHD_HTTP_BAD_REQUEST, "INVALID_JSON",

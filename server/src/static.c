@@ -11,6 +11,7 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 
+#include "duro/json.h"
 #include "static.h"
 
 #define CSP                                                                    \
@@ -85,7 +86,8 @@ static enum MHD_Result not_found(struct MHD_Connection *c, const char *url,
              url);
     cJSON_AddStringToObject(e, "code", "NOT_FOUND");
     cJSON_AddStringToObject(e, "message", msg);
-    char *body = cJSON_PrintUnformatted(e);
+    /* the path may hold bytes that are not UTF-8, and %.400s may cut one */
+    char *body = duro_json_print_out(e);
     cJSON_Delete(e);
     struct MHD_Response *resp =
         body ? MHD_create_response_from_buffer(strlen(body), body,

@@ -91,3 +91,41 @@ Test(child_chain, a_damaged_parent_field_does_not_block_the_childs_close)
     duro_client_free(c);
     duro_test_finish(&h);
 }
+
+/* A parent's child:<seq> field damaged by hand (its run an object) makes
+ * the child's report a record the Function refuses before it writes
+ * (DURO_BADARG): the scheduler drops it once with a warning instead of
+ * retrying a Lua error every lease, and the parent is left as it was. */
+Test(child_chain, a_damaged_child_field_drops_the_childs_report)
+{
+    pid_t s =
+        duro_test_spawn(&h, "duro-scheduler", "--scan-interval", "100ms", NULL);
+    duro_test_spawn(&h, "duro-test-worker", NULL);
+    duro_client *c = duro_test_client(&h);
+    duro_test_start(c, "dc-parent", "child-outcome", "test",
+                    "{\"type\":\"renew\",\"input\":{\"runs\":1}}", 0);
+    cr_assert(duro_test_wait_until(status_is(c, "dc-parent/1", "RUNNING") &&
+                                       sleeping(c, "dc-parent/1"),
+                                   10000));
+    int p = duro_partition_of("dc-parent", duro_client_partitions(c));
+    redisContext *r = duro_test_redis(&h);
+    redisReply *rep = redisCommand(r, "HSET duro:{p%d}:wf:dc-parent child:1 %s",
+                                   p, "{\"id\":\"dc-parent/1\",\"run\":{}}");
+    cr_assert(rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 0,
+              "the parent has no child:1 field to damage");
+    freeReplyObject(rep);
+    cr_assert_eq(duro_client_terminate(c, "dc-parent/1", "qa"), 0, "%s",
+                 duro_client_errstr(c));
+    cr_assert(
+        duro_test_wait_until(
+            duro_test_log_contains(&h, s, "field child:1 is damaged"), 10000),
+        "the report with a damaged child field was not dropped");
+    cr_assert(status_is(c, "dc-parent", "RUNNING"));
+    rep = redisCommand(r, "HGET duro:{p%d}:wf:dc-parent child:1", p);
+    cr_assert(rep && rep->type == REDIS_REPLY_STRING &&
+              strcmp(rep->str, "{\"id\":\"dc-parent/1\",\"run\":{}}") == 0);
+    freeReplyObject(rep);
+    redisFree(r);
+    duro_client_free(c);
+    duro_test_finish(&h);
+}

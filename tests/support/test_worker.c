@@ -858,8 +858,37 @@ static cJSON *wf_renew(duro_wf *wf, const cJSON *input)
     return ret;
 }
 
+/* raw: an activity whose result ({"what":"result"}) or failure message
+ * ({"what":"fail"}) holds a byte that is not UTF-8 (Latin-1 e-acute). */
+static cJSON *raw(duro_actx *ctx, const cJSON *input, void *arg)
+{
+    (void)arg;
+    const cJSON *what = cJSON_GetObjectItemCaseSensitive(input, "what");
+    if (cJSON_IsString(what) && strcmp(what->valuestring, "fail") == 0) {
+        duro_actx_fail(ctx, "Raw", true, "caf\xe9 closed");
+        return NULL;
+    }
+    return cJSON_CreateString("caf\xe9");
+}
+
+/* wf_raw_bytes runs raw once: {"value": its result} or {"error": its
+ * failure's message}. */
+static cJSON *wf_raw_bytes(duro_wf *wf, const cJSON *input)
+{
+    duro_activity_opts o = quick_opts();
+    duro_result r = duro_activity(wf, "raw", input, &o);
+    cJSON *res = cJSON_CreateObject();
+    if (r.ok)
+        cJSON_AddItemToObject(res, "value", cJSON_Duplicate(r.value, 1));
+    else
+        cJSON_AddStringToObject(res, "error", r.error);
+    return res;
+}
+
 static void register_child_workflows(duro_worker *w)
 {
+    duro_worker_register_workflow(w, "raw-bytes", wf_raw_bytes);
+    duro_worker_register_activity(w, "raw", raw, NULL);
     duro_worker_register_workflow(w, "renew", wf_renew);
     duro_worker_register_workflow(w, "child-outcome", wf_child_outcome);
     duro_worker_register_workflow(w, "child-policy", wf_child_policy);

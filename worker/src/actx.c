@@ -15,6 +15,7 @@
 
 #include "duro/errno.h"
 #include "duro/json.h"
+#include "duro/utf8.h"
 #include "duro/fcall.h"
 #include "duro/keys.h"
 #include "duro/log.h"
@@ -124,7 +125,8 @@ static char *failure_json(const duro_actx *c)
     cJSON_AddStringToObject(f, "message", c->fail_msg ? c->fail_msg : "");
     cJSON_AddStringToObject(f, "type", c->fail_type ? c->fail_type : "");
     cJSON_AddBoolToObject(f, "nonRetryable", c->non_retryable);
-    char *s = cJSON_PrintUnformatted(f);
+    /* a message of raw bytes is mended, not refused: the failure must land */
+    char *s = duro_utf8_mend(cJSON_PrintUnformatted(f));
     cJSON_Delete(f);
     return s;
 }
@@ -153,10 +155,15 @@ int duro__actx_outcome(duro_actx *c, char **data, char **failure,
         if (!result) return DURO_ENOMEM;
         char err[256];
         int rc = 0;
-        if (strlen(result) > max) {
+        size_t len = strlen(result), at;
+        if (len > max) {
             free(result);
             duro_actx_fail(c, "PayloadTooLarge", true,
                            "activity result larger than %zu bytes", max);
+        } else if (duro_utf8_check(result, len, &at) < 0) {
+            free(result);
+            duro_actx_fail(c, "InvalidPayload", true,
+                           "activity result: invalid UTF-8 at byte %zu", at);
         } else if ((rc = seal(c->w->codec, &result, err, sizeof(err))) != 0) {
             if (rc == DURO_ENOMEM) return DURO_ENOMEM;
             duro_actx_fail(c, "PayloadCodecError", false, "activity result: %s",

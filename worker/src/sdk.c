@@ -8,6 +8,7 @@
 
 #include "duro/ids.h"
 #include "duro/json.h"
+#include "duro/utf8.h"
 #include "duro/log.h"
 #include "duro/worker.h"
 #include "engine_internal.h"
@@ -518,7 +519,8 @@ cJSON *duro_fail(duro_wf *wf, const char *type, const char *fmt, ...)
     cJSON_AddStringToObject(f, "type", type ? type : "ApplicationError");
     cJSON_AddBoolToObject(f, "nonRetryable", 1);
     free(wf->failure);
-    wf->failure = cJSON_PrintUnformatted(f);
+    /* a message of raw bytes is mended, not refused: the failure must land */
+    wf->failure = duro_utf8_mend(cJSON_PrintUnformatted(f));
     cJSON_Delete(f);
     return NULL;
 }

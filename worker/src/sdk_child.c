@@ -33,7 +33,7 @@ static int child_check(const char *type, const char *id, const char *queue,
                        const char *policy, char *err, size_t size)
 {
     if (duro_name_check("workflow type", type, err, size) != 0 ||
-        duro_id_check(id, err, size) != 0 ||
+        duro_id_check_input(id, err, size) != 0 ||
         duro_name_check("task queue", queue, err, size) != 0)
         return -1;
     if (strcmp(policy, "AllowDuplicate") != 0 &&

@@ -48,6 +48,7 @@
 
 #include "duro/clock.h"
 #include "duro/json.h"
+#include "duro/utf8.h"
 #include "duro/log.h"
 #include "duro/retry_policy.h"
 #include "duro/worker.h"
@@ -78,7 +79,8 @@ static char *failure_of(const duro_actx *c)
     cJSON_AddStringToObject(f, "message", c->fail_msg ? c->fail_msg : "");
     cJSON_AddStringToObject(f, "type", c->fail_type ? c->fail_type : "");
     cJSON_AddBoolToObject(f, "nonRetryable", c->non_retryable);
-    char *s = cJSON_PrintUnformatted(f);
+    /* a message of raw bytes is mended, not refused: the failure must land */
+    char *s = duro_utf8_mend(cJSON_PrintUnformatted(f));
     cJSON_Delete(f);
     duro_assert(s != NULL);
     return s;

@@ -75,7 +75,10 @@ typedef struct duro_codec {
 DURO_EXPORT int duro_codec_encode(const duro_codec *c, const char *json,
                                   char **out, char *err, size_t errsize);
 
-/* duro_codec_encode_json prints v (NULL = null) and encodes it. */
+/* duro_codec_encode_json prints v (NULL = null) and encodes it: a payload
+ * that enters (a worker's values), so text that is not well-formed UTF-8
+ * (a string built from raw bytes) is refused first, DURO_EJSON "invalid
+ * UTF-8 at byte N", checked once on the printed text. */
 DURO_EXPORT int duro_codec_encode_json(const duro_codec *c, const cJSON *v,
                                        char **out, char *err, size_t errsize);
 

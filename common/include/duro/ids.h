@@ -21,6 +21,12 @@ DURO_EXPORT void duro_uuid_v4(char out[DURO_UUID_LEN + 1]);
  * in err. */
 DURO_EXPORT int duro_id_check(const char *id, char *err, size_t errsize);
 
+/* duro_id_check_input: duro_id_check, and well-formed UTF-8 (else
+ * DURO_EINVAL naming the byte), for an id that enters (a start, a
+ * schedule, a child): ids already stored pass duro_id_check alone, so
+ * that they can still be read, signalled and closed. */
+DURO_EXPORT int duro_id_check_input(const char *id, char *err, size_t errsize);
+
 /* duro_name_check: 0 if `name` is a valid task queue, workflow type,
  * activity, signal or query name: 1..DURO_QUEUE_MAX bytes of
  * [A-Za-z0-9._:-] (no '|', no spaces), else DURO_EINVAL with a reason. */

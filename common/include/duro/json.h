@@ -16,6 +16,18 @@
 DURO_EXPORT int duro_json_parse(const char *s, size_t len, size_t max,
                                 cJSON **out, char *err, size_t errsize);
 
+/* duro_json_parse_input: duro_json_parse of a payload that enters (a
+ * caller's input, a request body, a worker's result): first the bytes
+ * must be well-formed UTF-8, else DURO_EJSON "invalid UTF-8 at byte N".
+ * Text already stored is parsed with duro_json_parse alone. */
+DURO_EXPORT int duro_json_parse_input(const char *s, size_t len, size_t max,
+                                      cJSON **out, char *err, size_t errsize);
+
+/* duro_json_print_out: compact text for output (CLI, HTTP API) with any
+ * ill-formed UTF-8 of stored strings replaced by U+FFFD, so that it is
+ * valid JSON. Caller frees with free(); NULL when out of memory. */
+DURO_EXPORT char *duro_json_print_out(const cJSON *v);
+
 /* duro_json_print: compact text, caller frees with free(). NULL -> "null".
  * Returns NULL when out of memory. */
 DURO_EXPORT char *duro_json_print(const cJSON *v);
