@@ -628,7 +628,7 @@ Test(acl, no_password_in_any_output_or_log)
              password("client"));
     duro_test_run(&h, &o, 10000, "duro", "--redis", bad, "workflow", "list",
                   NULL);
-    cr_assert_eq(o.exit_code, 1);
+    cr_assert_eq(o.exit_code, 2); /* a bad URL is a usage error */
     cr_assert(strstr(o.err, ":***@"), "%s", o.err);
     duro_test_output_free(&o);
     duro_test_run(&h, &o, 10000, "duro-scheduler", "--redis", bad, NULL);

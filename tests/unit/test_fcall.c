@@ -3,6 +3,7 @@
  * (KEY_ORDER and the syntax line above each Function in duro.lua), the
  * extras after them, and the arguments. */
 #include <criterion/criterion.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,14 +33,24 @@ static bool is_key_name(const char *w)
  * duro.lua (indented once inside a section's do ... end block): the
  * leading number of its count and its canonical key names (the words up
  * to the first that is not one). Returns how many names. */
+/* syntax_line: the first line `pat` that goes on with a key count (a
+ * comment may start with a Function's name too), or NULL. */
+static const char *syntax_line(const char *pat)
+{
+    const char *p = duro_lua_source();
+    while ((p = strstr(p, pat)) && !isdigit((unsigned char)p[strlen(pat)]))
+        p += strlen(pat);
+    return p;
+}
+
 static int lua_syntax(const char *fn, int *count, char names[][16])
 {
     char pat[64];
     snprintf(pat, sizeof(pat), "\n-- %s ", fn);
-    const char *p = strstr(duro_lua_source(), pat);
+    const char *p = syntax_line(pat);
     if (!p) {
         snprintf(pat, sizeof(pat), "\n    -- %s ", fn);
-        p = strstr(duro_lua_source(), pat);
+        p = syntax_line(pat);
     }
     cr_assert(p, "no syntax line for %s in duro.lua", fn);
     p += strlen(pat);
