@@ -560,8 +560,10 @@ DURO_EXPORT int duro_replay_history(duro_worker *w, const char *history_json,
  * --replay FILE, --help), each
  * overriding the matching duro_worker_opts field w was created with; it
  * registers nothing, runs the worker and returns the process exit code
- * (2 for bad flags). --help names the program after argv[0]. Call after
- * registering. */
+ * (2 for bad flags). A stop that had to leave activity threads or Redis
+ * calls running (duro_worker_run's DURO_ETIMEDOUT) ends the process
+ * itself, with code 0, as those threads would race the exit. --help names
+ * the program after argv[0]. Call after registering. */
 DURO_EXPORT int duro_worker_main(duro_worker *w, int argc, char **argv);
 
 /* ---- Updates ----------------------------------------------------------- */
